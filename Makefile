@@ -1,0 +1,55 @@
+# poolpatch - the README's commands.  Every target first installs missing Debian 12 packages
+# (tools/deps.sh: apt-get as root, otherwise it prints the command and stops).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_OPTS ?=
+
+.PHONY: all deps build check asan bench demo lint fuzz clean
+
+all: build
+
+deps:
+	@tools/deps.sh
+
+$(BUILD)/build.ninja:
+	@tools/deps.sh
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: $(BUILD)/build.ninja
+	@tools/deps.sh
+	ninja -C $(BUILD)
+
+# The whole test suite: lint, unit, simulator conformance, end-to-end.
+check: build
+	tools/check-layering.sh
+	tools/check-banned.sh
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2
+	@tools/test-summary.sh $(BUILD)
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	@tools/deps.sh
+	[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+	ninja -C $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes 2 --timeout-multiplier 3
+	@tools/test-summary.sh $(ASAN_BUILD)
+
+bench: build
+	meson test -C $(BUILD) --benchmark --suite bench --verbose
+
+demo: build
+	tools/demo.sh $(BUILD)
+
+lint: build
+	tools/check-layering.sh
+	tools/check-banned.sh
+	clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c')
+
+# Real fuzzing with clang + libFuzzer (time-boxed); make check only replays the corpora.
+fuzz:
+	@tools/deps.sh clang libclang-rt-14-dev libfuzzer-14-dev
+	tools/fuzz.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

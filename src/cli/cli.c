@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.c - subcommand table and dispatch, git-style (`poolpatch <command> [args]`). */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct cli_command cli_commands[] = {
+    {"version", "print the version", cmd_version},
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: poolpatch <command> [options]\n\ncommands:\n");
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'poolpatch <command> --help' for a command's options.\n");
+}
+
+int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("poolpatch %s\n", PP_VERSION);
+    return 0;
+}
+
+int cli_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        if (strcmp(c->name, argv[1]) == 0)
+            return c->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "poolpatch: '%s' is not a command; see 'poolpatch --help'\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - the `poolpatch` subcommands.  Each cmd_* takes the arguments after the subcommand name
+ * (argv[0] is the subcommand) and returns the process exit status: 0 success, 1 failure,
+ * 2 usage error.  Only the cli and api modules print to people.
+ */
+#ifndef PP_CLI_CLI_H
+#define PP_CLI_CLI_H
+
+struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+};
+
+/* The table of subcommands, terminated by an entry with name NULL. */
+extern const struct cli_command cli_commands[];
+
+int cmd_version(int argc, char **argv);
+
+/* Run the whole program (called from main). */
+int cli_main(int argc, char **argv);
+
+#endif
