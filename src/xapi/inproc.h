@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inproc.h - the contract between the XAPI client's in-process transport and whatever answers
+ * calls in the same process (the simulator).  It lets the client talk to `sim` without sockets,
+ * on the simulator's virtual clock, with exactly the code paths used over HTTP above the
+ * transport.  The xapi module defines the contract; the sim module implements it; the glue is
+ * done by the program (cli, benchmarks, tests), so xapi never includes sim.
+ */
+#ifndef PP_XAPI_INPROC_H
+#define PP_XAPI_INPROC_H
+
+#include "codec.h"
+
+struct xapi_inproc_handler {
+    void *ctx;
+    /*
+     * Answer one call addressed to the host with management address host_address (as the
+     * network would route it).  Fills *out (ok + value, or error [CODE, params...]) and returns
+     * 0; returns PP_ETRANSPORT with e set when the host cannot be reached at all (down,
+     * rebooting, partitioned).  Must not block: a blocking call such as event.from answers with
+     * what is available now.
+     */
+    int (*call)(void *ctx, const char *host_address, const char *method,
+                const struct xapi_value *params, struct xapi_response *out, struct err *e);
+    /*
+     * Upload bytes as `PUT /import_raw_vdi?session_id&sr_id&task_id` would.  query is the
+     * query string without '?'.  Returns 0 or a PP_E* code with e set.  May be NULL.
+     */
+    int (*put)(void *ctx, const char *host_address, const char *path_and_query,
+               const void *body, size_t len, struct err *e);
+};
+
+#endif
