@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - the rollout engine's public face: the one object that owns the store, a XAPI
+ * connection per registered pool, the update catalog, plans and journaled rollouts.
+ *
+ * Threading: the engine runs its own thread (engine_start).  Every engine_* request below is
+ * safe to call from any other thread (the REST server's, the CLI's): it is handed to the engine
+ * thread through a queue and the caller blocks until the engine answered (or timeout_ms of the
+ * engine config passes: PP_ETIMEOUT).  Results come back as new jansson values the caller owns
+ * (json_decref) — never shared with the engine thread afterwards.
+ *
+ * Errors: 0 or a negative PP_E* code with struct err filled; XAPI errors keep their code.
+ *
+ * JSON shapes are documented in docs/rest-api.md; the REST API passes them through unchanged.
+ */
+#ifndef PP_ENGINE_ENGINE_H
+#define PP_ENGINE_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+struct pp_clock;
+struct engine;
+
+struct engine_config {
+    const char *db_path;          /* SQLite file (created 0600) */
+    struct pp_clock *clock;       /* borrowed; real clock when NULL */
+    const char *catalog_url;      /* updates.xml URL (http, https or file://); NULL = setting */
+    int check_interval_s;         /* periodic update checks; 0 = off; <0 = setting / default */
+    int request_timeout_ms;       /* how long a request waits for the engine thread (0 = 30 s) */
+};
+
+/* Create (opens the store, resumes unfinished rollouts once started).  *out owned by caller. */
+int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e);
+/* Start the engine thread.  Unfinished rollouts in the journal resume automatically. */
+int engine_start(struct engine *eng, struct err *e);
+/* Stop the thread (rollouts stay journaled and resume on the next start) and free.  NULL ok. */
+void engine_free(struct engine *eng);
+
+/* ---- pools ---- */
+struct engine_pool_spec {
+    const char *name;             /* unique; NULL = the pool's name-label */
+    const char *url;              /* master URL, e.g. https://10.0.0.1/ or http://127.0.0.10:PORT/ */
+    const char *username;
+    const char *password;         /* stored in the owner-only store, never logged */
+    const char *ca_file;          /* NULL = system CAs / trust on first use */
+};
+/* Register a pool after logging in to it once; *out = the pool object. */
+int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
+                    struct err *e);
+int engine_pool_remove(struct engine *eng, const char *name, struct err *e);
+/* {"pools":[{name,url,connected,master,hosts,version,...}]} */
+int engine_pools(struct engine *eng, json_t **out, struct err *e);
+
+/* ---- updates ---- */
+enum engine_view { ENGINE_VIEW_BY_UPDATE = 0, ENGINE_VIEW_BY_SERVER = 1 };
+enum engine_sort { ENGINE_SORT_DATE = 0, ENGINE_SORT_POOL = 1 };
+/* Fetch the catalog now (conditional GET) and refresh every pool's inventory. */
+int engine_updates_check(struct engine *eng, json_t **out, struct err *e);
+/* The By Update or By Server view, with checking status (last check, automatic on/off). */
+int engine_updates_view(struct engine *eng, enum engine_view view, enum engine_sort sort,
+                        json_t **out, struct err *e);
+/* CSV text of a view (XenCenter's columns); *csv owned by the caller (free). */
+int engine_updates_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e);
+/* Dismiss updates by id (or all shown when all is true); stored in the pools' other_config. */
+int engine_updates_dismiss(struct engine *eng, const char *const *ids, size_t n, bool all,
+                           struct err *e);
+/* Restore dismissed updates (removes the other_config keys) and re-check. */
+int engine_updates_restore(struct engine *eng, struct err *e);
+
+/* ---- plans and rollouts ---- */
+enum engine_policy { ENGINE_POLICY_MINIMAL = 0, ENGINE_POLICY_RETURN = 1 };
+struct engine_plan_req {
+    const char *const *pools;     /* pool names; n_pools == 0 means every pool */
+    size_t n_pools;
+    bool automated;               /* minimal set per host */
+    const char *const *updates;   /* chosen update ids when !automated */
+    size_t n_updates;
+    const char *file;             /* a downloaded update zip to install, or NULL */
+    enum engine_policy policy;
+    bool stay_on_release;
+};
+/* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out,
+                struct err *e);
+/* Start a rollout of that plan; *id owned by the caller (free). */
+int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
+                         struct err *e);
+/* {"rollouts":[...]} newest first. */
+int engine_rollouts(struct engine *eng, json_t **out, struct err *e);
+/* One rollout with its pools, hosts, steps, counters and state. */
+int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct err *e);
+/* Continue a halted rollout from its failed step. */
+int engine_rollout_retry(struct engine *eng, const char *id, struct err *e);
+/* Cancel: stop, revert resolutions, remove uploaded update files. */
+int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e);
+
+/* ---- progress events ---- */
+/*
+ * Called on the engine thread for every progress event with its JSON text
+ * {"rollout","pool","host","step","percent","message","time"}.  Must not block: copy and hand
+ * off.  Returns a subscription id (> 0) or a PP_E* code.
+ */
+int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud);
+void engine_unsubscribe(struct engine *eng, int id);
+
+#endif
