@@ -4,7 +4,8 @@
 # Usage: tools/deps.sh [extra-package...]
 set -eu
 PKGS="meson ninja-build pkg-config gcc make libcurl4-openssl-dev libexpat1-dev libjansson-dev
-libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format curl openssl"
+libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format curl openssl
+jq python3"
 PKGS="$PKGS $*"
 missing=""
 for p in $PKGS; do
