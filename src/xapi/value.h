@@ -85,6 +85,11 @@ void xapi_array_append_string(struct xapi_value *arr, const char *s);
 
 /* Structs: set replaces an existing member of the same key, taking ownership of val. */
 void xapi_struct_set_take(struct xapi_value *st, const char *key, struct xapi_value *val);
+/* Append a member without looking for an existing key (the caller knows it is new, e.g. when
+ * copying a jansson object); takes ownership of key (heap string) and val. */
+void xapi_struct_append_take(struct xapi_value *st, char *key, struct xapi_value *val);
+/* Number of members; 0 when not a struct.  Members are st->u.st.keys[i] / vals[i]. */
+size_t xapi_struct_len(const struct xapi_value *st);
 /* Borrowed member or NULL. */
 const struct xapi_value *xapi_struct_get(const struct xapi_value *st, const char *key);
 /* Mutable borrowed member or NULL. */
@@ -108,8 +113,12 @@ int xapi_value_as_int(const struct xapi_value *v, int64_t *out);
 int xapi_value_as_double(const struct xapi_value *v, double *out);
 int xapi_value_as_bool(const struct xapi_value *v, bool *out);
 int xapi_value_as_datetime(const struct xapi_value *v, int64_t *t_ms);
-/* Borrowed string of a STRING or DATETIME value, else NULL. */
+/* Borrowed string of a STRING or DATETIME value ("" for VOID: a void is "" on the wire), else
+ * NULL. */
 const char *xapi_value_str(const struct xapi_value *v);
+/* True for VOID and for the empty STRING: the decoders cannot tell them apart (an XML-RPC
+ * <value></value> and a JSON "" are both), so test void results with this. */
+bool xapi_value_is_void(const struct xapi_value *v);
 
 /* Struct member shortcuts: borrowed string or def; int / bool or def. */
 const char *xapi_struct_str(const struct xapi_value *st, const char *key, const char *def);

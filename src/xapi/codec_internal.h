@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * codec_internal.h - helpers shared by value.c, codec.c, xmlrpc.c and jsonrpc.c; not part of the
+ * module's interface.  All pure and thread-safe.
+ */
+#ifndef PP_XAPI_CODEC_INTERNAL_H
+#define PP_XAPI_CODEC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length of the valid UTF-8 sequence (RFC 3629: no overlongs, no surrogates) starting at s, of at
+ * most n bytes; 0 when s does not start one. */
+size_t xapi_utf8_seq_len(const unsigned char *s, size_t n);
+/* True when s[0..n) is valid UTF-8. */
+bool xapi_utf8_valid(const char *s, size_t n);
+
+#endif
