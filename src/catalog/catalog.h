@@ -33,6 +33,9 @@ enum cat_guidance {
     CAT_G_UNKNOWN = 1u << 15        /* a value we do not recognise: treated as needing a reboot */
 };
 
+/* Both CAT_KIND_CU and CAT_KIND_NEW_RELEASE install another server version (the one whose
+ * patch-uuid names them: catalog_version_installed_by finds it).  A patch named by a version with
+ * present-as-update is CAT_KIND_NEW_RELEASE, by any other version CAT_KIND_CU. */
 enum cat_kind {
     CAT_KIND_HOTFIX = 0,     /* a fix for one version */
     CAT_KIND_CU,             /* cumulative update: some version's patch-uuid is this patch */
@@ -48,6 +51,14 @@ enum cat_eligibility {
 };
 
 enum cat_source { CAT_SOURCE_XML = 0, CAT_SOURCE_CDN = 1 };
+
+/* One live patch of a XenServer 8 update or host (/updates "livepatches" entries). */
+struct cat_livepatch {
+    char *component;        /* "kernel" or "xen" */
+    char *base_buildid;
+    char *base;             /* "V-R" the live patch applies to */
+    char *to;               /* "V-R" it brings the component to */
+};
 
 /* One update: a legacy <patch> or a XenServer 8 repository update. */
 struct cat_patch {
@@ -74,6 +85,17 @@ struct cat_patch {
     char *type;             /* SecurityFix, Bugfix, Improvement, NewFeature, ... */
     char *severity;         /* High / None */
     unsigned livepatch_guidance; /* guidance if the live patch applies */
+    /* Added by catalog (all sources; "" / 0 / NULL when absent) */
+    char *description;      /* XS8 long description ("" for legacy: see name_description) */
+    char *special_info;     /* XS8 special-info */
+    unsigned absolute_guidance; /* XS8 absolute-guidance (legacy: 0) */
+    struct cat_livepatch *livepatches; /* XS8 per-update live patches */
+    size_t n_livepatches;
+    bool has_required;      /* a <requiredpatches> element was present (XenCenter keeps null) */
+    bool has_conflicting;   /* a <conflictingpatches> element was present */
+    enum cat_eligibility eligibility; /* the most permissive hotfix-eligibility of the versions
+                             * listing it (CAT_ELIG_ALL when none lists it, and for XS8) */
+    int line;               /* line of its <patch> element in updates.xml (0 for XS8) */
 };
 
 /* One server version (legacy <serverversions><version>). */
@@ -97,6 +119,8 @@ struct cat_version {
     char **minimal;         /* minimalpatches, catalog order */
     size_t n_minimal;
     bool has_minimal;       /* false: automated updates unsupported for this version */
+    /* Added by catalog */
+    int line;               /* line of its <version> element */
 };
 
 /* XenServer 8 per-host view from /updates. */
@@ -108,6 +132,12 @@ struct cat_cdn_host {
     unsigned absolute_guidance;
     unsigned livepatch_guidance;
     size_t n_livepatches;
+    /* Added by catalog */
+    struct cat_livepatch *livepatches; /* n_livepatches entries */
+    char **rpms;            /* RPMS this host would install */
+    size_t n_rpms;
+    unsigned mandatory_guidance; /* object form "mandatory" (XS8 guidance object), else 0 */
+    unsigned full_guidance;      /* object form "full", else 0 */
 };
 
 struct catalog {
@@ -120,6 +150,9 @@ struct catalog {
     char *cdn_hash;         /* passed back to host.apply_updates */
     struct cat_cdn_host *cdn_hosts;
     size_t n_cdn_hosts;
+    /* internal: patch indices sorted by uuid (case-insensitive), for catalog_find_patch; NULL
+     * in hand-built catalogs (lookups then scan) */
+    size_t *patch_index;
 };
 
 /* Parse limits for untrusted catalogs. */
@@ -154,6 +187,30 @@ const struct cat_version *catalog_match_version(const struct catalog *c,
                                                 const char *build_number);
 /* The version whose patch_uuid is uuid (the version a CU produces), or NULL. */
 const struct cat_version *catalog_version_installed_by(const struct catalog *c, const char *uuid);
+
+/* Index of a patch in c->patches (case-insensitive uuid), or -1. */
+long catalog_patch_index(const struct catalog *c, const char *uuid);
+/* The hotfix eligibility of version v at time now_ms: the declared value, tightened to
+ * CAT_ELIG_PREMIUM once hotfix-eligibility-premium-date has passed and to CAT_ELIG_NONE once
+ * hotfix-eligibility-none-date has passed (a date of 0 never passes). */
+enum cat_eligibility cat_version_eligibility_at(const struct cat_version *v, int64_t now_ms);
+/* "all" / "premium" / "cu" / "none". */
+const char *cat_eligibility_name(enum cat_eligibility e);
+/* "hotfix" / "cu" / "new-release". */
+const char *cat_kind_name(enum cat_kind k);
+/*
+ * Compare two dotted version strings numerically the way .NET's System.Version does (missing
+ * components sort before 0: "8.2" < "8.2.0"; non-numeric components are dropped).  Returns <0,
+ * 0 or >0.  NULL or "" sort first.
+ */
+int cat_version_cmp(const char *a, const char *b);
+/* Parse a loose catalog date ("2016-12-21T00:00:00Z", "2016-12-21", "2016-12-21 10:00:00",
+ * xapi's "20161221T00:00:00Z", with an optional +hh:mm offset) into ms since the epoch (UTC when
+ * no zone is given).  Returns 0 or PP_EPARSE. */
+int cat_parse_date(const char *s, int64_t *t_ms);
+/* Guidance bits from a name list ("restartHost", "RebootHost", several separated by commas or
+ * spaces); "" gives CAT_G_NONE. */
+unsigned cat_guidance_from_list(const char *names);
 
 /* Guidance name -> bit (legacy and XS8 names); CAT_G_UNKNOWN when unrecognised. */
 unsigned cat_guidance_from_name(const char *name);
