@@ -60,6 +60,11 @@ void xapi_response_cleanup(struct xapi_response *r);
 /* Build a failure response from a code and n string parameters (copied). */
 void xapi_response_set_error(struct xapi_response *r, const char *code, const char *const *params,
                              size_t n);
+/* Make r a success carrying value (ownership taken; NULL means void). */
+void xapi_response_set_ok_take(struct xapi_response *r, struct xapi_value *value);
+/* Borrowed error code of a failed response ("INTERNAL_ERROR" when the array is empty or not a
+ * string), NULL when r is a success. */
+const char *xapi_response_error_code(const struct xapi_response *r);
 
 /* ---- XML-RPC ---- */
 

@@ -15,4 +15,9 @@ size_t xapi_utf8_seq_len(const unsigned char *s, size_t n);
 /* True when s[0..n) is valid UTF-8. */
 bool xapi_utf8_valid(const char *s, size_t n);
 
+struct xapi_limits;
+/* lim, or the response limits written into tmp when lim is NULL. */
+const struct xapi_limits *xapi_limits_or_default(const struct xapi_limits *lim,
+                                                 struct xapi_limits *tmp);
+
 #endif
