@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_int.h - internals shared by the store's files: the connection object, the per-connection
+ * cache of prepared statements, binding and column helpers, transactions and the translation of
+ * SQLite errors into PP_EDB.  Not for use outside src/store.
+ */
+#ifndef PP_STORE_STORE_INT_H
+#define PP_STORE_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define STORE_STMT_CACHE_MAX 96
+
+struct store_stmt_slot {
+    const char *sql; /* identity: the address of a static SQL string */
+    sqlite3_stmt *st;
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    bool readonly;
+    struct pp_clock *clock;     /* borrowed or own_clock */
+    struct pp_clock *own_clock; /* created when opts gave none */
+    int64_t events_keep;
+    uint64_t events_added; /* drives the occasional prune */
+    struct store_stmt_slot stmts[STORE_STMT_CACHE_MAX];
+    int n_stmts;
+};
+
+/* The migration steps (store_schema.c): step i brings user_version from i to i + 1. */
+extern const char *const store_migrations[];
+extern const int store_n_migrations;
+
+/* Now in ms on the store's clock. */
+int64_t store_now_ms(const struct store *s);
+
+/*
+ * Record a SQLite failure: PP_EDB with "<op>: <sqlite message> (<code name>)".  op is a printf
+ * format naming what was being done.  Returns PP_EDB.
+ */
+int store_dberr(struct store *s, struct err *e, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * The cached prepared statement for sql (a static string: its address is the cache key),
+ * prepared with SQLITE_PREPARE_PERSISTENT on first use; reset and with cleared bindings.  The
+ * caller resets it again when done (store_stmt_done).  Returns 0 or PP_EDB.
+ */
+int store_stmt(struct store *s, const char *sql, sqlite3_stmt **out, struct err *e);
+/* Reset st (releases its read snapshot).  NULL ok. */
+void store_stmt_done(sqlite3_stmt *st);
+
+/*
+ * Bind parameters 1.. from fmt: 't' const char * (NULL binds NULL), 'i' int64_t,
+ * 'b' const void *, size_t (blob), 'n' NULL.  Returns a SQLite result code.
+ */
+int store_bind(sqlite3_stmt *st, const char *fmt, ...);
+
+/*
+ * Step a statement that returns no row (or whose rows are ignored) to completion and reset it.
+ * Returns SQLITE_DONE or the failing SQLite code (statement reset either way).
+ */
+int store_step_done(sqlite3_stmt *st);
+
+/* Column as a heap copy, NULL for SQL NULL. */
+char *store_col_dup(sqlite3_stmt *st, int col);
+
+/* PP_ESTATE unless s is a read-write connection. */
+int store_check_writable(struct store *s, const char *op, struct err *e);
+/* True while a transaction is open on s. */
+bool store_in_tx(const struct store *s);
+
+/*
+ * Begin a write: BEGIN IMMEDIATE unless the caller's transaction is already open (then *owned
+ * is false and the write joins it).  Returns 0, PP_ESTATE (read-only) or PP_EDB.
+ */
+int store_wbegin(struct store *s, bool *owned, const char *op, struct err *e);
+/*
+ * End a write begun by store_wbegin: when owned, COMMIT if rc == 0 else ROLLBACK.  Returns rc,
+ * or PP_EDB if the commit failed (then rolled back).
+ */
+int store_wend(struct store *s, bool owned, int rc, const char *op, struct err *e);
+
+/* Validate JSON text with SQLite's json_valid; 0 or PP_EINVAL naming what. */
+int store_check_json(struct store *s, const char *json, const char *what, struct err *e);
+
+#endif

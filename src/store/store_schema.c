@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store_schema.c - the schema as an ordered list of migration steps.  Step i (0-based) takes a
+ * database from PRAGMA user_version i to i + 1; store_open runs the missing steps, each in its
+ * own BEGIN IMMEDIATE transaction together with the new user_version.  Never edit a step that
+ * has shipped: append a new one (docs/storage.md, "Adding a migration").
+ *
+ * Every table is STRICT (types are enforced); JSON columns are checked with json_valid; states
+ * are checked against their fixed sets; times are integer milliseconds since the epoch on the
+ * store's clock.
+ */
+#include "store/store_int.h"
+
+const char *const store_migrations[] = {
+    /* 1: the first schema. */
+    "CREATE TABLE pools ("
+    "  id              INTEGER PRIMARY KEY,"
+    "  name            TEXT NOT NULL UNIQUE CHECK (length(name) > 0),"
+    "  master_url      TEXT NOT NULL UNIQUE CHECK (length(master_url) > 0),"
+    "  username        TEXT NOT NULL,"
+    "  password        TEXT NOT NULL,"
+    "  ca_file         TEXT,"
+    "  tls_fingerprint TEXT,"
+    "  added_at        INTEGER NOT NULL"
+    ") STRICT;"
+
+    "CREATE TABLE settings ("
+    "  key   TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ") STRICT, WITHOUT ROWID;"
+
+    "CREATE TABLE catalog_cache ("
+    "  source        TEXT PRIMARY KEY,"
+    "  body          BLOB NOT NULL,"
+    "  etag          TEXT,"
+    "  last_modified TEXT,"
+    "  fetched_at    INTEGER NOT NULL,"
+    "  checked_at    INTEGER NOT NULL"
+    ") STRICT;"
+
+    "CREATE TABLE client_id ("
+    "  id               INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  username         TEXT NOT NULL,"
+    "  apikey           TEXT NOT NULL,"
+    "  imported_at      INTEGER NOT NULL,"
+    "  token            TEXT,"
+    "  session_id       TEXT,"
+    "  token_expires_at INTEGER"
+    ") STRICT;"
+
+    "CREATE TABLE downloads ("
+    "  update_uuid TEXT PRIMARY KEY COLLATE NOCASE,"
+    "  url         TEXT,"
+    "  path        TEXT NOT NULL,"
+    "  size        INTEGER NOT NULL CHECK (size >= 0),"
+    "  sha256      TEXT,"
+    "  complete    INTEGER NOT NULL CHECK (complete IN (0, 1)),"
+    "  updated_at  INTEGER NOT NULL"
+    ") STRICT;"
+
+    "CREATE TABLE rollouts ("
+    "  id         TEXT PRIMARY KEY CHECK (length(id) > 0),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  state      TEXT NOT NULL CHECK (state IN ('planned', 'running', 'halted', 'cancelling',"
+    "                                            'cancelled', 'done', 'failed')),"
+    "  plan       TEXT NOT NULL CHECK (json_valid(plan)),"
+    "  policy     TEXT NOT NULL,"
+    "  error      TEXT"
+    ") STRICT;"
+    "CREATE INDEX rollouts_by_state ON rollouts (state, created_at);"
+
+    "CREATE TABLE steps ("
+    "  rollout_id TEXT NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  seq        INTEGER NOT NULL CHECK (seq > 0),"
+    "  pool       TEXT NOT NULL,"
+    "  host       TEXT,"
+    "  kind       TEXT NOT NULL CHECK (length(kind) > 0),"
+    "  params     TEXT NOT NULL CHECK (json_valid(params)),"
+    "  state      TEXT NOT NULL CHECK (state IN ('pending', 'intent', 'done', 'failed',"
+    "                                            'skipped')),"
+    "  undo       TEXT CHECK (undo IS NULL OR json_valid(undo)),"
+    "  result     TEXT CHECK (result IS NULL OR json_valid(result)),"
+    "  error      TEXT,"
+    "  attempts   INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  intent_at  INTEGER,"
+    "  done_at    INTEGER,"
+    "  undone_at  INTEGER,"
+    "  PRIMARY KEY (rollout_id, seq),"
+    /* A row is never torn: what each state implies is checked on every write. */
+    "  CHECK (state = 'pending' OR state = 'skipped' OR state = 'failed' OR intent_at IS NOT NULL),"
+    "  CHECK (state <> 'done' OR done_at IS NOT NULL),"
+    "  CHECK (state <> 'failed' OR error IS NOT NULL)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX steps_by_pool ON steps (rollout_id, pool, seq);"
+
+    "CREATE TABLE events ("
+    "  id         INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  rollout_id TEXT NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  step_seq   INTEGER,"
+    "  at         INTEGER NOT NULL,"
+    "  pool       TEXT,"
+    "  host       TEXT,"
+    "  step       TEXT,"
+    "  percent    INTEGER NOT NULL CHECK (percent BETWEEN -1 AND 100),"
+    "  message    TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX events_by_rollout ON events (rollout_id, id);",
+};
+
+const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
