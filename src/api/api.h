@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.h - the daemon's HTTP face: the REST API (/api/v1/...), the Server-Sent Events stream of
+ * progress and the embedded web UI, served by libmicrohttpd in front of one struct engine.
+ *
+ * Also the pieces `poolpatch serve` and the CLI share: the settings file, the default state
+ * paths, the API token (generated once, stored 0600) and its constant-time comparison.
+ * The request/response JSON shapes are documented in docs/rest-api.md.
+ *
+ * Threading: api_server_* run libmicrohttpd with one thread per connection (see
+ * docs/rest-api.md, "Threads"); every other function here is pure or touches only its
+ * arguments and is safe from any thread.
+ */
+#ifndef PP_API_API_H
+#define PP_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf;
+struct err;
+struct engine;
+struct api_server;
+
+#define API_DEFAULT_PORT 7480
+#define API_TOKEN_MAX 128          /* bytes of a token, including the NUL */
+#define API_DEFAULT_MAX_BODY (1024 * 1024)
+#define API_DEFAULT_MAX_CONNECTIONS 64
+#define API_DEFAULT_CONN_TIMEOUT_S 120
+#define API_DEFAULT_HEARTBEAT_MS 15000
+#define API_DEFAULT_SSE_QUEUE 512  /* events queued per SSE client before it is dropped */
+
+/* ---- the server ---- */
+struct api_config {
+    const char *bind_addr;        /* numeric IPv4 or IPv6 address; NULL = 127.0.0.1 */
+    uint16_t port;                /* 0 = any free port (see api_server_port) */
+    const char *token;            /* required Bearer token (not copied past api_server_new) */
+    const char *web_root;         /* serve web assets from this folder instead; NULL = embedded */
+    unsigned max_connections;     /* 0 = API_DEFAULT_MAX_CONNECTIONS */
+    unsigned conn_timeout_s;      /* idle connection timeout; 0 = API_DEFAULT_CONN_TIMEOUT_S */
+    size_t max_body;              /* request body limit; 0 = API_DEFAULT_MAX_BODY */
+    unsigned heartbeat_ms;        /* SSE heartbeat comment interval; 0 = default */
+    unsigned sse_queue;           /* per-client SSE queue length; 0 = default */
+};
+
+/*
+ * Start serving eng (borrowed; must outlive the server) as described by cfg.  Subscribes to the
+ * engine's progress events.  *out owned by the caller (api_server_free).  Errors: PP_EINVAL
+ * (bad address, missing token), PP_EIO (cannot bind; the message names the address).
+ */
+int api_server_new(const struct api_config *cfg, struct engine *eng, struct api_server **out,
+                   struct err *e);
+/* The TCP port actually bound (useful with port 0). */
+uint16_t api_server_port(const struct api_server *srv);
+/* Number of SSE clients currently attached (for tests and logs).  Thread-safe. */
+unsigned api_server_sse_clients(struct api_server *srv);
+/* Stop: ends SSE streams, unsubscribes, waits for connection threads, frees.  NULL ok. */
+void api_server_free(struct api_server *srv);
+
+/* ---- routing (pure) ---- */
+enum api_route_id {
+    API_R_NONE = 0,
+    API_R_POOLS,              /* GET, POST   /api/v1/pools */
+    API_R_POOL,               /* DELETE      /api/v1/pools/{name} */
+    API_R_UPDATES,            /* GET         /api/v1/updates */
+    API_R_UPDATES_CHECK,      /* POST        /api/v1/updates/check */
+    API_R_UPDATES_CSV,        /* GET         /api/v1/updates/export.csv */
+    API_R_UPDATES_DISMISS,    /* POST        /api/v1/updates/dismiss */
+    API_R_UPDATES_RESTORE,    /* POST        /api/v1/updates/restore */
+    API_R_PLANS,              /* POST        /api/v1/plans */
+    API_R_ROLLOUTS,           /* GET, POST   /api/v1/rollouts */
+    API_R_ROLLOUT,            /* GET         /api/v1/rollouts/{id} */
+    API_R_ROLLOUT_RETRY,      /* POST        /api/v1/rollouts/{id}/retry */
+    API_R_ROLLOUT_CANCEL,     /* POST        /api/v1/rollouts/{id}/cancel */
+    API_R_EVENTS,             /* GET         /api/v1/events (SSE) */
+    API_R_STATIC,             /* GET, HEAD   anything outside /api/ */
+};
+
+#define API_PARAM_MAX 256
+
+struct api_match {
+    enum api_route_id route;
+    char param[API_PARAM_MAX];    /* {name} or {id}, percent-decoded; "" when none */
+    const char *allow;            /* the methods the path accepts, e.g. "GET, POST" */
+};
+
+/*
+ * Match method + path (path without the query string, as received; MHD has already decoded
+ * it).  Returns 200 and fills m; 404 for unknown paths (m->route = API_R_NONE); 405 when the
+ * path exists but not for this method (m->allow says which).  A path parameter that is empty,
+ * too long or contains '/' is 404.
+ */
+int api_route(const char *method, const char *path, struct api_match *m);
+/* True when method changes state (anything but GET and HEAD). */
+bool api_method_mutates(const char *method);
+
+/* ---- errors (pure) ---- */
+/* The HTTP status for a PP_E* code (PP_EINVAL -> 400, PP_ENOTFOUND -> 404, ...). */
+int api_status_for(int pp_code);
+/* Stable lowercase error code for a status/PP code pair ("bad_request", "xapi_error", ...). */
+const char *api_error_code(int status, int pp_code);
+/*
+ * Append {"error":{"code":...,"message":...[,"xapi_code":...]}} to out.  xapi_code may be NULL or
+ * "".  Never fails.
+ */
+void api_error_json(struct buf *out, const char *code, const char *message,
+                    const char *xapi_code);
+
+/* ---- auth (pure) ---- */
+/*
+ * Compare a presented token with the expected one in time independent of where they differ
+ * (only the expected length leaks).  NULL presented is false.
+ */
+bool api_token_equal(const char *expected, const char *presented);
+/*
+ * Check an Authorization header value ("Bearer <token>", scheme case-insensitive).  Returns 0
+ * when it carries the expected token, 401 otherwise (missing, malformed or wrong).
+ */
+int api_check_auth(const char *expected, const char *authorization);
+
+/* ---- SSE framing (pure) ---- */
+/*
+ * Append one SSE event: "id: <id>\nevent: <event>\ndata: <line>\n...\n\n".  Every line of data
+ * becomes its own data: field (CR, LF and CRLF all split).  id 0 omits the id field.
+ */
+void api_sse_format(struct buf *out, uint64_t id, const char *event, const char *data);
+/* Append a heartbeat comment ": keepalive\n\n". */
+void api_sse_heartbeat(struct buf *out);
+
+/* ---- static assets ---- */
+struct api_asset {
+    const char *path;             /* URL path below /, e.g. "app.js" */
+    const char *mime;
+    const char *etag;             /* quoted, e.g. "\"5f1c...\"" */
+    const unsigned char *data;
+    size_t len;
+};
+/* The embedded table (generated from web/ at build time) and its length. */
+extern const struct api_asset api_embedded_assets[];
+extern const size_t api_embedded_assets_count;
+/* Find an embedded asset by URL path ("/" is index.html).  Borrowed; NULL when absent. */
+const struct api_asset *api_asset_find(const char *url_path);
+/* MIME type for a file name by extension ("application/octet-stream" when unknown). */
+const char *api_mime_for(const char *name);
+/* Quoted strong ETag of the bytes (FNV-1a 64, hex) written to out (at least 20 bytes). */
+void api_etag_for(const void *data, size_t len, char *out, size_t outsz);
+/*
+ * True when an If-None-Match header value matches etag (exact, weak "W/" prefix or "*"; lists
+ * separated by commas).  NULL header is false.
+ */
+bool api_etag_matches(const char *if_none_match, const char *etag);
+
+/* ---- settings file, paths and the token file ---- */
+struct api_settings {
+    char listen[128];             /* "127.0.0.1:7480" */
+    char db[1024];
+    char token_file[1024];
+    char web_root[1024];          /* "" = embedded assets */
+    char catalog_url[2048];       /* "" = the engine's setting */
+    char log_level[16];           /* "" = default */
+    char log_file[1024];
+    int check_interval_s;         /* -1 = the engine's setting / default */
+    unsigned max_connections;
+    unsigned conn_timeout_s;
+    size_t max_body;
+    int request_timeout_ms;
+};
+
+/* Fill s with the defaults (state directory paths from api_state_dir). */
+void api_settings_defaults(struct api_settings *s);
+/*
+ * Read a settings file of `key = value` lines ('#' comments, blank lines; keys listed in
+ * docs/rest-api.md) over s.  Errors (unknown key, bad value, over-long line) are PP_EPARSE with
+ * "FILE:LINE: ..." in e; an unreadable file is PP_EIO.
+ */
+int api_settings_load(struct api_settings *s, const char *path, struct err *e);
+/* Apply one key = value (the file loader's core).  Returns 0, PP_EINVAL or PP_ELIMIT. */
+int api_settings_set(struct api_settings *s, const char *key, const char *value, struct err *e);
+/*
+ * Split "HOST:PORT", "[V6]:PORT" or ":PORT"/"PORT" (host 127.0.0.1) into host and port.
+ * Returns 0 or PP_EINVAL.
+ */
+int api_parse_listen(const char *s, char *host, size_t hostsz, uint16_t *port, struct err *e);
+/*
+ * The state directory: $POOLPATCH_HOME, else $XDG_STATE_HOME/poolpatch, else
+ * $HOME/.local/state/poolpatch.  Written to out; returns 0 or PP_EINVAL when nothing is set.
+ */
+int api_state_dir(char *out, size_t outsz, struct err *e);
+/* Create dir (and its parents) with mode 0700 if missing.  Returns 0 or PP_EIO. */
+int api_mkdir_p(const char *dir, struct err *e);
+/*
+ * Read the token from path; when the file does not exist and create is true, generate 32
+ * random bytes (getrandom), write them hex-encoded 0600 (O_EXCL) and return them.  A token
+ * file readable by group or others is refused (PP_EAUTH, the message says `chmod 600`).
+ * out must hold API_TOKEN_MAX bytes.  Errors: PP_EIO, PP_ENOTFOUND (missing, !create),
+ * PP_EPARSE (empty or malformed).
+ */
+int api_token_load(const char *path, bool create, char *out, size_t outsz, struct err *e);
+
+#endif

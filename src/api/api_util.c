@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_util.c - the pure parts of the HTTP face: route matching, error mapping and error bodies,
+ * Bearer token checks in constant time, SSE framing, MIME types and ETags of web assets.
+ */
+#include "api/api.h"
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/str.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define API_PREFIX "/api/v1/"
+
+bool api_method_mutates(const char *method)
+{
+    return !(str_eq(method, "GET") || str_eq(method, "HEAD"));
+}
+
+/* Copy one path segment (no '/') into m->param; 0 on success, -1 when empty/too long/bad. */
+static int take_param(struct api_match *m, const char *seg, size_t len)
+{
+    if (len == 0 || len >= sizeof m->param || memchr(seg, '/', len))
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)seg[i] < 0x20)
+            return -1;
+    }
+    memcpy(m->param, seg, len);
+    m->param[len] = '\0';
+    return 0;
+}
+
+static int method_in(const char *method, const char *allow)
+{
+    /* allow is a list like "GET, POST"; HEAD is accepted wherever GET is. */
+    const char *want = str_eq(method, "HEAD") ? "GET" : method;
+    size_t n = strlen(want);
+    const char *p = allow;
+
+    while (p && *p) {
+        if (strncmp(p, want, n) == 0 && (p[n] == '\0' || p[n] == ','))
+            return 1;
+        p = strchr(p, ',');
+        if (p)
+            p += 2;
+    }
+    return 0;
+}
+
+int api_route(const char *method, const char *path, struct api_match *m)
+{
+    memset(m, 0, sizeof *m);
+    if (!method || !path || path[0] != '/')
+        return 404;
+    if (!str_has_prefix(path, "/api/")) {
+        m->route = API_R_STATIC;
+        m->allow = "GET, HEAD";
+    } else if (!str_has_prefix(path, API_PREFIX)) {
+        return 404;
+    } else {
+        const char *r = path + strlen(API_PREFIX);
+        static const struct {
+            const char *path;
+            enum api_route_id id;
+            const char *allow;
+        } fixed[] = {
+            {"pools", API_R_POOLS, "GET, POST"},
+            {"updates", API_R_UPDATES, "GET"},
+            {"updates/check", API_R_UPDATES_CHECK, "POST"},
+            {"updates/export.csv", API_R_UPDATES_CSV, "GET"},
+            {"updates/dismiss", API_R_UPDATES_DISMISS, "POST"},
+            {"updates/restore", API_R_UPDATES_RESTORE, "POST"},
+            {"plans", API_R_PLANS, "POST"},
+            {"rollouts", API_R_ROLLOUTS, "GET, POST"},
+            {"events", API_R_EVENTS, "GET"},
+        };
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+            if (strcmp(r, fixed[i].path) == 0) {
+                m->route = fixed[i].id;
+                m->allow = fixed[i].allow;
+                break;
+            }
+        }
+        if (m->route == API_R_NONE && str_has_prefix(r, "pools/")) {
+            const char *seg = r + 6;
+            if (take_param(m, seg, strlen(seg)) != 0)
+                return 404;
+            m->route = API_R_POOL;
+            m->allow = "DELETE";
+        } else if (m->route == API_R_NONE && str_has_prefix(r, "rollouts/")) {
+            const char *seg = r + 9;
+            const char *slash = strchr(seg, '/');
+            if (!slash) {
+                if (take_param(m, seg, strlen(seg)) != 0)
+                    return 404;
+                m->route = API_R_ROLLOUT;
+                m->allow = "GET";
+            } else {
+                if (take_param(m, seg, (size_t)(slash - seg)) != 0)
+                    return 404;
+                if (strcmp(slash, "/retry") == 0)
+                    m->route = API_R_ROLLOUT_RETRY;
+                else if (strcmp(slash, "/cancel") == 0)
+                    m->route = API_R_ROLLOUT_CANCEL;
+                else
+                    return 404;
+                m->allow = "POST";
+            }
+        }
+        if (m->route == API_R_NONE)
+            return 404;
+    }
+    if (!method_in(method, m->allow))
+        return 405;
+    return 200;
+}
+
+int api_status_for(int pp_code)
+{
+    switch (pp_code) {
+    case PP_OK: return 200;
+    case PP_EINVAL:
+    case PP_EPARSE: return 400;
+    case PP_ENOTFOUND: return 404;
+    case PP_ESTATE: return 409;
+    case PP_ELIMIT: return 413;
+    case PP_EXAPI:
+    case PP_ETRANSPORT:
+    case PP_ETLS:
+    case PP_EAUTH: return 502;
+    case PP_ETIMEOUT: return 504;
+    case PP_ECANCELLED: return 409;
+    default: return 500;
+    }
+}
+
+const char *api_error_code(int status, int pp_code)
+{
+    switch (pp_code) {
+    case PP_EXAPI: return "xapi_error";
+    case PP_ETRANSPORT: return "pool_unreachable";
+    case PP_ETLS: return "pool_tls";
+    case PP_EAUTH: return "pool_auth";
+    default: break;
+    }
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "too_large";
+    case 415: return "unsupported_media_type";
+    case 502: return "bad_gateway";
+    case 503: return "unavailable";
+    case 504: return "timeout";
+    default: return "internal";
+    }
+}
+
+void api_error_json(struct buf *out, const char *code, const char *message,
+                    const char *xapi_code)
+{
+    json_t *inner = json_object();
+    json_t *root = json_object();
+    char *text;
+
+    json_object_set_new(inner, "code", json_string(code ? code : "internal"));
+    /* Messages may carry bytes from pools or clients; json_string rejects invalid UTF-8. */
+    json_t *msg = json_string(message ? message : "");
+    json_object_set_new(inner, "message", msg ? msg : json_string("(message not valid UTF-8)"));
+    if (xapi_code && *xapi_code) {
+        json_t *x = json_string(xapi_code);
+        if (x)
+            json_object_set_new(inner, "xapi_code", x);
+    }
+    json_object_set_new(root, "error", inner);
+    text = json_dumps(root, JSON_COMPACT);
+    buf_puts(out, text ? text : "{\"error\":{\"code\":\"internal\",\"message\":\"\"}}");
+    free(text);
+    json_decref(root);
+}
+
+bool api_token_equal(const char *expected, const char *presented)
+{
+    size_t n, m;
+    unsigned char diff;
+
+    if (!expected || !presented || !*expected)
+        return false;
+    n = strlen(expected);
+    m = strnlen(presented, API_TOKEN_MAX);
+    diff = (unsigned char)(n != m);
+    /* Always walk the expected length; read presented only within its own bounds. */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char p = i < m ? (unsigned char)presented[i] : 0;
+        diff |= (unsigned char)(expected[i] ^ p);
+    }
+    return diff == 0;
+}
+
+int api_check_auth(const char *expected, const char *authorization)
+{
+    const char *p;
+
+    if (!authorization || strlen(authorization) < 7)
+        return 401;
+    if (strncasecmp(authorization, "Bearer ", 7) != 0)
+        return 401;
+    p = authorization + 7;
+    while (*p == ' ')
+        p++;
+    return api_token_equal(expected, p) ? 0 : 401;
+}
+
+void api_sse_format(struct buf *out, uint64_t id, const char *event, const char *data)
+{
+    const char *p = data ? data : "";
+
+    if (id)
+        buf_printf(out, "id: %llu\n", (unsigned long long)id);
+    if (event && *event)
+        buf_printf(out, "event: %s\n", event);
+    for (;;) {
+        size_t n = strcspn(p, "\r\n");
+        buf_puts(out, "data: ");
+        buf_append(out, p, n);
+        buf_putc(out, '\n');
+        p += n;
+        if (*p == '\0')
+            break;
+        if (p[0] == '\r' && p[1] == '\n')
+            p += 2;
+        else
+            p++;
+        if (*p == '\0')
+            break;
+    }
+    buf_putc(out, '\n');
+}
+
+void api_sse_heartbeat(struct buf *out)
+{
+    buf_puts(out, ": keepalive\n\n");
+}
+
+const char *api_mime_for(const char *name)
+{
+    static const struct {
+        const char *ext;
+        const char *mime;
+    } t[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (str_has_suffix(name, t[i].ext))
+            return t[i].mime;
+    }
+    return "application/octet-stream";
+}
+
+void api_etag_for(const void *data, size_t len, char *out, size_t outsz)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    snprintf(out, outsz, "\"%016llx\"", (unsigned long long)h);
+}
+
+bool api_etag_matches(const char *inm, const char *etag)
+{
+    size_t elen;
+    const char *p = inm;
+
+    if (!inm || !etag)
+        return false;
+    elen = strlen(etag);
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '\0')
+            break;
+        if (*p == '*')
+            return true;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp(p, etag, elen) == 0 && (p[elen] == '\0' || p[elen] == ',' || p[elen] == ' '))
+            return true;
+        p = strchr(p, ',');
+        if (!p)
+            break;
+    }
+    return false;
+}
+
+const struct api_asset *api_asset_find(const char *url_path)
+{
+    const char *p = url_path;
+
+    if (!p)
+        return NULL;
+    while (*p == '/')
+        p++;
+    if (*p == '\0')
+        p = "index.html";
+    for (size_t i = 0; i < api_embedded_assets_count; i++) {
+        if (strcmp(api_embedded_assets[i].path, p) == 0)
+            return &api_embedded_assets[i];
+    }
+    return NULL;
+}

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_seam.c - TEST DOUBLE of the engine (src/engine/engine.h) for the api unit tests: a link
+ * seam in mosquitto's *_stubs.c style.  It is linked only into tests/unit/test_api; the daemon
+ * links the real engine.  Each engine_* records its arguments in `seam` and answers with what
+ * the test put there (a return code, an error, a JSON document), so the tests can check that
+ * the REST layer passes requests and answers through unchanged.  engine_subscribe keeps the
+ * callback so seam_emit() can play the engine thread sending progress events.
+ */
+#include "engine_seam.h"
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+#include <string.h>
+
+struct seam_state seam;
+
+void seam_reset(void)
+{
+    json_decref(seam.answer);
+    free(seam.last_pool_name);
+    free(seam.last_url);
+    free(seam.last_password);
+    free(seam.last_id);
+    json_decref(seam.last_req);
+    memset(&seam, 0, sizeof seam);
+}
+
+/* Answer of every request: the scripted error, or a copy of seam.answer. */
+static int reply(const char *call, json_t **out, struct err *e)
+{
+    str_lcpy(seam.last_call, call, sizeof seam.last_call);
+    seam.calls++;
+    if (seam.rc) {
+        err_set(e, seam.rc, "%s", seam.msg[0] ? seam.msg : "scripted failure");
+        if (seam.xapi_code[0] && e)
+            str_lcpy(e->xapi_code, seam.xapi_code, sizeof e->xapi_code);
+        return seam.rc;
+    }
+    if (out)
+        *out = seam.answer ? json_deep_copy(seam.answer) : json_object();
+    return 0;
+}
+
+static json_t *strings(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static void record_req(const struct engine_plan_req *req)
+{
+    json_decref(seam.last_req);
+    seam.last_req = json_pack("{s:o s:b s:o s:s? s:s s:b}", "pools",
+                              strings(req->pools, req->n_pools), "automated", req->automated,
+                              "updates", strings(req->updates, req->n_updates), "file",
+                              req->file, "policy",
+                              req->policy == ENGINE_POLICY_RETURN ? "return" : "minimal",
+                              "stay_on_release", req->stay_on_release);
+}
+
+int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e)
+{
+    (void)cfg;
+    (void)e;
+    *out = (struct engine *)&seam;
+    return 0;
+}
+
+int engine_start(struct engine *eng, struct err *e)
+{
+    (void)eng;
+    (void)e;
+    return 0;
+}
+
+void engine_free(struct engine *eng)
+{
+    (void)eng;
+}
+
+int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
+                    struct err *e)
+{
+    (void)eng;
+    free(seam.last_pool_name);
+    free(seam.last_url);
+    free(seam.last_password);
+    seam.last_pool_name = xstrdup(spec->name);
+    seam.last_url = xstrdup(spec->url);
+    seam.last_password = xstrdup(spec->password);
+    return reply("pool_add", out, e);
+}
+
+int engine_pool_remove(struct engine *eng, const char *name, struct err *e)
+{
+    (void)eng;
+    free(seam.last_id);
+    seam.last_id = xstrdup(name);
+    return reply("pool_remove", NULL, e);
+}
+
+int engine_pools(struct engine *eng, json_t **out, struct err *e)
+{
+    (void)eng;
+    return reply("pools", out, e);
+}
+
+int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
+{
+    (void)eng;
+    return reply("updates_check", out, e);
+}
+
+int engine_updates_view(struct engine *eng, enum engine_view view, enum engine_sort sort,
+                        json_t **out, struct err *e)
+{
+    (void)eng;
+    seam.last_view = (int)view;
+    seam.last_sort = (int)sort;
+    return reply("updates_view", out, e);
+}
+
+int engine_updates_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e)
+{
+    (void)eng;
+    seam.last_view = (int)view;
+    int rc = reply("updates_csv", NULL, e);
+    if (rc == 0)
+        *csv = xstrdup(seam.csv ? seam.csv : "");
+    return rc;
+}
+
+int engine_updates_dismiss(struct engine *eng, const char *const *ids, size_t n, bool all,
+                           struct err *e)
+{
+    (void)eng;
+    json_decref(seam.last_req);
+    seam.last_req = json_pack("{s:o s:b}", "ids", strings(ids, n), "all", all);
+    return reply("updates_dismiss", NULL, e);
+}
+
+int engine_updates_restore(struct engine *eng, struct err *e)
+{
+    (void)eng;
+    return reply("updates_restore", NULL, e);
+}
+
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out,
+                struct err *e)
+{
+    (void)eng;
+    record_req(req);
+    return reply("plan", out, e);
+}
+
+int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
+                         struct err *e)
+{
+    (void)eng;
+    record_req(req);
+    int rc = reply("rollout_start", NULL, e);
+    if (rc == 0)
+        *id = xstrdup("r-0001");
+    return rc;
+}
+
+int engine_rollouts(struct engine *eng, json_t **out, struct err *e)
+{
+    (void)eng;
+    return reply("rollouts", out, e);
+}
+
+int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct err *e)
+{
+    (void)eng;
+    free(seam.last_id);
+    seam.last_id = xstrdup(id);
+    return reply("rollout_get", out, e);
+}
+
+int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)
+{
+    (void)eng;
+    free(seam.last_id);
+    seam.last_id = xstrdup(id);
+    return reply("rollout_retry", NULL, e);
+}
+
+int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
+{
+    (void)eng;
+    free(seam.last_id);
+    seam.last_id = xstrdup(id);
+    return reply("rollout_cancel", NULL, e);
+}
+
+int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud)
+{
+    (void)eng;
+    seam.cb = cb;
+    seam.cb_ud = ud;
+    return 1;
+}
+
+void engine_unsubscribe(struct engine *eng, int id)
+{
+    (void)eng;
+    if (id == 1) {
+        seam.cb = NULL;
+        seam.cb_ud = NULL;
+        seam.unsubscribed++;
+    }
+}
+
+void seam_emit(const char *event_json)
+{
+    if (seam.cb)
+        seam.cb(seam.cb_ud, event_json);
+}
