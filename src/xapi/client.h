@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.h - the XAPI client: one event loop drives many pools (curl multi, non-blocking), each
+ * pool is a struct xapi_client with its own session, master address, protocol and connection cap.
+ * The same code runs over HTTP(S) (real pools, `poolpatch sim`) and in-process (the simulator's
+ * dispatcher through struct xapi_inproc_handler, on a virtual clock).  See docs/xapi-client.md.
+ *
+ * Threading: a loop and everything attached to it belong to one thread.  Callbacks run from
+ * xapi_loop_run only, never from inside the function that started the operation.
+ *
+ * Errors: PP_EXAPI with err.xapi_code and the ErrorDescription verbatim in err.msg
+ * ("CODE [param, param]"); PP_ETRANSPORT (refused, reset, DNS, HTTP status), PP_ETIMEOUT,
+ * PP_ETLS (verification or pin mismatch), PP_ELIMIT (response too large), PP_ECANCELLED.
+ * Passwords are never logged nor put into error messages.
+ */
+#ifndef PP_XAPI_CLIENT_H
+#define PP_XAPI_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xapi/inproc.h"
+#include "xapi/value.h"
+
+struct err;
+struct pp_clock;
+
+struct xapi_loop;
+struct xapi_client;
+struct xapi_op;
+
+/* ---- loop ---- */
+
+/*
+ * Create a loop.  clock (borrowed, may be NULL = real monotonic time) times the client's timers
+ * (backoff, waits, in-process long-polls); HTTP deadlines always use real time.  Returns NULL
+ * and fills e when curl cannot be initialised.
+ */
+struct xapi_loop *xapi_loop_new(struct pp_clock *clock, struct err *e);
+/* Free a loop whose clients were all freed; NULL is a no-op. */
+void xapi_loop_free(struct xapi_loop *loop);
+/*
+ * Perform I/O, fire due timers and deliver completions, waiting at most timeout_ms (0 = do not
+ * wait) for something to happen.  Returns the number of callbacks delivered (>= 0).
+ */
+int xapi_loop_run(struct xapi_loop *loop, int timeout_ms);
+/* True while any operation of any client is pending (a blocking wrapper's loop condition). */
+bool xapi_loop_busy(const struct xapi_loop *loop);
+/*
+ * Idle hook for virtual time: when only timers and in-process long-polls are pending, the loop
+ * calls idle(ctx, next_ms) with its earliest deadline in the loop clock's timeline (INT64_MAX when
+ * none).  The hook advances the simulation (e.g. sim_run_until(min(next_ms, sim_next_deadline)))
+ * and returns 0, or a negative value when nothing can move (the loop then returns).
+ */
+void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms),
+                        void *ctx);
+/* Now in the loop clock's timeline (ms). */
+int64_t xapi_loop_now(const struct xapi_loop *loop);
+
+/* ---- pools ---- */
+
+enum xapi_proto_pref { XAPI_PREF_AUTO = 0, XAPI_PREF_JSONRPC, XAPI_PREF_XMLRPC };
+
+/* Connection state of a pool, reported to on_state. */
+enum xapi_conn_state {
+    XAPI_CONN_IDLE = 0,     /* no session yet */
+    XAPI_CONN_CONNECTING,   /* logging in, following HOST_IS_SLAVE */
+    XAPI_CONN_READY,        /* logged in to the master */
+    XAPI_CONN_RECONNECTING, /* lost the master; backing off and retrying every known address */
+    XAPI_CONN_EMERGENCY,    /* the hosts answer, but only in emergency mode (HOST_STILL_BOOTING...) */
+    XAPI_CONN_FAILED        /* gave up (reconnect budget spent, or credentials refused) */
+};
+const char *xapi_conn_state_name(enum xapi_conn_state s);
+
+struct xapi_client_opts {
+    /*
+     * Addresses of the pool's hosts, first = the master as far as we know.  HTTP: URLs
+     * ("https://10.0.0.1", "http://127.0.0.10:8080/") or bare hosts (https assumed); the scheme
+     * and port of the first apply to addresses learned later (HOST_IS_SLAVE, host records).
+     * In-process: the hosts' management addresses as the handler knows them.
+     */
+    const char *const *addresses;
+    size_t n_addresses;
+    const char *user;
+    const char *password; /* copied; never logged */
+    const char *originator; /* NULL = "poolpatch" */
+    enum xapi_proto_pref proto;
+    /* In-process transport when set (borrowed; must outlive the client). */
+    const struct xapi_inproc_handler *inproc;
+
+    int max_conns;              /* concurrent short calls per pool; 0 = 4 */
+    int max_long_polls;         /* concurrent event.from long-polls per pool; 0 = 8 */
+    int64_t call_timeout_ms;    /* whole-call deadline; 0 = 120000 */
+    int64_t connect_timeout_ms; /* TCP + TLS; 0 = 10000 */
+    size_t max_response_bytes;  /* 0 = 256 MiB */
+
+    /* Reconnect: bounded exponential backoff with jitter while every address fails. */
+    int64_t backoff_base_ms;    /* 0 = 500 */
+    int64_t backoff_max_ms;     /* 0 = 30000 */
+    int64_t reconnect_budget_ms; /* give up after this long without a master; 0 = 20 min,
+                                    negative = one round over the addresses, no backoff */
+    uint64_t rng_seed;           /* jitter; 0 = a fixed default */
+
+    /* TLS (https URLs).  Verification is always on: system CAs, or ca_file, or pins. */
+    const char *ca_file;         /* PEM bundle trusted for this pool */
+    const char *known_hosts;     /* file of "host SHA256-fingerprint" pins; enables pinning */
+    bool tofu;                   /* record an unknown host's fingerprint on first connect */
+    /* Called when a fingerprint is learned on first use (after it was saved to known_hosts). */
+    void (*on_pin)(void *ctx, const char *host, const char *fingerprint);
+    void *pin_ctx;
+
+    /* Connection state changes (e may be NULL; borrowed for the call). */
+    void (*on_state)(void *ctx, enum xapi_conn_state s, const struct err *e);
+    void *state_ctx;
+};
+
+/* Fill o with defaults (all zero / NULL). */
+void xapi_client_opts_init(struct xapi_client_opts *o);
+
+/*
+ * Create a client for one pool on loop.  Copies everything it needs from o.  Does no I/O: the
+ * first call logs in.  Returns NULL and fills e on invalid options.
+ */
+struct xapi_client *xapi_client_new(struct xapi_loop *loop, const struct xapi_client_opts *o,
+                                    struct err *e);
+/*
+ * Close: cancels pending operations (their callbacks run with PP_ECANCELLED on the next loop
+ * turn), logs out of the session (best effort, bounded), then frees.  NULL is a no-op.  Runs
+ * the loop internally for at most ~2 s for the logout.
+ */
+void xapi_client_free(struct xapi_client *c);
+enum xapi_conn_state xapi_client_state(const struct xapi_client *c);
+/* Borrowed: the master's host as last seen ("" before login), the session ref or NULL. */
+const char *xapi_client_master(const struct xapi_client *c);
+const char *xapi_client_session(const struct xapi_client *c);
+/* Protocol in use (after fallback): XAPI_PREF_JSONRPC or XAPI_PREF_XMLRPC. */
+enum xapi_proto_pref xapi_client_proto(const struct xapi_client *c);
+/* How many logins the client made (tests observe re-logins with it). */
+unsigned xapi_client_login_count(const struct xapi_client *c);
+/* Add a host address (no-op when known); used to remember the pool's other hosts. */
+void xapi_client_add_address(struct xapi_client *c, const char *host);
+
+/* ---- calls ---- */
+
+/*
+ * Completion of an operation.  rc is 0 or a PP_E* code; result (borrowed, NULL on failure) and e
+ * (borrowed, NULL on success) are valid during the callback only.
+ */
+typedef void (*xapi_done_fn)(void *ctx, int rc, const struct xapi_value *result,
+                             const struct err *e);
+
+enum {
+    XAPI_CALL_RAW = 1 << 0,        /* no session inserted, no login (session.* calls) */
+    XAPI_CALL_IDEMPOTENT = 1 << 1, /* may be replayed after a dropped connection */
+};
+
+struct xapi_call_opts {
+    unsigned flags;
+    int64_t timeout_ms; /* 0 = the client's call_timeout_ms */
+};
+
+/*
+ * Start a call.  The session ref is inserted as the first parameter unless XAPI_CALL_RAW or the
+ * method is session.login* / session.slave_local_login*.  params (an XAPI_ARRAY or NULL) is taken.
+ * Calls named *.get_* / *.get_all* / event.* are replayed after a dropped connection; others only
+ * when the request never reached the host.  o may be NULL.  *op_out (may be NULL) receives a
+ * handle valid until the callback ran.  Returns 0 (done runs later, exactly once) or a negative
+ * code with e filled (done never runs).
+ */
+int xapi_call_async(struct xapi_client *c, const char *method, struct xapi_value *params,
+                    const struct xapi_call_opts *o, xapi_done_fn done, void *ctx,
+                    struct xapi_op **op_out, struct err *e);
+
+/*
+ * Blocking convenience (CLI, tests): runs the loop until the call completes.  *result receives a
+ * new value on success (caller frees; result may be NULL to discard).  Returns 0 or PP_E*.
+ */
+int xapi_call_sync(struct xapi_client *c, const char *method, struct xapi_value *params,
+                   const struct xapi_call_opts *o, struct xapi_value **result, struct err *e);
+
+/*
+ * Cancel an operation.  A plain call is abandoned (done gets PP_ECANCELLED); a task is asked to
+ * stop with task.cancel and completes when xapi says so (PP_ECANCELLED, or success when it was
+ * too late).  No-op after completion was delivered.
+ */
+void xapi_op_cancel(struct xapi_op *op);
+
+/* ---- Async tasks ---- */
+
+/* Task progress 0..1, called when it changes. */
+typedef void (*xapi_progress_fn)(void *ctx, double progress);
+
+/*
+ * Run method as "Async.<method>", wait for the task through event.from on "task/<ref>" (no
+ * polling), report progress, decode task.result (an XML-RPC fragment on both protocols) and
+ * destroy the task.  done gets the decoded result, or PP_EXAPI with the task's error_info, or
+ * PP_ECANCELLED.  timeout_ms (0 = none) bounds the whole wait.
+ */
+int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value *params,
+                    int64_t timeout_ms, xapi_progress_fn progress, xapi_done_fn done, void *ctx,
+                    struct xapi_op **op_out, struct err *e);
+/* Task ref of a task operation once known, else NULL (borrowed). */
+const char *xapi_op_task_ref(const struct xapi_op *op);
+
+/* ---- object cache (event.from) ---- */
+
+/*
+ * Start the pool's object cache for classes (lowercase xapi class names, e.g. "host",
+ * "host_metrics", "pool", "vm"; NULL-terminated; copied).  A snapshot (token "") fills it, then
+ * add/mod/del events keep it current; EVENTS_LOST or a new session bring a fresh snapshot.
+ * Returns 0 or PP_ESTATE when already started.
+ */
+int xapi_cache_start(struct xapi_client *c, const char *const *classes, struct err *e);
+/* True once the first snapshot was applied. */
+bool xapi_cache_ready(const struct xapi_client *c);
+/* Number of snapshots applied (1 after start; +1 per EVENTS_LOST or re-login). */
+unsigned xapi_cache_generation(const struct xapi_client *c);
+/* Borrowed record of class cls and ref, or NULL.  Valid until the next loop turn. */
+const struct xapi_value *xapi_cache_get(const struct xapi_client *c, const char *cls,
+                                        const char *ref);
+/* Number of objects of class cls. */
+size_t xapi_cache_count(const struct xapi_client *c, const char *cls);
+/* Call fn(ctx, ref, record) for each object of cls (unordered); stop when fn returns false. */
+void xapi_cache_foreach(const struct xapi_client *c, const char *cls,
+                        bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
+                        void *ctx);
+/*
+ * Wait until pred(ctx, c) is true, evaluated now (once ready) and after every applied batch.
+ * done runs with 0, or PP_ETIMEOUT after timeout_ms (loop clock; 0 = no limit), or the cache's
+ * fatal error.  Returns 0 or PP_ESTATE when the cache was not started.
+ */
+int xapi_cache_wait(struct xapi_client *c, bool (*pred)(void *ctx, struct xapi_client *c),
+                    void *pred_ctx, int64_t timeout_ms, xapi_done_fn done, void *ctx,
+                    struct xapi_op **op_out, struct err *e);
+
+#endif

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client_int.h - internals of the XAPI client shared by client.c, client_util.c,
+ * transport_http.c, transport_inproc.c, cache.c and tls.c.  Not for other modules: the public
+ * surface is client.h.  The pure helpers declared here are unit-tested directly
+ * (tests/unit/test_xapi_client.c).  Single-threaded like the loop that owns everything.
+ */
+#ifndef PP_XAPI_CLIENT_INT_H
+#define PP_XAPI_CLIENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/rng.h"
+#include "xapi/client.h"
+#include "xapi/codec.h"
+#include "xapi/tls.h"
+
+struct xapi_cache;
+struct timer;
+
+/* ---- pure helpers (client_util.c) ---- */
+
+/*
+ * Backoff before retry number attempt (0-based): d = min(max, base * 2^attempt), result uniform
+ * in [d/2, d] ("equal jitter") drawn from r.  Never below 1 ms.
+ */
+int64_t xapi_backoff_delay(unsigned attempt, int64_t base_ms, int64_t max_ms, struct rng *r);
+/* True for the codes a supporter in emergency mode answers with (datamodel_errors.ml). */
+bool xapi_is_emergency_code(const char *code);
+/* True when a call may be replayed after a dropped connection (reads, event.*, session.*). */
+bool xapi_method_idempotent(const char *method);
+/* True unless the method is session.login* / session.slave_local_login* (they take no session). */
+bool xapi_method_takes_session(const char *method);
+/* True for event.from / event.next (server-side long polls). */
+bool xapi_method_is_long_poll(const char *method);
+/*
+ * Fill e from an ErrorDescription ([CODE, params...]): PP_EXAPI, xapi_code = CODE and the message
+ * "CODE [p1, p2]" verbatim.  A malformed description gives PP_EPARSE.  Returns the code.
+ */
+int xapi_err_from_description(const struct xapi_value *desc, struct err *e);
+/*
+ * Split an address ("https://h:443/x", "http://127.0.0.10:8080/", "h", "[::1]:80") into scheme
+ * (default "https"), host (no brackets) and port (0 = scheme default).  Returns 0 or PP_EINVAL.
+ * *scheme and *host are new strings.
+ */
+int xapi_url_split(const char *addr, char **scheme, char **host, int *port);
+/* New string "scheme://host[:port]path" (IPv6 hosts bracketed). */
+char *xapi_url_build(const char *scheme, const char *host, int port, const char *path);
+/*
+ * Append "method(p1, p2, ...)" for logs with credentials masked: the password (second parameter)
+ * of session.login* / slave_local_login* / pool.join* is written as "***".
+ */
+void xapi_call_describe(struct buf *b, const char *method, const struct xapi_value *params);
+
+/*
+ * What an HTTP reply means.  JSON-RPC replies (proto != XMLRPC) that are 404 or not JSON give
+ * XREPLY_FALLBACK (retry the call as XML-RPC at /).  Other HTTP statuses than 200 give
+ * PP_ETRANSPORT; undecodable bodies PP_EPARSE / PP_ELIMIT.
+ */
+enum xreply { XREPLY_OK = 0, XREPLY_FALLBACK = 1 };
+int xapi_classify_reply(enum xapi_proto_pref proto, long http_status, const char *content_type,
+                        const char *body, size_t len, const struct xapi_limits *lim,
+                        struct xapi_response *out, struct err *e);
+
+/* ---- the object cache (cache.c), pure ---- */
+
+struct xapi_cache *xcache_new(void);
+void xcache_free(struct xapi_cache *k);
+/*
+ * Apply an event.from result ({events:[...], token}).  reset drops every object first (a snapshot
+ * after token "").  Stores the returned token (see xcache_token).  Returns 0 or PP_EPARSE with e.
+ */
+int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
+                 struct err *e);
+const char *xcache_token(const struct xapi_cache *k); /* "" before the first batch */
+void xcache_set_token(struct xapi_cache *k, const char *token);
+const struct xapi_value *xcache_get(const struct xapi_cache *k, const char *cls, const char *ref);
+size_t xcache_count(const struct xapi_cache *k, const char *cls);
+void xcache_foreach(const struct xapi_cache *k, const char *cls,
+                    bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
+                    void *ctx);
+
+/* ---- wire requests: one HTTP POST or one in-process call ---- */
+
+struct wreq;
+typedef void (*wreq_done_fn)(struct wreq *w);
+
+struct wreq {
+    struct xapi_client *c;
+    struct xapi_op *op;       /* owner, or NULL for the client's own (login, logout) */
+    char *host;               /* host part (HTTP) or management address (in-process) */
+    char *method;
+    struct xapi_value *params; /* complete, session included; owned */
+    enum xapi_proto_pref proto; /* JSONRPC or XMLRPC as sent */
+    bool long_poll;
+    bool counted;             /* holds one of the pool's connection slots */
+    int64_t timeout_ms;
+    int64_t lp_deadline;      /* in-process long-poll: loop clock deadline */
+    wreq_done_fn done;
+
+    /* Outcome. */
+    int rc;
+    struct err err;
+    struct xapi_response resp;
+    bool maybe_delivered;     /* the request may have reached the host */
+
+    /* HTTP state. */
+    void *easy;
+    struct buf out, in;
+    void *hdrs;
+    bool over_limit;
+    struct tls_req tls;
+
+    struct wreq *next;        /* in-process queues */
+    bool parked;
+};
+
+struct wreq *wreq_new(struct xapi_client *c, const char *host, const char *method,
+                      struct xapi_value *params);
+void wreq_free(struct wreq *w);
+
+/* transport_http.c */
+int http_global_init(struct err *e);
+void *http_multi_new(void);
+void http_multi_free(void *multi);
+/* Start w; on failure completes w through the loop (never calls done re-entrantly). */
+void http_start(struct xapi_loop *loop, struct wreq *w);
+/* Abort an in-flight request without completing it. */
+void http_abort(struct xapi_loop *loop, struct wreq *w);
+/* Perform, wait up to wait_ms for socket activity, collect finished transfers. */
+void http_run(struct xapi_loop *loop, int wait_ms);
+bool http_busy(const struct xapi_loop *loop);
+
+/* transport_inproc.c */
+void inproc_start(struct xapi_loop *loop, struct wreq *w);
+void inproc_abort(struct xapi_loop *loop, struct wreq *w);
+/* Process queued in-process calls; returns how many ran. */
+int inproc_run(struct xapi_loop *loop);
+/* Move parked long-polls back to the queue (state may have changed). */
+void inproc_unpark(struct xapi_loop *loop);
+bool inproc_has_queued(const struct xapi_loop *loop);
+bool inproc_has_parked(const struct xapi_loop *loop);
+int64_t inproc_next_deadline(const struct xapi_loop *loop);
+
+/* client.c: the loop internals the transports use. */
+struct xapi_loop_int {
+    void *multi;
+    int running;             /* easy handles in the multi */
+    struct wreq *ip_head, *ip_tail; /* in-process queue */
+    struct wreq *parked;
+    struct wreq *done_head, *done_tail; /* completed wire requests to process */
+};
+struct xapi_loop_int *loop_int(struct xapi_loop *loop);
+const struct xapi_loop_int *loop_int_c(const struct xapi_loop *loop);
+/* Queue w's completion (processed on the loop, never re-entrantly). */
+void loop_wreq_complete(struct xapi_loop *loop, struct wreq *w);
+int64_t loop_now(const struct xapi_loop *loop);
+/* Client accessors for the transports. */
+const struct xapi_client_opts *client_opts(const struct xapi_client *c);
+const char *client_scheme(const struct xapi_client *c);
+int client_port(const struct xapi_client *c);
+struct xapi_pins *client_pins(struct xapi_client *c);
+/* Protocol fallback: the host does not serve /jsonrpc. */
+void client_set_proto(struct xapi_client *c, enum xapi_proto_pref p);
+enum xapi_proto_pref client_pref(const struct xapi_client *c);
+
+#endif

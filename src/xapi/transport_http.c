@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport_http.c - XAPI over HTTP(S) with libcurl's multi interface: one multi handle per loop,
+ * one easy handle per wire request, non-blocking.  JSON-RPC 2.0 POSTs go to /jsonrpc; when a host
+ * answers 404 or something that is not JSON, the client switches to XML-RPC at / and the request
+ * is re-sent (the host did not execute it).  Responses are bounded by the pool's size limit,
+ * requests by their deadline (long-polls: server timeout + margin, set by the caller).
+ */
+#include <curl/curl.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "xapi/client_int.h"
+
+int http_global_init(struct err *e)
+{
+    static int done;
+    if (done)
+        return 0;
+    CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (cc != CURLE_OK)
+        return err_set(e, PP_ETRANSPORT, "curl_global_init: %s", curl_easy_strerror(cc));
+    done = 1;
+    return 0;
+}
+
+void *http_multi_new(void)
+{
+    return curl_multi_init();
+}
+
+void http_multi_free(void *multi)
+{
+    if (multi)
+        curl_multi_cleanup(multi);
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+    struct wreq *w = userp;
+    size_t n = size * nmemb;
+    size_t lim = client_opts(w->c)->max_response_bytes;
+    if (w->in.len + n > lim) {
+        w->over_limit = true;
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    }
+    buf_append(&w->in, ptr, n);
+    return n;
+}
+
+static void fail_now(struct xapi_loop *loop, struct wreq *w, int code, const char *msg)
+{
+    if (w->easy) { /* never added to the multi */
+        curl_easy_cleanup(w->easy);
+        w->easy = NULL;
+    }
+    curl_slist_free_all(w->hdrs);
+    w->hdrs = NULL;
+    w->rc = err_set(&w->err, code, "%s", msg);
+    loop_wreq_complete(loop, w);
+}
+
+static void encode(struct wreq *w)
+{
+    buf_reset(&w->out);
+    if (w->proto == XAPI_PREF_XMLRPC) {
+        xapi_xmlrpc_encode_call(&w->out, w->method, w->params);
+    } else {
+        json_t *id = json_integer(1);
+        xapi_jsonrpc_encode_call(&w->out, XAPI_PROTO_JSONRPC_V2, w->method, w->params, id);
+        json_decref(id);
+    }
+}
+
+void http_start(struct xapi_loop *loop, struct wreq *w)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    const struct xapi_client_opts *o = client_opts(w->c);
+    CURL *h = curl_easy_init();
+    if (!h) {
+        fail_now(loop, w, PP_ETRANSPORT, "curl_easy_init failed");
+        return;
+    }
+    w->easy = h;
+    buf_reset(&w->in);
+    w->over_limit = false;
+    encode(w);
+    const char *path = w->proto == XAPI_PREF_XMLRPC ? "/" : "/jsonrpc";
+    char *url = xapi_url_build(client_scheme(w->c), w->host, client_port(w->c), path);
+    struct curl_slist *hd = NULL;
+    hd = curl_slist_append(hd, w->proto == XAPI_PREF_XMLRPC ? "Content-Type: text/xml"
+                                                           : "Content-Type: application/json");
+    hd = curl_slist_append(hd, "Expect:");
+    w->hdrs = hd;
+    CURLcode cc = CURLE_OK;
+    cc |= curl_easy_setopt(h, CURLOPT_URL, url);
+    cc |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    cc |= curl_easy_setopt(h, CURLOPT_POST, 1L);
+    cc |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, w->out.data);
+    cc |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->out.len);
+    cc |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    cc |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    cc |= curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    cc |= curl_easy_setopt(h, CURLOPT_PRIVATE, w);
+    cc |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    cc |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
+    cc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    cc |= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_response_bytes);
+    cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    cc |= curl_easy_setopt(h, CURLOPT_USERAGENT, "poolpatch");
+    free(url);
+    if (cc != CURLE_OK) {
+        fail_now(loop, w, PP_ETRANSPORT, "curl_easy_setopt failed");
+        return;
+    }
+    if (strcmp(client_scheme(w->c), "https") == 0) {
+        w->tls.pins = client_pins(w->c);
+        w->tls.host = w->host;
+        w->tls.tofu = o->tofu;
+        struct err e = {0};
+        if (xapi_tls_setup_easy(h, o->ca_file, &w->tls, &e) != 0) {
+            fail_now(loop, w, PP_ETLS, e.msg);
+            return;
+        }
+    }
+    if (curl_multi_add_handle(li->multi, h) != CURLM_OK) {
+        fail_now(loop, w, PP_ETRANSPORT, "curl_multi_add_handle failed");
+        return;
+    }
+    li->running++;
+}
+
+static void release_easy(struct xapi_loop *loop, struct wreq *w)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    if (w->easy) {
+        curl_multi_remove_handle(li->multi, w->easy);
+        curl_easy_cleanup(w->easy);
+        w->easy = NULL;
+        li->running--;
+    }
+    curl_slist_free_all(w->hdrs);
+    w->hdrs = NULL;
+}
+
+void http_abort(struct xapi_loop *loop, struct wreq *w)
+{
+    release_easy(loop, w);
+}
+
+static bool is_tls_error(CURLcode cc)
+{
+    return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION ||
+           cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CACERT_BADFILE ||
+           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH || cc == CURLE_SSL_ISSUER_ERROR;
+}
+
+static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
+{
+    CURL *h = w->easy;
+    long status = 0, connected = 0;
+    curl_off_t sent = 0;
+    char *ctype = NULL;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &connected);
+    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
+    char *ctype_copy = xstrdup(ctype);
+    char *url = xapi_url_build(client_scheme(w->c), w->host, client_port(w->c),
+                               w->proto == XAPI_PREF_XMLRPC ? "/" : "/jsonrpc");
+    /* Pin learned on first use: record it once the handshake passed. */
+    if (w->tls.pins && w->tls.checked && w->tls.verdict == PIN_LEARN && !is_tls_error(cc)) {
+        struct err pe = {0};
+        if (!xapi_pins_get(w->tls.pins, w->host)) {
+            if (xapi_pins_set(w->tls.pins, w->host, w->tls.presented, &pe) != 0)
+                log_warn("xapi", "%s", pe.msg);
+            log_info("xapi", "pinned %s: SHA-256 %s (trust on first use)", w->host,
+                     w->tls.presented);
+            const struct xapi_client_opts *o = client_opts(w->c);
+            if (o->on_pin)
+                o->on_pin(o->pin_ctx, w->host, w->tls.presented);
+        }
+    }
+    release_easy(loop, w);
+    w->maybe_delivered = connected > 0 || sent > 0;
+    if (cc != CURLE_OK) {
+        if (w->over_limit || cc == CURLE_FILESIZE_EXCEEDED)
+            w->rc = err_set(&w->err, PP_ELIMIT, "%s: response larger than %zu bytes", url,
+                            client_opts(w->c)->max_response_bytes);
+        else if (cc == CURLE_OPERATION_TIMEDOUT)
+            w->rc = err_set(&w->err, PP_ETIMEOUT, "%s: no answer within %lld ms (%s)", url,
+                            (long long)w->timeout_ms, curl_easy_strerror(cc));
+        else if (is_tls_error(cc))
+            w->rc = xapi_tls_explain(&w->tls, curl_easy_strerror(cc), &w->err);
+        else
+            w->rc = err_set(&w->err, PP_ETRANSPORT, "%s: %s", url, curl_easy_strerror(cc));
+        goto out;
+    }
+    struct xapi_limits lim;
+    xapi_limits_response(&lim);
+    if (lim.max_doc_bytes > client_opts(w->c)->max_response_bytes)
+        lim.max_doc_bytes = client_opts(w->c)->max_response_bytes;
+    int r = xapi_classify_reply(w->proto, status, ctype_copy, w->in.data ? w->in.data : "",
+                                w->in.len, &lim, &w->resp, &w->err);
+    if (r == XREPLY_FALLBACK && client_pref(w->c) != XAPI_PREF_JSONRPC) {
+        log_info("xapi", "%s: no JSON-RPC (HTTP %ld, %s); using XML-RPC", url, status,
+                 ctype_copy ? ctype_copy : "no content type");
+        client_set_proto(w->c, XAPI_PREF_XMLRPC);
+        w->proto = XAPI_PREF_XMLRPC;
+        free(url);
+        free(ctype_copy);
+        http_start(loop, w);
+        return;
+    }
+    if (r == XREPLY_FALLBACK)
+        w->rc = err_set(&w->err, PP_ETRANSPORT, "%s: HTTP %ld, not a JSON-RPC reply", url,
+                        status);
+    else if (r < 0)
+        w->rc = err_prefix(&w->err, "%s: ", url);
+    else
+        w->rc = 0;
+out:
+    free(url);
+    free(ctype_copy);
+    loop_wreq_complete(loop, w);
+}
+
+void http_run(struct xapi_loop *loop, int wait_ms)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    int still = 0;
+    curl_multi_perform(li->multi, &still);
+    if (wait_ms > 0 && li->running > 0) {
+        curl_multi_poll(li->multi, NULL, 0, wait_ms, NULL);
+        curl_multi_perform(li->multi, &still);
+    }
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(li->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct wreq *w = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
+        CURLcode cc = m->data.result;
+        if (w)
+            finish(loop, w, cc);
+    }
+}
+
+bool http_busy(const struct xapi_loop *loop)
+{
+    return loop_int_c(loop)->running > 0;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * transport_inproc.c - XAPI calls handed straight to an in-process handler (the simulator's
+ * dispatcher, struct xapi_inproc_handler).  Requests are queued and run from the loop, so
+ * completions are never delivered re-entrantly, exactly as over HTTP.  The handler never blocks:
+ * an event.from that finds nothing is "parked" and asked again whenever the simulated world may
+ * have changed (another call ran, or the loop's idle hook advanced virtual time), until its own
+ * timeout passes on the loop clock; then it returns the empty batch as xapi would.
+ */
+#include <string.h>
+
+#include "base/log.h"
+#include "xapi/client_int.h"
+
+static void q_append(struct wreq **head, struct wreq **tail, struct wreq *w)
+{
+    w->next = NULL;
+    if (*tail)
+        (*tail)->next = w;
+    else
+        *head = w;
+    *tail = w;
+}
+
+void inproc_start(struct xapi_loop *loop, struct wreq *w)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    w->parked = false;
+    q_append(&li->ip_head, &li->ip_tail, w);
+}
+
+void inproc_abort(struct xapi_loop *loop, struct wreq *w)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    struct wreq **pp = &li->ip_head, *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            if (li->ip_tail == w)
+                li->ip_tail = prev;
+            w->next = NULL;
+            return;
+        }
+    }
+    for (pp = &li->parked; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            w->next = NULL;
+            w->parked = false;
+            return;
+        }
+    }
+}
+
+static bool empty_batch(const struct xapi_response *r)
+{
+    const struct xapi_value *ev = xapi_struct_get(r->value, "events");
+    return ev && xapi_array_len(ev) == 0;
+}
+
+int inproc_run(struct xapi_loop *loop)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    struct wreq *w = li->ip_head;
+    li->ip_head = li->ip_tail = NULL;
+    int ran = 0;
+    while (w) {
+        struct wreq *next = w->next;
+        w->next = NULL;
+        const struct xapi_inproc_handler *h = client_opts(w->c)->inproc;
+        xapi_response_cleanup(&w->resp);
+        memset(&w->resp, 0, sizeof(w->resp));
+        err_clear(&w->err);
+        int rc = h->call(h->ctx, w->host, w->method, w->params, &w->resp, &w->err);
+        ran++;
+        if (rc != 0) {
+            if (w->err.code == 0)
+                err_set(&w->err, rc, "in-process call to %s failed", w->host);
+            w->rc = rc;
+            w->maybe_delivered = false;
+            loop_wreq_complete(loop, w);
+        } else if (w->long_poll && w->resp.ok && empty_batch(&w->resp) &&
+                   loop_now(loop) < w->lp_deadline) {
+            xapi_response_cleanup(&w->resp);
+            memset(&w->resp, 0, sizeof(w->resp));
+            w->parked = true;
+            w->next = li->parked;
+            li->parked = w;
+        } else {
+            w->rc = 0;
+            w->maybe_delivered = true;
+            loop_wreq_complete(loop, w);
+        }
+        w = next;
+    }
+    return ran;
+}
+
+void inproc_unpark(struct xapi_loop *loop)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    struct wreq *w = li->parked;
+    li->parked = NULL;
+    while (w) {
+        struct wreq *next = w->next;
+        w->parked = false;
+        q_append(&li->ip_head, &li->ip_tail, w);
+        w = next;
+    }
+}
+
+bool inproc_has_queued(const struct xapi_loop *loop)
+{
+    return loop_int_c(loop)->ip_head != NULL;
+}
+
+bool inproc_has_parked(const struct xapi_loop *loop)
+{
+    return loop_int_c(loop)->parked != NULL;
+}
+
+int64_t inproc_next_deadline(const struct xapi_loop *loop)
+{
+    int64_t t = INT64_MAX;
+    for (const struct wreq *w = loop_int_c(loop)->parked; w; w = w->next)
+        if (w->lp_deadline < t)
+            t = w->lp_deadline;
+    return t;
+}
