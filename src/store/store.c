@@ -78,10 +78,18 @@ void store_stmt_done(sqlite3_stmt *st)
         sqlite3_reset(st);
 }
 
-int store_bind(sqlite3_stmt *st, const char *fmt, ...)
+int store_bind_n(sqlite3_stmt *st, int nargs, const char *fmt, ...)
 {
     va_list ap;
     int rc = SQLITE_OK;
+    int want = 0;
+    for (const char *p = fmt; *p; p++)
+        want += *p == 'b' ? 2 : *p == 'n' ? 0 : 1;
+    if (want != nargs) {
+        log_error(MOD, "store_bind: format \"%s\" needs %d arguments, got %d (%s)", fmt, want,
+                  nargs, sqlite3_sql(st));
+        abort();
+    }
     va_start(ap, fmt);
     for (int i = 1; *fmt && rc == SQLITE_OK; fmt++, i++) {
         switch (*fmt) {
@@ -432,7 +440,7 @@ static int open_common(const char *path, const struct store_opts *opts, bool rea
         }
         rc = exec_sql(s,
                       "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                      "PRAGMA secure_delete = ON; PRAGMA trusted_schema = OFF;",
+                      "PRAGMA secure_delete = ON;",
                       "configuring the connection", e);
         if (rc)
             goto fail;

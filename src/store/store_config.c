@@ -128,7 +128,7 @@ int store_pool_add(struct store *s, const struct store_pool_spec *spec, int64_t 
     rc = store_stmt(s, SQL_POOL_ADD, &st, e);
     if (rc)
         goto out;
-    int src = store_bind(st, "ttttttti", spec->name, spec->master_url, spec->username,
+    int src = store_bind(st, "tttttti", spec->name, spec->master_url, spec->username,
                          spec->password, spec->ca_file, spec->tls_fingerprint, store_now_ms(s));
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
