@@ -1,0 +1,1077 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan.c - plan_build: a pool, a catalog and options in; the whole rollout plan out (per-host
+ * sequences and actions, batches and migrations, upload SR, prechecks with resolutions, totals,
+ * predicted window and DESIGN.md's lower bound).  Pure: no I/O, no clock.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "plan/plan_int.h"
+
+#define MIB (1024.0 * 1024.0)
+
+/* Documented defaults (plan.h). */
+void plan_opts_init(struct plan_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mode = PLAN_MODE_AUTOMATED;
+    o->policy = PLAN_POLICY_MINIMAL;
+    o->timing.reboot_s = 300;
+    o->timing.apply_s = 60;
+    o->timing.toolstack_s = 60;
+    o->timing.vm_restart_s = 60;
+    o->timing.migration_bw = 1e9;
+    o->timing.parallel_migrations = 2;
+}
+
+/* ------------------------------------------------------------------ checks */
+
+struct ctx {
+    const struct inv_pool *pool;
+    const struct catalog *cat;
+    const struct plan_opts *o;
+    struct catidx x;
+    struct plan *p;
+    size_t cap_checks;
+    size_t nh, nv;
+    size_t master;
+    bool *selected, *update, *evac, *usable, *vm_skip, *vm_no_cd;
+    struct plan_host *ph;  /* [nh], pool order */
+    struct plan_guidance_out *g;
+};
+
+static const char *host_name(const struct inv_host *h)
+{
+    return h->name_label && h->name_label[0] ? h->name_label : h->ref;
+}
+
+static const char *vm_name(const struct inv_vm *v)
+{
+    return v->name_label && v->name_label[0] ? v->name_label : v->ref;
+}
+
+static const char *upd_name(const struct ctx *c, const char *uuid)
+{
+    const struct cat_patch *p = catidx_patch(&c->x, uuid);
+    return p && p->name_label && p->name_label[0] ? p->name_label : uuid;
+}
+
+static struct plan_check *add_check(struct ctx *c, const char *id, const char *host_ref,
+                                    const char *vm_ref, const char *uuid,
+                                    enum plan_severity sev, char *msg)
+{
+    struct plan_check k = {0};
+    k.id = xstrdup(id);
+    k.host_ref = xstrdup(host_ref ? host_ref : "");
+    k.vm_ref = xstrdup(vm_ref ? vm_ref : "");
+    k.update_uuid = xstrdup(uuid ? uuid : "");
+    k.severity = sev;
+    k.message = msg;
+    k.fix.obj_ref = xstrdup("");
+    k.fix.arg_ref = xstrdup("");
+    k.undo.obj_ref = xstrdup("");
+    k.undo.arg_ref = xstrdup("");
+    PV_PUSH(c->p->checks, c->p->n_checks, c->cap_checks, k);
+    return &c->p->checks[c->p->n_checks - 1];
+}
+
+static void set_fix(struct plan_fix *f, enum plan_fix_kind k, const char *obj, const char *arg)
+{
+    free(f->obj_ref);
+    free(f->arg_ref);
+    f->kind = k;
+    f->obj_ref = xstrdup(obj ? obj : "");
+    f->arg_ref = xstrdup(arg ? arg : "");
+}
+
+static void fixable(struct plan_check *k, enum plan_fix_kind fk, const char *fobj,
+                    const char *farg, enum plan_fix_kind uk, const char *uobj, const char *uarg)
+{
+    k->fixable = true;
+    set_fix(&k->fix, fk, fobj, farg);
+    set_fix(&k->undo, uk, uobj, uarg);
+}
+
+/* ------------------------------------------------------------------ hosts */
+
+static void copy_seq(struct plan_host *ph, struct plan_seq *s)
+{
+    free(ph->version);
+    ph->version = s->version;
+    s->version = NULL;
+    ph->updates = s->uuids;
+    ph->n_updates = s->n;
+    ph->skipped = s->skipped;
+    ph->n_skipped = s->n_skipped;
+    s->uuids = NULL;
+    s->skipped = NULL;
+    s->n = s->n_skipped = 0;
+}
+
+static const struct cat_cdn_host *cdn_host(const struct catalog *cat, const char *ref)
+{
+    for (size_t i = 0; i < cat->n_cdn_hosts; i++)
+        if (str_eq(cat->cdn_hosts[i].ref, ref))
+            return &cat->cdn_hosts[i];
+    return NULL;
+}
+
+static bool same_version(const struct inv_host *a, const struct inv_host *b)
+{
+    return str_eq(a->product_version ? a->product_version : "",
+                  b->product_version ? b->product_version : "") &&
+           str_eq(a->build_number ? a->build_number : "", b->build_number ? b->build_number : "");
+}
+
+static void plan_hosts(struct ctx *c)
+{
+    const struct inv_pool *pool = c->pool;
+    const struct plan_opts *o = c->o;
+    struct plan *p = c->p;
+    bool manual = pool->forbid_auto_restart && o->mode == PLAN_MODE_SELECTED;
+    for (size_t h = 0; h < c->nh; h++) {
+        const struct inv_host *ih = &pool->hosts[h];
+        struct plan_host *ph = &c->ph[h];
+        ph->ref = xstrdup(ih->ref);
+        ph->name = xstrdup(host_name(ih));
+        ph->is_master = h == c->master;
+        ph->selected = c->selected[h];
+        ph->version = xstrdup("");
+        ph->order = ph->batch = -1;
+        if (!c->selected[h])
+            continue;
+        if (p->cdn) {
+            const struct cat_cdn_host *ch = cdn_host(c->cat, ih->ref);
+            free(ph->version);
+            ph->version = xstrdup(ih->product_version ? ih->product_version : "");
+            if (ch && ch->n_updates) {
+                ph->updates = xcalloc(ch->n_updates, sizeof(*ph->updates));
+                for (size_t i = 0; i < ch->n_updates; i++)
+                    ph->updates[i] = xstrdup(ch->updates[i]);
+                ph->n_updates = ch->n_updates;
+            }
+            plan_host_actions_cdn(c->cat, o, ih, ch, ph, manual, &c->g[h]);
+        } else {
+            struct plan_seq s;
+            plan_seq_build(&c->x, ih, o->mode, o->selected, o->n_selected, &s);
+            bool supported = s.supported;
+            copy_seq(ph, &s);
+            plan_seq_cleanup(&s);
+            if (!supported) {
+                p->automated_refused = true;
+                add_check(c, "automated_unsupported", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                          ph->version[0]
+                              ? xasprintf("The catalog has no minimal update list for version %s "
+                                          "of %s: automated updates are not supported for it; "
+                                          "install chosen updates instead",
+                                          ph->version, host_name(ih))
+                              : xasprintf("The version of %s (%s, build %s) is not in the update "
+                                          "catalog: automated updates are not possible; check "
+                                          "for updates again or install chosen updates",
+                                          host_name(ih),
+                                          ih->product_version ? ih->product_version : "?",
+                                          ih->build_number ? ih->build_number : "?"));
+                c->g[h].mode = PLAN_UM_UP_TO_DATE;
+                continue;
+            }
+            plan_host_actions_legacy(&c->x, o, ih, ph, manual, &c->g[h]);
+        }
+        struct plan_guidance_out *g = &c->g[h];
+        ph->mode = g->mode;
+        ph->evacuate = g->evacuate;
+        ph->reboot = g->reboot;
+        ph->toolstack = g->toolstack;
+        ph->livepatched = g->livepatched;
+        c->update[h] = ih->live && g->mode != PLAN_UM_UP_TO_DATE;
+        c->evac[h] = c->update[h] && g->evacuate;
+    }
+}
+
+/* ------------------------------------------------------------------ VM blockers */
+
+static bool sr_shared(const struct inv_pool *pool, const char *ref)
+{
+    const struct inv_sr *sr = inv_pool_sr(pool, ref);
+    return sr && sr->shared;
+}
+
+static void vm_checks(struct ctx *c)
+{
+    const struct inv_pool *pool = c->pool;
+    for (size_t v = 0; v < c->nv; v++) {
+        const struct inv_vm *vm = &pool->vms[v];
+        if (!place_vm_moves(vm))
+            continue;
+        const struct inv_host *home = inv_pool_host(pool, vm->resident_on);
+        if (!home)
+            continue;
+        size_t h = (size_t)(home - pool->hosts);
+        if (!c->evac[h])
+            continue;
+        const char *why = NULL, *id = NULL;
+        const char *local_sr = NULL;
+        for (size_t d = 0; d < vm->n_disk_srs && !local_sr; d++)
+            if (!sr_shared(pool, vm->disk_srs[d]))
+                local_sr = vm->disk_srs[d];
+        if (vm->has_pci) {
+            id = "evacuate_pci";
+            why = "has a PCI passthrough device or vGPU and cannot be live-migrated";
+        } else if (local_sr) {
+            id = "evacuate_local_disk";
+            why = "has disks on local storage and cannot be live-migrated";
+        } else if (vm->migrate_blocked) {
+            id = "evacuate_blocked";
+            why = "has migration blocked (blocked_operations)";
+        }
+        if (id) {
+            c->vm_skip[v] = true;
+            bool suspend = !vm->has_pci && !vm->suspend_blocked;
+            char *msg = xasprintf(
+                "VM %s on %s %s. %s", vm_name(vm), host_name(home), why,
+                suspend ? "Resolve: suspend it for the update and resume it afterwards."
+                : vm->suspend_blocked && !vm->has_pci
+                    ? "Suspend is blocked for it; resolve: shut it down for the update and start "
+                      "it afterwards."
+                    : "Resolve: shut it down for the update and start it afterwards.");
+            struct plan_check *k = add_check(c, id, home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                                             msg);
+            if (suspend)
+                fixable(k, PLAN_FIX_SUSPEND_VM, vm->ref, NULL, PLAN_FIX_RESUME_VM, vm->ref,
+                        home->ref);
+            else
+                fixable(k, PLAN_FIX_SHUTDOWN_VM, vm->ref, NULL, PLAN_FIX_START_VM, vm->ref,
+                        home->ref);
+            continue;
+        }
+        if (vm->cd_sr && vm->cd_sr[0] && !sr_shared(pool, vm->cd_sr)) {
+            c->vm_no_cd[v] = true;
+            struct plan_check *k = add_check(
+                c, "evacuate_cd", home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                xasprintf("VM %s on %s has a CD from a local ISO library inserted, which other "
+                          "hosts cannot see. Resolve: eject it for the update and insert it "
+                          "again afterwards.",
+                          vm_name(vm), host_name(home)));
+            fixable(k, PLAN_FIX_EJECT_CD, vm->ref, vm->cd_sr, PLAN_FIX_INSERT_CD, vm->ref,
+                    vm->cd_sr);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ pool checks */
+
+static void pool_checks(struct ctx *c)
+{
+    const struct inv_pool *pool = c->pool;
+    const struct plan_opts *o = c->o;
+    struct plan *p = c->p;
+    bool automated = o->mode != PLAN_MODE_SELECTED;
+    bool any_evac = false, any_update = false;
+    for (size_t h = 0; h < c->nh; h++) {
+        any_evac |= c->evac[h];
+        any_update |= c->update[h];
+    }
+
+    if (p->partly_upgraded) {
+        if (automated)
+            p->automated_refused = true;
+        add_check(c, "partly_upgraded", NULL, NULL, NULL,
+                  automated ? PLAN_SEV_BLOCKING : PLAN_SEV_WARNING,
+                  xasprintf("The hosts of pool %s run different versions (a partly upgraded "
+                            "pool). %s",
+                            inv_pool_display_name(pool),
+                            automated ? "Automated updates are refused until the rolling pool "
+                                        "upgrade is finished; finish it first."
+                                      : "Each update goes only to the hosts of its version."));
+    }
+    if (pool->forbid_auto_restart) {
+        if (automated)
+            p->automated_refused = true;
+        add_check(c, "forbid_auto_restart", NULL, NULL, NULL,
+                  automated ? PLAN_SEV_BLOCKING : PLAN_SEV_WARNING,
+                  xstrdup(automated
+                              ? "The pool forbids automatic restarts (other_config "
+                                "hci-forbid-update-auto-restart): automated updates are refused; "
+                                "install chosen updates and restart the hosts yourself."
+                              : "The pool forbids automatic restarts (other_config "
+                                "hci-forbid-update-auto-restart): after the updates are applied, "
+                                "the restarts listed are left to you."));
+    }
+    if (p->cdn && o->n_hosts > 0) {
+        for (size_t h = 0; h < c->nh; h++)
+            if (!c->selected[h] && pool->hosts[h].live) {
+                add_check(c, "all_hosts_selected", pool->hosts[h].ref, NULL, NULL,
+                          PLAN_SEV_BLOCKING,
+                          xasprintf("XenServer 8 updates apply to the whole pool: select every "
+                                    "host (%s is not selected).",
+                                    host_name(&pool->hosts[h])));
+            }
+    }
+    if (p->cdn && o->mode == PLAN_MODE_SELECTED && o->n_selected > 0)
+        add_check(c, "cdn_selection", NULL, NULL, NULL, PLAN_SEV_INFO,
+                  xstrdup("XenServer 8 applies every pending update of a host at once; the "
+                          "selection of updates is ignored."));
+
+    const struct inv_host *m = &pool->hosts[c->master];
+    if (m->n_updates_requiring_reboot > 0 ||
+        (m->pending_guidance & (CAT_G_RESTART_HOST | CAT_G_RESTART_XAPI | CAT_G_UNKNOWN)))
+        add_check(c, "master_restart_pending", m->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                  xasprintf("The pool master %s has a pending %s from an earlier update. Restart "
+                            "it first, then plan again.",
+                            host_name(m),
+                            (m->n_updates_requiring_reboot > 0 ||
+                             (m->pending_guidance & (CAT_G_RESTART_HOST | CAT_G_UNKNOWN)))
+                                ? "reboot"
+                                : "toolstack restart"));
+
+    if (pool->ha_enabled && any_evac) {
+        struct plan_check *k = add_check(
+            c, "ha_enabled", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
+            xstrdup("High availability is on, and hosts will be rebooted. Resolve: turn HA off "
+                    "for the rollout; it is turned back on at the end."));
+        fixable(k, PLAN_FIX_DISABLE_HA, pool->ref, NULL, PLAN_FIX_ENABLE_HA, pool->ref, NULL);
+    }
+
+    for (size_t h = 0; h < c->nh; h++) {
+        const struct inv_host *ih = &pool->hosts[h];
+        struct plan_host *ph = &c->ph[h];
+        if (!c->selected[h])
+            continue;
+        bool work = c->g[h].mode != PLAN_UM_UP_TO_DATE;
+        if (!ih->live) {
+            add_check(c, "host_not_live", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                      xasprintf("Host %s is not live (unreachable or powered off). Power it on "
+                                "or leave it out of the selection.",
+                                host_name(ih)));
+            continue;
+        }
+        if (!ih->enabled) {
+            struct plan_check *k = add_check(
+                c, "host_disabled", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                xasprintf("Host %s is disabled (maintenance mode). Resolve: enable it for the "
+                          "rollout; it is disabled again at the end.",
+                          host_name(ih)));
+            fixable(k, PLAN_FIX_ENABLE_HOST, ih->ref, NULL, PLAN_FIX_DISABLE_HOST, ih->ref, NULL);
+        }
+        /* updates that can never be installed */
+        for (size_t i = 0; i < ph->n_skipped; i++)
+            add_check(c, "update_uninstallable", ih->ref, NULL, ph->skipped[i].uuid,
+                      ph->skipped[i].severity,
+                      xasprintf("%s: %s", host_name(ih), ph->skipped[i].reason));
+        /* selected updates already applied */
+        if (o->mode == PLAN_MODE_SELECTED && !c->p->cdn)
+            for (size_t i = 0; i < o->n_selected; i++)
+                if (inv_host_has_update(ih, o->selected[i]))
+                    add_check(c, "already_applied", ih->ref, NULL, o->selected[i], PLAN_SEV_INFO,
+                              xasprintf("%s is already applied on %s; it is skipped there.",
+                                        upd_name(c, o->selected[i]), host_name(ih)));
+        if (!work)
+            continue;
+        /* dom0 space: the sum of the installation sizes */
+        if (!c->p->cdn && ih->dom0_free_bytes >= 0) {
+            int64_t need = 0;
+            for (size_t i = 0; i < ph->n_updates; i++) {
+                const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[i]);
+                need += cp ? cp->installation_size : 0;
+            }
+            if (need > ih->dom0_free_bytes)
+                add_check(c, "dom0_space", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                          xasprintf("Host %s needs %.0f MiB free in dom0 for its updates but has "
+                                    "%.0f MiB. Free space in dom0 (old logs, crash dumps, "
+                                    "cleaned-up update files) and plan again.",
+                                    host_name(ih), need / MIB, ih->dom0_free_bytes / MIB));
+        }
+        /* xapi's own precheck, passed through with its code */
+        for (size_t i = 0; i < o->n_prechecks; i++) {
+            const struct plan_precheck_result *r = &o->prechecks[i];
+            if (!str_eq(r->host_ref, ih->ref) || !r->error_code || !r->error_code[0])
+                continue;
+            bool wide = !r->update_uuid || !r->update_uuid[0];
+            add_check(c, "xapi_precheck", ih->ref, NULL, wide ? NULL : r->update_uuid,
+                      PLAN_SEV_BLOCKING,
+                      xasprintf("xapi's precheck%s%s on %s failed: %s%s%s%s", wide ? "" : " of ",
+                                wide ? "" : upd_name(c, r->update_uuid), host_name(ih),
+                                r->error_code, r->error_detail && r->error_detail[0] ? " (" : "",
+                                r->error_detail ? r->error_detail : "",
+                                r->error_detail && r->error_detail[0] ? ")" : ""));
+        }
+        /* a live patch that did not take: the host still needs its reboot */
+        for (size_t i = 0; i < ih->n_updates_requiring_reboot; i++) {
+            const struct cat_patch *cp = catidx_patch(&c->x, ih->updates_requiring_reboot[i]);
+            if (cp && cp->contains_livepatch) {
+                add_check(c, "livepatch_failed", ih->ref, NULL, cp->uuid, PLAN_SEV_WARNING,
+                          xasprintf("Live patching of %s failed on %s: the host still needs a "
+                                    "reboot, which this plan includes.",
+                                    upd_name(c, cp->uuid), host_name(ih)));
+                break;
+            }
+        }
+        if (ph->reboot)
+            add_check(c, "host_needs_reboot", ih->ref, NULL, NULL, PLAN_SEV_INFO,
+                      xasprintf("Host %s will be rebooted%s.", host_name(ih),
+                                ph->evacuate ? " after its VMs are migrated away" : ""));
+        if (ph->livepatched) {
+            bool unconfirmed = false;
+            if (c->p->cdn) {
+                const struct plan_precheck_result *r = plan_find_precheck(o, ih->ref, NULL);
+                unconfirmed = !r || r->livepatch == PLAN_LP_UNKNOWN;
+            } else {
+                for (size_t i = 0; i < ph->n_updates && !unconfirmed; i++) {
+                    const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[i]);
+                    const struct plan_precheck_result *r =
+                        plan_find_precheck(o, ih->ref, ph->updates[i]);
+                    if (cp && cp->contains_livepatch && (cp->guidance & CAT_G_RESTART_HOST) &&
+                        (!r || r->livepatch == PLAN_LP_UNKNOWN))
+                        unconfirmed = true;
+                }
+            }
+            add_check(c, unconfirmed ? "livepatch_unconfirmed" : "livepatch", ih->ref, NULL, NULL,
+                      PLAN_SEV_INFO,
+                      unconfirmed ? xasprintf("Host %s is planned without a reboot because its "
+                                              "updates carry live patches; xapi's precheck will "
+                                              "confirm it, otherwise the host is rebooted.",
+                                              host_name(ih))
+                                  : xasprintf("Host %s needs no reboot: its live patches apply.",
+                                              host_name(ih)));
+        }
+    }
+
+    /* unplugged PBDs of shared SRs on live hosts */
+    for (size_t i = 0; i < pool->n_srs; i++) {
+        const struct inv_sr *sr = &pool->srs[i];
+        if (!sr->shared || !any_update)
+            continue;
+        for (size_t j = 0; j < sr->n_pbds; j++) {
+            const struct inv_host *ih = inv_pool_host(pool, sr->pbds[j].host_ref);
+            if (sr->pbds[j].attached || !ih || !ih->live)
+                continue;
+            struct plan_check *k = add_check(
+                c, "pbd_unplugged", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                xasprintf("Shared SR %s is not attached on %s, so VMs and the update image on it "
+                          "are not visible there. Resolve: repair the SR (plug its PBD).",
+                          sr->name_label && sr->name_label[0] ? sr->name_label : sr->ref,
+                          host_name(ih)));
+            fixable(k, PLAN_FIX_PLUG_PBD, ih->ref, sr->ref, PLAN_FIX_NONE, NULL, NULL);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ placement -> actions */
+
+static struct plan_action *find_action(struct plan_host *ph, enum plan_action_kind k)
+{
+    for (size_t i = 0; i < ph->n_actions; i++)
+        if (ph->actions[i].kind == k)
+            return &ph->actions[i];
+    return NULL;
+}
+
+static void remove_action(struct plan_host *ph, struct plan_action *a)
+{
+    size_t i = (size_t)(a - ph->actions);
+    free(a->update_uuid);
+    free(a->label);
+    free(a->migrations);
+    free(a->vms);
+    memmove(ph->actions + i, ph->actions + i + 1, (ph->n_actions - i - 1) * sizeof(*a));
+    ph->n_actions--;
+}
+
+static void add_mig(struct plan_action *a, size_t *cap, const struct inv_pool *pool,
+                    const struct place_mig *m)
+{
+    const struct inv_vm *vm = &pool->vms[m->vm];
+    struct plan_migration pm = {xstrdup(vm->ref), xstrdup(vm_name(vm)),
+                                xstrdup(pool->hosts[m->from].ref),
+                                xstrdup(pool->hosts[m->to].ref), vm->memory};
+    PV_PUSH(a->migrations, a->n_migrations, *cap, pm);
+}
+
+static void apply_placement(struct ctx *c, const struct place_out *po)
+{
+    const struct inv_pool *pool = c->pool;
+    size_t *caps = xcalloc(2 * c->nh + 1, sizeof(*caps));
+    for (size_t i = 0; i < po->n_migs; i++) {
+        const struct place_mig *m = &po->migs[i];
+        size_t h = m->back ? m->to : m->from;
+        struct plan_action *a =
+            find_action(&c->ph[h], m->back ? PLAN_ACT_MIGRATE_BACK : PLAN_ACT_EVACUATE);
+        if (!a)
+            continue; /* cannot happen: only evacuated hosts lose VMs */
+        add_mig(a, &caps[2 * h + (m->back ? 1 : 0)], pool, m);
+    }
+    free(caps);
+    for (size_t h = 0; h < c->nh; h++) {
+        c->ph[h].order = po->order[h];
+        c->ph[h].batch = po->batch[h];
+        struct plan_action *a = find_action(&c->ph[h], PLAN_ACT_MIGRATE_BACK);
+        if (a && a->n_migrations == 0)
+            remove_action(&c->ph[h], a);
+    }
+    /* VM restarts: the VMs on the host once its batch is done (migrations replayed) */
+    size_t *loc = xcalloc(c->nv + 1, sizeof(*loc));
+    for (size_t h = 0; h < c->nh; h++) {
+        struct plan_action *a = find_action(&c->ph[h], PLAN_ACT_RESTART_VMS);
+        if (!a)
+            continue;
+        for (size_t v = 0; v < c->nv; v++) {
+            const struct inv_host *r = inv_pool_host(pool, pool->vms[v].resident_on);
+            loc[v] = r ? (size_t)(r - pool->hosts) : SIZE_MAX;
+        }
+        for (size_t i = 0; i < po->n_migs; i++)
+            if (po->migs[i].batch <= po->batch[h])
+                loc[po->migs[i].vm] = po->migs[i].to;
+        size_t cap = 0;
+        for (size_t v = 0; v < c->nv; v++)
+            if (loc[v] == h && place_vm_moves(&pool->vms[v]) && !c->vm_skip[v])
+                PV_PUSH(a->vms, a->n_vms, cap, xstrdup(pool->vms[v].ref));
+    }
+    free(loc);
+
+    for (size_t i = 0; i < po->n_unplaced; i++) {
+        const struct inv_vm *vm = &pool->vms[po->unplaced[i].vm];
+        const struct inv_host *from = &pool->hosts[po->unplaced[i].host];
+        bool storage = true;
+        for (size_t h = 0; h < c->nh && storage; h++) {
+            if (h == po->unplaced[i].host || !c->usable[h])
+                continue;
+            bool ok = true;
+            for (size_t d = 0; d < vm->n_disk_srs && ok; d++)
+                ok = inv_sr_attached_on(inv_pool_sr(pool, vm->disk_srs[d]), pool->hosts[h].ref);
+            if (ok && vm->cd_sr && vm->cd_sr[0] && !c->vm_no_cd[po->unplaced[i].vm])
+                ok = inv_sr_attached_on(inv_pool_sr(pool, vm->cd_sr), pool->hosts[h].ref);
+            if (ok)
+                storage = false;
+        }
+        if (storage)
+            add_check(c, "evacuate_storage", from->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                      xasprintf("VM %s cannot leave %s: no other host sees all of its storage. "
+                                "Attach its SRs to another host, or shut the VM down.",
+                                vm_name(vm), host_name(from)));
+        else
+            add_check(c, "evacuate_memory", from->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                      xasprintf("Not enough free memory on the other hosts for VM %s (%.0f MiB) "
+                                "while %s is updated. Shut down or move some VMs, or add "
+                                "memory, and plan again.",
+                                vm_name(vm), (vm->memory + c->o->vm_overhead) / MIB,
+                                host_name(from)));
+    }
+}
+
+/* ------------------------------------------------------------------ upload SR */
+
+static int64_t sr_free(const struct inv_sr *sr)
+{
+    return sr->physical_size - sr->physical_utilisation;
+}
+
+static bool sr_can_take(const struct inv_sr *sr, const char *master, int64_t bytes)
+{
+    return sr->allows_vdi_create && !str_eq(sr->content_type, "iso") &&
+           inv_sr_attached_on(sr, master) && sr_free(sr) >= bytes;
+}
+
+/* See plan.h.  Ties go to the first SR in inventory order. */
+const struct inv_sr *plan_choose_upload_sr(const struct inv_pool *pool, int64_t bytes)
+{
+    if (!pool)
+        return NULL;
+    const struct inv_sr *d = inv_pool_sr(pool, pool->default_sr_ref);
+    if (d && d->shared && sr_can_take(d, pool->master_ref, bytes))
+        return d;
+    const struct inv_sr *best = NULL;
+    for (int pass = 0; pass < 2 && !best; pass++)
+        for (size_t i = 0; i < pool->n_srs; i++) {
+            const struct inv_sr *sr = &pool->srs[i];
+            if (sr->shared != (pass == 0) || !sr_can_take(sr, pool->master_ref, bytes))
+                continue;
+            if (!best || sr_free(sr) > sr_free(best))
+                best = sr;
+        }
+    return best;
+}
+
+static void choose_upload(struct ctx *c)
+{
+    struct plan *p = c->p;
+    p->upload_sr_ref = xstrdup("");
+    p->upload_sr_name = xstrdup("");
+    if (p->cdn)
+        return;
+    struct pidx seen;
+    pidx_init(&seen, 64);
+    size_t cap = 0;
+    for (size_t i = 0; i < p->n_hosts; i++) { /* execution order: the master's first */
+        struct plan_host *ph = &p->hosts[i];
+        if (ph->order < 0)
+            continue;
+        for (size_t j = 0; j < ph->n_updates; j++) {
+            if (pidx_get(&seen, ph->updates[j], NULL))
+                continue;
+            pidx_put(&seen, ph->updates[j], 0);
+            PV_PUSH(p->uploads, p->n_uploads, cap, xstrdup(ph->updates[j]));
+            const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[j]);
+            if (cp)
+                p->upload_bytes += cp->download_size > 0 ? cp->download_size
+                                                         : cp->installation_size;
+        }
+    }
+    pidx_cleanup(&seen);
+    if (p->n_uploads == 0)
+        return;
+    const struct inv_sr *sr = plan_choose_upload_sr(c->pool, p->upload_bytes);
+    if (sr) {
+        free(p->upload_sr_ref);
+        free(p->upload_sr_name);
+        p->upload_sr_ref = xstrdup(sr->ref);
+        p->upload_sr_name = xstrdup(sr->name_label && sr->name_label[0] ? sr->name_label : sr->ref);
+    } else {
+        add_check(c, "upload_sr_space", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
+                  xasprintf("No SR visible from the master has %.0f MiB free for the update "
+                            "images (default SR, other shared SRs and the master's local storage "
+                            "were tried). Free space on the default SR and plan again.",
+                            p->upload_bytes / MIB));
+    }
+}
+
+/* ------------------------------------------------------------------ totals and timing */
+
+static void totals(struct ctx *c, const struct place_out *po)
+{
+    struct plan *p = c->p;
+    const struct plan_timing *t = &c->o->timing;
+    struct plan_totals *T = &p->totals;
+    double bw = t->migration_bw > 0 ? t->migration_bw : 1e9;
+    double par = t->parallel_migrations > 0 ? t->parallel_migrations : 1;
+    double rate = bw * par;
+    size_t nb = po->n_batches;
+    size_t u_max = 0;
+
+    double *bstart = xcalloc(nb + 1, sizeof(*bstart));
+    double *blen = xcalloc(nb + 1, sizeof(*blen));
+    size_t *bsize = xcalloc(nb + 1, sizeof(*bsize));
+    double *out_b = xcalloc(c->nh + 1, sizeof(*out_b));
+    double *back_b = xcalloc(c->nh + 1, sizeof(*back_b));
+    for (size_t i = 0; i < po->n_migs; i++) {
+        const struct place_mig *m = &po->migs[i];
+        double mem = (double)c->pool->vms[m->vm].memory;
+        T->migrations++;
+        T->migrated_bytes += c->pool->vms[m->vm].memory;
+        if (m->back) {
+            T->migrations_back++;
+            back_b[m->to] += mem;
+        } else {
+            out_b[m->from] += mem;
+        }
+    }
+    double *hlen = xcalloc(c->nh + 1, sizeof(*hlen));
+    for (size_t h = 0; h < c->nh; h++) {
+        struct plan_host *ph = &c->ph[h];
+        if (po->batch[h] < 0)
+            continue;
+        T->hosts_updated++;
+        T->updates += ph->n_updates;
+        if (ph->n_updates > u_max)
+            u_max = ph->n_updates;
+        if (ph->livepatched)
+            T->livepatched_hosts++;
+        double len = out_b[h] / rate + back_b[h] / rate;
+        for (size_t i = 0; i < ph->n_actions; i++) {
+            const struct plan_action *a = &ph->actions[i];
+            switch (a->kind) {
+            case PLAN_ACT_APPLY:
+            case PLAN_ACT_APPLY_CDN:
+                len += t->apply_s;
+                break;
+            case PLAN_ACT_REBOOT:
+                T->reboots++;
+                len += t->reboot_s;
+                break;
+            case PLAN_ACT_RESTART_TOOLSTACK:
+                T->toolstack_restarts++;
+                len += t->toolstack_s;
+                break;
+            case PLAN_ACT_RESTART_VMS:
+                if (a->n_vms)
+                    len += t->vm_restart_s;
+                break;
+            default:
+                break;
+            }
+        }
+        hlen[h] = len;
+        size_t b = (size_t)po->batch[h];
+        bsize[b] += c->evac[h];
+        if (len > blen[b])
+            blen[b] = len;
+    }
+    double at = 0;
+    for (size_t b = 0; b < nb; b++) {
+        bstart[b] = at;
+        at += blen[b];
+        if (bsize[b] > T->max_batch)
+            T->max_batch = bsize[b];
+    }
+    T->batches = nb;
+    T->window_s = at;
+    for (size_t h = 0; h < c->nh; h++)
+        if (po->batch[h] >= 0) {
+            c->ph[h].start_s = bstart[po->batch[h]];
+            c->ph[h].end_s = bstart[po->batch[h]] + hlen[h];
+        }
+
+    /* DESIGN.md's lower bound: V migrations (2V when VMs return), and
+     * ceil(N/k) * (reboot + apply) + sum of VM memory / bandwidth, k hosts down at once. */
+    size_t n_down = 0;
+    double vm_bytes = 0, free_total = 0;
+    double *load = xcalloc(c->nh + 1, sizeof(*load));
+    double *hfree = xcalloc(c->nh + 1, sizeof(*hfree));
+    for (size_t v = 0; v < c->nv; v++) {
+        const struct inv_vm *vm = &c->pool->vms[v];
+        const struct inv_host *r = inv_pool_host(c->pool, vm->resident_on);
+        if (!r || !place_vm_moves(vm) || c->vm_skip[v])
+            continue;
+        size_t h = (size_t)(r - c->pool->hosts);
+        if (!c->evac[h])
+            continue;
+        T->bound_vms++;
+        vm_bytes += (double)vm->memory;
+        load[h] += (double)(vm->memory + c->o->vm_overhead);
+    }
+    for (size_t h = 0; h < c->nh; h++) {
+        if (c->usable[h])
+            free_total += (double)c->pool->hosts[h].memory_free;
+        if (c->evac[h]) {
+            hfree[n_down] = (double)c->pool->hosts[h].memory_free;
+            load[n_down] = load[h]; /* compact the loads of hosts going down (h >= n_down) */
+            n_down++;
+        }
+    }
+    /* k: the most hosts whose VMs fit into everyone else's free memory, smallest loads first */
+    for (size_t i = 1; i < n_down; i++)
+        for (size_t j = i; j > 0 && load[j - 1] > load[j]; j--) {
+            double a = load[j - 1], f = hfree[j - 1];
+            load[j - 1] = load[j];
+            hfree[j - 1] = hfree[j];
+            load[j] = a;
+            hfree[j] = f;
+        }
+    size_t k = n_down ? 1 : 0;
+    double sum_load = n_down ? load[0] : 0, sum_free = n_down ? hfree[0] : 0;
+    for (size_t i = 1; i < n_down; i++) {
+        if (sum_load + load[i] > free_total - sum_free - hfree[i])
+            break;
+        sum_load += load[i];
+        sum_free += hfree[i];
+        k = i + 1;
+    }
+    if (c->o->max_parallel_hosts > 0 && k > (size_t)c->o->max_parallel_hosts)
+        k = (size_t)c->o->max_parallel_hosts;
+    T->bound_k = k;
+    bool ret = c->o->policy == PLAN_POLICY_RETURN;
+    T->bound_migrations = ret ? 2 * T->bound_vms : T->bound_vms;
+    if (k > 0)
+        T->bound_window_s = ceil((double)n_down / (double)k) *
+                                (t->reboot_s + t->apply_s * (double)u_max) +
+                            (ret ? 2 : 1) * vm_bytes / (rate * (double)k);
+    free(load);
+    free(hfree);
+    free(hlen);
+    free(out_b);
+    free(back_b);
+    free(bstart);
+    free(blen);
+    free(bsize);
+}
+
+/* ------------------------------------------------------------------ build */
+
+/* Execution order (the master first), then the hosts not updated in pool order; stable. */
+static void sort_hosts(struct plan_host *hs, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct plan_host h = hs[i];
+        long key = h.order < 0 ? 1L << 30 : h.order;
+        size_t j = i;
+        while (j > 0 && (hs[j - 1].order < 0 ? 1L << 30 : hs[j - 1].order) > key) {
+            hs[j] = hs[j - 1];
+            j--;
+        }
+        hs[j] = h;
+    }
+}
+
+static void ctx_free(struct ctx *c)
+{
+    catidx_cleanup(&c->x);
+    free(c->selected);
+    free(c->update);
+    free(c->evac);
+    free(c->usable);
+    free(c->vm_skip);
+    free(c->vm_no_cd);
+    free(c->g);
+}
+
+/* See plan.h. */
+int plan_build(const struct inv_pool *pool, const struct catalog *cat,
+               const struct plan_opts *opts, struct plan **out, struct err *e)
+{
+    struct plan_opts defaults;
+    if (!out)
+        return err_set(e, PP_EINVAL, "plan_build: no output");
+    *out = NULL;
+    if (!pool || !cat)
+        return err_set(e, PP_EINVAL, "plan_build: a pool and a catalog are required");
+    if (!opts) {
+        plan_opts_init(&defaults);
+        opts = &defaults;
+    }
+    const struct inv_host *m = inv_pool_master(pool);
+    if (!m)
+        return err_set(e, PP_EINVAL, "pool %s has no master in its inventory",
+                       inv_pool_display_name(pool));
+    for (size_t i = 0; i < opts->n_hosts; i++)
+        if (!inv_pool_host(pool, opts->hosts[i]))
+            return err_set(e, PP_EINVAL, "host %s is not in pool %s", opts->hosts[i],
+                           inv_pool_display_name(pool));
+
+    struct ctx c = {0};
+    c.pool = pool;
+    c.cat = cat;
+    c.o = opts;
+    c.nh = pool->n_hosts;
+    c.nv = pool->n_vms;
+    c.master = (size_t)(m - pool->hosts);
+    catidx_init(&c.x, cat);
+    c.selected = xcalloc(c.nh + 1, sizeof(bool));
+    c.update = xcalloc(c.nh + 1, sizeof(bool));
+    c.evac = xcalloc(c.nh + 1, sizeof(bool));
+    c.usable = xcalloc(c.nh + 1, sizeof(bool));
+    c.vm_skip = xcalloc(c.nv + 1, sizeof(bool));
+    c.vm_no_cd = xcalloc(c.nv + 1, sizeof(bool));
+    c.g = xcalloc(c.nh + 1, sizeof(*c.g));
+
+    struct plan *p = xcalloc(1, sizeof(*p));
+    c.p = p;
+    p->pool_ref = xstrdup(pool->ref ? pool->ref : "");
+    p->pool_name = xstrdup(inv_pool_display_name(pool));
+    p->mode = opts->mode;
+    p->policy = opts->policy;
+    p->cdn = cat->source == CAT_SOURCE_CDN;
+    p->cdn_hash = xstrdup(p->cdn && cat->cdn_hash ? cat->cdn_hash : "");
+    p->n_hosts = c.nh;
+    p->hosts = xcalloc(c.nh + 1, sizeof(*p->hosts));
+    c.ph = p->hosts;
+
+    for (size_t h = 0; h < c.nh; h++) {
+        bool sel = opts->n_hosts == 0;
+        for (size_t i = 0; i < opts->n_hosts && !sel; i++)
+            sel = str_eq(opts->hosts[i], pool->hosts[h].ref);
+        c.selected[h] = sel;
+        c.usable[h] = pool->hosts[h].live && (pool->hosts[h].enabled || sel);
+        if (!same_version(&pool->hosts[h], m))
+            p->partly_upgraded = true;
+    }
+
+    plan_hosts(&c);
+    for (size_t h = 0; h < c.nh; h++)
+        for (size_t i = 0; i < c.ph[h].n_actions; i++) {
+            struct plan_action *a = &c.ph[h].actions[i];
+            if (a->kind == PLAN_ACT_APPLY) {
+                free(a->label);
+                a->label = xstrdup(upd_name(&c, a->update_uuid));
+            } else if (a->kind == PLAN_ACT_APPLY_CDN) {
+                free(a->label);
+                a->label = xasprintf("%zu update%s", c.ph[h].n_updates,
+                                     c.ph[h].n_updates == 1 ? "" : "s");
+            }
+        }
+    vm_checks(&c);
+    pool_checks(&c);
+
+    struct place_in in = {pool, opts, c.update, c.evac, c.usable, c.vm_skip, c.vm_no_cd};
+    struct place_out po;
+    plan_place(&in, &po);
+    apply_placement(&c, &po);
+    totals(&c, &po);
+    place_out_cleanup(&po);
+
+    sort_hosts(p->hosts, p->n_hosts);
+    choose_upload(&c);
+    ctx_free(&c);
+    *out = p;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ queries and release */
+
+/* True when Resolve All can clear every blocking check. */
+bool plan_can_resolve(const struct plan *p)
+{
+    if (!p)
+        return false;
+    for (size_t i = 0; i < p->n_checks; i++)
+        if (p->checks[i].severity == PLAN_SEV_BLOCKING && !p->checks[i].fixable)
+            return false;
+    return true;
+}
+
+/* Count checks of one severity. */
+size_t plan_count_checks(const struct plan *p, enum plan_severity sev)
+{
+    size_t n = 0;
+    for (size_t i = 0; p && i < p->n_checks; i++)
+        n += p->checks[i].severity == sev;
+    return n;
+}
+
+static int fix_rank(enum plan_fix_kind k)
+{
+    switch (k) {
+    case PLAN_FIX_DISABLE_HA:
+        return 0;
+    case PLAN_FIX_ENABLE_HOST:
+        return 1;
+    case PLAN_FIX_PLUG_PBD:
+        return 2;
+    case PLAN_FIX_EJECT_CD:
+        return 3;
+    case PLAN_FIX_SUSPEND_VM:
+        return 4;
+    case PLAN_FIX_SHUTDOWN_VM:
+        return 5;
+    default:
+        return 6;
+    }
+}
+
+static struct plan_fix fix_dup(const struct plan_fix *f)
+{
+    struct plan_fix d = {f->kind, xstrdup(f->obj_ref ? f->obj_ref : ""),
+                         xstrdup(f->arg_ref ? f->arg_ref : "")};
+    return d;
+}
+
+/* See plan.h.  Fixes ordered: HA off, hosts enabled, PBDs plugged, CDs ejected, VMs suspended,
+ * VMs shut down (each group in check order); the undo list is the exact reverse, so HA comes
+ * back last, once every VM is running again. */
+int plan_resolve_all(const struct plan *p, struct plan_resolution *r, struct err *e)
+{
+    if (!r)
+        return err_set(e, PP_EINVAL, "plan_resolve_all: no output");
+    memset(r, 0, sizeof(*r));
+    if (!p)
+        return err_set(e, PP_EINVAL, "plan_resolve_all: no plan");
+    for (size_t i = 0; i < p->n_checks; i++)
+        if (p->checks[i].severity == PLAN_SEV_BLOCKING && !p->checks[i].fixable)
+            return err_set(e, PP_ESTATE, "cannot resolve every problem: %s (%s)",
+                           p->checks[i].message, p->checks[i].id);
+    size_t capf = 0, capu = 0;
+    for (int rank = 0; rank <= 6; rank++)
+        for (size_t i = 0; i < p->n_checks; i++) {
+            const struct plan_check *k = &p->checks[i];
+            if (!k->fixable || k->fix.kind == PLAN_FIX_NONE || fix_rank(k->fix.kind) != rank)
+                continue;
+            PV_PUSH(r->fixes, r->n_fixes, capf, fix_dup(&k->fix));
+        }
+    /* undo: reverse order of the fixes */
+    for (size_t i = r->n_fixes; i-- > 0;) {
+        for (size_t j = 0; j < p->n_checks; j++) {
+            const struct plan_check *k = &p->checks[j];
+            if (!k->fixable || k->fix.kind != r->fixes[i].kind ||
+                !str_eq(k->fix.obj_ref, r->fixes[i].obj_ref) ||
+                !str_eq(k->fix.arg_ref, r->fixes[i].arg_ref))
+                continue;
+            if (k->undo.kind != PLAN_FIX_NONE)
+                PV_PUSH(r->undo, r->n_undo, capu, fix_dup(&k->undo));
+            break;
+        }
+    }
+    return 0;
+}
+
+static void fix_cleanup(struct plan_fix *f)
+{
+    free(f->obj_ref);
+    free(f->arg_ref);
+}
+
+/* Release the arrays of a resolution. */
+void plan_resolution_cleanup(struct plan_resolution *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_fixes; i++)
+        fix_cleanup(&r->fixes[i]);
+    for (size_t i = 0; i < r->n_undo; i++)
+        fix_cleanup(&r->undo[i]);
+    free(r->fixes);
+    free(r->undo);
+    memset(r, 0, sizeof(*r));
+}
+
+static void host_free(struct plan_host *h)
+{
+    free(h->ref);
+    free(h->name);
+    free(h->version);
+    for (size_t i = 0; i < h->n_updates; i++)
+        free(h->updates[i]);
+    free(h->updates);
+    for (size_t i = 0; i < h->n_skipped; i++) {
+        free(h->skipped[i].uuid);
+        free(h->skipped[i].reason);
+    }
+    free(h->skipped);
+    for (size_t i = 0; i < h->n_actions; i++) {
+        struct plan_action *a = &h->actions[i];
+        free(a->update_uuid);
+        free(a->label);
+        for (size_t j = 0; j < a->n_migrations; j++) {
+            free(a->migrations[j].vm_ref);
+            free(a->migrations[j].vm_name);
+            free(a->migrations[j].from_ref);
+            free(a->migrations[j].to_ref);
+        }
+        free(a->migrations);
+        for (size_t j = 0; j < a->n_vms; j++)
+            free(a->vms[j]);
+        free(a->vms);
+    }
+    free(h->actions);
+}
+
+/* Release a plan; NULL is a no-op. */
+void plan_free(struct plan *p)
+{
+    if (!p)
+        return;
+    free(p->pool_ref);
+    free(p->pool_name);
+    free(p->cdn_hash);
+    free(p->upload_sr_ref);
+    free(p->upload_sr_name);
+    for (size_t i = 0; i < p->n_uploads; i++)
+        free(p->uploads[i]);
+    free(p->uploads);
+    for (size_t i = 0; i < p->n_checks; i++) {
+        struct plan_check *k = &p->checks[i];
+        free(k->id);
+        free(k->host_ref);
+        free(k->vm_ref);
+        free(k->update_uuid);
+        free(k->message);
+        fix_cleanup(&k->fix);
+        fix_cleanup(&k->undo);
+    }
+    free(p->checks);
+    for (size_t i = 0; i < p->n_hosts; i++)
+        host_free(&p->hosts[i]);
+    free(p->hosts);
+    free(p);
+}

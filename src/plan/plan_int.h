@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan_int.h - internals shared by the planner's files: a case-insensitive string index over the
+ * catalog, growable arrays, and the per-pool build context.  Not part of the module's contract.
+ */
+#ifndef PP_PLAN_PLAN_INT_H
+#define PP_PLAN_PLAN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/mem.h"
+#include "plan/plan.h"
+
+/* Append one element to a growable array (arr, n, cap are lvalues). */
+#define PV_PUSH(arr, n, cap, val)                                                                  \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? (cap) * 2 : 8;                                                         \
+            (arr) = xreallocarray((arr), (cap), sizeof(*(arr)));                                   \
+        }                                                                                          \
+        (arr)[(n)++] = (val);                                                                      \
+    } while (0)
+
+/* Case-insensitive string -> index map (open addressing).  Keys are borrowed. */
+struct pidx {
+    const char **keys;
+    size_t *vals;
+    size_t cap; /* power of two, 0 when empty */
+    size_t n;
+};
+void pidx_init(struct pidx *m, size_t expected);
+void pidx_cleanup(struct pidx *m);
+/* Insert key -> val unless the key is present (the first one wins). */
+void pidx_put(struct pidx *m, const char *key, size_t val);
+/* Look key up; true and *val when present. */
+bool pidx_get(const struct pidx *m, const char *key, size_t *val);
+
+/* Look-ups over a catalog, built once per plan_build. */
+struct catidx {
+    const struct catalog *cat;
+    struct pidx patches;    /* uuid -> index in cat->patches */
+    struct pidx installers; /* patch uuid -> index of the version it installs */
+};
+void catidx_init(struct catidx *x, const struct catalog *cat);
+void catidx_cleanup(struct catidx *x);
+const struct cat_patch *catidx_patch(const struct catidx *x, const char *uuid);
+/* The version whose patch_uuid is uuid (a CU's result), or NULL. */
+const struct cat_version *catidx_installs(const struct catidx *x, const char *uuid);
+/* The version a host runs (build number when the version has one, else product_version). */
+const struct cat_version *catidx_match(const struct catidx *x, const char *product_version,
+                                       const char *build_number);
+
+/* Sequence with a prepared index (plan_host_sequence builds one itself). */
+int plan_seq_build(const struct catidx *x, const struct inv_host *h, enum plan_mode mode,
+                   const char *const *selected, size_t n_selected, struct plan_seq *s);
+
+/* Precheck result for host/update (update NULL: the host-wide one), or NULL. */
+const struct plan_precheck_result *plan_find_precheck(const struct plan_opts *o,
+                                                      const char *host_ref, const char *uuid);
+
+/* Guidance -> actions for one host (guidance.c).  Appends to ph->actions except the
+ * migrations (placement fills EVACUATE / MIGRATE_BACK later).  `manual`: restarts are left to
+ * the user.  out receives the summary. */
+void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
+                              const struct inv_host *h, struct plan_host *ph, bool manual,
+                              struct plan_guidance_out *out);
+void plan_host_actions_cdn(const struct catalog *cat, const struct plan_opts *o,
+                           const struct inv_host *h, const struct cat_cdn_host *ch,
+                           struct plan_host *ph, bool manual, struct plan_guidance_out *out);
+
+/* Placement (place.c).  Input per pool host index: whether it is updated and must be
+ * evacuated; VM exclusions (VMs resolved by suspend/shutdown, never migrated) and CD drops.
+ * Output: per host batch/order, migrations out and back, unplaceable VMs. */
+struct place_in {
+    const struct inv_pool *pool;
+    const struct plan_opts *o;
+    const bool *update;   /* [n_hosts] host gets updated */
+    const bool *evac;     /* [n_hosts] host must be evacuated */
+    const bool *usable;   /* [n_hosts] host may receive VMs (live, enabled or fixable) */
+    const bool *vm_skip;  /* [n_vms] VM is not migrated (resolved, halted, control domain) */
+    const bool *vm_no_cd; /* [n_vms] its CD is ejected before the rollout */
+};
+struct place_mig {
+    size_t vm, from, to;
+    int batch; /* batch during which it runs */
+    bool back; /* bringing the VM home */
+};
+struct place_fail {
+    size_t vm;
+    size_t host; /* host being evacuated when no target had room */
+};
+struct place_out {
+    int *batch;          /* [n_hosts] -1 when not updated */
+    int *order;          /* [n_hosts] -1 when not updated */
+    size_t n_batches;
+    struct place_mig *migs; /* in execution order */
+    size_t n_migs, cap_migs;
+    struct place_fail *unplaced; /* VMs that fit nowhere */
+    size_t n_unplaced, cap_unplaced;
+};
+void plan_place(const struct place_in *in, struct place_out *out);
+void place_out_cleanup(struct place_out *out);
+/* True when VM v is a live VM the placement moves (running or paused, not dom0, resident). */
+bool place_vm_moves(const struct inv_vm *v);
+
+#endif
