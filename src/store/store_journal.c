@@ -102,9 +102,14 @@ static const char SQL_STEP_GET[] =
 static const char SQL_STEP_LIST[] =
     "SELECT " STEP_COLS " FROM steps WHERE rollout_id = ?1 AND (?2 IS NULL OR pool = ?2) "
     "ORDER BY seq";
+/* Two statements so that each can use its partial index (an "?2 IS NULL OR" cannot). */
 static const char SQL_STEP_FIRST[] =
-    "SELECT " STEP_COLS " FROM steps WHERE rollout_id = ?1 AND (?2 IS NULL OR pool = ?2) "
+    "SELECT " STEP_COLS " FROM steps INDEXED BY steps_unfinished WHERE rollout_id = ?1 "
     "AND state NOT IN ('done', 'skipped') ORDER BY seq LIMIT 1";
+static const char SQL_STEP_FIRST_POOL[] =
+    "SELECT " STEP_COLS " FROM steps INDEXED BY steps_unfinished_by_pool "
+    "WHERE rollout_id = ?1 AND pool = ?2 AND state NOT IN ('done', 'skipped') "
+    "ORDER BY seq LIMIT 1";
 static const char SQL_UNDO_LIST[] =
     "SELECT " STEP_COLS " FROM steps WHERE rollout_id = ?1 AND (?2 IS NULL OR pool = ?2) "
     "AND undo IS NOT NULL AND intent_at IS NOT NULL AND undone_at IS NULL ORDER BY seq DESC";
@@ -571,10 +576,13 @@ int store_step_first_unfinished(struct store *s, const char *rollout_id, const c
     if (!rollout_id)
         return err_set(e, PP_EINVAL, "no rollout id given");
     sqlite3_stmt *st;
-    int rc = store_stmt(s, SQL_STEP_FIRST, &st, e);
+    int rc = store_stmt(s, pool ? SQL_STEP_FIRST_POOL : SQL_STEP_FIRST, &st, e);
     if (rc)
         return rc;
-    store_bind(st, "tt", rollout_id, pool);
+    if (pool)
+        store_bind(st, "tt", rollout_id, pool);
+    else
+        store_bind(st, "t", rollout_id);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW)
         step_from_row(st, out);

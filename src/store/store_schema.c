@@ -94,6 +94,11 @@ const char *const store_migrations[] = {
     "  CHECK (state <> 'failed' OR error IS NOT NULL)"
     ") STRICT, WITHOUT ROWID;"
     "CREATE INDEX steps_by_pool ON steps (rollout_id, pool, seq);"
+    /* Resuming looks for the first unfinished step; these stay small as steps finish. */
+    "CREATE INDEX steps_unfinished ON steps (rollout_id, seq) "
+    "  WHERE state NOT IN ('done', 'skipped');"
+    "CREATE INDEX steps_unfinished_by_pool ON steps (rollout_id, pool, seq) "
+    "  WHERE state NOT IN ('done', 'skipped');"
 
     "CREATE TABLE events ("
     "  id         INTEGER PRIMARY KEY AUTOINCREMENT,"
