@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * views.c - By Update and By Server rows (see views.h; XenCenter's ManageUpdatesPage.cs and
+ * NewVersionPriorityAlertComparer.cs).
+ */
+#include "plan/views.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+/* ---- By Update ----------------------------------------------------------------------------- */
+
+static int cmp_str(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+/* Alert.CompareOnDate: timestamp, then name, then key. */
+static int cmp_on_date(const struct alert *a, const struct alert *b)
+{
+    if (a->timestamp_ms != b->timestamp_ms)
+        return a->timestamp_ms < b->timestamp_ms ? -1 : 1;
+    int r = cmp_str(a->name, b->name);
+    return r ? r : cmp_str(a->key, b->key);
+}
+
+/* Alert.CompareOnAppliesTo: applies-to, then name, then key (natural order for names). */
+static int cmp_on_applies(const struct alert *a, const struct alert *b)
+{
+    int r = alerts_natural_cmp(a->applies_to, b->applies_to);
+    if (r)
+        return r;
+    r = alerts_natural_cmp(a->name, b->name);
+    return r ? r : cmp_str(a->key, b->key);
+}
+
+static int cmp_rows_date(const void *x, const void *y)
+{
+    const struct view_update_row *a = x, *b = y;
+    if (a->on_top != b->on_top)
+        return a->on_top ? -1 : 1;
+    return -cmp_on_date(a->alert, b->alert); /* descending, as NewVersionPriorityAlertComparer */
+}
+
+static int cmp_rows_pool(const void *x, const void *y)
+{
+    const struct view_update_row *a = x, *b = y;
+    if (a->on_top != b->on_top)
+        return a->on_top ? -1 : 1;
+    return cmp_on_applies(a->alert, b->alert);
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+    return alerts_natural_cmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* Join names (sorted naturally, duplicates dropped) with ", " into a new string. */
+static char *join_sorted(const char **names, size_t n)
+{
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_names);
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
+            continue;
+        if (b.len)
+            buf_puts(&b, ", ");
+        buf_puts(&b, names[i]);
+    }
+    char *s = xstrdup(buf_str(&b));
+    buf_cleanup(&b);
+    return s;
+}
+
+/* Build By Update rows (see views.h). */
+void view_by_update(const struct alert_list *l, enum view_sort sort, struct view_update_rows *out)
+{
+    out->v = NULL;
+    out->n = 0;
+    if (!l || l->n == 0)
+        return;
+    out->v = xcalloc(l->n, sizeof(*out->v));
+    for (size_t i = 0; i < l->n; i++) {
+        const struct alert *a = &l->v[i];
+        struct view_update_row *r = &out->v[i];
+        r->alert = a;
+        r->on_top = a->kind == ALERT_VERSION || a->show_as_new_version ||
+                    (a->patch && a->patch->kind != CAT_KIND_HOTFIX);
+        size_t n = a->n_pools + a->n_hosts;
+        const char **names = xcalloc(n ? n : 1, sizeof(*names));
+        for (size_t k = 0; k < a->n_pools; k++)
+            names[k] = inv_pool_display_name(a->pools[k]);
+        for (size_t k = 0; k < a->n_hosts; k++)
+            names[a->n_pools + k] = inv_pool_display_name(a->hosts[k].pool);
+        r->pools = join_sorted(names, n);
+        free(names);
+    }
+    out->n = l->n;
+    /* qsort is not stable, but both orders end on the alert key, which is unique */
+    qsort(out->v, out->n, sizeof(*out->v), sort == VIEW_SORT_POOL ? cmp_rows_pool : cmp_rows_date);
+}
+
+/* Release By Update rows.  NULL is a no-op. */
+void view_update_rows_cleanup(struct view_update_rows *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->v[i].pools);
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+/* ---- By Server ----------------------------------------------------------------------------- */
+
+struct host_info {
+    bool known;
+    bool out_of_date;
+    char *required;
+};
+
+static bool host_in_alert(const struct alert *a, const struct inv_pool *pool,
+                          const struct inv_host *h)
+{
+    for (size_t i = 0; i < a->n_pools; i++)
+        if (a->pools[i] == pool)
+            return true;
+    for (size_t i = 0; i < a->n_hosts; i++)
+        if (a->hosts[i].host == h)
+            return true;
+    return false;
+}
+
+/* ManageUpdatesPage.RequiredUpdatesForHost. */
+static void host_required(const struct catalog *cat, const struct inv_pool *pool,
+                          const struct inv_host *h, const struct alert_list *l,
+                          struct host_info *hi)
+{
+    const struct cat_version *v =
+        cat ? catalog_match_version(cat, h->product_version, h->build_number) : NULL;
+    hi->known = v != NULL;
+    if (!v) {
+        hi->required = xstrdup("");
+        return;
+    }
+    struct buf b;
+    buf_init(&b);
+    if (v->has_minimal) {
+        /* RecommendedPatchesForHost: the version's minimal list minus what is applied */
+        for (size_t i = 0; i < v->n_minimal; i++) {
+            if (inv_host_has_update(h, v->minimal[i]))
+                continue;
+            const struct cat_patch *p = catalog_find_patch(cat, v->minimal[i]);
+            if (b.len)
+                buf_puts(&b, ", ");
+            buf_puts(&b, p && p->name_label ? p->name_label : v->minimal[i]);
+        }
+        hi->required = xstrdup(buf_str(&b));
+    } else {
+        /* no minimal list: the patch alerts naming the host, natural order */
+        size_t n = 0;
+        const char **names = xcalloc(l && l->n ? l->n : 1, sizeof(*names));
+        for (size_t i = 0; l && i < l->n; i++)
+            if (l->v[i].kind == ALERT_PATCH && host_in_alert(&l->v[i], pool, h))
+                names[n++] = l->v[i].name;
+        hi->required = join_sorted(names, n);
+        free(names);
+    }
+    buf_cleanup(&b);
+    hi->out_of_date = hi->required[0] != '\0';
+}
+
+/* ManageUpdatesPage.InstalledUpdatesForHost: names of the applied updates, natural order. */
+static char *host_installed(const struct catalog *cat, const struct inv_host *h)
+{
+    const char **names = xcalloc(h->n_updates ? h->n_updates : 1, sizeof(*names));
+    for (size_t i = 0; i < h->n_updates; i++) {
+        const struct cat_patch *p = cat ? catalog_find_patch(cat, h->updates[i]) : NULL;
+        names[i] = p && p->name_label && p->name_label[0] ? p->name_label : h->updates[i];
+    }
+    char *s = join_sorted(names, h->n_updates);
+    free(names);
+    return s;
+}
+
+static int cmp_pools(const void *x, const void *y)
+{
+    const struct inv_pool *a = *(const struct inv_pool *const *)x;
+    const struct inv_pool *b = *(const struct inv_pool *const *)y;
+    int r = alerts_natural_cmp(inv_pool_display_name(a), inv_pool_display_name(b));
+    return r ? r : cmp_str(a->ref, b->ref);
+}
+
+struct host_sort {
+    const struct inv_host *h;
+    bool master;
+};
+
+/* Host.CompareTo: the coordinator first, then natural name order, then ref. */
+static int cmp_hosts(const void *x, const void *y)
+{
+    const struct host_sort *a = x, *b = y;
+    if (a->master != b->master)
+        return a->master ? -1 : 1;
+    int r = alerts_natural_cmp(a->h->name_label, b->h->name_label);
+    return r ? r : cmp_str(a->h->ref, b->h->ref);
+}
+
+static const char *status_text(bool known, bool out_of_date)
+{
+    if (!known)
+        return "";
+    return out_of_date ? "Out of date" : "Up to date";
+}
+
+/* Build By Server rows (see views.h). */
+void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools,
+                    size_t n_pools, const struct alert_list *l, struct view_server_rows *out)
+{
+    out->v = NULL;
+    out->n = 0;
+    size_t cap = 0;
+    for (size_t i = 0; i < n_pools; i++)
+        cap += 1 + (pools[i] ? pools[i]->n_hosts : 0);
+    if (cap == 0)
+        return;
+    out->v = xcalloc(cap, sizeof(*out->v));
+    const struct inv_pool **sorted = xcalloc(n_pools, sizeof(*sorted));
+    size_t ns = 0;
+    for (size_t i = 0; i < n_pools; i++)
+        if (pools[i])
+            sorted[ns++] = pools[i];
+    qsort(sorted, ns, sizeof(*sorted), cmp_pools);
+    for (size_t pi = 0; pi < ns; pi++) {
+        const struct inv_pool *pool = sorted[pi];
+        bool has_pool = pool->name_label && pool->name_label[0]; /* Helpers.GetPool != null */
+        const struct inv_host *master = inv_pool_master(pool);
+        struct host_sort *hs = xcalloc(pool->n_hosts ? pool->n_hosts : 1, sizeof(*hs));
+        struct host_info *hi = xcalloc(pool->n_hosts ? pool->n_hosts : 1, sizeof(*hi));
+        bool all_known = pool->n_hosts > 0, any_out = false;
+        for (size_t h = 0; h < pool->n_hosts; h++) {
+            hs[h].h = &pool->hosts[h];
+            hs[h].master = &pool->hosts[h] == master;
+        }
+        qsort(hs, pool->n_hosts, sizeof(*hs), cmp_hosts);
+        for (size_t h = 0; h < pool->n_hosts; h++) {
+            host_required(cat, pool, hs[h].h, l, &hi[h]);
+            all_known = all_known && hi[h].known;
+            any_out = any_out || hi[h].out_of_date;
+        }
+        if (has_pool) {
+            struct view_server_row *r = &out->v[out->n++];
+            r->is_pool = true;
+            r->pool = pool;
+            r->pool_name = xstrdup(pool->name_label);
+            r->server = xstrdup(inv_pool_display_name(pool));
+            r->version = xstrdup(master && master->product_version ? master->product_version
+                                                                    : "");
+            r->version_known = all_known;
+            r->out_of_date = all_known && any_out;
+            r->status = xstrdup(status_text(all_known, any_out));
+            r->required = xstrdup("");
+            r->installed = xstrdup("");
+        }
+        for (size_t h = 0; h < pool->n_hosts; h++) {
+            const struct inv_host *host = hs[h].h;
+            struct view_server_row *r = &out->v[out->n++];
+            r->pool = pool;
+            r->host = host;
+            r->pool_name = xstrdup(has_pool ? pool->name_label : "");
+            r->server = xstrdup(host->name_label ? host->name_label : "");
+            r->version = xstrdup(host->product_version ? host->product_version : "");
+            r->version_known = hi[h].known;
+            r->out_of_date = hi[h].out_of_date;
+            r->status = xstrdup(status_text(hi[h].known, hi[h].out_of_date));
+            r->required = hi[h].required; /* taken */
+            r->installed = host_installed(cat, host);
+        }
+        free(hs);
+        free(hi);
+    }
+    free(sorted);
+}
+
+/* Release By Server rows.  NULL is a no-op. */
+void view_server_rows_cleanup(struct view_server_rows *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].pool_name);
+        free(r->v[i].server);
+        free(r->v[i].version);
+        free(r->v[i].status);
+        free(r->v[i].required);
+        free(r->v[i].installed);
+    }
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
