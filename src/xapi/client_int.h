@@ -138,7 +138,7 @@ bool http_busy(const struct xapi_loop *loop);
 /* transport_inproc.c */
 void inproc_start(struct xapi_loop *loop, struct wreq *w);
 void inproc_abort(struct xapi_loop *loop, struct wreq *w);
-/* Process queued in-process calls; returns how many ran. */
+/* Process queued in-process calls; returns how many completed (parked ones do not count). */
 int inproc_run(struct xapi_loop *loop);
 /* Move parked long-polls back to the queue (state may have changed). */
 void inproc_unpark(struct xapi_loop *loop);

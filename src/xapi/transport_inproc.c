@@ -83,6 +83,7 @@ int inproc_run(struct xapi_loop *loop)
                    loop_now(loop) < w->lp_deadline) {
             xapi_response_cleanup(&w->resp);
             memset(&w->resp, 0, sizeof(w->resp));
+            ran--; /* nothing changed: not a reason to ask the parked ones again */
             w->parked = true;
             w->next = li->parked;
             li->parked = w;
