@@ -85,3 +85,20 @@ const char *xapi_response_error_code(const struct xapi_response *r)
     s = xapi_value_str(xapi_array_get(r->error, 0));
     return (s && *s) ? s : "INTERNAL_ERROR";
 }
+
+const struct xapi_value *xapi_error_desc(const struct xapi_response *r, struct xapi_value **tmp)
+{
+    const struct xapi_value *err = r->error;
+    const char *code = xapi_value_str(xapi_array_get(err, 0));
+
+    *tmp = NULL;
+    if (code && *code && xapi_array_get(err, 0)->type == XAPI_STRING)
+        return err;
+    *tmp = xapi_value_new_array();
+    xapi_array_append_string(*tmp, "INTERNAL_ERROR");
+    if (xapi_array_len(err) == 0)
+        xapi_array_append_string(*tmp, "response without an error description");
+    for (size_t i = 1; i < xapi_array_len(err); i++)
+        xapi_array_append_take(*tmp, xapi_value_dup(xapi_array_get(err, i)));
+    return *tmp;
+}

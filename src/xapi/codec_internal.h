@@ -20,4 +20,10 @@ struct xapi_limits;
 const struct xapi_limits *xapi_limits_or_default(const struct xapi_limits *lim,
                                                  struct xapi_limits *tmp);
 
+struct xapi_response;
+struct xapi_value;
+/* The error description to write for a failed r: r->error when it is an array starting with a
+ * non-empty string code, else a new array in *tmp (caller frees) ["INTERNAL_ERROR", params...]. */
+const struct xapi_value *xapi_error_desc(const struct xapi_response *r, struct xapi_value **tmp);
+
 #endif

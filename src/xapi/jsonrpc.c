@@ -240,19 +240,6 @@ done:
 
 /* ---- responses ---- */
 
-/* The error array as JSON strings: CODE first, then params. */
-static const struct xapi_value *error_array(const struct xapi_response *r,
-                                            struct xapi_value **tmp)
-{
-    *tmp = NULL;
-    if (r->error && r->error->type == XAPI_ARRAY && xapi_array_len(r->error) > 0)
-        return r->error;
-    *tmp = xapi_value_new_array();
-    xapi_array_append_string(*tmp, "INTERNAL_ERROR");
-    xapi_array_append_string(*tmp, "response without an error description");
-    return *tmp;
-}
-
 void xapi_jsonrpc_encode_response(struct buf *out, enum xapi_proto version, const json_t *id,
                                   const struct xapi_response *r)
 {
@@ -264,16 +251,12 @@ void xapi_jsonrpc_encode_response(struct buf *out, enum xapi_proto version, cons
         if (r->ok) {
             json_object_set_new(o, "result", xapi_value_to_json(r->value));
         } else {
-            const struct xapi_value *err = error_array(r, &tmp);
+            const struct xapi_value *err = xapi_error_desc(r, &tmp);
             json_t *eo = json_object(), *d = json_array();
-            const char *code = xapi_value_str(xapi_array_get(err, 0));
             for (size_t i = 1; i < xapi_array_len(err); i++)
                 json_array_append_new(d, xapi_value_to_json(xapi_array_get(err, i)));
             json_object_set_new(eo, "code", json_integer(1));
-            json_object_set_new(eo, "message",
-                                xapi_value_to_json(xapi_array_get(err, 0)));
-            if (!code) /* a non-string code: still write a string message */
-                json_object_set_new(eo, "message", json_string("INTERNAL_ERROR"));
+            json_object_set_new(eo, "message", xapi_value_to_json(xapi_array_get(err, 0)));
             json_object_set_new(eo, "data", d);
             json_object_set_new(o, "error", eo);
         }
@@ -283,7 +266,7 @@ void xapi_jsonrpc_encode_response(struct buf *out, enum xapi_proto version, cons
             json_object_set_new(o, "error", json_null());
         } else {
             json_object_set_new(o, "result", json_null());
-            json_object_set_new(o, "error", xapi_value_to_json(error_array(r, &tmp)));
+            json_object_set_new(o, "error", xapi_value_to_json(xapi_error_desc(r, &tmp)));
         }
     }
     json_object_set_new(o, "id", id_or_null(id));
@@ -299,7 +282,7 @@ void xapi_jsonrpc_encode_predispatch_error(struct buf *out, const struct xapi_va
     json_t *o = json_object();
 
     json_object_set_new(o, "jsonrpc", json_string("2.0"));
-    json_object_set_new(o, "error", xapi_value_to_json(error_array(&r, &tmp)));
+    json_object_set_new(o, "error", xapi_value_to_json(xapi_error_desc(&r, &tmp)));
     json_object_set_new(o, "id", json_integer(0));
     jsonx_dump(out, o, JSON_COMPACT);
     json_decref(o);
@@ -352,9 +335,10 @@ static int decode_error(const json_t *err, const struct xapi_limits *lim, const 
     if (json_is_array(err)) { /* v1 and the pre-dispatch form: [CODE, params...] */
         if (json_array_size(err) == 0)
             return err_set(e, PP_EPARSE, "%s: at error: empty error array", what);
-        if (!json_is_string(json_array_get(err, 0)))
-            return err_set(e, PP_EPARSE, "%s: at error[0]: the error code is not a string",
-                           what);
+        if (!json_is_string(json_array_get(err, 0)) ||
+            json_string_length(json_array_get(err, 0)) == 0)
+            return err_set(e, PP_EPARSE,
+                           "%s: at error[0]: the error code is not a non-empty string", what);
         a = xapi_value_new_array();
         json_array_foreach(err, i, x) {
             xapi_array_append_take(a, error_param(x));

@@ -182,13 +182,9 @@ void xapi_xmlrpc_encode_response(struct buf *out, const struct xapi_response *r)
     } else {
         buf_puts(out, "<member><name>Status</name><value>Failure</value></member>"
                       "<member><name>ErrorDescription</name>");
-        if (r->error && r->error->type == XAPI_ARRAY && r->error->u.arr.n > 0) {
-            xapi_xmlrpc_encode_value(out, r->error);
-        } else {
-            buf_puts(out, "<value><array><data><value>INTERNAL_ERROR</value>"
-                          "<value>response without an error description</value>"
-                          "</data></array></value>");
-        }
+        struct xapi_value *tmp;
+        xapi_xmlrpc_encode_value(out, xapi_error_desc(r, &tmp));
+        xapi_value_free(tmp);
     }
     buf_puts(out, "</member></struct></value></param></params></methodResponse>");
 }
@@ -917,6 +913,11 @@ int xapi_xmlrpc_decode_response(const char *data, size_t len, const struct xapi_
                            what);
         }
         normalise_error(d);
+        if (d->u.arr.items[0]->u.s[0] == '\0') {
+            xapi_value_free(d);
+            return err_set(e, PP_EPARSE, "%s: the error code in ErrorDescription is empty",
+                           what);
+        }
         out->ok = false;
         out->error = d;
         return 0;

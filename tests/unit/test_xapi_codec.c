@@ -473,6 +473,8 @@ static void test_json_malformed_responses(void **state)
         {"{\"result\":null,\"error\":null,\"id\":1,\"x\":", PP_EPARSE, "line 1, column", NULL},
         {"{\"jsonrpc\":\"2.0\",\"error\":[],\"id\":0}", PP_EPARSE, "empty error array", NULL},
         {"{\"jsonrpc\":\"2.0\",\"error\":[1,2],\"id\":0}", PP_EPARSE, "error[0]", NULL},
+        {"{\"result\":null,\"error\":[\"\"],\"id\":\"x\"}", PP_EPARSE, "error[0]",
+         "not a non-empty string"},
         {"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":1},\"id\":0}", PP_EPARSE, "error.message",
          "missing"},
         {"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":1,\"message\":\"X\",\"data\":5},\"id\":0}",
@@ -942,6 +944,10 @@ static void test_xml_malformed_responses(void **state)
          "</value></member><member><name>ErrorDescription</name><value>X</value></member>"
          "</struct></value></param></params></methodResponse>",
          PP_EPARSE, "ErrorDescription is not a non-empty array", NULL},
+        {"<methodResponse><params><param><value><struct><member><name>Status</name><value>Failure"
+         "</value></member><member><name>ErrorDescription</name><value><array><data><value/>"
+         "</data></array></value></member></struct></value></param></params></methodResponse>",
+         PP_EPARSE, "error code in ErrorDescription is empty", NULL},
         {"<methodResponse><fault><value><i4>1</i4></value></fault></methodResponse>", PP_EPARSE,
          "<fault> is not a struct", NULL},
         {"<methodResponse><params><param><value><struct><member><name>Status</name><value>"
