@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dispatch.c - the XAPI dispatcher of the simulator: method names (class.method, class_method,
+ * Async.), parameter counts (MESSAGE_PARAMETER_COUNT_MISMATCH), unknown methods
+ * (MESSAGE_METHOD_UNKNOWN), coordinator / supporter routing (HOST_IS_SLAVE, emergency mode),
+ * sessions (SESSION_INVALID), the generic field calls every class has (get_record,
+ * get_all_records, get_by_uuid, get_<field>, set_<field>, add_to_/remove_from_<map>), tasks,
+ * event.from / event.inject and system.listMethods.  Behaviour follows xapi's
+ * ocaml/xapi/api_server.ml, server_helpers.ml, xapi_event.ml and ocaml/idl/datamodel_errors.ml.
+ */
+#include "sim/internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+/* ---- responses ---- */
+
+void rerr(struct ctx *c, const char *code, size_t n, ...)
+{
+    const char *params[8];
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n && i < 8; i++)
+        params[i] = va_arg(ap, const char *);
+    va_end(ap);
+    xapi_response_cleanup(c->r);
+    xapi_response_set_error(c->r, code, params, n < 8 ? n : 8);
+}
+
+void rok(struct ctx *c, struct xapi_value *v)
+{
+    xapi_response_cleanup(c->r);
+    c->r->ok = true;
+    c->r->value = v;
+    c->r->error = NULL;
+}
+
+const char *arg_str(struct ctx *c, size_t i)
+{
+    if (i >= c->np)
+        return "";
+    const char *s = xapi_value_str(xapi_array_get(c->p, i));
+    return s ? s : "";
+}
+
+struct obj *arg_obj(struct ctx *c, size_t i, enum cls cl)
+{
+    const char *ref = arg_str(c, i);
+    struct obj *o = obj_get_cls(c->w, ref, cl);
+    if (!o)
+        rerr(c, "HANDLE_INVALID", 2, cls_wire[cl], ref);
+    return o;
+}
+
+int64_t dur(struct ctx *c, int64_t ms)
+{
+    return c->instant ? 0 : ms;
+}
+
+/* ---- wait helpers (HTTP mode only) ---- */
+
+static void wait_until_real(struct sim *s, int64_t deadline_mono_ms)
+{
+    int64_t now = clock_mono_ms();
+    if (deadline_mono_ms <= now)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t wait = deadline_mono_ms - now;
+    ts.tv_sec += wait / 1000;
+    ts.tv_nsec += (wait % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+}
+
+/* ---- generic calls ---- */
+
+static struct xapi_value *record_of(struct obj *o)
+{
+    return xapi_value_dup(o->rec);
+}
+
+static int g_get_all_records(struct ctx *c, enum cls cl)
+{
+    struct xapi_value *m = xapi_value_new_struct();
+    for (struct obj *o = c->w->chead[cl]; o; o = o->cnext)
+        xapi_struct_set_take(m, o->ref, record_of(o));
+    rok(c, m);
+    return R_DONE;
+}
+
+static int g_get_all(struct ctx *c, enum cls cl)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    for (struct obj *o = c->w->chead[cl]; o; o = o->cnext)
+        xapi_array_append_string(a, o->ref);
+    rok(c, a);
+    return R_DONE;
+}
+
+static struct xapi_value *coerce(const struct sim_field_spec *f, const struct xapi_value *v)
+{
+    int64_t i;
+    double d;
+    bool b;
+    switch (f->kind) {
+    case FK_INT:
+        return xapi_value_as_int(v, &i) == 0 ? xapi_value_new_int(i) : NULL;
+    case FK_FLOAT:
+        return xapi_value_as_double(v, &d) == 0 ? xapi_value_new_double(d) : NULL;
+    case FK_BOOL:
+        return xapi_value_as_bool(v, &b) == 0 ? xapi_value_new_bool(b) : NULL;
+    case FK_DATETIME:
+        return xapi_value_as_datetime(v, &i) == 0 ? xapi_value_new_datetime_ms(i) : NULL;
+    case FK_SET:
+        return v->type == XAPI_ARRAY ? xapi_value_dup(v) : NULL;
+    case FK_MAP:
+        if (v->type != XAPI_STRUCT)
+            return NULL;
+        for (size_t k = 0; k < v->u.st.n; k++) {
+            if (v->u.st.vals[k]->type != XAPI_STRING)
+                return NULL;
+        }
+        return xapi_value_dup(v);
+    default:
+        return xapi_value_str(v) ? xapi_value_new_string(xapi_value_str(v)) : NULL;
+    }
+}
+
+static int generic(struct ctx *c, enum cls cl, const char *msg, bool *handled)
+{
+    const struct sim_class_spec *cs = sim_spec_class(cls_wire[cl]);
+    const struct sim_field_spec *f;
+    *handled = true;
+    if (strcmp(msg, "get_all_records") == 0)
+        return g_get_all_records(c, cl);
+    if (strcmp(msg, "get_all") == 0)
+        return g_get_all(c, cl);
+    if (strcmp(msg, "get_by_uuid") == 0) {
+        struct obj *o = hmap_get(&c->w->uuids, arg_str(c, 1));
+        if (!o || o->cls != cl)
+            rerr(c, "UUID_INVALID", 2, cls_wire[cl], arg_str(c, 1));
+        else
+            rok(c, xapi_value_new_string(o->ref));
+        return R_DONE;
+    }
+    if (strcmp(msg, "get_by_name_label") == 0) {
+        struct xapi_value *a = xapi_value_new_array();
+        for (struct obj *o = c->w->chead[cl]; o; o = o->cnext) {
+            if (strcmp(fstr(o, "name_label"), arg_str(c, 1)) == 0)
+                xapi_array_append_string(a, o->ref);
+        }
+        rok(c, a);
+        return R_DONE;
+    }
+    if (strcmp(msg, "get_record") == 0) {
+        struct obj *o = arg_obj(c, 1, cl);
+        if (o)
+            rok(c, record_of(o));
+        return R_DONE;
+    }
+    if (str_has_prefix(msg, "get_") && (f = sim_spec_field(cs, msg + 4))) {
+        struct obj *o = arg_obj(c, 1, cl);
+        if (o)
+            rok(c, xapi_value_dup(fget(o, f->name)));
+        return R_DONE;
+    }
+    if (str_has_prefix(msg, "set_") && (f = sim_spec_field(cs, msg + 4)) && f->rw) {
+        struct obj *o = arg_obj(c, 1, cl);
+        if (!o)
+            return R_DONE;
+        struct xapi_value *v = coerce(f, xapi_array_get(c->p, 2));
+        if (!v) {
+            rerr(c, "FIELD_TYPE_ERROR", 1, f->name);
+            return R_DONE;
+        }
+        fset(c->w, o, f->name, v);
+        rok(c, xapi_value_new_void());
+        return R_DONE;
+    }
+    if (str_has_prefix(msg, "add_to_") && (f = sim_spec_field(cs, msg + 7)) && f->rw &&
+        f->kind == FK_MAP) {
+        struct obj *o = arg_obj(c, 1, cl);
+        if (!o)
+            return R_DONE;
+        if (fmap_get(o, f->name, arg_str(c, 2))) {
+            rerr(c, "MAP_DUPLICATE_KEY", 4, cls_wire[cl], f->name, o->ref, arg_str(c, 2));
+            return R_DONE;
+        }
+        fmap_put(c->w, o, f->name, arg_str(c, 2), arg_str(c, 3));
+        rok(c, xapi_value_new_void());
+        return R_DONE;
+    }
+    if (str_has_prefix(msg, "remove_from_") && (f = sim_spec_field(cs, msg + 12)) && f->rw &&
+        f->kind == FK_MAP) {
+        struct obj *o = arg_obj(c, 1, cl);
+        if (!o)
+            return R_DONE;
+        fmap_del(c->w, o, f->name, arg_str(c, 2));
+        rok(c, xapi_value_new_void());
+        return R_DONE;
+    }
+    if ((str_has_prefix(msg, "add_") || str_has_prefix(msg, "remove_")) &&
+        (f = sim_spec_field(cs, msg + (msg[0] == 'a' ? 4 : 7))) && f->rw && f->kind == FK_SET) {
+        struct obj *o = arg_obj(c, 1, cl);
+        if (!o)
+            return R_DONE;
+        if (msg[0] == 'a')
+            fset_add(c->w, o, f->name, arg_str(c, 2));
+        else
+            fset_del(c->w, o, f->name, arg_str(c, 2));
+        rok(c, xapi_value_new_void());
+        return R_DONE;
+    }
+    *handled = false;
+    return R_DONE;
+}
+
+/* ---- session ---- */
+
+static struct session *session_new(struct world *w, const char *user, struct obj *local)
+{
+    struct session *se = xcalloc(1, sizeof(*se));
+    char u[UUID_STR_LEN];
+    uuid_from_rng(&w->s->rng, u);
+    snprintf(se->ref, sizeof(se->ref), "OpaqueRef:%s", u);
+    uuid_from_rng(&w->s->rng, se->uuid);
+    se->user = xstrdup(user);
+    se->local_host = local;
+    hmap_put(&w->sessions, se->ref, se);
+    return se;
+}
+
+static void session_free(struct world *w, struct session *se)
+{
+    hmap_del(&w->sessions, se->ref);
+    free(se->user);
+    free(se);
+}
+
+static int h_login(struct ctx *c)
+{
+    const char *u = arg_str(c, 0), *p = arg_str(c, 1);
+    if (!str_eq(u, c->s->user) || !str_eq(p, c->s->password)) {
+        /* xapi answers after a delay of a few seconds; not modelled. */
+        rerr(c, "SESSION_AUTHENTICATION_FAILED", 2, u, "Authentication failure");
+        return R_DONE;
+    }
+    bool local = strstr(c->method, "slave_local") != NULL;
+    struct session *se = session_new(c->w, u, local ? c->host : NULL);
+    rok(c, xapi_value_new_string(se->ref));
+    return R_DONE;
+}
+
+static int h_logout(struct ctx *c)
+{
+    if (c->sess)
+        session_free(c->w, c->sess);
+    c->sess = NULL;
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+/* ---- tasks ---- */
+
+static int h_task_create(struct ctx *c)
+{
+    struct obj *t = task_new(c->w, arg_str(c, 1), c->host, true);
+    fset_str(c->w, t, "name_description", arg_str(c, 2));
+    rok(c, xapi_value_new_string(t->ref));
+    return R_DONE;
+}
+
+static int h_task_cancel(struct ctx *c)
+{
+    struct obj *t = arg_obj(c, 1, CL_TASK);
+    if (!t)
+        return R_DONE;
+    struct taskx *tx = t->x;
+    if (!task_pending(t) || !tx->cancellable) {
+        rerr(c, "OPERATION_NOT_ALLOWED", 1,
+             task_pending(t) ? "This task cannot be cancelled" : "The task is not pending");
+        return R_DONE;
+    }
+    /* xapi goes through cancelling; the simulated operation notices at its next step. */
+    fset_str(c->w, t, "status", "cancelling");
+    fset_str(c->w, t, "status", "cancelled");
+    fset_dt(c->w, t, "finished", sim_now(c->s));
+    fset(c->w, t, "allowed_operations", xapi_value_new_array());
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_task_destroy(struct ctx *c)
+{
+    struct obj *t = arg_obj(c, 1, CL_TASK);
+    if (t) {
+        obj_destroy(c->w, t);
+        rok(c, xapi_value_new_void());
+    }
+    return R_DONE;
+}
+
+/* ---- events ---- */
+
+static bool class_matches(const struct xapi_value *classes, const struct obj *o)
+{
+    for (size_t i = 0; i < xapi_array_len(classes); i++) {
+        const char *k = xapi_value_str(xapi_array_get(classes, i));
+        if (!k)
+            continue;
+        if (strcmp(k, "*") == 0)
+            return true;
+        const char *slash = strchr(k, '/');
+        if (slash) {
+            if ((size_t)(slash - k) == strlen(cls_lower[o->cls]) &&
+                strncasecmp(k, cls_lower[o->cls], (size_t)(slash - k)) == 0 &&
+                strcmp(slash + 1, o->ref) == 0)
+                return true;
+        } else if (str_eq_nocase(k, cls_lower[o->cls])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool class_wanted(const struct xapi_value *classes, int cl)
+{
+    for (size_t i = 0; i < xapi_array_len(classes); i++) {
+        const char *k = xapi_value_str(xapi_array_get(classes, i));
+        if (!k)
+            continue;
+        size_t n = strcspn(k, "/");
+        if (strcmp(k, "*") == 0 ||
+            (n == strlen(cls_lower[cl]) && strncasecmp(k, cls_lower[cl], n) == 0))
+            return true;
+    }
+    return false;
+}
+
+static int parse_token(const char *tok, uint64_t *gen)
+{
+    *gen = 0;
+    if (!tok || !*tok)
+        return 0;
+    char first[32];
+    size_t n = strcspn(tok, ",");
+    if (n == 0 || n >= sizeof(first))
+        return PP_EPARSE;
+    memcpy(first, tok, n);
+    first[n] = '\0';
+    if (str_to_uint64(first, gen) != 0)
+        return PP_EPARSE;
+    if (tok[n] == ',') {
+        uint64_t second;
+        if (str_to_uint64(tok + n + 1, &second) != 0)
+            return PP_EPARSE;
+    }
+    return 0;
+}
+
+static struct xapi_value *collect_events(struct world *w, const struct xapi_value *classes,
+                                         uint64_t since, size_t *count)
+{
+    struct obj *o = w->gtail;
+    struct xapi_value *evs = xapi_value_new_array();
+    *count = 0;
+    while (o && o->gen > since)
+        o = o->gprev;
+    o = o ? o->gnext : w->ghead;
+    for (; o; o = o->gnext) {
+        if (!class_matches(classes, o))
+            continue;
+        struct xapi_value *ev = xapi_value_new_struct();
+        xapi_struct_set_int(ev, "id", (int64_t)o->gen);
+        char ts[32];
+        snprintf(ts, sizeof(ts), "%lld.%03lld", (long long)(o->mtime / 1000),
+                 (long long)(o->mtime % 1000));
+        xapi_struct_set_string(ev, "timestamp", ts);
+        xapi_struct_set_string(ev, "class", cls_lower[o->cls]);
+        xapi_struct_set_string(ev, "operation",
+                               o->deleted ? "del" : (o->created_gen > since ? "add" : "mod"));
+        xapi_struct_set_string(ev, "ref", o->ref);
+        if (!o->deleted)
+            xapi_struct_set_take(ev, "snapshot", xapi_value_dup(o->rec));
+        xapi_array_append_take(evs, ev);
+        (*count)++;
+    }
+    return evs;
+}
+
+static int h_event_from(struct ctx *c)
+{
+    const struct xapi_value *classes = xapi_array_get(c->p, 1);
+    const char *tok = arg_str(c, 2);
+    double timeout = 0;
+    uint64_t since;
+    if (!classes || classes->type != XAPI_ARRAY) {
+        rerr(c, "FIELD_TYPE_ERROR", 1, "classes");
+        return R_DONE;
+    }
+    if (parse_token(tok, &since) != 0) {
+        rerr(c, "EVENT_FROM_TOKEN_PARSE_FAILURE", 1, tok);
+        return R_DONE;
+    }
+    xapi_value_as_double(xapi_array_get(c->p, 3), &timeout);
+    int64_t deadline = clock_mono_ms() + clock_real_ms_for(c->s->clock,
+                                                           (int64_t)(timeout * 1000.0));
+    for (;;) {
+        if (since < c->w->lost_gen && since != 0) {
+            rerr(c, "EVENTS_LOST", 0);
+            return R_DONE;
+        }
+        size_t n;
+        struct xapi_value *evs = collect_events(c->w, classes, since, &n);
+        if (n > 0 || !c->blocking || clock_mono_ms() >= deadline) {
+            struct xapi_value *res = xapi_value_new_struct();
+            xapi_struct_set_take(res, "events", evs);
+            struct xapi_value *vrc = xapi_value_new_struct();
+            for (int cl = 0; cl < CL_NCLS; cl++) {
+                if (class_wanted(classes, cl))
+                    xapi_struct_set_int(vrc, cls_lower[cl], (int64_t)c->w->ccount[cl]);
+            }
+            xapi_struct_set_take(res, "valid_ref_counts", vrc);
+            char t[64];
+            snprintf(t, sizeof(t), "%020llu,%020llu", (unsigned long long)c->w->gen, 0ULL);
+            xapi_struct_set_string(res, "token", t);
+            rok(c, res);
+            return R_DONE;
+        }
+        xapi_value_free(evs);
+        uint64_t seen = c->w->gen;
+        while (c->w->gen == seen && clock_mono_ms() < deadline) {
+            int64_t step = clock_mono_ms() + 200;
+            wait_until_real(c->s, step < deadline ? step : deadline);
+            if (!c->s->virtual_clock)
+                run_due(c->s, sim_now(c->s));
+        }
+    }
+}
+
+static int h_event_inject(struct ctx *c)
+{
+    int cl = cls_by_name(arg_str(c, 1));
+    struct obj *o = cl >= 0 ? obj_get_cls(c->w, arg_str(c, 2), (enum cls)cl) : NULL;
+    if (!o) {
+        rerr(c, "HANDLE_INVALID", 2, arg_str(c, 1), arg_str(c, 2));
+        return R_DONE;
+    }
+    obj_touch(c->w, o);
+    char t[64];
+    snprintf(t, sizeof(t), "%020llu,%020llu", (unsigned long long)c->w->gen, 0ULL);
+    rok(c, xapi_value_new_string(t));
+    return R_DONE;
+}
+
+static int h_event_get_current_id(struct ctx *c)
+{
+    rok(c, xapi_value_new_int((int64_t)c->w->gen));
+    return R_DONE;
+}
+
+static const struct handler base_handlers[] = {
+    {"session.login_with_password", h_login, H_NOSESSION},
+    {"session.slave_local_login_with_password", h_login, H_NOSESSION | H_EMERGENCY},
+    {"session.logout", h_logout, 0},
+    {"session.local_logout", h_logout, H_EMERGENCY},
+    {"task.create", h_task_create, 0},
+    {"task.cancel", h_task_cancel, 0},
+    {"task.destroy", h_task_destroy, 0},
+    {"event.from", h_event_from, 0},
+    {"event.inject", h_event_inject, 0},
+    {"event.get_current_id", h_event_get_current_id, 0},
+    {NULL, NULL, 0},
+};
+
+static const struct handler *find_handler(const char *name)
+{
+    for (const struct handler *h = base_handlers; h->name; h++) {
+        if (strcmp(h->name, name) == 0)
+            return h;
+    }
+    for (const struct handler *h = sim_op_handlers; h->name; h++) {
+        if (strcmp(h->name, name) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+static bool is_generic_msg(const struct sim_class_spec *cs, const char *msg)
+{
+    const struct sim_field_spec *f;
+    if (!strcmp(msg, "get_all_records") || !strcmp(msg, "get_all") ||
+        !strcmp(msg, "get_by_uuid") || !strcmp(msg, "get_record") ||
+        !strcmp(msg, "get_by_name_label"))
+        return cls_by_name(cs->name) >= 0;
+    if (cls_by_name(cs->name) < 0)
+        return false;
+    if (str_has_prefix(msg, "get_"))
+        return sim_spec_field(cs, msg + 4) != NULL;
+    if (str_has_prefix(msg, "set_"))
+        return (f = sim_spec_field(cs, msg + 4)) && f->rw;
+    if (str_has_prefix(msg, "add_to_"))
+        return (f = sim_spec_field(cs, msg + 7)) && f->rw && f->kind == FK_MAP;
+    if (str_has_prefix(msg, "remove_from_"))
+        return (f = sim_spec_field(cs, msg + 12)) && f->rw && f->kind == FK_MAP;
+    if (str_has_prefix(msg, "add_"))
+        return (f = sim_spec_field(cs, msg + 4)) && f->rw && f->kind == FK_SET;
+    if (str_has_prefix(msg, "remove_"))
+        return (f = sim_spec_field(cs, msg + 7)) && f->rw && f->kind == FK_SET;
+    return false;
+}
+
+static int h_list_methods(struct ctx *c)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    char name[160];
+    for (size_t i = 0; i < SIM_NCLASS_SPECS; i++) {
+        const struct sim_class_spec *cs = &sim_class_specs[i];
+        for (size_t k = 0; k < cs->nmsgs; k++) {
+            snprintf(name, sizeof(name), "%s.%s", cs->name, cs->msgs[k].name);
+            const struct handler *h = find_handler(name);
+            if (h || is_generic_msg(cs, cs->msgs[k].name))
+                xapi_array_append_string(a, name);
+            if (h && !(h->flags & H_NOSESSION)) {
+                snprintf(name, sizeof(name), "Async.%s.%s", cs->name, cs->msgs[k].name);
+                xapi_array_append_string(a, name);
+            }
+        }
+    }
+    xapi_array_append_string(a, "system.listMethods");
+    rok(c, a);
+    return R_DONE;
+}
+
+/* ---- the dispatcher ---- */
+
+/* Calls with optional trailing parameters, as xapi accepts them (see xapi.md section 1). */
+static const struct {
+    const char *name;
+    int min, max;
+} arity_over[] = {
+    {"session.login_with_password", 2, 4},
+    {"host.evacuate", 2, 4},
+    {"host.disable", 2, 3},
+};
+
+/* Split "Async.VM.start" / "VM_start" into class spec and message. */
+static const struct sim_class_spec *split_method(const char *m, char *msg, size_t msgsz,
+                                                 bool *async)
+{
+    *async = false;
+    if (str_has_prefix(m, "Async.")) {
+        *async = true;
+        m += 6;
+    }
+    const char *dot = strchr(m, '.');
+    if (dot) {
+        char cname[64];
+        size_t n = (size_t)(dot - m);
+        if (n >= sizeof(cname))
+            return NULL;
+        memcpy(cname, m, n);
+        cname[n] = '\0';
+        str_lcpy(msg, dot + 1, msgsz);
+        return sim_spec_class(cname);
+    }
+    /* class_method: the longest class name that prefixes m followed by '_'. */
+    const struct sim_class_spec *best = NULL;
+    for (size_t i = 0; i < SIM_NCLASS_SPECS; i++) {
+        size_t n = strlen(sim_class_specs[i].name);
+        if (strncmp(m, sim_class_specs[i].name, n) == 0 && m[n] == '_' &&
+            (!best || n > strlen(best->name)) &&
+            sim_spec_msg(&sim_class_specs[i], m + n + 1))
+            best = &sim_class_specs[i];
+    }
+    if (best)
+        str_lcpy(msg, m + strlen(best->name) + 1, msgsz);
+    return best;
+}
+
+static void task_to_response(struct ctx *c, struct obj *t)
+{
+    const char *st = fstr(t, "status");
+    struct taskx *tx = t->x;
+    if (strcmp(st, "success") == 0) {
+        rok(c, tx->result ? xapi_value_dup(tx->result) : xapi_value_new_void());
+    } else if (strcmp(st, "cancelled") == 0) {
+        rerr(c, "TASK_CANCELLED", 1, t->ref);
+    } else {
+        const struct xapi_value *ei = fget(t, "error_info");
+        xapi_response_cleanup(c->r);
+        c->r->ok = false;
+        c->r->error = xapi_value_dup(ei);
+        if (xapi_array_len(ei) == 0)
+            rerr(c, "INTERNAL_ERROR", 1, "task failed without error_info");
+    }
+}
+
+static void response_to_task(struct ctx *c, struct obj *t)
+{
+    if (!task_pending(t))
+        return;
+    if (c->r->ok) {
+        task_succeed(c->w, t, c->r->value ? xapi_value_dup(c->r->value) : xapi_value_new_void());
+    } else {
+        task_fail(c->w, t, c->r->error);
+    }
+}
+
+int dispatch(struct sim *s, const char *addr, const char *method,
+             const struct xapi_value *params, struct xapi_response *r, bool blocking,
+             bool *predispatch, struct err *e)
+{
+    struct ctx cx;
+    struct ctx *c = &cx;
+    char msg[128];
+    bool async = false;
+    memset(c, 0, sizeof(*c));
+    memset(r, 0, sizeof(*r));
+    if (predispatch)
+        *predispatch = false;
+    struct hostx *hx = hmap_get(&s->addrs, addr ? addr : "");
+    struct obj *host = hx ? hx->o : NULL;
+    if (!host)
+        return err_set(e, PP_ETRANSPORT, "no simulated host at %s", addr ? addr : "(null)");
+    struct world *w = hx->w;
+    if (!s->virtual_clock)
+        run_due(s, sim_now(s));
+    if (!hx->up)
+        return err_set(e, PP_ETRANSPORT, "host %s (%s) is not reachable", addr,
+                       fstr(host, "name_label"));
+    if (w->partitioned && host_is_master(w, host))
+        return err_set(e, PP_ETRANSPORT, "host %s is partitioned from the network", addr);
+    s->n_calls++;
+    c->s = s;
+    c->w = w;
+    c->host = host;
+    c->method = method;
+    c->p = params;
+    c->np = xapi_array_len(params);
+    c->r = r;
+    c->blocking = blocking;
+    c->instant = !blocking;
+
+    if (strcmp(method, "system.listMethods") == 0 || strcmp(method, "system_listMethods") == 0)
+        return h_list_methods(c);
+
+    const struct sim_class_spec *cs = split_method(method, msg, sizeof(msg), &async);
+    const struct sim_msg_spec *ms = cs ? sim_spec_msg(cs, msg) : NULL;
+    char full[200];
+    snprintf(full, sizeof(full), "%s.%s", cs ? cs->name : "", msg);
+    const struct handler *h = ms ? find_handler(full) : NULL;
+    bool generic_ok = ms && !h && is_generic_msg(cs, msg);
+    if (!ms || (async && (generic_ok || (h && (h->flags & H_NOSESSION))))) {
+        rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, method);
+        return 0;
+    }
+    int min = ms->nparams, max = ms->nparams;
+    for (size_t i = 0; i < sizeof(arity_over) / sizeof(arity_over[0]); i++) {
+        if (strcmp(arity_over[i].name, full) == 0) {
+            min = arity_over[i].min;
+            max = arity_over[i].max;
+        }
+    }
+    if ((int)c->np < min || (int)c->np > max) {
+        char exp[16], got[16];
+        snprintf(exp, sizeof(exp), "%d", ms->nparams);
+        snprintf(got, sizeof(got), "%zu", c->np);
+        rerr(c, "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, method, exp, got);
+        return 0;
+    }
+    bool emergency_call = h && (h->flags & H_EMERGENCY);
+    if (!host_is_master(w, host) && !emergency_call) {
+        if (hx->emergency) {
+            const struct fault *f = NULL;
+            for (size_t i = 0; i < s->nfaults; i++) {
+                if (!strcmp(s->faults[i].type, "partition") && s->faults[i].w == w)
+                    f = &s->faults[i];
+            }
+            rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
+            if (predispatch)
+                *predispatch = true;
+            return 0;
+        }
+        char maddr[64];
+        str_lcpy(maddr, w->master ? HX(w->master)->address : "", sizeof(maddr));
+        rerr(c, "HOST_IS_SLAVE", 1, maddr);
+        return 0;
+    }
+    if (!(h && (h->flags & H_NOSESSION))) {
+        const char *sref = arg_str(c, 0);
+        c->sess = hmap_get(&w->sessions, sref);
+        if (!c->sess || (c->sess->local_host && c->sess->local_host != host)) {
+            rerr(c, "SESSION_INVALID", 1, sref);
+            return 0;
+        }
+    }
+    if (!h && !generic_ok) {
+        rerr(c, "NOT_IMPLEMENTED", 1, full);
+        return 0;
+    }
+    if (!h) {
+        bool handled;
+        int cl = cls_by_name(cs->name);
+        generic(c, (enum cls)cl, msg, &handled);
+        if (!handled)
+            rerr(c, "NOT_IMPLEMENTED", 1, full);
+        return 0;
+    }
+    if (async || (h->flags & H_LONG)) {
+        c->task = task_new(w, full, host, (h->flags & H_CANCEL) != 0);
+        if (async)
+            c->instant = false;
+    }
+    int rc = h->fn(c);
+    if (!c->task)
+        return 0;
+    struct obj *t = c->task;
+    if (rc == R_DONE)
+        response_to_task(c, t);
+    if (async) {
+        rok(c, xapi_value_new_string(t->ref));
+        return 0;
+    }
+    /* A synchronous long call: wait for its task (HTTP) or complete it now (in-process). */
+    if (rc == R_PENDING) {
+        if (!blocking) {
+            run_due(s, sim_now(s));
+        } else {
+            int64_t give_up = clock_mono_ms() + 3600 * 1000;
+            while (!t->deleted && task_pending(t) && clock_mono_ms() < give_up) {
+                wait_until_real(s, clock_mono_ms() + 200);
+                run_due(s, sim_now(s));
+            }
+        }
+    }
+    if (t->deleted) {
+        rerr(c, "HANDLE_INVALID", 2, "task", "the call's task was destroyed");
+        return 0;
+    }
+    if (task_pending(t))
+        rerr(c, "INTERNAL_ERROR", 1, "the simulated operation did not complete");
+    else
+        task_to_response(c, t);
+    obj_destroy(w, t);
+    return 0;
+}

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - the simulator's internal model, shared by its .c files only.
+ *
+ * One struct world per simulated pool: its own objects (records as xapi values, the source of
+ * truth for every field a client can read), sessions, generation counter and event log.  Every
+ * mutation goes through the f*() helpers, which bump the object's generation (that is what
+ * event.from reports).  Sim-only state lives in typed extras (struct hostx ...).  Scheduled state
+ * changes sit in one binary heap ordered by (time, sequence).  Everything runs under sim->mu.
+ */
+#ifndef PP_SIM_INTERNAL_H
+#define PP_SIM_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/rng.h"
+#include "base/uuid.h"
+#include "sim/hmap.h"
+#include "sim/sim.h"
+#include "sim/spec.h"
+#include "xapi/codec.h"
+#include "xapi/value.h"
+
+#define REF_LEN 48
+#define MAX_SLOTS 16
+#define GIB (1024LL * 1024 * 1024)
+#define MIB (1024LL * 1024)
+
+enum cls {
+    CL_POOL,
+    CL_HOST,
+    CL_HOST_METRICS,
+    CL_VM,
+    CL_VBD,
+    CL_VDI,
+    CL_SR,
+    CL_PBD,
+    CL_POOL_UPDATE,
+    CL_TASK,
+    CL_NCLS
+};
+extern const char *const cls_wire[CL_NCLS];  /* "pool", "host", "VM", ... */
+extern const char *const cls_lower[CL_NCLS]; /* event class names: "vm", "host", ... */
+/* Class by wire name (case-insensitive), or -1. */
+int cls_by_name(const char *name);
+
+struct world;
+struct sim;
+
+struct hostx {
+    struct obj *o; /* the host object; NULL once host.destroy forgot it */
+    struct world *w;
+    size_t index; /* in sim->hosts */
+    char address[64];
+    struct obj *metrics;
+    struct obj *dom0;
+    bool up;          /* xapi answers (false while rebooting or restarting the toolstack) */
+    bool emergency;   /* supporter that lost its master */
+    int64_t mem_total;
+    int64_t reserved; /* memory reserved for incoming migrations */
+    int64_t slot_free[MAX_SLOTS];
+    struct xapi_value *pending_sw; /* software_version taken at next boot, or NULL */
+    int reboots, restarts;
+};
+
+struct taskx {
+    struct xapi_value *result; /* value of a successful task (for sync waiters), owned */
+    bool cancellable;
+};
+
+struct vdix {
+    unsigned char *head; /* first bytes of the content (update.xml lives there) */
+    size_t head_len;
+};
+
+struct updx {
+    bool livepatch;                /* carries a live patch */
+    struct xapi_value *new_sw;     /* software_version fields after reboot, or NULL */
+};
+
+struct obj {
+    enum cls cls;
+    char ref[REF_LEN];
+    char uuid[UUID_STR_LEN];
+    struct xapi_value *rec; /* NULL once deleted */
+    uint64_t gen, created_gen;
+    int64_t mtime;
+    struct obj *gprev, *gnext; /* generation order (event log) */
+    struct obj *cprev, *cnext; /* class list, creation order */
+    bool deleted;
+    void *x; /* struct hostx / taskx / vdix / updx, or NULL */
+};
+
+struct session {
+    char ref[REF_LEN];
+    char uuid[UUID_STR_LEN];
+    struct obj *local_host; /* slave_local_login: valid on that host only */
+    char *user;
+};
+
+struct world {
+    struct sim *s;
+    size_t idx;
+    char *name;
+    struct hmap refs, uuids, sessions;
+    struct obj *chead[CL_NCLS], *ctail[CL_NCLS];
+    size_t ccount[CL_NCLS];
+    struct obj *ghead, *gtail;
+    uint64_t gen, lost_gen;
+    size_t ntomb;
+    struct obj *pool, *master;
+    bool partitioned;
+};
+
+enum action_kind {
+    ACT_HOST_BOOTED,
+    ACT_AGENT_STARTED,
+    ACT_MIGRATE_DONE,
+    ACT_EVACUATE_DONE,
+    ACT_APPLY_DONE,
+    ACT_UPLOAD_DONE,
+    ACT_VM_POWER_DONE,
+    ACT_NEW_MASTER,
+    ACT_EMERGENCY,
+    ACT_TASK_DONE
+};
+
+struct action {
+    int64_t t;
+    uint64_t seq;
+    int kind;
+    struct world *w;
+    char a[REF_LEN], b[REF_LEN], c[REF_LEN];
+    int64_t n;
+    int flag;
+};
+
+struct fault {
+    char type[32];
+    struct world *w;        /* NULL = any pool */
+    char host[128], vm[128], sr[128], update[128];
+    char code[96];
+    json_t *params;         /* array of strings or NULL */
+    int remaining;          /* < 0: unlimited */
+};
+
+struct timings {
+    int64_t reboot_ms, toolstack_ms, apply_ms, vm_start_ms, vm_shutdown_ms, migrate_overhead_ms;
+    int64_t designate_ms, emergency_after_ms, precheck_ms;
+    double upload_bps, migrate_bps; /* bytes per second */
+    int parallel_migrations;
+};
+
+struct sim {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct pp_clock *clock;
+    bool virtual_clock;
+    struct rng rng;
+    uint64_t seed;
+    struct world **worlds;
+    size_t nworlds;
+    struct hostx **hosts; /* every simulated host, scenario order; owned */
+    size_t nhosts;
+    struct hmap addrs; /* address -> struct hostx */
+    struct action *heap;
+    size_t nheap, capheap;
+    uint64_t seq;
+    struct fault *faults;
+    size_t nfaults;
+    struct timings tm;
+    char *user, *password;
+    struct xapi_value *templates[CL_NCLS];
+    uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
+};
+
+/* ---- model.c: objects, fields, events ---- */
+int64_t sim_now(struct sim *s);
+struct obj *obj_new(struct world *w, enum cls c);
+struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid);
+void obj_destroy(struct world *w, struct obj *o);
+struct obj *obj_get(struct world *w, const char *ref);
+struct obj *obj_get_cls(struct world *w, const char *ref, enum cls c);
+struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label);
+void obj_touch(struct world *w, struct obj *o);
+void world_free(struct world *w);
+
+const struct xapi_value *fget(const struct obj *o, const char *f);
+const char *fstr(const struct obj *o, const char *f);
+int64_t fint(const struct obj *o, const char *f);
+bool fbool(const struct obj *o, const char *f);
+void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v);
+void fset_str(struct world *w, struct obj *o, const char *f, const char *v);
+void fset_int(struct world *w, struct obj *o, const char *f, int64_t v);
+void fset_bool(struct world *w, struct obj *o, const char *f, bool v);
+void fset_double(struct world *w, struct obj *o, const char *f, double v);
+void fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms);
+void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v);
+bool fmap_del(struct world *w, struct obj *o, const char *f, const char *k);
+const char *fmap_get(const struct obj *o, const char *f, const char *k);
+void fset_add(struct world *w, struct obj *o, const char *f, const char *v);
+bool fset_del(struct world *w, struct obj *o, const char *f, const char *v);
+bool fset_has(const struct obj *o, const char *f, const char *v);
+
+struct hostx *HX(struct obj *host);
+/* Free memory of a host as xapi's compute_free_memory sees it (minus reservations). */
+int64_t host_free_memory(struct world *w, struct obj *host);
+int64_t vm_footprint(const struct obj *vm);
+bool host_is_master(struct world *w, struct obj *host);
+
+/* Tasks. */
+struct obj *task_new(struct world *w, const char *name, struct obj *host, bool cancellable);
+void task_succeed(struct world *w, struct obj *task, struct xapi_value *val);
+void task_fail(struct world *w, struct obj *task, const struct xapi_value *error);
+void task_fail_code(struct world *w, struct obj *task, const char *code, size_t n, ...);
+bool task_pending(const struct obj *task);
+
+/* Scheduling. */
+void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
+           const char *c, int64_t n, int flag);
+void run_due(struct sim *s, int64_t t);
+void apply_action(struct sim *s, struct action *a); /* ops.c */
+
+/*
+ * Faults (state.c): find a matching fault (empty target fields match anything), consume one use
+ * and, when out is not NULL, copy it into *out (the caller json_decrefs out->params).
+ */
+bool fault_take(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                const struct obj *vm, const struct obj *sr, const struct obj *update,
+                struct fault *out);
+/* As fault_take without consuming a use. */
+bool fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                const struct obj *vm, const struct obj *sr, const struct obj *update);
+void faults_free(struct sim *s);
+/* host_go_down helper kinds */
+enum { DOWN_REBOOT = 0, DOWN_TOOLSTACK = 1 };
+
+/* ---- dispatch.c ---- */
+struct ctx {
+    struct sim *s;
+    struct world *w;
+    struct obj *host; /* the host addressed */
+    struct session *sess;
+    const char *method; /* as called */
+    const struct xapi_value *p;
+    size_t np;
+    struct xapi_response *r;
+    struct obj *task; /* for long operations */
+    bool instant;     /* in-process synchronous: durations are zero */
+    bool blocking;    /* HTTP: may wait */
+};
+enum { R_DONE = 0, R_PENDING = 1 };
+int dispatch(struct sim *s, const char *addr, const char *method,
+             const struct xapi_value *params, struct xapi_response *r, bool blocking,
+             bool *predispatch, struct err *e);
+void rerr(struct ctx *c, const char *code, size_t n, ...);
+void rok(struct ctx *c, struct xapi_value *v);
+struct obj *arg_obj(struct ctx *c, size_t i, enum cls cl);
+const char *arg_str(struct ctx *c, size_t i);
+int64_t dur(struct ctx *c, int64_t ms);
+
+/* ---- ops.c: the handlers of host / VM / pool / VBD / pool_update calls ---- */
+struct handler {
+    const char *name; /* "host.reboot" */
+    int (*fn)(struct ctx *c);
+    unsigned flags;
+};
+#define H_LONG 1u      /* takes time: runs as a task, completes by a scheduled action */
+#define H_EMERGENCY 2u /* allowed on a supporter (emergency calls) */
+#define H_NOSESSION 4u /* no session argument */
+#define H_CANCEL 8u    /* its task can be cancelled */
+extern const struct handler sim_op_handlers[];
+
+/* ---- scenario.c ---- */
+int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e);
+int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f, struct err *e);
+
+/* ---- update_xml.c ---- */
+struct update_meta {
+    char uuid[UUID_STR_LEN];
+    char name_label[256], name_description[512], version[64], guidance[256];
+    int64_t installation_size;
+    bool livepatch;
+    char product_version[64], platform_version[64], build_number[128];
+};
+/* Parse an update image's update.xml (first NUL or 64 KiB).  Returns 0 or PP_EPARSE with a
+ * reason in e. */
+int update_xml_parse(const unsigned char *data, size_t len, struct update_meta *m, struct err *e);
+
+#endif

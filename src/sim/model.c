@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * model.c - the simulator's object store: records with xapi's fields and defaults, generation
+ * counting for event.from, tombstones for deletions, tasks, the scheduled-change heap and memory
+ * accounting.  All functions run under sim->mu.
+ */
+#include "sim/internal.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/mem.h"
+#include "base/buf.h"
+#include "base/str.h"
+
+const char *const cls_wire[CL_NCLS] = {"pool", "host", "host_metrics", "VM",          "VBD",
+                                       "VDI",  "SR",   "PBD",          "pool_update", "task"};
+const char *const cls_lower[CL_NCLS] = {"pool", "host", "host_metrics", "vm",          "vbd",
+                                        "vdi",  "sr",   "pbd",          "pool_update", "task"};
+
+/* Tombstones kept for event.from before the oldest are dropped (then EVENTS_LOST). */
+#define MAX_TOMBS 4096
+
+int cls_by_name(const char *name)
+{
+    for (int i = 0; i < CL_NCLS; i++) {
+        if (str_eq_nocase(cls_wire[i], name))
+            return i;
+    }
+    return -1;
+}
+
+int64_t sim_now(struct sim *s)
+{
+    return clock_now_ms(s->clock);
+}
+
+static void glist_unlink(struct world *w, struct obj *o)
+{
+    if (o->gprev)
+        o->gprev->gnext = o->gnext;
+    else
+        w->ghead = o->gnext;
+    if (o->gnext)
+        o->gnext->gprev = o->gprev;
+    else
+        w->gtail = o->gprev;
+    o->gprev = o->gnext = NULL;
+}
+
+static void glist_append(struct world *w, struct obj *o)
+{
+    o->gprev = w->gtail;
+    o->gnext = NULL;
+    if (w->gtail)
+        w->gtail->gnext = o;
+    else
+        w->ghead = o;
+    w->gtail = o;
+}
+
+void obj_touch(struct world *w, struct obj *o)
+{
+    o->gen = ++w->gen;
+    o->mtime = sim_now(w->s);
+    if (w->gtail != o) {
+        glist_unlink(w, o);
+        glist_append(w, o);
+    }
+}
+
+static struct xapi_value *template_for(struct sim *s, enum cls c)
+{
+    if (s->templates[c])
+        return s->templates[c];
+    const struct sim_class_spec *cs = sim_spec_class(cls_wire[c]);
+    struct xapi_value *t = xapi_value_new_struct();
+    for (size_t i = 0; i < cs->nfields; i++) {
+        const struct sim_field_spec *f = &cs->fields[i];
+        struct xapi_value *v;
+        if (f->kind == FK_DATETIME) {
+            v = xapi_value_new_datetime("19700101T00:00:00Z");
+        } else {
+            json_error_t je;
+            json_t *j = json_loads(f->def_json, JSON_DECODE_ANY, &je);
+            v = j ? xapi_value_from_json(j) : xapi_value_new_string("");
+            json_decref(j);
+            if (f->kind == FK_FLOAT && v->type == XAPI_INT) {
+                double d = (double)v->u.i;
+                xapi_value_free(v);
+                v = xapi_value_new_double(d);
+            }
+        }
+        xapi_struct_set_take(t, f->name, v);
+    }
+    s->templates[c] = t;
+    return t;
+}
+
+struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid)
+{
+    struct sim *s = w->s;
+    struct obj *o = xcalloc(1, sizeof(*o));
+    char u[UUID_STR_LEN];
+    o->cls = c;
+    uuid_from_rng(&s->rng, u);
+    snprintf(o->ref, sizeof(o->ref), "OpaqueRef:%s", u);
+    if (uuid)
+        str_lcpy(o->uuid, uuid, sizeof(o->uuid));
+    else
+        uuid_from_rng(&s->rng, o->uuid);
+    o->rec = xapi_value_dup(template_for(s, c));
+    xapi_struct_set_string(o->rec, "uuid", o->uuid);
+    hmap_put(&w->refs, o->ref, o);
+    hmap_put(&w->uuids, o->uuid, o);
+    o->cprev = w->ctail[c];
+    if (w->ctail[c])
+        w->ctail[c]->cnext = o;
+    else
+        w->chead[c] = o;
+    w->ctail[c] = o;
+    w->ccount[c]++;
+    glist_append(w, o);
+    obj_touch(w, o);
+    o->created_gen = o->gen;
+    return o;
+}
+
+struct obj *obj_new(struct world *w, enum cls c)
+{
+    return obj_new_uuid(w, c, NULL);
+}
+
+static void free_extras(struct obj *o)
+{
+    if (!o->x)
+        return;
+    if (o->cls == CL_HOST) {
+        struct hostx *h = o->x; /* owned by sim->hosts, freed with the sim */
+        h->o = NULL;
+        o->x = NULL;
+        return;
+    } else if (o->cls == CL_TASK) {
+        struct taskx *t = o->x;
+        xapi_value_free(t->result);
+    } else if (o->cls == CL_VDI) {
+        struct vdix *d = o->x;
+        free(d->head);
+    } else if (o->cls == CL_POOL_UPDATE) {
+        struct updx *u = o->x;
+        xapi_value_free(u->new_sw);
+    }
+    free(o->x);
+    o->x = NULL;
+}
+
+static void drop_old_tombs(struct world *w)
+{
+    struct obj *o = w->ghead;
+    while (o && w->ntomb > MAX_TOMBS / 2) {
+        struct obj *next = o->gnext;
+        if (o->deleted) {
+            if (o->gen > w->lost_gen)
+                w->lost_gen = o->gen;
+            glist_unlink(w, o);
+            free(o);
+            w->ntomb--;
+        }
+        o = next;
+    }
+}
+
+void obj_destroy(struct world *w, struct obj *o)
+{
+    if (o->deleted)
+        return;
+    hmap_del(&w->refs, o->ref);
+    hmap_del(&w->uuids, o->uuid);
+    if (o->cprev)
+        o->cprev->cnext = o->cnext;
+    else
+        w->chead[o->cls] = o->cnext;
+    if (o->cnext)
+        o->cnext->cprev = o->cprev;
+    else
+        w->ctail[o->cls] = o->cprev;
+    w->ccount[o->cls]--;
+    xapi_value_free(o->rec);
+    o->rec = NULL;
+    free_extras(o);
+    o->deleted = true;
+    obj_touch(w, o);
+    w->ntomb++;
+    if (w->ntomb > MAX_TOMBS)
+        drop_old_tombs(w);
+}
+
+void world_free(struct world *w)
+{
+    if (!w)
+        return;
+    struct obj *o = w->ghead;
+    while (o) {
+        struct obj *n = o->gnext;
+        xapi_value_free(o->rec);
+        free_extras(o);
+        free(o);
+        o = n;
+    }
+    for (size_t i = 0; i < w->sessions.cap; i++) {
+        struct hmap_slot *sl = &w->sessions.slots[i];
+        if (sl->key && sl->val) {
+            struct session *se = sl->val;
+            free(se->user);
+            free(se);
+        }
+    }
+    hmap_cleanup(&w->refs);
+    hmap_cleanup(&w->uuids);
+    hmap_cleanup(&w->sessions);
+    free(w->name);
+    free(w);
+}
+
+struct obj *obj_get(struct world *w, const char *ref)
+{
+    if (!ref)
+        return NULL;
+    return hmap_get(&w->refs, ref);
+}
+
+struct obj *obj_get_cls(struct world *w, const char *ref, enum cls c)
+{
+    struct obj *o = obj_get(w, ref);
+    return (o && o->cls == c) ? o : NULL;
+}
+
+struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label)
+{
+    for (struct obj *o = w->chead[c]; o; o = o->cnext) {
+        if (str_eq(fstr(o, "name_label"), name_label))
+            return o;
+    }
+    return NULL;
+}
+
+/* ---- fields ---- */
+
+const struct xapi_value *fget(const struct obj *o, const char *f)
+{
+    return o->rec ? xapi_struct_get(o->rec, f) : NULL;
+}
+
+const char *fstr(const struct obj *o, const char *f)
+{
+    const char *v = xapi_value_str(fget(o, f));
+    return v ? v : "";
+}
+
+int64_t fint(const struct obj *o, const char *f)
+{
+    int64_t v = 0;
+    if (xapi_value_as_int(fget(o, f), &v) != 0)
+        return 0;
+    return v;
+}
+
+bool fbool(const struct obj *o, const char *f)
+{
+    bool b = false;
+    if (xapi_value_as_bool(fget(o, f), &b) != 0)
+        return false;
+    return b;
+}
+
+void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v)
+{
+    const struct xapi_value *old = xapi_struct_get(o->rec, f);
+    if (old && xapi_value_equal(old, v)) {
+        xapi_value_free(v);
+        return;
+    }
+    xapi_struct_set_take(o->rec, f, v);
+    obj_touch(w, o);
+}
+
+void fset_str(struct world *w, struct obj *o, const char *f, const char *v)
+{
+    fset(w, o, f, xapi_value_new_string(v));
+}
+
+void fset_int(struct world *w, struct obj *o, const char *f, int64_t v)
+{
+    fset(w, o, f, xapi_value_new_int(v));
+}
+
+void fset_bool(struct world *w, struct obj *o, const char *f, bool v)
+{
+    fset(w, o, f, xapi_value_new_bool(v));
+}
+
+void fset_double(struct world *w, struct obj *o, const char *f, double v)
+{
+    fset(w, o, f, xapi_value_new_double(v));
+}
+
+void fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms)
+{
+    fset(w, o, f, xapi_value_new_datetime_ms(t_ms));
+}
+
+void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v)
+{
+    struct xapi_value *m = xapi_struct_get_mut(o->rec, f);
+    if (!m || m->type != XAPI_STRUCT)
+        return;
+    const char *old = xapi_value_str(xapi_struct_get(m, k));
+    if (old && strcmp(old, v) == 0)
+        return;
+    xapi_struct_set_string(m, k, v);
+    obj_touch(w, o);
+}
+
+bool fmap_del(struct world *w, struct obj *o, const char *f, const char *k)
+{
+    struct xapi_value *m = xapi_struct_get_mut(o->rec, f);
+    if (!m || m->type != XAPI_STRUCT || !xapi_struct_remove(m, k))
+        return false;
+    obj_touch(w, o);
+    return true;
+}
+
+const char *fmap_get(const struct obj *o, const char *f, const char *k)
+{
+    return xapi_value_str(xapi_struct_get(fget(o, f), k));
+}
+
+bool fset_has(const struct obj *o, const char *f, const char *v)
+{
+    const struct xapi_value *a = fget(o, f);
+    for (size_t i = 0; i < xapi_array_len(a); i++) {
+        if (str_eq(xapi_value_str(xapi_array_get(a, i)), v))
+            return true;
+    }
+    return false;
+}
+
+void fset_add(struct world *w, struct obj *o, const char *f, const char *v)
+{
+    struct xapi_value *a = xapi_struct_get_mut(o->rec, f);
+    if (!a || a->type != XAPI_ARRAY || fset_has(o, f, v))
+        return;
+    xapi_array_append_string(a, v);
+    obj_touch(w, o);
+}
+
+bool fset_del(struct world *w, struct obj *o, const char *f, const char *v)
+{
+    struct xapi_value *a = xapi_struct_get_mut(o->rec, f);
+    if (!a || a->type != XAPI_ARRAY)
+        return false;
+    for (size_t i = 0; i < a->u.arr.n; i++) {
+        if (str_eq(xapi_value_str(a->u.arr.items[i]), v)) {
+            xapi_value_free(a->u.arr.items[i]);
+            memmove(&a->u.arr.items[i], &a->u.arr.items[i + 1],
+                    (a->u.arr.n - i - 1) * sizeof(a->u.arr.items[0]));
+            a->u.arr.n--;
+            obj_touch(w, o);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- hosts and memory ---- */
+
+struct hostx *HX(struct obj *host)
+{
+    return host->x;
+}
+
+bool host_is_master(struct world *w, struct obj *host)
+{
+    return w->master == host;
+}
+
+int64_t vm_footprint(const struct obj *vm)
+{
+    return fint(vm, "memory_dynamic_max") + fint(vm, "memory_overhead");
+}
+
+int64_t host_free_memory(struct world *w, struct obj *host)
+{
+    struct hostx *hx = HX(host);
+    int64_t used = fint(host, "memory_overhead") + hx->reserved;
+    const struct xapi_value *rv = fget(host, "resident_VMs");
+    for (size_t i = 0; i < xapi_array_len(rv); i++) {
+        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (vm)
+            used += vm_footprint(vm);
+    }
+    int64_t free_mem = hx->mem_total - used;
+    return free_mem > 0 ? free_mem : 0;
+}
+
+/* ---- tasks ---- */
+
+struct obj *task_new(struct world *w, const char *name, struct obj *host, bool cancellable)
+{
+    struct obj *t = obj_new(w, CL_TASK);
+    struct taskx *tx = xcalloc(1, sizeof(*tx));
+    tx->cancellable = cancellable;
+    t->x = tx;
+    xapi_struct_set_string(t->rec, "name_label", name);
+    xapi_struct_set_string(t->rec, "status", "pending");
+    xapi_struct_set_take(t->rec, "created", xapi_value_new_datetime_ms(sim_now(w->s)));
+    xapi_struct_set_string(t->rec, "resident_on", host ? host->ref : XAPI_NULL_REF);
+    xapi_struct_set_take(t->rec, "progress", xapi_value_new_double(0.0));
+    xapi_struct_set_string(t->rec, "type", "<none/>");
+    xapi_struct_set_string(t->rec, "result", "");
+    struct xapi_value *ops = xapi_value_new_array();
+    if (cancellable)
+        xapi_array_append_string(ops, "cancel");
+    xapi_struct_set_take(t->rec, "allowed_operations", ops);
+    return t;
+}
+
+bool task_pending(const struct obj *task)
+{
+    return task && !task->deleted && strcmp(fstr(task, "status"), "pending") == 0;
+}
+
+static void task_finish(struct world *w, struct obj *t, const char *status)
+{
+    fset_str(w, t, "status", status);
+    fset_double(w, t, "progress", 1.0);
+    fset_dt(w, t, "finished", sim_now(w->s));
+    fset(w, t, "allowed_operations", xapi_value_new_array());
+    fset(w, t, "current_operations", xapi_value_new_struct());
+}
+
+void task_succeed(struct world *w, struct obj *t, struct xapi_value *val)
+{
+    struct taskx *tx = t->x;
+    struct buf b;
+    buf_init(&b);
+    xapi_xmlrpc_encode_value(&b, val);
+    fset_str(w, t, "result", buf_str(&b));
+    buf_cleanup(&b);
+    xapi_value_free(tx->result);
+    tx->result = val;
+    task_finish(w, t, "success");
+}
+
+void task_fail(struct world *w, struct obj *t, const struct xapi_value *error)
+{
+    fset(w, t, "error_info", xapi_value_dup(error));
+    task_finish(w, t, "failure");
+}
+
+void task_fail_code(struct world *w, struct obj *t, const char *code, size_t n, ...)
+{
+    struct xapi_value *e = xapi_value_new_array();
+    va_list ap;
+    xapi_array_append_string(e, code);
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        xapi_array_append_string(e, va_arg(ap, const char *));
+    va_end(ap);
+    task_fail(w, t, e);
+    xapi_value_free(e);
+}
+
+/* ---- scheduling: a binary min-heap on (t, seq) ---- */
+
+static bool act_less(const struct action *a, const struct action *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
+           const char *c, int64_t n, int flag)
+{
+    if (s->nheap == s->capheap) {
+        s->capheap = s->capheap ? s->capheap * 2 : 64;
+        s->heap = xreallocarray(s->heap, s->capheap, sizeof(*s->heap));
+    }
+    struct action act;
+    memset(&act, 0, sizeof(act));
+    act.t = t;
+    act.seq = ++s->seq;
+    act.kind = kind;
+    act.w = w;
+    str_lcpy(act.a, a ? a : "", sizeof(act.a));
+    str_lcpy(act.b, b ? b : "", sizeof(act.b));
+    str_lcpy(act.c, c ? c : "", sizeof(act.c));
+    act.n = n;
+    act.flag = flag;
+    size_t i = s->nheap++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!act_less(&act, &s->heap[p]))
+            break;
+        s->heap[i] = s->heap[p];
+        i = p;
+    }
+    s->heap[i] = act;
+    pthread_cond_broadcast(&s->cond);
+}
+
+static struct action heap_pop(struct sim *s)
+{
+    struct action top = s->heap[0];
+    struct action last = s->heap[--s->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const struct action *cur = &last;
+        if (l < s->nheap && act_less(&s->heap[l], cur)) {
+            m = l;
+            cur = &s->heap[l];
+        }
+        if (r < s->nheap && act_less(&s->heap[r], cur))
+            m = r;
+        if (m == i)
+            break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (s->nheap)
+        s->heap[i] = last;
+    return top;
+}
+
+void run_due(struct sim *s, int64_t t)
+{
+    bool any = false;
+    while (s->nheap && s->heap[0].t <= t) {
+        struct action a = heap_pop(s);
+        if (s->virtual_clock && clock_now_ms(s->clock) < a.t)
+            clock_set(s->clock, a.t);
+        apply_action(s, &a);
+        any = true;
+    }
+    if (s->virtual_clock && clock_now_ms(s->clock) < t)
+        clock_set(s->clock, t);
+    if (any)
+        pthread_cond_broadcast(&s->cond);
+}

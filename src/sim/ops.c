@@ -1,0 +1,1306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ops.c - the simulated behaviour of host, VM, VBD, pool and pool_update calls and the
+ * scheduled state changes that complete them (reboots, toolstack restarts, live migrations,
+ * evacuations, applies, uploads, power operations, new masters).  Error codes and parameters
+ * follow ocaml/idl/datamodel_errors.ml; behaviour follows ocaml/xapi/xapi_host.ml,
+ * xapi_vm_migrate.ml, xapi_pool_update.ml and xapi_pool.ml of xapi-project/xen-api as summarised
+ * in shared/reference/xapi.md.  Runs under sim->mu.
+ */
+#include "sim/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+/* ---- helpers ---- */
+
+static void i64s(char *out, size_t n, int64_t v)
+{
+    snprintf(out, n, "%lld", (long long)v);
+}
+
+/* xapi writes boot_time / agent_start_time as OCaml floats of epoch seconds ("1767225600."). */
+static void epoch_float(char *out, size_t n, int64_t t_ms)
+{
+    snprintf(out, n, "%lld.", (long long)(t_ms / 1000));
+}
+
+static bool host_live(struct obj *h)
+{
+    struct hostx *hx = HX(h);
+    return hx->metrics && fbool(hx->metrics, "live");
+}
+
+static void host_refresh_ops(struct world *w, struct obj *h)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    if (host_live(h)) {
+        static const char *const ops[] = {"provision", "evacuate", "shutdown", "reboot",
+                                          "vm_start",  "vm_resume", "vm_migrate"};
+        for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+            xapi_array_append_string(a, ops[i]);
+    } else {
+        xapi_array_append_string(a, "power_on");
+    }
+    fset(w, h, "allowed_operations", a);
+}
+
+void vm_refresh_ops(struct world *w, struct obj *vm);
+void vm_refresh_ops(struct world *w, struct obj *vm)
+{
+    static const char *const running[] = {"clean_shutdown", "hard_shutdown", "clean_reboot",
+                                          "hard_reboot",    "suspend",       "pool_migrate",
+                                          "migrate_send",   "snapshot",      "checkpoint"};
+    static const char *const halted[] = {"start", "start_on", "clone", "copy", "export",
+                                         "destroy", "snapshot"};
+    static const char *const suspended[] = {"resume", "resume_on", "hard_shutdown", "snapshot"};
+    const char *ps = fstr(vm, "power_state");
+    const char *const *ops = halted;
+    size_t n = sizeof(halted) / sizeof(halted[0]);
+    if (strcmp(ps, "Running") == 0) {
+        ops = running;
+        n = sizeof(running) / sizeof(running[0]);
+    } else if (strcmp(ps, "Suspended") == 0) {
+        ops = suspended;
+        n = sizeof(suspended) / sizeof(suspended[0]);
+    }
+    struct xapi_value *a = xapi_value_new_array();
+    const struct xapi_value *co = fget(vm, "current_operations");
+    if (!fbool(vm, "is_control_domain") && (!co || co->type != XAPI_STRUCT || co->u.st.n == 0)) {
+        for (size_t i = 0; i < n; i++)
+            xapi_array_append_string(a, ops[i]);
+    }
+    fset(w, vm, "allowed_operations", a);
+}
+
+static const char *lower_state(const char *ps)
+{
+    if (!strcmp(ps, "Running"))
+        return "running";
+    if (!strcmp(ps, "Halted"))
+        return "halted";
+    if (!strcmp(ps, "Suspended"))
+        return "suspended";
+    if (!strcmp(ps, "Paused"))
+        return "paused";
+    return ps;
+}
+
+static struct obj *ref_field(struct world *w, struct obj *o, const char *f, enum cls cl)
+{
+    return obj_get_cls(w, fstr(o, f), cl);
+}
+
+/* The first SR a VM needs that host cannot see (not shared, or no attached PBD there). */
+static struct obj *vm_missing_sr(struct world *w, struct obj *vm, struct obj *host)
+{
+    const struct xapi_value *vbds = fget(vm, "VBDs");
+    for (size_t i = 0; i < xapi_array_len(vbds); i++) {
+        struct obj *vbd = obj_get_cls(w, xapi_value_str(xapi_array_get(vbds, i)), CL_VBD);
+        if (!vbd || fbool(vbd, "empty"))
+            continue;
+        struct obj *vdi = ref_field(w, vbd, "VDI", CL_VDI);
+        struct obj *sr = vdi ? ref_field(w, vdi, "SR", CL_SR) : NULL;
+        if (!sr)
+            continue;
+        bool seen = false;
+        const struct xapi_value *pbds = fget(sr, "PBDs");
+        for (size_t k = 0; k < xapi_array_len(pbds); k++) {
+            struct obj *pbd = obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
+            if (pbd && strcmp(fstr(pbd, "host"), host->ref) == 0 &&
+                fbool(pbd, "currently_attached"))
+                seen = true;
+        }
+        if (!seen)
+            return sr;
+    }
+    return NULL;
+}
+
+static bool vm_has_pci(struct obj *vm)
+{
+    const char *p = fmap_get(vm, "other_config", "pci");
+    return p && *p;
+}
+
+static void vm_set_current_op(struct world *w, struct obj *vm, const char *task, const char *op)
+{
+    if (op)
+        fmap_put(w, vm, "current_operations", task, op);
+    else
+        fmap_del(w, vm, "current_operations", task);
+    vm_refresh_ops(w, vm);
+}
+
+static bool vm_busy(struct ctx *c, struct obj *vm)
+{
+    const struct xapi_value *co = fget(vm, "current_operations");
+    if (co && co->type == XAPI_STRUCT && co->u.st.n > 0) {
+        rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "VM", vm->ref,
+             xapi_value_str(co->u.st.vals[0]), co->u.st.keys[0]);
+        return true;
+    }
+    return false;
+}
+
+static bool vm_blocked(struct ctx *c, struct obj *vm, const char *op)
+{
+    const char *why = fmap_get(vm, "blocked_operations", op);
+    if (why) {
+        rerr(c, "OPERATION_BLOCKED", 2, vm->ref, why);
+        return true;
+    }
+    return false;
+}
+
+static void resident_add(struct world *w, struct obj *vm, struct obj *host)
+{
+    fset_str(w, vm, "resident_on", host ? host->ref : XAPI_NULL_REF);
+    if (host)
+        fset_add(w, host, "resident_VMs", vm->ref);
+}
+
+static void resident_remove(struct world *w, struct obj *vm)
+{
+    struct obj *h = ref_field(w, vm, "resident_on", CL_HOST);
+    if (h)
+        fset_del(w, h, "resident_VMs", vm->ref);
+    fset_str(w, vm, "resident_on", XAPI_NULL_REF);
+}
+
+/* Reserve a migration slot on src and dst: returns the end time of a transfer of bytes. */
+static int64_t migration_window(struct ctx *c, struct obj *src, struct obj *dst, int64_t bytes)
+{
+    struct sim *s = c->s;
+    int64_t now = sim_now(s);
+    int64_t d = s->tm.migrate_overhead_ms +
+                (int64_t)((double)bytes * 1000.0 / (s->tm.migrate_bps > 0 ? s->tm.migrate_bps : 1));
+    if (c->instant)
+        return now;
+    int k = s->tm.parallel_migrations;
+    if (k < 1)
+        k = 1;
+    if (k > MAX_SLOTS)
+        k = MAX_SLOTS;
+    struct hostx *a = src ? HX(src) : NULL, *b = HX(dst);
+    int ia = 0, ib = 0;
+    for (int i = 1; i < k; i++) {
+        if (a && a->slot_free[i] < a->slot_free[ia])
+            ia = i;
+        if (b->slot_free[i] < b->slot_free[ib])
+            ib = i;
+    }
+    int64_t start = now;
+    if (a && a->slot_free[ia] > start)
+        start = a->slot_free[ia];
+    if (b->slot_free[ib] > start)
+        start = b->slot_free[ib];
+    int64_t end = start + d;
+    if (a)
+        a->slot_free[ia] = end;
+    b->slot_free[ib] = end;
+    return end;
+}
+
+static struct obj *arg_host_live(struct ctx *c, size_t i)
+{
+    struct obj *h = arg_obj(c, i, CL_HOST);
+    if (h && !host_live(h)) {
+        rerr(c, "HOST_OFFLINE", 1, h->ref);
+        return NULL;
+    }
+    return h;
+}
+
+/* ---- evacuation planning (xapi_host.ml compute_evacuation_plan: largest VM first, to the
+ * host with the most free memory) ---- */
+
+struct plan_item {
+    struct obj *vm;
+    struct obj *dst;
+    int64_t need;
+    struct xapi_value *error; /* [CODE, params...] when the VM cannot move */
+};
+
+static int cmp_plan(const void *a, const void *b)
+{
+    const struct plan_item *x = a, *y = b;
+    if (x->need != y->need)
+        return x->need > y->need ? -1 : 1;
+    return strcmp(fstr(x->vm, "name_label"), fstr(y->vm, "name_label"));
+}
+
+static struct xapi_value *errv(const char *code, size_t n, const char *p1, const char *p2)
+{
+    struct xapi_value *e = xapi_value_new_array();
+    xapi_array_append_string(e, code);
+    if (n > 0)
+        xapi_array_append_string(e, p1);
+    if (n > 1)
+        xapi_array_append_string(e, p2);
+    return e;
+}
+
+static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
+{
+    const struct xapi_value *rv = fget(h, "resident_VMs");
+    size_t n = 0, cap = xapi_array_len(rv);
+    struct plan_item *items = xcalloc(cap ? cap : 1, sizeof(*items));
+    for (size_t i = 0; i < cap; i++) {
+        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (!vm || fbool(vm, "is_control_domain"))
+            continue;
+        items[n].vm = vm;
+        items[n].need = vm_footprint(vm);
+        n++;
+    }
+    qsort(items, n, sizeof(*items), cmp_plan);
+    size_t nt = 0;
+    struct obj **targets = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*targets));
+    int64_t *free_mem = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*free_mem));
+    for (struct obj *t = w->chead[CL_HOST]; t; t = t->cnext) {
+        if (t == h || !host_live(t) || !fbool(t, "enabled") || !HX(t)->up)
+            continue;
+        targets[nt] = t;
+        free_mem[nt] = host_free_memory(w, t);
+        nt++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct plan_item *it = &items[i];
+        if (vm_has_pci(it->vm)) {
+            it->error = errv("VM_HAS_PCI_ATTACHED", 1, it->vm->ref, NULL);
+            continue;
+        }
+        if (nt == 0) {
+            it->error = errv("NO_HOSTS_AVAILABLE", 0, NULL, NULL);
+            continue;
+        }
+        int best = -1;
+        struct obj *missing = NULL;
+        for (size_t k = 0; k < nt; k++) {
+            struct obj *sr = vm_missing_sr(w, it->vm, targets[k]);
+            if (sr) {
+                missing = sr;
+                continue;
+            }
+            if (free_mem[k] >= it->need && (best < 0 || free_mem[k] > free_mem[best]))
+                best = (int)k;
+        }
+        if (best < 0) {
+            if (missing) {
+                it->error = errv("VM_REQUIRES_SR", 2, it->vm->ref, missing->ref);
+            } else {
+                int64_t mx = 0;
+                for (size_t k = 0; k < nt; k++)
+                    mx = free_mem[k] > mx ? free_mem[k] : mx;
+                char a[32], b[32];
+                i64s(a, sizeof(a), it->need);
+                i64s(b, sizeof(b), mx);
+                it->error = errv("HOST_NOT_ENOUGH_FREE_MEMORY", 2, a, b);
+            }
+            continue;
+        }
+        it->dst = targets[best];
+        free_mem[best] -= it->need;
+    }
+    free(targets);
+    free(free_mem);
+    *out = items;
+    return n;
+}
+
+static void plan_free(struct plan_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        xapi_value_free(items[i].error);
+    free(items);
+}
+
+/* ---- host calls ---- */
+
+static int h_host_disable(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (!h)
+        return R_DONE;
+    fset_bool(c->w, h, "enabled", false);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_host_enable(struct ctx *c)
+{
+    struct obj *h = arg_host_live(c, 1);
+    if (!h)
+        return R_DONE;
+    fset_bool(c->w, h, "enabled", true);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_host_compute_free_memory(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (h)
+        rok(c, xapi_value_new_int(host_free_memory(c->w, h)));
+    return R_DONE;
+}
+
+static int h_host_vms_preventing(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (!h)
+        return R_DONE;
+    struct plan_item *items;
+    size_t n = evac_plan(c->w, h, &items);
+    struct xapi_value *m = xapi_value_new_struct();
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].error)
+            xapi_struct_set_take(m, items[i].vm->ref, xapi_value_dup(items[i].error));
+    }
+    plan_free(items, n);
+    rok(c, m);
+    return R_DONE;
+}
+
+static int h_host_assert_can_evacuate(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (!h)
+        return R_DONE;
+    struct plan_item *items;
+    size_t n = evac_plan(c->w, h, &items);
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        const struct xapi_value *e = items[i].error;
+        if (!e)
+            continue;
+        if (b.len)
+            buf_putc(&b, '|');
+        for (size_t k = 0; k < xapi_array_len(e); k++) {
+            if (k)
+                buf_putc(&b, ',');
+            buf_puts(&b, xapi_value_str(xapi_array_get(e, k)));
+        }
+    }
+    plan_free(items, n);
+    if (b.len)
+        rerr(c, "CANNOT_EVACUATE_HOST", 1, buf_str(&b));
+    else
+        rok(c, xapi_value_new_void());
+    buf_cleanup(&b);
+    return R_DONE;
+}
+
+static int h_host_evacuate(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (!h)
+        return R_DONE;
+    struct plan_item *items;
+    size_t n = evac_plan(c->w, h, &items);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].error) {
+            xapi_response_cleanup(c->r);
+            c->r->ok = false;
+            c->r->error = xapi_value_dup(items[i].error);
+            plan_free(items, n);
+            return R_DONE;
+        }
+    }
+    int64_t last = sim_now(c->s);
+    for (size_t i = 0; i < n; i++) {
+        struct obj *vm = items[i].vm;
+        int64_t end = migration_window(c, h, items[i].dst, fint(vm, "memory_dynamic_max"));
+        HX(items[i].dst)->reserved += items[i].need;
+        vm_set_current_op(c->w, vm, c->task->ref, "pool_migrate");
+        sched(c->s, c->w, end, ACT_MIGRATE_DONE, c->task->ref, vm->ref, items[i].dst->ref,
+              items[i].need, 1);
+        if (end > last)
+            last = end;
+    }
+    plan_free(items, n);
+    sched(c->s, c->w, last, ACT_EVACUATE_DONE, c->task->ref, h->ref, NULL, 0, 0);
+    return R_PENDING;
+}
+
+/* Take a host down: reboot (domain restarts, VMs stop) or toolstack restart (xapi only). */
+static void host_go_down(struct ctx *c, struct obj *h, int kind)
+{
+    struct sim *s = c->s;
+    struct world *w = c->w;
+    struct hostx *hx = HX(h);
+    int64_t now = sim_now(s);
+    hx->up = false;
+    if (host_is_master(w, h)) {
+        /* xapi's sessions do not survive the coordinator's restart. */
+        for (size_t i = 0; i < w->sessions.cap; i++) {
+            struct hmap_slot *sl = &w->sessions.slots[i];
+            if (sl->key && sl->val) {
+                struct session *se = sl->val;
+                if (se == c->sess)
+                    c->sess = NULL;
+                free(se->user);
+                free(se);
+            }
+        }
+        hmap_cleanup(&w->sessions);
+        hmap_init(&w->sessions);
+    }
+    if (kind == DOWN_TOOLSTACK) {
+        sched(s, w, now + s->tm.toolstack_ms, ACT_AGENT_STARTED, NULL, NULL, NULL,
+              (int64_t)hx->index, 0);
+        return;
+    }
+    fset_bool(w, hx->metrics, "live", false);
+    host_refresh_ops(w, h);
+    /* Guests still resident are stopped by the reboot. */
+    const struct xapi_value *rv = fget(h, "resident_VMs");
+    for (size_t i = xapi_array_len(rv); i > 0; i--) {
+        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i - 1)), CL_VM);
+        if (!vm || fbool(vm, "is_control_domain"))
+            continue;
+        resident_remove(w, vm);
+        fset_str(w, vm, "power_state", "Halted");
+        vm_refresh_ops(w, vm);
+        rv = fget(h, "resident_VMs");
+    }
+    if (fault_take(s, w, "reboot_never_returns", h, NULL, NULL, NULL, NULL)) {
+        log_info("sim", "host %s will not come back (fault)", fstr(h, "name_label"));
+        return;
+    }
+    sched(s, w, now + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL, (int64_t)hx->index, 0);
+}
+
+static int h_host_reboot(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (!h)
+        return R_DONE;
+    if (fbool(h, "enabled")) {
+        rerr(c, "HOST_NOT_DISABLED", 0);
+        return R_DONE;
+    }
+    rok(c, xapi_value_new_void());
+    host_go_down(c, h, DOWN_REBOOT);
+    return R_DONE;
+}
+
+static int h_host_restart_agent(struct ctx *c)
+{
+    struct obj *h = arg_host_live(c, 1);
+    if (!h)
+        return R_DONE;
+    rok(c, xapi_value_new_void());
+    host_go_down(c, h, DOWN_TOOLSTACK);
+    return R_DONE;
+}
+
+static int h_host_destroy(struct ctx *c)
+{
+    struct obj *h = arg_obj(c, 1, CL_HOST);
+    if (!h)
+        return R_DONE;
+    if (host_live(h)) {
+        rerr(c, "HOST_IS_LIVE", 1, h->ref);
+        return R_DONE;
+    }
+    if (fbool(c->w->pool, "ha_enabled")) {
+        rerr(c, "HA_IS_ENABLED", 0);
+        return R_DONE;
+    }
+    const struct xapi_value *rv = fget(h, "resident_VMs");
+    for (size_t i = 0; i < xapi_array_len(rv); i++) {
+        struct obj *vm = obj_get_cls(c->w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (vm && !fbool(vm, "is_control_domain")) {
+            rerr(c, "HOST_HAS_RESIDENT_VMS", 1, h->ref);
+            return R_DONE;
+        }
+    }
+    struct hostx *hx = HX(h);
+    hmap_del(&c->s->addrs, hx->address);
+    for (struct obj *p = c->w->chead[CL_PBD]; p;) {
+        struct obj *next = p->cnext;
+        if (strcmp(fstr(p, "host"), h->ref) == 0) {
+            struct obj *sr = ref_field(c->w, p, "SR", CL_SR);
+            if (sr)
+                fset_del(c->w, sr, "PBDs", p->ref);
+            obj_destroy(c->w, p);
+        }
+        p = next;
+    }
+    if (hx->dom0) {
+        obj_destroy(c->w, hx->dom0);
+        hx->dom0 = NULL;
+    }
+    obj_destroy(c->w, hx->metrics);
+    hx->metrics = NULL;
+    obj_destroy(c->w, h);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+/* ---- VM calls ---- */
+
+static bool check_power(struct ctx *c, struct obj *vm, const char *want)
+{
+    const char *ps = fstr(vm, "power_state");
+    if (strcmp(ps, want) != 0) {
+        char lw[32];
+        str_lcpy(lw, lower_state(want), sizeof(lw));
+        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, lw, lower_state(ps));
+        return false;
+    }
+    return true;
+}
+
+/* Can vm run on host now?  Sets the xapi error and returns false when not. */
+static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool migrating)
+{
+    if (!host_live(host) || !HX(host)->up) {
+        rerr(c, "HOST_OFFLINE", 1, host->ref);
+        return false;
+    }
+    if (!fbool(host, "enabled")) {
+        rerr(c, "HOST_DISABLED", 1, host->ref);
+        return false;
+    }
+    struct obj *sr = vm_missing_sr(c->w, vm, host);
+    if (sr) {
+        rerr(c, "VM_REQUIRES_SR", 2, vm->ref, sr->ref);
+        return false;
+    }
+    if (migrating && vm_has_pci(vm)) {
+        rerr(c, "VM_HAS_PCI_ATTACHED", 1, vm->ref);
+        return false;
+    }
+    int64_t need = vm_footprint(vm), avail = host_free_memory(c->w, host);
+    if (need > avail) {
+        char a[32], b[32];
+        i64s(a, sizeof(a), need);
+        i64s(b, sizeof(b), avail);
+        rerr(c, "HOST_NOT_ENOUGH_FREE_MEMORY", 2, a, b);
+        return false;
+    }
+    return true;
+}
+
+static int h_vm_pool_migrate(struct ctx *c)
+{
+    struct obj *vm = arg_obj(c, 1, CL_VM);
+    if (!vm)
+        return R_DONE;
+    struct obj *dst = arg_obj(c, 2, CL_HOST);
+    if (!dst)
+        return R_DONE;
+    if (fbool(vm, "is_control_domain")) {
+        rerr(c, "OPERATION_NOT_ALLOWED", 1, "Cannot migrate a control domain");
+        return R_DONE;
+    }
+    if (!check_power(c, vm, "Running") || vm_busy(c, vm) || vm_blocked(c, vm, "pool_migrate"))
+        return R_DONE;
+    struct obj *src = ref_field(c->w, vm, "resident_on", CL_HOST);
+    if (src == dst) {
+        rok(c, xapi_value_new_void());
+        return R_DONE;
+    }
+    if (!can_boot_here(c, vm, dst, true))
+        return R_DONE;
+    int64_t need = vm_footprint(vm);
+    int64_t end = migration_window(c, src, dst, fint(vm, "memory_dynamic_max"));
+    HX(dst)->reserved += need;
+    vm_set_current_op(c->w, vm, c->task->ref, "pool_migrate");
+    sched(c->s, c->w, end, ACT_MIGRATE_DONE, c->task->ref, vm->ref, dst->ref, need, 0);
+    return R_PENDING;
+}
+
+static struct obj *pick_start_host(struct ctx *c, struct obj *vm)
+{
+    struct obj *aff = ref_field(c->w, vm, "affinity", CL_HOST);
+    if (aff && host_live(aff) && HX(aff)->up && fbool(aff, "enabled") &&
+        !vm_missing_sr(c->w, vm, aff) && host_free_memory(c->w, aff) >= vm_footprint(vm))
+        return aff;
+    struct obj *best = NULL;
+    int64_t bestfree = -1;
+    for (struct obj *h = c->w->chead[CL_HOST]; h; h = h->cnext) {
+        if (!host_live(h) || !HX(h)->up || !fbool(h, "enabled") || vm_missing_sr(c->w, vm, h))
+            continue;
+        int64_t f = host_free_memory(c->w, h);
+        if (f >= vm_footprint(vm) && f > bestfree) {
+            best = h;
+            bestfree = f;
+        }
+    }
+    return best;
+}
+
+static int vm_power(struct ctx *c, const char *want, const char *op, int target)
+{
+    struct obj *vm = arg_obj(c, 1, CL_VM);
+    if (!vm)
+        return R_DONE;
+    if (fbool(vm, "is_control_domain")) {
+        rerr(c, "OPERATION_NOT_ALLOWED", 1, "This operation is not allowed on a control domain");
+        return R_DONE;
+    }
+    if (want && !check_power(c, vm, want))
+        return R_DONE;
+    if (!want && strcmp(fstr(vm, "power_state"), "Halted") == 0) {
+        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, "running", "halted");
+        return R_DONE;
+    }
+    if (vm_busy(c, vm) || vm_blocked(c, vm, op))
+        return R_DONE;
+    struct obj *host = NULL;
+    int64_t d = c->s->tm.vm_shutdown_ms;
+    if (target == 1) {
+        host = pick_start_host(c, vm);
+        if (!host) {
+            rerr(c, "NO_HOSTS_AVAILABLE", 0);
+            return R_DONE;
+        }
+        HX(host)->reserved += vm_footprint(vm);
+        d = c->s->tm.vm_start_ms;
+    }
+    vm_set_current_op(c->w, vm, c->task->ref, op);
+    sched(c->s, c->w, sim_now(c->s) + dur(c, d), ACT_VM_POWER_DONE, c->task->ref, vm->ref,
+          host ? host->ref : NULL, target, 0);
+    return R_PENDING;
+}
+
+static int h_vm_start(struct ctx *c)
+{
+    return vm_power(c, "Halted", "start", 1);
+}
+
+static int h_vm_resume(struct ctx *c)
+{
+    return vm_power(c, "Suspended", "resume", 1);
+}
+
+static int h_vm_clean_shutdown(struct ctx *c)
+{
+    return vm_power(c, "Running", "clean_shutdown", 2);
+}
+
+static int h_vm_hard_shutdown(struct ctx *c)
+{
+    return vm_power(c, NULL, "hard_shutdown", 2);
+}
+
+static int h_vm_suspend(struct ctx *c)
+{
+    return vm_power(c, "Running", "suspend", 3);
+}
+
+static int h_vm_assert_can_boot_here(struct ctx *c)
+{
+    struct obj *vm = arg_obj(c, 1, CL_VM);
+    struct obj *h = vm ? arg_obj(c, 2, CL_HOST) : NULL;
+    if (vm && h && can_boot_here(c, vm, h, false))
+        rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_vm_assert_operation_valid(struct ctx *c)
+{
+    struct obj *vm = arg_obj(c, 1, CL_VM);
+    if (!vm)
+        return R_DONE;
+    const char *op = arg_str(c, 2);
+    if (vm_blocked(c, vm, op) || vm_busy(c, vm))
+        return R_DONE;
+    if (!fset_has(vm, "allowed_operations", op)) {
+        const char *ps = fstr(vm, "power_state");
+        const char *want = "halted";
+        if (!strcmp(op, "resume") || !strcmp(op, "resume_on"))
+            want = "suspended";
+        else if (strcmp(op, "start") && strcmp(op, "start_on") && strcmp(op, "clone") &&
+                 strcmp(op, "copy") && strcmp(op, "export") && strcmp(op, "destroy"))
+            want = "running";
+        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, want, lower_state(ps));
+        return R_DONE;
+    }
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+/* ---- VBD ---- */
+
+static int h_vbd_eject(struct ctx *c)
+{
+    struct obj *vbd = arg_obj(c, 1, CL_VBD);
+    if (!vbd)
+        return R_DONE;
+    if (strcmp(fstr(vbd, "type"), "CD") != 0) {
+        rerr(c, "VBD_NOT_REMOVABLE_MEDIA", 1, vbd->ref);
+        return R_DONE;
+    }
+    if (fbool(vbd, "empty")) {
+        rerr(c, "VBD_IS_EMPTY", 1, vbd->ref);
+        return R_DONE;
+    }
+    struct obj *vdi = ref_field(c->w, vbd, "VDI", CL_VDI);
+    if (vdi)
+        fset_del(c->w, vdi, "VBDs", vbd->ref);
+    fset_str(c->w, vbd, "VDI", XAPI_NULL_REF);
+    fset_bool(c->w, vbd, "empty", true);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_vbd_insert(struct ctx *c)
+{
+    struct obj *vbd = arg_obj(c, 1, CL_VBD);
+    struct obj *vdi = vbd ? arg_obj(c, 2, CL_VDI) : NULL;
+    if (!vdi)
+        return R_DONE;
+    if (strcmp(fstr(vbd, "type"), "CD") != 0) {
+        rerr(c, "VBD_NOT_REMOVABLE_MEDIA", 1, vbd->ref);
+        return R_DONE;
+    }
+    if (!fbool(vbd, "empty")) {
+        rerr(c, "VBD_NOT_EMPTY", 1, vbd->ref);
+        return R_DONE;
+    }
+    fset_str(c->w, vbd, "VDI", vdi->ref);
+    fset_bool(c->w, vbd, "empty", false);
+    fset_add(c->w, vdi, "VBDs", vbd->ref);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+/* ---- pool ---- */
+
+static int h_pool_enable_ha(struct ctx *c)
+{
+    if (fbool(c->w->pool, "ha_enabled")) {
+        rerr(c, "HA_IS_ENABLED", 0);
+        return R_DONE;
+    }
+    fset_bool(c->w, c->w->pool, "ha_enabled", true);
+    const struct xapi_value *srs = xapi_array_get(c->p, 1);
+    struct xapi_value *sf = xapi_value_new_array();
+    for (size_t i = 0; i < xapi_array_len(srs); i++)
+        xapi_array_append_string(sf, xapi_value_str(xapi_array_get(srs, i)));
+    fset(c->w, c->w->pool, "ha_statefiles", sf);
+    const struct xapi_value *cfg = xapi_array_get(c->p, 2);
+    if (cfg && cfg->type == XAPI_STRUCT)
+        fset(c->w, c->w->pool, "ha_configuration", xapi_value_dup(cfg));
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_pool_disable_ha(struct ctx *c)
+{
+    if (!fbool(c->w->pool, "ha_enabled")) {
+        rerr(c, "HA_NOT_ENABLED", 0);
+        return R_DONE;
+    }
+    fset_bool(c->w, c->w->pool, "ha_enabled", false);
+    fset(c->w, c->w->pool, "ha_statefiles", xapi_value_new_array());
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_pool_designate_new_master(struct ctx *c)
+{
+    struct obj *h = arg_host_live(c, 1);
+    if (!h)
+        return R_DONE;
+    if (fbool(c->w->pool, "ha_enabled")) {
+        rerr(c, "HA_IS_ENABLED", 0);
+        return R_DONE;
+    }
+    if (h == c->w->master) {
+        rok(c, xapi_value_new_void());
+        return R_DONE;
+    }
+    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.designate_ms), ACT_NEW_MASTER,
+          c->task->ref, h->ref, NULL, 0, 0);
+    return R_PENDING;
+}
+
+static void become_master(struct world *w, struct obj *h)
+{
+    w->master = h;
+    HX(h)->emergency = false;
+    fset_str(w, w->pool, "master", h->ref);
+}
+
+static int h_pool_emergency_transition_to_master(struct ctx *c)
+{
+    if (fbool(c->w->pool, "ha_enabled")) {
+        rerr(c, "HA_IS_ENABLED", 0);
+        return R_DONE;
+    }
+    if (!host_is_master(c->w, c->host))
+        become_master(c->w, c->host);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_pool_emergency_reset_master(struct ctx *c)
+{
+    const char *addr = arg_str(c, 1);
+    struct hostx *hx = hmap_get(&c->s->addrs, addr);
+    if (!hx || !hx->o || hx->w != c->w) {
+        rerr(c, "HOST_IS_SLAVE", 1, addr);
+        return R_DONE;
+    }
+    if (hx->o != c->w->master)
+        become_master(c->w, hx->o);
+    HX(c->host)->emergency = false;
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_pool_recover_slaves(struct ctx *c)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    if (fbool(c->w->pool, "ha_enabled")) {
+        xapi_value_free(a);
+        rerr(c, "HA_IS_ENABLED", 0);
+        return R_DONE;
+    }
+    for (struct obj *h = c->w->chead[CL_HOST]; h; h = h->cnext) {
+        struct hostx *hx = HX(h);
+        if (h != c->w->master && hx->up && hx->emergency) {
+            hx->emergency = false;
+            xapi_array_append_string(a, h->ref);
+        }
+    }
+    rok(c, a);
+    return R_DONE;
+}
+
+/* ---- pool_update ---- */
+
+static struct xapi_value *guidance_set(const char *g)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    char buf[256];
+    str_lcpy(buf, g, sizeof(buf));
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        xapi_array_append_string(a, t);
+    return a;
+}
+
+struct obj *update_create(struct world *w, const struct update_meta *m);
+struct obj *update_create(struct world *w, const struct update_meta *m)
+{
+    struct obj *u = obj_new_uuid(w, CL_POOL_UPDATE, m->uuid);
+    struct updx *ux = xcalloc(1, sizeof(*ux));
+    u->x = ux;
+    ux->livepatch = m->livepatch;
+    if (m->product_version[0] || m->build_number[0] || m->platform_version[0]) {
+        ux->new_sw = xapi_value_new_struct();
+        if (m->product_version[0])
+            xapi_struct_set_string(ux->new_sw, "product_version", m->product_version);
+        if (m->platform_version[0])
+            xapi_struct_set_string(ux->new_sw, "platform_version", m->platform_version);
+        if (m->build_number[0])
+            xapi_struct_set_string(ux->new_sw, "build_number", m->build_number);
+    }
+    xapi_struct_set_string(u->rec, "name_label", m->name_label);
+    xapi_struct_set_string(u->rec, "name_description", m->name_description);
+    xapi_struct_set_string(u->rec, "version", m->version);
+    xapi_struct_set_int(u->rec, "installation_size", m->installation_size);
+    xapi_struct_set_string(u->rec, "key", "");
+    xapi_struct_set_take(u->rec, "after_apply_guidance", guidance_set(m->guidance));
+    obj_touch(w, u);
+    return u;
+}
+
+static int h_update_introduce(struct ctx *c)
+{
+    struct obj *vdi = arg_obj(c, 1, CL_VDI);
+    if (!vdi)
+        return R_DONE;
+    struct vdix *vx = vdi->x;
+    struct update_meta m;
+    struct err e;
+    err_clear(&e);
+    if (!vx || update_xml_parse(vx->head, vx->head_len, &m, &e) != 0) {
+        rerr(c, "INVALID_UPDATE", 1, vx ? e.msg : "the VDI holds no update image");
+        return R_DONE;
+    }
+    struct obj *old = hmap_get(&c->w->uuids, m.uuid);
+    if (old) {
+        rerr(c, "UPDATE_ALREADY_EXISTS", 1, m.uuid);
+        return R_DONE;
+    }
+    struct obj *u = update_create(c->w, &m);
+    fset_str(c->w, u, "vdi", vdi->ref);
+    rok(c, xapi_value_new_string(u->ref));
+    return R_DONE;
+}
+
+static bool precheck_errors(struct ctx *c, struct obj *u, struct obj *h)
+{
+    if (fset_has(u, "hosts", h->ref)) {
+        rerr(c, "UPDATE_ALREADY_APPLIED", 1, u->ref);
+        return true;
+    }
+    struct fault f;
+    if (fault_take(c->s, c->w, "precheck_fails", h, NULL, NULL, u, &f)) {
+        const char *ps[6];
+        size_t n = 0;
+        for (size_t i = 0; f.params && i < json_array_size(f.params) && n < 6; i++) {
+            const char *v = json_string_value(json_array_get(f.params, i));
+            ps[n++] = v ? v : "";
+        }
+        xapi_response_cleanup(c->r);
+        xapi_response_set_error(c->r, f.code[0] ? f.code : "UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR",
+                                ps, n);
+        json_decref(f.params);
+        return true;
+    }
+    return false;
+}
+
+static bool livepatch_ok(struct sim *s, struct world *w, struct obj *u, struct obj *h)
+{
+    struct updx *ux = u->x;
+    return ux && ux->livepatch && !fault_peek(s, w, "livepatch_fails", h, NULL, NULL, u);
+}
+
+static int h_update_precheck(struct ctx *c)
+{
+    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *h = u ? arg_host_live(c, 2) : NULL;
+    if (!h)
+        return R_DONE;
+    if (precheck_errors(c, u, h))
+        return R_DONE;
+    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.precheck_ms), ACT_TASK_DONE, c->task->ref,
+          livepatch_ok(c->s, c->w, u, h) ? "ok_livepatch_complete" : "ok", NULL, 0, 0);
+    return R_PENDING;
+}
+
+static int h_update_apply(struct ctx *c)
+{
+    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *h = u ? arg_host_live(c, 2) : NULL;
+    if (!h)
+        return R_DONE;
+    if (fset_has(u, "hosts", h->ref)) {
+        rerr(c, "UPDATE_ALREADY_APPLIED", 1, u->ref);
+        return R_DONE;
+    }
+    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.apply_ms), ACT_APPLY_DONE, c->task->ref,
+          u->ref, h->ref, 0, 0);
+    return R_PENDING;
+}
+
+static int h_update_pool_apply(struct ctx *c)
+{
+    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    if (!u)
+        return R_DONE;
+    int64_t t = sim_now(c->s);
+    int todo = 0;
+    /* Coordinator first, then the supporters, one at a time (xapi_pool_update.ml). */
+    struct obj *order[2] = {c->w->master, NULL};
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct obj *h = pass == 0 ? order[0] : c->w->chead[CL_HOST]; h;
+             h = pass == 0 ? NULL : h->cnext) {
+            if ((pass == 1 && h == c->w->master) || fset_has(u, "hosts", h->ref))
+                continue;
+            t += dur(c, c->s->tm.apply_ms);
+            sched(c->s, c->w, t, ACT_APPLY_DONE, c->task->ref, u->ref, h->ref, 0, 1);
+            todo++;
+        }
+    }
+    if (todo == 0) {
+        rerr(c, "UPDATE_ALREADY_APPLIED_IN_POOL", 0);
+        return R_DONE;
+    }
+    sched(c->s, c->w, t, ACT_TASK_DONE, c->task->ref, NULL, NULL, 0, 0);
+    return R_PENDING;
+}
+
+static int h_update_pool_clean(struct ctx *c)
+{
+    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    if (!u)
+        return R_DONE;
+    struct obj *vdi = ref_field(c->w, u, "vdi", CL_VDI);
+    if (vdi) {
+        struct obj *sr = ref_field(c->w, vdi, "SR", CL_SR);
+        if (sr) {
+            fset_del(c->w, sr, "VDIs", vdi->ref);
+            fset_int(c->w, sr, "physical_utilisation",
+                     fint(sr, "physical_utilisation") - fint(vdi, "physical_utilisation"));
+            fset_int(c->w, sr, "virtual_allocation",
+                     fint(sr, "virtual_allocation") - fint(vdi, "virtual_size"));
+        }
+        obj_destroy(c->w, vdi);
+    }
+    fset_str(c->w, u, "vdi", XAPI_NULL_REF);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_update_destroy(struct ctx *c)
+{
+    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    if (!u)
+        return R_DONE;
+    if (xapi_array_len(fget(u, "hosts")) > 0) {
+        rerr(c, "UPDATE_IS_APPLIED", 0);
+        return R_DONE;
+    }
+    h_update_pool_clean(c);
+    obj_destroy(c->w, u);
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+const struct handler sim_op_handlers[] = {
+    {"host.disable", h_host_disable, 0},
+    {"host.enable", h_host_enable, 0},
+    {"host.evacuate", h_host_evacuate, H_LONG | H_CANCEL},
+    {"host.get_vms_which_prevent_evacuation", h_host_vms_preventing, 0},
+    {"host.assert_can_evacuate", h_host_assert_can_evacuate, 0},
+    {"host.reboot", h_host_reboot, 0},
+    {"host.restart_agent", h_host_restart_agent, 0},
+    {"host.destroy", h_host_destroy, 0},
+    {"host.compute_free_memory", h_host_compute_free_memory, 0},
+    {"VM.pool_migrate", h_vm_pool_migrate, H_LONG | H_CANCEL},
+    {"VM.start", h_vm_start, H_LONG},
+    {"VM.clean_shutdown", h_vm_clean_shutdown, H_LONG},
+    {"VM.hard_shutdown", h_vm_hard_shutdown, H_LONG},
+    {"VM.suspend", h_vm_suspend, H_LONG},
+    {"VM.resume", h_vm_resume, H_LONG},
+    {"VM.assert_can_boot_here", h_vm_assert_can_boot_here, 0},
+    {"VM.assert_operation_valid", h_vm_assert_operation_valid, 0},
+    {"VBD.eject", h_vbd_eject, 0},
+    {"VBD.insert", h_vbd_insert, 0},
+    {"pool.enable_ha", h_pool_enable_ha, 0},
+    {"pool.disable_ha", h_pool_disable_ha, 0},
+    {"pool.designate_new_master", h_pool_designate_new_master, H_LONG},
+    {"pool.emergency_transition_to_master", h_pool_emergency_transition_to_master, H_EMERGENCY},
+    {"pool.emergency_reset_master", h_pool_emergency_reset_master, H_EMERGENCY},
+    {"pool.recover_slaves", h_pool_recover_slaves, 0},
+    {"pool_update.introduce", h_update_introduce, 0},
+    {"pool_update.precheck", h_update_precheck, H_LONG},
+    {"pool_update.apply", h_update_apply, H_LONG},
+    {"pool_update.pool_apply", h_update_pool_apply, H_LONG},
+    {"pool_update.pool_clean", h_update_pool_clean, 0},
+    {"pool_update.destroy", h_update_destroy, 0},
+    {NULL, NULL, 0},
+};
+
+/* ---- scheduled state changes ---- */
+
+static bool master_reachable(struct world *w)
+{
+    return w->master && HX(w->master)->up && !w->partitioned;
+}
+
+void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
+void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
+{
+    struct hostx *hx = HX(h);
+    int64_t now = sim_now(s);
+    char t[32];
+    hx->up = true;
+    epoch_float(t, sizeof(t), now);
+    fmap_put(w, h, "other_config", "agent_start_time", t);
+    if (!host_is_master(w, h) && !master_reachable(w))
+        hx->emergency = true;
+    if (!reboot) {
+        hx->restarts++;
+        s->n_restarts++;
+        return;
+    }
+    hx->reboots++;
+    s->n_reboots++;
+    fmap_put(w, h, "other_config", "boot_time", t);
+    fset_bool(w, h, "enabled", false);
+    fset_bool(w, hx->metrics, "live", true);
+    fset_dt(w, hx->metrics, "last_updated", now);
+    fset(w, h, "updates_requiring_reboot", xapi_value_new_array());
+    bool old = fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
+    if (hx->pending_sw && !old) {
+        struct xapi_value *sw = xapi_value_dup(fget(h, "software_version"));
+        for (size_t i = 0; i < hx->pending_sw->u.st.n; i++)
+            xapi_struct_set_take(sw, hx->pending_sw->u.st.keys[i],
+                                 xapi_value_dup(hx->pending_sw->u.st.vals[i]));
+        fset(w, h, "software_version", sw);
+    }
+    xapi_value_free(hx->pending_sw);
+    hx->pending_sw = NULL;
+    host_refresh_ops(w, h);
+}
+
+static void migrate_done(struct sim *s, struct action *a)
+{
+    struct world *w = a->w;
+    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
+    struct obj *vm = obj_get_cls(w, a->b, CL_VM);
+    struct obj *dst = obj_get_cls(w, a->c, CL_HOST);
+    if (dst)
+        HX(dst)->reserved -= a->n;
+    if (!vm)
+        return;
+    vm_set_current_op(w, vm, a->a, NULL);
+    bool cancelled = task && strcmp(fstr(task, "status"), "cancelled") == 0;
+    if (!dst || cancelled || (a->flag && !task_pending(task)))
+        return;
+    struct obj *src = ref_field(w, vm, "resident_on", CL_HOST);
+    if (!host_live(dst) || !HX(dst)->up ||
+        fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
+        (src != dst && fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
+        s->n_migrations_failed++;
+        if (task_pending(task))
+            task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "",
+                           dst->ref, "simulated migration failure");
+        return;
+    }
+    resident_remove(w, vm);
+    resident_add(w, vm, dst);
+    s->n_migrations++;
+    if (!a->flag && task_pending(task))
+        task_succeed(w, task, xapi_value_new_void());
+}
+
+static void apply_done(struct sim *s, struct action *a)
+{
+    struct world *w = a->w;
+    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
+    struct obj *u = obj_get_cls(w, a->b, CL_POOL_UPDATE);
+    struct obj *h = obj_get_cls(w, a->c, CL_HOST);
+    if (!task_pending(task))
+        return;
+    struct fault f;
+    memset(&f, 0, sizeof(f));
+    if (!u || !h || !host_live(h) || fault_take(s, w, "apply_fails", h, NULL, NULL, u, &f)) {
+        json_decref(f.params);
+        if (a->flag) {
+            task_fail_code(w, task, "UPDATE_POOL_APPLY_FAILED", 1, h ? h->ref : "");
+        } else {
+            task_fail_code(w, task, "UPDATE_APPLY_FAILED",
+                           1, f.code[0] ? f.code : "simulated apply failure");
+        }
+        return;
+    }
+    fset_add(w, u, "hosts", h->ref);
+    fset_add(w, h, "updates", u->ref);
+    s->n_applies++;
+    struct updx *ux = u->x;
+    bool lp = livepatch_ok(s, w, u, h);
+    if (fset_has(u, "after_apply_guidance", "restartHost") && !lp)
+        fset_add(w, h, "updates_requiring_reboot", u->ref);
+    if (ux && ux->new_sw) {
+        struct hostx *hx = HX(h);
+        if (!hx->pending_sw)
+            hx->pending_sw = xapi_value_new_struct();
+        for (size_t i = 0; i < ux->new_sw->u.st.n; i++)
+            xapi_struct_set_take(hx->pending_sw, ux->new_sw->u.st.keys[i],
+                                 xapi_value_dup(ux->new_sw->u.st.vals[i]));
+    }
+    if (!a->flag)
+        task_succeed(w, task, xapi_value_new_void());
+}
+
+static void power_done(struct sim *s, struct action *a)
+{
+    struct world *w = a->w;
+    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
+    struct obj *vm = obj_get_cls(w, a->b, CL_VM);
+    struct obj *h = obj_get_cls(w, a->c, CL_HOST);
+    (void)s;
+    if (a->n == 1 && h)
+        HX(h)->reserved -= vm ? vm_footprint(vm) : 0;
+    if (!vm)
+        return;
+    fmap_del(w, vm, "current_operations", a->a);
+    if (a->n == 1) {
+        resident_add(w, vm, h);
+        fset_str(w, vm, "power_state", "Running");
+    } else {
+        resident_remove(w, vm);
+        fset_str(w, vm, "power_state", a->n == 3 ? "Suspended" : "Halted");
+    }
+    vm_refresh_ops(w, vm);
+    if (task_pending(task))
+        task_succeed(w, task, xapi_value_new_void());
+}
+
+void apply_action(struct sim *s, struct action *a)
+{
+    struct world *w = a->w;
+    struct obj *task;
+    switch (a->kind) {
+    case ACT_HOST_BOOTED:
+    case ACT_AGENT_STARTED:
+        if ((size_t)a->n < s->nhosts && s->hosts[a->n]->o)
+            host_booted(s, w, s->hosts[a->n]->o, a->kind == ACT_HOST_BOOTED);
+        break;
+    case ACT_MIGRATE_DONE:
+        migrate_done(s, a);
+        break;
+    case ACT_EVACUATE_DONE:
+        task = obj_get_cls(w, a->a, CL_TASK);
+        if (task_pending(task))
+            task_succeed(w, task, xapi_value_new_void());
+        break;
+    case ACT_APPLY_DONE:
+        apply_done(s, a);
+        break;
+    case ACT_VM_POWER_DONE:
+        power_done(s, a);
+        break;
+    case ACT_UPLOAD_DONE: {
+        task = obj_get_cls(w, a->a, CL_TASK);
+        struct obj *vdi = obj_get_cls(w, a->b, CL_VDI);
+        if (task_pending(task)) {
+            if (vdi)
+                task_succeed(w, task, xapi_value_new_string(vdi->ref));
+            else
+                task_fail_code(w, task, "HANDLE_INVALID", 2, "VDI", a->b);
+        }
+        break;
+    }
+    case ACT_NEW_MASTER: {
+        task = obj_get_cls(w, a->a, CL_TASK);
+        struct obj *h = obj_get_cls(w, a->b, CL_HOST);
+        if (h && host_live(h)) {
+            become_master(w, h);
+            if (task_pending(task))
+                task_succeed(w, task, xapi_value_new_void());
+        } else if (task_pending(task)) {
+            task_fail_code(w, task, "HOST_OFFLINE", 1, a->b);
+        }
+        break;
+    }
+    case ACT_EMERGENCY:
+        if (w->partitioned) {
+            for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
+                if (h != w->master && HX(h)->up)
+                    HX(h)->emergency = true;
+            }
+        }
+        break;
+    case ACT_TASK_DONE:
+        task = obj_get_cls(w, a->a, CL_TASK);
+        if (task_pending(task))
+            task_succeed(w, task,
+                         a->b[0] ? xapi_value_new_string(a->b) : xapi_value_new_void());
+        break;
+    default:
+        break;
+    }
+}

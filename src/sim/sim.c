@@ -1,0 +1,331 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim.c - the simulator's public API (sim.h): construction from a scenario, the in-process
+ * transport, uploads, virtual time, faults and the state document.  Each entry point takes the
+ * sim's lock.
+ */
+#include "sim/sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "sim/internal.h"
+
+#define SCENARIO_MAX_BYTES (64u * 1024 * 1024)
+/* 2026-01-01T00:00:00Z: the virtual clock's default start. */
+#define SIM_EPOCH_MS 1767225600000LL
+/* Bytes of an upload kept for pool_update.introduce (update.xml lives at the start). */
+#define VDI_HEAD_MAX (64 * 1024)
+
+int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
+json_t *sim_state_json_locked(struct sim *s);
+
+int sim_new_from_json(const json_t *scenario, const struct sim_options *o, struct sim **out,
+                      struct err *e)
+{
+    struct err local;
+    if (!e) {
+        err_clear(&local);
+        e = &local;
+    }
+    *out = NULL;
+    struct sim *s = xcalloc(1, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    hmap_init(&s->addrs);
+    if (o && o->time_scale > 0) {
+        s->clock = clock_scaled_new(o->time_scale);
+    } else {
+        s->clock = clock_virtual_new(o && o->start_ms ? o->start_ms : SIM_EPOCH_MS);
+        s->virtual_clock = true;
+    }
+    int rc = scenario_load(s, scenario, o, e);
+    if (rc != 0) {
+        err_prefix(e, "scenario: ");
+        sim_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int sim_new_from_file(const char *path, const struct sim_options *o, struct sim **out,
+                      struct err *e)
+{
+    json_t *j = NULL;
+    *out = NULL;
+    int rc = jsonx_load_file(path, SCENARIO_MAX_BYTES, JSONX_DEFAULT_MAX_DEPTH, &j, e);
+    if (rc != 0)
+        return rc;
+    rc = sim_new_from_json(j, o, out, e);
+    json_decref(j);
+    if (rc != 0 && e)
+        err_prefix(e, "%s: ", path);
+    return rc;
+}
+
+void sim_free(struct sim *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nworlds; i++)
+        world_free(s->worlds[i]);
+    free(s->worlds);
+    for (size_t i = 0; i < s->nhosts; i++) {
+        xapi_value_free(s->hosts[i]->pending_sw);
+        free(s->hosts[i]);
+    }
+    free(s->hosts);
+    hmap_cleanup(&s->addrs);
+    faults_free(s);
+    free(s->heap);
+    for (int i = 0; i < CL_NCLS; i++)
+        xapi_value_free(s->templates[i]);
+    free(s->user);
+    free(s->password);
+    clock_free(s->clock);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+struct pp_clock *sim_clock(struct sim *s)
+{
+    return s->clock;
+}
+
+size_t sim_pool_count(struct sim *s)
+{
+    return s->nworlds;
+}
+
+const char *sim_pool_name(struct sim *s, size_t i)
+{
+    return i < s->nworlds ? s->worlds[i]->name : NULL;
+}
+
+void sim_pool_master_address(struct sim *s, size_t i, char *out, size_t n)
+{
+    pthread_mutex_lock(&s->mu);
+    struct world *w = i < s->nworlds ? s->worlds[i] : NULL;
+    str_lcpy(out, w && w->master ? HX(w->master)->address : "", n);
+    pthread_mutex_unlock(&s->mu);
+}
+
+size_t sim_host_count(struct sim *s)
+{
+    return s->nhosts;
+}
+
+const char *sim_host_address(struct sim *s, size_t i)
+{
+    return i < s->nhosts ? s->hosts[i]->address : NULL;
+}
+
+int sim_call(struct sim *s, const char *host_address, const char *method,
+             const struct xapi_value *params, struct xapi_response *out, struct err *e)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = dispatch(s, host_address, method, params, out, false, NULL, e);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
+                      const struct xapi_value *params, struct xapi_response *out,
+                      bool *predispatch, struct err *e);
+/* The HTTP server's entry (sim_http.c): may block (event.from, synchronous long calls). */
+int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
+                      const struct xapi_value *params, struct xapi_response *out,
+                      bool *predispatch, struct err *e)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = dispatch(s, host_address, method, params, out, true, predispatch, e);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int inproc_call(void *ctx, const char *host_address, const char *method,
+                       const struct xapi_value *params, struct xapi_response *out, struct err *e)
+{
+    return sim_call(ctx, host_address, method, params, out, e);
+}
+
+static int inproc_put(void *ctx, const char *host_address, const char *path_and_query,
+                      const void *body, size_t len, struct err *e)
+{
+    return sim_put(ctx, host_address, path_and_query, body, len, e);
+}
+
+void sim_inproc_handler(struct sim *s, struct xapi_inproc_handler *out)
+{
+    out->ctx = s;
+    out->call = inproc_call;
+    out->put = inproc_put;
+}
+
+int64_t sim_next_deadline(struct sim *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t t = s->nheap ? s->heap[0].t : -1;
+    pthread_mutex_unlock(&s->mu);
+    return t;
+}
+
+void sim_run_until(struct sim *s, int64_t t_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    run_due(s, t_ms);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int sim_fault_apply(struct sim *s, const json_t *fault, struct err *e)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = sim_fault_add(s, fault, "fault", e);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+json_t *sim_state_json(struct sim *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->virtual_clock)
+        run_due(s, sim_now(s));
+    json_t *j = sim_state_json_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+/* ---- uploads: PUT /import_raw_vdi ---- */
+
+static void url_decode(const char *in, size_t n, char *out, size_t outsz)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < outsz; i++) {
+        if (in[i] == '%' && i + 2 < n + 0 && i + 2 <= n - 1 + 1) {
+            char hex[3] = {in[i + 1], in[i + 2], 0};
+            char *end;
+            long v = strtol(hex, &end, 16);
+            if (*end == '\0' && i + 2 < n) {
+                out[o++] = (char)v;
+                i += 2;
+                continue;
+            }
+        }
+        out[o++] = in[i] == '+' ? ' ' : in[i];
+    }
+    out[o] = '\0';
+}
+
+static void query_get(const char *q, const char *key, char *out, size_t outsz)
+{
+    size_t kl = strlen(key);
+    out[0] = '\0';
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+        if (n > kl && strncmp(q, key, kl) == 0 && q[kl] == '=') {
+            url_decode(q + kl + 1, n - kl - 1, out, outsz);
+            return;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+}
+
+static int xapi_fail(struct err *e, const char *code, const char *param)
+{
+    int rc = err_set(e, PP_EXAPI, "%s %s", code, param);
+    if (e)
+        str_lcpy(e->xapi_code, code, sizeof(e->xapi_code));
+    return rc;
+}
+
+int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
+                   const void *head, size_t head_len, int64_t total_len, struct err *e);
+/* The upload with only the first head_len bytes of a total_len body (HTTP streams). */
+int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
+                   const void *head, size_t head_len, int64_t total_len, struct err *e)
+{
+    struct hostx *hx = hmap_get(&s->addrs, host_address ? host_address : "");
+    if (!hx || !hx->o || !hx->up)
+        return err_set(e, PP_ETRANSPORT, "no reachable simulated host at %s",
+                       host_address ? host_address : "(null)");
+    struct world *w = hx->w;
+    if (!s->virtual_clock)
+        run_due(s, sim_now(s));
+    if (w->partitioned && w->master == hx->o)
+        return err_set(e, PP_ETRANSPORT, "host %s is partitioned", host_address);
+    const char *q = strchr(path_and_query, '?');
+    size_t plen = q ? (size_t)(q - path_and_query) : strlen(path_and_query);
+    if (plen != strlen("/import_raw_vdi") || strncmp(path_and_query, "/import_raw_vdi", plen))
+        return err_set(e, PP_ENOTFOUND, "no handler for %.*s", (int)plen, path_and_query);
+    if (w->master != hx->o)
+        return xapi_fail(e, "HOST_IS_SLAVE", w->master ? HX(w->master)->address : "");
+    char sref[96], srref[96], tref[96];
+    query_get(q ? q + 1 : "", "session_id", sref, sizeof(sref));
+    query_get(q ? q + 1 : "", "sr_id", srref, sizeof(srref));
+    query_get(q ? q + 1 : "", "task_id", tref, sizeof(tref));
+    struct session *se = hmap_get(&w->sessions, sref);
+    if (!se)
+        return xapi_fail(e, "SESSION_INVALID", sref);
+    struct obj *sr = srref[0] ? obj_get_cls(w, srref, CL_SR) : NULL;
+    if (!srref[0]) {
+        sr = obj_get_cls(w, fstr(w->pool, "default_SR"), CL_SR);
+    }
+    if (!sr)
+        return xapi_fail(e, "HANDLE_INVALID", srref[0] ? srref : "SR");
+    struct obj *task = tref[0] ? obj_get_cls(w, tref, CL_TASK) : NULL;
+    if (tref[0] && !task)
+        return xapi_fail(e, "HANDLE_INVALID", tref);
+    int64_t avail = fint(sr, "physical_size") - fint(sr, "physical_utilisation");
+    if (fault_take(s, w, "sr_full", NULL, NULL, sr, NULL, NULL) || total_len > avail) {
+        /* What xapi reports when the SR backend has no room (SR_BACKEND_FAILURE_44). */
+        if (task && task_pending(task))
+            task_fail_code(w, task, "SR_BACKEND_FAILURE_44", 3, "",
+                           "There is insufficient space", "");
+        return xapi_fail(e, "SR_BACKEND_FAILURE_44", "There is insufficient space");
+    }
+    struct obj *vdi = obj_new(w, CL_VDI);
+    struct vdix *vx = xcalloc(1, sizeof(*vx));
+    vx->head_len = head_len < VDI_HEAD_MAX ? head_len : VDI_HEAD_MAX;
+    vx->head = xmalloc(vx->head_len + 1);
+    memcpy(vx->head, head, vx->head_len);
+    vdi->x = vx;
+    fset_str(w, vdi, "name_label", "update image");
+    fset_str(w, vdi, "type", "user");
+    fset_int(w, vdi, "virtual_size", total_len);
+    fset_int(w, vdi, "physical_utilisation", total_len);
+    fset_str(w, vdi, "SR", sr->ref);
+    fset_add(w, sr, "VDIs", vdi->ref);
+    fset_int(w, sr, "physical_utilisation", fint(sr, "physical_utilisation") + total_len);
+    fset_int(w, sr, "virtual_allocation", fint(sr, "virtual_allocation") + total_len);
+    if (task) {
+        int64_t d = (int64_t)((double)total_len * 1000.0 / s->tm.upload_bps);
+        sched(s, w, sim_now(s) + d, ACT_UPLOAD_DONE, task->ref, vdi->ref, NULL, 0, 0);
+        if (s->virtual_clock && d == 0)
+            run_due(s, sim_now(s));
+    }
+    pthread_cond_broadcast(&s->cond);
+    return 0;
+}
+
+int sim_put(struct sim *s, const char *host_address, const char *path_and_query,
+            const void *body, size_t len, struct err *e)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = sim_put_locked(s, host_address, path_and_query, body, len, (int64_t)len, e);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}

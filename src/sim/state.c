@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * state.c - fault injection (scenario "faults" entries and POST /sim/fault) and the GET
+ * /sim/state document.  Runs under sim->mu (callers in sim.c take it).
+ */
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "sim/internal.h"
+
+static const char *const fault_types[] = {
+    "reboot_never_returns", "migration_fails", "apply_fails", "precheck_fails",
+    "sr_full",              "partition",       "returns_old_version", "livepatch_fails",
+};
+
+static bool name_match(const char *want, const struct obj *o)
+{
+    if (!want[0])
+        return true;
+    if (!o || !o->rec)
+        return false;
+    return strcmp(want, fstr(o, "name_label")) == 0 || strcmp(want, o->uuid) == 0 ||
+           strcmp(want, o->ref) == 0;
+}
+
+static bool fault_matches(const struct fault *f, struct world *w, const char *type,
+                          const struct obj *host, const struct obj *vm, const struct obj *sr,
+                          const struct obj *update)
+{
+    if (strcmp(f->type, type) != 0 || (f->w && f->w != w))
+        return false;
+    if (f->host[0] && (!host || !name_match(f->host, host)))
+        return false;
+    if (f->vm[0] && (!vm || !name_match(f->vm, vm)))
+        return false;
+    if (f->sr[0] && (!sr || !name_match(f->sr, sr)))
+        return false;
+    if (f->update[0] && (!update || !name_match(f->update, update)))
+        return false;
+    return true;
+}
+
+static void fault_remove(struct sim *s, size_t i)
+{
+    json_decref(s->faults[i].params);
+    memmove(&s->faults[i], &s->faults[i + 1], (s->nfaults - i - 1) * sizeof(s->faults[0]));
+    s->nfaults--;
+}
+
+bool fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                const struct obj *vm, const struct obj *sr, const struct obj *update)
+{
+    for (size_t i = 0; i < s->nfaults; i++) {
+        if (fault_matches(&s->faults[i], w, type, host, vm, sr, update))
+            return true;
+    }
+    return false;
+}
+
+bool fault_take(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                const struct obj *vm, const struct obj *sr, const struct obj *update,
+                struct fault *out)
+{
+    for (size_t i = 0; i < s->nfaults; i++) {
+        struct fault *f = &s->faults[i];
+        if (!fault_matches(f, w, type, host, vm, sr, update))
+            continue;
+        if (out) {
+            *out = *f;
+            out->params = json_incref(f->params);
+        }
+        if (f->remaining > 0 && --f->remaining == 0)
+            fault_remove(s, i);
+        return true;
+    }
+    return false;
+}
+
+void faults_free(struct sim *s)
+{
+    while (s->nfaults)
+        fault_remove(s, s->nfaults - 1);
+    free(s->faults);
+    s->faults = NULL;
+}
+
+static struct world *world_by_name(struct sim *s, const char *name)
+{
+    for (size_t i = 0; i < s->nworlds; i++) {
+        if (strcmp(s->worlds[i]->name, name) == 0)
+            return s->worlds[i];
+    }
+    return NULL;
+}
+
+static int copy_opt(const json_t *j, const char *k, char *out, size_t n, const char *where,
+                    struct err *e)
+{
+    const json_t *v = json_object_get(j, k);
+    out[0] = '\0';
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return err_set(e, PP_EINVAL, "%s.%s: expected a string", where, k);
+    if (str_lcpy(out, json_string_value(v), n) >= n)
+        return err_set(e, PP_EINVAL, "%s.%s: too long", where, k);
+    return 0;
+}
+
+int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f, struct err *e)
+{
+    static const char *const keys[] = {"type", "pool", "host",  "vm",   "sr",
+                                       "update", "code", "params", "count", NULL};
+    memset(f, 0, sizeof(*f));
+    f->remaining = -1;
+    if (!json_is_object(j))
+        return err_set(e, PP_EINVAL, "%s: expected an object", where);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v) {
+        bool ok = false;
+        for (size_t i = 0; keys[i]; i++)
+            ok = ok || strcmp(keys[i], k) == 0;
+        if (!ok)
+            return err_set(e, PP_EINVAL, "%s.%s: unknown field", where, k);
+    }
+    if (copy_opt(j, "type", f->type, sizeof(f->type), where, e) != 0)
+        return e ? e->code : PP_EINVAL;
+    bool known = strcmp(f->type, "clear") == 0;
+    for (size_t i = 0; i < sizeof(fault_types) / sizeof(fault_types[0]); i++)
+        known = known || strcmp(f->type, fault_types[i]) == 0;
+    if (!known)
+        return err_set(e, PP_EINVAL, "%s.type: \"%s\" is not a fault type", where, f->type);
+    char pool[128];
+    if (copy_opt(j, "pool", pool, sizeof(pool), where, e) ||
+        copy_opt(j, "host", f->host, sizeof(f->host), where, e) ||
+        copy_opt(j, "vm", f->vm, sizeof(f->vm), where, e) ||
+        copy_opt(j, "sr", f->sr, sizeof(f->sr), where, e) ||
+        copy_opt(j, "update", f->update, sizeof(f->update), where, e) ||
+        copy_opt(j, "code", f->code, sizeof(f->code), where, e))
+        return e ? e->code : PP_EINVAL;
+    if (pool[0] && !(f->w = world_by_name(s, pool)))
+        return err_set(e, PP_EINVAL, "%s.pool: no pool named \"%s\"", where, pool);
+    if (strcmp(f->type, "partition") == 0 && !f->w) {
+        if (s->nworlds == 1)
+            f->w = s->worlds[0];
+        else
+            return err_set(e, PP_EINVAL, "%s.pool: a partition names its pool", where);
+    }
+    const json_t *p = json_object_get(j, "params");
+    if (p) {
+        if (!json_is_array(p))
+            return err_set(e, PP_EINVAL, "%s.params: expected an array of strings", where);
+        for (size_t i = 0; i < json_array_size(p); i++) {
+            if (!json_is_string(json_array_get(p, i)))
+                return err_set(e, PP_EINVAL, "%s.params[%zu]: expected a string", where, i);
+        }
+        f->params = json_incref((json_t *)p);
+    }
+    const json_t *cnt = json_object_get(j, "count");
+    if (cnt) {
+        if (!json_is_integer(cnt) || json_integer_value(cnt) < 1 ||
+            json_integer_value(cnt) > 1000000) {
+            json_decref(f->params);
+            f->params = NULL;
+            return err_set(e, PP_EINVAL, "%s.count: expected a positive integer", where);
+        }
+        f->remaining = (int)json_integer_value(cnt);
+    }
+    return 0;
+}
+
+/* Start or end a partition of world w (its master unreachable). */
+static void set_partition(struct sim *s, struct world *w, bool on)
+{
+    w->partitioned = on;
+    if (on) {
+        sched(s, w, sim_now(s) + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0, 0);
+    } else {
+        for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
+            HX(h)->emergency = false;
+    }
+}
+
+int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
+/* Parse and install one fault (caller holds the lock). */
+int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e)
+{
+    struct fault f;
+    int rc = fault_parse(s, j, where, &f, e);
+    if (rc != 0)
+        return rc;
+    if (strcmp(f.type, "clear") == 0) {
+        for (size_t i = s->nfaults; i > 0; i--) {
+            struct fault *g = &s->faults[i - 1];
+            if ((f.code[0] && strcmp(g->type, f.code) != 0) || (f.w && g->w != f.w))
+                continue;
+            if (strcmp(g->type, "partition") == 0 && g->w)
+                set_partition(s, g->w, false);
+            fault_remove(s, i - 1);
+        }
+        json_decref(f.params);
+        return 0;
+    }
+    s->faults = xreallocarray(s->faults, s->nfaults + 1, sizeof(*s->faults));
+    s->faults[s->nfaults++] = f;
+    if (strcmp(f.type, "partition") == 0)
+        set_partition(s, f.w, true);
+    return 0;
+}
+
+static json_t *ref_names(struct world *w, const struct obj *o, const char *field)
+{
+    json_t *a = json_array();
+    const struct xapi_value *v = fget(o, field);
+    for (size_t i = 0; i < xapi_array_len(v); i++) {
+        struct obj *x = obj_get(w, xapi_value_str(xapi_array_get(v, i)));
+        if (x && x->cls == CL_VM && fbool(x, "is_control_domain"))
+            continue;
+        json_array_append_new(a, json_string(x ? fstr(x, "name_label") : "?"));
+    }
+    return a;
+}
+
+json_t *sim_state_json_locked(struct sim *s);
+/* The state document (caller holds the lock). */
+json_t *sim_state_json_locked(struct sim *s)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "time_ms", json_integer(sim_now(s)));
+    json_t *pools = json_array();
+    for (size_t i = 0; i < s->nworlds; i++) {
+        struct world *w = s->worlds[i];
+        json_t *p = json_object();
+        json_object_set_new(p, "name", json_string(w->name));
+        json_object_set_new(p, "master", json_string(w->master ? fstr(w->master, "name_label")
+                                                               : ""));
+        json_object_set_new(p, "master_address",
+                            json_string(w->master ? HX(w->master)->address : ""));
+        json_object_set_new(p, "ha_enabled", json_boolean(fbool(w->pool, "ha_enabled")));
+        json_object_set_new(p, "partitioned", json_boolean(w->partitioned));
+        json_t *hosts = json_array();
+        for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
+            struct hostx *hx = HX(h);
+            json_t *jh = json_object();
+            const struct xapi_value *sw = fget(h, "software_version");
+            json_object_set_new(jh, "name", json_string(fstr(h, "name_label")));
+            json_object_set_new(jh, "address", json_string(hx->address));
+            json_object_set_new(jh, "master", json_boolean(w->master == h));
+            json_object_set_new(jh, "enabled", json_boolean(fbool(h, "enabled")));
+            json_object_set_new(jh, "live", json_boolean(fbool(hx->metrics, "live")));
+            json_object_set_new(jh, "reachable", json_boolean(hx->up));
+            json_object_set_new(jh, "emergency", json_boolean(hx->emergency));
+            json_object_set_new(jh, "product_version",
+                                json_string(xapi_struct_str(sw, "product_version", "")));
+            json_object_set_new(jh, "build_number",
+                                json_string(xapi_struct_str(sw, "build_number", "")));
+            json_object_set_new(jh, "updates", ref_names(w, h, "updates"));
+            json_object_set_new(jh, "updates_requiring_reboot",
+                                ref_names(w, h, "updates_requiring_reboot"));
+            json_object_set_new(jh, "resident_vms", ref_names(w, h, "resident_VMs"));
+            json_object_set_new(jh, "free_memory", json_integer(host_free_memory(w, h)));
+            json_object_set_new(jh, "reboots", json_integer(hx->reboots));
+            json_object_set_new(jh, "toolstack_restarts", json_integer(hx->restarts));
+            json_object_set_new(jh, "boot_time",
+                                json_string(fmap_get(h, "other_config", "boot_time") ?: ""));
+            json_object_set_new(
+                jh, "agent_start_time",
+                json_string(fmap_get(h, "other_config", "agent_start_time") ?: ""));
+            json_array_append_new(hosts, jh);
+        }
+        json_object_set_new(p, "hosts", hosts);
+        json_array_append_new(pools, p);
+    }
+    json_object_set_new(root, "pools", pools);
+    json_t *cnt = json_object();
+    json_object_set_new(cnt, "migrations", json_integer((json_int_t)s->n_migrations));
+    json_object_set_new(cnt, "migrations_failed",
+                        json_integer((json_int_t)s->n_migrations_failed));
+    json_object_set_new(cnt, "reboots", json_integer((json_int_t)s->n_reboots));
+    json_object_set_new(cnt, "toolstack_restarts", json_integer((json_int_t)s->n_restarts));
+    json_object_set_new(cnt, "applies", json_integer((json_int_t)s->n_applies));
+    json_object_set_new(cnt, "calls", json_integer((json_int_t)s->n_calls));
+    json_object_set_new(root, "counters", cnt);
+    json_object_set_new(root, "faults", json_integer((json_int_t)s->nfaults));
+    return root;
+}
