@@ -468,6 +468,11 @@ const struct xapi_client_opts *client_opts(const struct xapi_client *c)
     return &c->o;
 }
 
+struct xapi_loop *client_loop(const struct xapi_client *c)
+{
+    return c->loop;
+}
+
 const char *client_scheme(const struct xapi_client *c)
 {
     return c->scheme;

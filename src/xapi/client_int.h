@@ -161,6 +161,8 @@ void loop_wreq_complete(struct xapi_loop *loop, struct wreq *w);
 int64_t loop_now(const struct xapi_loop *loop);
 /* Client accessors for the transports. */
 const struct xapi_client_opts *client_opts(const struct xapi_client *c);
+/* The loop the client belongs to (upload.c). */
+struct xapi_loop *client_loop(const struct xapi_client *c);
 const char *client_scheme(const struct xapi_client *c);
 int client_port(const struct xapi_client *c);
 struct xapi_pins *client_pins(struct xapi_client *c);
