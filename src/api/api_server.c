@@ -516,6 +516,8 @@ static enum MHD_Result serve_events(struct api_server *srv, struct MHD_Connectio
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    /* A stream that ends (dropped client, shutdown) ends its connection too. */
+    MHD_add_response_header(r, "Connection", "close");
     add_common_headers(r);
     ret = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);

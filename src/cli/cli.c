@@ -7,6 +7,17 @@
 
 const struct cli_command cli_commands[] = {
     {"version", "print the version", cmd_version},
+#ifdef PP_HAVE_SERVE /* set by src/cli/meson.build once the engine implements engine.h */
+    {"serve", "run the daemon: REST API, web UI, update checks, rollouts", cmd_serve},
+#endif
+    {"pool", "register, list and remove pools (daemon)", cmd_pool},
+    {"updates", "updates By Update / By Server, check, dismiss, export (daemon)", cmd_updates},
+    {"plan", "dry run: prechecks, per-host actions, migrations, window (daemon)", cmd_plan},
+    {"apply", "plan, confirm and roll out updates with live progress (daemon)", cmd_apply},
+    {"rollouts", "list rollouts (daemon)", cmd_rollouts},
+    {"rollout", "show or --watch one rollout (daemon)", cmd_rollout},
+    {"retry", "continue a halted rollout from its failed step (daemon)", cmd_retry},
+    {"cancel", "cancel a rollout: revert fixes, remove the update file (daemon)", cmd_cancel},
     {NULL, NULL, NULL},
 };
 

@@ -17,6 +17,16 @@ struct cli_command {
 extern const struct cli_command cli_commands[];
 
 int cmd_version(int argc, char **argv);
+/* Daemon-facing commands (cmd_client.c, talk to `poolpatch serve` over REST; cmd_serve.c). */
+int cmd_serve(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
+int cmd_updates(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_apply(int argc, char **argv);
+int cmd_rollouts(int argc, char **argv);
+int cmd_rollout(int argc, char **argv);
+int cmd_retry(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 
 /* Run the whole program (called from main). */
 int cli_main(int argc, char **argv);

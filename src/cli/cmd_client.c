@@ -1,0 +1,903 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_client.c - the subcommands that talk to a running daemon over its REST API: pool,
+ * updates, plan, apply, rollouts, rollout, retry, cancel.  Tables for people, --json for
+ * scripts, and a live progress display (per-host bars on a terminal, plain lines otherwise)
+ * fed by the daemon's event stream.
+ */
+#include "cli/cli.h"
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "cli/render.h"
+#include "cli/rest.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* Options every daemon-facing command takes. */
+#define COMMON_LONGOPTS                                                                          \
+    {"server", required_argument, NULL, 'S'}, {"token-file", required_argument, NULL, 'T'},      \
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}
+
+struct common {
+    const char *server;
+    const char *token_file;
+    bool json;
+};
+
+static const char COMMON_HELP[] =
+    "  --server URL        the daemon (default $POOLPATCH_SERVER or " REST_DEFAULT_SERVER ")\n"
+    "  --token-file FILE   the API token (default: the daemon's state directory/api-token)\n"
+    "  --json              print the daemon's JSON instead of tables\n";
+
+/* Handle a common option; returns 1 when c was one. */
+static int common_opt(struct common *co, int c)
+{
+    switch (c) {
+    case 'S': co->server = optarg; return 1;
+    case 'T': co->token_file = optarg; return 1;
+    case 'j': co->json = true; return 1;
+    default: return 0;
+    }
+}
+
+static int fail(const char *cmd, const struct err *e)
+{
+    fprintf(stderr, "poolpatch %s: %s\n", cmd, e->msg[0] ? e->msg : err_code_name(e->code));
+    return 1;
+}
+
+static int usage_error(const char *cmd, const char *msg, const char *usage)
+{
+    fprintf(stderr, "poolpatch %s: %s\nusage: %s\n", cmd, msg, usage);
+    return 2;
+}
+
+static void print_buf(struct buf *b)
+{
+    fwrite(buf_str(b), 1, b->len, stdout);
+    fflush(stdout);
+}
+
+static void print_json(const json_t *v)
+{
+    char *t = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (t)
+        printf("%s\n", t);
+    free(t);
+    fflush(stdout);
+}
+
+static int connect_client(const char *cmd, const struct common *co, struct rest_client *rc)
+{
+    struct err e = {0};
+    if (rest_init(rc, co->server, co->token_file, &e) != 0)
+        return fail(cmd, &e);
+    return 0;
+}
+
+/* "/api/v1/<prefix>/<escaped name><suffix>" */
+static char *path_with(struct rest_client *rc, const char *prefix, const char *name,
+                       const char *suffix)
+{
+    char *esc = curl_easy_escape(rc->curl, name, 0);
+    char *p = xasprintf("/api/v1/%s/%s%s", prefix, esc ? esc : "", suffix ? suffix : "");
+    curl_free(esc);
+    return p;
+}
+
+/* ------------------------------------------------------------------ pool */
+
+static int read_password(const char *file, char *out, size_t outsz, struct err *e)
+{
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f)
+            return err_set(e, PP_EIO, "--password-file %s: %s", file, strerror(errno));
+        if (!fgets(out, (int)outsz, f))
+            out[0] = '\0';
+        fclose(f);
+        out[strcspn(out, "\r\n")] = '\0';
+        if (!out[0])
+            return err_set(e, PP_EINVAL, "--password-file %s is empty", file);
+        return 0;
+    }
+    FILE *tty = fopen("/dev/tty", "r+");
+    if (!tty || !isatty(fileno(tty))) {
+        if (tty)
+            fclose(tty);
+        return err_set(e, PP_EINVAL, "no terminal to ask for the password: pass --password-file");
+    }
+    struct termios old, quiet;
+    tcgetattr(fileno(tty), &old);
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    fputs("Password: ", tty);
+    fflush(tty);
+    tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    if (!fgets(out, (int)outsz, tty))
+        out[0] = '\0';
+    tcsetattr(fileno(tty), TCSAFLUSH, &old);
+    fputs("\n", tty);
+    fclose(tty);
+    out[strcspn(out, "\r\n")] = '\0';
+    if (!out[0])
+        return err_set(e, PP_EINVAL, "empty password");
+    return 0;
+}
+
+static const char POOL_USAGE[] =
+    "poolpatch pool add NAME --url URL --user USER [--password-file FILE] [--ca-file FILE]\n"
+    "       poolpatch pool list [--json]\n"
+    "       poolpatch pool remove NAME";
+
+int cmd_pool(int argc, char **argv)
+{
+    static const struct option lo[] = {{"url", required_argument, NULL, 'u'},
+                                       {"user", required_argument, NULL, 'U'},
+                                       {"password-file", required_argument, NULL, 'p'},
+                                       {"ca-file", required_argument, NULL, 'c'},
+                                       COMMON_LONGOPTS,
+                                       {NULL, 0, NULL, 0}};
+    struct common co = {0};
+    const char *url = NULL, *user = NULL, *pwfile = NULL, *ca = NULL;
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL;
+    int c, ret = 0;
+
+    optind = 1;
+    opterr = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (common_opt(&co, c))
+            continue;
+        switch (c) {
+        case 'u': url = optarg; break;
+        case 'U': user = optarg; break;
+        case 'p': pwfile = optarg; break;
+        case 'c': ca = optarg; break;
+        case 'h': printf("usage: %s\n%s", POOL_USAGE, COMMON_HELP); return 0;
+        default: return usage_error("pool", "bad option", POOL_USAGE);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("pool", "say add, list or remove", POOL_USAGE);
+    const char *sub = argv[optind++];
+    if (str_eq(sub, "list")) {
+        if (optind != argc)
+            return usage_error("pool", "list takes no arguments", POOL_USAGE);
+        if (connect_client("pool", &co, &rc))
+            return 1;
+        if (rest_call(&rc, "GET", "/api/v1/pools", NULL, &out, NULL, &e) != 0) {
+            ret = fail("pool list", &e);
+        } else if (co.json) {
+            print_json(out);
+        } else {
+            struct buf b;
+            buf_init(&b);
+            render_pools(&b, out);
+            print_buf(&b);
+            buf_cleanup(&b);
+        }
+    } else if (str_eq(sub, "remove")) {
+        if (optind + 1 != argc)
+            return usage_error("pool", "remove takes one NAME", POOL_USAGE);
+        if (connect_client("pool", &co, &rc))
+            return 1;
+        char *path = path_with(&rc, "pools", argv[optind], NULL);
+        if (rest_call(&rc, "DELETE", path, NULL, NULL, NULL, &e) != 0)
+            ret = fail("pool remove", &e);
+        else if (!co.json)
+            printf("Pool %s removed.\n", argv[optind]);
+        free(path);
+    } else if (str_eq(sub, "add")) {
+        char pw[512];
+        if (optind + 1 != argc)
+            return usage_error("pool", "add takes one NAME", POOL_USAGE);
+        if (!url || !user)
+            return usage_error("pool", "add needs --url and --user", POOL_USAGE);
+        if (read_password(pwfile, pw, sizeof pw, &e) != 0)
+            return fail("pool add", &e);
+        if (connect_client("pool", &co, &rc)) {
+            memset(pw, 0, sizeof pw);
+            return 1;
+        }
+        json_t *body = json_pack("{s:s s:s s:s s:s}", "name", argv[optind], "url", url,
+                                 "username", user, "password", pw);
+        memset(pw, 0, sizeof pw);
+        if (ca)
+            json_object_set_new(body, "ca_file", json_string(ca));
+        if (!body) {
+            err_set(&e, PP_EINVAL, "arguments are not valid UTF-8");
+            ret = fail("pool add", &e);
+        } else if (rest_call(&rc, "POST", "/api/v1/pools", body, &out, NULL, &e) != 0) {
+            ret = fail("pool add", &e);
+        } else if (co.json) {
+            print_json(out);
+        } else {
+            printf("Pool %s added", jsonx_str(out, "name", argv[optind]));
+            if (json_is_integer(json_object_get(out, "hosts")))
+                printf(" (%lld hosts", (long long)jsonx_int(out, "hosts", 0));
+            if (jsonx_str(out, "version", NULL))
+                printf(", version %s", jsonx_str(out, "version", ""));
+            if (json_is_integer(json_object_get(out, "hosts")))
+                printf(")");
+            printf(".\n");
+        }
+        json_decref(body);
+    } else {
+        return usage_error("pool", "say add, list or remove", POOL_USAGE);
+    }
+    json_decref(out);
+    rest_cleanup(&rc);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ updates */
+
+static const char UPDATES_USAGE[] =
+    "poolpatch updates [--by-update|--by-server] [--sort pool|date] [--json] "
+    "[--export-csv FILE]\n"
+    "       poolpatch updates check\n"
+    "       poolpatch updates dismiss ID...|--all\n"
+    "       poolpatch updates restore\n"
+    "       poolpatch updates web-page ID";
+
+static int write_file_text(const char *path, const struct buf *b, struct err *e)
+{
+    FILE *f = str_eq(path, "-") ? stdout : fopen(path, "w");
+    if (!f)
+        return err_set(e, PP_EIO, "%s: %s", path, strerror(errno));
+    size_t n = fwrite(buf_str(b), 1, b->len, f);
+    int bad = n != b->len || (f == stdout ? fflush(f) : fclose(f)) != 0;
+    if (bad)
+        return err_set(e, PP_EIO, "%s: write failed", path);
+    return 0;
+}
+
+int cmd_updates(int argc, char **argv)
+{
+    static const struct option lo[] = {{"by-update", no_argument, NULL, 'u'},
+                                       {"by-server", no_argument, NULL, 's'},
+                                       {"sort", required_argument, NULL, 'o'},
+                                       {"export-csv", required_argument, NULL, 'x'},
+                                       {"all", no_argument, NULL, 'a'},
+                                       COMMON_LONGOPTS,
+                                       {NULL, 0, NULL, 0}};
+    struct common co = {0};
+    bool by_server = false, all = false;
+    const char *sort = "date", *csv = NULL;
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL, *body = NULL;
+    struct buf b;
+    int c, ret = 0;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (common_opt(&co, c))
+            continue;
+        switch (c) {
+        case 'u': by_server = false; break;
+        case 's': by_server = true; break;
+        case 'o':
+            if (!str_eq(optarg, "pool") && !str_eq(optarg, "date"))
+                return usage_error("updates", "--sort takes pool or date", UPDATES_USAGE);
+            sort = optarg;
+            break;
+        case 'x': csv = optarg; break;
+        case 'a': all = true; break;
+        case 'h': printf("usage: %s\n%s", UPDATES_USAGE, COMMON_HELP); return 0;
+        default: return usage_error("updates", "bad option", UPDATES_USAGE);
+        }
+    }
+    const char *sub = optind < argc ? argv[optind++] : NULL;
+    if (sub && !str_eq(sub, "check") && !str_eq(sub, "dismiss") && !str_eq(sub, "restore") &&
+        !str_eq(sub, "web-page"))
+        return usage_error("updates", "unknown subcommand", UPDATES_USAGE);
+    if (!str_eq(sub, "dismiss") && all)
+        return usage_error("updates", "--all belongs to 'updates dismiss'", UPDATES_USAGE);
+    if ((!sub || str_eq(sub, "check") || str_eq(sub, "restore")) && optind != argc)
+        return usage_error("updates", "unexpected argument", UPDATES_USAGE);
+    if (str_eq(sub, "web-page") && optind + 1 != argc)
+        return usage_error("updates", "web-page takes one update ID", UPDATES_USAGE);
+    if (str_eq(sub, "dismiss") && (all == (optind < argc)))
+        return usage_error("updates", "dismiss takes update IDs or --all", UPDATES_USAGE);
+    if (connect_client("updates", &co, &rc))
+        return 1;
+    buf_init(&b);
+    if (!sub) {
+        char path[128];
+        const char *view = by_server ? "by-server" : "by-update";
+        if (csv) {
+            snprintf(path, sizeof path, "/api/v1/updates/export.csv?view=%s", view);
+            if (rest_call(&rc, "GET", path, NULL, NULL, &b, &e) != 0 ||
+                write_file_text(csv, &b, &e) != 0)
+                ret = fail("updates", &e);
+            else if (!str_eq(csv, "-"))
+                fprintf(stderr, "Wrote the %s view to %s.\n", view, csv);
+        } else {
+            snprintf(path, sizeof path, "/api/v1/updates?view=%s&sort=%s", view, sort);
+            if (rest_call(&rc, "GET", path, NULL, &out, NULL, &e) != 0) {
+                ret = fail("updates", &e);
+            } else if (co.json) {
+                print_json(out);
+            } else {
+                if (by_server)
+                    render_by_server(&b, out);
+                else
+                    render_by_update(&b, out);
+                print_buf(&b);
+            }
+        }
+    } else if (str_eq(sub, "check")) {
+        if (rest_call(&rc, "POST", "/api/v1/updates/check", NULL, &out, NULL, &e) != 0) {
+            ret = fail("updates check", &e);
+        } else if (co.json) {
+            print_json(out);
+        } else {
+            size_t i;
+            json_t *p;
+            printf("Checked at %s: %lld update%s available%s.\n",
+                   jsonx_str(out, "checked_at", "?"), (long long)jsonx_int(out, "updates", 0),
+                   jsonx_int(out, "updates", 0) == 1 ? "" : "s",
+                   jsonx_bool(out, "catalog_changed", false) ? " (the catalog changed)" : "");
+            json_array_foreach(json_object_get(out, "pools"), i, p) {
+                if (jsonx_str(p, "error", NULL))
+                    printf("  pool %s: %s\n", jsonx_str(p, "name", "?"),
+                           jsonx_str(p, "error", ""));
+            }
+            printf("See them with 'poolpatch updates' or 'poolpatch updates --by-server'.\n");
+        }
+    } else if (str_eq(sub, "dismiss")) {
+        if (all) {
+            body = json_pack("{s:b}", "all", 1);
+        } else {
+            json_t *ids = json_array();
+            for (int i = optind; i < argc; i++)
+                json_array_append_new(ids, json_string(argv[i]));
+            body = json_pack("{s:o}", "ids", ids);
+        }
+        if (rest_call(&rc, "POST", "/api/v1/updates/dismiss", body, NULL, NULL, &e) != 0)
+            ret = fail("updates dismiss", &e);
+        else
+            printf("Dismissed %s; bring them back with 'poolpatch updates restore'.\n",
+                   all ? "all updates shown" : "the updates");
+    } else if (str_eq(sub, "restore")) {
+        if (rest_call(&rc, "POST", "/api/v1/updates/restore", NULL, NULL, NULL, &e) != 0)
+            ret = fail("updates restore", &e);
+        else
+            printf("Restored dismissed updates.\n");
+    } else {
+        /* web-page: the update's page, from the By Update view */
+        const char *want = argv[optind];
+        size_t i;
+        json_t *u;
+        const char *url = NULL;
+        if (rest_call(&rc, "GET", "/api/v1/updates?view=by-update", NULL, &out, NULL, &e) != 0) {
+            ret = fail("updates web-page", &e);
+        } else {
+            json_array_foreach(json_object_get(out, "updates"), i, u) {
+                if (str_eq(jsonx_str(u, "id", NULL), want) ||
+                    str_eq(jsonx_str(u, "name", NULL), want)) {
+                    url = jsonx_str(u, "url", NULL);
+                    if (!url) {
+                        err_set(&e, PP_ENOTFOUND, "update %s has no web page in the catalog",
+                                want);
+                        ret = fail("updates web-page", &e);
+                    }
+                    break;
+                }
+            }
+            if (url)
+                printf("%s\n", url);
+            else if (!ret) {
+                err_set(&e, PP_ENOTFOUND,
+                        "no update %s in the By Update view (see 'poolpatch updates')", want);
+                ret = fail("updates web-page", &e);
+            }
+        }
+    }
+    buf_cleanup(&b);
+    json_decref(out);
+    json_decref(body);
+    rest_cleanup(&rc);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ plan and apply */
+
+struct plan_args {
+    struct common co;
+    json_t *req;              /* the request body being built */
+    bool automated, yes, follow;
+    int n_updates;
+};
+
+static const char PLAN_USAGE[] =
+    "poolpatch plan [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
+    "minimal|return] [--stay-on-release] [--json]";
+static const char APPLY_USAGE[] =
+    "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
+    "minimal|return] [--stay-on-release] [--yes] [--no-follow] [--json]";
+
+/* Parse plan/apply arguments into pa->req.  Returns 0, or the exit status on error. */
+static int parse_plan_args(const char *cmd, const char *usage, int argc, char **argv,
+                           struct plan_args *pa)
+{
+    static const struct option lo[] = {{"automated", no_argument, NULL, 'a'},
+                                       {"update", required_argument, NULL, 'u'},
+                                       {"file", required_argument, NULL, 'f'},
+                                       {"policy", required_argument, NULL, 'p'},
+                                       {"stay-on-release", no_argument, NULL, 's'},
+                                       {"yes", no_argument, NULL, 'y'},
+                                       {"no-follow", no_argument, NULL, 'n'},
+                                       COMMON_LONGOPTS,
+                                       {NULL, 0, NULL, 0}};
+    json_t *updates = json_array(), *pools = json_array();
+    int c;
+
+    pa->req = json_object();
+    pa->follow = true;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (common_opt(&pa->co, c))
+            continue;
+        switch (c) {
+        case 'a': pa->automated = true; break;
+        case 'u': json_array_append_new(updates, json_string(optarg)); break;
+        case 'f': {
+            char real[PATH_MAX];
+            /* the daemon opens the file: give it an absolute path */
+            if (!realpath(optarg, real)) {
+                fprintf(stderr, "poolpatch %s: --file %s: %s\n", cmd, optarg, strerror(errno));
+                goto bad;
+            }
+            json_object_set_new(pa->req, "file", json_string(real));
+            break;
+        }
+        case 'p':
+            if (!str_eq(optarg, "minimal") && !str_eq(optarg, "return")) {
+                usage_error(cmd, "--policy takes minimal or return", usage);
+                goto bad;
+            }
+            json_object_set_new(pa->req, "policy", json_string(optarg));
+            break;
+        case 's': json_object_set_new(pa->req, "stay_on_release", json_true()); break;
+        case 'y':
+        case 'n':
+            if (!str_eq(cmd, "apply")) {
+                usage_error(cmd, "--yes and --no-follow belong to apply", usage);
+                goto bad;
+            }
+            if (c == 'y')
+                pa->yes = true;
+            else
+                pa->follow = false;
+            break;
+        case 'h':
+            printf("usage: %s\n%s", usage, COMMON_HELP);
+            json_decref(updates);
+            json_decref(pools);
+            return -1;
+        default: usage_error(cmd, "bad option", usage); goto bad;
+        }
+    }
+    for (int i = optind; i < argc; i++)
+        json_array_append_new(pools, json_string(argv[i]));
+    if (pa->automated && (json_array_size(updates) || json_object_get(pa->req, "file"))) {
+        usage_error(cmd, "--automated cannot be combined with --update or --file", usage);
+        goto bad;
+    }
+    json_object_set_new(pa->req, "pools", pools);
+    if (json_array_size(updates))
+        json_object_set_new(pa->req, "updates", updates);
+    else
+        json_decref(updates);
+    if (pa->automated)
+        json_object_set_new(pa->req, "automated", json_true());
+    return 0;
+bad:
+    json_decref(updates);
+    json_decref(pools);
+    json_decref(pa->req);
+    pa->req = NULL;
+    return 2;
+}
+
+int cmd_plan(int argc, char **argv)
+{
+    struct plan_args pa = {0};
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL;
+    int ret = parse_plan_args("plan", PLAN_USAGE, argc, argv, &pa);
+
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    if (connect_client("plan", &pa.co, &rc)) {
+        json_decref(pa.req);
+        return 1;
+    }
+    if (rest_call(&rc, "POST", "/api/v1/plans", pa.req, &out, NULL, &e) != 0) {
+        ret = fail("plan", &e);
+    } else if (pa.co.json) {
+        print_json(out);
+    } else {
+        struct buf b;
+        buf_init(&b);
+        render_plan(&b, out);
+        print_buf(&b);
+        buf_cleanup(&b);
+    }
+    json_decref(out);
+    json_decref(pa.req);
+    rest_cleanup(&rc);
+    return ret;
+}
+
+/* The live display of one rollout. */
+struct follow {
+    struct rest_client *getter;   /* a second client: the first one carries the stream */
+    const char *id;
+    json_t *doc;                  /* the rollout as last known */
+    bool tty, json;
+    int drawn_lines;
+    int err;
+    struct err e;
+};
+
+static int count_lines(const struct buf *b)
+{
+    int n = 0;
+    for (size_t i = 0; i < b->len; i++)
+        n += b->data[i] == '\n';
+    return n;
+}
+
+static void follow_draw(struct follow *f)
+{
+    struct buf b;
+
+    if (!f->tty || f->json)
+        return;
+    buf_init(&b);
+    if (f->drawn_lines)
+        buf_printf(&b, "\033[%dA\033[J", f->drawn_lines);
+    struct buf body;
+    buf_init(&body);
+    render_rollout(&body, f->doc, true);
+    f->drawn_lines = count_lines(&body);
+    buf_append(&b, body.data, body.len);
+    print_buf(&b);
+    buf_cleanup(&body);
+    buf_cleanup(&b);
+}
+
+/* Re-read the rollout; returns 1 (stop) when it reached a final state or failed. */
+static int follow_refresh(struct follow *f)
+{
+    json_t *v = NULL;
+    char *path = path_with(f->getter, "rollouts", f->id, NULL);
+    int rc = rest_call(f->getter, "GET", path, NULL, &v, NULL, &f->e);
+
+    free(path);
+    if (rc != 0) {
+        f->err = rc;
+        return 1;
+    }
+    json_decref(f->doc);
+    f->doc = v;
+    follow_draw(f);
+    return render_state_final(jsonx_str(v, "state", NULL)) ? 1 : 0;
+}
+
+static int follow_on_comment(void *ud, const char *text)
+{
+    (void)text;
+    return follow_refresh(ud);
+}
+
+static int follow_on_event(void *ud, const char *event, const char *data)
+{
+    struct follow *f = ud;
+    json_t *ev = NULL;
+
+    if (!str_eq(event, "progress") ||
+        jsonx_load(data, strlen(data), 1024 * 1024, 32, "event", &ev, NULL) != 0)
+        return 0;
+    if (!render_apply_event(f->doc, ev)) {
+        json_decref(ev);
+        return 0;
+    }
+    if (f->json) {
+        char *t = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        printf("%s\n", t);
+        fflush(stdout);
+        free(t);
+    } else if (f->tty) {
+        follow_draw(f);
+    } else {
+        struct buf b;
+        buf_init(&b);
+        render_event_line(&b, ev);
+        print_buf(&b);
+        buf_cleanup(&b);
+    }
+    /* A rollout-level event may end it: confirm with the daemon. */
+    int stop = 0;
+    if (!json_is_string(json_object_get(ev, "pool")) &&
+        render_state_final(jsonx_str(ev, "state", NULL)))
+        stop = follow_refresh(f);
+    json_decref(ev);
+    return stop;
+}
+
+/* Follow rollout id until it stops; exit status 0 when done, 1 otherwise. */
+static int follow_rollout(const char *cmd, const struct common *co, const char *id)
+{
+    struct rest_client stream, getter;
+    struct follow f = {0};
+    struct sse_parser p;
+    int ret;
+
+    if (connect_client(cmd, co, &stream))
+        return 1;
+    if (connect_client(cmd, co, &getter)) {
+        rest_cleanup(&stream);
+        return 1;
+    }
+    f.getter = &getter;
+    f.id = id;
+    f.doc = json_pack("{s:s}", "id", id);
+    f.tty = isatty(STDOUT_FILENO);
+    f.json = co->json;
+    sse_parser_init(&p, follow_on_event, follow_on_comment, &f);
+    ret = rest_events(&stream, &p, &f.e);
+    if (ret == 0 && f.err)
+        ret = f.err;
+    if (ret != 0) {
+        fail(cmd, &f.e);
+        fprintf(stderr, "The rollout goes on in the daemon; watch it with 'poolpatch rollout %s "
+                        "--watch'.\n", id);
+        ret = 1;
+    } else {
+        const char *st = jsonx_str(f.doc, "state", "?");
+        if (co->json) {
+            print_json(f.doc);
+        } else if (!f.tty) {
+            struct buf b;
+            buf_init(&b);
+            render_rollout(&b, f.doc, false);
+            print_buf(&b);
+            buf_cleanup(&b);
+        }
+        ret = str_eq(st, "done") ? 0 : 1;
+    }
+    sse_parser_cleanup(&p);
+    json_decref(f.doc);
+    rest_cleanup(&stream);
+    rest_cleanup(&getter);
+    return ret;
+}
+
+static bool confirm(const char *question)
+{
+    char line[32];
+    FILE *tty = fopen("/dev/tty", "r+");
+
+    if (!tty)
+        return false;
+    fprintf(tty, "%s [y/N] ", question);
+    fflush(tty);
+    bool yes = fgets(line, sizeof line, tty) && (line[0] == 'y' || line[0] == 'Y');
+    fclose(tty);
+    return yes;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+    struct plan_args pa = {0};
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *plan = NULL, *started = NULL;
+    int ret = parse_plan_args("apply", APPLY_USAGE, argc, argv, &pa);
+
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    if (!pa.yes && !isatty(STDIN_FILENO)) {
+        json_decref(pa.req);
+        return usage_error("apply", "not asking on a non-terminal: pass --yes to apply",
+                           APPLY_USAGE);
+    }
+    if (connect_client("apply", &pa.co, &rc)) {
+        json_decref(pa.req);
+        return 1;
+    }
+    if (rest_call(&rc, "POST", "/api/v1/plans", pa.req, &plan, NULL, &e) != 0) {
+        ret = fail("apply", &e);
+        goto out;
+    }
+    if (!pa.co.json) {
+        struct buf b;
+        buf_init(&b);
+        render_plan(&b, plan);
+        print_buf(&b);
+        buf_cleanup(&b);
+    }
+    if (!pa.yes && !confirm("Apply this plan?")) {
+        printf("Nothing applied.\n");
+        ret = 1;
+        goto out;
+    }
+    if (rest_call(&rc, "POST", "/api/v1/rollouts", pa.req, &started, NULL, &e) != 0) {
+        ret = fail("apply", &e);
+        goto out;
+    }
+    const char *id = jsonx_str(started, "id", NULL);
+    if (!id) {
+        err_set(&e, PP_EPARSE, "the daemon's answer has no rollout id");
+        ret = fail("apply", &e);
+        goto out;
+    }
+    if (!pa.co.json)
+        printf("\nRollout %s started.\n", id);
+    if (pa.follow)
+        ret = follow_rollout("apply", &pa.co, id);
+    else if (pa.co.json)
+        print_json(started);
+out:
+    json_decref(plan);
+    json_decref(started);
+    json_decref(pa.req);
+    rest_cleanup(&rc);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ rollouts */
+
+/* Shared option parsing of rollouts / rollout / retry / cancel. */
+static int parse_simple(const char *cmd, const char *usage, int argc, char **argv,
+                        struct common *co, bool *watch)
+{
+    static const struct option lo[] = {{"watch", no_argument, NULL, 'w'}, COMMON_LONGOPTS,
+                                       {NULL, 0, NULL, 0}};
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (common_opt(co, c))
+            continue;
+        if (c == 'w' && watch) {
+            *watch = true;
+            continue;
+        }
+        if (c == 'h') {
+            printf("usage: %s\n%s", usage, COMMON_HELP);
+            return -1;
+        }
+        return usage_error(cmd, "bad option", usage);
+    }
+    return 0;
+}
+
+int cmd_rollouts(int argc, char **argv)
+{
+    static const char usage[] = "poolpatch rollouts [--json]";
+    struct common co = {0};
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL;
+    int ret = parse_simple("rollouts", usage, argc, argv, &co, NULL);
+
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    if (optind != argc)
+        return usage_error("rollouts", "no arguments expected", usage);
+    if (connect_client("rollouts", &co, &rc))
+        return 1;
+    if (rest_call(&rc, "GET", "/api/v1/rollouts", NULL, &out, NULL, &e) != 0) {
+        ret = fail("rollouts", &e);
+    } else if (co.json) {
+        print_json(out);
+    } else {
+        struct buf b;
+        buf_init(&b);
+        render_rollouts(&b, out);
+        print_buf(&b);
+        buf_cleanup(&b);
+    }
+    json_decref(out);
+    rest_cleanup(&rc);
+    return ret;
+}
+
+int cmd_rollout(int argc, char **argv)
+{
+    static const char usage[] = "poolpatch rollout ID [--watch] [--json]";
+    struct common co = {0};
+    bool watch = false;
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL;
+    int ret = parse_simple("rollout", usage, argc, argv, &co, &watch);
+
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    if (optind + 1 != argc)
+        return usage_error("rollout", "give one rollout ID", usage);
+    if (watch)
+        return follow_rollout("rollout", &co, argv[optind]);
+    if (connect_client("rollout", &co, &rc))
+        return 1;
+    char *path = path_with(&rc, "rollouts", argv[optind], NULL);
+    if (rest_call(&rc, "GET", path, NULL, &out, NULL, &e) != 0) {
+        ret = fail("rollout", &e);
+    } else if (co.json) {
+        print_json(out);
+    } else {
+        struct buf b;
+        buf_init(&b);
+        render_rollout(&b, out, isatty(STDOUT_FILENO));
+        print_buf(&b);
+        buf_cleanup(&b);
+    }
+    free(path);
+    json_decref(out);
+    rest_cleanup(&rc);
+    return ret;
+}
+
+static int rollout_action(const char *cmd, const char *verb, int argc, char **argv)
+{
+    char usage[96];
+    struct common co = {0};
+    bool watch = false;
+    struct rest_client rc;
+    struct err e = {0};
+    int ret;
+
+    snprintf(usage, sizeof usage, "poolpatch %s ID [--watch]", cmd);
+    ret = parse_simple(cmd, usage, argc, argv, &co, &watch);
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    if (optind + 1 != argc)
+        return usage_error(cmd, "give one rollout ID", usage);
+    if (connect_client(cmd, &co, &rc))
+        return 1;
+    char *path = path_with(&rc, "rollouts", argv[optind], verb);
+    ret = rest_call(&rc, "POST", path, NULL, NULL, NULL, &e);
+    free(path);
+    rest_cleanup(&rc);
+    if (ret != 0)
+        return fail(cmd, &e);
+    if (!co.json)
+        printf("%s rollout %s.\n", str_eq(cmd, "retry") ? "Retrying" : "Cancelling",
+               argv[optind]);
+    if (watch)
+        return follow_rollout(cmd, &co, argv[optind]);
+    if (!co.json)
+        printf("Follow it with 'poolpatch rollout %s --watch'.\n", argv[optind]);
+    return 0;
+}
+
+int cmd_retry(int argc, char **argv)
+{
+    return rollout_action("retry", "/retry", argc, argv);
+}
+
+int cmd_cancel(int argc, char **argv)
+{
+    return rollout_action("cancel", "/cancel", argc, argv);
+}

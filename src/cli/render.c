@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/* render.c - text for people from the daemon's JSON (see render.h). */
+#include "cli/render.h"
+
+#include "base/jsonx.h"
+#include "base/mem.h"
+#include "base/str.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t utf8_width(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++) {
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    }
+    return n;
+}
+
+static const char *cell(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+void render_table(struct buf *out, size_t ncols, const char *const *headers,
+                  const char *const *cells, size_t nrows)
+{
+    size_t *w = xcalloc(ncols, sizeof *w);
+
+    for (size_t c = 0; c < ncols; c++)
+        w[c] = utf8_width(headers[c]);
+    for (size_t r = 0; r < nrows; r++) {
+        for (size_t c = 0; c < ncols; c++) {
+            size_t x = utf8_width(cell(cells[r * ncols + c]));
+            if (x > w[c])
+                w[c] = x;
+        }
+    }
+    for (size_t r = 0; r <= nrows; r++) {
+        for (size_t c = 0; c < ncols; c++) {
+            const char *s = r == 0 ? headers[c] : cell(cells[(r - 1) * ncols + c]);
+            buf_puts(out, s);
+            if (c + 1 < ncols) {
+                for (size_t k = utf8_width(s); k < w[c] + 2; k++)
+                    buf_putc(out, ' ');
+            }
+        }
+        buf_putc(out, '\n');
+    }
+    free(w);
+}
+
+void render_duration(struct buf *out, long long s)
+{
+    if (s < 0)
+        buf_puts(out, "-");
+    else if (s < 60)
+        buf_printf(out, "%llds", s);
+    else if (s < 3600)
+        buf_printf(out, "%lldm%02llds", s / 60, s % 60);
+    else if (s < 86400)
+        buf_printf(out, "%lldh%02lldm", s / 3600, (s % 3600) / 60);
+    else
+        buf_printf(out, "%lldd%02lldh", s / 86400, (s % 86400) / 3600);
+}
+
+void render_bar(struct buf *out, int percent, int width)
+{
+    if (percent < 0)
+        percent = 0;
+    if (percent > 100)
+        percent = 100;
+    int fill = percent * width / 100;
+    buf_putc(out, '[');
+    for (int i = 0; i < width; i++)
+        buf_putc(out, i < fill ? '#' : '-');
+    buf_putc(out, ']');
+}
+
+/* Cells are collected as heap strings in a growing array, freed after rendering. */
+struct cells {
+    char **v;
+    size_t n, cap;
+};
+
+static void cells_add(struct cells *c, char *take)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->v = xreallocarray(c->v, c->cap, sizeof *c->v);
+    }
+    c->v[c->n++] = take;
+}
+
+static void cells_str(struct cells *c, const char *s)
+{
+    cells_add(c, s ? xstrdup(s) : NULL);
+}
+
+static void cells_free(struct cells *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i]);
+    free(c->v);
+}
+
+/* Join a member array of strings or objects (key field) with ", ". */
+static char *join(const json_t *arr, const char *key)
+{
+    struct buf b;
+    size_t i;
+    json_t *x;
+
+    buf_init(&b);
+    json_array_foreach(arr, i, x) {
+        const char *s = json_is_string(x) ? json_string_value(x) : jsonx_str(x, key, NULL);
+        if (!s)
+            s = jsonx_str(x, "id", "?");
+        if (b.len)
+            buf_puts(&b, ", ");
+        buf_puts(&b, s);
+    }
+    return b.len ? buf_take(&b) : NULL;
+}
+
+static char *date_part(const char *iso)
+{
+    if (!iso)
+        return NULL;
+    return xstrndup(iso, strlen(iso) >= 10 ? 10 : strlen(iso));
+}
+
+void render_pools(struct buf *out, const json_t *v)
+{
+    static const char *const h[] = {"NAME", "URL", "MASTER", "HOSTS", "VERSION", "STATUS"};
+    const json_t *pools = json_object_get(v, "pools");
+    struct cells c = {0};
+    size_t i;
+    json_t *p;
+
+    if (!json_array_size(pools)) {
+        buf_puts(out, "No pools registered; add one with 'poolpatch pool add NAME --url URL "
+                      "--user USER'.\n");
+        return;
+    }
+    json_array_foreach(pools, i, p) {
+        const char *error = jsonx_str(p, "error", NULL);
+        cells_str(&c, jsonx_str(p, "name", NULL));
+        cells_str(&c, jsonx_str(p, "url", NULL));
+        cells_str(&c, jsonx_str(p, "master", NULL));
+        cells_add(&c, json_is_integer(json_object_get(p, "hosts"))
+                          ? xasprintf("%lld", (long long)jsonx_int(p, "hosts", 0))
+                          : NULL);
+        cells_str(&c, jsonx_str(p, "version", NULL));
+        if (error)
+            cells_add(&c, xasprintf("error: %s", error));
+        else
+            cells_str(&c, jsonx_bool(p, "connected", false) ? "connected" : "disconnected");
+    }
+    render_table(out, 6, h, (const char *const *)c.v, json_array_size(pools));
+    cells_free(&c);
+}
+
+void render_checking(struct buf *out, const json_t *ck)
+{
+    if (!json_is_object(ck))
+        return;
+    if (jsonx_bool(ck, "automatic", false)) {
+        buf_puts(out, "Automatic checking is on (every ");
+        render_duration(out, jsonx_int(ck, "interval_s", -1));
+        buf_puts(out, ")");
+    } else {
+        buf_puts(out, "Automatic checking is off; check now with 'poolpatch updates check'");
+    }
+    const char *last = jsonx_str(ck, "last_check", NULL);
+    buf_printf(out, "; last check: %s", last ? last : "never");
+    const char *le = jsonx_str(ck, "last_error", NULL);
+    if (le)
+        buf_printf(out, "; last error: %s", le);
+    buf_puts(out, ".\n");
+}
+
+void render_by_update(struct buf *out, const json_t *v)
+{
+    static const char *const h[] = {"UPDATE", "KIND", "DATE", "AFTER APPLY", "APPLIES TO"};
+    const json_t *ups = json_object_get(v, "updates");
+    struct cells c = {0};
+    size_t i, rows = 0;
+    json_t *u;
+
+    json_array_foreach(ups, i, u) {
+        const json_t *servers = json_object_get(u, "servers");
+        struct buf at;
+        size_t k;
+        json_t *s;
+
+        buf_init(&at);
+        json_array_foreach(servers, k, s) {
+            if (at.len)
+                buf_puts(&at, ", ");
+            buf_printf(&at, "%s/%s", jsonx_str(s, "pool", "?"), jsonx_str(s, "server", "?"));
+        }
+        if (!at.len) {
+            char *pools = join(json_object_get(u, "pools"), "name");
+            if (pools)
+                buf_puts(&at, pools);
+            free(pools);
+        }
+        char *name = xasprintf("%s%s%s", jsonx_str(u, "name", jsonx_str(u, "id", "?")),
+                               jsonx_bool(u, "restricted", false) ? " (support contract)" : "",
+                               jsonx_bool(u, "dismissed", false) ? " (dismissed)" : "");
+        cells_add(&c, name);
+        cells_str(&c, jsonx_str(u, "kind", NULL));
+        cells_add(&c, date_part(jsonx_str(u, "date", NULL)));
+        char *g = join(json_object_get(u, "guidance"), "name");
+        if (jsonx_bool(u, "livepatch", false)) {
+            char *g2 = xasprintf("%s%slive patch", g ? g : "", g ? ", " : "");
+            free(g);
+            g = g2;
+        }
+        cells_add(&c, g);
+        cells_add(&c, at.len ? buf_take(&at) : NULL);
+        buf_cleanup(&at);
+        rows++;
+    }
+    if (rows)
+        render_table(out, 5, h, (const char *const *)c.v, rows);
+    else
+        buf_puts(out, "No updates available for the registered pools.\n");
+    cells_free(&c);
+    render_checking(out, json_object_get(v, "checking"));
+}
+
+void render_by_server(struct buf *out, const json_t *v)
+{
+    static const char *const h[] = {"POOL", "SERVER", "VERSION", "STATUS", "REQUIRED",
+                                    "INSTALLED"};
+    const json_t *srvs = json_object_get(v, "servers");
+    struct cells c = {0};
+    size_t i, rows = 0;
+    json_t *s;
+
+    json_array_foreach(srvs, i, s) {
+        cells_str(&c, jsonx_str(s, "pool", NULL));
+        cells_str(&c, jsonx_str(s, "server", NULL));
+        cells_str(&c, jsonx_str(s, "version", NULL));
+        cells_str(&c, jsonx_str(s, "status", NULL));
+        cells_add(&c, join(json_object_get(s, "required"), "name"));
+        cells_add(&c, join(json_object_get(s, "installed"), "name"));
+        rows++;
+    }
+    if (rows)
+        render_table(out, 6, h, (const char *const *)c.v, rows);
+    else
+        buf_puts(out, "No servers: register a pool with 'poolpatch pool add'.\n");
+    cells_free(&c);
+    render_checking(out, json_object_get(v, "checking"));
+}
+
+static void render_action(struct buf *out, const json_t *a)
+{
+    if (json_is_string(a)) {
+        buf_puts(out, json_string_value(a));
+        return;
+    }
+    const char *d = jsonx_str(a, "description", NULL);
+    if (d) {
+        buf_puts(out, d);
+        return;
+    }
+    buf_puts(out, jsonx_str(a, "kind", "?"));
+    const char *u = jsonx_str(a, "update", NULL);
+    if (u)
+        buf_printf(out, " %s", u);
+}
+
+static void render_totals(struct buf *out, const json_t *t)
+{
+    long long mig = jsonx_int(t, "migrations", 0), reb = jsonx_int(t, "reboots", 0);
+    long long ts = jsonx_int(t, "toolstack_restarts", 0), lp = jsonx_int(t, "live_patched", 0);
+
+    buf_printf(out, "%lld migration%s, %lld reboot%s, %lld toolstack restart%s, %lld live-patched",
+               mig, mig == 1 ? "" : "s", reb, reb == 1 ? "" : "s", ts, ts == 1 ? "" : "s", lp);
+    if (json_object_get(t, "window_s")) {
+        buf_puts(out, "; predicted window ");
+        render_duration(out, jsonx_int(t, "window_s", -1));
+        if (json_object_get(t, "lower_bound_s")) {
+            buf_puts(out, " (lower bound ");
+            render_duration(out, jsonx_int(t, "lower_bound_s", -1));
+            buf_puts(out, ")");
+        }
+    }
+    buf_putc(out, '\n');
+}
+
+void render_plan(struct buf *out, const json_t *v)
+{
+    size_t i, k;
+    json_t *p, *x;
+
+    buf_printf(out, "Plan: %s, policy %s%s\n",
+               jsonx_bool(v, "automated", false) ? "automated updates (minimal set per host)"
+                                                 : "chosen updates",
+               jsonx_str(v, "policy", "minimal"),
+               jsonx_bool(v, "stay_on_release", false) ? ", staying on the current release" : "");
+    json_array_foreach(json_object_get(v, "pools"), i, p) {
+        char *ups = join(json_object_get(p, "updates"), "name");
+        buf_printf(out, "\nPool %s%s\n", jsonx_str(p, "name", "?"),
+                   jsonx_bool(p, "blocked", false) ? " (BLOCKED by prechecks)" : "");
+        buf_printf(out, "  Updates: %s\n", ups ? ups : "none needed");
+        free(ups);
+        const json_t *pcs = json_object_get(p, "prechecks");
+        if (json_array_size(pcs)) {
+            buf_puts(out, "  Prechecks:\n");
+            json_array_foreach(pcs, k, x) {
+                char sev[16];
+                const char *s = jsonx_str(x, "severity", "info");
+                size_t j;
+                for (j = 0; s[j] && j < sizeof sev - 1; j++)
+                    sev[j] = (char)(s[j] >= 'a' && s[j] <= 'z' ? s[j] - 32 : s[j]);
+                sev[j] = '\0';
+                const char *host = jsonx_str(x, "host", NULL);
+                buf_printf(out, "    %-7s %s%s%s\n", sev, host ? host : "",
+                           host ? ": " : "", jsonx_str(x, "message", ""));
+                const json_t *res = json_object_get(x, "resolution");
+                if (json_is_object(res)) {
+                    buf_printf(out, "            resolution: %s", jsonx_str(res, "action", "?"));
+                    const char *undo = jsonx_str(res, "undo", NULL);
+                    if (undo)
+                        buf_printf(out, " (undone afterwards: %s)", undo);
+                    buf_putc(out, '\n');
+                }
+            }
+        }
+        const json_t *hosts = json_object_get(p, "hosts");
+        if (json_array_size(hosts))
+            buf_puts(out, "  Hosts, in order:\n");
+        json_array_foreach(hosts, k, x) {
+            size_t j;
+            json_t *a;
+            buf_printf(out, "    %zu. %s", k + 1, jsonx_str(x, "name", "?"));
+            if (json_is_integer(json_object_get(x, "batch")))
+                buf_printf(out, " [batch %lld]", (long long)jsonx_int(x, "batch", 0));
+            buf_puts(out, ": ");
+            json_array_foreach(json_object_get(x, "actions"), j, a) {
+                if (j)
+                    buf_puts(out, ", ");
+                render_action(out, a);
+            }
+            if (!json_array_size(json_object_get(x, "actions")))
+                buf_puts(out, "nothing to do");
+            buf_putc(out, '\n');
+            json_array_foreach(json_object_get(x, "migrations"), j, a) {
+                buf_printf(out, "         VM %s: %s -> %s\n", jsonx_str(a, "vm", "?"),
+                           jsonx_str(a, "from", "?"), jsonx_str(a, "to", "?"));
+            }
+        }
+        if (json_is_object(json_object_get(p, "totals"))) {
+            buf_puts(out, "  ");
+            render_totals(out, json_object_get(p, "totals"));
+        }
+    }
+    if (json_is_object(json_object_get(v, "totals"))) {
+        buf_puts(out, "\nTotal: ");
+        render_totals(out, json_object_get(v, "totals"));
+    }
+}
+
+void render_rollouts(struct buf *out, const json_t *v)
+{
+    static const char *const h[] = {"ID", "STATE", "CREATED", "POOLS", "HOSTS", "ERROR"};
+    const json_t *rs = json_object_get(v, "rollouts");
+    struct cells c = {0};
+    size_t i;
+    json_t *r;
+
+    if (!json_array_size(rs)) {
+        buf_puts(out, "No rollouts yet; start one with 'poolpatch apply'.\n");
+        return;
+    }
+    json_array_foreach(rs, i, r) {
+        const json_t *cn = json_object_get(r, "counters");
+        const json_t *er = json_object_get(r, "error");
+        cells_str(&c, jsonx_str(r, "id", NULL));
+        cells_str(&c, jsonx_str(r, "state", NULL));
+        cells_str(&c, jsonx_str(r, "created", NULL));
+        cells_add(&c, join(json_object_get(r, "pools"), "name"));
+        cells_add(&c, json_is_object(cn) ? xasprintf("%lld/%lld",
+                                                     (long long)jsonx_int(cn, "hosts_done", 0),
+                                                     (long long)jsonx_int(cn, "hosts_total", 0))
+                                         : NULL);
+        cells_str(&c, json_is_object(er) ? jsonx_str(er, "code", "?") : NULL);
+    }
+    render_table(out, 6, h, (const char *const *)c.v, json_array_size(rs));
+    cells_free(&c);
+}
+
+void render_rollout(struct buf *out, const json_t *v, bool bars)
+{
+    size_t i, k;
+    json_t *p, *h;
+    const json_t *cn = json_object_get(v, "counters");
+    const json_t *er = json_object_get(v, "error");
+    size_t namew = 4;
+
+    json_array_foreach(json_object_get(v, "pools"), i, p) {
+        json_array_foreach(json_object_get(p, "hosts"), k, h) {
+            size_t w = utf8_width(jsonx_str(h, "name", "?"));
+            if (w > namew)
+                namew = w;
+        }
+    }
+    buf_printf(out, "Rollout %s: %s", jsonx_str(v, "id", "?"), jsonx_str(v, "state", "?"));
+    if (json_object_get(v, "elapsed_s")) {
+        buf_puts(out, ", elapsed ");
+        render_duration(out, jsonx_int(v, "elapsed_s", -1));
+    }
+    if (json_object_get(v, "window_s")) {
+        buf_puts(out, " of a predicted ");
+        render_duration(out, jsonx_int(v, "window_s", -1));
+    }
+    buf_putc(out, '\n');
+    json_array_foreach(json_object_get(v, "pools"), i, p) {
+        const char *pstep = jsonx_str(p, "step", NULL);
+        buf_printf(out, "  %s: %s%s%s\n", jsonx_str(p, "name", "?"), jsonx_str(p, "state", "?"),
+                   pstep ? ", " : "", pstep ? pstep : "");
+        json_array_foreach(json_object_get(p, "hosts"), k, h) {
+            const char *name = jsonx_str(h, "name", "?");
+            const char *msg = jsonx_str(h, "message", NULL);
+            int pct = (int)jsonx_int(h, "percent", 0);
+            buf_printf(out, "    %s", name);
+            for (size_t w = utf8_width(name); w < namew + 2; w++)
+                buf_putc(out, ' ');
+            if (bars) {
+                render_bar(out, pct, 20);
+                buf_printf(out, " %3d%%  ", pct);
+            } else {
+                buf_printf(out, "%3d%%  ", pct);
+            }
+            buf_printf(out, "%-8s %s", jsonx_str(h, "state", "-"), jsonx_str(h, "step", "-"));
+            if (msg)
+                buf_printf(out, " - %s", msg);
+            buf_putc(out, '\n');
+        }
+    }
+    if (json_is_object(cn)) {
+        buf_printf(out, "  Hosts %lld/%lld done; ", (long long)jsonx_int(cn, "hosts_done", 0),
+                   (long long)jsonx_int(cn, "hosts_total", 0));
+        render_totals(out, cn);
+    }
+    if (json_is_object(er)) {
+        const char *ex = jsonx_str(er, "explanation", NULL);
+        const char *eh = jsonx_str(er, "host", NULL);
+        const char *es = jsonx_str(er, "step", NULL);
+        buf_printf(out, "  Error%s%s%s%s: %s: %s\n", eh ? " on " : "", eh ? eh : "",
+                   es ? " at " : "", es ? es : "", jsonx_str(er, "code", "?"),
+                   jsonx_str(er, "message", ""));
+        if (ex)
+            buf_printf(out, "  What it means: %s\n", ex);
+    }
+    const char *st = jsonx_str(v, "state", "");
+    if (str_eq(st, "halted") || str_eq(st, "failed"))
+        buf_printf(out, "  Next: 'poolpatch retry %s' continues from the failed step; "
+                        "'poolpatch cancel %s' reverts and stops.\n",
+                   jsonx_str(v, "id", "ID"), jsonx_str(v, "id", "ID"));
+}
+
+void render_event_line(struct buf *out, const json_t *ev)
+{
+    const char *t = jsonx_str(ev, "time", NULL);
+    const char *pool = jsonx_str(ev, "pool", NULL);
+    const char *host = jsonx_str(ev, "host", NULL);
+    const json_t *pc = json_object_get(ev, "percent");
+
+    /* "2026-11-21T21:00:05Z" -> "21:00:05" */
+    if (t && strlen(t) >= 19 && t[10] == 'T')
+        buf_printf(out, "%.8s ", t + 11);
+    else if (t)
+        buf_printf(out, "%s ", t);
+    buf_printf(out, "%s", jsonx_str(ev, "rollout", "?"));
+    if (pool)
+        buf_printf(out, " %s%s%s", pool, host ? "/" : "", host ? host : "");
+    buf_printf(out, " %s", jsonx_str(ev, "step", "-"));
+    if (json_is_number(pc))
+        buf_printf(out, " %d%%", (int)jsonx_num(ev, "percent", 0));
+    const char *st = jsonx_str(ev, "state", NULL);
+    if (st && !host)
+        buf_printf(out, " [%s]", st);
+    const char *m = jsonx_str(ev, "message", NULL);
+    if (m)
+        buf_printf(out, " %s", m);
+    buf_putc(out, '\n');
+}
+
+static json_t *find_named(json_t *arr, const char *name)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x) {
+        if (str_eq(jsonx_str(x, "name", NULL), name))
+            return x;
+    }
+    return NULL;
+}
+
+static json_t *ensure_array(json_t *obj, const char *key)
+{
+    json_t *a = json_object_get(obj, key);
+    if (!json_is_array(a)) {
+        a = json_array();
+        json_object_set_new(obj, key, a);
+    }
+    return a;
+}
+
+bool render_apply_event(json_t *r, const json_t *ev)
+{
+    const char *id = jsonx_str(ev, "rollout", NULL);
+    const char *pool = jsonx_str(ev, "pool", NULL);
+    const char *host = jsonx_str(ev, "host", NULL);
+    const char *state = jsonx_str(ev, "state", NULL);
+    json_t *p, *h, *x;
+
+    if (!id || !str_eq(id, jsonx_str(r, "id", NULL)))
+        return false;
+    if (!pool) {
+        if (state)
+            json_object_set_new(r, "state", json_string(state));
+        return true;
+    }
+    json_t *pools = ensure_array(r, "pools");
+    p = find_named(pools, pool);
+    if (!p) {
+        p = json_pack("{s:s s:s s:[]}", "name", pool, "state", "running", "hosts");
+        json_array_append_new(pools, p);
+    }
+    if (!host) {
+        if ((x = json_object_get(ev, "step")) && json_is_string(x))
+            json_object_set(p, "step", x);
+        if (state)
+            json_object_set_new(p, "state", json_string(state));
+        return true;
+    }
+    json_t *hosts = ensure_array(p, "hosts");
+    h = find_named(hosts, host);
+    if (!h) {
+        h = json_pack("{s:s s:i}", "name", host, "percent", 0);
+        json_array_append_new(hosts, h);
+    }
+    if ((x = json_object_get(ev, "step")) && json_is_string(x))
+        json_object_set(h, "step", x);
+    if ((x = json_object_get(ev, "percent")) && json_is_number(x))
+        json_object_set_new(h, "percent", json_integer((json_int_t)json_number_value(x)));
+    if ((x = json_object_get(ev, "message")) && json_is_string(x))
+        json_object_set(h, "message", x);
+    if (state)
+        json_object_set_new(h, "state", json_string(state));
+    return true;
+}
+
+bool render_state_final(const char *s)
+{
+    return str_eq(s, "done") || str_eq(s, "halted") || str_eq(s, "failed") ||
+           str_eq(s, "cancelled");
+}
