@@ -43,12 +43,12 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-#define CHECK(call)                                                                               \
-    do {                                                                                          \
-        if ((call) != 0) {                                                                        \
-            fprintf(stderr, "bench_store: %s failed: %s\n", #call, e.msg);                        \
-            goto out;                                                                             \
-        }                                                                                         \
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            fprintf(stderr, "bench_store: %s failed: %s\n", #call, e.msg);                         \
+            goto out;                                                                              \
+        }                                                                                          \
     } while (0)
 
 int main(int argc, char **argv)
@@ -79,10 +79,9 @@ int main(int argc, char **argv)
                                             .kind = "migrate",
                                             .params_json = "{\"vm\":\"OpaqueRef:1\"}"};
     int64_t t0 = now_us();
-    CHECK(store_rollout_create(s,
-                               &(struct store_rollout_spec){
-                                   .id = "bench", .plan_json = "{}", .policy = "minimal"},
-                               specs, (size_t)steps, NULL, &e));
+    CHECK(store_rollout_create(
+        s, &(struct store_rollout_spec){.id = "bench", .plan_json = "{}", .policy = "minimal"},
+        specs, (size_t)steps, NULL, &e));
     int64_t t_create = now_us() - t0;
     CHECK(store_rollout_set_state(s, "bench", STORE_ROLLOUT_RUNNING, NULL, &e));
 
@@ -115,11 +114,10 @@ int main(int argc, char **argv)
     t0 = now_us();
     CHECK(store_tx_begin(s, &e));
     for (int64_t i = 0; i < n_ev; i++)
-        CHECK(store_event_add(s,
-                              &(struct store_event_spec){.rollout_id = "bench",
-                                                         .percent = -1,
-                                                         .message = "batched"},
-                              NULL, &e));
+        CHECK(store_event_add(
+            s,
+            &(struct store_event_spec){.rollout_id = "bench", .percent = -1, .message = "batched"},
+            NULL, &e));
     CHECK(store_tx_commit(s, &e));
     int64_t t_ev_batch = now_us() - t0;
 

@@ -270,8 +270,7 @@ static int create_private(const char *path, struct err *e)
 }
 
 /* Run one statement whose single result is an integer (a pragma read). */
-static int query_int(struct store *s, const char *sql, int64_t *out, const char *op,
-                     struct err *e)
+static int query_int(struct store *s, const char *sql, int64_t *out, const char *op, struct err *e)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
@@ -314,15 +313,16 @@ static int migrate(struct store *s, int64_t from, struct err *e)
         bool ran = false;
         rc = query_int(s, "PRAGMA user_version", &now_v, op, e);
         if (rc == 0 && now_v > store_n_migrations)
-            rc = err_set(e, PP_ESTATE, "database %s was migrated to version %lld by a newer "
-                         "poolpatch meanwhile", s->path, (long long)now_v);
+            rc = err_set(e, PP_ESTATE,
+                         "database %s was migrated to version %lld by a newer "
+                         "poolpatch meanwhile",
+                         s->path, (long long)now_v);
         if (rc == 0 && now_v == v) {
             rc = exec_sql(s, store_migrations[v], op, e);
             if (rc == 0) {
                 /* The only SQL we format: a version number of our own, never input. */
                 char pragma[64];
-                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld",
-                         (long long)v + 1);
+                snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long)v + 1);
                 rc = exec_sql(s, pragma, op, e);
             }
             ran = true;
@@ -427,8 +427,8 @@ static int open_common(const char *path, const struct store_opts *opts, bool rea
         src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
         if (src == SQLITE_OK)
             src = sqlite3_step(st);
-        bool wal = src == SQLITE_ROW &&
-                   str_eq_nocase((const char *)sqlite3_column_text(st, 0), "wal");
+        bool wal =
+            src == SQLITE_ROW && str_eq_nocase((const char *)sqlite3_column_text(st, 0), "wal");
         sqlite3_finalize(st);
         if (src != SQLITE_ROW) {
             rc = store_dberr(s, e, src, "setting journal_mode=WAL");
@@ -455,8 +455,7 @@ fail:
     return rc;
 }
 
-int store_open(const char *path, const struct store_opts *opts, struct store **out,
-               struct err *e)
+int store_open(const char *path, const struct store_opts *opts, struct store **out, struct err *e)
 {
     return open_common(path, opts, false, out, e);
 }
@@ -537,8 +536,7 @@ int store_backup(struct store *s, const char *path, struct err *e)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         if (errno == EEXIST)
-            return err_set(e, PP_EINVAL, "backup %s already exists; choose a new file name",
-                           path);
+            return err_set(e, PP_EINVAL, "backup %s already exists; choose a new file name", path);
         return err_set(e, PP_EIO, "cannot create backup %s: %s", path, strerror(errno));
     }
     int rc = 0;
@@ -595,8 +593,8 @@ int store_integrity_check(struct store *s, struct err *e)
         if (src == SQLITE_OK) {
             src = sqlite3_step(st);
             if (src == SQLITE_ROW)
-                rc = err_set(e, PP_EDB, "database %s: a row of %s breaks a foreign key",
-                             s->path, (const char *)sqlite3_column_text(st, 0));
+                rc = err_set(e, PP_EDB, "database %s: a row of %s breaks a foreign key", s->path,
+                             (const char *)sqlite3_column_text(st, 0));
             else if (src != SQLITE_DONE)
                 rc = store_dberr(s, e, src, "checking foreign keys");
         } else {

@@ -64,8 +64,7 @@ int store_schema_version(void);
  * database, or unreadable, gives PP_EDB naming the path.  *out owned by the caller
  * (store_close).  Thread: any; the connection then belongs to one thread at a time.
  */
-int store_open(const char *path, const struct store_opts *opts, struct store **out,
-               struct err *e);
+int store_open(const char *path, const struct store_opts *opts, struct store **out, struct err *e);
 
 /*
  * Open an extra read-only connection to an existing, fully migrated database (for HTTP
@@ -160,10 +159,10 @@ void store_pool_list_cleanup(struct store_pool_list *l);
 /* ---------------------------------------------------------------- settings */
 
 /* Known keys (any other key is allowed too; values are text). */
-#define STORE_KEY_CHECK_INTERVAL "check.interval_s"   /* integer seconds, > 0 */
-#define STORE_KEY_AUTO_CHECK     "check.automatic"    /* bool */
-#define STORE_KEY_CATALOG_URL    "catalog.url"        /* http(s):// or file:// */
-#define STORE_KEY_API_TOKEN_HASH "api.token_hash"     /* hash of the REST API token */
+#define STORE_KEY_CHECK_INTERVAL "check.interval_s" /* integer seconds, > 0 */
+#define STORE_KEY_AUTO_CHECK     "check.automatic"  /* bool */
+#define STORE_KEY_CATALOG_URL    "catalog.url"      /* http(s):// or file:// */
+#define STORE_KEY_API_TOKEN_HASH "api.token_hash"   /* hash of the REST API token */
 
 #define STORE_DEFAULT_CHECK_INTERVAL_S (24 * 3600) /* XenCenter checks every 24 h */
 #define STORE_DEFAULT_AUTO_CHECK       true
@@ -180,8 +179,7 @@ int store_setting_get_int(struct store *s, const char *key, int64_t def, int64_t
                           struct err *e);
 int store_setting_set_int(struct store *s, const char *key, int64_t v, struct err *e);
 /* Booleans are stored "true"/"false"; "1"/"0", "yes"/"no", "on"/"off" are read too. */
-int store_setting_get_bool(struct store *s, const char *key, bool def, bool *out,
-                           struct err *e);
+int store_setting_get_bool(struct store *s, const char *key, bool def, bool *out, struct err *e);
 int store_setting_set_bool(struct store *s, const char *key, bool v, struct err *e);
 /* Text with default: *out is a copy of the value or of def (NULL when def is NULL and unset). */
 int store_setting_get_str(struct store *s, const char *key, const char *def, char **out,
@@ -232,8 +230,7 @@ struct store_token {
 };
 
 /* Set the (single) client ID; drops the cached token, which belonged to the previous one. */
-int store_client_id_set(struct store *s, const char *username, const char *apikey,
-                        struct err *e);
+int store_client_id_set(struct store *s, const char *username, const char *apikey, struct err *e);
 /* PP_ENOTFOUND when no client ID was imported. */
 int store_client_id_get(struct store *s, struct store_client_id *out, struct err *e);
 /* Forget the client ID and its token (no error when none). */
@@ -302,11 +299,11 @@ enum store_rollout_state {
 /* Bit for a state in the masks of store_rollout_list. */
 #define STORE_ROLLOUT_BIT(st) (1u << (st))
 /* The rollouts the engine resumes on its own at start. */
-#define STORE_ROLLOUT_MASK_RESUME                                                                 \
+#define STORE_ROLLOUT_MASK_RESUME                                                                  \
     (STORE_ROLLOUT_BIT(STORE_ROLLOUT_RUNNING) | STORE_ROLLOUT_BIT(STORE_ROLLOUT_CANCELLING))
 /* Every state that is not final. */
-#define STORE_ROLLOUT_MASK_UNFINISHED                                                             \
-    (STORE_ROLLOUT_MASK_RESUME | STORE_ROLLOUT_BIT(STORE_ROLLOUT_PLANNED) |                       \
+#define STORE_ROLLOUT_MASK_UNFINISHED                                                              \
+    (STORE_ROLLOUT_MASK_RESUME | STORE_ROLLOUT_BIT(STORE_ROLLOUT_PLANNED) |                        \
      STORE_ROLLOUT_BIT(STORE_ROLLOUT_HALTED))
 #define STORE_ROLLOUT_MASK_ALL ((1u << STORE_ROLLOUT_NSTATES) - 1)
 
@@ -387,9 +384,8 @@ int store_rollout_create(struct store *s, const struct store_rollout_spec *spec,
                          const struct store_step_spec *steps, size_t n, char **id_out,
                          struct err *e);
 /* Append steps after the rollout's last seq (one transaction); *first_seq_out may be NULL. */
-int store_steps_append(struct store *s, const char *rollout_id,
-                       const struct store_step_spec *steps, size_t n, int64_t *first_seq_out,
-                       struct err *e);
+int store_steps_append(struct store *s, const char *rollout_id, const struct store_step_spec *steps,
+                       size_t n, int64_t *first_seq_out, struct err *e);
 /* PP_ENOTFOUND when none. */
 int store_rollout_get(struct store *s, const char *id, struct store_rollout *out, struct err *e);
 /*

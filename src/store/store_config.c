@@ -108,8 +108,10 @@ int store_pool_add(struct store *s, const struct store_pool_spec *spec, int64_t 
         return rc;
     rc = exists_text(s, SQL_POOL_NAME_TAKEN, spec->name, NULL, "adding a pool", e);
     if (rc == 1) {
-        rc = err_set(e, PP_EINVAL, "a pool named '%s' is already registered; choose another "
-                     "name or remove it first", spec->name);
+        rc = err_set(e, PP_EINVAL,
+                     "a pool named '%s' is already registered; choose another "
+                     "name or remove it first",
+                     spec->name);
         goto out;
     }
     if (rc)
@@ -173,8 +175,7 @@ int store_pool_get_by_id(struct store *s, int64_t id, struct store_pool *out, st
     return pool_get(s, SQL_POOL_BY_ID, "i", &id, what, out, e);
 }
 
-int store_pool_get_by_name(struct store *s, const char *name, struct store_pool *out,
-                           struct err *e)
+int store_pool_get_by_name(struct store *s, const char *name, struct store_pool *out, struct err *e)
 {
     if (!name)
         return err_set(e, PP_EINVAL, "no pool name given");
@@ -221,8 +222,10 @@ int store_pool_remove(struct store *s, int64_t id, struct err *e)
     char *rid = NULL;
     rc = exists_text(s, SQL_POOL_IN_USE, p.name, &rid, "removing a pool", e);
     if (rc == 1) {
-        rc = err_set(e, PP_ESTATE, "pool '%s' is part of rollout %s, which is not finished; "
-                     "let it finish or cancel it first", p.name, rid ? rid : "?");
+        rc = err_set(e, PP_ESTATE,
+                     "pool '%s' is part of rollout %s, which is not finished; "
+                     "let it finish or cancel it first",
+                     p.name, rid ? rid : "?");
         free(rid);
         goto out;
     }
@@ -298,9 +301,8 @@ int store_pool_set_credentials(struct store *s, int64_t id, const char *username
 /* ---------------------------------------------------------------- settings */
 
 static const char SQL_SET_GET[] = "SELECT value FROM settings WHERE key = ?1";
-static const char SQL_SET_PUT[] =
-    "INSERT INTO settings (key, value) VALUES (?1, ?2) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+static const char SQL_SET_PUT[] = "INSERT INTO settings (key, value) VALUES (?1, ?2) "
+                                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 static const char SQL_SET_DEL[] = "DELETE FROM settings WHERE key = ?1";
 
 int store_setting_get(struct store *s, const char *key, char **out, struct err *e)
@@ -388,8 +390,7 @@ int store_setting_set_int(struct store *s, const char *key, int64_t v, struct er
     return store_setting_set(s, key, buf, e);
 }
 
-int store_setting_get_bool(struct store *s, const char *key, bool def, bool *out,
-                           struct err *e)
+int store_setting_get_bool(struct store *s, const char *key, bool def, bool *out, struct err *e)
 {
     char *v = NULL;
     int rc = store_setting_get(s, key, &v, e);
@@ -419,8 +420,8 @@ int store_setting_set_bool(struct store *s, const char *key, bool v, struct err 
 
 int store_get_check_interval_s(struct store *s, int64_t *out, struct err *e)
 {
-    int rc = store_setting_get_int(s, STORE_KEY_CHECK_INTERVAL, STORE_DEFAULT_CHECK_INTERVAL_S,
-                                   out, e);
+    int rc =
+        store_setting_get_int(s, STORE_KEY_CHECK_INTERVAL, STORE_DEFAULT_CHECK_INTERVAL_S, out, e);
     if (rc == 0 && *out <= 0)
         rc = err_set(e, PP_EPARSE, "setting '%s' must be a positive number of seconds, not %lld",
                      STORE_KEY_CHECK_INTERVAL, (long long)*out);
@@ -485,8 +486,7 @@ int store_catalog_touch(struct store *s, const char *source, struct err *e)
     return changed_or_notfound(s, st, "recording a catalog check", nf, e);
 }
 
-int store_catalog_get(struct store *s, const char *source, struct store_catalog *out,
-                      struct err *e)
+int store_catalog_get(struct store *s, const char *source, struct store_catalog *out, struct err *e)
 {
     memset(out, 0, sizeof(*out));
     if (!source)
@@ -540,9 +540,8 @@ static const char SQL_CID_GET[] =
 static const char SQL_CID_DEL[] = "DELETE FROM client_id";
 static const char SQL_TOK_SET[] =
     "UPDATE client_id SET token = ?1, session_id = ?2, token_expires_at = ?3 WHERE id = 1";
-static const char SQL_TOK_GET[] =
-    "SELECT token, session_id, token_expires_at FROM client_id "
-    "WHERE id = 1 AND token IS NOT NULL AND token_expires_at > ?1";
+static const char SQL_TOK_GET[] = "SELECT token, session_id, token_expires_at FROM client_id "
+                                  "WHERE id = 1 AND token IS NOT NULL AND token_expires_at > ?1";
 
 static void wipe_free(char *p)
 {
@@ -551,8 +550,7 @@ static void wipe_free(char *p)
     free(p);
 }
 
-int store_client_id_set(struct store *s, const char *username, const char *apikey,
-                        struct err *e)
+int store_client_id_set(struct store *s, const char *username, const char *apikey, struct err *e)
 {
     if (!username || !*username || !apikey || !*apikey)
         return err_set(e, PP_EINVAL, "a client ID needs a username and an API key");
@@ -582,7 +580,8 @@ int store_client_id_get(struct store *s, struct store_client_id *out, struct err
         out->apikey = store_col_dup(st, 1);
         out->imported_at_ms = sqlite3_column_int64(st, 2);
     } else if (src == SQLITE_DONE) {
-        rc = err_set(e, PP_ENOTFOUND, "no client ID has been imported (poolpatch client-id "
+        rc = err_set(e, PP_ENOTFOUND,
+                     "no client ID has been imported (poolpatch client-id "
                      "import FILE)");
     } else {
         rc = store_dberr(s, e, src, "reading the client ID");
@@ -697,8 +696,8 @@ int store_download_put(struct store *s, const struct store_download_spec *spec, 
         rc = store_stmt(s, SQL_DL_PUT, &st, e);
     if (rc)
         return rc;
-    store_bind(st, "tttitii", spec->update_uuid, spec->url, spec->path, spec->size,
-               spec->sha256, (int64_t)(spec->complete ? 1 : 0), store_now_ms(s));
+    store_bind(st, "tttitii", spec->update_uuid, spec->url, spec->path, spec->size, spec->sha256,
+               (int64_t)(spec->complete ? 1 : 0), store_now_ms(s));
     int src = store_step_done(st);
     if (src != SQLITE_DONE)
         return store_dberr(s, e, src, "indexing the download of %s", spec->update_uuid);

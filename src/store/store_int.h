@@ -63,8 +63,8 @@ void store_stmt_done(sqlite3_stmt *st);
  */
 int store_bind_n(sqlite3_stmt *st, int nargs, const char *fmt, ...);
 #define STORE_NARGS_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, n, ...) n
-#define STORE_NARGS(...) STORE_NARGS_(__VA_ARGS__, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
-#define store_bind(st, fmt, ...) store_bind_n(st, STORE_NARGS(__VA_ARGS__), fmt, __VA_ARGS__)
+#define STORE_NARGS(...)                                                        STORE_NARGS_(__VA_ARGS__, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define store_bind(st, fmt, ...)                                                store_bind_n(st, STORE_NARGS(__VA_ARGS__), fmt, __VA_ARGS__)
 
 /*
  * Step a statement that returns no row (or whose rows are ignored) to completion and reset it.

@@ -82,20 +82,19 @@ static const char SQL_STEP_MAXSEQ[] =
     "SELECT coalesce(max(seq), 0) FROM steps WHERE rollout_id = ?1";
 #define RO_COLS "id, created_at, updated_at, state, plan, policy, error"
 static const char SQL_RO_GET[] = "SELECT " RO_COLS " FROM rollouts WHERE id = ?1";
-#define RO_MASK_WHERE                                                                             \
-    "WHERE ((?1 >> (CASE state WHEN 'planned' THEN 0 WHEN 'running' THEN 1 WHEN 'halted' THEN 2 " \
+#define RO_MASK_WHERE                                                                              \
+    "WHERE ((?1 >> (CASE state WHEN 'planned' THEN 0 WHEN 'running' THEN 1 WHEN 'halted' THEN 2 "  \
     "WHEN 'cancelling' THEN 3 WHEN 'cancelled' THEN 4 WHEN 'done' THEN 5 ELSE 6 END)) & 1) = 1 "
-static const char SQL_RO_LIST_NEW[] =
-    "SELECT " RO_COLS " FROM rollouts " RO_MASK_WHERE
-    "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
+static const char SQL_RO_LIST_NEW[] = "SELECT " RO_COLS " FROM rollouts " RO_MASK_WHERE
+                                      "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
 static const char SQL_RO_LIST_OLD[] =
     "SELECT " RO_COLS " FROM rollouts " RO_MASK_WHERE "ORDER BY created_at, rowid LIMIT ?2";
 static const char SQL_RO_SET_STATE[] =
     "UPDATE rollouts SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1";
 static const char SQL_RO_DELETE[] = "DELETE FROM rollouts WHERE id = ?1";
 
-#define STEP_COLS                                                                                 \
-    "rollout_id, seq, pool, host, kind, params, state, undo, result, error, attempts, "          \
+#define STEP_COLS                                                                                  \
+    "rollout_id, seq, pool, host, kind, params, state, undo, result, error, attempts, "            \
     "created_at, intent_at, done_at, undone_at"
 static const char SQL_STEP_GET[] =
     "SELECT " STEP_COLS " FROM steps WHERE rollout_id = ?1 AND seq = ?2";
@@ -113,16 +112,14 @@ static const char SQL_STEP_FIRST_POOL[] =
 static const char SQL_UNDO_LIST[] =
     "SELECT " STEP_COLS " FROM steps WHERE rollout_id = ?1 AND (?2 IS NULL OR pool = ?2) "
     "AND undo IS NOT NULL AND intent_at IS NOT NULL AND undone_at IS NULL ORDER BY seq DESC";
-static const char SQL_STEP_STATE[] =
-    "SELECT state FROM steps WHERE rollout_id = ?1 AND seq = ?2";
+static const char SQL_STEP_STATE[] = "SELECT state FROM steps WHERE rollout_id = ?1 AND seq = ?2";
 
 static const char SQL_J_INTENT[] =
     "UPDATE steps SET state = 'intent', attempts = attempts + 1, intent_at = ?3, "
     "params = coalesce(?4, params), undo = coalesce(?5, undo), error = NULL, done_at = NULL "
     "WHERE rollout_id = ?1 AND seq = ?2 AND state IN ('pending', 'intent', 'failed')";
-static const char SQL_J_DONE[] =
-    "UPDATE steps SET state = 'done', done_at = ?3, result = ?4 "
-    "WHERE rollout_id = ?1 AND seq = ?2 AND state = 'intent'";
+static const char SQL_J_DONE[] = "UPDATE steps SET state = 'done', done_at = ?3, result = ?4 "
+                                 "WHERE rollout_id = ?1 AND seq = ?2 AND state = 'intent'";
 static const char SQL_J_FAIL[] =
     "UPDATE steps SET state = 'failed', done_at = ?3, error = ?4 "
     "WHERE rollout_id = ?1 AND seq = ?2 AND state IN ('pending', 'intent')";
@@ -274,8 +271,8 @@ static int insert_steps(struct store *s, const char *rid, const struct store_ste
         int rc = store_stmt(s, SQL_STEP_INSERT, &st, e);
         if (rc)
             return rc;
-        int src = store_bind(st, "titttti", rid, first + (int64_t)i, sp->pool, sp->host,
-                             sp->kind, sp->params_json ? sp->params_json : "{}", now);
+        int src = store_bind(st, "titttti", rid, first + (int64_t)i, sp->pool, sp->host, sp->kind,
+                             sp->params_json ? sp->params_json : "{}", now);
         if (src == SQLITE_OK)
             src = store_step_done(st);
         store_stmt_done(st);
@@ -341,9 +338,8 @@ out:
     return rc;
 }
 
-int store_steps_append(struct store *s, const char *rollout_id,
-                       const struct store_step_spec *steps, size_t n, int64_t *first_seq_out,
-                       struct err *e)
+int store_steps_append(struct store *s, const char *rollout_id, const struct store_step_spec *steps,
+                       size_t n, int64_t *first_seq_out, struct err *e)
 {
     if (!rollout_id || (n && !steps))
         return err_set(e, PP_EINVAL, "appending steps needs a rollout id and steps");
@@ -522,8 +518,7 @@ int store_step_get(struct store *s, const char *rollout_id, int64_t seq, struct 
     else if (src == SQLITE_DONE)
         rc = err_set(e, PP_ENOTFOUND, "rollout %s has no step %lld", rollout_id, (long long)seq);
     else
-        rc = store_dberr(s, e, src, "reading step %lld of rollout %s", (long long)seq,
-                         rollout_id);
+        rc = store_dberr(s, e, src, "reading step %lld of rollout %s", (long long)seq, rollout_id);
     store_stmt_done(st);
     return rc;
 }
@@ -601,8 +596,8 @@ int store_step_first_unfinished(struct store *s, const char *rollout_id, const c
  * After a guarded UPDATE changed no row: explain why (no such step, or its state does not allow
  * the transition).
  */
-static int explain_refusal(struct store *s, const char *rollout_id, int64_t seq,
-                           const char *what, struct err *e)
+static int explain_refusal(struct store *s, const char *rollout_id, int64_t seq, const char *what,
+                           struct err *e)
 {
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_STEP_STATE, &st, e);
@@ -635,7 +630,8 @@ static int journal_write(struct store *s, const char *sql, const char *fmt_ab,
     if (rc)
         return rc;
     if (store_in_tx(s))
-        return err_set(e, PP_ESTATE, "the journal cannot be written inside a transaction: each "
+        return err_set(e, PP_ESTATE,
+                       "the journal cannot be written inside a transaction: each "
                        "entry must be on disk before the action is sent");
     sqlite3_stmt *st;
     rc = store_stmt(s, sql, &st, e);
@@ -652,8 +648,8 @@ static int journal_write(struct store *s, const char *sql, const char *fmt_ab,
         src = store_step_done(st);
     store_stmt_done(st);
     if (src != SQLITE_DONE)
-        return store_dberr(s, e, src, "journal: marking step %lld of rollout %s %s",
-                           (long long)seq, rollout_id, what);
+        return store_dberr(s, e, src, "journal: marking step %lld of rollout %s %s", (long long)seq,
+                           rollout_id, what);
     if (sqlite3_changes(s->db) == 0)
         return explain_refusal(s, rollout_id, seq, what, e);
     return 0;

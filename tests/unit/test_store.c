@@ -140,8 +140,9 @@ static void test_open_creates_private_wal_db(void **state)
     assert_string_equal(store_path(f->s), f->path);
     assert_false(store_is_readonly(f->s));
     /* STRICT tables reject a value of the wrong type. */
-    assert_int_not_equal(sqlite3_exec(db, "INSERT INTO pools (name, master_url, username, "
-                                          "password, added_at) VALUES ('x','y','u','p','soon')",
+    assert_int_not_equal(sqlite3_exec(db,
+                                      "INSERT INTO pools (name, master_url, username, "
+                                      "password, added_at) VALUES ('x','y','u','p','soon')",
                                       NULL, NULL, NULL),
                          SQLITE_OK);
     assert_int_equal(store_integrity_check(f->s, NULL), 0);
@@ -320,13 +321,12 @@ static void test_pools(void **state)
     assert_null(strstr(e.msg, "secret"));
     assert_int_equal(store_pool_add(f->s, &(struct store_pool_spec){.name = "n"}, NULL, &e),
                      PP_EINVAL);
-    assert_int_equal(store_pool_add(f->s,
-                                    &(struct store_pool_spec){.name = "",
-                                                              .master_url = "u",
-                                                              .username = "a",
-                                                              .password = "b"},
-                                    NULL, &e),
-                     PP_EINVAL);
+    assert_int_equal(
+        store_pool_add(f->s,
+                       &(struct store_pool_spec){
+                           .name = "", .master_url = "u", .username = "a", .password = "b"},
+                       NULL, &e),
+        PP_EINVAL);
     /* Read back: verbatim. */
     struct store_pool p = {0};
     assert_int_equal(store_pool_get_by_name(f->s, evil, &p, &e), 0);
@@ -409,12 +409,11 @@ static void test_pool_remove_blocked_by_rollout(void **state)
                                                               .password = "pw"},
                                     &id, &e),
                      0);
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){.id = "r1",
-                                                                       .plan_json = "{}",
-                                                                       .policy = "minimal"},
-                                          three_steps, 3, NULL, &e),
-                     0);
+    assert_int_equal(
+        store_rollout_create(
+            f->s, &(struct store_rollout_spec){.id = "r1", .plan_json = "{}", .policy = "minimal"},
+            three_steps, 3, NULL, &e),
+        0);
     assert_int_equal(store_pool_remove(f->s, id, &e), PP_ESTATE);
     assert_non_null(strstr(e.msg, "rollout r1"));
     assert_int_equal(store_rollout_set_state(f->s, "r1", STORE_ROLLOUT_CANCELLED, NULL, &e), 0);
@@ -565,12 +564,11 @@ static void test_downloads(void **state)
     struct store_download d = {0};
     struct store_download_list l = {0};
     assert_int_equal(store_download_get(f->s, u1, &d, &e), PP_ENOTFOUND);
-    assert_int_equal(store_download_put(f->s,
-                                        &(struct store_download_spec){.update_uuid = u1,
-                                                                      .path = "/c/u1.zip",
-                                                                      .size = 100},
-                                        &e),
-                     0);
+    assert_int_equal(
+        store_download_put(
+            f->s,
+            &(struct store_download_spec){.update_uuid = u1, .path = "/c/u1.zip", .size = 100}, &e),
+        0);
     clock_advance(f->clock, 10);
     assert_int_equal(store_download_put(f->s,
                                         &(struct store_download_spec){.update_uuid = "u2",
@@ -581,8 +579,7 @@ static void test_downloads(void **state)
                                                                       .complete = true},
                                         &e),
                      0);
-    assert_int_equal(store_download_get(f->s, "0e4a1a09-1234-4e4f-9a55-1234567890ab", &d, &e),
-                     0);
+    assert_int_equal(store_download_get(f->s, "0e4a1a09-1234-4e4f-9a55-1234567890ab", &d, &e), 0);
     assert_string_equal(d.update_uuid, u1);
     assert_string_equal(d.path, "/c/u1.zip");
     assert_int_equal(d.size, 100);
@@ -608,12 +605,10 @@ static void test_downloads(void **state)
     assert_string_equal(l.items[0].sha256, "cd");
     assert_string_equal(l.items[1].url, "https://f/u2");
     store_download_list_cleanup(&l);
-    assert_int_equal(store_download_put(f->s,
-                                        &(struct store_download_spec){.update_uuid = "x",
-                                                                      .path = "/p",
-                                                                      .size = -1},
-                                        &e),
-                     PP_EINVAL);
+    assert_int_equal(
+        store_download_put(
+            f->s, &(struct store_download_spec){.update_uuid = "x", .path = "/p", .size = -1}, &e),
+        PP_EINVAL);
     assert_int_equal(store_download_remove(f->s, "u2", &e), 0);
     assert_int_equal(store_download_remove(f->s, "u2", &e), PP_ENOTFOUND);
 }
@@ -626,11 +621,11 @@ static void test_rollout_journal(void **state)
     struct err e = {0};
     f->s = open_ok(f);
     char *id = NULL;
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .plan_json = "{\"pools\":[\"prod\",\"lab\"]}",
-                                              .policy = "minimal"},
-                                          three_steps, 3, &id, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.plan_json = "{\"pools\":[\"prod\",\"lab\"]}",
+                                                      .policy = "minimal"},
+                         three_steps, 3, &id, &e),
                      0);
     assert_non_null(id);
     assert_int_equal(strlen(id), 36); /* a generated UUID */
@@ -642,17 +637,17 @@ static void test_rollout_journal(void **state)
     assert_null(r.error);
     store_rollout_cleanup(&r);
     /* Duplicate id, bad JSON, missing pieces. */
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = id, .plan_json = "{}", .policy = "x"},
-                                          NULL, 0, NULL, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = id, .plan_json = "{}", .policy = "x"},
+                         NULL, 0, NULL, &e),
                      PP_EINVAL);
     assert_non_null(strstr(e.msg, "already exists"));
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "bad", .plan_json = "{nope", .policy = "x"},
-                                          NULL, 0, NULL, &e),
-                     PP_EINVAL);
+    assert_int_equal(
+        store_rollout_create(
+            f->s, &(struct store_rollout_spec){.id = "bad", .plan_json = "{nope", .policy = "x"},
+            NULL, 0, NULL, &e),
+        PP_EINVAL);
     assert_non_null(strstr(e.msg, "not valid JSON"));
     assert_int_equal(store_rollout_get(f->s, "bad", &r, &e), PP_ENOTFOUND);
 
@@ -721,9 +716,8 @@ static void test_rollout_journal(void **state)
     assert_int_equal(store_journal_intent(f->s, id, 2, NULL, NULL, &e), 0);
     assert_int_equal(store_journal_fail(f->s, id, 2, NULL, &e), PP_EINVAL);
     assert_int_equal(store_journal_fail(f->s, id, 2, "VM_MIGRATE_FAILED: no memory", &e), 0);
-    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_HALTED, "migration failed",
-                                             &e),
-                     0);
+    assert_int_equal(
+        store_rollout_set_state(f->s, id, STORE_ROLLOUT_HALTED, "migration failed", &e), 0);
     assert_int_equal(store_rollout_get(f->s, id, &r, &e), 0);
     assert_int_equal(r.state, STORE_ROLLOUT_HALTED);
     assert_string_equal(r.error, "migration failed");
@@ -763,11 +757,12 @@ static void test_rollout_journal(void **state)
     assert_int_equal(store_steps_append(f->s, "nope", more, 2, NULL, &e), PP_ENOTFOUND);
 
     /* Listing and final states. */
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "second", .plan_json = "[]", .policy = "return"},
-                                          NULL, 0, NULL, &e),
-                     0);
+    assert_int_equal(
+        store_rollout_create(
+            f->s,
+            &(struct store_rollout_spec){.id = "second", .plan_json = "[]", .policy = "return"},
+            NULL, 0, NULL, &e),
+        0);
     struct store_rollout_list rl = {0};
     assert_int_equal(store_rollouts_unfinished(f->s, &rl, &e), 0);
     assert_int_equal(rl.n, 1);
@@ -786,11 +781,9 @@ static void test_rollout_journal(void **state)
     assert_int_equal(rl.n, 1);
     store_rollout_list_cleanup(&rl);
     assert_int_equal(store_rollout_delete(f->s, id, &e), PP_ESTATE);
-    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_PLANNED, NULL, &e),
-                     PP_ESTATE);
+    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_PLANNED, NULL, &e), PP_ESTATE);
     assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_DONE, NULL, &e), 0);
-    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_RUNNING, NULL, &e),
-                     PP_ESTATE);
+    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_RUNNING, NULL, &e), PP_ESTATE);
     assert_non_null(strstr(e.msg, "already done"));
     assert_int_equal(store_steps_append(f->s, id, more, 1, NULL, &e), PP_ESTATE);
     assert_int_equal(store_rollout_set_state(f->s, "nope", STORE_ROLLOUT_DONE, NULL, &e),
@@ -825,10 +818,10 @@ static void test_rollout_create_is_atomic(void **state)
         {.pool = "p", .kind = "b"},
         {.pool = "p", .kind = ""}, /* invalid */
     };
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "r", .plan_json = "{}", .policy = "x"},
-                                          steps, 3, NULL, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = "r", .plan_json = "{}", .policy = "x"},
+                         steps, 3, NULL, &e),
                      PP_EINVAL);
     struct store_rollout r = {0};
     assert_int_equal(store_rollout_get(f->s, "r", &r, &e), PP_ENOTFOUND);
@@ -845,10 +838,10 @@ static void test_undo_list(void **state)
         {.pool = "q", .kind = "resolve"}, {.pool = "p", .kind = "resolve"},
         {.pool = "p", .kind = "apply"},
     };
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "r", .plan_json = "{}", .policy = "x"},
-                                          steps, 5, NULL, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = "r", .plan_json = "{}", .policy = "x"},
+                         steps, 5, NULL, &e),
                      0);
     assert_int_equal(store_journal_intent(f->s, "r", 1, NULL, "{\"ha\":\"on\"}", &e), 0);
     assert_int_equal(store_journal_done(f->s, "r", 1, NULL, &e), 0);
@@ -896,15 +889,15 @@ static void test_events(void **state)
     struct err e = {0};
     struct store_opts o = {.clock = f->clock, .events_keep = 10};
     assert_int_equal(store_open(f->path, &o, &f->s, &e), 0);
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "r", .plan_json = "{}", .policy = "x"},
-                                          three_steps, 3, NULL, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = "r", .plan_json = "{}", .policy = "x"},
+                         three_steps, 3, NULL, &e),
                      0);
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "r2", .plan_json = "{}", .policy = "x"},
-                                          NULL, 0, NULL, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = "r2", .plan_json = "{}", .policy = "x"},
+                         NULL, 0, NULL, &e),
                      0);
     int64_t id1 = 0, id2 = 0;
     assert_int_equal(store_event_add(f->s,
@@ -919,9 +912,8 @@ static void test_events(void **state)
                      0);
     clock_advance(f->clock, 7);
     assert_int_equal(store_event_add(f->s,
-                                     &(struct store_event_spec){.rollout_id = "r2",
-                                                                .percent = -1,
-                                                                .message = "started"},
+                                     &(struct store_event_spec){
+                                         .rollout_id = "r2", .percent = -1, .message = "started"},
                                      &id2, &e),
                      0);
     assert_true(id2 > id1);
@@ -945,25 +937,22 @@ static void test_events(void **state)
     assert_int_equal(l.items[0].percent, -1);
     store_event_list_cleanup(&l);
     /* Errors. */
-    assert_int_equal(store_event_add(f->s,
-                                     &(struct store_event_spec){.rollout_id = "nope",
-                                                                .message = "m"},
-                                     NULL, &e),
-                     PP_ENOTFOUND);
-    assert_int_equal(store_event_add(f->s,
-                                     &(struct store_event_spec){.rollout_id = "r",
-                                                                .percent = 101,
-                                                                .message = "m"},
-                                     NULL, &e),
-                     PP_EINVAL);
+    assert_int_equal(
+        store_event_add(f->s, &(struct store_event_spec){.rollout_id = "nope", .message = "m"},
+                        NULL, &e),
+        PP_ENOTFOUND);
+    assert_int_equal(
+        store_event_add(
+            f->s, &(struct store_event_spec){.rollout_id = "r", .percent = 101, .message = "m"},
+            NULL, &e),
+        PP_EINVAL);
     /* The cap: 300 more events on r keep at most keep + 63 (pruned every 64 adds). */
     for (int i = 0; i < 300; i++) {
         char m[32];
         snprintf(m, sizeof(m), "e%d", i);
         assert_int_equal(store_event_add(f->s,
-                                         &(struct store_event_spec){.rollout_id = "r",
-                                                                    .percent = i % 101,
-                                                                    .message = m},
+                                         &(struct store_event_spec){
+                                             .rollout_id = "r", .percent = i % 101, .message = m},
                                          NULL, &e),
                          0);
     }
@@ -1040,10 +1029,10 @@ static void test_readonly_connection(void **state)
     assert_int_equal(l.n, 1);
     store_pool_list_cleanup(&l);
     /* A reader holding a snapshot does not block the writer. */
-    assert_int_equal(store_rollout_create(f->s,
-                                          &(struct store_rollout_spec){
-                                              .id = "r", .plan_json = "{}", .policy = "x"},
-                                          three_steps, 3, NULL, &e),
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = "r", .plan_json = "{}", .policy = "x"},
+                         three_steps, 3, NULL, &e),
                      0);
     assert_int_equal(store_journal_intent(f->s, "r", 1, NULL, NULL, &e), 0);
     struct store_step st = {0};
@@ -1062,8 +1051,8 @@ static void test_readonly_connection(void **state)
                      PP_ESTATE);
     assert_int_equal(store_journal_intent(ro, "r", 2, NULL, NULL, &e), PP_ESTATE);
     assert_int_equal(store_tx_begin(ro, &e), PP_ESTATE);
-    assert_int_equal(store_event_add(ro, &(struct store_event_spec){.rollout_id = "r",
-                                                                    .message = "m"},
+    assert_int_equal(store_event_add(ro,
+                                     &(struct store_event_spec){.rollout_id = "r", .message = "m"},
                                      NULL, &e),
                      PP_ESTATE);
     store_close(ro);
@@ -1144,12 +1133,12 @@ static void crash_child(const char *path, int fd)
             store_rollout_list_cleanup(&all);
             struct store_step_spec steps[CRASH_STEPS];
             for (int i = 0; i < CRASH_STEPS; i++)
-                steps[i] = (struct store_step_spec){.pool = "p", .kind = "migrate",
-                                                    .host = "h", .params_json = "{}"};
-            if (store_rollout_create(s, &(struct store_rollout_spec){.id = rid,
-                                                                    .plan_json = "{}",
-                                                                    .policy = "minimal"},
-                                     steps, CRASH_STEPS, NULL, &e))
+                steps[i] = (struct store_step_spec){
+                    .pool = "p", .kind = "migrate", .host = "h", .params_json = "{}"};
+            if (store_rollout_create(
+                    s,
+                    &(struct store_rollout_spec){.id = rid, .plan_json = "{}", .policy = "minimal"},
+                    steps, CRASH_STEPS, NULL, &e))
                 _exit(3);
             send_ack(fd, 'C', rid, 0);
             if (store_rollout_set_state(s, rid, STORE_ROLLOUT_RUNNING, NULL, &e))
@@ -1180,8 +1169,11 @@ static void crash_child(const char *path, int fd)
                 _exit(3);
             send_ack(fd, 'I', rid, st.seq);
         }
-        struct store_event_spec ev = {.rollout_id = rid, .step_seq = st.seq, .pool = "p",
-                                      .percent = 50, .message = "working"};
+        struct store_event_spec ev = {.rollout_id = rid,
+                                      .step_seq = st.seq,
+                                      .pool = "p",
+                                      .percent = 50,
+                                      .message = "working"};
         if (store_event_add(s, &ev, NULL, &e))
             _exit(3);
         if (store_journal_done(s, rid, st.seq, result, &e))
