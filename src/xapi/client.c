@@ -787,6 +787,7 @@ static void op_send(struct xapi_client *c, struct xapi_op *op)
     w->op = op;
     w->done = op_wreq_done;
     w->long_poll = op->lp;
+    w->fresh_connect = !(op->flags & XAPI_CALL_IDEMPOTENT) && !xapi_method_idempotent(op->method);
     w->counted = true;
     if (op->lp) {
         double s = long_poll_seconds(op->params);

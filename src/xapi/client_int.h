@@ -97,6 +97,7 @@ struct wreq {
     struct xapi_value *params; /* complete, session included; owned */
     enum xapi_proto_pref proto; /* JSONRPC or XMLRPC as sent */
     bool long_poll;
+    bool fresh_connect;       /* a mutation: never on a reused connection (see transport_http.c) */
     bool counted;             /* holds one of the pool's connection slots */
     int64_t timeout_ms;
     int64_t lp_deadline;      /* in-process long-poll: loop clock deadline */

@@ -110,6 +110,13 @@ void http_start(struct xapi_loop *loop, struct wreq *w)
     cc |= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_response_bytes);
     cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     cc |= curl_easy_setopt(h, CURLOPT_USERAGENT, "poolpatch");
+    /*
+     * libcurl silently re-sends a request whose reused connection died before any answer
+     * byte.  The host may have executed it already, so a mutation (host.reboot, VM.migrate...)
+     * gets a connection of its own, where curl never retries.
+     */
+    if (w->fresh_connect)
+        cc |= curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     free(url);
     if (cc != CURLE_OK) {
         fail_now(loop, w, PP_ETRANSPORT, "curl_easy_setopt failed");
