@@ -71,6 +71,13 @@ int engine_updates_dismiss(struct engine *eng, const char *const *ids, size_t n,
 /* Restore dismissed updates (removes the other_config keys) and re-check. */
 int engine_updates_restore(struct engine *eng, struct err *e);
 
+/*
+ * Import a client ID file (xencenter_client_id.json: {"username","apikey",...}) for downloads
+ * from the vendor's file service; stored owner-only.  Errors name the missing / bad field.
+ */
+int engine_client_id_import(struct engine *eng, const char *json_text, size_t len,
+                            struct err *e);
+
 /* ---- plans and rollouts ---- */
 enum engine_policy { ENGINE_POLICY_MINIMAL = 0, ENGINE_POLICY_RETURN = 1 };
 struct engine_plan_req {

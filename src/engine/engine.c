@@ -1,0 +1,1707 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the engine object: its thread, the request queue other threads post to, the pool
+ * registry with one connected XAPI client per pool, the update catalog, plans, and the glue to
+ * the rollout executor (exec.c).  See engine.h for the contract and docs/engine.md.
+ *
+ * Threads.  The engine thread owns the store connection, the XAPI loop, every client, the
+ * catalog and the executor; nothing else touches them.  engine_* functions, called from other
+ * threads (REST server, CLI, the periodic checker), post a request and wait for its answer.
+ * Work that blocks on the network outside XAPI — fetching the catalog, downloading update files
+ * — runs on the calling thread between two requests, so the engine thread never blocks.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/engine_int.h"
+#include "engine/exec.h"
+#include "engine/inventory_xapi.h"
+#include "plan/alerts.h"
+#include "plan/plan.h"
+#include "store/store.h"
+
+#define LOG_MOD "engine"
+#define CATALOG_SOURCE "updates.xml"
+#define CATALOG_MAX_BYTES (64u * 1024 * 1024)
+#define DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define LOOP_TURN_MS 20
+
+const char *const engine_cache_classes[] = {"pool", "host", "host_metrics", "vm", "vbd",
+                                            "vdi", "sr", "pbd", "pool_update", NULL};
+
+enum req_kind {
+    R_POOL_ADD,
+    R_POOL_REMOVE,
+    R_POOLS,
+    R_CATALOG_META,
+    R_CATALOG_PUT,
+    R_VIEW,
+    R_CSV,
+    R_DISMISS,
+    R_RESTORE,
+    R_PLAN,
+    R_FILES_NEEDED,
+    R_DOWNLOAD_DONE,
+    R_ROLLOUT_START,
+    R_ROLLOUTS,
+    R_ROLLOUT_GET,
+    R_RETRY,
+    R_CANCEL,
+    R_CLIENT_ID,
+};
+
+/* A copied engine_plan_req. */
+struct plan_req_copy {
+    char **pools;
+    size_t n_pools;
+    bool automated;
+    char **updates;
+    size_t n_updates;
+    char *file;
+    enum engine_policy policy;
+    bool stay_on_release;
+};
+
+struct eng_req {
+    struct eng_req *next;
+    int refs; /* under qlock: the caller's and the engine's */
+    enum req_kind kind;
+    bool done;
+    /* arguments (owned copies) */
+    struct engine_pool_spec pool;
+    char *name;
+    enum engine_view view;
+    enum engine_sort sort;
+    char **ids;
+    size_t n_ids;
+    bool all;
+    struct plan_req_copy pr;
+    struct fetch_result fetched;
+    bool not_modified;
+    json_t *files; /* R_ROLLOUT_START / R_DOWNLOAD_DONE: [{uuid, path}] */
+    /* results */
+    int rc;
+    struct err err;
+    json_t *out;
+    char *str;
+    /* async bookkeeping (engine thread) */
+    int pending;
+    struct eng_pool *new_pool;
+};
+
+/* ------------------------------------------------------------------ small helpers */
+
+static char **strv_dup(const char *const *v, size_t n)
+{
+    char **out;
+
+    if (!n)
+        return NULL;
+    out = xcalloc(n, sizeof(*out));
+    for (size_t i = 0; i < n; i++)
+        out[i] = xstrdup(v[i]);
+    return out;
+}
+
+static void strv_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void req_free(struct eng_req *r)
+{
+    free((char *)r->pool.name);
+    free((char *)r->pool.url);
+    free((char *)r->pool.username);
+    if (r->pool.password) {
+        explicit_bzero((char *)r->pool.password, strlen(r->pool.password));
+        free((char *)r->pool.password);
+    }
+    free((char *)r->pool.ca_file);
+    free(r->name);
+    strv_free(r->ids, r->n_ids);
+    strv_free(r->pr.pools, r->pr.n_pools);
+    strv_free(r->pr.updates, r->pr.n_updates);
+    free(r->pr.file);
+    fetch_result_cleanup(&r->fetched);
+    json_decref(r->files);
+    json_decref(r->out);
+    free(r->str);
+    free(r);
+}
+
+static struct eng_req *req_new(enum req_kind kind)
+{
+    struct eng_req *r = xcalloc(1, sizeof(*r));
+    r->kind = kind;
+    r->refs = 2;
+    return r;
+}
+
+static void req_unref(struct engine *eng, struct eng_req *r)
+{
+    bool last;
+
+    pthread_mutex_lock(&eng->qlock);
+    last = --r->refs == 0;
+    pthread_mutex_unlock(&eng->qlock);
+    if (last)
+        req_free(r);
+}
+
+/* Engine thread: deliver the answer and drop the engine's reference. */
+static void req_finish(struct engine *eng, struct eng_req *r, int rc)
+{
+    r->rc = rc;
+    if (rc == 0)
+        err_clear(&r->err);
+    pthread_mutex_lock(&eng->qlock);
+    r->done = true;
+    pthread_cond_broadcast(&eng->qdone);
+    pthread_mutex_unlock(&eng->qlock);
+    req_unref(eng, r);
+}
+
+/*
+ * Caller thread: post r and wait for the answer.  Returns r->rc, copying the error to e.  The
+ * caller keeps its reference and must req_unref after reading the results.
+ */
+static int req_submit(struct engine *eng, struct eng_req *r, struct err *e)
+{
+    struct timespec ts;
+    int rc = 0;
+
+    pthread_mutex_lock(&eng->qlock);
+    if (!eng->running || eng->stop) {
+        pthread_mutex_unlock(&eng->qlock);
+        r->refs--; /* the engine will never see it */
+        return err_set(e, PP_ESTATE, "the engine is not running");
+    }
+    if (eng->qtail)
+        eng->qtail->next = r;
+    else
+        eng->qhead = r;
+    eng->qtail = r;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += eng->request_timeout_ms / 1000;
+    ts.tv_nsec += (long)(eng->request_timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    while (!r->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&eng->qdone, &eng->qlock, &ts);
+    pthread_mutex_unlock(&eng->qlock);
+    if (!r->done)
+        return err_set(e, PP_ETIMEOUT, "the engine did not answer within %d ms",
+                       eng->request_timeout_ms);
+    if (r->rc && e)
+        *e = r->err;
+    return r->rc;
+}
+
+/* Run a request with no special result handling: returns rc and hands *out over. */
+static int req_run(struct engine *eng, struct eng_req *r, json_t **out, struct err *e)
+{
+    int rc = req_submit(eng, r, e);
+
+    if (out) {
+        *out = NULL;
+        if (rc == 0 && r->done) {
+            *out = r->out;
+            r->out = NULL;
+        }
+    }
+    req_unref(eng, r);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ events */
+
+static void emit_event(void *ctx, const char *rollout, const char *pool, const char *host,
+                       const char *step, int percent, const char *message)
+{
+    struct engine *eng = ctx;
+    json_t *ev = json_object();
+    char ts[20];
+    char *text;
+
+    clock_format_xapi(clock_now_ms(eng->clock), ts);
+    json_object_set_new(ev, "rollout", json_string(rollout ? rollout : ""));
+    json_object_set_new(ev, "pool", pool ? json_string(pool) : json_null());
+    json_object_set_new(ev, "host", host ? json_string(host) : json_null());
+    json_object_set_new(ev, "step", step ? json_string(step) : json_null());
+    json_object_set_new(ev, "percent", json_integer(percent));
+    json_object_set_new(ev, "message", json_string(message ? message : ""));
+    json_object_set_new(ev, "time", json_string(ts));
+    text = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (eng->store && rollout) {
+        struct store_event_spec spec = {.rollout_id = rollout,
+                                        .pool = pool,
+                                        .host = host,
+                                        .step = step,
+                                        .percent = percent,
+                                        .message = message ? message : ""};
+        struct err e = {0};
+        if (store_event_add(eng->store, &spec, NULL, &e) != 0)
+            log_warn(LOG_MOD, "recording a progress event: %s", e.msg);
+    }
+    pthread_mutex_lock(&eng->sublock);
+    for (size_t i = 0; i < eng->n_subs; i++)
+        eng->subs[i].cb(eng->subs[i].ud, text);
+    pthread_mutex_unlock(&eng->sublock);
+    free(text);
+}
+
+/* Subscribe to progress events (see engine.h).  Any thread. */
+int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud)
+{
+    int id;
+
+    if (!eng || !cb)
+        return PP_EINVAL;
+    pthread_mutex_lock(&eng->sublock);
+    eng->subs = xreallocarray(eng->subs, eng->n_subs + 1, sizeof(*eng->subs));
+    id = ++eng->next_sub_id;
+    eng->subs[eng->n_subs++] = (struct eng_sub){.id = id, .cb = cb, .ud = ud};
+    pthread_mutex_unlock(&eng->sublock);
+    return id;
+}
+
+/* Remove a subscription; unknown ids are ignored.  Any thread. */
+void engine_unsubscribe(struct engine *eng, int id)
+{
+    if (!eng)
+        return;
+    pthread_mutex_lock(&eng->sublock);
+    for (size_t i = 0; i < eng->n_subs; i++) {
+        if (eng->subs[i].id == id) {
+            memmove(&eng->subs[i], &eng->subs[i + 1], (eng->n_subs - i - 1) * sizeof(*eng->subs));
+            eng->n_subs--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&eng->sublock);
+}
+
+/* ------------------------------------------------------------------ pools */
+
+struct eng_pool *engine_find_pool(struct engine *eng, const char *name)
+{
+    for (size_t i = 0; i < eng->n_pools; i++)
+        if (strcmp(eng->pools[i]->name, name) == 0)
+            return eng->pools[i];
+    return NULL;
+}
+
+static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e)
+{
+    struct eng_pool *p = ctx;
+
+    p->state = s;
+    if (e && e->msg[0])
+        str_lcpy(p->error, e->msg, sizeof(p->error));
+    else if (s == XAPI_CONN_READY)
+        p->error[0] = '\0';
+    log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
+             e ? e->msg : "");
+}
+
+static void on_pin(void *ctx, const char *host, const char *fingerprint)
+{
+    struct eng_pool *p = ctx;
+    struct err e = {0};
+
+    log_info(LOG_MOD, "pool %s: trusting %s on first use, SHA-256 %s", p->name, host, fingerprint);
+    if (p->id > 0 && store_pool_set_fingerprint(p->eng->store, p->id, fingerprint, &e) != 0)
+        log_warn(LOG_MOD, "pool %s: recording the fingerprint: %s", p->name, e.msg);
+}
+
+static struct eng_pool *pool_new(struct engine *eng, const char *name, const char *url,
+                                 const char *user, const char *password, const char *ca_file,
+                                 struct err *e)
+{
+    struct eng_pool *p = xcalloc(1, sizeof(*p));
+    struct xapi_client_opts o;
+    char *known = xasprintf("%s/known_hosts", eng->data_dir);
+    const char *addrs[1] = {url};
+
+    p->eng = eng;
+    p->name = xstrdup(name ? name : "");
+    p->url = xstrdup(url);
+    xapi_client_opts_init(&o);
+    o.addresses = addrs;
+    o.n_addresses = 1;
+    o.user = user;
+    o.password = password;
+    o.ca_file = ca_file;
+    o.known_hosts = known;
+    o.tofu = true;
+    o.on_pin = on_pin;
+    o.pin_ctx = p;
+    o.on_state = on_pool_state;
+    o.state_ctx = p;
+    p->client = xapi_client_new(eng->loop, &o, e);
+    free(known);
+    if (!p->client) {
+        free(p->name);
+        free(p->url);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Free a pool's memory; its client goes to the graveyard (freed outside callbacks). */
+static void pool_retire(struct engine *eng, struct eng_pool *p)
+{
+    if (!p)
+        return;
+    if (p->client) {
+        eng->graveyard = xreallocarray(eng->graveyard, eng->n_graveyard + 1, sizeof(void *));
+        eng->graveyard[eng->n_graveyard++] = p->client;
+    }
+    free(p->name);
+    free(p->url);
+    free(p);
+}
+
+static void graveyard_empty(struct engine *eng)
+{
+    for (size_t i = 0; i < eng->n_graveyard; i++)
+        xapi_client_free(eng->graveyard[i]);
+    eng->n_graveyard = 0;
+}
+
+struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e)
+{
+    struct inv_source src;
+
+    (void)eng;
+    if (!p->client || !xapi_cache_ready(p->client)) {
+        err_set(e, PP_ESTATE, "pool %s is not connected (%s%s%s)", p->name,
+                xapi_conn_state_name(p->state), p->error[0] ? ": " : "", p->error);
+        return NULL;
+    }
+    inv_source_from_client(&src, p->client);
+    return inv_from_xapi(&src, e);
+}
+
+static json_t *pool_json(struct eng_pool *p)
+{
+    json_t *o = json_object();
+    const struct xapi_value *poolrec = NULL;
+
+    json_object_set_new(o, "name", json_string(p->name));
+    json_object_set_new(o, "url", json_string(p->url));
+    json_object_set_new(o, "state", json_string(xapi_conn_state_name(p->state)));
+    json_object_set_new(o, "connected", json_boolean(p->state == XAPI_CONN_READY));
+    json_object_set_new(o, "error", p->error[0] ? json_string(p->error) : json_null());
+    if (p->client && xapi_cache_ready(p->client)) {
+        struct err e = {0};
+        struct inv_pool *inv = engine_pool_inventory(p->eng, p, &e);
+        (void)poolrec;
+        if (inv) {
+            const struct inv_host *m = inv_pool_master(inv);
+            size_t running = 0;
+            json_object_set_new(o, "name_label", json_string(inv_pool_display_name(inv)));
+            json_object_set_new(o, "master", json_string(m ? m->name_label : ""));
+            json_object_set_new(o, "master_address", json_string(xapi_client_master(p->client)));
+            json_object_set_new(o, "hosts", json_integer((json_int_t)inv->n_hosts));
+            for (size_t i = 0; i < inv->n_vms; i++)
+                running += inv->vms[i].power_state == INV_RUNNING;
+            json_object_set_new(o, "vms_running", json_integer((json_int_t)running));
+            json_object_set_new(o, "version", json_string(m ? m->product_version : ""));
+            json_object_set_new(o, "ha_enabled", json_boolean(inv->ha_enabled));
+            inv_pool_free(inv);
+        }
+    }
+    return o;
+}
+
+static int pool_start_cache(struct eng_pool *p, struct err *e)
+{
+    return xapi_cache_start(p->client, engine_cache_classes, e);
+}
+
+static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct eng_req *r = ctx;
+    struct eng_pool *p = r->new_pool;
+    struct engine *eng = p->eng;
+    struct store_pool_spec spec = {0};
+    const char *label = NULL;
+
+    if (rc != 0) {
+        r->err = *e;
+        err_prefix(&r->err, "cannot log in to %s: ", r->pool.url);
+        r->new_pool = NULL;
+        pool_retire(eng, p);
+        req_finish(eng, r, r->err.code ? r->err.code : rc);
+        return;
+    }
+    /* result: the pool records (a map ref -> record); the first one names the pool */
+    if (result && result->type == XAPI_STRUCT && result->u.st.n > 0)
+        label = xapi_struct_str(result->u.st.vals[0], "name_label", NULL);
+    if (!r->pool.name || !*r->pool.name) {
+        if (!label || !*label) {
+            r->new_pool = NULL;
+            pool_retire(eng, p);
+            req_finish(eng, r,
+                       err_set(&r->err, PP_EINVAL,
+                               "the pool at %s has no name-label: give one with a name", r->pool.url));
+            return;
+        }
+        free(p->name);
+        p->name = xstrdup(label);
+    }
+    if (engine_find_pool(eng, p->name)) {
+        r->new_pool = NULL;
+        req_finish(eng, r, err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered",
+                                   p->name));
+        pool_retire(eng, p);
+        return;
+    }
+    spec.name = p->name;
+    spec.master_url = r->pool.url;
+    spec.username = r->pool.username;
+    spec.password = r->pool.password;
+    spec.ca_file = r->pool.ca_file;
+    if (store_pool_add(eng->store, &spec, &p->id, &r->err) != 0) {
+        r->new_pool = NULL;
+        pool_retire(eng, p);
+        req_finish(eng, r, r->err.code);
+        return;
+    }
+    eng->pools = xreallocarray(eng->pools, eng->n_pools + 1, sizeof(*eng->pools));
+    eng->pools[eng->n_pools++] = p;
+    r->new_pool = NULL;
+    if (pool_start_cache(p, &r->err) != 0)
+        log_warn(LOG_MOD, "pool %s: starting the object cache: %s", p->name, r->err.msg);
+    r->out = pool_json(p);
+    req_finish(eng, r, 0);
+}
+
+static void handle_pool_add(struct engine *eng, struct eng_req *r)
+{
+    struct eng_pool *p;
+
+    if (r->pool.name && *r->pool.name && engine_find_pool(eng, r->pool.name)) {
+        req_finish(eng, r, err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered",
+                                   r->pool.name));
+        return;
+    }
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        if (strcmp(eng->pools[i]->url, r->pool.url) == 0) {
+            req_finish(eng, r, err_set(&r->err, PP_EINVAL,
+                                       "%s is already registered as pool '%s'", r->pool.url,
+                                       eng->pools[i]->name));
+            return;
+        }
+    }
+    p = pool_new(eng, r->pool.name, r->pool.url, r->pool.username, r->pool.password,
+                 r->pool.ca_file, &r->err);
+    if (!p) {
+        req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
+        return;
+    }
+    r->new_pool = p;
+    if (xapi_call_async(p->client, "pool.get_all_records", xapi_value_new_array(), NULL,
+                        pool_add_done, r, NULL, &r->err) != 0) {
+        r->new_pool = NULL;
+        pool_retire(eng, p);
+        req_finish(eng, r, r->err.code ? r->err.code : PP_ETRANSPORT);
+    }
+}
+
+static void handle_pool_remove(struct engine *eng, struct eng_req *r)
+{
+    struct eng_pool *p = engine_find_pool(eng, r->name);
+
+    if (!p) {
+        req_finish(eng, r, err_set(&r->err, PP_ENOTFOUND, "no pool named '%s' is registered",
+                                   r->name));
+        return;
+    }
+    if (store_pool_remove(eng->store, p->id, &r->err) != 0) {
+        req_finish(eng, r, r->err.code);
+        return;
+    }
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        if (eng->pools[i] == p) {
+            memmove(&eng->pools[i], &eng->pools[i + 1],
+                    (eng->n_pools - i - 1) * sizeof(*eng->pools));
+            eng->n_pools--;
+            break;
+        }
+    }
+    pool_retire(eng, p);
+    req_finish(eng, r, 0);
+}
+
+static void handle_pools(struct engine *eng, struct eng_req *r)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < eng->n_pools; i++)
+        json_array_append_new(arr, pool_json(eng->pools[i]));
+    r->out = json_pack("{s:o}", "pools", arr);
+    req_finish(eng, r, 0);
+}
+
+/* Connect every registered pool (engine start). */
+static void pools_load(struct engine *eng)
+{
+    struct store_pool_list l = {0};
+    struct err e = {0};
+
+    if (store_pool_list(eng->store, &l, &e) != 0) {
+        log_error(LOG_MOD, "listing registered pools: %s", e.msg);
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        struct store_pool *sp = &l.items[i];
+        struct eng_pool *p = pool_new(eng, sp->name, sp->master_url, sp->username, sp->password,
+                                      sp->ca_file, &e);
+        if (!p) {
+            log_error(LOG_MOD, "pool %s: %s", sp->name, e.msg);
+            continue;
+        }
+        p->id = sp->id;
+        eng->pools = xreallocarray(eng->pools, eng->n_pools + 1, sizeof(*eng->pools));
+        eng->pools[eng->n_pools++] = p;
+        if (pool_start_cache(p, &e) != 0)
+            log_warn(LOG_MOD, "pool %s: %s", p->name, e.msg);
+    }
+    store_pool_list_cleanup(&l);
+}
+
+/* ------------------------------------------------------------------ catalog */
+
+static void catalog_load_cached(struct engine *eng)
+{
+    struct store_catalog c = {0};
+    struct err e = {0};
+    struct catalog *cat = NULL;
+
+    if (store_catalog_get(eng->store, CATALOG_SOURCE, &c, &e) != 0)
+        return;
+    if (catalog_parse_xml(c.body, c.body_len, NULL, &cat, &e) == 0) {
+        catalog_free(eng->catalog);
+        eng->catalog = cat;
+        eng->catalog_checked_ms = c.checked_at_ms;
+    } else {
+        log_warn(LOG_MOD, "the cached catalog no longer parses: %s", e.msg);
+    }
+    store_catalog_cleanup(&c);
+}
+
+static char *catalog_url(struct engine *eng, struct err *e)
+{
+    char *url = NULL;
+
+    if (eng->catalog_url)
+        return xstrdup(eng->catalog_url);
+    if (store_get_catalog_url(eng->store, &url, e) != 0)
+        return NULL;
+    return url;
+}
+
+/* R_CATALOG_META: {url, etag, last_modified} for a conditional GET. */
+static void handle_catalog_meta(struct engine *eng, struct eng_req *r)
+{
+    struct store_catalog c = {0};
+    struct err e = {0};
+    char *url = catalog_url(eng, &r->err);
+
+    if (!url) {
+        req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
+        return;
+    }
+    r->out = json_pack("{s:s}", "url", url);
+    free(url);
+    if (eng->catalog && store_catalog_get(eng->store, CATALOG_SOURCE, &c, &e) == 0) {
+        if (c.etag)
+            json_object_set_new(r->out, "etag", json_string(c.etag));
+        if (c.last_modified)
+            json_object_set_new(r->out, "last_modified", json_string(c.last_modified));
+        store_catalog_cleanup(&c);
+    }
+    req_finish(eng, r, 0);
+}
+
+static json_t *catalog_summary(struct engine *eng)
+{
+    json_t *o = json_object();
+    char ts[20];
+
+    json_object_set_new(o, "loaded", json_boolean(eng->catalog != NULL));
+    json_object_set_new(o, "patches",
+                        json_integer(eng->catalog ? (json_int_t)eng->catalog->n_patches : 0));
+    json_object_set_new(o, "versions",
+                        json_integer(eng->catalog ? (json_int_t)eng->catalog->n_versions : 0));
+    if (eng->catalog_checked_ms > 0) {
+        clock_format_xapi(eng->catalog_checked_ms, ts);
+        json_object_set_new(o, "checked_at", json_string(ts));
+    } else {
+        json_object_set_new(o, "checked_at", json_null());
+    }
+    return o;
+}
+
+/* R_CATALOG_PUT: parse what the caller fetched; only a good catalog replaces the last one. */
+static void handle_catalog_put(struct engine *eng, struct eng_req *r)
+{
+    struct catalog *cat = NULL;
+    int rc;
+
+    if (r->not_modified) {
+        if (store_catalog_touch(eng->store, CATALOG_SOURCE, &r->err) != 0) {
+            req_finish(eng, r, r->err.code);
+            return;
+        }
+    } else {
+        rc = catalog_parse_xml(r->fetched.body, r->fetched.body_len, NULL, &cat, &r->err);
+        if (rc != 0) {
+            err_prefix(&r->err, "the update catalog was not accepted (the last good one is kept): ");
+            req_finish(eng, r, rc);
+            return;
+        }
+        if (store_catalog_put(eng->store, CATALOG_SOURCE, r->fetched.body, r->fetched.body_len,
+                              r->fetched.etag, r->fetched.last_modified, &r->err) != 0) {
+            catalog_free(cat);
+            req_finish(eng, r, r->err.code);
+            return;
+        }
+        catalog_free(eng->catalog);
+        eng->catalog = cat;
+    }
+    eng->catalog_checked_ms = clock_now_ms(eng->clock);
+    r->out = json_object();
+    json_object_set_new(r->out, "catalog", catalog_summary(eng));
+    json_object_set_new(r->out, "changed", json_boolean(!r->not_modified));
+    req_finish(eng, r, 0);
+}
+
+/* Check for updates now (see engine.h): the fetch runs on the calling thread. */
+int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
+{
+    struct eng_req *r = req_new(R_CATALOG_META);
+    json_t *meta = NULL;
+    struct fetch_result fr = {0};
+    int rc;
+
+    if (out)
+        *out = NULL;
+    rc = req_run(eng, r, &meta, e);
+    if (rc != 0)
+        return rc;
+    rc = fetch_url(jsonx_str(meta, "url", ""), json_string_value(json_object_get(meta, "etag")),
+                   json_string_value(json_object_get(meta, "last_modified")), CATALOG_MAX_BYTES,
+                   &fr, e);
+    if (rc != 0) {
+        err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
+        json_decref(meta);
+        return rc;
+    }
+    json_decref(meta);
+    r = req_new(R_CATALOG_PUT);
+    r->fetched = fr;
+    r->not_modified = fr.status == 304;
+    return req_run(eng, r, out, e);
+}
+
+/* ------------------------------------------------------------------ views, dismissals */
+
+static void handle_view(struct engine *eng, struct eng_req *r)
+{
+    int rc = engine_views_json(eng, r->view, r->sort, &r->out, &r->err);
+    req_finish(eng, r, rc);
+}
+
+static void handle_csv(struct engine *eng, struct eng_req *r)
+{
+    int rc = engine_views_csv(eng, r->view, &r->str, &r->err);
+    req_finish(eng, r, rc);
+}
+
+/* One pool's other_config update: remove key, then add it with value (NULL: remove only). */
+struct oc_job {
+    struct eng_req *req;
+    struct engine *eng;
+    struct eng_pool *pool;
+    char *pool_ref;
+    char *key;
+    char *value;
+};
+
+static void oc_job_free(struct oc_job *j)
+{
+    free(j->pool_ref);
+    free(j->key);
+    free(j->value);
+    free(j);
+}
+
+static void oc_job_end(struct oc_job *j, int rc, const struct err *e)
+{
+    struct eng_req *r = j->req;
+
+    if (rc != 0 && r->rc == 0) {
+        r->rc = rc;
+        r->err = *e;
+        if (str_eq(e->xapi_code, "RBAC_PERMISSION_DENIED"))
+            err_prefix(&r->err, "pool %s: the account may not change the pool's other_config "
+                                "(dismissals are stored there, as XenCenter does; use an account "
+                                "with the Pool Operator role or higher): ",
+                       j->pool->name);
+        else
+            err_prefix(&r->err, "pool %s: ", j->pool->name);
+    }
+    if (--r->pending == 0)
+        req_finish(j->eng, r, r->rc);
+    oc_job_free(j);
+}
+
+static void oc_added(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    oc_job_end(ctx, rc, e);
+}
+
+static void oc_removed(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct oc_job *j = ctx;
+    struct xapi_value *params;
+    struct err e2 = {0};
+
+    (void)res;
+    if (rc != 0) {
+        oc_job_end(j, rc, e);
+        return;
+    }
+    if (!j->value) {
+        oc_job_end(j, 0, NULL);
+        return;
+    }
+    params = xapi_value_new_array();
+    xapi_array_append_string(params, j->pool_ref);
+    xapi_array_append_string(params, j->key);
+    xapi_array_append_string(params, j->value);
+    if (xapi_call_async(j->pool->client, "pool.add_to_other_config", params, NULL, oc_added, j,
+                        NULL, &e2) != 0)
+        oc_job_end(j, e2.code ? e2.code : PP_ETRANSPORT, &e2);
+}
+
+/* Start setting (value) or removing (value NULL) key in the pool's other_config. */
+static void oc_job_start(struct engine *eng, struct eng_req *r, struct eng_pool *p,
+                         const char *pool_ref, const char *key, const char *value)
+{
+    struct oc_job *j = xcalloc(1, sizeof(*j));
+    struct xapi_value *params = xapi_value_new_array();
+    struct err e = {0};
+
+    j->req = r;
+    j->eng = eng;
+    j->pool = p;
+    j->pool_ref = xstrdup(pool_ref);
+    j->key = xstrdup(key);
+    j->value = xstrdup(value);
+    r->pending++;
+    xapi_array_append_string(params, pool_ref);
+    xapi_array_append_string(params, key);
+    if (xapi_call_async(p->client, "pool.remove_from_other_config", params, NULL, oc_removed, j,
+                        NULL, &e) != 0) {
+        r->pending--;
+        if (r->rc == 0) {
+            r->rc = e.code ? e.code : PP_ETRANSPORT;
+            r->err = e;
+        }
+        oc_job_free(j);
+    }
+}
+
+/* Is key a server version value of the catalog (a version alert's key)? */
+static bool is_version_key(const struct catalog *cat, const char *key)
+{
+    for (size_t i = 0; cat && i < cat->n_versions; i++)
+        if (strcmp(cat->versions[i].value, key) == 0 && !catalog_find_patch(cat, key))
+            return true;
+    return false;
+}
+
+static void handle_dismiss(struct engine *eng, struct eng_req *r)
+{
+    char **keys = r->ids;
+    size_t n_keys = r->n_ids;
+    char **all_keys = NULL;
+    size_t n_all = 0;
+
+    if (r->all) {
+        json_t *view = NULL;
+        size_t i;
+        json_t *row;
+        if (engine_views_json(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &r->err) != 0) {
+            req_finish(eng, r, r->err.code);
+            return;
+        }
+        json_array_foreach(json_object_get(view, "updates"), i, row) {
+            const char *k = jsonx_str(row, "id", NULL);
+            if (k) {
+                all_keys = xreallocarray(all_keys, n_all + 1, sizeof(char *));
+                all_keys[n_all++] = xstrdup(k);
+            }
+        }
+        json_decref(view);
+        keys = all_keys;
+        n_keys = n_all;
+    }
+    r->rc = 0;
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        struct eng_pool *p = eng->pools[i];
+        struct err e = {0};
+        struct inv_pool *inv = engine_pool_inventory(eng, p, &e);
+        char *patches, *versions;
+
+        if (!inv)
+            continue; /* a disconnected pool keeps its dismissals; the view says it is offline */
+        patches = xstrdup(inv->ignore_patches);
+        versions = xstrdup(inv->last_seen_versions);
+        for (size_t k = 0; k < n_keys; k++) {
+            bool ver = is_version_key(eng->catalog, keys[k]);
+            char **target = ver ? &versions : &patches;
+            char *nv = alerts_dismiss_value(*target, keys[k], !ver);
+            free(*target);
+            *target = nv;
+        }
+        if (strcmp(patches, inv->ignore_patches) != 0)
+            oc_job_start(eng, r, p, inv->ref, ALERTS_IGNORE_PATCHES_KEY, patches);
+        if (strcmp(versions, inv->last_seen_versions) != 0)
+            oc_job_start(eng, r, p, inv->ref, ALERTS_LAST_SEEN_VERSION_KEY, versions);
+        free(patches);
+        free(versions);
+        inv_pool_free(inv);
+    }
+    strv_free(all_keys, n_all);
+    if (r->pending == 0)
+        req_finish(eng, r, r->rc);
+}
+
+static void handle_restore(struct engine *eng, struct eng_req *r)
+{
+    r->rc = 0;
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        struct eng_pool *p = eng->pools[i];
+        struct err e = {0};
+        struct inv_pool *inv = engine_pool_inventory(eng, p, &e);
+
+        if (!inv)
+            continue;
+        if (*inv->ignore_patches)
+            oc_job_start(eng, r, p, inv->ref, ALERTS_IGNORE_PATCHES_KEY, NULL);
+        if (*inv->last_seen_versions)
+            oc_job_start(eng, r, p, inv->ref, ALERTS_LAST_SEEN_VERSION_KEY, NULL);
+        inv_pool_free(inv);
+    }
+    if (r->pending == 0)
+        req_finish(eng, r, r->rc);
+}
+
+/* ------------------------------------------------------------------ plans */
+
+static bool pool_selected(const struct plan_req_copy *pr, const char *name)
+{
+    if (pr->n_pools == 0)
+        return true;
+    for (size_t i = 0; i < pr->n_pools; i++)
+        if (strcmp(pr->pools[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts *o)
+{
+    plan_opts_init(o);
+    o->policy = pr->policy == ENGINE_POLICY_RETURN ? PLAN_POLICY_RETURN : PLAN_POLICY_MINIMAL;
+    if (!pr->automated && pr->n_updates > 0) {
+        o->mode = PLAN_MODE_SELECTED;
+        o->selected = (const char *const *)pr->updates;
+        o->n_selected = pr->n_updates;
+    } else {
+        o->mode = pr->stay_on_release ? PLAN_MODE_STAY : PLAN_MODE_AUTOMATED;
+    }
+}
+
+/* Check the request names only registered pools and a catalog exists. */
+static int plan_req_check(struct engine *eng, const struct plan_req_copy *pr, struct err *e)
+{
+    for (size_t i = 0; i < pr->n_pools; i++)
+        if (!engine_find_pool(eng, pr->pools[i]))
+            return err_set(e, PP_ENOTFOUND, "no pool named '%s' is registered", pr->pools[i]);
+    if (!eng->catalog)
+        return err_set(e, PP_ESTATE,
+                       "no update catalog yet: check for updates first (poolpatch updates check)");
+    if (eng->n_pools == 0)
+        return err_set(e, PP_ESTATE, "no pools registered: add one with poolpatch pool add");
+    return 0;
+}
+
+static void handle_plan(struct engine *eng, struct eng_req *r)
+{
+    json_t *pools = json_array();
+    struct plan_opts o;
+
+    if (plan_req_check(eng, &r->pr, &r->err) != 0) {
+        json_decref(pools);
+        req_finish(eng, r, r->err.code);
+        return;
+    }
+    plan_opts_from_req(&r->pr, &o);
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        struct eng_pool *p = eng->pools[i];
+        struct inv_pool *inv;
+        struct plan *pl = NULL;
+        json_t *pj;
+
+        if (!pool_selected(&r->pr, p->name))
+            continue;
+        inv = engine_pool_inventory(eng, p, &r->err);
+        if (!inv) {
+            json_decref(pools);
+            req_finish(eng, r, r->err.code);
+            return;
+        }
+        if (plan_build(inv, eng->catalog, &o, &pl, &r->err) != 0) {
+            inv_pool_free(inv);
+            json_decref(pools);
+            err_prefix(&r->err, "pool %s: ", p->name);
+            req_finish(eng, r, r->err.code);
+            return;
+        }
+        pj = plan_to_json(pl);
+        json_object_set_new(pj, "pool", json_string(p->name));
+        json_array_append_new(pools, pj);
+        plan_free(pl);
+        inv_pool_free(inv);
+    }
+    r->out = json_pack("{s:o}", "pools", pools);
+    req_finish(eng, r, 0);
+}
+
+/* ------------------------------------------------------------------ rollouts */
+
+/*
+ * R_FILES_NEEDED: the update files the rollout will upload that are not in the download cache:
+ * {"files":[{uuid,path}], "missing":[{uuid,url,size,path}], "auth":{...}}.
+ */
+static void handle_files_needed(struct engine *eng, struct eng_req *r)
+{
+    json_t *files = json_array(), *missing = json_array();
+    struct plan_opts o;
+
+    if (plan_req_check(eng, &r->pr, &r->err) != 0) {
+        json_decref(files);
+        json_decref(missing);
+        req_finish(eng, r, r->err.code);
+        return;
+    }
+    plan_opts_from_req(&r->pr, &o);
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        struct eng_pool *p = eng->pools[i];
+        struct inv_pool *inv;
+        struct plan *pl = NULL;
+
+        if (!pool_selected(&r->pr, p->name))
+            continue;
+        inv = engine_pool_inventory(eng, p, &r->err);
+        if (!inv || plan_build(inv, eng->catalog, &o, &pl, &r->err) != 0) {
+            inv_pool_free(inv);
+            json_decref(files);
+            json_decref(missing);
+            req_finish(eng, r, r->err.code ? r->err.code : PP_ESTATE);
+            return;
+        }
+        for (size_t k = 0; k < pl->n_uploads; k++) {
+            const char *uuid = pl->uploads[k];
+            struct store_download d = {0};
+            struct err e = {0};
+            bool seen = false;
+            size_t j;
+            json_t *it;
+
+            json_array_foreach(files, j, it) seen = seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
+            json_array_foreach(missing, j, it) seen =
+                seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
+            if (seen)
+                continue;
+            if (r->pr.file) {
+                json_array_append_new(files, json_pack("{s:s,s:s}", "uuid", uuid, "path",
+                                                       r->pr.file));
+            } else if (store_download_get(eng->store, uuid, &d, &e) == 0 && d.complete) {
+                json_array_append_new(files,
+                                      json_pack("{s:s,s:s}", "uuid", uuid, "path", d.path));
+            } else {
+                const struct cat_patch *cp = catalog_find_patch(eng->catalog, uuid);
+                char *path = xasprintf("%s/downloads/%s.zip", eng->data_dir, uuid);
+                json_array_append_new(
+                    missing, json_pack("{s:s,s:s,s:I,s:s}", "uuid", uuid, "url",
+                                       cp && cp->patch_url ? cp->patch_url : "", "size",
+                                       (json_int_t)(cp ? cp->download_size : 0), "path", path));
+                free(path);
+            }
+            store_download_cleanup(&d);
+        }
+        plan_free(pl);
+        inv_pool_free(inv);
+    }
+    r->out = json_pack("{s:o,s:o}", "files", files, "missing", missing);
+    if (json_array_size(missing) > 0) {
+        struct store_client_id cid = {0};
+        struct store_token tok = {0};
+        struct err e = {0};
+        json_t *auth = json_object();
+        if (store_client_id_get(eng->store, &cid, &e) == 0) {
+            json_object_set_new(auth, "username", json_string(cid.username));
+            json_object_set_new(auth, "apikey", json_string(cid.apikey));
+            store_client_id_cleanup(&cid);
+        }
+        if (store_token_get(eng->store, 60000, &tok, &e) == 0) {
+            json_object_set_new(auth, "token", json_string(tok.token));
+            json_object_set_new(auth, "session_id", json_string(tok.session_id ? tok.session_id : ""));
+            store_token_cleanup(&tok);
+        }
+        json_object_set_new(r->out, "auth", auth);
+    }
+    req_finish(eng, r, 0);
+}
+
+/* R_DOWNLOAD_DONE: record finished downloads (and a new token) in the store. */
+static void handle_download_done(struct engine *eng, struct eng_req *r)
+{
+    size_t i;
+    json_t *it;
+
+    json_array_foreach(json_object_get(r->files, "files"), i, it) {
+        struct store_download_spec d = {.update_uuid = jsonx_str(it, "uuid", ""),
+                                        .url = jsonx_str(it, "url", NULL),
+                                        .path = jsonx_str(it, "path", ""),
+                                        .size = jsonx_int(it, "size", 0),
+                                        .complete = true};
+        if (store_download_put(eng->store, &d, &r->err) != 0) {
+            req_finish(eng, r, r->err.code);
+            return;
+        }
+    }
+    if (jsonx_str(r->files, "token", NULL)) {
+        struct err e = {0};
+        if (store_token_set(eng->store, jsonx_str(r->files, "token", ""),
+                            jsonx_str(r->files, "session_id", ""),
+                            jsonx_int(r->files, "expires_ms", 0), &e) != 0)
+            log_warn(LOG_MOD, "caching the file service token: %s", e.msg);
+    }
+    req_finish(eng, r, 0);
+}
+
+static void handle_rollout_start(struct engine *eng, struct eng_req *r)
+{
+    struct exec_pool_req *pools;
+    struct plan_opts o;
+    struct exec_file *files;
+    struct exec_request xr = {0};
+    size_t n = 0, nf = json_array_size(r->files);
+    char *id = NULL;
+    int rc;
+
+    if (plan_req_check(eng, &r->pr, &r->err) != 0) {
+        req_finish(eng, r, r->err.code);
+        return;
+    }
+    plan_opts_from_req(&r->pr, &o);
+    pools = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*pools));
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        if (!pool_selected(&r->pr, eng->pools[i]->name))
+            continue;
+        pools[n].pool = eng->pools[i]->name;
+        pools[n].opts = &o;
+        n++;
+    }
+    files = xcalloc(nf ? nf : 1, sizeof(*files));
+    for (size_t i = 0; i < nf; i++) {
+        json_t *it = json_array_get(r->files, i);
+        files[i].uuid = jsonx_str(it, "uuid", "");
+        files[i].path = jsonx_str(it, "path", "");
+    }
+    xr.pools = pools;
+    xr.n_pools = n;
+    xr.files = files;
+    xr.n_files = nf;
+    rc = exec_rollout_start(eng->exec, &xr, &id, &r->err);
+    free(pools);
+    free(files);
+    if (rc == 0)
+        r->str = id;
+    req_finish(eng, r, rc);
+}
+
+static void handle_rollouts(struct engine *eng, struct eng_req *r)
+{
+    req_finish(eng, r, exec_rollouts_json(eng->exec, &r->out, &r->err));
+}
+
+static void handle_rollout_get(struct engine *eng, struct eng_req *r)
+{
+    req_finish(eng, r, exec_rollout_json(eng->exec, r->name, &r->out, &r->err));
+}
+
+static void handle_retry(struct engine *eng, struct eng_req *r)
+{
+    req_finish(eng, r, exec_rollout_retry(eng->exec, r->name, &r->err));
+}
+
+static void handle_cancel(struct engine *eng, struct eng_req *r)
+{
+    req_finish(eng, r, exec_rollout_cancel(eng->exec, r->name, &r->err));
+}
+
+static void handle_client_id(struct engine *eng, struct eng_req *r);
+
+/* ------------------------------------------------------------------ the engine thread */
+
+static void handle(struct engine *eng, struct eng_req *r)
+{
+    switch (r->kind) {
+    case R_POOL_ADD: handle_pool_add(eng, r); break;
+    case R_POOL_REMOVE: handle_pool_remove(eng, r); break;
+    case R_POOLS: handle_pools(eng, r); break;
+    case R_CATALOG_META: handle_catalog_meta(eng, r); break;
+    case R_CATALOG_PUT: handle_catalog_put(eng, r); break;
+    case R_VIEW: handle_view(eng, r); break;
+    case R_CSV: handle_csv(eng, r); break;
+    case R_DISMISS: handle_dismiss(eng, r); break;
+    case R_RESTORE: handle_restore(eng, r); break;
+    case R_PLAN: handle_plan(eng, r); break;
+    case R_FILES_NEEDED: handle_files_needed(eng, r); break;
+    case R_DOWNLOAD_DONE: handle_download_done(eng, r); break;
+    case R_ROLLOUT_START: handle_rollout_start(eng, r); break;
+    case R_ROLLOUTS: handle_rollouts(eng, r); break;
+    case R_ROLLOUT_GET: handle_rollout_get(eng, r); break;
+    case R_RETRY: handle_retry(eng, r); break;
+    case R_CANCEL: handle_cancel(eng, r); break;
+    case R_CLIENT_ID: handle_client_id(eng, r); break;
+    }
+}
+
+static struct xapi_client *env_client_for(void *ctx, const char *pool)
+{
+    struct eng_pool *p = engine_find_pool(ctx, pool);
+    return p ? p->client : NULL;
+}
+
+static const struct catalog *env_catalog(void *ctx)
+{
+    return ((struct engine *)ctx)->catalog;
+}
+
+static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e)
+{
+    struct engine *eng = ctx;
+    struct eng_pool *p = engine_find_pool(eng, pool);
+
+    if (!p) {
+        err_set(e, PP_ENOTFOUND, "no pool named '%s' is registered", pool);
+        return NULL;
+    }
+    return engine_pool_inventory(eng, p, e);
+}
+
+static void *engine_main(void *arg)
+{
+    struct engine *eng = arg;
+    struct err e = {0};
+
+    if (exec_resume_all(eng->exec, &e) != 0)
+        log_error(LOG_MOD, "resuming unfinished rollouts: %s", e.msg);
+    for (;;) {
+        struct eng_req *q;
+
+        pthread_mutex_lock(&eng->qlock);
+        if (eng->stop) {
+            pthread_mutex_unlock(&eng->qlock);
+            break;
+        }
+        q = eng->qhead;
+        eng->qhead = eng->qtail = NULL;
+        pthread_mutex_unlock(&eng->qlock);
+        while (q) {
+            struct eng_req *next = q->next;
+            q->next = NULL;
+            handle(eng, q);
+            q = next;
+        }
+        exec_tick(eng->exec);
+        graveyard_empty(eng);
+        xapi_loop_run(eng->loop, LOOP_TURN_MS);
+    }
+    /* answer whatever is still queued */
+    pthread_mutex_lock(&eng->qlock);
+    {
+        struct eng_req *q = eng->qhead;
+        eng->qhead = eng->qtail = NULL;
+        pthread_mutex_unlock(&eng->qlock);
+        while (q) {
+            struct eng_req *next = q->next;
+            err_set(&q->err, PP_ECANCELLED, "the engine is stopping");
+            req_finish(eng, q, PP_ECANCELLED);
+            q = next;
+        }
+    }
+    return NULL;
+}
+
+/* Periodic update checks, on their own thread (they block on the network). */
+static void *checker_main(void *arg)
+{
+    struct engine *eng = arg;
+
+    pthread_mutex_lock(&eng->qlock);
+    while (!eng->stop) {
+        struct timespec ts;
+        int interval = eng->check_interval_s;
+
+        pthread_mutex_unlock(&eng->qlock);
+        if (interval > 0) {
+            struct err e = {0};
+            json_t *out = NULL;
+            if (engine_updates_check(eng, &out, &e) != 0)
+                log_warn(LOG_MOD, "periodic update check: %s", e.msg);
+            json_decref(out);
+        }
+        pthread_mutex_lock(&eng->qlock);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval > 0 ? interval : 3600;
+        while (!eng->stop &&
+               pthread_cond_timedwait(&eng->checker_wake, &eng->qlock, &ts) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&eng->qlock);
+    return NULL;
+}
+
+/* Create an engine (see engine.h). */
+int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e)
+{
+    struct engine *eng;
+    struct store_opts so = {0};
+    struct exec_env env = {0};
+    char *dir;
+    int rc;
+
+    *out = NULL;
+    if (!cfg || !cfg->db_path)
+        return err_set(e, PP_EINVAL, "engine: no database path");
+    eng = xcalloc(1, sizeof(*eng));
+    pthread_mutex_init(&eng->qlock, NULL);
+    pthread_cond_init(&eng->qdone, NULL);
+    pthread_cond_init(&eng->checker_wake, NULL);
+    pthread_mutex_init(&eng->sublock, NULL);
+    eng->db_path = xstrdup(cfg->db_path);
+    dir = xstrdup(cfg->db_path);
+    eng->data_dir = xstrdup(dirname(dir));
+    free(dir);
+    eng->clock = cfg->clock;
+    if (!eng->clock) {
+        eng->clock = clock_real_new();
+        eng->own_clock = true;
+    }
+    eng->request_timeout_ms =
+        cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS;
+    eng->catalog_url = xstrdup(cfg->catalog_url);
+    so.clock = eng->clock;
+    rc = store_open(cfg->db_path, &so, &eng->store, e);
+    if (rc != 0)
+        goto fail;
+    if (cfg->check_interval_s >= 0) {
+        eng->check_interval_s = cfg->check_interval_s;
+    } else {
+        int64_t iv = 0;
+        bool on = true;
+        if (store_get_auto_check(eng->store, &on, e) != 0 ||
+            store_get_check_interval_s(eng->store, &iv, e) != 0) {
+            rc = e ? e->code : PP_EDB;
+            goto fail;
+        }
+        eng->check_interval_s = on ? (int)iv : 0;
+    }
+    {
+        char *dl = xasprintf("%s/downloads", eng->data_dir);
+        if (mkdir(dl, 0700) != 0 && errno != EEXIST) {
+            rc = err_set(e, PP_EIO, "creating %s: %s", dl, strerror(errno));
+            free(dl);
+            goto fail;
+        }
+        free(dl);
+    }
+    eng->loop = xapi_loop_new(eng->clock, e);
+    if (!eng->loop) {
+        rc = e && e->code ? e->code : PP_EIO;
+        goto fail;
+    }
+    env.loop = eng->loop;
+    env.store = eng->store;
+    env.clock = eng->clock;
+    env.ctx = eng;
+    env.client_for = env_client_for;
+    env.catalog = env_catalog;
+    env.inventory = env_inventory;
+    env.emit = emit_event;
+    {
+        struct plan_opts po;
+        plan_opts_init(&po);
+        env.timing = po.timing;
+    }
+    env.host_return_timeout_ms = 20 * 60 * 1000;
+    eng->exec = exec_new(&env, e);
+    if (!eng->exec) {
+        rc = e && e->code ? e->code : PP_EINVAL;
+        goto fail;
+    }
+    catalog_load_cached(eng);
+    pools_load(eng);
+    *out = eng;
+    return 0;
+fail:
+    engine_free(eng);
+    return rc ? rc : PP_EINVAL;
+}
+
+/* Start the engine thread and the periodic checker (see engine.h). */
+int engine_start(struct engine *eng, struct err *e)
+{
+    pthread_mutex_lock(&eng->qlock);
+    if (eng->running) {
+        pthread_mutex_unlock(&eng->qlock);
+        return err_set(e, PP_ESTATE, "the engine is already running");
+    }
+    eng->running = true;
+    pthread_mutex_unlock(&eng->qlock);
+    if (pthread_create(&eng->thread, NULL, engine_main, eng) != 0) {
+        eng->running = false;
+        return err_set(e, PP_EIO, "cannot start the engine thread");
+    }
+    if (eng->check_interval_s > 0) {
+        if (pthread_create(&eng->checker, NULL, checker_main, eng) == 0)
+            eng->checker_running = true;
+        else
+            log_warn(LOG_MOD, "cannot start the periodic update checker");
+    }
+    return 0;
+}
+
+/* Stop and free (see engine.h). */
+void engine_free(struct engine *eng)
+{
+    if (!eng)
+        return;
+    pthread_mutex_lock(&eng->qlock);
+    eng->stop = true;
+    pthread_cond_broadcast(&eng->checker_wake);
+    pthread_mutex_unlock(&eng->qlock);
+    if (eng->checker_running)
+        pthread_join(eng->checker, NULL);
+    if (eng->running)
+        pthread_join(eng->thread, NULL);
+    exec_free(eng->exec);
+    for (size_t i = 0; i < eng->n_pools; i++)
+        pool_retire(eng, eng->pools[i]);
+    free(eng->pools);
+    graveyard_empty(eng);
+    free(eng->graveyard);
+    xapi_loop_free(eng->loop);
+    catalog_free(eng->catalog);
+    store_close(eng->store);
+    if (eng->own_clock)
+        clock_free(eng->clock);
+    free(eng->subs);
+    free(eng->db_path);
+    free(eng->data_dir);
+    free(eng->catalog_url);
+    pthread_mutex_destroy(&eng->qlock);
+    pthread_cond_destroy(&eng->qdone);
+    pthread_cond_destroy(&eng->checker_wake);
+    pthread_mutex_destroy(&eng->sublock);
+    free(eng);
+}
+
+/* ------------------------------------------------------------------ public requests */
+
+static void copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req *r)
+{
+    c->pools = strv_dup(r->pools, r->n_pools);
+    c->n_pools = r->n_pools;
+    c->automated = r->automated;
+    c->updates = strv_dup(r->updates, r->n_updates);
+    c->n_updates = r->n_updates;
+    c->file = xstrdup(r->file);
+    c->policy = r->policy;
+    c->stay_on_release = r->stay_on_release;
+}
+
+int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
+                    struct err *e)
+{
+    struct eng_req *r;
+
+    if (!spec || !spec->url || !*spec->url)
+        return err_set(e, PP_EINVAL, "pool: the master URL is required");
+    if (!spec->username || !*spec->username)
+        return err_set(e, PP_EINVAL, "pool: the user name is required");
+    if (!spec->password)
+        return err_set(e, PP_EINVAL, "pool: the password is required");
+    r = req_new(R_POOL_ADD);
+    r->pool.name = xstrdup(spec->name);
+    r->pool.url = xstrdup(spec->url);
+    r->pool.username = xstrdup(spec->username);
+    r->pool.password = xstrdup(spec->password);
+    r->pool.ca_file = xstrdup(spec->ca_file);
+    return req_run(eng, r, out, e);
+}
+
+int engine_pool_remove(struct engine *eng, const char *name, struct err *e)
+{
+    struct eng_req *r = req_new(R_POOL_REMOVE);
+    r->name = xstrdup(name ? name : "");
+    return req_run(eng, r, NULL, e);
+}
+
+int engine_pools(struct engine *eng, json_t **out, struct err *e)
+{
+    return req_run(eng, req_new(R_POOLS), out, e);
+}
+
+int engine_updates_view(struct engine *eng, enum engine_view view, enum engine_sort sort,
+                        json_t **out, struct err *e)
+{
+    struct eng_req *r = req_new(R_VIEW);
+    r->view = view;
+    r->sort = sort;
+    return req_run(eng, r, out, e);
+}
+
+int engine_updates_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e)
+{
+    struct eng_req *r = req_new(R_CSV);
+    int rc;
+
+    r->view = view;
+    *csv = NULL;
+    rc = req_submit(eng, r, e);
+    if (rc == 0) {
+        *csv = r->str;
+        r->str = NULL;
+    }
+    req_unref(eng, r);
+    return rc;
+}
+
+int engine_updates_dismiss(struct engine *eng, const char *const *ids, size_t n, bool all,
+                           struct err *e)
+{
+    struct eng_req *r;
+
+    if (!all && n == 0)
+        return err_set(e, PP_EINVAL, "dismiss: name at least one update, or all");
+    r = req_new(R_DISMISS);
+    r->ids = strv_dup(ids, n);
+    r->n_ids = n;
+    r->all = all;
+    return req_run(eng, r, NULL, e);
+}
+
+int engine_updates_restore(struct engine *eng, struct err *e)
+{
+    json_t *out = NULL;
+    int rc = req_run(eng, req_new(R_RESTORE), NULL, e);
+
+    if (rc != 0)
+        return rc;
+    /* XenCenter re-checks after restoring; a failed fetch leaves the restore done */
+    if (engine_updates_check(eng, &out, e) != 0)
+        log_warn(LOG_MOD, "re-check after restoring dismissed updates: %s", e ? e->msg : "");
+    json_decref(out);
+    err_clear(e);
+    return 0;
+}
+
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out,
+                struct err *e)
+{
+    struct eng_req *r = req_new(R_PLAN);
+    copy_plan_req(&r->pr, req);
+    return req_run(eng, r, out, e);
+}
+
+/* Download what is missing on this (the caller's) thread; returns the full file list. */
+static int ensure_files(struct engine *eng, const struct engine_plan_req *req, json_t **files,
+                        struct err *e)
+{
+    struct eng_req *r = req_new(R_FILES_NEEDED);
+    json_t *need = NULL, *done, *missing, *auth, *it;
+    char *tok = NULL, *sess = NULL;
+    int64_t expiry = 0;
+    size_t i;
+    int rc;
+
+    copy_plan_req(&r->pr, req);
+    rc = req_run(eng, r, &need, e);
+    if (rc != 0)
+        return rc;
+    *files = json_incref(json_object_get(need, "files"));
+    missing = json_object_get(need, "missing");
+    auth = json_object_get(need, "auth");
+    done = json_array();
+    json_array_foreach(missing, i, it) {
+        struct fetch_auth fa = {.username = jsonx_str(auth, "username", NULL),
+                                .apikey = jsonx_str(auth, "apikey", NULL),
+                                .token = tok ? tok : jsonx_str(auth, "token", NULL),
+                                .session_id = sess ? sess : jsonx_str(auth, "session_id", NULL)};
+        const char *url = jsonx_str(it, "url", "");
+        if (!*url) {
+            rc = err_set(e, PP_ENOTFOUND,
+                         "update %s has no download URL in the catalog; download it yourself "
+                         "and install it with --file",
+                         jsonx_str(it, "uuid", ""));
+            break;
+        }
+        rc = fetch_download(url, jsonx_str(it, "path", ""), jsonx_int(it, "size", 0), &fa,
+                            tok ? NULL : &tok, sess ? NULL : &sess, &expiry, e);
+        if (rc != 0) {
+            err_prefix(e, "downloading update %s: ", jsonx_str(it, "uuid", ""));
+            break;
+        }
+        json_array_append(done, it);
+        json_array_append_new(*files, json_pack("{s:s,s:s}", "uuid", jsonx_str(it, "uuid", ""),
+                                                "path", jsonx_str(it, "path", "")));
+    }
+    if (json_array_size(done) > 0 || tok) {
+        struct eng_req *d = req_new(R_DOWNLOAD_DONE);
+        struct err e2 = {0};
+        d->files = json_pack("{s:O}", "files", done);
+        if (tok) {
+            json_object_set_new(d->files, "token", json_string(tok));
+            json_object_set_new(d->files, "session_id", json_string(sess ? sess : ""));
+            json_object_set_new(d->files, "expires_ms", json_integer(expiry));
+        }
+        if (req_run(eng, d, NULL, &e2) != 0)
+            log_warn(LOG_MOD, "recording downloads: %s", e2.msg);
+    }
+    free(tok);
+    free(sess);
+    json_decref(done);
+    json_decref(need);
+    if (rc != 0) {
+        json_decref(*files);
+        *files = NULL;
+    }
+    return rc;
+}
+
+int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
+                         struct err *e)
+{
+    struct eng_req *r;
+    json_t *files = NULL;
+    int rc;
+
+    *id = NULL;
+    rc = ensure_files(eng, req, &files, e);
+    if (rc != 0)
+        return rc;
+    r = req_new(R_ROLLOUT_START);
+    copy_plan_req(&r->pr, req);
+    r->files = files;
+    rc = req_submit(eng, r, e);
+    if (rc == 0) {
+        *id = r->str;
+        r->str = NULL;
+    }
+    req_unref(eng, r);
+    return rc;
+}
+
+int engine_rollouts(struct engine *eng, json_t **out, struct err *e)
+{
+    return req_run(eng, req_new(R_ROLLOUTS), out, e);
+}
+
+static int id_request(struct engine *eng, enum req_kind k, const char *id, json_t **out,
+                      struct err *e)
+{
+    struct eng_req *r = req_new(k);
+    r->name = xstrdup(id ? id : "");
+    return req_run(eng, r, out, e);
+}
+
+int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct err *e)
+{
+    return id_request(eng, R_ROLLOUT_GET, id, out, e);
+}
+
+int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)
+{
+    return id_request(eng, R_RETRY, id, NULL, e);
+}
+
+int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
+{
+    return id_request(eng, R_CANCEL, id, NULL, e);
+}
+
+/* R_CLIENT_ID is handled inline: parsing happens here, storing on the engine thread. */
+static void handle_client_id(struct engine *eng, struct eng_req *r)
+{
+    req_finish(eng, r, store_client_id_set(eng->store, r->pool.username, r->pool.password,
+                                           &r->err));
+}
+
+int engine_client_id_import(struct engine *eng, const char *json_text, size_t len,
+                            struct err *e)
+{
+    json_t *j = NULL;
+    struct eng_req *r;
+    const char *user, *key;
+    int rc = jsonx_load(json_text, len, 64 * 1024, 4, "client ID file", &j, e);
+
+    if (rc != 0)
+        return rc;
+    user = jsonx_str(j, "username", NULL);
+    key = jsonx_str(j, "apikey", NULL);
+    if (!user || !*user || !key || !*key) {
+        json_decref(j);
+        return err_set(e, PP_EINVAL, "client ID file: \"%s\" is missing or not a string "
+                                     "(expected the xencenter_client_id.json downloaded from your "
+                                     "account)",
+                       !user || !*user ? "username" : "apikey");
+    }
+    r = req_new(R_CLIENT_ID);
+    r->pool.username = xstrdup(user);
+    r->pool.password = xstrdup(key);
+    json_decref(j);
+    return req_run(eng, r, NULL, e);
+}

@@ -1,0 +1,424 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_fetch.c - the engine's HTTP work outside XAPI, run on the calling thread (never the
+ * engine thread): the update catalog (conditional GET; http, https or file://) and update
+ * downloads from the vendor's file service with a client ID, as XenCenter does
+ * (shared/reference/xencenter.md section 5): a token from POST <service>/api/session/token with
+ * Basic username:apikey, then downloads under /direct/v2/download/ with Basic
+ * "<username>_<session_id>:<token>", retried up to 5 times, resumed, size-checked.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/engine_int.h"
+
+#define LOG_MOD "fetch"
+#define USER_AGENT "poolpatch/0.1"
+#define DOWNLOAD_PATH_MARK "/direct/v2/download/"
+#define DOWNLOAD_TRIES 5
+#define DOWNLOAD_RETRY_S 5
+#define TOKEN_MAX_BYTES (64 * 1024)
+
+void fetch_result_cleanup(struct fetch_result *r)
+{
+    free(r->body);
+    free(r->etag);
+    free(r->last_modified);
+    memset(r, 0, sizeof(*r));
+}
+
+struct sink {
+    struct buf b;
+    size_t max;
+    bool over;
+    FILE *fp;
+    char *etag;
+    char *last_modified;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct sink *s = ud;
+    size_t len = size * n;
+
+    if (s->fp)
+        return fwrite(p, 1, len, s->fp);
+    if (s->b.len + len > s->max) {
+        s->over = true;
+        return 0;
+    }
+    buf_append(&s->b, p, len);
+    return len;
+}
+
+static char *header_value(const char *line, size_t len, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *v;
+    size_t vl;
+
+    if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+        return NULL;
+    v = line + nl + 1;
+    vl = len - nl - 1;
+    while (vl && (*v == ' ' || *v == '\t')) {
+        v++;
+        vl--;
+    }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    return xstrndup(v, vl);
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct sink *s = ud;
+    size_t len = size * n;
+    char *v;
+
+    if ((v = header_value(p, len, "ETag"))) {
+        free(s->etag);
+        s->etag = v;
+    } else if ((v = header_value(p, len, "Last-Modified"))) {
+        free(s->last_modified);
+        s->last_modified = v;
+    }
+    return len;
+}
+
+static CURL *easy_new(const char *url, bool allow_file)
+{
+    CURL *c = curl_easy_init();
+
+    if (!c)
+        return NULL;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, allow_file ? "http,https,file" : "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    return c;
+}
+
+static int curl_error(CURLcode cc, const char *url, struct err *e)
+{
+    if (cc == CURLE_OPERATION_TIMEDOUT)
+        return err_set(e, PP_ETIMEOUT, "%s: timed out", url);
+    if (cc == CURLE_FILE_COULDNT_READ_FILE)
+        return err_set(e, PP_EIO, "%s: cannot read the file", url);
+    return err_set(e, PP_ETRANSPORT, "%s: %s", url, curl_easy_strerror(cc));
+}
+
+/* GET with conditional headers (see engine_int.h).  Caller's thread. */
+int fetch_url(const char *url, const char *etag, const char *last_modified, size_t max_bytes,
+              struct fetch_result *out, struct err *e)
+{
+    CURL *c;
+    struct curl_slist *hdr = NULL;
+    struct sink s = {.max = max_bytes};
+    CURLcode cc;
+    long status = 0;
+    char *h;
+
+    memset(out, 0, sizeof(*out));
+    if (!url || !*url)
+        return err_set(e, PP_EINVAL, "no catalog URL configured (setting catalog_url)");
+    c = easy_new(url, true);
+    if (!c)
+        return err_set(e, PP_ENOMEM, "cannot create an HTTP handle");
+    buf_init(&s.b);
+    if (etag) {
+        h = xasprintf("If-None-Match: %s", etag);
+        hdr = curl_slist_append(hdr, h);
+        free(h);
+    }
+    if (last_modified) {
+        h = xasprintf("If-Modified-Since: %s", last_modified);
+        hdr = curl_slist_append(hdr, h);
+        free(h);
+    }
+    /* XenCenter fetches its catalog uncached */
+    hdr = curl_slist_append(hdr, "Cache-Control: no-cache");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 300L);
+    cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdr);
+    if (s.over) {
+        buf_cleanup(&s.b);
+        free(s.etag);
+        free(s.last_modified);
+        return err_set(e, PP_ELIMIT, "%s: the catalog is larger than %zu bytes", url, max_bytes);
+    }
+    if (cc != CURLE_OK) {
+        buf_cleanup(&s.b);
+        free(s.etag);
+        free(s.last_modified);
+        return curl_error(cc, url, e);
+    }
+    if (status == 0)
+        status = 200; /* file:// */
+    if (status != 200 && status != 304) {
+        buf_cleanup(&s.b);
+        free(s.etag);
+        free(s.last_modified);
+        return err_set(e, PP_EIO, "%s answered HTTP %ld", url, status);
+    }
+    out->status = status;
+    out->body_len = s.b.len;
+    out->body = buf_take(&s.b);
+    out->etag = s.etag;
+    out->last_modified = s.last_modified;
+    return 0;
+}
+
+static char *base64(const char *in)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in);
+    struct buf b;
+
+    buf_init(&b);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned char)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned char)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)in[i + 2];
+        buf_putc(&b, tbl[(v >> 18) & 63]);
+        buf_putc(&b, tbl[(v >> 12) & 63]);
+        buf_putc(&b, i + 1 < n ? tbl[(v >> 6) & 63] : '=');
+        buf_putc(&b, i + 2 < n ? tbl[v & 63] : '=');
+    }
+    return buf_take(&b);
+}
+
+/* The scheme://host[:port] part of url. */
+static char *url_origin(const char *url)
+{
+    const char *p = strstr(url, "://");
+    const char *slash;
+
+    if (!p)
+        return xstrdup(url);
+    slash = strchr(p + 3, '/');
+    return slash ? xstrndup(url, (size_t)(slash - url)) : xstrdup(url);
+}
+
+static int status_error(long status, const char *url, struct err *e)
+{
+    switch (status) {
+    case 401:
+        return err_set(e, PP_EAUTH,
+                       "%s: the file service refused the client ID (HTTP 401). It may have been "
+                       "revoked: download a new xencenter_client_id.json and run 'poolpatch "
+                       "client-id import FILE'",
+                       url);
+    case 403:
+        return err_set(e, PP_EAUTH,
+                       "%s: this update is only available to customers with an active support "
+                       "contract (HTTP 403); check the account behind the client ID",
+                       url);
+    case 404:
+        return err_set(e, PP_ENOTFOUND,
+                       "%s: the update is not on the file service (HTTP 404); check for updates "
+                       "again, the catalog may be out of date",
+                       url);
+    case 400:
+        return err_set(e, PP_EINVAL, "%s: the file service rejected the request (HTTP 400)", url);
+    default:
+        return err_set(e, PP_EIO, "%s: the file service answered HTTP %ld", url, status);
+    }
+}
+
+/* POST the token request; fills *token / *session (new strings) and *expiry_ms. */
+static int request_token(const char *origin, const struct fetch_auth *a, char **token,
+                         char **session, int64_t *expiry_ms, struct err *e)
+{
+    char *url = xasprintf("%s/api/session/token", origin);
+    char *cred = xasprintf("%s:%s", a->username, a->apikey);
+    char *b64 = base64(cred);
+    char *auth = xasprintf("Authorization: Basic %s", b64);
+    struct curl_slist *hdr = NULL;
+    struct sink s = {.max = TOKEN_MAX_BYTES};
+    CURL *c = easy_new(url, false);
+    json_t *j = NULL;
+    long status = 0;
+    CURLcode cc;
+    int rc = 0;
+
+    explicit_bzero(cred, strlen(cred));
+    free(cred);
+    free(b64);
+    buf_init(&s.b);
+    hdr = curl_slist_append(hdr, auth);
+    hdr = curl_slist_append(hdr, "Content-Type: application/json");
+    explicit_bzero(auth, strlen(auth));
+    free(auth);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"expiration\":1440}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdr);
+    if (cc != CURLE_OK)
+        rc = curl_error(cc, url, e);
+    else if (status != 201 && status != 200)
+        rc = status_error(status, url, e);
+    else if (jsonx_load(buf_str(&s.b), s.b.len, TOKEN_MAX_BYTES, 8, "token reply", &j, e) != 0)
+        rc = e ? e->code : PP_EPARSE;
+    else if (!jsonx_str(j, "token", NULL) || !jsonx_str(j, "session_id", NULL))
+        rc = err_set(e, PP_EPARSE, "%s: the token reply lacks token or session_id", url);
+    if (rc == 0) {
+        int64_t t = 0;
+        *token = xstrdup(jsonx_str(j, "token", ""));
+        *session = xstrdup(jsonx_str(j, "session_id", ""));
+        if (clock_parse_xapi(jsonx_str(j, "expires_at", ""), &t) != 0)
+            t = 0;
+        *expiry_ms = t;
+    }
+    json_decref(j);
+    buf_cleanup(&s.b);
+    free(url);
+    return rc;
+}
+
+/* One download attempt into part (appending to what is there). */
+static int download_once(const char *url, const char *part, const char *auth_header,
+                         struct err *e)
+{
+    struct stat st;
+    curl_off_t have = stat(part, &st) == 0 ? (curl_off_t)st.st_size : 0;
+    FILE *fp = fopen(part, "ab");
+    struct curl_slist *hdr = NULL;
+    struct sink s = {0};
+    CURL *c;
+    CURLcode cc;
+    long status = 0;
+
+    if (!fp)
+        return err_set(e, PP_EIO, "%s: %s", part, strerror(errno));
+    c = easy_new(url, true);
+    s.fp = fp;
+    if (auth_header)
+        hdr = curl_slist_append(hdr, auth_header);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, have);
+    cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdr);
+    if (fclose(fp) != 0 && cc == CURLE_OK)
+        return err_set(e, PP_EIO, "%s: %s", part, strerror(errno));
+    if (cc == CURLE_RANGE_ERROR || status == 416) {
+        unlink(part); /* the server cannot resume: start over next time */
+        return err_set(e, PP_EIO, "%s: cannot resume the download", url);
+    }
+    if (cc != CURLE_OK)
+        return curl_error(cc, url, e);
+    if (status != 0 && status != 200 && status != 206) {
+        unlink(part);
+        return status_error(status, url, e);
+    }
+    return 0;
+}
+
+/* Download an update file (see engine_int.h).  Caller's thread. */
+int fetch_download(const char *url, const char *path, int64_t expected_size,
+                   const struct fetch_auth *auth, char **new_token, char **new_session,
+                   int64_t *token_expiry_ms, struct err *e)
+{
+    char *part = xasprintf("%s.part", path);
+    char *auth_header = NULL;
+    char *tok = NULL, *sess = NULL;
+    struct stat st;
+    int rc = 0;
+
+    if (strstr(url, DOWNLOAD_PATH_MARK)) {
+        if (!auth || !auth->username || !auth->apikey) {
+            free(part);
+            return err_set(e, PP_EAUTH,
+                           "%s is on the vendor's file service, which needs a client ID: "
+                           "download xencenter_client_id.json from your account and run "
+                           "'poolpatch client-id import FILE'",
+                           url);
+        }
+        if (auth->token && auth->session_id) {
+            tok = xstrdup(auth->token);
+            sess = xstrdup(auth->session_id);
+        } else {
+            char *origin = url_origin(url);
+            int64_t exp = 0;
+            rc = request_token(origin, auth, &tok, &sess, &exp, e);
+            free(origin);
+            if (rc != 0) {
+                free(part);
+                return rc;
+            }
+            if (new_token)
+                *new_token = xstrdup(tok);
+            if (new_session)
+                *new_session = xstrdup(sess);
+            if (token_expiry_ms)
+                *token_expiry_ms = exp;
+        }
+        {
+            char *cred = xasprintf("%s_%s:%s", auth->username, sess, tok);
+            char *b64 = base64(cred);
+            auth_header = xasprintf("Authorization: Basic %s", b64);
+            explicit_bzero(cred, strlen(cred));
+            free(cred);
+            free(b64);
+        }
+    }
+    for (int attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
+        rc = download_once(url, part, auth_header, e);
+        if (rc == 0 || rc == PP_EAUTH || rc == PP_ENOTFOUND || rc == PP_EINVAL)
+            break;
+        log_warn(LOG_MOD, "download attempt %d of %d failed: %s", attempt, DOWNLOAD_TRIES,
+                 e ? e->msg : "");
+        if (attempt < DOWNLOAD_TRIES)
+            sleep(DOWNLOAD_RETRY_S);
+    }
+    if (rc == 0 && expected_size > 0 && stat(part, &st) == 0 && st.st_size != expected_size) {
+        unlink(part);
+        rc = err_set(e, PP_EIO, "%s: downloaded %lld bytes, the catalog says %lld", url,
+                     (long long)st.st_size, (long long)expected_size);
+    }
+    if (rc == 0 && rename(part, path) != 0)
+        rc = err_set(e, PP_EIO, "%s: %s", path, strerror(errno));
+    if (auth_header) {
+        explicit_bzero(auth_header, strlen(auth_header));
+        free(auth_header);
+    }
+    free(tok);
+    free(sess);
+    free(part);
+    return rc;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_int.h - the engine's internals shared by engine.c (thread, queue, pools, requests),
+ * engine_fetch.c (catalog and update downloads, run on the caller's thread) and engine_views.c
+ * (alerts, By Update / By Server, CSV, dismissals).
+ */
+#ifndef PP_ENGINE_ENGINE_INT_H
+#define PP_ENGINE_ENGINE_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "catalog/catalog.h"
+#include "engine/engine.h"
+#include "plan/inventory.h"
+#include "xapi/client.h"
+
+struct exec;
+struct store;
+
+/* The object classes every pool's cache follows. */
+extern const char *const engine_cache_classes[];
+
+/* A registered pool and its connection. */
+struct eng_pool {
+    int64_t id;
+    char *name;
+    char *url;
+    struct xapi_client *client;
+    enum xapi_conn_state state;
+    char error[ERR_MSG_MAX];
+    struct engine *eng;
+};
+
+struct eng_sub {
+    int id;
+    void (*cb)(void *ud, const char *event_json);
+    void *ud;
+};
+
+struct engine {
+    char *db_path;
+    char *data_dir; /* folder of db_path: downloads/, known_hosts */
+    struct pp_clock *clock;
+    bool own_clock;
+    int request_timeout_ms;
+    char *catalog_url; /* configured override, or NULL = store setting */
+    int check_interval_s;
+
+    /* engine thread only */
+    struct store *store;
+    struct xapi_loop *loop;
+    struct exec *exec;
+    struct eng_pool **pools;
+    size_t n_pools;
+    struct xapi_client **graveyard; /* clients to free outside callbacks */
+    size_t n_graveyard;
+    struct catalog *catalog;
+    int64_t catalog_checked_ms;
+    int64_t next_check_ms;
+
+    /* shared, under qlock */
+    pthread_mutex_t qlock;
+    pthread_cond_t qdone;
+    struct eng_req *qhead, *qtail;
+    bool stop;
+    bool running;
+    pthread_t thread;
+    pthread_t checker;
+    bool checker_running;
+    pthread_cond_t checker_wake;
+
+    /* subscribers, under sublock */
+    pthread_mutex_t sublock;
+    struct eng_sub *subs;
+    size_t n_subs;
+    int next_sub_id;
+};
+
+/* Build the inventory of a connected pool from its cache (new; inv_pool_free).  Engine thread. */
+struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
+/* Find a pool by name (engine thread). */
+struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
+
+/* ---- engine_fetch.c (blocking I/O on the caller's thread, never the engine thread) ---- */
+
+struct fetch_result {
+    long status;         /* HTTP status; 200 for file:// */
+    char *body;          /* owned, NUL-terminated after body_len */
+    size_t body_len;
+    char *etag;          /* owned or NULL */
+    char *last_modified; /* owned or NULL */
+};
+void fetch_result_cleanup(struct fetch_result *r);
+/*
+ * GET url (http, https or file://) with conditional headers when etag / last_modified are
+ * given, at most max_bytes.  304 gives status 304 and no body.  Errors: PP_ETRANSPORT,
+ * PP_ETIMEOUT, PP_ELIMIT, PP_EIO (other HTTP status: message names it).
+ */
+int fetch_url(const char *url, const char *etag, const char *last_modified, size_t max_bytes,
+              struct fetch_result *out, struct err *e);
+
+/* Credentials for the vendor file service (client ID). */
+struct fetch_auth {
+    const char *username;
+    const char *apikey;
+    const char *token;      /* a cached token, or NULL */
+    const char *session_id; /* with token */
+};
+/*
+ * Download url into path (resuming a partial file), with XenCenter's authorization header for
+ * file-service URLs (.../direct/v2/download/...).  When no token is given one is requested from
+ * the service's token endpoint; *new_token / *new_session (may be NULL) receive it for caching.
+ * Retries up to 5 times.  Checks expected_size when > 0.  Errors explain 401 / 403 / 404 in
+ * words a user can act on.
+ */
+int fetch_download(const char *url, const char *path, int64_t expected_size,
+                   const struct fetch_auth *auth, char **new_token, char **new_session,
+                   int64_t *token_expiry_ms, struct err *e);
+
+/* ---- engine_views.c (engine thread) ---- */
+int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sort sort,
+                      json_t **out, struct err *e);
+int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e);
+
+#endif
