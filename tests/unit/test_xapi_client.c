@@ -1138,6 +1138,7 @@ static void test_cache_follows_burst_and_events_lost(void **state)
     assert_int_equal(xapi_cache_wait(v->c, pred_equal, &p, 60000, obs_done, &w, NULL, &e), 0);
     run_until_done(v->loop, &w.done);
     assert_int_equal(w.rc, 0);
+    xapi_value_free(w.result);
     assert_true(cache_equals(v->c, all));
     xapi_value_free(all);
     assert_int_equal(xapi_cache_generation(v->c), 1);
@@ -1195,6 +1196,7 @@ static void test_cache_wait_timeout_and_success(void **state)
     fk_mod(&v->f, v->f.objs[1].ref);
     run_until_done(v->loop, &w2.done);
     assert_int_equal(w2.rc, 0);
+    xapi_value_free(w2.result);
     env_free(v);
 }
 
