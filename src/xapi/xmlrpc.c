@@ -417,7 +417,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         FAIL(x, PP_ELIMIT, "elements nested deeper than %zu", x->max_elems);
         return;
     }
-    if ((t == T_ARRAY || t == T_STRUCT) && ++x->containers > x->lim->max_depth) {
+    /* a response's envelope struct does not count against the result's depth */
+    if ((t == T_ARRAY || t == T_STRUCT) &&
+        ++x->containers > x->lim->max_depth + (x->kind == DOC_RESPONSE ? 1 : 0)) {
         FAIL(x, PP_ELIMIT, "arrays and structs nested deeper than %d levels", x->lim->max_depth);
         return;
     }
@@ -757,7 +759,7 @@ static int xp_parse(struct xp *x, enum doc_kind kind, const char *what, const ch
     x->lim = lim;
     x->e = e;
     /* three elements per level of nesting (value, array|struct, data|member) plus the envelope */
-    x->max_elems = 3 * (size_t)(lim->max_depth > 0 ? lim->max_depth : 1) + 8;
+    x->max_elems = 3 * (size_t)(lim->max_depth > 0 ? lim->max_depth : 1) + 12;
     if (len > lim->max_doc_bytes || len > INT_MAX)
         return err_set(e, PP_ELIMIT, "%s: %zu bytes is over the limit of %zu bytes", what, len,
                        lim->max_doc_bytes);

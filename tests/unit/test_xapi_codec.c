@@ -966,6 +966,111 @@ static void test_xml_malformed_responses(void **state)
     assert_msg_has(&e, "XML-RPC value: line 1, column 1: expected <value> as the root element");
 }
 
+/* ---- both protocols ---- */
+
+/* n arrays nested: [[...["x"]...]] */
+static struct xapi_value *nested(int n)
+{
+    struct xapi_value *v = xapi_value_new_string("x");
+    for (int i = 0; i < n; i++) {
+        struct xapi_value *a = xapi_value_new_array();
+        xapi_array_append_take(a, v);
+        v = a;
+    }
+    return v;
+}
+
+/* max_depth means the same in both protocols and both directions: a parameter or result may
+ * nest max_depth arrays / structs, one more is refused. */
+static void test_depth_limit_same_everywhere(void **state)
+{
+    struct xapi_limits lim = small_limits();
+    (void)state;
+    for (int extra = 0; extra <= 1; extra++) {
+        int want = extra ? PP_ELIMIT : 0;
+        struct xapi_value *v = nested(lim.max_depth + extra);
+        struct xapi_value *p = xapi_value_new_array();
+        struct xapi_response r = {0}, d;
+        struct xapi_call c;
+        struct err e = {0};
+        struct buf b;
+        json_t *id = json_integer(1);
+        buf_init(&b);
+        xapi_array_append_take(p, xapi_value_dup(v));
+        xapi_response_set_ok_take(&r, xapi_value_dup(v));
+
+        xapi_xmlrpc_encode_call(&b, "m", p);
+        assert_int_equal(xapi_xmlrpc_decode_call(b.data, b.len, &lim, &c, &e), want);
+        if (!want)
+            xapi_call_cleanup(&c);
+        buf_reset(&b);
+        xapi_xmlrpc_encode_response(&b, &r);
+        assert_int_equal(xapi_xmlrpc_decode_response(b.data, b.len, &lim, &d, &e), want);
+        if (!want)
+            xapi_response_cleanup(&d);
+        buf_reset(&b);
+        xapi_xmlrpc_encode_value(&b, v);
+        struct xapi_value *f = NULL;
+        assert_int_equal(xapi_xmlrpc_decode_value(b.data, b.len, &lim, &f, &e), want);
+        xapi_value_free(f);
+        for (int ver = 1; ver <= 2; ver++) {
+            buf_reset(&b);
+            xapi_jsonrpc_encode_call(&b, (enum xapi_proto)ver, "m", p, id);
+            assert_int_equal(xapi_jsonrpc_decode_call(b.data, b.len, &lim, &c, &e), want);
+            if (!want)
+                xapi_call_cleanup(&c);
+            buf_reset(&b);
+            xapi_jsonrpc_encode_response(&b, (enum xapi_proto)ver, id, &r);
+            assert_int_equal(xapi_jsonrpc_decode_response(b.data, b.len, &lim, &d, NULL, &e),
+                             want);
+            if (!want)
+                xapi_response_cleanup(&d);
+        }
+        if (want)
+            assert_msg_has(&e, "deeper than 4");
+        json_decref(id);
+        xapi_response_cleanup(&r);
+        xapi_value_free(p);
+        xapi_value_free(v);
+        buf_cleanup(&b);
+    }
+}
+
+/* A failure without a usable code still goes out as a decodable INTERNAL_ERROR. */
+static void test_encode_bad_error_description(void **state)
+{
+    struct xapi_response r = {0}, d;
+    struct err e = {0};
+    struct buf b;
+    (void)state;
+    buf_init(&b);
+    r.ok = false;
+    r.error = xapi_value_new_array();
+    xapi_array_append_string(r.error, "");
+    xapi_array_append_string(r.error, "detail");
+    for (int proto = 0; proto <= 2; proto++) {
+        buf_reset(&b);
+        if (proto == 0)
+            xapi_xmlrpc_encode_response(&b, &r);
+        else
+            xapi_jsonrpc_encode_response(&b, (enum xapi_proto)proto, NULL, &r);
+        int rc = proto == 0 ? xapi_xmlrpc_decode_response(b.data, b.len, NULL, &d, &e)
+                            : xapi_jsonrpc_decode_response(b.data, b.len, NULL, &d, NULL, &e);
+        assert_int_equal(rc, 0);
+        assert_false(d.ok);
+        assert_string_equal(xapi_response_error_code(&d), "INTERNAL_ERROR");
+        assert_string_equal(xapi_value_str(xapi_array_get(d.error, 1)), "detail");
+        xapi_response_cleanup(&d);
+    }
+    xapi_response_cleanup(&r); /* no description at all */
+    buf_reset(&b);
+    xapi_jsonrpc_encode_response(&b, XAPI_PROTO_JSONRPC_V1, NULL, &r);
+    assert_string_equal(buf_str(&b), "{\"result\":null,\"error\":[\"INTERNAL_ERROR\","
+                                     "\"response without an error description\"],\"id\":null}");
+    assert_null(xapi_response_error_code(&(struct xapi_response){.ok = true}));
+    buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -982,6 +1087,8 @@ int main(void)
         cmocka_unit_test(test_xml_foreign_fault),
         cmocka_unit_test(test_xml_malformed_calls),
         cmocka_unit_test(test_xml_malformed_responses),
+        cmocka_unit_test(test_depth_limit_same_everywhere),
+        cmocka_unit_test(test_encode_bad_error_description),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
