@@ -13,7 +13,10 @@
 #include "base/mem.h"
 #include "base/str.h"
 
+#include <pthread.h>
 #include <string.h>
+
+static pthread_mutex_t seam_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct seam_state seam;
 
@@ -28,8 +31,36 @@ void seam_reset(void)
     memset(&seam, 0, sizeof seam);
 }
 
+static int reply_locked(const char *call, json_t **out, struct err *e);
+
 /* Answer of every request: the scripted error, or a copy of seam.answer. */
 static int reply(const char *call, json_t **out, struct err *e)
+{
+    int rc;
+
+    pthread_mutex_lock(&seam_lock);
+    rc = reply_locked(call, out, e);
+    pthread_mutex_unlock(&seam_lock);
+    return rc;
+}
+
+void seam_set_answer(json_t *take)
+{
+    pthread_mutex_lock(&seam_lock);
+    json_decref(seam.answer);
+    seam.answer = take;
+    pthread_mutex_unlock(&seam_lock);
+}
+
+int seam_calls(void)
+{
+    pthread_mutex_lock(&seam_lock);
+    int n = seam.calls;
+    pthread_mutex_unlock(&seam_lock);
+    return n;
+}
+
+static int reply_locked(const char *call, json_t **out, struct err *e)
 {
     str_lcpy(seam.last_call, call, sizeof seam.last_call);
     seam.calls++;

@@ -27,6 +27,10 @@ extern struct seam_state seam;
 
 /* Free what the seam holds and zero it. */
 void seam_reset(void);
+/* Replace the scripted answer (thread-safe against requests in flight). */
+void seam_set_answer(json_t *take);
+/* Number of engine requests so far (thread-safe). */
+int seam_calls(void);
 /* Play the engine thread: deliver one progress event to the subscriber. */
 void seam_emit(const char *event_json);
 
