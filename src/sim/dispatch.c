@@ -642,7 +642,7 @@ int dispatch(struct sim *s, const char *addr, const char *method,
     if (!hx->up)
         return err_set(e, PP_ETRANSPORT, "host %s (%s) is not reachable", addr,
                        fstr(host, "name_label"));
-    if (w->partitioned && host_is_master(w, host))
+    if (w->partitioned && w->cut == host)
         return err_set(e, PP_ETRANSPORT, "host %s is partitioned from the network", addr);
     s->n_calls++;
     c->s = s;

@@ -113,6 +113,7 @@ struct world {
     size_t ntomb;
     struct obj *pool, *master;
     bool partitioned;
+    struct obj *cut; /* the host a partition cut off (the master when it began) */
 };
 
 enum action_kind {

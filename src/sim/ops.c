@@ -1106,7 +1106,7 @@ const struct handler sim_op_handlers[] = {
 
 static bool master_reachable(struct world *w)
 {
-    return w->master && HX(w->master)->up && !w->partitioned;
+    return w->master && HX(w->master)->up && !(w->partitioned && w->cut == w->master);
 }
 
 void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
@@ -1287,7 +1287,7 @@ void apply_action(struct sim *s, struct action *a)
         break;
     }
     case ACT_EMERGENCY:
-        if (w->partitioned) {
+        if (w->partitioned && w->cut == w->master) {
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
                 if (h != w->master && HX(h)->up)
                     HX(h)->emergency = true;

@@ -265,7 +265,7 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     struct world *w = hx->w;
     if (!s->virtual_clock)
         run_due(s, sim_now(s));
-    if (w->partitioned && w->master == hx->o)
+    if (w->partitioned && w->cut == hx->o)
         return err_set(e, PP_ETRANSPORT, "host %s is partitioned", host_address);
     const char *q = strchr(path_and_query, '?');
     size_t plen = q ? (size_t)(q - path_and_query) : strlen(path_and_query);

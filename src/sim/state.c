@@ -176,6 +176,7 @@ int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault 
 static void set_partition(struct sim *s, struct world *w, bool on)
 {
     w->partitioned = on;
+    w->cut = on ? w->master : NULL;
     if (on) {
         sched(s, w, sim_now(s) + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0, 0);
     } else {
