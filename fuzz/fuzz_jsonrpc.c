@@ -88,8 +88,7 @@ static void round_trip_response(const struct xapi_response *r1, const json_t *id
         xapi_jsonrpc_encode_response(&b2, ver, id2, &r2);
     FUZZ_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
     FUZZ_CHECK(xapi_jsonrpc_decode_response(buf_str(&b2), b2.len, lim, &r3, NULL, &e) == 0);
-    FUZZ_CHECK(r2.ok ? xapi_value_equal(r2.value, r3.value)
-                     : xapi_value_equal(r2.error, r3.error));
+    FUZZ_CHECK(r2.ok ? xapi_value_equal(r2.value, r3.value) : xapi_value_equal(r2.error, r3.error));
     json_decref(id2);
     xapi_response_cleanup(&r2);
     xapi_response_cleanup(&r3);

@@ -76,8 +76,7 @@ static void fuzz_response(const char *data, size_t size, const struct xapi_limit
     xapi_xmlrpc_encode_response(&b2, &r2);
     FUZZ_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
     FUZZ_CHECK(xapi_xmlrpc_decode_response(buf_str(&b2), b2.len, lim, &r3, &e) == 0);
-    FUZZ_CHECK(r2.ok ? xapi_value_equal(r2.value, r3.value)
-                     : xapi_value_equal(r2.error, r3.error));
+    FUZZ_CHECK(r2.ok ? xapi_value_equal(r2.value, r3.value) : xapi_value_equal(r2.error, r3.error));
     xapi_response_cleanup(&r1);
     xapi_response_cleanup(&r2);
     xapi_response_cleanup(&r3);

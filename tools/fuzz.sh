@@ -15,11 +15,16 @@ MAX_LEN=${FUZZ_MAX_LEN:-16384}
 command -v "$CC" >/dev/null || { echo "fuzz.sh: $CC not found (apt-get install clang libfuzzer-14-dev)"; exit 2; }
 mkdir -p "$OUT"
 
-# The codec sources and what they need from base; the rest of the xapi module (client,
-# transports) links libcurl and is not fuzzed here.
-SRCS="src/base/buf.c src/base/clock.c src/base/err.c src/base/jsonx.c src/base/log.c
-      src/base/mem.c src/base/str.c
-      src/xapi/codec.c src/xapi/jsonrpc.c src/xapi/value.c src/xapi/xmlrpc.c"
+# Sources: the files listed in the meson.build of the pure modules the harnesses use, plus the
+# xapi codecs (the rest of xapi - client, transports - links libcurl and is not fuzzed here).
+module_files() {
+    sed -n "/files(/,/)/p" "src/$1/meson.build" | grep -o "'[^']*\.c'" | tr -d "'" |
+        sed "s|^|src/$1/|"
+}
+SRCS="$(module_files base) src/xapi/codec.c src/xapi/jsonrpc.c src/xapi/value.c src/xapi/xmlrpc.c"
+for m in catalog plan; do
+    [ -f "src/$m/meson.build" ] && SRCS="$SRCS $(module_files $m)"
+done
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -DPP_HAVE_EXPAT_BLA -Isrc -Ifuzz
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
         $(pkg-config --cflags jansson expat)"

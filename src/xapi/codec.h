@@ -35,18 +35,14 @@ void xapi_limits_request(struct xapi_limits *l);
 /* Limits for responses a client accepts (get_all_records of large pools: 256 MiB). */
 void xapi_limits_response(struct xapi_limits *l);
 
-enum xapi_proto {
-    XAPI_PROTO_XMLRPC = 0,
-    XAPI_PROTO_JSONRPC_V1 = 1,
-    XAPI_PROTO_JSONRPC_V2 = 2
-};
+enum xapi_proto { XAPI_PROTO_XMLRPC = 0, XAPI_PROTO_JSONRPC_V1 = 1, XAPI_PROTO_JSONRPC_V2 = 2 };
 
 /* A decoded call.  Owns its members; release with xapi_call_cleanup. */
 struct xapi_call {
     char *method;              /* "host.get_record", "Async.VM.pool_migrate", ... */
     struct xapi_value *params; /* always an XAPI_ARRAY */
     enum xapi_proto proto;
-    json_t *id;                /* JSON-RPC id (own reference), NULL for XML-RPC */
+    json_t *id; /* JSON-RPC id (own reference), NULL for XML-RPC */
 };
 void xapi_call_cleanup(struct xapi_call *c);
 
@@ -69,8 +65,7 @@ const char *xapi_response_error_code(const struct xapi_response *r);
 /* ---- XML-RPC ---- */
 
 /* Append <?xml ...?><methodCall>...</methodCall>.  params must be an array (or NULL = none). */
-void xapi_xmlrpc_encode_call(struct buf *out, const char *method,
-                             const struct xapi_value *params);
+void xapi_xmlrpc_encode_call(struct buf *out, const char *method, const struct xapi_value *params);
 int xapi_xmlrpc_decode_call(const char *data, size_t len, const struct xapi_limits *lim,
                             struct xapi_call *out, struct err *e);
 /* Append a methodResponse with the Status/Value/ErrorDescription struct, as xapi sends it. */

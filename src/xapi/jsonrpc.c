@@ -58,9 +58,10 @@ static int jcheck_value(struct jcheck *c, const json_t *j, int depth)
         size_t i;
         json_t *x;
         if (depth + 1 > c->lim->max_depth)
-            return err_set(c->e, PP_ELIMIT, "%s: at %s: nesting deeper than %d levels",
-                           c->what, buf_str(&c->path), c->lim->max_depth);
-        json_array_foreach(j, i, x) {
+            return err_set(c->e, PP_ELIMIT, "%s: at %s: nesting deeper than %d levels", c->what,
+                           buf_str(&c->path), c->lim->max_depth);
+        json_array_foreach(j, i, x)
+        {
             buf_printf(&c->path, "[%zu]", i);
             rc = jcheck_value(c, x, depth + 1);
             c->path.len = mark;
@@ -74,9 +75,10 @@ static int jcheck_value(struct jcheck *c, const json_t *j, int depth)
         const char *k;
         json_t *x;
         if (depth + 1 > c->lim->max_depth)
-            return err_set(c->e, PP_ELIMIT, "%s: at %s: nesting deeper than %d levels",
-                           c->what, buf_str(&c->path), c->lim->max_depth);
-        json_object_foreach((json_t *)j, k, x) {
+            return err_set(c->e, PP_ELIMIT, "%s: at %s: nesting deeper than %d levels", c->what,
+                           buf_str(&c->path), c->lim->max_depth);
+        json_object_foreach((json_t *)j, k, x)
+        {
             size_t kl = strlen(k);
             buf_putc(&c->path, '.');
             buf_append(&c->path, k, kl > 64 ? 64 : kl);
@@ -130,8 +132,7 @@ static int load_object(const char *data, size_t len, const struct xapi_limits *l
 }
 
 /* Read the "jsonrpc" member: absent = v1, "2.0" = v2, anything else rejected. */
-static int read_version(const json_t *root, const char *what, enum xapi_proto *out,
-                        struct err *e)
+static int read_version(const json_t *root, const char *what, enum xapi_proto *out, struct err *e)
 {
     const json_t *v = json_object_get(root, "jsonrpc");
 
@@ -326,7 +327,8 @@ static int decode_error(const json_t *err, const struct xapi_limits *lim, const 
             return err_set(e, PP_EPARSE, "%s: at error.data: not an array", what);
         a = xapi_value_new_array();
         xapi_array_append_take(a, error_param(msg));
-        json_array_foreach(data, i, x) {
+        json_array_foreach(data, i, x)
+        {
             xapi_array_append_take(a, error_param(x));
         }
         *out = a;
@@ -340,7 +342,8 @@ static int decode_error(const json_t *err, const struct xapi_limits *lim, const 
             return err_set(e, PP_EPARSE,
                            "%s: at error[0]: the error code is not a non-empty string", what);
         a = xapi_value_new_array();
-        json_array_foreach(err, i, x) {
+        json_array_foreach(err, i, x)
+        {
             xapi_array_append_take(a, error_param(x));
         }
         *out = a;

@@ -595,7 +595,8 @@ struct xapi_value *xapi_value_from_json(const json_t *j)
         size_t i;
         json_t *x;
         v = xapi_value_new_array();
-        json_array_foreach(j, i, x) {
+        json_array_foreach(j, i, x)
+        {
             xapi_array_append_take(v, xapi_value_from_json(x));
         }
         return v;
@@ -605,7 +606,8 @@ struct xapi_value *xapi_value_from_json(const json_t *j)
         json_t *x;
         v = xapi_value_new_struct();
         /* jansson keys are unique, so append without the lookup. */
-        json_object_foreach((json_t *)j, k, x) {
+        json_object_foreach((json_t *)j, k, x)
+        {
             xapi_struct_append_take(v, xstrdup(k), xapi_value_from_json(x));
         }
         return v;

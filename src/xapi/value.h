@@ -59,12 +59,12 @@ struct xapi_value {
 
 /* Constructors: never return NULL (abort on out-of-memory). */
 struct xapi_value *xapi_value_new_void(void);
-struct xapi_value *xapi_value_new_string(const char *s);  /* copies s; NULL gives "" */
+struct xapi_value *xapi_value_new_string(const char *s); /* copies s; NULL gives "" */
 struct xapi_value *xapi_value_new_stringn(const char *s, size_t n);
 struct xapi_value *xapi_value_new_int(int64_t i);
 struct xapi_value *xapi_value_new_double(double d);
 struct xapi_value *xapi_value_new_bool(bool b);
-struct xapi_value *xapi_value_new_datetime(const char *s); /* "YYYYMMDDTHH:MM:SSZ", copied */
+struct xapi_value *xapi_value_new_datetime(const char *s);   /* "YYYYMMDDTHH:MM:SSZ", copied */
 struct xapi_value *xapi_value_new_datetime_ms(int64_t t_ms); /* formatted from epoch ms */
 struct xapi_value *xapi_value_new_array(void);
 struct xapi_value *xapi_value_new_struct(void);

@@ -152,8 +152,7 @@ void xapi_xmlrpc_encode_value(struct buf *out, const struct xapi_value *v)
     }
 }
 
-void xapi_xmlrpc_encode_call(struct buf *out, const char *method,
-                             const struct xapi_value *params)
+void xapi_xmlrpc_encode_call(struct buf *out, const char *method, const struct xapi_value *params)
 {
     buf_puts(out, "<?xml version=\"1.0\"?><methodCall><methodName>");
     put_text(out, method ? method : "");
@@ -271,11 +270,11 @@ struct frame {
     const char *name; /* static name for messages */
     unsigned long line, col;
     struct buf text;
-    unsigned children;     /* child elements seen */
-    bool has_name;         /* member: <name> seen; methodCall: <methodName> seen */
-    bool has_params;       /* methodCall: <params> seen */
-    struct xapi_value *v;  /* owned: value's typed child, array, struct, params, member value */
-    char *key;             /* owned: member name */
+    unsigned children;    /* child elements seen */
+    bool has_name;        /* member: <name> seen; methodCall: <methodName> seen */
+    bool has_params;      /* methodCall: <params> seen */
+    struct xapi_value *v; /* owned: value's typed child, array, struct, params, member value */
+    char *key;            /* owned: member name */
 };
 
 struct xp {
@@ -296,9 +295,8 @@ struct xp {
     bool fault, root_done;
 };
 
-__attribute__((format(printf, 5, 6))) static void fail_at(struct xp *x, int code,
-                                                          unsigned long line, unsigned long col,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+fail_at(struct xp *x, int code, unsigned long line, unsigned long col, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -312,8 +310,8 @@ __attribute__((format(printf, 5, 6))) static void fail_at(struct xp *x, int code
     XML_StopParser(x->p, XML_FALSE);
 }
 
-#define FAIL(x, code, ...)                                                                       \
-    fail_at((x), (code), (unsigned long)XML_GetCurrentLineNumber((x)->p),                        \
+#define FAIL(x, code, ...)                                                                         \
+    fail_at((x), (code), (unsigned long)XML_GetCurrentLineNumber((x)->p),                          \
             (unsigned long)XML_GetCurrentColumnNumber((x)->p) + 1, __VA_ARGS__)
 
 /* Quote at most 40 bytes of s for a message. */
@@ -367,8 +365,7 @@ static bool allowed(const struct xp *x, const struct frame *parent, enum tag chi
     case T_FAULT:
         return child == T_VALUE && parent->children == 0;
     case T_VALUE:
-        return (is_scalar(child) || child == T_ARRAY || child == T_STRUCT) &&
-               parent->children == 0;
+        return (is_scalar(child) || child == T_ARRAY || child == T_STRUCT) && parent->children == 0;
     case T_ARRAY:
         return child == T_DATA && parent->children == 0;
     case T_DATA:
@@ -781,8 +778,7 @@ static int xp_parse(struct xp *x, enum doc_kind kind, const char *what, const ch
         x->rc = err_set(e, code == XML_ERROR_NO_MEMORY ? PP_ENOMEM : PP_EPARSE,
                         "%s: line %lu, column %lu: %s", what,
                         (unsigned long)XML_GetCurrentLineNumber(x->p),
-                        (unsigned long)XML_GetCurrentColumnNumber(x->p) + 1,
-                        XML_ErrorString(code));
+                        (unsigned long)XML_GetCurrentColumnNumber(x->p) + 1, XML_ErrorString(code));
     }
     if (x->rc == 0 && !x->root_done)
         x->rc = err_set(e, PP_EPARSE, "%s: incomplete document", what);
@@ -917,8 +913,7 @@ int xapi_xmlrpc_decode_response(const char *data, size_t len, const struct xapi_
         normalise_error(d);
         if (d->u.arr.items[0]->u.s[0] == '\0') {
             xapi_value_free(d);
-            return err_set(e, PP_EPARSE, "%s: the error code in ErrorDescription is empty",
-                           what);
+            return err_set(e, PP_EPARSE, "%s: the error code in ErrorDescription is empty", what);
         }
         out->ok = false;
         out->error = d;

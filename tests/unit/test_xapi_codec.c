@@ -292,14 +292,12 @@ static void test_json_reference_examples(void **state)
 
     /* a void result over v1 ("") and a null result */
     const char *v1void = "{\"result\":\"\",\"error\":null,\"id\":1}";
-    assert_int_equal(xapi_jsonrpc_decode_response(v1void, strlen(v1void), NULL, &d, NULL, &e),
-                     0);
+    assert_int_equal(xapi_jsonrpc_decode_response(v1void, strlen(v1void), NULL, &d, NULL, &e), 0);
     assert_true(d.ok);
     assert_true(xapi_value_is_void(d.value));
     xapi_response_cleanup(&d);
     const char *nullres = "{\"jsonrpc\":\"2.0\",\"result\":null,\"id\":1}";
-    assert_int_equal(xapi_jsonrpc_decode_response(nullres, strlen(nullres), NULL, &d, NULL, &e),
-                     0);
+    assert_int_equal(xapi_jsonrpc_decode_response(nullres, strlen(nullres), NULL, &d, NULL, &e), 0);
     assert_true(d.ok);
     assert_true(xapi_value_is_void(d.value));
     xapi_response_cleanup(&d);
@@ -332,8 +330,8 @@ struct bad_case {
     const char *frag1, *frag2;
 };
 
-typedef int (*decode_call_fn)(const char *, size_t, const struct xapi_limits *,
-                              struct xapi_call *, struct err *);
+typedef int (*decode_call_fn)(const char *, size_t, const struct xapi_limits *, struct xapi_call *,
+                              struct err *);
 
 static bool case_matches(const struct bad_case *bc, int rc, const struct err *e)
 {
@@ -354,8 +352,7 @@ static void check_bad_calls(const struct bad_case *cases, size_t n, decode_call_
         const char *in = cases[i].input;
         int rc = decode(in, strlen(in), lim, &c, &e);
         if (!case_matches(&cases[i], rc, &e)) {
-            print_error("case %zu (%s): rc %d, want %d; msg %s\n", i, in, rc, cases[i].code,
-                        e.msg);
+            print_error("case %zu (%s): rc %d, want %d; msg %s\n", i, in, rc, cases[i].code, e.msg);
             bad++;
         }
         if (rc == 0) {
@@ -391,8 +388,7 @@ static void check_bad_responses(const struct bad_case *cases, size_t n, decode_r
         const char *in = cases[i].input;
         int rc = decode(in, strlen(in), lim, &r, NULL, &e);
         if (!case_matches(&cases[i], rc, &e)) {
-            print_error("case %zu (%s): rc %d, want %d; msg %s\n", i, in, rc, cases[i].code,
-                        e.msg);
+            print_error("case %zu (%s): rc %d, want %d; msg %s\n", i, in, rc, cases[i].code, e.msg);
             bad++;
         }
         if (rc == 0) {
@@ -414,8 +410,8 @@ static void test_json_malformed_calls(void **state)
         {"{\"jsonrpc\":2,\"method\":\"a\",\"params\":[],\"id\":1}", PP_EPARSE, "jsonrpc", NULL},
         {"{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":{\"x\":1},\"id\":1}", PP_EPARSE,
          "at params", "not an array"},
-        {"{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":\"x\",\"id\":1}", PP_EPARSE,
-         "at params", "not an array"},
+        {"{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":\"x\",\"id\":1}", PP_EPARSE, "at params",
+         "not an array"},
         {"{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"id\":1}", PP_EPARSE, "at params", "missing"},
         {"{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":[]}", PP_EPARSE, "at id",
          "notification"},
@@ -442,7 +438,8 @@ static void test_json_malformed_calls(void **state)
         {"{\"method\":\"a\",\"params\":[\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
          "xxxxxxxxxxxxxxxxxxxxxxxx\"],\"id\":1}",
          PP_ELIMIT, "params[0]", "over the limit of 64"},
-        {"{\"method\":\"a\",\"params\":[{\"m\":{\"n\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,"
+        {"{\"method\":\"a\",\"params\":[{\"m\":{\"n\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,"
+         "18,"
          "19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,"
          "48,49,50]}}],\"id\":1}",
          PP_ELIMIT, "params[0].m.n[", "more than 50 values"},
@@ -491,7 +488,6 @@ static void test_json_malformed_responses(void **state)
                         &lim);
 }
 
-
 /* ---- XML-RPC ---- */
 
 #define XML_DECL "<?xml version=\"1.0\"?>"
@@ -522,8 +518,8 @@ static void test_xml_reference_examples(void **state)
     buf_init(&b);
     buf_init(&want);
 
-    xapi_response_set_ok_take(&r,
-                              xapi_value_new_string("OpaqueRef:5f1c3a2e-8d6b-4c8e-9f4a-1b2c3d4e5f60"));
+    xapi_response_set_ok_take(
+        &r, xapi_value_new_string("OpaqueRef:5f1c3a2e-8d6b-4c8e-9f4a-1b2c3d4e5f60"));
     xapi_xmlrpc_encode_response(&b, &r);
     buf_printf(&want, "%s%s", XML_DECL, ok_body);
     assert_string_equal(buf_str(&b), buf_str(&want));
@@ -596,13 +592,13 @@ static void test_xml_value_encoding(void **state)
     struct xapi_value *v;
     (void)state;
     buf_init(&b);
-#define ENC(value, expect)                                                                       \
-    do {                                                                                         \
-        v = (value);                                                                             \
-        buf_reset(&b);                                                                           \
-        xapi_xmlrpc_encode_value(&b, v);                                                         \
-        assert_string_equal(buf_str(&b), (expect));                                              \
-        xapi_value_free(v);                                                                      \
+#define ENC(value, expect)                                                                         \
+    do {                                                                                           \
+        v = (value);                                                                               \
+        buf_reset(&b);                                                                             \
+        xapi_xmlrpc_encode_value(&b, v);                                                           \
+        assert_string_equal(buf_str(&b), (expect));                                                \
+        xapi_value_free(v);                                                                        \
     } while (0)
     ENC(xapi_value_new_string("OpaqueRef:NULL"), "<value>OpaqueRef:NULL</value>");
     ENC(xapi_value_new_string("a<b>&\"c'"), "<value>a&lt;b&gt;&amp;&quot;c'</value>");
@@ -806,8 +802,8 @@ static void test_xml_malformed_calls(void **state)
          "without <methodName>"},
         {"<methodCall><methodName></methodName></methodCall>", PP_EPARSE, "column 13",
          "empty <methodName>"},
-        {"<methodCall><methodName>a</methodName><methodName>b</methodName></methodCall>",
-         PP_EPARSE, "column 39", "<methodName> is not allowed here in <methodCall>"},
+        {"<methodCall><methodName>a</methodName><methodName>b</methodName></methodCall>", PP_EPARSE,
+         "column 39", "<methodName> is not allowed here in <methodCall>"},
         {"<methodCall><methodName>a</methodName><params><param><value><foo>1</foo></value>"
          "</param></params></methodCall>",
          PP_EPARSE, "line 1, column 61", "unknown type tag <foo>"},
@@ -1021,8 +1017,7 @@ static void test_depth_limit_same_everywhere(void **state)
                 xapi_call_cleanup(&c);
             buf_reset(&b);
             xapi_jsonrpc_encode_response(&b, (enum xapi_proto)ver, id, &r);
-            assert_int_equal(xapi_jsonrpc_decode_response(b.data, b.len, &lim, &d, NULL, &e),
-                             want);
+            assert_int_equal(xapi_jsonrpc_decode_response(b.data, b.len, &lim, &d, NULL, &e), want);
             if (!want)
                 xapi_response_cleanup(&d);
         }

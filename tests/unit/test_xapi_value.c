@@ -208,8 +208,7 @@ static void test_json_mapping(void **state)
     assert_false(xapi_value_equal(r, back));
     assert_int_equal(xapi_struct_get(back, "last_software_update")->type, XAPI_STRING);
     assert_true(xapi_value_is_void(xapi_struct_get(back, "nothing")));
-    xapi_struct_set_take(r, "last_software_update",
-                         xapi_value_new_string("20250319T04:16:24Z"));
+    xapi_struct_set_take(r, "last_software_update", xapi_value_new_string("20250319T04:16:24Z"));
     xapi_struct_set_string(r, "nothing", "");
     assert_true(xapi_value_equal(r, back));
     json_decref(j);
@@ -226,10 +225,12 @@ static void test_json_mapping(void **state)
     assert_true(json_integer_value(j) == INT64_MAX);
     json_decref(j);
     xapi_value_free(v);
-    v = xapi_value_new_string("a\xff" "b");
+    v = xapi_value_new_string("a\xff"
+                              "b");
     j = xapi_value_to_json(v);
     assert_non_null(j);
-    assert_string_equal(json_string_value(j), "a\xEF\xBF\xBD" "b");
+    assert_string_equal(json_string_value(j), "a\xEF\xBF\xBD"
+                                              "b");
     json_decref(j);
     xapi_value_free(v);
     xapi_value_free(r);
@@ -251,8 +252,9 @@ static void test_dump(void **state)
     xapi_struct_set_take(r, "t", xapi_value_new_datetime("20250319T04:16:24Z"));
     buf_init(&b);
     xapi_value_dump(&b, r);
-    assert_string_equal(buf_str(&b), "{\"a\": [-4, false, 1.5, void], \"s\": \"say \\\"hi\\\"\\n\", "
-                                     "\"t\": datetime:\"20250319T04:16:24Z\"}");
+    assert_string_equal(buf_str(&b),
+                        "{\"a\": [-4, false, 1.5, void], \"s\": \"say \\\"hi\\\"\\n\", "
+                        "\"t\": datetime:\"20250319T04:16:24Z\"}");
     buf_reset(&b);
     char big[1000];
     memset(big, 'x', sizeof(big) - 1);
