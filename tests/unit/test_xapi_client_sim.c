@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_xapi_client_sim.c - the XAPI client against the real simulator linked in-process
+ * (scenarios/small.json, virtual clock, the loop's idle hook driving sim_run_until): login
+ * through a supporter, XAPI errors verbatim, an Async migration waited on through event.from
+ * with progress, a cancelled migration, the event cache staying equal to get_all_records through
+ * a burst of changes, reconnect across a master reboot (with a fresh cache snapshot), a
+ * partition that ends in emergency mode, reported as such, and recovery when it heals.
+ * Deterministic: virtual time, fixed seeds, no sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "sim/sim.h"
+#include "xapi/client.h"
+
+#ifndef PP_SOURCE_ROOT
+#define PP_SOURCE_ROOT "."
+#endif
+
+struct env {
+    struct sim *s;
+    struct xapi_inproc_handler h;
+    struct xapi_loop *loop;
+    struct xapi_client *c;
+    char master[64];
+    bool saw[8];
+};
+
+static int idle(void *ctx, int64_t next_ms)
+{
+    struct sim *s = ctx;
+    int64_t d = sim_next_deadline(s);
+    int64_t t = next_ms;
+    if (d >= 0 && d < t)
+        t = d;
+    if (t == INT64_MAX)
+        return -1;
+    if (t < clock_now_ms(sim_clock(s)))
+        t = clock_now_ms(sim_clock(s));
+    sim_run_until(s, t);
+    return 0;
+}
+
+static void on_state(void *ctx, enum xapi_conn_state st, const struct err *e)
+{
+    struct env *v = ctx;
+    (void)e;
+    v->saw[st] = true;
+}
+
+static struct env *env_new(const char *password, int64_t budget_ms)
+{
+    struct env *v = xcalloc(1, sizeof(*v));
+    struct sim_options so = {.seed_set = true, .seed = 7, .time_scale = 0};
+    struct err e = {0};
+    int rc = sim_new_from_file(PP_SOURCE_ROOT "/scenarios/small.json", &so, &v->s, &e);
+    if (rc != 0)
+        fail_msg("loading small.json: %s", e.msg);
+    sim_inproc_handler(v->s, &v->h);
+    sim_pool_master_address(v->s, 0, v->master, sizeof(v->master));
+    v->loop = xapi_loop_new(sim_clock(v->s), &e);
+    assert_non_null(v->loop);
+    xapi_loop_set_idle(v->loop, idle, v->s);
+    /* Start from a supporter: the client must follow HOST_IS_SLAVE to the master. */
+    const char *supporter = NULL;
+    for (size_t i = 0; i < sim_host_count(v->s); i++)
+        if (strcmp(sim_host_address(v->s, i), v->master) != 0)
+            supporter = sim_host_address(v->s, i);
+    assert_non_null(supporter);
+    const char *addrs[1] = {supporter};
+    struct xapi_client_opts o;
+    xapi_client_opts_init(&o);
+    o.addresses = addrs;
+    o.n_addresses = 1;
+    o.user = "root";
+    o.password = password;
+    o.inproc = &v->h;
+    o.reconnect_budget_ms = budget_ms;
+    o.rng_seed = 3;
+    o.on_state = on_state;
+    o.state_ctx = v;
+    v->c = xapi_client_new(v->loop, &o, &e);
+    assert_non_null(v->c);
+    return v;
+}
+
+static void env_free(struct env *v)
+{
+    xapi_client_free(v->c);
+    xapi_loop_free(v->loop);
+    sim_free(v->s);
+    free(v);
+}
+
+static struct xapi_value *strs(const char *a, const char *b)
+{
+    struct xapi_value *p = xapi_value_new_array();
+    if (a)
+        xapi_array_append_string(p, a);
+    if (b)
+        xapi_array_append_string(p, b);
+    return p;
+}
+
+/* Ref of the object of class cls (get_all_records) whose name_label is name. */
+static char *ref_by_name(struct env *v, const char *cls, const char *name)
+{
+    char m[64];
+    snprintf(m, sizeof(m), "%s.get_all_records", cls);
+    struct xapi_value *all = NULL;
+    struct err e = {0};
+    if (xapi_call_sync(v->c, m, NULL, NULL, &all, &e) != 0)
+        fail_msg("%s: %s", m, e.msg);
+    char *ref = NULL;
+    for (size_t i = 0; i < all->u.st.n; i++)
+        if (str_eq(xapi_struct_str(all->u.st.vals[i], "name_label", ""), name))
+            ref = xstrdup(all->u.st.keys[i]);
+    xapi_value_free(all);
+    assert_non_null(ref);
+    return ref;
+}
+
+static void test_login_via_supporter_and_errors(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    struct xapi_value *r = NULL;
+    struct err e = {0};
+    assert_int_equal(xapi_call_sync(v->c, "host.get_all_records", NULL, NULL, &r, &e), 0);
+    assert_int_equal(r->type, XAPI_STRUCT);
+    assert_int_equal(r->u.st.n, 3);
+    xapi_value_free(r);
+    assert_string_equal(xapi_client_master(v->c), v->master);
+    assert_true(v->saw[XAPI_CONN_READY]);
+    /* A bad reference: HANDLE_INVALID with its parameters, verbatim. */
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL,
+                                    &r, &e), PP_EXAPI);
+    assert_string_equal(e.xapi_code, "HANDLE_INVALID");
+    assert_true(str_has_prefix(e.msg, "HANDLE_INVALID ["));
+    assert_non_null(strstr(e.msg, "OpaqueRef:nope"));
+    assert_int_equal(xapi_call_sync(v->c, "VM.no_such_call", NULL, NULL, &r, &e), PP_EXAPI);
+    assert_string_equal(e.xapi_code, "MESSAGE_METHOD_UNKNOWN");
+    env_free(v);
+
+    v = env_new("wrong password", 0);
+    assert_int_equal(xapi_call_sync(v->c, "host.get_all_records", NULL, NULL, &r, &e), PP_EXAPI);
+    assert_string_equal(e.xapi_code, "SESSION_AUTHENTICATION_FAILED");
+    assert_null(strstr(e.msg, "wrong password"));
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_FAILED);
+    env_free(v);
+}
+
+struct obs {
+    bool done;
+    int rc;
+    struct err err;
+    struct xapi_value *result;
+    double prog[64];
+    int nprog;
+};
+
+static void obs_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct obs *o = ctx;
+    o->done = true;
+    o->rc = rc;
+    if (result)
+        o->result = xapi_value_dup(result);
+    if (e)
+        o->err = *e;
+}
+
+static void obs_prog(void *ctx, double p)
+{
+    struct obs *o = ctx;
+    if (o->nprog < 64)
+        o->prog[o->nprog++] = p;
+}
+
+static void run_until(struct xapi_loop *loop, bool *flag)
+{
+    for (int i = 0; i < 200000 && !*flag; i++)
+        if (xapi_loop_run(loop, 100) < 0)
+            break;
+    assert_true(*flag);
+}
+
+static struct xapi_value *migrate_params(const char *vm, const char *host)
+{
+    struct xapi_value *p = strs(vm, host);
+    struct xapi_value *opts = xapi_value_new_struct();
+    xapi_struct_set_string(opts, "live", "true");
+    xapi_array_append_take(p, opts);
+    return p;
+}
+
+static void test_async_migration_progress_and_cancel(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    char *vm = ref_by_name(v, "VM", "web-1");
+    char *dest = ref_by_name(v, "host", "small-2");
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    struct obs o = {0};
+    struct err e = {0};
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0,
+                                     obs_prog, obs_done, &o, NULL, &e), 0);
+    run_until(v->loop, &o.done);
+    if (o.rc != 0)
+        fail_msg("migration: %s", o.err.msg);
+    assert_true(o.nprog >= 1);
+    for (int i = 1; i < o.nprog; i++)
+        assert_true(o.prog[i] >= o.prog[i - 1]);
+    assert_true(o.prog[o.nprog - 1] == 1.0);
+    xapi_value_free(o.result);
+    /* It took simulated time (the sim models migration bandwidth), and it happened. */
+    assert_true(clock_now_ms(sim_clock(v->s)) > t0);
+    struct xapi_value *res = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(vm, NULL), NULL, &res, &e),
+                     0);
+    assert_string_equal(xapi_value_str(res), dest);
+    xapi_value_free(res);
+
+    /* A cancelled migration: PP_ECANCELLED, the VM stays where it was. */
+    char *db = ref_by_name(v, "VM", "db-1");
+    struct xapi_value *before = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &before,
+                                    &e), 0);
+    struct obs c = {0};
+    struct xapi_op *op = NULL;
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(db, dest), 0, NULL,
+                                     obs_done, &c, &op, &e), 0);
+    xapi_op_cancel(op); /* before the task ref is known: sent as soon as it is */
+    run_until(v->loop, &c.done);
+    assert_int_equal(c.rc, PP_ECANCELLED);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &res, &e),
+                     0);
+    assert_true(xapi_value_equal(res, before));
+    xapi_value_free(res);
+    xapi_value_free(before);
+    /* Tasks were destroyed afterwards. */
+    for (int i = 0; i < 20; i++)
+        xapi_loop_run(v->loop, 0);
+    struct xapi_value *tasks = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "task.get_all", NULL, NULL, &tasks, &e), 0);
+    assert_int_equal(xapi_array_len(tasks), 0);
+    xapi_value_free(tasks);
+    free(vm);
+    free(dest);
+    free(db);
+    env_free(v);
+}
+
+struct cmp {
+    const struct xapi_value *all;
+    bool eq;
+};
+
+static bool cmp_one(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    struct cmp *c = ctx;
+    if (!xapi_value_equal(xapi_struct_get(c->all, ref), rec))
+        c->eq = false;
+    return c->eq;
+}
+
+static bool cache_equals(struct xapi_client *c, const char *cls, const struct xapi_value *all)
+{
+    struct cmp x = {all, true};
+    if (xapi_cache_count(c, cls) != all->u.st.n)
+        return false;
+    xapi_cache_foreach(c, cls, cmp_one, &x);
+    return x.eq;
+}
+
+struct eqp {
+    struct xapi_value *vms, *hosts;
+};
+
+static bool pred_eq(void *ctx, struct xapi_client *c)
+{
+    struct eqp *p = ctx;
+    return cache_equals(c, "vm", p->vms) && cache_equals(c, "host", p->hosts);
+}
+
+static void check_cache_matches(struct env *v)
+{
+    struct eqp p = {0};
+    struct err e = {0};
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_all_records", NULL, NULL, &p.vms, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "host.get_all_records", NULL, NULL, &p.hosts, &e), 0);
+    struct obs w = {0};
+    assert_int_equal(xapi_cache_wait(v->c, pred_eq, &p, 120000, obs_done, &w, NULL, &e), 0);
+    run_until(v->loop, &w.done);
+    assert_int_equal(w.rc, 0);
+    xapi_value_free(w.result);
+    xapi_value_free(p.vms);
+    xapi_value_free(p.hosts);
+}
+
+static void test_cache_equals_get_all_records_through_burst(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    check_cache_matches(v);
+    /* A burst: many concurrent mutations of every VM, interleaved with the event stream. */
+    struct xapi_value *all = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_all_records", NULL, NULL, &all, &e), 0);
+    int pending = 0, ok = 0;
+    struct obs obs[400];
+    memset(obs, 0, sizeof(obs));
+    int k = 0;
+    for (int round = 0; round < 20; round++) {
+        for (size_t i = 0; i < all->u.st.n && k < 400; i++) {
+            char desc[64];
+            snprintf(desc, sizeof(desc), "burst round %d", round);
+            assert_int_equal(xapi_call_async(v->c, "VM.set_name_description",
+                                             strs(all->u.st.keys[i], desc), NULL, obs_done,
+                                             &obs[k++], NULL, &e), 0);
+            pending++;
+        }
+        xapi_loop_run(v->loop, 0);
+    }
+    for (int i = 0; i < 100000; i++) {
+        int done = 0;
+        for (int j = 0; j < k; j++)
+            done += obs[j].done;
+        if (done == k)
+            break;
+        xapi_loop_run(v->loop, 100);
+    }
+    for (int j = 0; j < k; j++) {
+        assert_true(obs[j].done);
+        ok += obs[j].rc == 0;
+        xapi_value_free(obs[j].result);
+    }
+    assert_int_equal(ok, pending);
+    xapi_value_free(all);
+    check_cache_matches(v);
+    assert_int_equal(xapi_cache_generation(v->c), 1);
+    env_free(v);
+}
+
+static void test_reconnect_across_master_reboot(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"host", "vm", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *master = ref_by_name(v, "host", "small-1");
+    check_cache_matches(v);
+    struct xapi_value *r = NULL;
+    /* Evacuate, disable and reboot the master. */
+    assert_int_equal(xapi_call_sync(v->c, "host.disable", strs(master, NULL), NULL, NULL, &e), 0);
+    struct obs ev = {0};
+    assert_int_equal(xapi_task_async(v->c, "host.evacuate", strs(master, NULL), 0, NULL,
+                                     obs_done, &ev, NULL, &e), 0);
+    run_until(v->loop, &ev.done);
+    if (ev.rc != 0)
+        fail_msg("evacuate: %s", ev.err.msg);
+    xapi_value_free(ev.result);
+    unsigned logins = xapi_client_login_count(v->c);
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    assert_int_equal(xapi_call_sync(v->c, "host.reboot", strs(master, NULL), NULL, NULL, &e), 0);
+    /* The next call waits through the reboot: backoff, retries, supporters' HOST_IS_SLAVE. */
+    assert_int_equal(xapi_call_sync(v->c, "host.get_record", strs(master, NULL), NULL, &r, &e),
+                     0);
+    xapi_value_free(r);
+    assert_true(clock_now_ms(sim_clock(v->s)) > t0);
+    assert_true(v->saw[XAPI_CONN_RECONNECTING]);
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_READY);
+    assert_true(xapi_client_login_count(v->c) > logins);
+    assert_string_equal(xapi_client_master(v->c), v->master);
+    /* The cache resumed with a fresh snapshot and matches the pool again. */
+    for (int i = 0; i < 100000 && xapi_cache_generation(v->c) < 2; i++)
+        xapi_loop_run(v->loop, 100);
+    assert_true(xapi_cache_generation(v->c) >= 2);
+    check_cache_matches(v);
+    free(master);
+    env_free(v);
+}
+
+static int fault(struct env *v, const char *json)
+{
+    json_error_t je;
+    json_t *j = json_loads(json, 0, &je);
+    assert_non_null(j);
+    struct err e = {0};
+    int rc = sim_fault_apply(v->s, j, &e);
+    json_decref(j);
+    if (rc != 0)
+        fail_msg("fault %s: %s", json, e.msg);
+    return rc;
+}
+
+static void test_partition_emergency_and_recovery(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 10 * 60 * 1000);
+    struct err e = {0};
+    struct xapi_value *r = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e), 0);
+    xapi_value_free(r);
+    fault(v, "{\"type\":\"partition\"}");
+    /* Master unreachable; after a while the supporters fall into emergency mode. */
+    int rc = xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e);
+    assert_int_equal(rc, PP_EXAPI);
+    assert_string_equal(e.xapi_code, "HOST_STILL_BOOTING");
+    assert_non_null(strstr(e.msg, "emergency mode"));
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_EMERGENCY);
+    assert_true(v->saw[XAPI_CONN_EMERGENCY]);
+    /* The partition heals: the next call connects again. */
+    fault(v, "{\"type\":\"clear\",\"code\":\"partition\"}");
+    assert_int_equal(xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e), 0);
+    xapi_value_free(r);
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_READY);
+    env_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_login_via_supporter_and_errors),
+        cmocka_unit_test(test_async_migration_progress_and_cancel),
+        cmocka_unit_test(test_cache_equals_get_all_records_through_burst),
+        cmocka_unit_test(test_reconnect_across_master_reboot),
+        cmocka_unit_test(test_partition_emergency_and_recovery),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
