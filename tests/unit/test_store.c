@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1090,6 +1091,105 @@ static void test_backup(void **state)
     assert_int_equal(store_backup(f->s, bad, &e), PP_EIO);
 }
 
+struct reader_arg {
+    const char *path;
+    int reads;
+    int errors;
+    int went_back; /* a step seen done that later read as not done */
+    char msg[ERR_MSG_MAX];
+};
+
+/* An HTTP thread: its own read-only connection, reading while the writer journals. */
+static void *reader_main(void *p)
+{
+    struct reader_arg *a = p;
+    struct err e = {0};
+    struct store *ro = NULL;
+    if (store_open_readonly(a->path, NULL, &ro, &e)) {
+        a->errors++;
+        snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+        return NULL;
+    }
+    int64_t done_seen = 0;
+    for (int i = 0; i < 400; i++) {
+        struct store_step_list l = {0};
+        if (store_steps_list(ro, "r", NULL, &l, &e)) {
+            a->errors++;
+            snprintf(a->msg, sizeof(a->msg), "%s", e.msg);
+            break;
+        }
+        int64_t done = 0;
+        for (size_t k = 0; k < l.n; k++)
+            done += l.items[k].state == STORE_STEP_DONE;
+        if (done < done_seen)
+            a->went_back++;
+        done_seen = done;
+        store_step_list_cleanup(&l);
+        a->reads++;
+    }
+    store_close(ro);
+    return NULL;
+}
+
+static void test_concurrent_reader(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    f->s = open_ok(f);
+    struct store_step_spec steps[100];
+    for (int i = 0; i < 100; i++)
+        steps[i] = (struct store_step_spec){.pool = "p", .kind = "k"};
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = "r", .plan_json = "{}", .policy = "x"},
+                         steps, 100, NULL, &e),
+                     0);
+    struct reader_arg a = {.path = f->path};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reader_main, &a), 0);
+    for (int64_t seq = 1; seq <= 100; seq++) {
+        assert_int_equal(store_journal_intent(f->s, "r", seq, NULL, NULL, &e), 0);
+        assert_int_equal(store_journal_done(f->s, "r", seq, NULL, &e), 0);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (a.errors)
+        fail_msg("reader: %s", a.msg);
+    assert_int_equal(a.reads, 400);
+    assert_int_equal(a.went_back, 0);
+}
+
+/* Two processes opening a fresh database at once: both succeed, the schema is created once. */
+static void test_concurrent_first_open(void **state)
+{
+    struct fx *f = *state;
+    pid_t pids[4];
+    for (int i = 0; i < 4; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            struct store *s = NULL;
+            struct err e = {0};
+            int rc = store_open(f->path, NULL, &s, &e);
+            if (rc == 0)
+                rc = store_setting_set_int(s, "child", i, &e);
+            store_close(s);
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    f->s = open_ok(f);
+    assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(store_integrity_check(f->s, NULL), 0);
+    int64_t v = -1;
+    assert_int_equal(store_setting_get_int(f->s, "child", -1, &v, NULL), 0);
+    assert_true(v >= 0 && v < 4);
+}
+
 /* ---------------------------------------------------------------- crash safety */
 
 #define CRASH_KILLS 50
@@ -1337,6 +1437,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_first_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_safety, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
