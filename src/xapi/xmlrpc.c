@@ -275,7 +275,52 @@ struct frame {
     bool has_params;      /* methodCall: <params> seen */
     struct xapi_value *v; /* owned: value's typed child, array, struct, params, member value */
     char *key;            /* owned: member name */
+    /* struct: hash index of member names (slot = member index + 1, 0 = free), built once the
+     * struct is large enough for linear duplicate checks to cost (records of a big pool) */
+    size_t *slots, nslots;
 };
+
+#define KEYSET_MIN_MEMBERS 16
+
+static size_t key_hash(const char *k)
+{
+    size_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ull;
+    return h;
+}
+
+static void keyset_insert(struct frame *f, size_t idx)
+{
+    size_t mask = f->nslots - 1, i = key_hash(f->v->u.st.keys[idx]) & mask;
+    while (f->slots[i])
+        i = (i + 1) & mask;
+    f->slots[i] = idx + 1;
+}
+
+/* Is key already a member of struct frame f?  Uses and maintains the hash index. */
+static bool struct_has_key(struct frame *f, const char *key)
+{
+    const struct xapi_value *st = f->v;
+    size_t n = st->u.st.n;
+
+    if (n < KEYSET_MIN_MEMBERS)
+        return xapi_struct_get(st, key) != NULL;
+    if (f->nslots < 2 * (n + 1)) { /* (re)build at load <= 1/2 */
+        size_t want = 64;
+        while (want < 4 * (n + 1))
+            want *= 2;
+        free(f->slots);
+        f->slots = xcalloc(want, sizeof(*f->slots));
+        f->nslots = want;
+        for (size_t i = 0; i < n; i++)
+            keyset_insert(f, i);
+    }
+    for (size_t i = key_hash(key) & (f->nslots - 1); f->slots[i]; i = (i + 1) & (f->nslots - 1))
+        if (strcmp(st->u.st.keys[f->slots[i] - 1], key) == 0)
+            return true;
+    return false;
+}
 
 struct xp {
     XML_Parser p;
@@ -438,6 +483,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
             buf_init(&x->st[i].text);
             x->st[i].v = NULL;
             x->st[i].key = NULL;
+            x->st[i].slots = NULL;
+            x->st[i].nslots = 0;
         }
         x->cap = cap;
     }
@@ -451,6 +498,9 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     f->has_name = f->has_params = false;
     f->v = NULL;
     f->key = NULL;
+    free(f->slots);
+    f->slots = NULL;
+    f->nslots = 0;
     if (t == T_ARRAY)
         f->v = xapi_value_new_array();
     else if (t == T_STRUCT)
@@ -606,6 +656,9 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     case T_ARRAY:
     case T_STRUCT:
         x->containers--;
+        free(f->slots);
+        f->slots = NULL;
+        f->nslots = 0;
         if (!parent)
             break;
         parent->v = f->v;
@@ -625,12 +678,14 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
                     excerpt(f->key, tmp, sizeof(tmp)));
             return;
         }
-        if (xapi_struct_get(parent->v, f->key)) {
+        if (struct_has_key(parent, f->key)) {
             fail_at(x, PP_EPARSE, f->line, f->col, "duplicate struct member \"%s\"",
                     excerpt(f->key, tmp, sizeof(tmp)));
             return;
         }
         xapi_struct_append_take(parent->v, f->key, f->v);
+        if (parent->slots)
+            keyset_insert(parent, parent->v->u.st.n - 1);
         f->key = NULL;
         f->v = NULL;
         break;
@@ -735,6 +790,7 @@ static void xp_cleanup(struct xp *x)
     for (size_t i = 0; i < x->cap; i++) {
         xapi_value_free(x->st[i].v);
         free(x->st[i].key);
+        free(x->st[i].slots);
         buf_cleanup(&x->st[i].text);
     }
     free(x->st);

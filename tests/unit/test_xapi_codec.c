@@ -962,6 +962,39 @@ static void test_xml_malformed_responses(void **state)
     assert_msg_has(&e, "XML-RPC value: line 1, column 1: expected <value> as the root element");
 }
 
+/* Large structs (records of big pools) use a hash index for the duplicate check. */
+static void test_xml_large_struct_duplicates(void **state)
+{
+    struct xapi_value *st = xapi_value_new_struct(), *v = NULL;
+    struct err e = {0};
+    struct buf b;
+    char key[32];
+    (void)state;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "OpaqueRef:%04d", i);
+        xapi_struct_set_int(st, key, i);
+    }
+    buf_init(&b);
+    xapi_xmlrpc_encode_value(&b, st);
+    assert_int_equal(xapi_xmlrpc_decode_value(b.data, b.len, NULL, &v, &e), 0);
+    assert_int_equal(xapi_struct_len(v), 1000);
+    assert_int_equal(xapi_struct_int(v, "OpaqueRef:0999", -1), 999);
+    xapi_value_free(v);
+    for (int dup = 0; dup < 1000; dup += 333) {
+        buf_reset(&b);
+        xapi_xmlrpc_encode_value(&b, st);
+        b.len -= strlen("</struct></value>");
+        snprintf(key, sizeof(key), "OpaqueRef:%04d", dup);
+        buf_printf(&b, "<member><name>%s</name><value>x</value></member></struct></value>", key);
+        assert_int_equal(xapi_xmlrpc_decode_value(b.data, b.len, NULL, &v, &e), PP_EPARSE);
+        assert_null(v);
+        assert_msg_has(&e, "duplicate struct member");
+        assert_msg_has(&e, key);
+    }
+    buf_cleanup(&b);
+    xapi_value_free(st);
+}
+
 /* ---- both protocols ---- */
 
 /* n arrays nested: [[...["x"]...]] */
@@ -1082,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_xml_foreign_fault),
         cmocka_unit_test(test_xml_malformed_calls),
         cmocka_unit_test(test_xml_malformed_responses),
+        cmocka_unit_test(test_xml_large_struct_duplicates),
         cmocka_unit_test(test_depth_limit_same_everywhere),
         cmocka_unit_test(test_encode_bad_error_description),
     };
