@@ -36,6 +36,7 @@ struct pstate {
     size_t *aff;   /* affinity host index, SIZE_MAX when none */
     int64_t *mem;
     bool *moves;
+    int *nmig;     /* migrations so far (policy minimal: a parked VM is never parked again) */
     bool *ok;      /* [v * nh + h]: VM v's SRs are attached on h */
     int *cls;
 };
@@ -60,6 +61,7 @@ static void st_init(struct pstate *s, const struct place_in *in)
     s->aff = xcalloc(s->nv + 1, sizeof(*s->aff));
     s->mem = xcalloc(s->nv + 1, sizeof(*s->mem));
     s->moves = xcalloc(s->nv + 1, sizeof(*s->moves));
+    s->nmig = xcalloc(s->nv + 1, sizeof(*s->nmig));
     s->ok = xcalloc(s->nv * s->nh + 1, sizeof(*s->ok));
 
     struct pidx hosts, srs;
@@ -109,6 +111,7 @@ static void st_cleanup(struct pstate *s)
     free(s->aff);
     free(s->mem);
     free(s->moves);
+    free(s->nmig);
     free(s->ok);
 }
 
@@ -163,7 +166,7 @@ static bool try_place(const struct pstate *s, const size_t *B, size_t nb, bool a
         int64_t best_left = 0;
         for (size_t h = 0; h < s->nh; h++) {
             int c = s->cls[h];
-            if (c == H_DOWN || c == H_UNUSABLE || (c == H_PENDING && !allow_park))
+            if (c == H_DOWN || c == H_UNUSABLE || (c == H_PENDING && (!allow_park || s->nmig[v])))
                 continue;
             if (!s->ok[v * s->nh + h] || t->free[h] < s->mem[v])
                 continue;
@@ -208,6 +211,7 @@ static void commit(struct pstate *s, const size_t *B, size_t nb, struct tent *t,
         s->free[m.to] -= s->mem[m.vm];
         s->free[m.from] += s->mem[m.vm];
         s->loc[m.vm] = m.to;
+        s->nmig[m.vm]++;
         push_mig(out, m);
     }
     for (size_t i = 0; i < t->n_fail; i++)
@@ -220,6 +224,7 @@ static void commit(struct pstate *s, const size_t *B, size_t nb, struct tent *t,
             s->free[m.to] -= s->mem[m.vm];
             s->free[m.from] += s->mem[m.vm];
             s->loc[m.vm] = m.to;
+            s->nmig[m.vm] = 0; /* home again: the next batch starts afresh */
             push_mig(out, m);
         }
     }
@@ -277,24 +282,46 @@ void plan_place(const struct place_in *in, struct place_out *out)
         if (h != master && in->update[h] && in->evac[h])
             E[ne++] = h;
     bool minimal = in->o && in->o->policy == PLAN_POLICY_MINIMAL;
-    for (size_t i = 0; i < ne;) {
+    bool *taken = xcalloc(ne + 1, sizeof(*taken));
+    for (size_t left = ne; left > 0;) {
+        /* start with the host holding the most parked VMs (they move on at once), else the
+         * first host left in inventory order */
+        size_t first = SIZE_MAX;
+        int64_t most = 0;
+        for (size_t i = 0; i < ne; i++) {
+            if (taken[i])
+                continue;
+            if (first == SIZE_MAX)
+                first = i;
+            int64_t parked = 0;
+            for (size_t v = 0; v < s.nv; v++)
+                if (s.moves[v] && s.nmig[v] && s.loc[v] == E[i])
+                    parked += s.mem[v];
+            if (parked > most) {
+                most = parked;
+                first = i;
+            }
+        }
         size_t nb = 1;
-        B[0] = E[i];
-        s.cls[E[i]] = H_DOWN;
+        B[0] = E[first];
+        taken[first] = true;
+        s.cls[E[first]] = H_DOWN;
         try_place(&s, B, 1, true, &t);
         /* grow the batch while everything still fits (minimal: without parking) */
-        while (i + nb < ne && (cap <= 0 || nb < (size_t)cap)) {
+        for (size_t i = 0; i < ne && t.n_fail == 0 && (cap <= 0 || nb < (size_t)cap); i++) {
+            if (taken[i])
+                continue;
             struct tent t2 = {0};
             t2.free = xcalloc(nh + 1, sizeof(*t2.free));
-            size_t h = E[i + nb];
+            size_t h = E[i];
             B[nb] = h;
             s.cls[h] = H_DOWN;
-            bool ok = t.n_fail == 0 && try_place(&s, B, nb + 1, !minimal, &t2);
-            if (ok) {
+            if (try_place(&s, B, nb + 1, !minimal, &t2)) {
                 free(t.free);
                 free(t.m);
                 free(t.fail);
                 t = t2;
+                taken[i] = true;
                 nb++;
             } else {
                 s.cls[h] = H_PENDING;
@@ -310,8 +337,9 @@ void plan_place(const struct place_in *in, struct place_out *out)
             out->order[B[j]] = order++;
         }
         batch++;
-        i += nb;
+        left -= nb;
     }
+    free(taken);
     out->n_batches = (size_t)batch;
     free(E);
     free(B);

@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_plan_place.c - unit tests of migration placement and batching: capacity exactly full,
+ * local-storage VMs, affinity, preferring updated hosts, k hosts at once, live patches skipping
+ * evacuation, and a property test over a few hundred random pools (fixed seeds) that replays every
+ * plan step by step: no host's memory is ever overcommitted, no VM lands on a host lacking its
+ * SRs or on a host that is down, `return` brings every VM home in at most 2 migrations, `minimal`
+ * moves a VM twice only when it had to be parked, and at most once when a host's worth of memory
+ * is free on a host that stays up.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "plan/plan.h"
+#include "test_plan_fixture.h"
+
+static const struct plan_host *phost(const struct plan *p, const char *ref)
+{
+    for (size_t i = 0; i < p->n_hosts; i++)
+        if (strcmp(p->hosts[i].ref, ref) == 0)
+            return &p->hosts[i];
+    fail_msg("no host %s in the plan", ref);
+    abort();
+}
+
+static const struct plan_action *paction(const struct plan_host *h, enum plan_action_kind k)
+{
+    for (size_t i = 0; i < h->n_actions; i++)
+        if (h->actions[i].kind == k)
+            return &h->actions[i];
+    return NULL;
+}
+
+static bool has_check(const struct plan *p, const char *id, const char *vm)
+{
+    for (size_t i = 0; i < p->n_checks; i++)
+        if (strcmp(p->checks[i].id, id) == 0 && (!vm || strcmp(p->checks[i].vm_ref, vm) == 0))
+            return true;
+    return false;
+}
+
+/* Where the plan sends VM vm first (NULL when it does not move). */
+static const char *first_target(const struct plan *p, const char *vm)
+{
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        const struct plan_action *a = paction(&p->hosts[i], PLAN_ACT_EVACUATE);
+        for (size_t j = 0; a && j < a->n_migrations; j++)
+            if (strcmp(a->migrations[j].vm_ref, vm) == 0)
+                return a->migrations[j].to_ref;
+    }
+    return NULL;
+}
+
+static struct catalog *reboot_catalog(void)
+{
+    struct catalog *cat = fx_catalog();
+    fx_patch(cat, "A", CAT_G_RESTART_HOST, "", "");
+    fx_version(cat, "8.0", "b1", NULL, "A", "A");
+    return cat;
+}
+
+static struct plan *build(struct inv_pool *pool, struct catalog *cat, enum plan_policy pol,
+                          int64_t overhead, int cap)
+{
+    struct plan_opts o;
+    plan_opts_init(&o);
+    o.policy = pol;
+    o.vm_overhead = overhead;
+    o.max_parallel_hosts = cap;
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+    return p;
+}
+
+/* ------------------------------------------------------------------ table cases */
+
+static void test_capacity_exactly_full(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 0, "8.0", "b1");
+    fx_host(pool, "s1", 8 * GIB, "8.0", "b1");
+    fx_host(pool, "s2", 0, "8.0", "b1");
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    fx_vm(pool, "a", "m", 5 * GIB, "nfs");
+    fx_vm(pool, "b", "m", 3 * GIB, "nfs");
+    struct plan *p = build(pool, cat, PLAN_POLICY_MINIMAL, 0, 0);
+    assert_string_equal(first_target(p, "a"), "s1");
+    assert_string_equal(first_target(p, "b"), "s1");
+    assert_false(has_check(p, "evacuate_memory", NULL));
+    plan_free(p);
+
+    /* one byte of overhead per VM: the smaller one no longer fits */
+    p = build(pool, cat, PLAN_POLICY_MINIMAL, 1, 0);
+    assert_string_equal(first_target(p, "a"), "s1");
+    assert_true(has_check(p, "evacuate_memory", "b"));
+    assert_false(plan_can_resolve(p));
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+static void test_local_storage(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s1", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s2", 64 * GIB, "8.0", "b1");
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    fx_sr(pool, "local-s1", false, "s1", 100 * GIB, 0);
+    fx_sr(pool, "nfs2", true, NULL, 100 * GIB, 0);
+    pool->srs[2].pbds[1].attached = false; /* nfs2 not on s1 */
+    fx_vm(pool, "loc", "s1", GIB, "local-s1");
+    fx_vm(pool, "n2", "m", GIB, "nfs2"); /* may go to s2 only */
+    struct plan *p = build(pool, cat, PLAN_POLICY_MINIMAL, 0, 0);
+    assert_true(has_check(p, "evacuate_local_disk", "loc"));
+    assert_null(first_target(p, "loc"));
+    assert_string_equal(first_target(p, "n2"), "s2");
+    assert_true(has_check(p, "pbd_unplugged", NULL));
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+static void test_affinity(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s1", 40 * GIB, "8.0", "b1");
+    fx_host(pool, "s2", 20 * GIB, "8.0", "b1");
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    size_t v = fx_vm(pool, "aff", "m", GIB, "nfs");
+    fx_set(&pool->vms[v].affinity, "s2");
+    fx_vm(pool, "free", "m", GIB, "nfs");
+    struct plan *p = build(pool, cat, PLAN_POLICY_RETURN, 0, 0);
+    assert_string_equal(first_target(p, "aff"), "s2");  /* affinity */
+    assert_string_equal(first_target(p, "free"), "s1"); /* most free memory */
+    plan_free(p);
+    /* affinity host without room: elsewhere */
+    pool->hosts[2].memory_free = GIB / 2;
+    p = build(pool, cat, PLAN_POLICY_RETURN, 0, 0);
+    assert_string_equal(first_target(p, "aff"), "s1");
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+/* Hosts already updated (or needing no reboot) are preferred to hosts still to be rebooted. */
+static void test_prefer_updated(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 40 * GIB, "8.0", "b1");
+    fx_host(pool, "s1", 40 * GIB, "8.0", "b1");
+    fx_host(pool, "s2", 60 * GIB, "8.0", "b1");
+    fx_host(pool, "done", 30 * GIB, "8.0", "b1");
+    fx_applied(&pool->hosts[3], "A"); /* up to date: stays up */
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    fx_vm(pool, "vm-m", "m", 8 * GIB, "nfs");
+    fx_vm(pool, "vm-s1", "s1", 8 * GIB, "nfs");
+    for (int pol = 0; pol < 2; pol++) {
+        struct plan *p = build(pool, cat, (enum plan_policy)pol, 0, 1);
+        assert_string_equal(first_target(p, "vm-m"), "done"); /* not s2, despite more room */
+        if (pol == PLAN_POLICY_MINIMAL) {
+            /* s1's VM goes to an updated host, and nothing moves twice */
+            const char *t = first_target(p, "vm-s1");
+            assert_true(strcmp(t, "m") == 0 || strcmp(t, "done") == 0);
+            assert_int_equal(p->totals.migrations, 2);
+            assert_int_equal(p->totals.bound_migrations, 2);
+        } else {
+            assert_int_equal(p->totals.migrations, 4);
+            assert_int_equal(p->totals.migrations_back, 2);
+        }
+        assert_int_equal(phost(p, "m")->order, 0);
+        assert_int_equal(phost(p, "done")->order, -1);
+        plan_free(p);
+    }
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+/* Spare capacity lets several hosts go down at once; the cap is honoured. */
+static void test_batches(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = fx_pool("p");
+    char ref[32];
+    for (int h = 0; h < 9; h++) {
+        snprintf(ref, sizeof(ref), "h%d", h);
+        fx_host(pool, ref, 56 * GIB, "8.0", "b1");
+    }
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    for (int h = 0; h < 9; h++)
+        for (int v = 0; v < 4; v++) {
+            char vm[32];
+            snprintf(ref, sizeof(ref), "h%d", h);
+            snprintf(vm, sizeof(vm), "vm%d-%d", h, v);
+            fx_vm(pool, vm, ref, 2 * GIB, "nfs");
+        }
+    struct plan *one = build(pool, cat, PLAN_POLICY_RETURN, 0, 1);
+    assert_int_equal(one->totals.batches, 9);
+    assert_int_equal(one->totals.max_batch, 1);
+    struct plan *many = build(pool, cat, PLAN_POLICY_RETURN, 0, 0);
+    assert_true(many->totals.max_batch > 1);
+    assert_true(many->totals.batches < 9);
+    assert_true(many->totals.window_s < one->totals.window_s);
+    assert_int_equal(many->totals.migrations, 2 * 36);
+    assert_int_equal(many->totals.bound_migrations, 2 * 36);
+    assert_true(many->totals.bound_k > 1);
+    assert_true(many->totals.bound_window_s <= many->totals.window_s + 1e-6);
+    struct plan *two = build(pool, cat, PLAN_POLICY_MINIMAL, 0, 2);
+    assert_true(two->totals.max_batch <= 2);
+    assert_int_equal(two->totals.reboots, 9);
+    plan_free(one);
+    plan_free(many);
+    plan_free(two);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+/* A live patch covers the reboot: no evacuation, no migration, the window is apply-only. */
+static void test_livepatch_no_evacuation(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    cat->patches[0].contains_livepatch = true;
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s", 64 * GIB, "8.0", "b1");
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    fx_vm(pool, "v", "m", GIB, "nfs");
+    struct plan_precheck_result pr[] = {{"m", "A", PLAN_LP_COMPLETE, NULL, NULL},
+                                        {"s", "A", PLAN_LP_COMPLETE, NULL, NULL}};
+    struct plan_opts o;
+    plan_opts_init(&o);
+    o.prechecks = pr;
+    o.n_prechecks = 2;
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+    assert_int_equal(p->totals.migrations, 0);
+    assert_int_equal(p->totals.reboots, 0);
+    assert_int_equal(p->totals.livepatched_hosts, 2);
+    assert_int_equal(p->totals.bound_vms, 0);
+    assert_null(paction(phost(p, "m"), PLAN_ACT_EVACUATE));
+    assert_true(p->totals.window_s < 200);
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+/* ------------------------------------------------------------------ property test */
+
+struct gen {
+    size_t nh;
+    int64_t overhead;
+    int cap;
+};
+
+/* A random pool: hosts of random size, VMs filling them partly, a shared SR everywhere, a
+ * second shared SR on some hosts, local SRs; some hosts up to date; sometimes a PBD unplugged. */
+static struct inv_pool *random_pool(struct rng *r, struct gen *g, bool spare_host)
+{
+    struct inv_pool *pool = fx_pool("rnd");
+    g->nh = 2 + (size_t)rng_below(r, 9);
+    g->overhead = rng_below(r, 2) ? 64 * 1024 * 1024 : 0;
+    g->cap = (int)rng_below(r, 4);
+    char ref[48], vm[48];
+    int64_t cap_h[16];
+    int64_t homog = (int64_t)(32 + 16 * rng_below(r, 3)) * GIB;
+    for (size_t h = 0; h < g->nh; h++) {
+        snprintf(ref, sizeof(ref), "h%zu", h);
+        cap_h[h] = spare_host ? homog : (int64_t)(16 + 16 * rng_below(r, 4)) * GIB;
+        fx_host(pool, ref, cap_h[h], "8.0", "b1");
+        if (!spare_host && h > 0 && rng_below(r, 5) == 0)
+            fx_applied(&pool->hosts[h], "A");
+    }
+    if (spare_host) { /* an up-to-date, empty host: one host's worth of free memory that stays up */
+        fx_host(pool, "spare", homog, "8.0", "b1");
+        fx_applied(&pool->hosts[g->nh], "A");
+        g->nh++;
+    }
+    fx_sr(pool, "nfs0", true, NULL, 1000 * GIB, 0);
+    fx_sr(pool, "nfs1", true, NULL, 1000 * GIB, 0);
+    for (size_t h = 0; h < g->nh && !spare_host; h++)
+        pool->srs[1].pbds[h].attached = rng_below(r, 3) != 0;
+    for (size_t h = 0; h < g->nh; h++) {
+        snprintf(ref, sizeof(ref), "local-h%zu", h);
+        fx_sr(pool, ref, false, pool->hosts[h].ref, 100 * GIB, 0);
+    }
+    size_t nvm = 0;
+    for (size_t h = 0; h < g->nh; h++) {
+        if (spare_host && h == g->nh - 1)
+            break;
+        double fill = 0.3 + 0.6 * rng_double(r);
+        int64_t used = 0;
+        for (;;) {
+            int64_t mem = (int64_t)(1 + rng_below(r, 8)) * GIB;
+            if ((double)(used + mem + g->overhead) > fill * (double)cap_h[h])
+                break;
+            snprintf(vm, sizeof(vm), "vm%zu", nvm++);
+            const char *srs = "nfs0";
+            uint64_t k = rng_below(r, 20);
+            if (!spare_host && k == 0)
+                srs = "nfs0,local-x"; /* fixed below to this host's local SR */
+            else if (!spare_host && k < 4 && pool->srs[1].pbds[h].attached)
+                srs = "nfs1";
+            size_t v = fx_vm(pool, vm, pool->hosts[h].ref, mem, srs);
+            if (strcmp(srs, "nfs0,local-x") == 0) {
+                snprintf(ref, sizeof(ref), "local-h%zu", h);
+                fx_set(&pool->vms[v].disk_srs[1], ref);
+            }
+            if (rng_below(r, 10) == 0) {
+                snprintf(ref, sizeof(ref), "h%zu", (size_t)rng_below(r, g->nh));
+                fx_set(&pool->vms[v].affinity, ref);
+            }
+            if (rng_below(r, 25) == 0)
+                pool->vms[v].power_state = INV_HALTED;
+            used += mem + g->overhead;
+        }
+        pool->hosts[h].memory_free = cap_h[h] - used;
+    }
+    return pool;
+}
+
+static size_t host_ix(const struct inv_pool *pool, const char *ref)
+{
+    for (size_t h = 0; h < pool->n_hosts; h++)
+        if (strcmp(pool->hosts[h].ref, ref) == 0)
+            return h;
+    fail_msg("unknown host %s", ref);
+    abort();
+}
+
+static size_t vm_ix(const struct inv_pool *pool, const char *ref)
+{
+    for (size_t v = 0; v < pool->n_vms; v++)
+        if (strcmp(pool->vms[v].ref, ref) == 0)
+            return v;
+    fail_msg("unknown VM %s", ref);
+    abort();
+}
+
+static bool srs_on(const struct inv_pool *pool, const struct inv_vm *vm, const char *host)
+{
+    for (size_t d = 0; d < vm->n_disk_srs; d++)
+        if (!inv_sr_attached_on(inv_pool_sr(pool, vm->disk_srs[d]), host))
+            return false;
+    return true;
+}
+
+struct replay_stats {
+    size_t parked, twice, moved;
+};
+
+/* Replay p on pool, asserting the invariants; returns per-VM migration counts in nmig. */
+static void replay(const struct inv_pool *pool, const struct plan *p, int64_t overhead,
+                   int *nmig, struct replay_stats *st, unsigned seed)
+{
+    size_t nh = pool->n_hosts, nv = pool->n_vms;
+    int64_t *freem = calloc(nh, sizeof(*freem));
+    size_t *loc = calloc(nv, sizeof(*loc));
+    int *hbatch = calloc(nh, sizeof(*hbatch));
+    bool *hevac = calloc(nh, sizeof(*hevac));
+    bool *parked = calloc(nv, sizeof(*parked));
+    int *parked_in = calloc(nv, sizeof(*parked_in));
+    assert_non_null(parked_in);
+    assert_non_null(freem);
+    assert_non_null(loc);
+    assert_non_null(hbatch);
+    assert_non_null(hevac);
+    assert_non_null(parked);
+    memset(st, 0, sizeof(*st));
+    for (size_t h = 0; h < nh; h++)
+        freem[h] = pool->hosts[h].memory_free;
+    for (size_t v = 0; v < nv; v++) {
+        loc[v] = host_ix(pool, pool->vms[v].resident_on);
+        nmig[v] = 0;
+    }
+    int maxb = -1;
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        size_t h = host_ix(pool, p->hosts[i].ref);
+        hbatch[h] = p->hosts[i].batch;
+        hevac[h] = p->hosts[i].evacuate && p->hosts[i].batch >= 0;
+        if (hbatch[h] > maxb)
+            maxb = hbatch[h];
+    }
+    for (int b = 0; b <= maxb; b++) {
+        size_t in_batch = 0;
+        for (size_t h = 0; h < nh; h++)
+            in_batch += hbatch[h] == b && hevac[h];
+        for (int phase = 0; phase < 2; phase++) {
+            for (size_t i = 0; i < p->n_hosts; i++) {
+                const struct plan_host *ph = &p->hosts[i];
+                if (ph->batch != b)
+                    continue;
+                const struct plan_action *a =
+                    paction(ph, phase == 0 ? PLAN_ACT_EVACUATE : PLAN_ACT_MIGRATE_BACK);
+                for (size_t j = 0; a && j < a->n_migrations; j++) {
+                    const struct plan_migration *m = &a->migrations[j];
+                    size_t v = vm_ix(pool, m->vm_ref), from = host_ix(pool, m->from_ref),
+                           to = host_ix(pool, m->to_ref);
+                    const struct inv_vm *vm = &pool->vms[v];
+                    if (loc[v] != from)
+                        fail_msg("seed %u: %s is not on %s", seed, m->vm_ref, m->from_ref);
+                    if (phase == 0 && hbatch[to] == b && hevac[to])
+                        fail_msg("seed %u: %s sent to %s, which is down", seed, m->vm_ref,
+                                 m->to_ref);
+                    if (!srs_on(pool, vm, m->to_ref))
+                        fail_msg("seed %u: %s sent to %s, which lacks its SRs", seed, m->vm_ref,
+                                 m->to_ref);
+                    freem[to] -= vm->memory + overhead;
+                    freem[from] += vm->memory + overhead;
+                    if (freem[to] < 0)
+                        fail_msg("seed %u: %s overcommitted by %s", seed, m->to_ref, m->vm_ref);
+                    if (phase == 1 && to != host_ix(pool, vm->resident_on))
+                        fail_msg("seed %u: %s not brought home", seed, m->vm_ref);
+                    if (phase == 0 && hevac[to] && hbatch[to] > b &&
+                        p->policy == PLAN_POLICY_MINIMAL) {
+                        parked[v] = true;
+                        parked_in[v] = b;
+                        st->parked++;
+                        if (in_batch != 1)
+                            fail_msg("seed %u: parking in a batch of %zu", seed, in_batch);
+                    }
+                    loc[v] = to;
+                    nmig[v]++;
+                }
+            }
+            if (phase == 0) {
+                /* the hosts going down are empty, except VMs reported as unplaceable or resolved */
+                for (size_t v = 0; v < nv; v++) {
+                    const struct inv_vm *vm = &pool->vms[v];
+                    if (!(hbatch[loc[v]] == b && hevac[loc[v]]) || vm->power_state != INV_RUNNING)
+                        continue;
+                    if (!has_check(p, "evacuate_memory", vm->ref) &&
+                        !has_check(p, "evacuate_storage", vm->ref) &&
+                        !has_check(p, "evacuate_local_disk", vm->ref))
+                        fail_msg("seed %u: %s left on a host going down", seed, vm->ref);
+                }
+                /* minimal policy: a VM parked here had no room on any host that stays up */
+                for (size_t v = 0; v < nv; v++) {
+                    if (!parked[v] || parked_in[v] != b || p->policy != PLAN_POLICY_MINIMAL)
+                        continue;
+                    for (size_t h = 0; h < nh; h++) {
+                        bool stays = !(hevac[h] && hbatch[h] >= b);
+                        if (stays && srs_on(pool, &pool->vms[v], pool->hosts[h].ref) &&
+                            freem[h] >= pool->vms[v].memory + overhead)
+                            fail_msg("seed %u: %s parked although %s had room", seed,
+                                     pool->vms[v].ref, pool->hosts[h].ref);
+                    }
+                }
+            }
+        }
+    }
+    size_t total = 0;
+    for (size_t v = 0; v < nv; v++) {
+        total += (size_t)nmig[v];
+        st->moved += nmig[v] > 0;
+        st->twice += nmig[v] == 2;
+        if (nmig[v] > 2)
+            fail_msg("seed %u: %s migrated %d times", seed, pool->vms[v].ref, nmig[v]);
+        if (p->policy == PLAN_POLICY_RETURN && nmig[v] && loc[v] != host_ix(pool, pool->vms[v].resident_on))
+            fail_msg("seed %u: %s did not return home", seed, pool->vms[v].ref);
+        if (nmig[v] == 2 && p->policy == PLAN_POLICY_MINIMAL && !parked[v])
+            fail_msg("seed %u: %s moved twice without being parked", seed, pool->vms[v].ref);
+    }
+    assert_int_equal(total, p->totals.migrations);
+    free(freem);
+    free(loc);
+    free(hbatch);
+    free(hevac);
+    free(parked);
+    free(parked_in);
+}
+
+static void test_property_random_pools(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    size_t pools = 0, parked_pools = 0, batched_pools = 0;
+    for (unsigned seed = 1; seed <= 300; seed++) {
+        struct rng r;
+        rng_seed(&r, seed);
+        struct gen g;
+        struct inv_pool *pool = random_pool(&r, &g, false);
+        int *nmig = calloc(pool->n_vms + 1, sizeof(*nmig));
+        assert_non_null(nmig);
+        for (int pol = 0; pol < 2; pol++) {
+            struct plan *p = build(pool, cat, (enum plan_policy)pol, g.overhead, g.cap);
+            struct replay_stats st;
+            replay(pool, p, g.overhead, nmig, &st, seed);
+            if (pol == PLAN_POLICY_RETURN) {
+                assert_int_equal(p->totals.migrations, 2 * st.moved);
+                assert_int_equal(p->totals.migrations_back, st.moved);
+            } else {
+                assert_int_equal(p->totals.migrations, st.moved + st.twice);
+                assert_true(st.twice <= st.parked);
+                parked_pools += st.parked > 0;
+            }
+            if (g.cap > 0)
+                assert_true(p->totals.max_batch <= (size_t)g.cap);
+            batched_pools += p->totals.max_batch > 1;
+            plan_free(p);
+        }
+        free(nmig);
+        inv_pool_free(pool);
+        pools++;
+    }
+    assert_int_equal(pools, 300);
+    assert_true(batched_pools > 0); /* the generator exercises batching ... */
+    assert_true(parked_pools > 0);  /* ... and parking */
+    catalog_free(cat);
+}
+
+/* With one host's worth of free memory on a host that stays up, `minimal` moves every VM at most
+ * once and reaches DESIGN.md's bound of V migrations. */
+static void test_property_minimal_one_move(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    for (unsigned seed = 1000; seed < 1200; seed++) {
+        struct rng r;
+        rng_seed(&r, seed);
+        struct gen g;
+        struct inv_pool *pool = random_pool(&r, &g, true);
+        int *nmig = calloc(pool->n_vms + 1, sizeof(*nmig));
+        assert_non_null(nmig);
+        struct plan *p = build(pool, cat, PLAN_POLICY_MINIMAL, g.overhead, g.cap);
+        struct replay_stats st;
+        replay(pool, p, g.overhead, nmig, &st, seed);
+        for (size_t v = 0; v < pool->n_vms; v++)
+            if (nmig[v] > 1)
+                fail_msg("seed %u: %s moved %d times", seed, pool->vms[v].ref, nmig[v]);
+        assert_int_equal(p->totals.migrations, p->totals.bound_migrations);
+        assert_false(has_check(p, "evacuate_memory", NULL));
+        plan_free(p);
+        free(nmig);
+        inv_pool_free(pool);
+    }
+    catalog_free(cat);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_capacity_exactly_full),
+        cmocka_unit_test(test_local_storage),
+        cmocka_unit_test(test_affinity),
+        cmocka_unit_test(test_prefer_updated),
+        cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_livepatch_no_evacuation),
+        cmocka_unit_test(test_property_random_pools),
+        cmocka_unit_test(test_property_minimal_one_move),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
