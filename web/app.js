@@ -1,1 +1,431 @@
-// placeholder
+// SPDX-License-Identifier: MIT
+// app.js - the poolpatch web UI: Pools, Updates (By Update / By Server), Plan (dry run) and
+// Rollouts (live per-host progress from the event stream, Retry / Cancel).  Plain ES modules,
+// no framework; every piece of daemon data goes into the page as text nodes, never as HTML.
+// JSON shapes: docs/rest-api.md.
+
+import { api, ApiError, downloadCsv, followEvents, getToken, setToken } from './api.js';
+
+// ---------------------------------------------------------------- DOM helpers
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+const main = () => document.getElementById('main');
+
+function show(...nodes) {
+  main().replaceChildren(...nodes);
+}
+
+function banner(msg, kind) {
+  const b = document.getElementById('banner');
+  if (!msg) { b.hidden = true; return; }
+  b.className = kind || 'error';
+  b.replaceChildren(msg);
+  b.hidden = false;
+}
+
+function errorText(e) {
+  if (e instanceof ApiError) {
+    let s = e.message;
+    if (e.xapiCode && !s.includes(e.xapiCode)) s = e.xapiCode + ': ' + s;
+    return s;
+  }
+  return String(e && e.message ? e.message : e);
+}
+
+// Run an action; errors go to the banner (a 401 asks for the token again).
+async function guarded(fn) {
+  try {
+    banner(null);
+    return await fn();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { askToken('The daemon refused the token.'); return; }
+    banner(errorText(e));
+  }
+}
+
+function table(headers, rows) {
+  return h('table', {},
+    h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))),
+    h('tbody', {}, rows));
+}
+
+function duration(s) {
+  if (typeof s !== 'number' || s < 0) return '–';
+  s = Math.round(s);
+  if (s < 60) return s + 's';
+  if (s < 3600) return Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's';
+  if (s < 86400) return Math.floor(s / 3600) + 'h' + String(Math.floor(s % 3600 / 60)).padStart(2, '0') + 'm';
+  return Math.floor(s / 86400) + 'd' + String(Math.floor(s % 86400 / 3600)).padStart(2, '0') + 'h';
+}
+
+const names = (arr, key = 'name') =>
+  (arr || []).map((x) => (typeof x === 'string' ? x : x[key] || x.id)).join(', ');
+
+function checkingLine(ck) {
+  if (!ck) return null;
+  const last = ck.last_check ? 'last check ' + ck.last_check : 'never checked';
+  const auto = ck.automatic
+    ? 'Automatic checking is on (every ' + duration(ck.interval_s) + ')'
+    : 'Automatic checking is off — use “Check now”';
+  return h('p', { class: 'muted' }, auto + '; ' + last + (ck.last_error ? '; last error: ' + ck.last_error : '') + '.');
+}
+
+// ---------------------------------------------------------------- token
+
+function askToken(why) {
+  setToken('');
+  const input = h('input', { type: 'password', id: 'token', size: 70, autocomplete: 'off',
+    placeholder: 'API token' });
+  const form = h('form', { class: 'card', onsubmit: (ev) => {
+    ev.preventDefault();
+    if (!input.value.trim()) return;
+    setToken(input.value);
+    startLive();
+    route();
+  } },
+  h('h2', {}, 'API token'),
+  why ? h('p', { class: 'warn' }, why) : null,
+  h('p', {}, 'Paste the token the daemon wrote on its first start (by default ',
+    h('code', {}, '~/.local/state/poolpatch/api-token'),
+    '; `poolpatch serve` prints the path). It stays in this browser only.'),
+  input, ' ', h('button', { type: 'submit' }, 'Use token'));
+  banner(null);
+  show(form);
+  input.focus();
+}
+
+// ---------------------------------------------------------------- Pools
+
+async function viewPools() {
+  const data = await api('GET', '/pools');
+  const rows = (data.pools || []).map((p) => h('tr', {},
+    h('td', {}, p.name), h('td', {}, p.url), h('td', {}, p.master || '–'),
+    h('td', { class: 'num' }, p.hosts ?? '–'), h('td', {}, p.version || '–'),
+    h('td', {}, p.error ? h('span', { class: 'bad' }, p.error)
+      : h('span', { class: p.connected ? 'good' : 'warn' }, p.connected ? 'connected' : 'disconnected')),
+    h('td', {}, h('button', { class: 'quiet', onclick: () => guarded(async () => {
+      if (!confirm('Remove pool ' + p.name + ' from poolpatch? (Nothing changes on the pool.)')) return;
+      await api('DELETE', '/pools/' + encodeURIComponent(p.name));
+      route();
+    }) }, 'Remove'))));
+  const f = {
+    name: h('input', { name: 'name', placeholder: 'lab', required: true }),
+    url: h('input', { name: 'url', placeholder: 'https://10.0.0.1/', required: true, size: 30 }),
+    username: h('input', { name: 'username', placeholder: 'root', required: true }),
+    password: h('input', { name: 'password', type: 'password', required: true, autocomplete: 'off' }),
+    ca_file: h('input', { name: 'ca_file', placeholder: '(optional) CA file on the daemon host' }),
+  };
+  const form = h('form', { class: 'card', onsubmit: (ev) => { ev.preventDefault(); guarded(async () => {
+    const body = { name: f.name.value, url: f.url.value, username: f.username.value, password: f.password.value };
+    if (f.ca_file.value) body.ca_file = f.ca_file.value;
+    await api('POST', '/pools', body);
+    f.password.value = '';
+    route();
+  }); } },
+  h('h3', {}, 'Add a pool'),
+  h('div', { class: 'fields' },
+    h('label', {}, 'Name ', f.name), h('label', {}, 'Master URL ', f.url),
+    h('label', {}, 'User ', f.username), h('label', {}, 'Password ', f.password),
+    h('label', {}, 'CA file ', f.ca_file)),
+  h('button', { type: 'submit' }, 'Add pool'));
+  show(h('h2', {}, 'Pools'),
+    rows.length ? table(['Name', 'URL', 'Master', 'Hosts', 'Version', 'Status', ''], rows)
+      : h('p', {}, 'No pools registered yet.'),
+    form);
+}
+
+// ---------------------------------------------------------------- Updates
+
+const updState = { view: 'by-update', sort: 'date' };
+
+async function viewUpdates() {
+  const data = await api('GET', '/updates?view=' + updState.view + '&sort=' + updState.sort);
+  const selected = new Set();
+  const tab = (v, label) => h('button', { class: 'tab' + (updState.view === v ? ' active' : ''),
+    onclick: () => { updState.view = v; route(); } }, label);
+  const sort = h('select', { onchange: (ev) => { updState.sort = ev.target.value; route(); } },
+    h('option', { value: 'date', selected: updState.sort === 'date' }, 'Sort by date'),
+    h('option', { value: 'pool', selected: updState.sort === 'pool' }, 'Sort by pool'));
+  const act = (label, fn, cls) => h('button', { class: cls || '', onclick: () => guarded(fn) }, label);
+  const toolbar = h('div', { class: 'toolbar' },
+    tab('by-update', 'By Update'), tab('by-server', 'By Server'), sort,
+    act('Check now', async () => {
+      banner('Checking…', 'info');
+      const r = await api('POST', '/updates/check');
+      banner('Checked: ' + (r && r.updates !== undefined ? r.updates + ' updates available' : 'done') +
+        (r && r.catalog_changed ? ' (the catalog changed)' : '') + '.', 'info');
+      await viewUpdates();
+    }),
+    updState.view === 'by-update' ? act('Dismiss selected', async () => {
+      if (!selected.size) { banner('Select updates to dismiss first.', 'info'); return; }
+      await api('POST', '/updates/dismiss', { ids: [...selected] });
+      route();
+    }) : null,
+    act('Dismiss All', async () => {
+      if (!confirm('Dismiss every update shown? They can be restored.')) return;
+      await api('POST', '/updates/dismiss', { all: true });
+      route();
+    }),
+    act('Restore Dismissed', async () => { await api('POST', '/updates/restore'); route(); }),
+    act('Export CSV', () => downloadCsv(updState.view), 'quiet'));
+
+  let body;
+  if (updState.view === 'by-update') {
+    const rows = (data.updates || []).map((u) => {
+      const cb = h('input', { type: 'checkbox', onchange: (ev) => {
+        if (ev.target.checked) selected.add(u.id); else selected.delete(u.id);
+      } });
+      const servers = (u.servers || []).map((s) => s.pool + '/' + s.server).join(', ') || names(u.pools);
+      return h('tr', { class: u.dismissed ? 'dismissed' : '' },
+        h('td', {}, cb),
+        h('td', {}, u.url ? h('a', { href: u.url, target: '_blank', rel: 'noopener noreferrer' }, u.name || u.id) : (u.name || u.id),
+          u.restricted ? h('span', { class: 'tag', title: 'Needs a support contract' }, 'contract') : null,
+          u.dismissed ? h('span', { class: 'tag' }, 'dismissed') : null,
+          u.description ? h('div', { class: 'muted small' }, u.description) : null),
+        h('td', {}, h('span', { class: 'kind ' + (u.kind || '') }, u.kind || '–')),
+        h('td', {}, (u.date || '').slice(0, 10)),
+        h('td', {}, [names(u.guidance), u.livepatch ? 'live patch' : ''].filter(Boolean).join(', ') || '–'),
+        h('td', {}, servers || '–'));
+    });
+    body = rows.length ? table(['', 'Update', 'Kind', 'Date', 'After apply', 'Applies to'], rows)
+      : h('p', {}, 'No updates available for the registered pools.');
+  } else {
+    const rows = (data.servers || []).map((s) => h('tr', {},
+      h('td', {}, s.pool), h('td', {}, s.server), h('td', {}, s.version || '–'),
+      h('td', {}, h('span', { class: s.up_to_date || s.status === 'Up to date' ? 'good' : 'warn' }, s.status || '–')),
+      h('td', {}, names(s.required) || '–'), h('td', {}, names(s.installed) || '–')));
+    body = rows.length ? table(['Pool', 'Server', 'Version', 'Status', 'Required updates', 'Installed updates'], rows)
+      : h('p', {}, 'No servers: add a pool first.');
+  }
+  show(h('h2', {}, 'Updates'), toolbar, checkingLine(data.checking), body);
+}
+
+// ---------------------------------------------------------------- Plan
+
+const planState = { req: null, plan: null };
+
+function planForm(pools) {
+  const boxes = pools.map((p) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', value: p.name }), ' ', p.name));
+  const mode = h('select', {},
+    h('option', { value: 'automated' }, 'Automated updates (minimal set per host)'),
+    h('option', { value: 'chosen' }, 'Chosen updates'),
+    h('option', { value: 'file' }, 'A downloaded update file'));
+  const ids = h('input', { placeholder: 'update ids, comma-separated', size: 40 });
+  const file = h('input', { placeholder: '/path/on/daemon/host/update.zip', size: 40 });
+  const policy = h('select', {},
+    h('option', { value: 'minimal' }, 'Minimal migrations (VMs stay where they land)'),
+    h('option', { value: 'return' }, 'Return VMs to their home hosts'));
+  const stay = h('input', { type: 'checkbox' });
+  const buildReq = () => {
+    const req = { pools: boxes.map((b) => b.firstChild).filter((c) => c.checked).map((c) => c.value),
+      policy: policy.value, stay_on_release: stay.checked };
+    if (mode.value === 'automated') req.automated = true;
+    else if (mode.value === 'chosen') req.updates = ids.value.split(',').map((x) => x.trim()).filter(Boolean);
+    else req.file = file.value.trim();
+    return req;
+  };
+  return h('form', { class: 'card', onsubmit: (ev) => { ev.preventDefault(); guarded(async () => {
+    planState.req = buildReq();
+    planState.plan = await api('POST', '/plans', planState.req);
+    renderPlanPage(pools);
+  }); } },
+  h('h3', {}, 'Dry run'),
+  h('div', { class: 'fields' },
+    h('div', {}, 'Pools (none = all): ', boxes.length ? boxes : h('span', { class: 'muted' }, 'no pools registered')),
+    h('label', {}, 'What ', mode), h('label', {}, 'Update ids ', ids), h('label', {}, 'File ', file),
+    h('label', {}, 'Placement ', policy), h('label', { class: 'check' }, stay, ' Stay on the current release')),
+  h('button', { type: 'submit' }, 'Plan'));
+}
+
+function severity(s) {
+  return h('span', { class: 'sev ' + (s || 'info') }, (s || 'info').toUpperCase());
+}
+
+function actionText(a) {
+  if (typeof a === 'string') return a;
+  return a.description || [a.kind, a.update].filter(Boolean).join(' ');
+}
+
+function totalsLine(t) {
+  if (!t) return null;
+  return h('p', { class: 'totals' },
+    `${t.migrations ?? 0} migrations · ${t.reboots ?? 0} reboots · ${t.toolstack_restarts ?? 0} toolstack restarts · ` +
+    `${t.live_patched ?? 0} live-patched · predicted window ${duration(t.window_s)}` +
+    (t.lower_bound_s !== undefined ? ` (lower bound ${duration(t.lower_bound_s)})` : ''));
+}
+
+function renderPlan(plan) {
+  const pools = (plan.pools || []).map((p) => h('section', { class: 'card' },
+    h('h3', {}, 'Pool ', p.name, p.blocked ? h('span', { class: 'sev error' }, 'BLOCKED') : null),
+    h('p', {}, 'Updates: ', names(p.updates) || 'none needed'),
+    (p.prechecks || []).length ? table(['Severity', 'Host', 'Check', 'Resolution'], p.prechecks.map((c) => h('tr', {},
+      h('td', {}, severity(c.severity)), h('td', {}, c.host || 'pool'), h('td', {}, c.message),
+      h('td', {}, c.resolution ? [c.resolution.action, c.resolution.undo ? h('div', { class: 'muted small' }, 'undone afterwards: ' + c.resolution.undo) : null] : '–')))) : h('p', { class: 'good' }, 'All prechecks pass.'),
+    h('ol', { class: 'hosts' }, (p.hosts || []).map((x) => h('li', {},
+      h('strong', {}, x.name), x.batch !== undefined ? h('span', { class: 'tag' }, 'batch ' + x.batch) : null,
+      ': ', (x.actions || []).map(actionText).join(', ') || 'nothing to do',
+      (x.migrations || []).length ? h('ul', { class: 'migrations' }, x.migrations.map((m) =>
+        h('li', {}, 'VM ', h('code', {}, m.vm), ': ', m.from, ' → ', m.to))) : null))),
+    totalsLine(p.totals)));
+  return h('div', {}, pools, plan.totals ? h('div', { class: 'card' }, h('h3', {}, 'All pools'), totalsLine(plan.totals)) : null);
+}
+
+function renderPlanPage(pools) {
+  const parts = [h('h2', {}, 'Plan'), planForm(pools)];
+  if (planState.plan) {
+    parts.push(renderPlan(planState.plan));
+    parts.push(h('button', { class: 'primary', onclick: () => guarded(async () => {
+      if (!confirm('Start this rollout now? Hosts will be evacuated, updated and rebooted as planned.')) return;
+      const r = await api('POST', '/rollouts', planState.req);
+      planState.plan = null;
+      location.hash = '#/rollouts/' + encodeURIComponent(r.id);
+    }) }, 'Start rollout'));
+  }
+  show(...parts);
+}
+
+async function viewPlan() {
+  const data = await api('GET', '/pools');
+  renderPlanPage(data.pools || []);
+}
+
+// ---------------------------------------------------------------- Rollouts
+
+let current = null; // the rollout shown in detail, updated live
+
+async function viewRollouts() {
+  const data = await api('GET', '/rollouts');
+  const rows = (data.rollouts || []).map((r) => h('tr', {},
+    h('td', {}, h('a', { href: '#/rollouts/' + encodeURIComponent(r.id) }, r.id)),
+    h('td', {}, h('span', { class: 'state ' + r.state }, r.state)),
+    h('td', {}, r.created || '–'), h('td', {}, names(r.pools)),
+    h('td', { class: 'num' }, r.counters ? `${r.counters.hosts_done ?? 0}/${r.counters.hosts_total ?? 0}` : '–'),
+    h('td', {}, r.error ? r.error.code : '')));
+  show(h('h2', {}, 'Rollouts'),
+    rows.length ? table(['Id', 'State', 'Created', 'Pools', 'Hosts', 'Error'], rows)
+      : h('p', {}, 'No rollouts yet: make a plan and start it.'));
+}
+
+function bar(pct) {
+  const fill = h('span', { class: 'fill' });
+  fill.style.width = Math.max(0, Math.min(100, pct || 0)) + '%'; // CSSOM: allowed by the CSP
+  return h('span', { class: 'bar' }, fill);
+}
+
+function drawRollout() {
+  const r = current;
+  const c = r.counters || {};
+  const final = ['done', 'halted', 'failed', 'cancelled'].includes(r.state);
+  const pools = (r.pools || []).map((p) => h('section', { class: 'card' },
+    h('h3', {}, p.name, ' ', h('span', { class: 'state ' + (p.state || '') }, p.state || ''), p.step ? h('span', { class: 'muted' }, ' · ' + p.step) : null),
+    table(['Host', 'Progress', '', 'State', 'Step'], (p.hosts || []).map((x) => h('tr', {},
+      h('td', {}, x.name), h('td', {}, bar(x.percent)), h('td', { class: 'num' }, (x.percent ?? 0) + '%'),
+      h('td', {}, h('span', { class: 'state ' + (x.state || '') }, x.state || '–')),
+      h('td', {}, x.step || '–', x.message ? h('div', { class: 'muted small' }, x.message) : null))))));
+  const err = r.error ? h('div', { class: 'card errorbox' },
+    h('h3', {}, 'Halted: ', r.error.code || 'error', r.error.host ? ' on ' + r.error.host : ''),
+    h('p', {}, r.error.message || ''), r.error.explanation ? h('p', {}, r.error.explanation) : null) : null;
+  const btn = (label, verb, cls) => h('button', { class: cls, onclick: () => guarded(async () => {
+    if (verb === 'cancel' && !confirm('Cancel rollout ' + r.id + '? Fixes are reverted and the uploaded update removed.')) return;
+    await api('POST', '/rollouts/' + encodeURIComponent(r.id) + '/' + verb);
+    await refreshRollout(r.id);
+  }) }, label);
+  show(h('h2', {}, 'Rollout ', h('code', {}, r.id), ' ', h('span', { class: 'state ' + r.state }, r.state)),
+    h('p', { class: 'totals' },
+      `Hosts ${c.hosts_done ?? 0}/${c.hosts_total ?? 0} done · ${c.migrations ?? 0} migrations · ${c.reboots ?? 0} reboots · ` +
+      `${c.toolstack_restarts ?? 0} toolstack restarts · ${c.live_patched ?? 0} live-patched` +
+      (r.elapsed_s !== undefined ? ` · elapsed ${duration(r.elapsed_s)}` : '') +
+      (r.window_s !== undefined ? ` of a predicted ${duration(r.window_s)}` : '')),
+    err,
+    h('div', { class: 'toolbar' },
+      ['halted', 'failed'].includes(r.state) ? btn('Retry', 'retry', 'primary') : null,
+      !final || r.state === 'halted' ? btn('Cancel', 'cancel', 'danger') : null),
+    pools);
+}
+
+async function refreshRollout(id) {
+  current = await api('GET', '/rollouts/' + encodeURIComponent(id));
+  drawRollout();
+}
+
+// Fold one progress event into the rollout shown (same rules as the CLI's render_apply_event).
+function applyEvent(ev) {
+  if (!current || ev.rollout !== current.id) return;
+  if (!ev.pool) {
+    if (ev.state) current.state = ev.state;
+    refreshRollout(current.id).catch(() => {});
+    return;
+  }
+  current.pools = current.pools || [];
+  let p = current.pools.find((x) => x.name === ev.pool);
+  if (!p) { p = { name: ev.pool, state: 'running', hosts: [] }; current.pools.push(p); }
+  if (!ev.host) {
+    if (ev.step) p.step = ev.step;
+    if (ev.state) p.state = ev.state;
+  } else {
+    p.hosts = p.hosts || [];
+    let x = p.hosts.find((y) => y.name === ev.host);
+    if (!x) { x = { name: ev.host, percent: 0 }; p.hosts.push(x); }
+    if (ev.step) x.step = ev.step;
+    if (typeof ev.percent === 'number') x.percent = Math.round(ev.percent);
+    if (ev.message) x.message = ev.message;
+    if (ev.state) x.state = ev.state;
+  }
+  drawRollout();
+}
+
+// ---------------------------------------------------------------- router, live stream
+
+let stopLive = null;
+
+function startLive() {
+  if (stopLive) stopLive();
+  const live = document.getElementById('live');
+  stopLive = followEvents((ev) => {
+    if (location.hash.startsWith('#/rollouts/')) applyEvent(ev);
+  }, (up) => {
+    live.textContent = up ? 'live' : 'offline';
+    live.className = 'live ' + (up ? 'on' : 'off');
+  });
+}
+
+async function route() {
+  if (!getToken()) { askToken(); return; }
+  const hash = location.hash || '#/updates';
+  for (const a of document.querySelectorAll('#nav a')) {
+    a.classList.toggle('active', hash.startsWith(a.getAttribute('href')));
+  }
+  current = null;
+  await guarded(async () => {
+    const m = hash.match(/^#\/rollouts\/(.+)$/);
+    if (m) return refreshRollout(decodeURIComponent(m[1]));
+    if (hash.startsWith('#/pools')) return viewPools();
+    if (hash.startsWith('#/plan')) return viewPlan();
+    if (hash.startsWith('#/rollouts')) return viewRollouts();
+    return viewUpdates();
+  });
+}
+
+window.addEventListener('hashchange', route);
+document.getElementById('forget').addEventListener('click', () => {
+  if (stopLive) stopLive();
+  askToken();
+});
+if (getToken()) startLive();
+route();

@@ -337,6 +337,7 @@ static void test_etag_helpers(void **state)
     assert_string_equal(a->etag, t1);
     assert_non_null(api_asset_find("/app.js"));
     assert_non_null(api_asset_find("/style.css"));
+    assert_non_null(api_asset_find("/api.js"));
     assert_null(api_asset_find("/../meson.build"));
 }
 
