@@ -19,6 +19,7 @@ const struct cli_command cli_commands[] = {
     {"retry", "continue a halted rollout from its failed step (daemon)", cmd_retry},
     {"cancel", "cancel a rollout: revert fixes, remove the update file (daemon)", cmd_cancel},
     {"xapi", "raw XAPI calls through the client: xapi call METHOD ARGS...", cmd_xapi},
+    {"sim", "serve simulated XAPI pools from a scenario file", cmd_sim},
     {NULL, NULL, NULL},
 };
 

@@ -29,6 +29,8 @@ int cmd_retry(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 /* `poolpatch xapi call METHOD ARGS...` (cmd_xapi.c): one raw XAPI call through the client. */
 int cmd_xapi(int argc, char **argv);
+/* `poolpatch sim` (cmd_sim.c): serve simulated pools over HTTP until SIGINT / SIGTERM. */
+int cmd_sim(int argc, char **argv);
 
 /* Run the whole program (called from main). */
 int cli_main(int argc, char **argv);

@@ -425,7 +425,7 @@ static int h_event_from(struct ctx *c)
         }
         size_t n;
         struct xapi_value *evs = collect_events(c->w, classes, since, &n);
-        if (n > 0 || !c->blocking || clock_mono_ms() >= deadline) {
+        if (n > 0 || !c->blocking || clock_mono_ms() >= deadline || c->s->stopping) {
             struct xapi_value *res = xapi_value_new_struct();
             xapi_struct_set_take(res, "events", evs);
             struct xapi_value *vrc = xapi_value_new_struct();
@@ -442,7 +442,7 @@ static int h_event_from(struct ctx *c)
         }
         xapi_value_free(evs);
         uint64_t seen = c->w->gen;
-        while (c->w->gen == seen && clock_mono_ms() < deadline) {
+        while (c->w->gen == seen && clock_mono_ms() < deadline && !c->s->stopping) {
             int64_t step = clock_mono_ms() + 200;
             wait_until_real(c->s, step < deadline ? step : deadline);
             if (!c->s->virtual_clock)
@@ -729,6 +729,8 @@ int dispatch(struct sim *s, const char *addr, const char *method,
     if (!c->task)
         return 0;
     struct obj *t = c->task;
+    char tref[REF_LEN];
+    str_lcpy(tref, t->ref, sizeof(tref));
     if (rc == R_DONE)
         response_to_task(c, t);
     if (async) {
@@ -741,13 +743,14 @@ int dispatch(struct sim *s, const char *addr, const char *method,
             run_due(s, sim_now(s));
         } else {
             int64_t give_up = clock_mono_ms() + 3600 * 1000;
-            while (!t->deleted && task_pending(t) && clock_mono_ms() < give_up) {
+            while (task_pending(t) && clock_mono_ms() < give_up && !s->stopping) {
                 wait_until_real(s, clock_mono_ms() + 200);
                 run_due(s, sim_now(s));
+                t = obj_get_cls(w, tref, CL_TASK); /* a client may destroy it meanwhile */
             }
         }
     }
-    if (t->deleted) {
+    if (!t || t->deleted) {
         rerr(c, "HANDLE_INVALID", 2, "task", "the call's task was destroyed");
         return 0;
     }

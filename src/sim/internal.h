@@ -175,6 +175,7 @@ struct sim {
     struct timings tm;
     char *user, *password;
     struct xapi_value *templates[CL_NCLS];
+    bool stopping; /* the HTTP server is stopping: blocked calls return */
     uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
 };
 
