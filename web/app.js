@@ -259,19 +259,20 @@ function severity(s) {
 
 function actionText(a) {
   if (typeof a === 'string') return a;
-  return a.description || [a.kind, a.update].filter(Boolean).join(' ');
+  return a.description || [a.kind, a.name || a.update].filter(Boolean).join(' ');
 }
 
 function totalsLine(t) {
   if (!t) return null;
   return h('p', { class: 'totals' },
     `${t.migrations ?? 0} migrations · ${t.reboots ?? 0} reboots · ${t.toolstack_restarts ?? 0} toolstack restarts · ` +
-    `${t.live_patched ?? 0} live-patched · predicted window ${duration(t.window_s)}` +
-    (t.lower_bound_s !== undefined ? ` (lower bound ${duration(t.lower_bound_s)})` : ''));
+    `${t.live_patched ?? t.livepatched_hosts ?? 0} live-patched · predicted window ${duration(t.window_s)}` +
+    (t.lower_bound_s !== undefined ? ` (lower bound ${duration(t.lower_bound_s)})`
+      : t.bound ? ` (lower bound ${duration(t.bound.window_s)})` : ''));
 }
 
 function renderPlan(plan) {
-  const pools = (plan.pools || []).map((p) => h('section', { class: 'card' },
+  const pools = (plan.pools || []).map((p) => ({ ...p, prechecks: p.prechecks || p.checks || [] })).map((p) => h('section', { class: 'card' },
     h('h3', {}, 'Pool ', p.name, p.blocked ? h('span', { class: 'sev error' }, 'BLOCKED') : null),
     h('p', {}, 'Updates: ', names(p.updates) || 'none needed'),
     (p.prechecks || []).length ? table(['Severity', 'Host', 'Check', 'Resolution'], p.prechecks.map((c) => h('tr', {},
@@ -281,7 +282,7 @@ function renderPlan(plan) {
       h('strong', {}, x.name), x.batch !== undefined ? h('span', { class: 'tag' }, 'batch ' + x.batch) : null,
       ': ', (x.actions || []).map(actionText).join(', ') || 'nothing to do',
       (x.migrations || []).length ? h('ul', { class: 'migrations' }, x.migrations.map((m) =>
-        h('li', {}, 'VM ', h('code', {}, m.vm), ': ', m.from, ' → ', m.to))) : null))),
+        h('li', {}, 'VM ', h('code', {}, m.vm_name || m.vm), ': ', m.from, ' → ', m.to))) : null))),
     totalsLine(p.totals)));
   return h('div', {}, pools, plan.totals ? h('div', { class: 'card' }, h('h3', {}, 'All pools'), totalsLine(plan.totals)) : null);
 }

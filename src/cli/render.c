@@ -271,7 +271,7 @@ static void render_action(struct buf *out, const json_t *a)
         return;
     }
     buf_puts(out, jsonx_str(a, "kind", "?"));
-    const char *u = jsonx_str(a, "update", NULL);
+    const char *u = jsonx_str(a, "name", jsonx_str(a, "update", NULL));
     if (u)
         buf_printf(out, " %s", u);
 }
@@ -279,16 +279,21 @@ static void render_action(struct buf *out, const json_t *a)
 static void render_totals(struct buf *out, const json_t *t)
 {
     long long mig = jsonx_int(t, "migrations", 0), reb = jsonx_int(t, "reboots", 0);
-    long long ts = jsonx_int(t, "toolstack_restarts", 0), lp = jsonx_int(t, "live_patched", 0);
+    long long ts = jsonx_int(t, "toolstack_restarts", 0);
+    /* live_patched (REST shape) or livepatched_hosts (plan_to_json) */
+    long long lp = jsonx_int(t, "live_patched", jsonx_int(t, "livepatched_hosts", 0));
+    const json_t *bound = json_object_get(t, "bound");
 
     buf_printf(out, "%lld migration%s, %lld reboot%s, %lld toolstack restart%s, %lld live-patched",
                mig, mig == 1 ? "" : "s", reb, reb == 1 ? "" : "s", ts, ts == 1 ? "" : "s", lp);
     if (json_object_get(t, "window_s")) {
         buf_puts(out, "; predicted window ");
-        render_duration(out, jsonx_int(t, "window_s", -1));
-        if (json_object_get(t, "lower_bound_s")) {
+        render_duration(out, (long long)jsonx_num(t, "window_s", -1));
+        if (json_object_get(t, "lower_bound_s") || json_is_object(bound)) {
             buf_puts(out, " (lower bound ");
-            render_duration(out, jsonx_int(t, "lower_bound_s", -1));
+            render_duration(out, json_object_get(t, "lower_bound_s")
+                                     ? (long long)jsonx_num(t, "lower_bound_s", -1)
+                                     : (long long)jsonx_num(bound, "window_s", -1));
             buf_puts(out, ")");
         }
     }
@@ -312,6 +317,8 @@ void render_plan(struct buf *out, const json_t *v)
         buf_printf(out, "  Updates: %s\n", ups ? ups : "none needed");
         free(ups);
         const json_t *pcs = json_object_get(p, "prechecks");
+        if (!pcs)
+            pcs = json_object_get(p, "checks"); /* plan_to_json's name */
         if (json_array_size(pcs)) {
             buf_puts(out, "  Prechecks:\n");
             json_array_foreach(pcs, k, x) {
@@ -353,7 +360,8 @@ void render_plan(struct buf *out, const json_t *v)
                 buf_puts(out, "nothing to do");
             buf_putc(out, '\n');
             json_array_foreach(json_object_get(x, "migrations"), j, a) {
-                buf_printf(out, "         VM %s: %s -> %s\n", jsonx_str(a, "vm", "?"),
+                buf_printf(out, "         VM %s: %s -> %s\n",
+                           jsonx_str(a, "vm_name", jsonx_str(a, "vm", "?")),
                            jsonx_str(a, "from", "?"), jsonx_str(a, "to", "?"));
             }
         }
