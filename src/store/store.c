@@ -151,6 +151,9 @@ bool store_in_tx(const struct store *s)
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_SAVEPOINT[] = "SAVEPOINT store_op";
+static const char SQL_RELEASE[] = "RELEASE store_op";
+static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO store_op";
 
 static int exec_cached(struct store *s, const char *sql, const char *op, struct err *e)
 {
@@ -170,8 +173,10 @@ int store_wbegin(struct store *s, bool *owned, const char *op, struct err *e)
     int rc = store_check_writable(s, op, e);
     if (rc)
         return rc;
-    if (store_in_tx(s))
-        return 0;
+    if (store_in_tx(s)) {
+        /* Inside the caller's transaction: a savepoint keeps this operation all-or-nothing. */
+        return exec_cached(s, SQL_SAVEPOINT, op, e);
+    }
     rc = exec_cached(s, SQL_BEGIN, op, e);
     if (rc == 0)
         *owned = true;
@@ -180,17 +185,26 @@ int store_wbegin(struct store *s, bool *owned, const char *op, struct err *e)
 
 int store_wend(struct store *s, bool owned, int rc, const char *op, struct err *e)
 {
-    if (!owned)
+    struct err ignore = {0};
+    if (!owned) {
+        if (!store_in_tx(s))
+            return rc; /* SQLite rolled the whole transaction back (e.g. an I/O error) */
+        if (rc == 0) {
+            rc = exec_cached(s, SQL_RELEASE, op, e);
+            if (rc == 0)
+                return 0;
+        }
+        exec_cached(s, SQL_ROLLBACK_TO, op, &ignore);
+        exec_cached(s, SQL_RELEASE, op, &ignore);
         return rc;
+    }
     if (rc == 0) {
         rc = exec_cached(s, SQL_COMMIT, op, e);
         if (rc == 0)
             return 0;
     }
-    if (store_in_tx(s)) {
-        struct err ignore = {0};
+    if (store_in_tx(s))
         exec_cached(s, SQL_ROLLBACK, op, &ignore);
-    }
     return rc;
 }
 

@@ -81,13 +81,15 @@ int store_check_writable(struct store *s, const char *op, struct err *e);
 bool store_in_tx(const struct store *s);
 
 /*
- * Begin a write: BEGIN IMMEDIATE unless the caller's transaction is already open (then *owned
- * is false and the write joins it).  Returns 0, PP_ESTATE (read-only) or PP_EDB.
+ * Begin a multi-statement write: BEGIN IMMEDIATE, or, when the caller's transaction is already
+ * open, a savepoint inside it (*owned false), so the operation stays all-or-nothing either way.
+ * Returns 0, PP_ESTATE (read-only) or PP_EDB.
  */
 int store_wbegin(struct store *s, bool *owned, const char *op, struct err *e);
 /*
- * End a write begun by store_wbegin: when owned, COMMIT if rc == 0 else ROLLBACK.  Returns rc,
- * or PP_EDB if the commit failed (then rolled back).
+ * End a write begun by store_wbegin: COMMIT (or RELEASE the savepoint) if rc == 0, else ROLLBACK
+ * (or ROLLBACK TO the savepoint, leaving the caller's transaction open and unchanged).  Returns
+ * rc, or PP_EDB if the commit failed (then rolled back).
  */
 int store_wend(struct store *s, bool owned, int rc, const char *op, struct err *e);
 

@@ -1001,6 +1001,23 @@ static void test_transactions(void **state)
     store_pool_cleanup(&p);
     assert_int_equal(store_setting_get(f->s, "k", &v, &e), 0);
     free(v);
+    /* A multi-statement operation failing inside the caller's transaction leaves no part of
+     * itself behind, and the transaction goes on. */
+    const struct store_step_spec bad_steps[] = {{.pool = "p", .kind = "a"},
+                                                {.pool = "p", .kind = "b", .params_json = "{"}};
+    assert_int_equal(store_tx_begin(f->s, &e), 0);
+    assert_int_equal(store_setting_set(f->s, "k3", "v", &e), 0);
+    assert_int_equal(
+        store_rollout_create(
+            f->s, &(struct store_rollout_spec){.id = "half", .plan_json = "{}", .policy = "x"},
+            bad_steps, 2, NULL, &e),
+        PP_EINVAL);
+    assert_int_equal(store_tx_commit(f->s, &e), 0);
+    struct store_rollout r = {0};
+    assert_int_equal(store_rollout_get(f->s, "half", &r, &e), PP_ENOTFOUND);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM steps"), 0);
+    assert_int_equal(store_setting_get(f->s, "k3", &v, &e), 0);
+    free(v);
     /* An open transaction is rolled back by close. */
     assert_int_equal(store_tx_begin(f->s, &e), 0);
     assert_int_equal(store_setting_set(f->s, "k2", "v", &e), 0);
