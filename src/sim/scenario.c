@@ -737,7 +737,8 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
 int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e)
 {
     static const char *const keys[] = {"seed", "base_address", "credentials", "timings", "pools",
-                                       "faults", "description", NULL};
+                                       "faults", "description", "vendor", NULL};
+    /* "vendor" belongs to the emulated vendor file service (fileservice.h). */
     if (check_keys(root, keys, "scenario", e))
         return e->code;
     const json_t *seed = json_object_get(root, "seed");

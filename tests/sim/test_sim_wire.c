@@ -1,0 +1,616 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_sim_wire.c - conformance of `poolpatch sim` over HTTP, in XML-RPC, JSON-RPC v1 and v2:
+ * records, errors with parameters, HOST_IS_SLAVE, Async tasks and their lifecycle, event.from
+ * tokens and long-polls, synchronous long calls, uploads, reboots (connections refused while
+ * down), partitions and emergency mode, the control endpoints, malformed bodies, clean exit.
+ * The simulator runs at 1000x, so simulated minutes pass in real fractions of a second.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/jsonx.h"
+#include "base/str.h"
+#include "simtest.h"
+#include "wire.h"
+
+static const enum xapi_proto protos[3] = {XAPI_PROTO_XMLRPC, XAPI_PROTO_JSONRPC_V1,
+                                          XAPI_PROTO_JSONRPC_V2};
+
+struct wx {
+    struct wire_sim sim;
+    enum xapi_proto proto;
+    char master[128];
+    char slave[128];
+    char sess[96];
+};
+
+static struct xapi_response wcallv(struct wx *x, const char *url, const char *method,
+                                   struct xapi_value *params)
+{
+    struct xapi_response r;
+    long st;
+    int rc = wire_call(url, x->proto, method, params, &r, &st);
+    xapi_value_free(params);
+    if (rc != 0) {
+        memset(&r, 0, sizeof(r));
+        char s[32];
+        snprintf(s, sizeof(s), "%ld", st);
+        const char *p[1] = {s};
+        xapi_response_set_error(&r, "HTTP", p, 1);
+    }
+    return r;
+}
+
+static struct xapi_response wcall(struct wx *x, const char *url, const char *method, ...)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    va_list ap;
+    va_start(ap, method);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        xapi_array_append_string(a, s);
+    va_end(ap);
+    return wcallv(x, url, method, a);
+}
+
+static void login(struct wx *x)
+{
+    struct xapi_response r = wcall(x, x->master, "session.login_with_password", "root",
+                                   "xenroot", "2.20", "wire-test", NULL);
+    if (!r.ok)
+        fail_msg("login: %s", st_code(&r));
+    str_lcpy(x->sess, st_str(&r), sizeof(x->sess));
+    xapi_response_cleanup(&r);
+}
+
+static int setup(void **state)
+{
+    struct wx *x = calloc(1, sizeof(*x));
+    x->proto = protos[0];
+    if (*state)
+        x->proto = *(const enum xapi_proto *)*state;
+    if (wire_start(&x->sim, "small.json", "1000") != 0) {
+        free(x);
+        return -1;
+    }
+    str_lcpy(x->master, x->sim.pool_url[0], sizeof(x->master));
+    wire_url(&x->sim, "127.0.0.11", x->slave, sizeof(x->slave));
+    login(x);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct wx *x = *state;
+    int rc = wire_stop(&x->sim);
+    free(x);
+    return rc == 0 ? 0 : -1; /* SIGTERM must end it cleanly */
+}
+
+static char *ref_by_name(struct wx *x, const char *cls, const char *name)
+{
+    char m[64];
+    snprintf(m, sizeof(m), "%s.get_by_name_label", cls);
+    struct xapi_response r = wcall(x, x->master, m, x->sess, name, NULL);
+    assert_true(r.ok);
+    assert_int_equal(xapi_array_len(r.value), 1);
+    char *s = strdup(xapi_value_str(xapi_array_get(r.value, 0)));
+    xapi_response_cleanup(&r);
+    return s;
+}
+
+static char *get_str_field(struct wx *x, const char *cls, const char *ref, const char *f)
+{
+    char m[64];
+    snprintf(m, sizeof(m), "%s.get_%s", cls, f);
+    struct xapi_response r = wcall(x, x->master, m, x->sess, ref, NULL);
+    if (!r.ok)
+        fail_msg("%s: %s", m, st_code(&r));
+    char *s = strdup(st_str(&r));
+    xapi_response_cleanup(&r);
+    return s;
+}
+
+/* event.from on task/<ref> until the task is not pending (xapi's tasks.ml way). */
+static char *wait_task(struct wx *x, const char *task)
+{
+    char filt[128], tok[64] = "";
+    snprintf(filt, sizeof(filt), "task/%s", task);
+    for (int i = 0; i < 100; i++) {
+        struct xapi_value *cl = xapi_value_new_array();
+        xapi_array_append_string(cl, filt);
+        struct xapi_value *p = st_params(x->sess, NULL);
+        xapi_array_append_take(p, cl);
+        xapi_array_append_string(p, tok);
+        xapi_array_append_take(p, xapi_value_new_double(30000.0));
+        struct xapi_response r = wcallv(x, x->master, "event.from", p);
+        if (!r.ok)
+            fail_msg("event.from: %s", st_code(&r));
+        const struct xapi_value *evs = xapi_struct_get(r.value, "events");
+        for (size_t k = 0; k < xapi_array_len(evs); k++) {
+            const struct xapi_value *snap = xapi_struct_get(xapi_array_get(evs, k), "snapshot");
+            const char *status = xapi_struct_str(snap, "status", "pending");
+            if (strcmp(status, "pending") != 0) {
+                char *s = strdup(status);
+                xapi_response_cleanup(&r);
+                return s;
+            }
+        }
+        str_lcpy(tok, xapi_struct_str(r.value, "token", ""), sizeof(tok));
+        xapi_response_cleanup(&r);
+    }
+    fail_msg("task %s never finished", task);
+    return NULL;
+}
+
+/* ---- per protocol ---- */
+
+static void test_records(void **state)
+{
+    struct wx *x = *state;
+    const char *classes[] = {"pool", "host", "host_metrics", "VM", "VBD", "VDI", "SR", "PBD",
+                             "pool_update"};
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+        char m[64];
+        snprintf(m, sizeof(m), "%s.get_all_records", classes[i]);
+        struct xapi_response r = wcall(x, x->master, m, x->sess, NULL);
+        if (!r.ok)
+            fail_msg("%s: %s", m, st_code(&r));
+        assert_int_equal(r.value->type, XAPI_STRUCT);
+        assert_true(r.value->u.st.n > 0);
+        /* get_record agrees with get_all_records */
+        snprintf(m, sizeof(m), "%s.get_record", classes[i]);
+        struct xapi_response one = wcall(x, x->master, m, x->sess, r.value->u.st.keys[0], NULL);
+        assert_true(one.ok);
+        assert_string_equal(xapi_struct_str(one.value, "uuid", "a"),
+                            xapi_struct_str(r.value->u.st.vals[0], "uuid", "b"));
+        xapi_response_cleanup(&one);
+        xapi_response_cleanup(&r);
+    }
+    struct xapi_response r = wcall(x, x->master, "host.get_all_records", x->sess, NULL);
+    bool found = false;
+    for (size_t i = 0; i < r.value->u.st.n; i++) {
+        const struct xapi_value *h = r.value->u.st.vals[i];
+        int64_t amaj = 0;
+        bool en = false;
+        assert_int_equal(xapi_value_as_int(xapi_struct_get(h, "API_version_major"), &amaj), 0);
+        assert_int_equal(amaj, 2);
+        assert_int_equal(xapi_value_as_bool(xapi_struct_get(h, "enabled"), &en), 0);
+        assert_true(en);
+        char url[128];
+        wire_url(&x->sim, xapi_struct_str(h, "address", ""), url, sizeof(url));
+        found = found || strcmp(url, x->master) == 0;
+        assert_string_equal(
+            xapi_struct_str(xapi_struct_get(h, "software_version"), "product_version", ""),
+            "8.2.1");
+    }
+    assert_true(found); /* the master's address is its URL's host */
+    xapi_response_cleanup(&r);
+}
+
+static void test_errors(void **state)
+{
+    struct wx *x = *state;
+    struct xapi_response r = wcall(x, x->master, "host.get_record", x->sess, NULL);
+    assert_string_equal(st_code(&r), "MESSAGE_PARAMETER_COUNT_MISMATCH");
+    assert_string_equal(st_eparam(&r, 0), "host.get_record");
+    assert_string_equal(st_eparam(&r, 1), "2");
+    assert_string_equal(st_eparam(&r, 2), "1");
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "VM.no_such_call", x->sess, NULL);
+    assert_string_equal(st_code(&r), "MESSAGE_METHOD_UNKNOWN");
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "VM.get_all", "OpaqueRef:x", NULL);
+    assert_string_equal(st_code(&r), "SESSION_INVALID");
+    assert_string_equal(st_eparam(&r, 0), "OpaqueRef:x");
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "host.get_record", x->sess, "OpaqueRef:y", NULL);
+    assert_string_equal(st_code(&r), "HANDLE_INVALID");
+    assert_string_equal(st_eparam(&r, 0), "host");
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    assert_string_equal(st_eparam(&r, 0), "127.0.0.10");
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "session.login_with_password", "root", "bad", NULL);
+    assert_string_equal(st_code(&r), "SESSION_AUTHENTICATION_FAILED");
+    xapi_response_cleanup(&r);
+    char *h = ref_by_name(x, "host", "small-2");
+    r = wcall(x, x->master, "host.reboot", x->sess, h, NULL);
+    assert_string_equal(st_code(&r), "HOST_NOT_DISABLED");
+    xapi_response_cleanup(&r);
+    free(h);
+}
+
+static void test_async_task_lifecycle(void **state)
+{
+    struct wx *x = *state;
+    char *vm = ref_by_name(x, "VM", "web-1");
+    char *dst = ref_by_name(x, "host", "small-3");
+    struct xapi_value *p = st_params(x->sess, vm, dst, NULL);
+    struct xapi_value *o = xapi_value_new_struct();
+    xapi_struct_set_string(o, "live", "true");
+    xapi_array_append_take(p, o);
+    struct xapi_response r = wcallv(x, x->master, "Async.VM.pool_migrate", p);
+    assert_true(r.ok);
+    char task[96];
+    str_lcpy(task, st_str(&r), sizeof(task));
+    assert_true(str_has_prefix(task, "OpaqueRef:"));
+    xapi_response_cleanup(&r);
+    char *status = wait_task(x, task);
+    assert_string_equal(status, "success");
+    free(status);
+    char *res = get_str_field(x, "task", task, "result");
+    assert_string_equal(res, "<value></value>");
+    free(res);
+    char *on = get_str_field(x, "VM", vm, "resident_on");
+    assert_string_equal(on, dst);
+    free(on);
+    r = wcall(x, x->master, "task.destroy", x->sess, task, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "task.get_status", x->sess, task, NULL);
+    assert_string_equal(st_code(&r), "HANDLE_INVALID");
+    xapi_response_cleanup(&r);
+    /* an Async call that fails: the task carries the error */
+    r = wcall(x, x->master, "Async.host.reboot", x->sess, dst, NULL);
+    assert_true(r.ok);
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    status = wait_task(x, task);
+    assert_string_equal(status, "failure");
+    free(status);
+    r = wcall(x, x->master, "task.get_error_info", x->sess, task, NULL);
+    assert_true(r.ok);
+    assert_string_equal(xapi_value_str(xapi_array_get(r.value, 0)), "HOST_NOT_DISABLED");
+    xapi_response_cleanup(&r);
+    /* a synchronous long call waits for its end */
+    char *back = ref_by_name(x, "host", "small-1");
+    p = st_params(x->sess, vm, back, NULL);
+    xapi_array_append_take(p, xapi_value_new_struct());
+    r = wcallv(x, x->master, "VM.pool_migrate", p);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    on = get_str_field(x, "VM", vm, "resident_on");
+    assert_string_equal(on, back);
+    free(on);
+    free(back);
+    free(vm);
+    free(dst);
+}
+
+struct blocked {
+    struct wx *x;
+    char token[64];
+    struct xapi_response r;
+    bool done;
+    pthread_mutex_t mu;
+};
+
+static void *blocked_main(void *arg)
+{
+    struct blocked *b = arg;
+    struct xapi_value *cl = xapi_value_new_array();
+    xapi_array_append_string(cl, "vm");
+    struct xapi_value *p = st_params(b->x->sess, NULL);
+    xapi_array_append_take(p, cl);
+    xapi_array_append_string(p, b->token);
+    xapi_array_append_take(p, xapi_value_new_double(30000.0)); /* 30 s real at 1000x */
+    struct xapi_response r = wcallv(b->x, b->x->master, "event.from", p);
+    pthread_mutex_lock(&b->mu);
+    b->r = r;
+    b->done = true;
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static void test_event_from_tokens_and_blocking(void **state)
+{
+    struct wx *x = *state;
+    struct xapi_value *cl = xapi_value_new_array();
+    xapi_array_append_string(cl, "vm");
+    struct xapi_value *p = st_params(x->sess, NULL);
+    xapi_array_append_take(p, cl);
+    xapi_array_append_string(p, "");
+    xapi_array_append_take(p, xapi_value_new_double(1.0));
+    struct xapi_response r = wcallv(x, x->master, "event.from", p);
+    assert_true(r.ok);
+    const struct xapi_value *evs = xapi_struct_get(r.value, "events");
+    assert_int_equal(xapi_array_len(evs), 8);
+    assert_string_equal(xapi_struct_str(xapi_array_get(evs, 0), "operation", ""), "add");
+    struct blocked b;
+    memset(&b, 0, sizeof(b));
+    pthread_mutex_init(&b.mu, NULL);
+    b.x = x;
+    str_lcpy(b.token, xapi_struct_str(r.value, "token", ""), sizeof(b.token));
+    xapi_response_cleanup(&r);
+    /* an empty batch when nothing happens before the timeout (1 s simulated = 1 ms) */
+    cl = xapi_value_new_array();
+    xapi_array_append_string(cl, "vm");
+    p = st_params(x->sess, NULL);
+    xapi_array_append_take(p, cl);
+    xapi_array_append_string(p, b.token);
+    xapi_array_append_take(p, xapi_value_new_double(1.0));
+    r = wcallv(x, x->master, "event.from", p);
+    assert_true(r.ok);
+    assert_int_equal(xapi_array_len(xapi_struct_get(r.value, "events")), 0);
+    xapi_response_cleanup(&r);
+    /* a long-poll is parked until a change arrives */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, blocked_main, &b), 0);
+    usleep(300 * 1000);
+    pthread_mutex_lock(&b.mu);
+    bool early = b.done;
+    pthread_mutex_unlock(&b.mu);
+    assert_false(early);
+    char *vm = ref_by_name(x, "VM", "db-1");
+    r = wcall(x, x->master, "VM.add_to_other_config", x->sess, vm, "wake", "up", NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    pthread_join(t, NULL);
+    assert_true(b.r.ok);
+    evs = xapi_struct_get(b.r.value, "events");
+    assert_int_equal(xapi_array_len(evs), 1);
+    assert_string_equal(xapi_struct_str(xapi_array_get(evs, 0), "operation", ""), "mod");
+    assert_string_equal(xapi_struct_str(xapi_array_get(evs, 0), "ref", ""), vm);
+    xapi_response_cleanup(&b.r);
+    free(vm);
+    /* a malformed token */
+    cl = xapi_value_new_array();
+    xapi_array_append_string(cl, "*");
+    p = st_params(x->sess, NULL);
+    xapi_array_append_take(p, cl);
+    xapi_array_append_string(p, "not-a-token");
+    xapi_array_append_take(p, xapi_value_new_double(1.0));
+    r = wcallv(x, x->master, "event.from", p);
+    assert_string_equal(st_code(&r), "EVENT_FROM_TOKEN_PARSE_FAILURE");
+    xapi_response_cleanup(&r);
+    pthread_mutex_destroy(&b.mu);
+}
+
+static json_t *state_doc(struct wx *x)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "%ssim/state", x->master);
+    struct buf b;
+    long st;
+    buf_init(&b);
+    assert_int_equal(wire_http("GET", url, NULL, 0, &st, &b), 0);
+    assert_int_equal(st, 200);
+    json_t *j = NULL;
+    assert_int_equal(jsonx_load(b.data, b.len, 1 << 20, 32, "state", &j, NULL), 0);
+    buf_cleanup(&b);
+    return j;
+}
+
+static json_t *host_state(json_t *doc, size_t i)
+{
+    return json_array_get(json_object_get(json_array_get(json_object_get(doc, "pools"), 0),
+                                          "hosts"),
+                          i);
+}
+
+static void test_reboot_over_the_wire(void **state)
+{
+    struct wx *x = *state;
+    char *h = ref_by_name(x, "host", "small-2");
+    struct xapi_response r = wcall(x, x->master, "host.disable", x->sess, h, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "host.reboot", x->sess, h, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    /* the rebooting host does not answer at all */
+    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HTTP");
+    xapi_response_cleanup(&r);
+    /* wait (180 s simulated) for it through event.from on host_metrics */
+    for (int i = 0; i < 200; i++) {
+        json_t *doc = state_doc(x);
+        bool live = json_is_true(json_object_get(host_state(doc, 1), "live"));
+        json_decref(doc);
+        if (live)
+            break;
+        usleep(20 * 1000);
+    }
+    json_t *doc = state_doc(x);
+    json_t *hs = host_state(doc, 1);
+    assert_true(json_is_true(json_object_get(hs, "live")));
+    assert_true(json_is_false(json_object_get(hs, "enabled")));
+    assert_int_equal(json_integer_value(json_object_get(hs, "reboots")), 1);
+    json_decref(doc);
+    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    xapi_response_cleanup(&r);
+    free(h);
+}
+
+static void test_upload_and_update(void **state)
+{
+    struct wx *x = *state;
+    struct xapi_response r = wcall(x, x->master, "task.create", x->sess, "upload", "", NULL);
+    char task[96];
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    char *sr = ref_by_name(x, "SR", "nfs-shared");
+    char url[512];
+    snprintf(url, sizeof(url), "%simport_raw_vdi?session_id=%s&sr_id=%s&task_id=%s", x->master,
+             x->sess, sr, task);
+    static const char xml[] =
+        "<update uuid=\"0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5\" name-label=\"XS82ECU1011\" "
+        "version=\"1.0\" installation-size=\"1048576\" after-apply-guidance=\"restartXAPI\"/>";
+    long st;
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(wire_http("PUT", url, xml, sizeof(xml), &st, &b), 0);
+    assert_int_equal(st, 200);
+    buf_cleanup(&b);
+    char *status = wait_task(x, task);
+    assert_string_equal(status, "success");
+    free(status);
+    char *res = get_str_field(x, "task", task, "result");
+    assert_true(str_has_prefix(res, "<value>OpaqueRef:"));
+    char vdi[96];
+    str_lcpy(vdi, res + 7, sizeof(vdi));
+    vdi[strlen(vdi) - 8] = '\0';
+    free(res);
+    r = wcall(x, x->master, "pool_update.introduce", x->sess, vdi, NULL);
+    if (!r.ok)
+        fail_msg("introduce: %s %s", st_code(&r), st_eparam(&r, 0));
+    char upd[96];
+    str_lcpy(upd, st_str(&r), sizeof(upd));
+    xapi_response_cleanup(&r);
+    char *h = ref_by_name(x, "host", "small-3");
+    r = wcall(x, x->master, "pool_update.precheck", x->sess, upd, h, NULL);
+    assert_true(r.ok);
+    assert_string_equal(st_str(&r), "ok");
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "pool_update.apply", x->sess, upd, h, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->master, "pool_update.get_hosts", x->sess, upd, NULL);
+    assert_int_equal(xapi_array_len(r.value), 1);
+    xapi_response_cleanup(&r);
+    /* uploads to a supporter are refused */
+    wire_url(&x->sim, "127.0.0.11", url, sizeof(url));
+    str_lcpy(url + strlen(url), "import_raw_vdi?session_id=x", sizeof(url) - strlen(url));
+    buf_init(&b);
+    assert_int_equal(wire_http("PUT", url, "x", 1, &st, &b), 0);
+    assert_int_equal(st, 500);
+    assert_non_null(strstr(buf_str(&b), "HOST_IS_SLAVE"));
+    buf_cleanup(&b);
+    free(h);
+    free(sr);
+}
+
+static void test_partition_emergency_and_control(void **state)
+{
+    struct wx *x = *state;
+    char url[160];
+    struct buf b;
+    long st;
+    /* bad fault documents: 400 with the field named */
+    snprintf(url, sizeof(url), "%ssim/fault", x->master);
+    buf_init(&b);
+    const char *bad = "{\"type\":\"partition\",\"pool\":\"nope\"}";
+    assert_int_equal(wire_http("POST", url, bad, strlen(bad), &st, &b), 0);
+    assert_int_equal(st, 400);
+    assert_non_null(strstr(buf_str(&b), "pool"));
+    buf_reset(&b);
+    const char *notjson = "{";
+    assert_int_equal(wire_http("POST", url, notjson, 1, &st, &b), 0);
+    assert_int_equal(st, 400);
+    buf_reset(&b);
+    const char *f = "{\"type\":\"partition\",\"pool\":\"small-pool\",\"code\":"
+                    "\"HOST_HAS_NO_MANAGEMENT_IP\"}";
+    assert_int_equal(wire_http("POST", url, f, strlen(f), &st, &b), 0);
+    assert_int_equal(st, 200);
+    buf_cleanup(&b);
+    /* the master is cut off; after a simulated minute the supporters are in emergency mode */
+    struct xapi_response r = wcall(x, x->master, "pool.get_all", x->sess, NULL);
+    assert_string_equal(st_code(&r), "HTTP");
+    xapi_response_cleanup(&r);
+    bool emergency = false;
+    for (int i = 0; i < 200 && !emergency; i++) {
+        r = wcall(x, x->slave, "pool.get_all", "OpaqueRef:x", NULL);
+        emergency = strcmp(st_code(&r), "HOST_HAS_NO_MANAGEMENT_IP") == 0;
+        xapi_response_cleanup(&r);
+        if (!emergency)
+            usleep(10 * 1000);
+    }
+    assert_true(emergency);
+    if (x->proto != XAPI_PROTO_XMLRPC) {
+        /* JSON-RPC: xapi's pre-dispatch form, an array and id 0 */
+        char jurl[160];
+        snprintf(jurl, sizeof(jurl), "%sjsonrpc", x->slave);
+        const char *req = "{\"jsonrpc\":\"2.0\",\"method\":\"pool.get_all\","
+                          "\"params\":[\"OpaqueRef:x\"],\"id\":5}";
+        buf_init(&b);
+        assert_int_equal(wire_http("POST", jurl, req, strlen(req), &st, &b), 0);
+        json_t *j = NULL;
+        assert_int_equal(jsonx_load(b.data, b.len, 1 << 16, 8, "reply", &j, NULL), 0);
+        json_t *err = json_object_get(j, "error");
+        assert_true(json_is_array(err));
+        assert_string_equal(json_string_value(json_array_get(err, 0)),
+                            "HOST_HAS_NO_MANAGEMENT_IP");
+        assert_int_equal(json_integer_value(json_object_get(j, "id")), 0);
+        json_decref(j);
+        buf_cleanup(&b);
+    }
+    r = wcall(x, x->slave, "session.slave_local_login_with_password", "root", "xenroot", NULL);
+    assert_true(r.ok);
+    char ls[96];
+    str_lcpy(ls, st_str(&r), sizeof(ls));
+    xapi_response_cleanup(&r);
+    r = wcall(x, x->slave, "pool.emergency_transition_to_master", ls, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    /* the new master serves normal logins; the old one stays cut off */
+    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    /* clearing the partition makes the old coordinator reachable again (as a supporter) */
+    char surl[160];
+    snprintf(surl, sizeof(surl), "%ssim/fault", x->slave);
+    buf_init(&b);
+    const char *clr = "{\"type\":\"clear\"}";
+    assert_int_equal(wire_http("POST", surl, clr, strlen(clr), &st, &b), 0);
+    assert_int_equal(st, 200);
+    buf_cleanup(&b);
+    r = wcall(x, x->master, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    assert_string_equal(st_eparam(&r, 0), "127.0.0.11");
+    xapi_response_cleanup(&r);
+}
+
+static void test_malformed_bodies(void **state)
+{
+    struct wx *x = *state;
+    long st;
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(wire_http("POST", x->master, "<methodCall>", 12, &st, &b), 0);
+    assert_int_equal(st, 500);
+    buf_reset(&b);
+    char url[160];
+    snprintf(url, sizeof(url), "%sjsonrpc", x->master);
+    assert_int_equal(wire_http("POST", url, "{\"method\":1}", 12, &st, &b), 0);
+    assert_int_equal(st, 500);
+    buf_reset(&b);
+    snprintf(url, sizeof(url), "%snowhere", x->master);
+    assert_int_equal(wire_http("GET", url, NULL, 0, &st, &b), 0);
+    assert_int_equal(st, 404);
+    buf_cleanup(&b);
+}
+
+#define PER_PROTO(fn)                                                                           \
+    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[0]),          \
+        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[1]),      \
+        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[2])
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        PER_PROTO(test_records),
+        PER_PROTO(test_errors),
+        PER_PROTO(test_async_task_lifecycle),
+        PER_PROTO(test_event_from_tokens_and_blocking),
+        PER_PROTO(test_reboot_over_the_wire),
+        PER_PROTO(test_upload_and_update),
+        PER_PROTO(test_partition_emergency_and_control),
+        cmocka_unit_test_prestate_setup_teardown(test_malformed_bodies, setup, teardown,
+                                                 (void *)&protos[0]),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
