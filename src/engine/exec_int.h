@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_int.h - the executor's pure parts, shared by exec.c and steps.c and unit-tested
+ * directly (tests/unit/test_exec.c): plans to journal step specs, the resume derivation ("did
+ * this step's effect happen?") over a read-only view of XAPI records, undo records, and the
+ * plain-language table of XAPI error codes.  No I/O here.
+ */
+#ifndef PP_ENGINE_EXEC_INT_H
+#define PP_ENGINE_EXEC_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "plan/plan.h"
+#include "store/store.h"
+#include "xapi/value.h"
+
+/* Step kinds as journaled (store_step.kind). */
+#define SK_RESOLVE "resolve"       /* one Resolve All fix; undo recorded with the intent */
+#define SK_UPLOAD "upload"         /* PUT the image of one update to the upload SR */
+#define SK_INTRODUCE "introduce"   /* pool_update.introduce of the uploaded VDI */
+#define SK_PRECHECK "precheck"     /* pool_update.precheck of one update on one host */
+#define SK_REPLAN "replan"         /* plan again with the precheck results; appends the rest */
+#define SK_DISABLE "disable"       /* host.disable */
+#define SK_MIGRATE "migrate"       /* VM.pool_migrate of one VM (evacuation or back home) */
+#define SK_APPLY "apply"           /* pool_update.apply of one update on one host */
+#define SK_APPLY_CDN "apply_cdn"   /* host.apply_updates (XenServer 8) */
+#define SK_REBOOT "reboot"         /* host.reboot, then wait until healthy */
+#define SK_RESTART_AGENT "restart_agent" /* host.restart_agent, then wait until healthy */
+#define SK_ENABLE "enable"         /* host.enable */
+#define SK_CLEAN "clean"           /* pool_update.pool_clean: the image leaves the SR */
+#define SK_UNDO "undo"             /* replay the pool's undo list */
+
+/* ---- plans to steps ---- */
+
+/* A growable list of step specs whose strings it owns. */
+struct spec_list {
+    struct store_step_spec *items;
+    size_t n, cap;
+    char **owned;
+    size_t n_owned, cap_owned;
+};
+void spec_list_cleanup(struct spec_list *l);
+/* Append a step (copies the strings; params may be NULL = "{}"). */
+void spec_list_add(struct spec_list *l, const char *pool, const char *host, const char *kind,
+                   json_t *params_take);
+
+/* The options re-planning needs, kept in the replan step's params so a resumed rollout has
+ * them: {"mode","policy","selected":[],"hosts":[],"max_parallel_hosts","vm_overhead"}. */
+json_t *exec_opts_to_json(const struct plan_opts *o);
+/* Fill o (plan_opts_init first) from j; strings borrowed from j.  Arrays allocated into
+ * *sel / *hosts (free them). */
+void exec_opts_from_json(const json_t *j, struct plan_opts *o, const char ***sel,
+                         const char ***hosts);
+
+/*
+ * The first steps of a pool: one resolve per fix of r, upload + introduce per update of the
+ * plan, precheck per (host to update, update), then replan (params: opts_json, taken).
+ * files_path(uuid) gives the local file of an update (NULL when missing: PP_EINVAL).
+ */
+int exec_steps_initial(const char *pool, const struct plan *p, const struct plan_resolution *r,
+                       const char *(*file_for)(void *ctx, const char *uuid), void *ctx,
+                       json_t *opts_json, struct spec_list *out, struct err *e);
+/*
+ * The steps after re-planning: per batch, per host in plan order, the host's actions (disable,
+ * one migrate per VM, apply..., reboot / restart_agent, enable, migrations back), every host
+ * step with params.batch; then clean per uploaded update (uploads) and the final undo.
+ */
+void exec_steps_hosts(const char *pool, const struct plan *p, const char *const *uploads,
+                      size_t n_uploads, struct spec_list *out);
+
+/* ---- a read-only view of XAPI records (the client cache, or a test's table) ---- */
+
+struct xview {
+    const struct xapi_value *(*get)(void *ctx, const char *cls, const char *ref);
+    void (*foreach)(void *ctx, const char *cls,
+                    bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
+                    void *fctx);
+    void *ctx;
+};
+
+/* Small look-ups used by the driver and the derivation. */
+const struct xapi_value *xv_pool(const struct xview *v, const char **ref);
+/* The pool_update record (and its ref) with that uuid, or NULL. */
+const struct xapi_value *xv_update_by_uuid(const struct xview *v, const char *uuid,
+                                           const char **ref);
+bool xv_host_live(const struct xview *v, const char *host);
+/* other_config[key] of a host, "" when absent (borrowed). */
+const char *xv_host_oc(const struct xview *v, const char *host, const char *key);
+/* True when every PBD of the host is currently_attached. */
+bool xv_host_pbds_plugged(const struct xview *v, const char *host);
+bool xv_update_applied(const struct xview *v, const char *uuid, const char *host);
+
+/* ---- resume derivation ---- */
+
+enum derive {
+    DERIVE_RESEND = 0, /* the effect is not there: (re)send the action */
+    DERIVE_DONE,       /* the effect is visible: journal done, send nothing */
+    DERIVE_WAIT        /* the action is under way (host rebooting, VM migrating): only wait */
+};
+const char *derive_name(enum derive d);
+
+/*
+ * Decide, for a step whose intent is on disk (or that failed, on Retry), whether its effect is
+ * visible in v.  kind / host / params as journaled (params may be NULL).  later_steps: whether
+ * the journal has steps of this pool after this one (replan).  Pure.
+ */
+enum derive exec_derive(const struct xview *v, const char *kind, const char *host,
+                        const json_t *params, bool later_steps);
+
+/* Health after a reboot / toolstack restart: live, boot_time (reboot) or agent_start_time
+ * changed from the values recorded in params ("boot_before" / "agent_before"), PBDs plugged. */
+bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params,
+                       bool reboot);
+
+/* The undo record of a resolve fix, filled from the current records (e.g. disable_ha keeps the
+ * heartbeat SRs and configuration, eject_cd the VDI, suspend/shutdown the VM's host).  New
+ * reference or NULL when the fix needs no undo. */
+json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix);
+
+/* The executor's store (borrowed); exec_json.c reads the journal through it. */
+struct exec;
+struct store *exec_store(struct exec *x);
+
+/* ---- errors ---- */
+
+/* A plain-language explanation of an XAPI (or our own) error code; never NULL. */
+const char *exec_explain(const char *code);
+
+#endif

@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * steps.c - the executor's pure parts (see exec_int.h): plans to journal steps, the resume
+ * derivation over XAPI records, undo records of fixes, and explanations of error codes.
+ */
+#include <string.h>
+
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_int.h"
+
+/* ---------------------------------------------------------------- spec lists */
+
+static char *own(struct spec_list *l, char *s)
+{
+    if (l->n_owned == l->cap_owned) {
+        l->cap_owned = l->cap_owned ? 2 * l->cap_owned : 32;
+        l->owned = xreallocarray(l->owned, l->cap_owned, sizeof(*l->owned));
+    }
+    l->owned[l->n_owned++] = s;
+    return s;
+}
+
+/* Append a step; strings are copied (see exec_int.h). */
+void spec_list_add(struct spec_list *l, const char *pool, const char *host, const char *kind,
+                   json_t *params_take)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 32;
+        l->items = xreallocarray(l->items, l->cap, sizeof(*l->items));
+    }
+    struct store_step_spec *s = &l->items[l->n++];
+    s->pool = own(l, xstrdup(pool));
+    s->host = host && *host ? own(l, xstrdup(host)) : NULL;
+    s->kind = own(l, xstrdup(kind));
+    char *pj = NULL;
+    if (params_take) {
+        pj = json_dumps(params_take, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(params_take);
+    }
+    s->params_json = pj ? own(l, pj) : NULL;
+}
+
+/* Release everything the list owns. */
+void spec_list_cleanup(struct spec_list *l)
+{
+    for (size_t i = 0; i < l->n_owned; i++)
+        free(l->owned[i]);
+    free(l->owned);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+/* ---------------------------------------------------------------- options */
+
+static json_t *str_array(const char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+/* Options to JSON (see exec_int.h). */
+json_t *exec_opts_to_json(const struct plan_opts *o)
+{
+    return json_pack("{s:i, s:i, s:o, s:o, s:i, s:I}", "mode", (int)o->mode, "policy",
+                     (int)o->policy, "selected", str_array(o->selected, o->n_selected), "hosts",
+                     str_array(o->hosts, o->n_hosts), "max_parallel_hosts",
+                     o->max_parallel_hosts, "vm_overhead", (json_int_t)o->vm_overhead);
+}
+
+static const char **str_array_from(const json_t *a, size_t *n)
+{
+    *n = json_array_size(a);
+    const char **v = xcalloc(*n + 1, sizeof(*v));
+    size_t k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        const char *s = json_string_value(json_array_get(a, i));
+        if (s)
+            v[k++] = s;
+    }
+    *n = k;
+    return v;
+}
+
+/* Options from JSON (see exec_int.h). */
+void exec_opts_from_json(const json_t *j, struct plan_opts *o, const char ***sel,
+                         const char ***hosts)
+{
+    o->mode = (enum plan_mode)jsonx_int(j, "mode", o->mode);
+    o->policy = (enum plan_policy)jsonx_int(j, "policy", o->policy);
+    *sel = str_array_from(json_object_get(j, "selected"), &o->n_selected);
+    o->selected = *sel;
+    *hosts = str_array_from(json_object_get(j, "hosts"), &o->n_hosts);
+    o->hosts = *hosts;
+    o->max_parallel_hosts = (int)jsonx_int(j, "max_parallel_hosts", 0);
+    o->vm_overhead = jsonx_int(j, "vm_overhead", 0);
+}
+
+/* ---------------------------------------------------------------- plans to steps */
+
+static bool in_list(const char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (str_eq_nocase(v[i], s))
+            return true;
+    return false;
+}
+
+static json_t *fix_json(const struct plan_fix *f)
+{
+    return json_pack("{s:s, s:s, s:s}", "fix", plan_fix_name(f->kind), "obj",
+                     f->obj_ref ? f->obj_ref : "", "arg", f->arg_ref ? f->arg_ref : "");
+}
+
+/* The first steps of a pool (see exec_int.h). */
+int exec_steps_initial(const char *pool, const struct plan *p, const struct plan_resolution *r,
+                       const char *(*file_for)(void *ctx, const char *uuid), void *ctx,
+                       json_t *opts_json, struct spec_list *out, struct err *e)
+{
+    int rc = 0;
+    for (size_t i = 0; r && i < r->n_fixes; i++)
+        spec_list_add(out, pool, NULL, SK_RESOLVE, fix_json(&r->fixes[i]));
+    if (p->n_uploads > 0 && (!p->upload_sr_ref || !*p->upload_sr_ref)) {
+        rc = err_set(e, PP_ESTATE,
+                     "pool %s: no SR can hold the update image (%lld bytes): free space on "
+                     "the default SR or attach a shared SR",
+                     pool, (long long)p->upload_bytes);
+        goto out;
+    }
+    for (size_t i = 0; i < p->n_uploads; i++) {
+        const char *path = file_for ? file_for(ctx, p->uploads[i]) : NULL;
+        if (!path) {
+            rc = err_set(e, PP_EINVAL, "pool %s: no file for update %s (download it first)",
+                         pool, p->uploads[i]);
+            goto out;
+        }
+        spec_list_add(out, pool, NULL, SK_UPLOAD,
+                      json_pack("{s:s, s:s, s:s}", "uuid", p->uploads[i], "path", path, "sr",
+                                p->upload_sr_ref));
+    }
+    for (size_t i = 0; i < p->n_uploads; i++)
+        spec_list_add(out, pool, NULL, SK_INTRODUCE, json_pack("{s:s}", "uuid", p->uploads[i]));
+    for (size_t h = 0; h < p->n_hosts; h++) {
+        const struct plan_host *ph = &p->hosts[h];
+        if (ph->order < 0)
+            continue;
+        for (size_t u = 0; u < ph->n_updates; u++) {
+            if (!in_list((const char *const *)p->uploads, p->n_uploads, ph->updates[u]))
+                continue;
+            spec_list_add(out, pool, ph->ref, SK_PRECHECK,
+                          json_pack("{s:s, s:s}", "uuid", ph->updates[u], "host_name",
+                                    ph->name));
+        }
+    }
+    spec_list_add(out, pool, NULL, SK_REPLAN, json_pack("{s:O}", "opts", opts_json));
+out:
+    json_decref(opts_json);
+    return rc;
+}
+
+static void add_migrations(struct spec_list *out, const char *pool, const struct plan_host *ph,
+                           const struct plan_action *a, bool back)
+{
+    for (size_t m = 0; m < a->n_migrations; m++) {
+        const struct plan_migration *mg = &a->migrations[m];
+        spec_list_add(out, pool, ph->ref, SK_MIGRATE,
+                      json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "batch", ph->batch,
+                                "host_name", ph->name, "vm", mg->vm_ref, "vm_name",
+                                mg->vm_name ? mg->vm_name : "", "from", mg->from_ref, "to",
+                                mg->to_ref, "memory", (json_int_t)mg->memory, "back", back));
+    }
+}
+
+static json_t *host_params(const struct plan_host *ph)
+{
+    return json_pack("{s:i, s:s}", "batch", ph->batch, "host_name", ph->name);
+}
+
+static void add_host(struct spec_list *out, const char *pool, const struct plan_host *ph)
+{
+    for (size_t k = 0; k < ph->n_actions; k++) {
+        const struct plan_action *a = &ph->actions[k];
+        json_t *pj;
+        switch (a->kind) {
+        case PLAN_ACT_DISABLE:
+            spec_list_add(out, pool, ph->ref, SK_DISABLE, host_params(ph));
+            break;
+        case PLAN_ACT_EVACUATE:
+            add_migrations(out, pool, ph, a, false);
+            break;
+        case PLAN_ACT_MIGRATE_BACK:
+            add_migrations(out, pool, ph, a, true);
+            break;
+        case PLAN_ACT_APPLY:
+            pj = host_params(ph);
+            json_object_set_new(pj, "uuid", json_string(a->update_uuid));
+            spec_list_add(out, pool, ph->ref, SK_APPLY, pj);
+            break;
+        case PLAN_ACT_APPLY_CDN:
+            pj = host_params(ph);
+            json_object_set_new(pj, "hash", json_string(a->update_uuid));
+            spec_list_add(out, pool, ph->ref, SK_APPLY_CDN, pj);
+            break;
+        case PLAN_ACT_REBOOT:
+        case PLAN_ACT_RESTART_TOOLSTACK:
+            if (a->manual)
+                break; /* the pool forbids automatic restarts: left to the user */
+            pj = host_params(ph);
+            json_object_set_new(pj, "mandatory", json_boolean(a->mandatory));
+            spec_list_add(out, pool, ph->ref,
+                          a->kind == PLAN_ACT_REBOOT ? SK_REBOOT : SK_RESTART_AGENT, pj);
+            break;
+        case PLAN_ACT_ENABLE:
+            spec_list_add(out, pool, ph->ref, SK_ENABLE, host_params(ph));
+            break;
+        case PLAN_ACT_RESTART_VMS:
+            break; /* VM restarts are reported in the plan and left to the user */
+        }
+    }
+}
+
+/* The steps after re-planning (see exec_int.h). */
+void exec_steps_hosts(const char *pool, const struct plan *p, const char *const *uploads,
+                      size_t n_uploads, struct spec_list *out)
+{
+    bool *seen = xcalloc(p->n_hosts + 1, sizeof(*seen));
+    for (size_t h = 0; h < p->n_hosts; h++) {
+        if (p->hosts[h].order < 0 || seen[h])
+            continue;
+        int b = p->hosts[h].batch;
+        for (size_t k = h; k < p->n_hosts; k++) {
+            if (seen[k] || p->hosts[k].order < 0 || p->hosts[k].batch != b)
+                continue;
+            seen[k] = true;
+            add_host(out, pool, &p->hosts[k]);
+        }
+    }
+    free(seen);
+    for (size_t i = 0; i < n_uploads; i++)
+        spec_list_add(out, pool, NULL, SK_CLEAN, json_pack("{s:s}", "uuid", uploads[i]));
+    spec_list_add(out, pool, NULL, SK_UNDO, NULL);
+}
+
+/* ---------------------------------------------------------------- views */
+
+struct find_ctx {
+    const char *key, *want;
+    const char *ref;
+    const struct xapi_value *rec;
+};
+
+static bool find_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    struct find_ctx *f = c;
+    if (!f->key || str_eq_nocase(xapi_struct_str(rec, f->key, ""), f->want)) {
+        f->ref = ref;
+        f->rec = rec;
+        return false;
+    }
+    return true;
+}
+
+/* The pool record (see exec_int.h). */
+const struct xapi_value *xv_pool(const struct xview *v, const char **ref)
+{
+    struct find_ctx f = {0};
+    v->foreach(v->ctx, "pool", find_fn, &f);
+    if (ref)
+        *ref = f.ref;
+    return f.rec;
+}
+
+/* The pool_update with that uuid (see exec_int.h). */
+const struct xapi_value *xv_update_by_uuid(const struct xview *v, const char *uuid,
+                                           const char **ref)
+{
+    struct find_ctx f = {.key = "uuid", .want = uuid};
+    v->foreach(v->ctx, "pool_update", find_fn, &f);
+    if (ref)
+        *ref = f.ref;
+    return f.rec;
+}
+
+/* host_metrics.live of a host (see exec_int.h). */
+bool xv_host_live(const struct xview *v, const char *host)
+{
+    const struct xapi_value *h = v->get(v->ctx, "host", host);
+    if (!h)
+        return false;
+    const struct xapi_value *m = v->get(v->ctx, "host_metrics", xapi_struct_str(h, "metrics", ""));
+    return m && xapi_struct_bool(m, "live", false);
+}
+
+/* other_config[key] of a host (see exec_int.h). */
+const char *xv_host_oc(const struct xview *v, const char *host, const char *key)
+{
+    const struct xapi_value *h = v->get(v->ctx, "host", host);
+    const struct xapi_value *oc = h ? xapi_struct_get(h, "other_config") : NULL;
+    return oc ? xapi_struct_str(oc, key, "") : "";
+}
+
+struct pbd_ctx {
+    const char *host;
+    bool ok;
+};
+
+static bool pbd_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    struct pbd_ctx *p = c;
+    if (str_eq(xapi_struct_str(rec, "host", ""), p->host) &&
+        !xapi_struct_bool(rec, "currently_attached", false)) {
+        p->ok = false;
+        return false;
+    }
+    return true;
+}
+
+/* Every PBD of the host attached (see exec_int.h). */
+bool xv_host_pbds_plugged(const struct xview *v, const char *host)
+{
+    struct pbd_ctx p = {.host = host, .ok = true};
+    v->foreach(v->ctx, "pbd", pbd_fn, &p);
+    return p.ok;
+}
+
+static bool set_has(const struct xapi_value *set, const char *s)
+{
+    for (size_t i = 0; i < xapi_array_len(set); i++)
+        if (str_eq(xapi_value_str(xapi_array_get(set, i)), s))
+            return true;
+    return false;
+}
+
+/* Update applied on host (see exec_int.h). */
+bool xv_update_applied(const struct xview *v, const char *uuid, const char *host)
+{
+    const char *uref = NULL;
+    const struct xapi_value *u = xv_update_by_uuid(v, uuid, &uref);
+    if (!u)
+        return false;
+    if (set_has(xapi_struct_get(u, "hosts"), host))
+        return true;
+    const struct xapi_value *h = v->get(v->ctx, "host", host);
+    return h && set_has(xapi_struct_get(h, "updates"), uref);
+}
+
+/* ---------------------------------------------------------------- derivation */
+
+/* Name of a decision, for logs and tests. */
+const char *derive_name(enum derive d)
+{
+    switch (d) {
+    case DERIVE_DONE:
+        return "done";
+    case DERIVE_WAIT:
+        return "wait";
+    default:
+        return "resend";
+    }
+}
+
+static const char *pstr(const json_t *params, const char *key)
+{
+    const char *s = json_string_value(json_object_get(params, key));
+    return s ? s : "";
+}
+
+static enum plan_fix_kind fix_kind(const char *name)
+{
+    for (int k = PLAN_FIX_NONE; k <= PLAN_FIX_START_VM; k++)
+        if (str_eq(plan_fix_name((enum plan_fix_kind)k), name))
+            return (enum plan_fix_kind)k;
+    return PLAN_FIX_NONE;
+}
+
+static const struct xapi_value *vm_cd_vbd(const struct xview *v, const char *vm,
+                                          const char **vbd_ref)
+{
+    const struct xapi_value *r = v->get(v->ctx, "vm", vm);
+    const struct xapi_value *vbds = r ? xapi_struct_get(r, "VBDs") : NULL;
+    for (size_t i = 0; i < xapi_array_len(vbds); i++) {
+        const char *ref = xapi_value_str(xapi_array_get(vbds, i));
+        const struct xapi_value *b = v->get(v->ctx, "vbd", ref);
+        if (b && str_eq(xapi_struct_str(b, "type", ""), "CD")) {
+            if (vbd_ref)
+                *vbd_ref = ref;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static bool fix_visible(const struct xview *v, enum plan_fix_kind k, const char *obj,
+                        const char *arg)
+{
+    const struct xapi_value *r;
+    switch (k) {
+    case PLAN_FIX_DISABLE_HA:
+    case PLAN_FIX_ENABLE_HA:
+        r = xv_pool(v, NULL);
+        return r && xapi_struct_bool(r, "ha_enabled", false) == (k == PLAN_FIX_ENABLE_HA);
+    case PLAN_FIX_ENABLE_HOST:
+    case PLAN_FIX_DISABLE_HOST:
+        r = v->get(v->ctx, "host", obj);
+        return r && xapi_struct_bool(r, "enabled", true) == (k == PLAN_FIX_ENABLE_HOST);
+    case PLAN_FIX_PLUG_PBD:
+        return xv_host_pbds_plugged(v, obj);
+    case PLAN_FIX_EJECT_CD:
+    case PLAN_FIX_INSERT_CD:
+        r = vm_cd_vbd(v, obj, NULL);
+        return !r || xapi_struct_bool(r, "empty", true) == (k == PLAN_FIX_EJECT_CD);
+    case PLAN_FIX_SUSPEND_VM:
+    case PLAN_FIX_RESUME_VM:
+    case PLAN_FIX_SHUTDOWN_VM:
+    case PLAN_FIX_START_VM: {
+        r = v->get(v->ctx, "vm", obj);
+        const char *ps = r ? xapi_struct_str(r, "power_state", "") : "";
+        const char *want = k == PLAN_FIX_SUSPEND_VM    ? "Suspended"
+                           : k == PLAN_FIX_SHUTDOWN_VM ? "Halted"
+                                                       : "Running";
+        (void)arg;
+        return str_eq_nocase(ps, want);
+    }
+    case PLAN_FIX_NONE:
+        return true;
+    }
+    return false;
+}
+
+/* The resume decision (see exec_int.h). */
+enum derive exec_derive(const struct xview *v, const char *kind, const char *host,
+                        const json_t *params, bool later_steps)
+{
+    const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
+    if (str_eq(kind, SK_RESOLVE)) {
+        const char *obj = pstr(params, "obj"), *arg = pstr(params, "arg");
+        return fix_visible(v, fix_kind(pstr(params, "fix")), obj, arg) ? DERIVE_DONE
+                                                                       : DERIVE_RESEND;
+    }
+    if (str_eq(kind, SK_UPLOAD) || str_eq(kind, SK_INTRODUCE))
+        return xv_update_by_uuid(v, pstr(params, "uuid"), NULL) ? DERIVE_DONE : DERIVE_RESEND;
+    if (str_eq(kind, SK_REPLAN))
+        return later_steps ? DERIVE_DONE : DERIVE_RESEND;
+    if (str_eq(kind, SK_DISABLE))
+        return h && !xapi_struct_bool(h, "enabled", true) ? DERIVE_DONE : DERIVE_RESEND;
+    if (str_eq(kind, SK_ENABLE))
+        return h && xapi_struct_bool(h, "enabled", false) ? DERIVE_DONE : DERIVE_RESEND;
+    if (str_eq(kind, SK_MIGRATE)) {
+        const struct xapi_value *vm = v->get(v->ctx, "vm", pstr(params, "vm"));
+        if (!vm)
+            return DERIVE_DONE; /* the VM is gone: nothing left to move */
+        const char *on = xapi_struct_str(vm, "resident_on", "");
+        if (str_eq(on, pstr(params, "to")))
+            return DERIVE_DONE;
+        const struct xapi_value *ops = xapi_struct_get(vm, "current_operations");
+        for (size_t i = 0; i < xapi_struct_len(ops); i++) {
+            (void)i;
+            return DERIVE_WAIT; /* a migration (or another operation) is running */
+        }
+        if (str_eq(on, pstr(params, "from")))
+            return str_eq(xapi_struct_str(vm, "power_state", ""), "Running") ? DERIVE_RESEND
+                                                                             : DERIVE_DONE;
+        return DERIVE_DONE; /* resident elsewhere: it left the host, never move it twice */
+    }
+    if (str_eq(kind, SK_APPLY))
+        return xv_update_applied(v, pstr(params, "uuid"), host) ? DERIVE_DONE : DERIVE_RESEND;
+    if (str_eq(kind, SK_APPLY_CDN))
+        return h && str_eq(xapi_struct_str(h, "last_update_hash", ""), pstr(params, "hash")) &&
+                       *pstr(params, "hash")
+                   ? DERIVE_DONE
+                   : DERIVE_RESEND;
+    if (str_eq(kind, SK_REBOOT) || str_eq(kind, SK_RESTART_AGENT)) {
+        bool reboot = str_eq(kind, SK_REBOOT);
+        const char *key = reboot ? "boot_time" : "agent_start_time";
+        const char *before = pstr(params, reboot ? "boot_before" : "agent_before");
+        if (!json_object_get(params, reboot ? "boot_before" : "agent_before"))
+            return DERIVE_RESEND; /* intent without the recorded times: never sent */
+        if (exec_host_healthy(v, host, params, reboot))
+            return DERIVE_DONE;
+        if (!xv_host_live(v, host) || !str_eq(xv_host_oc(v, host, key), before))
+            return DERIVE_WAIT; /* going down, or back up but not healthy yet */
+        /* The master marks a host not live at once when it accepts a reboot (xapi.md §2): a
+         * live host with the old boot_time never took it, so sending it is not a second one. */
+        return DERIVE_RESEND;
+    }
+    /* precheck (read-only), clean (idempotent), undo (each item marked) */
+    return DERIVE_RESEND;
+}
+
+/* Health after the action (see exec_int.h). */
+bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params,
+                       bool reboot)
+{
+    if (!host || !xv_host_live(v, host))
+        return false;
+    if (reboot) {
+        if (str_eq(xv_host_oc(v, host, "boot_time"), pstr(params, "boot_before")))
+            return false;
+    }
+    if (str_eq(xv_host_oc(v, host, "agent_start_time"), pstr(params, "agent_before")))
+        return false;
+    return xv_host_pbds_plugged(v, host);
+}
+
+/* ---------------------------------------------------------------- undo records */
+
+/* The undo record of a fix (see exec_int.h). */
+json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix)
+{
+    const char *obj = pstr(fix, "obj");
+    enum plan_fix_kind k = fix_kind(pstr(fix, "fix"));
+    switch (k) {
+    case PLAN_FIX_DISABLE_HA: {
+        const char *pref = NULL;
+        const struct xapi_value *p = xv_pool(v, &pref);
+        json_t *srs = json_array();
+        const struct xapi_value *sf = p ? xapi_struct_get(p, "ha_statefiles") : NULL;
+        for (size_t i = 0; i < xapi_array_len(sf); i++) {
+            const struct xapi_value *vdi =
+                v->get(v->ctx, "vdi", xapi_value_str(xapi_array_get(sf, i)));
+            const char *sr = vdi ? xapi_struct_str(vdi, "SR", "") : "";
+            if (*sr)
+                json_array_append_new(srs, json_string(sr));
+        }
+        if (json_array_size(srs) == 0 && p && *xapi_struct_str(p, "default_SR", ""))
+            json_array_append_new(srs, json_string(xapi_struct_str(p, "default_SR", "")));
+        const struct xapi_value *cfg = p ? xapi_struct_get(p, "ha_configuration") : NULL;
+        json_t *cj = cfg ? xapi_value_to_json(cfg) : NULL;
+        if (!json_is_object(cj)) {
+            json_decref(cj);
+            cj = json_object();
+        }
+        return json_pack("{s:s, s:s, s:o, s:o}", "fix", "enable_ha", "obj", pref ? pref : obj,
+                         "heartbeat_srs", srs, "configuration", cj);
+    }
+    case PLAN_FIX_DISABLE_HOST:
+        return json_pack("{s:s, s:s}", "fix", "enable_host", "obj", obj);
+    case PLAN_FIX_ENABLE_HOST:
+        return json_pack("{s:s, s:s}", "fix", "disable_host", "obj", obj);
+    case PLAN_FIX_EJECT_CD: {
+        const char *vbd = "";
+        const struct xapi_value *b = vm_cd_vbd(v, obj, &vbd);
+        const char *vdi = b ? xapi_struct_str(b, "VDI", "") : "";
+        if (!b || xapi_struct_bool(b, "empty", true) || !*vdi)
+            return NULL;
+        return json_pack("{s:s, s:s, s:s, s:s}", "fix", "insert_cd", "obj", obj, "vbd", vbd,
+                         "vdi", vdi);
+    }
+    case PLAN_FIX_SUSPEND_VM:
+    case PLAN_FIX_SHUTDOWN_VM: {
+        const struct xapi_value *vm = v->get(v->ctx, "vm", obj);
+        const char *on = vm ? xapi_struct_str(vm, "resident_on", "") : "";
+        return json_pack("{s:s, s:s, s:s}", "fix",
+                         k == PLAN_FIX_SUSPEND_VM ? "resume_vm" : "start_vm", "obj", obj, "arg",
+                         on);
+    }
+    default:
+        return NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- explanations */
+
+static const struct {
+    const char *code;
+    const char *text;
+} explain_tab[] = {
+    {"HOST_NOT_ENOUGH_FREE_MEMORY",
+     "The target server does not have enough free memory for this VM. Free memory on the other "
+     "servers (shut down or move VMs), then Retry."},
+    {"VM_REQUIRES_SR",
+     "The VM has a disk on storage the target server cannot reach. Attach that SR to the "
+     "target server or move the disk to shared storage, then Retry."},
+    {"VM_MIGRATE_FAILED",
+     "The live migration failed part way; the VM keeps running on its server. Check the "
+     "network between the servers, then Retry."},
+    {"NO_HOSTS_AVAILABLE", "No other server can run this VM. Free capacity, then Retry."},
+    {"HOST_OFFLINE",
+     "The server is not reachable by the pool. Check that it is powered on and on the "
+     "management network, then Retry."},
+    {"HOST_RETURN_TIMEOUT",
+     "The server did not come back (live, toolstack started, storage attached) in time after "
+     "its reboot or toolstack restart. Check its console, then Retry."},
+    {"CANNOT_CONTACT_HOST", "The pool master cannot reach this server. Check its network."},
+    {"HOST_DISABLED", "The target server is disabled (in maintenance). Enable it or Retry."},
+    {"HOST_NOT_DISABLED", "A server must be disabled (maintenance mode) before a reboot."},
+    {"HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN",
+     "Disabling this server would break the HA failover plan. Turn HA off or free capacity."},
+    {"HA_IS_ENABLED", "High availability must be turned off for this operation."},
+    {"UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR",
+     "The update's precheck failed on this server for an unknown reason. See the server's "
+     "logs, then Retry."},
+    {"UPDATE_PRECHECK_FAILED_PREREQUISITE_MISSING",
+     "An update this one requires is not installed on the server. Install it first."},
+    {"UPDATE_PRECHECK_FAILED_CONFLICT_PRESENT",
+     "An installed update conflicts with this one. Remove the conflict first."},
+    {"UPDATE_PRECHECK_FAILED_WRONG_SERVER_VERSION",
+     "This update is for another version of the server software."},
+    {"UPDATE_PRECHECK_FAILED_OUT_OF_SPACE",
+     "The server's control domain lacks disk space for this update. Free space in dom0 "
+     "(e.g. old logs or update files), then Retry."},
+    {"UPDATE_PRECHECK_FAILED_GPGKEY_NOT_IMPORTED",
+     "The key that signed this update is not installed on the server."},
+    {"PATCH_PRECHECK_FAILED_VM_RUNNING",
+     "VMs must be moved off or shut down on this server before the update."},
+    {"UPDATE_APPLY_FAILED", "Applying the update failed on the server. See its logs."},
+    {"UPDATE_ALREADY_EXISTS", "The update is already uploaded to the pool."},
+    {"INVALID_UPDATE", "The uploaded file is not a valid update for this pool."},
+    {"OUT_OF_SPACE", "The SR chosen for the update file is full. Free space, then Retry."},
+    {"OTHER_OPERATION_IN_PROGRESS",
+     "Another operation is running on this object. Wait for it to finish, then Retry."},
+    {"SESSION_INVALID", "The session expired; poolpatch logs in again on Retry."},
+    {"TIMEOUT", "The operation took longer than allowed."},
+    {"TRANSPORT", "The pool could not be reached over the network."},
+    {"CANCELLED", "The operation was cancelled."},
+    {NULL, NULL},
+};
+
+/* Explanation of an error code (see exec_int.h). */
+const char *exec_explain(const char *code)
+{
+    if (!code || !*code)
+        return "The operation failed; see the message.";
+    for (size_t i = 0; explain_tab[i].code; i++)
+        if (str_eq(explain_tab[i].code, code))
+            return explain_tab[i].text;
+    if (str_has_prefix(code, "UPDATE_PRECHECK_FAILED"))
+        return "The update's precheck failed on this server; see the message.";
+    return "XAPI refused the operation; see the message for the code and its parameters.";
+}
