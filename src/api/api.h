@@ -23,25 +23,25 @@ struct err;
 struct engine;
 struct api_server;
 
-#define API_DEFAULT_PORT 7480
-#define API_TOKEN_MAX 128          /* bytes of a token, including the NUL */
-#define API_DEFAULT_MAX_BODY (1024 * 1024)
+#define API_DEFAULT_PORT            7480
+#define API_TOKEN_MAX               128 /* bytes of a token, including the NUL */
+#define API_DEFAULT_MAX_BODY        (1024 * 1024)
 #define API_DEFAULT_MAX_CONNECTIONS 64
-#define API_DEFAULT_CONN_TIMEOUT_S 120
-#define API_DEFAULT_HEARTBEAT_MS 15000
-#define API_DEFAULT_SSE_QUEUE 512  /* events queued per SSE client before it is dropped */
+#define API_DEFAULT_CONN_TIMEOUT_S  120
+#define API_DEFAULT_HEARTBEAT_MS    15000
+#define API_DEFAULT_SSE_QUEUE       512 /* events queued per SSE client before it is dropped */
 
 /* ---- the server ---- */
 struct api_config {
-    const char *bind_addr;        /* numeric IPv4 or IPv6 address; NULL = 127.0.0.1 */
-    uint16_t port;                /* 0 = any free port (see api_server_port) */
-    const char *token;            /* required Bearer token (not copied past api_server_new) */
-    const char *web_root;         /* serve web assets from this folder instead; NULL = embedded */
-    unsigned max_connections;     /* 0 = API_DEFAULT_MAX_CONNECTIONS */
-    unsigned conn_timeout_s;      /* idle connection timeout; 0 = API_DEFAULT_CONN_TIMEOUT_S */
-    size_t max_body;              /* request body limit; 0 = API_DEFAULT_MAX_BODY */
-    unsigned heartbeat_ms;        /* SSE heartbeat comment interval; 0 = default */
-    unsigned sse_queue;           /* per-client SSE queue length; 0 = default */
+    const char *bind_addr;    /* numeric IPv4 or IPv6 address; NULL = 127.0.0.1 */
+    uint16_t port;            /* 0 = any free port (see api_server_port) */
+    const char *token;        /* required Bearer token (not copied past api_server_new) */
+    const char *web_root;     /* serve web assets from this folder instead; NULL = embedded */
+    unsigned max_connections; /* 0 = API_DEFAULT_MAX_CONNECTIONS */
+    unsigned conn_timeout_s;  /* idle connection timeout; 0 = API_DEFAULT_CONN_TIMEOUT_S */
+    size_t max_body;          /* request body limit; 0 = API_DEFAULT_MAX_BODY */
+    unsigned heartbeat_ms;    /* SSE heartbeat comment interval; 0 = default */
+    unsigned sse_queue;       /* per-client SSE queue length; 0 = default */
 };
 
 /*
@@ -61,28 +61,28 @@ void api_server_free(struct api_server *srv);
 /* ---- routing (pure) ---- */
 enum api_route_id {
     API_R_NONE = 0,
-    API_R_POOLS,              /* GET, POST   /api/v1/pools */
-    API_R_POOL,               /* DELETE      /api/v1/pools/{name} */
-    API_R_UPDATES,            /* GET         /api/v1/updates */
-    API_R_UPDATES_CHECK,      /* POST        /api/v1/updates/check */
-    API_R_UPDATES_CSV,        /* GET         /api/v1/updates/export.csv */
-    API_R_UPDATES_DISMISS,    /* POST        /api/v1/updates/dismiss */
-    API_R_UPDATES_RESTORE,    /* POST        /api/v1/updates/restore */
-    API_R_PLANS,              /* POST        /api/v1/plans */
-    API_R_ROLLOUTS,           /* GET, POST   /api/v1/rollouts */
-    API_R_ROLLOUT,            /* GET         /api/v1/rollouts/{id} */
-    API_R_ROLLOUT_RETRY,      /* POST        /api/v1/rollouts/{id}/retry */
-    API_R_ROLLOUT_CANCEL,     /* POST        /api/v1/rollouts/{id}/cancel */
-    API_R_EVENTS,             /* GET         /api/v1/events (SSE) */
-    API_R_STATIC,             /* GET, HEAD   anything outside /api/ */
+    API_R_POOLS,           /* GET, POST   /api/v1/pools */
+    API_R_POOL,            /* DELETE      /api/v1/pools/{name} */
+    API_R_UPDATES,         /* GET         /api/v1/updates */
+    API_R_UPDATES_CHECK,   /* POST        /api/v1/updates/check */
+    API_R_UPDATES_CSV,     /* GET         /api/v1/updates/export.csv */
+    API_R_UPDATES_DISMISS, /* POST        /api/v1/updates/dismiss */
+    API_R_UPDATES_RESTORE, /* POST        /api/v1/updates/restore */
+    API_R_PLANS,           /* POST        /api/v1/plans */
+    API_R_ROLLOUTS,        /* GET, POST   /api/v1/rollouts */
+    API_R_ROLLOUT,         /* GET         /api/v1/rollouts/{id} */
+    API_R_ROLLOUT_RETRY,   /* POST        /api/v1/rollouts/{id}/retry */
+    API_R_ROLLOUT_CANCEL,  /* POST        /api/v1/rollouts/{id}/cancel */
+    API_R_EVENTS,          /* GET         /api/v1/events (SSE) */
+    API_R_STATIC,          /* GET, HEAD   anything outside /api/ */
 };
 
 #define API_PARAM_MAX 256
 
 struct api_match {
     enum api_route_id route;
-    char param[API_PARAM_MAX];    /* {name} or {id}, percent-decoded; "" when none */
-    const char *allow;            /* the methods the path accepts, e.g. "GET, POST" */
+    char param[API_PARAM_MAX]; /* {name} or {id}, percent-decoded; "" when none */
+    const char *allow;         /* the methods the path accepts, e.g. "GET, POST" */
 };
 
 /*
@@ -104,8 +104,7 @@ const char *api_error_code(int status, int pp_code);
  * Append {"error":{"code":...,"message":...[,"xapi_code":...]}} to out.  xapi_code may be NULL or
  * "".  Never fails.
  */
-void api_error_json(struct buf *out, const char *code, const char *message,
-                    const char *xapi_code);
+void api_error_json(struct buf *out, const char *code, const char *message, const char *xapi_code);
 
 /* ---- auth (pure) ---- */
 /*
@@ -130,9 +129,9 @@ void api_sse_heartbeat(struct buf *out);
 
 /* ---- static assets ---- */
 struct api_asset {
-    const char *path;             /* URL path below /, e.g. "app.js" */
+    const char *path; /* URL path below /, e.g. "app.js" */
     const char *mime;
-    const char *etag;             /* quoted, e.g. "\"5f1c...\"" */
+    const char *etag; /* quoted, e.g. "\"5f1c...\"" */
     const unsigned char *data;
     size_t len;
 };
@@ -153,14 +152,14 @@ bool api_etag_matches(const char *if_none_match, const char *etag);
 
 /* ---- settings file, paths and the token file ---- */
 struct api_settings {
-    char listen[128];             /* "127.0.0.1:7480" */
+    char listen[128]; /* "127.0.0.1:7480" */
     char db[1024];
     char token_file[1024];
-    char web_root[1024];          /* "" = embedded assets */
-    char catalog_url[2048];       /* "" = the engine's setting */
-    char log_level[16];           /* "" = default */
+    char web_root[1024];    /* "" = embedded assets */
+    char catalog_url[2048]; /* "" = the engine's setting */
+    char log_level[16];     /* "" = default */
     char log_file[1024];
-    int check_interval_s;         /* -1 = the engine's setting / default */
+    int check_interval_s; /* -1 = the engine's setting / default */
     unsigned max_connections;
     unsigned conn_timeout_s;
     size_t max_body;

@@ -69,8 +69,8 @@ static int set_uint(const char *key, const char *value, uint64_t lo, uint64_t hi
     uint64_t v = 0;
 
     if (str_to_uint64(value, &v) != 0 || v < lo || v > hi)
-        return err_set(e, PP_EINVAL, "%s: '%s' is not a whole number from %llu to %llu", key,
-                       value, (unsigned long long)lo, (unsigned long long)hi);
+        return err_set(e, PP_EINVAL, "%s: '%s' is not a whole number from %llu to %llu", key, value,
+                       (unsigned long long)lo, (unsigned long long)hi);
     *out = v;
     return 0;
 }

@@ -33,10 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MOD "api"
+#define MOD            "api"
 #define BODY_MAX_DEPTH 16
-#define LIST_MAX 1024        /* items in pools / updates / ids arrays */
-#define WEB_FILE_MAX (8u * 1024 * 1024)
+#define LIST_MAX       1024 /* items in pools / updates / ids arrays */
+#define WEB_FILE_MAX   (8u * 1024 * 1024)
 
 struct sse_event {
     uint64_t id;
@@ -47,9 +47,9 @@ struct sse_client {
     struct api_server *srv;
     struct sse_client *next;
     pthread_cond_t cond;
-    struct sse_event *q;      /* ring of srv->sse_queue events */
+    struct sse_event *q; /* ring of srv->sse_queue events */
     size_t head, count;
-    struct buf out;           /* framed bytes not yet handed to MHD */
+    struct buf out; /* framed bytes not yet handed to MHD */
     size_t out_off;
     bool dropped;
 };
@@ -65,7 +65,7 @@ struct api_server {
     unsigned sse_max;
     uint16_t port;
     int sub_id;
-    pthread_mutex_t lock;     /* guards everything below */
+    pthread_mutex_t lock; /* guards everything below */
     struct sse_client *clients;
     unsigned n_clients;
     uint64_t next_event_id;
@@ -92,8 +92,7 @@ static void add_common_headers(struct MHD_Response *r)
 static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, const char *ctype,
                                   char *text_take, size_t len)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text_take, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text_take, MHD_RESPMEM_MUST_FREE);
     enum MHD_Result ret;
 
     if (!r) {
@@ -220,8 +219,7 @@ static int parse_view(const char *s, enum engine_view *v, struct err *e)
  * Parse the request body as one JSON object (empty body -> empty object when allow_empty).
  * On error returns NULL with e filled (400/413 codes mapped by caller via e->code).
  */
-static json_t *parse_body(struct api_server *srv, struct req *rq, bool allow_empty,
-                          struct err *e)
+static json_t *parse_body(struct api_server *srv, struct req *rq, bool allow_empty, struct err *e)
 {
     json_t *v = NULL;
 
@@ -231,8 +229,8 @@ static json_t *parse_body(struct api_server *srv, struct req *rq, bool allow_emp
         err_set(e, PP_EINVAL, "request body: a JSON object is required");
         return NULL;
     }
-    if (jsonx_load(rq->body.data, rq->body.len, srv->max_body, BODY_MAX_DEPTH, "request body",
-                   &v, e) != 0) {
+    if (jsonx_load(rq->body.data, rq->body.len, srv->max_body, BODY_MAX_DEPTH, "request body", &v,
+                   e) != 0) {
         if (e->code == PP_EPARSE)
             e->code = PP_EINVAL;
         return NULL;
@@ -257,8 +255,7 @@ static int unpack_failed(const json_error_t *je, struct err *e)
     return err_set(e, PP_EINVAL, "request body: %s", t);
 }
 
-static int want_string(const char *field, json_t *v, bool required, const char **out,
-                       struct err *e)
+static int want_string(const char *field, json_t *v, bool required, const char **out, struct err *e)
 {
     if (!v) {
         *out = NULL;
@@ -293,8 +290,7 @@ static int want_bool(const char *field, json_t *v, bool def, bool *out, struct e
 }
 
 /* An array of non-empty strings -> a new array of borrowed pointers (caller frees). */
-static int want_strings(const char *field, json_t *v, const char ***out, size_t *n,
-                        struct err *e)
+static int want_strings(const char *field, json_t *v, const char ***out, size_t *n, struct err *e)
 {
     size_t i;
     json_t *x;
@@ -308,7 +304,8 @@ static int want_strings(const char *field, json_t *v, const char ***out, size_t 
     if (json_array_size(v) > LIST_MAX)
         return err_set(e, PP_EINVAL, "%s: more than %d items", field, LIST_MAX);
     *out = xcalloc(json_array_size(v) + 1, sizeof **out);
-    json_array_foreach(v, i, x) {
+    json_array_foreach(v, i, x)
+    {
         if (!json_is_string(x) || json_string_length(x) == 0 ||
             strlen(json_string_value(x)) != json_string_length(x)) {
             free(*out);
@@ -333,9 +330,9 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
     int rc;
 
     memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
-                       "automated", &automated, "updates", &updates, "file", &file, "policy",
-                       &policy, "stay_on_release", &stay) != 0)
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o !}", "pools", &pools, "automated",
+                       &automated, "updates", &updates, "file", &file, "policy", &policy,
+                       "stay_on_release", &stay) != 0)
         return unpack_failed(&je, e);
     if ((rc = want_strings("pools", pools, &pl, &req->n_pools, e)) != 0)
         return rc;
@@ -451,8 +448,8 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *out, size_t max)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        if (pthread_cond_timedwait(&cl->cond, &srv->lock, &ts) == ETIMEDOUT &&
-            cl->count == 0 && !srv->stopping && !cl->dropped)
+        if (pthread_cond_timedwait(&cl->cond, &srv->lock, &ts) == ETIMEDOUT && cl->count == 0 &&
+            !srv->stopping && !cl->dropped)
             api_sse_heartbeat(&cl->out);
     }
     pthread_mutex_unlock(&srv->lock);
@@ -507,8 +504,7 @@ static enum MHD_Result serve_events(struct api_server *srv, struct MHD_Connectio
     srv->n_clients++;
     pthread_mutex_unlock(&srv->lock);
 
-    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_reader, cl,
-                                          sse_client_free);
+    r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_reader, cl, sse_client_free);
     if (!r) {
         sse_client_free(cl);
         return MHD_NO;
@@ -554,8 +550,7 @@ static enum MHD_Result queue_asset(struct MHD_Connection *c, const char *mime, c
 }
 
 /* Development mode: read web_root/<path> (no dot segments, no hidden files). */
-static enum MHD_Result serve_disk(struct api_server *srv, struct MHD_Connection *c,
-                                  const char *url)
+static enum MHD_Result serve_disk(struct api_server *srv, struct MHD_Connection *c, const char *url)
 {
     const char *p = url;
     char path[2048], etag[32];
@@ -822,9 +817,8 @@ static bool origin_ok(struct MHD_Connection *c)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct api_server *srv = cls;
     struct req *rq = *con_cls;

@@ -121,49 +121,74 @@ int api_route(const char *method, const char *path, struct api_match *m)
 int api_status_for(int pp_code)
 {
     switch (pp_code) {
-    case PP_OK: return 200;
+    case PP_OK:
+        return 200;
     case PP_EINVAL:
-    case PP_EPARSE: return 400;
-    case PP_ENOTFOUND: return 404;
-    case PP_ESTATE: return 409;
-    case PP_ELIMIT: return 413;
+    case PP_EPARSE:
+        return 400;
+    case PP_ENOTFOUND:
+        return 404;
+    case PP_ESTATE:
+        return 409;
+    case PP_ELIMIT:
+        return 413;
     case PP_EXAPI:
     case PP_ETRANSPORT:
     case PP_ETLS:
-    case PP_EAUTH: return 502;
-    case PP_ETIMEOUT: return 504;
-    case PP_ECANCELLED: return 409;
-    default: return 500;
+    case PP_EAUTH:
+        return 502;
+    case PP_ETIMEOUT:
+        return 504;
+    case PP_ECANCELLED:
+        return 409;
+    default:
+        return 500;
     }
 }
 
 const char *api_error_code(int status, int pp_code)
 {
     switch (pp_code) {
-    case PP_EXAPI: return "xapi_error";
-    case PP_ETRANSPORT: return "pool_unreachable";
-    case PP_ETLS: return "pool_tls";
-    case PP_EAUTH: return "pool_auth";
-    default: break;
+    case PP_EXAPI:
+        return "xapi_error";
+    case PP_ETRANSPORT:
+        return "pool_unreachable";
+    case PP_ETLS:
+        return "pool_tls";
+    case PP_EAUTH:
+        return "pool_auth";
+    default:
+        break;
     }
     switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 409: return "conflict";
-    case 413: return "too_large";
-    case 415: return "unsupported_media_type";
-    case 502: return "bad_gateway";
-    case 503: return "unavailable";
-    case 504: return "timeout";
-    default: return "internal";
+    case 400:
+        return "bad_request";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "too_large";
+    case 415:
+        return "unsupported_media_type";
+    case 502:
+        return "bad_gateway";
+    case 503:
+        return "unavailable";
+    case 504:
+        return "timeout";
+    default:
+        return "internal";
     }
 }
 
-void api_error_json(struct buf *out, const char *code, const char *message,
-                    const char *xapi_code)
+void api_error_json(struct buf *out, const char *code, const char *message, const char *xapi_code)
 {
     json_t *inner = json_object();
     json_t *root = json_object();

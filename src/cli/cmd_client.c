@@ -26,9 +26,12 @@
 #include <unistd.h>
 
 /* Options every daemon-facing command takes. */
-#define COMMON_LONGOPTS                                                                          \
-    {"server", required_argument, NULL, 'S'}, {"token-file", required_argument, NULL, 'T'},      \
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}
+#define COMMON_LONGOPTS                                                                            \
+    {"server", required_argument, NULL, 'S'}, {"token-file", required_argument, NULL, 'T'},        \
+        {"json", no_argument, NULL, 'j'},                                                          \
+    {                                                                                              \
+        "help", no_argument, NULL, 'h'                                                             \
+    }
 
 struct common {
     const char *server;
@@ -45,10 +48,17 @@ static const char COMMON_HELP[] =
 static int common_opt(struct common *co, int c)
 {
     switch (c) {
-    case 'S': co->server = optarg; return 1;
-    case 'T': co->token_file = optarg; return 1;
-    case 'j': co->json = true; return 1;
-    default: return 0;
+    case 'S':
+        co->server = optarg;
+        return 1;
+    case 'T':
+        co->token_file = optarg;
+        return 1;
+    case 'j':
+        co->json = true;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -163,12 +173,23 @@ int cmd_pool(int argc, char **argv)
         if (common_opt(&co, c))
             continue;
         switch (c) {
-        case 'u': url = optarg; break;
-        case 'U': user = optarg; break;
-        case 'p': pwfile = optarg; break;
-        case 'c': ca = optarg; break;
-        case 'h': printf("usage: %s\n%s", POOL_USAGE, COMMON_HELP); return 0;
-        default: return usage_error("pool", "bad option", POOL_USAGE);
+        case 'u':
+            url = optarg;
+            break;
+        case 'U':
+            user = optarg;
+            break;
+        case 'p':
+            pwfile = optarg;
+            break;
+        case 'c':
+            ca = optarg;
+            break;
+        case 'h':
+            printf("usage: %s\n%s", POOL_USAGE, COMMON_HELP);
+            return 0;
+        default:
+            return usage_error("pool", "bad option", POOL_USAGE);
         }
     }
     if (optind >= argc)
@@ -213,8 +234,8 @@ int cmd_pool(int argc, char **argv)
             memset(pw, 0, sizeof pw);
             return 1;
         }
-        json_t *body = json_pack("{s:s s:s s:s s:s}", "name", argv[optind], "url", url,
-                                 "username", user, "password", pw);
+        json_t *body = json_pack("{s:s s:s s:s s:s}", "name", argv[optind], "url", url, "username",
+                                 user, "password", pw);
         memset(pw, 0, sizeof pw);
         if (ca)
             json_object_set_new(body, "ca_file", json_string(ca));
@@ -289,17 +310,28 @@ int cmd_updates(int argc, char **argv)
         if (common_opt(&co, c))
             continue;
         switch (c) {
-        case 'u': by_server = false; break;
-        case 's': by_server = true; break;
+        case 'u':
+            by_server = false;
+            break;
+        case 's':
+            by_server = true;
+            break;
         case 'o':
             if (!str_eq(optarg, "pool") && !str_eq(optarg, "date"))
                 return usage_error("updates", "--sort takes pool or date", UPDATES_USAGE);
             sort = optarg;
             break;
-        case 'x': csv = optarg; break;
-        case 'a': all = true; break;
-        case 'h': printf("usage: %s\n%s", UPDATES_USAGE, COMMON_HELP); return 0;
-        default: return usage_error("updates", "bad option", UPDATES_USAGE);
+        case 'x':
+            csv = optarg;
+            break;
+        case 'a':
+            all = true;
+            break;
+        case 'h':
+            printf("usage: %s\n%s", UPDATES_USAGE, COMMON_HELP);
+            return 0;
+        default:
+            return usage_error("updates", "bad option", UPDATES_USAGE);
         }
     }
     const char *sub = optind < argc ? argv[optind++] : NULL;
@@ -349,14 +381,14 @@ int cmd_updates(int argc, char **argv)
         } else {
             size_t i;
             json_t *p;
-            printf("Checked at %s: %lld update%s available%s.\n",
-                   jsonx_str(out, "checked_at", "?"), (long long)jsonx_int(out, "updates", 0),
+            printf("Checked at %s: %lld update%s available%s.\n", jsonx_str(out, "checked_at", "?"),
+                   (long long)jsonx_int(out, "updates", 0),
                    jsonx_int(out, "updates", 0) == 1 ? "" : "s",
                    jsonx_bool(out, "catalog_changed", false) ? " (the catalog changed)" : "");
-            json_array_foreach(json_object_get(out, "pools"), i, p) {
+            json_array_foreach(json_object_get(out, "pools"), i, p)
+            {
                 if (jsonx_str(p, "error", NULL))
-                    printf("  pool %s: %s\n", jsonx_str(p, "name", "?"),
-                           jsonx_str(p, "error", ""));
+                    printf("  pool %s: %s\n", jsonx_str(p, "name", "?"), jsonx_str(p, "error", ""));
             }
             printf("See them with 'poolpatch updates' or 'poolpatch updates --by-server'.\n");
         }
@@ -388,13 +420,13 @@ int cmd_updates(int argc, char **argv)
         if (rest_call(&rc, "GET", "/api/v1/updates?view=by-update", NULL, &out, NULL, &e) != 0) {
             ret = fail("updates web-page", &e);
         } else {
-            json_array_foreach(json_object_get(out, "updates"), i, u) {
+            json_array_foreach(json_object_get(out, "updates"), i, u)
+            {
                 if (str_eq(jsonx_str(u, "id", NULL), want) ||
                     str_eq(jsonx_str(u, "name", NULL), want)) {
                     url = jsonx_str(u, "url", NULL);
                     if (!url) {
-                        err_set(&e, PP_ENOTFOUND, "update %s has no web page in the catalog",
-                                want);
+                        err_set(&e, PP_ENOTFOUND, "update %s has no web page in the catalog", want);
                         ret = fail("updates web-page", &e);
                     }
                     break;
@@ -420,7 +452,7 @@ int cmd_updates(int argc, char **argv)
 
 struct plan_args {
     struct common co;
-    json_t *req;              /* the request body being built */
+    json_t *req; /* the request body being built */
     bool automated, yes, follow;
     int n_updates;
 };
@@ -455,8 +487,12 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
         if (common_opt(&pa->co, c))
             continue;
         switch (c) {
-        case 'a': pa->automated = true; break;
-        case 'u': json_array_append_new(updates, json_string(optarg)); break;
+        case 'a':
+            pa->automated = true;
+            break;
+        case 'u':
+            json_array_append_new(updates, json_string(optarg));
+            break;
         case 'f': {
             char real[PATH_MAX];
             /* the daemon opens the file: give it an absolute path */
@@ -474,7 +510,9 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             }
             json_object_set_new(pa->req, "policy", json_string(optarg));
             break;
-        case 's': json_object_set_new(pa->req, "stay_on_release", json_true()); break;
+        case 's':
+            json_object_set_new(pa->req, "stay_on_release", json_true());
+            break;
         case 'y':
         case 'n':
             if (!str_eq(cmd, "apply")) {
@@ -491,7 +529,9 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             json_decref(updates);
             json_decref(pools);
             return -1;
-        default: usage_error(cmd, "bad option", usage); goto bad;
+        default:
+            usage_error(cmd, "bad option", usage);
+            goto bad;
         }
     }
     for (int i = optind; i < argc; i++)
@@ -549,9 +589,9 @@ int cmd_plan(int argc, char **argv)
 
 /* The live display of one rollout. */
 struct follow {
-    struct rest_client *getter;   /* a second client: the first one carries the stream */
+    struct rest_client *getter; /* a second client: the first one carries the stream */
     const char *id;
-    json_t *doc;                  /* the rollout as last known */
+    json_t *doc; /* the rollout as last known */
     bool tty, json;
     int drawn_lines;
     int err;
@@ -669,8 +709,10 @@ static int follow_rollout(const char *cmd, const struct common *co, const char *
         ret = f.err;
     if (ret != 0) {
         fail(cmd, &f.e);
-        fprintf(stderr, "The rollout goes on in the daemon; watch it with 'poolpatch rollout %s "
-                        "--watch'.\n", id);
+        fprintf(stderr,
+                "The rollout goes on in the daemon; watch it with 'poolpatch rollout %s "
+                "--watch'.\n",
+                id);
         ret = 1;
     } else {
         const char *st = jsonx_str(f.doc, "state", "?");
@@ -771,8 +813,8 @@ out:
 static int parse_simple(const char *cmd, const char *usage, int argc, char **argv,
                         struct common *co, bool *watch)
 {
-    static const struct option lo[] = {{"watch", no_argument, NULL, 'w'}, COMMON_LONGOPTS,
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"watch", no_argument, NULL, 'w'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
     int c;
 
     optind = 1;
@@ -883,8 +925,7 @@ static int rollout_action(const char *cmd, const char *verb, int argc, char **ar
     if (ret != 0)
         return fail(cmd, &e);
     if (!co.json)
-        printf("%s rollout %s.\n", str_eq(cmd, "retry") ? "Retrying" : "Cancelling",
-               argv[optind]);
+        printf("%s rollout %s.\n", str_eq(cmd, "retry") ? "Retrying" : "Cancelling", argv[optind]);
     if (watch)
         return follow_rollout(cmd, &co, argv[optind]);
     if (!co.json)

@@ -68,16 +68,36 @@ int cmd_serve(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         const char *key = NULL;
         switch (c) {
-        case 'c': config = optarg; break;
-        case 'l': key = "listen"; break;
-        case 'd': key = "db"; break;
-        case 't': key = "token_file"; break;
-        case 'w': key = "web_root"; break;
-        case 'u': key = "catalog_url"; break;
-        case 'i': key = "check_interval"; break;
-        case 'L': key = "log_level"; break;
-        case 'h': fputs(SERVE_USAGE, stdout); return 0;
-        default: fputs(SERVE_USAGE, stderr); return 2;
+        case 'c':
+            config = optarg;
+            break;
+        case 'l':
+            key = "listen";
+            break;
+        case 'd':
+            key = "db";
+            break;
+        case 't':
+            key = "token_file";
+            break;
+        case 'w':
+            key = "web_root";
+            break;
+        case 'u':
+            key = "catalog_url";
+            break;
+        case 'i':
+            key = "check_interval";
+            break;
+        case 'L':
+            key = "log_level";
+            break;
+        case 'h':
+            fputs(SERVE_USAGE, stdout);
+            return 0;
+        default:
+            fputs(SERVE_USAGE, stderr);
+            return 2;
         }
         if (key && n_over < sizeof over / sizeof over[0]) {
             over[n_over].key = key;
@@ -107,8 +127,9 @@ int cmd_serve(int argc, char **argv)
         log_level_parse(s.log_level, &lvl);
     log_set_level(lvl);
     if (!s.db[0] || !s.token_file[0]) {
-        err_set(&e, PP_EINVAL, "no state directory: set HOME or POOLPATCH_HOME, or pass --db and "
-                               "--token-file");
+        err_set(&e, PP_EINVAL,
+                "no state directory: set HOME or POOLPATCH_HOME, or pass --db and "
+                "--token-file");
         goto fail;
     }
     if (api_parse_listen(s.listen, host, sizeof host, &port, &e) != 0 ||
@@ -143,11 +164,16 @@ int cmd_serve(int argc, char **argv)
     if (api_server_new(&ac, eng, &srv, &e) != 0)
         goto fail;
     memset(token, 0, sizeof token);
+    if (!str_has_prefix(host, "127.") && !str_eq(host, "::1"))
+        fprintf(stderr,
+                "poolpatch serve: warning: listening on %s, not loopback: the API (token "
+                "required) and web UI are reachable from the network without TLS\n",
+                host);
     fprintf(stderr,
             "poolpatch daemon: web UI and API on http://%s%s%s:%u/ (API token in %s); "
             "Ctrl-C stops it\n",
-            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
-            api_server_port(srv), s.token_file);
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", api_server_port(srv),
+            s.token_file);
     log_info("serve", "started, database %s", s.db);
     while (sigwait(&sigs, &sig) != 0) {
     }

@@ -114,7 +114,8 @@ static char *join(const json_t *arr, const char *key)
     json_t *x;
 
     buf_init(&b);
-    json_array_foreach(arr, i, x) {
+    json_array_foreach(arr, i, x)
+    {
         const char *s = json_is_string(x) ? json_string_value(x) : jsonx_str(x, key, NULL);
         if (!s)
             s = jsonx_str(x, "id", "?");
@@ -145,7 +146,8 @@ void render_pools(struct buf *out, const json_t *v)
                       "--user USER'.\n");
         return;
     }
-    json_array_foreach(pools, i, p) {
+    json_array_foreach(pools, i, p)
+    {
         const char *error = jsonx_str(p, "error", NULL);
         cells_str(&c, jsonx_str(p, "name", NULL));
         cells_str(&c, jsonx_str(p, "url", NULL));
@@ -190,14 +192,16 @@ void render_by_update(struct buf *out, const json_t *v)
     size_t i, rows = 0;
     json_t *u;
 
-    json_array_foreach(ups, i, u) {
+    json_array_foreach(ups, i, u)
+    {
         const json_t *servers = json_object_get(u, "servers");
         struct buf at;
         size_t k;
         json_t *s;
 
         buf_init(&at);
-        json_array_foreach(servers, k, s) {
+        json_array_foreach(servers, k, s)
+        {
             if (at.len)
                 buf_puts(&at, ", ");
             buf_printf(&at, "%s/%s", jsonx_str(s, "pool", "?"), jsonx_str(s, "server", "?"));
@@ -235,14 +239,14 @@ void render_by_update(struct buf *out, const json_t *v)
 
 void render_by_server(struct buf *out, const json_t *v)
 {
-    static const char *const h[] = {"POOL", "SERVER", "VERSION", "STATUS", "REQUIRED",
-                                    "INSTALLED"};
+    static const char *const h[] = {"POOL", "SERVER", "VERSION", "STATUS", "REQUIRED", "INSTALLED"};
     const json_t *srvs = json_object_get(v, "servers");
     struct cells c = {0};
     size_t i, rows = 0;
     json_t *s;
 
-    json_array_foreach(srvs, i, s) {
+    json_array_foreach(srvs, i, s)
+    {
         cells_str(&c, jsonx_str(s, "pool", NULL));
         cells_str(&c, jsonx_str(s, "server", NULL));
         cells_str(&c, jsonx_str(s, "version", NULL));
@@ -310,7 +314,8 @@ void render_plan(struct buf *out, const json_t *v)
                                                  : "chosen updates",
                jsonx_str(v, "policy", "minimal"),
                jsonx_bool(v, "stay_on_release", false) ? ", staying on the current release" : "");
-    json_array_foreach(json_object_get(v, "pools"), i, p) {
+    json_array_foreach(json_object_get(v, "pools"), i, p)
+    {
         char *ups = join(json_object_get(p, "updates"), "name");
         buf_printf(out, "\nPool %s%s\n", jsonx_str(p, "name", "?"),
                    jsonx_bool(p, "blocked", false) ? " (BLOCKED by prechecks)" : "");
@@ -321,7 +326,8 @@ void render_plan(struct buf *out, const json_t *v)
             pcs = json_object_get(p, "checks"); /* plan_to_json's name */
         if (json_array_size(pcs)) {
             buf_puts(out, "  Prechecks:\n");
-            json_array_foreach(pcs, k, x) {
+            json_array_foreach(pcs, k, x)
+            {
                 char sev[16];
                 const char *s = jsonx_str(x, "severity", "info");
                 size_t j;
@@ -329,8 +335,8 @@ void render_plan(struct buf *out, const json_t *v)
                     sev[j] = (char)(s[j] >= 'a' && s[j] <= 'z' ? s[j] - 32 : s[j]);
                 sev[j] = '\0';
                 const char *host = jsonx_str(x, "host", NULL);
-                buf_printf(out, "    %-7s %s%s%s\n", sev, host ? host : "",
-                           host ? ": " : "", jsonx_str(x, "message", ""));
+                buf_printf(out, "    %-7s %s%s%s\n", sev, host ? host : "", host ? ": " : "",
+                           jsonx_str(x, "message", ""));
                 const json_t *res = json_object_get(x, "resolution");
                 if (json_is_object(res)) {
                     buf_printf(out, "            resolution: %s", jsonx_str(res, "action", "?"));
@@ -344,14 +350,16 @@ void render_plan(struct buf *out, const json_t *v)
         const json_t *hosts = json_object_get(p, "hosts");
         if (json_array_size(hosts))
             buf_puts(out, "  Hosts, in order:\n");
-        json_array_foreach(hosts, k, x) {
+        json_array_foreach(hosts, k, x)
+        {
             size_t j;
             json_t *a;
             buf_printf(out, "    %zu. %s", k + 1, jsonx_str(x, "name", "?"));
             if (json_is_integer(json_object_get(x, "batch")))
                 buf_printf(out, " [batch %lld]", (long long)jsonx_int(x, "batch", 0));
             buf_puts(out, ": ");
-            json_array_foreach(json_object_get(x, "actions"), j, a) {
+            json_array_foreach(json_object_get(x, "actions"), j, a)
+            {
                 if (j)
                     buf_puts(out, ", ");
                 render_action(out, a);
@@ -359,7 +367,8 @@ void render_plan(struct buf *out, const json_t *v)
             if (!json_array_size(json_object_get(x, "actions")))
                 buf_puts(out, "nothing to do");
             buf_putc(out, '\n');
-            json_array_foreach(json_object_get(x, "migrations"), j, a) {
+            json_array_foreach(json_object_get(x, "migrations"), j, a)
+            {
                 buf_printf(out, "         VM %s: %s -> %s\n",
                            jsonx_str(a, "vm_name", jsonx_str(a, "vm", "?")),
                            jsonx_str(a, "from", "?"), jsonx_str(a, "to", "?"));
@@ -388,17 +397,18 @@ void render_rollouts(struct buf *out, const json_t *v)
         buf_puts(out, "No rollouts yet; start one with 'poolpatch apply'.\n");
         return;
     }
-    json_array_foreach(rs, i, r) {
+    json_array_foreach(rs, i, r)
+    {
         const json_t *cn = json_object_get(r, "counters");
         const json_t *er = json_object_get(r, "error");
         cells_str(&c, jsonx_str(r, "id", NULL));
         cells_str(&c, jsonx_str(r, "state", NULL));
         cells_str(&c, jsonx_str(r, "created", NULL));
         cells_add(&c, join(json_object_get(r, "pools"), "name"));
-        cells_add(&c, json_is_object(cn) ? xasprintf("%lld/%lld",
-                                                     (long long)jsonx_int(cn, "hosts_done", 0),
-                                                     (long long)jsonx_int(cn, "hosts_total", 0))
-                                         : NULL);
+        cells_add(&c, json_is_object(cn)
+                          ? xasprintf("%lld/%lld", (long long)jsonx_int(cn, "hosts_done", 0),
+                                      (long long)jsonx_int(cn, "hosts_total", 0))
+                          : NULL);
         cells_str(&c, json_is_object(er) ? jsonx_str(er, "code", "?") : NULL);
     }
     render_table(out, 6, h, (const char *const *)c.v, json_array_size(rs));
@@ -413,8 +423,10 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
     const json_t *er = json_object_get(v, "error");
     size_t namew = 4;
 
-    json_array_foreach(json_object_get(v, "pools"), i, p) {
-        json_array_foreach(json_object_get(p, "hosts"), k, h) {
+    json_array_foreach(json_object_get(v, "pools"), i, p)
+    {
+        json_array_foreach(json_object_get(p, "hosts"), k, h)
+        {
             size_t w = utf8_width(jsonx_str(h, "name", "?"));
             if (w > namew)
                 namew = w;
@@ -430,11 +442,13 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
         render_duration(out, jsonx_int(v, "window_s", -1));
     }
     buf_putc(out, '\n');
-    json_array_foreach(json_object_get(v, "pools"), i, p) {
+    json_array_foreach(json_object_get(v, "pools"), i, p)
+    {
         const char *pstep = jsonx_str(p, "step", NULL);
         buf_printf(out, "  %s: %s%s%s\n", jsonx_str(p, "name", "?"), jsonx_str(p, "state", "?"),
                    pstep ? ", " : "", pstep ? pstep : "");
-        json_array_foreach(json_object_get(p, "hosts"), k, h) {
+        json_array_foreach(json_object_get(p, "hosts"), k, h)
+        {
             const char *name = jsonx_str(h, "name", "?");
             const char *msg = jsonx_str(h, "message", NULL);
             int pct = (int)jsonx_int(h, "percent", 0);
@@ -470,8 +484,9 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
     }
     const char *st = jsonx_str(v, "state", "");
     if (str_eq(st, "halted") || str_eq(st, "failed"))
-        buf_printf(out, "  Next: 'poolpatch retry %s' continues from the failed step; "
-                        "'poolpatch cancel %s' reverts and stops.\n",
+        buf_printf(out,
+                   "  Next: 'poolpatch retry %s' continues from the failed step; "
+                   "'poolpatch cancel %s' reverts and stops.\n",
                    jsonx_str(v, "id", "ID"), jsonx_str(v, "id", "ID"));
 }
 
@@ -506,7 +521,8 @@ static json_t *find_named(json_t *arr, const char *name)
 {
     size_t i;
     json_t *x;
-    json_array_foreach(arr, i, x) {
+    json_array_foreach(arr, i, x)
+    {
         if (str_eq(jsonx_str(x, "name", NULL), name))
             return x;
     }

@@ -39,8 +39,8 @@ void render_event_line(struct buf *out, const json_t *ev);
 /*
  * Fold a progress event into a rollout document (as GET /rollouts/{id} returns): the host's
  * step, percent, message and state.  "state" is the state of what the event is about: the
- * rollout when it has no pool, the pool when it has no host, else the host.  Pools and hosts missing from the document are added.  Returns true when the
- * event belongs to this rollout.
+ * rollout when it has no pool, the pool when it has no host, else the host.  Pools and hosts
+ * missing from the document are added.  Returns true when the event belongs to this rollout.
  */
 bool render_apply_event(json_t *rollout, const json_t *ev);
 /* True for a state a rollout does not leave by itself: done, halted, failed, cancelled. */

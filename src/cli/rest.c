@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define REST_MAX_RESPONSE (64u * 1024 * 1024)
-#define SSE_LINE_MAX (1024u * 1024)
+#define SSE_LINE_MAX      (1024u * 1024)
 
 int rest_init(struct rest_client *rc, const char *server, const char *token_file, struct err *e)
 {
@@ -24,8 +24,7 @@ int rest_init(struct rest_client *rc, const char *server, const char *token_file
     if (!server || !*server)
         server = REST_DEFAULT_SERVER;
     if (!str_has_prefix(server, "http://") && !str_has_prefix(server, "https://"))
-        return err_set(e, PP_EINVAL, "--server: '%s' must start with http:// or https://",
-                       server);
+        return err_set(e, PP_EINVAL, "--server: '%s' must start with http:// or https://", server);
     if (str_lcpy(rc->base, server, sizeof rc->base) >= sizeof rc->base)
         return err_set(e, PP_EINVAL, "--server: URL too long");
     size_t n = strlen(rc->base);
@@ -64,16 +63,25 @@ void rest_cleanup(struct rest_client *rc)
 int rest_code_for_status(long status, bool xapi)
 {
     switch (status) {
-    case 400: return PP_EINVAL;
+    case 400:
+        return PP_EINVAL;
     case 401:
-    case 403: return PP_EAUTH;
-    case 404: return PP_ENOTFOUND;
-    case 405: return PP_EINVAL;
-    case 409: return PP_ESTATE;
-    case 413: return PP_ELIMIT;
-    case 502: return xapi ? PP_EXAPI : PP_ETRANSPORT;
-    case 504: return PP_ETIMEOUT;
-    default: return PP_EIO;
+    case 403:
+        return PP_EAUTH;
+    case 404:
+        return PP_ENOTFOUND;
+    case 405:
+        return PP_EINVAL;
+    case 409:
+        return PP_ESTATE;
+    case 413:
+        return PP_ELIMIT;
+    case 502:
+        return xapi ? PP_EXAPI : PP_ETRANSPORT;
+    case 504:
+        return PP_ETIMEOUT;
+    default:
+        return PP_EIO;
     }
 }
 
@@ -103,8 +111,7 @@ static struct curl_slist *headers(struct rest_client *rc, bool json_body, const 
     return h;
 }
 
-static int transport_error(struct rest_client *rc, CURLcode cc, const char *detail,
-                           struct err *e)
+static int transport_error(struct rest_client *rc, CURLcode cc, const char *detail, struct err *e)
 {
     if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
         return err_set(e, PP_ETRANSPORT,
@@ -132,8 +139,10 @@ static int http_error(struct rest_client *rc, long status, const struct buf *bod
     }
     code = rest_code_for_status(status, xapi != NULL);
     if (status == 401)
-        err_set(e, code, "the daemon refused the API token from %s (%s); is --token-file the "
-                "daemon's?", rc->token_path, msg ? msg : "401");
+        err_set(e, code,
+                "the daemon refused the API token from %s (%s); is --token-file the "
+                "daemon's?",
+                rc->token_path, msg ? msg : "401");
     else
         err_set(e, code, "%s", msg ? msg : "the daemon answered with an error");
     if (xapi && e)
@@ -193,8 +202,8 @@ int rest_call(struct rest_client *rc, const char *method, const char *path, cons
     if (raw) {
         buf_append(raw, resp.data ? resp.data : "", resp.len);
     } else if (out && resp.len) {
-        ret = jsonx_load(resp.data, resp.len, REST_MAX_RESPONSE, 128, "the daemon's answer", out,
-                         e);
+        ret =
+            jsonx_load(resp.data, resp.len, REST_MAX_RESPONSE, 128, "the daemon's answer", out, e);
     }
 out:
     buf_cleanup(&resp);
@@ -334,8 +343,7 @@ int rest_events(struct rest_client *rc, struct sse_parser *p, struct err *e)
         if (s.status != 200)
             ret = http_error(rc, s.status, &s.errbody, e);
         else
-            ret = err_set(e, PP_ETRANSPORT, "the daemon at %s ended the event stream",
-                          rc->base);
+            ret = err_set(e, PP_ETRANSPORT, "the daemon at %s ended the event stream", rc->base);
     }
     buf_cleanup(&s.errbody);
     return ret;

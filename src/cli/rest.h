@@ -18,11 +18,11 @@ struct err;
 #define REST_DEFAULT_SERVER "http://127.0.0.1:7480"
 
 struct rest_client {
-    char base[512];           /* server URL without trailing slash */
+    char base[512]; /* server URL without trailing slash */
     char token[API_TOKEN_MAX];
     char token_path[1024];
-    void *curl;               /* CURL * */
-    long timeout_s;           /* per request (not for the event stream) */
+    void *curl;     /* CURL * */
+    long timeout_s; /* per request (not for the event stream) */
 };
 
 /*
@@ -48,11 +48,11 @@ int rest_code_for_status(long status, bool xapi);
 
 /* ---- Server-Sent Events ---- */
 struct sse_parser {
-    struct buf line;          /* the current, incomplete line */
-    struct buf data;          /* data: lines of the current event, joined by \n */
+    struct buf line; /* the current, incomplete line */
+    struct buf data; /* data: lines of the current event, joined by \n */
     char event[64];
     bool has_data;
-    bool last_cr;             /* the previous byte was CR */
+    bool last_cr; /* the previous byte was CR */
     /* called per complete event; return nonzero to stop */
     int (*on_event)(void *ud, const char *event, const char *data);
     /* called per comment line (": connected", heartbeats); return nonzero to stop */

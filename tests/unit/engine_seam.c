@@ -88,9 +88,8 @@ static void record_req(const struct engine_plan_req *req)
     json_decref(seam.last_req);
     seam.last_req = json_pack("{s:o s:b s:o s:s? s:s s:b}", "pools",
                               strings(req->pools, req->n_pools), "automated", req->automated,
-                              "updates", strings(req->updates, req->n_updates), "file",
-                              req->file, "policy",
-                              req->policy == ENGINE_POLICY_RETURN ? "return" : "minimal",
+                              "updates", strings(req->updates, req->n_updates), "file", req->file,
+                              "policy", req->policy == ENGINE_POLICY_RETURN ? "return" : "minimal",
                               "stay_on_release", req->stay_on_release);
 }
 
@@ -181,8 +180,7 @@ int engine_updates_restore(struct engine *eng, struct err *e)
     return reply("updates_restore", NULL, e);
 }
 
-int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out,
-                struct err *e)
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
     (void)eng;
     record_req(req);

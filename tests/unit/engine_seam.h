@@ -7,17 +7,17 @@
 
 struct seam_state {
     /* scripted answer */
-    int rc;                   /* 0 = success */
+    int rc; /* 0 = success */
     char msg[256];
     char xapi_code[96];
-    json_t *answer;           /* owned; copied into every successful *out */
-    const char *csv;          /* borrowed; engine_updates_csv's text */
+    json_t *answer;  /* owned; copied into every successful *out */
+    const char *csv; /* borrowed; engine_updates_csv's text */
     /* recorded */
     char last_call[32];
     int calls;
     int last_view, last_sort;
     char *last_pool_name, *last_url, *last_password, *last_id;
-    json_t *last_req;         /* plan request or dismiss arguments as JSON */
+    json_t *last_req; /* plan request or dismiss arguments as JSON */
     void (*cb)(void *ud, const char *event_json);
     void *cb_ud;
     int unsubscribed;

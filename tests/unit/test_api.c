@@ -133,8 +133,8 @@ static void http(struct fx *fx, const char *method, const char *path, const char
     int fd = dial(fx->port);
 
     buf_init(&req);
-    buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n", method,
-               path, fx->port);
+    buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n", method, path,
+               fx->port);
     if (auth)
         buf_printf(&req, "Authorization: %s\r\n", auth);
     if (extra_headers)
@@ -580,8 +580,8 @@ static void test_http_json_bodies(void **state)
     assert_true(has_header(&r, "Location: /api/v1/rollouts/r-0001"));
     assert_true(json_is_true(json_object_get(seam.last_req, "automated")));
     resp_free(&r);
-    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"a\"],\"polcy\":\"return\"}",
-         NULL, &r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"a\"],\"polcy\":\"return\"}", NULL,
+         &r);
     assert_error(&r, 400, "bad_request", "unknown field(s): polcy");
     resp_free(&r);
     http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":\"a\"}", NULL, &r);

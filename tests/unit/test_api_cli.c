@@ -569,8 +569,7 @@ static void test_cmd_plan_apply(void **state)
         run_free(&r);
     }
     run_cmd(cmd_apply,
-            (const char *const[]){"apply", "lab", "--automated", "--yes", "--no-follow", NULL},
-            &r);
+            (const char *const[]){"apply", "lab", "--automated", "--yes", "--no-follow", NULL}, &r);
     assert_int_equal(r.status, 0);
     assert_string_equal(seam.last_call, "rollout_start");
     assert_non_null(strstr(r.out, "Pool lab\n"));
@@ -664,8 +663,8 @@ static void test_cmd_auth_and_unreachable(void **state)
     assert_non_null(strstr(r.err, "refused the API token"));
     run_free(&r);
     unlink(wrong);
-    run_cmd(cmd_rollouts,
-            (const char *const[]){"rollouts", "--server", "http://127.0.0.1:1", NULL}, &r);
+    run_cmd(cmd_rollouts, (const char *const[]){"rollouts", "--server", "http://127.0.0.1:1", NULL},
+            &r);
     assert_int_equal(r.status, 1);
     assert_non_null(strstr(r.err, "cannot reach the poolpatch daemon at http://127.0.0.1:1"));
     assert_non_null(strstr(r.err, "poolpatch serve"));
@@ -685,8 +684,7 @@ static void test_serve_child(void **state)
     snprintf(errpath, sizeof errpath, "%s/stderr", home);
     snprintf(tok, sizeof tok, "%s/state/api-token", home);
     FILE *f = fopen(conf, "w");
-    fprintf(f, "# test\nlisten = 127.0.0.1:0\ntoken_file = %s\ndb = %s/state/pp.db\n", tok,
-            home);
+    fprintf(f, "# test\nlisten = 127.0.0.1:0\ntoken_file = %s\ndb = %s/state/pp.db\n", tok, home);
     fclose(f);
 
     /* a bad settings file is refused with FILE:LINE */
@@ -736,8 +734,7 @@ static void test_serve_child(void **state)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
     run_cmd(cmd_rollouts,
-            (const char *const[]){"rollouts", "--server", url, "--token-file", tok, "--json",
-                                  NULL},
+            (const char *const[]){"rollouts", "--server", url, "--token-file", tok, "--json", NULL},
             &r);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "{}\n"); /* the test double answers {} */
