@@ -311,6 +311,32 @@ static void pool_checks(struct ctx *c)
                                     host_name(&pool->hosts[h])));
             }
     }
+    /* legacy: an update that moves hosts to a new version (a CU) needs every host of a
+     * homogeneous pool that lacks it selected (XenCenter ServerSelectionCheck) */
+    if (!p->cdn && o->n_hosts > 0 && !p->partly_upgraded) {
+        struct pidx seen;
+        pidx_init(&seen, 16);
+        for (size_t h = 0; h < c->nh; h++)
+            for (size_t i = 0; c->selected[h] && i < c->ph[h].n_updates; i++) {
+                const char *u = c->ph[h].updates[i];
+                const struct cat_patch *cp = catidx_patch(&c->x, u);
+                bool cu = catidx_installs(&c->x, u) ||
+                          (cp && (cp->kind == CAT_KIND_CU || cp->kind == CAT_KIND_NEW_RELEASE));
+                if (!cu || pidx_get(&seen, u, NULL))
+                    continue;
+                pidx_put(&seen, u, 0);
+                for (size_t k = 0; k < c->nh; k++) {
+                    const struct inv_host *ih = &pool->hosts[k];
+                    if (c->selected[k] || inv_host_has_update(ih, u))
+                        continue;
+                    add_check(c, "all_hosts_selected", ih->ref, NULL, u, PLAN_SEV_BLOCKING,
+                              xasprintf("%s moves hosts to a new version: select every host of "
+                                        "the pool (%s is not selected).",
+                                        upd_name(c, u), host_name(ih)));
+                }
+            }
+        pidx_cleanup(&seen);
+    }
     if (p->cdn && o->mode == PLAN_MODE_SELECTED && o->n_selected > 0)
         add_check(c, "cdn_selection", NULL, NULL, NULL, PLAN_SEV_INFO,
                   xstrdup("XenServer 8 applies every pending update of a host at once; the "

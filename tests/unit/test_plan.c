@@ -562,6 +562,48 @@ static void test_forbid_auto_restart(void **state)
     catalog_free(cat);
 }
 
+/* A CU moves hosts to a new version: in a homogeneous pool every host lacking it must be
+ * selected (XenCenter ServerSelectionCheck); plain hotfixes may go to a subset. */
+static void test_cu_needs_all_hosts(void **state)
+{
+    (void)state;
+    struct catalog *cat = fx_catalog();
+    fx_patch(cat, "H", 0, "", "");
+    fx_patch(cat, "CU", RH, "", "");
+    fx_version(cat, "8.0", "b1", NULL, "H,CU", "H,CU");
+    fx_version(cat, "8.1", "b2", "CU", "", "");
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "t", 64 * GIB, "8.0", "b1");
+    fx_applied(&pool->hosts[2], "H,CU");
+    struct plan_opts o;
+    plan_opts_init(&o);
+    const char *hosts[] = {"m"};
+    o.hosts = hosts;
+    o.n_hosts = 1;
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+    const struct plan_check *k = mcheck(p, "all_hosts_selected", "s");
+    assert_int_equal(k->severity, PLAN_SEV_BLOCKING);
+    assert_string_equal(k->update_uuid, "CU");
+    assert_null(pcheck(p, "all_hosts_selected", "t")); /* t has it already */
+    assert_int_equal(phost(p, "s")->order, -1);
+    plan_free(p);
+
+    /* a hotfix alone may go to a subset */
+    o.mode = PLAN_MODE_SELECTED;
+    const char *sel[] = {"H"};
+    o.selected = sel;
+    o.n_selected = 1;
+    assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+    assert_null(pcheck(p, "all_hosts_selected", NULL));
+    assert_int_equal(phost(p, "m")->n_updates, 1);
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
 static void test_unsupported_version(void **state)
 {
     (void)state;
@@ -965,6 +1007,7 @@ int main(void)
         cmocka_unit_test(test_cdn),
         cmocka_unit_test(test_partly_upgraded),
         cmocka_unit_test(test_forbid_auto_restart),
+        cmocka_unit_test(test_cu_needs_all_hosts),
         cmocka_unit_test(test_unsupported_version),
         cmocka_unit_test(test_prechecks),
         cmocka_unit_test(test_already_applied),
