@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -623,6 +624,72 @@ static void test_cmd_watch(void **state)
     run_free(&w.r);
 }
 
+struct tty_watch {
+    int status;
+    int slave;
+};
+
+static void *tty_watch_thread(void *ud)
+{
+    struct tty_watch *w = ud;
+    int save = dup(1);
+    char *argv[] = {"rollout", "r-0001", "--watch", NULL};
+
+    fflush(stdout);
+    dup2(w->slave, 1);
+    w->status = cmd_rollout(3, argv);
+    fflush(stdout);
+    dup2(save, 1);
+    close(save);
+    return NULL;
+}
+
+/* On a terminal, --watch redraws the rollout with a bar per host. */
+static void test_cmd_watch_tty(void **state)
+{
+    struct fx *fx = *state;
+    struct tty_watch w = {0};
+    pthread_t t;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    struct buf out;
+    char tmp[4096];
+
+    assert_true(master >= 0);
+    assert_int_equal(grantpt(master), 0);
+    assert_int_equal(unlockpt(master), 0);
+    w.slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    assert_true(w.slave >= 0);
+    seam_set_answer(load(ROLLOUT_RUNNING));
+    pthread_create(&t, NULL, tty_watch_thread, &w);
+    for (int i = 0; i < 500 && (api_server_sse_clients(fx->srv) == 0 || seam_calls() == 0); i++)
+        usleep(10000);
+    seam_emit("{\"rollout\":\"r-0001\",\"pool\":\"lab\",\"host\":\"h1\",\"step\":\"reboot\","
+              "\"percent\":80,\"state\":\"running\"}");
+    seam_set_answer(load("{\"id\":\"r-0001\",\"state\":\"done\",\"pools\":[]}"));
+    seam_emit("{\"rollout\":\"r-0001\",\"pool\":null,\"host\":null,\"state\":\"done\"}");
+    pthread_join(t, NULL);
+    assert_int_equal(w.status, 0);
+    buf_init(&out);
+    for (;;) {
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            break;
+        ssize_t n = read(master, tmp, sizeof tmp);
+        if (n <= 0)
+            break;
+        buf_append(&out, tmp, (size_t)n);
+    }
+    /* first drawing, then redrawn in place (cursor up, clear) with the new percentage */
+    assert_non_null(strstr(buf_str(&out), "h1        [##########----------]  50%  running  apply"));
+    assert_non_null(strstr(buf_str(&out), "\033[5A\033[J"));
+    assert_non_null(
+        strstr(buf_str(&out), "h1        [################----]  80%  running  reboot"));
+    assert_non_null(strstr(buf_str(&out), "Rollout r-0001: done"));
+    buf_cleanup(&out);
+    close(w.slave);
+    close(master);
+}
+
 static void test_cmd_retry_cancel_rollouts(void **state)
 {
     struct run r;
@@ -767,6 +834,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cmd_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_plan_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_watch_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_retry_cancel_rollouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_auth_and_unreachable, setup, teardown),
         cmocka_unit_test(test_serve_child),
