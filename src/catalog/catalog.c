@@ -242,8 +242,9 @@ void cat_finalize(struct catalog *c)
     for (size_t i = 0; i < c->n_patches; i++) {
         struct cat_patch *p = &c->patches[i];
         const struct cat_version *iv = catalog_version_installed_by(c, p->uuid);
-        p->kind = !iv ? CAT_KIND_HOTFIX
-                      : iv->present_as_update ? CAT_KIND_NEW_RELEASE : CAT_KIND_CU;
+        p->kind = !iv                     ? CAT_KIND_HOTFIX
+                  : iv->present_as_update ? CAT_KIND_NEW_RELEASE
+                                          : CAT_KIND_CU;
         if (c->source == CAT_SOURCE_CDN)
             continue;
         bool listed = false;
@@ -279,10 +280,14 @@ enum cat_eligibility cat_version_eligibility_at(const struct cat_version *v, int
 const char *cat_eligibility_name(enum cat_eligibility e)
 {
     switch (e) {
-    case CAT_ELIG_ALL: return "all";
-    case CAT_ELIG_PREMIUM: return "premium";
-    case CAT_ELIG_CU: return "cu";
-    case CAT_ELIG_NONE: return "none";
+    case CAT_ELIG_ALL:
+        return "all";
+    case CAT_ELIG_PREMIUM:
+        return "premium";
+    case CAT_ELIG_CU:
+        return "cu";
+    case CAT_ELIG_NONE:
+        return "none";
     }
     return "all";
 }
@@ -291,9 +296,12 @@ const char *cat_eligibility_name(enum cat_eligibility e)
 const char *cat_kind_name(enum cat_kind k)
 {
     switch (k) {
-    case CAT_KIND_HOTFIX: return "hotfix";
-    case CAT_KIND_CU: return "cu";
-    case CAT_KIND_NEW_RELEASE: return "new-release";
+    case CAT_KIND_HOTFIX:
+        return "hotfix";
+    case CAT_KIND_CU:
+        return "cu";
+    case CAT_KIND_NEW_RELEASE:
+        return "new-release";
     }
     return "hotfix";
 }
@@ -368,15 +376,24 @@ unsigned cat_guidance_from_list(const char *names)
 const char *cat_guidance_name(unsigned bit)
 {
     switch (bit) {
-    case CAT_G_NONE: return "none";
-    case CAT_G_RESTART_HVM: return "restartHVM";
-    case CAT_G_RESTART_PV: return "restartPV";
-    case CAT_G_RESTART_HOST: return "restartHost";
-    case CAT_G_RESTART_XAPI: return "restartXAPI";
-    case CAT_G_RESTART_DM: return "RestartDeviceModel";
-    case CAT_G_EVACUATE_HOST: return "EvacuateHost";
-    case CAT_G_RESTART_VM: return "RestartVM";
-    default: return "unknown";
+    case CAT_G_NONE:
+        return "none";
+    case CAT_G_RESTART_HVM:
+        return "restartHVM";
+    case CAT_G_RESTART_PV:
+        return "restartPV";
+    case CAT_G_RESTART_HOST:
+        return "restartHost";
+    case CAT_G_RESTART_XAPI:
+        return "restartXAPI";
+    case CAT_G_RESTART_DM:
+        return "RestartDeviceModel";
+    case CAT_G_EVACUATE_HOST:
+        return "EvacuateHost";
+    case CAT_G_RESTART_VM:
+        return "RestartVM";
+    default:
+        return "unknown";
     }
 }
 

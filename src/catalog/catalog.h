@@ -25,39 +25,39 @@ enum cat_guidance {
     CAT_G_NONE = 0,
     CAT_G_RESTART_HVM = 1u << 0,
     CAT_G_RESTART_PV = 1u << 1,
-    CAT_G_RESTART_HOST = 1u << 2,   /* restartHost / RebootHost */
-    CAT_G_RESTART_XAPI = 1u << 3,   /* restartXAPI / RestartToolstack */
-    CAT_G_RESTART_DM = 1u << 4,     /* RestartDeviceModel */
-    CAT_G_EVACUATE_HOST = 1u << 5,  /* EvacuateHost (a precondition, XenServer 8) */
-    CAT_G_RESTART_VM = 1u << 6,     /* RestartVM (XenServer 8) */
-    CAT_G_UNKNOWN = 1u << 15        /* a value we do not recognise: treated as needing a reboot */
+    CAT_G_RESTART_HOST = 1u << 2,  /* restartHost / RebootHost */
+    CAT_G_RESTART_XAPI = 1u << 3,  /* restartXAPI / RestartToolstack */
+    CAT_G_RESTART_DM = 1u << 4,    /* RestartDeviceModel */
+    CAT_G_EVACUATE_HOST = 1u << 5, /* EvacuateHost (a precondition, XenServer 8) */
+    CAT_G_RESTART_VM = 1u << 6,    /* RestartVM (XenServer 8) */
+    CAT_G_UNKNOWN = 1u << 15       /* a value we do not recognise: treated as needing a reboot */
 };
 
 /* Both CAT_KIND_CU and CAT_KIND_NEW_RELEASE install another server version (the one whose
  * patch-uuid names them: catalog_version_installed_by finds it).  A patch named by a version with
  * present-as-update is CAT_KIND_NEW_RELEASE, by any other version CAT_KIND_CU. */
 enum cat_kind {
-    CAT_KIND_HOTFIX = 0,     /* a fix for one version */
-    CAT_KIND_CU,             /* cumulative update: some version's patch-uuid is this patch */
-    CAT_KIND_NEW_RELEASE     /* a current release reachable as an update (present-as-update) */
+    CAT_KIND_HOTFIX = 0, /* a fix for one version */
+    CAT_KIND_CU,         /* cumulative update: some version's patch-uuid is this patch */
+    CAT_KIND_NEW_RELEASE /* a current release reachable as an update (present-as-update) */
 };
 
 /* Who may download a hotfix (server version attribute hotfix-eligibility). */
 enum cat_eligibility {
-    CAT_ELIG_ALL = 0,  /* every customer */
-    CAT_ELIG_PREMIUM,  /* customers with a support contract (CSS) */
-    CAT_ELIG_CU,       /* only the cumulative update is offered */
-    CAT_ELIG_NONE      /* out of support */
+    CAT_ELIG_ALL = 0, /* every customer */
+    CAT_ELIG_PREMIUM, /* customers with a support contract (CSS) */
+    CAT_ELIG_CU,      /* only the cumulative update is offered */
+    CAT_ELIG_NONE     /* out of support */
 };
 
 enum cat_source { CAT_SOURCE_XML = 0, CAT_SOURCE_CDN = 1 };
 
 /* One live patch of a XenServer 8 update or host (/updates "livepatches" entries). */
 struct cat_livepatch {
-    char *component;        /* "kernel" or "xen" */
+    char *component; /* "kernel" or "xen" */
     char *base_buildid;
-    char *base;             /* "V-R" the live patch applies to */
-    char *to;               /* "V-R" it brings the component to */
+    char *base; /* "V-R" the live patch applies to */
+    char *to;   /* "V-R" it brings the component to */
 };
 
 /* One update: a legacy <patch> or a XenServer 8 repository update. */
@@ -71,62 +71,63 @@ struct cat_patch {
     int64_t timestamp_ms;   /* release date, ms since the epoch; 0 when unknown */
     unsigned guidance;      /* enum cat_guidance bits */
     bool guidance_mandatory;
-    int priority;           /* 0 = unknown, 1..5; default 2 */
+    int priority;              /* 0 = unknown, 1..5; default 2 */
     int64_t installation_size; /* bytes in dom0 */
     int64_t download_size;     /* bytes of the download */
     bool contains_livepatch;
-    char **required;        /* uuids of required patches */
+    char **required; /* uuids of required patches */
     size_t n_required;
-    char **conflicting;     /* uuids of conflicting patches */
+    char **conflicting; /* uuids of conflicting patches */
     size_t n_conflicting;
-    enum cat_kind kind;     /* set by the parser once versions are known */
+    enum cat_kind kind; /* set by the parser once versions are known */
     enum cat_source source;
     /* XenServer 8 only ("" otherwise) */
-    char *type;             /* SecurityFix, Bugfix, Improvement, NewFeature, ... */
-    char *severity;         /* High / None */
+    char *type;                  /* SecurityFix, Bugfix, Improvement, NewFeature, ... */
+    char *severity;              /* High / None */
     unsigned livepatch_guidance; /* guidance if the live patch applies */
     /* Added by catalog (all sources; "" / 0 / NULL when absent) */
-    char *description;      /* XS8 long description ("" for legacy: see name_description) */
-    char *special_info;     /* XS8 special-info */
+    char *description;          /* XS8 long description ("" for legacy: see name_description) */
+    char *special_info;         /* XS8 special-info */
     unsigned absolute_guidance; /* XS8 absolute-guidance (legacy: 0) */
     struct cat_livepatch *livepatches; /* XS8 per-update live patches */
     size_t n_livepatches;
-    bool has_required;      /* a <requiredpatches> element was present (XenCenter keeps null) */
-    bool has_conflicting;   /* a <conflictingpatches> element was present */
-    enum cat_eligibility eligibility; /* the most permissive hotfix-eligibility of the versions
-                             * listing it (CAT_ELIG_ALL when none lists it, and for XS8) */
-    int line;               /* line of its <patch> element in updates.xml (0 for XS8) */
+    bool has_required;    /* a <requiredpatches> element was present (XenCenter keeps null) */
+    bool has_conflicting; /* a <conflictingpatches> element was present */
+    enum cat_eligibility
+        eligibility; /* the most permissive hotfix-eligibility of the versions
+                      * listing it (CAT_ELIG_ALL when none lists it, and for XS8) */
+    int line;        /* line of its <patch> element in updates.xml (0 for XS8) */
 };
 
 /* One server version (legacy <serverversions><version>). */
 struct cat_version {
-    char *value;            /* "8.2.1" (non-numeric parts dropped) */
-    char *name;             /* "Citrix Hypervisor 8.2 CU1" */
-    char *build_number;     /* "" when absent: hosts then match on product_version */
+    char *value;        /* "8.2.1" (non-numeric parts dropped) */
+    char *name;         /* "Citrix Hypervisor 8.2 CU1" */
+    char *build_number; /* "" when absent: hosts then match on product_version */
     bool latest;
     bool latestcr;
     char *url;
     int64_t timestamp_ms;
-    char *patch_uuid;       /* patch that installs this version ("" when none) */
+    char *patch_uuid; /* patch that installs this version ("" when none) */
     bool present_as_update;
     char *minimum_xc_version;
     enum cat_eligibility eligibility;
     int64_t eligibility_premium_date_ms; /* 0 when absent */
     int64_t eligibility_none_date_ms;
     int64_t eol_date_ms;
-    char **patches;         /* every hotfix for this version, catalog order */
+    char **patches; /* every hotfix for this version, catalog order */
     size_t n_patches;
-    char **minimal;         /* minimalpatches, catalog order */
+    char **minimal; /* minimalpatches, catalog order */
     size_t n_minimal;
-    bool has_minimal;       /* false: automated updates unsupported for this version */
+    bool has_minimal; /* false: automated updates unsupported for this version */
     /* Added by catalog */
-    int line;               /* line of its <version> element */
+    int line; /* line of its <version> element */
 };
 
 /* XenServer 8 per-host view from /updates. */
 struct cat_cdn_host {
-    char *ref;              /* host OpaqueRef */
-    char **updates;         /* ids of updates this host needs */
+    char *ref;      /* host OpaqueRef */
+    char **updates; /* ids of updates this host needs */
     size_t n_updates;
     unsigned recommended_guidance;
     unsigned absolute_guidance;
@@ -134,7 +135,7 @@ struct cat_cdn_host {
     size_t n_livepatches;
     /* Added by catalog */
     struct cat_livepatch *livepatches; /* n_livepatches entries */
-    char **rpms;            /* RPMS this host would install */
+    char **rpms;                       /* RPMS this host would install */
     size_t n_rpms;
     unsigned mandatory_guidance; /* object form "mandatory" (XS8 guidance object), else 0 */
     unsigned full_guidance;      /* object form "full", else 0 */
@@ -147,7 +148,7 @@ struct catalog {
     size_t n_versions;
     enum cat_source source;
     /* XenServer 8 only */
-    char *cdn_hash;         /* passed back to host.apply_updates */
+    char *cdn_hash; /* passed back to host.apply_updates */
     struct cat_cdn_host *cdn_hosts;
     size_t n_cdn_hosts;
     /* internal: patch indices sorted by uuid (case-insensitive), for catalog_find_patch; NULL
@@ -157,11 +158,11 @@ struct catalog {
 
 /* Parse limits for untrusted catalogs. */
 struct cat_limits {
-    size_t max_bytes;       /* whole document (default 64 MiB) */
-    int max_depth;          /* element nesting (default 32) */
-    size_t max_patches;     /* default 100000 */
-    size_t max_versions;    /* default 10000 */
-    size_t max_attr_bytes;  /* one attribute value (default 64 KiB) */
+    size_t max_bytes;      /* whole document (default 64 MiB) */
+    int max_depth;         /* element nesting (default 32) */
+    size_t max_patches;    /* default 100000 */
+    size_t max_versions;   /* default 10000 */
+    size_t max_attr_bytes; /* one attribute value (default 64 KiB) */
 };
 void cat_limits_default(struct cat_limits *l);
 

@@ -27,8 +27,8 @@ struct cctx {
     int rc;
 };
 
-__attribute__((format(printf, 3, 4))) static int cfail(struct cctx *x, int code,
-                                                       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int cfail(struct cctx *x, int code, const char *fmt,
+                                                       ...)
 {
     if (x->rc)
         return x->rc;
@@ -73,7 +73,8 @@ static unsigned get_guidance(struct cctx *x, const json_t *v, const char *key, c
     unsigned bits = 0;
     size_t i;
     const json_t *it;
-    json_array_foreach(v, i, it) {
+    json_array_foreach(v, i, it)
+    {
         if (!json_is_string(it)) {
             cfail(x, PP_EPARSE, "%s: \"%s\"[%zu] is not a string", where, key, i);
             return 0;
@@ -94,10 +95,10 @@ static void get_guidances(struct cctx *x, const json_t *obj, const char *where, 
     memset(g, 0, sizeof(*g));
     g->recommended = get_guidance(x, json_object_get(obj, "recommended-guidance"),
                                   "recommended-guidance", where);
-    g->full = get_guidance(x, json_object_get(obj, "absolute-guidance"), "absolute-guidance",
-                           where);
-    g->livepatch = get_guidance(x, json_object_get(obj, "livepatch-guidance"),
-                                "livepatch-guidance", where);
+    g->full =
+        get_guidance(x, json_object_get(obj, "absolute-guidance"), "absolute-guidance", where);
+    g->livepatch =
+        get_guidance(x, json_object_get(obj, "livepatch-guidance"), "livepatch-guidance", where);
     const json_t *o = json_object_get(obj, "guidance");
     if (!o || json_is_null(o))
         return;
@@ -112,11 +113,10 @@ static void get_guidances(struct cctx *x, const json_t *obj, const char *where, 
     const json_t *m = json_object_get(o, "mandatory");
     g->mandatory = get_guidance(x, m, "guidance.mandatory", where);
     g->has_mandatory = g->mandatory != 0;
-    g->recommended |= get_guidance(x, json_object_get(o, "recommended"), "guidance.recommended",
-                                   where);
+    g->recommended |=
+        get_guidance(x, json_object_get(o, "recommended"), "guidance.recommended", where);
     g->full |= get_guidance(x, json_object_get(o, "full"), "guidance.full", where);
-    g->livepatch |= get_guidance(x, json_object_get(o, "livepatch"), "guidance.livepatch",
-                                 where);
+    g->livepatch |= get_guidance(x, json_object_get(o, "livepatch"), "guidance.livepatch", where);
 }
 
 static void get_strv(struct cctx *x, const json_t *obj, const char *key, const char *where,
@@ -134,7 +134,8 @@ static void get_strv(struct cctx *x, const json_t *obj, const char *key, const c
     }
     size_t i;
     const json_t *it;
-    json_array_foreach(a, i, it) {
+    json_array_foreach(a, i, it)
+    {
         if (!json_is_string(it)) {
             cfail(x, PP_EPARSE, "%s: \"%s\"[%zu] is not a string", where, key, i);
             break;
@@ -185,8 +186,8 @@ static void get_livepatches(struct cctx *x, const json_t *obj, const char *where
 /* XenCenter's CdnUpdateType: exact names, anything else is Unknown. */
 static char *norm_type(char *t)
 {
-    static const char *const known[] = {"SecurityFix", "Bugfix", "Improvement", "NewFeature",
-                                        "PreviewFeature", "Foundational"};
+    static const char *const known[] = {"SecurityFix", "Bugfix",         "Improvement",
+                                        "NewFeature",  "PreviewFeature", "Foundational"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(t, known[i]) == 0)
             return t;
@@ -276,8 +277,8 @@ int catalog_parse_cdn_json(const char *data, size_t len, const struct cat_limits
         return err_set(e, PP_EINVAL, "catalog_parse_cdn_json: no data or no output");
     struct cctx x = {.lim = lim, .e = e, .rc = 0};
     json_t *root = NULL;
-    int rc = jsonx_load(data ? data : "", len, lim->max_bytes, lim->max_depth, "updates JSON",
-                        &root, e);
+    int rc =
+        jsonx_load(data ? data : "", len, lim->max_bytes, lim->max_depth, "updates JSON", &root, e);
     if (rc)
         return rc;
     if (!json_is_object(root)) {
@@ -288,7 +289,8 @@ int catalog_parse_cdn_json(const char *data, size_t len, const struct cat_limits
     const json_t *updates = json_object_get(root, "updates");
     if (!json_is_array(hosts) || !json_is_array(updates)) {
         json_decref(root);
-        return err_set(e, PP_EPARSE, "updates JSON: \"hosts\" and \"updates\" must be lists "
+        return err_set(e, PP_EPARSE,
+                       "updates JSON: \"hosts\" and \"updates\" must be lists "
                        "(is this a XenServer 8 /updates answer?)");
     }
     if (json_array_size(updates) > lim->max_patches || json_array_size(hosts) > lim->max_patches) {

@@ -52,13 +52,13 @@ struct xctx {
     enum tag *stack;
     int depth;
     bool seen_root;
-    struct cat_patch *cur_patch;   /* open <patch> definition, or NULL */
+    struct cat_patch *cur_patch;     /* open <patch> definition, or NULL */
     struct cat_version *cur_version; /* open <version>, or NULL */
     struct cat_strv req, conf, vpatches, vminimal;
 };
 
-__attribute__((format(printf, 3, 4))) static void fail(struct xctx *x, int code,
-                                                       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void fail(struct xctx *x, int code, const char *fmt,
+                                                       ...)
 {
     if (x->rc)
         return;
@@ -203,9 +203,11 @@ static void start_patch_def(struct xctx *x, const XML_Char **atts)
     /* XenServerPatch: `new Version(version)` throws on a missing or malformed value, which
      * aborts XenCenter's whole parse. */
     if (!ver || !is_dotnet_version(ver)) {
-        fail(x, PP_EPARSE, "patch %s (\"%s\") has %s version%s%s%s (expected 2 to 4 numbers "
-             "separated by dots)", uuid, name ? name : "", ver ? "an unparseable" : "no",
-             ver ? " \"" : "", ver ? ver : "", ver ? "\"" : "");
+        fail(x, PP_EPARSE,
+             "patch %s (\"%s\") has %s version%s%s%s (expected 2 to 4 numbers "
+             "separated by dots)",
+             uuid, name ? name : "", ver ? "an unparseable" : "no", ver ? " \"" : "",
+             ver ? ver : "", ver ? "\"" : "");
         return;
     }
     if (c->n_patches == x->cap_patches) {
@@ -284,7 +286,7 @@ static void start_version(struct xctx *x, const XML_Char **atts)
     v->minimum_xc_version = attr_dup(atts, "minimum-xc-version");
     /* Enum.TryParse(hotfixEligibility): case-sensitive names; anything else leaves "all". */
     const char *el = attr(atts, "hotfix-eligibility");
-    v->eligibility = !el                      ? CAT_ELIG_ALL
+    v->eligibility = !el                          ? CAT_ELIG_ALL
                      : strcmp(el, "premium") == 0 ? CAT_ELIG_PREMIUM
                      : strcmp(el, "cu") == 0      ? CAT_ELIG_CU
                      : strcmp(el, "none") == 0    ? CAT_ELIG_NONE
@@ -370,8 +372,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     enum tag grand = x->depth > 1 ? x->stack[x->depth - 2] : T_OTHER;
     enum tag t = classify(x, name, parent, grand);
     if (t == T_ROOT && strcmp(name, "patchdata") != 0) {
-        fail(x, PP_EPARSE, "the root element is <%s>, expected <patchdata> (is this an "
-             "update catalog?)", name);
+        fail(x, PP_EPARSE,
+             "the root element is <%s>, expected <patchdata> (is this an "
+             "update catalog?)",
+             name);
         return;
     }
     switch (t) {
@@ -478,7 +482,8 @@ int catalog_parse_xml(const char *data, size_t len, const struct cat_limits *lim
     XML_SetStartDoctypeDeclHandler(x.p, on_doctype);
     XML_SetEntityDeclHandler(x.p, on_entity_decl);
     XML_SetParamEntityParsing(x.p, XML_PARAM_ENTITY_PARSING_NEVER);
-#if defined(XML_DTD) && (XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4))
+#if defined(XML_DTD) &&                                                                            \
+    (XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 4))
     XML_SetBillionLaughsAttackProtectionMaximumAmplification(x.p, 10.0f);
 #endif
 

@@ -95,8 +95,7 @@ void alerts_disk_size(struct buf *b, int64_t bytes)
     static const struct {
         double size;
         const char *unit;
-    } units[] = {
-        {1099511627776.0, "TB"}, {1073741824.0, "GB"}, {1048576.0, "MB"}, {1024.0, "kB"}};
+    } units[] = {{1099511627776.0, "TB"}, {1073741824.0, "GB"}, {1048576.0, "MB"}, {1024.0, "kB"}};
     uint64_t abs_bytes = bytes < 0 ? (uint64_t)(-(bytes + 1)) + 1 : (uint64_t)bytes;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if ((double)abs_bytes >= units[i].size) {
@@ -234,8 +233,7 @@ static const struct cat_version *installs(const struct catalog *c, const struct 
     return catalog_version_installed_by(c, p->uuid);
 }
 
-static void fill_patch_alert(const struct catalog *cat, struct alert *a,
-                             const struct cat_patch *p)
+static void fill_patch_alert(const struct catalog *cat, struct alert *a, const struct cat_patch *p)
 {
     a->kind = ALERT_PATCH;
     a->patch = p;
@@ -276,7 +274,8 @@ static void fill_version_alert(struct alert *a, const struct cat_version *v, con
     a->name = xstrdup(v->name);
     a->title = xasprintf("%s is now available", v->name);
     a->description = xasprintf("%s is now available. Download the latest at the %s downloads "
-                               "website.", v->name, brand);
+                               "website.",
+                               v->name, brand);
     a->web_page = xstrdup(v->url ? v->url : "");
     a->priority = 5; /* XenServerVersionAlert.Priority */
     a->timestamp_ms = v->timestamp_ms;

@@ -23,7 +23,7 @@ struct buf;
 struct err;
 
 /* Keys of the pool's other_config where XenCenter keeps dismissals (shared with it). */
-#define ALERTS_IGNORE_PATCHES_KEY "XenCenter.IgnorePatches"
+#define ALERTS_IGNORE_PATCHES_KEY    "XenCenter.IgnorePatches"
 #define ALERTS_LAST_SEEN_VERSION_KEY "XenCenter.LastSeenServerVersion"
 
 enum alert_kind {
@@ -44,19 +44,19 @@ struct alert {
                                         * the patch installs (CU / new release) or NULL */
     bool show_as_new_version;          /* ALERT_VERSION, or a patch installing a version without
                                         * present-as-update: listed as "<name> is now available" */
-    char *key;         /* dismissal key: the patch uuid, or the version value ("8.2.1") */
-    char *name;        /* patch name-label, or the version's name */
-    char *title;       /* "New Update Available - XS82E001" / "Citrix Hypervisor 8.2 CU1 is now
-                        * available" */
-    char *description; /* as XenCenter shows it (a patch's description plus its installation
-                        * size on a new line; a version's download sentence) */
-    char *web_page;    /* the KB article or download page URL */
-    char *applies_to;  /* the named hosts, then the whole pools, joined with ", " */
-    int priority;      /* 0 = unknown, 1 (most urgent) .. 5 */
+    char *key;            /* dismissal key: the patch uuid, or the version value ("8.2.1") */
+    char *name;           /* patch name-label, or the version's name */
+    char *title;          /* "New Update Available - XS82E001" / "Citrix Hypervisor 8.2 CU1 is now
+                           * available" */
+    char *description;    /* as XenCenter shows it (a patch's description plus its installation
+                           * size on a new line; a version's download sentence) */
+    char *web_page;       /* the KB article or download page URL */
+    char *applies_to;     /* the named hosts, then the whole pools, joined with ", " */
+    int priority;         /* 0 = unknown, 1 (most urgent) .. 5 */
     int64_t timestamp_ms; /* 0 when unknown */
     const struct inv_pool **pools; /* pools every host of which qualifies */
     size_t n_pools;
-    struct alert_host *hosts;      /* hosts named one by one (their pool only partly qualifies) */
+    struct alert_host *hosts; /* hosts named one by one (their pool only partly qualifies) */
     size_t n_hosts;
 };
 

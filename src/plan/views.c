@@ -222,8 +222,8 @@ static const char *status_text(bool known, bool out_of_date)
 }
 
 /* Build By Server rows (see views.h). */
-void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools,
-                    size_t n_pools, const struct alert_list *l, struct view_server_rows *out)
+void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools, size_t n_pools,
+                    const struct alert_list *l, struct view_server_rows *out)
 {
     out->v = NULL;
     out->n = 0;
@@ -262,8 +262,7 @@ void view_by_server(const struct catalog *cat, const struct inv_pool *const *poo
             r->pool = pool;
             r->pool_name = xstrdup(pool->name_label);
             r->server = xstrdup(inv_pool_display_name(pool));
-            r->version = xstrdup(master && master->product_version ? master->product_version
-                                                                    : "");
+            r->version = xstrdup(master && master->product_version ? master->product_version : "");
             r->version_known = all_known;
             r->out_of_date = all_known && any_out;
             r->status = xstrdup(status_text(all_known, any_out));

@@ -43,19 +43,19 @@ void view_by_update(const struct alert_list *l, enum view_sort sort, struct view
 void view_update_rows_cleanup(struct view_update_rows *r);
 
 struct view_server_row {
-    bool is_pool;                 /* a pool row (no host) or a host row */
-    const struct inv_pool *pool;  /* borrowed */
-    const struct inv_host *host;  /* borrowed; NULL for a pool row */
-    char *pool_name;              /* the pool's name; "" for a standalone host */
-    char *server;                 /* host name (pool rows: the pool's display name) */
-    char *version;                /* product version (pool rows: the coordinator's) */
-    bool version_known;           /* the catalog has the host's (all hosts') version */
-    bool out_of_date;             /* some required update is missing */
-    char *status;                 /* "Up to date" / "Out of date"; "" when the version is unknown.
-                                   * Host rows carry it as XenCenter's CSV export does (its grid
-                                   * shows it on the pool row only) */
-    char *required;               /* required update names joined with ", " ("" when unknown) */
-    char *installed;              /* installed update names, natural order, joined with ", " */
+    bool is_pool;                /* a pool row (no host) or a host row */
+    const struct inv_pool *pool; /* borrowed */
+    const struct inv_host *host; /* borrowed; NULL for a pool row */
+    char *pool_name;             /* the pool's name; "" for a standalone host */
+    char *server;                /* host name (pool rows: the pool's display name) */
+    char *version;               /* product version (pool rows: the coordinator's) */
+    bool version_known;          /* the catalog has the host's (all hosts') version */
+    bool out_of_date;            /* some required update is missing */
+    char *status;                /* "Up to date" / "Out of date"; "" when the version is unknown.
+                                  * Host rows carry it as XenCenter's CSV export does (its grid
+                                  * shows it on the pool row only) */
+    char *required;              /* required update names joined with ", " ("" when unknown) */
+    char *installed;             /* installed update names, natural order, joined with ", " */
 };
 
 struct view_server_rows {
@@ -70,8 +70,8 @@ struct view_server_rows {
  * names of the alerts in l that name the host.  Installed updates are the catalog names of the
  * host's applied updates (the uuid when the catalog does not know it).  l may be NULL.
  */
-void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools,
-                    size_t n_pools, const struct alert_list *l, struct view_server_rows *out);
+void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools, size_t n_pools,
+                    const struct alert_list *l, struct view_server_rows *out);
 void view_server_rows_cleanup(struct view_server_rows *r);
 
 #endif

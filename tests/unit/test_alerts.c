@@ -114,8 +114,7 @@ static void set_host(struct inv_host *h, const char *name, const char *pv, const
 
 /* A pool of n hosts; the first one is the coordinator. */
 static struct inv_pool *make_pool(const char *name, size_t n, const char *const *names,
-                                  const char *pv, const char *build,
-                                  const char *const *updates)
+                                  const char *pv, const char *build, const char *const *updates)
 {
     struct inv_pool *p = xcalloc(1, sizeof(*p));
     p->ref = xasprintf("OpaqueRef:pool-%s", name[0] ? name : names[0]);
@@ -180,20 +179,20 @@ static void test_installable_table(void **state)
         const char *pv, *build, *applied, *patch;
         bool want;
     } cases[] = {
-        {"8.2.0", "1090c", "", "P1-UUID", true},            /* in the list, nothing applied */
-        {"8.2.0", "1090c", "", "P2-UUID", false},           /* required P1 missing */
+        {"8.2.0", "1090c", "", "P1-UUID", true},  /* in the list, nothing applied */
+        {"8.2.0", "1090c", "", "P2-UUID", false}, /* required P1 missing */
         {"8.2.0", "1090c", "", "P3-UUID", true},
-        {"8.2.0", "1090c", "", "P4-UUID", false},           /* requirement never met */
+        {"8.2.0", "1090c", "", "P4-UUID", false}, /* requirement never met */
         {"8.2.0", "1090c", "", "CU1-UUID", true},
-        {"8.2.0", "1090c", "", "P5-UUID", false},           /* not in 8.2's list */
-        {"8.2.0", "1090c", "P1-UUID", "P1-UUID", false},    /* applied */
-        {"8.2.0", "1090c", "p1-uuid", "P2-UUID", true},     /* case-insensitive */
+        {"8.2.0", "1090c", "", "P5-UUID", false},        /* not in 8.2's list */
+        {"8.2.0", "1090c", "P1-UUID", "P1-UUID", false}, /* applied */
+        {"8.2.0", "1090c", "p1-uuid", "P2-UUID", true},  /* case-insensitive */
         {"8.2.0", "1090c", "P1-UUID", "P3-UUID", true},
         {"8.2.0", "1090c", "P1-UUID,P2-UUID", "P3-UUID", false}, /* conflict applied */
-        {"8.2.0", "9999x", "", "P1-UUID", false},           /* build number decides: no match */
-        {"9.9.9", "1090c", "", "P1-UUID", true},            /* ... even with another version */
-        {"7.1.0", "anything", "", "Q1-UUID", true},         /* product version decides */
-        {"7.1", "", "", "Q1-UUID", false},                  /* exact string */
+        {"8.2.0", "9999x", "", "P1-UUID", false},   /* build number decides: no match */
+        {"9.9.9", "1090c", "", "P1-UUID", true},    /* ... even with another version */
+        {"7.1.0", "anything", "", "Q1-UUID", true}, /* product version decides */
+        {"7.1", "", "", "Q1-UUID", false},          /* exact string */
         {"8.2.1", "1151c", "CU1-UUID", "P5-UUID", true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -350,9 +349,9 @@ static void test_dismissals(void **state)
     f->gamma->ignore_patches = xstrdup("q1-uuid");
     struct alert_list l = {0};
     assert_int_equal(alerts_compute(f->cat, f->pools, 4, NULL, &l, NULL), 0);
-    assert_null(find_alert(&l, "p3-uuid"));  /* only Alpha had it: dropped */
-    assert_null(find_alert(&l, "p1-uuid"));  /* host a1's pool dismissed it */
-    assert_null(find_alert(&l, "q1-uuid"));  /* case-insensitive uuid */
+    assert_null(find_alert(&l, "p3-uuid")); /* only Alpha had it: dropped */
+    assert_null(find_alert(&l, "p1-uuid")); /* host a1's pool dismissed it */
+    assert_null(find_alert(&l, "q1-uuid")); /* case-insensitive uuid */
     assert_non_null(find_alert(&l, "p2-uuid"));
     assert_string_equal(get_alert(&l, "8.3.0")->applies_to, "b1, Gamma, Delta");
     assert_int_equal(l.n, 6);
@@ -404,9 +403,9 @@ static void test_helpers(void **state)
         int64_t bytes;
         const char *want;
     } sizes[] = {
-        {0, "0 B"},         {1023, "1023 B"},          {1024, "1 kB"},
-        {1536, "1.5 kB"},   {1048576, "1 MB"},         {1310720, "1.2 MB"},
-        {1363148, "1.3 MB"}, {1073741824, "1 GB"},     {1099511627776LL, "1 TB"},
+        {0, "0 B"},          {1023, "1023 B"},     {1024, "1 kB"},
+        {1536, "1.5 kB"},    {1048576, "1 MB"},    {1310720, "1.2 MB"},
+        {1363148, "1.3 MB"}, {1073741824, "1 GB"}, {1099511627776LL, "1 TB"},
         {-2048, "2 kB"},
     };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -436,8 +435,8 @@ static void test_by_update_sorting(void **state)
     assert_int_equal(r.n, 9);
     /* on top: new versions, CUs and new releases, newest first; then the rest newest first */
     /* 8.2.1 and XS82ECU1 share a date: the name breaks the tie (descending) */
-    static const char *const by_date[] = {"8.3.0", "cu1-uuid", "8.2.1", "q2-uuid", "p5-uuid",
-                                          "p3-uuid", "p2-uuid", "p1-uuid", "q1-uuid"};
+    static const char *const by_date[] = {"8.3.0",   "cu1-uuid", "8.2.1",   "q2-uuid", "p5-uuid",
+                                          "p3-uuid", "p2-uuid",  "p1-uuid", "q1-uuid"};
     for (size_t i = 0; i < r.n; i++)
         assert_string_equal(r.v[i].alert->key, by_date[i]);
     assert_true(r.v[3].on_top);
@@ -445,8 +444,8 @@ static void test_by_update_sorting(void **state)
     assert_string_equal(r.v[0].pools, "Alpha, b1, Delta, Gamma");
     view_update_rows_cleanup(&r);
     view_by_update(&l, VIEW_SORT_POOL, &r);
-    static const char *const by_pool[] = {"cu1-uuid", "8.3.0", "q2-uuid", "8.2.1", "p1-uuid",
-                                          "p2-uuid", "p3-uuid", "p5-uuid", "q1-uuid"};
+    static const char *const by_pool[] = {"cu1-uuid", "8.3.0",   "q2-uuid", "8.2.1",  "p1-uuid",
+                                          "p2-uuid",  "p3-uuid", "p5-uuid", "q1-uuid"};
     for (size_t i = 0; i < r.n; i++)
         assert_string_equal(r.v[i].alert->key, by_pool[i]);
     /* a host-level alert lists the pool of its host */
@@ -628,13 +627,12 @@ static void test_generated_catalog_alerts(void **state)
     for (size_t i = 0; i < c->n_versions; i++) {
         static const char *const names[] = {"h1", "h2"};
         char *pn = xasprintf("pool-%s", c->versions[i].value);
-        pools[i] = make_pool(pn, 2, names, c->versions[i].value, c->versions[i].build_number,
-                             NULL);
+        pools[i] = make_pool(pn, 2, names, c->versions[i].value, c->versions[i].build_number, NULL);
         free(pn);
     }
     struct alert_list l = {0};
-    assert_int_equal(alerts_compute(c, (const struct inv_pool *const *)pools, c->n_versions, NULL,
-                                    &l, NULL), 0);
+    assert_int_equal(
+        alerts_compute(c, (const struct inv_pool *const *)pools, c->n_versions, NULL, &l, NULL), 0);
     size_t patch_alerts = 0, versions = 0;
     for (size_t i = 0; i < l.n; i++) {
         if (l.v[i].kind == ALERT_VERSION) {

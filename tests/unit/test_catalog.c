@@ -112,7 +112,8 @@ static const char *FULL_XML =
     "  <version value=\"7.0.0\" name=\"XenServer 7.0\" hotfix-eligibility=\"Premium\">\n"
     "   <patch uuid=\"cccccccc-0000-0000-0000-000000000003\"/>\n"
     "  </version>\n"
-    "  <version value=\"7.1.2\" name=\"7.1 CU2\" patch-uuid=\"dddddddd-0000-0000-0000-000000000004\""
+    "  <version value=\"7.1.2\" name=\"7.1 CU2\" "
+    "patch-uuid=\"dddddddd-0000-0000-0000-000000000004\""
     " hotfix-eligibility=\"cu\"/>\n"
     " </serverversions>\n"
     "</patchdata>\n";
@@ -202,8 +203,8 @@ static void test_xml_defaults(void **state)
     assert_false(d->guidance_mandatory);
     assert_int_equal(d->kind, CAT_KIND_CU); /* 7.1.2 names it, without present-as-update */
     const struct cat_patch *e5 = catalog_find_patch(c, "eeeeeeee-0000-0000-0000-000000000005");
-    assert_true(e5->timestamp_ms == 0);          /* unparseable date: unknown */
-    assert_true(e5->installation_size == 0);     /* unparseable size: 0 */
+    assert_true(e5->timestamp_ms == 0);      /* unparseable date: unknown */
+    assert_true(e5->installation_size == 0); /* unparseable size: 0 */
     assert_int_equal(e5->guidance, CAT_G_RESTART_HVM);
     assert_int_equal(e5->eligibility, CAT_ELIG_PREMIUM);
     assert_int_equal(catalog_find_patch(c, "ffffffff-0000-0000-0000-000000000006")->guidance,
@@ -319,13 +320,13 @@ static void test_version_cmp_and_dates(void **state)
 static void test_xml_unknown_ignored(void **state)
 {
     (void)state;
-    struct catalog *c = parse_ok(
-        "<patchdata foo=\"1\"><extra><deep><deeper/></deep></extra>"
-        "<patches><note>x</note><patch uuid=\"a\" version=\"1.0\"><requiredpatches>"
-        "<something uuid=\"b\"/></requiredpatches></patch></patches>"
-        "<serverversions><notaversion value=\"x\"/><version value=\"1.0\"><whatever/>"
-        "</version></serverversions>"
-        "<!-- comment --><?pi data?></patchdata>");
+    struct catalog *c =
+        parse_ok("<patchdata foo=\"1\"><extra><deep><deeper/></deep></extra>"
+                 "<patches><note>x</note><patch uuid=\"a\" version=\"1.0\"><requiredpatches>"
+                 "<something uuid=\"b\"/></requiredpatches></patch></patches>"
+                 "<serverversions><notaversion value=\"x\"/><version value=\"1.0\"><whatever/>"
+                 "</version></serverversions>"
+                 "<!-- comment --><?pi data?></patchdata>");
     assert_int_equal(c->n_patches, 1);
     assert_int_equal(c->patches[0].n_required, 0);
     assert_true(c->patches[0].has_required);
@@ -429,10 +430,9 @@ static void test_xml_hostile(void **state)
         "]>\n"
         "<patchdata><patches><patch uuid=\"&lol3;\" version=\"1.0\"/></patches></patchdata>";
     parse_fails(laughs, strlen(laughs), NULL, PP_EPARSE, "DOCTYPE is not allowed", "line 2");
-    const char *xxe =
-        "<?xml version=\"1.0\"?>\n"
-        "<!DOCTYPE patchdata SYSTEM \"file:///etc/passwd\">\n"
-        "<patchdata/>";
+    const char *xxe = "<?xml version=\"1.0\"?>\n"
+                      "<!DOCTYPE patchdata SYSTEM \"file:///etc/passwd\">\n"
+                      "<patchdata/>";
     parse_fails(xxe, strlen(xxe), NULL, PP_EPARSE, "DOCTYPE", NULL);
     const char *undeclared = "<patchdata><patches><patch uuid=\"&xxe;\" version=\"1.0\"/>"
                              "</patches></patchdata>";
@@ -461,7 +461,8 @@ static const char *CDN_OBJ =
     "   \"guidance\": {\"mandatory\": [\"RestartToolstack\"], \"recommended\": [\"RebootHost\"],\n"
     "                \"full\": [\"RebootHost\", \"RestartVM\"], \"livepatch\": []},\n"
     "   \"RPMS\": [\"xen-4.17.rpm\"], \"updates\": [\"U1\", \"U2\"],\n"
-    "   \"livepatches\": [{\"component\": \"kernel\", \"base-buildid\": \"bid\", \"base\": \"4.19-1\","
+    "   \"livepatches\": [{\"component\": \"kernel\", \"base-buildid\": \"bid\", \"base\": "
+    "\"4.19-1\","
     " \"to\": \"4.19-2\"}], \"future\": 1}],\n"
     " \"updates\": [{\"id\": \"U1\", \"title\": \"Update one\", \"summary\": \"Sum\",\n"
     "   \"description\": \"Long\", \"special-info\": \"Special\", \"url\": \"https://u1\",\n"
@@ -475,7 +476,8 @@ static const char *CDN_OBJ =
 static const char *CDN_ARR =
     "{\"hash\": \"abc123\",\n"
     " \"hosts\": [{\"ref\": \"OpaqueRef:h1\", \"recommended-guidance\": [\"RebootHost\"],\n"
-    "   \"absolute-guidance\": [\"RebootHost\", \"RestartVM\"], \"RPMS\": [], \"updates\": [\"U1\"],"
+    "   \"absolute-guidance\": [\"RebootHost\", \"RestartVM\"], \"RPMS\": [], \"updates\": "
+    "[\"U1\"],"
     " \"livepatches\": []}],\n"
     " \"updates\": [{\"id\": \"U1\", \"title\": \"Update one\", \"summary\": \"Sum\",\n"
     "   \"issued\": \"20230512T08:37:49Z\", \"severity\": \"High\", \"type\": \"Bugfix\",\n"
@@ -578,8 +580,8 @@ static void test_cdn_bad(void **state)
     cdn_fails("{\"hosts\": [], \"updates\": [{\"id\": 5}]}", NULL, PP_EPARSE, "\"id\" is not");
     cdn_fails("{\"hosts\": [{\"updates\": []}], \"updates\": []}", NULL, PP_EPARSE,
               "hosts[0] has no \"ref\"");
-    cdn_fails("{\"hosts\": [{\"ref\": \"r\", \"updates\": [1]}], \"updates\": []}", NULL,
-              PP_EPARSE, "\"updates\"[0] is not a string");
+    cdn_fails("{\"hosts\": [{\"ref\": \"r\", \"updates\": [1]}], \"updates\": []}", NULL, PP_EPARSE,
+              "\"updates\"[0] is not a string");
     cdn_fails("{\"hosts\": [], \"updates\": [{\"id\": \"a\", \"guidance\": 3}]}", NULL, PP_EPARSE,
               "update a: \"guidance\" is neither");
     cdn_fails("{\"hosts\": [], \"updates\": [{\"id\": \"a\", \"recommended-guidance\": [1]}]}",
@@ -601,8 +603,8 @@ static void test_cdn_bad(void **state)
     cdn_fails("{\"hosts\": [], \"updates\": [{\"id\": \"abcdef\"}]}", &lim, PP_ELIMIT, "longer");
     cat_limits_default(&lim);
     lim.max_depth = 3;
-    cdn_fails("{\"hosts\": [], \"updates\": [{\"id\": \"a\", \"x\": [[[[1]]]]}]}", &lim,
-              PP_ELIMIT, NULL);
+    cdn_fails("{\"hosts\": [], \"updates\": [{\"id\": \"a\", \"x\": [[[[1]]]]}]}", &lim, PP_ELIMIT,
+              NULL);
 }
 
 /* ---- the generated data set ----------------------------------------------------------------- */
