@@ -2,6 +2,7 @@
 /* inventory_xapi.c - XAPI records -> plan inventory (see inventory_xapi.h). */
 #include "engine/inventory_xapi.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -312,6 +313,31 @@ static void compute_free_memory(struct inv_pool *p)
     }
 }
 
+/* Deterministic order (the cache is a hash map): by name, then ref. */
+static int cmp_names(const char *na, const char *ra, const char *nb, const char *rb)
+{
+    int c = strcmp(na, nb);
+    return c ? c : strcmp(ra, rb);
+}
+
+static int host_cmp(const void *a, const void *b)
+{
+    const struct inv_host *x = a, *y = b;
+    return cmp_names(x->name_label, x->ref, y->name_label, y->ref);
+}
+
+static int vm_cmp(const void *a, const void *b)
+{
+    const struct inv_vm *x = a, *y = b;
+    return cmp_names(x->name_label, x->ref, y->name_label, y->ref);
+}
+
+static int sr_cmp(const void *a, const void *b)
+{
+    const struct inv_sr *x = a, *y = b;
+    return cmp_names(x->name_label, x->ref, y->name_label, y->ref);
+}
+
 /* Convert the source's records into a new inventory (see inventory_xapi.h). */
 struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e)
 {
@@ -342,6 +368,12 @@ struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e)
     src->foreach(src->ctx, "host", add_host, &c);
     src->foreach(src->ctx, "vm", add_vm, &c);
     src->foreach(src->ctx, "sr", add_sr, &c);
+    if (p->n_hosts)
+        qsort(p->hosts, p->n_hosts, sizeof(*p->hosts), host_cmp);
+    if (p->n_vms)
+        qsort(p->vms, p->n_vms, sizeof(*p->vms), vm_cmp);
+    if (p->n_srs)
+        qsort(p->srs, p->n_srs, sizeof(*p->srs), sr_cmp);
     compute_free_memory(p);
     return p;
 }
