@@ -794,6 +794,13 @@ static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection 
     case API_R_EVENTS:
         ret = serve_events(srv, c);
         break;
+    case API_R_CLIENT_ID:
+        /* the client ID file as uploaded; the engine checks its fields */
+        if (!(body = parse_body(srv, rq, false, &e)))
+            return queue_err(c, e.code, &e);
+        rc = engine_client_id_import(srv->eng, rq->body.data, rq->body.len, &e);
+        ret = rc ? queue_err(c, rc, &e) : queue_empty(c, 204);
+        break;
     default:
         ret = queue_error(c, 404, "no such route");
         break;

@@ -76,6 +76,7 @@ int api_route(const char *method, const char *path, struct api_match *m)
             {"plans", API_R_PLANS, "POST"},
             {"rollouts", API_R_ROLLOUTS, "GET, POST"},
             {"events", API_R_EVENTS, "GET"},
+            {"client-id", API_R_CLIENT_ID, "POST"},
         };
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
             if (strcmp(r, fixed[i].path) == 0) {

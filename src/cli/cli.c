@@ -18,6 +18,7 @@ const struct cli_command cli_commands[] = {
     {"rollout", "show or --watch one rollout (daemon)", cmd_rollout},
     {"retry", "continue a halted rollout from its failed step (daemon)", cmd_retry},
     {"cancel", "cancel a rollout: revert fixes, remove the update file (daemon)", cmd_cancel},
+    {"client-id", "import the vendor client ID file for downloads (daemon)", cmd_client_id},
     {"xapi", "raw XAPI calls through the client: xapi call METHOD ARGS...", cmd_xapi},
     {"sim", "serve simulated XAPI pools from a scenario file", cmd_sim},
     {NULL, NULL, NULL},

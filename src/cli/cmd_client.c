@@ -942,3 +942,40 @@ int cmd_cancel(int argc, char **argv)
 {
     return rollout_action("cancel", "/cancel", argc, argv);
 }
+
+/* ------------------------------------------------------------------ client ID */
+
+int cmd_client_id(int argc, char **argv)
+{
+    static const char usage[] = "poolpatch client-id import FILE";
+    struct common co = {0};
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *body = NULL;
+    int ret = parse_simple("client-id", usage, argc, argv, &co, NULL);
+
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    if (optind + 2 != argc || !str_eq(argv[optind], "import"))
+        return usage_error("client-id", "say import FILE", usage);
+    /* the file XenCenter users download from the vendor: {"username", "apikey", ...} */
+    if (jsonx_load_file(argv[optind + 1], 64 * 1024, 8, &body, &e) != 0)
+        return fail("client-id import", &e);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        err_set(&e, PP_EINVAL, "%s: expected a JSON object with username and apikey",
+                argv[optind + 1]);
+        return fail("client-id import", &e);
+    }
+    if (connect_client("client-id", &co, &rc)) {
+        json_decref(body);
+        return 1;
+    }
+    if (rest_call(&rc, "POST", "/api/v1/client-id", body, NULL, NULL, &e) != 0)
+        ret = fail("client-id import", &e);
+    else if (!co.json)
+        printf("Client ID imported; updates can now be downloaded from the vendor.\n");
+    json_decref(body);
+    rest_cleanup(&rc);
+    return ret;
+}

@@ -180,6 +180,14 @@ int engine_updates_restore(struct engine *eng, struct err *e)
     return reply("updates_restore", NULL, e);
 }
 
+int engine_client_id_import(struct engine *eng, const char *json_text, size_t len, struct err *e)
+{
+    (void)eng;
+    free(seam.last_id);
+    seam.last_id = xstrndup(json_text, len);
+    return reply("client_id_import", NULL, e);
+}
+
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
     (void)eng;

@@ -234,6 +234,9 @@ static void test_route_table(void **state)
     assert_int_equal(api_route("GET", "/api/v1/rollouts/r-1/retry", &m), 405);
     assert_int_equal(api_route("GET", "/api/v1/events", &m), 200);
     assert_int_equal(m.route, API_R_EVENTS);
+    assert_int_equal(api_route("POST", "/api/v1/client-id", &m), 200);
+    assert_int_equal(m.route, API_R_CLIENT_ID);
+    assert_int_equal(api_route("GET", "/api/v1/client-id", &m), 405);
     assert_int_equal(api_route("GET", "/api/v1/nope", &m), 404);
     assert_int_equal(api_route("GET", "/api/v2/pools", &m), 404);
     assert_int_equal(api_route("GET", "/api/v1/pools/", &m), 404);
@@ -638,6 +641,15 @@ static void test_http_json_bodies(void **state)
     resp_free(&r);
     http(fx, "POST", "/api/v1/updates/dismiss", bearer(), "{\"ids\":[\"\"]}", NULL, &r);
     assert_error(&r, 400, "bad_request", "ids[0]");
+    resp_free(&r);
+    /* client ID: the uploaded text goes to the engine as is */
+    http(fx, "POST", "/api/v1/client-id", bearer(), "{\"username\":\"u\",\"apikey\":\"k\"}", NULL,
+         &r);
+    assert_int_equal(r.status, 204);
+    assert_string_equal(seam.last_id, "{\"username\":\"u\",\"apikey\":\"k\"}");
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/client-id", bearer(), "[]", NULL, &r);
+    assert_error(&r, 400, "bad_request", "JSON object");
     resp_free(&r);
     /* a body must be JSON */
     http(fx, "POST", "/api/v1/updates/dismiss", bearer(), NULL,

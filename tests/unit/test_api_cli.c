@@ -714,6 +714,33 @@ static void test_cmd_retry_cancel_rollouts(void **state)
     run_free(&r);
 }
 
+static void test_cmd_client_id(void **state)
+{
+    struct fx *fx = *state;
+    struct run r;
+    char path[128];
+
+    snprintf(path, sizeof path, "%s/pw", fx->home); /* removed by teardown */
+    FILE *f = fopen(path, "w");
+    fputs("{\"username\":\"ops\",\"apikey\":\"abc\"}\n", f);
+    fclose(f);
+    run_cmd(cmd_client_id, (const char *const[]){"client-id", "import", path, NULL}, &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(seam.last_call, "client_id_import");
+    assert_non_null(strstr(seam.last_id, "\"apikey\":\"abc\""));
+    run_free(&r);
+    f = fopen(path, "w");
+    fputs("{\"username\":", f);
+    fclose(f);
+    run_cmd(cmd_client_id, (const char *const[]){"client-id", "import", path, NULL}, &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "line"));
+    run_free(&r);
+    run_cmd(cmd_client_id, (const char *const[]){"client-id", "export", path, NULL}, &r);
+    assert_int_equal(r.status, 2);
+    run_free(&r);
+}
+
 static void test_cmd_auth_and_unreachable(void **state)
 {
     struct fx *fx = *state;
@@ -836,6 +863,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cmd_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_watch_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_retry_cancel_rollouts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_client_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_auth_and_unreachable, setup, teardown),
         cmocka_unit_test(test_serve_child),
     };
