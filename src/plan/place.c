@@ -75,6 +75,15 @@ static void st_init(struct pstate *s, const struct place_in *in)
     for (size_t i = 0; i < p->n_srs; i++)
         pidx_put(&srs, p->srs[i].ref, i);
 
+    /* which SR is attached on which host, once */
+    bool *att = xcalloc(p->n_srs * s->nh + 1, sizeof(*att));
+    for (size_t i = 0; i < p->n_srs; i++)
+        for (size_t j = 0; j < p->srs[i].n_pbds; j++) {
+            size_t hi;
+            if (p->srs[i].pbds[j].attached && pidx_get(&hosts, p->srs[i].pbds[j].host_ref, &hi))
+                att[i * s->nh + hi] = true;
+        }
+    size_t *need = NULL, n_need = 0, cap_need = 0;
     for (size_t v = 0; v < s->nv; v++) {
         const struct inv_vm *vm = &p->vms[v];
         size_t hi;
@@ -84,21 +93,32 @@ static void st_init(struct pstate *s, const struct place_in *in)
         s->moves[v] = place_vm_moves(vm) && !in->vm_skip[v] && s->loc[v] != SIZE_MAX;
         if (!s->moves[v])
             continue;
-        for (size_t h = 0; h < s->nh; h++) {
+        /* the SRs it needs (an unknown SR is visible nowhere) */
+        n_need = 0;
+        bool unknown = false;
+        for (size_t d = 0; d < vm->n_disk_srs; d++) {
+            size_t si;
+            if (pidx_get(&srs, vm->disk_srs[d], &si))
+                PV_PUSH(need, n_need, cap_need, si);
+            else
+                unknown = true;
+        }
+        if (vm->cd_sr && vm->cd_sr[0] && !in->vm_no_cd[v]) {
+            size_t si;
+            if (pidx_get(&srs, vm->cd_sr, &si))
+                PV_PUSH(need, n_need, cap_need, si);
+            else
+                unknown = true;
+        }
+        for (size_t h = 0; h < s->nh && !unknown; h++) {
             bool ok = true;
-            for (size_t d = 0; d < vm->n_disk_srs && ok; d++) {
-                size_t si;
-                ok = pidx_get(&srs, vm->disk_srs[d], &si) &&
-                     inv_sr_attached_on(&p->srs[si], p->hosts[h].ref);
-            }
-            if (ok && vm->cd_sr && vm->cd_sr[0] && !in->vm_no_cd[v]) {
-                size_t si;
-                ok = pidx_get(&srs, vm->cd_sr, &si) &&
-                     inv_sr_attached_on(&p->srs[si], p->hosts[h].ref);
-            }
+            for (size_t k = 0; k < n_need && ok; k++)
+                ok = att[need[k] * s->nh + h];
             s->ok[v * s->nh + h] = ok;
         }
     }
+    free(need);
+    free(att);
     pidx_cleanup(&hosts);
     pidx_cleanup(&srs);
 }

@@ -41,6 +41,7 @@ struct ctx {
     size_t nh, nv;
     size_t master;
     bool *selected, *update, *evac, *usable, *vm_skip, *vm_no_cd;
+    size_t *vm_host;       /* [nv] index of the host a VM is resident on, SIZE_MAX when none */
     struct plan_host *ph;  /* [nh], pool order */
     struct plan_guidance_out *g;
 };
@@ -113,6 +114,36 @@ static void copy_seq(struct plan_host *ph, struct plan_seq *s)
     s->n = s->n_skipped = 0;
 }
 
+static bool same_version(const struct inv_host *a, const struct inv_host *b);
+
+/* Same version and the same applied updates in the same order: the same sequence. */
+static bool same_host_state(const struct inv_host *a, const struct inv_host *b)
+{
+    if (!same_version(a, b) || a->n_updates != b->n_updates)
+        return false;
+    for (size_t i = 0; i < a->n_updates; i++)
+        if (!str_eq(a->updates[i], b->updates[i]))
+            return false;
+    return true;
+}
+
+static void dup_seq(struct plan_host *dst, const struct plan_host *src)
+{
+    free(dst->version);
+    dst->version = xstrdup(src->version);
+    dst->n_updates = src->n_updates;
+    dst->updates = src->n_updates ? xcalloc(src->n_updates, sizeof(*dst->updates)) : NULL;
+    for (size_t i = 0; i < src->n_updates; i++)
+        dst->updates[i] = xstrdup(src->updates[i]);
+    dst->n_skipped = src->n_skipped;
+    dst->skipped = src->n_skipped ? xcalloc(src->n_skipped, sizeof(*dst->skipped)) : NULL;
+    for (size_t i = 0; i < src->n_skipped; i++) {
+        dst->skipped[i].uuid = xstrdup(src->skipped[i].uuid);
+        dst->skipped[i].reason = xstrdup(src->skipped[i].reason);
+        dst->skipped[i].severity = src->skipped[i].severity;
+    }
+}
+
 static const struct cat_cdn_host *cdn_host(const struct catalog *cat, const char *ref)
 {
     for (size_t i = 0; i < cat->n_cdn_hosts; i++)
@@ -134,6 +165,7 @@ static void plan_hosts(struct ctx *c)
     const struct plan_opts *o = c->o;
     struct plan *p = c->p;
     bool manual = pool->forbid_auto_restart && o->mode == PLAN_MODE_SELECTED;
+    size_t memo = SIZE_MAX; /* last host whose (supported) sequence was computed */
     for (size_t h = 0; h < c->nh; h++) {
         const struct inv_host *ih = &pool->hosts[h];
         struct plan_host *ph = &c->ph[h];
@@ -157,11 +189,18 @@ static void plan_hosts(struct ctx *c)
             }
             plan_host_actions_cdn(c->cat, o, ih, ch, ph, manual, &c->g[h]);
         } else {
-            struct plan_seq s;
-            plan_seq_build(&c->x, ih, o->mode, o->selected, o->n_selected, &s);
-            bool supported = s.supported;
-            copy_seq(ph, &s);
-            plan_seq_cleanup(&s);
+            bool supported = true;
+            if (memo != SIZE_MAX && same_host_state(&pool->hosts[memo], ih)) {
+                dup_seq(ph, &c->ph[memo]); /* hosts of a pool usually share version and state */
+            } else {
+                struct plan_seq s;
+                plan_seq_build(&c->x, ih, o->mode, o->selected, o->n_selected, &s);
+                supported = s.supported;
+                copy_seq(ph, &s);
+                plan_seq_cleanup(&s);
+                if (supported)
+                    memo = h;
+            }
             if (!supported) {
                 p->automated_refused = true;
                 add_check(c, "automated_unsupported", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
@@ -207,10 +246,10 @@ static void vm_checks(struct ctx *c)
         const struct inv_vm *vm = &pool->vms[v];
         if (!place_vm_moves(vm))
             continue;
-        const struct inv_host *home = inv_pool_host(pool, vm->resident_on);
-        if (!home)
+        if (c->vm_host[v] == SIZE_MAX)
             continue;
-        size_t h = (size_t)(home - pool->hosts);
+        size_t h = c->vm_host[v];
+        const struct inv_host *home = &pool->hosts[h];
         if (!c->evac[h])
             continue;
         const char *why = NULL, *id = NULL;
@@ -544,10 +583,7 @@ static void apply_placement(struct ctx *c, const struct place_out *po)
         struct plan_action *a = find_action(&c->ph[h], PLAN_ACT_RESTART_VMS);
         if (!a)
             continue;
-        for (size_t v = 0; v < c->nv; v++) {
-            const struct inv_host *r = inv_pool_host(pool, pool->vms[v].resident_on);
-            loc[v] = r ? (size_t)(r - pool->hosts) : SIZE_MAX;
-        }
+        memcpy(loc, c->vm_host, c->nv * sizeof(*loc));
         for (size_t i = 0; i < po->n_migs; i++)
             if (po->migs[i].batch <= po->batch[h])
                 loc[po->migs[i].vm] = po->migs[i].to;
@@ -758,10 +794,9 @@ static void totals(struct ctx *c, const struct place_out *po)
     double *hfree = xcalloc(c->nh + 1, sizeof(*hfree));
     for (size_t v = 0; v < c->nv; v++) {
         const struct inv_vm *vm = &c->pool->vms[v];
-        const struct inv_host *r = inv_pool_host(c->pool, vm->resident_on);
-        if (!r || !place_vm_moves(vm) || c->vm_skip[v])
+        if (c->vm_host[v] == SIZE_MAX || !place_vm_moves(vm) || c->vm_skip[v])
             continue;
-        size_t h = (size_t)(r - c->pool->hosts);
+        size_t h = c->vm_host[v];
         if (!c->evac[h])
             continue;
         T->bound_vms++;
@@ -840,6 +875,7 @@ static void ctx_free(struct ctx *c)
     free(c->usable);
     free(c->vm_skip);
     free(c->vm_no_cd);
+    free(c->vm_host);
     free(c->g);
 }
 
@@ -881,6 +917,17 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat,
     c.vm_skip = xcalloc(c.nv + 1, sizeof(bool));
     c.vm_no_cd = xcalloc(c.nv + 1, sizeof(bool));
     c.g = xcalloc(c.nh + 1, sizeof(*c.g));
+    c.vm_host = xcalloc(c.nv + 1, sizeof(*c.vm_host));
+    {
+        struct pidx hosts;
+        pidx_init(&hosts, c.nh);
+        for (size_t h = 0; h < c.nh; h++)
+            pidx_put(&hosts, pool->hosts[h].ref, h);
+        for (size_t v = 0; v < c.nv; v++)
+            if (!pidx_get(&hosts, pool->vms[v].resident_on, &c.vm_host[v]))
+                c.vm_host[v] = SIZE_MAX;
+        pidx_cleanup(&hosts);
+    }
 
     struct plan *p = xcalloc(1, sizeof(*p));
     c.p = p;
