@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -303,6 +304,52 @@ static void vm_checks(struct ctx *c)
 
 /* ------------------------------------------------------------------ pool checks */
 
+/* Updates that can never be installed, one check per update and reason, naming its hosts (one
+ * host: that host's ref; several: "" and the list, or "every selected host"). */
+static void uninstallable_checks(struct ctx *c)
+{
+    size_t n_sel = 0;
+    for (size_t h = 0; h < c->nh; h++)
+        n_sel += c->selected[h] && c->pool->hosts[h].live;
+    for (size_t h = 0; h < c->nh; h++) {
+        if (!c->selected[h] || !c->pool->hosts[h].live)
+            continue;
+        for (size_t i = 0; i < c->ph[h].n_skipped; i++) {
+            const struct plan_skip *k = &c->ph[h].skipped[i];
+            bool earlier = false;
+            for (size_t j = 0; j < h && !earlier; j++)
+                for (size_t q = 0; c->selected[j] && c->pool->hosts[j].live &&
+                                   q < c->ph[j].n_skipped && !earlier;
+                     q++)
+                    earlier = str_eq(c->ph[j].skipped[q].uuid, k->uuid) &&
+                              str_eq(c->ph[j].skipped[q].reason, k->reason);
+            if (earlier)
+                continue;
+            struct buf names;
+            buf_init(&names);
+            size_t count = 0;
+            for (size_t j = h; j < c->nh; j++) {
+                if (!c->selected[j] || !c->pool->hosts[j].live)
+                    continue;
+                for (size_t q = 0; q < c->ph[j].n_skipped; q++)
+                    if (str_eq(c->ph[j].skipped[q].uuid, k->uuid) &&
+                        str_eq(c->ph[j].skipped[q].reason, k->reason)) {
+                        buf_printf(&names, "%s%s", count ? ", " : "", c->ph[j].name);
+                        count++;
+                        break;
+                    }
+            }
+            char *msg = count == 1 ? xasprintf("%s: %s", buf_str(&names), k->reason)
+                        : count == n_sel
+                            ? xasprintf("every selected host (%zu): %s", count, k->reason)
+                            : xasprintf("%s: %s", buf_str(&names), k->reason);
+            add_check(c, "update_uninstallable", count == 1 ? c->ph[h].ref : NULL, NULL, k->uuid,
+                      k->severity, msg);
+            buf_cleanup(&names);
+        }
+    }
+}
+
 static void pool_checks(struct ctx *c)
 {
     const struct inv_pool *pool = c->pool;
@@ -315,6 +362,7 @@ static void pool_checks(struct ctx *c)
         any_update |= c->update[h];
     }
 
+    uninstallable_checks(c);
     if (p->partly_upgraded) {
         if (automated)
             p->automated_refused = true;
@@ -422,11 +470,6 @@ static void pool_checks(struct ctx *c)
                           host_name(ih)));
             fixable(k, PLAN_FIX_ENABLE_HOST, ih->ref, NULL, PLAN_FIX_DISABLE_HOST, ih->ref, NULL);
         }
-        /* updates that can never be installed */
-        for (size_t i = 0; i < ph->n_skipped; i++)
-            add_check(c, "update_uninstallable", ih->ref, NULL, ph->skipped[i].uuid,
-                      ph->skipped[i].severity,
-                      xasprintf("%s: %s", host_name(ih), ph->skipped[i].reason));
         /* selected updates already applied */
         if (o->mode == PLAN_MODE_SELECTED && !c->p->cdn)
             for (size_t i = 0; i < o->n_selected; i++)
@@ -591,6 +634,11 @@ static void apply_placement(struct ctx *c, const struct place_out *po)
         for (size_t v = 0; v < c->nv; v++)
             if (loc[v] == h && place_vm_moves(&pool->vms[v]) && !c->vm_skip[v])
                 PV_PUSH(a->vms, a->n_vms, cap, xstrdup(pool->vms[v].ref));
+        if (a->n_vms == 0) { /* its VMs live on updated hosts now: nothing to restart */
+            remove_action(&c->ph[h], a);
+            if (c->ph[h].mode == PLAN_UM_RESTART_VMS)
+                c->ph[h].mode = PLAN_UM_NONE;
+        }
     }
     free(loc);
 

@@ -324,6 +324,8 @@ static void test_guidance(void **state)
         fx_version(cat, "8.0", "b1", NULL, buf_str(&min), buf_str(&min));
         struct inv_pool *pool = fx_pool("p");
         fx_host(pool, "h1", 64 * GIB, "8.0", "b1");
+        fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+        fx_vm(pool, "g1", "h1", GIB, "nfs"); /* nowhere to go when evacuating: stays */
         struct plan_opts o;
         plan_opts_init(&o);
         o.prechecks = pr;
@@ -341,6 +343,12 @@ static void test_guidance(void **state)
             reboots += h->actions[j].kind == PLAN_ACT_REBOOT;
         assert_int_equal(p->totals.reboots, reboots);
         assert_true(reboots <= 2);
+        if (strcmp(c->name, "restartHVM") == 0) {
+            const struct plan_action *rv = &h->actions[h->n_actions - 1];
+            assert_int_equal(rv->n_vms, 1);
+            assert_string_equal(rv->vms[0], "g1");
+            assert_true(rv->guidance & CAT_G_RESTART_HVM);
+        }
         if (strcmp(c->name, "unconfirmed live patch") == 0)
             assert_non_null(pcheck(p, "livepatch_unconfirmed", "h1"));
         if (c->livepatched && strcmp(c->name, "all live-patched") == 0)
@@ -599,6 +607,33 @@ static void test_cu_needs_all_hosts(void **state)
     assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
     assert_null(pcheck(p, "all_hosts_selected", NULL));
     assert_int_equal(phost(p, "m")->n_updates, 1);
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+/* The same uninstallable update on several hosts is one check naming them. */
+static void test_uninstallable_grouped(void **state)
+{
+    (void)state;
+    struct catalog *cat = fx_catalog();
+    fx_patch(cat, "A", 0, "X", "");
+    fx_patch(cat, "B", 0, "", "");
+    fx_version(cat, "8.0", "b1", NULL, "A,B", "A,B");
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s", 64 * GIB, "8.0", "b1");
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, cat, NULL, &p, NULL), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_checks; i++)
+        n += strcmp(p->checks[i].id, "update_uninstallable") == 0;
+    assert_int_equal(n, 1);
+    const struct plan_check *k = mcheck(p, "update_uninstallable", "");
+    assert_non_null(strstr(k->message, "every selected host (2)"));
+    assert_string_equal(k->update_uuid, "A");
+    assert_int_equal(k->severity, PLAN_SEV_WARNING);
+    assert_int_equal(phost(p, "s")->n_skipped, 1);
     plan_free(p);
     inv_pool_free(pool);
     catalog_free(cat);
@@ -1008,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_partly_upgraded),
         cmocka_unit_test(test_forbid_auto_restart),
         cmocka_unit_test(test_cu_needs_all_hosts),
+        cmocka_unit_test(test_uninstallable_grouped),
         cmocka_unit_test(test_unsupported_version),
         cmocka_unit_test(test_prechecks),
         cmocka_unit_test(test_already_applied),
