@@ -337,6 +337,81 @@ static void patch_alerts(const struct catalog *cat, const struct inv_pool *const
     free(seen_version);
 }
 
+/* The /updates host entry of a pool host (matched by ref), or NULL. */
+static const struct cat_cdn_host *cdn_host_of(const struct catalog *cat, const struct inv_host *h)
+{
+    for (size_t i = 0; h->ref && i < cat->n_cdn_hosts; i++)
+        if (cat->cdn_hosts[i].ref && strcmp(cat->cdn_hosts[i].ref, h->ref) == 0)
+            return &cat->cdn_hosts[i];
+    return NULL;
+}
+
+static bool cdn_host_needs(const struct cat_cdn_host *ch, const char *id)
+{
+    for (size_t i = 0; ch && i < ch->n_updates; i++)
+        if (strcasecmp(ch->updates[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void fill_cdn_alert(struct alert *a, const struct cat_patch *p)
+{
+    const char *name = p->name_label && p->name_label[0] ? p->name_label : p->uuid;
+    a->kind = ALERT_PATCH;
+    a->patch = p;
+    a->key = xstrdup(p->uuid);
+    a->name = xstrdup(name);
+    a->title = xasprintf("New Update Available - %s", name);
+    a->description = xstrdup(p->name_description ? p->name_description : "");
+    a->web_page = xstrdup(p->url ? p->url : "");
+    a->priority = p->priority >= 0 && p->priority <= 5 ? p->priority : 2;
+    a->timestamp_ms = p->timestamp_ms;
+}
+
+/*
+ * XenServer 8: xapi already computed what each host needs (the hosts' "updates" lists in
+ * /updates), so an update's alert names the pools all of whose hosts list it, else the hosts that
+ * do.  Pool hosts are matched to the answer's hosts by ref; hosts the answer does not cover need
+ * nothing from it.
+ */
+static void cdn_alerts(const struct catalog *cat, const struct inv_pool *const *pools,
+                       size_t n_pools, struct builder *b)
+{
+    long *slot = xcalloc(cat->n_patches ? cat->n_patches : 1, sizeof(long));
+    for (size_t i = 0; i < cat->n_patches; i++)
+        slot[i] = -1;
+    for (size_t pi = 0; pi < n_pools; pi++) {
+        const struct inv_pool *pool = pools[pi];
+        if (!pool_usable(pool))
+            continue;
+        const struct cat_cdn_host **ch = xcalloc(pool->n_hosts, sizeof(*ch));
+        for (size_t h = 0; h < pool->n_hosts; h++)
+            ch[h] = cdn_host_of(cat, &pool->hosts[h]);
+        for (size_t k = 0; k < cat->n_patches; k++) {
+            const struct cat_patch *p = &cat->patches[k];
+            size_t ok = 0;
+            for (size_t h = 0; h < pool->n_hosts; h++)
+                ok += cdn_host_needs(ch[h], p->uuid);
+            if (ok == 0)
+                continue;
+            if (slot[k] < 0) {
+                slot[k] = (long)b->n;
+                fill_cdn_alert(new_alert(b), p);
+            }
+            struct alert *a = &b->v[slot[k]];
+            if (ok == pool->n_hosts) {
+                add_pool(a, pool);
+            } else {
+                for (size_t h = 0; h < pool->n_hosts; h++)
+                    if (cdn_host_needs(ch[h], p->uuid))
+                        add_host(a, pool, &pool->hosts[h]);
+            }
+        }
+        free(ch);
+    }
+    free(slot);
+}
+
 /* The highest version (System.Version order) with the flag; the first in catalog order on ties
  * (OrderByDescending is a stable sort). */
 static const struct cat_version *highest(const struct catalog *cat, bool cr)
@@ -436,6 +511,8 @@ int alerts_compute(const struct catalog *cat, const struct inv_pool *const *pool
     out->v = NULL;
     out->n = 0;
     struct builder b = {0};
+    if (cat->source == CAT_SOURCE_CDN && o.patches)
+        cdn_alerts(cat, pools, n_pools, &b);
     if (cat->source == CAT_SOURCE_XML) {
         if (o.patches)
             patch_alerts(cat, pools, n_pools, &b);
@@ -470,4 +547,17 @@ int alerts_compute(const struct catalog *cat, const struct inv_pool *const *pool
     out->v = b.v;
     out->n = k;
     return 0;
+}
+
+/* Move every alert of src to the end of dst (see alerts.h). */
+void alert_list_append(struct alert_list *dst, struct alert_list *src)
+{
+    if (!dst || !src || src->n == 0)
+        return;
+    dst->v = xreallocarray(dst->v, dst->n + src->n, sizeof(*dst->v));
+    memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
+    dst->n += src->n;
+    free(src->v);
+    src->v = NULL;
+    src->n = 0;
 }

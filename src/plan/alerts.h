@@ -76,15 +76,20 @@ struct alert_opts {
 void alert_opts_init(struct alert_opts *o);
 
 /*
- * Compute the alerts for n_pools pools against cat (an updates.xml catalog; a CDN catalog gives
- * no alerts).  Patch alerts come first in order of first appearance (pool order, then catalog
- * order), then version alerts (latest, then latestcr).  Returns 0, or PP_EINVAL for bad
- * arguments.  out must be zero-initialised or cleaned up; it is overwritten.
+ * Compute the alerts for n_pools pools against cat.  For an updates.xml catalog: patch alerts in
+ * order of first appearance (pool order, then catalog order), then version alerts (latest, then
+ * latestcr).  For a XenServer 8 /updates catalog: one alert per update some host needs (hosts
+ * matched by ref to the answer's hosts; no version alerts).  Returns 0, or PP_EINVAL for bad
+ * arguments.  out is overwritten (clean it up first if it held alerts).  To show legacy pools and
+ * XenServer 8 pools together, compute each and join the lists with alert_list_append.
  */
 int alerts_compute(const struct catalog *cat, const struct inv_pool *const *pools, size_t n_pools,
                    const struct alert_opts *opts, struct alert_list *out, struct err *e);
 /* Release everything in l; l is empty afterwards.  NULL is a no-op. */
 void alert_list_cleanup(struct alert_list *l);
+/* Move every alert of src to the end of dst; src is empty afterwards (its catalog and pools must
+ * still outlive dst). */
+void alert_list_append(struct alert_list *dst, struct alert_list *src);
 
 /*
  * XenCenter's PatchCanBeInstalledOnHost: patch is in the list of the host's catalog version,

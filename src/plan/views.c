@@ -144,6 +144,26 @@ static void host_required(const struct catalog *cat, const struct inv_pool *pool
                           const struct inv_host *h, const struct alert_list *l,
                           struct host_info *hi)
 {
+    if (cat && cat->source == CAT_SOURCE_CDN) {
+        /* XenServer 8: the host's "updates" list in /updates is what it needs */
+        const struct cat_cdn_host *ch = NULL;
+        for (size_t i = 0; h->ref && i < cat->n_cdn_hosts && !ch; i++)
+            if (cat->cdn_hosts[i].ref && strcmp(cat->cdn_hosts[i].ref, h->ref) == 0)
+                ch = &cat->cdn_hosts[i];
+        hi->known = ch != NULL;
+        struct buf cb;
+        buf_init(&cb);
+        for (size_t i = 0; ch && i < ch->n_updates; i++) {
+            const struct cat_patch *p = catalog_find_patch(cat, ch->updates[i]);
+            if (cb.len)
+                buf_puts(&cb, ", ");
+            buf_puts(&cb, p && p->name_label && p->name_label[0] ? p->name_label : ch->updates[i]);
+        }
+        hi->required = xstrdup(buf_str(&cb));
+        buf_cleanup(&cb);
+        hi->out_of_date = hi->required[0] != '\0';
+        return;
+    }
     const struct cat_version *v =
         cat ? catalog_match_version(cat, h->product_version, h->build_number) : NULL;
     hi->known = v != NULL;
@@ -221,9 +241,28 @@ static const char *status_text(bool known, bool out_of_date)
     return out_of_date ? "Out of date" : "Up to date";
 }
 
+struct pool_cat {
+    const struct inv_pool *pool;
+    const struct catalog *cat;
+};
+
+static int cmp_pool_cats(const void *x, const void *y)
+{
+    const struct pool_cat *a = x, *b = y;
+    return cmp_pools(&a->pool, &b->pool);
+}
+
 /* Build By Server rows (see views.h). */
 void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools, size_t n_pools,
                     const struct alert_list *l, struct view_server_rows *out)
+{
+    view_by_server_multi(NULL, cat, pools, n_pools, l, out);
+}
+
+/* Build By Server rows with a catalog per pool (see views.h). */
+void view_by_server_multi(const struct catalog *const *cats, const struct catalog *cat,
+                          const struct inv_pool *const *pools, size_t n_pools,
+                          const struct alert_list *l, struct view_server_rows *out)
 {
     out->v = NULL;
     out->n = 0;
@@ -233,14 +272,19 @@ void view_by_server(const struct catalog *cat, const struct inv_pool *const *poo
     if (cap == 0)
         return;
     out->v = xcalloc(cap, sizeof(*out->v));
-    const struct inv_pool **sorted = xcalloc(n_pools, sizeof(*sorted));
+    struct pool_cat *sorted = xcalloc(n_pools, sizeof(*sorted));
     size_t ns = 0;
-    for (size_t i = 0; i < n_pools; i++)
-        if (pools[i])
-            sorted[ns++] = pools[i];
-    qsort(sorted, ns, sizeof(*sorted), cmp_pools);
+    for (size_t i = 0; i < n_pools; i++) {
+        if (!pools[i])
+            continue;
+        sorted[ns].pool = pools[i];
+        sorted[ns].cat = cats && cats[i] ? cats[i] : cat;
+        ns++;
+    }
+    qsort(sorted, ns, sizeof(*sorted), cmp_pool_cats);
     for (size_t pi = 0; pi < ns; pi++) {
-        const struct inv_pool *pool = sorted[pi];
+        const struct inv_pool *pool = sorted[pi].pool;
+        const struct catalog *pcat = sorted[pi].cat;
         bool has_pool = pool->name_label && pool->name_label[0]; /* Helpers.GetPool != null */
         const struct inv_host *master = inv_pool_master(pool);
         struct host_sort *hs = xcalloc(pool->n_hosts ? pool->n_hosts : 1, sizeof(*hs));
@@ -252,7 +296,7 @@ void view_by_server(const struct catalog *cat, const struct inv_pool *const *poo
         }
         qsort(hs, pool->n_hosts, sizeof(*hs), cmp_hosts);
         for (size_t h = 0; h < pool->n_hosts; h++) {
-            host_required(cat, pool, hs[h].h, l, &hi[h]);
+            host_required(pcat, pool, hs[h].h, l, &hi[h]);
             all_known = all_known && hi[h].known;
             any_out = any_out || hi[h].out_of_date;
         }
@@ -281,7 +325,7 @@ void view_by_server(const struct catalog *cat, const struct inv_pool *const *poo
             r->out_of_date = hi[h].out_of_date;
             r->status = xstrdup(status_text(hi[h].known, hi[h].out_of_date));
             r->required = hi[h].required; /* taken */
-            r->installed = host_installed(cat, host);
+            r->installed = host_installed(pcat, host);
         }
         free(hs);
         free(hi);

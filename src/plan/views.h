@@ -72,6 +72,15 @@ struct view_server_rows {
  */
 void view_by_server(const struct catalog *cat, const struct inv_pool *const *pools, size_t n_pools,
                     const struct alert_list *l, struct view_server_rows *out);
+/*
+ * As view_by_server with one catalog per pool: cats[i] serves pools[i] (NULL entries, or cats
+ * NULL, fall back to cat).  For a XenServer 8 /updates catalog a host's required updates are the
+ * names of the updates its entry lists (hosts matched by ref); a host the answer does not cover
+ * has an unknown status.
+ */
+void view_by_server_multi(const struct catalog *const *cats, const struct catalog *cat,
+                          const struct inv_pool *const *pools, size_t n_pools,
+                          const struct alert_list *l, struct view_server_rows *out);
 void view_server_rows_cleanup(struct view_server_rows *r);
 
 #endif

@@ -605,6 +605,72 @@ static void test_csv_by_server_bytes(void **state)
     alert_list_cleanup(&l);
 }
 
+/* XenServer 8: alerts and By Server rows from a pool's /updates answer, joined with the legacy
+ * pools' alerts. */
+static void test_cdn_pool_views(void **state)
+{
+    struct fixture *f = *state;
+    static const char *json =
+        "{\"hash\": \"h\", \"hosts\": ["
+        "{\"ref\": \"OpaqueRef:x1\", \"updates\": [\"U1\", \"U2\"]},"
+        "{\"ref\": \"OpaqueRef:x2\", \"updates\": [\"u1\"]},"
+        "{\"ref\": \"OpaqueRef:elsewhere\", \"updates\": [\"U3\"]}],"
+        "\"updates\": [{\"id\": \"U1\", \"title\": \"Update one\", \"summary\": \"Sum\","
+        " \"url\": \"https://u1\", \"issued\": \"20240102T03:04:05Z\"},"
+        "{\"id\": \"U2\"}, {\"id\": \"U3\", \"title\": \"Three\"}]}";
+    struct catalog *cdn = NULL;
+    assert_int_equal(catalog_parse_cdn_json(json, strlen(json), NULL, &cdn, NULL), 0);
+    static const char *const names[] = {"x1", "x2"};
+    struct inv_pool *eight = make_pool("Eight", 2, names, "8.4.0", "", NULL);
+    const struct inv_pool *one[] = {eight};
+    struct alert_list l = {0}, c = {0};
+    assert_int_equal(alerts_compute(cdn, one, 1, NULL, &c, NULL), 0);
+    assert_int_equal(c.n, 2); /* U3 names no host of ours */
+    assert_string_equal(c.v[0].key, "U1");
+    assert_string_equal(c.v[0].title, "New Update Available - Update one");
+    assert_string_equal(c.v[0].description, "Sum");
+    assert_string_equal(c.v[0].applies_to, "Eight");
+    assert_string_equal(c.v[0].web_page, "https://u1");
+    assert_true(c.v[0].timestamp_ms == 1704164645000LL);
+    assert_string_equal(c.v[1].title, "New Update Available - U2");
+    assert_string_equal(c.v[1].applies_to, "x1");
+    /* join with the legacy pools' alerts */
+    assert_int_equal(alerts_compute(f->cat, f->pools, 4, NULL, &l, NULL), 0);
+    size_t legacy = l.n;
+    alert_list_append(&l, &c);
+    assert_int_equal(l.n, legacy + 2);
+    assert_int_equal(c.n, 0);
+    assert_null(c.v);
+    struct view_update_rows ur;
+    view_by_update(&l, VIEW_SORT_POOL, &ur);
+    assert_int_equal(ur.n, legacy + 2);
+    view_update_rows_cleanup(&ur);
+    /* By Server with a catalog per pool */
+    const struct inv_pool *all[] = {f->alpha, f->standalone, f->gamma, f->delta, eight};
+    const struct catalog *cats[] = {NULL, NULL, NULL, NULL, cdn};
+    struct view_server_rows r;
+    view_by_server_multi(cats, f->cat, all, 5, &l, &r);
+    assert_int_equal(r.n, 12);
+    /* Alpha(3) b1(1) Delta(2) Eight(3) Gamma(3) */
+    assert_string_equal(r.v[6].server, "Eight");
+    assert_string_equal(r.v[6].status, "Out of date");
+    assert_string_equal(r.v[7].server, "x1");
+    assert_string_equal(r.v[7].required, "Update one, U2");
+    assert_string_equal(r.v[8].required, "Update one");
+    assert_string_equal(r.v[1].required, "XS82E001, XS82E002, XS82ECU1"); /* legacy unchanged */
+    view_server_rows_cleanup(&r);
+    /* a host the answer does not cover has an unknown status */
+    free(eight->hosts[1].ref);
+    eight->hosts[1].ref = xstrdup("OpaqueRef:new-host");
+    view_by_server_multi(cats, f->cat, all, 5, &l, &r);
+    assert_string_equal(r.v[8].status, "");
+    assert_string_equal(r.v[6].status, "");
+    view_server_rows_cleanup(&r);
+    alert_list_cleanup(&l);
+    inv_pool_free(eight);
+    catalog_free(cdn);
+}
+
 /* The generated catalog against pools on every version: alerts exist and are consistent. */
 static void test_generated_catalog_alerts(void **state)
 {
@@ -671,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_csv_time),
         cmocka_unit_test_setup_teardown(test_csv_by_update_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_by_server_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cdn_pool_views, setup, teardown),
         cmocka_unit_test(test_generated_catalog_alerts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
