@@ -17,6 +17,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/jsonx.h"
+#include "base/str.h"
 #include "plan/plan.h"
 #include "test_plan_fixture.h"
 
@@ -1032,6 +1033,86 @@ static void test_bad_input(void **state)
     catalog_free(cat);
 }
 
+/* ------------------------------------------------------------------ the real test catalog */
+
+#ifndef PP_SOURCE_ROOT
+#define PP_SOURCE_ROOT "."
+#endif
+
+static bool before(char *const *seq, size_t n, size_t pos, const char *uuid)
+{
+    for (size_t i = 0; i < pos && i < n; i++)
+        if (str_eq_nocase(seq[i], uuid))
+            return true;
+    return false;
+}
+
+/* Every version of tests/data/catalog/updates.xml with a minimal list: each update follows its
+ * requirements, appears once, conflicts with nothing before it; a CU is followed by the minimal
+ * set of the version it installs; stay-on-release never contains a CU. */
+static void test_real_catalog(void **state)
+{
+    (void)state;
+    FILE *f = fopen(PP_SOURCE_ROOT "/tests/data/catalog/updates.xml", "rb");
+    if (!f) {
+        skip();
+        return;
+    }
+    struct buf b;
+    buf_init(&b);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    struct catalog *cat = NULL;
+    struct err e = {0};
+    assert_int_equal(catalog_parse_xml(b.data, b.len, NULL, &cat, &e), 0);
+    buf_cleanup(&b);
+    size_t chained = 0, checked = 0;
+    for (size_t vi = 0; vi < cat->n_versions; vi++) {
+        const struct cat_version *v = &cat->versions[vi];
+        if (!v->has_minimal)
+            continue;
+        struct inv_pool *pool = fx_pool("real");
+        size_t h = fx_host(pool, "h", 64 * GIB, v->value, v->build_number);
+        for (int mode = PLAN_MODE_AUTOMATED; mode <= PLAN_MODE_STAY; mode++) {
+            struct plan_seq s;
+            assert_int_equal(plan_host_sequence(cat, &pool->hosts[h], (enum plan_mode)mode, NULL,
+                                                0, &s, NULL),
+                             0);
+            assert_true(s.supported);
+            assert_string_equal(s.version, v->value);
+            for (size_t i = 0; i < s.n; i++) {
+                const struct cat_patch *p = catalog_find_patch(cat, s.uuids[i]);
+                assert_non_null(p);
+                assert_false(before(s.uuids, s.n, i, s.uuids[i]));
+                for (size_t r = 0; r < p->n_required; r++)
+                    assert_true(before(s.uuids, s.n, i, p->required[r]));
+                for (size_t k = 0; k < p->n_conflicting; k++)
+                    assert_false(before(s.uuids, s.n, i, p->conflicting[k]));
+                const struct cat_version *nv = catalog_version_installed_by(cat, s.uuids[i]);
+                if (mode == PLAN_MODE_STAY)
+                    assert_null(nv);
+                else if (nv && nv->n_minimal > 0 && i + 1 < s.n) {
+                    /* the next update belongs to the new baseline */
+                    bool in_next = false;
+                    for (size_t q = 0; q < nv->n_minimal; q++)
+                        in_next |= str_eq_nocase(nv->minimal[q], s.uuids[i + 1]);
+                    assert_true(in_next);
+                    chained++;
+                }
+            }
+            checked += s.n;
+            plan_seq_cleanup(&s);
+        }
+        inv_pool_free(pool);
+    }
+    assert_true(checked > 50);
+    assert_true(chained > 0);
+    catalog_free(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1051,6 +1132,7 @@ int main(void)
         cmocka_unit_test(test_upload_sr),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_real_catalog),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
