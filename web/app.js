@@ -27,7 +27,7 @@ function h(tag, attrs, ...children) {
 const main = () => document.getElementById('main');
 
 function show(...nodes) {
-  main().replaceChildren(...nodes);
+  main().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
 }
 
 function banner(msg, kind) {
