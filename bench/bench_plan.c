@@ -25,7 +25,7 @@
 #endif
 
 #define HOSTS_PER_POOL 16
-#define VMS_PER_HOST 20
+#define VMS_PER_HOST   20
 
 static double now_ms(void)
 {

@@ -21,7 +21,7 @@
 #include "plan/plan_int.h"
 
 #define G_REBOOT (CAT_G_RESTART_HOST | CAT_G_UNKNOWN)
-#define G_VMS (CAT_G_RESTART_HVM | CAT_G_RESTART_PV | CAT_G_RESTART_DM | CAT_G_RESTART_VM)
+#define G_VMS    (CAT_G_RESTART_HVM | CAT_G_RESTART_PV | CAT_G_RESTART_DM | CAT_G_RESTART_VM)
 
 /* The precheck result for host and update; update NULL finds the host-wide entry. */
 const struct plan_precheck_result *plan_find_precheck(const struct plan_opts *o,
@@ -126,8 +126,7 @@ void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
         vm_bits |= g & G_VMS;
         if (p && p->guidance_mandatory && (g & (G_REBOOT | CAT_G_RESTART_XAPI))) {
             if ((g & G_REBOOT) || (deferred & G_REBOOT)) {
-                push_action(ph, &cap, PLAN_ACT_REBOOT, NULL, (g | deferred) & ~G_VMS, true,
-                            manual);
+                push_action(ph, &cap, PLAN_ACT_REBOOT, NULL, (g | deferred) & ~G_VMS, true, manual);
                 deferred &= ~(unsigned)(G_REBOOT | CAT_G_RESTART_XAPI);
                 out->reboot = true;
             } else {

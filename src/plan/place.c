@@ -32,20 +32,21 @@ struct pstate {
     const struct place_in *in;
     size_t nh, nv;
     int64_t *free;
-    size_t *loc;   /* current host of each VM, SIZE_MAX when none */
-    size_t *aff;   /* affinity host index, SIZE_MAX when none */
+    size_t *loc; /* current host of each VM, SIZE_MAX when none */
+    size_t *aff; /* affinity host index, SIZE_MAX when none */
     int64_t *mem;
     bool *moves;
-    int *nmig;     /* migrations so far (policy minimal: a parked VM is never parked again) */
-    bool *ok;      /* [v * nh + h]: VM v's SRs are attached on h */
+    int *nmig; /* migrations so far (policy minimal: a parked VM is never parked again) */
+    bool *ok;  /* [v * nh + h]: VM v's SRs are attached on h */
     int *cls;
 };
 
 /* True for VMs placement moves: running or paused, resident somewhere, not a control domain. */
 bool place_vm_moves(const struct inv_vm *v)
 {
-    return !v->is_control_domain && (v->power_state == INV_RUNNING || v->power_state == INV_PAUSED)
-           && v->resident_on && v->resident_on[0];
+    return !v->is_control_domain &&
+           (v->power_state == INV_RUNNING || v->power_state == INV_PAUSED) && v->resident_on &&
+           v->resident_on[0];
 }
 
 static void st_init(struct pstate *s, const struct place_in *in)
@@ -141,7 +142,8 @@ static void sort_by_mem(size_t *vms, size_t n, const int64_t *mem)
 {
     for (size_t i = 1; i < n; i++) {
         size_t v = vms[i], j = i;
-        while (j > 0 && (mem[vms[j - 1]] < mem[v] || (mem[vms[j - 1]] == mem[v] && vms[j - 1] > v))) {
+        while (j > 0 &&
+               (mem[vms[j - 1]] < mem[v] || (mem[vms[j - 1]] == mem[v] && vms[j - 1] > v))) {
             vms[j] = vms[j - 1];
             j--;
         }
@@ -192,8 +194,7 @@ static bool try_place(const struct pstate *s, const size_t *B, size_t nb, bool a
                 continue;
             bool aff = s->aff[v] == h;
             int64_t left = t->free[h] - s->mem[v];
-            bool better = best == SIZE_MAX || c < best_cls ||
-                          (c == best_cls && aff && !best_aff) ||
+            bool better = best == SIZE_MAX || c < best_cls || (c == best_cls && aff && !best_aff) ||
                           (c == best_cls && aff == best_aff && left > best_left);
             if (better) {
                 best = h;

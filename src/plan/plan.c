@@ -42,8 +42,8 @@ struct ctx {
     size_t nh, nv;
     size_t master;
     bool *selected, *update, *evac, *usable, *vm_skip, *vm_no_cd;
-    size_t *vm_host;       /* [nv] index of the host a VM is resident on, SIZE_MAX when none */
-    struct plan_host *ph;  /* [nh], pool order */
+    size_t *vm_host;      /* [nv] index of the host a VM is resident on, SIZE_MAX when none */
+    struct plan_host *ph; /* [nh], pool order */
     struct plan_guidance_out *g;
 };
 
@@ -64,8 +64,8 @@ static const char *upd_name(const struct ctx *c, const char *uuid)
 }
 
 static struct plan_check *add_check(struct ctx *c, const char *id, const char *host_ref,
-                                    const char *vm_ref, const char *uuid,
-                                    enum plan_severity sev, char *msg)
+                                    const char *vm_ref, const char *uuid, enum plan_severity sev,
+                                    char *msg)
 {
     struct plan_check k = {0};
     k.id = xstrdup(id);
@@ -91,8 +91,8 @@ static void set_fix(struct plan_fix *f, enum plan_fix_kind k, const char *obj, c
     f->arg_ref = xstrdup(arg ? arg : "");
 }
 
-static void fixable(struct plan_check *k, enum plan_fix_kind fk, const char *fobj,
-                    const char *farg, enum plan_fix_kind uk, const char *uobj, const char *uarg)
+static void fixable(struct plan_check *k, enum plan_fix_kind fk, const char *fobj, const char *farg,
+                    enum plan_fix_kind uk, const char *uobj, const char *uarg)
 {
     k->fixable = true;
     set_fix(&k->fix, fk, fobj, farg);
@@ -278,8 +278,8 @@ static void vm_checks(struct ctx *c)
                     ? "Suspend is blocked for it; resolve: shut it down for the update and start "
                       "it afterwards."
                     : "Resolve: shut it down for the update and start it afterwards.");
-            struct plan_check *k = add_check(c, id, home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
-                                             msg);
+            struct plan_check *k =
+                add_check(c, id, home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING, msg);
             if (suspend)
                 fixable(k, PLAN_FIX_SUSPEND_VM, vm->ref, NULL, PLAN_FIX_RESUME_VM, vm->ref,
                         home->ref);
@@ -318,8 +318,8 @@ static void uninstallable_checks(struct ctx *c)
             const struct plan_skip *k = &c->ph[h].skipped[i];
             bool earlier = false;
             for (size_t j = 0; j < h && !earlier; j++)
-                for (size_t q = 0; c->selected[j] && c->pool->hosts[j].live &&
-                                   q < c->ph[j].n_skipped && !earlier;
+                for (size_t q = 0;
+                     c->selected[j] && c->pool->hosts[j].live && q < c->ph[j].n_skipped && !earlier;
                      q++)
                     earlier = str_eq(c->ph[j].skipped[q].uuid, k->uuid) &&
                               str_eq(c->ph[j].skipped[q].reason, k->reason);
@@ -594,8 +594,8 @@ static void add_mig(struct plan_action *a, size_t *cap, const struct inv_pool *p
 {
     const struct inv_vm *vm = &pool->vms[m->vm];
     struct plan_migration pm = {xstrdup(vm->ref), xstrdup(vm_name(vm)),
-                                xstrdup(pool->hosts[m->from].ref),
-                                xstrdup(pool->hosts[m->to].ref), vm->memory};
+                                xstrdup(pool->hosts[m->from].ref), xstrdup(pool->hosts[m->to].ref),
+                                vm->memory};
     PV_PUSH(a->migrations, a->n_migrations, *cap, pm);
 }
 
@@ -726,8 +726,8 @@ static void choose_upload(struct ctx *c)
             PV_PUSH(p->uploads, p->n_uploads, cap, xstrdup(ph->updates[j]));
             const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[j]);
             if (cp)
-                p->upload_bytes += cp->download_size > 0 ? cp->download_size
-                                                         : cp->installation_size;
+                p->upload_bytes +=
+                    cp->download_size > 0 ? cp->download_size : cp->installation_size;
         }
     }
     pidx_cleanup(&seen);
@@ -884,9 +884,9 @@ static void totals(struct ctx *c, const struct place_out *po)
     bool ret = c->o->policy == PLAN_POLICY_RETURN;
     T->bound_migrations = ret ? 2 * T->bound_vms : T->bound_vms;
     if (k > 0)
-        T->bound_window_s = ceil((double)n_down / (double)k) *
-                                (t->reboot_s + t->apply_s * (double)u_max) +
-                            (ret ? 2 : 1) * vm_bytes / (rate * (double)k);
+        T->bound_window_s =
+            ceil((double)n_down / (double)k) * (t->reboot_s + t->apply_s * (double)u_max) +
+            (ret ? 2 : 1) * vm_bytes / (rate * (double)k);
     free(load);
     free(hfree);
     free(hlen);
@@ -928,8 +928,8 @@ static void ctx_free(struct ctx *c)
 }
 
 /* See plan.h. */
-int plan_build(const struct inv_pool *pool, const struct catalog *cat,
-               const struct plan_opts *opts, struct plan **out, struct err *e)
+int plan_build(const struct inv_pool *pool, const struct catalog *cat, const struct plan_opts *opts,
+               struct plan **out, struct err *e)
 {
     struct plan_opts defaults;
     if (!out)
@@ -1008,8 +1008,8 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat,
                 a->label = xstrdup(upd_name(&c, a->update_uuid));
             } else if (a->kind == PLAN_ACT_APPLY_CDN) {
                 free(a->label);
-                a->label = xasprintf("%zu update%s", c.ph[h].n_updates,
-                                     c.ph[h].n_updates == 1 ? "" : "s");
+                a->label =
+                    xasprintf("%zu update%s", c.ph[h].n_updates, c.ph[h].n_updates == 1 ? "" : "s");
             }
         }
     vm_checks(&c);

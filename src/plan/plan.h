@@ -38,16 +38,18 @@ enum plan_mode {
 };
 
 enum plan_policy {
-    PLAN_POLICY_RETURN = 0, /* VMs go back home once their host is updated (XenCenter), <= 2 moves */
+    PLAN_POLICY_RETURN =
+        0, /* VMs go back home once their host is updated (XenCenter), <= 2 moves */
     PLAN_POLICY_MINIMAL = 1 /* VMs stay on updated hosts, <= 1 move when capacity allows */
 };
 
 /* Live-patch outcome of pool_update.precheck for one host and update (xapi's livepatch_status). */
 enum plan_livepatch {
-    PLAN_LP_UNKNOWN = 0, /* no precheck result yet: a live patch in the update is assumed to apply */
-    PLAN_LP_OK,          /* "ok": no live patch for this host, the guidance applies as written */
-    PLAN_LP_COMPLETE,    /* "ok_livepatch_complete": no reboot needed */
-    PLAN_LP_INCOMPLETE   /* "ok_livepatch_incomplete": the live patch does not cover it, reboot */
+    PLAN_LP_UNKNOWN =
+        0,             /* no precheck result yet: a live patch in the update is assumed to apply */
+    PLAN_LP_OK,        /* "ok": no live patch for this host, the guidance applies as written */
+    PLAN_LP_COMPLETE,  /* "ok_livepatch_complete": no reboot needed */
+    PLAN_LP_INCOMPLETE /* "ok_livepatch_incomplete": the live patch does not cover it, reboot */
 };
 
 /* Result of xapi's pool_update.precheck (or the XenServer 8 equivalent) for a host.  update_uuid
@@ -62,12 +64,12 @@ struct plan_precheck_result {
 
 /* Timing figures of a pool, measured or configured (seconds, bytes per second). */
 struct plan_timing {
-    double reboot_s;          /* reboot until the host is enabled again */
-    double apply_s;           /* applying one update */
-    double toolstack_s;       /* toolstack restart */
-    double vm_restart_s;      /* restarting the VMs of one host */
-    double migration_bw;      /* bytes/s of one live migration stream */
-    int parallel_migrations;  /* concurrent migrations per host */
+    double reboot_s;         /* reboot until the host is enabled again */
+    double apply_s;          /* applying one update */
+    double toolstack_s;      /* toolstack restart */
+    double vm_restart_s;     /* restarting the VMs of one host */
+    double migration_bw;     /* bytes/s of one live migration stream */
+    int parallel_migrations; /* concurrent migrations per host */
 };
 
 struct plan_opts {
@@ -75,13 +77,13 @@ struct plan_opts {
     enum plan_policy policy;
     const char *const *selected; /* PLAN_MODE_SELECTED: update uuids (any order) */
     size_t n_selected;
-    const char *const *hosts;    /* hosts chosen by the user (refs); n_hosts == 0: all */
+    const char *const *hosts; /* hosts chosen by the user (refs); n_hosts == 0: all */
     size_t n_hosts;
     const struct plan_precheck_result *prechecks; /* may be NULL */
     size_t n_prechecks;
     struct plan_timing timing;
-    int max_parallel_hosts;      /* cap on hosts down at once; 0: as many as capacity allows */
-    int64_t vm_overhead;         /* bytes added to each VM's memory when placing it */
+    int max_parallel_hosts; /* cap on hosts down at once; 0: as many as capacity allows */
+    int64_t vm_overhead;    /* bytes added to each VM's memory when placing it */
 };
 
 /* Defaults: automated, policy minimal, reboot 300 s, apply 60 s, toolstack 60 s, VM restarts
@@ -120,7 +122,7 @@ struct plan_check {
     char *vm_ref;      /* "" unless about one VM */
     char *update_uuid; /* "" unless about one update */
     enum plan_severity severity;
-    char *message;     /* what is wrong and what the user can do */
+    char *message; /* what is wrong and what the user can do */
     bool fixable;
     struct plan_fix fix;  /* kind NONE unless fixable */
     struct plan_fix undo; /* kind NONE when the fix needs no undo */
@@ -135,27 +137,27 @@ struct plan_migration {
 };
 
 enum plan_action_kind {
-    PLAN_ACT_DISABLE = 0,      /* host.disable */
-    PLAN_ACT_EVACUATE,         /* the migrations listed, to the chosen targets */
-    PLAN_ACT_APPLY,            /* pool_update.apply of update_uuid */
-    PLAN_ACT_APPLY_CDN,        /* host.apply_updates with the catalog hash (XenServer 8) */
-    PLAN_ACT_REBOOT,           /* host reboot (mandatory guidance: mid-sequence) */
+    PLAN_ACT_DISABLE = 0, /* host.disable */
+    PLAN_ACT_EVACUATE,    /* the migrations listed, to the chosen targets */
+    PLAN_ACT_APPLY,       /* pool_update.apply of update_uuid */
+    PLAN_ACT_APPLY_CDN,   /* host.apply_updates with the catalog hash (XenServer 8) */
+    PLAN_ACT_REBOOT,      /* host reboot (mandatory guidance: mid-sequence) */
     PLAN_ACT_RESTART_TOOLSTACK,
-    PLAN_ACT_ENABLE,           /* host.enable */
-    PLAN_ACT_MIGRATE_BACK,     /* policy return: the migrations listed bring VMs home */
-    PLAN_ACT_RESTART_VMS       /* restart the VMs listed (guidance bits say which kind) */
+    PLAN_ACT_ENABLE,       /* host.enable */
+    PLAN_ACT_MIGRATE_BACK, /* policy return: the migrations listed bring VMs home */
+    PLAN_ACT_RESTART_VMS   /* restart the VMs listed (guidance bits say which kind) */
 };
 
 struct plan_action {
     enum plan_action_kind kind;
-    char *update_uuid;     /* APPLY; APPLY_CDN: the catalog hash; "" otherwise */
-    char *label;           /* APPLY: the update's name; "" otherwise */
-    unsigned guidance;     /* the cat_guidance bits that caused this action */
-    bool mandatory;        /* REBOOT / RESTART_*: mandatory guidance, run at once */
-    bool manual;           /* left to the user (the pool forbids automatic restarts) */
+    char *update_uuid;                 /* APPLY; APPLY_CDN: the catalog hash; "" otherwise */
+    char *label;                       /* APPLY: the update's name; "" otherwise */
+    unsigned guidance;                 /* the cat_guidance bits that caused this action */
+    bool mandatory;                    /* REBOOT / RESTART_*: mandatory guidance, run at once */
+    bool manual;                       /* left to the user (the pool forbids automatic restarts) */
     struct plan_migration *migrations; /* EVACUATE, MIGRATE_BACK */
     size_t n_migrations;
-    char **vms;            /* RESTART_VMS: VM refs */
+    char **vms; /* RESTART_VMS: VM refs */
     size_t n_vms;
 };
 
@@ -168,47 +170,47 @@ struct plan_skip {
 
 /* What a host will need, the seed's "update mode" column. */
 enum plan_update_mode {
-    PLAN_UM_UP_TO_DATE = 0,  /* nothing to apply */
-    PLAN_UM_NONE,            /* updates, but "No action required" after applying them */
-    PLAN_UM_RESTART_VMS,     /* VM restarts only */
-    PLAN_UM_TOOLSTACK,       /* toolstack restart */
-    PLAN_UM_REBOOT           /* host reboot */
+    PLAN_UM_UP_TO_DATE = 0, /* nothing to apply */
+    PLAN_UM_NONE,           /* updates, but "No action required" after applying them */
+    PLAN_UM_RESTART_VMS,    /* VM restarts only */
+    PLAN_UM_TOOLSTACK,      /* toolstack restart */
+    PLAN_UM_REBOOT          /* host reboot */
 };
 
 struct plan_host {
     char *ref;
     char *name;
     bool is_master;
-    bool selected;          /* among the hosts to update */
-    char *version;          /* matched catalog version value, "" when unmatched */
-    char **updates;         /* the ordered sequence to apply */
+    bool selected;  /* among the hosts to update */
+    char *version;  /* matched catalog version value, "" when unmatched */
+    char **updates; /* the ordered sequence to apply */
     size_t n_updates;
     struct plan_skip *skipped; /* never installable, with the reason */
     size_t n_skipped;
     struct plan_action *actions;
     size_t n_actions;
     enum plan_update_mode mode;
-    bool evacuate;          /* VMs must leave before the first apply */
-    bool reboot;            /* at least one host reboot */
-    bool toolstack;         /* a toolstack restart (none when a reboot follows it) */
-    bool livepatched;       /* a reboot was avoided thanks to a live patch */
-    int order;              /* 0 = first; -1 when not updated */
-    int batch;              /* hosts with the same batch go down together; -1 when not updated */
-    double start_s, end_s;  /* predicted, seconds after the rollout starts */
+    bool evacuate;         /* VMs must leave before the first apply */
+    bool reboot;           /* at least one host reboot */
+    bool toolstack;        /* a toolstack restart (none when a reboot follows it) */
+    bool livepatched;      /* a reboot was avoided thanks to a live patch */
+    int order;             /* 0 = first; -1 when not updated */
+    int batch;             /* hosts with the same batch go down together; -1 when not updated */
+    double start_s, end_s; /* predicted, seconds after the rollout starts */
 };
 
 struct plan_totals {
     size_t hosts_updated;
-    size_t updates;          /* update applications summed over hosts */
-    size_t migrations;       /* every live migration, out and back */
-    size_t migrations_back;  /* of which bring VMs home (policy return) */
+    size_t updates;         /* update applications summed over hosts */
+    size_t migrations;      /* every live migration, out and back */
+    size_t migrations_back; /* of which bring VMs home (policy return) */
     size_t reboots;
     size_t toolstack_restarts;
     size_t livepatched_hosts;
     size_t batches;
-    size_t max_batch;        /* most hosts down at once */
+    size_t max_batch; /* most hosts down at once */
     int64_t migrated_bytes;
-    double window_s;         /* predicted window */
+    double window_s; /* predicted window */
     /* DESIGN.md's lower bound for comparison */
     size_t bound_vms;        /* V: running VMs on hosts that must be evacuated */
     size_t bound_migrations; /* V (minimal) or 2V (return) */
@@ -228,7 +230,7 @@ struct plan {
     char *upload_sr_ref;    /* "" when no upload (XenServer 8, nothing to do) or none fits */
     char *upload_sr_name;
     int64_t upload_bytes;
-    char **uploads;         /* update uuids uploaded once for the pool, in first-use order */
+    char **uploads; /* update uuids uploaded once for the pool, in first-use order */
     size_t n_uploads;
     struct plan_check *checks;
     size_t n_checks;
@@ -242,8 +244,8 @@ struct plan {
  * new plan in *out (free with plan_free) even when checks block it: a plan is always something to
  * show.  Errors: PP_EINVAL (NULL pool or catalog, no master, unknown selected host).
  */
-int plan_build(const struct inv_pool *pool, const struct catalog *cat,
-               const struct plan_opts *opts, struct plan **out, struct err *e);
+int plan_build(const struct inv_pool *pool, const struct catalog *cat, const struct plan_opts *opts,
+               struct plan **out, struct err *e);
 /* Release; NULL is a no-op. */
 void plan_free(struct plan *p);
 
@@ -270,9 +272,9 @@ void plan_resolution_cleanup(struct plan_resolution *r);
 
 /* The ordered update sequence of one host. */
 struct plan_seq {
-    bool supported;   /* false: version unmatched, or no minimal list (automated unsupported) */
-    char *version;    /* matched version value or "" */
-    char **uuids;     /* ordered: every update follows the ones it requires */
+    bool supported; /* false: version unmatched, or no minimal list (automated unsupported) */
+    char *version;  /* matched version value or "" */
+    char **uuids;   /* ordered: every update follows the ones it requires */
     size_t n;
     struct plan_skip *skipped;
     size_t n_skipped;
@@ -293,7 +295,7 @@ void plan_seq_cleanup(struct plan_seq *s);
 /* What guidance does to one host (computed from the catalog, the sequence and the prechecks). */
 struct plan_guidance_out {
     bool evacuate;
-    bool reboot;        /* a reboot at the end (deferred) or mid-sequence (mandatory) */
+    bool reboot; /* a reboot at the end (deferred) or mid-sequence (mandatory) */
     bool toolstack;
     bool livepatched;
     unsigned vm_restart; /* CAT_G_RESTART_HVM / PV / DM / VM bits */

@@ -17,7 +17,7 @@
 #define PV_PUSH(arr, n, cap, val)                                                                  \
     do {                                                                                           \
         if ((n) == (cap)) {                                                                        \
-            (cap) = (cap) ? (cap) * 2 : 8;                                                         \
+            (cap) = (cap) ? (cap)*2 : 8;                                                           \
             (arr) = xreallocarray((arr), (cap), sizeof(*(arr)));                                   \
         }                                                                                          \
         (arr)[(n)++] = (val);                                                                      \
@@ -92,8 +92,8 @@ struct place_fail {
     size_t host; /* host being evacuated when no target had room */
 };
 struct place_out {
-    int *batch;          /* [n_hosts] -1 when not updated */
-    int *order;          /* [n_hosts] -1 when not updated */
+    int *batch; /* [n_hosts] -1 when not updated */
+    int *order; /* [n_hosts] -1 when not updated */
     size_t n_batches;
     struct place_mig *migs; /* in execution order */
     size_t n_migs, cap_migs;

@@ -124,10 +124,10 @@ static const struct {
     unsigned bit;
     const char *name;
 } g_names[] = {
-    {CAT_G_RESTART_HVM, "restartHVM"},     {CAT_G_RESTART_PV, "restartPV"},
-    {CAT_G_RESTART_HOST, "restartHost"},   {CAT_G_RESTART_XAPI, "restartXAPI"},
+    {CAT_G_RESTART_HVM, "restartHVM"},        {CAT_G_RESTART_PV, "restartPV"},
+    {CAT_G_RESTART_HOST, "restartHost"},      {CAT_G_RESTART_XAPI, "restartXAPI"},
     {CAT_G_RESTART_DM, "restartDeviceModel"}, {CAT_G_EVACUATE_HOST, "evacuateHost"},
-    {CAT_G_RESTART_VM, "restartVM"},       {CAT_G_UNKNOWN, "unknown"},
+    {CAT_G_RESTART_VM, "restartVM"},          {CAT_G_UNKNOWN, "unknown"},
 };
 
 static json_t *guidance_json(unsigned g)
@@ -219,31 +219,30 @@ json_t *plan_to_json(const struct plan *p)
                       "ref", h->ref, "name", h->name, "master", h->is_master, "selected",
                       h->selected, "version", h->version, "order", h->order, "batch", h->batch,
                       "update_mode", plan_update_mode_name(h->mode), "evacuate", h->evacuate,
-                      "reboot", h->reboot, "toolstack", h->toolstack, "livepatched",
-                      h->livepatched, "start_s", h->start_s, "end_s", h->end_s, "updates",
+                      "reboot", h->reboot, "toolstack", h->toolstack, "livepatched", h->livepatched,
+                      "start_s", h->start_s, "end_s", h->end_s, "updates",
                       strv_json(h->updates, h->n_updates), "skipped", skipped, "actions", acts));
     }
     const struct plan_totals *t = &p->totals;
     json_t *totals = json_pack(
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:{s:I, s:I, s:I, s:f}}",
         "hosts_updated", (json_int_t)t->hosts_updated, "updates", (json_int_t)t->updates,
-        "migrations", (json_int_t)t->migrations, "migrations_back",
-        (json_int_t)t->migrations_back, "reboots", (json_int_t)t->reboots, "toolstack_restarts",
-        (json_int_t)t->toolstack_restarts, "livepatched_hosts", (json_int_t)t->livepatched_hosts,
-        "batches", (json_int_t)t->batches, "max_batch", (json_int_t)t->max_batch,
-        "migrated_bytes", (json_int_t)t->migrated_bytes, "window_s", t->window_s, "bound",
-        "vms", (json_int_t)t->bound_vms, "migrations", (json_int_t)t->bound_migrations, "k",
-        (json_int_t)t->bound_k, "window_s", t->bound_window_s);
-    return json_pack("{s:{s:s, s:s}, s:s, s:s, s:b, s:o, s:b, s:b, s:{s:o, s:o, s:I, s:o}, "
-                     "s:b, s:o, s:o, s:o}",
-                     "pool", "ref", p->pool_ref, "name", p->pool_name, "mode",
-                     plan_mode_name(p->mode), "policy", plan_policy_name(p->policy), "cdn", p->cdn,
-                     "cdn_hash", str_or_null(p->cdn_hash), "partly_upgraded", p->partly_upgraded,
-                     "automated_refused", p->automated_refused, "upload", "sr",
-                     str_or_null(p->upload_sr_ref), "sr_name", str_or_null(p->upload_sr_name),
-                     "bytes", (json_int_t)p->upload_bytes, "updates",
-                     strv_json(p->uploads, p->n_uploads), "can_resolve", plan_can_resolve(p),
-                     "checks", checks, "hosts", hosts, "totals", totals);
+        "migrations", (json_int_t)t->migrations, "migrations_back", (json_int_t)t->migrations_back,
+        "reboots", (json_int_t)t->reboots, "toolstack_restarts", (json_int_t)t->toolstack_restarts,
+        "livepatched_hosts", (json_int_t)t->livepatched_hosts, "batches", (json_int_t)t->batches,
+        "max_batch", (json_int_t)t->max_batch, "migrated_bytes", (json_int_t)t->migrated_bytes,
+        "window_s", t->window_s, "bound", "vms", (json_int_t)t->bound_vms, "migrations",
+        (json_int_t)t->bound_migrations, "k", (json_int_t)t->bound_k, "window_s",
+        t->bound_window_s);
+    return json_pack(
+        "{s:{s:s, s:s}, s:s, s:s, s:b, s:o, s:b, s:b, s:{s:o, s:o, s:I, s:o}, "
+        "s:b, s:o, s:o, s:o}",
+        "pool", "ref", p->pool_ref, "name", p->pool_name, "mode", plan_mode_name(p->mode), "policy",
+        plan_policy_name(p->policy), "cdn", p->cdn, "cdn_hash", str_or_null(p->cdn_hash),
+        "partly_upgraded", p->partly_upgraded, "automated_refused", p->automated_refused, "upload",
+        "sr", str_or_null(p->upload_sr_ref), "sr_name", str_or_null(p->upload_sr_name), "bytes",
+        (json_int_t)p->upload_bytes, "updates", strv_json(p->uploads, p->n_uploads), "can_resolve",
+        plan_can_resolve(p), "checks", checks, "hosts", hosts, "totals", totals);
 }
 
 /* ------------------------------------------------------------------ text */

@@ -377,8 +377,7 @@ int plan_seq_build(const struct catidx *x, const struct inv_host *h, enum plan_m
                                 patch_label(x, p->uuid), patch_label(x, q));
         }
         if (!why)
-            why = xasprintf("%s cannot be ordered after its requirements",
-                            patch_label(x, p->uuid));
+            why = xasprintf("%s cannot be ordered after its requirements", patch_label(x, p->uuid));
         add_skip(s, &skcap, p->uuid, why);
     }
 

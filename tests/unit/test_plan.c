@@ -104,44 +104,253 @@ struct seq_case {
 static const struct seq_case seq_cases[] = {
     {"empty", {"A||"}, "", "A", NULL, NULL, PLAN_MODE_AUTOMATED, NULL, "", true, "", "", NULL},
     {"one", {"A||"}, "A", "A", NULL, NULL, PLAN_MODE_AUTOMATED, NULL, "", true, "A", "", NULL},
-    {"up to date", {"A||"}, "A", "A", NULL, NULL, PLAN_MODE_AUTOMATED, NULL, "a", true, "", "",
+    {"up to date",
+     {"A||"},
+     "A",
+     "A",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "a",
+     true,
+     "",
+     "",
      NULL},
-    {"no minimal list", {"A||"}, NULL, "A", NULL, NULL, PLAN_MODE_AUTOMATED, NULL, "", false, "",
-     "", NULL},
-    {"CU chain", {"A||", "CU|A|", "B|CU|", "C|B|"}, "A,CU", "A,CU", "CU", "B,C",
-     PLAN_MODE_AUTOMATED, NULL, "", true, "A,CU,B,C", "", NULL},
-    {"CU chain, CU applied", {"A||", "CU|A|", "B|CU|", "C|B|"}, "A,CU", "A,CU", "CU", "B,C",
-     PLAN_MODE_AUTOMATED, NULL, "A,CU", true, "B,C", "", NULL},
-    {"stay on release drops the CU", {"A||", "CU|A|", "B|CU|"}, "A,CU", "A,CU", "CU", "B",
-     PLAN_MODE_STAY, NULL, "", true, "A", "", NULL},
-    {"requirements out of catalog order", {"C|B|", "B|A|", "A||"}, "C,B,A", "A,B,C", NULL, NULL,
-     PLAN_MODE_AUTOMATED, NULL, "", true, "A,B,C", "", NULL},
-    {"catalog order kept otherwise", {"D||", "B||", "C|D|", "A||"}, "D,B,C,A", "A,B,C,D", NULL,
-     NULL, PLAN_MODE_AUTOMATED, NULL, "", true, "D,B,C,A", "", NULL},
-    {"requirement applied", {"B|A|", "A||"}, "B", "A,B", NULL, NULL, PLAN_MODE_AUTOMATED, NULL,
-     "A", true, "B", "", NULL},
-    {"unmeetable: not in catalog", {"A|X|", "B||"}, "A,B", "A,B", NULL, NULL,
-     PLAN_MODE_AUTOMATED, NULL, "", true, "B", "A", "not in the update catalog"},
-    {"unmeetable: not in the set", {"A|Z|", "Z||", "B||"}, "A,B", "A,B,Z", NULL, NULL,
-     PLAN_MODE_AUTOMATED, NULL, "", true, "B", "A", "neither applied nor in the update set"},
-    {"unmeetable: chain", {"A|X|", "B|A|", "C||"}, "A,B,C", "A,B,C", NULL, NULL,
-     PLAN_MODE_AUTOMATED, NULL, "", true, "C", "A,B", "not in the update catalog"},
-    {"requirement cycle", {"A|B|", "B|A|"}, "A,B", "A,B", NULL, NULL, PLAN_MODE_AUTOMATED, NULL,
-     "", true, "", "A,B", "cannot be installed"},
-    {"conflict with applied", {"A||Z", "B||"}, "A,B", "A,B", NULL, NULL, PLAN_MODE_AUTOMATED,
-     NULL, "Z", true, "B", "A", "which is applied"},
-    {"conflict declared by the applied update", {"Z||D", "D||", "B||"}, "D,B", "D,B,Z", NULL,
-     NULL, PLAN_MODE_AUTOMATED, NULL, "Z", true, "B", "D", "which is applied"},
-    {"conflict with an earlier update", {"A||", "B||A"}, "A,B", "A,B", NULL, NULL,
-     PLAN_MODE_AUTOMATED, NULL, "", true, "A", "B", "planned before it"},
-    {"conflict declared by an earlier update", {"A||B", "B||"}, "A,B", "A,B", NULL, NULL,
-     PLAN_MODE_AUTOMATED, NULL, "", true, "A", "B", "planned before it"},
-    {"selected: catalog order, requirements", {"A||", "B|A|", "C||"}, "C", "A,B,C", NULL, NULL,
-     PLAN_MODE_SELECTED, "C,B,A", "", true, "A,B,C", "", NULL},
-    {"selected: requirement not selected", {"A||", "B|A|"}, "", "A,B", NULL, NULL,
-     PLAN_MODE_SELECTED, "B", "", true, "", "B", "neither applied nor selected"},
-    {"selected: other version, unknown", {"A||", "Q||"}, "", "A", NULL, NULL, PLAN_MODE_SELECTED,
-     "A,Q,NOPE", "", true, "A", "NOPE,Q", "not in the update catalog"},
+    {"no minimal list",
+     {"A||"},
+     NULL,
+     "A",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     false,
+     "",
+     "",
+     NULL},
+    {"CU chain",
+     {"A||", "CU|A|", "B|CU|", "C|B|"},
+     "A,CU",
+     "A,CU",
+     "CU",
+     "B,C",
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "A,CU,B,C",
+     "",
+     NULL},
+    {"CU chain, CU applied",
+     {"A||", "CU|A|", "B|CU|", "C|B|"},
+     "A,CU",
+     "A,CU",
+     "CU",
+     "B,C",
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "A,CU",
+     true,
+     "B,C",
+     "",
+     NULL},
+    {"stay on release drops the CU",
+     {"A||", "CU|A|", "B|CU|"},
+     "A,CU",
+     "A,CU",
+     "CU",
+     "B",
+     PLAN_MODE_STAY,
+     NULL,
+     "",
+     true,
+     "A",
+     "",
+     NULL},
+    {"requirements out of catalog order",
+     {"C|B|", "B|A|", "A||"},
+     "C,B,A",
+     "A,B,C",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "A,B,C",
+     "",
+     NULL},
+    {"catalog order kept otherwise",
+     {"D||", "B||", "C|D|", "A||"},
+     "D,B,C,A",
+     "A,B,C,D",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "D,B,C,A",
+     "",
+     NULL},
+    {"requirement applied",
+     {"B|A|", "A||"},
+     "B",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "A",
+     true,
+     "B",
+     "",
+     NULL},
+    {"unmeetable: not in catalog",
+     {"A|X|", "B||"},
+     "A,B",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "B",
+     "A",
+     "not in the update catalog"},
+    {"unmeetable: not in the set",
+     {"A|Z|", "Z||", "B||"},
+     "A,B",
+     "A,B,Z",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "B",
+     "A",
+     "neither applied nor in the update set"},
+    {"unmeetable: chain",
+     {"A|X|", "B|A|", "C||"},
+     "A,B,C",
+     "A,B,C",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "C",
+     "A,B",
+     "not in the update catalog"},
+    {"requirement cycle",
+     {"A|B|", "B|A|"},
+     "A,B",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "",
+     "A,B",
+     "cannot be installed"},
+    {"conflict with applied",
+     {"A||Z", "B||"},
+     "A,B",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "Z",
+     true,
+     "B",
+     "A",
+     "which is applied"},
+    {"conflict declared by the applied update",
+     {"Z||D", "D||", "B||"},
+     "D,B",
+     "D,B,Z",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "Z",
+     true,
+     "B",
+     "D",
+     "which is applied"},
+    {"conflict with an earlier update",
+     {"A||", "B||A"},
+     "A,B",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "A",
+     "B",
+     "planned before it"},
+    {"conflict declared by an earlier update",
+     {"A||B", "B||"},
+     "A,B",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_AUTOMATED,
+     NULL,
+     "",
+     true,
+     "A",
+     "B",
+     "planned before it"},
+    {"selected: catalog order, requirements",
+     {"A||", "B|A|", "C||"},
+     "C",
+     "A,B,C",
+     NULL,
+     NULL,
+     PLAN_MODE_SELECTED,
+     "C,B,A",
+     "",
+     true,
+     "A,B,C",
+     "",
+     NULL},
+    {"selected: requirement not selected",
+     {"A||", "B|A|"},
+     "",
+     "A,B",
+     NULL,
+     NULL,
+     PLAN_MODE_SELECTED,
+     "B",
+     "",
+     true,
+     "",
+     "B",
+     "neither applied nor selected"},
+    {"selected: other version, unknown",
+     {"A||", "Q||"},
+     "",
+     "A",
+     NULL,
+     NULL,
+     PLAN_MODE_SELECTED,
+     "A,Q,NOPE",
+     "",
+     true,
+     "A",
+     "NOPE,Q",
+     "not in the update catalog"},
 };
 
 static void build_seq_catalog(const struct seq_case *c, struct catalog *cat)
@@ -173,15 +382,15 @@ static void test_sequences(void **state)
         size_t nsel = 0;
         char **sel = fx_csv(c->selected, &nsel);
         struct plan_seq s;
-        assert_int_equal(plan_host_sequence(cat, &pool->hosts[h], c->mode,
-                                            (const char *const *)sel, nsel, &s, NULL),
+        assert_int_equal(plan_host_sequence(cat, &pool->hosts[h], c->mode, (const char *const *)sel,
+                                            nsel, &s, NULL),
                          0);
         char *got = join_seq(s.uuids, s.n);
         char *skipped = join_skips(s.skipped, s.n_skipped);
         if (s.supported != c->supported || strcmp(got, c->want) != 0 ||
             strcmp(skipped, c->want_skipped) != 0)
-            fail_msg("case '%s': supported %d seq '%s' skipped '%s' (want %d '%s' '%s')",
-                     c->name, s.supported, got, skipped, c->supported, c->want, c->want_skipped);
+            fail_msg("case '%s': supported %d seq '%s' skipped '%s' (want %d '%s' '%s')", c->name,
+                     s.supported, got, skipped, c->supported, c->want, c->want_skipped);
         if (c->reason_has) {
             assert_true(s.n_skipped > 0);
             if (!strstr(s.skipped[0].reason, c->reason_has))
@@ -225,9 +434,8 @@ static void test_51_minimal_10_applied(void **state)
     free(pool->hosts[h].updates[10]);
     pool->hosts[h].n_updates = 10;
     struct plan_seq s;
-    assert_int_equal(plan_host_sequence(cat, &pool->hosts[h], PLAN_MODE_AUTOMATED, NULL, 0, &s,
-                                        NULL),
-                     0);
+    assert_int_equal(
+        plan_host_sequence(cat, &pool->hosts[h], PLAN_MODE_AUTOMATED, NULL, 0, &s, NULL), 0);
     assert_true(s.supported);
     assert_int_equal(s.n, 41);
     assert_int_equal(s.n_skipped, 0);
@@ -235,9 +443,8 @@ static void test_51_minimal_10_applied(void **state)
     plan_seq_cleanup(&s);
 
     fx_set(&pool->hosts[h].build_number, "b999");
-    assert_int_equal(plan_host_sequence(cat, &pool->hosts[h], PLAN_MODE_AUTOMATED, NULL, 0, &s,
-                                        NULL),
-                     0);
+    assert_int_equal(
+        plan_host_sequence(cat, &pool->hosts[h], PLAN_MODE_AUTOMATED, NULL, 0, &s, NULL), 0);
     assert_false(s.supported);
     assert_int_equal(s.n, 0);
     plan_seq_cleanup(&s);
@@ -269,38 +476,81 @@ struct g_case {
 #define RX CAT_G_RESTART_XAPI
 static const struct g_case g_cases[] = {
     {"no guidance", {{"A", 0, false, false, 0}}, "disable apply enable", PLAN_UM_NONE, false},
-    {"deferred reboots merged", {{"A", RH, 0, 0, 0}, {"B", RH, 0, 0, 0}},
-     "disable evacuate apply apply reboot enable", PLAN_UM_REBOOT, false},
-    {"mandatory reboot at once", {{"A", RH, true, 0, 0}, {"B", RH, 0, 0, 0}},
-     "disable evacuate apply reboot! apply reboot enable", PLAN_UM_REBOOT, false},
-    {"mandatory last: one reboot", {{"A", RH, 0, 0, 0}, {"B", RH, true, 0, 0}},
-     "disable evacuate apply apply reboot! enable", PLAN_UM_REBOOT, false},
-    {"toolstack only", {{"A", RX, 0, 0, 0}}, "disable apply restart_toolstack enable",
-     PLAN_UM_TOOLSTACK, false},
-    {"toolstack dropped before reboot", {{"A", RX, 0, 0, 0}, {"B", RH, 0, 0, 0}},
-     "disable evacuate apply apply reboot enable", PLAN_UM_REBOOT, false},
-    {"mandatory toolstack while reboot pending", {{"A", RH, 0, 0, 0}, {"B", RX, true, 0, 0}},
-     "disable evacuate apply apply reboot! enable", PLAN_UM_REBOOT, false},
-    {"mandatory toolstack then reboot", {{"A", RX, true, 0, 0}, {"B", RH, 0, 0, 0}},
-     "disable evacuate apply restart_toolstack! apply reboot enable", PLAN_UM_REBOOT, false},
+    {"deferred reboots merged",
+     {{"A", RH, 0, 0, 0}, {"B", RH, 0, 0, 0}},
+     "disable evacuate apply apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"mandatory reboot at once",
+     {{"A", RH, true, 0, 0}, {"B", RH, 0, 0, 0}},
+     "disable evacuate apply reboot! apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"mandatory last: one reboot",
+     {{"A", RH, 0, 0, 0}, {"B", RH, true, 0, 0}},
+     "disable evacuate apply apply reboot! enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"toolstack only",
+     {{"A", RX, 0, 0, 0}},
+     "disable apply restart_toolstack enable",
+     PLAN_UM_TOOLSTACK,
+     false},
+    {"toolstack dropped before reboot",
+     {{"A", RX, 0, 0, 0}, {"B", RH, 0, 0, 0}},
+     "disable evacuate apply apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"mandatory toolstack while reboot pending",
+     {{"A", RH, 0, 0, 0}, {"B", RX, true, 0, 0}},
+     "disable evacuate apply apply reboot! enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"mandatory toolstack then reboot",
+     {{"A", RX, true, 0, 0}, {"B", RH, 0, 0, 0}},
+     "disable evacuate apply restart_toolstack! apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
     {"all live-patched",
      {{"A", RH, 0, true, PLAN_LP_COMPLETE}, {"B", RH, 0, true, PLAN_LP_COMPLETE}},
-     "disable apply apply enable", PLAN_UM_NONE, true},
-    {"live patch + toolstack", {{"A", RH | RX, 0, true, PLAN_LP_COMPLETE}},
-     "disable apply restart_toolstack enable", PLAN_UM_TOOLSTACK, true},
-    {"live patch failed", {{"A", RH, 0, true, PLAN_LP_INCOMPLETE}},
-     "disable evacuate apply reboot enable", PLAN_UM_REBOOT, false},
-    {"no live patch for this host", {{"A", RH, 0, true, PLAN_LP_OK}},
-     "disable evacuate apply reboot enable", PLAN_UM_REBOOT, false},
+     "disable apply apply enable",
+     PLAN_UM_NONE,
+     true},
+    {"live patch + toolstack",
+     {{"A", RH | RX, 0, true, PLAN_LP_COMPLETE}},
+     "disable apply restart_toolstack enable",
+     PLAN_UM_TOOLSTACK,
+     true},
+    {"live patch failed",
+     {{"A", RH, 0, true, PLAN_LP_INCOMPLETE}},
+     "disable evacuate apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"no live patch for this host",
+     {{"A", RH, 0, true, PLAN_LP_OK}},
+     "disable evacuate apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
     {"one update not live-patched",
      {{"A", RH, 0, true, PLAN_LP_COMPLETE}, {"B", RH, 0, false, PLAN_LP_OK}},
-     "disable evacuate apply apply reboot enable", PLAN_UM_REBOOT, false},
-    {"unconfirmed live patch", {{"A", RH, 0, true, PLAN_LP_UNKNOWN}}, "disable apply enable",
-     PLAN_UM_NONE, true},
-    {"restartHVM", {{"A", CAT_G_RESTART_HVM, 0, 0, 0}}, "disable apply enable restart_vms",
-     PLAN_UM_RESTART_VMS, false},
-    {"unknown guidance reboots", {{"A", CAT_G_UNKNOWN, 0, 0, 0}},
-     "disable evacuate apply reboot enable", PLAN_UM_REBOOT, false},
+     "disable evacuate apply apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
+    {"unconfirmed live patch",
+     {{"A", RH, 0, true, PLAN_LP_UNKNOWN}},
+     "disable apply enable",
+     PLAN_UM_NONE,
+     true},
+    {"restartHVM",
+     {{"A", CAT_G_RESTART_HVM, 0, 0, 0}},
+     "disable apply enable restart_vms",
+     PLAN_UM_RESTART_VMS,
+     false},
+    {"unknown guidance reboots",
+     {{"A", CAT_G_UNKNOWN, 0, 0, 0}},
+     "disable evacuate apply reboot enable",
+     PLAN_UM_REBOOT,
+     false},
 };
 
 static void test_guidance(void **state)
@@ -319,8 +569,8 @@ static void test_guidance(void **state)
             cat->patches[k].contains_livepatch = c->p[j].livepatch;
             buf_printf(&min, "%s%s", j ? "," : "", c->p[j].uuid);
             if (c->p[j].status != PLAN_LP_UNKNOWN)
-                pr[npr++] = (struct plan_precheck_result){"h1", c->p[j].uuid, c->p[j].status,
-                                                          NULL, NULL};
+                pr[npr++] =
+                    (struct plan_precheck_result){"h1", c->p[j].uuid, c->p[j].status, NULL, NULL};
         }
         fx_version(cat, "8.0", "b1", NULL, buf_str(&min), buf_str(&min));
         struct inv_pool *pool = fx_pool("p");
@@ -377,7 +627,8 @@ static void test_livepatch_failed_earlier(void **state)
     size_t s = fx_host(pool, "s", 64 * GIB, "8.0", "b1");
     fx_applied(&pool->hosts[0], "L");
     fx_applied(&pool->hosts[s], "L");
-    pool->hosts[s].updates_requiring_reboot = fx_csv("L", &pool->hosts[s].n_updates_requiring_reboot);
+    pool->hosts[s].updates_requiring_reboot =
+        fx_csv("L", &pool->hosts[s].n_updates_requiring_reboot);
     struct plan *p = NULL;
     assert_int_equal(plan_build(pool, cat, NULL, &p, NULL), 0);
     const struct plan_host *hs = phost(p, "s");
@@ -739,8 +990,8 @@ static const struct pc_case pc_cases[] = {
      PLAN_FIX_ENABLE_HA, "OpaqueRef:pool-p", ""},
     {"disabled", "host_disabled", "s", PLAN_SEV_BLOCKING, PLAN_FIX_ENABLE_HOST, "s", "",
      PLAN_FIX_DISABLE_HOST, "s", ""},
-    {"not live", "host_not_live", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE,
-     "", ""},
+    {"not live", "host_not_live", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE, "",
+     ""},
     {"pbd", "pbd_unplugged", "s", PLAN_SEV_BLOCKING, PLAN_FIX_PLUG_PBD, "s", "nfs", PLAN_FIX_NONE,
      "", ""},
     {"cd", "evacuate_cd", "s", PLAN_SEV_BLOCKING, PLAN_FIX_EJECT_CD, "vm", "iso-s",
@@ -753,19 +1004,19 @@ static const struct pc_case pc_cases[] = {
      PLAN_FIX_START_VM, "vm", "s"},
     {"migrate blocked", "evacuate_blocked", "s", PLAN_SEV_BLOCKING, PLAN_FIX_SUSPEND_VM, "vm", "",
      PLAN_FIX_RESUME_VM, "vm", "s"},
-    {"memory", "evacuate_memory", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE,
-     "", ""},
+    {"memory", "evacuate_memory", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE, "",
+     ""},
     {"storage", "evacuate_storage", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE,
      "", ""},
     {"dom0", "dom0_space", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE, "", ""},
-    {"xapi precheck", "xapi_precheck", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "",
-     PLAN_FIX_NONE, "", ""},
+    {"xapi precheck", "xapi_precheck", "s", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE,
+     "", ""},
     {"master pending toolstack", "master_restart_pending", "m", PLAN_SEV_BLOCKING, PLAN_FIX_NONE,
      "", "", PLAN_FIX_NONE, "", ""},
-    {"upload space", "upload_sr_space", "", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "",
-     PLAN_FIX_NONE, "", ""},
-    {"baseline", "host_needs_reboot", "s", PLAN_SEV_INFO, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE,
+    {"upload space", "upload_sr_space", "", PLAN_SEV_BLOCKING, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE,
      "", ""},
+    {"baseline", "host_needs_reboot", "s", PLAN_SEV_INFO, PLAN_FIX_NONE, "", "", PLAN_FIX_NONE, "",
+     ""},
 };
 
 static void test_prechecks(void **state)
@@ -815,7 +1066,7 @@ static void test_prechecks(void **state)
                 strcmp(c->id, "evacuate_blocked") == 0)
                 assert_int_equal(p->totals.migrations, 0);
         }
-        if (strcmp(c->name, "cd") == 0) /* ejected: the VM can move */
+        if (strcmp(c->name, "cd") == 0)                /* ejected: the VM can move */
             assert_int_equal(p->totals.migrations, 1); /* minimal policy */
         plan_free(p);
         inv_pool_free(pool);
@@ -874,10 +1125,8 @@ static void test_resolve_all(void **state)
     assert_true(plan_can_resolve(p));
     struct plan_resolution r;
     assert_int_equal(plan_resolve_all(p, &r, NULL), 0);
-    const char *want_fix[] = {"disable_ha", "enable_host", "eject_cd", "suspend_vm",
-                              "shutdown_vm"};
-    const char *want_undo[] = {"start_vm", "resume_vm", "insert_cd", "disable_host",
-                               "enable_ha"};
+    const char *want_fix[] = {"disable_ha", "enable_host", "eject_cd", "suspend_vm", "shutdown_vm"};
+    const char *want_undo[] = {"start_vm", "resume_vm", "insert_cd", "disable_host", "enable_ha"};
     assert_int_equal(r.n_fixes, 5);
     assert_int_equal(r.n_undo, 5);
     for (size_t i = 0; i < 5; i++) {
@@ -980,8 +1229,8 @@ static void test_render(void **state)
     json_t *checks = json_object_get(j, "checks");
     json_t *ha = json_array_get(checks, 0);
     assert_string_equal(json_string_value(json_object_get(ha, "id")), "ha_enabled");
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(ha, "undo"), "kind")), "enable_ha");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ha, "undo"), "kind")),
+                        "enable_ha");
     json_t *tot = json_object_get(j, "totals");
     assert_int_equal(json_integer_value(json_object_get(tot, "migrations")), 4);
     assert_int_equal(
@@ -1078,9 +1327,9 @@ static void test_real_catalog(void **state)
         size_t h = fx_host(pool, "h", 64 * GIB, v->value, v->build_number);
         for (int mode = PLAN_MODE_AUTOMATED; mode <= PLAN_MODE_STAY; mode++) {
             struct plan_seq s;
-            assert_int_equal(plan_host_sequence(cat, &pool->hosts[h], (enum plan_mode)mode, NULL,
-                                                0, &s, NULL),
-                             0);
+            assert_int_equal(
+                plan_host_sequence(cat, &pool->hosts[h], (enum plan_mode)mode, NULL, 0, &s, NULL),
+                0);
             assert_true(s.supported);
             assert_string_equal(s.version, v->value);
             for (size_t i = 0; i < s.n; i++) {

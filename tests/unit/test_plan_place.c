@@ -367,8 +367,8 @@ struct replay_stats {
 };
 
 /* Replay p on pool, asserting the invariants; returns per-VM migration counts in nmig. */
-static void replay(const struct inv_pool *pool, const struct plan *p, int64_t overhead,
-                   int *nmig, struct replay_stats *st, unsigned seed)
+static void replay(const struct inv_pool *pool, const struct plan *p, int64_t overhead, int *nmig,
+                   struct replay_stats *st, unsigned seed)
 {
     size_t nh = pool->n_hosts, nv = pool->n_vms;
     int64_t *freem = calloc(nh, sizeof(*freem));
@@ -473,7 +473,8 @@ static void replay(const struct inv_pool *pool, const struct plan *p, int64_t ov
         st->twice += nmig[v] == 2;
         if (nmig[v] > 2)
             fail_msg("seed %u: %s migrated %d times", seed, pool->vms[v].ref, nmig[v]);
-        if (p->policy == PLAN_POLICY_RETURN && nmig[v] && loc[v] != host_ix(pool, pool->vms[v].resident_on))
+        if (p->policy == PLAN_POLICY_RETURN && nmig[v] &&
+            loc[v] != host_ix(pool, pool->vms[v].resident_on))
             fail_msg("seed %u: %s did not return home", seed, pool->vms[v].ref);
         if (nmig[v] == 2 && p->policy == PLAN_POLICY_MINIMAL && !parked[v])
             fail_msg("seed %u: %s moved twice without being parked", seed, pool->vms[v].ref);
