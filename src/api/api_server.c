@@ -879,6 +879,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     api_route(method, url, &m);
     if (m.route == API_R_STATIC)
         return serve_static(srv, c, url);
+    if (api_method_mutates(method))
+        log_info(MOD, "%s %s", method, url); /* an audit trail of changes (bodies not logged) */
     return handle_api(srv, c, &m, method, rq);
 }
 
