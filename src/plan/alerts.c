@@ -48,6 +48,7 @@ void alert_list_cleanup(struct alert_list *l)
     free(l->v);
     l->v = NULL;
     l->n = 0;
+    l->n_dismissed = 0;
 }
 
 /* ---- strings ------------------------------------------------------------------------------- */
@@ -510,6 +511,7 @@ int alerts_compute(const struct catalog *cat, const struct inv_pool *const *pool
         o.product_brand = "XenServer";
     out->v = NULL;
     out->n = 0;
+    out->n_dismissed = 0;
     struct builder b = {0};
     if (cat->source == CAT_SOURCE_CDN && o.patches)
         cdn_alerts(cat, pools, n_pools, &b);
@@ -526,12 +528,22 @@ int alerts_compute(const struct catalog *cat, const struct inv_pool *const *pool
         }
     }
     /* Drop dismissed parts and alerts that name nothing (XenServerUpdateAlert.CanIgnore). */
-    size_t k = 0;
+    size_t k = 0, n_dismissed = 0;
     for (size_t i = 0; i < b.n; i++) {
         struct alert *a = &b.v[i];
+        bool named = a->n_pools + a->n_hosts > 0;
+        if (named) {
+            size_t left = 0;
+            for (size_t j = 0; j < a->n_pools; j++)
+                left += !alerts_is_dismissed(a, a->pools[j]);
+            for (size_t j = 0; j < a->n_hosts; j++)
+                left += !alerts_is_dismissed(a, a->hosts[j].pool);
+            a->dismissed = left == 0;
+        }
         if (!o.include_dismissed)
             apply_dismissals(a);
         if (a->n_pools == 0 && a->n_hosts == 0) {
+            n_dismissed += named;
             alert_cleanup(a);
             continue;
         }
@@ -546,13 +558,18 @@ int alerts_compute(const struct catalog *cat, const struct inv_pool *const *pool
     }
     out->v = b.v;
     out->n = k;
+    out->n_dismissed = n_dismissed;
     return 0;
 }
 
 /* Move every alert of src to the end of dst (see alerts.h). */
 void alert_list_append(struct alert_list *dst, struct alert_list *src)
 {
-    if (!dst || !src || src->n == 0)
+    if (!dst || !src)
+        return;
+    dst->n_dismissed += src->n_dismissed;
+    src->n_dismissed = 0;
+    if (src->n == 0)
         return;
     dst->v = xreallocarray(dst->v, dst->n + src->n, sizeof(*dst->v));
     memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));

@@ -58,11 +58,13 @@ struct alert {
     size_t n_pools;
     struct alert_host *hosts; /* hosts named one by one (their pool only partly qualifies) */
     size_t n_hosts;
+    bool dismissed; /* with include_dismissed: every pool it names has dismissed it */
 };
 
 struct alert_list {
     struct alert *v;
     size_t n;
+    size_t n_dismissed; /* alerts left out only because every pool they name dismissed them */
 };
 
 struct alert_opts {

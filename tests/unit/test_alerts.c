@@ -355,6 +355,8 @@ static void test_dismissals(void **state)
     assert_non_null(find_alert(&l, "p2-uuid"));
     assert_string_equal(get_alert(&l, "8.3.0")->applies_to, "b1, Gamma, Delta");
     assert_int_equal(l.n, 6);
+    assert_int_equal(l.n_dismissed, 3); /* p1, p3, q1; 8.3.0 is only partly dismissed */
+    assert_false(get_alert(&l, "8.3.0")->dismissed);
     alert_list_cleanup(&l);
     /* include_dismissed keeps them */
     struct alert_opts o;
@@ -362,7 +364,11 @@ static void test_dismissals(void **state)
     o.include_dismissed = true;
     assert_int_equal(alerts_compute(f->cat, f->pools, 4, &o, &l, NULL), 0);
     assert_int_equal(l.n, 9);
+    assert_int_equal(l.n_dismissed, 0);
     const struct alert *p3 = get_alert(&l, "p3-uuid");
+    assert_true(p3->dismissed);
+    assert_false(get_alert(&l, "p2-uuid")->dismissed);
+    assert_false(get_alert(&l, "8.3.0")->dismissed);
     assert_true(alerts_is_dismissed(p3, f->alpha));
     assert_false(alerts_is_dismissed(p3, f->gamma));
     assert_true(alerts_is_dismissed(get_alert(&l, "8.3.0"), f->alpha));
