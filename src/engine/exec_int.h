@@ -34,6 +34,10 @@
 
 /* ---- plans to steps ---- */
 
+/* The batch number of precheck steps (host lanes before any host goes down). */
+#define EXEC_BATCH_PRECHECK 1000000
+
+
 /* A growable list of step specs whose strings it owns. */
 struct spec_list {
     struct store_step_spec *items;

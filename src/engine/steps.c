@@ -151,9 +151,10 @@ int exec_steps_initial(const char *pool, const struct plan *p, const struct plan
         for (size_t u = 0; u < ph->n_updates; u++) {
             if (!in_list((const char *const *)p->uploads, p->n_uploads, ph->updates[u]))
                 continue;
+            /* prechecks of distinct hosts run at once: one lane per host (batch "all") */
             spec_list_add(out, pool, ph->ref, SK_PRECHECK,
-                          json_pack("{s:s, s:s}", "uuid", ph->updates[u], "host_name",
-                                    ph->name));
+                          json_pack("{s:s, s:s, s:i}", "uuid", ph->updates[u], "host_name",
+                                    ph->name, "batch", EXEC_BATCH_PRECHECK));
         }
     }
     spec_list_add(out, pool, NULL, SK_REPLAN, json_pack("{s:O}", "opts", opts_json));

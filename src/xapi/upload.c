@@ -227,10 +227,8 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
             u->sent += got;
         }
         if (!u->read_failed) {
-            const char *pq = u->path_and_query[0] == '/' ? u->path_and_query + 1
-                                                         : u->path_and_query;
-            u->w.rc = o->inproc->put(o->inproc->ctx, u->w.host, pq, body, (size_t)length,
-                                     &u->w.err);
+            u->w.rc = o->inproc->put(o->inproc->ctx, u->w.host, u->path_and_query, body,
+                                     (size_t)length, &u->w.err);
             if (u->w.rc == 0)
                 u->status = 200;
         }

@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_exec_sim.c - the rollout executor end to end against the simulator linked in-process on
+ * its virtual clock (tests/unit/exec_env.c): an automated update of an HA pool (every host up to
+ * date, every VM running exactly once, no host disabled, HA restored); a live-patch-only update
+ * (no evacuation, no reboot); faults (a host that never returns halts the rollout and Retry
+ * succeeds once it is back; a failed migration; a failed xapi precheck then Cancel, which turns
+ * HA back on and removes the update); and crash/resume: the executor and its clients destroyed
+ * at 24 different journal points of a rollout, a new one resumed on the same journal and
+ * simulator, with the same invariants and exactly the reboots and migrations of an uncrashed
+ * run.  Deterministic: virtual time, fixed seeds, no sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "exec_env.h"
+
+#define U_OLD "3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01"
+#define U_REBOOT "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01"
+#define U_LIVE "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b02"
+#define BUILD "release/yangtze/master/58"
+
+static const char *scenario_text =
+    "{\"seed\": 3, \"base_address\": \"127.0.0.10\","
+    " \"credentials\": {\"username\": \"root\", \"password\": \"xenroot\"},"
+    " \"timings\": {\"reboot_s\": 180, \"toolstack_restart_s\": 30, \"apply_s\": 60,"
+    "   \"precheck_s\": 5, \"migration_mib_per_s\": 512, \"migration_overhead_s\": 2,"
+    "   \"parallel_migrations\": 3, \"upload_mib_per_s\": 100},"
+    " \"pools\": [{\"name\": \"p1\", \"ha_enabled\": %s,"
+    "  \"version\": {\"product_version\": \"8.2.1\", \"platform_version\": \"3.2.1\","
+    "     \"build_number\": \"" BUILD "\", \"xapi\": \"1.249\"},"
+    "  \"default_sr\": \"nfs\","
+    "  \"hosts\": [{\"name\": \"h1\", \"memory_gib\": 64, \"master\": true},"
+    "             {\"name\": \"h2\", \"memory_gib\": 64}, {\"name\": \"h3\", \"memory_gib\": 64}],"
+    "  \"srs\": [{\"name\": \"nfs\", \"type\": \"nfs\", \"shared\": true, \"size_gib\": 2048,"
+    "            \"used_gib\": 300}],"
+    "  \"vms\": [{\"name\": \"web-1\", \"memory_gib\": 4, \"host\": \"h1\","
+    "             \"disks\": [{\"sr\": \"nfs\", \"size_gib\": 20}]},"
+    "           {\"name\": \"web-2\", \"memory_gib\": 4, \"host\": \"h2\","
+    "             \"disks\": [{\"sr\": \"nfs\", \"size_gib\": 20}]},"
+    "           {\"name\": \"db-1\", \"memory_gib\": 16, \"host\": \"h1\","
+    "             \"disks\": [{\"sr\": \"nfs\", \"size_gib\": 100}],"
+    "             \"ha_restart_priority\": \"restart\"},"
+    "           {\"name\": \"cache-1\", \"memory_gib\": 8, \"host\": \"h3\","
+    "             \"disks\": [{\"sr\": \"nfs\", \"size_gib\": 10}]},"
+    "           {\"name\": \"build-1\", \"memory_gib\": 2, \"power_state\": \"Halted\","
+    "             \"disks\": [{\"sr\": \"nfs\", \"size_gib\": 40}]}],"
+    "  \"updates\": [{\"uuid\": \"" U_OLD "\", \"name_label\": \"XS82ECU1001\","
+    "     \"version\": \"1.0\", \"installation_size\": 104857600,"
+    "     \"after_apply_guidance\": [\"restartHost\"],"
+    "     \"applied_on\": [\"h1\", \"h2\", \"h3\"]}]"
+    " }]}";
+
+static char *catalog_xml(const char *minimal_uuid)
+{
+    return xasprintf(
+        "<?xml version=\"1.0\"?>\n<patchdata><patches>"
+        "<patch uuid=\"" U_OLD "\" name-label=\"XS82ECU1001\" name-description=\"old\" "
+        "version=\"1.0\" url=\"u\" patch-url=\"p\" timestamp=\"2025-01-01T00:00:00Z\" "
+        "after-apply-guidance=\"restartHost\" priority=\"1\" installation-size=\"1\"/>"
+        "<patch uuid=\"" U_REBOOT "\" name-label=\"XS82ECU1002\" name-description=\"kernel\" "
+        "version=\"1.0\" url=\"u\" patch-url=\"p\" timestamp=\"2026-01-01T00:00:00Z\" "
+        "after-apply-guidance=\"restartHost\" priority=\"1\" installation-size=\"1048576\"/>"
+        "<patch uuid=\"" U_LIVE "\" name-label=\"XS82ECU1003\" name-description=\"livepatch\" "
+        "version=\"1.0\" url=\"u\" patch-url=\"p\" timestamp=\"2026-01-02T00:00:00Z\" "
+        "after-apply-guidance=\"restartHost\" priority=\"1\" installation-size=\"1048576\" "
+        "contains-livepatch=\"true\"/>"
+        "</patches><serverversions>"
+        "<version value=\"8.2.1\" name=\"Citrix Hypervisor 8.2 CU1\" build-number=\"" BUILD "\" "
+        "latest=\"true\" url=\"u\" timestamp=\"2022-01-01T00:00:00Z\">"
+        "<patch uuid=\"" U_OLD "\"/><patch uuid=\"%s\"/>"
+        "<minimalpatches><patch uuid=\"%s\"/></minimalpatches></version>"
+        "</serverversions></patchdata>\n",
+        minimal_uuid, minimal_uuid);
+}
+
+/* A zip holding the image as "<name>.iso" (exercises the zip path of the upload). */
+static void write_zip(struct tenv *t, const char *file, const char *entry, const char *img,
+                      char *path_out, size_t n)
+{
+    struct archive *a = archive_write_new();
+    struct archive_entry *en = archive_entry_new();
+    snprintf(path_out, n, "%s/%s", t->dir, file);
+    archive_write_set_format_zip(a);
+    assert_int_equal(archive_write_open_filename(a, path_out), ARCHIVE_OK);
+    archive_entry_set_pathname(en, entry);
+    archive_entry_set_size(en, (la_int64_t)strlen(img));
+    archive_entry_set_filetype(en, AE_IFREG);
+    archive_entry_set_perm(en, 0644);
+    assert_int_equal(archive_write_header(a, en), ARCHIVE_OK);
+    assert_int_equal(archive_write_data(a, img, strlen(img)), (la_ssize_t)strlen(img));
+    archive_write_close(a);
+    archive_entry_free(en);
+    archive_write_free(a);
+}
+
+struct world {
+    struct tenv *t;
+    char file[512];
+    const char *uuid;
+    char *id;
+};
+
+static void world_new(struct world *w, const char *uuid, bool ha, bool zip)
+{
+    memset(w, 0, sizeof(*w));
+    w->uuid = uuid;
+    char *text = xasprintf(scenario_text, ha ? "true" : "false");
+    json_error_t je;
+    json_t *sc = json_loads(text, 0, &je);
+    free(text);
+    if (!sc)
+        fail_msg("scenario: %s (line %d col %d)", je.text, je.line, je.column);
+    char *cat = catalog_xml(uuid);
+    struct err e = {0};
+    w->t = tenv_new(sc, cat, &e);
+    free(cat);
+    json_decref(sc);
+    if (!w->t)
+        fail_msg("tenv: %s", e.msg);
+    bool live = str_eq(uuid, U_LIVE);
+    char *img = tenv_image(uuid, live ? "XS82ECU1003" : "XS82ECU1002", "restartHost", live);
+    if (zip) {
+        write_zip(w->t, "u1.zip", live ? "XS82ECU1003.iso" : "XS82ECU1002.iso", img, w->file,
+                  sizeof(w->file));
+    } else {
+        const char *p = tenv_write(w->t, "u0.img", img, strlen(img));
+        assert_non_null(p);
+        str_lcpy(w->file, p, sizeof(w->file));
+    }
+    free(img);
+    if (tenv_start(w->t, &e) != 0)
+        fail_msg("start: %s", e.msg);
+}
+
+static void world_free(struct world *w)
+{
+    free(w->id);
+    tenv_free(w->t);
+}
+
+static void start(struct world *w)
+{
+    struct plan_opts o;
+    plan_opts_init(&o);
+    o.policy = PLAN_POLICY_MINIMAL;
+    struct exec_pool_req pr = {.pool = "p1", .opts = &o};
+    struct exec_file f = {.uuid = w->uuid, .path = w->file};
+    struct exec_request req = {.pools = &pr, .n_pools = 1, .files = &f, .n_files = 1};
+    struct err e = {0};
+    int rc = exec_rollout_start(w->t->x, &req, &w->id, &e);
+    if (rc != 0)
+        fail_msg("exec_rollout_start: %s", e.msg);
+}
+
+static json_t *rollout(struct world *w)
+{
+    json_t *j = NULL;
+    struct err e = {0};
+    if (exec_rollout_json(w->t->x, w->id, &j, &e) != 0)
+        fail_msg("json: %s", e.msg);
+    return j;
+}
+
+static int64_t counter(const json_t *j, const char *k)
+{
+    return json_integer_value(json_object_get(json_object_get(j, "counters"), k));
+}
+
+static bool count_running(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    size_t *n = ctx;
+    if (!xapi_struct_bool(rec, "is_control_domain", false) &&
+        !xapi_struct_bool(rec, "is_a_template", false) &&
+        str_eq(xapi_struct_str(rec, "power_state", ""), "Running"))
+        (*n)++;
+    return true;
+}
+
+/* Every host enabled, live and carrying uuid; HA as expected; each running VM resident on
+ * exactly one host; returns the sim state (caller decrefs). */
+static json_t *check_invariants(struct world *w, const char *uuid, bool ha)
+{
+    json_t *st = sim_state_json(w->t->sim);
+    json_t *pool = json_array_get(json_object_get(st, "pools"), 0);
+    assert_true(json_is_true(json_object_get(pool, "ha_enabled")) == ha);
+    json_t *hosts = json_object_get(pool, "hosts");
+    assert_int_equal(json_array_size(hosts), 3);
+    const char *vms[] = {"web-1", "web-2", "db-1", "cache-1"};
+    int seen[4] = {0};
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        json_t *h = json_array_get(hosts, i);
+        assert_true(json_is_true(json_object_get(h, "enabled")));
+        assert_true(json_is_true(json_object_get(h, "live")));
+        if (uuid) {
+            bool has = false;
+            json_t *ups = json_object_get(h, "updates");
+            for (size_t k = 0; k < json_array_size(ups); k++) {
+                const char *n = json_string_value(json_array_get(ups, k));
+                has = has || str_eq(n, str_eq(uuid, U_LIVE) ? "XS82ECU1003" : "XS82ECU1002");
+            }
+            assert_true(has);
+        }
+        json_t *rv = json_object_get(h, "resident_vms");
+        for (size_t k = 0; k < json_array_size(rv); k++)
+            for (size_t v = 0; v < 4; v++)
+                seen[v] += str_eq(json_string_value(json_array_get(rv, k)), vms[v]);
+    }
+    for (size_t v = 0; v < 4; v++) {
+        if (seen[v] != 1)
+            fail_msg("VM %s resident on %d hosts", vms[v], seen[v]);
+    }
+    /* and every one of them is running (the client's cache agrees with the sim) */
+    if (w->t->clients) {
+        size_t running = 0;
+        xapi_cache_foreach(w->t->clients[0], "vm", count_running, &running);
+        assert_int_equal(running, 4);
+    }
+    return st;
+}
+
+static int64_t sim_counter(const json_t *st, const char *k)
+{
+    return json_integer_value(json_object_get(json_object_get(st, "counters"), k));
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_automated_ha_pool(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, true, true);
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_DONE)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st),
+                 json_dumps(j, JSON_COMPACT));
+    json_t *s = check_invariants(&w, U_REBOOT, true);
+    assert_int_equal(sim_counter(s, "reboots"), 3);
+    assert_int_equal(counter(j, "reboots"), 3);
+    assert_int_equal(counter(j, "updates_applied"), 3);
+    assert_int_equal(counter(j, "migrations"), sim_counter(s, "migrations"));
+    assert_true(counter(j, "migrations") >= 3); /* web-1, db-1 off h1; web-2 off h2; ... */
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "done");
+    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
+    assert_string_equal(json_string_value(json_object_get(p0, "state")), "done");
+    assert_int_equal(json_array_size(json_object_get(p0, "hosts")), 3);
+    assert_true(json_real_value(json_object_get(j, "window_s")) > 3 * 180.0);
+    /* the update file left the SR: pool_clean */
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
+static void test_livepatch_only(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_LIVE, false, false);
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_DONE)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st),
+                 json_dumps(j, JSON_COMPACT));
+    json_t *s = check_invariants(&w, U_LIVE, false);
+    assert_int_equal(sim_counter(s, "reboots"), 0);
+    assert_int_equal(sim_counter(s, "migrations"), 0);
+    assert_int_equal(counter(j, "live_patched"), 3);
+    assert_int_equal(counter(j, "updates_applied"), 3);
+    assert_int_equal(counter(j, "reboots"), 0);
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
+static const char *pool_error_code(const json_t *j)
+{
+    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
+    return json_string_value(json_object_get(json_object_get(p0, "error"), "code"));
+}
+
+static void fault(struct world *w, const char *json)
+{
+    json_t *f = json_loads(json, 0, NULL);
+    struct err e = {0};
+    assert_non_null(f);
+    if (sim_fault_apply(w->t->sim, f, &e) != 0)
+        fail_msg("fault: %s", e.msg);
+    json_decref(f);
+}
+
+static void test_host_never_returns_then_retry(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, false);
+    fault(&w, "{\"type\": \"reboot_never_returns\", \"host\": \"h2\", \"count\": 1}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_HALTED);
+    json_t *j = rollout(&w);
+    assert_string_equal(pool_error_code(j), "HOST_RETURN_TIMEOUT");
+    json_decref(j);
+    /* The administrator power-cycles h2: the simulated host boots again. */
+    struct xapi_value *res = NULL;
+    const char *h2 = NULL;
+    struct store_step_list l = {0};
+    assert_int_equal(store_steps_list(w.t->store, w.id, NULL, &l, NULL), 0);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.items[i].state == STORE_STEP_FAILED)
+            h2 = l.items[i].host;
+    assert_non_null(h2);
+    struct xapi_value *pa = xapi_value_new_array();
+    xapi_array_append_string(pa, h2);
+    struct err e = {0};
+    if (xapi_call_sync(w.t->clients[0], "host.reboot", pa, NULL, &res, &e) != 0)
+        fail_msg("power cycle: %s", e.msg);
+    xapi_value_free(res);
+    store_step_list_cleanup(&l);
+    assert_int_equal(exec_rollout_retry(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    j = rollout(&w);
+    if (st != STORE_ROLLOUT_DONE)
+        fail_msg("after retry %s: %s", store_rollout_state_name(st),
+                 json_dumps(j, JSON_COMPACT));
+    json_t *s = check_invariants(&w, U_REBOOT, false);
+    assert_int_equal(counter(j, "updates_applied"), 3);
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
+static void test_migration_failure_then_retry(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, false);
+    fault(&w, "{\"type\": \"migration_fails\", \"vm\": \"web-2\", \"count\": 1}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_HALTED);
+    json_t *j = rollout(&w);
+    const char *code = pool_error_code(j);
+    assert_non_null(code);
+    assert_true(*code);
+    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
+    assert_string_equal(json_string_value(json_object_get(p0, "step")), "migrate");
+    assert_string_equal(json_string_value(json_object_get(p0, "state")), "halted");
+    json_decref(j);
+    struct err e = {0};
+    assert_int_equal(exec_rollout_retry(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_DONE);
+    json_t *s = check_invariants(&w, U_REBOOT, false);
+    json_decref(s);
+    world_free(&w);
+}
+
+static bool update_in_pool(struct world *w, const char *uuid)
+{
+    struct xapi_value *res = NULL;
+    struct err e = {0};
+    struct xapi_value *pa = xapi_value_new_array();
+    xapi_array_append_string(pa, uuid);
+    int rc = xapi_call_sync(w->t->clients[0], "pool_update.get_by_uuid", pa, NULL, &res, &e);
+    xapi_value_free(res);
+    return rc == 0;
+}
+
+static void test_precheck_failure_then_cancel(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, true, false);
+    fault(&w, "{\"type\": \"precheck_fails\", \"host\": \"h2\","
+              " \"code\": \"UPDATE_PRECHECK_FAILED_OUT_OF_SPACE\","
+              " \"params\": [\"" U_REBOOT "\", \"10\", \"20\"]}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_HALTED);
+    json_t *j = rollout(&w);
+    assert_string_equal(pool_error_code(j), "UPDATE_PRECHECK_FAILED_OUT_OF_SPACE");
+    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
+    const char *expl =
+        json_string_value(json_object_get(json_object_get(p0, "error"), "explanation"));
+    assert_non_null(strstr(expl, "disk space"));
+    json_decref(j);
+    /* HA was turned off by Resolve All, the update is in the pool. */
+    json_t *s = sim_state_json(w.t->sim);
+    assert_true(json_is_false(
+        json_object_get(json_array_get(json_object_get(s, "pools"), 0), "ha_enabled")));
+    json_decref(s);
+    assert_true(update_in_pool(&w, U_REBOOT));
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_CANCELLED);
+    s = check_invariants(&w, NULL, true); /* HA back on, hosts enabled, VMs running */
+    json_decref(s);
+    assert_false(update_in_pool(&w, U_REBOOT));
+    world_free(&w);
+}
+
+/* Crash at a journal point: destroy the executor and its clients once the journal has at
+ * least `point` writes, either before or after the loop delivered what was sent. */
+static void run_with_crash(long point, bool after_loop, int64_t base_reboots,
+                           int64_t base_migr)
+{
+    struct world w;
+    world_new(&w, U_REBOOT, true, (point % 3) == 0);
+    w.t->quiet = true;
+    start(&w);
+    bool crashed = false;
+    for (long turn = 0; turn < 400000; turn++) {
+        exec_tick(w.t->x);
+        if (!crashed && !after_loop && tenv_journal_writes(w.t, w.id) >= point) {
+            tenv_crash(w.t);
+            crashed = true;
+            struct err e = {0};
+            assert_int_equal(tenv_start(w.t, &e), 0);
+            assert_int_equal(exec_resume_all(w.t->x, &e), 0);
+            continue;
+        }
+        xapi_loop_run(w.t->loop, 0);
+        if (!crashed && after_loop && tenv_journal_writes(w.t, w.id) >= point) {
+            tenv_crash(w.t);
+            crashed = true;
+            struct err e = {0};
+            assert_int_equal(tenv_start(w.t, &e), 0);
+            assert_int_equal(exec_resume_all(w.t->x, &e), 0);
+        }
+        struct store_rollout ro = {0};
+        store_rollout_get(w.t->store, w.id, &ro, NULL);
+        enum store_rollout_state st = ro.state;
+        store_rollout_cleanup(&ro);
+        if (st != STORE_ROLLOUT_RUNNING)
+            break;
+    }
+    json_t *j = rollout(&w);
+    if (!crashed || !str_eq(json_string_value(json_object_get(j, "state")), "done"))
+        fail_msg("crash at %ld (%s): crashed=%d %s", point, after_loop ? "after" : "before",
+                 crashed, json_dumps(j, JSON_COMPACT));
+    json_t *s = check_invariants(&w, U_REBOOT, true);
+    if (sim_counter(s, "reboots") != base_reboots || sim_counter(s, "migrations") != base_migr)
+        fail_msg("crash at %ld (%s): %lld reboots, %lld migrations; expected %lld, %lld", point,
+                 after_loop ? "after" : "before", (long long)sim_counter(s, "reboots"),
+                 (long long)sim_counter(s, "migrations"), (long long)base_reboots,
+                 (long long)base_migr);
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
+static void test_crash_resume(void **state)
+{
+    (void)state;
+    /* the uncrashed run: its journal length and its reboots / migrations */
+    struct world w;
+    world_new(&w, U_REBOOT, true, false);
+    w.t->quiet = true;
+    start(&w);
+    assert_int_equal(tenv_run(w.t, w.id, 200000), STORE_ROLLOUT_DONE);
+    long total = tenv_journal_writes(w.t, w.id);
+    json_t *s = sim_state_json(w.t->sim);
+    int64_t reboots = sim_counter(s, "reboots"), migr = sim_counter(s, "migrations");
+    json_decref(s);
+    world_free(&w);
+    assert_int_equal(reboots, 3);
+    assert_true(total >= 24);
+    /* 24 points spread over the whole journal, alternating before / after the loop turn */
+    int points = 0;
+    for (int k = 0; k < 24; k++) {
+        long point = 1 + (long)k * (total - 2) / 23;
+        run_with_crash(point, k % 2 == 1, reboots, migr);
+        points++;
+    }
+    assert_int_equal(points, 24);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_automated_ha_pool),
+        cmocka_unit_test(test_livepatch_only),
+        cmocka_unit_test(test_host_never_returns_then_retry),
+        cmocka_unit_test(test_migration_failure_then_retry),
+        cmocka_unit_test(test_precheck_failure_then_cancel),
+        cmocka_unit_test(test_crash_resume),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
