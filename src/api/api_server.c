@@ -958,11 +958,12 @@ int api_server_new(const struct api_config *cfg, struct engine *eng, struct api_
         return err_set(e, rc, "cannot subscribe to the engine's progress events");
     }
     srv->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, maxc, MHD_OPTION_CONNECTION_TIMEOUT,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, maxc,
+        MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(cfg->conn_timeout_s ? cfg->conn_timeout_s : API_DEFAULT_CONN_TIMEOUT_S),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_END);
     if (!srv->d) {
         int saved = errno;
         engine_unsubscribe(eng, srv->sub_id);
