@@ -777,6 +777,27 @@ static void test_http_web_root(void **state)
     rmdir(dir);
 }
 
+static void test_listen_errors(void **state)
+{
+    struct fx *fx = *state;
+    struct api_config cfg = {.bind_addr = "127.0.0.1", .port = fx->port, .token = TOKEN};
+    struct api_server *second = NULL;
+    struct engine *eng;
+    struct err e = {0};
+
+    engine_new(NULL, &eng, NULL);
+    /* the port is taken by the fixture's server */
+    assert_int_equal(api_server_new(&cfg, eng, &second, &e), PP_EIO);
+    assert_null(second);
+    assert_non_null(strstr(e.msg, "cannot listen on 127.0.0.1 port"));
+    cfg.port = 0;
+    cfg.bind_addr = "localhost"; /* numeric addresses only */
+    assert_int_equal(api_server_new(&cfg, eng, &second, &e), PP_EINVAL);
+    cfg.bind_addr = "127.0.0.1";
+    cfg.token = "";
+    assert_int_equal(api_server_new(&cfg, eng, &second, &e), PP_EINVAL);
+}
+
 static int setup_sse(void **state)
 {
     struct api_config cfg = {0};
@@ -888,6 +909,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_static_etag, setup, teardown),
         cmocka_unit_test(test_http_web_root),
+        cmocka_unit_test_setup_teardown(test_listen_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sse_stream, setup_sse, teardown),
         cmocka_unit_test_setup_teardown(test_sse_slow_client_dropped, setup_sse, teardown),
         cmocka_unit_test_setup_teardown(test_sse_ends_on_stop, setup_sse, teardown),
