@@ -328,8 +328,11 @@ void plan_place(const struct place_in *in, struct place_out *out)
         taken[first] = true;
         s.cls[E[first]] = H_DOWN;
         try_place(&s, B, 1, true, &t);
-        /* grow the batch while everything still fits (minimal: without parking) */
-        for (size_t i = 0; i < ne && t.n_fail == 0 && (cap <= 0 || nb < (size_t)cap); i++) {
+        /* grow the batch while everything still fits (minimal: without parking); a host that
+         * does not fit is skipped, up to a few times */
+        int misses = 0;
+        for (size_t i = 0; i < ne && t.n_fail == 0 && misses < 4 && (cap <= 0 || nb < (size_t)cap);
+             i++) {
             if (taken[i])
                 continue;
             struct tent t2 = {0};
@@ -349,7 +352,7 @@ void plan_place(const struct place_in *in, struct place_out *out)
                 free(t2.free);
                 free(t2.m);
                 free(t2.fail);
-                break;
+                misses++;
             }
         }
         commit(&s, B, nb, &t, batch, out);
