@@ -124,8 +124,71 @@ void view_update_rows_cleanup(struct view_update_rows *r)
 struct host_info {
     bool known;
     bool out_of_date;
-    char *required;
+    struct view_ref *req; /* required updates */
+    size_t n_req;
 };
+
+static void refs_push(struct view_ref **v, size_t *n, const char *id, const char *name)
+{
+    *v = xreallocarray(*v, *n + 1, sizeof(**v));
+    (*v)[*n].id = xstrdup(id ? id : "");
+    (*v)[*n].name = xstrdup(name && name[0] ? name : (id ? id : ""));
+    (*n)++;
+}
+
+static void refs_free(struct view_ref *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].id);
+        free(v[i].name);
+    }
+    free(v);
+}
+
+static int cmp_refs(const void *x, const void *y)
+{
+    const struct view_ref *a = x, *b = y;
+    int r = alerts_natural_cmp(a->name, b->name);
+    return r ? r : cmp_str(a->id, b->id);
+}
+
+/* Natural order by name; entries repeating the previous name are dropped (as join_sorted). */
+static void refs_sort(struct view_ref *v, size_t *n)
+{
+    if (*n == 0)
+        return;
+    qsort(v, *n, sizeof(*v), cmp_refs);
+    size_t k = 1;
+    for (size_t i = 1; i < *n; i++) {
+        if (strcmp(v[i].name, v[k - 1].name) == 0) {
+            free(v[i].id);
+            free(v[i].name);
+            continue;
+        }
+        v[k++] = v[i];
+    }
+    *n = k;
+}
+
+static char *refs_join(const struct view_ref *v, size_t n)
+{
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_puts(&b, ", ");
+        buf_puts(&b, v[i].name);
+    }
+    char *s = xstrdup(buf_str(&b));
+    buf_cleanup(&b);
+    return s;
+}
+
+static const char *patch_name(const struct catalog *cat, const char *uuid)
+{
+    const struct cat_patch *p = cat ? catalog_find_patch(cat, uuid) : NULL;
+    return p && p->name_label && p->name_label[0] ? p->name_label : uuid;
+}
 
 static bool host_in_alert(const struct alert *a, const struct inv_pool *pool,
                           const struct inv_host *h)
@@ -151,64 +214,37 @@ static void host_required(const struct catalog *cat, const struct inv_pool *pool
             if (cat->cdn_hosts[i].ref && strcmp(cat->cdn_hosts[i].ref, h->ref) == 0)
                 ch = &cat->cdn_hosts[i];
         hi->known = ch != NULL;
-        struct buf cb;
-        buf_init(&cb);
-        for (size_t i = 0; ch && i < ch->n_updates; i++) {
-            const struct cat_patch *p = catalog_find_patch(cat, ch->updates[i]);
-            if (cb.len)
-                buf_puts(&cb, ", ");
-            buf_puts(&cb, p && p->name_label && p->name_label[0] ? p->name_label : ch->updates[i]);
-        }
-        hi->required = xstrdup(buf_str(&cb));
-        buf_cleanup(&cb);
-        hi->out_of_date = hi->required[0] != '\0';
-        return;
-    }
-    const struct cat_version *v =
-        cat ? catalog_match_version(cat, h->product_version, h->build_number) : NULL;
-    hi->known = v != NULL;
-    if (!v) {
-        hi->required = xstrdup("");
-        return;
-    }
-    struct buf b;
-    buf_init(&b);
-    if (v->has_minimal) {
-        /* RecommendedPatchesForHost: the version's minimal list minus what is applied */
-        for (size_t i = 0; i < v->n_minimal; i++) {
-            if (inv_host_has_update(h, v->minimal[i]))
-                continue;
-            const struct cat_patch *p = catalog_find_patch(cat, v->minimal[i]);
-            if (b.len)
-                buf_puts(&b, ", ");
-            buf_puts(&b, p && p->name_label ? p->name_label : v->minimal[i]);
-        }
-        hi->required = xstrdup(buf_str(&b));
+        for (size_t i = 0; ch && i < ch->n_updates; i++)
+            refs_push(&hi->req, &hi->n_req, ch->updates[i], patch_name(cat, ch->updates[i]));
     } else {
-        /* no minimal list: the patch alerts naming the host, natural order */
-        size_t n = 0;
-        const char **names = xcalloc(l && l->n ? l->n : 1, sizeof(*names));
-        for (size_t i = 0; l && i < l->n; i++)
-            if (l->v[i].kind == ALERT_PATCH && host_in_alert(&l->v[i], pool, h))
-                names[n++] = l->v[i].name;
-        hi->required = join_sorted(names, n);
-        free(names);
+        const struct cat_version *v =
+            cat ? catalog_match_version(cat, h->product_version, h->build_number) : NULL;
+        hi->known = v != NULL;
+        if (v && v->has_minimal) {
+            /* RecommendedPatchesForHost: the version's minimal list minus what is applied */
+            for (size_t i = 0; i < v->n_minimal; i++)
+                if (!inv_host_has_update(h, v->minimal[i]))
+                    refs_push(&hi->req, &hi->n_req, v->minimal[i], patch_name(cat, v->minimal[i]));
+        } else if (v) {
+            /* no minimal list: the patch alerts naming the host, natural order */
+            for (size_t i = 0; l && i < l->n; i++)
+                if (l->v[i].kind == ALERT_PATCH && host_in_alert(&l->v[i], pool, h))
+                    refs_push(&hi->req, &hi->n_req, l->v[i].key, l->v[i].name);
+            refs_sort(hi->req, &hi->n_req);
+        }
     }
-    buf_cleanup(&b);
-    hi->out_of_date = hi->required[0] != '\0';
+    hi->out_of_date = hi->n_req > 0;
 }
 
 /* ManageUpdatesPage.InstalledUpdatesForHost: names of the applied updates, natural order. */
-static char *host_installed(const struct catalog *cat, const struct inv_host *h)
+static void host_installed(const struct catalog *cat, const struct inv_host *h,
+                           struct view_server_row *r)
 {
-    const char **names = xcalloc(h->n_updates ? h->n_updates : 1, sizeof(*names));
-    for (size_t i = 0; i < h->n_updates; i++) {
-        const struct cat_patch *p = cat ? catalog_find_patch(cat, h->updates[i]) : NULL;
-        names[i] = p && p->name_label && p->name_label[0] ? p->name_label : h->updates[i];
-    }
-    char *s = join_sorted(names, h->n_updates);
-    free(names);
-    return s;
+    for (size_t i = 0; i < h->n_updates; i++)
+        refs_push(&r->installed_list, &r->n_installed, h->updates[i],
+                  patch_name(cat, h->updates[i]));
+    refs_sort(r->installed_list, &r->n_installed);
+    r->installed = refs_join(r->installed_list, r->n_installed);
 }
 
 static int cmp_pools(const void *x, const void *y)
@@ -324,8 +360,10 @@ void view_by_server_multi(const struct catalog *const *cats, const struct catalo
             r->version_known = hi[h].known;
             r->out_of_date = hi[h].out_of_date;
             r->status = xstrdup(status_text(hi[h].known, hi[h].out_of_date));
-            r->required = hi[h].required; /* taken */
-            r->installed = host_installed(pcat, host);
+            r->required = refs_join(hi[h].req, hi[h].n_req);
+            r->required_list = hi[h].req; /* taken */
+            r->n_required = hi[h].n_req;
+            host_installed(pcat, host, r);
         }
         free(hs);
         free(hi);
@@ -345,6 +383,8 @@ void view_server_rows_cleanup(struct view_server_rows *r)
         free(r->v[i].status);
         free(r->v[i].required);
         free(r->v[i].installed);
+        refs_free(r->v[i].required_list, r->v[i].n_required);
+        refs_free(r->v[i].installed_list, r->v[i].n_installed);
     }
     free(r->v);
     r->v = NULL;

@@ -42,20 +42,30 @@ struct view_update_rows {
 void view_by_update(const struct alert_list *l, enum view_sort sort, struct view_update_rows *out);
 void view_update_rows_cleanup(struct view_update_rows *r);
 
+/* An update named in a By Server row: its uuid / id and its display name. */
+struct view_ref {
+    char *id;
+    char *name;
+};
+
 struct view_server_row {
-    bool is_pool;                /* a pool row (no host) or a host row */
-    const struct inv_pool *pool; /* borrowed */
-    const struct inv_host *host; /* borrowed; NULL for a pool row */
-    char *pool_name;             /* the pool's name; "" for a standalone host */
-    char *server;                /* host name (pool rows: the pool's display name) */
-    char *version;               /* product version (pool rows: the coordinator's) */
-    bool version_known;          /* the catalog has the host's (all hosts') version */
-    bool out_of_date;            /* some required update is missing */
-    char *status;                /* "Up to date" / "Out of date"; "" when the version is unknown.
-                                  * Host rows carry it as XenCenter's CSV export does (its grid
-                                  * shows it on the pool row only) */
-    char *required;              /* required update names joined with ", " ("" when unknown) */
-    char *installed;             /* installed update names, natural order, joined with ", " */
+    bool is_pool;                   /* a pool row (no host) or a host row */
+    const struct inv_pool *pool;    /* borrowed */
+    const struct inv_host *host;    /* borrowed; NULL for a pool row */
+    char *pool_name;                /* the pool's name; "" for a standalone host */
+    char *server;                   /* host name (pool rows: the pool's display name) */
+    char *version;                  /* product version (pool rows: the coordinator's) */
+    bool version_known;             /* the catalog has the host's (all hosts') version */
+    bool out_of_date;               /* some required update is missing */
+    char *status;                   /* "Up to date" / "Out of date"; "" when the version is unknown.
+                                     * Host rows carry it as XenCenter's CSV export does (its grid
+                                     * shows it on the pool row only) */
+    char *required;                 /* required update names joined with ", " ("" when unknown) */
+    char *installed;                /* installed update names, natural order, joined with ", " */
+    struct view_ref *required_list; /* the same lists, structured (host rows; NULL otherwise) */
+    size_t n_required;
+    struct view_ref *installed_list;
+    size_t n_installed;
 };
 
 struct view_server_rows {

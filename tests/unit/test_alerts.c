@@ -499,6 +499,18 @@ static void test_by_server_rows(void **state)
     }
     assert_false(r.v[4].version_known);
     assert_true(r.v[1].out_of_date);
+    /* the structured lists behind the text */
+    assert_int_equal(r.v[1].n_required, 3);
+    assert_string_equal(r.v[1].required_list[0].id, "p1-uuid");
+    assert_string_equal(r.v[1].required_list[2].name, "XS82ECU1");
+    assert_int_equal(r.v[2].n_installed, 1);
+    assert_string_equal(r.v[2].installed_list[0].id, "P1-UUID");
+    assert_string_equal(r.v[2].installed_list[0].name, "XS82E001");
+    assert_int_equal(r.v[7].n_required, 2);
+    assert_string_equal(r.v[7].required_list[0].id, "q2-uuid");
+    assert_string_equal(r.v[7].installed_list[1].id, "zzz-unknown");
+    assert_null(r.v[0].required_list);
+    assert_int_equal(r.v[5].n_required, 0);
     view_server_rows_cleanup(&r);
     /* everything applied: up to date */
     static const char *const names[] = {"u1"};
