@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/rng.h"
 #include "plan/plan.h"
 #include "test_plan_fixture.h"
@@ -514,6 +515,17 @@ static void test_property_random_pools(void **state)
             }
             if (g.cap > 0)
                 assert_true(p->totals.max_batch <= (size_t)g.cap);
+            /* the renderings hold the same totals */
+            json_t *j = plan_to_json(p);
+            assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(j, "totals"), "migrations")),
+                p->totals.migrations);
+            json_decref(j);
+            struct buf txt;
+            buf_init(&txt);
+            plan_render_text(p, &txt);
+            assert_non_null(strstr(buf_str(&txt), "Predicted window"));
+            buf_cleanup(&txt);
             batched_pools += p->totals.max_batch > 1;
             plan_free(p);
         }
