@@ -418,6 +418,24 @@ static void test_precheck_failure_then_cancel(void **state)
     world_free(&w);
 }
 
+/* Diagnostics: the steps in flight (intent on disk) when the crash happens. */
+static void note_crash(struct world *w, long point, bool after_loop)
+{
+    if (!getenv("EXEC_TEST_VERBOSE"))
+        return;
+    struct store_step_list l = {0};
+    struct buf b;
+    buf_init(&b);
+    store_steps_list(w->t->store, w->id, NULL, &l, NULL);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.items[i].state == STORE_STEP_INTENT)
+            buf_printf(&b, " %s#%lld", l.items[i].kind, (long long)l.items[i].seq);
+    fprintf(stderr, "crash at %ld (%s the loop turn): in flight:%s\n", point,
+            after_loop ? "after" : "before", b.len ? buf_str(&b) : " none");
+    buf_cleanup(&b);
+    store_step_list_cleanup(&l);
+}
+
 /* Crash at a journal point: destroy the executor and its clients once the journal has at
  * least `point` writes, either before or after the loop delivered what was sent. */
 static void run_with_crash(long point, bool after_loop, int64_t base_reboots,
@@ -431,6 +449,7 @@ static void run_with_crash(long point, bool after_loop, int64_t base_reboots,
     for (long turn = 0; turn < 400000; turn++) {
         exec_tick(w.t->x);
         if (!crashed && !after_loop && tenv_journal_writes(w.t, w.id) >= point) {
+            note_crash(&w, point, after_loop);
             tenv_crash(w.t);
             crashed = true;
             struct err e = {0};
@@ -440,6 +459,7 @@ static void run_with_crash(long point, bool after_loop, int64_t base_reboots,
         }
         xapi_loop_run(w.t->loop, 0);
         if (!crashed && after_loop && tenv_journal_writes(w.t, w.id) >= point) {
+            note_crash(&w, point, after_loop);
             tenv_crash(w.t);
             crashed = true;
             struct err e = {0};

@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_exec.c - the rollout executor's pure parts: update zips (crafted with libarchive's
+ * writer: a good one streamed back, path traversal, absolute path, symlink, too large, a
+ * compression-ratio bomb, no image, two images, a bare image, garbage), plans to journal steps
+ * (order, batches, lanes, migrations, manual reboots left out), the resume derivation of every
+ * step kind from given XAPI records, undo records of fixes, and the error explanations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_int.h"
+#include "engine/zip.h"
+
+/* ---------------------------------------------------------------- zips */
+
+struct zent {
+    const char *name;
+    const void *data;
+    size_t len;
+    bool symlink;
+};
+
+static char tmpdir[64];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/pp-exec-unit-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *make_zip(const char *file, const struct zent *ents, size_t n, bool deflate)
+{
+    static char path[256];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, file);
+    struct archive *a = archive_write_new();
+    archive_write_set_format_zip(a);
+    archive_write_set_options(a, deflate ? "zip:compression=deflate" : "zip:compression=store");
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    for (size_t i = 0; i < n; i++) {
+        struct archive_entry *en = archive_entry_new();
+        archive_entry_set_pathname(en, ents[i].name);
+        if (ents[i].symlink) {
+            archive_entry_set_filetype(en, AE_IFLNK);
+            archive_entry_set_symlink(en, "/etc/passwd");
+            archive_entry_set_size(en, 0);
+        } else {
+            archive_entry_set_filetype(en, AE_IFREG);
+            archive_entry_set_size(en, (la_int64_t)ents[i].len);
+        }
+        archive_entry_set_perm(en, 0644);
+        assert_int_equal(archive_write_header(a, en), ARCHIVE_OK);
+        if (!ents[i].symlink && ents[i].len)
+            assert_int_equal(archive_write_data(a, ents[i].data, ents[i].len),
+                             (la_ssize_t)ents[i].len);
+        archive_entry_free(en);
+    }
+    archive_write_close(a);
+    archive_write_free(a);
+    return path;
+}
+
+static void expect_refused(const char *path, const struct zimg_limits *lim, int code,
+                           const char *words)
+{
+    struct zimg *z = NULL;
+    struct err e = {0};
+    int rc = zimg_open(path, lim, &z, &e);
+    if (rc != code)
+        fail_msg("%s: got %d (%s), expected %d", path, rc, e.msg, code);
+    assert_null(z);
+    if (!strstr(e.msg, words))
+        fail_msg("message \"%s\" lacks \"%s\"", e.msg, words);
+}
+
+static void test_zip_good_streams_image(void **state)
+{
+    (void)state;
+    char img[5000];
+    for (size_t i = 0; i < sizeof(img); i++)
+        img[i] = (char)('a' + i % 23);
+    struct zent ents[] = {{"README.txt", "read me", 7, false},
+                          {"docs/", NULL, 0, false},
+                          {"XS82ECU1002.iso", img, sizeof(img), false}};
+    const char *p = make_zip("good.zip", ents, 3, true);
+    struct zimg *z = NULL;
+    struct err e = {0};
+    assert_int_equal(zimg_open(p, NULL, &z, &e), 0);
+    assert_string_equal(zimg_name(z), "XS82ECU1002.iso");
+    assert_int_equal(zimg_size(z), sizeof(img));
+    char out[sizeof(img) + 10];
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = zimg_read(z, out + got, 700, &e);
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    assert_int_equal(got, sizeof(img));
+    assert_memory_equal(out, img, sizeof(img));
+    zimg_close(z);
+}
+
+static void test_zip_traversal_absolute_symlink(void **state)
+{
+    (void)state;
+    struct zent t1[] = {{"../evil.iso", "x", 1, false}};
+    expect_refused(make_zip("t1.zip", t1, 1, false), NULL, PP_EINVAL, "'..'");
+    struct zent t2[] = {{"a/../../evil.iso", "x", 1, false}};
+    expect_refused(make_zip("t2.zip", t2, 1, false), NULL, PP_EINVAL, "'..'");
+    struct zent t3[] = {{"/etc/cron.d/x.iso", "x", 1, false}};
+    expect_refused(make_zip("t3.zip", t3, 1, false), NULL, PP_EINVAL, "absolute");
+    struct zent t4[] = {{"link.iso", NULL, 0, true}};
+    expect_refused(make_zip("t4.zip", t4, 1, false), NULL, PP_EINVAL, "not a regular file");
+}
+
+static void test_zip_limits(void **state)
+{
+    (void)state;
+    char img[4000];
+    memset(img, 'x', sizeof(img));
+    struct zent big[] = {{"u.iso", img, sizeof(img), false}};
+    struct zimg_limits lim = {.max_image_bytes = 1000};
+    expect_refused(make_zip("big.zip", big, 1, false), &lim, PP_ELIMIT, "larger than");
+    /* a ratio bomb: 8 MiB of zeros deflate to a few KiB */
+    size_t n = 8u << 20;
+    char *zeros = xcalloc(1, n);
+    struct zent bomb[] = {{"bomb.iso", zeros, n, false}};
+    expect_refused(make_zip("bomb.zip", bomb, 1, true), NULL, PP_ELIMIT, "zip bomb");
+    free(zeros);
+    /* too many entries */
+    struct zent many[70];
+    char names[70][16];
+    for (int i = 0; i < 70; i++) {
+        snprintf(names[i], sizeof(names[i]), "f%d.txt", i);
+        many[i] = (struct zent){names[i], "x", 1, false};
+    }
+    expect_refused(make_zip("many.zip", many, 70, false), NULL, PP_ELIMIT, "entries");
+}
+
+static void test_zip_image_count(void **state)
+{
+    (void)state;
+    struct zent none[] = {{"README.txt", "x", 1, false}};
+    expect_refused(make_zip("none.zip", none, 1, false), NULL, PP_EINVAL, "no .iso");
+    struct zent two[] = {{"a.iso", "x", 1, false}, {"b.xsupdate", "y", 1, false}};
+    expect_refused(make_zip("two.zip", two, 2, false), NULL, PP_EINVAL, "exactly one");
+    struct zent upper[] = {{"HOTFIX.XSUPDATE", "abc", 3, false}};
+    struct zimg *z = NULL;
+    struct err e = {0};
+    assert_int_equal(zimg_open(make_zip("upper.zip", upper, 1, false), NULL, &z, &e), 0);
+    assert_int_equal(zimg_size(z), 3);
+    void *data = NULL;
+    size_t len = 0;
+    assert_int_equal(zimg_read_all(z, &data, &len, &e), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(data, "abc", 3);
+    free(data);
+    zimg_close(z);
+}
+
+static void test_bare_image_and_garbage(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/update.img", tmpdir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("<update uuid=\"x\"/>", f);
+    fclose(f);
+    struct zimg *z = NULL;
+    struct err e = {0};
+    assert_int_equal(zimg_open(path, NULL, &z, &e), 0);
+    assert_string_equal(zimg_name(z), "update.img");
+    assert_int_equal(zimg_size(z), 18);
+    zimg_close(z);
+    /* a file that starts like a zip but is not one */
+    snprintf(path, sizeof(path), "%s/broken.zip", tmpdir);
+    f = fopen(path, "wb");
+    fputs("PK\003\004garbage garbage garbage", f);
+    fclose(f);
+    assert_true(zimg_open(path, NULL, &z, &e) < 0);
+    assert_null(z);
+    assert_int_equal(zimg_open("/nonexistent/x.iso", NULL, &z, &e), PP_EIO);
+}
+
+/* ---------------------------------------------------------------- plans to steps */
+
+static char **strv(size_t n, ...)
+{
+    char **v = xcalloc(n + 1, sizeof(char *));
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++)
+        v[i] = xstrdup(va_arg(ap, const char *));
+    va_end(ap);
+    return v;
+}
+
+static void act(struct plan_action *a, enum plan_action_kind k, const char *uuid)
+{
+    memset(a, 0, sizeof(*a));
+    a->kind = k;
+    a->update_uuid = xstrdup(uuid ? uuid : "");
+}
+
+static void migr(struct plan_action *a, const char *vm, const char *from, const char *to)
+{
+    a->migrations = xreallocarray(a->migrations, a->n_migrations + 1, sizeof(*a->migrations));
+    struct plan_migration *m = &a->migrations[a->n_migrations++];
+    m->vm_ref = xstrdup(vm);
+    m->vm_name = xstrdup(vm);
+    m->from_ref = xstrdup(from);
+    m->to_ref = xstrdup(to);
+    m->memory = 1 << 30;
+}
+
+/* Two batches: h1 alone (evacuate 2 VMs, apply, reboot), then h2 + h3 together (h3's reboot is
+ * manual: left out). */
+static struct plan *sample_plan(void)
+{
+    struct plan *p = xcalloc(1, sizeof(*p));
+    p->pool_ref = xstrdup("P");
+    p->pool_name = xstrdup("pool");
+    p->cdn_hash = xstrdup("");
+    p->upload_sr_ref = xstrdup("SR1");
+    p->uploads = strv(1, "U1");
+    p->n_uploads = 1;
+    p->n_hosts = 4;
+    p->hosts = xcalloc(4, sizeof(*p->hosts));
+    const char *names[] = {"h1", "h2", "h3", "h4"};
+    int batch[] = {0, 1, 1, -1};
+    for (int i = 0; i < 4; i++) {
+        struct plan_host *h = &p->hosts[i];
+        h->ref = xasprintf("H%d", i + 1);
+        h->name = xstrdup(names[i]);
+        h->version = xstrdup("8.2.1");
+        h->order = batch[i] < 0 ? -1 : i;
+        h->batch = batch[i];
+        if (batch[i] < 0)
+            continue;
+        h->updates = strv(1, "U1");
+        h->n_updates = 1;
+        h->n_actions = 6;
+        h->actions = xcalloc(6, sizeof(*h->actions));
+        act(&h->actions[0], PLAN_ACT_DISABLE, NULL);
+        act(&h->actions[1], PLAN_ACT_EVACUATE, NULL);
+        if (i == 0) {
+            migr(&h->actions[1], "vmA", "H1", "H2");
+            migr(&h->actions[1], "vmB", "H1", "H3");
+        }
+        act(&h->actions[2], PLAN_ACT_APPLY, "U1");
+        act(&h->actions[3], PLAN_ACT_REBOOT, NULL);
+        h->actions[3].manual = (i == 2);
+        act(&h->actions[4], PLAN_ACT_ENABLE, NULL);
+        act(&h->actions[5], PLAN_ACT_MIGRATE_BACK, NULL);
+        if (i == 0)
+            migr(&h->actions[5], "vmA", "H2", "H1");
+    }
+    return p;
+}
+
+static const char *file_for(void *ctx, const char *uuid)
+{
+    (void)ctx;
+    return str_eq(uuid, "U1") ? "/data/U1.zip" : NULL;
+}
+
+static json_t *params_of(const struct store_step_spec *s)
+{
+    return json_loads(s->params_json ? s->params_json : "{}", 0, NULL);
+}
+
+static void test_steps_initial_and_hosts(void **state)
+{
+    (void)state;
+    struct plan *p = sample_plan();
+    struct plan_fix fixes[1] = {{PLAN_FIX_DISABLE_HA, xstrdup("P"), xstrdup("")}};
+    struct plan_resolution r = {.fixes = fixes, .n_fixes = 1};
+    struct plan_opts o;
+    plan_opts_init(&o);
+    o.policy = PLAN_POLICY_RETURN;
+    struct spec_list l = {0};
+    struct err e = {0};
+    assert_int_equal(exec_steps_initial("pool", p, &r, file_for, NULL, exec_opts_to_json(&o),
+                                        &l, &e),
+                     0);
+    const char *want[] = {"resolve", "upload", "introduce", "precheck", "precheck", "precheck",
+                          "replan"};
+    assert_int_equal(l.n, 7);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_string_equal(l.items[i].kind, want[i]);
+        assert_string_equal(l.items[i].pool, "pool");
+    }
+    json_t *j = params_of(&l.items[1]);
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/data/U1.zip");
+    assert_string_equal(json_string_value(json_object_get(j, "sr")), "SR1");
+    json_decref(j);
+    assert_null(l.items[0].host);
+    assert_string_equal(l.items[3].host, "H1");
+    j = params_of(&l.items[6]);
+    struct plan_opts o2;
+    plan_opts_init(&o2);
+    const char **sel = NULL, **hosts = NULL;
+    exec_opts_from_json(json_object_get(j, "opts"), &o2, &sel, &hosts);
+    assert_int_equal(o2.policy, PLAN_POLICY_RETURN);
+    free(sel);
+    free(hosts);
+    json_decref(j);
+    spec_list_cleanup(&l);
+
+    /* a missing file is a clear error */
+    p->uploads[0][1] = '2'; /* "U2" */
+    assert_int_equal(exec_steps_initial("pool", p, NULL, file_for, NULL, json_object(), &l, &e),
+                     PP_EINVAL);
+    assert_non_null(strstr(e.msg, "no file for update U2"));
+    spec_list_cleanup(&l);
+    p->uploads[0][1] = '1';
+
+    const char *ups[] = {"U1"};
+    exec_steps_hosts("pool", p, ups, 1, &l);
+    const char *seq[] = {"disable", "migrate", "migrate", "apply", "reboot", "enable", "migrate",
+                         "disable", "apply", "reboot", "enable", "disable", "apply", "enable",
+                         "clean", "undo"};
+    const char *hosts_w[] = {"H1", "H1", "H1", "H1", "H1", "H1", "H1", "H2",
+                             "H2", "H2", "H2", "H3", "H3", "H3", NULL, NULL};
+    assert_int_equal(l.n, 16);
+    for (size_t i = 0; i < l.n; i++) {
+        assert_string_equal(l.items[i].kind, seq[i]);
+        if (hosts_w[i])
+            assert_string_equal(l.items[i].host, hosts_w[i]);
+        else
+            assert_null(l.items[i].host);
+    }
+    j = params_of(&l.items[6]);
+    assert_true(json_is_true(json_object_get(j, "back")));
+    assert_string_equal(json_string_value(json_object_get(j, "to")), "H1");
+    json_decref(j);
+    j = params_of(&l.items[8]);
+    assert_int_equal(json_integer_value(json_object_get(j, "batch")), 1);
+    assert_string_equal(json_string_value(json_object_get(j, "uuid")), "U1");
+    json_decref(j);
+    spec_list_cleanup(&l);
+    free(fixes[0].obj_ref);
+    free(fixes[0].arg_ref);
+    plan_free(p);
+}
+
+/* ---------------------------------------------------------------- derivation */
+
+struct rec {
+    const char *cls, *ref;
+    struct xapi_value *v;
+};
+struct table {
+    struct rec r[32];
+    size_t n;
+};
+
+static const struct xapi_value *t_get(void *ctx, const char *cls, const char *ref)
+{
+    struct table *t = ctx;
+    for (size_t i = 0; i < t->n; i++)
+        if (str_eq(t->r[i].cls, cls) && str_eq(t->r[i].ref, ref))
+            return t->r[i].v;
+    return NULL;
+}
+
+static void t_foreach(void *ctx, const char *cls,
+                      bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
+                      void *fctx)
+{
+    struct table *t = ctx;
+    for (size_t i = 0; i < t->n; i++)
+        if (str_eq(t->r[i].cls, cls) && !fn(fctx, t->r[i].ref, t->r[i].v))
+            return;
+}
+
+static struct xapi_value *t_add(struct table *t, const char *cls, const char *ref)
+{
+    struct xapi_value *v = xapi_value_new_struct();
+    t->r[t->n++] = (struct rec){cls, ref, v};
+    return v;
+}
+
+static void t_free(struct table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        xapi_value_free(t->r[i].v);
+}
+
+static struct xapi_value *set_of(const char *a)
+{
+    struct xapi_value *s = xapi_value_new_array();
+    if (a)
+        xapi_array_append_string(s, a);
+    return s;
+}
+
+/* A pool: host H1 (live, enabled, booted at 100, agent at 110), PBD attached, VM V on H1,
+ * update U1 (ref UR) not applied, HA on. */
+static void world(struct table *t, struct xview *v)
+{
+    memset(t, 0, sizeof(*t));
+    struct xapi_value *h = t_add(t, "host", "H1");
+    xapi_struct_set_bool(h, "enabled", true);
+    xapi_struct_set_string(h, "metrics", "M1");
+    struct xapi_value *oc = xapi_value_new_struct();
+    xapi_struct_set_string(oc, "boot_time", "100.");
+    xapi_struct_set_string(oc, "agent_start_time", "110.");
+    xapi_struct_set_take(h, "other_config", oc);
+    xapi_struct_set_take(h, "updates", set_of(NULL));
+    xapi_struct_set_bool(t_add(t, "host_metrics", "M1"), "live", true);
+    struct xapi_value *pb = t_add(t, "pbd", "PB1");
+    xapi_struct_set_string(pb, "host", "H1");
+    xapi_struct_set_bool(pb, "currently_attached", true);
+    struct xapi_value *vm = t_add(t, "vm", "V");
+    xapi_struct_set_string(vm, "resident_on", "H1");
+    xapi_struct_set_string(vm, "power_state", "Running");
+    xapi_struct_set_take(vm, "current_operations", xapi_value_new_struct());
+    xapi_struct_set_take(vm, "VBDs", set_of("CD1"));
+    struct xapi_value *cd = t_add(t, "vbd", "CD1");
+    xapi_struct_set_string(cd, "type", "CD");
+    xapi_struct_set_bool(cd, "empty", false);
+    xapi_struct_set_string(cd, "VDI", "ISO1");
+    struct xapi_value *u = t_add(t, "pool_update", "UR");
+    xapi_struct_set_string(u, "uuid", "U1");
+    xapi_struct_set_take(u, "hosts", set_of(NULL));
+    struct xapi_value *p = t_add(t, "pool", "P");
+    xapi_struct_set_bool(p, "ha_enabled", true);
+    xapi_struct_set_take(p, "ha_statefiles", set_of("HB"));
+    struct xapi_value *cfg = xapi_value_new_struct();
+    xapi_struct_set_string(cfg, "timeout", "60");
+    xapi_struct_set_take(p, "ha_configuration", cfg);
+    xapi_struct_set_string(t_add(t, "vdi", "HB"), "SR", "SR-HB");
+    v->get = t_get;
+    v->foreach = t_foreach;
+    v->ctx = t;
+}
+
+static enum derive d(const struct xview *v, const char *kind, const char *host, const char *pj,
+                     bool later)
+{
+    json_t *p = json_loads(pj, 0, NULL);
+    assert_non_null(p);
+    enum derive r = exec_derive(v, kind, host, p, later);
+    json_decref(p);
+    return r;
+}
+
+static void test_derive_migrate_and_host_state(void **state)
+{
+    (void)state;
+    struct table t;
+    struct xview v;
+    world(&t, &v);
+    const char *mig = "{\"vm\":\"V\",\"from\":\"H1\",\"to\":\"H2\"}";
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_RESEND);
+    /* migrating now: only wait, never a second migration */
+    struct xapi_value *vm = (struct xapi_value *)t_get(&t, "vm", "V");
+    struct xapi_value *ops = xapi_struct_get_mut(vm, "current_operations");
+    xapi_struct_set_string(ops, "OpaqueRef:task", "pool_migrate");
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_WAIT);
+    xapi_struct_remove(ops, "OpaqueRef:task");
+    xapi_struct_set_string(vm, "resident_on", "H2");
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_DONE);
+    xapi_struct_set_string(vm, "resident_on", "H3"); /* moved elsewhere: not moved again */
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_DONE);
+    /* disable / enable */
+    assert_int_equal(d(&v, SK_DISABLE, "H1", "{}", true), DERIVE_RESEND);
+    assert_int_equal(d(&v, SK_ENABLE, "H1", "{}", true), DERIVE_DONE);
+    struct xapi_value *h = (struct xapi_value *)t_get(&t, "host", "H1");
+    xapi_struct_set_bool(h, "enabled", false);
+    assert_int_equal(d(&v, SK_DISABLE, "H1", "{}", true), DERIVE_DONE);
+    assert_int_equal(d(&v, SK_ENABLE, "H1", "{}", true), DERIVE_RESEND);
+    /* apply: pool_update.hosts or host.updates */
+    assert_int_equal(d(&v, SK_APPLY, "H1", "{\"uuid\":\"U1\"}", true), DERIVE_RESEND);
+    xapi_struct_set_take(h, "updates", set_of("UR"));
+    assert_int_equal(d(&v, SK_APPLY, "H1", "{\"uuid\":\"U1\"}", true), DERIVE_DONE);
+    /* introduce / upload: the update is in the pool */
+    assert_int_equal(d(&v, SK_INTRODUCE, NULL, "{\"uuid\":\"U1\"}", true), DERIVE_DONE);
+    assert_int_equal(d(&v, SK_UPLOAD, NULL, "{\"uuid\":\"U9\"}", true), DERIVE_RESEND);
+    /* replan: done once the host steps were appended */
+    assert_int_equal(d(&v, SK_REPLAN, NULL, "{}", true), DERIVE_DONE);
+    assert_int_equal(d(&v, SK_REPLAN, NULL, "{}", false), DERIVE_RESEND);
+    /* the rest is resent (read-only or idempotent) */
+    assert_int_equal(d(&v, SK_PRECHECK, "H1", "{\"uuid\":\"U1\"}", true), DERIVE_RESEND);
+    assert_int_equal(d(&v, SK_CLEAN, NULL, "{\"uuid\":\"U1\"}", true), DERIVE_RESEND);
+    t_free(&t);
+}
+
+static void test_derive_reboot_never_twice(void **state)
+{
+    (void)state;
+    struct table t;
+    struct xview v;
+    world(&t, &v);
+    const char *pj = "{\"boot_before\":\"100.\",\"agent_before\":\"110.\"}";
+    /* intent on disk but no times recorded: it was never sent */
+    assert_int_equal(d(&v, SK_REBOOT, "H1", "{}", true), DERIVE_RESEND);
+    /* live with the old boot time: the reboot was not taken */
+    assert_int_equal(d(&v, SK_REBOOT, "H1", pj, true), DERIVE_RESEND);
+    /* not live: going down / booting: wait, never reboot again */
+    struct xapi_value *m = (struct xapi_value *)t_get(&t, "host_metrics", "M1");
+    xapi_struct_set_bool(m, "live", false);
+    assert_int_equal(d(&v, SK_REBOOT, "H1", pj, true), DERIVE_WAIT);
+    /* back with a new boot time but the toolstack not started again yet: wait */
+    xapi_struct_set_bool(m, "live", true);
+    struct xapi_value *h = (struct xapi_value *)t_get(&t, "host", "H1");
+    struct xapi_value *oc = xapi_struct_get_mut(h, "other_config");
+    xapi_struct_set_string(oc, "boot_time", "500.");
+    assert_int_equal(d(&v, SK_REBOOT, "H1", pj, true), DERIVE_WAIT);
+    json_t *p = json_loads(pj, 0, NULL);
+    assert_false(exec_host_healthy(&v, "H1", p, true));
+    /* toolstack up, but a PBD not plugged: not healthy yet */
+    xapi_struct_set_string(oc, "agent_start_time", "510.");
+    struct xapi_value *pb = (struct xapi_value *)t_get(&t, "pbd", "PB1");
+    xapi_struct_set_bool(pb, "currently_attached", false);
+    assert_int_equal(d(&v, SK_REBOOT, "H1", pj, true), DERIVE_WAIT);
+    xapi_struct_set_bool(pb, "currently_attached", true);
+    assert_int_equal(d(&v, SK_REBOOT, "H1", pj, true), DERIVE_DONE);
+    assert_true(exec_host_healthy(&v, "H1", p, true));
+    json_decref(p);
+    /* toolstack restart: agent_start_time */
+    const char *tj = "{\"boot_before\":\"500.\",\"agent_before\":\"510.\"}";
+    assert_int_equal(d(&v, SK_RESTART_AGENT, "H1", tj, true), DERIVE_RESEND);
+    xapi_struct_set_string(oc, "agent_start_time", "520.");
+    assert_int_equal(d(&v, SK_RESTART_AGENT, "H1", tj, true), DERIVE_DONE);
+    t_free(&t);
+}
+
+static void test_derive_fixes_and_undo(void **state)
+{
+    (void)state;
+    struct table t;
+    struct xview v;
+    world(&t, &v);
+    const char *ha = "{\"fix\":\"disable_ha\",\"obj\":\"P\",\"arg\":\"\"}";
+    assert_int_equal(d(&v, SK_RESOLVE, NULL, ha, true), DERIVE_RESEND);
+    json_t *fix = json_loads(ha, 0, NULL);
+    json_t *undo = exec_undo_for_fix(&v, fix);
+    assert_non_null(undo);
+    assert_string_equal(json_string_value(json_object_get(undo, "fix")), "enable_ha");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(undo, "heartbeat_srs"), 0)), "SR-HB");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(undo, "configuration"), "timeout")),
+                        "60");
+    json_decref(undo);
+    json_decref(fix);
+    struct xapi_value *p = (struct xapi_value *)t_get(&t, "pool", "P");
+    xapi_struct_set_bool(p, "ha_enabled", false);
+    assert_int_equal(d(&v, SK_RESOLVE, NULL, ha, true), DERIVE_DONE);
+
+    const char *ej = "{\"fix\":\"eject_cd\",\"obj\":\"V\",\"arg\":\"ISO-SR\"}";
+    fix = json_loads(ej, 0, NULL);
+    undo = exec_undo_for_fix(&v, fix);
+    assert_string_equal(json_string_value(json_object_get(undo, "fix")), "insert_cd");
+    assert_string_equal(json_string_value(json_object_get(undo, "vdi")), "ISO1");
+    assert_string_equal(json_string_value(json_object_get(undo, "vbd")), "CD1");
+    json_decref(undo);
+    json_decref(fix);
+    assert_int_equal(d(&v, SK_RESOLVE, NULL, ej, true), DERIVE_RESEND);
+    struct xapi_value *cd = (struct xapi_value *)t_get(&t, "vbd", "CD1");
+    xapi_struct_set_bool(cd, "empty", true);
+    assert_int_equal(d(&v, SK_RESOLVE, NULL, ej, true), DERIVE_DONE);
+
+    const char *sj = "{\"fix\":\"suspend_vm\",\"obj\":\"V\",\"arg\":\"\"}";
+    fix = json_loads(sj, 0, NULL);
+    undo = exec_undo_for_fix(&v, fix);
+    assert_string_equal(json_string_value(json_object_get(undo, "fix")), "resume_vm");
+    assert_string_equal(json_string_value(json_object_get(undo, "arg")), "H1");
+    json_decref(undo);
+    json_decref(fix);
+    assert_int_equal(d(&v, SK_RESOLVE, NULL, sj, true), DERIVE_RESEND);
+    xapi_struct_set_string((struct xapi_value *)t_get(&t, "vm", "V"), "power_state",
+                           "Suspended");
+    assert_int_equal(d(&v, SK_RESOLVE, NULL, sj, true), DERIVE_DONE);
+    /* a fix with nothing to restore */
+    fix = json_loads("{\"fix\":\"plug_pbd\",\"obj\":\"H1\",\"arg\":\"SR\"}", 0, NULL);
+    assert_null(exec_undo_for_fix(&v, fix));
+    json_decref(fix);
+    t_free(&t);
+}
+
+static void test_explain(void **state)
+{
+    (void)state;
+    assert_non_null(strstr(exec_explain("HOST_NOT_ENOUGH_FREE_MEMORY"), "memory"));
+    assert_non_null(strstr(exec_explain("VM_REQUIRES_SR"), "SR"));
+    assert_non_null(strstr(exec_explain("UPDATE_PRECHECK_FAILED_SOMETHING_NEW"), "precheck"));
+    assert_non_null(strstr(exec_explain("HOST_RETURN_TIMEOUT"), "come back"));
+    assert_non_null(exec_explain(NULL));
+    assert_non_null(exec_explain("NOT_A_CODE"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zip_good_streams_image),
+        cmocka_unit_test(test_zip_traversal_absolute_symlink),
+        cmocka_unit_test(test_zip_limits),
+        cmocka_unit_test(test_zip_image_count),
+        cmocka_unit_test(test_bare_image_and_garbage),
+        cmocka_unit_test(test_steps_initial_and_hosts),
+        cmocka_unit_test(test_derive_migrate_and_host_state),
+        cmocka_unit_test(test_derive_reboot_never_twice),
+        cmocka_unit_test(test_derive_fixes_and_undo),
+        cmocka_unit_test(test_explain),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
