@@ -73,8 +73,8 @@ function duration(s) {
   return Math.floor(s / 86400) + 'd' + String(Math.floor(s % 86400 / 3600)).padStart(2, '0') + 'h';
 }
 
-const names = (arr, key = 'name') =>
-  (arr || []).map((x) => (typeof x === 'string' ? x : x[key] || x.id)).join(', ');
+const names = (arr, key = 'name') => (typeof arr === 'string' ? arr
+  : (arr || []).map((x) => (typeof x === 'string' ? x : x[key] || x.id)).join(', '));
 
 function checkingLine(ck) {
   if (!ck) return null;
@@ -167,8 +167,9 @@ async function viewUpdates() {
     act('Check now', async () => {
       banner('Checking…', 'info');
       const r = await api('POST', '/updates/check');
+      const changed = r && (r.catalog_changed ?? r.changed);
       banner('Checked: ' + (r && r.updates !== undefined ? r.updates + ' updates available' : 'done') +
-        (r && r.catalog_changed ? ' (the catalog changed)' : '') + '.', 'info');
+        (changed ? ' (the catalog changed)' : '') + '.', 'info');
       await viewUpdates();
     }),
     updState.view === 'by-update' ? act('Dismiss selected', async () => {
@@ -206,8 +207,8 @@ async function viewUpdates() {
       : h('p', {}, 'No updates available for the registered pools.');
   } else {
     const rows = (data.servers || []).map((s) => h('tr', {},
-      h('td', {}, s.pool), h('td', {}, s.server), h('td', {}, s.version || '–'),
-      h('td', {}, h('span', { class: s.up_to_date || s.status === 'Up to date' ? 'good' : 'warn' }, s.status || '–')),
+      h('td', {}, s.pool), h('td', {}, s.is_pool ? h('strong', {}, s.server + ' (pool)') : s.server), h('td', {}, s.version || '–'),
+      h('td', {}, s.status ? h('span', { class: s.up_to_date || s.status === 'Up to date' ? 'good' : 'warn' }, s.status) : '–'),
       h('td', {}, names(s.required) || '–'), h('td', {}, names(s.installed) || '–')));
     body = rows.length ? table(['Pool', 'Server', 'Version', 'Status', 'Required updates', 'Installed updates'], rows)
       : h('p', {}, 'No servers: add a pool first.');
@@ -271,19 +272,36 @@ function totalsLine(t) {
       : t.bound ? ` (lower bound ${duration(t.bound.window_s)})` : ''));
 }
 
+// The planner's own JSON (plan_to_json) names hosts by ref; show their names.
+function hostNamer(p) {
+  const byRef = new Map((p.hosts || []).filter((x) => x.ref).map((x) => [x.ref, x.name]));
+  return (r) => (r && byRef.has(r) ? byRef.get(r) : r);
+}
+
 function renderPlan(plan) {
-  const pools = (plan.pools || []).map((p) => ({ ...p, prechecks: p.prechecks || p.checks || [] })).map((p) => h('section', { class: 'card' },
-    h('h3', {}, 'Pool ', p.name, p.blocked ? h('span', { class: 'sev error' }, 'BLOCKED') : null),
-    h('p', {}, 'Updates: ', names(p.updates) || 'none needed'),
-    (p.prechecks || []).length ? table(['Severity', 'Host', 'Check', 'Resolution'], p.prechecks.map((c) => h('tr', {},
-      h('td', {}, severity(c.severity)), h('td', {}, c.host || 'pool'), h('td', {}, c.message),
-      h('td', {}, c.resolution ? [c.resolution.action, c.resolution.undo ? h('div', { class: 'muted small' }, 'undone afterwards: ' + c.resolution.undo) : null] : '–')))) : h('p', { class: 'good' }, 'All prechecks pass.'),
-    h('ol', { class: 'hosts' }, (p.hosts || []).map((x) => h('li', {},
-      h('strong', {}, x.name), x.batch !== undefined ? h('span', { class: 'tag' }, 'batch ' + x.batch) : null,
-      ': ', (x.actions || []).map(actionText).join(', ') || 'nothing to do',
-      (x.migrations || []).length ? h('ul', { class: 'migrations' }, x.migrations.map((m) =>
-        h('li', {}, 'VM ', h('code', {}, m.vm_name || m.vm), ': ', m.from, ' → ', m.to))) : null))),
-    totalsLine(p.totals)));
+  const pools = (plan.pools || []).map((p0) => {
+    const p = { ...p0, prechecks: p0.prechecks || p0.checks || [] };
+    const hn = hostNamer(p);
+    const name = p.name || (typeof p.pool === 'string' ? p.pool : p.pool && p.pool.name) || '?';
+    const blocked = p.blocked || p.prechecks.some((c) => c.severity === 'blocking');
+    const updates = p.updates || (p.upload && p.upload.updates) || [];
+    const hosts = (p.hosts || []).filter((x) => !(x.order < 0 && !(x.actions || []).length));
+    const migs = (x) => [...(x.migrations || []), ...(x.actions || []).flatMap((a) => (typeof a === 'object' && a.migrations) || [])];
+    return h('section', { class: 'card' },
+      h('h3', {}, 'Pool ', name, blocked ? h('span', { class: 'sev error' }, 'BLOCKED') : null),
+      h('p', {}, 'Updates: ', names(updates) || 'none needed'),
+      p.prechecks.length ? table(['Severity', 'Host', 'Check', 'Resolution'], p.prechecks.map((c) => h('tr', {},
+        h('td', {}, severity(c.severity)), h('td', {}, hn(c.host) || 'pool'), h('td', {}, c.message),
+        h('td', {}, c.resolution ? [c.resolution.action, c.resolution.undo ? h('div', { class: 'muted small' }, 'undone afterwards: ' + c.resolution.undo) : null]
+          : c.fix ? c.fix.kind : '–')))) : h('p', { class: 'good' }, 'All prechecks pass.'),
+      hosts.length ? h('ol', { class: 'hosts' }, hosts.map((x) => h('li', {},
+        h('strong', {}, x.name), x.batch !== undefined && x.batch >= 0 ? h('span', { class: 'tag' }, 'batch ' + x.batch) : null,
+        ': ', (x.actions || []).map(actionText).join(', ') || 'nothing to do',
+        migs(x).length ? h('ul', { class: 'migrations' }, migs(x).map((m) =>
+          h('li', {}, 'VM ', h('code', {}, m.vm_name || m.vm), ': ', hn(m.from), ' → ', hn(m.to)))) : null)))
+        : h('p', {}, 'No host needs anything.'),
+      totalsLine(p.totals));
+  });
   return h('div', {}, pools, plan.totals ? h('div', { class: 'card' }, h('h3', {}, 'All pools'), totalsLine(plan.totals)) : null);
 }
 

@@ -381,10 +381,14 @@ int cmd_updates(int argc, char **argv)
         } else {
             size_t i;
             json_t *p;
-            printf("Checked at %s: %lld update%s available%s.\n", jsonx_str(out, "checked_at", "?"),
-                   (long long)jsonx_int(out, "updates", 0),
-                   jsonx_int(out, "updates", 0) == 1 ? "" : "s",
-                   jsonx_bool(out, "catalog_changed", false) ? " (the catalog changed)" : "");
+            const json_t *cat = json_object_get(out, "catalog");
+            const char *at = jsonx_str(out, "checked_at", jsonx_str(cat, "checked_at", "?"));
+            bool changed = jsonx_bool(out, "catalog_changed", jsonx_bool(out, "changed", false));
+            printf("Checked at %s", at);
+            if (json_is_integer(json_object_get(out, "updates")))
+                printf(": %lld update%s available", (long long)jsonx_int(out, "updates", 0),
+                       jsonx_int(out, "updates", 0) == 1 ? "" : "s");
+            printf("%s.\n", changed ? " (the catalog changed)" : " (the catalog is unchanged)");
             json_array_foreach(json_object_get(out, "pools"), i, p)
             {
                 if (jsonx_str(p, "error", NULL))

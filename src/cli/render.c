@@ -114,6 +114,8 @@ static char *join(const json_t *arr, const char *key)
     json_t *x;
 
     buf_init(&b);
+    if (json_is_string(arr)) /* already joined by the engine (XenCenter's By Server text) */
+        return json_string_length(arr) ? xstrdup(json_string_value(arr)) : NULL;
     json_array_foreach(arr, i, x)
     {
         const char *s = json_is_string(x) ? json_string_value(x) : jsonx_str(x, key, NULL);
@@ -248,7 +250,11 @@ void render_by_server(struct buf *out, const json_t *v)
     json_array_foreach(srvs, i, s)
     {
         cells_str(&c, jsonx_str(s, "pool", NULL));
-        cells_str(&c, jsonx_str(s, "server", NULL));
+        /* a pool's own row (XenCenter shows one above its hosts) */
+        if (jsonx_bool(s, "is_pool", false))
+            cells_add(&c, xasprintf("%s (pool)", jsonx_str(s, "server", "?")));
+        else
+            cells_str(&c, jsonx_str(s, "server", NULL));
         cells_str(&c, jsonx_str(s, "version", NULL));
         cells_str(&c, jsonx_str(s, "status", NULL));
         cells_add(&c, join(json_object_get(s, "required"), "name"));
@@ -261,6 +267,22 @@ void render_by_server(struct buf *out, const json_t *v)
         buf_puts(out, "No servers: register a pool with 'poolpatch pool add'.\n");
     cells_free(&c);
     render_checking(out, json_object_get(v, "checking"));
+}
+
+/* A host named by ref (plan_to_json) shown by its name from the pool's hosts[]. */
+static const char *host_name(const json_t *pool, const char *ref)
+{
+    size_t i;
+    json_t *h;
+
+    if (!ref || !str_has_prefix(ref, "OpaqueRef:"))
+        return ref;
+    json_array_foreach(json_object_get(pool, "hosts"), i, h)
+    {
+        if (str_eq(jsonx_str(h, "ref", NULL), ref))
+            return jsonx_str(h, "name", ref);
+    }
+    return ref;
 }
 
 static void render_action(struct buf *out, const json_t *a)
@@ -304,6 +326,45 @@ static void render_totals(struct buf *out, const json_t *t)
     buf_putc(out, '\n');
 }
 
+static void render_migrations(struct buf *out, const json_t *pool, const json_t *migs)
+{
+    size_t j;
+    json_t *a;
+
+    json_array_foreach(migs, j, a)
+    {
+        buf_printf(
+            out, "         VM %s: %s -> %s\n", jsonx_str(a, "vm_name", jsonx_str(a, "vm", "?")),
+            host_name(pool, jsonx_str(a, "from", "?")), host_name(pool, jsonx_str(a, "to", "?")));
+    }
+}
+
+/* The pool's name: "name", or plan_to_json's "pool" (a string or {ref, name}). */
+static const char *pool_name(const json_t *p)
+{
+    const json_t *pl = json_object_get(p, "pool");
+    if (jsonx_str(p, "name", NULL))
+        return jsonx_str(p, "name", NULL);
+    if (json_is_string(pl))
+        return json_string_value(pl);
+    return jsonx_str(pl, "name", "?");
+}
+
+static bool pool_blocked(const json_t *p, const json_t *checks)
+{
+    size_t k;
+    json_t *x;
+
+    if (jsonx_bool(p, "blocked", false))
+        return true;
+    json_array_foreach(checks, k, x)
+    {
+        if (str_eq(jsonx_str(x, "severity", NULL), "blocking"))
+            return true;
+    }
+    return false;
+}
+
 void render_plan(struct buf *out, const json_t *v)
 {
     size_t i, k;
@@ -316,14 +377,17 @@ void render_plan(struct buf *out, const json_t *v)
                jsonx_bool(v, "stay_on_release", false) ? ", staying on the current release" : "");
     json_array_foreach(json_object_get(v, "pools"), i, p)
     {
-        char *ups = join(json_object_get(p, "updates"), "name");
-        buf_printf(out, "\nPool %s%s\n", jsonx_str(p, "name", "?"),
-                   jsonx_bool(p, "blocked", false) ? " (BLOCKED by prechecks)" : "");
-        buf_printf(out, "  Updates: %s\n", ups ? ups : "none needed");
-        free(ups);
         const json_t *pcs = json_object_get(p, "prechecks");
         if (!pcs)
             pcs = json_object_get(p, "checks"); /* plan_to_json's name */
+        const json_t *uj = json_object_get(p, "updates");
+        if (!uj)
+            uj = json_object_get(json_object_get(p, "upload"), "updates");
+        char *ups = join(uj, "name");
+        buf_printf(out, "\nPool %s%s\n", pool_name(p),
+                   pool_blocked(p, pcs) ? " (BLOCKED by prechecks)" : "");
+        buf_printf(out, "  Updates: %s\n", ups ? ups : "none needed");
+        free(ups);
         if (json_array_size(pcs)) {
             buf_puts(out, "  Prechecks:\n");
             json_array_foreach(pcs, k, x)
@@ -334,7 +398,7 @@ void render_plan(struct buf *out, const json_t *v)
                 for (j = 0; s[j] && j < sizeof sev - 1; j++)
                     sev[j] = (char)(s[j] >= 'a' && s[j] <= 'z' ? s[j] - 32 : s[j]);
                 sev[j] = '\0';
-                const char *host = jsonx_str(x, "host", NULL);
+                const char *host = host_name(p, jsonx_str(x, "host", NULL));
                 buf_printf(out, "    %-7s %s%s%s\n", sev, host ? host : "", host ? ": " : "",
                            jsonx_str(x, "message", ""));
                 const json_t *res = json_object_get(x, "resolution");
@@ -344,36 +408,44 @@ void render_plan(struct buf *out, const json_t *v)
                     if (undo)
                         buf_printf(out, " (undone afterwards: %s)", undo);
                     buf_putc(out, '\n');
+                } else if (json_is_object(json_object_get(x, "fix"))) {
+                    /* plan_to_json: {kind, obj, arg} */
+                    buf_printf(out, "            resolution: %s\n",
+                               jsonx_str(json_object_get(x, "fix"), "kind", "?"));
                 }
             }
         }
         const json_t *hosts = json_object_get(p, "hosts");
-        if (json_array_size(hosts))
-            buf_puts(out, "  Hosts, in order:\n");
+        size_t shown = 0;
         json_array_foreach(hosts, k, x)
         {
             size_t j;
             json_t *a;
-            buf_printf(out, "    %zu. %s", k + 1, jsonx_str(x, "name", "?"));
-            if (json_is_integer(json_object_get(x, "batch")))
+            const json_t *acts = json_object_get(x, "actions");
+            if (json_is_integer(json_object_get(x, "order")) && jsonx_int(x, "order", 0) < 0 &&
+                !json_array_size(acts))
+                continue; /* not in the rollout (plan_to_json's order -1) */
+            if (!shown++)
+                buf_puts(out, "  Hosts, in order:\n");
+            buf_printf(out, "    %zu. %s", shown, jsonx_str(x, "name", "?"));
+            if (json_is_integer(json_object_get(x, "batch")) && jsonx_int(x, "batch", 0) >= 0)
                 buf_printf(out, " [batch %lld]", (long long)jsonx_int(x, "batch", 0));
             buf_puts(out, ": ");
-            json_array_foreach(json_object_get(x, "actions"), j, a)
+            json_array_foreach(acts, j, a)
             {
                 if (j)
                     buf_puts(out, ", ");
                 render_action(out, a);
             }
-            if (!json_array_size(json_object_get(x, "actions")))
+            if (!json_array_size(acts))
                 buf_puts(out, "nothing to do");
             buf_putc(out, '\n');
-            json_array_foreach(json_object_get(x, "migrations"), j, a)
-            {
-                buf_printf(out, "         VM %s: %s -> %s\n",
-                           jsonx_str(a, "vm_name", jsonx_str(a, "vm", "?")),
-                           jsonx_str(a, "from", "?"), jsonx_str(a, "to", "?"));
-            }
+            render_migrations(out, p, json_object_get(x, "migrations"));
+            json_array_foreach(acts, j, a) /* plan_to_json keeps them in the actions */
+                render_migrations(out, p, json_object_get(a, "migrations"));
         }
+        if (!shown)
+            buf_puts(out, "  No host needs anything.\n");
         if (json_is_object(json_object_get(p, "totals"))) {
             buf_puts(out, "  ");
             render_totals(out, json_object_get(p, "totals"));

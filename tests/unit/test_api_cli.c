@@ -236,6 +236,54 @@ static void test_render_plan(void **state)
     json_decref(v);
 }
 
+/* The planner's own JSON (plan_to_json) as the engine may pass it: refs, checks, nested
+ * migrations, hosts outside the rollout. */
+static void test_render_plan_to_json_shape(void **state)
+{
+    struct buf b;
+    json_t *v = load(
+        "{\"pools\":[{\"pool\":\"lab\",\"checks\":[{\"id\":\"ha\",\"severity\":\"blocking\","
+        "\"host\":\"OpaqueRef:h1\",\"message\":\"HA on\",\"fix\":{\"kind\":\"disable_ha\"}}],"
+        "\"upload\":{\"updates\":[\"XS82E001\"]},\"hosts\":[{\"ref\":\"OpaqueRef:h1\",\"name\":"
+        "\"lab-1\",\"order\":0,\"batch\":0,\"actions\":[{\"kind\":\"evacuate\",\"migrations\":"
+        "[{\"vm\":\"OpaqueRef:v\",\"vm_name\":\"web1\",\"from\":\"OpaqueRef:h1\",\"to\":"
+        "\"OpaqueRef:h2\"}]},{\"kind\":\"apply\",\"update\":\"u\",\"name\":\"XS82E001\"}]},"
+        "{\"ref\":\"OpaqueRef:h2\",\"name\":\"lab-2\",\"order\":-1,\"batch\":-1,\"actions\":[]}],"
+        "\"totals\":{\"migrations\":1,\"reboots\":0,\"livepatched_hosts\":1,\"window_s\":60.5,"
+        "\"bound\":{\"window_s\":30.0}}}]}");
+    (void)state;
+
+    buf_init(&b);
+    render_plan(&b, v);
+    assert_string_equal(buf_str(&b),
+                        "Plan: chosen updates, policy minimal\n"
+                        "\n"
+                        "Pool lab (BLOCKED by prechecks)\n"
+                        "  Updates: XS82E001\n"
+                        "  Prechecks:\n"
+                        "    BLOCKING lab-1: HA on\n"
+                        "            resolution: disable_ha\n"
+                        "  Hosts, in order:\n"
+                        "    1. lab-1 [batch 0]: evacuate, apply XS82E001\n"
+                        "         VM web1: lab-1 -> lab-2\n"
+                        "  1 migration, 0 reboots, 0 toolstack restarts, 1 live-patched; predicted "
+                        "window 1m00s (lower bound 30s)\n");
+    json_decref(v);
+    /* By Server rows as XenCenter's text (pool rows, joined strings) */
+    v = load("{\"servers\":[{\"is_pool\":true,\"pool\":\"lab\",\"server\":\"lab\",\"status\":"
+             "\"\",\"required\":\"\",\"installed\":\"\"},{\"pool\":\"lab\",\"server\":\"lab-1\","
+             "\"version\":\"8.2\",\"status\":\"Out of date\",\"required\":\"XS82E001, XS82E002\","
+             "\"installed\":\"\"}]}");
+    buf_reset(&b);
+    render_by_server(&b, v);
+    assert_string_equal(buf_str(&b),
+                        "POOL  SERVER      VERSION  STATUS       REQUIRED            INSTALLED\n"
+                        "lab   lab (pool)  -        -            -                   -\n"
+                        "lab   lab-1       8.2      Out of date  XS82E001, XS82E002  -\n");
+    json_decref(v);
+    buf_cleanup(&b);
+}
+
 static const char ROLLOUT_RUNNING[] =
     "{\"id\":\"r-0001\",\"state\":\"running\",\"pools\":[{\"name\":\"lab\",\"state\":\"running\","
     "\"hosts\":[{\"name\":\"h1\",\"step\":\"apply\",\"percent\":50,\"state\":\"running\"},"
@@ -856,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_render_tables),
         cmocka_unit_test(test_render_durations_bars),
         cmocka_unit_test(test_render_plan),
+        cmocka_unit_test(test_render_plan_to_json_shape),
         cmocka_unit_test(test_render_rollout_and_events),
         cmocka_unit_test_setup_teardown(test_cmd_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_updates, setup, teardown),
