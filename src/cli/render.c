@@ -370,10 +370,12 @@ void render_plan(struct buf *out, const json_t *v)
     size_t i, k;
     json_t *p, *x;
 
+    /* plan_to_json says it per pool: "mode" and "policy" */
+    const json_t *p0 = json_array_get(json_object_get(v, "pools"), 0);
+    bool automated = jsonx_bool(v, "automated", str_eq(jsonx_str(p0, "mode", ""), "automated"));
     buf_printf(out, "Plan: %s, policy %s%s\n",
-               jsonx_bool(v, "automated", false) ? "automated updates (minimal set per host)"
-                                                 : "chosen updates",
-               jsonx_str(v, "policy", "minimal"),
+               automated ? "automated updates (minimal set per host)" : "chosen updates",
+               jsonx_str(v, "policy", jsonx_str(p0, "policy", "minimal")),
                jsonx_bool(v, "stay_on_release", false) ? ", staying on the current release" : "");
     json_array_foreach(json_object_get(v, "pools"), i, p)
     {

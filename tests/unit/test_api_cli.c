@@ -242,7 +242,8 @@ static void test_render_plan_to_json_shape(void **state)
 {
     struct buf b;
     json_t *v = load(
-        "{\"pools\":[{\"pool\":\"lab\",\"checks\":[{\"id\":\"ha\",\"severity\":\"blocking\","
+        "{\"pools\":[{\"pool\":\"lab\",\"mode\":\"automated\",\"policy\":\"return\",\"checks\":[{"
+        "\"id\":\"ha\",\"severity\":\"blocking\","
         "\"host\":\"OpaqueRef:h1\",\"message\":\"HA on\",\"fix\":{\"kind\":\"disable_ha\"}}],"
         "\"upload\":{\"updates\":[\"XS82E001\"]},\"hosts\":[{\"ref\":\"OpaqueRef:h1\",\"name\":"
         "\"lab-1\",\"order\":0,\"batch\":0,\"actions\":[{\"kind\":\"evacuate\",\"migrations\":"
@@ -256,7 +257,7 @@ static void test_render_plan_to_json_shape(void **state)
     buf_init(&b);
     render_plan(&b, v);
     assert_string_equal(buf_str(&b),
-                        "Plan: chosen updates, policy minimal\n"
+                        "Plan: automated updates (minimal set per host), policy return\n"
                         "\n"
                         "Pool lab (BLOCKED by prechecks)\n"
                         "  Updates: XS82E001\n"
