@@ -76,6 +76,13 @@ function duration(s) {
 const names = (arr, key = 'name') => (typeof arr === 'string' ? arr
   : (arr || []).map((x) => (typeof x === 'string' ? x : x[key] || x.id)).join(', '));
 
+// "2026-10-01T00:00:00Z" or XAPI's "20261001T00:00:00Z" -> "2026-10-01"
+function isoDate(t) {
+  if (!t) return '–';
+  if (t[8] === 'T') return t.slice(0, 4) + '-' + t.slice(4, 6) + '-' + t.slice(6, 8);
+  return t.slice(0, 10);
+}
+
 function checkingLine(ck) {
   if (!ck) return null;
   const last = ck.last_check ? 'last check ' + ck.last_check : 'never checked';
@@ -194,13 +201,13 @@ async function viewUpdates() {
       const servers = (u.servers || []).map((s) => s.pool + '/' + s.server).join(', ') || names(u.pools);
       return h('tr', { class: u.dismissed ? 'dismissed' : '' },
         h('td', {}, cb),
-        h('td', {}, u.url ? h('a', { href: u.url, target: '_blank', rel: 'noopener noreferrer' }, u.name || u.id) : (u.name || u.id),
+        h('td', {}, (u.url || u.web_page) ? h('a', { href: u.url || u.web_page, target: '_blank', rel: 'noopener noreferrer' }, u.name || u.id) : (u.name || u.id),
           u.restricted ? h('span', { class: 'tag', title: 'Needs a support contract' }, 'contract') : null,
           u.dismissed ? h('span', { class: 'tag' }, 'dismissed') : null,
           u.description ? h('div', { class: 'muted small' }, u.description) : null),
-        h('td', {}, h('span', { class: 'kind ' + (u.kind || '') }, u.kind || '–')),
-        h('td', {}, (u.date || '').slice(0, 10)),
-        h('td', {}, [names(u.guidance), u.livepatch ? 'live patch' : ''].filter(Boolean).join(', ') || '–'),
+        h('td', {}, h('span', { class: 'kind ' + (u.category || u.kind || '') }, u.category || u.kind || '–')),
+        h('td', {}, isoDate(u.date || u.timestamp)),
+        h('td', {}, [names(u.guidance) || (u.guidance_reboot ? 'restartHost' : ''), u.livepatch ? 'live patch' : ''].filter(Boolean).join(', ') || '–'),
         h('td', {}, servers || '–'));
     });
     body = rows.length ? table(['', 'Update', 'Kind', 'Date', 'After apply', 'Applies to'], rows)

@@ -428,7 +428,7 @@ int cmd_updates(int argc, char **argv)
             {
                 if (str_eq(jsonx_str(u, "id", NULL), want) ||
                     str_eq(jsonx_str(u, "name", NULL), want)) {
-                    url = jsonx_str(u, "url", NULL);
+                    url = jsonx_str(u, "url", jsonx_str(u, "web_page", NULL));
                     if (!url) {
                         err_set(&e, PP_ENOTFOUND, "update %s has no web page in the catalog", want);
                         ret = fail("updates web-page", &e);

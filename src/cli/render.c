@@ -132,6 +132,9 @@ static char *date_part(const char *iso)
 {
     if (!iso)
         return NULL;
+    /* XAPI's compact form "20260101T00:00:00Z" */
+    if (strlen(iso) >= 9 && iso[8] == 'T')
+        return xasprintf("%.4s-%.2s-%.2s", iso, iso + 4, iso + 6);
     return xstrndup(iso, strlen(iso) >= 10 ? 10 : strlen(iso));
 }
 
@@ -218,9 +221,12 @@ void render_by_update(struct buf *out, const json_t *v)
                                jsonx_bool(u, "restricted", false) ? " (support contract)" : "",
                                jsonx_bool(u, "dismissed", false) ? " (dismissed)" : "");
         cells_add(&c, name);
-        cells_str(&c, jsonx_str(u, "kind", NULL));
-        cells_add(&c, date_part(jsonx_str(u, "date", NULL)));
+        /* documented names first, then the engine's current ones */
+        cells_str(&c, jsonx_str(u, "category", jsonx_str(u, "kind", NULL)));
+        cells_add(&c, date_part(jsonx_str(u, "date", jsonx_str(u, "timestamp", NULL))));
         char *g = join(json_object_get(u, "guidance"), "name");
+        if (!g && jsonx_bool(u, "guidance_reboot", false))
+            g = xstrdup("restartHost");
         if (jsonx_bool(u, "livepatch", false)) {
             char *g2 = xasprintf("%s%slive patch", g ? g : "", g ? ", " : "");
             free(g);
