@@ -96,7 +96,7 @@ static int g_get_all_records(struct ctx *c, enum cls cl)
 {
     struct xapi_value *m = xapi_value_new_struct();
     for (struct obj *o = c->w->chead[cl]; o; o = o->cnext)
-        xapi_struct_set_take(m, o->ref, record_of(o));
+        xapi_struct_append_take(m, xstrdup(o->ref), record_of(o)); /* refs are unique */
     rok(c, m);
     return R_DONE;
 }

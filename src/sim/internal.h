@@ -61,6 +61,8 @@ struct hostx {
     bool emergency;   /* supporter that lost its master */
     int64_t mem_total;
     int64_t reserved; /* memory reserved for incoming migrations */
+    int64_t used;     /* overhead + resident VMs' footprints, valid when used_valid */
+    bool used_valid;  /* cleared whenever resident_VMs changes */
     int64_t slot_free[MAX_SLOTS];
     struct xapi_value *pending_sw; /* software_version taken at next boot, or NULL */
     int reboots, restarts;
@@ -114,6 +116,7 @@ struct world {
     struct obj *pool, *master;
     bool partitioned;
     struct obj *cut; /* the host a partition cut off (the master when it began) */
+    struct hmap byname[CL_NCLS]; /* name_label -> obj, only while the scenario loads */
 };
 
 enum action_kind {

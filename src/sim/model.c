@@ -7,6 +7,7 @@
 #include "sim/internal.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -62,6 +63,8 @@ static void glist_append(struct world *w, struct obj *o)
 
 void obj_touch(struct world *w, struct obj *o)
 {
+    if (o->cls == CL_HOST && o->x)
+        ((struct hostx *)o->x)->used_valid = false; /* cheap: recounted on the next query */
     o->gen = ++w->gen;
     o->mtime = sim_now(w->s);
     if (w->gtail != o) {
@@ -219,6 +222,8 @@ void world_free(struct world *w)
     hmap_cleanup(&w->refs);
     hmap_cleanup(&w->uuids);
     hmap_cleanup(&w->sessions);
+    for (int c = 0; c < CL_NCLS; c++)
+        hmap_cleanup(&w->byname[c]);
     free(w->name);
     free(w);
 }
@@ -238,6 +243,8 @@ struct obj *obj_get_cls(struct world *w, const char *ref, enum cls c)
 
 struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label)
 {
+    if (w->byname[c].cap)
+        return hmap_get(&w->byname[c], name_label);
     for (struct obj *o = w->chead[c]; o; o = o->cnext) {
         if (str_eq(fstr(o, "name_label"), name_label))
             return o;
@@ -247,9 +254,50 @@ struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label)
 
 /* ---- fields ---- */
 
+/*
+ * Every record of a class is a copy of the class template, whose members follow the spec
+ * table's order, and members are only ever replaced in place: so a field's position is the
+ * same in every record.  This index (field name -> position + 1, per class) turns look-ups
+ * from a scan of ~90 names into one hash and one compare.
+ */
+static pthread_once_t fidx_once = PTHREAD_ONCE_INIT;
+static struct hmap fidx[CL_NCLS];
+
+static void fidx_build(void)
+{
+    for (int c = 0; c < CL_NCLS; c++) {
+        const struct sim_class_spec *cs = sim_spec_class(cls_wire[c]);
+        hmap_init(&fidx[c]);
+        for (size_t i = 0; i < cs->nfields; i++)
+            hmap_put(&fidx[c], cs->fields[i].name, (void *)(uintptr_t)(i + 1));
+    }
+}
+
+static struct xapi_value **fslot(const struct obj *o, const char *f)
+{
+    if (!o->rec)
+        return NULL;
+    pthread_once(&fidx_once, fidx_build);
+    uintptr_t i = (uintptr_t)hmap_get(&fidx[o->cls], f);
+    if (i && i - 1 < o->rec->u.st.n && strcmp(o->rec->u.st.keys[i - 1], f) == 0)
+        return &o->rec->u.st.vals[i - 1];
+    for (size_t k = 0; k < o->rec->u.st.n; k++) {
+        if (strcmp(o->rec->u.st.keys[k], f) == 0)
+            return &o->rec->u.st.vals[k];
+    }
+    return NULL;
+}
+
+static struct xapi_value *fget_mut(struct obj *o, const char *f)
+{
+    struct xapi_value **sl = fslot(o, f);
+    return sl ? *sl : NULL;
+}
+
 const struct xapi_value *fget(const struct obj *o, const char *f)
 {
-    return o->rec ? xapi_struct_get(o->rec, f) : NULL;
+    struct xapi_value **sl = fslot(o, f);
+    return sl ? *sl : NULL;
 }
 
 const char *fstr(const struct obj *o, const char *f)
@@ -276,12 +324,17 @@ bool fbool(const struct obj *o, const char *f)
 
 void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v)
 {
-    const struct xapi_value *old = xapi_struct_get(o->rec, f);
-    if (old && xapi_value_equal(old, v)) {
+    struct xapi_value **sl = fslot(o, f);
+    if (sl && xapi_value_equal(*sl, v)) {
         xapi_value_free(v);
         return;
     }
-    xapi_struct_set_take(o->rec, f, v);
+    if (sl) {
+        xapi_value_free(*sl);
+        *sl = v;
+    } else {
+        xapi_struct_set_take(o->rec, f, v);
+    }
     obj_touch(w, o);
 }
 
@@ -312,7 +365,7 @@ void fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms)
 
 void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v)
 {
-    struct xapi_value *m = xapi_struct_get_mut(o->rec, f);
+    struct xapi_value *m = fget_mut(o, f);
     if (!m || m->type != XAPI_STRUCT)
         return;
     const char *old = xapi_value_str(xapi_struct_get(m, k));
@@ -324,7 +377,7 @@ void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, cons
 
 bool fmap_del(struct world *w, struct obj *o, const char *f, const char *k)
 {
-    struct xapi_value *m = xapi_struct_get_mut(o->rec, f);
+    struct xapi_value *m = fget_mut(o, f);
     if (!m || m->type != XAPI_STRUCT || !xapi_struct_remove(m, k))
         return false;
     obj_touch(w, o);
@@ -348,7 +401,7 @@ bool fset_has(const struct obj *o, const char *f, const char *v)
 
 void fset_add(struct world *w, struct obj *o, const char *f, const char *v)
 {
-    struct xapi_value *a = xapi_struct_get_mut(o->rec, f);
+    struct xapi_value *a = fget_mut(o, f);
     if (!a || a->type != XAPI_ARRAY || fset_has(o, f, v))
         return;
     xapi_array_append_string(a, v);
@@ -357,7 +410,7 @@ void fset_add(struct world *w, struct obj *o, const char *f, const char *v)
 
 bool fset_del(struct world *w, struct obj *o, const char *f, const char *v)
 {
-    struct xapi_value *a = xapi_struct_get_mut(o->rec, f);
+    struct xapi_value *a = fget_mut(o, f);
     if (!a || a->type != XAPI_ARRAY)
         return false;
     for (size_t i = 0; i < a->u.arr.n; i++) {
@@ -393,14 +446,18 @@ int64_t vm_footprint(const struct obj *vm)
 int64_t host_free_memory(struct world *w, struct obj *host)
 {
     struct hostx *hx = HX(host);
-    int64_t used = fint(host, "memory_overhead") + hx->reserved;
-    const struct xapi_value *rv = fget(host, "resident_VMs");
-    for (size_t i = 0; i < xapi_array_len(rv); i++) {
-        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
-        if (vm)
-            used += vm_footprint(vm);
+    if (!hx->used_valid) {
+        int64_t used = fint(host, "memory_overhead");
+        const struct xapi_value *rv = fget(host, "resident_VMs");
+        for (size_t i = 0; i < xapi_array_len(rv); i++) {
+            struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+            if (vm)
+                used += vm_footprint(vm);
+        }
+        hx->used = used;
+        hx->used_valid = true;
     }
-    int64_t free_mem = hx->mem_total - used;
+    int64_t free_mem = hx->mem_total - hx->used - hx->reserved;
     return free_mem > 0 ? free_mem : 0;
 }
 

@@ -99,9 +99,12 @@ static struct obj *ref_field(struct world *w, struct obj *o, const char *f, enum
     return obj_get_cls(w, fstr(o, f), cl);
 }
 
-/* The first SR a VM needs that host cannot see (not shared, or no attached PBD there). */
-static struct obj *vm_missing_sr(struct world *w, struct obj *vm, struct obj *host)
+#define MAX_VM_SRS 8
+
+/* The distinct SRs a VM's non-empty VBDs use (at most max). */
+static size_t vm_srs(struct world *w, struct obj *vm, struct obj **srs, size_t max)
 {
+    size_t n = 0;
     const struct xapi_value *vbds = fget(vm, "VBDs");
     for (size_t i = 0; i < xapi_array_len(vbds); i++) {
         struct obj *vbd = obj_get_cls(w, xapi_value_str(xapi_array_get(vbds, i)), CL_VBD);
@@ -109,18 +112,35 @@ static struct obj *vm_missing_sr(struct world *w, struct obj *vm, struct obj *ho
             continue;
         struct obj *vdi = ref_field(w, vbd, "VDI", CL_VDI);
         struct obj *sr = vdi ? ref_field(w, vdi, "SR", CL_SR) : NULL;
-        if (!sr)
-            continue;
-        bool seen = false;
-        const struct xapi_value *pbds = fget(sr, "PBDs");
-        for (size_t k = 0; k < xapi_array_len(pbds); k++) {
-            struct obj *pbd = obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
-            if (pbd && strcmp(fstr(pbd, "host"), host->ref) == 0 &&
-                fbool(pbd, "currently_attached"))
-                seen = true;
-        }
-        if (!seen)
-            return sr;
+        bool dup = false;
+        for (size_t k = 0; k < n && sr; k++)
+            dup = dup || srs[k] == sr;
+        if (sr && !dup && n < max)
+            srs[n++] = sr;
+    }
+    return n;
+}
+
+/* Does host have an attached PBD for sr?  Looks from the host's side (a few PBDs). */
+static bool host_sees_sr(struct world *w, struct obj *host, struct obj *sr)
+{
+    const struct xapi_value *pbds = fget(host, "PBDs");
+    for (size_t k = 0; k < xapi_array_len(pbds); k++) {
+        struct obj *pbd = obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
+        if (pbd && strcmp(fstr(pbd, "SR"), sr->ref) == 0 && fbool(pbd, "currently_attached"))
+            return true;
+    }
+    return false;
+}
+
+/* The first SR a VM needs that host cannot see (not shared, or no attached PBD there). */
+static struct obj *vm_missing_sr(struct world *w, struct obj *vm, struct obj *host)
+{
+    struct obj *srs[MAX_VM_SRS];
+    size_t n = vm_srs(w, vm, srs, MAX_VM_SRS);
+    for (size_t i = 0; i < n; i++) {
+        if (!host_sees_sr(w, host, srs[i]))
+            return srs[i];
     }
     return NULL;
 }
@@ -224,6 +244,8 @@ static struct obj *arg_host_live(struct ctx *c, size_t i)
  * host with the most free memory) ---- */
 
 struct plan_item {
+    struct obj *srs[MAX_VM_SRS];
+    size_t nsrs;
     struct obj *vm;
     struct obj *dst;
     int64_t need;
@@ -263,14 +285,33 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
         n++;
     }
     qsort(items, n, sizeof(*items), cmp_plan);
+    /* The distinct SRs the VMs need, and which of them each target sees (a bit mask), so
+     * the VM x target loop below does no look-ups. */
+    struct obj *need[64];
+    size_t nneed = 0;
+    for (size_t i = 0; i < n; i++) {
+        items[i].nsrs = vm_srs(w, items[i].vm, items[i].srs, MAX_VM_SRS);
+        for (size_t k = 0; k < items[i].nsrs; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < nneed; j++)
+                dup = dup || need[j] == items[i].srs[k];
+            if (!dup && nneed < 64)
+                need[nneed++] = items[i].srs[k];
+        }
+    }
     size_t nt = 0;
     struct obj **targets = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*targets));
     int64_t *free_mem = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*free_mem));
+    uint64_t *sees = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*sees));
     for (struct obj *t = w->chead[CL_HOST]; t; t = t->cnext) {
         if (t == h || !host_live(t) || !fbool(t, "enabled") || !HX(t)->up)
             continue;
         targets[nt] = t;
         free_mem[nt] = host_free_memory(w, t);
+        for (size_t j = 0; j < nneed; j++) {
+            if (host_sees_sr(w, t, need[j]))
+                sees[nt] |= 1ULL << j;
+        }
         nt++;
     }
     for (size_t i = 0; i < n; i++) {
@@ -285,10 +326,21 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
         }
         int best = -1;
         struct obj *missing = NULL;
+        uint64_t mask = 0;
+        for (size_t s = 0; s < it->nsrs; s++) {
+            for (size_t j = 0; j < nneed; j++) {
+                if (need[j] == it->srs[s])
+                    mask |= 1ULL << j;
+            }
+        }
         for (size_t k = 0; k < nt; k++) {
-            struct obj *sr = vm_missing_sr(w, it->vm, targets[k]);
-            if (sr) {
-                missing = sr;
+            if ((mask & ~sees[k]) != 0) {
+                for (size_t s = 0; s < it->nsrs && !missing; s++) {
+                    for (size_t j = 0; j < nneed; j++) {
+                        if (need[j] == it->srs[s] && !(sees[k] & (1ULL << j)))
+                            missing = it->srs[s];
+                    }
+                }
                 continue;
             }
             if (free_mem[k] >= it->need && (best < 0 || free_mem[k] > free_mem[best]))
@@ -313,6 +365,7 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
     }
     free(targets);
     free(free_mem);
+    free(sees);
     *out = items;
     return n;
 }

@@ -267,6 +267,7 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     hmap_put(&s->addrs, hx->address, hx);
 
     xapi_struct_set_string(h->rec, "name_label", name);
+    hmap_put(&w->byname[CL_HOST], fstr(h, "name_label"), h);
     xapi_struct_set_string(h->rec, "hostname", name);
     xapi_struct_set_string(h->rec, "address", addr);
     xapi_struct_set_bool(h->rec, "enabled", enabled);
@@ -364,6 +365,7 @@ static int make_sr(struct world *w, const json_t *j, const char *path, struct er
     }
     struct obj *sr = obj_new(w, CL_SR);
     xapi_struct_set_string(sr->rec, "name_label", name);
+    hmap_put(&w->byname[CL_SR], fstr(sr, "name_label"), sr);
     xapi_struct_set_string(sr->rec, "type", type);
     xapi_struct_set_string(sr->rec, "content_type", ct);
     xapi_struct_set_bool(sr->rec, "shared", shared);
@@ -454,6 +456,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         return e ? e->code : PP_EINVAL;
     struct obj *vm = obj_new(w, CL_VM);
     xapi_struct_set_string(vm->rec, "name_label", name);
+    hmap_put(&w->byname[CL_VM], fstr(vm, "name_label"), vm);
     xapi_struct_set_string(vm->rec, "power_state", ps);
     xapi_struct_set_string(vm->rec, "ha_restart_priority", prio);
     xapi_struct_set_int(vm->rec, "VCPUs_max", (int64_t)vcpus);
@@ -617,6 +620,8 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     w->name = xstrdup(name);
     s->worlds = xreallocarray(s->worlds, s->nworlds + 1, sizeof(*s->worlds));
     s->worlds[s->nworlds++] = w;
+    for (int c = 0; c < CL_NCLS; c++)
+        hmap_put(&w->byname[c], "", NULL); /* make the maps live for the load */
     w->pool = obj_new(w, CL_POOL);
     xapi_struct_set_string(w->pool->rec, "name_label", name);
     xapi_struct_set_bool(w->pool->rec, "ha_enabled", ha);
@@ -675,6 +680,11 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
         snprintf(up, sizeof(up), "%s.updates[%zu]", path, i);
         if (make_update(w, json_array_get(upds, i), up, e))
             return e->code;
+    }
+    /* The name maps only serve the load: names may change afterwards (set_name_label). */
+    for (int c = 0; c < CL_NCLS; c++) {
+        hmap_cleanup(&w->byname[c]);
+        hmap_init(&w->byname[c]);
     }
     /* Initial allowed operations, and one generation for everything built so far. */
     for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
