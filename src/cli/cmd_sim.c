@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/jsonx.h"
 #include "base/log.h"
 #include "base/str.h"
 #include "cli/cli.h"
+#include "sim/fileservice.h"
 #include "sim/sim.h"
 #include "sim/sim_http.h"
 
@@ -36,6 +38,10 @@ static void sim_usage(FILE *out)
             "                         scenario's base_address, else 127.0.0.10)\n"
             "  --time-scale X         simulated seconds per real second (default 60)\n"
             "  --seed N               override the scenario's seed (refs, uuids, choices)\n"
+            "  --fileservice-address ADDR\n"
+            "                         where the emulated vendor file service listens when the\n"
+            "                         scenario has a \"vendor\" section (default 127.0.0.2, any\n"
+            "                         free port); printed as `fileservice URL` before `ready`\n"
             "  --log-level LEVEL      debug|info|warn|error|off (default warn, on stderr)\n"
             "  -h, --help             this help\n");
 }
@@ -47,9 +53,11 @@ int cmd_sim(int argc, char **argv)
         {"base-address", required_argument, NULL, 'b'},
         {"time-scale", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 'r'},
         {"log-level", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
+        {"fileservice-address", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     const char *scenario = NULL;
+    const char *fs_addr = "127.0.0.2";
     int64_t port = 8080;
     struct sim_options so;
     memset(&so, 0, sizeof(so));
@@ -71,6 +79,9 @@ int cmd_sim(int argc, char **argv)
             break;
         case 'b':
             so.base_address = optarg;
+            break;
+        case 'f':
+            fs_addr = optarg;
             break;
         case 't':
             if (str_to_double(optarg, &so.time_scale) != 0 || so.time_scale <= 0 ||
@@ -132,10 +143,26 @@ int cmd_sim(int argc, char **argv)
         printf("pool %s master http://%s:%u/\n", sim_pool_name(s, i), addr,
                (unsigned)sim_server_port(srv));
     }
+    /* The emulated vendor file service, when the scenario describes one. */
+    struct sim_fileservice *fs = NULL;
+    json_t *doc = NULL;
+    if (jsonx_load_file(scenario, 16u << 20, 64, &doc, &e) == 0 &&
+        json_object_get(doc, "vendor") &&
+        sim_fileservice_new(json_object_get(doc, "vendor"), fs_addr, 0, &fs, &e) != 0) {
+        fprintf(stderr, "poolpatch sim: %s\n", e.msg);
+        json_decref(doc);
+        sim_server_stop(srv);
+        sim_free(s);
+        return 1;
+    }
+    json_decref(doc);
+    if (fs)
+        printf("fileservice %s\n", sim_fileservice_url(fs));
     printf("ready\n");
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
+    sim_fileservice_free(fs);
     sim_server_stop(srv);
     sim_free(s);
     return 0;
