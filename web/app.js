@@ -290,7 +290,7 @@ function renderPlan(plan) {
     const p = { ...p0, prechecks: p0.prechecks || p0.checks || [] };
     const hn = hostNamer(p);
     const name = p.name || (typeof p.pool === 'string' ? p.pool : p.pool && p.pool.name) || '?';
-    const blocked = p.blocked || p.prechecks.some((c) => c.severity === 'blocking');
+    const blocked = p.blocked || p.prechecks.some((c) => c.severity === 'blocking' && !c.fixable);
     const updates = p.updates || (p.upload && p.upload.updates) || [];
     const hosts = (p.hosts || []).filter((x) => !(x.order < 0 && !(x.actions || []).length));
     const migs = (x) => [...(x.migrations || []), ...(x.actions || []).flatMap((a) => (typeof a === 'object' && a.migrations) || [])];
@@ -340,12 +340,40 @@ async function viewRollouts() {
   const rows = (data.rollouts || []).map((r) => h('tr', {},
     h('td', {}, h('a', { href: '#/rollouts/' + encodeURIComponent(r.id) }, r.id)),
     h('td', {}, h('span', { class: 'state ' + r.state }, r.state)),
-    h('td', {}, r.created || '–'), h('td', {}, names(r.pools)),
-    h('td', { class: 'num' }, r.counters ? `${r.counters.hosts_done ?? 0}/${r.counters.hosts_total ?? 0}` : '–'),
-    h('td', {}, r.error ? r.error.code : '')));
+    h('td', {}, timeText(r.created)), h('td', {}, names(r.pools)),
+    h('td', { class: 'num' }, progressText(r)),
+    h('td', {}, errorCode(r))));
   show(h('h2', {}, 'Rollouts'),
-    rows.length ? table(['Id', 'State', 'Created', 'Pools', 'Hosts', 'Error'], rows)
+    rows.length ? table(['Id', 'State', 'Created', 'Pools', 'Progress', 'Error'], rows)
       : h('p', {}, 'No rollouts yet: make a plan and start it.'));
+}
+
+// ISO text, or epoch milliseconds / seconds (the executor's JSON)
+function timeText(t) {
+  if (typeof t === 'string') return t;
+  if (typeof t !== 'number') return '–';
+  return new Date(t > 1e11 ? t : t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function hostCounts(r) {
+  const c = r.counters || {};
+  if (typeof c.hosts_total === 'number') return [c.hosts_done ?? 0, c.hosts_total];
+  const hosts = (r.pools || []).flatMap((p) => (typeof p === 'object' && p.hosts) || []);
+  return [hosts.filter((x) => x.state === 'done').length, hosts.length];
+}
+
+function progressText(r) {
+  const [done, total] = hostCounts(r);
+  if (total) return `${done}/${total} hosts`;
+  if (typeof r.steps_total === 'number') return `${r.steps_done ?? 0}/${r.steps_total} steps`;
+  return '–';
+}
+
+function errorCode(r) {
+  if (r.error && typeof r.error === 'object') return r.error.code;
+  const pe = (r.pools || []).find((p) => p && typeof p === 'object' && p.error && typeof p.error === 'object');
+  if (pe) return pe.error.code;
+  return typeof r.error === 'string' ? r.error : '';
 }
 
 function bar(pct) {
@@ -364,9 +392,14 @@ function drawRollout() {
       h('td', {}, x.name), h('td', {}, bar(x.percent)), h('td', { class: 'num' }, (x.percent ?? 0) + '%'),
       h('td', {}, h('span', { class: 'state ' + (x.state || '') }, x.state || '–')),
       h('td', {}, x.step || '–', x.message ? h('div', { class: 'muted small' }, x.message) : null))))));
-  const err = r.error ? h('div', { class: 'card errorbox' },
-    h('h3', {}, 'Halted: ', r.error.code || 'error', r.error.host ? ' on ' + r.error.host : ''),
-    h('p', {}, r.error.message || ''), r.error.explanation ? h('p', {}, r.error.explanation) : null) : null;
+  const errBox = (e, where) => h('div', { class: 'card errorbox' },
+    h('h3', {}, 'Halted: ', e.code || 'error', where ? ' in ' + where : '', e.host ? ' on ' + e.host : '', e.step ? ' at ' + e.step : ''),
+    h('p', {}, e.message || ''), e.explanation ? h('p', {}, e.explanation) : null);
+  const err = [
+    r.error && typeof r.error === 'object' ? errBox(r.error) : null,
+    ...(r.pools || []).filter((p) => p.error && typeof p.error === 'object').map((p) => errBox(p.error, p.name)),
+    typeof r.error === 'string' ? h('p', { class: 'warn' }, r.error) : null,
+  ];
   const btn = (label, verb, cls) => h('button', { class: cls, onclick: () => guarded(async () => {
     if (verb === 'cancel' && !confirm('Cancel rollout ' + r.id + '? Fixes are reverted and the uploaded update removed.')) return;
     await api('POST', '/rollouts/' + encodeURIComponent(r.id) + '/' + verb);
@@ -374,7 +407,9 @@ function drawRollout() {
   }) }, label);
   show(h('h2', {}, 'Rollout ', h('code', {}, r.id), ' ', h('span', { class: 'state ' + r.state }, r.state)),
     h('p', { class: 'totals' },
-      `Hosts ${c.hosts_done ?? 0}/${c.hosts_total ?? 0} done · ${c.migrations ?? 0} migrations · ${c.reboots ?? 0} reboots · ` +
+      `Hosts ${hostCounts(r)[0]}/${hostCounts(r)[1]} done · ` +
+      (typeof r.steps_total === 'number' ? `step ${r.steps_done ?? 0} of ${r.steps_total} · ` : '') +
+      `${c.migrations ?? 0} migrations · ${c.reboots ?? 0} reboots · ` +
       `${c.toolstack_restarts ?? 0} toolstack restarts · ${c.live_patched ?? 0} live-patched` +
       (r.elapsed_s !== undefined ? ` · elapsed ${duration(r.elapsed_s)}` : '') +
       (r.window_s !== undefined ? ` of a predicted ${duration(r.window_s)}` : '')),

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t utf8_width(const char *s)
 {
@@ -365,7 +366,8 @@ static bool pool_blocked(const json_t *p, const json_t *checks)
         return true;
     json_array_foreach(checks, k, x)
     {
-        if (str_eq(jsonx_str(x, "severity", NULL), "blocking"))
+        /* a blocking check that Resolve All cannot fix */
+        if (str_eq(jsonx_str(x, "severity", NULL), "blocking") && !jsonx_bool(x, "fixable", false))
             return true;
     }
     return false;
@@ -465,9 +467,68 @@ void render_plan(struct buf *out, const json_t *v)
     }
 }
 
+/* A time as ISO text, or epoch milliseconds / seconds -> "2026-11-21 21:24:32Z". */
+static char *time_text(const json_t *t)
+{
+    if (json_is_string(t))
+        return xstrdup(json_string_value(t));
+    if (!json_is_number(t))
+        return NULL;
+    double v = json_number_value(t);
+    time_t secs = (time_t)(v > 1e11 ? v / 1000 : v);
+    struct tm tm;
+    char out[32];
+    if (!gmtime_r(&secs, &tm) || !strftime(out, sizeof out, "%Y-%m-%d %H:%M:%SZ", &tm))
+        return NULL;
+    return xstrdup(out);
+}
+
+/* Hosts done / total: the counters, else counted from the pools' hosts. */
+static void host_counts(const json_t *r, long long *done, long long *total)
+{
+    const json_t *cn = json_object_get(r, "counters");
+    size_t i, k;
+    json_t *p, *h;
+
+    if (json_is_integer(json_object_get(cn, "hosts_total"))) {
+        *done = jsonx_int(cn, "hosts_done", 0);
+        *total = jsonx_int(cn, "hosts_total", 0);
+        return;
+    }
+    *done = *total = 0;
+    json_array_foreach(json_object_get(r, "pools"), i, p)
+    {
+        if (!json_is_object(p))
+            continue;
+        json_array_foreach(json_object_get(p, "hosts"), k, h)
+        {
+            (*total)++;
+            *done += str_eq(jsonx_str(h, "state", NULL), "done");
+        }
+    }
+}
+
+/* The error's code: an object's "code", else the first pool's error code, else the text. */
+static const char *error_code(const json_t *r)
+{
+    const json_t *er = json_object_get(r, "error");
+    size_t i;
+    json_t *p;
+
+    if (json_is_object(er))
+        return jsonx_str(er, "code", "?");
+    json_array_foreach(json_object_get(r, "pools"), i, p)
+    {
+        const json_t *pe = json_object_get(p, "error");
+        if (json_is_object(pe))
+            return jsonx_str(pe, "code", "?");
+    }
+    return json_is_string(er) ? json_string_value(er) : NULL;
+}
+
 void render_rollouts(struct buf *out, const json_t *v)
 {
-    static const char *const h[] = {"ID", "STATE", "CREATED", "POOLS", "HOSTS", "ERROR"};
+    static const char *const h[] = {"ID", "STATE", "CREATED", "POOLS", "PROGRESS", "ERROR"};
     const json_t *rs = json_object_get(v, "rollouts");
     struct cells c = {0};
     size_t i;
@@ -479,20 +540,36 @@ void render_rollouts(struct buf *out, const json_t *v)
     }
     json_array_foreach(rs, i, r)
     {
-        const json_t *cn = json_object_get(r, "counters");
-        const json_t *er = json_object_get(r, "error");
+        long long done, total;
         cells_str(&c, jsonx_str(r, "id", NULL));
         cells_str(&c, jsonx_str(r, "state", NULL));
-        cells_str(&c, jsonx_str(r, "created", NULL));
+        cells_add(&c, time_text(json_object_get(r, "created")));
         cells_add(&c, join(json_object_get(r, "pools"), "name"));
-        cells_add(&c, json_is_object(cn)
-                          ? xasprintf("%lld/%lld", (long long)jsonx_int(cn, "hosts_done", 0),
-                                      (long long)jsonx_int(cn, "hosts_total", 0))
-                          : NULL);
-        cells_str(&c, json_is_object(er) ? jsonx_str(er, "code", "?") : NULL);
+        host_counts(r, &done, &total);
+        if (total)
+            cells_add(&c, xasprintf("%lld/%lld hosts", done, total));
+        else if (json_is_integer(json_object_get(r, "steps_total")))
+            cells_add(&c, xasprintf("%lld/%lld steps", (long long)jsonx_int(r, "steps_done", 0),
+                                    (long long)jsonx_int(r, "steps_total", 0)));
+        else
+            cells_add(&c, NULL);
+        cells_str(&c, error_code(r));
     }
     render_table(out, 6, h, (const char *const *)c.v, json_array_size(rs));
     cells_free(&c);
+}
+
+static void render_error(struct buf *out, const char *where, const json_t *er)
+{
+    const char *ex = jsonx_str(er, "explanation", NULL);
+    const char *eh = jsonx_str(er, "host", NULL);
+    const char *es = jsonx_str(er, "step", NULL);
+
+    buf_printf(out, "  Error%s%s%s%s%s%s: %s: %s\n", where ? " in " : "", where ? where : "",
+               eh ? " on " : "", eh ? eh : "", es ? " at " : "", es ? es : "",
+               jsonx_str(er, "code", "?"), jsonx_str(er, "message", ""));
+    if (ex)
+        buf_printf(out, "  What it means: %s\n", ex);
 }
 
 void render_rollout(struct buf *out, const json_t *v, bool bars)
@@ -502,6 +579,7 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
     const json_t *cn = json_object_get(v, "counters");
     const json_t *er = json_object_get(v, "error");
     size_t namew = 4;
+    long long done, total;
 
     json_array_foreach(json_object_get(v, "pools"), i, p)
     {
@@ -513,14 +591,18 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
         }
     }
     buf_printf(out, "Rollout %s: %s", jsonx_str(v, "id", "?"), jsonx_str(v, "state", "?"));
-    if (json_object_get(v, "elapsed_s")) {
+    if (json_is_number(json_object_get(v, "elapsed_s"))) {
         buf_puts(out, ", elapsed ");
-        render_duration(out, jsonx_int(v, "elapsed_s", -1));
+        render_duration(out, (long long)jsonx_num(v, "elapsed_s", -1));
     }
-    if (json_object_get(v, "window_s")) {
-        buf_puts(out, " of a predicted ");
-        render_duration(out, jsonx_int(v, "window_s", -1));
+    if (json_is_number(json_object_get(v, "window_s"))) {
+        buf_puts(out, json_is_number(json_object_get(v, "elapsed_s")) ? " of a predicted "
+                                                                      : ", predicted window ");
+        render_duration(out, (long long)jsonx_num(v, "window_s", -1));
     }
+    if (json_is_integer(json_object_get(v, "steps_total")))
+        buf_printf(out, ", step %lld of %lld", (long long)jsonx_int(v, "steps_done", 0),
+                   (long long)jsonx_int(v, "steps_total", 0));
     buf_putc(out, '\n');
     json_array_foreach(json_object_get(v, "pools"), i, p)
     {
@@ -547,21 +629,23 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
             buf_putc(out, '\n');
         }
     }
+    host_counts(v, &done, &total);
     if (json_is_object(cn)) {
-        buf_printf(out, "  Hosts %lld/%lld done; ", (long long)jsonx_int(cn, "hosts_done", 0),
-                   (long long)jsonx_int(cn, "hosts_total", 0));
+        if (total)
+            buf_printf(out, "  Hosts %lld/%lld done; ", done, total);
+        else
+            buf_puts(out, "  ");
         render_totals(out, cn);
     }
-    if (json_is_object(er)) {
-        const char *ex = jsonx_str(er, "explanation", NULL);
-        const char *eh = jsonx_str(er, "host", NULL);
-        const char *es = jsonx_str(er, "step", NULL);
-        buf_printf(out, "  Error%s%s%s%s: %s: %s\n", eh ? " on " : "", eh ? eh : "",
-                   es ? " at " : "", es ? es : "", jsonx_str(er, "code", "?"),
-                   jsonx_str(er, "message", ""));
-        if (ex)
-            buf_printf(out, "  What it means: %s\n", ex);
+    if (json_is_object(er))
+        render_error(out, NULL, er);
+    json_array_foreach(json_object_get(v, "pools"), i, p)
+    {
+        if (json_is_object(json_object_get(p, "error")))
+            render_error(out, jsonx_str(p, "name", "?"), json_object_get(p, "error"));
     }
+    if (json_is_string(er))
+        buf_printf(out, "  %s\n", json_string_value(er));
     const char *st = jsonx_str(v, "state", "");
     if (str_eq(st, "halted") || str_eq(st, "failed"))
         buf_printf(out,
@@ -586,8 +670,8 @@ void render_event_line(struct buf *out, const json_t *ev)
     if (pool)
         buf_printf(out, " %s%s%s", pool, host ? "/" : "", host ? host : "");
     buf_printf(out, " %s", jsonx_str(ev, "step", "-"));
-    if (json_is_number(pc))
-        buf_printf(out, " %d%%", (int)jsonx_num(ev, "percent", 0));
+    if (json_is_number(pc) && json_number_value(pc) >= 0) /* -1: no percentage */
+        buf_printf(out, " %d%%", (int)json_number_value(pc));
     const char *st = jsonx_str(ev, "state", NULL);
     if (st && !host)
         buf_printf(out, " [%s]", st);

@@ -163,8 +163,41 @@ static void test_render_tables(void **state)
              "\"pools\":[\"lab\",\"edge\"],\"counters\":{\"hosts_done\":3,\"hosts_total\":8},"
              "\"error\":{\"code\":\"HOST_OFFLINE\",\"message\":\"m\"}}]}");
     render_rollouts(&b, v);
-    assert_string_equal(buf_str(&b), "ID   STATE   CREATED     POOLS      HOSTS  ERROR\n"
-                                     "r-2  halted  2026-11-21  lab, edge  3/8    HOST_OFFLINE\n");
+    assert_string_equal(buf_str(&b),
+                        "ID   STATE   CREATED     POOLS      PROGRESS   ERROR\n"
+                        "r-2  halted  2026-11-21  lab, edge  3/8 hosts  HOST_OFFLINE\n");
+    json_decref(v);
+    /* the executor's current shape: epoch-ms times, steps, errors per pool */
+    buf_reset(&b);
+    v = load(
+        "{\"rollouts\":[{\"id\":\"958c\",\"state\":\"halted\",\"created\":1795296272666,"
+        "\"steps_done\":37,\"steps_total\":38,\"error\":\"a pool halted\",\"pools\":[{\"name\":"
+        "\"prod\",\"error\":{\"code\":\"NOT_IMPLEMENTED\",\"message\":\"m\"}}]}]}");
+    render_rollouts(&b, v);
+    assert_string_equal(buf_str(&b),
+                        "ID    STATE   CREATED               POOLS  PROGRESS     ERROR\n"
+                        "958c  halted  2026-11-21 21:24:32Z  prod   37/38 steps  "
+                        "NOT_IMPLEMENTED\n");
+    json_decref(v);
+    buf_reset(&b);
+    v = load("{\"id\":\"958c\",\"state\":\"halted\",\"window_s\":3.5,\"steps_done\":37,"
+             "\"steps_total\":38,\"error\":\"a pool halted at a failed step\",\"counters\":{"
+             "\"migrations\":10,\"reboots\":4},\"pools\":[{\"name\":\"prod\",\"state\":\"halted\","
+             "\"step\":\"undo\",\"error\":{\"code\":\"NOT_IMPLEMENTED\",\"explanation\":\"XAPI "
+             "refused.\",\"message\":\"NOT_IMPLEMENTED [VM.resume_on]\"},\"hosts\":[{\"name\":"
+             "\"prod-1\",\"step\":\"done\",\"percent\":100,\"state\":\"done\"}]}]}");
+    render_rollout(&b, v, false);
+    assert_string_equal(buf_str(&b),
+                        "Rollout 958c: halted, predicted window 3s, step 37 of 38\n"
+                        "  prod: halted, undo\n"
+                        "    prod-1  100%  done     done\n"
+                        "  Hosts 1/1 done; 10 migrations, 4 reboots, 0 toolstack restarts, "
+                        "0 live-patched\n"
+                        "  Error in prod: NOT_IMPLEMENTED: NOT_IMPLEMENTED [VM.resume_on]\n"
+                        "  What it means: XAPI refused.\n"
+                        "  a pool halted at a failed step\n"
+                        "  Next: 'poolpatch retry 958c' continues from the failed step; "
+                        "'poolpatch cancel 958c' reverts and stops.\n");
     json_decref(v);
     buf_cleanup(&b);
 }
@@ -315,6 +348,12 @@ static void test_render_rollout_and_events(void **state)
     buf_reset(&b);
     render_event_line(&b, ev);
     assert_string_equal(buf_str(&b), "21:00:05 r-0001 lab/host-two evacuate 30% 2 of 7 VMs\n");
+    buf_reset(&b);
+    json_t *ev2 = load("{\"rollout\":\"r\",\"pool\":\"p\",\"host\":\"h\",\"step\":\"migrate\","
+                       "\"percent\":-1,\"message\":\"migrating vm1\"}");
+    render_event_line(&b, ev2);
+    assert_string_equal(buf_str(&b), "r p/h migrate migrating vm1\n"); /* -1: no percentage */
+    json_decref(ev2);
     json_decref(ev);
     ev = load("{\"rollout\":\"r-0001\",\"pool\":\"edge\",\"host\":\"e1\",\"step\":\"precheck\","
               "\"percent\":100}");
