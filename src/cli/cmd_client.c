@@ -679,10 +679,9 @@ static int follow_on_event(void *ud, const char *event, const char *data)
         print_buf(&b);
         buf_cleanup(&b);
     }
-    /* A rollout-level event may end it: confirm with the daemon. */
+    /* A rollout-level event (no pool) may end it: re-read the rollout's state. */
     int stop = 0;
-    if (!json_is_string(json_object_get(ev, "pool")) &&
-        render_state_final(jsonx_str(ev, "state", NULL)))
+    if (!json_is_string(json_object_get(ev, "pool")))
         stop = follow_refresh(f);
     json_decref(ev);
     return stop;
