@@ -90,6 +90,7 @@ struct eng_req {
     struct plan_req_copy pr;
     struct fetch_result fetched;
     bool not_modified;
+    int fetch_rc; /* R_CATALOG_PUT: the fetch failed with this code and err */
     json_t *files; /* R_ROLLOUT_START / R_DOWNLOAD_DONE: [{uuid, path}] */
     /* results */
     int rc;
@@ -346,6 +347,7 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     p->eng = eng;
     p->name = xstrdup(name ? name : "");
     p->url = xstrdup(url);
+    p->username = xstrdup(user);
     xapi_client_opts_init(&o);
     o.addresses = addrs;
     o.n_addresses = 1;
@@ -363,6 +365,7 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     if (!p->client) {
         free(p->name);
         free(p->url);
+        free(p->username);
         free(p);
         return NULL;
     }
@@ -380,6 +383,7 @@ static void pool_retire(struct engine *eng, struct eng_pool *p)
     }
     free(p->name);
     free(p->url);
+    free(p->username);
     free(p);
 }
 
@@ -411,6 +415,7 @@ static json_t *pool_json(struct eng_pool *p)
 
     json_object_set_new(o, "name", json_string(p->name));
     json_object_set_new(o, "url", json_string(p->url));
+    json_object_set_new(o, "username", json_string(p->username ? p->username : ""));
     json_object_set_new(o, "state", json_string(xapi_conn_state_name(p->state)));
     json_object_set_new(o, "connected", json_boolean(p->state == XAPI_CONN_READY));
     json_object_set_new(o, "error", p->error[0] ? json_string(p->error) : json_null());
@@ -672,6 +677,11 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
     struct catalog *cat = NULL;
     int rc;
 
+    if (r->fetch_rc != 0) {
+        str_lcpy(eng->check_error, r->err.msg, sizeof(eng->check_error));
+        req_finish(eng, r, r->fetch_rc);
+        return;
+    }
     if (r->not_modified) {
         if (store_catalog_touch(eng->store, CATALOG_SOURCE, &r->err) != 0) {
             req_finish(eng, r, r->err.code);
@@ -681,6 +691,7 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
         rc = catalog_parse_xml(r->fetched.body, r->fetched.body_len, NULL, &cat, &r->err);
         if (rc != 0) {
             err_prefix(&r->err, "the update catalog was not accepted (the last good one is kept): ");
+            str_lcpy(eng->check_error, r->err.msg, sizeof(eng->check_error));
             req_finish(eng, r, rc);
             return;
         }
@@ -694,9 +705,35 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
         eng->catalog = cat;
     }
     eng->catalog_checked_ms = clock_now_ms(eng->clock);
+    eng->check_error[0] = '\0';
     r->out = json_object();
-    json_object_set_new(r->out, "catalog", catalog_summary(eng));
-    json_object_set_new(r->out, "changed", json_boolean(!r->not_modified));
+    {
+        char ts[32];
+        time_t t = (time_t)(eng->catalog_checked_ms / 1000);
+        struct tm tm;
+        json_t *view = NULL, *pools = json_array();
+        struct err e = {0};
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(r->out, "checked_at", json_string(ts));
+        json_object_set_new(r->out, "catalog_changed", json_boolean(!r->not_modified));
+        if (engine_views_json(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) == 0)
+            json_object_set_new(r->out, "updates",
+                                json_integer((json_int_t)json_array_size(
+                                    json_object_get(view, "updates"))));
+        json_decref(view);
+        for (size_t i = 0; i < eng->n_pools; i++) {
+            struct eng_pool *p = eng->pools[i];
+            bool ok = p->client && xapi_cache_ready(p->client);
+            json_array_append_new(
+                pools, json_pack("{s:s,s:o}", "name", p->name, "error",
+                                 ok ? json_null()
+                                    : json_string(p->error[0] ? p->error
+                                                              : xapi_conn_state_name(p->state))));
+        }
+        json_object_set_new(r->out, "pools", pools);
+        json_object_set_new(r->out, "catalog", catalog_summary(eng));
+    }
     req_finish(eng, r, 0);
 }
 
@@ -717,8 +754,16 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
                    json_string_value(json_object_get(meta, "last_modified")), CATALOG_MAX_BYTES,
                    &fr, e);
     if (rc != 0) {
+        struct err fe = {0};
         err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
         json_decref(meta);
+        r = req_new(R_CATALOG_PUT); /* record the failure for the views */
+        r->fetch_rc = rc;
+        if (e)
+            r->err = *e;
+        else
+            err_set(&r->err, rc, "checking for updates failed");
+        req_run(eng, r, NULL, &fe);
         return rc;
     }
     json_decref(meta);

@@ -30,6 +30,7 @@ struct eng_pool {
     int64_t id;
     char *name;
     char *url;
+    char *username;
     struct xapi_client *client;
     enum xapi_conn_state state;
     char error[ERR_MSG_MAX];
@@ -61,6 +62,7 @@ struct engine {
     size_t n_graveyard;
     struct catalog *catalog;
     int64_t catalog_checked_ms;
+    char check_error[ERR_MSG_MAX]; /* the last failed check, "" after a good one */
     int64_t next_check_ms;
 
     /* shared, under qlock */

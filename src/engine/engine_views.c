@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/mem.h"
+#include "base/str.h"
 #include "engine/engine_int.h"
 #include "plan/alerts.h"
 #include "plan/csv.h"
@@ -41,33 +42,66 @@ static void release(struct inv_pool **v, size_t n)
     free(v);
 }
 
-static const char *category(const struct alert *a)
+/* The REST kind: hotfix, cumulative (a CU offered as an update) or release (a new version). */
+static const char *rest_kind(const struct alert *a)
 {
     if (a->kind == ALERT_VERSION || a->show_as_new_version)
-        return "new version";
-    if (!a->patch)
-        return "update";
-    switch (a->patch->kind) {
-    case CAT_KIND_CU: return "cumulative update";
-    case CAT_KIND_NEW_RELEASE: return "new release";
-    case CAT_KIND_HOTFIX:
-    default: return "hotfix";
+        return "release";
+    if (a->patch && a->patch->kind == CAT_KIND_CU)
+        return "cumulative";
+    if (a->patch && a->patch->kind == CAT_KIND_NEW_RELEASE)
+        return "release";
+    return "hotfix";
+}
+
+/* Restricted to support-contract customers: a patch of a version whose hotfixes are not for
+ * everyone (hotfix-eligibility premium / cu / none). */
+static bool restricted(const struct catalog *cat, const struct cat_patch *p)
+{
+    for (size_t i = 0; p && cat && i < cat->n_versions; i++) {
+        const struct cat_version *v = &cat->versions[i];
+        for (size_t k = 0; k < v->n_patches; k++)
+            if (str_eq_nocase(v->patches[k], p->uuid))
+                return v->eligibility != CAT_ELIG_ALL;
     }
+    return false;
+}
+
+static void iso_time(int64_t t_ms, char out[32])
+{
+    time_t t = (time_t)(t_ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *time_or_null(int64_t t_ms)
+{
+    char ts[32];
+
+    if (t_ms <= 0)
+        return json_null();
+    iso_time(t_ms, ts);
+    return json_string(ts);
 }
 
 static json_t *checking_json(struct engine *eng)
 {
     json_t *o = json_object();
-    char ts[20];
 
     json_object_set_new(o, "automatic", json_boolean(eng->check_interval_s > 0));
     json_object_set_new(o, "interval_s", json_integer(eng->check_interval_s));
-    if (eng->catalog_checked_ms > 0) {
-        clock_format_xapi(eng->catalog_checked_ms, ts);
-        json_object_set_new(o, "last_check", json_string(ts));
-    } else {
-        json_object_set_new(o, "last_check", json_null());
-    }
+    json_object_set_new(o, "last_check", time_or_null(eng->catalog_checked_ms));
+    json_object_set_new(o, "next_check",
+                        eng->check_interval_s > 0 && eng->catalog_checked_ms > 0
+                            ? time_or_null(eng->catalog_checked_ms +
+                                           (int64_t)eng->check_interval_s * 1000)
+                            : json_null());
+    json_object_set_new(o, "last_error",
+                        eng->check_error[0] ? json_string(eng->check_error) : json_null());
+    json_object_set_new(o, "catalog_url", eng->catalog_url ? json_string(eng->catalog_url)
+                                                           : json_null());
     if (eng->check_interval_s <= 0)
         json_object_set_new(o, "hint",
                             json_string("Automatic checking for updates is off. Check now with "
@@ -79,52 +113,98 @@ static json_t *checking_json(struct engine *eng)
     return o;
 }
 
-static json_t *update_row_json(const struct view_update_row *row)
+static json_t *guidance_json(unsigned g)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{CAT_G_RESTART_HOST, "restartHost"}, {CAT_G_RESTART_XAPI, "restartXAPI"},
+                 {CAT_G_RESTART_HVM, "restartHVM"},   {CAT_G_RESTART_PV, "restartPV"},
+                 {CAT_G_RESTART_DM, "restartDeviceModel"},
+                 {CAT_G_EVACUATE_HOST, "evacuateHost"}, {CAT_G_RESTART_VM, "restartVM"}};
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (g & names[i].bit)
+            json_array_append_new(a, json_string(names[i].name));
+    return a;
+}
+
+static json_t *update_row_json(const struct catalog *cat, const struct view_update_row *row)
 {
     const struct alert *a = row->alert;
-    json_t *o = json_object(), *hosts = json_array(), *pools = json_array();
-    char ts[20];
+    json_t *o = json_object(), *servers = json_array(), *pools = json_array();
 
     json_object_set_new(o, "id", json_string(a->key));
-    json_object_set_new(o, "kind", json_string(a->kind == ALERT_VERSION ? "version" : "patch"));
-    json_object_set_new(o, "category", json_string(category(a)));
     json_object_set_new(o, "name", json_string(a->name));
     json_object_set_new(o, "title", json_string(a->title));
     json_object_set_new(o, "description", json_string(a->description));
-    json_object_set_new(o, "applies_to", json_string(a->applies_to));
-    json_object_set_new(o, "pools_text", json_string(row->pools));
-    json_object_set_new(o, "web_page", json_string(a->web_page ? a->web_page : ""));
+    json_object_set_new(o, "kind", json_string(rest_kind(a)));
+    json_object_set_new(o, "date", time_or_null(a->timestamp_ms));
+    json_object_set_new(o, "url", json_string(a->web_page ? a->web_page : ""));
+    json_object_set_new(o, "guidance", guidance_json(a->patch ? a->patch->guidance : 0));
+    json_object_set_new(o, "livepatch", json_boolean(a->patch && a->patch->contains_livepatch));
+    json_object_set_new(o, "restricted", json_boolean(restricted(cat, a->patch)));
+    if (a->patch && a->patch->download_size > 0)
+        json_object_set_new(o, "size", json_integer(a->patch->download_size));
+    json_object_set_new(o, "dismissed", json_false());
     json_object_set_new(o, "priority", json_integer(a->priority));
     json_object_set_new(o, "on_top", json_boolean(row->on_top));
-    if (a->timestamp_ms > 0) {
-        clock_format_xapi(a->timestamp_ms, ts);
-        json_object_set_new(o, "timestamp", json_string(ts));
-    } else {
-        json_object_set_new(o, "timestamp", json_null());
+    json_object_set_new(o, "applies_to", json_string(a->applies_to));
+    for (size_t i = 0; i < a->n_pools; i++) {
+        const struct inv_pool *p = a->pools[i];
+        json_array_append_new(pools, json_string(inv_pool_display_name(p)));
+        for (size_t k = 0; k < p->n_hosts; k++)
+            json_array_append_new(servers,
+                                  json_pack("{s:s,s:s}", "pool", inv_pool_display_name(p),
+                                            "server", p->hosts[k].name_label));
     }
-    if (a->patch) {
-        json_object_set_new(o, "guidance_reboot",
-                            json_boolean((a->patch->guidance & CAT_G_RESTART_HOST) != 0));
-        json_object_set_new(o, "livepatch", json_boolean(a->patch->contains_livepatch));
-        json_object_set_new(o, "download_size", json_integer(a->patch->download_size));
+    for (size_t i = 0; i < a->n_hosts; i++) {
+        const char *pn = inv_pool_display_name(a->hosts[i].pool);
+        bool seen = false;
+        size_t k;
+        json_t *it;
+        json_array_foreach(pools, k, it) seen = seen || str_eq(json_string_value(it), pn);
+        if (!seen)
+            json_array_append_new(pools, json_string(pn));
+        json_array_append_new(servers, json_pack("{s:s,s:s}", "pool", pn, "server",
+                                                 a->hosts[i].host->name_label));
     }
-    for (size_t i = 0; i < a->n_pools; i++)
-        json_array_append_new(pools, json_string(inv_pool_display_name(a->pools[i])));
-    for (size_t i = 0; i < a->n_hosts; i++)
-        json_array_append_new(hosts, json_pack("{s:s,s:s}", "pool",
-                                               inv_pool_display_name(a->hosts[i].pool), "host",
-                                               a->hosts[i].host->name_label));
     json_object_set_new(o, "pools", pools);
-    json_object_set_new(o, "hosts", hosts);
+    json_object_set_new(o, "servers", servers);
     return o;
 }
 
-static json_t *server_row_json(const struct view_server_row *row)
+/* "A, B, C" -> [{id, name}] with ids from the catalog (the name when it does not know it). */
+static json_t *name_list(const struct catalog *cat, const char *joined)
 {
-    return json_pack("{s:b,s:s,s:s,s:s,s:s,s:b,s:s,s:s}", "is_pool", row->is_pool, "pool",
-                     row->pool_name, "server", row->server, "version", row->version, "status",
-                     row->status, "out_of_date", row->out_of_date, "required", row->required,
-                     "installed", row->installed);
+    json_t *a = json_array();
+    char *copy = xstrdup(joined ? joined : ""), *save = NULL;
+
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const char *id = NULL;
+        while (*t == ' ')
+            t++;
+        if (!*t)
+            continue;
+        for (size_t i = 0; cat && i < cat->n_patches && !id; i++)
+            if (str_eq(cat->patches[i].name_label, t))
+                id = cat->patches[i].uuid;
+        json_array_append_new(a, json_pack("{s:s,s:s}", "id", id ? id : t, "name", t));
+    }
+    free(copy);
+    return a;
+}
+
+static json_t *server_row_json(const struct catalog *cat, const struct view_server_row *row)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "pool", row->pool_name, "server",
+                          row->server, "version", row->version, "status", row->status,
+                          "up_to_date", row->version_known && !row->out_of_date, "is_pool",
+                          row->is_pool);
+    json_object_set_new(o, "required", name_list(cat, row->required));
+    json_object_set_new(o, "installed", name_list(cat, row->installed));
+    return o;
 }
 
 static int compute(struct engine *eng, struct inv_pool **pools, size_t n, struct alert_list *l,
@@ -144,26 +224,36 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
     size_t n = 0;
     struct inv_pool **pools = gather(eng, &n, offline);
     struct alert_list l = {0};
+    size_t dismissed = 0;
     int rc = 0;
 
     *out = NULL;
     if (eng->catalog) {
+        struct alert_list all = {0};
+        struct alert_opts ao;
         rc = compute(eng, pools, n, &l, e);
         if (rc != 0)
             goto out;
+        alert_opts_init(&ao);
+        ao.include_dismissed = true;
+        if (alerts_compute(eng->catalog, (const struct inv_pool *const *)pools, n, &ao, &all,
+                           NULL) == 0 &&
+            all.n >= l.n)
+            dismissed = all.n - l.n;
+        alert_list_cleanup(&all);
     }
     if (view == ENGINE_VIEW_BY_UPDATE) {
         struct view_update_rows ur = {0};
         view_by_update(&l, sort == ENGINE_SORT_POOL ? VIEW_SORT_POOL : VIEW_SORT_DATE, &ur);
         for (size_t i = 0; i < ur.n; i++)
-            json_array_append_new(rows, update_row_json(&ur.v[i]));
+            json_array_append_new(rows, update_row_json(eng->catalog, &ur.v[i]));
         view_update_rows_cleanup(&ur);
     } else {
         struct view_server_rows sr = {0};
         view_by_server(eng->catalog, (const struct inv_pool *const *)pools, n,
                        eng->catalog ? &l : NULL, &sr);
         for (size_t i = 0; i < sr.n; i++)
-            json_array_append_new(rows, server_row_json(&sr.v[i]));
+            json_array_append_new(rows, server_row_json(eng->catalog, &sr.v[i]));
         view_server_rows_cleanup(&sr);
     }
     o = json_object();
@@ -171,6 +261,7 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
                                                                             : "by-server"));
     json_object_set_new(o, "sort", json_string(sort == ENGINE_SORT_POOL ? "pool" : "date"));
     json_object_set_new(o, "checking", checking_json(eng));
+    json_object_set_new(o, "dismissed", json_integer((json_int_t)dismissed));
     json_object_set_new(o, view == ENGINE_VIEW_BY_UPDATE ? "updates" : "servers",
                         json_incref(rows));
     json_object_set_new(o, "offline_pools", json_incref(offline));
