@@ -381,7 +381,8 @@ static struct xapi_value *collect_events(struct world *w, const struct xapi_valu
         o = o->gprev;
     o = o ? o->gnext : w->ghead;
     for (; o; o = o->gnext) {
-        if (!class_matches(classes, o))
+        /* A fresh token ("") is a snapshot of what exists: no deletions. */
+        if ((since == 0 && o->deleted) || !class_matches(classes, o))
             continue;
         struct xapi_value *ev = xapi_value_new_struct();
         xapi_struct_set_int(ev, "id", (int64_t)o->gen);

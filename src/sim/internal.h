@@ -129,6 +129,7 @@ enum action_kind {
     ACT_VM_POWER_DONE,
     ACT_NEW_MASTER,
     ACT_EMERGENCY,
+    ACT_RECONNECT,
     ACT_TASK_DONE
 };
 

@@ -1162,6 +1162,28 @@ static bool master_reachable(struct world *w)
     return w->master && HX(w->master)->up && !(w->partitioned && w->cut == w->master);
 }
 
+/*
+ * Rolling pool upgrade detection (db_gc.ml detect_rolling_upgrade): while the hosts' platform
+ * versions differ the pool's other_config says rolling_upgrade_in_progress=true.
+ */
+void rpu_detect(struct world *w);
+void rpu_detect(struct world *w)
+{
+    const char *first = NULL;
+    bool differ = false;
+    for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
+        const char *pv = xapi_struct_str(fget(h, "software_version"), "platform_version", "");
+        if (!first)
+            first = pv;
+        else if (strcmp(first, pv) != 0)
+            differ = true;
+    }
+    if (differ)
+        fmap_put(w, w->pool, "other_config", "rolling_upgrade_in_progress", "true");
+    else
+        fmap_del(w, w->pool, "other_config", "rolling_upgrade_in_progress");
+}
+
 void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
 void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
 {
@@ -1173,6 +1195,10 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     fmap_put(w, h, "other_config", "agent_start_time", t);
     if (!host_is_master(w, h) && !master_reachable(w))
         hx->emergency = true;
+    if (host_is_master(w, h)) {
+        /* Supporters in emergency mode retry their coordinator and reconnect. */
+        sched(s, w, now + s->tm.emergency_after_ms, ACT_RECONNECT, NULL, NULL, NULL, 0, 0);
+    }
     if (!reboot) {
         hx->restarts++;
         s->n_restarts++;
@@ -1196,6 +1222,7 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     xapi_value_free(hx->pending_sw);
     hx->pending_sw = NULL;
     host_refresh_ops(w, h);
+    rpu_detect(w);
 }
 
 static void migrate_done(struct sim *s, struct action *a)
@@ -1344,6 +1371,18 @@ void apply_action(struct sim *s, struct action *a)
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
                 if (h != w->master && HX(h)->up)
                     HX(h)->emergency = true;
+            }
+        }
+        break;
+    case ACT_RECONNECT:
+        if (master_reachable(w)) {
+            char t[32];
+            epoch_float(t, sizeof(t), sim_now(s));
+            for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
+                if (h != w->master && HX(h)->up && HX(h)->emergency) {
+                    HX(h)->emergency = false; /* its xapi restarted and found the master */
+                    fmap_put(w, h, "other_config", "agent_start_time", t);
+                }
             }
         }
         break;

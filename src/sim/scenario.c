@@ -17,6 +17,7 @@
 
 struct obj *update_create(struct world *w, const struct update_meta *m); /* ops.c */
 void vm_refresh_ops(struct world *w, struct obj *vm);                     /* ops.c */
+void rpu_detect(struct world *w);                                         /* ops.c */
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e); /* state.c */
 
 static int check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e)
@@ -695,6 +696,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
             xapi_array_append_string(a, ops[k]);
         xapi_struct_set_take(h->rec, "allowed_operations", a);
     }
+    rpu_detect(w);
     for (struct obj *o = w->ghead; o; o = o->gnext)
         o->mtime = now;
     return 0;

@@ -878,6 +878,87 @@ static void test_partition_and_emergency(void **state)
     sim_free(f.s);
 }
 
+static void test_master_reboot_emergency_and_reconnect(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "small.json");
+    const char *h1 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-1", 0);
+    const char *h2 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-2", 1);
+    struct xapi_response r = st_call(f.s, f.addr, "host.restart_agent", f.sess, h2, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.disable", f.sess, h1, NULL);
+    xapi_response_cleanup(&r);
+    int64_t t0 = now_ms(f.s);
+    r = st_call(f.s, f.addr, "host.reboot", f.sess, h1, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    /* small-2's toolstack comes back while its coordinator is down: emergency mode */
+    sim_run_until(f.s, t0 + 30000);
+    char slave[64];
+    str_lcpy(slave, sim_host_address(f.s, 1), sizeof(slave));
+    r = st_call(f.s, slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HOST_STILL_BOOTING");
+    xapi_response_cleanup(&r);
+    /* small-3 never restarted: it still points at the coordinator */
+    r = st_call(f.s, sim_host_address(f.s, 2), "session.login_with_password", "root", "xenroot",
+                NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    xapi_response_cleanup(&r);
+    /* the coordinator returns; a minute later small-2 has reconnected */
+    sim_run_until(f.s, t0 + 180000);
+    r = st_call(f.s, slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HOST_STILL_BOOTING");
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, t0 + 180000 + S60);
+    r = st_call(f.s, slave, "session.login_with_password", "root", "xenroot", NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    xapi_response_cleanup(&r);
+    sim_free(f.s);
+}
+
+static void test_rolling_upgrade_detected(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "small.json");
+    static const char xml[] = "<update uuid=\"5d0b1c55-1111-4222-8333-944455556666\" "
+                              "name-label=\"XS83\" platform-version=\"3.3.0\" "
+                              "product-version=\"8.3.0\" after-apply-guidance=\"restartHost\"/>";
+    char *vdi = upload(&f, xml, 0);
+    struct xapi_response r = st_call(f.s, f.addr, "pool_update.introduce", f.sess, vdi, NULL);
+    char upd[96];
+    str_lcpy(upd, st_str(&r), sizeof(upd));
+    xapi_response_cleanup(&r);
+    const char *h3 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-3", 0);
+    r = st_call(f.s, f.addr, "pool_update.apply", f.sess, upd, h3, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    const char *pool = NULL;
+    r = st_call(f.s, f.addr, "pool.get_all", f.sess, NULL);
+    pool = xapi_value_str(xapi_array_get(r.value, 0));
+    char pref[96];
+    str_lcpy(pref, pool, sizeof(pref));
+    xapi_response_cleanup(&r);
+    char *rpu = other_config(&f, "pool", pref, "rolling_upgrade_in_progress");
+    assert_string_equal(rpu, "");
+    free(rpu);
+    r = st_call(f.s, f.addr, "host.disable", f.sess, h3, NULL);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.reboot", f.sess, h3, NULL);
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, sim_next_deadline(f.s));
+    struct xapi_value *sw = st_field(f.s, f.addr, f.sess, "host", h3, "software_version");
+    assert_string_equal(xapi_struct_str(sw, "product_version", ""), "8.3.0");
+    xapi_value_free(sw);
+    rpu = other_config(&f, "pool", pref, "rolling_upgrade_in_progress");
+    assert_string_equal(rpu, "true");
+    free(rpu);
+    free(vdi);
+    sim_free(f.s);
+}
+
 static void test_designate_new_master_and_ha(void **state)
 {
     (void)state;
@@ -1057,6 +1138,12 @@ static void test_events(void **state)
     assert_string_equal(xapi_struct_str(xapi_array_get(evs, 0), "operation", ""), "del");
     assert_null(xapi_struct_get(xapi_array_get(evs, 0), "snapshot"));
     xapi_response_cleanup(&r);
+    /* a fresh token is a snapshot of what exists: no deletions */
+    r = event_from(&f, "task", "");
+    evs = xapi_struct_get(r.value, "events");
+    assert_int_equal(xapi_array_len(evs), 1); /* only "other" */
+    assert_string_equal(xapi_struct_str(xapi_array_get(evs, 0), "operation", ""), "add");
+    xapi_response_cleanup(&r);
     /* event.inject and bad tokens */
     r = st_call(f.s, f.addr, "event.inject", f.sess, "VM", vm, NULL);
     assert_true(r.ok);
@@ -1174,6 +1261,8 @@ int main(void)
         cmocka_unit_test(test_livepatch),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_partition_and_emergency),
+        cmocka_unit_test(test_master_reboot_emergency_and_reconnect),
+        cmocka_unit_test(test_rolling_upgrade_detected),
         cmocka_unit_test(test_designate_new_master_and_ha),
         cmocka_unit_test(test_vm_power_and_cd),
         cmocka_unit_test(test_events),
