@@ -84,6 +84,7 @@ struct xstep {
     char *token;        /* upload: event.from token */
     int64_t size;
     int last_pct;
+    int retargets;      /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
     bool is_migr;
     struct action *acts;
     size_t n_acts, i_act;
@@ -320,6 +321,124 @@ static void wait_effect(struct xstep *s)
         step_fail(s, "TRANSPORT", c ? e.msg : "the pool is not connected");
 }
 
+/* ---------------------------------------------------------------- migration targets */
+
+struct mem_ctx {
+    const char *host;
+    int64_t used;
+};
+
+static bool mem_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    struct mem_ctx *m = c;
+    const char *ps = xapi_struct_str(rec, "power_state", "");
+    if (str_eq(xapi_struct_str(rec, "resident_on", ""), m->host) &&
+        (str_eq(ps, "Running") || str_eq(ps, "Paused")))
+        m->used += xapi_struct_int(rec, "memory_dynamic_max", 0) +
+                   xapi_struct_int(rec, "memory_overhead", 0);
+    return true;
+}
+
+/* Free memory of a host as xapi counts it (host.compute_free_memory in essence): total minus
+ * the host's overhead minus every resident running VM, control domain included, with its
+ * overhead; minus what migrations of this pool now in flight will bring. */
+static int64_t host_free(struct xpool *p, const struct xview *v, const char *host,
+                         const struct xstep *except)
+{
+    const struct xapi_value *h = v->get(v->ctx, "host", host);
+    const struct xapi_value *m = h ? v->get(v->ctx, "host_metrics",
+                                            xapi_struct_str(h, "metrics", ""))
+                                   : NULL;
+    if (!m)
+        return 0;
+    struct mem_ctx mc = {host, xapi_struct_int(h, "memory_overhead", 0)};
+    v->foreach(v->ctx, "vm", mem_fn, &mc);
+    for (const struct xstep *o = p->active; o; o = o->next)
+        if (o != except && o->is_migr && str_eq(pstr(o->params, "to"), host))
+            mc.used += json_integer_value(json_object_get(o->params, "memory"));
+    return xapi_struct_int(m, "memory_total", 0) - mc.used;
+}
+
+struct pick_ctx {
+    struct xpool *p;
+    const struct xview *v;
+    const struct store_step_list *l;
+    const char *from, *avoid;
+    int64_t need;
+    const char *best;
+    int64_t best_free;
+    const struct xstep *self;
+};
+
+static bool pick_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    struct pick_ctx *k = c;
+    if (str_eq(ref, k->from) || str_eq(ref, k->avoid) || !xapi_struct_bool(rec, "enabled", false) ||
+        !xv_host_live(k->v, ref))
+        return true;
+    /* only hosts that are finished with this rollout (or not part of it): a VM moved onto a
+     * host still to be updated would not be in that host's evacuation */
+    for (size_t i = 0; i < k->l->n; i++) {
+        const struct store_step *st = &k->l->items[i];
+        if (str_eq(st->host, ref) && !str_eq(st->kind, SK_PRECHECK) &&
+            st->state != STORE_STEP_DONE && st->state != STORE_STEP_SKIPPED)
+            return true;
+    }
+    int64_t f = host_free(k->p, k->v, ref, k->self);
+    if (f >= k->need && f > k->best_free) {
+        k->best = ref;
+        k->best_free = f;
+    }
+    return true;
+}
+
+static void migrate_send(struct xstep *s);
+
+/* The planned target has no room after all (memory accounting differs, VMs grew): move the VM
+ * to the finished host with the most free memory instead.  Returns true when resent. */
+static bool retarget(struct xstep *s)
+{
+    struct xapi_client *c = pool_client(s->p);
+    if (!c || s->retargets >= 3)
+        return false;
+    struct xview v;
+    view_of(&v, c);
+    const struct xapi_value *vm = v.get(v.ctx, "vm", pstr(s->params, "vm"));
+    if (!vm)
+        return false;
+    struct store_step_list l = {0};
+    if (store_steps_list(s->p->r->x->env.store, s->p->r->id, s->p->name, &l, NULL) != 0)
+        return false;
+    struct pick_ctx k = {.p = s->p, .v = &v, .l = &l, .from = pstr(s->params, "from"),
+                         .avoid = pstr(s->params, "to"), .self = s,
+                         .need = xapi_struct_int(vm, "memory_dynamic_max", 0) +
+                                 xapi_struct_int(vm, "memory_overhead", 0)};
+    xapi_cache_foreach(c, "host", pick_fn, &k);
+    char *best = k.best ? xstrdup(k.best) : NULL;
+    store_step_list_cleanup(&l);
+    if (!best)
+        return false;
+    s->retargets++;
+    const struct xapi_value *hb = v.get(v.ctx, "host", best);
+    emit(s->p, host_label(s), SK_MIGRATE, -1, "%s does not fit its planned target; moving it "
+         "to %s instead", pstr(s->params, "vm_name"), hb ? xapi_struct_str(hb, "name_label", "?")
+                                                         : best);
+    json_object_set_new(s->params, "to", json_string(best));
+    json_object_set_new(s->params, "retargeted", json_true());
+    free(best);
+    struct err e = {0};
+    char *pj = dumps(s->params);
+    int rc = store_journal_intent(s->p->r->x->env.store, s->p->r->id, s->seq, pj, NULL, &e);
+    free(pj);
+    if (rc != 0) {
+        step_fail(s, "DB", e.msg);
+        return true;
+    }
+    migrate_send(s);
+    return true;
+}
+
 static void call_then_wait(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     (void)res;
@@ -334,6 +453,10 @@ static void call_then_wait(void *ctx, int rc, const struct xapi_value *res, cons
             wait_effect(s);
             return;
         }
+        if (s->is_migr && (str_eq(code, "HOST_NOT_ENOUGH_FREE_MEMORY") ||
+                           str_eq(code, "HOST_DISABLED") || str_eq(code, "HOST_OFFLINE")) &&
+            retarget(s))
+            return;
         step_fail_err(s, rc, e);
         return;
     }
@@ -916,6 +1039,31 @@ out:
 
 /* ---------------------------------------------------------------- starting a step */
 
+struct guests_ctx {
+    const char *host;
+    struct buf b;
+};
+
+static bool guests_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    struct guests_ctx *g = c;
+    if (str_eq(xapi_struct_str(rec, "resident_on", ""), g->host) &&
+        !xapi_struct_bool(rec, "is_control_domain", false) &&
+        str_eq(xapi_struct_str(rec, "power_state", ""), "Running"))
+        buf_printf(&g->b, "%s%s", g->b.len ? ", " : "", xapi_struct_str(rec, "name_label", ref));
+    return g->b.len < 300;
+}
+
+static char *resident_guests(const struct xview *v, const char *host)
+{
+    struct guests_ctx g = {.host = host};
+    buf_init(&g.b);
+    v->foreach(v->ctx, "vm", guests_fn, &g);
+    buf_puts(&g.b, "");
+    return buf_take(&g.b);
+}
+
 /* Journal the intent (params may be replaced, undo recorded).  Returns 0 or -1 (failed). */
 static int intent(struct xstep *s, const json_t *undo, bool new_params)
 {
@@ -934,6 +1082,18 @@ static int intent(struct xstep *s, const json_t *undo, bool new_params)
     }
     return 0;
 }
+
+static void migrate_send(struct xstep *s)
+{
+    struct xapi_value *pa = params_v(2, pstr(s->params, "vm"), pstr(s->params, "to"));
+    struct xapi_value *opt = xapi_value_new_struct();
+    xapi_struct_set_string(opt, "live", "true");
+    xapi_array_append_take(pa, opt);
+    send_call(s, "VM.pool_migrate", pa, true, call_then_wait);
+}
+
+/* Names of running guests still resident on host ("" when none); caller frees. */
+static char *resident_guests(const struct xview *v, const char *host);
 
 static void send_action(struct xstep *s)
 {
@@ -966,6 +1126,18 @@ static void send_action(struct xstep *s)
     }
     if (str_eq(k, SK_REBOOT) || str_eq(k, SK_RESTART_AGENT)) {
         bool reboot = str_eq(k, SK_REBOOT);
+        if (reboot) {
+            char *left = resident_guests(&v, s->host);
+            if (*left) {
+                char m[400];
+                snprintf(m, sizeof(m), "running VMs are still on %s (%s): a reboot would stop "
+                         "them; move them, then Retry", host_label(s), left);
+                free(left);
+                step_fail(s, "HOST_HAS_RESIDENT_VMS", m);
+                return;
+            }
+            free(left);
+        }
         json_object_set_new(s->params, "boot_before",
                             json_string(xv_host_oc(&v, s->host, "boot_time")));
         json_object_set_new(s->params, "agent_before",
@@ -984,12 +1156,10 @@ static void send_action(struct xstep *s)
         emit(s->p, host_label(s), k, 0, "enabling %s", host_label(s));
         send_call(s, "host.enable", params_v(1, s->host), false, call_then_wait);
     } else if (str_eq(k, SK_MIGRATE)) {
-        emit(s->p, host_label(s), k, -1, "migrating %s", pstr(s->params, "vm_name"));
-        struct xapi_value *pa = params_v(2, pstr(s->params, "vm"), pstr(s->params, "to"));
-        struct xapi_value *opt = xapi_value_new_struct();
-        xapi_struct_set_string(opt, "live", "true");
-        xapi_array_append_take(pa, opt);
-        send_call(s, "VM.pool_migrate", pa, true, call_then_wait);
+        const struct xapi_value *to = v.get(v.ctx, "host", pstr(s->params, "to"));
+        emit(s->p, host_label(s), k, -1, "migrating %s to %s", pstr(s->params, "vm_name"),
+             to ? xapi_struct_str(to, "name_label", "?") : "?");
+        migrate_send(s);
     } else if (str_eq(k, SK_APPLY)) {
         const char *uref = NULL;
         if (!xv_update_by_uuid(&v, pstr(s->params, "uuid"), &uref)) {

@@ -52,7 +52,7 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
                          const char *pool)
 {
     size_t total = 0, done = 0;
-    const struct store_step *cur = NULL;
+    const struct store_step *cur = NULL, *failed = NULL;
     for (size_t i = 0; i < l->n; i++) {
         const struct store_step *st = &l->items[i];
         if (!str_eq(st->pool, pool))
@@ -62,7 +62,11 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
             done++;
         else if (!cur)
             cur = st;
+        if (st->state == STORE_STEP_FAILED && !failed)
+            failed = st;
     }
+    if (failed)
+        cur = failed; /* a halted pool shows the step it halted at (lanes run side by side) */
     const char *state;
     if (ro->state == STORE_ROLLOUT_CANCELLED || ro->state == STORE_ROLLOUT_CANCELLING)
         state = ro->state == STORE_ROLLOUT_CANCELLED ? "cancelled" : "cancelling";
@@ -96,7 +100,7 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
             continue;
         size_t ht = 0, hd = 0, hs = 0;
         const struct store_step *hc = NULL;
-        bool started = false, failed = false;
+        bool started = false, hfailed = false;
         for (size_t k = 0; k < l->n; k++) {
             const struct store_step *o = &l->items[k];
             if (!str_eq(o->pool, pool) || !str_eq(o->host, st->host))
@@ -111,12 +115,12 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
             else if (!hc)
                 hc = o;
             started = started || o->state != STORE_STEP_PENDING;
-            failed = failed || (o->state == STORE_STEP_FAILED && o == hc);
+            hfailed = hfailed || (o->state == STORE_STEP_FAILED && o == hc);
         }
         (void)hs;
         json_t *keep = NULL;
         const char *name = host_name_of(st, &keep);
-        const char *hstate = failed             ? "failed"
+        const char *hstate = hfailed            ? "failed"
                              : ht > 0 && hd == ht ? "done"
                              : started           ? "updating"
                                                  : "pending";

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_rollout.c - a whole automated rollout of scenarios/bench-16.json (16 hosts, 320 VMs)
+ * through the real executor, journal and XAPI client against the simulator in-process on its
+ * virtual clock, with both placement policies.  Prints per policy: the simulated window (first
+ * intent to last done), migrations, reboots, live patches, the planner's prediction and
+ * DESIGN.md's lower bound (V or 2V migrations, ceil(N/k)*(reboot+apply) + sum(VM memory)/bw),
+ * and the real seconds and peak RSS of the run.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "exec_env.h"
+
+#ifndef PP_SOURCE_ROOT
+#define PP_SOURCE_ROOT "."
+#endif
+
+#define U_REBOOT "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01"
+
+static const char *catalog =
+    "<?xml version=\"1.0\"?>\n<patchdata><patches>"
+    "<patch uuid=\"" U_REBOOT "\" name-label=\"XS82ECU1002\" name-description=\"kernel\" "
+    "version=\"1.0\" url=\"u\" patch-url=\"p\" timestamp=\"2026-01-01T00:00:00Z\" "
+    "after-apply-guidance=\"restartHost\" priority=\"1\" installation-size=\"1048576\"/>"
+    "</patches><serverversions>"
+    "<version value=\"8.2.1\" name=\"Citrix Hypervisor 8.2 CU1\" "
+    "build-number=\"release/yangtze/master/58\" latest=\"true\" url=\"u\" "
+    "timestamp=\"2022-01-01T00:00:00Z\"><patch uuid=\"" U_REBOOT "\"/>"
+    "<minimalpatches><patch uuid=\"" U_REBOOT "\"/></minimalpatches></version>"
+    "</serverversions></patchdata>\n";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static json_t *replan_result(struct tenv *t, const char *id)
+{
+    struct store_step_list l = {0};
+    json_t *r = NULL;
+    if (store_steps_list(t->store, id, NULL, &l, NULL) != 0)
+        return NULL;
+    for (size_t i = 0; i < l.n; i++)
+        if (str_eq(l.items[i].kind, "replan") && l.items[i].result_json)
+            r = json_loads(l.items[i].result_json, 0, NULL);
+    store_step_list_cleanup(&l);
+    return r;
+}
+
+static int run(const json_t *scenario, enum plan_policy policy)
+{
+    struct err e = {0};
+    struct tenv *t = tenv_new(scenario, catalog, &e);
+    if (!t) {
+        fprintf(stderr, "bench_rollout: %s\n", e.msg);
+        return 1;
+    }
+    t->quiet = getenv("BENCH_DEBUG") == NULL;
+    /* the planner's timing figures from the scenario's (what a measured pool would give) */
+    const json_t *tm = json_object_get(scenario, "timings");
+    t->env.timing.reboot_s = json_number_value(json_object_get(tm, "reboot_s"));
+    t->env.timing.apply_s = json_number_value(json_object_get(tm, "apply_s"));
+    t->env.timing.toolstack_s = json_number_value(json_object_get(tm, "toolstack_restart_s"));
+    t->env.timing.migration_bw =
+        json_number_value(json_object_get(tm, "migration_mib_per_s")) * 1024.0 * 1024.0;
+    t->env.timing.parallel_migrations =
+        (int)json_integer_value(json_object_get(tm, "parallel_migrations"));
+    char *img = tenv_image(U_REBOOT, "XS82ECU1002", "restartHost", false);
+    const char *path = tenv_write(t, "u0.img", img, strlen(img));
+    free(img);
+    if (!path || tenv_start(t, &e) != 0) {
+        fprintf(stderr, "bench_rollout: start: %s\n", e.msg);
+        tenv_free(t);
+        return 1;
+    }
+    struct plan_opts o;
+    plan_opts_init(&o);
+    o.policy = policy;
+    struct exec_pool_req pr = {.pool = t->pool_names[0], .opts = &o};
+    struct exec_file f = {.uuid = U_REBOOT, .path = path};
+    struct exec_request req = {.pools = &pr, .n_pools = 1, .files = &f, .n_files = 1};
+    char *id = NULL;
+    double t0 = now_s();
+    if (exec_rollout_start(t->x, &req, &id, &e) != 0) {
+        fprintf(stderr, "bench_rollout: %s\n", e.msg);
+        tenv_free(t);
+        return 1;
+    }
+    enum store_rollout_state st = tenv_run(t, id, 50000000L);
+    double real = now_s() - t0;
+    json_t *j = NULL;
+    exec_rollout_json(t->x, id, &j, &e);
+    json_t *c = json_object_get(j, "counters");
+    json_t *rp = replan_result(t, id);
+    json_t *sst = sim_state_json(t->sim);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("policy %-7s  state %s\n", plan_policy_name(policy), store_rollout_state_name(st));
+    json_t *perr = json_object_get(json_array_get(json_object_get(j, "pools"), 0), "error");
+    if (getenv("BENCH_DEBUG")) { json_t *p0 = json_deep_copy(json_array_get(json_object_get(j, "pools"), 0)); json_object_del(p0, "hosts"); char *d = json_dumps(p0, 0); printf("%s\n", d); free(d); json_decref(p0); }
+    if (json_is_object(perr))
+        printf("  halted at %s: %s\n",
+               json_string_value(json_object_get(json_array_get(json_object_get(j, "pools"), 0),
+                                                 "step")),
+               json_string_value(json_object_get(perr, "message")));
+    printf("  window           %8.0f s simulated (%.2f h)  planner predicted %.0f s\n",
+           json_real_value(json_object_get(j, "window_s")),
+           json_real_value(json_object_get(j, "window_s")) / 3600.0,
+           json_number_value(json_object_get(rp, "window_s")));
+    printf("  lower bound      %8.0f s  (%lld migrations)\n",
+           json_number_value(json_object_get(rp, "bound_window_s")),
+           (long long)json_integer_value(json_object_get(rp, "bound_migrations")));
+    printf("  migrations       %8lld  (sim counted %lld)\n",
+           (long long)json_integer_value(json_object_get(c, "migrations")),
+           (long long)json_integer_value(
+               json_object_get(json_object_get(sst, "counters"), "migrations")));
+    printf("  reboots          %8lld\n",
+           (long long)json_integer_value(json_object_get(c, "reboots")));
+    printf("  live patches     %8lld\n",
+           (long long)json_integer_value(json_object_get(c, "live_patched")));
+    printf("  updates applied  %8lld  batches %lld\n",
+           (long long)json_integer_value(json_object_get(c, "updates_applied")),
+           (long long)json_integer_value(json_object_get(rp, "batches")));
+    printf("  real             %8.2f s   peak RSS %ld MiB\n", real, ru.ru_maxrss / 1024);
+    int rc = st == STORE_ROLLOUT_DONE ? 0 : 1;
+    json_decref(sst);
+    json_decref(rp);
+    json_decref(j);
+    free(id);
+    tenv_free(t);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : PP_SOURCE_ROOT "/scenarios/bench-16.json";
+    json_error_t je;
+    json_t *sc = json_load_file(path, 0, &je);
+    if (!sc) {
+        fprintf(stderr, "bench_rollout: %s: %s\n", path, je.text);
+        return 1;
+    }
+    printf("bench_rollout: %s, automated rollout, in-process simulator, virtual clock\n", path);
+    int rc = run(sc, PLAN_POLICY_MINIMAL);
+    rc |= run(sc, PLAN_POLICY_RETURN);
+    json_decref(sc);
+    return rc;
+}
