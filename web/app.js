@@ -412,7 +412,7 @@ function drawRollout() {
       `${c.migrations ?? 0} migrations · ${c.reboots ?? 0} reboots · ` +
       `${c.toolstack_restarts ?? 0} toolstack restarts · ${c.live_patched ?? 0} live-patched` +
       (r.elapsed_s !== undefined ? ` · elapsed ${duration(r.elapsed_s)}` : '') +
-      (r.window_s !== undefined ? ` of a predicted ${duration(r.window_s)}` : '')),
+      (typeof r.window_s === 'number' ? (r.elapsed_s !== undefined ? ' of a predicted ' : ' · predicted window ') + duration(r.window_s) : '')),
     err,
     h('div', { class: 'toolbar' },
       ['halted', 'failed'].includes(r.state) ? btn('Retry', 'retry', 'primary') : null,
@@ -447,6 +447,7 @@ function applyEvent(ev) {
     if (typeof ev.percent === 'number') x.percent = Math.round(ev.percent);
     if (ev.message) x.message = ev.message;
     if (ev.state) x.state = ev.state;
+    else if (!x.state || x.state === 'pending' || x.state === 'waiting') x.state = 'running';
   }
   drawRollout();
 }

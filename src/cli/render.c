@@ -745,6 +745,9 @@ bool render_apply_event(json_t *r, const json_t *ev)
         json_object_set(h, "message", x);
     if (state)
         json_object_set_new(h, "state", json_string(state));
+    else if (!jsonx_str(h, "state", NULL) || str_eq(jsonx_str(h, "state", ""), "pending") ||
+             str_eq(jsonx_str(h, "state", ""), "waiting"))
+        json_object_set_new(h, "state", json_string("running")); /* it reports progress */
     return true;
 }
 

@@ -374,7 +374,7 @@ static void test_render_rollout_and_events(void **state)
                         "    h1         50%  running  apply\n"
                         "    host-two   30%  running  evacuate - 2 of 7 VMs\n"
                         "  edge: running\n"
-                        "    e1        100%  -        precheck\n"
+                        "    e1        100%  running  precheck\n" /* progress without a state */
                         "  Hosts 0/2 done; 3 migrations, 0 reboots, 0 toolstack restarts, "
                         "0 live-patched\n");
     assert_true(render_state_final("done"));
