@@ -5,11 +5,11 @@
  *
  * A pool's steps run in seq order.  Host steps carry a batch number: the hosts of the batch at
  * the head of the pool's list run as parallel lanes (one step at a time per host, except
- * consecutive migrations), with at most EXEC_MAX_MIGRATIONS live migrations per pool at once
- * (Xen Orchestra's practice; xapi's own evacuation batches 10 — we stay well inside it).  Before
- * an action is sent its intent is journaled; after its effect is visible in the pool's object
- * cache it is journaled done.  A step found in the intent state (after a crash) or failed (on
- * Retry) is first derived from the cache (exec_derive): done, under way (wait only) or resend.
+ * consecutive migrations), with at most EXEC_MAX_MIGRATIONS_POOL live migrations per pool and
+ * the planner's parallel_migrations per evacuated host at once.  Before an action is sent its
+ * intent is journaled; after its effect is visible in the pool's object cache it is journaled
+ * done.  A step found in the intent state (after a crash) or failed (on Retry) is first
+ * derived from the cache (exec_derive): done, under way (wait only) or resend.
  * docs/engine.md has the rules.
  */
 #include <string.h>
@@ -30,7 +30,11 @@
 #include "xapi/upload.h"
 
 #define LOGM "exec"
-#define EXEC_MAX_MIGRATIONS 3
+/* Live migrations at once: per pool at most xapi's own evacuation batch (10,
+ * ocaml/xapi/xapi_host.ml evacuate's default batch size), per evacuated host the planner's
+ * parallel_migrations (Xen Orchestra's practice of 3 by default). */
+#define EXEC_MAX_MIGRATIONS_POOL 10
+#define EXEC_DEFAULT_MIGRATIONS_HOST 3
 #define EFFECT_WAIT_MS (10 * 60 * 1000)
 #define TASK_POLL_S 30.0
 #define UPLOAD_BLOCK 65536
@@ -1267,6 +1271,14 @@ static bool step_active(const struct xpool *p, int64_t seq)
     return false;
 }
 
+static int lane_migr(const struct xpool *p, const char *host)
+{
+    int n = 0;
+    for (const struct xstep *s = p->active; s; s = s->next)
+        n += s->is_migr && str_eq(s->host, host);
+    return n;
+}
+
 static int step_batch(const struct store_step *st)
 {
     if (!st->host)
@@ -1360,7 +1372,10 @@ static void pump_pool(struct xpool *p)
         if (migr) {
             /* migrations of a lane run together, up to the pool's limit; the lane's next
              * non-migration waits for them (marked busy below). */
-            if (p->n_migr >= EXEC_MAX_MIGRATIONS)
+            int per_host = x->env.timing.parallel_migrations > 0
+                               ? x->env.timing.parallel_migrations
+                               : EXEC_DEFAULT_MIGRATIONS_HOST;
+            if (p->n_migr >= EXEC_MAX_MIGRATIONS_POOL || lane_migr(p, st->host) >= per_host)
                 continue;
             start_step(p, st, true);
             continue;
