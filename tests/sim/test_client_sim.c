@@ -271,6 +271,18 @@ static void test_supporter_login_errors_tasks(void **state)
         xapi_value_free(r);
         assert_true(strstr(p->master_url, xapi_client_master(c->c)) != NULL);
         assert_int_equal(xapi_client_proto(c->c), protos[pi]);
+        /* The session ends server-side: SESSION_INVALID, one re-login, the call replayed. */
+        {
+            unsigned logins = xapi_client_login_count(c->c);
+            struct xapi_call_opts raw = {.flags = XAPI_CALL_RAW, .timeout_ms = 0};
+            assert_int_equal(xapi_call_sync(c->c, "session.logout",
+                                            strs(xapi_client_session(c->c), NULL), &raw, NULL, &e),
+                             0);
+            assert_int_equal(xapi_call_sync(c->c, "pool.get_all", NULL, NULL, &r, &e), 0);
+            assert_int_equal(xapi_array_len(r), 1);
+            xapi_value_free(r);
+            assert_int_equal(xapi_client_login_count(c->c), logins + 1);
+        }
         assert_int_equal(xapi_call_sync(c->c, "VM.get_record", strs("OpaqueRef:nope", NULL),
                                         NULL, &r, &e), PP_EXAPI);
         assert_string_equal(e.xapi_code, "HANDLE_INVALID");

@@ -144,6 +144,18 @@ static void test_login_via_supporter_and_errors(void **state)
     xapi_value_free(r);
     assert_string_equal(xapi_client_master(v->c), v->master);
     assert_true(v->saw[XAPI_CONN_READY]);
+    /* The session ends server-side: SESSION_INVALID, one re-login, the call replayed. */
+    {
+        unsigned logins = xapi_client_login_count(v->c);
+        struct xapi_call_opts raw = {.flags = XAPI_CALL_RAW, .timeout_ms = 0};
+        assert_int_equal(xapi_call_sync(v->c, "session.logout",
+                                        strs(xapi_client_session(v->c), NULL), &raw, NULL, &e),
+                         0);
+        assert_int_equal(xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e), 0);
+        assert_int_equal(xapi_array_len(r), 1);
+        xapi_value_free(r);
+        assert_int_equal(xapi_client_login_count(v->c), logins + 1);
+    }
     /* A bad reference: HANDLE_INVALID with its parameters, verbatim. */
     assert_int_equal(xapi_call_sync(v->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL,
                                     &r, &e), PP_EXAPI);

@@ -43,9 +43,10 @@ struct srv {
     int calls[8]; /* per method kind, see kind_of */
     int requests;
     int drop_left; /* drop this many more get_drop calls */
+    int active, max_active; /* concurrent test.hold calls */
 };
 
-enum { K_LOGIN, K_ECHO, K_SLOW, K_BIG, K_DROP_MUT, K_DROP_READ, K_OTHER };
+enum { K_LOGIN, K_ECHO, K_SLOW, K_BIG, K_DROP_MUT, K_DROP_READ, K_HOLD, K_OTHER };
 
 static int kind_of(const char *m)
 {
@@ -61,6 +62,8 @@ static int kind_of(const char *m)
         return K_DROP_MUT;
     if (strcmp(m, "host.get_drop") == 0)
         return K_DROP_READ;
+    if (strcmp(m, "test.hold") == 0)
+        return K_HOLD;
     return K_OTHER;
 }
 
@@ -150,6 +153,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         }
     } else if (k == K_ECHO || k == K_DROP_READ) {
         resp.value = xapi_value_dup(xapi_array_get(call.params, 1));
+    } else if (k == K_HOLD) {
+        pthread_mutex_lock(&s->mu);
+        if (++s->active > s->max_active)
+            s->max_active = s->active;
+        pthread_mutex_unlock(&s->mu);
+        usleep(100 * 1000);
+        pthread_mutex_lock(&s->mu);
+        s->active--;
+        pthread_mutex_unlock(&s->mu);
+        resp.value = xapi_value_new_string("held");
     } else if (k == K_SLOW) {
         usleep(1500 * 1000);
         resp.value = xapi_value_new_string("late");
@@ -214,8 +227,7 @@ static struct srv *srv_start(bool xml_only, const char *cert_pem, const char *ke
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     0;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
     if (cert_pem) {
         flags |= MHD_USE_TLS;
         s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, &sa,
@@ -395,6 +407,42 @@ static void test_dropped_connection_replay_rules(void **state)
     srv_stop(s);
 }
 
+struct cnt {
+    int done, ok;
+};
+
+static void cnt_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct cnt *c = ctx;
+    (void)result;
+    (void)e;
+    c->done++;
+    c->ok += rc == 0;
+}
+
+static void test_connection_cap(void **state)
+{
+    (void)state;
+    struct srv *s = srv_start(false, NULL, NULL, 0);
+    struct cl *c = cl_new("http", s->port, XAPI_PREF_AUTO, NULL, NULL, false, 0, 0);
+    struct cnt n = {0};
+    /* 12 calls at once on a pool capped at 4 connections (the default). */
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(xapi_call_async(c->c, "test.hold", NULL, NULL, cnt_done, &n, NULL, NULL),
+                         0);
+    while (n.done < 12)
+        assert_true(xapi_loop_run(c->loop, 100) >= 0);
+    assert_int_equal(n.ok, 12);
+    assert_int_equal(srv_count(s, K_HOLD), 12);
+    pthread_mutex_lock(&s->mu);
+    int max = s->max_active;
+    pthread_mutex_unlock(&s->mu);
+    assert_true(max <= 4); /* never more than the cap */
+    assert_true(max >= 2); /* but concurrent: one thread drives several transfers */
+    cl_free(c);
+    srv_stop(s);
+}
+
 /* ---- TLS ---- */
 
 static int run(const char *cmd)
@@ -521,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_xmlrpc_fallback),
         cmocka_unit_test(test_timeout_limit_refused),
         cmocka_unit_test(test_dropped_connection_replay_rules),
+        cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_tls_pinning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
