@@ -96,6 +96,45 @@ static void exercise_views(const struct catalog *c)
         inv_pool_free(pools[i]);
 }
 
+/* One pool whose hosts are the /updates answer's hosts (at most 4) plus one it does not cover. */
+static void exercise_cdn_views(const struct catalog *c)
+{
+    size_t n = (c->n_cdn_hosts < 4 ? c->n_cdn_hosts : 4) + 1;
+    struct inv_pool *p = xcalloc(1, sizeof(*p));
+    p->ref = xstrdup("OpaqueRef:pool");
+    p->name_label = xstrdup("xs8");
+    p->ignore_patches = xstrdup(c->n_patches ? c->patches[0].uuid : "");
+    p->n_hosts = n;
+    p->hosts = xcalloc(n, sizeof(*p->hosts));
+    for (size_t h = 0; h < n; h++) {
+        struct inv_host *host = &p->hosts[h];
+        host->ref = xstrdup(h + 1 < n ? c->cdn_hosts[h].ref : "OpaqueRef:uncovered");
+        host->name_label = xasprintf("h%zu", h);
+        host->product_version = xstrdup("8.4.0");
+    }
+    p->master_ref = xstrdup(p->hosts[0].ref);
+    const struct inv_pool *pools[] = {p};
+    struct alert_list l = {0};
+    FUZZ_CHECK(alerts_compute(c, pools, 1, NULL, &l, NULL) == 0);
+    for (size_t i = 0; i < l.n; i++)
+        FUZZ_CHECK(l.v[i].kind == ALERT_PATCH && l.v[i].n_pools + l.v[i].n_hosts > 0);
+    struct view_update_rows ur;
+    struct view_server_rows sr;
+    view_by_update(&l, VIEW_SORT_DATE, &ur);
+    const struct catalog *cats[] = {c};
+    view_by_server_multi(cats, NULL, pools, 1, &l, &sr);
+    FUZZ_CHECK(sr.n == n + 1);
+    struct buf b;
+    buf_init(&b);
+    csv_by_update(&b, &ur, 0);
+    csv_by_server(&b, &sr);
+    buf_cleanup(&b);
+    view_update_rows_cleanup(&ur);
+    view_server_rows_cleanup(&sr);
+    alert_list_cleanup(&l);
+    inv_pool_free(p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cat_limits lim;
@@ -131,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_model(c);
         for (size_t i = 0; i < c->n_cdn_hosts; i++)
             FUZZ_CHECK(c->cdn_hosts[i].ref && c->cdn_hosts[i].ref[0]);
+        exercise_cdn_views(c);
         catalog_free(c);
     }
     return 0;
