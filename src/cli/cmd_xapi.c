@@ -113,8 +113,8 @@ static int run_call(struct xapi_client *c, struct xapi_loop *loop, const char *m
     int rc;
     if (wait && str_has_prefix(method, "Async.")) {
         struct wait_ctx w = {0};
-        rc = xapi_task_async(c, method + strlen("Async."), params, 0, print_progress, wait_done,
-                             &w, NULL, &e);
+        rc = xapi_task_async(c, method + strlen("Async."), params, 0, print_progress, wait_done, &w,
+                             NULL, &e);
         while (rc == 0 && !w.done)
             if (xapi_loop_run(loop, 1000) < 0)
                 break;
@@ -124,8 +124,7 @@ static int run_call(struct xapi_client *c, struct xapi_loop *loop, const char *m
             e = w.err;
         }
     } else {
-        struct xapi_call_opts o = {.flags = str_has_prefix(method, "session.") ? XAPI_CALL_RAW
-                                                                                : 0u,
+        struct xapi_call_opts o = {.flags = str_has_prefix(method, "session.") ? XAPI_CALL_RAW : 0u,
                                    .timeout_ms = timeout_ms};
         rc = xapi_call_sync(c, method, params, &o, &result, &e);
     }
@@ -179,24 +178,48 @@ int cmd_xapi(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'u': url = optarg; break;
-        case 'U': user = optarg; break;
-        case 'p': pwfile = optarg; break;
-        case 'x': proto = XAPI_PREF_XMLRPC; break;
-        case 'j': proto = XAPI_PREF_JSONRPC; break;
-        case 'w': wait = true; break;
-        case 'c': ca = optarg; break;
-        case 'k': kh = optarg; break;
-        case 'T': tofu = true; break;
-        case 'd': log_set_level(LOG_LVL_DEBUG); break;
+        case 'u':
+            url = optarg;
+            break;
+        case 'U':
+            user = optarg;
+            break;
+        case 'p':
+            pwfile = optarg;
+            break;
+        case 'x':
+            proto = XAPI_PREF_XMLRPC;
+            break;
+        case 'j':
+            proto = XAPI_PREF_JSONRPC;
+            break;
+        case 'w':
+            wait = true;
+            break;
+        case 'c':
+            ca = optarg;
+            break;
+        case 'k':
+            kh = optarg;
+            break;
+        case 'T':
+            tofu = true;
+            break;
+        case 'd':
+            log_set_level(LOG_LVL_DEBUG);
+            break;
         case 't':
             if (str_to_int64(optarg, &timeout_s) != 0 || timeout_s <= 0) {
                 fprintf(stderr, "poolpatch xapi: --timeout wants a positive number of seconds\n");
                 return 2;
             }
             break;
-        case 'h': xapi_usage(stdout); return 0;
-        default: xapi_usage(stderr); return 2;
+        case 'h':
+            xapi_usage(stdout);
+            return 0;
+        default:
+            xapi_usage(stderr);
+            return 2;
         }
     }
     if (optind >= argc) {
@@ -214,8 +237,7 @@ int cmd_xapi(int argc, char **argv)
         if (read_password(pwfile, &password) != 0)
             return 2;
     } else if (needs_login) {
-        fprintf(stderr, "poolpatch xapi call: %s needs a session: give --password-file\n",
-                method);
+        fprintf(stderr, "poolpatch xapi call: %s needs a session: give --password-file\n", method);
         return 2;
     }
     struct xapi_value *params = xapi_value_new_array();

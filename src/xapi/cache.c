@@ -237,8 +237,7 @@ size_t xcache_count(const struct xapi_cache *k, const char *cls)
 }
 
 void xcache_foreach(const struct xapi_cache *k, const char *cls,
-                    bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
-                    void *ctx)
+                    bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec), void *ctx)
 {
     struct cclass *c = class_find(k, cls);
     if (!c)

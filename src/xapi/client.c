@@ -20,11 +20,11 @@
 #include "base/str.h"
 #include "xapi/client_int.h"
 
-#define LOGM "xapi"
-#define EVENT_WAIT_S 30.0    /* event.from timeout for caches and tasks */
+#define LOGM                "xapi"
+#define EVENT_WAIT_S        30.0 /* event.from timeout for caches and tasks */
 #define LONG_POLL_MARGIN_MS 30000
-#define MAX_REPLAYS 8
-#define MAX_REDIRECTS 4
+#define MAX_REPLAYS         8
+#define MAX_REDIRECTS       4
 
 /* ---- types ---- */
 
@@ -42,8 +42,8 @@ struct xapi_loop {
     struct xapi_op *fin_head, *fin_tail;
     int (*idle)(void *ctx, int64_t next_ms);
     void *idle_ctx;
-    int live_ops;    /* created and not yet delivered */
-    int internal_w;  /* login / logout requests in flight */
+    int live_ops;   /* created and not yet delivered */
+    int internal_w; /* login / logout requests in flight */
 };
 
 enum op_kind { OP_CALL, OP_TASK, OP_WAIT };
@@ -58,7 +58,7 @@ struct xapi_op {
     struct err err;
     bool finished;
     bool cancelled;
-    struct xapi_op *fnext;        /* loop's finished queue */
+    struct xapi_op *fnext;         /* loop's finished queue */
     struct xapi_op *anext, *aprev; /* client's live ops */
 
     /* OP_CALL */
@@ -187,8 +187,7 @@ void xapi_loop_free(struct xapi_loop *loop)
     free(loop);
 }
 
-void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms),
-                        void *ctx)
+void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms), void *ctx)
 {
     loop->idle = idle;
     loop->idle_ctx = ctx;
@@ -503,12 +502,18 @@ enum xapi_proto_pref client_pref(const struct xapi_client *c)
 const char *xapi_conn_state_name(enum xapi_conn_state s)
 {
     switch (s) {
-    case XAPI_CONN_IDLE: return "idle";
-    case XAPI_CONN_CONNECTING: return "connecting";
-    case XAPI_CONN_READY: return "ready";
-    case XAPI_CONN_RECONNECTING: return "reconnecting";
-    case XAPI_CONN_EMERGENCY: return "emergency";
-    case XAPI_CONN_FAILED: return "failed";
+    case XAPI_CONN_IDLE:
+        return "idle";
+    case XAPI_CONN_CONNECTING:
+        return "connecting";
+    case XAPI_CONN_READY:
+        return "ready";
+    case XAPI_CONN_RECONNECTING:
+        return "reconnecting";
+    case XAPI_CONN_EMERGENCY:
+        return "emergency";
+    case XAPI_CONN_FAILED:
+        return "failed";
     }
     return "?";
 }
@@ -814,8 +819,7 @@ static void client_pump(struct xapi_client *c)
         bool ready = !op_needs_session(op) || (c->state == XAPI_CONN_READY && c->session);
         if (!ready) {
             need_session = true;
-        } else if (op->lp ? c->busy_lp < c->o.max_long_polls
-                          : c->busy_calls < c->o.max_conns) {
+        } else if (op->lp ? c->busy_lp < c->o.max_long_polls : c->busy_calls < c->o.max_conns) {
             q_remove(c, op);
             op_send(c, op);
         }
@@ -906,8 +910,7 @@ static void op_wreq_done(struct wreq *w)
                 set_state(c, XAPI_CONN_RECONNECTING, &e);
             }
             q_push(c, op, true);
-        } else if (session_op && xapi_is_emergency_code(e.xapi_code) &&
-                   op->replays < MAX_REPLAYS) {
+        } else if (session_op && xapi_is_emergency_code(e.xapi_code) && op->replays < MAX_REPLAYS) {
             op->replays++;
             q_push(c, op, true);
             client_lost(c, w->host, &e);
@@ -992,8 +995,10 @@ int xapi_call_sync(struct xapi_client *c, const char *method, struct xapi_value 
             while (!s.done)
                 xapi_loop_run(c->loop, 0);
             xapi_value_free(s.result);
-            return err_set(e, PP_ESTATE, "%s: nothing can make progress (virtual clock without "
-                                         "an idle hook?)", method);
+            return err_set(e, PP_ESTATE,
+                           "%s: nothing can make progress (virtual clock without "
+                           "an idle hook?)",
+                           method);
         }
     }
     if (s.rc != 0) {
@@ -1100,8 +1105,8 @@ static void round_failed(struct xapi_client *c)
         fail_waiting(c, &e);
         return;
     }
-    int64_t d = xapi_backoff_delay(c->attempt++, c->o.backoff_base_ms, c->o.backoff_max_ms,
-                                   &c->rng);
+    int64_t d =
+        xapi_backoff_delay(c->attempt++, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
     if (d > c->o.reconnect_budget_ms - spent)
         d = c->o.reconnect_budget_ms - spent;
     log_info(LOGM, "pool %s: no master yet (%s); retrying in %lld ms", c->hosts[0], e.msg,
@@ -1418,8 +1423,7 @@ static void task_record_done(void *ctx, int rc, const struct xapi_value *result,
         task_watch(op);
 }
 
-static void task_event_done(void *ctx, int rc, const struct xapi_value *result,
-                            const struct err *e)
+static void task_event_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_op *op = ctx;
     op->sub = NULL;
@@ -1445,8 +1449,7 @@ static void task_event_done(void *ctx, int rc, const struct xapi_value *result,
             continue;
         seen = true;
         if (str_eq(xapi_struct_str(ev, "operation", ""), "del")) {
-            op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished",
-                    op->task_ref);
+            op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
             return;
         }
         if (task_apply_snapshot(op, xapi_struct_get(ev, "snapshot")))

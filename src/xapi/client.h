@@ -53,8 +53,7 @@ bool xapi_loop_busy(const struct xapi_loop *loop);
  * none).  The hook advances the simulation (e.g. sim_run_until(min(next_ms, sim_next_deadline)))
  * and returns 0, or a negative value when nothing can move (the loop then returns).
  */
-void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms),
-                        void *ctx);
+void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms), void *ctx);
 /* Now in the loop clock's timeline (ms). */
 int64_t xapi_loop_now(const struct xapi_loop *loop);
 
@@ -68,8 +67,8 @@ enum xapi_conn_state {
     XAPI_CONN_CONNECTING,   /* logging in, following HOST_IS_SLAVE */
     XAPI_CONN_READY,        /* logged in to the master */
     XAPI_CONN_RECONNECTING, /* lost the master; backing off and retrying every known address */
-    XAPI_CONN_EMERGENCY,    /* the hosts answer, but only in emergency mode (HOST_STILL_BOOTING...) */
-    XAPI_CONN_FAILED        /* gave up (reconnect budget spent, or credentials refused) */
+    XAPI_CONN_EMERGENCY, /* the hosts answer, but only in emergency mode (HOST_STILL_BOOTING...) */
+    XAPI_CONN_FAILED     /* gave up (reconnect budget spent, or credentials refused) */
 };
 const char *xapi_conn_state_name(enum xapi_conn_state s);
 
@@ -83,7 +82,7 @@ struct xapi_client_opts {
     const char *const *addresses;
     size_t n_addresses;
     const char *user;
-    const char *password; /* copied; never logged */
+    const char *password;   /* copied; never logged */
     const char *originator; /* NULL = "poolpatch" */
     enum xapi_proto_pref proto;
     /* In-process transport when set (borrowed; must outlive the client). */
@@ -96,16 +95,16 @@ struct xapi_client_opts {
     size_t max_response_bytes;  /* 0 = 256 MiB */
 
     /* Reconnect: bounded exponential backoff with jitter while every address fails. */
-    int64_t backoff_base_ms;    /* 0 = 500 */
-    int64_t backoff_max_ms;     /* 0 = 30000 */
+    int64_t backoff_base_ms;     /* 0 = 500 */
+    int64_t backoff_max_ms;      /* 0 = 30000 */
     int64_t reconnect_budget_ms; /* give up after this long without a master; 0 = 20 min,
                                     negative = one round over the addresses, no backoff */
     uint64_t rng_seed;           /* jitter; 0 = a fixed default */
 
     /* TLS (https URLs).  Verification is always on: system CAs, or ca_file, or pins. */
-    const char *ca_file;         /* PEM bundle trusted for this pool */
-    const char *known_hosts;     /* file of "host SHA256-fingerprint" pins; enables pinning */
-    bool tofu;                   /* record an unknown host's fingerprint on first connect */
+    const char *ca_file;     /* PEM bundle trusted for this pool */
+    const char *known_hosts; /* file of "host SHA256-fingerprint" pins; enables pinning */
+    bool tofu;               /* record an unknown host's fingerprint on first connect */
     /* Called when a fingerprint is learned on first use (after it was saved to known_hosts). */
     void (*on_pin)(void *ctx, const char *host, const char *fingerprint);
     void *pin_ctx;

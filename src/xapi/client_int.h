@@ -74,8 +74,7 @@ void xcache_free(struct xapi_cache *k);
  * Apply an event.from result ({events:[...], token}).  reset drops every object first (a snapshot
  * after token "").  Stores the returned token (see xcache_token).  Returns 0 or PP_EPARSE with e.
  */
-int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
-                 struct err *e);
+int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset, struct err *e);
 const char *xcache_token(const struct xapi_cache *k); /* "" before the first batch */
 void xcache_set_token(struct xapi_cache *k, const char *token);
 const struct xapi_value *xcache_get(const struct xapi_cache *k, const char *cls, const char *ref);
@@ -91,23 +90,23 @@ typedef void (*wreq_done_fn)(struct wreq *w);
 
 struct wreq {
     struct xapi_client *c;
-    struct xapi_op *op;       /* owner, or NULL for the client's own (login, logout) */
-    char *host;               /* host part (HTTP) or management address (in-process) */
+    struct xapi_op *op; /* owner, or NULL for the client's own (login, logout) */
+    char *host;         /* host part (HTTP) or management address (in-process) */
     char *method;
-    struct xapi_value *params; /* complete, session included; owned */
+    struct xapi_value *params;  /* complete, session included; owned */
     enum xapi_proto_pref proto; /* JSONRPC or XMLRPC as sent */
     bool long_poll;
-    bool fresh_connect;       /* a mutation: never on a reused connection (see transport_http.c) */
-    bool counted;             /* holds one of the pool's connection slots */
+    bool fresh_connect; /* a mutation: never on a reused connection (see transport_http.c) */
+    bool counted;       /* holds one of the pool's connection slots */
     int64_t timeout_ms;
-    int64_t lp_deadline;      /* in-process long-poll: loop clock deadline */
+    int64_t lp_deadline; /* in-process long-poll: loop clock deadline */
     wreq_done_fn done;
 
     /* Outcome. */
     int rc;
     struct err err;
     struct xapi_response resp;
-    bool maybe_delivered;     /* the request may have reached the host */
+    bool maybe_delivered; /* the request may have reached the host */
 
     /* HTTP state. */
     void *easy;
@@ -116,7 +115,7 @@ struct wreq {
     bool over_limit;
     struct tls_req tls;
 
-    struct wreq *next;        /* in-process queues */
+    struct wreq *next; /* in-process queues */
     bool parked;
 };
 
@@ -150,7 +149,7 @@ int64_t inproc_next_deadline(const struct xapi_loop *loop);
 /* client.c: the loop internals the transports use. */
 struct xapi_loop_int {
     void *multi;
-    int running;             /* easy handles in the multi */
+    int running;                    /* easy handles in the multi */
     struct wreq *ip_head, *ip_tail; /* in-process queue */
     struct wreq *parked;
     struct wreq *done_head, *done_tail; /* completed wire requests to process */

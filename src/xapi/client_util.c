@@ -36,9 +36,12 @@ int64_t xapi_backoff_delay(unsigned attempt, int64_t base_ms, int64_t max_ms, st
 bool xapi_is_emergency_code(const char *code)
 {
     static const char *const codes[] = {
-        "HOST_STILL_BOOTING",          "HOST_HAS_NO_MANAGEMENT_IP",
-        "HOST_MASTER_CANNOT_TALK_BACK", "HOST_UNKNOWN_TO_MASTER",
-        "HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR", "HOST_BROKEN",
+        "HOST_STILL_BOOTING",
+        "HOST_HAS_NO_MANAGEMENT_IP",
+        "HOST_MASTER_CANNOT_TALK_BACK",
+        "HOST_UNKNOWN_TO_MASTER",
+        "HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR",
+        "HOST_BROKEN",
         "HOST_NOT_LIVE",
     };
     if (!code)

@@ -32,10 +32,10 @@ int xapi_tls_fp_of_pem_file(const char *path, char out[XAPI_FP_LEN], struct err 
 int xapi_tls_fp_normalise(const char *in, char out[XAPI_FP_LEN]);
 
 enum pin_verdict {
-    PIN_MATCH = 0,  /* presented == pinned */
-    PIN_LEARN,      /* no pin, trust on first use: record presented */
-    PIN_MISMATCH,   /* pinned and different: refuse */
-    PIN_UNKNOWN     /* no pin and no trust on first use: refuse */
+    PIN_MATCH = 0, /* presented == pinned */
+    PIN_LEARN,     /* no pin, trust on first use: record presented */
+    PIN_MISMATCH,  /* pinned and different: refuse */
+    PIN_UNKNOWN    /* no pin and no trust on first use: refuse */
 };
 /* The pure decision; pinned may be NULL. */
 enum pin_verdict xapi_pin_decide(const char *pinned, const char *presented, bool tofu);
@@ -55,7 +55,7 @@ struct tls_req {
     struct xapi_pins *pins; /* NULL = CA verification only */
     const char *host;       /* borrowed from the request */
     bool tofu;
-    bool checked;           /* the callback ran */
+    bool checked; /* the callback ran */
     enum pin_verdict verdict;
     char presented[XAPI_FP_LEN];
     char pinned[XAPI_FP_LEN];

@@ -91,7 +91,7 @@ void http_start(struct xapi_loop *loop, struct wreq *w)
     char *url = xapi_url_build(client_scheme(w->c), w->host, client_port(w->c), path);
     struct curl_slist *hd = NULL;
     hd = curl_slist_append(hd, w->proto == XAPI_PREF_XMLRPC ? "Content-Type: text/xml"
-                                                           : "Content-Type: application/json");
+                                                            : "Content-Type: application/json");
     hd = curl_slist_append(hd, "Expect:");
     w->hdrs = hd;
     CURLcode cc = CURLE_OK;
@@ -222,8 +222,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
         return;
     }
     if (r == XREPLY_FALLBACK)
-        w->rc = err_set(&w->err, PP_ETRANSPORT, "%s: HTTP %ld, not a JSON-RPC reply", url,
-                        status);
+        w->rc = err_set(&w->err, PP_ETRANSPORT, "%s: HTTP %ld, not a JSON-RPC reply", url, status);
     else if (r < 0)
         w->rc = err_prefix(&w->err, "%s: ", url);
     else

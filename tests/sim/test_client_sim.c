@@ -283,8 +283,9 @@ static void test_supporter_login_errors_tasks(void **state)
             xapi_value_free(r);
             assert_int_equal(xapi_client_login_count(c->c), logins + 1);
         }
-        assert_int_equal(xapi_call_sync(c->c, "VM.get_record", strs("OpaqueRef:nope", NULL),
-                                        NULL, &r, &e), PP_EXAPI);
+        assert_int_equal(
+            xapi_call_sync(c->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL, &r, &e),
+            PP_EXAPI);
         assert_string_equal(e.xapi_code, "HANDLE_INVALID");
         assert_non_null(strstr(e.msg, "OpaqueRef:nope"));
 
@@ -296,14 +297,15 @@ static void test_supporter_login_errors_tasks(void **state)
         xapi_struct_set_string(o, "live", "true");
         xapi_array_append_take(params, o);
         struct obs t = {0};
-        assert_int_equal(xapi_task_async(c->c, "VM.pool_migrate", params, 60000, obs_prog,
-                                         obs_done, &t, NULL, &e), 0);
+        assert_int_equal(xapi_task_async(c->c, "VM.pool_migrate", params, 60000, obs_prog, obs_done,
+                                         &t, NULL, &e),
+                         0);
         run_until(c->loop, &t.done, 60000);
         if (t.rc != 0)
             fail_msg("migration: %s", t.err.msg);
         assert_true(t.nprog >= 1 && t.prog[t.nprog - 1] == 1.0);
-        assert_int_equal(xapi_call_sync(c->c, "VM.get_resident_on", strs(vm, NULL), NULL, &r,
-                                        &e), 0);
+        assert_int_equal(xapi_call_sync(c->c, "VM.get_resident_on", strs(vm, NULL), NULL, &r, &e),
+                         0);
         assert_string_equal(xapi_value_str(r), dest);
         xapi_value_free(r);
 
@@ -314,8 +316,9 @@ static void test_supporter_login_errors_tasks(void **state)
         xapi_array_append_take(params, o);
         struct obs k = {0};
         struct xapi_op *op = NULL;
-        assert_int_equal(xapi_task_async(c->c, "VM.pool_migrate", params, 60000, NULL, obs_done,
-                                         &k, &op, &e), 0);
+        assert_int_equal(
+            xapi_task_async(c->c, "VM.pool_migrate", params, 60000, NULL, obs_done, &k, &op, &e),
+            0);
         xapi_op_cancel(op);
         run_until(c->loop, &k.done, 60000);
         assert_int_equal(k.rc, PP_ECANCELLED);
@@ -388,7 +391,8 @@ static void test_cache_burst_reboot_partition(void **state)
                 snprintf(d, sizeof(d), "burst %d", round);
                 assert_int_equal(xapi_call_async(c->c, "VM.set_name_description",
                                                  strs(all->u.st.keys[i], d), NULL, obs_done,
-                                                 &obs[k++], NULL, &e), 0);
+                                                 &obs[k++], NULL, &e),
+                                 0);
             }
         }
         xapi_value_free(all);
@@ -403,20 +407,21 @@ static void test_cache_burst_reboot_partition(void **state)
 
         /* Master reboot: evacuate, disable, reboot; the next call rides it out. */
         char *master = ref_by_name(c, "host", "small-1");
-        assert_int_equal(xapi_call_sync(c->c, "host.disable", strs(master, NULL), NULL, NULL,
-                                        &e), 0);
+        assert_int_equal(xapi_call_sync(c->c, "host.disable", strs(master, NULL), NULL, NULL, &e),
+                         0);
         struct obs ev = {0};
         assert_int_equal(xapi_task_async(c->c, "host.evacuate", strs(master, NULL), 60000, NULL,
-                                         obs_done, &ev, NULL, &e), 0);
+                                         obs_done, &ev, NULL, &e),
+                         0);
         run_until(c->loop, &ev.done, 60000);
         assert_int_equal(ev.rc, 0);
         unsigned logins = xapi_client_login_count(c->c);
         unsigned gen = xapi_cache_generation(c->c);
-        assert_int_equal(xapi_call_sync(c->c, "host.reboot", strs(master, NULL), NULL, NULL,
-                                        &e), 0);
+        assert_int_equal(xapi_call_sync(c->c, "host.reboot", strs(master, NULL), NULL, NULL, &e),
+                         0);
         struct xapi_value *r = NULL;
-        assert_int_equal(xapi_call_sync(c->c, "host.get_record", strs(master, NULL), NULL, &r,
-                                        &e), 0);
+        assert_int_equal(xapi_call_sync(c->c, "host.get_record", strs(master, NULL), NULL, &r, &e),
+                         0);
         xapi_value_free(r);
         assert_true(c->saw[XAPI_CONN_RECONNECTING]);
         assert_true(xapi_client_login_count(c->c) > logins);
@@ -435,8 +440,8 @@ static void test_cache_burst_reboot_partition(void **state)
         assert_true(str_eq(e.xapi_code, "HOST_STILL_BOOTING") ||
                     xapi_client_state(c->c) == XAPI_CONN_EMERGENCY);
         assert_true(c->saw[XAPI_CONN_EMERGENCY]);
-        assert_int_equal(sim_post(sup, "/sim/fault",
-                                  "{\"type\":\"clear\",\"code\":\"partition\"}"), 200);
+        assert_int_equal(sim_post(sup, "/sim/fault", "{\"type\":\"clear\",\"code\":\"partition\"}"),
+                         200);
         assert_int_equal(xapi_call_sync(c->c, "pool.get_all", NULL, NULL, &r, &e), 0);
         xapi_value_free(r);
         free(master);
@@ -465,8 +470,8 @@ static void test_cli_xapi_call(void **state)
     assert_int_equal(write(fd, "xenroot\n", 8), 8);
     close(fd);
     char cmd[1024], out[65536];
-    snprintf(cmd, sizeof(cmd), "%s xapi call --url %s --password-file %s pool.get_all 2>&1",
-             bin(), p->master_url, pw);
+    snprintf(cmd, sizeof(cmd), "%s xapi call --url %s --password-file %s pool.get_all 2>&1", bin(),
+             p->master_url, pw);
     assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "OpaqueRef:"));
     snprintf(cmd, sizeof(cmd),
@@ -475,12 +480,14 @@ static void test_cli_xapi_call(void **state)
     assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
     assert_true(out[0] == '[');
     snprintf(cmd, sizeof(cmd),
-             "%s xapi call --url %s --password-file %s VM.get_record OpaqueRef:nope 2>&1",
-             bin(), p->master_url, pw);
+             "%s xapi call --url %s --password-file %s VM.get_record OpaqueRef:nope 2>&1", bin(),
+             p->master_url, pw);
     assert_int_equal(run_capture(cmd, out, sizeof(out)), 1);
     assert_true(str_has_prefix(out, "HANDLE_INVALID"));
-    snprintf(cmd, sizeof(cmd), "%s xapi call --url %s session.login_with_password root xenroot "
-                               "2>&1", bin(), p->master_url);
+    snprintf(cmd, sizeof(cmd),
+             "%s xapi call --url %s session.login_with_password root xenroot "
+             "2>&1",
+             bin(), p->master_url);
     assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "\"OpaqueRef:"));
     unlink(pw);

@@ -177,42 +177,46 @@ static void test_classify_reply(void **state)
     struct xapi_response r;
     struct err e = {0};
     const char *ok = "{\"jsonrpc\":\"2.0\",\"result\":\"OpaqueRef:abc\",\"id\":1}";
-    assert_int_equal(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "application/json", ok,
-                                         strlen(ok), &lim, &r, &e), 0);
+    assert_int_equal(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "application/json", ok, strlen(ok),
+                                         &lim, &r, &e),
+                     0);
     assert_true(r.ok);
     assert_string_equal(xapi_value_str(r.value), "OpaqueRef:abc");
     xapi_response_cleanup(&r);
     const char *er = "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":1,\"message\":\"SESSION_INVALID\","
                      "\"data\":[\"OpaqueRef:s\"]},\"id\":1}";
-    assert_int_equal(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, NULL, er, strlen(er), &lim, &r,
-                                         &e), 0);
+    assert_int_equal(
+        xapi_classify_reply(XAPI_PREF_JSONRPC, 200, NULL, er, strlen(er), &lim, &r, &e), 0);
     assert_false(r.ok);
     assert_string_equal(xapi_value_str(xapi_array_get(r.error, 0)), "SESSION_INVALID");
     xapi_response_cleanup(&r);
     const char *pre = "{\"jsonrpc\":\"2.0\",\"error\":[\"HOST_STILL_BOOTING\"],\"id\":0}";
     assert_int_equal(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "application/json", pre,
-                                         strlen(pre), &lim, &r, &e), 0);
+                                         strlen(pre), &lim, &r, &e),
+                     0);
     assert_false(r.ok);
     assert_string_equal(xapi_value_str(xapi_array_get(r.error, 0)), "HOST_STILL_BOOTING");
     xapi_response_cleanup(&r);
     /* No JSON-RPC here: 404, or an HTML / XML answer. */
-    assert_int_equal(xapi_classify_reply(XAPI_PREF_AUTO, 404, "text/html", "nope", 4, &lim, &r,
-                                         &e), XREPLY_FALLBACK);
-    assert_int_equal(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "text/html", "<html>", 6, &lim,
-                                         &r, &e), XREPLY_FALLBACK);
-    assert_int_equal(xapi_classify_reply(XAPI_PREF_JSONRPC, 500, "text/html", "<html>", 6, &lim,
-                                         &r, &e), PP_ETRANSPORT);
+    assert_int_equal(xapi_classify_reply(XAPI_PREF_AUTO, 404, "text/html", "nope", 4, &lim, &r, &e),
+                     XREPLY_FALLBACK);
+    assert_int_equal(
+        xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "text/html", "<html>", 6, &lim, &r, &e),
+        XREPLY_FALLBACK);
+    assert_int_equal(
+        xapi_classify_reply(XAPI_PREF_JSONRPC, 500, "text/html", "<html>", 6, &lim, &r, &e),
+        PP_ETRANSPORT);
     const char *x = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
                     "<member><name>Status</name><value>Success</value></member><member>"
                     "<name>Value</name><value>OpaqueRef:x</value></member></struct></value>"
                     "</param></params></methodResponse>";
-    assert_int_equal(xapi_classify_reply(XAPI_PREF_XMLRPC, 200, "text/xml", x, strlen(x), &lim,
-                                         &r, &e), 0);
+    assert_int_equal(
+        xapi_classify_reply(XAPI_PREF_XMLRPC, 200, "text/xml", x, strlen(x), &lim, &r, &e), 0);
     assert_true(r.ok);
     assert_string_equal(xapi_value_str(r.value), "OpaqueRef:x");
     xapi_response_cleanup(&r);
-    assert_true(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "application/json", "{\"x\":", 5,
-                                    &lim, &r, &e) < 0);
+    assert_true(xapi_classify_reply(XAPI_PREF_JSONRPC, 200, "application/json", "{\"x\":", 5, &lim,
+                                    &r, &e) < 0);
 }
 
 static struct xapi_value *ev(const char *cls, const char *op, const char *ref, int val)
@@ -249,9 +253,9 @@ static void test_cache_apply(void **state)
     struct xapi_cache *k = xcache_new();
     struct err e = {0};
     assert_string_equal(xcache_token(k), "");
-    struct xapi_value *b = batch("t1", 3, ev("vm", "add", "OpaqueRef:a", 1),
-                                 ev("VM", "add", "OpaqueRef:b", 2),
-                                 ev("host", "add", "OpaqueRef:h", 3));
+    struct xapi_value *b =
+        batch("t1", 3, ev("vm", "add", "OpaqueRef:a", 1), ev("VM", "add", "OpaqueRef:b", 2),
+              ev("host", "add", "OpaqueRef:h", 3));
     assert_int_equal(xcache_apply(k, b, true, &e), 0);
     xapi_value_free(b);
     assert_string_equal(xcache_token(k), "t1");
@@ -298,7 +302,9 @@ static void test_tls_fingerprints_and_pins(void **state)
     assert_string_equal(fp, "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:"
                             "9C:B4:10:FF:61:F2:00:15:AD");
     assert_int_equal(xapi_tls_fp_normalise("sha256:ba7816bf8f01cfea414140de5dae2223b00361a3961"
-                                           "77a9cb410ff61f20015ad", n), 0);
+                                           "77a9cb410ff61f20015ad",
+                                           n),
+                     0);
     assert_string_equal(n, fp);
     assert_int_equal(xapi_tls_fp_normalise("BA:78", n), PP_EINVAL);
     assert_int_equal(xapi_tls_fp_normalise("zz", n), PP_EINVAL);
@@ -332,7 +338,7 @@ static void test_tls_fingerprints_and_pins(void **state)
 
 /* ================= a fake pool behind the in-process transport ================= */
 
-#define FK_HOSTS 3
+#define FK_HOSTS  3
 #define FK_MAX_EV 4096
 
 struct fk_obj {
@@ -366,9 +372,9 @@ struct fake {
     int64_t lost_before; /* tokens older than this get EVENTS_LOST */
     int calls;
     int logins, logouts;
-    int inflight_max; /* not meaningful in-process; counted for the cap test via events */
-    int64_t up_at[FK_HOSTS];     /* host comes back up at this time (0 = never scheduled) */
-    int64_t task_step_ms;        /* progress step period of running tasks */
+    int inflight_max;        /* not meaningful in-process; counted for the cap test via events */
+    int64_t up_at[FK_HOSTS]; /* host comes back up at this time (0 = never scheduled) */
+    int64_t task_step_ms;    /* progress step period of running tasks */
     int64_t next_task_step;
     bool fail_tasks;
     int cancels, destroys;
@@ -506,8 +512,8 @@ static void fk_event_from(struct fake *f, const struct xapi_value *params,
     if (!token || !*token) {
         for (int i = 0; i < f->nobjs; i++)
             if (f->objs[i].rec && fk_class_match_obj(classes, &f->objs[i]))
-                xapi_array_append_take(evs, fk_event_value(f->objs[i].cls, "add",
-                                                           f->objs[i].ref, f->objs[i].rec));
+                xapi_array_append_take(
+                    evs, fk_event_value(f->objs[i].cls, "add", f->objs[i].ref, f->objs[i].rec));
     } else {
         int64_t since;
         if (str_to_int64(token, &since) != 0) {
@@ -542,8 +548,8 @@ static bool fk_session_ok(struct fake *f, const char *s)
     return false;
 }
 
-static int fk_call(void *ctx, const char *host, const char *method,
-                   const struct xapi_value *params, struct xapi_response *out, struct err *e)
+static int fk_call(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                   struct xapi_response *out, struct err *e)
 {
     struct fake *f = ctx;
     int h = fk_host(f, host);
@@ -834,8 +840,7 @@ static void test_session_invalid_relogin_once(void **state)
     assert_int_equal(xapi_client_login_count(v->c), 2);
     /* Invalid again right after the re-login: reported, not looped on. */
     v->f.invalidate_next = 5;
-    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("c"), NULL, NULL, &e),
-                     PP_EXAPI);
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("c"), NULL, NULL, &e), PP_EXAPI);
     assert_string_equal(e.xapi_code, "SESSION_INVALID");
     assert_int_equal(xapi_client_login_count(v->c), 3);
     env_free(v);
@@ -857,8 +862,7 @@ static void test_bad_password_never_logged(void **state)
     assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, &e), 0);
     env_free(v);
     v = env_new(0, "wrong-" PASSWORD, 0);
-    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, &e),
-                     PP_EXAPI);
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, &e), PP_EXAPI);
     assert_string_equal(e.xapi_code, "SESSION_AUTHENTICATION_FAILED");
     assert_null(strstr(e.msg, PASSWORD));
     assert_int_equal(xapi_client_state(v->c), XAPI_CONN_FAILED);
@@ -873,9 +877,9 @@ static void test_bad_password_never_logged(void **state)
     buf[n] = '\0';
     fclose(f);
     unlink(logpath);
-    assert_true(n > 0);                                   /* debug logging did happen */
+    assert_true(n > 0);                                          /* debug logging did happen */
     assert_non_null(strstr(buf, "session.login_with_password")); /* logins were logged */
-    assert_null(strstr(buf, PASSWORD));                    /* ...without the password */
+    assert_null(strstr(buf, PASSWORD));                          /* ...without the password */
 }
 
 static void test_emergency_mode_reported(void **state)
@@ -888,8 +892,7 @@ static void test_emergency_mode_reported(void **state)
     xapi_client_add_address(v->c, "10.0.0.3");
     struct err e = {0};
     int64_t t0 = clock_now_ms(v->f.clock);
-    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, &e),
-                     PP_EXAPI);
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, &e), PP_EXAPI);
     assert_string_equal(e.xapi_code, "HOST_STILL_BOOTING");
     assert_non_null(strstr(e.msg, "emergency mode"));
     assert_int_equal(xapi_client_state(v->c), XAPI_CONN_EMERGENCY);
@@ -988,8 +991,8 @@ static void test_task_progress_and_result(void **state)
     struct task_obs o = {0};
     struct err e = {0};
     int calls_before = v->f.calls;
-    assert_int_equal(xapi_task_async(v->c, "test.work", NULL, 0, obs_progress, obs_done, &o,
-                                     NULL, &e), 0);
+    assert_int_equal(
+        xapi_task_async(v->c, "test.work", NULL, 0, obs_progress, obs_done, &o, NULL, &e), 0);
     assert_false(o.done); /* never completed re-entrantly */
     run_until_done(v->loop, &o.done);
     assert_int_equal(o.rc, 0);
@@ -1016,8 +1019,7 @@ static void test_task_failure_and_cancel(void **state)
     v->f.fail_tasks = true;
     struct task_obs o = {0};
     struct err e = {0};
-    assert_int_equal(xapi_task_async(v->c, "test.work", NULL, 0, NULL, obs_done, &o, NULL, &e),
-                     0);
+    assert_int_equal(xapi_task_async(v->c, "test.work", NULL, 0, NULL, obs_done, &o, NULL, &e), 0);
     run_until_done(v->loop, &o.done);
     assert_int_equal(o.rc, PP_EXAPI);
     assert_string_equal(o.err.xapi_code, "VM_MIGRATE_FAILED");
@@ -1026,8 +1028,8 @@ static void test_task_failure_and_cancel(void **state)
     v->f.fail_tasks = false;
     struct task_obs c = {0};
     struct xapi_op *op = NULL;
-    assert_int_equal(xapi_task_async(v->c, "test.work", NULL, 0, obs_progress, obs_done, &c,
-                                     &op, &e), 0);
+    assert_int_equal(
+        xapi_task_async(v->c, "test.work", NULL, 0, obs_progress, obs_done, &c, &op, &e), 0);
     /* Cancel as soon as it reported progress once (it is then running). */
     for (int i = 0; i < 1000 && c.nprog == 0 && !c.done; i++)
         xapi_loop_run(v->loop, 100);
@@ -1049,8 +1051,8 @@ static void test_task_timeout(void **state)
     struct env *v = env_new(0, PASSWORD, 0);
     v->f.task_step_ms = 60000; /* each step takes a minute */
     struct task_obs o = {0};
-    assert_int_equal(xapi_task_async(v->c, "test.work", NULL, 10000, NULL, obs_done, &o, NULL,
-                                     NULL), 0);
+    assert_int_equal(
+        xapi_task_async(v->c, "test.work", NULL, 10000, NULL, obs_done, &o, NULL, NULL), 0);
     run_until_done(v->loop, &o.done);
     assert_int_equal(o.rc, PP_ETIMEOUT);
     env_free(v);
@@ -1178,17 +1180,17 @@ static void test_cache_wait_timeout_and_success(void **state)
     const char *classes[] = {"host", NULL};
     struct err e = {0};
     struct task_obs w = {0};
-    assert_int_equal(xapi_cache_wait(v->c, pred_host_disabled, NULL, 1000, obs_done, &w, NULL,
-                                     &e), PP_ESTATE);
+    assert_int_equal(xapi_cache_wait(v->c, pred_host_disabled, NULL, 1000, obs_done, &w, NULL, &e),
+                     PP_ESTATE);
     assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
     struct host_pred hp = {v->f.objs[1].ref};
-    assert_int_equal(xapi_cache_wait(v->c, pred_host_disabled, &hp, 5000, obs_done, &w, NULL,
-                                     &e), 0);
+    assert_int_equal(xapi_cache_wait(v->c, pred_host_disabled, &hp, 5000, obs_done, &w, NULL, &e),
+                     0);
     run_until_done(v->loop, &w.done);
     assert_int_equal(w.rc, PP_ETIMEOUT);
     struct task_obs w2 = {0};
-    assert_int_equal(xapi_cache_wait(v->c, pred_host_disabled, &hp, 3600000, obs_done, &w2,
-                                     NULL, &e), 0);
+    assert_int_equal(
+        xapi_cache_wait(v->c, pred_host_disabled, &hp, 3600000, obs_done, &w2, NULL, &e), 0);
     for (int i = 0; i < 5; i++) /* each idle turn moves virtual time by up to 30 s */
         xapi_loop_run(v->loop, 0);
     assert_false(w2.done);
@@ -1242,8 +1244,8 @@ static void test_cancel_queued_call_and_close_with_pending(void **state)
     struct env *v = env_new(0, PASSWORD, 0);
     struct count_ctx cc = {0};
     struct xapi_op *op = NULL;
-    assert_int_equal(xapi_call_async(v->c, "test.echo", one_string("x"), NULL, count_done, &cc,
-                                     &op, NULL), 0);
+    assert_int_equal(
+        xapi_call_async(v->c, "test.echo", one_string("x"), NULL, count_done, &cc, &op, NULL), 0);
     xapi_op_cancel(op);
     assert_int_equal(cc.done, 0); /* delivered from the loop, not re-entrantly */
     xapi_loop_run(v->loop, 0);
@@ -1251,15 +1253,16 @@ static void test_cancel_queued_call_and_close_with_pending(void **state)
     assert_int_equal(cc.ok, 0);
     /* Many calls at once all complete (the per-pool cap queues them). */
     for (int i = 0; i < 50; i++)
-        assert_int_equal(xapi_call_async(v->c, "test.echo", one_string("y"), NULL, count_done,
-                                         &cc, NULL, NULL), 0);
+        assert_int_equal(
+            xapi_call_async(v->c, "test.echo", one_string("y"), NULL, count_done, &cc, NULL, NULL),
+            0);
     while (cc.done < 51)
         assert_true(xapi_loop_run(v->loop, 100) >= 0);
     assert_int_equal(cc.ok, 50);
     /* Close with calls pending: each gets PP_ECANCELLED exactly once. */
     struct task_obs t = {0};
-    assert_int_equal(xapi_call_async(v->c, "test.echo", one_string("z"), NULL, obs_done, &t,
-                                     NULL, NULL), 0);
+    assert_int_equal(
+        xapi_call_async(v->c, "test.echo", one_string("z"), NULL, obs_done, &t, NULL, NULL), 0);
     xapi_client_free(v->c);
     v->c = NULL;
     assert_true(t.done);

@@ -157,8 +157,9 @@ static void test_login_via_supporter_and_errors(void **state)
         assert_int_equal(xapi_client_login_count(v->c), logins + 1);
     }
     /* A bad reference: HANDLE_INVALID with its parameters, verbatim. */
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL,
-                                    &r, &e), PP_EXAPI);
+    assert_int_equal(
+        xapi_call_sync(v->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL, &r, &e),
+        PP_EXAPI);
     assert_string_equal(e.xapi_code, "HANDLE_INVALID");
     assert_true(str_has_prefix(e.msg, "HANDLE_INVALID ["));
     assert_non_null(strstr(e.msg, "OpaqueRef:nope"));
@@ -227,8 +228,9 @@ static void test_async_migration_progress_and_cancel(void **state)
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     struct obs o = {0};
     struct err e = {0};
-    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0,
-                                     obs_prog, obs_done, &o, NULL, &e), 0);
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0, obs_prog,
+                                     obs_done, &o, NULL, &e),
+                     0);
     run_until(v->loop, &o.done);
     if (o.rc != 0)
         fail_msg("migration: %s", o.err.msg);
@@ -240,25 +242,24 @@ static void test_async_migration_progress_and_cancel(void **state)
     /* It took simulated time (the sim models migration bandwidth), and it happened. */
     assert_true(clock_now_ms(sim_clock(v->s)) > t0);
     struct xapi_value *res = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(vm, NULL), NULL, &res, &e),
-                     0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(vm, NULL), NULL, &res, &e), 0);
     assert_string_equal(xapi_value_str(res), dest);
     xapi_value_free(res);
 
     /* A cancelled migration: PP_ECANCELLED, the VM stays where it was. */
     char *db = ref_by_name(v, "VM", "db-1");
     struct xapi_value *before = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &before,
-                                    &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &before, &e),
+                     0);
     struct obs c = {0};
     struct xapi_op *op = NULL;
     assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(db, dest), 0, NULL,
-                                     obs_done, &c, &op, &e), 0);
+                                     obs_done, &c, &op, &e),
+                     0);
     xapi_op_cancel(op); /* before the task ref is known: sent as soon as it is */
     run_until(v->loop, &c.done);
     assert_int_equal(c.rc, PP_ECANCELLED);
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &res, &e),
-                     0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &res, &e), 0);
     assert_true(xapi_value_equal(res, before));
     xapi_value_free(res);
     xapi_value_free(before);
@@ -343,7 +344,8 @@ static void test_cache_equals_get_all_records_through_burst(void **state)
             snprintf(desc, sizeof(desc), "burst round %d", round);
             assert_int_equal(xapi_call_async(v->c, "VM.set_name_description",
                                              strs(all->u.st.keys[i], desc), NULL, obs_done,
-                                             &obs[k++], NULL, &e), 0);
+                                             &obs[k++], NULL, &e),
+                             0);
             pending++;
         }
         xapi_loop_run(v->loop, 0);
@@ -381,8 +383,9 @@ static void test_reconnect_across_master_reboot(void **state)
     /* Evacuate, disable and reboot the master. */
     assert_int_equal(xapi_call_sync(v->c, "host.disable", strs(master, NULL), NULL, NULL, &e), 0);
     struct obs ev = {0};
-    assert_int_equal(xapi_task_async(v->c, "host.evacuate", strs(master, NULL), 0, NULL,
-                                     obs_done, &ev, NULL, &e), 0);
+    assert_int_equal(xapi_task_async(v->c, "host.evacuate", strs(master, NULL), 0, NULL, obs_done,
+                                     &ev, NULL, &e),
+                     0);
     run_until(v->loop, &ev.done);
     if (ev.rc != 0)
         fail_msg("evacuate: %s", ev.err.msg);
@@ -391,8 +394,7 @@ static void test_reconnect_across_master_reboot(void **state)
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     assert_int_equal(xapi_call_sync(v->c, "host.reboot", strs(master, NULL), NULL, NULL, &e), 0);
     /* The next call waits through the reboot: backoff, retries, supporters' HOST_IS_SLAVE. */
-    assert_int_equal(xapi_call_sync(v->c, "host.get_record", strs(master, NULL), NULL, &r, &e),
-                     0);
+    assert_int_equal(xapi_call_sync(v->c, "host.get_record", strs(master, NULL), NULL, &r, &e), 0);
     xapi_value_free(r);
     assert_true(clock_now_ms(sim_clock(v->s)) > t0);
     assert_true(v->saw[XAPI_CONN_RECONNECTING]);

@@ -42,7 +42,7 @@ struct srv {
     pthread_mutex_t mu;
     int calls[8]; /* per method kind, see kind_of */
     int requests;
-    int drop_left; /* drop this many more get_drop calls */
+    int drop_left;          /* drop this many more get_drop calls */
     int active, max_active; /* concurrent test.hold calls */
 };
 
@@ -74,9 +74,8 @@ struct conn {
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
                              struct buf *b)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(b->len, b->data ? b->data : (char *)"",
-                                        MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data ? b->data : (char *)"",
+                                                             MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", ctype);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
@@ -104,8 +103,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     struct buf out;
     buf_init(&out);
     bool json = strcmp(url, "/jsonrpc") == 0;
-    if (strcmp(method, "POST") != 0 || (json && s->xml_only) ||
-        (!json && strcmp(url, "/") != 0)) {
+    if (strcmp(method, "POST") != 0 || (json && s->xml_only) || (!json && strcmp(url, "/") != 0)) {
         buf_puts(&out, "<html>not found</html>");
         enum MHD_Result r = reply(conn, 404, "text/html", &out);
         buf_cleanup(&out);
@@ -326,8 +324,8 @@ static void test_jsonrpc_and_errors(void **state)
     struct cl *c = cl_new("http", s->port, XAPI_PREF_AUTO, NULL, NULL, false, 0, 0);
     struct xapi_value *r = NULL;
     struct err e = {0};
-    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("héllo \"json\""), NULL, &r,
-                                    &e), 0);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("héllo \"json\""), NULL, &r, &e),
+                     0);
     assert_string_equal(xapi_value_str(r), "héllo \"json\"");
     xapi_value_free(r);
     assert_int_equal(xapi_client_proto(c->c), XAPI_PREF_JSONRPC);
@@ -346,8 +344,7 @@ static void test_xmlrpc_fallback(void **state)
     struct cl *c = cl_new("http", s->port, XAPI_PREF_AUTO, NULL, NULL, false, 0, 0);
     struct xapi_value *r = NULL;
     struct err e = {0};
-    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("<xml & co>"), NULL, &r, &e),
-                     0);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("<xml & co>"), NULL, &r, &e), 0);
     assert_string_equal(xapi_value_str(r), "<xml & co>");
     xapi_value_free(r);
     assert_int_equal(xapi_client_proto(c->c), XAPI_PREF_XMLRPC);
