@@ -150,7 +150,13 @@ static void emit(struct xpool *p, const char *host, const char *step, int pct, c
     va_end(ap);
     log_info(LOGM, "%s %s: %s", p->r->id, p->name, msg);
     if (x->env.emit)
-        x->env.emit(x->env.ctx, p->r->id, p->name, host, step, pct, msg);
+        x->env.emit(x->env.ctx, p->r->id, p->name, host, exec_public_step(step, NULL), pct,
+                    msg);
+}
+
+static const char *step_name(const struct xstep *s)
+{
+    return exec_public_step(s->kind, s->params);
 }
 
 static const char *host_label(struct xstep *s)
@@ -224,7 +230,7 @@ static void step_done(struct xstep *s, json_t *result_take)
                   e.msg);
     free(res);
     if (s->seq > 0)
-        emit(p, s->host ? host_label(s) : NULL, s->kind, 100, "%s done", s->kind);
+        emit(p, s->host ? host_label(s) : NULL, step_name(s), 100, "%s done", step_name(s));
     unlink_step(s);
     xstep_free(s);
     pool_dirty(p);
@@ -243,7 +249,7 @@ static void step_fail(struct xstep *s, const char *code, const char *msg)
         log_error(LOGM, "%s: journal fail of step %lld: %s", p->r->id, (long long)s->seq,
                   e.msg);
     free(txt);
-    emit(p, s->host ? host_label(s) : NULL, s->kind, -1, "%s failed: %s", s->kind,
+    emit(p, s->host ? host_label(s) : NULL, step_name(s), -1, "%s failed: %s", step_name(s),
          msg ? msg : code);
     if (s->seq == 0) { /* the cancel procedure: report what could not be restored, finish */
         unlink_step(s);
@@ -425,7 +431,7 @@ static bool retarget(struct xstep *s)
         return false;
     s->retargets++;
     const struct xapi_value *hb = v.get(v.ctx, "host", best);
-    emit(s->p, host_label(s), SK_MIGRATE, -1, "%s does not fit its planned target; moving it "
+    emit(s->p, host_label(s), step_name(s), -1, "%s does not fit its planned target; moving it "
          "to %s instead", pstr(s->params, "vm_name"), hb ? xapi_struct_str(hb, "name_label", "?")
                                                          : best);
     json_object_set_new(s->params, "to", json_string(best));
@@ -475,7 +481,7 @@ static void task_progress(void *ctx, double pr)
     int pct = (int)(pr * 100.0);
     if (pct >= s->last_pct + 25 && pct < 100) {
         s->last_pct = pct;
-        emit(s->p, s->host ? host_label(s) : NULL, s->kind, pct, "%s %d%%", s->kind, pct);
+        emit(s->p, s->host ? host_label(s) : NULL, step_name(s), pct, "%s %d%%", step_name(s), pct);
     }
 }
 
@@ -612,7 +618,7 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
             step_fail_err(s, rc, e);
             return;
         }
-        emit(s->p, NULL, s->kind, -1, "%s: %s (nothing to restore)", what, e ? e->msg : "");
+        emit(s->p, NULL, step_name(s), -1, "%s: %s (nothing to restore)", what, e ? e->msg : "");
     }
     struct exec *x = s->p->r->x;
     struct err se = {0};
@@ -654,7 +660,7 @@ static void acts_next(struct xstep *s)
             if (!u) {
                 r = 1;
             } else if (str_eq(op, "clean")) {
-                emit(s->p, NULL, s->kind, -1, "removing the update file of %s",
+                emit(s->p, NULL, step_name(s), -1, "removing the update file of %s",
                      pstr(a->a, "uuid"));
                 r = send_call(s, "pool_update.pool_clean", params_v(1, uref), false, act_done);
             } else {
@@ -662,7 +668,7 @@ static void acts_next(struct xstep *s)
             }
         } else {
             const char *f = pstr(a->a, "fix");
-            emit(s->p, NULL, s->kind, -1, "restoring: %s %s", f, pstr(a->a, "obj"));
+            emit(s->p, NULL, step_name(s), -1, "restoring: %s %s", f, pstr(a->a, "obj"));
             r = send_fix(s, a->a, act_done);
         }
         if (r < 0)
@@ -1161,7 +1167,7 @@ static void send_action(struct xstep *s)
         send_call(s, "host.enable", params_v(1, s->host), false, call_then_wait);
     } else if (str_eq(k, SK_MIGRATE)) {
         const struct xapi_value *to = v.get(v.ctx, "host", pstr(s->params, "to"));
-        emit(s->p, host_label(s), k, -1, "migrating %s to %s", pstr(s->params, "vm_name"),
+        emit(s->p, host_label(s), step_name(s), -1, "migrating %s to %s", pstr(s->params, "vm_name"),
              to ? xapi_struct_str(to, "name_label", "?") : "?");
         migrate_send(s);
     } else if (str_eq(k, SK_APPLY)) {
@@ -1244,7 +1250,7 @@ static void start_step(struct xpool *p, const struct store_step *st, bool later_
             json_t *res = NULL;
             if (str_eq(s->kind, SK_UPLOAD))
                 res = json_pack("{s:b}", "already_introduced", 1);
-            emit(p, s->host ? host_label(s) : NULL, s->kind, -1,
+            emit(p, s->host ? host_label(s) : NULL, step_name(s), -1,
                  "resumed: %s already took effect", s->kind);
             step_done(s, res);
             return;
@@ -1252,7 +1258,7 @@ static void start_step(struct xpool *p, const struct store_step *st, bool later_
         if (d == DERIVE_WAIT) {
             if (st->state == STORE_STEP_FAILED && intent(s, NULL, false))
                 return;
-            emit(p, s->host ? host_label(s) : NULL, s->kind, -1, "resumed: waiting for %s",
+            emit(p, s->host ? host_label(s) : NULL, step_name(s), -1, "resumed: waiting for %s",
                  s->kind);
             wait_effect(s);
             return;

@@ -127,6 +127,10 @@ json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix);
 struct exec;
 struct store *exec_store(struct exec *x);
 
+/* The REST API's name of a step kind (migrate -> evacuate / migrate_back, restart_agent ->
+ * restart_toolstack, replan -> precheck, undo -> restore, ...); params may be NULL. */
+const char *exec_public_step(const char *kind, const json_t *params);
+
 /* ---- errors ---- */
 
 /* A plain-language explanation of an XAPI (or our own) error code; never NULL. */

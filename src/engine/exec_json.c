@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * exec_json.c - rollouts as JSON, computed from the journal alone (so a resumed daemon shows the
- * same figures): state, pools with their current step, error and hosts, counters and window.
- * Shape (docs/engine.md, docs/rest-api.md):
- *   {id, state, policy, error, created, updated, started, finished, window_s,
- *    counters{migrations, reboots, toolstack_restarts, live_patched, updates_applied},
- *    steps_done, steps_total,
- *    pools[{name, state, step, percent, error{code,message,explanation}|null,
- *           hosts[{ref, name, step, percent, state}]}]}
+ * same figures), in the shapes of docs/rest-api.md ("Rollouts"):
+ *
+ *   detail:  {id, state, policy, automated, created, updated, started, finished, elapsed_s,
+ *             window_s, pools[{name, state, step, percent, hosts[{name, ref, state, step,
+ *             percent, message}]}], counters{hosts_total, hosts_done, updates_applied,
+ *             migrations, reboots, toolstack_restarts, live_patched}, error, plan}
+ *   summary: {id, state, created, updated, pools[names], counters{hosts_total, hosts_done},
+ *             error}
+ *
+ * error (when a pool halted): {code, message, explanation, pool, host, step}.  Times are ISO
+ * 8601 UTC strings; window_s is the simulated / real seconds from the first intent to the last
+ * done step.
  */
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/mem.h"
@@ -23,36 +29,125 @@ static bool fin(const struct store_step *st)
     return st->state == STORE_STEP_DONE || st->state == STORE_STEP_SKIPPED;
 }
 
-static json_t *ms_or_null(int64_t ms)
+static json_t *iso(int64_t ms)
 {
-    return ms > 0 ? json_integer(ms) : json_null();
-}
-
-static json_t *error_json(const char *txt)
-{
-    json_t *j = txt ? json_loads(txt, 0, NULL) : NULL;
-    if (json_is_object(j))
-        return j;
-    json_decref(j);
-    if (!txt)
+    if (ms <= 0)
         return json_null();
-    return json_pack("{s:s, s:s, s:s}", "code", "", "message", txt, "explanation",
-                     exec_explain(NULL));
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char b[32];
+    gmtime_r(&t, &tm);
+    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(b);
 }
 
-static const char *host_name_of(const struct store_step *st, json_t **keep)
+static json_t *params_of(const struct store_step *st)
 {
-    json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
-    *keep = pj;
-    const char *n = json_string_value(json_object_get(pj, "host_name"));
-    return n && *n ? n : st->host;
+    json_t *j = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+    return j ? j : json_object();
+}
+
+static bool host_step(const struct store_step *st)
+{
+    return st->host && !str_eq(st->kind, SK_PRECHECK);
+}
+
+/* The error object of a failed step. */
+static json_t *error_json(const struct store_step *st)
+{
+    json_t *j = st->error ? json_loads(st->error, 0, NULL) : NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_pack("{s:s, s:s, s:s}", "code", "", "message", st->error ? st->error : "",
+                      "explanation", exec_explain(NULL));
+    }
+    json_t *pj = params_of(st);
+    const char *hn = json_string_value(json_object_get(pj, "host_name"));
+    json_object_set_new(j, "pool", json_string(st->pool));
+    json_object_set_new(j, "host", st->host ? json_string(hn && *hn ? hn : st->host)
+                                            : json_null());
+    json_object_set_new(j, "step", json_string(exec_public_step(st->kind, pj)));
+    json_decref(pj);
+    return j;
+}
+
+static const struct store_step *first_failed(const struct store_step_list *l, const char *pool)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i].state == STORE_STEP_FAILED && (!pool || str_eq(l->items[i].pool, pool)))
+            return &l->items[i];
+    return NULL;
+}
+
+static json_t *host_json(const struct store_step_list *l, const char *pool, const char *ref,
+                         bool cancelled, size_t *done_out)
+{
+    size_t total = 0, done = 0, ev_total = 0, ev_done = 0;
+    const struct store_step *cur = NULL;
+    bool started = false, skipped_any = false;
+    const char *name = ref;
+    json_t *keep = NULL;
+    for (size_t k = 0; k < l->n; k++) {
+        const struct store_step *o = &l->items[k];
+        if (!str_eq(o->pool, pool) || !str_eq(o->host, ref))
+            continue;
+        if (!keep) {
+            keep = params_of(o);
+            const char *hn = json_string_value(json_object_get(keep, "host_name"));
+            if (hn && *hn)
+                name = hn;
+        }
+        if (!host_step(o))
+            continue;
+        total++;
+        done += fin(o);
+        skipped_any = skipped_any || o->state == STORE_STEP_SKIPPED;
+        started = started || o->state != STORE_STEP_PENDING;
+        if (!fin(o) && (!cur || o->state == STORE_STEP_FAILED))
+            cur = cur && cur->state == STORE_STEP_FAILED ? cur : o;
+        if (str_eq(o->kind, SK_MIGRATE)) {
+            json_t *pj = params_of(o);
+            if (!json_is_true(json_object_get(pj, "back"))) {
+                ev_total++;
+                ev_done += o->state == STORE_STEP_DONE;
+            }
+            json_decref(pj);
+        }
+    }
+    const char *state;
+    if (cur && cur->state == STORE_STEP_FAILED)
+        state = "halted";
+    else if (total > 0 && done == total)
+        state = skipped_any && cancelled ? "skipped" : "done";
+    else if (started)
+        state = "running";
+    else
+        state = "waiting";
+    json_t *cp = cur ? params_of(cur) : NULL;
+    json_t *h = json_pack("{s:s, s:s, s:s, s:i}", "name", name, "ref", ref, "state", state,
+                          "percent", total ? (int)(done * 100 / total) : 0);
+    json_object_set_new(h, "step",
+                        cur ? json_string(exec_public_step(cur->kind, cp)) : json_null());
+    if (cur && str_eq(cur->kind, SK_MIGRATE) && ev_total > 0 &&
+        !json_is_true(json_object_get(cp, "back"))) {
+        char m[64];
+        snprintf(m, sizeof(m), "%zu of %zu VMs moved", ev_done, ev_total);
+        json_object_set_new(h, "message", json_string(m));
+    } else {
+        json_object_set_new(h, "message", json_null());
+    }
+    json_decref(cp);
+    json_decref(keep);
+    if (done_out)
+        *done_out = total > 0 && done == total;
+    return h;
 }
 
 static json_t *pool_json(const struct store_rollout *ro, const struct store_step_list *l,
-                         const char *pool)
+                         const char *pool, size_t *hosts_total, size_t *hosts_done)
 {
     size_t total = 0, done = 0;
-    const struct store_step *cur = NULL, *failed = NULL;
+    const struct store_step *cur = NULL;
     for (size_t i = 0; i < l->n; i++) {
         const struct store_step *st = &l->items[i];
         if (!str_eq(st->pool, pool))
@@ -62,9 +157,8 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
             done++;
         else if (!cur)
             cur = st;
-        if (st->state == STORE_STEP_FAILED && !failed)
-            failed = st;
     }
+    const struct store_step *failed = first_failed(l, pool);
     if (failed)
         cur = failed; /* a halted pool shows the step it halted at (lanes run side by side) */
     const char *state;
@@ -72,81 +166,82 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
         state = ro->state == STORE_ROLLOUT_CANCELLED ? "cancelled" : "cancelling";
     else if (!cur)
         state = "done";
-    else if (cur->state == STORE_STEP_FAILED)
+    else if (failed)
         state = "halted";
-    else if (ro->state == STORE_ROLLOUT_RUNNING)
+    else if (ro->state == STORE_ROLLOUT_RUNNING && cur->state != STORE_STEP_PENDING)
         state = "running";
+    else if (ro->state == STORE_ROLLOUT_RUNNING)
+        state = done > 0 ? "running" : "waiting";
     else
         state = store_rollout_state_name(ro->state);
-    json_t *pj = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}", "name", pool, "state", state,
-                           "step", cur ? cur->kind : "done", "percent",
-                           total ? (int)(done * 100 / total) : 100, "steps_done",
-                           (json_int_t)done, "steps_total", (json_int_t)total);
-    json_object_set_new(pj, "error",
-                        cur && cur->state == STORE_STEP_FAILED ? error_json(cur->error)
-                                                               : json_null());
-    /* hosts, in the order their steps appear */
+    const char *step = NULL;
+    if (cur)
+        step = host_step(cur) ? "hosts" : exec_public_step(cur->kind, NULL);
+    json_t *pj = json_pack("{s:s, s:s, s:i}", "name", pool, "state", state, "percent",
+                           total ? (int)(done * 100 / total) : 100);
+    json_object_set_new(pj, "step", step ? json_string(step) : json_null());
     json_t *hosts = json_array();
     for (size_t i = 0; i < l->n; i++) {
         const struct store_step *st = &l->items[i];
         if (!str_eq(st->pool, pool) || !st->host)
             continue;
         bool seen = false;
-        for (size_t k = 0; k < json_array_size(hosts); k++)
-            seen = seen || str_eq(json_string_value(json_object_get(json_array_get(hosts, k),
-                                                                    "ref")),
-                                  st->host);
+        for (size_t k = 0; k < i; k++)
+            seen = seen || (str_eq(l->items[k].pool, pool) && str_eq(l->items[k].host, st->host));
         if (seen)
             continue;
-        size_t ht = 0, hd = 0, hs = 0;
-        const struct store_step *hc = NULL;
-        bool started = false, hfailed = false;
-        for (size_t k = 0; k < l->n; k++) {
-            const struct store_step *o = &l->items[k];
-            if (!str_eq(o->pool, pool) || !str_eq(o->host, st->host))
-                continue;
-            if (str_eq(o->kind, SK_PRECHECK)) {
-                hs++;
-                continue; /* prechecks are before the host's own turn */
-            }
-            ht++;
-            if (fin(o))
-                hd++;
-            else if (!hc)
-                hc = o;
-            started = started || o->state != STORE_STEP_PENDING;
-            hfailed = hfailed || (o->state == STORE_STEP_FAILED && o == hc);
-        }
-        (void)hs;
-        json_t *keep = NULL;
-        const char *name = host_name_of(st, &keep);
-        const char *hstate = hfailed            ? "failed"
-                             : ht > 0 && hd == ht ? "done"
-                             : started           ? "updating"
-                                                 : "pending";
-        json_array_append_new(hosts, json_pack("{s:s, s:s, s:s, s:i, s:s}", "ref", st->host,
-                                               "name", name ? name : "", "step",
-                                               hc ? hc->kind : (ht ? "done" : "precheck"),
-                                               "percent", ht ? (int)(hd * 100 / ht) : 0,
-                                               "state", hstate));
-        json_decref(keep);
+        size_t hd = 0;
+        json_array_append_new(hosts, host_json(l, pool, st->host,
+                                               ro->state == STORE_ROLLOUT_CANCELLED, &hd));
+        (*hosts_total)++;
+        *hosts_done += hd;
     }
     json_object_set_new(pj, "hosts", hosts);
     return pj;
 }
 
-static json_t *rollout_json(const struct store_rollout *ro, const struct store_step_list *l)
+/* Live-patched hosts: a precheck said ok_livepatch_complete and the host was not rebooted. */
+static size_t live_patched(const struct store_step_list *l)
 {
-    size_t migr = 0, reboots = 0, tool = 0, applied = 0, lp = 0, done = 0;
-    int64_t first = 0, last = 0;
+    size_t n = 0;
     for (size_t i = 0; i < l->n; i++) {
         const struct store_step *st = &l->items[i];
-        if (fin(st))
-            done++;
+        if (!str_eq(st->kind, SK_PRECHECK) || st->state != STORE_STEP_DONE || !st->result_json ||
+            !strstr(st->result_json, "ok_livepatch_complete"))
+            continue;
+        bool dup = false, rebooted = false, applied = false;
+        for (size_t k = 0; k < l->n; k++) {
+            const struct store_step *o = &l->items[k];
+            if (!str_eq(o->pool, st->pool) || !str_eq(o->host, st->host))
+                continue;
+            rebooted = rebooted || str_eq(o->kind, SK_REBOOT);
+            applied = applied || (str_eq(o->kind, SK_APPLY) && o->state == STORE_STEP_DONE);
+            dup = dup || (k < i && str_eq(o->kind, SK_PRECHECK) && o->result_json &&
+                          strstr(o->result_json, "ok_livepatch_complete"));
+        }
+        n += !dup && !rebooted && applied;
+    }
+    return n;
+}
+
+static json_t *rollout_json(const struct store_rollout *ro, const struct store_step_list *l,
+                            bool detail)
+{
+    size_t migr = 0, reboots = 0, tool = 0, applied = 0;
+    int64_t first = 0, last = 0;
+    bool automated = false;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct store_step *st = &l->items[i];
         if (st->intent_at_ms > 0 && (first == 0 || st->intent_at_ms < first))
             first = st->intent_at_ms;
         if (st->state == STORE_STEP_DONE && st->done_at_ms > last)
             last = st->done_at_ms;
+        if (str_eq(st->kind, SK_REPLAN)) {
+            json_t *pj = params_of(st);
+            automated = json_integer_value(json_object_get(json_object_get(pj, "opts"),
+                                                           "mode")) == PLAN_MODE_AUTOMATED;
+            json_decref(pj);
+        }
         if (st->state != STORE_STEP_DONE)
             continue;
         if (str_eq(st->kind, SK_MIGRATE))
@@ -157,48 +252,57 @@ static json_t *rollout_json(const struct store_rollout *ro, const struct store_s
             tool++;
         else if (str_eq(st->kind, SK_APPLY) || str_eq(st->kind, SK_APPLY_CDN))
             applied++;
-        else if (str_eq(st->kind, SK_PRECHECK) && st->result_json &&
-                 strstr(st->result_json, "ok_livepatch_complete")) {
-            /* a live-patched host: counted once, and only when no reboot was needed */
-            bool dup = false, rebooted = false;
-            for (size_t k = 0; k < l->n; k++) {
-                const struct store_step *o = &l->items[k];
-                if (!str_eq(o->pool, st->pool) || !str_eq(o->host, st->host))
-                    continue;
-                if (str_eq(o->kind, SK_REBOOT))
-                    rebooted = true;
-                if (k < i && str_eq(o->kind, SK_PRECHECK) && o->result_json &&
-                    strstr(o->result_json, "ok_livepatch_complete"))
-                    dup = true;
-            }
-            lp += !dup && !rebooted;
-        }
     }
     bool final = ro->state == STORE_ROLLOUT_DONE || ro->state == STORE_ROLLOUT_CANCELLED ||
                  ro->state == STORE_ROLLOUT_FAILED;
-    json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:f, s:I, s:I}", "id", ro->id,
-                          "state", store_rollout_state_name(ro->state), "policy",
-                          ro->policy ? ro->policy : "", "created", (json_int_t)ro->created_at_ms,
-                          "updated", (json_int_t)ro->updated_at_ms, "started",
-                          ms_or_null(first), "finished",
-                          final ? json_integer(ro->updated_at_ms) : json_null(), "window_s",
-                          first && last > first ? (double)(last - first) / 1000.0 : 0.0,
-                          "steps_done", (json_int_t)done, "steps_total", (json_int_t)l->n);
-    json_object_set_new(j, "error", ro->error ? json_string(ro->error) : json_null());
-    json_object_set_new(j, "counters",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "migrations", (json_int_t)migr,
-                                  "reboots", (json_int_t)reboots, "toolstack_restarts",
-                                  (json_int_t)tool, "live_patched", (json_int_t)lp,
-                                  "updates_applied", (json_int_t)applied));
+    const char *state = ro->state == STORE_ROLLOUT_PLANNED ? "pending"
+                                                           : store_rollout_state_name(ro->state);
+    json_t *j = json_pack("{s:s, s:s, s:o, s:o}", "id", ro->id, "state", state, "created",
+                          iso(ro->created_at_ms), "updated", iso(ro->updated_at_ms));
+    size_t hosts_total = 0, hosts_done = 0;
     json_t *pools = json_array();
     for (size_t i = 0; i < l->n; i++) {
         bool seen = false;
         for (size_t k = 0; k < i; k++)
             seen = seen || str_eq(l->items[k].pool, l->items[i].pool);
-        if (!seen)
-            json_array_append_new(pools, pool_json(ro, l, l->items[i].pool));
+        if (seen)
+            continue;
+        json_t *pj = pool_json(ro, l, l->items[i].pool, &hosts_total, &hosts_done);
+        if (detail) {
+            json_array_append_new(pools, pj);
+        } else {
+            json_array_append_new(pools, json_string(l->items[i].pool));
+            json_decref(pj);
+        }
     }
     json_object_set_new(j, "pools", pools);
+    const struct store_step *failed = first_failed(l, NULL);
+    json_object_set_new(j, "error", failed && ro->state != STORE_ROLLOUT_CANCELLED
+                                        ? error_json(failed)
+                                        : json_null());
+    json_t *c = json_pack("{s:I, s:I}", "hosts_total", (json_int_t)hosts_total, "hosts_done",
+                          (json_int_t)hosts_done);
+    if (!detail) {
+        json_object_set_new(j, "counters", c);
+        return j;
+    }
+    json_object_set_new(c, "updates_applied", json_integer((json_int_t)applied));
+    json_object_set_new(c, "migrations", json_integer((json_int_t)migr));
+    json_object_set_new(c, "reboots", json_integer((json_int_t)reboots));
+    json_object_set_new(c, "toolstack_restarts", json_integer((json_int_t)tool));
+    json_object_set_new(c, "live_patched", json_integer((json_int_t)live_patched(l)));
+    json_object_set_new(j, "counters", c);
+    json_object_set_new(j, "policy", json_string(ro->policy ? ro->policy : ""));
+    json_object_set_new(j, "automated", json_boolean(automated));
+    json_object_set_new(j, "started", iso(first));
+    json_object_set_new(j, "finished", final ? iso(ro->updated_at_ms) : json_null());
+    int64_t end = final ? ro->updated_at_ms : (last > ro->updated_at_ms ? last : ro->updated_at_ms);
+    json_object_set_new(j, "elapsed_s",
+                        json_integer(first > 0 && end > first ? (end - first) / 1000 : 0));
+    json_object_set_new(j, "window_s",
+                        json_real(first && last > first ? (double)(last - first) / 1000.0 : 0.0));
+    json_t *plan = ro->plan_json ? json_loads(ro->plan_json, 0, NULL) : NULL;
+    json_object_set_new(j, "plan", plan ? plan : json_null());
     return j;
 }
 
@@ -213,13 +317,13 @@ int exec_rollout_json(struct exec *x, const char *id, json_t **out, struct err *
     if (rc == 0)
         rc = store_steps_list(s, id, NULL, &l, e);
     if (rc == 0)
-        *out = rollout_json(&ro, &l);
+        *out = rollout_json(&ro, &l, true);
     store_step_list_cleanup(&l);
     store_rollout_cleanup(&ro);
     return rc;
 }
 
-/* Every rollout, newest first: {"rollouts":[...]} (see exec.h). */
+/* Every rollout, newest first, as summaries: {"rollouts":[...]} (see exec.h). */
 int exec_rollouts_json(struct exec *x, json_t **out, struct err *e)
 {
     struct store *s = exec_store(x);
@@ -233,7 +337,7 @@ int exec_rollouts_json(struct exec *x, json_t **out, struct err *e)
         struct store_step_list l = {0};
         rc = store_steps_list(s, rl.items[i].id, NULL, &l, e);
         if (rc == 0)
-            json_array_append_new(arr, rollout_json(&rl.items[i], &l));
+            json_array_append_new(arr, rollout_json(&rl.items[i], &l, false));
         store_step_list_cleanup(&l);
     }
     store_rollout_list_cleanup(&rl);

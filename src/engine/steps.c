@@ -565,6 +565,26 @@ json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix)
     }
 }
 
+/* ---------------------------------------------------------------- public names */
+
+/* The step names of the REST API (docs/rest-api.md) for a journal kind (see exec_int.h). */
+const char *exec_public_step(const char *kind, const json_t *params)
+{
+    if (!kind)
+        return NULL;
+    if (str_eq(kind, SK_MIGRATE))
+        return json_is_true(json_object_get(params, "back")) ? "migrate_back" : "evacuate";
+    if (str_eq(kind, SK_RESTART_AGENT))
+        return "restart_toolstack";
+    if (str_eq(kind, SK_APPLY_CDN))
+        return "apply";
+    if (str_eq(kind, SK_REPLAN))
+        return "precheck";
+    if (str_eq(kind, SK_UNDO))
+        return "restore";
+    return kind;
+}
+
 /* ---------------------------------------------------------------- explanations */
 
 static const struct {

@@ -262,6 +262,19 @@ static void test_automated_ha_pool(void **state)
     assert_string_equal(json_string_value(json_object_get(p0, "state")), "done");
     assert_int_equal(json_array_size(json_object_get(p0, "hosts")), 3);
     assert_true(json_real_value(json_object_get(j, "window_s")) > 3 * 180.0);
+    json_t *c = json_object_get(j, "counters");
+    assert_int_equal(json_integer_value(json_object_get(c, "hosts_total")), 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "hosts_done")), 3);
+    assert_true(json_is_true(json_object_get(j, "automated")));
+    assert_true(json_is_string(json_object_get(j, "finished")));
+    json_t *list = NULL;
+    struct err le = {0};
+    assert_int_equal(exec_rollouts_json(w.t->x, &list, &le), 0);
+    json_t *first = json_array_get(json_object_get(list, "rollouts"), 0);
+    assert_string_equal(json_string_value(json_object_get(first, "id")), w.id);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(first, "pools"), 0)),
+                        "p1");
+    json_decref(list);
     /* the update file left the SR: pool_clean */
     json_decref(s);
     json_decref(j);
@@ -292,8 +305,7 @@ static void test_livepatch_only(void **state)
 
 static const char *pool_error_code(const json_t *j)
 {
-    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
-    return json_string_value(json_object_get(json_object_get(p0, "error"), "code"));
+    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
 }
 
 static void fault(struct world *w, const char *json)
@@ -361,8 +373,19 @@ static void test_migration_failure_then_retry(void **state)
     assert_non_null(code);
     assert_true(*code);
     json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
-    assert_string_equal(json_string_value(json_object_get(p0, "step")), "migrate");
+    assert_string_equal(json_string_value(json_object_get(p0, "step")), "hosts");
     assert_string_equal(json_string_value(json_object_get(p0, "state")), "halted");
+    json_t *err = json_object_get(j, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "step")), "evacuate");
+    assert_string_equal(json_string_value(json_object_get(err, "pool")), "p1");
+    /* the halted host is shown as such, with its evacuation progress */
+    bool halted_host = false;
+    json_t *hs = json_object_get(p0, "hosts");
+    for (size_t i = 0; i < json_array_size(hs); i++)
+        halted_host = halted_host ||
+                      str_eq(json_string_value(json_object_get(json_array_get(hs, i), "state")),
+                             "halted");
+    assert_true(halted_host);
     json_decref(j);
     struct err e = {0};
     assert_int_equal(exec_rollout_retry(w.t->x, w.id, &e), 0);
@@ -397,9 +420,8 @@ static void test_precheck_failure_then_cancel(void **state)
     assert_int_equal(st, STORE_ROLLOUT_HALTED);
     json_t *j = rollout(&w);
     assert_string_equal(pool_error_code(j), "UPDATE_PRECHECK_FAILED_OUT_OF_SPACE");
-    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
     const char *expl =
-        json_string_value(json_object_get(json_object_get(p0, "error"), "explanation"));
+        json_string_value(json_object_get(json_object_get(j, "error"), "explanation"));
     assert_non_null(strstr(expl, "disk space"));
     json_decref(j);
     /* HA was turned off by Resolve All, the update is in the pool. */
