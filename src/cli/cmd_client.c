@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -620,8 +621,14 @@ static void follow_draw(struct follow *f)
     if (f->drawn_lines)
         buf_printf(&b, "\033[%dA\033[J", f->drawn_lines);
     struct buf body;
+    struct winsize ws;
+    int rows = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row ? ws.ws_row : 24;
     buf_init(&body);
     render_rollout(&body, f->doc, true);
+    if (count_lines(&body) >= rows) { /* cursor-up cannot reach above the screen */
+        buf_reset(&body);
+        render_rollout_ex(&body, f->doc, true, true);
+    }
     f->drawn_lines = count_lines(&body);
     buf_append(&b, body.data, body.len);
     print_buf(&b);

@@ -574,6 +574,18 @@ static void render_error(struct buf *out, const char *where, const json_t *er)
 
 void render_rollout(struct buf *out, const json_t *v, bool bars)
 {
+    render_rollout_ex(out, v, bars, false);
+}
+
+static bool host_idle(const json_t *h)
+{
+    const char *st = jsonx_str(h, "state", "");
+    return str_eq(st, "done") || str_eq(st, "waiting") || str_eq(st, "pending") ||
+           str_eq(st, "skipped");
+}
+
+void render_rollout_ex(struct buf *out, const json_t *v, bool bars, bool compact)
+{
     size_t i, k;
     json_t *p, *h;
     const json_t *cn = json_object_get(v, "counters");
@@ -609,11 +621,17 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
         const char *pstep = jsonx_str(p, "step", NULL);
         buf_printf(out, "  %s: %s%s%s\n", jsonx_str(p, "name", "?"), jsonx_str(p, "state", "?"),
                    pstep ? ", " : "", pstep ? pstep : "");
+        size_t n_done = 0, n_idle = 0;
         json_array_foreach(json_object_get(p, "hosts"), k, h)
         {
             const char *name = jsonx_str(h, "name", "?");
             const char *msg = jsonx_str(h, "message", NULL);
             int pct = (int)jsonx_int(h, "percent", 0);
+            if (compact && host_idle(h)) {
+                n_done += str_eq(jsonx_str(h, "state", ""), "done");
+                n_idle++;
+                continue;
+            }
             buf_printf(out, "    %s", name);
             for (size_t w = utf8_width(name); w < namew + 2; w++)
                 buf_putc(out, ' ');
@@ -628,6 +646,9 @@ void render_rollout(struct buf *out, const json_t *v, bool bars)
                 buf_printf(out, " - %s", msg);
             buf_putc(out, '\n');
         }
+        if (n_idle)
+            buf_printf(out, "    (%zu more: %zu done, %zu not started)\n", n_idle, n_done,
+                       n_idle - n_done);
     }
     host_counts(v, &done, &total);
     if (json_is_object(cn)) {

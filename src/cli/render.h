@@ -34,6 +34,9 @@ void render_plan(struct buf *out, const json_t *v);
 void render_rollouts(struct buf *out, const json_t *v);
 /* A rollout; bars = per-host progress bars (terminal) instead of a plain host table. */
 void render_rollout(struct buf *out, const json_t *v, bool bars);
+/* As render_rollout; compact leaves out hosts that are done or not started (one count line per
+ * pool instead), for terminals too short for every host. */
+void render_rollout_ex(struct buf *out, const json_t *v, bool bars, bool compact);
 /* One line (with \n) for a progress event: "TIME POOL/HOST STEP PCT% MESSAGE". */
 void render_event_line(struct buf *out, const json_t *ev);
 /*

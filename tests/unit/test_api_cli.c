@@ -377,6 +377,23 @@ static void test_render_rollout_and_events(void **state)
                         "    e1        100%  running  precheck\n" /* progress without a state */
                         "  Hosts 0/2 done; 3 migrations, 0 reboots, 0 toolstack restarts, "
                         "0 live-patched\n");
+    buf_reset(&b);
+    render_rollout_ex(&b, v, false, true); /* compact: only hosts at work */
+    assert_string_equal(buf_str(&b),
+                        "Rollout r-0001: done\n"
+                        "  lab: running\n"
+                        "    h1         50%  running  apply\n"
+                        "    host-two   30%  running  evacuate - 2 of 7 VMs\n"
+                        "  edge: running\n"
+                        "    e1        100%  running  precheck\n"
+                        "  Hosts 0/2 done; 3 migrations, 0 reboots, 0 toolstack restarts, "
+                        "0 live-patched\n");
+    json_t *hosts = json_object_get(json_array_get(json_object_get(v, "pools"), 0), "hosts");
+    json_object_set_new(json_array_get(hosts, 0), "state", json_string("done"));
+    json_object_set_new(json_array_get(hosts, 1), "state", json_string("waiting"));
+    buf_reset(&b);
+    render_rollout_ex(&b, v, false, true);
+    assert_non_null(strstr(buf_str(&b), "  lab: running\n    (2 more: 1 done, 1 not started)\n"));
     assert_true(render_state_final("done"));
     assert_true(render_state_final("halted"));
     assert_false(render_state_final("running"));
