@@ -88,7 +88,7 @@ function checkingLine(ck) {
   const last = ck.last_check ? 'last check ' + ck.last_check : 'never checked';
   const auto = ck.automatic
     ? 'Automatic checking is on (every ' + duration(ck.interval_s) + ')'
-    : 'Automatic checking is off — use “Check now”';
+    : 'Automatic checking is off — use “Check now”' + (ck.hint ? ' (' + ck.hint + ')' : '');
   return h('p', { class: 'muted' }, auto + '; ' + last + (ck.last_error ? '; last error: ' + ck.last_error : '') + '.');
 }
 
@@ -461,6 +461,7 @@ function startLive() {
   const live = document.getElementById('live');
   stopLive = followEvents((ev) => {
     if (location.hash.startsWith('#/rollouts/')) applyEvent(ev);
+    else if (location.hash === '#/rollouts' && !ev.pool) route(); // a rollout changed state
   }, (up) => {
     live.textContent = up ? 'live' : 'offline';
     live.className = 'live ' + (up ? 'on' : 'off');
