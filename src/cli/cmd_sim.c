@@ -49,10 +49,13 @@ static void sim_usage(FILE *out)
 int cmd_sim(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"scenario", required_argument, NULL, 's'}, {"port", required_argument, NULL, 'p'},
+        {"scenario", required_argument, NULL, 's'},
+        {"port", required_argument, NULL, 'p'},
         {"base-address", required_argument, NULL, 'b'},
-        {"time-scale", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 'r'},
-        {"log-level", required_argument, NULL, 'l'},  {"help", no_argument, NULL, 'h'},
+        {"time-scale", required_argument, NULL, 't'},
+        {"seed", required_argument, NULL, 'r'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
         {"fileservice-address", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
@@ -146,8 +149,7 @@ int cmd_sim(int argc, char **argv)
     /* The emulated vendor file service, when the scenario describes one. */
     struct sim_fileservice *fs = NULL;
     json_t *doc = NULL;
-    if (jsonx_load_file(scenario, 16u << 20, 64, &doc, &e) == 0 &&
-        json_object_get(doc, "vendor") &&
+    if (jsonx_load_file(scenario, 16u << 20, 64, &doc, &e) == 0 && json_object_get(doc, "vendor") &&
         sim_fileservice_new(json_object_get(doc, "vendor"), fs_addr, 0, &fs, &e) != 0) {
         fprintf(stderr, "poolpatch sim: %s\n", e.msg);
         json_decref(doc);

@@ -417,8 +417,8 @@ static int h_event_from(struct ctx *c)
         return R_DONE;
     }
     xapi_value_as_double(xapi_array_get(c->p, 3), &timeout);
-    int64_t deadline = clock_mono_ms() + clock_real_ms_for(c->s->clock,
-                                                           (int64_t)(timeout * 1000.0));
+    int64_t deadline =
+        clock_mono_ms() + clock_real_ms_for(c->s->clock, (int64_t)(timeout * 1000.0));
     for (;;) {
         if (since < c->w->lost_gen && since != 0) {
             rerr(c, "EVENTS_LOST", 0);
@@ -503,9 +503,8 @@ static const struct handler *find_handler(const char *name)
 static bool is_generic_msg(const struct sim_class_spec *cs, const char *msg)
 {
     const struct sim_field_spec *f;
-    if (!strcmp(msg, "get_all_records") || !strcmp(msg, "get_all") ||
-        !strcmp(msg, "get_by_uuid") || !strcmp(msg, "get_record") ||
-        !strcmp(msg, "get_by_name_label"))
+    if (!strcmp(msg, "get_all_records") || !strcmp(msg, "get_all") || !strcmp(msg, "get_by_uuid") ||
+        !strcmp(msg, "get_record") || !strcmp(msg, "get_by_name_label"))
         return cls_by_name(cs->name) >= 0;
     if (cls_by_name(cs->name) < 0)
         return false;
@@ -583,8 +582,7 @@ static const struct sim_class_spec *split_method(const char *m, char *msg, size_
     for (size_t i = 0; i < SIM_NCLASS_SPECS; i++) {
         size_t n = strlen(sim_class_specs[i].name);
         if (strncmp(m, sim_class_specs[i].name, n) == 0 && m[n] == '_' &&
-            (!best || n > strlen(best->name)) &&
-            sim_spec_msg(&sim_class_specs[i], m + n + 1))
+            (!best || n > strlen(best->name)) && sim_spec_msg(&sim_class_specs[i], m + n + 1))
             best = &sim_class_specs[i];
     }
     if (best)
@@ -621,9 +619,8 @@ static void response_to_task(struct ctx *c, struct obj *t)
     }
 }
 
-int dispatch(struct sim *s, const char *addr, const char *method,
-             const struct xapi_value *params, struct xapi_response *r, bool blocking,
-             bool *predispatch, struct err *e)
+int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
+             struct xapi_response *r, bool blocking, bool *predispatch, struct err *e)
 {
     struct ctx cx;
     struct ctx *c = &cx;

@@ -23,13 +23,13 @@
 #include "base/str.h"
 #include "sim/internal.h"
 
-#define RPC_BODY_MAX (300u * 1024)
+#define RPC_BODY_MAX     (300u * 1024)
 #define CONTROL_BODY_MAX (64u * 1024)
-#define UPLOAD_HEAD_MAX (64u * 1024)
+#define UPLOAD_HEAD_MAX  (64u * 1024)
 
 int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
-                      const struct xapi_value *params, struct xapi_response *out,
-                      bool *predispatch, struct err *e);
+                      const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
+                      struct err *e);
 int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
                    const void *head, size_t head_len, int64_t total_len, struct err *e);
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
@@ -101,10 +101,10 @@ static enum MHD_Result do_rpc(struct listener *l, struct MHD_Connection *c, bool
     err_clear(&e);
     memset(&call, 0, sizeof(call));
     xapi_limits_request(&lim);
-    int rc = json ? xapi_jsonrpc_decode_call(rq->body.data ? rq->body.data : "", rq->body.len,
-                                             &lim, &call, &e)
-                  : xapi_xmlrpc_decode_call(rq->body.data ? rq->body.data : "", rq->body.len,
-                                            &lim, &call, &e);
+    int rc = json ? xapi_jsonrpc_decode_call(rq->body.data ? rq->body.data : "", rq->body.len, &lim,
+                                             &call, &e)
+                  : xapi_xmlrpc_decode_call(rq->body.data ? rq->body.data : "", rq->body.len, &lim,
+                                            &call, &e);
     if (rc != 0) {
         xapi_call_cleanup(&call);
         return reply_500(c, e.msg);
@@ -126,8 +126,8 @@ static enum MHD_Result do_rpc(struct listener *l, struct MHD_Connection *c, bool
     } else {
         xapi_xmlrpc_encode_response(&out, &resp);
     }
-    enum MHD_Result r = reply(c, 200, json ? "application/json" : "text/xml", buf_str(&out),
-                              out.len);
+    enum MHD_Result r =
+        reply(c, 200, json ? "application/json" : "text/xml", buf_str(&out), out.len);
     buf_cleanup(&out);
     xapi_response_cleanup(&resp);
     xapi_call_cleanup(&call);
@@ -227,7 +227,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (*data_size) {
-        size_t limit = rq->is_put ? UPLOAD_HEAD_MAX
+        size_t limit = rq->is_put                     ? UPLOAD_HEAD_MAX
                        : str_has_prefix(url, "/sim/") ? CONTROL_BODY_MAX
                                                       : RPC_BODY_MAX;
         size_t room = rq->body.len < limit ? limit - rq->body.len : 0;
@@ -245,8 +245,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strcmp(method, "PUT") == 0)
         return do_put(l, c, url, rq);
     if (strcmp(method, "OPTIONS") == 0 && strcmp(url, "/jsonrpc") == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
-                                                                 MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
         MHD_add_response_header(r, "Access-Control-Allow-Methods", "POST, OPTIONS");
         MHD_add_response_header(r, "Access-Control-Allow-Headers", "content-type");
@@ -312,8 +312,8 @@ static struct MHD_Daemon *listen_on(struct listener *l, uint16_t port)
     sa.sin_port = htons(port);
     if (inet_pton(AF_INET, l->address, &sa.sin_addr) != 1)
         return NULL;
-    return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
-                            port, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, &sa,
+    return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, port,
+                            NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, &sa,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
 }
@@ -341,8 +341,7 @@ int sim_server_start(struct sim *s, uint16_t port, struct sim_server **out, stru
         }
         srv->nls = i + 1;
         if (port == 0) {
-            const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d,
-                                                                 MHD_DAEMON_INFO_BIND_PORT);
+            const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
             port = di ? di->port : 0;
             if (!port) {
                 sim_server_stop(srv);

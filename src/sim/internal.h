@@ -24,10 +24,10 @@
 #include "xapi/codec.h"
 #include "xapi/value.h"
 
-#define REF_LEN 48
+#define REF_LEN   48
 #define MAX_SLOTS 16
-#define GIB (1024LL * 1024 * 1024)
-#define MIB (1024LL * 1024)
+#define GIB       (1024LL * 1024 * 1024)
+#define MIB       (1024LL * 1024)
 
 enum cls {
     CL_POOL,
@@ -57,8 +57,8 @@ struct hostx {
     char address[64];
     struct obj *metrics;
     struct obj *dom0;
-    bool up;          /* xapi answers (false while rebooting or restarting the toolstack) */
-    bool emergency;   /* supporter that lost its master */
+    bool up;        /* xapi answers (false while rebooting or restarting the toolstack) */
+    bool emergency; /* supporter that lost its master */
     int64_t mem_total;
     int64_t reserved; /* memory reserved for incoming migrations */
     int64_t used;     /* overhead + resident VMs' footprints, valid when used_valid */
@@ -79,8 +79,8 @@ struct vdix {
 };
 
 struct updx {
-    bool livepatch;                /* carries a live patch */
-    struct xapi_value *new_sw;     /* software_version fields after reboot, or NULL */
+    bool livepatch;            /* carries a live patch */
+    struct xapi_value *new_sw; /* software_version fields after reboot, or NULL */
 };
 
 struct obj {
@@ -115,7 +115,7 @@ struct world {
     size_t ntomb;
     struct obj *pool, *master;
     bool partitioned;
-    struct obj *cut; /* the host a partition cut off (the master when it began) */
+    struct obj *cut;             /* the host a partition cut off (the master when it began) */
     struct hmap byname[CL_NCLS]; /* name_label -> obj, only while the scenario loads */
 };
 
@@ -145,11 +145,11 @@ struct action {
 
 struct fault {
     char type[32];
-    struct world *w;        /* NULL = any pool */
+    struct world *w; /* NULL = any pool */
     char host[128], vm[128], sr[128], update[128];
     char code[96];
-    json_t *params;         /* array of strings or NULL */
-    int remaining;          /* < 0: unlimited */
+    json_t *params; /* array of strings or NULL */
+    int remaining;  /* < 0: unlimited */
 };
 
 struct timings {
@@ -259,9 +259,8 @@ struct ctx {
     bool blocking;    /* HTTP: may wait */
 };
 enum { R_DONE = 0, R_PENDING = 1 };
-int dispatch(struct sim *s, const char *addr, const char *method,
-             const struct xapi_value *params, struct xapi_response *r, bool blocking,
-             bool *predispatch, struct err *e);
+int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
+             struct xapi_response *r, bool blocking, bool *predispatch, struct err *e);
 void rerr(struct ctx *c, const char *code, size_t n, ...);
 void rok(struct ctx *c, struct xapi_value *v);
 struct obj *arg_obj(struct ctx *c, size_t i, enum cls cl);
@@ -274,10 +273,10 @@ struct handler {
     int (*fn)(struct ctx *c);
     unsigned flags;
 };
-#define H_LONG 1u      /* takes time: runs as a task, completes by a scheduled action */
+#define H_LONG      1u /* takes time: runs as a task, completes by a scheduled action */
 #define H_EMERGENCY 2u /* allowed on a supporter (emergency calls) */
 #define H_NOSESSION 4u /* no session argument */
-#define H_CANCEL 8u    /* its task can be cancelled */
+#define H_CANCEL    8u /* its task can be cancelled */
 extern const struct handler sim_op_handlers[];
 
 /* ---- scenario.c ---- */

@@ -43,7 +43,7 @@ static void host_refresh_ops(struct world *w, struct obj *h)
 {
     struct xapi_value *a = xapi_value_new_array();
     if (host_live(h)) {
-        static const char *const ops[] = {"provision", "evacuate", "shutdown", "reboot",
+        static const char *const ops[] = {"provision", "evacuate",  "shutdown",  "reboot",
                                           "vm_start",  "vm_resume", "vm_migrate"};
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
             xapi_array_append_string(a, ops[i]);
@@ -59,8 +59,8 @@ void vm_refresh_ops(struct world *w, struct obj *vm)
     static const char *const running[] = {"clean_shutdown", "hard_shutdown", "clean_reboot",
                                           "hard_reboot",    "suspend",       "pool_migrate",
                                           "migrate_send",   "snapshot",      "checkpoint"};
-    static const char *const halted[] = {"start", "start_on", "clone", "copy", "export",
-                                         "destroy", "snapshot"};
+    static const char *const halted[] = {"start",  "start_on", "clone",   "copy",
+                                         "export", "destroy",  "snapshot"};
     static const char *const suspended[] = {"resume", "resume_on", "hard_shutdown", "snapshot"};
     const char *ps = fstr(vm, "power_state");
     const char *const *ops = halted;
@@ -164,8 +164,8 @@ static bool vm_busy(struct ctx *c, struct obj *vm)
 {
     const struct xapi_value *co = fget(vm, "current_operations");
     if (co && co->type == XAPI_STRUCT && co->u.st.n > 0) {
-        rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "VM", vm->ref,
-             xapi_value_str(co->u.st.vals[0]), co->u.st.keys[0]);
+        rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "VM", vm->ref, xapi_value_str(co->u.st.vals[0]),
+             co->u.st.keys[0]);
         return true;
     }
     return false;
@@ -878,8 +878,8 @@ static int h_pool_designate_new_master(struct ctx *c)
         rok(c, xapi_value_new_void());
         return R_DONE;
     }
-    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.designate_ms), ACT_NEW_MASTER,
-          c->task->ref, h->ref, NULL, 0, 0);
+    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.designate_ms), ACT_NEW_MASTER, c->task->ref,
+          h->ref, NULL, 0, 0);
     return R_PENDING;
 }
 
@@ -1245,8 +1245,8 @@ static void migrate_done(struct sim *s, struct action *a)
         (src != dst && fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
         s->n_migrations_failed++;
         if (task_pending(task))
-            task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "",
-                           dst->ref, "simulated migration failure");
+            task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "", dst->ref,
+                           "simulated migration failure");
         return;
     }
     resident_remove(w, vm);
@@ -1271,8 +1271,8 @@ static void apply_done(struct sim *s, struct action *a)
         if (a->flag) {
             task_fail_code(w, task, "UPDATE_POOL_APPLY_FAILED", 1, h ? h->ref : "");
         } else {
-            task_fail_code(w, task, "UPDATE_APPLY_FAILED",
-                           1, f.code[0] ? f.code : "simulated apply failure");
+            task_fail_code(w, task, "UPDATE_APPLY_FAILED", 1,
+                           f.code[0] ? f.code : "simulated apply failure");
         }
         return;
     }
@@ -1389,8 +1389,7 @@ void apply_action(struct sim *s, struct action *a)
     case ACT_TASK_DONE:
         task = obj_get_cls(w, a->a, CL_TASK);
         if (task_pending(task))
-            task_succeed(w, task,
-                         a->b[0] ? xapi_value_new_string(a->b) : xapi_value_new_void());
+            task_succeed(w, task, a->b[0] ? xapi_value_new_string(a->b) : xapi_value_new_void());
         break;
     default:
         break;

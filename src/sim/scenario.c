@@ -15,9 +15,9 @@
 #include "base/str.h"
 #include "sim/internal.h"
 
-struct obj *update_create(struct world *w, const struct update_meta *m); /* ops.c */
-void vm_refresh_ops(struct world *w, struct obj *vm);                     /* ops.c */
-void rpu_detect(struct world *w);                                         /* ops.c */
+struct obj *update_create(struct world *w, const struct update_meta *m);             /* ops.c */
+void vm_refresh_ops(struct world *w, struct obj *vm);                                /* ops.c */
+void rpu_detect(struct world *w);                                                    /* ops.c */
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e); /* state.c */
 
 static int check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e)
@@ -26,7 +26,8 @@ static int check_keys(const json_t *o, const char *const *keys, const char *path
         return err_set(e, PP_EINVAL, "%s: expected an object", path);
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         bool ok = false;
         for (size_t i = 0; keys[i] && !ok; i++)
             ok = strcmp(keys[i], k) == 0;
@@ -36,8 +37,8 @@ static int check_keys(const json_t *o, const char *const *keys, const char *path
     return 0;
 }
 
-static int get_str(const json_t *o, const char *k, const char *path, bool required,
-                   const char *def, const char **out, struct err *e)
+static int get_str(const json_t *o, const char *k, const char *path, bool required, const char *def,
+                   const char **out, struct err *e)
 {
     const json_t *v = json_object_get(o, k);
     *out = def;
@@ -101,7 +102,8 @@ static int get_strmap(const json_t *o, const char *k, const char *path, struct x
         return err_set(e, PP_EINVAL, "%s.%s: expected an object of strings", path, k);
     const char *kk;
     json_t *vv;
-    json_object_foreach((json_t *)v, kk, vv) {
+    json_object_foreach((json_t *)v, kk, vv)
+    {
         if (!json_is_string(vv))
             return err_set(e, PP_EINVAL, "%s.%s.%s: expected a string", path, k, kk);
     }
@@ -127,9 +129,9 @@ static int get_mem(const json_t *o, const char *k, const char *path, int64_t def
     return 0;
 }
 
-static const char *const version_keys[] = {"product_version", "platform_version", "build_number",
-                                           "xapi",            "xen",              "product_brand",
-                                           "api_major",       "api_minor",        NULL};
+static const char *const version_keys[] = {
+    "product_version", "platform_version", "build_number", "xapi", "xen",
+    "product_brand",   "api_major",        "api_minor",    NULL};
 
 /* software_version map from defaults, then pool's "version", then the host's. */
 static int build_version(const json_t *pool_v, const json_t *host_v, const char *path,
@@ -169,7 +171,8 @@ static int build_version(const json_t *pool_v, const json_t *host_v, const char 
         }
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             if (!strcmp(k, "api_major") || !strcmp(k, "api_minor")) {
                 if (!json_is_integer(x)) {
                     xapi_value_free(m);
@@ -233,9 +236,17 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
                              const json_t *pool_version, const char *addr, int64_t now,
                              struct err *e)
 {
-    static const char *const keys[] = {"name", "memory_gib", "memory_mib", "address", "version",
-                                       "dom0_memory_gib", "dom0_memory_mib", "master",
-                                       "enabled", "cpus", NULL};
+    static const char *const keys[] = {"name",
+                                       "memory_gib",
+                                       "memory_mib",
+                                       "address",
+                                       "version",
+                                       "dom0_memory_gib",
+                                       "dom0_memory_mib",
+                                       "master",
+                                       "enabled",
+                                       "cpus",
+                                       NULL};
     const char *name;
     int64_t mem, dom0mem;
     double cpus;
@@ -327,7 +338,11 @@ static struct obj *find_named(struct world *w, enum cls c, const json_t *o, cons
     struct obj *x = obj_by_name(w, c, name);
     if (!x)
         err_set(e, PP_EINVAL, "%s.%s: no %s named \"%s\" in this pool", path, k,
-                c == CL_HOST ? "host" : c == CL_SR ? "SR" : c == CL_VM ? "VM" : "object", name);
+                c == CL_HOST ? "host"
+                : c == CL_SR ? "SR"
+                : c == CL_VM ? "VM"
+                             : "object",
+                name);
     return x;
 }
 
@@ -343,8 +358,8 @@ static void add_pbd(struct world *w, struct obj *sr, struct obj *h)
 
 static int make_sr(struct world *w, const json_t *j, const char *path, struct err *e)
 {
-    static const char *const keys[] = {"name", "type", "shared", "size_gib", "used_gib", "host",
-                                       "content_type", "isos", NULL};
+    static const char *const keys[] = {"name", "type",         "shared", "size_gib", "used_gib",
+                                       "host", "content_type", "isos",   NULL};
     const char *name, *type, *ct;
     bool shared;
     double size, used;
@@ -424,9 +439,10 @@ static struct obj *make_vbd(struct world *w, struct obj *vm, struct obj *vdi, bo
 
 static int make_vm(struct world *w, const json_t *j, const char *path, struct err *e)
 {
-    static const char *const keys[] = {"name", "memory_gib", "memory_mib", "host", "power_state",
-                                       "disks", "cd", "ha_restart_priority", "pci", "affinity",
-                                       "blocked_operations", "vcpus", NULL};
+    static const char *const keys[] = {
+        "name", "memory_gib",          "memory_mib", "host",     "power_state",        "disks",
+        "cd",   "ha_restart_priority", "pci",        "affinity", "blocked_operations", "vcpus",
+        NULL};
     const char *name, *ps, *prio, *pci;
     int64_t mem;
     double vcpus;
@@ -436,8 +452,8 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         get_mem(j, "memory", path, 4 * GIB, &mem, e) ||
         get_str(j, "power_state", path, false, "Running", &ps, e) ||
         get_str(j, "ha_restart_priority", path, false, "", &prio, e) ||
-        get_str(j, "pci", path, false, "", &pci, e) ||
-        get_num(j, "vcpus", path, 2, 1, &vcpus, e) || get_arr(j, "disks", path, &disks, e))
+        get_str(j, "pci", path, false, "", &pci, e) || get_num(j, "vcpus", path, 2, 1, &vcpus, e) ||
+        get_arr(j, "disks", path, &disks, e))
         return e ? e->code : PP_EINVAL;
     if (strcmp(ps, "Running") && strcmp(ps, "Halted") && strcmp(ps, "Suspended"))
         return err_set(e, PP_EINVAL, "%s.power_state: \"%s\" is not Running, Halted or Suspended",
@@ -450,8 +466,8 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         if (!host)
             return e ? e->code : PP_EINVAL;
     }
-    if (json_object_get(j, "affinity") && !(aff = find_named(w, CL_HOST, j, "affinity", path,
-                                                             true, e)))
+    if (json_object_get(j, "affinity") &&
+        !(aff = find_named(w, CL_HOST, j, "affinity", path, true, e)))
         return e ? e->code : PP_EINVAL;
     if (get_strmap(j, "blocked_operations", path, &blocked, e))
         return e ? e->code : PP_EINVAL;
@@ -533,10 +549,10 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
 
 static int make_update(struct world *w, const json_t *j, const char *path, struct err *e)
 {
-    static const char *const keys[] = {"uuid", "name_label", "name_description", "version",
-                                       "installation_size", "after_apply_guidance", "livepatch",
-                                       "applied_on", "product_version", "build_number",
-                                       "platform_version", NULL};
+    static const char *const keys[] = {"uuid",         "name_label",        "name_description",
+                                       "version",      "installation_size", "after_apply_guidance",
+                                       "livepatch",    "applied_on",        "product_version",
+                                       "build_number", "platform_version",  NULL};
     const char *uuid, *nl, *nd, *ver, *pv, *bn, *plv;
     double isz;
     bool lp;
@@ -570,15 +586,14 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
     m.livepatch = lp;
     for (size_t i = 0; g && i < json_array_size(g); i++) {
         const char *x = json_string_value(json_array_get(g, i));
-        if (!x || (strcmp(x, "restartHVM") && strcmp(x, "restartPV") &&
-                   strcmp(x, "restartHost") && strcmp(x, "restartXAPI")))
+        if (!x || (strcmp(x, "restartHVM") && strcmp(x, "restartPV") && strcmp(x, "restartHost") &&
+                   strcmp(x, "restartXAPI")))
             return err_set(e, PP_EINVAL,
                            "%s.after_apply_guidance[%zu]: expected restartHVM, restartPV, "
                            "restartHost or restartXAPI",
                            path, i);
         if (m.guidance[0])
-            str_lcpy(m.guidance + strlen(m.guidance), ",",
-                     sizeof(m.guidance) - strlen(m.guidance));
+            str_lcpy(m.guidance + strlen(m.guidance), ",", sizeof(m.guidance) - strlen(m.guidance));
         str_lcpy(m.guidance + strlen(m.guidance), x, sizeof(m.guidance) - strlen(m.guidance));
     }
     struct obj *u = update_create(w, &m);
@@ -594,11 +609,11 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
     return 0;
 }
 
-static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *base,
-                     size_t *addr_i, int64_t now, struct err *e)
+static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *base, size_t *addr_i,
+                     int64_t now, struct err *e)
 {
-    static const char *const keys[] = {"name", "version", "hosts", "srs", "vms", "updates",
-                                       "ha_enabled", "default_sr", "other_config", NULL};
+    static const char *const keys[] = {"name",    "version",    "hosts",      "srs",          "vms",
+                                       "updates", "ha_enabled", "default_sr", "other_config", NULL};
     char path[64];
     snprintf(path, sizeof(path), "pools[%zu]", pi);
     const char *name, *dsr;
@@ -639,8 +654,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
         if (fixed) {
             struct in_addr a;
             if (inet_pton(AF_INET, fixed, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127)
-                return err_set(e, PP_EINVAL, "%s.address: \"%s\" is not in 127.0.0.0/8", hp,
-                               fixed);
+                return err_set(e, PP_EINVAL, "%s.address: \"%s\" is not in 127.0.0.0/8", hp, fixed);
             str_lcpy(addr, fixed, sizeof(addr));
         } else if (next_address(base, (*addr_i)++, addr, sizeof(addr), e)) {
             return e->code;
@@ -690,7 +704,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     /* Initial allowed operations, and one generation for everything built so far. */
     for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
         struct xapi_value *a = xapi_value_new_array();
-        static const char *const ops[] = {"provision", "evacuate", "shutdown", "reboot",
+        static const char *const ops[] = {"provision", "evacuate",  "shutdown",  "reboot",
                                           "vm_start",  "vm_resume", "vm_migrate"};
         for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
             xapi_array_append_string(a, ops[k]);
@@ -704,11 +718,19 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
 
 static int load_timings(struct sim *s, const json_t *t, struct err *e)
 {
-    static const char *const keys[] = {"reboot_s", "toolstack_restart_s", "apply_s",
-                                       "precheck_s", "vm_start_s", "vm_shutdown_s",
-                                       "migration_overhead_s", "migration_mib_per_s",
-                                       "upload_mib_per_s", "parallel_migrations",
-                                       "designate_master_s", "emergency_after_s", NULL};
+    static const char *const keys[] = {"reboot_s",
+                                       "toolstack_restart_s",
+                                       "apply_s",
+                                       "precheck_s",
+                                       "vm_start_s",
+                                       "vm_shutdown_s",
+                                       "migration_overhead_s",
+                                       "migration_mib_per_s",
+                                       "upload_mib_per_s",
+                                       "parallel_migrations",
+                                       "designate_master_s",
+                                       "emergency_after_s",
+                                       NULL};
     double v[12];
     /* Defaults: shared/reference/xapi.md section 6 (estimates marked there). */
     struct timings *tm = &s->tm;
@@ -748,8 +770,8 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
 
 int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e)
 {
-    static const char *const keys[] = {"seed", "base_address", "credentials", "timings", "pools",
-                                       "faults", "description", "vendor", NULL};
+    static const char *const keys[] = {"seed",   "base_address", "credentials", "timings", "pools",
+                                       "faults", "description",  "vendor",      NULL};
     /* "vendor" belongs to the emulated vendor file service (fileservice.h). */
     if (check_keys(root, keys, "scenario", e))
         return e->code;

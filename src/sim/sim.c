@@ -142,12 +142,12 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
 }
 
 int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
-                      const struct xapi_value *params, struct xapi_response *out,
-                      bool *predispatch, struct err *e);
+                      const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
+                      struct err *e);
 /* The HTTP server's entry (sim_http.c): may block (event.from, synchronous long calls). */
 int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
-                      const struct xapi_value *params, struct xapi_response *out,
-                      bool *predispatch, struct err *e)
+                      const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
+                      struct err *e)
 {
     pthread_mutex_lock(&s->mu);
     int rc = dispatch(s, host_address, method, params, out, true, predispatch, e);
@@ -293,8 +293,8 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     if (fault_take(s, w, "sr_full", NULL, NULL, sr, NULL, NULL) || total_len > avail) {
         /* What xapi reports when the SR backend has no room (SR_BACKEND_FAILURE_44). */
         if (task && task_pending(task))
-            task_fail_code(w, task, "SR_BACKEND_FAILURE_44", 3, "",
-                           "There is insufficient space", "");
+            task_fail_code(w, task, "SR_BACKEND_FAILURE_44", 3, "", "There is insufficient space",
+                           "");
         return xapi_fail(e, "SR_BACKEND_FAILURE_44", "There is insufficient space");
     }
     struct obj *vdi = obj_new(w, CL_VDI);
@@ -321,8 +321,8 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     return 0;
 }
 
-int sim_put(struct sim *s, const char *host_address, const char *path_and_query,
-            const void *body, size_t len, struct err *e)
+int sim_put(struct sim *s, const char *host_address, const char *path_and_query, const void *body,
+            size_t len, struct err *e)
 {
     pthread_mutex_lock(&s->mu);
     int rc = sim_put_locked(s, host_address, path_and_query, body, len, (int64_t)len, e);

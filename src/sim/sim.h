@@ -31,7 +31,7 @@ struct pp_clock;
 struct sim;
 
 struct sim_options {
-    bool seed_set;            /* override the scenario's seed with seed */
+    bool seed_set; /* override the scenario's seed with seed */
     uint64_t seed;
     const char *base_address; /* override the scenario's first host address ("127.0.0.10") */
     double time_scale;        /* 0: virtual clock; > 0: scaled real clock (HTTP) */
@@ -74,8 +74,8 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
  * task (if given) completes after bytes / upload bandwidth.  Returns 0, PP_ETRANSPORT, or
  * PP_EINVAL / PP_EXAPI (e->xapi_code set) when the request is refused.
  */
-int sim_put(struct sim *s, const char *host_address, const char *path_and_query,
-            const void *body, size_t len, struct err *e);
+int sim_put(struct sim *s, const char *host_address, const char *path_and_query, const void *body,
+            size_t len, struct err *e);
 /* Fill *out so that the XAPI client's in-process transport reaches s (xapi/inproc.h). */
 void sim_inproc_handler(struct sim *s, struct xapi_inproc_handler *out);
 

@@ -24,7 +24,7 @@ enum sim_fkind {
 
 struct sim_field_spec {
     const char *name;
-    const char *type;     /* xapi's type text, e.g. "(string -> string) map" */
+    const char *type; /* xapi's type text, e.g. "(string -> string) map" */
     enum sim_fkind kind;
     const char *def_json; /* xapi's default as JSON text */
     int rw;               /* qualifier RW: has set_ (and add_to_/remove_from_ for maps) */

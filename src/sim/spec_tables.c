@@ -266,7 +266,8 @@ static const struct sim_field_spec fields_host[] = {
     {"external_auth_service_name", "string", FK_STRING, "\"\"", 0},
     {"external_auth_configuration", "(string -> string) map", FK_MAP, "{}", 0},
     {"edition", "string", FK_STRING, "\"\"", 0},
-    {"license_server", "(string -> string) map", FK_MAP, "{\"address\": \"localhost\", \"port\": \"27000\"}", 1},
+    {"license_server", "(string -> string) map", FK_MAP,
+     "{\"address\": \"localhost\", \"port\": \"27000\"}", 1},
     {"bios_strings", "(string -> string) map", FK_MAP, "{}", 0},
     {"power_on_mode", "string", FK_STRING, "\"\"", 0},
     {"power_on_config", "(string -> string) map", FK_MAP, "{}", 0},
@@ -291,7 +292,8 @@ static const struct sim_field_spec fields_host[] = {
     {"tls_verification_enabled", "bool", FK_BOOL, "false", 0},
     {"last_software_update", "datetime", FK_DATETIME, "\"19700101T00:00:00Z\"", 0},
     {"https_only", "bool", FK_BOOL, "false", 0},
-    {"latest_synced_updates_applied", "enum latest_synced_updates_applied_state", FK_ENUM, "\"unknown\"", 0},
+    {"latest_synced_updates_applied", "enum latest_synced_updates_applied_state", FK_ENUM,
+     "\"unknown\"", 0},
     {"numa_affinity_policy", "enum host_numa_affinity_policy", FK_ENUM, "\"default_policy\"", 0},
     {"pending_guidances_recommended", "enum update_guidances set", FK_SET, "[]", 0},
     {"pending_guidances_full", "enum update_guidances set", FK_SET, "[]", 0},
@@ -479,18 +481,10 @@ static const struct sim_field_spec fields_host_metrics[] = {
     {"other_config", "(string -> string) map", FK_MAP, "{}", 1},
 };
 static const struct sim_msg_spec msgs_host_metrics[] = {
-    {"get_all_records", 1},
-    {"get_all", 1},
-    {"remove_from_other_config", 3},
-    {"add_to_other_config", 4},
-    {"set_other_config", 3},
-    {"get_other_config", 2},
-    {"get_last_updated", 2},
-    {"get_live", 2},
-    {"get_memory_free", 2},
-    {"get_memory_total", 2},
-    {"get_uuid", 2},
-    {"get_by_uuid", 2},
+    {"get_all_records", 1},     {"get_all", 1},          {"remove_from_other_config", 3},
+    {"add_to_other_config", 4}, {"set_other_config", 3}, {"get_other_config", 2},
+    {"get_last_updated", 2},    {"get_live", 2},         {"get_memory_free", 2},
+    {"get_memory_total", 2},    {"get_uuid", 2},         {"get_by_uuid", 2},
     {"get_record", 2},
 };
 static const struct sim_field_spec fields_VM[] = {
@@ -1249,12 +1243,8 @@ static const struct sim_field_spec fields_event[] = {
     {"obj_uuid", "string", FK_STRING, "\"\"", 0},
 };
 static const struct sim_msg_spec msgs_event[] = {
-    {"inject", 3},
-    {"get_current_id", 1},
-    {"from", 4},
-    {"next", 1},
-    {"unregister", 2},
-    {"register", 2},
+    {"inject", 3}, {"get_current_id", 1}, {"from", 4},
+    {"next", 1},   {"unregister", 2},     {"register", 2},
 };
 
 const struct sim_class_spec sim_class_specs[SIM_NCLASS_SPECS] = {
@@ -1262,7 +1252,8 @@ const struct sim_class_spec sim_class_specs[SIM_NCLASS_SPECS] = {
      sizeof(msgs_pool) / sizeof(msgs_pool[0])},
     {"host", fields_host, sizeof(fields_host) / sizeof(fields_host[0]), msgs_host,
      sizeof(msgs_host) / sizeof(msgs_host[0])},
-    {"host_metrics", fields_host_metrics, sizeof(fields_host_metrics) / sizeof(fields_host_metrics[0]), msgs_host_metrics,
+    {"host_metrics", fields_host_metrics,
+     sizeof(fields_host_metrics) / sizeof(fields_host_metrics[0]), msgs_host_metrics,
      sizeof(msgs_host_metrics) / sizeof(msgs_host_metrics[0])},
     {"VM", fields_VM, sizeof(fields_VM) / sizeof(fields_VM[0]), msgs_VM,
      sizeof(msgs_VM) / sizeof(msgs_VM[0])},
@@ -1274,8 +1265,8 @@ const struct sim_class_spec sim_class_specs[SIM_NCLASS_SPECS] = {
      sizeof(msgs_SR) / sizeof(msgs_SR[0])},
     {"PBD", fields_PBD, sizeof(fields_PBD) / sizeof(fields_PBD[0]), msgs_PBD,
      sizeof(msgs_PBD) / sizeof(msgs_PBD[0])},
-    {"pool_update", fields_pool_update, sizeof(fields_pool_update) / sizeof(fields_pool_update[0]), msgs_pool_update,
-     sizeof(msgs_pool_update) / sizeof(msgs_pool_update[0])},
+    {"pool_update", fields_pool_update, sizeof(fields_pool_update) / sizeof(fields_pool_update[0]),
+     msgs_pool_update, sizeof(msgs_pool_update) / sizeof(msgs_pool_update[0])},
     {"task", fields_task, sizeof(fields_task) / sizeof(fields_task[0]), msgs_task,
      sizeof(msgs_task) / sizeof(msgs_task[0])},
     {"session", fields_session, sizeof(fields_session) / sizeof(fields_session[0]), msgs_session,

@@ -11,8 +11,9 @@
 #include "sim/internal.h"
 
 static const char *const fault_types[] = {
-    "reboot_never_returns", "migration_fails", "apply_fails", "precheck_fails",
-    "sr_full",              "partition",       "returns_old_version", "livepatch_fails",
+    "reboot_never_returns", "migration_fails", "apply_fails",
+    "precheck_fails",       "sr_full",         "partition",
+    "returns_old_version",  "livepatch_fails",
 };
 
 static bool name_match(const char *want, const struct obj *o)
@@ -111,7 +112,7 @@ static int copy_opt(const json_t *j, const char *k, char *out, size_t n, const c
 
 int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f, struct err *e)
 {
-    static const char *const keys[] = {"type", "pool", "host",  "vm",   "sr",
+    static const char *const keys[] = {"type",   "pool", "host",   "vm",    "sr",
                                        "update", "code", "params", "count", NULL};
     memset(f, 0, sizeof(*f));
     f->remaining = -1;
@@ -119,7 +120,8 @@ int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault 
         return err_set(e, PP_EINVAL, "%s: expected an object", where);
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
+    json_object_foreach((json_t *)j, k, v)
+    {
         bool ok = false;
         for (size_t i = 0; keys[i]; i++)
             ok = ok || strcmp(keys[i], k) == 0;
@@ -236,8 +238,8 @@ json_t *sim_state_json_locked(struct sim *s)
         struct world *w = s->worlds[i];
         json_t *p = json_object();
         json_object_set_new(p, "name", json_string(w->name));
-        json_object_set_new(p, "master", json_string(w->master ? fstr(w->master, "name_label")
-                                                               : ""));
+        json_object_set_new(p, "master",
+                            json_string(w->master ? fstr(w->master, "name_label") : ""));
         json_object_set_new(p, "master_address",
                             json_string(w->master ? HX(w->master)->address : ""));
         json_object_set_new(p, "ha_enabled", json_boolean(fbool(w->pool, "ha_enabled")));
@@ -267,9 +269,8 @@ json_t *sim_state_json_locked(struct sim *s)
             json_object_set_new(jh, "toolstack_restarts", json_integer(hx->restarts));
             json_object_set_new(jh, "boot_time",
                                 json_string(fmap_get(h, "other_config", "boot_time") ?: ""));
-            json_object_set_new(
-                jh, "agent_start_time",
-                json_string(fmap_get(h, "other_config", "agent_start_time") ?: ""));
+            json_object_set_new(jh, "agent_start_time",
+                                json_string(fmap_get(h, "other_config", "agent_start_time") ?: ""));
             json_array_append_new(hosts, jh);
         }
         json_object_set_new(p, "hosts", hosts);
@@ -278,8 +279,7 @@ json_t *sim_state_json_locked(struct sim *s)
     json_object_set_new(root, "pools", pools);
     json_t *cnt = json_object();
     json_object_set_new(cnt, "migrations", json_integer((json_int_t)s->n_migrations));
-    json_object_set_new(cnt, "migrations_failed",
-                        json_integer((json_int_t)s->n_migrations_failed));
+    json_object_set_new(cnt, "migrations_failed", json_integer((json_int_t)s->n_migrations_failed));
     json_object_set_new(cnt, "reboots", json_integer((json_int_t)s->n_reboots));
     json_object_set_new(cnt, "toolstack_restarts", json_integer((json_int_t)s->n_restarts));
     json_object_set_new(cnt, "applies", json_integer((json_int_t)s->n_applies));

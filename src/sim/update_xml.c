@@ -12,7 +12,7 @@
 #include "base/str.h"
 #include "sim/internal.h"
 
-#define UPDATE_XML_MAX (64 * 1024)
+#define UPDATE_XML_MAX   (64 * 1024)
 #define UPDATE_XML_DEPTH 16
 
 struct px {

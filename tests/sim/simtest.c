@@ -107,8 +107,8 @@ const char *st_login(struct sim *s, size_t pool, char *addr_out, size_t addr_n)
     static int slot;
     char *out = sess[slot++ % 4];
     sim_pool_master_address(s, pool, addr_out, addr_n);
-    struct xapi_response r = st_call(s, addr_out, "session.login_with_password", "root",
-                                     "xenroot", "2.20", "test", NULL);
+    struct xapi_response r = st_call(s, addr_out, "session.login_with_password", "root", "xenroot",
+                                     "2.20", "test", NULL);
     assert_true(r.ok);
     str_lcpy(out, st_str(&r), 96);
     xapi_response_cleanup(&r);

@@ -123,14 +123,15 @@ static void test_records_match_spec(void **state)
     struct xapi_response t = st_call(f.s, f.addr, "task.create", f.sess, "probe", "d", NULL);
     assert_true(t.ok);
     xapi_response_cleanup(&t);
-    const char *classes[] = {"host", "host_metrics", "pool", "VM", "VBD", "VDI", "SR",
-                             "PBD", "pool_update", "task"};
+    const char *classes[] = {"host", "host_metrics", "pool", "VM",          "VBD",
+                             "VDI",  "SR",           "PBD",  "pool_update", "task"};
     size_t checked = 0;
     for (size_t ci = 0; ci < sizeof(classes) / sizeof(classes[0]); ci++) {
         json_t *cls = NULL;
         size_t i;
         json_t *x;
-        json_array_foreach(spec, i, x) {
+        json_array_foreach(spec, i, x)
+        {
             if (strcmp(json_string_value(json_object_get(x, "name")), classes[ci]) == 0)
                 cls = x;
         }
@@ -147,9 +148,10 @@ static void test_records_match_spec(void **state)
             size_t fi;
             json_t *fd;
             size_t live = 0;
-            json_array_foreach(fields, fi, fd) {
-                const char *st = json_string_value(
-                    json_object_get(json_object_get(fd, "lifecycle"), "state"));
+            json_array_foreach(fields, fi, fd)
+            {
+                const char *st =
+                    json_string_value(json_object_get(json_object_get(fd, "lifecycle"), "state"));
                 if (strcmp(st, "Removed_s") == 0)
                     continue;
                 live++;
@@ -488,8 +490,8 @@ static void test_evacuate(void **state)
     fx_open(&f, "demo.json");
     const char *h2 = st_ref_by_name(f.s, f.addr, f.sess, "host", "prod-2", 0);
     const char *local_vm = st_ref_by_name(f.s, f.addr, f.sess, "VM", "build-cache", 1);
-    struct xapi_response r = st_call(f.s, f.addr, "host.get_vms_which_prevent_evacuation",
-                                     f.sess, h2, NULL);
+    struct xapi_response r =
+        st_call(f.s, f.addr, "host.get_vms_which_prevent_evacuation", f.sess, h2, NULL);
     assert_true(r.ok);
     assert_int_equal(r.value->u.st.n, 1);
     const struct xapi_value *why = xapi_struct_get(r.value, local_vm);
@@ -557,8 +559,7 @@ static char *upload(struct fx *f, const char *xml, size_t pad)
     str_lcpy(task, st_str(&r), sizeof(task));
     xapi_response_cleanup(&r);
     const char *sr = st_ref_by_name(f->s, f->addr, f->sess, "SR", "nfs-shared", 3);
-    snprintf(q, sizeof(q), "/import_raw_vdi?session_id=%s&sr_id=%s&task_id=%s", f->sess, sr,
-             task);
+    snprintf(q, sizeof(q), "/import_raw_vdi?session_id=%s&sr_id=%s&task_id=%s", f->sess, sr, task);
     size_t n = strlen(xml) + 1 + pad;
     char *body = calloc(1, n);
     memcpy(body, xml, strlen(xml));
@@ -603,12 +604,11 @@ static void test_update_flow(void **state)
     xapi_response_cleanup(&r);
     struct xapi_value *rec = st_field(f.s, f.addr, f.sess, "pool_update", upd, "record");
     assert_string_equal(xapi_struct_str(rec, "name_label", ""), "XS82ECU1010");
-    assert_string_equal(xapi_struct_str(rec, "uuid", ""),
-                        "6b1e1a2c-3f55-4b8e-9a7d-2c4b8e1f0a11");
+    assert_string_equal(xapi_struct_str(rec, "uuid", ""), "6b1e1a2c-3f55-4b8e-9a7d-2c4b8e1f0a11");
     assert_int_equal(xapi_struct_int(rec, "installation_size", 0), 2097152);
-    assert_string_equal(xapi_value_str(xapi_array_get(
-                            xapi_struct_get(rec, "after_apply_guidance"), 0)),
-                        "restartHost");
+    assert_string_equal(
+        xapi_value_str(xapi_array_get(xapi_struct_get(rec, "after_apply_guidance"), 0)),
+        "restartHost");
     assert_string_equal(xapi_struct_str(rec, "vdi", ""), vdi);
     xapi_value_free(rec);
     const char *h1 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-1", 0);
@@ -626,8 +626,7 @@ static void test_update_flow(void **state)
     char *st = run_task(&f, task);
     assert_string_equal(st, "success");
     free(st);
-    struct xapi_value *urr = st_field(f.s, f.addr, f.sess, "host", h1,
-                                      "updates_requiring_reboot");
+    struct xapi_value *urr = st_field(f.s, f.addr, f.sess, "host", h1, "updates_requiring_reboot");
     assert_int_equal(xapi_array_len(urr), 1);
     xapi_value_free(urr);
     r = st_call(f.s, f.addr, "pool_update.apply", f.sess, upd, h1, NULL);
@@ -999,8 +998,8 @@ static void test_vm_power_and_cd(void **state)
     struct fx f;
     fx_open(&f, "demo.json");
     const char *vm = st_ref_by_name(f.s, f.addr, f.sess, "VM", "old-crm", 0);
-    struct xapi_response r = st_call(f.s, f.addr, "Async.VM.start", f.sess, vm, "false", "false",
-                                     NULL);
+    struct xapi_response r =
+        st_call(f.s, f.addr, "Async.VM.start", f.sess, vm, "false", "false", NULL);
     assert_true(r.ok);
     char task[96];
     str_lcpy(task, st_str(&r), sizeof(task));
@@ -1089,8 +1088,7 @@ static void test_events(void **state)
     assert_string_equal(xapi_struct_str(ev, "operation", ""), "add");
     assert_string_equal(xapi_struct_str(ev, "class", ""), "vm");
     assert_non_null(xapi_struct_get(ev, "snapshot"));
-    assert_int_equal(
-        xapi_struct_int(xapi_struct_get(r.value, "valid_ref_counts"), "vm", -1), 8);
+    assert_int_equal(xapi_struct_int(xapi_struct_get(r.value, "valid_ref_counts"), "vm", -1), 8);
     char tok[64];
     str_lcpy(tok, xapi_struct_str(r.value, "token", ""), sizeof(tok));
     assert_int_equal(strlen(tok), 41);

@@ -65,8 +65,8 @@ static struct xapi_response wcall(struct wx *x, const char *url, const char *met
 
 static void login(struct wx *x)
 {
-    struct xapi_response r = wcall(x, x->master, "session.login_with_password", "root",
-                                   "xenroot", "2.20", "wire-test", NULL);
+    struct xapi_response r = wcall(x, x->master, "session.login_with_password", "root", "xenroot",
+                                   "2.20", "wire-test", NULL);
     if (!r.ok)
         fail_msg("login: %s", st_code(&r));
     str_lcpy(x->sess, st_str(&r), sizeof(x->sess));
@@ -159,8 +159,8 @@ static char *wait_task(struct wx *x, const char *task)
 static void test_records(void **state)
 {
     struct wx *x = *state;
-    const char *classes[] = {"pool", "host", "host_metrics", "VM", "VBD", "VDI", "SR", "PBD",
-                             "pool_update"};
+    const char *classes[] = {"pool", "host", "host_metrics", "VM",         "VBD",
+                             "VDI",  "SR",   "PBD",          "pool_update"};
     for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
         char m[64];
         snprintf(m, sizeof(m), "%s.get_all_records", classes[i]);
@@ -396,9 +396,8 @@ static json_t *state_doc(struct wx *x)
 
 static json_t *host_state(json_t *doc, size_t i)
 {
-    return json_array_get(json_object_get(json_array_get(json_object_get(doc, "pools"), 0),
-                                          "hosts"),
-                          i);
+    return json_array_get(
+        json_object_get(json_array_get(json_object_get(doc, "pools"), 0), "hosts"), i);
 }
 
 static void test_reboot_over_the_wire(void **state)
@@ -542,8 +541,7 @@ static void test_partition_emergency_and_control(void **state)
         assert_int_equal(jsonx_load(b.data, b.len, 1 << 16, 8, "reply", &j, NULL), 0);
         json_t *err = json_object_get(j, "error");
         assert_true(json_is_array(err));
-        assert_string_equal(json_string_value(json_array_get(err, 0)),
-                            "HOST_HAS_NO_MANAGEMENT_IP");
+        assert_string_equal(json_string_value(json_array_get(err, 0)), "HOST_HAS_NO_MANAGEMENT_IP");
         assert_int_equal(json_integer_value(json_object_get(j, "id")), 0);
         json_decref(j);
         buf_cleanup(&b);
@@ -594,9 +592,9 @@ static void test_malformed_bodies(void **state)
     buf_cleanup(&b);
 }
 
-#define PER_PROTO(fn)                                                                           \
-    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[0]),          \
-        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[1]),      \
+#define PER_PROTO(fn)                                                                              \
+    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[0]),             \
+        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[1]),         \
         cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[2])
 
 int main(void)

@@ -68,8 +68,7 @@ int wire_start(struct wire_sim *w, const char *scenario, const char *time_scale)
         if (strcmp(line, "ready") == 0)
             return 0;
         char name[64], url[128];
-        if (sscanf(line, "pool %63s master %127s", name, url) == 2 &&
-            w->npools < WIRE_MAX_POOLS) {
+        if (sscanf(line, "pool %63s master %127s", name, url) == 2 && w->npools < WIRE_MAX_POOLS) {
             str_lcpy(w->pool_name[w->npools], name, sizeof(w->pool_name[0]));
             str_lcpy(w->pool_url[w->npools], url, sizeof(w->pool_url[0]));
             const char *colon = strrchr(url, ':');

@@ -5,6 +5,7 @@
 # type, qualifier and default, and each message's name and parameter count.  Only facts (names,
 # types, defaults, counts) are taken; no descriptions.  Run:
 #   python3 src/sim/tools/gen_spec_tables.py ../shared/reference/xenapi-spec.json > src/sim/spec_tables.c
+#   clang-format -i src/sim/spec_tables.c
 import json
 import sys
 
