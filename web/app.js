@@ -88,7 +88,7 @@ function checkingLine(ck) {
   const last = ck.last_check ? 'last check ' + ck.last_check : 'never checked';
   const auto = ck.automatic
     ? 'Automatic checking is on (every ' + duration(ck.interval_s) + ')'
-    : 'Automatic checking is off — use “Check now”' + (ck.hint ? ' (' + ck.hint + ')' : '');
+    : (ck.hint || 'Automatic checking is off — use “Check now”').replace(/\.$/, '');
   return h('p', { class: 'muted' }, auto + '; ' + last + (ck.last_error ? '; last error: ' + ck.last_error : '') + '.');
 }
 
