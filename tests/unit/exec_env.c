@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/inventory_xapi.h"
+#include "sim/sim_http.h"
 
 static const char *const cache_classes[] = {"pool", "host", "host_metrics", "vm", "vbd",
                                             "vdi", "sr", "pbd", "pool_update", NULL};
@@ -114,18 +115,22 @@ static void env_emit(void *ctx, const char *rollout, const char *pool, const cha
                 pool ? pool : "-", host ? host : "-", step ? step : "-", percent, message);
 }
 
-/* Build (see exec_env.h). */
-struct tenv *tenv_new(const json_t *scenario, const char *catalog_xml, struct err *e)
+static struct tenv *tenv_make(const json_t *scenario, const char *catalog_xml, double scale,
+                              struct err *e)
 {
     struct tenv *t = xcalloc(1, sizeof(*t));
-    struct sim_options so = {.seed_set = true, .seed = 11, .time_scale = 0};
+    struct sim_options so = {.seed_set = true, .seed = 11, .time_scale = scale};
     if (sim_new_from_json(scenario, &so, &t->sim, e) != 0)
         goto fail;
+    t->clock = sim_clock(t->sim);
     sim_inproc_handler(t->sim, &t->h);
+    if (scale > 0 && sim_server_start(t->sim, 0, &t->srv, e) != 0)
+        goto fail;
     t->loop = xapi_loop_new(sim_clock(t->sim), e);
     if (!t->loop)
         goto fail;
-    xapi_loop_set_idle(t->loop, idle, t->sim);
+    if (!t->srv)
+        xapi_loop_set_idle(t->loop, idle, t->sim);
     snprintf(t->dir, sizeof(t->dir), "/tmp/pp-exec-XXXXXX");
     if (!mkdtemp(t->dir)) {
         err_set(e, PP_EIO, "mkdtemp failed");
@@ -160,21 +165,36 @@ fail:
     return NULL;
 }
 
+/* Build in-process (see exec_env.h). */
+struct tenv *tenv_new(const json_t *scenario, const char *catalog_xml, struct err *e)
+{
+    return tenv_make(scenario, catalog_xml, 0, e);
+}
+
+/* Build over HTTP (see exec_env.h). */
+struct tenv *tenv_new_http(const json_t *scenario, const char *catalog_xml, double time_scale,
+                           struct err *e)
+{
+    return tenv_make(scenario, catalog_xml, time_scale, e);
+}
+
 /* Connect and create the executor (see exec_env.h). */
 int tenv_start(struct tenv *t, struct err *e)
 {
     t->clients = xcalloc(t->n_pools, sizeof(*t->clients));
     for (size_t i = 0; i < t->n_pools; i++) {
-        char master[64];
+        char master[64], url[128];
         sim_pool_master_address(t->sim, i, master, sizeof(master));
-        const char *addrs[] = {master};
+        if (t->srv)
+            snprintf(url, sizeof(url), "http://%s:%u/", master, sim_server_port(t->srv));
+        const char *addrs[] = {t->srv ? url : master};
         struct xapi_client_opts o;
         xapi_client_opts_init(&o);
         o.addresses = addrs;
         o.n_addresses = 1;
         o.user = "root";
         o.password = "xenroot";
-        o.inproc = &t->h;
+        o.inproc = t->srv ? NULL : &t->h;
         o.max_conns = 16;
         t->clients[i] = xapi_client_new(t->loop, &o, e);
         if (!t->clients[i] || xapi_cache_start(t->clients[i], cache_classes, e) != 0)
@@ -186,7 +206,7 @@ int tenv_start(struct tenv *t, struct err *e)
             ready = ready && xapi_cache_ready(t->clients[i]);
         if (ready)
             break;
-        xapi_loop_run(t->loop, 0);
+        xapi_loop_run(t->loop, t->srv ? 10 : 0);
     }
     t->x = exec_new(&t->env, e);
     return t->x ? 0 : PP_EINVAL;
@@ -210,7 +230,7 @@ void tenv_crash(struct tenv *t)
 int tenv_turn(struct tenv *t)
 {
     exec_tick(t->x);
-    return xapi_loop_run(t->loop, 0);
+    return xapi_loop_run(t->loop, t->srv ? 5 : 0);
 }
 
 /* Run (see exec_env.h). */
@@ -228,7 +248,7 @@ enum store_rollout_state tenv_run(struct tenv *t, const char *id, long max_turns
             st != STORE_ROLLOUT_PLANNED)
             break;
         idle_turns = n < 0 ? idle_turns + 1 : 0;
-        if (idle_turns > 1000)
+        if (idle_turns > 1000 && !t->srv)
             break; /* nothing can move */
     }
     return st;
@@ -308,6 +328,7 @@ void tenv_free(struct tenv *t)
     store_close(t->store);
     catalog_free(t->cat);
     xapi_loop_free(t->loop);
+    sim_server_stop(t->srv);
     sim_free(t->sim);
     for (size_t i = 0; t->pool_names && i < t->n_pools; i++)
         free(t->pool_names[i]);

@@ -35,10 +35,16 @@ struct tenv {
     struct exec_env env;
     unsigned emits;
     bool quiet;
+    struct sim_server *srv; /* HTTP mode: the sim served on 127.0.0.x, a scaled clock */
+    struct pp_clock *clock; /* the sim's */
 };
 
 /* Build from a scenario document and catalog XML (both borrowed).  NULL with e on failure. */
 struct tenv *tenv_new(const json_t *scenario, const char *catalog_xml, struct err *e);
+/* The same world over HTTP: the sim served on its hosts' 127.0.0.x addresses (a free port) on a
+ * clock time_scale times faster than real time; the clients speak HTTP to it. */
+struct tenv *tenv_new_http(const json_t *scenario, const char *catalog_xml, double time_scale,
+                           struct err *e);
 void tenv_free(struct tenv *t);
 /* Connect the clients (caches ready) and create the executor. */
 int tenv_start(struct tenv *t, struct err *e);

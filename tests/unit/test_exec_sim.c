@@ -114,7 +114,7 @@ struct world {
     char *id;
 };
 
-static void world_new(struct world *w, const char *uuid, bool ha, bool zip)
+static void world_new_mode(struct world *w, const char *uuid, bool ha, bool zip, double scale)
 {
     memset(w, 0, sizeof(*w));
     w->uuid = uuid;
@@ -126,7 +126,7 @@ static void world_new(struct world *w, const char *uuid, bool ha, bool zip)
         fail_msg("scenario: %s (line %d col %d)", je.text, je.line, je.column);
     char *cat = catalog_xml(uuid);
     struct err e = {0};
-    w->t = tenv_new(sc, cat, &e);
+    w->t = scale > 0 ? tenv_new_http(sc, cat, scale, &e) : tenv_new(sc, cat, &e);
     free(cat);
     json_decref(sc);
     if (!w->t)
@@ -144,6 +144,11 @@ static void world_new(struct world *w, const char *uuid, bool ha, bool zip)
     free(img);
     if (tenv_start(w->t, &e) != 0)
         fail_msg("start: %s", e.msg);
+}
+
+static void world_new(struct world *w, const char *uuid, bool ha, bool zip)
+{
+    world_new_mode(w, uuid, ha, zip, 0);
 }
 
 static void world_free(struct world *w)
@@ -276,6 +281,28 @@ static void test_automated_ha_pool(void **state)
                         "p1");
     json_decref(list);
     /* the update file left the SR: pool_clean */
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
+/* The same rollout over HTTP: `poolpatch sim`'s server on 127.0.0.x, the client over curl, the
+ * image streamed out of the zip by PUT /import_raw_vdi, on a clock 2000 times real time. */
+static void test_automated_over_http(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new_mode(&w, U_REBOOT, true, true, 2000.0);
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 400000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_DONE)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st),
+                 json_dumps(j, JSON_COMPACT));
+    json_t *s = check_invariants(&w, U_REBOOT, true);
+    assert_int_equal(sim_counter(s, "reboots"), 3);
+    assert_int_equal(counter(j, "updates_applied"), 3);
+    assert_int_equal(counter(j, "migrations"), sim_counter(s, "migrations"));
     json_decref(s);
     json_decref(j);
     world_free(&w);
@@ -540,6 +567,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_automated_ha_pool),
+        cmocka_unit_test(test_automated_over_http),
         cmocka_unit_test(test_livepatch_only),
         cmocka_unit_test(test_host_never_returns_then_retry),
         cmocka_unit_test(test_migration_failure_then_retry),
