@@ -90,6 +90,21 @@ static int setup(void **state)
     return 0;
 }
 
+static int setup_demo(void **state)
+{
+    struct wx *x = calloc(1, sizeof(*x));
+    x->proto = *(const enum xapi_proto *)*state;
+    if (wire_start(&x->sim, "demo.json", "1000") != 0) {
+        free(x);
+        return -1;
+    }
+    str_lcpy(x->master, x->sim.pool_url[0], sizeof(x->master));
+    wire_url(&x->sim, "127.0.0.11", x->slave, sizeof(x->slave));
+    login(x);
+    *state = x;
+    return 0;
+}
+
 static int teardown(void **state)
 {
     struct wx *x = *state;
@@ -592,6 +607,150 @@ static void test_malformed_bodies(void **state)
     buf_cleanup(&b);
 }
 
+/* Expect success (code NULL) or the given error code; returns the response for more checks. */
+static struct xapi_response expect(struct wx *x, const char *code, struct xapi_response r,
+                                   const char *what)
+{
+    if (code ? strcmp(st_code(&r), code) != 0 : !r.ok)
+        fail_msg("%s: got %s %s, expected %s", what, r.ok ? "success" : st_code(&r),
+                 st_eparam(&r, 0), code ? code : "success");
+    (void)x;
+    return r;
+}
+
+#define EXPECT(code, call)                                                                         \
+    do {                                                                                           \
+        struct xapi_response r_ = expect(x, code, call, #call);                                    \
+        xapi_response_cleanup(&r_);                                                                \
+    } while (0)
+
+/* Every call of the issue over the wire, in order, on demo.json. */
+static void test_every_call(void **state)
+{
+    struct wx *x = *state;
+    const char *S = x->sess;
+    char *h1 = ref_by_name(x, "host", "prod-1"), *h2 = ref_by_name(x, "host", "prod-2");
+    char *h4 = ref_by_name(x, "host", "prod-4");
+    char *crm = ref_by_name(x, "VM", "old-crm"), *wj = ref_by_name(x, "VM", "win-jump");
+    char *mon = ref_by_name(x, "VM", "monitoring");
+    char *uuid = get_str_field(x, "VM", crm, "uuid");
+    /* generic field calls */
+    struct xapi_response r =
+        expect(x, NULL, wcall(x, x->master, "VM.get_by_uuid", S, uuid, NULL), "get_by_uuid");
+    assert_string_equal(st_str(&r), crm);
+    xapi_response_cleanup(&r);
+    EXPECT(NULL, wcall(x, x->master, "VM.set_name_label", S, crm, "crm-old", NULL));
+    EXPECT(NULL, wcall(x, x->master, "host.add_to_other_config", S, h4, "k", "v", NULL));
+    EXPECT("MAP_DUPLICATE_KEY",
+           wcall(x, x->master, "host.add_to_other_config", S, h4, "k", "v", NULL));
+    EXPECT(NULL, wcall(x, x->master, "host.remove_from_other_config", S, h4, "k", NULL));
+    const char *classes[] = {"pool", "host", "host_metrics", "VM",          "VBD",
+                             "VDI",  "SR",   "PBD",          "pool_update", "task"};
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+        char m[64];
+        snprintf(m, sizeof(m), "%s.get_all", classes[i]);
+        EXPECT(NULL, wcall(x, x->master, m, S, NULL));
+    }
+    r = expect(x, NULL, wcall(x, x->master, "system.listMethods", NULL), "listMethods");
+    assert_true(xapi_array_len(r.value) > 100);
+    xapi_response_cleanup(&r);
+    /* host */
+    r = expect(x, NULL, wcall(x, x->master, "host.compute_free_memory", S, h4, NULL), "cfm");
+    int64_t fm = 0;
+    assert_int_equal(xapi_value_as_int(r.value, &fm), 0);
+    assert_true(fm > 0);
+    xapi_response_cleanup(&r);
+    r = expect(x, NULL, wcall(x, x->master, "host.get_vms_which_prevent_evacuation", S, h2, NULL),
+               "vms preventing");
+    assert_int_equal(r.value->u.st.n, 1);
+    xapi_response_cleanup(&r);
+    EXPECT("CANNOT_EVACUATE_HOST", wcall(x, x->master, "host.assert_can_evacuate", S, h2, NULL));
+    EXPECT(NULL, wcall(x, x->master, "host.assert_can_evacuate", S, h4, NULL));
+    EXPECT(NULL, wcall(x, x->master, "host.disable", S, h4, NULL));
+    EXPECT(NULL, wcall(x, x->master, "host.evacuate", S, h4, NULL));
+    r = wcall(x, x->master, "host.get_resident_VMs", S, h4, NULL);
+    assert_int_equal(xapi_array_len(r.value), 1);
+    xapi_response_cleanup(&r);
+    EXPECT(NULL, wcall(x, x->master, "host.enable", S, h4, NULL));
+    EXPECT(NULL, wcall(x, x->master, "host.restart_agent", S, h4, NULL));
+    EXPECT("HOST_IS_LIVE", wcall(x, x->master, "host.destroy", S, h4, NULL));
+    /* VM power and checks */
+    EXPECT("VM_BAD_POWER_STATE", wcall(x, x->master, "VM.clean_shutdown", S, crm, NULL));
+    EXPECT(NULL, wcall(x, x->master, "VM.assert_operation_valid", S, crm, "start", NULL));
+    EXPECT(NULL, wcall(x, x->master, "VM.start", S, crm, "false", "false", NULL));
+    EXPECT(NULL, wcall(x, x->master, "VM.suspend", S, crm, NULL));
+    EXPECT(NULL, wcall(x, x->master, "VM.resume", S, crm, "false", "false", NULL));
+    EXPECT(NULL, wcall(x, x->master, "VM.hard_shutdown", S, crm, NULL));
+    EXPECT("VM_REQUIRES_SR", wcall(x, x->master, "VM.assert_can_boot_here", S, wj, h1, NULL));
+    EXPECT(NULL, wcall(x, x->master, "VM.assert_can_boot_here", S, mon, h1, NULL));
+    /* VBD: win-jump's CD */
+    r = wcall(x, x->master, "VM.get_VBDs", S, wj, NULL);
+    char cd[96] = "";
+    for (size_t i = 0; i < xapi_array_len(r.value); i++) {
+        const char *b = xapi_value_str(xapi_array_get(r.value, i));
+        char *t = get_str_field(x, "VBD", b, "type");
+        if (strcmp(t, "CD") == 0)
+            str_lcpy(cd, b, sizeof(cd));
+        free(t);
+    }
+    xapi_response_cleanup(&r);
+    char *iso = get_str_field(x, "VBD", cd, "VDI");
+    EXPECT(NULL, wcall(x, x->master, "VBD.eject", S, cd, NULL));
+    EXPECT("VBD_IS_EMPTY", wcall(x, x->master, "VBD.eject", S, cd, NULL));
+    EXPECT(NULL, wcall(x, x->master, "VBD.insert", S, cd, iso, NULL));
+    EXPECT("VBD_NOT_EMPTY", wcall(x, x->master, "VBD.insert", S, cd, iso, NULL));
+    free(iso);
+    /* tasks and events */
+    r = wcall(x, x->master, "task.create", S, "mine", "desc", NULL);
+    char task[96];
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    EXPECT(NULL, wcall(x, x->master, "task.cancel", S, task, NULL));
+    char *st = get_str_field(x, "task", task, "status");
+    assert_string_equal(st, "cancelled");
+    free(st);
+    EXPECT(NULL, wcall(x, x->master, "task.destroy", S, task, NULL));
+    EXPECT(NULL, wcall(x, x->master, "event.inject", S, "VM", crm, NULL));
+    /* pool: HA, new master, recover */
+    EXPECT("HA_IS_ENABLED", wcall(x, x->master, "pool.designate_new_master", S, h2, NULL));
+    EXPECT(NULL, wcall(x, x->master, "pool.disable_ha", S, NULL));
+    {
+        struct xapi_value *p = st_params(S, NULL);
+        xapi_array_append_take(p, xapi_value_new_array());
+        xapi_array_append_take(p, xapi_value_new_struct());
+        EXPECT(NULL, wcallv(x, x->master, "pool.enable_ha", p));
+    }
+    EXPECT(NULL, wcall(x, x->master, "pool.disable_ha", S, NULL));
+    r = expect(x, NULL, wcall(x, x->master, "pool.recover_slaves", S, NULL), "recover");
+    assert_int_equal(xapi_array_len(r.value), 0);
+    xapi_response_cleanup(&r);
+    /* pool_update: the scenario's partly applied update */
+    r = wcall(x, x->master, "pool_update.get_by_name_label", S, "XS82ECU1002", NULL);
+    char upd[96];
+    str_lcpy(upd, xapi_value_str(xapi_array_get(r.value, 0)), sizeof(upd));
+    xapi_response_cleanup(&r);
+    EXPECT("UPDATE_IS_APPLIED", wcall(x, x->master, "pool_update.destroy", S, upd, NULL));
+    EXPECT(NULL, wcall(x, x->master, "pool_update.pool_apply", S, upd, NULL));
+    EXPECT("UPDATE_ALREADY_APPLIED_IN_POOL",
+           wcall(x, x->master, "pool_update.pool_apply", S, upd, NULL));
+    EXPECT(NULL, wcall(x, x->master, "pool_update.pool_clean", S, upd, NULL));
+    /* designate a new master; the old one answers HOST_IS_SLAVE with the new address */
+    EXPECT(NULL, wcall(x, x->master, "pool.designate_new_master", S, h2, NULL));
+    r = wcall(x, x->master, "pool.get_all", S, NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    assert_string_equal(st_eparam(&r, 0), "127.0.0.11");
+    xapi_response_cleanup(&r);
+    EXPECT(NULL, wcall(x, x->slave, "session.logout", S, NULL));
+    EXPECT("SESSION_INVALID", wcall(x, x->slave, "pool.get_all", S, NULL));
+    free(h1);
+    free(h2);
+    free(h4);
+    free(crm);
+    free(wj);
+    free(mon);
+    free(uuid);
+}
+
 #define PER_PROTO(fn)                                                                              \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[0]),             \
         cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[1]),         \
@@ -607,6 +766,12 @@ int main(void)
         PER_PROTO(test_reboot_over_the_wire),
         PER_PROTO(test_upload_and_update),
         PER_PROTO(test_partition_emergency_and_control),
+        cmocka_unit_test_prestate_setup_teardown(test_every_call, setup_demo, teardown,
+                                                 (void *)&protos[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_every_call, setup_demo, teardown,
+                                                 (void *)&protos[1]),
+        cmocka_unit_test_prestate_setup_teardown(test_every_call, setup_demo, teardown,
+                                                 (void *)&protos[2]),
         cmocka_unit_test_prestate_setup_teardown(test_malformed_bodies, setup, teardown,
                                                  (void *)&protos[0]),
     };
