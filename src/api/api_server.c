@@ -231,7 +231,8 @@ static json_t *parse_body(struct api_server *srv, struct req *rq, bool allow_emp
     }
     if (jsonx_load(rq->body.data, rq->body.len, srv->max_body, BODY_MAX_DEPTH, "request body", &v,
                    e) != 0) {
-        if (e->code == PP_EPARSE)
+        /* syntax, and nesting over the depth limit (size was checked already): bad input */
+        if (e->code == PP_EPARSE || e->code == PP_ELIMIT)
             e->code = PP_EINVAL;
         return NULL;
     }

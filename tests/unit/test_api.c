@@ -27,6 +27,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/rng.h"
 #include "base/str.h"
 #include "engine_seam.h"
 
@@ -697,6 +698,49 @@ static void test_http_body_limit(void **state)
     assert_int_equal(seam.calls, 0);
 }
 
+/* Hostile input: deep nesting, garbage requests; the server keeps serving. */
+static void test_http_hostile(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    struct buf deep;
+    struct rng g;
+
+    buf_init(&deep);
+    buf_puts(&deep, "{\"pools\":");
+    for (int i = 0; i < 100; i++)
+        buf_putc(&deep, '[');
+    for (int i = 0; i < 100; i++)
+        buf_putc(&deep, ']');
+    buf_putc(&deep, '}');
+    http(fx, "POST", "/api/v1/plans", bearer(), buf_str(&deep), NULL, &r);
+    assert_error(&r, 400, "bad_request", "deeper"); /* jsonx: nesting over the limit */
+    resp_free(&r);
+    buf_cleanup(&deep);
+
+    rng_seed(&g, 42);
+    for (int n = 0; n < 200; n++) {
+        char junk[300];
+        size_t len = 1 + rng_below(&g, sizeof junk - 1);
+        for (size_t i = 0; i < len; i++)
+            junk[i] = (char)rng_below(&g, 256);
+        if (n % 3 == 0) /* a plausible start, then junk */
+            memcpy(junk, "POST /api/v1/plans HTTP/1.1\r\n", len < 29 ? len : 29);
+        int fd = dial(fx->port);
+        send_all(fd, junk, len);
+        shutdown(fd, SHUT_WR);
+        struct buf got;
+        buf_init(&got);
+        read_until(fd, &got, NULL);
+        close(fd);
+        buf_cleanup(&got);
+    }
+    assert_int_equal(seam.calls, 0);
+    http(fx, "GET", "/api/v1/pools", bearer(), NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+}
+
 static void test_http_csv(void **state)
 {
     struct fx *fx = *state;
@@ -906,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_errors_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_json_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_body_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_static_etag, setup, teardown),
         cmocka_unit_test(test_http_web_root),
