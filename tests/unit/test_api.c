@@ -905,8 +905,10 @@ static void test_sse_slow_client_dropped(void **state)
     /* Queue of 4 in this fixture: the 5th unread event drops the client.  The reader thread
      * may take some events off the queue while we emit, so emit many. */
     for (int i = 0; i < 2000 && api_server_sse_clients(fx->srv) > 0; i++) {
-        char ev[64];
-        snprintf(ev, sizeof ev, "{\"n\":%d,\"pad\":\"%0*d\"}", i, 40, 0);
+        /* 4 KiB events: 2000 of them overflow any socket buffer, so the stream must block
+         * and the queue overflow, however fast its thread runs */
+        char ev[4200];
+        snprintf(ev, sizeof ev, "{\"n\":%d,\"pad\":\"%0*d\"}", i, 4096, 0);
         seam_emit(ev);
     }
     /* The stream ends (the server closes it) and the client is unregistered. */
