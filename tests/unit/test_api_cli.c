@@ -425,9 +425,8 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *fx = xcalloc(1, sizeof *fx);
-    struct api_config cfg = {
-        .bind_addr = "127.0.0.1", .token = TOKEN, .heartbeat_ms = 60000}; /* no heartbeat during a
-                             test: the watchers re-read only on events */
+    /* no heartbeat during a test: watchers then re-read the rollout only on events */
+    struct api_config cfg = {.bind_addr = "127.0.0.1", .token = TOKEN, .heartbeat_ms = 60000};
     struct engine *eng;
     int fd;
 
