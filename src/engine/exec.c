@@ -506,6 +506,20 @@ static int send_call(struct xstep *s, const char *method, struct xapi_value *par
 
 /* ---------------------------------------------------------------- fixes (resolve, undo) */
 
+/* The name_label of a pool / host / VM ref for messages (the ref when unknown; borrowed). */
+static const char *obj_name(const struct xview *v, const char *ref)
+{
+    static const char *const classes[] = {"host", "vm", "pool", "sr"};
+    for (size_t i = 0; i < 4; i++) {
+        const struct xapi_value *r = v->get(v->ctx, classes[i], ref);
+        if (r) {
+            const char *n = xapi_struct_str(r, "name_label", "");
+            return *n ? n : ref;
+        }
+    }
+    return ref;
+}
+
 /* Send the XAPI call of a fix / undo record; done later.  Returns 0, or 1 when nothing is to
  * be sent (no-op fix), or -1 after failing the step. */
 static int send_fix(struct xstep *s, const json_t *fix, xapi_done_fn done)
@@ -668,7 +682,8 @@ static void acts_next(struct xstep *s)
             }
         } else {
             const char *f = pstr(a->a, "fix");
-            emit(s->p, NULL, step_name(s), -1, "restoring: %s %s", f, pstr(a->a, "obj"));
+            emit(s->p, NULL, step_name(s), -1, "restoring: %s %s", f,
+                 c ? obj_name(&v, pstr(a->a, "obj")) : pstr(a->a, "obj"));
             r = send_fix(s, a->a, act_done);
         }
         if (r < 0)
@@ -1118,7 +1133,7 @@ static void send_action(struct xstep *s)
         if (r)
             return;
         emit(s->p, NULL, k, 0, "resolving: %s %s", pstr(s->params, "fix"),
-             pstr(s->params, "obj"));
+             obj_name(&v, pstr(s->params, "obj")));
         r = send_fix(s, s->params, call_then_wait);
         if (r == 1)
             wait_effect(s);

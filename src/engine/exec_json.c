@@ -5,8 +5,9 @@
  *
  *   detail:  {id, state, policy, automated, created, updated, started, finished, elapsed_s,
  *             window_s, pools[{name, state, step, percent, hosts[{name, ref, state, step,
- *             percent, message}]}], counters{hosts_total, hosts_done, updates_applied,
- *             migrations, reboots, toolstack_restarts, live_patched}, error, plan}
+ *             percent, message}]}], counters{hosts_total, hosts_done, steps_total,
+ *             steps_done, updates_applied, migrations, reboots, toolstack_restarts,
+ *             live_patched}, error, plan}
  *   summary: {id, state, created, updated, pools[names], counters{hosts_total, hosts_done},
  *             error}
  *
@@ -286,6 +287,11 @@ static json_t *rollout_json(const struct store_rollout *ro, const struct store_s
         json_object_set_new(j, "counters", c);
         return j;
     }
+    size_t sdone = 0;
+    for (size_t i = 0; i < l->n; i++)
+        sdone += fin(&l->items[i]);
+    json_object_set_new(c, "steps_done", json_integer((json_int_t)sdone));
+    json_object_set_new(c, "steps_total", json_integer((json_int_t)l->n));
     json_object_set_new(c, "updates_applied", json_integer((json_int_t)applied));
     json_object_set_new(c, "migrations", json_integer((json_int_t)migr));
     json_object_set_new(c, "reboots", json_integer((json_int_t)reboots));
