@@ -385,7 +385,10 @@ static struct xapi_value *collect_events(struct world *w, const struct xapi_valu
         if ((since == 0 && o->deleted) || !class_matches(classes, o))
             continue;
         struct xapi_value *ev = xapi_value_new_struct();
-        xapi_struct_set_int(ev, "id", (int64_t)o->gen);
+        /* ocaml/xapi-types/event_types.ml: id and timestamp are strings on the wire. */
+        char id[32];
+        snprintf(id, sizeof(id), "%llu", (unsigned long long)o->gen);
+        xapi_struct_set_string(ev, "id", id);
         char ts[32];
         snprintf(ts, sizeof(ts), "%lld.%03lld", (long long)(o->mtime / 1000),
                  (long long)(o->mtime % 1000));
