@@ -469,6 +469,17 @@ static const char APPLY_USAGE[] =
     "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
     "minimal|return] [--stay-on-release] [--yes] [--no-follow] [--json]";
 
+static const char PLAN_HELP[] =
+    "  POOL...             pools to update (default: every registered pool)\n"
+    "  --automated         the minimal set of updates each host needs (the default)\n"
+    "  --update ID         install this update (uuid or name); repeat for more\n"
+    "  --file ZIP          install a downloaded update file (the daemon reads it)\n"
+    "  --policy P          minimal: VMs stay where they land (fewest migrations);\n"
+    "                      return: VMs go back to their home hosts\n"
+    "  --stay-on-release   do not move to a new release, only update the current one\n"
+    "  --yes               (apply) do not ask before starting\n"
+    "  --no-follow         (apply) start and return; watch with 'poolpatch rollout ID --watch'\n";
+
 /* Parse plan/apply arguments into pa->req.  Returns 0, or the exit status on error. */
 static int parse_plan_args(const char *cmd, const char *usage, int argc, char **argv,
                            struct plan_args *pa)
@@ -530,7 +541,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                 pa->follow = false;
             break;
         case 'h':
-            printf("usage: %s\n%s", usage, COMMON_HELP);
+            printf("usage: %s\n%s%s", usage, PLAN_HELP, COMMON_HELP);
             json_decref(updates);
             json_decref(pools);
             return -1;
