@@ -299,16 +299,23 @@ static void deliver_one(struct xapi_loop *loop, struct xapi_op *op)
     op_free(op);
 }
 
+/*
+ * Deliver what was finished when the turn began, popping one at a time from the live queue, so
+ * a callback may free its client (xapi_client_free removes that client's queued completions).
+ */
 static int deliver(struct xapi_loop *loop)
 {
-    struct xapi_op *op = loop->fin_head;
-    loop->fin_head = loop->fin_tail = NULL;
+    int n0 = 0;
+    for (struct xapi_op *op = loop->fin_head; op; op = op->fnext)
+        n0++;
     int n = 0;
-    while (op) {
-        struct xapi_op *next = op->fnext;
+    while (n < n0 && loop->fin_head) {
+        struct xapi_op *op = loop->fin_head;
+        loop->fin_head = op->fnext;
+        if (!loop->fin_head)
+            loop->fin_tail = NULL;
         deliver_one(loop, op);
         n++;
-        op = next;
     }
     return n;
 }

@@ -124,9 +124,10 @@ void xapi_client_opts_init(struct xapi_client_opts *o);
 struct xapi_client *xapi_client_new(struct xapi_loop *loop, const struct xapi_client_opts *o,
                                     struct err *e);
 /*
- * Close: cancels pending operations (their callbacks run with PP_ECANCELLED on the next loop
- * turn), logs out of the session (best effort, bounded), then frees.  NULL is a no-op.  Runs
- * the loop internally for at most ~2 s for the logout.
+ * Close: cancels pending operations (their callbacks run, with PP_ECANCELLED, before this
+ * returns), logs out of the session (best effort, bounded), then frees.  NULL is a no-op.  Runs
+ * the transport internally for at most ~2.5 s for the logout.  May be called from a callback of
+ * one of this client's operations.
  */
 void xapi_client_free(struct xapi_client *c);
 enum xapi_conn_state xapi_client_state(const struct xapi_client *c);

@@ -1272,6 +1272,58 @@ static void test_cancel_queued_call_and_close_with_pending(void **state)
     free(v);
 }
 
+struct free_ctx {
+    struct env *v;
+    int calls, cancelled;
+};
+
+static void free_in_callback(void *ctx, int rc, const struct xapi_value *result,
+                             const struct err *e)
+{
+    struct free_ctx *f = ctx;
+    (void)result;
+    (void)e;
+    f->calls++;
+    if (rc == PP_ECANCELLED)
+        f->cancelled++;
+    if (f->v->c) {
+        struct xapi_client *c = f->v->c;
+        f->v->c = NULL;
+        xapi_client_free(c); /* from inside a callback, with completions still queued */
+    }
+}
+
+static bool never(void *ctx, struct xapi_client *c)
+{
+    (void)ctx;
+    (void)c;
+    return false;
+}
+
+static void test_free_client_from_callback(void **state)
+{
+    (void)state;
+    struct env *v = env_new(0, PASSWORD, 0);
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("warm"), NULL, NULL, NULL), 0);
+    const char *classes[] = {"host", NULL};
+    assert_int_equal(xapi_cache_start(v->c, classes, NULL), 0);
+    struct free_ctx f = {v, 0, 0};
+    assert_int_equal(xapi_cache_wait(v->c, never, NULL, 0, free_in_callback, &f, NULL, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(xapi_call_async(v->c, "test.echo", one_string("x"), NULL, free_in_callback,
+                                         &f, NULL, NULL),
+                         0);
+    for (int i = 0; i < 10 && f.calls < 4; i++)
+        xapi_loop_run(v->loop, 0);
+    assert_int_equal(f.calls, 4);     /* every callback exactly once */
+    assert_int_equal(f.cancelled, 1); /* the endless wait was cancelled by the free */
+    assert_int_equal(v->f.logouts, 1);
+    assert_false(xapi_loop_busy(v->loop));
+    xapi_loop_free(v->loop);
+    fake_cleanup(&v->f);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1296,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_cache_wait_timeout_and_success),
         cmocka_unit_test(test_cache_resnapshots_after_new_session),
         cmocka_unit_test(test_cancel_queued_call_and_close_with_pending),
+        cmocka_unit_test(test_free_client_from_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
