@@ -79,8 +79,9 @@ struct vdix {
 };
 
 struct updx {
-    bool livepatch;            /* carries a live patch */
-    struct xapi_value *new_sw; /* software_version fields after reboot, or NULL */
+    bool livepatch;              /* carries a live patch */
+    struct xapi_value *lp_hosts; /* host refs where it applies live (NULL = every host) */
+    struct xapi_value *new_sw;   /* software_version fields after reboot, or NULL */
 };
 
 struct obj {

@@ -153,6 +153,7 @@ static void free_extras(struct obj *o)
     } else if (o->cls == CL_POOL_UPDATE) {
         struct updx *u = o->x;
         xapi_value_free(u->new_sw);
+        xapi_value_free(u->lp_hosts);
     }
     free(o->x);
     o->x = NULL;

@@ -1025,7 +1025,16 @@ static bool precheck_errors(struct ctx *c, struct obj *u, struct obj *h)
 static bool livepatch_ok(struct sim *s, struct world *w, struct obj *u, struct obj *h)
 {
     struct updx *ux = u->x;
-    return ux && ux->livepatch && !fault_peek(s, w, "livepatch_fails", h, NULL, NULL, u);
+    if (!ux || !ux->livepatch)
+        return false;
+    if (ux->lp_hosts) {
+        bool listed = false;
+        for (size_t i = 0; i < xapi_array_len(ux->lp_hosts); i++)
+            listed = listed || str_eq(xapi_value_str(xapi_array_get(ux->lp_hosts, i)), h->ref);
+        if (!listed)
+            return false;
+    }
+    return !fault_peek(s, w, "livepatch_fails", h, NULL, NULL, u);
 }
 
 static int h_update_precheck(struct ctx *c)

@@ -549,14 +549,23 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
 
 static int make_update(struct world *w, const json_t *j, const char *path, struct err *e)
 {
-    static const char *const keys[] = {"uuid",         "name_label",        "name_description",
-                                       "version",      "installation_size", "after_apply_guidance",
-                                       "livepatch",    "applied_on",        "product_version",
-                                       "build_number", "platform_version",  NULL};
+    static const char *const keys[] = {"uuid",
+                                       "name_label",
+                                       "name_description",
+                                       "version",
+                                       "installation_size",
+                                       "after_apply_guidance",
+                                       "livepatch",
+                                       "applied_on",
+                                       "product_version",
+                                       "build_number",
+                                       "platform_version",
+                                       "livepatch_on",
+                                       NULL};
     const char *uuid, *nl, *nd, *ver, *pv, *bn, *plv;
     double isz;
     bool lp;
-    const json_t *g, *applied;
+    const json_t *g, *applied, *lp_on;
     struct update_meta m;
     memset(&m, 0, sizeof(m));
     if (check_keys(j, keys, path, e) || get_str(j, "uuid", path, true, NULL, &uuid, e) ||
@@ -569,7 +578,7 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
         get_num(j, "installation_size", path, 0, 0, &isz, e) ||
         get_bool(j, "livepatch", path, false, &lp, e) ||
         get_arr(j, "after_apply_guidance", path, &g, e) ||
-        get_arr(j, "applied_on", path, &applied, e))
+        get_arr(j, "applied_on", path, &applied, e) || get_arr(j, "livepatch_on", path, &lp_on, e))
         return e ? e->code : PP_EINVAL;
     if (!uuid_is_valid(uuid))
         return err_set(e, PP_EINVAL, "%s.uuid: \"%s\" is not a UUID", path, uuid);
@@ -605,6 +614,18 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
                            hn ? hn : "(not a string)");
         add_ref(u, "hosts", h);
         add_ref(h, "updates", u);
+    }
+    if (lp_on) {
+        struct updx *ux = u->x;
+        ux->lp_hosts = xapi_value_new_array();
+        for (size_t i = 0; i < json_array_size(lp_on); i++) {
+            const char *hn = json_string_value(json_array_get(lp_on, i));
+            struct obj *h = hn ? obj_by_name(w, CL_HOST, hn) : NULL;
+            if (!h)
+                return err_set(e, PP_EINVAL, "%s.livepatch_on[%zu]: no host named \"%s\"", path, i,
+                               hn ? hn : "(not a string)");
+            xapi_array_append_string(ux->lp_hosts, h->ref);
+        }
     }
     return 0;
 }

@@ -137,6 +137,7 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
 {
     pthread_mutex_lock(&s->mu);
     int rc = dispatch(s, host_address, method, params, out, false, NULL, e);
+    pthread_cond_broadcast(&s->cond); /* wake long-polls (HTTP) if this changed anything */
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -151,6 +152,7 @@ int sim_call_blocking(struct sim *s, const char *host_address, const char *metho
 {
     pthread_mutex_lock(&s->mu);
     int rc = dispatch(s, host_address, method, params, out, true, predispatch, e);
+    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }

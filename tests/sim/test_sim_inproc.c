@@ -1226,6 +1226,35 @@ static void expect_bad(const char *json, const char *needle)
     json_decref(j);
 }
 
+static void test_scenario_livepatch_on(void **state)
+{
+    (void)state;
+    static const char doc[] =
+        "{\"pools\":[{\"name\":\"p\",\"hosts\":[{\"name\":\"a\"},{\"name\":\"b\"}],"
+        "\"updates\":[{\"uuid\":\"11111111-2222-4333-8444-555555555555\",\"name_label\":"
+        "\"LP1\",\"livepatch\":true,\"livepatch_on\":[\"a\"],"
+        "\"after_apply_guidance\":[\"restartHost\"]}]}]}";
+    json_error_t je;
+    json_t *j = json_loads(doc, 0, &je);
+    assert_non_null(j);
+    struct fx f;
+    struct err e;
+    err_clear(&e);
+    assert_int_equal(sim_new_from_json(j, NULL, &f.s, &e), 0);
+    json_decref(j);
+    f.sess = st_login(f.s, 0, f.addr, sizeof(f.addr));
+    const char *upd = st_ref_by_name(f.s, f.addr, f.sess, "pool_update", "LP1", 0);
+    const char *a = st_ref_by_name(f.s, f.addr, f.sess, "host", "a", 1);
+    const char *b = st_ref_by_name(f.s, f.addr, f.sess, "host", "b", 2);
+    struct xapi_response r = st_call(f.s, f.addr, "pool_update.precheck", f.sess, upd, a, NULL);
+    assert_string_equal(st_str(&r), "ok_livepatch_complete");
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "pool_update.precheck", f.sess, upd, b, NULL);
+    assert_string_equal(st_str(&r), "ok");
+    xapi_response_cleanup(&r);
+    sim_free(f.s);
+}
+
 static void test_scenario_errors(void **state)
 {
     (void)state;
@@ -1266,6 +1295,7 @@ int main(void)
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_bench16_loads),
+        cmocka_unit_test(test_scenario_livepatch_on),
         cmocka_unit_test(test_scenario_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
