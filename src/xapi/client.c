@@ -1589,6 +1589,13 @@ static void cache_event_done(void *ctx, int rc, const struct xapi_value *result,
             cache_next(c);
             return;
         }
+        if (e && (e->code == PP_ETLS || e->code == PP_ELIMIT ||
+                  strcmp(e->xapi_code, "SESSION_AUTHENTICATION_FAILED") == 0)) {
+            /* Retrying cannot help (and would hammer a refused login): resume after the next
+             * successful login (login_done restarts the stream). */
+            log_warn(LOGM, "pool %s: event stream stopped: %s", c->hosts[0], e->msg);
+            return;
+        }
         int64_t d = xapi_backoff_delay(c->cache_failures++, c->o.backoff_base_ms,
                                        c->o.backoff_max_ms, &c->rng);
         log_warn(LOGM, "pool %s: event stream: %s; retrying in %lld ms", c->hosts[0],

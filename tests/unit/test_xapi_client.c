@@ -378,7 +378,8 @@ struct fake {
     int64_t next_task_step;
     bool fail_tasks;
     int cancels, destroys;
-    int invalidate_next; /* answer SESSION_INVALID to this many more calls */
+    int invalidate_next;  /* answer SESSION_INVALID to this many more calls */
+    const char *password; /* NULL = PASSWORD */
 };
 
 static int fk_find(struct fake *f, const char *ref)
@@ -567,7 +568,7 @@ static int fk_call(void *ctx, const char *host, const char *method, const struct
             return 0;
         }
         const char *pw = xapi_value_str(xapi_array_get(params, 1));
-        if (!pw || strcmp(pw, PASSWORD) != 0) {
+        if (!pw || strcmp(pw, f->password ? f->password : PASSWORD) != 0) {
             const char *ps[2] = {xapi_value_str(xapi_array_get(params, 0)),
                                  "Authentication failure"};
             xapi_response_set_error(out, "SESSION_AUTHENTICATION_FAILED", ps, 2);
@@ -1324,6 +1325,28 @@ static void test_free_client_from_callback(void **state)
     free(v);
 }
 
+static void test_cache_does_not_hammer_refused_login(void **state)
+{
+    (void)state;
+    struct env *v = env_new(0, "bad-" PASSWORD, 0);
+    const char *classes[] = {"host", NULL};
+    assert_int_equal(xapi_cache_start(v->c, classes, NULL), 0);
+    for (int i = 0; i < 200; i++)
+        xapi_loop_run(v->loop, 100);
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_FAILED);
+    assert_int_equal(v->f.calls, 1); /* one refused login, no retry loop */
+    assert_false(xapi_cache_ready(v->c));
+    /* The pool's password changes to what the client has: the next call logs in, and the
+     * event stream resumes with it. */
+    v->f.password = "bad-" PASSWORD;
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, NULL), 0);
+    for (int i = 0; i < 100 && !xapi_cache_ready(v->c); i++)
+        xapi_loop_run(v->loop, 100);
+    assert_true(xapi_cache_ready(v->c));
+    assert_int_equal(xapi_cache_count(v->c, "host"), 3);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1349,6 +1372,7 @@ int main(void)
         cmocka_unit_test(test_cache_resnapshots_after_new_session),
         cmocka_unit_test(test_cancel_queued_call_and_close_with_pending),
         cmocka_unit_test(test_free_client_from_callback),
+        cmocka_unit_test(test_cache_does_not_hammer_refused_login),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
