@@ -28,7 +28,11 @@ assert_eq 401 "$code" "GET without token"
 assert_contains "$(cat "$E2E_TMP/b")" '"code":"unauthorized"' "401 body"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$POOLPATCH_SERVER/")
 assert_eq 200 "$code" "web UI without token"
-pass "auth"
+etag=$(curl -s -D - -o /dev/null "$POOLPATCH_SERVER/app.js" | sed -n 's/^ETag: *//Ip' | tr -d '\r')
+[ -n "$etag" ] || fail "no ETag on app.js"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$POOLPATCH_SERVER/app.js")
+assert_eq 304 "$code" "app.js revalidated"
+pass "auth, web assets with ETag / 304"
 
 echo xenroot >"$E2E_TMP/pw"
 for p in prod lab edge-standalone; do
@@ -60,6 +64,11 @@ python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$E2E_TMP/plan.json" 
     fail "plan --json is not JSON"
 # apply unattended: plain lines (stdout is not a terminal), exit 0 only when done
 set +e
+# the event stream, read while the rollout runs
+curl -sN -H "Authorization: Bearer $(cat "$POOLPATCH_HOME/api-token")" \
+    "$POOLPATCH_SERVER/api/v1/events" >"$E2E_TMP/events" &
+E2E_PIDS="$E2E_PIDS $!"
+wait_for_line "$E2E_TMP/events" '^: connected' 10 || fail "no event stream"
 # lab only for now: prod and edge-standalone halt in restore on the sim's missing VM.resume_on
 timeout 300 "$POOLPATCH" apply lab --automated --yes >"$E2E_TMP/apply.out" 2>&1
 rc=$?
@@ -71,13 +80,23 @@ assert_eq done "$("$POOLPATCH" rollout "$id" --json | python3 -c 'import json,sy
 out=$("$POOLPATCH" updates --by-server | grep '^lab ')
 case "$out" in *"Out of date"*) fail "lab still out of date after apply: $out" ;; esac
 pass "automated apply of pool lab"
+grep -q '^event: progress$' "$E2E_TMP/events" || fail "no progress event on the stream"
+grep -q "^data: {.*\"rollout\":\"$id\"" "$E2E_TMP/events" || fail "no event of rollout $id"
+pass "progress events over SSE"
+out=$("$POOLPATCH" rollout "$id")
+assert_contains "$out" "Rollout $id: done" "rollout ID"
 
 set +e
 "$POOLPATCH" retry "$id" 2>"$E2E_TMP/err"
 rc=$?
 set -e
 assert_eq 1 "$rc" "retry of a finished rollout"
-pass "retry refused on a done rollout"
+set +e
+"$POOLPATCH" cancel "$id" 2>"$E2E_TMP/err"
+rc=$?
+set -e
+assert_eq 1 "$rc" "cancel of a finished rollout"
+pass "retry and cancel refused on a done rollout"
 
 kill "$SERVE_PID"
 wait "$SERVE_PID" || fail "serve did not exit 0 on SIGTERM"
