@@ -535,6 +535,11 @@ static void test_partition_emergency_and_control(void **state)
     struct xapi_response r = wcall(x, x->master, "pool.get_all", x->sess, NULL);
     assert_string_equal(st_code(&r), "HTTP");
     xapi_response_cleanup(&r);
+    /* the control endpoints still answer on the cut-off address */
+    json_t *doc = state_doc(x);
+    assert_true(json_is_true(
+        json_object_get(json_array_get(json_object_get(doc, "pools"), 0), "partitioned")));
+    json_decref(doc);
     bool emergency = false;
     for (int i = 0; i < 200 && !emergency; i++) {
         r = wcall(x, x->slave, "pool.get_all", "OpaqueRef:x", NULL);
