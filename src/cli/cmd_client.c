@@ -611,8 +611,12 @@ struct follow {
     bool tty, json;
     int drawn_lines;
     int err;
+    bool heard; /* the current stream delivered something */
     struct err e;
 };
+
+/* How long a watcher waits for a daemon that went away (a restart resumes rollouts). */
+#define FOLLOW_RECONNECT_MS 60000u
 
 static int count_lines(const struct buf *b)
 {
@@ -667,8 +671,10 @@ static int follow_refresh(struct follow *f)
 
 static int follow_on_comment(void *ud, const char *text)
 {
+    struct follow *f = ud;
     (void)text;
-    return follow_refresh(ud);
+    f->heard = true;
+    return follow_refresh(f);
 }
 
 static int follow_on_event(void *ud, const char *event, const char *data)
@@ -676,6 +682,7 @@ static int follow_on_event(void *ud, const char *event, const char *data)
     struct follow *f = ud;
     json_t *ev = NULL;
 
+    f->heard = true;
     if (!str_eq(event, "progress") ||
         jsonx_load(data, strlen(data), 1024 * 1024, 32, "event", &ev, NULL) != 0)
         return 0;
@@ -724,10 +731,36 @@ static int follow_rollout(const char *cmd, const struct common *co, const char *
     f.doc = json_pack("{s:s}", "id", id);
     f.tty = isatty(STDOUT_FILENO);
     f.json = co->json;
-    sse_parser_init(&p, follow_on_event, follow_on_comment, &f);
-    ret = rest_events(&stream, &p, &f.e);
-    if (ret == 0 && f.err)
-        ret = f.err;
+    /* A daemon that restarts (a crash, an upgrade) resumes its rollouts: reconnect for a while
+     * rather than give up at the first broken stream. */
+    unsigned delay_ms = 250, waited_ms = 0;
+    bool announced = false;
+    for (;;) {
+        sse_parser_init(&p, follow_on_event, follow_on_comment, &f);
+        err_clear(&f.e);
+        f.err = 0;
+        f.heard = false;
+        ret = rest_events(&stream, &p, &f.e);
+        sse_parser_cleanup(&p);
+        if (ret == 0 && f.err)
+            ret = f.err;
+        if (ret != PP_ETRANSPORT)
+            break;
+        if (f.heard) { /* it was up again: a new outage gets the full wait */
+            waited_ms = 0;
+            delay_ms = 250;
+        }
+        if (waited_ms >= FOLLOW_RECONNECT_MS)
+            break;
+        if (!announced || f.heard)
+            fprintf(stderr, "poolpatch %s: lost the daemon (%s); reconnecting for up to %u s\n",
+                    cmd, f.e.msg, FOLLOW_RECONNECT_MS / 1000);
+        announced = true;
+        f.drawn_lines = 0; /* the message moved the cursor: draw afresh below it */
+        usleep(delay_ms * 1000);
+        waited_ms += delay_ms;
+        delay_ms = delay_ms * 2 > 4000 ? 4000 : delay_ms * 2;
+    }
     if (ret != 0) {
         fail(cmd, &f.e);
         fprintf(stderr,
@@ -748,7 +781,6 @@ static int follow_rollout(const char *cmd, const struct common *co, const char *
         }
         ret = str_eq(st, "done") ? 0 : 1;
     }
-    sse_parser_cleanup(&p);
     json_decref(f.doc);
     rest_cleanup(&stream);
     rest_cleanup(&getter);

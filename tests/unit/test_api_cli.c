@@ -730,6 +730,39 @@ static void test_cmd_watch(void **state)
     run_free(&w.r);
 }
 
+/* The daemon restarts under a watcher: it reconnects and still sees the end. */
+static void test_cmd_watch_reconnect(void **state)
+{
+    struct fx *fx = *state;
+    struct watch w = {0};
+    struct api_config cfg = {.bind_addr = "127.0.0.1", .token = TOKEN, .heartbeat_ms = 60000};
+    struct engine *eng;
+    pthread_t t;
+
+    cfg.port = api_server_port(fx->srv);
+    seam_set_answer(load(ROLLOUT_RUNNING));
+    pthread_create(&t, NULL, watch_thread, &w);
+    for (int i = 0; i < 500 && (api_server_sse_clients(fx->srv) == 0 || seam_calls() == 0); i++)
+        usleep(10000);
+    assert_int_equal(api_server_sse_clients(fx->srv), 1);
+    api_server_free(fx->srv); /* the daemon goes away... */
+    fx->srv = NULL;
+    engine_new(NULL, &eng, NULL);
+    for (int i = 0; i < 200 && api_server_new(&cfg, eng, &fx->srv, NULL) != 0; i++)
+        usleep(10000); /* ...and comes back on the same port */
+    assert_non_null(fx->srv);
+    for (int i = 0; i < 1000 && api_server_sse_clients(fx->srv) == 0; i++)
+        usleep(10000);
+    assert_int_equal(api_server_sse_clients(fx->srv), 1);
+    seam_set_answer(load("{\"id\":\"r-0001\",\"state\":\"done\",\"pools\":[]}"));
+    seam_emit("{\"rollout\":\"r-0001\",\"pool\":null,\"host\":null,\"state\":\"done\"}");
+    pthread_join(t, NULL);
+    assert_int_equal(w.r.status, 0);
+    assert_non_null(strstr(w.r.err, "lost the daemon"));
+    assert_non_null(strstr(w.r.out, "Rollout r-0001: done"));
+    run_free(&w.r);
+}
+
 struct tty_watch {
     int status;
     int slave;
@@ -971,6 +1004,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cmd_plan_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_watch_tty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_watch_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_retry_cancel_rollouts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_client_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_auth_and_unreachable, setup, teardown),
