@@ -484,6 +484,34 @@ static void test_cli_xapi_call(void **state)
              p->master_url, pw);
     assert_int_equal(run_capture(cmd, out, sizeof(out)), 1);
     assert_true(str_has_prefix(out, "HANDLE_INVALID"));
+    /* --wait on an Async call: the task is waited on, its (void) result printed. */
+    char vm[128] = "", host[128] = "";
+    snprintf(cmd, sizeof(cmd),
+             "%s xapi call --url %s --password-file %s VM.get_by_name_label "
+             "web-2 2>&1",
+             bin(), p->master_url, pw);
+    assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "OpaqueRef:"));
+    assert_int_equal(sscanf(strstr(out, "OpaqueRef:"), "%127[A-Za-z0-9:-]", vm), 1);
+    snprintf(cmd, sizeof(cmd),
+             "%s xapi call --url %s --password-file %s host.get_by_name_label "
+             "small-3 2>&1",
+             bin(), p->master_url, pw);
+    assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "OpaqueRef:"));
+    assert_int_equal(sscanf(strstr(out, "OpaqueRef:"), "%127[A-Za-z0-9:-]", host), 1);
+    snprintf(cmd, sizeof(cmd),
+             "%s xapi call --url %s --password-file %s --wait "
+             "Async.VM.pool_migrate %s %s '{\"live\":\"true\"}' 2>&1",
+             bin(), p->master_url, pw, vm, host);
+    assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "progress 100%"));
+    snprintf(cmd, sizeof(cmd),
+             "%s xapi call --url %s --password-file %s VM.get_resident_on %s "
+             "2>&1",
+             bin(), p->master_url, pw, vm);
+    assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, host));
     snprintf(cmd, sizeof(cmd),
              "%s xapi call --url %s session.login_with_password root xenroot "
              "2>&1",
