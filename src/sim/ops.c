@@ -145,6 +145,17 @@ static struct obj *vm_missing_sr(struct world *w, struct obj *vm, struct obj *ho
     return NULL;
 }
 
+/* A host's PBDs detach when it goes down and plug again when it boots. */
+static void host_pbds_attached(struct world *w, struct obj *h, bool on)
+{
+    const struct xapi_value *pbds = fget(h, "PBDs");
+    for (size_t k = 0; k < xapi_array_len(pbds); k++) {
+        struct obj *pbd = obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
+        if (pbd)
+            fset_bool(w, pbd, "currently_attached", on);
+    }
+}
+
 static bool vm_has_pci(struct obj *vm)
 {
     const char *p = fmap_get(vm, "other_config", "pci");
@@ -515,6 +526,7 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
         return;
     }
     fset_bool(w, hx->metrics, "live", false);
+    host_pbds_attached(w, h, false);
     host_refresh_ops(w, h);
     /* Guests still resident are stopped by the reboot. */
     const struct xapi_value *rv = fget(h, "resident_VMs");
@@ -728,6 +740,57 @@ static int vm_power(struct ctx *c, const char *want, const char *op, int target)
     sched(c->s, c->w, sim_now(c->s) + dur(c, d), ACT_VM_POWER_DONE, c->task->ref, vm->ref,
           host ? host->ref : NULL, target, 0);
     return R_PENDING;
+}
+
+/* VM.start_on / VM.resume_on (s, vm, host, start_paused, force): on the host given. */
+static int vm_power_on(struct ctx *c, const char *want, const char *op)
+{
+    struct obj *vm = arg_obj(c, 1, CL_VM);
+    struct obj *host = vm ? arg_obj(c, 2, CL_HOST) : NULL;
+    if (!host)
+        return R_DONE;
+    if (fbool(vm, "is_control_domain")) {
+        rerr(c, "OPERATION_NOT_ALLOWED", 1, "This operation is not allowed on a control domain");
+        return R_DONE;
+    }
+    if (!check_power(c, vm, want) || vm_busy(c, vm) || vm_blocked(c, vm, op) ||
+        !can_boot_here(c, vm, host, false))
+        return R_DONE;
+    HX(host)->reserved += vm_footprint(vm);
+    vm_set_current_op(c->w, vm, c->task->ref, op);
+    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.vm_start_ms), ACT_VM_POWER_DONE, c->task->ref,
+          vm->ref, host->ref, 1, 0);
+    return R_PENDING;
+}
+
+static int h_vm_start_on(struct ctx *c)
+{
+    return vm_power_on(c, "Halted", "start_on");
+}
+
+static int h_vm_resume_on(struct ctx *c)
+{
+    return vm_power_on(c, "Suspended", "resume_on");
+}
+
+static int pbd_plug(struct ctx *c, bool on)
+{
+    struct obj *pbd = arg_obj(c, 1, CL_PBD);
+    if (pbd) {
+        fset_bool(c->w, pbd, "currently_attached", on);
+        rok(c, xapi_value_new_void());
+    }
+    return R_DONE;
+}
+
+static int h_pbd_plug(struct ctx *c)
+{
+    return pbd_plug(c, true);
+}
+
+static int h_pbd_unplug(struct ctx *c)
+{
+    return pbd_plug(c, false);
 }
 
 static int h_vm_start(struct ctx *c)
@@ -1145,6 +1208,10 @@ const struct handler sim_op_handlers[] = {
     {"VM.hard_shutdown", h_vm_hard_shutdown, H_LONG},
     {"VM.suspend", h_vm_suspend, H_LONG},
     {"VM.resume", h_vm_resume, H_LONG},
+    {"VM.start_on", h_vm_start_on, H_LONG},
+    {"VM.resume_on", h_vm_resume_on, H_LONG},
+    {"PBD.plug", h_pbd_plug, 0},
+    {"PBD.unplug", h_pbd_unplug, 0},
     {"VM.assert_can_boot_here", h_vm_assert_can_boot_here, 0},
     {"VM.assert_operation_valid", h_vm_assert_operation_valid, 0},
     {"VBD.eject", h_vbd_eject, 0},
@@ -1219,6 +1286,7 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     fset_bool(w, h, "enabled", false);
     fset_bool(w, hx->metrics, "live", true);
     fset_dt(w, hx->metrics, "last_updated", now);
+    host_pbds_attached(w, h, true);
     fset(w, h, "updates_requiring_reboot", xapi_value_new_array());
     bool old = fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
     if (hx->pending_sw && !old) {
