@@ -227,36 +227,51 @@ async function viewUpdates() {
 
 const planState = { req: null, plan: null };
 
-function planForm(pools) {
-  const boxes = pools.map((p) => h('label', { class: 'check' },
-    h('input', { type: 'checkbox', value: p.name }), ' ', p.name));
-  const mode = h('select', {},
-    h('option', { value: 'automated' }, 'Automated updates (minimal set per host)'),
-    h('option', { value: 'chosen' }, 'Chosen updates'),
-    h('option', { value: 'file' }, 'A downloaded update file'));
-  const ids = h('input', { placeholder: 'update ids, comma-separated', size: 40 });
-  const file = h('input', { placeholder: '/path/on/daemon/host/update.zip', size: 40 });
-  const policy = h('select', {},
-    h('option', { value: 'minimal' }, 'Minimal migrations (VMs stay where they land)'),
-    h('option', { value: 'return' }, 'Return VMs to their home hosts'));
-  const stay = h('input', { type: 'checkbox' });
+// The form's choices survive re-rendering (after a dry run the page is drawn again).
+const planForm0 = () => ({ pools: new Set(), mode: 'automated', chosen: new Set(), ids: '', file: '',
+  policy: 'minimal', stay: false });
+planState.form = planForm0();
+
+function planForm(pools, updates) {
+  const st = planState.form;
+  const check = (set, value, label) => h('label', { class: 'check' },
+    h('input', { type: 'checkbox', value, checked: set.has(value), onchange: (ev) => {
+      if (ev.target.checked) set.add(value); else set.delete(value);
+    } }), ' ', label);
+  const boxes = pools.map((p) => check(st.pools, p.name, p.name));
+  const upBoxes = updates.map((u) => check(st.chosen, u.id, (u.name || u.id) +
+    (u.category || u.kind ? ' (' + (u.category || u.kind) + ')' : '')));
+  const mode = h('select', { onchange: (ev) => { st.mode = ev.target.value; } },
+    h('option', { value: 'automated', selected: st.mode === 'automated' }, 'Automated updates (minimal set per host)'),
+    h('option', { value: 'chosen', selected: st.mode === 'chosen' }, 'Chosen updates'),
+    h('option', { value: 'file', selected: st.mode === 'file' }, 'A downloaded update file'));
+  const ids = h('input', { placeholder: 'other update ids or names, comma-separated', size: 40,
+    value: st.ids, oninput: (ev) => { st.ids = ev.target.value; } });
+  const file = h('input', { placeholder: '/path/on/daemon/host/update.zip', size: 40, value: st.file,
+    oninput: (ev) => { st.file = ev.target.value; } });
+  const policy = h('select', { onchange: (ev) => { st.policy = ev.target.value; } },
+    h('option', { value: 'minimal', selected: st.policy === 'minimal' }, 'Minimal migrations (VMs stay where they land)'),
+    h('option', { value: 'return', selected: st.policy === 'return' }, 'Return VMs to their home hosts'));
+  const stay = h('input', { type: 'checkbox', checked: st.stay, onchange: (ev) => { st.stay = ev.target.checked; } });
   const buildReq = () => {
-    const req = { pools: boxes.map((b) => b.firstChild).filter((c) => c.checked).map((c) => c.value),
-      policy: policy.value, stay_on_release: stay.checked };
-    if (mode.value === 'automated') req.automated = true;
-    else if (mode.value === 'chosen') req.updates = ids.value.split(',').map((x) => x.trim()).filter(Boolean);
-    else req.file = file.value.trim();
+    const req = { pools: [...st.pools], policy: st.policy, stay_on_release: st.stay };
+    if (st.mode === 'automated') req.automated = true;
+    else if (st.mode === 'chosen') {
+      req.updates = [...st.chosen, ...st.ids.split(',').map((x) => x.trim()).filter(Boolean)];
+    } else req.file = st.file.trim();
     return req;
   };
   return h('form', { class: 'card', onsubmit: (ev) => { ev.preventDefault(); guarded(async () => {
     planState.req = buildReq();
     planState.plan = await api('POST', '/plans', planState.req);
-    renderPlanPage(pools);
+    renderPlanPage(pools, updates);
   }); } },
   h('h3', {}, 'Dry run'),
   h('div', { class: 'fields' },
     h('div', {}, 'Pools (none = all): ', boxes.length ? boxes : h('span', { class: 'muted' }, 'no pools registered')),
-    h('label', {}, 'What ', mode), h('label', {}, 'Update ids ', ids), h('label', {}, 'File ', file),
+    h('label', {}, 'What ', mode),
+    h('div', {}, 'Chosen updates: ', upBoxes.length ? upBoxes : h('span', { class: 'muted' }, 'none available'), ' ', ids),
+    h('label', {}, 'File ', file),
     h('label', {}, 'Placement ', policy), h('label', { class: 'check' }, stay, ' Stay on the current release')),
   h('button', { type: 'submit' }, 'Plan'));
 }
@@ -312,8 +327,8 @@ function renderPlan(plan) {
   return h('div', {}, pools, plan.totals ? h('div', { class: 'card' }, h('h3', {}, 'All pools'), totalsLine(plan.totals)) : null);
 }
 
-function renderPlanPage(pools) {
-  const parts = [h('h2', {}, 'Plan'), planForm(pools)];
+function renderPlanPage(pools, updates) {
+  const parts = [h('h2', {}, 'Plan'), planForm(pools, updates)];
   if (planState.plan) {
     parts.push(renderPlan(planState.plan));
     parts.push(h('button', { class: 'primary', onclick: () => guarded(async () => {
@@ -327,8 +342,9 @@ function renderPlanPage(pools) {
 }
 
 async function viewPlan() {
-  const data = await api('GET', '/pools');
-  renderPlanPage(data.pools || []);
+  const [data, ups] = await Promise.all([api('GET', '/pools'),
+    api('GET', '/updates?view=by-update&sort=date').catch(() => ({ updates: [] }))]);
+  renderPlanPage(data.pools || [], (ups && ups.updates) || []);
 }
 
 // ---------------------------------------------------------------- Rollouts

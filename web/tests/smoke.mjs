@@ -126,6 +126,18 @@ window.document.querySelector('form.card button[type=submit]').click();
 await sleep(300);
 check(text().includes('HA is enabled') && text().includes('web1') && text().includes('h1 → h2') && text().includes('predicted window 15m00s'), 'plan rendered');
 check(calls.some((c) => c.startsWith('POST /api/v1/plans {"pools":[],"policy":"minimal","stay_on_release":false,"automated":true}')), 'plan request ' + calls.filter((c) => c.includes('plans')));
+// chosen updates: the By Update list is offered as checkboxes; choices survive the redraw
+const modeSel = window.document.querySelector('form.card select');
+modeSel.value = 'chosen';
+modeSel.dispatchEvent(new window.Event('change'));
+const upBox = [...window.document.querySelectorAll('form.card input[type=checkbox]')].find((c) => c.value === 'u9');
+check(!!upBox, 'update offered as a checkbox');
+upBox.checked = true;
+upBox.dispatchEvent(new window.Event('change'));
+window.document.querySelector('form.card button[type=submit]').click();
+await sleep(300);
+check(calls.some((c) => c.startsWith('POST /api/v1/plans') && c.includes('"updates":["u9"]')), 'chosen update sent ' + calls.filter((c) => c.includes('plans')).pop());
+check(window.document.querySelector('form.card select').value === 'chosen', 'form kept its choices');
 [...window.document.querySelectorAll('button')].find((b) => b.textContent === 'Start rollout').click();
 await sleep(400);
 check(window.location.hash === '#/rollouts/r-1', 'navigated to rollout ' + window.location.hash);
