@@ -36,20 +36,31 @@ struct env {
     struct xapi_client *c;
     char master[64];
     bool saw[8];
+    int64_t heal_at; /* clear the partition fault at this virtual time (0 = never) */
 };
 
+static int fault(struct env *v, const char *json);
+
+/* The loop's idle hook: run the simulation to the next deadline (the loop's or the sim's). */
 static int idle(void *ctx, int64_t next_ms)
 {
-    struct sim *s = ctx;
+    struct env *v = ctx;
+    struct sim *s = v->s;
     int64_t d = sim_next_deadline(s);
     int64_t t = next_ms;
     if (d >= 0 && d < t)
         t = d;
+    if (v->heal_at && v->heal_at < t)
+        t = v->heal_at;
     if (t == INT64_MAX)
         return -1;
     if (t < clock_now_ms(sim_clock(s)))
         t = clock_now_ms(sim_clock(s));
     sim_run_until(s, t);
+    if (v->heal_at && clock_now_ms(sim_clock(s)) >= v->heal_at) {
+        v->heal_at = 0;
+        fault(v, "{\"type\":\"clear\",\"code\":\"partition\"}");
+    }
     return 0;
 }
 
@@ -72,7 +83,7 @@ static struct env *env_new(const char *password, int64_t budget_ms)
     sim_pool_master_address(v->s, 0, v->master, sizeof(v->master));
     v->loop = xapi_loop_new(sim_clock(v->s), &e);
     assert_non_null(v->loop);
-    xapi_loop_set_idle(v->loop, idle, v->s);
+    xapi_loop_set_idle(v->loop, idle, v);
     /* Start from a supporter: the client must follow HOST_IS_SLAVE to the master. */
     const char *supporter = NULL;
     for (size_t i = 0; i < sim_host_count(v->s); i++)
@@ -447,6 +458,29 @@ static void test_partition_emergency_and_recovery(void **state)
     env_free(v);
 }
 
+static void test_partition_heals_during_a_call(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 20 * 60 * 1000);
+    struct err e = {0};
+    struct xapi_value *r = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e), 0);
+    xapi_value_free(r);
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    fault(v, "{\"type\":\"partition\"}");
+    v->heal_at = t0 + 5 * 60 * 1000; /* five minutes: long past emergency_after_s */
+    /* The call rides out the partition: reconnecting, emergency reported, then served. */
+    assert_int_equal(xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e), 0);
+    assert_int_equal(xapi_array_len(r), 1);
+    xapi_value_free(r);
+    assert_true(clock_now_ms(sim_clock(v->s)) >= t0 + 5 * 60 * 1000);
+    assert_true(v->saw[XAPI_CONN_RECONNECTING]);
+    assert_true(v->saw[XAPI_CONN_EMERGENCY]);
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_READY);
+    assert_string_equal(xapi_client_master(v->c), v->master);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_cache_equals_get_all_records_through_burst),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
+        cmocka_unit_test(test_partition_heals_during_a_call),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
