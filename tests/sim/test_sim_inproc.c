@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/jsonx.h"
+#include "base/rng.h"
 #include "base/str.h"
 #include "simtest.h"
 
@@ -696,6 +697,55 @@ static void test_update_flow(void **state)
     sim_free(f.s);
 }
 
+/* Mutated update images: introduce answers a result or INVALID_UPDATE, never crashes. */
+static void test_update_images_untrusted(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "small.json");
+    char xml[1024];
+    snprintf(xml, sizeof(xml), update_xml, "true");
+    struct rng r;
+    rng_seed(&r, 99);
+    const char *sr = st_ref_by_name(f.s, f.addr, f.sess, "SR", "nfs-shared", 3);
+    char q[512];
+    snprintf(q, sizeof(q), "/import_raw_vdi?session_id=%s&sr_id=%s", f.sess, sr);
+    int ok = 0, invalid = 0;
+    for (int i = 0; i < 300; i++) {
+        char body[1100];
+        size_t n = strlen(xml);
+        memcpy(body, xml, n);
+        for (int k = 0; k < 1 + (int)rng_below(&r, 4); k++)
+            body[rng_below(&r, n)] = (char)rng_below(&r, 256);
+        if (rng_below(&r, 4) == 0)
+            n = rng_below(&r, n + 1);
+        struct err e;
+        err_clear(&e);
+        assert_int_equal(sim_put(f.s, f.addr, q, body, n, &e), 0);
+        /* the newest VDI of the SR is the one just uploaded */
+        struct xapi_value *vdis = st_field(f.s, f.addr, f.sess, "SR", sr, "VDIs");
+        const char *vdi = xapi_value_str(xapi_array_get(vdis, xapi_array_len(vdis) - 1));
+        struct xapi_response resp =
+            st_call(f.s, f.addr, "pool_update.introduce", f.sess, vdi, NULL);
+        if (resp.ok) {
+            ok++;
+            struct xapi_response d =
+                st_call(f.s, f.addr, "pool_update.destroy", f.sess, st_str(&resp), NULL);
+            assert_true(d.ok);
+            xapi_response_cleanup(&d);
+        } else {
+            assert_string_equal(st_code(&resp), "INVALID_UPDATE");
+            assert_true(strlen(st_eparam(&resp, 0)) > 0);
+            invalid++;
+        }
+        xapi_response_cleanup(&resp);
+        xapi_value_free(vdis);
+    }
+    assert_true(invalid > 100);
+    assert_true(ok > 0);
+    sim_free(f.s);
+}
+
 static void test_livepatch(void **state)
 {
     (void)state;
@@ -1322,6 +1372,7 @@ int main(void)
         cmocka_unit_test(test_parallel_migrations_queue),
         cmocka_unit_test(test_evacuate),
         cmocka_unit_test(test_update_flow),
+        cmocka_unit_test(test_update_images_untrusted),
         cmocka_unit_test(test_livepatch),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_partition_and_emergency),
