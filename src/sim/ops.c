@@ -1317,6 +1317,14 @@ static void migrate_done(struct sim *s, struct action *a)
     if (!dst || cancelled || (a->flag && !task_pending(task)))
         return;
     struct obj *src = ref_field(w, vm, "resident_on", CL_HOST);
+    if (strcmp(fstr(vm, "power_state"), "Running") != 0) {
+        /* The source went down under the migration: the VM stopped with it. */
+        s->n_migrations_failed++;
+        if (task_pending(task))
+            task_fail_code(w, task, "VM_BAD_POWER_STATE", 3, vm->ref, "running",
+                           lower_state(fstr(vm, "power_state")));
+        return;
+    }
     if (!host_live(dst) || !HX(dst)->up ||
         fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
         (src != dst && fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
@@ -1384,6 +1392,12 @@ static void power_done(struct sim *s, struct action *a)
     if (!vm)
         return;
     fmap_del(w, vm, "current_operations", a->a);
+    if (a->n == 1 && (!h || !host_live(h))) {
+        vm_refresh_ops(w, vm);
+        if (task_pending(task))
+            task_fail_code(w, task, "HOST_OFFLINE", 1, a->c);
+        return;
+    }
     if (a->n == 1) {
         resident_add(w, vm, h);
         fset_str(w, vm, "power_state", "Running");

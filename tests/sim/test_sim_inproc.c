@@ -443,6 +443,27 @@ static void test_migration_timing(void **state)
     r = st_call(f.s, f.addr, "task.get_status", f.sess, task, NULL);
     assert_string_equal(st_code(&r), "HANDLE_INVALID");
     xapi_response_cleanup(&r);
+    /* the source reboots under a migration: the VM stops and the migration fails */
+    const char *web1 = st_ref_by_name(f.s, f.addr, f.sess, "VM", "web-1", 2);
+    const char *h1 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-1", 3);
+    p = st_params(f.sess, web1, dst, NULL);
+    xapi_array_append_take(p, xapi_value_new_struct());
+    r = st_callv(f.s, f.addr, "Async.VM.pool_migrate", p);
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.disable", f.sess, h1, NULL);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.reboot", f.sess, h1, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, now_ms(f.s) + 600000);
+    f.sess = st_login(f.s, 0, f.addr, sizeof(f.addr));
+    st = fstr_of(&f, "task", task, "status");
+    assert_string_equal(st, "failure");
+    free(st);
+    char *ps = fstr_of(&f, "VM", web1, "power_state");
+    assert_string_equal(ps, "Halted");
+    free(ps);
     /* errors: power state, memory */
     const char *halted = st_ref_by_name(f.s, f.addr, f.sess, "VM", "build-1", 2);
     p = st_params(f.sess, halted, dst, NULL);
