@@ -78,3 +78,156 @@ xapi_json() {
     curl -sS --max-time 30 -H 'Content-Type: application/json' \
         --data "{\"jsonrpc\":\"2.0\",\"method\":\"$2\",\"params\":$3,\"id\":1}" "${1%/}/jsonrpc"
 }
+
+# ---- more assertions ----
+
+assert_not_contains() { # haystack needle what
+    case "$1" in
+        *"$2"*) fail "$3: '$2' must not appear in: $1" ;;
+        *) ;;
+    esac
+}
+
+# ---- the simulator ----
+
+# sim_fileservice_url: the vendor file service's base URL printed by start_sim ("fileservice URL").
+sim_fileservice_url() {
+    awk '$1 == "fileservice" { print $2 }' "$SIM_OUT"
+}
+
+# sim_state: GET /sim/state from the simulator (any host answers it); prints the JSON.
+sim_state() {
+    curl -sS --max-time 30 "$(awk '$1 == "pool" { print $4; exit }' "$SIM_OUT")sim/state"
+}
+
+# sim_host_updates POOL HOST: the update name-labels applied on that host, one a line, sorted.
+sim_host_updates() {
+    sim_state | jq -r --arg p "$1" --arg h "$2" \
+        '.pools[] | select(.name == $p) | .hosts[] | select(.name == $h) | .updates[]' | sort
+}
+
+# xapi_login URL [USER PASSWORD]: log in (default $SIM_USER / $SIM_PASSWORD, else root / xenroot);
+# prints the session ref.
+xapi_login() {
+    xapi_json "$1" session.login_with_password \
+        "$(jq -cn --arg u "${2:-${SIM_USER:-root}}" --arg p "${3:-${SIM_PASSWORD:-xenroot}}" \
+            '[$u, $p]')" | jq -er .result
+}
+
+# sim_pool_other_config POOLNAME: the pool object's other_config as JSON, read over XAPI from
+# that pool's master (what XenCenter would see).
+sim_pool_other_config() {
+    _u=$(sim_master_url "$1")
+    _s=$(xapi_login "$_u") || fail "cannot log in to pool $1 at $_u"
+    _p=$(xapi_json "$_u" pool.get_all "[\"$_s\"]" | jq -er '.result[0]') ||
+        fail "pool.get_all on $1"
+    xapi_json "$_u" pool.get_other_config "[\"$_s\",\"$_p\"]" | jq -ec .result ||
+        fail "pool.get_other_config on $1"
+}
+
+# sim_pool_set_other_config POOLNAME KEY VALUE: write one other_config key over XAPI (as another
+# tool such as XenCenter would).
+sim_pool_set_other_config() {
+    _u=$(sim_master_url "$1")
+    _s=$(xapi_login "$_u") || fail "cannot log in to pool $1 at $_u"
+    _p=$(xapi_json "$_u" pool.get_all "[\"$_s\"]" | jq -er '.result[0]') ||
+        fail "pool.get_all on $1"
+    xapi_json "$_u" pool.remove_from_other_config "[\"$_s\",\"$_p\",\"$2\"]" >/dev/null
+    xapi_json "$_u" pool.add_to_other_config "$(jq -cn --arg s "$_s" --arg p "$_p" --arg k "$2" \
+        --arg v "$3" '[$s, $p, $k, $v]')" | jq -e 'has("error") | not' >/dev/null ||
+        fail "pool.add_to_other_config on $1"
+}
+
+# make_scenario OUT JQ_FILTER: write scenarios/demo.json transformed by a jq filter to OUT.
+make_scenario() {
+    jq "$2" "$SRCDIR/scenarios/demo.json" >"$1" || fail "make_scenario: jq filter failed"
+}
+
+# ---- the daemon ----
+
+# start_serve [ARGS...]: start `poolpatch serve` on 127.0.0.1, port chosen by the system
+# (--listen 127.0.0.1:0; the port is read from the line it prints), with its database and token
+# in $SERVE_DIR (default $E2E_TMP/serve), --check-interval $SERVE_CHECK_INTERVAL (default 0; set
+# it empty for the daemon's default) and the simulator's catalog unless ARGS say otherwise (later
+# options win).  Sets SERVE_PID, SERVE_URL, SERVE_TOKEN, SERVE_LOG (its
+# stderr, appended across restarts).  Fails the test if it does not listen within 30 s.
+start_serve() {
+    SERVE_DIR=${SERVE_DIR:-$E2E_TMP/serve}
+    SERVE_LOG="$SERVE_DIR/serve.log"
+    SERVE_TOKEN="$SERVE_DIR/token"
+    mkdir -p "$SERVE_DIR"
+    _fs=$(sim_fileservice_url 2>/dev/null || true)
+    _ci=(--check-interval "${SERVE_CHECK_INTERVAL-0}")
+    [ -n "${SERVE_CHECK_INTERVAL-0}" ] || _ci=()
+    _mark=0
+    [ -f "$SERVE_LOG" ] && _mark=$(wc -l <"$SERVE_LOG")
+    "$POOLPATCH" serve --listen 127.0.0.1:0 --db "$SERVE_DIR/pp.db" --token-file "$SERVE_TOKEN" \
+        "${_ci[@]}" ${_fs:+--catalog-url "$_fs/updates.xml"} "$@" \
+        >>"$SERVE_DIR/serve.out" 2>>"$SERVE_LOG" </dev/null &
+    SERVE_PID=$!
+    E2E_PIDS="$E2E_PIDS $SERVE_PID"
+    _i=0
+    SERVE_URL=""
+    while [ $_i -lt 300 ] && [ -z "$SERVE_URL" ]; do
+        SERVE_URL=$(tail -n +"$((_mark + 1))" "$SERVE_LOG" 2>/dev/null |
+            grep -oE 'web UI and API on http://127\.0\.0\.1:[0-9]+' | head -1 | sed 's/.* on //')
+        [ -n "$SERVE_URL" ] && break
+        kill -0 "$SERVE_PID" 2>/dev/null || { cat "$SERVE_LOG" >&2; fail "poolpatch serve exited"; }
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+    [ -n "$SERVE_URL" ] || { cat "$SERVE_LOG" >&2; fail "poolpatch serve did not listen in 30 s"; }
+}
+
+# stop_serve: SIGTERM the daemon and wait (at most 30 s) for it to exit 0.
+stop_serve() {
+    kill "$SERVE_PID" 2>/dev/null || true
+    _i=0
+    while kill -0 "$SERVE_PID" 2>/dev/null && [ $_i -lt 300 ]; do
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+    kill -0 "$SERVE_PID" 2>/dev/null && fail "poolpatch serve did not stop within 30 s"
+    wait "$SERVE_PID" || fail "poolpatch serve exited with status $? on SIGTERM"
+}
+
+# pp COMMAND [ARGS...]: the CLI against the daemon of start_serve (--server, --token-file).
+pp() {
+    _c=$1
+    shift
+    "$POOLPATCH" "$_c" --server "$SERVE_URL" --token-file "$SERVE_TOKEN" "$@"
+}
+
+# pp_run COMMAND [ARGS...]: run pp, never failing; sets PP_RC, PP_OUT (stdout), PP_ERR (stderr),
+# and appends both to $E2E_TMP/transcript (every CLI output a test saw).
+pp_run() {
+    set +e
+    pp "$@" >"$E2E_TMP/pp.out" 2>"$E2E_TMP/pp.err"
+    PP_RC=$?
+    set -e
+    PP_OUT=$(cat "$E2E_TMP/pp.out")
+    PP_ERR=$(cat "$E2E_TMP/pp.err")
+    cat "$E2E_TMP/pp.out" "$E2E_TMP/pp.err" >>"$E2E_TMP/transcript"
+}
+
+# pp_ok COMMAND [ARGS...]: pp_run that fails the test unless the exit status is 0.
+pp_ok() {
+    pp_run "$@"
+    [ "$PP_RC" = 0 ] || fail "poolpatch $* exited $PP_RC: $PP_ERR"
+}
+
+# pp_fails STATUS COMMAND [ARGS...]: pp_run that fails the test unless the exit status is STATUS.
+pp_fails() {
+    _want=$1
+    shift
+    pp_run "$@"
+    [ "$PP_RC" = "$_want" ] || fail "poolpatch $* exited $PP_RC, expected $_want: $PP_OUT $PP_ERR"
+}
+
+# api METHOD PATH [BODY]: a raw REST call with the token; sets API_CODE and API_BODY.
+api() {
+    API_CODE=$(curl -sS --max-time 60 -o "$E2E_TMP/api.body" -w '%{http_code}' -X "$1" \
+        -H "Authorization: Bearer $(cat "$SERVE_TOKEN")" -H 'Content-Type: application/json' \
+        ${3:+--data "$3"} "$SERVE_URL$2")
+    API_BODY=$(cat "$E2E_TMP/api.body")
+}
