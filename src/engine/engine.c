@@ -248,8 +248,12 @@ static void emit_event(void *ctx, const char *rollout, const char *pool, const c
     json_object_set_new(ev, "pool", pool ? json_string(pool) : json_null());
     json_object_set_new(ev, "host", host ? json_string(host) : json_null());
     json_object_set_new(ev, "step", step ? json_string(step) : json_null());
-    json_object_set_new(ev, "percent", json_integer(percent));
+    json_object_set_new(ev, "percent", percent >= 0 ? json_integer(percent) : json_null());
     json_object_set_new(ev, "message", json_string(message ? message : ""));
+    /* The executor reports a rollout's state change as step "rollout" with the state's name as
+     * the message (exec.c); clients stop following on a final state. */
+    if (!pool && step && strcmp(step, "rollout") == 0)
+        json_object_set_new(ev, "state", json_string(message ? message : ""));
     json_object_set_new(ev, "time", json_string(ts));
     text = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
@@ -1040,13 +1044,23 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code);
             return;
         }
-        pj = plan_to_json(pl);
-        json_object_set_new(pj, "pool", json_string(p->name));
+        pj = engine_plan_pool_json(pl, inv, eng->catalog, p->name);
         json_array_append_new(pools, pj);
         plan_free(pl);
         inv_pool_free(inv);
     }
-    r->out = json_pack("{s:o}", "pools", pools);
+    {
+        char ts[32];
+        time_t t = (time_t)(clock_now_ms(eng->clock) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        r->out = json_pack("{s:s,s:b,s:b,s:s,s:o,s:o}", "policy",
+                           r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal",
+                           "automated", o.mode != PLAN_MODE_SELECTED, "stay_on_release",
+                           r->pr.stay_on_release, "created", ts, "totals",
+                           engine_plan_fleet_totals(pools), "pools", pools);
+    }
     req_finish(eng, r, 0);
 }
 

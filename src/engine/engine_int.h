@@ -124,6 +124,14 @@ int fetch_download(const char *url, const char *path, int64_t expected_size,
                    const struct fetch_auth *auth, char **new_token, char **new_session,
                    int64_t *token_expiry_ms, struct err *e);
 
+/* ---- engine_plan.c (pure) ---- */
+struct plan;
+/* The pool's plan in the REST shape (docs/rest-api.md), new reference. */
+json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
+                              const struct catalog *cat, const char *pool_name);
+/* Fleet totals over an array of pool plans (new reference). */
+json_t *engine_plan_fleet_totals(json_t *pools);
+
 /* ---- engine_views.c (engine thread) ---- */
 int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sort sort,
                       json_t **out, struct err *e);
