@@ -78,8 +78,9 @@ struct xapi_op {
     xapi_progress_fn progress;
     double last_progress;
     struct xapi_op *sub;
-    char *token;
     bool cancel_sent;
+    bool tw_seen;    /* the task stream has shown this task */
+    unsigned tw_seq; /* the stream's request count when the ref was learned */
     struct timer *deadline;
 
     /* OP_WAIT */
@@ -128,6 +129,14 @@ struct xapi_client {
     struct timer *cache_retry_t;
     unsigned cache_failures;
     struct xapi_op *waiters;
+
+    /* task stream (one event.from on "task" for every task wait) */
+    struct xapi_cache *tcache;
+    struct xapi_op *task_waiters; /* OP_TASK with a ref, linked by wnext */
+    struct xapi_op *tw_sub;
+    struct timer *tw_retry_t;
+    bool tw_ready;
+    unsigned tw_session_gen, tw_seq, tw_inflight_seq;
 
     bool closing;
 };
@@ -274,7 +283,6 @@ static void op_free(struct xapi_op *op)
     xapi_value_free(op->params);
     xapi_value_free(op->result);
     free(op->task_ref);
-    free(op->token);
     free(op);
 }
 
@@ -746,6 +754,14 @@ static void op_finish(struct xapi_op *op, int rc, struct xapi_value *result, con
         op->sub = NULL;
         sub->done = NULL; /* its parent is gone */
         op_cancel_inner(sub);
+    }
+    if (op->kind == OP_TASK) {
+        for (struct xapi_op **pp = &c->task_waiters; *pp; pp = &(*pp)->wnext) {
+            if (*pp == op) {
+                *pp = op->wnext;
+                break;
+            }
+        }
     }
     if (op->kind == OP_WAIT) {
         for (struct xapi_op **pp = &c->waiters; *pp; pp = &(*pp)->wnext) {
@@ -1279,6 +1295,7 @@ void xapi_client_free(struct xapi_client *c)
     c->closing = true;
     timer_cancel(loop, &c->backoff_t);
     timer_cancel(loop, &c->cache_retry_t);
+    timer_cancel(loop, &c->tw_retry_t);
     if (c->login_w) {
         wreq_abort(c, c->login_w);
         wreq_free(c->login_w);
@@ -1333,6 +1350,7 @@ void xapi_client_free(struct xapi_client *c)
         free(c->cache_classes);
     }
     xcache_free(c->cache);
+    xcache_free(c->tcache);
     xapi_pins_free(c->pins);
     free(c->master);
     free(c->session);
@@ -1354,8 +1372,6 @@ static struct xapi_op *sub_call(struct xapi_op *parent, const char *method,
     struct xapi_op *sub = call_start(parent->c, method, params, &o, done, parent);
     return sub;
 }
-
-static void task_watch(struct xapi_op *op);
 
 static void task_destroy_ref(struct xapi_client *c, const char *ref)
 {
@@ -1417,72 +1433,91 @@ static bool task_apply_snapshot(struct xapi_op *op, const struct xapi_value *sna
     return false;
 }
 
-static void task_record_done(void *ctx, int rc, const struct xapi_value *result,
-                             const struct err *e)
+/*
+ * The pool's task stream: one event.from on class "task" serves every task wait of the pool
+ * (DESIGN.md: many operations, few idle connections), feeding a small cache of the pool's tasks
+ * (xapi keeps at most a few hundred).  A task whose ref is learned after its events went by is
+ * found in that cache.  It runs while tasks are waited on.
+ */
+static void tw_next(struct xapi_client *c);
+
+static void tw_check(struct xapi_op *op, bool snapshot_seq_ok)
 {
-    struct xapi_op *op = ctx;
-    op->sub = NULL;
-    if (rc != 0) {
-        op_finish(op, rc, NULL, e);
-        return;
+    struct xapi_client *c = op->c;
+    const struct xapi_value *rec = xcache_get(c->tcache, "task", op->task_ref);
+    if (rec) {
+        op->tw_seen = true;
+        task_apply_snapshot(op, rec);
+    } else if (op->tw_seen || snapshot_seq_ok) {
+        op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
     }
-    if (!task_apply_snapshot(op, result))
-        task_watch(op);
 }
 
-static void task_event_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+static void tw_retry_fire(void *arg)
 {
-    struct xapi_op *op = ctx;
-    op->sub = NULL;
+    struct xapi_client *c = arg;
+    c->tw_retry_t = NULL;
+    tw_next(c);
+}
+
+static void tw_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct xapi_client *c = ctx;
+    unsigned gen = c->tw_sub ? c->tw_sub->session_gen_sent : 0;
+    unsigned seq = c->tw_inflight_seq;
+    c->tw_sub = NULL;
+    if (c->closing)
+        return;
     if (rc != 0) {
         if (e && (strcmp(e->xapi_code, "EVENTS_LOST") == 0 ||
                   strcmp(e->xapi_code, "EVENT_FROM_TOKEN_PARSE_FAILURE") == 0)) {
-            free(op->token);
-            op->token = xstrdup("");
-            task_watch(op);
+            xcache_set_token(c->tcache, "");
+            tw_next(c);
             return;
         }
-        op_finish(op, rc, NULL, e);
-        return;
-    }
-    bool first = !op->token || !*op->token;
-    free(op->token);
-    op->token = xstrdup(xapi_struct_str(result, "token", ""));
-    const struct xapi_value *evs = xapi_struct_get(result, "events");
-    bool seen = false;
-    for (size_t i = 0; i < xapi_array_len(evs); i++) {
-        const struct xapi_value *ev = xapi_array_get(evs, i);
-        if (!str_eq(xapi_struct_str(ev, "ref", ""), op->task_ref))
-            continue;
-        seen = true;
-        if (str_eq(xapi_struct_str(ev, "operation", ""), "del")) {
-            op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
-            return;
+        /* The stream cannot go on (pool unreachable past the budget, refused login...). */
+        for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
+            next = op->wnext;
+            op_finish(op, rc, NULL, e);
         }
-        if (task_apply_snapshot(op, xapi_struct_get(ev, "snapshot")))
-            return;
-    }
-    if (first && !seen) {
-        /* No add event for the task: ask for its record (HANDLE_INVALID when it is gone). */
-        struct xapi_value *p = xapi_value_new_array();
-        xapi_array_append_string(p, op->task_ref);
-        op->sub = sub_call(op, "task.get_record", p, 0, task_record_done);
         return;
     }
-    task_watch(op);
+    bool reset = *xcache_token(c->tcache) == '\0';
+    if (!reset && gen != c->tw_session_gen) {
+        xcache_set_token(c->tcache, ""); /* a new session: start over from a snapshot */
+        tw_next(c);
+        return;
+    }
+    struct err pe = {0};
+    if (xcache_apply(c->tcache, result, reset, &pe) != 0) {
+        log_warn(LOGM, "pool %s: task stream: %s", c->hosts[0], pe.msg);
+        xcache_set_token(c->tcache, "");
+        c->tw_retry_t = timer_add(c->loop, c->o.backoff_base_ms, tw_retry_fire, c);
+        return;
+    }
+    if (reset)
+        c->tw_session_gen = gen;
+    c->tw_ready = true;
+    for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
+        next = op->wnext;
+        tw_check(op, reset && seq > op->tw_seq);
+    }
+    tw_next(c);
 }
 
-static void task_watch(struct xapi_op *op)
+static void tw_next(struct xapi_client *c)
 {
+    if (c->closing || c->tw_sub || c->tw_retry_t || !c->task_waiters)
+        return;
     struct xapi_value *p = xapi_value_new_array();
     struct xapi_value *cls = xapi_value_new_array();
-    char *c = xasprintf("task/%s", op->task_ref);
-    xapi_array_append_string(cls, c);
-    free(c);
+    xapi_array_append_string(cls, "task");
     xapi_array_append_take(p, cls);
-    xapi_array_append_string(p, op->token ? op->token : "");
+    xapi_array_append_string(p, xcache_token(c->tcache));
     xapi_array_append_take(p, xapi_value_new_double(EVENT_WAIT_S));
-    op->sub = sub_call(op, "event.from", p, XAPI_CALL_IDEMPOTENT, task_event_done);
+    struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT, .timeout_ms = 0};
+    c->tw_inflight_seq = ++c->tw_seq;
+    c->tw_sub = call_start(c, "event.from", p, &o, tw_done, c);
 }
 
 static void task_cancel_done(void *ctx, int rc, const struct xapi_value *result,
@@ -1520,7 +1555,15 @@ static void task_started(void *ctx, int rc, const struct xapi_value *result, con
     op->task_ref = xstrdup(ref);
     if (op->cancelled)
         task_send_cancel(op);
-    task_watch(op);
+    struct xapi_client *c = op->c;
+    if (!c->tcache)
+        c->tcache = xcache_new();
+    op->tw_seq = c->tw_seq; /* requests after this one were sent knowing the task */
+    op->wnext = c->task_waiters;
+    c->task_waiters = op;
+    if (c->tw_ready)
+        tw_check(op, false);
+    tw_next(c);
 }
 
 static void task_deadline_fire(void *arg)

@@ -380,6 +380,7 @@ struct fake {
     int cancels, destroys;
     int invalidate_next;  /* answer SESSION_INVALID to this many more calls */
     const char *password; /* NULL = PASSWORD */
+    int event_froms;
 };
 
 static int fk_find(struct fake *f, const char *ref)
@@ -603,6 +604,7 @@ static int fk_call(void *ctx, const char *host, const char *method, const struct
     } else if (strcmp(method, "test.echo") == 0) {
         out->value = xapi_value_dup(xapi_array_get(params, 1));
     } else if (strcmp(method, "event.from") == 0) {
+        f->event_froms++;
         fk_event_from(f, params, out);
     } else if (strcmp(method, "VM.get_all_records") == 0) {
         struct xapi_value *r = xapi_value_new_struct();
@@ -1013,6 +1015,49 @@ static void test_task_progress_and_result(void **state)
     env_free(v);
 }
 
+static void test_many_tasks_share_one_stream(void **state)
+{
+    (void)state;
+    struct env *v = env_new(0, PASSWORD, 0);
+    struct task_obs o[20];
+    memset(o, 0, sizeof(o));
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(
+            xapi_task_async(v->c, "test.work", NULL, 0, obs_progress, obs_done, &o[i], NULL, NULL),
+            0);
+    for (int i = 0; i < 20; i++) {
+        run_until_done(v->loop, &o[i].done);
+        assert_int_equal(o[i].rc, 0);
+        assert_string_equal(xapi_value_str(o[i].result), "OpaqueRef:result-vdi");
+        xapi_value_free(o[i].result);
+        assert_true(o[i].progress[o[i].nprog - 1] == 1.0);
+    }
+    /* Four progress steps of twenty tasks: a stream per task would take ~100 event.from calls;
+     * the pool's one task stream takes a handful per step. */
+    assert_true(v->f.event_froms <= 16);
+    for (int i = 0; i < 20; i++)
+        xapi_loop_run(v->loop, 0);
+    assert_int_equal(v->f.destroys, 20);
+    env_free(v);
+}
+
+static void test_task_destroyed_by_someone_else(void **state)
+{
+    (void)state;
+    struct env *v = env_new(0, PASSWORD, 0);
+    struct task_obs o = {0};
+    struct xapi_op *op = NULL;
+    assert_int_equal(
+        xapi_task_async(v->c, "test.work", NULL, 0, obs_progress, obs_done, &o, &op, NULL), 0);
+    for (int i = 0; i < 1000 && o.nprog == 0; i++)
+        xapi_loop_run(v->loop, 100);
+    assert_false(o.done);
+    fk_del(&v->f, xapi_op_task_ref(op)); /* another client destroys it */
+    run_until_done(v->loop, &o.done);
+    assert_int_equal(o.rc, PP_ENOTFOUND);
+    env_free(v);
+}
+
 static void test_task_failure_and_cancel(void **state)
 {
     (void)state;
@@ -1365,6 +1410,8 @@ int main(void)
         cmocka_unit_test(test_unreachable_is_transport_error),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_task_progress_and_result),
+        cmocka_unit_test(test_many_tasks_share_one_stream),
+        cmocka_unit_test(test_task_destroyed_by_someone_else),
         cmocka_unit_test(test_task_failure_and_cancel),
         cmocka_unit_test(test_task_timeout),
         cmocka_unit_test(test_cache_follows_burst_and_events_lost),
