@@ -192,10 +192,11 @@ void xapi_op_cancel(struct xapi_op *op);
 typedef void (*xapi_progress_fn)(void *ctx, double progress);
 
 /*
- * Run method as "Async.<method>", wait for the task through event.from on "task/<ref>" (no
- * polling), report progress, decode task.result (an XML-RPC fragment on both protocols) and
- * destroy the task.  done gets the decoded result, or PP_EXAPI with the task's error_info, or
- * PP_ECANCELLED.  timeout_ms (0 = none) bounds the whole wait.
+ * Run method as "Async.<method>", wait for the task through the pool's task stream (one
+ * event.from on class "task" shared by every task wait of the pool; no polling), report progress,
+ * decode task.result (an XML-RPC fragment on both protocols) and destroy the task.  done gets the
+ * decoded result, or PP_EXAPI with the task's error_info, PP_ECANCELLED, or PP_ENOTFOUND when
+ * someone else destroyed the task.  timeout_ms (0 = none) bounds the whole wait.
  */
 int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value *params,
                     int64_t timeout_ms, xapi_progress_fn progress, xapi_done_fn done, void *ctx,
