@@ -96,6 +96,29 @@ static void round_trip_response(const struct xapi_response *r1, const json_t *id
     buf_cleanup(&b2);
 }
 
+/* Any value from JSON must also go out as a well-formed XML-RPC fragment (task.result) that
+ * reads back and re-encodes to the same bytes. */
+static void cross_to_xml(const struct xapi_value *v, const struct xapi_limits *lim)
+{
+    struct xapi_value *x = NULL;
+    struct err e = {0};
+    struct buf b1, b2;
+    int rc;
+
+    buf_init(&b1);
+    buf_init(&b2);
+    xapi_xmlrpc_encode_value(&b1, v);
+    rc = xapi_xmlrpc_decode_value(buf_str(&b1), b1.len, lim, &x, &e);
+    if (rc)
+        fprintf(stderr, "XML fragment %s does not decode: %s\n", buf_str(&b1), e.msg);
+    FUZZ_CHECK(rc == 0);
+    xapi_xmlrpc_encode_value(&b2, x);
+    FUZZ_CHECK(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+    xapi_value_free(x);
+    buf_cleanup(&b1);
+    buf_cleanup(&b2);
+}
+
 static void fuzz_response(const char *data, size_t size, const struct xapi_limits *lim)
 {
     struct xapi_response r;
@@ -113,6 +136,7 @@ static void fuzz_response(const char *data, size_t size, const struct xapi_limit
     round_trip_response(&r, id, XAPI_PROTO_JSONRPC_V2, false, lim);
     if (!r.ok)
         round_trip_response(&r, id, XAPI_PROTO_JSONRPC_V2, true, lim);
+    cross_to_xml(r.ok ? r.value : r.error, lim);
     json_decref(id);
     xapi_response_cleanup(&r);
 }
