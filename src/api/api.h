@@ -75,6 +75,7 @@ enum api_route_id {
     API_R_ROLLOUT_CANCEL,  /* POST        /api/v1/rollouts/{id}/cancel */
     API_R_EVENTS,          /* GET         /api/v1/events (SSE) */
     API_R_CLIENT_ID,       /* POST        /api/v1/client-id */
+    API_R_UPDATES_DOWNLOAD, /* POST       /api/v1/updates/download */
     API_R_STATIC,          /* GET, HEAD   anything outside /api/ */
 };
 

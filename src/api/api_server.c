@@ -795,6 +795,24 @@ static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection 
     case API_R_EVENTS:
         ret = serve_events(srv, c);
         break;
+    case API_R_UPDATES_DOWNLOAD: {
+        /* {"ids": [...]}: download update files into the daemon's cache */
+        json_t *ids = NULL;
+        json_error_t je;
+        const char **idv = NULL;
+        size_t n = 0;
+        if (!(body = parse_body(srv, rq, false, &e)))
+            return queue_err(c, e.code, &e);
+        if (json_unpack_ex(body, &je, 0, "{s:o !}", "ids", &ids) != 0)
+            rc = unpack_failed(&je, &e);
+        else if ((rc = want_strings("ids", ids, &idv, &n, &e)) == 0 && n == 0)
+            rc = err_set(&e, PP_EINVAL, "ids: give at least one update id or name");
+        if (rc == 0)
+            rc = engine_updates_download(srv->eng, idv, n, &out, &e);
+        free(idv);
+        ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
+        break;
+    }
     case API_R_CLIENT_ID:
         /* the client ID file as uploaded; the engine checks its fields */
         if (!(body = parse_body(srv, rq, false, &e)))

@@ -77,6 +77,7 @@ int api_route(const char *method, const char *path, struct api_match *m)
             {"rollouts", API_R_ROLLOUTS, "GET, POST"},
             {"events", API_R_EVENTS, "GET"},
             {"client-id", API_R_CLIENT_ID, "POST"},
+            {"updates/download", API_R_UPDATES_DOWNLOAD, "POST"},
         };
         for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
             if (strcmp(r, fixed[i].path) == 0) {

@@ -274,7 +274,8 @@ static const char UPDATES_USAGE[] =
     "       poolpatch updates check\n"
     "       poolpatch updates dismiss ID...|--all\n"
     "       poolpatch updates restore\n"
-    "       poolpatch updates web-page ID";
+    "       poolpatch updates web-page ID\n"
+    "       poolpatch updates download ID...";
 
 static int write_file_text(const char *path, const struct buf *b, struct err *e)
 {
@@ -337,7 +338,7 @@ int cmd_updates(int argc, char **argv)
     }
     const char *sub = optind < argc ? argv[optind++] : NULL;
     if (sub && !str_eq(sub, "check") && !str_eq(sub, "dismiss") && !str_eq(sub, "restore") &&
-        !str_eq(sub, "web-page"))
+        !str_eq(sub, "web-page") && !str_eq(sub, "download"))
         return usage_error("updates", "unknown subcommand", UPDATES_USAGE);
     if (!str_eq(sub, "dismiss") && all)
         return usage_error("updates", "--all belongs to 'updates dismiss'", UPDATES_USAGE);
@@ -345,6 +346,8 @@ int cmd_updates(int argc, char **argv)
         return usage_error("updates", "unexpected argument", UPDATES_USAGE);
     if (str_eq(sub, "web-page") && optind + 1 != argc)
         return usage_error("updates", "web-page takes one update ID", UPDATES_USAGE);
+    if (str_eq(sub, "download") && optind >= argc)
+        return usage_error("updates", "download takes update IDs or names", UPDATES_USAGE);
     if (str_eq(sub, "dismiss") && (all == (optind < argc)))
         return usage_error("updates", "dismiss takes update IDs or --all", UPDATES_USAGE);
     if (connect_client("updates", &co, &rc))
@@ -411,6 +414,25 @@ int cmd_updates(int argc, char **argv)
         else
             printf("Dismissed %s; bring them back with 'poolpatch updates restore'.\n",
                    all ? "all updates shown" : "the updates");
+    } else if (str_eq(sub, "download")) {
+        json_t *ids = json_array();
+        size_t i;
+        json_t *d;
+        for (int k = optind; k < argc; k++)
+            json_array_append_new(ids, json_string(argv[k]));
+        body = json_pack("{s:o}", "ids", ids);
+        if (rest_call(&rc, "POST", "/api/v1/updates/download", body, &out, NULL, &e) != 0) {
+            ret = fail("updates download", &e);
+        } else if (co.json) {
+            print_json(out);
+        } else {
+            json_array_foreach(json_object_get(out, "downloads"), i, d)
+            {
+                printf("%s  %s  %lld bytes%s\n", jsonx_str(d, "uuid", "?"),
+                       jsonx_str(d, "path", "?"), (long long)jsonx_int(d, "size", 0),
+                       jsonx_bool(d, "cached", false) ? " (already downloaded)" : "");
+            }
+        }
     } else if (str_eq(sub, "restore")) {
         if (rest_call(&rc, "POST", "/api/v1/updates/restore", NULL, NULL, NULL, &e) != 0)
             ret = fail("updates restore", &e);

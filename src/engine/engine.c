@@ -60,6 +60,7 @@ enum req_kind {
     R_RETRY,
     R_CANCEL,
     R_CLIENT_ID,
+    R_DOWNLOAD_NEEDED,
 };
 
 /* A copied engine_plan_req. */
@@ -998,8 +999,20 @@ static void plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
     }
 }
 
-/* Check the request names only registered pools and a catalog exists. */
-static int plan_req_check(struct engine *eng, const struct plan_req_copy *pr, struct err *e)
+/* The uuid of an update given by uuid or name-label, or NULL when the catalog lacks it. */
+static const char *resolve_update(const struct catalog *cat, const char *id)
+{
+    const struct cat_patch *p = cat ? catalog_find_patch(cat, id) : NULL;
+
+    for (size_t i = 0; !p && cat && i < cat->n_patches; i++)
+        if (str_eq(cat->patches[i].name_label, id))
+            p = &cat->patches[i];
+    return p ? p->uuid : NULL;
+}
+
+/* Check the request names only registered pools and known updates, and a catalog exists.
+ * Update names are replaced by their uuids. */
+static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct err *e)
 {
     for (size_t i = 0; i < pr->n_pools; i++)
         if (!engine_find_pool(eng, pr->pools[i]))
@@ -1009,6 +1022,18 @@ static int plan_req_check(struct engine *eng, const struct plan_req_copy *pr, st
                        "no update catalog yet: check for updates first (poolpatch updates check)");
     if (eng->n_pools == 0)
         return err_set(e, PP_ESTATE, "no pools registered: add one with poolpatch pool add");
+    for (size_t i = 0; i < pr->n_updates; i++) {
+        const char *uuid = resolve_update(eng->catalog, pr->updates[i]);
+        if (!uuid)
+            return err_set(e, PP_ENOTFOUND,
+                           "update '%s' is not in the catalog (give its uuid or name; "
+                           "'poolpatch updates' lists them)",
+                           pr->updates[i]);
+        if (strcmp(uuid, pr->updates[i]) != 0) {
+            free(pr->updates[i]);
+            pr->updates[i] = xstrdup(uuid);
+        }
+    }
     return 0;
 }
 
@@ -1066,6 +1091,89 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
 
 /* ------------------------------------------------------------------ rollouts */
 
+/* Add uuid to files (cached, or the given file) or to missing (to download).  Engine thread. */
+static void need_file(struct engine *eng, const char *uuid, const char *file, json_t *files,
+                      json_t *missing)
+{
+    struct store_download d = {0};
+    struct err e = {0};
+    bool seen = false;
+    size_t j;
+    json_t *it;
+
+    json_array_foreach(files, j, it) seen = seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
+    json_array_foreach(missing, j, it) seen = seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
+    if (seen)
+        return;
+    if (file) {
+        json_array_append_new(files, json_pack("{s:s,s:s,s:b}", "uuid", uuid, "path", file,
+                                               "cached", false));
+    } else if (store_download_get(eng->store, uuid, &d, &e) == 0 && d.complete) {
+        json_array_append_new(files, json_pack("{s:s,s:s,s:I,s:b}", "uuid", uuid, "path", d.path,
+                                               "size", (json_int_t)d.size, "cached", true));
+    } else {
+        const struct cat_patch *cp = catalog_find_patch(eng->catalog, uuid);
+        char *path = xasprintf("%s/downloads/%s.zip", eng->data_dir, uuid);
+        json_array_append_new(
+            missing, json_pack("{s:s,s:s,s:I,s:s}", "uuid", uuid, "url",
+                               cp && cp->patch_url ? cp->patch_url : "", "size",
+                               (json_int_t)(cp ? cp->download_size : 0), "path", path));
+        free(path);
+    }
+    store_download_cleanup(&d);
+}
+
+/* The client ID and any cached token, for downloads on the caller's thread. */
+static json_t *auth_json(struct engine *eng)
+{
+    struct store_client_id cid = {0};
+    struct store_token tok = {0};
+    struct err e = {0};
+    json_t *auth = json_object();
+
+    if (store_client_id_get(eng->store, &cid, &e) == 0) {
+        json_object_set_new(auth, "username", json_string(cid.username));
+        json_object_set_new(auth, "apikey", json_string(cid.apikey));
+        store_client_id_cleanup(&cid);
+    }
+    if (store_token_get(eng->store, 60000, &tok, &e) == 0) {
+        json_object_set_new(auth, "token", json_string(tok.token));
+        json_object_set_new(auth, "session_id",
+                            json_string(tok.session_id ? tok.session_id : ""));
+        store_token_cleanup(&tok);
+    }
+    return auth;
+}
+
+/* R_DOWNLOAD_NEEDED: like R_FILES_NEEDED for the updates named in r->ids. */
+static void handle_download_needed(struct engine *eng, struct eng_req *r)
+{
+    json_t *files = json_array(), *missing = json_array();
+
+    if (!eng->catalog) {
+        json_decref(files);
+        json_decref(missing);
+        req_finish(eng, r, err_set(&r->err, PP_ESTATE,
+                                   "no update catalog yet: check for updates first "
+                                   "(poolpatch updates check)"));
+        return;
+    }
+    for (size_t i = 0; i < r->n_ids; i++) {
+        const char *uuid = resolve_update(eng->catalog, r->ids[i]);
+        if (!uuid) {
+            json_decref(files);
+            json_decref(missing);
+            req_finish(eng, r, err_set(&r->err, PP_ENOTFOUND,
+                                       "update '%s' is not in the catalog", r->ids[i]));
+            return;
+        }
+        need_file(eng, uuid, NULL, files, missing);
+    }
+    r->out = json_pack("{s:o,s:o,s:o}", "files", files, "missing", missing, "auth",
+                       auth_json(eng));
+    req_finish(eng, r, 0);
+}
+
 /*
  * R_FILES_NEEDED: the update files the rollout will upload that are not in the download cache:
  * {"files":[{uuid,path}], "missing":[{uuid,url,size,path}], "auth":{...}}.
@@ -1097,57 +1205,14 @@ static void handle_files_needed(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code ? r->err.code : PP_ESTATE);
             return;
         }
-        for (size_t k = 0; k < pl->n_uploads; k++) {
-            const char *uuid = pl->uploads[k];
-            struct store_download d = {0};
-            struct err e = {0};
-            bool seen = false;
-            size_t j;
-            json_t *it;
-
-            json_array_foreach(files, j, it) seen = seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
-            json_array_foreach(missing, j, it) seen =
-                seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
-            if (seen)
-                continue;
-            if (r->pr.file) {
-                json_array_append_new(files, json_pack("{s:s,s:s}", "uuid", uuid, "path",
-                                                       r->pr.file));
-            } else if (store_download_get(eng->store, uuid, &d, &e) == 0 && d.complete) {
-                json_array_append_new(files,
-                                      json_pack("{s:s,s:s}", "uuid", uuid, "path", d.path));
-            } else {
-                const struct cat_patch *cp = catalog_find_patch(eng->catalog, uuid);
-                char *path = xasprintf("%s/downloads/%s.zip", eng->data_dir, uuid);
-                json_array_append_new(
-                    missing, json_pack("{s:s,s:s,s:I,s:s}", "uuid", uuid, "url",
-                                       cp && cp->patch_url ? cp->patch_url : "", "size",
-                                       (json_int_t)(cp ? cp->download_size : 0), "path", path));
-                free(path);
-            }
-            store_download_cleanup(&d);
-        }
+        for (size_t k = 0; k < pl->n_uploads; k++)
+            need_file(eng, pl->uploads[k], r->pr.file, files, missing);
         plan_free(pl);
         inv_pool_free(inv);
     }
     r->out = json_pack("{s:o,s:o}", "files", files, "missing", missing);
-    if (json_array_size(missing) > 0) {
-        struct store_client_id cid = {0};
-        struct store_token tok = {0};
-        struct err e = {0};
-        json_t *auth = json_object();
-        if (store_client_id_get(eng->store, &cid, &e) == 0) {
-            json_object_set_new(auth, "username", json_string(cid.username));
-            json_object_set_new(auth, "apikey", json_string(cid.apikey));
-            store_client_id_cleanup(&cid);
-        }
-        if (store_token_get(eng->store, 60000, &tok, &e) == 0) {
-            json_object_set_new(auth, "token", json_string(tok.token));
-            json_object_set_new(auth, "session_id", json_string(tok.session_id ? tok.session_id : ""));
-            store_token_cleanup(&tok);
-        }
-        json_object_set_new(r->out, "auth", auth);
-    }
+    if (json_array_size(missing) > 0)
+        json_object_set_new(r->out, "auth", auth_json(eng));
     req_finish(eng, r, 0);
 }
 
@@ -1264,6 +1329,7 @@ static void handle(struct engine *eng, struct eng_req *r)
     case R_RETRY: handle_retry(eng, r); break;
     case R_CANCEL: handle_cancel(eng, r); break;
     case R_CLIENT_ID: handle_client_id(eng, r); break;
+    case R_DOWNLOAD_NEEDED: handle_download_needed(eng, r); break;
     }
 }
 
@@ -1616,22 +1682,40 @@ int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **
     return req_run(eng, r, out, e);
 }
 
+static int download_missing(struct engine *eng, json_t *need, json_t **files, struct err *e);
+
 /* Download what is missing on this (the caller's) thread; returns the full file list. */
 static int ensure_files(struct engine *eng, const struct engine_plan_req *req, json_t **files,
                         struct err *e)
 {
     struct eng_req *r = req_new(R_FILES_NEEDED);
-    json_t *need = NULL, *done, *missing, *auth, *it;
-    char *tok = NULL, *sess = NULL;
-    int64_t expiry = 0;
-    size_t i;
+    json_t *need = NULL;
     int rc;
 
     copy_plan_req(&r->pr, req);
     rc = req_run(eng, r, &need, e);
     if (rc != 0)
         return rc;
-    *files = json_incref(json_object_get(need, "files"));
+    rc = download_missing(eng, need, files, e);
+    json_decref(need);
+    return rc;
+}
+
+/*
+ * Caller's thread: download need.missing with need.auth, record the downloads and any new token
+ * on the engine thread; *files = need.files plus what was downloaded (new reference).
+ */
+static int download_missing(struct engine *eng, json_t *need, json_t **files, struct err *e)
+{
+    json_t *done, *missing, *auth, *it;
+    char *tok = NULL, *sess = NULL;
+    int64_t expiry = 0;
+    size_t i;
+    int rc = 0;
+
+    *files = json_deep_copy(json_object_get(need, "files"));
+    if (!*files)
+        *files = json_array();
     missing = json_object_get(need, "missing");
     auth = json_object_get(need, "auth");
     done = json_array();
@@ -1655,8 +1739,11 @@ static int ensure_files(struct engine *eng, const struct engine_plan_req *req, j
             break;
         }
         json_array_append(done, it);
-        json_array_append_new(*files, json_pack("{s:s,s:s}", "uuid", jsonx_str(it, "uuid", ""),
-                                                "path", jsonx_str(it, "path", "")));
+        json_array_append_new(*files, json_pack("{s:s,s:s,s:I,s:b}", "uuid",
+                                                jsonx_str(it, "uuid", ""), "path",
+                                                jsonx_str(it, "path", ""), "size",
+                                                (json_int_t)jsonx_int(it, "size", 0), "cached",
+                                                false));
     }
     if (json_array_size(done) > 0 || tok) {
         struct eng_req *d = req_new(R_DOWNLOAD_DONE);
@@ -1673,7 +1760,6 @@ static int ensure_files(struct engine *eng, const struct engine_plan_req *req, j
     free(tok);
     free(sess);
     json_decref(done);
-    json_decref(need);
     if (rc != 0) {
         json_decref(*files);
         *files = NULL;
@@ -1763,4 +1849,33 @@ int engine_client_id_import(struct engine *eng, const char *json_text, size_t le
     r->pool.password = xstrdup(key);
     json_decref(j);
     return req_run(eng, r, NULL, e);
+}
+
+/* Download update files into the cache (see engine.h).  Downloads run on the caller's thread. */
+int engine_updates_download(struct engine *eng, const char *const *ids, size_t n, json_t **out,
+                            struct err *e)
+{
+    struct eng_req *r;
+    json_t *need = NULL, *files = NULL;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    if (n == 0)
+        return err_set(e, PP_EINVAL, "download: name at least one update");
+    r = req_new(R_DOWNLOAD_NEEDED);
+    r->ids = strv_dup(ids, n);
+    r->n_ids = n;
+    rc = req_run(eng, r, &need, e);
+    if (rc != 0)
+        return rc;
+    rc = download_missing(eng, need, &files, e);
+    json_decref(need);
+    if (rc != 0)
+        return rc;
+    if (out)
+        *out = json_pack("{s:o}", "downloads", files);
+    else
+        json_decref(files);
+    return 0;
 }

@@ -78,6 +78,14 @@ int engine_updates_restore(struct engine *eng, struct err *e);
 int engine_client_id_import(struct engine *eng, const char *json_text, size_t len,
                             struct err *e);
 
+/*
+ * Download update files (ids are uuids or names) into the download cache, with the client ID
+ * when the vendor's file service needs one.  *out = {"downloads":[{uuid, path, size, cached}]}.
+ * The downloads run on the calling thread.
+ */
+int engine_updates_download(struct engine *eng, const char *const *ids, size_t n, json_t **out,
+                            struct err *e);
+
 /* ---- plans and rollouts ---- */
 enum engine_policy { ENGINE_POLICY_MINIMAL = 0, ENGINE_POLICY_RETURN = 1 };
 struct engine_plan_req {

@@ -180,6 +180,15 @@ int engine_updates_restore(struct engine *eng, struct err *e)
     return reply("updates_restore", NULL, e);
 }
 
+int engine_updates_download(struct engine *eng, const char *const *ids, size_t n, json_t **out,
+                            struct err *e)
+{
+    (void)eng;
+    json_decref(seam.last_req);
+    seam.last_req = json_pack("{s:o}", "ids", strings(ids, n));
+    return reply("updates_download", out, e);
+}
+
 int engine_client_id_import(struct engine *eng, const char *json_text, size_t len, struct err *e)
 {
     (void)eng;
