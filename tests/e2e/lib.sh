@@ -156,7 +156,8 @@ start_serve() {
     SERVE_LOG="$SERVE_DIR/serve.log"
     SERVE_TOKEN="$SERVE_DIR/token"
     mkdir -p "$SERVE_DIR"
-    _fs=$(sim_fileservice_url 2>/dev/null || true)
+    _fs=""
+    [ -z "${SIM_OUT:-}" ] || _fs=$(sim_fileservice_url)
     _ci=(--check-interval "${SERVE_CHECK_INTERVAL-0}")
     [ -n "${SERVE_CHECK_INTERVAL-0}" ] || _ci=()
     _mark=0
