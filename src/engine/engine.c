@@ -1838,11 +1838,13 @@ int engine_client_id_import(struct engine *eng, const char *json_text, size_t le
     user = jsonx_str(j, "username", NULL);
     key = jsonx_str(j, "apikey", NULL);
     if (!user || !*user || !key || !*key) {
+        /* name the field before the decref: user points into j */
+        const char *field = !user || !*user ? "username" : "apikey";
         json_decref(j);
-        return err_set(e, PP_EINVAL, "client ID file: \"%s\" is missing or not a string "
+        return err_set(e, PP_EINVAL, "client ID file: \"%s\" is missing, empty or not a string "
                                      "(expected the xencenter_client_id.json downloaded from your "
                                      "account)",
-                       !user || !*user ? "username" : "apikey");
+                       field);
     }
     r = req_new(R_CLIENT_ID);
     r->pool.username = xstrdup(user);
