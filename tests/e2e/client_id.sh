@@ -21,9 +21,12 @@ assert_eq "" "$(sim_host_updates lab lab-1)" "lab-1's updates before"
 nothing_applied() { # WHAT
     assert_eq "" "$(sim_host_updates lab lab-1)$(sim_host_updates lab lab-2)" "lab after $1"
     assert_eq XS82ECU1001 "$(sim_host_updates prod prod-3 | paste -sd,)" "prod-3 after $1"
+    assert_eq "" "$(find "$SERVE_DIR" -name '*.zip')" "downloaded files after $1"
 }
 
 # -- no client ID yet: a download cannot happen, and the error says how to fix it
+pp_fails 1 updates download XS84E001
+assert_contains "$PP_ERR" "client-id import" "download without a client ID"
 pp_fails 1 apply lab --update "$U84E001" --yes
 assert_contains "$PP_ERR" "client-id import" "apply without a client ID"
 nothing_applied "no client ID"
@@ -33,6 +36,9 @@ pass "no client ID: clear error, nothing applied"
 printf '{"username": "demo@example.com", "apikey": "revoked-key", "createdDate": "2026-01-05"}\n' \
     >"$E2E_TMP/revoked.json"
 pp_ok client-id import "$E2E_TMP/revoked.json"
+pp_fails 1 updates download "$U84E001"
+assert_contains "$PP_ERR" "401" "download with a revoked key"
+assert_contains "$PP_ERR" "client-id import" "the 401 error of download says what to do"
 pp_fails 1 apply lab --update "$U84E001" --yes
 assert_contains "$PP_ERR" "401" "apply with a revoked key"
 assert_contains "$PP_ERR" "client-id import" "the 401 error says what to do"
@@ -42,30 +48,45 @@ pass "revoked client ID: HTTP 401 explained, nothing applied"
 # -- an account without a support contract and a restricted update: 403
 printf '{"username": "free@example.com", "apikey": "free-apikey-0002"}\n' >"$E2E_TMP/free.json"
 pp_ok client-id import "$E2E_TMP/free.json"
+pp_fails 1 updates download XS82ECU1005
+assert_contains "$PP_ERR" "support contract" "download of a restricted update without a contract"
 pp_fails 1 apply prod --update "$U1005" --yes
 assert_contains "$PP_ERR" "support contract" "apply of a restricted update without a contract"
 assert_contains "$PP_ERR" "403" "the 403 is named"
 nothing_applied "a 403"
 pass "no support contract: HTTP 403 explained, nothing applied"
 
-# -- the demo client ID: downloaded, checked, installed
+# -- the demo client ID: downloaded, checked, cached, installed
 pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
 assert_contains "$PP_OUT" "imported" "client-id import"
+want_size=$(curl -sS --max-time 20 "$(sim_fileservice_url)/updates.xml" |
+    grep -o "name-label=\"XS84E001\"[^>]*" | grep -o 'download-size="[0-9]*"' | tr -dc 0-9)
+[ -n "$want_size" ] || fail "no download-size for XS84E001 in the catalog"
+pp_ok updates download XS84E001 --json
+d=$(jq -c '.downloads[0]' <<<"$PP_OUT")
+assert_eq "$U84E001" "$(jq -r .uuid <<<"$d")" "download by name: uuid"
+assert_eq false "$(jq .cached <<<"$d")" "first download is not from the cache"
+assert_eq "$want_size" "$(jq .size <<<"$d")" "download size = the catalog's download-size"
+zip=$(jq -r .path <<<"$d")
+assert_eq "$want_size" "$(stat -c %s "$zip")" "downloaded file's size"
+assert_eq "504b0304" "$(head -c 4 "$zip" | od -An -tx1 | tr -d ' \n')" "zip signature"
+grep -aq "XS84E001.iso" "$zip" || fail "the zip does not hold XS84E001.iso"
+pp_ok updates download "$U84E001" --json
+assert_eq "true $zip" "$(jq -r '.downloads[0] | "\(.cached) \(.path)"' <<<"$PP_OUT")" \
+    "second download (by uuid) comes from the cache"
+pp_ok updates download XS82ECU1005
+assert_contains "$PP_OUT" "$U1005" "a restricted update with a support contract"
+pp_fails 1 updates download no-such-update
+assert_contains "$PP_ERR" "no-such-update" "download of an unknown update names it"
+pp_fails 2 updates download
 pp_run apply lab --update "$U84E001" --yes
 [ "$PP_RC" = 0 ] || fail "apply lab XS84E001 exited $PP_RC: $PP_ERR $(tail -5 <<<"$PP_OUT")"
 assert_eq XS84E001 "$(sim_host_updates lab lab-1)" "lab-1 has XS84E001"
 assert_eq XS84E001 "$(sim_host_updates lab lab-2)" "lab-2 has XS84E001"
-zip=$(find "$SERVE_DIR" -name "*.zip" | head -1)
-[ -n "$zip" ] || fail "no downloaded zip under $SERVE_DIR"
-want_size=$(curl -sS --max-time 20 "$(sim_fileservice_url)/updates.xml" |
-    grep -o "name-label=\"XS84E001\"[^>]*" | grep -o 'download-size="[0-9]*"' | tr -dc 0-9)
-assert_eq "$want_size" "$(stat -c %s "$zip")" "downloaded zip's size = the catalog's download-size"
-assert_eq "504b0304" "$(head -c 4 "$zip" | od -An -tx1 | tr -d ' \n')" "zip signature"
-grep -aq "XS84E001.iso" "$zip" || fail "the zip does not hold XS84E001.iso"
 pp_ok updates --json
 assert_eq "" "$(jq -r '.updates[] | select(.name == "XS84E001") | .name' <<<"$PP_OUT")" \
     "XS84E001 no longer offered after it was installed"
-pass "demo client ID: downloaded, checked and installed on lab"
+pass "demo client ID: downloaded, checked, cached and installed on lab"
 
 # -- bad files are refused, naming the field; the good client ID stays
 bad() { # NAME CONTENT EXPECTED
