@@ -897,6 +897,8 @@ static bool is_version_key(const struct catalog *cat, const char *key)
     return false;
 }
 
+static const char *resolve_update(const struct catalog *cat, const char *id);
+
 static void handle_dismiss(struct engine *eng, struct eng_req *r)
 {
     char **keys = r->ids;
@@ -920,6 +922,28 @@ static void handle_dismiss(struct engine *eng, struct eng_req *r)
             }
         }
         json_decref(view);
+        keys = all_keys;
+        n_keys = n_all;
+    } else {
+        /* uuids or name-labels of patches, or version values (new release rows); anything else
+         * would be stored in other_config for nothing while the user is told it was dismissed */
+        for (size_t i = 0; i < r->n_ids; i++) {
+            const char *k = is_version_key(eng->catalog, r->ids[i])
+                                ? r->ids[i]
+                                : resolve_update(eng->catalog, r->ids[i]);
+            if (!k) {
+                strv_free(all_keys, n_all);
+                req_finish(eng, r,
+                           err_set(&r->err, PP_ENOTFOUND,
+                                   "no update '%s' in the catalog (ids are in 'poolpatch updates "
+                                   "--json')%s",
+                                   r->ids[i],
+                                   eng->catalog ? "" : "; check for updates first"));
+                return;
+            }
+            all_keys = xreallocarray(all_keys, n_all + 1, sizeof(char *));
+            all_keys[n_all++] = xstrdup(k);
+        }
         keys = all_keys;
         n_keys = n_all;
     }
