@@ -102,3 +102,17 @@ assert_contains "$PP_ERR" "no-such-update" "dismissing an unknown id names it"
 assert_eq false "$(has_key prod XenCenter.IgnorePatches)" "nothing stored for an unknown id"
 assert_eq "$ALL" "$(names)" "view after refused dismissals"
 pass "bad dismissals refused"
+
+# -- names work as ids; a new release row is dismissed by its version
+pp_ok updates dismiss XS82ECU1003 8.4.0
+assert_eq '["XS82ECU1005","XS84E002","XS82ECU1004","XS84E001","XS82ECU1002"]' "$(names)" \
+    "view after dismissing XS82ECU1003 by name and the release by version"
+case ",$(ignore_list prod)," in
+    *,c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03,*) ;;
+    *) fail "a name must be stored as its uuid: $(ignore_list prod)" ;;
+esac
+assert_eq 8.4.0 "$(sim_pool_other_config prod | jq -r '.["XenCenter.LastSeenServerVersion"]')" \
+    "prod's XenCenter.LastSeenServerVersion"
+pp_ok updates restore
+assert_eq "$ALL" "$(names)" "view after the last restore"
+pass "dismiss by name and by version"
