@@ -830,10 +830,49 @@ static void oc_job_end(struct oc_job *j, int rc, const struct err *e)
     oc_job_free(j);
 }
 
+/* Does the pool's cached record show the job's write yet (key = value, or key gone)? */
+static bool oc_job_visible(void *ctx, struct xapi_client *c)
+{
+    struct oc_job *j = ctx;
+    const struct xapi_value *rec = xapi_cache_get(c, "pool", j->pool_ref);
+    const char *v;
+
+    if (!rec)
+        return true; /* nothing cached to wait for */
+    v = xapi_struct_str(xapi_struct_get(rec, "other_config"), j->key, NULL);
+    return j->value ? v && strcmp(v, j->value) == 0 : v == NULL;
+}
+
+static void oc_job_seen(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct oc_job *j = ctx;
+
+    (void)res;
+    if (rc != 0)
+        log_warn(LOG_MOD, "pool %s: %s written, but the views may show it late: %s",
+                 j->pool->name, j->key, e ? e->msg : err_code_name(rc));
+    oc_job_end(j, 0, NULL); /* the write itself succeeded */
+}
+
+/*
+ * The write succeeded; end the job once the object cache (fed by event.from on another
+ * connection) shows it, so that a view read right after the request already has it.
+ */
+static void oc_job_written(struct oc_job *j)
+{
+    struct err e = {0};
+
+    if (xapi_cache_wait(j->pool->client, oc_job_visible, j, 5000, oc_job_seen, j, NULL, &e) != 0)
+        oc_job_end(j, 0, NULL);
+}
+
 static void oc_added(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     (void)res;
-    oc_job_end(ctx, rc, e);
+    if (rc != 0)
+        oc_job_end(ctx, rc, e);
+    else
+        oc_job_written(ctx);
 }
 
 static void oc_removed(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
@@ -848,7 +887,7 @@ static void oc_removed(void *ctx, int rc, const struct xapi_value *res, const st
         return;
     }
     if (!j->value) {
-        oc_job_end(j, 0, NULL);
+        oc_job_written(j);
         return;
     }
     params = xapi_value_new_array();
