@@ -340,9 +340,11 @@ static void on_pin(void *ctx, const char *host, const char *fingerprint)
         log_warn(LOG_MOD, "pool %s: recording the fingerprint: %s", p->name, e.msg);
 }
 
+/* A pool and its client; a probe client (pool add's first login) tries every address once and
+ * gives up instead of retrying for the reconnect budget. */
 static struct eng_pool *pool_new(struct engine *eng, const char *name, const char *url,
                                  const char *user, const char *password, const char *ca_file,
-                                 struct err *e)
+                                 bool probe, struct err *e)
 {
     struct eng_pool *p = xcalloc(1, sizeof(*p));
     struct xapi_client_opts o;
@@ -365,6 +367,8 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     o.pin_ctx = p;
     o.on_state = on_pool_state;
     o.state_ctx = p;
+    if (probe)
+        o.reconnect_budget_ms = -1;
     p->client = xapi_client_new(eng->loop, &o, e);
     free(known);
     if (!p->client) {
@@ -489,6 +493,19 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
         pool_retire(eng, p);
         return;
     }
+    /* the registered pool gets a client that keeps reconnecting (a master reboot must not end
+     * it); the probe goes */
+    {
+        struct eng_pool *np = pool_new(eng, p->name, r->pool.url, r->pool.username,
+                                       r->pool.password, r->pool.ca_file, false, &r->err);
+        r->new_pool = NULL;
+        pool_retire(eng, p);
+        if (!np) {
+            req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
+            return;
+        }
+        p = np;
+    }
     spec.name = p->name;
     spec.master_url = r->pool.url;
     spec.username = r->pool.username;
@@ -526,8 +543,10 @@ static void handle_pool_add(struct engine *eng, struct eng_req *r)
             return;
         }
     }
+    /* a probe: an unreachable URL fails now, and nothing keeps retrying (and registering the
+     * pool later) after the user was told the add failed */
     p = pool_new(eng, r->pool.name, r->pool.url, r->pool.username, r->pool.password,
-                 r->pool.ca_file, &r->err);
+                 r->pool.ca_file, true, &r->err);
     if (!p) {
         req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
         return;
@@ -589,7 +608,7 @@ static void pools_load(struct engine *eng)
     for (size_t i = 0; i < l.n; i++) {
         struct store_pool *sp = &l.items[i];
         struct eng_pool *p = pool_new(eng, sp->name, sp->master_url, sp->username, sp->password,
-                                      sp->ca_file, &e);
+                                      sp->ca_file, false, &e);
         if (!p) {
             log_error(LOG_MOD, "pool %s: %s", sp->name, e.msg);
             continue;
