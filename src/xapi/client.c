@@ -888,7 +888,9 @@ static void op_wreq_done(struct wreq *w)
     op->w = NULL;
     bool session_op = op_needs_session(op);
     if (w->rc != 0) {
-        bool dropped = w->rc == PP_ETRANSPORT || (w->rc == PP_ETIMEOUT && !w->maybe_delivered);
+        /* A long-poll that outlived its own timeout plus margin means a stuck master too. */
+        bool dropped =
+            w->rc == PP_ETRANSPORT || (w->rc == PP_ETIMEOUT && (!w->maybe_delivered || op->lp));
         if (dropped && session_op) {
             char *host = xstrdup(w->host);
             if (op_replayable(op, w)) {
