@@ -189,7 +189,11 @@ stop_serve() {
         _i=$((_i + 1))
     done
     kill -0 "$SERVE_PID" 2>/dev/null && fail "poolpatch serve did not stop within 30 s"
-    wait "$SERVE_PID" || fail "poolpatch serve exited with status $? on SIGTERM"
+    wait "$SERVE_PID" || {
+        _rc=$?
+        tail -40 "$SERVE_LOG" >&2
+        fail "poolpatch serve exited with status $_rc on SIGTERM"
+    }
 }
 
 # pp COMMAND [ARGS...]: the CLI against the daemon of start_serve (--server, --token-file).
