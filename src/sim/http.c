@@ -305,6 +305,15 @@ static void *timer_main(void *arg)
     return NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_debug("sim", "http: %s", msg); /* e.g. connections dropped by a down host */
+}
+
 static struct MHD_Daemon *listen_on(struct listener *l, uint16_t port)
 {
     struct sockaddr_in sa;
@@ -313,9 +322,10 @@ static struct MHD_Daemon *listen_on(struct listener *l, uint16_t port)
     sa.sin_port = htons(port);
     if (inet_pton(AF_INET, l->address, &sa.sin_addr) != 1)
         return NULL;
-    return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, port,
-                            NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, &sa,
-                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+    return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_ERROR_LOG,
+                            port, NULL, NULL, handler, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
 }
 

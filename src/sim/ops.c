@@ -520,6 +520,11 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
         hmap_cleanup(&w->sessions);
         hmap_init(&w->sessions);
     }
+    if (host_is_master(w, h)) {
+        /* Supporters lose their coordinator: a while later their xapi restarts into emergency
+         * mode (master_connection.ml restarts on a connection timeout). */
+        sched(s, w, now + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0, 0);
+    }
     if (kind == DOWN_TOOLSTACK) {
         sched(s, w, now + s->tm.toolstack_ms, ACT_AGENT_STARTED, NULL, NULL, NULL,
               (int64_t)hx->index, 0);
@@ -1458,7 +1463,7 @@ void apply_action(struct sim *s, struct action *a)
         break;
     }
     case ACT_EMERGENCY:
-        if (w->partitioned && w->cut == w->master) {
+        if (!master_reachable(w)) {
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
                 if (h != w->master && HX(h)->up)
                     HX(h)->emergency = true;

@@ -674,7 +674,7 @@ static void test_update_flow(void **state)
     r = st_call(f.s, f.addr, "host.reboot", f.sess, h1, NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
-    sim_run_until(f.s, sim_next_deadline(f.s));
+    sim_run_until(f.s, now_ms(f.s) + 180000); /* the coordinator's reboot */
     f.sess = st_login(f.s, 0, f.addr, sizeof(f.addr));
     urr = st_field(f.s, f.addr, f.sess, "host", h1, "updates_requiring_reboot");
     assert_int_equal(xapi_array_len(urr), 0);
@@ -982,10 +982,16 @@ static void test_master_reboot_emergency_and_reconnect(void **state)
     r = st_call(f.s, slave, "session.login_with_password", "root", "xenroot", NULL);
     assert_string_equal(st_code(&r), "HOST_STILL_BOOTING");
     xapi_response_cleanup(&r);
-    /* small-3 never restarted: it still points at the coordinator */
+    /* small-3 never restarted: it still points at the coordinator... */
     r = st_call(f.s, sim_host_address(f.s, 2), "session.login_with_password", "root", "xenroot",
                 NULL);
     assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    xapi_response_cleanup(&r);
+    /* ...until its connection to it times out (a minute) and its xapi restarts */
+    sim_run_until(f.s, t0 + S60);
+    r = st_call(f.s, sim_host_address(f.s, 2), "session.login_with_password", "root", "xenroot",
+                NULL);
+    assert_string_equal(st_code(&r), "HOST_STILL_BOOTING");
     xapi_response_cleanup(&r);
     /* the coordinator returns; a minute later small-2 has reconnected */
     sim_run_until(f.s, t0 + 180000);
