@@ -470,6 +470,12 @@ static int h_host_evacuate(struct ctx *c)
     struct obj *h = arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
+    const struct xapi_value *co = fget(h, "current_operations");
+    if (co && co->type == XAPI_STRUCT && co->u.st.n > 0) {
+        rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "host", h->ref, xapi_value_str(co->u.st.vals[0]),
+             co->u.st.keys[0]);
+        return R_DONE;
+    }
     struct plan_item *items;
     size_t n = evac_plan(c->w, h, &items);
     for (size_t i = 0; i < n; i++) {
@@ -493,6 +499,7 @@ static int h_host_evacuate(struct ctx *c)
             last = end;
     }
     plan_free(items, n);
+    fmap_put(c->w, h, "current_operations", c->task->ref, "evacuate");
     sched(c->s, c->w, last, ACT_EVACUATE_DONE, c->task->ref, h->ref, NULL, 0, 0);
     return R_PENDING;
 }
@@ -1428,11 +1435,15 @@ void apply_action(struct sim *s, struct action *a)
     case ACT_MIGRATE_DONE:
         migrate_done(s, a);
         break;
-    case ACT_EVACUATE_DONE:
+    case ACT_EVACUATE_DONE: {
+        struct obj *eh = obj_get_cls(w, a->b, CL_HOST);
+        if (eh)
+            fmap_del(w, eh, "current_operations", a->a);
         task = obj_get_cls(w, a->a, CL_TASK);
         if (task_pending(task))
             task_succeed(w, task, xapi_value_new_void());
         break;
+    }
     case ACT_APPLY_DONE:
         apply_done(s, a);
         break;

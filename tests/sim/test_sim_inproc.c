@@ -551,6 +551,12 @@ static void test_evacuate(void **state)
     char task[96];
     str_lcpy(task, st_str(&r), sizeof(task));
     xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.evacuate", f.sess, h1, NULL);
+    assert_string_equal(st_code(&r), "OTHER_OPERATION_IN_PROGRESS");
+    assert_string_equal(st_eparam(&r, 0), "host");
+    assert_string_equal(st_eparam(&r, 2), "evacuate");
+    assert_string_equal(st_eparam(&r, 3), task);
+    xapi_response_cleanup(&r);
     char *st = run_task(&f, task);
     assert_string_equal(st, "success");
     free(st);
