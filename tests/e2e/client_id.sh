@@ -114,3 +114,6 @@ pass "bad client ID files refused naming the field; the imported one kept"
 
 bad empty-username '{"username": "", "apikey": "demo-apikey-0001"}' '"username"'
 pass "an empty username is named"
+
+# the daemon stops cleanly (exit 0; sanitizer builds: no leaks)
+stop_serve

@@ -37,3 +37,6 @@ while [ $i -lt 40 ]; do
 done
 pp_ok pool add prod --url "$URL" --user root --password-file "$E2E_TMP/pw"
 pass "a failed add leaves nothing behind; adding again once reachable works"
+
+# the daemon stops cleanly (exit 0; sanitizer builds: no leaks)
+stop_serve

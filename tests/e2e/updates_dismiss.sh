@@ -116,3 +116,6 @@ assert_eq 8.4.0 "$(sim_pool_other_config prod | jq -r '.["XenCenter.LastSeenServ
 pp_ok updates restore
 assert_eq "$ALL" "$(names)" "view after the last restore"
 pass "dismiss by name and by version"
+
+# the daemon stops cleanly (exit 0; sanitizer builds: no leaks)
+stop_serve

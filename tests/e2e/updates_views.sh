@@ -180,3 +180,6 @@ grep -q '"Aug 1, 2026 2:00 AM"' "$E2E_TMP/by-update-berlin.csv" ||
 python3 "$SRCDIR/tests/e2e/csv_check.py" by-update "$E2E_TMP/by-update-berlin.csv" \
     "$E2E_TMP/by-update.json" "$TZ" || fail "By Update CSV in Europe/Berlin"
 pass "CSV TimeStamp with daylight saving time"
+
+# the daemon stops cleanly (exit 0; sanitizer builds: no leaks)
+stop_serve
