@@ -47,7 +47,7 @@ done
 pp_ok updates check
 assert_contains "$PP_OUT" "the catalog changed" "first check"
 assert_eq 1 "$(wc -l <"$PLOG")" "catalog requests after the first check"
-assert_contains "$(sed -n 1p "$PLOG")" "/updates.xml status=200 inm=- ims=-" "first fetch"
+assert_contains "$(sed -n 1p "$PLOG")" "GET /updates.xml status=200 inm=- ims=-" "first fetch"
 pp_ok updates --json
 n=$(jq '.updates | length' <<<"$PP_OUT")
 # demo: XenServer 8 for prod, XS82ECU1002..1005 on prod, XS84E001/E002 on lab
