@@ -233,26 +233,40 @@ out:
     loop_wreq_complete(loop, w);
 }
 
-void http_run(struct xapi_loop *loop, int wait_ms)
+/* Complete the transfers curl reports as done; returns how many. */
+static int collect(struct xapi_loop *loop)
 {
     struct xapi_loop_int *li = loop_int(loop);
-    int still = 0;
-    curl_multi_perform(li->multi, &still);
-    if (wait_ms > 0 && li->running > 0) {
-        curl_multi_poll(li->multi, NULL, 0, wait_ms, NULL);
-        curl_multi_perform(li->multi, &still);
-    }
     CURLMsg *m;
-    int left;
+    int left, n = 0;
     while ((m = curl_multi_info_read(li->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct wreq *w = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&w);
         CURLcode cc = m->data.result;
-        if (w)
+        if (w) {
             finish(loop, w, cc);
+            n++;
+        }
     }
+    return n;
+}
+
+/*
+ * Perform; wait for socket activity only when nothing finished and curl still has transfers
+ * (waiting with a finished transfer pending would add the whole wait to its latency).
+ */
+void http_run(struct xapi_loop *loop, int wait_ms)
+{
+    struct xapi_loop_int *li = loop_int(loop);
+    int still = 0;
+    curl_multi_perform(li->multi, &still);
+    if (collect(loop) > 0 || wait_ms <= 0 || still == 0)
+        return;
+    curl_multi_poll(li->multi, NULL, 0, wait_ms, NULL);
+    curl_multi_perform(li->multi, &still);
+    collect(loop);
 }
 
 bool http_busy(const struct xapi_loop *loop)
