@@ -329,6 +329,40 @@ static struct MHD_Daemon *listen_on(struct listener *l, uint16_t port)
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
 }
 
+/* Bind every host address on port (0: the first picks one, the others follow); no threads. */
+static int bind_all(struct sim_server *srv, uint16_t port, struct err *e)
+{
+    struct sim *s = srv->s;
+    for (size_t i = 0; i < s->nhosts; i++) {
+        struct listener *l = &srv->ls[i];
+        l->srv = srv;
+        str_lcpy(l->address, s->hosts[i]->address, sizeof(l->address));
+        l->d = listen_on(l, port);
+        if (!l->d)
+            return err_set(e, PP_EIO, "cannot listen on %s:%u (in use, or not a local address)",
+                           l->address, (unsigned)port);
+        srv->nls = i + 1;
+        if (port == 0) {
+            const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
+            port = di ? di->port : 0;
+            if (!port)
+                return err_set(e, PP_EIO, "cannot learn the port bound on %s", l->address);
+        }
+    }
+    srv->port = port;
+    return 0;
+}
+
+static void unbind_all(struct sim_server *srv)
+{
+    for (size_t i = 0; i < srv->nls; i++) {
+        if (srv->ls[i].d)
+            MHD_stop_daemon(srv->ls[i].d);
+        srv->ls[i].d = NULL;
+    }
+    srv->nls = 0;
+}
+
 int sim_server_start(struct sim *s, uint16_t port, struct sim_server **out, struct err *e)
 {
     *out = NULL;
@@ -338,29 +372,17 @@ int sim_server_start(struct sim *s, uint16_t port, struct sim_server **out, stru
     srv->s = s;
     srv->ls = xcalloc(s->nhosts ? s->nhosts : 1, sizeof(*srv->ls));
     s->stopping = false;
-    for (size_t i = 0; i < s->nhosts; i++) {
-        struct listener *l = &srv->ls[i];
-        l->srv = srv;
-        str_lcpy(l->address, s->hosts[i]->address, sizeof(l->address));
-        l->d = listen_on(l, port);
-        if (!l->d) {
-            int rc = err_set(e, PP_EIO, "cannot listen on %s:%u (in use, or not a local address)",
-                             l->address, (unsigned)port);
-            srv->nls = i;
-            sim_server_stop(srv);
-            return rc;
-        }
-        srv->nls = i + 1;
-        if (port == 0) {
-            const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_BIND_PORT);
-            port = di ? di->port : 0;
-            if (!port) {
-                sim_server_stop(srv);
-                return err_set(e, PP_EIO, "cannot learn the port bound on %s", l->address);
-            }
-        }
+    /* With port 0 the port the first address got may be taken on another one: try again. */
+    int rc = bind_all(srv, port, e);
+    for (int attempt = 1; rc != 0 && port == 0 && attempt < 8; attempt++) {
+        unbind_all(srv);
+        err_clear(e);
+        rc = bind_all(srv, port, e);
     }
-    srv->port = port;
+    if (rc != 0) {
+        sim_server_stop(srv);
+        return rc;
+    }
     if (pthread_create(&srv->timer, NULL, timer_main, srv) != 0) {
         sim_server_stop(srv);
         return err_set(e, PP_EIO, "cannot start the timer thread");
