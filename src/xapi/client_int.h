@@ -68,6 +68,7 @@ int xapi_classify_reply(enum xapi_proto_pref proto, long http_status, const char
 
 /* ---- the object cache (cache.c), pure ---- */
 
+/* An empty cache (token ""); never NULL.  Free with xcache_free (NULL is a no-op). */
 struct xapi_cache *xcache_new(void);
 void xcache_free(struct xapi_cache *k);
 /*
@@ -75,8 +76,10 @@ void xcache_free(struct xapi_cache *k);
  * after token "").  Stores the returned token (see xcache_token).  Returns 0 or PP_EPARSE with e.
  */
 int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset, struct err *e);
+/* The event.from token to send next ("" = ask for a snapshot); setting "" forces one. */
 const char *xcache_token(const struct xapi_cache *k); /* "" before the first batch */
 void xcache_set_token(struct xapi_cache *k, const char *token);
+/* Borrowed record of cls/ref (class names compared case-insensitively), or NULL; count; walk. */
 const struct xapi_value *xcache_get(const struct xapi_cache *k, const char *cls, const char *ref);
 size_t xcache_count(const struct xapi_cache *k, const char *cls);
 void xcache_foreach(const struct xapi_cache *k, const char *cls,
@@ -119,12 +122,16 @@ struct wreq {
     bool parked;
 };
 
+/* A new request to host (copied); params (an array, or NULL = none) is taken.  Never NULL. */
 struct wreq *wreq_new(struct xapi_client *c, const char *host, const char *method,
                       struct xapi_value *params);
+/* Free a request that is in no transport queue any more; NULL is a no-op. */
 void wreq_free(struct wreq *w);
 
 /* transport_http.c */
+/* curl_global_init once per process (not thread-safe: the first loop is made on one thread). */
 int http_global_init(struct err *e);
+/* A curl multi handle (NULL on failure) and its release (NULL is a no-op). */
 void *http_multi_new(void);
 void http_multi_free(void *multi);
 /* Start w; on failure completes w through the loop (never calls done re-entrantly). */
@@ -133,15 +140,19 @@ void http_start(struct xapi_loop *loop, struct wreq *w);
 void http_abort(struct xapi_loop *loop, struct wreq *w);
 /* Perform, wait up to wait_ms for socket activity, collect finished transfers. */
 void http_run(struct xapi_loop *loop, int wait_ms);
+/* True while transfers are in the multi. */
 bool http_busy(const struct xapi_loop *loop);
 
 /* transport_inproc.c */
+/* Queue w for the handler; it runs from inproc_run, never here. */
 void inproc_start(struct xapi_loop *loop, struct wreq *w);
+/* Take w out of the queue or the parked list without completing it. */
 void inproc_abort(struct xapi_loop *loop, struct wreq *w);
 /* Process queued in-process calls; returns how many completed (parked ones do not count). */
 int inproc_run(struct xapi_loop *loop);
 /* Move parked long-polls back to the queue (state may have changed). */
 void inproc_unpark(struct xapi_loop *loop);
+/* Queue state, and the earliest parked long-poll deadline (loop clock; INT64_MAX = none). */
 bool inproc_has_queued(const struct xapi_loop *loop);
 bool inproc_has_parked(const struct xapi_loop *loop);
 int64_t inproc_next_deadline(const struct xapi_loop *loop);
@@ -154,20 +165,24 @@ struct xapi_loop_int {
     struct wreq *parked;
     struct wreq *done_head, *done_tail; /* completed wire requests to process */
 };
+/* The loop's transport state (borrowed). */
 struct xapi_loop_int *loop_int(struct xapi_loop *loop);
 const struct xapi_loop_int *loop_int_c(const struct xapi_loop *loop);
 /* Queue w's completion (processed on the loop, never re-entrantly). */
 void loop_wreq_complete(struct xapi_loop *loop, struct wreq *w);
+/* Now on the loop's clock (ms). */
 int64_t loop_now(const struct xapi_loop *loop);
-/* Client accessors for the transports. */
+/* Client accessors for the transports (borrowed; valid while the client lives). */
 const struct xapi_client_opts *client_opts(const struct xapi_client *c);
 /* The loop the client belongs to (upload.c). */
 struct xapi_loop *client_loop(const struct xapi_client *c);
+/* "http", "https" or "inproc"; port 0 = the scheme's default; pins NULL = CA verification. */
 const char *client_scheme(const struct xapi_client *c);
 int client_port(const struct xapi_client *c);
 struct xapi_pins *client_pins(struct xapi_client *c);
 /* Protocol fallback: the host does not serve /jsonrpc. */
 void client_set_proto(struct xapi_client *c, enum xapi_proto_pref p);
+/* The protocol the caller asked for (XAPI_PREF_AUTO allows the fallback). */
 enum xapi_proto_pref client_pref(const struct xapi_client *c);
 
 #endif
