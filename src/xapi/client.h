@@ -70,6 +70,7 @@ enum xapi_conn_state {
     XAPI_CONN_EMERGENCY, /* the hosts answer, but only in emergency mode (HOST_STILL_BOOTING...) */
     XAPI_CONN_FAILED     /* gave up (reconnect budget spent, or credentials refused) */
 };
+/* Static name of a state ("ready", "emergency", ...). */
 const char *xapi_conn_state_name(enum xapi_conn_state s);
 
 struct xapi_client_opts {
@@ -130,6 +131,7 @@ struct xapi_client *xapi_client_new(struct xapi_loop *loop, const struct xapi_cl
  * one of this client's operations.
  */
 void xapi_client_free(struct xapi_client *c);
+/* The pool's connection state (see on_state). */
 enum xapi_conn_state xapi_client_state(const struct xapi_client *c);
 /* Borrowed: the master's host as last seen ("" before login), the session ref or NULL. */
 const char *xapi_client_master(const struct xapi_client *c);
