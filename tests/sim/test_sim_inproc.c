@@ -911,6 +911,21 @@ static void test_faults(void **state)
     assert_true(json_is_true(json_object_get(json_array_get(hosts, 1), "live")));
     assert_true(json_is_false(json_object_get(json_array_get(hosts, 2), "live")));
     json_decref(js);
+    /* the host that never came back can be forgotten */
+    r = st_call(f.s, f.addr, "host.destroy", f.sess, h3, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.get_all", f.sess, NULL);
+    assert_int_equal(xapi_array_len(r.value), 2);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "PBD.get_all_records", f.sess, NULL);
+    for (size_t i = 0; i < r.value->u.st.n; i++)
+        assert_string_not_equal(xapi_struct_str(r.value->u.st.vals[i], "host", ""), h3);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, sim_host_address(f.s, 2), "session.login_with_password", "root", "xenroot",
+                NULL);
+    assert_string_equal(st_code(&r), "TRANSPORT");
+    xapi_response_cleanup(&r);
     /* clear removes faults; bad fault documents name the field */
     add_fault(f.s, "{\"type\":\"clear\"}");
     json_t *bad = json_pack("{s:s,s:s}", "type", "migration_fails", "hots", "x");
