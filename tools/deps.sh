@@ -5,7 +5,7 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc make libcurl4-openssl-dev libexpat1-dev libjansson-dev
 libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format curl openssl
-jq python3"
+jq python3 libssl-dev"
 PKGS="$PKGS $*"
 missing=""
 for p in $PKGS; do
