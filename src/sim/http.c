@@ -27,13 +27,6 @@
 #define CONTROL_BODY_MAX (64u * 1024)
 #define UPLOAD_HEAD_MAX  (64u * 1024)
 
-int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
-                      const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
-                      struct err *e);
-int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
-                   const void *head, size_t head_len, int64_t total_len, struct err *e);
-int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
-
 struct listener {
     struct sim_server *srv;
     char address[64];

@@ -296,4 +296,33 @@ struct update_meta {
  * reason in e. */
 int update_xml_parse(const unsigned char *data, size_t len, struct update_meta *m, struct err *e);
 
+/* ---- shared between the simulator's files ---- */
+
+/* ops.c: a pool_update object from parsed metadata (no VDI, no hosts).  Under the lock. */
+struct obj *update_create(struct world *w, const struct update_meta *m);
+/* ops.c: recompute a VM's allowed_operations from its power state and current operations. */
+void vm_refresh_ops(struct world *w, struct obj *vm);
+/* ops.c: set / clear pool.other_config:rolling_upgrade_in_progress from the hosts' versions. */
+void rpu_detect(struct world *w);
+/* ops.c: a host's xapi is up again (reboot == true: the whole host booted). */
+void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
+/* state.c: parse and install (or clear) one fault; where names it in errors.  Under the lock. */
+int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
+/* state.c: the GET /sim/state document (new reference).  Under the lock. */
+json_t *sim_state_json_locked(struct sim *s);
+/*
+ * sim.c: the HTTP server's entry: as sim_call but may block (event.from long-polls, synchronous
+ * long calls wait for their task); *predispatch tells an error raised before dispatch (emergency
+ * mode), which JSON-RPC encodes in xapi's pre-dispatch form.  Takes the lock.
+ */
+int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
+                      const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
+                      struct err *e);
+/*
+ * sim.c: an upload of which only the first head_len bytes are kept, total_len in all (HTTP
+ * streams the body).  Errors as sim_put.  Caller holds the lock.
+ */
+int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
+                   const void *head, size_t head_len, int64_t total_len, struct err *e);
+
 #endif

@@ -53,7 +53,6 @@ static void host_refresh_ops(struct world *w, struct obj *h)
     fset(w, h, "allowed_operations", a);
 }
 
-void vm_refresh_ops(struct world *w, struct obj *vm);
 void vm_refresh_ops(struct world *w, struct obj *vm)
 {
     static const char *const running[] = {"clean_shutdown", "hard_shutdown", "clean_reboot",
@@ -1024,7 +1023,6 @@ static struct xapi_value *guidance_set(const char *g)
     return a;
 }
 
-struct obj *update_create(struct world *w, const struct update_meta *m);
 struct obj *update_create(struct world *w, const struct update_meta *m)
 {
     struct obj *u = obj_new_uuid(w, CL_POOL_UPDATE, m->uuid);
@@ -1254,7 +1252,6 @@ static bool master_reachable(struct world *w)
  * Rolling pool upgrade detection (db_gc.ml detect_rolling_upgrade): while the hosts' platform
  * versions differ the pool's other_config says rolling_upgrade_in_progress=true.
  */
-void rpu_detect(struct world *w);
 void rpu_detect(struct world *w)
 {
     const char *first = NULL;
@@ -1272,7 +1269,6 @@ void rpu_detect(struct world *w)
         fmap_del(w, w->pool, "other_config", "rolling_upgrade_in_progress");
 }
 
-void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
 void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
 {
     struct hostx *hx = HX(h);

@@ -15,11 +15,6 @@
 #include "base/str.h"
 #include "sim/internal.h"
 
-struct obj *update_create(struct world *w, const struct update_meta *m);             /* ops.c */
-void vm_refresh_ops(struct world *w, struct obj *vm);                                /* ops.c */
-void rpu_detect(struct world *w);                                                    /* ops.c */
-int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e); /* state.c */
-
 static int check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e)
 {
     if (!json_is_object(o))

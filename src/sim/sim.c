@@ -23,9 +23,6 @@
 /* Bytes of an upload kept for pool_update.introduce (update.xml lives at the start). */
 #define VDI_HEAD_MAX (64 * 1024)
 
-int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
-json_t *sim_state_json_locked(struct sim *s);
-
 int sim_new_from_json(const json_t *scenario, const struct sim_options *o, struct sim **out,
                       struct err *e)
 {
@@ -142,9 +139,6 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
     return rc;
 }
 
-int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
-                      const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
-                      struct err *e);
 /* The HTTP server's entry (sim_http.c): may block (event.from, synchronous long calls). */
 int sim_call_blocking(struct sim *s, const char *host_address, const char *method,
                       const struct xapi_value *params, struct xapi_response *out, bool *predispatch,
@@ -254,8 +248,6 @@ static int xapi_fail(struct err *e, const char *code, const char *param)
     return rc;
 }
 
-int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
-                   const void *head, size_t head_len, int64_t total_len, struct err *e);
 /* The upload with only the first head_len bytes of a total_len body (HTTP streams). */
 int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
                    const void *head, size_t head_len, int64_t total_len, struct err *e)

@@ -187,7 +187,6 @@ static void set_partition(struct sim *s, struct world *w, bool on)
     }
 }
 
-int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
 /* Parse and install one fault (caller holds the lock). */
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e)
 {
@@ -227,7 +226,6 @@ static json_t *ref_names(struct world *w, const struct obj *o, const char *field
     return a;
 }
 
-json_t *sim_state_json_locked(struct sim *s);
 /* The state document (caller holds the lock). */
 json_t *sim_state_json_locked(struct sim *s)
 {
