@@ -184,52 +184,76 @@ struct sim {
     uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
 };
 
-/* ---- model.c: objects, fields, events ---- */
+/*
+ * ---- model.c: objects, fields, events ----
+ * Everything here runs under sim->mu and never fails (allocation failures abort, as in base/mem.h).
+ * Objects are owned by their world; pointers stay valid until obj_destroy (a destroyed object
+ * lingers as a tombstone for event.from until the oldest tombstones are dropped).
+ */
+/* Now in the sim's timeline (virtual or scaled), ms since the epoch. */
 int64_t sim_now(struct sim *s);
+/* A new object of class c: the class's default record, a fresh ref and uuid from the seeded rng
+ * (or the given uuid), an `add` for event.from. */
 struct obj *obj_new(struct world *w, enum cls c);
 struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid);
+/* Delete: frees the record and extras, keeps a tombstone for a `del` event. */
 void obj_destroy(struct world *w, struct obj *o);
+/* Live object by ref (any class / class c), or NULL. */
 struct obj *obj_get(struct world *w, const char *ref);
 struct obj *obj_get_cls(struct world *w, const char *ref, enum cls c);
+/* First live object of class c with that name_label, or NULL (linear except while loading). */
 struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label);
+/* Mark o changed: a new generation, so event.from reports it. */
 void obj_touch(struct world *w, struct obj *o);
+/* Free a world and all its objects and sessions; NULL is a no-op. */
 void world_free(struct world *w);
 
+/* Field getters: borrowed value / string ("" when absent) / int / bool (0, false when absent). */
 const struct xapi_value *fget(const struct obj *o, const char *f);
 const char *fstr(const struct obj *o, const char *f);
 int64_t fint(const struct obj *o, const char *f);
 bool fbool(const struct obj *o, const char *f);
+/* Field setters: replace the field (fset takes v) and touch o when the value changed. */
 void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v);
 void fset_str(struct world *w, struct obj *o, const char *f, const char *v);
 void fset_int(struct world *w, struct obj *o, const char *f, int64_t v);
 void fset_bool(struct world *w, struct obj *o, const char *f, bool v);
 void fset_double(struct world *w, struct obj *o, const char *f, double v);
 void fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms);
+/* Map fields: put / delete (true when it existed) / borrowed value or NULL. */
 void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v);
 bool fmap_del(struct world *w, struct obj *o, const char *f, const char *k);
 const char *fmap_get(const struct obj *o, const char *f, const char *k);
+/* Set fields (arrays of strings): add if absent / delete (true when it existed) / membership. */
 void fset_add(struct world *w, struct obj *o, const char *f, const char *v);
 bool fset_del(struct world *w, struct obj *o, const char *f, const char *v);
 bool fset_has(const struct obj *o, const char *f, const char *v);
 
+/* The sim-only state of a host object (borrowed). */
 struct hostx *HX(struct obj *host);
 /* Free memory of a host as xapi's compute_free_memory sees it (minus reservations). */
 int64_t host_free_memory(struct world *w, struct obj *host);
+/* What a VM occupies on its host: memory_dynamic_max + memory_overhead. */
 int64_t vm_footprint(const struct obj *vm);
+/* Is host the world's current coordinator? */
 bool host_is_master(struct world *w, struct obj *host);
 
-/* Tasks. */
+/* Tasks: a pending task (cancellable: task.cancel allowed); finish it with a result (val taken;
+ * task.result becomes its XML-RPC fragment) or an error ([CODE, params...], copied). */
 struct obj *task_new(struct world *w, const char *name, struct obj *host, bool cancellable);
 void task_succeed(struct world *w, struct obj *task, struct xapi_value *val);
 void task_fail(struct world *w, struct obj *task, const struct xapi_value *error);
 void task_fail_code(struct world *w, struct obj *task, const char *code, size_t n, ...);
+/* True for a live task whose status is pending. */
 bool task_pending(const struct obj *task);
 
-/* Scheduling. */
+/* Scheduling: queue a state change at time t (refs a, b, c looked up when it runs); apply every
+ * change due at or before t in (time, order) order, moving a virtual clock along. */
 void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
            const char *c, int64_t n, int flag);
 void run_due(struct sim *s, int64_t t);
-void apply_action(struct sim *s, struct action *a); /* ops.c */
+/* ops.c: what a scheduled change does. */
+void apply_action(struct sim *s, struct action *a);
 
 /*
  * Faults (state.c): find a matching fault (empty target fields match anything), consume one use
@@ -241,6 +265,7 @@ bool fault_take(struct sim *s, struct world *w, const char *type, const struct o
 /* As fault_take without consuming a use. */
 bool fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
                 const struct obj *vm, const struct obj *sr, const struct obj *update);
+/* Release every fault. */
 void faults_free(struct sim *s);
 /* host_go_down helper kinds */
 enum { DOWN_REBOOT = 0, DOWN_TOOLSTACK = 1 };
@@ -259,13 +284,22 @@ struct ctx {
     bool instant;     /* in-process synchronous: durations are zero */
     bool blocking;    /* HTTP: may wait */
 };
+/* A handler's outcome: the response is filled, or its task completes later (long calls). */
 enum { R_DONE = 0, R_PENDING = 1 };
+/*
+ * Answer one call addressed to addr (caller holds the lock; blocking waits release it).  Fills
+ * *r and returns 0, or PP_ETRANSPORT (e set) when the host cannot be reached.
+ */
 int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
              struct xapi_response *r, bool blocking, bool *predispatch, struct err *e);
+/* Fail the call with [code, n string params...] / succeed with v (taken). */
 void rerr(struct ctx *c, const char *code, size_t n, ...);
 void rok(struct ctx *c, struct xapi_value *v);
+/* Parameter i as an object of class cl, or NULL after answering HANDLE_INVALID [cl, ref]. */
 struct obj *arg_obj(struct ctx *c, size_t i, enum cls cl);
+/* Parameter i as a string ("" when absent or not a string; borrowed). */
 const char *arg_str(struct ctx *c, size_t i);
+/* A modelled duration: ms, or 0 for an in-process synchronous call (which cannot wait). */
 int64_t dur(struct ctx *c, int64_t ms);
 
 /* ---- ops.c: the handlers of host / VM / pool / VBD / pool_update calls ---- */
