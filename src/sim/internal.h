@@ -315,7 +315,10 @@ struct handler {
 extern const struct handler sim_op_handlers[];
 
 /* ---- scenario.c ---- */
+/* Build the worlds of s from a scenario document (docs/simulator.md).  Returns 0 or PP_EINVAL
+ * with e naming the field; s is then partly built and must be freed. */
 int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e);
+/* Parse one fault document into *f (f->params is a new reference).  PP_EINVAL names the field. */
 int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f, struct err *e);
 
 /* ---- update_xml.c ---- */
