@@ -33,6 +33,39 @@ static void epoch_float(char *out, size_t n, int64_t t_ms)
     snprintf(out, n, "%lld.", (long long)(t_ms / 1000));
 }
 
+/* Compare dotted versions numerically ("3.10.0" > "3.2.1"); missing parts count as 0. */
+static int version_cmp(const char *a, const char *b)
+{
+    while (*a || *b) {
+        char *ea, *eb;
+        unsigned long x = strtoul(a, &ea, 10), y = strtoul(b, &eb, 10);
+        if (x != y)
+            return x < y ? -1 : 1;
+        a = *ea == '.' ? ea + 1 : ea;
+        b = *eb == '.' ? eb + 1 : eb;
+        if (ea == a && eb == b && (*a || *b)) /* non-numeric tails: compare as text */
+            return strcmp(a, b);
+    }
+    return 0;
+}
+
+static const char *platform_version(struct obj *h)
+{
+    return xapi_struct_str(fget(h, "software_version"), "platform_version", "");
+}
+
+/* During a rolling upgrade VMs start only on the newest hosts: is h older than some host? */
+static bool rpu_too_old(struct world *w, struct obj *h)
+{
+    if (!fmap_get(w->pool, "other_config", "rolling_upgrade_in_progress"))
+        return false;
+    for (struct obj *o = w->chead[CL_HOST]; o; o = o->cnext) {
+        if (version_cmp(platform_version(o), platform_version(h)) > 0)
+            return true;
+    }
+    return false;
+}
+
 static bool host_live(struct obj *h)
 {
     struct hostx *hx = HX(h);
@@ -314,7 +347,8 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
     int64_t *free_mem = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*free_mem));
     uint64_t *sees = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*sees));
     for (struct obj *t = w->chead[CL_HOST]; t; t = t->cnext) {
-        if (t == h || !host_live(t) || !fbool(t, "enabled") || !HX(t)->up)
+        if (t == h || !host_live(t) || !fbool(t, "enabled") || !HX(t)->up ||
+            version_cmp(platform_version(t), platform_version(h)) < 0)
             continue;
         targets[nt] = t;
         free_mem[nt] = host_free_memory(w, t);
@@ -655,6 +689,10 @@ static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool 
         rerr(c, "VM_REQUIRES_SR", 2, vm->ref, sr->ref);
         return false;
     }
+    if (!migrating && rpu_too_old(c->w, host)) {
+        rerr(c, "VM_HOST_INCOMPATIBLE_VERSION", 2, host->ref, vm->ref);
+        return false;
+    }
     if (migrating && vm_has_pci(vm)) {
         rerr(c, "VM_HAS_PCI_ATTACHED", 1, vm->ref);
         return false;
@@ -691,6 +729,12 @@ static int h_vm_pool_migrate(struct ctx *c)
     }
     if (!can_boot_here(c, vm, dst, true))
         return R_DONE;
+    /* xapi_vm_migrate.ml: never onto a host with a lower platform version (params as raised
+     * there: vm, destination). */
+    if (src && version_cmp(platform_version(dst), platform_version(src)) < 0) {
+        rerr(c, "VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, vm->ref, dst->ref);
+        return R_DONE;
+    }
     int64_t need = vm_footprint(vm);
     int64_t end = migration_window(c, src, dst, fint(vm, "memory_dynamic_max"));
     HX(dst)->reserved += need;
@@ -702,13 +746,14 @@ static int h_vm_pool_migrate(struct ctx *c)
 static struct obj *pick_start_host(struct ctx *c, struct obj *vm)
 {
     struct obj *aff = ref_field(c->w, vm, "affinity", CL_HOST);
-    if (aff && host_live(aff) && HX(aff)->up && fbool(aff, "enabled") &&
+    if (aff && host_live(aff) && HX(aff)->up && fbool(aff, "enabled") && !rpu_too_old(c->w, aff) &&
         !vm_missing_sr(c->w, vm, aff) && host_free_memory(c->w, aff) >= vm_footprint(vm))
         return aff;
     struct obj *best = NULL;
     int64_t bestfree = -1;
     for (struct obj *h = c->w->chead[CL_HOST]; h; h = h->cnext) {
-        if (!host_live(h) || !HX(h)->up || !fbool(h, "enabled") || vm_missing_sr(c->w, vm, h))
+        if (!host_live(h) || !HX(h)->up || !fbool(h, "enabled") || vm_missing_sr(c->w, vm, h) ||
+            rpu_too_old(c->w, h))
             continue;
         int64_t f = host_free_memory(c->w, h);
         if (f >= vm_footprint(vm) && f > bestfree) {

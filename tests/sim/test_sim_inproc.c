@@ -1063,6 +1063,33 @@ static void test_rolling_upgrade_detected(void **state)
     rpu = other_config(&f, "pool", pref, "rolling_upgrade_in_progress");
     assert_string_equal(rpu, "true");
     free(rpu);
+    r = st_call(f.s, f.addr, "host.enable", f.sess, h3, NULL);
+    xapi_response_cleanup(&r);
+    /* no migration onto an older host; VMs start only on the newest */
+    const char *h1 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-1", 1);
+    const char *vm = st_ref_by_name(f.s, f.addr, f.sess, "VM", "web-1", 2);
+    struct xapi_value *p = st_params(f.sess, vm, h3, NULL);
+    xapi_array_append_take(p, xapi_value_new_struct());
+    r = st_callv(f.s, f.addr, "VM.pool_migrate", p);
+    assert_true(r.ok); /* 3.2.1 -> 3.3.0: allowed */
+    xapi_response_cleanup(&r);
+    p = st_params(f.sess, vm, h1, NULL);
+    xapi_array_append_take(p, xapi_value_new_struct());
+    r = st_callv(f.s, f.addr, "VM.pool_migrate", p);
+    assert_string_equal(st_code(&r), "VM_HOST_INCOMPATIBLE_VERSION_MIGRATE");
+    assert_string_equal(st_eparam(&r, 0), vm);
+    assert_string_equal(st_eparam(&r, 1), h1);
+    xapi_response_cleanup(&r);
+    const char *halted = st_ref_by_name(f.s, f.addr, f.sess, "VM", "build-1", 3);
+    r = st_call(f.s, f.addr, "VM.start_on", f.sess, halted, h1, "false", "false", NULL);
+    assert_string_equal(st_code(&r), "VM_HOST_INCOMPATIBLE_VERSION");
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "VM.start", f.sess, halted, "false", "false", NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    char *on = fstr_of(&f, "VM", halted, "resident_on");
+    assert_string_equal(on, h3);
+    free(on);
     free(vdi);
     sim_free(f.s);
 }
