@@ -748,7 +748,8 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
         json_decref(view);
         for (size_t i = 0; i < eng->n_pools; i++) {
             struct eng_pool *p = eng->pools[i];
-            bool ok = p->client && xapi_cache_ready(p->client);
+            /* a pool that lost its master keeps a ready (stale) cache: say it is offline */
+            bool ok = p->client && xapi_cache_ready(p->client) && p->state == XAPI_CONN_READY;
             json_array_append_new(
                 pools, json_pack("{s:s,s:o}", "name", p->name, "error",
                                  ok ? json_null()

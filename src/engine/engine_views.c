@@ -17,7 +17,12 @@
 #include "plan/csv.h"
 #include "plan/views.h"
 
-/* Inventories of the connected pools; names of the others go to offline (may be NULL). */
+/*
+ * Inventories of the connected pools; names of the others go to offline (may be NULL).  A pool
+ * that lost its master (reconnecting, emergency mode) still has its last cache, but what it shows
+ * may be stale and nothing can be done to it: it is offline until it reconnects, as XenCenter
+ * shows a disconnected pool.
+ */
 static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline)
 {
     struct inv_pool **v = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*v));
@@ -25,7 +30,13 @@ static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline)
     *n = 0;
     for (size_t i = 0; i < eng->n_pools; i++) {
         struct err e = {0};
-        struct inv_pool *p = engine_pool_inventory(eng, eng->pools[i], &e);
+        struct eng_pool *ep = eng->pools[i];
+        struct inv_pool *p = NULL;
+        if (ep->state == XAPI_CONN_READY)
+            p = engine_pool_inventory(eng, ep, &e);
+        else
+            err_set(&e, PP_ESTATE, "pool %s is not connected (%s%s%s)", ep->name,
+                    xapi_conn_state_name(ep->state), ep->error[0] ? ": " : "", ep->error);
         if (p)
             v[(*n)++] = p;
         else if (offline)
