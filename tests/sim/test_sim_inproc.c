@@ -1315,6 +1315,36 @@ static void test_events(void **state)
     sim_free(f.s);
 }
 
+static void test_events_lost(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "small.json");
+    struct xapi_response r = event_from(&f, "task", "");
+    char tok[64];
+    str_lcpy(tok, xapi_struct_str(r.value, "token", ""), sizeof(tok));
+    xapi_response_cleanup(&r);
+    /* more deletions than the simulator remembers */
+    for (int i = 0; i < 5000; i++) {
+        r = st_call(f.s, f.addr, "task.create", f.sess, "t", "", NULL);
+        char t[96];
+        str_lcpy(t, st_str(&r), sizeof(t));
+        xapi_response_cleanup(&r);
+        r = st_call(f.s, f.addr, "task.destroy", f.sess, t, NULL);
+        assert_true(r.ok);
+        xapi_response_cleanup(&r);
+    }
+    r = event_from(&f, "task", tok);
+    assert_string_equal(st_code(&r), "EVENTS_LOST");
+    xapi_response_cleanup(&r);
+    /* a fresh snapshot works again */
+    r = event_from(&f, "task", "");
+    assert_true(r.ok);
+    assert_int_equal(xapi_array_len(xapi_struct_get(r.value, "events")), 0);
+    xapi_response_cleanup(&r);
+    sim_free(f.s);
+}
+
 /* ---- determinism, performance, scenario errors ---- */
 
 static char *event_trace(uint64_t seed)
@@ -1456,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_designate_new_master_and_ha),
         cmocka_unit_test(test_vm_power_and_cd),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_events_lost),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_bench16_loads),
         cmocka_unit_test(test_scenario_livepatch_on),
