@@ -285,13 +285,13 @@ out:
     return rc;
 }
 
-/* Local time zone offset in minutes (the CSV's TimeStamp is local time, as XenCenter writes). */
-static int local_tz_offset_min(void)
+/* The local time zone's offset from UTC in minutes at t_ms, daylight saving time included. */
+static int local_tz_offset_min_at(int64_t t_ms)
 {
-    time_t now = time(NULL);
+    time_t t = (time_t)(t_ms / 1000);
     struct tm tm;
 
-    localtime_r(&now, &tm);
+    localtime_r(&t, &tm);
     return (int)(tm.tm_gmtoff / 60);
 }
 
@@ -314,7 +314,13 @@ int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, stru
     if (view == ENGINE_VIEW_BY_UPDATE) {
         struct view_update_rows ur = {0};
         view_by_update(&l, VIEW_SORT_DATE, &ur);
-        csv_by_update(&b, &ur, local_tz_offset_min());
+        /* The TimeStamp is local time as XenCenter writes it (DateTime.ToLocalTime): each date
+         * with its own offset (summer time in summer), not today's.  The rows are sorted
+         * already, so shift every alert by its offset and format at offset 0. */
+        for (size_t i = 0; i < l.n; i++)
+            if (l.v[i].timestamp_ms != 0)
+                l.v[i].timestamp_ms += (int64_t)local_tz_offset_min_at(l.v[i].timestamp_ms) * 60000;
+        csv_by_update(&b, &ur, 0);
         view_update_rows_cleanup(&ur);
     } else {
         struct view_server_rows sr = {0};
