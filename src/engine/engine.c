@@ -791,11 +791,14 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
         req_run(eng, r, NULL, &fe);
         return rc;
     }
-    json_decref(meta);
     r = req_new(R_CATALOG_PUT);
     r->fetched = fr;
     r->not_modified = fr.status == 304;
-    return req_run(eng, r, out, e);
+    rc = req_run(eng, r, out, e);
+    if (rc != 0) /* a catalog that does not parse: say where it came from, as fetch errors do */
+        err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
+    json_decref(meta);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ views, dismissals */
