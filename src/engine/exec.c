@@ -642,6 +642,28 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
     acts_next(s);
 }
 
+static bool pred_host_live(void *ctx, struct xapi_client *c)
+{
+    struct xview v;
+    view_of(&v, c);
+    return xv_host_live(&v, ctx);
+}
+
+/* The host an undo item waited for is back (or the wait failed): try the item again. */
+static void act_waited(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct xstep *s = ctx;
+    s->op = NULL;
+    if (orphan_check(s))
+        return;
+    if (rc != 0) {
+        step_fail_err(s, rc, e);
+        return;
+    }
+    acts_next(s);
+}
+
 static void acts_finish(struct xstep *s)
 {
     struct xpool *p = s->p;
@@ -680,6 +702,21 @@ static void acts_next(struct xstep *s)
             } else {
                 r = send_call(s, "pool_update.destroy", params_v(1, uref), false, act_done);
             }
+        } else if (c && exec_derive(&v, SK_RESOLVE, NULL, a->a, false) == DERIVE_DONE) {
+            r = 1; /* already as it should be */
+        } else if (c && (str_eq(pstr(a->a, "fix"), "enable_host") ||
+                         str_eq(pstr(a->a, "fix"), "disable_host")) &&
+                   !xv_host_live(&v, pstr(a->a, "obj"))) {
+            /* the host is rebooting (a cancelled rollout): wait for it before enabling it */
+            struct err we = {0};
+            emit(s->p, NULL, step_name(s), -1, "waiting for %s to come back before enabling it",
+                 obj_name(&v, pstr(a->a, "obj")));
+            int64_t t = s->p->r->x->env.host_return_timeout_ms;
+            if (xapi_cache_wait(c, pred_host_live, (void *)pstr(a->a, "obj"),
+                                t > 0 ? t : 20 * 60 * 1000, act_waited, s, &s->op, &we) != 0) {
+                step_fail_err(s, we.code, &we);
+            }
+            return;
         } else {
             const char *f = pstr(a->a, "fix");
             emit(s->p, NULL, step_name(s), -1, "restoring: %s %s", f,
@@ -1613,6 +1650,20 @@ static const char *file_for(void *ctx, const char *uuid)
     return NULL;
 }
 
+/* The id of an unfinished rollout (running, halted, cancelling) holding pool, or NULL. */
+static const char *pool_busy(struct exec *x, const char *pool)
+{
+    for (struct xrun *r = x->runs; r; r = r->next) {
+        if (r->st != STORE_ROLLOUT_RUNNING && r->st != STORE_ROLLOUT_HALTED &&
+            r->st != STORE_ROLLOUT_CANCELLING && r->st != STORE_ROLLOUT_PLANNED)
+            continue;
+        for (size_t i = 0; i < r->n_pools; i++)
+            if (str_eq(r->pools[i].name, pool))
+                return r->id;
+    }
+    return NULL;
+}
+
 /* Start a rollout (see exec.h). */
 int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id,
                        struct err *e)
@@ -1630,6 +1681,14 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
     const char *policy = "minimal";
     for (size_t i = 0; i < req->n_pools && rc == 0; i++) {
         const char *pn = req->pools[i].pool;
+        const char *busy = pool_busy(x, pn);
+        if (busy) {
+            rc = err_set(e, PP_ESTATE,
+                         "pool %s is in rollout %s, which is not finished: let it finish, or "
+                         "cancel it, first",
+                         pn, busy);
+            break;
+        }
         if (!x->env.client_for || !x->env.client_for(x->env.ctx, pn)) {
             rc = err_set(e, PP_ENOTFOUND, "pool %s is not registered or not connected", pn);
             break;

@@ -467,6 +467,54 @@ static void test_precheck_failure_then_cancel(void **state)
     world_free(&w);
 }
 
+static bool step_in_intent(struct world *w, const char *kind)
+{
+    struct store_step_list l = {0};
+    bool found = false;
+    store_steps_list(w->t->store, w->id, NULL, &l, NULL);
+    for (size_t i = 0; i < l.n; i++)
+        found = found || (l.items[i].state == STORE_STEP_INTENT && str_eq(l.items[i].kind, kind));
+    store_step_list_cleanup(&l);
+    return found;
+}
+
+/* Cancel while a host is rebooting: the cancel waits for it, then restores everything; a second
+ * rollout on a pool that is in one is refused. */
+static void test_cancel_during_reboot(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, true, false);
+    start(&w);
+    char *id2 = NULL;
+    struct err e = {0};
+    struct plan_opts o;
+    plan_opts_init(&o);
+    struct exec_pool_req pr = {.pool = "p1", .opts = &o};
+    struct exec_file f = {.uuid = U_REBOOT, .path = w.file};
+    struct exec_request req = {.pools = &pr, .n_pools = 1, .files = &f, .n_files = 1};
+    assert_int_equal(exec_rollout_start(w.t->x, &req, &id2, &e), PP_ESTATE);
+    assert_non_null(strstr(e.msg, w.id));
+    assert_null(id2);
+    long turn = 0;
+    for (; turn < 200000 && !step_in_intent(&w, "reboot"); turn++)
+        tenv_turn(w.t);
+    assert_true(step_in_intent(&w, "reboot"));
+    /* let the reboot be accepted, so the host is down while cancelling */
+    for (int i = 0; i < 3; i++)
+        tenv_turn(w.t);
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "cancelled");
+    json_decref(j);
+    json_t *s = check_invariants(&w, NULL, true); /* HA on, hosts enabled and live, VMs once */
+    json_decref(s);
+    world_free(&w);
+}
+
 /* Diagnostics: the steps in flight (intent on disk) when the crash happens. */
 static void note_crash(struct world *w, long point, bool after_loop)
 {
@@ -572,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_host_never_returns_then_retry),
         cmocka_unit_test(test_migration_failure_then_retry),
         cmocka_unit_test(test_precheck_failure_then_cancel),
+        cmocka_unit_test(test_cancel_during_reboot),
         cmocka_unit_test(test_crash_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
