@@ -112,6 +112,21 @@ pp_run apply lab --update f2d4b6c8-0e3a-4f7b-9d1c-5e7a9b1d3f07 --yes
 assert_eq "XS84E001,XS84E002" "$(sim_host_updates lab lab-1 | paste -sd,)" "lab-1 after XS84E002"
 pass "bad client ID files refused naming the field; the imported one kept"
 
+# lab has every update now: By Server (JSON, table, CSV) says so
+pp_ok updates --by-server --json
+for h in lab-1 lab-2; do
+    s=$(jq -c --arg h "$h" '.servers[] | select(.server == $h)' <<<"$PP_OUT")
+    assert_eq "Up to date true 0 XS84E001,XS84E002" "$(jq -r '"\(.status) \(.up_to_date) " +
+        "\(.required | length) \([.installed[].name] | sort | join(","))"' <<<"$s")" \
+        "$h after both updates"
+done
+pp_ok updates --by-server
+assert_contains "$(grep -E '^lab +lab-1 ' <<<"$PP_OUT")" "Up to date" "By Server table"
+pp updates --by-server --export-csv - >"$E2E_TMP/s.csv"
+grep -q '^"lab","lab-2","8.4.0","Up to date","","XS84E001, XS84E002"' "$E2E_TMP/s.csv" ||
+    fail "By Server CSV for the updated lab-2: $(grep lab-2 "$E2E_TMP/s.csv")"
+pass "an updated pool is Up to date in By Server"
+
 bad empty-username '{"username": "", "apikey": "demo-apikey-0001"}' '"username"'
 pass "an empty username is named"
 

@@ -36,7 +36,8 @@ def local_time(iso, tz):
     t = datetime.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
     t = t.astimezone(zoneinfo.ZoneInfo(tz))
     h12 = t.hour % 12 or 12
-    return f"{t.strftime('%b')} {t.day}, {t.year} {h12}:{t.minute:02d} {'AM' if t.hour < 12 else 'PM'}"
+    ampm = "AM" if t.hour < 12 else "PM"
+    return f"{t.strftime('%b')} {t.day}, {t.year} {h12}:{t.minute:02d} {ampm}"
 
 
 def main():

@@ -17,7 +17,8 @@ python3 "$SRCDIR/tests/e2e/catalog_proxy.py" "$FS" "$MODE" "$PLOG" >"$E2E_TMP/pr
 E2E_PIDS="$E2E_PIDS $!"
 wait_for_line "$E2E_TMP/proxy.out" '^listening [0-9]+$' 20 || fail "proxy did not start"
 PROXY="http://127.0.0.1:$(awk '{print $2}' "$E2E_TMP/proxy.out")"
-curl -sS --max-time 20 "$FS/updates.xml" | sed "s#$FS/direct/#$PROXY/direct/#g" >"$E2E_TMP/updates.xml"
+curl -sS --max-time 20 "$FS/updates.xml" | sed "s#$FS/direct/#$PROXY/direct/#g" \
+    >"$E2E_TMP/updates.xml"
 grep -q "$PROXY/direct/v2/download/XS84E001.zip" "$E2E_TMP/updates.xml" ||
     fail "catalog not rewritten: $(head -c 600 "$E2E_TMP/updates.xml")"
 
@@ -45,7 +46,8 @@ zip=$(jq -r '.downloads[0].path' <<<"$PP_OUT")
 cmp -s "$zip" "$E2E_TMP/ref.zip" || fail "the resumed download differs from the file service's"
 gets=$(grep -c '^GET /direct/v2/download/XS84E001.zip ' "$PLOG")
 assert_eq 2 "$gets" "requests for XS84E001.zip (cut, then resumed): $(cat "$PLOG")"
-assert_contains "$(grep XS84E001.zip "$PLOG" | sed -n 1p)" "status=200-cut inm=- ims=- range=-" "first request"
+assert_contains "$(grep XS84E001.zip "$PLOG" | sed -n 1p)" "status=200-cut inm=- ims=- range=-" \
+    "first request"
 assert_contains "$(grep XS84E001.zip "$PLOG" | sed -n 2p)" \
     "status=206 inm=- ims=- range=bytes=$((size / 2))-" "second request resumes at the cut"
 pass "a cut download is retried and resumed with Range"

@@ -50,7 +50,10 @@ assert_eq '["XenServer 8","XS82ECU1005","XS84E002","XS82ECU1003"]' "$(names)" \
 assert_eq "$(printf '%s\n' "$U1004" "$U1002" | sort | paste -sd,)" \
     "$(ignore_list prod | tr , '\n' | grep -E "$U1004|$U1002" | paste -sd,)" \
     "prod keeps both dismissals"
-case ",$(ignore_list lab)," in *",$U84E001,"*) ;; *) fail "lab's IgnorePatches: $(ignore_list lab)" ;; esac
+case ",$(ignore_list lab)," in
+    *",$U84E001,"*) ;;
+    *) fail "lab's IgnorePatches: $(ignore_list lab)" ;;
+esac
 pass "dismiss ID ID: both pools, list grows"
 
 # -- a dismissal written by another tool (XenCenter) shows here too

@@ -53,7 +53,8 @@ assert_eq "prod/prod-1,prod/prod-2" "$(servers "$(row XS82ECU1004)")" "XS82ECU10
 assert_eq "prod/prod-3,prod/prod-4" "$(servers "$(row XS82ECU1002)")" "XS82ECU1002 servers"
 assert_eq "" "$(row XS82ECU1001)" "XS82ECU1001 is applied everywhere: no row"
 r=$(jq -c '.updates[0]' <<<"$BU")
-assert_eq "release XenServer 8 prod" "$(jq -r '"\(.kind) \(.name) \(.pools | join(","))"' <<<"$r")" \
+assert_eq "release XenServer 8 prod" \
+    "$(jq -r '"\(.kind) \(.name) \(.pools | join(","))"' <<<"$r")" \
     "new release first"
 # no hotfix row names a host that already has the update (the simulator's truth)
 jq -r '.updates[] | select(.kind == "hotfix") | .name as $n | .servers[] |
@@ -112,14 +113,16 @@ jq -r '.servers[] | select(.is_pool | not) | "\(.pool) \(.server)"' <<<"$BS" >"$
 assert_eq "lab lab-1,lab lab-2,prod prod-1,prod prod-2,prod prod-3,prod prod-4" \
     "$(paste -sd, "$E2E_TMP/hosts")" "By Server hosts in pool order"
 while read -r p h; do
-    s=$(jq -c --arg p "$p" --arg h "$h" '.servers[] | select(.pool == $p and .server == $h)' <<<"$BS")
+    s=$(jq -c --arg p "$p" --arg h "$h" '.servers[] | select(.pool == $p and .server == $h)' \
+        <<<"$BS")
     assert_eq "$(installed "$p" "$h")" "$(jq -r '[.installed[].name] | sort | join(",")' <<<"$s")" \
         "installed updates of $p/$h"
     want_v=$(jq -r --arg p "$p" --arg h "$h" \
         '.pools[] | select(.name == $p) | .hosts[] | select(.name == $h) | .product_version' \
         <<<"$STATE")
     assert_eq "$want_v" "$(jq -r .version <<<"$s")" "version of $p/$h"
-    if [ "$(jq '.required | length' <<<"$s")" -gt 0 ]; then want="Out of date"; else want="Up to date"; fi
+    want="Up to date"
+    [ "$(jq '.required | length' <<<"$s")" = 0 ] || want="Out of date"
     assert_eq "$want" "$(jq -r .status <<<"$s")" "status of $p/$h"
 done <"$E2E_TMP/hosts"
 assert_eq "XS82ECU1002,XS82ECU1003,XS82ECU1004,XS82ECU1005" \
@@ -149,8 +152,10 @@ python3 "$SRCDIR/tests/e2e/csv_check.py" by-server "$E2E_TMP/by-server.csv" \
 pp updates --by-server --export-csv - >"$E2E_TMP/stdout.csv"
 cmp -s "$E2E_TMP/stdout.csv" "$E2E_TMP/by-server.csv" || fail "--export-csv - differs from the file"
 curl -sS --max-time 30 -D "$E2E_TMP/h" -o "$E2E_TMP/rest.csv" \
-    -H "Authorization: Bearer $(cat "$SERVE_TOKEN")" "$SERVE_URL/api/v1/updates/export.csv?view=by-update"
-cmp -s "$E2E_TMP/rest.csv" "$E2E_TMP/by-update.csv" || fail "REST export differs from the CLI's file"
+    -H "Authorization: Bearer $(cat "$SERVE_TOKEN")" \
+    "$SERVE_URL/api/v1/updates/export.csv?view=by-update"
+cmp -s "$E2E_TMP/rest.csv" "$E2E_TMP/by-update.csv" ||
+    fail "REST export differs from the CLI's file"
 grep -qi '^Content-Disposition: attachment; filename="updates-by-update.csv"' "$E2E_TMP/h" ||
     fail "Content-Disposition: $(cat "$E2E_TMP/h")"
 pass "CSV export: BOM, header, quoting, CR LF, local time, rows = JSON view"
@@ -176,7 +181,8 @@ pp_ok updates --json
 echo "$PP_OUT" >"$E2E_TMP/by-update.json"
 pp_ok updates --export-csv "$E2E_TMP/by-update-berlin.csv"
 grep -q '"Aug 1, 2026 2:00 AM"' "$E2E_TMP/by-update-berlin.csv" ||
-    fail "XS84E001 (2026-08-01T00:00Z) in Europe/Berlin summer time should be 2:00 AM: $(grep -a XS84E001 "$E2E_TMP/by-update-berlin.csv")"
+    fail "XS84E001 (2026-08-01T00:00Z) in Europe/Berlin summer time should be 2:00 AM:" \
+        "$(grep -a XS84E001 "$E2E_TMP/by-update-berlin.csv")"
 python3 "$SRCDIR/tests/e2e/csv_check.py" by-update "$E2E_TMP/by-update-berlin.csv" \
     "$E2E_TMP/by-update.json" "$TZ" || fail "By Update CSV in Europe/Berlin"
 pass "CSV TimeStamp with daylight saving time"
