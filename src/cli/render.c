@@ -190,6 +190,19 @@ void render_checking(struct buf *out, const json_t *ck)
     buf_puts(out, ".\n");
 }
 
+/* Pools the engine could not read: their updates are not in the view, say so. */
+static void render_offline(struct buf *out, const json_t *v)
+{
+    size_t i;
+    json_t *p;
+
+    json_array_foreach(json_object_get(v, "offline_pools"), i, p)
+    {
+        buf_printf(out, "Pool %s is not connected (%s); its servers and updates are not shown.\n",
+                   jsonx_str(p, "name", "?"), jsonx_str(p, "error", "no connection"));
+    }
+}
+
 void render_by_update(struct buf *out, const json_t *v)
 {
     static const char *const h[] = {"UPDATE", "KIND", "DATE", "AFTER APPLY", "APPLIES TO"};
@@ -243,6 +256,7 @@ void render_by_update(struct buf *out, const json_t *v)
     else
         buf_puts(out, "No updates available for the registered pools.\n");
     cells_free(&c);
+    render_offline(out, v);
     render_checking(out, json_object_get(v, "checking"));
 }
 
@@ -273,6 +287,7 @@ void render_by_server(struct buf *out, const json_t *v)
     else
         buf_puts(out, "No servers: register a pool with 'poolpatch pool add'.\n");
     cells_free(&c);
+    render_offline(out, v);
     render_checking(out, json_object_get(v, "checking"));
 }
 

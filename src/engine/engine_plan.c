@@ -133,9 +133,10 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
         json_object_set_new(hj, "live_patch", json_boolean(h->livepatched));
         for (size_t a = 0; a < h->n_actions && a < json_array_size(acts); a++) {
             const struct plan_action *act = &h->actions[a];
-            json_t *aj = json_array_get(acts, a), *am = json_array();
+            json_t *aj = json_array_get(acts, a), *am;
             if (!act->n_migrations)
                 continue;
+            am = json_array();
             for (size_t m = 0; m < act->n_migrations; m++) {
                 json_array_append_new(am, migration_json(inv, &act->migrations[m]));
                 json_array_append_new(migs, migration_json(inv, &act->migrations[m]));

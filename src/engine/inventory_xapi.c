@@ -234,9 +234,18 @@ static bool add_vm(void *ctx, const char *ref, const struct xapi_value *rec)
     int64_t mem;
 
     if (xapi_struct_bool(rec, "is_a_template", false) ||
-        xapi_struct_bool(rec, "is_a_snapshot", false) ||
-        xapi_struct_bool(rec, "is_control_domain", false))
+        xapi_struct_bool(rec, "is_a_snapshot", false))
         return true;
+    if (xapi_struct_bool(rec, "is_control_domain", false)) {
+        /* dom0's memory is not available to guests: count it with its host's overhead, as
+         * xapi's host.compute_free_memory does (xapi_host_helpers / memory_check.ml). */
+        const char *on = xapi_struct_str(rec, "resident_on", "");
+        for (size_t i = 0; i < p->n_hosts; i++)
+            if (strcmp(p->hosts[i].ref, on) == 0)
+                p->hosts[i].memory_overhead += xapi_struct_int(rec, "memory_dynamic_max", 0) +
+                                               xapi_struct_int(rec, "memory_overhead", 0);
+        return true;
+    }
     p->vms = xreallocarray(p->vms, p->n_vms + 1, sizeof(*p->vms));
     v = &p->vms[p->n_vms++];
     memset(v, 0, sizeof(*v));
@@ -253,7 +262,8 @@ static bool add_vm(void *ctx, const char *ref, const struct xapi_value *rec)
     mem = xapi_struct_int(rec, "memory_dynamic_max", 0);
     if (mem <= 0)
         mem = xapi_struct_int(rec, "memory_static_max", 0);
-    v->memory = mem;
+    /* what the VM takes on a host: its memory plus xapi's per-VM overhead */
+    v->memory = mem + xapi_struct_int(rec, "memory_overhead", 0);
     vm_disks(c->src, rec, v);
     v->has_pci = xapi_array_len(xapi_struct_get(rec, "attached_PCIs")) > 0 ||
                  xapi_array_len(xapi_struct_get(rec, "VGPUs")) > 0;

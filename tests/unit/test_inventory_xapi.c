@@ -36,7 +36,7 @@ static const char *records_json =
     " \"pool_update\":{\"OpaqueRef:u1\":{\"uuid\":\"ABCDEF00-0000-4000-8000-000000000001\"}},"
     " \"vm\":{"
     "  \"OpaqueRef:v1\":{\"uuid\":\"vu1\",\"name_label\":\"db\",\"power_state\":\"Running\","
-    "   \"resident_on\":\"OpaqueRef:h1\",\"affinity\":\"OpaqueRef:NULL\",\"memory_dynamic_max\":\"30000\","
+    "   \"resident_on\":\"OpaqueRef:h1\",\"affinity\":\"OpaqueRef:NULL\",\"memory_dynamic_max\":\"30000\",\"memory_overhead\":\"500\","
     "   \"memory_static_max\":\"40000\",\"VBDs\":[\"OpaqueRef:b1\",\"OpaqueRef:b2\",\"OpaqueRef:b3\"],"
     "   \"blocked_operations\":{\"suspend\":\"no\"},\"ha_restart_priority\":\"restart\","
     "   \"attached_PCIs\":[],\"VGPUs\":[],\"other_config\":{\"auto_poweron\":\"true\"},"
@@ -123,8 +123,9 @@ static void test_conversion(void **state)
     assert_int_equal(h1->boot_time, 1700000000);
     assert_int_equal(h1->agent_start_time, 1700000100);
     assert_true(h1->pending_guidance != 0);
-    /* free = total - overhead - running VMs (dom0 is not a guest and is left out) */
-    assert_int_equal(h1->memory_free, 100000 - 1000 - 30000);
+    /* free = total - host overhead - dom0 - running VMs with their overhead */
+    assert_int_equal(h1->memory_free, 100000 - 1000 - 5000 - (30000 + 500));
+    assert_int_equal(h1->memory_overhead, 1000 + 5000);
     assert_int_equal(h2->memory_free, 50000);
 
     assert_int_equal(p->n_vms, 2); /* template and control domain left out */
@@ -134,7 +135,7 @@ static void test_conversion(void **state)
     assert_int_equal(db->power_state, INV_RUNNING);
     assert_string_equal(db->resident_on, "OpaqueRef:h1");
     assert_string_equal(db->affinity, "");
-    assert_int_equal(db->memory, 30000);
+    assert_int_equal(db->memory, 30500); /* dynamic_max + the VM's overhead */
     assert_int_equal(db->n_disk_srs, 1); /* two disks on one SR */
     assert_string_equal(db->disk_srs[0], "OpaqueRef:nfs");
     assert_string_equal(db->cd_sr, "OpaqueRef:iso");
