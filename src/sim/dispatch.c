@@ -500,6 +500,10 @@ static const struct handler *find_handler(const char *name)
         if (strcmp(h->name, name) == 0)
             return h;
     }
+    for (const struct handler *h = sim_xs8_handlers; h->name; h++) {
+        if (strcmp(h->name, name) == 0)
+            return h;
+    }
     return NULL;
 }
 
@@ -558,6 +562,7 @@ static const struct {
     {"session.login_with_password", 2, 4},
     {"host.evacuate", 2, 4},
     {"host.disable", 2, 3},
+    {"pool.sync_updates", 5, 7},
 };
 
 /* Split "Async.VM.start" / "VM_start" into class spec and message. */

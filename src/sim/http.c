@@ -170,6 +170,32 @@ static enum MHD_Result do_put(struct listener *l, struct MHD_Connection *c, cons
     return reply(c, 200, "text/plain", "", 0);
 }
 
+static enum MHD_Result do_updates(struct listener *l, struct MHD_Connection *c)
+{
+    struct buf q;
+    buf_init(&q);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+    json_t *doc = NULL;
+    struct err e;
+    err_clear(&e);
+    int rc = sim_get_updates(l->srv->s, l->address, q.len ? buf_str(&q) + 1 : "", &doc, &e);
+    buf_cleanup(&q);
+    if (rc == PP_ETRANSPORT)
+        return MHD_NO;
+    if (rc == PP_ENOTFOUND)
+        return reply(c, 404, "text/plain", "not found\n", 10);
+    if (rc != 0)
+        return reply(c, strcmp(e.xapi_code, "SESSION_INVALID") == 0 ? 401 : 500, "text/plain",
+                     e.msg, strlen(e.msg));
+    struct buf out;
+    buf_init(&out);
+    jsonx_dump(&out, doc, 0);
+    json_decref(doc);
+    enum MHD_Result r = reply(c, 200, "application/json", buf_str(&out), out.len);
+    buf_cleanup(&out);
+    return r;
+}
+
 static enum MHD_Result do_control(struct listener *l, struct MHD_Connection *c, const char *url,
                                   const char *method, struct req *rq)
 {
@@ -238,6 +264,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return do_control(l, c, url, method, rq);
     if (strcmp(method, "PUT") == 0)
         return do_put(l, c, url, rq);
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/updates") == 0)
+        return do_updates(l, c);
     if (strcmp(method, "OPTIONS") == 0 && strcmp(url, "/jsonrpc") == 0) {
         struct MHD_Response *r =
             MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

@@ -66,6 +66,7 @@ struct hostx {
     int64_t slot_free[MAX_SLOTS];
     struct xapi_value *pending_sw; /* software_version taken at next boot, or NULL */
     int reboots, restarts;
+    json_t *xs8_applied; /* ids of repository updates applied (xs8.c), or NULL */
 };
 
 struct taskx {
@@ -118,6 +119,10 @@ struct world {
     bool partitioned;
     struct obj *cut;             /* the host a partition cut off (the master when it began) */
     struct hmap byname[CL_NCLS]; /* name_label -> obj, only while the scenario loads */
+    json_t *repo;                /* XenServer 8 repository updates (xs8.c), or NULL */
+    char synced_hash[65];        /* the hash of the last pool.sync_updates, or "" */
+    bool xs8_busy;               /* a host.apply_updates is running (one per pool) */
+    char xs8_applying[65];       /* the hash it applies */
 };
 
 enum action_kind {
@@ -131,6 +136,7 @@ enum action_kind {
     ACT_NEW_MASTER,
     ACT_EMERGENCY,
     ACT_RECONNECT,
+    ACT_XS8_APPLY_DONE,
     ACT_TASK_DONE
 };
 
@@ -313,6 +319,18 @@ struct handler {
 #define H_NOSESSION 4u /* no session argument */
 #define H_CANCEL    8u /* its task can be cancelled */
 extern const struct handler sim_op_handlers[];
+
+/* ---- xs8.c: XenServer 8 repository updates (minimal) ---- */
+/* Load a pool's scenario "repository" (path names it in errors).  PP_EINVAL on bad input. */
+int xs8_load(struct world *w, const json_t *repo, const char *path, struct err *e);
+/* The scheduled end of a host.apply_updates. */
+void xs8_apply_done(struct sim *s, struct action *a);
+/* A host's xapi started (reboot: the host booted): clear the guidance that start satisfies. */
+void xs8_on_start(struct world *w, struct obj *h, bool reboot);
+/* The GET /updates document (new reference), or NULL when the pool has no repository.
+ * host_refs: "R1;R2" or NULL for every host. */
+json_t *xs8_updates_json(struct world *w, const char *host_refs);
+extern const struct handler sim_xs8_handlers[];
 
 /* ---- scenario.c ---- */
 /* Build the worlds of s from a scenario document (docs/simulator.md).  Returns 0 or PP_EINVAL

@@ -225,6 +225,7 @@ void world_free(struct world *w)
     hmap_cleanup(&w->sessions);
     for (int c = 0; c < CL_NCLS; c++)
         hmap_cleanup(&w->byname[c]);
+    json_decref(w->repo);
     free(w->name);
     free(w);
 }

@@ -1322,6 +1322,7 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     hx->up = true;
     epoch_float(t, sizeof(t), now);
     fmap_put(w, h, "other_config", "agent_start_time", t);
+    xs8_on_start(w, h, reboot);
     if (!host_is_master(w, h) && !master_reachable(w))
         hx->emergency = true;
     if (host_is_master(w, h)) {
@@ -1521,6 +1522,9 @@ void apply_action(struct sim *s, struct action *a)
                     HX(h)->emergency = true;
             }
         }
+        break;
+    case ACT_XS8_APPLY_DONE:
+        xs8_apply_done(s, a);
         break;
     case ACT_RECONNECT:
         if (master_reachable(w)) {

@@ -628,8 +628,9 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
 static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *base, size_t *addr_i,
                      int64_t now, struct err *e)
 {
-    static const char *const keys[] = {"name",    "version",    "hosts",      "srs",          "vms",
-                                       "updates", "ha_enabled", "default_sr", "other_config", NULL};
+    static const char *const keys[] = {"name",         "version",    "hosts",      "srs",
+                                       "vms",          "updates",    "ha_enabled", "default_sr",
+                                       "other_config", "repository", NULL};
     char path[64];
     snprintf(path, sizeof(path), "pools[%zu]", pi);
     const char *name, *dsr;
@@ -710,6 +711,12 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
         char up[96];
         snprintf(up, sizeof(up), "%s.updates[%zu]", path, i);
         if (make_update(w, json_array_get(upds, i), up, e))
+            return e->code;
+    }
+    if (json_object_get(jp, "repository")) {
+        char rp[96];
+        snprintf(rp, sizeof(rp), "%s.repository", path);
+        if (xs8_load(w, json_object_get(jp, "repository"), rp, e))
             return e->code;
     }
     /* The name maps only serve the load: names may change afterwards (set_name_label). */

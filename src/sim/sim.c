@@ -80,6 +80,7 @@ void sim_free(struct sim *s)
     free(s->worlds);
     for (size_t i = 0; i < s->nhosts; i++) {
         xapi_value_free(s->hosts[i]->pending_sw);
+        json_decref(s->hosts[i]->xs8_applied);
         free(s->hosts[i]);
     }
     free(s->hosts);
@@ -313,6 +314,33 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     }
     pthread_cond_broadcast(&s->cond);
     return 0;
+}
+
+int sim_get_updates(struct sim *s, const char *host_address, const char *query, json_t **out,
+                    struct err *e)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (!s->virtual_clock)
+        run_due(s, sim_now(s));
+    struct hostx *hx = hmap_get(&s->addrs, host_address ? host_address : "");
+    int rc = 0;
+    if (!hx || !hx->o || !hx->up || (hx->w->partitioned && hx->w->cut == hx->o)) {
+        rc = err_set(e, PP_ETRANSPORT, "no reachable simulated host at %s",
+                     host_address ? host_address : "(null)");
+    } else if (hx->w->master != hx->o) {
+        rc = xapi_fail(e, "HOST_IS_SLAVE", HX(hx->w->master)->address);
+    } else {
+        char sref[96], refs[4096];
+        query_get(query, "session_id", sref, sizeof(sref));
+        query_get(query, "host_refs", refs, sizeof(refs));
+        if (!hmap_get(&hx->w->sessions, sref))
+            rc = xapi_fail(e, "SESSION_INVALID", sref);
+        else if (!(*out = xs8_updates_json(hx->w, refs[0] ? refs : NULL)))
+            rc = err_set(e, PP_ENOTFOUND, "no repository is enabled in this pool");
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 int sim_put(struct sim *s, const char *host_address, const char *path_and_query, const void *body,

@@ -76,6 +76,14 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
  */
 int sim_put(struct sim *s, const char *host_address, const char *path_and_query, const void *body,
             size_t len, struct err *e);
+/*
+ * XenServer 8's `GET /updates?session_id=S[&host_refs=R1;R2]` (query without '?'): *out is the
+ * JSON document (new reference).  Errors: PP_ETRANSPORT (host unreachable), PP_EXAPI with
+ * e->xapi_code HOST_IS_SLAVE / SESSION_INVALID, PP_ENOTFOUND when the pool has no repository
+ * (xapi answers 404).
+ */
+int sim_get_updates(struct sim *s, const char *host_address, const char *query, json_t **out,
+                    struct err *e);
 /* Fill *out so that the XAPI client's in-process transport reaches s (xapi/inproc.h). */
 void sim_inproc_handler(struct sim *s, struct xapi_inproc_handler *out);
 

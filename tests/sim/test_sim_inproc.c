@@ -1094,6 +1094,90 @@ static void test_rolling_upgrade_detected(void **state)
     sim_free(f.s);
 }
 
+/* XenServer 8 repository updates on demo.json's lab pool. */
+static void test_xs8_repository_updates(void **state)
+{
+    (void)state;
+    struct fx f;
+    f.s = st_load("demo.json", 0);
+    f.sess = st_login(f.s, 1, f.addr, sizeof(f.addr)); /* lab */
+    char q[256];
+    snprintf(q, sizeof(q), "session_id=%s", f.sess);
+    json_t *doc = NULL;
+    struct err e;
+    err_clear(&e);
+    assert_int_equal(sim_get_updates(f.s, f.addr, q, &doc, &e), 0);
+    json_t *hosts = json_object_get(doc, "hosts");
+    assert_int_equal(json_array_size(hosts), 2);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(hosts, 0), "updates")), 2);
+    assert_int_equal(json_array_size(json_object_get(doc, "updates")), 2);
+    char hash[80];
+    str_lcpy(hash, json_string_value(json_object_get(doc, "hash")), sizeof(hash));
+    assert_int_equal(strlen(hash), 64);
+    json_decref(doc);
+    assert_int_equal(sim_get_updates(f.s, f.addr, "session_id=OpaqueRef:x", &doc, &e), PP_EXAPI);
+    assert_string_equal(e.xapi_code, "SESSION_INVALID");
+    const char *h1 = st_ref_by_name(f.s, f.addr, f.sess, "host", "lab-1", 0);
+    const char *pool = NULL;
+    struct xapi_response r = st_call(f.s, f.addr, "pool.get_all", f.sess, NULL);
+    char pref[96];
+    pool = xapi_value_str(xapi_array_get(r.value, 0));
+    str_lcpy(pref, pool, sizeof(pref));
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.apply_updates", f.sess, h1, hash, NULL);
+    assert_string_equal(st_code(&r), "UPDATEINFO_HASH_MISMATCH"); /* not synced yet */
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "pool.sync_updates", f.sess, pref, "false", "", "", NULL);
+    assert_true(r.ok);
+    assert_string_equal(st_str(&r), hash);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.apply_updates", f.sess, h1, hash, NULL);
+    assert_string_equal(st_code(&r), "HOST_EVACUATION_IS_REQUIRED");
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.disable", f.sess, h1, NULL);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.evacuate", f.sess, h1, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "Async.host.apply_updates", f.sess, h1, hash, NULL);
+    assert_true(r.ok);
+    char task[96];
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    char *st = run_task(&f, task);
+    assert_string_equal(st, "success");
+    free(st);
+    struct xapi_value *pg = st_field(f.s, f.addr, f.sess, "host", h1, "pending_guidances");
+    assert_int_equal(xapi_array_len(pg), 2);
+    assert_string_equal(xapi_value_str(xapi_array_get(pg, 0)), "reboot_host");
+    assert_string_equal(xapi_value_str(xapi_array_get(pg, 1)), "restart_toolstack");
+    xapi_value_free(pg);
+    char *lh = fstr_of(&f, "host", h1, "last_update_hash");
+    assert_string_equal(lh, hash);
+    free(lh);
+    assert_int_equal(sim_get_updates(f.s, f.addr, q, &doc, &e), 0);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_array_get(json_object_get(doc, "hosts"), 0), "updates")),
+                     0);
+    json_decref(doc);
+    /* lab-2 has the live patch: only the toolstack restart is left to do */
+    const char *h2 = st_ref_by_name(f.s, f.addr, f.sess, "host", "lab-2", 1);
+    r = st_call(f.s, f.addr, "host.apply_updates", f.sess, h2, hash, NULL);
+    assert_true(r.ok); /* guests may stay: no RebootHost there */
+    xapi_response_cleanup(&r);
+    pg = st_field(f.s, f.addr, f.sess, "host", h2, "pending_guidances");
+    assert_int_equal(xapi_array_len(pg), 1);
+    assert_string_equal(xapi_value_str(xapi_array_get(pg, 0)), "restart_toolstack");
+    xapi_value_free(pg);
+    r = st_call(f.s, f.addr, "host.restart_agent", f.sess, h2, NULL);
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, now_ms(f.s) + 60000);
+    pg = st_field(f.s, f.addr, f.sess, "host", h2, "pending_guidances");
+    assert_int_equal(xapi_array_len(pg), 0);
+    xapi_value_free(pg);
+    sim_free(f.s);
+}
+
 static void test_designate_new_master_and_ha(void **state)
 {
     (void)state;
@@ -1571,6 +1655,7 @@ int main(void)
         cmocka_unit_test(test_partition_and_emergency),
         cmocka_unit_test(test_master_reboot_emergency_and_reconnect),
         cmocka_unit_test(test_rolling_upgrade_detected),
+        cmocka_unit_test(test_xs8_repository_updates),
         cmocka_unit_test(test_designate_new_master_and_ha),
         cmocka_unit_test(test_vm_power_and_cd),
         cmocka_unit_test(test_events),

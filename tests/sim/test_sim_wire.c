@@ -739,6 +739,34 @@ static void test_every_call(void **state)
     EXPECT("UPDATE_ALREADY_APPLIED_IN_POOL",
            wcall(x, x->master, "pool_update.pool_apply", S, upd, NULL));
     EXPECT(NULL, wcall(x, x->master, "pool_update.pool_clean", S, upd, NULL));
+    /* XenServer 8: GET /updates on the lab pool; prod has no repository (404) */
+    {
+        const char *lab = x->sim.pool_url[1];
+        struct xapi_response lr = expect(
+            x, NULL, wcall(x, lab, "session.login_with_password", "root", "xenroot", NULL), "lab");
+        char url[256];
+        long hst;
+        struct buf b;
+        buf_init(&b);
+        snprintf(url, sizeof(url), "%supdates?session_id=%s", lab, st_str(&lr));
+        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
+        assert_int_equal(hst, 200);
+        json_t *doc = NULL;
+        assert_int_equal(jsonx_load(b.data, b.len, 1 << 20, 16, "updates", &doc, NULL), 0);
+        assert_int_equal(json_array_size(json_object_get(doc, "updates")), 2);
+        assert_int_equal(strlen(json_string_value(json_object_get(doc, "hash"))), 64);
+        json_decref(doc);
+        buf_reset(&b);
+        snprintf(url, sizeof(url), "%supdates?session_id=OpaqueRef:nope", lab);
+        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
+        assert_int_equal(hst, 401);
+        buf_reset(&b);
+        snprintf(url, sizeof(url), "%supdates?session_id=%s", x->master, S);
+        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
+        assert_int_equal(hst, 404);
+        buf_cleanup(&b);
+        xapi_response_cleanup(&lr);
+    }
     /* designate a new master; the old one answers HOST_IS_SLAVE with the new address */
     EXPECT(NULL, wcall(x, x->master, "pool.designate_new_master", S, h2, NULL));
     r = wcall(x, x->master, "pool.get_all", S, NULL);
