@@ -107,7 +107,14 @@ static int run(const json_t *scenario, enum plan_policy policy)
     getrusage(RUSAGE_SELF, &ru);
     printf("policy %-7s  state %s\n", plan_policy_name(policy), store_rollout_state_name(st));
     json_t *perr = json_object_get(j, "error");
-    if (getenv("BENCH_DEBUG")) { json_t *p0 = json_deep_copy(json_array_get(json_object_get(j, "pools"), 0)); json_object_del(p0, "hosts"); char *d = json_dumps(p0, 0); printf("%s\n", d); free(d); json_decref(p0); }
+    if (getenv("BENCH_DEBUG")) {
+        json_t *p0 = json_deep_copy(json_array_get(json_object_get(j, "pools"), 0));
+        json_object_del(p0, "hosts");
+        char *d = json_dumps(p0, 0);
+        printf("%s\n", d);
+        free(d);
+        json_decref(p0);
+    }
     if (json_is_object(perr))
         printf("  halted at %s: %s\n", json_string_value(json_object_get(perr, "step")),
                json_string_value(json_object_get(perr, "message")));

@@ -33,11 +33,11 @@
 /* Live migrations at once: per pool at most xapi's own evacuation batch (10,
  * ocaml/xapi/xapi_host.ml evacuate's default batch size), per evacuated host the planner's
  * parallel_migrations (Xen Orchestra's practice of 3 by default). */
-#define EXEC_MAX_MIGRATIONS_POOL 10
+#define EXEC_MAX_MIGRATIONS_POOL     10
 #define EXEC_DEFAULT_MIGRATIONS_HOST 3
-#define EFFECT_WAIT_MS (10 * 60 * 1000)
-#define TASK_POLL_S 30.0
-#define UPLOAD_BLOCK 65536
+#define EFFECT_WAIT_MS               (10 * 60 * 1000)
+#define TASK_POLL_S                  30.0
+#define UPLOAD_BLOCK                 65536
 
 enum xp_state { XP_RUN = 0, XP_HALTED, XP_DONE, XP_CANCEL, XP_CANCELLED };
 
@@ -71,24 +71,24 @@ struct exec {
 
 /* An undo / cancel action list processed one by one. */
 struct action {
-    json_t *a;          /* {"fix":...} or {"op":"clean"|"destroy","uuid"} */
-    int64_t undo_seq;   /* step whose undo this is (0: none) */
+    json_t *a;        /* {"fix":...} or {"op":"clean"|"destroy","uuid"} */
+    int64_t undo_seq; /* step whose undo this is (0: none) */
 };
 
 struct xstep {
-    struct xpool *p;    /* NULL once orphaned (executor freed while in flight) */
-    int64_t seq;        /* 0 for the cancel procedure */
+    struct xpool *p; /* NULL once orphaned (executor freed while in flight) */
+    int64_t seq;     /* 0 for the cancel procedure */
     char *kind;
     char *host;
     json_t *params;
     struct xapi_op *op;
     struct xapi_upload *up;
     struct zimg *z;
-    char *task;         /* upload: the task created for it */
-    char *token;        /* upload: event.from token */
+    char *task;  /* upload: the task created for it */
+    char *token; /* upload: event.from token */
     int64_t size;
     int last_pct;
-    int retargets;      /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
+    int retargets; /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
     bool is_migr;
     struct action *acts;
     size_t n_acts, i_act;
@@ -137,10 +137,9 @@ static char *dumps(const json_t *j)
     return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
-static void emit(struct xpool *p, const char *host, const char *step, int pct, const char *fmt,
-                 ...) __attribute__((format(printf, 5, 6)));
-static void emit(struct xpool *p, const char *host, const char *step, int pct, const char *fmt,
-                 ...)
+static void emit(struct xpool *p, const char *host, const char *step, int pct, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void emit(struct xpool *p, const char *host, const char *step, int pct, const char *fmt, ...)
 {
     struct exec *x = p->r->x;
     char msg[512];
@@ -150,8 +149,7 @@ static void emit(struct xpool *p, const char *host, const char *step, int pct, c
     va_end(ap);
     log_info(LOGM, "%s %s: %s", p->r->id, p->name, msg);
     if (x->env.emit)
-        x->env.emit(x->env.ctx, p->r->id, p->name, host, exec_public_step(step, NULL), pct,
-                    msg);
+        x->env.emit(x->env.ctx, p->r->id, p->name, host, exec_public_step(step, NULL), pct, msg);
 }
 
 static const char *step_name(const struct xstep *s)
@@ -226,8 +224,7 @@ static void step_done(struct xstep *s, json_t *result_take)
     char *res = dumps(result_take);
     json_decref(result_take);
     if (s->seq > 0 && store_journal_done(x->env.store, p->r->id, s->seq, res, &e) != 0)
-        log_error(LOGM, "%s: journal done of step %lld: %s", p->r->id, (long long)s->seq,
-                  e.msg);
+        log_error(LOGM, "%s: journal done of step %lld: %s", p->r->id, (long long)s->seq, e.msg);
     free(res);
     if (s->seq > 0)
         emit(p, s->host ? host_label(s) : NULL, step_name(s), 100, "%s done", step_name(s));
@@ -241,13 +238,12 @@ static void step_fail(struct xstep *s, const char *code, const char *msg)
     struct xpool *p = s->p;
     struct exec *x = p->r->x;
     struct err e = {0};
-    json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message",
-                           msg ? msg : "", "explanation", exec_explain(code));
+    json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message", msg ? msg : "",
+                           "explanation", exec_explain(code));
     char *txt = dumps(ej);
     json_decref(ej);
     if (s->seq > 0 && store_journal_fail(x->env.store, p->r->id, s->seq, txt, &e) != 0)
-        log_error(LOGM, "%s: journal fail of step %lld: %s", p->r->id, (long long)s->seq,
-                  e.msg);
+        log_error(LOGM, "%s: journal fail of step %lld: %s", p->r->id, (long long)s->seq, e.msg);
     free(txt);
     emit(p, s->host ? host_label(s) : NULL, step_name(s), -1, "%s failed: %s", step_name(s),
          msg ? msg : code);
@@ -310,8 +306,8 @@ static void wait_done(void *ctx, int rc, const struct xapi_value *res, const str
     bool host_wait = str_eq(s->kind, SK_REBOOT) || str_eq(s->kind, SK_RESTART_AGENT);
     if (rc == PP_ETIMEOUT && host_wait) {
         char m[256];
-        snprintf(m, sizeof(m), "host %s did not come back healthy within %lld s",
-                 host_label(s), (long long)(s->p->r->x->env.host_return_timeout_ms / 1000));
+        snprintf(m, sizeof(m), "host %s did not come back healthy within %lld s", host_label(s),
+                 (long long)(s->p->r->x->env.host_return_timeout_ms / 1000));
         step_fail(s, "HOST_RETURN_TIMEOUT", m);
         return;
     }
@@ -357,13 +353,12 @@ static int64_t host_free(struct xpool *p, const struct xview *v, const char *hos
                          const struct xstep *except)
 {
     const struct xapi_value *h = v->get(v->ctx, "host", host);
-    const struct xapi_value *m = h ? v->get(v->ctx, "host_metrics",
-                                            xapi_struct_str(h, "metrics", ""))
-                                   : NULL;
+    const struct xapi_value *m =
+        h ? v->get(v->ctx, "host_metrics", xapi_struct_str(h, "metrics", "")) : NULL;
     if (!m)
         return 0;
     struct mem_ctx mc = {host, xapi_struct_int(h, "memory_overhead", 0)};
-    v->foreach(v->ctx, "vm", mem_fn, &mc);
+    v->foreach (v->ctx, "vm", mem_fn, &mc);
     for (const struct xstep *o = p->active; o; o = o->next)
         if (o != except && o->is_migr && str_eq(pstr(o->params, "to"), host))
             mc.used += json_integer_value(json_object_get(o->params, "memory"));
@@ -420,8 +415,12 @@ static bool retarget(struct xstep *s)
     struct store_step_list l = {0};
     if (store_steps_list(s->p->r->x->env.store, s->p->r->id, s->p->name, &l, NULL) != 0)
         return false;
-    struct pick_ctx k = {.p = s->p, .v = &v, .l = &l, .from = pstr(s->params, "from"),
-                         .avoid = pstr(s->params, "to"), .self = s,
+    struct pick_ctx k = {.p = s->p,
+                         .v = &v,
+                         .l = &l,
+                         .from = pstr(s->params, "from"),
+                         .avoid = pstr(s->params, "to"),
+                         .self = s,
                          .need = xapi_struct_int(vm, "memory_dynamic_max", 0) +
                                  xapi_struct_int(vm, "memory_overhead", 0)};
     xapi_cache_foreach(c, "host", pick_fn, &k);
@@ -431,9 +430,10 @@ static bool retarget(struct xstep *s)
         return false;
     s->retargets++;
     const struct xapi_value *hb = v.get(v.ctx, "host", best);
-    emit(s->p, host_label(s), step_name(s), -1, "%s does not fit its planned target; moving it "
-         "to %s instead", pstr(s->params, "vm_name"), hb ? xapi_struct_str(hb, "name_label", "?")
-                                                         : best);
+    emit(s->p, host_label(s), step_name(s), -1,
+         "%s does not fit its planned target; moving it "
+         "to %s instead",
+         pstr(s->params, "vm_name"), hb ? xapi_struct_str(hb, "name_label", "?") : best);
     json_object_set_new(s->params, "to", json_string(best));
     json_object_set_new(s->params, "retargeted", json_true());
     free(best);
@@ -463,8 +463,9 @@ static void call_then_wait(void *ctx, int rc, const struct xapi_value *res, cons
             wait_effect(s);
             return;
         }
-        if (s->is_migr && (str_eq(code, "HOST_NOT_ENOUGH_FREE_MEMORY") ||
-                           str_eq(code, "HOST_DISABLED") || str_eq(code, "HOST_OFFLINE")) &&
+        if (s->is_migr &&
+            (str_eq(code, "HOST_NOT_ENOUGH_FREE_MEMORY") || str_eq(code, "HOST_DISABLED") ||
+             str_eq(code, "HOST_OFFLINE")) &&
             retarget(s))
             return;
         step_fail_err(s, rc, e);
@@ -600,8 +601,8 @@ static int send_fix(struct xstep *s, const json_t *fix, xapi_done_fn done)
             xapi_array_append_string(pa, arg);
         xapi_array_append_take(pa, xapi_value_new_bool(false));
         xapi_array_append_take(pa, xapi_value_new_bool(false));
-        const char *m = resume ? (*arg ? "VM.resume_on" : "VM.resume")
-                               : (*arg ? "VM.start_on" : "VM.start");
+        const char *m =
+            resume ? (*arg ? "VM.resume_on" : "VM.resume") : (*arg ? "VM.start_on" : "VM.start");
         return send_call(s, m, pa, true, done);
     }
     return 1;
@@ -691,8 +692,8 @@ static void acts_next(struct xstep *s)
         int r;
         if (*op) {
             const char *uref = NULL;
-            const struct xapi_value *u = c ? xv_update_by_uuid(&v, pstr(a->a, "uuid"), &uref)
-                                           : NULL;
+            const struct xapi_value *u =
+                c ? xv_update_by_uuid(&v, pstr(a->a, "uuid"), &uref) : NULL;
             if (!u) {
                 r = 1;
             } else if (str_eq(op, "clean")) {
@@ -704,8 +705,9 @@ static void acts_next(struct xstep *s)
             }
         } else if (c && exec_derive(&v, SK_RESOLVE, NULL, a->a, false) == DERIVE_DONE) {
             r = 1; /* already as it should be */
-        } else if (c && (str_eq(pstr(a->a, "fix"), "enable_host") ||
-                         str_eq(pstr(a->a, "fix"), "disable_host")) &&
+        } else if (c &&
+                   (str_eq(pstr(a->a, "fix"), "enable_host") ||
+                    str_eq(pstr(a->a, "fix"), "disable_host")) &&
                    !xv_host_live(&v, pstr(a->a, "obj"))) {
             /* the host is rebooting (a cancelled rollout): wait for it before enabling it */
             struct err we = {0};
@@ -836,8 +838,7 @@ static void up_task_final(struct xstep *s, const struct xapi_value *rec)
         json_t *r = json_pack("{s:s, s:I}", "vdi", vdi, "bytes", (json_int_t)s->size);
         xapi_value_free(v);
         if (c)
-            xapi_call_async(c, "task.destroy", params_v(1, s->task), NULL, NULL, NULL, NULL,
-                            NULL);
+            xapi_call_async(c, "task.destroy", params_v(1, s->task), NULL, NULL, NULL, NULL, NULL);
         step_done(s, r);
     }
 }
@@ -934,8 +935,7 @@ static void start_upload(struct xstep *s)
     emit(s->p, NULL, SK_UPLOAD, 0, "uploading %s (%lld bytes)", zimg_name(s->z),
          (long long)s->size);
     char *label = xasprintf("poolpatch upload %s", pstr(s->params, "uuid"));
-    send_call(s, "task.create", params_v(2, label, "update image upload"), false,
-              up_task_created);
+    send_call(s, "task.create", params_v(2, label, "update image upload"), false, up_task_created);
     free(label);
 }
 
@@ -1059,8 +1059,10 @@ static void do_replan(struct xstep *s)
                 found = found || str_eq_nocase(uploads[k], ph->updates[u]);
             if (!found) {
                 char m[300];
-                snprintf(m, sizeof(m), "host %s now needs update %s, which this rollout did "
-                         "not upload; cancel and start a new rollout", ph->name, ph->updates[u]);
+                snprintf(m, sizeof(m),
+                         "host %s now needs update %s, which this rollout did "
+                         "not upload; cancel and start a new rollout",
+                         ph->name, ph->updates[u]);
                 step_fail(s, "PLAN_CHANGED", m);
                 goto out;
             }
@@ -1121,7 +1123,7 @@ static char *resident_guests(const struct xview *v, const char *host)
 {
     struct guests_ctx g = {.host = host};
     buf_init(&g.b);
-    v->foreach(v->ctx, "vm", guests_fn, &g);
+    v->foreach (v->ctx, "vm", guests_fn, &g);
     buf_puts(&g.b, "");
     return buf_take(&g.b);
 }
@@ -1192,8 +1194,10 @@ static void send_action(struct xstep *s)
             char *left = resident_guests(&v, s->host);
             if (*left) {
                 char m[400];
-                snprintf(m, sizeof(m), "running VMs are still on %s (%s): a reboot would stop "
-                         "them; move them, then Retry", host_label(s), left);
+                snprintf(m, sizeof(m),
+                         "running VMs are still on %s (%s): a reboot would stop "
+                         "them; move them, then Retry",
+                         host_label(s), left);
                 free(left);
                 step_fail(s, "HOST_HAS_RESIDENT_VMS", m);
                 return;
@@ -1206,8 +1210,8 @@ static void send_action(struct xstep *s)
                             json_string(xv_host_oc(&v, s->host, "agent_start_time")));
         if (intent(s, NULL, true))
             return;
-        emit(s->p, host_label(s), k, 0, "%s %s", reboot ? "rebooting" : "restarting the toolstack of",
-             host_label(s));
+        emit(s->p, host_label(s), k, 0, "%s %s",
+             reboot ? "rebooting" : "restarting the toolstack of", host_label(s));
         send_call(s, reboot ? "host.reboot" : "host.restart_agent", params_v(1, s->host), false,
                   call_then_wait);
         return;
@@ -1219,8 +1223,8 @@ static void send_action(struct xstep *s)
         send_call(s, "host.enable", params_v(1, s->host), false, call_then_wait);
     } else if (str_eq(k, SK_MIGRATE)) {
         const struct xapi_value *to = v.get(v.ctx, "host", pstr(s->params, "to"));
-        emit(s->p, host_label(s), step_name(s), -1, "migrating %s to %s", pstr(s->params, "vm_name"),
-             to ? xapi_struct_str(to, "name_label", "?") : "?");
+        emit(s->p, host_label(s), step_name(s), -1, "migrating %s to %s",
+             pstr(s->params, "vm_name"), to ? xapi_struct_str(to, "name_label", "?") : "?");
         migrate_send(s);
     } else if (str_eq(k, SK_APPLY)) {
         const char *uref = NULL;
@@ -1430,9 +1434,8 @@ static void pump_pool(struct xpool *p)
         if (migr) {
             /* migrations of a lane run together, up to the pool's limit; the lane's next
              * non-migration waits for them (marked busy below). */
-            int per_host = x->env.timing.parallel_migrations > 0
-                               ? x->env.timing.parallel_migrations
-                               : EXEC_DEFAULT_MIGRATIONS_HOST;
+            int per_host = x->env.timing.parallel_migrations > 0 ? x->env.timing.parallel_migrations
+                                                                 : EXEC_DEFAULT_MIGRATIONS_HOST;
             if (p->n_migr >= EXEC_MAX_MIGRATIONS_POOL || lane_migr(p, st->host) >= per_host)
                 continue;
             start_step(p, st, true);
@@ -1523,8 +1526,8 @@ static void run_update_state(struct xrun *r)
         log_error(LOGM, "%s: state: %s", r->id, e.msg);
     r->st = want;
     if (x->env.emit)
-        x->env.emit(x->env.ctx, r->id, NULL, NULL, "rollout",
-                    want == STORE_ROLLOUT_DONE ? 100 : -1, store_rollout_state_name(want));
+        x->env.emit(x->env.ctx, r->id, NULL, NULL, "rollout", want == STORE_ROLLOUT_DONE ? 100 : -1,
+                    store_rollout_state_name(want));
 }
 
 static struct xrun *run_find(struct exec *x, const char *id)
@@ -1581,7 +1584,7 @@ static struct xrun *run_load(struct exec *x, const char *id, struct err *e)
             p->st = XP_DONE;
             break;
         default:
-            p->st = fr == PP_ENOTFOUND ? XP_DONE
+            p->st = fr == PP_ENOTFOUND                              ? XP_DONE
                     : (fr == 0 && first.state == STORE_STEP_FAILED) ? XP_HALTED
                                                                     : XP_RUN;
         }
@@ -1665,8 +1668,7 @@ static const char *pool_busy(struct exec *x, const char *pool)
 }
 
 /* Start a rollout (see exec.h). */
-int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id,
-                       struct err *e)
+int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id, struct err *e)
 {
     *id = NULL;
     if (!req || req->n_pools == 0)
@@ -1787,8 +1789,8 @@ int exec_rollout_retry(struct exec *x, const char *id, struct err *e)
     if (!r)
         return e && e->code ? e->code : PP_ENOTFOUND;
     if (r->st != STORE_ROLLOUT_HALTED && r->st != STORE_ROLLOUT_RUNNING)
-        return err_set(e, PP_ESTATE, "rollout %s is %s: only a halted rollout can be retried",
-                       id, store_rollout_state_name(r->st));
+        return err_set(e, PP_ESTATE, "rollout %s is %s: only a halted rollout can be retried", id,
+                       store_rollout_state_name(r->st));
     bool any = false;
     for (size_t i = 0; i < r->n_pools; i++) {
         if (r->pools[i].st == XP_HALTED && !r->pools[i].active) {

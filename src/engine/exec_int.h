@@ -17,26 +17,25 @@
 #include "xapi/value.h"
 
 /* Step kinds as journaled (store_step.kind). */
-#define SK_RESOLVE "resolve"       /* one Resolve All fix; undo recorded with the intent */
-#define SK_UPLOAD "upload"         /* PUT the image of one update to the upload SR */
-#define SK_INTRODUCE "introduce"   /* pool_update.introduce of the uploaded VDI */
-#define SK_PRECHECK "precheck"     /* pool_update.precheck of one update on one host */
-#define SK_REPLAN "replan"         /* plan again with the precheck results; appends the rest */
-#define SK_DISABLE "disable"       /* host.disable */
-#define SK_MIGRATE "migrate"       /* VM.pool_migrate of one VM (evacuation or back home) */
-#define SK_APPLY "apply"           /* pool_update.apply of one update on one host */
-#define SK_APPLY_CDN "apply_cdn"   /* host.apply_updates (XenServer 8) */
-#define SK_REBOOT "reboot"         /* host.reboot, then wait until healthy */
+#define SK_RESOLVE       "resolve"   /* one Resolve All fix; undo recorded with the intent */
+#define SK_UPLOAD        "upload"    /* PUT the image of one update to the upload SR */
+#define SK_INTRODUCE     "introduce" /* pool_update.introduce of the uploaded VDI */
+#define SK_PRECHECK      "precheck"  /* pool_update.precheck of one update on one host */
+#define SK_REPLAN        "replan"    /* plan again with the precheck results; appends the rest */
+#define SK_DISABLE       "disable"   /* host.disable */
+#define SK_MIGRATE       "migrate"   /* VM.pool_migrate of one VM (evacuation or back home) */
+#define SK_APPLY         "apply"     /* pool_update.apply of one update on one host */
+#define SK_APPLY_CDN     "apply_cdn" /* host.apply_updates (XenServer 8) */
+#define SK_REBOOT        "reboot"    /* host.reboot, then wait until healthy */
 #define SK_RESTART_AGENT "restart_agent" /* host.restart_agent, then wait until healthy */
-#define SK_ENABLE "enable"         /* host.enable */
-#define SK_CLEAN "clean"           /* pool_update.pool_clean: the image leaves the SR */
-#define SK_UNDO "undo"             /* replay the pool's undo list */
+#define SK_ENABLE        "enable"        /* host.enable */
+#define SK_CLEAN         "clean"         /* pool_update.pool_clean: the image leaves the SR */
+#define SK_UNDO          "undo"          /* replay the pool's undo list */
 
 /* ---- plans to steps ---- */
 
 /* The batch number of precheck steps (host lanes before any host goes down). */
 #define EXEC_BATCH_PRECHECK 1000000
-
 
 /* A growable list of step specs whose strings it owns. */
 struct spec_list {
@@ -115,8 +114,7 @@ enum derive exec_derive(const struct xview *v, const char *kind, const char *hos
 
 /* Health after a reboot / toolstack restart: live, boot_time (reboot) or agent_start_time
  * changed from the values recorded in params ("boot_before" / "agent_before"), PBDs plugged. */
-bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params,
-                       bool reboot);
+bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params, bool reboot);
 
 /* The undo record of a resolve fix, filled from the current records (e.g. disable_ha keeps the
  * heartbeat SRs and configuration, eject_cd the VDI, suspend/shutdown the VM's host).  New

@@ -6,7 +6,7 @@
  *   detail:  {id, state, policy, automated, created, updated, started, finished, elapsed_s,
  *             window_s, pools[{name, state, step, percent, hosts[{name, ref, state, step,
  *             percent, message}]}], counters{hosts_total, hosts_done, steps_total,
- *             steps_done, updates_applied, migrations, reboots, toolstack_restarts,
+ *             steps_started, steps_done, updates_applied, migrations, reboots, toolstack_restarts,
  *             live_patched}, error, plan}
  *   summary: {id, state, created, updated, pools[names], counters{hosts_total, hosts_done},
  *             error}
@@ -65,8 +65,7 @@ static json_t *error_json(const struct store_step *st)
     json_t *pj = params_of(st);
     const char *hn = json_string_value(json_object_get(pj, "host_name"));
     json_object_set_new(j, "pool", json_string(st->pool));
-    json_object_set_new(j, "host", st->host ? json_string(hn && *hn ? hn : st->host)
-                                            : json_null());
+    json_object_set_new(j, "host", st->host ? json_string(hn && *hn ? hn : st->host) : json_null());
     json_object_set_new(j, "step", json_string(exec_public_step(st->kind, pj)));
     json_decref(pj);
     return j;
@@ -192,8 +191,8 @@ static json_t *pool_json(const struct store_rollout *ro, const struct store_step
         if (seen)
             continue;
         size_t hd = 0;
-        json_array_append_new(hosts, host_json(l, pool, st->host,
-                                               ro->state == STORE_ROLLOUT_CANCELLED, &hd));
+        json_array_append_new(
+            hosts, host_json(l, pool, st->host, ro->state == STORE_ROLLOUT_CANCELLED, &hd));
         (*hosts_total)++;
         *hosts_done += hd;
     }
@@ -239,8 +238,8 @@ static json_t *rollout_json(const struct store_rollout *ro, const struct store_s
             last = st->done_at_ms;
         if (str_eq(st->kind, SK_REPLAN)) {
             json_t *pj = params_of(st);
-            automated = json_integer_value(json_object_get(json_object_get(pj, "opts"),
-                                                           "mode")) == PLAN_MODE_AUTOMATED;
+            automated = json_integer_value(json_object_get(json_object_get(pj, "opts"), "mode")) ==
+                        PLAN_MODE_AUTOMATED;
             json_decref(pj);
         }
         if (st->state != STORE_STEP_DONE)
@@ -256,8 +255,8 @@ static json_t *rollout_json(const struct store_rollout *ro, const struct store_s
     }
     bool final = ro->state == STORE_ROLLOUT_DONE || ro->state == STORE_ROLLOUT_CANCELLED ||
                  ro->state == STORE_ROLLOUT_FAILED;
-    const char *state = ro->state == STORE_ROLLOUT_PLANNED ? "pending"
-                                                           : store_rollout_state_name(ro->state);
+    const char *state =
+        ro->state == STORE_ROLLOUT_PLANNED ? "pending" : store_rollout_state_name(ro->state);
     json_t *j = json_pack("{s:s, s:s, s:o, s:o}", "id", ro->id, "state", state, "created",
                           iso(ro->created_at_ms), "updated", iso(ro->updated_at_ms));
     size_t hosts_total = 0, hosts_done = 0;
@@ -278,18 +277,21 @@ static json_t *rollout_json(const struct store_rollout *ro, const struct store_s
     }
     json_object_set_new(j, "pools", pools);
     const struct store_step *failed = first_failed(l, NULL);
-    json_object_set_new(j, "error", failed && ro->state != STORE_ROLLOUT_CANCELLED
-                                        ? error_json(failed)
-                                        : json_null());
+    json_object_set_new(j, "error",
+                        failed && ro->state != STORE_ROLLOUT_CANCELLED ? error_json(failed)
+                                                                       : json_null());
     json_t *c = json_pack("{s:I, s:I}", "hosts_total", (json_int_t)hosts_total, "hosts_done",
                           (json_int_t)hosts_done);
     if (!detail) {
         json_object_set_new(j, "counters", c);
         return j;
     }
-    size_t sdone = 0;
-    for (size_t i = 0; i < l->n; i++)
+    size_t sdone = 0, sstarted = 0;
+    for (size_t i = 0; i < l->n; i++) {
         sdone += fin(&l->items[i]);
+        sstarted += l->items[i].state != STORE_STEP_PENDING;
+    }
+    json_object_set_new(c, "steps_started", json_integer((json_int_t)sstarted));
     json_object_set_new(c, "steps_done", json_integer((json_int_t)sdone));
     json_object_set_new(c, "steps_total", json_integer((json_int_t)l->n));
     json_object_set_new(c, "updates_applied", json_integer((json_int_t)applied));

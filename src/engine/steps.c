@@ -68,8 +68,8 @@ json_t *exec_opts_to_json(const struct plan_opts *o)
 {
     return json_pack("{s:i, s:i, s:o, s:o, s:i, s:I}", "mode", (int)o->mode, "policy",
                      (int)o->policy, "selected", str_array(o->selected, o->n_selected), "hosts",
-                     str_array(o->hosts, o->n_hosts), "max_parallel_hosts",
-                     o->max_parallel_hosts, "vm_overhead", (json_int_t)o->vm_overhead);
+                     str_array(o->hosts, o->n_hosts), "max_parallel_hosts", o->max_parallel_hosts,
+                     "vm_overhead", (json_int_t)o->vm_overhead);
 }
 
 static const char **str_array_from(const json_t *a, size_t *n)
@@ -134,8 +134,8 @@ int exec_steps_initial(const char *pool, const struct plan *p, const struct plan
     for (size_t i = 0; i < p->n_uploads; i++) {
         const char *path = file_for ? file_for(ctx, p->uploads[i]) : NULL;
         if (!path) {
-            rc = err_set(e, PP_EINVAL, "pool %s: no file for update %s (download it first)",
-                         pool, p->uploads[i]);
+            rc = err_set(e, PP_EINVAL, "pool %s: no file for update %s (download it first)", pool,
+                         p->uploads[i]);
             goto out;
         }
         spec_list_add(out, pool, NULL, SK_UPLOAD,
@@ -269,7 +269,7 @@ static bool find_fn(void *c, const char *ref, const struct xapi_value *rec)
 const struct xapi_value *xv_pool(const struct xview *v, const char **ref)
 {
     struct find_ctx f = {0};
-    v->foreach(v->ctx, "pool", find_fn, &f);
+    v->foreach (v->ctx, "pool", find_fn, &f);
     if (ref)
         *ref = f.ref;
     return f.rec;
@@ -280,7 +280,7 @@ const struct xapi_value *xv_update_by_uuid(const struct xview *v, const char *uu
                                            const char **ref)
 {
     struct find_ctx f = {.key = "uuid", .want = uuid};
-    v->foreach(v->ctx, "pool_update", find_fn, &f);
+    v->foreach (v->ctx, "pool_update", find_fn, &f);
     if (ref)
         *ref = f.ref;
     return f.rec;
@@ -325,7 +325,7 @@ static bool pbd_fn(void *c, const char *ref, const struct xapi_value *rec)
 bool xv_host_pbds_plugged(const struct xview *v, const char *host)
 {
     struct pbd_ctx p = {.host = host, .ok = true};
-    v->foreach(v->ctx, "pbd", pbd_fn, &p);
+    v->foreach (v->ctx, "pbd", pbd_fn, &p);
     return p.ok;
 }
 
@@ -494,8 +494,7 @@ enum derive exec_derive(const struct xview *v, const char *kind, const char *hos
 }
 
 /* Health after the action (see exec_int.h). */
-bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params,
-                       bool reboot)
+bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params, bool reboot)
 {
     if (!host || !xv_host_live(v, host))
         return false;
@@ -549,8 +548,8 @@ json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix)
         const char *vdi = b ? xapi_struct_str(b, "VDI", "") : "";
         if (!b || xapi_struct_bool(b, "empty", true) || !*vdi)
             return NULL;
-        return json_pack("{s:s, s:s, s:s, s:s}", "fix", "insert_cd", "obj", obj, "vbd", vbd,
-                         "vdi", vdi);
+        return json_pack("{s:s, s:s, s:s, s:s}", "fix", "insert_cd", "obj", obj, "vbd", vbd, "vdi",
+                         vdi);
     }
     case PLAN_FIX_SUSPEND_VM:
     case PLAN_FIX_SHUTDOWN_VM: {

@@ -18,7 +18,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 
-#define ZIMG_BLOCK 65536
+#define ZIMG_BLOCK  65536
 #define RATIO_SLACK (1024 * 1024) /* tiny images compress well: allow 1 MiB before judging */
 
 struct zimg {
@@ -26,9 +26,9 @@ struct zimg {
     char *name;
     int64_t size;
     int64_t pos;
-    int fd;                /* bare image */
-    struct archive *a;     /* zip */
-    int index;             /* image entry's index in the archive */
+    int fd;            /* bare image */
+    struct archive *a; /* zip */
+    int index;         /* image entry's index in the archive */
     struct zimg_limits lim;
 };
 
@@ -141,9 +141,8 @@ static int measure(struct archive *a, const char *path, const char *name,
         if (raw < 1)
             raw = 1;
         if (total > RATIO_SLACK && (double)total / (double)raw > l->max_ratio) {
-            rc = err_set(e, PP_ELIMIT,
-                         "%s: %s expands more than %.0f times (a zip bomb?); refused", path,
-                         name, l->max_ratio);
+            rc = err_set(e, PP_ELIMIT, "%s: %s expands more than %.0f times (a zip bomb?); refused",
+                         path, name, l->max_ratio);
             break;
         }
     }
@@ -178,23 +177,23 @@ static int validate(struct zimg *z, struct err *e)
         const char *name = entry_name(en);
         const char *why = bad_name(name);
         if (why) {
-            rc = err_set(e, PP_EINVAL, "%s: entry \"%s\" refused: %s", z->path,
-                         name ? name : "", why);
+            rc = err_set(e, PP_EINVAL, "%s: entry \"%s\" refused: %s", z->path, name ? name : "",
+                         why);
             goto out;
         }
         mode_t type = archive_entry_filetype(en);
         if (type == AE_IFDIR)
             continue;
         if (type != AE_IFREG || archive_entry_hardlink(en) || archive_entry_symlink(en)) {
-            rc = err_set(e, PP_EINVAL, "%s: entry \"%s\" refused: not a regular file",
-                         z->path, name);
+            rc = err_set(e, PP_EINVAL, "%s: entry \"%s\" refused: not a regular file", z->path,
+                         name);
             goto out;
         }
         if (archive_entry_size_is_set(en)) {
             total += archive_entry_size(en);
             if (total > z->lim.max_total_bytes) {
-                rc = err_set(e, PP_ELIMIT, "%s: entries add up to more than %lld bytes",
-                             z->path, (long long)z->lim.max_total_bytes);
+                rc = err_set(e, PP_ELIMIT, "%s: entries add up to more than %lld bytes", z->path,
+                             (long long)z->lim.max_total_bytes);
                 goto out;
             }
         }
@@ -220,8 +219,8 @@ static int validate(struct zimg *z, struct err *e)
     }
     if (n_images > 1) {
         rc = err_set(e, PP_EINVAL,
-                     "%s: %d update images in the zip (%s, %s...): expected exactly one",
-                     z->path, n_images, first, second);
+                     "%s: %d update images in the zip (%s, %s...): expected exactly one", z->path,
+                     n_images, first, second);
         goto out;
     }
     z->name = first;
@@ -325,8 +324,8 @@ ssize_t zimg_read(struct zimg *z, void *buf, size_t n, struct err *e)
             return err_set(e, PP_EPARSE, "%s: %s", z->path, archive_error_string(z->a));
     }
     if (got == 0)
-        return err_set(e, PP_EIO, "%s: ended after %lld of %lld bytes", z->path,
-                       (long long)z->pos, (long long)z->size);
+        return err_set(e, PP_EIO, "%s: ended after %lld of %lld bytes", z->path, (long long)z->pos,
+                       (long long)z->size);
     z->pos += got;
     return got;
 }

@@ -20,17 +20,16 @@ struct err;
 struct zimg;
 
 struct zimg_limits {
-    int64_t max_image_bytes;  /* 0 = 4 GiB */
-    int64_t max_total_bytes;  /* all entries uncompressed; 0 = 8 GiB */
-    double max_ratio;         /* uncompressed / compressed of the image; 0 = 200 */
-    int max_entries;          /* 0 = 64 */
+    int64_t max_image_bytes; /* 0 = 4 GiB */
+    int64_t max_total_bytes; /* all entries uncompressed; 0 = 8 GiB */
+    double max_ratio;        /* uncompressed / compressed of the image; 0 = 200 */
+    int max_entries;         /* 0 = 64 */
 };
 
 /* Open path: a zip (by content, "PK\3\4") holding one image, or a bare image file.  Validates
  * the whole archive (a first pass that decompresses the image to measure it) and positions the
  * stream at the image's first byte.  *out on success. */
-int zimg_open(const char *path, const struct zimg_limits *lim, struct zimg **out,
-              struct err *e);
+int zimg_open(const char *path, const struct zimg_limits *lim, struct zimg **out, struct err *e);
 /* Size in bytes of the image (exact; the upload's Content-Length). */
 int64_t zimg_size(const struct zimg *z);
 /* Name of the image entry (the file name for a bare image); borrowed. */

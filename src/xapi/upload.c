@@ -20,7 +20,7 @@
 #include "xapi/client_int.h"
 
 #define INPROC_MAX_BODY (512LL * 1024 * 1024)
-#define STALL_SECONDS 300L
+#define STALL_SECONDS   300L
 
 struct xapi_upload {
     struct wreq w; /* first: the loop completes &w */
@@ -64,16 +64,16 @@ static void up_done(struct wreq *w)
         rc = 0;
     } else if (u->status != 0 && u->status != 200) {
         size_t n = u->w.in.len > 200 ? 200 : u->w.in.len;
-        rc = err_set(&e, PP_ETRANSPORT, "upload to %s refused: HTTP %ld %.*s", u->w.host,
-                     u->status, (int)n, u->w.in.data ? u->w.in.data : "");
+        rc = err_set(&e, PP_ETRANSPORT, "upload to %s refused: HTTP %ld %.*s", u->w.host, u->status,
+                     (int)n, u->w.in.data ? u->w.in.data : "");
     } else if (u->w.rc != 0 && u->status == 0) {
         e = u->w.err;
         rc = e.code ? e.code : PP_ETRANSPORT;
         if (u->w.err.code == 0)
             err_set(&e, rc, "upload to %s failed", u->w.host);
     } else {
-        rc = err_set(&e, PP_ETRANSPORT, "upload to %s ended after %lld of %lld bytes",
-                     u->w.host, (long long)u->sent, (long long)u->length);
+        rc = err_set(&e, PP_ETRANSPORT, "upload to %s ended after %lld of %lld bytes", u->w.host,
+                     (long long)u->sent, (long long)u->length);
     }
     if (rc == 0 && u->progress)
         u->progress(u->ctx, u->sent, u->length);
@@ -174,10 +174,9 @@ static int start_http(struct xapi_upload *u, struct err *e)
 /*
  * Start an upload (see upload.h).  Ownership: u belongs to the loop until done ran (or cancel).
  */
-int xapi_upload_start(struct xapi_client *c, const char *path, const char *query,
-                      int64_t length, xapi_upload_read_fn read, xapi_upload_progress_fn progress,
-                      xapi_upload_done_fn done, void *ctx, struct xapi_upload **out,
-                      struct err *e)
+int xapi_upload_start(struct xapi_client *c, const char *path, const char *query, int64_t length,
+                      xapi_upload_read_fn read, xapi_upload_progress_fn progress,
+                      xapi_upload_done_fn done, void *ctx, struct xapi_upload **out, struct err *e)
 {
     if (out)
         *out = NULL;
@@ -201,8 +200,8 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
     u->done = done;
     u->ctx = ctx;
     u->length = length;
-    u->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session,
-                                  query && *query ? "&" : "", query ? query : "");
+    u->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
+                                  query ? query : "");
     const struct xapi_client_opts *o = client_opts(c);
     struct xapi_loop *loop = client_loop(c);
     if (o->inproc) {

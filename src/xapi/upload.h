@@ -34,10 +34,9 @@ typedef void (*xapi_upload_done_fn)(void *ctx, int rc, const struct err *e);
  * once unless cancelled) or a negative code with e filled (done never runs).  *out (may be NULL)
  * is valid until done ran.
  */
-int xapi_upload_start(struct xapi_client *c, const char *path, const char *query,
-                      int64_t length, xapi_upload_read_fn read, xapi_upload_progress_fn progress,
-                      xapi_upload_done_fn done, void *ctx, struct xapi_upload **out,
-                      struct err *e);
+int xapi_upload_start(struct xapi_client *c, const char *path, const char *query, int64_t length,
+                      xapi_upload_read_fn read, xapi_upload_progress_fn progress,
+                      xapi_upload_done_fn done, void *ctx, struct xapi_upload **out, struct err *e);
 /* Abort an upload in progress; done does not run.  The upload is freed. */
 void xapi_upload_cancel(struct xapi_upload *u);
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# tests/e2e/crash_resume.sh - the daemon killed with SIGKILL in the middle of a rollout, at 28
-# points chosen from the journal's progress (after 1 ... 42 steps done; at least 20 of them
-# different),
+# tests/e2e/crash_resume.sh - the daemon killed with SIGKILL in the middle of a rollout, at 34
+# points chosen from the journal's progress (steps started + steps done from 24 to 96 of about
+# 100; at least 20 of them different),
 # then restarted on the same database: every rollout must complete by itself with every host
 # updated and enabled, every VM running exactly once, and exactly the reboots and migrations the
 # plan has (the simulator's counters: no second reboot, no double migration).
@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 SCALE=${CRASH_SCALE:-200}
-POINTS=${CRASH_POINTS:-28}
+POINTS=${CRASH_POINTS:-34}
 DISTINCT=""
 
 start_daemon() { # DIR
@@ -34,11 +34,13 @@ start_daemon() { # DIR
     export POOLPATCH_SERVER="http://127.0.0.1:$PORT"
 }
 
-# steps done of rollout ID, straight from the API (fast enough to poll every few ms)
-steps_done() {
+# journal progress of rollout ID: steps started (intent written) + steps done, straight from
+# the API (fast enough to poll every few ms)
+journal_point() {
     curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$DIR/token")" \
         "$POOLPATCH_SERVER/api/v1/rollouts/$1" 2>/dev/null |
-        grep -o '"steps_done": *[0-9]*' | grep -o '[0-9]*$' || true
+        grep -oE '"steps_(started|done)": *[0-9]+' | grep -oE '[0-9]+$' |
+        awk '{ n += $1 } END { if (NR == 2) print n }' || true
 }
 
 rollout_field() { # ID PYTHON-EXPR-ON-d
@@ -75,7 +77,7 @@ one_run() { # RUN POINT (steps done before the kill)
     # wait for the journal to reach the point, then SIGKILL
     i=0
     while [ $i -lt 3000 ]; do
-        done_n=$(steps_done "$ID")
+        done_n=$(journal_point "$ID")
         [ -n "$done_n" ] && [ "$done_n" -ge "$point" ] && break
         sleep 0.01
         i=$((i + 1))
@@ -125,14 +127,14 @@ EOF
     kill "$DPID" "$SIM_PID" 2>/dev/null || true
     wait "$DPID" "$SIM_PID" 2>/dev/null || true
     case " $DISTINCT " in *" $killed_at "*) ;; *) DISTINCT="$DISTINCT $killed_at" ;; esac
-    pass "SIGKILL after $killed_at steps done (point $point): resumed and completed"
+    pass "SIGKILL at journal point $killed_at (steps started + done; aimed at $point): resumed and completed"
 }
 
-FROM=${CRASH_FROM:-1}
-LAST=${CRASH_LAST:-42} # small.json's rollout has about 50 steps
+FROM=${CRASH_FROM:-24} # the daemon answers the first time after ~20 (uploads, prechecks)
+LAST=${CRASH_LAST:-96} # small.json's rollout has about 50 steps: ~100 intents and dones
 for k in $(seq 0 $((POINTS - 1))); do
     one_run "$k" $((FROM + k * (LAST - FROM) / (POINTS > 1 ? POINTS - 1 : 1)))
 done
 n=$(echo $DISTINCT | wc -w)
 [ "$n" -ge 20 ] || [ "$POINTS" -lt 20 ] || fail "only $n different crash points:$DISTINCT"
-pass "$n different crash points (steps done when killed:$DISTINCT)"
+pass "$n different crash points (journal points when killed:$DISTINCT)"

@@ -17,8 +17,8 @@
 #include "engine/inventory_xapi.h"
 #include "sim/sim_http.h"
 
-static const char *const cache_classes[] = {"pool", "host", "host_metrics", "vm", "vbd",
-                                            "vdi", "sr", "pbd", "pool_update", NULL};
+static const char *const cache_classes[] = {"pool", "host", "host_metrics", "vm",          "vbd",
+                                            "vdi",  "sr",   "pbd",          "pool_update", NULL};
 
 static int idle(void *ctx, int64_t next_ms)
 {
@@ -65,8 +65,8 @@ static bool fm_vm(void *ctx, const char *ref, const struct xapi_value *rec)
 {
     struct fm_ctx *f = ctx;
     const char *ps = xapi_struct_str(rec, "power_state", "");
-    int64_t foot = xapi_struct_int(rec, "memory_dynamic_max", 0) +
-                   xapi_struct_int(rec, "memory_overhead", 0);
+    int64_t foot =
+        xapi_struct_int(rec, "memory_dynamic_max", 0) + xapi_struct_int(rec, "memory_overhead", 0);
     for (size_t i = 0; i < f->p->n_vms; i++)
         if (str_eq(f->p->vms[i].ref, ref))
             f->p->vms[i].memory = foot;
@@ -262,8 +262,8 @@ long tenv_journal_writes(struct tenv *t, const char *id)
     if (store_steps_list(t->store, id, NULL, &l, NULL) != 0)
         return -1;
     for (size_t i = 0; i < l.n; i++)
-        n += l.items[i].attempts + (l.items[i].state != STORE_STEP_PENDING &&
-                                    l.items[i].state != STORE_STEP_INTENT);
+        n += l.items[i].attempts +
+             (l.items[i].state != STORE_STEP_PENDING && l.items[i].state != STORE_STEP_INTENT);
     store_step_list_cleanup(&l);
     return n;
 }

@@ -305,11 +305,10 @@ static void test_steps_initial_and_hosts(void **state)
     o.policy = PLAN_POLICY_RETURN;
     struct spec_list l = {0};
     struct err e = {0};
-    assert_int_equal(exec_steps_initial("pool", p, &r, file_for, NULL, exec_opts_to_json(&o),
-                                        &l, &e),
-                     0);
-    const char *want[] = {"resolve", "upload", "introduce", "precheck", "precheck", "precheck",
-                          "replan"};
+    assert_int_equal(
+        exec_steps_initial("pool", p, &r, file_for, NULL, exec_opts_to_json(&o), &l, &e), 0);
+    const char *want[] = {"resolve",  "upload",   "introduce", "precheck",
+                          "precheck", "precheck", "replan"};
     assert_int_equal(l.n, 7);
     for (size_t i = 0; i < l.n; i++) {
         assert_string_equal(l.items[i].kind, want[i]);
@@ -342,9 +341,9 @@ static void test_steps_initial_and_hosts(void **state)
 
     const char *ups[] = {"U1"};
     exec_steps_hosts("pool", p, ups, 1, &l);
-    const char *seq[] = {"disable", "migrate", "migrate", "apply", "reboot", "enable", "migrate",
-                         "disable", "apply", "reboot", "enable", "disable", "apply", "enable",
-                         "clean", "undo"};
+    const char *seq[] = {"disable", "migrate", "migrate", "apply",  "reboot", "enable",
+                         "migrate", "disable", "apply",   "reboot", "enable", "disable",
+                         "apply",   "enable",  "clean",   "undo"};
     const char *hosts_w[] = {"H1", "H1", "H1", "H1", "H1", "H1", "H1", "H2",
                              "H2", "H2", "H2", "H3", "H3", "H3", NULL, NULL};
     assert_int_equal(l.n, 16);
@@ -566,9 +565,9 @@ static void test_derive_fixes_and_undo(void **state)
     assert_string_equal(json_string_value(json_object_get(undo, "fix")), "enable_ha");
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(undo, "heartbeat_srs"), 0)), "SR-HB");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(undo, "configuration"), "timeout")),
-                        "60");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(undo, "configuration"), "timeout")),
+        "60");
     json_decref(undo);
     json_decref(fix);
     struct xapi_value *p = (struct xapi_value *)t_get(&t, "pool", "P");
@@ -596,8 +595,7 @@ static void test_derive_fixes_and_undo(void **state)
     json_decref(undo);
     json_decref(fix);
     assert_int_equal(d(&v, SK_RESOLVE, NULL, sj, true), DERIVE_RESEND);
-    xapi_struct_set_string((struct xapi_value *)t_get(&t, "vm", "V"), "power_state",
-                           "Suspended");
+    xapi_struct_set_string((struct xapi_value *)t_get(&t, "vm", "V"), "power_state", "Suspended");
     assert_int_equal(d(&v, SK_RESOLVE, NULL, sj, true), DERIVE_DONE);
     /* a fix with nothing to restore */
     fix = json_loads("{\"fix\":\"plug_pbd\",\"obj\":\"H1\",\"arg\":\"SR\"}", 0, NULL);

@@ -28,10 +28,10 @@
 #include "base/str.h"
 #include "exec_env.h"
 
-#define U_OLD "3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01"
+#define U_OLD    "3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01"
 #define U_REBOOT "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01"
-#define U_LIVE "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b02"
-#define BUILD "release/yangtze/master/58"
+#define U_LIVE   "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b02"
+#define BUILD    "release/yangtze/master/58"
 
 static const char *scenario_text =
     "{\"seed\": 3, \"base_address\": \"127.0.0.10\","
@@ -254,8 +254,7 @@ static void test_automated_ha_pool(void **state)
     enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
     json_t *j = rollout(&w);
     if (st != STORE_ROLLOUT_DONE)
-        fail_msg("rollout ended %s: %s", store_rollout_state_name(st),
-                 json_dumps(j, JSON_COMPACT));
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
     json_t *s = check_invariants(&w, U_REBOOT, true);
     assert_int_equal(sim_counter(s, "reboots"), 3);
     assert_int_equal(counter(j, "reboots"), 3);
@@ -297,8 +296,7 @@ static void test_automated_over_http(void **state)
     enum store_rollout_state st = tenv_run(w.t, w.id, 400000);
     json_t *j = rollout(&w);
     if (st != STORE_ROLLOUT_DONE)
-        fail_msg("rollout ended %s: %s", store_rollout_state_name(st),
-                 json_dumps(j, JSON_COMPACT));
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
     json_t *s = check_invariants(&w, U_REBOOT, true);
     assert_int_equal(sim_counter(s, "reboots"), 3);
     assert_int_equal(counter(j, "updates_applied"), 3);
@@ -317,8 +315,7 @@ static void test_livepatch_only(void **state)
     enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
     json_t *j = rollout(&w);
     if (st != STORE_ROLLOUT_DONE)
-        fail_msg("rollout ended %s: %s", store_rollout_state_name(st),
-                 json_dumps(j, JSON_COMPACT));
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
     json_t *s = check_invariants(&w, U_LIVE, false);
     assert_int_equal(sim_counter(s, "reboots"), 0);
     assert_int_equal(sim_counter(s, "migrations"), 0);
@@ -377,8 +374,7 @@ static void test_host_never_returns_then_retry(void **state)
     st = tenv_run(w.t, w.id, 200000);
     j = rollout(&w);
     if (st != STORE_ROLLOUT_DONE)
-        fail_msg("after retry %s: %s", store_rollout_state_name(st),
-                 json_dumps(j, JSON_COMPACT));
+        fail_msg("after retry %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
     json_t *s = check_invariants(&w, U_REBOOT, false);
     assert_int_equal(counter(j, "updates_applied"), 3);
     json_decref(s);
@@ -409,9 +405,9 @@ static void test_migration_failure_then_retry(void **state)
     bool halted_host = false;
     json_t *hs = json_object_get(p0, "hosts");
     for (size_t i = 0; i < json_array_size(hs); i++)
-        halted_host = halted_host ||
-                      str_eq(json_string_value(json_object_get(json_array_get(hs, i), "state")),
-                             "halted");
+        halted_host =
+            halted_host ||
+            str_eq(json_string_value(json_object_get(json_array_get(hs, i), "state")), "halted");
     assert_true(halted_host);
     json_decref(j);
     struct err e = {0};
@@ -535,8 +531,7 @@ static void note_crash(struct world *w, long point, bool after_loop)
 
 /* Crash at a journal point: destroy the executor and its clients once the journal has at
  * least `point` writes, either before or after the loop delivered what was sent. */
-static void run_with_crash(long point, bool after_loop, int64_t base_reboots,
-                           int64_t base_migr)
+static void run_with_crash(long point, bool after_loop, int64_t base_reboots, int64_t base_migr)
 {
     struct world w;
     world_new(&w, U_REBOOT, true, (point % 3) == 0);
