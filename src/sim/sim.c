@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/jsonx.h"
@@ -164,11 +165,38 @@ static int inproc_put(void *ctx, const char *host_address, const char *path_and_
     return sim_put(ctx, host_address, path_and_query, body, len, e);
 }
 
+/* GET as the hosts' HTTP server answers it (xapi/inproc.h): only /updates is served. */
+static int inproc_get(void *ctx, const char *host_address, const char *path_and_query,
+                      struct buf *body, long *status, struct err *e)
+{
+    const char *q = strchr(path_and_query, '?');
+    size_t plen = q ? (size_t)(q - path_and_query) : strlen(path_and_query);
+    json_t *doc = NULL;
+    struct err ge = {0};
+    *status = 404;
+    if (plen != strlen("/updates") || strncmp(path_and_query, "/updates", plen) != 0)
+        return 0;
+    int rc = sim_get_updates(ctx, host_address, q ? q + 1 : "", &doc, &ge);
+    if (rc == PP_ETRANSPORT) {
+        *e = ge;
+        return rc;
+    }
+    *status = rc == 0 ? 200 : rc == PP_ENOTFOUND ? 404
+                          : strcmp(ge.xapi_code, "SESSION_INVALID") == 0 ? 401 : 500;
+    if (rc == 0)
+        jsonx_dump(body, doc, 0);
+    else
+        buf_puts(body, ge.msg);
+    json_decref(doc);
+    return 0;
+}
+
 void sim_inproc_handler(struct sim *s, struct xapi_inproc_handler *out)
 {
     out->ctx = s;
     out->call = inproc_call;
     out->put = inproc_put;
+    out->get = inproc_get;
 }
 
 int64_t sim_next_deadline(struct sim *s)

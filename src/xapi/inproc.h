@@ -11,6 +11,8 @@
 
 #include "codec.h"
 
+struct buf;
+
 struct xapi_inproc_handler {
     void *ctx;
     /*
@@ -28,6 +30,15 @@ struct xapi_inproc_handler {
      */
     int (*put)(void *ctx, const char *host_address, const char *path_and_query,
                const void *body, size_t len, struct err *e);
+    /*
+     * Answer `GET <path_and_query>` (path with '?' and the query, session_id included) as the
+     * host's HTTP server would: returns 0 with *status (200 with the document appended to body;
+     * 404 when there is no such document, e.g. /updates without a repository; 401 for a bad
+     * session; 500 otherwise, with a message in body), or PP_ETRANSPORT with e set when the host
+     * cannot be reached at all.  May be NULL (no GET in-process).
+     */
+    int (*get)(void *ctx, const char *host_address, const char *path_and_query, struct buf *body,
+               long *status, struct err *e);
 };
 
 #endif
