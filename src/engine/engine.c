@@ -61,6 +61,7 @@ enum req_kind {
     R_CANCEL,
     R_CLIENT_ID,
     R_DOWNLOAD_NEEDED,
+    R_CDN_SYNC,
 };
 
 /* A copied engine_plan_req. */
@@ -244,6 +245,15 @@ static void emit_event(void *ctx, const char *rollout, const char *pool, const c
     char ts[20];
     char *text;
 
+    /* XenCenter reads /updates again after applying (xencenter.md section 2, CDN plan step 4):
+     * once a repository pool is done, or a rollout ended, its catalog says what is left */
+    if (step && (strcmp(step, "done") == 0 || (!pool && strcmp(step, "rollout") == 0))) {
+        for (size_t i = 0; i < eng->n_pools; i++) {
+            struct eng_pool *p = eng->pools[i];
+            if (engine_pool_is_cdn(p) && (!pool || strcmp(pool, p->name) == 0))
+                engine_cdn_refresh(eng, p, false, NULL);
+        }
+    }
     clock_format_xapi(clock_now_ms(eng->clock), ts);
     json_object_set_new(ev, "rollout", json_string(rollout ? rollout : ""));
     json_object_set_new(ev, "pool", pool ? json_string(pool) : json_null());
@@ -328,6 +338,10 @@ static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e
         p->error[0] = '\0';
     log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
              e ? e->msg : "");
+    /* A registered pool (not pool add's probe) learns at its first connection whether it takes
+     * XenServer 8 repository updates; 'updates check' asks again. */
+    if (s == XAPI_CONN_READY && p->id > 0 && p->cdn_state == ENG_CDN_UNKNOWN && !p->cdn_job)
+        engine_cdn_refresh(p->eng, p, true, NULL);
 }
 
 static void on_pin(void *ctx, const char *host, const char *fingerprint)
@@ -386,6 +400,7 @@ static void pool_retire(struct engine *eng, struct eng_pool *p)
 {
     if (!p)
         return;
+    engine_cdn_pool_retire(p);
     if (p->client) {
         eng->graveyard = xreallocarray(eng->graveyard, eng->n_graveyard + 1, sizeof(void *));
         eng->graveyard[eng->n_graveyard++] = p->client;
@@ -444,6 +459,7 @@ static json_t *pool_json(struct eng_pool *p)
             json_object_set_new(o, "vms_running", json_integer((json_int_t)running));
             json_object_set_new(o, "version", json_string(m ? m->product_version : ""));
             json_object_set_new(o, "ha_enabled", json_boolean(inv->ha_enabled));
+            json_object_set_new(o, "repository", json_boolean(engine_pool_is_cdn(p)));
             inv_pool_free(inv);
         }
     }
@@ -751,10 +767,13 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
             /* a pool that lost its master keeps a ready (stale) cache: say it is offline */
             bool ok = p->client && xapi_cache_ready(p->client) && p->state == XAPI_CONN_READY;
             json_array_append_new(
-                pools, json_pack("{s:s,s:o}", "name", p->name, "error",
+                pools, json_pack("{s:s,s:o,s:b,s:o}", "name", p->name, "error",
                                  ok ? json_null()
                                     : json_string(p->error[0] ? p->error
-                                                              : xapi_conn_state_name(p->state))));
+                                                              : xapi_conn_state_name(p->state)),
+                                 "repository", engine_pool_is_cdn(p), "repository_error",
+                                 ok && p->cdn_error[0] ? json_string(p->cdn_error)
+                                                       : json_null()));
         }
         json_object_set_new(r->out, "pools", pools);
         json_object_set_new(r->out, "catalog", catalog_summary(eng));
@@ -772,6 +791,13 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
 
     if (out)
         *out = NULL;
+    {
+        /* XenServer 8 pools first: pool.sync_updates + GET /updates on every connected pool
+         * (engine_cdn.c); a failure there is reported per pool, not for the whole check */
+        struct err ce = {0};
+        if (req_run(eng, req_new(R_CDN_SYNC), NULL, &ce) != 0)
+            log_warn(LOG_MOD, "reading repository updates: %s", ce.msg);
+    }
     rc = req_run(eng, r, &meta, e);
     if (rc != 0)
         return rc;
@@ -802,6 +828,26 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
 }
 
 /* ------------------------------------------------------------------ views, dismissals */
+
+/* R_CDN_SYNC: sync and read every connected pool's repository updates; answers once all
+ * ended (r->pending counts them). */
+static void handle_cdn_sync(struct engine *eng, struct eng_req *r)
+{
+    r->pending = 1;
+    for (size_t i = 0; i < eng->n_pools; i++)
+        if (engine_cdn_refresh(eng, eng->pools[i], true, r))
+            r->pending++;
+    engine_cdn_waiter_done(eng, r);
+}
+
+/* A repository read a request waited on ended (see engine_int.h). */
+void engine_cdn_waiter_done(struct engine *eng, void *waiter)
+{
+    struct eng_req *r = waiter;
+
+    if (--r->pending == 0)
+        req_finish(eng, r, 0);
+}
 
 static void handle_view(struct engine *eng, struct eng_req *r)
 {
@@ -1100,16 +1146,26 @@ static const char *resolve_update(const struct catalog *cat, const char *id)
  * Update names are replaced by their uuids. */
 static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct err *e)
 {
+    bool legacy = false;
+
     for (size_t i = 0; i < pr->n_pools; i++)
         if (!engine_find_pool(eng, pr->pools[i]))
             return err_set(e, PP_ENOTFOUND, "no pool named '%s' is registered", pr->pools[i]);
-    if (!eng->catalog)
+    /* the legacy catalog is needed unless every selected pool takes repository updates */
+    for (size_t i = 0; i < eng->n_pools; i++)
+        legacy = legacy ||
+                 (pool_selected(pr, eng->pools[i]->name) && !engine_pool_is_cdn(eng->pools[i]));
+    if (!eng->catalog && legacy)
         return err_set(e, PP_ESTATE,
                        "no update catalog yet: check for updates first (poolpatch updates check)");
     if (eng->n_pools == 0)
         return err_set(e, PP_ESTATE, "no pools registered: add one with poolpatch pool add");
     for (size_t i = 0; i < pr->n_updates; i++) {
         const char *uuid = resolve_update(eng->catalog, pr->updates[i]);
+        /* a repository update id (XenServer 8 pools apply all their updates at once) */
+        for (size_t k = 0; !uuid && k < eng->n_pools; k++)
+            if (engine_pool_is_cdn(eng->pools[k]) && pool_selected(pr, eng->pools[k]->name))
+                uuid = resolve_update(eng->pools[k]->cdn, pr->updates[i]);
         if (!uuid)
             return err_set(e, PP_ENOTFOUND,
                            "update '%s' is not in the catalog (give its uuid or name; "
@@ -1148,14 +1204,14 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code);
             return;
         }
-        if (plan_build(inv, eng->catalog, &o, &pl, &r->err) != 0) {
+        if (plan_build(inv, engine_pool_catalog(eng, p), &o, &pl, &r->err) != 0) {
             inv_pool_free(inv);
             json_decref(pools);
             err_prefix(&r->err, "pool %s: ", p->name);
             req_finish(eng, r, r->err.code);
             return;
         }
-        pj = engine_plan_pool_json(pl, inv, eng->catalog, p->name);
+        pj = engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name);
         json_array_append_new(pools, pj);
         plan_free(pl);
         inv_pool_free(inv);
@@ -1283,6 +1339,8 @@ static void handle_files_needed(struct engine *eng, struct eng_req *r)
 
         if (!pool_selected(&r->pr, p->name))
             continue;
+        if (engine_pool_is_cdn(p))
+            continue; /* repository updates: xapi downloads them, nothing to upload */
         inv = engine_pool_inventory(eng, p, &r->err);
         if (!inv || plan_build(inv, eng->catalog, &o, &pl, &r->err) != 0) {
             inv_pool_free(inv);
@@ -1402,6 +1460,7 @@ static void handle(struct engine *eng, struct eng_req *r)
     case R_POOLS: handle_pools(eng, r); break;
     case R_CATALOG_META: handle_catalog_meta(eng, r); break;
     case R_CATALOG_PUT: handle_catalog_put(eng, r); break;
+    case R_CDN_SYNC: handle_cdn_sync(eng, r); break;
     case R_VIEW: handle_view(eng, r); break;
     case R_CSV: handle_csv(eng, r); break;
     case R_DISMISS: handle_dismiss(eng, r); break;
@@ -1428,6 +1487,19 @@ static struct xapi_client *env_client_for(void *ctx, const char *pool)
 static const struct catalog *env_catalog(void *ctx)
 {
     return ((struct engine *)ctx)->catalog;
+}
+
+/* The pool's catalog: its repository updates for a XenServer 8 pool, else the legacy one. */
+static const struct catalog *env_catalog_for(void *ctx, const char *pool)
+{
+    struct engine *eng = ctx;
+    struct eng_pool *p = engine_find_pool(eng, pool);
+
+    /* still learning whether it is a repository pool (its first connection's probe is in
+     * flight): no catalog yet rather than the wrong one */
+    if (p && p->cdn_state == ENG_CDN_UNKNOWN && p->cdn_job)
+        return NULL;
+    return engine_pool_catalog(eng, p);
 }
 
 static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e)
@@ -1580,6 +1652,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     env.ctx = eng;
     env.client_for = env_client_for;
     env.catalog = env_catalog;
+    env.catalog_for = env_catalog_for;
     env.inventory = env_inventory;
     env.emit = emit_event;
     {

@@ -19,6 +19,7 @@
 #include "plan/inventory.h"
 #include "xapi/client.h"
 
+struct cdn_job;
 struct exec;
 struct store;
 
@@ -35,6 +36,17 @@ struct eng_pool {
     enum xapi_conn_state state;
     char error[ERR_MSG_MAX];
     struct engine *eng;
+    /* XenServer 8 repository updates (engine_cdn.c).  cdn_state says whether the pool has an
+     * enabled repository; cdn is its parsed `GET /updates` (owned; NULL until one was read). */
+    enum eng_cdn_state {
+        ENG_CDN_UNKNOWN = 0, /* not probed yet */
+        ENG_CDN_NONE,        /* no repository (NO_REPOSITORY_ENABLED, 404): the legacy catalog */
+        ENG_CDN_YES          /* repository updates: plan, view and apply with cdn */
+    } cdn_state;
+    struct catalog *cdn;
+    int64_t cdn_checked_ms;
+    char cdn_error[ERR_MSG_MAX]; /* the last failed sync or read, "" after a good one */
+    struct cdn_job *cdn_job;     /* the sync / read in flight, or NULL */
 };
 
 struct eng_sub {
@@ -131,6 +143,26 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
                               const struct catalog *cat, const char *pool_name);
 /* Fleet totals over an array of pool plans (new reference). */
 json_t *engine_plan_fleet_totals(json_t *pools);
+
+/* ---- engine_cdn.c (engine thread): XenServer 8 repository updates per pool ---- */
+/*
+ * Start reading the pool's repository updates: with sync, pool.sync_updates(pool, false, "", "")
+ * first (NO_REPOSITORY_ENABLED or MESSAGE_METHOD_UNKNOWN: not a repository pool), then
+ * `GET /updates` (404: not a repository pool) parsed into p->cdn.  waiter (may be NULL) is
+ * handed to engine_cdn_waiter_done once this read ends; when a read is already in flight, the
+ * waiter joins it.  Returns true when waiter will be called (false: nothing started, e.g. the
+ * pool is not connected; p->cdn_error then says why).
+ */
+bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void *waiter);
+/* Defined in engine.c: a read a request waited on ended (engine thread). */
+void engine_cdn_waiter_done(struct engine *eng, void *waiter);
+/* The pool is going away: detach (and cancel) its read, free its repository catalog. */
+void engine_cdn_pool_retire(struct eng_pool *p);
+/* The catalog to plan, view and apply p with: its repository catalog for a repository pool,
+ * else the legacy catalog (may be NULL).  Borrowed. */
+const struct catalog *engine_pool_catalog(struct engine *eng, const struct eng_pool *p);
+/* True for a repository pool (XenServer 8 updates). */
+bool engine_pool_is_cdn(const struct eng_pool *p);
 
 /* ---- engine_views.c (engine thread) ---- */
 int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sort sort,

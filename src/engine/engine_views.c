@@ -21,11 +21,15 @@
  * Inventories of the connected pools; names of the others go to offline (may be NULL).  A pool
  * that lost its master (reconnecting, emergency mode) still has its last cache, but what it shows
  * may be stale and nothing can be done to it: it is offline until it reconnects, as XenCenter
- * shows a disconnected pool.
+ * shows a disconnected pool.  (*cats)[i] is the catalog of pool i: its repository catalog for a
+ * XenServer 8 pool, else NULL (the legacy catalog).
  */
-static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline)
+static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline,
+                                const struct catalog ***cats)
 {
     struct inv_pool **v = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*v));
+
+    *cats = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(**cats));
 
     *n = 0;
     for (size_t i = 0; i < eng->n_pools; i++) {
@@ -37,20 +41,22 @@ static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline)
         else
             err_set(&e, PP_ESTATE, "pool %s is not connected (%s%s%s)", ep->name,
                     xapi_conn_state_name(ep->state), ep->error[0] ? ": " : "", ep->error);
-        if (p)
+        if (p) {
+            (*cats)[*n] = engine_pool_is_cdn(ep) ? ep->cdn : NULL;
             v[(*n)++] = p;
-        else if (offline)
+        } else if (offline)
             json_array_append_new(offline, json_pack("{s:s,s:s}", "name", eng->pools[i]->name,
                                                      "error", e.msg));
     }
     return v;
 }
 
-static void release(struct inv_pool **v, size_t n)
+static void release(struct inv_pool **v, size_t n, const struct catalog **cats)
 {
     for (size_t i = 0; i < n; i++)
         inv_pool_free(v[i]);
     free(v);
+    free(cats);
 }
 
 /* The REST kind: hotfix, cumulative (a CU offered as an update) or release (a new version). */
@@ -141,8 +147,49 @@ static json_t *guidance_json(unsigned g)
     return a;
 }
 
-static json_t *update_row_json(const struct catalog *cat, const struct view_update_row *row)
+/* The hosts an alert names (every host of its whole pools, then the ones named one by one). */
+static bool alert_names_host(const struct alert *a, const char *ref)
 {
+    for (size_t i = 0; i < a->n_pools; i++)
+        for (size_t k = 0; k < a->pools[i]->n_hosts; k++)
+            if (str_eq(a->pools[i]->hosts[k].ref, ref))
+                return true;
+    for (size_t i = 0; i < a->n_hosts; i++)
+        if (str_eq(a->hosts[i].host->ref, ref))
+            return true;
+    return false;
+}
+
+/*
+ * A repository update comes with a live patch when /updates lists live patches for it, or - as
+ * xapi's per-host "livepatches" do not name their update - when a host it applies to has live
+ * patches and the update's own guidance would reboot that host (the live patch is what spares the
+ * reboot).  The repository catalog is the one the alert's patch belongs to.
+ */
+static bool cdn_livepatch(struct engine *eng, const struct alert *a)
+{
+    if (!a->patch || a->patch->source != CAT_SOURCE_CDN || !(a->patch->guidance &
+                                                             CAT_G_RESTART_HOST))
+        return false;
+    for (size_t i = 0; eng && i < eng->n_pools; i++) {
+        const struct catalog *c = engine_pool_is_cdn(eng->pools[i]) ? eng->pools[i]->cdn : NULL;
+        if (!c || a->patch < c->patches || a->patch >= c->patches + c->n_patches)
+            continue;
+        for (size_t h = 0; h < c->n_cdn_hosts; h++) {
+            const struct cat_cdn_host *ch = &c->cdn_hosts[h];
+            bool needs = false;
+            for (size_t k = 0; k < ch->n_updates; k++)
+                needs = needs || str_eq(ch->updates[k], a->patch->uuid);
+            if (needs && ch->n_livepatches > 0 && alert_names_host(a, ch->ref))
+                return true;
+        }
+    }
+    return false;
+}
+
+static json_t *update_row_json(struct engine *eng, const struct view_update_row *row)
+{
+    const struct catalog *cat = eng->catalog;
     const struct alert *a = row->alert;
     json_t *o = json_object(), *servers = json_array(), *pools = json_array();
 
@@ -154,7 +201,18 @@ static json_t *update_row_json(const struct catalog *cat, const struct view_upda
     json_object_set_new(o, "date", time_or_null(a->timestamp_ms));
     json_object_set_new(o, "url", json_string(a->web_page ? a->web_page : ""));
     json_object_set_new(o, "guidance", guidance_json(a->patch ? a->patch->guidance : 0));
-    json_object_set_new(o, "livepatch", json_boolean(a->patch && a->patch->contains_livepatch));
+    json_object_set_new(o, "livepatch", json_boolean(a->patch && (a->patch->contains_livepatch ||
+                                                                  cdn_livepatch(eng, a))));
+    json_object_set_new(o, "source", json_string(a->patch && a->patch->source == CAT_SOURCE_CDN
+                                                     ? "repository"
+                                                     : "catalog"));
+    if (a->patch && a->patch->source == CAT_SOURCE_CDN) {
+        json_object_set_new(o, "type", json_string(a->patch->type ? a->patch->type : ""));
+        json_object_set_new(o, "severity",
+                            json_string(a->patch->severity ? a->patch->severity : ""));
+        json_object_set_new(o, "long_description",
+                            json_string(a->patch->description ? a->patch->description : ""));
+    }
     json_object_set_new(o, "restricted", json_boolean(restricted(cat, a->patch)));
     if (a->patch && a->patch->download_size > 0)
         json_object_set_new(o, "size", json_integer(a->patch->download_size));
@@ -207,24 +265,84 @@ static json_t *name_list(const struct catalog *cat, const char *joined)
     return a;
 }
 
+/* {id, name} of a structured list (a host row's required updates). */
+static json_t *ref_list(const struct view_ref *v, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s,s:s}", "id", v[i].id, "name", v[i].name));
+    return a;
+}
+
+/* cat: the row's pool's catalog (its repository catalog for a XenServer 8 pool). */
 static json_t *server_row_json(const struct catalog *cat, const struct view_server_row *row)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "pool", row->pool_name, "server",
                           row->server, "version", row->version, "status", row->status,
                           "up_to_date", row->version_known && !row->out_of_date, "is_pool",
                           row->is_pool);
-    json_object_set_new(o, "required", name_list(cat, row->required));
+    json_object_set_new(o, "required", cat && cat->source == CAT_SOURCE_CDN && row->required_list
+                                           ? ref_list(row->required_list, row->n_required)
+                                           : name_list(cat, row->required));
     json_object_set_new(o, "installed", name_list(cat, row->installed));
+    json_object_set_new(o, "repository", json_boolean(cat && cat->source == CAT_SOURCE_CDN));
     return o;
 }
 
-static int compute(struct engine *eng, struct inv_pool **pools, size_t n, struct alert_list *l,
-                   struct err *e)
+/* The catalog of a row's pool: cats[i] for pools[i], else the legacy catalog. */
+static const struct catalog *row_catalog(struct engine *eng, struct inv_pool **pools,
+                                         const struct catalog **cats, size_t n,
+                                         const struct inv_pool *pool)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pools[i] == pool && cats[i])
+            return cats[i];
+    return eng->catalog;
+}
+
+/*
+ * The alerts of every pool: the legacy catalog's for the legacy pools (patches and new versions),
+ * then each XenServer 8 pool's from its own repository catalog, joined (alert_list_append).
+ * Nothing to show and no error without any catalog.
+ */
+static int compute(struct engine *eng, struct inv_pool **pools, const struct catalog **cats,
+                   size_t n, bool include_dismissed, struct alert_list *l, struct err *e)
 {
     struct alert_opts ao;
+    const struct inv_pool **legacy = xcalloc(n ? n : 1, sizeof(*legacy));
+    size_t nl = 0;
+    int rc = 0;
 
     alert_opts_init(&ao);
-    return alerts_compute(eng->catalog, (const struct inv_pool *const *)pools, n, &ao, l, e);
+    ao.include_dismissed = include_dismissed;
+    memset(l, 0, sizeof(*l));
+    for (size_t i = 0; i < n; i++)
+        if (!cats[i])
+            legacy[nl++] = pools[i];
+    if (eng->catalog)
+        rc = alerts_compute(eng->catalog, legacy, nl, &ao, l, e);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct alert_list one = {0};
+        const struct inv_pool *p = pools[i];
+        if (!cats[i])
+            continue;
+        rc = alerts_compute(cats[i], &p, 1, &ao, &one, e);
+        if (rc == 0)
+            alert_list_append(l, &one);
+        alert_list_cleanup(&one);
+    }
+    free(legacy);
+    return rc;
+}
+
+/* True when there is something to compute alerts from. */
+static bool any_catalog(struct engine *eng, const struct catalog **cats, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cats[i])
+            return true;
+    return eng->catalog != NULL;
 }
 
 /* The view as JSON (engine thread).  Returns 0 or PP_E*. */
@@ -233,23 +351,20 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
 {
     json_t *offline = json_array(), *rows = json_array(), *o;
     size_t n = 0;
-    struct inv_pool **pools = gather(eng, &n, offline);
+    const struct catalog **cats = NULL;
+    struct inv_pool **pools = gather(eng, &n, offline, &cats);
     struct alert_list l = {0};
     size_t dismissed = 0;
+    bool have = any_catalog(eng, cats, n);
     int rc = 0;
 
     *out = NULL;
-    if (eng->catalog) {
+    if (have) {
         struct alert_list all = {0};
-        struct alert_opts ao;
-        rc = compute(eng, pools, n, &l, e);
+        rc = compute(eng, pools, cats, n, false, &l, e);
         if (rc != 0)
             goto out;
-        alert_opts_init(&ao);
-        ao.include_dismissed = true;
-        if (alerts_compute(eng->catalog, (const struct inv_pool *const *)pools, n, &ao, &all,
-                           NULL) == 0 &&
-            all.n >= l.n)
+        if (compute(eng, pools, cats, n, true, &all, NULL) == 0 && all.n >= l.n)
             dismissed = all.n - l.n;
         alert_list_cleanup(&all);
     }
@@ -257,14 +372,15 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
         struct view_update_rows ur = {0};
         view_by_update(&l, sort == ENGINE_SORT_POOL ? VIEW_SORT_POOL : VIEW_SORT_DATE, &ur);
         for (size_t i = 0; i < ur.n; i++)
-            json_array_append_new(rows, update_row_json(eng->catalog, &ur.v[i]));
+            json_array_append_new(rows, update_row_json(eng, &ur.v[i]));
         view_update_rows_cleanup(&ur);
     } else {
         struct view_server_rows sr = {0};
-        view_by_server(eng->catalog, (const struct inv_pool *const *)pools, n,
-                       eng->catalog ? &l : NULL, &sr);
+        view_by_server_multi(cats, eng->catalog, (const struct inv_pool *const *)pools, n,
+                             have ? &l : NULL, &sr);
         for (size_t i = 0; i < sr.n; i++)
-            json_array_append_new(rows, server_row_json(eng->catalog, &sr.v[i]));
+            json_array_append_new(
+                rows, server_row_json(row_catalog(eng, pools, cats, n, sr.v[i].pool), &sr.v[i]));
         view_server_rows_cleanup(&sr);
     }
     o = json_object();
@@ -279,7 +395,7 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
     *out = o;
 out:
     alert_list_cleanup(&l);
-    release(pools, n);
+    release(pools, n, cats);
     json_decref(rows);
     json_decref(offline);
     return rc;
@@ -299,15 +415,17 @@ static int local_tz_offset_min_at(int64_t t_ms)
 int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e)
 {
     size_t n = 0;
-    struct inv_pool **pools = gather(eng, &n, NULL);
+    const struct catalog **cats = NULL;
+    struct inv_pool **pools = gather(eng, &n, NULL, &cats);
     struct alert_list l = {0};
     struct buf b;
+    bool have = any_catalog(eng, cats, n);
     int rc = 0;
 
     *csv = NULL;
     buf_init(&b);
-    if (eng->catalog) {
-        rc = compute(eng, pools, n, &l, e);
+    if (have) {
+        rc = compute(eng, pools, cats, n, false, &l, e);
         if (rc != 0)
             goto out;
     }
@@ -324,8 +442,8 @@ int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, stru
         view_update_rows_cleanup(&ur);
     } else {
         struct view_server_rows sr = {0};
-        view_by_server(eng->catalog, (const struct inv_pool *const *)pools, n,
-                       eng->catalog ? &l : NULL, &sr);
+        view_by_server_multi(cats, eng->catalog, (const struct inv_pool *const *)pools, n,
+                             have ? &l : NULL, &sr);
         csv_by_server(&b, &sr);
         view_server_rows_cleanup(&sr);
     }
@@ -333,6 +451,6 @@ int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, stru
 out:
     buf_cleanup(&b);
     alert_list_cleanup(&l);
-    release(pools, n);
+    release(pools, n, cats);
     return rc;
 }

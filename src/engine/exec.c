@@ -1031,7 +1031,9 @@ static void do_replan(struct xstep *s)
     o.timing = x->env.timing;
     o.prechecks = pr;
     o.n_prechecks = npr;
-    const struct catalog *cat = x->env.catalog ? x->env.catalog(x->env.ctx) : NULL;
+    const struct catalog *cat = x->env.catalog_for ? x->env.catalog_for(x->env.ctx, p->name)
+                                : x->env.catalog ? x->env.catalog(x->env.ctx)
+                                                 : NULL;
     inv = x->env.inventory ? x->env.inventory(x->env.ctx, p->name, &e) : NULL;
     if (!inv || !cat) {
         step_fail(s, "TRANSPORT", inv ? "no update catalog" : e.msg);
@@ -1673,8 +1675,8 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
     *id = NULL;
     if (!req || req->n_pools == 0)
         return err_set(e, PP_EINVAL, "no pool to update");
-    const struct catalog *cat = x->env.catalog ? x->env.catalog(x->env.ctx) : NULL;
-    if (!cat)
+    const struct catalog *cat0 = x->env.catalog ? x->env.catalog(x->env.ctx) : NULL;
+    if (!cat0 && !x->env.catalog_for)
         return err_set(e, PP_ESTATE, "no update catalog yet: check for updates first");
     struct spec_list sl = {0};
     json_t *plans = json_array();
@@ -1710,7 +1712,10 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
         o.n_prechecks = 0;
         policy = plan_policy_name(o.policy);
         struct plan *pl = NULL;
-        rc = plan_build(inv, cat, &o, &pl, e);
+        /* a XenServer 8 pool is planned with its own repository catalog */
+        const struct catalog *cat = x->env.catalog_for ? x->env.catalog_for(x->env.ctx, pn) : cat0;
+        rc = cat ? plan_build(inv, cat, &o, &pl, e)
+                 : err_set(e, PP_ESTATE, "no update catalog yet: check for updates first");
         if (rc == 0 && !plan_can_resolve(pl)) {
             struct buf b;
             buf_init(&b);

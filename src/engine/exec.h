@@ -41,6 +41,9 @@ struct exec_env {
     struct xapi_client *(*client_for)(void *ctx, const char *pool);
     /* The current catalog (borrowed; may change between calls, never during one). */
     const struct catalog *(*catalog)(void *ctx);
+    /* The catalog to plan pool with (borrowed, NULL when none): a XenServer 8 pool's own
+     * repository catalog (GET /updates), else the legacy one.  May be NULL: catalog is used. */
+    const struct catalog *(*catalog_for)(void *ctx, const char *pool);
     /* Build the pool's inventory from the client's cache (new; inv_pool_free). NULL on error. */
     struct inv_pool *(*inventory)(void *ctx, const char *pool, struct err *e);
     /* A progress event: fields rollout, pool, host, step, percent, message (borrowed). */

@@ -8,7 +8,9 @@
 # really installed on the pool's hosts (GET /sim/state).  Bad files are refused naming the field.
 . "$(dirname "$0")/lib.sh"
 
-start_sim "$SRCDIR/scenarios/demo.json" --base-address 127.0.25.10 --time-scale 1200
+# lab on legacy hotfixes (XS84E001/E002), as before demo.json made it a XenServer 8 pool
+jq -f "$SRCDIR/tests/e2e/legacy_lab.jq" "$SRCDIR/scenarios/demo.json" >"$E2E_TMP/legacy.json"
+start_sim "$E2E_TMP/legacy.json" --base-address 127.0.25.10 --time-scale 1200
 start_serve
 echo xenroot >"$E2E_TMP/pw"
 for p in prod lab; do

@@ -7,7 +7,9 @@
 # client ID's token is requested once and reused, and a cached file is not fetched again.
 . "$(dirname "$0")/lib.sh"
 
-start_sim "$SRCDIR/scenarios/demo.json" --base-address 127.0.30.10 --time-scale 600
+# lab on legacy hotfixes (XS84E001/E002), as before demo.json made it a XenServer 8 pool
+jq -f "$SRCDIR/tests/e2e/legacy_lab.jq" "$SRCDIR/scenarios/demo.json" >"$E2E_TMP/legacy.json"
+start_sim "$E2E_TMP/legacy.json" --base-address 127.0.30.10 --time-scale 600
 FS=$(sim_fileservice_url)
 MODE="$E2E_TMP/proxy.mode"
 PLOG="$E2E_TMP/proxy.log"

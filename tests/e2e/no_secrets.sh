@@ -10,7 +10,8 @@ PW="pw-e2e-$RANDOM-Zq81xV"
 BADPW="wrongpw-e2e-$RANDOM-Hs04"
 KEY="apikey-e2e-$RANDOM-Kp27"
 jq --arg pw "$PW" --arg key "$KEY" '.credentials.password = $pw |
-    .vendor.client_ids[0].apikey = $key' "$SRCDIR/scenarios/demo.json" >"$E2E_TMP/scen.json"
+    .vendor.client_ids[0].apikey = $key' "$SRCDIR/scenarios/demo.json" |
+    jq -f "$SRCDIR/tests/e2e/legacy_lab.jq" >"$E2E_TMP/scen.json" # lab on legacy hotfixes
 export SIM_PASSWORD="$PW"
 start_sim "$E2E_TMP/scen.json" --base-address 127.0.26.10 --time-scale 1200
 start_serve --log-level debug

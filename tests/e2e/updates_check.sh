@@ -9,7 +9,9 @@
 # now), on by default, and really checking by itself when an interval is set.
 . "$(dirname "$0")/lib.sh"
 
-start_sim "$SRCDIR/scenarios/demo.json" --base-address 127.0.22.10 --time-scale 600
+# lab on legacy hotfixes (XS84E001/E002), as before demo.json made it a XenServer 8 pool
+jq -f "$SRCDIR/tests/e2e/legacy_lab.jq" "$SRCDIR/scenarios/demo.json" >"$E2E_TMP/legacy.json"
+start_sim "$E2E_TMP/legacy.json" --base-address 127.0.22.10 --time-scale 600
 FS=$(sim_fileservice_url)
 [ -n "$FS" ] || fail "the simulator printed no fileservice line"
 MODE="$E2E_TMP/proxy.mode"

@@ -7,7 +7,9 @@
 # the keys and brings the updates back; unknown ids and bad usage are refused.
 . "$(dirname "$0")/lib.sh"
 
-start_sim "$SRCDIR/scenarios/demo.json" --base-address 127.0.24.10 --time-scale 600
+# lab on legacy hotfixes (XS84E001/E002), as before demo.json made it a XenServer 8 pool
+jq -f "$SRCDIR/tests/e2e/legacy_lab.jq" "$SRCDIR/scenarios/demo.json" >"$E2E_TMP/legacy.json"
+start_sim "$E2E_TMP/legacy.json" --base-address 127.0.24.10 --time-scale 600
 start_serve
 echo xenroot >"$E2E_TMP/pw"
 for p in prod lab; do

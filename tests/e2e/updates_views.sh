@@ -9,8 +9,11 @@
 . "$(dirname "$0")/lib.sh"
 
 # a description with quotes and commas, to see the CSV quoting
-make_scenario "$E2E_TMP/scen.json" '.vendor.patches |= map(if .name_label == "XS84E001"
-    then .description = "Toolstack fixes: \"quoted\" words, commas, and more" else . end)'
+# (lab on legacy hotfixes XS84E001/E002: tests/e2e/legacy_lab.jq)
+jq -f "$SRCDIR/tests/e2e/legacy_lab.jq" "$SRCDIR/scenarios/demo.json" |
+    jq '.vendor.patches |= map(if .name_label == "XS84E001"
+    then .description = "Toolstack fixes: \"quoted\" words, commas, and more" else . end)' \
+    >"$E2E_TMP/scen.json" || fail "building the scenario"
 start_sim "$E2E_TMP/scen.json" --base-address 127.0.23.10 --time-scale 600
 FS=$(sim_fileservice_url)
 # the CSV's TimeStamp is the daemon's local time: a zone with a half-hour offset and no DST
