@@ -7,7 +7,7 @@ log="$1/meson-logs/testlog.json"
 [ -f "$log" ] || { echo "0 passed, 0 failed"; exit 0; }
 exec python3 - "$log" <<'PY'
 import json, re, sys
-passed = failed = 0
+passed = failed = skipped = 0
 for line in open(sys.argv[1]):
     line = line.strip()
     if not line:
@@ -20,7 +20,9 @@ for line in open(sys.argv[1]):
     out = t.get("stdout") or ""
     run = len(re.findall(r"^\[ RUN      \] ", out, re.M))
     p = len(re.findall(r"^\[       OK \] ", out, re.M))
-    f = max(run - p, 0)
+    sk = len(re.findall(r"^\[  SKIPPED \] ", out, re.M))
+    skipped += sk
+    f = max(run - p - sk, 0)
     p += len(re.findall(r"^ok - ", out, re.M))
     f += len(re.findall(r"^not ok - ", out, re.M))
     if p == 0 and f == 0:
@@ -29,5 +31,7 @@ for line in open(sys.argv[1]):
         f = 1
     passed += p
     failed += f
+if skipped:
+    print(f"{skipped} skipped (see the test logs for why)")
 print(f"{passed} passed, {failed} failed")
 PY
