@@ -181,8 +181,10 @@ static int inproc_get(void *ctx, const char *host_address, const char *path_and_
         *e = ge;
         return rc;
     }
-    *status = rc == 0 ? 200 : rc == PP_ENOTFOUND ? 404
-                          : strcmp(ge.xapi_code, "SESSION_INVALID") == 0 ? 401 : 500;
+    *status = rc == 0                                        ? 200
+              : rc == PP_ENOTFOUND                           ? 404
+              : strcmp(ge.xapi_code, "SESSION_INVALID") == 0 ? 401
+                                                             : 500;
     if (rc == 0)
         jsonx_dump(body, doc, 0);
     else
