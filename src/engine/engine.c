@@ -338,10 +338,8 @@ static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e
         p->error[0] = '\0';
     log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
              e ? e->msg : "");
-    /* A registered pool (not pool add's probe) learns at its first connection whether it takes
-     * XenServer 8 repository updates; 'updates check' asks again. */
-    if (s == XAPI_CONN_READY && p->id > 0 && p->cdn_state == ENG_CDN_UNKNOWN && !p->cdn_job)
-        engine_cdn_refresh(p->eng, p, true, NULL);
+    /* XenServer 8 repository updates: the first connection's probe, reads waiting for it */
+    engine_cdn_pool_state(p->eng, p, s);
 }
 
 static void on_pin(void *ctx, const char *host, const char *fingerprint)
@@ -395,26 +393,29 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     return p;
 }
 
-/* Free a pool's memory; its client goes to the graveyard (freed outside callbacks). */
+/* Retire a pool: it goes to the graveyard, where its client is freed outside callbacks, and the
+ * pool with it (the client's last callbacks - state changes, pins - still see the pool). */
 static void pool_retire(struct engine *eng, struct eng_pool *p)
 {
-    if (!p)
+    if (!p || p->retired)
         return;
     engine_cdn_pool_retire(p);
-    if (p->client) {
-        eng->graveyard = xreallocarray(eng->graveyard, eng->n_graveyard + 1, sizeof(void *));
-        eng->graveyard[eng->n_graveyard++] = p->client;
-    }
-    free(p->name);
-    free(p->url);
-    free(p->username);
-    free(p);
+    p->retired = true;
+    eng->graveyard = xreallocarray(eng->graveyard, eng->n_graveyard + 1, sizeof(void *));
+    eng->graveyard[eng->n_graveyard++] = p;
 }
 
 static void graveyard_empty(struct engine *eng)
 {
-    for (size_t i = 0; i < eng->n_graveyard; i++)
-        xapi_client_free(eng->graveyard[i]);
+    for (size_t i = 0; i < eng->n_graveyard; i++) {
+        struct eng_pool *p = eng->graveyard[i];
+        xapi_client_free(p->client);
+        engine_cdn_pool_retire(p); /* a read its last callbacks may have started */
+        free(p->name);
+        free(p->url);
+        free(p->username);
+        free(p);
+    }
     eng->n_graveyard = 0;
 }
 
@@ -1039,6 +1040,10 @@ static void handle_dismiss(struct engine *eng, struct eng_req *r)
             const char *k = is_version_key(eng->catalog, r->ids[i])
                                 ? r->ids[i]
                                 : resolve_update(eng->catalog, r->ids[i]);
+            /* a XenServer 8 pool's repository update (its id, or its title) */
+            for (size_t p = 0; !k && p < eng->n_pools; p++)
+                if (engine_pool_is_cdn(eng->pools[p]))
+                    k = resolve_update(eng->pools[p]->cdn, r->ids[i]);
             if (!k) {
                 strv_free(all_keys, n_all);
                 req_finish(eng, r,

@@ -30,6 +30,7 @@ struct cdn_job {
     struct engine *eng;
     struct eng_pool *p; /* NULL once the pool went away */
     bool sync;
+    bool wait_ready; /* waiting for the pool's login before the first request */
     struct err sync_error; /* a failed sync (code 0: none) */
     struct xapi_op *op;
     struct xapi_http_get *get;
@@ -176,6 +177,19 @@ static void on_pools(void *ctx, int rc, const struct xapi_value *res, const stru
         job_end(j, ce.code, &ce);
 }
 
+/* Send the job's first request; false (job not freed) when it could not be sent. */
+static bool job_start(struct cdn_job *j, struct err *e)
+{
+    struct eng_pool *p = j->p;
+
+    j->wait_ready = false;
+    if (j->sync)
+        return xapi_call_async(p->client, "pool.get_all", NULL, NULL, on_pools, j, &j->op, e) ==
+               0;
+    return xapi_http_get_start(p->client, "/updates", NULL, UPDATES_MAX_BYTES, on_updates, j,
+                               &j->get, e) == 0;
+}
+
 /* Start (or join) a read of the pool's repository updates (see engine_int.h). */
 bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void *waiter)
 {
@@ -183,7 +197,9 @@ bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void 
     struct err e = {0};
 
     if (!j) {
-        if (!p->client || p->state != XAPI_CONN_READY) {
+        /* a pool still logging in (just added, or the daemon just started) is waited for */
+        bool connecting = p->state == XAPI_CONN_IDLE || p->state == XAPI_CONN_CONNECTING;
+        if (!p->client || p->retired || (p->state != XAPI_CONN_READY && !connecting)) {
             str_lcpy(p->cdn_error, "the pool is not connected", sizeof(p->cdn_error));
             return false;
         }
@@ -191,28 +207,44 @@ bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void 
         j->eng = eng;
         j->p = p;
         j->sync = sync;
-        p->cdn_job = j;
-        if (sync) {
-            if (xapi_call_async(p->client, "pool.get_all", NULL, NULL, on_pools, j, &j->op, &e) !=
-                0) {
-                p->cdn_job = NULL;
-                str_lcpy(p->cdn_error, e.msg, sizeof(p->cdn_error));
-                free(j);
-                return false;
-            }
-        } else if (xapi_http_get_start(p->client, "/updates", NULL, UPDATES_MAX_BYTES, on_updates,
-                                       j, &j->get, &e) != 0) {
-            p->cdn_job = NULL;
+        j->wait_ready = p->state != XAPI_CONN_READY;
+        if (!j->wait_ready && !job_start(j, &e)) {
             str_lcpy(p->cdn_error, e.msg, sizeof(p->cdn_error));
             free(j);
             return false;
         }
+        p->cdn_job = j;
     }
     if (waiter) {
         j->waiters = xreallocarray(j->waiters, j->n_waiters + 1, sizeof(*j->waiters));
         j->waiters[j->n_waiters++] = waiter;
     }
     return waiter != NULL;
+}
+
+/* The pool's connection changed (see engine_int.h). */
+void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s)
+{
+    struct cdn_job *j = p->cdn_job;
+    struct err e = {0};
+
+    if (p->retired)
+        return;
+    if (j && j->wait_ready) {
+        if (s == XAPI_CONN_READY) {
+            if (!job_start(j, &e))
+                job_end(j, e.code ? e.code : PP_ESTATE, &e);
+        } else if (s != XAPI_CONN_IDLE && s != XAPI_CONN_CONNECTING) {
+            err_set(&e, PP_ETRANSPORT, "the pool is not connected (%s)",
+                    xapi_conn_state_name(s));
+            job_end(j, e.code, &e);
+        }
+        return;
+    }
+    /* a registered pool (not pool add's probe) learns at its first connection whether it takes
+     * repository updates; 'updates check' asks again */
+    if (s == XAPI_CONN_READY && p->id > 0 && p->cdn_state == ENG_CDN_UNKNOWN && !j)
+        engine_cdn_refresh(eng, p, true, NULL);
 }
 
 /* Detach the pool's read and free its catalog (see engine_int.h). */
@@ -228,6 +260,8 @@ void engine_cdn_pool_retire(struct eng_pool *p)
             xapi_http_get_cancel(j->get);
             j->get = NULL;
             job_end(j, PP_ECANCELLED, NULL);
+        } else if (!j->op) {
+            job_end(j, PP_ECANCELLED, NULL); /* still waiting for the connection */
         }
         /* a call in flight ends with the client (PP_ECANCELLED) and frees the job then */
     }

@@ -47,6 +47,7 @@ struct eng_pool {
     int64_t cdn_checked_ms;
     char cdn_error[ERR_MSG_MAX]; /* the last failed sync or read, "" after a good one */
     struct cdn_job *cdn_job;     /* the sync / read in flight, or NULL */
+    bool retired;                /* removed: in the graveyard until its client is freed */
 };
 
 struct eng_sub {
@@ -70,7 +71,8 @@ struct engine {
     struct exec *exec;
     struct eng_pool **pools;
     size_t n_pools;
-    struct xapi_client **graveyard; /* clients to free outside callbacks */
+    struct eng_pool **graveyard; /* retired pools, freed with their clients outside callbacks
+                                  * (a client's last callbacks still see its pool) */
     size_t n_graveyard;
     struct catalog *catalog;
     int64_t catalog_checked_ms;
@@ -146,14 +148,18 @@ json_t *engine_plan_fleet_totals(json_t *pools);
 
 /* ---- engine_cdn.c (engine thread): XenServer 8 repository updates per pool ---- */
 /*
- * Start reading the pool's repository updates: with sync, pool.sync_updates(pool, false, "", "")
- * first (NO_REPOSITORY_ENABLED or MESSAGE_METHOD_UNKNOWN: not a repository pool), then
+ * Start reading the pool's repository updates (a pool still logging in is waited for): with
+ * sync, pool.sync_updates(pool, false, "", "") first (NO_REPOSITORY_ENABLED or
+ * MESSAGE_METHOD_UNKNOWN: not a repository pool; another failure is reported), then
  * `GET /updates` (404: not a repository pool) parsed into p->cdn.  waiter (may be NULL) is
  * handed to engine_cdn_waiter_done once this read ends; when a read is already in flight, the
  * waiter joins it.  Returns true when waiter will be called (false: nothing started, e.g. the
  * pool is not connected; p->cdn_error then says why).
  */
 bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void *waiter);
+/* The pool's connection state changed (engine.c's on_state): a read waiting for the login
+ * starts (or fails), and a registered pool's first connection starts its probe. */
+void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s);
 /* Defined in engine.c: a read a request waited on ended (engine thread). */
 void engine_cdn_waiter_done(struct engine *eng, void *waiter);
 /* The pool is going away: detach (and cancel) its read, free its repository catalog. */

@@ -44,6 +44,23 @@ assert_eq "" "$(jq -r '.updates[] | select(.source != "repository") |
 pp_ok updates
 assert_contains "$PP_OUT" "Xen hypervisor security update" "By Update in words"
 
+# dismissing a repository update hides it (XenCenter.IgnorePatches of the pool), restore shows it
+pp_ok updates dismiss XS8-2025-0042
+assert_contains "$(sim_pool_other_config lab)" "XS8-2025-0042" "the dismissal is in lab's other_config"
+i=0
+until [ -z "$(pp updates --json | jq -r '.updates[] | select(.id == "XS8-2025-0042") | .id')" ]; do
+    [ $i -lt 100 ] || fail "XS8-2025-0042 still shown 10 s after it was dismissed"
+    sleep 0.1
+    i=$((i + 1))
+done
+pp_ok updates restore
+i=0
+until [ -n "$(pp updates --json | jq -r '.updates[] | select(.id == "XS8-2025-0042") | .id')" ]; do
+    [ $i -lt 100 ] || fail "XS8-2025-0042 not back 10 s after restore"
+    sleep 0.1
+    i=$((i + 1))
+done
+
 # ---- By Server: lab's hosts out of date with the repository updates
 pp_ok updates --by-server --json
 for h in lab-1 lab-2; do

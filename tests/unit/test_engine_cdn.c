@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine_cdn.c - the engine with XenServer 8 repository pools: the real engine against the
+ * simulator served over HTTP in this process (scenarios/demo.json on 127.0.41.x, port 0, time
+ * scaled 1200x).  The demo's lab pool has a repository, prod does not; a small updates.xml
+ * (file://) is the legacy catalog.  Checked: `updates check` marks lab as a repository pool and
+ * prod not, By Update joins prod's legacy hotfix with lab's repository updates (each naming only
+ * its pool), By Server lists lab's hosts' repository updates, plans use host.apply_updates for
+ * lab and the legacy catalog for prod, a rollout of lab applies the updates and the views then
+ * show lab up to date, lab needs no legacy catalog at all, and removing a pool while its
+ * repository probe may be in flight is clean (run under ASan for leaks).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/engine.h"
+#include "sim/sim.h"
+#include "sim/sim_http.h"
+
+#ifndef PP_SOURCE_ROOT
+#define PP_SOURCE_ROOT "."
+#endif
+
+/* prod (8.2.1) gets XS82ECU1003 (its requirement XS82ECU1001 is applied there) */
+static const char legacy_xml[] =
+    "<?xml version=\"1.0\"?>\n<patchdata><patches>\n"
+    "<patch uuid=\"c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03\" name-label=\"XS82ECU1003\" "
+    "name-description=\"Kernel fixes\" version=\"1.0\" timestamp=\"2026-07-21T00:00:00Z\" "
+    "after-apply-guidance=\"restartHost\" priority=\"1\"/>\n"
+    "</patches><serverversions>\n"
+    "<version value=\"8.2.1\" name=\"Citrix Hypervisor 8.2 CU1\" "
+    "build-number=\"release/yangtze/master/58\" timestamp=\"2022-01-20T00:00:00Z\">"
+    "<patch uuid=\"c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03\"/><minimalpatches>"
+    "<patch uuid=\"c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03\"/></minimalpatches></version>\n"
+    "<version value=\"8.4.0\" name=\"XenServer 8\" build-number=\"release/nile/master/112\" "
+    "latest=\"true\" timestamp=\"2026-02-01T00:00:00Z\"/>\n"
+    "</serverversions></patchdata>\n";
+
+struct env {
+    struct sim *s;
+    struct sim_server *srv;
+    struct engine *eng;
+    char dir[64];
+    char db[128];
+    char xml[128];
+};
+
+static void master_url(struct env *v, size_t pool, char *out, size_t n)
+{
+    char a[64];
+    sim_pool_master_address(v->s, pool, a, sizeof(a));
+    snprintf(out, n, "http://%s:%u/", a, (unsigned)sim_server_port(v->srv));
+}
+
+static void add_pool(struct env *v, const char *name, size_t idx)
+{
+    char url[128];
+    struct err e = {0};
+    json_t *out = NULL;
+    master_url(v, idx, url, sizeof(url));
+    struct engine_pool_spec ps = {
+        .name = name, .url = url, .username = "root", .password = "xenroot"};
+    if (engine_pool_add(v->eng, &ps, &out, &e) != 0)
+        fail_msg("pool add %s: %s", name, e.msg);
+    json_decref(out);
+}
+
+/* with_legacy: a legacy catalog at a file:// URL, else a URL that does not exist */
+static struct env *env_new(bool with_legacy)
+{
+    struct env *v = xcalloc(1, sizeof(*v));
+    struct sim_options so = {
+        .seed_set = true, .seed = 7, .time_scale = 1200, .base_address = "127.0.41.10"};
+    struct err e = {0};
+    str_lcpy(v->dir, "/tmp/pp-engine-cdn.XXXXXX", sizeof(v->dir));
+    assert_non_null(mkdtemp(v->dir));
+    snprintf(v->db, sizeof(v->db), "%s/pp.db", v->dir);
+    snprintf(v->xml, sizeof(v->xml), "%s/updates.xml", v->dir);
+    if (with_legacy) {
+        FILE *f = fopen(v->xml, "w");
+        assert_non_null(f);
+        fputs(legacy_xml, f);
+        fclose(f);
+    }
+    if (sim_new_from_file(PP_SOURCE_ROOT "/scenarios/demo.json", &so, &v->s, &e) != 0)
+        fail_msg("demo.json: %s", e.msg);
+    if (sim_server_start(v->s, 0, &v->srv, &e) != 0)
+        fail_msg("sim_server_start: %s", e.msg);
+    char url[200];
+    snprintf(url, sizeof(url), "file://%s", v->xml);
+    struct engine_config cfg = {.db_path = v->db, .catalog_url = url, .check_interval_s = 0};
+    if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
+        fail_msg("engine: %s", e.msg);
+    return v;
+}
+
+static void env_free(struct env *v)
+{
+    char p[200];
+    engine_free(v->eng);
+    sim_server_stop(v->srv);
+    sim_free(v->s);
+    const char *files[] = {"pp.db", "pp.db-wal", "pp.db-shm", "updates.xml", "known_hosts"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", v->dir, files[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof(p), "%s/downloads", v->dir);
+    rmdir(p);
+    rmdir(v->dir);
+    free(v);
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static const json_t *row_by_id(const json_t *rows, const char *id)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rows, i, r) if (str_eq(json_string_value(json_object_get(r, "id")), id))
+        return r;
+    return NULL;
+}
+
+static const char *pools_of(const json_t *row, char *buf, size_t n)
+{
+    char *s = json_dumps(json_object_get(row, "pools"), JSON_COMPACT);
+    str_lcpy(buf, s ? s : "", n);
+    free(s);
+    return buf;
+}
+
+static bool repository_of(const json_t *check, const char *pool)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(check, "pools"), i, p) if (
+        str_eq(json_string_value(json_object_get(p, "name")), pool)) return json_is_true(
+        json_object_get(p, "repository"));
+    fail_msg("no pool %s in the check result", pool);
+    return false;
+}
+
+static const json_t *server_row(const json_t *view, const char *server)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(view, "servers"), i, r) if (
+        str_eq(json_string_value(json_object_get(r, "server")), server) &&
+        !json_is_true(json_object_get(r, "is_pool"))) return r;
+    return NULL;
+}
+
+static void check_and_views(struct env *v)
+{
+    struct err e = {0};
+    json_t *out = NULL, *view = NULL;
+    char b[200];
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    assert_true(repository_of(out, "lab"));
+    assert_false(repository_of(out, "prod"));
+    json_decref(out);
+
+    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view,
+                                         &e),
+                     0);
+    const json_t *rows = json_object_get(view, "updates");
+    const json_t *r = row_by_id(rows, "XS8-2025-0041");
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "name")),
+                        "Xen hypervisor security update");
+    assert_string_equal(json_string_value(json_object_get(r, "source")), "repository");
+    assert_true(json_is_true(json_object_get(r, "livepatch")));
+    assert_string_equal(pools_of(r, b, sizeof(b)), "[\"lab\"]");
+    r = row_by_id(rows, "XS8-2025-0042");
+    assert_non_null(r);
+    assert_false(json_is_true(json_object_get(r, "livepatch")));
+    r = row_by_id(rows, "c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03");
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "source")), "catalog");
+    assert_string_equal(pools_of(r, b, sizeof(b)), "[\"prod\"]");
+    /* the new-version alert (8.4.0) is for prod only: lab runs it */
+    r = row_by_id(rows, "8.4.0");
+    assert_non_null(r);
+    assert_string_equal(pools_of(r, b, sizeof(b)), "[\"prod\"]");
+    json_decref(view);
+
+    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_SERVER, ENGINE_SORT_DATE, &view,
+                                         &e),
+                     0);
+    for (int h = 1; h <= 2; h++) {
+        char name[16];
+        snprintf(name, sizeof(name), "lab-%d", h);
+        r = server_row(view, name);
+        assert_non_null(r);
+        assert_string_equal(json_string_value(json_object_get(r, "status")), "Out of date");
+        char *req = json_dumps(json_object_get(r, "required"), JSON_COMPACT);
+        assert_non_null(strstr(req, "\"id\":\"XS8-2025-0041\""));
+        assert_non_null(strstr(req, "\"id\":\"XS8-2025-0042\""));
+        free(req);
+    }
+    json_decref(view);
+}
+
+static const json_t *plan_pool(const json_t *plan, const char *name)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(plan, "pools"), i, p) if (
+        str_eq(json_string_value(json_object_get(p, "pool")), name)) return p;
+    return NULL;
+}
+
+static void test_views_plan_rollout(void **state)
+{
+    (void)state;
+    struct env *v = env_new(true);
+    struct err e = {0};
+    add_pool(v, "prod", 0);
+    add_pool(v, "lab", 1);
+    check_and_views(v);
+
+    /* every pool: prod from the legacy catalog, lab from its repository */
+    struct engine_plan_req pr = {.automated = true};
+    json_t *plan = NULL;
+    assert_int_equal(engine_plan(v->eng, &pr, &plan, &e), 0);
+    const json_t *lab = plan_pool(plan, "lab"), *prod = plan_pool(plan, "prod");
+    assert_non_null(lab);
+    assert_non_null(prod);
+    assert_true(json_is_true(json_object_get(lab, "cdn")));
+    assert_false(json_is_true(json_object_get(prod, "cdn")));
+    char *lj = json_dumps(lab, JSON_COMPACT);
+    assert_non_null(strstr(lj, "\"kind\":\"apply_updates\""));
+    assert_null(strstr(lj, "\"kind\":\"apply\""));
+    free(lj);
+    json_decref(plan);
+
+    /* roll lab out and wait for the end (about a second at 1200x) */
+    const char *pools[] = {"lab"};
+    struct engine_plan_req lr = {.pools = pools, .n_pools = 1, .automated = true};
+    char *id = NULL;
+    if (engine_rollout_start(v->eng, &lr, &id, &e) != 0)
+        fail_msg("rollout: %s", e.msg);
+    const char *st = "";
+    json_t *ro = NULL;
+    for (int i = 0; i < 3000; i++) {
+        json_decref(ro);
+        ro = NULL;
+        assert_int_equal(engine_rollout_get(v->eng, id, &ro, &e), 0);
+        st = json_string_value(json_object_get(ro, "state"));
+        if (str_eq(st, "done") || str_eq(st, "halted") || str_eq(st, "failed"))
+            break;
+        nap();
+    }
+    if (!str_eq(st, "done")) {
+        char *d = json_dumps(ro, JSON_COMPACT);
+        fail_msg("rollout ended %s: %.2000s", st, d);
+    }
+    json_decref(ro);
+    free(id);
+
+    /* the views follow once /updates was read again (the engine does it after the rollout) */
+    bool up = false;
+    for (int i = 0; i < 500 && !up; i++) {
+        json_t *view = NULL;
+        assert_int_equal(
+            engine_updates_view(v->eng, ENGINE_VIEW_BY_SERVER, ENGINE_SORT_DATE, &view, &e), 0);
+        const json_t *r1 = server_row(view, "lab-1"), *r2 = server_row(view, "lab-2");
+        up = r1 && r2 && str_eq(json_string_value(json_object_get(r1, "status")), "Up to date") &&
+             str_eq(json_string_value(json_object_get(r2, "status")), "Up to date");
+        json_decref(view);
+        if (!up)
+            nap();
+    }
+    assert_true(up);
+    env_free(v);
+}
+
+/* Without any legacy catalog, a repository pool is still viewed and planned; a legacy one not. */
+static void test_no_legacy_catalog(void **state)
+{
+    (void)state;
+    struct env *v = env_new(false);
+    struct err e = {0};
+    json_t *out = NULL;
+    add_pool(v, "prod", 0);
+    add_pool(v, "lab", 1);
+    assert_int_not_equal(engine_updates_check(v->eng, &out, &e), 0); /* the legacy fetch */
+    json_decref(out);
+    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &out,
+                                         &e),
+                     0);
+    assert_non_null(row_by_id(json_object_get(out, "updates"), "XS8-2025-0041"));
+    assert_int_equal(json_array_size(json_object_get(out, "updates")), 2);
+    json_decref(out);
+    const char *lab[] = {"lab"}, *prod[] = {"prod"};
+    struct engine_plan_req pr = {.pools = lab, .n_pools = 1, .automated = true};
+    assert_int_equal(engine_plan(v->eng, &pr, &out, &e), 0);
+    assert_true(json_is_true(json_object_get(plan_pool(out, "lab"), "cdn")));
+    json_decref(out);
+    pr.pools = prod;
+    assert_int_equal(engine_plan(v->eng, &pr, &out, &e), PP_ESTATE);
+    assert_non_null(strstr(e.msg, "no update catalog yet"));
+    /* a repository update can be dismissed by id */
+    const char *ids[] = {"XS8-2025-0042"};
+    assert_int_equal(engine_updates_dismiss(v->eng, ids, 1, false, &e), 0);
+    env_free(v);
+}
+
+/* A pool removed right after it was added (its repository probe in flight) leaves nothing. */
+static void test_remove_during_probe(void **state)
+{
+    (void)state;
+    struct env *v = env_new(true);
+    struct err e = {0};
+    for (int i = 0; i < 3; i++) {
+        add_pool(v, "lab", 1);
+        assert_int_equal(engine_pool_remove(v->eng, "lab", &e), 0);
+    }
+    add_pool(v, "lab", 1);
+    json_t *out = NULL;
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    assert_true(repository_of(out, "lab"));
+    json_decref(out);
+    env_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_views_plan_rollout),
+        cmocka_unit_test(test_no_legacy_catalog),
+        cmocka_unit_test(test_remove_during_probe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
