@@ -61,22 +61,22 @@ void api_server_free(struct api_server *srv);
 /* ---- routing (pure) ---- */
 enum api_route_id {
     API_R_NONE = 0,
-    API_R_POOLS,           /* GET, POST   /api/v1/pools */
-    API_R_POOL,            /* DELETE      /api/v1/pools/{name} */
-    API_R_UPDATES,         /* GET         /api/v1/updates */
-    API_R_UPDATES_CHECK,   /* POST        /api/v1/updates/check */
-    API_R_UPDATES_CSV,     /* GET         /api/v1/updates/export.csv */
-    API_R_UPDATES_DISMISS, /* POST        /api/v1/updates/dismiss */
-    API_R_UPDATES_RESTORE, /* POST        /api/v1/updates/restore */
-    API_R_PLANS,           /* POST        /api/v1/plans */
-    API_R_ROLLOUTS,        /* GET, POST   /api/v1/rollouts */
-    API_R_ROLLOUT,         /* GET         /api/v1/rollouts/{id} */
-    API_R_ROLLOUT_RETRY,   /* POST        /api/v1/rollouts/{id}/retry */
-    API_R_ROLLOUT_CANCEL,  /* POST        /api/v1/rollouts/{id}/cancel */
-    API_R_EVENTS,          /* GET         /api/v1/events (SSE) */
-    API_R_CLIENT_ID,       /* POST        /api/v1/client-id */
+    API_R_POOLS,            /* GET, POST   /api/v1/pools */
+    API_R_POOL,             /* DELETE      /api/v1/pools/{name} */
+    API_R_UPDATES,          /* GET         /api/v1/updates */
+    API_R_UPDATES_CHECK,    /* POST        /api/v1/updates/check */
+    API_R_UPDATES_CSV,      /* GET         /api/v1/updates/export.csv */
+    API_R_UPDATES_DISMISS,  /* POST        /api/v1/updates/dismiss */
+    API_R_UPDATES_RESTORE,  /* POST        /api/v1/updates/restore */
+    API_R_PLANS,            /* POST        /api/v1/plans */
+    API_R_ROLLOUTS,         /* GET, POST   /api/v1/rollouts */
+    API_R_ROLLOUT,          /* GET         /api/v1/rollouts/{id} */
+    API_R_ROLLOUT_RETRY,    /* POST        /api/v1/rollouts/{id}/retry */
+    API_R_ROLLOUT_CANCEL,   /* POST        /api/v1/rollouts/{id}/cancel */
+    API_R_EVENTS,           /* GET         /api/v1/events (SSE) */
+    API_R_CLIENT_ID,        /* POST        /api/v1/client-id */
     API_R_UPDATES_DOWNLOAD, /* POST       /api/v1/updates/download */
-    API_R_STATIC,          /* GET, HEAD   anything outside /api/ */
+    API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 
 #define API_PARAM_MAX 256

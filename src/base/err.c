@@ -57,21 +57,37 @@ int err_prefix(struct err *e, const char *fmt, ...)
 const char *err_code_name(int code)
 {
     switch (code) {
-    case PP_OK: return "OK";
-    case PP_ENOMEM: return "ENOMEM";
-    case PP_EINVAL: return "EINVAL";
-    case PP_EPARSE: return "EPARSE";
-    case PP_EIO: return "EIO";
-    case PP_EXAPI: return "EXAPI";
-    case PP_ETRANSPORT: return "ETRANSPORT";
-    case PP_ETIMEOUT: return "ETIMEOUT";
-    case PP_ENOTFOUND: return "ENOTFOUND";
-    case PP_ELIMIT: return "ELIMIT";
-    case PP_ETLS: return "ETLS";
-    case PP_ESTATE: return "ESTATE";
-    case PP_EDB: return "EDB";
-    case PP_EAUTH: return "EAUTH";
-    case PP_ECANCELLED: return "ECANCELLED";
-    default: return "EUNKNOWN";
+    case PP_OK:
+        return "OK";
+    case PP_ENOMEM:
+        return "ENOMEM";
+    case PP_EINVAL:
+        return "EINVAL";
+    case PP_EPARSE:
+        return "EPARSE";
+    case PP_EIO:
+        return "EIO";
+    case PP_EXAPI:
+        return "EXAPI";
+    case PP_ETRANSPORT:
+        return "ETRANSPORT";
+    case PP_ETIMEOUT:
+        return "ETIMEOUT";
+    case PP_ENOTFOUND:
+        return "ENOTFOUND";
+    case PP_ELIMIT:
+        return "ELIMIT";
+    case PP_ETLS:
+        return "ETLS";
+    case PP_ESTATE:
+        return "ESTATE";
+    case PP_EDB:
+        return "EDB";
+    case PP_EAUTH:
+        return "EAUTH";
+    case PP_ECANCELLED:
+        return "ECANCELLED";
+    default:
+        return "EUNKNOWN";
     }
 }

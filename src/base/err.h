@@ -35,9 +35,9 @@ enum pp_errcode {
 
 /* Caller-owned error report.  Zero-initialise (or err_clear) before use. */
 struct err {
-    int code;                 /* one of enum pp_errcode, 0 when clear */
-    char xapi_code[96];       /* first element of an XAPI ErrorDescription, or "" */
-    char msg[ERR_MSG_MAX];    /* human-readable message */
+    int code;              /* one of enum pp_errcode, 0 when clear */
+    char xapi_code[96];    /* first element of an XAPI ErrorDescription, or "" */
+    char msg[ERR_MSG_MAX]; /* human-readable message */
 };
 
 /* Reset e to "no error".  e may be NULL. */

@@ -16,7 +16,8 @@ int jsonx_depth(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
+        json_object_foreach((json_t *)v, k, x)
+        {
             int d = jsonx_depth(x);
             if (d > best)
                 best = d;
@@ -26,7 +27,8 @@ int jsonx_depth(const json_t *v)
     if (json_is_array(v)) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             int d = jsonx_depth(x);
             if (d > best)
                 best = d;
@@ -105,8 +107,7 @@ int jsonx_load_file(const char *path, size_t max_len, int max_depth, json_t **ou
         if (b.len + n > max_len) {
             fclose(fp);
             buf_cleanup(&b);
-            return err_set(e, PP_ELIMIT, "%s: file is over the limit of %zu bytes", path,
-                           max_len);
+            return err_set(e, PP_ELIMIT, "%s: file is over the limit of %zu bytes", path, max_len);
         }
         buf_append(&b, chunk, n);
     }

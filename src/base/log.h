@@ -21,8 +21,8 @@ void log_msg(enum log_level lvl, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(mod, ...) log_msg(LOG_LVL_DEBUG, mod, __VA_ARGS__)
-#define log_info(mod, ...) log_msg(LOG_LVL_INFO, mod, __VA_ARGS__)
-#define log_warn(mod, ...) log_msg(LOG_LVL_WARN, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_msg(LOG_LVL_INFO, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_msg(LOG_LVL_WARN, mod, __VA_ARGS__)
 #define log_error(mod, ...) log_msg(LOG_LVL_ERROR, mod, __VA_ARGS__)
 
 #endif

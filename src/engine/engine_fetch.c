@@ -23,12 +23,12 @@
 #include "base/str.h"
 #include "engine/engine_int.h"
 
-#define LOG_MOD "fetch"
-#define USER_AGENT "poolpatch/0.1"
+#define LOG_MOD            "fetch"
+#define USER_AGENT         "poolpatch/0.1"
 #define DOWNLOAD_PATH_MARK "/direct/v2/download/"
-#define DOWNLOAD_TRIES 5
-#define DOWNLOAD_RETRY_S 5
-#define TOKEN_MAX_BYTES (64 * 1024)
+#define DOWNLOAD_TRIES     5
+#define DOWNLOAD_RETRY_S   5
+#define TOKEN_MAX_BYTES    (64 * 1024)
 
 void fetch_result_cleanup(struct fetch_result *r)
 {
@@ -308,8 +308,7 @@ static int request_token(const char *origin, const struct fetch_auth *a, char **
 }
 
 /* One download attempt into part (appending to what is there). */
-static int download_once(const char *url, const char *part, const char *auth_header,
-                         struct err *e)
+static int download_once(const char *url, const char *part, const char *auth_header, struct err *e)
 {
     struct stat st;
     curl_off_t have = stat(part, &st) == 0 ? (curl_off_t)st.st_size : 0;

@@ -35,11 +35,16 @@ static const char *sr_name(const struct inv_pool *inv, const char *ref)
 static char *fix_words(const struct inv_pool *inv, const struct plan_fix *f)
 {
     switch (f->kind) {
-    case PLAN_FIX_NONE: return NULL;
-    case PLAN_FIX_DISABLE_HA: return xstrdup("Turn HA off for the update");
-    case PLAN_FIX_ENABLE_HA: return xstrdup("Turn HA back on");
-    case PLAN_FIX_ENABLE_HOST: return xasprintf("Enable host %s", host_name(inv, f->obj_ref));
-    case PLAN_FIX_DISABLE_HOST: return xasprintf("Disable host %s", host_name(inv, f->obj_ref));
+    case PLAN_FIX_NONE:
+        return NULL;
+    case PLAN_FIX_DISABLE_HA:
+        return xstrdup("Turn HA off for the update");
+    case PLAN_FIX_ENABLE_HA:
+        return xstrdup("Turn HA back on");
+    case PLAN_FIX_ENABLE_HOST:
+        return xasprintf("Enable host %s", host_name(inv, f->obj_ref));
+    case PLAN_FIX_DISABLE_HOST:
+        return xasprintf("Disable host %s", host_name(inv, f->obj_ref));
     case PLAN_FIX_PLUG_PBD:
         return xasprintf("Plug SR %s on host %s", sr_name(inv, f->arg_ref),
                          host_name(inv, f->obj_ref));
@@ -47,14 +52,15 @@ static char *fix_words(const struct inv_pool *inv, const struct plan_fix *f)
         return xasprintf("Eject the CD of VM %s", vm_name(inv, f->obj_ref));
     case PLAN_FIX_INSERT_CD:
         return xasprintf("Insert the CD of VM %s again", vm_name(inv, f->obj_ref));
-    case PLAN_FIX_SUSPEND_VM: return xasprintf("Suspend VM %s", vm_name(inv, f->obj_ref));
+    case PLAN_FIX_SUSPEND_VM:
+        return xasprintf("Suspend VM %s", vm_name(inv, f->obj_ref));
     case PLAN_FIX_RESUME_VM:
         return xasprintf("Resume VM %s on %s", vm_name(inv, f->obj_ref),
                          host_name(inv, f->arg_ref));
-    case PLAN_FIX_SHUTDOWN_VM: return xasprintf("Shut VM %s down", vm_name(inv, f->obj_ref));
+    case PLAN_FIX_SHUTDOWN_VM:
+        return xasprintf("Shut VM %s down", vm_name(inv, f->obj_ref));
     case PLAN_FIX_START_VM:
-        return xasprintf("Start VM %s on %s", vm_name(inv, f->obj_ref),
-                         host_name(inv, f->arg_ref));
+        return xasprintf("Start VM %s on %s", vm_name(inv, f->obj_ref), host_name(inv, f->arg_ref));
     }
     return NULL;
 }
@@ -69,10 +75,13 @@ static json_t *words_or_null(char *s)
 static const char *rest_severity(enum plan_severity s)
 {
     switch (s) {
-    case PLAN_SEV_BLOCKING: return "error";
-    case PLAN_SEV_WARNING: return "warning";
+    case PLAN_SEV_BLOCKING:
+        return "error";
+    case PLAN_SEV_WARNING:
+        return "warning";
     case PLAN_SEV_INFO:
-    default: return "info";
+    default:
+        return "info";
     }
 }
 
@@ -112,13 +121,13 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
     for (size_t i = 0; i < p->n_checks; i++) {
         const struct plan_check *k = &p->checks[i];
         json_t *c = json_pack("{s:s,s:o,s:s,s:s}", "id", k->id, "host",
-                              *k->host_ref ? json_string(host_name(inv, k->host_ref))
-                                           : json_null(),
+                              *k->host_ref ? json_string(host_name(inv, k->host_ref)) : json_null(),
                               "severity", rest_severity(k->severity), "message", k->message);
         if (k->fixable && k->fix.kind != PLAN_FIX_NONE)
             json_object_set_new(c, "resolution",
-                                json_pack("{s:o,s:o}", "action", words_or_null(fix_words(inv, &k->fix)),
-                                          "undo", words_or_null(fix_words(inv, &k->undo))));
+                                json_pack("{s:o,s:o}", "action",
+                                          words_or_null(fix_words(inv, &k->fix)), "undo",
+                                          words_or_null(fix_words(inv, &k->undo))));
         else
             json_object_set_new(c, "resolution", json_null());
         json_array_append_new(pre, c);
@@ -142,11 +151,11 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
                 json_array_append_new(migs, migration_json(inv, &act->migrations[m]));
             }
             json_object_set_new(aj, "migrations", am);
-            json_object_set_new(aj, "description",
-                                json_string(act->kind == PLAN_ACT_EVACUATE
-                                                ? (act->n_migrations == 1 ? "evacuate 1 VM"
-                                                                          : "evacuate the VMs")
-                                                : "bring the VMs back"));
+            json_object_set_new(
+                aj, "description",
+                json_string(act->kind == PLAN_ACT_EVACUATE
+                                ? (act->n_migrations == 1 ? "evacuate 1 VM" : "evacuate the VMs")
+                                : "bring the VMs back"));
         }
         json_object_set_new(hj, "migrations", migs);
         for (size_t u = 0; u < h->n_updates; u++) {
@@ -156,9 +165,8 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
             json_array_foreach(updates, k, it) seen =
                 seen || str_eq(json_string_value(json_object_get(it, "id")), h->updates[u]);
             if (!seen)
-                json_array_append_new(updates,
-                                      json_pack("{s:s,s:s}", "id", h->updates[u], "name",
-                                                update_name(cat, h->updates[u])));
+                json_array_append_new(updates, json_pack("{s:s,s:s}", "id", h->updates[u], "name",
+                                                         update_name(cat, h->updates[u])));
         }
     }
     json_object_set_new(o, "updates", updates);
@@ -174,7 +182,8 @@ json_t *engine_plan_fleet_totals(json_t *pools)
     size_t i;
     json_t *p;
 
-    json_array_foreach(pools, i, p) {
+    json_array_foreach(pools, i, p)
+    {
         json_t *t = json_object_get(p, "totals");
         mig += json_integer_value(json_object_get(t, "migrations"));
         reb += json_integer_value(json_object_get(t, "reboots"));
@@ -188,6 +197,6 @@ json_t *engine_plan_fleet_totals(json_t *pools)
             lb = json_number_value(json_object_get(t, "lower_bound_s"));
     }
     return json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I}", "migrations", mig, "reboots", reb,
-                     "toolstack_restarts", ts, "live_patched", lp, "window_s", win,
-                     "lower_bound_s", lb, "migrations_lower_bound", lbm, "hosts_updated", hu);
+                     "toolstack_restarts", ts, "live_patched", lp, "window_s", win, "lower_bound_s",
+                     lb, "migrations_lower_bound", lbm, "hosts_updated", hu);
 }

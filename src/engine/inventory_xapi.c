@@ -52,8 +52,7 @@ static const char *map_str(const struct xapi_value *rec, const char *map, const 
     return xapi_struct_str(xapi_struct_get(rec, map), key, def);
 }
 
-static int64_t map_int(const struct xapi_value *rec, const char *map, const char *key,
-                       int64_t def)
+static int64_t map_int(const struct xapi_value *rec, const char *map, const char *key, int64_t def)
 {
     const char *s = map_str(rec, map, key, NULL);
     int64_t v;
@@ -149,8 +148,8 @@ static bool add_host(void *ctx, const char *ref, const struct xapi_value *rec)
     struct inv_pool *p = c->pool;
     struct inv_host *h;
     const char *mref = xapi_struct_str(rec, "metrics", "");
-    const struct xapi_value *m = is_null_ref(mref) ? NULL : c->src->get(c->src->ctx,
-                                                                        "host_metrics", mref);
+    const struct xapi_value *m =
+        is_null_ref(mref) ? NULL : c->src->get(c->src->ctx, "host_metrics", mref);
 
     p->hosts = xreallocarray(p->hosts, p->n_hosts + 1, sizeof(*p->hosts));
     h = &p->hosts[p->n_hosts++];
@@ -355,7 +354,7 @@ struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e)
     struct inv_pool *p;
     const char *oc;
 
-    src->foreach(src->ctx, "pool", find_pool, &c);
+    src->foreach (src->ctx, "pool", find_pool, &c);
     if (!c.pool_rec) {
         err_set(e, PP_ENOTFOUND, "no pool record in the pool's object cache");
         return NULL;
@@ -375,9 +374,9 @@ struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e)
         xstrdup(map_str(c.pool_rec, "other_config", "XenCenter.LastSeenServerVersion", ""));
     oc = map_str(c.pool_rec, "other_config", "hci-forbid-update-auto-restart", NULL);
     p->forbid_auto_restart = oc != NULL;
-    src->foreach(src->ctx, "host", add_host, &c);
-    src->foreach(src->ctx, "vm", add_vm, &c);
-    src->foreach(src->ctx, "sr", add_sr, &c);
+    src->foreach (src->ctx, "host", add_host, &c);
+    src->foreach (src->ctx, "vm", add_vm, &c);
+    src->foreach (src->ctx, "sr", add_sr, &c);
     if (p->n_hosts)
         qsort(p->hosts, p->n_hosts, sizeof(*p->hosts), host_cmp);
     if (p->n_vms)

@@ -35,8 +35,8 @@ void inv_source_from_client(struct inv_source *src, struct xapi_client *c);
  * Convert.  Templates, snapshots and control domains are left out of the VMs.  A host's free
  * memory is computed as xapi's host.compute_free_memory does in essence: total minus the
  * memory (plus per-VM overhead) of resident running / paused VMs minus the host's overhead and
- * its control domain's memory (host_metrics.memory_free is removed from the datamodel).  Returns a new pool (inv_pool_free) or NULL with e set when the
- * source has no pool record.
+ * its control domain's memory (host_metrics.memory_free is removed from the datamodel).  Returns a
+ * new pool (inv_pool_free) or NULL with e set when the source has no pool record.
  */
 struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e);
 

@@ -18,15 +18,15 @@ enum inv_power { INV_HALTED = 0, INV_PAUSED, INV_RUNNING, INV_SUSPENDED };
 
 struct inv_pbd {
     char *host_ref;
-    bool attached;          /* PBD.currently_attached */
+    bool attached; /* PBD.currently_attached */
 };
 
 struct inv_sr {
     char *ref;
     char *uuid;
     char *name_label;
-    char *type;             /* "nfs", "lvm", "iso", "udev", ... */
-    char *content_type;     /* "iso" for ISO libraries, "" otherwise */
+    char *type;         /* "nfs", "lvm", "iso", "udev", ... */
+    char *content_type; /* "iso" for ISO libraries, "" otherwise */
     bool shared;
     int64_t physical_size;
     int64_t physical_utilisation;
@@ -40,17 +40,17 @@ struct inv_vm {
     char *uuid;
     char *name_label;
     enum inv_power power_state;
-    char *resident_on;      /* host ref, "" when not resident */
-    char *affinity;         /* host ref, "" or OpaqueRef:NULL when none */
-    int64_t memory;         /* bytes the VM needs on a host (memory_dynamic_max / static_max) */
-    char **disk_srs;        /* SR refs of its non-CD VDIs */
+    char *resident_on; /* host ref, "" when not resident */
+    char *affinity;    /* host ref, "" or OpaqueRef:NULL when none */
+    int64_t memory;    /* bytes the VM needs on a host (memory_dynamic_max / static_max) */
+    char **disk_srs;   /* SR refs of its non-CD VDIs */
     size_t n_disk_srs;
-    char *cd_sr;            /* SR of an inserted CD, "" when none or empty drive */
-    bool has_pci;           /* PCI passthrough or vGPU attached: cannot live-migrate */
-    bool suspend_blocked;   /* blocked_operations has suspend */
-    bool migrate_blocked;   /* blocked_operations has pool_migrate / migrate_send */
-    bool ha_protected;      /* ha_restart_priority is "restart" */
-    bool auto_poweron;      /* other_config auto_poweron=true */
+    char *cd_sr;          /* SR of an inserted CD, "" when none or empty drive */
+    bool has_pci;         /* PCI passthrough or vGPU attached: cannot live-migrate */
+    bool suspend_blocked; /* blocked_operations has suspend */
+    bool migrate_blocked; /* blocked_operations has pool_migrate / migrate_send */
+    bool ha_protected;    /* ha_restart_priority is "restart" */
+    bool auto_poweron;    /* other_config auto_poweron=true */
     bool is_control_domain;
 };
 
@@ -58,35 +58,35 @@ struct inv_host {
     char *ref;
     char *uuid;
     char *name_label;
-    char *address;          /* management IP */
-    bool live;              /* host_metrics.live */
+    char *address; /* management IP */
+    bool live;     /* host_metrics.live */
     bool enabled;
-    char *product_version;  /* software_version.product_version, e.g. "8.2.1" */
+    char *product_version; /* software_version.product_version, e.g. "8.2.1" */
     char *platform_version;
-    char *build_number;     /* software_version.build_number */
+    char *build_number; /* software_version.build_number */
     int64_t memory_total;
-    int64_t memory_free;    /* host.compute_free_memory */
+    int64_t memory_free; /* host.compute_free_memory */
     int64_t memory_overhead;
-    int64_t dom0_free_bytes;/* free space for update files in dom0, -1 when unknown */
-    char **updates;         /* uuids of pool_updates applied to this host */
+    int64_t dom0_free_bytes; /* free space for update files in dom0, -1 when unknown */
+    char **updates;          /* uuids of pool_updates applied to this host */
     size_t n_updates;
     char **updates_requiring_reboot; /* uuids */
     size_t n_updates_requiring_reboot;
-    unsigned pending_guidance;       /* enum cat_guidance bits pending (XenServer 8) */
-    int64_t boot_time;               /* other_config boot_time, epoch seconds */
-    int64_t agent_start_time;        /* other_config agent_start_time, epoch seconds */
+    unsigned pending_guidance; /* enum cat_guidance bits pending (XenServer 8) */
+    int64_t boot_time;         /* other_config boot_time, epoch seconds */
+    int64_t agent_start_time;  /* other_config agent_start_time, epoch seconds */
 };
 
 struct inv_pool {
     char *ref;
     char *uuid;
-    char *name_label;       /* a standalone host's pool has an empty name: show the host's */
+    char *name_label; /* a standalone host's pool has an empty name: show the host's */
     char *master_ref;
     char *default_sr_ref;
     bool ha_enabled;
-    char *ignore_patches;        /* other_config XenCenter.IgnorePatches (comma list), "" */
-    char *last_seen_versions;    /* other_config XenCenter.LastSeenServerVersion, "" */
-    bool forbid_auto_restart;    /* other_config hci-forbid-update-auto-restart */
+    char *ignore_patches;     /* other_config XenCenter.IgnorePatches (comma list), "" */
+    char *last_seen_versions; /* other_config XenCenter.LastSeenServerVersion, "" */
+    bool forbid_auto_restart; /* other_config hci-forbid-update-auto-restart */
     struct inv_host *hosts;
     size_t n_hosts;
     struct inv_vm *vms;

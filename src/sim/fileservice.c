@@ -28,12 +28,12 @@
 #include "base/str.h"
 #include "base/uuid.h"
 
-#define DOWNLOAD_PREFIX "/direct/v2/download/"
-#define TOKEN_PATH "/api/session/token"
-#define MAX_PATCHES 5000
-#define MAX_VERSIONS 500
-#define MAX_IMAGE_KIB (64 * 1024)
-#define MAX_SESSIONS 1024
+#define DOWNLOAD_PREFIX       "/direct/v2/download/"
+#define TOKEN_PATH            "/api/session/token"
+#define MAX_PATCHES           5000
+#define MAX_VERSIONS          500
+#define MAX_IMAGE_KIB         (64 * 1024)
+#define MAX_SESSIONS          1024
 #define CATALOG_LAST_MODIFIED "Thu, 01 Jan 2026 00:00:00 GMT"
 
 struct fs_patch {
@@ -113,7 +113,8 @@ static int check_keys(const json_t *o, const char *const *keys, const char *path
 
     if (!json_is_object(o))
         return err_set(e, PP_EINVAL, "%s: expected an object", path);
-    json_object_foreach((json_t *)o, k, v) {
+    json_object_foreach((json_t *)o, k, v)
+    {
         bool ok = false;
         for (size_t i = 0; keys[i] && !ok; i++)
             ok = strcmp(keys[i], k) == 0;
@@ -194,7 +195,8 @@ static int get_refs(const struct sim_fileservice *fs, size_t known, const json_t
         return 0;
     if (!json_is_array(a))
         return err_set(e, PP_EINVAL, "%s.%s: expected an array of patch uuids or names", path, key);
-    json_array_foreach(a, i, it) {
+    json_array_foreach(a, i, it)
+    {
         long k = json_is_string(it) ? find_patch(fs, known, json_string_value(it)) : -1;
         if (k < 0)
             return err_set(e, PP_EINVAL, "%s.%s[%zu]: no such patch (name it after it is defined)",
@@ -210,10 +212,21 @@ static const char *const legacy_guidance[] = {"restartHVM", "restartPV", "restar
 
 static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, struct err *e)
 {
-    static const char *const keys[] = {"uuid", "name_label", "description", "version",
-                                       "after_apply_guidance", "guidance_mandatory", "livepatch",
-                                       "installation_size", "priority", "timestamp", "requires",
-                                       "conflicts", "restricted", "image_kib", NULL};
+    static const char *const keys[] = {"uuid",
+                                       "name_label",
+                                       "description",
+                                       "version",
+                                       "after_apply_guidance",
+                                       "guidance_mandatory",
+                                       "livepatch",
+                                       "installation_size",
+                                       "priority",
+                                       "timestamp",
+                                       "requires",
+                                       "conflicts",
+                                       "restricted",
+                                       "image_kib",
+                                       NULL};
     struct fs_patch *p = &fs->patches[idx];
     char path[64], *uuid = NULL;
     json_t *g;
@@ -242,8 +255,7 @@ static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, 
         get_bool(j, "guidance_mandatory", path, false, &p->mandatory, e) ||
         get_bool(j, "livepatch", path, false, &p->livepatch, e) ||
         get_bool(j, "restricted", path, false, &p->restricted, e) ||
-        get_int(j, "installation_size", path, 10485760, 0, INT64_MAX / 2, &p->installation_size,
-                e))
+        get_int(j, "installation_size", path, 10485760, 0, INT64_MAX / 2, &p->installation_size, e))
         return e->code;
     if (get_int(j, "priority", path, 2, 0, 5, &v, e))
         return e->code;
@@ -263,7 +275,8 @@ static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, 
         json_t *it;
         if (!json_is_array(g))
             return err_set(e, PP_EINVAL, "%s.after_apply_guidance: expected an array", path);
-        json_array_foreach(g, i, it) {
+        json_array_foreach(g, i, it)
+        {
             bool ok = false;
             for (size_t k = 0; json_is_string(it) && legacy_guidance[k]; k++)
                 ok = ok || strcmp(legacy_guidance[k], json_string_value(it)) == 0;
@@ -292,9 +305,9 @@ fail:
 
 static int parse_version(struct sim_fileservice *fs, size_t idx, const json_t *j, struct err *e)
 {
-    static const char *const keys[] = {"value", "name", "build_number", "latest", "latestcr",
-                                       "hotfix_eligibility", "timestamp", "patch",
-                                       "present_as_update", "patches", "minimal", NULL};
+    static const char *const keys[] = {
+        "value",     "name",  "build_number",      "latest",  "latestcr", "hotfix_eligibility",
+        "timestamp", "patch", "present_as_update", "patches", "minimal",  NULL};
     struct fs_version *v = &fs->versions[idx];
     char path[64];
     char *patch = NULL;
@@ -352,26 +365,30 @@ static int parse_vendor(struct sim_fileservice *fs, const json_t *vendor, struct
     if (ca && !json_is_array(ca))
         return err_set(e, PP_EINVAL, "vendor.client_ids: expected an array");
     fs->patches = xcalloc(json_array_size(pa) + 1, sizeof(*fs->patches));
-    json_array_foreach(pa, i, it) {
+    json_array_foreach(pa, i, it)
+    {
         buf_init(&fs->patches[i].zip);
         fs->n_patches = i + 1;
         if (parse_patch(fs, i, it, e))
             return e->code;
     }
     fs->versions = xcalloc(json_array_size(va) + 1, sizeof(*fs->versions));
-    json_array_foreach(va, i, it) {
+    json_array_foreach(va, i, it)
+    {
         fs->n_versions = i + 1;
         if (parse_version(fs, i, it, e))
             return e->code;
     }
     fs->clients = xcalloc(json_array_size(ca) + 1, sizeof(*fs->clients));
-    json_array_foreach(ca, i, it) {
+    json_array_foreach(ca, i, it)
+    {
         static const char *const ck[] = {"username", "apikey", "support_contract", NULL};
         char path[64];
         struct fs_client *c = &fs->clients[i];
         snprintf(path, sizeof(path), "vendor.client_ids[%zu]", i);
         fs->n_clients = i + 1;
-        if (check_keys(it, ck, path, e) || get_str(it, "username", path, true, NULL, &c->username, e) ||
+        if (check_keys(it, ck, path, e) ||
+            get_str(it, "username", path, true, NULL, &c->username, e) ||
             get_str(it, "apikey", path, true, NULL, &c->apikey, e) ||
             get_bool(it, "support_contract", path, true, &c->contract, e))
             return e->code;
@@ -598,7 +615,8 @@ static enum MHD_Result serve_catalog(struct sim_fileservice *fs, struct MHD_Conn
     enum MHD_Result ret;
     unsigned status = MHD_HTTP_OK;
 
-    if ((inm && strcmp(inm, fs->etag) == 0) || (!inm && ims && !strcmp(ims, CATALOG_LAST_MODIFIED))) {
+    if ((inm && strcmp(inm, fs->etag) == 0) ||
+        (!inm && ims && !strcmp(ims, CATALOG_LAST_MODIFIED))) {
         r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
         status = MHD_HTTP_NOT_MODIFIED;
     } else {
@@ -664,7 +682,8 @@ static enum MHD_Result serve_token_delete(struct sim_fileservice *fs, struct MHD
         }
     }
     pthread_mutex_unlock(&fs->lock);
-    return reply_json(c, found ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, found ? "{}" : "{\"error\":\"no such session\"}");
+    return reply_json(c, found ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND,
+                      found ? "{}" : "{\"error\":\"no such session\"}");
 }
 
 /* "<username>_<session_id>:<token>" -> the client index, or -1. */
@@ -763,8 +782,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (!strcmp(method, "GET") && str_has_prefix(url, DOWNLOAD_PREFIX))
         return serve_download(fs, c, url + strlen(DOWNLOAD_PREFIX));
     if (!strcmp(method, "GET") && str_has_prefix(url, "/kb/"))
-        return reply(c, MHD_HTTP_OK, "text/plain", "Release notes of a simulated update.\n",
-                     38, false);
+        return reply(c, MHD_HTTP_OK, "text/plain", "Release notes of a simulated update.\n", 38,
+                     false);
     return reply_json(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
 }
 

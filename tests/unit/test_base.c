@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_base.c - unit tests of the base module: buffers, strings, errors, clocks, rng, uuids, json. */
+/* test_base.c - unit tests of the base module: buffers, strings, errors, clocks, rng, uuids, json.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -26,7 +26,9 @@ static const char *vendor_json =
     "{\"client_ids\":[{\"username\":\"ops\",\"apikey\":\"k1\",\"support_contract\":false}],"
     " \"patches\":["
     "  {\"uuid\":\"11111111-1111-4111-8111-111111111111\",\"name_label\":\"HF1\",\"image_kib\":64},"
-    "  {\"uuid\":\"22222222-2222-4222-8222-222222222222\",\"name_label\":\"HF2\",\"restricted\":true}],"
+    "  "
+    "{\"uuid\":\"22222222-2222-4222-8222-222222222222\",\"name_label\":\"HF2\",\"restricted\":true}"
+    "],"
     " \"versions\":[{\"value\":\"8.2.1\",\"name\":\"CH\",\"patches\":[\"HF1\",\"HF2\"]}]}";
 
 static struct sim_fileservice *fs;
@@ -130,8 +132,8 @@ static void test_download_with_client_id(void **state)
     assert_int_equal(sim_fileservice_downloads(fs), before + 1);
     /* the cached token is reused: no new token asked for */
     {
-        struct fetch_auth a2 = {.username = "ops", .apikey = "k1", .token = tok,
-                                .session_id = sess};
+        struct fetch_auth a2 = {
+            .username = "ops", .apikey = "k1", .token = tok, .session_id = sess};
         char *p2 = xasprintf("%s/HF1-again.zip", tmpdir);
         char *t2 = NULL;
         assert_int_equal(fetch_download(url, p2, st.st_size, &a2, &t2, NULL, NULL, &e), 0);
