@@ -22,15 +22,15 @@
 #include "engine/engine_int.h"
 #include "xapi/http_get.h"
 
-#define LOG_MOD "engine"
-#define SYNC_TIMEOUT_MS (10 * 60 * 1000) /* a repository sync downloads metadata: minutes */
+#define LOG_MOD           "engine"
+#define SYNC_TIMEOUT_MS   (10 * 60 * 1000) /* a repository sync downloads metadata: minutes */
 #define UPDATES_MAX_BYTES (16u * 1024 * 1024)
 
 struct cdn_job {
     struct engine *eng;
     struct eng_pool *p; /* NULL once the pool went away */
     bool sync;
-    bool wait_ready; /* waiting for the pool's login before the first request */
+    bool wait_ready;       /* waiting for the pool's login before the first request */
     struct err sync_error; /* a failed sync (code 0: none) */
     struct xapi_op *op;
     struct xapi_http_get *get;
@@ -130,8 +130,9 @@ static void on_synced(void *ctx, int rc, const struct xapi_value *res, const str
         job_end(j, PP_ECANCELLED, e);
         return;
     }
-    if (rc != 0 && e && (str_eq(e->xapi_code, "NO_REPOSITORY_ENABLED") ||
-                         str_eq(e->xapi_code, "MESSAGE_METHOD_UNKNOWN"))) {
+    if (rc != 0 && e &&
+        (str_eq(e->xapi_code, "NO_REPOSITORY_ENABLED") ||
+         str_eq(e->xapi_code, "MESSAGE_METHOD_UNKNOWN"))) {
         no_repository(j, e->xapi_code);
         return;
     }
@@ -172,8 +173,8 @@ static void on_pools(void *ctx, int rc, const struct xapi_value *res, const stru
     xapi_array_append_take(params, xapi_value_new_bool(false));
     xapi_array_append_string(params, "");
     xapi_array_append_string(params, "");
-    if (xapi_call_async(j->p->client, "pool.sync_updates", params, &o, on_synced, j, &j->op,
-                        &ce) != 0)
+    if (xapi_call_async(j->p->client, "pool.sync_updates", params, &o, on_synced, j, &j->op, &ce) !=
+        0)
         job_end(j, ce.code, &ce);
 }
 
@@ -184,8 +185,7 @@ static bool job_start(struct cdn_job *j, struct err *e)
 
     j->wait_ready = false;
     if (j->sync)
-        return xapi_call_async(p->client, "pool.get_all", NULL, NULL, on_pools, j, &j->op, e) ==
-               0;
+        return xapi_call_async(p->client, "pool.get_all", NULL, NULL, on_pools, j, &j->op, e) == 0;
     return xapi_http_get_start(p->client, "/updates", NULL, UPDATES_MAX_BYTES, on_updates, j,
                                &j->get, e) == 0;
 }
@@ -235,8 +235,7 @@ void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_con
             if (!job_start(j, &e))
                 job_end(j, e.code ? e.code : PP_ESTATE, &e);
         } else if (s != XAPI_CONN_IDLE && s != XAPI_CONN_CONNECTING) {
-            err_set(&e, PP_ETRANSPORT, "the pool is not connected (%s)",
-                    xapi_conn_state_name(s));
+            err_set(&e, PP_ETRANSPORT, "the pool is not connected (%s)", xapi_conn_state_name(s));
             job_end(j, e.code, &e);
         }
         return;

@@ -72,8 +72,8 @@ static void get_done(struct wreq *w)
         rc = err_set(&e, PP_ENOTFOUND, "GET %s from %s: HTTP 404 (not found)", path, g->w.host);
     } else if (g->status != 0 && g->status != 200) {
         size_t n = g->body.len > 200 ? 200 : g->body.len;
-        rc = err_set(&e, PP_ETRANSPORT, "GET %s from %s: HTTP %ld %.*s", path, g->w.host,
-                     g->status, (int)n, g->body.data ? g->body.data : "");
+        rc = err_set(&e, PP_ETRANSPORT, "GET %s from %s: HTTP %ld %.*s", path, g->w.host, g->status,
+                     (int)n, g->body.data ? g->body.data : "");
     } else {
         e = g->w.err;
         rc = e.code ? e.code : PP_ETRANSPORT;
@@ -185,8 +185,8 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
     g->done = done;
     g->ctx = ctx;
     g->max_bytes = max_bytes ? max_bytes : XAPI_HTTP_GET_DEFAULT_MAX;
-    g->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session,
-                                  query && *query ? "&" : "", query ? query : "");
+    g->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
+                                  query ? query : "");
     const struct xapi_client_opts *o = client_opts(c);
     struct xapi_loop *loop = client_loop(c);
     if (o->inproc) {
@@ -195,8 +195,8 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
             return err_set(e, PP_EINVAL, "GET %s: the in-process handler serves no documents",
                            path);
         }
-        g->w.rc = o->inproc->get(o->inproc->ctx, g->w.host, g->path_and_query, &g->body,
-                                 &g->status, &g->w.err);
+        g->w.rc = o->inproc->get(o->inproc->ctx, g->w.host, g->path_and_query, &g->body, &g->status,
+                                 &g->w.err);
         if (g->w.rc != 0)
             g->status = 0;
         else if (g->body.len > g->max_bytes)

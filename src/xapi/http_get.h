@@ -28,8 +28,8 @@ struct xapi_http_get;
  * HTTP status (200), or a PP_E* code with e (borrowed for the call) and body NULL.  status is the
  * HTTP status when one was received (e.g. 404), else 0.
  */
-typedef void (*xapi_http_get_done_fn)(void *ctx, int rc, long status, const char *body,
-                                      size_t len, const struct err *e);
+typedef void (*xapi_http_get_done_fn)(void *ctx, int rc, long status, const char *body, size_t len,
+                                      const struct err *e);
 
 /*
  * Start `GET <path>?session_id=<session>[&<query>]` to the pool's master.  path e.g. "/updates";

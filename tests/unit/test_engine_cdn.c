@@ -131,10 +131,11 @@ static void nap(void)
 
 static const json_t *row_by_id(const json_t *rows, const char *id)
 {
-    size_t i;
-    const json_t *r;
-    json_array_foreach(rows, i, r) if (str_eq(json_string_value(json_object_get(r, "id")), id))
-        return r;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        const json_t *r = json_array_get(rows, i);
+        if (str_eq(json_string_value(json_object_get(r, "id")), id))
+            return r;
+    }
     return NULL;
 }
 
@@ -148,22 +149,25 @@ static const char *pools_of(const json_t *row, char *buf, size_t n)
 
 static bool repository_of(const json_t *check, const char *pool)
 {
-    size_t i;
-    const json_t *p;
-    json_array_foreach(json_object_get(check, "pools"), i, p) if (
-        str_eq(json_string_value(json_object_get(p, "name")), pool)) return json_is_true(
-        json_object_get(p, "repository"));
+    const json_t *a = json_object_get(check, "pools");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *p = json_array_get(a, i);
+        if (str_eq(json_string_value(json_object_get(p, "name")), pool))
+            return json_is_true(json_object_get(p, "repository"));
+    }
     fail_msg("no pool %s in the check result", pool);
     return false;
 }
 
 static const json_t *server_row(const json_t *view, const char *server)
 {
-    size_t i;
-    const json_t *r;
-    json_array_foreach(json_object_get(view, "servers"), i, r) if (
-        str_eq(json_string_value(json_object_get(r, "server")), server) &&
-        !json_is_true(json_object_get(r, "is_pool"))) return r;
+    const json_t *a = json_object_get(view, "servers");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *r = json_array_get(a, i);
+        if (str_eq(json_string_value(json_object_get(r, "server")), server) &&
+            !json_is_true(json_object_get(r, "is_pool")))
+            return r;
+    }
     return NULL;
 }
 
@@ -177,9 +181,8 @@ static void check_and_views(struct env *v)
     assert_false(repository_of(out, "prod"));
     json_decref(out);
 
-    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view,
-                                         &e),
-                     0);
+    assert_int_equal(
+        engine_updates_view(v->eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e), 0);
     const json_t *rows = json_object_get(view, "updates");
     const json_t *r = row_by_id(rows, "XS8-2025-0041");
     assert_non_null(r);
@@ -201,9 +204,8 @@ static void check_and_views(struct env *v)
     assert_string_equal(pools_of(r, b, sizeof(b)), "[\"prod\"]");
     json_decref(view);
 
-    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_SERVER, ENGINE_SORT_DATE, &view,
-                                         &e),
-                     0);
+    assert_int_equal(
+        engine_updates_view(v->eng, ENGINE_VIEW_BY_SERVER, ENGINE_SORT_DATE, &view, &e), 0);
     for (int h = 1; h <= 2; h++) {
         char name[16];
         snprintf(name, sizeof(name), "lab-%d", h);
@@ -220,10 +222,12 @@ static void check_and_views(struct env *v)
 
 static const json_t *plan_pool(const json_t *plan, const char *name)
 {
-    size_t i;
-    const json_t *p;
-    json_array_foreach(json_object_get(plan, "pools"), i, p) if (
-        str_eq(json_string_value(json_object_get(p, "pool")), name)) return p;
+    const json_t *a = json_object_get(plan, "pools");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *p = json_array_get(a, i);
+        if (str_eq(json_string_value(json_object_get(p, "pool")), name))
+            return p;
+    }
     return NULL;
 }
 
@@ -303,8 +307,7 @@ static void test_no_legacy_catalog(void **state)
     add_pool(v, "lab", 1);
     assert_int_not_equal(engine_updates_check(v->eng, &out, &e), 0); /* the legacy fetch */
     json_decref(out);
-    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &out,
-                                         &e),
+    assert_int_equal(engine_updates_view(v->eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &out, &e),
                      0);
     assert_non_null(row_by_id(json_object_get(out, "updates"), "XS8-2025-0041"));
     assert_int_equal(json_array_size(json_object_get(out, "updates")), 2);

@@ -130,8 +130,7 @@ static void on_got(void *ctx, int rc, long status, const char *body, size_t len,
         str_lcpy(g->msg, e->msg, sizeof(g->msg));
 }
 
-static void run_get(struct env *v, const char *path, const char *query, size_t max,
-                    struct got *g)
+static void run_get(struct env *v, const char *path, const char *query, size_t max, struct got *g)
 {
     struct err e = {0};
     memset(g, 0, sizeof(*g));
@@ -239,8 +238,7 @@ static void test_http_no_repository(void **state)
     env_free(v);
 }
 
-static void never(void *ctx, int rc, long status, const char *body, size_t len,
-                  const struct err *e)
+static void never(void *ctx, int rc, long status, const char *body, size_t len, const struct err *e)
 {
     (void)rc, (void)status, (void)body, (void)len, (void)e;
     *(bool *)ctx = true;
@@ -255,8 +253,7 @@ static void test_cancel(void **state)
         struct xapi_http_get *g = NULL;
         bool called = false;
         struct err e = {0};
-        assert_int_equal(xapi_http_get_start(v->c, "/updates", NULL, 0, never, &called, &g, &e),
-                         0);
+        assert_int_equal(xapi_http_get_start(v->c, "/updates", NULL, 0, never, &called, &g, &e), 0);
         assert_non_null(g);
         xapi_http_get_cancel(g);
         for (int i = 0; i < 5; i++)
@@ -283,9 +280,9 @@ static void test_bad_args(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_inproc_updates),   cmocka_unit_test(test_inproc_no_repository),
-        cmocka_unit_test(test_http_updates),     cmocka_unit_test(test_http_no_repository),
-        cmocka_unit_test(test_cancel),           cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_inproc_updates), cmocka_unit_test(test_inproc_no_repository),
+        cmocka_unit_test(test_http_updates),   cmocka_unit_test(test_http_no_repository),
+        cmocka_unit_test(test_cancel),         cmocka_unit_test(test_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
