@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# tests/e2e/crash_resume.sh - the daemon killed with SIGKILL in the middle of a rollout, at 34
+# tests/e2e/crash_resume.sh - the daemon killed with SIGKILL in the middle of a rollout, at 40
 # points chosen from the journal's progress (steps started + steps done from 24 to 96 of about
 # 100; at least 20 of them different),
 # then restarted on the same database: every rollout must complete by itself with every host
@@ -11,7 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 
 SCALE=${CRASH_SCALE:-200}
-POINTS=${CRASH_POINTS:-34}
+POINTS=${CRASH_POINTS:-40}
 DISTINCT=""
 
 start_daemon() { # DIR

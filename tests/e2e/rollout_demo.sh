@@ -37,7 +37,17 @@ for h in $(echo "$after" | jq -r '.pools[].hosts[] | select(.product_version == 
         | select(startswith("XS82ECU"))] | length')
     assert_eq 5 "$n" "updates on $h"
 done
-pass "every host up to date, enabled and live"
+# the XenServer 8 pool (lab) was updated from its repository: host.apply_updates recorded the
+# hash on every host and no guidance is left pending
+lab=$(sim_master_url lab)
+ls=$(xapi_login "$lab")
+for h in $(xapi_json "$lab" host.get_all "[\"$ls\"]" | jq -r '.result[]'); do
+    hash=$(xapi_json "$lab" host.get_last_update_hash "[\"$ls\",\"$h\"]" | jq -r .result)
+    [ -n "$hash" ] && [ "$hash" != null ] || fail "lab host $h has no last_update_hash"
+    pend=$(xapi_json "$lab" host.get_pending_guidances "[\"$ls\",\"$h\"]" | jq -c .result)
+    assert_eq "[]" "$pend" "pending guidances on lab host $h"
+done
+pass "every host up to date, enabled and live (lab through host.apply_updates)"
 # every VM that ran runs exactly once
 dups=$(echo "$after" | jq -r '[.pools[].hosts[].resident_vms[]] | group_by(.) | map(select(length > 1)) | flatten | .[]')
 assert_eq "" "$dups" "VMs resident on two hosts"
