@@ -1136,6 +1136,17 @@ static void plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
     }
 }
 
+/* The options for one pool: a XenServer 8 pool updates one host at a time, because xapi
+ * serializes host.apply_updates pool-wide (APPLY_UPDATES_IN_PROGRESS; xapi.md section 2), as
+ * XenCenter and xen-api's powershell/Updates.ps1 go host by host. */
+static void pool_plan_opts(const struct plan_opts *o, const struct eng_pool *p,
+                           struct plan_opts *out)
+{
+    *out = *o;
+    if (engine_pool_is_cdn(p))
+        out->max_parallel_hosts = 1;
+}
+
 /* The uuid of an update given by uuid or name-label, or NULL when the catalog lacks it. */
 static const char *resolve_update(const struct catalog *cat, const char *id)
 {
@@ -1199,6 +1210,7 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
         struct eng_pool *p = eng->pools[i];
         struct inv_pool *inv;
         struct plan *pl = NULL;
+        struct plan_opts po;
         json_t *pj;
 
         if (!pool_selected(&r->pr, p->name))
@@ -1209,7 +1221,8 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code);
             return;
         }
-        if (plan_build(inv, engine_pool_catalog(eng, p), &o, &pl, &r->err) != 0) {
+        pool_plan_opts(&o, p, &po);
+        if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &r->err) != 0) {
             inv_pool_free(inv);
             json_decref(pools);
             err_prefix(&r->err, "pool %s: ", p->name);
@@ -1395,7 +1408,7 @@ static void handle_download_done(struct engine *eng, struct eng_req *r)
 static void handle_rollout_start(struct engine *eng, struct eng_req *r)
 {
     struct exec_pool_req *pools;
-    struct plan_opts o;
+    struct plan_opts o, *po;
     struct exec_file *files;
     struct exec_request xr = {0};
     size_t n = 0, nf = json_array_size(r->files);
@@ -1408,11 +1421,13 @@ static void handle_rollout_start(struct engine *eng, struct eng_req *r)
     }
     plan_opts_from_req(&r->pr, &o);
     pools = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*pools));
+    po = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*po));
     for (size_t i = 0; i < eng->n_pools; i++) {
         if (!pool_selected(&r->pr, eng->pools[i]->name))
             continue;
+        pool_plan_opts(&o, eng->pools[i], &po[n]);
         pools[n].pool = eng->pools[i]->name;
-        pools[n].opts = &o;
+        pools[n].opts = &po[n];
         n++;
     }
     files = xcalloc(nf ? nf : 1, sizeof(*files));
@@ -1427,6 +1442,7 @@ static void handle_rollout_start(struct engine *eng, struct eng_req *r)
     xr.n_files = nf;
     rc = exec_rollout_start(eng->exec, &xr, &id, &r->err);
     free(pools);
+    free(po);
     free(files);
     if (rc == 0)
         r->str = id;

@@ -77,8 +77,9 @@ static void add_pool(struct env *v, const char *name, size_t idx)
     json_decref(out);
 }
 
-/* with_legacy: a legacy catalog at a file:// URL, else a URL that does not exist */
-static struct env *env_new(bool with_legacy)
+/* with_legacy: a legacy catalog at a file:// URL, else a URL that does not exist; lab_hosts:
+ * extra empty hosts added to lab (room to update several at once) */
+static struct env *env_new_hosts(bool with_legacy, int lab_hosts)
 {
     struct env *v = xcalloc(1, sizeof(*v));
     struct sim_options so = {
@@ -94,8 +95,18 @@ static struct env *env_new(bool with_legacy)
         fputs(legacy_xml, f);
         fclose(f);
     }
-    if (sim_new_from_file(PP_SOURCE_ROOT "/scenarios/demo.json", &so, &v->s, &e) != 0)
+    json_t *scen = json_load_file(PP_SOURCE_ROOT "/scenarios/demo.json", 0, NULL);
+    assert_non_null(scen);
+    for (int i = 0; i < lab_hosts; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "lab-%d", 3 + i);
+        json_array_append_new(
+            json_object_get(json_array_get(json_object_get(scen, "pools"), 1), "hosts"),
+            json_pack("{s:s, s:i}", "name", name, "memory_gib", 256));
+    }
+    if (sim_new_from_json(scen, &so, &v->s, &e) != 0)
         fail_msg("demo.json: %s", e.msg);
+    json_decref(scen);
     if (sim_server_start(v->s, 0, &v->srv, &e) != 0)
         fail_msg("sim_server_start: %s", e.msg);
     char url[200];
@@ -104,6 +115,11 @@ static struct env *env_new(bool with_legacy)
     if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
         fail_msg("engine: %s", e.msg);
     return v;
+}
+
+static struct env *env_new(bool with_legacy)
+{
+    return env_new_hosts(with_legacy, 0);
 }
 
 static void env_free(struct env *v)
@@ -231,6 +247,34 @@ static const json_t *plan_pool(const json_t *plan, const char *name)
     return NULL;
 }
 
+/* Roll lab out and wait for the end (a second or two at 1200x); fails unless it is done. */
+static void roll_out_lab(struct env *v)
+{
+    struct err e = {0};
+    const char *pools[] = {"lab"};
+    struct engine_plan_req lr = {.pools = pools, .n_pools = 1, .automated = true};
+    char *id = NULL;
+    if (engine_rollout_start(v->eng, &lr, &id, &e) != 0)
+        fail_msg("rollout: %s", e.msg);
+    const char *st = "";
+    json_t *ro = NULL;
+    for (int i = 0; i < 3000; i++) {
+        json_decref(ro);
+        ro = NULL;
+        assert_int_equal(engine_rollout_get(v->eng, id, &ro, &e), 0);
+        st = json_string_value(json_object_get(ro, "state"));
+        if (str_eq(st, "done") || str_eq(st, "halted") || str_eq(st, "failed"))
+            break;
+        nap();
+    }
+    if (!str_eq(st, "done")) {
+        char *d = json_dumps(ro, JSON_COMPACT);
+        fail_msg("rollout ended %s: %.3000s", st, d);
+    }
+    json_decref(ro);
+    free(id);
+}
+
 static void test_views_plan_rollout(void **state)
 {
     (void)state;
@@ -255,29 +299,7 @@ static void test_views_plan_rollout(void **state)
     free(lj);
     json_decref(plan);
 
-    /* roll lab out and wait for the end (about a second at 1200x) */
-    const char *pools[] = {"lab"};
-    struct engine_plan_req lr = {.pools = pools, .n_pools = 1, .automated = true};
-    char *id = NULL;
-    if (engine_rollout_start(v->eng, &lr, &id, &e) != 0)
-        fail_msg("rollout: %s", e.msg);
-    const char *st = "";
-    json_t *ro = NULL;
-    for (int i = 0; i < 3000; i++) {
-        json_decref(ro);
-        ro = NULL;
-        assert_int_equal(engine_rollout_get(v->eng, id, &ro, &e), 0);
-        st = json_string_value(json_object_get(ro, "state"));
-        if (str_eq(st, "done") || str_eq(st, "halted") || str_eq(st, "failed"))
-            break;
-        nap();
-    }
-    if (!str_eq(st, "done")) {
-        char *d = json_dumps(ro, JSON_COMPACT);
-        fail_msg("rollout ended %s: %.2000s", st, d);
-    }
-    json_decref(ro);
-    free(id);
+    roll_out_lab(v);
 
     /* the views follow once /updates was read again (the engine does it after the rollout) */
     bool up = false;
@@ -344,12 +366,39 @@ static void test_remove_during_probe(void **state)
     env_free(v);
 }
 
+/*
+ * With room to take several hosts down at once, a repository pool still goes one host at a time:
+ * xapi refuses a second host.apply_updates while one runs (APPLY_UPDATES_IN_PROGRESS).
+ */
+static void test_one_host_at_a_time(void **state)
+{
+    (void)state;
+    struct env *v = env_new_hosts(true, 2);
+    struct err e = {0};
+    json_t *out = NULL;
+    add_pool(v, "lab", 1);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    json_decref(out);
+    const char *pools[] = {"lab"};
+    struct engine_plan_req pr = {.pools = pools, .n_pools = 1, .automated = true};
+    assert_int_equal(engine_plan(v->eng, &pr, &out, &e), 0);
+    const json_t *hosts = json_object_get(plan_pool(out, "lab"), "hosts");
+    assert_int_equal(json_array_size(hosts), 4);
+    for (size_t i = 0; i < json_array_size(hosts); i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(hosts, i), "batch")),
+                         (json_int_t)i);
+    json_decref(out);
+    roll_out_lab(v);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_views_plan_rollout),
         cmocka_unit_test(test_no_legacy_catalog),
         cmocka_unit_test(test_remove_during_probe),
+        cmocka_unit_test(test_one_host_at_a_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
