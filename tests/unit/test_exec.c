@@ -499,6 +499,11 @@ static void test_derive_migrate_and_host_state(void **state)
     assert_int_equal(d(&v, SK_APPLY, "H1", "{\"uuid\":\"U1\"}", true), DERIVE_RESEND);
     xapi_struct_set_take(h, "updates", set_of("UR"));
     assert_int_equal(d(&v, SK_APPLY, "H1", "{\"uuid\":\"U1\"}", true), DERIVE_DONE);
+    /* XenServer 8: host.apply_updates records the hash it applied */
+    assert_int_equal(d(&v, SK_APPLY_CDN, "H1", "{\"hash\":\"abc\"}", true), DERIVE_RESEND);
+    xapi_struct_set_string(h, "last_update_hash", "abc");
+    assert_int_equal(d(&v, SK_APPLY_CDN, "H1", "{\"hash\":\"abc\"}", true), DERIVE_DONE);
+    assert_int_equal(d(&v, SK_APPLY_CDN, "H1", "{\"hash\":\"def\"}", true), DERIVE_RESEND);
     /* introduce / upload: the update is in the pool */
     assert_int_equal(d(&v, SK_INTRODUCE, NULL, "{\"uuid\":\"U1\"}", true), DERIVE_DONE);
     assert_int_equal(d(&v, SK_UPLOAD, NULL, "{\"uuid\":\"U9\"}", true), DERIVE_RESEND);
