@@ -2,21 +2,27 @@
 /*
  * place.c - migration placement and host batching.
  *
- * Hosts are taken in batches: the master alone first, then every host updated in place (no
- * evacuation: they never go down), then the hosts to evacuate in inventory order, as many at
- * once as the others' free memory can absorb (DESIGN.md "Performance model": k hosts down at
- * once).  Every VM of a batch gets a target that is up, sees all its disk SRs (and its CD's SR
- * unless the CD is ejected) and has room for its memory plus the per-VM overhead.  Targets are
+ * Hosts are taken in batches (DESIGN.md "Performance model": k hosts down at once).  k is the
+ * most hosts to evacuate whose loads, smallest first, fit into the free memory of every other
+ * usable host (the bound's k, capped by max_parallel_hosts); the hosts to evacuate are split
+ * into as few batches of at most k as that allows, evenly sized.  The master's batch comes first
+ * (the coordinator is updated before its supporters finish; its lane is ordered last in the
+ * batch so that the supporters' applies are in before it reboots), then every host updated in
+ * place (they never go down), then the other batches, each started by the host holding the most
+ * parked VMs and grown, in inventory order, while every VM of the batch still finds a target
+ * outside it.  Every VM of a batch gets a target that is up, sees all its disk SRs (and its CD's
+ * SR unless the CD is ejected) and has room for its memory plus the per-VM overhead.  Targets are
  * ranked: hosts that stay up for the rest of the rollout (already updated, updated in place, not
  * updated) before hosts still to be rebooted; then the VM's affinity host; then the most free
  * memory left (spreading load); then inventory order, so the result is deterministic.
  *
  * Policy `return`: VMs go back home when their batch is done (at most 2 migrations per VM).
- * Policy `minimal`: VMs stay where they land.  A batch of several hosts is accepted only when
- * none of its VMs has to be parked on a host still to be rebooted, so a VM moves twice only when
- * a single host's VMs do not fit on the hosts that stay up (the master's, typically, when every
- * host needs a reboot): at most 2 migrations per VM, at most 1 for all VMs once one host's worth
- * of memory is free on hosts that stay up.
+ * Policy `minimal`: VMs stay where they land.  A VM is parked on a host still to be rebooted only
+ * when no host that stays up has room for it, and a parked VM is never parked again: at most 2
+ * migrations per VM.  When a host that stays up has one host's worth of free memory at the start
+ * (the biggest load to evacuate), batches of several hosts park nothing, and every VM moves at
+ * most once (a lone host parks only what no host that stays up can take).  Otherwise parking is
+ * what lets k hosts go down from the first batch on (16 hosts at 70% memory: 4 batches, not 9).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -136,14 +142,25 @@ static void st_cleanup(struct pstate *s)
     free(s->ok);
 }
 
-/* Sort VM indices by memory, biggest first, then by index (first-fit decreasing packs best);
- * insertion sort: a batch holds tens of VMs, and qsort has no context argument in C11. */
-static void sort_by_mem(size_t *vms, size_t n, const int64_t *mem)
+/* Placement order of a batch's VMs: those already moved once first (policy minimal: they may
+ * only go to hosts that stay up, so they get that room before VMs that may still be parked),
+ * then by memory, biggest first (first-fit decreasing packs best), then by index.  Insertion
+ * sort: a batch holds tens of VMs, and qsort has no context argument in C11. */
+static bool placed_before(const struct pstate *s, size_t a, size_t b)
+{
+    bool ma = s->nmig[a] > 0, mb = s->nmig[b] > 0;
+    if (ma != mb)
+        return ma;
+    if (s->mem[a] != s->mem[b])
+        return s->mem[a] > s->mem[b];
+    return a < b;
+}
+
+static void sort_vms(size_t *vms, size_t n, const struct pstate *s)
 {
     for (size_t i = 1; i < n; i++) {
         size_t v = vms[i], j = i;
-        while (j > 0 &&
-               (mem[vms[j - 1]] < mem[v] || (mem[vms[j - 1]] == mem[v] && vms[j - 1] > v))) {
+        while (j > 0 && placed_before(s, v, vms[j - 1])) {
             vms[j] = vms[j - 1];
             j--;
         }
@@ -179,7 +196,7 @@ static bool try_place(const struct pstate *s, const size_t *B, size_t nb, bool a
                 break;
             }
     }
-    sort_by_mem(vms, nvm, s->mem);
+    sort_vms(vms, nvm, s);
     bool all = true;
     for (size_t i = 0; i < nvm; i++) {
         size_t v = vms[i], best = SIZE_MAX;
@@ -251,6 +268,90 @@ static void commit(struct pstate *s, const size_t *B, size_t nb, struct tent *t,
     }
 }
 
+/* Memory of the VMs on host h that placement moves (with the per-VM overhead). */
+static int64_t host_load(const struct pstate *s, size_t h)
+{
+    int64_t load = 0;
+    for (size_t v = 0; v < s->nv; v++)
+        if (s->moves[v] && s->loc[v] == h)
+            load += s->mem[v];
+    return load;
+}
+
+/*
+ * k: the most hosts of D (the hosts to evacuate) that can be down at once, DESIGN.md's way: their
+ * loads, smallest first, must fit into the free memory of every other usable host.  At least 1
+ * when D is not empty.
+ */
+static size_t capacity_k(const struct pstate *s, const size_t *D, size_t nd)
+{
+    if (nd == 0)
+        return 0;
+    int64_t *load = xcalloc(nd, sizeof(*load));
+    int64_t *fr = xcalloc(nd, sizeof(*fr));
+    int64_t free_total = 0;
+    for (size_t h = 0; h < s->nh; h++)
+        if (s->cls[h] != H_UNUSABLE)
+            free_total += s->free[h];
+    for (size_t i = 0; i < nd; i++) {
+        load[i] = host_load(s, D[i]);
+        fr[i] = s->cls[D[i]] != H_UNUSABLE ? s->free[D[i]] : 0;
+    }
+    for (size_t i = 1; i < nd; i++)
+        for (size_t j = i; j > 0 && load[j - 1] > load[j]; j--) {
+            int64_t a = load[j - 1], f = fr[j - 1];
+            load[j - 1] = load[j];
+            fr[j - 1] = fr[j];
+            load[j] = a;
+            fr[j] = f;
+        }
+    size_t k = 1;
+    int64_t sum_load = load[0], sum_free = fr[0];
+    for (size_t i = 1; i < nd; i++) {
+        if (sum_load + load[i] > free_total - sum_free - fr[i])
+            break;
+        sum_load += load[i];
+        sum_free += fr[i];
+        k = i + 1;
+    }
+    free(load);
+    free(fr);
+    return k;
+}
+
+/* Batch size for the hosts left: as few batches of k as capacity allows, evenly sized
+ * (16 hosts with k = 5 make 4 batches of 4, which leave more room than 5+5+5+1). */
+static size_t batch_target(size_t left, size_t k)
+{
+    if (k == 0 || left == 0)
+        return 1;
+    size_t nbat = (left + k - 1) / k;
+    return (left + nbat - 1) / nbat;
+}
+
+static void tent_free(struct tent *t)
+{
+    free(t->free);
+    free(t->m);
+    free(t->fail);
+    memset(t, 0, sizeof(*t));
+}
+
+/* One batch of every host updated in place (they never go down), when there is any. */
+static void inplace_batch(const struct place_in *in, size_t master, struct place_out *out,
+                          int *batch, int *order)
+{
+    bool any = false;
+    for (size_t h = 0; h < in->pool->n_hosts; h++)
+        if (h != master && in->update[h] && !in->evac[h]) {
+            out->batch[h] = *batch;
+            out->order[h] = (*order)++;
+            any = true;
+        }
+    if (any)
+        (*batch)++;
+}
+
 /* Compute batches and migrations (see the file comment).  out is filled; release it with
  * place_out_cleanup. */
 void plan_place(const struct place_in *in, struct place_out *out)
@@ -270,43 +371,54 @@ void plan_place(const struct place_in *in, struct place_out *out)
             master = h;
 
     struct tent t = {0};
-    t.free = xcalloc(nh + 1, sizeof(*t.free));
     size_t *B = xcalloc(nh + 1, sizeof(*B));
     int batch = 0, order = 0;
     int cap = in->o ? in->o->max_parallel_hosts : 0;
+    bool minimal = in->o && in->o->policy == PLAN_POLICY_MINIMAL;
 
-    /* the master alone */
-    if (master != SIZE_MAX && in->update[master]) {
-        B[0] = master;
-        if (in->evac[master]) {
-            s.cls[master] = H_DOWN;
-            try_place(&s, B, 1, true, &t);
-            commit(&s, B, 1, &t, batch, out);
-        }
-        out->batch[master] = batch++;
-        out->order[master] = order++;
-    }
-    /* hosts updated in place, all together */
-    bool any = false;
-    for (size_t h = 0; h < nh; h++)
-        if (h != master && in->update[h] && !in->evac[h]) {
-            out->batch[h] = batch;
-            out->order[h] = order++;
-            any = true;
-        }
-    if (any)
-        batch++;
-    /* hosts to evacuate, k at a time */
+    /* the hosts to evacuate: the master first when it is one of them */
     size_t *E = xcalloc(nh + 1, sizeof(*E));
     size_t ne = 0;
+    bool master_evac = master != SIZE_MAX && in->update[master] && in->evac[master];
+    if (master_evac)
+        E[ne++] = master;
     for (size_t h = 0; h < nh; h++)
         if (h != master && in->update[h] && in->evac[h])
             E[ne++] = h;
-    bool minimal = in->o && in->o->policy == PLAN_POLICY_MINIMAL;
+
+    /* minimal: VMs may be parked on hosts still to be rebooted (each VM at most once) only when
+     * no host that stays up has one host's worth of free memory; otherwise a batch holds only
+     * what the hosts that stay up can take, and every VM moves at most once */
+    int64_t max_load = 0, max_safe_free = 0;
+    for (size_t i = 0; i < ne; i++) {
+        int64_t l = host_load(&s, E[i]);
+        if (l > max_load)
+            max_load = l;
+    }
+    for (size_t h = 0; h < nh; h++)
+        if (s.cls[h] == H_SAFE && s.free[h] > max_safe_free)
+            max_safe_free = s.free[h];
+    bool park = !minimal || max_safe_free < max_load;
+    size_t k = capacity_k(&s, E, ne);
+    if (cap > 0 && k > (size_t)cap)
+        k = (size_t)cap;
+
+    /* the master not evacuated: alone first (the coordinator is updated before its supporters;
+     * nothing else to overlap with but an apply) */
+    if (master != SIZE_MAX && in->update[master] && !master_evac) {
+        out->batch[master] = batch++;
+        out->order[master] = order++;
+    }
+    /* hosts updated in place, all together, right after the master's batch */
+    bool inplace_done = master_evac;
+    if (!inplace_done)
+        inplace_batch(in, master, out, &batch, &order);
+
+    /* hosts to evacuate, up to the target size at a time; the master's batch comes first */
     bool *taken = xcalloc(ne + 1, sizeof(*taken));
     for (size_t left = ne; left > 0;) {
-        /* start with the host holding the most parked VMs (they move on at once), else the
-         * first host left in inventory order */
+        /* start with the master, else the host holding the most parked VMs (they must reach a
+         * host that stays up, which has the most room now), else the first host left */
         size_t first = SIZE_MAX;
         int64_t most = 0;
         for (size_t i = 0; i < ne; i++) {
@@ -314,6 +426,8 @@ void plan_place(const struct place_in *in, struct place_out *out)
                 continue;
             if (first == SIZE_MAX)
                 first = i;
+            if (E[i] == master)
+                break;
             int64_t parked = 0;
             for (size_t v = 0; v < s.nv; v++)
                 if (s.moves[v] && s.nmig[v] && s.loc[v] == E[i])
@@ -323,16 +437,16 @@ void plan_place(const struct place_in *in, struct place_out *out)
                 first = i;
             }
         }
+        size_t target = batch_target(left, k);
         size_t nb = 1;
         B[0] = E[first];
         taken[first] = true;
         s.cls[E[first]] = H_DOWN;
+        t.free = xcalloc(nh + 1, sizeof(*t.free));
         try_place(&s, B, 1, true, &t);
-        /* grow the batch while everything still fits (minimal: without parking); a host that
-         * does not fit is skipped, up to a few times */
-        int misses = 0;
-        for (size_t i = 0; i < ne && t.n_fail == 0 && misses < 4 && (cap <= 0 || nb < (size_t)cap);
-             i++) {
+        /* grow the batch while every VM still finds a target (minimal without a shortage of
+         * room: only on hosts that stay up); a host that does not fit is skipped */
+        for (size_t i = 0; i < ne && t.n_fail == 0 && nb < target; i++) {
             if (taken[i])
                 continue;
             struct tent t2 = {0};
@@ -340,36 +454,40 @@ void plan_place(const struct place_in *in, struct place_out *out)
             size_t h = E[i];
             B[nb] = h;
             s.cls[h] = H_DOWN;
-            if (try_place(&s, B, nb + 1, !minimal, &t2)) {
-                free(t.free);
-                free(t.m);
-                free(t.fail);
+            if (try_place(&s, B, nb + 1, park, &t2)) {
+                tent_free(&t);
                 t = t2;
                 taken[i] = true;
                 nb++;
             } else {
                 s.cls[h] = H_PENDING;
-                free(t2.free);
-                free(t2.m);
-                free(t2.fail);
-                misses++;
+                tent_free(&t2);
             }
         }
         commit(&s, B, nb, &t, batch, out);
+        tent_free(&t);
+        /* the master's lane last in its batch: its supporters start first, so their applies
+         * are in before the master reboots (every call goes through the master) */
         for (size_t j = 0; j < nb; j++) {
-            out->batch[B[j]] = batch;
-            out->order[B[j]] = order++;
+            size_t h = B[(j + 1) % nb];
+            if (B[0] != master)
+                h = B[j];
+            out->batch[h] = batch;
+            out->order[h] = order++;
         }
         batch++;
         left -= nb;
+        if (!inplace_done) {
+            inplace_batch(in, master, out, &batch, &order);
+            inplace_done = true;
+        }
     }
+    if (!inplace_done)
+        inplace_batch(in, master, out, &batch, &order);
     free(taken);
     out->n_batches = (size_t)batch;
     free(E);
     free(B);
-    free(t.free);
-    free(t.m);
-    free(t.fail);
     st_cleanup(&s);
 }
 

@@ -145,13 +145,14 @@ static void test_affinity(void **state)
     size_t v = fx_vm(pool, "aff", "m", GIB, "nfs");
     fx_set(&pool->vms[v].affinity, "s2");
     fx_vm(pool, "free", "m", GIB, "nfs");
-    struct plan *p = build(pool, cat, PLAN_POLICY_RETURN, 0, 0);
+    /* one host at a time: empty s1 and s2 would otherwise go down with the master */
+    struct plan *p = build(pool, cat, PLAN_POLICY_RETURN, 0, 1);
     assert_string_equal(first_target(p, "aff"), "s2");  /* affinity */
     assert_string_equal(first_target(p, "free"), "s1"); /* most free memory */
     plan_free(p);
     /* affinity host without room: elsewhere */
     pool->hosts[2].memory_free = GIB / 2;
-    p = build(pool, cat, PLAN_POLICY_RETURN, 0, 0);
+    p = build(pool, cat, PLAN_POLICY_RETURN, 0, 1);
     assert_string_equal(first_target(p, "aff"), "s1");
     plan_free(p);
     inv_pool_free(pool);
@@ -229,6 +230,50 @@ static void test_batches(void **state)
     plan_free(one);
     plan_free(many);
     plan_free(two);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
+/* DESIGN.md's shape of bench-16: every host needs a reboot, each at about 70% memory, nothing
+ * free anywhere for a whole host.  The master's batch takes k hosts at once (parking its VMs on
+ * hosts still to be rebooted, once), the later batches send everything to updated hosts: as few
+ * batches as capacity allows, no VM moves more than twice, and the window stays near the bound. */
+static void test_full_pool_k_at_once(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = fx_pool("p");
+    char ref[32], vm[32];
+    for (int h = 0; h < 16; h++) {
+        snprintf(ref, sizeof(ref), "h%02d", h);
+        fx_host(pool, ref, 256 * GIB, "8.0", "b1");
+    }
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    for (int h = 0; h < 16; h++)
+        for (int v = 0; v < 20; v++) {
+            snprintf(ref, sizeof(ref), "h%02d", h);
+            snprintf(vm, sizeof(vm), "vm%02d-%02d", h, v);
+            fx_vm(pool, vm, ref, 9 * GIB, "nfs");
+        }
+    for (int h = 0; h < 16; h++)
+        pool->hosts[h].memory_free = (256 - 20 * 9) * GIB;
+    for (int pol = 0; pol < 2; pol++) {
+        struct plan *p = build(pool, cat, (enum plan_policy)pol, 0, 0);
+        assert_int_equal(p->totals.bound_k, 4);
+        assert_int_equal(p->totals.batches, 4);
+        assert_int_equal(p->totals.max_batch, 4);
+        assert_int_equal(phost(p, "h00")->batch, 0);
+        assert_int_equal(phost(p, "h00")->order, 3); /* the master's lane last in its batch */
+        assert_false(has_check(p, "evacuate_memory", NULL));
+        assert_true(p->totals.window_s <= 1.3 * p->totals.bound_window_s);
+        if (pol == PLAN_POLICY_MINIMAL) {
+            /* the first batch's 80 VMs move twice, every other VM once */
+            assert_int_equal(p->totals.migrations, 320 + 80);
+        } else {
+            assert_int_equal(p->totals.migrations, 640);
+        }
+        plan_free(p);
+    }
     inv_pool_free(pool);
     catalog_free(cat);
 }
@@ -365,6 +410,7 @@ static bool srs_on(const struct inv_pool *pool, const struct inv_vm *vm, const c
 
 struct replay_stats {
     size_t parked, twice, moved;
+    size_t parked_multi; /* VMs parked in a batch of several hosts */
 };
 
 /* Replay p on pool, asserting the invariants; returns per-VM migration counts in nmig. */
@@ -398,6 +444,26 @@ static void replay(const struct inv_pool *pool, const struct plan *p, int64_t ov
         hevac[h] = p->hosts[i].evacuate && p->hosts[i].batch >= 0;
         if (hbatch[h] > maxb)
             maxb = hbatch[h];
+    }
+    /* the master's batch comes first; hosts updated in place never come before it */
+    size_t mi = host_ix(pool, pool->master_ref);
+    if (hbatch[mi] > 0)
+        fail_msg("seed %u: the master is in batch %d", seed, hbatch[mi]);
+    /* minimal parks VMs only when no host that stays up has one host's worth of free memory:
+     * the biggest load of a host to evacuate (every live VM on it, a bound on what moves) */
+    int64_t max_load = 0, max_safe_free = 0;
+    for (size_t h = 0; h < nh; h++) {
+        if (!hevac[h]) {
+            if (freem[h] > max_safe_free)
+                max_safe_free = freem[h];
+            continue;
+        }
+        int64_t load = 0;
+        for (size_t v = 0; v < nv; v++)
+            if (loc[v] == h && pool->vms[v].power_state != INV_HALTED)
+                load += pool->vms[v].memory + overhead;
+        if (load > max_load)
+            max_load = load;
     }
     for (int b = 0; b <= maxb; b++) {
         size_t in_batch = 0;
@@ -434,8 +500,11 @@ static void replay(const struct inv_pool *pool, const struct plan *p, int64_t ov
                         parked[v] = true;
                         parked_in[v] = b;
                         st->parked++;
-                        if (in_batch != 1)
-                            fail_msg("seed %u: parking in a batch of %zu", seed, in_batch);
+                        st->parked_multi += in_batch > 1;
+                        if (in_batch != 1 && max_safe_free >= max_load)
+                            fail_msg("seed %u: parking in a batch of %zu with a host's worth "
+                                     "of room on a host that stays up",
+                                     seed, in_batch);
                     }
                     loc[v] = to;
                     nmig[v]++;
@@ -493,7 +562,7 @@ static void test_property_random_pools(void **state)
 {
     (void)state;
     struct catalog *cat = reboot_catalog();
-    size_t pools = 0, parked_pools = 0, batched_pools = 0;
+    size_t pools = 0, parked_pools = 0, batched_pools = 0, parked_multi_pools = 0;
     for (unsigned seed = 1; seed <= 300; seed++) {
         struct rng r;
         rng_seed(&r, seed);
@@ -512,9 +581,12 @@ static void test_property_random_pools(void **state)
                 assert_int_equal(p->totals.migrations, st.moved + st.twice);
                 assert_true(st.twice <= st.parked);
                 parked_pools += st.parked > 0;
+                parked_multi_pools += st.parked_multi > 0;
             }
             if (g.cap > 0)
                 assert_true(p->totals.max_batch <= (size_t)g.cap);
+            /* never more hosts down at once than capacity allows (DESIGN.md's k) */
+            assert_true(p->totals.max_batch <= p->totals.bound_k);
             /* the renderings hold the same totals */
             json_t *j = plan_to_json(p);
             assert_int_equal(
@@ -534,8 +606,11 @@ static void test_property_random_pools(void **state)
         pools++;
     }
     assert_int_equal(pools, 300);
-    assert_true(batched_pools > 0); /* the generator exercises batching ... */
-    assert_true(parked_pools > 0);  /* ... and parking */
+    assert_true(batched_pools > 0);      /* the generator exercises batching ... */
+    assert_true(parked_pools > 0);       /* ... and parking */
+    assert_true(parked_multi_pools > 0); /* ... also several hosts down while VMs are parked */
+    printf("random pools: %zu batched, %zu parked, %zu parked in a batch of several hosts\n",
+           batched_pools, parked_pools, parked_multi_pools);
     catalog_free(cat);
 }
 
@@ -575,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_affinity),
         cmocka_unit_test(test_prefer_updated),
         cmocka_unit_test(test_batches),
+        cmocka_unit_test(test_full_pool_k_at_once),
         cmocka_unit_test(test_livepatch_no_evacuation),
         cmocka_unit_test(test_property_random_pools),
         cmocka_unit_test(test_property_minimal_one_move),
