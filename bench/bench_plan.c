@@ -165,7 +165,9 @@ int main(int argc, char **argv)
         struct plan_opts o;
         plan_opts_init(&o);
         o.policy = (enum plan_policy)pol;
-        size_t updates = 0, migrations = 0, reboots = 0, json_bytes = 0;
+        size_t updates = 0, migrations = 0, reboots = 0, json_bytes = 0, batches = 0;
+        size_t bound_migrations = 0;
+        double window = 0, bound_window = 0;
         double t0 = now_ms();
         for (int i = 0; i < pools; i++) {
             struct plan *p = NULL;
@@ -176,6 +178,10 @@ int main(int argc, char **argv)
             updates += p->totals.updates;
             migrations += p->totals.migrations;
             reboots += p->totals.reboots;
+            batches += p->totals.batches;
+            bound_migrations += p->totals.bound_migrations;
+            window += p->totals.window_s;
+            bound_window += p->totals.bound_window_s;
             plan_free(p);
         }
         double t1 = now_ms();
@@ -196,6 +202,11 @@ int main(int argc, char **argv)
                plan_policy_name((enum plan_policy)pol), ms, ms > 0 ? hosts / (ms / 1e3) : 0.0,
                updates, migrations, reboots,
                (double)json_bytes / 1024.0 / (double)(pools < 50 ? pools : 50));
+        printf("  per pool: %.1f batches, predicted window %.0f s against a bound of %.0f s "
+               "(%.2fx), %.1f migrations against %.1f\n",
+               (double)batches / pools, window / pools, bound_window / pools,
+               bound_window > 0 ? window / bound_window : 0.0, (double)migrations / pools,
+               (double)bound_migrations / pools);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);

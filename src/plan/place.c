@@ -416,6 +416,11 @@ void plan_place(const struct place_in *in, struct place_out *out)
 
     /* hosts to evacuate, up to the target size at a time; the master's batch comes first */
     bool *taken = xcalloc(ne + 1, sizeof(*taken));
+    size_t *cand = xcalloc(ne + 1, sizeof(*cand));
+    int64_t *load0 = xcalloc(ne + 1, sizeof(*load0));
+    for (size_t i = 0; i < ne; i++)
+        load0[i] = host_load(&s, E[i]);
+    int first_evac_batch = batch;
     for (size_t left = ne; left > 0;) {
         /* start with the master, else the host holding the most parked VMs (they must reach a
          * host that stays up, which has the most room now), else the first host left */
@@ -438,6 +443,11 @@ void plan_place(const struct place_in *in, struct place_out *out)
             }
         }
         size_t target = batch_target(left, k);
+        if (minimal && park && batch == first_evac_batch && k > 0) {
+            /* the first batch's VMs are parked: as few hosts as keep the number of batches */
+            size_t nbat = (left + k - 1) / k;
+            target = left - (nbat - 1) * k;
+        }
         size_t nb = 1;
         B[0] = E[first];
         taken[first] = true;
@@ -446,7 +456,19 @@ void plan_place(const struct place_in *in, struct place_out *out)
         try_place(&s, B, 1, true, &t);
         /* grow the batch while every VM still finds a target (minimal without a shortage of
          * room: only on hosts that stay up); a host that does not fit is skipped */
-        for (size_t i = 0; i < ne && t.n_fail == 0 && nb < target; i++) {
+        /* minimal: the first batch's VMs are the ones parked (moved twice), so it grows with
+         * the lightest hosts first; later batches in inventory order */
+        for (size_t i = 0; i < ne; i++)
+            cand[i] = i;
+        if (minimal && park && batch == first_evac_batch)
+            for (size_t i = 1; i < ne; i++)
+                for (size_t j = i; j > 0 && load0[cand[j]] < load0[cand[j - 1]]; j--) {
+                    size_t x = cand[j];
+                    cand[j] = cand[j - 1];
+                    cand[j - 1] = x;
+                }
+        for (size_t ci = 0; ci < ne && t.n_fail == 0 && nb < target; ci++) {
+            size_t i = cand[ci];
             if (taken[i])
                 continue;
             struct tent t2 = {0};
@@ -485,6 +507,8 @@ void plan_place(const struct place_in *in, struct place_out *out)
     if (!inplace_done)
         inplace_batch(in, master, out, &batch, &order);
     free(taken);
+    free(cand);
+    free(load0);
     out->n_batches = (size_t)batch;
     free(E);
     free(B);
