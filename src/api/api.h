@@ -166,6 +166,7 @@ struct api_settings {
     unsigned conn_timeout_s;
     size_t max_body;
     int request_timeout_ms;
+    int host_return_timeout_s; /* setting host_return_timeout (seconds; 0 = engine default) */
 };
 
 /* Fill s with the defaults (state directory paths from api_state_dir). */

@@ -54,6 +54,7 @@ void api_settings_defaults(struct api_settings *s)
     s->conn_timeout_s = API_DEFAULT_CONN_TIMEOUT_S;
     s->max_body = API_DEFAULT_MAX_BODY;
     s->request_timeout_ms = 0;
+    s->host_return_timeout_s = 0;
 }
 
 static int set_str(char *dst, size_t dstsz, const char *key, const char *value, struct err *e)
@@ -138,10 +139,17 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         s->request_timeout_ms = (int)v * 1000;
         return 0;
     }
+    if (str_eq(key, "host_return_timeout")) {
+        /* seconds a rebooted host may take to come back before the rollout halts */
+        if ((rc = set_uint(key, value, 30, 24 * 3600, &v, e)) != 0)
+            return rc;
+        s->host_return_timeout_s = (int)v;
+        return 0;
+    }
     return err_set(e, PP_EINVAL,
                    "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
                    "check_interval, log_level, log_file, max_connections, connection_timeout, "
-                   "max_body, request_timeout)",
+                   "max_body, request_timeout, host_return_timeout)",
                    key);
 }
 

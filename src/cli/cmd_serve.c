@@ -25,7 +25,7 @@ static const char SERVE_USAGE[] =
     "                       [--log-level debug|info|warn|error]\n"
     "Settings file keys (key = value): listen, db, token_file, web_root, catalog_url,\n"
     "check_interval, log_level, log_file, max_connections, connection_timeout, max_body,\n"
-    "request_timeout.  Options override the file.  See docs/rest-api.md.\n";
+    "request_timeout, host_return_timeout.  Options override the file.  See docs/rest-api.md.\n";
 
 /* Make the folder holding path (0700). */
 static int make_parent(const char *path, struct err *e)
@@ -149,6 +149,7 @@ int cmd_serve(int argc, char **argv)
         .catalog_url = s.catalog_url[0] ? s.catalog_url : NULL,
         .check_interval_s = s.check_interval_s,
         .request_timeout_ms = s.request_timeout_ms,
+        .host_return_timeout_s = s.host_return_timeout_s,
     };
     if (engine_new(&ec, &eng, &e) != 0 || engine_start(eng, &e) != 0)
         goto fail;

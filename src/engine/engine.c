@@ -1681,7 +1681,8 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
         plan_opts_init(&po);
         env.timing = po.timing;
     }
-    env.host_return_timeout_ms = 20 * 60 * 1000;
+    env.host_return_timeout_ms =
+        cfg->host_return_timeout_s > 0 ? (int64_t)cfg->host_return_timeout_s * 1000 : 20 * 60 * 1000;
     eng->exec = exec_new(&env, e);
     if (!eng->exec) {
         rc = e && e->code ? e->code : PP_EINVAL;

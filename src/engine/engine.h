@@ -31,6 +31,8 @@ struct engine_config {
     const char *catalog_url;      /* updates.xml URL (http, https or file://); NULL = setting */
     int check_interval_s;         /* periodic update checks; 0 = off; <0 = setting / default */
     int request_timeout_ms;       /* how long a request waits for the engine thread (0 = 30 s) */
+    int host_return_timeout_s;    /* how long a rebooted host may take to come back before the
+                                     rollout halts (0 = 20 min, XO's restartHostTimeout) */
 };
 
 /* Create (opens the store, resumes unfinished rollouts once started).  *out owned by caller. */
