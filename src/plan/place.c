@@ -410,8 +410,8 @@ void plan_place(const struct place_in *in, struct place_out *out)
         out->order[master] = order++;
     }
     /* hosts updated in place, all together, right after the master's batch */
-    bool inplace_done = master_evac;
-    if (!inplace_done)
+    bool inplace_pending = master_evac; /* then it follows the master's batch */
+    if (!inplace_pending)
         inplace_batch(in, master, out, &batch, &order);
 
     /* hosts to evacuate, up to the target size at a time; the master's batch comes first */
@@ -499,12 +499,12 @@ void plan_place(const struct place_in *in, struct place_out *out)
         }
         batch++;
         left -= nb;
-        if (!inplace_done) {
+        if (inplace_pending) {
             inplace_batch(in, master, out, &batch, &order);
-            inplace_done = true;
+            inplace_pending = false;
         }
     }
-    if (!inplace_done)
+    if (inplace_pending)
         inplace_batch(in, master, out, &batch, &order);
     free(taken);
     free(cand);

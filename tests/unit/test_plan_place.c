@@ -278,6 +278,49 @@ static void test_full_pool_k_at_once(void **state)
     catalog_free(cat);
 }
 
+/* Hosts updated in place (a live patch covers their reboot) form one batch right after the
+ * master's batch, whether the master goes down with others or is itself updated in place. */
+static void test_inplace_after_master(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    cat->patches[0].contains_livepatch = true;
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "lp", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s1", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s2", 64 * GIB, "8.0", "b1");
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    fx_vm(pool, "vm", "m", GIB, "nfs");
+    fx_vm(pool, "v1", "s1", GIB, "nfs");
+    fx_vm(pool, "v2", "s2", GIB, "nfs");
+    for (int lp_master = 0; lp_master < 2; lp_master++) {
+        struct plan_precheck_result pr[] = {
+            {"m", "A", lp_master ? PLAN_LP_COMPLETE : PLAN_LP_OK, NULL, NULL},
+            {"lp", "A", PLAN_LP_COMPLETE, NULL, NULL},
+            {"s1", "A", PLAN_LP_OK, NULL, NULL},
+            {"s2", "A", PLAN_LP_OK, NULL, NULL}};
+        struct plan_opts o;
+        plan_opts_init(&o);
+        o.prechecks = pr;
+        o.n_prechecks = 4;
+        o.max_parallel_hosts = 1;
+        struct plan *p = NULL;
+        assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+        assert_int_equal(phost(p, "m")->batch, 0);
+        assert_int_equal(phost(p, "m")->order, 0);
+        assert_int_equal(phost(p, "lp")->batch, 1); /* in place, right after the master */
+        assert_int_equal(phost(p, "lp")->order, 1);
+        assert_int_equal(phost(p, "s1")->batch, 2);
+        assert_int_equal(phost(p, "s2")->batch, 3);
+        assert_int_equal(p->totals.batches, 4);
+        assert_int_equal(p->totals.reboots, lp_master ? 2 : 3);
+        plan_free(p);
+    }
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
 /* A live patch covers the reboot: no evacuation, no migration, the window is apply-only. */
 static void test_livepatch_no_evacuation(void **state)
 {
@@ -444,6 +487,19 @@ static void replay(const struct inv_pool *pool, const struct plan *p, int64_t ov
         hevac[h] = p->hosts[i].evacuate && p->hosts[i].batch >= 0;
         if (hbatch[h] > maxb)
             maxb = hbatch[h];
+    }
+    /* every host with updates is in a batch; batches are numbered 0..n-1, none empty */
+    for (size_t i = 0; i < p->n_hosts; i++)
+        if (p->hosts[i].n_updates > 0 && p->hosts[i].batch < 0)
+            fail_msg("seed %u: %s has updates but no batch", seed, p->hosts[i].ref);
+    if ((size_t)(maxb + 1) != p->totals.batches)
+        fail_msg("seed %u: batches up to %d, totals say %zu", seed, maxb, p->totals.batches);
+    for (int b = 0; b <= maxb; b++) {
+        bool any = false;
+        for (size_t h = 0; h < nh; h++)
+            any = any || hbatch[h] == b;
+        if (!any)
+            fail_msg("seed %u: batch %d is empty", seed, b);
     }
     /* the master's batch comes first; hosts updated in place never come before it */
     size_t mi = host_ix(pool, pool->master_ref);
@@ -652,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_batches),
         cmocka_unit_test(test_full_pool_k_at_once),
         cmocka_unit_test(test_livepatch_no_evacuation),
+        cmocka_unit_test(test_inplace_after_master),
         cmocka_unit_test(test_property_random_pools),
         cmocka_unit_test(test_property_minimal_one_move),
     };
