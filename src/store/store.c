@@ -438,12 +438,22 @@ static int open_common(const char *path, const struct store_opts *opts, bool rea
         /* WAL: readers never block the writer; FULL: every commit is fsync'd (a journal entry of
          * an irreversible action must survive a power loss). */
         sqlite3_stmt *st = NULL;
-        src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-        if (src == SQLITE_OK)
-            src = sqlite3_step(st);
-        bool wal =
-            src == SQLITE_ROW && str_eq_nocase((const char *)sqlite3_column_text(st, 0), "wal");
-        sqlite3_finalize(st);
+        bool wal = false;
+        /* Changing the journal mode needs an exclusive lock and answers SQLITE_BUSY at once,
+         * without the busy handler, while another process creates the schema: retry within
+         * the busy timeout. */
+        for (int waited = 0;; waited += 10) {
+            src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+            if (src == SQLITE_OK)
+                src = sqlite3_step(st);
+            wal = src == SQLITE_ROW &&
+                  str_eq_nocase((const char *)sqlite3_column_text(st, 0), "wal");
+            sqlite3_finalize(st);
+            st = NULL;
+            if ((src & 0xff) != SQLITE_BUSY || waited >= busy)
+                break;
+            sqlite3_sleep(10);
+        }
         if (src != SQLITE_ROW) {
             rc = store_dberr(s, e, src, "setting journal_mode=WAL");
             goto fail;
