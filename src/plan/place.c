@@ -6,9 +6,8 @@
  * most hosts to evacuate whose loads, smallest first, fit into the free memory of every other
  * usable host (the bound's k, capped by max_parallel_hosts); the hosts to evacuate are split
  * into as few batches of at most k as that allows, evenly sized.  The master's batch comes first
- * (the coordinator is updated before its supporters finish; its lane is ordered last in the
- * batch so that the supporters' applies are in before it reboots), then every host updated in
- * place (they never go down), then the other batches, each started by the host holding the most
+ * (the coordinator is updated before its supporters finish), then every host updated in place
+ * (they never go down), then the other batches, each started by the host holding the most
  * parked VMs and grown, in inventory order, while every VM of the batch still finds a target
  * outside it.  Every VM of a batch gets a target that is up, sees all its disk SRs (and its CD's
  * SR unless the CD is ejected) and has room for its memory plus the per-VM overhead.  Targets are
@@ -488,14 +487,9 @@ void plan_place(const struct place_in *in, struct place_out *out)
         }
         commit(&s, B, nb, &t, batch, out);
         tent_free(&t);
-        /* the master's lane last in its batch: its supporters start first, so their applies
-         * are in before the master reboots (every call goes through the master) */
         for (size_t j = 0; j < nb; j++) {
-            size_t h = B[(j + 1) % nb];
-            if (B[0] != master)
-                h = B[j];
-            out->batch[h] = batch;
-            out->order[h] = order++;
+            out->batch[B[j]] = batch;
+            out->order[B[j]] = order++;
         }
         batch++;
         left -= nb;

@@ -263,7 +263,7 @@ static void test_full_pool_k_at_once(void **state)
         assert_int_equal(p->totals.batches, 4);
         assert_int_equal(p->totals.max_batch, 4);
         assert_int_equal(phost(p, "h00")->batch, 0);
-        assert_int_equal(phost(p, "h00")->order, 3); /* the master's lane last in its batch */
+        assert_int_equal(phost(p, "h00")->order, 0); /* the master first */
         assert_false(has_check(p, "evacuate_memory", NULL));
         assert_true(p->totals.window_s <= 1.3 * p->totals.bound_window_s);
         if (pol == PLAN_POLICY_MINIMAL) {
