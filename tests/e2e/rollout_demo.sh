@@ -43,7 +43,8 @@ lab=$(sim_master_url lab)
 ls=$(xapi_login "$lab")
 for h in $(xapi_json "$lab" host.get_all "[\"$ls\"]" | jq -r '.result[]'); do
     hash=$(xapi_json "$lab" host.get_last_update_hash "[\"$ls\",\"$h\"]" | jq -r .result)
-    [ -n "$hash" ] && [ "$hash" != null ] || fail "lab host $h has no last_update_hash"
+    [ -n "$hash" ] && [ "$hash" != null ] ||
+        fail "lab host $h has no last_update_hash; lab in the rollout: $(echo "$r" | jq -c '.pools[] | select(.name == "lab")'); lab plan: $(echo "$r" | jq -c '.plan.pools[]? | select(.pool == "lab") | {hosts: [.hosts[]? | {name, updates, actions: [.actions[]?.kind]}], checks}')"
     pend=$(xapi_json "$lab" host.get_pending_guidances "[\"$ls\",\"$h\"]" | jq -c .result)
     assert_eq "[]" "$pend" "pending guidances on lab host $h"
 done
