@@ -1847,9 +1847,12 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
 int exec_resume_all(struct exec *x, struct err *e)
 {
     struct store_rollout_list l = {0};
-    int rc = store_rollout_list(x->env.store,
-                                STORE_ROLLOUT_MASK_RESUME | STORE_ROLLOUT_BIT(STORE_ROLLOUT_HALTED),
-                                0, &l, e);
+    /* planned: created, then the process died before it was marked running: start it now */
+    int rc =
+        store_rollout_list(x->env.store,
+                           STORE_ROLLOUT_MASK_RESUME | STORE_ROLLOUT_BIT(STORE_ROLLOUT_HALTED) |
+                               STORE_ROLLOUT_BIT(STORE_ROLLOUT_PLANNED),
+                           0, &l, e);
     if (rc)
         return rc;
     for (size_t i = 0; i < l.n; i++) {
@@ -1858,6 +1861,9 @@ int exec_resume_all(struct exec *x, struct err *e)
             rc = e && e->code ? e->code : PP_EDB;
             continue;
         }
+        if (r->st == STORE_ROLLOUT_PLANNED &&
+            store_rollout_set_state(x->env.store, r->id, STORE_ROLLOUT_RUNNING, NULL, e) == 0)
+            r->st = STORE_ROLLOUT_RUNNING;
         log_info(LOGM, "resuming rollout %s (%s)", r->id, store_rollout_state_name(r->st));
         if (r->st == STORE_ROLLOUT_RUNNING)
             run_update_state(r);
