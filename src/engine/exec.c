@@ -96,7 +96,8 @@ struct xstep {
     char *token; /* upload: event.from token */
     int64_t size;
     int last_pct;
-    int retargets; /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
+    int retargets;  /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
+    bool prev_task; /* upload: waiting for the task of an attempt before a restart */
     bool is_migr;
     struct action *acts;
     size_t n_acts, i_act;
@@ -867,6 +868,7 @@ static void up_progress(void *ctx, int64_t sent, int64_t total)
 }
 
 static void up_task_poll(struct xstep *s);
+static int intent(struct xstep *s, const json_t *undo, bool new_params);
 
 /* A task's error_info ([CODE, params...]) as an err: code kept, message "CODE [p, ...]". */
 static int err_from_info(const struct xapi_value *ei, const char *status, struct err *e)
@@ -890,10 +892,23 @@ static int err_from_info(const struct xapi_value *ei, const char *status, struct
     return rc;
 }
 
+static void start_upload_fresh(struct xstep *s);
+
 static void up_task_final(struct xstep *s, const struct xapi_value *rec)
 {
     const char *status = xapi_struct_str(rec, "status", "");
     struct xapi_client *c = pool_client(s->p);
+    if (!str_eq(status, "success") && s->prev_task) {
+        /* the upload of the attempt before the restart did not complete: upload again */
+        s->prev_task = false;
+        free(s->task);
+        s->task = NULL;
+        free(s->token);
+        s->token = NULL;
+        json_object_del(s->params, "task");
+        start_upload_fresh(s);
+        return;
+    }
     if (!str_eq(status, "success")) {
         const struct xapi_value *ei = xapi_struct_get(rec, "error_info");
         struct err e = {0};
@@ -991,6 +1006,10 @@ static void up_task_created(void *ctx, int rc, const struct xapi_value *res, con
         return;
     }
     s->task = xstrdup(xapi_value_str(res) ? xapi_value_str(res) : "");
+    /* journal the task: after a restart its result (the VDI) spares a second upload */
+    json_object_set_new(s->params, "task", json_string(s->task));
+    if (intent(s, NULL, true) != 0)
+        return;
     char *q = xasprintf("sr_id=%s&task_id=%s", pstr(s->params, "sr"), s->task);
     struct err ue = {0};
     struct xapi_client *c = pool_client(s->p);
@@ -1002,7 +1021,44 @@ static void up_task_created(void *ctx, int rc, const struct xapi_value *res, con
         step_fail_err(s, r, &ue);
 }
 
+static void up_prev_task(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)e;
+    struct xstep *s = ctx;
+    s->op = NULL;
+    if (orphan_check(s))
+        return;
+    s->prev_task = true;
+    s->task = xstrdup(pstr(s->params, "task"));
+    if (rc != 0) { /* the task is gone (xapi restarted, or destroyed): upload again */
+        struct xapi_value *gone = xapi_value_new_struct();
+        xapi_struct_set_string(gone, "status", "failure");
+        up_task_final(s, gone);
+        xapi_value_free(gone);
+        return;
+    }
+    if (str_eq(xapi_struct_str(res, "status", ""), "pending")) {
+        emit(s->p, NULL, SK_UPLOAD, -1, "resumed: waiting for the upload task of the last run");
+        up_task_poll(s);
+        return;
+    }
+    if (str_eq(xapi_struct_str(res, "status", ""), "success"))
+        emit(s->p, NULL, SK_UPLOAD, -1, "resumed: the last run's upload had completed");
+    up_task_final(s, res);
+}
+
+/* Upload step: reuse the task of an attempt before a restart when it completed; else upload. */
 static void start_upload(struct xstep *s)
+{
+    const char *task = pstr(s->params, "task");
+    if (*task) {
+        send_call(s, "task.get_record", params_v(1, task), false, up_prev_task);
+        return;
+    }
+    start_upload_fresh(s);
+}
+
+static void start_upload_fresh(struct xstep *s)
 {
     struct err e = {0};
     if (zimg_open(pstr(s->params, "path"), NULL, &s->z, &e) != 0) {

@@ -511,6 +511,57 @@ static void test_cancel_during_reboot(void **state)
     world_free(&w);
 }
 
+/* The upload step's params / result as journaled (caller decrefs both). */
+static void upload_step(struct world *w, json_t **params, json_t **result)
+{
+    struct store_step_list l = {0};
+    *params = *result = NULL;
+    store_steps_list(w->t->store, w->id, NULL, &l, NULL);
+    for (size_t i = 0; i < l.n; i++)
+        if (str_eq(l.items[i].kind, "upload")) {
+            *params = json_loads(l.items[i].params_json, 0, NULL);
+            *result = l.items[i].result_json ? json_loads(l.items[i].result_json, 0, NULL) : NULL;
+        }
+    store_step_list_cleanup(&l);
+}
+
+/* A crash after the image was sent but before the upload step was journaled done: the resumed
+ * executor finds the upload task's VDI and does not send the image again. */
+static void test_crash_after_upload_sent(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, true);
+    start(&w);
+    json_t *pj = NULL, *rj = NULL;
+    for (long turn = 0; turn < 10000; turn++) {
+        tenv_turn(w.t);
+        upload_step(&w, &pj, &rj);
+        bool sent = pj && json_object_get(pj, "task") && !rj;
+        json_decref(pj);
+        json_decref(rj);
+        if (sent)
+            break;
+    }
+    /* the task is journaled and the image was sent (in-process, the PUT completes with the
+     * call that started it); the task is still pending: crash now */
+    tenv_crash(w.t);
+    struct err e = {0};
+    assert_int_equal(tenv_start(w.t, &e), 0);
+    assert_int_equal(exec_resume_all(w.t->x, &e), 0);
+    assert_int_equal(tenv_run(w.t, w.id, 200000), STORE_ROLLOUT_DONE);
+    upload_step(&w, &pj, &rj);
+    assert_non_null(rj);
+    assert_true(json_string_length(json_object_get(rj, "vdi")) > 0);
+    /* bytes 0: this run sent nothing, it took the VDI the last run's task produced */
+    assert_int_equal(json_integer_value(json_object_get(rj, "bytes")), 0);
+    json_decref(pj);
+    json_decref(rj);
+    json_t *st = check_invariants(&w, U_REBOOT, false);
+    json_decref(st);
+    world_free(&w);
+}
+
 /* Diagnostics: the steps in flight (intent on disk) when the crash happens. */
 static void note_crash(struct world *w, long point, bool after_loop)
 {
@@ -616,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_migration_failure_then_retry),
         cmocka_unit_test(test_precheck_failure_then_cancel),
         cmocka_unit_test(test_cancel_during_reboot),
+        cmocka_unit_test(test_crash_after_upload_sent),
         cmocka_unit_test(test_crash_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
