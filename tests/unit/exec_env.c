@@ -50,45 +50,6 @@ static const struct catalog *env_catalog(void *ctx)
     return t->cat;
 }
 
-/*
- * Stopgap until inventory_xapi.c counts memory as xapi does: free memory per host = total -
- * host overhead - every resident running VM's memory_dynamic_max + memory_overhead, the control
- * domain included (the simulator and xapi's host.compute_free_memory count it so), and each
- * VM's footprint including its overhead.  Without it the planner packs hosts tighter than the
- * pool allows and migrations fail with HOST_NOT_ENOUGH_FREE_MEMORY.
- */
-struct fm_ctx {
-    struct inv_pool *p;
-};
-
-static bool fm_vm(void *ctx, const char *ref, const struct xapi_value *rec)
-{
-    struct fm_ctx *f = ctx;
-    const char *ps = xapi_struct_str(rec, "power_state", "");
-    int64_t foot =
-        xapi_struct_int(rec, "memory_dynamic_max", 0) + xapi_struct_int(rec, "memory_overhead", 0);
-    for (size_t i = 0; i < f->p->n_vms; i++)
-        if (str_eq(f->p->vms[i].ref, ref))
-            f->p->vms[i].memory = foot;
-    if (!str_eq(ps, "Running") && !str_eq(ps, "Paused"))
-        return true;
-    for (size_t i = 0; i < f->p->n_hosts; i++)
-        if (str_eq(f->p->hosts[i].ref, xapi_struct_str(rec, "resident_on", "")))
-            f->p->hosts[i].memory_free -= foot;
-    return true;
-}
-
-static void fix_free_memory(struct inv_pool *p, struct xapi_client *c)
-{
-    for (size_t i = 0; i < p->n_hosts; i++)
-        p->hosts[i].memory_free = p->hosts[i].memory_total - p->hosts[i].memory_overhead;
-    struct fm_ctx f = {p};
-    xapi_cache_foreach(c, "vm", fm_vm, &f);
-    for (size_t i = 0; i < p->n_hosts; i++)
-        if (p->hosts[i].memory_free < 0)
-            p->hosts[i].memory_free = 0;
-}
-
 static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e)
 {
     struct xapi_client *c = env_client_for(ctx, pool);
@@ -98,10 +59,7 @@ static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e
     }
     struct inv_source src;
     inv_source_from_client(&src, c);
-    struct inv_pool *p = inv_from_xapi(&src, e);
-    if (p)
-        fix_free_memory(p, c);
-    return p;
+    return inv_from_xapi(&src, e);
 }
 
 static void env_emit(void *ctx, const char *rollout, const char *pool, const char *host,
