@@ -32,14 +32,14 @@
 #include "plan/plan.h"
 #include "store/store.h"
 
-#define LOG_MOD "engine"
-#define CATALOG_SOURCE "updates.xml"
-#define CATALOG_MAX_BYTES (64u * 1024 * 1024)
+#define LOG_MOD                    "engine"
+#define CATALOG_SOURCE             "updates.xml"
+#define CATALOG_MAX_BYTES          (64u * 1024 * 1024)
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000
-#define LOOP_TURN_MS 20
+#define LOOP_TURN_MS               20
 
-const char *const engine_cache_classes[] = {"pool", "host", "host_metrics", "vm", "vbd",
-                                            "vdi", "sr", "pbd", "pool_update", NULL};
+const char *const engine_cache_classes[] = {"pool", "host", "host_metrics", "vm",          "vbd",
+                                            "vdi",  "sr",   "pbd",          "pool_update", NULL};
 
 enum req_kind {
     R_POOL_ADD,
@@ -92,7 +92,7 @@ struct eng_req {
     struct plan_req_copy pr;
     struct fetch_result fetched;
     bool not_modified;
-    int fetch_rc; /* R_CATALOG_PUT: the fetch failed with this code and err */
+    int fetch_rc;  /* R_CATALOG_PUT: the fetch failed with this code and err */
     json_t *files; /* R_ROLLOUT_START / R_DOWNLOAD_DONE: [{uuid, path}] */
     /* results */
     int rc;
@@ -497,7 +497,8 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
             pool_retire(eng, p);
             req_finish(eng, r,
                        err_set(&r->err, PP_EINVAL,
-                               "the pool at %s has no name-label: give one with a name", r->pool.url));
+                               "the pool at %s has no name-label: give one with a name",
+                               r->pool.url));
             return;
         }
         free(p->name);
@@ -505,8 +506,8 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
     }
     if (engine_find_pool(eng, p->name)) {
         r->new_pool = NULL;
-        req_finish(eng, r, err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered",
-                                   p->name));
+        req_finish(eng, r,
+                   err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered", p->name));
         pool_retire(eng, p);
         return;
     }
@@ -548,15 +549,16 @@ static void handle_pool_add(struct engine *eng, struct eng_req *r)
     struct eng_pool *p;
 
     if (r->pool.name && *r->pool.name && engine_find_pool(eng, r->pool.name)) {
-        req_finish(eng, r, err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered",
-                                   r->pool.name));
+        req_finish(
+            eng, r,
+            err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered", r->pool.name));
         return;
     }
     for (size_t i = 0; i < eng->n_pools; i++) {
         if (strcmp(eng->pools[i]->url, r->pool.url) == 0) {
-            req_finish(eng, r, err_set(&r->err, PP_EINVAL,
-                                       "%s is already registered as pool '%s'", r->pool.url,
-                                       eng->pools[i]->name));
+            req_finish(eng, r,
+                       err_set(&r->err, PP_EINVAL, "%s is already registered as pool '%s'",
+                               r->pool.url, eng->pools[i]->name));
             return;
         }
     }
@@ -582,8 +584,8 @@ static void handle_pool_remove(struct engine *eng, struct eng_req *r)
     struct eng_pool *p = engine_find_pool(eng, r->name);
 
     if (!p) {
-        req_finish(eng, r, err_set(&r->err, PP_ENOTFOUND, "no pool named '%s' is registered",
-                                   r->name));
+        req_finish(eng, r,
+                   err_set(&r->err, PP_ENOTFOUND, "no pool named '%s' is registered", r->name));
         return;
     }
     if (store_pool_remove(eng->store, p->id, &r->err) != 0) {
@@ -731,7 +733,8 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
     } else {
         rc = catalog_parse_xml(r->fetched.body, r->fetched.body_len, NULL, &cat, &r->err);
         if (rc != 0) {
-            err_prefix(&r->err, "the update catalog was not accepted (the last good one is kept): ");
+            err_prefix(&r->err,
+                       "the update catalog was not accepted (the last good one is kept): ");
             str_lcpy(eng->check_error, r->err.msg, sizeof(eng->check_error));
             req_finish(eng, r, rc);
             return;
@@ -759,22 +762,21 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
         json_object_set_new(r->out, "checked_at", json_string(ts));
         json_object_set_new(r->out, "catalog_changed", json_boolean(!r->not_modified));
         if (engine_views_json(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) == 0)
-            json_object_set_new(r->out, "updates",
-                                json_integer((json_int_t)json_array_size(
-                                    json_object_get(view, "updates"))));
+            json_object_set_new(
+                r->out, "updates",
+                json_integer((json_int_t)json_array_size(json_object_get(view, "updates"))));
         json_decref(view);
         for (size_t i = 0; i < eng->n_pools; i++) {
             struct eng_pool *p = eng->pools[i];
             /* a pool that lost its master keeps a ready (stale) cache: say it is offline */
             bool ok = p->client && xapi_cache_ready(p->client) && p->state == XAPI_CONN_READY;
             json_array_append_new(
-                pools, json_pack("{s:s,s:o,s:b,s:o}", "name", p->name, "error",
-                                 ok ? json_null()
-                                    : json_string(p->error[0] ? p->error
-                                                              : xapi_conn_state_name(p->state)),
-                                 "repository", engine_pool_is_cdn(p), "repository_error",
-                                 ok && p->cdn_error[0] ? json_string(p->cdn_error)
-                                                       : json_null()));
+                pools,
+                json_pack("{s:s,s:o,s:b,s:o}", "name", p->name, "error",
+                          ok ? json_null()
+                             : json_string(p->error[0] ? p->error : xapi_conn_state_name(p->state)),
+                          "repository", engine_pool_is_cdn(p), "repository_error",
+                          ok && p->cdn_error[0] ? json_string(p->cdn_error) : json_null()));
         }
         json_object_set_new(r->out, "pools", pools);
         json_object_set_new(r->out, "catalog", catalog_summary(eng));
@@ -888,9 +890,10 @@ static void oc_job_end(struct oc_job *j, int rc, const struct err *e)
         r->rc = rc;
         r->err = *e;
         if (str_eq(e->xapi_code, "RBAC_PERMISSION_DENIED"))
-            err_prefix(&r->err, "pool %s: the account may not change the pool's other_config "
-                                "(dismissals are stored there, as XenCenter does; use an account "
-                                "with the Pool Operator role or higher): ",
+            err_prefix(&r->err,
+                       "pool %s: the account may not change the pool's other_config "
+                       "(dismissals are stored there, as XenCenter does; use an account "
+                       "with the Pool Operator role or higher): ",
                        j->pool->name);
         else
             err_prefix(&r->err, "pool %s: ", j->pool->name);
@@ -919,8 +922,8 @@ static void oc_job_seen(void *ctx, int rc, const struct xapi_value *res, const s
 
     (void)res;
     if (rc != 0)
-        log_warn(LOG_MOD, "pool %s: %s written, but the views may show it late: %s",
-                 j->pool->name, j->key, e ? e->msg : err_code_name(rc));
+        log_warn(LOG_MOD, "pool %s: %s written, but the views may show it late: %s", j->pool->name,
+                 j->key, e ? e->msg : err_code_name(rc));
     oc_job_end(j, 0, NULL); /* the write itself succeeded */
 }
 
@@ -1023,7 +1026,8 @@ static void handle_dismiss(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code);
             return;
         }
-        json_array_foreach(json_object_get(view, "updates"), i, row) {
+        json_array_foreach(json_object_get(view, "updates"), i, row)
+        {
             const char *k = jsonx_str(row, "id", NULL);
             if (k) {
                 all_keys = xreallocarray(all_keys, n_all + 1, sizeof(char *));
@@ -1050,8 +1054,7 @@ static void handle_dismiss(struct engine *eng, struct eng_req *r)
                            err_set(&r->err, PP_ENOTFOUND,
                                    "no update '%s' in the catalog (ids are in 'poolpatch updates "
                                    "--json')%s",
-                                   r->ids[i],
-                                   eng->catalog ? "" : "; check for updates first"));
+                                   r->ids[i], eng->catalog ? "" : "; check for updates first"));
                 return;
             }
             all_keys = xreallocarray(all_keys, n_all + 1, sizeof(char *));
@@ -1240,11 +1243,11 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        r->out = json_pack("{s:s,s:b,s:b,s:s,s:o,s:o}", "policy",
-                           r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal",
-                           "automated", o.mode != PLAN_MODE_SELECTED, "stay_on_release",
-                           r->pr.stay_on_release, "created", ts, "totals",
-                           engine_plan_fleet_totals(pools), "pools", pools);
+        r->out =
+            json_pack("{s:s,s:b,s:b,s:s,s:o,s:o}", "policy",
+                      r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
+                      o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
+                      "created", ts, "totals", engine_plan_fleet_totals(pools), "pools", pools);
     }
     req_finish(eng, r, 0);
 }
@@ -1266,18 +1269,18 @@ static void need_file(struct engine *eng, const char *uuid, const char *file, js
     if (seen)
         return;
     if (file) {
-        json_array_append_new(files, json_pack("{s:s,s:s,s:b}", "uuid", uuid, "path", file,
-                                               "cached", false));
+        json_array_append_new(
+            files, json_pack("{s:s,s:s,s:b}", "uuid", uuid, "path", file, "cached", false));
     } else if (store_download_get(eng->store, uuid, &d, &e) == 0 && d.complete) {
         json_array_append_new(files, json_pack("{s:s,s:s,s:I,s:b}", "uuid", uuid, "path", d.path,
                                                "size", (json_int_t)d.size, "cached", true));
     } else {
         const struct cat_patch *cp = catalog_find_patch(eng->catalog, uuid);
         char *path = xasprintf("%s/downloads/%s.zip", eng->data_dir, uuid);
-        json_array_append_new(
-            missing, json_pack("{s:s,s:s,s:I,s:s}", "uuid", uuid, "url",
-                               cp && cp->patch_url ? cp->patch_url : "", "size",
-                               (json_int_t)(cp ? cp->download_size : 0), "path", path));
+        json_array_append_new(missing,
+                              json_pack("{s:s,s:s,s:I,s:s}", "uuid", uuid, "url",
+                                        cp && cp->patch_url ? cp->patch_url : "", "size",
+                                        (json_int_t)(cp ? cp->download_size : 0), "path", path));
         free(path);
     }
     store_download_cleanup(&d);
@@ -1298,8 +1301,7 @@ static json_t *auth_json(struct engine *eng)
     }
     if (store_token_get(eng->store, 60000, &tok, &e) == 0) {
         json_object_set_new(auth, "token", json_string(tok.token));
-        json_object_set_new(auth, "session_id",
-                            json_string(tok.session_id ? tok.session_id : ""));
+        json_object_set_new(auth, "session_id", json_string(tok.session_id ? tok.session_id : ""));
         store_token_cleanup(&tok);
     }
     return auth;
@@ -1313,9 +1315,10 @@ static void handle_download_needed(struct engine *eng, struct eng_req *r)
     if (!eng->catalog) {
         json_decref(files);
         json_decref(missing);
-        req_finish(eng, r, err_set(&r->err, PP_ESTATE,
-                                   "no update catalog yet: check for updates first "
-                                   "(poolpatch updates check)"));
+        req_finish(eng, r,
+                   err_set(&r->err, PP_ESTATE,
+                           "no update catalog yet: check for updates first "
+                           "(poolpatch updates check)"));
         return;
     }
     for (size_t i = 0; i < r->n_ids; i++) {
@@ -1323,14 +1326,14 @@ static void handle_download_needed(struct engine *eng, struct eng_req *r)
         if (!uuid) {
             json_decref(files);
             json_decref(missing);
-            req_finish(eng, r, err_set(&r->err, PP_ENOTFOUND,
-                                       "update '%s' is not in the catalog", r->ids[i]));
+            req_finish(
+                eng, r,
+                err_set(&r->err, PP_ENOTFOUND, "update '%s' is not in the catalog", r->ids[i]));
             return;
         }
         need_file(eng, uuid, NULL, files, missing);
     }
-    r->out = json_pack("{s:o,s:o,s:o}", "files", files, "missing", missing, "auth",
-                       auth_json(eng));
+    r->out = json_pack("{s:o,s:o,s:o}", "files", files, "missing", missing, "auth", auth_json(eng));
     req_finish(eng, r, 0);
 }
 
@@ -1384,7 +1387,8 @@ static void handle_download_done(struct engine *eng, struct eng_req *r)
     size_t i;
     json_t *it;
 
-    json_array_foreach(json_object_get(r->files, "files"), i, it) {
+    json_array_foreach(json_object_get(r->files, "files"), i, it)
+    {
         struct store_download_spec d = {.update_uuid = jsonx_str(it, "uuid", ""),
                                         .url = jsonx_str(it, "url", NULL),
                                         .path = jsonx_str(it, "path", ""),
@@ -1476,26 +1480,66 @@ static void handle_client_id(struct engine *eng, struct eng_req *r);
 static void handle(struct engine *eng, struct eng_req *r)
 {
     switch (r->kind) {
-    case R_POOL_ADD: handle_pool_add(eng, r); break;
-    case R_POOL_REMOVE: handle_pool_remove(eng, r); break;
-    case R_POOLS: handle_pools(eng, r); break;
-    case R_CATALOG_META: handle_catalog_meta(eng, r); break;
-    case R_CATALOG_PUT: handle_catalog_put(eng, r); break;
-    case R_CDN_SYNC: handle_cdn_sync(eng, r); break;
-    case R_VIEW: handle_view(eng, r); break;
-    case R_CSV: handle_csv(eng, r); break;
-    case R_DISMISS: handle_dismiss(eng, r); break;
-    case R_RESTORE: handle_restore(eng, r); break;
-    case R_PLAN: handle_plan(eng, r); break;
-    case R_FILES_NEEDED: handle_files_needed(eng, r); break;
-    case R_DOWNLOAD_DONE: handle_download_done(eng, r); break;
-    case R_ROLLOUT_START: handle_rollout_start(eng, r); break;
-    case R_ROLLOUTS: handle_rollouts(eng, r); break;
-    case R_ROLLOUT_GET: handle_rollout_get(eng, r); break;
-    case R_RETRY: handle_retry(eng, r); break;
-    case R_CANCEL: handle_cancel(eng, r); break;
-    case R_CLIENT_ID: handle_client_id(eng, r); break;
-    case R_DOWNLOAD_NEEDED: handle_download_needed(eng, r); break;
+    case R_POOL_ADD:
+        handle_pool_add(eng, r);
+        break;
+    case R_POOL_REMOVE:
+        handle_pool_remove(eng, r);
+        break;
+    case R_POOLS:
+        handle_pools(eng, r);
+        break;
+    case R_CATALOG_META:
+        handle_catalog_meta(eng, r);
+        break;
+    case R_CATALOG_PUT:
+        handle_catalog_put(eng, r);
+        break;
+    case R_CDN_SYNC:
+        handle_cdn_sync(eng, r);
+        break;
+    case R_VIEW:
+        handle_view(eng, r);
+        break;
+    case R_CSV:
+        handle_csv(eng, r);
+        break;
+    case R_DISMISS:
+        handle_dismiss(eng, r);
+        break;
+    case R_RESTORE:
+        handle_restore(eng, r);
+        break;
+    case R_PLAN:
+        handle_plan(eng, r);
+        break;
+    case R_FILES_NEEDED:
+        handle_files_needed(eng, r);
+        break;
+    case R_DOWNLOAD_DONE:
+        handle_download_done(eng, r);
+        break;
+    case R_ROLLOUT_START:
+        handle_rollout_start(eng, r);
+        break;
+    case R_ROLLOUTS:
+        handle_rollouts(eng, r);
+        break;
+    case R_ROLLOUT_GET:
+        handle_rollout_get(eng, r);
+        break;
+    case R_RETRY:
+        handle_retry(eng, r);
+        break;
+    case R_CANCEL:
+        handle_cancel(eng, r);
+        break;
+    case R_CLIENT_ID:
+        handle_client_id(eng, r);
+        break;
+    case R_DOWNLOAD_NEEDED:
+        handle_download_needed(eng, r);
+        break;
     }
 }
 
@@ -1681,8 +1725,9 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
         plan_opts_init(&po);
         env.timing = po.timing;
     }
-    env.host_return_timeout_ms =
-        cfg->host_return_timeout_s > 0 ? (int64_t)cfg->host_return_timeout_s * 1000 : 20 * 60 * 1000;
+    env.host_return_timeout_ms = cfg->host_return_timeout_s > 0
+                                     ? (int64_t)cfg->host_return_timeout_s * 1000
+                                     : 20 * 60 * 1000;
     eng->exec = exec_new(&env, e);
     if (!eng->exec) {
         rc = e && e->code ? e->code : PP_EINVAL;
@@ -1855,8 +1900,7 @@ int engine_updates_restore(struct engine *eng, struct err *e)
     return 0;
 }
 
-int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out,
-                struct err *e)
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
     struct eng_req *r = req_new(R_PLAN);
     copy_plan_req(&r->pr, req);
@@ -1900,7 +1944,8 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
     missing = json_object_get(need, "missing");
     auth = json_object_get(need, "auth");
     done = json_array();
-    json_array_foreach(missing, i, it) {
+    json_array_foreach(missing, i, it)
+    {
         struct fetch_auth fa = {.username = jsonx_str(auth, "username", NULL),
                                 .apikey = jsonx_str(auth, "apikey", NULL),
                                 .token = tok ? tok : jsonx_str(auth, "token", NULL),
@@ -1920,11 +1965,10 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
             break;
         }
         json_array_append(done, it);
-        json_array_append_new(*files, json_pack("{s:s,s:s,s:I,s:b}", "uuid",
-                                                jsonx_str(it, "uuid", ""), "path",
-                                                jsonx_str(it, "path", ""), "size",
-                                                (json_int_t)jsonx_int(it, "size", 0), "cached",
-                                                false));
+        json_array_append_new(*files,
+                              json_pack("{s:s,s:s,s:I,s:b}", "uuid", jsonx_str(it, "uuid", ""),
+                                        "path", jsonx_str(it, "path", ""), "size",
+                                        (json_int_t)jsonx_int(it, "size", 0), "cached", false));
     }
     if (json_array_size(done) > 0 || tok) {
         struct eng_req *d = req_new(R_DOWNLOAD_DONE);
@@ -2002,12 +2046,11 @@ int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
 /* R_CLIENT_ID is handled inline: parsing happens here, storing on the engine thread. */
 static void handle_client_id(struct engine *eng, struct eng_req *r)
 {
-    req_finish(eng, r, store_client_id_set(eng->store, r->pool.username, r->pool.password,
-                                           &r->err));
+    req_finish(eng, r,
+               store_client_id_set(eng->store, r->pool.username, r->pool.password, &r->err));
 }
 
-int engine_client_id_import(struct engine *eng, const char *json_text, size_t len,
-                            struct err *e)
+int engine_client_id_import(struct engine *eng, const char *json_text, size_t len, struct err *e)
 {
     json_t *j = NULL;
     struct eng_req *r;
@@ -2022,9 +2065,10 @@ int engine_client_id_import(struct engine *eng, const char *json_text, size_t le
         /* name the field before the decref: user points into j */
         const char *field = !user || !*user ? "username" : "apikey";
         json_decref(j);
-        return err_set(e, PP_EINVAL, "client ID file: \"%s\" is missing, empty or not a string "
-                                     "(expected the xencenter_client_id.json downloaded from your "
-                                     "account)",
+        return err_set(e, PP_EINVAL,
+                       "client ID file: \"%s\" is missing, empty or not a string "
+                       "(expected the xencenter_client_id.json downloaded from your "
+                       "account)",
                        field);
     }
     r = req_new(R_CLIENT_ID);

@@ -26,13 +26,13 @@ struct pp_clock;
 struct engine;
 
 struct engine_config {
-    const char *db_path;          /* SQLite file (created 0600) */
-    struct pp_clock *clock;       /* borrowed; real clock when NULL */
-    const char *catalog_url;      /* updates.xml URL (http, https or file://); NULL = setting */
-    int check_interval_s;         /* periodic update checks; 0 = off; <0 = setting / default */
-    int request_timeout_ms;       /* how long a request waits for the engine thread (0 = 30 s) */
-    int host_return_timeout_s;    /* how long a rebooted host may take to come back before the
-                                     rollout halts (0 = 20 min, XO's restartHostTimeout) */
+    const char *db_path;       /* SQLite file (created 0600) */
+    struct pp_clock *clock;    /* borrowed; real clock when NULL */
+    const char *catalog_url;   /* updates.xml URL (http, https or file://); NULL = setting */
+    int check_interval_s;      /* periodic update checks; 0 = off; <0 = setting / default */
+    int request_timeout_ms;    /* how long a request waits for the engine thread (0 = 30 s) */
+    int host_return_timeout_s; /* how long a rebooted host may take to come back before the
+                                  rollout halts (0 = 20 min, XO's restartHostTimeout) */
 };
 
 /* Create (opens the store, resumes unfinished rollouts once started).  *out owned by caller. */
@@ -44,11 +44,11 @@ void engine_free(struct engine *eng);
 
 /* ---- pools ---- */
 struct engine_pool_spec {
-    const char *name;             /* unique; NULL = the pool's name-label */
-    const char *url;              /* master URL, e.g. https://10.0.0.1/ or http://127.0.0.10:PORT/ */
+    const char *name; /* unique; NULL = the pool's name-label */
+    const char *url;  /* master URL, e.g. https://10.0.0.1/ or http://127.0.0.10:PORT/ */
     const char *username;
-    const char *password;         /* stored in the owner-only store, never logged */
-    const char *ca_file;          /* NULL = system CAs / trust on first use */
+    const char *password; /* stored in the owner-only store, never logged */
+    const char *ca_file;  /* NULL = system CAs / trust on first use */
 };
 /* Register a pool after logging in to it once; *out = the pool object. */
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
@@ -77,8 +77,7 @@ int engine_updates_restore(struct engine *eng, struct err *e);
  * Import a client ID file (xencenter_client_id.json: {"username","apikey",...}) for downloads
  * from the vendor's file service; stored owner-only.  Errors name the missing / bad field.
  */
-int engine_client_id_import(struct engine *eng, const char *json_text, size_t len,
-                            struct err *e);
+int engine_client_id_import(struct engine *eng, const char *json_text, size_t len, struct err *e);
 
 /*
  * Download update files (ids are uuids or names) into the download cache, with the client ID
@@ -91,18 +90,17 @@ int engine_updates_download(struct engine *eng, const char *const *ids, size_t n
 /* ---- plans and rollouts ---- */
 enum engine_policy { ENGINE_POLICY_MINIMAL = 0, ENGINE_POLICY_RETURN = 1 };
 struct engine_plan_req {
-    const char *const *pools;     /* pool names; n_pools == 0 means every pool */
+    const char *const *pools; /* pool names; n_pools == 0 means every pool */
     size_t n_pools;
-    bool automated;               /* minimal set per host */
-    const char *const *updates;   /* chosen update ids when !automated */
+    bool automated;             /* minimal set per host */
+    const char *const *updates; /* chosen update ids when !automated */
     size_t n_updates;
-    const char *file;             /* a downloaded update zip to install, or NULL */
+    const char *file; /* a downloaded update zip to install, or NULL */
     enum engine_policy policy;
     bool stay_on_release;
 };
 /* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
-int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out,
-                struct err *e);
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);
 /* Start a rollout of that plan; *id owned by the caller (free). */
 int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
                          struct err *e);

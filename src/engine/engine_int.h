@@ -105,8 +105,8 @@ struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
 /* ---- engine_fetch.c (blocking I/O on the caller's thread, never the engine thread) ---- */
 
 struct fetch_result {
-    long status;         /* HTTP status; 200 for file:// */
-    char *body;          /* owned, NUL-terminated after body_len */
+    long status; /* HTTP status; 200 for file:// */
+    char *body;  /* owned, NUL-terminated after body_len */
     size_t body_len;
     char *etag;          /* owned or NULL */
     char *last_modified; /* owned or NULL */

@@ -45,8 +45,8 @@ static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline,
             (*cats)[*n] = engine_pool_is_cdn(ep) ? ep->cdn : NULL;
             v[(*n)++] = p;
         } else if (offline)
-            json_array_append_new(offline, json_pack("{s:s,s:s}", "name", eng->pools[i]->name,
-                                                     "error", e.msg));
+            json_array_append_new(
+                offline, json_pack("{s:s,s:s}", "name", eng->pools[i]->name, "error", e.msg));
     }
     return v;
 }
@@ -110,23 +110,24 @@ static json_t *checking_json(struct engine *eng)
     json_object_set_new(o, "automatic", json_boolean(eng->check_interval_s > 0));
     json_object_set_new(o, "interval_s", json_integer(eng->check_interval_s));
     json_object_set_new(o, "last_check", time_or_null(eng->catalog_checked_ms));
-    json_object_set_new(o, "next_check",
-                        eng->check_interval_s > 0 && eng->catalog_checked_ms > 0
-                            ? time_or_null(eng->catalog_checked_ms +
-                                           (int64_t)eng->check_interval_s * 1000)
-                            : json_null());
+    json_object_set_new(
+        o, "next_check",
+        eng->check_interval_s > 0 && eng->catalog_checked_ms > 0
+            ? time_or_null(eng->catalog_checked_ms + (int64_t)eng->check_interval_s * 1000)
+            : json_null());
     json_object_set_new(o, "last_error",
                         eng->check_error[0] ? json_string(eng->check_error) : json_null());
-    json_object_set_new(o, "catalog_url", eng->catalog_url ? json_string(eng->catalog_url)
-                                                           : json_null());
+    json_object_set_new(o, "catalog_url",
+                        eng->catalog_url ? json_string(eng->catalog_url) : json_null());
     if (eng->check_interval_s <= 0)
         json_object_set_new(o, "hint",
                             json_string("Automatic checking for updates is off. Check now with "
                                         "'poolpatch updates check' or the Check now button, or "
                                         "set check_interval in the configuration."));
     else if (!eng->catalog)
-        json_object_set_new(o, "hint", json_string("No update catalog yet: check now with "
-                                                   "'poolpatch updates check'."));
+        json_object_set_new(o, "hint",
+                            json_string("No update catalog yet: check now with "
+                                        "'poolpatch updates check'."));
     return o;
 }
 
@@ -135,10 +136,10 @@ static json_t *guidance_json(unsigned g)
     static const struct {
         unsigned bit;
         const char *name;
-    } names[] = {{CAT_G_RESTART_HOST, "restartHost"}, {CAT_G_RESTART_XAPI, "restartXAPI"},
-                 {CAT_G_RESTART_HVM, "restartHVM"},   {CAT_G_RESTART_PV, "restartPV"},
-                 {CAT_G_RESTART_DM, "restartDeviceModel"},
-                 {CAT_G_EVACUATE_HOST, "evacuateHost"}, {CAT_G_RESTART_VM, "restartVM"}};
+    } names[] = {{CAT_G_RESTART_HOST, "restartHost"},      {CAT_G_RESTART_XAPI, "restartXAPI"},
+                 {CAT_G_RESTART_HVM, "restartHVM"},        {CAT_G_RESTART_PV, "restartPV"},
+                 {CAT_G_RESTART_DM, "restartDeviceModel"}, {CAT_G_EVACUATE_HOST, "evacuateHost"},
+                 {CAT_G_RESTART_VM, "restartVM"}};
     json_t *a = json_array();
 
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -168,8 +169,8 @@ static bool alert_names_host(const struct alert *a, const char *ref)
  */
 static bool cdn_livepatch(struct engine *eng, const struct alert *a)
 {
-    if (!a->patch || a->patch->source != CAT_SOURCE_CDN || !(a->patch->guidance &
-                                                             CAT_G_RESTART_HOST))
+    if (!a->patch || a->patch->source != CAT_SOURCE_CDN ||
+        !(a->patch->guidance & CAT_G_RESTART_HOST))
         return false;
     for (size_t i = 0; eng && i < eng->n_pools; i++) {
         const struct catalog *c = engine_pool_is_cdn(eng->pools[i]) ? eng->pools[i]->cdn : NULL;
@@ -201,11 +202,12 @@ static json_t *update_row_json(struct engine *eng, const struct view_update_row 
     json_object_set_new(o, "date", time_or_null(a->timestamp_ms));
     json_object_set_new(o, "url", json_string(a->web_page ? a->web_page : ""));
     json_object_set_new(o, "guidance", guidance_json(a->patch ? a->patch->guidance : 0));
-    json_object_set_new(o, "livepatch", json_boolean(a->patch && (a->patch->contains_livepatch ||
-                                                                  cdn_livepatch(eng, a))));
-    json_object_set_new(o, "source", json_string(a->patch && a->patch->source == CAT_SOURCE_CDN
-                                                     ? "repository"
-                                                     : "catalog"));
+    json_object_set_new(
+        o, "livepatch",
+        json_boolean(a->patch && (a->patch->contains_livepatch || cdn_livepatch(eng, a))));
+    json_object_set_new(
+        o, "source",
+        json_string(a->patch && a->patch->source == CAT_SOURCE_CDN ? "repository" : "catalog"));
     if (a->patch && a->patch->source == CAT_SOURCE_CDN) {
         json_object_set_new(o, "type", json_string(a->patch->type ? a->patch->type : ""));
         json_object_set_new(o, "severity",
@@ -224,9 +226,8 @@ static json_t *update_row_json(struct engine *eng, const struct view_update_row 
         const struct inv_pool *p = a->pools[i];
         json_array_append_new(pools, json_string(inv_pool_display_name(p)));
         for (size_t k = 0; k < p->n_hosts; k++)
-            json_array_append_new(servers,
-                                  json_pack("{s:s,s:s}", "pool", inv_pool_display_name(p),
-                                            "server", p->hosts[k].name_label));
+            json_array_append_new(servers, json_pack("{s:s,s:s}", "pool", inv_pool_display_name(p),
+                                                     "server", p->hosts[k].name_label));
     }
     for (size_t i = 0; i < a->n_hosts; i++) {
         const char *pn = inv_pool_display_name(a->hosts[i].pool);
@@ -236,8 +237,8 @@ static json_t *update_row_json(struct engine *eng, const struct view_update_row 
         json_array_foreach(pools, k, it) seen = seen || str_eq(json_string_value(it), pn);
         if (!seen)
             json_array_append_new(pools, json_string(pn));
-        json_array_append_new(servers, json_pack("{s:s,s:s}", "pool", pn, "server",
-                                                 a->hosts[i].host->name_label));
+        json_array_append_new(
+            servers, json_pack("{s:s,s:s}", "pool", pn, "server", a->hosts[i].host->name_label));
     }
     json_object_set_new(o, "pools", pools);
     json_object_set_new(o, "servers", servers);
@@ -279,12 +280,12 @@ static json_t *ref_list(const struct view_ref *v, size_t n)
 static json_t *server_row_json(const struct catalog *cat, const struct view_server_row *row)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "pool", row->pool_name, "server",
-                          row->server, "version", row->version, "status", row->status,
-                          "up_to_date", row->version_known && !row->out_of_date, "is_pool",
-                          row->is_pool);
-    json_object_set_new(o, "required", cat && cat->source == CAT_SOURCE_CDN && row->required_list
-                                           ? ref_list(row->required_list, row->n_required)
-                                           : name_list(cat, row->required));
+                          row->server, "version", row->version, "status", row->status, "up_to_date",
+                          row->version_known && !row->out_of_date, "is_pool", row->is_pool);
+    json_object_set_new(o, "required",
+                        cat && cat->source == CAT_SOURCE_CDN && row->required_list
+                            ? ref_list(row->required_list, row->n_required)
+                            : name_list(cat, row->required));
     json_object_set_new(o, "installed", name_list(cat, row->installed));
     json_object_set_new(o, "repository", json_boolean(cat && cat->source == CAT_SOURCE_CDN));
     return o;
@@ -384,8 +385,8 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
         view_server_rows_cleanup(&sr);
     }
     o = json_object();
-    json_object_set_new(o, "view", json_string(view == ENGINE_VIEW_BY_UPDATE ? "by-update"
-                                                                            : "by-server"));
+    json_object_set_new(o, "view",
+                        json_string(view == ENGINE_VIEW_BY_UPDATE ? "by-update" : "by-server"));
     json_object_set_new(o, "sort", json_string(sort == ENGINE_SORT_POOL ? "pool" : "date"));
     json_object_set_new(o, "checking", checking_json(eng));
     json_object_set_new(o, "dismissed", json_integer((json_int_t)dismissed));

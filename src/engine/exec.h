@@ -32,10 +32,10 @@ struct xapi_loop;
 
 /* What the executor needs from the engine (all callbacks run on the engine thread). */
 struct exec_env {
-    struct xapi_loop *loop;   /* borrowed */
-    struct store *store;      /* borrowed; the journal */
-    struct pp_clock *clock;   /* borrowed; timestamps, health-wait deadlines */
-    void *ctx;                /* passed to every callback */
+    struct xapi_loop *loop; /* borrowed */
+    struct store *store;    /* borrowed; the journal */
+    struct pp_clock *clock; /* borrowed; timestamps, health-wait deadlines */
+    void *ctx;              /* passed to every callback */
     /* The connected client of a registered pool (cache started on the classes listed in
      * engine.c), or NULL when the pool is unknown / not connected yet. */
     struct xapi_client *(*client_for)(void *ctx, const char *pool);
@@ -56,9 +56,9 @@ struct exec_env {
 
 /* One pool of a rollout request. */
 struct exec_pool_req {
-    const char *pool;            /* registered pool name */
-    const struct plan_opts *opts;/* the options the plan was built with (re-planned after the
-                                    xapi prechecks with their livepatch results) */
+    const char *pool;             /* registered pool name */
+    const struct plan_opts *opts; /* the options the plan was built with (re-planned after the
+                                     xapi prechecks with their livepatch results) */
 };
 
 /* An update image the rollout uploads: the update uuid and a local file (zip holding an .iso or
@@ -83,8 +83,7 @@ void exec_free(struct exec *x);
 /* Create a rollout from req: plans each pool now, journals the rollout and its steps, starts it.
  * *id is a new string (free).  Errors: PP_ESTATE when a plan has unresolvable blocking checks
  * (message names them), PP_ENOTFOUND for an unknown pool, PP_EDB. */
-int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id,
-                       struct err *e);
+int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id, struct err *e);
 /* Resume every unfinished rollout of the journal (called once at engine start, after pools
  * connected or while they connect: a rollout waits for its pools). */
 int exec_resume_all(struct exec *x, struct err *e);

@@ -446,8 +446,8 @@ static int open_common(const char *path, const struct store_opts *opts, bool rea
             src = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
             if (src == SQLITE_OK)
                 src = sqlite3_step(st);
-            wal = src == SQLITE_ROW &&
-                  str_eq_nocase((const char *)sqlite3_column_text(st, 0), "wal");
+            wal =
+                src == SQLITE_ROW && str_eq_nocase((const char *)sqlite3_column_text(st, 0), "wal");
             sqlite3_finalize(st);
             st = NULL;
             if ((src & 0xff) != SQLITE_BUSY || waited >= busy)

@@ -28,8 +28,8 @@ struct xapi_inproc_handler {
      * Upload bytes as `PUT /import_raw_vdi?session_id&sr_id&task_id` would.  query is the
      * query string without '?'.  Returns 0 or a PP_E* code with e set.  May be NULL.
      */
-    int (*put)(void *ctx, const char *host_address, const char *path_and_query,
-               const void *body, size_t len, struct err *e);
+    int (*put)(void *ctx, const char *host_address, const char *path_and_query, const void *body,
+               size_t len, struct err *e);
     /*
      * Answer `GET <path_and_query>` (path with '?' and the query, session_id included) as the
      * host's HTTP server would: returns 0 with *status (200 with the document appended to body;
