@@ -748,7 +748,8 @@ static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection 
     }
     case API_R_PLANS:
     case API_R_ROLLOUTS:
-        if (m->route == API_R_ROLLOUTS && str_eq(method, "GET")) {
+        /* only POST starts anything: GET and HEAD list (HEAD is allowed wherever GET is) */
+        if (m->route == API_R_ROLLOUTS && !str_eq(method, "POST")) {
             rc = engine_rollouts(srv->eng, &out, &e);
             ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
             break;
@@ -773,9 +774,17 @@ static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection 
                 ret = queue_json(c, 200, out);
             } else {
                 out = json_pack("{s:s}", "id", id);
-                char *text = json_dumps(out, JSON_COMPACT);
+                char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
                 struct MHD_Response *r =
-                    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+                    text
+                        ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
+                        : NULL;
+                if (!r) {
+                    free(text);
+                    free(id);
+                    ret = MHD_NO;
+                    break;
+                }
                 char loc[API_PARAM_MAX + 32];
                 snprintf(loc, sizeof loc, "/api/v1/rollouts/%s", id);
                 MHD_add_response_header(r, "Content-Type", "application/json");

@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/uuid.h"
 #include "engine/engine_int.h"
 #include "engine/exec.h"
 #include "engine/inventory_xapi.h"
@@ -1268,6 +1269,12 @@ static void need_file(struct engine *eng, const char *uuid, const char *file, js
     json_array_foreach(missing, j, it) seen = seen || str_eq(jsonx_str(it, "uuid", ""), uuid);
     if (seen)
         return;
+    if (!file && !uuid_is_valid(uuid)) {
+        /* the uuid names a file in the download cache: only the UUID form is allowed */
+        json_array_append_new(missing, json_pack("{s:s,s:s,s:i,s:s}", "uuid", uuid, "url", "",
+                                                 "size", 0, "path", ""));
+        return;
+    }
     if (file) {
         json_array_append_new(
             files, json_pack("{s:s,s:s,s:b}", "uuid", uuid, "path", file, "cached", false));

@@ -29,6 +29,16 @@
 #define DOWNLOAD_TRIES     5
 #define DOWNLOAD_RETRY_S   5
 #define TOKEN_MAX_BYTES    (64 * 1024)
+#define DOWNLOAD_MAX_BYTES (8ULL << 30) /* when the catalog gives no size */
+
+/* The client ID is only sent over https, or to this machine (the simulator's file service). */
+static bool credentials_ok_for(const char *url)
+{
+    if (str_has_prefix(url, "https://"))
+        return true;
+    return str_has_prefix(url, "http://127.") || str_has_prefix(url, "http://localhost:") ||
+           str_has_prefix(url, "http://localhost/") || str_has_prefix(url, "http://[::1]");
+}
 
 void fetch_result_cleanup(struct fetch_result *r)
 {
@@ -43,6 +53,7 @@ struct sink {
     size_t max;
     bool over;
     FILE *fp;
+    uint64_t written; /* to fp, this transfer */
     char *etag;
     char *last_modified;
 };
@@ -52,8 +63,14 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     struct sink *s = ud;
     size_t len = size * n;
 
-    if (s->fp)
+    if (s->fp) {
+        if (s->written + len > s->max) {
+            s->over = true;
+            return 0;
+        }
+        s->written += len;
         return fwrite(p, 1, len, s->fp);
+    }
     if (s->b.len + len > s->max) {
         s->over = true;
         return 0;
@@ -120,6 +137,8 @@ static int curl_error(CURLcode cc, const char *url, struct err *e)
 {
     if (cc == CURLE_OPERATION_TIMEDOUT)
         return err_set(e, PP_ETIMEOUT, "%s: timed out", url);
+    if (cc == CURLE_UNSUPPORTED_PROTOCOL)
+        return err_set(e, PP_EINVAL, "%s: only http and https URLs are allowed here", url);
     if (cc == CURLE_FILE_COULDNT_READ_FILE)
         return err_set(e, PP_EIO, "%s: cannot read the file", url);
     return err_set(e, PP_ETRANSPORT, "%s: %s", url, curl_easy_strerror(cc));
@@ -308,7 +327,8 @@ static int request_token(const char *origin, const struct fetch_auth *a, char **
 }
 
 /* One download attempt into part (appending to what is there). */
-static int download_once(const char *url, const char *part, const char *auth_header, struct err *e)
+static int download_once(const char *url, const char *part, const char *auth_header,
+                         int64_t expected_size, struct err *e)
 {
     struct stat st;
     curl_off_t have = stat(part, &st) == 0 ? (curl_off_t)st.st_size : 0;
@@ -321,8 +341,18 @@ static int download_once(const char *url, const char *part, const char *auth_hea
 
     if (!fp)
         return err_set(e, PP_EIO, "%s: %s", part, strerror(errno));
-    c = easy_new(url, true);
+    /* never file:// for a URL that comes from a catalog: it would copy local files */
+    c = easy_new(url, false);
     s.fp = fp;
+    /* bounded: the catalog's size, or a hard cap when it gives none (a disk-filling server) */
+    s.max = expected_size > 0 ? (size_t)expected_size : DOWNLOAD_MAX_BYTES;
+    if (have >= (curl_off_t)s.max) {
+        fclose(fp);
+        unlink(part);
+        curl_easy_cleanup(c);
+        return err_set(e, PP_EIO, "%s: the partial download is already larger than expected", url);
+    }
+    s.max -= (size_t)have;
     if (auth_header)
         hdr = curl_slist_append(hdr, auth_header);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
@@ -335,6 +365,11 @@ static int download_once(const char *url, const char *part, const char *auth_hea
     curl_slist_free_all(hdr);
     if (fclose(fp) != 0 && cc == CURLE_OK)
         return err_set(e, PP_EIO, "%s: %s", part, strerror(errno));
+    if (s.over) {
+        unlink(part);
+        return err_set(e, PP_ELIMIT, "%s: the server sent more than %s bytes", url,
+                       expected_size > 0 ? "the catalog's" : "the allowed");
+    }
     if (cc == CURLE_RANGE_ERROR || status == 416) {
         unlink(part); /* the server cannot resume: start over next time */
         return err_set(e, PP_EIO, "%s: cannot resume the download", url);
@@ -360,6 +395,13 @@ int fetch_download(const char *url, const char *path, int64_t expected_size,
     int rc = 0;
 
     if (strstr(url, DOWNLOAD_PATH_MARK)) {
+        if (!credentials_ok_for(url)) {
+            free(part);
+            return err_set(e, PP_EAUTH,
+                           "%s: refusing to send the client ID over plain http to another "
+                           "machine; the catalog's download URLs must be https",
+                           url);
+        }
         if (!auth || !auth->username || !auth->apikey) {
             free(part);
             return err_set(e, PP_EAUTH,
@@ -397,8 +439,8 @@ int fetch_download(const char *url, const char *path, int64_t expected_size,
         }
     }
     for (int attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
-        rc = download_once(url, part, auth_header, e);
-        if (rc == 0 || rc == PP_EAUTH || rc == PP_ENOTFOUND || rc == PP_EINVAL)
+        rc = download_once(url, part, auth_header, expected_size, e);
+        if (rc == 0 || rc == PP_EAUTH || rc == PP_ENOTFOUND || rc == PP_EINVAL || rc == PP_ELIMIT)
             break;
         log_warn(LOG_MOD, "download attempt %d of %d failed: %s", attempt, DOWNLOAD_TRIES,
                  e ? e->msg : "");

@@ -708,6 +708,15 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
         bool benign = str_eq(code, "HANDLE_INVALID") || str_eq(code, "UPDATE_IS_APPLIED") ||
                       str_eq(code, "VM_BAD_POWER_STATE") || str_eq(code, "VBD_NOT_EMPTY") ||
                       str_eq(code, "VBD_IS_EMPTY");
+        if (!benign && s->seq == 0) {
+            /* Cancelling: one thing that cannot be put back must not stop the others (HA,
+             * hosts, CDs, VMs).  The item stays in the undo list, unmarked, and is reported. */
+            emit(s->p, NULL, step_name(s), -1, "could not restore %s: %s; restoring the rest", what,
+                 e ? e->msg : "");
+            s->i_act++;
+            acts_next(s);
+            return;
+        }
         if (!benign) {
             step_fail_err(s, rc, e);
             return;

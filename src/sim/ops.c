@@ -365,7 +365,7 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
             continue;
         }
         if (nt == 0) {
-            it->error = errv("NO_HOSTS_AVAILABLE", 0, NULL, NULL);
+            it->error = errv("NO_HOSTS_AVAILABLE", 1, it->vm->ref, NULL);
             continue;
         }
         int best = -1;

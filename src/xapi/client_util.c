@@ -42,7 +42,8 @@ bool xapi_is_emergency_code(const char *code)
         "HOST_UNKNOWN_TO_MASTER",
         "HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR",
         "HOST_BROKEN",
-        "HOST_NOT_LIVE",
+        /* not HOST_NOT_LIVE: xapi raises it about a call's *target* host (VM.start_on onto a
+         * rebooting host), not about the one answering */
     };
     if (!code)
         return false;
@@ -207,8 +208,15 @@ void xapi_call_describe(struct buf *b, const char *method, const struct xapi_val
     for (size_t i = 0; i < n; i++) {
         if (i)
             buf_puts(b, ", ");
-        if (has_secret && (i == secret || (secret == 1 && i == 2 &&
-                                           str_has_prefix(method, "session.change_password"))))
+        bool sync_secret =
+            (str_eq(method, "pool.sync_updates") || str_eq(method, "Async.pool.sync_updates")) &&
+            (i == 3 || i == 6);
+        /* a session ref is a credential: never logged */
+        bool session = i == 0 && !str_has_prefix(method, "session.login") &&
+                       !str_has_prefix(method, "session.slave_local_login");
+        if (session || sync_secret ||
+            (has_secret && (i == secret || (secret == 1 && i == 2 &&
+                                            str_has_prefix(method, "session.change_password")))))
             buf_puts(b, "***");
         else
             xapi_value_dump(b, xapi_array_get(params, i));

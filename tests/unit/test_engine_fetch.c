@@ -143,8 +143,9 @@ static void test_download_with_client_id(void **state)
     /* a wrong expected size is an error and leaves no file */
     {
         char *p3 = xasprintf("%s/HF1-size.zip", tmpdir);
-        assert_int_equal(fetch_download(url, p3, 12345, &a, NULL, NULL, NULL, &e), PP_EIO);
-        assert_non_null(strstr(e.msg, "the catalog says 12345"));
+        /* the server sends more than the catalog's size: stopped at that size */
+        assert_int_equal(fetch_download(url, p3, 12345, &a, NULL, NULL, NULL, &e), PP_ELIMIT);
+        assert_non_null(strstr(e.msg, "more than the catalog's"));
         assert_int_not_equal(stat(p3, &st), 0);
         free(p3);
     }
@@ -204,6 +205,15 @@ static void test_download_errors_explained(void **state)
     assert_non_null(strstr(e.msg, "support contract"));
     assert_int_equal(fetch_download(none, path, 0, &good, NULL, NULL, NULL, &e), PP_ENOTFOUND);
     assert_non_null(strstr(e.msg, "404"));
+    /* the client ID never goes over plain http to another machine */
+    assert_int_equal(fetch_download("http://192.0.2.1/direct/v2/download/x.zip", path, 0, &good,
+                                    NULL, NULL, NULL, &e),
+                     PP_EAUTH);
+    assert_non_null(strstr(e.msg, "must be https"));
+    /* a download URL from a catalog may not read local files */
+    assert_int_not_equal(fetch_download("file:///etc/passwd", path, 0, NULL, NULL, NULL, NULL, &e),
+                         0);
+    assert_non_null(strstr(e.msg, "file:///etc/passwd"));
     free(hf2);
     free(none);
     free(path);
