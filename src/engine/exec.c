@@ -1522,7 +1522,11 @@ static void pump_pool(struct xpool *p)
     if (p->st != XP_RUN)
         return;
     struct xapi_client *c = pool_client(p);
-    if (!c || !xapi_cache_ready(c)) {
+    struct exec *xx = p->r->x;
+    /* also wait while the engine is still learning which catalog applies to the pool (its
+     * repository probe after a restart): re-planning now would fail for no reason */
+    if (!c || !xapi_cache_ready(c) ||
+        (xx->env.catalog_for && !xx->env.catalog_for(xx->env.ctx, p->name))) {
         if (!p->waiting_client)
             emit(p, NULL, "connect", -1, "waiting for the connection to pool %s", p->name);
         p->waiting_client = true;
