@@ -1528,7 +1528,10 @@ static void pump_pool(struct xpool *p)
     if (!c || !xapi_cache_ready(c) ||
         (xx->env.catalog_for && !xx->env.catalog_for(xx->env.ctx, p->name))) {
         if (!p->waiting_client)
-            emit(p, NULL, "connect", -1, "waiting for the connection to pool %s", p->name);
+            emit(p, NULL, "connect", -1,
+                 c && xapi_cache_ready(c) ? "waiting for the update catalog of pool %s"
+                                          : "waiting for the connection to pool %s",
+                 p->name);
         p->waiting_client = true;
         return;
     }
