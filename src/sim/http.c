@@ -48,6 +48,8 @@ struct req {
     int64_t total;
     bool too_big;
     bool is_put;
+    bool answered;    /* the request reached its handler (a PUT whose body ended early did not) */
+    char *put_target; /* PUT: path and query, for sim_put_cut_short */
 };
 
 static bool host_reachable(struct sim *s, const char *addr)
@@ -243,6 +245,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         rq = xcalloc(1, sizeof(*rq));
         buf_init(&rq->body);
         rq->is_put = strcmp(method, "PUT") == 0;
+        if (rq->is_put) {
+            struct buf q;
+            buf_init(&q);
+            MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+            rq->put_target = xasprintf("%s%s", url, buf_str(&q));
+            buf_cleanup(&q);
+        }
         *con_cls = rq;
         return MHD_YES;
     }
@@ -260,6 +269,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *data_size = 0;
         return MHD_YES;
     }
+    rq->answered = true;
     if (str_has_prefix(url, "/sim/"))
         return do_control(l, c, url, method, rq);
     if (strcmp(method, "PUT") == 0)
@@ -290,9 +300,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe)
 {
+    struct listener *l = cls;
     struct req *rq = *con_cls;
-    (void)cls, (void)c, (void)toe;
+    (void)c;
     if (rq) {
+        /* A PUT cut short: xapi fails the upload's task (sim_put_cut_short). */
+        if (rq->is_put && !rq->answered && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            sim_put_cut_short(l->srv->s, l->address, rq->put_target, rq->total);
+        free(rq->put_target);
         buf_cleanup(&rq->body);
         free(rq);
         *con_cls = NULL;
@@ -346,7 +361,7 @@ static struct MHD_Daemon *listen_on(struct listener *l, uint16_t port)
     return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                                 MHD_USE_ERROR_LOG,
                             port, NULL, NULL, handler, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+                            MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
 }
 

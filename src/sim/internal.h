@@ -380,4 +380,11 @@ int sim_call_blocking(struct sim *s, const char *host_address, const char *metho
 int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
                    const void *head, size_t head_len, int64_t total_len, struct err *e);
 
+/*
+ * sim.c: the body of a PUT /import_raw_vdi ended early (connection dropped): fail the upload's
+ * task (task_id in the query) as xapi does.  Takes the lock; unknown hosts / tasks are ignored.
+ */
+void sim_put_cut_short(struct sim *s, const char *host_address, const char *path_and_query,
+                       int64_t received);
+
 #endif

@@ -1323,8 +1323,11 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     epoch_float(t, sizeof(t), now);
     fmap_put(w, h, "other_config", "agent_start_time", t);
     xs8_on_start(w, h, reboot);
-    if (!host_is_master(w, h) && !master_reachable(w))
-        hx->emergency = true;
+    /* A supporter's xapi connects to its coordinator as it starts (master_connection.ml): with
+     * the coordinator reachable it leaves emergency mode however its reboot was timed; without,
+     * it starts in emergency mode and reconnects when the coordinator returns (ACT_RECONNECT). */
+    if (!host_is_master(w, h))
+        hx->emergency = !master_reachable(w);
     if (host_is_master(w, h)) {
         /* Supporters in emergency mode retry their coordinator and reconnect. */
         sched(s, w, now + s->tm.emergency_after_ms, ACT_RECONNECT, NULL, NULL, NULL, 0, 0);

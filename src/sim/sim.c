@@ -346,6 +346,35 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     return 0;
 }
 
+/*
+ * A PUT /import_raw_vdi whose body ended before Content-Length (the client's connection dropped):
+ * xapi's handler (ocaml/xapi/import_raw_vdi.ml) catches the read error and fails the upload's task
+ * with INTERNAL_ERROR ["Caught exception: ..."], so a client waiting on the task learns it.  No
+ * VDI is left (docs/simulator.md).  received: bytes that arrived.
+ */
+void sim_put_cut_short(struct sim *s, const char *host_address, const char *path_and_query,
+                       int64_t received)
+{
+    pthread_mutex_lock(&s->mu);
+    struct hostx *hx = hmap_get(&s->addrs, host_address ? host_address : "");
+    const char *q = path_and_query ? strchr(path_and_query, '?') : NULL;
+    if (hx && hx->o && q) {
+        char tref[96];
+        query_get(q + 1, "task_id", tref, sizeof(tref));
+        struct obj *task = tref[0] ? obj_get_cls(hx->w, tref, CL_TASK) : NULL;
+        if (task_pending(task)) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "Caught exception: End_of_file (after %lld bytes)",
+                     (long long)received);
+            task_fail_code(hx->w, task, "INTERNAL_ERROR", 1, msg);
+            log_info("sim", "upload to %s cut short after %lld bytes: task failed", host_address,
+                     (long long)received);
+        }
+    }
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int sim_get_updates(struct sim *s, const char *host_address, const char *query, json_t **out,
                     struct err *e)
 {

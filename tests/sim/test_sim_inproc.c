@@ -1026,6 +1026,68 @@ static void test_master_reboot_emergency_and_reconnect(void **state)
     sim_free(f.s);
 }
 
+/* The supporter's emergency flag as GET /sim/state reports it. */
+static bool host_in_emergency(struct sim *s, const char *name)
+{
+    json_t *st = sim_state_json(s);
+    json_t *hosts = json_object_get(json_array_get(json_object_get(st, "pools"), 0), "hosts");
+    bool em = false;
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        json_t *h = json_array_get(hosts, i);
+        if (strcmp(json_string_value(json_object_get(h, "name")), name) == 0)
+            em = json_is_true(json_object_get(h, "emergency"));
+    }
+    json_decref(st);
+    return em;
+}
+
+/*
+ * Issue "resume that holds": reboot the coordinator, wait until it is back, then reboot a
+ * supporter that has not reconnected yet (still in emergency mode).  The supporter's xapi finds
+ * its coordinator as it starts and must not stay in emergency mode.
+ */
+static void test_supporter_reboot_before_reconnect(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "small.json");
+    char h1[96], h2[96];
+    str_lcpy(h1, st_ref_by_name(f.s, f.addr, f.sess, "host", "small-1", 0), sizeof(h1));
+    str_lcpy(h2, st_ref_by_name(f.s, f.addr, f.sess, "host", "small-2", 1), sizeof(h2));
+    struct xapi_response r = st_call(f.s, f.addr, "host.disable", f.sess, h1, NULL);
+    xapi_response_cleanup(&r);
+    int64_t t0 = now_ms(f.s);
+    r = st_call(f.s, f.addr, "host.reboot", f.sess, h1, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, t0 + 180000 + 1000); /* coordinator back (reboot_s 180), no reconnect yet */
+    assert_true(host_in_emergency(f.s, "small-2"));
+    f.sess = st_login(f.s, 0, f.addr, sizeof(f.addr));
+    r = st_call(f.s, f.addr, "host.disable", f.sess, h2, NULL);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.reboot", f.sess, h2, NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, now_ms(f.s) + 180000 + 1000); /* small-2 rebooted */
+    assert_false(host_in_emergency(f.s, "small-2"));
+    r = st_call(f.s, sim_host_address(f.s, 1), "session.login_with_password", "root", "xenroot",
+                NULL);
+    assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
+    xapi_response_cleanup(&r);
+    /* the other supporter reconnected on its own a minute after the coordinator returned */
+    assert_false(host_in_emergency(f.s, "small-3"));
+    /* a supporter that boots while its coordinator is down starts in emergency mode */
+    r = st_call(f.s, f.addr, "host.disable", f.sess, h1, NULL);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "host.reboot", f.sess, h1, NULL);
+    xapi_response_cleanup(&r);
+    sim_run_until(f.s, now_ms(f.s) + S60 + 1000);
+    assert_true(host_in_emergency(f.s, "small-2"));
+    sim_run_until(f.s, now_ms(f.s) + 180000 + S60);
+    assert_false(host_in_emergency(f.s, "small-2"));
+    sim_free(f.s);
+}
+
 static void test_rolling_upgrade_detected(void **state)
 {
     (void)state;
@@ -1654,6 +1716,7 @@ int main(void)
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_partition_and_emergency),
         cmocka_unit_test(test_master_reboot_emergency_and_reconnect),
+        cmocka_unit_test(test_supporter_reboot_before_reconnect),
         cmocka_unit_test(test_rolling_upgrade_detected),
         cmocka_unit_test(test_xs8_repository_updates),
         cmocka_unit_test(test_designate_new_master_and_ha),

@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
@@ -23,151 +26,7 @@
 #include "base/str.h"
 #include "simtest.h"
 #include "wire.h"
-
-static const enum xapi_proto protos[3] = {XAPI_PROTO_XMLRPC, XAPI_PROTO_JSONRPC_V1,
-                                          XAPI_PROTO_JSONRPC_V2};
-
-struct wx {
-    struct wire_sim sim;
-    enum xapi_proto proto;
-    char master[128];
-    char slave[128];
-    char sess[96];
-};
-
-static struct xapi_response wcallv(struct wx *x, const char *url, const char *method,
-                                   struct xapi_value *params)
-{
-    struct xapi_response r;
-    long st;
-    int rc = wire_call(url, x->proto, method, params, &r, &st);
-    xapi_value_free(params);
-    if (rc != 0) {
-        memset(&r, 0, sizeof(r));
-        char s[32];
-        snprintf(s, sizeof(s), "%ld", st);
-        const char *p[1] = {s};
-        xapi_response_set_error(&r, "HTTP", p, 1);
-    }
-    return r;
-}
-
-static struct xapi_response wcall(struct wx *x, const char *url, const char *method, ...)
-{
-    struct xapi_value *a = xapi_value_new_array();
-    va_list ap;
-    va_start(ap, method);
-    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
-        xapi_array_append_string(a, s);
-    va_end(ap);
-    return wcallv(x, url, method, a);
-}
-
-static void login(struct wx *x)
-{
-    struct xapi_response r = wcall(x, x->master, "session.login_with_password", "root", "xenroot",
-                                   "2.20", "wire-test", NULL);
-    if (!r.ok)
-        fail_msg("login: %s", st_code(&r));
-    str_lcpy(x->sess, st_str(&r), sizeof(x->sess));
-    xapi_response_cleanup(&r);
-}
-
-static int setup(void **state)
-{
-    struct wx *x = calloc(1, sizeof(*x));
-    x->proto = protos[0];
-    if (*state)
-        x->proto = *(const enum xapi_proto *)*state;
-    if (wire_start(&x->sim, "small.json", "1000") != 0) {
-        free(x);
-        return -1;
-    }
-    str_lcpy(x->master, x->sim.pool_url[0], sizeof(x->master));
-    wire_url(&x->sim, "127.0.0.11", x->slave, sizeof(x->slave));
-    login(x);
-    *state = x;
-    return 0;
-}
-
-static int setup_demo(void **state)
-{
-    struct wx *x = calloc(1, sizeof(*x));
-    x->proto = *(const enum xapi_proto *)*state;
-    if (wire_start(&x->sim, "demo.json", "1000") != 0) {
-        free(x);
-        return -1;
-    }
-    str_lcpy(x->master, x->sim.pool_url[0], sizeof(x->master));
-    wire_url(&x->sim, "127.0.0.11", x->slave, sizeof(x->slave));
-    login(x);
-    *state = x;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct wx *x = *state;
-    int rc = wire_stop(&x->sim);
-    free(x);
-    return rc == 0 ? 0 : -1; /* SIGTERM must end it cleanly */
-}
-
-static char *ref_by_name(struct wx *x, const char *cls, const char *name)
-{
-    char m[64];
-    snprintf(m, sizeof(m), "%s.get_by_name_label", cls);
-    struct xapi_response r = wcall(x, x->master, m, x->sess, name, NULL);
-    assert_true(r.ok);
-    assert_int_equal(xapi_array_len(r.value), 1);
-    char *s = strdup(xapi_value_str(xapi_array_get(r.value, 0)));
-    xapi_response_cleanup(&r);
-    return s;
-}
-
-static char *get_str_field(struct wx *x, const char *cls, const char *ref, const char *f)
-{
-    char m[64];
-    snprintf(m, sizeof(m), "%s.get_%s", cls, f);
-    struct xapi_response r = wcall(x, x->master, m, x->sess, ref, NULL);
-    if (!r.ok)
-        fail_msg("%s: %s", m, st_code(&r));
-    char *s = strdup(st_str(&r));
-    xapi_response_cleanup(&r);
-    return s;
-}
-
-/* event.from on task/<ref> until the task is not pending (xapi's tasks.ml way). */
-static char *wait_task(struct wx *x, const char *task)
-{
-    char filt[128], tok[64] = "";
-    snprintf(filt, sizeof(filt), "task/%s", task);
-    for (int i = 0; i < 100; i++) {
-        struct xapi_value *cl = xapi_value_new_array();
-        xapi_array_append_string(cl, filt);
-        struct xapi_value *p = st_params(x->sess, NULL);
-        xapi_array_append_take(p, cl);
-        xapi_array_append_string(p, tok);
-        xapi_array_append_take(p, xapi_value_new_double(30000.0));
-        struct xapi_response r = wcallv(x, x->master, "event.from", p);
-        if (!r.ok)
-            fail_msg("event.from: %s", st_code(&r));
-        const struct xapi_value *evs = xapi_struct_get(r.value, "events");
-        for (size_t k = 0; k < xapi_array_len(evs); k++) {
-            const struct xapi_value *snap = xapi_struct_get(xapi_array_get(evs, k), "snapshot");
-            const char *status = xapi_struct_str(snap, "status", "pending");
-            if (strcmp(status, "pending") != 0) {
-                char *s = strdup(status);
-                xapi_response_cleanup(&r);
-                return s;
-            }
-        }
-        str_lcpy(tok, xapi_struct_str(r.value, "token", ""), sizeof(tok));
-        xapi_response_cleanup(&r);
-    }
-    fail_msg("task %s never finished", task);
-    return NULL;
-}
+#include "wx.h"
 
 /* ---- per protocol ---- */
 
@@ -179,21 +38,21 @@ static void test_records(void **state)
     for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
         char m[64];
         snprintf(m, sizeof(m), "%s.get_all_records", classes[i]);
-        struct xapi_response r = wcall(x, x->master, m, x->sess, NULL);
+        struct xapi_response r = wx_call(x, x->master, m, x->sess, NULL);
         if (!r.ok)
             fail_msg("%s: %s", m, st_code(&r));
         assert_int_equal(r.value->type, XAPI_STRUCT);
         assert_true(r.value->u.st.n > 0);
         /* get_record agrees with get_all_records */
         snprintf(m, sizeof(m), "%s.get_record", classes[i]);
-        struct xapi_response one = wcall(x, x->master, m, x->sess, r.value->u.st.keys[0], NULL);
+        struct xapi_response one = wx_call(x, x->master, m, x->sess, r.value->u.st.keys[0], NULL);
         assert_true(one.ok);
         assert_string_equal(xapi_struct_str(one.value, "uuid", "a"),
                             xapi_struct_str(r.value->u.st.vals[0], "uuid", "b"));
         xapi_response_cleanup(&one);
         xapi_response_cleanup(&r);
     }
-    struct xapi_response r = wcall(x, x->master, "host.get_all_records", x->sess, NULL);
+    struct xapi_response r = wx_call(x, x->master, "host.get_all_records", x->sess, NULL);
     bool found = false;
     for (size_t i = 0; i < r.value->u.st.n; i++) {
         const struct xapi_value *h = r.value->u.st.vals[i];
@@ -217,32 +76,32 @@ static void test_records(void **state)
 static void test_errors(void **state)
 {
     struct wx *x = *state;
-    struct xapi_response r = wcall(x, x->master, "host.get_record", x->sess, NULL);
+    struct xapi_response r = wx_call(x, x->master, "host.get_record", x->sess, NULL);
     assert_string_equal(st_code(&r), "MESSAGE_PARAMETER_COUNT_MISMATCH");
     assert_string_equal(st_eparam(&r, 0), "host.get_record");
     assert_string_equal(st_eparam(&r, 1), "2");
     assert_string_equal(st_eparam(&r, 2), "1");
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "VM.no_such_call", x->sess, NULL);
+    r = wx_call(x, x->master, "VM.no_such_call", x->sess, NULL);
     assert_string_equal(st_code(&r), "MESSAGE_METHOD_UNKNOWN");
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "VM.get_all", "OpaqueRef:x", NULL);
+    r = wx_call(x, x->master, "VM.get_all", "OpaqueRef:x", NULL);
     assert_string_equal(st_code(&r), "SESSION_INVALID");
     assert_string_equal(st_eparam(&r, 0), "OpaqueRef:x");
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "host.get_record", x->sess, "OpaqueRef:y", NULL);
+    r = wx_call(x, x->master, "host.get_record", x->sess, "OpaqueRef:y", NULL);
     assert_string_equal(st_code(&r), "HANDLE_INVALID");
     assert_string_equal(st_eparam(&r, 0), "host");
     xapi_response_cleanup(&r);
-    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    r = wx_call(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
     assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
     assert_string_equal(st_eparam(&r, 0), "127.0.0.10");
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "session.login_with_password", "root", "bad", NULL);
+    r = wx_call(x, x->master, "session.login_with_password", "root", "bad", NULL);
     assert_string_equal(st_code(&r), "SESSION_AUTHENTICATION_FAILED");
     xapi_response_cleanup(&r);
-    char *h = ref_by_name(x, "host", "small-2");
-    r = wcall(x, x->master, "host.reboot", x->sess, h, NULL);
+    char *h = wx_ref_by_name(x, "host", "small-2");
+    r = wx_call(x, x->master, "host.reboot", x->sess, h, NULL);
     assert_string_equal(st_code(&r), "HOST_NOT_DISABLED");
     xapi_response_cleanup(&r);
     free(h);
@@ -251,53 +110,53 @@ static void test_errors(void **state)
 static void test_async_task_lifecycle(void **state)
 {
     struct wx *x = *state;
-    char *vm = ref_by_name(x, "VM", "web-1");
-    char *dst = ref_by_name(x, "host", "small-3");
+    char *vm = wx_ref_by_name(x, "VM", "web-1");
+    char *dst = wx_ref_by_name(x, "host", "small-3");
     struct xapi_value *p = st_params(x->sess, vm, dst, NULL);
     struct xapi_value *o = xapi_value_new_struct();
     xapi_struct_set_string(o, "live", "true");
     xapi_array_append_take(p, o);
-    struct xapi_response r = wcallv(x, x->master, "Async.VM.pool_migrate", p);
+    struct xapi_response r = wx_callv(x, x->master, "Async.VM.pool_migrate", p);
     assert_true(r.ok);
     char task[96];
     str_lcpy(task, st_str(&r), sizeof(task));
     assert_true(str_has_prefix(task, "OpaqueRef:"));
     xapi_response_cleanup(&r);
-    char *status = wait_task(x, task);
+    char *status = wx_wait_task(x, task);
     assert_string_equal(status, "success");
     free(status);
-    char *res = get_str_field(x, "task", task, "result");
+    char *res = wx_get_str(x, "task", task, "result");
     assert_string_equal(res, "<value></value>");
     free(res);
-    char *on = get_str_field(x, "VM", vm, "resident_on");
+    char *on = wx_get_str(x, "VM", vm, "resident_on");
     assert_string_equal(on, dst);
     free(on);
-    r = wcall(x, x->master, "task.destroy", x->sess, task, NULL);
+    r = wx_call(x, x->master, "task.destroy", x->sess, task, NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "task.get_status", x->sess, task, NULL);
+    r = wx_call(x, x->master, "task.get_status", x->sess, task, NULL);
     assert_string_equal(st_code(&r), "HANDLE_INVALID");
     xapi_response_cleanup(&r);
     /* an Async call that fails: the task carries the error */
-    r = wcall(x, x->master, "Async.host.reboot", x->sess, dst, NULL);
+    r = wx_call(x, x->master, "Async.host.reboot", x->sess, dst, NULL);
     assert_true(r.ok);
     str_lcpy(task, st_str(&r), sizeof(task));
     xapi_response_cleanup(&r);
-    status = wait_task(x, task);
+    status = wx_wait_task(x, task);
     assert_string_equal(status, "failure");
     free(status);
-    r = wcall(x, x->master, "task.get_error_info", x->sess, task, NULL);
+    r = wx_call(x, x->master, "task.get_error_info", x->sess, task, NULL);
     assert_true(r.ok);
     assert_string_equal(xapi_value_str(xapi_array_get(r.value, 0)), "HOST_NOT_DISABLED");
     xapi_response_cleanup(&r);
     /* a synchronous long call waits for its end */
-    char *back = ref_by_name(x, "host", "small-1");
+    char *back = wx_ref_by_name(x, "host", "small-1");
     p = st_params(x->sess, vm, back, NULL);
     xapi_array_append_take(p, xapi_value_new_struct());
-    r = wcallv(x, x->master, "VM.pool_migrate", p);
+    r = wx_callv(x, x->master, "VM.pool_migrate", p);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
-    on = get_str_field(x, "VM", vm, "resident_on");
+    on = wx_get_str(x, "VM", vm, "resident_on");
     assert_string_equal(on, back);
     free(on);
     free(back);
@@ -322,7 +181,7 @@ static void *blocked_main(void *arg)
     xapi_array_append_take(p, cl);
     xapi_array_append_string(p, b->token);
     xapi_array_append_take(p, xapi_value_new_double(30000.0)); /* 30 s real at 1000x */
-    struct xapi_response r = wcallv(b->x, b->x->master, "event.from", p);
+    struct xapi_response r = wx_callv(b->x, b->x->master, "event.from", p);
     pthread_mutex_lock(&b->mu);
     b->r = r;
     b->done = true;
@@ -339,7 +198,7 @@ static void test_event_from_tokens_and_blocking(void **state)
     xapi_array_append_take(p, cl);
     xapi_array_append_string(p, "");
     xapi_array_append_take(p, xapi_value_new_double(1.0));
-    struct xapi_response r = wcallv(x, x->master, "event.from", p);
+    struct xapi_response r = wx_callv(x, x->master, "event.from", p);
     assert_true(r.ok);
     const struct xapi_value *evs = xapi_struct_get(r.value, "events");
     assert_int_equal(xapi_array_len(evs), 8);
@@ -357,7 +216,7 @@ static void test_event_from_tokens_and_blocking(void **state)
     xapi_array_append_take(p, cl);
     xapi_array_append_string(p, b.token);
     xapi_array_append_take(p, xapi_value_new_double(1.0));
-    r = wcallv(x, x->master, "event.from", p);
+    r = wx_callv(x, x->master, "event.from", p);
     assert_true(r.ok);
     assert_int_equal(xapi_array_len(xapi_struct_get(r.value, "events")), 0);
     xapi_response_cleanup(&r);
@@ -369,8 +228,8 @@ static void test_event_from_tokens_and_blocking(void **state)
     bool early = b.done;
     pthread_mutex_unlock(&b.mu);
     assert_false(early);
-    char *vm = ref_by_name(x, "VM", "db-1");
-    r = wcall(x, x->master, "VM.add_to_other_config", x->sess, vm, "wake", "up", NULL);
+    char *vm = wx_ref_by_name(x, "VM", "db-1");
+    r = wx_call(x, x->master, "VM.add_to_other_config", x->sess, vm, "wake", "up", NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
     pthread_join(t, NULL);
@@ -388,7 +247,7 @@ static void test_event_from_tokens_and_blocking(void **state)
     xapi_array_append_take(p, cl);
     xapi_array_append_string(p, "not-a-token");
     xapi_array_append_take(p, xapi_value_new_double(1.0));
-    r = wcallv(x, x->master, "event.from", p);
+    r = wx_callv(x, x->master, "event.from", p);
     assert_string_equal(st_code(&r), "EVENT_FROM_TOKEN_PARSE_FAILURE");
     xapi_response_cleanup(&r);
     pthread_mutex_destroy(&b.mu);
@@ -418,15 +277,15 @@ static json_t *host_state(json_t *doc, size_t i)
 static void test_reboot_over_the_wire(void **state)
 {
     struct wx *x = *state;
-    char *h = ref_by_name(x, "host", "small-2");
-    struct xapi_response r = wcall(x, x->master, "host.disable", x->sess, h, NULL);
+    char *h = wx_ref_by_name(x, "host", "small-2");
+    struct xapi_response r = wx_call(x, x->master, "host.disable", x->sess, h, NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "host.reboot", x->sess, h, NULL);
+    r = wx_call(x, x->master, "host.reboot", x->sess, h, NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
     /* the rebooting host does not answer at all */
-    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    r = wx_call(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
     assert_string_equal(st_code(&r), "HTTP");
     xapi_response_cleanup(&r);
     /* wait (180 s simulated) for it through event.from on host_metrics */
@@ -444,7 +303,7 @@ static void test_reboot_over_the_wire(void **state)
     assert_true(json_is_false(json_object_get(hs, "enabled")));
     assert_int_equal(json_integer_value(json_object_get(hs, "reboots")), 1);
     json_decref(doc);
-    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    r = wx_call(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
     assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
     xapi_response_cleanup(&r);
     free(h);
@@ -453,11 +312,11 @@ static void test_reboot_over_the_wire(void **state)
 static void test_upload_and_update(void **state)
 {
     struct wx *x = *state;
-    struct xapi_response r = wcall(x, x->master, "task.create", x->sess, "upload", "", NULL);
+    struct xapi_response r = wx_call(x, x->master, "task.create", x->sess, "upload", "", NULL);
     char task[96];
     str_lcpy(task, st_str(&r), sizeof(task));
     xapi_response_cleanup(&r);
-    char *sr = ref_by_name(x, "SR", "nfs-shared");
+    char *sr = wx_ref_by_name(x, "SR", "nfs-shared");
     char url[512];
     snprintf(url, sizeof(url), "%simport_raw_vdi?session_id=%s&sr_id=%s&task_id=%s", x->master,
              x->sess, sr, task);
@@ -470,30 +329,30 @@ static void test_upload_and_update(void **state)
     assert_int_equal(wire_http("PUT", url, xml, sizeof(xml), &st, &b), 0);
     assert_int_equal(st, 200);
     buf_cleanup(&b);
-    char *status = wait_task(x, task);
+    char *status = wx_wait_task(x, task);
     assert_string_equal(status, "success");
     free(status);
-    char *res = get_str_field(x, "task", task, "result");
+    char *res = wx_get_str(x, "task", task, "result");
     assert_true(str_has_prefix(res, "<value>OpaqueRef:"));
     char vdi[96];
     str_lcpy(vdi, res + 7, sizeof(vdi));
     vdi[strlen(vdi) - 8] = '\0';
     free(res);
-    r = wcall(x, x->master, "pool_update.introduce", x->sess, vdi, NULL);
+    r = wx_call(x, x->master, "pool_update.introduce", x->sess, vdi, NULL);
     if (!r.ok)
         fail_msg("introduce: %s %s", st_code(&r), st_eparam(&r, 0));
     char upd[96];
     str_lcpy(upd, st_str(&r), sizeof(upd));
     xapi_response_cleanup(&r);
-    char *h = ref_by_name(x, "host", "small-3");
-    r = wcall(x, x->master, "pool_update.precheck", x->sess, upd, h, NULL);
+    char *h = wx_ref_by_name(x, "host", "small-3");
+    r = wx_call(x, x->master, "pool_update.precheck", x->sess, upd, h, NULL);
     assert_true(r.ok);
     assert_string_equal(st_str(&r), "ok");
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "pool_update.apply", x->sess, upd, h, NULL);
+    r = wx_call(x, x->master, "pool_update.apply", x->sess, upd, h, NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
-    r = wcall(x, x->master, "pool_update.get_hosts", x->sess, upd, NULL);
+    r = wx_call(x, x->master, "pool_update.get_hosts", x->sess, upd, NULL);
     assert_int_equal(xapi_array_len(r.value), 1);
     xapi_response_cleanup(&r);
     /* uploads to a supporter are refused */
@@ -505,6 +364,57 @@ static void test_upload_and_update(void **state)
     assert_non_null(strstr(buf_str(&b), "HOST_IS_SLAVE"));
     buf_cleanup(&b);
     free(h);
+    free(sr);
+}
+
+/* Send a PUT's head and part of its body on a raw socket, then close it (a dropped upload). */
+static void put_cut_short(const struct wx *x, const char *target, size_t sent, size_t declared)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x->sim.port)};
+    inet_pton(AF_INET, "127.0.0.10", &sa.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "PUT %s HTTP/1.1\r\nHost: 127.0.0.10\r\nContent-Length: %zu\r\n\r\n", target,
+                     declared);
+    assert_int_equal(write(fd, head, (size_t)n), n);
+    char *body = calloc(1, sent);
+    assert_int_equal(write(fd, body, sent), (ssize_t)sent);
+    free(body);
+    close(fd);
+}
+
+/*
+ * An upload whose connection drops mid-body fails its task as xapi's import_raw_vdi.ml does
+ * (INTERNAL_ERROR), instead of leaving it pending forever; no VDI is created.
+ */
+static void test_upload_cut_short(void **state)
+{
+    struct wx *x = *state;
+    struct xapi_response r = wx_call(x, x->master, "task.create", x->sess, "upload", "", NULL);
+    char task[96];
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    char *sr = wx_ref_by_name(x, "SR", "nfs-shared");
+    r = wx_call(x, x->master, "VDI.get_all", x->sess, NULL);
+    size_t nvdis = xapi_array_len(r.value);
+    xapi_response_cleanup(&r);
+    char target[512];
+    snprintf(target, sizeof(target), "/import_raw_vdi?session_id=%s&sr_id=%s&task_id=%s", x->sess,
+             sr, task);
+    put_cut_short(x, target, 4096, 1048576);
+    char *status = wx_wait_task(x, task);
+    assert_string_equal(status, "failure");
+    free(status);
+    r = wx_call(x, x->master, "task.get_error_info", x->sess, task, NULL);
+    assert_true(r.ok);
+    assert_string_equal(xapi_value_str(xapi_array_get(r.value, 0)), "INTERNAL_ERROR");
+    xapi_response_cleanup(&r);
+    r = wx_call(x, x->master, "VDI.get_all", x->sess, NULL);
+    assert_int_equal(xapi_array_len(r.value), nvdis);
+    xapi_response_cleanup(&r);
     free(sr);
 }
 
@@ -532,7 +442,7 @@ static void test_partition_emergency_and_control(void **state)
     assert_int_equal(st, 200);
     buf_cleanup(&b);
     /* the master is cut off; after a simulated minute the supporters are in emergency mode */
-    struct xapi_response r = wcall(x, x->master, "pool.get_all", x->sess, NULL);
+    struct xapi_response r = wx_call(x, x->master, "pool.get_all", x->sess, NULL);
     assert_string_equal(st_code(&r), "HTTP");
     xapi_response_cleanup(&r);
     /* the control endpoints still answer on the cut-off address */
@@ -542,7 +452,7 @@ static void test_partition_emergency_and_control(void **state)
     json_decref(doc);
     bool emergency = false;
     for (int i = 0; i < 200 && !emergency; i++) {
-        r = wcall(x, x->slave, "pool.get_all", "OpaqueRef:x", NULL);
+        r = wx_call(x, x->slave, "pool.get_all", "OpaqueRef:x", NULL);
         emergency = strcmp(st_code(&r), "HOST_HAS_NO_MANAGEMENT_IP") == 0;
         xapi_response_cleanup(&r);
         if (!emergency)
@@ -566,16 +476,16 @@ static void test_partition_emergency_and_control(void **state)
         json_decref(j);
         buf_cleanup(&b);
     }
-    r = wcall(x, x->slave, "session.slave_local_login_with_password", "root", "xenroot", NULL);
+    r = wx_call(x, x->slave, "session.slave_local_login_with_password", "root", "xenroot", NULL);
     assert_true(r.ok);
     char ls[96];
     str_lcpy(ls, st_str(&r), sizeof(ls));
     xapi_response_cleanup(&r);
-    r = wcall(x, x->slave, "pool.emergency_transition_to_master", ls, NULL);
+    r = wx_call(x, x->slave, "pool.emergency_transition_to_master", ls, NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
     /* the new master serves normal logins; the old one stays cut off */
-    r = wcall(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
+    r = wx_call(x, x->slave, "session.login_with_password", "root", "xenroot", NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
     /* clearing the partition makes the old coordinator reachable again (as a supporter) */
@@ -586,7 +496,7 @@ static void test_partition_emergency_and_control(void **state)
     assert_int_equal(wire_http("POST", surl, clr, strlen(clr), &st, &b), 0);
     assert_int_equal(st, 200);
     buf_cleanup(&b);
-    r = wcall(x, x->master, "session.login_with_password", "root", "xenroot", NULL);
+    r = wx_call(x, x->master, "session.login_with_password", "root", "xenroot", NULL);
     assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
     assert_string_equal(st_eparam(&r, 0), "127.0.0.11");
     xapi_response_cleanup(&r);
@@ -634,116 +544,117 @@ static void test_every_call(void **state)
 {
     struct wx *x = *state;
     const char *S = x->sess;
-    char *h1 = ref_by_name(x, "host", "prod-1"), *h2 = ref_by_name(x, "host", "prod-2");
-    char *h4 = ref_by_name(x, "host", "prod-4");
-    char *crm = ref_by_name(x, "VM", "old-crm"), *wj = ref_by_name(x, "VM", "win-jump");
-    char *mon = ref_by_name(x, "VM", "monitoring");
-    char *uuid = get_str_field(x, "VM", crm, "uuid");
+    char *h1 = wx_ref_by_name(x, "host", "prod-1"), *h2 = wx_ref_by_name(x, "host", "prod-2");
+    char *h4 = wx_ref_by_name(x, "host", "prod-4");
+    char *crm = wx_ref_by_name(x, "VM", "old-crm"), *wj = wx_ref_by_name(x, "VM", "win-jump");
+    char *mon = wx_ref_by_name(x, "VM", "monitoring");
+    char *uuid = wx_get_str(x, "VM", crm, "uuid");
     /* generic field calls */
     struct xapi_response r =
-        expect(x, NULL, wcall(x, x->master, "VM.get_by_uuid", S, uuid, NULL), "get_by_uuid");
+        expect(x, NULL, wx_call(x, x->master, "VM.get_by_uuid", S, uuid, NULL), "get_by_uuid");
     assert_string_equal(st_str(&r), crm);
     xapi_response_cleanup(&r);
-    EXPECT(NULL, wcall(x, x->master, "VM.set_name_label", S, crm, "crm-old", NULL));
-    EXPECT(NULL, wcall(x, x->master, "host.add_to_other_config", S, h4, "k", "v", NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.set_name_label", S, crm, "crm-old", NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.add_to_other_config", S, h4, "k", "v", NULL));
     EXPECT("MAP_DUPLICATE_KEY",
-           wcall(x, x->master, "host.add_to_other_config", S, h4, "k", "v", NULL));
-    EXPECT(NULL, wcall(x, x->master, "host.remove_from_other_config", S, h4, "k", NULL));
+           wx_call(x, x->master, "host.add_to_other_config", S, h4, "k", "v", NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.remove_from_other_config", S, h4, "k", NULL));
     const char *classes[] = {"pool", "host", "host_metrics", "VM",          "VBD",
                              "VDI",  "SR",   "PBD",          "pool_update", "task"};
     for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
         char m[64];
         snprintf(m, sizeof(m), "%s.get_all", classes[i]);
-        EXPECT(NULL, wcall(x, x->master, m, S, NULL));
+        EXPECT(NULL, wx_call(x, x->master, m, S, NULL));
     }
-    r = expect(x, NULL, wcall(x, x->master, "system.listMethods", NULL), "listMethods");
+    r = expect(x, NULL, wx_call(x, x->master, "system.listMethods", NULL), "listMethods");
     assert_true(xapi_array_len(r.value) > 100);
     xapi_response_cleanup(&r);
     /* host */
-    r = expect(x, NULL, wcall(x, x->master, "host.compute_free_memory", S, h4, NULL), "cfm");
+    r = expect(x, NULL, wx_call(x, x->master, "host.compute_free_memory", S, h4, NULL), "cfm");
     int64_t fm = 0;
     assert_int_equal(xapi_value_as_int(r.value, &fm), 0);
     assert_true(fm > 0);
     xapi_response_cleanup(&r);
-    r = expect(x, NULL, wcall(x, x->master, "host.get_vms_which_prevent_evacuation", S, h2, NULL),
+    r = expect(x, NULL, wx_call(x, x->master, "host.get_vms_which_prevent_evacuation", S, h2, NULL),
                "vms preventing");
     assert_int_equal(r.value->u.st.n, 1);
     xapi_response_cleanup(&r);
-    EXPECT("CANNOT_EVACUATE_HOST", wcall(x, x->master, "host.assert_can_evacuate", S, h2, NULL));
-    EXPECT(NULL, wcall(x, x->master, "host.assert_can_evacuate", S, h4, NULL));
-    EXPECT(NULL, wcall(x, x->master, "host.disable", S, h4, NULL));
-    EXPECT(NULL, wcall(x, x->master, "host.evacuate", S, h4, NULL));
-    r = wcall(x, x->master, "host.get_resident_VMs", S, h4, NULL);
+    EXPECT("CANNOT_EVACUATE_HOST", wx_call(x, x->master, "host.assert_can_evacuate", S, h2, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.assert_can_evacuate", S, h4, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.disable", S, h4, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.evacuate", S, h4, NULL));
+    r = wx_call(x, x->master, "host.get_resident_VMs", S, h4, NULL);
     assert_int_equal(xapi_array_len(r.value), 1);
     xapi_response_cleanup(&r);
-    EXPECT(NULL, wcall(x, x->master, "host.enable", S, h4, NULL));
-    EXPECT(NULL, wcall(x, x->master, "host.restart_agent", S, h4, NULL));
-    EXPECT("HOST_IS_LIVE", wcall(x, x->master, "host.destroy", S, h4, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.enable", S, h4, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "host.restart_agent", S, h4, NULL));
+    EXPECT("HOST_IS_LIVE", wx_call(x, x->master, "host.destroy", S, h4, NULL));
     /* VM power and checks */
-    EXPECT("VM_BAD_POWER_STATE", wcall(x, x->master, "VM.clean_shutdown", S, crm, NULL));
-    EXPECT(NULL, wcall(x, x->master, "VM.assert_operation_valid", S, crm, "start", NULL));
-    EXPECT(NULL, wcall(x, x->master, "VM.start", S, crm, "false", "false", NULL));
-    EXPECT(NULL, wcall(x, x->master, "VM.suspend", S, crm, NULL));
-    EXPECT(NULL, wcall(x, x->master, "VM.resume", S, crm, "false", "false", NULL));
-    EXPECT(NULL, wcall(x, x->master, "VM.hard_shutdown", S, crm, NULL));
-    EXPECT("VM_REQUIRES_SR", wcall(x, x->master, "VM.assert_can_boot_here", S, wj, h1, NULL));
-    EXPECT(NULL, wcall(x, x->master, "VM.assert_can_boot_here", S, mon, h1, NULL));
+    EXPECT("VM_BAD_POWER_STATE", wx_call(x, x->master, "VM.clean_shutdown", S, crm, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.assert_operation_valid", S, crm, "start", NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.start", S, crm, "false", "false", NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.suspend", S, crm, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.resume", S, crm, "false", "false", NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.hard_shutdown", S, crm, NULL));
+    EXPECT("VM_REQUIRES_SR", wx_call(x, x->master, "VM.assert_can_boot_here", S, wj, h1, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VM.assert_can_boot_here", S, mon, h1, NULL));
     /* VBD: win-jump's CD */
-    r = wcall(x, x->master, "VM.get_VBDs", S, wj, NULL);
+    r = wx_call(x, x->master, "VM.get_VBDs", S, wj, NULL);
     char cd[96] = "";
     for (size_t i = 0; i < xapi_array_len(r.value); i++) {
         const char *b = xapi_value_str(xapi_array_get(r.value, i));
-        char *t = get_str_field(x, "VBD", b, "type");
+        char *t = wx_get_str(x, "VBD", b, "type");
         if (strcmp(t, "CD") == 0)
             str_lcpy(cd, b, sizeof(cd));
         free(t);
     }
     xapi_response_cleanup(&r);
-    char *iso = get_str_field(x, "VBD", cd, "VDI");
-    EXPECT(NULL, wcall(x, x->master, "VBD.eject", S, cd, NULL));
-    EXPECT("VBD_IS_EMPTY", wcall(x, x->master, "VBD.eject", S, cd, NULL));
-    EXPECT(NULL, wcall(x, x->master, "VBD.insert", S, cd, iso, NULL));
-    EXPECT("VBD_NOT_EMPTY", wcall(x, x->master, "VBD.insert", S, cd, iso, NULL));
+    char *iso = wx_get_str(x, "VBD", cd, "VDI");
+    EXPECT(NULL, wx_call(x, x->master, "VBD.eject", S, cd, NULL));
+    EXPECT("VBD_IS_EMPTY", wx_call(x, x->master, "VBD.eject", S, cd, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VBD.insert", S, cd, iso, NULL));
+    EXPECT("VBD_NOT_EMPTY", wx_call(x, x->master, "VBD.insert", S, cd, iso, NULL));
     free(iso);
     /* tasks and events */
-    r = wcall(x, x->master, "task.create", S, "mine", "desc", NULL);
+    r = wx_call(x, x->master, "task.create", S, "mine", "desc", NULL);
     char task[96];
     str_lcpy(task, st_str(&r), sizeof(task));
     xapi_response_cleanup(&r);
-    EXPECT(NULL, wcall(x, x->master, "task.cancel", S, task, NULL));
-    char *st = get_str_field(x, "task", task, "status");
+    EXPECT(NULL, wx_call(x, x->master, "task.cancel", S, task, NULL));
+    char *st = wx_get_str(x, "task", task, "status");
     assert_string_equal(st, "cancelled");
     free(st);
-    EXPECT(NULL, wcall(x, x->master, "task.destroy", S, task, NULL));
-    EXPECT(NULL, wcall(x, x->master, "event.inject", S, "VM", crm, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "task.destroy", S, task, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "event.inject", S, "VM", crm, NULL));
     /* pool: HA, new master, recover */
-    EXPECT("HA_IS_ENABLED", wcall(x, x->master, "pool.designate_new_master", S, h2, NULL));
-    EXPECT(NULL, wcall(x, x->master, "pool.disable_ha", S, NULL));
+    EXPECT("HA_IS_ENABLED", wx_call(x, x->master, "pool.designate_new_master", S, h2, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "pool.disable_ha", S, NULL));
     {
         struct xapi_value *p = st_params(S, NULL);
         xapi_array_append_take(p, xapi_value_new_array());
         xapi_array_append_take(p, xapi_value_new_struct());
-        EXPECT(NULL, wcallv(x, x->master, "pool.enable_ha", p));
+        EXPECT(NULL, wx_callv(x, x->master, "pool.enable_ha", p));
     }
-    EXPECT(NULL, wcall(x, x->master, "pool.disable_ha", S, NULL));
-    r = expect(x, NULL, wcall(x, x->master, "pool.recover_slaves", S, NULL), "recover");
+    EXPECT(NULL, wx_call(x, x->master, "pool.disable_ha", S, NULL));
+    r = expect(x, NULL, wx_call(x, x->master, "pool.recover_slaves", S, NULL), "recover");
     assert_int_equal(xapi_array_len(r.value), 0);
     xapi_response_cleanup(&r);
     /* pool_update: the scenario's partly applied update */
-    r = wcall(x, x->master, "pool_update.get_by_name_label", S, "XS82ECU1002", NULL);
+    r = wx_call(x, x->master, "pool_update.get_by_name_label", S, "XS82ECU1002", NULL);
     char upd[96];
     str_lcpy(upd, xapi_value_str(xapi_array_get(r.value, 0)), sizeof(upd));
     xapi_response_cleanup(&r);
-    EXPECT("UPDATE_IS_APPLIED", wcall(x, x->master, "pool_update.destroy", S, upd, NULL));
-    EXPECT(NULL, wcall(x, x->master, "pool_update.pool_apply", S, upd, NULL));
+    EXPECT("UPDATE_IS_APPLIED", wx_call(x, x->master, "pool_update.destroy", S, upd, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "pool_update.pool_apply", S, upd, NULL));
     EXPECT("UPDATE_ALREADY_APPLIED_IN_POOL",
-           wcall(x, x->master, "pool_update.pool_apply", S, upd, NULL));
-    EXPECT(NULL, wcall(x, x->master, "pool_update.pool_clean", S, upd, NULL));
+           wx_call(x, x->master, "pool_update.pool_apply", S, upd, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "pool_update.pool_clean", S, upd, NULL));
     /* XenServer 8: GET /updates on the lab pool; prod has no repository (404) */
     {
         const char *lab = x->sim.pool_url[1];
-        struct xapi_response lr = expect(
-            x, NULL, wcall(x, lab, "session.login_with_password", "root", "xenroot", NULL), "lab");
+        struct xapi_response lr =
+            expect(x, NULL, wx_call(x, lab, "session.login_with_password", "root", "xenroot", NULL),
+                   "lab");
         char url[256];
         long hst;
         struct buf b;
@@ -768,13 +679,13 @@ static void test_every_call(void **state)
         xapi_response_cleanup(&lr);
     }
     /* designate a new master; the old one answers HOST_IS_SLAVE with the new address */
-    EXPECT(NULL, wcall(x, x->master, "pool.designate_new_master", S, h2, NULL));
-    r = wcall(x, x->master, "pool.get_all", S, NULL);
+    EXPECT(NULL, wx_call(x, x->master, "pool.designate_new_master", S, h2, NULL));
+    r = wx_call(x, x->master, "pool.get_all", S, NULL);
     assert_string_equal(st_code(&r), "HOST_IS_SLAVE");
     assert_string_equal(st_eparam(&r, 0), "127.0.0.11");
     xapi_response_cleanup(&r);
-    EXPECT(NULL, wcall(x, x->slave, "session.logout", S, NULL));
-    EXPECT("SESSION_INVALID", wcall(x, x->slave, "pool.get_all", S, NULL));
+    EXPECT(NULL, wx_call(x, x->slave, "session.logout", S, NULL));
+    EXPECT("SESSION_INVALID", wx_call(x, x->slave, "pool.get_all", S, NULL));
     free(h1);
     free(h2);
     free(h4);
@@ -784,29 +695,25 @@ static void test_every_call(void **state)
     free(uuid);
 }
 
-#define PER_PROTO(fn)                                                                              \
-    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[0]),             \
-        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[1]),         \
-        cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)&protos[2])
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        PER_PROTO(test_records),
-        PER_PROTO(test_errors),
-        PER_PROTO(test_async_task_lifecycle),
-        PER_PROTO(test_event_from_tokens_and_blocking),
-        PER_PROTO(test_reboot_over_the_wire),
-        PER_PROTO(test_upload_and_update),
-        PER_PROTO(test_partition_emergency_and_control),
-        cmocka_unit_test_prestate_setup_teardown(test_every_call, setup_demo, teardown,
-                                                 (void *)&protos[0]),
-        cmocka_unit_test_prestate_setup_teardown(test_every_call, setup_demo, teardown,
-                                                 (void *)&protos[1]),
-        cmocka_unit_test_prestate_setup_teardown(test_every_call, setup_demo, teardown,
-                                                 (void *)&protos[2]),
-        cmocka_unit_test_prestate_setup_teardown(test_malformed_bodies, setup, teardown,
-                                                 (void *)&protos[0]),
+        WX_PER_PROTO(test_records),
+        WX_PER_PROTO(test_errors),
+        WX_PER_PROTO(test_async_task_lifecycle),
+        WX_PER_PROTO(test_event_from_tokens_and_blocking),
+        WX_PER_PROTO(test_reboot_over_the_wire),
+        WX_PER_PROTO(test_upload_and_update),
+        WX_PER_PROTO(test_upload_cut_short),
+        WX_PER_PROTO(test_partition_emergency_and_control),
+        cmocka_unit_test_prestate_setup_teardown(test_every_call, wx_setup_demo, wx_teardown,
+                                                 (void *)&wx_protos[0]),
+        cmocka_unit_test_prestate_setup_teardown(test_every_call, wx_setup_demo, wx_teardown,
+                                                 (void *)&wx_protos[1]),
+        cmocka_unit_test_prestate_setup_teardown(test_every_call, wx_setup_demo, wx_teardown,
+                                                 (void *)&wx_protos[2]),
+        cmocka_unit_test_prestate_setup_teardown(test_malformed_bodies, wx_setup, wx_teardown,
+                                                 (void *)&wx_protos[0]),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
