@@ -10,6 +10,7 @@
  */
 #include "sim/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -228,51 +229,6 @@ static int generic(struct ctx *c, enum cls cl, const char *msg, bool *handled)
     return R_DONE;
 }
 
-/* ---- session ---- */
-
-static struct session *session_new(struct world *w, const char *user, struct obj *local)
-{
-    struct session *se = xcalloc(1, sizeof(*se));
-    char u[UUID_STR_LEN];
-    uuid_from_rng(&w->s->rng, u);
-    snprintf(se->ref, sizeof(se->ref), "OpaqueRef:%s", u);
-    uuid_from_rng(&w->s->rng, se->uuid);
-    se->user = xstrdup(user);
-    se->local_host = local;
-    hmap_put(&w->sessions, se->ref, se);
-    return se;
-}
-
-static void session_free(struct world *w, struct session *se)
-{
-    hmap_del(&w->sessions, se->ref);
-    free(se->user);
-    free(se);
-}
-
-static int h_login(struct ctx *c)
-{
-    const char *u = arg_str(c, 0), *p = arg_str(c, 1);
-    if (!str_eq(u, c->s->user) || !str_eq(p, c->s->password)) {
-        /* xapi answers after a delay of a few seconds; not modelled. */
-        rerr(c, "SESSION_AUTHENTICATION_FAILED", 2, u, "Authentication failure");
-        return R_DONE;
-    }
-    bool local = strstr(c->method, "slave_local") != NULL;
-    struct session *se = session_new(c->w, u, local ? c->host : NULL);
-    rok(c, xapi_value_new_string(se->ref));
-    return R_DONE;
-}
-
-static int h_logout(struct ctx *c)
-{
-    if (c->sess)
-        session_free(c->w, c->sess);
-    c->sess = NULL;
-    rok(c, xapi_value_new_void());
-    return R_DONE;
-}
-
 /* ---- tasks ---- */
 
 static int h_task_create(struct ctx *c)
@@ -477,10 +433,6 @@ static int h_event_get_current_id(struct ctx *c)
 }
 
 static const struct handler base_handlers[] = {
-    {"session.login_with_password", h_login, H_NOSESSION},
-    {"session.slave_local_login_with_password", h_login, H_NOSESSION | H_EMERGENCY},
-    {"session.logout", h_logout, 0},
-    {"session.local_logout", h_logout, H_EMERGENCY},
     {"task.create", h_task_create, 0},
     {"task.cancel", h_task_cancel, 0},
     {"task.destroy", h_task_destroy, 0},
@@ -497,6 +449,10 @@ static const struct handler *find_handler(const char *name)
             return h;
     }
     for (const struct handler *h = sim_op_handlers; h->name; h++) {
+        if (strcmp(h->name, name) == 0)
+            return h;
+    }
+    for (const struct handler *h = sim_session_handlers; h->name; h++) {
         if (strcmp(h->name, name) == 0)
             return h;
     }
@@ -530,6 +486,9 @@ static bool is_generic_msg(const struct sim_class_spec *cs, const char *msg)
     return false;
 }
 
+/* system.listMethods as gen_server.ml builds it: the synchronous wire name of every message of
+ * every class (implemented here or not), no Async names; over XML-RPC the bare array
+ * (api_server.ml, see sim_is_bare_xmlrpc). */
 static int h_list_methods(struct ctx *c)
 {
     struct xapi_value *a = xapi_value_new_array();
@@ -538,16 +497,9 @@ static int h_list_methods(struct ctx *c)
         const struct sim_class_spec *cs = &sim_class_specs[i];
         for (size_t k = 0; k < cs->nmsgs; k++) {
             snprintf(name, sizeof(name), "%s.%s", cs->name, cs->msgs[k].name);
-            const struct handler *h = find_handler(name);
-            if (h || is_generic_msg(cs, cs->msgs[k].name))
-                xapi_array_append_string(a, name);
-            if (h && !(h->flags & H_NOSESSION)) {
-                snprintf(name, sizeof(name), "Async.%s.%s", cs->name, cs->msgs[k].name);
-                xapi_array_append_string(a, name);
-            }
+            xapi_array_append_string(a, name);
         }
     }
-    xapi_array_append_string(a, "system.listMethods");
     rok(c, a);
     return R_DONE;
 }
@@ -627,6 +579,220 @@ static void response_to_task(struct ctx *c, struct obj *t)
     }
 }
 
+/*
+ * Arguments as xapi's generated server unmarshals them (ocaml/idl/ocaml_backend/gen_server.ml):
+ * a value of the wrong type (nil, "no" for a bool, an int for a ref) fails the call with
+ * INTERNAL_ERROR before the session is checked.  XML-RPC carries ints as strings.
+ */
+static bool arg_type_ok(char t, const struct xapi_value *v)
+{
+    int64_t i;
+    double d;
+    switch (t) {
+    case 's':
+        return v->type == XAPI_STRING;
+    case 'i':
+        return xapi_value_as_int(v, &i) == 0;
+    case 'f':
+        return xapi_value_as_double(v, &d) == 0;
+    case 'b':
+        return v->type == XAPI_BOOL ||
+               (v->type == XAPI_STRING && (!strcmp(v->u.s, "true") || !strcmp(v->u.s, "false")));
+    case 'd':
+        return v->type == XAPI_DATETIME || v->type == XAPI_STRING;
+    case 'a':
+        return v->type == XAPI_ARRAY;
+    case 'm':
+        return v->type == XAPI_STRUCT;
+    default:
+        return true;
+    }
+}
+
+static bool args_typed(struct ctx *c, const struct sim_msg_spec *ms)
+{
+    static const char *const names[] = {"s",    "string", "i",        "int", "f",   "float", "b",
+                                        "bool", "d",      "datetime", "a",   "set", "m",     "map"};
+    size_t nt = strlen(ms->ptypes);
+    for (size_t i = 0; i < c->np && i < nt; i++) {
+        const struct xapi_value *v = xapi_array_get(c->p, i);
+        if (arg_type_ok(ms->ptypes[i], v))
+            continue;
+        const char *want = "value";
+        for (size_t k = 0; k + 1 < sizeof(names) / sizeof(names[0]); k += 2) {
+            if (names[k][0] == ms->ptypes[i])
+                want = names[k + 1];
+        }
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Rpc.Runtime_error(\"%s\", %s) in parameter %zu", want,
+                 xapi_type_name(v->type), i + 1);
+        rerr(c, "INTERNAL_ERROR", 1, msg);
+        return false;
+    }
+    return true;
+}
+
+/* Emergency mode comes first (api_server.ml callback1): everything but emergency calls fails. */
+static bool refuse_in_emergency(struct ctx *c, struct hostx *hx, const struct handler *h,
+                                bool *predispatch)
+{
+    if (host_is_master(c->w, c->host) || !hx->emergency || (h && (h->flags & H_EMERGENCY)))
+        return false;
+    const struct fault *f = NULL;
+    for (size_t i = 0; i < c->s->nfaults; i++) {
+        if (!strcmp(c->s->faults[i].type, "partition") && c->s->faults[i].w == c->w)
+            f = &c->s->faults[i];
+    }
+    rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
+    if (predispatch)
+        *predispatch = true;
+    return true;
+}
+
+static void answer_host_is_slave(struct ctx *c)
+{
+    char maddr[64];
+    str_lcpy(maddr, c->w->master ? HX(c->w->master)->address : "", sizeof(maddr));
+    rerr(c, "HOST_IS_SLAVE", 1, maddr);
+}
+
+/*
+ * Session_check.check (ocaml/xapi/session_check.ml): a local session (slave_local_login) is good
+ * on its own host; on a supporter an unknown session is SESSION_INVALID and a pool session is
+ * HOST_IS_SLAVE [coordinator].  False after answering.
+ */
+static bool session_ok(struct ctx *c)
+{
+    const char *sref = arg_str(c, 0);
+    c->sess = hmap_get(&c->w->sessions, sref);
+    if (c->sess && c->sess->local_host) {
+        if (c->sess->local_host == c->host)
+            return true;
+        c->sess = NULL;
+    }
+    if (!c->sess) {
+        rerr(c, "SESSION_INVALID", 1, sref);
+        return false;
+    }
+    if (!host_is_master(c->w, c->host)) {
+        answer_host_is_slave(c);
+        return false;
+    }
+    return true;
+}
+
+/* Rbac.check (ocaml/xapi/rbac.ml): the session's role must be among the message's roles; the
+ * local superuser and local sessions may do anything. */
+static bool rbac_ok(struct ctx *c, const char *full, const struct sim_msg_spec *ms)
+{
+    if (!c->sess || c->sess->local_host || c->sess->superuser || (ms->roles & c->sess->role))
+        return true;
+    static const char *const role_names[] = {"pool-admin", "pool-operator", "vm-power-admin",
+                                             "vm-admin",   "vm-operator",   "read-only",
+                                             "client-cert"};
+    char perm[200], msg[400];
+    size_t n = 0;
+    for (size_t i = 0; full[i] && i + 1 < sizeof(perm); i++)
+        perm[n++] = (char)tolower((unsigned char)full[i]);
+    perm[n] = '\0';
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < sizeof(role_names) / sizeof(role_names[0]); i++) {
+        if (ms->roles & (1 << i))
+            buf_printf(&b, "%s%s", b.len ? ", " : "", role_names[i]);
+    }
+    snprintf(msg, sizeof(msg), "No permission in user session. (Roles with this permission: %s)",
+             buf_str(&b));
+    buf_cleanup(&b);
+    rerr(c, "RBAC_PERMISSION_DENIED", 2, perm, msg);
+    return false;
+}
+
+/* The parameter count as gen_server.ml checks it: the session is not counted, missing
+ * mandatory parameters fail, trailing extra ones are ignored.  False after answering. */
+static bool arity_ok(struct ctx *c, const char *full, const struct sim_msg_spec *ms)
+{
+    int min = ms->nparams, max = ms->nparams;
+    for (size_t i = 0; i < sizeof(arity_over) / sizeof(arity_over[0]); i++) {
+        if (strcmp(arity_over[i].name, full) == 0) {
+            min = arity_over[i].min;
+            max = arity_over[i].max;
+        }
+    }
+    int sess = (ms->flags & SIM_MSG_SESSION) ? 1 : 0;
+    if ((int)c->np < min) {
+        char exp[16], got[16];
+        snprintf(exp, sizeof(exp), "%d", min - sess);
+        snprintf(got, sizeof(got), "%d", (int)c->np - sess);
+        rerr(c, "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, full, exp, got);
+        return false;
+    }
+    if ((int)c->np > max)
+        c->np = (size_t)max;
+    return true;
+}
+
+/* A synchronous long call: wait for its task (HTTP) or complete it now (in-process). */
+static void finish_long_call(struct ctx *c, struct obj *t, int rc)
+{
+    struct sim *s = c->s;
+    char tref[REF_LEN];
+    str_lcpy(tref, t->ref, sizeof(tref));
+    if (rc == R_PENDING) {
+        if (!c->blocking) {
+            run_due(s, sim_now(s));
+        } else {
+            int64_t give_up = clock_mono_ms() + 3600 * 1000;
+            while (task_pending(t) && clock_mono_ms() < give_up && !s->stopping) {
+                wait_until_real(s, clock_mono_ms() + 200);
+                run_due(s, sim_now(s));
+                t = obj_get_cls(c->w, tref, CL_TASK); /* a client may destroy it meanwhile */
+            }
+        }
+    }
+    if (!t || t->deleted) {
+        rerr(c, "HANDLE_INVALID", 2, "task", "the call's task was destroyed");
+        return;
+    }
+    if (task_pending(t))
+        rerr(c, "INTERNAL_ERROR", 1, "the simulated operation did not complete");
+    else
+        task_to_response(c, t);
+    obj_destroy(c->w, t);
+}
+
+/* Run a handler, as a task when it is Async or long. */
+static void run_handler(struct ctx *c, const struct handler *h, const char *full, bool async)
+{
+    if (async || (h->flags & H_LONG)) {
+        /* xapi names the task of an Async call "Async.<class>.<message>" (server_helpers.ml). */
+        char tname[220];
+        snprintf(tname, sizeof(tname), "%s%s", async ? "Async." : "", full);
+        c->task = task_new(c->w, tname, c->host, (h->flags & H_CANCEL) != 0);
+        if (async)
+            c->instant = false;
+    }
+    int rc = h->fn(c);
+    if (!c->task)
+        return;
+    struct obj *t = c->task;
+    if (rc == R_DONE)
+        response_to_task(c, t);
+    if (async)
+        rok(c, xapi_value_new_string(t->ref));
+    else
+        finish_long_call(c, t, rc);
+}
+
+/* A method the datamodel does not have: xapi checks a session first (the call_extension path of
+ * gen_server.ml), then answers MESSAGE_METHOD_UNKNOWN. */
+static void unknown_method(struct ctx *c, const char *method)
+{
+    if (c->np > 0 && !session_ok(c))
+        return;
+    rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, method);
+}
+
 int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
              struct xapi_response *r, bool blocking, bool *predispatch, struct err *e)
 {
@@ -651,119 +817,52 @@ int dispatch(struct sim *s, const char *addr, const char *method, const struct x
     if (w->partitioned && w->cut == host)
         return err_set(e, PP_ETRANSPORT, "host %s is partitioned from the network", addr);
     s->n_calls++;
-    c->s = s;
-    c->w = w;
-    c->host = host;
-    c->method = method;
-    c->p = params;
-    c->np = xapi_array_len(params);
-    c->r = r;
-    c->blocking = blocking;
-    c->instant = !blocking;
-
-    if (strcmp(method, "system.listMethods") == 0 || strcmp(method, "system_listMethods") == 0)
-        return h_list_methods(c);
-
+    *c = (struct ctx){.s = s,
+                      .w = w,
+                      .host = host,
+                      .method = method,
+                      .p = params,
+                      .np = xapi_array_len(params),
+                      .r = r,
+                      .blocking = blocking,
+                      .instant = !blocking};
     const struct sim_class_spec *cs = split_method(method, msg, sizeof(msg), &async);
     const struct sim_msg_spec *ms = cs ? sim_spec_msg(cs, msg) : NULL;
     char full[200];
     snprintf(full, sizeof(full), "%s.%s", cs ? cs->name : "", msg);
     const struct handler *h = ms ? find_handler(full) : NULL;
+    if (refuse_in_emergency(c, hx, h, predispatch))
+        return 0;
+    if (strcmp(method, "system.listMethods") == 0)
+        return h_list_methods(c);
     bool generic_ok = ms && !h && is_generic_msg(cs, msg);
     if (!ms || (async && (generic_ok || (h && (h->flags & H_NOSESSION))))) {
-        rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, method);
+        unknown_method(c, method);
         return 0;
     }
-    int min = ms->nparams, max = ms->nparams;
-    for (size_t i = 0; i < sizeof(arity_over) / sizeof(arity_over[0]); i++) {
-        if (strcmp(arity_over[i].name, full) == 0) {
-            min = arity_over[i].min;
-            max = arity_over[i].max;
-        }
-    }
-    if ((int)c->np < min || (int)c->np > max) {
-        char exp[16], got[16];
-        snprintf(exp, sizeof(exp), "%d", ms->nparams);
-        snprintf(got, sizeof(got), "%zu", c->np);
-        rerr(c, "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, method, exp, got);
+    if (!arity_ok(c, full, ms) || !args_typed(c, ms))
         return 0;
-    }
-    bool emergency_call = h && (h->flags & H_EMERGENCY);
-    if (!host_is_master(w, host) && !emergency_call) {
-        if (hx->emergency) {
-            const struct fault *f = NULL;
-            for (size_t i = 0; i < s->nfaults; i++) {
-                if (!strcmp(s->faults[i].type, "partition") && s->faults[i].w == w)
-                    f = &s->faults[i];
-            }
-            rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
-            if (predispatch)
-                *predispatch = true;
+    if (!(ms->flags & SIM_MSG_SESSION) || (h && (h->flags & H_NOSESSION))) {
+        /* logins: only the local ones work on a supporter (xapi_session.ml) */
+        if (!host_is_master(w, host) && !(h && (h->flags & H_EMERGENCY))) {
+            answer_host_is_slave(c);
             return 0;
         }
-        char maddr[64];
-        str_lcpy(maddr, w->master ? HX(w->master)->address : "", sizeof(maddr));
-        rerr(c, "HOST_IS_SLAVE", 1, maddr);
+    } else if (!session_ok(c) || !rbac_ok(c, full, ms)) {
         return 0;
     }
-    if (!(h && (h->flags & H_NOSESSION))) {
-        const char *sref = arg_str(c, 0);
-        c->sess = hmap_get(&w->sessions, sref);
-        if (!c->sess || (c->sess->local_host && c->sess->local_host != host)) {
-            rerr(c, "SESSION_INVALID", 1, sref);
-            return 0;
-        }
+    if (ms->flags & SIM_MSG_REMOVED) {
+        rerr(c, "MESSAGE_REMOVED", 0);
+        return 0;
     }
-    if (!h && !generic_ok) {
+    if (h) {
+        run_handler(c, h, full, async);
+        return 0;
+    }
+    bool handled = false;
+    if (generic_ok)
+        generic(c, (enum cls)cls_by_name(cs->name), msg, &handled);
+    if (!handled)
         rerr(c, "NOT_IMPLEMENTED", 1, full);
-        return 0;
-    }
-    if (!h) {
-        bool handled;
-        int cl = cls_by_name(cs->name);
-        generic(c, (enum cls)cl, msg, &handled);
-        if (!handled)
-            rerr(c, "NOT_IMPLEMENTED", 1, full);
-        return 0;
-    }
-    if (async || (h->flags & H_LONG)) {
-        c->task = task_new(w, full, host, (h->flags & H_CANCEL) != 0);
-        if (async)
-            c->instant = false;
-    }
-    int rc = h->fn(c);
-    if (!c->task)
-        return 0;
-    struct obj *t = c->task;
-    char tref[REF_LEN];
-    str_lcpy(tref, t->ref, sizeof(tref));
-    if (rc == R_DONE)
-        response_to_task(c, t);
-    if (async) {
-        rok(c, xapi_value_new_string(t->ref));
-        return 0;
-    }
-    /* A synchronous long call: wait for its task (HTTP) or complete it now (in-process). */
-    if (rc == R_PENDING) {
-        if (!blocking) {
-            run_due(s, sim_now(s));
-        } else {
-            int64_t give_up = clock_mono_ms() + 3600 * 1000;
-            while (task_pending(t) && clock_mono_ms() < give_up && !s->stopping) {
-                wait_until_real(s, clock_mono_ms() + 200);
-                run_due(s, sim_now(s));
-                t = obj_get_cls(w, tref, CL_TASK); /* a client may destroy it meanwhile */
-            }
-        }
-    }
-    if (!t || t->deleted) {
-        rerr(c, "HANDLE_INVALID", 2, "task", "the call's task was destroyed");
-        return 0;
-    }
-    if (task_pending(t))
-        rerr(c, "INTERNAL_ERROR", 1, "the simulated operation did not complete");
-    else
-        task_to_response(c, t);
-    obj_destroy(w, t);
     return 0;
 }

@@ -118,6 +118,11 @@ static enum MHD_Result do_rpc(struct listener *l, struct MHD_Connection *c, bool
             xapi_jsonrpc_encode_predispatch_error(&out, resp.error);
         else
             xapi_jsonrpc_encode_response(&out, call.proto, call.id, &resp);
+    } else if (resp.ok && strcmp(call.method, "system.listMethods") == 0) {
+        /* xapi answers system.listMethods with the bare array (api_server.ml) */
+        buf_puts(&out, "<?xml version=\"1.0\"?><methodResponse><params><param>");
+        xapi_xmlrpc_encode_value(&out, resp.value);
+        buf_puts(&out, "</param></params></methodResponse>");
     } else {
         xapi_xmlrpc_encode_response(&out, &resp);
     }

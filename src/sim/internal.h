@@ -103,6 +103,18 @@ struct session {
     char uuid[UUID_STR_LEN];
     struct obj *local_host; /* slave_local_login: valid on that host only */
     char *user;
+    int role;        /* SIM_ROLE_* bit of the user's role (RBAC) */
+    bool superuser;  /* the local superuser (root): every call allowed */
+    int64_t created; /* sim time of the login (session.last_active, validation_time) */
+    char originator[64];
+    uint64_t reg_gen;    /* event.register / event.next: the generation last delivered */
+    json_t *reg_classes; /* classes registered with event.register (array), or NULL */
+};
+
+/* A scenario user other than the superuser (scenario "users"), with one of xapi's roles. */
+struct sim_user {
+    char *name, *password;
+    int role; /* SIM_ROLE_* */
 };
 
 struct world {
@@ -185,6 +197,8 @@ struct sim {
     size_t nfaults;
     struct timings tm;
     char *user, *password;
+    struct sim_user *users;
+    size_t nusers;
     struct xapi_value *templates[CL_NCLS];
     bool stopping; /* the HTTP server is stopping: blocked calls return */
     uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
@@ -319,6 +333,15 @@ struct handler {
 #define H_NOSESSION 4u /* no session argument */
 #define H_CANCEL    8u /* its task can be cancelled */
 extern const struct handler sim_op_handlers[];
+
+/* ---- session.c: logins (scenario users with xapi's roles), logout, session records ---- */
+/* Free every session of w (the map itself stays, emptied of values only by the caller). */
+void sim_sessions_clear(struct world *w);
+extern const struct handler sim_session_handlers[];
+/* The SIM_ROLE_* bit of one of xapi's role names ("read-only", ...), or -1. */
+int sim_role_by_name(const char *name);
+/* model.c: the default record of a datamodel class (new value). */
+struct xapi_value *sim_spec_defaults(const struct sim_class_spec *cs);
 
 /* ---- xs8.c: XenServer 8 repository updates (minimal) ---- */
 /* Load a pool's scenario "repository" (path names it in errors).  PP_EINVAL on bad input. */

@@ -73,11 +73,8 @@ void obj_touch(struct world *w, struct obj *o)
     }
 }
 
-static struct xapi_value *template_for(struct sim *s, enum cls c)
+struct xapi_value *sim_spec_defaults(const struct sim_class_spec *cs)
 {
-    if (s->templates[c])
-        return s->templates[c];
-    const struct sim_class_spec *cs = sim_spec_class(cls_wire[c]);
     struct xapi_value *t = xapi_value_new_struct();
     for (size_t i = 0; i < cs->nfields; i++) {
         const struct sim_field_spec *f = &cs->fields[i];
@@ -97,8 +94,14 @@ static struct xapi_value *template_for(struct sim *s, enum cls c)
         }
         xapi_struct_set_take(t, f->name, v);
     }
-    s->templates[c] = t;
     return t;
+}
+
+static struct xapi_value *template_for(struct sim *s, enum cls c)
+{
+    if (!s->templates[c])
+        s->templates[c] = sim_spec_defaults(sim_spec_class(cls_wire[c]));
+    return s->templates[c];
 }
 
 struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid)
@@ -212,14 +215,7 @@ void world_free(struct world *w)
         free(o);
         o = n;
     }
-    for (size_t i = 0; i < w->sessions.cap; i++) {
-        struct hmap_slot *sl = &w->sessions.slots[i];
-        if (sl->key && sl->val) {
-            struct session *se = sl->val;
-            free(se->user);
-            free(se);
-        }
-    }
+    sim_sessions_clear(w);
     hmap_cleanup(&w->refs);
     hmap_cleanup(&w->uuids);
     hmap_cleanup(&w->sessions);

