@@ -16,7 +16,8 @@
 #include "store/store.h"
 #include "xapi/value.h"
 
-/* Step kinds as journaled (store_step.kind). */
+/* Step kinds as journaled (store_step.kind).  Only the kind table (exec_kinds.c) compares
+ * these names; everything else works on enum exec_kind. */
 #define SK_RESOLVE       "resolve"   /* one Resolve All fix; undo recorded with the intent */
 #define SK_UPLOAD        "upload"    /* PUT the image of one update to the upload SR */
 #define SK_INTRODUCE     "introduce" /* pool_update.introduce of the uploaded VDI */
@@ -31,6 +32,78 @@
 #define SK_ENABLE        "enable"        /* host.enable */
 #define SK_CLEAN         "clean"         /* pool_update.pool_clean: the image leaves the SR */
 #define SK_UNDO          "undo"          /* replay the pool's undo list */
+
+/* ---- the step-kind table (exec_kinds.c) ---- */
+
+enum exec_kind {
+    EXEC_K_UNKNOWN = 0,
+    EXEC_K_RESOLVE,
+    EXEC_K_UPLOAD,
+    EXEC_K_INTRODUCE,
+    EXEC_K_PRECHECK,
+    EXEC_K_REPLAN,
+    EXEC_K_DISABLE,
+    EXEC_K_MIGRATE,
+    EXEC_K_APPLY,
+    EXEC_K_APPLY_CDN,
+    EXEC_K_REBOOT,
+    EXEC_K_RESTART_AGENT,
+    EXEC_K_ENABLE,
+    EXEC_K_CLEAN,
+    EXEC_K_UNDO,
+    EXEC_K_CANCEL, /* not journaled: the cancel procedure of a pool (undo list, update removal) */
+    EXEC_K_COUNT
+};
+
+enum exec_kind_flag {
+    /* A derived "done" still runs the step (read-only or idempotent: precheck, clean, undo). */
+    EXEC_KF_RUN_ALWAYS = 1u << 0,
+    /* The effect is a host coming back: wait deadline env.host_return_timeout_ms. */
+    EXEC_KF_HOST_RETURN = 1u << 1,
+    /* A live migration: several per lane at once, retargeted on the codes of `retarget`. */
+    EXEC_KF_MIGRATION = 1u << 2,
+    /* Public name "migrate_back" instead of public_name when params.back is true. */
+    EXEC_KF_BACK_NAME = 1u << 3,
+    /* Found done on resume: result {"already_introduced": true} (the update is in the pool). */
+    EXEC_KF_DONE_INTRODUCED = 1u << 4,
+    /* Needs no host (steps without a host run one at a time). */
+    EXEC_KF_POOL = 1u << 5,
+};
+
+enum derive {
+    DERIVE_RESEND = 0, /* the effect is not there: (re)send the action */
+    DERIVE_DONE,       /* the effect is visible: journal done, send nothing */
+    DERIVE_WAIT        /* the action is under way (host rebooting, VM migrating): only wait */
+};
+const char *derive_name(enum derive d);
+
+struct xview;
+struct exec_step;
+
+/* One row per step kind: everything the executor does differently per kind. */
+struct exec_kind_def {
+    enum exec_kind kind;
+    const char *name;        /* as journaled */
+    const char *public_name; /* the REST API's (docs/rest-api.md) */
+    /* Resume rule: is the effect of this step visible in v (done), under way (wait), or not
+     * there (resend)?  later_steps: the journal has steps of the pool after this one.  Pure. */
+    enum derive (*derive)(const struct xview *v, const char *host, const json_t *params,
+                          bool later_steps);
+    /* Start the step (intent journaled by it); impure, exec_*.c.  NULL in the pure tests. */
+    void (*send)(struct exec_step *s);
+    int64_t wait_ms;             /* deadline of the wait for the effect (0: host return timeout) */
+    const char *timeout_code;    /* the outcome when that deadline passes */
+    const char *const *benign;   /* NULL-terminated codes meaning "the effect is already there" */
+    const char *const *retarget; /* migrations: codes that send the VM elsewhere */
+    unsigned flags;              /* enum exec_kind_flag */
+};
+
+/* The row of a kind name (the EXEC_K_UNKNOWN row for an unknown or NULL name); never NULL. */
+const struct exec_kind_def *exec_kind_by_name(const char *name);
+/* The row of a kind; never NULL. */
+const struct exec_kind_def *exec_kind_def(enum exec_kind k);
+/* True when code is in the NULL-terminated list (NULL list: false). */
+bool exec_code_in(const char *const *list, const char *code);
 
 /* ---- plans to steps ---- */
 
@@ -94,15 +167,10 @@ const char *xv_host_oc(const struct xview *v, const char *host, const char *key)
 /* True when every PBD of the host is currently_attached. */
 bool xv_host_pbds_plugged(const struct xview *v, const char *host);
 bool xv_update_applied(const struct xview *v, const char *uuid, const char *host);
+/* True when the effect of a fix / undo record ({"fix","obj","arg"}) is visible in v. */
+bool exec_fix_done(const struct xview *v, const json_t *fix);
 
 /* ---- resume derivation ---- */
-
-enum derive {
-    DERIVE_RESEND = 0, /* the effect is not there: (re)send the action */
-    DERIVE_DONE,       /* the effect is visible: journal done, send nothing */
-    DERIVE_WAIT        /* the action is under way (host rebooting, VM migrating): only wait */
-};
-const char *derive_name(enum derive d);
 
 /*
  * Decide, for a step whose intent is on disk (or that failed, on Retry), whether its effect is

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * steps.c - the executor's pure parts (see exec_int.h): plans to journal steps, the resume
- * derivation over XAPI records, undo records of fixes, and explanations of error codes.
+ * steps.c - the executor's pure parts (see exec_int.h): plans to journal steps, views of XAPI
+ * records (fix effects, host health), undo records of fixes, and explanations of error codes.
+ * The per-kind resume rules live in the kind table (exec_kinds.c).
  */
 #include <string.h>
 
@@ -352,19 +353,6 @@ bool xv_update_applied(const struct xview *v, const char *uuid, const char *host
 
 /* ---------------------------------------------------------------- derivation */
 
-/* Name of a decision, for logs and tests. */
-const char *derive_name(enum derive d)
-{
-    switch (d) {
-    case DERIVE_DONE:
-        return "done";
-    case DERIVE_WAIT:
-        return "wait";
-    default:
-        return "resend";
-    }
-}
-
 static const char *pstr(const json_t *params, const char *key)
 {
     const char *s = json_string_value(json_object_get(params, key));
@@ -433,64 +421,10 @@ static bool fix_visible(const struct xview *v, enum plan_fix_kind k, const char 
     return false;
 }
 
-/* The resume decision (see exec_int.h). */
-enum derive exec_derive(const struct xview *v, const char *kind, const char *host,
-                        const json_t *params, bool later_steps)
+/* A fix's effect visible (see exec_int.h). */
+bool exec_fix_done(const struct xview *v, const json_t *fix)
 {
-    const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
-    if (str_eq(kind, SK_RESOLVE)) {
-        const char *obj = pstr(params, "obj"), *arg = pstr(params, "arg");
-        return fix_visible(v, fix_kind(pstr(params, "fix")), obj, arg) ? DERIVE_DONE
-                                                                       : DERIVE_RESEND;
-    }
-    if (str_eq(kind, SK_UPLOAD) || str_eq(kind, SK_INTRODUCE))
-        return xv_update_by_uuid(v, pstr(params, "uuid"), NULL) ? DERIVE_DONE : DERIVE_RESEND;
-    if (str_eq(kind, SK_REPLAN))
-        return later_steps ? DERIVE_DONE : DERIVE_RESEND;
-    if (str_eq(kind, SK_DISABLE))
-        return h && !xapi_struct_bool(h, "enabled", true) ? DERIVE_DONE : DERIVE_RESEND;
-    if (str_eq(kind, SK_ENABLE))
-        return h && xapi_struct_bool(h, "enabled", false) ? DERIVE_DONE : DERIVE_RESEND;
-    if (str_eq(kind, SK_MIGRATE)) {
-        const struct xapi_value *vm = v->get(v->ctx, "vm", pstr(params, "vm"));
-        if (!vm)
-            return DERIVE_DONE; /* the VM is gone: nothing left to move */
-        const char *on = xapi_struct_str(vm, "resident_on", "");
-        if (str_eq(on, pstr(params, "to")))
-            return DERIVE_DONE;
-        const struct xapi_value *ops = xapi_struct_get(vm, "current_operations");
-        for (size_t i = 0; i < xapi_struct_len(ops); i++) {
-            (void)i;
-            return DERIVE_WAIT; /* a migration (or another operation) is running */
-        }
-        if (str_eq(on, pstr(params, "from")))
-            return str_eq(xapi_struct_str(vm, "power_state", ""), "Running") ? DERIVE_RESEND
-                                                                             : DERIVE_DONE;
-        return DERIVE_DONE; /* resident elsewhere: it left the host, never move it twice */
-    }
-    if (str_eq(kind, SK_APPLY))
-        return xv_update_applied(v, pstr(params, "uuid"), host) ? DERIVE_DONE : DERIVE_RESEND;
-    if (str_eq(kind, SK_APPLY_CDN))
-        return h && str_eq(xapi_struct_str(h, "last_update_hash", ""), pstr(params, "hash")) &&
-                       *pstr(params, "hash")
-                   ? DERIVE_DONE
-                   : DERIVE_RESEND;
-    if (str_eq(kind, SK_REBOOT) || str_eq(kind, SK_RESTART_AGENT)) {
-        bool reboot = str_eq(kind, SK_REBOOT);
-        const char *key = reboot ? "boot_time" : "agent_start_time";
-        const char *before = pstr(params, reboot ? "boot_before" : "agent_before");
-        if (!json_object_get(params, reboot ? "boot_before" : "agent_before"))
-            return DERIVE_RESEND; /* intent without the recorded times: never sent */
-        if (exec_host_healthy(v, host, params, reboot))
-            return DERIVE_DONE;
-        if (!xv_host_live(v, host) || !str_eq(xv_host_oc(v, host, key), before))
-            return DERIVE_WAIT; /* going down, or back up but not healthy yet */
-        /* The master marks a host not live at once when it accepts a reboot (xapi.md §2): a
-         * live host with the old boot_time never took it, so sending it is not a second one. */
-        return DERIVE_RESEND;
-    }
-    /* precheck (read-only), clean (idempotent), undo (each item marked) */
-    return DERIVE_RESEND;
+    return fix_visible(v, fix_kind(pstr(fix, "fix")), pstr(fix, "obj"), pstr(fix, "arg"));
 }
 
 /* Health after the action (see exec_int.h). */
@@ -562,26 +496,6 @@ json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix)
     default:
         return NULL;
     }
-}
-
-/* ---------------------------------------------------------------- public names */
-
-/* The step names of the REST API (docs/rest-api.md) for a journal kind (see exec_int.h). */
-const char *exec_public_step(const char *kind, const json_t *params)
-{
-    if (!kind)
-        return NULL;
-    if (str_eq(kind, SK_MIGRATE))
-        return json_is_true(json_object_get(params, "back")) ? "migrate_back" : "evacuate";
-    if (str_eq(kind, SK_RESTART_AGENT))
-        return "restart_toolstack";
-    if (str_eq(kind, SK_APPLY_CDN))
-        return "apply";
-    if (str_eq(kind, SK_REPLAN))
-        return "precheck";
-    if (str_eq(kind, SK_UNDO))
-        return "restore";
-    return kind;
 }
 
 /* ---------------------------------------------------------------- explanations */

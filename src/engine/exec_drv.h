@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_drv.h - the executor's driving state, shared by its files (not by the engine, which
+ * uses exec.h; not by the pure tests, which use exec_int.h):
+ *
+ *   exec.c         rollouts: create, load, resume, retry, cancel, tick, state
+ *   exec_pump.c    the pool pump and its lanes, the step cache, starting a step (resume rule
+ *                  first), outcomes, waits for effects, calls
+ *   exec_kinds.c   the table of step kinds (names, send, resume rule, deadline, benign codes)
+ *   exec_sends.c   sending the host steps, introduce, precheck
+ *   exec_replan.c  re-planning after the prechecks
+ *   exec_fixes.c   Resolve All fixes, undo / cancel action lists
+ *   exec_migrate.c live migrations and their targets
+ *   exec_upload.c  the update image upload and its task
+ *
+ * Everything runs on the engine thread.  A step in flight (struct exec_step) belongs to its
+ * pool's active list; when the executor is freed while a call is in flight the step is
+ * orphaned (p = NULL) and freed by its callback (exec_orphan_check).
+ */
+#ifndef PP_ENGINE_EXEC_DRV_H
+#define PP_ENGINE_EXEC_DRV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/exec.h"
+#include "engine/exec_int.h"
+#include "store/store.h"
+#include "xapi/client.h"
+
+#define LOGM "exec"
+/* Live migrations at once: per evacuated host the planner's parallel_migrations (Xen
+ * Orchestra's practice of 3, and what the planner's window assumes), which stays under what xapi
+ * itself starts when it evacuates a host (10, ocaml/xapi/xapi_host.ml); per pool only a guard
+ * against runaway task counts on the master.  Pool-wide caps of 10 and then 48 made the hosts
+ * of a batch queue behind each other: 256-host bench, policy return, 3,472 s against 2,624 s. */
+#define EXEC_MAX_MIGRATIONS_POOL     256
+#define EXEC_DEFAULT_MIGRATIONS_HOST 3
+#define EXEC_TASK_POLL_S             30.0
+
+enum exec_xp_state {
+    EXEC_XP_RUN = 0,
+    EXEC_XP_HALTED,
+    EXEC_XP_DONE,
+    EXEC_XP_CANCEL,
+    EXEC_XP_CANCELLED
+};
+
+struct exec_run;
+struct exec_step;
+
+struct exec_pool {
+    struct exec_run *r;
+    char *name;
+    enum exec_xp_state st;
+    struct exec_step *active;
+    int n_migr;
+    bool waiting_client; /* reported once */
+    bool dirty;          /* pump on the next exec_tick */
+    /* The pool's journal steps, cached: loaded once, each step refreshed from the store after
+     * every journal write of it, reloaded after steps are appended or skipped in bulk. */
+    struct store_step_list steps;
+    int *batches;          /* params.batch of each cached step (-1: none) */
+    enum exec_kind *kinds; /* the kind of each cached step, mapped once at load */
+    bool steps_ok;
+    size_t hint; /* every step before it is done or skipped */
+    bool cancel_started;
+};
+
+struct exec_run {
+    struct exec *x;
+    char *id;
+    enum store_rollout_state st;
+    struct exec_pool *pools;
+    size_t n_pools;
+    struct exec_run *next;
+};
+
+struct exec {
+    struct exec_env env;
+    struct exec_run *runs;
+};
+
+/* An undo / cancel action list processed one by one. */
+struct exec_action {
+    json_t *a;        /* {"fix":...} or {"op":"clean"|"destroy","uuid"} */
+    int64_t undo_seq; /* step whose undo this is (0: none) */
+};
+
+struct exec_step {
+    struct exec_pool *p;             /* NULL once orphaned (executor freed while in flight) */
+    int64_t seq;                     /* 0 for the cancel procedure */
+    const struct exec_kind_def *def; /* the kind's row (exec_kinds.c) */
+    char *host;
+    json_t *params;
+    struct xapi_op *op;
+    struct xapi_upload *up;
+    struct zimg *z;
+    char *task;  /* upload: the task created for it */
+    char *token; /* upload: event.from token */
+    int64_t size;
+    int last_pct;
+    int retargets;  /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
+    bool prev_task; /* upload: waiting for the task of an attempt before a restart */
+    struct exec_action *acts;
+    size_t n_acts, i_act;
+    struct exec_step *next;
+};
+
+/* ---- exec.c */
+void exec_pool_dirty(struct exec_pool *p);
+void exec_run_update_state(struct exec_run *r);
+
+/* ---- exec_pump.c: helpers */
+struct xapi_client *exec_pool_client(struct exec_pool *p);
+void exec_view_of(struct xview *v, struct xapi_client *c);
+const char *exec_pstr(const json_t *j, const char *k); /* "" when absent; borrowed */
+char *exec_dumps(const json_t *j);                     /* compact JSON or NULL; free */
+void exec_emit(struct exec_pool *p, const char *host, const char *step, int pct, const char *fmt,
+               ...) __attribute__((format(printf, 5, 6)));
+const char *exec_step_name(const struct exec_step *s);
+const char *exec_host_label(struct exec_step *s);
+/* An XAPI array of n strings (new). */
+struct xapi_value *exec_params_v(int n, ...);
+void exec_step_free(struct exec_step *s);
+/* Remove s from its pool's active list (not freed). */
+void exec_unlink_step(struct exec_step *s);
+/* Neither done nor skipped. */
+bool exec_step_unfinished(const struct store_step *st);
+int exec_steps_load(struct exec_pool *p);
+void exec_steps_drop(struct exec_pool *p);
+void exec_steps_refresh(struct exec_pool *p, int64_t seq);
+bool exec_orphan_check(struct exec_step *s);
+/* ---- exec_pump.c: outcomes, calls, waits */
+void exec_step_done(struct exec_step *s, json_t *result_take);
+void exec_step_fail(struct exec_step *s, const char *code, const char *msg);
+void exec_step_fail_err(struct exec_step *s, int rc, const struct err *e);
+/* Journal the intent (params replaced when new_params, undo recorded).  0, or -1 (failed). */
+int exec_intent(struct exec_step *s, const json_t *undo, bool new_params);
+/* Wait for the step's effect (the kind's rule says done) within the kind's deadline. */
+void exec_wait_effect(struct exec_step *s);
+/* Completion of a state-changing call: benign codes / retarget per the kind's row, then wait. */
+void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const struct err *e);
+/* Send a call (task: as Async.<method>).  params taken.  0, or -1 after failing the step. */
+int exec_send_call(struct exec_step *s, const char *method, struct xapi_value *params, bool task,
+                   xapi_done_fn done);
+void exec_pump_pool(struct exec_pool *p);
+
+/* ---- exec_fixes.c */
+const char *exec_obj_name(const struct xview *v, const char *ref);
+void exec_acts_add(struct exec_step *s, json_t *a_take, int64_t undo_seq);
+void exec_acts_next(struct exec_step *s);
+void exec_start_cancel(struct exec_pool *p);
+
+/* ---- exec_migrate.c */
+bool exec_retarget(struct exec_step *s);
+void exec_migrate_send(struct exec_step *s);
+
+/* ---- the sends of the kind table (intent journaled by each) */
+void exec_send_resolve(struct exec_step *s);      /* exec_fixes.c */
+void exec_send_clean(struct exec_step *s);        /* exec_fixes.c */
+void exec_send_undo(struct exec_step *s);         /* exec_fixes.c */
+void exec_send_upload(struct exec_step *s);       /* exec_upload.c */
+void exec_send_migrate(struct exec_step *s);      /* exec_migrate.c */
+void exec_send_replan(struct exec_step *s);       /* exec_replan.c */
+void exec_send_introduce(struct exec_step *s);    /* exec_sends.c */
+void exec_send_precheck(struct exec_step *s);     /* exec_sends.c */
+void exec_send_disable(struct exec_step *s);      /* exec_sends.c */
+void exec_send_enable(struct exec_step *s);       /* exec_sends.c */
+void exec_send_apply(struct exec_step *s);        /* exec_sends.c */
+void exec_send_apply_cdn(struct exec_step *s);    /* exec_sends.c */
+void exec_send_host_restart(struct exec_step *s); /* exec_sends.c: reboot, restart_agent */
+
+#endif

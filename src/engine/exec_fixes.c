@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_fixes.c - Resolve All fixes and their undo records sent as XAPI calls; the action lists of
+ * the undo step and of Cancel (each item marked replayed, so a crash resumes where it stopped).
+ */
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_drv.h"
+
+/* ---------------------------------------------------------------- fixes (resolve, undo) */
+
+/* The name_label of a pool / host / VM ref for messages (the ref when unknown; borrowed). */
+const char *exec_obj_name(const struct xview *v, const char *ref)
+{
+    static const char *const classes[] = {"host", "vm", "pool", "sr"};
+    for (size_t i = 0; i < 4; i++) {
+        const struct xapi_value *r = v->get(v->ctx, classes[i], ref);
+        if (r) {
+            const char *n = xapi_struct_str(r, "name_label", "");
+            return *n ? n : ref;
+        }
+    }
+    return ref;
+}
+
+/* Send the XAPI call of a fix / undo record; done later.  Returns 0, or 1 when nothing is to
+ * be sent (no-op fix), or -1 after failing the step. */
+static int send_fix(struct exec_step *s, const json_t *fix, xapi_done_fn done)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    if (!c) {
+        exec_step_fail(s, "TRANSPORT", "the pool is not connected");
+        return -1;
+    }
+    struct xview v;
+    exec_view_of(&v, c);
+    const char *f = exec_pstr(fix, "fix"), *obj = exec_pstr(fix, "obj"),
+               *arg = exec_pstr(fix, "arg");
+    if (str_eq(f, "disable_ha"))
+        return exec_send_call(s, "pool.disable_ha", NULL, true, done);
+    if (str_eq(f, "enable_ha")) {
+        struct xapi_value *pa = xapi_value_new_array();
+        struct xapi_value *srs = xapi_value_new_array();
+        json_t *js = json_object_get(fix, "heartbeat_srs");
+        for (size_t i = 0; i < json_array_size(js); i++)
+            xapi_array_append_string(srs, json_string_value(json_array_get(js, i)));
+        xapi_array_append_take(pa, srs);
+        json_t *cfg = json_object_get(fix, "configuration");
+        struct xapi_value *cv = cfg ? xapi_value_from_json(cfg) : NULL;
+        xapi_array_append_take(pa, cv ? cv : xapi_value_new_struct());
+        return exec_send_call(s, "pool.enable_ha", pa, true, done);
+    }
+    if (str_eq(f, "enable_host"))
+        return exec_send_call(s, "host.enable", exec_params_v(1, obj), false, done);
+    if (str_eq(f, "disable_host"))
+        return exec_send_call(s, "host.disable", exec_params_v(1, obj), false, done);
+    if (str_eq(f, "plug_pbd")) {
+        struct pbd_find {
+            const char *host, *sr, *ref;
+        } pf = {obj, arg, NULL};
+        /* find the PBD of (host, SR) */
+        const struct xapi_value *srr = v.get(v.ctx, "sr", arg);
+        const struct xapi_value *pbds = srr ? xapi_struct_get(srr, "PBDs") : NULL;
+        for (size_t i = 0; i < xapi_array_len(pbds); i++) {
+            const char *ref = xapi_value_str(xapi_array_get(pbds, i));
+            const struct xapi_value *pb = v.get(v.ctx, "pbd", ref);
+            if (pb && str_eq(xapi_struct_str(pb, "host", ""), pf.host))
+                pf.ref = ref;
+        }
+        if (!pf.ref)
+            return 1;
+        return exec_send_call(s, "PBD.plug", exec_params_v(1, pf.ref), true, done);
+    }
+    if (str_eq(f, "eject_cd") || str_eq(f, "insert_cd")) {
+        const char *vbd = exec_pstr(fix, "vbd");
+        if (!*vbd) {
+            const struct xapi_value *r = v.get(v.ctx, "vm", obj);
+            const struct xapi_value *vbds = r ? xapi_struct_get(r, "VBDs") : NULL;
+            for (size_t i = 0; i < xapi_array_len(vbds); i++) {
+                const char *ref = xapi_value_str(xapi_array_get(vbds, i));
+                const struct xapi_value *b = v.get(v.ctx, "vbd", ref);
+                if (b && str_eq(xapi_struct_str(b, "type", ""), "CD"))
+                    vbd = ref;
+            }
+        }
+        if (!*vbd)
+            return 1;
+        if (str_eq(f, "eject_cd"))
+            return exec_send_call(s, "VBD.eject", exec_params_v(1, vbd), true, done);
+        return exec_send_call(s, "VBD.insert", exec_params_v(2, vbd, exec_pstr(fix, "vdi")), true,
+                              done);
+    }
+    if (str_eq(f, "suspend_vm"))
+        return exec_send_call(s, "VM.suspend", exec_params_v(1, obj), true, done);
+    if (str_eq(f, "shutdown_vm"))
+        return exec_send_call(s, "VM.clean_shutdown", exec_params_v(1, obj), true, done);
+    if (str_eq(f, "resume_vm") || str_eq(f, "start_vm")) {
+        bool resume = str_eq(f, "resume_vm");
+        struct xapi_value *pa = exec_params_v(1, obj);
+        if (*arg)
+            xapi_array_append_string(pa, arg);
+        xapi_array_append_take(pa, xapi_value_new_bool(false));
+        xapi_array_append_take(pa, xapi_value_new_bool(false));
+        const char *m =
+            resume ? (*arg ? "VM.resume_on" : "VM.resume") : (*arg ? "VM.start_on" : "VM.start");
+        return exec_send_call(s, m, pa, true, done);
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- action lists (undo, cancel) */
+
+static void act_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    struct exec_action *a = &s->acts[s->i_act];
+    const char *what = exec_pstr(a->a, "fix");
+    if (!*what)
+        what = exec_pstr(a->a, "op");
+    if (rc != 0) {
+        const char *code = e ? e->xapi_code : "";
+        /* Already restored / already gone / still applied somewhere: nothing left to do. */
+        bool benign = str_eq(code, "HANDLE_INVALID") || str_eq(code, "UPDATE_IS_APPLIED") ||
+                      str_eq(code, "VM_BAD_POWER_STATE") || str_eq(code, "VBD_NOT_EMPTY") ||
+                      str_eq(code, "VBD_IS_EMPTY");
+        if (!benign && s->seq == 0) {
+            /* Cancelling: one thing that cannot be put back must not stop the others (HA,
+             * hosts, CDs, VMs).  The item stays in the undo list, unmarked, and is reported. */
+            exec_emit(s->p, NULL, exec_step_name(s), -1,
+                      "could not restore %s: %s; restoring the rest", what, e ? e->msg : "");
+            s->i_act++;
+            exec_acts_next(s);
+            return;
+        }
+        if (!benign) {
+            exec_step_fail_err(s, rc, e);
+            return;
+        }
+        exec_emit(s->p, NULL, exec_step_name(s), -1, "%s: %s (nothing to restore)", what,
+                  e ? e->msg : "");
+    }
+    struct exec *x = s->p->r->x;
+    struct err se = {0};
+    if (a->undo_seq > 0 && store_undo_mark_done(x->env.store, s->p->r->id, a->undo_seq, &se))
+        log_error(LOGM, "%s: undo mark: %s", s->p->r->id, se.msg);
+    s->i_act++;
+    exec_acts_next(s);
+}
+
+static bool pred_host_live(void *ctx, struct xapi_client *c)
+{
+    struct xview v;
+    exec_view_of(&v, c);
+    return xv_host_live(&v, ctx);
+}
+
+/* The host an undo item waited for is back (or the wait failed): try the item again. */
+static void act_waited(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    exec_acts_next(s);
+}
+
+static void acts_finish(struct exec_step *s)
+{
+    struct exec_pool *p = s->p;
+    if (s->seq > 0) {
+        exec_step_done(s, NULL);
+        return;
+    }
+    /* the cancel procedure */
+    exec_unlink_step(s);
+    exec_step_free(s);
+    p->st = EXEC_XP_CANCELLED;
+    exec_emit(p, NULL, "cancel", 100, "cancelled: fixes reverted, update files removed");
+    exec_run_update_state(p->r);
+}
+
+void exec_acts_next(struct exec_step *s)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    while (s->i_act < s->n_acts) {
+        struct exec_action *a = &s->acts[s->i_act];
+        const char *op = exec_pstr(a->a, "op");
+        struct xview v;
+        if (c)
+            exec_view_of(&v, c);
+        int r;
+        if (*op) {
+            const char *uref = NULL;
+            const struct xapi_value *u =
+                c ? xv_update_by_uuid(&v, exec_pstr(a->a, "uuid"), &uref) : NULL;
+            if (!u) {
+                r = 1;
+            } else if (str_eq(op, "clean")) {
+                exec_emit(s->p, NULL, exec_step_name(s), -1, "removing the update file of %s",
+                          exec_pstr(a->a, "uuid"));
+                r = exec_send_call(s, "pool_update.pool_clean", exec_params_v(1, uref), false,
+                                   act_done);
+            } else {
+                r = exec_send_call(s, "pool_update.destroy", exec_params_v(1, uref), false,
+                                   act_done);
+            }
+        } else if (c && exec_fix_done(&v, a->a)) {
+            r = 1; /* already as it should be */
+        } else if (c &&
+                   (str_eq(exec_pstr(a->a, "fix"), "enable_host") ||
+                    str_eq(exec_pstr(a->a, "fix"), "disable_host")) &&
+                   !xv_host_live(&v, exec_pstr(a->a, "obj"))) {
+            /* the host is rebooting (a cancelled rollout): wait for it before enabling it */
+            struct err we = {0};
+            exec_emit(s->p, NULL, exec_step_name(s), -1,
+                      "waiting for %s to come back before enabling it",
+                      exec_obj_name(&v, exec_pstr(a->a, "obj")));
+            int64_t t = s->p->r->x->env.host_return_timeout_ms;
+            if (xapi_cache_wait(c, pred_host_live, (void *)exec_pstr(a->a, "obj"),
+                                t > 0 ? t : 20 * 60 * 1000, act_waited, s, &s->op, &we) != 0) {
+                exec_step_fail_err(s, we.code, &we);
+            }
+            return;
+        } else {
+            const char *f = exec_pstr(a->a, "fix");
+            exec_emit(s->p, NULL, exec_step_name(s), -1, "restoring: %s %s", f,
+                      c ? exec_obj_name(&v, exec_pstr(a->a, "obj")) : exec_pstr(a->a, "obj"));
+            r = send_fix(s, a->a, act_done);
+        }
+        if (r < 0)
+            return; /* step failed */
+        if (r == 0)
+            return; /* in flight */
+        struct exec *x = s->p->r->x;
+        struct err se = {0};
+        if (a->undo_seq > 0 &&
+            store_undo_mark_done(x->env.store, s->p->r->id, a->undo_seq, &se) != 0)
+            log_error(LOGM, "%s: undo mark: %s", s->p->r->id, se.msg);
+        s->i_act++;
+    }
+    acts_finish(s);
+}
+
+void exec_acts_add(struct exec_step *s, json_t *a_take, int64_t undo_seq)
+{
+    s->acts = xreallocarray(s->acts, s->n_acts + 1, sizeof(*s->acts));
+    s->acts[s->n_acts].a = a_take;
+    s->acts[s->n_acts].undo_seq = undo_seq;
+    s->n_acts++;
+}
+
+/* Load the pool's undo list into s's actions.  Returns 0 or -1 (step failed). */
+static int acts_load_undo(struct exec_step *s)
+{
+    struct exec *x = s->p->r->x;
+    struct store_step_list ul = {0};
+    struct err e = {0};
+    if (store_undo_list(x->env.store, s->p->r->id, s->p->name, &ul, &e) != 0) {
+        exec_step_fail(s, "DB", e.msg);
+        return -1;
+    }
+    for (size_t i = 0; i < ul.n; i++) {
+        json_t *u = json_loads(ul.items[i].undo_json, 0, NULL);
+        if (json_is_object(u))
+            exec_acts_add(s, u, ul.items[i].seq);
+        else
+            json_decref(u);
+    }
+    store_step_list_cleanup(&ul);
+    return 0;
+}
+/* ---------------------------------------------------------------- cancel */
+
+void exec_start_cancel(struct exec_pool *p)
+{
+    struct exec *x = p->r->x;
+    struct store_step_list l = {0};
+    struct err e = {0};
+    p->cancel_started = true;
+    if (store_steps_list(x->env.store, p->r->id, p->name, &l, &e) != 0) {
+        log_error(LOGM, "%s: %s", p->r->id, e.msg);
+        return;
+    }
+    struct exec_step *s = xcalloc(1, sizeof(*s));
+    s->p = p;
+    s->def = exec_kind_def(EXEC_K_CANCEL);
+    s->params = json_object();
+    s->next = p->active;
+    p->active = s;
+    for (size_t i = 0; i < l.n; i++) {
+        if (exec_step_unfinished(&l.items[i]) &&
+            store_journal_skip(x->env.store, p->r->id, l.items[i].seq, "cancelled", &e) != 0)
+            log_error(LOGM, "%s: skip: %s", p->r->id, e.msg);
+    }
+    p->steps_ok = false;
+    exec_emit(p, NULL, "cancel", 0, "cancelling: reverting fixes, removing update files");
+    if (acts_load_undo(s) != 0) {
+        store_step_list_cleanup(&l);
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        if (exec_kind_by_name(l.items[i].kind)->kind != EXEC_K_UPLOAD)
+            continue;
+        json_t *pj = json_loads(l.items[i].params_json, 0, NULL);
+        exec_acts_add(s, json_pack("{s:s, s:s}", "op", "clean", "uuid", exec_pstr(pj, "uuid")), 0);
+        exec_acts_add(s, json_pack("{s:s, s:s}", "op", "destroy", "uuid", exec_pstr(pj, "uuid")),
+                      0);
+        json_decref(pj);
+    }
+    store_step_list_cleanup(&l);
+    exec_acts_next(s);
+}
+
+/* ---------------------------------------------------------------- the sends of the kind table */
+
+/* resolve: one Resolve All fix, its undo record journaled with the intent. */
+void exec_send_resolve(struct exec_step *s)
+{
+    struct xview v;
+    exec_view_of(&v, exec_pool_client(s->p));
+    json_t *undo = exec_undo_for_fix(&v, s->params);
+    int r = exec_intent(s, undo, false);
+    json_decref(undo);
+    if (r)
+        return;
+    exec_emit(s->p, NULL, exec_step_name(s), 0, "resolving: %s %s", exec_pstr(s->params, "fix"),
+              exec_obj_name(&v, exec_pstr(s->params, "obj")));
+    r = send_fix(s, s->params, exec_call_then_wait);
+    if (r == 1)
+        exec_wait_effect(s);
+}
+
+/* clean: pool_update.pool_clean of one uploaded update. */
+void exec_send_clean(struct exec_step *s)
+{
+    if (exec_intent(s, NULL, false))
+        return;
+    exec_acts_add(s, json_pack("{s:s, s:s}", "op", "clean", "uuid", exec_pstr(s->params, "uuid")),
+                  0);
+    exec_acts_next(s);
+}
+
+/* undo: replay the pool's undo list. */
+void exec_send_undo(struct exec_step *s)
+{
+    if (exec_intent(s, NULL, false) == 0 && acts_load_undo(s) == 0)
+        exec_acts_next(s);
+}

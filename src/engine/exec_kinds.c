@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_kinds.c - the table of step kinds: one row per kind with its journal and public names,
+ * how it is sent, its resume rule (done / wait / resend, read from XAPI records), the deadline
+ * and outcome of the wait for its effect, the error codes that mean "already there", and flags.
+ * The only place that compares kind names; the rest of the executor works on enum exec_kind.
+ * docs/engine.md ("Step kinds", "Resume derivation") describes every row.
+ */
+#include <string.h>
+
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_drv.h"
+#include "engine/exec_int.h"
+
+/* How long an effect may take to show after its call returned (host effects: the env's host
+ * return timeout). */
+#define WAIT_EFFECT_MS (10 * 60 * 1000)
+
+static const char *pstr(const json_t *params, const char *key)
+{
+    const char *s = json_string_value(json_object_get(params, key));
+    return s ? s : "";
+}
+
+/* ---------------------------------------------------------------- resume rules (pure) */
+
+static enum derive d_resolve(const struct xview *v, const char *host, const json_t *params,
+                             bool later)
+{
+    (void)host, (void)later;
+    return exec_fix_done(v, params) ? DERIVE_DONE : DERIVE_RESEND;
+}
+
+static enum derive d_update_present(const struct xview *v, const char *host, const json_t *params,
+                                    bool later)
+{
+    (void)host, (void)later;
+    return xv_update_by_uuid(v, pstr(params, "uuid"), NULL) ? DERIVE_DONE : DERIVE_RESEND;
+}
+
+static enum derive d_replan(const struct xview *v, const char *host, const json_t *params,
+                            bool later)
+{
+    (void)v, (void)host, (void)params;
+    return later ? DERIVE_DONE : DERIVE_RESEND;
+}
+
+static enum derive host_enabled_is(const struct xview *v, const char *host, bool want)
+{
+    const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
+    return h && xapi_struct_bool(h, "enabled", !want) == want ? DERIVE_DONE : DERIVE_RESEND;
+}
+
+static enum derive d_disable(const struct xview *v, const char *host, const json_t *params,
+                             bool later)
+{
+    (void)params, (void)later;
+    return host_enabled_is(v, host, false);
+}
+
+static enum derive d_enable(const struct xview *v, const char *host, const json_t *params,
+                            bool later)
+{
+    (void)params, (void)later;
+    return host_enabled_is(v, host, true);
+}
+
+static enum derive d_migrate(const struct xview *v, const char *host, const json_t *params,
+                             bool later)
+{
+    (void)host, (void)later;
+    const struct xapi_value *vm = v->get(v->ctx, "vm", pstr(params, "vm"));
+    if (!vm)
+        return DERIVE_DONE; /* the VM is gone: nothing left to move */
+    const char *on = xapi_struct_str(vm, "resident_on", "");
+    if (str_eq(on, pstr(params, "to")))
+        return DERIVE_DONE;
+    if (xapi_struct_len(xapi_struct_get(vm, "current_operations")) > 0)
+        return DERIVE_WAIT; /* a migration (or another operation) is running */
+    if (str_eq(on, pstr(params, "from")))
+        return str_eq(xapi_struct_str(vm, "power_state", ""), "Running") ? DERIVE_RESEND
+                                                                         : DERIVE_DONE;
+    return DERIVE_DONE; /* resident elsewhere: it left the host, never move it twice */
+}
+
+static enum derive d_apply(const struct xview *v, const char *host, const json_t *params,
+                           bool later)
+{
+    (void)later;
+    return xv_update_applied(v, pstr(params, "uuid"), host) ? DERIVE_DONE : DERIVE_RESEND;
+}
+
+static enum derive d_apply_cdn(const struct xview *v, const char *host, const json_t *params,
+                               bool later)
+{
+    (void)later;
+    const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
+    const char *hash = pstr(params, "hash");
+    return h && *hash && str_eq(xapi_struct_str(h, "last_update_hash", ""), hash) ? DERIVE_DONE
+                                                                                  : DERIVE_RESEND;
+}
+
+static enum derive host_restart(const struct xview *v, const char *host, const json_t *params,
+                                bool reboot)
+{
+    const char *key = reboot ? "boot_time" : "agent_start_time";
+    const char *pkey = reboot ? "boot_before" : "agent_before";
+    if (!json_object_get(params, pkey))
+        return DERIVE_RESEND; /* intent without the recorded times: never sent */
+    if (exec_host_healthy(v, host, params, reboot))
+        return DERIVE_DONE;
+    if (!xv_host_live(v, host) || !str_eq(xv_host_oc(v, host, key), pstr(params, pkey)))
+        return DERIVE_WAIT; /* going down, or back up but not healthy yet */
+    /* The master marks a host not live at once when it accepts a reboot (xapi.md §2): a live
+     * host with the old boot_time never took it, so sending it is not a second one. */
+    return DERIVE_RESEND;
+}
+
+static enum derive d_reboot(const struct xview *v, const char *host, const json_t *params,
+                            bool later)
+{
+    (void)later;
+    return host_restart(v, host, params, true);
+}
+
+static enum derive d_restart_agent(const struct xview *v, const char *host, const json_t *params,
+                                   bool later)
+{
+    (void)later;
+    return host_restart(v, host, params, false);
+}
+
+/* precheck (read-only), clean (idempotent), undo (each item marked) */
+static enum derive d_always(const struct xview *v, const char *host, const json_t *params,
+                            bool later)
+{
+    (void)v, (void)host, (void)params, (void)later;
+    return DERIVE_RESEND;
+}
+
+/* ---------------------------------------------------------------- the table */
+
+static const char *const benign_update[] = {"UPDATE_ALREADY_APPLIED", "UPDATE_ALREADY_EXISTS",
+                                            NULL};
+static const char *const retarget_migrate[] = {"HOST_NOT_ENOUGH_FREE_MEMORY", "HOST_DISABLED",
+                                               "HOST_OFFLINE", NULL};
+
+#define HOST_WAIT 0, "HOST_RETURN_TIMEOUT"
+#define EFFECT    WAIT_EFFECT_MS, "TIMEOUT"
+
+static const struct exec_kind_def kinds[EXEC_K_COUNT] = {
+    [EXEC_K_UNKNOWN] = {EXEC_K_UNKNOWN, NULL, NULL, d_always, NULL, EFFECT, NULL, NULL, 0},
+    [EXEC_K_RESOLVE] = {EXEC_K_RESOLVE, SK_RESOLVE, "resolve", d_resolve, exec_send_resolve, EFFECT,
+                        NULL, NULL, EXEC_KF_POOL},
+    [EXEC_K_UPLOAD] = {EXEC_K_UPLOAD, SK_UPLOAD, "upload", d_update_present, exec_send_upload,
+                       EFFECT, NULL, NULL, EXEC_KF_POOL | EXEC_KF_DONE_INTRODUCED},
+    [EXEC_K_INTRODUCE] = {EXEC_K_INTRODUCE, SK_INTRODUCE, "introduce", d_update_present,
+                          exec_send_introduce, EFFECT, benign_update, NULL, EXEC_KF_POOL},
+    [EXEC_K_PRECHECK] = {EXEC_K_PRECHECK, SK_PRECHECK, "precheck", d_always, exec_send_precheck,
+                         EFFECT, benign_update, NULL, EXEC_KF_RUN_ALWAYS},
+    [EXEC_K_REPLAN] = {EXEC_K_REPLAN, SK_REPLAN, "precheck", d_replan, exec_send_replan, EFFECT,
+                       NULL, NULL, EXEC_KF_POOL},
+    [EXEC_K_DISABLE] = {EXEC_K_DISABLE, SK_DISABLE, "disable", d_disable, exec_send_disable, EFFECT,
+                        NULL, NULL, 0},
+    [EXEC_K_MIGRATE] = {EXEC_K_MIGRATE, SK_MIGRATE, "evacuate", d_migrate, exec_send_migrate,
+                        EFFECT, NULL, retarget_migrate, EXEC_KF_MIGRATION | EXEC_KF_BACK_NAME},
+    [EXEC_K_APPLY] = {EXEC_K_APPLY, SK_APPLY, "apply", d_apply, exec_send_apply, EFFECT,
+                      benign_update, NULL, 0},
+    [EXEC_K_APPLY_CDN] = {EXEC_K_APPLY_CDN, SK_APPLY_CDN, "apply", d_apply_cdn, exec_send_apply_cdn,
+                          EFFECT, NULL, NULL, 0},
+    [EXEC_K_REBOOT] = {EXEC_K_REBOOT, SK_REBOOT, "reboot", d_reboot, exec_send_host_restart,
+                       HOST_WAIT, NULL, NULL, EXEC_KF_HOST_RETURN},
+    [EXEC_K_RESTART_AGENT] = {EXEC_K_RESTART_AGENT, SK_RESTART_AGENT, "restart_toolstack",
+                              d_restart_agent, exec_send_host_restart, HOST_WAIT, NULL, NULL,
+                              EXEC_KF_HOST_RETURN},
+    [EXEC_K_ENABLE] = {EXEC_K_ENABLE, SK_ENABLE, "enable", d_enable, exec_send_enable, EFFECT, NULL,
+                       NULL, 0},
+    [EXEC_K_CLEAN] = {EXEC_K_CLEAN, SK_CLEAN, "clean", d_always, exec_send_clean, EFFECT, NULL,
+                      NULL, EXEC_KF_POOL | EXEC_KF_RUN_ALWAYS},
+    [EXEC_K_UNDO] = {EXEC_K_UNDO, SK_UNDO, "restore", d_always, exec_send_undo, EFFECT, NULL, NULL,
+                     EXEC_KF_POOL | EXEC_KF_RUN_ALWAYS},
+    [EXEC_K_CANCEL] = {EXEC_K_CANCEL, "cancel", "cancel", d_always, NULL, EFFECT, NULL, NULL,
+                       EXEC_KF_POOL},
+};
+
+/* The row of a kind (see exec_int.h). */
+const struct exec_kind_def *exec_kind_def(enum exec_kind k)
+{
+    return (unsigned)k < EXEC_K_COUNT ? &kinds[k] : &kinds[EXEC_K_UNKNOWN];
+}
+
+/* The row of a kind name (see exec_int.h). */
+const struct exec_kind_def *exec_kind_by_name(const char *name)
+{
+    for (int k = EXEC_K_UNKNOWN + 1; name && k < EXEC_K_COUNT; k++)
+        if (str_eq(kinds[k].name, name))
+            return &kinds[k];
+    return &kinds[EXEC_K_UNKNOWN];
+}
+
+/* Code in a NULL-terminated list (see exec_int.h). */
+bool exec_code_in(const char *const *list, const char *code)
+{
+    for (size_t i = 0; list && code && list[i]; i++)
+        if (str_eq(list[i], code))
+            return true;
+    return false;
+}
+
+/* Name of a decision, for logs and tests. */
+const char *derive_name(enum derive d)
+{
+    switch (d) {
+    case DERIVE_DONE:
+        return "done";
+    case DERIVE_WAIT:
+        return "wait";
+    default:
+        return "resend";
+    }
+}
+
+/* The resume decision (see exec_int.h): the kind's rule. */
+enum derive exec_derive(const struct xview *v, const char *kind, const char *host,
+                        const json_t *params, bool later_steps)
+{
+    return exec_kind_by_name(kind)->derive(v, host, params, later_steps);
+}
+
+/* The step names of the REST API (docs/rest-api.md) for a journal kind (see exec_int.h). */
+const char *exec_public_step(const char *kind, const json_t *params)
+{
+    const struct exec_kind_def *d = exec_kind_by_name(kind);
+    if (d->kind == EXEC_K_UNKNOWN)
+        return kind; /* not a step: "cancel", "connect", "done", "rollout" */
+    if ((d->flags & EXEC_KF_BACK_NAME) && json_is_true(json_object_get(params, "back")))
+        return "migrate_back";
+    return d->public_name;
+}

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_pump.c - the pool pump: which steps of a pool start now (steps without a host one at a time;
+ * the hosts of a batch as parallel lanes), starting a step (the kind's resume rule first, then its
+ * send from the kind table), step outcomes journaled, waits for effects, and calls.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_drv.h"
+#include "engine/zip.h"
+#include "xapi/upload.h"
+
+static int step_batch(const struct store_step *st);
+
+/* ---------------------------------------------------------------- small helpers */
+
+struct xapi_client *exec_pool_client(struct exec_pool *p)
+{
+    struct exec *x = p->r->x;
+    return x->env.client_for ? x->env.client_for(x->env.ctx, p->name) : NULL;
+}
+
+static const struct xapi_value *cache_get(void *ctx, const char *cls, const char *ref)
+{
+    return ref ? xapi_cache_get(ctx, cls, ref) : NULL;
+}
+
+static void cache_foreach(void *ctx, const char *cls,
+                          bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
+                          void *fctx)
+{
+    xapi_cache_foreach(ctx, cls, fn, fctx);
+}
+
+void exec_view_of(struct xview *v, struct xapi_client *c)
+{
+    v->get = cache_get;
+    v->foreach = cache_foreach;
+    v->ctx = c;
+}
+
+const char *exec_pstr(const json_t *j, const char *k)
+{
+    const char *s = json_string_value(json_object_get(j, k));
+    return s ? s : "";
+}
+
+char *exec_dumps(const json_t *j)
+{
+    return j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
+void exec_emit(struct exec_pool *p, const char *host, const char *step, int pct, const char *fmt,
+               ...)
+{
+    struct exec *x = p->r->x;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_info(LOGM, "%s %s: %s", p->r->id, p->name, msg);
+    if (x->env.emit)
+        x->env.emit(x->env.ctx, p->r->id, p->name, host, exec_public_step(step, NULL), pct, msg);
+}
+
+const char *exec_step_name(const struct exec_step *s)
+{
+    return exec_public_step(s->def->name, s->params);
+}
+
+const char *exec_host_label(struct exec_step *s)
+{
+    const char *n = exec_pstr(s->params, "host_name");
+    return *n ? n : s->host;
+}
+
+struct xapi_value *exec_params_v(int n, ...)
+{
+    struct xapi_value *a = xapi_value_new_array();
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        xapi_array_append_string(a, va_arg(ap, const char *));
+    va_end(ap);
+    return a;
+}
+
+void exec_step_free(struct exec_step *s)
+{
+    if (!s)
+        return;
+    if (s->up)
+        xapi_upload_cancel(s->up);
+    zimg_close(s->z);
+    json_decref(s->params);
+    for (size_t i = 0; i < s->n_acts; i++)
+        json_decref(s->acts[i].a);
+    free(s->acts);
+    free(s->host);
+    free(s->task);
+    free(s->token);
+    free(s);
+}
+
+void exec_unlink_step(struct exec_step *s)
+{
+    struct exec_pool *p = s->p;
+    for (struct exec_step **pp = &p->active; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    if (s->def->flags & EXEC_KF_MIGRATION)
+        p->n_migr--;
+}
+
+/* Load the pool's steps into the cache when needed.  Returns 0 or -1 (logged). */
+int exec_steps_load(struct exec_pool *p)
+{
+    if (p->steps_ok)
+        return 0;
+    struct err e = {0};
+    store_step_list_cleanup(&p->steps);
+    free(p->batches);
+    p->batches = NULL;
+    free(p->kinds);
+    p->kinds = NULL;
+    if (store_steps_list(p->r->x->env.store, p->r->id, p->name, &p->steps, &e) != 0) {
+        log_error(LOGM, "%s: %s", p->r->id, e.msg);
+        return -1;
+    }
+    p->batches = xcalloc(p->steps.n + 1, sizeof(*p->batches));
+    p->kinds = xcalloc(p->steps.n + 1, sizeof(*p->kinds));
+    for (size_t i = 0; i < p->steps.n; i++) {
+        p->batches[i] = step_batch(&p->steps.items[i]);
+        p->kinds[i] = exec_kind_by_name(p->steps.items[i].kind)->kind;
+    }
+    p->hint = 0;
+    p->steps_ok = true;
+    return 0;
+}
+
+void exec_steps_drop(struct exec_pool *p)
+{
+    store_step_list_cleanup(&p->steps);
+    free(p->batches);
+    p->batches = NULL;
+    free(p->kinds);
+    p->kinds = NULL;
+    p->steps_ok = false;
+}
+
+/* After a journal write of step seq: refresh its mutable fields in the cache (its pool, host
+ * and kind strings stay, so pointers to them held by a running pump remain valid). */
+void exec_steps_refresh(struct exec_pool *p, int64_t seq)
+{
+    if (!p->steps_ok)
+        return;
+    size_t lo = 0, hi = p->steps.n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->steps.items[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    struct store_step tmp = {0};
+    if (lo == p->steps.n || p->steps.items[lo].seq != seq ||
+        store_step_get(p->r->x->env.store, p->r->id, seq, &tmp, NULL) != 0) {
+        p->steps_ok = false; /* reloaded by the next pump */
+        return;
+    }
+    struct store_step *c = &p->steps.items[lo];
+    char *t;
+    t = c->params_json, c->params_json = tmp.params_json, tmp.params_json = t;
+    t = c->undo_json, c->undo_json = tmp.undo_json, tmp.undo_json = t;
+    t = c->result_json, c->result_json = tmp.result_json, tmp.result_json = t;
+    t = c->error, c->error = tmp.error, tmp.error = t;
+    c->state = tmp.state;
+    c->attempts = tmp.attempts;
+    c->intent_at_ms = tmp.intent_at_ms;
+    c->done_at_ms = tmp.done_at_ms;
+    c->undone_at_ms = tmp.undone_at_ms;
+    store_step_cleanup(&tmp);
+}
+
+/* A callback arrived for an orphaned step: drop it.  Returns true when orphaned. */
+bool exec_orphan_check(struct exec_step *s)
+{
+    if (s->p)
+        return false;
+    exec_step_free(s);
+    return true;
+}
+
+/* ---------------------------------------------------------------- step outcomes */
+
+void exec_step_done(struct exec_step *s, json_t *result_take)
+{
+    struct exec_pool *p = s->p;
+    struct exec *x = p->r->x;
+    struct err e = {0};
+    char *res = exec_dumps(result_take);
+    json_decref(result_take);
+    if (s->seq > 0 && store_journal_done(x->env.store, p->r->id, s->seq, res, &e) != 0)
+        log_error(LOGM, "%s: journal done of step %lld: %s", p->r->id, (long long)s->seq, e.msg);
+    if (s->seq > 0)
+        exec_steps_refresh(p, s->seq);
+    free(res);
+    if (s->seq > 0)
+        exec_emit(p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), 100, "%s done",
+                  exec_step_name(s));
+    exec_unlink_step(s);
+    exec_step_free(s);
+    exec_pool_dirty(p);
+}
+
+void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
+{
+    struct exec_pool *p = s->p;
+    struct exec *x = p->r->x;
+    struct err e = {0};
+    json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message", msg ? msg : "",
+                           "explanation", exec_explain(code));
+    char *txt = exec_dumps(ej);
+    json_decref(ej);
+    if (s->seq > 0 && store_journal_fail(x->env.store, p->r->id, s->seq, txt, &e) != 0)
+        log_error(LOGM, "%s: journal fail of step %lld: %s", p->r->id, (long long)s->seq, e.msg);
+    if (s->seq > 0)
+        exec_steps_refresh(p, s->seq);
+    free(txt);
+    exec_emit(p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1, "%s failed: %s",
+              exec_step_name(s), msg ? msg : code);
+    if (s->seq == 0) { /* the cancel procedure: report what could not be restored, finish */
+        exec_unlink_step(s);
+        exec_step_free(s);
+        p->st = EXEC_XP_CANCELLED;
+        exec_run_update_state(p->r);
+        return;
+    }
+    if (p->st == EXEC_XP_RUN)
+        p->st = EXEC_XP_HALTED;
+    exec_unlink_step(s);
+    exec_step_free(s);
+    exec_pool_dirty(p);
+}
+
+static const char *err_code_of(int rc, const struct err *e)
+{
+    if (e && e->xapi_code[0])
+        return e->xapi_code;
+    switch (rc) {
+    case PP_ETIMEOUT:
+        return "TIMEOUT";
+    case PP_ETRANSPORT:
+        return "TRANSPORT";
+    case PP_ECANCELLED:
+        return "CANCELLED";
+    default:
+        return err_code_name(rc);
+    }
+}
+
+void exec_step_fail_err(struct exec_step *s, int rc, const struct err *e)
+{
+    exec_step_fail(s, err_code_of(rc, e), e && e->msg[0] ? e->msg : err_code_name(rc));
+}
+
+/* ---------------------------------------------------------------- waiting for an effect */
+
+static bool pred_derived(void *ctx, struct xapi_client *c)
+{
+    struct exec_step *s = ctx;
+    struct xview v;
+    exec_view_of(&v, c);
+    return s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE;
+}
+
+/* The deadline of the wait for a step's effect (the kind's row). */
+static int64_t wait_deadline_ms(const struct exec_step *s)
+{
+    if (s->def->wait_ms > 0)
+        return s->def->wait_ms;
+    int64_t t = s->p->r->x->env.host_return_timeout_ms;
+    return t > 0 ? t : 20 * 60 * 1000;
+}
+
+static void wait_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (rc == 0) {
+        exec_step_done(s, NULL);
+        return;
+    }
+    if (rc == PP_ETIMEOUT) {
+        char m[256];
+        if (s->def->flags & EXEC_KF_HOST_RETURN)
+            snprintf(m, sizeof(m), "host %s did not come back healthy within %lld s",
+                     exec_host_label(s), (long long)(wait_deadline_ms(s) / 1000));
+        else
+            snprintf(m, sizeof(m), "the effect of %s did not show within %lld s", exec_step_name(s),
+                     (long long)(wait_deadline_ms(s) / 1000));
+        exec_step_fail(s, s->def->timeout_code, m);
+        return;
+    }
+    exec_step_fail_err(s, rc, e);
+}
+
+/* Wait until the step's effect is visible in the cache, then journal it done. */
+void exec_wait_effect(struct exec_step *s)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err e = {0};
+    if (!c ||
+        xapi_cache_wait(c, pred_derived, s, wait_deadline_ms(s), wait_done, s, &s->op, &e) != 0)
+        exec_step_fail(s, "TRANSPORT", c ? e.msg : "the pool is not connected");
+}
+
+/* Completion of a state-changing call (see exec_drv.h). */
+void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    const char *code = rc != 0 && e ? e->xapi_code : "";
+    /* rc 0, or a code meaning the effect is already there: wait for it to show */
+    if (rc == 0 || exec_code_in(s->def->benign, code)) {
+        exec_wait_effect(s);
+        return;
+    }
+    if (exec_code_in(s->def->retarget, code) && exec_retarget(s))
+        return;
+    exec_step_fail_err(s, rc, e);
+}
+
+static void task_progress(void *ctx, double pr)
+{
+    struct exec_step *s = ctx;
+    if (!s->p)
+        return;
+    int pct = (int)(pr * 100.0);
+    if (pct >= s->last_pct + 25 && pct < 100) {
+        s->last_pct = pct;
+        exec_emit(s->p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), pct, "%s %d%%",
+                  exec_step_name(s), pct);
+    }
+}
+
+int exec_send_call(struct exec_step *s, const char *method, struct xapi_value *params, bool task,
+                   xapi_done_fn done)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err e = {0};
+    if (!c) {
+        xapi_value_free(params);
+        exec_step_fail(s, "TRANSPORT", "the pool is not connected");
+        return -1;
+    }
+    int rc = task ? xapi_task_async(c, method, params, 0, task_progress, done, s, &s->op, &e)
+                  : xapi_call_async(c, method, params, NULL, done, s, &s->op, &e);
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, &e);
+        return -1;
+    }
+    return 0;
+}
+int exec_intent(struct exec_step *s, const json_t *undo, bool new_params)
+{
+    struct exec *x = s->p->r->x;
+    struct err e = {0};
+    char *pj = new_params ? exec_dumps(s->params) : NULL;
+    char *uj = exec_dumps(undo);
+    int rc = store_journal_intent(x->env.store, s->p->r->id, s->seq, pj, uj, &e);
+    free(pj);
+    free(uj);
+    exec_steps_refresh(s->p, s->seq);
+    if (rc != 0) {
+        log_error(LOGM, "%s: journal intent of step %lld: %s", s->p->r->id, (long long)s->seq,
+                  e.msg);
+        exec_step_fail(s, "DB", e.msg);
+        return -1;
+    }
+    return 0;
+}
+/* A step found by its kind's resume rule done (journaled done without an action) or under
+ * way (only waited for).  Returns false when it must be sent. */
+static bool resume_rule(struct exec_step *s, enum store_step_state state, int attempts,
+                        bool later_steps)
+{
+    struct exec_pool *p = s->p;
+    struct xview v;
+    exec_view_of(&v, exec_pool_client(p));
+    enum derive d = s->def->derive(&v, s->host, s->params, later_steps);
+    if (state == STORE_STEP_PENDING && d == DERIVE_WAIT)
+        d = DERIVE_RESEND; /* someone else's operation: ours was never sent */
+    log_info(LOGM, "%s %s: step %lld %s (%s, attempt %d): %s", p->r->id, p->name, (long long)s->seq,
+             s->def->name, store_step_state_name(state), attempts, derive_name(d));
+    const char *host = s->host ? exec_host_label(s) : NULL;
+    if (d == DERIVE_DONE && !(s->def->flags & EXEC_KF_RUN_ALWAYS)) {
+        if (state != STORE_STEP_INTENT && exec_intent(s, NULL, false))
+            return true;
+        json_t *res = NULL;
+        if (s->def->flags & EXEC_KF_DONE_INTRODUCED)
+            res = json_pack("{s:b}", "already_introduced", 1);
+        exec_emit(p, host, exec_step_name(s), -1, "resumed: %s already took effect", s->def->name);
+        exec_step_done(s, res);
+        return true;
+    }
+    if (d == DERIVE_WAIT) {
+        if (state == STORE_STEP_FAILED && exec_intent(s, NULL, false))
+            return true;
+        exec_emit(p, host, exec_step_name(s), -1, "resumed: waiting for %s", s->def->name);
+        exec_wait_effect(s);
+        return true;
+    }
+    return false;
+}
+
+static void start_step(struct exec_pool *p, const struct store_step *st, enum exec_kind k,
+                       bool later_steps)
+{
+    struct exec_step *s = xcalloc(1, sizeof(*s));
+    s->p = p;
+    s->seq = st->seq;
+    s->def = exec_kind_def(k);
+    s->host = st->host ? xstrdup(st->host) : NULL;
+    s->params = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+    if (!json_is_object(s->params)) {
+        json_decref(s->params);
+        s->params = json_object();
+    }
+    s->next = p->active;
+    p->active = s;
+    if (s->def->flags & EXEC_KF_MIGRATION)
+        p->n_migr++;
+    if (resume_rule(s, st->state, st->attempts, later_steps))
+        return;
+    if (!s->def->send)
+        exec_step_fail(s, "UNKNOWN_STEP", st->kind);
+    else
+        s->def->send(s);
+}
+
+/* ---------------------------------------------------------------- the pool pump */
+
+static bool step_active(const struct exec_pool *p, int64_t seq)
+{
+    for (const struct exec_step *s = p->active; s; s = s->next)
+        if (s->seq == seq)
+            return true;
+    return false;
+}
+
+static int lane_migr(const struct exec_pool *p, const char *host)
+{
+    int n = 0;
+    for (const struct exec_step *s = p->active; s; s = s->next)
+        n += (s->def->flags & EXEC_KF_MIGRATION) && str_eq(s->host, host);
+    return n;
+}
+
+static int step_batch(const struct store_step *st)
+{
+    if (!st->host)
+        return -1;
+    json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+    int b = (int)jsonx_int(pj, "batch", -1);
+    json_decref(pj);
+    return b;
+}
+
+bool exec_step_unfinished(const struct store_step *st)
+{
+    return st->state != STORE_STEP_DONE && st->state != STORE_STEP_SKIPPED;
+}
+
+/* True (and reported once) while the pool cannot be driven: no connection, cache not ready,
+ * or the engine still learning which catalog applies to it (its repository probe after a
+ * restart: re-planning now would fail for no reason). */
+static bool pump_waits_client(struct exec_pool *p, bool need_catalog)
+{
+    struct exec *x = p->r->x;
+    struct xapi_client *c = exec_pool_client(p);
+    bool ready = c && xapi_cache_ready(c);
+    if (ready &&
+        (!need_catalog || !x->env.catalog_for || x->env.catalog_for(x->env.ctx, p->name))) {
+        p->waiting_client = false;
+        return false;
+    }
+    if (!p->waiting_client && need_catalog)
+        exec_emit(p, NULL, "connect", -1,
+                  ready ? "waiting for the update catalog of pool %s"
+                        : "waiting for the connection to pool %s",
+                  p->name);
+    p->waiting_client = true;
+    return true;
+}
+
+/* The batch starting at i0: one lane per host, one step at a time per lane, except that
+ * consecutive migrations of a lane run together up to the limits.  Steps started here may
+ * complete at once (effect already there): their cache entries are refreshed in place, never
+ * reallocated, meanwhile. */
+static void pump_batch(struct exec_pool *p, size_t i0)
+{
+    const struct store_step_list *lp = &p->steps;
+    int b = p->batches[i0];
+    size_t end = i0;
+    while (end < lp->n && p->batches[end] == b)
+        end++;
+    const char **lanes_busy = xcalloc(end - i0 + 1, sizeof(char *));
+    size_t nl = 0;
+    int per_host = p->r->x->env.timing.parallel_migrations > 0
+                       ? p->r->x->env.timing.parallel_migrations
+                       : EXEC_DEFAULT_MIGRATIONS_HOST;
+    for (size_t i = i0; i < end && p->st == EXEC_XP_RUN && p->steps_ok; i++) {
+        const struct store_step *st = &lp->items[i];
+        if (!exec_step_unfinished(st))
+            continue;
+        bool blocked = false;
+        for (size_t k = 0; k < nl && !blocked; k++)
+            blocked = str_eq(lanes_busy[k], st->host);
+        if (blocked)
+            continue;
+        enum exec_kind kind = p->kinds[i];
+        bool migr = exec_kind_def(kind)->flags & EXEC_KF_MIGRATION;
+        if (step_active(p, st->seq)) {
+            if (!migr)
+                lanes_busy[nl++] = st->host;
+            continue;
+        }
+        if (migr) {
+            /* the lane's next non-migration waits for them (marked busy below) */
+            if (p->n_migr >= EXEC_MAX_MIGRATIONS_POOL || lane_migr(p, st->host) >= per_host)
+                continue;
+            start_step(p, st, kind, true);
+            continue;
+        }
+        /* A non-migration step: only when none of the lane's earlier steps is unfinished. */
+        bool earlier = false;
+        for (size_t k = i0; k < i && !earlier; k++)
+            earlier = str_eq(lp->items[k].host, st->host) && exec_step_unfinished(&lp->items[k]);
+        lanes_busy[nl++] = st->host;
+        if (!earlier)
+            start_step(p, st, kind, true);
+    }
+    free(lanes_busy);
+}
+
+/* Start what can start now in pool p (see exec_drv.h). */
+void exec_pump_pool(struct exec_pool *p)
+{
+    if (p->st == EXEC_XP_CANCEL) {
+        if (!pump_waits_client(p, false) && !p->active && !p->cancel_started)
+            exec_start_cancel(p);
+        return;
+    }
+    if (p->st != EXEC_XP_RUN || pump_waits_client(p, true) || exec_steps_load(p) != 0)
+        return;
+    const struct store_step_list *lp = &p->steps;
+    size_t i0 = lp->n;
+    for (size_t i = p->hint; i < lp->n; i++)
+        if (exec_step_unfinished(&lp->items[i])) {
+            i0 = i;
+            break;
+        }
+    p->hint = i0;
+    if (i0 == lp->n) {
+        if (!p->active) {
+            p->st = EXEC_XP_DONE;
+            exec_emit(p, NULL, "done", 100, "pool %s is up to date", p->name);
+            exec_run_update_state(p->r);
+        }
+        return;
+    }
+    if (p->batches[i0] >= 0) {
+        pump_batch(p, i0);
+        return;
+    }
+    /* start_step may invalidate the cache (replan): nothing of it is used afterwards */
+    if (!p->active)
+        start_step(p, &lp->items[i0], p->kinds[i0], i0 + 1 < lp->n);
+}

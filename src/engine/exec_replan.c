@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_replan.c - the replan step: plan the pool again with the xapi precheck results (a
+ * live-patched host needs no evacuation and no reboot) and append the host steps, the cleans
+ * and the final undo to the journal.
+ */
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_drv.h"
+
+static enum plan_livepatch lp_parse(const char *s)
+{
+    if (str_eq(s, "ok_livepatch_complete"))
+        return PLAN_LP_COMPLETE;
+    if (str_eq(s, "ok_livepatch_incomplete"))
+        return PLAN_LP_INCOMPLETE;
+    if (str_eq(s, "ok"))
+        return PLAN_LP_OK;
+    return PLAN_LP_UNKNOWN;
+}
+
+/* What re-planning reads from the pool's journal: the precheck answers and the uploads. */
+struct replan_in {
+    struct store_step_list l;
+    struct plan_precheck_result *pr;
+    size_t npr;
+    const char **uploads;
+    size_t nup;
+    json_t **keep; /* parsed params / results the strings above point into */
+    size_t nkeep;
+};
+
+static void replan_in_cleanup(struct replan_in *in)
+{
+    for (size_t i = 0; i < in->nkeep; i++)
+        json_decref(in->keep[i]);
+    free(in->keep);
+    free(in->pr);
+    free(in->uploads);
+    store_step_list_cleanup(&in->l);
+}
+
+static int replan_read(struct exec_pool *p, struct replan_in *in, struct err *e)
+{
+    if (store_steps_list(p->r->x->env.store, p->r->id, p->name, &in->l, e) != 0)
+        return -1;
+    in->pr = xcalloc(in->l.n + 1, sizeof(*in->pr));
+    in->keep = xcalloc(2 * in->l.n + 1, sizeof(*in->keep));
+    in->uploads = xcalloc(in->l.n + 1, sizeof(*in->uploads));
+    for (size_t i = 0; i < in->l.n; i++) {
+        struct store_step *st = &in->l.items[i];
+        enum exec_kind k = exec_kind_by_name(st->kind)->kind;
+        json_t *pj = json_loads(st->params_json, 0, NULL);
+        in->keep[in->nkeep++] = pj;
+        if (k == EXEC_K_UPLOAD)
+            in->uploads[in->nup++] = exec_pstr(pj, "uuid");
+        if (k == EXEC_K_PRECHECK && st->state == STORE_STEP_DONE) {
+            json_t *rj = json_loads(st->result_json ? st->result_json : "{}", 0, NULL);
+            in->keep[in->nkeep++] = rj;
+            in->pr[in->npr].host_ref = st->host;
+            in->pr[in->npr].update_uuid = exec_pstr(pj, "uuid");
+            in->pr[in->npr].livepatch = lp_parse(exec_pstr(rj, "livepatch"));
+            in->npr++;
+        }
+    }
+    return 0;
+}
+
+/* The new plan is usable: no blocking check without a fix, no host needing an update this
+ * rollout did not upload.  Otherwise the step fails and false is returned. */
+static bool replan_usable(struct exec_step *s, const struct plan *pl, const struct replan_in *in)
+{
+    for (size_t i = 0; i < pl->n_checks; i++) {
+        const struct plan_check *ck = &pl->checks[i];
+        if (ck->severity != PLAN_SEV_BLOCKING)
+            continue;
+        if (!ck->fixable) {
+            exec_step_fail(s, ck->id, ck->message);
+            return false;
+        }
+        exec_emit(s->p, NULL, exec_step_name(s), -1, "warning: %s", ck->message);
+    }
+    for (size_t h = 0; h < pl->n_hosts; h++) {
+        const struct plan_host *ph = &pl->hosts[h];
+        for (size_t u = 0; ph->order >= 0 && !pl->cdn && u < ph->n_updates; u++) {
+            bool found = false;
+            for (size_t k = 0; k < in->nup; k++)
+                found = found || str_eq_nocase(in->uploads[k], ph->updates[u]);
+            if (!found) {
+                char m[300];
+                snprintf(m, sizeof(m),
+                         "host %s now needs update %s, which this rollout did not upload; "
+                         "cancel and start a new rollout",
+                         ph->name, ph->updates[u]);
+                exec_step_fail(s, "PLAN_CHANGED", m);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* Append the host steps of pl and journal the replan done with the plan's totals. */
+static void replan_append(struct exec_step *s, const struct plan *pl, const struct replan_in *in)
+{
+    struct exec_pool *p = s->p;
+    struct err e = {0};
+    struct spec_list sl = {0};
+    exec_steps_hosts(p->name, pl, in->uploads, in->nup, &sl);
+    p->steps_ok = false; /* reloaded with the new steps by the next pump */
+    int rc = store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e);
+    spec_list_cleanup(&sl);
+    if (rc != 0) {
+        exec_step_fail(s, "DB", e.msg);
+        return;
+    }
+    const struct plan_totals *t = &pl->totals;
+    exec_emit(p, NULL, exec_step_name(s), 100,
+              "plan after prechecks: %zu hosts, %zu migrations, %zu reboots, %zu live-patched",
+              t->hosts_updated, t->migrations, t->reboots, t->livepatched_hosts);
+    exec_step_done(s,
+                   json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:f}", "hosts",
+                             (json_int_t)t->hosts_updated, "migrations", (json_int_t)t->migrations,
+                             "reboots", (json_int_t)t->reboots, "livepatched",
+                             (json_int_t)t->livepatched_hosts, "bound_migrations",
+                             (json_int_t)t->bound_migrations, "bound_window_s", t->bound_window_s,
+                             "batches", (json_int_t)t->batches, "window_s", t->window_s));
+}
+
+/* replan: plan again from the pool's inventory with the precheck answers (see exec_drv.h). */
+void exec_send_replan(struct exec_step *s)
+{
+    if (exec_intent(s, NULL, false))
+        return;
+    struct exec_pool *p = s->p;
+    struct exec *x = p->r->x;
+    struct err e = {0};
+    struct replan_in in = {0};
+    struct inv_pool *inv = NULL;
+    struct plan *pl = NULL;
+    const char **sel = NULL, **hosts = NULL;
+    if (replan_read(p, &in, &e) != 0) {
+        exec_step_fail(s, "DB", e.msg);
+        goto out;
+    }
+    struct plan_opts o;
+    plan_opts_init(&o);
+    exec_opts_from_json(json_object_get(s->params, "opts"), &o, &sel, &hosts);
+    o.timing = x->env.timing;
+    o.prechecks = in.pr;
+    o.n_prechecks = in.npr;
+    const struct catalog *cat = x->env.catalog_for ? x->env.catalog_for(x->env.ctx, p->name)
+                                : x->env.catalog   ? x->env.catalog(x->env.ctx)
+                                                   : NULL;
+    inv = x->env.inventory ? x->env.inventory(x->env.ctx, p->name, &e) : NULL;
+    if (!inv || !cat)
+        exec_step_fail(s, "TRANSPORT", inv ? "no update catalog" : e.msg);
+    else if (plan_build(inv, cat, &o, &pl, &e) != 0)
+        exec_step_fail(s, "PLAN", e.msg);
+    else if (replan_usable(s, pl, &in))
+        replan_append(s, pl, &in);
+out:
+    plan_free(pl);
+    inv_pool_free(inv);
+    free(sel);
+    free(hosts);
+    replan_in_cleanup(&in);
+}

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_upload.c - the upload step: task.create, PUT /import_raw_vdi streamed from the update zip,
+ * the task's result (the VDI) journaled; after a restart the task of the last run is looked up
+ * first.
+ */
+#include <string.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/exec_drv.h"
+#include "engine/zip.h"
+#include "xapi/codec.h"
+#include "xapi/upload.h"
+
+/* ---------------------------------------------------------------- upload */
+
+static ssize_t up_read(void *ctx, void *buf, size_t n, struct err *e)
+{
+    struct exec_step *s = ctx;
+    return zimg_read(s->z, buf, n, e);
+}
+
+static void up_progress(void *ctx, int64_t sent, int64_t total)
+{
+    struct exec_step *s = ctx;
+    if (!s->p || total <= 0)
+        return;
+    int pct = (int)(sent * 100 / total);
+    if (pct >= s->last_pct + 10 || (pct == 100 && s->last_pct < 100)) {
+        s->last_pct = pct;
+        exec_emit(s->p, NULL, exec_step_name(s), pct, "uploading %s: %d%%", zimg_name(s->z), pct);
+    }
+}
+
+static void up_task_poll(struct exec_step *s);
+
+/* A task's error_info ([CODE, params...]) as an err: code kept, message "CODE [p, ...]". */
+static int err_from_info(const struct xapi_value *ei, const char *status, struct err *e)
+{
+    size_t n = xapi_array_len(ei);
+    if (n == 0)
+        return err_set(e, PP_EXAPI, "upload task %s", status);
+    struct buf b;
+    buf_init(&b);
+    const char *code = xapi_value_str(xapi_array_get(ei, 0));
+    buf_puts(&b, code ? code : "");
+    for (size_t i = 1; i < n; i++) {
+        const char *p = xapi_value_str(xapi_array_get(ei, i));
+        buf_printf(&b, "%s%s", i == 1 ? " [" : ", ", p ? p : "");
+    }
+    if (n > 1)
+        buf_putc(&b, ']');
+    int rc = err_set(e, PP_EXAPI, "%s", buf_str(&b));
+    str_lcpy(e->xapi_code, code ? code : "", sizeof(e->xapi_code));
+    buf_cleanup(&b);
+    return rc;
+}
+
+static void start_upload_fresh(struct exec_step *s);
+
+static void up_task_final(struct exec_step *s, const struct xapi_value *rec)
+{
+    const char *status = xapi_struct_str(rec, "status", "");
+    struct xapi_client *c = exec_pool_client(s->p);
+    if (!str_eq(status, "success") && s->prev_task) {
+        /* the upload of the attempt before the restart did not complete: upload again */
+        s->prev_task = false;
+        free(s->task);
+        s->task = NULL;
+        free(s->token);
+        s->token = NULL;
+        json_object_del(s->params, "task");
+        start_upload_fresh(s);
+        return;
+    }
+    if (!str_eq(status, "success")) {
+        const struct xapi_value *ei = xapi_struct_get(rec, "error_info");
+        struct err e = {0};
+        int rc = err_from_info(ei, status, &e);
+        exec_step_fail_err(s, rc, &e);
+    } else {
+        const char *res = xapi_struct_str(rec, "result", "");
+        struct xapi_value *v = NULL;
+        struct xapi_limits lim;
+        struct err e = {0};
+        xapi_limits_response(&lim);
+        const char *vdi = "";
+        if (*res && xapi_xmlrpc_decode_value(res, strlen(res), &lim, &v, &e) == 0)
+            vdi = xapi_value_str(v) ? xapi_value_str(v) : "";
+        if (!*vdi) {
+            xapi_value_free(v);
+            exec_step_fail(s, "INVALID_UPDATE", "the upload task returned no VDI");
+            return;
+        }
+        json_t *r = json_pack("{s:s, s:I}", "vdi", vdi, "bytes", (json_int_t)s->size);
+        xapi_value_free(v);
+        if (c)
+            xapi_call_async(c, "task.destroy", exec_params_v(1, s->task), NULL, NULL, NULL, NULL,
+                            NULL);
+        exec_step_done(s, r);
+    }
+}
+
+static void up_event_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    free(s->token);
+    s->token = xstrdup(xapi_struct_str(res, "token", ""));
+    const struct xapi_value *evs = xapi_struct_get(res, "events");
+    for (size_t i = 0; i < xapi_array_len(evs); i++) {
+        const struct xapi_value *ev = xapi_array_get(evs, i);
+        const struct xapi_value *snap = xapi_struct_get(ev, "snapshot");
+        if (snap && !str_eq(xapi_struct_str(snap, "status", "pending"), "pending")) {
+            up_task_final(s, snap);
+            return;
+        }
+    }
+    up_task_poll(s);
+}
+
+static void up_task_poll(struct exec_step *s)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    if (!c) {
+        exec_step_fail(s, "TRANSPORT", "the pool is not connected");
+        return;
+    }
+    struct xapi_value *pa = xapi_value_new_array();
+    struct xapi_value *cl = xapi_value_new_array();
+    char *cls = xasprintf("task/%s", s->task);
+    xapi_array_append_string(cl, cls);
+    free(cls);
+    xapi_array_append_take(pa, cl);
+    xapi_array_append_string(pa, s->token ? s->token : "");
+    xapi_array_append_take(pa, xapi_value_new_double(EXEC_TASK_POLL_S));
+    struct err e = {0};
+    if (xapi_call_async(c, "event.from", pa, NULL, up_event_done, s, &s->op, &e) != 0)
+        exec_step_fail_err(s, e.code, &e);
+}
+
+static void up_put_done(void *ctx, int rc, const struct err *e)
+{
+    struct exec_step *s = ctx;
+    s->up = NULL;
+    if (exec_orphan_check(s))
+        return;
+    zimg_close(s->z);
+    s->z = NULL;
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    up_task_poll(s);
+}
+
+static void up_task_created(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    s->task = xstrdup(xapi_value_str(res) ? xapi_value_str(res) : "");
+    /* journal the task: after a restart its result (the VDI) spares a second upload */
+    json_object_set_new(s->params, "task", json_string(s->task));
+    if (exec_intent(s, NULL, true) != 0)
+        return;
+    char *q = xasprintf("sr_id=%s&task_id=%s", exec_pstr(s->params, "sr"), s->task);
+    struct err ue = {0};
+    struct xapi_client *c = exec_pool_client(s->p);
+    int r = c ? xapi_upload_start(c, "/import_raw_vdi", q, s->size, up_read, up_progress,
+                                  up_put_done, s, &s->up, &ue)
+              : err_set(&ue, PP_ETRANSPORT, "the pool is not connected");
+    free(q);
+    if (r != 0)
+        exec_step_fail_err(s, r, &ue);
+}
+
+static void up_prev_task(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)e;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    s->prev_task = true;
+    s->task = xstrdup(exec_pstr(s->params, "task"));
+    if (rc != 0) { /* the task is gone (xapi restarted, or destroyed): upload again */
+        struct xapi_value *gone = xapi_value_new_struct();
+        xapi_struct_set_string(gone, "status", "failure");
+        up_task_final(s, gone);
+        xapi_value_free(gone);
+        return;
+    }
+    if (str_eq(xapi_struct_str(res, "status", ""), "pending")) {
+        exec_emit(s->p, NULL, exec_step_name(s), -1,
+                  "resumed: waiting for the upload task of the last run");
+        up_task_poll(s);
+        return;
+    }
+    if (str_eq(xapi_struct_str(res, "status", ""), "success"))
+        exec_emit(s->p, NULL, exec_step_name(s), -1,
+                  "resumed: the last run's upload had completed");
+    up_task_final(s, res);
+}
+
+/* upload: reuse the task of an attempt before a restart when it completed; else upload. */
+void exec_send_upload(struct exec_step *s)
+{
+    if (exec_intent(s, NULL, false))
+        return;
+    const char *task = exec_pstr(s->params, "task");
+    if (*task) {
+        exec_send_call(s, "task.get_record", exec_params_v(1, task), false, up_prev_task);
+        return;
+    }
+    start_upload_fresh(s);
+}
+
+static void start_upload_fresh(struct exec_step *s)
+{
+    struct err e = {0};
+    if (zimg_open(exec_pstr(s->params, "path"), NULL, &s->z, &e) != 0) {
+        exec_step_fail(s, "INVALID_UPDATE_FILE", e.msg);
+        return;
+    }
+    s->size = zimg_size(s->z);
+    exec_emit(s->p, NULL, exec_step_name(s), 0, "uploading %s (%lld bytes)", zimg_name(s->z),
+              (long long)s->size);
+    char *label = xasprintf("poolpatch upload %s", exec_pstr(s->params, "uuid"));
+    exec_send_call(s, "task.create", exec_params_v(2, label, "update image upload"), false,
+                   up_task_created);
+    free(label);
+}
