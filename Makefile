@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build check asan bench demo lint fuzz clean
+.PHONY: all deps build check asan bench demo lint fuzz clean install deb
 
 all: build
 
@@ -51,5 +51,22 @@ fuzz:
 	@tools/deps.sh clang libclang-rt-14-dev libfuzzer-14-dev
 	tools/fuzz.sh
 
+# Install the binary, man pages, bash completion, systemd unit and settings file under PREFIX
+# (staged below DESTDIR when given, as packagers do).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	@if [ "$$(meson introspect $(BUILD) --buildoptions | jq -r '.[] | select(.name=="prefix") | .value')" != "$(PREFIX)" ]; then \
+	    meson configure $(BUILD) -Dprefix=$(PREFIX); ninja -C $(BUILD); fi
+	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
+
+# A Debian package from a release build with prefix /usr: build-deb/poolpatch_VERSION_ARCH.deb.
+DEB_BUILD ?= build-deb
+deb:
+	@tools/deps.sh dpkg-dev fakeroot
+	[ -f $(DEB_BUILD)/build.ninja ] || meson setup $(DEB_BUILD) -Dprefix=/usr -Dbuildtype=release
+	ninja -C $(DEB_BUILD) poolpatch
+	tools/mkdeb.sh $(DEB_BUILD)/poolpatch $(DEB_BUILD)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) build-fuzz

@@ -5,13 +5,13 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc make libcurl4-openssl-dev libexpat1-dev libjansson-dev
 libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format curl openssl
-jq python3 libssl-dev"
+jq python3 libssl-dev dpkg-dev man-db groff-base systemd passwd"
 PKGS="$PKGS $*"
 missing=""
 for p in $PKGS; do
     st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     case "$st" in
-        *"install ok installed"*) ;;
+        *"install ok installed"* | *"install ok triggers-"*) ;;
         *) missing="$missing $p" ;;
     esac
 done

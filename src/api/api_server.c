@@ -659,7 +659,7 @@ static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection 
         ret = rc ? queue_err(c, rc, &e) : queue_empty(c, 204);
         break;
     case API_R_UPDATES: {
-        enum engine_view view;
+        enum engine_view view = ENGINE_VIEW_BY_UPDATE;
         enum engine_sort sort = ENGINE_SORT_DATE;
         if ((rc = parse_view(q.view, &view, &e)) == 0) {
             if (q.sort && str_eq(q.sort, "pool"))
@@ -673,7 +673,7 @@ static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection 
         break;
     }
     case API_R_UPDATES_CSV: {
-        enum engine_view view;
+        enum engine_view view = ENGINE_VIEW_BY_UPDATE;
         char *csv = NULL;
         if ((rc = parse_view(q.view, &view, &e)) == 0)
             rc = engine_updates_csv(srv->eng, view, &csv, &e);

@@ -188,7 +188,7 @@ int xapi_jsonrpc_decode_call(const char *data, size_t len, const struct xapi_lim
     struct xapi_limits tmp;
     json_t *root = NULL;
     const json_t *m, *p, *id;
-    enum xapi_proto ver;
+    enum xapi_proto ver = XAPI_PROTO_JSONRPC_V2;
     int rc;
 
     memset(out, 0, sizeof(*out));

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: MIT
+# Bash completion for poolpatch(1): subcommands, their sub-verbs and options, registered pool
+# names (asked of the daemon with `poolpatch pool list --json` when jq is present) and files.
+_poolpatch_pools()
+{
+    command -v jq >/dev/null 2>&1 || return 0
+    poolpatch pool list --json 2>/dev/null | jq -r '.pools[]?.name // empty' 2>/dev/null
+}
+
+_poolpatch()
+{
+    local cur prev cmd
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    cmd=${COMP_WORDS[1]}
+    local common="--server --token-file --json --help"
+    local cmds="version serve pool updates plan apply rollouts rollout retry cancel client-id xapi sim"
+
+    if [ "$COMP_CWORD" -eq 1 ]; then
+        COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
+        return 0
+    fi
+    case "$prev" in
+        --config|--db|--token-file|--password-file|--ca-file|--file|--export-csv|--scenario|\
+        --known-hosts|--web-root)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0 ;;
+        --policy) COMPREPLY=($(compgen -W "minimal return" -- "$cur")); return 0 ;;
+        --sort) COMPREPLY=($(compgen -W "pool date" -- "$cur")); return 0 ;;
+        --log-level) COMPREPLY=($(compgen -W "debug info warn error off" -- "$cur")); return 0 ;;
+    esac
+    case "$cmd" in
+        serve)
+            COMPREPLY=($(compgen -W "--config --listen --db --token-file --web-root --catalog-url
+                --check-interval --log-level --help" -- "$cur")) ;;
+        pool)
+            if [ "$COMP_CWORD" -eq 2 ]; then
+                COMPREPLY=($(compgen -W "add list remove" -- "$cur"))
+            elif [ "${COMP_WORDS[2]}" = remove ] && [ "${cur#-}" = "$cur" ]; then
+                COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--url --user --password-file --ca-file $common" -- "$cur"))
+            fi ;;
+        updates)
+            if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then
+                COMPREPLY=($(compgen -W "check dismiss restore web-page download" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--by-update --by-server --sort --export-csv --all
+                    $common" -- "$cur"))
+            fi ;;
+        plan|apply)
+            if [ "${cur#-}" = "$cur" ]; then
+                COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--automated --update --file --policy --stay-on-release
+                    --yes --no-follow $common" -- "$cur"))
+            fi ;;
+        rollout|retry|cancel|rollouts)
+            COMPREPLY=($(compgen -W "--watch $common" -- "$cur")) ;;
+        client-id)
+            if [ "$COMP_CWORD" -eq 2 ]; then
+                COMPREPLY=($(compgen -W "import" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -f -- "$cur"))
+            fi ;;
+        xapi)
+            if [ "$COMP_CWORD" -eq 2 ]; then
+                COMPREPLY=($(compgen -W "call" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--url --user --password-file --xml --json --wait
+                    --timeout --ca-file --known-hosts --tofu --debug" -- "$cur"))
+            fi ;;
+        sim)
+            COMPREPLY=($(compgen -W "--scenario --port --base-address --time-scale --seed
+                --fileservice-address --log-level --help" -- "$cur")) ;;
+    esac
+    return 0
+}
+complete -F _poolpatch poolpatch
