@@ -37,7 +37,9 @@
 #define CATALOG_SOURCE             "updates.xml"
 #define CATALOG_MAX_BYTES          (64u * 1024 * 1024)
 #define DEFAULT_REQUEST_TIMEOUT_MS 30000
-#define LOOP_TURN_MS               20
+/* The longest an idle engine thread sleeps: requests and stop wake it (xapi_loop_wakeup),
+ * timers and I/O end the wait earlier; this only bounds the cost of a missed wakeup. */
+#define LOOP_IDLE_WAIT_MS 60000
 
 const char *const engine_cache_classes[] = {"pool", "host", "host_metrics", "vm",          "vbd",
                                             "vdi",  "sr",   "pbd",          "pool_update", NULL};
@@ -202,6 +204,7 @@ static int req_submit(struct engine *eng, struct eng_req *r, struct err *e)
     else
         eng->qhead = r;
     eng->qtail = r;
+    xapi_loop_wakeup(eng->loop); /* the engine thread may be asleep in the loop */
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += eng->request_timeout_ms / 1000;
     ts.tv_nsec += (long)(eng->request_timeout_ms % 1000) * 1000000L;
@@ -1612,7 +1615,8 @@ static void *engine_main(void *arg)
         }
         exec_tick(eng->exec);
         graveyard_empty(eng);
-        xapi_loop_run(eng->loop, LOOP_TURN_MS);
+        /* sleeps until I/O, the loop's next timer, or a wakeup (request, stop) */
+        xapi_loop_run(eng->loop, LOOP_IDLE_WAIT_MS);
     }
     /* answer whatever is still queued */
     pthread_mutex_lock(&eng->qlock);
@@ -1780,6 +1784,8 @@ void engine_free(struct engine *eng)
     pthread_mutex_lock(&eng->qlock);
     eng->stop = true;
     pthread_cond_broadcast(&eng->checker_wake);
+    if (eng->loop)
+        xapi_loop_wakeup(eng->loop);
     pthread_mutex_unlock(&eng->qlock);
     if (eng->checker_running)
         pthread_join(eng->checker, NULL);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base/rng.h"
+#include "base/vec.h"
 #include "base/uuid.h"
 #include "sim/hmap.h"
 #include "sim/sim.h"
@@ -178,9 +179,16 @@ struct timings {
     int parallel_migrations;
 };
 
+/* An in-process client's loop to wake when the world changes by itself (xapi/inproc.h watch). */
+struct sim_watcher {
+    void (*wake)(void *arg);
+    void *arg;
+};
+
 struct sim {
     pthread_mutex_t mu;
     pthread_cond_t cond;
+    struct VEC(struct sim_watcher) watchers; /* under mu */
     struct pp_clock *clock;
     bool virtual_clock;
     struct rng rng;
@@ -272,6 +280,8 @@ bool task_pending(const struct obj *task);
 void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
            const char *c, int64_t n, int flag);
 void run_due(struct sim *s, int64_t t);
+/* Tell the in-process clients' loops that the world changed (s->mu held; sim.c). */
+void sim_wake_watchers(struct sim *s);
 /* ops.c: what a scheduled change does. */
 void apply_action(struct sim *s, struct action *a);
 

@@ -562,6 +562,7 @@ void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, c
     }
     s->heap[i] = act;
     pthread_cond_broadcast(&s->cond);
+    sim_wake_watchers(s);
 }
 
 static struct action heap_pop(struct sim *s)
@@ -600,6 +601,8 @@ void run_due(struct sim *s, int64_t t)
     }
     if (s->virtual_clock && clock_now_ms(s->clock) < t)
         clock_set(s->clock, t);
-    if (any)
+    if (any) {
         pthread_cond_broadcast(&s->cond);
+        sim_wake_watchers(s);
+    }
 }

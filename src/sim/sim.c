@@ -86,6 +86,7 @@ void sim_free(struct sim *s)
     }
     free(s->hosts);
     hmap_cleanup(&s->addrs);
+    vec_free(&s->watchers);
     faults_free(s);
     free(s->heap);
     for (int i = 0; i < CL_NCLS; i++)
@@ -142,6 +143,7 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
     pthread_mutex_lock(&s->mu);
     int rc = dispatch(s, host_address, method, params, out, false, NULL, e);
     pthread_cond_broadcast(&s->cond); /* wake long-polls (HTTP) if this changed anything */
+    sim_wake_watchers(s);             /* and other threads' in-process loops */
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -154,6 +156,7 @@ int sim_call_blocking(struct sim *s, const char *host_address, const char *metho
     pthread_mutex_lock(&s->mu);
     int rc = dispatch(s, host_address, method, params, out, true, predispatch, e);
     pthread_cond_broadcast(&s->cond);
+    sim_wake_watchers(s); /* in-process clients' parked event.from may now see it */
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
@@ -198,12 +201,46 @@ static int inproc_get(void *ctx, const char *host_address, const char *path_and_
     return 0;
 }
 
+/* Register or forget an in-process client's loop wake (xapi/inproc.h watch). */
+static void inproc_watch(void *ctx, void (*wake)(void *arg), void *arg, bool on)
+{
+    struct sim *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (on) {
+        vec_push(&s->watchers, ((struct sim_watcher){wake, arg}));
+    } else {
+        for (size_t i = 0; i < s->watchers.n; i++) {
+            if (s->watchers.items[i].wake == wake && s->watchers.items[i].arg == arg) {
+                vec_remove(&s->watchers, i);
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The world's next scheduled change (xapi/inproc.h next_deadline). */
+static int64_t inproc_next_deadline(void *ctx)
+{
+    int64_t t = sim_next_deadline(ctx);
+    return t < 0 ? INT64_MAX : t;
+}
+
+/* Wake the watching loops (internal.h); s->mu held. */
+void sim_wake_watchers(struct sim *s)
+{
+    for (size_t i = 0; i < s->watchers.n; i++)
+        s->watchers.items[i].wake(s->watchers.items[i].arg);
+}
+
 void sim_inproc_handler(struct sim *s, struct xapi_inproc_handler *out)
 {
     out->ctx = s;
     out->call = inproc_call;
     out->put = inproc_put;
     out->get = inproc_get;
+    out->watch = inproc_watch;
+    out->next_deadline = inproc_next_deadline;
 }
 
 int64_t sim_next_deadline(struct sim *s)

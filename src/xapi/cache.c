@@ -41,7 +41,7 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-struct xapi_cache *xcache_new(void)
+struct xapi_cache *xapi__cache_new(void)
 {
     struct xapi_cache *k = xcalloc(1, sizeof(*k));
     k->token = xstrdup("");
@@ -64,7 +64,7 @@ static void class_clear(struct cclass *c)
     c->count = 0;
 }
 
-void xcache_free(struct xapi_cache *k)
+void xapi__cache_free(struct xapi_cache *k)
 {
     if (!k)
         return;
@@ -165,7 +165,8 @@ static void class_del(struct cclass *c, const char *ref)
     c->count--;
 }
 
-int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset, struct err *e)
+int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
+                      struct err *e)
 {
     if (!result || result->type != XAPI_STRUCT)
         return err_set(e, PP_EPARSE, "event.from: result is not a struct");
@@ -210,18 +211,19 @@ int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool res
     return 0;
 }
 
-const char *xcache_token(const struct xapi_cache *k)
+const char *xapi__cache_token(const struct xapi_cache *k)
 {
     return k->token;
 }
 
-void xcache_set_token(struct xapi_cache *k, const char *token)
+void xapi__cache_set_token(struct xapi_cache *k, const char *token)
 {
     free(k->token);
     k->token = xstrdup(token ? token : "");
 }
 
-const struct xapi_value *xcache_get(const struct xapi_cache *k, const char *cls, const char *ref)
+const struct xapi_value *xapi__cache_get(const struct xapi_cache *k, const char *cls,
+                                         const char *ref)
 {
     struct cclass *c = class_find(k, cls);
     if (!c || !ref)
@@ -230,14 +232,15 @@ const struct xapi_value *xcache_get(const struct xapi_cache *k, const char *cls,
     return *pp ? (*pp)->rec : NULL;
 }
 
-size_t xcache_count(const struct xapi_cache *k, const char *cls)
+size_t xapi__cache_count(const struct xapi_cache *k, const char *cls)
 {
     struct cclass *c = class_find(k, cls);
     return c ? c->count : 0;
 }
 
-void xcache_foreach(const struct xapi_cache *k, const char *cls,
-                    bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec), void *ctx)
+void xapi__cache_foreach(const struct xapi_cache *k, const char *cls,
+                         bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
+                         void *ctx)
 {
     struct cclass *c = class_find(k, cls);
     if (!c)

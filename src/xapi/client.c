@@ -11,7 +11,6 @@
  */
 #include "xapi/client.h"
 
-#include <poll.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -27,24 +26,6 @@
 #define MAX_REDIRECTS       4
 
 /* ---- types ---- */
-
-struct timer {
-    int64_t when;
-    void (*fn)(void *arg);
-    void *arg;
-    struct timer *next;
-};
-
-struct xapi_loop {
-    struct xapi_loop_int li;
-    struct pp_clock *clock;
-    struct timer *timers;
-    struct xapi_op *fin_head, *fin_tail;
-    int (*idle)(void *ctx, int64_t next_ms);
-    void *idle_ctx;
-    int live_ops;   /* created and not yet delivered */
-    int internal_w; /* login / logout requests in flight */
-};
 
 enum op_kind { OP_CALL, OP_TASK, OP_WAIT };
 
@@ -81,7 +62,7 @@ struct xapi_op {
     bool cancel_sent;
     bool tw_seen;    /* the task stream has shown this task */
     unsigned tw_seq; /* the stream's request count when the ref was learned */
-    struct timer *deadline;
+    struct xapi__timer *deadline;
 
     /* OP_WAIT */
     bool (*pred)(void *ctx, struct xapi_client *c);
@@ -94,8 +75,7 @@ struct xapi_client {
     struct xapi_client_opts o; /* strings below are owned copies */
     char *scheme;
     int port;
-    char **hosts;
-    size_t nhosts;
+    struct VEC(char *) hosts;
     char *master;
     char *session;
     unsigned session_gen;
@@ -108,12 +88,12 @@ struct xapi_client {
 
     /* connect cycle */
     struct wreq *login_w;
-    char **cands;
-    size_t ncands, cand_i;
+    struct VEC(char *) cands; /* this round's addresses to try, in order */
+    size_t cand_i;
     unsigned attempt;
     int64_t cycle_start;
     bool cycling;
-    struct timer *backoff_t;
+    struct xapi__timer *backoff_t;
     struct err last_err;
     bool saw_emergency;
     int redirects_in_round;
@@ -126,7 +106,7 @@ struct xapi_client {
     bool cache_on, cache_ready;
     unsigned cache_gen, cache_session_gen;
     struct xapi_op *cache_sub;
-    struct timer *cache_retry_t;
+    struct xapi__timer *cache_retry_t;
     unsigned cache_failures;
     struct xapi_op *waiters;
 
@@ -134,148 +114,18 @@ struct xapi_client {
     struct xapi_cache *tcache;
     struct xapi_op *task_waiters; /* OP_TASK with a ref, linked by wnext */
     struct xapi_op *tw_sub;
-    struct timer *tw_retry_t;
+    struct xapi__timer *tw_retry_t;
     bool tw_ready;
     unsigned tw_session_gen, tw_seq, tw_inflight_seq;
 
     bool closing;
+    bool watching; /* registered with the in-process handler's watch */
 };
 
 static void client_pump(struct xapi_client *c);
 static void client_connect(struct xapi_client *c, bool reconnect);
 static void cache_next(struct xapi_client *c);
 static void cache_eval_waiters(struct xapi_client *c);
-
-/* ---- loop ---- */
-
-struct xapi_loop_int *loop_int(struct xapi_loop *loop)
-{
-    return &loop->li;
-}
-
-const struct xapi_loop_int *loop_int_c(const struct xapi_loop *loop)
-{
-    return &loop->li;
-}
-
-int64_t loop_now(const struct xapi_loop *loop)
-{
-    return loop->clock ? clock_now_ms(loop->clock) : clock_mono_ms();
-}
-
-int64_t xapi_loop_now(const struct xapi_loop *loop)
-{
-    return loop_now(loop);
-}
-
-struct xapi_loop *xapi_loop_new(struct pp_clock *clock, struct err *e)
-{
-    if (http_global_init(e) != 0)
-        return NULL;
-    struct xapi_loop *loop = xcalloc(1, sizeof(*loop));
-    loop->clock = clock;
-    loop->li.multi = http_multi_new();
-    if (!loop->li.multi) {
-        free(loop);
-        err_set(e, PP_ETRANSPORT, "curl_multi_init failed");
-        return NULL;
-    }
-    return loop;
-}
-
-void xapi_loop_free(struct xapi_loop *loop)
-{
-    if (!loop)
-        return;
-    while (loop->timers) {
-        struct timer *t = loop->timers;
-        loop->timers = t->next;
-        free(t);
-    }
-    http_multi_free(loop->li.multi);
-    free(loop);
-}
-
-void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms), void *ctx)
-{
-    loop->idle = idle;
-    loop->idle_ctx = ctx;
-}
-
-bool xapi_loop_busy(const struct xapi_loop *loop)
-{
-    return loop->live_ops > 0 || loop->internal_w > 0;
-}
-
-static struct timer *timer_add(struct xapi_loop *loop, int64_t delay_ms, void (*fn)(void *),
-                               void *arg)
-{
-    struct timer *t = xcalloc(1, sizeof(*t));
-    t->when = loop_now(loop) + (delay_ms > 0 ? delay_ms : 0);
-    t->fn = fn;
-    t->arg = arg;
-    struct timer **pp = &loop->timers;
-    while (*pp && (*pp)->when <= t->when)
-        pp = &(*pp)->next;
-    t->next = *pp;
-    *pp = t;
-    return t;
-}
-
-static void timer_cancel(struct xapi_loop *loop, struct timer **tp)
-{
-    if (!*tp)
-        return;
-    for (struct timer **pp = &loop->timers; *pp; pp = &(*pp)->next) {
-        if (*pp == *tp) {
-            *pp = (*tp)->next;
-            free(*tp);
-            break;
-        }
-    }
-    *tp = NULL;
-}
-
-static int fire_timers(struct xapi_loop *loop)
-{
-    int n = 0;
-    int64_t now = loop_now(loop);
-    while (loop->timers && loop->timers->when <= now) {
-        struct timer *t = loop->timers;
-        loop->timers = t->next;
-        void (*fn)(void *) = t->fn;
-        void *arg = t->arg;
-        free(t);
-        fn(arg); /* fn clears its own pointer to t first thing (see the *_fire functions) */
-        n++;
-    }
-    return n;
-}
-
-void loop_wreq_complete(struct xapi_loop *loop, struct wreq *w)
-{
-    w->next = NULL;
-    if (loop->li.done_tail)
-        loop->li.done_tail->next = w;
-    else
-        loop->li.done_head = w;
-    loop->li.done_tail = w;
-}
-
-static int process_done(struct xapi_loop *loop)
-{
-    int n = 0;
-    while (loop->li.done_head) {
-        struct wreq *w = loop->li.done_head;
-        loop->li.done_head = w->next;
-        if (!loop->li.done_head)
-            loop->li.done_tail = NULL;
-        w->next = NULL;
-        w->done(w);
-        n++;
-    }
-    return n;
-}
 
 static void op_free(struct xapi_op *op)
 {
@@ -310,8 +160,9 @@ static void deliver_one(struct xapi_loop *loop, struct xapi_op *op)
 /*
  * Deliver what was finished when the turn began, popping one at a time from the live queue, so
  * a callback may free its client (xapi_client_free removes that client's queued completions).
+ * See client_int.h.
  */
-static int deliver(struct xapi_loop *loop)
+int xapi__ops_deliver(struct xapi_loop *loop)
 {
     int n0 = 0;
     for (struct xapi_op *op = loop->fin_head; op; op = op->fnext)
@@ -346,76 +197,10 @@ static void deliver_client(struct xapi_loop *loop, struct xapi_client *c)
     }
 }
 
-static int64_t next_deadline(const struct xapi_loop *loop)
-{
-    int64_t t = inproc_next_deadline(loop);
-    if (loop->timers && loop->timers->when < t)
-        t = loop->timers->when;
-    return t;
-}
-
-int xapi_loop_run(struct xapi_loop *loop, int timeout_ms)
-{
-    int n = 0;
-    fire_timers(loop);
-    process_done(loop);
-    if (inproc_run(loop) > 0) {
-        process_done(loop);
-        inproc_unpark(loop); /* the simulated world may have changed */
-    }
-    process_done(loop);
-    n += deliver(loop);
-    if (n > 0 || inproc_has_queued(loop) || loop->li.done_head || loop->fin_head) {
-        http_run(loop, 0);
-        process_done(loop);
-        return n;
-    }
-    int64_t now = loop_now(loop);
-    int64_t next = next_deadline(loop);
-    bool is_virtual = loop->clock && clock_get_kind(loop->clock) == CLOCK_KIND_VIRTUAL;
-    bool waiting_time = loop->timers || inproc_has_parked(loop);
-    if (http_busy(loop)) {
-        int64_t w = timeout_ms;
-        if (!is_virtual && next != INT64_MAX) {
-            int64_t real = loop->clock ? clock_real_ms_for(loop->clock, next - now) : next - now;
-            if (real < w)
-                w = real < 0 ? 0 : real;
-        }
-        if (inproc_has_parked(loop) && w > 20)
-            w = 20;
-        http_run(loop, (int)w);
-        if (inproc_has_parked(loop))
-            inproc_unpark(loop);
-    } else if (waiting_time && is_virtual) {
-        if (!loop->idle || loop->idle(loop->idle_ctx, next) < 0) {
-            if (loop_now(loop) < next)
-                return -1; /* nothing can move virtual time */
-        }
-        inproc_unpark(loop);
-    } else if (waiting_time) {
-        int64_t w = next == INT64_MAX ? timeout_ms : next - now;
-        if (loop->clock && next != INT64_MAX)
-            w = clock_real_ms_for(loop->clock, next - now);
-        if (inproc_has_parked(loop) && w > 20)
-            w = 20; /* another thread may move the simulation: look again soon */
-        if (w > timeout_ms)
-            w = timeout_ms;
-        if (w > 0)
-            poll(NULL, 0, (int)w);
-        inproc_unpark(loop);
-    } else {
-        return 0;
-    }
-    fire_timers(loop);
-    process_done(loop);
-    n += deliver(loop);
-    return n;
-}
-
 /* ---- wire requests ---- */
 
-struct wreq *wreq_new(struct xapi_client *c, const char *host, const char *method,
-                      struct xapi_value *params)
+struct wreq *xapi__wreq_new(struct xapi_client *c, const char *host, const char *method,
+                            struct xapi_value *params)
 {
     struct wreq *w = xcalloc(1, sizeof(*w));
     w->c = c;
@@ -428,7 +213,7 @@ struct wreq *wreq_new(struct xapi_client *c, const char *host, const char *metho
     return w;
 }
 
-void wreq_free(struct wreq *w)
+void xapi__wreq_free(struct wreq *w)
 {
     if (!w)
         return;
@@ -451,63 +236,54 @@ static void wreq_send(struct xapi_client *c, struct wreq *w)
         buf_cleanup(&b);
     }
     if (c->o.inproc)
-        inproc_start(c->loop, w);
+        xapi__inproc_start(c->loop, w);
     else
-        http_start(c->loop, w);
+        xapi__http_start(c->loop, w);
 }
 
 static void wreq_abort(struct xapi_client *c, struct wreq *w)
 {
     if (c->o.inproc)
-        inproc_abort(c->loop, w);
+        xapi__inproc_abort(c->loop, w);
     else
-        http_abort(c->loop, w);
+        xapi__http_abort(c->loop, w);
     /* It may also sit in the loop's done queue already. */
-    struct xapi_loop_int *li = &c->loop->li;
-    struct wreq **pp = &li->done_head, *prev = NULL;
-    for (; *pp; prev = *pp, pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            if (li->done_tail == w)
-                li->done_tail = prev;
-            break;
-        }
-    }
+    xapi__loop_done_remove(c->loop, w);
 }
 
 /* ---- client accessors for the transports ---- */
 
-const struct xapi_client_opts *client_opts(const struct xapi_client *c)
+const struct xapi_client_opts *xapi__client_opts(const struct xapi_client *c)
 {
     return &c->o;
 }
 
-struct xapi_loop *client_loop(const struct xapi_client *c)
+struct xapi_loop *xapi__client_loop(const struct xapi_client *c)
 {
     return c->loop;
 }
 
-const char *client_scheme(const struct xapi_client *c)
+const char *xapi__client_scheme(const struct xapi_client *c)
 {
     return c->scheme;
 }
 
-int client_port(const struct xapi_client *c)
+int xapi__client_port(const struct xapi_client *c)
 {
     return c->port;
 }
 
-struct xapi_pins *client_pins(struct xapi_client *c)
+struct xapi_pins *xapi__client_pins(struct xapi_client *c)
 {
     return c->pins;
 }
 
-void client_set_proto(struct xapi_client *c, enum xapi_proto_pref p)
+void xapi__client_set_proto(struct xapi_client *c, enum xapi_proto_pref p)
 {
     c->proto = p;
 }
 
-enum xapi_proto_pref client_pref(const struct xapi_client *c)
+enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c)
 {
     return c->o.proto;
 }
@@ -542,7 +318,7 @@ static void set_state(struct xapi_client *c, enum xapi_conn_state s, const struc
 {
     if (c->state == s)
         return;
-    log_info(LOGM, "pool %s: %s -> %s%s%s", c->hosts[0], xapi_conn_state_name(c->state),
+    log_info(LOGM, "pool %s: %s -> %s%s%s", c->hosts.items[0], xapi_conn_state_name(c->state),
              xapi_conn_state_name(s), e ? ": " : "", e ? e->msg : "");
     c->state = s;
     if (c->o.on_state && !c->closing)
@@ -551,8 +327,8 @@ static void set_state(struct xapi_client *c, enum xapi_conn_state s, const struc
 
 static bool host_known(struct xapi_client *c, const char *h)
 {
-    for (size_t i = 0; i < c->nhosts; i++)
-        if (strcmp(c->hosts[i], h) == 0)
+    for (size_t i = 0; i < c->hosts.n; i++)
+        if (strcmp(c->hosts.items[i], h) == 0)
             return true;
     return false;
 }
@@ -561,8 +337,7 @@ void xapi_client_add_address(struct xapi_client *c, const char *host)
 {
     if (!host || !*host || host_known(c, host))
         return;
-    c->hosts = xreallocarray(c->hosts, c->nhosts + 1, sizeof(*c->hosts));
-    c->hosts[c->nhosts++] = xstrdup(host);
+    vec_push(&c->hosts, xstrdup(host));
 }
 
 struct xapi_client *xapi_client_new(struct xapi_loop *loop, const struct xapi_client_opts *o,
@@ -619,6 +394,10 @@ struct xapi_client *xapi_client_new(struct xapi_loop *loop, const struct xapi_cl
         }
         xapi_client_add_address(c, host);
         free(host);
+    }
+    if (o->inproc && o->inproc->watch) {
+        o->inproc->watch(o->inproc->ctx, xapi__loop_wake_cb, loop, true);
+        c->watching = true;
     }
     if (c->o.known_hosts || c->o.tofu) {
         c->pins = xapi_pins_new(c->o.known_hosts, e);
@@ -741,12 +520,12 @@ static void op_finish(struct xapi_op *op, int rc, struct xapi_value *result, con
             err_set(&op->err, rc, "%s", err_code_name(rc));
         op->err.code = rc;
     }
-    timer_cancel(c->loop, &op->deadline);
+    xapi__timer_cancel(c->loop, &op->deadline);
     q_remove(c, op);
     if (op->w) {
         release_slot(c, op->w);
         wreq_abort(c, op->w);
-        wreq_free(op->w);
+        xapi__wreq_free(op->w);
         op->w = NULL;
     }
     if (op->sub) {
@@ -810,8 +589,8 @@ static void op_send(struct xapi_client *c, struct xapi_op *op)
         xapi_array_append_string(params, c->session);
     for (size_t i = 0; i < xapi_array_len(op->params); i++)
         xapi_array_append_take(params, xapi_value_dup(xapi_array_get(op->params, i)));
-    const char *host = c->master ? c->master : c->hosts[0];
-    struct wreq *w = wreq_new(c, host, op->method, params);
+    const char *host = c->master ? c->master : c->hosts.items[0];
+    struct wreq *w = xapi__wreq_new(c, host, op->method, params);
     w->op = op;
     w->done = op_wreq_done;
     w->long_poll = op->lp;
@@ -820,7 +599,7 @@ static void op_send(struct xapi_client *c, struct xapi_op *op)
     if (op->lp) {
         double s = long_poll_seconds(op->params);
         w->timeout_ms = (int64_t)(s * 1000) + LONG_POLL_MARGIN_MS;
-        w->lp_deadline = loop_now(c->loop) + (int64_t)(s * 1000);
+        w->lp_deadline = xapi__loop_now(c->loop) + (int64_t)(s * 1000);
         c->busy_lp++;
     } else {
         w->timeout_ms = op->timeout_ms;
@@ -872,7 +651,7 @@ static void client_lost(struct xapi_client *c, const char *host, const struct er
     if (c->closing)
         return;
     if (c->state == XAPI_CONN_READY && c->master && strcmp(c->master, host) == 0) {
-        log_warn(LOGM, "pool %s: lost master %s: %s", c->hosts[0], host, e ? e->msg : "");
+        log_warn(LOGM, "pool %s: lost master %s: %s", c->hosts.items[0], host, e ? e->msg : "");
         drop_session(c);
         c->last_err = e ? *e : c->last_err;
         set_state(c, XAPI_CONN_RECONNECTING, e);
@@ -905,7 +684,7 @@ static void op_wreq_done(struct wreq *w)
         } else {
             op_finish(op, w->rc, NULL, &w->err);
         }
-        wreq_free(w);
+        xapi__wreq_free(w);
         client_pump(c);
         return;
     }
@@ -942,14 +721,14 @@ static void op_wreq_done(struct wreq *w)
         } else {
             op_finish(op, PP_EXAPI, NULL, &e);
         }
-        wreq_free(w);
+        xapi__wreq_free(w);
         client_pump(c);
         return;
     }
     struct xapi_value *v = w->resp.value;
     w->resp.value = NULL;
     op_finish(op, 0, v, NULL);
-    wreq_free(w);
+    xapi__wreq_free(w);
     client_pump(c);
 }
 
@@ -1042,40 +821,38 @@ int xapi_call_sync(struct xapi_client *c, const char *method, struct xapi_value 
 
 static void cands_free(struct xapi_client *c)
 {
-    for (size_t i = 0; i < c->ncands; i++)
-        free(c->cands[i]);
-    free(c->cands);
-    c->cands = NULL;
-    c->ncands = c->cand_i = 0;
+    for (size_t i = 0; i < c->cands.n; i++)
+        free(c->cands.items[i]);
+    vec_free(&c->cands);
+    c->cand_i = 0;
 }
 
 static void cands_add(struct xapi_client *c, const char *h, size_t at)
 {
-    for (size_t i = 0; i < c->ncands; i++) {
-        if (strcmp(c->cands[i], h) == 0) {
+    for (size_t i = 0; i < c->cands.n; i++) {
+        if (strcmp(c->cands.items[i], h) == 0) {
             if (i <= at && i < c->cand_i + 1)
                 return; /* already tried in this round */
-            free(c->cands[i]);
-            memmove(&c->cands[i], &c->cands[i + 1], (c->ncands - i - 1) * sizeof(char *));
-            c->ncands--;
+            free(c->cands.items[i]);
+            vec_remove(&c->cands, i);
             break;
         }
     }
-    if (at > c->ncands)
-        at = c->ncands;
-    c->cands = xreallocarray(c->cands, c->ncands + 1, sizeof(char *));
-    memmove(&c->cands[at + 1], &c->cands[at], (c->ncands - at) * sizeof(char *));
-    c->cands[at] = xstrdup(h);
-    c->ncands++;
+    if (at > c->cands.n)
+        at = c->cands.n;
+    vec_reserve(&c->cands, c->cands.n + 1);
+    memmove(&c->cands.items[at + 1], &c->cands.items[at], (c->cands.n - at) * sizeof(char *));
+    c->cands.items[at] = xstrdup(h);
+    c->cands.n++;
 }
 
 static void round_start(struct xapi_client *c)
 {
     cands_free(c);
     if (c->master)
-        cands_add(c, c->master, c->ncands);
-    for (size_t i = 0; i < c->nhosts; i++)
-        cands_add(c, c->hosts[i], c->ncands);
+        cands_add(c, c->master, c->cands.n);
+    for (size_t i = 0; i < c->hosts.n; i++)
+        cands_add(c, c->hosts.items[i], c->cands.n);
     c->cand_i = 0;
     c->saw_emergency = false;
     c->redirects_in_round = 0;
@@ -1098,7 +875,7 @@ static void cycle_end(struct xapi_client *c)
 {
     c->cycling = false;
     c->attempt = 0;
-    timer_cancel(c->loop, &c->backoff_t);
+    xapi__timer_cancel(c->loop, &c->backoff_t);
     cands_free(c);
 }
 
@@ -1117,14 +894,14 @@ static void round_failed(struct xapi_client *c)
         err_prefix(&e, "pool in emergency mode (no host acts as master): ");
         set_state(c, XAPI_CONN_EMERGENCY, &e);
     }
-    int64_t now = loop_now(c->loop);
+    int64_t now = xapi__loop_now(c->loop);
     int64_t spent = now - c->cycle_start;
     if (c->o.reconnect_budget_ms < 0 || spent >= c->o.reconnect_budget_ms) {
         if (e.code == 0)
             err_set(&e, PP_ETRANSPORT, "no address of the pool answered");
         if (!c->saw_emergency)
             err_prefix(&e, "cannot reach the pool's master: ");
-        log_warn(LOGM, "pool %s: giving up: %s", c->hosts[0], e.msg);
+        log_warn(LOGM, "pool %s: giving up: %s", c->hosts.items[0], e.msg);
         cycle_end(c);
         set_state(c, c->saw_emergency ? XAPI_CONN_EMERGENCY : XAPI_CONN_FAILED, &e);
         fail_waiting(c, &e);
@@ -1134,20 +911,20 @@ static void round_failed(struct xapi_client *c)
         xapi_backoff_delay(c->attempt++, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
     if (d > c->o.reconnect_budget_ms - spent)
         d = c->o.reconnect_budget_ms - spent;
-    log_info(LOGM, "pool %s: no master yet (%s); retrying in %lld ms", c->hosts[0], e.msg,
+    log_info(LOGM, "pool %s: no master yet (%s); retrying in %lld ms", c->hosts.items[0], e.msg,
              (long long)d);
-    c->backoff_t = timer_add(c->loop, d, backoff_fire, c);
+    c->backoff_t = xapi__timer_add(c->loop, d, backoff_fire, c);
 }
 
 static void login_done(struct wreq *w);
 
 static void login_next(struct xapi_client *c)
 {
-    if (c->cand_i >= c->ncands) {
+    if (c->cand_i >= c->cands.n) {
         round_failed(c);
         return;
     }
-    const char *host = c->cands[c->cand_i];
+    const char *host = c->cands.items[c->cand_i];
     struct xapi_value *p = xapi_value_new_array();
     xapi_array_append_string(p, c->o.user);
     xapi_array_append_string(p, c->o.password);
@@ -1155,7 +932,7 @@ static void login_next(struct xapi_client *c)
      * xapi_session.ml binds it as ~version:_).  XenAPI.py sends "1.0"; so do we. */
     xapi_array_append_string(p, "1.0");
     xapi_array_append_string(p, c->o.originator);
-    struct wreq *w = wreq_new(c, host, "session.login_with_password", p);
+    struct wreq *w = xapi__wreq_new(c, host, "session.login_with_password", p);
     w->done = login_done;
     w->timeout_ms = c->o.call_timeout_ms;
     c->login_w = w;
@@ -1168,7 +945,7 @@ static void client_connect(struct xapi_client *c, bool reconnect)
     if (c->cycling || c->closing)
         return;
     c->cycling = true;
-    c->cycle_start = loop_now(c->loop);
+    c->cycle_start = xapi__loop_now(c->loop);
     c->attempt = 0;
     err_clear(&c->last_err);
     set_state(c, reconnect ? XAPI_CONN_RECONNECTING : XAPI_CONN_CONNECTING, NULL);
@@ -1182,7 +959,7 @@ static void login_done(struct wreq *w)
     c->login_w = NULL;
     c->loop->internal_w--;
     if (c->closing) {
-        wreq_free(w);
+        xapi__wreq_free(w);
         return;
     }
     if (w->rc != 0) {
@@ -1196,7 +973,7 @@ static void login_done(struct wreq *w)
             c->cand_i++;
             login_next(c);
         }
-        wreq_free(w);
+        xapi__wreq_free(w);
         return;
     }
     if (!w->resp.ok) {
@@ -1204,7 +981,7 @@ static void login_done(struct wreq *w)
         xapi_err_from_description(w->resp.error, &e);
         if (strcmp(e.xapi_code, "HOST_IS_SLAVE") == 0) {
             const char *m = xapi_value_str(xapi_array_get(w->resp.error, 1));
-            log_info(LOGM, "pool %s: %s is a supporter; master is %s", c->hosts[0], w->host,
+            log_info(LOGM, "pool %s: %s is a supporter; master is %s", c->hosts.items[0], w->host,
                      m ? m : "?");
             c->last_err = e;
             if (m && *m && c->redirects_in_round < MAX_REDIRECTS) {
@@ -1226,7 +1003,7 @@ static void login_done(struct wreq *w)
             set_state(c, XAPI_CONN_FAILED, &e);
             fail_waiting(c, &e);
         }
-        wreq_free(w);
+        xapi__wreq_free(w);
         return;
     }
     const char *s = xapi_value_str(w->resp.value);
@@ -1235,7 +1012,7 @@ static void login_done(struct wreq *w)
         err_set(&c->last_err, PP_EPARSE, "%s: login returned no session", w->host);
         c->cand_i++;
         login_next(c);
-        wreq_free(w);
+        xapi__wreq_free(w);
         return;
     }
     free(c->session);
@@ -1245,10 +1022,10 @@ static void login_done(struct wreq *w)
     c->session_gen++;
     c->logins++;
     cycle_end(c);
-    log_info(LOGM, "pool %s: logged in to master %s (%s)", c->hosts[0], c->master,
+    log_info(LOGM, "pool %s: logged in to master %s (%s)", c->hosts.items[0], c->master,
              c->proto == XAPI_PREF_XMLRPC ? "XML-RPC" : "JSON-RPC");
     set_state(c, XAPI_CONN_READY, NULL);
-    wreq_free(w);
+    xapi__wreq_free(w);
     client_pump(c);
     if (c->cache_on && !c->cache_sub && !c->cache_retry_t)
         cache_next(c);
@@ -1286,7 +1063,7 @@ static void logout_done(struct wreq *w)
 {
     w->c->loop->internal_w--;
     w->c->login_w = NULL;
-    wreq_free(w);
+    xapi__wreq_free(w);
 }
 
 void xapi_client_free(struct xapi_client *c)
@@ -1295,12 +1072,12 @@ void xapi_client_free(struct xapi_client *c)
         return;
     struct xapi_loop *loop = c->loop;
     c->closing = true;
-    timer_cancel(loop, &c->backoff_t);
-    timer_cancel(loop, &c->cache_retry_t);
-    timer_cancel(loop, &c->tw_retry_t);
+    xapi__timer_cancel(loop, &c->backoff_t);
+    xapi__timer_cancel(loop, &c->cache_retry_t);
+    xapi__timer_cancel(loop, &c->tw_retry_t);
     if (c->login_w) {
         wreq_abort(c, c->login_w);
-        wreq_free(c->login_w);
+        xapi__wreq_free(c->login_w);
         c->login_w = NULL;
         loop->internal_w--;
     }
@@ -1315,7 +1092,7 @@ void xapi_client_free(struct xapi_client *c)
     if (c->session && c->master) {
         struct xapi_value *p = xapi_value_new_array();
         xapi_array_append_string(p, c->session);
-        struct wreq *w = wreq_new(c, c->master, "session.logout", p);
+        struct wreq *w = xapi__wreq_new(c, c->master, "session.logout", p);
         w->done = logout_done;
         w->timeout_ms = 2000;
         c->login_w = w;
@@ -1323,36 +1100,32 @@ void xapi_client_free(struct xapi_client *c)
         wreq_send(c, w);
         int64_t until = clock_mono_ms() + 2500;
         while (c->login_w && clock_mono_ms() < until) {
-            if (c->o.inproc) {
-                inproc_run(loop);
-                process_done(loop);
-            } else {
-                http_run(loop, 100);
-                process_done(loop);
-            }
+            if (c->o.inproc)
+                xapi__inproc_run(loop);
+            else
+                xapi__loop_wait_nested(loop, 100);
+            xapi__loop_process_done(loop);
         }
         if (c->login_w) {
             wreq_abort(c, c->login_w);
-            wreq_free(c->login_w);
+            xapi__wreq_free(c->login_w);
             c->login_w = NULL;
             loop->internal_w--;
         }
     }
-    for (struct timer **pp = &loop->timers; *pp;) {
-        /* Timers of this client's ops were cancelled by op_finish; nothing else points here. */
-        pp = &(*pp)->next;
-    }
+    if (c->watching)
+        c->o.inproc->watch(c->o.inproc->ctx, xapi__loop_wake_cb, loop, false);
     cands_free(c);
-    for (size_t i = 0; i < c->nhosts; i++)
-        free(c->hosts[i]);
-    free(c->hosts);
+    for (size_t i = 0; i < c->hosts.n; i++)
+        free(c->hosts.items[i]);
+    vec_free(&c->hosts);
     if (c->cache_classes) {
         for (char **p = c->cache_classes; *p; p++)
             free(*p);
         free(c->cache_classes);
     }
-    xcache_free(c->cache);
-    xcache_free(c->tcache);
+    xapi__cache_free(c->cache);
+    xapi__cache_free(c->tcache);
     xapi_pins_free(c->pins);
     free(c->master);
     free(c->session);
@@ -1446,7 +1219,7 @@ static void tw_next(struct xapi_client *c);
 static void tw_check(struct xapi_op *op, bool snapshot_seq_ok)
 {
     struct xapi_client *c = op->c;
-    const struct xapi_value *rec = xcache_get(c->tcache, "task", op->task_ref);
+    const struct xapi_value *rec = xapi__cache_get(c->tcache, "task", op->task_ref);
     if (rec) {
         op->tw_seen = true;
         task_apply_snapshot(op, rec);
@@ -1473,7 +1246,7 @@ static void tw_done(void *ctx, int rc, const struct xapi_value *result, const st
     if (rc != 0) {
         if (e && (strcmp(e->xapi_code, "EVENTS_LOST") == 0 ||
                   strcmp(e->xapi_code, "EVENT_FROM_TOKEN_PARSE_FAILURE") == 0)) {
-            xcache_set_token(c->tcache, "");
+            xapi__cache_set_token(c->tcache, "");
             tw_next(c);
             return;
         }
@@ -1484,17 +1257,17 @@ static void tw_done(void *ctx, int rc, const struct xapi_value *result, const st
         }
         return;
     }
-    bool reset = *xcache_token(c->tcache) == '\0';
+    bool reset = *xapi__cache_token(c->tcache) == '\0';
     if (!reset && gen != c->tw_session_gen) {
-        xcache_set_token(c->tcache, ""); /* a new session: start over from a snapshot */
+        xapi__cache_set_token(c->tcache, ""); /* a new session: start over from a snapshot */
         tw_next(c);
         return;
     }
     struct err pe = {0};
-    if (xcache_apply(c->tcache, result, reset, &pe) != 0) {
-        log_warn(LOGM, "pool %s: task stream: %s", c->hosts[0], pe.msg);
-        xcache_set_token(c->tcache, "");
-        c->tw_retry_t = timer_add(c->loop, c->o.backoff_base_ms, tw_retry_fire, c);
+    if (xapi__cache_apply(c->tcache, result, reset, &pe) != 0) {
+        log_warn(LOGM, "pool %s: task stream: %s", c->hosts.items[0], pe.msg);
+        xapi__cache_set_token(c->tcache, "");
+        c->tw_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, tw_retry_fire, c);
         return;
     }
     if (reset)
@@ -1515,7 +1288,7 @@ static void tw_next(struct xapi_client *c)
     struct xapi_value *cls = xapi_value_new_array();
     xapi_array_append_string(cls, "task");
     xapi_array_append_take(p, cls);
-    xapi_array_append_string(p, xcache_token(c->tcache));
+    xapi_array_append_string(p, xapi__cache_token(c->tcache));
     xapi_array_append_take(p, xapi_value_new_double(EVENT_WAIT_S));
     struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT, .timeout_ms = 0};
     c->tw_inflight_seq = ++c->tw_seq;
@@ -1559,7 +1332,7 @@ static void task_started(void *ctx, int rc, const struct xapi_value *result, con
         task_send_cancel(op);
     struct xapi_client *c = op->c;
     if (!c->tcache)
-        c->tcache = xcache_new();
+        c->tcache = xapi__cache_new();
     op->tw_seq = c->tw_seq; /* requests after this one were sent knowing the task */
     op->wnext = c->task_waiters;
     c->task_waiters = op;
@@ -1590,7 +1363,7 @@ int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value
     op->progress = progress;
     op->last_progress = -1;
     if (timeout_ms > 0)
-        op->deadline = timer_add(c->loop, timeout_ms, task_deadline_fire, op);
+        op->deadline = xapi__timer_add(c->loop, timeout_ms, task_deadline_fire, op);
     op->sub = sub_call(op, op->method, params, 0, task_started);
     if (op_out)
         *op_out = op;
@@ -1629,8 +1402,8 @@ static void cache_event_done(void *ctx, int rc, const struct xapi_value *result,
     if (rc != 0) {
         if (e && (strcmp(e->xapi_code, "EVENTS_LOST") == 0 ||
                   strcmp(e->xapi_code, "EVENT_FROM_TOKEN_PARSE_FAILURE") == 0)) {
-            log_info(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts[0], e->xapi_code);
-            xcache_set_token(c->cache, "");
+            log_info(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], e->xapi_code);
+            xapi__cache_set_token(c->cache, "");
             cache_next(c);
             return;
         }
@@ -1638,29 +1411,29 @@ static void cache_event_done(void *ctx, int rc, const struct xapi_value *result,
                   strcmp(e->xapi_code, "SESSION_AUTHENTICATION_FAILED") == 0)) {
             /* Retrying cannot help (and would hammer a refused login): resume after the next
              * successful login (login_done restarts the stream). */
-            log_warn(LOGM, "pool %s: event stream stopped: %s", c->hosts[0], e->msg);
+            log_warn(LOGM, "pool %s: event stream stopped: %s", c->hosts.items[0], e->msg);
             return;
         }
         int64_t d = xapi_backoff_delay(c->cache_failures++, c->o.backoff_base_ms,
                                        c->o.backoff_max_ms, &c->rng);
-        log_warn(LOGM, "pool %s: event stream: %s; retrying in %lld ms", c->hosts[0],
+        log_warn(LOGM, "pool %s: event stream: %s; retrying in %lld ms", c->hosts.items[0],
                  e ? e->msg : err_code_name(rc), (long long)d);
-        c->cache_retry_t = timer_add(c->loop, d, cache_retry_fire, c);
+        c->cache_retry_t = xapi__timer_add(c->loop, d, cache_retry_fire, c);
         return;
     }
     c->cache_failures = 0;
-    bool reset = *xcache_token(c->cache) == '\0';
+    bool reset = *xapi__cache_token(c->cache) == '\0';
     if (!reset && gen != c->cache_session_gen) {
         /* A new session: events may have been lost with the old master; start over. */
-        xcache_set_token(c->cache, "");
+        xapi__cache_set_token(c->cache, "");
         cache_next(c);
         return;
     }
     struct err pe = {0};
-    if (xcache_apply(c->cache, result, reset, &pe) != 0) {
-        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts[0], pe.msg);
-        xcache_set_token(c->cache, "");
-        c->cache_retry_t = timer_add(c->loop, c->o.backoff_base_ms, cache_retry_fire, c);
+    if (xapi__cache_apply(c->cache, result, reset, &pe) != 0) {
+        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], pe.msg);
+        xapi__cache_set_token(c->cache, "");
+        c->cache_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, cache_retry_fire, c);
         return;
     }
     if (reset) {
@@ -1668,7 +1441,7 @@ static void cache_event_done(void *ctx, int rc, const struct xapi_value *result,
         c->cache_session_gen = gen;
         c->cache_ready = true;
     }
-    xcache_foreach(c->cache, "host", learn_host, c);
+    xapi__cache_foreach(c->cache, "host", learn_host, c);
     cache_eval_waiters(c);
     cache_next(c);
 }
@@ -1682,7 +1455,7 @@ static void cache_next(struct xapi_client *c)
     for (char **k = c->cache_classes; *k; k++)
         xapi_array_append_string(cls, *k);
     xapi_array_append_take(p, cls);
-    xapi_array_append_string(p, xcache_token(c->cache));
+    xapi_array_append_string(p, xapi__cache_token(c->cache));
     xapi_array_append_take(p, xapi_value_new_double(EVENT_WAIT_S));
     struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT, .timeout_ms = 0};
     c->cache_sub = call_start(c, "event.from", p, &o, cache_event_done, c);
@@ -1700,7 +1473,7 @@ int xapi_cache_start(struct xapi_client *c, const char *const *classes, struct e
     c->cache_classes = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
         c->cache_classes[i] = xstrdup(classes[i]);
-    c->cache = xcache_new();
+    c->cache = xapi__cache_new();
     c->cache_on = true;
     cache_next(c);
     return 0;
@@ -1719,12 +1492,12 @@ unsigned xapi_cache_generation(const struct xapi_client *c)
 const struct xapi_value *xapi_cache_get(const struct xapi_client *c, const char *cls,
                                         const char *ref)
 {
-    return c->cache ? xcache_get(c->cache, cls, ref) : NULL;
+    return c->cache ? xapi__cache_get(c->cache, cls, ref) : NULL;
 }
 
 size_t xapi_cache_count(const struct xapi_client *c, const char *cls)
 {
-    return c->cache ? xcache_count(c->cache, cls) : 0;
+    return c->cache ? xapi__cache_count(c->cache, cls) : 0;
 }
 
 void xapi_cache_foreach(const struct xapi_client *c, const char *cls,
@@ -1732,7 +1505,7 @@ void xapi_cache_foreach(const struct xapi_client *c, const char *cls,
                         void *ctx)
 {
     if (c->cache)
-        xcache_foreach(c->cache, cls, fn, ctx);
+        xapi__cache_foreach(c->cache, cls, fn, ctx);
 }
 
 static void cache_eval_waiters(struct xapi_client *c)
@@ -1771,7 +1544,7 @@ int xapi_cache_wait(struct xapi_client *c, bool (*pred)(void *ctx, struct xapi_c
     op->wnext = c->waiters;
     c->waiters = op;
     if (timeout_ms > 0)
-        op->deadline = timer_add(c->loop, timeout_ms, wait_deadline_fire, op);
+        op->deadline = xapi__timer_add(c->loop, timeout_ms, wait_deadline_fire, op);
     if (op_out)
         *op_out = op;
     if (c->cache_ready && pred(pred_ctx, c))

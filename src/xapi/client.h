@@ -42,9 +42,19 @@ struct xapi_loop *xapi_loop_new(struct pp_clock *clock, struct err *e);
 void xapi_loop_free(struct xapi_loop *loop);
 /*
  * Perform I/O, fire due timers and deliver completions, waiting at most timeout_ms (0 = do not
- * wait) for something to happen.  Returns the number of callbacks delivered (>= 0).
+ * wait) for something to happen.  On a real or scaled clock the wait is one curl_multi_poll that
+ * ends at socket activity, the next timer, timeout_ms or xapi_loop_wakeup, whichever comes first,
+ * even when nothing at all is pending (an idle loop sleeps).  Returns the number of callbacks
+ * delivered (>= 0), or -1 on a virtual clock when nothing can make time move.
  */
 int xapi_loop_run(struct xapi_loop *loop, int timeout_ms);
+/*
+ * Make the loop's current or next wait return at once.  The only loop function that may be
+ * called from any thread (e.g. after queueing work for the loop's thread, or to stop it).
+ */
+void xapi_loop_wakeup(struct xapi_loop *loop);
+/* How many times the loop waited so far (benchmarks and tests count turns with it). */
+uint64_t xapi_loop_wait_count(const struct xapi_loop *loop);
 /* True while any operation of any client is pending (a blocking wrapper's loop condition). */
 bool xapi_loop_busy(const struct xapi_loop *loop);
 /*

@@ -8,6 +8,7 @@
 #ifndef PP_XAPI_CLIENT_INT_H
 #define PP_XAPI_CLIENT_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,12 +16,14 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/rng.h"
+#include "base/vec.h"
 #include "xapi/client.h"
 #include "xapi/codec.h"
 #include "xapi/tls.h"
 
 struct xapi_cache;
-struct timer;
+struct xapi__timer;
+struct xapi_op;
 
 /* ---- pure helpers (client_util.c) ---- */
 
@@ -68,23 +71,26 @@ int xapi_classify_reply(enum xapi_proto_pref proto, long http_status, const char
 
 /* ---- the object cache (cache.c), pure ---- */
 
-/* An empty cache (token ""); never NULL.  Free with xcache_free (NULL is a no-op). */
-struct xapi_cache *xcache_new(void);
-void xcache_free(struct xapi_cache *k);
+/* An empty cache (token ""); never NULL.  Free with xapi__cache_free (NULL is a no-op). */
+struct xapi_cache *xapi__cache_new(void);
+void xapi__cache_free(struct xapi_cache *k);
 /*
  * Apply an event.from result ({events:[...], token}).  reset drops every object first (a snapshot
- * after token "").  Stores the returned token (see xcache_token).  Returns 0 or PP_EPARSE with e.
+ * after token "").  Stores the returned token (see xapi__cache_token).  Returns 0 or PP_EPARSE with
+ * e.
  */
-int xcache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset, struct err *e);
+int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
+                      struct err *e);
 /* The event.from token to send next ("" = ask for a snapshot); setting "" forces one. */
-const char *xcache_token(const struct xapi_cache *k); /* "" before the first batch */
-void xcache_set_token(struct xapi_cache *k, const char *token);
+const char *xapi__cache_token(const struct xapi_cache *k); /* "" before the first batch */
+void xapi__cache_set_token(struct xapi_cache *k, const char *token);
 /* Borrowed record of cls/ref (class names compared case-insensitively), or NULL; count; walk. */
-const struct xapi_value *xcache_get(const struct xapi_cache *k, const char *cls, const char *ref);
-size_t xcache_count(const struct xapi_cache *k, const char *cls);
-void xcache_foreach(const struct xapi_cache *k, const char *cls,
-                    bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
-                    void *ctx);
+const struct xapi_value *xapi__cache_get(const struct xapi_cache *k, const char *cls,
+                                         const char *ref);
+size_t xapi__cache_count(const struct xapi_cache *k, const char *cls);
+void xapi__cache_foreach(const struct xapi_cache *k, const char *cls,
+                         bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
+                         void *ctx);
 
 /* ---- wire requests: one HTTP POST or one in-process call ---- */
 
@@ -123,41 +129,51 @@ struct wreq {
 };
 
 /* A new request to host (copied); params (an array, or NULL = none) is taken.  Never NULL. */
-struct wreq *wreq_new(struct xapi_client *c, const char *host, const char *method,
-                      struct xapi_value *params);
+struct wreq *xapi__wreq_new(struct xapi_client *c, const char *host, const char *method,
+                            struct xapi_value *params);
 /* Free a request that is in no transport queue any more; NULL is a no-op. */
-void wreq_free(struct wreq *w);
+void xapi__wreq_free(struct wreq *w);
 
 /* transport_http.c */
 /* curl_global_init once per process (not thread-safe: the first loop is made on one thread). */
-int http_global_init(struct err *e);
+int xapi__http_global_init(struct err *e);
 /* A curl multi handle (NULL on failure) and its release (NULL is a no-op). */
-void *http_multi_new(void);
-void http_multi_free(void *multi);
+void *xapi__http_multi_new(void);
+void xapi__http_multi_free(void *multi);
 /* Start w; on failure completes w through the loop (never calls done re-entrantly). */
-void http_start(struct xapi_loop *loop, struct wreq *w);
+void xapi__http_start(struct xapi_loop *loop, struct wreq *w);
 /* Abort an in-flight request without completing it. */
-void http_abort(struct xapi_loop *loop, struct wreq *w);
-/* Perform, wait up to wait_ms for socket activity, collect finished transfers. */
-void http_run(struct xapi_loop *loop, int wait_ms);
+void xapi__http_abort(struct xapi_loop *loop, struct wreq *w);
+/*
+ * Perform and collect finished transfers; when none finished and wait_ms > 0, wait up to wait_ms
+ * in curl_multi_poll (even with no transfer: xapi_loop_wakeup interrupts it), then collect again.
+ */
+void xapi__http_run(struct xapi_loop *loop, int wait_ms);
+/* Interrupt the loop's curl_multi_poll from any thread. */
+void xapi__http_wakeup(void *multi);
 /* True while transfers are in the multi. */
-bool http_busy(const struct xapi_loop *loop);
+bool xapi__http_busy(const struct xapi_loop *loop);
 
 /* transport_inproc.c */
 /* Queue w for the handler; it runs from inproc_run, never here. */
-void inproc_start(struct xapi_loop *loop, struct wreq *w);
+void xapi__inproc_start(struct xapi_loop *loop, struct wreq *w);
 /* Take w out of the queue or the parked list without completing it. */
-void inproc_abort(struct xapi_loop *loop, struct wreq *w);
+void xapi__inproc_abort(struct xapi_loop *loop, struct wreq *w);
 /* Process queued in-process calls; returns how many completed (parked ones do not count). */
-int inproc_run(struct xapi_loop *loop);
+int xapi__inproc_run(struct xapi_loop *loop);
 /* Move parked long-polls back to the queue (state may have changed). */
-void inproc_unpark(struct xapi_loop *loop);
+void xapi__inproc_unpark(struct xapi_loop *loop);
 /* Queue state, and the earliest parked long-poll deadline (loop clock; INT64_MAX = none). */
-bool inproc_has_queued(const struct xapi_loop *loop);
-bool inproc_has_parked(const struct xapi_loop *loop);
-int64_t inproc_next_deadline(const struct xapi_loop *loop);
+bool xapi__inproc_has_queued(const struct xapi_loop *loop);
+bool xapi__inproc_has_parked(const struct xapi_loop *loop);
+int64_t xapi__inproc_next_deadline(const struct xapi_loop *loop);
+/* The earliest time a parked request's handler's world moves by itself (INT64_MAX = never or
+ * not told). */
+int64_t xapi__inproc_handler_deadline(const struct xapi_loop *loop);
+/* True when a parked request's handler cannot wake the loop (no watch): it must be polled. */
+bool xapi__inproc_has_unwatched_parked(const struct xapi_loop *loop);
 
-/* client.c: the loop internals the transports use. */
+/* loop.c: the loop internals the transports and the client use. */
 struct xapi_loop_int {
     void *multi;
     int running;                    /* easy handles in the multi */
@@ -165,24 +181,58 @@ struct xapi_loop_int {
     struct wreq *parked;
     struct wreq *done_head, *done_tail; /* completed wire requests to process */
 };
+
+struct xapi_loop {
+    struct xapi_loop_int li;
+    struct pp_clock *clock;
+    struct VEC(struct xapi__timer *) timers; /* min-heap on (when, seq) */
+    uint64_t timer_seq;
+    struct xapi_op *fin_head, *fin_tail; /* finished operations to deliver (client.c) */
+    int (*idle)(void *ctx, int64_t next_ms);
+    void *idle_ctx;
+    int live_ops;      /* created and not yet delivered */
+    int internal_w;    /* login / logout requests in flight */
+    atomic_bool woken; /* xapi_loop_wakeup since the last wait */
+    uint64_t polls;    /* waits (curl_multi_poll calls) so far */
+};
+
 /* The loop's transport state (borrowed). */
-struct xapi_loop_int *loop_int(struct xapi_loop *loop);
-const struct xapi_loop_int *loop_int_c(const struct xapi_loop *loop);
+struct xapi_loop_int *xapi__loop_int(struct xapi_loop *loop);
+const struct xapi_loop_int *xapi__loop_int_c(const struct xapi_loop *loop);
 /* Queue w's completion (processed on the loop, never re-entrantly). */
-void loop_wreq_complete(struct xapi_loop *loop, struct wreq *w);
+void xapi__loop_wreq_complete(struct xapi_loop *loop, struct wreq *w);
+/* Run the completion of every queued wire request; returns how many ran. */
+int xapi__loop_process_done(struct xapi_loop *loop);
+/* Wait up to wait_ms for HTTP activity outside a turn; a consumed wakeup is re-armed. */
+void xapi__loop_wait_nested(struct xapi_loop *loop, int wait_ms);
+/* Take w out of the completion queue if it is there (an aborted request). */
+void xapi__loop_done_remove(struct xapi_loop *loop, struct wreq *w);
 /* Now on the loop's clock (ms). */
-int64_t loop_now(const struct xapi_loop *loop);
+int64_t xapi__loop_now(const struct xapi_loop *loop);
+/*
+ * Run fn(arg) once, delay_ms (<= 0: at once) from now on the loop clock, from xapi_loop_run.  The
+ * timer belongs to the loop; fn must first clear the caller's pointer to it.  Never NULL.
+ */
+struct xapi__timer *xapi__timer_add(struct xapi_loop *loop, int64_t delay_ms, void (*fn)(void *),
+                                    void *arg);
+/* Cancel and free *tp unless NULL, and set *tp = NULL. */
+void xapi__timer_cancel(struct xapi_loop *loop, struct xapi__timer **tp);
+/* The wake callback given to an in-process handler's watch (arg: the loop); any thread. */
+void xapi__loop_wake_cb(void *loop);
+/* client.c: deliver the operations finished so far; returns how many callbacks ran. */
+int xapi__ops_deliver(struct xapi_loop *loop);
+
 /* Client accessors for the transports (borrowed; valid while the client lives). */
-const struct xapi_client_opts *client_opts(const struct xapi_client *c);
+const struct xapi_client_opts *xapi__client_opts(const struct xapi_client *c);
 /* The loop the client belongs to (upload.c). */
-struct xapi_loop *client_loop(const struct xapi_client *c);
+struct xapi_loop *xapi__client_loop(const struct xapi_client *c);
 /* "http", "https" or "inproc"; port 0 = the scheme's default; pins NULL = CA verification. */
-const char *client_scheme(const struct xapi_client *c);
-int client_port(const struct xapi_client *c);
-struct xapi_pins *client_pins(struct xapi_client *c);
+const char *xapi__client_scheme(const struct xapi_client *c);
+int xapi__client_port(const struct xapi_client *c);
+struct xapi_pins *xapi__client_pins(struct xapi_client *c);
 /* Protocol fallback: the host does not serve /jsonrpc. */
-void client_set_proto(struct xapi_client *c, enum xapi_proto_pref p);
+void xapi__client_set_proto(struct xapi_client *c, enum xapi_proto_pref p);
 /* The protocol the caller asked for (XAPI_PREF_AUTO allows the fallback). */
-enum xapi_proto_pref client_pref(const struct xapi_client *c);
+enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c);
 
 #endif

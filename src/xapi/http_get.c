@@ -121,11 +121,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 static int start_http(struct xapi_http_get *g, struct err *e)
 {
     struct xapi_client *c = g->w.c;
-    const struct xapi_client_opts *o = client_opts(c);
+    const struct xapi_client_opts *o = xapi__client_opts(c);
     CURL *h = curl_easy_init();
     if (!h)
         return err_set(e, PP_ETRANSPORT, "curl_easy_init failed");
-    char *url = xapi_url_build(client_scheme(c), g->w.host, client_port(c), g->path_and_query);
+    char *url =
+        xapi_url_build(xapi__client_scheme(c), g->w.host, xapi__client_port(c), g->path_and_query);
     struct curl_slist *hd = curl_slist_append(NULL, "Accept: application/json");
     long timeout = (long)(o->call_timeout_ms > 0 ? o->call_timeout_ms : 120000);
     CURLcode cc = CURLE_OK;
@@ -149,8 +150,8 @@ static int start_http(struct xapi_http_get *g, struct err *e)
     g->w.timeout_ms = timeout;
     if (cc != CURLE_OK)
         return err_set(e, PP_ETRANSPORT, "curl_easy_setopt failed");
-    if (strcmp(client_scheme(c), "https") == 0) {
-        g->w.tls.pins = client_pins(c);
+    if (strcmp(xapi__client_scheme(c), "https") == 0) {
+        g->w.tls.pins = xapi__client_pins(c);
         g->w.tls.host = g->w.host;
         g->w.tls.tofu = o->tofu;
         if (xapi_tls_setup_easy(h, o->ca_file, &g->w.tls, e) != 0)
@@ -187,8 +188,8 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
     g->max_bytes = max_bytes ? max_bytes : XAPI_HTTP_GET_DEFAULT_MAX;
     g->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
                                   query ? query : "");
-    const struct xapi_client_opts *o = client_opts(c);
-    struct xapi_loop *loop = client_loop(c);
+    const struct xapi_client_opts *o = xapi__client_opts(c);
+    struct xapi_loop *loop = xapi__client_loop(c);
     if (o->inproc) {
         if (!o->inproc->get) {
             get_free(g);
@@ -201,7 +202,7 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
             g->status = 0;
         else if (g->body.len > g->max_bytes)
             g->over_limit = true;
-        loop_wreq_complete(loop, &g->w);
+        xapi__loop_wreq_complete(loop, &g->w);
     } else {
         int rc = start_http(g, e);
         if (rc) {
@@ -213,7 +214,7 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
             get_free(g);
             return rc;
         }
-        struct xapi_loop_int *li = loop_int(loop);
+        struct xapi_loop_int *li = xapi__loop_int(loop);
         if (curl_multi_add_handle(li->multi, g->w.easy) != CURLM_OK) {
             curl_easy_cleanup(g->w.easy);
             curl_slist_free_all(g->w.hdrs);
@@ -235,10 +236,10 @@ void xapi_http_get_cancel(struct xapi_http_get *g)
 {
     if (!g)
         return;
-    struct xapi_loop *loop = client_loop(g->w.c);
+    struct xapi_loop *loop = xapi__client_loop(g->w.c);
     if (g->w.easy)
-        http_abort(loop, &g->w);
-    struct xapi_loop_int *li = loop_int(loop);
+        xapi__http_abort(loop, &g->w);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     struct wreq **pp = &li->done_head, *prev = NULL;
     for (; *pp; prev = *pp, pp = &(*pp)->next) {
         if (*pp == &g->w) {

@@ -9,6 +9,9 @@
 #ifndef PP_XAPI_INPROC_H
 #define PP_XAPI_INPROC_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "codec.h"
 
 struct buf;
@@ -39,6 +42,21 @@ struct xapi_inproc_handler {
      */
     int (*get)(void *ctx, const char *host_address, const char *path_and_query, struct buf *body,
                long *status, struct err *e);
+    /*
+     * Optional (may be NULL).  on = true: call wake(arg) from any thread whenever the handler's
+     * world may have changed by itself (a timer of its own fired, another client over HTTP
+     * changed it), so that the loop asks its parked long-polls again at once instead of polling;
+     * on = false: forget that registration (one per true).  wake is thread-safe and cheap; the
+     * handler may call it while holding its own locks.  Handlers without watch are asked again
+     * every 20 ms while a long-poll is parked on a real or scaled clock.
+     */
+    void (*watch)(void *ctx, void (*wake)(void *arg), void *arg, bool on);
+    /*
+     * Optional (may be NULL): the earliest time (ms, in the loop clock's timeline) at which the
+     * handler's world changes by itself, INT64_MAX when never.  On a real or scaled clock the loop
+     * wakes then and asks its parked long-polls again.
+     */
+    int64_t (*next_deadline)(void *ctx);
 };
 
 #endif

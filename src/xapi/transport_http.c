@@ -14,7 +14,7 @@
 #include "base/str.h"
 #include "xapi/client_int.h"
 
-int http_global_init(struct err *e)
+int xapi__http_global_init(struct err *e)
 {
     static int done;
     if (done)
@@ -26,12 +26,12 @@ int http_global_init(struct err *e)
     return 0;
 }
 
-void *http_multi_new(void)
+void *xapi__http_multi_new(void)
 {
     return curl_multi_init();
 }
 
-void http_multi_free(void *multi)
+void xapi__http_multi_free(void *multi)
 {
     if (multi)
         curl_multi_cleanup(multi);
@@ -41,7 +41,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     struct wreq *w = userp;
     size_t n = size * nmemb;
-    size_t lim = client_opts(w->c)->max_response_bytes;
+    size_t lim = xapi__client_opts(w->c)->max_response_bytes;
     if (w->in.len + n > lim) {
         w->over_limit = true;
         return 0; /* makes curl fail with CURLE_WRITE_ERROR */
@@ -59,7 +59,7 @@ static void fail_now(struct xapi_loop *loop, struct wreq *w, int code, const cha
     curl_slist_free_all(w->hdrs);
     w->hdrs = NULL;
     w->rc = err_set(&w->err, code, "%s", msg);
-    loop_wreq_complete(loop, w);
+    xapi__loop_wreq_complete(loop, w);
 }
 
 static void encode(struct wreq *w)
@@ -74,10 +74,10 @@ static void encode(struct wreq *w)
     }
 }
 
-void http_start(struct xapi_loop *loop, struct wreq *w)
+void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
 {
-    struct xapi_loop_int *li = loop_int(loop);
-    const struct xapi_client_opts *o = client_opts(w->c);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
+    const struct xapi_client_opts *o = xapi__client_opts(w->c);
     CURL *h = curl_easy_init();
     if (!h) {
         fail_now(loop, w, PP_ETRANSPORT, "curl_easy_init failed");
@@ -88,7 +88,7 @@ void http_start(struct xapi_loop *loop, struct wreq *w)
     w->over_limit = false;
     encode(w);
     const char *path = w->proto == XAPI_PREF_XMLRPC ? "/" : "/jsonrpc";
-    char *url = xapi_url_build(client_scheme(w->c), w->host, client_port(w->c), path);
+    char *url = xapi_url_build(xapi__client_scheme(w->c), w->host, xapi__client_port(w->c), path);
     struct curl_slist *hd = NULL;
     hd = curl_slist_append(hd, w->proto == XAPI_PREF_XMLRPC ? "Content-Type: text/xml"
                                                             : "Content-Type: application/json");
@@ -122,8 +122,8 @@ void http_start(struct xapi_loop *loop, struct wreq *w)
         fail_now(loop, w, PP_ETRANSPORT, "curl_easy_setopt failed");
         return;
     }
-    if (strcmp(client_scheme(w->c), "https") == 0) {
-        w->tls.pins = client_pins(w->c);
+    if (strcmp(xapi__client_scheme(w->c), "https") == 0) {
+        w->tls.pins = xapi__client_pins(w->c);
         w->tls.host = w->host;
         w->tls.tofu = o->tofu;
         struct err e = {0};
@@ -141,7 +141,7 @@ void http_start(struct xapi_loop *loop, struct wreq *w)
 
 static void release_easy(struct xapi_loop *loop, struct wreq *w)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     if (w->easy) {
         curl_multi_remove_handle(li->multi, w->easy);
         curl_easy_cleanup(w->easy);
@@ -152,7 +152,7 @@ static void release_easy(struct xapi_loop *loop, struct wreq *w)
     w->hdrs = NULL;
 }
 
-void http_abort(struct xapi_loop *loop, struct wreq *w)
+void xapi__http_abort(struct xapi_loop *loop, struct wreq *w)
 {
     release_easy(loop, w);
 }
@@ -175,7 +175,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
     curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &connected);
     curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
     char *ctype_copy = xstrdup(ctype);
-    char *url = xapi_url_build(client_scheme(w->c), w->host, client_port(w->c),
+    char *url = xapi_url_build(xapi__client_scheme(w->c), w->host, xapi__client_port(w->c),
                                w->proto == XAPI_PREF_XMLRPC ? "/" : "/jsonrpc");
     /* Pin learned on first use: record it once the handshake passed. */
     if (w->tls.pins && w->tls.checked && w->tls.verdict == PIN_LEARN && !is_tls_error(cc)) {
@@ -185,7 +185,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
                 log_warn("xapi", "%s", pe.msg);
             log_info("xapi", "pinned %s: SHA-256 %s (trust on first use)", w->host,
                      w->tls.presented);
-            const struct xapi_client_opts *o = client_opts(w->c);
+            const struct xapi_client_opts *o = xapi__client_opts(w->c);
             if (o->on_pin)
                 o->on_pin(o->pin_ctx, w->host, w->tls.presented);
         }
@@ -195,7 +195,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
     if (cc != CURLE_OK) {
         if (w->over_limit || cc == CURLE_FILESIZE_EXCEEDED)
             w->rc = err_set(&w->err, PP_ELIMIT, "%s: response larger than %zu bytes", url,
-                            client_opts(w->c)->max_response_bytes);
+                            xapi__client_opts(w->c)->max_response_bytes);
         else if (cc == CURLE_OPERATION_TIMEDOUT)
             w->rc = err_set(&w->err, PP_ETIMEOUT, "%s: no answer within %lld ms (%s)", url,
                             (long long)w->timeout_ms, curl_easy_strerror(cc));
@@ -207,18 +207,18 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
     }
     struct xapi_limits lim;
     xapi_limits_response(&lim);
-    if (lim.max_doc_bytes > client_opts(w->c)->max_response_bytes)
-        lim.max_doc_bytes = client_opts(w->c)->max_response_bytes;
+    if (lim.max_doc_bytes > xapi__client_opts(w->c)->max_response_bytes)
+        lim.max_doc_bytes = xapi__client_opts(w->c)->max_response_bytes;
     int r = xapi_classify_reply(w->proto, status, ctype_copy, w->in.data ? w->in.data : "",
                                 w->in.len, &lim, &w->resp, &w->err);
-    if (r == XREPLY_FALLBACK && client_pref(w->c) != XAPI_PREF_JSONRPC) {
+    if (r == XREPLY_FALLBACK && xapi__client_pref(w->c) != XAPI_PREF_JSONRPC) {
         log_info("xapi", "%s: no JSON-RPC (HTTP %ld, %s); using XML-RPC", url, status,
                  ctype_copy ? ctype_copy : "no content type");
-        client_set_proto(w->c, XAPI_PREF_XMLRPC);
+        xapi__client_set_proto(w->c, XAPI_PREF_XMLRPC);
         w->proto = XAPI_PREF_XMLRPC;
         free(url);
         free(ctype_copy);
-        http_start(loop, w);
+        xapi__http_start(loop, w);
         return;
     }
     if (r == XREPLY_FALLBACK)
@@ -230,13 +230,13 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
 out:
     free(url);
     free(ctype_copy);
-    loop_wreq_complete(loop, w);
+    xapi__loop_wreq_complete(loop, w);
 }
 
 /* Complete the transfers curl reports as done; returns how many. */
 static int collect(struct xapi_loop *loop)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     CURLMsg *m;
     int left, n = 0;
     while ((m = curl_multi_info_read(li->multi, &left))) {
@@ -254,22 +254,29 @@ static int collect(struct xapi_loop *loop)
 }
 
 /*
- * Perform; wait for socket activity only when nothing finished and curl still has transfers
- * (waiting with a finished transfer pending would add the whole wait to its latency).
+ * Perform; wait only when nothing finished (waiting with a finished transfer pending would add
+ * the whole wait to its latency).  curl_multi_poll waits even without transfers, until wait_ms
+ * or xapi__http_wakeup: that is how an idle loop sleeps.
  */
-void http_run(struct xapi_loop *loop, int wait_ms)
+void xapi__http_run(struct xapi_loop *loop, int wait_ms)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     int still = 0;
     curl_multi_perform(li->multi, &still);
-    if (collect(loop) > 0 || wait_ms <= 0 || still == 0)
+    if (collect(loop) > 0 || wait_ms <= 0)
         return;
     curl_multi_poll(li->multi, NULL, 0, wait_ms, NULL);
     curl_multi_perform(li->multi, &still);
     collect(loop);
 }
 
-bool http_busy(const struct xapi_loop *loop)
+bool xapi__http_busy(const struct xapi_loop *loop)
 {
-    return loop_int_c(loop)->running > 0;
+    return xapi__loop_int_c(loop)->running > 0;
+}
+
+/* Interrupt curl_multi_poll (see client_int.h); thread-safe. */
+void xapi__http_wakeup(void *multi)
+{
+    curl_multi_wakeup(multi);
 }

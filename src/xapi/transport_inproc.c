@@ -22,16 +22,16 @@ static void q_append(struct wreq **head, struct wreq **tail, struct wreq *w)
     *tail = w;
 }
 
-void inproc_start(struct xapi_loop *loop, struct wreq *w)
+void xapi__inproc_start(struct xapi_loop *loop, struct wreq *w)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     w->parked = false;
     q_append(&li->ip_head, &li->ip_tail, w);
 }
 
-void inproc_abort(struct xapi_loop *loop, struct wreq *w)
+void xapi__inproc_abort(struct xapi_loop *loop, struct wreq *w)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     struct wreq **pp = &li->ip_head, *prev = NULL;
     for (; *pp; prev = *pp, pp = &(*pp)->next) {
         if (*pp == w) {
@@ -58,16 +58,16 @@ static bool empty_batch(const struct xapi_response *r)
     return ev && xapi_array_len(ev) == 0;
 }
 
-int inproc_run(struct xapi_loop *loop)
+int xapi__inproc_run(struct xapi_loop *loop)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     struct wreq *w = li->ip_head;
     li->ip_head = li->ip_tail = NULL;
     int ran = 0;
     while (w) {
         struct wreq *next = w->next;
         w->next = NULL;
-        const struct xapi_inproc_handler *h = client_opts(w->c)->inproc;
+        const struct xapi_inproc_handler *h = xapi__client_opts(w->c)->inproc;
         xapi_response_cleanup(&w->resp);
         memset(&w->resp, 0, sizeof(w->resp));
         err_clear(&w->err);
@@ -78,9 +78,9 @@ int inproc_run(struct xapi_loop *loop)
                 err_set(&w->err, rc, "in-process call to %s failed", w->host);
             w->rc = rc;
             w->maybe_delivered = false;
-            loop_wreq_complete(loop, w);
+            xapi__loop_wreq_complete(loop, w);
         } else if (w->long_poll && w->resp.ok && empty_batch(&w->resp) &&
-                   loop_now(loop) < w->lp_deadline) {
+                   xapi__loop_now(loop) < w->lp_deadline) {
             xapi_response_cleanup(&w->resp);
             memset(&w->resp, 0, sizeof(w->resp));
             ran--; /* nothing changed: not a reason to ask the parked ones again */
@@ -90,16 +90,16 @@ int inproc_run(struct xapi_loop *loop)
         } else {
             w->rc = 0;
             w->maybe_delivered = true;
-            loop_wreq_complete(loop, w);
+            xapi__loop_wreq_complete(loop, w);
         }
         w = next;
     }
     return ran;
 }
 
-void inproc_unpark(struct xapi_loop *loop)
+void xapi__inproc_unpark(struct xapi_loop *loop)
 {
-    struct xapi_loop_int *li = loop_int(loop);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     struct wreq *w = li->parked;
     li->parked = NULL;
     while (w) {
@@ -110,21 +110,43 @@ void inproc_unpark(struct xapi_loop *loop)
     }
 }
 
-bool inproc_has_queued(const struct xapi_loop *loop)
+bool xapi__inproc_has_queued(const struct xapi_loop *loop)
 {
-    return loop_int_c(loop)->ip_head != NULL;
+    return xapi__loop_int_c(loop)->ip_head != NULL;
 }
 
-bool inproc_has_parked(const struct xapi_loop *loop)
+bool xapi__inproc_has_parked(const struct xapi_loop *loop)
 {
-    return loop_int_c(loop)->parked != NULL;
+    return xapi__loop_int_c(loop)->parked != NULL;
 }
 
-int64_t inproc_next_deadline(const struct xapi_loop *loop)
+int64_t xapi__inproc_next_deadline(const struct xapi_loop *loop)
 {
     int64_t t = INT64_MAX;
-    for (const struct wreq *w = loop_int_c(loop)->parked; w; w = w->next)
+    for (const struct wreq *w = xapi__loop_int_c(loop)->parked; w; w = w->next)
         if (w->lp_deadline < t)
             t = w->lp_deadline;
     return t;
+}
+
+/* Earliest self-change of a parked request's handler (see client_int.h). */
+int64_t xapi__inproc_handler_deadline(const struct xapi_loop *loop)
+{
+    int64_t t = INT64_MAX;
+    for (const struct wreq *w = xapi__loop_int_c(loop)->parked; w; w = w->next) {
+        const struct xapi_inproc_handler *h = xapi__client_opts(w->c)->inproc;
+        int64_t d = h->next_deadline ? h->next_deadline(h->ctx) : INT64_MAX;
+        if (d < t)
+            t = d;
+    }
+    return t;
+}
+
+/* A parked request whose handler cannot wake the loop (see client_int.h). */
+bool xapi__inproc_has_unwatched_parked(const struct xapi_loop *loop)
+{
+    for (const struct wreq *w = xapi__loop_int_c(loop)->parked; w; w = w->next)
+        if (!xapi__client_opts(w->c)->inproc->watch)
+            return true;
+    return false;
 }

@@ -131,11 +131,12 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 static int start_http(struct xapi_upload *u, struct err *e)
 {
     struct xapi_client *c = u->w.c;
-    const struct xapi_client_opts *o = client_opts(c);
+    const struct xapi_client_opts *o = xapi__client_opts(c);
     CURL *h = curl_easy_init();
     if (!h)
         return err_set(e, PP_ETRANSPORT, "curl_easy_init failed");
-    char *url = xapi_url_build(client_scheme(c), u->w.host, client_port(c), u->path_and_query);
+    char *url =
+        xapi_url_build(xapi__client_scheme(c), u->w.host, xapi__client_port(c), u->path_and_query);
     struct curl_slist *hd = curl_slist_append(NULL, "Expect:");
     hd = curl_slist_append(hd, "Content-Type: application/octet-stream");
     CURLcode cc = CURLE_OK;
@@ -161,8 +162,8 @@ static int start_http(struct xapi_upload *u, struct err *e)
     u->w.easy = h;
     if (cc != CURLE_OK)
         return err_set(e, PP_ETRANSPORT, "curl_easy_setopt failed");
-    if (strcmp(client_scheme(c), "https") == 0) {
-        u->w.tls.pins = client_pins(c);
+    if (strcmp(xapi__client_scheme(c), "https") == 0) {
+        u->w.tls.pins = xapi__client_pins(c);
         u->w.tls.host = u->w.host;
         u->w.tls.tofu = o->tofu;
         if (xapi_tls_setup_easy(h, o->ca_file, &u->w.tls, e) != 0)
@@ -202,8 +203,8 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
     u->length = length;
     u->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
                                   query ? query : "");
-    const struct xapi_client_opts *o = client_opts(c);
-    struct xapi_loop *loop = client_loop(c);
+    const struct xapi_client_opts *o = xapi__client_opts(c);
+    struct xapi_loop *loop = xapi__client_loop(c);
     if (o->inproc) {
         if (!o->inproc->put) {
             up_free(u);
@@ -232,7 +233,7 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
                 u->status = 200;
         }
         free(body);
-        loop_wreq_complete(loop, &u->w);
+        xapi__loop_wreq_complete(loop, &u->w);
     } else {
         int rc = start_http(u, e);
         if (rc) {
@@ -244,7 +245,7 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
             up_free(u);
             return rc;
         }
-        struct xapi_loop_int *li = loop_int(loop);
+        struct xapi_loop_int *li = xapi__loop_int(loop);
         if (curl_multi_add_handle(li->multi, u->w.easy) != CURLM_OK) {
             curl_easy_cleanup(u->w.easy);
             curl_slist_free_all(u->w.hdrs);
@@ -266,10 +267,10 @@ void xapi_upload_cancel(struct xapi_upload *u)
 {
     if (!u)
         return;
-    struct xapi_loop *loop = client_loop(u->w.c);
+    struct xapi_loop *loop = xapi__client_loop(u->w.c);
     if (u->w.easy)
-        http_abort(loop, &u->w);
-    struct xapi_loop_int *li = loop_int(loop);
+        xapi__http_abort(loop, &u->w);
+    struct xapi_loop_int *li = xapi__loop_int(loop);
     struct wreq **pp = &li->done_head, *prev = NULL;
     for (; *pp; prev = *pp, pp = &(*pp)->next) {
         if (*pp == &u->w) {

@@ -9,6 +9,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/vec.h"
 #include "base/str.h"
 #include "codec_internal.h"
 
@@ -194,12 +195,7 @@ void xapi_array_append_take(struct xapi_value *arr, struct xapi_value *item)
         xapi_value_free(item);
         return;
     }
-    if (arr->u.arr.n == arr->u.arr.cap) {
-        size_t cap = arr->u.arr.cap ? arr->u.arr.cap * 2 : 4;
-        arr->u.arr.items = xreallocarray(arr->u.arr.items, cap, sizeof(*arr->u.arr.items));
-        arr->u.arr.cap = cap;
-    }
-    arr->u.arr.items[arr->u.arr.n++] = item ? item : xapi_value_new_void();
+    vec_push(&arr->u.arr, item ? item : xapi_value_new_void());
 }
 
 size_t xapi_array_len(const struct xapi_value *arr)
@@ -255,11 +251,11 @@ void xapi_struct_append_take(struct xapi_value *st, char *key, struct xapi_value
         xapi_value_free(val);
         return;
     }
-    if (st->u.st.n == st->u.st.cap) {
-        size_t cap = st->u.st.cap ? st->u.st.cap * 2 : 4;
-        st->u.st.keys = xreallocarray(st->u.st.keys, cap, sizeof(*st->u.st.keys));
-        st->u.st.vals = xreallocarray(st->u.st.vals, cap, sizeof(*st->u.st.vals));
-        st->u.st.cap = cap;
+    if (st->u.st.n == st->u.st.cap) { /* keys and vals share one capacity */
+        size_t cap = st->u.st.cap;
+        vec_reserve_raw((void **)&st->u.st.keys, &cap, st->u.st.n + 1, sizeof(*st->u.st.keys));
+        vec_reserve_raw((void **)&st->u.st.vals, &st->u.st.cap, st->u.st.n + 1,
+                        sizeof(*st->u.st.vals));
     }
     st->u.st.keys[st->u.st.n] = key;
     st->u.st.vals[st->u.st.n] = val ? val : xapi_value_new_void();

@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
+#include "base/vec.h"
 #include "base/str.h"
 #include "codec_internal.h"
 
@@ -477,16 +478,15 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
             parent->has_params = true;
     }
     if (x->depth == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 16;
-        x->st = xreallocarray(x->st, cap, sizeof(*x->st));
-        for (size_t i = x->cap; i < cap; i++) {
+        size_t old = x->cap;
+        vec_reserve_raw((void **)&x->st, &x->cap, x->depth + 1, sizeof(*x->st));
+        for (size_t i = old; i < x->cap; i++) {
             buf_init(&x->st[i].text);
             x->st[i].v = NULL;
             x->st[i].key = NULL;
             x->st[i].slots = NULL;
             x->st[i].nslots = 0;
         }
-        x->cap = cap;
     }
     f = &x->st[x->depth++];
     f->tag = t;

@@ -17,6 +17,7 @@
 #include "base/rng.h"
 #include "base/str.h"
 #include "base/uuid.h"
+#include "base/vec.h"
 
 static void test_buf_grows_and_takes(void **state)
 {
@@ -194,6 +195,51 @@ static void test_jsonx_limits_and_errors(void **state)
     json_decref(v);
 }
 
+struct pair {
+    int a;
+    char b[12];
+};
+
+/* vec.h: pushes keep order and values across growth, capacity doubles from 8, remove keeps the
+ * order, push_zero gives a zeroed element, free empties. */
+static void test_vec(void **state)
+{
+    (void)state;
+    struct VEC(int) v = {0};
+    for (int i = 0; i < 1000; i++)
+        vec_push(&v, i * 3);
+    assert_int_equal(v.n, 1000);
+    assert_int_equal(v.cap, 1024); /* 8 doubled seven times */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(v.items[i], i * 3);
+    vec_remove(&v, 0);
+    vec_remove(&v, 500);
+    vec_remove(&v, 5000); /* out of range: nothing */
+    assert_int_equal(v.n, 998);
+    assert_int_equal(v.items[0], 3);
+    assert_int_equal(v.items[499], 1500);
+    assert_int_equal(v.items[500], 1506);
+    vec_free(&v);
+    assert_null(v.items);
+    assert_int_equal(v.n + v.cap, 0);
+
+    struct VEC(struct pair) p;
+    vec_init(&p);
+    for (int i = 0; i < 20; i++) {
+        struct pair *e = vec_push_zero(&p);
+        assert_int_equal(e->a, 0);
+        assert_string_equal(e->b, "");
+        e->a = i;
+    }
+    assert_int_equal(p.n, 20);
+    assert_int_equal(p.cap, 32);
+    assert_int_equal(p.items[19].a, 19);
+    vec_reserve(&p, 100);
+    assert_int_equal(p.cap, 128);
+    assert_int_equal(p.items[7].a, 7);
+    vec_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_rng_deterministic),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_jsonx_limits_and_errors),
+        cmocka_unit_test(test_vec),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
 }

@@ -250,48 +250,48 @@ static struct xapi_value *batch(const char *token, int n, ...)
 static void test_cache_apply(void **state)
 {
     (void)state;
-    struct xapi_cache *k = xcache_new();
+    struct xapi_cache *k = xapi__cache_new();
     struct err e = {0};
-    assert_string_equal(xcache_token(k), "");
+    assert_string_equal(xapi__cache_token(k), "");
     struct xapi_value *b =
         batch("t1", 3, ev("vm", "add", "OpaqueRef:a", 1), ev("VM", "add", "OpaqueRef:b", 2),
               ev("host", "add", "OpaqueRef:h", 3));
-    assert_int_equal(xcache_apply(k, b, true, &e), 0);
+    assert_int_equal(xapi__cache_apply(k, b, true, &e), 0);
     xapi_value_free(b);
-    assert_string_equal(xcache_token(k), "t1");
-    assert_int_equal(xcache_count(k, "vm"), 2);
-    assert_int_equal(xcache_count(k, "VM"), 2);
-    assert_int_equal(xcache_count(k, "host"), 1);
+    assert_string_equal(xapi__cache_token(k), "t1");
+    assert_int_equal(xapi__cache_count(k, "vm"), 2);
+    assert_int_equal(xapi__cache_count(k, "VM"), 2);
+    assert_int_equal(xapi__cache_count(k, "host"), 1);
     b = batch("t2", 3, ev("vm", "mod", "OpaqueRef:a", 10), ev("vm", "del", "OpaqueRef:b", -1),
               ev("vm", "add", "OpaqueRef:c", 5));
-    assert_int_equal(xcache_apply(k, b, false, &e), 0);
+    assert_int_equal(xapi__cache_apply(k, b, false, &e), 0);
     xapi_value_free(b);
-    assert_int_equal(xapi_struct_int(xcache_get(k, "vm", "OpaqueRef:a"), "v", 0), 10);
-    assert_null(xcache_get(k, "vm", "OpaqueRef:b"));
-    assert_non_null(xcache_get(k, "vm", "OpaqueRef:c"));
+    assert_int_equal(xapi_struct_int(xapi__cache_get(k, "vm", "OpaqueRef:a"), "v", 0), 10);
+    assert_null(xapi__cache_get(k, "vm", "OpaqueRef:b"));
+    assert_non_null(xapi__cache_get(k, "vm", "OpaqueRef:c"));
     /* A malformed batch changes nothing. */
     b = batch("t3", 2, ev("vm", "del", "OpaqueRef:a", -1), ev("vm", "mod", "OpaqueRef:c", -1));
-    assert_int_equal(xcache_apply(k, b, false, &e), PP_EPARSE);
+    assert_int_equal(xapi__cache_apply(k, b, false, &e), PP_EPARSE);
     xapi_value_free(b);
-    assert_non_null(xcache_get(k, "vm", "OpaqueRef:a"));
-    assert_string_equal(xcache_token(k), "t2");
+    assert_non_null(xapi__cache_get(k, "vm", "OpaqueRef:a"));
+    assert_string_equal(xapi__cache_token(k), "t2");
     /* A reset (fresh snapshot) drops what the snapshot does not contain. */
     b = batch("t9", 1, ev("vm", "add", "OpaqueRef:c", 6));
-    assert_int_equal(xcache_apply(k, b, true, &e), 0);
+    assert_int_equal(xapi__cache_apply(k, b, true, &e), 0);
     xapi_value_free(b);
-    assert_int_equal(xcache_count(k, "vm"), 1);
-    assert_int_equal(xcache_count(k, "host"), 0);
+    assert_int_equal(xapi__cache_count(k, "vm"), 1);
+    assert_int_equal(xapi__cache_count(k, "host"), 0);
     /* Many objects: the table grows. */
     for (int i = 0; i < 500; i++) {
         char ref[40];
         snprintf(ref, sizeof(ref), "OpaqueRef:%d", i);
         b = batch("t", 1, ev("vm", "add", ref, i));
-        assert_int_equal(xcache_apply(k, b, false, &e), 0);
+        assert_int_equal(xapi__cache_apply(k, b, false, &e), 0);
         xapi_value_free(b);
     }
-    assert_int_equal(xcache_count(k, "vm"), 501);
-    assert_int_equal(xapi_struct_int(xcache_get(k, "vm", "OpaqueRef:377"), "v", 0), 377);
-    xcache_free(k);
+    assert_int_equal(xapi__cache_count(k, "vm"), 501);
+    assert_int_equal(xapi_struct_int(xapi__cache_get(k, "vm", "OpaqueRef:377"), "v", 0), 377);
+    xapi__cache_free(k);
 }
 
 static void test_tls_fingerprints_and_pins(void **state)

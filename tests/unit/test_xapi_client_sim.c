@@ -8,7 +8,10 @@
  * partition that ends in emergency mode, reported as such, and recovery when it heals.
  * Deterministic: virtual time, fixed seeds, no sleeps.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,10 +74,10 @@ static void on_state(void *ctx, enum xapi_conn_state st, const struct err *e)
     v->saw[st] = true;
 }
 
-static struct env *env_new(const char *password, int64_t budget_ms)
+static struct env *env_new_scaled(const char *password, int64_t budget_ms, double scale)
 {
     struct env *v = xcalloc(1, sizeof(*v));
-    struct sim_options so = {.seed_set = true, .seed = 7, .time_scale = 0};
+    struct sim_options so = {.seed_set = true, .seed = 7, .time_scale = scale};
     struct err e = {0};
     int rc = sim_new_from_file(PP_SOURCE_ROOT "/scenarios/small.json", &so, &v->s, &e);
     if (rc != 0)
@@ -105,6 +108,11 @@ static struct env *env_new(const char *password, int64_t budget_ms)
     v->c = xapi_client_new(v->loop, &o, &e);
     assert_non_null(v->c);
     return v;
+}
+
+static struct env *env_new(const char *password, int64_t budget_ms)
+{
+    return env_new_scaled(password, budget_ms, 0);
 }
 
 static void env_free(struct env *v)
@@ -481,6 +489,115 @@ static void test_partition_heals_during_a_call(void **state)
     env_free(v);
 }
 
+/*
+ * A scaled clock (real time, 50x): the loop sleeps until the simulator's next scheduled change
+ * (the handler's next_deadline) instead of polling every 20 ms, and the migration still ends.
+ */
+static void test_scaled_clock_sleeps_until_sim_deadlines(void **state)
+{
+    (void)state;
+    struct env *v = env_new_scaled("xenroot", 0, 50);
+    char *vm = ref_by_name(v, "VM", "web-1");
+    char *dest = ref_by_name(v, "host", "small-2");
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    uint64_t w0 = xapi_loop_wait_count(v->loop);
+    struct obs o = {0};
+    struct err e = {0};
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0, NULL,
+                                     obs_done, &o, NULL, &e),
+                     0);
+    run_until(v->loop, &o.done);
+    if (o.rc != 0)
+        fail_msg("migration: %s", o.err.msg);
+    xapi_value_free(o.result);
+    int64_t took = clock_now_ms(sim_clock(v->s)) - t0;
+    uint64_t waits = xapi_loop_wait_count(v->loop) - w0;
+    printf("scaled migration: %lld ms of simulated time, %llu loop waits\n", (long long)took,
+           (unsigned long long)waits);
+    /* Polling every 20 ms real (1 s simulated) would take one wait per simulated second. */
+    assert_true(took >= 8000);
+    assert_true(waits < (uint64_t)took / 1000 / 2);
+    struct xapi_value *res = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(vm, NULL), NULL, &res, &e), 0);
+    assert_string_equal(xapi_value_str(res), dest);
+    xapi_value_free(res);
+    free(vm);
+    free(dest);
+    env_free(v);
+}
+
+struct renamer {
+    struct sim *s;
+    const char *master;
+    const char *vm;
+    atomic_bool go;
+    int rc;
+};
+
+/* Another thread renames the VM straight through the simulator once told to. */
+static void *renamer_main(void *arg)
+{
+    struct renamer *r = arg;
+    while (!atomic_load(&r->go))
+        sched_yield();
+    struct xapi_response resp = {0};
+    struct err e = {0};
+    r->rc = sim_call(r->s, r->master, "session.login_with_password", strs("root", "xenroot"), &resp,
+                     &e);
+    char *session = r->rc == 0 && resp.ok ? xstrdup(xapi_value_str(resp.value)) : NULL;
+    xapi_response_cleanup(&resp);
+    if (!session) {
+        r->rc = -1;
+        return NULL;
+    }
+    struct xapi_value *p = strs(session, r->vm);
+    xapi_array_append_string(p, "renamed-by-thread");
+    r->rc = sim_call(r->s, r->master, "VM.set_name_label", p, &resp, &e);
+    if (r->rc == 0 && !resp.ok)
+        r->rc = -2;
+    xapi_response_cleanup(&resp);
+    xapi_value_free(p);
+    free(session);
+    return NULL;
+}
+
+static bool vm_renamed(void *ctx, struct xapi_client *c)
+{
+    const struct xapi_value *rec = xapi_cache_get(c, "vm", ctx);
+    return rec && str_eq(xapi_struct_str(rec, "name_label", ""), "renamed-by-thread");
+}
+
+/*
+ * A change made by another thread wakes the loop's parked event.from (the handler's watch): the
+ * cache sees it before the poll's own 30 s timeout (the wait gives up at 25 s, simulated).
+ */
+static void test_other_thread_wakes_parked_event_poll(void **state)
+{
+    (void)state;
+    struct env *v = env_new_scaled("xenroot", 0, 5);
+    char *vm = ref_by_name(v, "VM", "web-1");
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, (const char *[]){"vm", NULL}, &e), 0);
+    for (int i = 0; i < 1000 && !xapi_cache_ready(v->c); i++)
+        xapi_loop_run(v->loop, 100);
+    assert_true(xapi_cache_ready(v->c));
+    struct renamer r = {.s = v->s, .master = v->master, .vm = vm};
+    atomic_init(&r.go, false);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, renamer_main, &r), 0);
+    struct obs o = {0};
+    assert_int_equal(xapi_cache_wait(v->c, vm_renamed, vm, 25000, obs_done, &o, NULL, &e), 0);
+    xapi_loop_run(v->loop, 0); /* park the event.from */
+    atomic_store(&r.go, true);
+    run_until(v->loop, &o.done);
+    pthread_join(th, NULL);
+    assert_int_equal(r.rc, 0);
+    if (o.rc != 0)
+        fail_msg("waiting for the rename: %s", o.err.msg);
+    free(vm);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +607,8 @@ int main(void)
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
         cmocka_unit_test(test_partition_heals_during_a_call),
+        cmocka_unit_test(test_scaled_clock_sleeps_until_sim_deadlines),
+        cmocka_unit_test(test_other_thread_wakes_parked_event_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# bench_idle.sh - what an idle `poolpatch serve` costs: CPU (% of one core over 10 s, from the
+# utime + stime ticks of /proc/PID/stat), wakeups (context switches of all its threads, from
+# /proc/PID/task/*/status) and, when strace may attach, its poll() family calls in 10 s.  Two
+# cases: no pool registered, and 100 idle simulated pools (one `poolpatch sim` serving 100
+# one-host pools made from scenarios/small.json).  Issue 17's goal: idle < 0.5% of a core.
+# Run by `make bench` (bench/meson.build); prints its figures, asserts nothing about time.
+. "$SRCDIR/tests/e2e/lib.sh"
+
+WINDOW=${BENCH_IDLE_SECONDS:-10}
+TCK=$(getconf CLK_TCK)
+
+ticks() { # PID: utime + stime of the whole process
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+switches() { # PID: voluntary + involuntary context switches of every thread
+    cat /proc/"$1"/task/*/status 2>/dev/null |
+        awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { n += $2 } END { print n + 0 }'
+}
+
+polls() { # PID: poll/ppoll/epoll_wait calls in WINDOW seconds, or "n/a" when strace cannot attach
+    if ! command -v strace >/dev/null 2>&1; then
+        echo n/a
+        return
+    fi
+    timeout -s INT "$WINDOW" strace -f -c -e trace=poll,ppoll,epoll_wait,epoll_pwait \
+        -p "$1" -o "$E2E_TMP/strace.out" >/dev/null 2>&1 || true
+    awk '$NF ~ /^(poll|ppoll|epoll_wait|epoll_pwait)$/ { n += $4 } END { print n + 0 }' \
+        "$E2E_TMP/strace.out" 2>/dev/null || echo n/a
+}
+
+measure() { # LABEL: CPU and wakeups of $SERVE_PID over WINDOW seconds, then its polls
+    t0=$(ticks "$SERVE_PID")
+    s0=$(switches "$SERVE_PID")
+    sleep "$WINDOW"
+    t1=$(ticks "$SERVE_PID")
+    s1=$(switches "$SERVE_PID")
+    p=$(polls "$SERVE_PID")
+    awk -v l="$1" -v d=$((t1 - t0)) -v hz="$TCK" -v w="$WINDOW" -v s=$((s1 - s0)) -v p="$p" \
+        'BEGIN { printf "idle %s: CPU %.2f%% of a core (%d of %d ticks in %d s), %d wakeups, %s poll calls in %d s\n",
+                 l, 100 * d / (hz * w), d, hz * w, w, s, p, w }'
+}
+
+# -- no pools
+SERVE_DIR=$E2E_TMP/serve0 start_serve
+sleep 2
+measure "serve, no pools"
+stop_serve
+
+# -- 100 idle pools (one host each), served by one simulator
+jq '.pools = [range(100) as $i | .pools[0]
+      | .name = "idle-\($i)"
+      | .hosts = [{"name": "idle-\($i)-h", "memory_gib": 64, "master": true}]
+      | .srs = [.srs[0]] | .vms = [] | del(.updates)]' \
+    "$SRCDIR/scenarios/small.json" >"$E2E_TMP/idle100.json"
+start_sim "$E2E_TMP/idle100.json" --base-address 127.0.61.10 --time-scale 1
+SERVE_DIR=$E2E_TMP/serve100 start_serve
+echo xenroot >"$E2E_TMP/pw"
+for i in $(seq 0 99); do
+    pp_ok pool add "idle-$i" --url "$(sim_master_url "idle-$i")" --user root \
+        --password-file "$E2E_TMP/pw"
+done
+sleep 5 # every pool's first snapshot; then only their event.from long-polls remain
+measure "serve, 100 pools"
+stop_serve
