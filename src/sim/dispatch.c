@@ -229,46 +229,6 @@ static int generic(struct ctx *c, enum cls cl, const char *msg, bool *handled)
     return R_DONE;
 }
 
-/* ---- tasks ---- */
-
-static int h_task_create(struct ctx *c)
-{
-    struct obj *t = task_new(c->w, arg_str(c, 1), c->host, true);
-    fset_str(c->w, t, "name_description", arg_str(c, 2));
-    rok(c, xapi_value_new_string(t->ref));
-    return R_DONE;
-}
-
-static int h_task_cancel(struct ctx *c)
-{
-    struct obj *t = arg_obj(c, 1, CL_TASK);
-    if (!t)
-        return R_DONE;
-    struct taskx *tx = t->x;
-    if (!task_pending(t) || !tx->cancellable) {
-        rerr(c, "OPERATION_NOT_ALLOWED", 1,
-             task_pending(t) ? "This task cannot be cancelled" : "The task is not pending");
-        return R_DONE;
-    }
-    /* xapi goes through cancelling; the simulated operation notices at its next step. */
-    fset_str(c->w, t, "status", "cancelling");
-    fset_str(c->w, t, "status", "cancelled");
-    fset_dt(c->w, t, "finished", sim_now(c->s));
-    fset(c->w, t, "allowed_operations", xapi_value_new_array());
-    rok(c, xapi_value_new_void());
-    return R_DONE;
-}
-
-static int h_task_destroy(struct ctx *c)
-{
-    struct obj *t = arg_obj(c, 1, CL_TASK);
-    if (t) {
-        obj_destroy(c->w, t);
-        rok(c, xapi_value_new_void());
-    }
-    return R_DONE;
-}
-
 /* ---- events ---- */
 
 static bool class_matches(const struct xapi_value *classes, const struct obj *o)
@@ -337,8 +297,9 @@ static struct xapi_value *collect_events(struct world *w, const struct xapi_valu
         o = o->gprev;
     o = o ? o->gnext : w->ghead;
     for (; o; o = o->gnext) {
-        /* A fresh token ("") is a snapshot of what exists: no deletions. */
-        if ((since == 0 && o->deleted) || !class_matches(classes, o))
+        /* A fresh token ("") is a snapshot of what exists: no deletions; an object created and
+         * deleted since the token is not reported at all (xapi_event.ml from_inner) */
+        if ((o->deleted && (since == 0 || o->created_gen > since)) || !class_matches(classes, o))
             continue;
         struct xapi_value *ev = xapi_value_new_struct();
         /* ocaml/xapi-types/event_types.ml: id and timestamp are strings on the wire. */
@@ -390,8 +351,12 @@ static int h_event_from(struct ctx *c)
             xapi_struct_set_take(res, "events", evs);
             struct xapi_value *vrc = xapi_value_new_struct();
             for (int cl = 0; cl < CL_NCLS; cl++) {
-                if (class_wanted(classes, cl))
-                    xapi_struct_set_int(vrc, cls_lower[cl], (int64_t)c->w->ccount[cl]);
+                if (class_wanted(classes, cl)) {
+                    /* xapi_event.ml types the counts int32: <i4> over XML-RPC */
+                    struct xapi_value *n32 = xapi_value_new_int((int64_t)c->w->ccount[cl]);
+                    n32->i4 = true;
+                    xapi_struct_set_take(vrc, cls_lower[cl], n32);
+                }
             }
             xapi_struct_set_take(res, "valid_ref_counts", vrc);
             char t[64];
@@ -420,10 +385,76 @@ static int h_event_inject(struct ctx *c)
         return R_DONE;
     }
     obj_touch(c->w, o);
+    /* xapi_event.ml inject: the token is the one before the injected change, so that event.from
+     * with it returns that change */
     char t[64];
-    snprintf(t, sizeof(t), "%020llu,%020llu", (unsigned long long)c->w->gen, 0ULL);
+    snprintf(t, sizeof(t), "%020llu,%020llu", (unsigned long long)(c->w->gen - 1), 0ULL);
     rok(c, xapi_value_new_string(t));
     return R_DONE;
+}
+
+/* Legacy event.register (xapi_event.ml): add classes to the session's subscription. */
+static int h_event_register(struct ctx *c)
+{
+    const struct xapi_value *cl = xapi_array_get(c->p, 1);
+    if (!c->sess->reg_classes) {
+        c->sess->reg_classes = json_array();
+        c->sess->reg_gen = c->w->gen;
+    }
+    for (size_t i = 0; i < xapi_array_len(cl); i++) {
+        const char *k = xapi_value_str(xapi_array_get(cl, i));
+        if (k)
+            json_array_append_new(c->sess->reg_classes, json_string(k));
+    }
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+static int h_event_unregister(struct ctx *c)
+{
+    json_decref(c->sess->reg_classes);
+    c->sess->reg_classes = NULL;
+    rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
+/* Legacy event.next: the events of the registered classes since the last call, blocking (over
+ * HTTP) until there is one; SESSION_NOT_REGISTERED without event.register. */
+static int h_event_next(struct ctx *c)
+{
+    char sref[REF_LEN];
+    str_lcpy(sref, c->sess->ref, sizeof(sref));
+    for (;;) {
+        struct session *se = hmap_get(&c->w->sessions, sref);
+        if (!se) {
+            rerr(c, "SESSION_INVALID", 1, sref);
+            return R_DONE;
+        }
+        if (!se->reg_classes) {
+            rerr(c, "SESSION_NOT_REGISTERED", 1, sref);
+            return R_DONE;
+        }
+        if (se->reg_gen < c->w->lost_gen) {
+            rerr(c, "EVENTS_LOST", 0);
+            return R_DONE;
+        }
+        struct xapi_value *classes = xapi_value_new_array();
+        size_t ncl = json_array_size(se->reg_classes), n;
+        for (size_t i = 0; i < ncl; i++)
+            xapi_array_append_string(classes,
+                                     json_string_value(json_array_get(se->reg_classes, i)));
+        struct xapi_value *evs = collect_events(c->w, classes, se->reg_gen, &n);
+        xapi_value_free(classes);
+        if (n > 0 || !c->blocking || c->s->stopping) {
+            se->reg_gen = c->w->gen;
+            rok(c, evs);
+            return R_DONE;
+        }
+        xapi_value_free(evs);
+        wait_until_real(c->s, clock_mono_ms() + 200);
+        if (!c->s->virtual_clock)
+            run_due(c->s, sim_now(c->s));
+    }
 }
 
 static int h_event_get_current_id(struct ctx *c)
@@ -433,32 +464,25 @@ static int h_event_get_current_id(struct ctx *c)
 }
 
 static const struct handler base_handlers[] = {
-    {"task.create", h_task_create, 0},
-    {"task.cancel", h_task_cancel, 0},
-    {"task.destroy", h_task_destroy, 0},
     {"event.from", h_event_from, 0},
     {"event.inject", h_event_inject, 0},
     {"event.get_current_id", h_event_get_current_id, 0},
+    {"event.register", h_event_register, 0},
+    {"event.unregister", h_event_unregister, 0},
+    {"event.next", h_event_next, 0},
     {NULL, NULL, 0},
 };
 
 static const struct handler *find_handler(const char *name)
 {
-    for (const struct handler *h = base_handlers; h->name; h++) {
-        if (strcmp(h->name, name) == 0)
-            return h;
-    }
-    for (const struct handler *h = sim_op_handlers; h->name; h++) {
-        if (strcmp(h->name, name) == 0)
-            return h;
-    }
-    for (const struct handler *h = sim_session_handlers; h->name; h++) {
-        if (strcmp(h->name, name) == 0)
-            return h;
-    }
-    for (const struct handler *h = sim_xs8_handlers; h->name; h++) {
-        if (strcmp(h->name, name) == 0)
-            return h;
+    const struct handler *const tables[] = {base_handlers,        sim_op_handlers,
+                                            sim_storage_handlers, sim_task_handlers,
+                                            sim_session_handlers, sim_xs8_handlers};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        for (const struct handler *h = tables[i]; h->name; h++) {
+            if (strcmp(h->name, name) == 0)
+                return h;
+        }
     }
     return NULL;
 }

@@ -73,6 +73,7 @@ struct hostx {
 struct taskx {
     struct xapi_value *result; /* value of a successful task (for sync waiters), owned */
     bool cancellable;
+    bool by_client; /* made by task.create: its creator finishes it (and honours cancel) */
 };
 
 struct vdix {
@@ -150,7 +151,8 @@ enum action_kind {
     ACT_EMERGENCY,
     ACT_RECONNECT,
     ACT_XS8_APPLY_DONE,
-    ACT_TASK_DONE
+    ACT_TASK_DONE,
+    ACT_TASK_PROGRESS /* n: progress in thousandths */
 };
 
 struct action {
@@ -344,6 +346,16 @@ struct handler {
 #define H_CANCEL    8u /* its task can be cancelled */
 extern const struct handler sim_op_handlers[];
 
+/* ---- storage.c: PBD.plug / unplug / create / destroy, VDI.create / destroy ---- */
+extern const struct handler sim_storage_handlers[];
+
+/* ---- task.c: task.create / cancel / destroy / set_* ---- */
+extern const struct handler sim_task_handlers[];
+/* Raise a pending task's progress to p (never lowers it). */
+void sim_task_progress(struct world *w, struct obj *task, double p);
+/* A subtask of parent named name (Async.VM.pool_migrate for an evacuation's migrations). */
+struct obj *sim_subtask_new(struct world *w, struct obj *parent, const char *name);
+
 /* ---- session.c: logins (scenario users with xapi's roles), logout, session records ---- */
 /* Free every session of w (the map itself stays, emptied of values only by the caller). */
 void sim_sessions_clear(struct world *w);
@@ -390,6 +402,11 @@ int update_xml_parse(const unsigned char *data, size_t len, struct update_meta *
 struct obj *update_create(struct world *w, const struct update_meta *m);
 /* ops.c: recompute a VM's allowed_operations from its power state and current operations. */
 void vm_refresh_ops(struct world *w, struct obj *vm);
+/* ops.c: recompute host.allowed_operations (enabled, live, operations in progress). */
+void sim_host_refresh_ops(struct world *w, struct obj *h);
+/* ops.c: HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY [host] when its reboot_host /
+ * restart_toolstack guidance is pending (answered; true). */
+bool sim_host_guidance_pending(struct ctx *c, struct obj *h);
 /* ops.c: set / clear pool.other_config:rolling_upgrade_in_progress from the hosts' versions. */
 void rpu_detect(struct world *w);
 /* ops.c: a host's xapi is up again (reboot == true: the whole host booted). */

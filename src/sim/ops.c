@@ -72,18 +72,43 @@ static bool host_live(struct obj *h)
     return hx->metrics && fbool(hx->metrics, "live");
 }
 
-static void host_refresh_ops(struct world *w, struct obj *h)
+/*
+ * host.allowed_operations as xapi_host_helpers.ml computes them: a live host offers evacuate,
+ * shutdown, reboot and apply_updates; placing VMs (provision, vm_start, vm_resume, vm_migrate)
+ * needs it enabled, and a disabled one offers enable; an operation in progress blocks the others;
+ * a dead host offers power_on.
+ */
+void sim_host_refresh_ops(struct world *w, struct obj *h)
 {
     struct xapi_value *a = xapi_value_new_array();
-    if (host_live(h)) {
-        static const char *const ops[] = {"provision", "evacuate",  "shutdown",  "reboot",
-                                          "vm_start",  "vm_resume", "vm_migrate"};
+    const struct xapi_value *co = fget(h, "current_operations");
+    bool busy = co && co->type == XAPI_STRUCT && co->u.st.n > 0;
+    if (!host_live(h)) {
+        xapi_array_append_string(a, "power_on");
+    } else if (!busy) {
+        static const char *const ops[] = {"evacuate", "shutdown", "reboot", "apply_updates"};
+        static const char *const placing[] = {"provision", "vm_start", "vm_resume", "vm_migrate"};
+        bool on = fbool(h, "enabled");
+        for (size_t i = 0; on && i < sizeof(placing) / sizeof(placing[0]); i++)
+            xapi_array_append_string(a, placing[i]);
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
             xapi_array_append_string(a, ops[i]);
-    } else {
-        xapi_array_append_string(a, "power_on");
+        if (!on)
+            xapi_array_append_string(a, "enable");
     }
     fset(w, h, "allowed_operations", a);
+}
+
+/* Repository_helpers.assert_no_host_pending_mandatory_guidance (xapi): host.enable and
+ * host.apply_updates refuse while the host's own mandatory guidance is pending. */
+bool sim_host_guidance_pending(struct ctx *c, struct obj *h)
+{
+    if (fset_has(h, "pending_guidances", "reboot_host") ||
+        fset_has(h, "pending_guidances", "restart_toolstack")) {
+        rerr(c, "HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY", 1, h->ref);
+        return true;
+    }
+    return false;
 }
 
 void vm_refresh_ops(struct world *w, struct obj *vm)
@@ -273,6 +298,34 @@ static int64_t migration_window(struct ctx *c, struct obj *src, struct obj *dst,
     return end;
 }
 
+/* Progress of a migration task in steps (xapi reports the memory copy's progress), between
+ * the start and the end of its transfer. */
+static void sched_progress(struct ctx *c, struct obj *task, int64_t end, int64_t bytes)
+{
+    int64_t d = c->s->tm.migrate_overhead_ms +
+                (int64_t)((double)bytes * 1000.0 /
+                          (c->s->tm.migrate_bps > 0 ? c->s->tm.migrate_bps : 1));
+    if (c->instant || d <= 0)
+        return;
+    for (int k = 1; k <= 3; k++)
+        sched(c->s, c->w, end - d + d * k / 4, ACT_TASK_PROGRESS, task->ref, NULL, NULL, 250 * k,
+              0);
+}
+
+/* Start moving vm to dst under task (flag 1: one VM of an evacuation). */
+static void migration_start(struct ctx *c, struct obj *task, struct obj *vm, struct obj *src,
+                            struct obj *dst, int64_t need, int flag)
+{
+    int64_t bytes = fint(vm, "memory_dynamic_max");
+    int64_t end = migration_window(c, src, dst, bytes);
+    HX(dst)->reserved += need;
+    vm_set_current_op(c->w, vm, task->ref, "pool_migrate");
+    /* xapi reserves the destination through scheduled_to_be_resident_on (xapi_vm_helpers.ml) */
+    fset_str(c->w, vm, "scheduled_to_be_resident_on", dst->ref);
+    sched_progress(c, task, end, bytes);
+    sched(c->s, c->w, end, ACT_MIGRATE_DONE, task->ref, vm->ref, dst->ref, need, flag);
+}
+
 static struct obj *arg_host_live(struct ctx *c, size_t i)
 {
     struct obj *h = arg_obj(c, i, CL_HOST);
@@ -429,6 +482,7 @@ static int h_host_disable(struct ctx *c)
     if (!h)
         return R_DONE;
     fset_bool(c->w, h, "enabled", false);
+    sim_host_refresh_ops(c->w, h);
     rok(c, xapi_value_new_void());
     return R_DONE;
 }
@@ -436,9 +490,10 @@ static int h_host_disable(struct ctx *c)
 static int h_host_enable(struct ctx *c)
 {
     struct obj *h = arg_host_live(c, 1);
-    if (!h)
+    if (!h || (!fbool(h, "enabled") && sim_host_guidance_pending(c, h)))
         return R_DONE;
     fset_bool(c->w, h, "enabled", true);
+    sim_host_refresh_ops(c->w, h);
     rok(c, xapi_value_new_void());
     return R_DONE;
 }
@@ -520,20 +575,17 @@ static int h_host_evacuate(struct ctx *c)
             return R_DONE;
         }
     }
-    int64_t last = sim_now(c->s);
+    /* xapi_host.ml evacuate: one Async.VM.pool_migrate subtask per VM; the evacuation's
+     * progress is the share of them done; it ends when the last one has. */
     for (size_t i = 0; i < n; i++) {
-        struct obj *vm = items[i].vm;
-        int64_t end = migration_window(c, h, items[i].dst, fint(vm, "memory_dynamic_max"));
-        HX(items[i].dst)->reserved += items[i].need;
-        vm_set_current_op(c->w, vm, c->task->ref, "pool_migrate");
-        sched(c->s, c->w, end, ACT_MIGRATE_DONE, c->task->ref, vm->ref, items[i].dst->ref,
-              items[i].need, 1);
-        if (end > last)
-            last = end;
+        struct obj *sub = sim_subtask_new(c->w, c->task, "Async.VM.pool_migrate");
+        migration_start(c, sub, items[i].vm, h, items[i].dst, items[i].need, 1);
     }
     plan_free(items, n);
     fmap_put(c->w, h, "current_operations", c->task->ref, "evacuate");
-    sched(c->s, c->w, last, ACT_EVACUATE_DONE, c->task->ref, h->ref, NULL, 0, 0);
+    sim_host_refresh_ops(c->w, h);
+    if (n == 0)
+        sched(c->s, c->w, sim_now(c->s), ACT_EVACUATE_DONE, c->task->ref, h->ref, NULL, 0, 0);
     return R_PENDING;
 }
 
@@ -564,7 +616,7 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
     }
     fset_bool(w, hx->metrics, "live", false);
     host_pbds_attached(w, h, false);
-    host_refresh_ops(w, h);
+    sim_host_refresh_ops(w, h);
     /* Guests still resident are stopped by the reboot. */
     const struct xapi_value *rv = fget(h, "resident_VMs");
     for (size_t i = xapi_array_len(rv); i > 0; i--) {
@@ -727,11 +779,7 @@ static int h_vm_pool_migrate(struct ctx *c)
         rerr(c, "VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, vm->ref, dst->ref);
         return R_DONE;
     }
-    int64_t need = vm_footprint(vm);
-    int64_t end = migration_window(c, src, dst, fint(vm, "memory_dynamic_max"));
-    HX(dst)->reserved += need;
-    vm_set_current_op(c->w, vm, c->task->ref, "pool_migrate");
-    sched(c->s, c->w, end, ACT_MIGRATE_DONE, c->task->ref, vm->ref, dst->ref, need, 0);
+    migration_start(c, c->task, vm, src, dst, vm_footprint(vm), 0);
     return R_PENDING;
 }
 
@@ -768,7 +816,8 @@ static int vm_power(struct ctx *c, const char *want, const char *op, int target)
     if (want && !check_power(c, vm, want))
         return R_DONE;
     if (!want && strcmp(fstr(vm, "power_state"), "Halted") == 0) {
-        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, "running", "halted");
+        /* xapi_vm_lifecycle.ml lists every state the operation allows */
+        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, "paused, suspended, running", "halted");
         return R_DONE;
     }
     if (vm_busy(c, vm) || vm_blocked(c, vm, op))
@@ -819,26 +868,6 @@ static int h_vm_start_on(struct ctx *c)
 static int h_vm_resume_on(struct ctx *c)
 {
     return vm_power_on(c, "Suspended", "resume_on");
-}
-
-static int pbd_plug(struct ctx *c, bool on)
-{
-    struct obj *pbd = arg_obj(c, 1, CL_PBD);
-    if (pbd) {
-        fset_bool(c->w, pbd, "currently_attached", on);
-        rok(c, xapi_value_new_void());
-    }
-    return R_DONE;
-}
-
-static int h_pbd_plug(struct ctx *c)
-{
-    return pbd_plug(c, true);
-}
-
-static int h_pbd_unplug(struct ctx *c)
-{
-    return pbd_plug(c, false);
 }
 
 static int h_vm_start(struct ctx *c)
@@ -1257,8 +1286,6 @@ const struct handler sim_op_handlers[] = {
     {"VM.resume", h_vm_resume, H_LONG},
     {"VM.start_on", h_vm_start_on, H_LONG},
     {"VM.resume_on", h_vm_resume_on, H_LONG},
-    {"PBD.plug", h_pbd_plug, 0},
-    {"PBD.unplug", h_pbd_unplug, 0},
     {"VM.assert_can_boot_here", h_vm_assert_can_boot_here, 0},
     {"VM.assert_operation_valid", h_vm_assert_operation_valid, 0},
     {"VBD.eject", h_vbd_eject, 0},
@@ -1347,8 +1374,38 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     }
     xapi_value_free(hx->pending_sw);
     hx->pending_sw = NULL;
-    host_refresh_ops(w, h);
+    sim_host_refresh_ops(w, h);
     rpu_detect(w);
+}
+
+/* An evacuation's subtask ended: its progress, and its end when the last one has (failed with
+ * the first failure's error, as xapi_host.ml raises it after waiting for all). */
+static void evacuation_step(struct world *w, struct obj *parent)
+{
+    if (!task_pending(parent))
+        return;
+    const struct xapi_value *subs = fget(parent, "subtasks");
+    size_t n = xapi_array_len(subs), done = 0;
+    struct obj *failed = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct obj *st = obj_get_cls(w, xapi_value_str(xapi_array_get(subs, i)), CL_TASK);
+        if (task_pending(st))
+            continue;
+        done++;
+        if (!failed && st && strcmp(fstr(st, "status"), "failure") == 0)
+            failed = st;
+    }
+    if (done < n) {
+        sim_task_progress(w, parent, (double)done / (double)n);
+        return;
+    }
+    for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
+        if (fmap_del(w, h, "current_operations", parent->ref))
+            sim_host_refresh_ops(w, h);
+    if (failed)
+        task_fail(w, parent, fget(failed, "error_info"));
+    else
+        task_succeed(w, parent, xapi_value_new_void());
 }
 
 static void migrate_done(struct sim *s, struct action *a)
@@ -1357,37 +1414,37 @@ static void migrate_done(struct sim *s, struct action *a)
     struct obj *task = obj_get_cls(w, a->a, CL_TASK);
     struct obj *vm = obj_get_cls(w, a->b, CL_VM);
     struct obj *dst = obj_get_cls(w, a->c, CL_HOST);
+    struct obj *parent = a->flag && task ? obj_get_cls(w, fstr(task, "subtask_of"), CL_TASK) : NULL;
     if (dst)
         HX(dst)->reserved -= a->n;
-    if (!vm)
+    if (vm) {
+        vm_set_current_op(w, vm, a->a, NULL);
+        fset_str(w, vm, "scheduled_to_be_resident_on", XAPI_NULL_REF);
+    }
+    if (!vm || !dst || !task_pending(task)) {
+        /* cancelled (task.cancel already released the VM) or forgotten */
+        evacuation_step(w, parent);
         return;
-    vm_set_current_op(w, vm, a->a, NULL);
-    bool cancelled = task && strcmp(fstr(task, "status"), "cancelled") == 0;
-    if (!dst || cancelled || (a->flag && !task_pending(task)))
-        return;
+    }
     struct obj *src = ref_field(w, vm, "resident_on", CL_HOST);
     if (strcmp(fstr(vm, "power_state"), "Running") != 0) {
         /* The source went down under the migration: the VM stopped with it. */
         s->n_migrations_failed++;
-        if (task_pending(task))
-            task_fail_code(w, task, "VM_BAD_POWER_STATE", 3, vm->ref, "running",
-                           lower_state(fstr(vm, "power_state")));
-        return;
-    }
-    if (!host_live(dst) || !HX(dst)->up ||
-        fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
-        (src != dst && fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
+        task_fail_code(w, task, "VM_BAD_POWER_STATE", 3, vm->ref, "running",
+                       lower_state(fstr(vm, "power_state")));
+    } else if (!host_live(dst) || !HX(dst)->up ||
+               fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
+               (src != dst && fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
         s->n_migrations_failed++;
-        if (task_pending(task))
-            task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "", dst->ref,
-                           "simulated migration failure");
-        return;
-    }
-    resident_remove(w, vm);
-    resident_add(w, vm, dst);
-    s->n_migrations++;
-    if (!a->flag && task_pending(task))
+        task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "", dst->ref,
+                       "simulated migration failure");
+    } else {
+        resident_remove(w, vm);
+        resident_add(w, vm, dst);
+        s->n_migrations++;
         task_succeed(w, task, xapi_value_new_void());
+    }
+    evacuation_step(w, parent);
 }
 
 static void apply_done(struct sim *s, struct action *a)
@@ -1474,8 +1531,8 @@ void apply_action(struct sim *s, struct action *a)
         break;
     case ACT_EVACUATE_DONE: {
         struct obj *eh = obj_get_cls(w, a->b, CL_HOST);
-        if (eh)
-            fmap_del(w, eh, "current_operations", a->a);
+        if (eh && fmap_del(w, eh, "current_operations", a->a))
+            sim_host_refresh_ops(w, eh);
         task = obj_get_cls(w, a->a, CL_TASK);
         if (task_pending(task))
             task_succeed(w, task, xapi_value_new_void());
@@ -1532,6 +1589,11 @@ void apply_action(struct sim *s, struct action *a)
                 }
             }
         }
+        break;
+    case ACT_TASK_PROGRESS:
+        task = obj_get_cls(w, a->a, CL_TASK);
+        if (task)
+            sim_task_progress(w, task, (double)a->n / 1000.0);
         break;
     case ACT_TASK_DONE:
         task = obj_get_cls(w, a->a, CL_TASK);

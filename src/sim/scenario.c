@@ -725,14 +725,8 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
         hmap_init(&w->byname[c]);
     }
     /* Initial allowed operations, and one generation for everything built so far. */
-    for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-        struct xapi_value *a = xapi_value_new_array();
-        static const char *const ops[] = {"provision", "evacuate",  "shutdown",  "reboot",
-                                          "vm_start",  "vm_resume", "vm_migrate"};
-        for (size_t k = 0; k < sizeof(ops) / sizeof(ops[0]); k++)
-            xapi_array_append_string(a, ops[k]);
-        xapi_struct_set_take(h->rec, "allowed_operations", a);
-    }
+    for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
+        sim_host_refresh_ops(w, h);
     rpu_detect(w);
     for (struct obj *o = w->ghead; o; o = o->gnext)
         o->mtime = now;

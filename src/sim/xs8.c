@@ -250,6 +250,8 @@ static int h_host_apply_updates(struct ctx *c)
         rerr(c, "APPLY_UPDATES_IN_PROGRESS", 0);
         return R_DONE;
     }
+    if (sim_host_guidance_pending(c, h))
+        return R_DONE;
     for (size_t i = 0; i < json_array_size(c->w->repo); i++) {
         const json_t *u = json_array_get(c->w->repo, i);
         const char *id = json_string_value(json_object_get(u, "id"));
@@ -263,6 +265,7 @@ static int h_host_apply_updates(struct ctx *c)
     }
     /* xapi disables the host for the duration; the client enables it after the guidance. */
     fset_bool(c->w, h, "enabled", false);
+    sim_host_refresh_ops(c->w, h);
     c->w->xs8_busy = true;
     str_lcpy(c->w->xs8_applying, hash, sizeof(c->w->xs8_applying));
     sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.apply_ms), ACT_XS8_APPLY_DONE, c->task->ref,

@@ -117,6 +117,7 @@ struct xapi_value *xapi_value_dup(const struct xapi_value *v)
     }
     c = value_alloc(v->type);
     c->u = v->u;
+    c->i4 = v->i4;
     return c;
 }
 

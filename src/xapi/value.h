@@ -53,6 +53,7 @@ struct xapi_value {
             size_t n, cap;
         } st;
     } u;
+    bool i4; /* INT that xapi types int32 (event.from valid_ref_counts): XML-RPC <i4> */
 };
 
 #define XAPI_NULL_REF "OpaqueRef:NULL"

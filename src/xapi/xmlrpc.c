@@ -117,7 +117,10 @@ void xapi_xmlrpc_encode_value(struct buf *out, const struct xapi_value *v)
         buf_puts(out, "</value>");
         return;
     case XAPI_INT:
-        buf_printf(out, "<value>%" PRId64 "</value>", v->u.i);
+        if (v->i4)
+            buf_printf(out, "<value><i4>%" PRId64 "</i4></value>", v->u.i);
+        else
+            buf_printf(out, "<value>%" PRId64 "</value>", v->u.i);
         return;
     case XAPI_DOUBLE:
         buf_puts(out, "<value><double>");
