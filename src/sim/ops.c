@@ -302,9 +302,9 @@ static int64_t migration_window(struct ctx *c, struct obj *src, struct obj *dst,
  * the start and the end of its transfer. */
 static void sched_progress(struct ctx *c, struct obj *task, int64_t end, int64_t bytes)
 {
-    int64_t d = c->s->tm.migrate_overhead_ms +
-                (int64_t)((double)bytes * 1000.0 /
-                          (c->s->tm.migrate_bps > 0 ? c->s->tm.migrate_bps : 1));
+    int64_t d =
+        c->s->tm.migrate_overhead_ms +
+        (int64_t)((double)bytes * 1000.0 / (c->s->tm.migrate_bps > 0 ? c->s->tm.migrate_bps : 1));
     if (c->instant || d <= 0)
         return;
     for (int k = 1; k <= 3; k++)

@@ -163,8 +163,11 @@ static int h_vdi_destroy(struct ctx *c)
 }
 
 const struct handler sim_storage_handlers[] = {
-    {"PBD.plug", h_pbd_plug, 0},       {"PBD.unplug", h_pbd_unplug, 0},
-    {"PBD.create", h_pbd_create, 0},   {"PBD.destroy", h_pbd_destroy, 0},
-    {"VDI.create", h_vdi_create, 0},   {"VDI.destroy", h_vdi_destroy, 0},
+    {"PBD.plug", h_pbd_plug, 0},
+    {"PBD.unplug", h_pbd_unplug, 0},
+    {"PBD.create", h_pbd_create, 0},
+    {"PBD.destroy", h_pbd_destroy, 0},
+    {"VDI.create", h_vdi_create, 0},
+    {"VDI.destroy", h_vdi_destroy, 0},
     {NULL, NULL, 0},
 };
