@@ -30,75 +30,6 @@ void plan_opts_init(struct plan_opts *o)
     o->timing.parallel_migrations = 2;
 }
 
-/* ------------------------------------------------------------------ checks */
-
-struct ctx {
-    const struct inv_pool *pool;
-    const struct catalog *cat;
-    const struct plan_opts *o;
-    struct catidx x;
-    struct plan *p;
-    size_t cap_checks;
-    size_t nh, nv;
-    size_t master;
-    bool *selected, *update, *evac, *usable, *vm_skip, *vm_no_cd;
-    size_t *vm_host;      /* [nv] index of the host a VM is resident on, SIZE_MAX when none */
-    struct plan_host *ph; /* [nh], pool order */
-    struct plan_guidance_out *g;
-};
-
-static const char *host_name(const struct inv_host *h)
-{
-    return h->name_label && h->name_label[0] ? h->name_label : h->ref;
-}
-
-static const char *vm_name(const struct inv_vm *v)
-{
-    return v->name_label && v->name_label[0] ? v->name_label : v->ref;
-}
-
-static const char *upd_name(const struct ctx *c, const char *uuid)
-{
-    const struct cat_patch *p = catidx_patch(&c->x, uuid);
-    return p && p->name_label && p->name_label[0] ? p->name_label : uuid;
-}
-
-static struct plan_check *add_check(struct ctx *c, const char *id, const char *host_ref,
-                                    const char *vm_ref, const char *uuid, enum plan_severity sev,
-                                    char *msg)
-{
-    struct plan_check k = {0};
-    k.id = xstrdup(id);
-    k.host_ref = xstrdup(host_ref ? host_ref : "");
-    k.vm_ref = xstrdup(vm_ref ? vm_ref : "");
-    k.update_uuid = xstrdup(uuid ? uuid : "");
-    k.severity = sev;
-    k.message = msg;
-    k.fix.obj_ref = xstrdup("");
-    k.fix.arg_ref = xstrdup("");
-    k.undo.obj_ref = xstrdup("");
-    k.undo.arg_ref = xstrdup("");
-    PV_PUSH(c->p->checks, c->p->n_checks, c->cap_checks, k);
-    return &c->p->checks[c->p->n_checks - 1];
-}
-
-static void set_fix(struct plan_fix *f, enum plan_fix_kind k, const char *obj, const char *arg)
-{
-    free(f->obj_ref);
-    free(f->arg_ref);
-    f->kind = k;
-    f->obj_ref = xstrdup(obj ? obj : "");
-    f->arg_ref = xstrdup(arg ? arg : "");
-}
-
-static void fixable(struct plan_check *k, enum plan_fix_kind fk, const char *fobj, const char *farg,
-                    enum plan_fix_kind uk, const char *uobj, const char *uarg)
-{
-    k->fixable = true;
-    set_fix(&k->fix, fk, fobj, farg);
-    set_fix(&k->undo, uk, uobj, uarg);
-}
-
 /* ------------------------------------------------------------------ hosts */
 
 static void copy_seq(struct plan_host *ph, struct plan_seq *s)
@@ -160,7 +91,7 @@ static bool same_version(const struct inv_host *a, const struct inv_host *b)
            str_eq(a->build_number ? a->build_number : "", b->build_number ? b->build_number : "");
 }
 
-static void plan_hosts(struct ctx *c)
+static void plan_hosts(struct plan_ctx *c)
 {
     const struct inv_pool *pool = c->pool;
     const struct plan_opts *o = c->o;
@@ -171,7 +102,7 @@ static void plan_hosts(struct ctx *c)
         const struct inv_host *ih = &pool->hosts[h];
         struct plan_host *ph = &c->ph[h];
         ph->ref = xstrdup(ih->ref);
-        ph->name = xstrdup(host_name(ih));
+        ph->name = xstrdup(plan_host_name(ih));
         ph->is_master = h == c->master;
         ph->selected = c->selected[h];
         ph->version = xstrdup("");
@@ -204,18 +135,19 @@ static void plan_hosts(struct ctx *c)
             }
             if (!supported) {
                 p->automated_refused = true;
-                add_check(c, "automated_unsupported", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
-                          ph->version[0]
-                              ? xasprintf("The catalog has no minimal update list for version %s "
-                                          "of %s: automated updates are not supported for it; "
-                                          "install chosen updates instead",
-                                          ph->version, host_name(ih))
-                              : xasprintf("The version of %s (%s, build %s) is not in the update "
-                                          "catalog: automated updates are not possible; check "
-                                          "for updates again or install chosen updates",
-                                          host_name(ih),
-                                          ih->product_version ? ih->product_version : "?",
-                                          ih->build_number ? ih->build_number : "?"));
+                plan_add_check(
+                    c, "automated_unsupported", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                    ph->version[0]
+                        ? xasprintf("The catalog has no minimal update list for version %s "
+                                    "of %s: automated updates are not supported for it; "
+                                    "install chosen updates instead",
+                                    ph->version, plan_host_name(ih))
+                        : xasprintf("The version of %s (%s, build %s) is not in the update "
+                                    "catalog: automated updates are not possible; check "
+                                    "for updates again or install chosen updates",
+                                    plan_host_name(ih),
+                                    ih->product_version ? ih->product_version : "?",
+                                    ih->build_number ? ih->build_number : "?"));
                 c->g[h].mode = PLAN_UM_UP_TO_DATE;
                 continue;
             }
@@ -229,342 +161,6 @@ static void plan_hosts(struct ctx *c)
         ph->livepatched = g->livepatched;
         c->update[h] = ih->live && g->mode != PLAN_UM_UP_TO_DATE;
         c->evac[h] = c->update[h] && g->evacuate;
-    }
-}
-
-/* ------------------------------------------------------------------ VM blockers */
-
-static bool sr_shared(const struct inv_pool *pool, const char *ref)
-{
-    const struct inv_sr *sr = inv_pool_sr(pool, ref);
-    return sr && sr->shared;
-}
-
-static void vm_checks(struct ctx *c)
-{
-    const struct inv_pool *pool = c->pool;
-    for (size_t v = 0; v < c->nv; v++) {
-        const struct inv_vm *vm = &pool->vms[v];
-        if (!place_vm_moves(vm))
-            continue;
-        if (c->vm_host[v] == SIZE_MAX)
-            continue;
-        size_t h = c->vm_host[v];
-        const struct inv_host *home = &pool->hosts[h];
-        if (!c->evac[h])
-            continue;
-        const char *why = NULL, *id = NULL;
-        const char *local_sr = NULL;
-        for (size_t d = 0; d < vm->n_disk_srs && !local_sr; d++)
-            if (!sr_shared(pool, vm->disk_srs[d]))
-                local_sr = vm->disk_srs[d];
-        if (vm->has_pci) {
-            id = "evacuate_pci";
-            why = "has a PCI passthrough device or vGPU and cannot be live-migrated";
-        } else if (local_sr) {
-            id = "evacuate_local_disk";
-            why = "has disks on local storage and cannot be live-migrated";
-        } else if (vm->migrate_blocked) {
-            id = "evacuate_blocked";
-            why = "has migration blocked (blocked_operations)";
-        }
-        if (id) {
-            c->vm_skip[v] = true;
-            bool suspend = !vm->has_pci && !vm->suspend_blocked;
-            char *msg = xasprintf(
-                "VM %s on %s %s. %s", vm_name(vm), host_name(home), why,
-                suspend ? "Resolve: suspend it for the update and resume it afterwards."
-                : vm->suspend_blocked && !vm->has_pci
-                    ? "Suspend is blocked for it; resolve: shut it down for the update and start "
-                      "it afterwards."
-                    : "Resolve: shut it down for the update and start it afterwards.");
-            struct plan_check *k =
-                add_check(c, id, home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING, msg);
-            if (suspend)
-                fixable(k, PLAN_FIX_SUSPEND_VM, vm->ref, NULL, PLAN_FIX_RESUME_VM, vm->ref,
-                        home->ref);
-            else
-                fixable(k, PLAN_FIX_SHUTDOWN_VM, vm->ref, NULL, PLAN_FIX_START_VM, vm->ref,
-                        home->ref);
-            continue;
-        }
-        if (vm->cd_sr && vm->cd_sr[0] && !sr_shared(pool, vm->cd_sr)) {
-            c->vm_no_cd[v] = true;
-            struct plan_check *k = add_check(
-                c, "evacuate_cd", home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
-                xasprintf("VM %s on %s has a CD from a local ISO library inserted, which other "
-                          "hosts cannot see. Resolve: eject it for the update and insert it "
-                          "again afterwards.",
-                          vm_name(vm), host_name(home)));
-            fixable(k, PLAN_FIX_EJECT_CD, vm->ref, vm->cd_sr, PLAN_FIX_INSERT_CD, vm->ref,
-                    vm->cd_sr);
-        }
-    }
-}
-
-/* ------------------------------------------------------------------ pool checks */
-
-/* Updates that can never be installed, one check per update and reason, naming its hosts (one
- * host: that host's ref; several: "" and the list, or "every selected host"). */
-static void uninstallable_checks(struct ctx *c)
-{
-    size_t n_sel = 0;
-    for (size_t h = 0; h < c->nh; h++)
-        n_sel += c->selected[h] && c->pool->hosts[h].live;
-    for (size_t h = 0; h < c->nh; h++) {
-        if (!c->selected[h] || !c->pool->hosts[h].live)
-            continue;
-        for (size_t i = 0; i < c->ph[h].n_skipped; i++) {
-            const struct plan_skip *k = &c->ph[h].skipped[i];
-            bool earlier = false;
-            for (size_t j = 0; j < h && !earlier; j++)
-                for (size_t q = 0;
-                     c->selected[j] && c->pool->hosts[j].live && q < c->ph[j].n_skipped && !earlier;
-                     q++)
-                    earlier = str_eq(c->ph[j].skipped[q].uuid, k->uuid) &&
-                              str_eq(c->ph[j].skipped[q].reason, k->reason);
-            if (earlier)
-                continue;
-            struct buf names;
-            buf_init(&names);
-            size_t count = 0;
-            for (size_t j = h; j < c->nh; j++) {
-                if (!c->selected[j] || !c->pool->hosts[j].live)
-                    continue;
-                for (size_t q = 0; q < c->ph[j].n_skipped; q++)
-                    if (str_eq(c->ph[j].skipped[q].uuid, k->uuid) &&
-                        str_eq(c->ph[j].skipped[q].reason, k->reason)) {
-                        buf_printf(&names, "%s%s", count ? ", " : "", c->ph[j].name);
-                        count++;
-                        break;
-                    }
-            }
-            char *msg = count == 1 ? xasprintf("%s: %s", buf_str(&names), k->reason)
-                        : count == n_sel
-                            ? xasprintf("every selected host (%zu): %s", count, k->reason)
-                            : xasprintf("%s: %s", buf_str(&names), k->reason);
-            add_check(c, "update_uninstallable", count == 1 ? c->ph[h].ref : NULL, NULL, k->uuid,
-                      k->severity, msg);
-            buf_cleanup(&names);
-        }
-    }
-}
-
-static void pool_checks(struct ctx *c)
-{
-    const struct inv_pool *pool = c->pool;
-    const struct plan_opts *o = c->o;
-    struct plan *p = c->p;
-    bool automated = o->mode != PLAN_MODE_SELECTED;
-    bool any_evac = false, any_update = false;
-    for (size_t h = 0; h < c->nh; h++) {
-        any_evac |= c->evac[h];
-        any_update |= c->update[h];
-    }
-
-    uninstallable_checks(c);
-    if (p->partly_upgraded) {
-        if (automated)
-            p->automated_refused = true;
-        add_check(c, "partly_upgraded", NULL, NULL, NULL,
-                  automated ? PLAN_SEV_BLOCKING : PLAN_SEV_WARNING,
-                  xasprintf("The hosts of pool %s run different versions (a partly upgraded "
-                            "pool). %s",
-                            inv_pool_display_name(pool),
-                            automated ? "Automated updates are refused until the rolling pool "
-                                        "upgrade is finished; finish it first."
-                                      : "Each update goes only to the hosts of its version."));
-    }
-    if (pool->forbid_auto_restart) {
-        if (automated)
-            p->automated_refused = true;
-        add_check(c, "forbid_auto_restart", NULL, NULL, NULL,
-                  automated ? PLAN_SEV_BLOCKING : PLAN_SEV_WARNING,
-                  xstrdup(automated
-                              ? "The pool forbids automatic restarts (other_config "
-                                "hci-forbid-update-auto-restart): automated updates are refused; "
-                                "install chosen updates and restart the hosts yourself."
-                              : "The pool forbids automatic restarts (other_config "
-                                "hci-forbid-update-auto-restart): after the updates are applied, "
-                                "the restarts listed are left to you."));
-    }
-    if (p->cdn && o->n_hosts > 0) {
-        for (size_t h = 0; h < c->nh; h++)
-            if (!c->selected[h] && pool->hosts[h].live) {
-                add_check(c, "all_hosts_selected", pool->hosts[h].ref, NULL, NULL,
-                          PLAN_SEV_BLOCKING,
-                          xasprintf("XenServer 8 updates apply to the whole pool: select every "
-                                    "host (%s is not selected).",
-                                    host_name(&pool->hosts[h])));
-            }
-    }
-    /* legacy: an update that moves hosts to a new version (a CU) needs every host of a
-     * homogeneous pool that lacks it selected (XenCenter ServerSelectionCheck) */
-    if (!p->cdn && o->n_hosts > 0 && !p->partly_upgraded) {
-        struct pidx seen;
-        pidx_init(&seen, 16);
-        for (size_t h = 0; h < c->nh; h++)
-            for (size_t i = 0; c->selected[h] && i < c->ph[h].n_updates; i++) {
-                const char *u = c->ph[h].updates[i];
-                const struct cat_patch *cp = catidx_patch(&c->x, u);
-                bool cu = catidx_installs(&c->x, u) ||
-                          (cp && (cp->kind == CAT_KIND_CU || cp->kind == CAT_KIND_NEW_RELEASE));
-                if (!cu || pidx_get(&seen, u, NULL))
-                    continue;
-                pidx_put(&seen, u, 0);
-                for (size_t k = 0; k < c->nh; k++) {
-                    const struct inv_host *ih = &pool->hosts[k];
-                    if (c->selected[k] || inv_host_has_update(ih, u))
-                        continue;
-                    add_check(c, "all_hosts_selected", ih->ref, NULL, u, PLAN_SEV_BLOCKING,
-                              xasprintf("%s moves hosts to a new version: select every host of "
-                                        "the pool (%s is not selected).",
-                                        upd_name(c, u), host_name(ih)));
-                }
-            }
-        pidx_cleanup(&seen);
-    }
-    if (p->cdn && o->mode == PLAN_MODE_SELECTED && o->n_selected > 0)
-        add_check(c, "cdn_selection", NULL, NULL, NULL, PLAN_SEV_INFO,
-                  xstrdup("XenServer 8 applies every pending update of a host at once; the "
-                          "selection of updates is ignored."));
-
-    const struct inv_host *m = &pool->hosts[c->master];
-    if (m->n_updates_requiring_reboot > 0 ||
-        (m->pending_guidance & (CAT_G_RESTART_HOST | CAT_G_RESTART_XAPI | CAT_G_UNKNOWN)))
-        add_check(c, "master_restart_pending", m->ref, NULL, NULL, PLAN_SEV_BLOCKING,
-                  xasprintf("The pool master %s has a pending %s from an earlier update. Restart "
-                            "it first, then plan again.",
-                            host_name(m),
-                            (m->n_updates_requiring_reboot > 0 ||
-                             (m->pending_guidance & (CAT_G_RESTART_HOST | CAT_G_UNKNOWN)))
-                                ? "reboot"
-                                : "toolstack restart"));
-
-    if (pool->ha_enabled && any_evac) {
-        struct plan_check *k = add_check(
-            c, "ha_enabled", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
-            xstrdup("High availability is on, and hosts will be rebooted. Resolve: turn HA off "
-                    "for the rollout; it is turned back on at the end."));
-        fixable(k, PLAN_FIX_DISABLE_HA, pool->ref, NULL, PLAN_FIX_ENABLE_HA, pool->ref, NULL);
-    }
-
-    for (size_t h = 0; h < c->nh; h++) {
-        const struct inv_host *ih = &pool->hosts[h];
-        struct plan_host *ph = &c->ph[h];
-        if (!c->selected[h])
-            continue;
-        bool work = c->g[h].mode != PLAN_UM_UP_TO_DATE;
-        if (!ih->live) {
-            add_check(c, "host_not_live", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
-                      xasprintf("Host %s is not live (unreachable or powered off). Power it on "
-                                "or leave it out of the selection.",
-                                host_name(ih)));
-            continue;
-        }
-        if (!ih->enabled) {
-            struct plan_check *k = add_check(
-                c, "host_disabled", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
-                xasprintf("Host %s is disabled (maintenance mode). Resolve: enable it for the "
-                          "rollout; it is disabled again at the end.",
-                          host_name(ih)));
-            fixable(k, PLAN_FIX_ENABLE_HOST, ih->ref, NULL, PLAN_FIX_DISABLE_HOST, ih->ref, NULL);
-        }
-        /* selected updates already applied */
-        if (o->mode == PLAN_MODE_SELECTED && !c->p->cdn)
-            for (size_t i = 0; i < o->n_selected; i++)
-                if (inv_host_has_update(ih, o->selected[i]))
-                    add_check(c, "already_applied", ih->ref, NULL, o->selected[i], PLAN_SEV_INFO,
-                              xasprintf("%s is already applied on %s; it is skipped there.",
-                                        upd_name(c, o->selected[i]), host_name(ih)));
-        if (!work)
-            continue;
-        /* dom0 space: the sum of the installation sizes */
-        if (!c->p->cdn && ih->dom0_free_bytes >= 0) {
-            int64_t need = 0;
-            for (size_t i = 0; i < ph->n_updates; i++) {
-                const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[i]);
-                need += cp ? cp->installation_size : 0;
-            }
-            if (need > ih->dom0_free_bytes)
-                add_check(c, "dom0_space", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
-                          xasprintf("Host %s needs %.0f MiB free in dom0 for its updates but has "
-                                    "%.0f MiB. Free space in dom0 (old logs, crash dumps, "
-                                    "cleaned-up update files) and plan again.",
-                                    host_name(ih), need / MIB, ih->dom0_free_bytes / MIB));
-        }
-        /* xapi's own precheck, passed through with its code */
-        for (size_t i = 0; i < o->n_prechecks; i++) {
-            const struct plan_precheck_result *r = &o->prechecks[i];
-            if (!str_eq(r->host_ref, ih->ref) || !r->error_code || !r->error_code[0])
-                continue;
-            bool wide = !r->update_uuid || !r->update_uuid[0];
-            add_check(c, "xapi_precheck", ih->ref, NULL, wide ? NULL : r->update_uuid,
-                      PLAN_SEV_BLOCKING,
-                      xasprintf("xapi's precheck%s%s on %s failed: %s%s%s%s", wide ? "" : " of ",
-                                wide ? "" : upd_name(c, r->update_uuid), host_name(ih),
-                                r->error_code, r->error_detail && r->error_detail[0] ? " (" : "",
-                                r->error_detail ? r->error_detail : "",
-                                r->error_detail && r->error_detail[0] ? ")" : ""));
-        }
-        /* a live patch that did not take: the host still needs its reboot */
-        for (size_t i = 0; i < ih->n_updates_requiring_reboot; i++) {
-            const struct cat_patch *cp = catidx_patch(&c->x, ih->updates_requiring_reboot[i]);
-            if (cp && cp->contains_livepatch) {
-                add_check(c, "livepatch_failed", ih->ref, NULL, cp->uuid, PLAN_SEV_WARNING,
-                          xasprintf("Live patching of %s failed on %s: the host still needs a "
-                                    "reboot, which this plan includes.",
-                                    upd_name(c, cp->uuid), host_name(ih)));
-                break;
-            }
-        }
-        if (ph->reboot)
-            add_check(c, "host_needs_reboot", ih->ref, NULL, NULL, PLAN_SEV_INFO,
-                      xasprintf("Host %s will be rebooted%s.", host_name(ih),
-                                ph->evacuate ? " after its VMs are migrated away" : ""));
-        if (ph->livepatched) {
-            bool unconfirmed = false;
-            if (c->p->cdn) {
-                const struct plan_precheck_result *r = plan_find_precheck(o, ih->ref, NULL);
-                unconfirmed = !r || r->livepatch == PLAN_LP_UNKNOWN;
-            } else {
-                for (size_t i = 0; i < ph->n_updates && !unconfirmed; i++) {
-                    const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[i]);
-                    const struct plan_precheck_result *r =
-                        plan_find_precheck(o, ih->ref, ph->updates[i]);
-                    if (cp && cp->contains_livepatch && (cp->guidance & CAT_G_RESTART_HOST) &&
-                        (!r || r->livepatch == PLAN_LP_UNKNOWN))
-                        unconfirmed = true;
-                }
-            }
-            add_check(c, unconfirmed ? "livepatch_unconfirmed" : "livepatch", ih->ref, NULL, NULL,
-                      PLAN_SEV_INFO,
-                      unconfirmed ? xasprintf("Host %s is planned without a reboot because its "
-                                              "updates carry live patches; xapi's precheck will "
-                                              "confirm it, otherwise the host is rebooted.",
-                                              host_name(ih))
-                                  : xasprintf("Host %s needs no reboot: its live patches apply.",
-                                              host_name(ih)));
-        }
-    }
-
-    /* unplugged PBDs of shared SRs on live hosts */
-    for (size_t i = 0; i < pool->n_srs; i++) {
-        const struct inv_sr *sr = &pool->srs[i];
-        if (!sr->shared || !any_update)
-            continue;
-        for (size_t j = 0; j < sr->n_pbds; j++) {
-            const struct inv_host *ih = inv_pool_host(pool, sr->pbds[j].host_ref);
-            if (sr->pbds[j].attached || !ih || !ih->live)
-                continue;
-            struct plan_check *k = add_check(
-                c, "pbd_unplugged", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
-                xasprintf("Shared SR %s is not attached on %s, so VMs and the update image on it "
-                          "are not visible there. Resolve: repair the SR (plug its PBD).",
-                          sr->name_label && sr->name_label[0] ? sr->name_label : sr->ref,
-                          host_name(ih)));
-            fixable(k, PLAN_FIX_PLUG_PBD, ih->ref, sr->ref, PLAN_FIX_NONE, NULL, NULL);
-        }
     }
 }
 
@@ -593,13 +189,13 @@ static void add_mig(struct plan_action *a, size_t *cap, const struct inv_pool *p
                     const struct place_mig *m)
 {
     const struct inv_vm *vm = &pool->vms[m->vm];
-    struct plan_migration pm = {xstrdup(vm->ref), xstrdup(vm_name(vm)),
+    struct plan_migration pm = {xstrdup(vm->ref), xstrdup(plan_vm_name(vm)),
                                 xstrdup(pool->hosts[m->from].ref), xstrdup(pool->hosts[m->to].ref),
                                 vm->memory};
     PV_PUSH(a->migrations, a->n_migrations, *cap, pm);
 }
 
-static void apply_placement(struct ctx *c, const struct place_out *po)
+static void apply_placement(struct plan_ctx *c, const struct place_out *po)
 {
     const struct inv_pool *pool = c->pool;
     size_t *caps = xcalloc(2 * c->nh + 1, sizeof(*caps));
@@ -658,17 +254,19 @@ static void apply_placement(struct ctx *c, const struct place_out *po)
                 storage = false;
         }
         if (storage)
-            add_check(c, "evacuate_storage", from->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
-                      xasprintf("VM %s cannot leave %s: no other host sees all of its storage. "
-                                "Attach its SRs to another host, or shut the VM down.",
-                                vm_name(vm), host_name(from)));
+            plan_add_check(
+                c, "evacuate_storage", from->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                xasprintf("VM %s cannot leave %s: no other host sees all of its storage. "
+                          "Attach its SRs to another host, or shut the VM down.",
+                          plan_vm_name(vm), plan_host_name(from)));
         else
-            add_check(c, "evacuate_memory", from->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
-                      xasprintf("Not enough free memory on the other hosts for VM %s (%.0f MiB) "
-                                "while %s is updated. Shut down or move some VMs, or add "
-                                "memory, and plan again.",
-                                vm_name(vm), (vm->memory + c->o->vm_overhead) / MIB,
-                                host_name(from)));
+            plan_add_check(
+                c, "evacuate_memory", from->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                xasprintf("Not enough free memory on the other hosts for VM %s (%.0f MiB) "
+                          "while %s is updated. Shut down or move some VMs, or add "
+                          "memory, and plan again.",
+                          plan_vm_name(vm), (vm->memory + c->o->vm_overhead) / MIB,
+                          plan_host_name(from)));
     }
 }
 
@@ -705,7 +303,7 @@ const struct inv_sr *plan_choose_upload_sr(const struct inv_pool *pool, int64_t 
     return best;
 }
 
-static void choose_upload(struct ctx *c)
+static void choose_upload(struct plan_ctx *c)
 {
     struct plan *p = c->p;
     p->upload_sr_ref = xstrdup("");
@@ -740,17 +338,18 @@ static void choose_upload(struct ctx *c)
         p->upload_sr_ref = xstrdup(sr->ref);
         p->upload_sr_name = xstrdup(sr->name_label && sr->name_label[0] ? sr->name_label : sr->ref);
     } else {
-        add_check(c, "upload_sr_space", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
-                  xasprintf("No SR visible from the master has %.0f MiB free for the update "
-                            "images (default SR, other shared SRs and the master's local storage "
-                            "were tried). Free space on the default SR and plan again.",
-                            p->upload_bytes / MIB));
+        plan_add_check(
+            c, "upload_sr_space", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
+            xasprintf("No SR visible from the master has %.0f MiB free for the update "
+                      "images (default SR, other shared SRs and the master's local storage "
+                      "were tried). Free space on the default SR and plan again.",
+                      p->upload_bytes / MIB));
     }
 }
 
 /* ------------------------------------------------------------------ totals and timing */
 
-static void totals(struct ctx *c, const struct place_out *po)
+static void totals(struct plan_ctx *c, const struct place_out *po)
 {
     struct plan *p = c->p;
     const struct plan_timing *t = &c->o->timing;
@@ -914,7 +513,7 @@ static void sort_hosts(struct plan_host *hs, size_t n)
     }
 }
 
-static void ctx_free(struct ctx *c)
+static void ctx_free(struct plan_ctx *c)
 {
     catidx_cleanup(&c->x);
     free(c->selected);
@@ -950,7 +549,7 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat, const str
             return err_set(e, PP_EINVAL, "host %s is not in pool %s", opts->hosts[i],
                            inv_pool_display_name(pool));
 
-    struct ctx c = {0};
+    struct plan_ctx c = {0};
     c.pool = pool;
     c.cat = cat;
     c.o = opts;
@@ -1005,15 +604,15 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat, const str
             struct plan_action *a = &c.ph[h].actions[i];
             if (a->kind == PLAN_ACT_APPLY) {
                 free(a->label);
-                a->label = xstrdup(upd_name(&c, a->update_uuid));
+                a->label = xstrdup(plan_upd_name(&c, a->update_uuid));
             } else if (a->kind == PLAN_ACT_APPLY_CDN) {
                 free(a->label);
                 a->label =
                     xasprintf("%zu update%s", c.ph[h].n_updates, c.ph[h].n_updates == 1 ? "" : "s");
             }
         }
-    vm_checks(&c);
-    pool_checks(&c);
+    plan_vm_checks(&c);
+    plan_pool_checks(&c);
 
     struct place_in in = {pool, opts, c.update, c.evac, c.usable, c.vm_skip, c.vm_no_cd};
     struct place_out po;

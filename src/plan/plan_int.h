@@ -105,4 +105,37 @@ void place_out_cleanup(struct place_out *out);
 /* True when VM v is a live VM the placement moves (running or paused, not dom0, resident). */
 bool place_vm_moves(const struct inv_vm *v);
 
+/* The per-pool build context of plan_build, shared by plan.c and checks.c. */
+struct plan_ctx {
+    const struct inv_pool *pool;
+    const struct catalog *cat;
+    const struct plan_opts *o;
+    struct catidx x;
+    struct plan *p;
+    size_t cap_checks;
+    size_t nh, nv;
+    size_t master;
+    bool *selected, *update, *evac, *usable, *vm_skip, *vm_no_cd;
+    size_t *vm_host;      /* [nv] index of the host a VM is resident on, SIZE_MAX when none */
+    struct plan_host *ph; /* [nh], pool order */
+    struct plan_guidance_out *g;
+};
+
+/* Display names: the name label, else the ref / uuid.  Borrowed from their input. */
+const char *plan_host_name(const struct inv_host *h);
+const char *plan_vm_name(const struct inv_vm *v);
+const char *plan_upd_name(const struct plan_ctx *c, const char *uuid);
+/* Append a check to c->p (msg is taken over); returns it for plan_fixable.  The pointer is valid
+ * until the next plan_add_check. */
+struct plan_check *plan_add_check(struct plan_ctx *c, const char *id, const char *host_ref,
+                                  const char *vm_ref, const char *uuid, enum plan_severity sev,
+                                  char *msg);
+/* Mark k fixable by fix (fk, fobj, farg) with its undo (uk, uobj, uarg; NULL args mean ""). */
+void plan_fixable(struct plan_check *k, enum plan_fix_kind fk, const char *fobj, const char *farg,
+                  enum plan_fix_kind uk, const char *uobj, const char *uarg);
+/* checks.c: the VM blockers of hosts to evacuate (marks c->vm_skip / vm_no_cd), run before
+ * placement; then the table of prechecks. */
+void plan_vm_checks(struct plan_ctx *c);
+void plan_pool_checks(struct plan_ctx *c);
+
 #endif
