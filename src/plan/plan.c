@@ -21,7 +21,7 @@ void plan_opts_init(struct plan_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->mode = PLAN_MODE_AUTOMATED;
-    o->policy = PLAN_POLICY_MINIMAL;
+    o->policy = PLAN_POLICY_RETURN;
     o->timing.reboot_s = 300;
     o->timing.apply_s = 60;
     o->timing.toolstack_s = 60;
@@ -349,151 +349,166 @@ static void choose_upload(struct plan_ctx *c)
 
 /* ------------------------------------------------------------------ totals and timing */
 
-static void totals(struct plan_ctx *c, const struct place_out *po)
+static double mig_rate(const struct plan_timing *t)
 {
-    struct plan *p = c->p;
-    const struct plan_timing *t = &c->o->timing;
-    struct plan_totals *T = &p->totals;
     double bw = t->migration_bw > 0 ? t->migration_bw : 1e9;
-    double par = t->parallel_migrations > 0 ? t->parallel_migrations : 1;
-    double rate = bw * par;
-    size_t nb = po->n_batches;
-    size_t u_max = 0;
+    return bw * (t->parallel_migrations > 0 ? t->parallel_migrations : 1);
+}
 
-    double *bstart = xcalloc(nb + 1, sizeof(*bstart));
-    double *blen = xcalloc(nb + 1, sizeof(*blen));
-    size_t *bsize = xcalloc(nb + 1, sizeof(*bsize));
-    double *out_b = xcalloc(c->nh + 1, sizeof(*out_b));
-    double *back_b = xcalloc(c->nh + 1, sizeof(*back_b));
-    for (size_t i = 0; i < po->n_migs; i++) {
-        const struct place_mig *m = &po->migs[i];
-        double mem = (double)c->pool->vms[m->vm].memory;
-        T->migrations++;
-        T->migrated_bytes += c->pool->vms[m->vm].memory;
-        if (m->back) {
-            T->migrations_back++;
-            back_b[m->to] += mem;
-        } else {
-            out_b[m->from] += mem;
+/* Seconds host h's own steps take (applies, reboots, restarts), counted into T. */
+static double host_steps_s(const struct plan_ctx *c, size_t h, struct plan_totals *T)
+{
+    const struct plan_timing *t = &c->o->timing;
+    const struct plan_host *ph = &c->ph[h];
+    double len = 0;
+    for (size_t i = 0; i < ph->n_actions; i++) {
+        const struct plan_action *a = &ph->actions[i];
+        if (a->kind == PLAN_ACT_APPLY || a->kind == PLAN_ACT_APPLY_CDN) {
+            len += t->apply_s;
+        } else if (a->kind == PLAN_ACT_REBOOT) {
+            T->reboots++;
+            len += t->reboot_s;
+        } else if (a->kind == PLAN_ACT_RESTART_TOOLSTACK) {
+            T->toolstack_restarts++;
+            len += t->toolstack_s;
+        } else if (a->kind == PLAN_ACT_RESTART_VMS && a->n_vms) {
+            len += t->vm_restart_s;
         }
     }
+    return len;
+}
+
+/*
+ * The predicted window of placement po (DESIGN.md's model: a host's time is its outgoing
+ * migrations' bytes / (bandwidth x parallel), its own steps, its VMs coming back; a batch lasts
+ * as long as its slowest host; batches run one after the other).  Fills T's counters and, when
+ * hlen / bstart are given, each host's length and each batch's start.
+ */
+static void window_of(const struct plan_ctx *c, const struct place_out *po, struct plan_totals *T,
+                      double *hlen, double *bstart)
+{
+    double rate = mig_rate(&c->o->timing);
+    size_t nb = po->n_batches;
+    double *blen = xcalloc(nb + 1, sizeof(*blen));
+    size_t *bsize = xcalloc(nb + 1, sizeof(*bsize));
+    double *bytes = xcalloc(c->nh + 1, sizeof(*bytes)); /* out and back, per host */
+    for (size_t i = 0; i < po->n_migs; i++) {
+        const struct place_mig *m = &po->migs[i];
+        T->migrations++;
+        T->migrations_back += m->back;
+        T->migrated_bytes += c->pool->vms[m->vm].memory;
+        bytes[m->back ? m->to : m->from] += (double)c->pool->vms[m->vm].memory;
+    }
+    for (size_t h = 0; h < c->nh; h++) {
+        if (po->batch[h] < 0)
+            continue;
+        double len = bytes[h] / rate + host_steps_s(c, h, T);
+        size_t b = (size_t)po->batch[h];
+        bsize[b] += c->evac[h];
+        blen[b] = len > blen[b] ? len : blen[b];
+        if (hlen)
+            hlen[h] = len;
+    }
+    double at = 0;
+    for (size_t b = 0; b < nb; b++) {
+        if (bstart)
+            bstart[b] = at;
+        at += blen[b];
+        T->max_batch = bsize[b] > T->max_batch ? bsize[b] : T->max_batch;
+    }
+    T->batches = nb;
+    T->window_s = at;
+    free(blen);
+    free(bsize);
+    free(bytes);
+}
+
+/*
+ * DESIGN.md's lower bound, master first: V migrations (2V when VMs return); a window of
+ * (1 + ceil((N-1)/k)) x (reboot + apply x most updates on a host) + the VMs' memory moved at
+ * one host's rate for the master (it goes alone) and k hosts' rate for the others (twice when
+ * VMs return), k hosts down at once.
+ */
+static void lower_bound(const struct plan_ctx *c, struct plan_totals *T)
+{
+    const struct plan_timing *t = &c->o->timing;
+    double rate = mig_rate(t), master_bytes = 0, other_bytes = 0;
+    int64_t *load = xcalloc(c->nh + 1, sizeof(*load)), *fr = xcalloc(c->nh + 1, sizeof(*fr));
+    int64_t free_total = 0;
+    size_t n_down = 0, u_max = 0;
+    for (size_t v = 0; v < c->nv; v++) {
+        const struct inv_vm *vm = &c->pool->vms[v];
+        size_t h = c->vm_host[v];
+        if (h == SIZE_MAX || !place_vm_moves(vm) || c->vm_skip[v] || !c->evac[h])
+            continue;
+        T->bound_vms++;
+        *(h == c->master ? &master_bytes : &other_bytes) += (double)vm->memory;
+        load[h] += vm->memory + c->o->vm_overhead;
+    }
+    for (size_t h = 0; h < c->nh; h++) {
+        if (c->ph[h].order >= 0 && c->ph[h].n_updates > u_max)
+            u_max = c->ph[h].n_updates;
+        if (c->usable[h])
+            free_total += c->pool->hosts[h].memory_free;
+        if (c->evac[h] && h != c->master) { /* compact the supporters going down (h >= n_down) */
+            fr[n_down] = c->pool->hosts[h].memory_free;
+            load[n_down++] = load[h];
+        }
+    }
+    size_t k = plan_capacity_k(load, fr, n_down, free_total);
+    if (c->o->max_parallel_hosts > 0 && k > (size_t)c->o->max_parallel_hosts)
+        k = (size_t)c->o->max_parallel_hosts;
+    bool ret = c->o->policy == PLAN_POLICY_RETURN, master_down = c->evac[c->master];
+    T->bound_k = k ? k : master_down;
+    T->bound_migrations = ret ? 2 * T->bound_vms : T->bound_vms;
+    double batches = (master_down ? 1 : 0) + (k ? ceil((double)n_down / (double)k) : 0);
+    double mem_s = master_bytes / rate + (k ? other_bytes / (rate * (double)k) : 0);
+    T->bound_window_s =
+        batches * (t->reboot_s + t->apply_s * (double)u_max) + (ret ? 2 : 1) * mem_s;
+    free(load);
+    free(fr);
+}
+
+static void totals(struct plan_ctx *c, const struct place_out *po)
+{
+    struct plan_totals *T = &c->p->totals;
     double *hlen = xcalloc(c->nh + 1, sizeof(*hlen));
+    double *bstart = xcalloc(po->n_batches + 1, sizeof(*bstart));
+    window_of(c, po, T, hlen, bstart);
     for (size_t h = 0; h < c->nh; h++) {
         struct plan_host *ph = &c->ph[h];
         if (po->batch[h] < 0)
             continue;
         T->hosts_updated++;
         T->updates += ph->n_updates;
-        if (ph->n_updates > u_max)
-            u_max = ph->n_updates;
-        if (ph->livepatched)
-            T->livepatched_hosts++;
-        double len = out_b[h] / rate + back_b[h] / rate;
-        for (size_t i = 0; i < ph->n_actions; i++) {
-            const struct plan_action *a = &ph->actions[i];
-            switch (a->kind) {
-            case PLAN_ACT_APPLY:
-            case PLAN_ACT_APPLY_CDN:
-                len += t->apply_s;
-                break;
-            case PLAN_ACT_REBOOT:
-                T->reboots++;
-                len += t->reboot_s;
-                break;
-            case PLAN_ACT_RESTART_TOOLSTACK:
-                T->toolstack_restarts++;
-                len += t->toolstack_s;
-                break;
-            case PLAN_ACT_RESTART_VMS:
-                if (a->n_vms)
-                    len += t->vm_restart_s;
-                break;
-            default:
-                break;
-            }
-        }
-        hlen[h] = len;
-        size_t b = (size_t)po->batch[h];
-        bsize[b] += c->evac[h];
-        if (len > blen[b])
-            blen[b] = len;
+        T->livepatched_hosts += ph->livepatched;
+        ph->start_s = bstart[po->batch[h]];
+        ph->end_s = ph->start_s + hlen[h];
     }
-    double at = 0;
-    for (size_t b = 0; b < nb; b++) {
-        bstart[b] = at;
-        at += blen[b];
-        if (bsize[b] > T->max_batch)
-            T->max_batch = bsize[b];
-    }
-    T->batches = nb;
-    T->window_s = at;
-    for (size_t h = 0; h < c->nh; h++)
-        if (po->batch[h] >= 0) {
-            c->ph[h].start_s = bstart[po->batch[h]];
-            c->ph[h].end_s = bstart[po->batch[h]] + hlen[h];
-        }
-
-    /* DESIGN.md's lower bound: V migrations (2V when VMs return), and
-     * ceil(N/k) * (reboot + apply) + sum of VM memory / bandwidth, k hosts down at once. */
-    size_t n_down = 0;
-    double vm_bytes = 0, free_total = 0;
-    double *load = xcalloc(c->nh + 1, sizeof(*load));
-    double *hfree = xcalloc(c->nh + 1, sizeof(*hfree));
-    for (size_t v = 0; v < c->nv; v++) {
-        const struct inv_vm *vm = &c->pool->vms[v];
-        if (c->vm_host[v] == SIZE_MAX || !place_vm_moves(vm) || c->vm_skip[v])
-            continue;
-        size_t h = c->vm_host[v];
-        if (!c->evac[h])
-            continue;
-        T->bound_vms++;
-        vm_bytes += (double)vm->memory;
-        load[h] += (double)(vm->memory + c->o->vm_overhead);
-    }
-    for (size_t h = 0; h < c->nh; h++) {
-        if (c->usable[h])
-            free_total += (double)c->pool->hosts[h].memory_free;
-        if (c->evac[h]) {
-            hfree[n_down] = (double)c->pool->hosts[h].memory_free;
-            load[n_down] = load[h]; /* compact the loads of hosts going down (h >= n_down) */
-            n_down++;
-        }
-    }
-    /* k: the most hosts whose VMs fit into everyone else's free memory, smallest loads first */
-    for (size_t i = 1; i < n_down; i++)
-        for (size_t j = i; j > 0 && load[j - 1] > load[j]; j--) {
-            double a = load[j - 1], f = hfree[j - 1];
-            load[j - 1] = load[j];
-            hfree[j - 1] = hfree[j];
-            load[j] = a;
-            hfree[j] = f;
-        }
-    size_t k = n_down ? 1 : 0;
-    double sum_load = n_down ? load[0] : 0, sum_free = n_down ? hfree[0] : 0;
-    for (size_t i = 1; i < n_down; i++) {
-        if (sum_load + load[i] > free_total - sum_free - hfree[i])
-            break;
-        sum_load += load[i];
-        sum_free += hfree[i];
-        k = i + 1;
-    }
-    if (c->o->max_parallel_hosts > 0 && k > (size_t)c->o->max_parallel_hosts)
-        k = (size_t)c->o->max_parallel_hosts;
-    T->bound_k = k;
-    bool ret = c->o->policy == PLAN_POLICY_RETURN;
-    T->bound_migrations = ret ? 2 * T->bound_vms : T->bound_vms;
-    if (k > 0)
-        T->bound_window_s =
-            ceil((double)n_down / (double)k) * (t->reboot_s + t->apply_s * (double)u_max) +
-            (ret ? 2 : 1) * vm_bytes / (rate * (double)k);
-    free(load);
-    free(hfree);
     free(hlen);
-    free(out_b);
-    free(back_b);
     free(bstart);
-    free(blen);
-    free(bsize);
+    lower_bound(c, T);
+}
+
+/* What the other policy would cost on the same pool: its placement, timed with this plan's host
+ * steps (so the comparison is of migrations and batches alone). */
+static void other_policy(struct plan_ctx *c)
+{
+    struct plan_opts o = *c->o;
+    o.policy = c->o->policy == PLAN_POLICY_RETURN ? PLAN_POLICY_MINIMAL : PLAN_POLICY_RETURN;
+    struct place_in in = {c->pool, &o, c->update, c->evac, c->usable, c->vm_skip, c->vm_no_cd};
+    struct place_out po;
+    plan_place(&in, &po);
+    struct plan_totals T = {0};
+    window_of(c, &po, &T, NULL, NULL);
+    struct plan_alt *alt = &c->p->other;
+    alt->policy = o.policy;
+    alt->migrations = T.migrations;
+    alt->migrated_bytes = T.migrated_bytes;
+    alt->batches = T.batches;
+    alt->window_s = T.window_s;
+    alt->unplaced = po.n_unplaced;
+    place_out_cleanup(&po);
 }
 
 /* ------------------------------------------------------------------ build */
@@ -620,6 +635,7 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat, const str
     apply_placement(&c, &po);
     totals(&c, &po);
     place_out_cleanup(&po);
+    other_policy(&c);
 
     sort_hosts(p->hosts, p->n_hosts);
     choose_upload(&c);

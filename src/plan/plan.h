@@ -86,8 +86,9 @@ struct plan_opts {
     int64_t vm_overhead;    /* bytes added to each VM's memory when placing it */
 };
 
-/* Defaults: automated, policy minimal, reboot 300 s, apply 60 s, toolstack 60 s, VM restarts
- * 60 s, 1 GB/s per migration stream, 2 parallel migrations per host, no cap. */
+/* Defaults: automated, policy return (VMs back home, as XenCenter's wizard), reboot 300 s, apply 60
+ * s, toolstack 60 s, VM restarts 60 s, 1 GB/s per migration stream, 2 parallel migrations per host,
+ * no cap. */
 void plan_opts_init(struct plan_opts *o);
 
 /* ---------------------------------------------------------------- output */
@@ -218,6 +219,16 @@ struct plan_totals {
     double bound_window_s;
 };
 
+/* What the other placement policy would cost on the same pool (the choice made informed). */
+struct plan_alt {
+    enum plan_policy policy;
+    size_t migrations;
+    int64_t migrated_bytes;
+    size_t batches;
+    double window_s; /* predicted, with this plan's host steps */
+    size_t unplaced; /* VMs that policy could not place */
+};
+
 struct plan {
     char *pool_ref;
     char *pool_name;
@@ -237,6 +248,7 @@ struct plan {
     struct plan_host *hosts; /* in execution order (the master first), then hosts not updated */
     size_t n_hosts;
     struct plan_totals totals;
+    struct plan_alt other; /* the other policy's cost */
 };
 
 /*

@@ -101,6 +101,10 @@ struct place_out {
     size_t n_unplaced, cap_unplaced;
 };
 void plan_place(const struct place_in *in, struct place_out *out);
+/* DESIGN.md's k: the most of n hosts going down whose loads (smallest first) fit into the free
+ * memory of every other usable host (free_total counts every usable host, fr[i] host i's own
+ * free memory).  Sorts load / fr in place.  0 when n is 0, else at least 1. */
+size_t plan_capacity_k(int64_t *load, int64_t *fr, size_t n, int64_t free_total);
 void place_out_cleanup(struct place_out *out);
 /* True when VM v is a live VM the placement moves (running or paused, not dom0, resident). */
 bool place_vm_moves(const struct inv_vm *v);

@@ -234,6 +234,13 @@ json_t *plan_to_json(const struct plan *p)
         "window_s", t->window_s, "bound", "vms", (json_int_t)t->bound_vms, "migrations",
         (json_int_t)t->bound_migrations, "k", (json_int_t)t->bound_k, "window_s",
         t->bound_window_s);
+    const struct plan_alt *o = &p->other;
+    json_object_set_new(
+        totals, "other_policy",
+        json_pack("{s:s, s:I, s:I, s:I, s:f, s:I}", "policy", plan_policy_name(o->policy),
+                  "migrations", (json_int_t)o->migrations, "migrated_bytes",
+                  (json_int_t)o->migrated_bytes, "batches", (json_int_t)o->batches, "window_s",
+                  o->window_s, "unplaced_vms", (json_int_t)o->unplaced));
     return json_pack(
         "{s:{s:s, s:s}, s:s, s:s, s:b, s:o, s:b, s:b, s:{s:o, s:o, s:I, s:o}, "
         "s:b, s:o, s:o, s:o}",
@@ -356,4 +363,13 @@ void plan_render_text(const struct plan *p, struct buf *b)
                t->bound_migrations == 1 ? "" : "s", t->bound_k);
     duration(b, t->bound_window_s);
     buf_putc(b, '\n');
+    const struct plan_alt *o = &p->other;
+    buf_printf(b, "Policy %s (%s). With policy %s instead: %zu migration%s, %zu batch%s, ",
+               plan_policy_name(p->policy),
+               p->policy == PLAN_POLICY_RETURN ? "VMs go back to their home host"
+                                               : "VMs stay where they land",
+               plan_policy_name(o->policy), o->migrations, o->migrations == 1 ? "" : "s",
+               o->batches, o->batches == 1 ? "" : "es");
+    duration(b, o->window_s);
+    buf_printf(b, " predicted%s\n", o->unplaced ? ", and some VMs would find no room" : "");
 }

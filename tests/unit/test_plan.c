@@ -1067,7 +1067,7 @@ static void test_prechecks(void **state)
                 assert_int_equal(p->totals.migrations, 0);
         }
         if (strcmp(c->name, "cd") == 0)                /* ejected: the VM can move */
-            assert_int_equal(p->totals.migrations, 1); /* minimal policy */
+            assert_int_equal(p->totals.migrations, 2); /* return (the default): out and back */
         plan_free(p);
         inv_pool_free(pool);
         catalog_free(cat);
