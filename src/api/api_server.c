@@ -290,6 +290,19 @@ static int want_bool(const char *field, json_t *v, bool def, bool *out, struct e
     return 0;
 }
 
+/* max_parallel: an integer 0 (as capacity allows) .. 64 (XenServer's most hosts in a pool). */
+static int want_max_parallel(json_t *v, int *out, struct err *e)
+{
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64)
+        return err_set(e, PP_EINVAL,
+                       "max_parallel: expected an integer from 0 (as capacity allows) to 64");
+    *out = (int)json_integer_value(v);
+    return 0;
+}
+
 /* An array of non-empty strings -> a new array of borrowed pointers (caller frees). */
 static int want_strings(const char *field, json_t *v, const char ***out, size_t *n, struct err *e)
 {
@@ -323,7 +336,7 @@ static int want_strings(const char *field, json_t *v, const char ***out, size_t 
 static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err *e)
 {
     json_t *pools = NULL, *automated = NULL, *updates = NULL, *file = NULL, *policy = NULL,
-           *stay = NULL;
+           *stay = NULL, *maxp = NULL;
     json_error_t je;
     const char *pol = NULL;
     const char **pl = NULL, **ul = NULL;
@@ -331,9 +344,9 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
     int rc;
 
     memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o !}", "pools", &pools, "automated",
-                       &automated, "updates", &updates, "file", &file, "policy", &policy,
-                       "stay_on_release", &stay) != 0)
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
+                       "automated", &automated, "updates", &updates, "file", &file, "policy",
+                       &policy, "stay_on_release", &stay, "max_parallel", &maxp) != 0)
         return unpack_failed(&je, e);
     if ((rc = want_strings("pools", pools, &pl, &req->n_pools, e)) != 0)
         return rc;
@@ -345,15 +358,17 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
         goto fail;
     if ((rc = want_string("policy", policy, false, &pol, e)) != 0)
         goto fail;
-    if (!pol || str_eq(pol, "minimal"))
-        req->policy = ENGINE_POLICY_MINIMAL;
-    else if (str_eq(pol, "return"))
+    if (!pol || str_eq(pol, "return")) /* the default: VMs back home */
         req->policy = ENGINE_POLICY_RETURN;
+    else if (str_eq(pol, "minimal"))
+        req->policy = ENGINE_POLICY_MINIMAL;
     else {
         rc = err_set(e, PP_EINVAL, "policy: '%s' is not minimal or return", pol);
         goto fail;
     }
     if ((rc = want_bool("stay_on_release", stay, false, &req->stay_on_release, e)) != 0)
+        goto fail;
+    if ((rc = want_max_parallel(maxp, &req->max_parallel, e)) != 0)
         goto fail;
     has_auto = automated && !json_is_null(automated);
     if ((rc = want_bool("automated", automated, false, &req->automated, e)) != 0)

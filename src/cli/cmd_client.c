@@ -486,18 +486,21 @@ struct plan_args {
 
 static const char PLAN_USAGE[] =
     "poolpatch plan [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
-    "minimal|return] [--stay-on-release] [--json]";
+    "return|minimal] [--max-parallel N] [--stay-on-release] [--json]";
 static const char APPLY_USAGE[] =
     "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
-    "minimal|return] [--stay-on-release] [--yes] [--no-follow] [--json]";
+    "return|minimal] [--max-parallel N] [--stay-on-release] [--yes] [--no-follow] [--json]";
 
 static const char PLAN_HELP[] =
     "  POOL...             pools to update (default: every registered pool)\n"
     "  --automated         the minimal set of updates each host needs (the default)\n"
     "  --update ID         install this update (uuid or name); repeat for more\n"
     "  --file ZIP          install a downloaded update file (the daemon reads it)\n"
-    "  --policy P          minimal: VMs stay where they land (fewest migrations);\n"
-    "                      return: VMs go back to their home hosts\n"
+    "  --policy P          return (default): VMs go back to their home hosts;\n"
+    "                      minimal: VMs stay where they land (fewest migrations)\n"
+    "  --max-parallel N    at most N hosts of a pool down at once (1: one at a time,\n"
+    "                      XenCenter's order; default: as spare capacity allows);\n"
+    "                      the pool master always goes first and alone\n"
     "  --stay-on-release   do not move to a new release, only update the current one\n"
     "  --yes               (apply) do not ask before starting\n"
     "  --no-follow         (apply) start and return; watch with 'poolpatch rollout ID --watch'\n";
@@ -511,6 +514,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                                        {"file", required_argument, NULL, 'f'},
                                        {"policy", required_argument, NULL, 'p'},
                                        {"stay-on-release", no_argument, NULL, 's'},
+                                       {"max-parallel", required_argument, NULL, 'm'},
                                        {"yes", no_argument, NULL, 'y'},
                                        {"no-follow", no_argument, NULL, 'n'},
                                        COMMON_LONGOPTS,
@@ -551,6 +555,16 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
         case 's':
             json_object_set_new(pa->req, "stay_on_release", json_true());
             break;
+        case 'm': {
+            char *end = NULL;
+            long n = strtol(optarg, &end, 10);
+            if (!*optarg || *end || n < 0 || n > 64) {
+                usage_error(cmd, "--max-parallel takes a number from 0 to 64", usage);
+                goto bad;
+            }
+            json_object_set_new(pa->req, "max_parallel", json_integer(n));
+            break;
+        }
         case 'y':
         case 'n':
             if (!str_eq(cmd, "apply")) {

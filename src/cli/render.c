@@ -345,6 +345,13 @@ static void render_totals(struct buf *out, const json_t *t)
             buf_puts(out, ")");
         }
     }
+    const json_t *alt = json_object_get(t, "other_policy"); /* what the other policy costs */
+    if (json_is_object(alt)) {
+        long long am = jsonx_int(alt, "migrations", 0);
+        buf_printf(out, "; with policy %s: %lld migration%s, ", jsonx_str(alt, "policy", "?"), am,
+                   am == 1 ? "" : "s");
+        render_duration(out, (long long)jsonx_num(alt, "window_s", -1));
+    }
     buf_putc(out, '\n');
 }
 

@@ -77,6 +77,7 @@ struct plan_req_copy {
     char *file;
     enum engine_policy policy;
     bool stay_on_release;
+    int max_parallel;
 };
 
 struct eng_req {
@@ -1134,6 +1135,7 @@ static void plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
 {
     plan_opts_init(o);
     o->policy = pr->policy == ENGINE_POLICY_RETURN ? PLAN_POLICY_RETURN : PLAN_POLICY_MINIMAL;
+    o->max_parallel_hosts = pr->max_parallel;
     if (!pr->automated && pr->n_updates > 0) {
         o->mode = PLAN_MODE_SELECTED;
         o->selected = (const char *const *)pr->updates;
@@ -1248,10 +1250,11 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
         r->out =
-            json_pack("{s:s,s:b,s:b,s:s,s:o,s:o}", "policy",
+            json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
                       r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
                       o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
-                      "created", ts, "totals", engine_plan_fleet_totals(pools), "pools", pools);
+                      "max_parallel", r->pr.max_parallel, "created", ts, "totals",
+                      engine_plan_fleet_totals(pools), "pools", pools);
     }
     req_finish(eng, r, 0);
 }
@@ -1825,6 +1828,7 @@ static void copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
     c->file = xstrdup(r->file);
     c->policy = r->policy;
     c->stay_on_release = r->stay_on_release;
+    c->max_parallel = r->max_parallel;
 }
 
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,

@@ -88,7 +88,8 @@ int engine_updates_download(struct engine *eng, const char *const *ids, size_t n
                             struct err *e);
 
 /* ---- plans and rollouts ---- */
-enum engine_policy { ENGINE_POLICY_MINIMAL = 0, ENGINE_POLICY_RETURN = 1 };
+/* RETURN is the default (zero): VMs go back home, as XenCenter's wizard does. */
+enum engine_policy { ENGINE_POLICY_RETURN = 0, ENGINE_POLICY_MINIMAL = 1 };
 struct engine_plan_req {
     const char *const *pools; /* pool names; n_pools == 0 means every pool */
     size_t n_pools;
@@ -98,6 +99,7 @@ struct engine_plan_req {
     const char *file; /* a downloaded update zip to install, or NULL */
     enum engine_policy policy;
     bool stay_on_release;
+    int max_parallel; /* most hosts of a pool down at once; 0: as capacity allows; 1: sequential */
 };
 /* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);

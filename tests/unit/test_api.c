@@ -583,7 +583,23 @@ static void test_http_json_bodies(void **state)
     assert_string_equal(r.body, "{\"id\":\"r-0001\"}");
     assert_true(has_header(&r, "Location: /api/v1/rollouts/r-0001"));
     assert_true(json_is_true(json_object_get(seam.last_req, "automated")));
+    /* return is the default policy; max_parallel is 0 (as capacity allows) unless given */
+    assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "return");
+    assert_null(json_object_get(seam.last_req, "max_parallel"));
     resp_free(&r);
+    http(fx, "POST", "/api/v1/rollouts", bearer(), "{\"max_parallel\":1,\"policy\":\"minimal\"}",
+         NULL, &r);
+    assert_int_equal(r.status, 201);
+    assert_int_equal(json_integer_value(json_object_get(seam.last_req, "max_parallel")), 1);
+    assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "minimal");
+    resp_free(&r);
+    const char *bad_maxp[] = {"{\"max_parallel\":-1}", "{\"max_parallel\":65}",
+                              "{\"max_parallel\":\"2\"}", "{\"max_parallel\":1.5}"};
+    for (size_t i = 0; i < sizeof(bad_maxp) / sizeof(bad_maxp[0]); i++) {
+        http(fx, "POST", "/api/v1/plans", bearer(), bad_maxp[i], NULL, &r);
+        assert_error(&r, 400, "bad_request", "max_parallel: expected an integer");
+        resp_free(&r);
+    }
     http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"a\"],\"polcy\":\"return\"}", NULL,
          &r);
     assert_error(&r, 400, "bad_request", "unknown field(s): polcy");

@@ -664,6 +664,15 @@ static void test_cmd_plan_apply(void **state)
     run_cmd(cmd_plan, (const char *const[]){"plan", "--automated", "--update", "x", NULL}, &r);
     assert_int_equal(r.status, 2);
     run_free(&r);
+    /* --max-parallel N is sent as max_parallel; a bad N is a usage error naming the option */
+    run_cmd(cmd_plan, (const char *const[]){"plan", "lab", "--max-parallel", "1", NULL}, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(json_integer_value(json_object_get(seam.last_req, "max_parallel")), 1);
+    run_free(&r);
+    run_cmd(cmd_plan, (const char *const[]){"plan", "--max-parallel", "two", NULL}, &r);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--max-parallel"));
+    run_free(&r);
     run_cmd(cmd_plan, (const char *const[]){"plan", "--yes", NULL}, &r);
     assert_int_equal(r.status, 2);
     run_free(&r);
