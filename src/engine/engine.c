@@ -465,6 +465,8 @@ static json_t *pool_json(struct eng_pool *p)
             json_object_set_new(o, "vms_running", json_integer((json_int_t)running));
             json_object_set_new(o, "version", json_string(m ? m->product_version : ""));
             json_object_set_new(o, "ha_enabled", json_boolean(inv->ha_enabled));
+            json_object_set_new(o, "live_patching_disabled",
+                                json_boolean(inv->live_patching_disabled));
             json_object_set_new(o, "repository", json_boolean(engine_pool_is_cdn(p)));
             inv_pool_free(inv);
         }
@@ -1249,12 +1251,11 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        r->out =
-            json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
-                      r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
-                      o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
-                      "max_parallel", r->pr.max_parallel, "created", ts, "totals",
-                      engine_plan_fleet_totals(pools), "pools", pools);
+        r->out = json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
+                           r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
+                           o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
+                           "max_parallel", r->pr.max_parallel, "created", ts, "totals",
+                           engine_plan_fleet_totals(pools), "pools", pools);
     }
     req_finish(eng, r, 0);
 }

@@ -102,15 +102,14 @@ static json_t *totals_json(const struct plan *p)
 {
     const struct plan_totals *t = &p->totals;
     const struct plan_alt *a = &p->other;
-    return json_pack("{s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:{s:s,s:I,s:I,s:f}}", "migrations",
-                     (json_int_t)t->migrations, "reboots", (json_int_t)t->reboots,
-                     "toolstack_restarts", (json_int_t)t->toolstack_restarts, "live_patched",
-                     (json_int_t)t->livepatched_hosts, "window_s", t->window_s, "lower_bound_s",
-                     t->bound_window_s, "migrations_lower_bound", (json_int_t)t->bound_migrations,
-                     "hosts_updated", (json_int_t)t->hosts_updated, "batches",
-                     (json_int_t)t->batches, "other_policy", "policy", plan_policy_name(a->policy),
-                     "migrations", (json_int_t)a->migrations, "batches", (json_int_t)a->batches,
-                     "window_s", a->window_s);
+    return json_pack(
+        "{s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:{s:s,s:I,s:I,s:f}}", "migrations",
+        (json_int_t)t->migrations, "reboots", (json_int_t)t->reboots, "toolstack_restarts",
+        (json_int_t)t->toolstack_restarts, "live_patched", (json_int_t)t->livepatched_hosts,
+        "window_s", t->window_s, "lower_bound_s", t->bound_window_s, "migrations_lower_bound",
+        (json_int_t)t->bound_migrations, "hosts_updated", (json_int_t)t->hosts_updated, "batches",
+        (json_int_t)t->batches, "other_policy", "policy", plan_policy_name(a->policy), "migrations",
+        (json_int_t)a->migrations, "batches", (json_int_t)a->batches, "window_s", a->window_s);
 }
 
 /* The pool's plan for the REST API (new reference). */

@@ -369,6 +369,7 @@ struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e)
                                     ? ""
                                     : xapi_struct_str(c.pool_rec, "default_SR", ""));
     p->ha_enabled = xapi_struct_bool(c.pool_rec, "ha_enabled", false);
+    p->live_patching_disabled = xapi_struct_bool(c.pool_rec, "live_patching_disabled", false);
     p->ignore_patches = xstrdup(map_str(c.pool_rec, "other_config", "XenCenter.IgnorePatches", ""));
     p->last_seen_versions =
         xstrdup(map_str(c.pool_rec, "other_config", "XenCenter.LastSeenServerVersion", ""));

@@ -461,6 +461,35 @@ static bool livepatch_check(struct plan_ctx *c, size_t h)
     return true;
 }
 
+/* True when one of the host's updates carries a live patch that would cover its reboot. */
+static bool has_livepatch(const struct plan_ctx *c, size_t h)
+{
+    const struct plan_host *ph = &c->ph[h];
+    for (size_t i = 0; i < c->cat->n_cdn_hosts && c->p->cdn; i++)
+        if (str_eq(c->cat->cdn_hosts[i].ref, ph->ref))
+            return c->cat->cdn_hosts[i].n_livepatches > 0;
+    for (size_t i = 0; i < ph->n_updates && !c->p->cdn; i++) {
+        const struct cat_patch *cp = catidx_patch(&c->x, ph->updates[i]);
+        if (cp && cp->contains_livepatch && (cp->guidance & CAT_G_RESTART_HOST))
+            return true;
+    }
+    return false;
+}
+
+/* The pool's live-patching switch is off (pool.live_patching_disabled, XenCenter's pool
+ * properties "Live patching"): a live patch that would cover the host does not, it reboots. */
+static bool livepatch_disabled_check(struct plan_ctx *c, size_t h)
+{
+    if (!c->pool->live_patching_disabled || !c->ph[h].reboot || !has_livepatch(c, h))
+        return true;
+    plan_add_check(c, "livepatch_disabled", c->ph[h].ref, NULL, NULL, PLAN_SEV_INFO,
+                   xasprintf("Live patching is disabled on pool %s, so %s is rebooted although "
+                             "its updates carry a live patch. Enable live patching in the "
+                             "pool's properties to avoid the reboot.",
+                             inv_pool_display_name(c->pool), plan_host_name(&c->pool->hosts[h])));
+    return true;
+}
+
 /* Per-host checks in order; false from a check skips the rest for that host. */
 static const struct host_check {
     const char *id;
@@ -475,6 +504,7 @@ static const struct host_check {
     {"livepatch_failed", livepatch_failed_check, true},
     {"host_needs_reboot", needs_reboot_check, true},
     {"livepatch", livepatch_check, true},
+    {"livepatch_disabled", livepatch_disabled_check, true},
 };
 
 static void per_host_checks(struct plan_ctx *c)

@@ -92,7 +92,7 @@ static void frame(struct plan_host *ph, size_t body_from, size_t *cap, bool evac
 /* Legacy: actions for ph->updates on host h (see the file comment). */
 void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
                               const struct inv_host *h, struct plan_host *ph, bool manual,
-                              struct plan_guidance_out *out)
+                              bool lp_off, struct plan_guidance_out *out)
 {
     memset(out, 0, sizeof(*out));
     size_t cap = ph->n_actions;
@@ -116,7 +116,8 @@ void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
         if (g & CAT_G_RESTART_HOST) {
             const struct plan_precheck_result *r = plan_find_precheck(o, h->ref, u);
             enum plan_livepatch lp = r ? r->livepatch : PLAN_LP_UNKNOWN;
-            if (p && p->contains_livepatch && (lp == PLAN_LP_COMPLETE || lp == PLAN_LP_UNKNOWN)) {
+            if (p && p->contains_livepatch && !lp_off &&
+                (lp == PLAN_LP_COMPLETE || lp == PLAN_LP_UNKNOWN)) {
                 g &= ~(unsigned)CAT_G_RESTART_HOST;
                 covered = true;
             }
@@ -164,14 +165,15 @@ void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
 /* XenServer 8: one apply_updates, guidance from /updates (see the file comment). */
 void plan_host_actions_cdn(const struct catalog *cat, const struct plan_opts *o,
                            const struct inv_host *h, const struct cat_cdn_host *ch,
-                           struct plan_host *ph, bool manual, struct plan_guidance_out *out)
+                           struct plan_host *ph, bool manual, bool lp_off,
+                           struct plan_guidance_out *out)
 {
     memset(out, 0, sizeof(*out));
     size_t cap = ph->n_actions;
     size_t body_from = ph->n_actions;
     unsigned g = ch ? ch->recommended_guidance : 0;
     bool covered = false;
-    if (ch && (g & CAT_G_RESTART_HOST) && ch->n_livepatches > 0) {
+    if (ch && !lp_off && (g & CAT_G_RESTART_HOST) && ch->n_livepatches > 0) {
         const struct plan_precheck_result *r = plan_find_precheck(o, h->ref, NULL);
         enum plan_livepatch lp = r ? r->livepatch : PLAN_LP_UNKNOWN;
         if (lp == PLAN_LP_COMPLETE || lp == PLAN_LP_UNKNOWN) {

@@ -87,6 +87,8 @@ struct inv_pool {
     char *ignore_patches;     /* other_config XenCenter.IgnorePatches (comma list), "" */
     char *last_seen_versions; /* other_config XenCenter.LastSeenServerVersion, "" */
     bool forbid_auto_restart; /* other_config hci-forbid-update-auto-restart */
+    bool
+        live_patching_disabled; /* pool.live_patching_disabled: live patches never avoid a reboot */
     struct inv_host *hosts;
     size_t n_hosts;
     struct inv_vm *vms;

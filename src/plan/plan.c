@@ -119,7 +119,8 @@ static void plan_hosts(struct plan_ctx *c)
                     ph->updates[i] = xstrdup(ch->updates[i]);
                 ph->n_updates = ch->n_updates;
             }
-            plan_host_actions_cdn(c->cat, o, ih, ch, ph, manual, &c->g[h]);
+            plan_host_actions_cdn(c->cat, o, ih, ch, ph, manual, pool->live_patching_disabled,
+                                  &c->g[h]);
         } else {
             bool supported = true;
             if (memo != SIZE_MAX && same_host_state(&pool->hosts[memo], ih)) {
@@ -151,7 +152,8 @@ static void plan_hosts(struct plan_ctx *c)
                 c->g[h].mode = PLAN_UM_UP_TO_DATE;
                 continue;
             }
-            plan_host_actions_legacy(&c->x, o, ih, ph, manual, &c->g[h]);
+            plan_host_actions_legacy(&c->x, o, ih, ph, manual, pool->live_patching_disabled,
+                                     &c->g[h]);
         }
         struct plan_guidance_out *g = &c->g[h];
         ph->mode = g->mode;

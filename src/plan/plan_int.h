@@ -65,10 +65,11 @@ const struct plan_precheck_result *plan_find_precheck(const struct plan_opts *o,
  * the user.  out receives the summary. */
 void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
                               const struct inv_host *h, struct plan_host *ph, bool manual,
-                              struct plan_guidance_out *out);
+                              bool lp_off, struct plan_guidance_out *out);
 void plan_host_actions_cdn(const struct catalog *cat, const struct plan_opts *o,
                            const struct inv_host *h, const struct cat_cdn_host *ch,
-                           struct plan_host *ph, bool manual, struct plan_guidance_out *out);
+                           struct plan_host *ph, bool manual, bool lp_off,
+                           struct plan_guidance_out *out);
 
 /* Placement (place.c).  Input per pool host index: whether it is updated and must be
  * evacuated; VM exclusions (VMs resolved by suspend/shutdown, never migrated) and CD drops.

@@ -653,6 +653,75 @@ static void test_livepatch_failed_earlier(void **state)
     catalog_free(cat);
 }
 
+static struct catalog *cdn_catalog(void);
+
+/* pool.live_patching_disabled: an update whose live patch would cover the host still needs its
+ * reboot (Update Mode "Reboot", not "No action required"), on legacy and XenServer 8 pools, with
+ * or without xapi's precheck saying the live patch is complete. */
+static void test_live_patching_disabled(void **state)
+{
+    (void)state;
+    struct catalog *cat = fx_catalog();
+    size_t k = fx_patch(cat, "L", RH, "", "");
+    cat->patches[k].contains_livepatch = true;
+    fx_version(cat, "8.0", "b1", NULL, "L", "L");
+    struct inv_pool *pool = fx_pool("p");
+    fx_host(pool, "m", 64 * GIB, "8.0", "b1");
+    fx_host(pool, "s", 64 * GIB, "8.0", "b1");
+    fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
+    fx_vm(pool, "vm", "s", GIB, "nfs");
+    struct plan_precheck_result pr[] = {{"m", "L", PLAN_LP_COMPLETE, NULL, NULL},
+                                        {"s", NULL, PLAN_LP_UNKNOWN, NULL, NULL}};
+    struct plan_opts o;
+    plan_opts_init(&o);
+    o.prechecks = pr;
+    o.n_prechecks = 2;
+    for (int off = 0; off < 2; off++) {
+        pool->live_patching_disabled = off;
+        struct plan *p = NULL;
+        assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+        for (int h = 0; h < 2; h++) {
+            const struct plan_host *ph = phost(p, h ? "s" : "m");
+            char *got = join_actions(ph);
+            /* the VM of s leaves and comes back (policy return); m has none */
+            assert_string_equal(got, !off ? "disable apply enable"
+                                     : h  ? "disable evacuate apply reboot enable migrate_back"
+                                          : "disable evacuate apply reboot enable");
+            free(got);
+            assert_int_equal(ph->mode, off ? PLAN_UM_REBOOT : PLAN_UM_NONE);
+            assert_int_equal(ph->livepatched, !off);
+            assert_string_equal(plan_update_mode_name(ph->mode),
+                                off ? "Reboot" : "No action required");
+            assert_int_equal(pcheck(p, "livepatch_disabled", ph->ref) != NULL, off);
+        }
+        assert_int_equal(p->totals.reboots, off ? 2 : 0);
+        assert_int_equal(p->totals.livepatched_hosts, off ? 0 : 2);
+        plan_free(p);
+    }
+    inv_pool_free(pool);
+    catalog_free(cat);
+
+    /* XenServer 8: the livepatch guidance is not used either */
+    cat = cdn_catalog();
+    pool = fx_pool("xs8");
+    fx_host(pool, "m", 64 * GIB, "8.4.0", "");
+    fx_host(pool, "s", 64 * GIB, "8.4.0", "");
+    pool->live_patching_disabled = true;
+    struct plan_precheck_result cp[] = {{"m", NULL, PLAN_LP_COMPLETE, NULL, NULL}};
+    o.prechecks = cp;
+    o.n_prechecks = 1;
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, cat, &o, &p, NULL), 0);
+    char *a = join_actions(phost(p, "m"));
+    assert_string_equal(a, "disable evacuate apply_updates reboot enable");
+    free(a);
+    assert_false(phost(p, "m")->livepatched);
+    assert_non_null(pcheck(p, "livepatch_disabled", "m"));
+    plan_free(p);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
 /* ------------------------------------------------------------------ XenServer 8 */
 
 static struct catalog *cdn_catalog(void)
@@ -1369,6 +1438,7 @@ int main(void)
         cmocka_unit_test(test_51_minimal_10_applied),
         cmocka_unit_test(test_guidance),
         cmocka_unit_test(test_livepatch_failed_earlier),
+        cmocka_unit_test(test_live_patching_disabled),
         cmocka_unit_test(test_cdn),
         cmocka_unit_test(test_partly_upgraded),
         cmocka_unit_test(test_forbid_auto_restart),
