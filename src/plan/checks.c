@@ -83,6 +83,45 @@ static bool sr_shared(const struct inv_pool *pool, const char *ref)
     return sr && sr->shared;
 }
 
+/*
+ * A VM that cannot leave host h (XenCenter's way, xencenter.md section 3): suspended for the
+ * update and resumed on h afterwards; a VM with PCI passthrough or vGPU (no migration support in
+ * the inventory) or with suspend blocked is shut down cleanly and started again instead, both
+ * only with the user's consent (Resolve All).  A VM to be suspended has its CD ejected first
+ * and re-inserted after it is resumed (a suspended VM may not resume after an upgrade with a
+ * CD attached; the undo list is the reverse of the fixes, so the resume comes before the insert).
+ */
+static void unmovable_check(struct plan_ctx *c, size_t v, size_t h, const char *id, const char *why)
+{
+    const struct inv_vm *vm = &c->pool->vms[v];
+    const struct inv_host *home = &c->pool->hosts[h];
+    c->vm_skip[v] = true;
+    bool suspend = !vm->has_pci && !vm->suspend_blocked;
+    char *msg = xasprintf(
+        "VM %s on %s %s. %s", plan_vm_name(vm), plan_host_name(home), why,
+        suspend ? "Resolve: suspend it for the update and resume it afterwards."
+        : vm->suspend_blocked && !vm->has_pci
+            ? "Suspend is blocked for it; resolve: shut it down cleanly for the update and start "
+              "it afterwards."
+            : "It cannot be suspended either. Resolve: shut it down cleanly for the update and "
+              "start it afterwards.");
+    struct plan_check *k = plan_add_check(c, id, home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING, msg);
+    if (!suspend) {
+        plan_fixable(k, PLAN_FIX_SHUTDOWN_VM, vm->ref, NULL, PLAN_FIX_START_VM, vm->ref, home->ref);
+        return;
+    }
+    plan_fixable(k, PLAN_FIX_SUSPEND_VM, vm->ref, NULL, PLAN_FIX_RESUME_VM, vm->ref, home->ref);
+    if (!vm->cd_sr || !vm->cd_sr[0])
+        return;
+    c->vm_no_cd[v] = true;
+    k = plan_add_check(c, "suspend_cd", home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING,
+                       xasprintf("VM %s on %s is to be suspended with a CD inserted, which may "
+                                 "keep it from resuming after the update. Resolve: eject the CD "
+                                 "before it is suspended and insert it again once it is resumed.",
+                                 plan_vm_name(vm), plan_host_name(home)));
+    plan_fixable(k, PLAN_FIX_EJECT_CD, vm->ref, vm->cd_sr, PLAN_FIX_INSERT_CD, vm->ref, vm->cd_sr);
+}
+
 /* VMs that cannot leave a host to evacuate (see plan_int.h). */
 void plan_vm_checks(struct plan_ctx *c)
 {
@@ -113,23 +152,7 @@ void plan_vm_checks(struct plan_ctx *c)
             why = "has migration blocked (blocked_operations)";
         }
         if (id) {
-            c->vm_skip[v] = true;
-            bool suspend = !vm->has_pci && !vm->suspend_blocked;
-            char *msg = xasprintf(
-                "VM %s on %s %s. %s", plan_vm_name(vm), plan_host_name(home), why,
-                suspend ? "Resolve: suspend it for the update and resume it afterwards."
-                : vm->suspend_blocked && !vm->has_pci
-                    ? "Suspend is blocked for it; resolve: shut it down for the update and start "
-                      "it afterwards."
-                    : "Resolve: shut it down for the update and start it afterwards.");
-            struct plan_check *k =
-                plan_add_check(c, id, home->ref, vm->ref, NULL, PLAN_SEV_BLOCKING, msg);
-            if (suspend)
-                plan_fixable(k, PLAN_FIX_SUSPEND_VM, vm->ref, NULL, PLAN_FIX_RESUME_VM, vm->ref,
-                             home->ref);
-            else
-                plan_fixable(k, PLAN_FIX_SHUTDOWN_VM, vm->ref, NULL, PLAN_FIX_START_VM, vm->ref,
-                             home->ref);
+            unmovable_check(c, v, h, id, why);
             continue;
         }
         if (vm->cd_sr && vm->cd_sr[0] && !sr_shared(pool, vm->cd_sr)) {

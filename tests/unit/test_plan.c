@@ -1207,6 +1207,35 @@ static void test_resolve_all(void **state)
     plan_resolution_cleanup(&r);
     assert_int_equal(r.n_fixes, 0);
     plan_free(p);
+
+    /* a VM to be suspended has its CD ejected first and inserted again after it is resumed; a
+     * PCI / vGPU VM with a CD is shut down (never suspended) and keeps its CD */
+    size_t lv = 1;
+    fx_set(&pool->vms[lv].cd_sr, "iso-s");
+    fx_set(&pool->vms[v3].cd_sr, "nfs");
+    assert_int_equal(plan_build(pool, cat, NULL, &p, NULL), 0);
+    assert_non_null(mcheck(p, "suspend_cd", "s"));
+    assert_int_equal(plan_resolve_all(p, &r, NULL), 0);
+    const char *fix2[] = {"disable_ha", "enable_host", "eject_cd",
+                          "eject_cd",   "suspend_vm",  "shutdown_vm"};
+    const char *undo2[] = {"start_vm",  "resume_vm",    "insert_cd",
+                           "insert_cd", "disable_host", "enable_ha"};
+    assert_int_equal(r.n_fixes, 6);
+    assert_int_equal(r.n_undo, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_string_equal(plan_fix_name(r.fixes[i].kind), fix2[i]);
+        assert_string_equal(plan_fix_name(r.undo[i].kind), undo2[i]);
+        assert_true(strcmp(r.fixes[i].obj_ref, "pcivm") != 0 ||
+                    r.fixes[i].kind == PLAN_FIX_SHUTDOWN_VM);
+    }
+    assert_string_equal(r.fixes[4].obj_ref, "localvm");
+    assert_string_equal(r.undo[1].obj_ref, "localvm"); /* resumed ... */
+    bool local_cd_back = false;
+    for (size_t i = 2; i < 4; i++)
+        local_cd_back |= strcmp(r.undo[i].obj_ref, "localvm") == 0; /* ... then its CD back */
+    assert_true(local_cd_back);
+    plan_resolution_cleanup(&r);
+    plan_free(p);
     inv_pool_free(pool);
     catalog_free(cat);
 }
