@@ -262,6 +262,56 @@ static void candidates(const struct catidx *x, const struct cat_version *v, enum
     }
 }
 
+/* What p conflicts with among the applied updates and those sequenced before it (declared on
+ * either side), or NULL; *where says which ("applied" / "planned before it"). */
+static const char *conflict_with(const struct catidx *x, const struct cat_patch *p,
+                                 const struct inv_host *h, const struct plan_seq *s,
+                                 const struct pidx *applied, const struct pidx *applied_conflicts,
+                                 const struct pidx *inseq, const char **where)
+{
+    size_t ai;
+    for (size_t k = 0; k < p->n_conflicting; k++) {
+        *where = pidx_get(applied, p->conflicting[k], NULL) ? "applied"
+                 : pidx_get(inseq, p->conflicting[k], NULL) ? "planned before it"
+                                                            : NULL;
+        if (*where)
+            return p->conflicting[k];
+    }
+    *where = "applied";
+    if (pidx_get(applied_conflicts, p->uuid, &ai))
+        return h->updates[ai];
+    *where = "planned before it";
+    for (size_t k = 0; k < s->n; k++) {
+        const struct cat_patch *q = catidx_patch(x, s->uuids[k]);
+        if (q && in_strv(q->conflicting, q->n_conflicting, p->uuid))
+            return q->uuid;
+    }
+    *where = "";
+    return NULL;
+}
+
+/* Why p, left unsequenced, can never be installed (a new string). */
+static char *unsequenced_reason(const struct catidx *x, const struct cat_patch *p,
+                                enum plan_mode mode, const struct pidx *seen,
+                                const struct pidx *applied, const struct pidx *inseq)
+{
+    for (size_t r = 0; r < p->n_required; r++) {
+        const char *q = p->required[r];
+        if (pidx_get(applied, q, NULL) || pidx_get(inseq, q, NULL))
+            continue;
+        if (!catidx_patch(x, q))
+            return xasprintf("%s requires %s, which is not in the update catalog",
+                             patch_label(x, p->uuid), q);
+        if (!pidx_get(seen, q, NULL))
+            return xasprintf("%s requires %s, which is neither applied nor %s",
+                             patch_label(x, p->uuid), patch_label(x, q),
+                             mode == PLAN_MODE_SELECTED ? "selected" : "in the update set");
+        return xasprintf("%s requires %s, which cannot be installed", patch_label(x, p->uuid),
+                         patch_label(x, q));
+    }
+    return xasprintf("%s cannot be ordered after its requirements", patch_label(x, p->uuid));
+}
+
 /* Sequence one host with a prepared catalog index (see plan_host_sequence). */
 int plan_seq_build(const struct catidx *x, const struct inv_host *h, enum plan_mode mode,
                    const char *const *selected, size_t n_selected, struct plan_seq *s)
@@ -315,30 +365,9 @@ int plan_seq_build(const struct catidx *x, const struct inv_host *h, enum plan_m
                     ready = false;
             if (!ready)
                 continue;
-            /* conflicts with what is applied or already sequenced, either direction */
-            const char *with = NULL;
             const char *where = "";
-            size_t ai;
-            for (size_t k = 0; k < p->n_conflicting && !with; k++) {
-                if (pidx_get(&applied, p->conflicting[k], NULL)) {
-                    with = p->conflicting[k];
-                    where = "applied";
-                } else if (pidx_get(&inseq, p->conflicting[k], NULL)) {
-                    with = p->conflicting[k];
-                    where = "planned before it";
-                }
-            }
-            if (!with && pidx_get(&applied_conflicts, p->uuid, &ai)) {
-                with = h->updates[ai];
-                where = "applied";
-            }
-            for (size_t k = 0; k < s->n && !with; k++) {
-                const struct cat_patch *q = catidx_patch(x, s->uuids[k]);
-                if (q && in_strv(q->conflicting, q->n_conflicting, p->uuid)) {
-                    with = q->uuid;
-                    where = "planned before it";
-                }
-            }
+            const char *with =
+                conflict_with(x, p, h, s, &applied, &applied_conflicts, &inseq, &where);
             if (with) {
                 st[i] = GONE;
                 add_skip(s, &skcap, p->uuid,
@@ -360,25 +389,7 @@ int plan_seq_build(const struct catidx *x, const struct inv_host *h, enum plan_m
         if (st[i] != PENDING)
             continue;
         const struct cat_patch *p = catidx_patch(x, c.v[i]);
-        char *why = NULL;
-        for (size_t r = 0; r < p->n_required && !why; r++) {
-            const char *q = p->required[r];
-            if (pidx_get(&applied, q, NULL) || pidx_get(&inseq, q, NULL))
-                continue;
-            if (!catidx_patch(x, q))
-                why = xasprintf("%s requires %s, which is not in the update catalog",
-                                patch_label(x, p->uuid), q);
-            else if (!pidx_get(&c.seen, q, NULL))
-                why = xasprintf("%s requires %s, which is neither applied nor %s",
-                                patch_label(x, p->uuid), patch_label(x, q),
-                                mode == PLAN_MODE_SELECTED ? "selected" : "in the update set");
-            else
-                why = xasprintf("%s requires %s, which cannot be installed",
-                                patch_label(x, p->uuid), patch_label(x, q));
-        }
-        if (!why)
-            why = xasprintf("%s cannot be ordered after its requirements", patch_label(x, p->uuid));
-        add_skip(s, &skcap, p->uuid, why);
+        add_skip(s, &skcap, p->uuid, unsequenced_reason(x, p, mode, &c.seen, &applied, &inseq));
     }
 
     free(st);

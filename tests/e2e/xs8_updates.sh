@@ -79,8 +79,8 @@ assert_eq "true" "$(jq -r .cdn <<<"$pl")" "the plan is a repository plan"
 assert_eq '[]' "$(jq -c .upload.updates <<<"$pl")" "nothing to upload"
 assert_eq "lab-1 lab-2" "$(jq -r '[.hosts[] | select(.order >= 0) | .name] | join(" ")' \
     <<<"$pl")" "the coordinator first"
-assert_eq "disable evacuate apply_updates reboot enable" \
-    "$(jq -r '.hosts[0].actions | map(.kind) | join(" ")' <<<"$pl")" "lab-1's actions"
+assert_eq "disable evacuate apply_updates reboot enable migrate_back" \
+    "$(jq -r '.hosts[0].actions | map(.kind) | join(" ")' <<<"$pl")" "lab-1's actions (policy return)"
 assert_eq "disable apply_updates restart_toolstack enable" \
     "$(jq -r '.hosts[1].actions | map(.kind) | join(" ")' <<<"$pl")" "lab-2's actions (live patch)"
 assert_eq "$(jq -r .cdn_hash <<<"$pl")" \
