@@ -62,8 +62,9 @@ check_master_first() {
     assert_eq "" "$bad" "samples with a supporter touched before the master was back ($1)"
     touched=$(jq -c 'select(any(.[]; (.master | not) and .enabled == false))' "$samples" | wc -l)
     [ "$touched" -gt 0 ] || fail "no sample saw a supporter at work ($1): the check proves nothing"
-    m_boot=$(echo "$final" | jq -r '.[] | select(.master) | .boot_time')
-    s_boot=$(echo "$final" | jq -r '[.[] | select(.master | not) | .boot_time | tonumber] | min')
+    m_boot=$(echo "$final" | jq -r '.[] | select(.master) | .boot_time | tonumber | floor')
+    s_boot=$(echo "$final" | jq -r '[.[] | select(.master | not) | .boot_time | tonumber] | min
+        | floor')
     [ "$(echo "$final" | jq '[.[] | select(.reboots < 1)] | length')" = 0 ] ||
         fail "a host did not reboot ($1): $final"
     [ "$m_boot" -lt "$s_boot" ] ||
