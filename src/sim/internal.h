@@ -67,6 +67,7 @@ struct hostx {
     int64_t slot_free[MAX_SLOTS];
     struct xapi_value *pending_sw; /* software_version taken at next boot, or NULL */
     int reboots, restarts;
+    bool stuck; /* its reboot never ends (reboot_never_returns) until the fault is cleared */
     json_t *xs8_applied; /* ids of repository updates applied (xs8.c), or NULL */
 };
 

@@ -629,7 +629,9 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
         rv = fget(h, "resident_VMs");
     }
     if (fault_take(s, w, "reboot_never_returns", h, NULL, NULL, NULL, NULL)) {
+        /* stuck until the fault is cleared (sim_faults_cleared boots it then) */
         log_info("sim", "host %s will not come back (fault)", fstr(h, "name_label"));
+        hx->stuck = true;
         return;
     }
     sched(s, w, now + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL, (int64_t)hx->index, 0);
@@ -1164,7 +1166,9 @@ static bool precheck_errors(struct ctx *c, struct obj *u, struct obj *h)
 static bool livepatch_ok(struct sim *s, struct world *w, struct obj *u, struct obj *h)
 {
     struct updx *ux = u->x;
-    if (!ux || !ux->livepatch)
+    /* With pool.live_patching_disabled xapi applies no live patch: precheck answers ok and the
+     * update's restartHost guidance stands (xapi_pool_update.ml, livepatch status). */
+    if (!ux || !ux->livepatch || fbool(w->pool, "live_patching_disabled"))
         return false;
     if (ux->lp_hosts) {
         bool listed = false;

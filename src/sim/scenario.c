@@ -628,19 +628,29 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
 static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *base, size_t *addr_i,
                      int64_t now, struct err *e)
 {
-    static const char *const keys[] = {"name",         "version",    "hosts",      "srs",
-                                       "vms",          "updates",    "ha_enabled", "default_sr",
-                                       "other_config", "repository", NULL};
+    static const char *const keys[] = {"name",
+                                       "version",
+                                       "hosts",
+                                       "srs",
+                                       "vms",
+                                       "updates",
+                                       "ha_enabled",
+                                       "default_sr",
+                                       "other_config",
+                                       "repository",
+                                       "live_patching_disabled",
+                                       NULL};
     char path[64];
     snprintf(path, sizeof(path), "pools[%zu]", pi);
     const char *name, *dsr;
     const json_t *hosts, *srs, *vms, *upds;
-    bool ha;
+    bool ha, lp_off;
     struct xapi_value *oc;
     if (check_keys(jp, keys, path, e) || get_str(jp, "name", path, true, NULL, &name, e) ||
         get_arr(jp, "hosts", path, &hosts, e) || get_arr(jp, "srs", path, &srs, e) ||
         get_arr(jp, "vms", path, &vms, e) || get_arr(jp, "updates", path, &upds, e) ||
         get_bool(jp, "ha_enabled", path, false, &ha, e) ||
+        get_bool(jp, "live_patching_disabled", path, false, &lp_off, e) ||
         get_str(jp, "default_sr", path, false, NULL, &dsr, e))
         return e ? e->code : PP_EINVAL;
     if (!hosts || json_array_size(hosts) == 0)
@@ -658,6 +668,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     w->pool = obj_new(w, CL_POOL);
     xapi_struct_set_string(w->pool->rec, "name_label", name);
     xapi_struct_set_bool(w->pool->rec, "ha_enabled", ha);
+    xapi_struct_set_bool(w->pool->rec, "live_patching_disabled", lp_off);
     if (oc)
         xapi_struct_set_take(w->pool->rec, "other_config", oc);
     const json_t *pv = json_object_get(jp, "version");

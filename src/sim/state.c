@@ -203,6 +203,17 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
                 set_partition(s, g->w, false);
             fault_remove(s, i - 1);
         }
+        /* A host held down by reboot_never_returns comes back a reboot later (issue
+         * "Trustworthy rollouts": a host that returns when the fault is cleared). */
+        for (size_t i = 0; (!f.code[0] || !strcmp(f.code, "reboot_never_returns")) && i < s->nhosts;
+             i++) {
+            struct hostx *hx = s->hosts[i];
+            if (hx->stuck && hx->o && (!f.w || hx->w == f.w)) {
+                hx->stuck = false;
+                sched(s, hx->w, sim_now(s) + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL,
+                      (int64_t)i, 0);
+            }
+        }
         json_decref(f.params);
         return 0;
     }
@@ -254,6 +265,7 @@ json_t *sim_state_json_locked(struct sim *s)
             json_object_set_new(jh, "live", json_boolean(fbool(hx->metrics, "live")));
             json_object_set_new(jh, "reachable", json_boolean(hx->up));
             json_object_set_new(jh, "emergency", json_boolean(hx->emergency));
+            json_object_set_new(jh, "stuck", json_boolean(hx->stuck));
             json_object_set_new(jh, "product_version",
                                 json_string(xapi_struct_str(sw, "product_version", "")));
             json_object_set_new(jh, "build_number",

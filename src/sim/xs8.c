@@ -160,6 +160,9 @@ static bool applied_on(struct obj *h, const char *id)
 
 static bool livepatch_here(const json_t *u, struct obj *h)
 {
+    /* pool.live_patching_disabled: no live patch applies, the update's own guidance stands */
+    if (fbool(HX(h)->w->pool, "live_patching_disabled"))
+        return false;
     const json_t *lp = json_object_get(u, "livepatch_on");
     return lp && name_in(lp, fstr(h, "name_label"));
 }

@@ -421,6 +421,122 @@ static void test_pending_guidance(void **state)
     free(s);
 }
 
+/* ---- faults and live patching (issue "Trustworthy rollouts") ---- */
+
+static void post_fault(struct wx *x, const char *doc)
+{
+    char url[256];
+    long st;
+    struct buf b;
+    buf_init(&b);
+    snprintf(url, sizeof(url), "%ssim/fault", x->master);
+    assert_int_equal(wire_http("POST", url, doc, strlen(doc), &st, &b), 0);
+    assert_int_equal(st, 200);
+    buf_cleanup(&b);
+}
+
+/* small-3's "live" / "stuck" as GET /sim/state reports them. */
+static bool host_state(struct wx *x, const char *key)
+{
+    char url[256];
+    long st;
+    struct buf b;
+    buf_init(&b);
+    snprintf(url, sizeof(url), "%ssim/state", x->master);
+    assert_int_equal(wire_http("GET", url, NULL, 0, &st, &b), 0);
+    const char *h = strstr(buf_str(&b), "\"name\": \"small-3\"");
+    assert_non_null(h);
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\": true", key);
+    const char *start = h, *end = strchr(h, '}'); /* the host's object (keys are sorted) */
+    while (start > buf_str(&b) && *start != '{')
+        start--;
+    const char *k = strstr(start, pat);
+    bool on = k && (!end || k < end);
+    buf_cleanup(&b);
+    return on;
+}
+
+static void test_host_returns_when_fault_cleared(void **state)
+{
+    struct wx *x = *state;
+    post_fault(x, "{\"type\":\"reboot_never_returns\",\"host\":\"small-3\"}");
+    char *h3 = wx_ref_by_name(x, "host", "small-3");
+    EXPECT(NULL, wx_call(x, x->master, "host.disable", x->sess, h3, NULL), "disable");
+    EXPECT(NULL, wx_call(x, x->master, "host.reboot", x->sess, h3, NULL), "reboot");
+    usleep(400 * 1000); /* 400 simulated seconds: more than reboot_s */
+    assert_true(host_state(x, "stuck"));
+    assert_false(host_state(x, "live"));
+    post_fault(x, "{\"type\":\"clear\",\"code\":\"reboot_never_returns\"}");
+    bool live = false;
+    for (int i = 0; i < 200 && !live; i++) {
+        usleep(20 * 1000);
+        live = host_state(x, "live");
+    }
+    assert_true(live); /* back one reboot after the clear */
+    assert_false(host_state(x, "stuck"));
+    free(h3);
+}
+
+/* Upload and introduce an update image with a live patch; its pool_update ref (new string). */
+static char *introduce_livepatch(struct wx *x)
+{
+    struct xapi_response r = wx_call(x, x->master, "task.create", x->sess, "upload", "", NULL);
+    char task[96];
+    str_lcpy(task, st_str(&r), sizeof(task));
+    xapi_response_cleanup(&r);
+    char *sr = wx_ref_by_name(x, "SR", "nfs-shared");
+    char url[512];
+    snprintf(url, sizeof(url), "%simport_raw_vdi?session_id=%s&sr_id=%s&task_id=%s", x->master,
+             x->sess, sr, task);
+    static const char xml[] =
+        "<update uuid=\"5d2b7c1e-3a4f-4b6c-9d8e-7f6a5b4c3d2e\" name-label=\"XS82ECU1077\" "
+        "version=\"1.0\" installation-size=\"1048576\" after-apply-guidance=\"restartHost\" "
+        "livepatch=\"true\"/>";
+    long st;
+    struct buf b;
+    buf_init(&b);
+    assert_int_equal(wire_http("PUT", url, xml, sizeof(xml), &st, &b), 0);
+    buf_cleanup(&b);
+    char *status = wx_wait_task(x, task);
+    assert_string_equal(status, "success");
+    char *res = wx_get_str(x, "task", task, "result");
+    char vdi[96];
+    str_lcpy(vdi, res + 7, sizeof(vdi)); /* <value>OpaqueRef:...</value> */
+    vdi[strlen(vdi) - 8] = '\0';
+    r = expect(wx_call(x, x->master, "pool_update.introduce", x->sess, vdi, NULL), NULL, "intro");
+    char *upd = strdup(st_str(&r));
+    xapi_response_cleanup(&r);
+    free(res), free(status), free(sr);
+    return upd;
+}
+
+static void test_live_patching_disabled(void **state)
+{
+    struct wx *x = *state;
+    const char *S = x->sess;
+    char *upd = introduce_livepatch(x);
+    char *h3 = wx_ref_by_name(x, "host", "small-3");
+    struct xapi_response r =
+        expect(wx_call(x, x->master, "pool_update.precheck", S, upd, h3, NULL), NULL, "pre");
+    assert_string_equal(st_str(&r), "ok_livepatch_complete");
+    xapi_response_cleanup(&r);
+    r = expect(wx_call(x, x->master, "pool.get_all", S, NULL), NULL, "pool");
+    struct xapi_value *p = st_params(S, xapi_value_str(xapi_array_get(r.value, 0)), NULL);
+    xapi_response_cleanup(&r);
+    xapi_array_append_take(p, xapi_value_new_bool(true));
+    EXPECT(NULL, wx_callv(x, x->master, "pool.set_live_patching_disabled", p), "switch off");
+    r = expect(wx_call(x, x->master, "pool_update.precheck", S, upd, h3, NULL), NULL, "pre");
+    assert_string_equal(st_str(&r), "ok"); /* no live patch: the reboot is needed */
+    xapi_response_cleanup(&r);
+    EXPECT(NULL, wx_call(x, x->master, "pool_update.apply", S, upd, h3, NULL), "apply");
+    r = expect(wx_call(x, x->master, "host.get_updates_requiring_reboot", S, h3, NULL), NULL,
+               "requiring reboot");
+    assert_true(array_has(r.value, upd));
+    xapi_response_cleanup(&r);
+    free(h3), free(upd);
+}
+
 #define PER_PROTO_WITH(fn, su)                                                                     \
     cmocka_unit_test_prestate_setup_teardown(fn, su, wx_teardown, (void *)&wx_protos[0]),          \
         cmocka_unit_test_prestate_setup_teardown(fn, su, wx_teardown, (void *)&wx_protos[1]),      \
@@ -436,6 +552,8 @@ int main(void)
         WX_PER_PROTO(test_storage),
         WX_PER_PROTO(test_rbac),
         PER_PROTO_WITH(test_pending_guidance, wx_setup_demo),
+        WX_PER_PROTO(test_host_returns_when_fault_cleared),
+        WX_PER_PROTO(test_live_patching_disabled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
