@@ -58,8 +58,6 @@ enum req_kind {
     R_FILES_NEEDED,
     R_DOWNLOAD_DONE,
     R_ROLLOUT_START,
-    R_ROLLOUTS,
-    R_ROLLOUT_GET,
     R_RETRY,
     R_CANCEL,
     R_CLIENT_ID,
@@ -238,88 +236,6 @@ static int req_run(struct engine *eng, struct eng_req *r, json_t **out, struct e
     }
     req_unref(eng, r);
     return rc;
-}
-
-/* ------------------------------------------------------------------ events */
-
-static void emit_event(void *ctx, const char *rollout, const char *pool, const char *host,
-                       const char *step, int percent, const char *message)
-{
-    struct engine *eng = ctx;
-    json_t *ev = json_object();
-    char ts[20];
-    char *text;
-
-    /* XenCenter reads /updates again after applying (xencenter.md section 2, CDN plan step 4):
-     * once a repository pool is done, or a rollout ended, its catalog says what is left */
-    if (step && (strcmp(step, "done") == 0 || (!pool && strcmp(step, "rollout") == 0))) {
-        for (size_t i = 0; i < eng->n_pools; i++) {
-            struct eng_pool *p = eng->pools[i];
-            if (engine_pool_is_cdn(p) && (!pool || strcmp(pool, p->name) == 0))
-                engine_cdn_refresh(eng, p, false, NULL);
-        }
-    }
-    clock_format_xapi(clock_now_ms(eng->clock), ts);
-    json_object_set_new(ev, "rollout", json_string(rollout ? rollout : ""));
-    json_object_set_new(ev, "pool", pool ? json_string(pool) : json_null());
-    json_object_set_new(ev, "host", host ? json_string(host) : json_null());
-    json_object_set_new(ev, "step", step ? json_string(step) : json_null());
-    json_object_set_new(ev, "percent", percent >= 0 ? json_integer(percent) : json_null());
-    json_object_set_new(ev, "message", json_string(message ? message : ""));
-    /* The executor reports a rollout's state change as step "rollout" with the state's name as
-     * the message (exec.c); clients stop following on a final state. */
-    if (!pool && step && strcmp(step, "rollout") == 0)
-        json_object_set_new(ev, "state", json_string(message ? message : ""));
-    json_object_set_new(ev, "time", json_string(ts));
-    text = json_dumps(ev, JSON_COMPACT);
-    json_decref(ev);
-    if (eng->store && rollout) {
-        struct store_event_spec spec = {.rollout_id = rollout,
-                                        .pool = pool,
-                                        .host = host,
-                                        .step = step,
-                                        .percent = percent,
-                                        .message = message ? message : ""};
-        struct err e = {0};
-        if (store_event_add(eng->store, &spec, NULL, &e) != 0)
-            log_warn(LOG_MOD, "recording a progress event: %s", e.msg);
-    }
-    pthread_mutex_lock(&eng->sublock);
-    for (size_t i = 0; i < eng->n_subs; i++)
-        eng->subs[i].cb(eng->subs[i].ud, text);
-    pthread_mutex_unlock(&eng->sublock);
-    free(text);
-}
-
-/* Subscribe to progress events (see engine.h).  Any thread. */
-int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud)
-{
-    int id;
-
-    if (!eng || !cb)
-        return PP_EINVAL;
-    pthread_mutex_lock(&eng->sublock);
-    eng->subs = xreallocarray(eng->subs, eng->n_subs + 1, sizeof(*eng->subs));
-    id = ++eng->next_sub_id;
-    eng->subs[eng->n_subs++] = (struct eng_sub){.id = id, .cb = cb, .ud = ud};
-    pthread_mutex_unlock(&eng->sublock);
-    return id;
-}
-
-/* Remove a subscription; unknown ids are ignored.  Any thread. */
-void engine_unsubscribe(struct engine *eng, int id)
-{
-    if (!eng)
-        return;
-    pthread_mutex_lock(&eng->sublock);
-    for (size_t i = 0; i < eng->n_subs; i++) {
-        if (eng->subs[i].id == id) {
-            memmove(&eng->subs[i], &eng->subs[i + 1], (eng->n_subs - i - 1) * sizeof(*eng->subs));
-            eng->n_subs--;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&eng->sublock);
 }
 
 /* ------------------------------------------------------------------ pools */
@@ -1467,16 +1383,6 @@ static void handle_rollout_start(struct engine *eng, struct eng_req *r)
     req_finish(eng, r, rc);
 }
 
-static void handle_rollouts(struct engine *eng, struct eng_req *r)
-{
-    req_finish(eng, r, exec_rollouts_json(eng->exec, &r->out, &r->err));
-}
-
-static void handle_rollout_get(struct engine *eng, struct eng_req *r)
-{
-    req_finish(eng, r, exec_rollout_json(eng->exec, r->name, &r->out, &r->err));
-}
-
 static void handle_retry(struct engine *eng, struct eng_req *r)
 {
     req_finish(eng, r, exec_rollout_retry(eng->exec, r->name, &r->err));
@@ -1535,12 +1441,6 @@ static void handle(struct engine *eng, struct eng_req *r)
         break;
     case R_ROLLOUT_START:
         handle_rollout_start(eng, r);
-        break;
-    case R_ROLLOUTS:
-        handle_rollouts(eng, r);
-        break;
-    case R_ROLLOUT_GET:
-        handle_rollout_get(eng, r);
         break;
     case R_RETRY:
         handle_retry(eng, r);
@@ -1619,6 +1519,7 @@ static void *engine_main(void *arg)
         }
         exec_tick(eng->exec);
         graveyard_empty(eng);
+        engine_events_flush(eng);
         /* sleeps until I/O, the loop's next timer, or a wakeup (request, stop) */
         xapi_loop_run(eng->loop, LOOP_IDLE_WAIT_MS);
     }
@@ -1684,6 +1585,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     pthread_cond_init(&eng->qdone, NULL);
     pthread_cond_init(&eng->checker_wake, NULL);
     pthread_mutex_init(&eng->sublock, NULL);
+    engine_readers_init(eng);
     eng->db_path = xstrdup(cfg->db_path);
     dir = xstrdup(cfg->db_path);
     eng->data_dir = xstrdup(dirname(dir));
@@ -1734,7 +1636,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     env.catalog = env_catalog;
     env.catalog_for = env_catalog_for;
     env.inventory = env_inventory;
-    env.emit = emit_event;
+    env.emit = engine_emit_event;
     {
         struct plan_opts po;
         plan_opts_init(&po);
@@ -1795,7 +1697,9 @@ void engine_free(struct engine *eng)
         pthread_join(eng->checker, NULL);
     if (eng->running)
         pthread_join(eng->thread, NULL);
+    engine_events_flush(eng);
     exec_free(eng->exec);
+    engine_events_flush(eng);
     for (size_t i = 0; i < eng->n_pools; i++)
         pool_retire(eng, eng->pools[i]);
     free(eng->pools);
@@ -1804,6 +1708,9 @@ void engine_free(struct engine *eng)
     xapi_loop_free(eng->loop);
     catalog_free(eng->catalog);
     store_close(eng->store);
+    engine_readers_cleanup(eng);
+    free(eng->pending_events);
+    free(eng->pending_facts);
     if (eng->own_clock)
         clock_free(eng->clock);
     free(eng->subs);
@@ -2033,22 +1940,12 @@ int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, 
     return rc;
 }
 
-int engine_rollouts(struct engine *eng, json_t **out, struct err *e)
-{
-    return req_run(eng, req_new(R_ROLLOUTS), out, e);
-}
-
 static int id_request(struct engine *eng, enum req_kind k, const char *id, json_t **out,
                       struct err *e)
 {
     struct eng_req *r = req_new(k);
     r->name = xstrdup(id ? id : "");
     return req_run(eng, r, out, e);
-}
-
-int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct err *e)
-{
-    return id_request(eng, R_ROLLOUT_GET, id, out, e);
 }
 
 int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)

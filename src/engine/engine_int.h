@@ -20,6 +20,7 @@
 #include "xapi/client.h"
 
 struct cdn_job;
+struct exec_json_cache;
 struct exec;
 struct store;
 
@@ -56,6 +57,24 @@ struct eng_sub {
     void *ud;
 };
 
+/* A progress event waiting for the end of the loop turn (engine_events.c). */
+struct eng_event {
+    char *rollout, *pool, *host, *step, *message;
+    int percent;
+};
+/* Host facts waiting for the end of the loop turn (engine_events.c). */
+struct eng_facts {
+    char *rollout, *pool, *host, *facts_json;
+};
+
+/* Read-only store connections for reads on the callers' threads (engine_reads.c). */
+struct eng_readers {
+    pthread_mutex_t lock;
+    struct store **idle;
+    size_t n_idle;
+    struct exec_json_cache *cache;
+};
+
 struct engine {
     char *db_path;
     char *data_dir; /* folder of db_path: downloads/, known_hosts */
@@ -90,6 +109,15 @@ struct engine {
     bool checker_running;
     pthread_cond_t checker_wake;
 
+    /* engine thread: progress written at the end of the loop turn (engine_events_flush) */
+    struct eng_event *pending_events;
+    size_t n_pending_events;
+    struct eng_facts *pending_facts;
+    size_t n_pending_facts;
+
+    /* REST reads on the callers' threads */
+    struct eng_readers readers;
+
     /* subscribers, under sublock */
     pthread_mutex_t sublock;
     struct eng_sub *subs;
@@ -101,6 +129,20 @@ struct engine {
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
 /* Find a pool by name (engine thread). */
 struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
+
+/* ---- engine_events.c (engine thread) ---- */
+/* The executor's emit callback: the event to every subscriber now, to the store at the end of
+ * the turn. */
+void engine_emit_event(void *ctx, const char *rollout, const char *pool, const char *host,
+                       const char *step, int percent, const char *message);
+/* Write the turn's events and host facts in one transaction; called once per loop turn and
+ * before the engine stops. */
+void engine_events_flush(struct engine *eng);
+
+/* ---- engine_reads.c (any thread) ---- */
+void engine_readers_init(struct engine *eng);
+/* Close the idle read-only connections (none may be in use). */
+void engine_readers_cleanup(struct engine *eng);
 
 /* ---- engine_fetch.c (blocking I/O on the caller's thread, never the engine thread) ---- */
 

@@ -4,17 +4,26 @@
  * same figures), in the shapes of docs/rest-api.md ("Rollouts"):
  *
  *   detail:  {id, state, policy, automated, created, updated, started, finished, elapsed_s,
- *             window_s, pools[{name, state, step, percent, hosts[{name, ref, state, step,
- *             percent, message}]}], counters{hosts_total, hosts_done, steps_total,
- *             steps_started, steps_done, updates_applied, migrations, reboots, toolstack_restarts,
- *             live_patched}, error, plan}
- *   summary: {id, state, created, updated, pools[names], counters{hosts_total, hosts_done},
+ *             window_s, predicted_s, pools[{name, state, step, percent, hosts[host record]}],
+ *             counters{...}, error}
+ *   summary: {id, state, created, updated, pools[names], counters{hosts_total, hosts_done, ...},
  *             error}
  *
- * error (when a pool halted): {code, message, explanation, pool, host, step}.  Times are ISO
- * 8601 UTC strings; window_s is the simulated / real seconds from the first intent to the last
- * done step.
+ * A host record: {name, ref, state, step, percent, message, steps_total, steps_done,
+ * steps_skipped, updates_applied[{uuid, name}], reboot_pending, vms[{vm, to, back}],
+ * log[{at, step, state, detail}], predicted}.  docs/rest-api.md defines each field.
+ *
+ * One pass: the steps are scanned once in seq order (store_steps_scan: no per-row allocation,
+ * only the params fields used here), folding each into its pool's and host's record (a pool and
+ * a host are found through the last one used: a journal holds a pool's and a host's steps
+ * together).  The plan's predictions come from a per-rollout cache, so the plan (megabytes for a
+ * fleet) is parsed once.  The reboot-pending facts are what the engine read from the pool
+ * (store_host_facts_set, engine.c) while the rollout ran.
  */
+#include "engine/exec_json.h"
+
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,9 +34,179 @@
 #include "engine/exec_int.h"
 #include "store/store.h"
 
-static bool fin(const struct store_step *st)
+#define ROLLOUTS_LISTED  200
+#define PLAN_CACHE_SLOTS 16
+
+enum { K_HOST_NAME, K_BACK, K_VM_NAME, K_TO, K_UUID, K_HASH, K_MODE, N_KEYS };
+static const struct store_scan_key scan_keys[N_KEYS] = {
+    {NULL, "$.host_name"},     {SK_MIGRATE, "$.back"}, {SK_MIGRATE, "$.vm_name"},
+    {SK_MIGRATE, "$.to"},      {SK_APPLY, "$.uuid"},   {SK_APPLY_CDN, "$.hash"},
+    {SK_REPLAN, "$.opts.mode"}};
+/* A summary needs the host names only. */
+#define N_KEYS_SUMMARY 1
+
+/* ---------------------------------------------------------------- per-rollout plan facts */
+
+struct plan_slot {
+    char *id;
+    json_t *facts; /* {"predicted_s", "hosts": {"pool\nref": {name, predicted}}, "names": {ref:
+                      name}, "updates": {uuid: name}} */
+    uint64_t used;
+};
+
+struct exec_json_cache {
+    pthread_mutex_t lock;
+    struct plan_slot slots[PLAN_CACHE_SLOTS];
+    uint64_t tick;
+};
+
+/* New cache (see exec_json.h). */
+struct exec_json_cache *exec_json_cache_new(void)
 {
-    return st->state == STORE_STEP_DONE || st->state == STORE_STEP_SKIPPED;
+    struct exec_json_cache *c = xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+/* Free a cache; NULL ok. */
+void exec_json_cache_free(struct exec_json_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < PLAN_CACHE_SLOTS; i++) {
+        free(c->slots[i].id);
+        json_decref(c->slots[i].facts);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static json_t *host_prediction(json_t *h)
+{
+    json_t *acts = json_object_get(h, "actions"), *a;
+    size_t i;
+    json_t *pr =
+        json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "start_s", json_object_get(h, "start_s"),
+                  "end_s", json_object_get(h, "end_s"), "reboot", json_object_get(h, "reboot"),
+                  "toolstack", json_object_get(h, "toolstack"), "livepatched",
+                  json_object_get(h, "livepatched"), "updates", json_object_get(h, "updates"));
+    size_t migrations = 0;
+    json_array_foreach(acts, i, a) migrations += json_array_size(json_object_get(a, "migrations"));
+    json_object_set_new(pr, "migrations", json_integer((json_int_t)migrations));
+    return pr;
+}
+
+/* The facts of a plan document {"pools":[plan_to_json + "pool": name]}. */
+static json_t *plan_facts(const char *plan_text)
+{
+    json_t *plan = plan_text ? json_loads(plan_text, 0, NULL) : NULL;
+    json_t *hosts = json_object(), *names = json_object(), *updates = json_object();
+    double predicted = 0;
+    json_t *pl, *h, *a;
+    size_t i, k, m;
+    json_array_foreach(json_object_get(plan, "pools"), i, pl)
+    {
+        const char *pool = json_string_value(json_object_get(pl, "pool"));
+        double w = json_number_value(json_object_get(json_object_get(pl, "totals"), "window_s"));
+        predicted = w > predicted ? w : predicted;
+        json_array_foreach(json_object_get(pl, "hosts"), k, h)
+        {
+            const char *ref = json_string_value(json_object_get(h, "ref"));
+            const char *name = json_string_value(json_object_get(h, "name"));
+            if (!ref || !pool)
+                continue;
+            char *key = xasprintf("%s\n%s", pool, ref);
+            json_object_set_new(hosts, key,
+                                json_pack("{s:s, s:o}", "name", name ? name : ref, "predicted",
+                                          host_prediction(h)));
+            free(key);
+            json_object_set_new(names, ref, json_string(name ? name : ref));
+            json_array_foreach(json_object_get(h, "actions"), m, a)
+            {
+                const char *u = json_string_value(json_object_get(a, "update"));
+                const char *un = json_string_value(json_object_get(a, "name"));
+                if (u && un && *un)
+                    json_object_set_new(updates, u, json_string(un));
+            }
+        }
+    }
+    json_decref(plan);
+    return json_pack("{s:f, s:o, s:o, s:o}", "predicted_s", predicted, "hosts", hosts, "names",
+                     names, "updates", updates);
+}
+
+/* The facts of rollout id's plan (new reference), from the cache or read and parsed now. */
+static json_t *plan_facts_get(struct store *s, struct exec_json_cache *c, const char *id)
+{
+    if (c) {
+        pthread_mutex_lock(&c->lock);
+        for (size_t i = 0; i < PLAN_CACHE_SLOTS; i++) {
+            if (c->slots[i].id && str_eq(c->slots[i].id, id)) {
+                c->slots[i].used = ++c->tick;
+                json_t *f = json_incref(c->slots[i].facts);
+                pthread_mutex_unlock(&c->lock);
+                return f;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    char *text = NULL;
+    struct err e = {0};
+    store_rollout_plan(s, id, &text, &e);
+    json_t *f = plan_facts(text);
+    free(text);
+    if (!c)
+        return f;
+    pthread_mutex_lock(&c->lock);
+    size_t victim = 0;
+    for (size_t i = 1; i < PLAN_CACHE_SLOTS; i++)
+        if (c->slots[i].used < c->slots[victim].used)
+            victim = i;
+    free(c->slots[victim].id);
+    json_decref(c->slots[victim].facts);
+    c->slots[victim] = (struct plan_slot){xstrdup(id), json_incref(f), ++c->tick};
+    pthread_mutex_unlock(&c->lock);
+    return f;
+}
+
+/* ---------------------------------------------------------------- the scan */
+
+struct jhost {
+    char *ref, *name;
+    size_t total, done, skipped, failed, started;
+    size_t ev_total, ev_done; /* evacuation migrations (not those back home) */
+    char *cur_kind;           /* first unfinished step (a failed one preferred), or NULL */
+    bool cur_back, cur_failed;
+    char *fail_msg;
+    bool livepatch_ok, rebooted, applied;
+    json_t *updates_applied, *vms, *log;
+    json_t *mig_entry; /* the log entry of the current run of migrations (borrowed from log) */
+    bool mig_back;
+    size_t mig_n, mig_done;
+};
+
+struct jpool {
+    char *name;
+    size_t total, done;
+    char *cur_kind; /* first unfinished step, or the first failed one */
+    bool cur_host_step, cur_pending, failed;
+    struct jhost *hosts;
+    size_t n_hosts, cap_hosts, last_host;
+};
+
+struct jscan {
+    bool detail;
+    struct jpool *pools;
+    size_t n_pools, cap_pools, last_pool;
+    size_t migrations, reboots, toolstack, applied, steps_done, steps_started, steps;
+    int64_t first, last_done;
+    bool automated;
+    json_t *error; /* of the first failed step */
+};
+
+static bool fin(enum store_step_state st)
+{
+    return st == STORE_STEP_DONE || st == STORE_STEP_SKIPPED;
 }
 
 static json_t *iso(int64_t ms)
@@ -42,311 +221,523 @@ static json_t *iso(int64_t ms)
     return json_string(b);
 }
 
-static json_t *params_of(const struct store_step *st)
+static bool param_true(const struct store_step_row *r, int k)
 {
-    json_t *j = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
-    return j ? j : json_object();
+    return r->param[k] && str_eq(r->param[k], "1");
 }
 
-static bool host_step(const struct store_step *st)
+static const char *public_step(const char *kind, bool back)
 {
-    return st->host && !str_eq(st->kind, SK_PRECHECK);
+    if (str_eq(kind, SK_MIGRATE))
+        return back ? "migrate_back" : "evacuate";
+    return exec_public_step(kind, NULL);
+}
+
+static bool host_step(const struct store_step_row *r)
+{
+    return r->host && !str_eq(r->kind, SK_PRECHECK);
+}
+
+static struct jpool *pool_get(struct jscan *j, const char *name)
+{
+    if (j->n_pools && str_eq(j->pools[j->last_pool].name, name))
+        return &j->pools[j->last_pool];
+    for (size_t i = 0; i < j->n_pools; i++)
+        if (str_eq(j->pools[i].name, name))
+            return &j->pools[j->last_pool = i];
+    if (j->n_pools == j->cap_pools) {
+        j->cap_pools = j->cap_pools ? 2 * j->cap_pools : 8;
+        j->pools = xreallocarray(j->pools, j->cap_pools, sizeof(*j->pools));
+    }
+    memset(&j->pools[j->n_pools], 0, sizeof(j->pools[0]));
+    j->pools[j->n_pools].name = xstrdup(name);
+    return &j->pools[j->last_pool = j->n_pools++];
+}
+
+static struct jhost *host_get(struct jpool *p, const char *ref, const char *name)
+{
+    if (p->n_hosts && str_eq(p->hosts[p->last_host].ref, ref))
+        return &p->hosts[p->last_host];
+    for (size_t i = 0; i < p->n_hosts; i++)
+        if (str_eq(p->hosts[i].ref, ref))
+            return &p->hosts[p->last_host = i];
+    if (p->n_hosts == p->cap_hosts) {
+        p->cap_hosts = p->cap_hosts ? 2 * p->cap_hosts : 8;
+        p->hosts = xreallocarray(p->hosts, p->cap_hosts, sizeof(*p->hosts));
+    }
+    struct jhost *h = &p->hosts[p->n_hosts];
+    memset(h, 0, sizeof(*h));
+    h->ref = xstrdup(ref);
+    h->name = xstrdup(name && *name ? name : ref);
+    h->updates_applied = json_array();
+    h->vms = json_array();
+    h->log = json_array();
+    return &p->hosts[p->last_host = p->n_hosts++];
+}
+
+/* The message of a failed step's error (its JSON's "message", else the text). */
+static char *error_message(const char *error)
+{
+    json_t *j = error ? json_loads(error, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(j, "message"));
+    char *out = xstrdup(m ? m : error ? error : "");
+    json_decref(j);
+    return out;
 }
 
 /* The error object of a failed step. */
-static json_t *error_json(const struct store_step *st)
+static json_t *error_json(const struct store_step_row *r)
 {
-    json_t *j = st->error ? json_loads(st->error, 0, NULL) : NULL;
+    json_t *j = r->error ? json_loads(r->error, 0, NULL) : NULL;
     if (!json_is_object(j)) {
         json_decref(j);
-        j = json_pack("{s:s, s:s, s:s}", "code", "", "message", st->error ? st->error : "",
+        j = json_pack("{s:s, s:s, s:s}", "code", "", "message", r->error ? r->error : "",
                       "explanation", exec_explain(NULL));
     }
-    json_t *pj = params_of(st);
-    const char *hn = json_string_value(json_object_get(pj, "host_name"));
-    json_object_set_new(j, "pool", json_string(st->pool));
-    json_object_set_new(j, "host", st->host ? json_string(hn && *hn ? hn : st->host) : json_null());
-    json_object_set_new(j, "step", json_string(exec_public_step(st->kind, pj)));
-    json_decref(pj);
+    const char *hn = r->param[K_HOST_NAME];
+    json_object_set_new(j, "pool", json_string(r->pool));
+    json_object_set_new(j, "host", r->host ? json_string(hn && *hn ? hn : r->host) : json_null());
+    json_object_set_new(j, "step", json_string(public_step(r->kind, param_true(r, K_BACK))));
     return j;
 }
 
-static const struct store_step *first_failed(const struct store_step_list *l, const char *pool)
+/* The host's step log: one entry per step, one per run of migrations. */
+static void host_log(struct jhost *h, const struct store_step_row *r, bool back)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (l->items[i].state == STORE_STEP_FAILED && (!pool || str_eq(l->items[i].pool, pool)))
-            return &l->items[i];
-    return NULL;
+    int64_t at = r->done_at_ms > 0 ? r->done_at_ms : r->intent_at_ms;
+    if (str_eq(r->kind, SK_MIGRATE)) {
+        if (!h->mig_entry || h->mig_back != back) {
+            h->mig_entry = json_pack("{s:o, s:s, s:s, s:s}", "at", iso(at), "step",
+                                     back ? "migrate_back" : "evacuate", "state",
+                                     store_step_state_name(r->state), "detail", "");
+            json_array_append_new(h->log, h->mig_entry);
+            h->mig_back = back;
+            h->mig_n = h->mig_done = 0;
+        }
+        h->mig_n++;
+        h->mig_done += r->state == STORE_STEP_DONE;
+        char d[64];
+        snprintf(d, sizeof(d), "%zu VM%s moved", h->mig_done, h->mig_done == 1 ? "" : "s");
+        json_object_set_new(h->mig_entry, "at", iso(at));
+        json_object_set_new(h->mig_entry, "detail", json_string(d));
+        if (r->state != STORE_STEP_DONE)
+            json_object_set_new(h->mig_entry, "state",
+                                json_string(store_step_state_name(r->state)));
+        return;
+    }
+    h->mig_entry = NULL;
+    const char *detail = r->param[K_UUID] ? r->param[K_UUID] : "";
+    json_array_append_new(h->log, json_pack("{s:o, s:s, s:s, s:s}", "at", iso(at), "step",
+                                            public_step(r->kind, false), "state",
+                                            store_step_state_name(r->state), "detail", detail));
 }
 
-static json_t *host_json(const struct store_step_list *l, const char *pool, const char *ref,
-                         bool cancelled, size_t *done_out)
+static void host_row(struct jscan *j, struct jpool *p, const struct store_step_row *r)
 {
-    size_t total = 0, done = 0, ev_total = 0, ev_done = 0;
-    const struct store_step *cur = NULL;
-    bool started = false, skipped_any = false;
-    const char *name = ref;
-    json_t *keep = NULL;
-    for (size_t k = 0; k < l->n; k++) {
-        const struct store_step *o = &l->items[k];
-        if (!str_eq(o->pool, pool) || !str_eq(o->host, ref))
-            continue;
-        if (!keep) {
-            keep = params_of(o);
-            const char *hn = json_string_value(json_object_get(keep, "host_name"));
-            if (hn && *hn)
-                name = hn;
-        }
-        if (!host_step(o))
-            continue;
-        total++;
-        done += fin(o);
-        skipped_any = skipped_any || o->state == STORE_STEP_SKIPPED;
-        started = started || o->state != STORE_STEP_PENDING;
-        if (!fin(o) && (!cur || o->state == STORE_STEP_FAILED))
-            cur = cur && cur->state == STORE_STEP_FAILED ? cur : o;
-        if (str_eq(o->kind, SK_MIGRATE)) {
-            json_t *pj = params_of(o);
-            if (!json_is_true(json_object_get(pj, "back"))) {
-                ev_total++;
-                ev_done += o->state == STORE_STEP_DONE;
-            }
-            json_decref(pj);
-        }
+    struct jhost *h = host_get(p, r->host, r->param[K_HOST_NAME]);
+    if (str_eq(r->kind, SK_PRECHECK)) {
+        h->livepatch_ok = h->livepatch_ok || (r->state == STORE_STEP_DONE && r->result_json &&
+                                              strstr(r->result_json, "ok_livepatch_complete"));
+        return;
     }
-    const char *state;
-    if (cur && cur->state == STORE_STEP_FAILED)
-        state = "halted";
-    else if (total > 0 && done == total)
-        state = skipped_any && cancelled ? "skipped" : "done";
-    else if (started)
-        state = "running";
-    else
-        state = "waiting";
-    json_t *cp = cur ? params_of(cur) : NULL;
-    json_t *h = json_pack("{s:s, s:s, s:s, s:i}", "name", name, "ref", ref, "state", state,
-                          "percent", total ? (int)(done * 100 / total) : 0);
-    json_object_set_new(h, "step",
-                        cur ? json_string(exec_public_step(cur->kind, cp)) : json_null());
-    if (cur && str_eq(cur->kind, SK_MIGRATE) && ev_total > 0 &&
-        !json_is_true(json_object_get(cp, "back"))) {
-        char m[64];
-        snprintf(m, sizeof(m), "%zu of %zu VMs moved", ev_done, ev_total);
-        json_object_set_new(h, "message", json_string(m));
-    } else {
-        json_object_set_new(h, "message", json_null());
+    bool back = param_true(r, K_BACK), done = r->state == STORE_STEP_DONE;
+    bool apply = str_eq(r->kind, SK_APPLY) || str_eq(r->kind, SK_APPLY_CDN);
+    h->rebooted = h->rebooted || str_eq(r->kind, SK_REBOOT);
+    h->total++;
+    h->done += done;
+    h->skipped += r->state == STORE_STEP_SKIPPED;
+    h->failed += r->state == STORE_STEP_FAILED;
+    h->started += r->state != STORE_STEP_PENDING;
+    if (!fin(r->state) && (!h->cur_kind || (r->state == STORE_STEP_FAILED && !h->cur_failed))) {
+        free(h->cur_kind);
+        h->cur_kind = xstrdup(r->kind);
+        h->cur_back = back;
+        h->cur_failed = r->state == STORE_STEP_FAILED;
+        if (h->cur_failed)
+            h->fail_msg = error_message(r->error);
     }
-    json_decref(cp);
-    json_decref(keep);
-    if (done_out)
-        *done_out = total > 0 && done == total;
-    return h;
+    if (str_eq(r->kind, SK_MIGRATE) && !back) {
+        h->ev_total++;
+        h->ev_done += done;
+    }
+    if (done && apply) {
+        const char *u = r->param[K_UUID] ? r->param[K_UUID] : r->param[K_HASH];
+        h->applied = true;
+        json_array_append_new(h->updates_applied, json_pack("{s:s}", "uuid", u ? u : ""));
+    }
+    if (!j->detail)
+        return;
+    if (done && str_eq(r->kind, SK_MIGRATE))
+        json_array_append_new(h->vms,
+                              json_pack("{s:s, s:s, s:b}", "vm",
+                                        r->param[K_VM_NAME] ? r->param[K_VM_NAME] : "", "to",
+                                        r->param[K_TO] ? r->param[K_TO] : "", "back", back));
+    if (r->state != STORE_STEP_PENDING)
+        host_log(h, r, back);
 }
 
-static json_t *pool_json(const struct store_rollout *ro, const struct store_step_list *l,
-                         const char *pool, size_t *hosts_total, size_t *hosts_done)
+static void count_row(struct jscan *j, const struct store_step_row *r)
 {
-    size_t total = 0, done = 0;
-    const struct store_step *cur = NULL;
-    for (size_t i = 0; i < l->n; i++) {
-        const struct store_step *st = &l->items[i];
-        if (!str_eq(st->pool, pool))
-            continue;
-        total++;
-        if (fin(st))
-            done++;
-        else if (!cur)
-            cur = st;
+    j->steps++;
+    if (r->intent_at_ms > 0 && (j->first == 0 || r->intent_at_ms < j->first))
+        j->first = r->intent_at_ms;
+    if (r->state == STORE_STEP_DONE && r->done_at_ms > j->last_done)
+        j->last_done = r->done_at_ms;
+    j->steps_done += fin(r->state);
+    j->steps_started += r->state != STORE_STEP_PENDING;
+    if (str_eq(r->kind, SK_REPLAN))
+        j->automated =
+            (r->param[K_MODE] ? strtol(r->param[K_MODE], NULL, 10) : 0) == PLAN_MODE_AUTOMATED;
+    if (r->state != STORE_STEP_DONE)
+        return;
+    if (str_eq(r->kind, SK_MIGRATE))
+        j->migrations++;
+    else if (str_eq(r->kind, SK_REBOOT))
+        j->reboots++;
+    else if (str_eq(r->kind, SK_RESTART_AGENT))
+        j->toolstack++;
+    else if (str_eq(r->kind, SK_APPLY) || str_eq(r->kind, SK_APPLY_CDN))
+        j->applied++;
+}
+
+static int on_row(void *ctx, const struct store_step_row *r)
+{
+    struct jscan *j = ctx;
+    count_row(j, r);
+    struct jpool *p = pool_get(j, r->pool);
+    bool f = fin(r->state);
+    p->total++;
+    p->done += f;
+    if (r->state == STORE_STEP_FAILED && !p->failed) {
+        /* a halted pool shows the step it halted at (lanes run side by side) */
+        p->failed = true;
+        free(p->cur_kind);
+        p->cur_kind = NULL;
+        if (!j->error)
+            j->error = error_json(r);
     }
-    const struct store_step *failed = first_failed(l, pool);
-    if (failed)
-        cur = failed; /* a halted pool shows the step it halted at (lanes run side by side) */
-    const char *state;
-    if (ro->state == STORE_ROLLOUT_CANCELLED || ro->state == STORE_ROLLOUT_CANCELLING)
-        state = ro->state == STORE_ROLLOUT_CANCELLED ? "cancelled" : "cancelling";
-    else if (!cur)
-        state = "done";
-    else if (failed)
-        state = "halted";
-    else if (ro->state == STORE_ROLLOUT_RUNNING && cur->state != STORE_STEP_PENDING)
-        state = "running";
-    else if (ro->state == STORE_ROLLOUT_RUNNING)
-        state = done > 0 ? "running" : "waiting";
-    else
-        state = store_rollout_state_name(ro->state);
+    if (!f && !p->cur_kind) {
+        p->cur_kind = xstrdup(r->kind);
+        p->cur_host_step = host_step(r);
+        p->cur_pending = r->state == STORE_STEP_PENDING;
+    }
+    if (r->host)
+        host_row(j, p, r);
+    return 0;
+}
+
+static void host_cleanup(struct jhost *h)
+{
+    free(h->ref);
+    free(h->name);
+    free(h->cur_kind);
+    free(h->fail_msg);
+    json_decref(h->updates_applied);
+    json_decref(h->vms);
+    json_decref(h->log);
+}
+
+static void jscan_cleanup(struct jscan *j)
+{
+    for (size_t i = 0; i < j->n_pools; i++) {
+        for (size_t k = 0; k < j->pools[i].n_hosts; k++)
+            host_cleanup(&j->pools[i].hosts[k]);
+        free(j->pools[i].hosts);
+        free(j->pools[i].name);
+        free(j->pools[i].cur_kind);
+    }
+    free(j->pools);
+    json_decref(j->error);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static bool rollout_stopped(enum store_rollout_state st)
+{
+    return st != STORE_ROLLOUT_PLANNED && st != STORE_ROLLOUT_RUNNING;
+}
+
+/* The host's state (docs/rest-api.md, "Host state"): the truth of its own steps. */
+static const char *host_state(const struct jhost *h, enum store_rollout_state ro)
+{
+    if (h->failed > 0)
+        return "failed";
+    if (h->total == 0)
+        return rollout_stopped(ro) || ro == STORE_ROLLOUT_DONE ? "skipped" : "waiting";
+    if (h->done == h->total)
+        return "done";
+    if (h->done + h->skipped == h->total)
+        return "skipped";
+    if (h->started == 0)
+        return rollout_stopped(ro) ? "not_started" : "waiting";
+    return rollout_stopped(ro) && ro != STORE_ROLLOUT_CANCELLING ? "stopped" : "running";
+}
+
+static json_t *host_message(const struct jhost *h, const char *state)
+{
+    char m[128];
+    if (h->fail_msg && str_eq(state, "failed"))
+        return json_string(h->fail_msg);
+    if (str_eq(state, "skipped") && h->total == 0)
+        return json_string("no work planned for this host");
+    if (str_eq(state, "skipped")) {
+        snprintf(m, sizeof(m), "cancelled after %zu of %zu steps", h->done, h->total);
+        return json_string(m);
+    }
+    if (str_eq(state, "stopped")) {
+        snprintf(m, sizeof(m), "stopped after %zu of %zu steps", h->done, h->total);
+        return json_string(m);
+    }
+    if (h->cur_kind && str_eq(h->cur_kind, SK_MIGRATE) && !h->cur_back && h->ev_total > 0) {
+        snprintf(m, sizeof(m), "%zu of %zu VMs moved", h->ev_done, h->ev_total);
+        return json_string(m);
+    }
+    return json_null();
+}
+
+/* Names of "to" refs and of applied updates, from the plan's facts. */
+static void host_names(struct jhost *h, json_t *facts)
+{
+    json_t *names = json_object_get(facts, "names"), *updates = json_object_get(facts, "updates");
+    json_t *it;
+    size_t i;
+    json_array_foreach(h->vms, i, it)
+    {
+        const char *to = json_string_value(json_object_get(it, "to"));
+        json_t *n = json_object_get(names, to ? to : "");
+        json_object_set_new(it, "to_ref", json_string(to ? to : ""));
+        if (json_is_string(n))
+            json_object_set(it, "to", n);
+    }
+    json_array_foreach(h->updates_applied, i, it)
+    {
+        json_t *n = json_object_get(updates, json_string_value(json_object_get(it, "uuid")));
+        json_object_set_new(it, "name", json_is_string(n) ? json_incref(n) : json_null());
+    }
+}
+
+static json_t *host_json(struct jhost *h, const char *pool, enum store_rollout_state ro,
+                         json_t *facts, json_t *host_facts, bool detail)
+{
+    const char *state = host_state(h, ro);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "name", h->name, "ref", h->ref,
+                          "state", state, "percent", h->total ? (int)(h->done * 100 / h->total) : 0,
+                          "steps_total", (json_int_t)h->total, "steps_done", (json_int_t)h->done,
+                          "steps_skipped", (json_int_t)h->skipped);
+    json_object_set_new(
+        o, "step", h->cur_kind ? json_string(public_step(h->cur_kind, h->cur_back)) : json_null());
+    json_object_set_new(o, "message", host_message(h, state));
+    if (!detail)
+        return o;
+    host_names(h, facts);
+    json_object_set(o, "updates_applied", h->updates_applied);
+    char *key = xasprintf("%s\n%s", pool, h->ref);
+    json_t *hf = json_object_get(host_facts, key);
+    json_t *pf = json_object_get(json_object_get(facts, "hosts"), key);
+    free(key);
+    json_t *rp = json_object_get(hf, "reboot_pending");
+    json_object_set_new(o, "reboot_pending", json_is_boolean(rp) ? json_incref(rp) : json_null());
+    json_object_set_new(o, "reboot_pending_updates",
+                        json_incref(json_object_get(hf, "requiring_reboot")
+                                        ? json_object_get(hf, "requiring_reboot")
+                                        : json_null()));
+    json_object_set_new(o, "facts_at", iso(json_integer_value(json_object_get(hf, "at"))));
+    json_object_set(o, "vms", h->vms);
+    json_object_set(o, "log", h->log);
+    json_t *pred = json_object_get(pf, "predicted");
+    json_object_set_new(o, "predicted", pred ? json_incref(pred) : json_null());
+    return o;
+}
+
+static const char *pool_state(const struct jpool *p, enum store_rollout_state ro)
+{
+    if (ro == STORE_ROLLOUT_CANCELLED || ro == STORE_ROLLOUT_CANCELLING)
+        return ro == STORE_ROLLOUT_CANCELLED ? "cancelled" : "cancelling";
+    if (!p->cur_kind && !p->failed)
+        return "done";
+    if (p->failed)
+        return "halted";
+    if (ro == STORE_ROLLOUT_RUNNING && !p->cur_pending)
+        return "running";
+    if (ro == STORE_ROLLOUT_RUNNING)
+        return p->done > 0 ? "running" : "waiting";
+    return store_rollout_state_name(ro);
+}
+
+struct jcounts {
+    size_t total, done, skipped, failed, not_started;
+};
+
+static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *facts,
+                         json_t *host_facts, bool detail, struct jcounts *c)
+{
     const char *step = NULL;
-    if (cur)
-        step = host_step(cur) ? "hosts" : exec_public_step(cur->kind, NULL);
-    json_t *pj = json_pack("{s:s, s:s, s:i}", "name", pool, "state", state, "percent",
-                           total ? (int)(done * 100 / total) : 100);
+    if (p->cur_kind)
+        step = p->cur_host_step ? "hosts" : exec_public_step(p->cur_kind, NULL);
+    json_t *pj = json_pack("{s:s, s:s, s:i}", "name", p->name, "state", pool_state(p, ro),
+                           "percent", p->total ? (int)(p->done * 100 / p->total) : 100);
     json_object_set_new(pj, "step", step ? json_string(step) : json_null());
     json_t *hosts = json_array();
-    for (size_t i = 0; i < l->n; i++) {
-        const struct store_step *st = &l->items[i];
-        if (!str_eq(st->pool, pool) || !st->host)
-            continue;
-        bool seen = false;
-        for (size_t k = 0; k < i; k++)
-            seen = seen || (str_eq(l->items[k].pool, pool) && str_eq(l->items[k].host, st->host));
-        if (seen)
-            continue;
-        size_t hd = 0;
-        json_array_append_new(
-            hosts, host_json(l, pool, st->host, ro->state == STORE_ROLLOUT_CANCELLED, &hd));
-        (*hosts_total)++;
-        *hosts_done += hd;
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        struct jhost *h = &p->hosts[i];
+        const char *st = host_state(h, ro);
+        c->total++;
+        c->done += str_eq(st, "done");
+        c->skipped += str_eq(st, "skipped");
+        c->failed += str_eq(st, "failed");
+        c->not_started += str_eq(st, "not_started") || str_eq(st, "waiting");
+        json_array_append_new(hosts, host_json(h, p->name, ro, facts, host_facts, detail));
     }
     json_object_set_new(pj, "hosts", hosts);
     return pj;
 }
 
-/* Live-patched hosts: a precheck said ok_livepatch_complete and the host was not rebooted. */
-static size_t live_patched(const struct store_step_list *l)
+/* Live-patched hosts: a precheck said ok_livepatch_complete, an update was applied and the
+ * host was not rebooted. */
+static size_t live_patched(const struct jscan *j)
 {
     size_t n = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        const struct store_step *st = &l->items[i];
-        if (!str_eq(st->kind, SK_PRECHECK) || st->state != STORE_STEP_DONE || !st->result_json ||
-            !strstr(st->result_json, "ok_livepatch_complete"))
-            continue;
-        bool dup = false, rebooted = false, applied = false;
-        for (size_t k = 0; k < l->n; k++) {
-            const struct store_step *o = &l->items[k];
-            if (!str_eq(o->pool, st->pool) || !str_eq(o->host, st->host))
-                continue;
-            rebooted = rebooted || str_eq(o->kind, SK_REBOOT);
-            applied = applied || (str_eq(o->kind, SK_APPLY) && o->state == STORE_STEP_DONE);
-            dup = dup || (k < i && str_eq(o->kind, SK_PRECHECK) && o->result_json &&
-                          strstr(o->result_json, "ok_livepatch_complete"));
+    for (size_t i = 0; i < j->n_pools; i++)
+        for (size_t k = 0; k < j->pools[i].n_hosts; k++) {
+            const struct jhost *h = &j->pools[i].hosts[k];
+            n += h->livepatch_ok && h->applied && !h->rebooted;
         }
-        n += !dup && !rebooted && applied;
-    }
     return n;
 }
 
-static json_t *rollout_json(const struct store_rollout *ro, const struct store_step_list *l,
-                            bool detail)
+static json_t *counters_json(const struct jscan *j, const struct jcounts *c, bool detail)
 {
-    size_t migr = 0, reboots = 0, tool = 0, applied = 0;
-    int64_t first = 0, last = 0;
-    bool automated = false;
-    for (size_t i = 0; i < l->n; i++) {
-        const struct store_step *st = &l->items[i];
-        if (st->intent_at_ms > 0 && (first == 0 || st->intent_at_ms < first))
-            first = st->intent_at_ms;
-        if (st->state == STORE_STEP_DONE && st->done_at_ms > last)
-            last = st->done_at_ms;
-        if (str_eq(st->kind, SK_REPLAN)) {
-            json_t *pj = params_of(st);
-            automated = json_integer_value(json_object_get(json_object_get(pj, "opts"), "mode")) ==
-                        PLAN_MODE_AUTOMATED;
-            json_decref(pj);
-        }
-        if (st->state != STORE_STEP_DONE)
-            continue;
-        if (str_eq(st->kind, SK_MIGRATE))
-            migr++;
-        else if (str_eq(st->kind, SK_REBOOT))
-            reboots++;
-        else if (str_eq(st->kind, SK_RESTART_AGENT))
-            tool++;
-        else if (str_eq(st->kind, SK_APPLY) || str_eq(st->kind, SK_APPLY_CDN))
-            applied++;
-    }
+    json_t *o =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hosts_total", (json_int_t)c->total,
+                  "hosts_done", (json_int_t)c->done, "hosts_skipped", (json_int_t)c->skipped,
+                  "hosts_failed", (json_int_t)c->failed, "hosts_not_started",
+                  (json_int_t)c->not_started, "updates_applied", (json_int_t)j->applied);
+    if (!detail)
+        return o;
+    json_object_set_new(o, "steps_started", json_integer((json_int_t)j->steps_started));
+    json_object_set_new(o, "steps_done", json_integer((json_int_t)j->steps_done));
+    json_object_set_new(o, "steps_total", json_integer((json_int_t)j->steps));
+    json_object_set_new(o, "migrations", json_integer((json_int_t)j->migrations));
+    json_object_set_new(o, "reboots", json_integer((json_int_t)j->reboots));
+    json_object_set_new(o, "toolstack_restarts", json_integer((json_int_t)j->toolstack));
+    json_object_set_new(o, "live_patched", json_integer((json_int_t)live_patched(j)));
+    return o;
+}
+
+static void times_json(json_t *o, const struct store_rollout *ro, const struct jscan *j,
+                       int64_t now_ms)
+{
     bool final = ro->state == STORE_ROLLOUT_DONE || ro->state == STORE_ROLLOUT_CANCELLED ||
                  ro->state == STORE_ROLLOUT_FAILED;
+    int64_t end = final ? ro->updated_at_ms
+                        : (j->last_done > ro->updated_at_ms ? j->last_done : ro->updated_at_ms);
+    if (!final && ro->state == STORE_ROLLOUT_RUNNING && now_ms > end)
+        end = now_ms; /* a running rollout's clock moves between journal writes */
+    json_object_set_new(o, "started", iso(j->first));
+    json_object_set_new(o, "finished", final ? iso(ro->updated_at_ms) : json_null());
+    json_object_set_new(o, "elapsed_s",
+                        json_integer(j->first > 0 && end > j->first ? (end - j->first) / 1000 : 0));
+    json_object_set_new(o, "window_s",
+                        json_real(j->first && j->last_done > j->first
+                                      ? (double)(j->last_done - j->first) / 1000.0
+                                      : 0.0));
+}
+
+static int facts_row(void *ctx, const char *pool, const char *host, const char *facts,
+                     int64_t at_ms)
+{
+    json_t *f = json_loads(facts, 0, NULL);
+    if (!json_is_object(f)) {
+        json_decref(f);
+        return 0;
+    }
+    json_object_set_new(f, "at", json_integer(at_ms));
+    char *key = xasprintf("%s\n%s", pool, host);
+    json_object_set_new(ctx, key, f);
+    free(key);
+    return 0;
+}
+
+static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
+                            const struct store_rollout *ro, const struct jscan *j, int64_t now_ms,
+                            bool detail)
+{
     const char *state =
         ro->state == STORE_ROLLOUT_PLANNED ? "pending" : store_rollout_state_name(ro->state);
-    json_t *j = json_pack("{s:s, s:s, s:o, s:o}", "id", ro->id, "state", state, "created",
+    json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "id", ro->id, "state", state, "created",
                           iso(ro->created_at_ms), "updated", iso(ro->updated_at_ms));
-    size_t hosts_total = 0, hosts_done = 0;
+    json_t *facts = detail ? plan_facts_get(s, cache, ro->id) : NULL;
+    json_t *host_facts = json_object();
+    struct err e = {0};
+    if (detail)
+        store_host_facts_scan(s, ro->id, facts_row, host_facts, &e);
+    struct jcounts c = {0};
     json_t *pools = json_array();
-    for (size_t i = 0; i < l->n; i++) {
-        bool seen = false;
-        for (size_t k = 0; k < i; k++)
-            seen = seen || str_eq(l->items[k].pool, l->items[i].pool);
-        if (seen)
-            continue;
-        json_t *pj = pool_json(ro, l, l->items[i].pool, &hosts_total, &hosts_done);
+    for (size_t i = 0; i < j->n_pools; i++) {
+        json_t *pj = pool_json(&j->pools[i], ro->state, facts, host_facts, detail, &c);
         if (detail) {
             json_array_append_new(pools, pj);
         } else {
-            json_array_append_new(pools, json_string(l->items[i].pool));
+            json_array_append_new(pools, json_string(j->pools[i].name));
             json_decref(pj);
         }
     }
-    json_object_set_new(j, "pools", pools);
-    const struct store_step *failed = first_failed(l, NULL);
-    json_object_set_new(j, "error",
-                        failed && ro->state != STORE_ROLLOUT_CANCELLED ? error_json(failed)
-                                                                       : json_null());
-    json_t *c = json_pack("{s:I, s:I}", "hosts_total", (json_int_t)hosts_total, "hosts_done",
-                          (json_int_t)hosts_done);
-    if (!detail) {
-        json_object_set_new(j, "counters", c);
-        return j;
+    json_decref(host_facts);
+    json_object_set_new(o, "pools", pools);
+    json_object_set_new(o, "error",
+                        j->error && ro->state != STORE_ROLLOUT_CANCELLED ? json_incref(j->error)
+                                                                         : json_null());
+    json_object_set_new(o, "counters", counters_json(j, &c, detail));
+    if (detail) {
+        json_object_set_new(o, "policy", json_string(ro->policy ? ro->policy : ""));
+        json_object_set_new(o, "automated", json_boolean(j->automated));
+        times_json(o, ro, j, now_ms);
+        json_object_set(o, "predicted_s", json_object_get(facts, "predicted_s"));
     }
-    size_t sdone = 0, sstarted = 0;
-    for (size_t i = 0; i < l->n; i++) {
-        sdone += fin(&l->items[i]);
-        sstarted += l->items[i].state != STORE_STEP_PENDING;
-    }
-    json_object_set_new(c, "steps_started", json_integer((json_int_t)sstarted));
-    json_object_set_new(c, "steps_done", json_integer((json_int_t)sdone));
-    json_object_set_new(c, "steps_total", json_integer((json_int_t)l->n));
-    json_object_set_new(c, "updates_applied", json_integer((json_int_t)applied));
-    json_object_set_new(c, "migrations", json_integer((json_int_t)migr));
-    json_object_set_new(c, "reboots", json_integer((json_int_t)reboots));
-    json_object_set_new(c, "toolstack_restarts", json_integer((json_int_t)tool));
-    json_object_set_new(c, "live_patched", json_integer((json_int_t)live_patched(l)));
-    json_object_set_new(j, "counters", c);
-    json_object_set_new(j, "policy", json_string(ro->policy ? ro->policy : ""));
-    json_object_set_new(j, "automated", json_boolean(automated));
-    json_object_set_new(j, "started", iso(first));
-    json_object_set_new(j, "finished", final ? iso(ro->updated_at_ms) : json_null());
-    int64_t end = final ? ro->updated_at_ms : (last > ro->updated_at_ms ? last : ro->updated_at_ms);
-    json_object_set_new(j, "elapsed_s",
-                        json_integer(first > 0 && end > first ? (end - first) / 1000 : 0));
-    json_object_set_new(j, "window_s",
-                        json_real(first && last > first ? (double)(last - first) / 1000.0 : 0.0));
-    json_t *plan = ro->plan_json ? json_loads(ro->plan_json, 0, NULL) : NULL;
-    json_object_set_new(j, "plan", plan ? plan : json_null());
-    return j;
+    json_decref(facts);
+    return o;
 }
 
-/* One rollout as JSON (see exec.h).  *out is a new reference. */
-int exec_rollout_json(struct exec *x, const char *id, json_t **out, struct err *e)
+static int build(struct store *s, struct exec_json_cache *cache, const struct store_rollout *ro,
+                 int64_t now_ms, bool detail, json_t **out, struct err *e)
 {
-    struct store *s = exec_store(x);
+    struct jscan j = {.detail = detail};
+    int rc =
+        store_steps_scan(s, ro->id, scan_keys, detail ? N_KEYS : N_KEYS_SUMMARY, on_row, &j, e);
+    if (rc == 0)
+        *out = rollout_json(s, cache, ro, &j, now_ms, detail);
+    jscan_cleanup(&j);
+    return rc;
+}
+
+/* One rollout (see exec_json.h). */
+int exec_json_rollout(struct store *s, struct exec_json_cache *cache, const char *id,
+                      int64_t now_ms, json_t **out, struct err *e)
+{
     struct store_rollout ro = {0};
-    struct store_step_list l = {0};
     *out = NULL;
-    int rc = store_rollout_get(s, id, &ro, e);
+    int rc = store_rollout_get_head(s, id, &ro, e);
     if (rc == 0)
-        rc = store_steps_list(s, id, NULL, &l, e);
-    if (rc == 0)
-        *out = rollout_json(&ro, &l, true);
-    store_step_list_cleanup(&l);
+        rc = build(s, cache, &ro, now_ms, true, out, e);
     store_rollout_cleanup(&ro);
     return rc;
 }
 
-/* Every rollout, newest first, as summaries: {"rollouts":[...]} (see exec.h). */
-int exec_rollouts_json(struct exec *x, json_t **out, struct err *e)
+/* Every rollout as summaries (see exec_json.h). */
+int exec_json_rollouts(struct store *s, struct exec_json_cache *cache, int64_t now_ms, json_t **out,
+                       struct err *e)
 {
-    struct store *s = exec_store(x);
     struct store_rollout_list rl = {0};
     *out = NULL;
-    int rc = store_rollout_list(s, STORE_ROLLOUT_MASK_ALL, 200, &rl, e);
+    int rc = store_rollout_list_heads(s, STORE_ROLLOUT_MASK_ALL, ROLLOUTS_LISTED, &rl, e);
     if (rc)
         return rc;
     json_t *arr = json_array();
     for (size_t i = 0; i < rl.n && rc == 0; i++) {
-        struct store_step_list l = {0};
-        rc = store_steps_list(s, rl.items[i].id, NULL, &l, e);
+        json_t *one = NULL;
+        rc = build(s, cache, &rl.items[i], now_ms, false, &one, e);
         if (rc == 0)
-            json_array_append_new(arr, rollout_json(&rl.items[i], &l, false));
-        store_step_list_cleanup(&l);
+            json_array_append_new(arr, one);
     }
     store_rollout_list_cleanup(&rl);
     if (rc) {
@@ -355,4 +746,16 @@ int exec_rollouts_json(struct exec *x, json_t **out, struct err *e)
     }
     *out = json_pack("{s:o}", "rollouts", arr);
     return 0;
+}
+
+/* One rollout as JSON through the executor's store (see exec.h).  Engine thread. */
+int exec_rollout_json(struct exec *x, const char *id, json_t **out, struct err *e)
+{
+    return exec_json_rollout(exec_store(x), NULL, id, 0, out, e);
+}
+
+/* Every rollout through the executor's store (see exec.h).  Engine thread. */
+int exec_rollouts_json(struct exec *x, json_t **out, struct err *e)
+{
+    return exec_json_rollouts(exec_store(x), NULL, 0, out, e);
 }

@@ -394,6 +394,14 @@ int store_rollout_get(struct store *s, const char *id, struct store_rollout *out
  */
 int store_rollout_list(struct store *s, unsigned mask, int64_t limit,
                        struct store_rollout_list *out, struct err *e);
+/* store_rollout_get / store_rollout_list without the plan text (plan_json NULL): for views that
+ * do not show the plan, which can be megabytes. */
+int store_rollout_get_head(struct store *s, const char *id, struct store_rollout *out,
+                           struct err *e);
+int store_rollout_list_heads(struct store *s, unsigned mask, int64_t limit,
+                             struct store_rollout_list *out, struct err *e);
+/* The plan text of a rollout (*plan_json new, free).  PP_ENOTFOUND when no such rollout. */
+int store_rollout_plan(struct store *s, const char *id, char **plan_json, struct err *e);
 /* The rollouts to resume at start: store_rollout_list(STORE_ROLLOUT_MASK_RESUME), oldest first. */
 int store_rollouts_unfinished(struct store *s, struct store_rollout_list *out, struct err *e);
 /*
@@ -502,5 +510,70 @@ int store_events_prune(struct store *s, const char *rollout_id, int64_t keep, in
                        struct err *e);
 void store_event_cleanup(struct store_event *ev);
 void store_event_list_cleanup(struct store_event_list *l);
+
+/* ---------------------------------------------------------------- views of the journal */
+
+#define STORE_SCAN_KEYS 8
+
+/*
+ * One step as store_steps_scan hands it over: every string is borrowed from SQLite and valid
+ * only during the callback.  param[i] is the text of json_extract(params, keys[i]) (NULL when
+ * absent; JSON true / false read "1" / "0").
+ */
+struct store_step_row {
+    int64_t seq;
+    const char *pool;
+    const char *host; /* NULL for pool-wide steps */
+    const char *kind;
+    enum store_step_state state;
+    int64_t intent_at_ms; /* 0 when never */
+    int64_t done_at_ms;   /* 0 when not finished */
+    const char *error;    /* NULL when none */
+    const char *result_json;
+    const char *param[STORE_SCAN_KEYS];
+};
+
+/* A params field to extract: path a JSON path ("$.name"), only from steps of kind (NULL: all). */
+struct store_scan_key {
+    const char *kind;
+    const char *path;
+};
+
+/*
+ * Every step of a rollout in seq order, without copying: fn is called once per step (a non-zero
+ * return stops the scan and is returned).  keys: up to STORE_SCAN_KEYS params fields, borrowed
+ * for the call (static strings: they are bound without a copy).  row->error is set for failed
+ * and skipped steps only, row->result_json for prechecks only.  For readers that build views of
+ * large journals (the rollout JSON): one query, no per-row allocation.  Read-only connections
+ * are enough.
+ */
+int store_steps_scan(struct store *s, const char *rollout_id, const struct store_scan_key *keys,
+                     size_t n_keys, int (*fn)(void *ctx, const struct store_step_row *row),
+                     void *ctx, struct err *e);
+
+/* A host's (pool NULL: rollout's; host NULL: pool's) steps by state. */
+struct store_step_counts {
+    int64_t total, started, done, skipped, failed;
+};
+/*
+ * Count the steps of a rollout, of one pool (host NULL) or of one host, leaving out steps of
+ * kind skip_kind (may be NULL).  Works on read-only connections.
+ */
+int store_steps_count(struct store *s, const char *rollout_id, const char *pool, const char *host,
+                      const char *skip_kind, struct store_step_counts *out, struct err *e);
+
+/*
+ * Record what the engine read about a host of a rollout's pool (facts_json: a JSON object, e.g.
+ * {"reboot_pending":true}); replaces the earlier record.  Not a journal write: inside a
+ * store_tx_begin transaction it is batched with it.
+ */
+int store_host_facts_set(struct store *s, const char *rollout_id, const char *pool,
+                         const char *host, const char *facts_json, struct err *e);
+/* Every host record of a rollout: fn(ctx, pool, host, facts_json, at_ms), strings borrowed for
+ * the call.  A non-zero return stops and is returned.  Works on read-only connections. */
+int store_host_facts_scan(struct store *s, const char *rollout_id,
+                          int (*fn)(void *ctx, const char *pool, const char *host,
+                                    const char *facts_json, int64_t at_ms),
+                          void *ctx, struct err *e);
 
 #endif

@@ -82,11 +82,17 @@ static const char SQL_STEP_MAXSEQ[] =
     "SELECT coalesce(max(seq), 0) FROM steps WHERE rollout_id = ?1";
 #define RO_COLS "id, created_at, updated_at, state, plan, policy, error"
 static const char SQL_RO_GET[] = "SELECT " RO_COLS " FROM rollouts WHERE id = ?1";
+/* The same columns without the plan text (it can be megabytes): plan_json comes back NULL. */
+#define RO_COLS_HEAD "id, created_at, updated_at, state, NULL, policy, error"
+static const char SQL_RO_GET_HEAD[] = "SELECT " RO_COLS_HEAD " FROM rollouts WHERE id = ?1";
 #define RO_MASK_WHERE                                                                              \
     "WHERE ((?1 >> (CASE state WHEN 'planned' THEN 0 WHEN 'running' THEN 1 WHEN 'halted' THEN 2 "  \
     "WHEN 'cancelling' THEN 3 WHEN 'cancelled' THEN 4 WHEN 'done' THEN 5 ELSE 6 END)) & 1) = 1 "
 static const char SQL_RO_LIST_NEW[] = "SELECT " RO_COLS " FROM rollouts " RO_MASK_WHERE
                                       "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
+static const char SQL_RO_LIST_HEADS[] = "SELECT " RO_COLS_HEAD " FROM rollouts " RO_MASK_WHERE
+                                        "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
+static const char SQL_RO_PLAN[] = "SELECT plan FROM rollouts WHERE id = ?1";
 static const char SQL_RO_LIST_OLD[] =
     "SELECT " RO_COLS " FROM rollouts " RO_MASK_WHERE "ORDER BY created_at, rowid LIMIT ?2";
 static const char SQL_RO_SET_STATE[] =
@@ -375,13 +381,14 @@ out:
     return store_wend(s, owned, rc, "appending steps", e);
 }
 
-int store_rollout_get(struct store *s, const char *id, struct store_rollout *out, struct err *e)
+static int rollout_get(struct store *s, const char *sql, const char *id, struct store_rollout *out,
+                       struct err *e)
 {
     memset(out, 0, sizeof(*out));
     if (!id)
         return err_set(e, PP_EINVAL, "no rollout id given");
     sqlite3_stmt *st;
-    int rc = store_stmt(s, SQL_RO_GET, &st, e);
+    int rc = store_stmt(s, sql, &st, e);
     if (rc)
         return rc;
     store_bind(st, "t", id);
@@ -392,6 +399,36 @@ int store_rollout_get(struct store *s, const char *id, struct store_rollout *out
         rc = err_set(e, PP_ENOTFOUND, "no rollout %s", id);
     else
         rc = store_dberr(s, e, src, "reading rollout %s", id);
+    store_stmt_done(st);
+    return rc;
+}
+
+int store_rollout_get(struct store *s, const char *id, struct store_rollout *out, struct err *e)
+{
+    return rollout_get(s, SQL_RO_GET, id, out, e);
+}
+
+int store_rollout_get_head(struct store *s, const char *id, struct store_rollout *out,
+                           struct err *e)
+{
+    return rollout_get(s, SQL_RO_GET_HEAD, id, out, e);
+}
+
+int store_rollout_plan(struct store *s, const char *id, char **plan_json, struct err *e)
+{
+    *plan_json = NULL;
+    sqlite3_stmt *st;
+    int rc = store_stmt(s, SQL_RO_PLAN, &st, e);
+    if (rc)
+        return rc;
+    store_bind(st, "t", id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *plan_json = store_col_dup(st, 0);
+    else if (src == SQLITE_DONE)
+        rc = err_set(e, PP_ENOTFOUND, "no rollout %s", id);
+    else
+        rc = store_dberr(s, e, src, "reading the plan of rollout %s", id);
     store_stmt_done(st);
     return rc;
 }
@@ -427,6 +464,12 @@ int store_rollout_list(struct store *s, unsigned mask, int64_t limit,
                        struct store_rollout_list *out, struct err *e)
 {
     return rollout_list(s, SQL_RO_LIST_NEW, mask, limit, out, e);
+}
+
+int store_rollout_list_heads(struct store *s, unsigned mask, int64_t limit,
+                             struct store_rollout_list *out, struct err *e)
+{
+    return rollout_list(s, SQL_RO_LIST_HEADS, mask, limit, out, e);
 }
 
 int store_rollouts_unfinished(struct store *s, struct store_rollout_list *out, struct err *e)

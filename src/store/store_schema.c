@@ -112,6 +112,18 @@ const char *const store_migrations[] = {
     "  message    TEXT NOT NULL"
     ") STRICT;"
     "CREATE INDEX events_by_rollout ON events (rollout_id, id);",
+
+    /* 2: per-host facts read from the pool while a rollout runs (reboot pending, ...), and an
+     * index for a host's steps (its whole-host percent in every progress event). */
+    "CREATE TABLE host_facts ("
+    "  rollout_id TEXT NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  pool       TEXT NOT NULL,"
+    "  host       TEXT NOT NULL,"
+    "  facts      TEXT NOT NULL CHECK (json_valid(facts)),"
+    "  at         INTEGER NOT NULL,"
+    "  PRIMARY KEY (rollout_id, pool, host)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX steps_by_host ON steps (rollout_id, pool, host, seq);",
 };
 
 const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -401,13 +401,13 @@ static void test_migration_failure_then_retry(void **state)
     json_t *err = json_object_get(j, "error");
     assert_string_equal(json_string_value(json_object_get(err, "step")), "evacuate");
     assert_string_equal(json_string_value(json_object_get(err, "pool")), "p1");
-    /* the halted host is shown as such, with its evacuation progress */
+    /* the host whose step failed is shown as "failed", with its evacuation progress */
     bool halted_host = false;
     json_t *hs = json_object_get(p0, "hosts");
     for (size_t i = 0; i < json_array_size(hs); i++)
         halted_host =
             halted_host ||
-            str_eq(json_string_value(json_object_get(json_array_get(hs, i), "state")), "halted");
+            str_eq(json_string_value(json_object_get(json_array_get(hs, i), "state")), "failed");
     assert_true(halted_host);
     json_decref(j);
     struct err e = {0};

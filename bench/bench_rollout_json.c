@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_rollout_json.c - how long GET /rollouts/{id} and GET /rollouts take for a fleet-sized
+ * rollout: 100 pools x 16 hosts, 43,650 journaled steps (prechecks, disable, evacuations, apply,
+ * reboot, enable, migrations back), two thirds of the hosts done, one failed, the plan JSON of
+ * the fleet stored with it.  The JSON is built exactly as the REST server's thread builds it
+ * (exec_json_rollout on a read-only connection: never on the engine thread).  Prints the
+ * figures (first read with the plan parsed, then the median and worst of 20 warm reads, and the
+ * list), in wall-clock time and in this thread's CPU time (a loaded machine inflates the first);
+ * asserts nothing about time.
+ *
+ * Usage: bench_rollout_json [DIR]   (the database lives in a temporary folder under DIR or .)
+ */
+#include <ftw.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "engine/exec_json.h"
+#include "store/store.h"
+
+#define POOLS        100
+#define HOSTS        16
+#define VMS_PER_HOST 20
+#define TARGET_STEPS 43650
+#define WARM_READS   20
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(bench_clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+struct steps {
+    struct store_step_spec *v;
+    size_t n, cap;
+    char **owned;
+    size_t n_owned, cap_owned;
+};
+
+static const char *own(struct steps *s, char *str)
+{
+    if (s->n_owned == s->cap_owned) {
+        s->cap_owned = s->cap_owned ? 2 * s->cap_owned : 1024;
+        s->owned = xreallocarray(s->owned, s->cap_owned, sizeof(*s->owned));
+    }
+    return s->owned[s->n_owned++] = str;
+}
+
+static void add(struct steps *s, const char *pool, const char *host, const char *kind, char *params)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 4096;
+        s->v = xreallocarray(s->v, s->cap, sizeof(*s->v));
+    }
+    s->v[s->n++] = (struct store_step_spec){pool, host, kind, own(s, params)};
+}
+
+static void add_migrations(struct steps *s, const char *pool, const char *ref, const char *name,
+                           int p, int h, int n, bool back)
+{
+    for (int v = 0; v < n; v++)
+        add(s, pool, ref, "migrate",
+            xasprintf("{\"batch\":%d,\"host_name\":\"%s\",\"vm\":\"OpaqueRef:vm-%d-%d-%d\","
+                      "\"vm_name\":\"vm-%d-%d-%d\",\"from\":\"%s\",\"to\":\"OpaqueRef:h-%d-%d\","
+                      "\"memory\":4294967296,\"back\":%s}",
+                      h, name, p, h, v, p, h, v, ref, p, (h + 1) % HOSTS, back ? "true" : "false"));
+}
+
+/* The steps of one pool, its plan JSON appended to plan. */
+static void pool_steps(struct steps *s, int p, FILE *plan)
+{
+    const char *pool = own(s, xasprintf("pool-%03d", p));
+    add(s, pool, NULL, "upload", xasprintf("{\"uuid\":\"u-1\",\"path\":\"/x\",\"sr\":\"sr\"}"));
+    add(s, pool, NULL, "introduce", xasprintf("{\"uuid\":\"u-1\"}"));
+    fprintf(plan, "%s{\"pool\":\"%s\",\"totals\":{\"window_s\":%d},\"hosts\":[", p ? "," : "", pool,
+            2000 + p);
+    for (int h = 0; h < HOSTS; h++) {
+        const char *ref = own(s, xasprintf("OpaqueRef:h-%d-%d", p, h));
+        add(s, pool, ref, "precheck",
+            xasprintf("{\"uuid\":\"u-1\",\"host_name\":\"host-%d-%d\",\"batch\":1000000}", p, h));
+        fprintf(plan,
+                "%s{\"ref\":\"%s\",\"name\":\"host-%d-%d\",\"start_s\":%d,\"end_s\":%d,"
+                "\"reboot\":true,\"toolstack\":false,\"livepatched\":false,\"updates\":[\"u-1\"],"
+                "\"actions\":[{\"kind\":\"apply\",\"update\":\"u-1\",\"name\":\"XS82ECU1099\"},"
+                "{\"kind\":\"evacuate\",\"migrations\":[",
+                h ? "," : "", ref, p, h, h * 120, h * 120 + 600);
+        for (int v = 0; v < VMS_PER_HOST; v++)
+            fprintf(plan, "%s{\"vm\":\"OpaqueRef:vm-%d-%d-%d\",\"to\":\"h\",\"memory\":1}",
+                    v ? "," : "", p, h, v);
+        fprintf(plan, "]}]}");
+    }
+    fprintf(plan, "]}");
+    add(s, pool, NULL, "replan", xasprintf("{\"opts\":{\"mode\":0}}"));
+    for (int h = 0; h < HOSTS; h++) {
+        const char *ref = own(s, xasprintf("OpaqueRef:h-%d-%d", p, h));
+        char *name = xasprintf("host-%d-%d", p, h);
+        add(s, pool, ref, "disable", xasprintf("{\"batch\":%d,\"host_name\":\"%s\"}", h, name));
+        add_migrations(s, pool, ref, name, p, h, VMS_PER_HOST, false);
+        add(s, pool, ref, "apply",
+            xasprintf("{\"batch\":%d,\"host_name\":\"%s\",\"uuid\":\"u-1\"}", h, name));
+        add(s, pool, ref, "reboot", xasprintf("{\"batch\":%d,\"host_name\":\"%s\"}", h, name));
+        add(s, pool, ref, "enable", xasprintf("{\"batch\":%d,\"host_name\":\"%s\"}", h, name));
+        /* 40,500 steps without them: 1,550 hosts bring 2 VMs home, 50 one (43,650) */
+        add_migrations(s, pool, ref, name, p, h, p * HOSTS + h < 1550 ? 2 : 1, true);
+        free(name);
+    }
+    add(s, pool, NULL, "clean", xasprintf("{\"uuid\":\"u-1\"}"));
+    add(s, pool, NULL, "undo", xasprintf("{}"));
+}
+
+/* Two thirds of the steps done (whole pools first), one failed: a rollout halted late. */
+static int mark_progress(const char *path, const char *id, size_t n)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    char *sql = sqlite3_mprintf(
+        "BEGIN; UPDATE steps SET state = 'done', intent_at = 1780000000000 + seq * 1000, "
+        "done_at = 1780000000000 + seq * 1000 + 500 WHERE rollout_id = %Q AND seq <= %lld; "
+        "UPDATE steps SET state = 'failed', intent_at = 1780000000000 + seq * 1000, "
+        "done_at = 1780000000000 + seq * 1000 + 700, error = '{\"code\":\"HOST_OFFLINE\","
+        "\"message\":\"host did not answer\"}' WHERE rollout_id = %Q AND seq = %lld; "
+        "UPDATE rollouts SET state = 'halted' WHERE id = %Q; COMMIT;",
+        id, (long long)(n * 2 / 3), id, (long long)(n * 2 / 3 + 1), id);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int64_t timed_read(struct store *ro, struct exec_json_cache *c, const char *id,
+                          size_t *bytes)
+{
+    json_t *j = NULL;
+    struct err e = {0};
+    int64_t t0 = now_us();
+    int rc = exec_json_rollout(ro, c, id, 0, &j, &e);
+    char *text = rc == 0 ? json_dumps(j, JSON_COMPACT) : NULL; /* the REST server sends text */
+    int64_t dt = now_us() - t0;
+    if (rc != 0)
+        fprintf(stderr, "bench_rollout_json: read failed: %s\n", e.msg);
+    *bytes = text ? strlen(text) : 0;
+    free(text);
+    json_decref(j);
+    return rc == 0 ? dt : -1;
+}
+
+static void report(struct store *ro, const char *id, size_t n_steps)
+{
+    struct exec_json_cache *c = exec_json_cache_new();
+    size_t bytes = 0;
+    int64_t first = timed_read(ro, c, id, &bytes);
+    int64_t warm[WARM_READS];
+    for (int i = 0; i < WARM_READS; i++)
+        warm[i] = timed_read(ro, c, id, &bytes);
+    qsort(warm, WARM_READS, sizeof(warm[0]), cmp_i64);
+    json_t *list = NULL;
+    struct err e = {0};
+    int64_t t0 = now_us();
+    exec_json_rollouts(ro, c, 0, &list, &e);
+    int64_t list_us = now_us() - t0;
+    json_decref(list);
+    printf("rollout JSON, %zu steps (%d pools x %d hosts), read-only connection, off the engine "
+           "thread, %s time:\n",
+           n_steps, POOLS, HOSTS, bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU");
+    printf("  GET /rollouts/{id}: first %.1f ms (plan parsed), warm median %.1f ms, worst %.1f "
+           "ms, %zu bytes\n",
+           first / 1000.0, warm[WARM_READS / 2] / 1000.0, warm[WARM_READS - 1] / 1000.0, bytes);
+    printf("  GET /rollouts (summaries): %.1f ms\n", list_us / 1000.0);
+    exec_json_cache_free(c);
+}
+
+int main(int argc, char **argv)
+{
+    char *dir = xasprintf("%s/bench-rjson-XXXXXX", argc > 1 ? argv[1] : ".");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char *path = xasprintf("%s/pp.db", dir);
+    struct steps s = {0};
+    char *plan_text = NULL;
+    size_t plan_len = 0;
+    FILE *plan = open_memstream(&plan_text, &plan_len);
+    fprintf(plan, "{\"pools\":[");
+    for (int p = 0; p < POOLS; p++)
+        pool_steps(&s, p, plan);
+    fprintf(plan, "]}");
+    fclose(plan);
+    struct store *w = NULL, *ro = NULL;
+    struct err e = {0};
+    char *id = NULL;
+    int ret = 1;
+    struct store_rollout_spec spec = {.id = "r-bench", .plan_json = plan_text, .policy = "minimal"};
+    if (store_open(path, NULL, &w, &e) != 0 ||
+        store_rollout_create(w, &spec, s.v, s.n, &id, &e) != 0) {
+        fprintf(stderr, "bench_rollout_json: %s\n", e.msg);
+        goto out;
+    }
+    if (mark_progress(path, id, s.n) != 0 || store_open_readonly(path, NULL, &ro, &e) != 0) {
+        fprintf(stderr, "bench_rollout_json: setting up the journal failed %s\n", e.msg);
+        goto out;
+    }
+    if (s.n != TARGET_STEPS)
+        fprintf(stderr, "bench_rollout_json: %zu steps, not %d\n", s.n, TARGET_STEPS);
+    printf("plan JSON %zu bytes\n", plan_len);
+    report(ro, id, s.n);
+    bench_clock = CLOCK_THREAD_CPUTIME_ID; /* the same without the other processes' load */
+    report(ro, id, s.n);
+    ret = 0;
+out:
+    store_close(ro);
+    store_close(w);
+    free(id);
+    free(plan_text);
+    for (size_t i = 0; i < s.n_owned; i++)
+        free(s.owned[i]);
+    free(s.owned);
+    free(s.v);
+    if (getenv("KEEP"))
+        printf("kept %s\n", path);
+    else
+        nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+    free(path);
+    return ret;
+}

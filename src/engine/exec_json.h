@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_json.h - rollouts as JSON (docs/rest-api.md, "Rollouts"), built from the journal in one
+ * pass over its steps, on any thread that has its own store connection (the REST server's
+ * read-only ones): never on, and never waiting for, the engine thread.
+ */
+#ifndef PP_ENGINE_EXEC_JSON_H
+#define PP_ENGINE_EXEC_JSON_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct err;
+struct store;
+
+/*
+ * What the JSON needs from a rollout's plan (predicted window and per-host predictions, host and
+ * update names), kept per rollout so that a plan of megabytes is parsed once, not on every read.
+ * Thread-safe (one mutex); shared by every reader thread.
+ */
+struct exec_json_cache;
+struct exec_json_cache *exec_json_cache_new(void);
+void exec_json_cache_free(struct exec_json_cache *c);
+
+/*
+ * One rollout with its pools, per-host records, counters, state and error.  s: any connection
+ * (read-only is enough), used by this thread only during the call.  cache may be NULL (the plan
+ * is then parsed for this call).  now_ms: the engine clock's now (elapsed of a running rollout);
+ * 0 = the time of the last journal write.  *out new reference.  PP_ENOTFOUND for an unknown id.
+ */
+int exec_json_rollout(struct store *s, struct exec_json_cache *cache, const char *id,
+                      int64_t now_ms, json_t **out, struct err *e);
+/* {"rollouts":[summary...]} newest first (at most 200).  Same rules as exec_json_rollout. */
+int exec_json_rollouts(struct store *s, struct exec_json_cache *cache, int64_t now_ms, json_t **out,
+                       struct err *e);
+
+#endif
