@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/browser/run.sh - the web UI's real-browser test: starts `poolpatch sim` (scenarios/demo.json)
+# and `poolpatch serve` (embedded web assets) as tests/e2e/lib.sh does, registers the three demo
+# pools and the client ID with the CLI, then runs ui.test.mjs (headless Debian Chromium driven by
+# playwright-core, axe-core; both from tools/deps.sh's `npm ci`, nothing downloaded here).
+# Environment: POOLPATCH, SRCDIR (meson), ARTIFACTS (screenshots folder, default $E2E_TMP/shots),
+# BROWSER_SCALE (the simulator's --time-scale, default 60).
+. "$SRCDIR/tests/e2e/lib.sh"
+
+HERE="$SRCDIR/tests/browser"
+[ -d "$HERE/node_modules/playwright-core" ] && [ -d "$HERE/node_modules/axe-core" ] ||
+    fail "tests/browser/node_modules is missing: run 'make deps' (tools/deps.sh runs npm ci there)"
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$CHROMIUM" ] || fail "$CHROMIUM is missing: run 'make deps' (Debian package chromium)"
+command -v node >/dev/null || fail "node is missing: run 'make deps'"
+
+start_sim "$SRCDIR/scenarios/demo.json" --time-scale "${BROWSER_SCALE:-60}"
+start_serve ${BROWSER_WEB_ROOT:+--web-root "$BROWSER_WEB_ROOT"}
+echo xenroot >"$E2E_TMP/pw"
+for p in prod lab edge-standalone; do
+    pp_ok pool add "$p" --url "$(sim_master_url "$p")" --user root --password-file "$E2E_TMP/pw"
+done
+pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
+
+export SERVE_URL CHROMIUM
+export SERVE_TOKEN_VALUE
+SERVE_TOKEN_VALUE=$(cat "$SERVE_TOKEN")
+export SIM_MASTERS
+SIM_MASTERS=$(awk '$1 == "pool" { printf "%s=%s ", $2, $4 }' "$SIM_OUT")
+export ARTIFACTS=${ARTIFACTS:-$E2E_TMP/shots}
+mkdir -p "$ARTIFACTS"
+rm -f "$ARTIFACTS"/*.png
+export BROWSER_TMP="$E2E_TMP"
+node "$HERE/ui.test.mjs" || {
+    echo "--- poolpatch serve log (tail)" >&2
+    tail -30 "$SERVE_LOG" >&2
+    fail "browser test failed (screenshots in $ARTIFACTS)"
+}
+pass "browser suite (screenshots in $ARTIFACTS)"

@@ -1,0 +1,487 @@
+// SPDX-License-Identifier: MIT
+// ui.test.mjs - the web UI in a real headless Chromium (Debian's, driven by playwright-core)
+// against the real `poolpatch serve` and `poolpatch sim` started by run.sh.  Every check compares
+// the page with the daemon's API or with the pool state read from the simulator (GET /sim/state,
+// XAPI), never with what the UI says of itself.  A screenshot of each step goes to $ARTIFACTS.
+// Steps: token login, Check for Updates Now, both views, sort, filters (and the URL keeping
+// them), dismiss / restore, CSV bytes, Pools' "N updates missing", the Install Update wizard
+// through Prechecks with Resolve All to a live rollout compared with GET /rollouts/{id} every
+// second, a halted rollout's Retry (a migration fault), a cancel (a precheck fault), an
+// unreachable pool (a partition fault), a 390 px phone pass and axe-core in both themes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const URL0 = process.env.SERVE_URL;
+const TOKEN = process.env.SERVE_TOKEN_VALUE;
+const SHOTS = process.env.ARTIFACTS;
+const MASTERS = Object.fromEntries((process.env.SIM_MASTERS || '').trim().split(/\s+/).map((x) => x.split('=')));
+const LAUNCH = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let shot = 0;
+let failures = 0;
+const t0 = Date.now();
+
+function check(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+// One named step: run it, screenshot the page, print ok / FAIL (a failure stops the run).
+async function step(page, name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL - ${name}: ${e.stack || e}`);
+  } finally {
+    shot++;
+    const f = path.join(SHOTS, String(shot).padStart(2, '0') + '-' + name.replace(/[^a-z0-9]+/gi, '-').toLowerCase() + '.png');
+    await page.screenshot({ path: f, fullPage: true }).catch(() => {});
+  }
+  if (failures) throw new Error('STOP');
+}
+
+async function api(method, p, body) {
+  const r = await fetch(URL0 + '/api/v1' + p, { method, headers: { Authorization: 'Bearer ' + TOKEN,
+    ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${await r.text()}`);
+  if (r.status === 204) return null;
+  const ct = r.headers.get('content-type') || '';
+  return ct.includes('json') ? r.json() : Buffer.from(await r.arrayBuffer());
+}
+
+async function sim(p, body) {
+  const base = MASTERS.prod;
+  const r = await fetch(base + p.replace(/^\//, ''), body ? { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body) } : {});
+  if (!r.ok) throw new Error(`sim ${p}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+async function xapi(pool, method, params) {
+  const r = await fetch(MASTERS[pool] + 'jsonrpc', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', method, params, id: 1 }) });
+  const j = await r.json();
+  if (j.error) throw new Error(`${method}: ${JSON.stringify(j.error)}`);
+  return j.result;
+}
+
+// The pool's other_config as XenCenter would read it (dismissals live there).
+async function poolOtherConfig(pool) {
+  const s = await xapi(pool, 'session.login_with_password', ['root', 'xenroot']);
+  const [p] = await xapi(pool, 'pool.get_all', [s]);
+  return xapi(pool, 'pool.get_other_config', [s, p]);
+}
+
+const simHost = (st, pool, host) => st.pools.find((p) => p.name === pool).hosts.find((x) => x.name === host);
+
+async function waitFor(what, fn, seconds) {
+  const end = Date.now() + seconds * 1000;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('timed out (' + seconds + ' s) waiting for ' + what);
+}
+
+const rowIds = (page, attr) => page.$$eval(`tr[${attr}]`, (rs, a) => rs.map((r) => r.getAttribute(a)), attr);
+const text = (page, sel) => page.textContent(sel);
+const hashParams = async (page) => new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1] || '');
+
+async function gotoHash(page, hash, sel) {
+  await page.evaluate((hh) => { location.hash = hh; }, hash);
+  await page.waitForSelector(sel || '#main h2');
+}
+
+// ------------------------------------------------------------------ the rollout page vs the API
+
+// The page's view of a rollout: header counters and, per host, state and percent.
+async function pageRollout(page) {
+  return page.evaluate(() => ({
+    state: document.getElementById('rollout-state')?.textContent,
+    header: document.getElementById('rollout-header')?.textContent,
+    hosts: [...document.querySelectorAll('tr[data-host]')].map((r) => ({ pool: r.dataset.pool, name: r.dataset.host,
+      state: r.dataset.state, percent: Number(r.dataset.percent),
+      aria: Number(r.querySelector('[role=progressbar]').getAttribute('aria-valuenow')),
+      shown: r.querySelector('.pct').textContent })),
+  }));
+}
+
+function sameAsApi(pg, r) {
+  const c = r.counters || {};
+  const m = (pg.header || '').match(/Hosts (\d+)\/(\d+) done.*?(\d+) updates applied · (\d+) migrations · (\d+) reboots · (\d+) toolstack restarts · (\d+) live-patched/);
+  if (!m) return 'header not understood: ' + pg.header;
+  const want = [c.hosts_done, c.hosts_total, c.updates_applied, c.migrations, c.reboots, c.toolstack_restarts, c.live_patched].map((x) => x ?? 0);
+  if (m.slice(1).map(Number).join() !== want.join()) return `header ${m.slice(1).join()} vs API ${want.join()}`;
+  if (pg.state !== r.state) return `state ${pg.state} vs API ${r.state}`;
+  for (const p of r.pools || []) {
+    for (const x of p.hosts || []) {
+      const y = pg.hosts.find((z) => z.pool === p.name && z.name === x.name);
+      const pct = Math.round(x.percent ?? 0);
+      if (!y) return `host ${x.name} not on the page`;
+      if (y.state !== x.state || y.percent !== pct || y.aria !== pct || y.shown !== pct + '%') {
+        return `host ${x.name}: page ${y.state} ${y.percent}% (aria ${y.aria}, shown ${y.shown}) vs API ${x.state} ${pct}%`;
+      }
+    }
+  }
+  return null;
+}
+
+// Compare the page with GET /rollouts/{id} every second until the rollout ends; a mismatch may
+// last at most 3 s (the page re-reads on each event and every second).  Returns the samples.
+async function followAndCompare(page, id, seconds) {
+  const samples = [];
+  const end = Date.now() + seconds * 1000;
+  for (;;) {
+    let r, pg, why, tries = 0;
+    const t = Date.now();
+    do {
+      if (tries++) await new Promise((res) => setTimeout(res, 200));
+      r = await api('GET', '/rollouts/' + id);
+      pg = await pageRollout(page);
+      why = sameAsApi(pg, r);
+    } while (why && Date.now() - t < 3000);
+    check(!why, 'the page differs from GET /rollouts/' + id + ' for 3 s: ' + why);
+    samples.push(r);
+    if (['done', 'halted', 'cancelled', 'failed', 'cancel_failed'].includes(r.state)) return samples;
+    check(Date.now() < end, `rollout ${id} still ${r.state} after ${seconds} s`);
+    await new Promise((res) => setTimeout(res, Math.max(0, 1000 - (Date.now() - t))));
+  }
+}
+
+async function newestRollout() {
+  return (await api('GET', '/rollouts')).rollouts[0];
+}
+
+// ------------------------------------------------------------------ accessibility and layout
+
+async function axe(page, where) {
+  await page.addScriptTag({ content: AXE });
+  const res = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = res.violations.filter((v) => ['critical', 'serious'].includes(v.impact));
+  check(!bad.length, `axe on ${where}: ` + bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`).join(' | '));
+  return res.violations.length;
+}
+
+async function noOverflow(page, where) {
+  const w = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  check(w[0] <= w[1], `${where}: the page is ${w[0]} px wide in a ${w[1]} px window`);
+}
+
+// ------------------------------------------------------------------ the run
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: LAUNCH });
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, colorScheme: 'dark' });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('dialog', (d) => d.accept());
+
+  await step(page, 'token login', async () => {
+    await page.goto(URL0 + '/');
+    await page.waitForSelector('#token');
+    check((await page.title()).includes('poolpatch'), 'title');
+    await page.fill('#token', 'wrong-token');
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#token-form .warn', { timeout: 10000 });
+    await page.fill('#token', TOKEN);
+    await page.click('#token-form button[type=submit]');
+    await page.waitForSelector('#updates-body');
+    await page.waitForSelector('#live.on', { timeout: 10000 });
+    check(await page.evaluate(() => document.activeElement && document.activeElement.tagName) === 'H2', 'focus on the page heading');
+    const fav = await fetch(URL0 + '/favicon.svg');
+    check(fav.ok && (fav.headers.get('content-type') || '').includes('svg'), 'favicon served');
+  });
+
+  let byU;
+  await step(page, 'check for updates now', async () => {
+    await page.click('text=Check for Updates Now');
+    await page.waitForSelector('#banner:has-text("Checked")', { timeout: 60000 });
+    byU = await api('GET', '/updates?view=by-update');
+    const n = byU.updates.length;
+    check(n >= 5, 'the demo catalog should give several updates, got ' + n);
+    check((await text(page, '#banner')).includes(`${n} updates available`), 'banner count: ' + await text(page, '#banner'));
+    check((await rowIds(page, 'data-update')).length === n, 'By Update rows = API rows');
+    const sev = byU.updates.find((u) => u.severity);
+    check(sev, 'the demo has an XS8 update with a severity');
+    check((await text(page, `tr[data-update="${sev.id}"]`)).includes('Severity: ' + sev.severity), 'XS8 severity shown');
+  });
+
+  await step(page, 'by update sorted by date and by pool', async () => {
+    const top = new Set(byU.updates.filter((u) => ['release', 'cumulative'].includes(u.kind)).map((u) => u.id));
+    const dateOf = new Map(byU.updates.map((u) => [u.id, Date.parse(u.date)]));
+    let ids = (await rowIds(page, 'data-update')).filter((i) => !top.has(i));
+    for (let i = 1; i < ids.length; i++) check(dateOf.get(ids[i - 1]) >= dateOf.get(ids[i]), 'date order at row ' + i);
+    await page.selectOption('select:near(:text("Sort"))', 'pool');
+    await page.waitForFunction(() => location.hash.includes('sort=pool'));
+    const poolOf = new Map(byU.updates.map((u) => [u.id, [...u.pools].sort()[0]]));
+    ids = (await rowIds(page, 'data-update')).filter((i) => !top.has(i));
+    for (let i = 1; i < ids.length; i++) check(poolOf.get(ids[i - 1]) <= poolOf.get(ids[i]), 'pool order at row ' + i + ': ' + ids);
+    check(ids.join() !== [...ids].sort((a, b) => dateOf.get(b) - dateOf.get(a)).join(), 'sort by pool changed the order');
+  });
+
+  await step(page, 'by server sorted by pool and by date', async () => {
+    await page.click('button.tab:has-text("By Server")');
+    await page.waitForSelector('#servers-table');
+    const q = await hashParams(page);
+    check(q.get('view') === 'by-server' && q.get('sort') === 'pool', 'view and sort in the URL: ' + q);
+    const byS = await api('GET', '/updates?view=by-server');
+    let rows = await rowIds(page, 'data-server');
+    check(rows.length === byS.servers.length, `By Server rows ${rows.length} vs API ${byS.servers.length}`);
+    const pools = rows.map((r) => r.split('/')[0]);
+    check(pools.join() === [...pools].sort().join(), 'pool order: ' + pools);
+    await page.selectOption('select:near(:text("Sort"))', 'date');
+    await page.waitForFunction(() => location.hash.includes('sort=date'));
+    const dateOf = new Map(byU.updates.map((u) => [u.id, Date.parse(u.date)]));
+    const newest = new Map(byS.servers.map((s) => [s.pool + '/' + s.server, Math.max(0, ...s.required.map((r) => dateOf.get(r.id) || 0))]));
+    rows = await rowIds(page, 'data-server');
+    for (let i = 1; i < rows.length; i++) check(newest.get(rows[i - 1]) >= newest.get(rows[i]), 'date order at ' + rows[i]);
+  });
+
+  await step(page, 'filters by pool server and date kept in the URL', async () => {
+    await page.selectOption('select:near(:text("Pool"))', 'prod');
+    await page.waitForFunction(() => location.hash.includes('pool=prod'));
+    let rows = await rowIds(page, 'data-server');
+    check(rows.length && rows.every((r) => r.startsWith('prod/')), 'pool filter: ' + rows);
+    await page.selectOption('select:near(:text("Server"))', 'prod-2');
+    rows = await rowIds(page, 'data-server');
+    check(rows.join() === 'prod/prod-2', 'server filter: ' + rows);
+    await page.reload();
+    await page.waitForSelector('#servers-table');
+    check((await rowIds(page, 'data-server')).join() === 'prod/prod-2', 'filters survive a reload');
+    check(await page.inputValue('select:near(:text("Server"))') === 'prod-2', 'the select shows the filter');
+    await gotoHash(page, '#/updates?view=by-update&date=old', '#updates-body');
+    const old = byU.updates.filter((u) => Date.now() - Date.parse(u.date) > 365 * 86400000).map((u) => u.id).sort();
+    check((await rowIds(page, 'data-update')).sort().join() === old.join(), 'date filter: older than 12 months');
+    await gotoHash(page, '#/updates?view=by-update&pool=lab', '#updates-body');
+    const lab = byU.updates.filter((u) => u.pools.includes('lab')).map((u) => u.id).sort();
+    check((await rowIds(page, 'data-update')).sort().join() === lab.join(), 'By Update pool filter');
+  });
+
+  await step(page, 'dismiss and restore', async () => {
+    await gotoHash(page, '#/updates?view=by-update', '#updates-table');
+    const u = byU.updates.find((x) => x.source !== 'repository' && x.kind !== 'release' && x.pools.includes('prod'));
+    await page.check(`tr[data-update="${u.id}"] input[type=checkbox]`);
+    await page.click('button:has-text("Dismiss Selected")');
+    await page.waitForSelector('#dismissed-line');
+    check((await text(page, '#dismissed-line')).startsWith('1 dismissed'), 'the dismissed line: ' + await text(page, '#dismissed-line'));
+    check(!(await rowIds(page, 'data-update')).includes(u.id), 'the dismissed row is gone');
+    check(String((await poolOtherConfig('prod'))['XenCenter.IgnorePatches'] || '').includes(u.id), 'stored in the pool as XenCenter stores it');
+    await page.click('#dismissed-line button:has-text("Restore")');
+    await page.waitForSelector('#dismissed-line', { state: 'detached' });
+    check((await rowIds(page, 'data-update')).includes(u.id), 'restored row back');
+    check(!String((await poolOtherConfig('prod'))['XenCenter.IgnorePatches'] || '').includes(u.id), 'removed from the pool');
+    await page.click('button:has-text("Dismiss All")');
+    await page.waitForSelector('#dismissed-line');
+    check((await text(page, '#dismissed-line')).startsWith(`${byU.updates.length} dismissed`), 'Dismiss All count: ' + await text(page, '#dismissed-line'));
+    check(!(await text(page, '#updates-body')).includes('No updates available'), 'not "No updates available" after Dismiss All');
+    await page.click('#dismissed-line button:has-text("Restore")');
+    await page.waitForSelector('#updates-table');
+    check((await rowIds(page, 'data-update')).length === byU.updates.length, 'all restored');
+  });
+
+  await step(page, 'export csv byte for byte', async () => {
+    for (const view of ['by-update', 'by-server']) {
+      await gotoHash(page, '#/updates?view=' + view, view === 'by-update' ? '#updates-table' : '#servers-table');
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.click('button:has-text("Export CSV")')]);
+      const got = fs.readFileSync(await dl.path());
+      const want = await api('GET', '/updates/export.csv?view=' + view);
+      check(Buffer.compare(got, want) === 0, `CSV ${view}: ${got.length} bytes vs the API's ${want.length}`);
+      check(dl.suggestedFilename() === `updates-${view}.csv`, 'file name ' + dl.suggestedFilename());
+    }
+  });
+
+  await step(page, 'pools with updates missing and settings', async () => {
+    await gotoHash(page, '#/pools', '#pools-table');
+    const byS = await api('GET', '/updates?view=by-server');
+    for (const pool of ['prod', 'lab']) {
+      const n = new Set(byS.servers.filter((s) => s.pool === pool).flatMap((s) => s.required.map((r) => r.id))).size;
+      const cell = await text(page, `tr[data-pool="${pool}"] td.missing`);
+      check(cell.includes(`${n} update${n === 1 ? '' : 's'} missing`), `${pool}: "${cell}" vs ${n}`);
+    }
+    check(await page.isVisible('#client-id-file') && await page.isVisible('#default-policy'), 'settings shown');
+  });
+
+  let prodId;
+  await step(page, 'wizard select update and servers', async () => {
+    await page.click('#nav a:has-text("Install Update")');
+    await page.waitForSelector('#wizard-heading:has-text("Select Update")');
+    check(await page.isDisabled('#wiz-upload'), 'upload disabled (no API route) and says so');
+    await page.check('input[value=chosen]');
+    await page.click('#wizard-next');
+    check((await text(page, '#wizard-problem')).includes('Tick at least one update'), 'Chosen updates with none ticked is refused');
+    await page.check('input[value=automated]');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Select Servers")');
+    const labHosts = await page.$$eval('.pool-pick[data-pool="lab"] li', (l) => l.map((x) => x.textContent));
+    check(labHosts.length === 2 && labHosts.every((t) => t.includes('will be updated') || t.includes('cannot be chosen: ')), 'a reason or a yes beside every host: ' + labHosts);
+    await page.check('.pool-pick[data-pool="prod"] input[type=checkbox]');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Prechecks")');
+  });
+
+  await step(page, 'wizard prechecks resolve all', async () => {
+    const plan = await api('POST', '/plans', { pools: ['prod'], automated: true, policy: 'minimal', stay_on_release: false });
+    const fixable = plan.pools[0].prechecks.filter((c) => c.resolution && c.severity !== 'info');
+    check(fixable.length >= 2, 'the demo prod pool has resolvable problems');
+    check(await page.$$eval('.precheck-pool .sev-error', (l) => l.length) === 0, 'no red problem badge for resolvable checks');
+    check((await page.$$('tr.check-fixable')).length === fixable.length, 'each resolvable check listed once');
+    const ha = await text(page, 'tr[data-check="ha_enabled"]');
+    check(ha.includes('Turn HA off') && ha.includes('Turn HA back on'), 'the HA resolution and its undo: ' + ha);
+    await page.click('#wizard-next');
+    check((await text(page, '#wizard-problem')).includes('Resolve All'), 'Next needs Resolve All consent');
+    await page.click('#resolve-all');
+    check((await text(page, 'tr[data-check="ha_enabled"]')).includes('Will be resolved: Turn HA off'), 'consent shown');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Update Mode")');
+    const modes = await page.$$eval('tr[data-host]', (l) => l.map((x) => x.children[2].textContent));
+    check(modes.length === 4 && modes.every((m) => m === 'Reboot'), 'per-host update mode: ' + modes);
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Review")');
+    const migs = await page.$$eval('li.migration', (l) => l.map((x) => x.textContent));
+    check(migs.length === plan.pools[0].totals.migrations, `each migration once: ${migs.length} vs ${plan.pools[0].totals.migrations}`);
+    check(new Set(migs).size === migs.length || migs.length > 0, 'migrations listed');
+    check((await text(page, '.review-pool')).includes('Upload to: ' + plan.pools[0].upload.sr_name), 'upload SR shown');
+    check((await text(page, '#review-totals')).includes('predicted window'), 'window shown');
+  });
+
+  await step(page, 'install: live rollout compared with the API every second', async () => {
+    const before = (await api('GET', '/rollouts')).rollouts.length;
+    await page.click('#wizard-next');
+    await page.waitForSelector('#rollout-header');
+    const r0 = await newestRollout();
+    check((await api('GET', '/rollouts')).rollouts.length === before + 1, 'one rollout started');
+    prodId = r0.id;
+    check(page.url().includes(encodeURIComponent(prodId)), 'the page is the new rollout');
+    check((await page.evaluate(() => window.scrollY)) === 0, 'opened at the top');
+    await page.evaluate(() => {
+      window.__rows = [...document.querySelectorAll('tr[data-host]')];
+      document.getElementById('cancel').focus();
+    });
+    const samples = await followAndCompare(page, prodId, 150);
+    const last = samples[samples.length - 1];
+    check(last.state === 'done', 'the prod rollout ended ' + last.state + ' ' + JSON.stringify(last.error));
+    check(samples.length >= 5, 'followed it live (' + samples.length + ' samples)');
+    const moved = new Set(samples.map((s) => s.counters.hosts_done));
+    check(moved.size >= 3, 'the header counters moved: ' + [...moved]);
+    check(await page.evaluate(() => window.__rows.every((r) => r.isConnected)), 'host rows updated in place (no redraw)');
+    check(await page.evaluate(() => document.activeElement && ['cancel', 'retry'].includes(document.activeElement.id) ||
+      document.activeElement === document.body), 'focus not moved by updates');
+    check((await page.title()).startsWith('done — prod'), 'tab title: ' + await page.title());
+    await page.waitForSelector('#finish');
+    const st = await sim('/sim/state');
+    for (const x of st.pools.find((p) => p.name === 'prod').hosts) {
+      check(x.enabled, x.name + ' enabled again');
+      check(x.updates.includes('XS82ECU1005'), x.name + ' has XS82ECU1005: ' + x.updates);
+    }
+    check(st.pools.find((p) => p.name === 'prod').ha_enabled, 'HA turned back on after Resolve All turned it off');
+  });
+
+  await step(page, 'halted rollout and retry', async () => {
+    await sim('/sim/fault', { type: 'migration_fails', vm: 'lab-k8s-1', count: 1 });
+    const { id } = await api('POST', '/rollouts', { pools: ['lab'], automated: true });
+    await gotoHash(page, '#/rollouts/' + encodeURIComponent(id), '#rollout-header');
+    await page.waitForSelector('#rollout-state:text-is("halted")', { timeout: 60000 });
+    const r = await api('GET', '/rollouts/' + id);
+    check(r.state === 'halted', 'API says halted');
+    check(!sameAsApi(await pageRollout(page), r), 'halted page = API');
+    const err = await text(page, '#rollout-error');
+    check(err.includes(r.error.code), 'error code shown: ' + err);
+    check(!/OpaqueRef:/.test(err), 'no OpaqueRefs in the message: ' + err);
+    check((await text(page, '#what-is-left')).includes('not updated yet'), 'what is left');
+    check((await page.title()).startsWith('halted — lab'), 'tab title: ' + await page.title());
+    await page.click('#retry');
+    await page.waitForSelector('#rollout-state:text-is("done")', { timeout: 90000 });
+    const st = await sim('/sim/state');
+    // XS8 repository updates: the simulator counts the reboot (lab-1) and toolstack restart (lab-2)
+    // that applying them needs; both hosts must be enabled again.
+    const l1 = simHost(st, 'lab', 'lab-1');
+    const l2 = simHost(st, 'lab', 'lab-2');
+    check(l1.enabled && l2.enabled, 'lab hosts enabled after Retry');
+    check(l1.reboots >= 1 && l2.toolstack_restarts >= 1, `lab-1 rebooted (${l1.reboots}), lab-2 toolstack restarted (${l2.toolstack_restarts})`);
+    check(!(await page.$('#what-is-left')), 'nothing left after Retry');
+  });
+
+  await step(page, 'cancel a halted rollout', async () => {
+    const before = await sim('/sim/state');
+    await sim('/sim/fault', { type: 'precheck_fails', host: 'edge-1', code: 'UPDATE_PRECHECK_FAILED_OUT_OF_SPACE' });
+    const { id } = await api('POST', '/rollouts', { pools: ['edge-standalone'], automated: true });
+    await gotoHash(page, '#/rollouts/' + encodeURIComponent(id), '#rollout-header');
+    await page.waitForSelector('#rollout-state:text-is("halted")', { timeout: 60000 });
+    check((await text(page, '#rollout-error')).includes('UPDATE_PRECHECK_FAILED_OUT_OF_SPACE'), 'the precheck error');
+    await page.click('#cancel');
+    await page.waitForSelector('#rollout-state:text-is("cancelled")', { timeout: 60000 });
+    const r = await api('GET', '/rollouts/' + id);
+    check(r.state === 'cancelled', 'API says cancelled');
+    check(!sameAsApi(await pageRollout(page), r), 'cancelled page = API');
+    check(!(await text(page, '#rollout-header')).includes('1/1 done'), 'a cancelled host is not "done"');
+    const st = await sim('/sim/state');
+    const a = simHost(before, 'edge-standalone', 'edge-1');
+    const b = simHost(st, 'edge-standalone', 'edge-1');
+    check(b.enabled && b.updates.join() === a.updates.join(), 'edge-1 enabled and unchanged: ' + b.updates);
+    await sim('/sim/fault', { type: 'clear', code: 'precheck_fails' });
+  });
+
+  await step(page, 'rollout list with short titles', async () => {
+    await page.click('#nav a:has-text("Rollouts")');
+    await page.waitForSelector('tr[data-rollout]');
+    const t = await text(page, `tr[data-rollout="${prodId}"] a`);
+    check(/^prod · \d{1,2} [A-Z][a-z]{2} \d\d:\d\d$/.test(t), 'short title: ' + t);
+  });
+
+  await step(page, 'unreachable pool listed and not counted', async () => {
+    await sim('/sim/fault', { type: 'partition', pool: 'edge-standalone' });
+    await gotoHash(page, '#/updates?view=by-server', '#servers-table');
+    await page.click('text=Check for Updates Now');
+    await page.waitForSelector('#banner:has-text("Checked")', { timeout: 90000 });
+    const res = await api('GET', '/updates?view=by-server');
+    const off = res.offline_pools || [];
+    check(off.some((o) => o.name === 'edge-standalone'), 'the API lists edge-standalone offline: ' + JSON.stringify(off));
+    check((await text(page, '#banner')).includes('edge-standalone'), 'Check now names it: ' + await text(page, '#banner'));
+    check((await text(page, '#offline-pools')).includes('edge-standalone'), 'listed with its reason');
+    const row = await text(page, 'tr.offline[data-server="edge-standalone/"]');
+    check(row.includes('Unreachable') && !row.includes('Up to date'), 'By Server row: ' + row);
+    check(!(await page.$$eval('tr[data-server^="edge-standalone/"]', (l) => l.map((x) => x.textContent))).some((x) => x.includes('Up to date')), 'never "Up to date"');
+  });
+
+  await step(page, 'no script errors', async () => {
+    check(!errors.filter((e) => !/401|Unauthorized/.test(e)).length, 'console / page errors: ' + errors.join(' | '));
+  });
+
+  // Phone width and axe-core (axe is injected, so these contexts bypass the page's CSP).
+  for (const [scheme, width] of [['dark', 390], ['light', 1280], ['dark', 1280]]) {
+    const c2 = await browser.newContext({ viewport: { width, height: 844 }, colorScheme: scheme, bypassCSP: true });
+    await c2.addInitScript((tok) => localStorage.setItem('poolpatch.token', tok), TOKEN);
+    const p2 = await c2.newPage();
+    p2.on('dialog', (d) => d.accept());
+    for (const [name, hash, sel] of [['updates by update', '#/updates?view=by-update', '#updates-body'],
+      ['updates by server', '#/updates?view=by-server', '#servers-table'], ['pools', '#/pools', '#pools-table'],
+      ['install update', '#/install?new=1', '#wizard-heading'], ['rollouts', '#/rollouts', 'tr[data-rollout]'],
+      ['rollout', '#/rollouts/' + encodeURIComponent(prodId), '#rollout-header']]) {
+      await step(p2, `${width}px ${scheme} ${name}`, async () => {
+        await p2.goto(URL0 + '/' + hash);
+        await p2.waitForSelector(sel);
+        await p2.waitForTimeout(150);
+        if (width < 640) await noOverflow(p2, name);
+        if (width >= 640 || scheme === 'dark') await axe(p2, `${name} (${scheme}, ${width} px)`);
+      });
+    }
+    await c2.close();
+  }
+} catch (e) {
+  if (e.message !== 'STOP') { failures++; console.log('FAIL - ' + (e.stack || e)); }
+} finally {
+  await browser.close();
+}
+console.log(`browser suite: ${shot} steps, ${failures} failed, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+process.exit(failures ? 1 : 0);

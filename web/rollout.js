@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+// rollout.js - the Rollouts list and one rollout live (the Install step of the wizard and its
+// Finish summary).  What is shown comes from GET /rollouts/{id}: every event of that rollout
+// (and a one-second tick while it runs) re-reads it, and the page is updated in place — the
+// same nodes get new text and values, so focus, selection and layout stay put.  Event messages
+// go to each host's step log.  JSON shapes: docs/rest-api.md ("Rollouts", "Events").
+
+import { api } from './api.js';
+import { h, show, banner, table, bar, setBar, setText, setAttr, duration, rolloutTitle, shortTime,
+  makeNamer, announce, errorText } from './ui.js';
+
+const FINAL = ['done', 'halted', 'failed', 'cancelled', 'cancel_failed'];
+
+const POOL_PHASE = {
+  resolve: 'Resolving prechecks (Resolve All)', upload: 'Uploading the update', introduce: 'Introducing the update',
+  precheck: 'Running prechecks', hosts: 'Updating hosts', clean: 'Cleaning up', restore: 'Restoring what Resolve All changed',
+  download: 'Downloading the update', sync: 'Synchronising the update repository', done: 'Finished',
+};
+const STEP = {
+  evacuate: 'migrating VMs away', disable: 'disabling', apply: 'applying updates', apply_cdn: 'applying updates',
+  live_patch: 'live patching', reboot: 'rebooting', restart_toolstack: 'restarting the toolstack',
+  wait_healthy: 'waiting for the host to come back', enable: 'enabling', migrate_back: 'moving VMs back',
+  restart_vms: 'restarting VMs',
+};
+
+export const stepWords = (s) => (s ? STEP[s] || String(s).replace(/_/g, ' ') : '');
+export const phaseWords = (s) => (s ? POOL_PHASE[s] || String(s).replace(/_/g, ' ') : '');
+
+// Host counts from the rollout (counters, else counted from pools[].hosts[]).
+export function hostCounts(r) {
+  const c = r.counters || {};
+  if (typeof c.hosts_total === 'number') return [c.hosts_done ?? 0, c.hosts_total];
+  const hosts = (r.pools || []).flatMap((p) => (typeof p === 'object' && p.hosts) || []);
+  return [hosts.filter((x) => x.state === 'done').length, hosts.length];
+}
+
+// The header line, from the rollout JSON only.
+export function headerText(r) {
+  const c = r.counters || {};
+  const [done, total] = hostCounts(r);
+  const skipped = (r.pools || []).flatMap((p) => p.hosts || []).filter((x) => x.state === 'skipped').length;
+  const parts = [`Hosts ${done}/${total} done` + (skipped ? ` (${skipped} skipped)` : ''),
+    `${c.updates_applied ?? 0} updates applied`, `${c.migrations ?? 0} migrations`, `${c.reboots ?? 0} reboots`,
+    `${c.toolstack_restarts ?? 0} toolstack restarts`, `${c.live_patched ?? 0} live-patched`];
+  let t = parts.join(' · ');
+  if (typeof r.elapsed_s === 'number') t += ' · elapsed ' + duration(r.elapsed_s);
+  if (typeof r.window_s === 'number' && r.window_s > 0) t += (typeof r.elapsed_s === 'number' ? ' of a predicted ' : ' · predicted ') + duration(r.window_s);
+  return t;
+}
+
+// ---------------------------------------------------------------- the list
+
+export async function viewRollouts() {
+  const data = await api('GET', '/rollouts');
+  const rows = (data.rollouts || []).map((r) => h('tr', { 'data-rollout': r.id },
+    h('td', {}, h('a', { href: '#/rollouts/' + encodeURIComponent(r.id) }, rolloutTitle(r)),
+      h('div', { class: 'muted small' }, h('code', {}, r.id))),
+    h('td', {}, h('span', { class: 'state ' + r.state }, r.state)),
+    h('td', {}, shortTime(r.created)),
+    h('td', { class: 'num' }, `${hostCounts(r)[0]}/${hostCounts(r)[1]} hosts`),
+    h('td', {}, r.error && typeof r.error === 'object' ? r.error.code : (typeof r.error === 'string' ? r.error : ''))));
+  show(h('h2', { tabindex: -1 }, 'Rollouts'),
+    rows.length ? table(['Rollout', 'State', 'Started', 'Progress', 'Error'], rows)
+      : h('p', {}, 'No rollouts yet: use Install Update.'));
+}
+
+// ---------------------------------------------------------------- one rollout, live
+
+let live = null; // {id, r, els, logs, timer, pending, namer}
+
+export function stopRolloutView() {
+  if (live && live.timer) clearInterval(live.timer);
+  live = null;
+}
+
+// An event arrived: re-read the rollout (coalesced) and log the message on its host.
+export function rolloutEvent(ev) {
+  if (!live || ev.rollout !== live.id) return;
+  if (ev.message) {
+    const key = (ev.pool || '') + '/' + (ev.host || '');
+    const log = live.logs.get(key) || [];
+    const line = (ev.time ? String(ev.time).replace(/^(\d{4})(\d{2})(\d{2})T/, '$1-$2-$3T').slice(11, 19) + ' ' : '') +
+      live.namer.text(ev.message);
+    if (log[log.length - 1] !== line) log.push(line);
+    if (log.length > 200) log.shift();
+    live.logs.set(key, log);
+  }
+  scheduleRefresh();
+}
+
+function scheduleRefresh() {
+  if (!live || live.pending) return;
+  live.pending = setTimeout(() => { if (live) { live.pending = null; refresh().catch(() => {}); } }, 150);
+}
+
+async function refresh() {
+  if (!live) return;
+  const id = live.id;
+  const r = await api('GET', '/rollouts/' + encodeURIComponent(id));
+  if (!live || live.id !== id) return;
+  update(r);
+}
+
+export async function viewRollout(id, q) {
+  stopRolloutView();
+  const r = await api('GET', '/rollouts/' + encodeURIComponent(id));
+  const ups = await api('GET', '/updates?view=by-update').catch(() => ({ updates: [] }));
+  live = { id, r: null, els: null, logs: new Map(), timer: null, pending: null,
+    namer: makeNamer(r.plan, ups.updates), wizard: q && q.get('wizard') === '1' };
+  build(r);
+  update(r);
+  live.timer = setInterval(() => { if (live && !FINAL.includes(live.r.state)) refresh().catch(() => {}); }, 1000);
+}
+
+function build(r) {
+  const els = { pools: new Map() };
+  live.els = els;
+  els.title = h('span', { id: 'rollout-title' });
+  els.state = h('span', { class: 'state', id: 'rollout-state' });
+  els.header = h('p', { class: 'totals', id: 'rollout-header' });
+  els.error = h('div', { id: 'rollout-error' });
+  els.left = h('div', { id: 'rollout-left' });
+  els.finish = h('div', { id: 'rollout-finish' });
+  els.retry = h('button', { type: 'button', class: 'primary', id: 'retry', onclick: () => act('retry') }, 'Retry');
+  els.cancel = h('button', { type: 'button', class: 'danger', id: 'cancel', onclick: () => act('cancel') }, 'Cancel');
+  els.poolBox = h('div', { id: 'rollout-pools' });
+  const steps = live.wizard ? wizardSteps() : null;
+  show(steps, h('h2', { tabindex: -1 }, els.title, ' ', els.state),
+    h('p', { class: 'muted small' }, 'Rollout ', h('code', {}, r.id)),
+    els.header, els.error, els.left, h('div', { class: 'toolbar' }, els.retry, els.cancel), els.finish, els.poolBox);
+}
+
+function wizardSteps() {
+  live.wizSteps = h('ol', { class: 'steps', 'aria-label': 'Install Update steps' },
+    ['Select Update', 'Select Servers', 'Prechecks', 'Update Mode', 'Review', 'Install', 'Finish'].map((s) =>
+      h('li', { 'data-step': s }, s)));
+  return live.wizSteps;
+}
+
+async function act(verb) {
+  const r = live && live.r;
+  if (!r) return;
+  if (verb === 'cancel' && !confirm('Cancel this rollout? What Resolve All changed is restored and the uploaded update removed; hosts already updated stay updated.')) return;
+  try {
+    banner(null);
+    await api('POST', '/rollouts/' + encodeURIComponent(r.id) + '/' + verb);
+    announce(verb === 'retry' ? 'Retrying.' : 'Cancelling.');
+    await refresh();
+  } catch (e) {
+    banner(errorText(e));
+  }
+}
+
+function poolEls(p) {
+  const els = live.els;
+  let pe = els.pools.get(p.name);
+  if (pe) return pe;
+  pe = { hosts: new Map() };
+  pe.state = h('span', { class: 'state' });
+  pe.phase = h('span', { class: 'muted' });
+  pe.bar = bar('Pool ' + p.name + ' progress', 0);
+  pe.pct = h('span', { class: 'num' });
+  pe.msg = h('p', { class: 'muted small' });
+  pe.tbody = h('tbody', {});
+  const heads = ['Host', 'Progress', 'State', 'Step', 'Log'];
+  pe.table = h('table', { class: 'cards hosts-live' },
+    h('thead', {}, h('tr', {}, heads.map((x) => h('th', { scope: 'col' }, x)))), pe.tbody);
+  pe.section = h('section', { class: 'card pool-live', 'data-pool': p.name },
+    h('h3', {}, 'Pool ', p.name, ' ', pe.state),
+    h('p', { class: 'phase' }, pe.phase, ' ', pe.bar, ' ', pe.pct), pe.msg, pe.table);
+  els.poolBox.append(pe.section);
+  els.pools.set(p.name, pe);
+  return pe;
+}
+
+function hostEls(pe, pool, x) {
+  let he = pe.hosts.get(x.name);
+  if (he) return he;
+  he = {};
+  he.bar = bar('Host ' + x.name + ' progress', 0);
+  he.pct = h('span', { class: 'num pct' });
+  he.state = h('span', { class: 'state' });
+  he.step = h('span', {});
+  he.msg = h('div', { class: 'muted small' });
+  he.log = h('ol', { class: 'log small' });
+  he.record = h('div', { class: 'small' });
+  he.logBox = h('details', {}, h('summary', {}, 'Step log'), he.log, he.record);
+  he.row = h('tr', { 'data-host': x.name, 'data-pool': pool },
+    h('td', { 'data-label': 'Host' }, h('strong', {}, x.name)),
+    h('td', { 'data-label': 'Progress', class: 'nowrap' }, he.bar, ' ', he.pct),
+    h('td', { 'data-label': 'State' }, he.state),
+    h('td', { 'data-label': 'Step' }, he.step, he.msg),
+    h('td', { 'data-label': 'Log' }, he.logBox));
+  pe.tbody.append(he.row);
+  pe.hosts.set(x.name, he);
+  return he;
+}
+
+const stateClass = (s) => 'state ' + (s || '');
+
+// The end record of a host (per-host record of what was applied), whatever its exact fields.
+function recordText(rec, namer) {
+  if (!rec || typeof rec !== 'object') return '';
+  return Object.entries(rec).filter(([, v]) => v !== null && v !== undefined && v !== '')
+    .map(([k, v]) => k.replace(/_/g, ' ') + ': ' + (Array.isArray(v) ? v.map((y) => (typeof y === 'object' ? y.name || y.id || JSON.stringify(y) : namer(y))).join(', ')
+      : typeof v === 'object' ? JSON.stringify(v) : namer.text(String(v)))).join(' · ');
+}
+
+function updateHost(pe, p, x) {
+  const he = hostEls(pe, p.name, x);
+  const pct = Math.round(x.percent ?? 0);
+  setBar(he.bar, pct);
+  setText(he.pct, pct + '%');
+  setAttr(he.row, 'data-state', x.state || '');
+  setAttr(he.row, 'data-percent', pct);
+  if (he.state.className !== stateClass(x.state)) he.state.className = stateClass(x.state);
+  setText(he.state, x.state || '–');
+  setText(he.step, x.state === 'running' || x.state === 'halted' ? stepWords(x.step) : '');
+  setText(he.msg, live.namer.text(x.message || ''));
+  const log = [...(Array.isArray(x.log) ? x.log.map((l) => (typeof l === 'string' ? l
+    : [l.time ? String(l.time).slice(11, 19) : '', l.step || '', l.state || '', l.message || ''].filter(Boolean).join(' '))) : []),
+  ...(live.logs.get(p.name + '/' + x.name) || [])];
+  if (he.log.childElementCount !== log.length) he.log.replaceChildren(...log.map((l) => h('li', {}, live.namer.text(l))));
+  setText(he.record, recordText(x.record || x.result, live.namer));
+  if (he.lastState && he.lastState !== x.state && ['done', 'halted', 'skipped'].includes(x.state)) announce(`${x.name}: ${x.state}`);
+  he.lastState = x.state;
+}
+
+function update(r) {
+  const prev = live.r;
+  live.r = r;
+  const els = live.els;
+  const title = rolloutTitle(r);
+  setText(els.title, title);
+  setText(els.state, r.state);
+  if (els.state.className !== stateClass(r.state)) els.state.className = stateClass(r.state);
+  setText(els.header, headerText(r));
+  document.title = `${r.state} — ${title} — poolpatch`;
+  if (prev && prev.state !== r.state) announce(`Rollout ${title}: ${r.state}`);
+  for (const p of r.pools || []) {
+    if (typeof p !== 'object') continue;
+    const pe = poolEls(p);
+    setText(pe.state, p.state || '');
+    if (pe.state.className !== stateClass(p.state)) pe.state.className = stateClass(p.state);
+    const running = p.state === 'running' || p.state === 'cancelling';
+    setText(pe.phase, running ? phaseWords(p.step) : p.state === 'done' ? 'Finished' : p.state === 'waiting' ? 'Waiting' : phaseWords(p.step));
+    setBar(pe.bar, p.percent ?? (p.state === 'done' ? 100 : 0));
+    setText(pe.pct, Math.round(p.percent ?? (p.state === 'done' ? 100 : 0)) + '%');
+    setText(pe.msg, live.namer.text(p.message || ''));
+    for (const x of p.hosts || []) updateHost(pe, p, x);
+  }
+  drawError(r);
+  els.retry.hidden = !['halted', 'failed', 'cancel_failed'].includes(r.state);
+  els.cancel.hidden = ['done', 'cancelled'].includes(r.state);
+  setText(els.retry, r.state === 'cancel_failed' ? 'Retry cancel' : 'Retry');
+  drawFinish(r);
+  if (live.wizSteps) {
+    for (const li of live.wizSteps.children) {
+      const cur = li.dataset.step === (FINAL.includes(r.state) && r.state !== 'halted' ? 'Finish' : 'Install');
+      if (cur) li.setAttribute('aria-current', 'step'); else li.removeAttribute('aria-current');
+    }
+  }
+}
+
+function errorKey(r) {
+  return JSON.stringify([r.state, r.error]);
+}
+
+// Halted / cancel_failed: the error in plain language and what is left to do.
+function drawError(r) {
+  const els = live.els;
+  const key = errorKey(r);
+  if (els.errorKey === key) return;
+  els.errorKey = key;
+  const errs = [];
+  if (r.error && typeof r.error === 'object') errs.push(r.error);
+  for (const p of r.pools || []) if (p.error && typeof p.error === 'object' && !errs.length) errs.push({ pool: p.name, ...p.error });
+  const halted = ['halted', 'failed', 'cancel_failed'].includes(r.state);
+  els.error.replaceChildren(...errs.map((e) => h('div', { class: 'card errorbox', role: 'group', 'aria-label': 'Error' },
+    h('h3', {}, (r.state === 'cancel_failed' ? 'Cancel failed: ' : halted ? 'Halted: ' : 'Error: ') + (e.code || 'error')),
+    h('p', {}, [e.pool && 'pool ' + e.pool, e.host && 'host ' + live.namer(e.host), e.step && 'while ' + stepWords(e.step)].filter(Boolean).join(', ')),
+    h('p', {}, live.namer.text(e.message || '')),
+    e.explanation ? h('p', {}, live.namer.text(e.explanation)) : null)),
+  ...(typeof r.error === 'string' && r.error ? [h('p', { class: 'bad' }, live.namer.text(r.error))] : []));
+  const left = (r.pools || []).flatMap((p) => (p.hosts || []).filter((x) => !['done', 'skipped'].includes(x.state)).map((x) => p.name + ' / ' + x.name));
+  els.left.replaceChildren(...[halted ? h('div', { class: 'card', id: 'what-is-left' },
+    h('h3', {}, 'What is left'),
+    left.length ? h('p', {}, `${left.length} host${left.length === 1 ? '' : 's'} not updated yet: ${left.join(', ')}.`)
+      : h('p', {}, 'Every host is updated; only the pool-level clean-up is left.'),
+    h('p', { class: 'small muted' }, r.state === 'cancel_failed'
+      ? 'Retry the cancel once the cause is fixed, or finish by hand.'
+      : 'Retry continues from the failed step (finished steps are not repeated). Cancel restores what Resolve All changed and removes the uploaded update.')) : null].filter(Boolean));
+}
+
+// Finish: the verified summary of a finished rollout.
+function drawFinish(r) {
+  const els = live.els;
+  const key = r.state + JSON.stringify(r.counters || {});
+  if (els.finishKey === key) return;
+  els.finishKey = key;
+  if (!['done', 'cancelled'].includes(r.state)) { els.finish.replaceChildren(); return; }
+  const c = r.counters || {};
+  const hosts = (r.pools || []).flatMap((p) => (p.hosts || []).map((x) => ({ pool: p.name, ...x })));
+  const pending = hosts.filter((x) => x.reboot_pending || (x.record && x.record.reboot_pending));
+  els.finish.replaceChildren(h('section', { class: 'card', id: 'finish' },
+    h('h3', {}, r.state === 'done' ? 'Finished' : 'Cancelled'),
+    h('ul', {},
+      h('li', {}, `${hosts.filter((x) => x.state === 'done').length} of ${hosts.length} hosts updated` +
+        (hosts.some((x) => x.state === 'skipped') ? `, ${hosts.filter((x) => x.state === 'skipped').length} skipped` : '')),
+      h('li', {}, `${c.updates_applied ?? 0} updates applied, ${c.reboots ?? 0} reboots, ${c.toolstack_restarts ?? 0} toolstack restarts, ` +
+        `${c.live_patched ?? 0} live-patched, ${c.migrations ?? 0} migrations`),
+      h('li', {}, 'Started ' + shortTime(r.started || r.created) + ', finished ' + shortTime(r.finished) +
+        (typeof r.elapsed_s === 'number' ? ' (' + duration(r.elapsed_s) + ')' : '')),
+      pending.length ? h('li', { class: 'warn' }, 'Reboot pending on: ' + pending.map((x) => x.name).join(', ')) : null),
+    h('p', {}, h('a', { href: '#/updates?view=by-server' }, 'See the servers\' update status'))));
+}
