@@ -184,7 +184,8 @@ function hostEls(pe, pool, x) {
   he.msg = h('div', { class: 'muted small' });
   he.log = h('ol', { class: 'log small' });
   he.record = h('div', { class: 'small' });
-  he.logBox = h('details', {}, h('summary', {}, 'Step log'), he.log, he.record);
+  he.logSum = h('summary', {}, 'Step log');
+  he.logBox = h('details', {}, he.logSum, he.log, he.record);
   he.row = h('tr', { 'data-host': x.name, 'data-pool': pool },
     h('td', { 'data-label': 'Host' }, h('strong', {}, x.name)),
     h('td', { 'data-label': 'Progress', class: 'nowrap' }, he.bar, ' ', he.pct),
@@ -221,6 +222,7 @@ function updateHost(pe, p, x) {
     : [l.time ? String(l.time).slice(11, 19) : '', l.step || '', l.state || '', l.message || ''].filter(Boolean).join(' '))) : []),
   ...(live.logs.get(p.name + '/' + x.name) || [])];
   if (he.log.childElementCount !== log.length) he.log.replaceChildren(...log.map((l) => h('li', {}, live.namer.text(l))));
+  setText(he.logSum, `Step log (${log.length})`);
   setText(he.record, recordText(x.record || x.result, live.namer));
   if (he.lastState && he.lastState !== x.state && ['done', 'halted', 'skipped'].includes(x.state)) announce(`${x.name}: ${x.state}`);
   he.lastState = x.state;

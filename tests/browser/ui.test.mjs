@@ -400,6 +400,7 @@ try {
     check(!/OpaqueRef:/.test(err), 'no OpaqueRefs in the message: ' + err);
     check((await text(page, '#what-is-left')).includes('not updated yet'), 'what is left');
     check((await page.title()).startsWith('halted — lab'), 'tab title: ' + await page.title());
+    check((await text(page, '#announce')).includes('halted'), 'the live region said so: ' + await text(page, '#announce'));
     await page.click('#retry');
     await page.waitForSelector('#rollout-state:text-is("done")', { timeout: 90000 });
     const st = await sim('/sim/state');
