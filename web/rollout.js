@@ -238,7 +238,7 @@ function update(r) {
   if (els.state.className !== stateClass(r.state)) els.state.className = stateClass(r.state);
   setText(els.header, headerText(r));
   document.title = `${r.state} — ${title} — poolpatch`;
-  if (prev && prev.state !== r.state) announce(`Rollout ${title}: ${r.state}`);
+  if (!prev || prev.state !== r.state) announce(`Rollout ${title}: ${r.state}`);
   for (const p of r.pools || []) {
     if (typeof p !== 'object') continue;
     const pe = poolEls(p);
