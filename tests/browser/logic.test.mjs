@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+// logic.test.mjs - unit tests of the web UI's pure logic in node (no browser, no daemon): the
+// Updates tab's URL state, sorts and per-pool counts, the rollout header, the wizard's plan
+// request and its refusals, migrations listed once, OpaqueRef / uuid -> name substitution,
+// short titles and dates.  Run with: node --experimental-default-type=module (web/ has no
+// package.json; its files are ES modules).  Random orders are seeded and the seed printed.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
+const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
+const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
+const { headerText, hostCounts, phaseWords, stepWords } = await load('rollout.js');
+const { planRequest, stepProblem, hostMigrations, poolBlocked } = await load('wizard.js');
+const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
+
+const SEED = Number(process.env.SEED || 20261205);
+console.log('seed', SEED);
+function shuffled(a, seed) {
+  let x = seed >>> 0;
+  const r = () => ((x = (x * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const b = [...a];
+  for (let i = b.length - 1; i > 0; i--) { const j = Math.floor(r() * (i + 1)); [b[i], b[j]] = [b[j], b[i]]; }
+  return b;
+}
+
+const UPD = [
+  { id: 'a', name: 'A', kind: 'hotfix', date: '2026-03-10T00:00:00Z', pools: ['prod'] },
+  { id: 'b', name: 'B', kind: 'hotfix', date: '2026-10-30T00:00:00Z', pools: ['prod', 'edge'] },
+  { id: 'r', name: 'XenServer 8', kind: 'release', date: '2026-02-01T00:00:00Z', pools: ['prod'] },
+  { id: 'x', name: 'X', kind: 'hotfix', date: '20251104T09:00:00Z', pools: ['lab'] },
+];
+
+test('updates state from the URL: defaults and unknown values refused', () => {
+  assert.deepEqual(updatesState(new URLSearchParams('')), { view: 'by-update', sort: 'date', pool: '', server: '', date: '' });
+  assert.deepEqual(updatesState(new URLSearchParams('view=by-server&sort=pool&pool=lab&server=h1&date=90')),
+    { view: 'by-server', sort: 'pool', pool: 'lab', server: 'h1', date: '90' });
+  assert.deepEqual(updatesState(new URLSearchParams('view=evil&sort=x&date=7')), { view: 'by-update', sort: 'date', pool: '', server: '', date: '' });
+});
+
+test('By Update sorts: new versions first, then newest / by pool, whatever the input order', () => {
+  for (let s = 0; s < 20; s++) {
+    const rows = shuffled(UPD, SEED + s);
+    assert.deepEqual(sortUpdates(rows, 'date').map((u) => u.id), ['r', 'b', 'a', 'x']);
+    assert.deepEqual(sortUpdates(rows, 'pool').map((u) => u.id), ['r', 'b', 'x', 'a']);
+  }
+});
+
+test('By Server sorts by pool (pool row first) and by the newest missing update', () => {
+  const servers = [
+    { pool: 'prod', server: 'p2', required: [{ id: 'a' }] },
+    { pool: 'prod', server: 'prod', is_pool: true, required: [] },
+    { pool: 'lab', server: 'l1', required: [{ id: 'x' }] },
+    { pool: 'prod', server: 'p1', required: [{ id: 'b' }] },
+  ];
+  const dates = new Map(UPD.map((u) => [u.id, parseTime(u.date).getTime()]));
+  for (let s = 0; s < 20; s++) {
+    const rows = shuffled(servers, SEED + s);
+    assert.deepEqual(sortServers(rows, 'pool', dates).map((x) => x.server), ['l1', 'prod', 'p1', 'p2']);
+    assert.deepEqual(sortServers(rows, 'date', dates).map((x) => x.server), ['p1', 'p2', 'l1', 'prod']);
+  }
+});
+
+test('updates missing per pool count distinct updates', () => {
+  const m = missingPerPool({ servers: [{ pool: 'p', required: [{ id: 'a' }, { id: 'b' }] }, { pool: 'p', required: [{ id: 'a' }] },
+    { pool: 'q', required: [] }] });
+  assert.equal(m.get('p'), 2);
+  assert.equal(m.get('q'), 0);
+});
+
+test('rollout header from the rollout JSON; skipped hosts are not done', () => {
+  const r = { state: 'cancelled', elapsed_s: 75, window_s: 600,
+    counters: { hosts_total: 3, hosts_done: 1, updates_applied: 2, migrations: 4, reboots: 1, toolstack_restarts: 0, live_patched: 0 },
+    pools: [{ name: 'p', hosts: [{ name: 'a', state: 'done' }, { name: 'b', state: 'skipped' }, { name: 'c', state: 'skipped' }] }] };
+  assert.equal(headerText(r), 'Hosts 1/3 done (2 skipped) · 2 updates applied · 4 migrations · 1 reboots · ' +
+    '0 toolstack restarts · 0 live-patched · elapsed 1m15s of a predicted 10m00s');
+  assert.deepEqual(hostCounts({ pools: [{ hosts: [{ state: 'done' }, { state: 'running' }] }] }), [1, 2]);
+  assert.equal(phaseWords('restore'), 'Restoring what Resolve All changed');
+  assert.equal(stepWords('wait_healthy'), 'waiting for the host to come back');
+});
+
+test('wizard: plan request and refusals', () => {
+  const w = { mode: 'chosen', chosen: new Set(), file: '', pools: new Set(['b', 'a']), policy: 'return', stay: true, maxParallel: '' };
+  assert.match(stepProblem(w, 0), /Tick at least one update/);
+  w.chosen.add('u1');
+  assert.equal(stepProblem(w, 0), null);
+  assert.deepEqual(planRequest(w), { pools: ['a', 'b'], policy: 'return', stay_on_release: true, updates: ['u1'] });
+  w.mode = 'automated'; w.maxParallel = '2';
+  assert.deepEqual(planRequest(w), { pools: ['a', 'b'], policy: 'return', stay_on_release: true, automated: true, max_parallel: 2 });
+  w.mode = 'file'; w.file = 'relative.zip';
+  assert.match(stepProblem(w, 0), /absolute path/);
+  w.pools.clear();
+  assert.match(stepProblem(w, 1), /at least one pool/);
+  const fix = { severity: 'error', resolution: { action: 'Turn HA off' } };
+  w.plan = { pools: [{ name: 'p', prechecks: [fix] }] };
+  assert.match(stepProblem(w, 2), /Resolve All/);
+  w.consent = true;
+  assert.equal(stepProblem(w, 2), null);
+  w.plan.pools[0].prechecks.push({ severity: 'error', resolution: null });
+  assert.ok(poolBlocked(w.plan.pools[0]));
+  assert.match(stepProblem(w, 2), /Blocked: p/);
+});
+
+test('each migration once (host list wins over the copies inside actions)', () => {
+  const m = { vm: 'web1', from: 'h1', to: 'h2' };
+  assert.equal(hostMigrations({ migrations: [m], actions: [{ kind: 'evacuate', migrations: [m] }] }).length, 1);
+  assert.equal(hostMigrations({ actions: [{ kind: 'evacuate', migrations: [m, m] }, { kind: 'apply' }] }).length, 2);
+});
+
+test('names instead of OpaqueRefs and update uuids', () => {
+  const plan = { pools: [{ hosts: [{ ref: 'OpaqueRef:11-aa', name: 'h1', migrations: [{ vm: 'web1', vm_ref: 'OpaqueRef:22-bb', from: 'h1', to: 'h2' }] }] }] };
+  const u = '3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01';
+  const n = makeNamer(plan, [{ id: u, name: 'XS82ECU1001' }]);
+  assert.equal(n('OpaqueRef:11-aa'), 'h1');
+  assert.equal(n.text(`VM OpaqueRef:22-bb on OpaqueRef:11-aa needs ${u}; OpaqueRef:99-ff`), 'VM web1 on h1 needs XS82ECU1001; an object');
+});
+
+test('short titles, dates and durations', () => {
+  const t = rolloutTitle({ pools: ['prod', 'lab', 'edge'], created: '2026-12-05T11:34:00Z' });
+  assert.match(t, /^prod, lab \+1 · \d{1,2} Dec \d\d:\d\d$/);
+  assert.equal(dateText('20251104T09:00:00Z'), '4 Nov 2025');
+  assert.equal(dateText(null), '–');
+  assert.equal(duration(3725), '1h02m');
+});
