@@ -253,6 +253,9 @@ function pageReview() {
     return h('section', { class: 'review-pool', 'data-pool': p.name },
       h('h4', {}, 'Pool ', p.name),
       h('p', {}, 'Updates: ', names(p.updates) || 'none needed'),
+      prechecks(p).some((c) => c.resolution && c.severity !== 'info') ? h('p', { class: 'small' }, 'Resolve All will: ',
+        prechecks(p).filter((c) => c.resolution && c.severity !== 'info').map((c) => c.resolution.action +
+          (c.resolution.undo ? ' (then: ' + c.resolution.undo + ')' : '')).join('; ')) : null,
       h('p', { class: 'small' }, 'Upload to: ', up.sr_name || (up.sr ? namer(up.sr) : (p.cdn ? 'none (the pool\'s update repository)' : 'the pool\'s default SR')),
         up.bytes ? ` (${Math.round(up.bytes / 1024)} KiB)` : ''),
       hosts.length ? h('ol', { class: 'hosts' }, hosts.map((x) => h('li', { 'data-host': x.name },

@@ -30,6 +30,12 @@ function check(cond, what) {
   if (!cond) throw new Error(what);
 }
 
+// A screenshot in the middle of a step.
+async function snap(page, name) {
+  shot++;
+  await page.screenshot({ path: path.join(SHOTS, String(shot).padStart(2, '0') + '-' + name + '.png'), fullPage: true }).catch(() => {});
+}
+
 // One named step: run it, screenshot the page, print ok / FAIL (a failure stops the run).
 async function step(page, name, fn) {
   const started = Date.now();
@@ -151,6 +157,7 @@ async function followAndCompare(page, id, seconds) {
     } while (why && Date.now() - t < 3000);
     check(!why, 'the page differs from GET /rollouts/' + id + ' for 3 s: ' + why);
     samples.push(r);
+    if (samples.length === 5 || (r.state === 'running' && samples.length % 10 === 0)) await snap(page, 'live-rollout-' + samples.length + 's');
     if (['done', 'halted', 'cancelled', 'failed', 'cancel_failed'].includes(r.state)) return samples;
     check(Date.now() < end, `rollout ${id} still ${r.state} after ${seconds} s`);
     await new Promise((res) => setTimeout(res, Math.max(0, 1000 - (Date.now() - t))));
@@ -321,11 +328,13 @@ try {
     await page.click('#wizard-next');
     check((await text(page, '#wizard-problem')).includes('Tick at least one update'), 'Chosen updates with none ticked is refused');
     await page.check('input[value=automated]');
+    await snap(page, 'wizard-select-update');
     await page.click('#wizard-next');
     await page.waitForSelector('#wizard-heading:has-text("Select Servers")');
     const labHosts = await page.$$eval('.pool-pick[data-pool="lab"] li', (l) => l.map((x) => x.textContent));
     check(labHosts.length === 2 && labHosts.every((t) => t.includes('will be updated') || t.includes('cannot be chosen: ')), 'a reason or a yes beside every host: ' + labHosts);
     await page.check('.pool-pick[data-pool="prod"] input[type=checkbox]');
+    await snap(page, 'wizard-select-servers');
     await page.click('#wizard-next');
     await page.waitForSelector('#wizard-heading:has-text("Prechecks")');
   });
@@ -341,11 +350,13 @@ try {
     await page.click('#wizard-next');
     check((await text(page, '#wizard-problem')).includes('Resolve All'), 'Next needs Resolve All consent');
     await page.click('#resolve-all');
+    await snap(page, 'wizard-prechecks-resolved');
     check((await text(page, 'tr[data-check="ha_enabled"]')).includes('Will be resolved: Turn HA off'), 'consent shown');
     await page.click('#wizard-next');
     await page.waitForSelector('#wizard-heading:has-text("Update Mode")');
     const modes = await page.$$eval('tr[data-host]', (l) => l.map((x) => x.children[2].textContent));
     check(modes.length === 4 && modes.every((m) => m === 'Reboot'), 'per-host update mode: ' + modes);
+    await snap(page, 'wizard-update-mode');
     await page.click('#wizard-next');
     await page.waitForSelector('#wizard-heading:has-text("Review")');
     const migs = await page.$$eval('li.migration', (l) => l.map((x) => x.textContent));
@@ -353,6 +364,7 @@ try {
     check(new Set(migs).size === migs.length || migs.length > 0, 'migrations listed');
     check((await text(page, '.review-pool')).includes('Upload to: ' + plan.pools[0].upload.sr_name), 'upload SR shown');
     check((await text(page, '#review-totals')).includes('predicted window'), 'window shown');
+    check(/Resolve All will: [^]*Turn HA off for the update \(then: Turn HA back on\)/.test(await text(page, '.review-pool')), 'the agreed resolutions in the review');
   });
 
   await step(page, 'install: live rollout compared with the API every second', async () => {
