@@ -7,7 +7,7 @@
 
 import { api } from './api.js';
 import { h, show, banner, table, bar, setBar, setText, setAttr, duration, rolloutTitle, shortTime,
-  makeNamer, announce, errorText } from './ui.js';
+  makeNamer, announce, errorText, parseTime } from './ui.js';
 
 const FINAL = ['done', 'halted', 'failed', 'cancelled', 'cancel_failed'];
 
@@ -38,13 +38,17 @@ export function hostCounts(r) {
 export function headerText(r) {
   const c = r.counters || {};
   const [done, total] = hostCounts(r);
-  const skipped = (r.pools || []).flatMap((p) => p.hosts || []).filter((x) => x.state === 'skipped').length;
+  const skipped = typeof c.hosts_skipped === 'number' ? c.hosts_skipped
+    : (r.pools || []).flatMap((p) => p.hosts || []).filter((x) => x.state === 'skipped').length;
   const parts = [`Hosts ${done}/${total} done` + (skipped ? ` (${skipped} skipped)` : ''),
     `${c.updates_applied ?? 0} updates applied`, `${c.migrations ?? 0} migrations`, `${c.reboots ?? 0} reboots`,
     `${c.toolstack_restarts ?? 0} toolstack restarts`, `${c.live_patched ?? 0} live-patched`];
   let t = parts.join(' · ');
+  if (typeof c.hosts_failed === 'number' && c.hosts_failed) t = t.replace(' done', ` done, ${c.hosts_failed} failed`);
+  // predicted_s: the plan's window (window_s is the measured one when predicted_s exists)
+  const predicted = typeof r.predicted_s === 'number' ? r.predicted_s : r.window_s;
   if (typeof r.elapsed_s === 'number') t += ' · elapsed ' + duration(r.elapsed_s);
-  if (typeof r.window_s === 'number' && r.window_s > 0) t += (typeof r.elapsed_s === 'number' ? ' of a predicted ' : ' · predicted ') + duration(r.window_s);
+  if (typeof predicted === 'number' && predicted > 0) t += (typeof r.elapsed_s === 'number' ? ' of a predicted ' : ' · predicted ') + duration(predicted);
   return t;
 }
 
@@ -106,7 +110,7 @@ export async function viewRollout(id, q) {
   const r = await api('GET', '/rollouts/' + encodeURIComponent(id));
   const ups = await api('GET', '/updates?view=by-update').catch(() => ({ updates: [] }));
   live = { id, r: null, els: null, logs: new Map(), timer: null, pending: null,
-    namer: makeNamer(r.plan, ups.updates), wizard: q && q.get('wizard') === '1' };
+    namer: makeNamer(r.plan || { pools: r.pools }, ups.updates), wizard: q && q.get('wizard') === '1' };
   build(r);
   update(r);
   live.timer = setInterval(() => { if (live && !FINAL.includes(live.r.state)) refresh().catch(() => {}); }, 1000);
@@ -199,12 +203,28 @@ function hostEls(pe, pool, x) {
 
 const stateClass = (s) => 'state ' + (s || '');
 
-// The end record of a host (per-host record of what was applied), whatever its exact fields.
-function recordText(rec, namer) {
-  if (!rec || typeof rec !== 'object') return '';
-  return Object.entries(rec).filter(([, v]) => v !== null && v !== undefined && v !== '')
-    .map(([k, v]) => k.replace(/_/g, ' ') + ': ' + (Array.isArray(v) ? v.map((y) => (typeof y === 'object' ? y.name || y.id || JSON.stringify(y) : namer(y))).join(', ')
-      : typeof v === 'object' ? JSON.stringify(v) : namer.text(String(v)))).join(' · ');
+// The host's record: what was applied, where its VMs went, whether a reboot is pending.
+export function recordText(x, namer) {
+  const parts = [];
+  if (Array.isArray(x.updates_applied)) {
+    parts.push('Applied: ' + (x.updates_applied.map((u) => (typeof u === 'string' ? namer(u) : u.name || namer(u.uuid || u.id || ''))).join(', ') || 'nothing'));
+  }
+  if (Array.isArray(x.vms) && x.vms.length) {
+    parts.push('VMs moved: ' + x.vms.map((v) => `${namer(v.vm)} → ${v.to || namer(v.to_ref)}${v.back ? ' (home)' : ''}`).join(', '));
+  }
+  if (x.reboot_pending === true) parts.push('Reboot pending' + (Array.isArray(x.reboot_pending_updates) && x.reboot_pending_updates.length
+    ? ' for ' + x.reboot_pending_updates.map((u) => (typeof u === 'string' ? namer(u) : u.name || u.uuid)).join(', ') : ''));
+  else if (x.reboot_pending === false && x.state === 'done') parts.push('No reboot pending');
+  return parts.join(' · ');
+}
+
+// One step-log line from the rollout's host log ({at, step, state, detail}) or a string.
+export function logLine(l, namer) {
+  if (typeof l === 'string') return namer.text(l);
+  const t = l.at || l.time;
+  const d = parseTime(t);
+  return [d ? d.toISOString().slice(11, 19) : '', stepWords(l.step) || l.step || '', l.state || '',
+    namer.text(l.detail || l.message || '')].filter(Boolean).join(' ');
 }
 
 function updateHost(pe, p, x) {
@@ -216,15 +236,14 @@ function updateHost(pe, p, x) {
   setAttr(he.row, 'data-percent', pct);
   if (he.state.className !== stateClass(x.state)) he.state.className = stateClass(x.state);
   setText(he.state, x.state || '–');
-  setText(he.step, x.state === 'running' || x.state === 'halted' ? stepWords(x.step) : '');
+  setText(he.step, ['running', 'halted', 'failed', 'stopped'].includes(x.state) ? stepWords(x.step) : '');
   setText(he.msg, live.namer.text(x.message || ''));
-  const log = [...(Array.isArray(x.log) ? x.log.map((l) => (typeof l === 'string' ? l
-    : [l.time ? String(l.time).slice(11, 19) : '', l.step || '', l.state || '', l.message || ''].filter(Boolean).join(' '))) : []),
-  ...(live.logs.get(p.name + '/' + x.name) || [])];
+  // The rollout's own per-host log when it has one (survives reloads), else the events seen here.
+  const log = Array.isArray(x.log) ? x.log.map((l) => logLine(l, live.namer)) : (live.logs.get(p.name + '/' + x.name) || []);
   if (he.log.childElementCount !== log.length) he.log.replaceChildren(...log.map((l) => h('li', {}, live.namer.text(l))));
   setText(he.logSum, `Step log (${log.length})`);
-  setText(he.record, recordText(x.record || x.result, live.namer));
-  if (he.lastState && he.lastState !== x.state && ['done', 'halted', 'skipped'].includes(x.state)) announce(`${x.name}: ${x.state}`);
+  setText(he.record, recordText(x, live.namer));
+  if (he.lastState && he.lastState !== x.state && ['done', 'halted', 'failed', 'skipped'].includes(x.state)) announce(`${x.name}: ${x.state}`);
   he.lastState = x.state;
 }
 
@@ -303,7 +322,8 @@ function drawFinish(r) {
   if (!['done', 'cancelled'].includes(r.state)) { els.finish.replaceChildren(); return; }
   const c = r.counters || {};
   const hosts = (r.pools || []).flatMap((p) => (p.hosts || []).map((x) => ({ pool: p.name, ...x })));
-  const pending = hosts.filter((x) => x.reboot_pending || (x.record && x.record.reboot_pending));
+  const pending = hosts.filter((x) => x.reboot_pending === true);
+  const applied = hosts.filter((x) => Array.isArray(x.updates_applied) && x.updates_applied.length);
   els.finish.replaceChildren(h('section', { class: 'card', id: 'finish' },
     h('h3', {}, r.state === 'done' ? 'Finished' : 'Cancelled'),
     h('ul', {},
@@ -313,6 +333,7 @@ function drawFinish(r) {
         `${c.live_patched ?? 0} live-patched, ${c.migrations ?? 0} migrations`),
       h('li', {}, 'Started ' + shortTime(r.started || r.created) + ', finished ' + shortTime(r.finished) +
         (typeof r.elapsed_s === 'number' ? ' (' + duration(r.elapsed_s) + ')' : '')),
+      applied.map((x) => h('li', { 'data-applied': x.name }, x.name + ': ' + recordText(x, live.namer))),
       pending.length ? h('li', { class: 'warn' }, 'Reboot pending on: ' + pending.map((x) => x.name).join(', ')) : null),
     h('p', {}, h('a', { href: '#/updates?view=by-server' }, 'See the servers\' update status'))));
 }

@@ -143,6 +143,7 @@ export function makeNamer(plan, updates) {
   const map = new Map();
   for (const p of (plan && plan.pools) || []) {
     for (const x of p.hosts || []) if (x.ref && x.name) map.set(x.ref, x.name);
+    for (const x of p.hosts || []) for (const v of x.vms || []) if (v.to_ref && v.to) map.set(v.to_ref, v.to);
     for (const x of p.hosts || []) {
       for (const m of [...(x.migrations || []), ...(x.actions || []).flatMap((a) => a.migrations || [])]) {
         if (m.vm_ref && (m.vm_name || m.vm)) map.set(m.vm_ref, m.vm_name || m.vm);

@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
 const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
-const { headerText, hostCounts, phaseWords, stepWords } = await load('rollout.js');
+const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine } = await load('rollout.js');
 const { planRequest, stepProblem, hostMigrations, poolBlocked } = await load('wizard.js');
 const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
 
@@ -123,4 +123,20 @@ test('short titles, dates and durations', () => {
   assert.equal(dateText('20251104T09:00:00Z'), '4 Nov 2025');
   assert.equal(dateText(null), '–');
   assert.equal(duration(3725), '1h02m');
+});
+
+test('host record and log lines read by name', () => {
+  const u = '3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01';
+  const n = makeNamer({ pools: [{ hosts: [{ ref: 'OpaqueRef:1-a', name: 'h1' }] }] }, [{ id: u, name: 'XS82ECU1001' }]);
+  const x = { state: 'done', updates_applied: [{ uuid: u, name: null }], reboot_pending: true, reboot_pending_updates: [u],
+    vms: [{ vm: 'web-1', to: 'h2', back: false }] };
+  assert.equal(recordText(x, n), 'Applied: XS82ECU1001 · VMs moved: web-1 → h2 · Reboot pending for XS82ECU1001');
+  assert.equal(recordText({ state: 'done', updates_applied: [], reboot_pending: false }, n), 'Applied: nothing · No reboot pending');
+  assert.equal(logLine({ at: '2026-12-05T11:34:05Z', step: 'apply', state: 'done', detail: u }, n), '11:34:05 applying updates done XS82ECU1001');
+  assert.equal(logLine('moved OpaqueRef:1-a', n), 'moved h1');
+});
+
+test('header: predicted_s is the prediction when present, failed hosts said', () => {
+  const r = { elapsed_s: 30, window_s: 12, predicted_s: 600, counters: { hosts_total: 2, hosts_done: 1, hosts_failed: 1, hosts_skipped: 0 } };
+  assert.match(headerText(r), /^Hosts 1\/2 done, 1 failed · .* elapsed 30s of a predicted 10m00s$/);
 });

@@ -391,6 +391,13 @@ try {
       document.activeElement === document.body), 'focus not moved by updates');
     check((await page.title()).startsWith('done — prod'), 'tab title: ' + await page.title());
     await page.waitForSelector('#finish');
+    // The per-host record (when the engine gives one): what was applied, by name, in Finish.
+    for (const x of last.pools[0].hosts) {
+      if (!Array.isArray(x.updates_applied)) continue;
+      const li = await text(page, `#finish li[data-applied="${x.name}"]`);
+      for (const u of x.updates_applied) check(li.includes(u.name || u.uuid), `${x.name}: ${u.name} in "${li}"`);
+      check(!/[0-9a-f]{8}-[0-9a-f]{4}-/.test(li), 'names, not uuids: ' + li);
+    }
     const st = await sim('/sim/state');
     for (const x of st.pools.find((p) => p.name === 'prod').hosts) {
       check(x.enabled, x.name + ' enabled again');
