@@ -308,6 +308,21 @@ try {
     }
   });
 
+  await step(page, 'per-row download and install', async () => {
+    await gotoHash(page, '#/updates?view=by-update', '#updates-table');
+    const u = byU.updates.find((x) => x.source !== 'repository' && x.kind === 'hotfix' && x.url);
+    await page.click(`tr[data-update="${u.id}"] button:has-text("Download")`);
+    await page.waitForSelector('#banner:has-text("downloaded")', { timeout: 60000 });
+    const m = (await text(page, '#banner')).match(/downloaded to (\/\S+) \((\d+) bytes\)/);
+    check(m, 'the banner names the file: ' + await text(page, '#banner'));
+    check(fs.existsSync(m[1]) && fs.statSync(m[1]).size === Number(m[2]) && Number(m[2]) > 0, 'the file is in the daemon\'s cache: ' + m[1]);
+    await page.click(`tr[data-update="${u.id}"] a:has-text("Install")`);
+    await page.waitForSelector('#wizard-heading:has-text("Select Update")');
+    check(await page.isChecked('input[value=chosen]'), 'the wizard opens on chosen updates');
+    const label = await page.$$eval('.updates-pick .choice', (l) => l.filter((c) => c.querySelector('input').checked).map((c) => c.textContent));
+    check(label.length === 1 && label[0].trim().startsWith(u.name), 'with that update ticked: ' + label);
+  });
+
   await step(page, 'pools with updates missing and settings', async () => {
     await gotoHash(page, '#/pools', '#pools-table');
     const byS = await api('GET', '/updates?view=by-server');
@@ -321,8 +336,7 @@ try {
 
   let prodId;
   await step(page, 'wizard select update and servers', async () => {
-    await page.click('#nav a:has-text("Install Update")');
-    await page.waitForSelector('#wizard-heading:has-text("Select Update")');
+    await gotoHash(page, '#/install?new=1', '#wizard-heading:has-text("Select Update")');
     check(await page.isDisabled('#wiz-upload'), 'upload disabled (no API route) and says so');
     await page.check('input[value=chosen]');
     await page.click('#wizard-next');
