@@ -24,8 +24,9 @@ static void sim_usage(FILE *out)
     fprintf(out,
             "usage: poolpatch sim --scenario FILE [options]\n"
             "\n"
-            "Serve the scenario's simulated pools over XAPI (JSON-RPC at /jsonrpc, XML-RPC at /\n"
-            "and /RPC2, uploads at PUT /import_raw_vdi) on one loopback address per host, all\n"
+            "Serve the scenario's simulated pools over XAPI (JSON-RPC at /jsonrpc, XML-RPC on\n"
+            "any other POST path, uploads at PUT /import_raw_vdi) on one loopback address per "
+            "host, all\n"
             "on the same port, until interrupted.  Prints `pool NAME master URL` per pool, then\n"
             "`ready`.  Simulator-only endpoints: GET /sim/state, POST /sim/fault (see\n"
             "docs/simulator.md).\n"
@@ -42,11 +43,87 @@ static void sim_usage(FILE *out)
             "                         where the emulated vendor file service listens when the\n"
             "                         scenario has a \"vendor\" section (default 127.0.0.2, any\n"
             "                         free port); printed as `fileservice URL` before `ready`\n"
+            "  --tls                  serve HTTPS: each host its own self-signed certificate\n"
+            "                         (made at start; GET /sim/tls lists them, POST /sim/tls\n"
+            "                         replaces one)\n"
+            "  --tls-dir DIR          with --tls: use DIR/ADDRESS.pem and DIR/ADDRESS.key when\n"
+            "                         present, write the generated ones there\n"
+            "  --threads N            HTTP worker threads (default 4)\n"
             "  --log-level LEVEL      debug|info|warn|error|off (default warn, on stderr)\n"
             "  -h, --help             this help\n");
 }
 
-int cmd_sim(int argc, char **argv)
+/* Report a bad option value; returns the usage exit status. */
+static int sim_bad_arg(const char *opt, const char *value, const char *why)
+{
+    fprintf(stderr, "poolpatch sim: %s: \"%s\" %s\n", opt, value, why);
+    return 2;
+}
+
+struct sim_args {
+    const char *scenario;
+    const char *fs_addr;
+    int64_t port;
+    struct sim_options so;
+    struct sim_server_opts srv;
+};
+
+/* One option into a; returns 0, or the exit status (usage printed, or help asked). */
+static int sim_option(int ch, struct sim_args *a)
+{
+    uint64_t u;
+    enum log_level lvl;
+    switch (ch) {
+    case 's':
+        a->scenario = optarg;
+        return 0;
+    case 'p':
+        if (str_to_int64(optarg, &a->port) != 0 || a->port < 0 || a->port > 65535)
+            return sim_bad_arg("--port", optarg, "is not a port");
+        return 0;
+    case 'b':
+        a->so.base_address = optarg;
+        return 0;
+    case 'f':
+        a->fs_addr = optarg;
+        return 0;
+    case 't':
+        if (str_to_double(optarg, &a->so.time_scale) != 0 || a->so.time_scale <= 0 ||
+            a->so.time_scale > 1e6)
+            return sim_bad_arg("--time-scale", optarg, "is not a factor > 0");
+        return 0;
+    case 'r':
+        if (str_to_uint64(optarg, &u) != 0)
+            return sim_bad_arg("--seed", optarg, "is not a number");
+        a->so.seed_set = true;
+        a->so.seed = u;
+        return 0;
+    case 'T':
+        a->srv.tls = true;
+        return 0;
+    case 'D':
+        a->srv.tls_dir = optarg;
+        return 0;
+    case 'n':
+        if (str_to_uint64(optarg, &u) != 0 || u < 1 || u > 256)
+            return sim_bad_arg("--threads", optarg, "is not a number from 1 to 256");
+        a->srv.threads = (unsigned)u;
+        return 0;
+    case 'l':
+        if (log_level_parse(optarg, &lvl) != 0)
+            return sim_bad_arg("--log-level", optarg, "is unknown");
+        log_set_level(lvl);
+        return 0;
+    case 'h':
+        sim_usage(stdout);
+        return -1;
+    default:
+        sim_usage(stderr);
+        return 2;
+    }
+}
+
+static int sim_parse(int argc, char **argv, struct sim_args *a)
 {
     static const struct option opts[] = {
         {"scenario", required_argument, NULL, 's'},
@@ -57,70 +134,54 @@ int cmd_sim(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {"fileservice-address", required_argument, NULL, 'f'},
+        {"tls", no_argument, NULL, 'T'},
+        {"tls-dir", required_argument, NULL, 'D'},
+        {"threads", required_argument, NULL, 'n'},
         {NULL, 0, NULL, 0},
     };
-    const char *scenario = NULL;
-    const char *fs_addr = "127.0.0.2";
-    int64_t port = 8080;
-    struct sim_options so;
-    memset(&so, 0, sizeof(so));
-    so.time_scale = 60;
+    memset(a, 0, sizeof(*a));
+    a->fs_addr = "127.0.0.2";
+    a->port = 8080;
+    a->so.time_scale = 60;
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        uint64_t u;
-        enum log_level lvl;
-        switch (ch) {
-        case 's':
-            scenario = optarg;
-            break;
-        case 'p':
-            if (str_to_int64(optarg, &port) != 0 || port < 0 || port > 65535) {
-                fprintf(stderr, "poolpatch sim: --port: \"%s\" is not a port\n", optarg);
-                return 2;
-            }
-            break;
-        case 'b':
-            so.base_address = optarg;
-            break;
-        case 'f':
-            fs_addr = optarg;
-            break;
-        case 't':
-            if (str_to_double(optarg, &so.time_scale) != 0 || so.time_scale <= 0 ||
-                so.time_scale > 1e6) {
-                fprintf(stderr, "poolpatch sim: --time-scale: \"%s\" is not a factor > 0\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case 'r':
-            if (str_to_uint64(optarg, &u) != 0) {
-                fprintf(stderr, "poolpatch sim: --seed: \"%s\" is not a number\n", optarg);
-                return 2;
-            }
-            so.seed_set = true;
-            so.seed = u;
-            break;
-        case 'l':
-            if (log_level_parse(optarg, &lvl) != 0) {
-                fprintf(stderr, "poolpatch sim: --log-level: \"%s\" is unknown\n", optarg);
-                return 2;
-            }
-            log_set_level(lvl);
-            break;
-        case 'h':
-            sim_usage(stdout);
-            return 0;
-        default:
-            sim_usage(stderr);
-            return 2;
-        }
+        int rc = sim_option(ch, a);
+        if (rc != 0)
+            return rc;
     }
-    if (!scenario || optind < argc) {
+    if (!a->scenario || optind < argc) {
         sim_usage(stderr);
         return 2;
     }
+    if (a->srv.tls_dir && !a->srv.tls) {
+        fprintf(stderr, "poolpatch sim: --tls-dir needs --tls\n");
+        return 2;
+    }
+    a->srv.port = (uint16_t)a->port;
+    return 0;
+}
+
+/* The emulated vendor file service, when the scenario describes one (*out NULL otherwise). */
+static int start_fileservice(const struct sim_args *a, struct sim_fileservice **out, struct err *e)
+{
+    json_t *doc = NULL;
+    int rc = 0;
+    *out = NULL;
+    if (jsonx_load_file(a->scenario, 16u << 20, 64, &doc, e) != 0)
+        err_clear(e); /* already loaded once by the simulator */
+    else if (json_object_get(doc, "vendor"))
+        rc = sim_fileservice_new(json_object_get(doc, "vendor"), a->fs_addr, 0, out, e);
+    json_decref(doc);
+    return rc;
+}
+
+int cmd_sim(int argc, char **argv)
+{
+    struct sim_args a;
+    int rc = sim_parse(argc, argv, &a);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
     /* Block the stop signals in every thread; this one waits for them with sigwait. */
     sigset_t set;
     sigemptyset(&set);
@@ -128,36 +189,23 @@ int cmd_sim(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     struct sim *s = NULL;
+    struct sim_server *srv = NULL;
+    struct sim_fileservice *fs = NULL;
     struct err e;
     err_clear(&e);
-    if (sim_new_from_file(scenario, &so, &s, &e) != 0) {
+    if (sim_new_from_file(a.scenario, &a.so, &s, &e) != 0 ||
+        sim_server_start_opts(s, &a.srv, &srv, &e) != 0 || start_fileservice(&a, &fs, &e) != 0) {
         fprintf(stderr, "poolpatch sim: %s\n", e.msg);
-        return 1;
-    }
-    struct sim_server *srv = NULL;
-    if (sim_server_start(s, (uint16_t)port, &srv, &e) != 0) {
-        fprintf(stderr, "poolpatch sim: %s\n", e.msg);
+        sim_server_stop(srv);
         sim_free(s);
         return 1;
     }
     for (size_t i = 0; i < sim_pool_count(s); i++) {
         char addr[64];
         sim_pool_master_address(s, i, addr, sizeof(addr));
-        printf("pool %s master http://%s:%u/\n", sim_pool_name(s, i), addr,
+        printf("pool %s master %s://%s:%u/\n", sim_pool_name(s, i), sim_server_scheme(srv), addr,
                (unsigned)sim_server_port(srv));
     }
-    /* The emulated vendor file service, when the scenario describes one. */
-    struct sim_fileservice *fs = NULL;
-    json_t *doc = NULL;
-    if (jsonx_load_file(scenario, 16u << 20, 64, &doc, &e) == 0 && json_object_get(doc, "vendor") &&
-        sim_fileservice_new(json_object_get(doc, "vendor"), fs_addr, 0, &fs, &e) != 0) {
-        fprintf(stderr, "poolpatch sim: %s\n", e.msg);
-        json_decref(doc);
-        sim_server_stop(srv);
-        sim_free(s);
-        return 1;
-    }
-    json_decref(doc);
     if (fs)
         printf("fileservice %s\n", sim_fileservice_url(fs));
     printf("ready\n");

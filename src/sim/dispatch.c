@@ -817,6 +817,18 @@ static void unknown_method(struct ctx *c, const char *method)
     rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, method);
 }
 
+bool sim_dispatch_may_block(const char *method)
+{
+    char msg[128], full[200];
+    bool async = false;
+    const struct sim_class_spec *cs = split_method(method, msg, sizeof(msg), &async);
+    if (!cs || async)
+        return false;
+    snprintf(full, sizeof(full), "%s.%s", cs->name, msg);
+    const struct handler *h = find_handler(full);
+    return h && (h->flags & H_LONG);
+}
+
 int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
              struct xapi_response *r, bool blocking, bool *predispatch, struct err *e)
 {

@@ -10,16 +10,14 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -27,6 +25,7 @@
 #include "base/rng.h"
 #include "base/str.h"
 #include "base/uuid.h"
+#include "sim/net.h"
 
 #define DOWNLOAD_PREFIX       "/direct/v2/download/"
 #define TOKEN_PATH            "/api/session/token"
@@ -799,8 +798,8 @@ int sim_fileservice_new(const json_t *vendor, const char *bind_addr, uint16_t po
                         struct sim_fileservice **out, struct err *e)
 {
     struct sim_fileservice *fs = xcalloc(1, sizeof(*fs));
-    struct sockaddr_in sa;
-    const union MHD_DaemonInfo *info;
+    int lfd = -1;
+    uint16_t bound = 0;
     int rc;
 
     *out = NULL;
@@ -812,25 +811,24 @@ int sim_fileservice_new(const json_t *vendor, const char *bind_addr, uint16_t po
         rc = build_zip(&fs->patches[i], e);
     if (rc != 0)
         goto fail;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    if (inet_pton(AF_INET, bind_addr ? bind_addr : "127.0.0.1", &sa.sin_addr) != 1) {
-        rc = err_set(e, PP_EINVAL, "file service: \"%s\" is not an IPv4 address", bind_addr);
+    /* Bind, then build the catalog (it names the bound port), and only then start the thread
+     * that serves it: the server thread never sees the catalog half-built. */
+    rc = sim_net_listen(bind_addr ? bind_addr : "127.0.0.1", port, &lfd, &bound, e);
+    if (rc != 0) {
+        err_prefix(e, "file service: ");
         goto fail;
     }
-    fs->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, port, NULL, NULL,
-                               handler, fs, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    snprintf(fs->url, sizeof(fs->url), "http://%s:%u", bind_addr ? bind_addr : "127.0.0.1",
+             bound);
+    build_catalog(fs);
+    fs->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
+                               handler, fs, MHD_OPTION_LISTEN_SOCKET, lfd,
                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!fs->mhd) {
-        rc = err_set(e, PP_EIO, "file service: cannot listen on %s:%u",
-                     bind_addr ? bind_addr : "127.0.0.1", port);
+        close(lfd);
+        rc = err_set(e, PP_EIO, "file service: cannot serve on %s", fs->url);
         goto fail;
     }
-    info = MHD_get_daemon_info(fs->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    snprintf(fs->url, sizeof(fs->url), "http://%s:%u", bind_addr ? bind_addr : "127.0.0.1",
-             info ? info->port : port);
-    build_catalog(fs);
     *out = fs;
     return 0;
 fail:

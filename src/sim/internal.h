@@ -319,6 +319,9 @@ struct ctx {
 };
 /* A handler's outcome: the response is filled, or its task completes later (long calls). */
 enum { R_DONE = 0, R_PENDING = 1 };
+/* Whether method is a synchronous long call, which over HTTP waits for its task (http.c runs
+ * those off its thread pool).  Pure lookup, any thread. */
+bool sim_dispatch_may_block(const char *method);
 /*
  * Answer one call addressed to addr (caller holds the lock; blocking waits release it).  Fills
  * *r and returns 0, or PP_ETRANSPORT (e set) when the host cannot be reached.

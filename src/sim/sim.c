@@ -6,6 +6,7 @@
  */
 #include "sim/sim.h"
 
+#include <microhttpd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -279,25 +280,6 @@ json_t *sim_state_json(struct sim *s)
 
 /* ---- uploads: PUT /import_raw_vdi ---- */
 
-static void url_decode(const char *in, size_t n, char *out, size_t outsz)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 1 < outsz; i++) {
-        if (in[i] == '%' && i + 2 < n + 0 && i + 2 <= n - 1 + 1) {
-            char hex[3] = {in[i + 1], in[i + 2], 0};
-            char *end;
-            long v = strtol(hex, &end, 16);
-            if (*end == '\0' && i + 2 < n) {
-                out[o++] = (char)v;
-                i += 2;
-                continue;
-            }
-        }
-        out[o++] = in[i] == '+' ? ' ' : in[i];
-    }
-    out[o] = '\0';
-}
-
 static void query_get(const char *q, const char *key, char *out, size_t outsz)
 {
     size_t kl = strlen(key);
@@ -306,7 +288,10 @@ static void query_get(const char *q, const char *key, char *out, size_t outsz)
         const char *amp = strchr(q, '&');
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
         if (n > kl && strncmp(q, key, kl) == 0 && q[kl] == '=') {
-            url_decode(q + kl + 1, n - kl - 1, out, outsz);
+            size_t vl = n - kl - 1 < outsz - 1 ? n - kl - 1 : outsz - 1;
+            memcpy(out, q + kl + 1, vl);
+            out[vl] = '\0';
+            MHD_http_unescape(out); /* %XX in place; the result is never longer */
             return;
         }
         q = amp ? amp + 1 : NULL;

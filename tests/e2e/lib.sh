@@ -55,11 +55,16 @@ wait_for_line() {
 
 # start_sim SCENARIO [ARGS...]: start `poolpatch sim` on a free port; sets SIM_PID and SIM_OUT
 # (whose "pool NAME master URL" lines name the masters).  Fails the test if not ready in 30 s.
+# With --tls, each host's certificate is written to $SIM_TLS_DIR/ADDRESS.pem (see sim_ca).
 start_sim() {
     scen="$1"
     shift
     SIM_OUT="$E2E_TMP/sim.out"
-    "$POOLPATCH" sim --scenario "$scen" --port 0 "$@" >"$SIM_OUT" 2>"$E2E_TMP/sim.err" &
+    SIM_TLS_DIR="$E2E_TMP/sim-tls"
+    _tls=""
+    case " $* " in *" --tls-dir "*) ;; *" --tls "*) _tls="--tls-dir $SIM_TLS_DIR" ;; esac
+    # shellcheck disable=SC2086 # _tls is two words or none
+    "$POOLPATCH" sim --scenario "$scen" --port 0 $_tls "$@" >"$SIM_OUT" 2>"$E2E_TMP/sim.err" &
     SIM_PID=$!
     E2E_PIDS="$E2E_PIDS $SIM_PID"
     wait_for_line "$SIM_OUT" '^ready$' 30 || {
@@ -75,7 +80,8 @@ sim_master_url() {
 
 # xapi_json URL METHOD PARAMS_JSON: one JSON-RPC v2 call; prints the response body.
 xapi_json() {
-    curl -sS --max-time 30 -H 'Content-Type: application/json' \
+    # shellcheck disable=SC2046 # sim_ca prints two words or none
+    curl -sS --max-time 30 $(sim_ca "$1") -H 'Content-Type: application/json' \
         --data "{\"jsonrpc\":\"2.0\",\"method\":\"$2\",\"params\":$3,\"id\":1}" "${1%/}/jsonrpc"
 }
 
@@ -95,9 +101,22 @@ sim_fileservice_url() {
     awk '$1 == "fileservice" { print $2 }' "$SIM_OUT"
 }
 
+# sim_ca URL: curl's "--cacert FILE" for an https:// URL of the simulator (the host's own
+# self-signed certificate, from $SIM_TLS_DIR); nothing for http://.
+sim_ca() {
+    case "$1" in
+        https://*)
+            _h=${1#https://}
+            printf -- '--cacert %s/%s.pem' "$SIM_TLS_DIR" "${_h%%:*}"
+            ;;
+    esac
+}
+
 # sim_state: GET /sim/state from the simulator (any host answers it); prints the JSON.
 sim_state() {
-    curl -sS --max-time 30 "$(awk '$1 == "pool" { print $4; exit }' "$SIM_OUT")sim/state"
+    _u=$(awk '$1 == "pool" { print $4; exit }' "$SIM_OUT")
+    # shellcheck disable=SC2046 # sim_ca prints two words or none
+    curl -sS --max-time 30 $(sim_ca "$_u") "${_u}sim/state"
 }
 
 # sim_host_updates POOL HOST: the update name-labels applied on that host, one a line, sorted.
