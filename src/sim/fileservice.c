@@ -818,8 +818,7 @@ int sim_fileservice_new(const json_t *vendor, const char *bind_addr, uint16_t po
         err_prefix(e, "file service: ");
         goto fail;
     }
-    snprintf(fs->url, sizeof(fs->url), "http://%s:%u", bind_addr ? bind_addr : "127.0.0.1",
-             bound);
+    snprintf(fs->url, sizeof(fs->url), "http://%s:%u", bind_addr ? bind_addr : "127.0.0.1", bound);
     build_catalog(fs);
     fs->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
                                handler, fs, MHD_OPTION_LISTEN_SOCKET, lfd,
