@@ -25,7 +25,7 @@ _poolpatch()
         --known-hosts|--web-root)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0 ;;
-        --policy) COMPREPLY=($(compgen -W "minimal return" -- "$cur")); return 0 ;;
+        --policy) COMPREPLY=($(compgen -W "return minimal" -- "$cur")); return 0 ;;
         --sort) COMPREPLY=($(compgen -W "pool date" -- "$cur")); return 0 ;;
         --log-level) COMPREPLY=($(compgen -W "debug info warn error off" -- "$cur")); return 0 ;;
     esac
@@ -52,8 +52,8 @@ _poolpatch()
             if [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "--automated --update --file --policy --stay-on-release
-                    --yes --no-follow $common" -- "$cur"))
+                COMPREPLY=($(compgen -W "--automated --update --file --policy --max-parallel
+                    --stay-on-release --yes --no-follow $common" -- "$cur"))
             fi ;;
         rollout|retry|cancel|rollouts)
             COMPREPLY=($(compgen -W "--watch $common" -- "$cur")) ;;
