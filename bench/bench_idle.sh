@@ -59,8 +59,12 @@ start_sim "$E2E_TMP/idle100.json" --base-address 127.0.61.10 --time-scale 1
 SERVE_DIR=$E2E_TMP/serve100 start_serve
 echo xenroot >"$E2E_TMP/pw"
 for i in $(seq 0 99); do
-    pp_ok pool add "idle-$i" --url "$(sim_master_url "idle-$i")" --user root \
-        --password-file "$E2E_TMP/pw"
+    for _try in 1 2 3; do # a loaded machine may refuse a connection now and then
+        pp_run pool add "idle-$i" --url "$(sim_master_url "idle-$i")" --user root \
+            --password-file "$E2E_TMP/pw"
+        [ "$PP_RC" = 0 ] && break
+    done
+    [ "$PP_RC" = 0 ] || fail "pool add idle-$i: $PP_ERR"
 done
 sleep 5 # every pool's first snapshot; then only their event.from long-polls remain
 measure "serve, 100 pools"

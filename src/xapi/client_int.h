@@ -119,6 +119,7 @@ struct wreq {
 
     /* HTTP state. */
     void *easy;
+    bool in_multi; /* easy was added to the loop's multi */
     struct buf out, in;
     void *hdrs;
     bool over_limit;
@@ -137,9 +138,25 @@ void xapi__wreq_free(struct wreq *w);
 /* transport_http.c */
 /* curl_global_init once per process (not thread-safe: the first loop is made on one thread). */
 int xapi__http_global_init(struct err *e);
-/* A curl multi handle (NULL on failure) and its release (NULL is a no-op). */
-void *xapi__http_multi_new(void);
-void xapi__http_multi_free(void *multi);
+/* http_io.c: the loop's curl multi handle driven by socket events, and its wait. */
+struct xapi__http;
+/* A new multi (NULL on failure) and its release (NULL is a no-op). */
+struct xapi__http *xapi__http_multi_new(void);
+void xapi__http_multi_free(struct xapi__http *h);
+/* The CURLM * (borrowed). */
+void *xapi__http_curlm(struct xapi__http *h);
+/* Add w->easy (set up by the caller) to the multi; on failure frees w->easy and w->hdrs and
+ * returns PP_ETRANSPORT with e.  Shared by calls, uploads and GETs. */
+int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e);
+/* Remove w->easy from the multi (if added) and free it and w->hdrs; no completion. */
+void xapi__http_release(struct xapi_loop *loop, struct wreq *w);
+/* Release w's transfer and take it out of the done queue: an abort without completion. */
+void xapi__http_cancel(struct xapi_loop *loop, struct wreq *w);
+/* Run curl's due timeouts (a new transfer starts through one). */
+void xapi__http_act(struct xapi__http *h);
+/* One poll() over curl's sockets and the wakeup eventfd, up to wait_ms (bounded by curl's next
+ * timeout), then curl acts on the ready sockets and due timeouts. */
+void xapi__http_wait(struct xapi__http *h, int wait_ms);
 /* Start w; on failure completes w through the loop (never calls done re-entrantly). */
 void xapi__http_start(struct xapi_loop *loop, struct wreq *w);
 /* Abort an in-flight request without completing it. */
@@ -149,8 +166,8 @@ void xapi__http_abort(struct xapi_loop *loop, struct wreq *w);
  * in curl_multi_poll (even with no transfer: xapi_loop_wakeup interrupts it), then collect again.
  */
 void xapi__http_run(struct xapi_loop *loop, int wait_ms);
-/* Interrupt the loop's curl_multi_poll from any thread. */
-void xapi__http_wakeup(void *multi);
+/* Interrupt the loop's wait from any thread (writes the eventfd). */
+void xapi__http_wakeup(struct xapi__http *h);
 /* True while transfers are in the multi. */
 bool xapi__http_busy(const struct xapi_loop *loop);
 
@@ -175,7 +192,7 @@ bool xapi__inproc_has_unwatched_parked(const struct xapi_loop *loop);
 
 /* loop.c: the loop internals the transports and the client use. */
 struct xapi_loop_int {
-    void *multi;
+    struct xapi__http *multi;
     int running;                    /* easy handles in the multi */
     struct wreq *ip_head, *ip_tail; /* in-process queue */
     struct wreq *parked;

@@ -205,25 +205,13 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
         xapi__loop_wreq_complete(loop, &g->w);
     } else {
         int rc = start_http(g, e);
+        if (rc == 0)
+            rc = xapi__http_add(loop, &g->w, e);
         if (rc) {
-            if (g->w.easy)
-                curl_easy_cleanup(g->w.easy);
-            curl_slist_free_all(g->w.hdrs);
-            g->w.easy = NULL;
-            g->w.hdrs = NULL;
+            xapi__http_release(loop, &g->w); /* the easy handle was never added */
             get_free(g);
             return rc;
         }
-        struct xapi_loop_int *li = xapi__loop_int(loop);
-        if (curl_multi_add_handle(li->multi, g->w.easy) != CURLM_OK) {
-            curl_easy_cleanup(g->w.easy);
-            curl_slist_free_all(g->w.hdrs);
-            g->w.easy = NULL;
-            g->w.hdrs = NULL;
-            get_free(g);
-            return err_set(e, PP_ETRANSPORT, "curl_multi_add_handle failed");
-        }
-        li->running++;
     }
     log_debug("xapi", "GET %s from %s", path, g->w.host);
     if (out)
@@ -236,18 +224,6 @@ void xapi_http_get_cancel(struct xapi_http_get *g)
 {
     if (!g)
         return;
-    struct xapi_loop *loop = xapi__client_loop(g->w.c);
-    if (g->w.easy)
-        xapi__http_abort(loop, &g->w);
-    struct xapi_loop_int *li = xapi__loop_int(loop);
-    struct wreq **pp = &li->done_head, *prev = NULL;
-    for (; *pp; prev = *pp, pp = &(*pp)->next) {
-        if (*pp == &g->w) {
-            *pp = g->w.next;
-            if (li->done_tail == &g->w)
-                li->done_tail = prev;
-            break;
-        }
-    }
+    xapi__http_cancel(xapi__client_loop(g->w.c), &g->w);
     get_free(g);
 }

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * loop.c - the XAPI client's event loop: a heap of timers on the loop clock, the queue of
- * completed wire requests, and the one place the loop waits.  Waiting is always one
- * curl_multi_poll until the earliest of: socket activity, the next timer (real or scaled clock),
- * the caller's timeout, or xapi_loop_wakeup from any thread (the engine's request queue, engine
- * stop, an in-process handler whose world moved).  An idle loop therefore sleeps: no turn runs
- * unless something is due (as libuv's uv_run blocks in epoll until its next timer).
+ * completed wire requests, and the one place the loop waits.  Waiting is always one poll()
+ * over curl's sockets and a wakeup eventfd (http_io.c) until the earliest of: socket activity,
+ * the next timer (real or scaled clock), the caller's timeout, or xapi_loop_wakeup from any
+ * thread (the engine's request queue, engine stop, an in-process handler whose world moved).  An
+ * idle loop therefore sleeps: no turn runs unless something is due (as libuv's uv_run blocks in
+ * epoll until its next timer).
  *
  * On a virtual clock nothing is waited for: the idle hook moves virtual time instead.
  * Threading: everything runs on the loop's thread except xapi_loop_wakeup.
@@ -185,7 +186,7 @@ bool xapi_loop_busy(const struct xapi_loop *loop)
 
 /*
  * Wake the loop from any thread (see client.h).  Only the first wake between two turns writes
- * to curl's wakeup pipe; the loop clears the flag once it is awake.
+ * to the wakeup eventfd; the loop clears the flag once it is awake.
  */
 void xapi_loop_wakeup(struct xapi_loop *loop)
 {
@@ -288,7 +289,7 @@ static int wait_virtual(struct xapi_loop *loop)
 }
 
 /*
- * Real or scaled time: one curl_multi_poll until socket activity, the next deadline, timeout_ms
+ * Real or scaled time: one poll() (http_io.c) until socket activity, the next deadline, timeout_ms
  * or a wakeup.  Parked in-process long-polls are asked again afterwards (the handler's world may
  * have moved); a handler that cannot wake the loop is asked every UNWATCHED_POLL_MS.
  */

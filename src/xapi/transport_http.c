@@ -26,17 +26,6 @@ int xapi__http_global_init(struct err *e)
     return 0;
 }
 
-void *xapi__http_multi_new(void)
-{
-    return curl_multi_init();
-}
-
-void xapi__http_multi_free(void *multi)
-{
-    if (multi)
-        curl_multi_cleanup(multi);
-}
-
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     struct wreq *w = userp;
@@ -52,12 +41,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userp)
 
 static void fail_now(struct xapi_loop *loop, struct wreq *w, int code, const char *msg)
 {
-    if (w->easy) { /* never added to the multi */
-        curl_easy_cleanup(w->easy);
-        w->easy = NULL;
-    }
-    curl_slist_free_all(w->hdrs);
-    w->hdrs = NULL;
+    xapi__http_release(loop, w); /* never added to the multi */
     w->rc = err_set(&w->err, code, "%s", msg);
     xapi__loop_wreq_complete(loop, w);
 }
@@ -76,7 +60,6 @@ static void encode(struct wreq *w)
 
 void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
 {
-    struct xapi_loop_int *li = xapi__loop_int(loop);
     const struct xapi_client_opts *o = xapi__client_opts(w->c);
     CURL *h = curl_easy_init();
     if (!h) {
@@ -132,29 +115,14 @@ void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
             return;
         }
     }
-    if (curl_multi_add_handle(li->multi, h) != CURLM_OK) {
-        fail_now(loop, w, PP_ETRANSPORT, "curl_multi_add_handle failed");
-        return;
-    }
-    li->running++;
-}
-
-static void release_easy(struct xapi_loop *loop, struct wreq *w)
-{
-    struct xapi_loop_int *li = xapi__loop_int(loop);
-    if (w->easy) {
-        curl_multi_remove_handle(li->multi, w->easy);
-        curl_easy_cleanup(w->easy);
-        w->easy = NULL;
-        li->running--;
-    }
-    curl_slist_free_all(w->hdrs);
-    w->hdrs = NULL;
+    struct err ae = {0};
+    if (xapi__http_add(loop, w, &ae) != 0)
+        fail_now(loop, w, ae.code, ae.msg);
 }
 
 void xapi__http_abort(struct xapi_loop *loop, struct wreq *w)
 {
-    release_easy(loop, w);
+    xapi__http_release(loop, w);
 }
 
 static bool is_tls_error(CURLcode cc)
@@ -190,7 +158,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
                 o->on_pin(o->pin_ctx, w->host, w->tls.presented);
         }
     }
-    release_easy(loop, w);
+    xapi__http_release(loop, w);
     w->maybe_delivered = connected > 0 || sent > 0;
     if (cc != CURLE_OK) {
         if (w->over_limit || cc == CURLE_FILESIZE_EXCEEDED)
@@ -239,7 +207,7 @@ static int collect(struct xapi_loop *loop)
     struct xapi_loop_int *li = xapi__loop_int(loop);
     CURLMsg *m;
     int left, n = 0;
-    while ((m = curl_multi_info_read(li->multi, &left))) {
+    while ((m = curl_multi_info_read(xapi__http_curlm(li->multi), &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         struct wreq *w = NULL;
@@ -254,29 +222,22 @@ static int collect(struct xapi_loop *loop)
 }
 
 /*
- * Perform; wait only when nothing finished (waiting with a finished transfer pending would add
- * the whole wait to its latency).  curl_multi_poll waits even without transfers, until wait_ms
- * or xapi__http_wakeup: that is how an idle loop sleeps.
+ * Act on what is due, and wait (poll, up to wait_ms; 0 = just look) only when nothing finished:
+ * waiting with a finished transfer pending would add the whole wait to its latency.  The wait
+ * happens even without transfers, until wait_ms or xapi__http_wakeup: that is how an idle loop
+ * sleeps (http_io.c).
  */
 void xapi__http_run(struct xapi_loop *loop, int wait_ms)
 {
     struct xapi_loop_int *li = xapi__loop_int(loop);
-    int still = 0;
-    curl_multi_perform(li->multi, &still);
-    if (collect(loop) > 0 || wait_ms <= 0)
+    xapi__http_act(li->multi);
+    if (collect(loop) > 0)
         return;
-    curl_multi_poll(li->multi, NULL, 0, wait_ms, NULL);
-    curl_multi_perform(li->multi, &still);
+    xapi__http_wait(li->multi, wait_ms > 0 ? wait_ms : 0);
     collect(loop);
 }
 
 bool xapi__http_busy(const struct xapi_loop *loop)
 {
     return xapi__loop_int_c(loop)->running > 0;
-}
-
-/* Interrupt curl_multi_poll (see client_int.h); thread-safe. */
-void xapi__http_wakeup(void *multi)
-{
-    curl_multi_wakeup(multi);
 }

@@ -236,25 +236,13 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
         xapi__loop_wreq_complete(loop, &u->w);
     } else {
         int rc = start_http(u, e);
+        if (rc == 0)
+            rc = xapi__http_add(loop, &u->w, e);
         if (rc) {
-            if (u->w.easy)
-                curl_easy_cleanup(u->w.easy);
-            curl_slist_free_all(u->w.hdrs);
-            u->w.easy = NULL;
-            u->w.hdrs = NULL;
+            xapi__http_release(loop, &u->w); /* the easy handle was never added */
             up_free(u);
             return rc;
         }
-        struct xapi_loop_int *li = xapi__loop_int(loop);
-        if (curl_multi_add_handle(li->multi, u->w.easy) != CURLM_OK) {
-            curl_easy_cleanup(u->w.easy);
-            curl_slist_free_all(u->w.hdrs);
-            u->w.easy = NULL;
-            u->w.hdrs = NULL;
-            up_free(u);
-            return err_set(e, PP_ETRANSPORT, "curl_multi_add_handle failed");
-        }
-        li->running++;
     }
     log_info("xapi", "uploading %lld bytes to %s", (long long)length, u->w.host);
     if (out)
@@ -267,18 +255,6 @@ void xapi_upload_cancel(struct xapi_upload *u)
 {
     if (!u)
         return;
-    struct xapi_loop *loop = xapi__client_loop(u->w.c);
-    if (u->w.easy)
-        xapi__http_abort(loop, &u->w);
-    struct xapi_loop_int *li = xapi__loop_int(loop);
-    struct wreq **pp = &li->done_head, *prev = NULL;
-    for (; *pp; prev = *pp, pp = &(*pp)->next) {
-        if (*pp == &u->w) {
-            *pp = u->w.next;
-            if (li->done_tail == &u->w)
-                li->done_tail = prev;
-            break;
-        }
-    }
+    xapi__http_cancel(xapi__client_loop(u->w.c), &u->w);
     up_free(u);
 }
