@@ -75,6 +75,24 @@ static void add_pool(struct env *v, const char *name, size_t idx)
     if (engine_pool_add(v->eng, &ps, &out, &e) != 0)
         fail_msg("pool add %s: %s", name, e.msg);
     json_decref(out);
+    /* the engine answers as soon as the pool is registered; its object cache (the inventory the
+     * views read) fills a moment later: wait for it (the pools list then names the pool) */
+    for (int i = 0; i < 1500; i++) {
+        bool ready = false;
+        if (engine_pools(v->eng, &out, &e) == 0) {
+            size_t k;
+            json_t *p;
+            json_array_foreach(json_object_get(out, "pools"), k, p) ready =
+                ready || (str_eq(json_string_value(json_object_get(p, "name")), name) &&
+                          json_object_get(p, "name_label"));
+        }
+        json_decref(out);
+        if (ready)
+            return;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("pool %s: its object cache never filled", name);
 }
 
 /* with_legacy: a legacy catalog at a file:// URL, else a URL that does not exist; lab_hosts:
