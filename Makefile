@@ -4,7 +4,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 MESON_OPTS ?=
 
-.PHONY: all deps build check asan bench demo lint fuzz clean install deb
+.PHONY: all deps build check asan bench demo lint fuzz clean install deb torture
 
 all: build
 
@@ -37,6 +37,22 @@ asan:
 
 bench: build
 	meson test -C $(BUILD) --benchmark --suite bench --verbose
+
+# The random-kill torture of the executor, long runs (make check runs a short sample): 500 kills
+# per policy over the demo fleet and bench-16 in-process on the virtual clock, then 3 rollouts of
+# the demo fleet over HTTP with 40 SIGKILLs of `poolpatch serve` each.  SEED=N replays a run.
+TORTURE_KILLS ?= 500
+torture: build
+	@set -e; log=$(BUILD)/torture.log; : >$$log; \
+	for sc in demo bench-16; do \
+	  $(BUILD)/tests/torture/torture_exec --scenario scenarios/$$sc.json \
+	    --kills $(TORTURE_KILLS) $(if $(SEED),--seed $(SEED)) 2>&1 | tee -a $$log | grep '^torture'; \
+	done; \
+	TORTURE_KILLS=40 TORTURE_ROUNDS=3 $(if $(SEED),TORTURE_SEED=$(SEED)) POOLPATCH=$(BUILD)/poolpatch \
+	  SRCDIR=. bash tests/torture/torture_http.sh 2>&1 | tee -a $$log | grep -E '^(torture|# torture)'; \
+	awk '/^torture(-http)?: .*kills/ { for (i = 1; i < NF; i++) { if ($$(i+1) ~ /^kills/) k += $$i; \
+	  if ($$(i+1) ~ /^halts/) h += $$i; if ($$(i+1) ~ /^violations/) v += $$i } } \
+	  END { printf "torture total: %d kills, %d halts, %d violations\n", k, h, v; exit (h + v > 0) }' $$log
 
 demo: build
 	tools/demo.sh $(BUILD)

@@ -37,7 +37,25 @@
  * of a batch queue behind each other: 256-host bench, policy return, 3,472 s against 2,624 s. */
 #define EXEC_MAX_MIGRATIONS_POOL     256
 #define EXEC_DEFAULT_MIGRATIONS_HOST 3
-#define EXEC_TASK_POLL_S             30.0
+/* How long an effect may take to show after its call returned (host effects: the env's host
+ * return timeout), and how long an operation found running may still run. */
+#define EXEC_EFFECT_WAIT_MS (10 * 60 * 1000)
+#define EXEC_TASK_POLL_S    30.0
+/* How long the upload task of a run before a restart may stay pending (nobody sends its body
+ * any more: xapi fails it when the connection drops; a stalled one is cancelled and the image
+ * uploaded again). */
+#define EXEC_UPLOAD_PREV_WAIT_MS (5 * 60 * 1000)
+/* Sends of one step after reading the pool (operation found running, transport error) before
+ * the step fails with what the pool shows. */
+#define EXEC_MAX_TRIES 4
+
+/* What a step waits for before reading the pool again (exec_settle_wait). */
+enum exec_settle {
+    EXEC_SETTLE_BUSY = 1, /* the operation running on its object ends (or the effect shows) */
+    EXEC_SETTLE_EFFECT,   /* the effect shows (an operation xapi says runs, but does not show) */
+    EXEC_SETTLE_READ,     /* a fresh reading of the pool after a transport error */
+    EXEC_SETTLE_LIVE,     /* the step's host is live (back from a reboot, out of emergency mode) */
+};
 
 enum exec_xp_state {
     EXEC_XP_RUN = 0,
@@ -103,6 +121,13 @@ struct exec_step {
     int last_pct;
     int retargets;  /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
     bool prev_task; /* upload: waiting for the task of an attempt before a restart */
+    int tries;      /* sends after reading the pool (in flight, transport error): bounded */
+    int settle;     /* enum exec_settle of the wait in progress */
+    unsigned gen0;  /* cache generation when a transport error was seen */
+    unsigned evals; /* evaluations of the settle predicate since */
+    char last_err[256];
+    int64_t settle_ms;   /* EXEC_SETTLE_EFFECT: its deadline when not the default */
+    int64_t deadline_ms; /* upload: when waiting for its task ends (engine clock) */
     struct exec_action *acts;
     size_t n_acts, i_act;
     struct exec_step *next;
@@ -146,6 +171,11 @@ void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const 
 int exec_send_call(struct exec_step *s, const char *method, struct xapi_value *params, bool task,
                    xapi_done_fn done);
 void exec_pump_pool(struct exec_pool *p);
+/* Read the pool and act: effect there -> done; under way -> wait; operation running on the
+ * object -> wait for it, then again; else send (at most EXEC_MAX_TRIES times). */
+void exec_reconsider(struct exec_step *s);
+/* Wait (deadline per mode, named outcome on expiry), then exec_reconsider. */
+void exec_settle_wait(struct exec_step *s, enum exec_settle mode);
 
 /* ---- exec_fixes.c */
 const char *exec_obj_name(const struct xview *v, const char *ref);

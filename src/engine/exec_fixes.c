@@ -117,6 +117,42 @@ static int send_fix(struct exec_step *s, const json_t *fix, xapi_done_fn done)
 
 /* ---------------------------------------------------------------- action lists (undo, cancel) */
 
+static void act_waited(void *ctx, int rc, const struct xapi_value *res, const struct err *e);
+
+/* The current item's fix is there, or (BUSY) the operation on its object ended, or (READ) the
+ * pool was read again after a transport error. */
+static bool pred_act_settled(void *ctx, struct xapi_client *c)
+{
+    struct exec_step *s = ctx;
+    const json_t *a = s->acts[s->i_act].a;
+    struct xview v;
+    exec_view_of(&v, c);
+    if (*exec_pstr(a, "fix") && exec_fix_done(&v, a))
+        return true;
+    if (s->settle == EXEC_SETTLE_BUSY)
+        return !exec_fix_busy(&v, a);
+    return xapi_cache_generation(c) != s->gen0 || ++s->evals > 1;
+}
+
+/* Wait before trying the current item again: an operation runs on its object (BUSY), or a
+ * call got no answer (READ).  Bounded; the item is tried again afterwards (exec_acts_next reads
+ * the pool first).  Returns false when the tries are used up (the caller fails). */
+static bool act_settle(struct exec_step *s, enum exec_settle mode)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err e = {0};
+    if (!c || ++s->tries > 2 * EXEC_MAX_TRIES)
+        return false;
+    s->settle = (int)mode;
+    s->evals = 0;
+    s->gen0 = xapi_cache_generation(c);
+    int64_t t = s->p->r->x->env.host_return_timeout_ms;
+    if (xapi_cache_wait(c, pred_act_settled, s, t > 0 ? t : 20 * 60 * 1000, act_waited, s, &s->op,
+                        &e) != 0)
+        exec_step_fail_err(s, e.code, &e);
+    return true;
+}
+
 static void act_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     (void)res;
@@ -130,6 +166,10 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
         what = exec_pstr(a->a, "op");
     if (rc != 0) {
         const char *code = e ? e->xapi_code : "";
+        /* Already running (sent before a restart) or no answer: read the pool, then again. */
+        if ((str_eq(code, "OTHER_OPERATION_IN_PROGRESS") && act_settle(s, EXEC_SETTLE_BUSY)) ||
+            ((rc == PP_ETRANSPORT || rc == PP_ETIMEOUT) && act_settle(s, EXEC_SETTLE_READ)))
+            return;
         /* Already restored / already gone / still applied somewhere: nothing left to do. */
         bool benign = str_eq(code, "HANDLE_INVALID") || str_eq(code, "UPDATE_IS_APPLIED") ||
                       str_eq(code, "VM_BAD_POWER_STATE") || str_eq(code, "VBD_NOT_EMPTY") ||
@@ -236,6 +276,12 @@ void exec_acts_next(struct exec_step *s)
                                 t > 0 ? t : 20 * 60 * 1000, act_waited, s, &s->op, &we) != 0) {
                 exec_step_fail_err(s, we.code, &we);
             }
+            return;
+        } else if (c && exec_fix_busy(&v, a->a)) {
+            /* its operation is already running (sent before a restart): wait for it */
+            if (!act_settle(s, EXEC_SETTLE_BUSY))
+                exec_step_fail(s, "OTHER_OPERATION_IN_PROGRESS",
+                               "an operation kept running on the object to restore");
             return;
         } else {
             const char *f = exec_pstr(a->a, "fix");

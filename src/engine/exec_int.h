@@ -68,6 +68,10 @@ enum exec_kind_flag {
     EXEC_KF_DONE_INTRODUCED = 1u << 4,
     /* Needs no host (steps without a host run one at a time). */
     EXEC_KF_POOL = 1u << 5,
+    /* Accepted without a visible sign (toolstack restart): a step found sent (intent with its
+     * recorded times) but not done first waits a short while for its effect, and is sent
+     * again only if it does not show. */
+    EXEC_KF_MAYBE_SENT = 1u << 6,
 };
 
 enum derive {
@@ -91,17 +95,25 @@ struct exec_kind_def {
                           bool later_steps);
     /* Start the step (intent journaled by it); impure, exec_*.c.  NULL in the pure tests. */
     void (*send)(struct exec_step *s);
-    int64_t wait_ms;             /* deadline of the wait for the effect (0: host return timeout) */
-    const char *timeout_code;    /* the outcome when that deadline passes */
-    const char *const *benign;   /* NULL-terminated codes meaning "the effect is already there" */
-    const char *const *retarget; /* migrations: codes that send the VM elsewhere */
-    unsigned flags;              /* enum exec_kind_flag */
+    /* In flight: an operation is running on the step's object (its current_operations), so
+     * the step waits for it to end and reads the pool again instead of sending.  NULL when
+     * xapi shows nothing (the wait is then for the effect itself).  Pure. */
+    bool (*busy)(const struct xview *v, const char *host, const json_t *params);
+    int64_t wait_ms;           /* deadline of the wait for the effect (0: host return timeout) */
+    const char *timeout_code;  /* the outcome when that deadline passes */
+    const char *const *benign; /* NULL-terminated codes meaning "the effect is already there" */
+    const char *const *in_progress; /* codes meaning "the same operation is already running" */
+    const char *const *retarget;    /* migrations: codes that send the VM elsewhere */
+    unsigned flags;                 /* enum exec_kind_flag */
 };
 
 /* The row of a kind name (the EXEC_K_UNKNOWN row for an unknown or NULL name); never NULL. */
 const struct exec_kind_def *exec_kind_by_name(const char *name);
 /* The row of a kind; never NULL. */
 const struct exec_kind_def *exec_kind_def(enum exec_kind k);
+/* True when an operation is running on the object of a fix / undo record (the VM, host or pool
+ * it names: current_operations not empty).  Pure. */
+bool exec_fix_busy(const struct xview *v, const json_t *fix);
 /* True when code is in the NULL-terminated list (NULL list: false). */
 bool exec_code_in(const char *const *list, const char *code);
 

@@ -13,10 +13,6 @@
 #include "engine/exec_drv.h"
 #include "engine/exec_int.h"
 
-/* How long an effect may take to show after its call returned (host effects: the env's host
- * return timeout). */
-#define WAIT_EFFECT_MS (10 * 60 * 1000)
-
 static const char *pstr(const json_t *params, const char *key)
 {
     const char *s = json_string_value(json_object_get(params, key));
@@ -139,50 +135,98 @@ static enum derive d_always(const struct xview *v, const char *host, const json_
     return DERIVE_RESEND;
 }
 
+/* ---------------------------------------------------------------- in flight (pure) */
+
+static bool ops_running(const struct xview *v, const char *cls, const char *ref)
+{
+    const struct xapi_value *r = ref && *ref ? v->get(v->ctx, cls, ref) : NULL;
+    return r && xapi_struct_len(xapi_struct_get(r, "current_operations")) > 0;
+}
+
+/* An operation on a fix's object (see exec_int.h). */
+bool exec_fix_busy(const struct xview *v, const json_t *fix)
+{
+    const char *obj = pstr(fix, "obj");
+    return ops_running(v, "vm", obj) || ops_running(v, "host", obj) || ops_running(v, "pool", obj);
+}
+
+static bool b_fix(const struct xview *v, const char *host, const json_t *params)
+{
+    (void)host;
+    return exec_fix_busy(v, params);
+}
+
+static bool b_vm(const struct xview *v, const char *host, const json_t *params)
+{
+    (void)host;
+    return ops_running(v, "vm", pstr(params, "vm"));
+}
+
+static bool b_host(const struct xview *v, const char *host, const json_t *params)
+{
+    (void)params;
+    return ops_running(v, "host", host);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static const char *const benign_update[] = {"UPDATE_ALREADY_APPLIED", "UPDATE_ALREADY_EXISTS",
                                             NULL};
+/* "the same operation is running": xapi's OTHER_OPERATION_IN_PROGRESS [class, ref, op, task],
+ * XenServer 8's APPLY_UPDATES_IN_PROGRESS (host.apply_updates already running) */
+static const char *const in_progress[] = {"OTHER_OPERATION_IN_PROGRESS",
+                                          "APPLY_UPDATES_IN_PROGRESS", NULL};
 static const char *const retarget_migrate[] = {"HOST_NOT_ENOUGH_FREE_MEMORY", "HOST_DISABLED",
                                                "HOST_OFFLINE", NULL};
 
-#define HOST_WAIT 0, "HOST_RETURN_TIMEOUT"
-#define EFFECT    WAIT_EFFECT_MS, "TIMEOUT"
+#define EFFECT             EXEC_EFFECT_WAIT_MS
+#define KF_POOL            EXEC_KF_POOL
+#define KF_RUN_ALWAYS      EXEC_KF_RUN_ALWAYS
+#define KF_HOST_RETURN     EXEC_KF_HOST_RETURN
+#define KF_MIGRATION       EXEC_KF_MIGRATION
+#define KF_BACK_NAME       EXEC_KF_BACK_NAME
+#define KF_DONE_INTRODUCED EXEC_KF_DONE_INTRODUCED
+#define KF_MAYBE_SENT      EXEC_KF_MAYBE_SENT
 
+/* One row per kind: kind, journal name, public name, resume rule, send, in flight, wait
+ * deadline (0: the env's host return timeout), its outcome, codes meaning "already there",
+ * codes meaning "already running", codes that retarget a migration, flags. */
+// clang-format off
 static const struct exec_kind_def kinds[EXEC_K_COUNT] = {
-    [EXEC_K_UNKNOWN] = {EXEC_K_UNKNOWN, NULL, NULL, d_always, NULL, EFFECT, NULL, NULL, 0},
-    [EXEC_K_RESOLVE] = {EXEC_K_RESOLVE, SK_RESOLVE, "resolve", d_resolve, exec_send_resolve, EFFECT,
-                        NULL, NULL, EXEC_KF_POOL},
-    [EXEC_K_UPLOAD] = {EXEC_K_UPLOAD, SK_UPLOAD, "upload", d_update_present, exec_send_upload,
-                       EFFECT, NULL, NULL, EXEC_KF_POOL | EXEC_KF_DONE_INTRODUCED},
-    [EXEC_K_INTRODUCE] = {EXEC_K_INTRODUCE, SK_INTRODUCE, "introduce", d_update_present,
-                          exec_send_introduce, EFFECT, benign_update, NULL, EXEC_KF_POOL},
-    [EXEC_K_PRECHECK] = {EXEC_K_PRECHECK, SK_PRECHECK, "precheck", d_always, exec_send_precheck,
-                         EFFECT, benign_update, NULL, EXEC_KF_RUN_ALWAYS},
-    [EXEC_K_REPLAN] = {EXEC_K_REPLAN, SK_REPLAN, "precheck", d_replan, exec_send_replan, EFFECT,
-                       NULL, NULL, EXEC_KF_POOL},
-    [EXEC_K_DISABLE] = {EXEC_K_DISABLE, SK_DISABLE, "disable", d_disable, exec_send_disable, EFFECT,
-                        NULL, NULL, 0},
-    [EXEC_K_MIGRATE] = {EXEC_K_MIGRATE, SK_MIGRATE, "evacuate", d_migrate, exec_send_migrate,
-                        EFFECT, NULL, retarget_migrate, EXEC_KF_MIGRATION | EXEC_KF_BACK_NAME},
-    [EXEC_K_APPLY] = {EXEC_K_APPLY, SK_APPLY, "apply", d_apply, exec_send_apply, EFFECT,
-                      benign_update, NULL, 0},
-    [EXEC_K_APPLY_CDN] = {EXEC_K_APPLY_CDN, SK_APPLY_CDN, "apply", d_apply_cdn, exec_send_apply_cdn,
-                          EFFECT, NULL, NULL, 0},
-    [EXEC_K_REBOOT] = {EXEC_K_REBOOT, SK_REBOOT, "reboot", d_reboot, exec_send_host_restart,
-                       HOST_WAIT, NULL, NULL, EXEC_KF_HOST_RETURN},
-    [EXEC_K_RESTART_AGENT] = {EXEC_K_RESTART_AGENT, SK_RESTART_AGENT, "restart_toolstack",
-                              d_restart_agent, exec_send_host_restart, HOST_WAIT, NULL, NULL,
-                              EXEC_KF_HOST_RETURN},
-    [EXEC_K_ENABLE] = {EXEC_K_ENABLE, SK_ENABLE, "enable", d_enable, exec_send_enable, EFFECT, NULL,
-                       NULL, 0},
-    [EXEC_K_CLEAN] = {EXEC_K_CLEAN, SK_CLEAN, "clean", d_always, exec_send_clean, EFFECT, NULL,
-                      NULL, EXEC_KF_POOL | EXEC_KF_RUN_ALWAYS},
-    [EXEC_K_UNDO] = {EXEC_K_UNDO, SK_UNDO, "restore", d_always, exec_send_undo, EFFECT, NULL, NULL,
-                     EXEC_KF_POOL | EXEC_KF_RUN_ALWAYS},
-    [EXEC_K_CANCEL] = {EXEC_K_CANCEL, "cancel", "cancel", d_always, NULL, EFFECT, NULL, NULL,
-                       EXEC_KF_POOL},
+    [EXEC_K_UNKNOWN] = {EXEC_K_UNKNOWN, NULL, NULL, d_always, NULL, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, 0},
+    [EXEC_K_RESOLVE] = {EXEC_K_RESOLVE, SK_RESOLVE, "resolve", d_resolve, exec_send_resolve, b_fix,
+        EFFECT, "TIMEOUT", NULL, in_progress, NULL, KF_POOL},
+    [EXEC_K_UPLOAD] = {EXEC_K_UPLOAD, SK_UPLOAD, "upload", d_update_present, exec_send_upload, NULL,
+        EFFECT, "UPLOAD_TIMEOUT", NULL, NULL, NULL, KF_POOL | KF_DONE_INTRODUCED},
+    [EXEC_K_INTRODUCE] = {EXEC_K_INTRODUCE, SK_INTRODUCE, "introduce", d_update_present, exec_send_introduce, NULL,
+        EFFECT, "TIMEOUT", benign_update, in_progress, NULL, KF_POOL},
+    [EXEC_K_PRECHECK] = {EXEC_K_PRECHECK, SK_PRECHECK, "precheck", d_always, exec_send_precheck, NULL,
+        EFFECT, "TIMEOUT", benign_update, NULL, NULL, KF_RUN_ALWAYS},
+    [EXEC_K_REPLAN] = {EXEC_K_REPLAN, SK_REPLAN, "precheck", d_replan, exec_send_replan, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL},
+    [EXEC_K_DISABLE] = {EXEC_K_DISABLE, SK_DISABLE, "disable", d_disable, exec_send_disable, b_host,
+        EFFECT, "TIMEOUT", NULL, in_progress, NULL, 0},
+    [EXEC_K_MIGRATE] = {EXEC_K_MIGRATE, SK_MIGRATE, "evacuate", d_migrate, exec_send_migrate, b_vm,
+        EFFECT, "TIMEOUT", NULL, in_progress, retarget_migrate, KF_MIGRATION | KF_BACK_NAME},
+    [EXEC_K_APPLY] = {EXEC_K_APPLY, SK_APPLY, "apply", d_apply, exec_send_apply, b_host,
+        EFFECT, "TIMEOUT", benign_update, in_progress, NULL, 0},
+    [EXEC_K_APPLY_CDN] = {EXEC_K_APPLY_CDN, SK_APPLY_CDN, "apply", d_apply_cdn, exec_send_apply_cdn, b_host,
+        EFFECT, "TIMEOUT", NULL, in_progress, NULL, 0},
+    [EXEC_K_REBOOT] = {EXEC_K_REBOOT, SK_REBOOT, "reboot", d_reboot, exec_send_host_restart, b_host,
+        0, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN},
+    [EXEC_K_RESTART_AGENT] = {EXEC_K_RESTART_AGENT, SK_RESTART_AGENT, "restart_toolstack", d_restart_agent, exec_send_host_restart, b_host,
+        0, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN | KF_MAYBE_SENT},
+    [EXEC_K_ENABLE] = {EXEC_K_ENABLE, SK_ENABLE, "enable", d_enable, exec_send_enable, b_host,
+        EFFECT, "TIMEOUT", NULL, in_progress, NULL, 0},
+    [EXEC_K_CLEAN] = {EXEC_K_CLEAN, SK_CLEAN, "clean", d_always, exec_send_clean, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL | KF_RUN_ALWAYS},
+    [EXEC_K_UNDO] = {EXEC_K_UNDO, SK_UNDO, "restore", d_always, exec_send_undo, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL | KF_RUN_ALWAYS},
+    [EXEC_K_CANCEL] = {EXEC_K_CANCEL, "cancel", "cancel", d_always, NULL, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL},
 };
+// clang-format on
 
 /* The row of a kind (see exec_int.h). */
 const struct exec_kind_def *exec_kind_def(enum exec_kind k)

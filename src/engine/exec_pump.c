@@ -331,7 +331,119 @@ void exec_wait_effect(struct exec_step *s)
         exec_step_fail(s, "TRANSPORT", c ? e.msg : "the pool is not connected");
 }
 
-/* Completion of a state-changing call (see exec_drv.h). */
+/* ---------------------------------------------------------------- reading the pool again */
+
+static bool pred_settled(void *ctx, struct xapi_client *c)
+{
+    struct exec_step *s = ctx;
+    struct xview v;
+    exec_view_of(&v, c);
+    if (s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE)
+        return true;
+    switch (s->settle) {
+    case EXEC_SETTLE_BUSY:
+        return !s->def->busy || !s->def->busy(&v, s->host, s->params);
+    case EXEC_SETTLE_READ:
+        /* the first evaluation reads the cache as it was when the error came: wait for a new
+         * snapshot (the client logged in again) or for a batch of events applied since */
+        return xapi_cache_generation(c) != s->gen0 || ++s->evals > 1;
+    case EXEC_SETTLE_LIVE:
+        return s->host && xv_host_live(&v, s->host);
+    default:
+        return false;
+    }
+}
+
+static void settled(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    int mode = s->settle;
+    s->settle = 0;
+    if (rc == 0 || (rc == PP_ETIMEOUT && mode == EXEC_SETTLE_EFFECT)) {
+        exec_reconsider(s); /* EFFECT expired: the running operation ended without it */
+        return;
+    }
+    if (rc != PP_ETIMEOUT) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    char m[512];
+    const char *code = "TIMEOUT";
+    if (mode == EXEC_SETTLE_BUSY) {
+        snprintf(m, sizeof(m), "an operation on the object of %s was still running after %lld s",
+                 exec_step_name(s), (long long)(EXEC_EFFECT_WAIT_MS / 1000));
+        code = "OTHER_OPERATION_IN_PROGRESS";
+    } else if (mode == EXEC_SETTLE_READ) {
+        snprintf(m, sizeof(m), "the pool did not answer again after: %s", s->last_err);
+        code = "TRANSPORT";
+    } else {
+        snprintf(m, sizeof(m), "host %s did not become live (emergency mode or down)",
+                 exec_host_label(s));
+        code = "HOST_OFFLINE";
+    }
+    exec_step_fail(s, code, m);
+}
+
+/* Wait before reading the pool again (see exec_drv.h). */
+void exec_settle_wait(struct exec_step *s, enum exec_settle mode)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err e = {0};
+    int64_t host_t = s->p->r->x->env.host_return_timeout_ms > 0
+                         ? s->p->r->x->env.host_return_timeout_ms
+                         : 20 * 60 * 1000;
+    s->settle = (int)mode;
+    s->evals = 0;
+    s->gen0 = c ? xapi_cache_generation(c) : 0;
+    int64_t t =
+        mode == EXEC_SETTLE_BUSY || mode == EXEC_SETTLE_EFFECT ? EXEC_EFFECT_WAIT_MS : host_t;
+    if (!c || xapi_cache_wait(c, pred_settled, s, t, settled, s, &s->op, &e) != 0)
+        exec_step_fail(s, "TRANSPORT", c ? e.msg : "the pool is not connected");
+}
+
+/* Read the pool and act (see exec_drv.h). */
+void exec_reconsider(struct exec_step *s)
+{
+    struct xview v;
+    exec_view_of(&v, exec_pool_client(s->p));
+    enum derive d = s->def->derive(&v, s->host, s->params, false);
+    const char *host = s->host ? exec_host_label(s) : NULL;
+    if (d == DERIVE_DONE && !(s->def->flags & EXEC_KF_RUN_ALWAYS)) {
+        exec_emit(s->p, host, exec_step_name(s), -1, "%s: the pool shows it done",
+                  exec_step_name(s));
+        exec_step_done(s, (s->def->flags & EXEC_KF_DONE_INTRODUCED)
+                              ? json_pack("{s:b}", "already_introduced", 1)
+                              : NULL);
+        return;
+    }
+    if (d == DERIVE_WAIT) {
+        exec_wait_effect(s);
+        return;
+    }
+    if (s->def->busy && s->def->busy(&v, s->host, s->params)) {
+        exec_emit(s->p, host, exec_step_name(s), -1,
+                  "%s: an operation is running on its object; waiting for it", exec_step_name(s));
+        exec_settle_wait(s, EXEC_SETTLE_BUSY);
+        return;
+    }
+    if (++s->tries > EXEC_MAX_TRIES) {
+        char m[400];
+        snprintf(m, sizeof(m), "sent %d times, the pool does not show it done; last: %s",
+                 EXEC_MAX_TRIES, s->last_err[0] ? s->last_err : "-");
+        exec_step_fail(s, "NOT_DONE", m);
+        return;
+    }
+    s->def->send(s);
+}
+
+/* Completion of a state-changing call (see exec_drv.h): done or "already there" -> wait for
+ * the effect; "already running" -> wait for that operation, then read the pool again; a
+ * transport error (the call may or may not have happened) -> read the pool again once it
+ * answers; a memory error of a migration -> another target. */
 void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     (void)res;
@@ -340,13 +452,30 @@ void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const 
     if (exec_orphan_check(s))
         return;
     const char *code = rc != 0 && e ? e->xapi_code : "";
-    /* rc 0, or a code meaning the effect is already there: wait for it to show */
     if (rc == 0 || exec_code_in(s->def->benign, code)) {
         exec_wait_effect(s);
         return;
     }
+    if (rc != 0)
+        str_lcpy(s->last_err, e && e->msg[0] ? e->msg : code, sizeof(s->last_err));
+    if (exec_code_in(s->def->in_progress, code)) {
+        struct xview v;
+        exec_view_of(&v, exec_pool_client(s->p));
+        bool busy = s->def->busy && s->def->busy(&v, s->host, s->params);
+        exec_emit(s->p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1,
+                  "%s: already running (%s); waiting for it", exec_step_name(s), code);
+        exec_settle_wait(s, busy ? EXEC_SETTLE_BUSY : EXEC_SETTLE_EFFECT);
+        return;
+    }
     if (exec_code_in(s->def->retarget, code) && exec_retarget(s))
         return;
+    if (rc == PP_ETRANSPORT || rc == PP_ETIMEOUT) {
+        exec_emit(s->p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1,
+                  "%s: no answer (%s); reading the pool to learn whether it happened",
+                  exec_step_name(s), s->last_err);
+        exec_settle_wait(s, EXEC_SETTLE_READ);
+        return;
+    }
     exec_step_fail_err(s, rc, e);
 }
 
@@ -428,6 +557,28 @@ static bool resume_rule(struct exec_step *s, enum store_step_state state, int at
             return true;
         exec_emit(p, host, exec_step_name(s), -1, "resumed: waiting for %s", s->def->name);
         exec_wait_effect(s);
+        return true;
+    }
+    if ((s->def->flags & EXEC_KF_MAYBE_SENT) && state == STORE_STEP_INTENT &&
+        json_object_get(s->params, "agent_before")) {
+        /* sent before the restart, perhaps: give its effect the time it takes, resend after */
+        int64_t ts = (int64_t)(p->r->x->env.timing.toolstack_s * 4000.0);
+        s->settle_ms = ts > 120000 ? ts : 120000;
+        exec_emit(p, host, exec_step_name(s), -1,
+                  "resumed: %s may have been sent; waiting up to %lld s before sending it again",
+                  s->def->name, (long long)(s->settle_ms / 1000));
+        exec_settle_wait(s, EXEC_SETTLE_EFFECT);
+        return true;
+    }
+    if (s->def->busy && s->def->busy(&v, s->host, s->params)) {
+        /* the operation sent before the restart (or someone else's) still runs: wait for it
+         * to end, then read the pool again */
+        if (state != STORE_STEP_INTENT && exec_intent(s, NULL, false))
+            return true;
+        exec_emit(p, host, exec_step_name(s), -1,
+                  "resumed: an operation is running on the object of %s; waiting for it",
+                  s->def->name);
+        exec_settle_wait(s, EXEC_SETTLE_BUSY);
         return true;
     }
     return false;

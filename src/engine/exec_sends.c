@@ -118,6 +118,16 @@ void exec_send_host_restart(struct exec_step *s)
     struct xview v;
     exec_view_of(&v, exec_pool_client(s->p));
     bool reboot = s->def->kind == EXEC_K_REBOOT;
+    if (!xv_host_live(&v, s->host)) {
+        /* still coming back, or a supporter in emergency mode (xapi: not live for the master
+         * until it reconnects): a restart now would be lost or refused; wait until it is live,
+         * then read the pool again (HOST_OFFLINE when it never is) */
+        exec_emit(s->p, exec_host_label(s), exec_step_name(s), -1,
+                  "%s is not live (returning, or in emergency mode): waiting for it",
+                  exec_host_label(s));
+        exec_settle_wait(s, EXEC_SETTLE_LIVE);
+        return;
+    }
     if (reboot) {
         char *left = resident_guests(&v, s->host);
         if (*left) {

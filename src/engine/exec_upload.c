@@ -76,6 +76,7 @@ static void up_task_final(struct exec_step *s, const struct xapi_value *rec)
         s->task = NULL;
         free(s->token);
         s->token = NULL;
+        s->deadline_ms = 0;
         json_object_del(s->params, "task");
         start_upload_fresh(s);
         return;
@@ -132,11 +133,42 @@ static void up_event_done(void *ctx, int rc, const struct xapi_value *res, const
     up_task_poll(s);
 }
 
+/* The upload task is still pending at its deadline: cancel it, then upload again (the task
+ * of a run before a restart: nobody sends its body any more) or fail with UPLOAD_TIMEOUT. */
+static void up_task_expired(struct exec_step *s, struct xapi_client *c)
+{
+    int64_t waited = (clock_now_ms(s->p->r->x->env.clock) - s->deadline_ms) / 1000 +
+                     (s->prev_task ? EXEC_UPLOAD_PREV_WAIT_MS : EXEC_EFFECT_WAIT_MS) / 1000;
+    xapi_call_async(c, "task.cancel", exec_params_v(1, s->task), NULL, NULL, NULL, NULL, NULL);
+    if (s->prev_task) {
+        exec_emit(s->p, NULL, exec_step_name(s), -1,
+                  "the upload task of the last run stayed pending %lld s: cancelled, uploading "
+                  "again",
+                  (long long)waited);
+        struct xapi_value *gone = xapi_value_new_struct();
+        xapi_struct_set_string(gone, "status", "cancelled");
+        up_task_final(s, gone);
+        xapi_value_free(gone);
+        return;
+    }
+    char m[300];
+    snprintf(m, sizeof(m), "the upload task stayed pending %lld s after the image was sent",
+             (long long)waited);
+    exec_step_fail(s, "UPLOAD_TIMEOUT", m);
+}
+
 static void up_task_poll(struct exec_step *s)
 {
     struct xapi_client *c = exec_pool_client(s->p);
     if (!c) {
         exec_step_fail(s, "TRANSPORT", "the pool is not connected");
+        return;
+    }
+    int64_t now = clock_now_ms(s->p->r->x->env.clock);
+    if (s->deadline_ms == 0)
+        s->deadline_ms = now + (s->prev_task ? EXEC_UPLOAD_PREV_WAIT_MS : EXEC_EFFECT_WAIT_MS);
+    if (now >= s->deadline_ms) {
+        up_task_expired(s, c);
         return;
     }
     struct xapi_value *pa = xapi_value_new_array();

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -114,11 +115,22 @@ struct world {
     char *id;
 };
 
+/* timings added to the scenario's (e.g. "\"emergency_after_s\": 1, "), or "" */
+static const char *extra_timings = "";
+
 static void world_new_mode(struct world *w, const char *uuid, bool ha, bool zip, double scale)
 {
     memset(w, 0, sizeof(*w));
     w->uuid = uuid;
-    char *text = xasprintf(scenario_text, ha ? "true" : "false");
+    char *t0 = xasprintf(scenario_text, ha ? "true" : "false");
+    struct buf b;
+    buf_init(&b);
+    const char *at = strstr(t0, "\"timings\": {");
+    buf_append(&b, t0, (size_t)(at - t0) + strlen("\"timings\": {"));
+    buf_puts(&b, extra_timings);
+    buf_puts(&b, at + strlen("\"timings\": {"));
+    free(t0);
+    char *text = buf_take(&b);
     json_error_t je;
     json_t *sc = json_loads(text, 0, &je);
     free(text);
@@ -200,6 +212,10 @@ static bool count_running(void *ctx, const char *ref, const struct xapi_value *r
  * exactly one host; returns the sim state (caller decrefs). */
 static json_t *check_invariants(struct world *w, const char *uuid, bool ha)
 {
+    /* supporters that went into emergency mode while their master was down reconnect within
+     * a retry period of its return (emergency_after_s, 60 s): give them two minutes */
+    if (!w->t->srv)
+        sim_run_until(w->t->sim, clock_now_ms(w->t->clock) + 120000);
     json_t *st = sim_state_json(w->t->sim);
     json_t *pool = json_array_get(json_object_get(st, "pools"), 0);
     assert_true(json_is_true(json_object_get(pool, "ha_enabled")) == ha);
@@ -211,6 +227,7 @@ static json_t *check_invariants(struct world *w, const char *uuid, bool ha)
         json_t *h = json_array_get(hosts, i);
         assert_true(json_is_true(json_object_get(h, "enabled")));
         assert_true(json_is_true(json_object_get(h, "live")));
+        assert_false(json_is_true(json_object_get(h, "emergency")));
         if (uuid) {
             bool has = false;
             json_t *ups = json_object_get(h, "updates");
@@ -562,6 +579,95 @@ static void test_crash_after_upload_sent(void **state)
     world_free(&w);
 }
 
+/* A crash while the image was being sent, and the upload task of that run never ends (as the
+ * simulator once left it): the resumed executor waits for it at most its deadline, cancels
+ * it, uploads again, and the rollout completes (it used to wait forever). */
+static void test_upload_task_never_ends(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, true);
+    start(&w);
+    json_t *pj = NULL, *rj = NULL;
+    for (long turn = 0; turn < 10000; turn++) {
+        tenv_turn(w.t);
+        upload_step(&w, &pj, &rj);
+        bool sent = pj && json_object_get(pj, "task") && !rj;
+        json_decref(rj);
+        if (sent)
+            break;
+        json_decref(pj);
+        pj = NULL;
+    }
+    assert_non_null(pj);
+    tenv_crash(w.t);
+    struct err e = {0};
+    assert_int_equal(tenv_start(w.t, &e), 0);
+    /* the journaled task is replaced by one nobody will ever complete */
+    struct xapi_value *res = NULL;
+    json_t *args = json_pack("[s, s]", "stuck", "upload");
+    assert_int_equal(
+        xapi_call_sync(w.t->clients[0], "task.create", xapi_value_from_json(args), NULL, &res, &e),
+        0);
+    json_decref(args);
+    char *stuck = xstrdup(xapi_value_str(res));
+    xapi_value_free(res);
+    json_object_set_new(pj, "task", json_string(stuck));
+    struct store_step_list l = {0};
+    store_steps_list(w.t->store, w.id, NULL, &l, NULL);
+    for (size_t i = 0; i < l.n; i++)
+        if (str_eq(l.items[i].kind, "upload")) {
+            char *txt = json_dumps(pj, JSON_COMPACT);
+            assert_int_equal(store_journal_intent(w.t->store, w.id, l.items[i].seq, txt, NULL, &e),
+                             0);
+            free(txt);
+        }
+    store_step_list_cleanup(&l);
+    json_decref(pj);
+    assert_int_equal(exec_resume_all(w.t->x, &e), 0);
+    assert_int_equal(tenv_run(w.t, w.id, 400000), STORE_ROLLOUT_DONE);
+    upload_step(&w, &pj, &rj);
+    assert_non_null(rj);
+    /* uploaded again: this run sent the image */
+    assert_true(json_integer_value(json_object_get(rj, "bytes")) > 0);
+    json_decref(pj);
+    json_decref(rj);
+    /* the stuck task was cancelled */
+    args = json_pack("[s]", stuck);
+    assert_int_equal(xapi_call_sync(w.t->clients[0], "task.get_status", xapi_value_from_json(args),
+                                    NULL, &res, &e),
+                     0);
+    json_decref(args);
+    assert_string_equal(xapi_value_str(res), "cancelled");
+    xapi_value_free(res);
+    free(stuck);
+    json_t *st = check_invariants(&w, U_REBOOT, false);
+    json_decref(st);
+    world_free(&w);
+}
+
+/* Supporters go into emergency mode 1 s after their master goes down (its reboot): the master
+ * comes back, then each supporter is rebooted in its turn.  The rollout completes with no
+ * halt, and no host is left in emergency mode (a supporter that boots while its master
+ * answers, or that is not live yet, is never rebooted blind). */
+static void test_master_reboot_emergency_mode(void **state)
+{
+    (void)state;
+    extra_timings = "\"emergency_after_s\": 1, ";
+    struct world w;
+    world_new(&w, U_REBOOT, true, false);
+    extra_timings = "";
+    start(&w);
+    assert_int_equal(tenv_run(w.t, w.id, 400000), STORE_ROLLOUT_DONE);
+    json_t *j = rollout(&w);
+    assert_true(json_is_null(json_object_get(j, "error")) || !json_object_get(j, "error"));
+    assert_int_equal(counter(j, "reboots"), 3);
+    json_decref(j);
+    json_t *st = check_invariants(&w, U_REBOOT, true);
+    json_decref(st);
+    world_free(&w);
+}
+
 /* Diagnostics: the steps in flight (intent on disk) when the crash happens. */
 static void note_crash(struct world *w, long point, bool after_loop)
 {
@@ -668,6 +774,8 @@ int main(void)
         cmocka_unit_test(test_precheck_failure_then_cancel),
         cmocka_unit_test(test_cancel_during_reboot),
         cmocka_unit_test(test_crash_after_upload_sent),
+        cmocka_unit_test(test_upload_task_never_ends),
+        cmocka_unit_test(test_master_reboot_emergency_mode),
         cmocka_unit_test(test_crash_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
