@@ -257,7 +257,6 @@ function update(r) {
   if (els.state.className !== stateClass(r.state)) els.state.className = stateClass(r.state);
   setText(els.header, headerText(r));
   document.title = `${r.state} — ${title} — poolpatch`;
-  if (!prev || prev.state !== r.state) announce(`Rollout ${title}: ${r.state}`);
   for (const p of r.pools || []) {
     if (typeof p !== 'object') continue;
     const pe = poolEls(p);
@@ -270,6 +269,8 @@ function update(r) {
     setText(pe.msg, live.namer.text(p.message || ''));
     for (const x of p.hosts || []) updateHost(pe, p, x);
   }
+  // after the hosts, so that the rollout's own change is what the live region says last
+  if (!prev || prev.state !== r.state) announce(`Rollout ${title}: ${r.state}` + (r.error && r.error.code ? ` (${r.error.code})` : ''));
   drawError(r);
   els.retry.hidden = !['halted', 'failed', 'cancel_failed'].includes(r.state);
   els.cancel.hidden = ['done', 'cancelled'].includes(r.state);
