@@ -25,7 +25,7 @@
 
 /* ---- responses ---- */
 
-void rerr(struct ctx *c, const char *code, size_t n, ...)
+void sim_rerr(struct ctx *c, const char *code, size_t n, ...)
 {
     const char *params[8];
     va_list ap;
@@ -37,7 +37,7 @@ void rerr(struct ctx *c, const char *code, size_t n, ...)
     xapi_response_set_error(c->r, code, params, n < 8 ? n : 8);
 }
 
-void rok(struct ctx *c, struct xapi_value *v)
+void sim_rok(struct ctx *c, struct xapi_value *v)
 {
     xapi_response_cleanup(c->r);
     c->r->ok = true;
@@ -45,7 +45,7 @@ void rok(struct ctx *c, struct xapi_value *v)
     c->r->error = NULL;
 }
 
-const char *arg_str(struct ctx *c, size_t i)
+const char *sim_arg_str(struct ctx *c, size_t i)
 {
     if (i >= c->np)
         return "";
@@ -53,16 +53,16 @@ const char *arg_str(struct ctx *c, size_t i)
     return s ? s : "";
 }
 
-struct obj *arg_obj(struct ctx *c, size_t i, enum cls cl)
+struct obj *sim_arg_obj(struct ctx *c, size_t i, enum cls cl)
 {
-    const char *ref = arg_str(c, i);
-    struct obj *o = obj_get_cls(c->w, ref, cl);
+    const char *ref = sim_arg_str(c, i);
+    struct obj *o = sim_obj_get_cls(c->w, ref, cl);
     if (!o)
-        rerr(c, "HANDLE_INVALID", 2, cls_wire[cl], ref);
+        sim_rerr(c, "HANDLE_INVALID", 2, sim_cls_wire[cl], ref);
     return o;
 }
 
-int64_t dur(struct ctx *c, int64_t ms)
+int64_t sim_dur(struct ctx *c, int64_t ms)
 {
     return c->instant ? 0 : ms;
 }
@@ -98,7 +98,7 @@ static int g_get_all_records(struct ctx *c, enum cls cl)
     struct xapi_value *m = xapi_value_new_struct();
     for (struct obj *o = c->w->chead[cl]; o; o = o->cnext)
         xapi_struct_append_take(m, xstrdup(o->ref), record_of(o)); /* refs are unique */
-    rok(c, m);
+    sim_rok(c, m);
     return R_DONE;
 }
 
@@ -107,7 +107,7 @@ static int g_get_all(struct ctx *c, enum cls cl)
     struct xapi_value *a = xapi_value_new_array();
     for (struct obj *o = c->w->chead[cl]; o; o = o->cnext)
         xapi_array_append_string(a, o->ref);
-    rok(c, a);
+    sim_rok(c, a);
     return R_DONE;
 }
 
@@ -142,7 +142,7 @@ static struct xapi_value *coerce(const struct sim_field_spec *f, const struct xa
 
 static int generic(struct ctx *c, enum cls cl, const char *msg, bool *handled)
 {
-    const struct sim_class_spec *cs = sim_spec_class(cls_wire[cl]);
+    const struct sim_class_spec *cs = sim_spec_class(sim_cls_wire[cl]);
     const struct sim_field_spec *f;
     *handled = true;
     if (strcmp(msg, "get_all_records") == 0)
@@ -150,79 +150,80 @@ static int generic(struct ctx *c, enum cls cl, const char *msg, bool *handled)
     if (strcmp(msg, "get_all") == 0)
         return g_get_all(c, cl);
     if (strcmp(msg, "get_by_uuid") == 0) {
-        struct obj *o = hmap_get(&c->w->uuids, arg_str(c, 1));
+        struct obj *o = sim_hmap_get(&c->w->uuids, sim_arg_str(c, 1));
         if (!o || o->cls != cl)
-            rerr(c, "UUID_INVALID", 2, cls_wire[cl], arg_str(c, 1));
+            sim_rerr(c, "UUID_INVALID", 2, sim_cls_wire[cl], sim_arg_str(c, 1));
         else
-            rok(c, xapi_value_new_string(o->ref));
+            sim_rok(c, xapi_value_new_string(o->ref));
         return R_DONE;
     }
     if (strcmp(msg, "get_by_name_label") == 0) {
         struct xapi_value *a = xapi_value_new_array();
         for (struct obj *o = c->w->chead[cl]; o; o = o->cnext) {
-            if (strcmp(fstr(o, "name_label"), arg_str(c, 1)) == 0)
+            if (strcmp(sim_fstr(o, "name_label"), sim_arg_str(c, 1)) == 0)
                 xapi_array_append_string(a, o->ref);
         }
-        rok(c, a);
+        sim_rok(c, a);
         return R_DONE;
     }
     if (strcmp(msg, "get_record") == 0) {
-        struct obj *o = arg_obj(c, 1, cl);
+        struct obj *o = sim_arg_obj(c, 1, cl);
         if (o)
-            rok(c, record_of(o));
+            sim_rok(c, record_of(o));
         return R_DONE;
     }
     if (str_has_prefix(msg, "get_") && (f = sim_spec_field(cs, msg + 4))) {
-        struct obj *o = arg_obj(c, 1, cl);
+        struct obj *o = sim_arg_obj(c, 1, cl);
         if (o)
-            rok(c, xapi_value_dup(fget(o, f->name)));
+            sim_rok(c, xapi_value_dup(sim_fget(o, f->name)));
         return R_DONE;
     }
     if (str_has_prefix(msg, "set_") && (f = sim_spec_field(cs, msg + 4)) && f->rw) {
-        struct obj *o = arg_obj(c, 1, cl);
+        struct obj *o = sim_arg_obj(c, 1, cl);
         if (!o)
             return R_DONE;
         struct xapi_value *v = coerce(f, xapi_array_get(c->p, 2));
         if (!v) {
-            rerr(c, "FIELD_TYPE_ERROR", 1, f->name);
+            sim_rerr(c, "FIELD_TYPE_ERROR", 1, f->name);
             return R_DONE;
         }
-        fset(c->w, o, f->name, v);
-        rok(c, xapi_value_new_void());
+        sim_fset(c->w, o, f->name, v);
+        sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
     if (str_has_prefix(msg, "add_to_") && (f = sim_spec_field(cs, msg + 7)) && f->rw &&
         f->kind == FK_MAP) {
-        struct obj *o = arg_obj(c, 1, cl);
+        struct obj *o = sim_arg_obj(c, 1, cl);
         if (!o)
             return R_DONE;
-        if (fmap_get(o, f->name, arg_str(c, 2))) {
-            rerr(c, "MAP_DUPLICATE_KEY", 4, cls_wire[cl], f->name, o->ref, arg_str(c, 2));
+        if (sim_fmap_get(o, f->name, sim_arg_str(c, 2))) {
+            sim_rerr(c, "MAP_DUPLICATE_KEY", 4, sim_cls_wire[cl], f->name, o->ref,
+                     sim_arg_str(c, 2));
             return R_DONE;
         }
-        fmap_put(c->w, o, f->name, arg_str(c, 2), arg_str(c, 3));
-        rok(c, xapi_value_new_void());
+        sim_fmap_put(c->w, o, f->name, sim_arg_str(c, 2), sim_arg_str(c, 3));
+        sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
     if (str_has_prefix(msg, "remove_from_") && (f = sim_spec_field(cs, msg + 12)) && f->rw &&
         f->kind == FK_MAP) {
-        struct obj *o = arg_obj(c, 1, cl);
+        struct obj *o = sim_arg_obj(c, 1, cl);
         if (!o)
             return R_DONE;
-        fmap_del(c->w, o, f->name, arg_str(c, 2));
-        rok(c, xapi_value_new_void());
+        sim_fmap_del(c->w, o, f->name, sim_arg_str(c, 2));
+        sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
     if ((str_has_prefix(msg, "add_") || str_has_prefix(msg, "remove_")) &&
         (f = sim_spec_field(cs, msg + (msg[0] == 'a' ? 4 : 7))) && f->rw && f->kind == FK_SET) {
-        struct obj *o = arg_obj(c, 1, cl);
+        struct obj *o = sim_arg_obj(c, 1, cl);
         if (!o)
             return R_DONE;
         if (msg[0] == 'a')
-            fset_add(c->w, o, f->name, arg_str(c, 2));
+            sim_fset_add(c->w, o, f->name, sim_arg_str(c, 2));
         else
-            fset_del(c->w, o, f->name, arg_str(c, 2));
-        rok(c, xapi_value_new_void());
+            sim_fset_del(c->w, o, f->name, sim_arg_str(c, 2));
+        sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
     *handled = false;
@@ -241,11 +242,11 @@ static bool class_matches(const struct xapi_value *classes, const struct obj *o)
             return true;
         const char *slash = strchr(k, '/');
         if (slash) {
-            if ((size_t)(slash - k) == strlen(cls_lower[o->cls]) &&
-                strncasecmp(k, cls_lower[o->cls], (size_t)(slash - k)) == 0 &&
+            if ((size_t)(slash - k) == strlen(sim_cls_lower[o->cls]) &&
+                strncasecmp(k, sim_cls_lower[o->cls], (size_t)(slash - k)) == 0 &&
                 strcmp(slash + 1, o->ref) == 0)
                 return true;
-        } else if (str_eq_nocase(k, cls_lower[o->cls])) {
+        } else if (str_eq_nocase(k, sim_cls_lower[o->cls])) {
             return true;
         }
     }
@@ -260,7 +261,7 @@ static bool class_wanted(const struct xapi_value *classes, int cl)
             continue;
         size_t n = strcspn(k, "/");
         if (strcmp(k, "*") == 0 ||
-            (n == strlen(cls_lower[cl]) && strncasecmp(k, cls_lower[cl], n) == 0))
+            (n == strlen(sim_cls_lower[cl]) && strncasecmp(k, sim_cls_lower[cl], n) == 0))
             return true;
     }
     return false;
@@ -310,7 +311,7 @@ static struct xapi_value *collect_events(struct world *w, const struct xapi_valu
         snprintf(ts, sizeof(ts), "%lld.%03lld", (long long)(o->mtime / 1000),
                  (long long)(o->mtime % 1000));
         xapi_struct_set_string(ev, "timestamp", ts);
-        xapi_struct_set_string(ev, "class", cls_lower[o->cls]);
+        xapi_struct_set_string(ev, "class", sim_cls_lower[o->cls]);
         xapi_struct_set_string(ev, "operation",
                                o->deleted ? "del" : (o->created_gen > since ? "add" : "mod"));
         xapi_struct_set_string(ev, "ref", o->ref);
@@ -325,15 +326,15 @@ static struct xapi_value *collect_events(struct world *w, const struct xapi_valu
 static int h_event_from(struct ctx *c)
 {
     const struct xapi_value *classes = xapi_array_get(c->p, 1);
-    const char *tok = arg_str(c, 2);
+    const char *tok = sim_arg_str(c, 2);
     double timeout = 0;
     uint64_t since;
     if (!classes || classes->type != XAPI_ARRAY) {
-        rerr(c, "FIELD_TYPE_ERROR", 1, "classes");
+        sim_rerr(c, "FIELD_TYPE_ERROR", 1, "classes");
         return R_DONE;
     }
     if (parse_token(tok, &since) != 0) {
-        rerr(c, "EVENT_FROM_TOKEN_PARSE_FAILURE", 1, tok);
+        sim_rerr(c, "EVENT_FROM_TOKEN_PARSE_FAILURE", 1, tok);
         return R_DONE;
     }
     xapi_value_as_double(xapi_array_get(c->p, 3), &timeout);
@@ -341,7 +342,7 @@ static int h_event_from(struct ctx *c)
         clock_mono_ms() + clock_real_ms_for(c->s->clock, (int64_t)(timeout * 1000.0));
     for (;;) {
         if (since < c->w->lost_gen && since != 0) {
-            rerr(c, "EVENTS_LOST", 0);
+            sim_rerr(c, "EVENTS_LOST", 0);
             return R_DONE;
         }
         size_t n;
@@ -355,14 +356,14 @@ static int h_event_from(struct ctx *c)
                     /* xapi_event.ml types the counts int32: <i4> over XML-RPC */
                     struct xapi_value *n32 = xapi_value_new_int((int64_t)c->w->ccount[cl]);
                     n32->i4 = true;
-                    xapi_struct_set_take(vrc, cls_lower[cl], n32);
+                    xapi_struct_set_take(vrc, sim_cls_lower[cl], n32);
                 }
             }
             xapi_struct_set_take(res, "valid_ref_counts", vrc);
             char t[64];
             snprintf(t, sizeof(t), "%020llu,%020llu", (unsigned long long)c->w->gen, 0ULL);
             xapi_struct_set_string(res, "token", t);
-            rok(c, res);
+            sim_rok(c, res);
             return R_DONE;
         }
         xapi_value_free(evs);
@@ -371,25 +372,25 @@ static int h_event_from(struct ctx *c)
             int64_t step = clock_mono_ms() + 200;
             wait_until_real(c->s, step < deadline ? step : deadline);
             if (!c->s->virtual_clock)
-                run_due(c->s, sim_now(c->s));
+                sim_run_due(c->s, sim_now(c->s));
         }
     }
 }
 
 static int h_event_inject(struct ctx *c)
 {
-    int cl = cls_by_name(arg_str(c, 1));
-    struct obj *o = cl >= 0 ? obj_get_cls(c->w, arg_str(c, 2), (enum cls)cl) : NULL;
+    int cl = sim_cls_by_name(sim_arg_str(c, 1));
+    struct obj *o = cl >= 0 ? sim_obj_get_cls(c->w, sim_arg_str(c, 2), (enum cls)cl) : NULL;
     if (!o) {
-        rerr(c, "HANDLE_INVALID", 2, arg_str(c, 1), arg_str(c, 2));
+        sim_rerr(c, "HANDLE_INVALID", 2, sim_arg_str(c, 1), sim_arg_str(c, 2));
         return R_DONE;
     }
-    obj_touch(c->w, o);
+    sim_obj_touch(c->w, o);
     /* xapi_event.ml inject: the token is the one before the injected change, so that event.from
      * with it returns that change */
     char t[64];
     snprintf(t, sizeof(t), "%020llu,%020llu", (unsigned long long)(c->w->gen - 1), 0ULL);
-    rok(c, xapi_value_new_string(t));
+    sim_rok(c, xapi_value_new_string(t));
     return R_DONE;
 }
 
@@ -406,7 +407,7 @@ static int h_event_register(struct ctx *c)
         if (k)
             json_array_append_new(c->sess->reg_classes, json_string(k));
     }
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -414,7 +415,7 @@ static int h_event_unregister(struct ctx *c)
 {
     json_decref(c->sess->reg_classes);
     c->sess->reg_classes = NULL;
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -425,17 +426,17 @@ static int h_event_next(struct ctx *c)
     char sref[REF_LEN];
     str_lcpy(sref, c->sess->ref, sizeof(sref));
     for (;;) {
-        struct session *se = hmap_get(&c->w->sessions, sref);
+        struct session *se = sim_hmap_get(&c->w->sessions, sref);
         if (!se) {
-            rerr(c, "SESSION_INVALID", 1, sref);
+            sim_rerr(c, "SESSION_INVALID", 1, sref);
             return R_DONE;
         }
         if (!se->reg_classes) {
-            rerr(c, "SESSION_NOT_REGISTERED", 1, sref);
+            sim_rerr(c, "SESSION_NOT_REGISTERED", 1, sref);
             return R_DONE;
         }
         if (se->reg_gen < c->w->lost_gen) {
-            rerr(c, "EVENTS_LOST", 0);
+            sim_rerr(c, "EVENTS_LOST", 0);
             return R_DONE;
         }
         struct xapi_value *classes = xapi_value_new_array();
@@ -447,19 +448,19 @@ static int h_event_next(struct ctx *c)
         xapi_value_free(classes);
         if (n > 0 || !c->blocking || c->s->stopping) {
             se->reg_gen = c->w->gen;
-            rok(c, evs);
+            sim_rok(c, evs);
             return R_DONE;
         }
         xapi_value_free(evs);
         wait_until_real(c->s, clock_mono_ms() + 200);
         if (!c->s->virtual_clock)
-            run_due(c->s, sim_now(c->s));
+            sim_run_due(c->s, sim_now(c->s));
     }
 }
 
 static int h_event_get_current_id(struct ctx *c)
 {
-    rok(c, xapi_value_new_int((int64_t)c->w->gen));
+    sim_rok(c, xapi_value_new_int((int64_t)c->w->gen));
     return R_DONE;
 }
 
@@ -492,8 +493,8 @@ static bool is_generic_msg(const struct sim_class_spec *cs, const char *msg)
     const struct sim_field_spec *f;
     if (!strcmp(msg, "get_all_records") || !strcmp(msg, "get_all") || !strcmp(msg, "get_by_uuid") ||
         !strcmp(msg, "get_record") || !strcmp(msg, "get_by_name_label"))
-        return cls_by_name(cs->name) >= 0;
-    if (cls_by_name(cs->name) < 0)
+        return sim_cls_by_name(cs->name) >= 0;
+    if (sim_cls_by_name(cs->name) < 0)
         return false;
     if (str_has_prefix(msg, "get_"))
         return sim_spec_field(cs, msg + 4) != NULL;
@@ -524,7 +525,7 @@ static int h_list_methods(struct ctx *c)
             xapi_array_append_string(a, name);
         }
     }
-    rok(c, a);
+    sim_rok(c, a);
     return R_DONE;
 }
 
@@ -576,30 +577,31 @@ static const struct sim_class_spec *split_method(const char *m, char *msg, size_
 
 static void task_to_response(struct ctx *c, struct obj *t)
 {
-    const char *st = fstr(t, "status");
+    const char *st = sim_fstr(t, "status");
     struct taskx *tx = t->x;
     if (strcmp(st, "success") == 0) {
-        rok(c, tx->result ? xapi_value_dup(tx->result) : xapi_value_new_void());
+        sim_rok(c, tx->result ? xapi_value_dup(tx->result) : xapi_value_new_void());
     } else if (strcmp(st, "cancelled") == 0) {
-        rerr(c, "TASK_CANCELLED", 1, t->ref);
+        sim_rerr(c, "TASK_CANCELLED", 1, t->ref);
     } else {
-        const struct xapi_value *ei = fget(t, "error_info");
+        const struct xapi_value *ei = sim_fget(t, "error_info");
         xapi_response_cleanup(c->r);
         c->r->ok = false;
         c->r->error = xapi_value_dup(ei);
         if (xapi_array_len(ei) == 0)
-            rerr(c, "INTERNAL_ERROR", 1, "task failed without error_info");
+            sim_rerr(c, "INTERNAL_ERROR", 1, "task failed without error_info");
     }
 }
 
 static void response_to_task(struct ctx *c, struct obj *t)
 {
-    if (!task_pending(t))
+    if (!sim_task_pending(t))
         return;
     if (c->r->ok) {
-        task_succeed(c->w, t, c->r->value ? xapi_value_dup(c->r->value) : xapi_value_new_void());
+        sim_task_succeed(c->w, t,
+                         c->r->value ? xapi_value_dup(c->r->value) : xapi_value_new_void());
     } else {
-        task_fail(c->w, t, c->r->error);
+        sim_task_fail(c->w, t, c->r->error);
     }
 }
 
@@ -650,7 +652,7 @@ static bool args_typed(struct ctx *c, const struct sim_msg_spec *ms)
         char msg[160];
         snprintf(msg, sizeof(msg), "Rpc.Runtime_error(\"%s\", %s) in parameter %zu", want,
                  xapi_type_name(v->type), i + 1);
-        rerr(c, "INTERNAL_ERROR", 1, msg);
+        sim_rerr(c, "INTERNAL_ERROR", 1, msg);
         return false;
     }
     return true;
@@ -660,14 +662,14 @@ static bool args_typed(struct ctx *c, const struct sim_msg_spec *ms)
 static bool refuse_in_emergency(struct ctx *c, struct hostx *hx, const struct handler *h,
                                 bool *predispatch)
 {
-    if (host_is_master(c->w, c->host) || !hx->emergency || (h && (h->flags & H_EMERGENCY)))
+    if (sim_host_is_master(c->w, c->host) || !hx->emergency || (h && (h->flags & H_EMERGENCY)))
         return false;
     const struct fault *f = NULL;
     for (size_t i = 0; i < c->s->nfaults; i++) {
         if (!strcmp(c->s->faults[i].type, "partition") && c->s->faults[i].w == c->w)
             f = &c->s->faults[i];
     }
-    rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
+    sim_rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
     if (predispatch)
         *predispatch = true;
     return true;
@@ -676,8 +678,8 @@ static bool refuse_in_emergency(struct ctx *c, struct hostx *hx, const struct ha
 static void answer_host_is_slave(struct ctx *c)
 {
     char maddr[64];
-    str_lcpy(maddr, c->w->master ? HX(c->w->master)->address : "", sizeof(maddr));
-    rerr(c, "HOST_IS_SLAVE", 1, maddr);
+    str_lcpy(maddr, c->w->master ? sim_hx(c->w->master)->address : "", sizeof(maddr));
+    sim_rerr(c, "HOST_IS_SLAVE", 1, maddr);
 }
 
 /*
@@ -687,18 +689,18 @@ static void answer_host_is_slave(struct ctx *c)
  */
 static bool session_ok(struct ctx *c)
 {
-    const char *sref = arg_str(c, 0);
-    c->sess = hmap_get(&c->w->sessions, sref);
+    const char *sref = sim_arg_str(c, 0);
+    c->sess = sim_hmap_get(&c->w->sessions, sref);
     if (c->sess && c->sess->local_host) {
         if (c->sess->local_host == c->host)
             return true;
         c->sess = NULL;
     }
     if (!c->sess) {
-        rerr(c, "SESSION_INVALID", 1, sref);
+        sim_rerr(c, "SESSION_INVALID", 1, sref);
         return false;
     }
-    if (!host_is_master(c->w, c->host)) {
+    if (!sim_host_is_master(c->w, c->host)) {
         answer_host_is_slave(c);
         return false;
     }
@@ -728,7 +730,7 @@ static bool rbac_ok(struct ctx *c, const char *full, const struct sim_msg_spec *
     snprintf(msg, sizeof(msg), "No permission in user session. (Roles with this permission: %s)",
              buf_str(&b));
     buf_cleanup(&b);
-    rerr(c, "RBAC_PERMISSION_DENIED", 2, perm, msg);
+    sim_rerr(c, "RBAC_PERMISSION_DENIED", 2, perm, msg);
     return false;
 }
 
@@ -748,7 +750,7 @@ static bool arity_ok(struct ctx *c, const char *full, const struct sim_msg_spec 
         char exp[16], got[16];
         snprintf(exp, sizeof(exp), "%d", min - sess);
         snprintf(got, sizeof(got), "%d", (int)c->np - sess);
-        rerr(c, "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, full, exp, got);
+        sim_rerr(c, "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, full, exp, got);
         return false;
     }
     if ((int)c->np > max)
@@ -764,25 +766,25 @@ static void finish_long_call(struct ctx *c, struct obj *t, int rc)
     str_lcpy(tref, t->ref, sizeof(tref));
     if (rc == R_PENDING) {
         if (!c->blocking) {
-            run_due(s, sim_now(s));
+            sim_run_due(s, sim_now(s));
         } else {
             int64_t give_up = clock_mono_ms() + 3600 * 1000;
-            while (task_pending(t) && clock_mono_ms() < give_up && !s->stopping) {
+            while (sim_task_pending(t) && clock_mono_ms() < give_up && !s->stopping) {
                 wait_until_real(s, clock_mono_ms() + 200);
-                run_due(s, sim_now(s));
-                t = obj_get_cls(c->w, tref, CL_TASK); /* a client may destroy it meanwhile */
+                sim_run_due(s, sim_now(s));
+                t = sim_obj_get_cls(c->w, tref, CL_TASK); /* a client may destroy it meanwhile */
             }
         }
     }
     if (!t || t->deleted) {
-        rerr(c, "HANDLE_INVALID", 2, "task", "the call's task was destroyed");
+        sim_rerr(c, "HANDLE_INVALID", 2, "task", "the call's task was destroyed");
         return;
     }
-    if (task_pending(t))
-        rerr(c, "INTERNAL_ERROR", 1, "the simulated operation did not complete");
+    if (sim_task_pending(t))
+        sim_rerr(c, "INTERNAL_ERROR", 1, "the simulated operation did not complete");
     else
         task_to_response(c, t);
-    obj_destroy(c->w, t);
+    sim_obj_destroy(c->w, t);
 }
 
 /* Run a handler, as a task when it is Async or long. */
@@ -792,7 +794,7 @@ static void run_handler(struct ctx *c, const struct handler *h, const char *full
         /* xapi names the task of an Async call "Async.<class>.<message>" (server_helpers.ml). */
         char tname[220];
         snprintf(tname, sizeof(tname), "%s%s", async ? "Async." : "", full);
-        c->task = task_new(c->w, tname, c->host, (h->flags & H_CANCEL) != 0);
+        c->task = sim_task_new(c->w, tname, c->host, (h->flags & H_CANCEL) != 0);
         if (async)
             c->instant = false;
     }
@@ -803,7 +805,7 @@ static void run_handler(struct ctx *c, const struct handler *h, const char *full
     if (rc == R_DONE)
         response_to_task(c, t);
     if (async)
-        rok(c, xapi_value_new_string(t->ref));
+        sim_rok(c, xapi_value_new_string(t->ref));
     else
         finish_long_call(c, t, rc);
 }
@@ -814,7 +816,7 @@ static void unknown_method(struct ctx *c, const char *method)
 {
     if (c->np > 0 && !session_ok(c))
         return;
-    rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, method);
+    sim_rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, method);
 }
 
 bool sim_dispatch_may_block(const char *method)
@@ -829,8 +831,9 @@ bool sim_dispatch_may_block(const char *method)
     return h && (h->flags & H_LONG);
 }
 
-int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
-             struct xapi_response *r, bool blocking, bool *predispatch, struct err *e)
+int sim_dispatch(struct sim *s, const char *addr, const char *method,
+                 const struct xapi_value *params, struct xapi_response *r, bool blocking,
+                 bool *predispatch, struct err *e)
 {
     struct ctx cx;
     struct ctx *c = &cx;
@@ -840,16 +843,16 @@ int dispatch(struct sim *s, const char *addr, const char *method, const struct x
     memset(r, 0, sizeof(*r));
     if (predispatch)
         *predispatch = false;
-    struct hostx *hx = hmap_get(&s->addrs, addr ? addr : "");
+    struct hostx *hx = sim_hmap_get(&s->addrs, addr ? addr : "");
     struct obj *host = hx ? hx->o : NULL;
     if (!host)
         return err_set(e, PP_ETRANSPORT, "no simulated host at %s", addr ? addr : "(null)");
     struct world *w = hx->w;
     if (!s->virtual_clock)
-        run_due(s, sim_now(s));
+        sim_run_due(s, sim_now(s));
     if (!hx->up)
         return err_set(e, PP_ETRANSPORT, "host %s (%s) is not reachable", addr,
-                       fstr(host, "name_label"));
+                       sim_fstr(host, "name_label"));
     if (w->partitioned && w->cut == host)
         return err_set(e, PP_ETRANSPORT, "host %s is partitioned from the network", addr);
     s->n_calls++;
@@ -880,7 +883,7 @@ int dispatch(struct sim *s, const char *addr, const char *method, const struct x
         return 0;
     if (!(ms->flags & SIM_MSG_SESSION) || (h && (h->flags & H_NOSESSION))) {
         /* logins: only the local ones work on a supporter (xapi_session.ml) */
-        if (!host_is_master(w, host) && !(h && (h->flags & H_EMERGENCY))) {
+        if (!sim_host_is_master(w, host) && !(h && (h->flags & H_EMERGENCY))) {
             answer_host_is_slave(c);
             return 0;
         }
@@ -888,7 +891,7 @@ int dispatch(struct sim *s, const char *addr, const char *method, const struct x
         return 0;
     }
     if (ms->flags & SIM_MSG_REMOVED) {
-        rerr(c, "MESSAGE_REMOVED", 0);
+        sim_rerr(c, "MESSAGE_REMOVED", 0);
         return 0;
     }
     if (h) {
@@ -897,8 +900,8 @@ int dispatch(struct sim *s, const char *addr, const char *method, const struct x
     }
     bool handled = false;
     if (generic_ok)
-        generic(c, (enum cls)cls_by_name(cs->name), msg, &handled);
+        generic(c, (enum cls)sim_cls_by_name(cs->name), msg, &handled);
     if (!handled)
-        rerr(c, "NOT_IMPLEMENTED", 1, full);
+        sim_rerr(c, "NOT_IMPLEMENTED", 1, full);
     return 0;
 }

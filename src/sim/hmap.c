@@ -20,12 +20,12 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-void hmap_init(struct hmap *m)
+void sim_hmap_init(struct hmap *m)
 {
     memset(m, 0, sizeof(*m));
 }
 
-void hmap_cleanup(struct hmap *m)
+void sim_hmap_cleanup(struct hmap *m)
 {
     free(m->slots);
     memset(m, 0, sizeof(*m));
@@ -41,12 +41,12 @@ static void rehash(struct hmap *m, size_t ncap)
     m->used = 0;
     for (size_t i = 0; i < ocap; i++) {
         if (old[i].key && old[i].key != HMAP_TOMB)
-            hmap_put(m, old[i].key, old[i].val);
+            sim_hmap_put(m, old[i].key, old[i].val);
     }
     free(old);
 }
 
-void hmap_put(struct hmap *m, const char *key, void *val)
+void sim_hmap_put(struct hmap *m, const char *key, void *val)
 {
     if ((m->used + 1) * 4 >= m->cap * 3)
         rehash(m, m->cap ? (m->n * 2 >= m->cap ? m->cap * 2 : m->cap) : 16);
@@ -94,13 +94,13 @@ static struct hmap_slot *find(const struct hmap *m, const char *key)
     }
 }
 
-void *hmap_get(const struct hmap *m, const char *key)
+void *sim_hmap_get(const struct hmap *m, const char *key)
 {
     struct hmap_slot *s = find(m, key);
     return s ? s->val : NULL;
 }
 
-void *hmap_del(struct hmap *m, const char *key)
+void *sim_hmap_del(struct hmap *m, const char *key)
 {
     struct hmap_slot *s = find(m, key);
     if (!s)

@@ -23,14 +23,14 @@ struct hmap {
 };
 
 /* Initialise an empty map (no allocation). */
-void hmap_init(struct hmap *m);
+void sim_hmap_init(struct hmap *m);
 /* Release the table (not the keys or values). */
-void hmap_cleanup(struct hmap *m);
+void sim_hmap_cleanup(struct hmap *m);
 /* Insert or replace key -> val.  key is borrowed and must stay valid while present. */
-void hmap_put(struct hmap *m, const char *key, void *val);
+void sim_hmap_put(struct hmap *m, const char *key, void *val);
 /* The value of key or NULL. */
-void *hmap_get(const struct hmap *m, const char *key);
+void *sim_hmap_get(const struct hmap *m, const char *key);
 /* Remove key; returns its value or NULL when absent. */
-void *hmap_del(struct hmap *m, const char *key);
+void *sim_hmap_del(struct hmap *m, const char *key);
 
 #endif

@@ -85,7 +85,7 @@ struct req {
 static bool host_reachable(struct sim *s, const char *addr)
 {
     pthread_mutex_lock(&s->mu);
-    struct hostx *hx = hmap_get(&s->addrs, addr);
+    struct hostx *hx = sim_hmap_get(&s->addrs, addr);
     bool ok = hx && hx->o && hx->up && !(hx->w->partitioned && hx->w->cut == hx->o);
     pthread_mutex_unlock(&s->mu);
     return ok;
@@ -185,10 +185,10 @@ static bool poll_event_from(struct sim_server *srv, struct req *rq, bool first)
     bool pre = false;
     err_clear(&e);
     uint64_t calls = s->n_calls;
-    int rc = dispatch(s, rq->addr, rq->call.method, rq->call.params, &resp, false, &pre, &e);
+    int rc = sim_dispatch(s, rq->addr, rq->call.method, rq->call.params, &resp, false, &pre, &e);
     if (!first)
         s->n_calls = calls;
-    struct hostx *hx = hmap_get(&s->addrs, rq->addr);
+    struct hostx *hx = sim_hmap_get(&s->addrs, rq->addr);
     bool done = rc != 0 || !no_events(&resp) || clock_mono_ms() >= rq->deadline_ms || srv->stop;
     if (rc != 0)
         rq->drop = true;
@@ -238,7 +238,7 @@ static void collect_ready(struct sim_server *srv, struct req **ready, int64_t *n
     struct req **pp = &srv->waiters;
     while (*pp) {
         struct req *rq = *pp;
-        struct hostx *hx = hmap_get(&srv->s->addrs, rq->addr);
+        struct hostx *hx = sim_hmap_get(&srv->s->addrs, rq->addr);
         bool changed = !hx || !hx->up || hx->w->gen != rq->seen_gen;
         if (rq->suspended && (changed || srv->stop || clock_mono_ms() >= rq->deadline_ms) &&
             poll_event_from(srv, rq, false)) {
@@ -580,7 +580,7 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     for (;;) {
         int64_t now = sim_now(s);
-        run_due(s, now);
+        sim_run_due(s, now);
         struct req *ready = NULL;
         int64_t wake = clock_mono_ms() + 1000;
         collect_ready(srv, &ready, &wake);

@@ -43,10 +43,10 @@ enum cls {
     CL_TASK,
     CL_NCLS
 };
-extern const char *const cls_wire[CL_NCLS];  /* "pool", "host", "VM", ... */
-extern const char *const cls_lower[CL_NCLS]; /* event class names: "vm", "host", ... */
+extern const char *const sim_cls_wire[CL_NCLS];  /* "pool", "host", "VM", ... */
+extern const char *const sim_cls_lower[CL_NCLS]; /* event class names: "vm", "host", ... */
 /* Class by wire name (case-insensitive), or -1. */
-int cls_by_name(const char *name);
+int sim_cls_by_name(const char *name);
 
 struct world;
 struct sim;
@@ -225,81 +225,81 @@ struct sim {
 int64_t sim_now(struct sim *s);
 /* A new object of class c: the class's default record, a fresh ref and uuid from the seeded rng
  * (or the given uuid), an `add` for event.from. */
-struct obj *obj_new(struct world *w, enum cls c);
-struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid);
+struct obj *sim_obj_new(struct world *w, enum cls c);
+struct obj *sim_obj_new_uuid(struct world *w, enum cls c, const char *uuid);
 /* Delete: frees the record and extras, keeps a tombstone for a `del` event. */
-void obj_destroy(struct world *w, struct obj *o);
+void sim_obj_destroy(struct world *w, struct obj *o);
 /* Live object by ref (any class / class c), or NULL. */
-struct obj *obj_get(struct world *w, const char *ref);
-struct obj *obj_get_cls(struct world *w, const char *ref, enum cls c);
+struct obj *sim_obj_get(struct world *w, const char *ref);
+struct obj *sim_obj_get_cls(struct world *w, const char *ref, enum cls c);
 /* First live object of class c with that name_label, or NULL (linear except while loading). */
-struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label);
+struct obj *sim_obj_by_name(struct world *w, enum cls c, const char *name_label);
 /* Mark o changed: a new generation, so event.from reports it. */
-void obj_touch(struct world *w, struct obj *o);
+void sim_obj_touch(struct world *w, struct obj *o);
 /* Free a world and all its objects and sessions; NULL is a no-op. */
-void world_free(struct world *w);
+void sim_world_free(struct world *w);
 
 /* Field getters: borrowed value / string ("" when absent) / int / bool (0, false when absent). */
-const struct xapi_value *fget(const struct obj *o, const char *f);
-const char *fstr(const struct obj *o, const char *f);
-int64_t fint(const struct obj *o, const char *f);
-bool fbool(const struct obj *o, const char *f);
+const struct xapi_value *sim_fget(const struct obj *o, const char *f);
+const char *sim_fstr(const struct obj *o, const char *f);
+int64_t sim_fint(const struct obj *o, const char *f);
+bool sim_fbool(const struct obj *o, const char *f);
 /* Field setters: replace the field (fset takes v) and touch o when the value changed. */
-void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v);
-void fset_str(struct world *w, struct obj *o, const char *f, const char *v);
-void fset_int(struct world *w, struct obj *o, const char *f, int64_t v);
-void fset_bool(struct world *w, struct obj *o, const char *f, bool v);
-void fset_double(struct world *w, struct obj *o, const char *f, double v);
-void fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms);
+void sim_fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v);
+void sim_fset_str(struct world *w, struct obj *o, const char *f, const char *v);
+void sim_fset_int(struct world *w, struct obj *o, const char *f, int64_t v);
+void sim_fset_bool(struct world *w, struct obj *o, const char *f, bool v);
+void sim_fset_double(struct world *w, struct obj *o, const char *f, double v);
+void sim_fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms);
 /* Map fields: put / delete (true when it existed) / borrowed value or NULL. */
-void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v);
-bool fmap_del(struct world *w, struct obj *o, const char *f, const char *k);
-const char *fmap_get(const struct obj *o, const char *f, const char *k);
+void sim_fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v);
+bool sim_fmap_del(struct world *w, struct obj *o, const char *f, const char *k);
+const char *sim_fmap_get(const struct obj *o, const char *f, const char *k);
 /* Set fields (arrays of strings): add if absent / delete (true when it existed) / membership. */
-void fset_add(struct world *w, struct obj *o, const char *f, const char *v);
-bool fset_del(struct world *w, struct obj *o, const char *f, const char *v);
-bool fset_has(const struct obj *o, const char *f, const char *v);
+void sim_fset_add(struct world *w, struct obj *o, const char *f, const char *v);
+bool sim_fset_del(struct world *w, struct obj *o, const char *f, const char *v);
+bool sim_fset_has(const struct obj *o, const char *f, const char *v);
 
 /* The sim-only state of a host object (borrowed). */
-struct hostx *HX(struct obj *host);
+struct hostx *sim_hx(struct obj *host);
 /* Free memory of a host as xapi's compute_free_memory sees it (minus reservations). */
-int64_t host_free_memory(struct world *w, struct obj *host);
+int64_t sim_host_free_memory(struct world *w, struct obj *host);
 /* What a VM occupies on its host: memory_dynamic_max + memory_overhead. */
-int64_t vm_footprint(const struct obj *vm);
+int64_t sim_vm_footprint(const struct obj *vm);
 /* Is host the world's current coordinator? */
-bool host_is_master(struct world *w, struct obj *host);
+bool sim_host_is_master(struct world *w, struct obj *host);
 
 /* Tasks: a pending task (cancellable: task.cancel allowed); finish it with a result (val taken;
  * task.result becomes its XML-RPC fragment) or an error ([CODE, params...], copied). */
-struct obj *task_new(struct world *w, const char *name, struct obj *host, bool cancellable);
-void task_succeed(struct world *w, struct obj *task, struct xapi_value *val);
-void task_fail(struct world *w, struct obj *task, const struct xapi_value *error);
-void task_fail_code(struct world *w, struct obj *task, const char *code, size_t n, ...);
+struct obj *sim_task_new(struct world *w, const char *name, struct obj *host, bool cancellable);
+void sim_task_succeed(struct world *w, struct obj *task, struct xapi_value *val);
+void sim_task_fail(struct world *w, struct obj *task, const struct xapi_value *error);
+void sim_task_fail_code(struct world *w, struct obj *task, const char *code, size_t n, ...);
 /* True for a live task whose status is pending. */
-bool task_pending(const struct obj *task);
+bool sim_task_pending(const struct obj *task);
 
 /* Scheduling: queue a state change at time t (refs a, b, c looked up when it runs); apply every
  * change due at or before t in (time, order) order, moving a virtual clock along. */
-void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
-           const char *c, int64_t n, int flag);
-void run_due(struct sim *s, int64_t t);
+void sim_sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
+               const char *c, int64_t n, int flag);
+void sim_run_due(struct sim *s, int64_t t);
 /* Tell the in-process clients' loops that the world changed (s->mu held; sim.c). */
 void sim_wake_watchers(struct sim *s);
 /* ops.c: what a scheduled change does. */
-void apply_action(struct sim *s, struct action *a);
+void sim_apply_action(struct sim *s, struct action *a);
 
 /*
  * Faults (state.c): find a matching fault (empty target fields match anything), consume one use
  * and, when out is not NULL, copy it into *out (the caller json_decrefs out->params).
  */
-bool fault_take(struct sim *s, struct world *w, const char *type, const struct obj *host,
-                const struct obj *vm, const struct obj *sr, const struct obj *update,
-                struct fault *out);
+bool sim_fault_take(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                    const struct obj *vm, const struct obj *sr, const struct obj *update,
+                    struct fault *out);
 /* As fault_take without consuming a use. */
-bool fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
-                const struct obj *vm, const struct obj *sr, const struct obj *update);
+bool sim_fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                    const struct obj *vm, const struct obj *sr, const struct obj *update);
 /* Release every fault. */
-void faults_free(struct sim *s);
+void sim_faults_free(struct sim *s);
 /* host_go_down helper kinds */
 enum { DOWN_REBOOT = 0, DOWN_TOOLSTACK = 1 };
 
@@ -326,17 +326,18 @@ bool sim_dispatch_may_block(const char *method);
  * Answer one call addressed to addr (caller holds the lock; blocking waits release it).  Fills
  * *r and returns 0, or PP_ETRANSPORT (e set) when the host cannot be reached.
  */
-int dispatch(struct sim *s, const char *addr, const char *method, const struct xapi_value *params,
-             struct xapi_response *r, bool blocking, bool *predispatch, struct err *e);
+int sim_dispatch(struct sim *s, const char *addr, const char *method,
+                 const struct xapi_value *params, struct xapi_response *r, bool blocking,
+                 bool *predispatch, struct err *e);
 /* Fail the call with [code, n string params...] / succeed with v (taken). */
-void rerr(struct ctx *c, const char *code, size_t n, ...);
-void rok(struct ctx *c, struct xapi_value *v);
+void sim_rerr(struct ctx *c, const char *code, size_t n, ...);
+void sim_rok(struct ctx *c, struct xapi_value *v);
 /* Parameter i as an object of class cl, or NULL after answering HANDLE_INVALID [cl, ref]. */
-struct obj *arg_obj(struct ctx *c, size_t i, enum cls cl);
+struct obj *sim_arg_obj(struct ctx *c, size_t i, enum cls cl);
 /* Parameter i as a string ("" when absent or not a string; borrowed). */
-const char *arg_str(struct ctx *c, size_t i);
+const char *sim_arg_str(struct ctx *c, size_t i);
 /* A modelled duration: ms, or 0 for an in-process synchronous call (which cannot wait). */
-int64_t dur(struct ctx *c, int64_t ms);
+int64_t sim_dur(struct ctx *c, int64_t ms);
 
 /* ---- ops.c: the handlers of host / VM / pool / VBD / pool_update calls ---- */
 struct handler {
@@ -371,22 +372,24 @@ struct xapi_value *sim_spec_defaults(const struct sim_class_spec *cs);
 
 /* ---- xs8.c: XenServer 8 repository updates (minimal) ---- */
 /* Load a pool's scenario "repository" (path names it in errors).  PP_EINVAL on bad input. */
-int xs8_load(struct world *w, const json_t *repo, const char *path, struct err *e);
+int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct err *e);
 /* The scheduled end of a host.apply_updates. */
-void xs8_apply_done(struct sim *s, struct action *a);
+void sim_xs8_apply_done(struct sim *s, struct action *a);
 /* A host's xapi started (reboot: the host booted): clear the guidance that start satisfies. */
-void xs8_on_start(struct world *w, struct obj *h, bool reboot);
+void sim_xs8_on_start(struct world *w, struct obj *h, bool reboot);
 /* The GET /updates document (new reference), or NULL when the pool has no repository.
  * host_refs: "R1;R2" or NULL for every host. */
-json_t *xs8_updates_json(struct world *w, const char *host_refs);
+json_t *sim_xs8_updates_json(struct world *w, const char *host_refs);
 extern const struct handler sim_xs8_handlers[];
 
 /* ---- scenario.c ---- */
 /* Build the worlds of s from a scenario document (docs/simulator.md).  Returns 0 or PP_EINVAL
  * with e naming the field; s is then partly built and must be freed. */
-int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e);
+int sim_scenario_load(struct sim *s, const json_t *root, const struct sim_options *o,
+                      struct err *e);
 /* Parse one fault document into *f (f->params is a new reference).  PP_EINVAL names the field. */
-int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f, struct err *e);
+int sim_fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f,
+                    struct err *e);
 
 /* ---- update_xml.c ---- */
 struct update_meta {
@@ -398,23 +401,24 @@ struct update_meta {
 };
 /* Parse an update image's update.xml (first NUL or 64 KiB).  Returns 0 or PP_EPARSE with a
  * reason in e. */
-int update_xml_parse(const unsigned char *data, size_t len, struct update_meta *m, struct err *e);
+int sim_update_xml_parse(const unsigned char *data, size_t len, struct update_meta *m,
+                         struct err *e);
 
 /* ---- shared between the simulator's files ---- */
 
 /* ops.c: a pool_update object from parsed metadata (no VDI, no hosts).  Under the lock. */
-struct obj *update_create(struct world *w, const struct update_meta *m);
+struct obj *sim_update_create(struct world *w, const struct update_meta *m);
 /* ops.c: recompute a VM's allowed_operations from its power state and current operations. */
-void vm_refresh_ops(struct world *w, struct obj *vm);
+void sim_vm_refresh_ops(struct world *w, struct obj *vm);
 /* ops.c: recompute host.allowed_operations (enabled, live, operations in progress). */
 void sim_host_refresh_ops(struct world *w, struct obj *h);
 /* ops.c: HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY [host] when its reboot_host /
  * restart_toolstack guidance is pending (answered; true). */
 bool sim_host_guidance_pending(struct ctx *c, struct obj *h);
 /* ops.c: set / clear pool.other_config:rolling_upgrade_in_progress from the hosts' versions. */
-void rpu_detect(struct world *w);
+void sim_rpu_detect(struct world *w);
 /* ops.c: a host's xapi is up again (reboot == true: the whole host booted). */
-void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
+void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot);
 /* state.c: parse and install (or clear) one fault; where names it in errors.  Under the lock. */
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e);
 /* state.c: the GET /sim/state document (new reference).  Under the lock. */

@@ -15,18 +15,18 @@
 #include "base/buf.h"
 #include "base/str.h"
 
-const char *const cls_wire[CL_NCLS] = {"pool", "host", "host_metrics", "VM",          "VBD",
-                                       "VDI",  "SR",   "PBD",          "pool_update", "task"};
-const char *const cls_lower[CL_NCLS] = {"pool", "host", "host_metrics", "vm",          "vbd",
-                                        "vdi",  "sr",   "pbd",          "pool_update", "task"};
+const char *const sim_cls_wire[CL_NCLS] = {"pool", "host", "host_metrics", "VM",          "VBD",
+                                           "VDI",  "SR",   "PBD",          "pool_update", "task"};
+const char *const sim_cls_lower[CL_NCLS] = {"pool", "host", "host_metrics", "vm",          "vbd",
+                                            "vdi",  "sr",   "pbd",          "pool_update", "task"};
 
 /* Tombstones kept for event.from before the oldest are dropped (then EVENTS_LOST). */
 #define MAX_TOMBS 4096
 
-int cls_by_name(const char *name)
+int sim_cls_by_name(const char *name)
 {
     for (int i = 0; i < CL_NCLS; i++) {
-        if (str_eq_nocase(cls_wire[i], name))
+        if (str_eq_nocase(sim_cls_wire[i], name))
             return i;
     }
     return -1;
@@ -61,7 +61,7 @@ static void glist_append(struct world *w, struct obj *o)
     w->gtail = o;
 }
 
-void obj_touch(struct world *w, struct obj *o)
+void sim_obj_touch(struct world *w, struct obj *o)
 {
     if (o->cls == CL_HOST && o->x)
         ((struct hostx *)o->x)->used_valid = false; /* cheap: recounted on the next query */
@@ -100,11 +100,11 @@ struct xapi_value *sim_spec_defaults(const struct sim_class_spec *cs)
 static struct xapi_value *template_for(struct sim *s, enum cls c)
 {
     if (!s->templates[c])
-        s->templates[c] = sim_spec_defaults(sim_spec_class(cls_wire[c]));
+        s->templates[c] = sim_spec_defaults(sim_spec_class(sim_cls_wire[c]));
     return s->templates[c];
 }
 
-struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid)
+struct obj *sim_obj_new_uuid(struct world *w, enum cls c, const char *uuid)
 {
     struct sim *s = w->s;
     struct obj *o = xcalloc(1, sizeof(*o));
@@ -118,8 +118,8 @@ struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid)
         uuid_from_rng(&s->rng, o->uuid);
     o->rec = xapi_value_dup(template_for(s, c));
     xapi_struct_set_string(o->rec, "uuid", o->uuid);
-    hmap_put(&w->refs, o->ref, o);
-    hmap_put(&w->uuids, o->uuid, o);
+    sim_hmap_put(&w->refs, o->ref, o);
+    sim_hmap_put(&w->uuids, o->uuid, o);
     o->cprev = w->ctail[c];
     if (w->ctail[c])
         w->ctail[c]->cnext = o;
@@ -128,14 +128,14 @@ struct obj *obj_new_uuid(struct world *w, enum cls c, const char *uuid)
     w->ctail[c] = o;
     w->ccount[c]++;
     glist_append(w, o);
-    obj_touch(w, o);
+    sim_obj_touch(w, o);
     o->created_gen = o->gen;
     return o;
 }
 
-struct obj *obj_new(struct world *w, enum cls c)
+struct obj *sim_obj_new(struct world *w, enum cls c)
 {
-    return obj_new_uuid(w, c, NULL);
+    return sim_obj_new_uuid(w, c, NULL);
 }
 
 static void free_extras(struct obj *o)
@@ -178,12 +178,12 @@ static void drop_old_tombs(struct world *w)
     }
 }
 
-void obj_destroy(struct world *w, struct obj *o)
+void sim_obj_destroy(struct world *w, struct obj *o)
 {
     if (o->deleted)
         return;
-    hmap_del(&w->refs, o->ref);
-    hmap_del(&w->uuids, o->uuid);
+    sim_hmap_del(&w->refs, o->ref);
+    sim_hmap_del(&w->uuids, o->uuid);
     if (o->cprev)
         o->cprev->cnext = o->cnext;
     else
@@ -197,13 +197,13 @@ void obj_destroy(struct world *w, struct obj *o)
     o->rec = NULL;
     free_extras(o);
     o->deleted = true;
-    obj_touch(w, o);
+    sim_obj_touch(w, o);
     w->ntomb++;
     if (w->ntomb > MAX_TOMBS)
         drop_old_tombs(w);
 }
 
-void world_free(struct world *w)
+void sim_world_free(struct world *w)
 {
     if (!w)
         return;
@@ -216,35 +216,35 @@ void world_free(struct world *w)
         o = n;
     }
     sim_sessions_clear(w);
-    hmap_cleanup(&w->refs);
-    hmap_cleanup(&w->uuids);
-    hmap_cleanup(&w->sessions);
+    sim_hmap_cleanup(&w->refs);
+    sim_hmap_cleanup(&w->uuids);
+    sim_hmap_cleanup(&w->sessions);
     for (int c = 0; c < CL_NCLS; c++)
-        hmap_cleanup(&w->byname[c]);
+        sim_hmap_cleanup(&w->byname[c]);
     json_decref(w->repo);
     free(w->name);
     free(w);
 }
 
-struct obj *obj_get(struct world *w, const char *ref)
+struct obj *sim_obj_get(struct world *w, const char *ref)
 {
     if (!ref)
         return NULL;
-    return hmap_get(&w->refs, ref);
+    return sim_hmap_get(&w->refs, ref);
 }
 
-struct obj *obj_get_cls(struct world *w, const char *ref, enum cls c)
+struct obj *sim_obj_get_cls(struct world *w, const char *ref, enum cls c)
 {
-    struct obj *o = obj_get(w, ref);
+    struct obj *o = sim_obj_get(w, ref);
     return (o && o->cls == c) ? o : NULL;
 }
 
-struct obj *obj_by_name(struct world *w, enum cls c, const char *name_label)
+struct obj *sim_obj_by_name(struct world *w, enum cls c, const char *name_label)
 {
     if (w->byname[c].cap)
-        return hmap_get(&w->byname[c], name_label);
+        return sim_hmap_get(&w->byname[c], name_label);
     for (struct obj *o = w->chead[c]; o; o = o->cnext) {
-        if (str_eq(fstr(o, "name_label"), name_label))
+        if (str_eq(sim_fstr(o, "name_label"), name_label))
             return o;
     }
     return NULL;
@@ -264,10 +264,10 @@ static struct hmap fidx[CL_NCLS];
 static void fidx_build(void)
 {
     for (int c = 0; c < CL_NCLS; c++) {
-        const struct sim_class_spec *cs = sim_spec_class(cls_wire[c]);
-        hmap_init(&fidx[c]);
+        const struct sim_class_spec *cs = sim_spec_class(sim_cls_wire[c]);
+        sim_hmap_init(&fidx[c]);
         for (size_t i = 0; i < cs->nfields; i++)
-            hmap_put(&fidx[c], cs->fields[i].name, (void *)(uintptr_t)(i + 1));
+            sim_hmap_put(&fidx[c], cs->fields[i].name, (void *)(uintptr_t)(i + 1));
     }
 }
 
@@ -276,7 +276,7 @@ static struct xapi_value **fslot(const struct obj *o, const char *f)
     if (!o->rec)
         return NULL;
     pthread_once(&fidx_once, fidx_build);
-    uintptr_t i = (uintptr_t)hmap_get(&fidx[o->cls], f);
+    uintptr_t i = (uintptr_t)sim_hmap_get(&fidx[o->cls], f);
     if (i && i - 1 < o->rec->u.st.n && strcmp(o->rec->u.st.keys[i - 1], f) == 0)
         return &o->rec->u.st.vals[i - 1];
     for (size_t k = 0; k < o->rec->u.st.n; k++) {
@@ -292,35 +292,35 @@ static struct xapi_value *fget_mut(struct obj *o, const char *f)
     return sl ? *sl : NULL;
 }
 
-const struct xapi_value *fget(const struct obj *o, const char *f)
+const struct xapi_value *sim_fget(const struct obj *o, const char *f)
 {
     struct xapi_value **sl = fslot(o, f);
     return sl ? *sl : NULL;
 }
 
-const char *fstr(const struct obj *o, const char *f)
+const char *sim_fstr(const struct obj *o, const char *f)
 {
-    const char *v = xapi_value_str(fget(o, f));
+    const char *v = xapi_value_str(sim_fget(o, f));
     return v ? v : "";
 }
 
-int64_t fint(const struct obj *o, const char *f)
+int64_t sim_fint(const struct obj *o, const char *f)
 {
     int64_t v = 0;
-    if (xapi_value_as_int(fget(o, f), &v) != 0)
+    if (xapi_value_as_int(sim_fget(o, f), &v) != 0)
         return 0;
     return v;
 }
 
-bool fbool(const struct obj *o, const char *f)
+bool sim_fbool(const struct obj *o, const char *f)
 {
     bool b = false;
-    if (xapi_value_as_bool(fget(o, f), &b) != 0)
+    if (xapi_value_as_bool(sim_fget(o, f), &b) != 0)
         return false;
     return b;
 }
 
-void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v)
+void sim_fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v)
 {
     struct xapi_value **sl = fslot(o, f);
     if (sl && xapi_value_equal(*sl, v)) {
@@ -333,35 +333,35 @@ void fset(struct world *w, struct obj *o, const char *f, struct xapi_value *v)
     } else {
         xapi_struct_set_take(o->rec, f, v);
     }
-    obj_touch(w, o);
+    sim_obj_touch(w, o);
 }
 
-void fset_str(struct world *w, struct obj *o, const char *f, const char *v)
+void sim_fset_str(struct world *w, struct obj *o, const char *f, const char *v)
 {
-    fset(w, o, f, xapi_value_new_string(v));
+    sim_fset(w, o, f, xapi_value_new_string(v));
 }
 
-void fset_int(struct world *w, struct obj *o, const char *f, int64_t v)
+void sim_fset_int(struct world *w, struct obj *o, const char *f, int64_t v)
 {
-    fset(w, o, f, xapi_value_new_int(v));
+    sim_fset(w, o, f, xapi_value_new_int(v));
 }
 
-void fset_bool(struct world *w, struct obj *o, const char *f, bool v)
+void sim_fset_bool(struct world *w, struct obj *o, const char *f, bool v)
 {
-    fset(w, o, f, xapi_value_new_bool(v));
+    sim_fset(w, o, f, xapi_value_new_bool(v));
 }
 
-void fset_double(struct world *w, struct obj *o, const char *f, double v)
+void sim_fset_double(struct world *w, struct obj *o, const char *f, double v)
 {
-    fset(w, o, f, xapi_value_new_double(v));
+    sim_fset(w, o, f, xapi_value_new_double(v));
 }
 
-void fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms)
+void sim_fset_dt(struct world *w, struct obj *o, const char *f, int64_t t_ms)
 {
-    fset(w, o, f, xapi_value_new_datetime_ms(t_ms));
+    sim_fset(w, o, f, xapi_value_new_datetime_ms(t_ms));
 }
 
-void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v)
+void sim_fmap_put(struct world *w, struct obj *o, const char *f, const char *k, const char *v)
 {
     struct xapi_value *m = fget_mut(o, f);
     if (!m || m->type != XAPI_STRUCT)
@@ -370,26 +370,26 @@ void fmap_put(struct world *w, struct obj *o, const char *f, const char *k, cons
     if (old && strcmp(old, v) == 0)
         return;
     xapi_struct_set_string(m, k, v);
-    obj_touch(w, o);
+    sim_obj_touch(w, o);
 }
 
-bool fmap_del(struct world *w, struct obj *o, const char *f, const char *k)
+bool sim_fmap_del(struct world *w, struct obj *o, const char *f, const char *k)
 {
     struct xapi_value *m = fget_mut(o, f);
     if (!m || m->type != XAPI_STRUCT || !xapi_struct_remove(m, k))
         return false;
-    obj_touch(w, o);
+    sim_obj_touch(w, o);
     return true;
 }
 
-const char *fmap_get(const struct obj *o, const char *f, const char *k)
+const char *sim_fmap_get(const struct obj *o, const char *f, const char *k)
 {
-    return xapi_value_str(xapi_struct_get(fget(o, f), k));
+    return xapi_value_str(xapi_struct_get(sim_fget(o, f), k));
 }
 
-bool fset_has(const struct obj *o, const char *f, const char *v)
+bool sim_fset_has(const struct obj *o, const char *f, const char *v)
 {
-    const struct xapi_value *a = fget(o, f);
+    const struct xapi_value *a = sim_fget(o, f);
     for (size_t i = 0; i < xapi_array_len(a); i++) {
         if (str_eq(xapi_value_str(xapi_array_get(a, i)), v))
             return true;
@@ -397,16 +397,16 @@ bool fset_has(const struct obj *o, const char *f, const char *v)
     return false;
 }
 
-void fset_add(struct world *w, struct obj *o, const char *f, const char *v)
+void sim_fset_add(struct world *w, struct obj *o, const char *f, const char *v)
 {
     struct xapi_value *a = fget_mut(o, f);
-    if (!a || a->type != XAPI_ARRAY || fset_has(o, f, v))
+    if (!a || a->type != XAPI_ARRAY || sim_fset_has(o, f, v))
         return;
     xapi_array_append_string(a, v);
-    obj_touch(w, o);
+    sim_obj_touch(w, o);
 }
 
-bool fset_del(struct world *w, struct obj *o, const char *f, const char *v)
+bool sim_fset_del(struct world *w, struct obj *o, const char *f, const char *v)
 {
     struct xapi_value *a = fget_mut(o, f);
     if (!a || a->type != XAPI_ARRAY)
@@ -417,7 +417,7 @@ bool fset_del(struct world *w, struct obj *o, const char *f, const char *v)
             memmove(&a->u.arr.items[i], &a->u.arr.items[i + 1],
                     (a->u.arr.n - i - 1) * sizeof(a->u.arr.items[0]));
             a->u.arr.n--;
-            obj_touch(w, o);
+            sim_obj_touch(w, o);
             return true;
         }
     }
@@ -426,31 +426,31 @@ bool fset_del(struct world *w, struct obj *o, const char *f, const char *v)
 
 /* ---- hosts and memory ---- */
 
-struct hostx *HX(struct obj *host)
+struct hostx *sim_hx(struct obj *host)
 {
     return host->x;
 }
 
-bool host_is_master(struct world *w, struct obj *host)
+bool sim_host_is_master(struct world *w, struct obj *host)
 {
     return w->master == host;
 }
 
-int64_t vm_footprint(const struct obj *vm)
+int64_t sim_vm_footprint(const struct obj *vm)
 {
-    return fint(vm, "memory_dynamic_max") + fint(vm, "memory_overhead");
+    return sim_fint(vm, "memory_dynamic_max") + sim_fint(vm, "memory_overhead");
 }
 
-int64_t host_free_memory(struct world *w, struct obj *host)
+int64_t sim_host_free_memory(struct world *w, struct obj *host)
 {
-    struct hostx *hx = HX(host);
+    struct hostx *hx = sim_hx(host);
     if (!hx->used_valid) {
-        int64_t used = fint(host, "memory_overhead");
-        const struct xapi_value *rv = fget(host, "resident_VMs");
+        int64_t used = sim_fint(host, "memory_overhead");
+        const struct xapi_value *rv = sim_fget(host, "resident_VMs");
         for (size_t i = 0; i < xapi_array_len(rv); i++) {
-            struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+            struct obj *vm = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
             if (vm)
-                used += vm_footprint(vm);
+                used += sim_vm_footprint(vm);
         }
         hx->used = used;
         hx->used_valid = true;
@@ -461,9 +461,9 @@ int64_t host_free_memory(struct world *w, struct obj *host)
 
 /* ---- tasks ---- */
 
-struct obj *task_new(struct world *w, const char *name, struct obj *host, bool cancellable)
+struct obj *sim_task_new(struct world *w, const char *name, struct obj *host, bool cancellable)
 {
-    struct obj *t = obj_new(w, CL_TASK);
+    struct obj *t = sim_obj_new(w, CL_TASK);
     struct taskx *tx = xcalloc(1, sizeof(*tx));
     tx->cancellable = cancellable;
     t->x = tx;
@@ -481,40 +481,40 @@ struct obj *task_new(struct world *w, const char *name, struct obj *host, bool c
     return t;
 }
 
-bool task_pending(const struct obj *task)
+bool sim_task_pending(const struct obj *task)
 {
-    return task && !task->deleted && strcmp(fstr(task, "status"), "pending") == 0;
+    return task && !task->deleted && strcmp(sim_fstr(task, "status"), "pending") == 0;
 }
 
 static void task_finish(struct world *w, struct obj *t, const char *status)
 {
-    fset_str(w, t, "status", status);
-    fset_double(w, t, "progress", 1.0);
-    fset_dt(w, t, "finished", sim_now(w->s));
-    fset(w, t, "allowed_operations", xapi_value_new_array());
-    fset(w, t, "current_operations", xapi_value_new_struct());
+    sim_fset_str(w, t, "status", status);
+    sim_fset_double(w, t, "progress", 1.0);
+    sim_fset_dt(w, t, "finished", sim_now(w->s));
+    sim_fset(w, t, "allowed_operations", xapi_value_new_array());
+    sim_fset(w, t, "current_operations", xapi_value_new_struct());
 }
 
-void task_succeed(struct world *w, struct obj *t, struct xapi_value *val)
+void sim_task_succeed(struct world *w, struct obj *t, struct xapi_value *val)
 {
     struct taskx *tx = t->x;
     struct buf b;
     buf_init(&b);
     xapi_xmlrpc_encode_value(&b, val);
-    fset_str(w, t, "result", buf_str(&b));
+    sim_fset_str(w, t, "result", buf_str(&b));
     buf_cleanup(&b);
     xapi_value_free(tx->result);
     tx->result = val;
     task_finish(w, t, "success");
 }
 
-void task_fail(struct world *w, struct obj *t, const struct xapi_value *error)
+void sim_task_fail(struct world *w, struct obj *t, const struct xapi_value *error)
 {
-    fset(w, t, "error_info", xapi_value_dup(error));
+    sim_fset(w, t, "error_info", xapi_value_dup(error));
     task_finish(w, t, "failure");
 }
 
-void task_fail_code(struct world *w, struct obj *t, const char *code, size_t n, ...)
+void sim_task_fail_code(struct world *w, struct obj *t, const char *code, size_t n, ...)
 {
     struct xapi_value *e = xapi_value_new_array();
     va_list ap;
@@ -523,7 +523,7 @@ void task_fail_code(struct world *w, struct obj *t, const char *code, size_t n, 
     for (size_t i = 0; i < n; i++)
         xapi_array_append_string(e, va_arg(ap, const char *));
     va_end(ap);
-    task_fail(w, t, e);
+    sim_task_fail(w, t, e);
     xapi_value_free(e);
 }
 
@@ -534,8 +534,8 @@ static bool act_less(const struct action *a, const struct action *b)
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-void sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
-           const char *c, int64_t n, int flag)
+void sim_sched(struct sim *s, struct world *w, int64_t t, int kind, const char *a, const char *b,
+               const char *c, int64_t n, int flag)
 {
     if (s->nheap == s->capheap) {
         s->capheap = s->capheap ? s->capheap * 2 : 64;
@@ -589,14 +589,14 @@ static struct action heap_pop(struct sim *s)
     return top;
 }
 
-void run_due(struct sim *s, int64_t t)
+void sim_run_due(struct sim *s, int64_t t)
 {
     bool any = false;
     while (s->nheap && s->heap[0].t <= t) {
         struct action a = heap_pop(s);
         if (s->virtual_clock && clock_now_ms(s->clock) < a.t)
             clock_set(s->clock, a.t);
-        apply_action(s, &a);
+        sim_apply_action(s, &a);
         any = true;
     }
     if (s->virtual_clock && clock_now_ms(s->clock) < t)

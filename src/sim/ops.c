@@ -51,13 +51,13 @@ static int version_cmp(const char *a, const char *b)
 
 static const char *platform_version(struct obj *h)
 {
-    return xapi_struct_str(fget(h, "software_version"), "platform_version", "");
+    return xapi_struct_str(sim_fget(h, "software_version"), "platform_version", "");
 }
 
 /* During a rolling upgrade VMs start only on the newest hosts: is h older than some host? */
 static bool rpu_too_old(struct world *w, struct obj *h)
 {
-    if (!fmap_get(w->pool, "other_config", "rolling_upgrade_in_progress"))
+    if (!sim_fmap_get(w->pool, "other_config", "rolling_upgrade_in_progress"))
         return false;
     for (struct obj *o = w->chead[CL_HOST]; o; o = o->cnext) {
         if (version_cmp(platform_version(o), platform_version(h)) > 0)
@@ -68,8 +68,8 @@ static bool rpu_too_old(struct world *w, struct obj *h)
 
 static bool host_live(struct obj *h)
 {
-    struct hostx *hx = HX(h);
-    return hx->metrics && fbool(hx->metrics, "live");
+    struct hostx *hx = sim_hx(h);
+    return hx->metrics && sim_fbool(hx->metrics, "live");
 }
 
 /*
@@ -81,14 +81,14 @@ static bool host_live(struct obj *h)
 void sim_host_refresh_ops(struct world *w, struct obj *h)
 {
     struct xapi_value *a = xapi_value_new_array();
-    const struct xapi_value *co = fget(h, "current_operations");
+    const struct xapi_value *co = sim_fget(h, "current_operations");
     bool busy = co && co->type == XAPI_STRUCT && co->u.st.n > 0;
     if (!host_live(h)) {
         xapi_array_append_string(a, "power_on");
     } else if (!busy) {
         static const char *const ops[] = {"evacuate", "shutdown", "reboot", "apply_updates"};
         static const char *const placing[] = {"provision", "vm_start", "vm_resume", "vm_migrate"};
-        bool on = fbool(h, "enabled");
+        bool on = sim_fbool(h, "enabled");
         for (size_t i = 0; on && i < sizeof(placing) / sizeof(placing[0]); i++)
             xapi_array_append_string(a, placing[i]);
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -96,22 +96,22 @@ void sim_host_refresh_ops(struct world *w, struct obj *h)
         if (!on)
             xapi_array_append_string(a, "enable");
     }
-    fset(w, h, "allowed_operations", a);
+    sim_fset(w, h, "allowed_operations", a);
 }
 
 /* Repository_helpers.assert_no_host_pending_mandatory_guidance (xapi): host.enable and
  * host.apply_updates refuse while the host's own mandatory guidance is pending. */
 bool sim_host_guidance_pending(struct ctx *c, struct obj *h)
 {
-    if (fset_has(h, "pending_guidances", "reboot_host") ||
-        fset_has(h, "pending_guidances", "restart_toolstack")) {
-        rerr(c, "HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY", 1, h->ref);
+    if (sim_fset_has(h, "pending_guidances", "reboot_host") ||
+        sim_fset_has(h, "pending_guidances", "restart_toolstack")) {
+        sim_rerr(c, "HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY", 1, h->ref);
         return true;
     }
     return false;
 }
 
-void vm_refresh_ops(struct world *w, struct obj *vm)
+void sim_vm_refresh_ops(struct world *w, struct obj *vm)
 {
     static const char *const running[] = {"clean_shutdown", "hard_shutdown", "clean_reboot",
                                           "hard_reboot",    "suspend",       "pool_migrate",
@@ -119,7 +119,7 @@ void vm_refresh_ops(struct world *w, struct obj *vm)
     static const char *const halted[] = {"start",  "start_on", "clone",   "copy",
                                          "export", "destroy",  "snapshot"};
     static const char *const suspended[] = {"resume", "resume_on", "hard_shutdown", "snapshot"};
-    const char *ps = fstr(vm, "power_state");
+    const char *ps = sim_fstr(vm, "power_state");
     const char *const *ops = halted;
     size_t n = sizeof(halted) / sizeof(halted[0]);
     if (strcmp(ps, "Running") == 0) {
@@ -130,12 +130,13 @@ void vm_refresh_ops(struct world *w, struct obj *vm)
         n = sizeof(suspended) / sizeof(suspended[0]);
     }
     struct xapi_value *a = xapi_value_new_array();
-    const struct xapi_value *co = fget(vm, "current_operations");
-    if (!fbool(vm, "is_control_domain") && (!co || co->type != XAPI_STRUCT || co->u.st.n == 0)) {
+    const struct xapi_value *co = sim_fget(vm, "current_operations");
+    if (!sim_fbool(vm, "is_control_domain") &&
+        (!co || co->type != XAPI_STRUCT || co->u.st.n == 0)) {
         for (size_t i = 0; i < n; i++)
             xapi_array_append_string(a, ops[i]);
     }
-    fset(w, vm, "allowed_operations", a);
+    sim_fset(w, vm, "allowed_operations", a);
 }
 
 static const char *lower_state(const char *ps)
@@ -153,7 +154,7 @@ static const char *lower_state(const char *ps)
 
 static struct obj *ref_field(struct world *w, struct obj *o, const char *f, enum cls cl)
 {
-    return obj_get_cls(w, fstr(o, f), cl);
+    return sim_obj_get_cls(w, sim_fstr(o, f), cl);
 }
 
 #define MAX_VM_SRS 8
@@ -162,10 +163,10 @@ static struct obj *ref_field(struct world *w, struct obj *o, const char *f, enum
 static size_t vm_srs(struct world *w, struct obj *vm, struct obj **srs, size_t max)
 {
     size_t n = 0;
-    const struct xapi_value *vbds = fget(vm, "VBDs");
+    const struct xapi_value *vbds = sim_fget(vm, "VBDs");
     for (size_t i = 0; i < xapi_array_len(vbds); i++) {
-        struct obj *vbd = obj_get_cls(w, xapi_value_str(xapi_array_get(vbds, i)), CL_VBD);
-        if (!vbd || fbool(vbd, "empty"))
+        struct obj *vbd = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(vbds, i)), CL_VBD);
+        if (!vbd || sim_fbool(vbd, "empty"))
             continue;
         struct obj *vdi = ref_field(w, vbd, "VDI", CL_VDI);
         struct obj *sr = vdi ? ref_field(w, vdi, "SR", CL_SR) : NULL;
@@ -181,10 +182,11 @@ static size_t vm_srs(struct world *w, struct obj *vm, struct obj **srs, size_t m
 /* Does host have an attached PBD for sr?  Looks from the host's side (a few PBDs). */
 static bool host_sees_sr(struct world *w, struct obj *host, struct obj *sr)
 {
-    const struct xapi_value *pbds = fget(host, "PBDs");
+    const struct xapi_value *pbds = sim_fget(host, "PBDs");
     for (size_t k = 0; k < xapi_array_len(pbds); k++) {
-        struct obj *pbd = obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
-        if (pbd && strcmp(fstr(pbd, "SR"), sr->ref) == 0 && fbool(pbd, "currently_attached"))
+        struct obj *pbd = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
+        if (pbd && strcmp(sim_fstr(pbd, "SR"), sr->ref) == 0 &&
+            sim_fbool(pbd, "currently_attached"))
             return true;
     }
     return false;
@@ -205,35 +207,35 @@ static struct obj *vm_missing_sr(struct world *w, struct obj *vm, struct obj *ho
 /* A host's PBDs detach when it goes down and plug again when it boots. */
 static void host_pbds_attached(struct world *w, struct obj *h, bool on)
 {
-    const struct xapi_value *pbds = fget(h, "PBDs");
+    const struct xapi_value *pbds = sim_fget(h, "PBDs");
     for (size_t k = 0; k < xapi_array_len(pbds); k++) {
-        struct obj *pbd = obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
+        struct obj *pbd = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
         if (pbd)
-            fset_bool(w, pbd, "currently_attached", on);
+            sim_fset_bool(w, pbd, "currently_attached", on);
     }
 }
 
 static bool vm_has_pci(struct obj *vm)
 {
-    const char *p = fmap_get(vm, "other_config", "pci");
+    const char *p = sim_fmap_get(vm, "other_config", "pci");
     return p && *p;
 }
 
 static void vm_set_current_op(struct world *w, struct obj *vm, const char *task, const char *op)
 {
     if (op)
-        fmap_put(w, vm, "current_operations", task, op);
+        sim_fmap_put(w, vm, "current_operations", task, op);
     else
-        fmap_del(w, vm, "current_operations", task);
-    vm_refresh_ops(w, vm);
+        sim_fmap_del(w, vm, "current_operations", task);
+    sim_vm_refresh_ops(w, vm);
 }
 
 static bool vm_busy(struct ctx *c, struct obj *vm)
 {
-    const struct xapi_value *co = fget(vm, "current_operations");
+    const struct xapi_value *co = sim_fget(vm, "current_operations");
     if (co && co->type == XAPI_STRUCT && co->u.st.n > 0) {
-        rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "VM", vm->ref, xapi_value_str(co->u.st.vals[0]),
-             co->u.st.keys[0]);
+        sim_rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "VM", vm->ref,
+                 xapi_value_str(co->u.st.vals[0]), co->u.st.keys[0]);
         return true;
     }
     return false;
@@ -241,9 +243,9 @@ static bool vm_busy(struct ctx *c, struct obj *vm)
 
 static bool vm_blocked(struct ctx *c, struct obj *vm, const char *op)
 {
-    const char *why = fmap_get(vm, "blocked_operations", op);
+    const char *why = sim_fmap_get(vm, "blocked_operations", op);
     if (why) {
-        rerr(c, "OPERATION_BLOCKED", 2, vm->ref, why);
+        sim_rerr(c, "OPERATION_BLOCKED", 2, vm->ref, why);
         return true;
     }
     return false;
@@ -251,17 +253,17 @@ static bool vm_blocked(struct ctx *c, struct obj *vm, const char *op)
 
 static void resident_add(struct world *w, struct obj *vm, struct obj *host)
 {
-    fset_str(w, vm, "resident_on", host ? host->ref : XAPI_NULL_REF);
+    sim_fset_str(w, vm, "resident_on", host ? host->ref : XAPI_NULL_REF);
     if (host)
-        fset_add(w, host, "resident_VMs", vm->ref);
+        sim_fset_add(w, host, "resident_VMs", vm->ref);
 }
 
 static void resident_remove(struct world *w, struct obj *vm)
 {
     struct obj *h = ref_field(w, vm, "resident_on", CL_HOST);
     if (h)
-        fset_del(w, h, "resident_VMs", vm->ref);
-    fset_str(w, vm, "resident_on", XAPI_NULL_REF);
+        sim_fset_del(w, h, "resident_VMs", vm->ref);
+    sim_fset_str(w, vm, "resident_on", XAPI_NULL_REF);
 }
 
 /* Reserve a migration slot on src and dst: returns the end time of a transfer of bytes. */
@@ -278,7 +280,7 @@ static int64_t migration_window(struct ctx *c, struct obj *src, struct obj *dst,
         k = 1;
     if (k > MAX_SLOTS)
         k = MAX_SLOTS;
-    struct hostx *a = src ? HX(src) : NULL, *b = HX(dst);
+    struct hostx *a = src ? sim_hx(src) : NULL, *b = sim_hx(dst);
     int ia = 0, ib = 0;
     for (int i = 1; i < k; i++) {
         if (a && a->slot_free[i] < a->slot_free[ia])
@@ -308,29 +310,29 @@ static void sched_progress(struct ctx *c, struct obj *task, int64_t end, int64_t
     if (c->instant || d <= 0)
         return;
     for (int k = 1; k <= 3; k++)
-        sched(c->s, c->w, end - d + d * k / 4, ACT_TASK_PROGRESS, task->ref, NULL, NULL, 250 * k,
-              0);
+        sim_sched(c->s, c->w, end - d + d * k / 4, ACT_TASK_PROGRESS, task->ref, NULL, NULL,
+                  250 * k, 0);
 }
 
 /* Start moving vm to dst under task (flag 1: one VM of an evacuation). */
 static void migration_start(struct ctx *c, struct obj *task, struct obj *vm, struct obj *src,
                             struct obj *dst, int64_t need, int flag)
 {
-    int64_t bytes = fint(vm, "memory_dynamic_max");
+    int64_t bytes = sim_fint(vm, "memory_dynamic_max");
     int64_t end = migration_window(c, src, dst, bytes);
-    HX(dst)->reserved += need;
+    sim_hx(dst)->reserved += need;
     vm_set_current_op(c->w, vm, task->ref, "pool_migrate");
     /* xapi reserves the destination through scheduled_to_be_resident_on (xapi_vm_helpers.ml) */
-    fset_str(c->w, vm, "scheduled_to_be_resident_on", dst->ref);
+    sim_fset_str(c->w, vm, "scheduled_to_be_resident_on", dst->ref);
     sched_progress(c, task, end, bytes);
-    sched(c->s, c->w, end, ACT_MIGRATE_DONE, task->ref, vm->ref, dst->ref, need, flag);
+    sim_sched(c->s, c->w, end, ACT_MIGRATE_DONE, task->ref, vm->ref, dst->ref, need, flag);
 }
 
 static struct obj *arg_host_live(struct ctx *c, size_t i)
 {
-    struct obj *h = arg_obj(c, i, CL_HOST);
+    struct obj *h = sim_arg_obj(c, i, CL_HOST);
     if (h && !host_live(h)) {
-        rerr(c, "HOST_OFFLINE", 1, h->ref);
+        sim_rerr(c, "HOST_OFFLINE", 1, h->ref);
         return NULL;
     }
     return h;
@@ -353,7 +355,7 @@ static int cmp_plan(const void *a, const void *b)
     const struct plan_item *x = a, *y = b;
     if (x->need != y->need)
         return x->need > y->need ? -1 : 1;
-    return strcmp(fstr(x->vm, "name_label"), fstr(y->vm, "name_label"));
+    return strcmp(sim_fstr(x->vm, "name_label"), sim_fstr(y->vm, "name_label"));
 }
 
 static struct xapi_value *errv(const char *code, size_t n, const char *p1, const char *p2)
@@ -369,15 +371,15 @@ static struct xapi_value *errv(const char *code, size_t n, const char *p1, const
 
 static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
 {
-    const struct xapi_value *rv = fget(h, "resident_VMs");
+    const struct xapi_value *rv = sim_fget(h, "resident_VMs");
     size_t n = 0, cap = xapi_array_len(rv);
     struct plan_item *items = xcalloc(cap ? cap : 1, sizeof(*items));
     for (size_t i = 0; i < cap; i++) {
-        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
-        if (!vm || fbool(vm, "is_control_domain"))
+        struct obj *vm = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (!vm || sim_fbool(vm, "is_control_domain"))
             continue;
         items[n].vm = vm;
-        items[n].need = vm_footprint(vm);
+        items[n].need = sim_vm_footprint(vm);
         n++;
     }
     qsort(items, n, sizeof(*items), cmp_plan);
@@ -400,11 +402,11 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
     int64_t *free_mem = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*free_mem));
     uint64_t *sees = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*sees));
     for (struct obj *t = w->chead[CL_HOST]; t; t = t->cnext) {
-        if (t == h || !host_live(t) || !fbool(t, "enabled") || !HX(t)->up ||
+        if (t == h || !host_live(t) || !sim_fbool(t, "enabled") || !sim_hx(t)->up ||
             version_cmp(platform_version(t), platform_version(h)) < 0)
             continue;
         targets[nt] = t;
-        free_mem[nt] = host_free_memory(w, t);
+        free_mem[nt] = sim_host_free_memory(w, t);
         for (size_t j = 0; j < nneed; j++) {
             if (host_sees_sr(w, t, need[j]))
                 sees[nt] |= 1ULL << j;
@@ -478,37 +480,37 @@ static void plan_free(struct plan_item *items, size_t n)
 
 static int h_host_disable(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
-    fset_bool(c->w, h, "enabled", false);
+    sim_fset_bool(c->w, h, "enabled", false);
     sim_host_refresh_ops(c->w, h);
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_host_enable(struct ctx *c)
 {
     struct obj *h = arg_host_live(c, 1);
-    if (!h || (!fbool(h, "enabled") && sim_host_guidance_pending(c, h)))
+    if (!h || (!sim_fbool(h, "enabled") && sim_host_guidance_pending(c, h)))
         return R_DONE;
-    fset_bool(c->w, h, "enabled", true);
+    sim_fset_bool(c->w, h, "enabled", true);
     sim_host_refresh_ops(c->w, h);
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_host_compute_free_memory(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (h)
-        rok(c, xapi_value_new_int(host_free_memory(c->w, h)));
+        sim_rok(c, xapi_value_new_int(sim_host_free_memory(c->w, h)));
     return R_DONE;
 }
 
 static int h_host_vms_preventing(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
     struct plan_item *items;
@@ -519,13 +521,13 @@ static int h_host_vms_preventing(struct ctx *c)
             xapi_struct_set_take(m, items[i].vm->ref, xapi_value_dup(items[i].error));
     }
     plan_free(items, n);
-    rok(c, m);
+    sim_rok(c, m);
     return R_DONE;
 }
 
 static int h_host_assert_can_evacuate(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
     struct plan_item *items;
@@ -546,22 +548,22 @@ static int h_host_assert_can_evacuate(struct ctx *c)
     }
     plan_free(items, n);
     if (b.len)
-        rerr(c, "CANNOT_EVACUATE_HOST", 1, buf_str(&b));
+        sim_rerr(c, "CANNOT_EVACUATE_HOST", 1, buf_str(&b));
     else
-        rok(c, xapi_value_new_void());
+        sim_rok(c, xapi_value_new_void());
     buf_cleanup(&b);
     return R_DONE;
 }
 
 static int h_host_evacuate(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
-    const struct xapi_value *co = fget(h, "current_operations");
+    const struct xapi_value *co = sim_fget(h, "current_operations");
     if (co && co->type == XAPI_STRUCT && co->u.st.n > 0) {
-        rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "host", h->ref, xapi_value_str(co->u.st.vals[0]),
-             co->u.st.keys[0]);
+        sim_rerr(c, "OTHER_OPERATION_IN_PROGRESS", 4, "host", h->ref,
+                 xapi_value_str(co->u.st.vals[0]), co->u.st.keys[0]);
         return R_DONE;
     }
     struct plan_item *items;
@@ -582,10 +584,10 @@ static int h_host_evacuate(struct ctx *c)
         migration_start(c, sub, items[i].vm, h, items[i].dst, items[i].need, 1);
     }
     plan_free(items, n);
-    fmap_put(c->w, h, "current_operations", c->task->ref, "evacuate");
+    sim_fmap_put(c->w, h, "current_operations", c->task->ref, "evacuate");
     sim_host_refresh_ops(c->w, h);
     if (n == 0)
-        sched(c->s, c->w, sim_now(c->s), ACT_EVACUATE_DONE, c->task->ref, h->ref, NULL, 0, 0);
+        sim_sched(c->s, c->w, sim_now(c->s), ACT_EVACUATE_DONE, c->task->ref, h->ref, NULL, 0, 0);
     return R_PENDING;
 }
 
@@ -594,59 +596,60 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
 {
     struct sim *s = c->s;
     struct world *w = c->w;
-    struct hostx *hx = HX(h);
+    struct hostx *hx = sim_hx(h);
     int64_t now = sim_now(s);
     hx->up = false;
-    if (host_is_master(w, h)) {
+    if (sim_host_is_master(w, h)) {
         /* xapi's sessions do not survive the coordinator's restart. */
         sim_sessions_clear(w);
         c->sess = NULL;
-        hmap_cleanup(&w->sessions);
-        hmap_init(&w->sessions);
+        sim_hmap_cleanup(&w->sessions);
+        sim_hmap_init(&w->sessions);
     }
-    if (host_is_master(w, h)) {
+    if (sim_host_is_master(w, h)) {
         /* Supporters lose their coordinator: a while later their xapi restarts into emergency
          * mode (master_connection.ml restarts on a connection timeout). */
-        sched(s, w, now + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0, 0);
+        sim_sched(s, w, now + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0, 0);
     }
     if (kind == DOWN_TOOLSTACK) {
-        sched(s, w, now + s->tm.toolstack_ms, ACT_AGENT_STARTED, NULL, NULL, NULL,
-              (int64_t)hx->index, 0);
+        sim_sched(s, w, now + s->tm.toolstack_ms, ACT_AGENT_STARTED, NULL, NULL, NULL,
+                  (int64_t)hx->index, 0);
         return;
     }
-    fset_bool(w, hx->metrics, "live", false);
+    sim_fset_bool(w, hx->metrics, "live", false);
     host_pbds_attached(w, h, false);
     sim_host_refresh_ops(w, h);
     /* Guests still resident are stopped by the reboot. */
-    const struct xapi_value *rv = fget(h, "resident_VMs");
+    const struct xapi_value *rv = sim_fget(h, "resident_VMs");
     for (size_t i = xapi_array_len(rv); i > 0; i--) {
-        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i - 1)), CL_VM);
-        if (!vm || fbool(vm, "is_control_domain"))
+        struct obj *vm = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i - 1)), CL_VM);
+        if (!vm || sim_fbool(vm, "is_control_domain"))
             continue;
         resident_remove(w, vm);
-        fset_str(w, vm, "power_state", "Halted");
-        vm_refresh_ops(w, vm);
-        rv = fget(h, "resident_VMs");
+        sim_fset_str(w, vm, "power_state", "Halted");
+        sim_vm_refresh_ops(w, vm);
+        rv = sim_fget(h, "resident_VMs");
     }
-    if (fault_take(s, w, "reboot_never_returns", h, NULL, NULL, NULL, NULL)) {
+    if (sim_fault_take(s, w, "reboot_never_returns", h, NULL, NULL, NULL, NULL)) {
         /* stuck until the fault is cleared (sim_faults_cleared boots it then) */
-        log_info("sim", "host %s will not come back (fault)", fstr(h, "name_label"));
+        log_info("sim", "host %s will not come back (fault)", sim_fstr(h, "name_label"));
         hx->stuck = true;
         return;
     }
-    sched(s, w, now + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL, (int64_t)hx->index, 0);
+    sim_sched(s, w, now + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL, (int64_t)hx->index,
+              0);
 }
 
 static int h_host_reboot(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
-    if (fbool(h, "enabled")) {
-        rerr(c, "HOST_NOT_DISABLED", 0);
+    if (sim_fbool(h, "enabled")) {
+        sim_rerr(c, "HOST_NOT_DISABLED", 0);
         return R_DONE;
     }
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     host_go_down(c, h, DOWN_REBOOT);
     return R_DONE;
 }
@@ -656,52 +659,52 @@ static int h_host_restart_agent(struct ctx *c)
     struct obj *h = arg_host_live(c, 1);
     if (!h)
         return R_DONE;
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     host_go_down(c, h, DOWN_TOOLSTACK);
     return R_DONE;
 }
 
 static int h_host_destroy(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
     if (host_live(h)) {
-        rerr(c, "HOST_IS_LIVE", 1, h->ref);
+        sim_rerr(c, "HOST_IS_LIVE", 1, h->ref);
         return R_DONE;
     }
-    if (fbool(c->w->pool, "ha_enabled")) {
-        rerr(c, "HA_IS_ENABLED", 0);
+    if (sim_fbool(c->w->pool, "ha_enabled")) {
+        sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
-    const struct xapi_value *rv = fget(h, "resident_VMs");
+    const struct xapi_value *rv = sim_fget(h, "resident_VMs");
     for (size_t i = 0; i < xapi_array_len(rv); i++) {
-        struct obj *vm = obj_get_cls(c->w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
-        if (vm && !fbool(vm, "is_control_domain")) {
-            rerr(c, "HOST_HAS_RESIDENT_VMS", 1, h->ref);
+        struct obj *vm = sim_obj_get_cls(c->w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (vm && !sim_fbool(vm, "is_control_domain")) {
+            sim_rerr(c, "HOST_HAS_RESIDENT_VMS", 1, h->ref);
             return R_DONE;
         }
     }
-    struct hostx *hx = HX(h);
-    hmap_del(&c->s->addrs, hx->address);
+    struct hostx *hx = sim_hx(h);
+    sim_hmap_del(&c->s->addrs, hx->address);
     for (struct obj *p = c->w->chead[CL_PBD]; p;) {
         struct obj *next = p->cnext;
-        if (strcmp(fstr(p, "host"), h->ref) == 0) {
+        if (strcmp(sim_fstr(p, "host"), h->ref) == 0) {
             struct obj *sr = ref_field(c->w, p, "SR", CL_SR);
             if (sr)
-                fset_del(c->w, sr, "PBDs", p->ref);
-            obj_destroy(c->w, p);
+                sim_fset_del(c->w, sr, "PBDs", p->ref);
+            sim_obj_destroy(c->w, p);
         }
         p = next;
     }
     if (hx->dom0) {
-        obj_destroy(c->w, hx->dom0);
+        sim_obj_destroy(c->w, hx->dom0);
         hx->dom0 = NULL;
     }
-    obj_destroy(c->w, hx->metrics);
+    sim_obj_destroy(c->w, hx->metrics);
     hx->metrics = NULL;
-    obj_destroy(c->w, h);
-    rok(c, xapi_value_new_void());
+    sim_obj_destroy(c->w, h);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -709,11 +712,11 @@ static int h_host_destroy(struct ctx *c)
 
 static bool check_power(struct ctx *c, struct obj *vm, const char *want)
 {
-    const char *ps = fstr(vm, "power_state");
+    const char *ps = sim_fstr(vm, "power_state");
     if (strcmp(ps, want) != 0) {
         char lw[32];
         str_lcpy(lw, lower_state(want), sizeof(lw));
-        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, lw, lower_state(ps));
+        sim_rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, lw, lower_state(ps));
         return false;
     }
     return true;
@@ -722,33 +725,33 @@ static bool check_power(struct ctx *c, struct obj *vm, const char *want)
 /* Can vm run on host now?  Sets the xapi error and returns false when not. */
 static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool migrating)
 {
-    if (!host_live(host) || !HX(host)->up) {
-        rerr(c, "HOST_OFFLINE", 1, host->ref);
+    if (!host_live(host) || !sim_hx(host)->up) {
+        sim_rerr(c, "HOST_OFFLINE", 1, host->ref);
         return false;
     }
-    if (!fbool(host, "enabled")) {
-        rerr(c, "HOST_DISABLED", 1, host->ref);
+    if (!sim_fbool(host, "enabled")) {
+        sim_rerr(c, "HOST_DISABLED", 1, host->ref);
         return false;
     }
     struct obj *sr = vm_missing_sr(c->w, vm, host);
     if (sr) {
-        rerr(c, "VM_REQUIRES_SR", 2, vm->ref, sr->ref);
+        sim_rerr(c, "VM_REQUIRES_SR", 2, vm->ref, sr->ref);
         return false;
     }
     if (!migrating && rpu_too_old(c->w, host)) {
-        rerr(c, "VM_HOST_INCOMPATIBLE_VERSION", 2, host->ref, vm->ref);
+        sim_rerr(c, "VM_HOST_INCOMPATIBLE_VERSION", 2, host->ref, vm->ref);
         return false;
     }
     if (migrating && vm_has_pci(vm)) {
-        rerr(c, "VM_HAS_PCI_ATTACHED", 1, vm->ref);
+        sim_rerr(c, "VM_HAS_PCI_ATTACHED", 1, vm->ref);
         return false;
     }
-    int64_t need = vm_footprint(vm), avail = host_free_memory(c->w, host);
+    int64_t need = sim_vm_footprint(vm), avail = sim_host_free_memory(c->w, host);
     if (need > avail) {
         char a[32], b[32];
         i64s(a, sizeof(a), need);
         i64s(b, sizeof(b), avail);
-        rerr(c, "HOST_NOT_ENOUGH_FREE_MEMORY", 2, a, b);
+        sim_rerr(c, "HOST_NOT_ENOUGH_FREE_MEMORY", 2, a, b);
         return false;
     }
     return true;
@@ -756,21 +759,21 @@ static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool 
 
 static int h_vm_pool_migrate(struct ctx *c)
 {
-    struct obj *vm = arg_obj(c, 1, CL_VM);
+    struct obj *vm = sim_arg_obj(c, 1, CL_VM);
     if (!vm)
         return R_DONE;
-    struct obj *dst = arg_obj(c, 2, CL_HOST);
+    struct obj *dst = sim_arg_obj(c, 2, CL_HOST);
     if (!dst)
         return R_DONE;
-    if (fbool(vm, "is_control_domain")) {
-        rerr(c, "OPERATION_NOT_ALLOWED", 1, "Cannot migrate a control domain");
+    if (sim_fbool(vm, "is_control_domain")) {
+        sim_rerr(c, "OPERATION_NOT_ALLOWED", 1, "Cannot migrate a control domain");
         return R_DONE;
     }
     if (!check_power(c, vm, "Running") || vm_busy(c, vm) || vm_blocked(c, vm, "pool_migrate"))
         return R_DONE;
     struct obj *src = ref_field(c->w, vm, "resident_on", CL_HOST);
     if (src == dst) {
-        rok(c, xapi_value_new_void());
+        sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
     if (!can_boot_here(c, vm, dst, true))
@@ -778,27 +781,28 @@ static int h_vm_pool_migrate(struct ctx *c)
     /* xapi_vm_migrate.ml: never onto a host with a lower platform version (params as raised
      * there: vm, destination). */
     if (src && version_cmp(platform_version(dst), platform_version(src)) < 0) {
-        rerr(c, "VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, vm->ref, dst->ref);
+        sim_rerr(c, "VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, vm->ref, dst->ref);
         return R_DONE;
     }
-    migration_start(c, c->task, vm, src, dst, vm_footprint(vm), 0);
+    migration_start(c, c->task, vm, src, dst, sim_vm_footprint(vm), 0);
     return R_PENDING;
 }
 
 static struct obj *pick_start_host(struct ctx *c, struct obj *vm)
 {
     struct obj *aff = ref_field(c->w, vm, "affinity", CL_HOST);
-    if (aff && host_live(aff) && HX(aff)->up && fbool(aff, "enabled") && !rpu_too_old(c->w, aff) &&
-        !vm_missing_sr(c->w, vm, aff) && host_free_memory(c->w, aff) >= vm_footprint(vm))
+    if (aff && host_live(aff) && sim_hx(aff)->up && sim_fbool(aff, "enabled") &&
+        !rpu_too_old(c->w, aff) && !vm_missing_sr(c->w, vm, aff) &&
+        sim_host_free_memory(c->w, aff) >= sim_vm_footprint(vm))
         return aff;
     struct obj *best = NULL;
     int64_t bestfree = -1;
     for (struct obj *h = c->w->chead[CL_HOST]; h; h = h->cnext) {
-        if (!host_live(h) || !HX(h)->up || !fbool(h, "enabled") || vm_missing_sr(c->w, vm, h) ||
-            rpu_too_old(c->w, h))
+        if (!host_live(h) || !sim_hx(h)->up || !sim_fbool(h, "enabled") ||
+            vm_missing_sr(c->w, vm, h) || rpu_too_old(c->w, h))
             continue;
-        int64_t f = host_free_memory(c->w, h);
-        if (f >= vm_footprint(vm) && f > bestfree) {
+        int64_t f = sim_host_free_memory(c->w, h);
+        if (f >= sim_vm_footprint(vm) && f > bestfree) {
             best = h;
             bestfree = f;
         }
@@ -808,18 +812,19 @@ static struct obj *pick_start_host(struct ctx *c, struct obj *vm)
 
 static int vm_power(struct ctx *c, const char *want, const char *op, int target)
 {
-    struct obj *vm = arg_obj(c, 1, CL_VM);
+    struct obj *vm = sim_arg_obj(c, 1, CL_VM);
     if (!vm)
         return R_DONE;
-    if (fbool(vm, "is_control_domain")) {
-        rerr(c, "OPERATION_NOT_ALLOWED", 1, "This operation is not allowed on a control domain");
+    if (sim_fbool(vm, "is_control_domain")) {
+        sim_rerr(c, "OPERATION_NOT_ALLOWED", 1,
+                 "This operation is not allowed on a control domain");
         return R_DONE;
     }
     if (want && !check_power(c, vm, want))
         return R_DONE;
-    if (!want && strcmp(fstr(vm, "power_state"), "Halted") == 0) {
+    if (!want && strcmp(sim_fstr(vm, "power_state"), "Halted") == 0) {
         /* xapi_vm_lifecycle.ml lists every state the operation allows */
-        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, "paused, suspended, running", "halted");
+        sim_rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, "paused, suspended, running", "halted");
         return R_DONE;
     }
     if (vm_busy(c, vm) || vm_blocked(c, vm, op))
@@ -829,36 +834,37 @@ static int vm_power(struct ctx *c, const char *want, const char *op, int target)
     if (target == 1) {
         host = pick_start_host(c, vm);
         if (!host) {
-            rerr(c, "NO_HOSTS_AVAILABLE", 0);
+            sim_rerr(c, "NO_HOSTS_AVAILABLE", 0);
             return R_DONE;
         }
-        HX(host)->reserved += vm_footprint(vm);
+        sim_hx(host)->reserved += sim_vm_footprint(vm);
         d = c->s->tm.vm_start_ms;
     }
     vm_set_current_op(c->w, vm, c->task->ref, op);
-    sched(c->s, c->w, sim_now(c->s) + dur(c, d), ACT_VM_POWER_DONE, c->task->ref, vm->ref,
-          host ? host->ref : NULL, target, 0);
+    sim_sched(c->s, c->w, sim_now(c->s) + sim_dur(c, d), ACT_VM_POWER_DONE, c->task->ref, vm->ref,
+              host ? host->ref : NULL, target, 0);
     return R_PENDING;
 }
 
 /* VM.start_on / VM.resume_on (s, vm, host, start_paused, force): on the host given. */
 static int vm_power_on(struct ctx *c, const char *want, const char *op)
 {
-    struct obj *vm = arg_obj(c, 1, CL_VM);
-    struct obj *host = vm ? arg_obj(c, 2, CL_HOST) : NULL;
+    struct obj *vm = sim_arg_obj(c, 1, CL_VM);
+    struct obj *host = vm ? sim_arg_obj(c, 2, CL_HOST) : NULL;
     if (!host)
         return R_DONE;
-    if (fbool(vm, "is_control_domain")) {
-        rerr(c, "OPERATION_NOT_ALLOWED", 1, "This operation is not allowed on a control domain");
+    if (sim_fbool(vm, "is_control_domain")) {
+        sim_rerr(c, "OPERATION_NOT_ALLOWED", 1,
+                 "This operation is not allowed on a control domain");
         return R_DONE;
     }
     if (!check_power(c, vm, want) || vm_busy(c, vm) || vm_blocked(c, vm, op) ||
         !can_boot_here(c, vm, host, false))
         return R_DONE;
-    HX(host)->reserved += vm_footprint(vm);
+    sim_hx(host)->reserved += sim_vm_footprint(vm);
     vm_set_current_op(c->w, vm, c->task->ref, op);
-    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.vm_start_ms), ACT_VM_POWER_DONE, c->task->ref,
-          vm->ref, host->ref, 1, 0);
+    sim_sched(c->s, c->w, sim_now(c->s) + sim_dur(c, c->s->tm.vm_start_ms), ACT_VM_POWER_DONE,
+              c->task->ref, vm->ref, host->ref, 1, 0);
     return R_PENDING;
 }
 
@@ -899,33 +905,33 @@ static int h_vm_suspend(struct ctx *c)
 
 static int h_vm_assert_can_boot_here(struct ctx *c)
 {
-    struct obj *vm = arg_obj(c, 1, CL_VM);
-    struct obj *h = vm ? arg_obj(c, 2, CL_HOST) : NULL;
+    struct obj *vm = sim_arg_obj(c, 1, CL_VM);
+    struct obj *h = vm ? sim_arg_obj(c, 2, CL_HOST) : NULL;
     if (vm && h && can_boot_here(c, vm, h, false))
-        rok(c, xapi_value_new_void());
+        sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_vm_assert_operation_valid(struct ctx *c)
 {
-    struct obj *vm = arg_obj(c, 1, CL_VM);
+    struct obj *vm = sim_arg_obj(c, 1, CL_VM);
     if (!vm)
         return R_DONE;
-    const char *op = arg_str(c, 2);
+    const char *op = sim_arg_str(c, 2);
     if (vm_blocked(c, vm, op) || vm_busy(c, vm))
         return R_DONE;
-    if (!fset_has(vm, "allowed_operations", op)) {
-        const char *ps = fstr(vm, "power_state");
+    if (!sim_fset_has(vm, "allowed_operations", op)) {
+        const char *ps = sim_fstr(vm, "power_state");
         const char *want = "halted";
         if (!strcmp(op, "resume") || !strcmp(op, "resume_on"))
             want = "suspended";
         else if (strcmp(op, "start") && strcmp(op, "start_on") && strcmp(op, "clone") &&
                  strcmp(op, "copy") && strcmp(op, "export") && strcmp(op, "destroy"))
             want = "running";
-        rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, want, lower_state(ps));
+        sim_rerr(c, "VM_BAD_POWER_STATE", 3, vm->ref, want, lower_state(ps));
         return R_DONE;
     }
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -933,44 +939,44 @@ static int h_vm_assert_operation_valid(struct ctx *c)
 
 static int h_vbd_eject(struct ctx *c)
 {
-    struct obj *vbd = arg_obj(c, 1, CL_VBD);
+    struct obj *vbd = sim_arg_obj(c, 1, CL_VBD);
     if (!vbd)
         return R_DONE;
-    if (strcmp(fstr(vbd, "type"), "CD") != 0) {
-        rerr(c, "VBD_NOT_REMOVABLE_MEDIA", 1, vbd->ref);
+    if (strcmp(sim_fstr(vbd, "type"), "CD") != 0) {
+        sim_rerr(c, "VBD_NOT_REMOVABLE_MEDIA", 1, vbd->ref);
         return R_DONE;
     }
-    if (fbool(vbd, "empty")) {
-        rerr(c, "VBD_IS_EMPTY", 1, vbd->ref);
+    if (sim_fbool(vbd, "empty")) {
+        sim_rerr(c, "VBD_IS_EMPTY", 1, vbd->ref);
         return R_DONE;
     }
     struct obj *vdi = ref_field(c->w, vbd, "VDI", CL_VDI);
     if (vdi)
-        fset_del(c->w, vdi, "VBDs", vbd->ref);
-    fset_str(c->w, vbd, "VDI", XAPI_NULL_REF);
-    fset_bool(c->w, vbd, "empty", true);
-    rok(c, xapi_value_new_void());
+        sim_fset_del(c->w, vdi, "VBDs", vbd->ref);
+    sim_fset_str(c->w, vbd, "VDI", XAPI_NULL_REF);
+    sim_fset_bool(c->w, vbd, "empty", true);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_vbd_insert(struct ctx *c)
 {
-    struct obj *vbd = arg_obj(c, 1, CL_VBD);
-    struct obj *vdi = vbd ? arg_obj(c, 2, CL_VDI) : NULL;
+    struct obj *vbd = sim_arg_obj(c, 1, CL_VBD);
+    struct obj *vdi = vbd ? sim_arg_obj(c, 2, CL_VDI) : NULL;
     if (!vdi)
         return R_DONE;
-    if (strcmp(fstr(vbd, "type"), "CD") != 0) {
-        rerr(c, "VBD_NOT_REMOVABLE_MEDIA", 1, vbd->ref);
+    if (strcmp(sim_fstr(vbd, "type"), "CD") != 0) {
+        sim_rerr(c, "VBD_NOT_REMOVABLE_MEDIA", 1, vbd->ref);
         return R_DONE;
     }
-    if (!fbool(vbd, "empty")) {
-        rerr(c, "VBD_NOT_EMPTY", 1, vbd->ref);
+    if (!sim_fbool(vbd, "empty")) {
+        sim_rerr(c, "VBD_NOT_EMPTY", 1, vbd->ref);
         return R_DONE;
     }
-    fset_str(c->w, vbd, "VDI", vdi->ref);
-    fset_bool(c->w, vbd, "empty", false);
-    fset_add(c->w, vdi, "VBDs", vbd->ref);
-    rok(c, xapi_value_new_void());
+    sim_fset_str(c->w, vbd, "VDI", vdi->ref);
+    sim_fset_bool(c->w, vbd, "empty", false);
+    sim_fset_add(c->w, vdi, "VBDs", vbd->ref);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -978,32 +984,32 @@ static int h_vbd_insert(struct ctx *c)
 
 static int h_pool_enable_ha(struct ctx *c)
 {
-    if (fbool(c->w->pool, "ha_enabled")) {
-        rerr(c, "HA_IS_ENABLED", 0);
+    if (sim_fbool(c->w->pool, "ha_enabled")) {
+        sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
-    fset_bool(c->w, c->w->pool, "ha_enabled", true);
+    sim_fset_bool(c->w, c->w->pool, "ha_enabled", true);
     const struct xapi_value *srs = xapi_array_get(c->p, 1);
     struct xapi_value *sf = xapi_value_new_array();
     for (size_t i = 0; i < xapi_array_len(srs); i++)
         xapi_array_append_string(sf, xapi_value_str(xapi_array_get(srs, i)));
-    fset(c->w, c->w->pool, "ha_statefiles", sf);
+    sim_fset(c->w, c->w->pool, "ha_statefiles", sf);
     const struct xapi_value *cfg = xapi_array_get(c->p, 2);
     if (cfg && cfg->type == XAPI_STRUCT)
-        fset(c->w, c->w->pool, "ha_configuration", xapi_value_dup(cfg));
-    rok(c, xapi_value_new_void());
+        sim_fset(c->w, c->w->pool, "ha_configuration", xapi_value_dup(cfg));
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_pool_disable_ha(struct ctx *c)
 {
-    if (!fbool(c->w->pool, "ha_enabled")) {
-        rerr(c, "HA_NOT_ENABLED", 0);
+    if (!sim_fbool(c->w->pool, "ha_enabled")) {
+        sim_rerr(c, "HA_NOT_ENABLED", 0);
         return R_DONE;
     }
-    fset_bool(c->w, c->w->pool, "ha_enabled", false);
-    fset(c->w, c->w->pool, "ha_statefiles", xapi_value_new_array());
-    rok(c, xapi_value_new_void());
+    sim_fset_bool(c->w, c->w->pool, "ha_enabled", false);
+    sim_fset(c->w, c->w->pool, "ha_statefiles", xapi_value_new_array());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -1012,69 +1018,69 @@ static int h_pool_designate_new_master(struct ctx *c)
     struct obj *h = arg_host_live(c, 1);
     if (!h)
         return R_DONE;
-    if (fbool(c->w->pool, "ha_enabled")) {
-        rerr(c, "HA_IS_ENABLED", 0);
+    if (sim_fbool(c->w->pool, "ha_enabled")) {
+        sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
     if (h == c->w->master) {
-        rok(c, xapi_value_new_void());
+        sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
-    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.designate_ms), ACT_NEW_MASTER, c->task->ref,
-          h->ref, NULL, 0, 0);
+    sim_sched(c->s, c->w, sim_now(c->s) + sim_dur(c, c->s->tm.designate_ms), ACT_NEW_MASTER,
+              c->task->ref, h->ref, NULL, 0, 0);
     return R_PENDING;
 }
 
 static void become_master(struct world *w, struct obj *h)
 {
     w->master = h;
-    HX(h)->emergency = false;
-    fset_str(w, w->pool, "master", h->ref);
+    sim_hx(h)->emergency = false;
+    sim_fset_str(w, w->pool, "master", h->ref);
 }
 
 static int h_pool_emergency_transition_to_master(struct ctx *c)
 {
-    if (fbool(c->w->pool, "ha_enabled")) {
-        rerr(c, "HA_IS_ENABLED", 0);
+    if (sim_fbool(c->w->pool, "ha_enabled")) {
+        sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
-    if (!host_is_master(c->w, c->host))
+    if (!sim_host_is_master(c->w, c->host))
         become_master(c->w, c->host);
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_pool_emergency_reset_master(struct ctx *c)
 {
-    const char *addr = arg_str(c, 1);
-    struct hostx *hx = hmap_get(&c->s->addrs, addr);
+    const char *addr = sim_arg_str(c, 1);
+    struct hostx *hx = sim_hmap_get(&c->s->addrs, addr);
     if (!hx || !hx->o || hx->w != c->w) {
-        rerr(c, "HOST_IS_SLAVE", 1, addr);
+        sim_rerr(c, "HOST_IS_SLAVE", 1, addr);
         return R_DONE;
     }
     if (hx->o != c->w->master)
         become_master(c->w, hx->o);
-    HX(c->host)->emergency = false;
-    rok(c, xapi_value_new_void());
+    sim_hx(c->host)->emergency = false;
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_pool_recover_slaves(struct ctx *c)
 {
     struct xapi_value *a = xapi_value_new_array();
-    if (fbool(c->w->pool, "ha_enabled")) {
+    if (sim_fbool(c->w->pool, "ha_enabled")) {
         xapi_value_free(a);
-        rerr(c, "HA_IS_ENABLED", 0);
+        sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
     for (struct obj *h = c->w->chead[CL_HOST]; h; h = h->cnext) {
-        struct hostx *hx = HX(h);
+        struct hostx *hx = sim_hx(h);
         if (h != c->w->master && hx->up && hx->emergency) {
             hx->emergency = false;
             xapi_array_append_string(a, h->ref);
         }
     }
-    rok(c, a);
+    sim_rok(c, a);
     return R_DONE;
 }
 
@@ -1091,9 +1097,9 @@ static struct xapi_value *guidance_set(const char *g)
     return a;
 }
 
-struct obj *update_create(struct world *w, const struct update_meta *m)
+struct obj *sim_update_create(struct world *w, const struct update_meta *m)
 {
-    struct obj *u = obj_new_uuid(w, CL_POOL_UPDATE, m->uuid);
+    struct obj *u = sim_obj_new_uuid(w, CL_POOL_UPDATE, m->uuid);
     struct updx *ux = xcalloc(1, sizeof(*ux));
     u->x = ux;
     ux->livepatch = m->livepatch;
@@ -1112,42 +1118,42 @@ struct obj *update_create(struct world *w, const struct update_meta *m)
     xapi_struct_set_int(u->rec, "installation_size", m->installation_size);
     xapi_struct_set_string(u->rec, "key", "");
     xapi_struct_set_take(u->rec, "after_apply_guidance", guidance_set(m->guidance));
-    obj_touch(w, u);
+    sim_obj_touch(w, u);
     return u;
 }
 
 static int h_update_introduce(struct ctx *c)
 {
-    struct obj *vdi = arg_obj(c, 1, CL_VDI);
+    struct obj *vdi = sim_arg_obj(c, 1, CL_VDI);
     if (!vdi)
         return R_DONE;
     struct vdix *vx = vdi->x;
     struct update_meta m;
     struct err e;
     err_clear(&e);
-    if (!vx || update_xml_parse(vx->head, vx->head_len, &m, &e) != 0) {
-        rerr(c, "INVALID_UPDATE", 1, vx ? e.msg : "the VDI holds no update image");
+    if (!vx || sim_update_xml_parse(vx->head, vx->head_len, &m, &e) != 0) {
+        sim_rerr(c, "INVALID_UPDATE", 1, vx ? e.msg : "the VDI holds no update image");
         return R_DONE;
     }
-    struct obj *old = hmap_get(&c->w->uuids, m.uuid);
+    struct obj *old = sim_hmap_get(&c->w->uuids, m.uuid);
     if (old) {
-        rerr(c, "UPDATE_ALREADY_EXISTS", 1, m.uuid);
+        sim_rerr(c, "UPDATE_ALREADY_EXISTS", 1, m.uuid);
         return R_DONE;
     }
-    struct obj *u = update_create(c->w, &m);
-    fset_str(c->w, u, "vdi", vdi->ref);
-    rok(c, xapi_value_new_string(u->ref));
+    struct obj *u = sim_update_create(c->w, &m);
+    sim_fset_str(c->w, u, "vdi", vdi->ref);
+    sim_rok(c, xapi_value_new_string(u->ref));
     return R_DONE;
 }
 
 static bool precheck_errors(struct ctx *c, struct obj *u, struct obj *h)
 {
-    if (fset_has(u, "hosts", h->ref)) {
-        rerr(c, "UPDATE_ALREADY_APPLIED", 1, u->ref);
+    if (sim_fset_has(u, "hosts", h->ref)) {
+        sim_rerr(c, "UPDATE_ALREADY_APPLIED", 1, u->ref);
         return true;
     }
     struct fault f;
-    if (fault_take(c->s, c->w, "precheck_fails", h, NULL, NULL, u, &f)) {
+    if (sim_fault_take(c->s, c->w, "precheck_fails", h, NULL, NULL, u, &f)) {
         const char *ps[6];
         size_t n = 0;
         for (size_t i = 0; f.params && i < json_array_size(f.params) && n < 6; i++) {
@@ -1168,7 +1174,7 @@ static bool livepatch_ok(struct sim *s, struct world *w, struct obj *u, struct o
     struct updx *ux = u->x;
     /* With pool.live_patching_disabled xapi applies no live patch: precheck answers ok and the
      * update's restartHost guidance stands (xapi_pool_update.ml, livepatch status). */
-    if (!ux || !ux->livepatch || fbool(w->pool, "live_patching_disabled"))
+    if (!ux || !ux->livepatch || sim_fbool(w->pool, "live_patching_disabled"))
         return false;
     if (ux->lp_hosts) {
         bool listed = false;
@@ -1177,40 +1183,41 @@ static bool livepatch_ok(struct sim *s, struct world *w, struct obj *u, struct o
         if (!listed)
             return false;
     }
-    return !fault_peek(s, w, "livepatch_fails", h, NULL, NULL, u);
+    return !sim_fault_peek(s, w, "livepatch_fails", h, NULL, NULL, u);
 }
 
 static int h_update_precheck(struct ctx *c)
 {
-    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *u = sim_arg_obj(c, 1, CL_POOL_UPDATE);
     struct obj *h = u ? arg_host_live(c, 2) : NULL;
     if (!h)
         return R_DONE;
     if (precheck_errors(c, u, h))
         return R_DONE;
-    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.precheck_ms), ACT_TASK_DONE, c->task->ref,
-          livepatch_ok(c->s, c->w, u, h) ? "ok_livepatch_complete" : "ok", NULL, 0, 0);
+    sim_sched(c->s, c->w, sim_now(c->s) + sim_dur(c, c->s->tm.precheck_ms), ACT_TASK_DONE,
+              c->task->ref, livepatch_ok(c->s, c->w, u, h) ? "ok_livepatch_complete" : "ok", NULL,
+              0, 0);
     return R_PENDING;
 }
 
 static int h_update_apply(struct ctx *c)
 {
-    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *u = sim_arg_obj(c, 1, CL_POOL_UPDATE);
     struct obj *h = u ? arg_host_live(c, 2) : NULL;
     if (!h)
         return R_DONE;
-    if (fset_has(u, "hosts", h->ref)) {
-        rerr(c, "UPDATE_ALREADY_APPLIED", 1, u->ref);
+    if (sim_fset_has(u, "hosts", h->ref)) {
+        sim_rerr(c, "UPDATE_ALREADY_APPLIED", 1, u->ref);
         return R_DONE;
     }
-    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.apply_ms), ACT_APPLY_DONE, c->task->ref,
-          u->ref, h->ref, 0, 0);
+    sim_sched(c->s, c->w, sim_now(c->s) + sim_dur(c, c->s->tm.apply_ms), ACT_APPLY_DONE,
+              c->task->ref, u->ref, h->ref, 0, 0);
     return R_PENDING;
 }
 
 static int h_update_pool_apply(struct ctx *c)
 {
-    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *u = sim_arg_obj(c, 1, CL_POOL_UPDATE);
     if (!u)
         return R_DONE;
     int64_t t = sim_now(c->s);
@@ -1220,55 +1227,56 @@ static int h_update_pool_apply(struct ctx *c)
     for (int pass = 0; pass < 2; pass++) {
         for (struct obj *h = pass == 0 ? order[0] : c->w->chead[CL_HOST]; h;
              h = pass == 0 ? NULL : h->cnext) {
-            if ((pass == 1 && h == c->w->master) || fset_has(u, "hosts", h->ref))
+            if ((pass == 1 && h == c->w->master) || sim_fset_has(u, "hosts", h->ref))
                 continue;
-            t += dur(c, c->s->tm.apply_ms);
-            sched(c->s, c->w, t, ACT_APPLY_DONE, c->task->ref, u->ref, h->ref, 0, 1);
+            t += sim_dur(c, c->s->tm.apply_ms);
+            sim_sched(c->s, c->w, t, ACT_APPLY_DONE, c->task->ref, u->ref, h->ref, 0, 1);
             todo++;
         }
     }
     if (todo == 0) {
-        rerr(c, "UPDATE_ALREADY_APPLIED_IN_POOL", 0);
+        sim_rerr(c, "UPDATE_ALREADY_APPLIED_IN_POOL", 0);
         return R_DONE;
     }
-    sched(c->s, c->w, t, ACT_TASK_DONE, c->task->ref, NULL, NULL, 0, 0);
+    sim_sched(c->s, c->w, t, ACT_TASK_DONE, c->task->ref, NULL, NULL, 0, 0);
     return R_PENDING;
 }
 
 static int h_update_pool_clean(struct ctx *c)
 {
-    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *u = sim_arg_obj(c, 1, CL_POOL_UPDATE);
     if (!u)
         return R_DONE;
     struct obj *vdi = ref_field(c->w, u, "vdi", CL_VDI);
     if (vdi) {
         struct obj *sr = ref_field(c->w, vdi, "SR", CL_SR);
         if (sr) {
-            fset_del(c->w, sr, "VDIs", vdi->ref);
-            fset_int(c->w, sr, "physical_utilisation",
-                     fint(sr, "physical_utilisation") - fint(vdi, "physical_utilisation"));
-            fset_int(c->w, sr, "virtual_allocation",
-                     fint(sr, "virtual_allocation") - fint(vdi, "virtual_size"));
+            sim_fset_del(c->w, sr, "VDIs", vdi->ref);
+            sim_fset_int(c->w, sr, "physical_utilisation",
+                         sim_fint(sr, "physical_utilisation") -
+                             sim_fint(vdi, "physical_utilisation"));
+            sim_fset_int(c->w, sr, "virtual_allocation",
+                         sim_fint(sr, "virtual_allocation") - sim_fint(vdi, "virtual_size"));
         }
-        obj_destroy(c->w, vdi);
+        sim_obj_destroy(c->w, vdi);
     }
-    fset_str(c->w, u, "vdi", XAPI_NULL_REF);
-    rok(c, xapi_value_new_void());
+    sim_fset_str(c->w, u, "vdi", XAPI_NULL_REF);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_update_destroy(struct ctx *c)
 {
-    struct obj *u = arg_obj(c, 1, CL_POOL_UPDATE);
+    struct obj *u = sim_arg_obj(c, 1, CL_POOL_UPDATE);
     if (!u)
         return R_DONE;
-    if (xapi_array_len(fget(u, "hosts")) > 0) {
-        rerr(c, "UPDATE_IS_APPLIED", 0);
+    if (xapi_array_len(sim_fget(u, "hosts")) > 0) {
+        sim_rerr(c, "UPDATE_IS_APPLIED", 0);
         return R_DONE;
     }
     h_update_pool_clean(c);
-    obj_destroy(c->w, u);
-    rok(c, xapi_value_new_void());
+    sim_obj_destroy(c->w, u);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -1313,47 +1321,47 @@ const struct handler sim_op_handlers[] = {
 
 static bool master_reachable(struct world *w)
 {
-    return w->master && HX(w->master)->up && !(w->partitioned && w->cut == w->master);
+    return w->master && sim_hx(w->master)->up && !(w->partitioned && w->cut == w->master);
 }
 
 /*
  * Rolling pool upgrade detection (db_gc.ml detect_rolling_upgrade): while the hosts' platform
  * versions differ the pool's other_config says rolling_upgrade_in_progress=true.
  */
-void rpu_detect(struct world *w)
+void sim_rpu_detect(struct world *w)
 {
     const char *first = NULL;
     bool differ = false;
     for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-        const char *pv = xapi_struct_str(fget(h, "software_version"), "platform_version", "");
+        const char *pv = xapi_struct_str(sim_fget(h, "software_version"), "platform_version", "");
         if (!first)
             first = pv;
         else if (strcmp(first, pv) != 0)
             differ = true;
     }
     if (differ)
-        fmap_put(w, w->pool, "other_config", "rolling_upgrade_in_progress", "true");
+        sim_fmap_put(w, w->pool, "other_config", "rolling_upgrade_in_progress", "true");
     else
-        fmap_del(w, w->pool, "other_config", "rolling_upgrade_in_progress");
+        sim_fmap_del(w, w->pool, "other_config", "rolling_upgrade_in_progress");
 }
 
-void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
+void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
 {
-    struct hostx *hx = HX(h);
+    struct hostx *hx = sim_hx(h);
     int64_t now = sim_now(s);
     char t[32];
     hx->up = true;
     epoch_float(t, sizeof(t), now);
-    fmap_put(w, h, "other_config", "agent_start_time", t);
-    xs8_on_start(w, h, reboot);
+    sim_fmap_put(w, h, "other_config", "agent_start_time", t);
+    sim_xs8_on_start(w, h, reboot);
     /* A supporter's xapi connects to its coordinator as it starts (master_connection.ml): with
      * the coordinator reachable it leaves emergency mode however its reboot was timed; without,
      * it starts in emergency mode and reconnects when the coordinator returns (ACT_RECONNECT). */
-    if (!host_is_master(w, h))
+    if (!sim_host_is_master(w, h))
         hx->emergency = !master_reachable(w);
-    if (host_is_master(w, h)) {
+    if (sim_host_is_master(w, h)) {
         /* Supporters in emergency mode retry their coordinator and reconnect. */
-        sched(s, w, now + s->tm.emergency_after_ms, ACT_RECONNECT, NULL, NULL, NULL, 0, 0);
+        sim_sched(s, w, now + s->tm.emergency_after_ms, ACT_RECONNECT, NULL, NULL, NULL, 0, 0);
     }
     if (!reboot) {
         hx->restarts++;
@@ -1362,41 +1370,41 @@ void host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     }
     hx->reboots++;
     s->n_reboots++;
-    fmap_put(w, h, "other_config", "boot_time", t);
-    fset_bool(w, h, "enabled", false);
-    fset_bool(w, hx->metrics, "live", true);
-    fset_dt(w, hx->metrics, "last_updated", now);
+    sim_fmap_put(w, h, "other_config", "boot_time", t);
+    sim_fset_bool(w, h, "enabled", false);
+    sim_fset_bool(w, hx->metrics, "live", true);
+    sim_fset_dt(w, hx->metrics, "last_updated", now);
     host_pbds_attached(w, h, true);
-    fset(w, h, "updates_requiring_reboot", xapi_value_new_array());
-    bool old = fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
+    sim_fset(w, h, "updates_requiring_reboot", xapi_value_new_array());
+    bool old = sim_fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
     if (hx->pending_sw && !old) {
-        struct xapi_value *sw = xapi_value_dup(fget(h, "software_version"));
+        struct xapi_value *sw = xapi_value_dup(sim_fget(h, "software_version"));
         for (size_t i = 0; i < hx->pending_sw->u.st.n; i++)
             xapi_struct_set_take(sw, hx->pending_sw->u.st.keys[i],
                                  xapi_value_dup(hx->pending_sw->u.st.vals[i]));
-        fset(w, h, "software_version", sw);
+        sim_fset(w, h, "software_version", sw);
     }
     xapi_value_free(hx->pending_sw);
     hx->pending_sw = NULL;
     sim_host_refresh_ops(w, h);
-    rpu_detect(w);
+    sim_rpu_detect(w);
 }
 
 /* An evacuation's subtask ended: its progress, and its end when the last one has (failed with
  * the first failure's error, as xapi_host.ml raises it after waiting for all). */
 static void evacuation_step(struct world *w, struct obj *parent)
 {
-    if (!task_pending(parent))
+    if (!sim_task_pending(parent))
         return;
-    const struct xapi_value *subs = fget(parent, "subtasks");
+    const struct xapi_value *subs = sim_fget(parent, "subtasks");
     size_t n = xapi_array_len(subs), done = 0;
     struct obj *failed = NULL;
     for (size_t i = 0; i < n; i++) {
-        struct obj *st = obj_get_cls(w, xapi_value_str(xapi_array_get(subs, i)), CL_TASK);
-        if (task_pending(st))
+        struct obj *st = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(subs, i)), CL_TASK);
+        if (sim_task_pending(st))
             continue;
         done++;
-        if (!failed && st && strcmp(fstr(st, "status"), "failure") == 0)
+        if (!failed && st && strcmp(sim_fstr(st, "status"), "failure") == 0)
             failed = st;
     }
     if (done < n) {
@@ -1404,49 +1412,50 @@ static void evacuation_step(struct world *w, struct obj *parent)
         return;
     }
     for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
-        if (fmap_del(w, h, "current_operations", parent->ref))
+        if (sim_fmap_del(w, h, "current_operations", parent->ref))
             sim_host_refresh_ops(w, h);
     if (failed)
-        task_fail(w, parent, fget(failed, "error_info"));
+        sim_task_fail(w, parent, sim_fget(failed, "error_info"));
     else
-        task_succeed(w, parent, xapi_value_new_void());
+        sim_task_succeed(w, parent, xapi_value_new_void());
 }
 
 static void migrate_done(struct sim *s, struct action *a)
 {
     struct world *w = a->w;
-    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
-    struct obj *vm = obj_get_cls(w, a->b, CL_VM);
-    struct obj *dst = obj_get_cls(w, a->c, CL_HOST);
-    struct obj *parent = a->flag && task ? obj_get_cls(w, fstr(task, "subtask_of"), CL_TASK) : NULL;
+    struct obj *task = sim_obj_get_cls(w, a->a, CL_TASK);
+    struct obj *vm = sim_obj_get_cls(w, a->b, CL_VM);
+    struct obj *dst = sim_obj_get_cls(w, a->c, CL_HOST);
+    struct obj *parent =
+        a->flag && task ? sim_obj_get_cls(w, sim_fstr(task, "subtask_of"), CL_TASK) : NULL;
     if (dst)
-        HX(dst)->reserved -= a->n;
+        sim_hx(dst)->reserved -= a->n;
     if (vm) {
         vm_set_current_op(w, vm, a->a, NULL);
-        fset_str(w, vm, "scheduled_to_be_resident_on", XAPI_NULL_REF);
+        sim_fset_str(w, vm, "scheduled_to_be_resident_on", XAPI_NULL_REF);
     }
-    if (!vm || !dst || !task_pending(task)) {
+    if (!vm || !dst || !sim_task_pending(task)) {
         /* cancelled (task.cancel already released the VM) or forgotten */
         evacuation_step(w, parent);
         return;
     }
     struct obj *src = ref_field(w, vm, "resident_on", CL_HOST);
-    if (strcmp(fstr(vm, "power_state"), "Running") != 0) {
+    if (strcmp(sim_fstr(vm, "power_state"), "Running") != 0) {
         /* The source went down under the migration: the VM stopped with it. */
         s->n_migrations_failed++;
-        task_fail_code(w, task, "VM_BAD_POWER_STATE", 3, vm->ref, "running",
-                       lower_state(fstr(vm, "power_state")));
-    } else if (!host_live(dst) || !HX(dst)->up ||
-               fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
-               (src != dst && fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
+        sim_task_fail_code(w, task, "VM_BAD_POWER_STATE", 3, vm->ref, "running",
+                           lower_state(sim_fstr(vm, "power_state")));
+    } else if (!host_live(dst) || !sim_hx(dst)->up ||
+               sim_fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
+               (src != dst && sim_fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
         s->n_migrations_failed++;
-        task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "", dst->ref,
-                       "simulated migration failure");
+        sim_task_fail_code(w, task, "VM_MIGRATE_FAILED", 4, vm->ref, src ? src->ref : "", dst->ref,
+                           "simulated migration failure");
     } else {
         resident_remove(w, vm);
         resident_add(w, vm, dst);
         s->n_migrations++;
-        task_succeed(w, task, xapi_value_new_void());
+        sim_task_succeed(w, task, xapi_value_new_void());
     }
     evacuation_step(w, parent);
 }
@@ -1454,32 +1463,32 @@ static void migrate_done(struct sim *s, struct action *a)
 static void apply_done(struct sim *s, struct action *a)
 {
     struct world *w = a->w;
-    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
-    struct obj *u = obj_get_cls(w, a->b, CL_POOL_UPDATE);
-    struct obj *h = obj_get_cls(w, a->c, CL_HOST);
-    if (!task_pending(task))
+    struct obj *task = sim_obj_get_cls(w, a->a, CL_TASK);
+    struct obj *u = sim_obj_get_cls(w, a->b, CL_POOL_UPDATE);
+    struct obj *h = sim_obj_get_cls(w, a->c, CL_HOST);
+    if (!sim_task_pending(task))
         return;
     struct fault f;
     memset(&f, 0, sizeof(f));
-    if (!u || !h || !host_live(h) || fault_take(s, w, "apply_fails", h, NULL, NULL, u, &f)) {
+    if (!u || !h || !host_live(h) || sim_fault_take(s, w, "apply_fails", h, NULL, NULL, u, &f)) {
         json_decref(f.params);
         if (a->flag) {
-            task_fail_code(w, task, "UPDATE_POOL_APPLY_FAILED", 1, h ? h->ref : "");
+            sim_task_fail_code(w, task, "UPDATE_POOL_APPLY_FAILED", 1, h ? h->ref : "");
         } else {
-            task_fail_code(w, task, "UPDATE_APPLY_FAILED", 1,
-                           f.code[0] ? f.code : "simulated apply failure");
+            sim_task_fail_code(w, task, "UPDATE_APPLY_FAILED", 1,
+                               f.code[0] ? f.code : "simulated apply failure");
         }
         return;
     }
-    fset_add(w, u, "hosts", h->ref);
-    fset_add(w, h, "updates", u->ref);
+    sim_fset_add(w, u, "hosts", h->ref);
+    sim_fset_add(w, h, "updates", u->ref);
     s->n_applies++;
     struct updx *ux = u->x;
     bool lp = livepatch_ok(s, w, u, h);
-    if (fset_has(u, "after_apply_guidance", "restartHost") && !lp)
-        fset_add(w, h, "updates_requiring_reboot", u->ref);
+    if (sim_fset_has(u, "after_apply_guidance", "restartHost") && !lp)
+        sim_fset_add(w, h, "updates_requiring_reboot", u->ref);
     if (ux && ux->new_sw) {
-        struct hostx *hx = HX(h);
+        struct hostx *hx = sim_hx(h);
         if (!hx->pending_sw)
             hx->pending_sw = xapi_value_new_struct();
         for (size_t i = 0; i < ux->new_sw->u.st.n; i++)
@@ -1487,40 +1496,40 @@ static void apply_done(struct sim *s, struct action *a)
                                  xapi_value_dup(ux->new_sw->u.st.vals[i]));
     }
     if (!a->flag)
-        task_succeed(w, task, xapi_value_new_void());
+        sim_task_succeed(w, task, xapi_value_new_void());
 }
 
 static void power_done(struct sim *s, struct action *a)
 {
     struct world *w = a->w;
-    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
-    struct obj *vm = obj_get_cls(w, a->b, CL_VM);
-    struct obj *h = obj_get_cls(w, a->c, CL_HOST);
+    struct obj *task = sim_obj_get_cls(w, a->a, CL_TASK);
+    struct obj *vm = sim_obj_get_cls(w, a->b, CL_VM);
+    struct obj *h = sim_obj_get_cls(w, a->c, CL_HOST);
     (void)s;
     if (a->n == 1 && h)
-        HX(h)->reserved -= vm ? vm_footprint(vm) : 0;
+        sim_hx(h)->reserved -= vm ? sim_vm_footprint(vm) : 0;
     if (!vm)
         return;
-    fmap_del(w, vm, "current_operations", a->a);
+    sim_fmap_del(w, vm, "current_operations", a->a);
     if (a->n == 1 && (!h || !host_live(h))) {
-        vm_refresh_ops(w, vm);
-        if (task_pending(task))
-            task_fail_code(w, task, "HOST_OFFLINE", 1, a->c);
+        sim_vm_refresh_ops(w, vm);
+        if (sim_task_pending(task))
+            sim_task_fail_code(w, task, "HOST_OFFLINE", 1, a->c);
         return;
     }
     if (a->n == 1) {
         resident_add(w, vm, h);
-        fset_str(w, vm, "power_state", "Running");
+        sim_fset_str(w, vm, "power_state", "Running");
     } else {
         resident_remove(w, vm);
-        fset_str(w, vm, "power_state", a->n == 3 ? "Suspended" : "Halted");
+        sim_fset_str(w, vm, "power_state", a->n == 3 ? "Suspended" : "Halted");
     }
-    vm_refresh_ops(w, vm);
-    if (task_pending(task))
-        task_succeed(w, task, xapi_value_new_void());
+    sim_vm_refresh_ops(w, vm);
+    if (sim_task_pending(task))
+        sim_task_succeed(w, task, xapi_value_new_void());
 }
 
-void apply_action(struct sim *s, struct action *a)
+void sim_apply_action(struct sim *s, struct action *a)
 {
     struct world *w = a->w;
     struct obj *task;
@@ -1528,18 +1537,18 @@ void apply_action(struct sim *s, struct action *a)
     case ACT_HOST_BOOTED:
     case ACT_AGENT_STARTED:
         if ((size_t)a->n < s->nhosts && s->hosts[a->n]->o)
-            host_booted(s, w, s->hosts[a->n]->o, a->kind == ACT_HOST_BOOTED);
+            sim_host_booted(s, w, s->hosts[a->n]->o, a->kind == ACT_HOST_BOOTED);
         break;
     case ACT_MIGRATE_DONE:
         migrate_done(s, a);
         break;
     case ACT_EVACUATE_DONE: {
-        struct obj *eh = obj_get_cls(w, a->b, CL_HOST);
-        if (eh && fmap_del(w, eh, "current_operations", a->a))
+        struct obj *eh = sim_obj_get_cls(w, a->b, CL_HOST);
+        if (eh && sim_fmap_del(w, eh, "current_operations", a->a))
             sim_host_refresh_ops(w, eh);
-        task = obj_get_cls(w, a->a, CL_TASK);
-        if (task_pending(task))
-            task_succeed(w, task, xapi_value_new_void());
+        task = sim_obj_get_cls(w, a->a, CL_TASK);
+        if (sim_task_pending(task))
+            sim_task_succeed(w, task, xapi_value_new_void());
         break;
     }
     case ACT_APPLY_DONE:
@@ -1549,60 +1558,61 @@ void apply_action(struct sim *s, struct action *a)
         power_done(s, a);
         break;
     case ACT_UPLOAD_DONE: {
-        task = obj_get_cls(w, a->a, CL_TASK);
-        struct obj *vdi = obj_get_cls(w, a->b, CL_VDI);
-        if (task_pending(task)) {
+        task = sim_obj_get_cls(w, a->a, CL_TASK);
+        struct obj *vdi = sim_obj_get_cls(w, a->b, CL_VDI);
+        if (sim_task_pending(task)) {
             if (vdi)
-                task_succeed(w, task, xapi_value_new_string(vdi->ref));
+                sim_task_succeed(w, task, xapi_value_new_string(vdi->ref));
             else
-                task_fail_code(w, task, "HANDLE_INVALID", 2, "VDI", a->b);
+                sim_task_fail_code(w, task, "HANDLE_INVALID", 2, "VDI", a->b);
         }
         break;
     }
     case ACT_NEW_MASTER: {
-        task = obj_get_cls(w, a->a, CL_TASK);
-        struct obj *h = obj_get_cls(w, a->b, CL_HOST);
+        task = sim_obj_get_cls(w, a->a, CL_TASK);
+        struct obj *h = sim_obj_get_cls(w, a->b, CL_HOST);
         if (h && host_live(h)) {
             become_master(w, h);
-            if (task_pending(task))
-                task_succeed(w, task, xapi_value_new_void());
-        } else if (task_pending(task)) {
-            task_fail_code(w, task, "HOST_OFFLINE", 1, a->b);
+            if (sim_task_pending(task))
+                sim_task_succeed(w, task, xapi_value_new_void());
+        } else if (sim_task_pending(task)) {
+            sim_task_fail_code(w, task, "HOST_OFFLINE", 1, a->b);
         }
         break;
     }
     case ACT_EMERGENCY:
         if (!master_reachable(w)) {
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-                if (h != w->master && HX(h)->up)
-                    HX(h)->emergency = true;
+                if (h != w->master && sim_hx(h)->up)
+                    sim_hx(h)->emergency = true;
             }
         }
         break;
     case ACT_XS8_APPLY_DONE:
-        xs8_apply_done(s, a);
+        sim_xs8_apply_done(s, a);
         break;
     case ACT_RECONNECT:
         if (master_reachable(w)) {
             char t[32];
             epoch_float(t, sizeof(t), sim_now(s));
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-                if (h != w->master && HX(h)->up && HX(h)->emergency) {
-                    HX(h)->emergency = false; /* its xapi restarted and found the master */
-                    fmap_put(w, h, "other_config", "agent_start_time", t);
+                if (h != w->master && sim_hx(h)->up && sim_hx(h)->emergency) {
+                    sim_hx(h)->emergency = false; /* its xapi restarted and found the master */
+                    sim_fmap_put(w, h, "other_config", "agent_start_time", t);
                 }
             }
         }
         break;
     case ACT_TASK_PROGRESS:
-        task = obj_get_cls(w, a->a, CL_TASK);
+        task = sim_obj_get_cls(w, a->a, CL_TASK);
         if (task)
             sim_task_progress(w, task, (double)a->n / 1000.0);
         break;
     case ACT_TASK_DONE:
-        task = obj_get_cls(w, a->a, CL_TASK);
-        if (task_pending(task))
-            task_succeed(w, task, a->b[0] ? xapi_value_new_string(a->b) : xapi_value_new_void());
+        task = sim_obj_get_cls(w, a->a, CL_TASK);
+        if (sim_task_pending(task))
+            sim_task_succeed(w, task,
+                             a->b[0] ? xapi_value_new_string(a->b) : xapi_value_new_void());
         break;
     default:
         break;

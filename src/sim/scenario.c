@@ -252,7 +252,7 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
         get_num(jh, "cpus", path, 32, 1, &cpus, e) ||
         get_bool(jh, "enabled", path, true, &enabled, e))
         return NULL;
-    if (obj_by_name(w, CL_HOST, name)) {
+    if (sim_obj_by_name(w, CL_HOST, name)) {
         err_set(e, PP_EINVAL, "%s.name: \"%s\" is used twice", path, name);
         return NULL;
     }
@@ -260,7 +260,7 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     int64_t amaj = 2, amin = 20;
     if (build_version(pool_version, json_object_get(jh, "version"), path, &sw, &amaj, &amin, e))
         return NULL;
-    struct obj *h = obj_new(w, CL_HOST);
+    struct obj *h = sim_obj_new(w, CL_HOST);
     struct hostx *hx = xcalloc(1, sizeof(*hx));
     hx->o = h;
     hx->w = w;
@@ -271,10 +271,10 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     hx->index = s->nhosts;
     s->hosts = xreallocarray(s->hosts, s->nhosts + 1, sizeof(*s->hosts));
     s->hosts[s->nhosts++] = hx;
-    hmap_put(&s->addrs, hx->address, hx);
+    sim_hmap_put(&s->addrs, hx->address, hx);
 
     xapi_struct_set_string(h->rec, "name_label", name);
-    hmap_put(&w->byname[CL_HOST], fstr(h, "name_label"), h);
+    sim_hmap_put(&w->byname[CL_HOST], sim_fstr(h, "name_label"), h);
     xapi_struct_set_string(h->rec, "hostname", name);
     xapi_struct_set_string(h->rec, "address", addr);
     xapi_struct_set_bool(h->rec, "enabled", enabled);
@@ -301,14 +301,14 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     xapi_struct_set_string(oc, "iscsi_iqn", "iqn.2026-01.com.example:sim");
     xapi_struct_set_take(h->rec, "other_config", oc);
 
-    struct obj *m = obj_new(w, CL_HOST_METRICS);
+    struct obj *m = sim_obj_new(w, CL_HOST_METRICS);
     xapi_struct_set_int(m->rec, "memory_total", mem);
     xapi_struct_set_bool(m->rec, "live", true);
     xapi_struct_set_take(m->rec, "last_updated", xapi_value_new_datetime_ms(now));
     hx->metrics = m;
     set_ref(h, "metrics", m);
 
-    struct obj *d = obj_new(w, CL_VM);
+    struct obj *d = sim_obj_new(w, CL_VM);
     char dn[300];
     snprintf(dn, sizeof(dn), "Control domain on host: %s", name);
     xapi_struct_set_string(d->rec, "name_label", dn);
@@ -330,7 +330,7 @@ static struct obj *find_named(struct world *w, enum cls c, const json_t *o, cons
     const char *name;
     if (get_str(o, k, path, required, NULL, &name, e) != 0 || !name)
         return NULL;
-    struct obj *x = obj_by_name(w, c, name);
+    struct obj *x = sim_obj_by_name(w, c, name);
     if (!x)
         err_set(e, PP_EINVAL, "%s.%s: no %s named \"%s\" in this pool", path, k,
                 c == CL_HOST ? "host"
@@ -343,7 +343,7 @@ static struct obj *find_named(struct world *w, enum cls c, const json_t *o, cons
 
 static void add_pbd(struct world *w, struct obj *sr, struct obj *h)
 {
-    struct obj *p = obj_new(w, CL_PBD);
+    struct obj *p = sim_obj_new(w, CL_PBD);
     set_ref(p, "host", h);
     set_ref(p, "SR", sr);
     xapi_struct_set_bool(p->rec, "currently_attached", true);
@@ -366,7 +366,7 @@ static int make_sr(struct world *w, const json_t *j, const char *path, struct er
         get_num(j, "size_gib", path, 1024, 0, &size, e) ||
         get_num(j, "used_gib", path, 0, 0, &used, e) || get_arr(j, "isos", path, &isos, e))
         return e ? e->code : PP_EINVAL;
-    if (obj_by_name(w, CL_SR, name))
+    if (sim_obj_by_name(w, CL_SR, name))
         return err_set(e, PP_EINVAL, "%s.name: \"%s\" is used twice", path, name);
     struct obj *h = NULL;
     if (!shared) {
@@ -374,9 +374,9 @@ static int make_sr(struct world *w, const json_t *j, const char *path, struct er
         if (!h)
             return e ? e->code : PP_EINVAL;
     }
-    struct obj *sr = obj_new(w, CL_SR);
+    struct obj *sr = sim_obj_new(w, CL_SR);
     xapi_struct_set_string(sr->rec, "name_label", name);
-    hmap_put(&w->byname[CL_SR], fstr(sr, "name_label"), sr);
+    sim_hmap_put(&w->byname[CL_SR], sim_fstr(sr, "name_label"), sr);
     xapi_struct_set_string(sr->rec, "type", type);
     xapi_struct_set_string(sr->rec, "content_type", ct);
     xapi_struct_set_bool(sr->rec, "shared", shared);
@@ -398,7 +398,7 @@ static int make_sr(struct world *w, const json_t *j, const char *path, struct er
         const json_t *n = json_array_get(isos, i);
         if (!json_is_string(n))
             return err_set(e, PP_EINVAL, "%s.isos[%zu]: expected a file name", path, i);
-        struct obj *vdi = obj_new(w, CL_VDI);
+        struct obj *vdi = sim_obj_new(w, CL_VDI);
         xapi_struct_set_string(vdi->rec, "name_label", json_string_value(n));
         xapi_struct_set_string(vdi->rec, "location", json_string_value(n));
         xapi_struct_set_string(vdi->rec, "type", "user");
@@ -413,7 +413,7 @@ static int make_sr(struct world *w, const json_t *j, const char *path, struct er
 
 static struct obj *make_vbd(struct world *w, struct obj *vm, struct obj *vdi, bool cd, int dev)
 {
-    struct obj *b = obj_new(w, CL_VBD);
+    struct obj *b = sim_obj_new(w, CL_VBD);
     char d[16];
     snprintf(d, sizeof(d), "%d", dev);
     set_ref(b, "VM", vm);
@@ -425,7 +425,7 @@ static struct obj *make_vbd(struct world *w, struct obj *vm, struct obj *vdi, bo
     xapi_struct_set_bool(b->rec, "empty", vdi == NULL);
     xapi_struct_set_bool(b->rec, "bootable", !cd);
     xapi_struct_set_bool(b->rec, "currently_attached",
-                         strcmp(fstr(vm, "power_state"), "Running") == 0);
+                         strcmp(sim_fstr(vm, "power_state"), "Running") == 0);
     add_ref(vm, "VBDs", b);
     if (vdi)
         add_ref(vdi, "VBDs", b);
@@ -453,7 +453,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
     if (strcmp(ps, "Running") && strcmp(ps, "Halted") && strcmp(ps, "Suspended"))
         return err_set(e, PP_EINVAL, "%s.power_state: \"%s\" is not Running, Halted or Suspended",
                        path, ps);
-    if (obj_by_name(w, CL_VM, name))
+    if (sim_obj_by_name(w, CL_VM, name))
         return err_set(e, PP_EINVAL, "%s.name: \"%s\" is used twice", path, name);
     struct obj *host = NULL, *aff = NULL;
     if (!strcmp(ps, "Running")) {
@@ -466,9 +466,9 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         return e ? e->code : PP_EINVAL;
     if (get_strmap(j, "blocked_operations", path, &blocked, e))
         return e ? e->code : PP_EINVAL;
-    struct obj *vm = obj_new(w, CL_VM);
+    struct obj *vm = sim_obj_new(w, CL_VM);
     xapi_struct_set_string(vm->rec, "name_label", name);
-    hmap_put(&w->byname[CL_VM], fstr(vm, "name_label"), vm);
+    sim_hmap_put(&w->byname[CL_VM], sim_fstr(vm, "name_label"), vm);
     xapi_struct_set_string(vm->rec, "power_state", ps);
     xapi_struct_set_string(vm->rec, "ha_restart_priority", prio);
     xapi_struct_set_int(vm->rec, "VCPUs_max", (int64_t)vcpus);
@@ -499,7 +499,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         struct obj *sr = find_named(w, CL_SR, d, "sr", p, true, e);
         if (!sr)
             return e ? e->code : PP_EINVAL;
-        struct obj *vdi = obj_new(w, CL_VDI);
+        struct obj *vdi = sim_obj_new(w, CL_VDI);
         char dn[300];
         snprintf(dn, sizeof(dn), "%s disk %zu", name, i);
         xapi_struct_set_string(vdi->rec, "name_label", dn);
@@ -526,10 +526,10 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
             if (!sr)
                 return e ? e->code : PP_EINVAL;
             struct obj *vdi = NULL;
-            const struct xapi_value *vdis = fget(sr, "VDIs");
+            const struct xapi_value *vdis = sim_fget(sr, "VDIs");
             for (size_t i = 0; i < xapi_array_len(vdis) && !vdi; i++) {
-                struct obj *x = obj_get(w, xapi_value_str(xapi_array_get(vdis, i)));
-                if (x && !strcmp(fstr(x, "name_label"), iso))
+                struct obj *x = sim_obj_get(w, xapi_value_str(xapi_array_get(vdis, i)));
+                if (x && !strcmp(sim_fstr(x, "name_label"), iso))
                     vdi = x;
             }
             if (!vdi)
@@ -538,7 +538,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
             make_vbd(w, vm, vdi, true, 3);
         }
     }
-    vm_refresh_ops(w, vm);
+    sim_vm_refresh_ops(w, vm);
     return 0;
 }
 
@@ -577,7 +577,7 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
         return e ? e->code : PP_EINVAL;
     if (!uuid_is_valid(uuid))
         return err_set(e, PP_EINVAL, "%s.uuid: \"%s\" is not a UUID", path, uuid);
-    if (hmap_get(&w->uuids, uuid))
+    if (sim_hmap_get(&w->uuids, uuid))
         return err_set(e, PP_EINVAL, "%s.uuid: used twice", path);
     str_lcpy(m.uuid, uuid, sizeof(m.uuid));
     str_lcpy(m.name_label, nl, sizeof(m.name_label));
@@ -600,10 +600,10 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
             str_lcpy(m.guidance + strlen(m.guidance), ",", sizeof(m.guidance) - strlen(m.guidance));
         str_lcpy(m.guidance + strlen(m.guidance), x, sizeof(m.guidance) - strlen(m.guidance));
     }
-    struct obj *u = update_create(w, &m);
+    struct obj *u = sim_update_create(w, &m);
     for (size_t i = 0; applied && i < json_array_size(applied); i++) {
         const char *hn = json_string_value(json_array_get(applied, i));
-        struct obj *h = hn ? obj_by_name(w, CL_HOST, hn) : NULL;
+        struct obj *h = hn ? sim_obj_by_name(w, CL_HOST, hn) : NULL;
         if (!h)
             return err_set(e, PP_EINVAL, "%s.applied_on[%zu]: no host named \"%s\"", path, i,
                            hn ? hn : "(not a string)");
@@ -615,7 +615,7 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
         ux->lp_hosts = xapi_value_new_array();
         for (size_t i = 0; i < json_array_size(lp_on); i++) {
             const char *hn = json_string_value(json_array_get(lp_on, i));
-            struct obj *h = hn ? obj_by_name(w, CL_HOST, hn) : NULL;
+            struct obj *h = hn ? sim_obj_by_name(w, CL_HOST, hn) : NULL;
             if (!h)
                 return err_set(e, PP_EINVAL, "%s.livepatch_on[%zu]: no host named \"%s\"", path, i,
                                hn ? hn : "(not a string)");
@@ -664,8 +664,8 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     s->worlds = xreallocarray(s->worlds, s->nworlds + 1, sizeof(*s->worlds));
     s->worlds[s->nworlds++] = w;
     for (int c = 0; c < CL_NCLS; c++)
-        hmap_put(&w->byname[c], "", NULL); /* make the maps live for the load */
-    w->pool = obj_new(w, CL_POOL);
+        sim_hmap_put(&w->byname[c], "", NULL); /* make the maps live for the load */
+    w->pool = sim_obj_new(w, CL_POOL);
     xapi_struct_set_string(w->pool->rec, "name_label", name);
     xapi_struct_set_bool(w->pool->rec, "ha_enabled", ha);
     xapi_struct_set_bool(w->pool->rec, "live_patching_disabled", lp_off);
@@ -687,7 +687,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
         } else if (next_address(base, (*addr_i)++, addr, sizeof(addr), e)) {
             return e->code;
         }
-        if (hmap_get(&s->addrs, addr))
+        if (sim_hmap_get(&s->addrs, addr))
             return err_set(e, PP_EINVAL, "%s.address: %s is used twice", hp, addr);
         struct obj *h = make_host(s, w, jh, hp, pv, addr, now, e);
         if (!h)
@@ -727,18 +727,18 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     if (json_object_get(jp, "repository")) {
         char rp[96];
         snprintf(rp, sizeof(rp), "%s.repository", path);
-        if (xs8_load(w, json_object_get(jp, "repository"), rp, e))
+        if (sim_xs8_load(w, json_object_get(jp, "repository"), rp, e))
             return e->code;
     }
     /* The name maps only serve the load: names may change afterwards (set_name_label). */
     for (int c = 0; c < CL_NCLS; c++) {
-        hmap_cleanup(&w->byname[c]);
-        hmap_init(&w->byname[c]);
+        sim_hmap_cleanup(&w->byname[c]);
+        sim_hmap_init(&w->byname[c]);
     }
     /* Initial allowed operations, and one generation for everything built so far. */
     for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
         sim_host_refresh_ops(w, h);
-    rpu_detect(w);
+    sim_rpu_detect(w);
     for (struct obj *o = w->ghead; o; o = o->gnext)
         o->mtime = now;
     return 0;
@@ -826,7 +826,7 @@ static int load_users(struct sim *s, const json_t *users, struct err *e)
     return 0;
 }
 
-int scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e)
+int sim_scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e)
 {
     static const char *const keys[] = {"seed",   "base_address", "credentials", "timings", "pools",
                                        "faults", "description",  "vendor",      "users",   NULL};

@@ -41,8 +41,8 @@ static struct session *session_new(struct ctx *c, const char *user, struct obj *
     se->user = xstrdup(user);
     se->local_host = local;
     se->created = sim_now(w->s);
-    str_lcpy(se->originator, arg_str(c, 3), sizeof(se->originator));
-    hmap_put(&w->sessions, se->ref, se);
+    str_lcpy(se->originator, sim_arg_str(c, 3), sizeof(se->originator));
+    sim_hmap_put(&w->sessions, se->ref, se);
     return se;
 }
 
@@ -61,40 +61,40 @@ static int user_role(struct sim *s, const char *u, const char *p, bool *superuse
 
 static int h_login(struct ctx *c)
 {
-    const char *u = arg_str(c, 0), *p = arg_str(c, 1);
+    const char *u = sim_arg_str(c, 0), *p = sim_arg_str(c, 1);
     bool local = strstr(c->method, "slave_local") != NULL;
     bool su = false;
     int role = user_role(c->s, u, p, &su);
     /* slave_local_login_with_password is for the local superuser only (xapi_session.ml). */
     if (role < 0 || (local && !su)) {
         /* xapi answers after a delay of a few seconds; not modelled. */
-        rerr(c, "SESSION_AUTHENTICATION_FAILED", 2, u, "Authentication failure");
+        sim_rerr(c, "SESSION_AUTHENTICATION_FAILED", 2, u, "Authentication failure");
         return R_DONE;
     }
     struct session *se = session_new(c, u, local ? c->host : NULL);
     se->role = role;
     se->superuser = su;
-    rok(c, xapi_value_new_string(se->ref));
+    sim_rok(c, xapi_value_new_string(se->ref));
     return R_DONE;
 }
 
 static int h_logout(struct ctx *c)
 {
     if (c->sess) {
-        hmap_del(&c->w->sessions, c->sess->ref);
+        sim_hmap_del(&c->w->sessions, c->sess->ref);
         session_release(c->sess);
     }
     c->sess = NULL;
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 /* The session named by parameter 1 (any session of the pool), or NULL after HANDLE_INVALID. */
 static struct session *arg_session(struct ctx *c)
 {
-    struct session *se = hmap_get(&c->w->sessions, arg_str(c, 1));
+    struct session *se = sim_hmap_get(&c->w->sessions, sim_arg_str(c, 1));
     if (!se)
-        rerr(c, "HANDLE_INVALID", 2, "session", arg_str(c, 1));
+        sim_rerr(c, "HANDLE_INVALID", 2, "session", sim_arg_str(c, 1));
     return se;
 }
 
@@ -143,7 +143,7 @@ static int h_session_get_record(struct ctx *c)
 {
     struct session *se = arg_session(c);
     if (se)
-        rok(c, session_record(c, se));
+        sim_rok(c, session_record(c, se));
     return R_DONE;
 }
 
@@ -158,9 +158,9 @@ static int h_session_get_field(struct ctx *c)
     struct xapi_value *r = session_record(c, se);
     const struct xapi_value *v = xapi_struct_get(r, field);
     if (v)
-        rok(c, xapi_value_dup(v));
+        sim_rok(c, xapi_value_dup(v));
     else
-        rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, c->method);
+        sim_rerr(c, "MESSAGE_METHOD_UNKNOWN", 1, c->method);
     xapi_value_free(r);
     return R_DONE;
 }
@@ -169,12 +169,12 @@ static int h_session_get_by_uuid(struct ctx *c)
 {
     for (size_t i = 0; i < c->w->sessions.cap; i++) {
         const struct session *se = c->w->sessions.slots[i].val;
-        if (c->w->sessions.slots[i].key && se && str_eq(se->uuid, arg_str(c, 1))) {
-            rok(c, xapi_value_new_string(se->ref));
+        if (c->w->sessions.slots[i].key && se && str_eq(se->uuid, sim_arg_str(c, 1))) {
+            sim_rok(c, xapi_value_new_string(se->ref));
             return R_DONE;
         }
     }
-    rerr(c, "UUID_INVALID", 2, "session", arg_str(c, 1));
+    sim_rerr(c, "UUID_INVALID", 2, "session", sim_arg_str(c, 1));
     return R_DONE;
 }
 

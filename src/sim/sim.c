@@ -41,14 +41,14 @@ int sim_new_from_json(const json_t *scenario, const struct sim_options *o, struc
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
-    hmap_init(&s->addrs);
+    sim_hmap_init(&s->addrs);
     if (o && o->time_scale > 0) {
         s->clock = clock_scaled_new(o->time_scale);
     } else {
         s->clock = clock_virtual_new(o && o->start_ms ? o->start_ms : SIM_EPOCH_MS);
         s->virtual_clock = true;
     }
-    int rc = scenario_load(s, scenario, o, e);
+    int rc = sim_scenario_load(s, scenario, o, e);
     if (rc != 0) {
         err_prefix(e, "scenario: ");
         sim_free(s);
@@ -78,7 +78,7 @@ void sim_free(struct sim *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->nworlds; i++)
-        world_free(s->worlds[i]);
+        sim_world_free(s->worlds[i]);
     free(s->worlds);
     for (size_t i = 0; i < s->nhosts; i++) {
         xapi_value_free(s->hosts[i]->pending_sw);
@@ -86,9 +86,9 @@ void sim_free(struct sim *s)
         free(s->hosts[i]);
     }
     free(s->hosts);
-    hmap_cleanup(&s->addrs);
+    sim_hmap_cleanup(&s->addrs);
     vec_free(&s->watchers);
-    faults_free(s);
+    sim_faults_free(s);
     free(s->heap);
     for (int i = 0; i < CL_NCLS; i++)
         xapi_value_free(s->templates[i]);
@@ -124,7 +124,7 @@ void sim_pool_master_address(struct sim *s, size_t i, char *out, size_t n)
 {
     pthread_mutex_lock(&s->mu);
     struct world *w = i < s->nworlds ? s->worlds[i] : NULL;
-    str_lcpy(out, w && w->master ? HX(w->master)->address : "", n);
+    str_lcpy(out, w && w->master ? sim_hx(w->master)->address : "", n);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -142,7 +142,7 @@ int sim_call(struct sim *s, const char *host_address, const char *method,
              const struct xapi_value *params, struct xapi_response *out, struct err *e)
 {
     pthread_mutex_lock(&s->mu);
-    int rc = dispatch(s, host_address, method, params, out, false, NULL, e);
+    int rc = sim_dispatch(s, host_address, method, params, out, false, NULL, e);
     pthread_cond_broadcast(&s->cond); /* wake long-polls (HTTP) if this changed anything */
     sim_wake_watchers(s);             /* and other threads' in-process loops */
     pthread_mutex_unlock(&s->mu);
@@ -155,7 +155,7 @@ int sim_call_blocking(struct sim *s, const char *host_address, const char *metho
                       struct err *e)
 {
     pthread_mutex_lock(&s->mu);
-    int rc = dispatch(s, host_address, method, params, out, true, predispatch, e);
+    int rc = sim_dispatch(s, host_address, method, params, out, true, predispatch, e);
     pthread_cond_broadcast(&s->cond);
     sim_wake_watchers(s); /* in-process clients' parked event.from may now see it */
     pthread_mutex_unlock(&s->mu);
@@ -255,7 +255,7 @@ int64_t sim_next_deadline(struct sim *s)
 void sim_run_until(struct sim *s, int64_t t_ms)
 {
     pthread_mutex_lock(&s->mu);
-    run_due(s, t_ms);
+    sim_run_due(s, t_ms);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -272,7 +272,7 @@ json_t *sim_state_json(struct sim *s)
 {
     pthread_mutex_lock(&s->mu);
     if (!s->virtual_clock)
-        run_due(s, sim_now(s));
+        sim_run_due(s, sim_now(s));
     json_t *j = sim_state_json_locked(s);
     pthread_mutex_unlock(&s->mu);
     return j;
@@ -310,13 +310,13 @@ static int xapi_fail(struct err *e, const char *code, const char *param)
 int sim_put_locked(struct sim *s, const char *host_address, const char *path_and_query,
                    const void *head, size_t head_len, int64_t total_len, struct err *e)
 {
-    struct hostx *hx = hmap_get(&s->addrs, host_address ? host_address : "");
+    struct hostx *hx = sim_hmap_get(&s->addrs, host_address ? host_address : "");
     if (!hx || !hx->o || !hx->up)
         return err_set(e, PP_ETRANSPORT, "no reachable simulated host at %s",
                        host_address ? host_address : "(null)");
     struct world *w = hx->w;
     if (!s->virtual_clock)
-        run_due(s, sim_now(s));
+        sim_run_due(s, sim_now(s));
     if (w->partitioned && w->cut == hx->o)
         return err_set(e, PP_ETRANSPORT, "host %s is partitioned", host_address);
     const char *q = strchr(path_and_query, '?');
@@ -324,50 +324,50 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     if (plen != strlen("/import_raw_vdi") || strncmp(path_and_query, "/import_raw_vdi", plen))
         return err_set(e, PP_ENOTFOUND, "no handler for %.*s", (int)plen, path_and_query);
     if (w->master != hx->o)
-        return xapi_fail(e, "HOST_IS_SLAVE", w->master ? HX(w->master)->address : "");
+        return xapi_fail(e, "HOST_IS_SLAVE", w->master ? sim_hx(w->master)->address : "");
     char sref[96], srref[96], tref[96];
     query_get(q ? q + 1 : "", "session_id", sref, sizeof(sref));
     query_get(q ? q + 1 : "", "sr_id", srref, sizeof(srref));
     query_get(q ? q + 1 : "", "task_id", tref, sizeof(tref));
-    struct session *se = hmap_get(&w->sessions, sref);
+    struct session *se = sim_hmap_get(&w->sessions, sref);
     if (!se)
         return xapi_fail(e, "SESSION_INVALID", sref);
-    struct obj *sr = srref[0] ? obj_get_cls(w, srref, CL_SR) : NULL;
+    struct obj *sr = srref[0] ? sim_obj_get_cls(w, srref, CL_SR) : NULL;
     if (!srref[0]) {
-        sr = obj_get_cls(w, fstr(w->pool, "default_SR"), CL_SR);
+        sr = sim_obj_get_cls(w, sim_fstr(w->pool, "default_SR"), CL_SR);
     }
     if (!sr)
         return xapi_fail(e, "HANDLE_INVALID", srref[0] ? srref : "SR");
-    struct obj *task = tref[0] ? obj_get_cls(w, tref, CL_TASK) : NULL;
+    struct obj *task = tref[0] ? sim_obj_get_cls(w, tref, CL_TASK) : NULL;
     if (tref[0] && !task)
         return xapi_fail(e, "HANDLE_INVALID", tref);
-    int64_t avail = fint(sr, "physical_size") - fint(sr, "physical_utilisation");
-    if (fault_take(s, w, "sr_full", NULL, NULL, sr, NULL, NULL) || total_len > avail) {
+    int64_t avail = sim_fint(sr, "physical_size") - sim_fint(sr, "physical_utilisation");
+    if (sim_fault_take(s, w, "sr_full", NULL, NULL, sr, NULL, NULL) || total_len > avail) {
         /* What xapi reports when the SR backend has no room (SR_BACKEND_FAILURE_44). */
-        if (task && task_pending(task))
-            task_fail_code(w, task, "SR_BACKEND_FAILURE_44", 3, "", "There is insufficient space",
-                           "");
+        if (task && sim_task_pending(task))
+            sim_task_fail_code(w, task, "SR_BACKEND_FAILURE_44", 3, "",
+                               "There is insufficient space", "");
         return xapi_fail(e, "SR_BACKEND_FAILURE_44", "There is insufficient space");
     }
-    struct obj *vdi = obj_new(w, CL_VDI);
+    struct obj *vdi = sim_obj_new(w, CL_VDI);
     struct vdix *vx = xcalloc(1, sizeof(*vx));
     vx->head_len = head_len < VDI_HEAD_MAX ? head_len : VDI_HEAD_MAX;
     vx->head = xmalloc(vx->head_len + 1);
     memcpy(vx->head, head, vx->head_len);
     vdi->x = vx;
-    fset_str(w, vdi, "name_label", "update image");
-    fset_str(w, vdi, "type", "user");
-    fset_int(w, vdi, "virtual_size", total_len);
-    fset_int(w, vdi, "physical_utilisation", total_len);
-    fset_str(w, vdi, "SR", sr->ref);
-    fset_add(w, sr, "VDIs", vdi->ref);
-    fset_int(w, sr, "physical_utilisation", fint(sr, "physical_utilisation") + total_len);
-    fset_int(w, sr, "virtual_allocation", fint(sr, "virtual_allocation") + total_len);
+    sim_fset_str(w, vdi, "name_label", "update image");
+    sim_fset_str(w, vdi, "type", "user");
+    sim_fset_int(w, vdi, "virtual_size", total_len);
+    sim_fset_int(w, vdi, "physical_utilisation", total_len);
+    sim_fset_str(w, vdi, "SR", sr->ref);
+    sim_fset_add(w, sr, "VDIs", vdi->ref);
+    sim_fset_int(w, sr, "physical_utilisation", sim_fint(sr, "physical_utilisation") + total_len);
+    sim_fset_int(w, sr, "virtual_allocation", sim_fint(sr, "virtual_allocation") + total_len);
     if (task) {
         int64_t d = (int64_t)((double)total_len * 1000.0 / s->tm.upload_bps);
-        sched(s, w, sim_now(s) + d, ACT_UPLOAD_DONE, task->ref, vdi->ref, NULL, 0, 0);
+        sim_sched(s, w, sim_now(s) + d, ACT_UPLOAD_DONE, task->ref, vdi->ref, NULL, 0, 0);
         if (s->virtual_clock && d == 0)
-            run_due(s, sim_now(s));
+            sim_run_due(s, sim_now(s));
     }
     pthread_cond_broadcast(&s->cond);
     return 0;
@@ -383,17 +383,17 @@ void sim_put_cut_short(struct sim *s, const char *host_address, const char *path
                        int64_t received)
 {
     pthread_mutex_lock(&s->mu);
-    struct hostx *hx = hmap_get(&s->addrs, host_address ? host_address : "");
+    struct hostx *hx = sim_hmap_get(&s->addrs, host_address ? host_address : "");
     const char *q = path_and_query ? strchr(path_and_query, '?') : NULL;
     if (hx && hx->o && q) {
         char tref[96];
         query_get(q + 1, "task_id", tref, sizeof(tref));
-        struct obj *task = tref[0] ? obj_get_cls(hx->w, tref, CL_TASK) : NULL;
-        if (task_pending(task)) {
+        struct obj *task = tref[0] ? sim_obj_get_cls(hx->w, tref, CL_TASK) : NULL;
+        if (sim_task_pending(task)) {
             char msg[128];
             snprintf(msg, sizeof(msg), "Caught exception: End_of_file (after %lld bytes)",
                      (long long)received);
-            task_fail_code(hx->w, task, "INTERNAL_ERROR", 1, msg);
+            sim_task_fail_code(hx->w, task, "INTERNAL_ERROR", 1, msg);
             log_info("sim", "upload to %s cut short after %lld bytes: task failed", host_address,
                      (long long)received);
         }
@@ -408,21 +408,21 @@ int sim_get_updates(struct sim *s, const char *host_address, const char *query, 
     *out = NULL;
     pthread_mutex_lock(&s->mu);
     if (!s->virtual_clock)
-        run_due(s, sim_now(s));
-    struct hostx *hx = hmap_get(&s->addrs, host_address ? host_address : "");
+        sim_run_due(s, sim_now(s));
+    struct hostx *hx = sim_hmap_get(&s->addrs, host_address ? host_address : "");
     int rc = 0;
     if (!hx || !hx->o || !hx->up || (hx->w->partitioned && hx->w->cut == hx->o)) {
         rc = err_set(e, PP_ETRANSPORT, "no reachable simulated host at %s",
                      host_address ? host_address : "(null)");
     } else if (hx->w->master != hx->o) {
-        rc = xapi_fail(e, "HOST_IS_SLAVE", HX(hx->w->master)->address);
+        rc = xapi_fail(e, "HOST_IS_SLAVE", sim_hx(hx->w->master)->address);
     } else {
         char sref[96], refs[4096];
         query_get(query, "session_id", sref, sizeof(sref));
         query_get(query, "host_refs", refs, sizeof(refs));
-        if (!hmap_get(&hx->w->sessions, sref))
+        if (!sim_hmap_get(&hx->w->sessions, sref))
             rc = xapi_fail(e, "SESSION_INVALID", sref);
-        else if (!(*out = xs8_updates_json(hx->w, refs[0] ? refs : NULL)))
+        else if (!(*out = sim_xs8_updates_json(hx->w, refs[0] ? refs : NULL)))
             rc = err_set(e, PP_ENOTFOUND, "no repository is enabled in this pool");
     }
     pthread_mutex_unlock(&s->mu);

@@ -22,7 +22,7 @@ static bool name_match(const char *want, const struct obj *o)
         return true;
     if (!o || !o->rec)
         return false;
-    return strcmp(want, fstr(o, "name_label")) == 0 || strcmp(want, o->uuid) == 0 ||
+    return strcmp(want, sim_fstr(o, "name_label")) == 0 || strcmp(want, o->uuid) == 0 ||
            strcmp(want, o->ref) == 0;
 }
 
@@ -50,8 +50,8 @@ static void fault_remove(struct sim *s, size_t i)
     s->nfaults--;
 }
 
-bool fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
-                const struct obj *vm, const struct obj *sr, const struct obj *update)
+bool sim_fault_peek(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                    const struct obj *vm, const struct obj *sr, const struct obj *update)
 {
     for (size_t i = 0; i < s->nfaults; i++) {
         if (fault_matches(&s->faults[i], w, type, host, vm, sr, update))
@@ -60,9 +60,9 @@ bool fault_peek(struct sim *s, struct world *w, const char *type, const struct o
     return false;
 }
 
-bool fault_take(struct sim *s, struct world *w, const char *type, const struct obj *host,
-                const struct obj *vm, const struct obj *sr, const struct obj *update,
-                struct fault *out)
+bool sim_fault_take(struct sim *s, struct world *w, const char *type, const struct obj *host,
+                    const struct obj *vm, const struct obj *sr, const struct obj *update,
+                    struct fault *out)
 {
     for (size_t i = 0; i < s->nfaults; i++) {
         struct fault *f = &s->faults[i];
@@ -79,7 +79,7 @@ bool fault_take(struct sim *s, struct world *w, const char *type, const struct o
     return false;
 }
 
-void faults_free(struct sim *s)
+void sim_faults_free(struct sim *s)
 {
     while (s->nfaults)
         fault_remove(s, s->nfaults - 1);
@@ -110,7 +110,8 @@ static int copy_opt(const json_t *j, const char *k, char *out, size_t n, const c
     return 0;
 }
 
-int fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f, struct err *e)
+int sim_fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f,
+                    struct err *e)
 {
     static const char *const keys[] = {"type",   "pool", "host",   "vm",    "sr",
                                        "update", "code", "params", "count", NULL};
@@ -180,10 +181,11 @@ static void set_partition(struct sim *s, struct world *w, bool on)
     w->partitioned = on;
     w->cut = on ? w->master : NULL;
     if (on) {
-        sched(s, w, sim_now(s) + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0, 0);
+        sim_sched(s, w, sim_now(s) + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0,
+                  0);
     } else {
         for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
-            HX(h)->emergency = false;
+            sim_hx(h)->emergency = false;
     }
 }
 
@@ -191,7 +193,7 @@ static void set_partition(struct sim *s, struct world *w, bool on)
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e)
 {
     struct fault f;
-    int rc = fault_parse(s, j, where, &f, e);
+    int rc = sim_fault_parse(s, j, where, &f, e);
     if (rc != 0)
         return rc;
     if (strcmp(f.type, "clear") == 0) {
@@ -210,8 +212,8 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
             struct hostx *hx = s->hosts[i];
             if (hx->stuck && hx->o && (!f.w || hx->w == f.w)) {
                 hx->stuck = false;
-                sched(s, hx->w, sim_now(s) + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL,
-                      (int64_t)i, 0);
+                sim_sched(s, hx->w, sim_now(s) + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL,
+                          (int64_t)i, 0);
             }
         }
         json_decref(f.params);
@@ -227,12 +229,12 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
 static json_t *ref_names(struct world *w, const struct obj *o, const char *field)
 {
     json_t *a = json_array();
-    const struct xapi_value *v = fget(o, field);
+    const struct xapi_value *v = sim_fget(o, field);
     for (size_t i = 0; i < xapi_array_len(v); i++) {
-        struct obj *x = obj_get(w, xapi_value_str(xapi_array_get(v, i)));
-        if (x && x->cls == CL_VM && fbool(x, "is_control_domain"))
+        struct obj *x = sim_obj_get(w, xapi_value_str(xapi_array_get(v, i)));
+        if (x && x->cls == CL_VM && sim_fbool(x, "is_control_domain"))
             continue;
-        json_array_append_new(a, json_string(x ? fstr(x, "name_label") : "?"));
+        json_array_append_new(a, json_string(x ? sim_fstr(x, "name_label") : "?"));
     }
     return a;
 }
@@ -248,21 +250,21 @@ json_t *sim_state_json_locked(struct sim *s)
         json_t *p = json_object();
         json_object_set_new(p, "name", json_string(w->name));
         json_object_set_new(p, "master",
-                            json_string(w->master ? fstr(w->master, "name_label") : ""));
+                            json_string(w->master ? sim_fstr(w->master, "name_label") : ""));
         json_object_set_new(p, "master_address",
-                            json_string(w->master ? HX(w->master)->address : ""));
-        json_object_set_new(p, "ha_enabled", json_boolean(fbool(w->pool, "ha_enabled")));
+                            json_string(w->master ? sim_hx(w->master)->address : ""));
+        json_object_set_new(p, "ha_enabled", json_boolean(sim_fbool(w->pool, "ha_enabled")));
         json_object_set_new(p, "partitioned", json_boolean(w->partitioned));
         json_t *hosts = json_array();
         for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-            struct hostx *hx = HX(h);
+            struct hostx *hx = sim_hx(h);
             json_t *jh = json_object();
-            const struct xapi_value *sw = fget(h, "software_version");
-            json_object_set_new(jh, "name", json_string(fstr(h, "name_label")));
+            const struct xapi_value *sw = sim_fget(h, "software_version");
+            json_object_set_new(jh, "name", json_string(sim_fstr(h, "name_label")));
             json_object_set_new(jh, "address", json_string(hx->address));
             json_object_set_new(jh, "master", json_boolean(w->master == h));
-            json_object_set_new(jh, "enabled", json_boolean(fbool(h, "enabled")));
-            json_object_set_new(jh, "live", json_boolean(fbool(hx->metrics, "live")));
+            json_object_set_new(jh, "enabled", json_boolean(sim_fbool(h, "enabled")));
+            json_object_set_new(jh, "live", json_boolean(sim_fbool(hx->metrics, "live")));
             json_object_set_new(jh, "reachable", json_boolean(hx->up));
             json_object_set_new(jh, "emergency", json_boolean(hx->emergency));
             json_object_set_new(jh, "stuck", json_boolean(hx->stuck));
@@ -274,13 +276,14 @@ json_t *sim_state_json_locked(struct sim *s)
             json_object_set_new(jh, "updates_requiring_reboot",
                                 ref_names(w, h, "updates_requiring_reboot"));
             json_object_set_new(jh, "resident_vms", ref_names(w, h, "resident_VMs"));
-            json_object_set_new(jh, "free_memory", json_integer(host_free_memory(w, h)));
+            json_object_set_new(jh, "free_memory", json_integer(sim_host_free_memory(w, h)));
             json_object_set_new(jh, "reboots", json_integer(hx->reboots));
             json_object_set_new(jh, "toolstack_restarts", json_integer(hx->restarts));
             json_object_set_new(jh, "boot_time",
-                                json_string(fmap_get(h, "other_config", "boot_time") ?: ""));
-            json_object_set_new(jh, "agent_start_time",
-                                json_string(fmap_get(h, "other_config", "agent_start_time") ?: ""));
+                                json_string(sim_fmap_get(h, "other_config", "boot_time") ?: ""));
+            json_object_set_new(
+                jh, "agent_start_time",
+                json_string(sim_fmap_get(h, "other_config", "agent_start_time") ?: ""));
             json_array_append_new(hosts, jh);
         }
         json_object_set_new(p, "hosts", hosts);

@@ -13,10 +13,10 @@
 
 static int h_pbd_plug(struct ctx *c)
 {
-    struct obj *pbd = arg_obj(c, 1, CL_PBD);
+    struct obj *pbd = sim_arg_obj(c, 1, CL_PBD);
     if (pbd) {
-        fset_bool(c->w, pbd, "currently_attached", true);
-        rok(c, xapi_value_new_void());
+        sim_fset_bool(c->w, pbd, "currently_attached", true);
+        sim_rok(c, xapi_value_new_void());
     }
     return R_DONE;
 }
@@ -25,16 +25,16 @@ static int h_pbd_plug(struct ctx *c)
 static struct xapi_value *active_vdis(struct world *w, struct obj *host, const char *sr)
 {
     struct xapi_value *in_use = xapi_value_new_array();
-    const struct xapi_value *rv = fget(host, "resident_VMs");
+    const struct xapi_value *rv = sim_fget(host, "resident_VMs");
     for (size_t i = 0; i < xapi_array_len(rv); i++) {
-        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
-        if (!vm || fbool(vm, "is_control_domain"))
+        struct obj *vm = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (!vm || sim_fbool(vm, "is_control_domain"))
             continue;
-        const struct xapi_value *vbds = fget(vm, "VBDs");
+        const struct xapi_value *vbds = sim_fget(vm, "VBDs");
         for (size_t k = 0; k < xapi_array_len(vbds); k++) {
-            struct obj *vbd = obj_get_cls(w, xapi_value_str(xapi_array_get(vbds, k)), CL_VBD);
-            struct obj *vdi = vbd ? obj_get_cls(w, fstr(vbd, "VDI"), CL_VDI) : NULL;
-            if (vdi && fbool(vbd, "currently_attached") && strcmp(fstr(vdi, "SR"), sr) == 0)
+            struct obj *vbd = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(vbds, k)), CL_VBD);
+            struct obj *vdi = vbd ? sim_obj_get_cls(w, sim_fstr(vbd, "VDI"), CL_VDI) : NULL;
+            if (vdi && sim_fbool(vbd, "currently_attached") && strcmp(sim_fstr(vdi, "SR"), sr) == 0)
                 xapi_array_append_string(in_use, vdi->ref);
         }
     }
@@ -43,12 +43,12 @@ static struct xapi_value *active_vdis(struct world *w, struct obj *host, const c
 
 static int h_pbd_unplug(struct ctx *c)
 {
-    struct obj *pbd = arg_obj(c, 1, CL_PBD);
+    struct obj *pbd = sim_arg_obj(c, 1, CL_PBD);
     if (!pbd)
         return R_DONE;
-    struct obj *host = obj_get_cls(c->w, fstr(pbd, "host"), CL_HOST);
+    struct obj *host = sim_obj_get_cls(c->w, sim_fstr(pbd, "host"), CL_HOST);
     struct xapi_value *in_use =
-        host ? active_vdis(c->w, host, fstr(pbd, "SR")) : xapi_value_new_array();
+        host ? active_vdis(c->w, host, sim_fstr(pbd, "SR")) : xapi_value_new_array();
     if (xapi_array_len(in_use) > 0) {
         xapi_response_cleanup(c->r);
         c->r->ok = false;
@@ -57,8 +57,8 @@ static int h_pbd_unplug(struct ctx *c)
         for (size_t i = 0; i < xapi_array_len(in_use); i++)
             xapi_array_append_take(c->r->error, xapi_value_dup(xapi_array_get(in_use, i)));
     } else {
-        fset_bool(c->w, pbd, "currently_attached", false);
-        rok(c, xapi_value_new_void());
+        sim_fset_bool(c->w, pbd, "currently_attached", false);
+        sim_rok(c, xapi_value_new_void());
     }
     xapi_value_free(in_use);
     return R_DONE;
@@ -68,42 +68,42 @@ static int h_pbd_unplug(struct ctx *c)
 static int h_pbd_create(struct ctx *c)
 {
     const struct xapi_value *r = xapi_array_get(c->p, 1);
-    struct obj *host = obj_get_cls(c->w, xapi_struct_str(r, "host", ""), CL_HOST);
-    struct obj *sr = obj_get_cls(c->w, xapi_struct_str(r, "SR", ""), CL_SR);
+    struct obj *host = sim_obj_get_cls(c->w, xapi_struct_str(r, "host", ""), CL_HOST);
+    struct obj *sr = sim_obj_get_cls(c->w, xapi_struct_str(r, "SR", ""), CL_SR);
     if (!host || !sr) {
-        rerr(c, "HANDLE_INVALID", 2, host ? "SR" : "host",
-             xapi_struct_str(r, host ? "SR" : "host", ""));
+        sim_rerr(c, "HANDLE_INVALID", 2, host ? "SR" : "host",
+                 xapi_struct_str(r, host ? "SR" : "host", ""));
         return R_DONE;
     }
-    struct obj *pbd = obj_new(c->w, CL_PBD);
-    fset_str(c->w, pbd, "host", host->ref);
-    fset_str(c->w, pbd, "SR", sr->ref);
+    struct obj *pbd = sim_obj_new(c->w, CL_PBD);
+    sim_fset_str(c->w, pbd, "host", host->ref);
+    sim_fset_str(c->w, pbd, "SR", sr->ref);
     const struct xapi_value *dc = xapi_struct_get(r, "device_config");
     if (dc && dc->type == XAPI_STRUCT)
-        fset(c->w, pbd, "device_config", xapi_value_dup(dc));
-    fset_add(c->w, sr, "PBDs", pbd->ref);
-    fset_add(c->w, host, "PBDs", pbd->ref);
-    rok(c, xapi_value_new_string(pbd->ref));
+        sim_fset(c->w, pbd, "device_config", xapi_value_dup(dc));
+    sim_fset_add(c->w, sr, "PBDs", pbd->ref);
+    sim_fset_add(c->w, host, "PBDs", pbd->ref);
+    sim_rok(c, xapi_value_new_string(pbd->ref));
     return R_DONE;
 }
 
 static int h_pbd_destroy(struct ctx *c)
 {
-    struct obj *pbd = arg_obj(c, 1, CL_PBD);
+    struct obj *pbd = sim_arg_obj(c, 1, CL_PBD);
     if (!pbd)
         return R_DONE;
-    if (fbool(pbd, "currently_attached")) {
-        rerr(c, "OPERATION_NOT_ALLOWED", 1, "PBD is currently attached");
+    if (sim_fbool(pbd, "currently_attached")) {
+        sim_rerr(c, "OPERATION_NOT_ALLOWED", 1, "PBD is currently attached");
         return R_DONE;
     }
-    struct obj *sr = obj_get_cls(c->w, fstr(pbd, "SR"), CL_SR);
-    struct obj *host = obj_get_cls(c->w, fstr(pbd, "host"), CL_HOST);
+    struct obj *sr = sim_obj_get_cls(c->w, sim_fstr(pbd, "SR"), CL_SR);
+    struct obj *host = sim_obj_get_cls(c->w, sim_fstr(pbd, "host"), CL_HOST);
     if (sr)
-        fset_del(c->w, sr, "PBDs", pbd->ref);
+        sim_fset_del(c->w, sr, "PBDs", pbd->ref);
     if (host)
-        fset_del(c->w, host, "PBDs", pbd->ref);
-    obj_destroy(c->w, pbd);
-    rok(c, xapi_value_new_void());
+        sim_fset_del(c->w, host, "PBDs", pbd->ref);
+    sim_obj_destroy(c->w, pbd);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -112,53 +112,53 @@ static int h_pbd_destroy(struct ctx *c)
 static int h_vdi_create(struct ctx *c)
 {
     const struct xapi_value *r = xapi_array_get(c->p, 1);
-    struct obj *sr = obj_get_cls(c->w, xapi_struct_str(r, "SR", ""), CL_SR);
+    struct obj *sr = sim_obj_get_cls(c->w, xapi_struct_str(r, "SR", ""), CL_SR);
     if (!sr) {
-        rerr(c, "HANDLE_INVALID", 2, "SR", xapi_struct_str(r, "SR", ""));
+        sim_rerr(c, "HANDLE_INVALID", 2, "SR", xapi_struct_str(r, "SR", ""));
         return R_DONE;
     }
     int64_t size = 0;
     xapi_value_as_int(xapi_struct_get(r, "virtual_size"), &size);
-    if (size < 0 || size > fint(sr, "physical_size") - fint(sr, "physical_utilisation")) {
-        rerr(c, "SR_BACKEND_FAILURE_44", 3, "", "There is insufficient space", "");
+    if (size < 0 || size > sim_fint(sr, "physical_size") - sim_fint(sr, "physical_utilisation")) {
+        sim_rerr(c, "SR_BACKEND_FAILURE_44", 3, "", "There is insufficient space", "");
         return R_DONE;
     }
-    struct obj *vdi = obj_new(c->w, CL_VDI);
-    fset_str(c->w, vdi, "SR", sr->ref);
-    fset_str(c->w, vdi, "name_label", xapi_struct_str(r, "name_label", ""));
-    fset_str(c->w, vdi, "name_description", xapi_struct_str(r, "name_description", ""));
-    fset_str(c->w, vdi, "type", xapi_struct_str(r, "type", "user"));
-    fset_int(c->w, vdi, "virtual_size", size);
-    fset_bool(c->w, vdi, "read_only", xapi_struct_bool(r, "read_only", false));
-    fset_bool(c->w, vdi, "sharable", xapi_struct_bool(r, "sharable", false));
-    fset_add(c->w, sr, "VDIs", vdi->ref);
-    fset_int(c->w, sr, "virtual_allocation", fint(sr, "virtual_allocation") + size);
-    rok(c, xapi_value_new_string(vdi->ref));
+    struct obj *vdi = sim_obj_new(c->w, CL_VDI);
+    sim_fset_str(c->w, vdi, "SR", sr->ref);
+    sim_fset_str(c->w, vdi, "name_label", xapi_struct_str(r, "name_label", ""));
+    sim_fset_str(c->w, vdi, "name_description", xapi_struct_str(r, "name_description", ""));
+    sim_fset_str(c->w, vdi, "type", xapi_struct_str(r, "type", "user"));
+    sim_fset_int(c->w, vdi, "virtual_size", size);
+    sim_fset_bool(c->w, vdi, "read_only", xapi_struct_bool(r, "read_only", false));
+    sim_fset_bool(c->w, vdi, "sharable", xapi_struct_bool(r, "sharable", false));
+    sim_fset_add(c->w, sr, "VDIs", vdi->ref);
+    sim_fset_int(c->w, sr, "virtual_allocation", sim_fint(sr, "virtual_allocation") + size);
+    sim_rok(c, xapi_value_new_string(vdi->ref));
     return R_DONE;
 }
 
 static int h_vdi_destroy(struct ctx *c)
 {
-    struct obj *vdi = arg_obj(c, 1, CL_VDI);
+    struct obj *vdi = sim_arg_obj(c, 1, CL_VDI);
     if (!vdi)
         return R_DONE;
-    const struct xapi_value *vbds = fget(vdi, "VBDs");
+    const struct xapi_value *vbds = sim_fget(vdi, "VBDs");
     for (size_t i = 0; i < xapi_array_len(vbds); i++) {
-        struct obj *vbd = obj_get_cls(c->w, xapi_value_str(xapi_array_get(vbds, i)), CL_VBD);
-        if (vbd && fbool(vbd, "currently_attached")) {
-            rerr(c, "VDI_IN_USE", 2, vdi->ref, "destroy");
+        struct obj *vbd = sim_obj_get_cls(c->w, xapi_value_str(xapi_array_get(vbds, i)), CL_VBD);
+        if (vbd && sim_fbool(vbd, "currently_attached")) {
+            sim_rerr(c, "VDI_IN_USE", 2, vdi->ref, "destroy");
             return R_DONE;
         }
     }
-    struct obj *sr = obj_get_cls(c->w, fstr(vdi, "SR"), CL_SR);
+    struct obj *sr = sim_obj_get_cls(c->w, sim_fstr(vdi, "SR"), CL_SR);
     if (sr) {
-        int64_t size = fint(vdi, "virtual_size"), used = fint(vdi, "physical_utilisation");
-        fset_del(c->w, sr, "VDIs", vdi->ref);
-        fset_int(c->w, sr, "virtual_allocation", fint(sr, "virtual_allocation") - size);
-        fset_int(c->w, sr, "physical_utilisation", fint(sr, "physical_utilisation") - used);
+        int64_t size = sim_fint(vdi, "virtual_size"), used = sim_fint(vdi, "physical_utilisation");
+        sim_fset_del(c->w, sr, "VDIs", vdi->ref);
+        sim_fset_int(c->w, sr, "virtual_allocation", sim_fint(sr, "virtual_allocation") - size);
+        sim_fset_int(c->w, sr, "physical_utilisation", sim_fint(sr, "physical_utilisation") - used);
     }
-    obj_destroy(c->w, vdi);
-    rok(c, xapi_value_new_void());
+    sim_obj_destroy(c->w, vdi);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 

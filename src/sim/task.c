@@ -16,27 +16,27 @@
 
 void sim_task_progress(struct world *w, struct obj *task, double p)
 {
-    const struct xapi_value *cur = fget(task, "progress");
-    if (!task_pending(task) || (cur && cur->type == XAPI_DOUBLE && cur->u.d >= p))
+    const struct xapi_value *cur = sim_fget(task, "progress");
+    if (!sim_task_pending(task) || (cur && cur->type == XAPI_DOUBLE && cur->u.d >= p))
         return;
-    fset_double(w, task, "progress", p);
+    sim_fset_double(w, task, "progress", p);
 }
 
 struct obj *sim_subtask_new(struct world *w, struct obj *parent, const char *name)
 {
-    struct obj *host = obj_get_cls(w, fstr(parent, "resident_on"), CL_HOST);
-    struct obj *t = task_new(w, name, host, true);
-    fset_str(w, t, "subtask_of", parent->ref);
-    fset_add(w, parent, "subtasks", t->ref);
+    struct obj *host = sim_obj_get_cls(w, sim_fstr(parent, "resident_on"), CL_HOST);
+    struct obj *t = sim_task_new(w, name, host, true);
+    sim_fset_str(w, t, "subtask_of", parent->ref);
+    sim_fset_add(w, parent, "subtasks", t->ref);
     return t;
 }
 
 static int h_task_create(struct ctx *c)
 {
-    struct obj *t = task_new(c->w, arg_str(c, 1), c->host, true);
+    struct obj *t = sim_task_new(c->w, sim_arg_str(c, 1), c->host, true);
     ((struct taskx *)t->x)->by_client = true;
-    fset_str(c->w, t, "name_description", arg_str(c, 2));
-    rok(c, xapi_value_new_string(t->ref));
+    sim_fset_str(c->w, t, "name_description", sim_arg_str(c, 2));
+    sim_rok(c, xapi_value_new_string(t->ref));
     return R_DONE;
 }
 
@@ -44,40 +44,40 @@ static int h_task_create(struct ctx *c)
 static void drop_task_ops(struct world *w, const char *task_ref)
 {
     for (struct obj *vm = w->chead[CL_VM]; vm; vm = vm->cnext) {
-        if (fmap_del(w, vm, "current_operations", task_ref))
-            vm_refresh_ops(w, vm);
+        if (sim_fmap_del(w, vm, "current_operations", task_ref))
+            sim_vm_refresh_ops(w, vm);
     }
     for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-        if (fmap_del(w, h, "current_operations", task_ref))
+        if (sim_fmap_del(w, h, "current_operations", task_ref))
             sim_host_refresh_ops(w, h);
     }
 }
 
 static void task_cancelled(struct world *w, struct obj *t)
 {
-    fset_str(w, t, "status", "cancelling");
-    fset_str(w, t, "status", "cancelled");
-    fset_dt(w, t, "finished", sim_now(w->s));
-    fset(w, t, "allowed_operations", xapi_value_new_array());
-    fset(w, t, "current_operations", xapi_value_new_struct());
+    sim_fset_str(w, t, "status", "cancelling");
+    sim_fset_str(w, t, "status", "cancelled");
+    sim_fset_dt(w, t, "finished", sim_now(w->s));
+    sim_fset(w, t, "allowed_operations", xapi_value_new_array());
+    sim_fset(w, t, "current_operations", xapi_value_new_struct());
     drop_task_ops(w, t->ref);
-    const struct xapi_value *subs = fget(t, "subtasks");
+    const struct xapi_value *subs = sim_fget(t, "subtasks");
     for (size_t i = 0; i < xapi_array_len(subs); i++) {
-        struct obj *st = obj_get_cls(w, xapi_value_str(xapi_array_get(subs, i)), CL_TASK);
-        if (task_pending(st))
+        struct obj *st = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(subs, i)), CL_TASK);
+        if (sim_task_pending(st))
             task_cancelled(w, st);
     }
 }
 
 static int h_task_cancel(struct ctx *c)
 {
-    struct obj *t = arg_obj(c, 1, CL_TASK);
+    struct obj *t = sim_arg_obj(c, 1, CL_TASK);
     if (!t)
         return R_DONE;
     struct taskx *tx = t->x;
-    if (!task_pending(t) || !tx->cancellable) {
-        rerr(c, "OPERATION_NOT_ALLOWED", 1,
-             task_pending(t) ? "This task cannot be cancelled" : "The task is not pending");
+    if (!sim_task_pending(t) || !tx->cancellable) {
+        sim_rerr(c, "OPERATION_NOT_ALLOWED", 1,
+                 sim_task_pending(t) ? "This task cannot be cancelled" : "The task is not pending");
         return R_DONE;
     }
     if (tx->by_client) {
@@ -88,26 +88,26 @@ static int h_task_cancel(struct ctx *c)
         snprintf(key, sizeof(key), "OpaqueRef:%s", u); /* the cancel call's own task */
         struct xapi_value *co = xapi_value_new_struct();
         xapi_struct_set_string(co, key, "cancel");
-        fset(c->w, t, "current_operations", co);
+        sim_fset(c->w, t, "current_operations", co);
     } else {
         /* the simulated operation stops at once and gives its VMs back */
         task_cancelled(c->w, t);
     }
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 /* xapi_task.ml destroy: a completed task goes; a pending one is marked for its owner. */
 static int h_task_destroy(struct ctx *c)
 {
-    struct obj *t = arg_obj(c, 1, CL_TASK);
+    struct obj *t = sim_arg_obj(c, 1, CL_TASK);
     if (!t)
         return R_DONE;
-    if (task_pending(t))
-        fmap_put(c->w, t, "current_operations", "task", "destroy");
+    if (sim_task_pending(t))
+        sim_fmap_put(c->w, t, "current_operations", "task", "destroy");
     else
-        obj_destroy(c->w, t);
-    rok(c, xapi_value_new_void());
+        sim_obj_destroy(c->w, t);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
@@ -115,54 +115,54 @@ static int h_task_set_status(struct ctx *c)
 {
     static const char *const states[] = {"pending", "success", "failure", "cancelling",
                                          "cancelled"};
-    struct obj *t = arg_obj(c, 1, CL_TASK);
+    struct obj *t = sim_arg_obj(c, 1, CL_TASK);
     if (!t)
         return R_DONE;
-    const char *v = arg_str(c, 2);
+    const char *v = sim_arg_str(c, 2);
     bool known = false;
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
         known = known || strcmp(states[i], v) == 0;
     if (!known) {
-        rerr(c, "INTERNAL_ERROR", 1, "Rpc.Runtime_error(\"enum task_status_type\", value)");
+        sim_rerr(c, "INTERNAL_ERROR", 1, "Rpc.Runtime_error(\"enum task_status_type\", value)");
         return R_DONE;
     }
-    fset_str(c->w, t, "status", v);
+    sim_fset_str(c->w, t, "status", v);
     if (strcmp(v, "pending") != 0 && strcmp(v, "cancelling") != 0) {
-        fset_dt(c->w, t, "finished", sim_now(c->s));
-        fset(c->w, t, "allowed_operations", xapi_value_new_array());
+        sim_fset_dt(c->w, t, "finished", sim_now(c->s));
+        sim_fset(c->w, t, "allowed_operations", xapi_value_new_array());
     }
-    rok(c, xapi_value_new_void());
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_task_set_progress(struct ctx *c)
 {
-    struct obj *t = arg_obj(c, 1, CL_TASK);
+    struct obj *t = sim_arg_obj(c, 1, CL_TASK);
     double p = 0;
     if (!t)
         return R_DONE;
     xapi_value_as_double(xapi_array_get(c->p, 2), &p);
-    fset_double(c->w, t, "progress", isfinite(p) ? p : 0.0);
-    rok(c, xapi_value_new_void());
+    sim_fset_double(c->w, t, "progress", isfinite(p) ? p : 0.0);
+    sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
 
 static int h_task_set_result(struct ctx *c)
 {
-    struct obj *t = arg_obj(c, 1, CL_TASK);
+    struct obj *t = sim_arg_obj(c, 1, CL_TASK);
     if (t) {
-        fset_str(c->w, t, "result", arg_str(c, 2));
-        rok(c, xapi_value_new_void());
+        sim_fset_str(c->w, t, "result", sim_arg_str(c, 2));
+        sim_rok(c, xapi_value_new_void());
     }
     return R_DONE;
 }
 
 static int h_task_set_error_info(struct ctx *c)
 {
-    struct obj *t = arg_obj(c, 1, CL_TASK);
+    struct obj *t = sim_arg_obj(c, 1, CL_TASK);
     if (t) {
-        fset(c->w, t, "error_info", xapi_value_dup(xapi_array_get(c->p, 2)));
-        rok(c, xapi_value_new_void());
+        sim_fset(c->w, t, "error_info", xapi_value_dup(xapi_array_get(c->p, 2)));
+        sim_rok(c, xapi_value_new_void());
     }
     return R_DONE;
 }

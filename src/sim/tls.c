@@ -291,7 +291,7 @@ int sim_tls_new(const char *const *addresses, size_t n, const char *dir, struct 
 {
     struct sim_tls *t = xcalloc(1, sizeof(*t));
     pthread_mutex_init(&t->mu, NULL);
-    hmap_init(&t->by_addr);
+    sim_hmap_init(&t->by_addr);
     t->dir = dir ? xstrdup(dir) : NULL;
     t->hosts = xcalloc(n ? n : 1, sizeof(*t->hosts));
     *out = NULL;
@@ -314,7 +314,7 @@ int sim_tls_new(const char *const *addresses, size_t n, const char *dir, struct 
             sim_tls_free(t);
             return rc;
         }
-        hmap_put(&t->by_addr, h->address, h);
+        sim_hmap_put(&t->by_addr, h->address, h);
     }
     *out = t;
     return 0;
@@ -327,7 +327,7 @@ void sim_tls_free(struct sim_tls *t)
     for (size_t i = 0; i < t->n; i++)
         cert_free(t->hosts[i].cur);
     free(t->hosts);
-    hmap_cleanup(&t->by_addr);
+    sim_hmap_cleanup(&t->by_addr);
     free(t->dir);
     pthread_mutex_destroy(&t->mu);
     free(t);
@@ -336,7 +336,7 @@ void sim_tls_free(struct sim_tls *t)
 int sim_tls_lookup(struct sim_tls *t, const char *address, void **pcert, void **privkey)
 {
     pthread_mutex_lock(&t->mu);
-    struct tls_host *h = hmap_get(&t->by_addr, address);
+    struct tls_host *h = sim_hmap_get(&t->by_addr, address);
     if (h) {
         *pcert = &h->cur->pcert;
         *privkey = h->cur->key;
@@ -349,7 +349,7 @@ int sim_tls_rotate(struct sim_tls *t, const char *address, const struct sim_tls_
                    struct err *e)
 {
     struct sim_tls_pem fresh = {0};
-    struct tls_host *h = hmap_get(&t->by_addr, address); /* the map never changes after new */
+    struct tls_host *h = sim_hmap_get(&t->by_addr, address); /* the map never changes after new */
     if (!h)
         return err_set(e, PP_ENOTFOUND, "no simulated host at %s", address);
     int rc = pem ? 0 : sim_tls_pem_generate(address, &fresh, e);

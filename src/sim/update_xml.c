@@ -98,7 +98,8 @@ static void XMLCALL on_entity_decl(void *ud, const XML_Char *name, int is_param,
 }
 
 /* See internal.h. */
-int update_xml_parse(const unsigned char *data, size_t len, struct update_meta *m, struct err *e)
+int sim_update_xml_parse(const unsigned char *data, size_t len, struct update_meta *m,
+                         struct err *e)
 {
     memset(m, 0, sizeof(*m));
     if (!data || len == 0)

@@ -47,7 +47,7 @@ static int check_hosts(struct world *w, const json_t *a, const char *path, struc
         return err_set(e, PP_EINVAL, "%s: expected an array of host names", path);
     for (size_t i = 0; i < json_array_size(a); i++) {
         const char *n = json_string_value(json_array_get(a, i));
-        if (!n || !obj_by_name(w, CL_HOST, n))
+        if (!n || !sim_obj_by_name(w, CL_HOST, n))
             return err_set(e, PP_EINVAL, "%s[%zu]: no host named \"%s\"", path, i,
                            n ? n : "(not a string)");
     }
@@ -63,7 +63,7 @@ static bool name_in(const json_t *a, const char *name)
     return false;
 }
 
-int xs8_load(struct world *w, const json_t *repo, const char *path, struct err *e)
+int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct err *e)
 {
     static const char *const keys[] = {"updates", NULL};
     static const char *const ukeys[] = {"id",
@@ -136,8 +136,8 @@ int xs8_load(struct world *w, const json_t *repo, const char *path, struct err *
         const json_t *u = json_array_get(w->repo, i);
         const json_t *ap = json_object_get(u, "applied_on");
         for (size_t k2 = 0; k2 < json_array_size(ap); k2++) {
-            struct obj *h = obj_by_name(w, CL_HOST, json_string_value(json_array_get(ap, k2)));
-            struct hostx *hx = HX(h);
+            struct obj *h = sim_obj_by_name(w, CL_HOST, json_string_value(json_array_get(ap, k2)));
+            struct hostx *hx = sim_hx(h);
             if (!hx->xs8_applied)
                 hx->xs8_applied = json_array();
             json_array_append_new(hx->xs8_applied,
@@ -150,21 +150,21 @@ int xs8_load(struct world *w, const json_t *repo, const char *path, struct err *
 static bool applies_to(const json_t *u, struct obj *h)
 {
     const json_t *hs = json_object_get(u, "hosts");
-    return !hs || name_in(hs, fstr(h, "name_label"));
+    return !hs || name_in(hs, sim_fstr(h, "name_label"));
 }
 
 static bool applied_on(struct obj *h, const char *id)
 {
-    return HX(h)->xs8_applied && name_in(HX(h)->xs8_applied, id);
+    return sim_hx(h)->xs8_applied && name_in(sim_hx(h)->xs8_applied, id);
 }
 
 static bool livepatch_here(const json_t *u, struct obj *h)
 {
     /* pool.live_patching_disabled: no live patch applies, the update's own guidance stands */
-    if (fbool(HX(h)->w->pool, "live_patching_disabled"))
+    if (sim_fbool(sim_hx(h)->w->pool, "live_patching_disabled"))
         return false;
     const json_t *lp = json_object_get(u, "livepatch_on");
-    return lp && name_in(lp, fstr(h, "name_label"));
+    return lp && name_in(lp, sim_fstr(h, "name_label"));
 }
 
 /* The guidance an update brings on h: its live-patch guidance when the live patch applies. */
@@ -198,16 +198,16 @@ static void repo_hash(struct world *w, char out[65])
 
 static int h_pool_sync_updates(struct ctx *c)
 {
-    struct obj *p = arg_obj(c, 1, CL_POOL);
+    struct obj *p = sim_arg_obj(c, 1, CL_POOL);
     if (!p)
         return R_DONE;
     if (!c->w->repo) {
-        rerr(c, "NO_REPOSITORY_ENABLED", 0);
+        sim_rerr(c, "NO_REPOSITORY_ENABLED", 0);
         return R_DONE;
     }
     repo_hash(c->w, c->w->synced_hash);
-    fset_dt(c->w, p, "last_update_sync", sim_now(c->s));
-    rok(c, xapi_value_new_string(c->w->synced_hash));
+    sim_fset_dt(c->w, p, "last_update_sync", sim_now(c->s));
+    sim_rok(c, xapi_value_new_string(c->w->synced_hash));
     return R_DONE;
 }
 
@@ -226,10 +226,10 @@ static const char *wire_guidance(const char *g)
 
 static bool has_guests(struct world *w, struct obj *h)
 {
-    const struct xapi_value *rv = fget(h, "resident_VMs");
+    const struct xapi_value *rv = sim_fget(h, "resident_VMs");
     for (size_t i = 0; i < xapi_array_len(rv); i++) {
-        struct obj *vm = obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
-        if (vm && !fbool(vm, "is_control_domain"))
+        struct obj *vm = sim_obj_get_cls(w, xapi_value_str(xapi_array_get(rv, i)), CL_VM);
+        if (vm && !sim_fbool(vm, "is_control_domain"))
             return true;
     }
     return false;
@@ -237,20 +237,20 @@ static bool has_guests(struct world *w, struct obj *h)
 
 static int h_host_apply_updates(struct ctx *c)
 {
-    struct obj *h = arg_obj(c, 1, CL_HOST);
+    struct obj *h = sim_arg_obj(c, 1, CL_HOST);
     if (!h)
         return R_DONE;
-    const char *hash = arg_str(c, 2);
-    if (fbool(c->w->pool, "ha_enabled")) {
-        rerr(c, "HA_IS_ENABLED", 0);
+    const char *hash = sim_arg_str(c, 2);
+    if (sim_fbool(c->w->pool, "ha_enabled")) {
+        sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
     if (!c->w->repo || !c->w->synced_hash[0] || strcmp(hash, c->w->synced_hash) != 0) {
-        rerr(c, "UPDATEINFO_HASH_MISMATCH", 0);
+        sim_rerr(c, "UPDATEINFO_HASH_MISMATCH", 0);
         return R_DONE;
     }
     if (c->w->xs8_busy) {
-        rerr(c, "APPLY_UPDATES_IN_PROGRESS", 0);
+        sim_rerr(c, "APPLY_UPDATES_IN_PROGRESS", 0);
         return R_DONE;
     }
     if (sim_host_guidance_pending(c, h))
@@ -262,37 +262,37 @@ static int h_host_apply_updates(struct ctx *c)
             continue;
         const json_t *g = guidance_on(u, h);
         if ((name_in(g, "RebootHost") || name_in(g, "EvacuateHost")) && has_guests(c->w, h)) {
-            rerr(c, "HOST_EVACUATION_IS_REQUIRED", 1, h->ref);
+            sim_rerr(c, "HOST_EVACUATION_IS_REQUIRED", 1, h->ref);
             return R_DONE;
         }
     }
     /* xapi disables the host for the duration; the client enables it after the guidance. */
-    fset_bool(c->w, h, "enabled", false);
+    sim_fset_bool(c->w, h, "enabled", false);
     sim_host_refresh_ops(c->w, h);
     c->w->xs8_busy = true;
     str_lcpy(c->w->xs8_applying, hash, sizeof(c->w->xs8_applying));
-    sched(c->s, c->w, sim_now(c->s) + dur(c, c->s->tm.apply_ms), ACT_XS8_APPLY_DONE, c->task->ref,
-          h->ref, NULL, 0, 0);
+    sim_sched(c->s, c->w, sim_now(c->s) + sim_dur(c, c->s->tm.apply_ms), ACT_XS8_APPLY_DONE,
+              c->task->ref, h->ref, NULL, 0, 0);
     return R_PENDING;
 }
 
-void xs8_apply_done(struct sim *s, struct action *a)
+void sim_xs8_apply_done(struct sim *s, struct action *a)
 {
     struct world *w = a->w;
-    struct obj *task = obj_get_cls(w, a->a, CL_TASK);
-    struct obj *h = obj_get_cls(w, a->b, CL_HOST);
+    struct obj *task = sim_obj_get_cls(w, a->a, CL_TASK);
+    struct obj *h = sim_obj_get_cls(w, a->b, CL_HOST);
     w->xs8_busy = false;
-    if (!task_pending(task))
+    if (!sim_task_pending(task))
         return;
     struct fault f;
     memset(&f, 0, sizeof(f));
-    if (!h || !fbool(HX(h)->metrics, "live") ||
-        fault_take(s, w, "apply_fails", h, NULL, NULL, NULL, &f)) {
+    if (!h || !sim_fbool(sim_hx(h)->metrics, "live") ||
+        sim_fault_take(s, w, "apply_fails", h, NULL, NULL, NULL, &f)) {
         json_decref(f.params);
-        task_fail_code(w, task, "APPLY_UPDATES_FAILED", 1, a->b);
+        sim_task_fail_code(w, task, "APPLY_UPDATES_FAILED", 1, a->b);
         return;
     }
-    struct hostx *hx = HX(h);
+    struct hostx *hx = sim_hx(h);
     if (!hx->xs8_applied)
         hx->xs8_applied = json_array();
     for (size_t i = 0; i < json_array_size(w->repo); i++) {
@@ -304,26 +304,26 @@ void xs8_apply_done(struct sim *s, struct action *a)
         for (size_t k = 0; k < json_array_size(g); k++) {
             const char *wg = wire_guidance(json_string_value(json_array_get(g, k)));
             if (wg)
-                fset_add(w, h, "pending_guidances", wg);
+                sim_fset_add(w, h, "pending_guidances", wg);
         }
         json_array_append_new(hx->xs8_applied, json_string(id));
         s->n_applies++;
     }
-    fset_str(w, h, "last_update_hash", w->xs8_applying);
-    fset_dt(w, h, "last_software_update", sim_now(s));
-    fset_str(w, h, "latest_synced_updates_applied", "yes");
-    task_succeed(w, task, xapi_value_new_array()); /* no warnings */
+    sim_fset_str(w, h, "last_update_hash", w->xs8_applying);
+    sim_fset_dt(w, h, "last_software_update", sim_now(s));
+    sim_fset_str(w, h, "latest_synced_updates_applied", "yes");
+    sim_task_succeed(w, task, xapi_value_new_array()); /* no warnings */
 }
 
-void xs8_on_start(struct world *w, struct obj *h, bool reboot)
+void sim_xs8_on_start(struct world *w, struct obj *h, bool reboot)
 {
     /* restart_toolstack clears on any xapi start; reboot_host only on a real boot. */
-    fset_del(w, h, "pending_guidances", "restart_toolstack");
+    sim_fset_del(w, h, "pending_guidances", "restart_toolstack");
     if (reboot)
-        fset_del(w, h, "pending_guidances", "reboot_host");
+        sim_fset_del(w, h, "pending_guidances", "reboot_host");
 }
 
-json_t *xs8_updates_json(struct world *w, const char *host_refs)
+json_t *sim_xs8_updates_json(struct world *w, const char *host_refs)
 {
     if (!w->repo)
         return NULL;
