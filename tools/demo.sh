@@ -50,7 +50,7 @@ STATE_URL="$(awk '$1 == "pool" { print $4; exit }' "$D/sim.out")sim/state"
 
 say "Daemon"
 "$P" serve --listen 127.0.0.1:0 --db "$D/state/poolpatch.db" --token-file "$D/state/api-token" \
-    --catalog-url "$FS/updates.xml" --check-interval 0 --log-level warn \
+    --catalog-url "$FS/updates.xml" --vendor-origin "$FS" --check-interval 0 --log-level warn \
     >"$D/serve.out" 2>"$D/serve.err" &
 PIDS="$PIDS $!"
 wait_for "$D/serve.err" 'web UI and API on http' 30

@@ -26,8 +26,11 @@ struct api_server;
 #define API_DEFAULT_PORT            7480
 #define API_TOKEN_MAX               128 /* bytes of a token, including the NUL */
 #define API_DEFAULT_MAX_BODY        (1024 * 1024)
-#define API_DEFAULT_MAX_CONNECTIONS 64
-#define API_DEFAULT_CONN_TIMEOUT_S  120
+#define API_DEFAULT_MAX_CONNECTIONS 512
+#define API_DEFAULT_MAX_PER_IP      48
+#define API_DEFAULT_CONN_TIMEOUT_S  30
+#define API_DEFAULT_HEADER_TIMEOUT_S 10
+#define API_DEFAULT_WORKERS         8
 #define API_DEFAULT_HEARTBEAT_MS    15000
 #define API_DEFAULT_SSE_QUEUE       512 /* events queued per SSE client before it is dropped */
 
@@ -36,6 +39,12 @@ struct api_config {
     const char *bind_addr;    /* numeric IPv4 or IPv6 address; NULL = 127.0.0.1 */
     uint16_t port;            /* 0 = any free port (see api_server_port) */
     const char *token;        /* required Bearer token (not copied past api_server_new) */
+    const char *read_token;   /* optional read-only token (views, plans, status); NULL = none */
+    const char *server_names; /* extra Host header names accepted, comma separated; NULL ok */
+    const char *db_path;      /* the database, for the audit log; NULL = no audit log */
+    unsigned max_per_ip;      /* connections per client address; 0 = API_DEFAULT_MAX_PER_IP */
+    unsigned header_timeout_s; /* request headers must arrive within; 0 = default */
+    unsigned workers;          /* request worker threads; 0 = API_DEFAULT_WORKERS */
     const char *web_root;     /* serve web assets from this folder instead; NULL = embedded */
     unsigned max_connections; /* 0 = API_DEFAULT_MAX_CONNECTIONS */
     unsigned conn_timeout_s;  /* idle connection timeout; 0 = API_DEFAULT_CONN_TIMEOUT_S */
@@ -76,6 +85,7 @@ enum api_route_id {
     API_R_EVENTS,           /* GET         /api/v1/events (SSE) */
     API_R_CLIENT_ID,        /* POST        /api/v1/client-id */
     API_R_UPDATES_DOWNLOAD, /* POST       /api/v1/updates/download */
+    API_R_AUDIT,            /* GET         /api/v1/audit */
     API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 
@@ -108,7 +118,24 @@ const char *api_error_code(int status, int pp_code);
  */
 void api_error_json(struct buf *out, const char *code, const char *message, const char *xapi_code);
 
+/* Whether a failed mutating request took effect, for its error body ("took_effect"). */
+enum api_took { API_TOOK_NONE = 0, API_TOOK_NO, API_TOOK_YES, API_TOOK_UNKNOWN };
+/* api_error_json plus "took_effect": false / true / "unknown" (API_TOOK_NONE: left out). */
+void api_error_json_ex(struct buf *out, const char *code, const char *message,
+                       const char *xapi_code, enum api_took took);
+
 /* ---- auth (pure) ---- */
+enum api_role { API_ROLE_NONE = 0, API_ROLE_READ, API_ROLE_ADMIN };
+/*
+ * The role an Authorization header grants: the admin token, the read-only token (read may be
+ * NULL), or none.  Both comparisons are constant-time.
+ */
+enum api_role api_auth_role(const char *admin, const char *read, const char *authorization);
+/*
+ * DNS rebinding defence: is a Host header value (with or without ":port") an IP literal,
+ * "localhost" or one of names (comma separated, case-insensitive)?  NULL host is true.
+ */
+bool api_host_allowed(const char *host, const char *names);
 /*
  * Compare a presented token with the expected one in time independent of where they differ
  * (only the expected length leaks).  NULL presented is false.
@@ -159,6 +186,10 @@ struct api_settings {
     char token_file[1024];
     char web_root[1024];    /* "" = embedded assets */
     char catalog_url[2048]; /* "" = the engine's setting */
+    char vendor_origins[1024]; /* client-ID allow-list; "" = the vendor's file service */
+    char read_token_file[1024]; /* the read-only API token; "" = none */
+    char server_names[1024];    /* extra Host names accepted (comma separated) */
+    unsigned max_per_ip;        /* connections per client address */
     char log_level[16];     /* "" = default */
     char log_file[1024];
     int check_interval_s; /* -1 = the engine's setting / default */

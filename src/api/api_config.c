@@ -51,6 +51,7 @@ void api_settings_defaults(struct api_settings *s)
     }
     s->check_interval_s = -1;
     s->max_connections = API_DEFAULT_MAX_CONNECTIONS;
+    s->max_per_ip = API_DEFAULT_MAX_PER_IP;
     s->conn_timeout_s = API_DEFAULT_CONN_TIMEOUT_S;
     s->max_body = API_DEFAULT_MAX_BODY;
     s->request_timeout_ms = 0;
@@ -88,16 +89,30 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
             return rc;
         return set_str(s->listen, sizeof s->listen, key, value, e);
     }
-    if (str_eq(key, "db"))
-        return set_str(s->db, sizeof s->db, key, value, e);
-    if (str_eq(key, "token_file"))
-        return set_str(s->token_file, sizeof s->token_file, key, value, e);
-    if (str_eq(key, "web_root"))
-        return set_str(s->web_root, sizeof s->web_root, key, value, e);
-    if (str_eq(key, "catalog_url"))
-        return set_str(s->catalog_url, sizeof s->catalog_url, key, value, e);
-    if (str_eq(key, "log_file"))
-        return set_str(s->log_file, sizeof s->log_file, key, value, e);
+    const struct {
+        const char *key;
+        char *dst;
+        size_t size;
+    } strs[] = {
+        {"db", s->db, sizeof s->db},
+        {"token_file", s->token_file, sizeof s->token_file},
+        {"web_root", s->web_root, sizeof s->web_root},
+        {"catalog_url", s->catalog_url, sizeof s->catalog_url},
+        {"log_file", s->log_file, sizeof s->log_file},
+        {"vendor_origins", s->vendor_origins, sizeof s->vendor_origins},
+        {"read_token_file", s->read_token_file, sizeof s->read_token_file},
+        {"server_names", s->server_names, sizeof s->server_names},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (str_eq(key, strs[i].key))
+            return set_str(strs[i].dst, strs[i].size, key, value, e);
+    }
+    if (str_eq(key, "max_per_ip")) {
+        if ((rc = set_uint(key, value, 1, 4096, &v, e)) != 0)
+            return rc;
+        s->max_per_ip = (unsigned)v;
+        return 0;
+    }
     if (str_eq(key, "log_level")) {
         static const char *const levels[] = {"debug", "info", "warn", "error", "off"};
         for (size_t i = 0; i < 5; i++) {
@@ -149,7 +164,8 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
     return err_set(e, PP_EINVAL,
                    "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
                    "check_interval, log_level, log_file, max_connections, connection_timeout, "
-                   "max_body, request_timeout, host_return_timeout)",
+                   "max_body, request_timeout, host_return_timeout, vendor_origins, "
+                   "read_token_file, server_names, max_per_ip)",
                    key);
 }
 

@@ -1,42 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * api_server.c - libmicrohttpd in front of the engine: request bodies with limits, Bearer auth,
- * the /api/v1 handlers (engine JSON passed through), the SSE progress stream with bounded
+ * api_server.c - libmicrohttpd in front of the engine: connections, limits, Bearer auth with an
+ * admin and a read-only role, the Host check, request bodies with limits, the worker threads
+ * that run the handlers of api_routes.c, the audit log, the SSE progress stream with bounded
  * per-client queues and heartbeats, and the web assets with ETag / 304.
  *
- * Threads: MHD runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION), because every
- * engine_* request blocks its caller until the engine thread answers and an SSE stream waits
- * for events; each of those waits then holds only its own connection's thread.  The number of
- * threads is bounded by the connection limit, and SSE clients by half of it.  The engine's
- * event callback only copies the event into each client's queue under srv->lock.
+ * Threads (docs/rest-api.md, "Threads"; docs/security.md): MHD runs one event-loop thread
+ * (epoll) for every connection, so a slow or idle client costs a socket, not a thread.  A request
+ * whose handler may block on the engine is suspended (MHD_suspend_connection) and handed to a
+ * small pool of worker threads; the worker builds the answer and resumes the connection, and the
+ * MHD thread sends it.  SSE streams suspend while they have nothing to send and are resumed by
+ * the engine's event callback or the timer thread (heartbeats).  The timer thread also closes
+ * connections whose request headers did not arrive in time (slowloris).  Per-client-address
+ * connection counts are kept here: over the limit a request gets a 503 JSON answer.
  */
-#include "api/api.h"
+#include "api/api_int.h"
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/engine.h"
+#include "store/store.h"
+#include "store/store_audit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
+#include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MOD            "api"
-#define BODY_MAX_DEPTH 16
-#define LIST_MAX       1024 /* items in pools / updates / ids arrays */
-#define WEB_FILE_MAX   (8u * 1024 * 1024)
+#define MOD          "api"
+#define WEB_FILE_MAX (8u * 1024 * 1024)
+#define SSE_MAX      64  /* event streams at once */
+#define TIMER_MS     100 /* the timer thread's period */
 
 struct sse_event {
     uint64_t id;
@@ -46,41 +53,67 @@ struct sse_event {
 struct sse_client {
     struct api_server *srv;
     struct sse_client *next;
-    pthread_cond_t cond;
+    struct MHD_Connection *conn;
     struct sse_event *q; /* ring of srv->sse_queue events */
     size_t head, count;
     struct buf out; /* framed bytes not yet handed to MHD */
     size_t out_off;
+    int64_t next_beat_ms;
+    bool suspended; /* waiting for an event, a heartbeat or the end */
     bool dropped;
+};
+
+/* One TCP connection (MHD's socket context): its address and when its headers began. */
+struct conn_info {
+    struct conn_info *prev, *next;
+    int fd;
+    char client[64];
+    int64_t since_ms;  /* start of the request being read */
+    bool headers_done; /* the request line and headers are in */
+    bool cut;          /* shut down by the timer (headers too slow) */
 };
 
 struct api_server {
     struct MHD_Daemon *d;
     struct engine *eng;
     char token[API_TOKEN_MAX];
+    char read_token[API_TOKEN_MAX];
+    char *server_names;
     char *web_root;
     size_t max_body;
     unsigned heartbeat_ms;
     unsigned sse_queue;
-    unsigned sse_max;
+    unsigned max_per_ip;
+    unsigned max_conns;
+    unsigned header_timeout_ms;
     uint16_t port;
     int sub_id;
-    pthread_mutex_t lock; /* guards everything below */
+    pthread_mutex_t lock; /* guards the SSE clients, the connections and stopping */
     struct sse_client *clients;
     unsigned n_clients;
     uint64_t next_event_id;
+    struct conn_info *conns;
+    unsigned n_conns;
     bool stopping;
+    /* workers */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct api_call *qhead, *qtail;
+    pthread_t *workers;
+    unsigned n_workers;
+    bool qstop;
+    /* timer thread */
+    pthread_t timer;
+    pthread_cond_t tcond;
+    bool timer_started;
+    /* the audit log (its own connection to the database) */
+    pthread_mutex_t alock;
+    struct store *audit;
 };
 
-/* Per-request state (MHD's con_cls). */
-struct req {
-    struct buf body;
-    bool too_large;
-};
+/* ---------------------------------------------------------------- answers */
 
-/* ---------------------------------------------------------------- responses */
-
-static void add_common_headers(struct MHD_Response *r)
+void api_common_headers(struct MHD_Response *r)
 {
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
@@ -89,313 +122,264 @@ static void add_common_headers(struct MHD_Response *r)
                             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
 }
 
-static enum MHD_Result queue_text(struct MHD_Connection *c, unsigned status, const char *ctype,
-                                  char *text_take, size_t len)
+static struct MHD_Response *text_response(const char *ctype, char *text_take, size_t len)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, text_take, MHD_RESPMEM_MUST_FREE);
-    enum MHD_Result ret;
 
     if (!r) {
         free(text_take);
-        return MHD_NO;
+        return NULL;
     }
     if (ctype)
         MHD_add_response_header(r, "Content-Type", ctype);
     MHD_add_response_header(r, "Cache-Control", "no-store");
-    add_common_headers(r);
+    api_common_headers(r);
+    return r;
+}
+
+static struct MHD_Response *error_response(unsigned status, const char *code, const char *msg,
+                                           const char *xapi, enum api_took took)
+{
+    struct buf b;
+    struct MHD_Response *r;
+
+    buf_init(&b);
+    api_error_json_ex(&b, code, msg, xapi, took);
+    size_t len = b.len;
+    r = text_response("application/json", buf_take(&b), len);
+    if (r && status == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"poolpatch\"");
+    return r;
+}
+
+static void set_answer(struct api_call *x, unsigned status, struct MHD_Response *r)
+{
+    if (x->resp)
+        MHD_destroy_response(x->resp);
+    x->status = status;
+    x->resp = r;
+}
+
+void api_answer_json(struct api_call *x, unsigned status, json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT);
+
+    if (!text) {
+        api_answer_error(x, 500, "could not encode the engine's answer as JSON");
+        return;
+    }
+    set_answer(x, status, text_response("application/json", text, strlen(text)));
+}
+
+void api_answer_empty(struct api_call *x, unsigned status)
+{
+    set_answer(x, status, text_response(NULL, xstrdup(""), 0));
+}
+
+static enum api_took took_for(const struct api_call *x, int rc, const char *msg)
+{
+    if (!api_method_mutates(x->method))
+        return API_TOOK_NONE;
+    if (rc == PP_ESTATE && strstr(msg, "may take effect"))
+        return API_TOOK_UNKNOWN;
+    return API_TOOK_NO;
+}
+
+void api_answer_error(struct api_call *x, unsigned status, const char *msg)
+{
+    enum api_took took = api_method_mutates(x->method) ? API_TOOK_NO : API_TOOK_NONE;
+
+    str_lcpy(x->detail, msg, sizeof x->detail);
+    set_answer(x, status, error_response(status, api_error_code((int)status, 0), msg, NULL, took));
+}
+
+void api_answer_err(struct api_call *x, int rc, const struct err *e)
+{
+    int status = api_status_for(rc);
+    const char *msg = e->msg[0] ? e->msg : err_code_name(rc);
+    enum api_took took = took_for(x, rc, msg);
+
+    if (status >= 500)
+        log_warn(MOD, "request failed (%d): %s", status, msg);
+    str_lcpy(x->detail, msg, sizeof x->detail);
+    x->outcome = rc == PP_ETIMEOUT ? "withdrawn" : took == API_TOOK_UNKNOWN ? "unknown" : "failed";
+    set_answer(x, (unsigned)status,
+               error_response((unsigned)status, api_error_code(status, rc), msg,
+                              rc == PP_EXAPI ? e->xapi_code : NULL, took));
+}
+
+/* Queue a finished answer on the MHD thread (consumes r). */
+static enum MHD_Result queue_response(struct MHD_Connection *c, unsigned status,
+                                      struct MHD_Response *r)
+{
+    enum MHD_Result ret;
+
+    if (!r)
+        return MHD_NO;
     ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
 static enum MHD_Result queue_error_ex(struct MHD_Connection *c, unsigned status, const char *code,
-                                      const char *msg, const char *xapi, const char *allow)
+                                      const char *msg, const char *allow)
 {
-    struct buf b;
-    struct MHD_Response *r;
-    enum MHD_Result ret;
+    struct MHD_Response *r = error_response(status, code, msg, NULL, API_TOOK_NONE);
 
-    buf_init(&b);
-    api_error_json(&b, code, msg, xapi);
-    size_t len = b.len;
-    r = MHD_create_response_from_buffer(len, buf_take(&b), MHD_RESPMEM_MUST_FREE);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    add_common_headers(r);
-    if (status == 401)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"poolpatch\"");
-    if (allow)
+    if (r && allow)
         MHD_add_response_header(r, "Allow", allow);
-    ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    if (r && status == 503)
+        MHD_add_response_header(r, "Connection", "close");
+    return queue_response(c, status, r);
 }
 
 static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-    return queue_error_ex(c, status, api_error_code((int)status, 0), msg, NULL, NULL);
+    return queue_error_ex(c, status, api_error_code((int)status, 0), msg, NULL);
 }
 
-/* Map an engine failure to its status and body. */
-static enum MHD_Result queue_err(struct MHD_Connection *c, int rc, const struct err *e)
+struct engine *api_server_engine(struct api_server *srv)
 {
-    int status = api_status_for(rc);
-    const char *msg = e->msg[0] ? e->msg : err_code_name(rc);
-
-    if (status >= 500)
-        log_warn(MOD, "request failed (%d): %s", status, msg);
-    return queue_error_ex(c, (unsigned)status, api_error_code(status, rc), msg,
-                          rc == PP_EXAPI ? e->xapi_code : NULL, NULL);
+    return srv->eng;
 }
 
-static enum MHD_Result queue_json(struct MHD_Connection *c, unsigned status, json_t *v)
+size_t api_server_max_body(struct api_server *srv)
 {
-    char *text = json_dumps(v, JSON_COMPACT);
-
-    if (!text)
-        return queue_error(c, 500, "could not encode the engine's answer as JSON");
-    return queue_text(c, status, "application/json", text, strlen(text));
+    return srv->max_body;
 }
 
-static enum MHD_Result queue_empty(struct MHD_Connection *c, unsigned status)
+/* ---------------------------------------------------------------- audit */
+
+int api_server_audit_list(struct api_server *srv, int limit, json_t **out, struct err *e)
 {
-    return queue_text(c, status, NULL, xstrdup(""), 0);
-}
-
-/* ---------------------------------------------------------------- request parsing */
-
-struct qctx {
-    const char *const *allowed;
-    const char *bad;
-    const char *view;
-    const char *sort;
-};
-
-static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value)
-{
-    struct qctx *q = cls;
-    (void)kind;
-    for (const char *const *a = q->allowed; *a; a++) {
-        if (str_eq(*a, key)) {
-            if (str_eq(key, "view"))
-                q->view = value ? value : "";
-            else if (str_eq(key, "sort"))
-                q->sort = value ? value : "";
-            return MHD_YES;
-        }
-    }
-    if (!q->bad)
-        q->bad = key;
-    return MHD_YES;
-}
-
-/* Collect the known query arguments; 0 or a 400 message in e naming the unknown parameter. */
-static int parse_query(struct MHD_Connection *c, const char *const *allowed, struct qctx *q,
-                       struct err *e)
-{
-    memset(q, 0, sizeof *q);
-    q->allowed = allowed;
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_iter, q);
-    if (q->bad)
-        return err_set(e, PP_EINVAL, "unknown query parameter '%s'", q->bad);
-    return 0;
-}
-
-static int parse_view(const char *s, enum engine_view *v, struct err *e)
-{
-    if (!s || str_eq(s, "by-update"))
-        *v = ENGINE_VIEW_BY_UPDATE;
-    else if (str_eq(s, "by-server"))
-        *v = ENGINE_VIEW_BY_SERVER;
-    else
-        return err_set(e, PP_EINVAL, "view: '%s' is not by-update or by-server", s);
-    return 0;
-}
-
-/*
- * Parse the request body as one JSON object (empty body -> empty object when allow_empty).
- * On error returns NULL with e filled (400/413 codes mapped by caller via e->code).
- */
-static json_t *parse_body(struct api_server *srv, struct req *rq, bool allow_empty, struct err *e)
-{
-    json_t *v = NULL;
-
-    if (rq->body.len == 0) {
-        if (allow_empty)
-            return json_object();
-        err_set(e, PP_EINVAL, "request body: a JSON object is required");
-        return NULL;
-    }
-    if (jsonx_load(rq->body.data, rq->body.len, srv->max_body, BODY_MAX_DEPTH, "request body", &v,
-                   e) != 0) {
-        /* syntax, and nesting over the depth limit (size was checked already): bad input */
-        if (e->code == PP_EPARSE || e->code == PP_ELIMIT)
-            e->code = PP_EINVAL;
-        return NULL;
-    }
-    if (!json_is_object(v)) {
-        json_decref(v);
-        err_set(e, PP_EINVAL, "request body: expected a JSON object");
-        return NULL;
-    }
-    return v;
-}
-
-/* Turn jansson's unpack failure into a message naming the key(s). */
-static int unpack_failed(const json_error_t *je, struct err *e)
-{
-    const char *t = je->text;
-    const char *p = strstr(t, "left unpacked: ");
-
-    if (p)
-        return err_set(e, PP_EINVAL, "request body: unknown field(s): %s",
-                       p + strlen("left unpacked: "));
-    return err_set(e, PP_EINVAL, "request body: %s", t);
-}
-
-static int want_string(const char *field, json_t *v, bool required, const char **out, struct err *e)
-{
-    if (!v) {
-        *out = NULL;
-        if (required)
-            return err_set(e, PP_EINVAL, "%s: required", field);
-        return 0;
-    }
-    if (json_is_null(v) && !required) {
-        *out = NULL;
-        return 0;
-    }
-    if (!json_is_string(v))
-        return err_set(e, PP_EINVAL, "%s: expected a string", field);
-    *out = json_string_value(v);
-    if (required && !**out)
-        return err_set(e, PP_EINVAL, "%s: must not be empty", field);
-    if (strlen(*out) != json_string_length(v))
-        return err_set(e, PP_EINVAL, "%s: must not contain NUL bytes", field);
-    return 0;
-}
-
-static int want_bool(const char *field, json_t *v, bool def, bool *out, struct err *e)
-{
-    if (!v || json_is_null(v)) {
-        *out = def;
-        return 0;
-    }
-    if (!json_is_boolean(v))
-        return err_set(e, PP_EINVAL, "%s: expected true or false", field);
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* max_parallel: an integer 0 (as capacity allows) .. 64 (XenServer's most hosts in a pool). */
-static int want_max_parallel(json_t *v, int *out, struct err *e)
-{
-    *out = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 64)
-        return err_set(e, PP_EINVAL,
-                       "max_parallel: expected an integer from 0 (as capacity allows) to 64");
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-/* An array of non-empty strings -> a new array of borrowed pointers (caller frees). */
-static int want_strings(const char *field, json_t *v, const char ***out, size_t *n, struct err *e)
-{
-    size_t i;
-    json_t *x;
-
-    *out = NULL;
-    *n = 0;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_array(v))
-        return err_set(e, PP_EINVAL, "%s: expected an array of strings", field);
-    if (json_array_size(v) > LIST_MAX)
-        return err_set(e, PP_EINVAL, "%s: more than %d items", field, LIST_MAX);
-    *out = xcalloc(json_array_size(v) + 1, sizeof **out);
-    json_array_foreach(v, i, x)
-    {
-        if (!json_is_string(x) || json_string_length(x) == 0 ||
-            strlen(json_string_value(x)) != json_string_length(x)) {
-            free(*out);
-            *out = NULL;
-            return err_set(e, PP_EINVAL, "%s[%zu]: expected a non-empty string", field, i);
-        }
-        (*out)[i] = json_string_value(x);
-    }
-    *n = json_array_size(v);
-    return 0;
-}
-
-/* Body of POST /plans and /rollouts.  Strings stay borrowed from body. */
-static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err *e)
-{
-    json_t *pools = NULL, *automated = NULL, *updates = NULL, *file = NULL, *policy = NULL,
-           *stay = NULL, *maxp = NULL;
-    json_error_t je;
-    const char *pol = NULL;
-    const char **pl = NULL, **ul = NULL;
-    bool has_auto;
     int rc;
 
-    memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
-                       "automated", &automated, "updates", &updates, "file", &file, "policy",
-                       &policy, "stay_on_release", &stay, "max_parallel", &maxp) != 0)
-        return unpack_failed(&je, e);
-    if ((rc = want_strings("pools", pools, &pl, &req->n_pools, e)) != 0)
-        return rc;
-    if ((rc = want_strings("updates", updates, &ul, &req->n_updates, e)) != 0)
-        goto fail;
-    req->pools = pl;
-    req->updates = ul;
-    if ((rc = want_string("file", file, false, &req->file, e)) != 0)
-        goto fail;
-    if ((rc = want_string("policy", policy, false, &pol, e)) != 0)
-        goto fail;
-    if (!pol || str_eq(pol, "return")) /* the default: VMs back home */
-        req->policy = ENGINE_POLICY_RETURN;
-    else if (str_eq(pol, "minimal"))
-        req->policy = ENGINE_POLICY_MINIMAL;
-    else {
-        rc = err_set(e, PP_EINVAL, "policy: '%s' is not minimal or return", pol);
-        goto fail;
-    }
-    if ((rc = want_bool("stay_on_release", stay, false, &req->stay_on_release, e)) != 0)
-        goto fail;
-    if ((rc = want_max_parallel(maxp, &req->max_parallel, e)) != 0)
-        goto fail;
-    has_auto = automated && !json_is_null(automated);
-    if ((rc = want_bool("automated", automated, false, &req->automated, e)) != 0)
-        goto fail;
-    if (req->automated && (req->n_updates || req->file)) {
-        rc = err_set(e, PP_EINVAL, "automated: cannot be combined with updates or file");
-        goto fail;
-    }
-    if (req->n_updates && req->file) {
-        rc = err_set(e, PP_EINVAL, "file: cannot be combined with updates");
-        goto fail;
-    }
-    if (!has_auto && !req->n_updates && !req->file)
-        req->automated = true; /* nothing chosen: the minimal set per host */
-    if (!req->automated && !req->n_updates && !req->file) {
-        rc = err_set(e, PP_EINVAL, "updates: choose updates, a file, or automated: true");
-        goto fail;
-    }
-    return 0;
-fail:
-    free(pl);
-    free(ul);
-    req->pools = req->updates = NULL;
+    if (!srv->audit)
+        return err_set(e, PP_ESTATE, "this server keeps no audit log (no database)");
+    pthread_mutex_lock(&srv->alock);
+    rc = store_audit_list(srv->audit, limit, out, e);
+    pthread_mutex_unlock(&srv->alock);
     return rc;
 }
 
+static void audit_record(struct api_call *x)
+{
+    struct api_server *srv = x->srv;
+    struct err e = {0};
+    struct store_audit_entry a = {
+        .role = x->role == API_ROLE_ADMIN ? "admin" : "read",
+        .token_id = x->token_id,
+        .client = x->client,
+        .method = x->method,
+        .path = x->path,
+        .status = (int)x->status,
+        .outcome = x->outcome ? x->outcome : (x->status < 300 ? "done" : "failed"),
+        .detail = x->status < 300 ? "" : x->detail,
+    };
+
+    log_info(MOD, "audit: %s %s by %s token %s from %s: %u %s", x->method, x->path, a.role,
+             x->token_id, x->client, x->status, a.outcome);
+    if (!srv->audit)
+        return;
+    pthread_mutex_lock(&srv->alock);
+    if (store_audit_add(srv->audit, &a, &e) != 0)
+        log_warn(MOD, "recording an audit entry: %s", e.msg);
+    pthread_mutex_unlock(&srv->alock);
+}
+
+/* The first 16 hex digits of the token's SHA-256: names a token without revealing it. */
+static void token_id_of(const char *authorization, char out[17])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    const char *t = authorization ? authorization + strlen("Bearer ") : "";
+
+    while (*t == ' ')
+        t++;
+    EVP_Digest(t, strlen(t), md, &n, EVP_sha256(), NULL);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+/* ---------------------------------------------------------------- workers */
+
+/* Run a call's handler (worker thread), then hand the answer back to the MHD thread. */
+static void run_call(struct api_call *x)
+{
+    const struct api_handler *h = api_handler_find(x->m.route, x->method);
+    bool audited = h && h->write && api_method_mutates(x->method);
+
+    if (!h) {
+        api_answer_error(x, 404, "no such route");
+    } else if (h->write && x->role != API_ROLE_ADMIN) {
+        api_answer_error(x, 403,
+                         "the read-only API token cannot change anything; use the admin token");
+        x->outcome = "refused";
+    } else if (x->deadline_ms && clock_mono_ms() >= x->deadline_ms) {
+        /* no ghost requests: the caller has given up, so it is not carried out */
+        api_answer_error(x, 504,
+                         "the request waited longer than its X-Request-Timeout and was withdrawn "
+                         "without being carried out");
+        x->outcome = "withdrawn";
+    } else {
+        h->fn(x);
+    }
+    if (!x->resp)
+        api_answer_error(x, 500, "the handler gave no answer");
+    if (audited)
+        audit_record(x);
+}
+
+static void *worker_main(void *arg)
+{
+    struct api_server *srv = arg;
+
+    for (;;) {
+        struct api_call *x;
+        pthread_mutex_lock(&srv->qlock);
+        while (!srv->qhead && !srv->qstop)
+            pthread_cond_wait(&srv->qcond, &srv->qlock);
+        x = srv->qhead;
+        if (x) {
+            srv->qhead = x->next;
+            if (!srv->qhead)
+                srv->qtail = NULL;
+        }
+        bool stop = srv->qstop;
+        pthread_mutex_unlock(&srv->qlock);
+        if (!x)
+            break;
+        if (stop)
+            api_answer_error(x, 503, "the daemon is stopping");
+        else
+            run_call(x);
+        x->answered = true;
+        MHD_resume_connection(x->conn);
+    }
+    return NULL;
+}
+
+static void enqueue(struct api_server *srv, struct api_call *x)
+{
+    pthread_mutex_lock(&srv->qlock);
+    x->next = NULL;
+    if (srv->qtail)
+        srv->qtail->next = x;
+    else
+        srv->qhead = x;
+    srv->qtail = x;
+    pthread_cond_signal(&srv->qcond);
+    pthread_mutex_unlock(&srv->qlock);
+}
+
 /* ---------------------------------------------------------------- SSE */
+
+static void sse_wake(struct sse_client *cl)
+{
+    if (cl->suspended) {
+        cl->suspended = false;
+        MHD_resume_connection(cl->conn);
+    }
+}
 
 static void on_engine_event(void *ud, const char *event_json)
 {
@@ -416,11 +400,12 @@ static void on_engine_event(void *ud, const char *event_json)
             cl->q[slot].json = xstrdup(event_json);
             cl->count++;
         }
-        pthread_cond_signal(&cl->cond);
+        sse_wake(cl);
     }
     pthread_mutex_unlock(&srv->lock);
 }
 
+/* MHD thread: hand out framed bytes; with none, suspend until an event or heartbeat. */
 static ssize_t sse_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     struct sse_client *cl = cls;
@@ -456,17 +441,10 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *out, size_t max)
             cl->count--;
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += srv->heartbeat_ms / 1000;
-        ts.tv_nsec += (long)(srv->heartbeat_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (pthread_cond_timedwait(&cl->cond, &srv->lock, &ts) == ETIMEDOUT && cl->count == 0 &&
-            !srv->stopping && !cl->dropped)
-            api_sse_heartbeat(&cl->out);
+        cl->suspended = true;
+        MHD_suspend_connection(cl->conn);
+        ret = 0;
+        break;
     }
     pthread_mutex_unlock(&srv->lock);
     return ret;
@@ -490,7 +468,6 @@ static void sse_client_free(void *cls)
         free(cl->q[(cl->head + i) % srv->sse_queue].json);
     free(cl->q);
     buf_cleanup(&cl->out);
-    pthread_cond_destroy(&cl->cond);
     free(cl);
 }
 
@@ -498,21 +475,17 @@ static enum MHD_Result serve_events(struct api_server *srv, struct MHD_Connectio
 {
     struct sse_client *cl;
     struct MHD_Response *r;
-    pthread_condattr_t ca;
-    enum MHD_Result ret;
 
     pthread_mutex_lock(&srv->lock);
-    if (srv->n_clients >= srv->sse_max || srv->stopping) {
+    if (srv->n_clients >= SSE_MAX || srv->stopping) {
         pthread_mutex_unlock(&srv->lock);
         return queue_error(c, 503, "too many event streams are open; close one and retry");
     }
     cl = xcalloc(1, sizeof *cl);
     cl->srv = srv;
+    cl->conn = c;
     cl->q = xcalloc(srv->sse_queue, sizeof *cl->q);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cl->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    cl->next_beat_ms = clock_mono_ms() + srv->heartbeat_ms;
     buf_init(&cl->out);
     buf_puts(&cl->out, "retry: 3000\n: connected\n\n");
     cl->next = srv->clients;
@@ -530,12 +503,103 @@ static enum MHD_Result serve_events(struct api_server *srv, struct MHD_Connectio
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     /* A stream that ends (dropped client, shutdown) ends its connection too. */
     MHD_add_response_header(r, "Connection", "close");
-    add_common_headers(r);
-    ret = MHD_queue_response(c, 200, r);
-    MHD_destroy_response(r);
-    return ret;
+    api_common_headers(r);
+    return queue_response(c, 200, r);
 }
 
+/* ---------------------------------------------------------------- connections and the timer */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct api_server *srv = cls;
+    struct conn_info *ci = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        ci = xcalloc(1, sizeof *ci);
+        ci->fd = fd ? fd->connect_fd : -1;
+        ci->since_ms = clock_mono_ms();
+        str_lcpy(ci->client, "?", sizeof ci->client);
+        if (ad && ad->client_addr->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ad->client_addr)->sin_addr,
+                      ci->client, sizeof ci->client);
+        else if (ad && ad->client_addr->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ad->client_addr)->sin6_addr,
+                      ci->client, sizeof ci->client);
+        pthread_mutex_lock(&srv->lock);
+        ci->next = srv->conns;
+        if (srv->conns)
+            srv->conns->prev = ci;
+        srv->conns = ci;
+        srv->n_conns++;
+        pthread_mutex_unlock(&srv->lock);
+        *socket_context = ci;
+    } else if (ci) {
+        pthread_mutex_lock(&srv->lock);
+        if (ci->prev)
+            ci->prev->next = ci->next;
+        else
+            srv->conns = ci->next;
+        if (ci->next)
+            ci->next->prev = ci->prev;
+        srv->n_conns--;
+        pthread_mutex_unlock(&srv->lock);
+        free(ci);
+        *socket_context = NULL;
+    }
+}
+
+/* Connections from the same address as ci (lock held). */
+static unsigned same_client(struct api_server *srv, const struct conn_info *ci)
+{
+    unsigned n = 0;
+
+    for (struct conn_info *o = srv->conns; o; o = o->next)
+        n += str_eq(o->client, ci->client);
+    return n;
+}
+
+/* Timer thread: cut connections whose headers trickle; SSE heartbeats. */
+static void *timer_main(void *arg)
+{
+    struct api_server *srv = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&srv->lock);
+    while (!srv->stopping) {
+        int64_t now = clock_mono_ms();
+        for (struct conn_info *ci = srv->conns; ci; ci = ci->next) {
+            char peek;
+            if (ci->headers_done || ci->cut || ci->fd < 0)
+                continue;
+            /* headers too slow, or the client hung up half-way (MHD would wait for more) */
+            if (now - ci->since_ms > (int64_t)srv->header_timeout_ms ||
+                recv(ci->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+                ci->cut = true;
+                shutdown(ci->fd, SHUT_RDWR); /* MHD sees the end and closes it */
+            }
+        }
+        for (struct sse_client *cl = srv->clients; cl; cl = cl->next) {
+            if (now >= cl->next_beat_ms) {
+                cl->next_beat_ms = now + srv->heartbeat_ms;
+                if (!cl->dropped && cl->count == 0)
+                    api_sse_heartbeat(&cl->out);
+                sse_wake(cl);
+            }
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += TIMER_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->tcond, &srv->lock, &ts);
+    }
+    pthread_mutex_unlock(&srv->lock);
+    return NULL;
+}
 /* ---------------------------------------------------------------- static assets */
 
 static enum MHD_Result queue_asset(struct MHD_Connection *c, const char *mime, const char *etag,
@@ -559,7 +623,7 @@ static enum MHD_Result queue_asset(struct MHD_Connection *c, const char *mime, c
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     if (!not_modified)
         MHD_add_response_header(r, "Content-Type", mime);
-    add_common_headers(r);
+    api_common_headers(r);
     ret = MHD_queue_response(c, not_modified ? 304 : 200, r);
     MHD_destroy_response(r);
     return ret;
@@ -614,246 +678,42 @@ static enum MHD_Result serve_static(struct api_server *srv, struct MHD_Connectio
     return queue_asset(c, a->mime, a->etag, a->data, a->len, MHD_RESPMEM_PERSISTENT);
 }
 
-/* ---------------------------------------------------------------- API handlers */
+/* ---------------------------------------------------------------- requests */
 
-static enum MHD_Result handle_api(struct api_server *srv, struct MHD_Connection *c,
-                                  const struct api_match *m, const char *method, struct req *rq)
+struct qscan {
+    const char *const *allowed;
+    const char *bad;
+    struct api_query *q;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
 {
-    static const char *const no_args[] = {NULL};
-    static const char *const view_sort[] = {"view", "sort", NULL};
-    static const char *const view_only[] = {"view", NULL};
-    struct err e = {0};
-    json_t *out = NULL, *body = NULL;
-    struct qctx q;
-    enum MHD_Result ret;
-    int rc;
+    struct qscan *s = cls;
 
-    const char *const *args = m->route == API_R_UPDATES       ? view_sort
-                              : m->route == API_R_UPDATES_CSV ? view_only
-                                                              : no_args;
-    if (parse_query(c, args, &q, &e) != 0)
-        return queue_err(c, PP_EINVAL, &e);
-    if (!api_method_mutates(method) && rq->body.len)
-        return queue_error(c, 400, "a GET request has no body");
-    if (api_method_mutates(method) && rq->body.len) {
-        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-        if (!ct || !str_has_prefix(ct, "application/json"))
-            return queue_error(c, 415, "request bodies must be application/json");
+    (void)kind;
+    for (const char *const *a = s->allowed; *a; a++) {
+        if (str_eq(*a, key)) {
+            const char **slot = str_eq(key, "view")   ? &s->q->view
+                                : str_eq(key, "sort") ? &s->q->sort
+                                                      : &s->q->limit;
+            *slot = value ? value : "";
+            return MHD_YES;
+        }
     }
-
-    switch (m->route) {
-    case API_R_POOLS:
-        if (str_eq(method, "POST")) {
-            struct engine_pool_spec spec = {0};
-            json_t *jn = NULL, *ju = NULL, *jus = NULL, *jp = NULL, *jc = NULL;
-            json_error_t je;
-            if (!(body = parse_body(srv, rq, false, &e)))
-                return queue_err(c, e.code, &e);
-            if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju,
-                               "username", &jus, "password", &jp, "ca_file", &jc) != 0)
-                rc = unpack_failed(&je, &e);
-            else if ((rc = want_string("name", jn, false, &spec.name, &e)) == 0 &&
-                     (rc = want_string("url", ju, true, &spec.url, &e)) == 0 &&
-                     (rc = want_string("username", jus, true, &spec.username, &e)) == 0 &&
-                     (rc = want_string("password", jp, true, &spec.password, &e)) == 0)
-                rc = want_string("ca_file", jc, false, &spec.ca_file, &e);
-            if (rc == 0 && !str_has_prefix(spec.url, "http://") &&
-                !str_has_prefix(spec.url, "https://"))
-                rc = err_set(&e, PP_EINVAL, "url: '%s' must start with https:// or http://",
-                             spec.url);
-            if (rc == 0)
-                rc = engine_pool_add(srv->eng, &spec, &out, &e);
-            ret = rc ? queue_err(c, rc, &e) : queue_json(c, 201, out);
-            break;
-        }
-        rc = engine_pools(srv->eng, &out, &e);
-        ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
-        break;
-    case API_R_POOL:
-        rc = engine_pool_remove(srv->eng, m->param, &e);
-        ret = rc ? queue_err(c, rc, &e) : queue_empty(c, 204);
-        break;
-    case API_R_UPDATES: {
-        enum engine_view view = ENGINE_VIEW_BY_UPDATE;
-        enum engine_sort sort = ENGINE_SORT_DATE;
-        if ((rc = parse_view(q.view, &view, &e)) == 0) {
-            if (q.sort && str_eq(q.sort, "pool"))
-                sort = ENGINE_SORT_POOL;
-            else if (q.sort && !str_eq(q.sort, "date"))
-                rc = err_set(&e, PP_EINVAL, "sort: '%s' is not date or pool", q.sort);
-        }
-        if (rc == 0)
-            rc = engine_updates_view(srv->eng, view, sort, &out, &e);
-        ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
-        break;
-    }
-    case API_R_UPDATES_CSV: {
-        enum engine_view view = ENGINE_VIEW_BY_UPDATE;
-        char *csv = NULL;
-        if ((rc = parse_view(q.view, &view, &e)) == 0)
-            rc = engine_updates_csv(srv->eng, view, &csv, &e);
-        if (rc) {
-            ret = queue_err(c, rc, &e);
-            break;
-        }
-        struct MHD_Response *r =
-            MHD_create_response_from_buffer(strlen(csv), csv, MHD_RESPMEM_MUST_FREE);
-        if (!r) {
-            free(csv);
-            return MHD_NO;
-        }
-        MHD_add_response_header(r, "Content-Type", "text/csv; charset=utf-8");
-        MHD_add_response_header(r, "Content-Disposition",
-                                view == ENGINE_VIEW_BY_SERVER
-                                    ? "attachment; filename=\"updates-by-server.csv\""
-                                    : "attachment; filename=\"updates-by-update.csv\"");
-        MHD_add_response_header(r, "Cache-Control", "no-store");
-        add_common_headers(r);
-        ret = MHD_queue_response(c, 200, r);
-        MHD_destroy_response(r);
-        break;
-    }
-    case API_R_UPDATES_CHECK:
-    case API_R_UPDATES_RESTORE:
-    case API_R_ROLLOUT_RETRY:
-    case API_R_ROLLOUT_CANCEL:
-        if (!(body = parse_body(srv, rq, true, &e)))
-            return queue_err(c, e.code, &e);
-        if (json_object_size(body)) {
-            err_set(&e, PP_EINVAL, "request body: unknown field(s): %s",
-                    json_object_iter_key(json_object_iter(body)));
-            ret = queue_err(c, PP_EINVAL, &e);
-            break;
-        }
-        if (m->route == API_R_UPDATES_CHECK) {
-            rc = engine_updates_check(srv->eng, &out, &e);
-            ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
-            break;
-        }
-        if (m->route == API_R_UPDATES_RESTORE)
-            rc = engine_updates_restore(srv->eng, &e);
-        else if (m->route == API_R_ROLLOUT_RETRY)
-            rc = engine_rollout_retry(srv->eng, m->param, &e);
-        else
-            rc = engine_rollout_cancel(srv->eng, m->param, &e);
-        ret = rc ? queue_err(c, rc, &e) : queue_empty(c, 204);
-        break;
-    case API_R_UPDATES_DISMISS: {
-        json_t *ids = NULL, *all = NULL;
-        json_error_t je;
-        const char **idv = NULL;
-        size_t n = 0;
-        bool all_b = false;
-        if (!(body = parse_body(srv, rq, false, &e)))
-            return queue_err(c, e.code, &e);
-        if (json_unpack_ex(body, &je, 0, "{s?o s?o !}", "ids", &ids, "all", &all) != 0)
-            rc = unpack_failed(&je, &e);
-        else if ((rc = want_strings("ids", ids, &idv, &n, &e)) == 0 &&
-                 (rc = want_bool("all", all, false, &all_b, &e)) == 0) {
-            if (all_b && n)
-                rc = err_set(&e, PP_EINVAL, "all: cannot be combined with ids");
-            else if (!all_b && !n)
-                rc = err_set(&e, PP_EINVAL, "ids: give at least one update id, or all: true");
-        }
-        if (rc == 0)
-            rc = engine_updates_dismiss(srv->eng, idv, n, all_b, &e);
-        free(idv);
-        ret = rc ? queue_err(c, rc, &e) : queue_empty(c, 204);
-        break;
-    }
-    case API_R_PLANS:
-    case API_R_ROLLOUTS:
-        /* only POST starts anything: GET and HEAD list (HEAD is allowed wherever GET is) */
-        if (m->route == API_R_ROLLOUTS && !str_eq(method, "POST")) {
-            rc = engine_rollouts(srv->eng, &out, &e);
-            ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
-            break;
-        } else {
-            struct engine_plan_req req;
-            char *id = NULL;
-            if (!(body = parse_body(srv, rq, true, &e)))
-                return queue_err(c, e.code, &e);
-            if ((rc = parse_plan_req(body, &req, &e)) != 0) {
-                ret = queue_err(c, rc, &e);
-                break;
-            }
-            if (m->route == API_R_PLANS)
-                rc = engine_plan(srv->eng, &req, &out, &e);
-            else
-                rc = engine_rollout_start(srv->eng, &req, &id, &e);
-            free((void *)req.pools);
-            free((void *)req.updates);
-            if (rc) {
-                ret = queue_err(c, rc, &e);
-            } else if (m->route == API_R_PLANS) {
-                ret = queue_json(c, 200, out);
-            } else {
-                out = json_pack("{s:s}", "id", id);
-                char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
-                struct MHD_Response *r =
-                    text
-                        ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE)
-                        : NULL;
-                if (!r) {
-                    free(text);
-                    free(id);
-                    ret = MHD_NO;
-                    break;
-                }
-                char loc[API_PARAM_MAX + 32];
-                snprintf(loc, sizeof loc, "/api/v1/rollouts/%s", id);
-                MHD_add_response_header(r, "Content-Type", "application/json");
-                MHD_add_response_header(r, "Location", loc);
-                MHD_add_response_header(r, "Cache-Control", "no-store");
-                add_common_headers(r);
-                ret = MHD_queue_response(c, 201, r);
-                MHD_destroy_response(r);
-                free(id);
-            }
-        }
-        break;
-    case API_R_ROLLOUT:
-        rc = engine_rollout_get(srv->eng, m->param, &out, &e);
-        ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
-        break;
-    case API_R_EVENTS:
-        ret = serve_events(srv, c);
-        break;
-    case API_R_UPDATES_DOWNLOAD: {
-        /* {"ids": [...]}: download update files into the daemon's cache */
-        json_t *ids = NULL;
-        json_error_t je;
-        const char **idv = NULL;
-        size_t n = 0;
-        if (!(body = parse_body(srv, rq, false, &e)))
-            return queue_err(c, e.code, &e);
-        if (json_unpack_ex(body, &je, 0, "{s:o !}", "ids", &ids) != 0)
-            rc = unpack_failed(&je, &e);
-        else if ((rc = want_strings("ids", ids, &idv, &n, &e)) == 0 && n == 0)
-            rc = err_set(&e, PP_EINVAL, "ids: give at least one update id or name");
-        if (rc == 0)
-            rc = engine_updates_download(srv->eng, idv, n, &out, &e);
-        free(idv);
-        ret = rc ? queue_err(c, rc, &e) : queue_json(c, 200, out);
-        break;
-    }
-    case API_R_CLIENT_ID:
-        /* the client ID file as uploaded; the engine checks its fields */
-        if (!(body = parse_body(srv, rq, false, &e)))
-            return queue_err(c, e.code, &e);
-        rc = engine_client_id_import(srv->eng, rq->body.data, rq->body.len, &e);
-        ret = rc ? queue_err(c, rc, &e) : queue_empty(c, 204);
-        break;
-    default:
-        ret = queue_error(c, 404, "no such route");
-        break;
-    }
-    json_decref(out);
-    json_decref(body);
-    return ret;
+    if (!s->bad)
+        s->bad = key;
+    return MHD_YES;
 }
 
-/* Refuse browser requests from other origins (DNS rebinding, cross-site forms). */
+static struct conn_info *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return i ? i->socket_context : NULL;
+}
+
+/* Refuse browser requests from other origins (cross-site forms). */
 static bool origin_ok(struct MHD_Connection *c)
 {
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
@@ -866,78 +726,166 @@ static bool origin_ok(struct MHD_Connection *c)
     return p && host && strcmp(p + 3, host) == 0;
 }
 
+/* Over the per-address or total limits?  Lock-free reads of counters are fine as a hint. */
+static bool over_limits(struct api_server *srv, struct conn_info *ci, char *msg, size_t msgsz)
+{
+    unsigned same = 0, total;
+
+    pthread_mutex_lock(&srv->lock);
+    if (ci) {
+        ci->headers_done = true;
+        same = same_client(srv, ci);
+    }
+    total = srv->n_conns;
+    pthread_mutex_unlock(&srv->lock);
+    if (ci && same > srv->max_per_ip) {
+        snprintf(msg, msgsz, "too many connections from %s (%u, limit %u); retry later",
+                 ci->client, same, srv->max_per_ip);
+        return true;
+    }
+    if (total + 4 > srv->max_conns) {
+        snprintf(msg, msgsz, "the server is at its connection limit (%u); retry later",
+                 srv->max_conns);
+        return true;
+    }
+    return false;
+}
+
+/* First call of a request: headers only.  Refuse early what needs no body. */
+static enum MHD_Result request_start(struct api_server *srv, struct MHD_Connection *c,
+                                     const char *url, const char *method, struct api_call *x)
+{
+    struct conn_info *ci = conn_of(c);
+    char msg[160];
+    int st = api_route(method, url, &x->m);
+
+    if (ci)
+        str_lcpy(x->client, ci->client, sizeof x->client);
+    if (over_limits(srv, ci, msg, sizeof msg))
+        return queue_error(c, 503, msg);
+    if (!api_host_allowed(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"),
+                          srv->server_names))
+        return queue_error(c, 421,
+                           "the Host header names neither this server's address nor a "
+                           "configured server name (setting server_names)");
+    if (st == 404)
+        return queue_error(c, 404, "no such route");
+    if (st == 405)
+        return queue_error_ex(c, 405, "method_not_allowed", "method not allowed here",
+                              x->m.allow);
+    if (x->m.route != API_R_STATIC) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        struct qscan qs = {.allowed = api_route_query_args(x->m.route), .q = &x->q};
+        if (!origin_ok(c))
+            return queue_error(c, 403, "cross-origin requests are refused");
+        x->role = api_auth_role(srv->token, srv->read_token, auth);
+        if (x->role == API_ROLE_NONE)
+            return queue_error(c, 401,
+                               auth ? "the API token is wrong"
+                                    : "an API token is required (Authorization: Bearer "
+                                      "<token>; the daemon's token file holds it)");
+        token_id_of(auth, x->token_id);
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_iter, &qs);
+        if (qs.bad) {
+            snprintf(msg, sizeof msg, "unknown query parameter '%.100s'", qs.bad);
+            return queue_error(c, 400, msg);
+        }
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    const char *rt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Timeout");
+    uint64_t n;
+    if (cl && str_to_uint64(cl, &n) == 0 && n > srv->max_body) {
+        snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", srv->max_body);
+        return queue_error(c, 413, msg);
+    }
+    /* the caller's own timeout, in seconds: after it, the request is never carried out */
+    if (rt && str_to_uint64(rt, &n) == 0 && n > 0 && n < 86400)
+        x->deadline_ms = clock_mono_ms() + (int64_t)n * 1000 - 250;
+    return MHD_YES;
+}
+
+/* Last call of a request: the body is in.  Static and SSE here; the rest to a worker. */
+static enum MHD_Result request_ready(struct api_server *srv, struct MHD_Connection *c,
+                                     const char *url, struct api_call *x)
+{
+    if (x->too_large) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", srv->max_body);
+        return queue_error(c, 413, msg);
+    }
+    if (x->m.route == API_R_STATIC)
+        return serve_static(srv, c, url);
+    if (!api_method_mutates(x->method) && x->body.len)
+        return queue_error(c, 400, "a GET request has no body");
+    if (api_method_mutates(x->method) && x->body.len) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (!ct || !str_has_prefix(ct, "application/json"))
+            return queue_error(c, 415, "request bodies must be application/json");
+    }
+    if (x->m.route == API_R_EVENTS)
+        return serve_events(srv, c);
+    x->path = xstrdup(url);
+    x->queued = true;
+    MHD_suspend_connection(c);
+    enqueue(srv, x);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct api_server *srv = cls;
-    struct req *rq = *con_cls;
-    struct api_match m;
-    int st;
+    struct api_call *x = *con_cls;
 
     (void)version;
-    if (!rq) {
-        /* First call: headers only.  Refuse early what needs no body. */
-        rq = xcalloc(1, sizeof *rq);
-        buf_init(&rq->body);
-        *con_cls = rq;
-        st = api_route(method, url, &m);
-        if (st == 404)
-            return queue_error(c, 404, "no such route");
-        if (st == 405)
-            return queue_error_ex(c, 405, "method_not_allowed", "method not allowed here", NULL,
-                                  m.allow);
-        if (m.route != API_R_STATIC) {
-            const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-            if (!origin_ok(c))
-                return queue_error(c, 403, "cross-origin requests are refused");
-            if (api_check_auth(srv->token, auth) != 0)
-                return queue_error(c, 401,
-                                   auth ? "the API token is wrong"
-                                        : "an API token is required (Authorization: Bearer "
-                                          "<token>; the daemon's token file holds it)");
-        }
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        uint64_t n;
-        if (cl && str_to_uint64(cl, &n) == 0 && n > srv->max_body) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", srv->max_body);
-            return queue_error(c, 413, msg);
-        }
-        return MHD_YES;
+    if (!x) {
+        x = xcalloc(1, sizeof *x);
+        x->srv = srv;
+        x->conn = c;
+        x->method = method;
+        buf_init(&x->body);
+        *con_cls = x;
+        return request_start(srv, c, url, method, x);
     }
+    if (x->answered) {
+        struct MHD_Response *r = x->resp;
+        x->resp = NULL;
+        return queue_response(c, x->status, r);
+    }
+    if (x->queued)
+        return MHD_YES; /* resumed without an answer: cannot happen, wait */
     if (*upload_data_size) {
-        if (!rq->too_large && rq->body.len + *upload_data_size <= srv->max_body)
-            buf_append(&rq->body, upload_data, *upload_data_size);
+        if (!x->too_large && x->body.len + *upload_data_size <= srv->max_body)
+            buf_append(&x->body, upload_data, *upload_data_size);
         else
-            rq->too_large = true;
+            x->too_large = true;
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (rq->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", srv->max_body);
-        return queue_error(c, 413, msg);
-    }
-    api_route(method, url, &m);
-    if (m.route == API_R_STATIC)
-        return serve_static(srv, c, url);
-    if (api_method_mutates(method))
-        log_info(MOD, "%s %s", method, url); /* an audit trail of changes (bodies not logged) */
-    return handle_api(srv, c, &m, method, rq);
+    return request_ready(srv, c, url, x);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    struct req *rq = *con_cls;
+    struct api_server *srv = cls;
+    struct api_call *x = *con_cls;
+    struct conn_info *ci = conn_of(c);
 
-    (void)cls;
-    (void)c;
     (void)toe;
-    if (rq) {
-        buf_cleanup(&rq->body);
-        free(rq);
+    if (ci) { /* the next request on this connection gets its own header deadline */
+        pthread_mutex_lock(&srv->lock);
+        ci->headers_done = false;
+        ci->since_ms = clock_mono_ms();
+        pthread_mutex_unlock(&srv->lock);
+    }
+    if (x) {
+        if (x->resp)
+            MHD_destroy_response(x->resp);
+        buf_cleanup(&x->body);
+        free(x->path);
+        free(x);
         *con_cls = NULL;
     }
 }
@@ -951,8 +899,110 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     line[strcspn(line, "\n")] = '\0';
     log_warn(MOD, "httpd: %s", line);
 }
-
 /* ---------------------------------------------------------------- lifecycle */
+
+static int sockaddr_for(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+                        unsigned *flags, struct err *e)
+{
+    memset(ss, 0, sizeof *ss);
+    if (strchr(addr, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
+            return err_set(e, PP_EINVAL, "listen: '%s' is not a numeric IPv6 address", addr);
+        *flags |= MHD_USE_IPv6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
+            return err_set(e, PP_EINVAL, "listen: '%s' is not a numeric IPv4 address", addr);
+    }
+    return 0;
+}
+
+static struct api_server *server_alloc(const struct api_config *cfg, struct engine *eng)
+{
+    struct api_server *srv = xcalloc(1, sizeof *srv);
+    pthread_condattr_t ca;
+
+    srv->eng = eng;
+    str_lcpy(srv->token, cfg->token, sizeof srv->token);
+    if (cfg->read_token)
+        str_lcpy(srv->read_token, cfg->read_token, sizeof srv->read_token);
+    srv->server_names = xstrdup(cfg->server_names ? cfg->server_names : "");
+    srv->web_root = cfg->web_root && *cfg->web_root ? xstrdup(cfg->web_root) : NULL;
+    srv->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
+    srv->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : API_DEFAULT_HEARTBEAT_MS;
+    srv->sse_queue = cfg->sse_queue ? cfg->sse_queue : API_DEFAULT_SSE_QUEUE;
+    srv->max_conns = cfg->max_connections ? cfg->max_connections : API_DEFAULT_MAX_CONNECTIONS;
+    srv->max_per_ip = cfg->max_per_ip ? cfg->max_per_ip : API_DEFAULT_MAX_PER_IP;
+    srv->header_timeout_ms =
+        1000 * (cfg->header_timeout_s ? cfg->header_timeout_s : API_DEFAULT_HEADER_TIMEOUT_S);
+    srv->n_workers = cfg->workers ? cfg->workers : API_DEFAULT_WORKERS;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_mutex_init(&srv->qlock, NULL);
+    pthread_mutex_init(&srv->alock, NULL);
+    pthread_cond_init(&srv->qcond, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->tcond, &ca);
+    pthread_condattr_destroy(&ca);
+    return srv;
+}
+
+/* Stop threads (workers answer what is queued), resume every suspended connection, stop MHD. */
+static void server_stop(struct api_server *srv)
+{
+    pthread_mutex_lock(&srv->qlock);
+    srv->qstop = true;
+    pthread_cond_broadcast(&srv->qcond);
+    pthread_mutex_unlock(&srv->qlock);
+    for (unsigned i = 0; i < srv->n_workers && srv->workers; i++) {
+        if (srv->workers[i])
+            pthread_join(srv->workers[i], NULL);
+    }
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = true;
+    for (struct sse_client *cl = srv->clients; cl; cl = cl->next)
+        sse_wake(cl);
+    pthread_cond_signal(&srv->tcond);
+    pthread_mutex_unlock(&srv->lock);
+    if (srv->timer_started)
+        pthread_join(srv->timer, NULL);
+    if (srv->d)
+        MHD_stop_daemon(srv->d);
+}
+
+static void server_release(struct api_server *srv)
+{
+    store_close(srv->audit);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_mutex_destroy(&srv->qlock);
+    pthread_mutex_destroy(&srv->alock);
+    pthread_cond_destroy(&srv->qcond);
+    pthread_cond_destroy(&srv->tcond);
+    explicit_bzero(srv->token, sizeof srv->token);
+    explicit_bzero(srv->read_token, sizeof srv->read_token);
+    free(srv->workers);
+    free(srv->server_names);
+    free(srv->web_root);
+    free(srv);
+}
+
+static int start_threads(struct api_server *srv, struct err *e)
+{
+    srv->workers = xcalloc(srv->n_workers, sizeof *srv->workers);
+    for (unsigned i = 0; i < srv->n_workers; i++) {
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0)
+            return err_set(e, PP_ENOMEM, "cannot start the API's worker threads");
+    }
+    if (pthread_create(&srv->timer, NULL, timer_main, srv) != 0)
+        return err_set(e, PP_ENOMEM, "cannot start the API's timer thread");
+    srv->timer_started = true;
+    return 0;
+}
 
 int api_server_new(const struct api_config *cfg, struct engine *eng, struct api_server **out,
                    struct err *e)
@@ -960,61 +1010,47 @@ int api_server_new(const struct api_config *cfg, struct engine *eng, struct api_
     struct api_server *srv;
     struct sockaddr_storage ss;
     const char *addr = cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    unsigned maxc = cfg->max_connections ? cfg->max_connections : API_DEFAULT_MAX_CONNECTIONS;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    int rc;
 
     *out = NULL;
     if (!cfg->token || !*cfg->token)
         return err_set(e, PP_EINVAL, "the API needs a token");
-    memset(&ss, 0, sizeof ss);
-    if (strchr(addr, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(cfg->port);
-        if (inet_pton(AF_INET6, addr, &s6->sin6_addr) != 1)
-            return err_set(e, PP_EINVAL, "listen: '%s' is not a numeric IPv6 address", addr);
-        flags |= MHD_USE_IPv6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(cfg->port);
-        if (inet_pton(AF_INET, addr, &s4->sin_addr) != 1)
-            return err_set(e, PP_EINVAL, "listen: '%s' is not a numeric IPv4 address", addr);
+    if (cfg->read_token && api_token_equal(cfg->token, cfg->read_token))
+        return err_set(e, PP_EINVAL, "the read-only token must differ from the admin token");
+    if ((rc = sockaddr_for(addr, cfg->port, &ss, &flags, e)) != 0)
+        return rc;
+    srv = server_alloc(cfg, eng);
+    if (cfg->db_path && (rc = store_open(cfg->db_path, NULL, &srv->audit, e)) != 0) {
+        err_prefix(e, "the audit log: ");
+        server_release(srv);
+        return rc;
     }
-    srv = xcalloc(1, sizeof *srv);
-    srv->eng = eng;
-    str_lcpy(srv->token, cfg->token, sizeof srv->token);
-    srv->web_root = cfg->web_root && *cfg->web_root ? xstrdup(cfg->web_root) : NULL;
-    srv->max_body = cfg->max_body ? cfg->max_body : API_DEFAULT_MAX_BODY;
-    srv->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : API_DEFAULT_HEARTBEAT_MS;
-    srv->sse_queue = cfg->sse_queue ? cfg->sse_queue : API_DEFAULT_SSE_QUEUE;
-    srv->sse_max = maxc / 2 ? maxc / 2 : 1;
-    pthread_mutex_init(&srv->lock, NULL);
-
     srv->sub_id = engine_subscribe(eng, on_engine_event, srv);
     if (srv->sub_id <= 0) {
-        int rc = srv->sub_id < 0 ? srv->sub_id : PP_ESTATE;
-        pthread_mutex_destroy(&srv->lock);
-        free(srv->web_root);
-        free(srv);
+        rc = srv->sub_id < 0 ? srv->sub_id : PP_ESTATE;
+        server_release(srv);
         return err_set(e, rc, "cannot subscribe to the engine's progress events");
     }
-    srv->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, maxc,
-        MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(cfg->conn_timeout_s ? cfg->conn_timeout_s : API_DEFAULT_CONN_TIMEOUT_S),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_END);
-    if (!srv->d) {
-        int saved = errno;
+    if ((rc = start_threads(srv, e)) == 0) {
+        srv->d = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+            srv->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->max_per_ip + 16,
+            MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)(cfg->conn_timeout_s ? cfg->conn_timeout_s : API_DEFAULT_CONN_TIMEOUT_S),
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_END);
+        if (!srv->d)
+            rc = err_set(e, PP_EIO, "cannot listen on %s port %u: %s", addr, cfg->port,
+                         strerror(errno));
+    }
+    if (rc != 0) {
         engine_unsubscribe(eng, srv->sub_id);
-        pthread_mutex_destroy(&srv->lock);
-        free(srv->web_root);
-        free(srv);
-        return err_set(e, PP_EIO, "cannot listen on %s port %u: %s", addr, cfg->port,
-                       strerror(saved));
+        server_stop(srv);
+        server_release(srv);
+        return rc;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
@@ -1043,13 +1079,6 @@ void api_server_free(struct api_server *srv)
     if (!srv)
         return;
     engine_unsubscribe(srv->eng, srv->sub_id);
-    pthread_mutex_lock(&srv->lock);
-    srv->stopping = true;
-    for (struct sse_client *cl = srv->clients; cl; cl = cl->next)
-        pthread_cond_signal(&cl->cond);
-    pthread_mutex_unlock(&srv->lock);
-    MHD_stop_daemon(srv->d);
-    pthread_mutex_destroy(&srv->lock);
-    free(srv->web_root);
-    free(srv);
+    server_stop(srv);
+    server_release(srv);
 }

@@ -9,7 +9,9 @@
 #include "base/err.h"
 #include "base/str.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <strings.h>
 #include <string.h>
 
 #define API_PREFIX "/api/v1/"
@@ -50,6 +52,49 @@ static int method_in(const char *method, const char *allow)
     return 0;
 }
 
+/* The REST API below /api/v1/: a pattern ('*' = one path parameter segment) per route. */
+static const struct {
+    const char *pattern;
+    enum api_route_id id;
+    const char *allow;
+} api_routes[] = {
+    {"pools", API_R_POOLS, "GET, POST"},
+    {"pools/*", API_R_POOL, "DELETE"},
+    {"updates", API_R_UPDATES, "GET"},
+    {"updates/check", API_R_UPDATES_CHECK, "POST"},
+    {"updates/export.csv", API_R_UPDATES_CSV, "GET"},
+    {"updates/dismiss", API_R_UPDATES_DISMISS, "POST"},
+    {"updates/restore", API_R_UPDATES_RESTORE, "POST"},
+    {"updates/download", API_R_UPDATES_DOWNLOAD, "POST"},
+    {"plans", API_R_PLANS, "POST"},
+    {"rollouts", API_R_ROLLOUTS, "GET, POST"},
+    {"rollouts/*", API_R_ROLLOUT, "GET"},
+    {"rollouts/*/retry", API_R_ROLLOUT_RETRY, "POST"},
+    {"rollouts/*/cancel", API_R_ROLLOUT_CANCEL, "POST"},
+    {"events", API_R_EVENTS, "GET"},
+    {"client-id", API_R_CLIENT_ID, "POST"},
+    {"audit", API_R_AUDIT, "GET"},
+};
+
+/* Match path (below the prefix) against pattern; the '*' segment goes to m->param. */
+static bool pattern_match(const char *pattern, const char *path, struct api_match *m)
+{
+    const char *p = pattern, *s = path;
+
+    while (*p) {
+        if (*p == '*') {
+            size_t len = strcspn(s, "/");
+            if (take_param(m, s, len) != 0)
+                return false;
+            s += len;
+            p++;
+        } else if (*p++ != *s++) {
+            return false;
+        }
+    }
+    return *s == '\0';
+}
+
 int api_route(const char *method, const char *path, struct api_match *m)
 {
     memset(m, 0, sizeof *m);
@@ -62,58 +107,18 @@ int api_route(const char *method, const char *path, struct api_match *m)
         return 404;
     } else {
         const char *r = path + strlen(API_PREFIX);
-        static const struct {
-            const char *path;
-            enum api_route_id id;
-            const char *allow;
-        } fixed[] = {
-            {"pools", API_R_POOLS, "GET, POST"},
-            {"updates", API_R_UPDATES, "GET"},
-            {"updates/check", API_R_UPDATES_CHECK, "POST"},
-            {"updates/export.csv", API_R_UPDATES_CSV, "GET"},
-            {"updates/dismiss", API_R_UPDATES_DISMISS, "POST"},
-            {"updates/restore", API_R_UPDATES_RESTORE, "POST"},
-            {"plans", API_R_PLANS, "POST"},
-            {"rollouts", API_R_ROLLOUTS, "GET, POST"},
-            {"events", API_R_EVENTS, "GET"},
-            {"client-id", API_R_CLIENT_ID, "POST"},
-            {"updates/download", API_R_UPDATES_DOWNLOAD, "POST"},
-        };
-        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-            if (strcmp(r, fixed[i].path) == 0) {
-                m->route = fixed[i].id;
-                m->allow = fixed[i].allow;
+        for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
+            m->param[0] = '\0';
+            if (pattern_match(api_routes[i].pattern, r, m)) {
+                m->route = api_routes[i].id;
+                m->allow = api_routes[i].allow;
                 break;
             }
         }
-        if (m->route == API_R_NONE && str_has_prefix(r, "pools/")) {
-            const char *seg = r + 6;
-            if (take_param(m, seg, strlen(seg)) != 0)
-                return 404;
-            m->route = API_R_POOL;
-            m->allow = "DELETE";
-        } else if (m->route == API_R_NONE && str_has_prefix(r, "rollouts/")) {
-            const char *seg = r + 9;
-            const char *slash = strchr(seg, '/');
-            if (!slash) {
-                if (take_param(m, seg, strlen(seg)) != 0)
-                    return 404;
-                m->route = API_R_ROLLOUT;
-                m->allow = "GET";
-            } else {
-                if (take_param(m, seg, (size_t)(slash - seg)) != 0)
-                    return 404;
-                if (strcmp(slash, "/retry") == 0)
-                    m->route = API_R_ROLLOUT_RETRY;
-                else if (strcmp(slash, "/cancel") == 0)
-                    m->route = API_R_ROLLOUT_CANCEL;
-                else
-                    return 404;
-                m->allow = "POST";
-            }
-        }
-        if (m->route == API_R_NONE)
+        if (m->route == API_R_NONE) {
+            m->param[0] = '\0';
             return 404;
+        }
     }
     if (!method_in(method, m->allow))
         return 405;
@@ -192,6 +197,12 @@ const char *api_error_code(int status, int pp_code)
 
 void api_error_json(struct buf *out, const char *code, const char *message, const char *xapi_code)
 {
+    api_error_json_ex(out, code, message, xapi_code, API_TOOK_NONE);
+}
+
+void api_error_json_ex(struct buf *out, const char *code, const char *message,
+                       const char *xapi_code, enum api_took took)
+{
     json_t *inner = json_object();
     json_t *root = json_object();
     char *text;
@@ -205,6 +216,10 @@ void api_error_json(struct buf *out, const char *code, const char *message, cons
         if (x)
             json_object_set_new(inner, "xapi_code", x);
     }
+    if (took == API_TOOK_NO || took == API_TOOK_YES)
+        json_object_set_new(inner, "took_effect", json_boolean(took == API_TOOK_YES));
+    else if (took == API_TOOK_UNKNOWN)
+        json_object_set_new(inner, "took_effect", json_string("unknown"));
     json_object_set_new(root, "error", inner);
     text = json_dumps(root, JSON_COMPACT);
     buf_puts(out, text ? text : "{\"error\":{\"code\":\"internal\",\"message\":\"\"}}");
@@ -242,6 +257,62 @@ int api_check_auth(const char *expected, const char *authorization)
     while (*p == ' ')
         p++;
     return api_token_equal(expected, p) ? 0 : 401;
+}
+
+enum api_role api_auth_role(const char *admin, const char *read, const char *authorization)
+{
+    if (api_check_auth(admin, authorization) == 0)
+        return API_ROLE_ADMIN;
+    if (read && *read && api_check_auth(read, authorization) == 0)
+        return API_ROLE_READ;
+    return API_ROLE_NONE;
+}
+
+/* Is h (no port) an IPv4 or IPv6 literal? */
+static bool is_ip_literal(const char *h, size_t n)
+{
+    char tmp[64];
+    unsigned char bin[16];
+
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+        if (n >= sizeof tmp)
+            return false;
+        memcpy(tmp, h, n);
+        tmp[n] = '\0';
+        return inet_pton(AF_INET6, tmp, bin) == 1;
+    }
+    if (n >= sizeof tmp)
+        return false;
+    memcpy(tmp, h, n);
+    tmp[n] = '\0';
+    return inet_pton(AF_INET, tmp, bin) == 1;
+}
+
+bool api_host_allowed(const char *host, const char *names)
+{
+    size_t n;
+    const char *colon;
+
+    if (!host)
+        return true; /* HTTP/1.0 without Host: no browser sends that */
+    n = strlen(host);
+    colon = strrchr(host, ':');
+    if (colon && !strchr(colon, ']'))
+        n = (size_t)(colon - host);
+    if (n == 0)
+        return false;
+    if (is_ip_literal(host, n) || (n == 9 && strncasecmp(host, "localhost", 9) == 0))
+        return true;
+    for (const char *p = names ? names : ""; *p;) {
+        size_t len = strcspn(p, ", ");
+        if (len == n && strncasecmp(p, host, n) == 0)
+            return true;
+        p += len;
+        p += strspn(p, ", ");
+    }
+    return false;
 }
 
 void api_sse_format(struct buf *out, uint64_t id, const char *event, const char *data)

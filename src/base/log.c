@@ -3,11 +3,14 @@
 #include "log.h"
 #include "err.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_level log_min = LOG_LVL_WARN;
@@ -47,9 +50,13 @@ int log_set_file(const char *path)
     FILE *fp = NULL;
 
     if (path) {
-        fp = fopen(path, "a");
-        if (!fp)
+        /* owner-only: the log names pools, hosts and VMs */
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 || fchmod(fd, 0600) != 0 || !(fp = fdopen(fd, "a"))) {
+            if (fd >= 0)
+                close(fd);
             return PP_EIO;
+        }
         setvbuf(fp, NULL, _IOLBF, 0);
     }
     pthread_mutex_lock(&log_lock);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_serve.c - `poolpatch serve`: the daemon.  Reads the settings file and options, makes the
- * state directory, loads or creates the API token (0600), starts the engine and the REST / SSE /
- * web server, and runs until SIGINT or SIGTERM; rollouts in progress stay journaled and resume
- * on the next start.
+ * state directory, takes the database's lock (one daemon per database), loads or creates the API
+ * tokens (0600), starts the engine and the REST / SSE / web server, and runs until SIGINT or
+ * SIGTERM; rollouts in progress stay journaled and resume on the next start.  `--rotate-key`
+ * re-encrypts the stored secrets with a new key and exits.
  */
 #include "cli/cli.h"
 
@@ -12,20 +13,29 @@
 #include "base/log.h"
 #include "base/str.h"
 #include "engine/engine.h"
+#include "store/store.h"
+#include "store/store_secret.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char SERVE_USAGE[] =
     "usage: poolpatch serve [--config FILE] [--listen ADDR:PORT] [--db PATH] [--token-file PATH]\n"
-    "                       [--web-root DIR] [--catalog-url URL] [--check-interval SECONDS]\n"
-    "                       [--log-level debug|info|warn|error]\n"
-    "Settings file keys (key = value): listen, db, token_file, web_root, catalog_url,\n"
-    "check_interval, log_level, log_file, max_connections, connection_timeout, max_body,\n"
-    "request_timeout, host_return_timeout.  Options override the file.  See docs/rest-api.md.\n";
+    "                       [--read-token-file PATH] [--web-root DIR] [--catalog-url URL]\n"
+    "                       [--vendor-origin URL] [--server-name NAME] [--check-interval SECONDS]\n"
+    "                       [--log-level debug|info|warn|error] [--rotate-key]\n"
+    "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
+    "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file,\n"
+    "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
+    "host_return_timeout.  Options override the file.  See docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
 static int make_parent(const char *path, struct err *e)
@@ -37,134 +47,167 @@ static int make_parent(const char *path, struct err *e)
     return api_mkdir_p(dirname(tmp), e);
 }
 
-int cmd_serve(int argc, char **argv)
+/*
+ * One daemon per database: an exclusive fcntl lock on "<db>.lock", held for the process's life
+ * (the descriptor stays open; the kernel drops the lock when the process dies, even by SIGKILL).
+ * The file holds the holder's pid, which a refused second daemon names.
+ */
+static int lock_database(const char *db, int *fd_out, struct err *e)
 {
-    static const struct option lo[] = {{"config", required_argument, NULL, 'c'},
-                                       {"listen", required_argument, NULL, 'l'},
-                                       {"db", required_argument, NULL, 'd'},
-                                       {"token-file", required_argument, NULL, 't'},
-                                       {"web-root", required_argument, NULL, 'w'},
-                                       {"catalog-url", required_argument, NULL, 'u'},
-                                       {"check-interval", required_argument, NULL, 'i'},
-                                       {"log-level", required_argument, NULL, 'L'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {NULL, 0, NULL, 0}};
-    /* options are applied after the file: remember them as key/value pairs */
+    char path[1100], pid[32] = "";
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int fd;
+
+    snprintf(path, sizeof path, "%s.lock", db);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return err_set(e, PP_EIO, "cannot open the lock file %s: %s", path, strerror(errno));
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK)
+            snprintf(pid, sizeof pid, "%ld", (long)who.l_pid);
+        close(fd);
+        return err_set(e, PP_ESTATE,
+                       "another poolpatch daemon (pid %s) already uses the database %s (lock "
+                       "%s); stop it first, or give this one its own --db",
+                       pid[0] ? pid : "unknown", db, path);
+    }
+    snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+        log_warn("serve", "cannot write the pid into %s", path);
+    *fd_out = fd;
+    return 0;
+}
+
+static const struct option serve_opts[] = {{"config", required_argument, NULL, 'c'},
+                                           {"listen", required_argument, NULL, 'l'},
+                                           {"db", required_argument, NULL, 'd'},
+                                           {"token-file", required_argument, NULL, 't'},
+                                           {"read-token-file", required_argument, NULL, 'r'},
+                                           {"web-root", required_argument, NULL, 'w'},
+                                           {"catalog-url", required_argument, NULL, 'u'},
+                                           {"vendor-origin", required_argument, NULL, 'V'},
+                                           {"server-name", required_argument, NULL, 'N'},
+                                           {"check-interval", required_argument, NULL, 'i'},
+                                           {"log-level", required_argument, NULL, 'L'},
+                                           {"rotate-key", no_argument, NULL, 'R'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+
+/* The settings key an option sets (options are applied after the file). */
+static const char *option_key(int c)
+{
+    static const struct {
+        int c;
+        const char *key;
+    } keys[] = {{'l', "listen"},         {'d', "db"},          {'t', "token_file"},
+                {'r', "read_token_file"}, {'w', "web_root"},    {'u', "catalog_url"},
+                {'V', "vendor_origins"}, {'N', "server_names"}, {'i', "check_interval"},
+                {'L', "log_level"}};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (keys[i].c == c)
+            return keys[i].key;
+    }
+    return NULL;
+}
+
+struct serve_args {
+    const char *config;
+    bool rotate_key;
+};
+
+/* Options over the settings file into s.  Returns -1 to go on, else the exit status. */
+static int parse_serve_args(int argc, char **argv, struct serve_args *a, struct api_settings *s,
+                            struct err *e)
+{
     struct {
         const char *key, *value;
-    } over[16];
+    } over[32];
     size_t n_over = 0;
-    const char *config = NULL;
-    struct api_settings s;
-    struct err e = {0};
-    char host[128], token[API_TOKEN_MAX];
-    uint16_t port;
-    struct engine *eng = NULL;
-    struct api_server *srv = NULL;
-    sigset_t sigs;
-    int c, sig, ret = 1;
+    int c;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        const char *key = NULL;
-        switch (c) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'l':
-            key = "listen";
-            break;
-        case 'd':
-            key = "db";
-            break;
-        case 't':
-            key = "token_file";
-            break;
-        case 'w':
-            key = "web_root";
-            break;
-        case 'u':
-            key = "catalog_url";
-            break;
-        case 'i':
-            key = "check_interval";
-            break;
-        case 'L':
-            key = "log_level";
-            break;
-        case 'h':
+    while ((c = getopt_long(argc, argv, "", serve_opts, NULL)) != -1) {
+        const char *key = option_key(c);
+        if (c == 'c') {
+            a->config = optarg;
+        } else if (c == 'R') {
+            a->rotate_key = true;
+        } else if (c == 'h') {
             fputs(SERVE_USAGE, stdout);
             return 0;
-        default:
+        } else if (!key) {
             fputs(SERVE_USAGE, stderr);
             return 2;
-        }
-        if (key && n_over < sizeof over / sizeof over[0]) {
+        } else if (n_over < sizeof over / sizeof over[0]) {
             over[n_over].key = key;
-            over[n_over].value = optarg;
-            n_over++;
+            over[n_over++].value = optarg;
         }
     }
     if (optind != argc) {
         fputs(SERVE_USAGE, stderr);
         return 2;
     }
-    api_settings_defaults(&s);
-    if (config && api_settings_load(&s, config, &e) != 0)
-        goto fail;
+    api_settings_defaults(s);
+    if (a->config && api_settings_load(s, a->config, e) != 0)
+        return 1;
     for (size_t i = 0; i < n_over; i++) {
-        if (api_settings_set(&s, over[i].key, over[i].value, &e) != 0) {
-            err_prefix(&e, "--%s: ", over[i].key);
-            goto fail;
+        if (api_settings_set(s, over[i].key, over[i].value, e) != 0) {
+            err_prefix(e, "--%s: ", over[i].key);
+            return 1;
         }
     }
-    if (s.log_file[0] && log_set_file(s.log_file) != 0) {
-        err_set(&e, PP_EIO, "cannot open log file %s", s.log_file);
-        goto fail;
-    }
+    return -1;
+}
+
+/* `serve --rotate-key`: a new secrets key, every stored secret re-encrypted with it. */
+static int rotate_key(const char *db, struct err *e)
+{
+    struct store *st = NULL;
+    int rc = store_open(db, NULL, &st, e);
+
+    if (rc == 0)
+        rc = store_secret_rotate(st, e);
+    store_close(st);
+    if (rc == 0)
+        fprintf(stderr, "poolpatch serve: the secrets of %s are now sealed with a new key (%s.key)\n",
+                db, db);
+    return rc;
+}
+
+/* Logging, state paths, the lock and the tokens: everything before the engine starts. */
+static int prepare(const struct api_settings *s, int *lock_fd, char *token, char *read_token,
+                   struct err *e)
+{
     enum log_level lvl = LOG_LVL_INFO;
-    if (s.log_level[0])
-        log_level_parse(s.log_level, &lvl);
+
+    if (s->log_file[0] && log_set_file(s->log_file) != 0)
+        return err_set(e, PP_EIO, "cannot open log file %s", s->log_file);
+    if (s->log_level[0])
+        log_level_parse(s->log_level, &lvl);
     log_set_level(lvl);
-    if (!s.db[0] || !s.token_file[0]) {
-        err_set(&e, PP_EINVAL,
-                "no state directory: set HOME or POOLPATCH_HOME, or pass --db and "
-                "--token-file");
-        goto fail;
-    }
-    if (api_parse_listen(s.listen, host, sizeof host, &port, &e) != 0 ||
-        make_parent(s.db, &e) != 0 || make_parent(s.token_file, &e) != 0 ||
-        api_token_load(s.token_file, true, token, sizeof token, &e) != 0)
-        goto fail;
+    if (!s->db[0] || !s->token_file[0])
+        return err_set(e, PP_EINVAL,
+                       "no state directory: set HOME or POOLPATCH_HOME, or pass --db and "
+                       "--token-file");
+    if (make_parent(s->db, e) != 0 || lock_database(s->db, lock_fd, e) != 0 ||
+        make_parent(s->token_file, e) != 0 ||
+        api_token_load(s->token_file, true, token, API_TOKEN_MAX, e) != 0)
+        return e->code ? e->code : PP_EIO;
+    if (s->read_token_file[0] &&
+        (make_parent(s->read_token_file, e) != 0 ||
+         api_token_load(s->read_token_file, true, read_token, API_TOKEN_MAX, e) != 0))
+        return e->code ? e->code : PP_EIO;
+    return 0;
+}
 
-    /* Signals are taken by sigwait below: block them before any thread starts. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+static void announce(const char *host, uint16_t port, const struct api_settings *s)
+{
+    bool v6 = strchr(host, ':') != NULL;
 
-    struct engine_config ec = {
-        .db_path = s.db,
-        .catalog_url = s.catalog_url[0] ? s.catalog_url : NULL,
-        .check_interval_s = s.check_interval_s,
-        .request_timeout_ms = s.request_timeout_ms,
-        .host_return_timeout_s = s.host_return_timeout_s,
-    };
-    if (engine_new(&ec, &eng, &e) != 0 || engine_start(eng, &e) != 0)
-        goto fail;
-    struct api_config ac = {
-        .bind_addr = host,
-        .port = port,
-        .token = token,
-        .web_root = s.web_root[0] ? s.web_root : NULL,
-        .max_connections = s.max_connections,
-        .conn_timeout_s = s.conn_timeout_s,
-        .max_body = s.max_body,
-    };
-    if (api_server_new(&ac, eng, &srv, &e) != 0)
-        goto fail;
-    memset(token, 0, sizeof token);
     if (!str_has_prefix(host, "127.") && !str_eq(host, "::1"))
         fprintf(stderr,
                 "poolpatch serve: warning: listening on %s, not loopback: the API (token "
@@ -173,19 +216,85 @@ int cmd_serve(int argc, char **argv)
     fprintf(stderr,
             "poolpatch daemon: web UI and API on http://%s%s%s:%u/ (API token in %s); "
             "Ctrl-C stops it\n",
-            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", api_server_port(srv),
-            s.token_file);
-    log_info("serve", "started, database %s", s.db);
-    while (sigwait(&sigs, &sig) != 0) {
+            v6 ? "[" : "", host, v6 ? "]" : "", port, s->token_file);
+    log_info("serve", "started, database %s", s->db);
+}
+
+/* Engine and server up, then wait for SIGINT / SIGTERM. */
+static int run(const struct api_settings *s, char *token, char *read_token, struct err *e)
+{
+    char host[128];
+    uint16_t port;
+    struct engine *eng = NULL;
+    struct api_server *srv = NULL;
+    sigset_t sigs;
+    int sig, rc;
+
+    if ((rc = api_parse_listen(s->listen, host, sizeof host, &port, e)) != 0)
+        return rc;
+    /* Signals are taken by sigwait below: block them before any thread starts. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct engine_config ec = {
+        .db_path = s->db,
+        .catalog_url = s->catalog_url[0] ? s->catalog_url : NULL,
+        .vendor_origins = s->vendor_origins[0] ? s->vendor_origins : NULL,
+        .check_interval_s = s->check_interval_s,
+        .request_timeout_ms = s->request_timeout_ms,
+        .host_return_timeout_s = s->host_return_timeout_s,
+    };
+    struct api_config ac = {
+        .bind_addr = host,
+        .port = port,
+        .token = token,
+        .read_token = read_token[0] ? read_token : NULL,
+        .server_names = s->server_names,
+        .db_path = s->db,
+        .web_root = s->web_root[0] ? s->web_root : NULL,
+        .max_connections = s->max_connections,
+        .max_per_ip = s->max_per_ip,
+        .conn_timeout_s = s->conn_timeout_s,
+        .max_body = s->max_body,
+    };
+    if ((rc = engine_new(&ec, &eng, e)) == 0 && (rc = engine_start(eng, e)) == 0 &&
+        (rc = api_server_new(&ac, eng, &srv, e)) == 0) {
+        memset(token, 0, API_TOKEN_MAX);
+        memset(read_token, 0, API_TOKEN_MAX);
+        announce(host, api_server_port(srv), s);
+        while (sigwait(&sigs, &sig) != 0) {
+        }
+        log_info("serve", "signal %d: stopping (rollouts stay journaled and resume on restart)",
+                 sig);
     }
-    log_info("serve", "signal %d: stopping (rollouts stay journaled and resume on restart)", sig);
-    ret = 0;
-    goto out;
-fail:
-    fprintf(stderr, "poolpatch serve: %s\n", e.msg[0] ? e.msg : err_code_name(e.code));
-out:
-    memset(token, 0, sizeof token);
     api_server_free(srv);
     engine_free(eng);
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    struct serve_args a = {0};
+    struct api_settings s;
+    struct err e = {0};
+    char token[API_TOKEN_MAX] = "", read_token[API_TOKEN_MAX] = "";
+    int lock_fd = -1, ret;
+
+    ret = parse_serve_args(argc, argv, &a, &s, &e);
+    if (ret >= 0 && ret != 1)
+        return ret;
+    if (ret == -1 && prepare(&s, &lock_fd, token, read_token, &e) == 0)
+        ret = a.rotate_key ? (rotate_key(s.db, &e) == 0 ? 0 : 1)
+                           : (run(&s, token, read_token, &e) == 0 ? 0 : 1);
+    else
+        ret = 1;
+    if (ret != 0)
+        fprintf(stderr, "poolpatch serve: %s\n", e.msg[0] ? e.msg : err_code_name(e.code));
+    memset(token, 0, sizeof token);
+    memset(read_token, 0, sizeof read_token);
+    if (lock_fd >= 0)
+        close(lock_fd);
     return ret;
 }

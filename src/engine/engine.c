@@ -83,6 +83,8 @@ struct eng_req {
     int refs; /* under qlock: the caller's and the engine's */
     enum req_kind kind;
     bool done;
+    bool started;   /* under qlock: the engine thread began handling it */
+    bool withdrawn; /* under qlock: the caller gave up before it started: never run it */
     /* arguments (owned copies) */
     struct engine_pool_spec pool;
     char *name;
@@ -213,10 +215,26 @@ static int req_submit(struct engine *eng, struct eng_req *r, struct err *e)
     }
     while (!r->done && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&eng->qdone, &eng->qlock, &ts);
+    if (!r->done && !r->started) {
+        /* withdrawn: the engine thread will drop it unrun (issue 12, no ghost requests) */
+        r->withdrawn = true;
+        pthread_mutex_unlock(&eng->qlock);
+        return err_set(e, PP_ETIMEOUT,
+                       "the engine did not take the request within %d ms; it was withdrawn "
+                       "and not carried out",
+                       eng->request_timeout_ms);
+    }
+    /* started: wait for its outcome, so that the answer says what happened */
+    ts.tv_sec += 4 * (eng->request_timeout_ms / 1000) + 1;
+    rc = 0;
+    while (!r->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&eng->qdone, &eng->qlock, &ts);
     pthread_mutex_unlock(&eng->qlock);
     if (!r->done)
-        return err_set(e, PP_ETIMEOUT, "the engine did not answer within %d ms",
-                       eng->request_timeout_ms);
+        return err_set(e, PP_ESTATE,
+                       "the engine is still carrying out the request after %d ms; it may take "
+                       "effect: check its state before repeating it",
+                       5 * eng->request_timeout_ms);
     if (r->rc && e)
         *e = r->err;
     return r->rc;
@@ -1513,8 +1531,16 @@ static void *engine_main(void *arg)
         pthread_mutex_unlock(&eng->qlock);
         while (q) {
             struct eng_req *next = q->next;
+            bool skip;
             q->next = NULL;
-            handle(eng, q);
+            pthread_mutex_lock(&eng->qlock);
+            skip = q->withdrawn;
+            q->started = !skip;
+            pthread_mutex_unlock(&eng->qlock);
+            if (skip) /* no ghost requests: its caller was told it did not happen */
+                req_unref(eng, q);
+            else
+                handle(eng, q);
             q = next;
         }
         exec_tick(eng->exec);
@@ -1598,6 +1624,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     eng->request_timeout_ms =
         cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS;
     eng->catalog_url = xstrdup(cfg->catalog_url);
+    eng->vendor_origins = xstrdup(cfg->vendor_origins);
     so.clock = eng->clock;
     rc = store_open(cfg->db_path, &so, &eng->store, e);
     if (rc != 0)
@@ -1717,6 +1744,7 @@ void engine_free(struct engine *eng)
     free(eng->db_path);
     free(eng->data_dir);
     free(eng->catalog_url);
+    free(eng->vendor_origins);
     pthread_mutex_destroy(&eng->qlock);
     pthread_cond_destroy(&eng->qdone);
     pthread_cond_destroy(&eng->checker_wake);
@@ -1874,7 +1902,8 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
         struct fetch_auth fa = {.username = jsonx_str(auth, "username", NULL),
                                 .apikey = jsonx_str(auth, "apikey", NULL),
                                 .token = tok ? tok : jsonx_str(auth, "token", NULL),
-                                .session_id = sess ? sess : jsonx_str(auth, "session_id", NULL)};
+                                .session_id = sess ? sess : jsonx_str(auth, "session_id", NULL),
+                                .origins = eng->vendor_origins};
         const char *url = jsonx_str(it, "url", "");
         if (!*url) {
             rc = err_set(e, PP_ENOTFOUND,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -30,14 +31,122 @@
 #define DOWNLOAD_RETRY_S   5
 #define TOKEN_MAX_BYTES    (64 * 1024)
 #define DOWNLOAD_MAX_BYTES (8ULL << 30) /* when the catalog gives no size */
+#define FETCH_TOKEN_MINUTES   1440 /* the expiration asked for, as XenCenter does */
+#define FETCH_TOKEN_MINUTES_S "1440"
 
-/* The client ID is only sent over https, or to this machine (the simulator's file service). */
-static bool credentials_ok_for(const char *url)
+/* One origin after parsing with libcurl's URL API: lower-case scheme and host, numeric port. */
+struct origin {
+    char scheme[8];
+    char host[256];
+    long port;
+};
+
+static bool is_loopback_host(const char *h)
 {
-    if (str_has_prefix(url, "https://"))
-        return true;
-    return str_has_prefix(url, "http://127.") || str_has_prefix(url, "http://localhost:") ||
-           str_has_prefix(url, "http://localhost/") || str_has_prefix(url, "http://[::1]");
+    return str_has_prefix(h, "127.") || str_eq(h, "localhost") || str_eq(h, "[::1]") ||
+           str_eq(h, "::1");
+}
+
+/*
+ * Parse url into o.  Refuses what the allow-list cannot compare safely: no scheme or host,
+ * userinfo (the "http://127.0.0.1@evil/" trick), schemes other than http and https.
+ */
+static int origin_parse(const char *url, struct origin *o, struct err *e)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pw = NULL;
+    int rc = 0;
+
+    memset(o, 0, sizeof *o);
+    if (!u)
+        return err_set(e, PP_ENOMEM, "cannot parse a URL");
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        rc = err_set(e, PP_EINVAL, "%s: not an absolute http(s) URL", url);
+    else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+             curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK)
+        rc = err_set(e, PP_EAUTH, "%s: a URL with user information (user@host) is refused", url);
+    else if (!str_eq(scheme, "https") && !str_eq(scheme, "http"))
+        rc = err_set(e, PP_EINVAL, "%s: only http and https URLs are allowed here", url);
+    else if (str_lcpy(o->host, host, sizeof o->host) >= sizeof o->host)
+        rc = err_set(e, PP_ELIMIT, "%s: host name too long", url);
+    if (rc == 0) {
+        str_lcpy(o->scheme, scheme, sizeof o->scheme);
+        for (char *c = o->host; *c; c++)
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        o->port = strtol(port, NULL, 10);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(user);
+    curl_free(pw);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Is o one of the comma / space separated origins of list (NULL = the vendor's default)? */
+static bool origin_allowed(const struct origin *o, const char *list)
+{
+    char *copy = xstrdup(list ? list : FETCH_DEFAULT_VENDOR_ORIGINS), *save = NULL;
+    bool ok = false;
+
+    for (char *t = strtok_r(copy, ", \t", &save); t && !ok; t = strtok_r(NULL, ", \t", &save)) {
+        struct origin a;
+        if (origin_parse(t, &a, NULL) != 0)
+            continue;
+        /* plain http only for a test file service on this machine */
+        if (str_eq(a.scheme, "http") && !is_loopback_host(a.host))
+            continue;
+        ok = str_eq(a.scheme, o->scheme) && str_eq(a.host, o->host) && a.port == o->port;
+    }
+    free(copy);
+    return ok;
+}
+
+/* May the client ID be sent to url's origin?  0, or PP_EAUTH / PP_EINVAL naming why not. */
+int fetch_origin_check(const char *url, const char *origins, struct err *e)
+{
+    struct origin o;
+    int rc = origin_parse(url, &o, e);
+
+    if (rc != 0)
+        return rc;
+    if (!origin_allowed(&o, origins))
+        return err_set(e, PP_EAUTH,
+                       "%s: refusing to send the client ID to %s://%s:%ld, which is not a vendor "
+                       "file service origin (allowed: %s; setting vendor_origins)",
+                       url, o.scheme, o.host, o.port, origins ? origins : FETCH_DEFAULT_VENDOR_ORIGINS);
+    return 0;
+}
+
+/* The token endpoint on url's origin (new string), built with the URL API. */
+static char *token_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *out = NULL, *s = NULL;
+
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_PATH, "/api/session/token", 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+        out = xstrdup(s);
+    curl_free(s);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* A token's expiry: the server's, bounded by what was asked for; now when it gives none. */
+int64_t fetch_token_expiry(int64_t now_ms, int64_t server_ms)
+{
+    int64_t max = now_ms + (int64_t)FETCH_TOKEN_MINUTES * 60 * 1000;
+
+    if (server_ms <= now_ms)
+        return server_ms > 0 ? server_ms : now_ms + 10 * 60 * 1000;
+    return server_ms < max ? server_ms : max;
 }
 
 void fetch_result_cleanup(struct fetch_result *r)
@@ -212,37 +321,13 @@ int fetch_url(const char *url, const char *etag, const char *last_modified, size
     return 0;
 }
 
-static char *base64(const char *in)
+/* Basic credentials on an easy handle through libcurl (sent to this host only, not redirects). */
+static void set_basic(CURL *c, const char *user, const char *password)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strlen(in);
-    struct buf b;
-
-    buf_init(&b);
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned char)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)in[i + 2];
-        buf_putc(&b, tbl[(v >> 18) & 63]);
-        buf_putc(&b, tbl[(v >> 12) & 63]);
-        buf_putc(&b, i + 1 < n ? tbl[(v >> 6) & 63] : '=');
-        buf_putc(&b, i + 2 < n ? tbl[v & 63] : '=');
-    }
-    return buf_take(&b);
-}
-
-/* The scheme://host[:port] part of url. */
-static char *url_origin(const char *url)
-{
-    const char *p = strstr(url, "://");
-    const char *slash;
-
-    if (!p)
-        return xstrdup(url);
-    slash = strchr(p + 3, '/');
-    return slash ? xstrndup(url, (size_t)(slash - url)) : xstrdup(url);
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERNAME, user);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, password);
+    curl_easy_setopt(c, CURLOPT_UNRESTRICTED_AUTH, 0L);
 }
 
 static int status_error(long status, const char *url, struct err *e)
@@ -272,31 +357,32 @@ static int status_error(long status, const char *url, struct err *e)
 }
 
 /* POST the token request; fills *token / *session (new strings) and *expiry_ms. */
-static int request_token(const char *origin, const struct fetch_auth *a, char **token,
+static int request_token(const char *dl_url, const struct fetch_auth *a, char **token,
                          char **session, int64_t *expiry_ms, struct err *e)
 {
-    char *url = xasprintf("%s/api/session/token", origin);
-    char *cred = xasprintf("%s:%s", a->username, a->apikey);
-    char *b64 = base64(cred);
-    char *auth = xasprintf("Authorization: Basic %s", b64);
+    char *url = token_url(dl_url);
     struct curl_slist *hdr = NULL;
     struct sink s = {.max = TOKEN_MAX_BYTES};
-    CURL *c = easy_new(url, false);
+    CURL *c;
     json_t *j = NULL;
     long status = 0;
     CURLcode cc;
     int rc = 0;
 
-    explicit_bzero(cred, strlen(cred));
-    free(cred);
-    free(b64);
+    if (!url)
+        return err_set(e, PP_EINVAL, "%s: cannot build the token URL", dl_url);
+    c = easy_new(url, false);
+    if (!c) {
+        free(url);
+        return err_set(e, PP_ENOMEM, "cannot create an HTTP handle");
+    }
     buf_init(&s.b);
-    hdr = curl_slist_append(hdr, auth);
+    set_basic(c, a->username, a->apikey);
+    /* no redirects with the API key: the token endpoint answers itself */
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
-    explicit_bzero(auth, strlen(auth));
-    free(auth);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"expiration\":1440}");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"expiration\":" FETCH_TOKEN_MINUTES_S "}");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
@@ -318,7 +404,7 @@ static int request_token(const char *origin, const struct fetch_auth *a, char **
         *session = xstrdup(jsonx_str(j, "session_id", ""));
         if (clock_parse_xapi(jsonx_str(j, "expires_at", ""), &t) != 0)
             t = 0;
-        *expiry_ms = t;
+        *expiry_ms = fetch_token_expiry((int64_t)time(NULL) * 1000, t);
     }
     json_decref(j);
     buf_cleanup(&s.b);
@@ -327,13 +413,12 @@ static int request_token(const char *origin, const struct fetch_auth *a, char **
 }
 
 /* One download attempt into part (appending to what is there). */
-static int download_once(const char *url, const char *part, const char *auth_header,
-                         int64_t expected_size, struct err *e)
+static int download_once(const char *url, const char *part, const char *user,
+                         const char *password, int64_t expected_size, struct err *e)
 {
     struct stat st;
     curl_off_t have = stat(part, &st) == 0 ? (curl_off_t)st.st_size : 0;
     FILE *fp = fopen(part, "ab");
-    struct curl_slist *hdr = NULL;
     struct sink s = {0};
     CURL *c;
     CURLcode cc;
@@ -353,16 +438,14 @@ static int download_once(const char *url, const char *part, const char *auth_hea
         return err_set(e, PP_EIO, "%s: the partial download is already larger than expected", url);
     }
     s.max -= (size_t)have;
-    if (auth_header)
-        hdr = curl_slist_append(hdr, auth_header);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    if (user)
+        set_basic(c, user, password);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, have);
     cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
-    curl_slist_free_all(hdr);
     if (fclose(fp) != 0 && cc == CURLE_OK)
         return err_set(e, PP_EIO, "%s: %s", part, strerror(errno));
     if (s.over) {
@@ -383,63 +466,68 @@ static int download_once(const char *url, const char *part, const char *auth_hea
     return 0;
 }
 
+/*
+ * The download credentials for a file-service URL: "<username>_<session_id>" and the token (a
+ * cached one, or a new one from the token endpoint, reported through the out parameters).
+ */
+static int download_creds(const char *url, const struct fetch_auth *auth, char **user,
+                          char **tok, char **new_token, char **new_session,
+                          int64_t *token_expiry_ms, struct err *e)
+{
+    char *sess = NULL;
+    int rc;
+
+    if (!auth || !auth->username || !auth->apikey)
+        return err_set(e, PP_EAUTH,
+                       "%s is on the vendor's file service, which needs a client ID: "
+                       "download xencenter_client_id.json from your account and run "
+                       "'poolpatch client-id import FILE'",
+                       url);
+    if ((rc = fetch_origin_check(url, auth->origins, e)) != 0)
+        return rc;
+    if (auth->token && auth->session_id) {
+        *tok = xstrdup(auth->token);
+        sess = xstrdup(auth->session_id);
+    } else {
+        int64_t exp = 0;
+        if ((rc = request_token(url, auth, tok, &sess, &exp, e)) != 0)
+            return rc;
+        if (new_token)
+            *new_token = xstrdup(*tok);
+        if (new_session)
+            *new_session = xstrdup(sess);
+        if (token_expiry_ms)
+            *token_expiry_ms = exp;
+    }
+    *user = xasprintf("%s_%s", auth->username, sess);
+    free(sess);
+    return 0;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
 /* Download an update file (see engine_int.h).  Caller's thread. */
 int fetch_download(const char *url, const char *path, int64_t expected_size,
                    const struct fetch_auth *auth, char **new_token, char **new_session,
                    int64_t *token_expiry_ms, struct err *e)
 {
-    char *part = xasprintf("%s.part", path);
-    char *auth_header = NULL;
-    char *tok = NULL, *sess = NULL;
+    char *part = NULL, *user = NULL, *tok = NULL;
     struct stat st;
     int rc = 0;
 
-    if (strstr(url, DOWNLOAD_PATH_MARK)) {
-        if (!credentials_ok_for(url)) {
-            free(part);
-            return err_set(e, PP_EAUTH,
-                           "%s: refusing to send the client ID over plain http to another "
-                           "machine; the catalog's download URLs must be https",
-                           url);
-        }
-        if (!auth || !auth->username || !auth->apikey) {
-            free(part);
-            return err_set(e, PP_EAUTH,
-                           "%s is on the vendor's file service, which needs a client ID: "
-                           "download xencenter_client_id.json from your account and run "
-                           "'poolpatch client-id import FILE'",
-                           url);
-        }
-        if (auth->token && auth->session_id) {
-            tok = xstrdup(auth->token);
-            sess = xstrdup(auth->session_id);
-        } else {
-            char *origin = url_origin(url);
-            int64_t exp = 0;
-            rc = request_token(origin, auth, &tok, &sess, &exp, e);
-            free(origin);
-            if (rc != 0) {
-                free(part);
-                return rc;
-            }
-            if (new_token)
-                *new_token = xstrdup(tok);
-            if (new_session)
-                *new_session = xstrdup(sess);
-            if (token_expiry_ms)
-                *token_expiry_ms = exp;
-        }
-        {
-            char *cred = xasprintf("%s_%s:%s", auth->username, sess, tok);
-            char *b64 = base64(cred);
-            auth_header = xasprintf("Authorization: Basic %s", b64);
-            explicit_bzero(cred, strlen(cred));
-            free(cred);
-            free(b64);
-        }
-    }
+    if (strstr(url, DOWNLOAD_PATH_MARK) &&
+        (rc = download_creds(url, auth, &user, &tok, new_token, new_session, token_expiry_ms,
+                             e)) != 0)
+        return rc;
+    part = xasprintf("%s.part", path);
     for (int attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {
-        rc = download_once(url, part, auth_header, expected_size, e);
+        rc = download_once(url, part, user, tok, expected_size, e);
         if (rc == 0 || rc == PP_EAUTH || rc == PP_ENOTFOUND || rc == PP_EINVAL || rc == PP_ELIMIT)
             break;
         log_warn(LOG_MOD, "download attempt %d of %d failed: %s", attempt, DOWNLOAD_TRIES,
@@ -454,12 +542,8 @@ int fetch_download(const char *url, const char *path, int64_t expected_size,
     }
     if (rc == 0 && rename(part, path) != 0)
         rc = err_set(e, PP_EIO, "%s: %s", path, strerror(errno));
-    if (auth_header) {
-        explicit_bzero(auth_header, strlen(auth_header));
-        free(auth_header);
-    }
-    free(tok);
-    free(sess);
+    free_secret(user);
+    free_secret(tok);
     free(part);
     return rc;
 }

@@ -82,6 +82,7 @@ struct engine {
     bool own_clock;
     int request_timeout_ms;
     char *catalog_url; /* configured override, or NULL = store setting */
+    char *vendor_origins; /* client-ID allow-list, or NULL = FETCH_DEFAULT_VENDOR_ORIGINS */
     int check_interval_s;
 
     /* engine thread only */
@@ -168,7 +169,19 @@ struct fetch_auth {
     const char *apikey;
     const char *token;      /* a cached token, or NULL */
     const char *session_id; /* with token */
+    const char *origins;    /* vendor origins allowed to get them (comma separated); NULL =
+                               FETCH_DEFAULT_VENDOR_ORIGINS */
 };
+/* XenCenter's file service (shared/reference/xencenter.md section 5). */
+#define FETCH_DEFAULT_VENDOR_ORIGINS "https://fileservice.citrix.com"
+/*
+ * May the client ID go to url?  Only when url's scheme, host and port (parsed with libcurl's URL
+ * API) equal one of origins (NULL = the default); userinfo in url is refused; an http origin
+ * counts only on loopback (a test file service).  0, or PP_EAUTH / PP_EINVAL naming why not.
+ */
+int fetch_origin_check(const char *url, const char *origins, struct err *e);
+/* A token's expiry: the server's (ms, 0 = none) bounded by the 1440 minutes asked for. Pure. */
+int64_t fetch_token_expiry(int64_t now_ms, int64_t server_ms);
 /*
  * Download url into path (resuming a partial file), with XenCenter's authorization header for
  * file-service URLs (.../direct/v2/download/...).  When no token is given one is requested from

@@ -6,6 +6,7 @@
  * settings, caches) and store_journal.c (rollouts, steps, events).
  */
 #include "store/store_int.h"
+#include "store/store_secret.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -473,9 +474,16 @@ static int open_common(const char *path, const struct store_opts *opts, bool rea
         if (rc)
             goto fail;
         rc = migrate(s, version, e);
+        /* secrets at rest: the key file beside the database (store_secret.h) */
+        if (rc == 0)
+            rc = store_secret_load(s, NULL, true, e);
+        if (rc == 0)
+            rc = store_secret_migrate(s, e);
         if (rc)
             goto fail;
     }
+    if (readonly)
+        store_secret_load(s, NULL, false, NULL); /* absent: sealed values cannot be read */
     *out = s;
     return 0;
 fail:
@@ -500,6 +508,7 @@ void store_close(struct store *s)
         return;
     if (s->db && store_in_tx(s))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    store_secret_cleanup(s);
     for (int i = 0; i < s->n_stmts; i++)
         sqlite3_finalize(s->stmts[i].st);
     if (s->db)
@@ -591,6 +600,8 @@ int store_backup(struct store *s, const char *path, struct err *e)
         if (fd >= 0)
             close(fd);
     }
+    if (rc == 0)
+        rc = store_secret_copy_key(s, path, e); /* the backup's secrets need its key */
     if (rc)
         unlink(path);
     return rc;

@@ -6,6 +6,7 @@
  * ever formatted into SQL.
  */
 #include "store/store_int.h"
+#include "store/store_secret.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -130,8 +131,9 @@ int store_pool_add(struct store *s, const struct store_pool_spec *spec, int64_t 
     rc = store_stmt(s, SQL_POOL_ADD, &st, e);
     if (rc)
         goto out;
-    int src = store_bind(st, "tttttti", spec->name, spec->master_url, spec->username,
-                         spec->password, spec->ca_file, spec->tls_fingerprint, store_now_ms(s));
+    char *sealed = store_secret_seal(s, spec->password);
+    int src = store_bind(st, "tttttti", spec->name, spec->master_url, spec->username, sealed,
+                         spec->ca_file, spec->tls_fingerprint, store_now_ms(s));
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
@@ -140,6 +142,7 @@ int store_pool_add(struct store *s, const struct store_pool_spec *spec, int64_t 
         src = store_step_done(st);
     }
     store_stmt_done(st);
+    free(sealed);
     if (src != SQLITE_DONE)
         rc = store_dberr(s, e, src, "adding pool '%s'", spec->name);
 out:
@@ -158,9 +161,10 @@ static int pool_get(struct store *s, const char *sql, const char *fmt, const voi
                             : store_bind(st, "t", (const char *)key);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    if (src == SQLITE_ROW) {
         pool_from_row(st, out);
-    else if (src == SQLITE_DONE)
+        rc = store_secret_unseal(s, &out->password, e);
+    } else if (src == SQLITE_DONE)
         rc = err_set(e, PP_ENOTFOUND, "no pool %s is registered", what);
     else
         rc = store_dberr(s, e, src, "reading pool %s", what);
@@ -200,8 +204,14 @@ int store_pool_list(struct store *s, struct store_pool_list *out, struct err *e)
         }
         memset(&out->items[out->n], 0, sizeof(out->items[0]));
         pool_from_row(st, &out->items[out->n++]);
+        if (store_secret_unseal(s, &out->items[out->n - 1].password, e) != 0)
+            break;
     }
     store_stmt_done(st);
+    if (src == SQLITE_ROW) {
+        store_pool_list_cleanup(out);
+        return e ? e->code : PP_EAUTH;
+    }
     if (src != SQLITE_DONE) {
         store_pool_list_cleanup(out);
         return store_dberr(s, e, src, "listing pools");
@@ -292,10 +302,13 @@ int store_pool_set_credentials(struct store *s, int64_t id, const char *username
         rc = store_stmt(s, SQL_POOL_SET_CRED, &st, e);
     if (rc)
         return rc;
-    store_bind(st, "itt", id, username, password);
+    char *sealed = store_secret_seal(s, password);
+    store_bind(st, "itt", id, username, sealed);
     char nf[64];
     snprintf(nf, sizeof(nf), "no pool with id %lld is registered", (long long)id);
-    return changed_or_notfound(s, st, "changing a pool's credentials", nf, e);
+    rc = changed_or_notfound(s, st, "changing a pool's credentials", nf, e);
+    free(sealed);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- settings */
@@ -560,8 +573,10 @@ int store_client_id_set(struct store *s, const char *username, const char *apike
         rc = store_stmt(s, SQL_CID_SET, &st, e);
     if (rc)
         return rc;
-    store_bind(st, "tti", username, apikey, store_now_ms(s));
+    char *sealed = store_secret_seal(s, apikey);
+    store_bind(st, "tti", username, sealed, store_now_ms(s));
     int src = store_step_done(st);
+    free(sealed);
     if (src != SQLITE_DONE)
         return store_dberr(s, e, src, "storing the client ID");
     return 0;
@@ -579,6 +594,7 @@ int store_client_id_get(struct store *s, struct store_client_id *out, struct err
         out->username = store_col_dup(st, 0);
         out->apikey = store_col_dup(st, 1);
         out->imported_at_ms = sqlite3_column_int64(st, 2);
+        rc = store_secret_unseal(s, &out->apikey, e);
     } else if (src == SQLITE_DONE) {
         rc = err_set(e, PP_ENOTFOUND,
                      "no client ID has been imported (poolpatch client-id "
@@ -624,9 +640,13 @@ int store_token_set(struct store *s, const char *token, const char *session_id,
         rc = store_stmt(s, SQL_TOK_SET, &st, e);
     if (rc)
         return rc;
-    store_bind(st, "tti", token, session_id, expires_at_ms);
-    return changed_or_notfound(s, st, "caching the download token",
-                               "no client ID has been imported, so a token cannot be kept", e);
+    char *stok = store_secret_seal(s, token), *ssess = store_secret_seal(s, session_id);
+    store_bind(st, "tti", stok, ssess, expires_at_ms);
+    rc = changed_or_notfound(s, st, "caching the download token",
+                             "no client ID has been imported, so a token cannot be kept", e);
+    free(stok);
+    free(ssess);
+    return rc;
 }
 
 int store_token_get(struct store *s, int64_t margin_ms, struct store_token *out, struct err *e)
@@ -642,6 +662,9 @@ int store_token_get(struct store *s, int64_t margin_ms, struct store_token *out,
         out->token = store_col_dup(st, 0);
         out->session_id = store_col_dup(st, 1);
         out->expires_at_ms = sqlite3_column_int64(st, 2);
+        rc = store_secret_unseal(s, &out->token, e);
+        if (rc == 0)
+            rc = store_secret_unseal(s, &out->session_id, e);
     } else if (src == SQLITE_DONE) {
         rc = err_set(e, PP_ENOTFOUND, "no valid download token is cached");
     } else {

@@ -26,6 +26,7 @@ struct store {
     bool readonly;
     struct pp_clock *clock;     /* borrowed or own_clock */
     struct pp_clock *own_clock; /* created when opts gave none */
+    struct store_keyring *keys; /* secrets key (store_secret.c); NULL = none */
     int64_t events_keep;
     uint64_t events_added; /* drives the occasional prune */
     struct store_stmt_slot stmts[STORE_STMT_CACHE_MAX];

@@ -16,7 +16,7 @@ DISTINCT=""
 
 start_daemon() { # DIR
     "$POOLPATCH" serve --listen 127.0.0.1:0 --db "$1/state.db" --token-file "$1/token" \
-        --catalog-url "$FS/updates.xml" --check-interval 0 --log-level info \
+        --catalog-url "$FS/updates.xml" --vendor-origin "$FS" --check-interval 0 --log-level info \
         >>"$1/serve.out" 2>>"$1/serve.err" &
     DPID=$!
     E2E_PIDS="$E2E_PIDS $DPID"

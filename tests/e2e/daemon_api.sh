@@ -12,7 +12,7 @@ FS=$(sed -n 's/^fileservice //p' "$SIM_OUT")
 master() { sed -n "s/^pool $1 master //p" "$SIM_OUT"; }
 
 export POOLPATCH_HOME="$E2E_TMP/home"
-"$POOLPATCH" serve --listen 127.0.0.1:0 --check-interval 0 --catalog-url "$FS/updates.xml" \
+"$POOLPATCH" serve --listen 127.0.0.1:0 --check-interval 0 --catalog-url "$FS/updates.xml" --vendor-origin "$FS" \
     >"$E2E_TMP/serve.out" 2>"$E2E_TMP/serve.err" &
 SERVE_PID=$!
 E2E_PIDS="$E2E_PIDS $SERVE_PID"

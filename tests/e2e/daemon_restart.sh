@@ -11,7 +11,7 @@ FS=$(sed -n 's/^fileservice //p' "$SIM_OUT")
 
 export POOLPATCH_HOME="$E2E_TMP/home"
 start_serve() { # LISTEN LOG
-    "$POOLPATCH" serve --listen "$1" --check-interval 0 --catalog-url "$FS/updates.xml" \
+    "$POOLPATCH" serve --listen "$1" --check-interval 0 --catalog-url "$FS/updates.xml" --vendor-origin "$FS" \
         >/dev/null 2>"$2" &
     SERVE_PID=$!
     E2E_PIDS="$E2E_PIDS $SERVE_PID"

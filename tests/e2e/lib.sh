@@ -182,7 +182,7 @@ start_serve() {
     _mark=0
     [ -f "$SERVE_LOG" ] && _mark=$(wc -l <"$SERVE_LOG")
     "$POOLPATCH" serve --listen 127.0.0.1:0 --db "$SERVE_DIR/pp.db" --token-file "$SERVE_TOKEN" \
-        "${_ci[@]}" ${_fs:+--catalog-url "$_fs/updates.xml"} "$@" \
+        "${_ci[@]}" ${_fs:+--catalog-url "$_fs/updates.xml"} ${_fs:+--vendor-origin "$_fs"} "$@" \
         >>"$SERVE_DIR/serve.out" 2>>"$SERVE_LOG" </dev/null &
     SERVE_PID=$!
     E2E_PIDS="$E2E_PIDS $SERVE_PID"

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "base/err.h"
 #include "base/jsonx.h"
@@ -116,7 +119,7 @@ static void test_download_with_client_id(void **state)
     struct err e = {0};
     char *url = xasprintf("%s/direct/v2/download/HF1.zip", sim_fileservice_url(fs));
     char *path = xasprintf("%s/HF1.zip", tmpdir);
-    struct fetch_auth a = {.username = "ops", .apikey = "k1"};
+    struct fetch_auth a = {.username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
     char *tok = NULL, *sess = NULL;
     int64_t exp = 0;
     struct stat st;
@@ -133,7 +136,8 @@ static void test_download_with_client_id(void **state)
     /* the cached token is reused: no new token asked for */
     {
         struct fetch_auth a2 = {
-            .username = "ops", .apikey = "k1", .token = tok, .session_id = sess};
+            .username = "ops", .apikey = "k1", .token = tok, .session_id = sess,
+            .origins = sim_fileservice_url(fs)};
         char *p2 = xasprintf("%s/HF1-again.zip", tmpdir);
         char *t2 = NULL;
         assert_int_equal(fetch_download(url, p2, st.st_size, &a2, &t2, NULL, NULL, &e), 0);
@@ -162,7 +166,7 @@ static void test_download_resumes(void **state)
     char *full = xasprintf("%s/full.zip", tmpdir);
     char *path = xasprintf("%s/resumed.zip", tmpdir);
     char *part = xasprintf("%s.part", path);
-    struct fetch_auth a = {.username = "ops", .apikey = "k1"};
+    struct fetch_auth a = {.username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
     FILE *in, *out;
     char buf[1000];
     (void)state;
@@ -193,8 +197,8 @@ static void test_download_errors_explained(void **state)
     char *hf2 = xasprintf("%s/direct/v2/download/HF2.zip", sim_fileservice_url(fs));
     char *none = xasprintf("%s/direct/v2/download/NOPE.zip", sim_fileservice_url(fs));
     char *path = xasprintf("%s/x.zip", tmpdir);
-    struct fetch_auth good = {.username = "ops", .apikey = "k1"};
-    struct fetch_auth bad = {.username = "ops", .apikey = "wrong"};
+    struct fetch_auth good = {.username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
+    struct fetch_auth bad = {.username = "ops", .apikey = "wrong", .origins = sim_fileservice_url(fs)};
     (void)state;
 
     assert_int_equal(fetch_download(hf2, path, 0, NULL, NULL, NULL, NULL, &e), PP_EAUTH);
@@ -209,7 +213,7 @@ static void test_download_errors_explained(void **state)
     assert_int_equal(fetch_download("http://192.0.2.1/direct/v2/download/x.zip", path, 0, &good,
                                     NULL, NULL, NULL, &e),
                      PP_EAUTH);
-    assert_non_null(strstr(e.msg, "must be https"));
+    assert_non_null(strstr(e.msg, "not a vendor file service origin"));
     /* a download URL from a catalog may not read local files */
     assert_int_not_equal(fetch_download("file:///etc/passwd", path, 0, NULL, NULL, NULL, NULL, &e),
                          0);
@@ -217,6 +221,73 @@ static void test_download_errors_explained(void **state)
     free(hf2);
     free(none);
     free(path);
+}
+
+/* A listener on 127.0.0.3 (not allow-listed): did anything connect to it? */
+static int listener_new(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+    inet_pton(AF_INET, "127.0.0.3", &sa.sin_addr);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Issue 13 finding 1: URLs that passed the old string-prefix check get no credentials. */
+static void test_credentials_only_to_vendor_origins(void **state)
+{
+    struct err e = {0};
+    struct fetch_auth good = {.username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
+    char *path = xasprintf("%s/leak.zip", tmpdir);
+    int port, fd = listener_new(&port);
+    char *evil[] = {
+        xasprintf("http://127.0.0.1@127.0.0.3:%d/direct/v2/download/x.zip", port),
+        xasprintf("http://localhost:x@127.0.0.3:%d/direct/v2/download/x.zip", port),
+        xasprintf("http://127.0.0.3:%d/direct/v2/download/x.zip", port),
+        xasprintf("%s@127.0.0.3:%d/direct/v2/download/x.zip", sim_fileservice_url(fs), port),
+        xasprintf("https://fileservice.citrix.com.127.0.0.3.nip.io:%d/direct/v2/download/x", port),
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof evil / sizeof evil[0]; i++) {
+        e = (struct err){0};
+        assert_int_not_equal(fetch_download(evil[i], path, 0, &good, NULL, NULL, NULL, &e), 0);
+        assert_true(e.code == PP_EAUTH || e.code == PP_EINVAL);
+        free(evil[i]);
+    }
+    /* nothing ever connected to the listener: no request, no credentials */
+    assert_int_equal(accept(fd, NULL, NULL), -1);
+    close(fd);
+    /* the parsed origin, not a prefix: the default allow-list is the vendor's https service */
+    assert_int_equal(fetch_origin_check("https://fileservice.citrix.com/direct/v2/download/a", NULL,
+                                        &e),
+                     0);
+    assert_int_equal(fetch_origin_check("https://FILESERVICE.citrix.com:443/x", NULL, &e), 0);
+    assert_int_equal(fetch_origin_check("https://fileservice.citrix.com:8443/x", NULL, &e),
+                     PP_EAUTH);
+    assert_int_equal(fetch_origin_check("http://fileservice.citrix.com/x", NULL, &e), PP_EAUTH);
+    assert_int_equal(fetch_origin_check("https://u:p@fileservice.citrix.com/x", NULL, &e), PP_EAUTH);
+    /* http in the allow-list counts only on loopback */
+    assert_int_equal(fetch_origin_check("http://192.0.2.9/x", "http://192.0.2.9", &e), PP_EAUTH);
+    assert_int_equal(fetch_origin_check("http://127.0.0.7:81/x", "https://a.example, http://127.0.0.7:81", &e), 0);
+    free(path);
+}
+
+/* A token's expiry is bounded: 2099 from a server becomes at most the 1440 minutes asked for. */
+static void test_token_expiry_bounded(void **state)
+{
+    int64_t now = 1800000000000LL, day = 1440LL * 60 * 1000;
+    (void)state;
+    assert_int_equal(fetch_token_expiry(now, 4102444800000LL), now + day);
+    assert_int_equal(fetch_token_expiry(now, now + 1000), now + 1000);
+    assert_int_equal(fetch_token_expiry(now, 0), now + 10 * 60 * 1000);
+    assert_int_equal(fetch_token_expiry(now, now - 5), now - 5);
 }
 
 int main(void)
@@ -227,6 +298,8 @@ int main(void)
         cmocka_unit_test(test_download_with_client_id),
         cmocka_unit_test(test_download_resumes),
         cmocka_unit_test(test_download_errors_explained),
+        cmocka_unit_test(test_credentials_only_to_vendor_origins),
+        cmocka_unit_test(test_token_expiry_bounded),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests_name("engine_fetch", tests, setup, teardown);

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api_int.h - what api_server.c (libmicrohttpd, connections, workers, SSE) and api_routes.c
+ * (the route table and its handlers) share.  One struct api_call per request in flight.
+ */
+#ifndef PP_API_API_INT_H
+#define PP_API_API_INT_H
+
+#include "api/api.h"
+#include "base/buf.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+struct api_query {
+    const char *view, *sort, *limit; /* borrowed from MHD while the connection lives */
+};
+
+/* A request: read on the MHD thread, handled on a worker, answered on the MHD thread. */
+struct api_call {
+    struct api_server *srv;
+    struct MHD_Connection *conn;
+    struct api_call *next; /* worker queue */
+    const char *method;    /* borrowed from MHD */
+    char *path;
+    struct api_match m;
+    struct api_query q;
+    struct buf body;
+    bool too_large;
+    bool queued;      /* suspended, waiting for a worker */
+    bool answered;    /* status / resp are ready */
+    enum api_role role;
+    char token_id[17]; /* names the token in the audit log */
+    char client[64];
+    int64_t deadline_ms; /* monotonic; 0 = none (X-Request-Timeout) */
+    /* the answer */
+    unsigned status;
+    struct MHD_Response *resp;
+    const char *outcome; /* audit: done / refused / failed / withdrawn / unknown */
+    char detail[256];
+};
+
+/* Handlers (api_routes.c), run on a worker thread. */
+typedef void (*api_handler_fn)(struct api_call *x);
+struct api_handler {
+    enum api_route_id route;
+    const char *method; /* "GET" (also HEAD), "POST", "DELETE" */
+    api_handler_fn fn;
+    bool write; /* admin token only; recorded in the audit log */
+};
+/* The handler for a matched route and method, or NULL. */
+const struct api_handler *api_handler_find(enum api_route_id route, const char *method);
+/* The query parameters a route accepts (NULL-terminated). */
+const char *const *api_route_query_args(enum api_route_id route);
+
+/* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
+void api_answer_json(struct api_call *x, unsigned status, json_t *v);
+void api_answer_empty(struct api_call *x, unsigned status);
+void api_answer_error(struct api_call *x, unsigned status, const char *msg);
+/* An engine failure: status from the PP code, took_effect for mutating requests. */
+void api_answer_err(struct api_call *x, int rc, const struct err *e);
+/* Standard security and cache headers on r. */
+void api_common_headers(struct MHD_Response *r);
+
+/* The server's parts the handlers use. */
+struct engine *api_server_engine(struct api_server *srv);
+size_t api_server_max_body(struct api_server *srv);
+/* The audit list (GET /audit) under the audit lock.  PP_ESTATE when there is no audit log. */
+int api_server_audit_list(struct api_server *srv, int limit, json_t **out, struct err *e);
+
+#endif
