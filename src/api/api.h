@@ -124,6 +124,13 @@ enum api_took { API_TOOK_NONE = 0, API_TOOK_NO, API_TOOK_YES, API_TOOK_UNKNOWN }
 void api_error_json_ex(struct buf *out, const char *code, const char *message,
                        const char *xapi_code, enum api_took took);
 
+/*
+ * CSV injection defence: a new copy of csv (quoted or unquoted fields, a UTF-8 BOM kept) where
+ * every field that starts with = + - @ (or tab / CR) and has more after it gets a leading "'",
+ * so that a spreadsheet shows it as text instead of running it.  docs/security.md.
+ */
+char *api_csv_neutralise(const char *csv);
+
 /* ---- auth (pure) ---- */
 enum api_role { API_ROLE_NONE = 0, API_ROLE_READ, API_ROLE_ADMIN };
 /*

@@ -333,6 +333,11 @@ static void h_updates_csv(struct api_call *x)
         api_answer_err(x, rc, &e);
         return;
     }
+    if (!x->q.raw || !str_eq(x->q.raw, "1")) { /* ?raw=1 keeps formulas (docs/security.md) */
+        char *safe = api_csv_neutralise(csv);
+        free(csv);
+        csv = safe;
+    }
     r = MHD_create_response_from_buffer(strlen(csv), csv, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(csv);
@@ -572,7 +577,7 @@ const char *const *api_route_query_args(enum api_route_id route)
 {
     static const char *const none[] = {NULL};
     static const char *const view_sort[] = {"view", "sort", NULL};
-    static const char *const view_only[] = {"view", NULL};
+    static const char *const view_only[] = {"view", "raw", NULL};
     static const char *const limit[] = {"limit", NULL};
 
     switch (route) {

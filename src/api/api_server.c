@@ -696,6 +696,7 @@ static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char
         if (str_eq(*a, key)) {
             const char **slot = str_eq(key, "view")   ? &s->q->view
                                 : str_eq(key, "sort") ? &s->q->sort
+                                : str_eq(key, "raw")  ? &s->q->raw
                                                       : &s->q->limit;
             *slot = value ? value : "";
             return MHD_YES;

@@ -259,6 +259,50 @@ int api_check_auth(const char *expected, const char *authorization)
     return api_token_equal(expected, p) ? 0 : 401;
 }
 
+/* A field that a spreadsheet would run as a formula: = + - @ (or tab / CR) then more. */
+static bool csv_formula(const char *f, size_t len)
+{
+    return len > 1 && strchr("=+-@\t\r", f[0]) != NULL;
+}
+
+char *api_csv_neutralise(const char *csv)
+{
+    struct buf b;
+    const char *p = csv;
+
+    buf_init(&b);
+    if (strncmp(p, "\xEF\xBB\xBF", 3) == 0) {
+        buf_append(&b, p, 3);
+        p += 3;
+    }
+    while (*p) { /* one field per turn */
+        if (*p == '"') {
+            const char *q = p + 1;
+            while (*q && !(q[0] == '"' && q[1] != '"'))
+                q += q[0] == '"' ? 2 : 1;
+            buf_putc(&b, '"');
+            if (csv_formula(p + 1, (size_t)(q - p - 1)))
+                buf_putc(&b, '\'');
+            buf_append(&b, p + 1, (size_t)(q - p - 1));
+            p = *q ? q + 1 : q;
+            if (*q)
+                buf_putc(&b, '"');
+        } else {
+            size_t len = strcspn(p, ",\r\n");
+            if (csv_formula(p, len))
+                buf_putc(&b, '\'');
+            buf_append(&b, p, len);
+            p += len;
+        }
+        size_t sep = strspn(p, ",\r\n");
+        if (sep > 1 && *p == ',')
+            sep = 1; /* an empty field follows: handle it as a field */
+        buf_append(&b, p, sep);
+        p += sep;
+    }
+    return buf_take(&b);
+}
+
 enum api_role api_auth_role(const char *admin, const char *read, const char *authorization)
 {
     if (api_check_auth(admin, authorization) == 0)

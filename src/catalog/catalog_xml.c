@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/err.h"
 #include "base/mem.h"
@@ -84,6 +85,16 @@ static const char *attr(const XML_Char **atts, const char *name)
 static char *attr_dup(const XML_Char **atts, const char *name)
 {
     return xstrdup(attr(atts, name) ? attr(atts, name) : "");
+}
+
+/* A URL attribute: only http and https (a javascript: or file: URL from a catalog is dropped). */
+static char *attr_url(const XML_Char **atts, const char *name)
+{
+    const char *v = attr(atts, name);
+
+    if (!v || !(strncasecmp(v, "https://", 8) == 0 || strncasecmp(v, "http://", 7) == 0))
+        return xstrdup("");
+    return xstrdup(v);
 }
 
 /* XenCenter: bool.TrueString compared case-insensitively (latest, latestcr, present-as-update). */
@@ -220,8 +231,8 @@ static void start_patch_def(struct xctx *x, const XML_Char **atts)
     p->name_label = attr_dup(atts, "name-label");
     p->name_description = attr_dup(atts, "name-description");
     p->version = xstrdup(ver);
-    p->url = attr_dup(atts, "url");
-    p->patch_url = attr_dup(atts, "patch-url");
+    p->url = attr_url(atts, "url");
+    p->patch_url = attr_url(atts, "patch-url");
     p->timestamp_ms = attr_date(atts, "timestamp");
     p->guidance = cat_guidance_from_list(attr(atts, "after-apply-guidance"));
     p->guidance_mandatory = attr_contains_true(atts, "guidance-mandatory");
@@ -279,7 +290,7 @@ static void start_version(struct xctx *x, const XML_Char **atts)
     v->build_number = attr_dup(atts, "build-number");
     v->latest = attr_is_true(atts, "latest");
     v->latestcr = attr_is_true(atts, "latestcr");
-    v->url = attr_dup(atts, "url");
+    v->url = attr_url(atts, "url");
     v->timestamp_ms = attr_date(atts, "timestamp");
     v->patch_uuid = cat_lower_dup(attr(atts, "patch-uuid"));
     v->present_as_update = attr_is_true(atts, "present-as-update");

@@ -270,7 +270,7 @@ int cmd_pool(int argc, char **argv)
 
 static const char UPDATES_USAGE[] =
     "poolpatch updates [--by-update|--by-server] [--sort pool|date] [--json] "
-    "[--export-csv FILE]\n"
+    "[--export-csv FILE [--raw]]\n"
     "       poolpatch updates check\n"
     "       poolpatch updates dismiss ID...|--all\n"
     "       poolpatch updates restore\n"
@@ -295,11 +295,12 @@ int cmd_updates(int argc, char **argv)
                                        {"by-server", no_argument, NULL, 's'},
                                        {"sort", required_argument, NULL, 'o'},
                                        {"export-csv", required_argument, NULL, 'x'},
+                                       {"raw", no_argument, NULL, 'R'},
                                        {"all", no_argument, NULL, 'a'},
                                        COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct common co = {0};
-    bool by_server = false, all = false;
+    bool by_server = false, all = false, raw = false;
     const char *sort = "date", *csv = NULL;
     struct rest_client rc;
     struct err e = {0};
@@ -329,6 +330,9 @@ int cmd_updates(int argc, char **argv)
         case 'a':
             all = true;
             break;
+        case 'R':
+            raw = true; /* CSV cells as they are: no formula neutralisation */
+            break;
         case 'h':
             printf("usage: %s\n%s", UPDATES_USAGE, COMMON_HELP);
             return 0;
@@ -357,7 +361,8 @@ int cmd_updates(int argc, char **argv)
         char path[128];
         const char *view = by_server ? "by-server" : "by-update";
         if (csv) {
-            snprintf(path, sizeof path, "/api/v1/updates/export.csv?view=%s", view);
+            snprintf(path, sizeof path, "/api/v1/updates/export.csv?view=%s%s", view,
+                     raw ? "&raw=1" : "");
             if (rest_call(&rc, "GET", path, NULL, NULL, &b, &e) != 0 ||
                 write_file_text(csv, &b, &e) != 0)
                 ret = fail("updates", &e);

@@ -139,7 +139,7 @@ static char *date_part(const char *iso)
     return xstrndup(iso, strlen(iso) >= 10 ? 10 : strlen(iso));
 }
 
-void render_pools(struct buf *out, const json_t *v)
+static void render_pools_raw(struct buf *out, const json_t *v)
 {
     static const char *const h[] = {"NAME", "URL", "MASTER", "HOSTS", "VERSION", "STATUS"};
     const json_t *pools = json_object_get(v, "pools");
@@ -171,7 +171,7 @@ void render_pools(struct buf *out, const json_t *v)
     cells_free(&c);
 }
 
-void render_checking(struct buf *out, const json_t *ck)
+static void render_checking_raw(struct buf *out, const json_t *ck)
 {
     if (!json_is_object(ck))
         return;
@@ -203,7 +203,7 @@ static void render_offline(struct buf *out, const json_t *v)
     }
 }
 
-void render_by_update(struct buf *out, const json_t *v)
+static void render_by_update_raw(struct buf *out, const json_t *v)
 {
     static const char *const h[] = {"UPDATE", "KIND", "DATE", "AFTER APPLY", "APPLIES TO"};
     const json_t *ups = json_object_get(v, "updates");
@@ -260,7 +260,7 @@ void render_by_update(struct buf *out, const json_t *v)
     render_checking(out, json_object_get(v, "checking"));
 }
 
-void render_by_server(struct buf *out, const json_t *v)
+static void render_by_server_raw(struct buf *out, const json_t *v)
 {
     static const char *const h[] = {"POOL", "SERVER", "VERSION", "STATUS", "REQUIRED", "INSTALLED"};
     const json_t *srvs = json_object_get(v, "servers");
@@ -395,7 +395,7 @@ static bool pool_blocked(const json_t *p, const json_t *checks)
     return false;
 }
 
-void render_plan(struct buf *out, const json_t *v)
+static void render_plan_raw(struct buf *out, const json_t *v)
 {
     size_t i, k;
     json_t *p, *x;
@@ -548,7 +548,7 @@ static const char *error_code(const json_t *r)
     return json_is_string(er) ? json_string_value(er) : NULL;
 }
 
-void render_rollouts(struct buf *out, const json_t *v)
+static void render_rollouts_raw(struct buf *out, const json_t *v)
 {
     static const char *const h[] = {"ID", "STATE", "CREATED", "POOLS", "PROGRESS", "ERROR"};
     const json_t *rs = json_object_get(v, "rollouts");
@@ -606,7 +606,7 @@ static bool host_idle(const json_t *h)
            str_eq(st, "skipped");
 }
 
-void render_rollout_ex(struct buf *out, const json_t *v, bool bars, bool compact)
+static void render_rollout_ex_raw(struct buf *out, const json_t *v, bool bars, bool compact)
 {
     size_t i, k;
     json_t *p, *h;
@@ -697,7 +697,7 @@ void render_rollout_ex(struct buf *out, const json_t *v, bool bars, bool compact
                    jsonx_str(v, "id", "ID"), jsonx_str(v, "id", "ID"));
 }
 
-void render_event_line(struct buf *out, const json_t *ev)
+static void render_event_line_raw(struct buf *out, const json_t *ev)
 {
     const char *t = jsonx_str(ev, "time", NULL);
     const char *pool = jsonx_str(ev, "pool", NULL);
@@ -798,4 +798,153 @@ bool render_state_final(const char *s)
 {
     return str_eq(s, "done") || str_eq(s, "halted") || str_eq(s, "failed") ||
            str_eq(s, "cancelled");
+}
+
+/* ---------------------------------------------------------------- terminal safety */
+
+/* Length of the UTF-8 sequence at p (1..4), or 0 when it is not valid UTF-8. */
+static size_t utf8_seq(const unsigned char *p, size_t n, unsigned *cp)
+{
+    size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
+             : (p[0] & 0xF8) == 0xF0                     ? 4
+                                                         : 0;
+    unsigned v;
+
+    if (len == 0 || len > n)
+        return 0;
+    v = len == 1 ? p[0] : p[0] & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = v << 6 | (p[i] & 0x3F);
+    }
+    /* overlong forms and surrogates are not valid */
+    if ((len == 2 && v < 0x80) || (len == 3 && v < 0x800) || (len == 4 && v < 0x10000) ||
+        (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF)
+        return 0;
+    *cp = v;
+    return len;
+}
+
+/* Code points a terminal acts on or that reorder text: C0, DEL, C1, bidi controls. */
+static bool cp_unsafe(unsigned cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C ||
+           cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+static void safe_text(struct buf *out, const char *s, bool keep_lines)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
+
+    while (n) {
+        unsigned cp = 0;
+        size_t len = utf8_seq(p, n, &cp);
+        if (len == 0)
+            buf_printf(out, "\\x%02x", p[0]); /* not UTF-8: the byte, escaped */
+        else if (keep_lines && (cp == '\n' || cp == '\t'))
+            buf_putc(out, (char)cp);
+        else if (cp < 0x80 && cp_unsafe(cp))
+            buf_printf(out, "\\x%02x", cp);
+        else if (cp_unsafe(cp))
+            buf_printf(out, "\\u{%x}", cp);
+        else
+            buf_append(out, p, len);
+        p += len ? len : 1;
+        n -= len ? len : 1;
+    }
+}
+
+void render_safe_text(struct buf *out, const char *s)
+{
+    safe_text(out, s, false);
+}
+
+void render_safe_message(struct buf *out, const char *s)
+{
+    safe_text(out, s, true);
+}
+
+json_t *render_safe_json(const json_t *v)
+{
+    struct buf b;
+    json_t *o;
+    const char *k;
+    json_t *x;
+    size_t i;
+
+    if (json_is_string(v)) {
+        buf_init(&b);
+        render_safe_text(&b, json_string_value(v));
+        o = json_string(buf_str(&b));
+        buf_cleanup(&b);
+        return o ? o : json_string("?");
+    }
+    if (json_is_array(v)) {
+        o = json_array();
+        json_array_foreach(v, i, x) json_array_append_new(o, render_safe_json(x));
+        return o;
+    }
+    if (json_is_object(v)) {
+        o = json_object();
+        json_object_foreach((json_t *)v, k, x)
+        {
+            buf_init(&b);
+            render_safe_text(&b, k);
+            json_object_set_new(o, buf_str(&b), render_safe_json(x));
+            buf_cleanup(&b);
+        }
+        return o;
+    }
+    return v ? json_deep_copy(v) : json_null();
+}
+
+/* The public renderers: every string from outside is made terminal-safe first. */
+#define SAFE_RENDER(name, ...)                                                                     \
+    do {                                                                                           \
+        json_t *safe_ = render_safe_json(v);                                                       \
+        name##_raw(out, safe_, ##__VA_ARGS__);                                                     \
+        json_decref(safe_);                                                                        \
+    } while (0)
+
+void render_pools(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_pools);
+}
+
+void render_checking(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_checking);
+}
+
+void render_by_update(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_by_update);
+}
+
+void render_by_server(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_by_server);
+}
+
+void render_plan(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_plan);
+}
+
+void render_rollouts(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_rollouts);
+}
+
+void render_rollout_ex(struct buf *out, const json_t *v, bool bars, bool compact)
+{
+    SAFE_RENDER(render_rollout_ex, bars, compact);
+}
+
+void render_event_line(struct buf *out, const json_t *v)
+{
+    SAFE_RENDER(render_event_line);
 }

@@ -18,6 +18,16 @@
  * padded to the widest cell (counted in UTF-8 characters), two spaces apart; the last column is
  * not padded.
  */
+/*
+ * Append s with what a terminal would act on shown escaped: C0 controls (newlines and tabs too),
+ * DEL and invalid UTF-8 bytes as \xNN, C1 controls and bidi controls (U+202E, ...) as \u{NNNN}.
+ * Idempotent: its output passes through unchanged.
+ */
+void render_safe_text(struct buf *out, const char *s);
+/* As render_safe_text, but newlines and tabs stay (error messages of several lines). */
+void render_safe_message(struct buf *out, const char *s);
+/* A deep copy of v with every string and key passed through render_safe_text (new reference). */
+json_t *render_safe_json(const json_t *v);
 void render_table(struct buf *out, size_t ncols, const char *const *headers,
                   const char *const *cells, size_t nrows);
 /* "45s", "5m30s", "1h02m", "2d03h"; negative -> "-". */

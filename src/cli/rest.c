@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* rest.c - the CLI's REST client of the daemon (see rest.h). */
 #include "cli/rest.h"
+#include "cli/render.h"
 
 #include "base/err.h"
 #include "base/jsonx.h"
@@ -138,6 +139,13 @@ static int http_error(struct rest_client *rc, long status, const struct buf *bod
         xapi = jsonx_str(er, "xapi_code", NULL);
     }
     code = rest_code_for_status(status, xapi != NULL);
+    /* the message may quote pools, hosts or a catalog: terminal-safe before anyone prints it */
+    struct buf safe;
+    buf_init(&safe);
+    if (msg) {
+        render_safe_message(&safe, msg);
+        msg = buf_str(&safe);
+    }
     if (status == 401)
         err_set(e, code,
                 "the daemon refused the API token from %s (%s); is --token-file the "
@@ -145,8 +153,12 @@ static int http_error(struct rest_client *rc, long status, const struct buf *bod
                 rc->token_path, msg ? msg : "401");
     else
         err_set(e, code, "%s", msg ? msg : "the daemon answered with an error");
-    if (xapi && e)
-        str_lcpy(e->xapi_code, xapi, sizeof e->xapi_code);
+    if (xapi && e) {
+        buf_reset(&safe);
+        render_safe_text(&safe, xapi);
+        str_lcpy(e->xapi_code, buf_str(&safe), sizeof e->xapi_code);
+    }
+    buf_cleanup(&safe);
     json_decref(v);
     return code;
 }
