@@ -186,6 +186,8 @@ const char *api_error_code(int status, int pp_code)
         return "unsupported_media_type";
     case 502:
         return "bad_gateway";
+    case 421:
+        return "misdirected";
     case 503:
         return "unavailable";
     case 504:

@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 static pthread_mutex_t seam_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -38,6 +39,8 @@ static int reply(const char *call, json_t **out, struct err *e)
 {
     int rc;
 
+    if (seam.delay_ms > 0)
+        usleep((useconds_t)seam.delay_ms * 1000);
     pthread_mutex_lock(&seam_lock);
     rc = reply_locked(call, out, e);
     pthread_mutex_unlock(&seam_lock);

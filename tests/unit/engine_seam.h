@@ -12,6 +12,7 @@ struct seam_state {
     char xapi_code[96];
     json_t *answer;  /* owned; copied into every successful *out */
     const char *csv; /* borrowed; engine_updates_csv's text */
+    int delay_ms;    /* each request takes this long (a busy engine) */
     /* recorded */
     char last_call[32];
     int calls;

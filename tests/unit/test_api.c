@@ -952,6 +952,305 @@ static void test_sse_ends_on_stop(void **state)
     buf_cleanup(&got);
 }
 
+/* ---------------------------------------------------------------- security (issue 13) */
+
+#define READ_TOKEN "feedfacefeedfacefeedfacefeedface"
+
+static char sec_dir[64];
+
+static int setup_sec(void **state)
+{
+    static char db[128];
+    struct api_config c = {.read_token = READ_TOKEN,
+                           .server_names = "pp.example, ops.example",
+                           .header_timeout_s = 1,
+                           .max_per_ip = 40,
+                           .workers = 2};
+    snprintf(sec_dir, sizeof sec_dir, "/tmp/pp-apisec-XXXXXX");
+    if (!mkdtemp(sec_dir))
+        return -1;
+    snprintf(db, sizeof db, "%s/pp.db", sec_dir);
+    c.db_path = db;
+    return setup_cfg(state, &c);
+}
+
+static int teardown_sec(void **state)
+{
+    char *cmd = xasprintf("rm -rf '%s'", sec_dir);
+    teardown(state);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", sec_dir);
+    free(cmd);
+    return 0;
+}
+
+/* A request path for every API route (the table in api_util.c must map it back). */
+static const char *sample_path(enum api_route_id r)
+{
+    static const char *const paths[] = {
+        [API_R_POOLS] = "/api/v1/pools",
+        [API_R_POOL] = "/api/v1/pools/lab",
+        [API_R_UPDATES] = "/api/v1/updates",
+        [API_R_UPDATES_CHECK] = "/api/v1/updates/check",
+        [API_R_UPDATES_CSV] = "/api/v1/updates/export.csv",
+        [API_R_UPDATES_DISMISS] = "/api/v1/updates/dismiss",
+        [API_R_UPDATES_RESTORE] = "/api/v1/updates/restore",
+        [API_R_PLANS] = "/api/v1/plans",
+        [API_R_ROLLOUTS] = "/api/v1/rollouts",
+        [API_R_ROLLOUT] = "/api/v1/rollouts/r-1",
+        [API_R_ROLLOUT_RETRY] = "/api/v1/rollouts/r-1/retry",
+        [API_R_ROLLOUT_CANCEL] = "/api/v1/rollouts/r-1/cancel",
+        [API_R_EVENTS] = "/api/v1/events",
+        [API_R_CLIENT_ID] = "/api/v1/client-id",
+        [API_R_UPDATES_DOWNLOAD] = "/api/v1/updates/download",
+        [API_R_AUDIT] = "/api/v1/audit",
+    };
+    return (size_t)r < sizeof paths / sizeof paths[0] ? paths[r] : NULL;
+}
+
+/* The read-only token is refused on every route that changes anything; nothing reaches the
+ * engine; every refusal and every admin change is in the audit log. */
+static void test_read_only_role_and_audit(void **state)
+{
+    struct fx *fx = *state;
+    static const char *const methods[] = {"POST", "DELETE", "PUT", "PATCH"};
+    struct resp r;
+    int refused = 0;
+
+    for (int id = API_R_NONE + 1; id < API_R_STATIC; id++) {
+        const char *path = sample_path((enum api_route_id)id);
+        struct api_match m;
+        assert_non_null(path);
+        assert_int_not_equal(api_route("GET", path, &m), 404);
+        assert_int_equal(m.route, id);
+        for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+            if (api_route(methods[i], path, &m) != 200)
+                continue;
+            http(fx, methods[i], path, "Bearer " READ_TOKEN, "{\"ids\":[\"x\"]}", NULL, &r);
+            if (id == API_R_PLANS) { /* computing a plan changes nothing: allowed */
+                assert_int_not_equal(r.status, 403);
+            } else {
+                assert_error(&r, 403, "forbidden", "read-only");
+                refused++;
+            }
+            resp_free(&r);
+        }
+    }
+    assert_int_equal(refused, 10); /* every mutating route of the table */
+    assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
+    /* reads work with it; the audit log is for the admin */
+    http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    http(fx, "GET", "/api/v1/audit", "Bearer " READ_TOKEN, NULL, NULL, &r);
+    assert_int_equal(r.status, 403);
+    resp_free(&r);
+    /* an admin change, then the log */
+    http(fx, "POST", "/api/v1/updates/restore", bearer(), NULL, NULL, &r);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    http(fx, "GET", "/api/v1/audit?limit=1000", bearer(), NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *v = json_loads(r.body, 0, NULL), *entries = json_object_get(v, "entries"), *it;
+    size_t i, n_refused = 0;
+    assert_int_equal(json_array_size(entries), (size_t)refused + 1);
+    it = json_array_get(entries, 0); /* newest first */
+    assert_string_equal(json_string_value(json_object_get(it, "role")), "admin");
+    assert_string_equal(json_string_value(json_object_get(it, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(it, "path")), "/api/v1/updates/restore");
+    assert_int_equal(json_integer_value(json_object_get(it, "status")), 204);
+    assert_string_equal(json_string_value(json_object_get(it, "outcome")), "done");
+    assert_string_equal(json_string_value(json_object_get(it, "client")), "127.0.0.1");
+    assert_int_equal(strlen(json_string_value(json_object_get(it, "token"))), 16);
+    assert_null(strstr(r.body, TOKEN)); /* the token itself is never recorded */
+    assert_null(strstr(r.body, READ_TOKEN));
+    json_array_foreach(entries, i, it)
+    {
+        if (i && str_eq(json_string_value(json_object_get(it, "outcome")), "refused") &&
+            str_eq(json_string_value(json_object_get(it, "role")), "read"))
+            n_refused++;
+    }
+    assert_int_equal(n_refused, (size_t)refused);
+    json_decref(v);
+    resp_free(&r);
+}
+
+/* DNS rebinding: a Host that is not an address or a configured name is refused. */
+static void test_host_header_check(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+
+    static const char *const hosts[] = {"evil.example:7480", "pp.example", "localhost"};
+    static const int want[] = {421, 200, 200};
+    for (int i = 0; i < 3; i++) {
+        char req[300];
+        int fd = dial(fx->port);
+        int len = snprintf(req, sizeof req,
+                           "GET /api/v1/pools HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer " TOKEN
+                           "\r\nConnection: close\r\n\r\n",
+                           hosts[i]);
+        send_all(fd, req, (size_t)len);
+        buf_init(&r.raw);
+        read_until(fd, &r.raw, NULL);
+        close(fd);
+        r.status = 0;
+        sscanf(buf_str(&r.raw), "HTTP/1.1 %d", &r.status);
+        r.body = strstr(buf_str(&r.raw), "\r\n\r\n") ? strstr(buf_str(&r.raw), "\r\n\r\n") + 4 : "";
+        if (want[i] == 421)
+            assert_error(&r, 421, "misdirected", "Host");
+        else
+            assert_int_equal(r.status, want[i]);
+        resp_free(&r);
+    }
+    assert_false(api_host_allowed("rebind.attacker.example", NULL));
+    assert_false(api_host_allowed("127.0.0.1.evil.example:80", "pp.example"));
+    assert_true(api_host_allowed("127.0.0.1:7480", NULL));
+    assert_true(api_host_allowed("[::1]:7480", NULL));
+    assert_true(api_host_allowed("LOCALHOST", NULL));
+    assert_true(api_host_allowed("ops.example:443", "pp.example, ops.example"));
+    assert_false(api_host_allowed("", NULL));
+}
+
+/* Issue 13 finding 3: 70 clients dripping headers do not keep another client from an answer,
+ * and their connections are closed once the header deadline passes. */
+static void test_slow_clients_do_not_block(void **state)
+{
+    struct fx *fx = *state;
+    enum { SLOW = 70 };
+    int fds[SLOW], n_open = 0, answered = 0, closed = 0;
+
+    for (int i = 0; i < SLOW; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(fx->port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fds[i], (struct sockaddr *)&sa, sizeof sa) == 0) {
+            send_all(fds[i], "GET /api/v1/pools HTTP/1.1\r\nHost: 12", 36);
+            n_open++;
+        }
+    }
+    assert_true(n_open >= 64);
+    /* another client (another address: the per-address limit is a separate defence) */
+    for (int k = 0; k < 5; k++) {
+        struct sockaddr_in me = {.sin_family = AF_INET}, sa = {.sin_family = AF_INET};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct buf got;
+        inet_pton(AF_INET, "127.0.0.2", &me.sin_addr);
+        sa.sin_port = htons(fx->port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof me), 0);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        char req[200];
+        int len = snprintf(req, sizeof req,
+                           "GET /api/v1/pools HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAuthorization: "
+                           "Bearer " TOKEN "\r\nConnection: close\r\n\r\n",
+                           fx->port);
+        send_all(fd, req, (size_t)len);
+        buf_init(&got);
+        read_until(fd, &got, NULL);
+        answered += str_has_prefix(buf_str(&got), "HTTP/1.1 200");
+        buf_cleanup(&got);
+        close(fd);
+    }
+    assert_int_equal(answered, 5);
+    /* the slow ones are cut at the header deadline (1 s here) */
+    for (int i = 0; i < SLOW; i++) {
+        struct buf got;
+        buf_init(&got);
+        read_until(fds[i], &got, NULL);
+        char c;
+        closed += recv(fds[i], &c, 1, MSG_DONTWAIT) == 0;
+        buf_cleanup(&got);
+        close(fds[i]);
+    }
+    assert_int_equal(closed, SLOW);
+}
+
+/* Over the per-address limit the answer is a 503 in the API's JSON error shape. */
+static void test_per_address_limit_503(void **state)
+{
+    struct fx *fx = *state;
+    int idle[45];
+    struct resp r;
+
+    for (int i = 0; i < 45; i++)
+        idle[i] = dial(fx->port);
+    usleep(100 * 1000);
+    http(fx, "GET", "/api/v1/pools", bearer(), NULL, NULL, &r);
+    assert_error(&r, 503, "unavailable", "too many connections from 127.0.0.1");
+    assert_true(has_header(&r, "Connection: close"));
+    resp_free(&r);
+    for (int i = 0; i < 45; i++)
+        close(idle[i]);
+}
+
+/* No ghost requests: a request still queued when its caller's X-Request-Timeout passes is
+ * never carried out, and the answer says so. */
+static void test_abandoned_request_not_run(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    int fds[2];
+
+    seam.delay_ms = 1500; /* both workers busy for 1.5 s */
+    for (int i = 0; i < 2; i++) {
+        fds[i] = dial(fx->port);
+        char req[200];
+        int len = snprintf(req, sizeof req,
+                           "GET /api/v1/pools HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+                           "Bearer " TOKEN "\r\nConnection: close\r\n\r\n");
+        send_all(fds[i], req, (size_t)len);
+    }
+    usleep(200 * 1000);
+    http(fx, "POST", "/api/v1/rollouts/r-7/cancel", bearer(), NULL, "X-Request-Timeout: 1\r\n",
+         &r);
+    assert_error(&r, 504, "timeout", "withdrawn");
+    json_t *v = json_loads(r.body, 0, NULL);
+    assert_true(json_is_false(json_object_get(json_object_get(v, "error"), "took_effect")));
+    json_decref(v);
+    resp_free(&r);
+    for (int i = 0; i < 2; i++) {
+        struct buf got;
+        buf_init(&got);
+        read_until(fds[i], &got, NULL);
+        buf_cleanup(&got);
+        close(fds[i]);
+    }
+    assert_int_equal(seam_calls(), 2); /* the cancel never reached the engine */
+    assert_string_equal(seam.last_call, "pools");
+    seam.delay_ms = 0;
+    /* a failed change says it did not take effect */
+    seam.rc = PP_ESTATE;
+    http(fx, "POST", "/api/v1/rollouts/r-7/cancel", bearer(), NULL, NULL, &r);
+    v = json_loads(r.body, 0, NULL);
+    assert_int_equal(r.status, 409);
+    assert_true(json_is_false(json_object_get(json_object_get(v, "error"), "took_effect")));
+    json_decref(v);
+    resp_free(&r);
+}
+
+/* CSV cells that a spreadsheet would run are neutralised, unless raw=1. */
+static void test_csv_formulas_neutralised(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    char *out;
+
+    out = api_csv_neutralise("\xEF\xBB\xBF\"Pool\",\"Server\"\r\n\"=HYPERLINK(\"\"x\"\")\",\"+1\"\r\n"
+                             "-,@SUM(A1),ok,\"-2\",\r\n");
+    assert_string_equal(out, "\xEF\xBB\xBF\"Pool\",\"Server\"\r\n\"'=HYPERLINK(\"\"x\"\")\",\"'+1\"\r\n"
+                             "-,'@SUM(A1),ok,\"'-2\",\r\n");
+    free(out);
+    seam.csv = "\"Pool\",\"Server\"\r\n\"lab\",\"=cmd|' /C calc'!A0\"\r\n";
+    http(fx, "GET", "/api/v1/updates/export.csv?view=by-server", bearer(), NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "\"Pool\",\"Server\"\r\n\"lab\",\"'=cmd|' /C calc'!A0\"\r\n");
+    resp_free(&r);
+    http(fx, "GET", "/api/v1/updates/export.csv?view=by-server&raw=1", bearer(), NULL, NULL, &r);
+    assert_string_equal(r.body, seam.csv);
+    resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -976,6 +1275,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sse_stream, setup_sse, teardown),
         cmocka_unit_test_setup_teardown(test_sse_slow_client_dropped, setup_sse, teardown),
         cmocka_unit_test_setup_teardown(test_sse_ends_on_stop, setup_sse, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_role_and_audit, setup_sec, teardown_sec),
+        cmocka_unit_test_setup_teardown(test_host_header_check, setup_sec, teardown_sec),
+        cmocka_unit_test_setup_teardown(test_slow_clients_do_not_block, setup_sec, teardown_sec),
+        cmocka_unit_test_setup_teardown(test_per_address_limit_503, setup_sec, teardown_sec),
+        cmocka_unit_test_setup_teardown(test_abandoned_request_not_run, setup_sec, teardown_sec),
+        cmocka_unit_test_setup_teardown(test_csv_formulas_neutralised, setup_sec, teardown_sec),
     };
     log_set_level(LOG_LVL_OFF);
     return cmocka_run_group_tests(tests, NULL, NULL);
