@@ -10,27 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/api/api_mime.h" /* the table the daemon uses too */
+
 static const char *mime_for(const char *name)
 {
-    static const struct {
-        const char *ext;
-        const char *mime;
-    } t[] = {
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"},
-        {".svg", "image/svg+xml"},
-        {".png", "image/png"},
-        {".ico", "image/x-icon"},
-        {".txt", "text/plain; charset=utf-8"},
-    };
     size_t n = strlen(name);
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        size_t k = strlen(t[i].ext);
-        if (n >= k && strcmp(name + n - k, t[i].ext) == 0)
-            return t[i].mime;
+    for (size_t i = 0; i < sizeof api_mime_table / sizeof api_mime_table[0]; i++) {
+        size_t k = strlen(api_mime_table[i].ext);
+        if (n >= k && strcmp(name + n - k, api_mime_table[i].ext) == 0)
+            return api_mime_table[i].mime;
     }
     return "application/octet-stream";
 }

@@ -23,34 +23,34 @@ struct err;
 struct engine;
 struct api_server;
 
-#define API_DEFAULT_PORT            7480
-#define API_TOKEN_MAX               128 /* bytes of a token, including the NUL */
-#define API_DEFAULT_MAX_BODY        (1024 * 1024)
-#define API_DEFAULT_MAX_CONNECTIONS 512
-#define API_DEFAULT_MAX_PER_IP      48
-#define API_DEFAULT_CONN_TIMEOUT_S  30
+#define API_DEFAULT_PORT             7480
+#define API_TOKEN_MAX                128 /* bytes of a token, including the NUL */
+#define API_DEFAULT_MAX_BODY         (1024 * 1024)
+#define API_DEFAULT_MAX_CONNECTIONS  512
+#define API_DEFAULT_MAX_PER_IP       48
+#define API_DEFAULT_CONN_TIMEOUT_S   30
 #define API_DEFAULT_HEADER_TIMEOUT_S 10
-#define API_DEFAULT_WORKERS         8
-#define API_DEFAULT_HEARTBEAT_MS    15000
-#define API_DEFAULT_SSE_QUEUE       512 /* events queued per SSE client before it is dropped */
+#define API_DEFAULT_WORKERS          8
+#define API_DEFAULT_HEARTBEAT_MS     15000
+#define API_DEFAULT_SSE_QUEUE        512 /* events queued per SSE client before it is dropped */
 
 /* ---- the server ---- */
 struct api_config {
-    const char *bind_addr;    /* numeric IPv4 or IPv6 address; NULL = 127.0.0.1 */
-    uint16_t port;            /* 0 = any free port (see api_server_port) */
-    const char *token;        /* required Bearer token (not copied past api_server_new) */
-    const char *read_token;   /* optional read-only token (views, plans, status); NULL = none */
-    const char *server_names; /* extra Host header names accepted, comma separated; NULL ok */
-    const char *db_path;      /* the database, for the audit log; NULL = no audit log */
-    unsigned max_per_ip;      /* connections per client address; 0 = API_DEFAULT_MAX_PER_IP */
+    const char *bind_addr;     /* numeric IPv4 or IPv6 address; NULL = 127.0.0.1 */
+    uint16_t port;             /* 0 = any free port (see api_server_port) */
+    const char *token;         /* required Bearer token (not copied past api_server_new) */
+    const char *read_token;    /* optional read-only token (views, plans, status); NULL = none */
+    const char *server_names;  /* extra Host header names accepted, comma separated; NULL ok */
+    const char *db_path;       /* the database, for the audit log; NULL = no audit log */
+    unsigned max_per_ip;       /* connections per client address; 0 = API_DEFAULT_MAX_PER_IP */
     unsigned header_timeout_s; /* request headers must arrive within; 0 = default */
     unsigned workers;          /* request worker threads; 0 = API_DEFAULT_WORKERS */
-    const char *web_root;     /* serve web assets from this folder instead; NULL = embedded */
-    unsigned max_connections; /* 0 = API_DEFAULT_MAX_CONNECTIONS */
-    unsigned conn_timeout_s;  /* idle connection timeout; 0 = API_DEFAULT_CONN_TIMEOUT_S */
-    size_t max_body;          /* request body limit; 0 = API_DEFAULT_MAX_BODY */
-    unsigned heartbeat_ms;    /* SSE heartbeat comment interval; 0 = default */
-    unsigned sse_queue;       /* per-client SSE queue length; 0 = default */
+    const char *web_root;      /* serve web assets from this folder instead; NULL = embedded */
+    unsigned max_connections;  /* 0 = API_DEFAULT_MAX_CONNECTIONS */
+    unsigned conn_timeout_s;   /* idle connection timeout; 0 = API_DEFAULT_CONN_TIMEOUT_S */
+    size_t max_body;           /* request body limit; 0 = API_DEFAULT_MAX_BODY */
+    unsigned heartbeat_ms;     /* SSE heartbeat comment interval; 0 = default */
+    unsigned sse_queue;        /* per-client SSE queue length; 0 = default */
 };
 
 /*
@@ -191,13 +191,13 @@ struct api_settings {
     char listen[128]; /* "127.0.0.1:7480" */
     char db[1024];
     char token_file[1024];
-    char web_root[1024];    /* "" = embedded assets */
-    char catalog_url[2048]; /* "" = the engine's setting */
-    char vendor_origins[1024]; /* client-ID allow-list; "" = the vendor's file service */
+    char web_root[1024];        /* "" = embedded assets */
+    char catalog_url[2048];     /* "" = the engine's setting */
+    char vendor_origins[1024];  /* client-ID allow-list; "" = the vendor's file service */
     char read_token_file[1024]; /* the read-only API token; "" = none */
     char server_names[1024];    /* extra Host names accepted (comma separated) */
     unsigned max_per_ip;        /* connections per client address */
-    char log_level[16];     /* "" = default */
+    char log_level[16];         /* "" = default */
     char log_file[1024];
     int check_interval_s; /* -1 = the engine's setting / default */
     unsigned max_connections;

@@ -32,8 +32,8 @@ struct api_call {
     struct api_query q;
     struct buf body;
     bool too_large;
-    bool queued;      /* suspended, waiting for a worker */
-    bool answered;    /* status / resp are ready */
+    bool queued;   /* suspended, waiting for a worker */
+    bool answered; /* status / resp are ready */
     enum api_role role;
     char token_id[17]; /* names the token in the audit log */
     char client[64];

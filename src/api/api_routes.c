@@ -277,8 +277,8 @@ static void h_pool_add(struct api_call *x)
         api_answer_err(x, e.code, &e);
         return;
     }
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju,
-                       "username", &jus, "password", &jp, "ca_file", &jc) != 0)
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju, "username",
+                       &jus, "password", &jp, "ca_file", &jc) != 0)
         rc = unpack_failed(&je, &e);
     else if ((rc = want_string("name", jn, false, &spec.name, &e)) == 0 &&
              (rc = want_string("url", ju, true, &spec.url, &e)) == 0 &&
@@ -533,8 +533,7 @@ static void h_audit(struct api_call *x)
     int rc = 0;
 
     if (x->q.limit && (str_to_uint64(x->q.limit, &limit) != 0 || limit < 1 || limit > 1000))
-        rc = err_set(&e, PP_EINVAL, "limit: '%s' is not a whole number from 1 to 1000",
-                     x->q.limit);
+        rc = err_set(&e, PP_EINVAL, "limit: '%s' is not a whole number from 1 to 1000", x->q.limit);
     if (rc == 0)
         rc = api_server_audit_list(x->srv, (int)limit, &out, &e);
     answer_out(x, rc, 200, out, &e);

@@ -516,15 +516,17 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     struct conn_info *ci = *socket_context;
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *ad = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ad =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         ci = xcalloc(1, sizeof *ci);
         ci->fd = fd ? fd->connect_fd : -1;
         ci->since_ms = clock_mono_ms();
         str_lcpy(ci->client, "?", sizeof ci->client);
         if (ad && ad->client_addr->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)ad->client_addr)->sin_addr,
-                      ci->client, sizeof ci->client);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)ad->client_addr)->sin_addr, ci->client,
+                      sizeof ci->client);
         else if (ad && ad->client_addr->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ad->client_addr)->sin6_addr,
                       ci->client, sizeof ci->client);
@@ -709,7 +711,8 @@ static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char
 
 static struct conn_info *conn_of(struct MHD_Connection *c)
 {
-    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
     return i ? i->socket_context : NULL;
 }
@@ -740,8 +743,8 @@ static bool over_limits(struct api_server *srv, struct conn_info *ci, char *msg,
     total = srv->n_conns;
     pthread_mutex_unlock(&srv->lock);
     if (ci && same > srv->max_per_ip) {
-        snprintf(msg, msgsz, "too many connections from %s (%u, limit %u); retry later",
-                 ci->client, same, srv->max_per_ip);
+        snprintf(msg, msgsz, "too many connections from %s (%u, limit %u); retry later", ci->client,
+                 same, srv->max_per_ip);
         return true;
     }
     if (total + 4 > srv->max_conns) {
@@ -772,8 +775,7 @@ static enum MHD_Result request_start(struct api_server *srv, struct MHD_Connecti
     if (st == 404)
         return queue_error(c, 404, "no such route");
     if (st == 405)
-        return queue_error_ex(c, 405, "method_not_allowed", "method not allowed here",
-                              x->m.allow);
+        return queue_error_ex(c, 405, "method_not_allowed", "method not allowed here", x->m.allow);
     if (x->m.route != API_R_STATIC) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         struct qscan qs = {.allowed = api_route_query_args(x->m.route), .q = &x->q};
@@ -1011,8 +1013,7 @@ int api_server_new(const struct api_config *cfg, struct engine *eng, struct api_
     struct api_server *srv;
     struct sockaddr_storage ss;
     const char *addr = cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     int rc;
 
     *out = NULL;

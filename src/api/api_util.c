@@ -4,6 +4,7 @@
  * Bearer token checks in constant time, SSE framing, MIME types and ETags of web assets.
  */
 #include "api/api.h"
+#include "api/api_mime.h"
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -394,23 +395,9 @@ void api_sse_heartbeat(struct buf *out)
 
 const char *api_mime_for(const char *name)
 {
-    static const struct {
-        const char *ext;
-        const char *mime;
-    } t[] = {
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"},
-        {".svg", "image/svg+xml"},
-        {".png", "image/png"},
-        {".ico", "image/x-icon"},
-        {".txt", "text/plain; charset=utf-8"},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        if (str_has_suffix(name, t[i].ext))
-            return t[i].mime;
+    for (size_t i = 0; i < sizeof api_mime_table / sizeof api_mime_table[0]; i++) {
+        if (str_has_suffix(name, api_mime_table[i].ext))
+            return api_mime_table[i].mime;
     }
     return "application/octet-stream";
 }

@@ -83,7 +83,8 @@ static void print_buf(struct buf *b)
 
 static void print_json(const json_t *v)
 {
-    char *t = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    /* ASCII only: C1 and bidi controls from outside become \uNNNN escapes (docs/security.md) */
+    char *t = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     if (t)
         printf("%s\n", t);
     free(t);

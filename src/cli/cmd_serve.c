@@ -35,7 +35,8 @@ static const char SERVE_USAGE[] =
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
-    "host_return_timeout.  Options override the file.  See docs/rest-api.md and docs/security.md.\n";
+    "host_return_timeout.  Options override the file.  See docs/rest-api.md and "
+    "docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
 static int make_parent(const char *path, struct err *e)
@@ -82,34 +83,34 @@ static int lock_database(const char *db, int *fd_out, struct err *e)
     return 0;
 }
 
-static const struct option serve_opts[] = {{"config", required_argument, NULL, 'c'},
-                                           {"listen", required_argument, NULL, 'l'},
-                                           {"db", required_argument, NULL, 'd'},
-                                           {"token-file", required_argument, NULL, 't'},
-                                           {"read-token-file", required_argument, NULL, 'r'},
-                                           {"web-root", required_argument, NULL, 'w'},
-                                           {"catalog-url", required_argument, NULL, 'u'},
-                                           {"vendor-origin", required_argument, NULL, 'V'},
-                                           {"server-name", required_argument, NULL, 'N'},
-                                           {"check-interval", required_argument, NULL, 'i'},
-                                           {"log-level", required_argument, NULL, 'L'},
-                                           {"rotate-key", no_argument, NULL, 'R'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {NULL, 0, NULL, 0}};
+/* `serve`'s options: the settings key each sets (options are applied after the file). */
+static const struct serve_opt {
+    const char *name;
+    int has_arg;
+    int c;
+    const char *key; /* NULL: not a setting */
+} serve_optv[] = {
+    {"config", required_argument, 'c', NULL},
+    {"listen", required_argument, 'l', "listen"},
+    {"db", required_argument, 'd', "db"},
+    {"token-file", required_argument, 't', "token_file"},
+    {"read-token-file", required_argument, 'r', "read_token_file"},
+    {"web-root", required_argument, 'w', "web_root"},
+    {"catalog-url", required_argument, 'u', "catalog_url"},
+    {"vendor-origin", required_argument, 'V', "vendor_origins"},
+    {"server-name", required_argument, 'N', "server_names"},
+    {"check-interval", required_argument, 'i', "check_interval"},
+    {"log-level", required_argument, 'L', "log_level"},
+    {"rotate-key", no_argument, 'R', NULL},
+    {"help", no_argument, 'h', NULL},
+};
+#define SERVE_NOPTS (sizeof serve_optv / sizeof serve_optv[0])
 
-/* The settings key an option sets (options are applied after the file). */
 static const char *option_key(int c)
 {
-    static const struct {
-        int c;
-        const char *key;
-    } keys[] = {{'l', "listen"},         {'d', "db"},          {'t', "token_file"},
-                {'r', "read_token_file"}, {'w', "web_root"},    {'u', "catalog_url"},
-                {'V', "vendor_origins"}, {'N', "server_names"}, {'i', "check_interval"},
-                {'L', "log_level"}};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (keys[i].c == c)
-            return keys[i].key;
+    for (size_t i = 0; i < SERVE_NOPTS; i++) {
+        if (serve_optv[i].c == c)
+            return serve_optv[i].key;
     }
     return NULL;
 }
@@ -127,10 +128,14 @@ static int parse_serve_args(int argc, char **argv, struct serve_args *a, struct 
         const char *key, *value;
     } over[32];
     size_t n_over = 0;
+    struct option lo[SERVE_NOPTS + 1];
     int c;
 
+    memset(lo, 0, sizeof lo);
+    for (size_t i = 0; i < SERVE_NOPTS; i++)
+        lo[i] = (struct option){serve_optv[i].name, serve_optv[i].has_arg, NULL, serve_optv[i].c};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", serve_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         const char *key = option_key(c);
         if (c == 'c') {
             a->config = optarg;
@@ -173,8 +178,9 @@ static int rotate_key(const char *db, struct err *e)
         rc = store_secret_rotate(st, e);
     store_close(st);
     if (rc == 0)
-        fprintf(stderr, "poolpatch serve: the secrets of %s are now sealed with a new key (%s.key)\n",
-                db, db);
+        fprintf(stderr,
+                "poolpatch serve: the secrets of %s are now sealed with a new key (%s.key)\n", db,
+                db);
     return rc;
 }
 

@@ -805,9 +805,11 @@ bool render_state_final(const char *s)
 /* Length of the UTF-8 sequence at p (1..4), or 0 when it is not valid UTF-8. */
 static size_t utf8_seq(const unsigned char *p, size_t n, unsigned *cp)
 {
-    size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
-             : (p[0] & 0xF8) == 0xF0                     ? 4
-                                                         : 0;
+    size_t len = p[0] < 0x80             ? 1
+                 : (p[0] & 0xE0) == 0xC0 ? 2
+                 : (p[0] & 0xF0) == 0xE0 ? 3
+                 : (p[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
     unsigned v;
 
     if (len == 0 || len > n)
@@ -829,9 +831,8 @@ static size_t utf8_seq(const unsigned char *p, size_t n, unsigned *cp)
 /* Code points a terminal acts on or that reorder text: C0, DEL, C1, bidi controls. */
 static bool cp_unsafe(unsigned cp)
 {
-    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C ||
-           cp == 0x200E || cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) ||
-           (cp >= 0x2066 && cp <= 0x2069);
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E ||
+           cp == 0x200F || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 static void safe_text(struct buf *out, const char *s, bool keep_lines)

@@ -8,6 +8,7 @@
 #include "base/str.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,11 @@ static struct curl_slist *headers(struct rest_client *rc, bool json_body, const 
         h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, accept);
     h = curl_slist_append(h, "Expect:");
+    if (rc->timeout_s > 0) { /* the daemon never carries out a request after we gave up */
+        char t[48];
+        snprintf(t, sizeof t, "X-Request-Timeout: %ld", rc->timeout_s);
+        h = curl_slist_append(h, t);
+    }
     return h;
 }
 

@@ -26,15 +26,15 @@ struct pp_clock;
 struct engine;
 
 struct engine_config {
-    const char *db_path;       /* SQLite file (created 0600) */
-    struct pp_clock *clock;    /* borrowed; real clock when NULL */
-    const char *catalog_url;   /* updates.xml URL (http, https or file://); NULL = setting */
+    const char *db_path;        /* SQLite file (created 0600) */
+    struct pp_clock *clock;     /* borrowed; real clock when NULL */
+    const char *catalog_url;    /* updates.xml URL (http, https or file://); NULL = setting */
     const char *vendor_origins; /* origins that may get the client ID (comma separated); NULL =
                                    the vendor's file service (docs/security.md) */
-    int check_interval_s;      /* periodic update checks; 0 = off; <0 = setting / default */
-    int request_timeout_ms;    /* how long a request waits for the engine thread (0 = 30 s) */
-    int host_return_timeout_s; /* how long a rebooted host may take to come back before the
-                                  rollout halts (0 = 20 min, XO's restartHostTimeout) */
+    int check_interval_s;       /* periodic update checks; 0 = off; <0 = setting / default */
+    int request_timeout_ms;     /* how long a request waits for the engine thread (0 = 30 s) */
+    int host_return_timeout_s;  /* how long a rebooted host may take to come back before the
+                                   rollout halts (0 = 20 min, XO's restartHostTimeout) */
 };
 
 /* Create (opens the store, resumes unfinished rollouts once started).  *out owned by caller. */

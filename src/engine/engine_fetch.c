@@ -24,14 +24,14 @@
 #include "base/str.h"
 #include "engine/engine_int.h"
 
-#define LOG_MOD            "fetch"
-#define USER_AGENT         "poolpatch/0.1"
-#define DOWNLOAD_PATH_MARK "/direct/v2/download/"
-#define DOWNLOAD_TRIES     5
-#define DOWNLOAD_RETRY_S   5
-#define TOKEN_MAX_BYTES    (64 * 1024)
-#define DOWNLOAD_MAX_BYTES (8ULL << 30) /* when the catalog gives no size */
-#define FETCH_TOKEN_MINUTES   1440 /* the expiration asked for, as XenCenter does */
+#define LOG_MOD               "fetch"
+#define USER_AGENT            "poolpatch/0.1"
+#define DOWNLOAD_PATH_MARK    "/direct/v2/download/"
+#define DOWNLOAD_TRIES        5
+#define DOWNLOAD_RETRY_S      5
+#define TOKEN_MAX_BYTES       (64 * 1024)
+#define DOWNLOAD_MAX_BYTES    (8ULL << 30) /* when the catalog gives no size */
+#define FETCH_TOKEN_MINUTES   1440         /* the expiration asked for, as XenCenter does */
 #define FETCH_TOKEN_MINUTES_S "1440"
 
 /* One origin after parsing with libcurl's URL API: lower-case scheme and host, numeric port. */
@@ -118,7 +118,8 @@ int fetch_origin_check(const char *url, const char *origins, struct err *e)
         return err_set(e, PP_EAUTH,
                        "%s: refusing to send the client ID to %s://%s:%ld, which is not a vendor "
                        "file service origin (allowed: %s; setting vendor_origins)",
-                       url, o.scheme, o.host, o.port, origins ? origins : FETCH_DEFAULT_VENDOR_ORIGINS);
+                       url, o.scheme, o.host, o.port,
+                       origins ? origins : FETCH_DEFAULT_VENDOR_ORIGINS);
     return 0;
 }
 
@@ -413,8 +414,8 @@ static int request_token(const char *dl_url, const struct fetch_auth *a, char **
 }
 
 /* One download attempt into part (appending to what is there). */
-static int download_once(const char *url, const char *part, const char *user,
-                         const char *password, int64_t expected_size, struct err *e)
+static int download_once(const char *url, const char *part, const char *user, const char *password,
+                         int64_t expected_size, struct err *e)
 {
     struct stat st;
     curl_off_t have = stat(part, &st) == 0 ? (curl_off_t)st.st_size : 0;
@@ -470,9 +471,9 @@ static int download_once(const char *url, const char *part, const char *user,
  * The download credentials for a file-service URL: "<username>_<session_id>" and the token (a
  * cached one, or a new one from the token endpoint, reported through the out parameters).
  */
-static int download_creds(const char *url, const struct fetch_auth *auth, char **user,
-                          char **tok, char **new_token, char **new_session,
-                          int64_t *token_expiry_ms, struct err *e)
+static int download_creds(const char *url, const struct fetch_auth *auth, char **user, char **tok,
+                          char **new_token, char **new_session, int64_t *token_expiry_ms,
+                          struct err *e)
 {
     char *sess = NULL;
     int rc;
@@ -522,8 +523,8 @@ int fetch_download(const char *url, const char *path, int64_t expected_size,
     int rc = 0;
 
     if (strstr(url, DOWNLOAD_PATH_MARK) &&
-        (rc = download_creds(url, auth, &user, &tok, new_token, new_session, token_expiry_ms,
-                             e)) != 0)
+        (rc = download_creds(url, auth, &user, &tok, new_token, new_session, token_expiry_ms, e)) !=
+            0)
         return rc;
     part = xasprintf("%s.part", path);
     for (int attempt = 1; attempt <= DOWNLOAD_TRIES; attempt++) {

@@ -81,7 +81,7 @@ struct engine {
     struct pp_clock *clock;
     bool own_clock;
     int request_timeout_ms;
-    char *catalog_url; /* configured override, or NULL = store setting */
+    char *catalog_url;    /* configured override, or NULL = store setting */
     char *vendor_origins; /* client-ID allow-list, or NULL = FETCH_DEFAULT_VENDOR_ORIGINS */
     int check_interval_s;
 

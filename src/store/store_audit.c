@@ -46,9 +46,10 @@ int store_audit_add(struct store *s, const struct store_audit_entry *a, struct e
     if ((rc = store_check_writable(s, "recording an audit entry", e)) != 0 ||
         (rc = audit_table(s, e)) != 0 || (rc = store_stmt(s, SQL_AUDIT_ADD, &st, e)) != 0)
         return rc;
-    store_bind(st, "itttttitt", store_now_ms(s), a->role ? a->role : "", a->token_id ? a->token_id : "",
-               a->client ? a->client : "", a->method ? a->method : "", a->path ? a->path : "",
-               (int64_t)a->status, a->outcome ? a->outcome : "", a->detail ? a->detail : "");
+    store_bind(st, "itttttitt", store_now_ms(s), a->role ? a->role : "",
+               a->token_id ? a->token_id : "", a->client ? a->client : "",
+               a->method ? a->method : "", a->path ? a->path : "", (int64_t)a->status,
+               a->outcome ? a->outcome : "", a->detail ? a->detail : "");
     rc = store_step_done(st);
     if (rc != SQLITE_DONE)
         return store_dberr(s, e, rc, "recording an audit entry");

@@ -15,14 +15,14 @@ struct store;
 struct err;
 
 struct store_audit_entry {
-    const char *role;      /* "admin" or "read" */
-    const char *token_id;  /* a short hash naming the token, never the token */
-    const char *client;    /* the client's address */
-    const char *method;    /* HTTP method */
-    const char *path;      /* request path (no query) */
-    int status;            /* HTTP status of the answer */
-    const char *outcome;   /* "done", "refused", "failed", "withdrawn", "unknown" */
-    const char *detail;    /* error message or "" */
+    const char *role;     /* "admin" or "read" */
+    const char *token_id; /* a short hash naming the token, never the token */
+    const char *client;   /* the client's address */
+    const char *method;   /* HTTP method */
+    const char *path;     /* request path (no query) */
+    int status;           /* HTTP status of the answer */
+    const char *outcome;  /* "done", "refused", "failed", "withdrawn", "unknown" */
+    const char *detail;   /* error message or "" */
 };
 
 /* Append one entry (commits).  Returns 0, PP_ESTATE (read-only connection) or PP_EDB. */

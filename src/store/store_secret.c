@@ -141,8 +141,8 @@ static int read_keys(struct store_keyring *kr, FILE *f, struct err *e)
         if (line[0] == '#' || line[0] == '\n')
             continue;
         if (kr->n == KEYS_MAX || parse_key_line(line, &kr->keys[kr->n]) != 0)
-            return err_set(e, PP_EPARSE, "%s:%d: expected '%s ID 64-HEX-DIGITS'", kr->path,
-                           lineno, KEYFILE_TAG);
+            return err_set(e, PP_EPARSE, "%s:%d: expected '%s ID 64-HEX-DIGITS'", kr->path, lineno,
+                           KEYFILE_TAG);
         kr->n++;
     }
     if (kr->n == 0)
@@ -237,9 +237,8 @@ static char *seal_with(const struct store_key *k, const char *plain)
     unsigned char *raw = xmalloc(raw_len);
     char *b64 = xmalloc(4 * ((raw_len + 2) / 3) + 1), *out = NULL;
 
-    if (RAND_bytes(raw, NONCE_LEN) == 1 &&
-        gcm(true, k, raw, (const unsigned char *)plain, len, raw + NONCE_LEN,
-            raw + NONCE_LEN + len)) {
+    if (RAND_bytes(raw, NONCE_LEN) == 1 && gcm(true, k, raw, (const unsigned char *)plain, len,
+                                               raw + NONCE_LEN, raw + NONCE_LEN + len)) {
         EVP_EncodeBlock((unsigned char *)b64, raw, (int)raw_len);
         out = xasprintf(STORE_SECRET_PREFIX "%s:%s", k->id, b64);
     }
@@ -398,8 +397,7 @@ int store_secret_rotate(struct store *s, struct err *e)
         return err_set(e, PP_ESTATE, "no secrets key is loaded");
     n = s->keys->n < KEYS_MAX ? s->keys->n : KEYS_MAX - 1;
     memcpy(ring + 1, s->keys->keys, (size_t)n * sizeof ring[0]);
-    if ((rc = new_key(&ring[0], e)) != 0 ||
-        (rc = write_keys(s->keys->path, ring, n + 1, e)) != 0)
+    if ((rc = new_key(&ring[0], e)) != 0 || (rc = write_keys(s->keys->path, ring, n + 1, e)) != 0)
         return rc;
     memcpy(s->keys->keys, ring, (size_t)(n + 1) * sizeof ring[0]);
     s->keys->n = n + 1;

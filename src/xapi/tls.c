@@ -240,6 +240,14 @@ static int pin_verify_cb(X509_STORE_CTX *xctx, void *arg)
     struct tls_req *t = arg;
     X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
     t->checked = true;
+    /* with a CA file the chain must verify first (libcurl checks the host name after the
+     * handshake, CURLOPT_SSL_VERIFYHOST 2); the pin is an extra check on top */
+    if (t->verify_chain && X509_verify_cert(xctx) <= 0) {
+        t->chain_failed = true;
+        if (leaf)
+            fp_of_x509(leaf, t->presented);
+        return 0;
+    }
     if (!leaf || fp_of_x509(leaf, t->presented) != 0) {
         X509_STORE_CTX_set_error(xctx, X509_V_ERR_UNSPECIFIED);
         t->verdict = PIN_UNKNOWN;
@@ -267,12 +275,15 @@ int xapi_tls_setup_easy(void *easy, const char *ca_file, struct tls_req *t, stru
     CURLcode cc = CURLE_OK;
     t->checked = false;
     t->presented[0] = t->pinned[0] = '\0';
+    t->chain_failed = false;
+    t->verify_chain = ca_file != NULL;
     cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     if (ca_file)
         cc |= curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
     if (t->pins) {
-        /* The pin is the host's identity; self-signed XAPI certificates rarely name the IP. */
-        cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        /* Without a CA file the pin is the host's identity (self-signed XAPI certificates rarely
+         * name the IP); with one, the chain and the host name are verified as well. */
+        cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, t->verify_chain ? 2L : 0L);
         cc |= curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
         cc |= curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
         cc |= curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, t);
@@ -286,6 +297,11 @@ int xapi_tls_setup_easy(void *easy, const char *ca_file, struct tls_req *t, stru
 
 int xapi_tls_explain(const struct tls_req *t, const char *curl_msg, struct err *e)
 {
+    if (t->pins && t->checked && t->chain_failed)
+        return err_set(e, PP_ETLS,
+                       "TLS certificate of %s (SHA-256 %s) is not signed by the CA file's "
+                       "certificates; refusing to connect (check --ca-file)",
+                       t->host ? t->host : "host", t->presented);
     if (t->pins && t->checked && t->verdict == PIN_MISMATCH)
         return err_set(e, PP_ETLS,
                        "TLS certificate of %s changed: pinned SHA-256 %s, presented SHA-256 %s; "

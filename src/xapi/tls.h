@@ -5,11 +5,12 @@
  * the libcurl/OpenSSL glue that checks the leaf certificate during the handshake, before any
  * request byte (credentials included) is sent.
  *
- * Policy (see docs/xapi-client.md): without a pin store, normal verification (system CAs or the
- * pool's CA file, host name checked).  With a pin store, a host that has a pin must present that
- * exact certificate; a host without one is refused unless trust-on-first-use is on, when its
- * fingerprint is recorded.  A changed certificate is refused with both fingerprints named.
- * There is no "insecure" mode.  Single-threaded (the client's loop).
+ * Policy (see docs/xapi-client.md, docs/security.md): without a pin store, normal verification
+ * (system CAs or the pool's CA file, host name checked).  With a pin store and a CA file, the
+ * chain and the host name are verified and the pin is checked on top.  With a pin store alone, a
+ * host that has a pin must present that exact certificate; a host without one is refused unless
+ * trust-on-first-use is on, when its fingerprint is recorded.  A changed certificate is refused
+ * with both fingerprints named. There is no "insecure" mode.  Single-threaded (the client's loop).
  */
 #ifndef PP_XAPI_TLS_H
 #define PP_XAPI_TLS_H
@@ -55,7 +56,9 @@ struct tls_req {
     struct xapi_pins *pins; /* NULL = CA verification only */
     const char *host;       /* borrowed from the request */
     bool tofu;
-    bool checked; /* the callback ran */
+    bool verify_chain; /* a CA file was given: chain (and host name) verified before the pin */
+    bool chain_failed; /* the chain did not verify */
+    bool checked;      /* the callback ran */
     enum pin_verdict verdict;
     char presented[XAPI_FP_LEN];
     char pinned[XAPI_FP_LEN];

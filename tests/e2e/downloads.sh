@@ -24,7 +24,7 @@ curl -sS --max-time 20 "$FS/updates.xml" | sed "s#$FS/direct/#$PROXY/direct/#g" 
 grep -q "$PROXY/direct/v2/download/XS84E001.zip" "$E2E_TMP/updates.xml" ||
     fail "catalog not rewritten: $(head -c 600 "$E2E_TMP/updates.xml")"
 
-start_serve --catalog-url "file://$E2E_TMP/updates.xml"
+start_serve --catalog-url "file://$E2E_TMP/updates.xml" --vendor-origin "$PROXY" # the proxy is the vendor here
 echo xenroot >"$E2E_TMP/pw"
 pp_ok pool add lab --url "$(sim_master_url lab)" --user root --password-file "$E2E_TMP/pw"
 pp_ok updates check

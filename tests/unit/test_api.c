@@ -1036,7 +1036,7 @@ static void test_read_only_role_and_audit(void **state)
             resp_free(&r);
         }
     }
-    assert_int_equal(refused, 10); /* every mutating route of the table */
+    assert_int_equal(refused, 10);     /* every mutating route of the table */
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
@@ -1202,8 +1202,7 @@ static void test_abandoned_request_not_run(void **state)
         send_all(fds[i], req, (size_t)len);
     }
     usleep(200 * 1000);
-    http(fx, "POST", "/api/v1/rollouts/r-7/cancel", bearer(), NULL, "X-Request-Timeout: 1\r\n",
-         &r);
+    http(fx, "POST", "/api/v1/rollouts/r-7/cancel", bearer(), NULL, "X-Request-Timeout: 1\r\n", &r);
     assert_error(&r, 504, "timeout", "withdrawn");
     json_t *v = json_loads(r.body, 0, NULL);
     assert_true(json_is_false(json_object_get(json_object_get(v, "error"), "took_effect")));
@@ -1236,10 +1235,12 @@ static void test_csv_formulas_neutralised(void **state)
     struct resp r;
     char *out;
 
-    out = api_csv_neutralise("\xEF\xBB\xBF\"Pool\",\"Server\"\r\n\"=HYPERLINK(\"\"x\"\")\",\"+1\"\r\n"
-                             "-,@SUM(A1),ok,\"-2\",\r\n");
-    assert_string_equal(out, "\xEF\xBB\xBF\"Pool\",\"Server\"\r\n\"'=HYPERLINK(\"\"x\"\")\",\"'+1\"\r\n"
-                             "-,'@SUM(A1),ok,\"'-2\",\r\n");
+    out =
+        api_csv_neutralise("\xEF\xBB\xBF\"Pool\",\"Server\"\r\n\"=HYPERLINK(\"\"x\"\")\",\"+1\"\r\n"
+                           "-,@SUM(A1),ok,\"-2\",\r\n");
+    assert_string_equal(out,
+                        "\xEF\xBB\xBF\"Pool\",\"Server\"\r\n\"'=HYPERLINK(\"\"x\"\")\",\"'+1\"\r\n"
+                        "-,'@SUM(A1),ok,\"'-2\",\r\n");
     free(out);
     seam.csv = "\"Pool\",\"Server\"\r\n\"lab\",\"=cmd|' /C calc'!A0\"\r\n";
     http(fx, "GET", "/api/v1/updates/export.csv?view=by-server", bearer(), NULL, NULL, &r);

@@ -99,6 +99,43 @@ static json_t *load(const char *text)
     return v;
 }
 
+/* Issue 13 finding 4: outside strings reach the terminal only escaped. */
+static void test_render_terminal_safe(void **state)
+{
+    struct buf b;
+    json_t *v;
+    (void)state;
+
+    buf_init(&b);
+    render_safe_text(&b, "a\033]0;x\007\033[2J\r\nb\xc2\x9b\xe2\x80\xae"
+                         "c\xff\tz é");
+    assert_string_equal(buf_str(&b),
+                        "a\\x1b]0;x\\x07\\x1b[2J\\x0d\\x0ab\\u{9b}\\u{202e}c\\xff\\x09z é");
+    /* idempotent: escaping escaped text changes nothing */
+    {
+        struct buf b2;
+        buf_init(&b2);
+        render_safe_text(&b2, buf_str(&b));
+        assert_string_equal(buf_str(&b2), buf_str(&b));
+        buf_cleanup(&b2);
+    }
+    buf_reset(&b);
+    render_safe_message(&b, "line one\nline\033two");
+    assert_string_equal(buf_str(&b), "line one\nline\\x1btwo");
+    /* a host name with a forged row: one table row, no raw control byte */
+    buf_reset(&b);
+    v = load("{\"pools\":[{\"name\":\"lab\\r\\nfake  FIXED\",\"url\":\"https://x/\",\"connected\":"
+             "true,\"master\":\"h\\u001b[2J\\u202e\",\"hosts\":1,\"version\":\"8\"}]}");
+    render_pools(&b, v);
+    json_decref(v);
+    assert_non_null(strstr(buf_str(&b), "lab\\x0d\\x0afake  FIXED"));
+    assert_non_null(strstr(buf_str(&b), "h\\x1b[2J\\u{202e}"));
+    for (size_t i = 0; i < b.len; i++)
+        assert_true((unsigned char)b.data[i] >= 0x20 || b.data[i] == '\n');
+    assert_null(strstr(buf_str(&b), "\xe2\x80\xae"));
+    buf_cleanup(&b);
+}
+
 static void test_render_tables(void **state)
 {
     struct buf b;
@@ -1004,6 +1041,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sse_parser),
         cmocka_unit_test(test_render_tables),
+        cmocka_unit_test(test_render_terminal_safe),
         cmocka_unit_test(test_render_durations_bars),
         cmocka_unit_test(test_render_plan),
         cmocka_unit_test(test_render_plan_to_json_shape),

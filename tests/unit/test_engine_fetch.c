@@ -135,9 +135,11 @@ static void test_download_with_client_id(void **state)
     assert_int_equal(sim_fileservice_downloads(fs), before + 1);
     /* the cached token is reused: no new token asked for */
     {
-        struct fetch_auth a2 = {
-            .username = "ops", .apikey = "k1", .token = tok, .session_id = sess,
-            .origins = sim_fileservice_url(fs)};
+        struct fetch_auth a2 = {.username = "ops",
+                                .apikey = "k1",
+                                .token = tok,
+                                .session_id = sess,
+                                .origins = sim_fileservice_url(fs)};
         char *p2 = xasprintf("%s/HF1-again.zip", tmpdir);
         char *t2 = NULL;
         assert_int_equal(fetch_download(url, p2, st.st_size, &a2, &t2, NULL, NULL, &e), 0);
@@ -197,8 +199,10 @@ static void test_download_errors_explained(void **state)
     char *hf2 = xasprintf("%s/direct/v2/download/HF2.zip", sim_fileservice_url(fs));
     char *none = xasprintf("%s/direct/v2/download/NOPE.zip", sim_fileservice_url(fs));
     char *path = xasprintf("%s/x.zip", tmpdir);
-    struct fetch_auth good = {.username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
-    struct fetch_auth bad = {.username = "ops", .apikey = "wrong", .origins = sim_fileservice_url(fs)};
+    struct fetch_auth good = {
+        .username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
+    struct fetch_auth bad = {
+        .username = "ops", .apikey = "wrong", .origins = sim_fileservice_url(fs)};
     (void)state;
 
     assert_int_equal(fetch_download(hf2, path, 0, NULL, NULL, NULL, NULL, &e), PP_EAUTH);
@@ -243,7 +247,8 @@ static int listener_new(int *port)
 static void test_credentials_only_to_vendor_origins(void **state)
 {
     struct err e = {0};
-    struct fetch_auth good = {.username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
+    struct fetch_auth good = {
+        .username = "ops", .apikey = "k1", .origins = sim_fileservice_url(fs)};
     char *path = xasprintf("%s/leak.zip", tmpdir);
     int port, fd = listener_new(&port);
     char *evil[] = {
@@ -265,17 +270,19 @@ static void test_credentials_only_to_vendor_origins(void **state)
     assert_int_equal(accept(fd, NULL, NULL), -1);
     close(fd);
     /* the parsed origin, not a prefix: the default allow-list is the vendor's https service */
-    assert_int_equal(fetch_origin_check("https://fileservice.citrix.com/direct/v2/download/a", NULL,
-                                        &e),
-                     0);
+    assert_int_equal(
+        fetch_origin_check("https://fileservice.citrix.com/direct/v2/download/a", NULL, &e), 0);
     assert_int_equal(fetch_origin_check("https://FILESERVICE.citrix.com:443/x", NULL, &e), 0);
     assert_int_equal(fetch_origin_check("https://fileservice.citrix.com:8443/x", NULL, &e),
                      PP_EAUTH);
     assert_int_equal(fetch_origin_check("http://fileservice.citrix.com/x", NULL, &e), PP_EAUTH);
-    assert_int_equal(fetch_origin_check("https://u:p@fileservice.citrix.com/x", NULL, &e), PP_EAUTH);
+    assert_int_equal(fetch_origin_check("https://u:p@fileservice.citrix.com/x", NULL, &e),
+                     PP_EAUTH);
     /* http in the allow-list counts only on loopback */
     assert_int_equal(fetch_origin_check("http://192.0.2.9/x", "http://192.0.2.9", &e), PP_EAUTH);
-    assert_int_equal(fetch_origin_check("http://127.0.0.7:81/x", "https://a.example, http://127.0.0.7:81", &e), 0);
+    assert_int_equal(
+        fetch_origin_check("http://127.0.0.7:81/x", "https://a.example, http://127.0.0.7:81", &e),
+        0);
     free(path);
 }
 
