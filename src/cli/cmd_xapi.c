@@ -87,42 +87,15 @@ static void print_progress(void *ctx, double p)
     fprintf(stderr, "progress %3.0f%%\n", p * 100.0);
 }
 
-struct wait_ctx {
-    bool done;
-    int rc;
-    struct xapi_value *result;
-    struct err err;
-};
-
-static void wait_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
-{
-    struct wait_ctx *w = ctx;
-    w->done = true;
-    w->rc = rc;
-    if (rc == 0)
-        w->result = xapi_value_dup(result);
-    else if (e)
-        w->err = *e;
-}
-
-static int run_call(struct xapi_client *c, struct xapi_loop *loop, const char *method,
-                    struct xapi_value *params, bool wait, int64_t timeout_ms)
+static int run_call(struct xapi_client *c, const char *method, struct xapi_value *params, bool wait,
+                    int64_t timeout_ms)
 {
     struct xapi_value *result = NULL;
     struct err e = {0};
     int rc;
     if (wait && str_has_prefix(method, "Async.")) {
-        struct wait_ctx w = {0};
-        rc = xapi_task_async(c, method + strlen("Async."), params, 0, print_progress, wait_done, &w,
-                             NULL, &e);
-        while (rc == 0 && !w.done)
-            if (xapi_loop_run(loop, 1000) < 0)
-                break;
-        if (rc == 0) {
-            rc = w.done ? w.rc : PP_ESTATE;
-            result = w.result;
-            e = w.err;
-        }
+        rc = xapi_task_sync(c, method + strlen("Async."), params, 0, print_progress, NULL, &result,
+                            &e);
     } else {
         struct xapi_call_opts o = {.flags = str_has_prefix(method, "session.") ? XAPI_CALL_RAW : 0u,
                                    .timeout_ms = timeout_ms};
@@ -272,7 +245,7 @@ int cmd_xapi(int argc, char **argv)
         xapi_value_free(params);
         status = 2;
     } else {
-        status = run_call(c, loop, method, params, wait, timeout_s * 1000);
+        status = run_call(c, method, params, wait, timeout_s * 1000);
         xapi_client_free(c);
     }
     xapi_loop_free(loop);

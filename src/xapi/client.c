@@ -217,12 +217,7 @@ void xapi__wreq_free(struct wreq *w)
 {
     if (!w)
         return;
-    free(w->host);
-    free(w->method);
-    xapi_value_free(w->params);
-    xapi_response_cleanup(&w->resp);
-    buf_cleanup(&w->out);
-    buf_cleanup(&w->in);
+    xapi__wreq_cleanup(w);
     free(w);
 }
 
@@ -770,6 +765,8 @@ struct sync_ctx {
     int rc;
     struct xapi_value *result;
     struct err err;
+    xapi_progress_fn progress; /* the caller's, for xapi_task_sync */
+    void *progress_ctx;
 };
 
 static void sync_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
@@ -783,6 +780,41 @@ static void sync_done(void *ctx, int rc, const struct xapi_value *result, const 
         s->err = *e;
 }
 
+static void sync_progress(void *ctx, double p)
+{
+    struct sync_ctx *s = ctx;
+    if (s->progress)
+        s->progress(s->progress_ctx, p);
+}
+
+/* Run the loop until op (started with sync_done on s) completed; hand over its outcome. */
+static int sync_wait(struct xapi_loop *loop, struct xapi_op *op, struct sync_ctx *s,
+                     const char *what, struct xapi_value **result, struct err *e)
+{
+    while (!s->done) {
+        if (xapi_loop_run(loop, 1000) < 0 && !s->done) {
+            xapi_op_cancel(op);
+            while (!s->done)
+                xapi_loop_run(loop, 0);
+            xapi_value_free(s->result);
+            return err_set(e, PP_ESTATE,
+                           "%s: nothing can make progress (virtual clock without an idle hook?)",
+                           what);
+        }
+    }
+    if (s->rc != 0) {
+        if (e)
+            *e = s->err;
+        return s->rc;
+    }
+    if (result)
+        *result = s->result;
+    else
+        xapi_value_free(s->result);
+    return 0;
+}
+
+/* Blocking call (see client.h). */
 int xapi_call_sync(struct xapi_client *c, const char *method, struct xapi_value *params,
                    const struct xapi_call_opts *o, struct xapi_value **result, struct err *e)
 {
@@ -791,30 +823,20 @@ int xapi_call_sync(struct xapi_client *c, const char *method, struct xapi_value 
     if (result)
         *result = NULL;
     int rc = xapi_call_async(c, method, params, o, sync_done, &s, &op, e);
-    if (rc != 0)
-        return rc;
-    while (!s.done) {
-        if (xapi_loop_run(c->loop, 1000) < 0 && !s.done) {
-            xapi_op_cancel(op);
-            while (!s.done)
-                xapi_loop_run(c->loop, 0);
-            xapi_value_free(s.result);
-            return err_set(e, PP_ESTATE,
-                           "%s: nothing can make progress (virtual clock without "
-                           "an idle hook?)",
-                           method);
-        }
-    }
-    if (s.rc != 0) {
-        if (e)
-            *e = s.err;
-        return s.rc;
-    }
+    return rc != 0 ? rc : sync_wait(c->loop, op, &s, method, result, e);
+}
+
+/* Blocking Async task (see client.h). */
+int xapi_task_sync(struct xapi_client *c, const char *method, struct xapi_value *params,
+                   int64_t timeout_ms, xapi_progress_fn progress, void *progress_ctx,
+                   struct xapi_value **result, struct err *e)
+{
+    struct sync_ctx s = {.progress = progress, .progress_ctx = progress_ctx};
+    struct xapi_op *op = NULL;
     if (result)
-        *result = s.result;
-    else
-        xapi_value_free(s.result);
-    return 0;
+        *result = NULL;
+    int rc = xapi_task_async(c, method, params, timeout_ms, sync_progress, sync_done, &s, &op, e);
+    return rc != 0 ? rc : sync_wait(c->loop, op, &s, method, result, e);
 }
 
 /* ---- connect cycle ---- */

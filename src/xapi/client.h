@@ -213,6 +213,14 @@ typedef void (*xapi_progress_fn)(void *ctx, double progress);
 int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value *params,
                     int64_t timeout_ms, xapi_progress_fn progress, xapi_done_fn done, void *ctx,
                     struct xapi_op **op_out, struct err *e);
+/*
+ * Blocking convenience (CLI, tests): xapi_task_async, then runs the loop until the task ended.
+ * progress (may be NULL) gets progress_ctx.  *result receives a new value on success (caller
+ * frees; result may be NULL to discard).  Returns 0 or PP_E* (e filled).
+ */
+int xapi_task_sync(struct xapi_client *c, const char *method, struct xapi_value *params,
+                   int64_t timeout_ms, xapi_progress_fn progress, void *progress_ctx,
+                   struct xapi_value **result, struct err *e);
 /* Task ref of a task operation once known, else NULL (borrowed). */
 const char *xapi_op_task_ref(const struct xapi_op *op);
 

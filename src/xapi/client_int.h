@@ -152,6 +152,16 @@ int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e);
 void xapi__http_release(struct xapi_loop *loop, struct wreq *w);
 /* Release w's transfer and take it out of the done queue: an abort without completion. */
 void xapi__http_cancel(struct xapi_loop *loop, struct wreq *w);
+/* A GET / PUT to c's master embedding w: fills w (method, master, done; XML-RPC so that no
+ * protocol fallback ever re-sends it) and returns "path?session_id=S[&query]" (new string), or
+ * NULL with PP_ESTATE in e before the first login.  Release w's contents with
+ * xapi__wreq_cleanup. */
+char *xapi__transfer_init(struct wreq *w, struct xapi_client *c, const char *method,
+                          const char *path, const char *query, wreq_done_fn done, struct err *e);
+/* Free what w owns (host, method, params, reply, buffers), not w: for embedded requests. */
+void xapi__wreq_cleanup(struct wreq *w);
+/* Parse a header callback's "HTTP/x.y NNN" status line into *status; false for other lines. */
+bool xapi__http_status_line(const char *buf, size_t n, long *status);
 /* Run curl's due timeouts (a new transfer starts through one). */
 void xapi__http_act(struct xapi__http *h);
 /* One poll() over curl's sockets and the wakeup eventfd, up to wait_ms (bounded by curl's next

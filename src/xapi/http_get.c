@@ -36,12 +36,7 @@ static struct xapi_http_get *of_wreq(struct wreq *w)
 
 static void get_free(struct xapi_http_get *g)
 {
-    free(g->w.host);
-    free(g->w.method);
-    xapi_value_free(g->w.params);
-    xapi_response_cleanup(&g->w.resp);
-    buf_cleanup(&g->w.out);
-    buf_cleanup(&g->w.in);
+    xapi__wreq_cleanup(&g->w);
     buf_cleanup(&g->body);
     free(g->path_and_query);
     free(g);
@@ -93,16 +88,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct xapi_http_get *g = ud;
     size_t n = size * nitems;
-    if (n > 9 && memcmp(buf, "HTTP/", 5) == 0) {
-        const char *sp = memchr(buf, ' ', n);
-        if (sp && (size_t)(sp - buf) + 4 <= n) {
-            long st = 0;
-            for (int i = 1; i <= 3; i++)
-                st = st * 10 + (sp[i] >= '0' && sp[i] <= '9' ? sp[i] - '0' : 0);
-            g->status = st;
-            buf_reset(&g->body); /* a new response (after a 100 Continue, say) */
-        }
-    }
+    if (xapi__http_status_line(buf, n, &g->status))
+        buf_reset(&g->body); /* a new response (after a 100 Continue, say) */
     return n;
 }
 
@@ -169,25 +156,16 @@ int xapi_http_get_start(struct xapi_client *c, const char *path, const char *que
         *out = NULL;
     if (!c || !path || path[0] != '/' || !done)
         return err_set(e, PP_EINVAL, "GET: bad arguments");
-    const char *session = xapi_client_session(c);
-    const char *master = xapi_client_master(c);
-    if (!session || !master || !*master)
-        return err_set(e, PP_ESTATE, "GET %s: not connected to the pool yet", path);
     struct xapi_http_get *g = xcalloc(1, sizeof(*g));
-    g->w.c = c;
-    g->w.host = xstrdup(master);
-    g->w.method = xstrdup("GET");
-    g->w.params = xapi_value_new_array();
-    g->w.proto = XAPI_PREF_XMLRPC; /* never a JSON-RPC fallback */
-    g->w.done = get_done;
-    buf_init(&g->w.out);
-    buf_init(&g->w.in);
     buf_init(&g->body);
+    g->path_and_query = xapi__transfer_init(&g->w, c, "GET", path, query, get_done, e);
+    if (!g->path_and_query) {
+        get_free(g);
+        return e ? e->code : PP_ESTATE;
+    }
     g->done = done;
     g->ctx = ctx;
     g->max_bytes = max_bytes ? max_bytes : XAPI_HTTP_GET_DEFAULT_MAX;
-    g->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
-                                  query ? query : "");
     const struct xapi_client_opts *o = xapi__client_opts(c);
     struct xapi_loop *loop = xapi__client_loop(c);
     if (o->inproc) {

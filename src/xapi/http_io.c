@@ -196,3 +196,55 @@ void xapi__http_wait(struct xapi__http *h, int wait_ms)
     }
     run_timeout(h);
 }
+
+/*
+ * Prepare w, embedded in a GET or PUT of path to c's master, and return the path with the
+ * session and query ("path?session_id=S[&query]", new string), or NULL with PP_ESTATE in e when
+ * the client has no session yet (see client_int.h).
+ */
+char *xapi__transfer_init(struct wreq *w, struct xapi_client *c, const char *method,
+                          const char *path, const char *query, wreq_done_fn done, struct err *e)
+{
+    const char *session = xapi_client_session(c);
+    const char *master = xapi_client_master(c);
+    if (!session || !master || !*master) {
+        err_set(e, PP_ESTATE, "%s %s: not connected to the pool yet", method, path);
+        return NULL;
+    }
+    w->c = c;
+    w->host = xstrdup(master);
+    w->method = xstrdup(method);
+    w->params = xapi_value_new_array();
+    w->proto = XAPI_PREF_XMLRPC; /* never a JSON-RPC fallback */
+    w->done = done;
+    buf_init(&w->out);
+    buf_init(&w->in);
+    return xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
+                     query ? query : "");
+}
+
+/* Free what an embedded wreq owns, not w itself (see client_int.h). */
+void xapi__wreq_cleanup(struct wreq *w)
+{
+    free(w->host);
+    free(w->method);
+    xapi_value_free(w->params);
+    xapi_response_cleanup(&w->resp);
+    buf_cleanup(&w->out);
+    buf_cleanup(&w->in);
+}
+
+/* A status line "HTTP/x.y NNN ..." in a header callback's buffer (see client_int.h). */
+bool xapi__http_status_line(const char *buf, size_t n, long *status)
+{
+    if (n <= 9 || memcmp(buf, "HTTP/", 5) != 0)
+        return false;
+    const char *sp = memchr(buf, ' ', n);
+    if (!sp || (size_t)(sp - buf) + 4 > n)
+        return false;
+    long st = 0;
+    for (int i = 1; i <= 3; i++)
+        st = st * 10 + (sp[i] >= '0' && sp[i] <= '9' ? sp[i] - '0' : 0);
+    *status = st;
+    return true;
+}

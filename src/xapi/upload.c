@@ -42,12 +42,7 @@ static struct xapi_upload *of_wreq(struct wreq *w)
 
 static void up_free(struct xapi_upload *u)
 {
-    free(u->w.host);
-    free(u->w.method);
-    xapi_value_free(u->w.params);
-    xapi_response_cleanup(&u->w.resp);
-    buf_cleanup(&u->w.out);
-    buf_cleanup(&u->w.in);
+    xapi__wreq_cleanup(&u->w);
     free(u->path_and_query);
     free(u);
 }
@@ -107,15 +102,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
 {
     struct xapi_upload *u = ud;
     size_t n = size * nitems;
-    if (n > 9 && memcmp(buf, "HTTP/", 5) == 0) {
-        const char *sp = memchr(buf, ' ', n);
-        if (sp && (size_t)(sp - buf) + 4 <= n) {
-            long st = 0;
-            for (int i = 1; i <= 3; i++)
-                st = st * 10 + (sp[i] >= '0' && sp[i] <= '9' ? sp[i] - '0' : 0);
-            u->status = st;
-        }
-    }
+    xapi__http_status_line(buf, n, &u->status);
     return n;
 }
 
@@ -183,26 +170,17 @@ int xapi_upload_start(struct xapi_client *c, const char *path, const char *query
         *out = NULL;
     if (!c || !path || !read || length < 0)
         return err_set(e, PP_EINVAL, "upload: bad arguments");
-    const char *session = xapi_client_session(c);
-    const char *master = xapi_client_master(c);
-    if (!session || !master || !*master)
-        return err_set(e, PP_ESTATE, "upload: not connected to the pool yet");
     struct xapi_upload *u = xcalloc(1, sizeof(*u));
-    u->w.c = c;
-    u->w.host = xstrdup(master);
-    u->w.method = xstrdup("PUT");
-    u->w.params = xapi_value_new_array();
-    u->w.proto = XAPI_PREF_XMLRPC; /* never a JSON-RPC fallback */
-    u->w.done = up_done;
-    buf_init(&u->w.out);
-    buf_init(&u->w.in);
+    u->path_and_query = xapi__transfer_init(&u->w, c, "PUT", path, query, up_done, e);
+    if (!u->path_and_query) {
+        up_free(u);
+        return e ? e->code : PP_ESTATE;
+    }
     u->read = read;
     u->progress = progress;
     u->done = done;
     u->ctx = ctx;
     u->length = length;
-    u->path_and_query = xasprintf("%s?session_id=%s%s%s", path, session, query && *query ? "&" : "",
-                                  query ? query : "");
     const struct xapi_client_opts *o = xapi__client_opts(c);
     struct xapi_loop *loop = xapi__client_loop(c);
     if (o->inproc) {

@@ -618,12 +618,59 @@ static void deliver_value(struct xp *x, struct frame *parent, struct xapi_value 
     }
 }
 
+/* </member>: add the member to the enclosing struct.  0, or -1 after fail_at. */
+static int end_member(struct xp *x, struct frame *f, struct frame *parent)
+{
+    char tmp[48];
+
+    if (!f->key) {
+        fail_at(x, PP_EPARSE, f->line, f->col, "<member> without <name>");
+        return -1;
+    }
+    if (!f->v) {
+        fail_at(x, PP_EPARSE, f->line, f->col, "<member> \"%s\" without <value>",
+                excerpt(f->key, tmp, sizeof(tmp)));
+        return -1;
+    }
+    if (struct_has_key(parent, f->key)) {
+        fail_at(x, PP_EPARSE, f->line, f->col, "duplicate struct member \"%s\"",
+                excerpt(f->key, tmp, sizeof(tmp)));
+        return -1;
+    }
+    xapi_struct_append_take(parent->v, f->key, f->v);
+    if (parent->slots)
+        keyset_insert(parent, parent->v->u.st.n - 1);
+    f->key = NULL;
+    f->v = NULL;
+    return 0;
+}
+
+/* </param>: a call's next parameter, or a response's one result.  0, or -1 after fail_at. */
+static int end_param(struct xp *x, struct frame *f, struct frame *parent)
+{
+    if (!f->v) {
+        fail_at(x, PP_EPARSE, f->line, f->col, "<param> without <value>");
+        return -1;
+    }
+    if (x->kind == DOC_CALL) {
+        xapi_array_append_take(parent->v, f->v);
+    } else if (x->result) {
+        xapi_value_free(f->v);
+        f->v = NULL;
+        fail_at(x, PP_EPARSE, f->line, f->col, "more than one <param> in a response");
+        return -1;
+    } else {
+        x->result = f->v;
+    }
+    f->v = NULL;
+    return 0;
+}
+
 static void XMLCALL on_end(void *ud, const XML_Char *name)
 {
     struct xp *x = ud;
     struct frame *f, *parent;
     struct xapi_value *v;
-    char tmp[48];
 
     (void)name;
     if (x->rc || x->depth == 0)
@@ -670,27 +717,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     case T_DATA:
         break;
     case T_MEMBER:
-        if (!parent)
-            break;
-        if (!f->key) {
-            fail_at(x, PP_EPARSE, f->line, f->col, "<member> without <name>");
+        if (parent && end_member(x, f, parent) != 0)
             return;
-        }
-        if (!f->v) {
-            fail_at(x, PP_EPARSE, f->line, f->col, "<member> \"%s\" without <value>",
-                    excerpt(f->key, tmp, sizeof(tmp)));
-            return;
-        }
-        if (struct_has_key(parent, f->key)) {
-            fail_at(x, PP_EPARSE, f->line, f->col, "duplicate struct member \"%s\"",
-                    excerpt(f->key, tmp, sizeof(tmp)));
-            return;
-        }
-        xapi_struct_append_take(parent->v, f->key, f->v);
-        if (parent->slots)
-            keyset_insert(parent, parent->v->u.st.n - 1);
-        f->key = NULL;
-        f->v = NULL;
         break;
     case T_VALUE:
         if (f->v) {
@@ -703,23 +731,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
         deliver_value(x, parent, v);
         break;
     case T_PARAM:
-        if (!parent)
-            break;
-        if (!f->v) {
-            fail_at(x, PP_EPARSE, f->line, f->col, "<param> without <value>");
+        if (parent && end_param(x, f, parent) != 0)
             return;
-        }
-        if (x->kind == DOC_CALL) {
-            xapi_array_append_take(parent->v, f->v);
-        } else if (x->result) {
-            xapi_value_free(f->v);
-            f->v = NULL;
-            fail_at(x, PP_EPARSE, f->line, f->col, "more than one <param> in a response");
-            return;
-        } else {
-            x->result = f->v;
-        }
-        f->v = NULL;
         break;
     case T_PARAMS:
         if (x->kind == DOC_CALL) {

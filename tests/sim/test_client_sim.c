@@ -27,6 +27,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "xapi/client.h"
+#include "xapi_testutil.h"
 
 #define TIME_SCALE "100"
 
@@ -150,18 +151,11 @@ static struct cl *cl_new(const char *url, enum xapi_proto_pref proto, const char
     assert_non_null(c->loop);
     const char *addrs[1] = {url};
     struct xapi_client_opts o;
-    xapi_client_opts_init(&o);
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    o.user = "root";
-    o.password = password;
+    xt_opts(&o, addrs, password, budget_ms, on_state, c);
     o.proto = proto;
     o.backoff_base_ms = 100;
     o.backoff_max_ms = 1000;
-    o.reconnect_budget_ms = budget_ms;
     o.call_timeout_ms = 30000;
-    o.on_state = on_state;
-    o.state_ctx = c;
     c->c = xapi_client_new(c->loop, &o, &e);
     assert_non_null(c->c);
     return c;
@@ -172,33 +166,6 @@ static void cl_free(struct cl *c)
     xapi_client_free(c->c);
     xapi_loop_free(c->loop);
     free(c);
-}
-
-static struct xapi_value *strs(const char *a, const char *b)
-{
-    struct xapi_value *p = xapi_value_new_array();
-    if (a)
-        xapi_array_append_string(p, a);
-    if (b)
-        xapi_array_append_string(p, b);
-    return p;
-}
-
-static char *ref_by_name(struct cl *c, const char *cls, const char *name)
-{
-    char m[64];
-    snprintf(m, sizeof(m), "%s.get_all_records", cls);
-    struct xapi_value *all = NULL;
-    struct err e = {0};
-    if (xapi_call_sync(c->c, m, NULL, NULL, &all, &e) != 0)
-        fail_msg("%s: %s", m, e.msg);
-    char *ref = NULL;
-    for (size_t i = 0; i < all->u.st.n; i++)
-        if (str_eq(xapi_struct_str(all->u.st.vals[i], "name_label", ""), name))
-            ref = xstrdup(all->u.st.keys[i]);
-    xapi_value_free(all);
-    assert_non_null(ref);
-    return ref;
 }
 
 /* URL of a supporter: same scheme and port as the master, another host's address. */
@@ -276,7 +243,8 @@ static void test_supporter_login_errors_tasks(void **state)
             unsigned logins = xapi_client_login_count(c->c);
             struct xapi_call_opts raw = {.flags = XAPI_CALL_RAW, .timeout_ms = 0};
             assert_int_equal(xapi_call_sync(c->c, "session.logout",
-                                            strs(xapi_client_session(c->c), NULL), &raw, NULL, &e),
+                                            xt_strs(xapi_client_session(c->c), NULL), &raw, NULL,
+                                            &e),
                              0);
             assert_int_equal(xapi_call_sync(c->c, "pool.get_all", NULL, NULL, &r, &e), 0);
             assert_int_equal(xapi_array_len(r), 1);
@@ -284,15 +252,15 @@ static void test_supporter_login_errors_tasks(void **state)
             assert_int_equal(xapi_client_login_count(c->c), logins + 1);
         }
         assert_int_equal(
-            xapi_call_sync(c->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL, &r, &e),
+            xapi_call_sync(c->c, "VM.get_record", xt_strs("OpaqueRef:nope", NULL), NULL, &r, &e),
             PP_EXAPI);
         assert_string_equal(e.xapi_code, "HANDLE_INVALID");
         assert_non_null(strstr(e.msg, "OpaqueRef:nope"));
 
         /* Async migration with progress, then a cancelled one. */
-        char *vm = ref_by_name(c, "VM", "web-1");
-        char *dest = ref_by_name(c, "host", "small-2");
-        struct xapi_value *params = strs(vm, dest);
+        char *vm = xt_ref_by_name(c->c, "VM", "web-1");
+        char *dest = xt_ref_by_name(c->c, "host", "small-2");
+        struct xapi_value *params = xt_strs(vm, dest);
         struct xapi_value *o = xapi_value_new_struct();
         xapi_struct_set_string(o, "live", "true");
         xapi_array_append_take(params, o);
@@ -304,13 +272,13 @@ static void test_supporter_login_errors_tasks(void **state)
         if (t.rc != 0)
             fail_msg("migration: %s", t.err.msg);
         assert_true(t.nprog >= 1 && t.prog[t.nprog - 1] == 1.0);
-        assert_int_equal(xapi_call_sync(c->c, "VM.get_resident_on", strs(vm, NULL), NULL, &r, &e),
-                         0);
+        assert_int_equal(
+            xapi_call_sync(c->c, "VM.get_resident_on", xt_strs(vm, NULL), NULL, &r, &e), 0);
         assert_string_equal(xapi_value_str(r), dest);
         xapi_value_free(r);
 
-        char *db = ref_by_name(c, "VM", "db-1");
-        params = strs(db, dest);
+        char *db = xt_ref_by_name(c->c, "VM", "db-1");
+        params = xt_strs(db, dest);
         o = xapi_value_new_struct();
         xapi_struct_set_string(o, "live", "true");
         xapi_array_append_take(params, o);
@@ -390,7 +358,7 @@ static void test_cache_burst_reboot_partition(void **state)
                 char d[48];
                 snprintf(d, sizeof(d), "burst %d", round);
                 assert_int_equal(xapi_call_async(c->c, "VM.set_name_description",
-                                                 strs(all->u.st.keys[i], d), NULL, obs_done,
+                                                 xt_strs(all->u.st.keys[i], d), NULL, obs_done,
                                                  &obs[k++], NULL, &e),
                                  0);
             }
@@ -406,22 +374,22 @@ static void test_cache_burst_reboot_partition(void **state)
         cache_matches(c);
 
         /* Master reboot: evacuate, disable, reboot; the next call rides it out. */
-        char *master = ref_by_name(c, "host", "small-1");
-        assert_int_equal(xapi_call_sync(c->c, "host.disable", strs(master, NULL), NULL, NULL, &e),
-                         0);
+        char *master = xt_ref_by_name(c->c, "host", "small-1");
+        assert_int_equal(
+            xapi_call_sync(c->c, "host.disable", xt_strs(master, NULL), NULL, NULL, &e), 0);
         struct obs ev = {0};
-        assert_int_equal(xapi_task_async(c->c, "host.evacuate", strs(master, NULL), 60000, NULL,
+        assert_int_equal(xapi_task_async(c->c, "host.evacuate", xt_strs(master, NULL), 60000, NULL,
                                          obs_done, &ev, NULL, &e),
                          0);
         run_until(c->loop, &ev.done, 60000);
         assert_int_equal(ev.rc, 0);
         unsigned logins = xapi_client_login_count(c->c);
         unsigned gen = xapi_cache_generation(c->c);
-        assert_int_equal(xapi_call_sync(c->c, "host.reboot", strs(master, NULL), NULL, NULL, &e),
+        assert_int_equal(xapi_call_sync(c->c, "host.reboot", xt_strs(master, NULL), NULL, NULL, &e),
                          0);
         struct xapi_value *r = NULL;
-        assert_int_equal(xapi_call_sync(c->c, "host.get_record", strs(master, NULL), NULL, &r, &e),
-                         0);
+        assert_int_equal(
+            xapi_call_sync(c->c, "host.get_record", xt_strs(master, NULL), NULL, &r, &e), 0);
         xapi_value_free(r);
         assert_true(c->saw[XAPI_CONN_RECONNECTING]);
         assert_true(xapi_client_login_count(c->c) > logins);

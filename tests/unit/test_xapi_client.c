@@ -27,6 +27,7 @@
 #include "base/rng.h"
 #include "base/str.h"
 #include "xapi/client.h"
+#include "xapi_testutil.h"
 #include "xapi/client_int.h"
 #include "xapi/codec.h"
 #include "xapi/tls.h"
@@ -761,18 +762,11 @@ static struct env *env_new(int first_addr, const char *password, int64_t budget_
     xapi_loop_set_idle(v->loop, fk_idle, &v->f);
     const char *addrs[1] = {v->f.addr[first_addr]};
     struct xapi_client_opts o;
-    xapi_client_opts_init(&o);
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    o.user = "root";
-    o.password = password;
+    xt_opts(&o, addrs, password, budget_ms, on_state, v);
     o.inproc = &v->h;
     o.backoff_base_ms = 1000;
     o.backoff_max_ms = 8000;
-    o.reconnect_budget_ms = budget_ms;
     o.rng_seed = 1;
-    o.on_state = on_state;
-    o.state_ctx = v;
     v->c = xapi_client_new(v->loop, &o, &e);
     assert_non_null(v->c);
     return v;

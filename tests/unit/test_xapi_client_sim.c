@@ -27,6 +27,7 @@
 #include "base/str.h"
 #include "sim/sim.h"
 #include "xapi/client.h"
+#include "xapi_testutil.h"
 
 #ifndef PP_SOURCE_ROOT
 #define PP_SOURCE_ROOT "."
@@ -95,16 +96,9 @@ static struct env *env_new_scaled(const char *password, int64_t budget_ms, doubl
     assert_non_null(supporter);
     const char *addrs[1] = {supporter};
     struct xapi_client_opts o;
-    xapi_client_opts_init(&o);
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    o.user = "root";
-    o.password = password;
+    xt_opts(&o, addrs, password, budget_ms, on_state, v);
     o.inproc = &v->h;
-    o.reconnect_budget_ms = budget_ms;
     o.rng_seed = 3;
-    o.on_state = on_state;
-    o.state_ctx = v;
     v->c = xapi_client_new(v->loop, &o, &e);
     assert_non_null(v->c);
     return v;
@@ -121,34 +115,6 @@ static void env_free(struct env *v)
     xapi_loop_free(v->loop);
     sim_free(v->s);
     free(v);
-}
-
-static struct xapi_value *strs(const char *a, const char *b)
-{
-    struct xapi_value *p = xapi_value_new_array();
-    if (a)
-        xapi_array_append_string(p, a);
-    if (b)
-        xapi_array_append_string(p, b);
-    return p;
-}
-
-/* Ref of the object of class cls (get_all_records) whose name_label is name. */
-static char *ref_by_name(struct env *v, const char *cls, const char *name)
-{
-    char m[64];
-    snprintf(m, sizeof(m), "%s.get_all_records", cls);
-    struct xapi_value *all = NULL;
-    struct err e = {0};
-    if (xapi_call_sync(v->c, m, NULL, NULL, &all, &e) != 0)
-        fail_msg("%s: %s", m, e.msg);
-    char *ref = NULL;
-    for (size_t i = 0; i < all->u.st.n; i++)
-        if (str_eq(xapi_struct_str(all->u.st.vals[i], "name_label", ""), name))
-            ref = xstrdup(all->u.st.keys[i]);
-    xapi_value_free(all);
-    assert_non_null(ref);
-    return ref;
 }
 
 static void test_login_via_supporter_and_errors(void **state)
@@ -168,7 +134,7 @@ static void test_login_via_supporter_and_errors(void **state)
         unsigned logins = xapi_client_login_count(v->c);
         struct xapi_call_opts raw = {.flags = XAPI_CALL_RAW, .timeout_ms = 0};
         assert_int_equal(xapi_call_sync(v->c, "session.logout",
-                                        strs(xapi_client_session(v->c), NULL), &raw, NULL, &e),
+                                        xt_strs(xapi_client_session(v->c), NULL), &raw, NULL, &e),
                          0);
         assert_int_equal(xapi_call_sync(v->c, "pool.get_all", NULL, NULL, &r, &e), 0);
         assert_int_equal(xapi_array_len(r), 1);
@@ -177,7 +143,7 @@ static void test_login_via_supporter_and_errors(void **state)
     }
     /* A bad reference: HANDLE_INVALID with its parameters, verbatim. */
     assert_int_equal(
-        xapi_call_sync(v->c, "VM.get_record", strs("OpaqueRef:nope", NULL), NULL, &r, &e),
+        xapi_call_sync(v->c, "VM.get_record", xt_strs("OpaqueRef:nope", NULL), NULL, &r, &e),
         PP_EXAPI);
     assert_string_equal(e.xapi_code, "HANDLE_INVALID");
     assert_true(str_has_prefix(e.msg, "HANDLE_INVALID ["));
@@ -231,7 +197,7 @@ static void run_until(struct xapi_loop *loop, bool *flag)
 
 static struct xapi_value *migrate_params(const char *vm, const char *host)
 {
-    struct xapi_value *p = strs(vm, host);
+    struct xapi_value *p = xt_strs(vm, host);
     struct xapi_value *opts = xapi_value_new_struct();
     xapi_struct_set_string(opts, "live", "true");
     xapi_array_append_take(p, opts);
@@ -242,8 +208,8 @@ static void test_async_migration_progress_and_cancel(void **state)
 {
     (void)state;
     struct env *v = env_new("xenroot", 0);
-    char *vm = ref_by_name(v, "VM", "web-1");
-    char *dest = ref_by_name(v, "host", "small-2");
+    char *vm = xt_ref_by_name(v->c, "VM", "web-1");
+    char *dest = xt_ref_by_name(v->c, "host", "small-2");
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     struct obs o = {0};
     struct err e = {0};
@@ -261,15 +227,16 @@ static void test_async_migration_progress_and_cancel(void **state)
     /* It took simulated time (the sim models migration bandwidth), and it happened. */
     assert_true(clock_now_ms(sim_clock(v->s)) > t0);
     struct xapi_value *res = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(vm, NULL), NULL, &res, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(vm, NULL), NULL, &res, &e),
+                     0);
     assert_string_equal(xapi_value_str(res), dest);
     xapi_value_free(res);
 
     /* A cancelled migration: PP_ECANCELLED, the VM stays where it was. */
-    char *db = ref_by_name(v, "VM", "db-1");
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
     struct xapi_value *before = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &before, &e),
-                     0);
+    assert_int_equal(
+        xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(db, NULL), NULL, &before, &e), 0);
     struct obs c = {0};
     struct xapi_op *op = NULL;
     assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(db, dest), 0, NULL,
@@ -278,7 +245,8 @@ static void test_async_migration_progress_and_cancel(void **state)
     xapi_op_cancel(op); /* before the task ref is known: sent as soon as it is */
     run_until(v->loop, &c.done);
     assert_int_equal(c.rc, PP_ECANCELLED);
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(db, NULL), NULL, &res, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(db, NULL), NULL, &res, &e),
+                     0);
     assert_true(xapi_value_equal(res, before));
     xapi_value_free(res);
     xapi_value_free(before);
@@ -362,7 +330,7 @@ static void test_cache_equals_get_all_records_through_burst(void **state)
             char desc[64];
             snprintf(desc, sizeof(desc), "burst round %d", round);
             assert_int_equal(xapi_call_async(v->c, "VM.set_name_description",
-                                             strs(all->u.st.keys[i], desc), NULL, obs_done,
+                                             xt_strs(all->u.st.keys[i], desc), NULL, obs_done,
                                              &obs[k++], NULL, &e),
                              0);
             pending++;
@@ -396,14 +364,15 @@ static void test_reconnect_across_master_reboot(void **state)
     const char *classes[] = {"host", "vm", NULL};
     struct err e = {0};
     assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
-    char *master = ref_by_name(v, "host", "small-1");
+    char *master = xt_ref_by_name(v->c, "host", "small-1");
     check_cache_matches(v);
     struct xapi_value *r = NULL;
     /* Evacuate, disable and reboot the master. */
-    assert_int_equal(xapi_call_sync(v->c, "host.disable", strs(master, NULL), NULL, NULL, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "host.disable", xt_strs(master, NULL), NULL, NULL, &e),
+                     0);
     struct obs ev = {0};
-    assert_int_equal(xapi_task_async(v->c, "host.evacuate", strs(master, NULL), 0, NULL, obs_done,
-                                     &ev, NULL, &e),
+    assert_int_equal(xapi_task_async(v->c, "host.evacuate", xt_strs(master, NULL), 0, NULL,
+                                     obs_done, &ev, NULL, &e),
                      0);
     run_until(v->loop, &ev.done);
     if (ev.rc != 0)
@@ -411,9 +380,10 @@ static void test_reconnect_across_master_reboot(void **state)
     xapi_value_free(ev.result);
     unsigned logins = xapi_client_login_count(v->c);
     int64_t t0 = clock_now_ms(sim_clock(v->s));
-    assert_int_equal(xapi_call_sync(v->c, "host.reboot", strs(master, NULL), NULL, NULL, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "host.reboot", xt_strs(master, NULL), NULL, NULL, &e), 0);
     /* The next call waits through the reboot: backoff, retries, supporters' HOST_IS_SLAVE. */
-    assert_int_equal(xapi_call_sync(v->c, "host.get_record", strs(master, NULL), NULL, &r, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "host.get_record", xt_strs(master, NULL), NULL, &r, &e),
+                     0);
     xapi_value_free(r);
     assert_true(clock_now_ms(sim_clock(v->s)) > t0);
     assert_true(v->saw[XAPI_CONN_RECONNECTING]);
@@ -497,8 +467,8 @@ static void test_scaled_clock_sleeps_until_sim_deadlines(void **state)
 {
     (void)state;
     struct env *v = env_new_scaled("xenroot", 0, 50);
-    char *vm = ref_by_name(v, "VM", "web-1");
-    char *dest = ref_by_name(v, "host", "small-2");
+    char *vm = xt_ref_by_name(v->c, "VM", "web-1");
+    char *dest = xt_ref_by_name(v->c, "host", "small-2");
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     uint64_t w0 = xapi_loop_wait_count(v->loop);
     struct obs o = {0};
@@ -518,7 +488,8 @@ static void test_scaled_clock_sleeps_until_sim_deadlines(void **state)
     assert_true(took >= 8000);
     assert_true(waits < (uint64_t)took / 1000 / 2);
     struct xapi_value *res = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", strs(vm, NULL), NULL, &res, &e), 0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(vm, NULL), NULL, &res, &e),
+                     0);
     assert_string_equal(xapi_value_str(res), dest);
     xapi_value_free(res);
     free(vm);
@@ -542,15 +513,15 @@ static void *renamer_main(void *arg)
         sched_yield();
     struct xapi_response resp = {0};
     struct err e = {0};
-    r->rc = sim_call(r->s, r->master, "session.login_with_password", strs("root", "xenroot"), &resp,
-                     &e);
+    r->rc = sim_call(r->s, r->master, "session.login_with_password", xt_strs("root", "xenroot"),
+                     &resp, &e);
     char *session = r->rc == 0 && resp.ok ? xstrdup(xapi_value_str(resp.value)) : NULL;
     xapi_response_cleanup(&resp);
     if (!session) {
         r->rc = -1;
         return NULL;
     }
-    struct xapi_value *p = strs(session, r->vm);
+    struct xapi_value *p = xt_strs(session, r->vm);
     xapi_array_append_string(p, "renamed-by-thread");
     r->rc = sim_call(r->s, r->master, "VM.set_name_label", p, &resp, &e);
     if (r->rc == 0 && !resp.ok)
@@ -575,7 +546,7 @@ static void test_other_thread_wakes_parked_event_poll(void **state)
 {
     (void)state;
     struct env *v = env_new_scaled("xenroot", 0, 5);
-    char *vm = ref_by_name(v, "VM", "web-1");
+    char *vm = xt_ref_by_name(v->c, "VM", "web-1");
     struct err e = {0};
     assert_int_equal(xapi_cache_start(v->c, (const char *[]){"vm", NULL}, &e), 0);
     for (int i = 0; i < 1000 && !xapi_cache_ready(v->c); i++)

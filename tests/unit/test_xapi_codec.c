@@ -856,6 +856,16 @@ static void test_xml_malformed_calls(void **state)
         {"<methodCall><methodName>a</methodName><params><param><value><struct><value>1</value>"
          "</struct></value></param></params></methodCall>",
          PP_EPARSE, "column 69", "<value> is not allowed in <struct>"},
+    };
+    (void)state;
+    check_bad_calls(cases, sizeof(cases) / sizeof(cases[0]), xapi_xmlrpc_decode_call, &lim);
+}
+
+/* Hostile calls: bad bytes, entities and DOCTYPEs, nesting and size limits, NUL bytes. */
+static void test_xml_hostile_calls(void **state)
+{
+    struct xapi_limits lim = small_limits();
+    static const struct bad_case cases[] = {
         /* hostile */
         {"<methodCall><methodName>a</methodName><params><param><value>\xff\xfe</value></param>"
          "</params></methodCall>",
@@ -1114,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_xml_other_clients),
         cmocka_unit_test(test_xml_foreign_fault),
         cmocka_unit_test(test_xml_malformed_calls),
+        cmocka_unit_test(test_xml_hostile_calls),
         cmocka_unit_test(test_xml_malformed_responses),
         cmocka_unit_test(test_xml_large_struct_duplicates),
         cmocka_unit_test(test_depth_limit_same_everywhere),
