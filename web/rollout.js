@@ -207,7 +207,17 @@ const stateClass = (s) => 'state ' + (s || '');
 export function recordText(x, namer) {
   const parts = [];
   if (Array.isArray(x.updates_applied)) {
-    parts.push('Applied: ' + (x.updates_applied.map((u) => (typeof u === 'string' ? namer(u) : u.name || namer(u.uuid || u.id || ''))).join(', ') || 'nothing'));
+    const one = (u) => {
+      const id = typeof u === 'string' ? u : u.uuid || u.id || '';
+      if (typeof u === 'object' && u.name) return u.name;
+      // XenServer 8: the repository's update hash; name the updates the plan expected instead
+      if (/^[0-9a-f]{64}$/.test(id)) {
+        const exp = (x.predicted && Array.isArray(x.predicted.updates) ? x.predicted.updates : []).map((y) => namer(y));
+        return exp.length ? 'repository updates (' + exp.join(', ') + ')' : 'repository updates ' + id.slice(0, 12) + '…';
+      }
+      return namer(id);
+    };
+    parts.push('Applied: ' + (x.updates_applied.map(one).join(', ') || 'nothing'));
   }
   if (Array.isArray(x.vms) && x.vms.length) {
     parts.push('VMs moved: ' + x.vms.map((v) => `${namer(v.vm)} → ${v.to || namer(v.to_ref)}${v.back ? ' (home)' : ''}`).join(', '));

@@ -140,3 +140,11 @@ test('header: predicted_s is the prediction when present, failed hosts said', ()
   const r = { elapsed_s: 30, window_s: 12, predicted_s: 600, counters: { hosts_total: 2, hosts_done: 1, hosts_failed: 1, hosts_skipped: 0 } };
   assert.match(headerText(r), /^Hosts 1\/2 done, 1 failed · .* elapsed 30s of a predicted 10m00s$/);
 });
+
+test('XenServer 8 repository hash applied: named by the updates the plan expected', () => {
+  const n = makeNamer(null, [{ id: 'XS8-2025-0041', name: 'Xen hypervisor security update' }]);
+  const hash = '0b7a5ff16ace19c59e97c513a96a11c995ed9ae2c3a4080c0269634f985f30a4';
+  assert.equal(recordText({ updates_applied: [{ uuid: hash, name: null }], predicted: { updates: ['XS8-2025-0041', 'XS8-2025-0042'] } }, n),
+    'Applied: repository updates (Xen hypervisor security update, XS8-2025-0042)');
+  assert.equal(recordText({ updates_applied: [{ uuid: hash, name: null }] }, n), 'Applied: repository updates 0b7a5ff16ace…');
+});

@@ -5,7 +5,7 @@
 # pools and the client ID with the CLI, then runs ui.test.mjs (headless Debian Chromium driven by
 # playwright-core, axe-core; both from tools/deps.sh's `npm ci`, nothing downloaded here).
 # Environment: POOLPATCH, SRCDIR (meson), ARTIFACTS (screenshots folder, default $E2E_TMP/shots),
-# BROWSER_SCALE (the simulator's --time-scale, default 60).
+# BROWSER_SCALE (the simulator's --time-scale, default 120).
 . "$SRCDIR/tests/e2e/lib.sh"
 
 HERE="$SRCDIR/tests/browser"
@@ -15,7 +15,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] || fail "$CHROMIUM is missing: run 'make deps' (Debian package chromium)"
 command -v node >/dev/null || fail "node is missing: run 'make deps'"
 
-start_sim "$SRCDIR/scenarios/demo.json" --time-scale "${BROWSER_SCALE:-60}"
+start_sim "$SRCDIR/scenarios/demo.json" --time-scale "${BROWSER_SCALE:-120}"
 start_serve ${BROWSER_WEB_ROOT:+--web-root "$BROWSER_WEB_ROOT"}
 echo xenroot >"$E2E_TMP/pw"
 for p in prod lab edge-standalone; do
