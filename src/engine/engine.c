@@ -1415,64 +1415,32 @@ static void handle_client_id(struct engine *eng, struct eng_req *r);
 
 /* ------------------------------------------------------------------ the engine thread */
 
+/* The request kinds and their handlers, indexed by kind (engine_int.h). */
+const struct eng_req_kind engine_req_kinds[] = {
+    [R_POOL_ADD] = {R_POOL_ADD, "pool_add", handle_pool_add},
+    [R_POOL_REMOVE] = {R_POOL_REMOVE, "pool_remove", handle_pool_remove},
+    [R_POOLS] = {R_POOLS, "pools", handle_pools},
+    [R_CATALOG_META] = {R_CATALOG_META, "catalog_meta", handle_catalog_meta},
+    [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", handle_catalog_put},
+    [R_CDN_SYNC] = {R_CDN_SYNC, "cdn_sync", handle_cdn_sync},
+    [R_VIEW] = {R_VIEW, "view", handle_view},
+    [R_CSV] = {R_CSV, "csv", handle_csv},
+    [R_DISMISS] = {R_DISMISS, "dismiss", handle_dismiss},
+    [R_RESTORE] = {R_RESTORE, "restore", handle_restore},
+    [R_PLAN] = {R_PLAN, "plan", handle_plan},
+    [R_FILES_NEEDED] = {R_FILES_NEEDED, "files_needed", handle_files_needed},
+    [R_DOWNLOAD_DONE] = {R_DOWNLOAD_DONE, "download_done", handle_download_done},
+    [R_ROLLOUT_START] = {R_ROLLOUT_START, "rollout_start", handle_rollout_start},
+    [R_RETRY] = {R_RETRY, "retry", handle_retry},
+    [R_CANCEL] = {R_CANCEL, "cancel", handle_cancel},
+    [R_CLIENT_ID] = {R_CLIENT_ID, "client_id", handle_client_id},
+    [R_DOWNLOAD_NEEDED] = {R_DOWNLOAD_NEEDED, "download_needed", handle_download_needed},
+};
+const size_t engine_n_req_kinds = sizeof(engine_req_kinds) / sizeof(engine_req_kinds[0]);
+
 static void handle(struct engine *eng, struct eng_req *r)
 {
-    switch (r->kind) {
-    case R_POOL_ADD:
-        handle_pool_add(eng, r);
-        break;
-    case R_POOL_REMOVE:
-        handle_pool_remove(eng, r);
-        break;
-    case R_POOLS:
-        handle_pools(eng, r);
-        break;
-    case R_CATALOG_META:
-        handle_catalog_meta(eng, r);
-        break;
-    case R_CATALOG_PUT:
-        handle_catalog_put(eng, r);
-        break;
-    case R_CDN_SYNC:
-        handle_cdn_sync(eng, r);
-        break;
-    case R_VIEW:
-        handle_view(eng, r);
-        break;
-    case R_CSV:
-        handle_csv(eng, r);
-        break;
-    case R_DISMISS:
-        handle_dismiss(eng, r);
-        break;
-    case R_RESTORE:
-        handle_restore(eng, r);
-        break;
-    case R_PLAN:
-        handle_plan(eng, r);
-        break;
-    case R_FILES_NEEDED:
-        handle_files_needed(eng, r);
-        break;
-    case R_DOWNLOAD_DONE:
-        handle_download_done(eng, r);
-        break;
-    case R_ROLLOUT_START:
-        handle_rollout_start(eng, r);
-        break;
-    case R_RETRY:
-        handle_retry(eng, r);
-        break;
-    case R_CANCEL:
-        handle_cancel(eng, r);
-        break;
-    case R_CLIENT_ID:
-        handle_client_id(eng, r);
-        break;
-    case R_DOWNLOAD_NEEDED:
-        handle_download_needed(eng, r);
-        break;
-    }
+    engine_req_kinds[r->kind].handle(eng, r);
 }
 
 static struct xapi_client *env_client_for(void *ctx, const char *pool)

@@ -126,6 +126,17 @@ struct engine {
     int next_sub_id;
 };
 
+/* The request queue's handler table (engine.c): one row per request kind, in kind order.  A
+ * handler runs on the engine thread and answers its request (at once or from a callback). */
+struct eng_req;
+struct eng_req_kind {
+    int kind;
+    const char *name;
+    void (*handle)(struct engine *eng, struct eng_req *r);
+};
+extern const struct eng_req_kind engine_req_kinds[];
+extern const size_t engine_n_req_kinds;
+
 /* Build the inventory of a connected pool from its cache (new; inv_pool_free).  Engine thread. */
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
 /* Find a pool by name (engine thread). */

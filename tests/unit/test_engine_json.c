@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine_json.c - the engine service's reads: the one-pass rollout JSON (exec_json.c) on a
+ * journal fixture — the figures the previous O(steps^2) builder gave for it (counters, pool
+ * states, steps, percents) and the per-host record (truthful states, updates applied with names,
+ * reboot pending from the recorded host facts, where the VMs went, the step log, the plan's
+ * prediction) — read from a read-only connection while the writer holds an open transaction,
+ * through an engine whose thread never ran (reads never wait for it), and the request handler
+ * table (every kind has one handler and a name).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "engine/engine.h"
+#include "engine/engine_int.h"
+#include "engine/exec_json.h"
+#include "store/store.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *w;
+    char *id;
+};
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+#define H1 "OpaqueRef:h1"
+#define H2 "OpaqueRef:h2"
+#define H3 "OpaqueRef:h3"
+#define HB "OpaqueRef:hb"
+
+static const char plan_json[] =
+    "{\"pools\":[{\"pool\":\"A\",\"totals\":{\"window_s\":900.0},\"hosts\":["
+    "{\"ref\":\"" H1 "\",\"name\":\"a-1\",\"start_s\":0,\"end_s\":300,\"reboot\":false,"
+    "\"toolstack\":false,\"livepatched\":true,\"updates\":[\"u1\"],"
+    "\"actions\":[{\"kind\":\"apply\",\"update\":\"u1\",\"name\":\"XS82ECU1001\"},"
+    "{\"kind\":\"evacuate\",\"migrations\":[{\"vm\":\"v1\"}]}]},"
+    "{\"ref\":\"" H2 "\",\"name\":\"a-2\",\"start_s\":300,\"end_s\":600,\"reboot\":true,"
+    "\"updates\":[\"u1\"],\"actions\":[]},"
+    "{\"ref\":\"" H3 "\",\"name\":\"a-3\",\"start_s\":600,\"end_s\":900,\"reboot\":true,"
+    "\"updates\":[\"u1\"],\"actions\":[]}]},"
+    "{\"pool\":\"B\",\"totals\":{\"window_s\":600.0},\"hosts\":["
+    "{\"ref\":\"" HB "\",\"name\":\"b-1\",\"start_s\":0,\"end_s\":600,\"reboot\":true,"
+    "\"updates\":[\"u2\"],\"actions\":[{\"kind\":\"apply\",\"update\":\"u2\",\"name\":\"U-TWO\"}]}"
+    "]}]}";
+
+/* kind, pool, host, params, final state ('d' done, 'f' failed, 'p' pending) */
+static const struct fstep {
+    const char *kind, *pool, *host, *params;
+    char state;
+} fixture[] = {
+    {"upload", "A", NULL, "{\"uuid\":\"u1\"}", 'd'},
+    {"precheck", "A", H1, "{\"uuid\":\"u1\",\"host_name\":\"a-1\"}", 'd'},
+    {"precheck", "A", H2, "{\"uuid\":\"u1\",\"host_name\":\"a-2\"}", 'd'},
+    {"precheck", "A", H3, "{\"uuid\":\"u1\",\"host_name\":\"a-3\"}", 'd'},
+    {"replan", "A", NULL, "{\"opts\":{\"mode\":0}}", 'd'},
+    {"disable", "A", H1, "{\"host_name\":\"a-1\"}", 'd'},
+    {"migrate", "A", H1, "{\"host_name\":\"a-1\",\"vm_name\":\"v1\",\"to\":\"" H2 "\"}", 'd'},
+    {"apply", "A", H1, "{\"host_name\":\"a-1\",\"uuid\":\"u1\"}", 'd'},
+    {"enable", "A", H1, "{\"host_name\":\"a-1\"}", 'd'},
+    {"migrate", "A", H1,
+     "{\"host_name\":\"a-1\",\"vm_name\":\"v1\",\"to\":\"" H1 "\",\"back\":true}", 'd'},
+    {"disable", "A", H2, "{\"host_name\":\"a-2\"}", 'd'},
+    {"migrate", "A", H2, "{\"host_name\":\"a-2\",\"vm_name\":\"v2\",\"to\":\"" H1 "\"}", 'f'},
+    {"apply", "A", H2, "{\"host_name\":\"a-2\",\"uuid\":\"u1\"}", 'p'},
+    {"reboot", "A", H2, "{\"host_name\":\"a-2\"}", 'p'},
+    {"disable", "A", H3, "{\"host_name\":\"a-3\"}", 'p'},
+    {"reboot", "A", H3, "{\"host_name\":\"a-3\"}", 'p'},
+    {"clean", "A", NULL, "{\"uuid\":\"u1\"}", 'p'},
+    {"precheck", "B", HB, "{\"uuid\":\"u2\",\"host_name\":\"b-1\"}", 'd'},
+    {"replan", "B", NULL, "{\"opts\":{\"mode\":0}}", 'd'},
+    {"apply", "B", HB, "{\"host_name\":\"b-1\",\"uuid\":\"u2\"}", 'd'},
+    {"reboot", "B", HB, "{\"host_name\":\"b-1\"}", 'd'},
+    {"restart_agent", "B", HB, "{\"host_name\":\"b-1\"}", 'd'},
+};
+#define N_FIXTURE (sizeof(fixture) / sizeof(fixture[0]))
+
+static void journal(struct fx *f)
+{
+    struct err e = {0};
+    for (size_t i = 0; i < N_FIXTURE; i++) {
+        const struct fstep *s = &fixture[i];
+        int64_t seq = (int64_t)i + 1;
+        if (s->state == 'p')
+            continue;
+        if (s->state == 'f') {
+            assert_int_equal(store_journal_fail(f->w, f->id, seq,
+                                                "{\"code\":\"VM_MIGRATE_FAILED\",\"message\":"
+                                                "\"v2 did not move\"}",
+                                                &e),
+                             0);
+            continue;
+        }
+        assert_int_equal(store_journal_intent(f->w, f->id, seq, NULL, NULL, &e), 0);
+        const char *res = str_eq(s->kind, "precheck") && str_eq(s->host, H1)
+                              ? "{\"status\":\"ok_livepatch_complete\"}"
+                              : NULL;
+        assert_int_equal(store_journal_done(f->w, f->id, seq, res, &e), 0);
+    }
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_RUNNING, NULL, &e), 0);
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_HALTED, "halted", &e), 0);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "A", H1,
+                                          "{\"reboot_pending\":false,\"requiring_reboot\":[]}", &e),
+                     0);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "A", H2,
+                                          "{\"reboot_pending\":true,\"requiring_reboot\":"
+                                          "[\"XS82ECU1001\"]}",
+                                          &e),
+                     0);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = xcalloc(1, sizeof(*f));
+    struct err e = {0};
+    str_lcpy(f->dir, "/tmp/pp-engine-json.XXXXXX", sizeof(f->dir));
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/pp.db", f->dir);
+    assert_int_equal(store_open(f->path, NULL, &f->w, &e), 0);
+    struct store_step_spec specs[N_FIXTURE];
+    for (size_t i = 0; i < N_FIXTURE; i++)
+        specs[i] = (struct store_step_spec){fixture[i].pool, fixture[i].host, fixture[i].kind,
+                                            fixture[i].params};
+    struct store_rollout_spec rs = {.id = "r-1", .plan_json = plan_json, .policy = "return"};
+    assert_int_equal(store_rollout_create(f->w, &rs, specs, N_FIXTURE, &f->id, &e), 0);
+    journal(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->w);
+    free(f->id);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+static json_t *pool_of(json_t *ro, const char *name)
+{
+    json_t *p;
+    size_t i;
+    json_array_foreach(json_object_get(ro, "pools"), i,
+                       p) if (str_eq(json_string_value(json_object_get(p, "name")), name)) return p;
+    fail_msg("no pool %s", name);
+    return NULL;
+}
+
+static json_t *host_of(json_t *pool, const char *name)
+{
+    json_t *h;
+    size_t i;
+    json_array_foreach(json_object_get(pool, "hosts"), i,
+                       h) if (str_eq(json_string_value(json_object_get(h, "name")), name)) return h;
+    fail_msg("no host %s", name);
+    return NULL;
+}
+
+static const char *sget(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "(null)";
+}
+
+static json_int_t iget(json_t *o, const char *k)
+{
+    assert_true(json_is_integer(json_object_get(o, k)));
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* The figures the O(steps^2) builder gave on this journal (counted by hand from the fixture). */
+static void check_figures(json_t *ro)
+{
+    json_t *c = json_object_get(ro, "counters");
+    assert_string_equal(sget(ro, "state"), "halted");
+    assert_true(json_is_true(json_object_get(ro, "automated")));
+    assert_int_equal(iget(c, "hosts_total"), 4);
+    assert_int_equal(iget(c, "steps_total"), (json_int_t)N_FIXTURE);
+    assert_int_equal(iget(c, "steps_done"), 16);
+    assert_int_equal(iget(c, "steps_started"), 17);
+    assert_int_equal(iget(c, "updates_applied"), 2);
+    assert_int_equal(iget(c, "migrations"), 2);
+    assert_int_equal(iget(c, "reboots"), 1);
+    assert_int_equal(iget(c, "toolstack_restarts"), 1);
+    assert_int_equal(iget(c, "live_patched"), 1);
+    json_t *a = pool_of(ro, "A"), *b = pool_of(ro, "B");
+    assert_string_equal(sget(a, "state"), "halted");
+    assert_string_equal(sget(a, "step"), "hosts");
+    assert_int_equal(iget(a, "percent"), 11 * 100 / 17);
+    assert_string_equal(sget(b, "state"), "done");
+    assert_int_equal(iget(b, "percent"), 100);
+    assert_string_equal(sget(json_object_get(ro, "error"), "code"), "VM_MIGRATE_FAILED");
+    assert_string_equal(sget(json_object_get(ro, "error"), "host"), "a-2");
+    assert_string_equal(sget(json_object_get(ro, "error"), "step"), "evacuate");
+    assert_int_equal(iget(host_of(a, "a-1"), "percent"), 100);
+    assert_int_equal(iget(host_of(a, "a-2"), "percent"), 25);
+    assert_string_equal(sget(host_of(a, "a-2"), "step"), "evacuate");
+    assert_int_equal(iget(host_of(a, "a-3"), "percent"), 0);
+}
+
+/* The per-host record. */
+static void check_hosts(json_t *ro)
+{
+    json_t *a = pool_of(ro, "A");
+    json_t *h1 = host_of(a, "a-1"), *h2 = host_of(a, "a-2"), *h3 = host_of(a, "a-3");
+    assert_string_equal(sget(h1, "state"), "done");
+    assert_string_equal(sget(h2, "state"), "failed");
+    assert_string_equal(sget(h2, "message"), "v2 did not move");
+    assert_string_equal(sget(h3, "state"), "not_started"); /* halted: it will not start alone */
+    json_t *ua = json_array_get(json_object_get(h1, "updates_applied"), 0);
+    assert_string_equal(sget(ua, "uuid"), "u1");
+    assert_string_equal(sget(ua, "name"), "XS82ECU1001");
+    assert_true(json_is_false(json_object_get(h1, "reboot_pending")));
+    assert_true(json_is_true(json_object_get(h2, "reboot_pending")));
+    assert_true(json_is_null(json_object_get(h3, "reboot_pending"))); /* never read */
+    json_t *vms = json_object_get(h1, "vms");
+    assert_int_equal(json_array_size(vms), 2);
+    assert_string_equal(sget(json_array_get(vms, 0), "vm"), "v1");
+    assert_string_equal(sget(json_array_get(vms, 0), "to"), "a-2");
+    assert_true(json_is_true(json_object_get(json_array_get(vms, 1), "back")));
+    json_t *log = json_object_get(h1, "log");
+    assert_int_equal(json_array_size(log), 5); /* disable, evacuate, apply, enable, back */
+    assert_string_equal(sget(json_array_get(log, 1), "step"), "evacuate");
+    assert_string_equal(sget(json_array_get(log, 1), "detail"), "1 VM moved");
+    assert_string_equal(sget(json_array_get(log, 2), "detail"), "u1");
+    assert_true(json_is_string(json_object_get(json_array_get(log, 0), "at")));
+    json_t *pr = json_object_get(h2, "predicted");
+    assert_int_equal(iget(pr, "end_s"), 600);
+    assert_true(json_is_true(json_object_get(pr, "reboot")));
+    assert_true(json_is_true(json_object_get(json_object_get(h1, "predicted"), "livepatched")));
+    assert_true(json_real_value(json_object_get(ro, "predicted_s")) == 900.0);
+    json_t *c = json_object_get(ro, "counters");
+    assert_int_equal(iget(c, "hosts_done"), 2); /* a-1 and b-1, never a-3 */
+    assert_int_equal(iget(c, "hosts_failed"), 1);
+    assert_int_equal(iget(c, "hosts_not_started"), 1);
+}
+
+static void test_rollout_json(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    json_t *ro = NULL;
+    struct exec_json_cache *c = exec_json_cache_new();
+    for (int round = 0; round < 2; round++) { /* plan parsed, then from the cache */
+        assert_int_equal(exec_json_rollout(f->w, c, f->id, 0, &ro, &e), 0);
+        check_figures(ro);
+        check_hosts(ro);
+        json_decref(ro);
+    }
+    exec_json_cache_free(c);
+    assert_int_equal(exec_json_rollout(f->w, NULL, "nope", 0, &ro, &e), PP_ENOTFOUND);
+}
+
+/* Cancelled: unfinished steps skipped; the hosts with skipped work are never done. */
+static void test_cancelled(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    for (size_t i = 0; i < N_FIXTURE; i++)
+        if (fixture[i].state != 'd')
+            assert_int_equal(store_journal_skip(f->w, f->id, (int64_t)i + 1, "cancelled", &e), 0);
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_CANCELLING, NULL, &e), 0);
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_CANCELLED, NULL, &e), 0);
+    json_t *ro = NULL;
+    assert_int_equal(exec_json_rollout(f->w, NULL, f->id, 0, &ro, &e), 0);
+    json_t *a = pool_of(ro, "A");
+    assert_string_equal(sget(a, "state"), "cancelled");
+    assert_string_equal(sget(host_of(a, "a-1"), "state"), "done");
+    assert_string_equal(sget(host_of(a, "a-2"), "state"), "skipped");
+    assert_string_equal(sget(host_of(a, "a-2"), "message"), "cancelled after 1 of 4 steps");
+    assert_int_equal(iget(host_of(a, "a-2"), "percent"), 25);
+    assert_string_equal(sget(host_of(a, "a-3"), "state"), "skipped");
+    assert_int_equal(iget(json_object_get(ro, "counters"), "hosts_done"), 2);
+    assert_int_equal(iget(json_object_get(ro, "counters"), "hosts_skipped"), 2);
+    assert_true(json_is_null(json_object_get(ro, "error")));
+    json_decref(ro);
+}
+
+/* A read-only connection reads the committed journal while the writer holds a transaction. */
+static void test_readonly_while_writing(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct store *r = NULL;
+    assert_int_equal(store_open_readonly(f->path, NULL, &r, &e), 0);
+    assert_int_equal(store_tx_begin(f->w, &e), 0);
+    struct store_event_spec ev = {.rollout_id = f->id, .percent = -1, .message = "x"};
+    assert_int_equal(store_event_add(f->w, &ev, NULL, &e), 0);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "A", H3, "{\"reboot_pending\":true}", &e),
+                     0);
+    json_t *ro = NULL, *list = NULL;
+    assert_int_equal(exec_json_rollout(r, NULL, f->id, 0, &ro, &e), 0);
+    check_figures(ro);
+    /* the uncommitted facts are not seen */
+    assert_true(json_is_null(json_object_get(host_of(pool_of(ro, "A"), "a-3"), "reboot_pending")));
+    assert_int_equal(exec_json_rollouts(r, NULL, 0, &list, &e), 0);
+    json_t *s = json_array_get(json_object_get(list, "rollouts"), 0);
+    assert_string_equal(sget(s, "id"), f->id);
+    assert_int_equal(iget(json_object_get(s, "counters"), "hosts_done"), 2);
+    assert_true(json_is_string(json_array_get(json_object_get(s, "pools"), 0)));
+    json_decref(ro);
+    json_decref(list);
+    assert_int_equal(store_tx_commit(f->w, &e), 0);
+    assert_int_equal(exec_json_rollout(r, NULL, f->id, 0, &ro, &e), 0);
+    assert_true(json_is_true(json_object_get(host_of(pool_of(ro, "A"), "a-3"), "reboot_pending")));
+    json_decref(ro);
+    /* read-only: writes refused */
+    assert_int_equal(store_host_facts_set(r, f->id, "A", H3, "{}", &e), PP_ESTATE);
+    store_close(r);
+}
+
+/* Reads through the engine never wait for its thread: here it never started. */
+static void test_engine_reads_without_thread(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct engine *eng = NULL;
+    store_close(f->w); /* the engine opens the writer itself */
+    f->w = NULL;
+    struct engine_config cfg = {
+        .db_path = f->path, .check_interval_s = 0, .request_timeout_ms = 200};
+    assert_int_equal(engine_new(&cfg, &eng, &e), 0);
+    json_t *out = NULL;
+    assert_int_equal(engine_pools(eng, &out, &e), PP_ESTATE); /* an engine-thread request */
+    assert_int_equal(engine_rollouts(eng, &out, &e), 0);
+    assert_int_equal(json_array_size(json_object_get(out, "rollouts")), 1);
+    json_decref(out);
+    assert_int_equal(engine_rollout_get(eng, f->id, &out, &e), 0);
+    check_figures(out);
+    json_decref(out);
+    assert_int_equal(engine_rollout_get(eng, "missing", &out, &e), PP_ENOTFOUND);
+    engine_free(eng);
+    assert_int_equal(store_open(f->path, NULL, &f->w, &e), 0);
+}
+
+/* Every request kind has one handler and a name. */
+static void test_handler_table(void **state)
+{
+    (void)state;
+    assert_true(engine_n_req_kinds > 0);
+    for (size_t i = 0; i < engine_n_req_kinds; i++) {
+        assert_non_null(engine_req_kinds[i].name);
+        assert_non_null(engine_req_kinds[i].handle);
+        assert_int_equal(engine_req_kinds[i].kind, (int)i);
+        for (size_t k = 0; k < i; k++)
+            assert_string_not_equal(engine_req_kinds[i].name, engine_req_kinds[k].name);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rollout_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readonly_while_writing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_reads_without_thread, setup, teardown),
+        cmocka_unit_test(test_handler_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
