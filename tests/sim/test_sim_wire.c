@@ -541,6 +541,79 @@ static struct xapi_response expect(struct wx *x, const char *code, struct xapi_r
     } while (0)
 
 /* Every call of the issue over the wire, in order, on demo.json. */
+/* VBD.eject / insert on a VM's CD drive (win-jump has one with an ISO). */
+static void check_cd_drive(struct wx *x, const char *wj)
+{
+    const char *S = x->sess;
+    struct xapi_response r;
+    r = wx_call(x, x->master, "VM.get_VBDs", S, wj, NULL);
+    char cd[96] = "";
+    for (size_t i = 0; i < xapi_array_len(r.value); i++) {
+        const char *b = xapi_value_str(xapi_array_get(r.value, i));
+        char *t = wx_get_str(x, "VBD", b, "type");
+        if (strcmp(t, "CD") == 0)
+            str_lcpy(cd, b, sizeof(cd));
+        free(t);
+    }
+    xapi_response_cleanup(&r);
+    char *iso = wx_get_str(x, "VBD", cd, "VDI");
+    EXPECT(NULL, wx_call(x, x->master, "VBD.eject", S, cd, NULL));
+    EXPECT("VBD_IS_EMPTY", wx_call(x, x->master, "VBD.eject", S, cd, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "VBD.insert", S, cd, iso, NULL));
+    EXPECT("VBD_NOT_EMPTY", wx_call(x, x->master, "VBD.insert", S, cd, iso, NULL));
+    free(iso);
+}
+
+/* pool_update on the scenario's partly applied update. */
+static void check_pool_update(struct wx *x)
+{
+    const char *S = x->sess;
+    struct xapi_response r;
+    r = wx_call(x, x->master, "pool_update.get_by_name_label", S, "XS82ECU1002", NULL);
+    char upd[96];
+    str_lcpy(upd, xapi_value_str(xapi_array_get(r.value, 0)), sizeof(upd));
+    xapi_response_cleanup(&r);
+    EXPECT("UPDATE_IS_APPLIED", wx_call(x, x->master, "pool_update.destroy", S, upd, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "pool_update.pool_apply", S, upd, NULL));
+    EXPECT("UPDATE_ALREADY_APPLIED_IN_POOL",
+           wx_call(x, x->master, "pool_update.pool_apply", S, upd, NULL));
+    EXPECT(NULL, wx_call(x, x->master, "pool_update.pool_clean", S, upd, NULL));
+}
+
+/* XenServer 8: GET /updates on the lab pool; prod has no repository (404). */
+static void check_repository_updates(struct wx *x)
+{
+    const char *S = x->sess;
+    {
+        const char *lab = x->sim.pool_url[1];
+        struct xapi_response lr =
+            expect(x, NULL, wx_call(x, lab, "session.login_with_password", "root", "xenroot", NULL),
+                   "lab");
+        char url[256];
+        long hst;
+        struct buf b;
+        buf_init(&b);
+        snprintf(url, sizeof(url), "%supdates?session_id=%s", lab, st_str(&lr));
+        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
+        assert_int_equal(hst, 200);
+        json_t *doc = NULL;
+        assert_int_equal(jsonx_load(b.data, b.len, 1 << 20, 16, "updates", &doc, NULL), 0);
+        assert_int_equal(json_array_size(json_object_get(doc, "updates")), 2);
+        assert_int_equal(strlen(json_string_value(json_object_get(doc, "hash"))), 64);
+        json_decref(doc);
+        buf_reset(&b);
+        snprintf(url, sizeof(url), "%supdates?session_id=OpaqueRef:nope", lab);
+        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
+        assert_int_equal(hst, 401);
+        buf_reset(&b);
+        snprintf(url, sizeof(url), "%supdates?session_id=%s", x->master, S);
+        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
+        assert_int_equal(hst, 404);
+        buf_cleanup(&b);
+        xapi_response_cleanup(&lr);
+    }
+}
+
 static void test_every_call(void **state)
 {
     struct wx *x = *state;
@@ -599,23 +672,7 @@ static void test_every_call(void **state)
     EXPECT(NULL, wx_call(x, x->master, "VM.hard_shutdown", S, crm, NULL));
     EXPECT("VM_REQUIRES_SR", wx_call(x, x->master, "VM.assert_can_boot_here", S, wj, h1, NULL));
     EXPECT(NULL, wx_call(x, x->master, "VM.assert_can_boot_here", S, mon, h1, NULL));
-    /* VBD: win-jump's CD */
-    r = wx_call(x, x->master, "VM.get_VBDs", S, wj, NULL);
-    char cd[96] = "";
-    for (size_t i = 0; i < xapi_array_len(r.value); i++) {
-        const char *b = xapi_value_str(xapi_array_get(r.value, i));
-        char *t = wx_get_str(x, "VBD", b, "type");
-        if (strcmp(t, "CD") == 0)
-            str_lcpy(cd, b, sizeof(cd));
-        free(t);
-    }
-    xapi_response_cleanup(&r);
-    char *iso = wx_get_str(x, "VBD", cd, "VDI");
-    EXPECT(NULL, wx_call(x, x->master, "VBD.eject", S, cd, NULL));
-    EXPECT("VBD_IS_EMPTY", wx_call(x, x->master, "VBD.eject", S, cd, NULL));
-    EXPECT(NULL, wx_call(x, x->master, "VBD.insert", S, cd, iso, NULL));
-    EXPECT("VBD_NOT_EMPTY", wx_call(x, x->master, "VBD.insert", S, cd, iso, NULL));
-    free(iso);
+    check_cd_drive(x, wj);
     /* tasks and events */
     r = wx_call(x, x->master, "task.create", S, "mine", "desc", NULL);
     char task[96];
@@ -644,45 +701,8 @@ static void test_every_call(void **state)
     r = expect(x, NULL, wx_call(x, x->master, "pool.recover_slaves", S, NULL), "recover");
     assert_int_equal(xapi_array_len(r.value), 0);
     xapi_response_cleanup(&r);
-    /* pool_update: the scenario's partly applied update */
-    r = wx_call(x, x->master, "pool_update.get_by_name_label", S, "XS82ECU1002", NULL);
-    char upd[96];
-    str_lcpy(upd, xapi_value_str(xapi_array_get(r.value, 0)), sizeof(upd));
-    xapi_response_cleanup(&r);
-    EXPECT("UPDATE_IS_APPLIED", wx_call(x, x->master, "pool_update.destroy", S, upd, NULL));
-    EXPECT(NULL, wx_call(x, x->master, "pool_update.pool_apply", S, upd, NULL));
-    EXPECT("UPDATE_ALREADY_APPLIED_IN_POOL",
-           wx_call(x, x->master, "pool_update.pool_apply", S, upd, NULL));
-    EXPECT(NULL, wx_call(x, x->master, "pool_update.pool_clean", S, upd, NULL));
-    /* XenServer 8: GET /updates on the lab pool; prod has no repository (404) */
-    {
-        const char *lab = x->sim.pool_url[1];
-        struct xapi_response lr =
-            expect(x, NULL, wx_call(x, lab, "session.login_with_password", "root", "xenroot", NULL),
-                   "lab");
-        char url[256];
-        long hst;
-        struct buf b;
-        buf_init(&b);
-        snprintf(url, sizeof(url), "%supdates?session_id=%s", lab, st_str(&lr));
-        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
-        assert_int_equal(hst, 200);
-        json_t *doc = NULL;
-        assert_int_equal(jsonx_load(b.data, b.len, 1 << 20, 16, "updates", &doc, NULL), 0);
-        assert_int_equal(json_array_size(json_object_get(doc, "updates")), 2);
-        assert_int_equal(strlen(json_string_value(json_object_get(doc, "hash"))), 64);
-        json_decref(doc);
-        buf_reset(&b);
-        snprintf(url, sizeof(url), "%supdates?session_id=OpaqueRef:nope", lab);
-        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
-        assert_int_equal(hst, 401);
-        buf_reset(&b);
-        snprintf(url, sizeof(url), "%supdates?session_id=%s", x->master, S);
-        assert_int_equal(wire_http("GET", url, NULL, 0, &hst, &b), 0);
-        assert_int_equal(hst, 404);
-        buf_cleanup(&b);
-        xapi_response_cleanup(&lr);
-    }
+    check_pool_update(x);
+    check_repository_updates(x);
     /* designate a new master; the old one answers HOST_IS_SLAVE with the new address */
     EXPECT(NULL, wx_call(x, x->master, "pool.designate_new_master", S, h2, NULL));
     r = wx_call(x, x->master, "pool.get_all", S, NULL);
