@@ -549,6 +549,10 @@ static const struct {
     {"OTHER_OPERATION_IN_PROGRESS",
      "Another operation is running on this object. Wait for it to finish, then Retry."},
     {"SESSION_INVALID", "The session expired; poolpatch logs in again on Retry."},
+    {"RBAC_PERMISSION_DENIED",
+     "The pool's account may not do this: its XAPI role (for example read-only) lacks the "
+     "permission. Rollouts need an account with the Pool Operator role or higher; change the "
+     "pool's account, then Retry."},
     {"TIMEOUT", "The operation took longer than allowed."},
     {"TRANSPORT", "The pool could not be reached over the network."},
     {"CANCELLED", "The operation was cancelled."},
