@@ -8,6 +8,7 @@
 #include "xapi/client_int.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <string.h>
 
 #include "base/mem.h"
@@ -122,52 +123,41 @@ int xapi_url_split(const char *addr, char **scheme, char **host, int *port)
     *port = 0;
     if (!addr || !*addr)
         return PP_EINVAL;
-    const char *p = strstr(addr, "://");
-    const char *h;
-    if (p) {
-        if (!(p - addr == 4 && strncmp(addr, "http", 4) == 0) &&
-            !(p - addr == 5 && strncmp(addr, "https", 5) == 0))
-            return PP_EINVAL;
-        *scheme = xstrndup(addr, (size_t)(p - addr));
-        h = p + 3;
-    } else {
-        *scheme = xstrdup("https");
-        h = addr;
-    }
-    const char *end;
-    const char *hs = h, *he;
-    if (*h == '[') {
-        he = strchr(h, ']');
-        if (!he)
-            goto bad;
-        hs = h + 1;
-        end = he + 1;
-    } else {
-        end = h + strcspn(h, ":/?#");
-        he = end;
-    }
-    if (he == hs)
-        goto bad;
-    *host = xstrndup(hs, (size_t)(he - hs));
-    if (*end == ':') {
-        char num[8];
-        size_t n = strcspn(end + 1, "/?#");
+    /* libcurl's URL parser (the one our transfers use): a bare host gets https:// */
+    CURLU *u = curl_url();
+    char *sch = NULL, *h = NULL, *pt = NULL;
+    int rc = PP_EINVAL;
+    if (!u || curl_url_set(u, CURLUPART_URL, addr, CURLU_DEFAULT_SCHEME) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &sch, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK)
+        goto out;
+    if (strcmp(sch, "http") != 0 && strcmp(sch, "https") != 0)
+        goto out;
+    size_t n = strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') /* IPv6: no brackets */
+        *host = xstrndup(h + 1, n - 2);
+    else
+        *host = xstrdup(h);
+    if (!**host)
+        goto out;
+    if (curl_url_get(u, CURLUPART_PORT, &pt, 0) == CURLUE_OK) {
         int64_t v;
-        if (n == 0 || n >= sizeof(num))
-            goto bad;
-        memcpy(num, end + 1, n);
-        num[n] = '\0';
-        if (str_to_int64(num, &v) != 0 || v < 1 || v > 65535)
-            goto bad;
+        if (str_to_int64(pt, &v) != 0 || v < 1 || v > 65535)
+            goto out;
         *port = (int)v;
     }
-    return 0;
-bad:
-    free(*scheme);
-    free(*host);
-    *scheme = NULL;
-    *host = NULL;
-    return PP_EINVAL;
+    *scheme = xstrdup(sch);
+    rc = 0;
+out:
+    if (rc != 0) {
+        free(*host);
+        *host = NULL;
+    }
+    curl_free(sch);
+    curl_free(h);
+    curl_free(pt);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 char *xapi_url_build(const char *scheme, const char *host, int port, const char *path)

@@ -135,7 +135,16 @@ static void test_urls(void **state)
     free(u);
     free(s);
     free(h);
+    /* a bare IPv6 host and port: https assumed */
+    assert_int_equal(xapi_url_split("[::1]:8443", &s, &h, &port), 0);
+    assert_string_equal(s, "https");
+    assert_string_equal(h, "::1");
+    assert_int_equal(port, 8443);
+    free(s);
+    free(h);
     assert_int_equal(xapi_url_split("ftp://x", &s, &h, &port), PP_EINVAL);
+    assert_int_equal(xapi_url_split("http://h:0/", &s, &h, &port), PP_EINVAL);
+    assert_int_equal(xapi_url_split("http://h h/", &s, &h, &port), PP_EINVAL);
     assert_int_equal(xapi_url_split("http://:80/", &s, &h, &port), PP_EINVAL);
     assert_int_equal(xapi_url_split("http://h:99999/", &s, &h, &port), PP_EINVAL);
     assert_int_equal(xapi_url_split("", &s, &h, &port), PP_EINVAL);
