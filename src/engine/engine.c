@@ -360,7 +360,7 @@ static void graveyard_empty(struct engine *eng)
 
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e)
 {
-    struct inv_source src;
+    struct xapi_records src;
 
     (void)eng;
     if (!p->client || !xapi_cache_ready(p->client)) {
@@ -368,7 +368,7 @@ struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, s
                 xapi_conn_state_name(p->state), p->error[0] ? ": " : "", p->error);
         return NULL;
     }
-    inv_source_from_client(&src, p->client);
+    xapi_records_from_client(&src, p->client);
     return inv_from_xapi(&src, e);
 }
 

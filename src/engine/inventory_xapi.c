@@ -11,28 +11,6 @@
 #include "catalog/catalog.h"
 #include "xapi/client.h"
 
-/* ---- client-backed source ---- */
-
-static const struct xapi_value *client_get(void *ctx, const char *cls, const char *ref)
-{
-    return xapi_cache_get((struct xapi_client *)ctx, cls, ref);
-}
-
-static void client_foreach(void *ctx, const char *cls,
-                           bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
-                           void *fctx)
-{
-    xapi_cache_foreach((struct xapi_client *)ctx, cls, fn, fctx);
-}
-
-/* Fill src so that it reads c's cache.  Borrowed: c must outlive src's use. */
-void inv_source_from_client(struct inv_source *src, struct xapi_client *c)
-{
-    src->ctx = c;
-    src->get = client_get;
-    src->foreach = client_foreach;
-}
-
 /* ---- helpers ---- */
 
 static char *dup_field(const struct xapi_value *rec, const char *key)
@@ -77,7 +55,7 @@ static bool set_contains(const struct xapi_value *set, const char *s)
 }
 
 /* Map each ref of set through the pool_update records to uuids. */
-static char **update_uuids(const struct inv_source *src, const struct xapi_value *set, size_t *n)
+static char **update_uuids(const struct xapi_records *src, const struct xapi_value *set, size_t *n)
 {
     size_t len = xapi_array_len(set), k = 0;
     char **out = len ? xcalloc(len, sizeof(*out)) : NULL;
@@ -103,7 +81,7 @@ static char **update_uuids(const struct inv_source *src, const struct xapi_value
 }
 
 struct collect {
-    const struct inv_source *src;
+    const struct xapi_records *src;
     struct inv_pool *pool;
     const struct xapi_value *pool_rec;
     const char *pool_ref;
@@ -176,7 +154,7 @@ static bool add_host(void *ctx, const char *ref, const struct xapi_value *rec)
 }
 
 /* A VM's SRs: disks' SRs and an inserted CD's SR. */
-static void vm_disks(const struct inv_source *src, const struct xapi_value *rec, struct inv_vm *v)
+static void vm_disks(const struct xapi_records *src, const struct xapi_value *rec, struct inv_vm *v)
 {
     const struct xapi_value *vbds = xapi_struct_get(rec, "VBDs");
     size_t len = xapi_array_len(vbds);
@@ -348,7 +326,7 @@ static int sr_cmp(const void *a, const void *b)
 }
 
 /* Convert the source's records into a new inventory (see inventory_xapi.h). */
-struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e)
+struct inv_pool *inv_from_xapi(const struct xapi_records *src, struct err *e)
 {
     struct collect c = {.src = src};
     struct inv_pool *p;

@@ -4,7 +4,8 @@
  * records: pool, host, host_metrics, VM, VBD, VDI, SR, PBD and pool_update, as the client's
  * event.from cache holds them (field names per xapi's datamodel).
  *
- * The records come through struct inv_source so the conversion is tested without a pool.
+ * The records come through struct xapi_records (xapi/records.h) so the conversion is tested
+ * without a pool.
  * Thread: the caller's; the source must not change during the call.
  */
 #ifndef PP_ENGINE_INVENTORY_XAPI_H
@@ -13,23 +14,11 @@
 #include <stdbool.h>
 
 #include "plan/inventory.h"
+#include "xapi/records.h"
 #include "xapi/value.h"
 
 struct err;
 struct xapi_client;
-
-struct inv_source {
-    void *ctx;
-    /* Borrowed record of lowercase class cls ("host", "vm", ...) and ref, or NULL. */
-    const struct xapi_value *(*get)(void *ctx, const char *cls, const char *ref);
-    /* Visit every record of cls until fn returns false. */
-    void (*foreach)(void *ctx, const char *cls,
-                    bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
-                    void *fctx);
-};
-
-/* A source reading the client's object cache (borrowed client). */
-void inv_source_from_client(struct inv_source *src, struct xapi_client *c);
 
 /*
  * Convert.  Templates, snapshots and control domains are left out of the VMs.  A host's free
@@ -38,6 +27,6 @@ void inv_source_from_client(struct inv_source *src, struct xapi_client *c);
  * its control domain's memory (host_metrics.memory_free is removed from the datamodel).  Returns a
  * new pool (inv_pool_free) or NULL with e set when the source has no pool record.
  */
-struct inv_pool *inv_from_xapi(const struct inv_source *src, struct err *e);
+struct inv_pool *inv_from_xapi(const struct xapi_records *src, struct err *e);
 
 #endif

@@ -57,8 +57,8 @@ static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e
         err_set(e, PP_ENOTFOUND, "no pool %s", pool);
         return NULL;
     }
-    struct inv_source src;
-    inv_source_from_client(&src, c);
+    struct xapi_records src;
+    xapi_records_from_client(&src, c);
     return inv_from_xapi(&src, e);
 }
 

@@ -120,7 +120,7 @@ static struct xapi_value *load(void)
 static void test_conversion(void **state)
 {
     struct xapi_value *recs = load();
-    struct inv_source src = {.ctx = recs, .get = tbl_get, .foreach = tbl_foreach};
+    struct xapi_records src = {.ctx = recs, .get = tbl_get, .foreach = tbl_foreach};
     struct err e = {0};
     struct inv_pool *p = inv_from_xapi(&src, &e);
     (void)state;
@@ -195,7 +195,7 @@ static void test_conversion(void **state)
 static void test_no_pool_record(void **state)
 {
     struct xapi_value *empty = xapi_value_new_struct();
-    struct inv_source src = {.ctx = empty, .get = tbl_get, .foreach = tbl_foreach};
+    struct xapi_records src = {.ctx = empty, .get = tbl_get, .foreach = tbl_foreach};
     struct err e = {0};
     (void)state;
 
