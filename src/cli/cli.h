@@ -32,6 +32,8 @@ int cmd_client_id(int argc, char **argv);
 int cmd_xapi(int argc, char **argv);
 /* `poolpatch sim` (cmd_sim.c): serve simulated pools over HTTP until SIGINT / SIGTERM. */
 int cmd_sim(int argc, char **argv);
+/* `poolpatch sim --from-pool URL ...` (cmd_sim_twin.c): print a scenario twin of a real pool. */
+int cmd_sim_twin(int argc, char **argv);
 
 /* Run the whole program (called from main). */
 int cli_main(int argc, char **argv);

@@ -49,6 +49,8 @@ static void sim_usage(FILE *out)
             "  --tls-dir DIR          with --tls: use DIR/ADDRESS.pem and DIR/ADDRESS.key when\n"
             "                         present, write the generated ones there\n"
             "  --threads N            HTTP worker threads (default 4)\n"
+            "  --from-pool URL ...    print a scenario twin of a real pool instead (see\n"
+            "                         `poolpatch sim --from-pool URL --help`)\n"
             "  --log-level LEVEL      debug|info|warn|error|off (default warn, on stderr)\n"
             "  -h, --help             this help\n");
 }
@@ -178,6 +180,10 @@ static int start_fileservice(const struct sim_args *a, struct sim_fileservice **
 
 int cmd_sim(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--from-pool") == 0 || strncmp(argv[i], "--from-pool=", 12) == 0)
+            return cmd_sim_twin(argc, argv);
+    }
     struct sim_args a;
     int rc = sim_parse(argc, argv, &a);
     if (rc != 0)
