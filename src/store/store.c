@@ -359,6 +359,22 @@ static int migrate(struct store *s, int64_t from, struct err *e)
     return 0;
 }
 
+/* A read-only connection: the schema must be current (the writer migrates it). */
+static int readonly_setup(struct store *s, const char *path, int64_t version, struct err *e)
+{
+    if (version != store_n_migrations)
+        return err_set(e, PP_ESTATE,
+                       "database %s has schema version %lld, expected %d: open it read-write "
+                       "first so it is migrated",
+                       path, (long long)version, store_n_migrations);
+    /* readers scan whole journals (a rollout's JSON): a 64 MiB page cache keeps a fleet's
+     * journal in memory between reads instead of re-reading it page by page */
+    return exec_sql(s,
+                    "PRAGMA foreign_keys = ON; PRAGMA query_only = ON; "
+                    "PRAGMA cache_size = -65536;",
+                    "configuring the read-only connection", e);
+}
+
 static int open_common(const char *path, const struct store_opts *opts, bool readonly,
                        struct store **out, struct err *e)
 {
@@ -424,19 +440,7 @@ static int open_common(const char *path, const struct store_opts *opts, bool rea
     }
 
     if (readonly) {
-        if (version != store_n_migrations) {
-            rc = err_set(e, PP_ESTATE,
-                         "database %s has schema version %lld, expected %d: open it read-write "
-                         "first so it is migrated",
-                         path, (long long)version, store_n_migrations);
-            goto fail;
-        }
-        /* readers scan whole journals (a rollout's JSON): a 64 MiB page cache keeps a fleet's
-         * journal in memory between reads instead of re-reading it page by page */
-        rc = exec_sql(s,
-                      "PRAGMA foreign_keys = ON; PRAGMA query_only = ON; "
-                      "PRAGMA cache_size = -65536;",
-                      "configuring the read-only connection", e);
+        rc = readonly_setup(s, path, version, e);
         if (rc)
             goto fail;
     } else {

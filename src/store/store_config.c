@@ -63,13 +63,7 @@ void store_pool_cleanup(struct store_pool *p)
 
 void store_pool_list_cleanup(struct store_pool_list *l)
 {
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        store_pool_cleanup(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    STORE_LIST_CLEANUP(l, store_pool_cleanup);
 }
 
 /* 1 when the one-column query with one text parameter returns a row (first column in *col). */
@@ -803,11 +797,5 @@ void store_download_cleanup(struct store_download *d)
 
 void store_download_list_cleanup(struct store_download_list *l)
 {
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        store_download_cleanup(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    STORE_LIST_CLEANUP(l, store_download_cleanup);
 }

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "store/store.h"
 
@@ -75,6 +76,21 @@ int store_step_done(sqlite3_stmt *st);
 
 /* Column as a heap copy, NULL for SQL NULL. */
 char *store_col_dup(sqlite3_stmt *st, int col);
+
+/*
+ * The body of every store_*_list_cleanup: item_cleanup(&l->items[i]) for each item, then the
+ * array; the list is left empty.  l may be NULL.
+ */
+#define STORE_LIST_CLEANUP(l, item_cleanup)                                                        \
+    do {                                                                                           \
+        if (!(l))                                                                                  \
+            break;                                                                                 \
+        for (size_t i_ = 0; i_ < (l)->n; i_++)                                                     \
+            item_cleanup(&(l)->items[i_]);                                                         \
+        free((l)->items);                                                                          \
+        (l)->items = NULL;                                                                         \
+        (l)->n = 0;                                                                                \
+    } while (0)
 
 /* PP_ESTATE unless s is a read-write connection. */
 int store_check_writable(struct store *s, const char *op, struct err *e);

@@ -198,13 +198,7 @@ void store_rollout_cleanup(struct store_rollout *r)
 
 void store_rollout_list_cleanup(struct store_rollout_list *l)
 {
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        store_rollout_cleanup(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    STORE_LIST_CLEANUP(l, store_rollout_cleanup);
 }
 
 void store_step_cleanup(struct store_step *x)
@@ -224,13 +218,7 @@ void store_step_cleanup(struct store_step *x)
 
 void store_step_list_cleanup(struct store_step_list *l)
 {
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        store_step_cleanup(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    STORE_LIST_CLEANUP(l, store_step_cleanup);
 }
 
 /* ---------------------------------------------------------------- rollouts */
@@ -774,13 +762,7 @@ void store_event_cleanup(struct store_event *ev)
 
 void store_event_list_cleanup(struct store_event_list *l)
 {
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++)
-        store_event_cleanup(&l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
+    STORE_LIST_CLEANUP(l, store_event_cleanup);
 }
 
 int store_event_add(struct store *s, const struct store_event_spec *ev, int64_t *id_out,

@@ -616,104 +616,12 @@ static void test_downloads(void **state)
 
 /* ---------------------------------------------------------------- rollouts and journal */
 
-static void test_rollout_journal(void **state)
+/* test_rollout_journal's middle: step 2 fails, the rollout halts, Retry re-sends it. */
+static void check_fail_retry(struct fx *f, const char *id)
 {
-    struct fx *f = *state;
     struct err e = {0};
-    f->s = open_ok(f);
-    char *id = NULL;
-    assert_int_equal(store_rollout_create(
-                         f->s,
-                         &(struct store_rollout_spec){.plan_json = "{\"pools\":[\"prod\",\"lab\"]}",
-                                                      .policy = "minimal"},
-                         three_steps, 3, &id, &e),
-                     0);
-    assert_non_null(id);
-    assert_int_equal(strlen(id), 36); /* a generated UUID */
     struct store_rollout r = {0};
-    assert_int_equal(store_rollout_get(f->s, id, &r, &e), 0);
-    assert_int_equal(r.state, STORE_ROLLOUT_PLANNED);
-    assert_string_equal(r.plan_json, "{\"pools\":[\"prod\",\"lab\"]}");
-    assert_string_equal(r.policy, "minimal");
-    assert_null(r.error);
-    store_rollout_cleanup(&r);
-    /* Duplicate id, bad JSON, missing pieces. */
-    assert_int_equal(store_rollout_create(
-                         f->s,
-                         &(struct store_rollout_spec){.id = id, .plan_json = "{}", .policy = "x"},
-                         NULL, 0, NULL, &e),
-                     PP_EINVAL);
-    assert_non_null(strstr(e.msg, "already exists"));
-    assert_int_equal(
-        store_rollout_create(
-            f->s, &(struct store_rollout_spec){.id = "bad", .plan_json = "{nope", .policy = "x"},
-            NULL, 0, NULL, &e),
-        PP_EINVAL);
-    assert_non_null(strstr(e.msg, "not valid JSON"));
-    assert_int_equal(store_rollout_get(f->s, "bad", &r, &e), PP_ENOTFOUND);
-
-    /* Steps. */
-    struct store_step_list sl = {0};
-    assert_int_equal(store_steps_list(f->s, id, NULL, &sl, &e), 0);
-    assert_int_equal(sl.n, 3);
-    assert_int_equal(sl.items[0].seq, 1);
-    assert_string_equal(sl.items[0].kind, "resolve");
-    assert_null(sl.items[0].host);
-    assert_string_equal(sl.items[1].params_json, "{}");
-    assert_string_equal(sl.items[2].pool, "lab");
-    assert_int_equal(sl.items[2].state, STORE_STEP_PENDING);
-    store_step_list_cleanup(&sl);
-    assert_int_equal(store_steps_list(f->s, id, "lab", &sl, &e), 0);
-    assert_int_equal(sl.n, 1);
-    assert_int_equal(sl.items[0].seq, 3);
-    store_step_list_cleanup(&sl);
-
-    /* Only pending steps cannot be marked done. */
-    assert_int_equal(store_journal_done(f->s, id, 1, NULL, &e), PP_ESTATE);
-    assert_non_null(strstr(e.msg, "is pending"));
-    assert_int_equal(store_journal_intent(f->s, id, 99, NULL, NULL, &e), PP_ENOTFOUND);
-    assert_int_equal(store_journal_intent(f->s, "nope", 1, NULL, NULL, &e), PP_ENOTFOUND);
-    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, "{bad", &e), PP_EINVAL);
-    /* Never inside a caller's transaction. */
-    assert_int_equal(store_tx_begin(f->s, &e), 0);
-    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, NULL, &e), PP_ESTATE);
-    store_tx_rollback(f->s);
-
-    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_RUNNING, NULL, &e), 0);
-    clock_advance(f->clock, 100);
-    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, "{\"ha\":true}", &e), 0);
     struct store_step st = {0};
-    assert_int_equal(store_step_first_unfinished(f->s, id, NULL, &st, &e), 0);
-    assert_int_equal(st.seq, 1);
-    assert_int_equal(st.state, STORE_STEP_INTENT);
-    assert_int_equal(st.attempts, 1);
-    assert_int_equal(st.intent_at_ms, T0 + 100);
-    assert_int_equal(st.done_at_ms, 0);
-    assert_string_equal(st.undo_json, "{\"ha\":true}");
-    store_step_cleanup(&st);
-    clock_advance(f->clock, 100);
-    assert_int_equal(store_journal_done(f->s, id, 1, "{\"ok\":1}", &e), 0);
-    /* A done step's harm is never repeated. */
-    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, NULL, &e), PP_ESTATE);
-    assert_non_null(strstr(e.msg, "is done"));
-    assert_int_equal(store_journal_done(f->s, id, 1, NULL, &e), PP_ESTATE);
-    assert_int_equal(store_journal_fail(f->s, id, 1, "x", &e), PP_ESTATE);
-    assert_int_equal(store_journal_skip(f->s, id, 1, NULL, &e), PP_ESTATE);
-    assert_int_equal(store_step_get(f->s, id, 1, &st, &e), 0);
-    assert_int_equal(st.state, STORE_STEP_DONE);
-    assert_string_equal(st.result_json, "{\"ok\":1}");
-    assert_int_equal(st.done_at_ms, T0 + 200);
-    store_step_cleanup(&st);
-
-    /* Per pool: prod resumes at 2, lab at 3. */
-    assert_int_equal(store_step_first_unfinished(f->s, id, "prod", &st, &e), 0);
-    assert_int_equal(st.seq, 2);
-    store_step_cleanup(&st);
-    assert_int_equal(store_step_first_unfinished(f->s, id, "lab", &st, &e), 0);
-    assert_int_equal(st.seq, 3);
-    store_step_cleanup(&st);
-
-    /* Fail, then Retry (intent again from failed), with new params. */
     assert_int_equal(store_journal_intent(f->s, id, 2, NULL, NULL, &e), 0);
     assert_int_equal(store_journal_fail(f->s, id, 2, NULL, &e), PP_EINVAL);
     assert_int_equal(store_journal_fail(f->s, id, 2, "VM_MIGRATE_FAILED: no memory", &e), 0);
@@ -739,24 +647,14 @@ static void test_rollout_journal(void **state)
     assert_int_equal(store_journal_done(f->s, id, 2, NULL, &e), 0);
     assert_int_equal(store_journal_skip(f->s, id, 3, "live patch covers it", &e), 0);
     assert_int_equal(store_step_first_unfinished(f->s, id, NULL, &st, &e), PP_ENOTFOUND);
+}
 
-    /* Appending steps continues the numbering. */
-    int64_t first = 0;
-    const struct store_step_spec more[] = {{.pool = "prod", .kind = "clean"},
-                                           {.pool = "prod", .kind = "enable", .host = "h1"}};
-    assert_int_equal(store_steps_append(f->s, id, more, 2, &first, &e), 0);
-    assert_int_equal(first, 4);
-    assert_int_equal(store_step_first_unfinished(f->s, id, NULL, &st, &e), 0);
-    assert_int_equal(st.seq, 4);
-    store_step_cleanup(&st);
-    const struct store_step_spec bad[] = {{.pool = "prod", .kind = "clean"},
-                                          {.pool = "prod", .kind = "x", .params_json = "[1,"}};
-    assert_int_equal(store_steps_append(f->s, id, bad, 2, NULL, &e), PP_EINVAL);
-    assert_int_equal(store_steps_list(f->s, id, NULL, &sl, &e), 0);
-    assert_int_equal(sl.n, 5); /* the failed append left nothing behind */
-    store_step_list_cleanup(&sl);
-    assert_int_equal(store_steps_append(f->s, "nope", more, 2, NULL, &e), PP_ENOTFOUND);
-
+/* test_rollout_journal's end: listing, final states, deletion (id has 5 steps). */
+static void check_listing_and_final(struct fx *f, const char *id,
+                                    const struct store_step_spec *more)
+{
+    struct err e = {0};
+    struct store_step_list sl = {0};
     /* Listing and final states. */
     assert_int_equal(
         store_rollout_create(
@@ -794,9 +692,11 @@ static void test_rollout_journal(void **state)
     assert_int_equal(sl.n, 0);
     store_step_list_cleanup(&sl);
     assert_int_equal(store_integrity_check(f->s, &e), 0);
-    free(id);
+}
 
-    /* State names round-trip. */
+/* State names round-trip. */
+static void check_state_names(void)
+{
     for (int i = 0; i < STORE_ROLLOUT_NSTATES; i++) {
         enum store_rollout_state x;
         assert_int_equal(store_rollout_state_parse(store_rollout_state_name(i), &x), 0);
@@ -807,6 +707,124 @@ static void test_rollout_journal(void **state)
     assert_int_equal(ss, STORE_STEP_INTENT);
     assert_int_equal(store_step_state_parse("bogus", &ss), PP_EINVAL);
     assert_null(store_rollout_state_name(STORE_ROLLOUT_NSTATES));
+}
+
+static void test_rollout_journal(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    f->s = open_ok(f);
+    char *id = NULL;
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.plan_json = "{\"pools\":[\"prod\",\"lab\"]}",
+                                                      .policy = "minimal"},
+                         three_steps, 3, &id, &e),
+                     0);
+    assert_non_null(id);
+    assert_int_equal(strlen(id), 36); /* a generated UUID */
+    struct store_rollout r = {0};
+    assert_int_equal(store_rollout_get(f->s, id, &r, &e), 0);
+    assert_int_equal(r.state, STORE_ROLLOUT_PLANNED);
+    assert_string_equal(r.plan_json, "{\"pools\":[\"prod\",\"lab\"]}");
+    assert_string_equal(r.policy, "minimal");
+    assert_null(r.error);
+    store_rollout_cleanup(&r);
+    /* Duplicate id, bad JSON, missing pieces. */
+    assert_int_equal(store_rollout_create(
+                         f->s,
+                         &(struct store_rollout_spec){.id = id, .plan_json = "{}", .policy = "x"},
+                         NULL, 0, NULL, &e),
+                     PP_EINVAL);
+    assert_non_null(strstr(e.msg, "already exists"));
+    assert_int_equal(
+        store_rollout_create(
+            f->s, &(struct store_rollout_spec){.id = "bad", .plan_json = "{nope", .policy = "x"},
+            NULL, 0, NULL, &e),
+        PP_EINVAL);
+    assert_non_null(strstr(e.msg, "not valid JSON"));
+    assert_int_equal(store_rollout_get(f->s, "bad", &r, &e), PP_ENOTFOUND);
+    /* Steps. */
+    struct store_step_list sl = {0};
+    assert_int_equal(store_steps_list(f->s, id, NULL, &sl, &e), 0);
+    assert_int_equal(sl.n, 3);
+    assert_int_equal(sl.items[0].seq, 1);
+    assert_string_equal(sl.items[0].kind, "resolve");
+    assert_null(sl.items[0].host);
+    assert_string_equal(sl.items[1].params_json, "{}");
+    assert_string_equal(sl.items[2].pool, "lab");
+    assert_int_equal(sl.items[2].state, STORE_STEP_PENDING);
+    store_step_list_cleanup(&sl);
+    assert_int_equal(store_steps_list(f->s, id, "lab", &sl, &e), 0);
+    assert_int_equal(sl.n, 1);
+    assert_int_equal(sl.items[0].seq, 3);
+    store_step_list_cleanup(&sl);
+    /* Only pending steps cannot be marked done. */
+    assert_int_equal(store_journal_done(f->s, id, 1, NULL, &e), PP_ESTATE);
+    assert_non_null(strstr(e.msg, "is pending"));
+    assert_int_equal(store_journal_intent(f->s, id, 99, NULL, NULL, &e), PP_ENOTFOUND);
+    assert_int_equal(store_journal_intent(f->s, "nope", 1, NULL, NULL, &e), PP_ENOTFOUND);
+    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, "{bad", &e), PP_EINVAL);
+    /* Never inside a caller's transaction. */
+    assert_int_equal(store_tx_begin(f->s, &e), 0);
+    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, NULL, &e), PP_ESTATE);
+    store_tx_rollback(f->s);
+
+    assert_int_equal(store_rollout_set_state(f->s, id, STORE_ROLLOUT_RUNNING, NULL, &e), 0);
+    clock_advance(f->clock, 100);
+    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, "{\"ha\":true}", &e), 0);
+    struct store_step st = {0};
+    assert_int_equal(store_step_first_unfinished(f->s, id, NULL, &st, &e), 0);
+    assert_int_equal(st.seq, 1);
+    assert_int_equal(st.state, STORE_STEP_INTENT);
+    assert_int_equal(st.attempts, 1);
+    assert_int_equal(st.intent_at_ms, T0 + 100);
+    assert_int_equal(st.done_at_ms, 0);
+    assert_string_equal(st.undo_json, "{\"ha\":true}");
+    store_step_cleanup(&st);
+    clock_advance(f->clock, 100);
+    assert_int_equal(store_journal_done(f->s, id, 1, "{\"ok\":1}", &e), 0);
+    /* A done step's harm is never repeated. */
+    assert_int_equal(store_journal_intent(f->s, id, 1, NULL, NULL, &e), PP_ESTATE);
+    assert_non_null(strstr(e.msg, "is done"));
+    assert_int_equal(store_journal_done(f->s, id, 1, NULL, &e), PP_ESTATE);
+    assert_int_equal(store_journal_fail(f->s, id, 1, "x", &e), PP_ESTATE);
+    assert_int_equal(store_journal_skip(f->s, id, 1, NULL, &e), PP_ESTATE);
+    assert_int_equal(store_step_get(f->s, id, 1, &st, &e), 0);
+    assert_int_equal(st.state, STORE_STEP_DONE);
+    assert_string_equal(st.result_json, "{\"ok\":1}");
+    assert_int_equal(st.done_at_ms, T0 + 200);
+    store_step_cleanup(&st);
+    /* Per pool: prod resumes at 2, lab at 3. */
+    assert_int_equal(store_step_first_unfinished(f->s, id, "prod", &st, &e), 0);
+    assert_int_equal(st.seq, 2);
+    store_step_cleanup(&st);
+    assert_int_equal(store_step_first_unfinished(f->s, id, "lab", &st, &e), 0);
+    assert_int_equal(st.seq, 3);
+    store_step_cleanup(&st);
+
+    check_fail_retry(f, id);
+    /* Appending steps continues the numbering. */
+    int64_t first = 0;
+    const struct store_step_spec more[] = {{.pool = "prod", .kind = "clean"},
+                                           {.pool = "prod", .kind = "enable", .host = "h1"}};
+    assert_int_equal(store_steps_append(f->s, id, more, 2, &first, &e), 0);
+    assert_int_equal(first, 4);
+    assert_int_equal(store_step_first_unfinished(f->s, id, NULL, &st, &e), 0);
+    assert_int_equal(st.seq, 4);
+    store_step_cleanup(&st);
+    const struct store_step_spec bad[] = {{.pool = "prod", .kind = "clean"},
+                                          {.pool = "prod", .kind = "x", .params_json = "[1,"}};
+    assert_int_equal(store_steps_append(f->s, id, bad, 2, NULL, &e), PP_EINVAL);
+    assert_int_equal(store_steps_list(f->s, id, NULL, &sl, &e), 0);
+    assert_int_equal(sl.n, 5); /* the failed append left nothing behind */
+    store_step_list_cleanup(&sl);
+    assert_int_equal(store_steps_append(f->s, "nope", more, 2, NULL, &e), PP_ENOTFOUND);
+
+    check_listing_and_final(f, id, more);
+    free(id);
+
+    check_state_names();
 }
 
 static void test_rollout_create_is_atomic(void **state)
