@@ -20,7 +20,7 @@
 static const char *records_json =
     "{\"pool\":{\"OpaqueRef:p\":{\"uuid\":\"pu\",\"name_label\":\"prod\",\"master\":\"OpaqueRef:"
     "h1\","
-    "  \"default_SR\":\"OpaqueRef:nfs\",\"ha_enabled\":true,"
+    "  \"default_SR\":\"OpaqueRef:nfs\",\"ha_enabled\":true,\"live_patching_disabled\":true,"
     "  "
     "\"other_config\":{\"XenCenter.IgnorePatches\":\"a,b\",\"hci-forbid-update-auto-restart\":"
     "\"1\"}}},"
@@ -133,6 +133,7 @@ static void test_conversion(void **state)
     assert_string_equal(p->ignore_patches, "a,b");
     assert_string_equal(p->last_seen_versions, "");
     assert_true(p->forbid_auto_restart);
+    assert_true(p->live_patching_disabled); /* pool.live_patching_disabled */
 
     assert_int_equal(p->n_hosts, 2);
     const struct inv_host *h1 = inv_pool_host(p, "OpaqueRef:h1");
