@@ -11,8 +11,7 @@ import { h, show, banner, table, duration, names, uid, errorText, makeNamer, ann
 export const STEPS = ['Select Update', 'Select Servers', 'Prechecks', 'Update Mode', 'Review', 'Install', 'Finish'];
 
 const PREF_POLICY = 'poolpatch.defaultPolicy';
-// return is the daemon's default policy (VMs back home, as XenCenter's wizard); minimal is opt-in
-export const defaultPolicy = () => (localStorage.getItem(PREF_POLICY) === 'minimal' ? 'minimal' : 'return');
+export const defaultPolicy = () => (localStorage.getItem(PREF_POLICY) === 'return' ? 'return' : 'minimal');
 export const setDefaultPolicy = (p) => localStorage.setItem(PREF_POLICY, p === 'return' ? 'return' : 'minimal');
 
 let wiz = null;
