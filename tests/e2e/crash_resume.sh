@@ -39,8 +39,9 @@ start_daemon() { # DIR
 journal_point() {
     curl -sS --max-time 5 -H "Authorization: Bearer $(cat "$DIR/token")" \
         "$POOLPATCH_SERVER/api/v1/rollouts/$1" 2>/dev/null |
-        grep -oE '"steps_(started|done)": *[0-9]+' | grep -oE '[0-9]+$' |
-        awk '{ n += $1 } END { if (NR == 2) print n }' || true
+        jq -r '.counters | if (.steps_started | type) == "number"
+               then .steps_started + .steps_done else empty end' 2>/dev/null ||
+        true # the rollout's counters only: each host record has its own steps_done
 }
 
 rollout_field() { # ID PYTHON-EXPR-ON-d
