@@ -132,8 +132,8 @@ EOF
     pass "SIGKILL at journal point $killed_at (steps started + done; aimed at $point): resumed and completed"
 }
 
-FROM=${CRASH_FROM:-24} # the daemon answers the first time after ~20 (uploads, prechecks)
-LAST=${CRASH_LAST:-96} # small.json's rollout has about 50 steps: ~100 intents and dones
+FROM=${CRASH_FROM:-50} # the daemon's first answer comes after ~55 (uploads, prechecks, the master)
+LAST=${CRASH_LAST:-108} # small.json's rollout has 55 steps (policy return): 110 intents and dones
 WANT=${CRASH_WANT:-22} # stop once this many different points were crashed at
 # aims spread over the journal in a strided order (k * 7 mod POINTS), so the first kills already
 # cover the whole rollout and the loop can stop early
