@@ -133,7 +133,7 @@ EOF
 }
 
 FROM=${CRASH_FROM:-50} # the daemon's first answer comes after ~55 (uploads, prechecks, the master)
-LAST=${CRASH_LAST:-108} # small.json's rollout has 55 steps (policy return): 110 intents and dones
+LAST=${CRASH_LAST:-96} # small.json's rollout: 55 steps (policy return), 110 intents and dones; the last ones come together
 WANT=${CRASH_WANT:-22} # stop once this many different points were crashed at
 # aims spread over the journal in a strided order (k * 7 mod POINTS), so the first kills already
 # cover the whole rollout and the loop can stop early
