@@ -41,7 +41,8 @@ struct api_call {
     /* the answer */
     unsigned status;
     struct MHD_Response *resp;
-    const char *outcome; /* audit: done / refused / failed / withdrawn / unknown */
+    const char *outcome;     /* audit: done / refused / failed / withdrawn / unknown */
+    const char *fingerprint; /* an error answer carries it ("fingerprint"): POST /pools */
     char detail[256];
 };
 
@@ -70,6 +71,20 @@ void api_common_headers(struct MHD_Response *r);
 /* The server's parts the handlers use. */
 struct engine *api_server_engine(struct api_server *srv);
 size_t api_server_max_body(struct api_server *srv);
+/* ---- TLS to pools (api_tls.c), worker thread ---- */
+/* The SHA-256 fingerprint of the certificate url presents (verified with ca_file when given). */
+int api_tls_probe(const char *url, const char *ca_file, char fp[96], struct err *e);
+/*
+ * May POST /pools send the password to url?  http: only loopback unless insecure_http.  https:
+ * the certificate's fingerprint in fp; without a CA file it must equal confirmed (PP_ESTATE
+ * naming the fingerprint when nothing was confirmed, PP_ETLS when it differs).
+ */
+int api_pool_trust(const char *url, const char *ca_file, const char *confirmed, bool insecure_http,
+                   char fp[96], struct err *e);
+/* Record a pool's fingerprint in the store (after the engine registered it).  Best effort. */
+void api_server_pool_fingerprint_set(struct api_server *srv, const char *pool, const char *fp);
+/* Add "tls_fingerprint" to each pool of a GET /pools answer from the store. */
+void api_server_pool_fingerprints(struct api_server *srv, json_t *pools_answer);
 /* The audit list (GET /audit) under the audit lock.  PP_ESTATE when there is no audit log. */
 int api_server_audit_list(struct api_server *srv, int limit, json_t **out, struct err *e);
 

@@ -261,13 +261,19 @@ static void h_pools_list(struct api_call *x)
     json_t *out = NULL;
     int rc = engine_pools(api_server_engine(x->srv), &out, &e);
 
+    if (rc == 0)
+        api_server_pool_fingerprints(x->srv, out);
     answer_out(x, rc, 200, out, &e);
 }
 
 static void h_pool_add(struct api_call *x)
 {
     struct engine_pool_spec spec = {0};
-    json_t *jn = NULL, *ju = NULL, *jus = NULL, *jp = NULL, *jc = NULL, *out = NULL;
+    json_t *jn = NULL, *ju = NULL, *jus = NULL, *jp = NULL, *jc = NULL, *jf = NULL, *ji = NULL,
+           *out = NULL;
+    const char *confirmed = NULL;
+    bool insecure = false;
+    char fp[96] = "";
     json_error_t je;
     struct err e = {0};
     json_t *body = parse_body(x, false, &e);
@@ -277,19 +283,32 @@ static void h_pool_add(struct api_call *x)
         api_answer_err(x, e.code, &e);
         return;
     }
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju, "username",
-                       &jus, "password", &jp, "ca_file", &jc) != 0)
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju,
+                       "username", &jus, "password", &jp, "ca_file", &jc, "fingerprint", &jf,
+                       "insecure_http", &ji) != 0)
         rc = unpack_failed(&je, &e);
     else if ((rc = want_string("name", jn, false, &spec.name, &e)) == 0 &&
              (rc = want_string("url", ju, true, &spec.url, &e)) == 0 &&
              (rc = want_string("username", jus, true, &spec.username, &e)) == 0 &&
              (rc = want_string("password", jp, true, &spec.password, &e)) == 0)
         rc = want_string("ca_file", jc, false, &spec.ca_file, &e);
+    if (rc == 0 && (rc = want_string("fingerprint", jf, false, &confirmed, &e)) == 0)
+        rc = want_bool("insecure_http", ji, false, &insecure, &e);
     if (rc == 0 && !str_has_prefix(spec.url, "http://") && !str_has_prefix(spec.url, "https://"))
         rc = err_set(&e, PP_EINVAL, "url: '%s' must start with https:// or http://", spec.url);
+    /* the password goes nowhere the user has not vouched for (docs/security.md) */
+    if (rc == 0)
+        rc = api_pool_trust(spec.url, spec.ca_file, confirmed, insecure, fp, &e);
     if (rc == 0)
         rc = engine_pool_add(api_server_engine(x->srv), &spec, &out, &e);
+    if (rc == 0 && fp[0]) {
+        api_server_pool_fingerprint_set(x->srv, jsonx_str(out, "name", ""), fp);
+        json_object_set_new(out, "tls_fingerprint", json_string(fp));
+    }
+    if (rc == PP_ESTATE && fp[0]) /* unconfirmed: the answer carries the fingerprint */
+        x->fingerprint = fp;
     answer_out(x, rc, 201, out, &e);
+    x->fingerprint = NULL;
     json_decref(body);
 }
 

@@ -152,6 +152,18 @@ static struct MHD_Response *error_response(unsigned status, const char *code, co
     return r;
 }
 
+/* 409 fingerprint_unconfirmed: {"error":{code, message, fingerprint, took_effect:false}}. */
+static struct MHD_Response *fingerprint_response(unsigned status, const char *msg, const char *fp)
+{
+    json_t *v = json_pack("{s:{s:s,s:s,s:s,s:b}}", "error", "code", "fingerprint_unconfirmed",
+                          "message", msg, "fingerprint", fp, "took_effect", 0);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+
+    (void)status;
+    json_decref(v);
+    return text ? text_response("application/json", text, strlen(text)) : NULL;
+}
+
 static void set_answer(struct api_call *x, unsigned status, struct MHD_Response *r)
 {
     if (x->resp)
@@ -204,8 +216,9 @@ void api_answer_err(struct api_call *x, int rc, const struct err *e)
     str_lcpy(x->detail, msg, sizeof x->detail);
     x->outcome = rc == PP_ETIMEOUT ? "withdrawn" : took == API_TOOK_UNKNOWN ? "unknown" : "failed";
     set_answer(x, (unsigned)status,
-               error_response((unsigned)status, api_error_code(status, rc), msg,
-                              rc == PP_EXAPI ? e->xapi_code : NULL, took));
+               x->fingerprint ? fingerprint_response((unsigned)status, msg, x->fingerprint)
+                              : error_response((unsigned)status, api_error_code(status, rc), msg,
+                                               rc == PP_EXAPI ? e->xapi_code : NULL, took));
 }
 
 /* Queue a finished answer on the MHD thread (consumes r). */
@@ -260,6 +273,47 @@ int api_server_audit_list(struct api_server *srv, int limit, json_t **out, struc
     rc = store_audit_list(srv->audit, limit, out, e);
     pthread_mutex_unlock(&srv->alock);
     return rc;
+}
+
+void api_server_pool_fingerprint_set(struct api_server *srv, const char *pool, const char *fp)
+{
+    struct store_pool p = {0};
+    struct err e = {0};
+
+    if (!srv->audit || !pool || !fp || !*fp)
+        return;
+    pthread_mutex_lock(&srv->alock);
+    if (store_pool_get_by_name(srv->audit, pool, &p, &e) != 0 ||
+        store_pool_set_fingerprint(srv->audit, p.id, fp, &e) != 0)
+        log_warn(MOD, "pool %s: recording its TLS fingerprint: %s", pool, e.msg);
+    pthread_mutex_unlock(&srv->alock);
+    store_pool_cleanup(&p);
+}
+
+void api_server_pool_fingerprints(struct api_server *srv, json_t *answer)
+{
+    struct store_pool_list l = {0};
+    struct err e = {0};
+    json_t *pools = json_object_get(answer, "pools"), *it;
+    size_t i;
+
+    if (!srv->audit)
+        return;
+    pthread_mutex_lock(&srv->alock);
+    int rc = store_pool_list(srv->audit, &l, &e);
+    pthread_mutex_unlock(&srv->alock);
+    if (rc != 0)
+        return;
+    json_array_foreach(pools, i, it)
+    {
+        for (size_t k = 0; k < l.n; k++) {
+            const char *fp = l.items[k].tls_fingerprint;
+            if (str_eq(l.items[k].name, json_string_value(json_object_get(it, "name"))))
+                json_object_set_new(it, "tls_fingerprint",
+                                    fp && *fp ? json_string(fp) : json_null());
+        }
+    }
+    store_pool_list_cleanup(&l);
 }
 
 static void audit_record(struct api_call *x)

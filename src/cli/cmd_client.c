@@ -151,8 +151,95 @@ static int read_password(const char *file, char *out, size_t outsz, struct err *
 
 static const char POOL_USAGE[] =
     "poolpatch pool add NAME --url URL --user USER [--password-file FILE] [--ca-file FILE]\n"
+    "                [--fingerprint SHA256:HEX] [--insecure-http]\n"
     "       poolpatch pool list [--json]\n"
     "       poolpatch pool remove NAME";
+
+struct pool_add_args {
+    const char *name, *url, *user, *pwfile, *ca, *fingerprint;
+    bool insecure_http;
+};
+
+/* On a terminal: show the certificate's fingerprint and ask.  True when the user says yes. */
+static bool confirm_fingerprint(const char *fp)
+{
+    char answer[16] = "";
+
+    if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+        return false;
+    fprintf(stderr,
+            "The pool's TLS certificate is not signed by a CA you gave (--ca-file).\n"
+            "Its SHA-256 fingerprint is SHA256:%s\n"
+            "Compare it with the one the pool shows (xe host-cert-info on its console).\n"
+            "Trust this certificate and send the password? [y/N] ",
+            fp);
+    if (!fgets(answer, sizeof answer, stdin))
+        return false;
+    return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+/* `pool add`: POST /pools; an unconfirmed certificate is shown and confirmed on a terminal. */
+static int pool_add(const struct common *co, const struct pool_add_args *a)
+{
+    char pw[512], fp[128] = "";
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL, *body;
+    int ret = 0;
+
+    if (read_password(a->pwfile, pw, sizeof pw, &e) != 0)
+        return fail("pool add", &e);
+    if (connect_client("pool", co, &rc)) {
+        memset(pw, 0, sizeof pw);
+        return 1;
+    }
+    body = json_pack("{s:s s:s s:s s:s s:b}", "name", a->name, "url", a->url, "username", a->user,
+                     "password", pw, "insecure_http", a->insecure_http);
+    memset(pw, 0, sizeof pw);
+    if (body && a->ca)
+        json_object_set_new(body, "ca_file", json_string(a->ca));
+    if (body && a->fingerprint)
+        json_object_set_new(body, "fingerprint", json_string(a->fingerprint));
+    if (!body) {
+        err_set(&e, PP_EINVAL, "arguments are not valid UTF-8");
+        ret = fail("pool add", &e);
+    } else if (rest_call(&rc, "POST", "/api/v1/pools", body, &out, NULL, &e) != 0) {
+        /* the daemon names the fingerprint in its answer: "... is SHA256:AB:CD:..." */
+        const char *p = e.code == PP_ESTATE ? strstr(e.msg, "SHA256:") : NULL;
+        if (p && !a->fingerprint) {
+            size_t n = strspn(p + 7, "0123456789ABCDEFabcdef:");
+            n = n < sizeof fp ? n : sizeof fp - 1;
+            memcpy(fp, p + 7, n);
+            fp[n] = '\0';
+        }
+        if (fp[0] && confirm_fingerprint(fp)) {
+            json_object_set_new(body, "fingerprint", json_string(fp));
+            e = (struct err){0};
+            if (rest_call(&rc, "POST", "/api/v1/pools", body, &out, NULL, &e) != 0)
+                ret = fail("pool add", &e);
+        } else {
+            ret = fail("pool add", &e);
+        }
+    }
+    if (ret == 0 && out && co->json) {
+        print_json(out);
+    } else if (ret == 0 && out) {
+        printf("Pool %s added", jsonx_str(out, "name", a->name));
+        if (json_is_integer(json_object_get(out, "hosts")))
+            printf(" (%lld hosts", (long long)jsonx_int(out, "hosts", 0));
+        if (jsonx_str(out, "version", NULL))
+            printf(", version %s", jsonx_str(out, "version", ""));
+        if (json_is_integer(json_object_get(out, "hosts")))
+            printf(")");
+        printf(".\n");
+        if (jsonx_str(out, "tls_fingerprint", NULL))
+            printf("TLS certificate SHA256:%s (pinned).\n", jsonx_str(out, "tls_fingerprint", ""));
+    }
+    json_decref(body);
+    json_decref(out);
+    rest_cleanup(&rc);
+    return ret;
+}
 
 int cmd_pool(int argc, char **argv)
 {
@@ -160,10 +247,12 @@ int cmd_pool(int argc, char **argv)
                                        {"user", required_argument, NULL, 'U'},
                                        {"password-file", required_argument, NULL, 'p'},
                                        {"ca-file", required_argument, NULL, 'c'},
+                                       {"fingerprint", required_argument, NULL, 'F'},
+                                       {"insecure-http", no_argument, NULL, 'I'},
                                        COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct common co = {0};
-    const char *url = NULL, *user = NULL, *pwfile = NULL, *ca = NULL;
+    struct pool_add_args pa = {0};
     struct rest_client rc;
     struct err e = {0};
     json_t *out = NULL;
@@ -176,16 +265,22 @@ int cmd_pool(int argc, char **argv)
             continue;
         switch (c) {
         case 'u':
-            url = optarg;
+            pa.url = optarg;
             break;
         case 'U':
-            user = optarg;
+            pa.user = optarg;
             break;
         case 'p':
-            pwfile = optarg;
+            pa.pwfile = optarg;
             break;
         case 'c':
-            ca = optarg;
+            pa.ca = optarg;
+            break;
+        case 'F':
+            pa.fingerprint = optarg;
+            break;
+        case 'I':
+            pa.insecure_http = true;
             break;
         case 'h':
             printf("usage: %s\n%s", POOL_USAGE, COMMON_HELP);
@@ -225,40 +320,12 @@ int cmd_pool(int argc, char **argv)
             printf("Pool %s removed.\n", argv[optind]);
         free(path);
     } else if (str_eq(sub, "add")) {
-        char pw[512];
         if (optind + 1 != argc)
             return usage_error("pool", "add takes one NAME", POOL_USAGE);
-        if (!url || !user)
+        if (!pa.url || !pa.user)
             return usage_error("pool", "add needs --url and --user", POOL_USAGE);
-        if (read_password(pwfile, pw, sizeof pw, &e) != 0)
-            return fail("pool add", &e);
-        if (connect_client("pool", &co, &rc)) {
-            memset(pw, 0, sizeof pw);
-            return 1;
-        }
-        json_t *body = json_pack("{s:s s:s s:s s:s}", "name", argv[optind], "url", url, "username",
-                                 user, "password", pw);
-        memset(pw, 0, sizeof pw);
-        if (ca)
-            json_object_set_new(body, "ca_file", json_string(ca));
-        if (!body) {
-            err_set(&e, PP_EINVAL, "arguments are not valid UTF-8");
-            ret = fail("pool add", &e);
-        } else if (rest_call(&rc, "POST", "/api/v1/pools", body, &out, NULL, &e) != 0) {
-            ret = fail("pool add", &e);
-        } else if (co.json) {
-            print_json(out);
-        } else {
-            printf("Pool %s added", jsonx_str(out, "name", argv[optind]));
-            if (json_is_integer(json_object_get(out, "hosts")))
-                printf(" (%lld hosts", (long long)jsonx_int(out, "hosts", 0));
-            if (jsonx_str(out, "version", NULL))
-                printf(", version %s", jsonx_str(out, "version", ""));
-            if (json_is_integer(json_object_get(out, "hosts")))
-                printf(")");
-            printf(".\n");
-        }
-        json_decref(body);
+        pa.name = argv[optind];
+        return pool_add(&co, &pa);
     } else {
         return usage_error("pool", "say add, list or remove", POOL_USAGE);
     }

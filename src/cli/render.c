@@ -169,6 +169,13 @@ static void render_pools_raw(struct buf *out, const json_t *v)
     }
     render_table(out, 6, h, (const char *const *)c.v, json_array_size(pools));
     cells_free(&c);
+    /* the pinned certificate of each pool, as XenCenter's "certificate" details show it */
+    json_array_foreach(pools, i, p)
+    {
+        if (jsonx_str(p, "tls_fingerprint", NULL))
+            buf_printf(out, "%s: TLS certificate SHA256:%s\n", jsonx_str(p, "name", ""),
+                       jsonx_str(p, "tls_fingerprint", ""));
+    }
 }
 
 static void render_checking_raw(struct buf *out, const json_t *ck)

@@ -626,7 +626,7 @@ static void test_http_json_bodies(void **state)
     /* pools */
     seam.answer = json_pack("{s:s s:b}", "name", "lab", "connected", 1);
     http(fx, "POST", "/api/v1/pools", bearer(),
-         "{\"name\":\"lab\",\"url\":\"https://10.0.0.1/\",\"username\":\"root\","
+         "{\"name\":\"lab\",\"url\":\"http://127.0.0.1:9/\",\"username\":\"root\","
          "\"password\":\"s3cret\"}",
          NULL, &r);
     assert_int_equal(r.status, 201);
@@ -1252,6 +1252,29 @@ static void test_csv_formulas_neutralised(void **state)
     resp_free(&r);
 }
 
+/* Plain http to a pool on another machine is refused unless insecure_http (the password would
+ * cross the network in clear); nothing reaches the engine. */
+static void test_pool_add_plain_http(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+
+    http(fx, "POST", "/api/v1/pools", bearer(),
+         "{\"name\":\"far\",\"url\":\"http://192.0.2.7/\",\"username\":\"root\","
+         "\"password\":\"pw\"}",
+         NULL, &r);
+    assert_error(&r, 400, "bad_request", "insecure-http");
+    assert_int_equal(seam_calls(), 0);
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/pools", bearer(),
+         "{\"name\":\"far\",\"url\":\"http://192.0.2.7/\",\"username\":\"root\","
+         "\"password\":\"pw\",\"insecure_http\":true}",
+         NULL, &r);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(seam.last_url, "http://192.0.2.7/");
+    resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1282,6 +1305,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_per_address_limit_503, setup_sec, teardown_sec),
         cmocka_unit_test_setup_teardown(test_abandoned_request_not_run, setup_sec, teardown_sec),
         cmocka_unit_test_setup_teardown(test_csv_formulas_neutralised, setup_sec, teardown_sec),
+        cmocka_unit_test_setup_teardown(test_pool_add_plain_http, setup_sec, teardown_sec),
     };
     log_set_level(LOG_LVL_OFF);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -584,13 +584,13 @@ static void test_cmd_pools(void **state)
     fclose(f);
     seam_set_answer(load("{\"name\":\"lab\",\"hosts\":2,\"version\":\"8.2.1\"}"));
     run_cmd(cmd_pool,
-            (const char *const[]){"pool", "add", "lab", "--url", "https://10.0.0.1/", "--user",
+            (const char *const[]){"pool", "add", "lab", "--url", "http://127.0.0.9/", "--user",
                                   "root", "--password-file", pw, NULL},
             &r);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "Pool lab added (2 hosts, version 8.2.1).\n");
     assert_string_equal(seam.last_password, "s3cret");
-    assert_string_equal(seam.last_url, "https://10.0.0.1/");
+    assert_string_equal(seam.last_url, "http://127.0.0.9/");
     run_free(&r);
     run_cmd(cmd_pool, (const char *const[]){"pool", "add", "lab", "--user", "root", NULL}, &r);
     assert_int_equal(r.status, 2);
