@@ -37,3 +37,13 @@ void vec_remove_raw(void *items, size_t *n, size_t i, size_t elem_size)
     memmove(base + i * elem_size, base + (i + 1) * elem_size, (*n - i - 1) * elem_size);
     (*n)--;
 }
+
+/* Room for element n with the capacity implied by n (see vec.h). */
+void *vec_grow_implied(void *items, size_t n, size_t elem_size)
+{
+    if (n == 0 || !items)
+        return xreallocarray(items, n < 8 ? 8 : n * 2, elem_size);
+    if (n >= 8 && (n & (n - 1)) == 0)
+        return xreallocarray(items, n * 2, elem_size);
+    return items;
+}

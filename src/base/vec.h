@@ -45,6 +45,15 @@ void vec_reserve_raw(void **items, size_t *cap, size_t want, size_t elem_size);
 /* Free the array (not what the elements point to) and empty the vector. */
 #define vec_free(v) (free((v)->items), vec_init(v))
 
+/*
+ * For arrays kept as a pointer and a count without a capacity field (structs of other modules):
+ * make room for element n (the current count) and return the possibly moved array.  The capacity
+ * is implied by the count: 8, then doubled each time n reaches a power of two, so appending one
+ * at a time still costs O(n) copies in all.  items must have been grown only this way (or be NULL
+ * with n == 0).
+ */
+void *vec_grow_implied(void *items, size_t n, size_t elem_size);
+
 /* Helpers of the macros above. */
 void *vec_push_zero_raw(void **items, size_t *n, size_t *cap, size_t elem_size);
 void vec_remove_raw(void *items, size_t *n, size_t i, size_t elem_size);

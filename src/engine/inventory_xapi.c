@@ -8,6 +8,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "catalog/catalog.h"
 #include "xapi/client.h"
 
@@ -129,7 +130,7 @@ static bool add_host(void *ctx, const char *ref, const struct xapi_value *rec)
     const struct xapi_value *m =
         is_null_ref(mref) ? NULL : c->src->get(c->src->ctx, "host_metrics", mref);
 
-    p->hosts = xreallocarray(p->hosts, p->n_hosts + 1, sizeof(*p->hosts));
+    p->hosts = vec_grow_implied(p->hosts, p->n_hosts, sizeof(*p->hosts));
     h = &p->hosts[p->n_hosts++];
     memset(h, 0, sizeof(*h));
     h->ref = xstrdup(ref);
@@ -185,7 +186,7 @@ static void vm_disks(const struct xapi_records *src, const struct xapi_value *re
         for (size_t k = 0; k < v->n_disk_srs; k++)
             seen = seen || strcmp(v->disk_srs[k], sr) == 0;
         if (!seen) {
-            v->disk_srs = xreallocarray(v->disk_srs, v->n_disk_srs + 1, sizeof(char *));
+            v->disk_srs = vec_grow_implied(v->disk_srs, v->n_disk_srs, sizeof(char *));
             v->disk_srs[v->n_disk_srs++] = xstrdup(sr);
         }
     }
@@ -223,7 +224,7 @@ static bool add_vm(void *ctx, const char *ref, const struct xapi_value *rec)
                                                xapi_struct_int(rec, "memory_overhead", 0);
         return true;
     }
-    p->vms = xreallocarray(p->vms, p->n_vms + 1, sizeof(*p->vms));
+    p->vms = vec_grow_implied(p->vms, p->n_vms, sizeof(*p->vms));
     v = &p->vms[p->n_vms++];
     memset(v, 0, sizeof(*v));
     v->ref = xstrdup(ref);
@@ -259,7 +260,7 @@ static bool add_sr(void *ctx, const char *ref, const struct xapi_value *rec)
     struct inv_sr *s;
     const struct xapi_value *pbds = xapi_struct_get(rec, "PBDs");
 
-    p->srs = xreallocarray(p->srs, p->n_srs + 1, sizeof(*p->srs));
+    p->srs = vec_grow_implied(p->srs, p->n_srs, sizeof(*p->srs));
     s = &p->srs[p->n_srs++];
     memset(s, 0, sizeof(*s));
     s->ref = xstrdup(ref);
@@ -276,7 +277,7 @@ static bool add_sr(void *ctx, const char *ref, const struct xapi_value *rec)
         const struct xapi_value *pbd = pref ? c->src->get(c->src->ctx, "pbd", pref) : NULL;
         if (!pbd)
             continue;
-        s->pbds = xreallocarray(s->pbds, s->n_pbds + 1, sizeof(*s->pbds));
+        s->pbds = vec_grow_implied(s->pbds, s->n_pbds, sizeof(*s->pbds));
         s->pbds[s->n_pbds].host_ref = dup_field(pbd, "host");
         s->pbds[s->n_pbds].attached = xapi_struct_bool(pbd, "currently_attached", false);
         s->n_pbds++;

@@ -234,6 +234,16 @@ static void test_vec(void **state)
     assert_int_equal(p.n, 20);
     assert_int_equal(p.cap, 32);
     assert_int_equal(p.items[19].a, 19);
+    /* a pointer + count array grown one at a time with the implied capacity */
+    int *arr = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 300; i++) {
+        arr = vec_grow_implied(arr, n, sizeof(*arr));
+        arr[n++] = i;
+    }
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(arr[i], i);
+    free(arr);
     vec_reserve(&p, 100);
     assert_int_equal(p.cap, 128);
     assert_int_equal(p.items[7].a, 7);
