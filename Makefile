@@ -37,10 +37,10 @@ asan:
 	@tools/test-summary.sh $(ASAN_BUILD)
 
 # The suite under ThreadSanitizer (data races, lock order); a race stops the test that hit it.
-# Left out: crash_resume (40 SIGKILLs of a daemon ~10x slower under TSan: its CPU time belongs
-# to make check) and packaging (a release build, no threads of ours).  TSAN_ONLY (a grep -E
+# Left out: crash_resume and the bench-16 torture (40 kills each, ~10x slower under TSan: their CPU
+# time belongs to make check) and packaging (a release build, no threads of ours).  TSAN_ONLY (a grep -E
 # pattern on test names) narrows the run: CI uses '^(unit|sim|fuzz)-' to stay within its time.
-TSAN_SKIP ?= e2e-crash_resume e2e-packaging
+TSAN_SKIP ?= e2e-crash_resume e2e-packaging torture-exec-bench16
 TSAN_ONLY ?= .
 tsan:
 	@tools/deps.sh
