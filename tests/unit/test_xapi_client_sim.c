@@ -513,8 +513,10 @@ static void *renamer_main(void *arg)
         sched_yield();
     struct xapi_response resp = {0};
     struct err e = {0};
-    r->rc = sim_call(r->s, r->master, "session.login_with_password", xt_strs("root", "xenroot"),
-                     &resp, &e);
+    struct xapi_value *login = xt_strs("root", "xenroot");
+    r->rc = sim_call(r->s, r->master, "session.login_with_password", login, &resp, &e);
+    xapi_value_free(login); /* sim_call borrows its parameters */
+
     char *session = r->rc == 0 && resp.ok ? xstrdup(xapi_value_str(resp.value)) : NULL;
     xapi_response_cleanup(&resp);
     if (!session) {
@@ -565,6 +567,7 @@ static void test_other_thread_wakes_parked_event_poll(void **state)
     assert_int_equal(r.rc, 0);
     if (o.rc != 0)
         fail_msg("waiting for the rename: %s", o.err.msg);
+    xapi_value_free(o.result);
     free(vm);
     env_free(v);
 }
