@@ -88,6 +88,9 @@ export function rolloutEvent(ev) {
     if (log[log.length - 1] !== line) log.push(line);
     if (log.length > 200) log.shift();
     live.logs.set(key, log);
+    // pool-level phases (Resolve All, upload, prechecks, restore): the latest message, by name
+    if (ev.pool && !ev.host) live.poolMsg.set(ev.pool, (ev.step ? phaseWords(ev.step) + ': ' : '') + live.namer.text(ev.message) +
+      (typeof ev.percent === 'number' && ev.percent >= 0 && ev.step === 'upload' ? ` (${Math.round(ev.percent)}%)` : ''));
   }
   scheduleRefresh();
 }
@@ -109,7 +112,7 @@ export async function viewRollout(id, q) {
   stopRolloutView();
   const r = await api('GET', '/rollouts/' + encodeURIComponent(id));
   const ups = await api('GET', '/updates?view=by-update').catch(() => ({ updates: [] }));
-  live = { id, r: null, els: null, logs: new Map(), timer: null, pending: null,
+  live = { id, r: null, els: null, logs: new Map(), poolMsg: new Map(), timer: null, pending: null,
     namer: makeNamer(r.plan || { pools: r.pools }, ups.updates), wizard: q && q.get('wizard') === '1' };
   build(r);
   update(r);
@@ -276,7 +279,7 @@ function update(r) {
     setText(pe.phase, running ? phaseWords(p.step) : p.state === 'done' ? 'Finished' : p.state === 'waiting' ? 'Waiting' : phaseWords(p.step));
     setBar(pe.bar, p.percent ?? (p.state === 'done' ? 100 : 0));
     setText(pe.pct, Math.round(p.percent ?? (p.state === 'done' ? 100 : 0)) + '%');
-    setText(pe.msg, live.namer.text(p.message || ''));
+    setText(pe.msg, live.namer.text(p.message || live.poolMsg.get(p.name) || ''));
     for (const x of p.hosts || []) updateHost(pe, p, x);
   }
   // after the hosts, so that the rollout's own change is what the live region says last
