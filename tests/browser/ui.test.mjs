@@ -481,7 +481,7 @@ try {
     await gotoHash(page, '#/updates?view=by-server', '#servers-table');
     await page.click('text=Check for Updates Now');
     // The engine waits for the partitioned pool's connection to time out (~30 s idle, more under load).
-    await page.waitForFunction(() => !document.getElementById('banner').textContent.includes('Checking'), null, { timeout: 240000 });
+    await waitFor('Check now to answer', async () => !(await text(page, '#banner')).includes('Checking'), 240);
     check((await text(page, '#banner')).startsWith('Checked'), 'Check now answered: ' + await text(page, '#banner'));
     const res = await api('GET', '/updates?view=by-server');
     const off = res.offline_pools || [];
