@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # tests/e2e/crash_resume.sh - the daemon killed with SIGKILL in the middle of a rollout, at up to
-# 40 points chosen from the journal's progress (steps started + steps done from 24 to 96 of about
+# 40 points chosen from the journal's progress (steps started + steps done from 50 to 96 of about
 # 100) until 22 different points were hit (at least 20 required),
 # then restarted on the same database: every rollout must complete by itself with every host
 # updated and enabled, every VM running exactly once, and exactly the reboots and migrations the
