@@ -124,6 +124,31 @@ const char *const store_migrations[] = {
     "  PRIMARY KEY (rollout_id, pool, host)"
     ") STRICT, WITHOUT ROWID;"
     "CREATE INDEX steps_by_host ON steps (rollout_id, pool, host, seq);",
+
+    /* 3: webhooks and their delivery log (store_webhook.c, docs/webhooks.md). */
+    "CREATE TABLE webhooks ("
+    "  id         INTEGER PRIMARY KEY,"
+    "  url        TEXT NOT NULL CHECK (length(url) > 0),"
+    "  secret     TEXT NOT NULL CHECK (length(secret) > 0),"
+    "  events     TEXT NOT NULL CHECK (length(events) > 0),"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE webhook_deliveries ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  webhook_id  INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,"
+    "  event       TEXT NOT NULL,"
+    "  event_key   TEXT NOT NULL,"
+    "  payload     TEXT NOT NULL CHECK (json_valid(payload)),"
+    "  state       TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),"
+    "  attempts    INTEGER NOT NULL DEFAULT 0,"
+    "  last_status INTEGER,"
+    "  last_error  TEXT,"
+    "  created_at  INTEGER NOT NULL,"
+    "  next_at     INTEGER NOT NULL,"
+    "  done_at     INTEGER,"
+    "  UNIQUE (webhook_id, event_key)"
+    ") STRICT;"
+    "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);",
 };
 
 const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
