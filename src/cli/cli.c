@@ -19,6 +19,7 @@ const struct cli_command cli_commands[] = {
     {"retry", "continue a halted rollout from its failed step (daemon)", cmd_retry},
     {"cancel", "cancel a rollout: revert fixes, remove the update file (daemon)", cmd_cancel},
     {"client-id", "import the vendor client ID file for downloads (daemon)", cmd_client_id},
+    {"webhook", "signed JSON notifications of rollouts and updates (daemon)", cmd_webhook},
     {"xapi", "raw XAPI calls through the client: xapi call METHOD ARGS...", cmd_xapi},
     {"sim", "serve simulated XAPI pools from a scenario file", cmd_sim},
     {NULL, NULL, NULL},

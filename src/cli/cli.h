@@ -28,6 +28,8 @@ int cmd_rollout(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_client_id(int argc, char **argv);
+/* `poolpatch webhook add|list|remove|deliveries` (cmd_webhook.c). */
+int cmd_webhook(int argc, char **argv);
 /* `poolpatch xapi call METHOD ARGS...` (cmd_xapi.c): one raw XAPI call through the client. */
 int cmd_xapi(int argc, char **argv);
 /* `poolpatch sim` (cmd_sim.c): serve simulated pools over HTTP until SIGINT / SIGTERM. */
