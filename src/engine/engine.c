@@ -27,6 +27,7 @@
 #include "base/str.h"
 #include "base/uuid.h"
 #include "engine/engine_int.h"
+#include "engine/engine_webhook.h"
 #include "engine/exec.h"
 #include "engine/inventory_xapi.h"
 #include "plan/alerts.h"
@@ -767,6 +768,8 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
     rc = req_run(eng, r, out, e);
     if (rc != 0) /* a catalog that does not parse: say where it came from, as fetch errors do */
         err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
+    else
+        engine_webhooks_after_check(eng);
     json_decref(meta);
     return rc;
 }
@@ -1593,6 +1596,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
         cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : DEFAULT_REQUEST_TIMEOUT_MS;
     eng->catalog_url = xstrdup(cfg->catalog_url);
     eng->vendor_origins = xstrdup(cfg->vendor_origins);
+    eng->webhook_retry_base_s = cfg->webhook_retry_base_s;
     so.clock = eng->clock;
     rc = store_open(cfg->db_path, &so, &eng->store, e);
     if (rc != 0)
@@ -1668,6 +1672,12 @@ int engine_start(struct engine *eng, struct err *e)
         eng->running = false;
         return err_set(e, PP_EIO, "cannot start the engine thread");
     }
+    {
+        struct engine_webhook_opts wo = {.retry_base_ms = eng->webhook_retry_base_s * 1000};
+        struct err we = {0};
+        if (engine_webhooks_new(eng, eng->db_path, eng->clock, &wo, &eng->hooks, &we) != 0)
+            log_warn(LOG_MOD, "webhooks are off: %s", we.msg);
+    }
     if (eng->check_interval_s > 0) {
         if (pthread_create(&eng->checker, NULL, checker_main, eng) == 0)
             eng->checker_running = true;
@@ -1682,6 +1692,8 @@ void engine_free(struct engine *eng)
 {
     if (!eng)
         return;
+    engine_webhooks_free(eng->hooks); /* unsubscribes first: no callback into a freed sender */
+    eng->hooks = NULL;
     pthread_mutex_lock(&eng->qlock);
     eng->stop = true;
     pthread_cond_broadcast(&eng->checker_wake);

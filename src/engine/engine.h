@@ -35,7 +35,20 @@ struct engine_config {
     int request_timeout_ms;     /* how long a request waits for the engine thread (0 = 30 s) */
     int host_return_timeout_s;  /* how long a rebooted host may take to come back before the
                                    rollout halts (0 = 20 min, XO's restartHostTimeout) */
+    int webhook_retry_base_s;   /* first webhook retry after this (0 = 10 s), then x3 */
 };
+
+/* ---- webhooks (engine_webhook.c, docs/webhooks.md); any thread ---- */
+/* Add from {"url", "secret", "events"?: [names]}: the webhook (never its secret).  PP_EINVAL
+ * names the field. */
+int engine_webhook_add(struct engine *eng, const json_t *spec, json_t **out, struct err *e);
+/* {"webhooks":[{id, url, events, all_events, created}]} */
+int engine_webhook_list(struct engine *eng, json_t **out, struct err *e);
+/* PP_ENOTFOUND when there is no webhook with that id. */
+int engine_webhook_remove(struct engine *eng, int64_t id, struct err *e);
+/* {"deliveries":[...]}, newest first, of webhook id (0 = every webhook), at most limit. */
+int engine_webhook_deliveries(struct engine *eng, int64_t id, int limit, json_t **out,
+                              struct err *e);
 
 /* Create (opens the store, resumes unfinished rollouts once started).  *out owned by caller. */
 int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e);

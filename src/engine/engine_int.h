@@ -119,6 +119,10 @@ struct engine {
     /* REST reads on the callers' threads */
     struct eng_readers readers;
 
+    /* webhooks (engine_webhook.c): started with the engine thread, their own thread */
+    struct engine_webhooks *hooks;
+    int webhook_retry_base_s;
+
     /* subscribers, under sublock */
     pthread_mutex_t sublock;
     struct eng_sub *subs;

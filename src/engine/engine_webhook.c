@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "store/store.h"
 #include "store/store_webhook.h"
 
@@ -584,4 +585,96 @@ int engine_webhooks_deliveries(struct engine_webhooks *w, int64_t id, int limit,
     int rc = store_delivery_log(w->store, id, limit, out, e);
     pthread_mutex_unlock(&w->dblock);
     return rc;
+}
+
+/* ---------------------------------------------------------------- the engine's side */
+
+#define SEEN_KEY "webhook_seen_updates" /* settings: ids of the updates already announced */
+
+/*
+ * After a good update check: the By Update view's ids not announced before become one
+ * updates.found delivery {"updates": N, "new": [{id, name}]}; the announced set is saved.
+ * Caller's thread (the check's).
+ */
+void engine_webhooks_after_check(struct engine *eng)
+{
+    struct engine_webhooks *w = eng ? eng->hooks : NULL;
+    json_t *view = NULL, *seen = NULL, *fresh = json_array(), *ids = json_array();
+    char *seen_s = NULL;
+    struct err e = {0};
+    size_t i;
+    json_t *u;
+
+    if (!w || engine_updates_view(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) != 0)
+        goto out;
+    pthread_mutex_lock(&w->dblock);
+    if (store_setting_get(w->store, SEEN_KEY, &seen_s, NULL) == 0 && seen_s) {
+        json_error_t je;
+        seen = json_loads(seen_s, 0, &je);
+    }
+    pthread_mutex_unlock(&w->dblock);
+    json_array_foreach(json_object_get(view, "updates"), i, u) {
+        const char *id = json_string_value(json_object_get(u, "id"));
+        if (!id)
+            continue;
+        json_array_append_new(ids, json_string(id));
+        bool known = false;
+        size_t k;
+        json_t *s;
+        json_array_foreach(seen, k, s) known = known || str_eq(json_string_value(s), id);
+        if (!known)
+            json_array_append_new(fresh, json_pack("{s:s, s:s?}", "id", id, "name",
+                                                   json_string_value(json_object_get(u, "name"))));
+    }
+    if (json_array_size(fresh) > 0) {
+        char *ids_s = json_dumps(ids, JSON_COMPACT);
+        char key[96];
+        /* the key: the announced set's size and first id, enough to tell two checks apart */
+        snprintf(key, sizeof key, "updates.found:%zu:%.40s", json_array_size(ids),
+                 json_string_value(json_object_get(json_array_get(fresh, 0), "id")));
+        json_t *data = json_pack("{s:I, s:O}", "updates", (json_int_t)json_array_size(ids), "new",
+                                 fresh);
+        engine_webhooks_notify(w, "updates.found", key, data);
+        json_decref(data);
+        pthread_mutex_lock(&w->dblock);
+        if (ids_s && store_setting_set(w->store, SEEN_KEY, ids_s, &e) != 0)
+            log_warn(MOD, "%s", e.msg);
+        pthread_mutex_unlock(&w->dblock);
+        free(ids_s);
+    }
+out:
+    free(seen_s);
+    json_decref(seen);
+    json_decref(view);
+    json_decref(fresh);
+    json_decref(ids);
+}
+
+int engine_webhook_add(struct engine *eng, const json_t *spec, json_t **out, struct err *e)
+{
+    if (!eng->hooks)
+        return err_set(e, PP_ESTATE, "webhooks are not running (the engine is not started)");
+    return engine_webhooks_add(eng->hooks, spec, out, e);
+}
+
+int engine_webhook_list(struct engine *eng, json_t **out, struct err *e)
+{
+    if (!eng->hooks)
+        return err_set(e, PP_ESTATE, "webhooks are not running (the engine is not started)");
+    return engine_webhooks_list(eng->hooks, out, e);
+}
+
+int engine_webhook_remove(struct engine *eng, int64_t id, struct err *e)
+{
+    if (!eng->hooks)
+        return err_set(e, PP_ESTATE, "webhooks are not running (the engine is not started)");
+    return engine_webhooks_remove(eng->hooks, id, e);
+}
+
+int engine_webhook_deliveries(struct engine *eng, int64_t id, int limit, json_t **out,
+                              struct err *e)
+{
+    if (!eng->hooks)
+        return err_set(e, PP_ESTATE, "webhooks are not running (the engine is not started)");
+    return engine_webhooks_deliveries(eng->hooks, id, limit, out, e);
 }

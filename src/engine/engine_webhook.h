@@ -60,6 +60,9 @@ int engine_webhooks_remove(struct engine_webhooks *w, int64_t id, struct err *e)
 int engine_webhooks_deliveries(struct engine_webhooks *w, int64_t id, int limit, json_t **out,
                                struct err *e);
 
+/* After a good update check, announce updates not announced before (engine.c calls it). */
+void engine_webhooks_after_check(struct engine *eng);
+
 /* ---- pure parts (unit-tested) ---- */
 
 /*
