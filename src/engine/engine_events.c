@@ -88,8 +88,14 @@ static void host_progress(struct engine *eng, const char *rollout, const char *p
 {
     struct store_step_counts c;
     struct err e = {0};
-    if (store_steps_count(eng->store, rollout, pool, ref, SK_PRECHECK, &c, &e) != 0 || !c.total)
+    if (store_steps_count(eng->store, rollout, pool, ref, SK_PRECHECK, &c, &e) != 0 || !c.total) {
+        /* no host steps yet (its precheck runs before the re-plan appends them): waiting, 0 % */
+        json_object_set_new(ev, "percent", json_integer(0));
+        json_object_set_new(ev, "step_percent", step_pct >= 0 ? json_integer(step_pct) : json_null());
+        json_object_set_new(ev, "state", json_string("waiting"));
+        json_object_set_new(ev, "host_ref", json_string(ref));
         return;
+    }
     int64_t fin = c.done + c.skipped;
     int pct =
         (int)((c.done * 100 + (fin < c.total && step_pct > 0 && step_pct < 100 ? step_pct : 0)) /
@@ -141,6 +147,8 @@ static json_t *event_json(struct engine *eng, const struct eng_event *x, const c
         host_progress(eng, x->rollout, x->pool, ref, x->percent, ev);
     else if (x->rollout && x->pool && !x->host)
         pool_progress(eng, x->rollout, x->pool, x->step, x->percent, ev);
+    if (!json_object_get(ev, "state")) /* a host whose ref is unknown: still say something true */
+        json_object_set_new(ev, "state", json_string("running"));
     return ev;
 }
 
