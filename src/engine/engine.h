@@ -38,6 +38,10 @@ struct engine_config {
     int webhook_retry_base_s;   /* first webhook retry after this (0 = 10 s), then x3 */
 };
 
+/* ---- metrics (engine_metrics.c, docs/metrics.md) ---- */
+/* GET /metrics: Prometheus text exposition format 0.0.4; *text heap (free).  Any thread. */
+int engine_metrics(struct engine *eng, char **text, struct err *e);
+
 /* ---- webhooks (engine_webhook.c, docs/webhooks.md); any thread ---- */
 /* Add from {"url", "secret", "events"?: [names]}: the webhook (never its secret).  PP_EINVAL
  * names the field. */

@@ -157,6 +157,10 @@ void engine_events_flush(struct engine *eng);
 
 /* ---- engine_reads.c (any thread) ---- */
 void engine_readers_init(struct engine *eng);
+/* A read-only store connection for the calling thread (NULL and *e filled when it cannot be
+ * opened); give it back with engine_reader_give.  Any thread (engine_reads.c). */
+struct store *engine_reader_take(struct engine *eng, struct err *e);
+void engine_reader_give(struct engine *eng, struct store *s);
 /* Close the idle read-only connections (none may be in use). */
 void engine_readers_cleanup(struct engine *eng);
 

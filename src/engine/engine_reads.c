@@ -37,7 +37,8 @@ void engine_readers_cleanup(struct engine *eng)
     pthread_mutex_destroy(&eng->readers.lock);
 }
 
-static struct store *reader_take(struct engine *eng, struct err *e)
+/* A read-only connection for this thread (engine_int.h). */
+struct store *engine_reader_take(struct engine *eng, struct err *e)
 {
     struct store *s = NULL;
     pthread_mutex_lock(&eng->readers.lock);
@@ -52,7 +53,8 @@ static struct store *reader_take(struct engine *eng, struct err *e)
     return s;
 }
 
-static void reader_give(struct engine *eng, struct store *s)
+/* Give a connection back (engine_int.h). */
+void engine_reader_give(struct engine *eng, struct store *s)
 {
     pthread_mutex_lock(&eng->readers.lock);
     if (eng->readers.n_idle < READERS_KEPT) {
@@ -66,24 +68,24 @@ static void reader_give(struct engine *eng, struct store *s)
 /* {"rollouts":[...]} newest first (see engine.h).  Any thread; never waits for the engine. */
 int engine_rollouts(struct engine *eng, json_t **out, struct err *e)
 {
-    struct store *s = reader_take(eng, e);
+    struct store *s = engine_reader_take(eng, e);
     *out = NULL;
     if (!s)
         return e && e->code ? e->code : PP_EDB;
     int rc = exec_json_rollouts(s, eng->readers.cache, clock_now_ms(eng->clock), out, e);
-    reader_give(eng, s);
+    engine_reader_give(eng, s);
     return rc;
 }
 
 /* One rollout (see engine.h).  Any thread; never waits for the engine. */
 int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct err *e)
 {
-    struct store *s = reader_take(eng, e);
+    struct store *s = engine_reader_take(eng, e);
     *out = NULL;
     if (!s)
         return e && e->code ? e->code : PP_EDB;
     int rc =
         exec_json_rollout(s, eng->readers.cache, id ? id : "", clock_now_ms(eng->clock), out, e);
-    reader_give(eng, s);
+    engine_reader_give(eng, s);
     return rc;
 }
