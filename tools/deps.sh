@@ -8,7 +8,8 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc make libcurl4-openssl-dev libexpat1-dev libjansson-dev
 libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format curl openssl
-jq python3 libssl-dev dpkg-dev man-db groff-base systemd passwd chromium"
+jq python3 libssl-dev dpkg-dev man-db groff-base systemd passwd chromium
+python3-prometheus-client"
 # Node.js and npm: Debian's unless the machine already has them (some carry a newer Node.js).
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
