@@ -267,6 +267,62 @@ struct eng_pool *engine_find_pool(struct engine *eng, const char *name)
     return NULL;
 }
 
+struct first_rec {
+    const struct xapi_value *rec;
+};
+
+static bool first_rec_fn(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    ((struct first_rec *)ctx)->rec = rec;
+    return false; /* a pool has one pool object */
+}
+
+/* A field (uuid, name_label) of a registered pool's pool object, from its cache; NULL when the
+ * cache has not read it yet.  Engine thread. */
+static const char *pool_field(struct eng_pool *p, const char *field)
+{
+    struct first_rec f = {0};
+    if (!p->client)
+        return NULL;
+    xapi_cache_foreach(p->client, "pool", first_rec_fn, &f);
+    return f.rec ? xapi_struct_str(f.rec, field, NULL) : NULL;
+}
+
+/*
+ * The pool key names: its registered name, else the pool's name-label or uuid as the pool
+ * reports them (what views show).  NULL with PP_ENOTFOUND when none matches, PP_EINVAL when the
+ * key is a name-label several registered pools share (the message names them).  Engine thread.
+ */
+struct eng_pool *engine_resolve_pool(struct engine *eng, const char *key, struct err *e)
+{
+    struct eng_pool *hit = engine_find_pool(eng, key), *other = NULL;
+
+    for (size_t i = 0; !hit && i < eng->n_pools; i++) {
+        struct eng_pool *p = eng->pools[i];
+        const char *label = pool_field(p, "name_label"), *uuid = pool_field(p, "uuid");
+        if ((label && str_eq(label, key)) || (uuid && str_eq(uuid, key))) {
+            if (!other)
+                other = p;
+            else {
+                err_set(e, PP_EINVAL,
+                        "'%s' is the name of pools registered as '%s' and '%s': use the "
+                        "registered name",
+                        key, other->name, p->name);
+                return NULL;
+            }
+        }
+    }
+    if (!hit)
+        hit = other;
+    if (!hit)
+        err_set(e, PP_ENOTFOUND,
+                "no pool named '%s' is registered (give its registered name, name-label or uuid; "
+                "see poolpatch pool list)",
+                key);
+    return hit;
+}
+
 static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e)
 {
     struct eng_pool *p = ctx;
@@ -433,6 +489,23 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
     /* result: the pool records (a map ref -> record); the first one names the pool */
     if (result && result->type == XAPI_STRUCT && result->u.st.n > 0)
         label = xapi_struct_str(result->u.st.vals[0], "name_label", NULL);
+    /* the same pool through another of its hosts (a supporter's URL redirects to the master) */
+    const char *uuid = result && result->type == XAPI_STRUCT && result->u.st.n > 0
+                           ? xapi_struct_str(result->u.st.vals[0], "uuid", NULL)
+                           : NULL;
+    for (size_t i = 0; uuid && *uuid && i < eng->n_pools; i++) {
+        const char *u = pool_field(eng->pools[i], "uuid");
+        if (u && str_eq(u, uuid)) {
+            int rc2 = err_set(&r->err, PP_EINVAL,
+                              "%s is pool %s, already registered as '%s' (%s): a pool is "
+                              "registered once",
+                              r->pool.url, uuid, eng->pools[i]->name, eng->pools[i]->url);
+            r->new_pool = NULL;
+            pool_retire(eng, p); /* uuid points into result, not into p: still valid */
+            req_finish(eng, r, rc2);
+            return;
+        }
+    }
     if (!r->pool.name || !*r->pool.name) {
         if (!label || !*label) {
             r->new_pool = NULL;
@@ -523,11 +596,10 @@ static void handle_pool_add(struct engine *eng, struct eng_req *r)
 
 static void handle_pool_remove(struct engine *eng, struct eng_req *r)
 {
-    struct eng_pool *p = engine_find_pool(eng, r->name);
+    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
 
     if (!p) {
-        req_finish(eng, r,
-                   err_set(&r->err, PP_ENOTFOUND, "no pool named '%s' is registered", r->name));
+        req_finish(eng, r, r->err.code);
         return;
     }
     if (store_pool_remove(eng->store, p->id, &r->err) != 0) {
@@ -1112,9 +1184,16 @@ static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
 {
     bool legacy = false;
 
-    for (size_t i = 0; i < pr->n_pools; i++)
-        if (!engine_find_pool(eng, pr->pools[i]))
-            return err_set(e, PP_ENOTFOUND, "no pool named '%s' is registered", pr->pools[i]);
+    for (size_t i = 0; i < pr->n_pools; i++) {
+        /* pools by registered name, name-label or uuid; from here on, the registered name */
+        struct eng_pool *p = engine_resolve_pool(eng, pr->pools[i], e);
+        if (!p)
+            return e ? e->code : PP_ENOTFOUND;
+        if (!str_eq(p->name, pr->pools[i])) {
+            free(pr->pools[i]);
+            pr->pools[i] = xstrdup(p->name);
+        }
+    }
     /* the legacy catalog is needed unless every selected pool takes repository updates */
     for (size_t i = 0; i < eng->n_pools; i++)
         legacy = legacy ||

@@ -145,6 +145,9 @@ extern const size_t engine_n_req_kinds;
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
 /* Find a pool by name (engine thread). */
 struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
+/* A pool by registered name, pool name-label or pool uuid (ambiguity: PP_EINVAL naming them;
+ * none: PP_ENOTFOUND).  Engine thread. */
+struct eng_pool *engine_resolve_pool(struct engine *eng, const char *key, struct err *e);
 
 /* ---- engine_events.c (engine thread) ---- */
 /* The executor's emit callback: the event to every subscriber now, to the store at the end of

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/e2e/pool_names.sh - pools are addressed as users see them: by registered name, by the
+# pool's name-label (what the views show) or by its uuid; a name-label two registered pools share
+# is refused naming both; the same pool cannot be registered twice, not even through one of its
+# supporters' URLs (the error names the existing entry).  Real `poolpatch serve` + `sim`.
+. "$(dirname "$0")/lib.sh"
+
+start_sim "$SRCDIR/scenarios/demo.json" --time-scale 600
+start_serve
+echo xenroot >"$E2E_TMP/pw"
+PROD=$(sim_master_url prod)
+LAB=$(sim_master_url lab)
+EDGE=$(sim_master_url edge-standalone)
+# the lab pool renamed "prod" through XAPI (as XenCenter would): two pools share a name-label
+_s=$(xapi_login "$LAB")
+_p=$(xapi_json "$LAB" pool.get_all "[\"$_s\"]" | jq -r '.result[0]')
+xapi_json "$LAB" pool.set_name_label "[\"$_s\",\"$_p\",\"prod\"]" | jq -e 'has("error") | not' \
+    >/dev/null || fail "pool.set_name_label"
+pp_ok pool add main --url "$PROD" --user root --password-file "$E2E_TMP/pw"
+pp_ok pool add second --url "$LAB" --user root --password-file "$E2E_TMP/pw"
+pp_ok pool add edge --url "$EDGE" --user root --password-file "$E2E_TMP/pw"
+pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
+pp_ok updates check
+
+# ---- the same pool again, through a supporter's address
+SUPPORTER=$(sim_state | jq -r --arg m "$PROD" \
+    '.pools[] | select(any(.hosts[]; .master and ("http://" + .address + "/") == ($m | sub(":[0-9]+/$"; "/")))) | .hosts[] | select(.master | not) | .address' | head -1)
+[ -n "$SUPPORTER" ] || fail "no supporter address in the simulator's state"
+PORT=$(echo "$PROD" | sed -E 's#.*:([0-9]+)/$#\1#')
+pp_fails 1 pool add again --url "http://$SUPPORTER:$PORT/" --user root --password-file "$E2E_TMP/pw"
+assert_contains "$PP_ERR" "already registered as 'main'" "supporter URL refused, naming the entry"
+pp_fails 1 pool add again2 --url "$PROD" --user root --password-file "$E2E_TMP/pw"
+assert_contains "$PP_ERR" "main" "master URL twice refused"
+assert_eq 3 "$(pp pool list --json | jq '.pools | length')" "still three pools"
+pass "a pool is registered once, even through a supporter's URL (error names 'main')"
+
+# ---- addressing: name-label, uuid, registered name
+pp_ok plan edge-standalone --json
+assert_eq edge "$(echo "$PP_OUT" | jq -r '.pools[0].name // .pools[0].pool')" "plan by name-label"
+EDGE_UUID=$(xapi_json "$EDGE" pool.get_all_records "[\"$(xapi_login "$EDGE")\"]" |
+    jq -r '.result | to_entries[0].value.uuid')
+pp_ok plan "$EDGE_UUID" --json
+assert_eq edge "$(echo "$PP_OUT" | jq -r '.pools[0].name // .pools[0].pool')" "plan by uuid"
+pp_ok plan edge --json
+pp_fails 1 plan prod
+assert_contains "$PP_ERR" "'main'" "ambiguous name-label names the first pool"
+assert_contains "$PP_ERR" "'second'" "ambiguous name-label names the second pool"
+pp_fails 1 plan nosuchpool
+assert_contains "$PP_ERR" "no pool named 'nosuchpool'" "unknown pool"
+pp_ok pool remove "$EDGE_UUID"
+assert_eq 2 "$(pp pool list --json | jq '.pools | length')" "removed by uuid"
+pass "pools addressed by registered name, name-label or uuid; a shared name-label is refused naming both"
+stop_serve
