@@ -14,7 +14,8 @@ _poolpatch()
     prev=${COMP_WORDS[COMP_CWORD-1]}
     cmd=${COMP_WORDS[1]}
     local common="--server --token-file --json --help"
-    local cmds="version serve pool updates plan apply rollouts rollout retry cancel client-id xapi sim"
+    local cmds="version serve pool updates plan apply rollouts rollout retry cancel client-id webhook
+        xapi sim"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
@@ -22,7 +23,7 @@ _poolpatch()
     fi
     case "$prev" in
         --config|--db|--token-file|--password-file|--ca-file|--file|--export-csv|--scenario|\
-        --known-hosts|--web-root)
+        --known-hosts|--web-root|--secret-file|--tls-dir)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0 ;;
         --policy) COMPREPLY=($(compgen -W "return minimal" -- "$cur")); return 0 ;;
@@ -63,6 +64,12 @@ _poolpatch()
             else
                 COMPREPLY=($(compgen -f -- "$cur"))
             fi ;;
+        webhook)
+            if [ "$COMP_CWORD" -eq 2 ]; then
+                COMPREPLY=($(compgen -W "add list remove deliveries" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--secret-file --events --limit $common" -- "$cur"))
+            fi ;;
         xapi)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=($(compgen -W "call" -- "$cur"))
@@ -72,7 +79,7 @@ _poolpatch()
             fi ;;
         sim)
             COMPREPLY=($(compgen -W "--scenario --port --base-address --time-scale --seed
-                --fileservice-address --log-level --help" -- "$cur")) ;;
+                --fileservice-address --threads --tls --tls-dir --log-level --help" -- "$cur")) ;;
     esac
     return 0
 }

@@ -141,7 +141,7 @@ for c in $cmds; do
     case $c in version) continue ;; esac
     opts=$("$POOLPATCH" "$c" --help 2>&1 | sed "s/'.*//" | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u)
     sub=""
-    case $c in pool) sub=add ;; xapi) sub=call ;; client-id) continue ;; esac
+    case $c in pool | webhook) sub=add ;; xapi) sub=call ;; client-id) continue ;; esac
     got=$(comp poolpatch "$c" $sub --)
     for o in $opts; do
         echo "$got" | grep -qx -- "$o" || fail "completion of 'poolpatch $c $sub --' lacks $o"
