@@ -86,6 +86,11 @@ enum api_route_id {
     API_R_CLIENT_ID,        /* POST        /api/v1/client-id */
     API_R_UPDATES_DOWNLOAD, /* POST       /api/v1/updates/download */
     API_R_AUDIT,            /* GET         /api/v1/audit */
+    API_R_WEBHOOKS,         /* GET, POST   /api/v1/webhooks */
+    API_R_WEBHOOK,          /* DELETE      /api/v1/webhooks/{id} */
+    API_R_WEBHOOK_LOG,      /* GET         /api/v1/webhook-deliveries */
+    API_R_OPENAPI,          /* GET         /api/v1/openapi.json */
+    API_R_METRICS,          /* GET         /metrics (Prometheus; token required) */
     API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 
@@ -205,6 +210,7 @@ struct api_settings {
     size_t max_body;
     int request_timeout_ms;
     int host_return_timeout_s; /* setting host_return_timeout (seconds; 0 = engine default) */
+    int webhook_retry_base_s;  /* setting webhook_retry_base (seconds; 0 = engine default) */
 };
 
 /* Fill s with the defaults (state directory paths from api_state_dir). */

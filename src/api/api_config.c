@@ -161,11 +161,18 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         s->host_return_timeout_s = (int)v;
         return 0;
     }
+    if (str_eq(key, "webhook_retry_base")) {
+        /* seconds before a failed webhook delivery is tried again (then x3 each time) */
+        if ((rc = set_uint(key, value, 1, 3600, &v, e)) != 0)
+            return rc;
+        s->webhook_retry_base_s = (int)v;
+        return 0;
+    }
     return err_set(e, PP_EINVAL,
                    "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
                    "check_interval, log_level, log_file, max_connections, connection_timeout, "
                    "max_body, request_timeout, host_return_timeout, vendor_origins, "
-                   "read_token_file, server_names, max_per_ip)",
+                   "read_token_file, server_names, max_per_ip, webhook_retry_base)",
                    key);
 }
 

@@ -18,7 +18,8 @@
 struct store;
 
 struct api_query {
-    const char *view, *sort, *limit, *raw; /* borrowed from MHD while the connection lives */
+    const char *view, *sort, *limit, *raw, *webhook; /* borrowed from MHD while the connection
+                                                       * lives */
 };
 
 /* A request: read on the MHD thread, handled on a worker, answered on the MHD thread. */

@@ -558,6 +558,114 @@ static void h_audit(struct api_call *x)
     answer_out(x, rc, 200, out, &e);
 }
 
+/* ---------------------------------------------------------------- webhooks, metrics, openapi */
+
+/* An id from the path or a query: a whole number >= lo, else PP_EINVAL naming what. */
+static int want_id(const char *s, const char *what, int64_t lo, int64_t *out, struct err *e)
+{
+    uint64_t v = 0;
+
+    if (!s || str_to_uint64(s, &v) != 0 || (int64_t)v < lo || v > INT64_MAX / 2)
+        return err_set(e, PP_EINVAL, "%s: '%s' is not a webhook number", what, s ? s : "");
+    *out = (int64_t)v;
+    return 0;
+}
+
+static void h_webhooks(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL;
+
+    int rc = engine_webhook_list(api_server_engine(x->srv), &out, &e);
+
+    answer_out(x, rc, 200, out, &e); /* rc first: argument order is unspecified */
+}
+
+static void h_webhook_add(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL, *body = parse_body(x, false, &e);
+
+    if (!body) {
+        api_answer_err(x, e.code, &e);
+        return;
+    }
+    int rc = engine_webhook_add(api_server_engine(x->srv), body, &out, &e);
+    json_decref(body);
+    answer_out(x, rc, 201, out, &e);
+}
+
+static void h_webhook_remove(struct api_call *x)
+{
+    struct err e = {0};
+    int64_t id = 0;
+    int rc = want_id(x->m.param, "id", 1, &id, &e);
+
+    if (rc == 0)
+        rc = engine_webhook_remove(api_server_engine(x->srv), id, &e);
+    answer_done(x, rc, &e);
+}
+
+static void h_webhook_log(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL;
+    int64_t id = 0, limit = 50;
+    int rc = 0;
+
+    if (x->q.webhook)
+        rc = want_id(x->q.webhook, "webhook", 0, &id, &e);
+    if (rc == 0 && x->q.limit && (want_id(x->q.limit, "limit", 1, &limit, &e) != 0 || limit > 1000))
+        rc = err_set(&e, PP_EINVAL, "limit: '%s' is not a whole number from 1 to 1000", x->q.limit);
+    if (rc == 0)
+        rc = engine_webhook_deliveries(api_server_engine(x->srv), id, (int)limit, &out, &e);
+    answer_out(x, rc, 200, out, &e);
+}
+
+/* A text answer the handler owns (text: heap, taken). */
+static void answer_text(struct api_call *x, char *text, const char *ctype)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text,
+                                                             MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        api_answer_error(x, 500, "out of memory");
+        return;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    api_common_headers(r);
+    x->status = 200;
+    x->resp = r;
+}
+
+static void h_metrics(struct api_call *x)
+{
+    struct err e = {0};
+    char *text = NULL;
+    int rc = engine_metrics(api_server_engine(x->srv), &text, &e);
+
+    if (rc) {
+        api_answer_err(x, rc, &e);
+        return;
+    }
+    answer_text(x, text, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static void h_openapi(struct api_call *x)
+{
+    const struct api_asset *a = api_asset_find("/openapi.json");
+
+    if (!a) {
+        api_answer_error(x, 500, "the OpenAPI document is not built in");
+        return;
+    }
+    char *copy = xmalloc(a->len + 1);
+    memcpy(copy, a->data, a->len);
+    copy[a->len] = '\0';
+    answer_text(x, copy, "application/json");
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static const struct api_handler handlers[] = {
@@ -578,6 +686,12 @@ static const struct api_handler handlers[] = {
     {API_R_ROLLOUT_CANCEL, "POST", h_rollout_cancel, true},
     {API_R_CLIENT_ID, "POST", h_client_id, true},
     {API_R_AUDIT, "GET", h_audit, true}, /* admin only (not a change: not audited) */
+    {API_R_WEBHOOKS, "GET", h_webhooks, false},
+    {API_R_WEBHOOKS, "POST", h_webhook_add, true},
+    {API_R_WEBHOOK, "DELETE", h_webhook_remove, true},
+    {API_R_WEBHOOK_LOG, "GET", h_webhook_log, false},
+    {API_R_OPENAPI, "GET", h_openapi, false},
+    {API_R_METRICS, "GET", h_metrics, false},
 };
 
 const struct api_handler *api_handler_find(enum api_route_id route, const char *method)
@@ -597,6 +711,7 @@ const char *const *api_route_query_args(enum api_route_id route)
     static const char *const view_sort[] = {"view", "sort", NULL};
     static const char *const view_only[] = {"view", "raw", NULL};
     static const char *const limit[] = {"limit", NULL};
+    static const char *const hook_limit[] = {"webhook", "limit", NULL};
 
     switch (route) {
     case API_R_UPDATES:
@@ -605,6 +720,8 @@ const char *const *api_route_query_args(enum api_route_id route)
         return view_only;
     case API_R_AUDIT:
         return limit;
+    case API_R_WEBHOOK_LOG:
+        return hook_limit;
     default:
         return none;
     }

@@ -750,10 +750,11 @@ static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char
     (void)kind;
     for (const char *const *a = s->allowed; *a; a++) {
         if (str_eq(*a, key)) {
-            const char **slot = str_eq(key, "view")   ? &s->q->view
-                                : str_eq(key, "sort") ? &s->q->sort
-                                : str_eq(key, "raw")  ? &s->q->raw
-                                                      : &s->q->limit;
+            const char **slot = str_eq(key, "view")      ? &s->q->view
+                                : str_eq(key, "sort")    ? &s->q->sort
+                                : str_eq(key, "raw")     ? &s->q->raw
+                                : str_eq(key, "webhook") ? &s->q->webhook
+                                                         : &s->q->limit;
             *slot = value ? value : "";
             return MHD_YES;
         }

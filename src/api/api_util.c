@@ -75,6 +75,10 @@ static const struct {
     {"events", API_R_EVENTS, "GET"},
     {"client-id", API_R_CLIENT_ID, "POST"},
     {"audit", API_R_AUDIT, "GET"},
+    {"webhooks", API_R_WEBHOOKS, "GET, POST"},
+    {"webhooks/*", API_R_WEBHOOK, "DELETE"},
+    {"webhook-deliveries", API_R_WEBHOOK_LOG, "GET"},
+    {"openapi.json", API_R_OPENAPI, "GET"},
 };
 
 /* Match path (below the prefix) against pattern; the '*' segment goes to m->param. */
@@ -101,7 +105,10 @@ int api_route(const char *method, const char *path, struct api_match *m)
     memset(m, 0, sizeof *m);
     if (!method || !path || path[0] != '/')
         return 404;
-    if (!str_has_prefix(path, "/api/")) {
+    if (str_eq(path, "/metrics")) { /* Prometheus' usual path; an API read like the others */
+        m->route = API_R_METRICS;
+        m->allow = "GET";
+    } else if (!str_has_prefix(path, "/api/")) {
         m->route = API_R_STATIC;
         m->allow = "GET, HEAD";
     } else if (!str_has_prefix(path, API_PREFIX)) {

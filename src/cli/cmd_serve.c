@@ -35,8 +35,8 @@ static const char SERVE_USAGE[] =
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
-    "host_return_timeout.  Options override the file.  See docs/rest-api.md and "
-    "docs/security.md.\n";
+    "host_return_timeout, webhook_retry_base.  Options override the file.  See "
+    "docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
 static int make_parent(const char *path, struct err *e)
@@ -251,6 +251,7 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
         .check_interval_s = s->check_interval_s,
         .request_timeout_ms = s->request_timeout_ms,
         .host_return_timeout_s = s->host_return_timeout_s,
+        .webhook_retry_base_s = s->webhook_retry_base_s,
     };
     struct api_config ac = {
         .bind_addr = host,

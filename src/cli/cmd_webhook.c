@@ -162,6 +162,8 @@ static int run(const char *verb, int nargs, char **args, const struct wh_opts *o
     int ret = 0;
 
     if (str_eq(verb, "add") && nargs == 1) {
+        if (!o->secret_file)
+            return wh_usage("add needs --secret-file FILE (the secret signs every delivery)");
         if (!(body = add_body(args[0], o, &e)))
             return wh_fail(verb, &e);
         method = "POST";

@@ -104,6 +104,20 @@ static void journal_metrics(struct buf *b, const struct store_metrics *m)
                 (double)count_of(m->deliveries, m->n_deliveries, dstates[i]));
 }
 
+/* The registered name of the pool the views call shown (their name-label), else shown. */
+static const char *registered(const json_t *pools, const char *shown)
+{
+    size_t i;
+    json_t *p;
+
+    json_array_foreach(json_object_get(pools, "pools"), i, p) {
+        const char *label = json_string_value(json_object_get(p, "name_label"));
+        if (label && shown && str_eq(label, shown))
+            return json_string_value(json_object_get(p, "name"));
+    }
+    return shown ? shown : "";
+}
+
 static void pool_metrics(struct buf *b, struct engine *eng)
 {
     json_t *pools = NULL, *view = NULL, *p, *s;
@@ -119,7 +133,6 @@ static void pool_metrics(struct buf *b, struct engine *eng)
                     json_string_value(json_object_get(p, "name")),
                     json_is_true(json_object_get(p, "connected")) ? 1 : 0);
     }
-    json_decref(pools);
     if (engine_updates_view(eng, ENGINE_VIEW_BY_SERVER, ENGINE_SORT_POOL, &view, &e) == 0) {
         head(b, "poolpatch_hosts", "gauge",
              "Hosts by update status (pools whose state could not be read are not counted).");
@@ -127,7 +140,10 @@ static void pool_metrics(struct buf *b, struct engine *eng)
         json_t *tally = json_object();
         json_array_foreach(json_object_get(view, "servers"), i, s) {
             char key[512];
-            snprintf(key, sizeof key, "%s\n%s", json_string_value(json_object_get(s, "pool")),
+            if (json_is_true(json_object_get(s, "is_pool")))
+                continue; /* XenCenter's pool heading row, not a host */
+            snprintf(key, sizeof key, "%s\n%s",
+                     registered(pools, json_string_value(json_object_get(s, "pool"))),
                      json_is_true(json_object_get(s, "up_to_date")) ? "up_to_date" : "out_of_date");
             json_object_set_new(tally, key,
                                 json_integer(json_integer_value(json_object_get(tally, key)) + 1));
@@ -147,9 +163,10 @@ static void pool_metrics(struct buf *b, struct engine *eng)
              "1 for a registered pool whose state could not be read (unreachable, emergency mode).");
         json_array_foreach(json_object_get(view, "offline_pools"), i, p)
             sample1(b, "poolpatch_pool_offline", "pool",
-                    json_string_value(json_object_get(p, "name")), 1);
+                    registered(pools, json_string_value(json_object_get(p, "name"))), 1);
     }
     json_decref(view);
+    json_decref(pools);
     if (engine_updates_view(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) == 0) {
         head(b, "poolpatch_updates_available", "gauge",
              "Updates the By Update view shows (not dismissed).");

@@ -273,3 +273,37 @@ void seam_emit(const char *event_json)
     if (seam.cb)
         seam.cb(seam.cb_ud, event_json);
 }
+
+/* webhooks and metrics: the scripted answer, like every request (the api's routes for them) */
+int engine_webhook_add(struct engine *eng, const json_t *spec, json_t **out, struct err *e)
+{
+    (void)eng, (void)spec;
+    return reply("webhook_add", out, e);
+}
+
+int engine_webhook_list(struct engine *eng, json_t **out, struct err *e)
+{
+    (void)eng;
+    return reply("webhook_list", out, e);
+}
+
+int engine_webhook_remove(struct engine *eng, int64_t id, struct err *e)
+{
+    (void)eng, (void)id;
+    return reply("webhook_remove", NULL, e);
+}
+
+int engine_webhook_deliveries(struct engine *eng, int64_t id, int limit, json_t **out,
+                              struct err *e)
+{
+    (void)eng, (void)id, (void)limit;
+    return reply("webhook_deliveries", out, e);
+}
+
+int engine_metrics(struct engine *eng, char **text, struct err *e)
+{
+    (void)eng;
+    int rc = reply("metrics", NULL, e);
+    *text = rc == 0 ? xstrdup("# TYPE poolpatch_up gauge\npoolpatch_up 1\n") : NULL;
+    return rc;
+}

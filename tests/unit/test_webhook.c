@@ -277,6 +277,16 @@ static void test_sender_retries_and_signs(void **state)
     int64_t id = json_integer_value(json_object_get(out, "id"));
     assert_null(json_object_get(out, "secret"));
     json_decref(out);
+    /* the list shows it, never its secret */
+    assert_int_equal(engine_webhooks_list(w, &out, &e), 0);
+    assert_non_null(out);
+    assert_int_equal(json_array_size(json_object_get(out, "webhooks")), 1);
+    char *dump = json_dumps(out, 0);
+    assert_non_null(dump);
+    assert_null(strstr(dump, "0123456789abcdef-secret"));
+    assert_non_null(strstr(dump, "rollout.done"));
+    free(dump);
+    json_decref(out);
     /* bad specs name the field */
     spec = json_pack("{s:s, s:s}", "url", "ftp://x/", "secret", "0123456789abcdef-secret");
     assert_int_equal(engine_webhooks_add(w, spec, &out, &e), PP_EINVAL);
