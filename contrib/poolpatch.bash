@@ -23,7 +23,7 @@ _poolpatch()
     fi
     case "$prev" in
         --config|--db|--token-file|--password-file|--ca-file|--file|--export-csv|--scenario|\
-        --known-hosts|--web-root|--secret-file|--tls-dir)
+        --known-hosts|--web-root|--secret-file|--tls-dir|--read-token-file)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0 ;;
         --policy) COMPREPLY=($(compgen -W "return minimal" -- "$cur")); return 0 ;;
@@ -32,8 +32,9 @@ _poolpatch()
     esac
     case "$cmd" in
         serve)
-            COMPREPLY=($(compgen -W "--config --listen --db --token-file --web-root --catalog-url
-                --check-interval --log-level --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--config --listen --db --token-file --read-token-file
+                --web-root --catalog-url --vendor-origin --server-name --check-interval
+                --log-level --rotate-key --help" -- "$cur")) ;;
         pool)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=($(compgen -W "add list remove" -- "$cur"))
@@ -46,7 +47,7 @@ _poolpatch()
             if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "check dismiss restore web-page download" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "--by-update --by-server --sort --export-csv --all
+                COMPREPLY=($(compgen -W "--by-update --by-server --sort --export-csv --all --raw
                     $common" -- "$cur"))
             fi ;;
         plan|apply)
