@@ -80,7 +80,7 @@ _poolpatch()
             fi ;;
         sim)
             COMPREPLY=($(compgen -W "--scenario --port --base-address --time-scale --seed
-                --fileservice-address --threads --tls --tls-dir --log-level --help" -- "$cur")) ;;
+                --fileservice-address --threads --tls --tls-dir --from-pool --user --password-file --ca-file --known-hosts --log-level --help" -- "$cur")) ;;
     esac
     return 0
 }
