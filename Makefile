@@ -57,7 +57,8 @@ bench: build
 
 # The random-kill torture of the executor, long runs (make check runs a short sample): 500 kills
 # per policy over the demo fleet and bench-16 in-process on the virtual clock, then 3 rollouts of
-# the demo fleet over HTTP with 40 SIGKILLs of `poolpatch serve` each.  SEED=N replays a run.
+# the demo fleet over HTTP with 40 SIGKILLs of `poolpatch serve` each, then crash_resume at 22
+# different journal points (make check runs 6).  SEED=N replays a run.
 TORTURE_KILLS ?= 500
 torture: build
 	@set -e; log=$(BUILD)/torture.log; : >$$log; \
@@ -67,6 +68,8 @@ torture: build
 	done; \
 	TORTURE_KILLS=40 TORTURE_ROUNDS=3 $(if $(SEED),TORTURE_SEED=$(SEED)) POOLPATCH=$(BUILD)/poolpatch \
 	  SRCDIR=. bash tests/torture/torture_http.sh 2>&1 | tee -a $$log | grep -E '^(torture|# torture)'; \
+	CRASH_POINTS=40 CRASH_WANT=22 CRASH_MIN=20 POOLPATCH=$(BUILD)/poolpatch SRCDIR=. \
+	  bash tests/e2e/crash_resume.sh 2>&1 | tee -a $$log | tail -n 1; \
 	awk '/^torture(-http)?: .*kills/ { for (i = 1; i < NF; i++) { if ($$(i+1) ~ /^kills/) k += $$i; \
 	  if ($$(i+1) ~ /^halts/) h += $$i; if ($$(i+1) ~ /^violations/) v += $$i } } \
 	  END { printf "torture total: %d kills, %d halts, %d violations\n", k, h, v; exit (h + v > 0) }' $$log
