@@ -6,7 +6,8 @@
 # is stored and shown by `pool list`.  Without a CA file the fingerprint must be confirmed: the
 # command fails naming it (no terminal), a wrong --fingerprint is refused, the right one adds the
 # pool.  Plain http to a non-loopback address needs --insecure-http.  Pools and sessions are read
-# from the simulator (GET /sim/state, the sessions XAPI holds).
+# from the simulator (GET /sim/state, the sessions XAPI holds).  Last, a certificate changed after
+# registration (POST /sim/tls) is refused by the restarted daemon: the pin holds.
 . "$(dirname "$0")/lib.sh"
 
 start_sim "$SRCDIR/scenarios/demo.json" --tls --base-address 127.0.44.10 --time-scale 60
@@ -63,3 +64,32 @@ pass "without a CA file the fingerprint is shown and must be confirmed"
 pp_fails 1 pool add far --url http://192.0.2.7/ --user root --password-file "$E2E_TMP/pw"
 assert_contains "$PP_ERR" "--insecure-http" "plain http to a non-loopback address"
 pass "plain http to a non-loopback pool needs --insecure-http"
+
+# -- a changed certificate after registration (issue 14: pin on first use, refused when changed):
+# the simulator gives lab's master a new certificate; after a restart the daemon refuses it (the
+# pin holds), the pool stays registered but is not connected and says why, and nothing is sent.
+api_tls() { curl -sS --max-time 30 --cacert "$SIM_TLS_DIR/$1.pem" "${@:2}"; }
+out=$(api_tls "$lab_addr" --data "{\"address\":\"$lab_addr\"}" "${lab}sim/tls")
+assert_eq '{"ok": true}' "$out" "POST /sim/tls for lab's master"
+[ "$(fp_of "$lab_addr")" != "$lab_fp" ] || fail "lab's certificate did not change"
+stop_serve
+start_serve
+i=0
+while [ $i -lt 100 ]; do
+    pp_ok pool list --json
+    err=$(jq -r '.pools[] | select(.name == "lab") | .error // empty' <<<"$PP_OUT")
+    [ -n "$err" ] && break
+    sleep 0.2
+    i=$((i + 1))
+done
+assert_eq false "$(jq -r '.pools[] | select(.name == "lab") | .connected' <<<"$PP_OUT")" \
+    "lab is not connected with a changed certificate"
+case "$err" in
+    *[Cc]ertificate* | *[Ff]ingerprint* | *[Pp]in* | *TLS*) ;;
+    *) fail "lab's error does not name the certificate: $err" ;;
+esac
+assert_eq "$lab_fp" "$(jq -r '.pools[] | select(.name == "lab") | .tls_fingerprint' <<<"$PP_OUT")" \
+    "the stored fingerprint is still the confirmed one"
+assert_eq true "$(jq -r '.pools[] | select(.name == "prod") | .connected' <<<"$PP_OUT")" \
+    "prod (certificate unchanged) stays connected"
+pass "a pool whose certificate changed is refused after registration (pin kept): $err"
