@@ -41,7 +41,8 @@ _poolpatch()
             elif [ "${COMP_WORDS[2]}" = remove ] && [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "--url --user --password-file --ca-file $common" -- "$cur"))
+                COMPREPLY=($(compgen -W "--url --user --password-file --ca-file --fingerprint
+                    --insecure-http $common" -- "$cur"))
             fi ;;
         updates)
             if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then
