@@ -19,7 +19,7 @@ struct store;
 
 struct api_query {
     const char *view, *sort, *limit, *raw, *webhook; /* borrowed from MHD while the connection
-                                                       * lives */
+                                                      * lives */
 };
 
 /* A request: read on the MHD thread, handled on a worker, answered on the MHD thread. */

@@ -625,8 +625,8 @@ static void h_webhook_log(struct api_call *x)
 /* A text answer the handler owns (text: heap, taken). */
 static void answer_text(struct api_call *x, char *text, const char *ctype)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text,
-                                                             MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(text);
         api_answer_error(x, 500, "out of memory");

@@ -37,7 +37,8 @@ struct wh_opts {
 
 static int wh_fail(const char *what, const struct err *e)
 {
-    fprintf(stderr, "poolpatch webhook %s: %s\n", what, e->msg[0] ? e->msg : err_code_name(e->code));
+    fprintf(stderr, "poolpatch webhook %s: %s\n", what,
+            e->msg[0] ? e->msg : err_code_name(e->code));
     return 1;
 }
 
@@ -80,7 +81,8 @@ static void print_hooks(const json_t *out)
     char url[512], ev[512];
 
     printf("%-4s %-48s %-10s %s\n", "ID", "URL", "CREATED", "EVENTS");
-    json_array_foreach(json_object_get(out, "webhooks"), i, h) {
+    json_array_foreach(json_object_get(out, "webhooks"), i, h)
+    {
         json_t *evs = json_object_get(h, "events");
         size_t k, used = 0;
         json_t *n;
@@ -88,7 +90,8 @@ static void print_hooks(const json_t *out)
         if (json_is_true(json_object_get(h, "all_events")))
             snprintf(ev, sizeof ev, "all");
         else
-            json_array_foreach(evs, k, n) {
+            json_array_foreach(evs, k, n)
+            {
                 int w = snprintf(ev + used, sizeof ev - used, "%s%s", used ? "," : "",
                                  json_string_value(n));
                 if (w < 0 || (size_t)w >= sizeof ev - used)
@@ -110,7 +113,8 @@ static void print_deliveries(const json_t *out)
 
     printf("%-6s %-4s %-22s %-9s %-3s %-6s %-20s %s\n", "ID", "HOOK", "EVENT", "STATE", "TRY",
            "STATUS", "CREATED", "ERROR");
-    json_array_foreach(json_object_get(out, "deliveries"), i, d) {
+    json_array_foreach(json_object_get(out, "deliveries"), i, d)
+    {
         json_t *st = json_object_get(d, "status");
         char status[16] = "-";
         if (json_is_integer(st))
@@ -227,11 +231,21 @@ int cmd_webhook(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case 's': o.server = optarg; break;
-        case 't': o.token_file = optarg; break;
-        case 'f': o.secret_file = optarg; break;
-        case 'e': o.events = optarg; break;
-        case 'j': o.json = true; break;
+        case 's':
+            o.server = optarg;
+            break;
+        case 't':
+            o.token_file = optarg;
+            break;
+        case 'f':
+            o.secret_file = optarg;
+            break;
+        case 'e':
+            o.events = optarg;
+            break;
+        case 'j':
+            o.json = true;
+            break;
         case 'l': {
             int64_t v;
             if (str_to_int64(optarg, &v) != 0 || v < 1 || v > 1000)
@@ -239,8 +253,11 @@ int cmd_webhook(int argc, char **argv)
             o.limit = (int)v;
             break;
         }
-        case 'h': fputs(WEBHOOK_USAGE, stdout); return 0;
-        default: return wh_usage("unknown option");
+        case 'h':
+            fputs(WEBHOOK_USAGE, stdout);
+            return 0;
+        default:
+            return wh_usage("unknown option");
         }
     }
     if (optind >= argc)

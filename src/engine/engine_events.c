@@ -91,7 +91,8 @@ static void host_progress(struct engine *eng, const char *rollout, const char *p
     if (store_steps_count(eng->store, rollout, pool, ref, SK_PRECHECK, &c, &e) != 0 || !c.total) {
         /* no host steps yet (its precheck runs before the re-plan appends them): waiting, 0 % */
         json_object_set_new(ev, "percent", json_integer(0));
-        json_object_set_new(ev, "step_percent", step_pct >= 0 ? json_integer(step_pct) : json_null());
+        json_object_set_new(ev, "step_percent",
+                            step_pct >= 0 ? json_integer(step_pct) : json_null());
         json_object_set_new(ev, "state", json_string("waiting"));
         json_object_set_new(ev, "host_ref", json_string(ref));
         return;

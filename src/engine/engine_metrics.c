@@ -22,8 +22,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static const char *const rollout_states[] = {"planned",   "running",   "halted", "cancelling",
-                                             "cancelled", "done",      "failed"};
+static const char *const rollout_states[] = {"planned",   "running", "halted", "cancelling",
+                                             "cancelled", "done",    "failed"};
 
 /* value with Prometheus' label escaping (backslash, double quote, newline) into b */
 static void label(struct buf *b, const char *v)
@@ -110,7 +110,8 @@ static const char *registered(const json_t *pools, const char *shown)
     size_t i;
     json_t *p;
 
-    json_array_foreach(json_object_get(pools, "pools"), i, p) {
+    json_array_foreach(json_object_get(pools, "pools"), i, p)
+    {
         const char *label = json_string_value(json_object_get(p, "name_label"));
         if (label && shown && str_eq(label, shown))
             return json_string_value(json_object_get(p, "name"));
@@ -128,17 +129,17 @@ static void pool_metrics(struct buf *b, struct engine *eng)
         head(b, "poolpatch_pools", "gauge", "Registered pools.");
         buf_printf(b, "poolpatch_pools %zu\n", json_array_size(json_object_get(pools, "pools")));
         head(b, "poolpatch_pool_connected", "gauge", "1 when the daemon has a live session.");
-        json_array_foreach(json_object_get(pools, "pools"), i, p)
-            sample1(b, "poolpatch_pool_connected", "pool",
-                    json_string_value(json_object_get(p, "name")),
-                    json_is_true(json_object_get(p, "connected")) ? 1 : 0);
+        json_array_foreach(json_object_get(pools, "pools"), i, p) sample1(
+            b, "poolpatch_pool_connected", "pool", json_string_value(json_object_get(p, "name")),
+            json_is_true(json_object_get(p, "connected")) ? 1 : 0);
     }
     if (engine_updates_view(eng, ENGINE_VIEW_BY_SERVER, ENGINE_SORT_POOL, &view, &e) == 0) {
         head(b, "poolpatch_hosts", "gauge",
              "Hosts by update status (pools whose state could not be read are not counted).");
         /* count per (pool, status); views are small (hosts of the fleet) */
         json_t *tally = json_object();
-        json_array_foreach(json_object_get(view, "servers"), i, s) {
+        json_array_foreach(json_object_get(view, "servers"), i, s)
+        {
             char key[512];
             if (json_is_true(json_object_get(s, "is_pool")))
                 continue; /* XenCenter's pool heading row, not a host */
@@ -150,7 +151,8 @@ static void pool_metrics(struct buf *b, struct engine *eng)
         }
         const char *k;
         json_t *v;
-        json_object_foreach(tally, k, v) {
+        json_object_foreach(tally, k, v)
+        {
             const char *nl = strchr(k, '\n');
             buf_puts(b, "poolpatch_hosts{pool=\"");
             char pool[256];
@@ -159,8 +161,9 @@ static void pool_metrics(struct buf *b, struct engine *eng)
             buf_printf(b, "\",status=\"%s\"} %lld\n", nl + 1, (long long)json_integer_value(v));
         }
         json_decref(tally);
-        head(b, "poolpatch_pool_offline", "gauge",
-             "1 for a registered pool whose state could not be read (unreachable, emergency mode).");
+        head(
+            b, "poolpatch_pool_offline", "gauge",
+            "1 for a registered pool whose state could not be read (unreachable, emergency mode).");
         json_array_foreach(json_object_get(view, "offline_pools"), i, p)
             sample1(b, "poolpatch_pool_offline", "pool",
                     registered(pools, json_string_value(json_object_get(p, "name"))), 1);

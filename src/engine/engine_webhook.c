@@ -28,18 +28,17 @@
 #include <string.h>
 #include <time.h>
 
-#define MOD "webhook"
-#define QUEUE_MAX 4096     /* events waiting for the sender thread; more are dropped (logged) */
-#define DUE_BATCH 32       /* deliveries sent per turn */
+#define MOD            "webhook"
+#define QUEUE_MAX      4096 /* events waiting for the sender thread; more are dropped (logged) */
+#define DUE_BATCH      32   /* deliveries sent per turn */
 #define BACKOFF_CAP_MS (3600 * 1000)
-#define URL_MAX 2048
-#define SECRET_MAX 256
-#define IDLE_WAKE_MS 60000 /* look for due deliveries at least this often */
+#define URL_MAX        2048
+#define SECRET_MAX     256
+#define IDLE_WAKE_MS   60000 /* look for due deliveries at least this often */
 
-static const char *const known_events[] = {"rollout.started",   "rollout.halted",
-                                           "rollout.done",      "rollout.cancelled",
-                                           "rollout.cancel_failed", "host.done",
-                                           "updates.found"};
+static const char *const known_events[] = {
+    "rollout.started",       "rollout.halted", "rollout.done", "rollout.cancelled",
+    "rollout.cancel_failed", "host.done",      "updates.found"};
 
 struct queued {
     char *event, *key, *payload;
@@ -65,8 +64,7 @@ struct engine_webhooks {
 
 /* ---------------------------------------------------------------- pure parts */
 
-bool engine_webhook_classify(const json_t *ev, char *name, size_t name_sz, char *key,
-                             size_t key_sz)
+bool engine_webhook_classify(const json_t *ev, char *name, size_t name_sz, char *key, size_t key_sz)
 {
     const char *rollout = json_string_value(json_object_get(ev, "rollout"));
     const char *step = json_string_value(json_object_get(ev, "step"));
@@ -132,8 +130,8 @@ int engine_webhook_check_url(const char *url, struct err *e)
     int rc = 0;
 
     if (!url || !*url || strlen(url) > URL_MAX)
-        rc = err_set(e, PP_EINVAL, "url: must be an http or https URL of at most %d bytes",
-                     URL_MAX);
+        rc =
+            err_set(e, PP_EINVAL, "url: must be an http or https URL of at most %d bytes", URL_MAX);
     else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
         rc = err_set(e, PP_EINVAL, "url: '%s' is not a URL", url);
     else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
@@ -143,8 +141,9 @@ int engine_webhook_check_url(const char *url, struct err *e)
         rc = err_set(e, PP_EINVAL, "url: '%s' has no host", url);
     else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
              curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
-        rc = err_set(e, PP_EINVAL, "url: a user name or password in the URL is refused (the "
-                                   "shared secret signs the requests)");
+        rc = err_set(e, PP_EINVAL,
+                     "url: a user name or password in the URL is refused (the "
+                     "shared secret signs the requests)");
     curl_free(scheme);
     curl_free(host);
     curl_free(user);
@@ -290,8 +289,8 @@ static void deliver(struct engine_webhooks *w, const struct store_delivery *d)
     bool ok = post(w, d, &status, errbuf, sizeof errbuf);
     int attempts = d->attempts + 1;
     const char *state = ok ? "delivered" : attempts >= w->o.max_attempts ? "failed" : "pending";
-    int64_t next = ok ? now_ms(w) : now_ms(w) + engine_webhook_backoff_ms(w->o.retry_base_ms,
-                                                                          attempts);
+    int64_t next =
+        ok ? now_ms(w) : now_ms(w) + engine_webhook_backoff_ms(w->o.retry_base_ms, attempts);
     struct err e = {0};
 
     if (__atomic_load_n(&w->stop, __ATOMIC_RELAXED) && !ok)
@@ -481,7 +480,8 @@ static int events_of(const json_t *ev, char *buf, size_t sz, struct err *e)
         return err_set(e, PP_EINVAL, "events: must be a non-empty array of event names (%s)",
                        ENGINE_WEBHOOK_EVENTS);
     buf[0] = '\0';
-    json_array_foreach(ev, i, v) {
+    json_array_foreach(ev, i, v)
+    {
         const char *n = json_string_value(v);
         if (!n || !known_event(n))
             return err_set(e, PP_EINVAL, "events[%zu]: '%s' is not one of %s", i,
@@ -512,12 +512,11 @@ static json_t *hook_json(const struct store_webhook *h)
             json_array_append_new(ev, json_string(tok));
         free(copy);
     }
-    return json_pack("{s:I, s:s, s:o, s:b, s:s}", "id", (json_int_t)h->id, "url", h->url,
-                     "events", ev, "all_events", str_eq(h->events, "*"), "created", ts);
+    return json_pack("{s:I, s:s, s:o, s:b, s:s}", "id", (json_int_t)h->id, "url", h->url, "events",
+                     ev, "all_events", str_eq(h->events, "*"), "created", ts);
 }
 
-int engine_webhooks_add(struct engine_webhooks *w, const json_t *spec, json_t **out,
-                        struct err *e)
+int engine_webhooks_add(struct engine_webhooks *w, const json_t *spec, json_t **out, struct err *e)
 {
     json_t *url = NULL, *secret = NULL, *events = NULL;
     json_error_t je;
@@ -526,8 +525,8 @@ int engine_webhooks_add(struct engine_webhooks *w, const json_t *spec, json_t **
     int rc;
 
     *out = NULL;
-    if (json_unpack_ex((json_t *)spec, &je, JSON_STRICT, "{s:o, s:o, s?o}", "url", &url,
-                       "secret", &secret, "events", &events) != 0)
+    if (json_unpack_ex((json_t *)spec, &je, JSON_STRICT, "{s:o, s:o, s?o}", "url", &url, "secret",
+                       &secret, "events", &events) != 0)
         return err_set(e, PP_EINVAL, "webhook: %s (fields: url, secret, events)", je.text);
     if (!json_is_string(url) || !json_is_string(secret))
         return err_set(e, PP_EINVAL, "webhook: url and secret must be strings");
@@ -545,8 +544,8 @@ int engine_webhooks_add(struct engine_webhooks *w, const json_t *spec, json_t **
     pthread_mutex_unlock(&w->dblock);
     if (rc != 0)
         return rc;
-    struct store_webhook h = {.id = id, .url = (char *)json_string_value(url), .events = evbuf,
-                              .created_at = now_ms(w)};
+    struct store_webhook h = {
+        .id = id, .url = (char *)json_string_value(url), .events = evbuf, .created_at = now_ms(w)};
     *out = hook_json(&h);
     log_info(MOD, "webhook %lld added: %s (%s)", (long long)id, h.url, evbuf);
     return 0;
@@ -613,7 +612,8 @@ void engine_webhooks_after_check(struct engine *eng)
         seen = json_loads(seen_s, 0, &je);
     }
     pthread_mutex_unlock(&w->dblock);
-    json_array_foreach(json_object_get(view, "updates"), i, u) {
+    json_array_foreach(json_object_get(view, "updates"), i, u)
+    {
         const char *id = json_string_value(json_object_get(u, "id"));
         if (!id)
             continue;
@@ -632,8 +632,8 @@ void engine_webhooks_after_check(struct engine *eng)
         /* the key: the announced set's size and first id, enough to tell two checks apart */
         snprintf(key, sizeof key, "updates.found:%zu:%.40s", json_array_size(ids),
                  json_string_value(json_object_get(json_array_get(fresh, 0), "id")));
-        json_t *data = json_pack("{s:I, s:O}", "updates", (json_int_t)json_array_size(ids), "new",
-                                 fresh);
+        json_t *data =
+            json_pack("{s:I, s:O}", "updates", (json_int_t)json_array_size(ids), "new", fresh);
         engine_webhooks_notify(w, "updates.found", key, data);
         json_decref(data);
         pthread_mutex_lock(&w->dblock);

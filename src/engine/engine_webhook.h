@@ -20,7 +20,7 @@ struct pp_clock;
 struct engine_webhooks;
 
 #define ENGINE_WEBHOOK_EVENTS                                                                      \
-    "rollout.started, rollout.halted, rollout.done, rollout.cancelled, rollout.cancel_failed, "   \
+    "rollout.started, rollout.halted, rollout.done, rollout.cancelled, rollout.cancel_failed, "    \
     "host.done, updates.found"
 
 struct engine_webhook_opts {
@@ -53,8 +53,7 @@ void engine_webhooks_notify(struct engine_webhooks *w, const char *event, const 
  * (never its secret); list {"webhooks":[...]}; remove by id (PP_ENOTFOUND); the delivery log of
  * one webhook (id) or all (0).  Errors PP_EINVAL name the field.  Any thread.
  */
-int engine_webhooks_add(struct engine_webhooks *w, const json_t *spec, json_t **out,
-                        struct err *e);
+int engine_webhooks_add(struct engine_webhooks *w, const json_t *spec, json_t **out, struct err *e);
 int engine_webhooks_list(struct engine_webhooks *w, json_t **out, struct err *e);
 int engine_webhooks_remove(struct engine_webhooks *w, int64_t id, struct err *e);
 int engine_webhooks_deliveries(struct engine_webhooks *w, int64_t id, int limit, json_t **out,

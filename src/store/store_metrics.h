@@ -15,7 +15,10 @@ struct store;
 
 #define STORE_METRICS_MAX 16
 /* upper bounds (seconds) of the host duration histogram; the last bucket is +Inf */
-#define STORE_METRICS_BUCKETS {60, 300, 600, 1200, 1800, 3600, 7200, 14400}
+#define STORE_METRICS_BUCKETS                                                                      \
+    {                                                                                              \
+        60, 300, 600, 1200, 1800, 3600, 7200, 14400                                                \
+    }
 #define STORE_METRICS_NBUCKETS 8
 
 struct store_metric_count {

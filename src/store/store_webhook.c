@@ -159,7 +159,8 @@ static int next_due(struct store *s, int64_t now_ms, int64_t *next_ms, struct er
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
         *next_ms = sqlite3_column_int64(st, 0);
     store_stmt_done(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_dberr(s, e, rc, "reading due webhooks");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : store_dberr(s, e, rc, "reading due webhooks");
 }
 
 int store_delivery_due(struct store *s, int64_t now_ms, int max, struct store_delivery **out,
@@ -241,22 +242,20 @@ static json_t *log_row(sqlite3_stmt *st)
     const char *err = (const char *)sqlite3_column_text(st, 6);
     json_t *payload = json_loads((const char *)sqlite3_column_text(st, 10), 0, &je);
 
-    return json_pack("{s:I, s:I, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                     (json_int_t)sqlite3_column_int64(st, 0), "webhook",
-                     (json_int_t)sqlite3_column_int64(st, 1), "event",
-                     (const char *)sqlite3_column_text(st, 2), "state",
-                     (const char *)sqlite3_column_text(st, 3), "attempts",
-                     sqlite3_column_int(st, 4), "status",
-                     sqlite3_column_type(st, 5) == SQLITE_NULL || sqlite3_column_int(st, 5) == 0
-                         ? json_null()
-                         : json_integer(sqlite3_column_int(st, 5)),
-                     "error", err ? json_string(err) : json_null(), "created", time_or_null(st, 7),
-                     "next", time_or_null(st, 8), "done", time_or_null(st, 9), "payload",
-                     payload ? payload : json_null());
+    return json_pack(
+        "{s:I, s:I, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+        (json_int_t)sqlite3_column_int64(st, 0), "webhook", (json_int_t)sqlite3_column_int64(st, 1),
+        "event", (const char *)sqlite3_column_text(st, 2), "state",
+        (const char *)sqlite3_column_text(st, 3), "attempts", sqlite3_column_int(st, 4), "status",
+        sqlite3_column_type(st, 5) == SQLITE_NULL || sqlite3_column_int(st, 5) == 0
+            ? json_null()
+            : json_integer(sqlite3_column_int(st, 5)),
+        "error", err ? json_string(err) : json_null(), "created", time_or_null(st, 7), "next",
+        time_or_null(st, 8), "done", time_or_null(st, 9), "payload",
+        payload ? payload : json_null());
 }
 
-int store_delivery_log(struct store *s, int64_t webhook_id, int limit, json_t **out,
-                       struct err *e)
+int store_delivery_log(struct store *s, int64_t webhook_id, int limit, json_t **out, struct err *e)
 {
     sqlite3_stmt *st;
     json_t *arr;

@@ -71,7 +71,6 @@ int store_delivery_record(struct store *s, int64_t id, const char *state, int at
  * created, next, done, payload}]}, newest first, at most limit (1..1000), of one webhook (or
  * every one when webhook_id is 0).
  */
-int store_delivery_log(struct store *s, int64_t webhook_id, int limit, json_t **out,
-                       struct err *e);
+int store_delivery_log(struct store *s, int64_t webhook_id, int limit, json_t **out, struct err *e);
 
 #endif

@@ -63,9 +63,11 @@ static void test_classify(void **state)
 
     /* not reported: a running host, a pool phase, a rollout still running, no rollout */
     static const char *const no[] = {
-        "{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"apply\",\"state\":\"running\"}",
+        "{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"apply\",\"state\":"
+        "\"running\"}",
         "{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"upload\",\"state\":\"done\"}",
-        "{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\",\"state\":\"running\"}",
+        "{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\",\"state\":"
+        "\"running\"}",
         "{\"pool\":null,\"host\":null,\"step\":\"rollout\",\"state\":\"done\"}",
         "[]",
     };
@@ -151,10 +153,11 @@ static void test_store_queue(void **state)
     struct store_delivery *d;
     size_t nd;
 
-    assert_int_equal(store_webhook_add(f->s, "http://127.0.0.1:1/a", "secret-a-0123456789",
-                                       "*", &a, &e), 0);
+    assert_int_equal(
+        store_webhook_add(f->s, "http://127.0.0.1:1/a", "secret-a-0123456789", "*", &a, &e), 0);
     assert_int_equal(store_webhook_add(f->s, "http://127.0.0.1:1/b", "secret-b-0123456789",
-                                       "rollout.done,host.done", &b, &e), 0);
+                                       "rollout.done,host.done", &b, &e),
+                     0);
     assert_int_equal(store_webhook_add(f->s, "", "x", "*", NULL, &e), PP_EINVAL);
 
     /* matching: rollout.started only for a; host.done for both; a repeated key queued once */
@@ -177,8 +180,8 @@ static void test_store_queue(void **state)
     assert_string_equal(d[0].secret, "secret-a-0123456789");
     /* one fails and is due again in 5 s, one is delivered */
     int64_t now = clock_now_ms(f->clock);
-    assert_int_equal(store_delivery_record(f->s, d[0].id, "pending", 1, 500, "HTTP 500", now + 5000,
-                                           &e), 0);
+    assert_int_equal(
+        store_delivery_record(f->s, d[0].id, "pending", 1, 500, "HTTP 500", now + 5000, &e), 0);
     assert_int_equal(store_delivery_record(f->s, d[1].id, "delivered", 1, 204, NULL, now, &e), 0);
     store_delivery_list_free(d, nd);
     assert_int_equal(store_delivery_due(f->s, now, 10, &d, &nd, &next, &e), 0);
@@ -296,8 +299,8 @@ static void test_sender_retries_and_signs(void **state)
     assert_int_equal(engine_webhooks_add(w, spec, &out, &e), PP_EINVAL);
     assert_non_null(strstr(e.msg, "secret"));
     json_decref(spec);
-    spec = json_pack("{s:s, s:s, s:[s]}", "url", url, "secret", "0123456789abcdef-secret",
-                     "events", "rollout.exploded");
+    spec = json_pack("{s:s, s:s, s:[s]}", "url", url, "secret", "0123456789abcdef-secret", "events",
+                     "rollout.exploded");
     assert_int_equal(engine_webhooks_add(w, spec, &out, &e), PP_EINVAL);
     assert_non_null(strstr(e.msg, "events[0]"));
     json_decref(spec);
@@ -339,8 +342,8 @@ static void test_sender_retries_and_signs(void **state)
     json_t *body = json_loads(r.body, 0, &je);
     assert_non_null(body);
     assert_string_equal(json_string_value(json_object_get(body, "event")), "rollout.done");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(body, "data"), "rollout")),
-                        "r9");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(body, "data"), "rollout")), "r9");
     json_decref(body);
     pthread_mutex_unlock(&r.lock);
     MHD_stop_daemon(d);
