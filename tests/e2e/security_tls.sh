@@ -75,10 +75,11 @@ assert_eq '{"ok": true}' "$out" "POST /sim/tls for lab's master"
 stop_serve
 start_serve
 i=0
-while [ $i -lt 100 ]; do
+while [ $i -lt 300 ]; do # at most 60 s: a sanitizer build connects slowly
     pp_ok pool list --json
     err=$(jq -r '.pools[] | select(.name == "lab") | .error // empty' <<<"$PP_OUT")
-    [ -n "$err" ] && break
+    prod_up=$(jq -r '.pools[] | select(.name == "prod") | .connected' <<<"$PP_OUT")
+    [ -n "$err" ] && [ "$prod_up" = true ] && break
     sleep 0.2
     i=$((i + 1))
 done
