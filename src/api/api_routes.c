@@ -338,6 +338,24 @@ static void h_updates(struct api_call *x)
     answer_out(x, rc, 200, out, &e);
 }
 
+/* A 200 text answer (text: heap, taken); the response, for more headers, or NULL (answered 500). */
+static struct MHD_Response *answer_text(struct api_call *x, char *text, const char *ctype)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        api_answer_error(x, 500, "out of memory");
+        return NULL;
+    }
+    MHD_add_response_header(r, "Content-Type", ctype);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    api_common_headers(r);
+    x->status = 200;
+    x->resp = r;
+    return r;
+}
+
 static void h_updates_csv(struct api_call *x)
 {
     struct err e = {0};
@@ -357,21 +375,12 @@ static void h_updates_csv(struct api_call *x)
         free(csv);
         csv = safe;
     }
-    r = MHD_create_response_from_buffer(strlen(csv), csv, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(csv);
-        api_answer_error(x, 500, "out of memory");
-        return;
-    }
-    MHD_add_response_header(r, "Content-Type", "text/csv; charset=utf-8");
-    MHD_add_response_header(r, "Content-Disposition",
-                            view == ENGINE_VIEW_BY_SERVER
-                                ? "attachment; filename=\"updates-by-server.csv\""
-                                : "attachment; filename=\"updates-by-update.csv\"");
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    api_common_headers(r);
-    x->status = 200;
-    x->resp = r;
+    r = answer_text(x, csv, "text/csv; charset=utf-8");
+    if (r)
+        MHD_add_response_header(r, "Content-Disposition",
+                                view == ENGINE_VIEW_BY_SERVER
+                                    ? "attachment; filename=\"updates-by-server.csv\""
+                                    : "attachment; filename=\"updates-by-update.csv\"");
 }
 
 static void h_updates_check(struct api_call *x)
@@ -622,23 +631,6 @@ static void h_webhook_log(struct api_call *x)
     answer_out(x, rc, 200, out, &e);
 }
 
-/* A text answer the handler owns (text: heap, taken). */
-static void answer_text(struct api_call *x, char *text, const char *ctype)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        api_answer_error(x, 500, "out of memory");
-        return;
-    }
-    MHD_add_response_header(r, "Content-Type", ctype);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    api_common_headers(r);
-    x->status = 200;
-    x->resp = r;
-}
-
 static void h_metrics(struct api_call *x)
 {
     struct err e = {0};
@@ -649,7 +641,7 @@ static void h_metrics(struct api_call *x)
         api_answer_err(x, rc, &e);
         return;
     }
-    answer_text(x, text, "text/plain; version=0.0.4; charset=utf-8");
+    (void)answer_text(x, text, "text/plain; version=0.0.4; charset=utf-8");
 }
 
 static void h_openapi(struct api_call *x)
@@ -663,7 +655,7 @@ static void h_openapi(struct api_call *x)
     char *copy = xmalloc(a->len + 1);
     memcpy(copy, a->data, a->len);
     copy[a->len] = '\0';
-    answer_text(x, copy, "application/json");
+    (void)answer_text(x, copy, "application/json");
 }
 
 /* ---------------------------------------------------------------- the table */
