@@ -24,6 +24,7 @@ build: $(BUILD)/build.ninja
 check: build
 	tools/check-layering.sh
 	tools/check-banned.sh
+	tools/check-funclen.sh
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	@tools/test-summary.sh $(BUILD)
 
@@ -87,6 +88,7 @@ demo: build
 lint: build
 	tools/check-layering.sh
 	tools/check-banned.sh
+	tools/check-funclen.sh
 	clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c')
 
 # Real fuzzing with clang + libFuzzer (time-boxed); make check only replays the corpora.

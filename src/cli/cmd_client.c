@@ -149,6 +149,30 @@ static int read_password(const char *file, char *out, size_t outsz, struct err *
     return 0;
 }
 
+/* GET PATH and print it: the JSON as it is with --json, else through RENDER. Returns the exit code.
+ */
+static int get_and_show(const char *cmd, const struct common *co, struct rest_client *rc,
+                        const char *path, void (*render)(struct buf *, const json_t *))
+{
+    struct err e = {0};
+    json_t *out = NULL;
+    int ret = 0;
+
+    if (rest_call(rc, "GET", path, NULL, &out, NULL, &e) != 0) {
+        ret = fail(cmd, &e);
+    } else if (co->json) {
+        print_json(out);
+    } else {
+        struct buf b;
+        buf_init(&b);
+        render(&b, out);
+        print_buf(&b);
+        buf_cleanup(&b);
+    }
+    json_decref(out);
+    return ret;
+}
+
 static const char POOL_USAGE[] =
     "poolpatch pool add NAME --url URL --user USER [--password-file FILE] [--ca-file FILE]\n"
     "                [--fingerprint SHA256:HEX] [--insecure-http]\n"
@@ -297,17 +321,7 @@ int cmd_pool(int argc, char **argv)
             return usage_error("pool", "list takes no arguments", POOL_USAGE);
         if (connect_client("pool", &co, &rc))
             return 1;
-        if (rest_call(&rc, "GET", "/api/v1/pools", NULL, &out, NULL, &e) != 0) {
-            ret = fail("pool list", &e);
-        } else if (co.json) {
-            print_json(out);
-        } else {
-            struct buf b;
-            buf_init(&b);
-            render_pools(&b, out);
-            print_buf(&b);
-            buf_cleanup(&b);
-        }
+        ret = get_and_show("pool list", &co, &rc, "/api/v1/pools", render_pools);
     } else if (str_eq(sub, "remove")) {
         if (optind + 1 != argc)
             return usage_error("pool", "remove takes one NAME", POOL_USAGE);
@@ -357,7 +371,149 @@ static int write_file_text(const char *path, const struct buf *b, struct err *e)
     return 0;
 }
 
-int cmd_updates(int argc, char **argv)
+struct updates_args {
+    struct common co;
+    bool by_server, all, raw;
+    const char *sort, *csv, *sub;
+};
+
+/* updates (no subcommand): a view, printed or exported as CSV. */
+static int updates_show(struct rest_client *rc, const struct updates_args *a)
+{
+    char path[128];
+    const char *view = a->by_server ? "by-server" : "by-update";
+    struct err e = {0};
+    int ret = 0;
+
+    if (!a->csv) {
+        snprintf(path, sizeof path, "/api/v1/updates?view=%s&sort=%s", view, a->sort);
+        return get_and_show("updates", &a->co, rc, path,
+                            a->by_server ? render_by_server : render_by_update);
+    }
+    struct buf b;
+    buf_init(&b);
+    snprintf(path, sizeof path, "/api/v1/updates/export.csv?view=%s%s", view,
+             a->raw ? "&raw=1" : "");
+    if (rest_call(rc, "GET", path, NULL, NULL, &b, &e) != 0 || write_file_text(a->csv, &b, &e) != 0)
+        ret = fail("updates", &e);
+    else if (!str_eq(a->csv, "-"))
+        fprintf(stderr, "Wrote the %s view to %s.\n", view, a->csv);
+    buf_cleanup(&b);
+    return ret;
+}
+
+/* updates check: what the check found, in one paragraph. */
+static void print_check(const json_t *out)
+{
+    size_t i;
+    json_t *p;
+    const json_t *cat = json_object_get(out, "catalog");
+    const char *at = jsonx_str(out, "checked_at", jsonx_str(cat, "checked_at", "?"));
+    bool changed = jsonx_bool(out, "catalog_changed", jsonx_bool(out, "changed", false));
+
+    printf("Checked at %s", at);
+    if (json_is_integer(json_object_get(out, "updates")))
+        printf(": %lld update%s available", (long long)jsonx_int(out, "updates", 0),
+               jsonx_int(out, "updates", 0) == 1 ? "" : "s");
+    printf("%s.\n", changed ? " (the catalog changed)" : " (the catalog is unchanged)");
+    json_array_foreach(json_object_get(out, "pools"), i, p)
+    {
+        if (jsonx_str(p, "error", NULL))
+            printf("  pool %s: %s\n", jsonx_str(p, "name", "?"), jsonx_str(p, "error", ""));
+    }
+    printf("See them with 'poolpatch updates' or 'poolpatch updates --by-server'.\n");
+}
+
+/* updates download: one line a downloaded file. */
+static void print_downloads(const json_t *out)
+{
+    size_t i;
+    json_t *d;
+
+    json_array_foreach(json_object_get(out, "downloads"), i, d)
+    {
+        printf("%s  %s  %lld bytes%s\n", jsonx_str(d, "uuid", "?"), jsonx_str(d, "path", "?"),
+               (long long)jsonx_int(d, "size", 0),
+               jsonx_bool(d, "cached", false) ? " (already downloaded)" : "");
+    }
+}
+
+/* updates web-page ID: the update's page, from the By Update view. */
+static int updates_web_page(struct rest_client *rc, const char *want)
+{
+    struct err e = {0};
+    json_t *out = NULL, *u;
+    const char *url = NULL;
+    bool found = false;
+    size_t i;
+    int ret = 0;
+
+    if (rest_call(rc, "GET", "/api/v1/updates?view=by-update", NULL, &out, NULL, &e) != 0)
+        return fail("updates web-page", &e);
+    json_array_foreach(json_object_get(out, "updates"), i, u)
+    {
+        if (str_eq(jsonx_str(u, "id", NULL), want) || str_eq(jsonx_str(u, "name", NULL), want)) {
+            found = true;
+            url = jsonx_str(u, "url", jsonx_str(u, "web_page", NULL));
+            break;
+        }
+    }
+    if (url)
+        printf("%s\n", url);
+    else if (found)
+        err_set(&e, PP_ENOTFOUND, "update %s has no web page in the catalog", want);
+    else
+        err_set(&e, PP_ENOTFOUND, "no update %s in the By Update view (see 'poolpatch updates')",
+                want);
+    if (!url)
+        ret = fail("updates web-page", &e);
+    json_decref(out);
+    return ret;
+}
+
+/* The {"ids": [...]} body of dismiss and download, from argv[from..argc). */
+static json_t *ids_body(int from, int argc, char **argv)
+{
+    json_t *ids = json_array();
+    for (int k = from; k < argc; k++)
+        json_array_append_new(ids, json_string(argv[k]));
+    return json_pack("{s:o}", "ids", ids);
+}
+
+/* updates check / dismiss / restore / download: a POST and its answer. */
+static int updates_post(struct rest_client *rc, const struct updates_args *a, int argc, char **argv)
+{
+    struct err e = {0};
+    json_t *out = NULL, *body = NULL;
+    char what[64], path[64];
+    int ret = 0;
+
+    snprintf(what, sizeof what, "updates %s", a->sub);
+    snprintf(path, sizeof path, "/api/v1/updates/%s", a->sub);
+    if (str_eq(a->sub, "dismiss"))
+        body = a->all ? json_pack("{s:b}", "all", 1) : ids_body(optind, argc, argv);
+    else if (str_eq(a->sub, "download"))
+        body = ids_body(optind, argc, argv);
+    if (rest_call(rc, "POST", path, body, &out, NULL, &e) != 0)
+        ret = fail(what, &e);
+    else if (a->co.json && (str_eq(a->sub, "check") || str_eq(a->sub, "download")))
+        print_json(out);
+    else if (str_eq(a->sub, "check"))
+        print_check(out);
+    else if (str_eq(a->sub, "download"))
+        print_downloads(out);
+    else if (str_eq(a->sub, "dismiss"))
+        printf("Dismissed %s; bring them back with 'poolpatch updates restore'.\n",
+               a->all ? "all updates shown" : "the updates");
+    else
+        printf("Restored dismissed updates.\n");
+    json_decref(out);
+    json_decref(body);
+    return ret;
+}
+
+/* updates' options into A; 0 to go on, else the exit code (+1 for "exit 0" after --help). */
+static int parse_updates(int argc, char **argv, struct updates_args *a)
 {
     static const struct option lo[] = {{"by-update", no_argument, NULL, 'u'},
                                        {"by-server", no_argument, NULL, 's'},
@@ -367,183 +523,82 @@ int cmd_updates(int argc, char **argv)
                                        {"all", no_argument, NULL, 'a'},
                                        COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
-    struct common co = {0};
-    bool by_server = false, all = false, raw = false;
-    const char *sort = "date", *csv = NULL;
-    struct rest_client rc;
-    struct err e = {0};
-    json_t *out = NULL, *body = NULL;
-    struct buf b;
-    int c, ret = 0;
+    int c;
 
+    a->sort = "date";
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(&co, c))
+        if (common_opt(&a->co, c))
             continue;
         switch (c) {
         case 'u':
-            by_server = false;
-            break;
         case 's':
-            by_server = true;
+            a->by_server = c == 's';
             break;
         case 'o':
             if (!str_eq(optarg, "pool") && !str_eq(optarg, "date"))
                 return usage_error("updates", "--sort takes pool or date", UPDATES_USAGE);
-            sort = optarg;
+            a->sort = optarg;
             break;
         case 'x':
-            csv = optarg;
+            a->csv = optarg;
             break;
         case 'a':
-            all = true;
+            a->all = true;
             break;
         case 'R':
-            raw = true; /* CSV cells as they are: no formula neutralisation */
+            a->raw = true; /* CSV cells as they are: no formula neutralisation */
             break;
         case 'h':
             printf("usage: %s\n%s", UPDATES_USAGE, COMMON_HELP);
-            return 0;
+            return -1;
         default:
             return usage_error("updates", "bad option", UPDATES_USAGE);
         }
     }
-    const char *sub = optind < argc ? argv[optind++] : NULL;
+    return 0;
+}
+
+/* Whether updates' subcommand SUB takes its arguments; the usage error's message, or NULL. */
+static const char *updates_args_error(const struct updates_args *a, int argc)
+{
+    const char *sub = a->sub;
     if (sub && !str_eq(sub, "check") && !str_eq(sub, "dismiss") && !str_eq(sub, "restore") &&
         !str_eq(sub, "web-page") && !str_eq(sub, "download"))
-        return usage_error("updates", "unknown subcommand", UPDATES_USAGE);
-    if (!str_eq(sub, "dismiss") && all)
-        return usage_error("updates", "--all belongs to 'updates dismiss'", UPDATES_USAGE);
+        return "unknown subcommand";
+    if (!str_eq(sub, "dismiss") && a->all)
+        return "--all belongs to 'updates dismiss'";
     if ((!sub || str_eq(sub, "check") || str_eq(sub, "restore")) && optind != argc)
-        return usage_error("updates", "unexpected argument", UPDATES_USAGE);
+        return "unexpected argument";
     if (str_eq(sub, "web-page") && optind + 1 != argc)
-        return usage_error("updates", "web-page takes one update ID", UPDATES_USAGE);
+        return "web-page takes one update ID";
     if (str_eq(sub, "download") && optind >= argc)
-        return usage_error("updates", "download takes update IDs or names", UPDATES_USAGE);
-    if (str_eq(sub, "dismiss") && (all == (optind < argc)))
-        return usage_error("updates", "dismiss takes update IDs or --all", UPDATES_USAGE);
-    if (connect_client("updates", &co, &rc))
+        return "download takes update IDs or names";
+    if (str_eq(sub, "dismiss") && (a->all == (optind < argc)))
+        return "dismiss takes update IDs or --all";
+    return NULL;
+}
+
+int cmd_updates(int argc, char **argv)
+{
+    struct updates_args a = {0};
+    struct rest_client rc;
+    int ret = parse_updates(argc, argv, &a);
+
+    if (ret)
+        return ret < 0 ? 0 : ret;
+    a.sub = optind < argc ? argv[optind++] : NULL;
+    const char *bad = updates_args_error(&a, argc);
+    if (bad)
+        return usage_error("updates", bad, UPDATES_USAGE);
+    if (connect_client("updates", &a.co, &rc))
         return 1;
-    buf_init(&b);
-    if (!sub) {
-        char path[128];
-        const char *view = by_server ? "by-server" : "by-update";
-        if (csv) {
-            snprintf(path, sizeof path, "/api/v1/updates/export.csv?view=%s%s", view,
-                     raw ? "&raw=1" : "");
-            if (rest_call(&rc, "GET", path, NULL, NULL, &b, &e) != 0 ||
-                write_file_text(csv, &b, &e) != 0)
-                ret = fail("updates", &e);
-            else if (!str_eq(csv, "-"))
-                fprintf(stderr, "Wrote the %s view to %s.\n", view, csv);
-        } else {
-            snprintf(path, sizeof path, "/api/v1/updates?view=%s&sort=%s", view, sort);
-            if (rest_call(&rc, "GET", path, NULL, &out, NULL, &e) != 0) {
-                ret = fail("updates", &e);
-            } else if (co.json) {
-                print_json(out);
-            } else {
-                if (by_server)
-                    render_by_server(&b, out);
-                else
-                    render_by_update(&b, out);
-                print_buf(&b);
-            }
-        }
-    } else if (str_eq(sub, "check")) {
-        if (rest_call(&rc, "POST", "/api/v1/updates/check", NULL, &out, NULL, &e) != 0) {
-            ret = fail("updates check", &e);
-        } else if (co.json) {
-            print_json(out);
-        } else {
-            size_t i;
-            json_t *p;
-            const json_t *cat = json_object_get(out, "catalog");
-            const char *at = jsonx_str(out, "checked_at", jsonx_str(cat, "checked_at", "?"));
-            bool changed = jsonx_bool(out, "catalog_changed", jsonx_bool(out, "changed", false));
-            printf("Checked at %s", at);
-            if (json_is_integer(json_object_get(out, "updates")))
-                printf(": %lld update%s available", (long long)jsonx_int(out, "updates", 0),
-                       jsonx_int(out, "updates", 0) == 1 ? "" : "s");
-            printf("%s.\n", changed ? " (the catalog changed)" : " (the catalog is unchanged)");
-            json_array_foreach(json_object_get(out, "pools"), i, p)
-            {
-                if (jsonx_str(p, "error", NULL))
-                    printf("  pool %s: %s\n", jsonx_str(p, "name", "?"), jsonx_str(p, "error", ""));
-            }
-            printf("See them with 'poolpatch updates' or 'poolpatch updates --by-server'.\n");
-        }
-    } else if (str_eq(sub, "dismiss")) {
-        if (all) {
-            body = json_pack("{s:b}", "all", 1);
-        } else {
-            json_t *ids = json_array();
-            for (int i = optind; i < argc; i++)
-                json_array_append_new(ids, json_string(argv[i]));
-            body = json_pack("{s:o}", "ids", ids);
-        }
-        if (rest_call(&rc, "POST", "/api/v1/updates/dismiss", body, NULL, NULL, &e) != 0)
-            ret = fail("updates dismiss", &e);
-        else
-            printf("Dismissed %s; bring them back with 'poolpatch updates restore'.\n",
-                   all ? "all updates shown" : "the updates");
-    } else if (str_eq(sub, "download")) {
-        json_t *ids = json_array();
-        size_t i;
-        json_t *d;
-        for (int k = optind; k < argc; k++)
-            json_array_append_new(ids, json_string(argv[k]));
-        body = json_pack("{s:o}", "ids", ids);
-        if (rest_call(&rc, "POST", "/api/v1/updates/download", body, &out, NULL, &e) != 0) {
-            ret = fail("updates download", &e);
-        } else if (co.json) {
-            print_json(out);
-        } else {
-            json_array_foreach(json_object_get(out, "downloads"), i, d)
-            {
-                printf("%s  %s  %lld bytes%s\n", jsonx_str(d, "uuid", "?"),
-                       jsonx_str(d, "path", "?"), (long long)jsonx_int(d, "size", 0),
-                       jsonx_bool(d, "cached", false) ? " (already downloaded)" : "");
-            }
-        }
-    } else if (str_eq(sub, "restore")) {
-        if (rest_call(&rc, "POST", "/api/v1/updates/restore", NULL, NULL, NULL, &e) != 0)
-            ret = fail("updates restore", &e);
-        else
-            printf("Restored dismissed updates.\n");
-    } else {
-        /* web-page: the update's page, from the By Update view */
-        const char *want = argv[optind];
-        size_t i;
-        json_t *u;
-        const char *url = NULL;
-        if (rest_call(&rc, "GET", "/api/v1/updates?view=by-update", NULL, &out, NULL, &e) != 0) {
-            ret = fail("updates web-page", &e);
-        } else {
-            json_array_foreach(json_object_get(out, "updates"), i, u)
-            {
-                if (str_eq(jsonx_str(u, "id", NULL), want) ||
-                    str_eq(jsonx_str(u, "name", NULL), want)) {
-                    url = jsonx_str(u, "url", jsonx_str(u, "web_page", NULL));
-                    if (!url) {
-                        err_set(&e, PP_ENOTFOUND, "update %s has no web page in the catalog", want);
-                        ret = fail("updates web-page", &e);
-                    }
-                    break;
-                }
-            }
-            if (url)
-                printf("%s\n", url);
-            else if (!ret) {
-                err_set(&e, PP_ENOTFOUND,
-                        "no update %s in the By Update view (see 'poolpatch updates')", want);
-                ret = fail("updates web-page", &e);
-            }
-        }
-    }
-    buf_cleanup(&b);
-    json_decref(out);
-    json_decref(body);
+    if (!a.sub)
+        ret = updates_show(&rc, &a);
+    else if (str_eq(a.sub, "web-page"))
+        ret = updates_web_page(&rc, argv[optind]);
+    else
+        ret = updates_post(&rc, &a, argc, argv);
     rest_cleanup(&rc);
     return ret;
 }
@@ -1001,8 +1056,6 @@ int cmd_rollouts(int argc, char **argv)
     static const char usage[] = "poolpatch rollouts [--json]";
     struct common co = {0};
     struct rest_client rc;
-    struct err e = {0};
-    json_t *out = NULL;
     int ret = parse_simple("rollouts", usage, argc, argv, &co, NULL);
 
     if (ret)
@@ -1011,18 +1064,7 @@ int cmd_rollouts(int argc, char **argv)
         return usage_error("rollouts", "no arguments expected", usage);
     if (connect_client("rollouts", &co, &rc))
         return 1;
-    if (rest_call(&rc, "GET", "/api/v1/rollouts", NULL, &out, NULL, &e) != 0) {
-        ret = fail("rollouts", &e);
-    } else if (co.json) {
-        print_json(out);
-    } else {
-        struct buf b;
-        buf_init(&b);
-        render_rollouts(&b, out);
-        print_buf(&b);
-        buf_cleanup(&b);
-    }
-    json_decref(out);
+    ret = get_and_show("rollouts", &co, &rc, "/api/v1/rollouts", render_rollouts);
     rest_cleanup(&rc);
     return ret;
 }

@@ -114,7 +114,16 @@ static int run_call(struct xapi_client *c, const char *method, struct xapi_value
     return 1;
 }
 
-int cmd_xapi(int argc, char **argv)
+struct xapi_args {
+    const char *url, *user, *pwfile, *ca, *kh;
+    enum xapi_proto_pref proto;
+    bool wait, tofu;
+    int64_t timeout_s;
+};
+
+/* `xapi call`'s options into A (argv[0] is "call"); 0 to go on, -1 after --help, else the exit
+ * code. */
+static int xapi_parse(int argc, char **argv, struct xapi_args *a)
 {
     static const struct option opts[] = {
         {"url", required_argument, NULL, 'u'},
@@ -131,6 +140,101 @@ int cmd_xapi(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int ch;
+
+    a->url = getenv("POOLPATCH_XAPI_URL");
+    a->user = "root";
+    a->proto = XAPI_PREF_AUTO;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            a->url = optarg;
+            break;
+        case 'U':
+            a->user = optarg;
+            break;
+        case 'p':
+            a->pwfile = optarg;
+            break;
+        case 'x':
+        case 'j':
+            a->proto = ch == 'x' ? XAPI_PREF_XMLRPC : XAPI_PREF_JSONRPC;
+            break;
+        case 'w':
+            a->wait = true;
+            break;
+        case 'c':
+            a->ca = optarg;
+            break;
+        case 'k':
+            a->kh = optarg;
+            break;
+        case 'T':
+            a->tofu = true;
+            break;
+        case 'd':
+            log_set_level(LOG_LVL_DEBUG);
+            break;
+        case 't':
+            if (str_to_int64(optarg, &a->timeout_s) != 0 || a->timeout_s <= 0) {
+                fprintf(stderr, "poolpatch xapi: --timeout wants a positive number of seconds\n");
+                return 2;
+            }
+            break;
+        case 'h':
+            xapi_usage(stdout);
+            return -1;
+        default:
+            xapi_usage(stderr);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* Connect to A's URL as A's user and run METHOD(PARAMS) (taken); returns the exit code. */
+static int xapi_connect_run(const struct xapi_args *a, const char *password, const char *method,
+                            struct xapi_value *params)
+{
+    struct err e = {0};
+    struct xapi_loop *loop = xapi_loop_new(NULL, &e);
+    if (!loop) {
+        fprintf(stderr, "poolpatch xapi: %s\n", e.msg);
+        xapi_value_free(params);
+        return 1;
+    }
+    const char *addrs[1] = {a->url};
+    struct xapi_client_opts o;
+    xapi_client_opts_init(&o);
+    o.addresses = addrs;
+    o.n_addresses = 1;
+    o.user = a->user;
+    o.password = password ? password : "";
+    o.proto = a->proto;
+    o.ca_file = a->ca;
+    o.known_hosts = a->kh;
+    o.tofu = a->tofu;
+    o.call_timeout_ms = a->timeout_s * 1000;
+    o.reconnect_budget_ms = -1; /* a debugging tool answers at once */
+    struct xapi_client *c = xapi_client_new(loop, &o, &e);
+    int status;
+    if (!c) {
+        fprintf(stderr, "poolpatch xapi: %s\n", e.msg);
+        xapi_value_free(params);
+        status = 2;
+    } else {
+        status = run_call(c, method, params, a->wait, a->timeout_s * 1000);
+        xapi_client_free(c);
+    }
+    xapi_loop_free(loop);
+    return status;
+}
+
+int cmd_xapi(int argc, char **argv)
+{
+    struct xapi_args a = {0};
+
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         xapi_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -142,113 +246,30 @@ int cmd_xapi(int argc, char **argv)
     }
     argc--;
     argv++;
-    const char *url = getenv("POOLPATCH_XAPI_URL");
-    const char *user = "root", *pwfile = NULL, *ca = NULL, *kh = NULL;
-    enum xapi_proto_pref proto = XAPI_PREF_AUTO;
-    bool wait = false, tofu = false;
-    int64_t timeout_s = 0;
-    optind = 1;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'u':
-            url = optarg;
-            break;
-        case 'U':
-            user = optarg;
-            break;
-        case 'p':
-            pwfile = optarg;
-            break;
-        case 'x':
-            proto = XAPI_PREF_XMLRPC;
-            break;
-        case 'j':
-            proto = XAPI_PREF_JSONRPC;
-            break;
-        case 'w':
-            wait = true;
-            break;
-        case 'c':
-            ca = optarg;
-            break;
-        case 'k':
-            kh = optarg;
-            break;
-        case 'T':
-            tofu = true;
-            break;
-        case 'd':
-            log_set_level(LOG_LVL_DEBUG);
-            break;
-        case 't':
-            if (str_to_int64(optarg, &timeout_s) != 0 || timeout_s <= 0) {
-                fprintf(stderr, "poolpatch xapi: --timeout wants a positive number of seconds\n");
-                return 2;
-            }
-            break;
-        case 'h':
-            xapi_usage(stdout);
-            return 0;
-        default:
-            xapi_usage(stderr);
-            return 2;
-        }
-    }
+    int r = xapi_parse(argc, argv, &a);
+    if (r)
+        return r < 0 ? 0 : r;
     if (optind >= argc) {
         fprintf(stderr, "poolpatch xapi call: METHOD missing\n");
         return 2;
     }
-    if (!url || !*url) {
+    if (!a.url || !*a.url) {
         fprintf(stderr, "poolpatch xapi call: give --url (or set POOLPATCH_XAPI_URL)\n");
         return 2;
     }
     const char *method = argv[optind++];
     char *password = NULL;
-    bool needs_login = !str_has_prefix(method, "session.");
-    if (pwfile) {
-        if (read_password(pwfile, &password) != 0)
+    if (a.pwfile) {
+        if (read_password(a.pwfile, &password) != 0)
             return 2;
-    } else if (needs_login) {
+    } else if (!str_has_prefix(method, "session.")) {
         fprintf(stderr, "poolpatch xapi call: %s needs a session: give --password-file\n", method);
         return 2;
     }
     struct xapi_value *params = xapi_value_new_array();
     for (int i = optind; i < argc; i++)
         xapi_array_append_take(params, parse_arg(argv[i]));
-
-    struct err e = {0};
-    struct xapi_loop *loop = xapi_loop_new(NULL, &e);
-    if (!loop) {
-        fprintf(stderr, "poolpatch xapi: %s\n", e.msg);
-        xapi_value_free(params);
-        free(password);
-        return 1;
-    }
-    const char *addrs[1] = {url};
-    struct xapi_client_opts o;
-    xapi_client_opts_init(&o);
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    o.user = user;
-    o.password = password ? password : "";
-    o.proto = proto;
-    o.ca_file = ca;
-    o.known_hosts = kh;
-    o.tofu = tofu;
-    o.call_timeout_ms = timeout_s * 1000;
-    o.reconnect_budget_ms = -1; /* a debugging tool answers at once */
-    struct xapi_client *c = xapi_client_new(loop, &o, &e);
-    int status;
-    if (!c) {
-        fprintf(stderr, "poolpatch xapi: %s\n", e.msg);
-        xapi_value_free(params);
-        status = 2;
-    } else {
-        status = run_call(c, method, params, wait, timeout_s * 1000);
-        xapi_client_free(c);
-    }
-    xapi_loop_free(loop);
+    int status = xapi_connect_run(&a, password, method, params);
     if (password) {
         memset(password, 0, strlen(password));
         free(password);

@@ -474,162 +474,215 @@ struct replay_stats {
     size_t parked_multi; /* VMs parked in a batch of several hosts */
 };
 
+/* The state of one replay: where each VM is, each host's free memory and batch. */
+struct replay {
+    const struct inv_pool *pool;
+    const struct plan *p;
+    int64_t overhead;
+    unsigned seed;
+    int *nmig;
+    struct replay_stats *st;
+    size_t nh, nv;
+    int64_t *freem;
+    size_t *loc;
+    int *hbatch;
+    bool *hevac, *parked;
+    int *parked_in;
+    int maxb;
+    int64_t max_load, max_safe_free;
+};
+
+/* Every host with updates is in a batch; batches are numbered 0..n-1, none empty; the master's
+ * batch comes first (hosts updated in place never come before it). */
+static void replay_check_batches(struct replay *r)
+{
+    const struct plan *p = r->p;
+    r->maxb = -1;
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        size_t h = host_ix(r->pool, p->hosts[i].ref);
+        r->hbatch[h] = p->hosts[i].batch;
+        r->hevac[h] = p->hosts[i].evacuate && p->hosts[i].batch >= 0;
+        if (r->hbatch[h] > r->maxb)
+            r->maxb = r->hbatch[h];
+    }
+    for (size_t i = 0; i < p->n_hosts; i++)
+        if (p->hosts[i].n_updates > 0 && p->hosts[i].batch < 0)
+            fail_msg("seed %u: %s has updates but no batch", r->seed, p->hosts[i].ref);
+    if ((size_t)(r->maxb + 1) != p->totals.batches)
+        fail_msg("seed %u: batches up to %d, totals say %zu", r->seed, r->maxb, p->totals.batches);
+    for (int b = 0; b <= r->maxb; b++) {
+        bool any = false;
+        for (size_t h = 0; h < r->nh; h++)
+            any = any || r->hbatch[h] == b;
+        if (!any)
+            fail_msg("seed %u: batch %d is empty", r->seed, b);
+    }
+    size_t mi = host_ix(r->pool, r->pool->master_ref);
+    if (r->hbatch[mi] > 0)
+        fail_msg("seed %u: the master is in batch %d", r->seed, r->hbatch[mi]);
+}
+
+/* minimal parks VMs only when no host that stays up has one host's worth of free memory:
+ * the biggest load of a host to evacuate (every live VM on it, a bound on what moves) */
+static void replay_loads(struct replay *r)
+{
+    r->max_load = r->max_safe_free = 0;
+    for (size_t h = 0; h < r->nh; h++) {
+        if (!r->hevac[h]) {
+            if (r->freem[h] > r->max_safe_free)
+                r->max_safe_free = r->freem[h];
+            continue;
+        }
+        int64_t load = 0;
+        for (size_t v = 0; v < r->nv; v++)
+            if (r->loc[v] == h && r->pool->vms[v].power_state != INV_HALTED)
+                load += r->pool->vms[v].memory + r->overhead;
+        if (load > r->max_load)
+            r->max_load = load;
+    }
+}
+
+/* One migration M of batch B (phase 0 evacuation, 1 the way back), checked and carried out. */
+static void replay_migration(struct replay *r, const struct plan_migration *m, int b, int phase,
+                             size_t in_batch)
+{
+    const struct inv_pool *pool = r->pool;
+    unsigned seed = r->seed;
+    size_t v = vm_ix(pool, m->vm_ref), from = host_ix(pool, m->from_ref),
+           to = host_ix(pool, m->to_ref);
+    const struct inv_vm *vm = &pool->vms[v];
+    if (r->loc[v] != from)
+        fail_msg("seed %u: %s is not on %s", seed, m->vm_ref, m->from_ref);
+    if (phase == 0 && r->hbatch[to] == b && r->hevac[to])
+        fail_msg("seed %u: %s sent to %s, which is down", seed, m->vm_ref, m->to_ref);
+    if (!srs_on(pool, vm, m->to_ref))
+        fail_msg("seed %u: %s sent to %s, which lacks its SRs", seed, m->vm_ref, m->to_ref);
+    r->freem[to] -= vm->memory + r->overhead;
+    r->freem[from] += vm->memory + r->overhead;
+    if (r->freem[to] < 0)
+        fail_msg("seed %u: %s overcommitted by %s", seed, m->to_ref, m->vm_ref);
+    if (phase == 1 && to != host_ix(pool, vm->resident_on))
+        fail_msg("seed %u: %s not brought home", seed, m->vm_ref);
+    if (phase == 0 && r->hevac[to] && r->hbatch[to] > b && r->p->policy == PLAN_POLICY_MINIMAL) {
+        r->parked[v] = true;
+        r->parked_in[v] = b;
+        r->st->parked++;
+        r->st->parked_multi += in_batch > 1;
+        if (in_batch != 1 && r->max_safe_free >= r->max_load)
+            fail_msg("seed %u: parking in a batch of %zu with a host's worth "
+                     "of room on a host that stays up",
+                     seed, in_batch);
+    }
+    r->loc[v] = to;
+    r->nmig[v]++;
+}
+
+/* After batch B's evacuation: the hosts going down are empty, except VMs reported as
+ * unplaceable or resolved; with minimal, a VM parked here had no room on a host that stays up. */
+static void replay_after_evacuation(struct replay *r, int b)
+{
+    const struct inv_pool *pool = r->pool;
+    for (size_t v = 0; v < r->nv; v++) {
+        const struct inv_vm *vm = &pool->vms[v];
+        if (!(r->hbatch[r->loc[v]] == b && r->hevac[r->loc[v]]) || vm->power_state != INV_RUNNING)
+            continue;
+        if (!has_check(r->p, "evacuate_memory", vm->ref) &&
+            !has_check(r->p, "evacuate_storage", vm->ref) &&
+            !has_check(r->p, "evacuate_local_disk", vm->ref))
+            fail_msg("seed %u: %s left on a host going down", r->seed, vm->ref);
+    }
+    for (size_t v = 0; v < r->nv; v++) {
+        if (!r->parked[v] || r->parked_in[v] != b || r->p->policy != PLAN_POLICY_MINIMAL)
+            continue;
+        for (size_t h = 0; h < r->nh; h++) {
+            bool stays = !(r->hevac[h] && r->hbatch[h] >= b);
+            if (stays && srs_on(pool, &pool->vms[v], pool->hosts[h].ref) &&
+                r->freem[h] >= pool->vms[v].memory + r->overhead)
+                fail_msg("seed %u: %s parked although %s had room", r->seed, pool->vms[v].ref,
+                         pool->hosts[h].ref);
+        }
+    }
+}
+
+/* Batch B: its evacuations, the checks after them, then its migrations back. */
+static void replay_batch(struct replay *r, int b)
+{
+    size_t in_batch = 0;
+    for (size_t h = 0; h < r->nh; h++)
+        in_batch += r->hbatch[h] == b && r->hevac[h];
+    for (int phase = 0; phase < 2; phase++) {
+        for (size_t i = 0; i < r->p->n_hosts; i++) {
+            const struct plan_host *ph = &r->p->hosts[i];
+            if (ph->batch != b)
+                continue;
+            const struct plan_action *a =
+                paction(ph, phase == 0 ? PLAN_ACT_EVACUATE : PLAN_ACT_MIGRATE_BACK);
+            for (size_t j = 0; a && j < a->n_migrations; j++)
+                replay_migration(r, &a->migrations[j], b, phase, in_batch);
+        }
+        if (phase == 0)
+            replay_after_evacuation(r, b);
+    }
+}
+
+/* Per VM: at most two migrations, home again with return, twice only when parked (minimal). */
+static void replay_final(struct replay *r)
+{
+    const struct inv_pool *pool = r->pool;
+    size_t total = 0;
+    for (size_t v = 0; v < r->nv; v++) {
+        int n = r->nmig[v];
+        total += (size_t)n;
+        r->st->moved += n > 0;
+        r->st->twice += n == 2;
+        if (n > 2)
+            fail_msg("seed %u: %s migrated %d times", r->seed, pool->vms[v].ref, n);
+        if (r->p->policy == PLAN_POLICY_RETURN && n &&
+            r->loc[v] != host_ix(pool, pool->vms[v].resident_on))
+            fail_msg("seed %u: %s did not return home", r->seed, pool->vms[v].ref);
+        if (n == 2 && r->p->policy == PLAN_POLICY_MINIMAL && !r->parked[v])
+            fail_msg("seed %u: %s moved twice without being parked", r->seed, pool->vms[v].ref);
+    }
+    assert_int_equal(total, r->p->totals.migrations);
+}
+
 /* Replay p on pool, asserting the invariants; returns per-VM migration counts in nmig. */
 static void replay(const struct inv_pool *pool, const struct plan *p, int64_t overhead, int *nmig,
                    struct replay_stats *st, unsigned seed)
 {
-    size_t nh = pool->n_hosts, nv = pool->n_vms;
-    int64_t *freem = calloc(nh, sizeof(*freem));
-    size_t *loc = calloc(nv, sizeof(*loc));
-    int *hbatch = calloc(nh, sizeof(*hbatch));
-    bool *hevac = calloc(nh, sizeof(*hevac));
-    bool *parked = calloc(nv, sizeof(*parked));
-    int *parked_in = calloc(nv, sizeof(*parked_in));
-    assert_non_null(parked_in);
-    assert_non_null(freem);
-    assert_non_null(loc);
-    assert_non_null(hbatch);
-    assert_non_null(hevac);
-    assert_non_null(parked);
+    struct replay r = {.pool = pool,
+                       .p = p,
+                       .overhead = overhead,
+                       .seed = seed,
+                       .nmig = nmig,
+                       .st = st,
+                       .nh = pool->n_hosts,
+                       .nv = pool->n_vms};
+    r.freem = calloc(r.nh, sizeof(*r.freem));
+    r.loc = calloc(r.nv, sizeof(*r.loc));
+    r.hbatch = calloc(r.nh, sizeof(*r.hbatch));
+    r.hevac = calloc(r.nh, sizeof(*r.hevac));
+    r.parked = calloc(r.nv, sizeof(*r.parked));
+    r.parked_in = calloc(r.nv, sizeof(*r.parked_in));
+    assert_true(r.freem && r.loc && r.hbatch && r.hevac && r.parked && r.parked_in);
     memset(st, 0, sizeof(*st));
-    for (size_t h = 0; h < nh; h++)
-        freem[h] = pool->hosts[h].memory_free;
-    for (size_t v = 0; v < nv; v++) {
-        loc[v] = host_ix(pool, pool->vms[v].resident_on);
+    for (size_t h = 0; h < r.nh; h++)
+        r.freem[h] = pool->hosts[h].memory_free;
+    for (size_t v = 0; v < r.nv; v++) {
+        r.loc[v] = host_ix(pool, pool->vms[v].resident_on);
         nmig[v] = 0;
     }
-    int maxb = -1;
-    for (size_t i = 0; i < p->n_hosts; i++) {
-        size_t h = host_ix(pool, p->hosts[i].ref);
-        hbatch[h] = p->hosts[i].batch;
-        hevac[h] = p->hosts[i].evacuate && p->hosts[i].batch >= 0;
-        if (hbatch[h] > maxb)
-            maxb = hbatch[h];
-    }
-    /* every host with updates is in a batch; batches are numbered 0..n-1, none empty */
-    for (size_t i = 0; i < p->n_hosts; i++)
-        if (p->hosts[i].n_updates > 0 && p->hosts[i].batch < 0)
-            fail_msg("seed %u: %s has updates but no batch", seed, p->hosts[i].ref);
-    if ((size_t)(maxb + 1) != p->totals.batches)
-        fail_msg("seed %u: batches up to %d, totals say %zu", seed, maxb, p->totals.batches);
-    for (int b = 0; b <= maxb; b++) {
-        bool any = false;
-        for (size_t h = 0; h < nh; h++)
-            any = any || hbatch[h] == b;
-        if (!any)
-            fail_msg("seed %u: batch %d is empty", seed, b);
-    }
-    /* the master's batch comes first; hosts updated in place never come before it */
-    size_t mi = host_ix(pool, pool->master_ref);
-    if (hbatch[mi] > 0)
-        fail_msg("seed %u: the master is in batch %d", seed, hbatch[mi]);
-    /* minimal parks VMs only when no host that stays up has one host's worth of free memory:
-     * the biggest load of a host to evacuate (every live VM on it, a bound on what moves) */
-    int64_t max_load = 0, max_safe_free = 0;
-    for (size_t h = 0; h < nh; h++) {
-        if (!hevac[h]) {
-            if (freem[h] > max_safe_free)
-                max_safe_free = freem[h];
-            continue;
-        }
-        int64_t load = 0;
-        for (size_t v = 0; v < nv; v++)
-            if (loc[v] == h && pool->vms[v].power_state != INV_HALTED)
-                load += pool->vms[v].memory + overhead;
-        if (load > max_load)
-            max_load = load;
-    }
-    for (int b = 0; b <= maxb; b++) {
-        size_t in_batch = 0;
-        for (size_t h = 0; h < nh; h++)
-            in_batch += hbatch[h] == b && hevac[h];
-        for (int phase = 0; phase < 2; phase++) {
-            for (size_t i = 0; i < p->n_hosts; i++) {
-                const struct plan_host *ph = &p->hosts[i];
-                if (ph->batch != b)
-                    continue;
-                const struct plan_action *a =
-                    paction(ph, phase == 0 ? PLAN_ACT_EVACUATE : PLAN_ACT_MIGRATE_BACK);
-                for (size_t j = 0; a && j < a->n_migrations; j++) {
-                    const struct plan_migration *m = &a->migrations[j];
-                    size_t v = vm_ix(pool, m->vm_ref), from = host_ix(pool, m->from_ref),
-                           to = host_ix(pool, m->to_ref);
-                    const struct inv_vm *vm = &pool->vms[v];
-                    if (loc[v] != from)
-                        fail_msg("seed %u: %s is not on %s", seed, m->vm_ref, m->from_ref);
-                    if (phase == 0 && hbatch[to] == b && hevac[to])
-                        fail_msg("seed %u: %s sent to %s, which is down", seed, m->vm_ref,
-                                 m->to_ref);
-                    if (!srs_on(pool, vm, m->to_ref))
-                        fail_msg("seed %u: %s sent to %s, which lacks its SRs", seed, m->vm_ref,
-                                 m->to_ref);
-                    freem[to] -= vm->memory + overhead;
-                    freem[from] += vm->memory + overhead;
-                    if (freem[to] < 0)
-                        fail_msg("seed %u: %s overcommitted by %s", seed, m->to_ref, m->vm_ref);
-                    if (phase == 1 && to != host_ix(pool, vm->resident_on))
-                        fail_msg("seed %u: %s not brought home", seed, m->vm_ref);
-                    if (phase == 0 && hevac[to] && hbatch[to] > b &&
-                        p->policy == PLAN_POLICY_MINIMAL) {
-                        parked[v] = true;
-                        parked_in[v] = b;
-                        st->parked++;
-                        st->parked_multi += in_batch > 1;
-                        if (in_batch != 1 && max_safe_free >= max_load)
-                            fail_msg("seed %u: parking in a batch of %zu with a host's worth "
-                                     "of room on a host that stays up",
-                                     seed, in_batch);
-                    }
-                    loc[v] = to;
-                    nmig[v]++;
-                }
-            }
-            if (phase == 0) {
-                /* the hosts going down are empty, except VMs reported as unplaceable or resolved */
-                for (size_t v = 0; v < nv; v++) {
-                    const struct inv_vm *vm = &pool->vms[v];
-                    if (!(hbatch[loc[v]] == b && hevac[loc[v]]) || vm->power_state != INV_RUNNING)
-                        continue;
-                    if (!has_check(p, "evacuate_memory", vm->ref) &&
-                        !has_check(p, "evacuate_storage", vm->ref) &&
-                        !has_check(p, "evacuate_local_disk", vm->ref))
-                        fail_msg("seed %u: %s left on a host going down", seed, vm->ref);
-                }
-                /* minimal policy: a VM parked here had no room on any host that stays up */
-                for (size_t v = 0; v < nv; v++) {
-                    if (!parked[v] || parked_in[v] != b || p->policy != PLAN_POLICY_MINIMAL)
-                        continue;
-                    for (size_t h = 0; h < nh; h++) {
-                        bool stays = !(hevac[h] && hbatch[h] >= b);
-                        if (stays && srs_on(pool, &pool->vms[v], pool->hosts[h].ref) &&
-                            freem[h] >= pool->vms[v].memory + overhead)
-                            fail_msg("seed %u: %s parked although %s had room", seed,
-                                     pool->vms[v].ref, pool->hosts[h].ref);
-                    }
-                }
-            }
-        }
-    }
-    size_t total = 0;
-    for (size_t v = 0; v < nv; v++) {
-        total += (size_t)nmig[v];
-        st->moved += nmig[v] > 0;
-        st->twice += nmig[v] == 2;
-        if (nmig[v] > 2)
-            fail_msg("seed %u: %s migrated %d times", seed, pool->vms[v].ref, nmig[v]);
-        if (p->policy == PLAN_POLICY_RETURN && nmig[v] &&
-            loc[v] != host_ix(pool, pool->vms[v].resident_on))
-            fail_msg("seed %u: %s did not return home", seed, pool->vms[v].ref);
-        if (nmig[v] == 2 && p->policy == PLAN_POLICY_MINIMAL && !parked[v])
-            fail_msg("seed %u: %s moved twice without being parked", seed, pool->vms[v].ref);
-    }
-    assert_int_equal(total, p->totals.migrations);
-    free(freem);
-    free(loc);
-    free(hbatch);
-    free(hevac);
-    free(parked);
-    free(parked_in);
+    replay_check_batches(&r);
+    replay_loads(&r);
+    for (int b = 0; b <= r.maxb; b++)
+        replay_batch(&r, b);
+    replay_final(&r);
+    free(r.freem);
+    free(r.loc);
+    free(r.hbatch);
+    free(r.hevac);
+    free(r.parked);
+    free(r.parked_in);
 }
 
 /* The master first and alone: when it is updated it is the only host of batch 0 and every
