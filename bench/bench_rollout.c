@@ -57,6 +57,31 @@ static json_t *replan_result(struct tenv *t, const char *id)
     return r;
 }
 
+struct mcounts {
+    char line[1024];
+    size_t len;
+};
+
+static void method_fn(void *ctx, const char *method, uint64_t n)
+{
+    struct mcounts *m = ctx;
+    if (m->len < sizeof(m->line))
+        m->len += (size_t)snprintf(m->line + m->len, sizeof(m->line) - m->len, " %s %llu", method,
+                                   (unsigned long long)n);
+}
+
+/* XAPI calls by method over the run (the pool's client: what the pool received). */
+static void print_calls(struct tenv *t, long long hosts)
+{
+    struct xapi_counts k;
+    struct mcounts m = {.len = 0};
+    xapi_client_counts(t->clients[0], &k, method_fn, &m);
+    printf("  XAPI calls       %8llu  (%.1f per host-update; %llu XAPI errors, %llu reconnects)\n",
+           (unsigned long long)k.calls, hosts > 0 ? (double)k.calls / (double)hosts : 0.0,
+           (unsigned long long)k.xapi_errors, (unsigned long long)k.reconnects);
+    printf("  by method       %s\n", m.line);
+}
+
 static int run(const json_t *scenario, enum plan_policy policy)
 {
     struct err e = {0};
@@ -136,6 +161,7 @@ static int run(const json_t *scenario, enum plan_policy policy)
     printf("  updates applied  %8lld  batches %lld\n",
            (long long)json_integer_value(json_object_get(c, "updates_applied")),
            (long long)json_integer_value(json_object_get(rp, "batches")));
+    print_calls(t, (long long)json_integer_value(json_object_get(c, "updates_applied")));
     printf("  real             %8.2f s   peak RSS %ld MiB\n", real, ru.ru_maxrss / 1024);
     int rc = st == STORE_ROLLOUT_DONE ? 0 : 1;
     json_decref(sst);

@@ -407,6 +407,8 @@ static void graveyard_empty(struct engine *eng)
         struct eng_pool *p = eng->graveyard[i];
         xapi_client_free(p->client);
         engine_cdn_pool_retire(p); /* a read its last callbacks may have started */
+        free(p->calls_rollout);
+        json_decref(p->calls_base);
         free(p->name);
         free(p->url);
         free(p->username);

@@ -168,18 +168,69 @@ static void refresh_cdn_after(struct engine *eng, const char *pool, const char *
     }
 }
 
+/* Queue facts f (taken) of host (pool level: "") for the end of the turn. */
+static void push_facts(struct engine *eng, const struct eng_event *x, const char *host, json_t *f)
+{
+    char *text = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    eng->pending_facts =
+        xreallocarray(eng->pending_facts, eng->n_pending_facts + 1, sizeof(*eng->pending_facts));
+    eng->pending_facts[eng->n_pending_facts++] =
+        (struct eng_facts){xstrdup(x->rollout), xstrdup(x->pool), xstrdup(host), text};
+}
+
 static void record_facts(struct engine *eng, const struct eng_event *x, const char *ref,
                          struct xapi_client *c, const struct xapi_value *rec)
 {
     if (!x->rollout || !ref || !rec || (x->percent != 100 && x->percent != -1))
         return;
     json_t *f = host_facts(c, rec);
-    char *text = json_dumps(f, JSON_COMPACT);
-    json_decref(f);
-    eng->pending_facts =
-        xreallocarray(eng->pending_facts, eng->n_pending_facts + 1, sizeof(*eng->pending_facts));
-    eng->pending_facts[eng->n_pending_facts++] =
-        (struct eng_facts){xstrdup(x->rollout), xstrdup(x->pool), xstrdup(ref), text};
+    push_facts(eng, x, ref, f);
+}
+
+static void calls_fn(void *ctx, const char *method, uint64_t n)
+{
+    json_object_set_new(ctx, method, json_integer((json_int_t)n));
+}
+
+/* The client's XAPI calls by method, {method: n}. */
+static json_t *calls_now(struct xapi_client *c)
+{
+    json_t *o = json_object();
+    xapi_client_counts(c, NULL, calls_fn, o);
+    return o;
+}
+
+/*
+ * XAPI calls of a rollout on a pool: the client's counts when the rollout's first event for the
+ * pool came, and on each host outcome the difference, recorded as the pool's facts (host "";
+ * exec_json.c sums them into the rollout's counters).  Counts since this daemon (re)started the
+ * rollout on the pool.
+ */
+static void record_calls(struct engine *eng, const struct eng_event *x)
+{
+    struct eng_pool *p = x->rollout && x->pool ? engine_find_pool(eng, x->pool) : NULL;
+    if (!p || !p->client)
+        return;
+    if (!p->calls_rollout || !str_eq(p->calls_rollout, x->rollout)) {
+        free(p->calls_rollout);
+        json_decref(p->calls_base);
+        p->calls_rollout = xstrdup(x->rollout);
+        p->calls_base = calls_now(p->client);
+        return;
+    }
+    if (x->percent != 100 && x->percent != -1)
+        return; /* an outcome (a host's or the pool's) */
+    json_t *now = calls_now(p->client), *d = json_object(), *v;
+    const char *m;
+    json_object_foreach(now, m, v)
+    {
+        json_int_t n = json_integer_value(v) - json_integer_value(json_object_get(p->calls_base, m));
+        if (n > 0)
+            json_object_set_new(d, m, json_integer(n));
+    }
+    json_decref(now);
+    push_facts(eng, x, "", json_pack("{s:o}", "xapi_calls", d));
 }
 
 /* The executor's emit callback (exec.h's exec_env.emit).  Engine thread. */
@@ -198,6 +249,7 @@ void engine_emit_event(void *ctx, const char *rollout, const char *pool, const c
     char *text = json_dumps(ev, JSON_COMPACT);
     json_decref(ev);
     record_facts(eng, &x, ref, c, rec);
+    record_calls(eng, &x);
     if (rollout) {
         struct eng_event *q = xreallocarray(eng->pending_events, eng->n_pending_events + 1,
                                             sizeof(*eng->pending_events));

@@ -49,6 +49,10 @@ struct eng_pool {
     char cdn_error[ERR_MSG_MAX]; /* the last failed sync or read, "" after a good one */
     struct cdn_job *cdn_job;     /* the sync / read in flight, or NULL */
     bool retired;                /* removed: in the graveyard until its client is freed */
+    /* XAPI calls of the rollout running on the pool (engine_events.c): its id, and the client's
+     * calls by method when this daemon first saw it (owned; NULL until then). */
+    char *calls_rollout;
+    json_t *calls_base;
 };
 
 struct eng_sub {

@@ -16,6 +16,7 @@
 #include "store/store_metrics.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,39 @@ static void pool_metrics(struct buf *b, struct engine *eng)
     json_decref(view);
 }
 
+static void method_sample(void *ctx, const char *method, uint64_t n)
+{
+    sample1(ctx, "poolpatch_xapi_calls_total", "method", method, (double)n);
+}
+
+/* The XAPI traffic of every pool client since the daemon started (xapi_process_counts). */
+static void xapi_metrics(struct buf *b)
+{
+    struct xapi_counts k;
+    head(b, "poolpatch_xapi_calls_total", "counter",
+         "XAPI requests sent, by method (logins, replays and event.from long-polls included).");
+    xapi_process_counts(&k, method_sample, b);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } totals[] = {
+        {"poolpatch_xapi_errors_total", "XAPI answers that were an error (ErrorDescription).",
+         offsetof(struct xapi_counts, xapi_errors)},
+        {"poolpatch_xapi_transport_errors_total",
+         "XAPI requests that failed in transport (refused, reset, timeout, TLS).",
+         offsetof(struct xapi_counts, transport_errors)},
+        {"poolpatch_xapi_reconnects_total", "Times a pool's master was lost and searched for.",
+         offsetof(struct xapi_counts, reconnects)},
+        {"poolpatch_xapi_logins_total", "XAPI logins sent.", offsetof(struct xapi_counts, logins)},
+    };
+    for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
+        uint64_t n;
+        memcpy(&n, (const char *)&k + totals[i].off, sizeof n);
+        head(b, totals[i].name, "counter", totals[i].help);
+        buf_printf(b, "%s %llu\n", totals[i].name, (unsigned long long)n);
+    }
+}
+
 static void process_metrics(struct buf *b)
 {
     struct rusage ru;
@@ -231,6 +265,7 @@ int engine_metrics(struct engine *eng, char **text, struct err *e)
     buf_puts(&b, "poolpatch_build_info{version=\"" PP_ENGINE_VERSION "\"} 1\n");
     pool_metrics(&b, eng);
     journal_metrics(&b, &m);
+    xapi_metrics(&b);
     process_metrics(&b);
     *text = buf_take(&b);
     return 0;

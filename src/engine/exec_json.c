@@ -658,6 +658,34 @@ static int facts_row(void *ctx, const char *pool, const char *host, const char *
     return 0;
 }
 
+/*
+ * The rollout's XAPI calls: the pools' facts (host "", engine_events.c) summed into
+ * xapi_calls {method: n}, xapi_calls_total and xapi_calls_per_host_update (per host done).
+ */
+static void calls_json(json_t *counters, json_t *host_facts, size_t hosts_done)
+{
+    json_t *sum = json_object(), *f, *v;
+    json_int_t total = 0;
+    const char *key, *m;
+    json_object_foreach(host_facts, key, f)
+    {
+        size_t n = strlen(key);
+        if (n == 0 || key[n - 1] != '\n')
+            continue;
+        json_object_foreach(json_object_get(f, "xapi_calls"), m, v)
+        {
+            json_object_set_new(
+                sum, m, json_integer(json_integer_value(json_object_get(sum, m)) +
+                                     json_integer_value(v)));
+            total += json_integer_value(v);
+        }
+    }
+    json_object_set_new(counters, "xapi_calls", sum);
+    json_object_set_new(counters, "xapi_calls_total", json_integer(total));
+    json_object_set_new(counters, "xapi_calls_per_host_update",
+                        hosts_done ? json_real((double)total / (double)hosts_done) : json_null());
+}
+
 static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
                             const struct store_rollout *ro, const struct jscan *j, int64_t now_ms,
                             bool detail)
@@ -682,12 +710,15 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
             json_decref(pj);
         }
     }
-    json_decref(host_facts);
     json_object_set_new(o, "pools", pools);
     json_object_set_new(o, "error",
                         j->error && ro->state != STORE_ROLLOUT_CANCELLED ? json_incref(j->error)
                                                                          : json_null());
-    json_object_set_new(o, "counters", counters_json(j, &c, detail));
+    json_t *counters = counters_json(j, &c, detail);
+    if (detail)
+        calls_json(counters, host_facts, c.done);
+    json_decref(host_facts);
+    json_object_set_new(o, "counters", counters);
     if (detail) {
         json_object_set_new(o, "policy", json_string(ro->policy ? ro->policy : ""));
         json_object_set_new(o, "automated", json_boolean(j->automated));

@@ -120,6 +120,7 @@ struct xapi_client {
 
     bool closing;
     bool watching; /* registered with the in-process handler's watch */
+    struct xapi__counts counts;
 };
 
 static void client_pump(struct xapi_client *c);
@@ -230,6 +231,7 @@ static void wreq_send(struct xapi_client *c, struct wreq *w)
         log_debug(LOGM, "%s <- %s", w->host, buf_str(&b));
         buf_cleanup(&b);
     }
+    xapi__count(&c->counts, XAPI__COUNT_CALL, w->method);
     if (c->o.inproc)
         xapi__inproc_start(c->loop, w);
     else
@@ -281,6 +283,11 @@ void xapi__client_set_proto(struct xapi_client *c, enum xapi_proto_pref p)
 enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c)
 {
     return c->o.proto;
+}
+
+const struct xapi__counts *xapi__client_counts(const struct xapi_client *c)
+{
+    return &c->counts;
 }
 
 /* ---- client ---- */
@@ -662,6 +669,7 @@ static void op_wreq_done(struct wreq *w)
     op->w = NULL;
     bool session_op = op_needs_session(op);
     if (w->rc != 0) {
+        xapi__count(&c->counts, XAPI__COUNT_TRANSPORT_ERROR, NULL);
         /* A long-poll that outlived its own timeout plus margin means a stuck master too. */
         bool dropped =
             w->rc == PP_ETRANSPORT || (w->rc == PP_ETIMEOUT && (!w->maybe_delivered || op->lp));
@@ -686,6 +694,7 @@ static void op_wreq_done(struct wreq *w)
     if (!w->resp.ok) {
         struct err e = {0};
         xapi_err_from_description(w->resp.error, &e);
+        xapi__count(&c->counts, XAPI__COUNT_XAPI_ERROR, NULL);
         log_debug(LOGM, "%s -> %s: %s", w->host, w->method, e.msg);
         if (session_op && strcmp(e.xapi_code, "SESSION_INVALID") == 0 && op->relogins < 1) {
             op->relogins++;
@@ -954,6 +963,7 @@ static void login_next(struct xapi_client *c)
      * xapi_session.ml binds it as ~version:_).  XenAPI.py sends "1.0"; so do we. */
     xapi_array_append_string(p, "1.0");
     xapi_array_append_string(p, c->o.originator);
+    xapi__count(&c->counts, XAPI__COUNT_LOGIN, NULL);
     struct wreq *w = xapi__wreq_new(c, host, "session.login_with_password", p);
     w->done = login_done;
     w->timeout_ms = c->o.call_timeout_ms;
@@ -969,6 +979,8 @@ static void client_connect(struct xapi_client *c, bool reconnect)
     c->cycling = true;
     c->cycle_start = xapi__loop_now(c->loop);
     c->attempt = 0;
+    if (reconnect)
+        xapi__count(&c->counts, XAPI__COUNT_RECONNECT, NULL);
     err_clear(&c->last_err);
     set_state(c, reconnect ? XAPI_CONN_RECONNECTING : XAPI_CONN_CONNECTING, NULL);
     round_start(c);
@@ -985,6 +997,7 @@ static void login_done(struct wreq *w)
         return;
     }
     if (w->rc != 0) {
+        xapi__count(&c->counts, XAPI__COUNT_TRANSPORT_ERROR, NULL);
         c->last_err = w->err;
         if (w->rc == PP_ETLS || w->rc == PP_ELIMIT) {
             struct err e = w->err;
@@ -1001,6 +1014,7 @@ static void login_done(struct wreq *w)
     if (!w->resp.ok) {
         struct err e = {0};
         xapi_err_from_description(w->resp.error, &e);
+        xapi__count(&c->counts, XAPI__COUNT_XAPI_ERROR, NULL);
         if (strcmp(e.xapi_code, "HOST_IS_SLAVE") == 0) {
             const char *m = xapi_value_str(xapi_array_get(w->resp.error, 1));
             log_info(LOGM, "pool %s: %s is a supporter; master is %s", c->hosts.items[0], w->host,
@@ -1157,6 +1171,7 @@ void xapi_client_free(struct xapi_client *c)
     free((char *)c->o.originator);
     free((char *)c->o.ca_file);
     free((char *)c->o.known_hosts);
+    xapi__counts_cleanup(&c->counts);
     free(c);
 }
 

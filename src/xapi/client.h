@@ -153,6 +153,28 @@ unsigned xapi_client_login_count(const struct xapi_client *c);
 /* Add a host address (no-op when known); used to remember the pool's other hosts. */
 void xapi_client_add_address(struct xapi_client *c, const char *host);
 
+/* ---- counts of the XAPI traffic ---- */
+
+/* Totals since the client (or the process) started.  A call is a request put on the wire:
+ * logins, replays and event.from long-polls included, as the host counts them. */
+struct xapi_counts {
+    uint64_t calls;            /* requests sent */
+    uint64_t xapi_errors;      /* answers that were an XAPI ErrorDescription */
+    uint64_t transport_errors; /* refused, reset, timed out, TLS, over the size limit */
+    uint64_t reconnects;       /* times the master was lost and searched for again */
+    uint64_t logins;           /* session.login_with_password sent */
+};
+/*
+ * The client's counts into *out (may be NULL), then fn(ctx, method, n) for each method sent so
+ * far (fn may be NULL; method borrowed for the call).  The loop's thread.
+ */
+void xapi_client_counts(const struct xapi_client *c, struct xapi_counts *out,
+                        void (*fn)(void *ctx, const char *method, uint64_t n), void *ctx);
+/* The same over every client of the process, freed ones included.  Any thread; fn runs under
+ * the counters' lock (it must not call back into the client). */
+void xapi_process_counts(struct xapi_counts *out,
+                         void (*fn)(void *ctx, const char *method, uint64_t n), void *ctx);
+
 /* ---- calls ---- */
 
 /*

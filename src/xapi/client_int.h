@@ -92,6 +92,30 @@ void xapi__cache_foreach(const struct xapi_cache *k, const char *cls,
                          bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
                          void *ctx);
 
+/* ---- counts (stats.c) ---- */
+
+struct xapi_method_count {
+    char *method;
+    uint64_t n;
+};
+struct xapi__counts {
+    struct xapi_counts t;
+    struct VEC(struct xapi_method_count) m;
+};
+enum xapi__count {
+    XAPI__COUNT_CALL,
+    XAPI__COUNT_XAPI_ERROR,
+    XAPI__COUNT_TRANSPORT_ERROR,
+    XAPI__COUNT_RECONNECT,
+    XAPI__COUNT_LOGIN
+};
+/* Count one event (method: the call's, for XAPI__COUNT_CALL) in k and in the process' totals. */
+void xapi__count(struct xapi__counts *k, enum xapi__count what, const char *method);
+/* Free the method table of k. */
+void xapi__counts_cleanup(struct xapi__counts *k);
+/* The client's counts (borrowed). */
+const struct xapi__counts *xapi__client_counts(const struct xapi_client *c);
+
 /* ---- wire requests: one HTTP POST or one in-process call ---- */
 
 struct wreq;

@@ -63,5 +63,24 @@ assert_eq "$n_hosts" "$(metric poolpatch_hosts '{"pool":"small","status":"up_to_
 assert_eq "$n_hosts" "$(metric poolpatch_host_duration_seconds_count '{}')" "host durations"
 [ "$(metric poolpatch_updates_applied_total '{}')" -ge "$n_hosts" ] || fail "updates applied"
 [ "$(metric process_resident_memory_bytes '{}')" -gt 1000000 ] || fail "RSS"
+# XAPI calls by method: what the pool received (the simulator counts the calls it executed)
+sim_mfail=$(echo "$state" | jq '.counters.migrations_failed')
+assert_eq "$((sim_migr + sim_mfail))" "$(metric poolpatch_xapi_calls_total '{"method":"Async.VM.pool_migrate"}')" \
+    "Async.VM.pool_migrate calls = the simulator's migrations"
+assert_eq "$sim_reboots" "$(metric poolpatch_xapi_calls_total '{"method":"host.reboot"}')" \
+    "host.reboot calls = the simulator's reboots"
+[ "$(metric poolpatch_xapi_logins_total '{}')" -ge 1 ] || fail "logins counted"
+[ "$(metric poolpatch_xapi_reconnects_total '{}')" != missing ] || fail "reconnects series"
+[ "$(metric poolpatch_xapi_errors_total '{}')" != missing ] || fail "errors series"
+# the same per rollout, in its report
+rid=$(curl -sS -H "Authorization: Bearer $(cat "$SERVE_TOKEN")" "$SERVE_URL/api/v1/rollouts" |
+    jq -r '.rollouts[0].id')
+ro=$(curl -sS -H "Authorization: Bearer $(cat "$SERVE_TOKEN")" "$SERVE_URL/api/v1/rollouts/$rid")
+assert_eq "$((sim_migr + sim_mfail))" "$(echo "$ro" | jq '.counters.xapi_calls["Async.VM.pool_migrate"]')" \
+    "the rollout's Async.VM.pool_migrate calls (counters $(echo "$ro" | jq -c .counters))"
+assert_eq "$sim_reboots" "$(echo "$ro" | jq '.counters.xapi_calls["host.reboot"]')" \
+    "the rollout's host.reboot calls"
+echo "$ro" | jq -e '.counters.xapi_calls_total >= .counters.xapi_calls["event.from"] and
+    .counters.xapi_calls_per_host_update > 0' >/dev/null || fail "rollout call totals: $(echo "$ro" | jq -c .counters)"
 pass "metrics parsed by Prometheus' parser; figures match the simulator (migrations $sim_migr, reboots $sim_reboots, hosts $n_hosts)"
 stop_serve
