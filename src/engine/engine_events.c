@@ -225,7 +225,8 @@ static void record_calls(struct engine *eng, const struct eng_event *x)
     const char *m;
     json_object_foreach(now, m, v)
     {
-        json_int_t n = json_integer_value(v) - json_integer_value(json_object_get(p->calls_base, m));
+        json_int_t n =
+            json_integer_value(v) - json_integer_value(json_object_get(p->calls_base, m));
         if (n > 0)
             json_object_set_new(d, m, json_integer(n));
     }

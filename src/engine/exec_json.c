@@ -675,8 +675,8 @@ static void calls_json(json_t *counters, json_t *host_facts, size_t hosts_done)
         json_object_foreach(json_object_get(f, "xapi_calls"), m, v)
         {
             json_object_set_new(
-                sum, m, json_integer(json_integer_value(json_object_get(sum, m)) +
-                                     json_integer_value(v)));
+                sum, m,
+                json_integer(json_integer_value(json_object_get(sum, m)) + json_integer_value(v)));
             total += json_integer_value(v);
         }
     }
