@@ -20,7 +20,7 @@ build: $(BUILD)/build.ninja
 	@tools/deps.sh
 	ninja -C $(BUILD)
 
-# The whole test suite: lint, unit, simulator conformance, end-to-end.
+# The whole test suite: the structure checks, unit, simulator conformance, end-to-end.
 check: build
 	tools/check-layering.sh
 	tools/check-banned.sh
@@ -89,6 +89,7 @@ lint: build
 	tools/check-layering.sh
 	tools/check-banned.sh
 	tools/check-funclen.sh
+	tools/check-static.sh $(BUILD)
 	clang-format --dry-run --Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'fuzz/*.c' 'bench/*.c')
 
 # Real fuzzing with clang + libFuzzer (time-boxed); make check only replays the corpora.

@@ -7,7 +7,7 @@
 # Usage: tools/deps.sh [extra-package...]
 set -eu
 PKGS="meson ninja-build pkg-config gcc make libcurl4-openssl-dev libexpat1-dev libjansson-dev
-libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format curl openssl
+libmicrohttpd-dev libsqlite3-dev libcmocka-dev libarchive-dev clang-format clang-tidy cppcheck curl openssl
 jq python3 libssl-dev dpkg-dev man-db groff-base systemd passwd chromium
 python3-prometheus-client"
 # Node.js and npm: Debian's unless the machine already has them (some carry a newer Node.js).

@@ -21,7 +21,7 @@
 /* The vector type for elements of type T: items[0..n) are in use, cap allocated. */
 #define VEC(T)                                                                                     \
     {                                                                                              \
-        T *items;                                                                                  \
+        T *items; /* NOLINT(bugprone-macro-parentheses): T is a type */                            \
         size_t n, cap;                                                                             \
     }
 

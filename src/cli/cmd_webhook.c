@@ -78,7 +78,7 @@ static void print_hooks(const json_t *out)
 {
     size_t i;
     json_t *h;
-    char url[512], ev[512];
+    char url[512] = "", ev[512];
 
     printf("%-4s %-48s %-10s %s\n", "ID", "URL", "CREATED", "EVENTS");
     json_array_foreach(json_object_get(out, "webhooks"), i, h)

@@ -106,7 +106,7 @@ void engine_webhook_sign(const char *secret, int64_t t, const char *body, char o
     unsigned char *msg = xmalloc((size_t)plen + blen);
 
     memcpy(msg, prefix, (size_t)plen);
-    memcpy(msg + plen, body, blen);
+    memcpy(msg + plen, body, blen); /* NOLINT(bugprone-not-null-terminated-result): bytes */
     HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, (size_t)plen + blen, mac, &len);
     free(msg);
     int n = snprintf(out, 96, "t=%lld,v1=", (long long)t);

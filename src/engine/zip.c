@@ -239,13 +239,13 @@ static int position(struct zimg *z, struct err *e)
     int rc = open_archive(z->path, &z->a, e);
     if (rc)
         return rc;
-    struct archive_entry *en;
+    struct archive_entry *en = NULL;
     for (int i = 0; i <= z->index; i++) {
         int r = archive_read_next_header(z->a, &en);
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
             return err_set(e, PP_EPARSE, "%s: changed while reading", z->path);
     }
-    if (!str_eq(entry_name(en), z->name))
+    if (!en || !str_eq(entry_name(en), z->name))
         return err_set(e, PP_EPARSE, "%s: changed while reading", z->path);
     return 0;
 }

@@ -96,7 +96,7 @@ void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
 {
     memset(out, 0, sizeof(*out));
     size_t cap = ph->n_actions;
-    size_t body_from = ph->n_actions;
+    size_t body_from = cap;
     unsigned deferred = 0, vm_bits = 0;
     bool covered = false, evac_guidance = false;
 
@@ -170,7 +170,7 @@ void plan_host_actions_cdn(const struct catalog *cat, const struct plan_opts *o,
 {
     memset(out, 0, sizeof(*out));
     size_t cap = ph->n_actions;
-    size_t body_from = ph->n_actions;
+    size_t body_from = cap;
     unsigned g = ch ? ch->recommended_guidance : 0;
     bool covered = false;
     if (ch && !lp_off && (g & CAT_G_RESTART_HOST) && ch->n_livepatches > 0) {

@@ -738,7 +738,8 @@ static bool rbac_ok(struct ctx *c, const char *full, const struct sim_msg_spec *
  * mandatory parameters fail, trailing extra ones are ignored.  False after answering. */
 static bool arity_ok(struct ctx *c, const char *full, const struct sim_msg_spec *ms)
 {
-    int min = ms->nparams, max = ms->nparams;
+    int min = ms->nparams;
+    int max = min;
     for (size_t i = 0; i < sizeof(arity_over) / sizeof(arity_over[0]); i++) {
         if (strcmp(arity_over[i].name, full) == 0) {
             min = arity_over[i].min;

@@ -272,7 +272,7 @@ static int insert_steps(struct store *s, const char *rid, const struct store_ste
         store_stmt_done(st);
         if (src != SQLITE_DONE)
             return store_dberr(s, e, src, "adding step %lld (%s) to rollout %s",
-                               (long long)(first + (int64_t)i), sp->kind, rid);
+                               (long long)first + (long long)i, sp->kind, rid);
     }
     return 0;
 }

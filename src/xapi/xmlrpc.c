@@ -504,12 +504,10 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     free(f->slots);
     f->slots = NULL;
     f->nslots = 0;
-    if (t == T_ARRAY)
+    if (t == T_ARRAY || (t == T_PARAMS && x->kind == DOC_CALL))
         f->v = xapi_value_new_array();
     else if (t == T_STRUCT)
         f->v = xapi_value_new_struct();
-    else if (t == T_PARAMS && x->kind == DOC_CALL)
-        f->v = xapi_value_new_array();
 }
 
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len)
