@@ -164,16 +164,41 @@ static int sim_parse(int argc, char **argv, struct sim_args *a)
     return 0;
 }
 
-/* The emulated vendor file service, when the scenario describes one (*out NULL otherwise). */
-static int start_fileservice(const struct sim_args *a, struct sim_fileservice **out, struct err *e)
+/*
+ * The emulated vendor file service, when the scenario describes one or has releases (*out NULL
+ * otherwise): it also serves the install media of the releases without a url, whose URL the
+ * simulator then derives from the service's (docs/simulator.md "Upgrades").
+ */
+static int start_fileservice(const struct sim_args *a, struct sim *s, struct sim_fileservice **out,
+                             struct err *e)
 {
     json_t *doc = NULL;
     int rc = 0;
     *out = NULL;
-    if (jsonx_load_file(a->scenario, 16u << 20, 64, &doc, e) != 0)
+    if (jsonx_load_file(a->scenario, 16u << 20, 64, &doc, e) != 0) {
         err_clear(e); /* already loaded once by the simulator */
-    else if (json_object_get(doc, "vendor"))
-        rc = sim_fileservice_new(json_object_get(doc, "vendor"), a->fs_addr, 0, out, e);
+        return 0;
+    }
+    json_t *rel = json_object_get(doc, "releases");
+    if (json_object_get(doc, "vendor") || json_array_size(rel) > 0) {
+        json_t *vendor = json_object_get(doc, "vendor");
+        vendor = vendor ? json_deep_copy(vendor) : json_object();
+        json_t *inst = json_array();
+        size_t i;
+        json_t *r;
+        json_array_foreach(rel, i, r)
+        {
+            if (!json_object_get(r, "url") && json_object_get(r, "product_version"))
+                json_array_append(inst, json_object_get(r, "product_version"));
+        }
+        if (json_array_size(inst) > 0 && json_is_object(vendor))
+            json_object_set(vendor, "installers", inst);
+        json_decref(inst);
+        rc = sim_fileservice_new(vendor, a->fs_addr, 0, out, e);
+        json_decref(vendor);
+        if (rc == 0)
+            sim_set_media_url(s, sim_fileservice_url(*out));
+    }
     json_decref(doc);
     return rc;
 }
@@ -200,7 +225,7 @@ int cmd_sim(int argc, char **argv)
     struct err e;
     err_clear(&e);
     if (sim_new_from_file(a.scenario, &a.so, &s, &e) != 0 ||
-        sim_server_start_opts(s, &a.srv, &srv, &e) != 0 || start_fileservice(&a, &fs, &e) != 0) {
+        sim_server_start_opts(s, &a.srv, &srv, &e) != 0 || start_fileservice(&a, s, &fs, &e) != 0) {
         fprintf(stderr, "poolpatch sim: %s\n", e.msg);
         sim_server_stop(srv);
         sim_free(s);

@@ -476,9 +476,9 @@ static const struct handler base_handlers[] = {
 
 static const struct handler *find_handler(const char *name)
 {
-    const struct handler *const tables[] = {base_handlers,        sim_op_handlers,
-                                            sim_storage_handlers, sim_task_handlers,
-                                            sim_session_handlers, sim_xs8_handlers};
+    const struct handler *const tables[] = {
+        base_handlers,        sim_op_handlers,  sim_storage_handlers, sim_task_handlers,
+        sim_session_handlers, sim_xs8_handlers, sim_upgrade_handlers};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         for (const struct handler *h = tables[i]; h->name; h++) {
             if (strcmp(h->name, name) == 0)
@@ -669,7 +669,10 @@ static bool refuse_in_emergency(struct ctx *c, struct hostx *hx, const struct ha
         if (!strcmp(c->s->faults[i].type, "partition") && c->s->faults[i].w == c->w)
             f = &c->s->faults[i];
     }
-    sim_rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
+    if (hx->emergency_code[0]) /* e.g. HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR [version] */
+        sim_rerr(c, hx->emergency_code, 1, hx->emergency_param);
+    else
+        sim_rerr(c, f && f->code[0] ? f->code : "HOST_STILL_BOOTING", 0);
     if (predispatch)
         *predispatch = true;
     return true;

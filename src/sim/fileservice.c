@@ -101,6 +101,8 @@ struct sim_fileservice {
     size_t n_sessions;
     struct rng rng;
     unsigned downloads;
+    char **installers; /* product versions whose install media is served (vendor.installers) */
+    size_t n_installers;
 };
 
 /* ------------------------------------------------------------------ scenario section */
@@ -345,9 +347,32 @@ static int parse_version(struct sim_fileservice *fs, size_t idx, const json_t *j
     return 0;
 }
 
+/* vendor.installers: product versions of releases whose install media this service serves
+ * (poolpatch sim fills it from the scenario's "releases"). */
+static int parse_installers(struct sim_fileservice *fs, const json_t *a, struct err *e)
+{
+    if (!a)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) > MAX_VERSIONS)
+        return err_set(e, PP_EINVAL, "vendor.installers: expected an array of at most %d versions",
+                       MAX_VERSIONS);
+    fs->installers = xcalloc(json_array_size(a) + 1, sizeof(*fs->installers));
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *v = json_string_value(json_array_get(a, i));
+        bool ok = v && *v && strlen(v) < 64;
+        for (const char *p = v; ok && *p; p++)
+            ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 *p == '.' || *p == '-' || *p == '_';
+        if (!ok)
+            return err_set(e, PP_EINVAL, "vendor.installers[%zu]: expected a version string", i);
+        fs->installers[fs->n_installers++] = xstrdup(v);
+    }
+    return 0;
+}
+
 static int parse_vendor(struct sim_fileservice *fs, const json_t *vendor, struct err *e)
 {
-    static const char *const keys[] = {"client_ids", "versions", "patches", NULL};
+    static const char *const keys[] = {"client_ids", "versions", "patches", "installers", NULL};
     json_t *pa = json_object_get(vendor, "patches"), *va = json_object_get(vendor, "versions");
     json_t *ca = json_object_get(vendor, "client_ids");
     size_t i;
@@ -363,6 +388,8 @@ static int parse_vendor(struct sim_fileservice *fs, const json_t *vendor, struct
                        MAX_VERSIONS);
     if (ca && !json_is_array(ca))
         return err_set(e, PP_EINVAL, "vendor.client_ids: expected an array");
+    if (parse_installers(fs, json_object_get(vendor, "installers"), e))
+        return e->code;
     fs->patches = xcalloc(json_array_size(pa) + 1, sizeof(*fs->patches));
     json_array_foreach(pa, i, it)
     {
@@ -755,6 +782,37 @@ static enum MHD_Result serve_download(struct sim_fileservice *fs, struct MHD_Con
     return ret;
 }
 
+/*
+ * GET / HEAD /installers/<version>/<file>: a release's install tree as prepare_host_upgrade.py
+ * tests it (the boot files install.img, boot/vmlinuz, boot/xen.gz, boot/isolinux/isolinux.cfg,
+ * and the repository's .treeinfo).  The bytes are placeholders.
+ */
+static enum MHD_Result serve_installer(struct sim_fileservice *fs, struct MHD_Connection *c,
+                                       const char *rest)
+{
+    static const char *const files[] = {".treeinfo", "install.img", "boot/vmlinuz", "boot/xen.gz",
+                                        "boot/isolinux/isolinux.cfg"};
+    const char *slash = strchr(rest, '/');
+    for (size_t i = 0; slash && i < fs->n_installers; i++) {
+        if (strlen(fs->installers[i]) != (size_t)(slash - rest) ||
+            strncmp(fs->installers[i], rest, (size_t)(slash - rest)) != 0)
+            continue;
+        for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k++) {
+            if (strcmp(slash + 1, files[k]) != 0)
+                continue;
+            char *body =
+                k == 0 ? xasprintf("[platform]\nname = XCP\n[branding]\nversion = %s\n",
+                                   fs->installers[i])
+                       : xasprintf("simulated %s of release %s\n", files[k], fs->installers[i]);
+            enum MHD_Result r =
+                reply(c, MHD_HTTP_OK, "application/octet-stream", body, strlen(body), true);
+            free(body);
+            return r;
+        }
+    }
+    return reply_json(c, MHD_HTTP_NOT_FOUND, "{\"error\":\"not found\"}");
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **state)
@@ -780,6 +838,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return serve_token_delete(fs, c, url + strlen(TOKEN_PATH "/"));
     if (!strcmp(method, "GET") && str_has_prefix(url, DOWNLOAD_PREFIX))
         return serve_download(fs, c, url + strlen(DOWNLOAD_PREFIX));
+    if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && str_has_prefix(url, "/installers/"))
+        return serve_installer(fs, c, url + strlen("/installers/"));
     if (!strcmp(method, "GET") && str_has_prefix(url, "/kb/"))
         return reply(c, MHD_HTTP_OK, "text/plain", "Release notes of a simulated update.\n", 38,
                      false);
@@ -893,6 +953,7 @@ void sim_fileservice_free(struct sim_fileservice *fs)
         free(fs->clients[i].apikey);
     }
     free(fs->clients);
+    free_strv(fs->installers, fs->n_installers);
     free(fs->sessions);
     buf_cleanup(&fs->catalog);
     pthread_mutex_destroy(&fs->lock);

@@ -10,6 +10,10 @@
  *                                       (Range resumes; 401 bad credentials, 403 an update
  *                                       restricted to support-contract customers, 404 unknown)
  *   DELETE /api/session/token/<session> invalidates a session
+ *   GET  /installers/<version>/<file>   install media of a release (issue 15): .treeinfo,
+ *                                       install.img, boot/vmlinuz, boot/xen.gz,
+ *                                       boot/isolinux/isolinux.cfg, for each vendor.installers
+ *                                       version (poolpatch sim fills it from "releases")
  *
  * Everything is generated from the scenario's "vendor" section (docs/simulator.md): server
  * versions, patches (guidance, live patch, requirements, restrictions), client IDs.  Each zip

@@ -415,12 +415,17 @@ static enum MHD_Result do_control_post(struct req *rq, const char *url)
     json_t *j = NULL;
     struct err e;
     err_clear(&e);
-    bool fault = strcmp(url, "/sim/fault") == 0;
+    bool fault = strcmp(url, "/sim/fault") == 0, upgrade = strcmp(url, "/sim/upgrade") == 0;
+    const char *what = fault ? "fault" : upgrade ? "upgrade" : "tls";
     int rc = rq->too_big ? err_set(&e, PP_ELIMIT, "document over 64 KiB")
                          : jsonx_load(rq->body.data ? rq->body.data : "", rq->body.len,
-                                      CONTROL_BODY_MAX, 16, fault ? "fault" : "tls", &j, &e);
-    if (rc == 0)
-        rc = fault ? sim_fault_apply(rq->srv->s, j, &e) : tls_rotate(rq->srv, j, &e);
+                                      CONTROL_BODY_MAX, 16, what, &j, &e);
+    if (rc == 0 && fault)
+        rc = sim_fault_apply(rq->srv->s, j, &e);
+    else if (rc == 0 && upgrade)
+        rc = sim_upgrade_host(rq->srv->s, j, &e);
+    else if (rc == 0)
+        rc = tls_rotate(rq->srv, j, &e);
     json_decref(j);
     json_t *res = rc == 0 ? json_pack("{s:b}", "ok", 1) : json_pack("{s:s}", "error", e.msg);
     return reply_json(rq->c, rc == 0 ? 200 : 400, res, 0);
@@ -436,7 +441,9 @@ static enum MHD_Result do_control(struct req *rq, const char *url, const char *m
             return reply_404(rq->c);
         return reply_json(rq->c, 200, sim_tls_json(rq->srv->tls), JSON_INDENT(1));
     }
-    if ((strcmp(url, "/sim/fault") == 0 || strcmp(url, "/sim/tls") == 0) && post)
+    if ((strcmp(url, "/sim/fault") == 0 || strcmp(url, "/sim/tls") == 0 ||
+         strcmp(url, "/sim/upgrade") == 0) &&
+        post)
         return do_control_post(rq, url);
     return reply_404(rq->c);
 }

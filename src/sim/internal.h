@@ -41,6 +41,7 @@ enum cls {
     CL_PBD,
     CL_POOL_UPDATE,
     CL_TASK,
+    CL_VM_GUEST_METRICS,
     CL_NCLS
 };
 extern const char *const sim_cls_wire[CL_NCLS];  /* "pool", "host", "VM", ... */
@@ -69,6 +70,13 @@ struct hostx {
     int reboots, restarts;
     bool stuck; /* its reboot never ends (reboot_never_returns) until the fault is cleared */
     json_t *xs8_applied; /* ids of repository updates applied (xs8.c), or NULL */
+    /* upgrade.c: the release (index + 1) prepare_host_upgrade.py main prepared for the next
+     * boot, the one being installed, and whether the installer leaves the old version */
+    size_t prepared, installing;
+    bool install_keeps_old;
+    /* emergency mode that reconnecting does not end (xapi.ml: a supporter whose xapi is newer
+     * than its coordinator's): the error code and its parameter, or "" */
+    char emergency_code[64], emergency_param[64];
 };
 
 struct taskx {
@@ -176,6 +184,7 @@ struct fault {
 };
 
 struct timings {
+    int64_t install_ms; /* a release's installer (upgrade) when the release gives no install_s */
     int64_t reboot_ms, toolstack_ms, apply_ms, vm_start_ms, vm_shutdown_ms, migrate_overhead_ms;
     int64_t designate_ms, emergency_after_ms, precheck_ms;
     double upload_bps, migrate_bps; /* bytes per second */
@@ -213,6 +222,18 @@ struct sim {
     struct xapi_value *templates[CL_NCLS];
     bool stopping; /* the HTTP server is stopping: blocked calls return */
     uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
+    struct sim_release *releases; /* scenario "releases" (upgrade.c); owned */
+    size_t nreleases;
+    char *media_base; /* base URL of the install media of releases without a url, or NULL */
+};
+
+/* A new release hosts can be upgraded to (scenario "releases", upgrade.c). */
+struct sim_release {
+    char *name;
+    struct xapi_value *sw; /* the software_version keys the release sets */
+    int64_t api_major, api_minor;
+    char *url; /* scenario-given install URL, or NULL (served by the vendor file service) */
+    int64_t install_ms;
 };
 
 /*
@@ -381,6 +402,40 @@ void sim_xs8_on_start(struct world *w, struct obj *h, bool reboot);
  * host_refs: "R1;R2" or NULL for every host. */
 json_t *sim_xs8_updates_json(struct world *w, const char *host_refs);
 extern const struct handler sim_xs8_handlers[];
+
+/* ---- upgrade.c: releases, prepare_host_upgrade.py, installer reboots, manual upgrades ---- */
+extern const struct handler sim_upgrade_handlers[];
+/* Load the scenario's "releases" (NULL: none).  PP_EINVAL naming the field. */
+int sim_releases_load(struct sim *s, const json_t *arr, struct err *e);
+/* Free the releases. */
+void sim_releases_free(struct sim *s);
+/* sim_upgrade_host under the lock. */
+int sim_upgrade_host_locked(struct sim *s, const json_t *req, struct err *e);
+/* The "releases" array of GET /sim/state (new reference). */
+json_t *sim_releases_json(struct sim *s);
+/* A host is going down for a reboot: when prepared, it boots the installer instead.  Returns
+ * how long it stays away (ms), or -1 when an upgrade_fails fault keeps it away until cleared. */
+int64_t sim_upgrade_on_down(struct sim *s, struct world *w, struct obj *h, int64_t reboot_ms);
+/* A host booted (reboot): finish its installation, if any (keep_old: returns_old_version). */
+void sim_upgrade_on_boot(struct sim *s, struct world *w, struct obj *h, bool keep_old);
+/* Does h's software stop its xapi from joining its coordinator (newer xapi than the
+ * coordinator's)?  Sets or clears h's emergency code accordingly. */
+bool sim_upgrade_blocks_join(struct world *w, struct obj *h);
+/* Is the pool in rolling-upgrade mode (pool.other_config:rolling_upgrade_in_progress)? */
+bool sim_rpu_active(struct world *w);
+/* xapi_globs.ml rpu_allowed_vm_operations: may VM operation op run during a rolling upgrade? */
+bool sim_rpu_vm_op_allowed(const char *op);
+/* Helpers.Checks.RPU.host_has_highest_version_in_pool (platform_version and xapi). */
+bool sim_rpu_host_highest(struct world *w, struct obj *h);
+/* Do h's platform_version and xapi equal the coordinator's? */
+bool sim_rpu_same_as_master(struct world *w, struct obj *h);
+/* Compare dotted version strings numerically (<0, 0, >0). */
+int sim_version_cmp(const char *a, const char *b);
+/* The VM_guest_metrics a scenario VM's "tools" version gives it (path names it in errors). */
+int sim_guest_metrics_new(struct world *w, struct obj *vm, const char *tools, const char *path,
+                          struct err *e);
+/* ops.c: take a host down (reboot or toolstack restart) as host.reboot / restart_agent do. */
+void sim_host_down(struct sim *s, struct world *w, struct obj *h, int kind);
 
 /* ---- scenario.c ---- */
 /* Build the worlds of s from a scenario document (docs/simulator.md).  Returns 0 or PP_EINVAL

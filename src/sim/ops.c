@@ -34,7 +34,7 @@ static void epoch_float(char *out, size_t n, int64_t t_ms)
 }
 
 /* Compare dotted versions numerically ("3.10.0" > "3.2.1"); missing parts count as 0. */
-static int version_cmp(const char *a, const char *b)
+int sim_version_cmp(const char *a, const char *b)
 {
     while (*a || *b) {
         char *ea, *eb;
@@ -54,16 +54,11 @@ static const char *platform_version(struct obj *h)
     return xapi_struct_str(sim_fget(h, "software_version"), "platform_version", "");
 }
 
-/* During a rolling upgrade VMs start only on the newest hosts: is h older than some host? */
+/* During a rolling upgrade VMs start only on the newest hosts (xapi_vm_helpers.ml
+ * vm_can_run_on_host): is h older than some host? */
 static bool rpu_too_old(struct world *w, struct obj *h)
 {
-    if (!sim_fmap_get(w->pool, "other_config", "rolling_upgrade_in_progress"))
-        return false;
-    for (struct obj *o = w->chead[CL_HOST]; o; o = o->cnext) {
-        if (version_cmp(platform_version(o), platform_version(h)) > 0)
-            return true;
-    }
-    return false;
+    return sim_rpu_active(w) && !sim_rpu_host_highest(w, h);
 }
 
 static bool host_live(struct obj *h)
@@ -95,6 +90,18 @@ void sim_host_refresh_ops(struct world *w, struct obj *h)
             xapi_array_append_string(a, ops[i]);
         if (!on)
             xapi_array_append_string(a, "enable");
+    }
+    if (sim_rpu_active(w)) {
+        /* xapi_host_helpers.ml (CA-18377): during a rolling upgrade only the operations
+         * every release knows (host_operations_miami: evacuate, provision) are offered */
+        struct xapi_value *k = xapi_value_new_array();
+        for (size_t i = 0; i < xapi_array_len(a); i++) {
+            const char *op = xapi_value_str(xapi_array_get(a, i));
+            if (!strcmp(op, "evacuate") || !strcmp(op, "provision"))
+                xapi_array_append_string(k, op);
+        }
+        xapi_value_free(a);
+        a = k;
     }
     sim_fset(w, h, "allowed_operations", a);
 }
@@ -133,8 +140,11 @@ void sim_vm_refresh_ops(struct world *w, struct obj *vm)
     const struct xapi_value *co = sim_fget(vm, "current_operations");
     if (!sim_fbool(vm, "is_control_domain") &&
         (!co || co->type != XAPI_STRUCT || co->u.st.n == 0)) {
-        for (size_t i = 0; i < n; i++)
-            xapi_array_append_string(a, ops[i]);
+        bool rpu = sim_rpu_active(w);
+        for (size_t i = 0; i < n; i++) {
+            if (!rpu || sim_rpu_vm_op_allowed(ops[i]))
+                xapi_array_append_string(a, ops[i]);
+        }
     }
     sim_fset(w, vm, "allowed_operations", a);
 }
@@ -403,7 +413,7 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
     uint64_t *sees = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*sees));
     for (struct obj *t = w->chead[CL_HOST]; t; t = t->cnext) {
         if (t == h || !host_live(t) || !sim_fbool(t, "enabled") || !sim_hx(t)->up ||
-            version_cmp(platform_version(t), platform_version(h)) < 0)
+            sim_version_cmp(platform_version(t), platform_version(h)) < 0)
             continue;
         targets[nt] = t;
         free_mem[nt] = sim_host_free_memory(w, t);
@@ -592,17 +602,14 @@ static int h_host_evacuate(struct ctx *c)
 }
 
 /* Take a host down: reboot (domain restarts, VMs stop) or toolstack restart (xapi only). */
-static void host_go_down(struct ctx *c, struct obj *h, int kind)
+void sim_host_down(struct sim *s, struct world *w, struct obj *h, int kind)
 {
-    struct sim *s = c->s;
-    struct world *w = c->w;
     struct hostx *hx = sim_hx(h);
     int64_t now = sim_now(s);
     hx->up = false;
     if (sim_host_is_master(w, h)) {
         /* xapi's sessions do not survive the coordinator's restart. */
         sim_sessions_clear(w);
-        c->sess = NULL;
         sim_hmap_cleanup(&w->sessions);
         sim_hmap_init(&w->sessions);
     }
@@ -630,14 +637,21 @@ static void host_go_down(struct ctx *c, struct obj *h, int kind)
         sim_vm_refresh_ops(w, vm);
         rv = sim_fget(h, "resident_VMs");
     }
-    if (sim_fault_take(s, w, "reboot_never_returns", h, NULL, NULL, NULL, NULL)) {
+    int64_t away = sim_upgrade_on_down(s, w, h, s->tm.reboot_ms);
+    if (away < 0 || sim_fault_take(s, w, "reboot_never_returns", h, NULL, NULL, NULL, NULL)) {
         /* stuck until the fault is cleared (sim_faults_cleared boots it then) */
         log_info("sim", "host %s will not come back (fault)", sim_fstr(h, "name_label"));
         hx->stuck = true;
         return;
     }
-    sim_sched(s, w, now + s->tm.reboot_ms, ACT_HOST_BOOTED, NULL, NULL, NULL, (int64_t)hx->index,
-              0);
+    sim_sched(s, w, now + away, ACT_HOST_BOOTED, NULL, NULL, NULL, (int64_t)hx->index, 0);
+}
+
+static void host_go_down(struct ctx *c, struct obj *h, int kind)
+{
+    if (sim_host_is_master(c->w, h))
+        c->sess = NULL; /* freed with the coordinator's sessions */
+    sim_host_down(c->s, c->w, h, kind);
 }
 
 static int h_host_reboot(struct ctx *c)
@@ -704,6 +718,7 @@ static int h_host_destroy(struct ctx *c)
     sim_obj_destroy(c->w, hx->metrics);
     hx->metrics = NULL;
     sim_obj_destroy(c->w, h);
+    sim_rpu_detect(c->w); /* the forgotten host may have been the last one on another version */
     sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
@@ -738,10 +753,6 @@ static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool 
         sim_rerr(c, "VM_REQUIRES_SR", 2, vm->ref, sr->ref);
         return false;
     }
-    if (!migrating && rpu_too_old(c->w, host)) {
-        sim_rerr(c, "VM_HOST_INCOMPATIBLE_VERSION", 2, host->ref, vm->ref);
-        return false;
-    }
     if (migrating && vm_has_pci(vm)) {
         sim_rerr(c, "VM_HAS_PCI_ATTACHED", 1, vm->ref);
         return false;
@@ -753,6 +764,19 @@ static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool 
         i64s(b, sizeof(b), avail);
         sim_rerr(c, "HOST_NOT_ENOUGH_FREE_MEMORY", 2, a, b);
         return false;
+    }
+    return true;
+}
+
+/* Helpers.Checks.Migration.host_versions_not_decreasing: platform_version, xapi_build, xen. */
+static bool migration_versions_ok(struct obj *src, struct obj *dst)
+{
+    static const char *const keys[] = {"platform_version", "xapi_build", "xen"};
+    const struct xapi_value *a = sim_fget(src, "software_version");
+    const struct xapi_value *b = sim_fget(dst, "software_version");
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (sim_version_cmp(xapi_struct_str(b, keys[i], "0"), xapi_struct_str(a, keys[i], "0")) < 0)
+            return false;
     }
     return true;
 }
@@ -776,14 +800,14 @@ static int h_vm_pool_migrate(struct ctx *c)
         sim_rok(c, xapi_value_new_void());
         return R_DONE;
     }
-    if (!can_boot_here(c, vm, dst, true))
-        return R_DONE;
-    /* xapi_vm_migrate.ml: never onto a host with a lower platform version (params as raised
-     * there: vm, destination). */
-    if (src && version_cmp(platform_version(dst), platform_version(src)) < 0) {
-        sim_rerr(c, "VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, vm->ref, dst->ref);
+    /* message_forwarding.ml VM.pool_migrate: during a rolling upgrade never onto a host whose
+     * platform_version, xapi_build or xen is lower (Helpers.Checks.Migration) */
+    if (src && sim_rpu_active(c->w) && !migration_versions_ok(src, dst)) {
+        sim_rerr(c, "NOT_SUPPORTED_DURING_UPGRADE", 0);
         return R_DONE;
     }
+    if (!can_boot_here(c, vm, dst, true))
+        return R_DONE;
     migration_start(c, c->task, vm, src, dst, sim_vm_footprint(vm), 0);
     return R_PENDING;
 }
@@ -853,6 +877,11 @@ static int vm_power_on(struct ctx *c, const char *want, const char *op)
     struct obj *host = vm ? sim_arg_obj(c, 2, CL_HOST) : NULL;
     if (!host)
         return R_DONE;
+    if (rpu_too_old(c->w, host)) {
+        /* message_forwarding.ml start_on / resume_on: assert_host_has_highest_version_in_pool */
+        sim_rerr(c, "NOT_SUPPORTED_DURING_UPGRADE", 0);
+        return R_DONE;
+    }
     if (sim_fbool(vm, "is_control_domain")) {
         sim_rerr(c, "OPERATION_NOT_ALLOWED", 1,
                  "This operation is not allowed on a control domain");
@@ -907,6 +936,11 @@ static int h_vm_assert_can_boot_here(struct ctx *c)
 {
     struct obj *vm = sim_arg_obj(c, 1, CL_VM);
     struct obj *h = vm ? sim_arg_obj(c, 2, CL_HOST) : NULL;
+    if (vm && h && sim_rpu_active(c->w) && !sim_rpu_same_as_master(c->w, h)) {
+        /* xapi_vm.ml assert_can_boot_here: assert_host_versions_are_same_on_master */
+        sim_rerr(c, "VM_HOST_INCOMPATIBLE_VERSION", 2, h->ref, vm->ref);
+        return R_DONE;
+    }
     if (vm && h && can_boot_here(c, vm, h, false))
         sim_rok(c, xapi_value_new_void());
     return R_DONE;
@@ -920,6 +954,11 @@ static int h_vm_assert_operation_valid(struct ctx *c)
     const char *op = sim_arg_str(c, 2);
     if (vm_blocked(c, vm, op) || vm_busy(c, vm))
         return R_DONE;
+    if (sim_rpu_active(c->w) && !sim_rpu_vm_op_allowed(op)) {
+        /* xapi_vm_lifecycle.ml check_operation_error: rpu_allowed_vm_operations */
+        sim_rerr(c, "NOT_SUPPORTED_DURING_UPGRADE", 0);
+        return R_DONE;
+    }
     if (!sim_fset_has(vm, "allowed_operations", op)) {
         const char *ps = sim_fstr(vm, "power_state");
         const char *want = "halted";
@@ -984,6 +1023,11 @@ static int h_vbd_insert(struct ctx *c)
 
 static int h_pool_enable_ha(struct ctx *c)
 {
+    if (sim_rpu_active(c->w)) {
+        /* xapi_pool.ml enable_ha: pool_has_different_host_platform_versions */
+        sim_rerr(c, "NOT_SUPPORTED_DURING_UPGRADE", 0);
+        return R_DONE;
+    }
     if (sim_fbool(c->w->pool, "ha_enabled")) {
         sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
@@ -1325,24 +1369,43 @@ static bool master_reachable(struct world *w)
 }
 
 /*
- * Rolling pool upgrade detection (db_gc.ml detect_rolling_upgrade): while the hosts' platform
- * versions differ the pool's other_config says rolling_upgrade_in_progress=true.
+ * Rolling pool upgrade detection (db_gc.ml detect_rolling_upgrade with helpers.ml
+ * pool_has_different_host_platform_versions): while some host's platform_version or xapi
+ * version differs from the coordinator's, the pool's other_config says
+ * rolling_upgrade_in_progress=true.  When the mode changes, the allowed operations of hosts and
+ * VMs are recomputed (db_gc.ml refreshes the VMs' on leaving it).
  */
 void sim_rpu_detect(struct world *w)
 {
-    const char *first = NULL;
     bool differ = false;
-    for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-        const char *pv = xapi_struct_str(sim_fget(h, "software_version"), "platform_version", "");
-        if (!first)
-            first = pv;
-        else if (strcmp(first, pv) != 0)
-            differ = true;
-    }
+    for (struct obj *h = w->chead[CL_HOST]; h && w->master; h = h->cnext)
+        differ = differ || !sim_rpu_same_as_master(w, h);
+    if (differ == sim_rpu_active(w))
+        return;
     if (differ)
         sim_fmap_put(w, w->pool, "other_config", "rolling_upgrade_in_progress", "true");
     else
         sim_fmap_del(w, w->pool, "other_config", "rolling_upgrade_in_progress");
+    for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
+        sim_host_refresh_ops(w, h);
+    for (struct obj *vm = w->chead[CL_VM]; vm; vm = vm->cnext)
+        sim_vm_refresh_ops(w, vm);
+}
+
+/* A reboot takes the software_version an applied update announced (unless old: the
+ * returns_old_version fault). */
+static void take_pending_version(struct world *w, struct obj *h, bool old)
+{
+    struct hostx *hx = sim_hx(h);
+    if (hx->pending_sw && !old) {
+        struct xapi_value *sw = xapi_value_dup(sim_fget(h, "software_version"));
+        for (size_t i = 0; i < hx->pending_sw->u.st.n; i++)
+            xapi_struct_set_take(sw, hx->pending_sw->u.st.keys[i],
+                                 xapi_value_dup(hx->pending_sw->u.st.vals[i]));
+        sim_fset(w, h, "software_version", sw);
+    }
+    xapi_value_free(hx->pending_sw);
+    hx->pending_sw = NULL;
 }
 
 void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
@@ -1354,11 +1417,19 @@ void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     epoch_float(t, sizeof(t), now);
     sim_fmap_put(w, h, "other_config", "agent_start_time", t);
     sim_xs8_on_start(w, h, reboot);
+    if (reboot) {
+        bool old = sim_fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
+        if (hx->installing)
+            sim_upgrade_on_boot(s, w, h, old);
+        else
+            take_pending_version(w, h, old);
+    }
     /* A supporter's xapi connects to its coordinator as it starts (master_connection.ml): with
      * the coordinator reachable it leaves emergency mode however its reboot was timed; without,
-     * it starts in emergency mode and reconnects when the coordinator returns (ACT_RECONNECT). */
+     * it starts in emergency mode and reconnects when the coordinator returns (ACT_RECONNECT);
+     * one whose xapi is newer than the coordinator's cannot join (xapi.ml). */
     if (!sim_host_is_master(w, h))
-        hx->emergency = !master_reachable(w);
+        hx->emergency = !master_reachable(w) || sim_upgrade_blocks_join(w, h);
     if (sim_host_is_master(w, h)) {
         /* Supporters in emergency mode retry their coordinator and reconnect. */
         sim_sched(s, w, now + s->tm.emergency_after_ms, ACT_RECONNECT, NULL, NULL, NULL, 0, 0);
@@ -1376,16 +1447,6 @@ void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     sim_fset_dt(w, hx->metrics, "last_updated", now);
     host_pbds_attached(w, h, true);
     sim_fset(w, h, "updates_requiring_reboot", xapi_value_new_array());
-    bool old = sim_fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
-    if (hx->pending_sw && !old) {
-        struct xapi_value *sw = xapi_value_dup(sim_fget(h, "software_version"));
-        for (size_t i = 0; i < hx->pending_sw->u.st.n; i++)
-            xapi_struct_set_take(sw, hx->pending_sw->u.st.keys[i],
-                                 xapi_value_dup(hx->pending_sw->u.st.vals[i]));
-        sim_fset(w, h, "software_version", sw);
-    }
-    xapi_value_free(hx->pending_sw);
-    hx->pending_sw = NULL;
     sim_host_refresh_ops(w, h);
     sim_rpu_detect(w);
 }
@@ -1596,7 +1657,8 @@ void sim_apply_action(struct sim *s, struct action *a)
             char t[32];
             epoch_float(t, sizeof(t), sim_now(s));
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
-                if (h != w->master && sim_hx(h)->up && sim_hx(h)->emergency) {
+                if (h != w->master && sim_hx(h)->up && sim_hx(h)->emergency &&
+                    !sim_upgrade_blocks_join(w, h)) {
                     sim_hx(h)->emergency = false; /* its xapi restarted and found the master */
                     sim_fmap_put(w, h, "other_config", "agent_start_time", t);
                 }

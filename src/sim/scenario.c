@@ -434,11 +434,21 @@ static struct obj *make_vbd(struct world *w, struct obj *vm, struct obj *vdi, bo
 
 static int make_vm(struct world *w, const json_t *j, const char *path, struct err *e)
 {
-    static const char *const keys[] = {
-        "name", "memory_gib",          "memory_mib", "host",     "power_state",        "disks",
-        "cd",   "ha_restart_priority", "pci",        "affinity", "blocked_operations", "vcpus",
-        NULL};
-    const char *name, *ps, *prio, *pci;
+    static const char *const keys[] = {"name",
+                                       "memory_gib",
+                                       "memory_mib",
+                                       "host",
+                                       "power_state",
+                                       "disks",
+                                       "cd",
+                                       "ha_restart_priority",
+                                       "pci",
+                                       "affinity",
+                                       "blocked_operations",
+                                       "vcpus",
+                                       "tools",
+                                       NULL};
+    const char *name, *ps, *prio, *pci, *tools;
     int64_t mem;
     double vcpus;
     const json_t *disks;
@@ -448,7 +458,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         get_str(j, "power_state", path, false, "Running", &ps, e) ||
         get_str(j, "ha_restart_priority", path, false, "", &prio, e) ||
         get_str(j, "pci", path, false, "", &pci, e) || get_num(j, "vcpus", path, 2, 1, &vcpus, e) ||
-        get_arr(j, "disks", path, &disks, e))
+        get_arr(j, "disks", path, &disks, e) || get_str(j, "tools", path, false, "", &tools, e))
         return e ? e->code : PP_EINVAL;
     if (strcmp(ps, "Running") && strcmp(ps, "Halted") && strcmp(ps, "Suspended"))
         return err_set(e, PP_EINVAL, "%s.power_state: \"%s\" is not Running, Halted or Suspended",
@@ -485,6 +495,8 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
     }
     set_ref(vm, "affinity", aff);
     set_ref(vm, "resident_on", host);
+    if (tools[0] && sim_guest_metrics_new(w, vm, tools, path, e))
+        return e ? e->code : PP_EINVAL;
     if (host)
         add_ref(host, "resident_VMs", vm);
     int dev = 0;
@@ -758,8 +770,9 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
                                        "parallel_migrations",
                                        "designate_master_s",
                                        "emergency_after_s",
+                                       "install_s",
                                        NULL};
-    double v[12];
+    double v[13];
     /* Defaults: shared/reference/xapi.md section 6 (estimates marked there). */
     struct timings *tm = &s->tm;
     if (t && check_keys(t, keys, "timings", e))
@@ -776,7 +789,8 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
              get_num(o, "upload_mib_per_s", "timings", 100, 1, &v[8], e) ||
              get_num(o, "parallel_migrations", "timings", 3, 1, &v[9], e) ||
              get_num(o, "designate_master_s", "timings", 60, 0, &v[10], e) ||
-             get_num(o, "emergency_after_s", "timings", 60, 0, &v[11], e);
+             get_num(o, "emergency_after_s", "timings", 60, 0, &v[11], e) ||
+             get_num(o, "install_s", "timings", 1200, 0, &v[12], e);
     if (!t)
         json_decref((json_t *)o);
     if (rc)
@@ -793,6 +807,7 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
     tm->parallel_migrations = v[9] > MAX_SLOTS ? MAX_SLOTS : (int)v[9];
     tm->designate_ms = (int64_t)(v[10] * 1000);
     tm->emergency_after_ms = (int64_t)(v[11] * 1000);
+    tm->install_ms = (int64_t)(v[12] * 1000);
     return 0;
 }
 
@@ -828,8 +843,9 @@ static int load_users(struct sim *s, const json_t *users, struct err *e)
 
 int sim_scenario_load(struct sim *s, const json_t *root, const struct sim_options *o, struct err *e)
 {
-    static const char *const keys[] = {"seed",   "base_address", "credentials", "timings", "pools",
-                                       "faults", "description",  "vendor",      "users",   NULL};
+    static const char *const keys[] = {"seed",  "base_address", "credentials", "timings",
+                                       "pools", "faults",       "description", "vendor",
+                                       "users", "releases",     NULL};
     /* "vendor" belongs to the emulated vendor file service (fileservice.h). */
     if (check_keys(root, keys, "scenario", e))
         return e->code;
@@ -856,7 +872,8 @@ int sim_scenario_load(struct sim *s, const json_t *root, const struct sim_option
     s->password = xstrdup(pass);
     if (load_users(s, json_object_get(root, "users"), e))
         return e->code;
-    if (load_timings(s, json_object_get(root, "timings"), e))
+    if (load_timings(s, json_object_get(root, "timings"), e) ||
+        sim_releases_load(s, json_object_get(root, "releases"), e))
         return e->code;
     const json_t *pools;
     if (get_arr(root, "pools", "scenario", &pools, e))

@@ -89,6 +89,7 @@ void sim_free(struct sim *s)
     sim_hmap_cleanup(&s->addrs);
     vec_free(&s->watchers);
     sim_faults_free(s);
+    sim_releases_free(s);
     free(s->heap);
     for (int i = 0; i < CL_NCLS; i++)
         xapi_value_free(s->templates[i]);
@@ -266,6 +267,26 @@ int sim_fault_apply(struct sim *s, const json_t *fault, struct err *e)
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+int sim_upgrade_host(struct sim *s, const json_t *req, struct err *e)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->virtual_clock)
+        sim_run_due(s, sim_now(s));
+    int rc = sim_upgrade_host_locked(s, req, e);
+    pthread_cond_broadcast(&s->cond);
+    sim_wake_watchers(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void sim_set_media_url(struct sim *s, const char *base)
+{
+    pthread_mutex_lock(&s->mu);
+    free(s->media_base);
+    s->media_base = base ? xstrdup(base) : NULL;
+    pthread_mutex_unlock(&s->mu);
 }
 
 json_t *sim_state_json(struct sim *s)

@@ -100,6 +100,17 @@ void sim_run_until(struct sim *s, int64_t t_ms);
  * POST /sim/fault take them.  Returns 0 or PP_EINVAL with a message naming the bad field.
  */
 int sim_fault_apply(struct sim *s, const json_t *fault, struct err *e);
+/*
+ * POST /sim/upgrade: the operator boots a host from install media (docs/simulator.md
+ * "Upgrades"): {"host": name | uuid | ref | address, "release": product_version | name (default:
+ * the newest), "outcome": "upgraded" (default) | "old_version"}.  The host goes down now and comes
+ * back after the release's install time.  Returns 0, or PP_EINVAL naming the bad field, or
+ * PP_ESTATE (the host is already down).  Any thread.
+ */
+int sim_upgrade_host(struct sim *s, const json_t *req, struct err *e);
+/* The base URL of the vendor file service that serves the releases' install media
+ * ("<base>/installers/<product_version>/"); copied.  Without it, "http://127.0.0.2". */
+void sim_set_media_url(struct sim *s, const char *base);
 /* The GET /sim/state document (new reference): pools, hosts, counters. */
 json_t *sim_state_json(struct sim *s);
 

@@ -11,9 +11,10 @@
 #include "sim/internal.h"
 
 static const char *const fault_types[] = {
-    "reboot_never_returns", "migration_fails", "apply_fails",
-    "precheck_fails",       "sr_full",         "partition",
-    "returns_old_version",  "livepatch_fails",
+    "reboot_never_returns",    "migration_fails", "apply_fails",
+    "precheck_fails",          "sr_full",         "partition",
+    "returns_old_version",     "livepatch_fails", "upgrade_fails",
+    "install_url_unreachable", "prepare_fails",
 };
 
 static bool name_match(const char *want, const struct obj *o)
@@ -207,8 +208,9 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
         }
         /* A host held down by reboot_never_returns comes back a reboot later (issue
          * "Trustworthy rollouts": a host that returns when the fault is cleared). */
-        for (size_t i = 0; (!f.code[0] || !strcmp(f.code, "reboot_never_returns")) && i < s->nhosts;
-             i++) {
+        bool unstick = !f.code[0] || !strcmp(f.code, "reboot_never_returns") ||
+                       !strcmp(f.code, "upgrade_fails");
+        for (size_t i = 0; unstick && i < s->nhosts; i++) {
             struct hostx *hx = s->hosts[i];
             if (hx->stuck && hx->o && (!f.w || hx->w == f.w)) {
                 hx->stuck = false;
@@ -255,6 +257,7 @@ json_t *sim_state_json_locked(struct sim *s)
                             json_string(w->master ? sim_hx(w->master)->address : ""));
         json_object_set_new(p, "ha_enabled", json_boolean(sim_fbool(w->pool, "ha_enabled")));
         json_object_set_new(p, "partitioned", json_boolean(w->partitioned));
+        json_object_set_new(p, "rolling_upgrade", json_boolean(sim_rpu_active(w)));
         json_t *hosts = json_array();
         for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
             struct hostx *hx = sim_hx(h);
@@ -272,6 +275,15 @@ json_t *sim_state_json_locked(struct sim *s)
                                 json_string(xapi_struct_str(sw, "product_version", "")));
             json_object_set_new(jh, "build_number",
                                 json_string(xapi_struct_str(sw, "build_number", "")));
+            json_object_set_new(jh, "platform_version",
+                                json_string(xapi_struct_str(sw, "platform_version", "")));
+            json_object_set_new(jh, "xapi", json_string(xapi_struct_str(sw, "xapi", "")));
+            json_object_set_new(jh, "prepared",
+                                json_string(hx->prepared
+                                                ? xapi_struct_str(s->releases[hx->prepared - 1].sw,
+                                                                  "product_version", "")
+                                                : ""));
+            json_object_set_new(jh, "installing", json_boolean(hx->installing != 0));
             json_object_set_new(jh, "updates", ref_names(w, h, "updates"));
             json_object_set_new(jh, "updates_requiring_reboot",
                                 ref_names(w, h, "updates_requiring_reboot"));
@@ -290,6 +302,7 @@ json_t *sim_state_json_locked(struct sim *s)
         json_array_append_new(pools, p);
     }
     json_object_set_new(root, "pools", pools);
+    json_object_set_new(root, "releases", sim_releases_json(s));
     json_t *cnt = json_object();
     json_object_set_new(cnt, "migrations", json_integer((json_int_t)s->n_migrations));
     json_object_set_new(cnt, "migrations_failed", json_integer((json_int_t)s->n_migrations_failed));
