@@ -9,6 +9,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,6 +116,30 @@ static const char *entry_name(struct archive_entry *en)
     return n ? n : archive_entry_pathname(en);
 }
 
+/*
+ * libarchive converts an entry name to the calling thread's locale; in the daemon's "C" locale a
+ * non-ASCII UTF-8 name cannot be converted and the entry comes back nameless (so a zip with
+ * "XS82-ü.iso" was refused as "an entry has no name").  The header passes therefore run with
+ * a thread-local C.UTF-8 LC_CTYPE (uselocale: no other thread is affected); names that are not
+ * valid UTF-8 still fail the conversion and are refused by name_unreadable's message.
+ */
+static locale_t utf8_enter(void)
+{
+    locale_t l = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    if (l == (locale_t)0)
+        return (locale_t)0;
+    return uselocale(l);
+}
+
+static void utf8_leave(locale_t old)
+{
+    if (old == (locale_t)0)
+        return;
+    locale_t cur = uselocale(old);
+    if (cur != (locale_t)0 && cur != LC_GLOBAL_LOCALE)
+        freelocale(cur);
+}
+
 /* Decompress the current entry to count its bytes, enforcing the size and ratio limits. */
 static int measure(struct archive *a, const char *path, const char *name,
                    const struct zimg_limits *l, int64_t *size, struct err *e)
@@ -175,6 +200,11 @@ static int validate(struct zimg *z, struct err *e)
             goto out;
         }
         const char *name = entry_name(en);
+        if (!name && r == ARCHIVE_WARN) {
+            rc = err_set(e, PP_EINVAL, "%s: entry %d refused: its name is not valid UTF-8 (%s)",
+                         z->path, count, archive_error_string(a) ? archive_error_string(a) : "");
+            goto out;
+        }
         const char *why = bad_name(name);
         if (why) {
             rc = err_set(e, PP_EINVAL, "%s: entry \"%s\" refused: %s", z->path, name ? name : "",
@@ -264,9 +294,11 @@ int zimg_open(const char *path, const struct zimg_limits *lim, struct zimg **out
     limits_fill(&z->lim, lim);
     int rc;
     if (is_zip_file(path)) {
+        locale_t old = utf8_enter();
         rc = validate(z, e);
         if (rc == 0)
             rc = position(z, e);
+        utf8_leave(old);
     } else {
         z->fd = open(path, O_RDONLY | O_CLOEXEC);
         struct stat st;

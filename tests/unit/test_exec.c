@@ -58,10 +58,11 @@ static const char *make_zip(const char *file, const struct zent *ents, size_t n,
     struct archive *a = archive_write_new();
     archive_write_set_format_zip(a);
     archive_write_set_options(a, deflate ? "zip:compression=deflate" : "zip:compression=store");
+    archive_write_set_options(a, "zip:hdrcharset=UTF-8"); /* names flagged UTF-8, as zip tools do */
     assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
     for (size_t i = 0; i < n; i++) {
         struct archive_entry *en = archive_entry_new();
-        archive_entry_set_pathname(en, ents[i].name);
+        archive_entry_update_pathname_utf8(en, ents[i].name); /* the UTF-8 flag when non-ASCII */
         if (ents[i].symlink) {
             archive_entry_set_filetype(en, AE_IFLNK);
             archive_entry_set_symlink(en, "/etc/passwd");
@@ -180,6 +181,39 @@ static void test_zip_image_count(void **state)
     assert_memory_equal(data, "abc", 3);
     free(data);
     zimg_close(z);
+}
+
+/* Valid UTF-8 entry names are read (they were refused as "an entry has no name" in the daemon's
+ * C locale); a name that is not UTF-8 though flagged so is refused, saying so. */
+static void test_zip_utf8_names(void **state)
+{
+    (void)state;
+    struct zent ents[] = {{"Lisez-moi \xc3\xa9t\xc3\xa9.txt", "x", 1, false},
+                          {"Mise \xc3\xa0 jour/XS82ECU1002-\xc3\xbc.iso", "abcdef", 6, false}};
+    const char *p = make_zip("utf8.zip", ents, 2, false);
+    struct zimg *z = NULL;
+    struct err e = {0};
+    if (zimg_open(p, NULL, &z, &e) != 0)
+        fail_msg("UTF-8 names refused: %s", e.msg);
+    assert_string_equal(zimg_name(z), "Mise \xc3\xa0 jour/XS82ECU1002-\xc3\xbc.iso");
+    assert_int_equal(zimg_size(z), 6);
+    zimg_close(z);
+    /* the same zip with the image's name bytes made invalid UTF-8 (0xff) */
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    for (size_t i = 0; i + 1 < n; i++)
+        if ((unsigned char)buf[i] == 0xc3 && (unsigned char)buf[i + 1] == 0xbc)
+            buf[i] = (char)0xff;
+    char bad[256];
+    snprintf(bad, sizeof(bad), "%s/notutf8.zip", tmpdir);
+    f = fopen(bad, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+    expect_refused(bad, NULL, PP_EINVAL, "not valid UTF-8");
 }
 
 static void test_bare_image_and_garbage(void **state)
@@ -627,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_zip_traversal_absolute_symlink),
         cmocka_unit_test(test_zip_limits),
         cmocka_unit_test(test_zip_image_count),
+        cmocka_unit_test(test_zip_utf8_names),
         cmocka_unit_test(test_bare_image_and_garbage),
         cmocka_unit_test(test_steps_initial_and_hosts),
         cmocka_unit_test(test_derive_migrate_and_host_state),
