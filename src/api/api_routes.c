@@ -553,6 +553,43 @@ static void h_client_id(struct api_call *x)
         x, engine_client_id_import(api_server_engine(x->srv), x->body.data, x->body.len, &e), &e);
 }
 
+/* GET /settings: the daemon settings the API can change. */
+static json_t *settings_json(struct api_call *x)
+{
+    int iv = engine_check_interval(api_server_engine(x->srv));
+    return json_pack("{s:i, s:b}", "check_interval_s", iv, "automatic_checks", iv > 0);
+}
+
+static void h_settings(struct api_call *x)
+{
+    api_answer_json(x, 200, settings_json(x));
+}
+
+/* PUT /settings {"check_interval_s": N}: 0 turns automatic checks off; the answer is GET's. */
+static void h_settings_set(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *body = parse_body(x, false, &e), *jiv = NULL;
+    json_error_t je;
+    int rc = body ? 0 : e.code;
+
+    if (rc == 0 && json_unpack_ex(body, &je, JSON_STRICT, "{s?o}", "check_interval_s", &jiv) != 0)
+        rc = unpack_failed(&je, &e);
+    if (rc == 0 && !jiv)
+        rc = err_set(&e, PP_EINVAL, "request body: check_interval_s is required");
+    if (rc == 0 && !json_is_integer(jiv))
+        rc = err_set(&e, PP_EINVAL, "check_interval_s: expected whole seconds (0 = off)");
+    if (rc == 0 &&
+        (json_integer_value(jiv) < 0 || json_integer_value(jiv) > ENGINE_CHECK_INTERVAL_MAX_S))
+        rc = err_set(&e, PP_EINVAL,
+                     "check_interval_s: %lld is out of range (0 = off, or 1 to %d seconds)",
+                     (long long)json_integer_value(jiv), ENGINE_CHECK_INTERVAL_MAX_S);
+    if (rc == 0)
+        rc = engine_set_check_interval(api_server_engine(x->srv), (int)json_integer_value(jiv), &e);
+    json_decref(body);
+    answer_out(x, rc, 200, rc ? NULL : settings_json(x), &e);
+}
+
 static void h_audit(struct api_call *x)
 {
     struct err e = {0};
@@ -684,6 +721,8 @@ static const struct api_handler handlers[] = {
     {API_R_WEBHOOK_LOG, "GET", h_webhook_log, false},
     {API_R_OPENAPI, "GET", h_openapi, false},
     {API_R_METRICS, "GET", h_metrics, false},
+    {API_R_SETTINGS, "GET", h_settings, false},
+    {API_R_SETTINGS, "PUT", h_settings_set, true},
 };
 
 const struct api_handler *api_handler_find(enum api_route_id route, const char *method)

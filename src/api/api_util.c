@@ -79,6 +79,7 @@ static const struct {
     {"webhooks/*", API_R_WEBHOOK, "DELETE"},
     {"webhook-deliveries", API_R_WEBHOOK_LOG, "GET"},
     {"openapi.json", API_R_OPENAPI, "GET"},
+    {"settings", API_R_SETTINGS, "GET, PUT"},
 };
 
 /* Match path (below the prefix) against pattern; the '*' segment goes to m->param. */

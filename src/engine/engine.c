@@ -64,6 +64,7 @@ enum req_kind {
     R_CLIENT_ID,
     R_DOWNLOAD_NEEDED,
     R_CDN_SYNC,
+    R_SET_CHECK_INTERVAL,
 };
 
 /* A copied engine_plan_req. */
@@ -98,6 +99,7 @@ struct eng_req {
     struct fetch_result fetched;
     bool not_modified;
     int fetch_rc;  /* R_CATALOG_PUT: the fetch failed with this code and err */
+    int seconds;   /* R_SET_CHECK_INTERVAL */
     json_t *files; /* R_ROLLOUT_START / R_DOWNLOAD_DONE: [{uuid, path}] */
     /* results */
     int rc;
@@ -1496,6 +1498,7 @@ static void handle_cancel(struct engine *eng, struct eng_req *r)
 }
 
 static void handle_client_id(struct engine *eng, struct eng_req *r);
+static void handle_set_check_interval(struct engine *eng, struct eng_req *r);
 
 /* ------------------------------------------------------------------ the engine thread */
 
@@ -1519,6 +1522,8 @@ const struct eng_req_kind engine_req_kinds[] = {
     [R_CANCEL] = {R_CANCEL, "cancel", handle_cancel},
     [R_CLIENT_ID] = {R_CLIENT_ID, "client_id", handle_client_id},
     [R_DOWNLOAD_NEEDED] = {R_DOWNLOAD_NEEDED, "download_needed", handle_download_needed},
+    [R_SET_CHECK_INTERVAL] = {R_SET_CHECK_INTERVAL, "set_check_interval",
+                              handle_set_check_interval},
 };
 const size_t engine_n_req_kinds = sizeof(engine_req_kinds) / sizeof(engine_req_kinds[0]);
 
@@ -1617,18 +1622,22 @@ static void *engine_main(void *arg)
     return NULL;
 }
 
-/* Periodic update checks, on their own thread (they block on the network). */
+/* Periodic update checks, on their own thread (they block on the network).  A change of the
+ * interval (engine_set_check_interval bumps check_gen) ends the wait: the next check is then a
+ * whole new interval away. */
 static void *checker_main(void *arg)
 {
     struct engine *eng = arg;
+    bool due = true;
 
     pthread_mutex_lock(&eng->qlock);
     while (!eng->stop) {
         struct timespec ts;
         int interval = eng->check_interval_s;
+        unsigned gen = eng->check_gen;
 
         pthread_mutex_unlock(&eng->qlock);
-        if (interval > 0) {
+        if (due && interval > 0) {
             struct err e = {0};
             json_t *out = NULL;
             if (engine_updates_check(eng, &out, &e) != 0)
@@ -1638,9 +1647,15 @@ static void *checker_main(void *arg)
         pthread_mutex_lock(&eng->qlock);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += interval > 0 ? interval : 3600;
-        while (!eng->stop &&
-               pthread_cond_timedwait(&eng->checker_wake, &eng->qlock, &ts) != ETIMEDOUT)
-            ;
+        due = true;
+        while (!eng->stop) {
+            if (eng->check_gen != gen) {
+                due = false;
+                break;
+            }
+            if (pthread_cond_timedwait(&eng->checker_wake, &eng->qlock, &ts) == ETIMEDOUT)
+                break;
+        }
     }
     pthread_mutex_unlock(&eng->qlock);
     return NULL;
@@ -1759,12 +1774,11 @@ int engine_start(struct engine *eng, struct err *e)
         if (engine_webhooks_new(eng, eng->db_path, eng->clock, &wo, &eng->hooks, &we) != 0)
             log_warn(LOG_MOD, "webhooks are off: %s", we.msg);
     }
-    if (eng->check_interval_s > 0) {
-        if (pthread_create(&eng->checker, NULL, checker_main, eng) == 0)
-            eng->checker_running = true;
-        else
-            log_warn(LOG_MOD, "cannot start the periodic update checker");
-    }
+    /* always started: checks can be turned on later (engine_set_check_interval) */
+    if (pthread_create(&eng->checker, NULL, checker_main, eng) == 0)
+        eng->checker_running = true;
+    else
+        log_warn(LOG_MOD, "cannot start the periodic update checker");
     return 0;
 }
 
@@ -2081,6 +2095,42 @@ int engine_client_id_import(struct engine *eng, const char *json_text, size_t le
     r->pool.password = xstrdup(key);
     json_decref(j);
     return req_run(eng, r, NULL, e);
+}
+
+/* R_SET_CHECK_INTERVAL: stored, then the checker is told (engine thread). */
+static void handle_set_check_interval(struct engine *eng, struct eng_req *r)
+{
+    int rc = store_setting_set_bool(eng->store, STORE_KEY_AUTO_CHECK, r->seconds > 0, &r->err);
+    if (rc == 0 && r->seconds > 0)
+        rc = store_setting_set_int(eng->store, STORE_KEY_CHECK_INTERVAL, r->seconds, &r->err);
+    if (rc == 0) {
+        pthread_mutex_lock(&eng->qlock);
+        eng->check_interval_s = r->seconds;
+        eng->check_gen++;
+        pthread_cond_broadcast(&eng->checker_wake);
+        pthread_mutex_unlock(&eng->qlock);
+        log_info(LOG_MOD, "automatic update checks: %s%d s", r->seconds > 0 ? "every " : "off, ",
+                 r->seconds);
+    }
+    req_finish(eng, r, rc);
+}
+
+/* Set the check interval (see engine.h). */
+int engine_set_check_interval(struct engine *eng, int seconds, struct err *e)
+{
+    if (seconds < 0 || seconds > ENGINE_CHECK_INTERVAL_MAX_S)
+        return err_set(e, PP_EINVAL,
+                       "check_interval_s: %d is out of range (0 = off, or 1 to %d seconds)",
+                       seconds, ENGINE_CHECK_INTERVAL_MAX_S);
+    struct eng_req *r = req_new(R_SET_CHECK_INTERVAL);
+    r->seconds = seconds;
+    return req_run(eng, r, NULL, e);
+}
+
+/* The interval in force (see engine.h). */
+int engine_check_interval(struct engine *eng)
+{
+    return eng->check_interval_s;
 }
 
 /* Download update files into the cache (see engine.h).  Downloads run on the caller's thread. */

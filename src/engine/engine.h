@@ -99,6 +99,17 @@ int engine_updates_restore(struct engine *eng, struct err *e);
 int engine_client_id_import(struct engine *eng, const char *json_text, size_t len, struct err *e);
 
 /*
+ * Set the automatic update-check interval: seconds between checks, 0 = off (at most 30 days;
+ * PP_EINVAL otherwise).  Stored in the database and applied at once: the next check comes that
+ * long after this call.  A value given on the command line / settings file applies again at the
+ * next start (it wins over the stored one).  Any thread (waits for the engine thread).
+ */
+#define ENGINE_CHECK_INTERVAL_MAX_S (30 * 24 * 3600)
+int engine_set_check_interval(struct engine *eng, int seconds, struct err *e);
+/* The check interval in force (seconds, 0 = off).  Any thread. */
+int engine_check_interval(struct engine *eng);
+
+/*
  * Download update files (ids are uuids or names) into the download cache, with the client ID
  * when the vendor's file service needs one.  *out = {"downloads":[{uuid, path, size, cached}]}.
  * The downloads run on the calling thread.

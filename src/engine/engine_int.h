@@ -85,9 +85,10 @@ struct engine {
     struct pp_clock *clock;
     bool own_clock;
     int request_timeout_ms;
-    char *catalog_url;    /* configured override, or NULL = store setting */
-    char *vendor_origins; /* client-ID allow-list, or NULL = FETCH_DEFAULT_VENDOR_ORIGINS */
-    int check_interval_s;
+    char *catalog_url;            /* configured override, or NULL = store setting */
+    char *vendor_origins;         /* client-ID allow-list, or NULL = FETCH_DEFAULT_VENDOR_ORIGINS */
+    _Atomic int check_interval_s; /* 0 = automatic checks off; set by engine_set_check_interval */
+    unsigned check_gen;           /* under qlock: bumped when the interval changes */
 
     /* engine thread only */
     struct store *store;

@@ -202,6 +202,23 @@ int engine_client_id_import(struct engine *eng, const char *json_text, size_t le
     return reply("client_id_import", NULL, e);
 }
 
+static int seam_check_interval = 86400;
+
+int engine_set_check_interval(struct engine *eng, int seconds, struct err *e)
+{
+    (void)eng;
+    int rc = reply("set_check_interval", NULL, e);
+    if (rc == 0)
+        seam_check_interval = seconds;
+    return rc;
+}
+
+int engine_check_interval(struct engine *eng)
+{
+    (void)eng;
+    return seam_check_interval;
+}
+
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
     (void)eng;

@@ -1009,6 +1009,7 @@ static const char *sample_path(enum api_route_id r)
         [API_R_WEBHOOK_LOG] = "/api/v1/webhook-deliveries",
         [API_R_OPENAPI] = "/api/v1/openapi.json",
         [API_R_METRICS] = "/metrics",
+        [API_R_SETTINGS] = "/api/v1/settings",
     };
     return (size_t)r < sizeof paths / sizeof paths[0] ? paths[r] : NULL;
 }
@@ -1041,7 +1042,7 @@ static void test_read_only_role_and_audit(void **state)
             resp_free(&r);
         }
     }
-    assert_int_equal(refused, 12);     /* every mutating route of the table (webhooks: 2) */
+    assert_int_equal(refused, 13); /* every mutating route of the table (webhooks: 2, settings) */
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
@@ -1280,6 +1281,47 @@ static void test_pool_add_plain_http(void **state)
     resp_free(&r);
 }
 
+/* GET / PUT /settings: the check interval goes to the engine and comes back; bad values are
+ * refused naming the field and never reach the engine. */
+static void test_settings_route(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    static const struct {
+        const char *body, *words;
+    } bad[] = {
+        {"{\"check_interval_s\":-1}", "out of range"},
+        {"{\"check_interval_s\":2592001}", "out of range"},
+        {"{\"check_interval_s\":\"3600\"}", "whole seconds"},
+        {"{\"check_interval_s\":1.5}", "whole seconds"},
+        {"{}", "check_interval_s is required"},
+        {"{\"check_interval_s\":60,\"color\":1}", "unknown field(s): color"},
+    };
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        http(fx, "PUT", "/api/v1/settings", bearer(), bad[i].body, NULL, &r);
+        assert_error(&r, 400, "bad_request", bad[i].words);
+        resp_free(&r);
+    }
+    assert_int_equal(seam_calls(), 0);
+    http(fx, "PUT", "/api/v1/settings", bearer(), "{\"check_interval_s\":7200}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "7200"));
+    resp_free(&r);
+    assert_int_equal(seam_calls(), 1);
+    http(fx, "GET", "/api/v1/settings", bearer(), NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    json_t *v = json_loads(r.body, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(v, "check_interval_s")), 7200);
+    assert_true(json_is_true(json_object_get(v, "automatic_checks")));
+    json_decref(v);
+    resp_free(&r);
+    http(fx, "PUT", "/api/v1/settings", bearer(), "{\"check_interval_s\":0}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "false"));
+    resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1293,6 +1335,7 @@ int main(void)
         cmocka_unit_test(test_token_file),
         cmocka_unit_test_setup_teardown(test_http_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_routes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_route, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_errors_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_json_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_body_limit, setup, teardown),
