@@ -16,25 +16,27 @@ export function setToken(t) {
 
 // An error answered by the daemon: {"error":{"code","message","xapi_code"}}.
 export class ApiError extends Error {
-  constructor(status, code, message, xapiCode) {
+  constructor(status, code, message, xapiCode, detail) {
     super(message);
     this.status = status;
     this.code = code;
     this.xapiCode = xapiCode || null;
+    this.detail = detail || {}; // the whole error object (e.g. fingerprint_unconfirmed's fingerprint)
   }
 }
 
 async function errorFrom(resp) {
-  let code = 'http_' + resp.status, msg = resp.statusText || 'request failed', xapi = null;
+  let code = 'http_' + resp.status, msg = resp.statusText || 'request failed', xapi = null, detail = null;
   try {
     const body = await resp.json();
     if (body && body.error) {
       code = body.error.code || code;
       msg = body.error.message || msg;
       xapi = body.error.xapi_code || null;
+      detail = body.error;
     }
   } catch (_) { /* not JSON */ }
-  return new ApiError(resp.status, code, msg, xapi);
+  return new ApiError(resp.status, code, msg, xapi, detail);
 }
 
 // One request; resolves to the parsed JSON (null for 204), throws ApiError.

@@ -66,6 +66,32 @@ function poolRow(p, missing) {
     }) }, 'Remove', h('span', { class: 'sr-only' }, ' pool ' + p.name))));
 }
 
+// The certificate question of an https pool without a CA file (409 fingerprint_unconfirmed): the
+// daemon read the pool's certificate and names its SHA-256 fingerprint; the user compares it with
+// the pool's own (xe host-cert-info, the console) and confirms, or cancels.  Nothing is registered
+// and no password is sent to the pool before that.
+function fingerprintOf(err) {
+  const d = (err && err.detail) || {};
+  if (err && err.code === 'fingerprint_unconfirmed' && typeof d.fingerprint === 'string') return d.fingerprint;
+  return null;
+}
+
+function confirmFingerprint(box, url, fp, onConfirm) {
+  const yes = h('button', { type: 'button', class: 'primary', id: 'pool-fp-confirm', onclick: onConfirm },
+    'The fingerprint is right: add the pool');
+  box.replaceChildren(
+    h('h4', { id: 'pool-fp-heading', tabindex: -1 }, 'Confirm the pool\'s certificate'),
+    h('p', {}, url, ' presents a certificate that no CA file vouches for. Its SHA-256 fingerprint is:'),
+    h('p', {}, h('code', { id: 'pool-fp', class: 'fingerprint' }, 'SHA256:' + fp)),
+    h('p', { class: 'small' }, 'Compare it with the pool\'s own (on the master: ', h('code', {}, 'xe host-cert-info'),
+      ', or its console) before you confirm. The password is sent only after you confirm; ',
+      'from then on a different certificate is refused.'),
+    h('div', { class: 'toolbar' }, yes, ' ',
+      h('button', { type: 'button', class: 'quiet', onclick: () => box.replaceChildren() }, 'Cancel')));
+  box.querySelector('#pool-fp-heading').focus();
+  announce('The pool\'s certificate needs confirming: fingerprint SHA256:' + fp);
+}
+
 function addPoolForm() {
   const field = (name, label, attrs) => {
     const el = h('input', Object.assign({ id: 'pool-' + name, name }, attrs));
@@ -76,18 +102,49 @@ function addPoolForm() {
   const [user, userF] = field('username', 'User', { placeholder: 'root', required: true });
   const [pw, pwF] = field('password', 'Password', { type: 'password', required: true, autocomplete: 'off' });
   const [ca, caF] = field('ca_file', 'CA file on the daemon host (optional)', {});
-  return h('form', { class: 'card', onsubmit: (ev) => { ev.preventDefault(); guarded(async () => {
+  const fpBox = h('div', { id: 'pool-fp-box', class: 'fp-box' });
+  const submit = (fingerprint) => guarded(async () => {
     const body = { name: name.value, url: url.value, username: user.value, password: pw.value };
     if (ca.value) body.ca_file = ca.value;
-    await api('POST', '/pools', body);
+    if (fingerprint) body.fingerprint = 'SHA256:' + fingerprint;
+    try {
+      await api('POST', '/pools', body);
+    } catch (e) {
+      const fp = fingerprintOf(e);
+      if (!fp || fingerprint) throw e;
+      confirmFingerprint(fpBox, url.value, fp, () => submit(fp));
+      return;
+    }
     pw.value = '';
     route();
-  }); } },
-  h('h3', {}, 'Add a pool'), h('div', { class: 'fields' }, nameF, urlF, userF, pwF, caF),
-  h('button', { type: 'submit' }, 'Add pool'));
+  });
+  return h('form', { class: 'card', id: 'pool-add', onsubmit: (ev) => { ev.preventDefault(); fpBox.replaceChildren(); submit(null); } },
+    h('h3', {}, 'Add a pool'), h('div', { class: 'fields' }, nameF, urlF, userF, pwF, caF),
+    h('button', { type: 'submit' }, 'Add pool'), fpBox);
 }
 
-function settingsCard(checking) {
+// The check interval as the form shows it: hours, 0 = off.
+const intervalHours = (s) => (s > 0 ? Math.round(s / 360) / 10 : 0);
+
+function intervalForm(settings, checking) {
+  const cur = settings ? settings.check_interval_s : (checking && checking.automatic ? checking.interval_s : 0);
+  const status = h('span', { class: 'small', id: 'check-interval-status', role: 'status' });
+  const input = h('input', { type: 'number', id: 'check-interval', min: 0, max: 720, step: 'any',
+    value: String(intervalHours(cur || 0)), size: 6 });
+  const save = h('button', { type: 'button', id: 'check-interval-save', onclick: () => guarded(async () => {
+    const hours = Number(input.value);
+    if (!Number.isFinite(hours) || hours < 0 || hours > 720) throw new Error('Check interval: give hours from 0 (off) to 720.');
+    const out = await api('PUT', '/settings', { check_interval_s: Math.round(hours * 3600) });
+    const text = out.automatic_checks ? `Saved: the daemon checks for updates every ${intervalHours(out.check_interval_s)} h.`
+      : 'Saved: automatic checking is off.';
+    setText(status, text);
+    announce(text);
+  }) }, 'Save interval');
+  return h('span', { class: 'field' }, h('label', { for: 'check-interval' }, 'Check for updates every (hours, 0 = off)'),
+    h('span', {}, input, ' ', save, ' ', status));
+}
+
+function settingsCard(checking, settings) {
   const status = h('p', { class: 'small', id: 'client-id-status', role: 'status' });
   const file = h('input', { type: 'file', id: 'client-id-file', accept: '.json,application/json',
     onchange: (ev) => guarded(async () => {
@@ -100,29 +157,32 @@ function settingsCard(checking) {
       announce('Client ID imported.');
     }) });
   const pol = h('select', { id: 'default-policy', onchange: (ev) => { setDefaultPolicy(ev.target.value); announce('Default policy saved.'); } },
-    h('option', { value: 'minimal', selected: defaultPolicy() === 'minimal' }, 'Minimal migrations'),
-    h('option', { value: 'return', selected: defaultPolicy() === 'return' }, 'Return VMs to their home hosts'));
+    h('option', { value: 'return', selected: defaultPolicy() === 'return' }, 'Return VMs to their home hosts'),
+    h('option', { value: 'minimal', selected: defaultPolicy() === 'minimal' }, 'Minimal migrations'));
   const ck = checking || {};
   return h('section', { class: 'card', id: 'settings' }, h('h3', {}, 'Settings'),
     h('div', { class: 'fields' },
       h('span', { class: 'field' }, h('label', { for: 'client-id-file' }, 'Import the client ID file (xencenter_client_id.json)'), file),
-      h('span', { class: 'field' }, h('label', { for: 'default-policy' }, 'Default VM placement policy (this browser)'), pol)),
+      h('span', { class: 'field' }, h('label', { for: 'default-policy' }, 'Default VM placement policy (this browser)'), pol),
+      intervalForm(settings, checking)),
     status,
-    h('p', { class: 'small' }, 'Update checks: ', ck.automatic ? `automatic, every ${Math.round((ck.interval_s || 0) / 360) / 10} h` : 'automatic checking is off',
+    h('p', { class: 'small' }, 'Update checks: ', ck.automatic ? `automatic, every ${intervalHours(ck.interval_s || 0)} h` : 'automatic checking is off',
+      ck.last_check ? ['; last ', ck.last_check] : null,
       ck.catalog_url ? ['; catalog ', h('code', {}, ck.catalog_url)] : null, '. ',
-      h('span', { class: 'muted' }, 'The interval is the daemon\'s check_interval setting (poolpatch serve --check-interval or its settings file); the API cannot change it yet.')));
+      h('span', { class: 'muted' }, 'The interval is stored by the daemon; a check_interval given to poolpatch serve (option or settings file) wins at its next start.')));
 }
 
 async function viewPools() {
-  const [data, byS, byU] = await Promise.all([api('GET', '/pools'),
-    api('GET', '/updates?view=by-server&sort=pool').catch(() => null), api('GET', '/updates?view=by-update').catch(() => null)]);
+  const [data, byS, byU, settings] = await Promise.all([api('GET', '/pools'),
+    api('GET', '/updates?view=by-server&sort=pool').catch(() => null), api('GET', '/updates?view=by-update').catch(() => null),
+    api('GET', '/settings').catch(() => null)]);
   const missing = missingPerPool(byS);
   for (const o of (byS && byS.offline_pools) || []) missing.delete(o.name);
   const rows = (data.pools || []).map((p) => poolRow(p, missing));
   show(h('h2', { tabindex: -1 }, 'Pools'),
     rows.length ? table(['Name', 'URL', 'Master', 'Hosts', 'Version', 'Status', 'Updates', ''], rows, { id: 'pools-table' })
       : h('p', {}, 'No pools registered yet.'),
-    addPoolForm(), settingsCard(byU && byU.checking));
+    addPoolForm(), settingsCard(byU && byU.checking, settings));
 }
 
 // ---------------------------------------------------------------- router, live stream

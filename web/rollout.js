@@ -23,6 +23,23 @@ const STEP = {
   restart_vms: 'restarting VMs',
 };
 
+// The pool's phase log: one line per pool-level phase in the order they came (Resolve All, upload
+// with its percent, prechecks, hosts, clean-up, restore); a new event of the same phase updates
+// its line.  Fed by the pool-level events and by the pool's step in GET /rollouts/{id}, so a phase
+// shorter than one re-read is still listed.  Returns true when the list changed.
+export function notePhase(list, step, text) {
+  if (!step) return false;
+  const last = list[list.length - 1];
+  if (last && last.step === step) {
+    if (!text || last.text === text) return false;
+    last.text = text;
+    return true;
+  }
+  if (list.some((x) => x.step === step) && !text) return false; // an old phase re-read late
+  list.push({ step, text: text || phaseWords(step) });
+  return true;
+}
+
 export const stepWords = (s) => (s ? STEP[s] || String(s).replace(/_/g, ' ') : '');
 export const phaseWords = (s) => (s ? POOL_PHASE[s] || String(s).replace(/_/g, ' ') : '');
 
@@ -89,8 +106,13 @@ export function rolloutEvent(ev) {
     if (log.length > 200) log.shift();
     live.logs.set(key, log);
     // pool-level phases (Resolve All, upload, prechecks, restore): the latest message, by name
-    if (ev.pool && !ev.host) live.poolMsg.set(ev.pool, (ev.step ? phaseWords(ev.step) + ': ' : '') + live.namer.text(ev.message) +
-      (typeof ev.percent === 'number' && ev.percent >= 0 && ev.step === 'upload' ? ` (${Math.round(ev.percent)}%)` : ''));
+    if (ev.pool && !ev.host) {
+      const t = (ev.step ? phaseWords(ev.step) + ': ' : '') + live.namer.text(ev.message) +
+        (typeof ev.percent === 'number' && ev.percent >= 0 && ev.step === 'upload' ? ` (${Math.round(ev.percent)}%)` : '');
+      live.poolMsg.set(ev.pool, t);
+      if (!live.phases.has(ev.pool)) live.phases.set(ev.pool, []);
+      notePhase(live.phases.get(ev.pool), ev.step, t);
+    }
   }
   scheduleRefresh();
 }
@@ -112,7 +134,7 @@ export async function viewRollout(id, q) {
   stopRolloutView();
   const r = await api('GET', '/rollouts/' + encodeURIComponent(id));
   const ups = await api('GET', '/updates?view=by-update').catch(() => ({ updates: [] }));
-  live = { id, r: null, els: null, logs: new Map(), poolMsg: new Map(), timer: null, pending: null,
+  live = { id, r: null, els: null, logs: new Map(), poolMsg: new Map(), phases: new Map(), timer: null, pending: null,
     namer: makeNamer(r.plan || { pools: r.pools }, ups.updates), wizard: q && q.get('wizard') === '1' };
   build(r);
   update(r);
@@ -158,6 +180,18 @@ async function act(verb) {
   }
 }
 
+// The pool's phase list, in place: new phases appended, the last one's text updated.
+function drawPhases(pe, p) {
+  if (!live.phases.has(p.name)) live.phases.set(p.name, []);
+  const list = live.phases.get(p.name);
+  if (p.step && (p.state === 'running' || p.state === 'cancelling')) notePhase(list, p.step, null);
+  const items = pe.phaseList.children;
+  list.forEach((x, i) => {
+    if (i >= items.length) pe.phaseList.append(h('li', { 'data-phase': x.step }, x.text));
+    else setText(items[i], x.text);
+  });
+}
+
 function poolEls(p) {
   const els = live.els;
   let pe = els.pools.get(p.name);
@@ -168,13 +202,14 @@ function poolEls(p) {
   pe.bar = bar('Pool ' + p.name + ' progress', 0);
   pe.pct = h('span', { class: 'num' });
   pe.msg = h('p', { class: 'muted small' });
+  pe.phaseList = h('ol', { class: 'pool-phases small', 'aria-label': 'Pool ' + p.name + ' phases' });
   pe.tbody = h('tbody', {});
   const heads = ['Host', 'Progress', 'State', 'Step', 'Log'];
   pe.table = h('table', { class: 'cards hosts-live' },
     h('thead', {}, h('tr', {}, heads.map((x) => h('th', { scope: 'col' }, x)))), pe.tbody);
   pe.section = h('section', { class: 'card pool-live', 'data-pool': p.name },
     h('h3', {}, 'Pool ', p.name, ' ', pe.state),
-    h('p', { class: 'phase' }, pe.phase, ' ', pe.bar, ' ', pe.pct), pe.msg, pe.table);
+    h('p', { class: 'phase' }, pe.phase, ' ', pe.bar, ' ', pe.pct), pe.msg, pe.phaseList, pe.table);
   els.poolBox.append(pe.section);
   els.pools.set(p.name, pe);
   return pe;
@@ -280,6 +315,7 @@ function update(r) {
     setBar(pe.bar, p.percent ?? (p.state === 'done' ? 100 : 0));
     setText(pe.pct, Math.round(p.percent ?? (p.state === 'done' ? 100 : 0)) + '%');
     setText(pe.msg, live.namer.text(p.message || live.poolMsg.get(p.name) || ''));
+    drawPhases(pe, p);
     for (const x of p.hosts || []) updateHost(pe, p, x);
   }
   // after the hosts, so that the rollout's own change is what the live region says last

@@ -11,8 +11,10 @@ import { h, show, banner, table, duration, names, uid, errorText, makeNamer, ann
 export const STEPS = ['Select Update', 'Select Servers', 'Prechecks', 'Update Mode', 'Review', 'Install', 'Finish'];
 
 const PREF_POLICY = 'poolpatch.defaultPolicy';
-export const defaultPolicy = () => (localStorage.getItem(PREF_POLICY) === 'return' ? 'return' : 'minimal');
-export const setDefaultPolicy = (p) => localStorage.setItem(PREF_POLICY, p === 'return' ? 'return' : 'minimal');
+// The engine's default policy is `return` (VMs go back to their home hosts); a browser that chose
+// `minimal` in Settings keeps it.
+export const defaultPolicy = () => (localStorage.getItem(PREF_POLICY) === 'minimal' ? 'minimal' : 'return');
+export const setDefaultPolicy = (p) => localStorage.setItem(PREF_POLICY, p === 'minimal' ? 'minimal' : 'return');
 
 let wiz = null;
 

@@ -12,8 +12,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
 const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
-const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine } = await load('rollout.js');
-const { planRequest, stepProblem, hostMigrations, poolBlocked } = await load('wizard.js');
+const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase } = await load('rollout.js');
+const { planRequest, stepProblem, hostMigrations, poolBlocked, defaultPolicy, setDefaultPolicy } = await load('wizard.js');
 const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
 
 const SEED = Number(process.env.SEED || 20261205);
@@ -147,4 +147,30 @@ test('XenServer 8 repository hash applied: named by the updates the plan expecte
   assert.equal(recordText({ updates_applied: [{ uuid: hash, name: null }], predicted: { updates: ['XS8-2025-0041', 'XS8-2025-0042'] } }, n),
     'Applied: repository updates (Xen hypervisor security update, XS8-2025-0042)');
   assert.equal(recordText({ updates_applied: [{ uuid: hash, name: null }] }, n), 'Applied: repository updates 0b7a5ff16ace…');
+});
+
+test('pool phase log: one line per phase in order, the same phase updates its line', () => {
+  const l = [];
+  assert.equal(notePhase(l, 'resolve', 'Resolving prechecks (Resolve All): HA off'), true);
+  assert.equal(notePhase(l, 'upload', 'Uploading the update: 10%'), true);
+  assert.equal(notePhase(l, 'upload', 'Uploading the update: 80%'), true);
+  assert.equal(notePhase(l, 'upload', null), false); // a re-read of the same phase
+  assert.equal(notePhase(l, 'resolve', null), false); // an old phase read late is not repeated
+  assert.equal(notePhase(l, 'hosts', null), true); // from GET /rollouts: the words of the step
+  assert.equal(notePhase(l, null, 'x'), false);
+  assert.equal(notePhase(l, 'restore', 'Restoring what Resolve All changed: HA on'), true);
+  assert.deepEqual(l.map((x) => x.step), ['resolve', 'upload', 'hosts', 'restore']);
+  assert.equal(l[1].text, 'Uploading the update: 80%');
+  assert.equal(l[2].text, phaseWords('hosts'));
+});
+
+test('the wizard\'s default policy is return (the engine\'s); a browser may keep minimal', () => {
+  const store = new Map();
+  globalThis.localStorage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, String(v)) };
+  assert.equal(defaultPolicy(), 'return');
+  setDefaultPolicy('minimal');
+  assert.equal(defaultPolicy(), 'minimal');
+  setDefaultPolicy('bogus');
+  assert.equal(defaultPolicy(), 'return');
+  delete globalThis.localStorage;
 });

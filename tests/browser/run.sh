@@ -23,6 +23,20 @@ for p in prod lab edge-standalone; do
 done
 pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
 
+# An https pool (its own simulator, --tls, a self-signed certificate per host) for the add-pool
+# form's fingerprint question and the cancel of a running rollout; --time-scale 60 keeps its
+# rollout running long enough to be cancelled mid-way.
+TLS_DIR="$E2E_TMP/sim2-tls"
+"$POOLPATCH" sim --scenario "$SRCDIR/scenarios/small.json" --port 0 --tls --tls-dir "$TLS_DIR" \
+    --base-address 127.0.47.10 --time-scale 60 >"$E2E_TMP/sim2.out" 2>"$E2E_TMP/sim2.err" &
+E2E_PIDS="$E2E_PIDS $!"
+wait_for_line "$E2E_TMP/sim2.out" '^ready$' 30 || { cat "$E2E_TMP/sim2.err" >&2; fail "the https simulator did not start"; }
+TLS_POOL_URL=$(awk '$1 == "pool" && $3 == "master" { print $4 }' "$E2E_TMP/sim2.out")
+TLS_POOL_PEM="$TLS_DIR/$(sed -E 's#https://([^:/]+).*#\1#' <<<"$TLS_POOL_URL").pem"
+TLS_POOL_FP=$(openssl x509 -in "$TLS_POOL_PEM" -noout -fingerprint -sha256 | cut -d= -f2)
+[ -n "$TLS_POOL_FP" ] || fail "no certificate at $TLS_POOL_PEM"
+export TLS_POOL_URL TLS_POOL_PEM TLS_POOL_FP
+
 export SERVE_URL CHROMIUM
 export SERVE_TOKEN_VALUE
 SERVE_TOKEN_VALUE=$(cat "$SERVE_TOKEN")

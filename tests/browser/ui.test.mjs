@@ -4,11 +4,15 @@
 // the page with the daemon's API or with the pool state read from the simulator (GET /sim/state,
 // XAPI), never with what the UI says of itself.  A screenshot of each step goes to $ARTIFACTS.
 // Steps: token login, Check for Updates Now, both views, sort, filters (and the URL keeping
-// them), dismiss / restore, CSV bytes, Pools' "N updates missing", the Install Update wizard
-// through Prechecks with Resolve All to a live rollout compared with GET /rollouts/{id} every
-// second, a halted rollout's Retry (a migration fault), a cancel (a precheck fault), an
-// unreachable pool (a partition fault), a 390 px phone pass and axe-core in both themes.
+// them), dismiss / restore, CSV bytes, Pools' "N updates missing", the check interval (PUT
+// /settings), an https pool added through the form after confirming its certificate's fingerprint,
+// the Install Update wizard (policy `return` by default) through Prechecks with Resolve All to a
+// live rollout compared with GET /rollouts/{id} every second and the pool's phases (Resolve All,
+// upload, restore) against the event stream, a halted rollout's Retry (a migration fault), the
+// cancel of a running rollout and of a halted one (a precheck fault), an unreachable pool (a
+// partition fault), and at 390 px (no sideways scrolling) and 1280 px axe-core in both themes.
 import fs from 'node:fs';
+import https from 'node:https';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
@@ -83,6 +87,42 @@ async function poolOtherConfig(pool) {
   const s = await xapi(pool, 'session.login_with_password', ['root', 'xenroot']);
   const [p] = await xapi(pool, 'pool.get_all', [s]);
   return xapi(pool, 'pool.get_other_config', [s, p]);
+}
+
+// The https simulator's state (its self-signed certificate is the trust anchor).
+function simTlsState() {
+  const u = new URL(process.env.TLS_POOL_URL);
+  return new Promise((resolve, reject) => {
+    https.get({ host: u.hostname, port: u.port, path: '/sim/state', ca: fs.readFileSync(process.env.TLS_POOL_PEM) }, (res) => {
+      let b = '';
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => { try { resolve(JSON.parse(b)); } catch (e) { reject(e); } });
+    }).on('error', reject);
+  });
+}
+
+// The daemon's event stream, collected from node while a step runs (the truth the page's pool
+// phases are compared with).  stop() ends it.
+function collectEvents() {
+  const events = [];
+  const ac = new AbortController();
+  const done = (async () => {
+    const r = await fetch(URL0 + '/api/v1/events', { headers: { Authorization: 'Bearer ' + TOKEN }, signal: ac.signal });
+    const rd = r.body.getReader();
+    let buf = '';
+    for (;;) {
+      const { value, done: end } = await rd.read();
+      if (end) break;
+      buf += Buffer.from(value).toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.startsWith('data:')) { try { events.push(JSON.parse(line.slice(5))); } catch (_) { /* keep-alive */ } }
+      }
+    }
+  })().catch(() => {});
+  return { events, stop: async () => { ac.abort(); await done; } };
 }
 
 const simHost = (st, pool, host) => st.pools.find((p) => p.name === pool).hosts.find((x) => x.name === host);
@@ -333,6 +373,44 @@ try {
       check(cell.includes(`${n} update${n === 1 ? '' : 's'} missing`), `${pool}: "${cell}" vs ${n}`);
     }
     check(await page.isVisible('#client-id-file') && await page.isVisible('#default-policy'), 'settings shown');
+    check(await page.inputValue('#default-policy') === 'return', 'the default policy is return: ' + await page.inputValue('#default-policy'));
+  });
+
+  await step(page, 'check interval set in settings', async () => {
+    check((await api('GET', '/settings')).check_interval_s === 0, 'the daemon starts with checking off');
+    await page.fill('#check-interval', '12');
+    await page.click('#check-interval-save');
+    await page.waitForSelector('#check-interval-status:has-text("every 12 h")');
+    const st = await api('GET', '/settings');
+    check(st.check_interval_s === 43200 && st.automatic_checks === true, 'the daemon has 12 h: ' + JSON.stringify(st));
+    check((await api('GET', '/updates')).checking.interval_s === 43200, 'the views say 12 h');
+    await page.fill('#check-interval', '-3');
+    await page.click('#check-interval-save');
+    await page.waitForSelector('#banner:has-text("Check interval")');
+    check((await api('GET', '/settings')).check_interval_s === 43200, 'a bad value changes nothing');
+    await page.fill('#check-interval', '0');
+    await page.click('#check-interval-save');
+    await page.waitForSelector('#check-interval-status:has-text("off")');
+    check((await api('GET', '/settings')).check_interval_s === 0, 'turned off again');
+  });
+
+  await step(page, 'add an https pool after confirming its fingerprint', async () => {
+    await gotoHash(page, '#/pools', '#pools-table');
+    await page.fill('#pool-name', 'tls-small');
+    await page.fill('#pool-url', process.env.TLS_POOL_URL);
+    await page.fill('#pool-username', 'root');
+    await page.fill('#pool-password', 'xenroot');
+    await page.click('#pool-add button[type=submit]');
+    await page.waitForSelector('#pool-fp', { timeout: 60000 });
+    check(await text(page, '#pool-fp') === 'SHA256:' + process.env.TLS_POOL_FP, `the page shows ${await text(page, '#pool-fp')}, the certificate is ${process.env.TLS_POOL_FP}`);
+    check(!(await api('GET', '/pools')).pools.some((p) => p.name === 'tls-small'), 'nothing registered before the confirmation');
+    check((await simTlsState()).counters.calls === 0, 'no XAPI call (no password) reached the pool before the confirmation');
+    await snap(page, 'pool-add-fingerprint');
+    await page.click('#pool-fp-confirm');
+    await page.waitForSelector('tr[data-pool="tls-small"]', { timeout: 60000 });
+    const p = (await api('GET', '/pools')).pools.find((x) => x.name === 'tls-small');
+    check(p && p.tls_fingerprint === process.env.TLS_POOL_FP, 'registered with the confirmed fingerprint: ' + JSON.stringify(p));
+    check((await simTlsState()).counters.calls > 0, 'the daemon talks to the pool after the confirmation');
   });
 
   let prodId;
@@ -355,7 +433,7 @@ try {
   });
 
   await step(page, 'wizard prechecks resolve all', async () => {
-    const plan = await api('POST', '/plans', { pools: ['prod'], automated: true, policy: 'minimal', stay_on_release: false });
+    const plan = await api('POST', '/plans', { pools: ['prod'], automated: true, policy: 'return', stay_on_release: false });
     const fixable = plan.pools[0].prechecks.filter((c) => c.resolution && c.severity !== 'info');
     check(fixable.length >= 2, 'the demo prod pool has resolvable problems');
     check(await page.$$eval('.precheck-pool .sev-error', (l) => l.length) === 0, 'no red problem badge for resolvable checks');
@@ -380,10 +458,12 @@ try {
     check((await text(page, '.review-pool')).includes('Upload to: ' + plan.pools[0].upload.sr_name), 'upload SR shown');
     check((await text(page, '#review-totals')).includes('predicted window'), 'window shown');
     check(/Resolve All will: [^]*Turn HA off for the update \(then: Turn HA back on\)/.test(await text(page, '.review-pool')), 'the agreed resolutions in the review');
+    check((await page.textContent('#main')).includes('Policy: return VMs home'), 'the wizard plans with policy return by default');
   });
 
   await step(page, 'install: live rollout compared with the API every second', async () => {
     const before = (await api('GET', '/rollouts')).rollouts.length;
+    const evs = collectEvents();
     await page.click('#wizard-next');
     await page.waitForSelector('#rollout-header');
     const r0 = await newestRollout();
@@ -396,7 +476,21 @@ try {
       document.getElementById('cancel').focus();
     });
     const samples = await followAndCompare(page, prodId, 150);
+    await evs.stop();
     const last = samples[samples.length - 1];
+    check(last.policy === undefined || last.policy === 'return', 'the rollout runs with policy return: ' + last.policy);
+    // the pool's phases: every pool-level step of the event stream is listed on the page, in order
+    const evSteps = [...new Set(evs.events.filter((e) => e.rollout === prodId && e.pool === 'prod' && !e.host && e.step).map((e) => e.step))];
+    const shown = await page.$$eval('.pool-live[data-pool="prod"] .pool-phases li', (l) => l.map((x) => [x.dataset.phase, x.textContent]));
+    const shownSteps = shown.map((x) => x[0]);
+    for (const want of ['resolve', 'upload', 'restore']) {
+      check(evSteps.includes(want), `the engine sent no pool-level "${want}" event: ${evSteps}`);
+    }
+    for (const st of evSteps) check(shownSteps.includes(st), `pool phase "${st}" (from the event stream) not shown: ${JSON.stringify(shown)}`);
+    const order = evSteps.filter((x) => shownSteps.includes(x));
+    check(order.join() === shownSteps.filter((x) => evSteps.includes(x)).join(), `phase order: page ${shownSteps} vs events ${evSteps}`);
+    check(/Resolving prechecks/.test(shown.find((x) => x[0] === 'resolve')[1]) && /Uploading the update/.test(shown.find((x) => x[0] === 'upload')[1]) &&
+      /Restoring what Resolve All changed/.test(shown.find((x) => x[0] === 'restore')[1]), 'the phases in words: ' + JSON.stringify(shown));
     check(last.state === 'done', 'the prod rollout ended ' + last.state + ' ' + JSON.stringify(last.error));
     check(samples.length >= 5, 'followed it live (' + samples.length + ' samples)');
     const moved = new Set(samples.map((s) => s.counters.hosts_done));
@@ -448,6 +542,26 @@ try {
     check(!(await page.$('#what-is-left')), 'nothing left after Retry');
   });
 
+  await step(page, 'cancel a running rollout', async () => {
+    const { id } = await api('POST', '/rollouts', { pools: ['tls-small'], automated: true });
+    await gotoHash(page, '#/rollouts/' + encodeURIComponent(id), '#rollout-header');
+    // running, with a host at work (the cancel is mid-way, not before the start)
+    await page.waitForSelector('tr[data-host][data-state="running"]', { timeout: 90000 });
+    check((await api('GET', '/rollouts/' + id)).state === 'running', 'running when Cancel is pressed');
+    await snap(page, 'running-before-cancel');
+    await page.click('#cancel');
+    await page.waitForSelector('#rollout-state:text-is("cancelled")', { timeout: 180000 });
+    const r = await api('GET', '/rollouts/' + id);
+    check(r.state === 'cancelled', 'API says cancelled: ' + r.state);
+    check(!sameAsApi(await pageRollout(page), r), 'cancelled page = API: ' + sameAsApi(await pageRollout(page), r));
+    const hosts = r.pools[0].hosts;
+    check(hosts.some((x) => x.state !== 'done'), 'cancelled mid-way: some host was not updated');
+    check(!(await text(page, '#rollout-header')).includes(`${hosts.length}/${hosts.length} done`), 'not all hosts "done"');
+    const st = await simTlsState();
+    for (const x of st.pools[0].hosts) check(x.enabled, x.name + ' enabled after the cancel');
+    check((await page.title()).startsWith('cancelled — tls-small'), 'tab title: ' + await page.title());
+  });
+
   await step(page, 'cancel a halted rollout', async () => {
     const before = await sim('/sim/state');
     await sim('/sim/fault', { type: 'precheck_fails', host: 'edge-1', code: 'UPDATE_PRECHECK_FAILED_OUT_OF_SPACE' });
@@ -494,7 +608,8 @@ try {
   });
 
   await step(page, 'no script errors', async () => {
-    check(!errors.filter((e) => !/401|Unauthorized/.test(e)).length, 'console / page errors: ' + errors.join(' | '));
+    // expected: the wrong token's 401s, the add-pool form's 409 fingerprint_unconfirmed
+    check(!errors.filter((e) => !/401|Unauthorized|409 \(Conflict\)/.test(e)).length, 'console / page errors: ' + errors.join(' | '));
   });
 
   // Phone width and axe-core (axe is injected, so these contexts bypass the page's CSP).
@@ -512,8 +627,8 @@ try {
         await p2.waitForSelector(sel);
         await p2.waitForTimeout(150);
         if (width < 640) await noOverflow(p2, name);
-        // every rule in the dark theme; the light theme changes only colours: contrast there
-        else await axe(p2, `${name} (${scheme}, ${width} px)`, scheme === 'light');
+        // every rule in the dark theme (phone and desktop); the light theme changes only colours
+        await axe(p2, `${name} (${scheme}, ${width} px)`, scheme === 'light');
       });
     }
     await c2.close();
