@@ -62,6 +62,11 @@ const char *const *api_route_query_args(enum api_route_id route);
 
 /* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
 void api_answer_json(struct api_call *x, unsigned status, json_t *v);
+/*
+ * The API's JSON error body for one of libmicrohttpd's own HTML error pages (api_mhd_errors.c),
+ * or NULL when page is not one.  Pure; the result is malloc'd (the caller frees it).
+ */
+char *api_mhd_error_json(const char *page, size_t len);
 void api_answer_empty(struct api_call *x, unsigned status);
 void api_answer_error(struct api_call *x, unsigned status, const char *msg);
 /* An engine failure: status from the PP code, took_effect for mutating requests. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_int.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -1281,6 +1282,65 @@ static void test_pool_add_plain_http(void **state)
     resp_free(&r);
 }
 
+/* libmicrohttpd's own error answers (sent before any handler runs) are the API's JSON errors,
+ * not its HTML pages: headers too large (431), an HTTP version it does not speak (505), a bad
+ * Content-Length (400).  Before api_mhd_errors.c each of these came back as text/html. */
+static void test_mhd_errors_json(void **state)
+{
+    struct fx *fx = *state;
+    static const struct {
+        const char *start, *status, *code;
+        size_t pad; /* bytes of one long header */
+    } cases[] = {
+        {"GET /api/v1/pools HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ", " 431 ", "request_too_large",
+         70000},
+        {"GET /api/v1/pools HTTP/2.5\r\nHost: 127.0.0.1\r\n", " 505 ", "http_version_not_supported",
+         0},
+        {"POST /api/v1/pools HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n", " 400 ",
+         "bad_request", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct buf req, got;
+        buf_init(&req);
+        buf_init(&got);
+        buf_puts(&req, cases[i].start);
+        for (size_t k = 0; k < cases[i].pad; k++)
+            buf_putc(&req, 'a');
+        buf_puts(&req, cases[i].pad ? "\r\n\r\n" : "\r\n");
+        int fd = dial(fx->port);
+        send_all(fd, buf_str(&req), req.len);
+        shutdown(fd, SHUT_WR);
+        read_until(fd, &got, NULL);
+        close(fd);
+        const char *t = buf_str(&got);
+        if (!strstr(t, cases[i].status) || !strstr(t, "Content-Type: application/json") ||
+            strstr(t, "<html>") || !strstr(t, cases[i].code))
+            fail_msg("case %zu: not a JSON %s error: %.600s", i, cases[i].code, t);
+        const char *body = strstr(t, "{\"error\"");
+        assert_non_null(body);
+        json_t *v = json_loads(body, JSON_DISABLE_EOF_CHECK, NULL);
+        assert_non_null(v);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(v, "error"), "code")),
+                            cases[i].code);
+        json_decref(v);
+        buf_cleanup(&req);
+        buf_cleanup(&got);
+    }
+    assert_int_equal(seam_calls(), 0);
+    /* the pure mapping: every page of libmicrohttpd 0.9.75, and nothing else */
+    static const char *const page =
+        "<html><head><title>&quot;Host:&quot; header required</title></head><body>In HTTP 1.1, "
+        "requests must include a &quot;Host:&quot; header.</body></html>";
+    char *j = api_mhd_error_json(page, strlen(page));
+    assert_non_null(j);
+    assert_non_null(strstr(j, "\"code\":\"bad_request\""));
+    assert_non_null(strstr(j, "must include a \\\"Host:\\\" header"));
+    free(j);
+    assert_null(api_mhd_error_json("<!doctype html><html><head><title>x</title>", 40));
+    assert_null(api_mhd_error_json("{\"error\":{}}", 12));
+    assert_null(api_mhd_error_json(NULL, 0));
+}
+
 /* GET / PUT /settings: the check interval goes to the engine and comes back; bad values are
  * refused naming the field and never reach the engine. */
 static void test_settings_route(void **state)
@@ -1336,6 +1396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_routes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mhd_errors_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_errors_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_json_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_body_limit, setup, teardown),
