@@ -898,6 +898,8 @@ int sim_dispatch(struct sim *s, const char *addr, const char *method,
         sim_rerr(c, "MESSAGE_REMOVED", 0);
         return 0;
     }
+    if (s->nfaults)
+        sim_faults_arm(s, w, full);
     if (h) {
         run_handler(c, h, full, async);
         return 0;

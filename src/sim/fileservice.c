@@ -46,7 +46,8 @@ struct fs_patch {
     int64_t installation_size;
     int priority;
     char *timestamp;
-    char **requires; /* uuids */
+    char *build_number; /* the build its image moves a host to at its reboot, "" = none */
+    char **requires;    /* uuids */
     size_t n_requires;
     char **conflicts;
     size_t n_conflicts;
@@ -213,20 +214,11 @@ static const char *const legacy_guidance[] = {"restartHVM", "restartPV", "restar
 
 static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, struct err *e)
 {
-    static const char *const keys[] = {"uuid",
-                                       "name_label",
-                                       "description",
-                                       "version",
-                                       "after_apply_guidance",
-                                       "guidance_mandatory",
-                                       "livepatch",
-                                       "installation_size",
-                                       "priority",
-                                       "timestamp",
-                                       "requires",
-                                       "conflicts",
-                                       "restricted",
-                                       "image_kib",
+    static const char *const keys[] = {"uuid",      "name_label",           "description",
+                                       "version",   "after_apply_guidance", "guidance_mandatory",
+                                       "livepatch", "installation_size",    "priority",
+                                       "timestamp", "build_number",         "requires",
+                                       "conflicts", "restricted",           "image_kib",
                                        NULL};
     struct fs_patch *p = &fs->patches[idx];
     char path[64], *uuid = NULL;
@@ -253,6 +245,7 @@ static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, 
         get_str(j, "description", path, false, "", &p->description, e) ||
         get_str(j, "version", path, false, "1.0", &p->version, e) ||
         get_str(j, "timestamp", path, false, "2026-01-01T00:00:00Z", &p->timestamp, e) ||
+        get_str(j, "build_number", path, false, "", &p->build_number, e) ||
         get_bool(j, "guidance_mandatory", path, false, &p->mandatory, e) ||
         get_bool(j, "livepatch", path, false, &p->livepatch, e) ||
         get_bool(j, "restricted", path, false, &p->restricted, e) ||
@@ -445,7 +438,13 @@ static void build_image(const struct fs_patch *p, struct buf *img)
     buf_printf(img, "\" installation-size=\"%lld\" after-apply-guidance=\"",
                (long long)p->installation_size);
     str_xml_escape(img, p->guidance);
-    buf_printf(img, "\" livepatch=\"%s\"/>\n", p->livepatch ? "true" : "false");
+    buf_printf(img, "\" livepatch=\"%s\"", p->livepatch ? "true" : "false");
+    if (p->build_number && *p->build_number) {
+        buf_puts(img, " build-number=\"");
+        str_xml_escape(img, p->build_number);
+        buf_putc(img, '"');
+    }
+    buf_puts(img, "/>\n");
     while (img->len < (size_t)p->image_bytes)
         buf_putc(img, '\0');
 }
@@ -926,6 +925,7 @@ void sim_fileservice_free(struct sim_fileservice *fs)
     for (size_t i = 0; i < fs->n_patches; i++) {
         struct fs_patch *p = &fs->patches[i];
         free(p->name_label);
+        free(p->build_number);
         free(p->description);
         free(p->version);
         free(p->guidance);

@@ -181,6 +181,8 @@ struct fault {
     char code[96];
     json_t *params; /* array of strings or NULL */
     int remaining;  /* < 0: unlimited */
+    char armed_by[64]; /* "class.message": inactive until the first such call (sim_faults_arm) */
+    bool host_cut;     /* an active partition of a supporter (host): cut off from its master */
 };
 
 struct timings {
@@ -321,6 +323,9 @@ bool sim_fault_peek(struct sim *s, struct world *w, const char *type, const stru
                     const struct obj *vm, const struct obj *sr, const struct obj *update);
 /* Release every fault. */
 void sim_faults_free(struct sim *s);
+/* A call of method ("class.message", Async. stripped) reached world w: the faults armed by it
+ * become active (a partition starts).  Caller holds the lock. */
+void sim_faults_arm(struct sim *s, struct world *w, const char *method);
 /* host_go_down helper kinds */
 enum { DOWN_REBOOT = 0, DOWN_TOOLSTACK = 1 };
 

@@ -1506,7 +1506,7 @@ static void migrate_done(struct sim *s, struct action *a)
         s->n_migrations_failed++;
         sim_task_fail_code(w, task, "VM_BAD_POWER_STATE", 3, vm->ref, "running",
                            lower_state(sim_fstr(vm, "power_state")));
-    } else if (!host_live(dst) || !sim_hx(dst)->up ||
+    } else if (!host_live(dst) || !sim_hx(dst)->up || (src && !sim_hx(src)->up) ||
                sim_fault_take(s, w, "migration_fails", src, vm, NULL, NULL, NULL) ||
                (src != dst && sim_fault_take(s, w, "migration_fails", dst, vm, NULL, NULL, NULL))) {
         s->n_migrations_failed++;

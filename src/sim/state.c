@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "sim/internal.h"
@@ -31,7 +32,7 @@ static bool fault_matches(const struct fault *f, struct world *w, const char *ty
                           const struct obj *host, const struct obj *vm, const struct obj *sr,
                           const struct obj *update)
 {
-    if (strcmp(f->type, type) != 0 || (f->w && f->w != w))
+    if (strcmp(f->type, type) != 0 || (f->w && f->w != w) || f->armed_by[0])
         return false;
     if (f->host[0] && (!host || !name_match(f->host, host)))
         return false;
@@ -97,6 +98,17 @@ static struct world *world_by_name(struct sim *s, const char *name)
     return NULL;
 }
 
+static struct hostx *host_by_name(struct sim *s, const char *name)
+{
+    for (size_t i = 0; i < s->nhosts; i++) {
+        struct hostx *hx = s->hosts[i];
+        if (hx->o && hx->o->rec &&
+            (strcmp(sim_fstr(hx->o, "name_label"), name) == 0 || strcmp(hx->o->uuid, name) == 0))
+            return hx;
+    }
+    return NULL;
+}
+
 static int copy_opt(const json_t *j, const char *k, char *out, size_t n, const char *where,
                     struct err *e)
 {
@@ -114,8 +126,8 @@ static int copy_opt(const json_t *j, const char *k, char *out, size_t n, const c
 int sim_fault_parse(struct sim *s, const json_t *j, const char *where, struct fault *f,
                     struct err *e)
 {
-    static const char *const keys[] = {"type",   "pool", "host",   "vm",    "sr",
-                                       "update", "code", "params", "count", NULL};
+    static const char *const keys[] = {"type", "pool",   "host",  "vm",       "sr", "update",
+                                       "code", "params", "count", "armed_by", NULL};
     memset(f, 0, sizeof(*f));
     f->remaining = -1;
     if (!json_is_object(j))
@@ -143,10 +155,20 @@ int sim_fault_parse(struct sim *s, const json_t *j, const char *where, struct fa
         copy_opt(j, "vm", f->vm, sizeof(f->vm), where, e) ||
         copy_opt(j, "sr", f->sr, sizeof(f->sr), where, e) ||
         copy_opt(j, "update", f->update, sizeof(f->update), where, e) ||
-        copy_opt(j, "code", f->code, sizeof(f->code), where, e))
+        copy_opt(j, "code", f->code, sizeof(f->code), where, e) ||
+        copy_opt(j, "armed_by", f->armed_by, sizeof(f->armed_by), where, e))
         return e ? e->code : PP_EINVAL;
+    if (str_has_prefix(f->armed_by, "Async."))
+        memmove(f->armed_by, f->armed_by + 6, strlen(f->armed_by + 6) + 1);
     if (pool[0] && !(f->w = world_by_name(s, pool)))
         return err_set(e, PP_EINVAL, "%s.pool: no pool named \"%s\"", where, pool);
+    if (strcmp(f->type, "partition") == 0 && f->host[0]) {
+        struct hostx *hx = host_by_name(s, f->host);
+        if (!hx || (f->w && hx->w != f->w))
+            return err_set(e, PP_EINVAL, "%s.host: no host named \"%s\"%s", where, f->host,
+                           f->w ? " in that pool" : "");
+        f->w = hx->w;
+    }
     if (strcmp(f->type, "partition") == 0 && !f->w) {
         if (s->nworlds == 1)
             f->w = s->worlds[0];
@@ -190,6 +212,44 @@ static void set_partition(struct sim *s, struct world *w, bool on)
     }
 }
 
+/* A supporter partition: the host is cut off (calls to it fail, its master marks it not live at
+ * once); its VMs keep running.  Undone when the fault is cleared. */
+static void set_host_cut(struct world *w, struct hostx *hx, bool on)
+{
+    hx->up = !on;
+    sim_fset_bool(w, hx->metrics, "live", !on);
+    sim_host_refresh_ops(w, hx->o);
+}
+
+/* Start (on) or end a partition fault: a supporter named by host, else the pool's coordinator. */
+static void partition_apply(struct sim *s, struct fault *f, bool on)
+{
+    struct hostx *hx = f->host[0] ? host_by_name(s, f->host) : NULL;
+    if (on && hx && hx->o && hx->o != f->w->master) {
+        f->host_cut = true;
+        set_host_cut(f->w, hx, true);
+    } else if (!on && f->host_cut) {
+        if (hx && hx->o)
+            set_host_cut(f->w, hx, false);
+    } else {
+        set_partition(s, f->w, on);
+    }
+}
+
+/* Arm the faults waiting for method (see internal.h). */
+void sim_faults_arm(struct sim *s, struct world *w, const char *method)
+{
+    for (size_t i = 0; i < s->nfaults; i++) {
+        struct fault *f = &s->faults[i];
+        if (!f->armed_by[0] || strcmp(f->armed_by, method) != 0 || (f->w && f->w != w))
+            continue;
+        log_info("sim", "fault %s armed by %s", f->type, method);
+        f->armed_by[0] = '\0';
+        if (strcmp(f->type, "partition") == 0)
+            partition_apply(s, f, true);
+    }
+}
+
 /* Parse and install one fault (caller holds the lock). */
 int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err *e)
 {
@@ -202,8 +262,8 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
             struct fault *g = &s->faults[i - 1];
             if ((f.code[0] && strcmp(g->type, f.code) != 0) || (f.w && g->w != f.w))
                 continue;
-            if (strcmp(g->type, "partition") == 0 && g->w)
-                set_partition(s, g->w, false);
+            if (strcmp(g->type, "partition") == 0 && g->w && !g->armed_by[0])
+                partition_apply(s, g, false);
             fault_remove(s, i - 1);
         }
         /* A host held down by reboot_never_returns comes back a reboot later (issue
@@ -223,8 +283,8 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
     }
     s->faults = xreallocarray(s->faults, s->nfaults + 1, sizeof(*s->faults));
     s->faults[s->nfaults++] = f;
-    if (strcmp(f.type, "partition") == 0)
-        set_partition(s, f.w, true);
+    if (strcmp(f.type, "partition") == 0 && !f.armed_by[0])
+        partition_apply(s, &s->faults[s->nfaults - 1], true);
     return 0;
 }
 
@@ -312,5 +372,9 @@ json_t *sim_state_json_locked(struct sim *s)
     json_object_set_new(cnt, "calls", json_integer((json_int_t)s->n_calls));
     json_object_set_new(root, "counters", cnt);
     json_object_set_new(root, "faults", json_integer((json_int_t)s->nfaults));
+    json_int_t armed = 0; /* faults still waiting for their armed_by call */
+    for (size_t i = 0; i < s->nfaults; i++)
+        armed += s->faults[i].armed_by[0] != '\0';
+    json_object_set_new(root, "faults_waiting", json_integer(armed));
     return root;
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# tools/fault-table.py - regenerate docs/engine.md's fault matrix table (issue 12) from the fault
+# matrix runs: the in-process one (build/tests/torture/fault_matrix, every cell) and the one over
+# HTTP (tests/torture/fault_matrix.sh, every cell with FAULT_CELLS=all).  `make faults` runs both
+# and calls this.  Reads "cell N<TAB>fault<TAB>step<TAB>then<TAB>want<TAB>result<TAB>verdict[: why]"
+# lines; writes the table between the doc's "<!-- fault-matrix:begin -->" and
+# "<!-- fault-matrix:end -->" markers.
+#
+#   fault-table.py --cells tests/torture/fault_cells.json --inproc FILE [--http FILE] --doc FILE
+import argparse
+import json
+import sys
+
+BEGIN = "<!-- fault-matrix:begin -->"
+END = "<!-- fault-matrix:end -->"
+
+
+def read_runs(path):
+    """cell number -> (result, verdict word) from a run's output."""
+    out = {}
+    if not path:
+        return out
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("cell "):
+                continue
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 7:
+                continue
+            n = int(parts[0].split()[1])
+            verdict = parts[6].split(":", 1)[0]
+            out[n] = (parts[5], verdict)
+    return out
+
+
+def column(runs, n):
+    if n not in runs:
+        return "not run"
+    result, verdict = runs[n]
+    return f"{verdict}: {result}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cells", required=True)
+    ap.add_argument("--inproc", required=True)
+    ap.add_argument("--http")
+    ap.add_argument("--doc", required=True)
+    a = ap.parse_args()
+    with open(a.cells, encoding="utf-8") as f:
+        cells = json.load(f)["cells"]
+    inproc, http = read_runs(a.inproc), read_runs(a.http)
+    if len(inproc) != len(cells):
+        sys.exit(f"fault-table: {a.inproc} has {len(inproc)} cells, {a.cells} {len(cells)}")
+    rows = ["| # | fault | step | then | expected (known failure: bug) | in-process | HTTP |",
+            "|---|---|---|---|---|---|---|"]
+    for i, c in enumerate(cells, 1):
+        want = c["want"] + (" " + c["code"] if c.get("code") else "")
+        xf = c.get("xfail") or c.get("xfail_inproc") or c.get("xfail_http")
+        if xf:
+            want += f" (known failure: {xf})"
+        rows.append(f"| {i} | {c['fault']} | {c['step']} | {c.get('then', '-')} | {want} | "
+                    f"{column(inproc, i)} | {column(http, i)} |")
+    counts = {}
+    for runs, name in ((inproc, "in-process"), (http, "HTTP")):
+        v = [runs[k][1] for k in runs]
+        counts[name] = (len(v), v.count("pass"), v.count("xfail"),
+                        len(v) - v.count("pass") - v.count("xfail"))
+    summary = "; ".join(f"{k}: {n} cells, {p} pass, {x} known failures, {f} failures"
+                        for k, (n, p, x, f) in counts.items() if n)
+    table = "\n".join(rows) + f"\n\n{summary}.\n"
+    with open(a.doc, encoding="utf-8") as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        sys.exit(f"fault-table: {a.doc} has no {BEGIN} / {END} markers")
+    head, rest = doc.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(a.doc, "w", encoding="utf-8") as f:
+        f.write(head + BEGIN + "\n" + table + END + tail)
+    print(f"fault-table: {a.doc}: {summary}")
+
+
+if __name__ == "__main__":
+    main()
