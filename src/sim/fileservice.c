@@ -214,11 +214,21 @@ static const char *const legacy_guidance[] = {"restartHVM", "restartPV", "restar
 
 static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, struct err *e)
 {
-    static const char *const keys[] = {"uuid",      "name_label",           "description",
-                                       "version",   "after_apply_guidance", "guidance_mandatory",
-                                       "livepatch", "installation_size",    "priority",
-                                       "timestamp", "build_number",         "requires",
-                                       "conflicts", "restricted",           "image_kib",
+    static const char *const keys[] = {"uuid",
+                                       "name_label",
+                                       "description",
+                                       "version",
+                                       "after_apply_guidance",
+                                       "guidance_mandatory",
+                                       "livepatch",
+                                       "installation_size",
+                                       "priority",
+                                       "timestamp",
+                                       "requires",
+                                       "conflicts",
+                                       "restricted",
+                                       "image_kib",
+                                       "build_number",
                                        NULL};
     struct fs_patch *p = &fs->patches[idx];
     char path[64], *uuid = NULL;
