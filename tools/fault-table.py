@@ -53,6 +53,19 @@ def main():
     inproc, http = read_runs(a.inproc), read_runs(a.http)
     if len(inproc) != len(cells):
         sys.exit(f"fault-table: {a.inproc} has {len(inproc)} cells, {a.cells} {len(cells)}")
+    with open(a.doc, encoding="utf-8") as f:
+        doc = f.read()
+    if BEGIN not in doc or END not in doc:
+        sys.exit(f"fault-table: {a.doc} has no {BEGIN} / {END} markers")
+    head, rest = doc.split(BEGIN, 1)
+    old, tail = rest.split(END, 1)
+    if not a.http:  # keep the doc's HTTP column (make faults FAULT_HTTP=0)
+        for line in old.splitlines():
+            cols = [c.strip() for c in line.split("|")]
+            if len(cols) == 9 and cols[1].isdigit() and cols[7] != "not run":
+                result = cols[7].split(": ", 1)
+                if len(result) == 2:
+                    http[int(cols[1])] = (result[1], result[0])
     rows = ["| # | fault | step | then | expected (known failure: bug) | in-process | HTTP |",
             "|---|---|---|---|---|---|---|"]
     for i, c in enumerate(cells, 1):
@@ -70,12 +83,6 @@ def main():
     summary = "; ".join(f"{k}: {n} cells, {p} pass, {x} known failures, {f} failures"
                         for k, (n, p, x, f) in counts.items() if n)
     table = "\n".join(rows) + f"\n\n{summary}.\n"
-    with open(a.doc, encoding="utf-8") as f:
-        doc = f.read()
-    if BEGIN not in doc or END not in doc:
-        sys.exit(f"fault-table: {a.doc} has no {BEGIN} / {END} markers")
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
     with open(a.doc, "w", encoding="utf-8") as f:
         f.write(head + BEGIN + "\n" + table + END + tail)
     print(f"fault-table: {a.doc}: {summary}")

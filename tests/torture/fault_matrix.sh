@@ -12,7 +12,8 @@
 #
 #   FAULT_CELLS=all | N[,N...] | COUNT (a seeded sample of COUNT cells; default 3)
 #   FAULT_SEED=N (the sample's seed; printed), FAULT_SCALE (simulated seconds per second, 300)
-#   FAULT_OUT=FILE (the cell lines, for tools/fault-table.py)
+#   FAULT_OUT=FILE (the cell lines, for tools/fault-table.py), FAULT_DOC=FILE (docs/engine.md: each
+#   cell's verdict must be its HTTP column's)
 # Prints "cell N<TAB>fault<TAB>step<TAB>then<TAB>want<TAB>result<TAB>verdict[: why]" per cell and
 #   fault-matrix-http: C cells, P pass, X known failures, F failures
 . "$(dirname "$0")/../e2e/lib.sh"
@@ -194,9 +195,17 @@ for i in $chosen; do
     line=$(cat "$E2E_TMP/line")
     echo "$line" | tee -a "${FAULT_OUT:-$E2E_TMP/cells.out}"
     n=$((n + 1))
-    case "$(echo "$line" | cut -f7 | cut -d: -f1)" in
+    verdict=$(echo "$line" | cut -f7 | sed "s/ *|\$//" | cut -d: -f1)
+    case "$verdict" in
         pass) npass=$((npass + 1)) ;; xfail) nx=$((nx + 1)) ;; *) nf=$((nf + 1)) ;;
     esac
+    if [ -n "${FAULT_DOC:-}" ]; then # the doc's HTTP column must give this verdict
+        doc=$(grep -E "^\| $i \|" "$FAULT_DOC" | awk -F' \\| ' '{ print $7 }' | sed "s/ *|\$//" | cut -d: -f1)
+        if [ -n "$doc" ] && [ "$doc" != "not run" ] && [ "$doc" != "$verdict" ]; then
+            echo "fault-matrix-http: $FAULT_DOC says $doc for cell $i, this run $verdict (make faults regenerates it)" >&2
+            nf=$((nf + 1))
+        fi
+    fi
 done
 echo "fault-matrix-http: $n cells, $npass pass, $nx known failures, $nf failures"
 [ "$nf" = 0 ]
