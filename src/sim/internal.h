@@ -179,8 +179,8 @@ struct fault {
     struct world *w; /* NULL = any pool */
     char host[128], vm[128], sr[128], update[128];
     char code[96];
-    json_t *params; /* array of strings or NULL */
-    int remaining;  /* < 0: unlimited */
+    json_t *params;    /* array of strings or NULL */
+    int remaining;     /* < 0: unlimited */
     char armed_by[64]; /* "class.message": inactive until the first such call (sim_faults_arm) */
     bool host_cut;     /* an active partition of a supporter (host): cut off from its master */
 };
