@@ -40,7 +40,6 @@
 /* How long an effect may take to show after its call returned (host effects: the env's host
  * return timeout), and how long an operation found running may still run. */
 #define EXEC_EFFECT_WAIT_MS (10 * 60 * 1000)
-#define EXEC_TASK_POLL_S    30.0
 /* How long the upload task of a run before a restart may stay pending (nobody sends its body
  * any more: xapi fails it when the connection drops; a stalled one is cancelled and the image
  * uploaded again). */
@@ -116,7 +115,6 @@ struct exec_step {
     struct xapi_upload *up;
     struct zimg *z;
     char *task;  /* upload: the task created for it */
-    char *token; /* upload: event.from token */
     int64_t size;
     int last_pct;
     int retargets;  /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */

@@ -108,7 +108,6 @@ void exec_step_free(struct exec_step *s)
     free(s->acts);
     free(s->host);
     free(s->task);
-    free(s->token);
     free(s);
 }
 

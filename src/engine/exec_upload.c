@@ -40,6 +40,7 @@ static void up_progress(void *ctx, int64_t sent, int64_t total)
 }
 
 static void up_task_poll(struct exec_step *s);
+static void up_task_expired(struct exec_step *s, struct xapi_client *c);
 
 /* A task's error_info ([CODE, params...]) as an err: code kept, message "CODE [p, ...]". */
 static int err_from_info(const struct xapi_value *ei, const char *status, struct err *e)
@@ -65,72 +66,66 @@ static int err_from_info(const struct xapi_value *ei, const char *status, struct
 
 static void start_upload_fresh(struct exec_step *s);
 
-static void up_task_final(struct exec_step *s, const struct xapi_value *rec)
+/* The upload's task ended: rc 0 with vdi (the task's result), or the task's error e. */
+static void up_task_outcome(struct exec_step *s, int rc, const char *vdi, const struct err *e)
 {
-    const char *status = xapi_struct_str(rec, "status", "");
-    struct xapi_client *c = exec_pool_client(s->p);
-    if (!str_eq(status, "success") && s->prev_task) {
+    if (rc != 0 && s->prev_task) {
         /* the upload of the attempt before the restart did not complete: upload again */
         s->prev_task = false;
         free(s->task);
         s->task = NULL;
-        free(s->token);
-        s->token = NULL;
         s->deadline_ms = 0;
         json_object_del(s->params, "task");
         start_upload_fresh(s);
         return;
     }
-    if (!str_eq(status, "success")) {
-        const struct xapi_value *ei = xapi_struct_get(rec, "error_info");
-        struct err e = {0};
-        int rc = err_from_info(ei, status, &e);
-        exec_step_fail_err(s, rc, &e);
-    } else {
-        const char *res = xapi_struct_str(rec, "result", "");
-        struct xapi_value *v = NULL;
-        struct xapi_limits lim;
-        struct err e = {0};
-        xapi_limits_response(&lim);
-        const char *vdi = "";
-        if (*res && xapi_xmlrpc_decode_value(res, strlen(res), &lim, &v, &e) == 0)
-            vdi = xapi_value_str(v) ? xapi_value_str(v) : "";
-        if (!*vdi) {
-            xapi_value_free(v);
-            exec_step_fail(s, "INVALID_UPDATE", "the upload task returned no VDI");
-            return;
-        }
-        json_t *r = json_pack("{s:s, s:I}", "vdi", vdi, "bytes", (json_int_t)s->size);
-        xapi_value_free(v);
-        if (c)
-            xapi_call_async(c, "task.destroy", exec_params_v(1, s->task), NULL, NULL, NULL, NULL,
-                            NULL);
-        exec_step_done(s, r);
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
     }
+    if (!vdi || !*vdi) {
+        exec_step_fail(s, "INVALID_UPDATE", "the upload task returned no VDI");
+        return;
+    }
+    exec_step_done(s, json_pack("{s:s, s:I}", "vdi", vdi, "bytes", (json_int_t)s->size));
 }
 
-static void up_event_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+/* The upload's task as a record (task.get_record after a restart, or made up). */
+static void up_task_final(struct exec_step *s, const struct xapi_value *rec)
+{
+    const char *status = xapi_struct_str(rec, "status", "");
+    struct err e = {0};
+    if (!str_eq(status, "success")) {
+        int rc = err_from_info(xapi_struct_get(rec, "error_info"), status, &e);
+        up_task_outcome(s, rc, NULL, &e);
+        return;
+    }
+    const char *res = xapi_struct_str(rec, "result", "");
+    struct xapi_value *v = NULL;
+    struct xapi_limits lim;
+    xapi_limits_response(&lim);
+    if (*res)
+        xapi_xmlrpc_decode_value(res, strlen(res), &lim, &v, &e);
+    struct xapi_client *c = exec_pool_client(s->p);
+    if (c && xapi_value_str(v) && *xapi_value_str(v))
+        xapi_call_async(c, "task.destroy", exec_params_v(1, s->task), NULL, NULL, NULL, NULL, NULL);
+    up_task_outcome(s, 0, xapi_value_str(v), NULL);
+    xapi_value_free(v);
+}
+
+/* xapi_task_wait's answer: the VDI, the task's error, or the wait's deadline. */
+static void up_waited(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     struct exec_step *s = ctx;
     s->op = NULL;
     if (exec_orphan_check(s))
         return;
-    if (rc != 0) {
-        exec_step_fail_err(s, rc, e);
+    struct xapi_client *c = exec_pool_client(s->p);
+    if (rc == PP_ETIMEOUT && c) {
+        up_task_expired(s, c);
         return;
     }
-    free(s->token);
-    s->token = xstrdup(xapi_struct_str(res, "token", ""));
-    const struct xapi_value *evs = xapi_struct_get(res, "events");
-    for (size_t i = 0; i < xapi_array_len(evs); i++) {
-        const struct xapi_value *ev = xapi_array_get(evs, i);
-        const struct xapi_value *snap = xapi_struct_get(ev, "snapshot");
-        if (snap && !str_eq(xapi_struct_str(snap, "status", "pending"), "pending")) {
-            up_task_final(s, snap);
-            return;
-        }
-    }
-    up_task_poll(s);
+    up_task_outcome(s, rc, rc == 0 ? xapi_value_str(res) : NULL, e);
 }
 
 /* The upload task is still pending at its deadline: cancel it, then upload again (the task
@@ -157,6 +152,8 @@ static void up_task_expired(struct exec_step *s, struct xapi_client *c)
     exec_step_fail(s, "UPLOAD_TIMEOUT", m);
 }
 
+/* Wait for the upload's task through the pool's event stream (xapi_task_wait), up to its
+ * deadline. */
 static void up_task_poll(struct exec_step *s)
 {
     struct xapi_client *c = exec_pool_client(s->p);
@@ -171,16 +168,8 @@ static void up_task_poll(struct exec_step *s)
         up_task_expired(s, c);
         return;
     }
-    struct xapi_value *pa = xapi_value_new_array();
-    struct xapi_value *cl = xapi_value_new_array();
-    char *cls = xasprintf("task/%s", s->task);
-    xapi_array_append_string(cl, cls);
-    free(cls);
-    xapi_array_append_take(pa, cl);
-    xapi_array_append_string(pa, s->token ? s->token : "");
-    xapi_array_append_take(pa, xapi_value_new_double(EXEC_TASK_POLL_S));
     struct err e = {0};
-    if (xapi_call_async(c, "event.from", pa, NULL, up_event_done, s, &s->op, &e) != 0)
+    if (xapi_task_wait(c, s->task, s->deadline_ms - now, NULL, up_waited, s, &s->op, &e) != 0)
         exec_step_fail_err(s, e.code, &e);
 }
 

@@ -243,6 +243,17 @@ int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value
 int xapi_task_sync(struct xapi_client *c, const char *method, struct xapi_value *params,
                    int64_t timeout_ms, xapi_progress_fn progress, void *progress_ctx,
                    struct xapi_value **result, struct err *e);
+/*
+ * Wait for an existing task (one made with task.create, or found in a journal after a restart)
+ * through the pool's event stream, as xapi_task_async waits after its call: progress, the
+ * decoded result, PP_EXAPI with the task's error_info, PP_ECANCELLED, PP_ENOTFOUND when someone
+ * destroyed it; the task is destroyed once it ended.  timeout_ms (0 = none) bounds the wait:
+ * PP_ETIMEOUT leaves the task as it is.  xapi_op_cancel sends task.cancel.  Returns 0 (done runs
+ * later, exactly once) or PP_EINVAL / PP_ESTATE with e filled.
+ */
+int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_ms,
+                   xapi_progress_fn progress, xapi_done_fn done, void *ctx, struct xapi_op **op_out,
+                   struct err *e);
 /* Task ref of a task operation once known, else NULL (borrowed). */
 const char *xapi_op_task_ref(const struct xapi_op *op);
 

@@ -286,4 +286,147 @@ void xapi__client_set_proto(struct xapi_client *c, enum xapi_proto_pref p);
 /* The protocol the caller asked for (XAPI_PREF_AUTO allows the fallback). */
 enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c);
 
+/* ---- the client's state machines (client.c: calls; session.c: logins; stream.c: event.from) */
+
+#define XAPI__EVENT_WAIT_S 30.0 /* event.from timeout of the pool's event stream */
+
+enum xapi__op_kind { OP_CALL, OP_TASK, OP_WAIT };
+
+struct xapi_op {
+    struct xapi_client *c;
+    enum xapi__op_kind kind;
+    xapi_done_fn done;
+    void *ctx;
+    int rc;
+    struct xapi_value *result;
+    struct err err;
+    bool finished;
+    bool cancelled;
+    struct xapi_op *fnext;         /* loop's finished queue */
+    struct xapi_op *anext, *aprev; /* client's live ops */
+
+    /* OP_CALL */
+    char *method;
+    struct xapi_value *params;
+    unsigned flags;
+    int64_t timeout_ms;
+    int relogins, redirects, replays;
+    struct wreq *w;
+    bool queued;
+    struct xapi_op *qnext;
+    bool lp;
+    unsigned session_gen_sent;
+
+    /* OP_TASK */
+    char *task_ref;
+    xapi_progress_fn progress;
+    double last_progress;
+    struct xapi_op *sub;
+    bool cancel_sent;
+    bool tw_seen;    /* the event stream has shown this task */
+    unsigned tw_seq; /* the stream's request count when the ref was learned */
+    struct xapi__timer *deadline;
+
+    /* OP_WAIT */
+    bool (*pred)(void *ctx, struct xapi_client *c);
+    void *pred_ctx;
+    struct xapi_op *wnext;
+};
+
+struct xapi_client {
+    struct xapi_loop *loop;
+    struct xapi_client_opts o; /* strings below are owned copies */
+    char *scheme;
+    int port;
+    struct VEC(char *) hosts;
+    char *master;
+    char *session;
+    unsigned session_gen;
+    unsigned logins;
+    enum xapi_proto_pref proto;
+    enum xapi_conn_state state;
+    struct xapi_op *q_head, *q_tail;
+    int busy_calls, busy_lp;
+    struct xapi_op *ops;
+
+    /* connect cycle */
+    struct wreq *login_w;
+    struct VEC(char *) cands; /* this round's addresses to try, in order */
+    size_t cand_i;
+    unsigned attempt;
+    int64_t cycle_start;
+    bool cycling;
+    struct xapi__timer *backoff_t;
+    struct err last_err;
+    bool saw_emergency;
+    int redirects_in_round;
+    int dead_ends_in_round; /* supporters that named a master already tried, or in emergency */
+    struct rng rng;
+    struct xapi_pins *pins;
+
+    /* the event stream (stream.c): one event.from per pool serves the object cache and every
+     * task wait */
+    struct xapi_cache *cache; /* the streamed classes' objects, tasks included */
+    char **cache_classes;     /* the cache's classes (NULL-terminated), NULL before cache start */
+    bool cache_on, cache_ready;
+    unsigned cache_gen;
+    struct xapi_op *waiters;      /* OP_WAIT, linked by wnext */
+    struct xapi_op *task_waiters; /* OP_TASK with a ref, linked by wnext */
+    struct xapi_op *st_sub;       /* the event.from in flight */
+    struct xapi__timer *st_retry_t;
+    unsigned st_failures;
+    unsigned st_session_gen;          /* the session of the last snapshot */
+    unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
+    bool st_ready;                    /* a batch was applied */
+
+    bool closing;
+    bool watching; /* registered with the in-process handler's watch */
+    struct xapi__counts counts;
+};
+
+/* client.c */
+/* A new operation of c (linked in c's live operations); done(ctx, ...) runs when delivered. */
+struct xapi_op *xapi__op_new(struct xapi_client *c, enum xapi__op_kind kind, xapi_done_fn done,
+                             void *ctx);
+/* Finish op: result is taken; e may be NULL when rc == 0.  Idempotent. */
+void xapi__op_finish(struct xapi_op *op, int rc, struct xapi_value *result, const struct err *e);
+/* Finish op with rc and the message fmt (one %s: arg). */
+void xapi__op_fail(struct xapi_op *op, int rc, const char *fmt, const char *arg);
+/* Cancel op (see xapi_op_cancel), also used for sub-operations. */
+void xapi__op_cancel_inner(struct xapi_op *op);
+/* Queue a call (params taken; o may be NULL) and return its operation (never NULL). */
+struct xapi_op *xapi__call_start(struct xapi_client *c, const char *method,
+                                 struct xapi_value *params, const struct xapi_call_opts *o,
+                                 xapi_done_fn done, void *ctx);
+/* Send what the queue and the caps allow; starts a login when a call needs a session. */
+void xapi__client_pump(struct xapi_client *c);
+/* Put w on the wire (logged, counted), and take it off again without completion. */
+void xapi__wreq_send(struct xapi_client *c, struct wreq *w);
+void xapi__wreq_abort(struct xapi_client *c, struct wreq *w);
+/* True when op's method takes the session (not XAPI_CALL_RAW, not session.login*). */
+bool xapi__op_needs_session(const struct xapi_op *op);
+
+/* session.c */
+/* Report a connection state change to on_state (no-op when unchanged). */
+void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const struct err *e);
+/* Start a login cycle over every known address (reconnect: the master was lost). */
+void xapi__client_connect(struct xapi_client *c, bool reconnect);
+/* The master at host stopped answering (e: why): drop the session, find the master again. */
+void xapi__client_lost(struct xapi_client *c, const char *host, const struct err *e);
+/* Forget the session ref. */
+void xapi__drop_session(struct xapi_client *c);
+/* Closing: stop the login cycle (its timer, the login in flight). */
+void xapi__session_stop(struct xapi_client *c);
+/* Closing, once every operation finished: log out (bounded to ~2.5 s), free the cycle's state. */
+void xapi__session_close(struct xapi_client *c);
+
+/* stream.c */
+/* Send the next event.from when the stream should run and none is in flight. */
+void xapi__stream_next(struct xapi_client *c);
+/* Ask xapi to cancel a task operation's task (once its ref is known). */
+void xapi__task_send_cancel(struct xapi_op *op);
+/* Closing: cancel the stream's timer; then free its cache and classes. */
+void xapi__stream_stop(struct xapi_client *c);
+void xapi__stream_free(struct xapi_client *c);
+
 #endif

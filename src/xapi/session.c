@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session.c - the XAPI client's sessions: the login cycle over every known address of a pool
+ * (HOST_IS_SLAVE followed, emergency mode told apart, bounded jittered backoff between rounds,
+ * the reconnect budget), losing the master, and the logout when a client closes.  See
+ * docs/xapi-client.md, "Sessions" and "Losing the master".  Single-threaded (the loop's).
+ */
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "xapi/client_int.h"
+
+#define LOGM          "xapi"
+#define MAX_REDIRECTS 4
+
+/* See client_int.h. */
+void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const struct err *e)
+{
+    if (c->state == s)
+        return;
+    log_info(LOGM, "pool %s: %s -> %s%s%s", c->hosts.items[0], xapi_conn_state_name(c->state),
+             xapi_conn_state_name(s), e ? ": " : "", e ? e->msg : "");
+    c->state = s;
+    if (c->o.on_state && !c->closing)
+        c->o.on_state(c->o.state_ctx, s, e);
+}
+
+/* See client_int.h. */
+void xapi__drop_session(struct xapi_client *c)
+{
+    free(c->session);
+    c->session = NULL;
+}
+
+/* The master stopped answering (or answered as a non-master): find it again (client_int.h). */
+void xapi__client_lost(struct xapi_client *c, const char *host, const struct err *e)
+{
+    if (c->closing)
+        return;
+    if (c->state == XAPI_CONN_READY && c->master && strcmp(c->master, host) == 0) {
+        log_warn(LOGM, "pool %s: lost master %s: %s", c->hosts.items[0], host, e ? e->msg : "");
+        xapi__drop_session(c);
+        c->last_err = e ? *e : c->last_err;
+        xapi__client_set_state(c, XAPI_CONN_RECONNECTING, e);
+        xapi__client_connect(c, true);
+    }
+}
+
+/* ---- connect cycle ---- */
+
+static void cands_free(struct xapi_client *c)
+{
+    for (size_t i = 0; i < c->cands.n; i++)
+        free(c->cands.items[i]);
+    vec_free(&c->cands);
+    c->cand_i = 0;
+}
+
+static void cands_add(struct xapi_client *c, const char *h, size_t at)
+{
+    for (size_t i = 0; i < c->cands.n; i++) {
+        if (strcmp(c->cands.items[i], h) == 0) {
+            if (i <= at && i < c->cand_i + 1)
+                return; /* already tried in this round */
+            free(c->cands.items[i]);
+            vec_remove(&c->cands, i);
+            break;
+        }
+    }
+    if (at > c->cands.n)
+        at = c->cands.n;
+    vec_reserve(&c->cands, c->cands.n + 1);
+    memmove(&c->cands.items[at + 1], &c->cands.items[at], (c->cands.n - at) * sizeof(char *));
+    c->cands.items[at] = xstrdup(h);
+    c->cands.n++;
+}
+
+static void round_start(struct xapi_client *c)
+{
+    cands_free(c);
+    if (c->master)
+        cands_add(c, c->master, c->cands.n);
+    for (size_t i = 0; i < c->hosts.n; i++)
+        cands_add(c, c->hosts.items[i], c->cands.n);
+    c->cand_i = 0;
+    c->saw_emergency = false;
+    c->redirects_in_round = 0;
+    c->dead_ends_in_round = 0;
+}
+
+/* True when h was tried (and failed) earlier in this round. */
+static bool tried_in_round(const struct xapi_client *c, const char *h)
+{
+    for (size_t i = 0; i < c->cand_i && i < c->cands.n; i++)
+        if (strcmp(c->cands.items[i], h) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The supporter just asked gave no new master (it named one that already failed this round, or
+ * it is in emergency mode).  Two such answers end the round: the other supporters would say the
+ * same (they all follow one master), and asking every host of a 16-host pool each round while
+ * its master reboots costs 16 logins a round.  The next round starts with the master again.
+ */
+static void dead_end(struct xapi_client *c)
+{
+    if (++c->dead_ends_in_round >= 2)
+        c->cand_i = c->cands.n;
+    else
+        c->cand_i++;
+}
+
+static void login_next(struct xapi_client *c);
+
+static void fail_waiting(struct xapi_client *c, const struct err *e)
+{
+    struct xapi_op *op = c->q_head;
+    while (op) {
+        struct xapi_op *next = op->qnext;
+        if (xapi__op_needs_session(op))
+            xapi__op_finish(op, e->code ? e->code : PP_ETRANSPORT, NULL, e);
+        op = next;
+    }
+}
+
+static void cycle_end(struct xapi_client *c)
+{
+    c->cycling = false;
+    c->attempt = 0;
+    xapi__timer_cancel(c->loop, &c->backoff_t);
+    cands_free(c);
+}
+
+static void backoff_fire(void *arg)
+{
+    struct xapi_client *c = arg;
+    c->backoff_t = NULL;
+    round_start(c);
+    login_next(c);
+}
+
+static void round_failed(struct xapi_client *c)
+{
+    struct err e = c->last_err;
+    if (c->saw_emergency) {
+        err_prefix(&e, "pool in emergency mode (no host acts as master): ");
+        xapi__client_set_state(c, XAPI_CONN_EMERGENCY, &e);
+    }
+    int64_t now = xapi__loop_now(c->loop);
+    int64_t spent = now - c->cycle_start;
+    if (c->o.reconnect_budget_ms < 0 || spent >= c->o.reconnect_budget_ms) {
+        if (e.code == 0)
+            err_set(&e, PP_ETRANSPORT, "no address of the pool answered");
+        if (!c->saw_emergency)
+            err_prefix(&e, "cannot reach the pool's master: ");
+        log_warn(LOGM, "pool %s: giving up: %s", c->hosts.items[0], e.msg);
+        cycle_end(c);
+        xapi__client_set_state(c, c->saw_emergency ? XAPI_CONN_EMERGENCY : XAPI_CONN_FAILED, &e);
+        fail_waiting(c, &e);
+        return;
+    }
+    int64_t d =
+        xapi_backoff_delay(c->attempt++, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
+    if (d > c->o.reconnect_budget_ms - spent)
+        d = c->o.reconnect_budget_ms - spent;
+    log_info(LOGM, "pool %s: no master yet (%s); retrying in %lld ms", c->hosts.items[0], e.msg,
+             (long long)d);
+    c->backoff_t = xapi__timer_add(c->loop, d, backoff_fire, c);
+}
+
+static void login_done(struct wreq *w);
+
+static void login_next(struct xapi_client *c)
+{
+    if (c->cand_i >= c->cands.n) {
+        round_failed(c);
+        return;
+    }
+    const char *host = c->cands.items[c->cand_i];
+    struct xapi_value *p = xapi_value_new_array();
+    xapi_array_append_string(p, c->o.user);
+    xapi_array_append_string(p, c->o.password);
+    /* The version argument is the client's API version; xapi ignores it (ocaml/xapi/
+     * xapi_session.ml binds it as ~version:_).  XenAPI.py sends "1.0"; so do we. */
+    xapi_array_append_string(p, "1.0");
+    xapi_array_append_string(p, c->o.originator);
+    xapi__count(&c->counts, XAPI__COUNT_LOGIN, NULL);
+    struct wreq *w = xapi__wreq_new(c, host, "session.login_with_password", p);
+    w->done = login_done;
+    w->timeout_ms = c->o.call_timeout_ms;
+    c->login_w = w;
+    c->loop->internal_w++;
+    xapi__wreq_send(c, w);
+}
+
+/* See client_int.h. */
+void xapi__client_connect(struct xapi_client *c, bool reconnect)
+{
+    if (c->cycling || c->closing)
+        return;
+    c->cycling = true;
+    c->cycle_start = xapi__loop_now(c->loop);
+    c->attempt = 0;
+    if (reconnect)
+        xapi__count(&c->counts, XAPI__COUNT_RECONNECT, NULL);
+    err_clear(&c->last_err);
+    xapi__client_set_state(c, reconnect ? XAPI_CONN_RECONNECTING : XAPI_CONN_CONNECTING, NULL);
+    round_start(c);
+    login_next(c);
+}
+
+static void login_done(struct wreq *w)
+{
+    struct xapi_client *c = w->c;
+    c->login_w = NULL;
+    c->loop->internal_w--;
+    if (c->closing) {
+        xapi__wreq_free(w);
+        return;
+    }
+    if (w->rc != 0) {
+        xapi__count(&c->counts, XAPI__COUNT_TRANSPORT_ERROR, NULL);
+        c->last_err = w->err;
+        if (w->rc == PP_ETLS || w->rc == PP_ELIMIT) {
+            struct err e = w->err;
+            cycle_end(c);
+            xapi__client_set_state(c, XAPI_CONN_FAILED, &e);
+            fail_waiting(c, &e);
+        } else {
+            c->cand_i++;
+            login_next(c);
+        }
+        xapi__wreq_free(w);
+        return;
+    }
+    if (!w->resp.ok) {
+        struct err e = {0};
+        xapi_err_from_description(w->resp.error, &e);
+        xapi__count(&c->counts, XAPI__COUNT_XAPI_ERROR, NULL);
+        if (strcmp(e.xapi_code, "HOST_IS_SLAVE") == 0) {
+            const char *m = xapi_value_str(xapi_array_get(w->resp.error, 1));
+            log_info(LOGM, "pool %s: %s is a supporter; master is %s", c->hosts.items[0], w->host,
+                     m ? m : "?");
+            c->last_err = e;
+            if (m && *m && tried_in_round(c, m)) {
+                dead_end(c);
+                login_next(c);
+                xapi__wreq_free(w);
+                return;
+            }
+            if (m && *m && c->redirects_in_round < MAX_REDIRECTS) {
+                c->redirects_in_round++;
+                xapi_client_add_address(c, m);
+                cands_add(c, m, c->cand_i + 1);
+            }
+            c->cand_i++;
+            login_next(c);
+        } else if (xapi_is_emergency_code(e.xapi_code)) {
+            c->saw_emergency = true;
+            c->last_err = e;
+            err_prefix(&c->last_err, "%s: ", w->host);
+            dead_end(c);
+            login_next(c);
+        } else {
+            /* Refused credentials and the like do not fix themselves: report at once. */
+            cycle_end(c);
+            xapi__client_set_state(c, XAPI_CONN_FAILED, &e);
+            fail_waiting(c, &e);
+        }
+        xapi__wreq_free(w);
+        return;
+    }
+    const char *s = xapi_value_str(w->resp.value);
+    if (!s || !*s) {
+        c->last_err.code = 0;
+        err_set(&c->last_err, PP_EPARSE, "%s: login returned no session", w->host);
+        c->cand_i++;
+        login_next(c);
+        xapi__wreq_free(w);
+        return;
+    }
+    free(c->session);
+    c->session = xstrdup(s);
+    free(c->master);
+    c->master = xstrdup(w->host);
+    c->session_gen++;
+    c->logins++;
+    cycle_end(c);
+    log_info(LOGM, "pool %s: logged in to master %s (%s)", c->hosts.items[0], c->master,
+             c->proto == XAPI_PREF_XMLRPC ? "XML-RPC" : "JSON-RPC");
+    xapi__client_set_state(c, XAPI_CONN_READY, NULL);
+    xapi__wreq_free(w);
+    xapi__client_pump(c);
+    xapi__stream_next(c);
+}
+
+static void logout_done(struct wreq *w)
+{
+    w->c->loop->internal_w--;
+    w->c->login_w = NULL;
+    xapi__wreq_free(w);
+}
+
+static void login_w_drop(struct xapi_client *c)
+{
+    if (!c->login_w)
+        return;
+    xapi__wreq_abort(c, c->login_w);
+    xapi__wreq_free(c->login_w);
+    c->login_w = NULL;
+    c->loop->internal_w--;
+}
+
+/* Stop the login cycle (closing; see client_int.h). */
+void xapi__session_stop(struct xapi_client *c)
+{
+    xapi__timer_cancel(c->loop, &c->backoff_t);
+    login_w_drop(c);
+}
+
+/* Log out, bounded, and free the cycle's state (closing; see client_int.h). */
+void xapi__session_close(struct xapi_client *c)
+{
+    struct xapi_loop *loop = c->loop;
+    if (c->session && c->master) {
+        struct xapi_value *p = xapi_value_new_array();
+        xapi_array_append_string(p, c->session);
+        struct wreq *w = xapi__wreq_new(c, c->master, "session.logout", p);
+        w->done = logout_done;
+        w->timeout_ms = 2000;
+        c->login_w = w;
+        loop->internal_w++;
+        xapi__wreq_send(c, w);
+        int64_t until = clock_mono_ms() + 2500;
+        while (c->login_w && clock_mono_ms() < until) {
+            if (c->o.inproc)
+                xapi__inproc_run(loop);
+            else
+                xapi__loop_wait_nested(loop, 100);
+            xapi__loop_process_done(loop);
+        }
+        login_w_drop(c);
+    }
+    cands_free(c);
+}

@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream.c - the pool's event stream: one event.from long-poll per pool feeds the object cache
+ * (the caller's classes) and every task wait (class "task" in the same request), so a pool
+ * holds one long-poll however many tasks are waited on and whatever the cache watches, and one
+ * batch brings a migration's task outcome and the VM's new residence together.  Async tasks
+ * (xapi_task_async), waits on existing tasks (xapi_task_wait) and cache waits
+ * (xapi_cache_wait) are decided here.  See docs/xapi-client.md, "Async tasks" and "The object
+ * cache".  Single-threaded (the loop's).
+ *
+ * A task whose events went by before its ref was known is found in the cache; a snapshot taken
+ * after the ref was known that lacks it means the task was destroyed.  Without a cache the
+ * stream carries "task" alone and runs while tasks are waited on.
+ */
+#include <string.h>
+
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "xapi/client_int.h"
+
+#define LOGM "xapi"
+
+/* ---- tasks ---- */
+
+static void task_destroy_ref(struct xapi_client *c, const char *ref)
+{
+    struct xapi_value *p = xapi_value_new_array();
+    xapi_array_append_string(p, ref);
+    xapi__call_start(c, "task.destroy", p, NULL, NULL, NULL);
+}
+
+static void task_final(struct xapi_op *op, const struct xapi_value *snap, const char *status)
+{
+    struct err e = {0};
+    char *ref = xstrdup(op->task_ref);
+    if (strcmp(status, "success") == 0) {
+        const char *res = xapi_struct_str(snap, "result", "");
+        struct xapi_value *v = NULL;
+        if (!*res) {
+            v = xapi_value_new_void();
+        } else {
+            struct xapi_limits lim;
+            xapi_limits_response(&lim);
+            if (xapi_xmlrpc_decode_value(res, strlen(res), &lim, &v, &e) != 0) {
+                err_prefix(&e, "task %s result: ", ref);
+                xapi__op_finish(op, e.code, NULL, &e);
+                goto destroy;
+            }
+        }
+        if (op->progress && op->last_progress < 1.0)
+            op->progress(op->ctx, 1.0);
+        xapi__op_finish(op, 0, v, NULL);
+    } else if (strcmp(status, "failure") == 0) {
+        const struct xapi_value *ei = xapi_struct_get(snap, "error_info");
+        if (xapi_err_from_description(ei, &e) != PP_EXAPI)
+            err_set(&e, PP_EXAPI, "task %s failed without error_info", ref);
+        xapi__op_finish(op, PP_EXAPI, NULL, &e);
+    } else {
+        err_set(&e, PP_ECANCELLED, "task %s was cancelled", ref);
+        xapi__op_finish(op, PP_ECANCELLED, NULL, &e);
+    }
+destroy:
+    task_destroy_ref(op->c, ref);
+    free(ref);
+}
+
+static bool task_apply_snapshot(struct xapi_op *op, const struct xapi_value *snap)
+{
+    double p;
+    if (xapi_value_as_double(xapi_struct_get(snap, "progress"), &p) == 0 &&
+        p != op->last_progress) {
+        op->last_progress = p;
+        if (op->progress)
+            op->progress(op->ctx, p);
+    }
+    const char *status = xapi_struct_str(snap, "status", "pending");
+    if (strcmp(status, "success") == 0 || strcmp(status, "failure") == 0 ||
+        strcmp(status, "cancelled") == 0) {
+        task_final(op, snap, status);
+        return true;
+    }
+    return false;
+}
+
+static void tw_check(struct xapi_op *op, bool snapshot_seq_ok)
+{
+    struct xapi_client *c = op->c;
+    const struct xapi_value *rec =
+        c->cache ? xapi__cache_get(c->cache, "task", op->task_ref) : NULL;
+    if (rec) {
+        op->tw_seen = true;
+        task_apply_snapshot(op, rec);
+    } else if (op->tw_seen || snapshot_seq_ok) {
+        xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
+    }
+}
+
+/* ---- the stream ---- */
+
+static void stream_retry_fire(void *arg)
+{
+    struct xapi_client *c = arg;
+    c->st_retry_t = NULL;
+    xapi__stream_next(c);
+}
+
+static bool learn_host(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    xapi_client_add_address(ctx, xapi_struct_str(rec, "address", NULL));
+    return true;
+}
+
+static void cache_eval_waiters(struct xapi_client *c);
+
+/* Drop the request in flight (its answer would be for other classes) and ask for a snapshot. */
+static void stream_restart(struct xapi_client *c)
+{
+    if (!c->cache)
+        c->cache = xapi__cache_new();
+    if (c->st_sub) {
+        struct xapi_op *sub = c->st_sub;
+        c->st_sub = NULL;
+        sub->done = NULL;
+        xapi__op_cancel_inner(sub);
+    }
+    xapi__cache_set_token(c->cache, "");
+    xapi__stream_next(c);
+}
+
+/* The stream cannot go on for now (rc, e): task waits fail; the cache retries (or waits for the
+ * next login when retrying cannot help). */
+static void stream_failed(struct xapi_client *c, int rc, const struct err *e)
+{
+    for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
+        next = op->wnext;
+        xapi__op_finish(op, rc, NULL, e);
+    }
+    if (!c->cache_on)
+        return;
+    if (e && (e->code == PP_ETLS || e->code == PP_ELIMIT ||
+              strcmp(e->xapi_code, "SESSION_AUTHENTICATION_FAILED") == 0)) {
+        /* Retrying cannot help (and would hammer a refused login): resume after the next
+         * successful login (session.c restarts the stream). */
+        log_warn(LOGM, "pool %s: event stream stopped: %s", c->hosts.items[0], e->msg);
+        return;
+    }
+    int64_t d =
+        xapi_backoff_delay(c->st_failures++, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
+    log_warn(LOGM, "pool %s: event stream: %s; retrying in %lld ms", c->hosts.items[0],
+             e ? e->msg : err_code_name(rc), (long long)d);
+    c->st_retry_t = xapi__timer_add(c->loop, d, stream_retry_fire, c);
+}
+
+/* A batch was applied (reset: it was a snapshot): the cache's and the tasks' turn. */
+static void stream_applied(struct xapi_client *c, bool reset, unsigned gen, unsigned seq)
+{
+    c->st_ready = true;
+    if (reset)
+        c->st_session_gen = gen;
+    if (reset && c->cache_on) {
+        c->cache_gen++;
+        c->cache_ready = true;
+    }
+    if (c->cache_on) {
+        xapi__cache_foreach(c->cache, "host", learn_host, c);
+        cache_eval_waiters(c);
+    }
+    for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
+        next = op->wnext;
+        tw_check(op, reset && seq > op->tw_seq);
+    }
+}
+
+static void stream_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct xapi_client *c = ctx;
+    unsigned gen = c->st_sub ? c->st_sub->session_gen_sent : 0;
+    unsigned seq = c->st_inflight_seq;
+    c->st_sub = NULL;
+    if (c->closing)
+        return;
+    if (rc != 0 && e &&
+        (strcmp(e->xapi_code, "EVENTS_LOST") == 0 ||
+         strcmp(e->xapi_code, "EVENT_FROM_TOKEN_PARSE_FAILURE") == 0)) {
+        log_info(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], e->xapi_code);
+        stream_restart(c);
+        return;
+    }
+    if (rc != 0) {
+        stream_failed(c, rc, e);
+        return;
+    }
+    c->st_failures = 0;
+    bool reset = *xapi__cache_token(c->cache) == '\0';
+    if (!reset && gen != c->st_session_gen) {
+        /* A new session: events may have been lost with the old master; start over. */
+        stream_restart(c);
+        return;
+    }
+    struct err pe = {0};
+    if (xapi__cache_apply(c->cache, result, reset, &pe) != 0) {
+        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], pe.msg);
+        xapi__cache_set_token(c->cache, "");
+        c->st_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, stream_retry_fire, c);
+        return;
+    }
+    stream_applied(c, reset, gen, seq);
+    xapi__stream_next(c);
+}
+
+/* See client_int.h. */
+void xapi__stream_next(struct xapi_client *c)
+{
+    if (c->closing || c->st_sub || c->st_retry_t || !(c->cache_on || c->task_waiters))
+        return;
+    if (!c->cache)
+        c->cache = xapi__cache_new();
+    struct xapi_value *p = xapi_value_new_array();
+    struct xapi_value *cls = xapi_value_new_array();
+    for (char **k = c->cache_classes; k && *k; k++)
+        xapi_array_append_string(cls, *k);
+    xapi_array_append_string(cls, "task");
+    xapi_array_append_take(p, cls);
+    xapi_array_append_string(p, xapi__cache_token(c->cache));
+    xapi_array_append_take(p, xapi_value_new_double(XAPI__EVENT_WAIT_S));
+    struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT, .timeout_ms = 0};
+    c->st_inflight_seq = ++c->st_seq;
+    c->st_sub = xapi__call_start(c, "event.from", p, &o, stream_done, c);
+}
+
+/* See client_int.h. */
+void xapi__stream_stop(struct xapi_client *c)
+{
+    xapi__timer_cancel(c->loop, &c->st_retry_t);
+}
+
+/* See client_int.h. */
+void xapi__stream_free(struct xapi_client *c)
+{
+    if (c->cache_classes) {
+        for (char **p = c->cache_classes; *p; p++)
+            free(*p);
+        free(c->cache_classes);
+    }
+    xapi__cache_free(c->cache);
+}
+
+/* ---- Async tasks and task waits ---- */
+
+static void task_cancel_done(void *ctx, int rc, const struct xapi_value *result,
+                             const struct err *e)
+{
+    (void)ctx;
+    (void)result;
+    if (rc != 0)
+        log_info(LOGM, "task.cancel: %s", e ? e->msg : err_code_name(rc));
+}
+
+/* See client_int.h. */
+void xapi__task_send_cancel(struct xapi_op *op)
+{
+    if (op->cancel_sent || !op->task_ref)
+        return;
+    op->cancel_sent = true;
+    struct xapi_value *p = xapi_value_new_array();
+    xapi_array_append_string(p, op->task_ref);
+    xapi__call_start(op->c, "task.cancel", p, NULL, task_cancel_done, NULL);
+}
+
+/* Wait for op's task (op->task_ref set) through the stream. */
+static void task_watch(struct xapi_op *op)
+{
+    struct xapi_client *c = op->c;
+    if (op->cancelled)
+        xapi__task_send_cancel(op);
+    op->tw_seq = c->st_seq; /* requests after this one were sent knowing the task */
+    op->wnext = c->task_waiters;
+    c->task_waiters = op;
+    if (c->st_ready)
+        tw_check(op, false);
+    xapi__stream_next(c);
+}
+
+static void task_started(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct xapi_op *op = ctx;
+    op->sub = NULL;
+    if (rc != 0) {
+        xapi__op_finish(op, rc, NULL, e);
+        return;
+    }
+    const char *ref = xapi_value_str(result);
+    if (!ref || !str_has_prefix(ref, "OpaqueRef:")) {
+        xapi__op_fail(op, PP_EPARSE, "%s did not return a task reference", op->method);
+        return;
+    }
+    op->task_ref = xstrdup(ref);
+    task_watch(op);
+}
+
+static void task_deadline_fire(void *arg)
+{
+    struct xapi_op *op = arg;
+    op->deadline = NULL;
+    xapi__op_fail(op, PP_ETIMEOUT, "task %s: still running when the wait timed out",
+                  op->task_ref ? op->task_ref : "(not started)");
+}
+
+static struct xapi_op *task_op_new(struct xapi_client *c, int64_t timeout_ms,
+                                   xapi_progress_fn progress, xapi_done_fn done, void *ctx)
+{
+    struct xapi_op *op = xapi__op_new(c, OP_TASK, done, ctx);
+    op->progress = progress;
+    op->last_progress = -1;
+    if (timeout_ms > 0)
+        op->deadline = xapi__timer_add(c->loop, timeout_ms, task_deadline_fire, op);
+    return op;
+}
+
+/* Run an Async call and wait for its task (see client.h). */
+int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value *params,
+                    int64_t timeout_ms, xapi_progress_fn progress, xapi_done_fn done, void *ctx,
+                    struct xapi_op **op_out, struct err *e)
+{
+    if (!c || !method || str_has_prefix(method, "Async.") ||
+        (params && params->type != XAPI_ARRAY)) {
+        xapi_value_free(params);
+        return err_set(e, PP_EINVAL, "xapi_task_async: give the method without 'Async.'");
+    }
+    struct xapi_op *op = task_op_new(c, timeout_ms, progress, done, ctx);
+    op->method = xasprintf("Async.%s", method);
+    struct xapi_call_opts o = {.flags = 0, .timeout_ms = 0};
+    op->sub = xapi__call_start(c, op->method, params, &o, task_started, op);
+    if (op_out)
+        *op_out = op;
+    return 0;
+}
+
+/* Wait for an existing task (see client.h). */
+int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_ms,
+                   xapi_progress_fn progress, xapi_done_fn done, void *ctx, struct xapi_op **op_out,
+                   struct err *e)
+{
+    if (!c || !task_ref || !str_has_prefix(task_ref, "OpaqueRef:"))
+        return err_set(e, PP_EINVAL, "xapi_task_wait: '%s' is not a task reference",
+                       task_ref ? task_ref : "(null)");
+    if (c->closing)
+        return err_set(e, PP_ESTATE, "client is closing");
+    struct xapi_op *op = task_op_new(c, timeout_ms, progress, done, ctx);
+    op->task_ref = xstrdup(task_ref);
+    task_watch(op);
+    if (op_out)
+        *op_out = op;
+    return 0;
+}
+
+/* See client.h. */
+const char *xapi_op_task_ref(const struct xapi_op *op)
+{
+    return op ? op->task_ref : NULL;
+}
+
+/* ---- the object cache ---- */
+
+int xapi_cache_start(struct xapi_client *c, const char *const *classes, struct err *e)
+{
+    if (c->cache_on)
+        return err_set(e, PP_ESTATE, "the cache is already running");
+    if (!classes || !classes[0])
+        return err_set(e, PP_EINVAL, "the cache needs at least one class");
+    size_t n = 0;
+    while (classes[n])
+        n++;
+    c->cache_classes = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        c->cache_classes[i] = xstrdup(classes[i]);
+    c->cache_on = true;
+    /* A stream of tasks alone may be in flight: start over with every class, from a snapshot. */
+    stream_restart(c);
+    return 0;
+}
+
+bool xapi_cache_ready(const struct xapi_client *c)
+{
+    return c->cache_ready;
+}
+
+unsigned xapi_cache_generation(const struct xapi_client *c)
+{
+    return c->cache_gen;
+}
+
+const struct xapi_value *xapi_cache_get(const struct xapi_client *c, const char *cls,
+                                        const char *ref)
+{
+    return c->cache ? xapi__cache_get(c->cache, cls, ref) : NULL;
+}
+
+size_t xapi_cache_count(const struct xapi_client *c, const char *cls)
+{
+    return c->cache ? xapi__cache_count(c->cache, cls) : 0;
+}
+
+void xapi_cache_foreach(const struct xapi_client *c, const char *cls,
+                        bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
+                        void *ctx)
+{
+    if (c->cache)
+        xapi__cache_foreach(c->cache, cls, fn, ctx);
+}
+
+static void cache_eval_waiters(struct xapi_client *c)
+{
+    if (!c->cache_ready)
+        return;
+    struct xapi_op *op = c->waiters;
+    while (op) {
+        struct xapi_op *next = op->wnext;
+        if (!op->finished && op->pred(op->pred_ctx, c))
+            xapi__op_finish(op, 0, NULL, NULL);
+        op = next;
+    }
+}
+
+static void wait_deadline_fire(void *arg)
+{
+    struct xapi_op *op = arg;
+    op->deadline = NULL;
+    struct err e = {0};
+    err_set(&e, PP_ETIMEOUT, "condition not met within the wait's timeout");
+    if (op->c->st_sub == NULL && op->c->state != XAPI_CONN_READY && op->c->last_err.code)
+        err_prefix(&e, "%s; last error: ", op->c->last_err.msg);
+    xapi__op_finish(op, PP_ETIMEOUT, NULL, &e);
+}
+
+int xapi_cache_wait(struct xapi_client *c, bool (*pred)(void *ctx, struct xapi_client *c),
+                    void *pred_ctx, int64_t timeout_ms, xapi_done_fn done, void *ctx,
+                    struct xapi_op **op_out, struct err *e)
+{
+    if (!c->cache_on)
+        return err_set(e, PP_ESTATE, "start the cache before waiting on it");
+    struct xapi_op *op = xapi__op_new(c, OP_WAIT, done, ctx);
+    op->pred = pred;
+    op->pred_ctx = pred_ctx;
+    op->wnext = c->waiters;
+    c->waiters = op;
+    if (timeout_ms > 0)
+        op->deadline = xapi__timer_add(c->loop, timeout_ms, wait_deadline_fire, op);
+    if (op_out)
+        *op_out = op;
+    if (c->cache_ready && pred(pred_ctx, c))
+        xapi__op_finish(op, 0, NULL, NULL);
+    return 0;
+}
