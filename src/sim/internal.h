@@ -439,6 +439,8 @@ int sim_version_cmp(const char *a, const char *b);
 /* The VM_guest_metrics a scenario VM's "tools" version gives it (path names it in errors). */
 int sim_guest_metrics_new(struct world *w, struct obj *vm, const char *tools, const char *path,
                           struct err *e);
+/* ops.c: a supporter enters / leaves emergency mode (leaving makes it live again). */
+void sim_set_emergency(struct world *w, struct obj *h, bool on);
 /* ops.c: take a host down (reboot or toolstack restart) as host.reboot / restart_agent do. */
 void sim_host_down(struct sim *s, struct world *w, struct obj *h, int kind);
 

@@ -1075,10 +1075,33 @@ static int h_pool_designate_new_master(struct ctx *c)
     return R_PENDING;
 }
 
+static bool master_reachable(struct world *w)
+{
+    return w->master && sim_hx(w->master)->up && !(w->partitioned && w->cut == w->master);
+}
+
+/*
+ * A supporter enters or leaves emergency mode.  Its xapi sends no heartbeats meanwhile; the
+ * coordinator would mark it dead only host_assumed_dead_interval (10 min) after it last heard
+ * from it (db_gc.ml check_host_liveness), which the simulated emergencies never last; a host the
+ * coordinator saw reboot stays dead (live=false) until it has joined and sent its heartbeat.
+ * Leaving emergency mode (reconnecting) makes it live.
+ */
+void sim_set_emergency(struct world *w, struct obj *h, bool on)
+{
+    struct hostx *hx = sim_hx(h);
+    hx->emergency = on;
+    if (!on && hx->up && hx->metrics && !sim_fbool(hx->metrics, "live")) {
+        sim_fset_bool(w, hx->metrics, "live", true);
+        sim_fset_dt(w, hx->metrics, "last_updated", sim_now(w->s));
+        sim_host_refresh_ops(w, h);
+    }
+}
+
 static void become_master(struct world *w, struct obj *h)
 {
     w->master = h;
-    sim_hx(h)->emergency = false;
+    sim_set_emergency(w, h, false);
     sim_fset_str(w, w->pool, "master", h->ref);
 }
 
@@ -1104,7 +1127,7 @@ static int h_pool_emergency_reset_master(struct ctx *c)
     }
     if (hx->o != c->w->master)
         become_master(c->w, hx->o);
-    sim_hx(c->host)->emergency = false;
+    sim_set_emergency(c->w, c->host, false);
     sim_rok(c, xapi_value_new_void());
     return R_DONE;
 }
@@ -1120,7 +1143,7 @@ static int h_pool_recover_slaves(struct ctx *c)
     for (struct obj *h = c->w->chead[CL_HOST]; h; h = h->cnext) {
         struct hostx *hx = sim_hx(h);
         if (h != c->w->master && hx->up && hx->emergency) {
-            hx->emergency = false;
+            sim_set_emergency(c->w, h, false);
             xapi_array_append_string(a, h->ref);
         }
     }
@@ -1363,11 +1386,6 @@ const struct handler sim_op_handlers[] = {
 
 /* ---- scheduled state changes ---- */
 
-static bool master_reachable(struct world *w)
-{
-    return w->master && sim_hx(w->master)->up && !(w->partitioned && w->cut == w->master);
-}
-
 /*
  * Rolling pool upgrade detection (db_gc.ml detect_rolling_upgrade with helpers.ml
  * pool_has_different_host_platform_versions): while some host's platform_version or xapi
@@ -1428,13 +1446,14 @@ void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
      * the coordinator reachable it leaves emergency mode however its reboot was timed; without,
      * it starts in emergency mode and reconnects when the coordinator returns (ACT_RECONNECT);
      * one whose xapi is newer than the coordinator's cannot join (xapi.ml). */
-    if (!sim_host_is_master(w, h))
-        hx->emergency = !master_reachable(w) || sim_upgrade_blocks_join(w, h);
+    bool emergency =
+        !sim_host_is_master(w, h) && (!master_reachable(w) || sim_upgrade_blocks_join(w, h));
     if (sim_host_is_master(w, h)) {
         /* Supporters in emergency mode retry their coordinator and reconnect. */
         sim_sched(s, w, now + s->tm.emergency_after_ms, ACT_RECONNECT, NULL, NULL, NULL, 0, 0);
     }
     if (!reboot) {
+        sim_set_emergency(w, h, emergency);
         hx->restarts++;
         s->n_restarts++;
         return;
@@ -1443,8 +1462,9 @@ void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     s->n_reboots++;
     sim_fmap_put(w, h, "other_config", "boot_time", t);
     sim_fset_bool(w, h, "enabled", false);
-    sim_fset_bool(w, hx->metrics, "live", true);
+    sim_fset_bool(w, hx->metrics, "live", !emergency);
     sim_fset_dt(w, hx->metrics, "last_updated", now);
+    sim_set_emergency(w, h, emergency);
     host_pbds_attached(w, h, true);
     sim_fset(w, h, "updates_requiring_reboot", xapi_value_new_array());
     sim_host_refresh_ops(w, h);
@@ -1645,7 +1665,7 @@ void sim_apply_action(struct sim *s, struct action *a)
         if (!master_reachable(w)) {
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
                 if (h != w->master && sim_hx(h)->up)
-                    sim_hx(h)->emergency = true;
+                    sim_set_emergency(w, h, true);
             }
         }
         break;
@@ -1659,7 +1679,7 @@ void sim_apply_action(struct sim *s, struct action *a)
             for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
                 if (h != w->master && sim_hx(h)->up && sim_hx(h)->emergency &&
                     !sim_upgrade_blocks_join(w, h)) {
-                    sim_hx(h)->emergency = false; /* its xapi restarted and found the master */
+                    sim_set_emergency(w, h, false); /* its xapi restarted and found the master */
                     sim_fmap_put(w, h, "other_config", "agent_start_time", t);
                 }
             }

@@ -207,8 +207,10 @@ static void set_partition(struct sim *s, struct world *w, bool on)
         sim_sched(s, w, sim_now(s) + s->tm.emergency_after_ms, ACT_EMERGENCY, NULL, NULL, NULL, 0,
                   0);
     } else {
-        for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext)
-            sim_hx(h)->emergency = false;
+        for (struct obj *h = w->chead[CL_HOST]; h; h = h->cnext) {
+            if (!sim_upgrade_blocks_join(w, h))
+                sim_set_emergency(w, h, false);
+        }
     }
 }
 
