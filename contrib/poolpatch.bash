@@ -34,15 +34,15 @@ _poolpatch()
         serve)
             COMPREPLY=($(compgen -W "--config --listen --db --token-file --read-token-file
                 --web-root --catalog-url --vendor-origin --server-name --check-interval
-                --log-level --rotate-key --help" -- "$cur")) ;;
+                --ca-bundle --log-level --rotate-key --help" -- "$cur")) ;;
         pool)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=($(compgen -W "add list remove" -- "$cur"))
             elif [ "${COMP_WORDS[2]}" = remove ] && [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "--url --user --password-file --ca-file --fingerprint
-                    --insecure-http $common" -- "$cur"))
+                COMPREPLY=($(compgen -W "--url --user --password-file --ca-file --verify-ca
+                    --fingerprint --insecure-http $common" -- "$cur"))
             fi ;;
         updates)
             if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then

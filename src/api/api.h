@@ -202,6 +202,7 @@ struct api_settings {
     char vendor_origins[1024];  /* client-ID allow-list; "" = the vendor's file service */
     char read_token_file[1024]; /* the read-only API token; "" = none */
     char server_names[1024];    /* extra Host names accepted (comma separated) */
+    char ca_bundle[1024];       /* the system CA bundle for --verify-ca pools; "" = libcurl's */
     unsigned max_per_ip;        /* connections per client address */
     char log_level[16];         /* "" = default */
     char log_file[1024];

@@ -102,6 +102,7 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         {"vendor_origins", s->vendor_origins, sizeof s->vendor_origins},
         {"read_token_file", s->read_token_file, sizeof s->read_token_file},
         {"server_names", s->server_names, sizeof s->server_names},
+        {"ca_bundle", s->ca_bundle, sizeof s->ca_bundle},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         if (str_eq(key, strs[i].key))
@@ -172,7 +173,7 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
                    "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
                    "check_interval, log_level, log_file, max_connections, connection_timeout, "
                    "max_body, request_timeout, host_return_timeout, vendor_origins, "
-                   "read_token_file, server_names, max_per_ip, webhook_retry_base)",
+                   "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle)",
                    key);
 }
 

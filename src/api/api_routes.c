@@ -12,6 +12,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/engine.h"
+#include "xapi/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,9 +271,9 @@ static void h_pool_add(struct api_call *x)
 {
     struct engine_pool_spec spec = {0};
     json_t *jn = NULL, *ju = NULL, *jus = NULL, *jp = NULL, *jc = NULL, *jf = NULL, *ji = NULL,
-           *out = NULL;
+           *jv = NULL, *out = NULL;
     const char *confirmed = NULL;
-    bool insecure = false;
+    bool insecure = false, verify_ca = false;
     char fp[96] = "";
     json_error_t je;
     struct err e = {0};
@@ -283,17 +284,23 @@ static void h_pool_add(struct api_call *x)
         api_answer_err(x, e.code, &e);
         return;
     }
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju,
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o !}", "name", &jn, "url", &ju,
                        "username", &jus, "password", &jp, "ca_file", &jc, "fingerprint", &jf,
-                       "insecure_http", &ji) != 0)
+                       "insecure_http", &ji, "verify_ca", &jv) != 0)
         rc = unpack_failed(&je, &e);
     else if ((rc = want_string("name", jn, false, &spec.name, &e)) == 0 &&
              (rc = want_string("url", ju, true, &spec.url, &e)) == 0 &&
              (rc = want_string("username", jus, true, &spec.username, &e)) == 0 &&
              (rc = want_string("password", jp, true, &spec.password, &e)) == 0)
         rc = want_string("ca_file", jc, false, &spec.ca_file, &e);
-    if (rc == 0 && (rc = want_string("fingerprint", jf, false, &confirmed, &e)) == 0)
-        rc = want_bool("insecure_http", ji, false, &insecure, &e);
+    if (rc == 0 && (rc = want_string("fingerprint", jf, false, &confirmed, &e)) == 0 &&
+        (rc = want_bool("insecure_http", ji, false, &insecure, &e)) == 0)
+        rc = want_bool("verify_ca", jv, false, &verify_ca, &e);
+    /* verify_ca: the system CA bundle verifies the chain and host name (docs/security.md) */
+    if (rc == 0 && verify_ca && spec.ca_file)
+        rc = err_set(&e, PP_EINVAL, "verify_ca: give either ca_file or verify_ca, not both");
+    if (rc == 0 && verify_ca)
+        spec.ca_file = XAPI_CA_SYSTEM;
     if (rc == 0 && !str_has_prefix(spec.url, "http://") && !str_has_prefix(spec.url, "https://"))
         rc = err_set(&e, PP_EINVAL, "url: '%s' must start with https:// or http://", spec.url);
     /* the password goes nowhere the user has not vouched for (docs/security.md) */

@@ -175,13 +175,13 @@ static int get_and_show(const char *cmd, const struct common *co, struct rest_cl
 
 static const char POOL_USAGE[] =
     "poolpatch pool add NAME --url URL --user USER [--password-file FILE] [--ca-file FILE]\n"
-    "                [--fingerprint SHA256:HEX] [--insecure-http]\n"
+    "                [--verify-ca] [--fingerprint SHA256:HEX] [--insecure-http]\n"
     "       poolpatch pool list [--json]\n"
     "       poolpatch pool remove NAME";
 
 struct pool_add_args {
     const char *name, *url, *user, *pwfile, *ca, *fingerprint;
-    bool insecure_http;
+    bool insecure_http, verify_ca;
 };
 
 /* On a terminal: show the certificate's fingerprint and ask.  True when the user says yes. */
@@ -224,6 +224,8 @@ static int pool_add(const struct common *co, const struct pool_add_args *a)
         json_object_set_new(body, "ca_file", json_string(a->ca));
     if (body && a->fingerprint)
         json_object_set_new(body, "fingerprint", json_string(a->fingerprint));
+    if (body && a->verify_ca)
+        json_object_set_new(body, "verify_ca", json_true());
     if (!body) {
         err_set(&e, PP_EINVAL, "arguments are not valid UTF-8");
         ret = fail("pool add", &e);
@@ -273,6 +275,7 @@ int cmd_pool(int argc, char **argv)
                                        {"ca-file", required_argument, NULL, 'c'},
                                        {"fingerprint", required_argument, NULL, 'F'},
                                        {"insecure-http", no_argument, NULL, 'I'},
+                                       {"verify-ca", no_argument, NULL, 'A'},
                                        COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct common co = {0};
@@ -305,6 +308,9 @@ int cmd_pool(int argc, char **argv)
             break;
         case 'I':
             pa.insecure_http = true;
+            break;
+        case 'A':
+            pa.verify_ca = true;
             break;
         case 'h':
             printf("usage: %s\n%s", POOL_USAGE, COMMON_HELP);

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "store/store.h"
 #include "store/store_secret.h"
+#include "xapi/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,11 +32,11 @@ static const char SERVE_USAGE[] =
     "usage: poolpatch serve [--config FILE] [--listen ADDR:PORT] [--db PATH] [--token-file PATH]\n"
     "                       [--read-token-file PATH] [--web-root DIR] [--catalog-url URL]\n"
     "                       [--vendor-origin URL] [--server-name NAME] [--check-interval SECONDS]\n"
-    "                       [--log-level debug|info|warn|error] [--rotate-key]\n"
+    "                       [--ca-bundle FILE] [--log-level debug|info|warn|error] [--rotate-key]\n"
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
-    "host_return_timeout, webhook_retry_base.  Options override the file.  See "
+    "host_return_timeout, webhook_retry_base, ca_bundle.  Options override the file.  See "
     "docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
@@ -100,6 +101,7 @@ static const struct serve_opt {
     {"vendor-origin", required_argument, 'V', "vendor_origins"},
     {"server-name", required_argument, 'N', "server_names"},
     {"check-interval", required_argument, 'i', "check_interval"},
+    {"ca-bundle", required_argument, 'B', "ca_bundle"},
     {"log-level", required_argument, 'L', "log_level"},
     {"rotate-key", no_argument, 'R', NULL},
     {"help", no_argument, 'h', NULL},
@@ -244,6 +246,10 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* the bundle pools added with --verify-ca are verified against (docs/security.md) */
+    if (s->ca_bundle[0] && access(s->ca_bundle, R_OK) != 0)
+        return err_set(e, PP_EINVAL, "ca_bundle: %s: %s", s->ca_bundle, strerror(errno));
+    xapi_tls_set_system_bundle(s->ca_bundle[0] ? s->ca_bundle : NULL);
     struct engine_config ec = {
         .db_path = s->db,
         .catalog_url = s->catalog_url[0] ? s->catalog_url : NULL,

@@ -269,6 +269,14 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
     return CURLE_OK;
 }
 
+static char *system_bundle; /* NULL: libcurl's default */
+
+void xapi_tls_set_system_bundle(const char *path)
+{
+    free(system_bundle);
+    system_bundle = path && *path ? xstrdup(path) : NULL;
+}
+
 int xapi_tls_setup_easy(void *easy, const char *ca_file, struct tls_req *t, struct err *e)
 {
     CURL *h = easy;
@@ -277,8 +285,11 @@ int xapi_tls_setup_easy(void *easy, const char *ca_file, struct tls_req *t, stru
     t->presented[0] = t->pinned[0] = '\0';
     t->chain_failed = false;
     t->verify_chain = ca_file != NULL;
+    t->ca_system = ca_file && str_eq(ca_file, XAPI_CA_SYSTEM);
     cc |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    if (ca_file)
+    if (t->ca_system && system_bundle)
+        cc |= curl_easy_setopt(h, CURLOPT_CAINFO, system_bundle);
+    else if (ca_file && !t->ca_system)
         cc |= curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
     if (t->pins) {
         /* Without a CA file the pin is the host's identity (self-signed XAPI certificates rarely
@@ -297,6 +308,13 @@ int xapi_tls_setup_easy(void *easy, const char *ca_file, struct tls_req *t, stru
 
 int xapi_tls_explain(const struct tls_req *t, const char *curl_msg, struct err *e)
 {
+    if (t->pins && t->checked && t->chain_failed && t->ca_system)
+        return err_set(e, PP_ETLS,
+                       "TLS certificate of %s (SHA-256 %s) is not signed by a CA of the system "
+                       "CA bundle%s%s; refusing to connect (give the pool's CA with --ca-file, or "
+                       "confirm its fingerprint instead of --verify-ca)",
+                       t->host ? t->host : "host", t->presented, system_bundle ? " " : "",
+                       system_bundle ? system_bundle : "");
     if (t->pins && t->checked && t->chain_failed)
         return err_set(e, PP_ETLS,
                        "TLS certificate of %s (SHA-256 %s) is not signed by the CA file's "

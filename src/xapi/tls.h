@@ -57,6 +57,7 @@ struct tls_req {
     const char *host;       /* borrowed from the request */
     bool tofu;
     bool verify_chain; /* a CA file was given: chain (and host name) verified before the pin */
+    bool ca_system;    /* ... and it is the system bundle (XAPI_CA_SYSTEM) */
     bool chain_failed; /* the chain did not verify */
     bool checked;      /* the callback ran */
     enum pin_verdict verdict;
@@ -65,7 +66,18 @@ struct tls_req {
 };
 
 /*
- * Configure a curl easy handle for TLS: verification on, ca_file when given; with t->pins the
+ * The ca_file value that means "the system CA bundle" (pool add --verify-ca, REST "verify_ca"):
+ * the chain and host name are verified against the bundle libcurl uses by default (or the one
+ * set with xapi_tls_set_system_bundle), with pinning on top, as for a CA file.
+ */
+#define XAPI_CA_SYSTEM "@system"
+/* Use path as the system CA bundle (NULL = libcurl's built-in default).  Copied; call before any
+ * connection (the daemon's start: setting ca_bundle).  Thread: any, once. */
+void xapi_tls_set_system_bundle(const char *path);
+
+/*
+ * Configure a curl easy handle for TLS: verification on, ca_file when given (XAPI_CA_SYSTEM: the
+ * system bundle); with t->pins the
  * handshake checks the leaf certificate against the pin instead of the CA chain (and the host
  * name), and TLS session reuse is off so every connection is checked.  Returns 0 or PP_ETLS.
  */

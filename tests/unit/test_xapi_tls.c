@@ -183,10 +183,56 @@ static void test_ca_file_honoured_with_pinning(void **state)
     free(pinfile);
 }
 
+/* --verify-ca (ca_file XAPI_CA_SYSTEM): the chain is verified against the system bundle - libcurl's
+ * own (which does not hold this test's CA: refused, naming the system bundle), or the one set
+ * with xapi_tls_set_system_bundle (the test's CA: accepted, pin learned; another CA: refused).
+ * Before, "@system" was not understood and --verify-ca did not exist. */
+static void test_verify_ca_system_bundle(void **state)
+{
+    int port = free_port();
+    pid_t pid = server_start(port);
+    char *url = xasprintf("https://127.0.0.1:%d/", port);
+    char *ca = xasprintf("%s/ca.crt", dir), *other = xasprintf("%s/other.crt", dir);
+    struct err e = {0};
+    struct xapi_pins *pins = xapi_pins_new(NULL, &e);
+    struct tls_req t = {.pins = pins, .host = "127.0.0.1", .tofu = true};
+    long bytes = 0;
+    (void)state;
+
+    xapi_tls_set_system_bundle(NULL); /* libcurl's built-in bundle (Debian's ca-certificates) */
+    assert_int_not_equal(get(url, XAPI_CA_SYSTEM, &t, &bytes), CURLE_OK);
+    assert_true(t.chain_failed && t.ca_system);
+    assert_int_equal(bytes, 0);
+    assert_int_equal(xapi_tls_explain(&t, "x", &e), PP_ETLS);
+    assert_non_null(strstr(e.msg, "system CA bundle"));
+    assert_null(xapi_pins_get(pins, "127.0.0.1"));
+    xapi_tls_set_system_bundle(other); /* a bundle without the server's CA */
+    t = (struct tls_req){.pins = pins, .host = "127.0.0.1", .tofu = true};
+    assert_int_not_equal(get(url, XAPI_CA_SYSTEM, &t, &bytes), CURLE_OK);
+    assert_true(t.chain_failed);
+    xapi_tls_set_system_bundle(ca); /* the bundle holds the CA: verified, pinned on top */
+    t = (struct tls_req){.pins = pins, .host = "127.0.0.1", .tofu = true};
+    assert_int_equal(get(url, XAPI_CA_SYSTEM, &t, &bytes), CURLE_OK);
+    assert_true(bytes > 0);
+    assert_int_equal(t.verdict, PIN_LEARN);
+    assert_int_equal(xapi_pins_set(pins, "127.0.0.1", "00:11", &e), 0);
+    t = (struct tls_req){.pins = pins, .host = "127.0.0.1", .tofu = true};
+    assert_int_not_equal(get(url, XAPI_CA_SYSTEM, &t, &bytes), CURLE_OK);
+    assert_int_equal(t.verdict, PIN_MISMATCH); /* the pin still holds */
+    xapi_tls_set_system_bundle(NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    xapi_pins_free(pins);
+    free(url);
+    free(ca);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ca_file_honoured_with_pinning),
+        cmocka_unit_test(test_verify_ca_system_bundle),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
