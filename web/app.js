@@ -102,10 +102,12 @@ function addPoolForm() {
   const [user, userF] = field('username', 'User', { placeholder: 'root', required: true });
   const [pw, pwF] = field('password', 'Password', { type: 'password', required: true, autocomplete: 'off' });
   const [ca, caF] = field('ca_file', 'CA file on the daemon host (optional)', {});
+  const [sys, sysF] = field('verify_ca', 'Verify against the system CA bundle', { type: 'checkbox' });
   const fpBox = h('div', { id: 'pool-fp-box', class: 'fp-box' });
   const submit = (fingerprint) => guarded(async () => {
     const body = { name: name.value, url: url.value, username: user.value, password: pw.value };
     if (ca.value) body.ca_file = ca.value;
+    if (sys.checked) body.verify_ca = true;
     if (fingerprint) body.fingerprint = 'SHA256:' + fingerprint;
     try {
       await api('POST', '/pools', body);
@@ -119,7 +121,7 @@ function addPoolForm() {
     route();
   });
   return h('form', { class: 'card', id: 'pool-add', onsubmit: (ev) => { ev.preventDefault(); fpBox.replaceChildren(); submit(null); } },
-    h('h3', {}, 'Add a pool'), h('div', { class: 'fields' }, nameF, urlF, userF, pwF, caF),
+    h('h3', {}, 'Add a pool'), h('div', { class: 'fields' }, nameF, urlF, userF, pwF, caF, sysF),
     h('button', { type: 'submit' }, 'Add pool'), fpBox);
 }
 
