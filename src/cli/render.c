@@ -696,11 +696,26 @@ static void render_rollout_ex_raw(struct buf *out, const json_t *v, bool bars, b
     }
     if (json_is_string(er))
         buf_printf(out, "  %s\n", json_string_value(er));
+    const json_t *fs = json_object_get(v, "findings");
+    if (json_array_size(fs) > 0)
+        buf_printf(out, "  Verified against the pool: %zu finding%s\n", json_array_size(fs),
+                   json_array_size(fs) == 1 ? "" : "s");
+    json_array_foreach(fs, i, p)
+    {
+        buf_printf(out, "  - %s %s: %s\n    What to do: %s\n", jsonx_str(p, "pool", "?"),
+                   jsonx_str(p, "code", "?"), jsonx_str(p, "message", ""),
+                   jsonx_str(p, "action", ""));
+    }
     const char *st = jsonx_str(v, "state", "");
     if (str_eq(st, "halted") || str_eq(st, "failed"))
         buf_printf(out,
                    "  Next: 'poolpatch retry %s' continues from the failed step; "
                    "'poolpatch cancel %s' reverts and stops.\n",
+                   jsonx_str(v, "id", "ID"), jsonx_str(v, "id", "ID"));
+    if (str_eq(st, "cancel_failed"))
+        buf_printf(out,
+                   "  Next: deal with what is left, then 'poolpatch retry %s' (or 'poolpatch "
+                   "cancel %s') retries the cancel.\n",
                    jsonx_str(v, "id", "ID"), jsonx_str(v, "id", "ID"));
 }
 
@@ -804,7 +819,7 @@ bool render_apply_event(json_t *r, const json_t *ev)
 bool render_state_final(const char *s)
 {
     return str_eq(s, "done") || str_eq(s, "halted") || str_eq(s, "failed") ||
-           str_eq(s, "cancelled");
+           str_eq(s, "cancelled") || str_eq(s, "cancel_failed");
 }
 
 /* ---------------------------------------------------------------- terminal safety */

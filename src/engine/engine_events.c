@@ -121,6 +121,8 @@ static void pool_progress(struct engine *eng, const char *rollout, const char *p
     const char *st = "running";
     if (step && str_eq(step, "cancel"))
         st = pct == 100 ? "cancelled" : "cancelling";
+    else if (step && str_eq(step, "cancel_failed"))
+        st = "cancel_failed";
     else if (store_steps_count(eng->store, rollout, pool, NULL, NULL, &c, &e) == 0)
         st = c.failed ? "halted" : c.done + c.skipped == c.total ? "done" : "running";
     json_object_set_new(ev, "state", json_string(st));

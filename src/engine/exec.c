@@ -28,27 +28,43 @@ void exec_pool_dirty(struct exec_pool *p)
 void exec_run_update_state(struct exec_run *r)
 {
     struct exec *x = r->x;
-    size_t done = 0, halted = 0, cancelled = 0;
+    size_t done = 0, halted = 0, cancelled = 0, cfailed = 0;
+    struct buf left;
+    buf_init(&left);
     for (size_t i = 0; i < r->n_pools; i++) {
-        done += r->pools[i].st == EXEC_XP_DONE;
-        halted += r->pools[i].st == EXEC_XP_HALTED && !r->pools[i].active;
-        cancelled += r->pools[i].st == EXEC_XP_CANCELLED;
+        const struct exec_pool *p = &r->pools[i];
+        done += p->st == EXEC_XP_DONE;
+        halted += p->st == EXEC_XP_HALTED && !p->active && p->halt_verified;
+        cancelled += p->st == EXEC_XP_CANCELLED;
+        cfailed += p->st == EXEC_XP_CANCEL_FAILED;
+        if (p->st == EXEC_XP_CANCEL_FAILED)
+            buf_printf(&left, "%spool %s: %s", left.len ? "; " : "", p->name,
+                       p->left ? p->left : "not verified");
     }
     enum store_rollout_state want = r->st;
     const char *err = NULL;
-    if (r->st == STORE_ROLLOUT_CANCELLING && cancelled == r->n_pools)
-        want = STORE_ROLLOUT_CANCELLED;
-    else if (r->st == STORE_ROLLOUT_RUNNING && done == r->n_pools)
+    char *cf_err = NULL;
+    if (r->st == STORE_ROLLOUT_CANCELLING && cancelled + cfailed == r->n_pools) {
+        want = cfailed ? STORE_ROLLOUT_CANCEL_FAILED : STORE_ROLLOUT_CANCELLED;
+        if (cfailed)
+            err = cf_err = xasprintf("the cancel could not restore everything (%s): deal with "
+                                     "the cause, then retry the cancel",
+                                     buf_str(&left));
+    } else if (r->st == STORE_ROLLOUT_RUNNING && done == r->n_pools)
         want = STORE_ROLLOUT_DONE;
     else if (r->st == STORE_ROLLOUT_RUNNING && halted > 0 && done + halted == r->n_pools) {
         want = STORE_ROLLOUT_HALTED;
         err = "a pool halted at a failed step: Retry continues from it, Cancel reverts";
     }
-    if (want == r->st)
+    buf_cleanup(&left);
+    if (want == r->st) {
+        free(cf_err);
         return;
+    }
     struct err e = {0};
     if (store_rollout_set_state(x->env.store, r->id, want, err, &e) != 0)
         log_error(LOGM, "%s: state: %s", r->id, e.msg);
+    free(cf_err);
     r->st = want;
     if (x->env.emit)
         x->env.emit(x->env.ctx, r->id, NULL, NULL, "rollout", want == STORE_ROLLOUT_DONE ? 100 : -1,
@@ -104,6 +120,9 @@ static struct exec_run *run_load(struct exec *x, const char *id, struct err *e)
         case STORE_ROLLOUT_CANCELLED:
             p->st = EXEC_XP_CANCELLED;
             break;
+        case STORE_ROLLOUT_CANCEL_FAILED:
+            p->st = EXEC_XP_CANCEL_FAILED;
+            break;
         case STORE_ROLLOUT_DONE:
         case STORE_ROLLOUT_FAILED:
             p->st = EXEC_XP_DONE;
@@ -157,6 +176,8 @@ void exec_free(struct exec *x)
                     exec_step_free(s);
             }
             exec_steps_drop(p);
+            json_decref(p->before);
+            free(p->left);
             free(p->name);
         }
         free(r->pools);
@@ -184,7 +205,8 @@ static const char *pool_busy(struct exec *x, const char *pool)
 {
     for (struct exec_run *r = x->runs; r; r = r->next) {
         if (r->st != STORE_ROLLOUT_RUNNING && r->st != STORE_ROLLOUT_HALTED &&
-            r->st != STORE_ROLLOUT_CANCELLING && r->st != STORE_ROLLOUT_PLANNED)
+            r->st != STORE_ROLLOUT_CANCELLING && r->st != STORE_ROLLOUT_PLANNED &&
+            r->st != STORE_ROLLOUT_CANCEL_FAILED)
             continue;
         for (size_t i = 0; i < r->n_pools; i++)
             if (str_eq(r->pools[i].name, pool))
@@ -259,6 +281,10 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
         if (rc == 0) {
             json_t *pj = plan_to_json(pl);
             json_object_set_new(pj, "pool", json_string(pn));
+            /* what the rollout must give back, checked when the pool's work ends */
+            struct xview v;
+            exec_view_of(&v, x->env.client_for(x->env.ctx, pn));
+            json_object_set_new(pj, "before", exec_before_snapshot(&v));
             json_array_append_new(plans, pj);
         }
         plan_resolution_cleanup(&res);
@@ -296,7 +322,8 @@ int exec_resume_all(struct exec *x, struct err *e)
     int rc =
         store_rollout_list(x->env.store,
                            STORE_ROLLOUT_MASK_RESUME | STORE_ROLLOUT_BIT(STORE_ROLLOUT_HALTED) |
-                               STORE_ROLLOUT_BIT(STORE_ROLLOUT_PLANNED),
+                               STORE_ROLLOUT_BIT(STORE_ROLLOUT_PLANNED) |
+                               STORE_ROLLOUT_BIT(STORE_ROLLOUT_CANCEL_FAILED),
                            0, &l, e);
     if (rc)
         return rc;
@@ -323,14 +350,19 @@ int exec_rollout_retry(struct exec *x, const char *id, struct err *e)
     struct exec_run *r = run_load(x, id, e);
     if (!r)
         return e && e->code ? e->code : PP_ENOTFOUND;
+    if (r->st == STORE_ROLLOUT_CANCEL_FAILED)
+        return exec_rollout_cancel(x, id, e); /* Retry of the cancel */
     if (r->st != STORE_ROLLOUT_HALTED && r->st != STORE_ROLLOUT_RUNNING)
-        return err_set(e, PP_ESTATE, "rollout %s is %s: only a halted rollout can be retried", id,
-                       store_rollout_state_name(r->st));
+        return err_set(e, PP_ESTATE,
+                       "rollout %s is %s: only a halted rollout (or one whose cancel failed) "
+                       "can be retried",
+                       id, store_rollout_state_name(r->st));
     bool any = false;
     for (size_t i = 0; i < r->n_pools; i++) {
         if (r->pools[i].st == EXEC_XP_HALTED && !r->pools[i].active) {
             r->pools[i].st = EXEC_XP_RUN;
             r->pools[i].dirty = true;
+            r->pools[i].halt_verified = false;
             any = true;
         }
     }
@@ -355,8 +387,9 @@ int exec_rollout_cancel(struct exec *x, const char *id, struct err *e)
         return e && e->code ? e->code : PP_ENOTFOUND;
     if (r->st == STORE_ROLLOUT_CANCELLING)
         return 0;
+    bool again = r->st == STORE_ROLLOUT_CANCEL_FAILED;
     if (r->st != STORE_ROLLOUT_RUNNING && r->st != STORE_ROLLOUT_HALTED &&
-        r->st != STORE_ROLLOUT_PLANNED)
+        r->st != STORE_ROLLOUT_PLANNED && !again)
         return err_set(e, PP_ESTATE, "rollout %s is %s: it cannot be cancelled", id,
                        store_rollout_state_name(r->st));
     int rc = store_rollout_set_state(x->env.store, id, STORE_ROLLOUT_CANCELLING, NULL, e);
@@ -365,7 +398,10 @@ int exec_rollout_cancel(struct exec *x, const char *id, struct err *e)
     r->st = STORE_ROLLOUT_CANCELLING;
     for (size_t i = 0; i < r->n_pools; i++) {
         struct exec_pool *p = &r->pools[i];
+        if (again && p->st == EXEC_XP_CANCELLED)
+            continue; /* Retry of the cancel: only the pools where something is left */
         p->st = EXEC_XP_CANCEL;
+        p->cancel_started = false;
         p->dirty = true;
         struct exec_step *next;
         for (struct exec_step *s = p->active; s; s = next) {

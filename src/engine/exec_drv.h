@@ -12,6 +12,7 @@
  *   exec_fixes.c   Resolve All fixes, undo / cancel action lists
  *   exec_migrate.c live migrations and their targets
  *   exec_upload.c  the update image upload and its task
+ *   exec_verify.c  the end-state verification of a pool (done, halted, cancel)
  *
  * Everything runs on the engine thread.  A step in flight (struct exec_step) belongs to its
  * pool's active list; when the executor is freed while a call is in flight the step is
@@ -61,7 +62,8 @@ enum exec_xp_state {
     EXEC_XP_HALTED,
     EXEC_XP_DONE,
     EXEC_XP_CANCEL,
-    EXEC_XP_CANCELLED
+    EXEC_XP_CANCELLED,
+    EXEC_XP_CANCEL_FAILED /* the cancel ended with something left (findings); retry re-runs it */
 };
 
 struct exec_run;
@@ -83,6 +85,10 @@ struct exec_pool {
     bool steps_ok;
     size_t hint; /* every step before it is done or skipped */
     bool cancel_started;
+    bool halt_verified; /* the end state of this halt was verified (reset by Retry) */
+    json_t *before;     /* the plan's snapshot of the pool at start (exec_pool_before) */
+    bool before_loaded;
+    char *left; /* what the last verification found, one line (NULL: nothing) */
 };
 
 struct exec_run {
@@ -128,6 +134,7 @@ struct exec_step {
     int64_t deadline_ms; /* upload: when waiting for its task ends (engine clock) */
     struct exec_action *acts;
     size_t n_acts, i_act;
+    int verify; /* the end-state verification: enum exec_verify_after + 1 (0: another step) */
     struct exec_step *next;
 };
 
@@ -180,6 +187,15 @@ const char *exec_obj_name(const struct xview *v, const char *ref);
 void exec_acts_add(struct exec_step *s, json_t *a_take, int64_t undo_seq);
 void exec_acts_next(struct exec_step *s);
 void exec_start_cancel(struct exec_pool *p);
+
+/* ---- exec_verify.c */
+/* Read the pool again and check the rollout's claims (verify.c); then the pool ends: done,
+ * halted (verified), cancelled or cancel_failed; findings recorded and emitted. */
+void exec_verify_start(struct exec_pool *p, enum exec_verify_after after);
+/* The pool's snapshot at start from the plan (borrowed; NULL for older rollouts). */
+const json_t *exec_pool_before(struct exec_pool *p);
+/* True when the update was not in the pool when the rollout started (ours to clean / remove). */
+bool exec_pool_introduced(struct exec_pool *p, const char *uuid);
 
 /* ---- exec_migrate.c */
 bool exec_retarget(struct exec_step *s);

@@ -119,6 +119,25 @@ static int send_fix(struct exec_step *s, const json_t *fix, xapi_done_fn done)
 
 static void act_waited(void *ctx, int rc, const struct xapi_value *res, const struct err *e);
 
+/* The current item cannot be restored now.  Cancelling: one thing that cannot be put back must
+ * not stop the others (HA, hosts, CDs, VMs): the item stays in the undo list, unmarked (a retry
+ * of the cancel replays it), and the verification reports it.  Otherwise the step fails. */
+static void act_give_up(struct exec_step *s, int rc, const struct err *e)
+{
+    if (s->seq > 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    const struct exec_action *a = &s->acts[s->i_act];
+    const char *what = exec_pstr(a->a, "fix");
+    exec_emit(s->p, NULL, exec_step_name(s), -1, "could not restore %s %s: %s; restoring the rest",
+              *what ? what : exec_pstr(a->a, "op"), exec_pstr(a->a, "obj"),
+              e && e->msg[0] ? e->msg : err_code_name(rc));
+    s->i_act++;
+    s->tries = 0;
+    exec_acts_next(s);
+}
+
 /* The current item's fix is there, or (BUSY) the operation on its object ended, or (READ) the
  * pool was read again after a transport error. */
 static bool pred_act_settled(void *ctx, struct xapi_client *c)
@@ -174,17 +193,8 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
         bool benign = str_eq(code, "HANDLE_INVALID") || str_eq(code, "UPDATE_IS_APPLIED") ||
                       str_eq(code, "VM_BAD_POWER_STATE") || str_eq(code, "VBD_NOT_EMPTY") ||
                       str_eq(code, "VBD_IS_EMPTY");
-        if (!benign && s->seq == 0) {
-            /* Cancelling: one thing that cannot be put back must not stop the others (HA,
-             * hosts, CDs, VMs).  The item stays in the undo list, unmarked, and is reported. */
-            exec_emit(s->p, NULL, exec_step_name(s), -1,
-                      "could not restore %s: %s; restoring the rest", what, e ? e->msg : "");
-            s->i_act++;
-            exec_acts_next(s);
-            return;
-        }
         if (!benign) {
-            exec_step_fail_err(s, rc, e);
+            act_give_up(s, rc, e);
             return;
         }
         exec_emit(s->p, NULL, exec_step_name(s), -1, "%s: %s (nothing to restore)", what,
@@ -214,7 +224,7 @@ static void act_waited(void *ctx, int rc, const struct xapi_value *res, const st
     if (exec_orphan_check(s))
         return;
     if (rc != 0) {
-        exec_step_fail_err(s, rc, e);
+        act_give_up(s, rc, e);
         return;
     }
     exec_acts_next(s);
@@ -227,12 +237,10 @@ static void acts_finish(struct exec_step *s)
         exec_step_done(s, NULL);
         return;
     }
-    /* the cancel procedure */
+    /* the cancel procedure: then read the pool again, which decides cancelled or not */
     exec_unlink_step(s);
     exec_step_free(s);
-    p->st = EXEC_XP_CANCELLED;
-    exec_emit(p, NULL, "cancel", 100, "cancelled: fixes reverted, update files removed");
-    exec_run_update_state(p->r);
+    exec_verify_start(p, EXEC_VERIFY_CANCEL);
 }
 
 void exec_acts_next(struct exec_step *s)
@@ -245,7 +253,13 @@ void exec_acts_next(struct exec_step *s)
         if (c)
             exec_view_of(&v, c);
         int r;
-        if (*op) {
+        if (str_eq(op, "destroy_vdi")) {
+            /* an image uploaded but never introduced (stopped in between): the VDI */
+            const char *vdi = exec_pstr(a->a, "vdi");
+            r = c && *vdi && v.get(v.ctx, "vdi", vdi)
+                    ? exec_send_call(s, "VDI.destroy", exec_params_v(1, vdi), false, act_done)
+                    : 1;
+        } else if (*op) {
             const char *uref = NULL;
             const struct xapi_value *u =
                 c ? xv_update_by_uuid(&v, exec_pstr(a->a, "uuid"), &uref) : NULL;
@@ -279,9 +293,12 @@ void exec_acts_next(struct exec_step *s)
             return;
         } else if (c && exec_fix_busy(&v, a->a)) {
             /* its operation is already running (sent before a restart): wait for it */
-            if (!act_settle(s, EXEC_SETTLE_BUSY))
-                exec_step_fail(s, "OTHER_OPERATION_IN_PROGRESS",
-                               "an operation kept running on the object to restore");
+            if (!act_settle(s, EXEC_SETTLE_BUSY)) {
+                struct err be = {0};
+                err_set(&be, PP_ESTATE, "an operation kept running on the object to restore");
+                str_lcpy(be.xapi_code, "OTHER_OPERATION_IN_PROGRESS", sizeof(be.xapi_code));
+                act_give_up(s, PP_ESTATE, &be);
+            }
             return;
         } else {
             const char *f = exec_pstr(a->a, "fix");
@@ -364,10 +381,19 @@ void exec_start_cancel(struct exec_pool *p)
         if (exec_kind_by_name(l.items[i].kind)->kind != EXEC_K_UPLOAD)
             continue;
         json_t *pj = json_loads(l.items[i].params_json, 0, NULL);
-        exec_acts_add(s, json_pack("{s:s, s:s}", "op", "clean", "uuid", exec_pstr(pj, "uuid")), 0);
-        exec_acts_add(s, json_pack("{s:s, s:s}", "op", "destroy", "uuid", exec_pstr(pj, "uuid")),
-                      0);
+        json_t *rj = json_loads(l.items[i].result_json ? l.items[i].result_json : "{}", 0, NULL);
+        const char *uuid = exec_pstr(pj, "uuid");
+        /* only what this rollout introduced: an update that was in the pool before is left */
+        if (exec_pool_introduced(p, uuid)) {
+            exec_acts_add(s, json_pack("{s:s, s:s}", "op", "clean", "uuid", uuid), 0);
+            exec_acts_add(s, json_pack("{s:s, s:s}", "op", "destroy", "uuid", uuid), 0);
+        }
+        /* the uploaded VDI itself, when it was never introduced (gone otherwise: skipped) */
+        if (*exec_pstr(rj, "vdi"))
+            exec_acts_add(
+                s, json_pack("{s:s, s:s}", "op", "destroy_vdi", "vdi", exec_pstr(rj, "vdi")), 0);
         json_decref(pj);
+        json_decref(rj);
     }
     store_step_list_cleanup(&l);
     exec_acts_next(s);
@@ -397,6 +423,11 @@ void exec_send_clean(struct exec_step *s)
 {
     if (exec_intent(s, NULL, false))
         return;
+    if (!exec_pool_introduced(s->p, exec_pstr(s->params, "uuid"))) {
+        /* in the pool before this rollout (another tool's): its image is not ours to remove */
+        exec_step_done(s, json_pack("{s:b}", "not_ours", 1));
+        return;
+    }
     exec_acts_add(s, json_pack("{s:s, s:s}", "op", "clean", "uuid", exec_pstr(s->params, "uuid")),
                   0);
     exec_acts_next(s);

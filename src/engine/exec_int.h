@@ -209,6 +209,43 @@ struct store *exec_store(struct exec *x);
  * restart_toolstack, replan -> precheck, undo -> restore, ...); params may be NULL. */
 const char *exec_public_step(const char *kind, const json_t *params);
 
+/* ---- verified end states (verify.c) ---- */
+
+/* What a rollout must give back, read from the pool when it starts and kept in its plan (the
+ * pool's "before"): {"pool","pool_name","ha","vms":[{ref,name}] (running, not control domains,
+ * templates or snapshots),"hosts":[{ref,name,enabled,live}],"updates":[uuid]}.  New reference. */
+json_t *exec_before_snapshot(const struct xview *v);
+/* True when the update was in the pool when the rollout started (NULL snapshot: false). */
+bool exec_before_has_update(const json_t *before, const char *uuid);
+
+/* When the verification runs: the pool's work ended done, halted, or its cancel ended. */
+enum exec_verify_after { EXEC_VERIFY_DONE = 0, EXEC_VERIFY_HALTED, EXEC_VERIFY_CANCEL };
+
+struct exec_verify_in {
+    enum exec_verify_after after;
+    const json_t *before; /* exec_before_snapshot, or NULL (a rollout of an older version) */
+    const json_t *undo;   /* array: every undo record of the pool's steps (replayed or not) */
+    const json_t *images; /* array: per upload {"uuid","vdi" (the upload's, "" when none),
+                             "ours" (the update was not in the pool before)} */
+};
+
+/*
+ * The findings: the pool's records (v) against the rollout's claims.  A new array of
+ * {"code","ref","object","message","action"}: undo records whose effect is not visible
+ * (HA_OFF, HOST_DISABLED, HOST_ENABLED, CD_EJECTED, VM_SUSPENDED, VM_SHUT_DOWN), VMs that ran
+ * before and do not run once on a live host (VM_GONE, VM_NOT_RUNNING, VM_HOST_NOT_LIVE), hosts
+ * enabled / live before and not now (HOST_DISABLED, HOST_NOT_LIVE), HA on before and off now;
+ * after done or cancel also images of updates this rollout introduced still on an SR
+ * (IMAGE_LEFT) and, after a cancel, such updates applied nowhere (UPDATE_LEFT).  Messages name
+ * objects by name_label; the action says what to do (while halted: kept on purpose).  Pure.
+ */
+json_t *exec_verify(const struct xview *v, const struct exec_verify_in *in);
+/* The findings' messages joined by "; " (new string). */
+char *exec_findings_summary(const json_t *findings);
+/* A cancel is complete (state cancelled) only when every undo item was replayed and the
+ * verification found nothing; otherwise it is cancel_failed. */
+bool exec_cancel_complete(bool every_undo_done, const json_t *findings);
+
 /* ---- errors ---- */
 
 /* A plain-language explanation of an XAPI (or our own) error code; never NULL. */

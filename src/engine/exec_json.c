@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "base/err.h"
+#include "base/jsonx.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/exec.h"
@@ -551,6 +552,8 @@ static json_t *host_json(struct jhost *h, const char *pool, enum store_rollout_s
 
 static const char *pool_state(const struct jpool *p, enum store_rollout_state ro)
 {
+    if (ro == STORE_ROLLOUT_CANCEL_FAILED)
+        return "cancel_failed"; /* "cancelled" when its verification found nothing */
     if (ro == STORE_ROLLOUT_CANCELLED || ro == STORE_ROLLOUT_CANCELLING)
         return ro == STORE_ROLLOUT_CANCELLED ? "cancelled" : "cancelling";
     if (!p->cur_kind && !p->failed)
@@ -686,6 +689,51 @@ static void calls_json(json_t *counters, json_t *host_facts, size_t hosts_done)
                         hosts_done ? json_real((double)total / (double)hosts_done) : json_null());
 }
 
+/* The end-state verification of each pool (store_rollout_findings): "findings" (flat, each with
+ * its pool and when it was found: after done, halted or cancel) and "verified" per pool; in
+ * detail also per pool.  A cancel_failed rollout's error names what is left. */
+static void findings_json(struct store *s, const struct store_rollout *ro, json_t *o,
+                          json_t *pools_detail)
+{
+    char *text = NULL;
+    store_rollout_findings(s, ro->id, &text, NULL);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    json_t *all = json_array(), *verified = json_object();
+    const char *name;
+    json_t *pv;
+    json_object_foreach(json_object_get(doc, "pools"), name, pv)
+    {
+        json_t *fs = json_object_get(pv, "findings");
+        for (size_t i = 0; i < json_array_size(fs); i++) {
+            json_t *f = json_copy(json_array_get(fs, i));
+            json_object_set_new(f, "pool", json_string(name));
+            json_object_set(f, "after", json_object_get(pv, "after"));
+            json_array_append_new(all, f);
+        }
+        json_object_set_new(verified, name,
+                            json_pack("{s:O, s:o, s:I}", "after", json_object_get(pv, "after"),
+                                      "at", iso(jsonx_int(pv, "at", 0)), "findings",
+                                      (json_int_t)json_array_size(fs)));
+        for (size_t i = 0; i < json_array_size(pools_detail); i++) {
+            json_t *pj = json_array_get(pools_detail, i);
+            if (!str_eq(json_string_value(json_object_get(pj, "name")), name))
+                continue;
+            json_object_set(pj, "findings", fs);
+            if (ro->state == STORE_ROLLOUT_CANCEL_FAILED && json_array_size(fs) == 0)
+                json_object_set_new(pj, "state", json_string("cancelled"));
+        }
+    }
+    json_decref(doc);
+    json_object_set_new(o, "findings", all);
+    json_object_set_new(o, "verified", verified);
+    if (ro->state == STORE_ROLLOUT_CANCEL_FAILED)
+        json_object_set_new(o, "error",
+                            json_pack("{s:s, s:s, s:s, s:s, s:n}", "code", "CANCEL_FAILED",
+                                      "message", ro->error ? ro->error : "", "explanation",
+                                      exec_explain("CANCEL_FAILED"), "step", "cancel", "pool"));
+}
+
 static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
                             const struct store_rollout *ro, const struct jscan *j, int64_t now_ms,
                             bool detail)
@@ -719,6 +767,7 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
         calls_json(counters, host_facts, c.done);
     json_decref(host_facts);
     json_object_set_new(o, "counters", counters);
+    findings_json(s, ro, o, detail ? pools : NULL);
     if (detail) {
         json_object_set_new(o, "policy", json_string(ro->policy ? ro->policy : ""));
         json_object_set_new(o, "automated", json_boolean(j->automated));

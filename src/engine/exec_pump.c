@@ -241,11 +241,10 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
     free(txt);
     exec_emit(p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1, "%s failed: %s",
               exec_step_name(s), msg ? msg : code);
-    if (s->seq == 0) { /* the cancel procedure: report what could not be restored, finish */
+    if (s->seq == 0) { /* the cancel procedure: verify what is left, then finish */
         exec_unlink_step(s);
         exec_step_free(s);
-        p->st = EXEC_XP_CANCELLED;
-        exec_run_update_state(p->r);
+        exec_verify_start(p, EXEC_VERIFY_CANCEL);
         return;
     }
     if (p->st == EXEC_XP_RUN)
@@ -721,6 +720,11 @@ void exec_pump_pool(struct exec_pool *p)
             exec_start_cancel(p);
         return;
     }
+    if (p->st == EXEC_XP_HALTED) {
+        if (!p->active && !p->halt_verified && !pump_waits_client(p, false))
+            exec_verify_start(p, EXEC_VERIFY_HALTED);
+        return;
+    }
     if (p->st != EXEC_XP_RUN || pump_waits_client(p, true) || exec_steps_load(p) != 0)
         return;
     const struct store_step_list *lp = &p->steps;
@@ -732,11 +736,8 @@ void exec_pump_pool(struct exec_pool *p)
         }
     p->hint = i0;
     if (i0 == lp->n) {
-        if (!p->active) {
-            p->st = EXEC_XP_DONE;
-            exec_emit(p, NULL, "done", 100, "pool %s is up to date", p->name);
-            exec_run_update_state(p->r);
-        }
+        if (!p->active)
+            exec_verify_start(p, EXEC_VERIFY_DONE); /* then done, with what it found */
         return;
     }
     if (p->batches[i0] >= 0) {

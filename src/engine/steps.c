@@ -556,6 +556,10 @@ static const struct {
     {"TIMEOUT", "The operation took longer than allowed."},
     {"TRANSPORT", "The pool could not be reached over the network."},
     {"CANCELLED", "The operation was cancelled."},
+    {"CANCEL_FAILED",
+     "The cancel could not put everything back: the findings list what is left (a host "
+     "disabled or down, HA off, a VM suspended, an update image on an SR) and what to do. Deal "
+     "with the cause (for example power the host on), then retry the cancel."},
     {NULL, NULL},
 };
 

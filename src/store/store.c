@@ -314,7 +314,23 @@ int store_schema_version(void)
     return store_n_migrations;
 }
 
+static int migrate_steps(struct store *s, int64_t from, struct err *e);
+
+/* Migrations run with foreign keys off (a table rebuilt by SQLite's 12-step recipe is dropped
+ * and renamed: with them on, the drop would cascade to the rows referring to it); each one is
+ * checked with foreign_key_check before it commits.  They are on again afterwards. */
 static int migrate(struct store *s, int64_t from, struct err *e)
+{
+    if (from >= store_n_migrations)
+        return 0;
+    int rc = exec_sql(s, "PRAGMA foreign_keys = OFF", "migrating the schema", e);
+    if (rc == 0)
+        rc = migrate_steps(s, from, e);
+    int on = exec_sql(s, "PRAGMA foreign_keys = ON", "migrating the schema", rc ? NULL : e);
+    return rc ? rc : on;
+}
+
+static int migrate_steps(struct store *s, int64_t from, struct err *e)
 {
     int64_t v = from;
     while (v < store_n_migrations) {
@@ -340,6 +356,11 @@ static int migrate(struct store *s, int64_t from, struct err *e)
                 snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long)v + 1);
                 rc = exec_sql(s, pragma, op, e);
             }
+            int64_t bad = 0;
+            if (rc == 0)
+                rc = query_int(s, "SELECT count(*) FROM pragma_foreign_key_check", &bad, op, e);
+            if (rc == 0 && bad > 0)
+                rc = err_set(e, PP_EDB, "%s: %lld rows break a foreign key", op, (long long)bad);
             ran = true;
         }
         if (rc == 0)

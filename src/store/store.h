@@ -294,8 +294,11 @@ enum store_rollout_state {
     STORE_ROLLOUT_CANCELLED, /* final */
     STORE_ROLLOUT_DONE,      /* final */
     STORE_ROLLOUT_FAILED,    /* final */
+    /* a cancel that could not undo (or verify) everything: what is left is in its findings;
+     * not final: the cancel can be retried (back to cancelling) */
+    STORE_ROLLOUT_CANCEL_FAILED,
 };
-#define STORE_ROLLOUT_NSTATES 7
+#define STORE_ROLLOUT_NSTATES 8
 /* Bit for a state in the masks of store_rollout_list. */
 #define STORE_ROLLOUT_BIT(st) (1u << (st))
 /* The rollouts the engine resumes on its own at start. */
@@ -304,7 +307,7 @@ enum store_rollout_state {
 /* Every state that is not final. */
 #define STORE_ROLLOUT_MASK_UNFINISHED                                                              \
     (STORE_ROLLOUT_MASK_RESUME | STORE_ROLLOUT_BIT(STORE_ROLLOUT_PLANNED) |                        \
-     STORE_ROLLOUT_BIT(STORE_ROLLOUT_HALTED))
+     STORE_ROLLOUT_BIT(STORE_ROLLOUT_HALTED) | STORE_ROLLOUT_BIT(STORE_ROLLOUT_CANCEL_FAILED))
 #define STORE_ROLLOUT_MASK_ALL ((1u << STORE_ROLLOUT_NSTATES) - 1)
 
 enum store_step_state {
@@ -410,6 +413,13 @@ int store_rollouts_unfinished(struct store *s, struct store_rollout_list *out, s
  */
 int store_rollout_set_state(struct store *s, const char *id, enum store_rollout_state st,
                             const char *error, struct err *e);
+/* The findings of the end-of-work verification (JSON text, or NULL to clear), kept with the
+ * rollout; PP_EDB for invalid JSON (the column checks it), PP_ENOTFOUND for no such rollout.
+ * Commits. */
+int store_rollout_set_findings(struct store *s, const char *id, const char *findings_json,
+                               struct err *e);
+/* The findings text (*out new, NULL when none; free).  PP_ENOTFOUND when no such rollout. */
+int store_rollout_findings(struct store *s, const char *id, char **out, struct err *e);
 /* Delete a rollout in a final state with its steps and events.  PP_ESTATE otherwise. */
 int store_rollout_delete(struct store *s, const char *id, struct err *e);
 void store_rollout_cleanup(struct store_rollout *r);

@@ -21,7 +21,7 @@
 /* ---------------------------------------------------------------- state names */
 
 static const char *const rollout_state_names[STORE_ROLLOUT_NSTATES] = {
-    "planned", "running", "halted", "cancelling", "cancelled", "done", "failed",
+    "planned", "running", "halted", "cancelling", "cancelled", "done", "failed", "cancel_failed",
 };
 static const char *const step_state_names[] = {
     "pending", "intent", "done", "failed", "skipped",
@@ -87,7 +87,8 @@ static const char SQL_RO_GET[] = "SELECT " RO_COLS " FROM rollouts WHERE id = ?1
 static const char SQL_RO_GET_HEAD[] = "SELECT " RO_COLS_HEAD " FROM rollouts WHERE id = ?1";
 #define RO_MASK_WHERE                                                                              \
     "WHERE ((?1 >> (CASE state WHEN 'planned' THEN 0 WHEN 'running' THEN 1 WHEN 'halted' THEN 2 "  \
-    "WHEN 'cancelling' THEN 3 WHEN 'cancelled' THEN 4 WHEN 'done' THEN 5 ELSE 6 END)) & 1) = 1 "
+    "WHEN 'cancelling' THEN 3 WHEN 'cancelled' THEN 4 WHEN 'done' THEN 5 WHEN 'failed' THEN 6 "    \
+    "ELSE 7 END)) & 1) = 1 "
 static const char SQL_RO_LIST_NEW[] = "SELECT " RO_COLS " FROM rollouts " RO_MASK_WHERE
                                       "ORDER BY created_at DESC, rowid DESC LIMIT ?2";
 static const char SQL_RO_LIST_HEADS[] = "SELECT " RO_COLS_HEAD " FROM rollouts " RO_MASK_WHERE
@@ -98,6 +99,8 @@ static const char SQL_RO_LIST_OLD[] =
 static const char SQL_RO_SET_STATE[] =
     "UPDATE rollouts SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1";
 static const char SQL_RO_DELETE[] = "DELETE FROM rollouts WHERE id = ?1";
+static const char SQL_RO_SET_FINDINGS[] = "UPDATE rollouts SET findings = ?2 WHERE id = ?1";
+static const char SQL_RO_FINDINGS[] = "SELECT findings FROM rollouts WHERE id = ?1";
 
 #define STEP_COLS                                                                                  \
     "rollout_id, seq, pool, host, kind, params, state, undo, result, error, attempts, "            \
@@ -528,6 +531,53 @@ int store_rollout_delete(struct store *s, const char *id, struct err *e)
         rc = store_dberr(s, e, src, "deleting rollout %s", id);
 out:
     return store_wend(s, owned, rc, "deleting a rollout", e);
+}
+
+/* Findings of a rollout (see store.h). */
+int store_rollout_set_findings(struct store *s, const char *id, const char *findings_json,
+                               struct err *e)
+{
+    if (!id)
+        return err_set(e, PP_EINVAL, "no rollout id given");
+    bool owned;
+    int rc = store_wbegin(s, &owned, "recording a rollout's findings", e);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    rc = store_stmt(s, SQL_RO_SET_FINDINGS, &st, e);
+    if (rc == 0) {
+        store_bind(st, "tt", id, findings_json);
+        int src = store_step_done(st);
+        if (src != SQLITE_DONE)
+            rc = store_dberr(s, e, src, "recording the findings of rollout %s", id);
+        else if (sqlite3_changes(s->db) == 0)
+            rc = err_set(e, PP_ENOTFOUND, "no rollout %s", id);
+    }
+    return store_wend(s, owned, rc, "recording a rollout's findings", e);
+}
+
+/* The findings text of a rollout (see store.h). */
+int store_rollout_findings(struct store *s, const char *id, char **out, struct err *e)
+{
+    *out = NULL;
+    if (!id)
+        return err_set(e, PP_EINVAL, "no rollout id given");
+    sqlite3_stmt *st;
+    int rc = store_stmt(s, SQL_RO_FINDINGS, &st, e);
+    if (rc)
+        return rc;
+    store_bind(st, "t", id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        *out = t ? xstrdup(t) : NULL;
+    } else if (src == SQLITE_DONE) {
+        rc = err_set(e, PP_ENOTFOUND, "no rollout %s", id);
+    } else {
+        rc = store_dberr(s, e, src, "reading the findings of rollout %s", id);
+    }
+    store_stmt_done(st);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- steps */

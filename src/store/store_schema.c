@@ -149,6 +149,29 @@ const char *const store_migrations[] = {
     "  UNIQUE (webhook_id, event_key)"
     ") STRICT;"
     "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (state, next_at);",
+
+    /* 4: a cancel that could not undo everything ends 'cancel_failed' (not final: its cancel can
+     * be retried), and what the end-of-work verification found is kept with the rollout
+     * (findings, JSON; docs/engine.md "Verified end states").  SQLite cannot change a CHECK in
+     * place: the table is rebuilt (12-step recipe; store.c runs migrations with foreign keys
+     * off and checks them before committing), rowids kept (listings order by them). */
+    "CREATE TABLE rollouts_new ("
+    "  id         TEXT PRIMARY KEY CHECK (length(id) > 0),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  state      TEXT NOT NULL CHECK (state IN ('planned', 'running', 'halted', 'cancelling',"
+    "                                            'cancelled', 'done', 'failed',"
+    "                                            'cancel_failed')),"
+    "  plan       TEXT NOT NULL CHECK (json_valid(plan)),"
+    "  policy     TEXT NOT NULL,"
+    "  error      TEXT,"
+    "  findings   TEXT CHECK (findings IS NULL OR json_valid(findings))"
+    ") STRICT;"
+    "INSERT INTO rollouts_new (rowid, id, created_at, updated_at, state, plan, policy, error)"
+    "  SELECT rowid, id, created_at, updated_at, state, plan, policy, error FROM rollouts;"
+    "DROP TABLE rollouts;"
+    "ALTER TABLE rollouts_new RENAME TO rollouts;"
+    "CREATE INDEX rollouts_by_state ON rollouts (state, created_at);",
 };
 
 const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -494,6 +494,99 @@ static void world(struct table *t, struct xview *v)
     v->ctx = t;
 }
 
+/* ---------------------------------------------------------------- verified end states */
+
+static bool has_code(const json_t *fs, const char *code)
+{
+    for (size_t i = 0; i < json_array_size(fs); i++)
+        if (str_eq(json_string_value(json_object_get(json_array_get(fs, i), "code")), code))
+            return true;
+    return false;
+}
+
+/* Findings from a before / after view: nothing when the pool is as it was; after a cancel that
+ * left things behind, one named finding per thing (deduplicated: a VM suspended by Resolve All
+ * is one finding, not two), by name, each with what to do; images only of updates this rollout
+ * introduced; while halted the changes are reported as kept. */
+static void test_verify_findings(void **state)
+{
+    (void)state;
+    struct table t;
+    struct xview v;
+    world(&t, &v);
+    xapi_struct_set_string((struct xapi_value *)t_get(&t, "host", "H1"), "name_label", "host-one");
+    xapi_struct_set_string((struct xapi_value *)t_get(&t, "vm", "V"), "name_label", "vm-one");
+    xapi_struct_set_string((struct xapi_value *)t_get(&t, "pool", "P"), "name_label", "pool-p");
+    json_t *before = exec_before_snapshot(&v);
+    assert_int_equal(json_array_size(json_object_get(before, "vms")), 1);
+    assert_true(exec_before_has_update(before, "U1"));
+    assert_false(exec_before_has_update(before, "U2"));
+    json_t *undo = json_loads("[{\"fix\":\"enable_host\",\"obj\":\"H1\"},"
+                              "{\"fix\":\"resume_vm\",\"obj\":\"V\",\"arg\":\"H1\"},"
+                              "{\"fix\":\"insert_cd\",\"obj\":\"V\",\"vbd\":\"CD1\","
+                              "\"vdi\":\"ISO1\"},"
+                              "{\"fix\":\"enable_ha\",\"obj\":\"P\"}]",
+                              0, NULL);
+    json_t *images = json_loads("[{\"uuid\":\"U2\",\"vdi\":\"IMG\",\"ours\":true},"
+                                "{\"uuid\":\"U1\",\"vdi\":\"\",\"ours\":false}]",
+                                0, NULL);
+    struct exec_verify_in in = {EXEC_VERIFY_CANCEL, before, undo, images};
+    /* as it was: nothing to report, the cancel is complete */
+    json_t *f = exec_verify(&v, &in);
+    assert_int_equal(json_array_size(f), 0);
+    assert_true(exec_cancel_complete(true, f));
+    assert_false(exec_cancel_complete(false, f)); /* an undo item never replayed */
+    json_decref(f);
+    /* the cancel left: H1 disabled, V suspended with its CD out, HA off, an image on SR1; U1
+     * (another tool's update, applied nowhere) is not ours to report */
+    xapi_struct_set_bool((struct xapi_value *)t_get(&t, "host", "H1"), "enabled", false);
+    xapi_struct_set_string((struct xapi_value *)t_get(&t, "vm", "V"), "power_state", "Suspended");
+    xapi_struct_set_bool((struct xapi_value *)t_get(&t, "vbd", "CD1"), "empty", true);
+    xapi_struct_set_bool((struct xapi_value *)t_get(&t, "pool", "P"), "ha_enabled", false);
+    struct xapi_value *img = t_add(&t, "vdi", "IMG");
+    xapi_struct_set_string(img, "SR", "SR1");
+    xapi_struct_set_string(img, "name_label", "update image");
+    xapi_struct_set_string(t_add(&t, "sr", "SR1"), "name_label", "local-sr");
+    f = exec_verify(&v, &in);
+    char *sum = exec_findings_summary(f);
+    assert_int_equal(json_array_size(f), 5);
+    assert_true(has_code(f, "HOST_DISABLED"));
+    assert_true(has_code(f, "VM_SUSPENDED"));
+    assert_true(has_code(f, "CD_EJECTED"));
+    assert_true(has_code(f, "HA_OFF"));
+    assert_true(has_code(f, "IMAGE_LEFT"));
+    assert_false(has_code(f, "UPDATE_LEFT"));
+    assert_false(exec_cancel_complete(true, f));
+    assert_non_null(strstr(sum, "host host-one is disabled"));
+    assert_non_null(strstr(sum, "VM vm-one is Suspended"));
+    assert_non_null(strstr(sum, "HA is off on pool pool-p"));
+    assert_non_null(strstr(sum, "on SR local-sr"));
+    for (size_t i = 0; i < json_array_size(f); i++) {
+        const char *act = json_string_value(json_object_get(json_array_get(f, i), "action"));
+        assert_non_null(strstr(act, "retry the cancel"));
+    }
+    free(sum);
+    json_decref(f);
+    /* halted: the same changes are kept on purpose (no image check: Retry needs it) */
+    in.after = EXEC_VERIFY_HALTED;
+    f = exec_verify(&v, &in);
+    assert_false(has_code(f, "IMAGE_LEFT"));
+    assert_true(has_code(f, "HOST_DISABLED"));
+    const char *act = json_string_value(json_object_get(json_array_get(f, 0), "action"));
+    assert_true(str_has_prefix(act, "kept while the rollout is halted"));
+    json_decref(f);
+    /* the VM gone, the host down: named as such */
+    in.after = EXEC_VERIFY_DONE;
+    xapi_struct_set_bool((struct xapi_value *)t_get(&t, "host_metrics", "M1"), "live", false);
+    f = exec_verify(&v, &in);
+    assert_true(has_code(f, "HOST_NOT_LIVE"));
+    json_decref(f);
+    json_decref(undo);
+    json_decref(images);
+    json_decref(before);
+    t_free(&t);
+}
+
 static enum derive d(const struct xview *v, const char *kind, const char *host, const char *pj,
                      bool later)
 {
@@ -668,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_derive_reboot_never_twice),
         cmocka_unit_test(test_derive_fixes_and_undo),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_verify_findings),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

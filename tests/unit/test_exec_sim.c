@@ -28,6 +28,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "exec_env.h"
+#include "engine/exec_drv.h"
 
 #define U_OLD    "3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01"
 #define U_REBOOT "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01"
@@ -480,6 +481,93 @@ static void test_precheck_failure_then_cancel(void **state)
     world_free(&w);
 }
 
+/* The codes of a rollout's findings joined by spaces (for asserts and messages). */
+static void finding_codes(const json_t *j, char *out, size_t n)
+{
+    out[0] = 0;
+    json_t *fs = json_object_get(j, "findings");
+    for (size_t i = 0; i < json_array_size(fs); i++) {
+        const char *c = json_string_value(json_object_get(json_array_get(fs, i), "code"));
+        size_t l = strlen(out);
+        snprintf(out + l, n - l, "%s%s", l ? " " : "", c ? c : "?");
+    }
+}
+
+/* A cancel whose undo fails (a host that never comes back from its reboot): the rollout ends
+ * cancel_failed, its findings name what is left (the host disabled and down) and its error
+ * says so; HA and the other VMs are restored anyway.  The fault cleared (the host boots),
+ * Retry of the cancel ends cancelled, verified: hosts enabled and live, HA on, each VM running
+ * once, the update removed. */
+static void test_cancel_failed_then_retry_cancel(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, true, false);
+    fault(&w, "{\"type\": \"reboot_never_returns\", \"host\": \"h2\"}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_HALTED);
+    json_t *j = rollout(&w);
+    assert_string_equal(pool_error_code(j), "HOST_RETURN_TIMEOUT");
+    /* the halt was verified too: the host left disabled and down is named */
+    char codes[512];
+    finding_codes(j, codes, sizeof(codes));
+    assert_non_null(strstr(codes, "HOST_NOT_LIVE"));
+    json_decref(j);
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCEL_FAILED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "cancel_failed");
+    finding_codes(j, codes, sizeof(codes));
+    assert_non_null(strstr(codes, "HOST_DISABLED"));
+    assert_non_null(strstr(codes, "HOST_NOT_LIVE"));
+    json_t *err = json_object_get(j, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "CANCEL_FAILED");
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    assert_non_null(strstr(msg, "host h2 is disabled"));
+    assert_null(strstr(msg, "OpaqueRef"));
+    json_t *p0 = json_array_get(json_object_get(j, "pools"), 0);
+    assert_string_equal(json_string_value(json_object_get(p0, "state")), "cancel_failed");
+    json_decref(j);
+    /* the rest was restored anyway: HA back on */
+    json_t *s = sim_state_json(w.t->sim);
+    assert_true(json_is_true(
+        json_object_get(json_array_get(json_object_get(s, "pools"), 0), "ha_enabled")));
+    json_decref(s);
+    /* a new rollout on the pool is refused while its cancel is not complete */
+    char *id2 = NULL;
+    struct plan_opts o;
+    plan_opts_init(&o);
+    struct exec_pool_req pr = {.pool = "p1", .opts = &o};
+    struct exec_file f = {.uuid = U_REBOOT, .path = w.file};
+    struct exec_request req = {.pools = &pr, .n_pools = 1, .files = &f, .n_files = 1};
+    assert_int_equal(exec_rollout_start(w.t->x, &req, &id2, &e), PP_ESTATE);
+    /* the host boots at last; Retry of the cancel (through retry, as the CLI's retry does) */
+    fault(&w, "{\"type\": \"clear\"}");
+    assert_int_equal(exec_rollout_retry(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("retried cancel ended %s: %s", store_rollout_state_name(st),
+                 json_dumps(j, JSON_COMPACT));
+    assert_int_equal(json_array_size(json_object_get(j, "findings")), 0);
+    assert_true(json_is_null(json_object_get(j, "error")));
+    json_decref(j);
+    s = check_invariants(&w, NULL, true); /* HA on, hosts enabled and live, VMs once */
+    json_decref(s);
+    /* h1 had applied the update before h2's reboot: it stays (UPDATE_IS_APPLIED), its image
+     * left the SR */
+    struct xview v;
+    exec_view_of(&v, w.t->clients[0]);
+    const struct xapi_value *u = xv_update_by_uuid(&v, U_REBOOT, NULL);
+    assert_non_null(u);
+    assert_string_equal(xapi_struct_str(u, "vdi", ""), "OpaqueRef:NULL");
+    world_free(&w);
+}
+
 static bool step_in_intent(struct world *w, const char *kind)
 {
     struct store_step_list l = {0};
@@ -778,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_migration_failure_then_retry),
         cmocka_unit_test(test_precheck_failure_then_cancel),
         cmocka_unit_test(test_cancel_during_reboot),
+        cmocka_unit_test(test_cancel_failed_then_retry_cancel),
         cmocka_unit_test(test_crash_after_upload_sent),
         cmocka_unit_test(test_upload_task_never_ends),
         cmocka_unit_test(test_master_reboot_emergency_mode),

@@ -276,6 +276,67 @@ static void test_older_schema_migrates(void **state)
                      8);
 }
 
+/* A database at schema version 3 (rollouts without cancel_failed, steps and events pointing
+ * at them) migrates to 4: the rollouts table is rebuilt without losing a row (foreign keys off
+ * while migrating: the drop does not cascade to the steps), accepts the new state and keeps
+ * findings; foreign keys are on again afterwards. */
+static void test_migration_4_cancel_failed(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    sqlite3 *db = NULL;
+    int fd = open(f->path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA user_version = 3;"
+                     "INSERT INTO rollouts VALUES ('old', 1, 2, 'halted', '{}', 'minimal', 'x');"
+                     "INSERT INTO rollouts VALUES ('new', 3, 4, 'done', '{}', 'return', NULL);"
+                     "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
+                     "  VALUES ('old', 1, 'p', 'disable', '{}', 'pending', 1);"
+                     "INSERT INTO events (rollout_id, at, percent, message)"
+                     "  VALUES ('old', 1, -1, 'halted');",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_ok(f);
+    assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM rollouts"), 2);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM steps"), 1);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(raw_int(f->s->db, "PRAGMA foreign_keys"), 1);
+    struct store_rollout r = {0};
+    assert_int_equal(store_rollout_get(f->s, "old", &r, &e), 0);
+    assert_int_equal(r.state, STORE_ROLLOUT_HALTED);
+    assert_string_equal(r.error, "x");
+    store_rollout_cleanup(&r);
+    assert_int_equal(store_rollout_set_state(f->s, "old", STORE_ROLLOUT_CANCELLING, NULL, &e), 0);
+    assert_int_equal(
+        store_rollout_set_state(f->s, "old", STORE_ROLLOUT_CANCEL_FAILED, "host h2 disabled", &e),
+        0);
+    assert_int_equal(store_rollout_set_findings(f->s, "old", "{\"pools\":{}}", &e), 0);
+    assert_int_equal(store_rollout_set_findings(f->s, "old", "{nope", &e), PP_EDB);
+    assert_int_equal(store_rollout_set_findings(f->s, "gone", "{}", &e), PP_ENOTFOUND);
+    char *txt = NULL;
+    assert_int_equal(store_rollout_findings(f->s, "old", &txt, &e), 0);
+    assert_string_equal(txt, "{\"pools\":{}}");
+    free(txt);
+    /* cancel_failed is listed as unfinished, and its cancel can be retried */
+    struct store_rollout_list rl = {0};
+    assert_int_equal(store_rollout_list(f->s, STORE_ROLLOUT_MASK_UNFINISHED, 0, &rl, &e), 0);
+    assert_int_equal(rl.n, 1);
+    assert_int_equal(rl.items[0].state, STORE_ROLLOUT_CANCEL_FAILED);
+    store_rollout_list_cleanup(&rl);
+    assert_int_equal(store_rollout_set_state(f->s, "old", STORE_ROLLOUT_CANCELLING, NULL, &e), 0);
+    /* deleting a rollout still cascades to its steps (foreign keys are on) */
+    assert_int_equal(store_rollout_delete(f->s, "new", &e), 0);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM rollouts"), 1);
+}
+
 /* ---------------------------------------------------------------- pools */
 
 static void test_pools(void **state)
@@ -1481,6 +1542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_damaged_or_unusable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_schema_migrates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_4_cancel_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_remove_blocked_by_rollout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
