@@ -249,7 +249,7 @@ void exec_acts_next(struct exec_step *s)
     while (s->i_act < s->n_acts) {
         struct exec_action *a = &s->acts[s->i_act];
         const char *op = exec_pstr(a->a, "op");
-        struct xview v;
+        struct xview v = {0};
         if (c)
             exec_view_of(&v, c);
         int r;
