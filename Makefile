@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 MESON_OPTS ?=
 
-.PHONY: all deps build check asan tsan bench demo lint fuzz clean install deb torture faults
+.PHONY: all deps build check asan tsan bench demo lint fuzz clean install deb torture faults coverage
 
 all: build
 
@@ -59,6 +59,21 @@ tsan:
 	  $$(meson test -C $(TSAN_BUILD) --list 2>/dev/null | grep ' / ' | sed 's|^.* / ||' | \
 	     grep -E '$(TSAN_ONLY)' | grep -vxF $(TSAN_SKIP:%=-e %))
 	@tools/test-summary.sh $(TSAN_BUILD)
+
+# Line and branch coverage of the whole suite (gcovr): build-cov/meson-logs/coverage.txt and
+# coverage/index.html there; prints the totals.  COV_ONLY (a grep -E pattern on test names) narrows it.
+COV_BUILD ?= build-cov
+COV_ONLY  ?= .
+coverage:
+	@tools/deps.sh gcovr
+	[ -f $(COV_BUILD)/build.ninja ] || meson setup $(COV_BUILD) -Db_coverage=true -Dbuildtype=debug
+	ninja -C $(COV_BUILD)
+	-meson test -C $(COV_BUILD) --num-processes 2 --timeout-multiplier 3 \
+	  $$(meson test -C $(COV_BUILD) --list 2>/dev/null | grep ' / ' | sed 's|^.* / ||' | \
+	     grep -E '$(COV_ONLY)' | grep -vxF -e browser-ui)
+	cd $(COV_BUILD) && gcovr -r .. --filter ../src/ --exclude ../src/sim/spec_tables.c \
+	  --txt meson-logs/coverage.txt --html-details meson-logs/coverage/index.html --print-summary . \
+	  | tail -n 3
 
 bench: build
 	meson test -C $(BUILD) --benchmark --suite bench --verbose
@@ -135,4 +150,4 @@ deb:
 	tools/mkdeb.sh $(DEB_BUILD)/poolpatch $(DEB_BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(DEB_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(DEB_BUILD) $(COV_BUILD) build-fuzz

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/vec.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -127,6 +128,39 @@ int store_step_done(sqlite3_stmt *st)
         ;
     sqlite3_reset(st);
     return rc;
+}
+
+int store_row1(struct store *s, sqlite3_stmt *st, struct err *e, const char *notfound,
+               const char *reading, ...)
+{
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        return 0;
+    store_stmt_done(st);
+    char msg[512];
+    va_list ap;
+    va_start(ap, reading);
+    vsnprintf(msg, sizeof msg, src == SQLITE_DONE ? notfound : reading, ap);
+    va_end(ap);
+    if (src == SQLITE_DONE)
+        return err_set(e, PP_ENOTFOUND, "%s", msg);
+    return store_dberr(s, e, src, "%s", msg);
+}
+
+int store_rows(sqlite3_stmt *st, void **items, size_t *n, size_t elem,
+               void (*row)(sqlite3_stmt *st, void *item))
+{
+    size_t cap = *n;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        vec_reserve_raw(items, &cap, *n + 1, elem);
+        void *item = (char *)*items + *n * elem;
+        memset(item, 0, elem);
+        row(st, item);
+        (*n)++;
+    }
+    store_stmt_done(st);
+    return src;
 }
 
 char *store_col_dup(sqlite3_stmt *st, int col)

@@ -732,14 +732,12 @@ int store_download_get(struct store *s, const char *update_uuid, struct store_do
     if (rc)
         return rc;
     store_bind(st, "t", update_uuid);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    rc = store_row1(s, st, e, "update %s has not been downloaded", "reading the download of %s",
+                    update_uuid);
+    if (rc == 0) {
         dl_from_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = err_set(e, PP_ENOTFOUND, "update %s has not been downloaded", update_uuid);
-    else
-        rc = store_dberr(s, e, src, "reading the download of %s", update_uuid);
-    store_stmt_done(st);
+        store_stmt_done(st);
+    }
     return rc;
 }
 

@@ -74,6 +74,25 @@ int store_bind_n(sqlite3_stmt *st, int nargs, const char *fmt, ...);
  */
 int store_step_done(sqlite3_stmt *st);
 
+/*
+ * Step st (prepared and bound) for its one row.  Returns 0 when there is a row: the caller reads
+ * it, then store_stmt_done(st).  Otherwise st is reset and the result is PP_ENOTFOUND with the
+ * message notfound, or the database error (store_dberr) with reading; both formats take the
+ * same arguments.
+ */
+int store_row1(struct store *s, sqlite3_stmt *st, struct err *e, const char *notfound,
+               const char *reading, ...)
+    __attribute__((format(printf, 4, 6), format(printf, 5, 6)));
+
+/*
+ * Step st (prepared and bound) through its rows, appending each to the array *items (of *n
+ * elements of elem bytes, grown as needed) filled by row(st, item) from a zeroed element; then
+ * reset st.  Returns SQLITE_DONE, or the failing SQLite code (the rows read so far stay in
+ * *items for the caller to free).
+ */
+int store_rows(sqlite3_stmt *st, void **items, size_t *n, size_t elem,
+               void (*row)(sqlite3_stmt *st, void *item));
+
 /* Column as a heap copy, NULL for SQL NULL. */
 char *store_col_dup(sqlite3_stmt *st, int col);
 

@@ -383,14 +383,11 @@ static int rollout_get(struct store *s, const char *sql, const char *id, struct 
     if (rc)
         return rc;
     store_bind(st, "t", id);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    rc = store_row1(s, st, e, "no rollout %s", "reading rollout %s", id);
+    if (rc == 0) {
         rollout_from_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = err_set(e, PP_ENOTFOUND, "no rollout %s", id);
-    else
-        rc = store_dberr(s, e, src, "reading rollout %s", id);
-    store_stmt_done(st);
+        store_stmt_done(st);
+    }
     return rc;
 }
 
@@ -659,15 +656,13 @@ int store_step_first_unfinished(struct store *s, const char *rollout_id, const c
         store_bind(st, "tt", rollout_id, pool);
     else
         store_bind(st, "t", rollout_id);
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    rc = store_row1(s, st, e, "every step of rollout %s%s%s is done",
+                    "finding where rollout %s%s%s stopped", rollout_id, pool ? " on pool " : "",
+                    pool ? pool : "");
+    if (rc == 0) {
         step_from_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = err_set(e, PP_ENOTFOUND, "every step of rollout %s%s%s is done", rollout_id,
-                     pool ? " on pool " : "", pool ? pool : "");
-    else
-        rc = store_dberr(s, e, src, "finding where rollout %s stopped", rollout_id);
-    store_stmt_done(st);
+        store_stmt_done(st);
+    }
     return rc;
 }
 

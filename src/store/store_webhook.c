@@ -82,28 +82,26 @@ int store_webhook_remove(struct store *s, int64_t id, struct err *e)
     return 0;
 }
 
+static void hook_row(sqlite3_stmt *st, void *item)
+{
+    *(struct store_webhook *)item =
+        (struct store_webhook){.id = sqlite3_column_int64(st, 0),
+                               .url = store_col_dup(st, 1),
+                               .secret = store_col_dup(st, 2),
+                               .events = store_col_dup(st, 3),
+                               .created_at = sqlite3_column_int64(st, 4)};
+}
+
 int store_webhook_list(struct store *s, struct store_webhook **out, size_t *n, struct err *e)
 {
     sqlite3_stmt *st;
-    size_t cap = 0;
     int rc;
 
     *out = NULL;
     *n = 0;
     if ((rc = store_stmt(s, SQL_HOOK_LIST, &st, e)) != 0)
         return rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            *out = xreallocarray(*out, cap, sizeof(**out));
-        }
-        (*out)[(*n)++] = (struct store_webhook){.id = sqlite3_column_int64(st, 0),
-                                                .url = store_col_dup(st, 1),
-                                                .secret = store_col_dup(st, 2),
-                                                .events = store_col_dup(st, 3),
-                                                .created_at = sqlite3_column_int64(st, 4)};
-    }
-    store_stmt_done(st);
+    rc = store_rows(st, (void **)out, n, sizeof(**out), hook_row);
     if (rc != SQLITE_DONE) {
         store_webhook_list_free(*out, *n);
         *out = NULL;
@@ -163,6 +161,18 @@ static int next_due(struct store *s, int64_t now_ms, int64_t *next_ms, struct er
                                                  : store_dberr(s, e, rc, "reading due webhooks");
 }
 
+static void delivery_row(sqlite3_stmt *st, void *item)
+{
+    *(struct store_delivery *)item =
+        (struct store_delivery){.id = sqlite3_column_int64(st, 0),
+                                .webhook_id = sqlite3_column_int64(st, 1),
+                                .url = store_col_dup(st, 2),
+                                .secret = store_col_dup(st, 3),
+                                .event = store_col_dup(st, 4),
+                                .payload = store_col_dup(st, 5),
+                                .attempts = sqlite3_column_int(st, 6)};
+}
+
 int store_delivery_due(struct store *s, int64_t now_ms, int max, struct store_delivery **out,
                        size_t *n, int64_t *next_ms, struct err *e)
 {
@@ -175,17 +185,7 @@ int store_delivery_due(struct store *s, int64_t now_ms, int max, struct store_de
         (rc = store_stmt(s, SQL_DELIV_DUE, &st, e)) != 0)
         return rc;
     store_bind(st, "ii", now_ms, (int64_t)(max < 1 ? 1 : max));
-    *out = xcalloc((size_t)(max < 1 ? 1 : max), sizeof(**out));
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        (*out)[(*n)++] = (struct store_delivery){.id = sqlite3_column_int64(st, 0),
-                                                 .webhook_id = sqlite3_column_int64(st, 1),
-                                                 .url = store_col_dup(st, 2),
-                                                 .secret = store_col_dup(st, 3),
-                                                 .event = store_col_dup(st, 4),
-                                                 .payload = store_col_dup(st, 5),
-                                                 .attempts = sqlite3_column_int(st, 6)};
-    }
-    store_stmt_done(st);
+    rc = store_rows(st, (void **)out, n, sizeof(**out), delivery_row);
     if (rc != SQLITE_DONE) {
         store_delivery_list_free(*out, *n);
         *out = NULL;
