@@ -527,6 +527,13 @@ static void test_by_server_rows(void **state)
     alert_list_cleanup(&l);
 }
 
+/* b holds exactly the bytes of want. */
+static void assert_buf_bytes(const struct buf *b, const char *want)
+{
+    assert_int_equal(b->len, strlen(want));
+    assert_memory_equal(b->data, want, b->len);
+}
+
 static void test_csv_time(void **state)
 {
     (void)state;
@@ -579,8 +586,7 @@ static void test_csv_by_update_bytes(void **state)
         "\"Aug 1, 2020 2:30 PM\",\"https://kb/2\"\r\n"
         "\"New Update Available - XS82E001\",\"Fix \"\"one\"\"\r\nInstallation size: 1 MB\","
         "\"a1\",\"Jul 1, 2020 10:05 AM\",\"https://kb/1\"\r\n";
-    assert_int_equal(b.len, strlen(want));
-    assert_memory_equal(b.data, want, b.len);
+    assert_buf_bytes(&b, want);
     buf_cleanup(&b);
     view_update_rows_cleanup(&r);
     alert_list_cleanup(&l);
@@ -616,8 +622,7 @@ static void test_csv_by_server_bytes(void **state)
         "\"Q0, zzz-unknown\"\r\n"
         "\"Gamma\",\"g9\",\"7.1.0\",\"Out of date\",\"Citrix Hypervisor 7.1 CU2, XS71E001\","
         "\"\"\r\n";
-    assert_int_equal(b.len, strlen(want));
-    assert_memory_equal(b.data, want, b.len);
+    assert_buf_bytes(&b, want);
     buf_cleanup(&b);
     view_server_rows_cleanup(&r);
     alert_list_cleanup(&l);

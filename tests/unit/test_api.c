@@ -1381,6 +1381,10 @@ static void test_settings_route(void **state)
     assert_non_null(strstr(r.body, "false"));
     resp_free(&r);
 }
+/* A test against the server of setup(): started before, stopped after. */
+#define HTTP_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define SSE_TEST(f)  cmocka_unit_test_setup_teardown(f, setup_sse, teardown)
+#define SEC_TEST(f)  cmocka_unit_test_setup_teardown(f, setup_sec, teardown_sec)
 
 int main(void)
 {
@@ -1393,28 +1397,28 @@ int main(void)
         cmocka_unit_test(test_settings_file),
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_token_file),
-        cmocka_unit_test_setup_teardown(test_http_auth, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_routes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_settings_route, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mhd_errors_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_errors_mapped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_json_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_body_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_hostile, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_csv, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_http_static_etag, setup, teardown),
+        HTTP_TEST(test_http_auth),
+        HTTP_TEST(test_http_routes),
+        HTTP_TEST(test_settings_route),
+        HTTP_TEST(test_mhd_errors_json),
+        HTTP_TEST(test_http_errors_mapped),
+        HTTP_TEST(test_http_json_bodies),
+        HTTP_TEST(test_http_body_limit),
+        HTTP_TEST(test_http_hostile),
+        HTTP_TEST(test_http_csv),
+        HTTP_TEST(test_http_static_etag),
         cmocka_unit_test(test_http_web_root),
-        cmocka_unit_test_setup_teardown(test_listen_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sse_stream, setup_sse, teardown),
-        cmocka_unit_test_setup_teardown(test_sse_slow_client_dropped, setup_sse, teardown),
-        cmocka_unit_test_setup_teardown(test_sse_ends_on_stop, setup_sse, teardown),
-        cmocka_unit_test_setup_teardown(test_read_only_role_and_audit, setup_sec, teardown_sec),
-        cmocka_unit_test_setup_teardown(test_host_header_check, setup_sec, teardown_sec),
-        cmocka_unit_test_setup_teardown(test_slow_clients_do_not_block, setup_sec, teardown_sec),
-        cmocka_unit_test_setup_teardown(test_per_address_limit_503, setup_sec, teardown_sec),
-        cmocka_unit_test_setup_teardown(test_abandoned_request_not_run, setup_sec, teardown_sec),
-        cmocka_unit_test_setup_teardown(test_csv_formulas_neutralised, setup_sec, teardown_sec),
-        cmocka_unit_test_setup_teardown(test_pool_add_plain_http, setup_sec, teardown_sec),
+        HTTP_TEST(test_listen_errors),
+        SSE_TEST(test_sse_stream),
+        SSE_TEST(test_sse_slow_client_dropped),
+        SSE_TEST(test_sse_ends_on_stop),
+        SEC_TEST(test_read_only_role_and_audit),
+        SEC_TEST(test_host_header_check),
+        SEC_TEST(test_slow_clients_do_not_block),
+        SEC_TEST(test_per_address_limit_503),
+        SEC_TEST(test_abandoned_request_not_run),
+        SEC_TEST(test_csv_formulas_neutralised),
+        SEC_TEST(test_pool_add_plain_http),
     };
     log_set_level(LOG_LVL_OFF);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -630,6 +630,24 @@ static void upload_step(struct world *w, json_t **params, json_t **result)
     store_step_list_cleanup(&l);
 }
 
+/* Run until the upload's task is journaled and its image sent, not yet done: the upload step's
+ * params (owned), or NULL when that never happened. */
+static json_t *run_until_upload_sent(struct world *w)
+{
+    json_t *pj = NULL, *rj = NULL;
+    for (long turn = 0; turn < 10000; turn++) {
+        tenv_turn(w->t);
+        upload_step(w, &pj, &rj);
+        bool sent = pj && json_object_get(pj, "task") && !rj;
+        json_decref(rj);
+        if (sent)
+            return pj;
+        json_decref(pj);
+        pj = NULL;
+    }
+    return NULL;
+}
+
 /* A crash after the image was sent but before the upload step was journaled done: the resumed
  * executor finds the upload task's VDI and does not send the image again. */
 static void test_crash_after_upload_sent(void **state)
@@ -638,16 +656,9 @@ static void test_crash_after_upload_sent(void **state)
     struct world w;
     world_new(&w, U_REBOOT, false, true);
     start(&w);
-    json_t *pj = NULL, *rj = NULL;
-    for (long turn = 0; turn < 10000; turn++) {
-        tenv_turn(w.t);
-        upload_step(&w, &pj, &rj);
-        bool sent = pj && json_object_get(pj, "task") && !rj;
-        json_decref(pj);
-        json_decref(rj);
-        if (sent)
-            break;
-    }
+    json_t *pj = run_until_upload_sent(&w), *rj = NULL;
+    assert_non_null(pj);
+    json_decref(pj);
     /* the task is journaled and the image was sent (in-process, the PUT completes with the
      * call that started it); the task is still pending: crash now */
     tenv_crash(w.t);
@@ -676,17 +687,7 @@ static void test_upload_task_never_ends(void **state)
     struct world w;
     world_new(&w, U_REBOOT, false, true);
     start(&w);
-    json_t *pj = NULL, *rj = NULL;
-    for (long turn = 0; turn < 10000; turn++) {
-        tenv_turn(w.t);
-        upload_step(&w, &pj, &rj);
-        bool sent = pj && json_object_get(pj, "task") && !rj;
-        json_decref(rj);
-        if (sent)
-            break;
-        json_decref(pj);
-        pj = NULL;
-    }
+    json_t *pj = run_until_upload_sent(&w), *rj = NULL;
     assert_non_null(pj);
     tenv_crash(w.t);
     struct err e = {0};
