@@ -71,6 +71,7 @@ coverage:
 	-meson test -C $(COV_BUILD) --num-processes 2 --timeout-multiplier 3 \
 	  $$(meson test -C $(COV_BUILD) --list 2>/dev/null | grep ' / ' | sed 's|^.* / ||' | \
 	     grep -E '$(COV_ONLY)' | grep -vxF -e browser-ui)
+	mkdir -p $(COV_BUILD)/meson-logs/coverage
 	cd $(COV_BUILD) && gcovr -r .. --filter ../src/ --exclude ../src/sim/spec_tables.c \
 	  --txt meson-logs/coverage.txt --html-details meson-logs/coverage/index.html --print-summary . \
 	  | tail -n 3
