@@ -120,7 +120,7 @@ struct exec_step {
     struct xapi_op *op;
     struct xapi_upload *up;
     struct zimg *z;
-    char *task;  /* upload: the task created for it */
+    char *task; /* upload: the task created for it */
     int64_t size;
     int last_pct;
     int retargets;  /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */

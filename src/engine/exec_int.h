@@ -150,6 +150,8 @@ void exec_opts_from_json(const json_t *j, struct plan_opts *o, const char ***sel
 int exec_steps_initial(const char *pool, const struct plan *p, const struct plan_resolution *r,
                        const char *(*file_for)(void *ctx, const char *uuid), void *ctx,
                        json_t *opts_json, struct spec_list *out, struct err *e);
+/* One resolve step per fix of r, in r's order (r may be NULL). */
+void exec_steps_resolve(const char *pool, const struct plan_resolution *r, struct spec_list *out);
 /*
  * The steps after re-planning: per batch, per host in plan order, the host's actions (disable,
  * one migrate per VM, apply..., reboot / restart_agent, enable, migrations back), every host

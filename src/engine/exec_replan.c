@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -70,19 +71,29 @@ static int replan_read(struct exec_pool *p, struct replan_in *in, struct err *e)
     return 0;
 }
 
-/* The new plan is usable: no blocking check without a fix, no host needing an update this
- * rollout did not upload.  Otherwise the step fails and false is returned. */
-static bool replan_usable(struct exec_step *s, const struct plan *pl, const struct replan_in *in)
+/* The new plan is usable: no blocking check without a fix (the rollout halts before acting,
+ * naming the fix it cannot make), no host needing an update this rollout did not upload; the
+ * fixes it needs (Resolve All, as at the start: HA off, unmovable VMs suspended or shut down,
+ * CDs ejected) into *res.  Otherwise the step fails and false is returned. */
+static bool replan_usable(struct exec_step *s, const struct plan *pl, const struct replan_in *in,
+                          struct plan_resolution *res)
 {
     for (size_t i = 0; i < pl->n_checks; i++) {
         const struct plan_check *ck = &pl->checks[i];
-        if (ck->severity != PLAN_SEV_BLOCKING)
+        if (ck->severity != PLAN_SEV_BLOCKING || ck->fixable)
             continue;
-        if (!ck->fixable) {
-            exec_step_fail(s, ck->id, ck->message);
-            return false;
-        }
-        exec_emit(s->p, NULL, exec_step_name(s), -1, "warning: %s", ck->message);
+        char m[600];
+        snprintf(m, sizeof(m),
+                 "after the prechecks the plan changed and needs a fix that cannot be made "
+                 "automatically (%s): %s; halted before acting on any host",
+                 ck->id, ck->message);
+        exec_step_fail(s, ck->id, m);
+        return false;
+    }
+    struct err e = {0};
+    if (plan_resolve_all(pl, res, &e) != 0) {
+        exec_step_fail(s, "PLAN_CHANGED", e.msg);
+        return false;
     }
     for (size_t h = 0; h < pl->n_hosts; h++) {
         const struct plan_host *ph = &pl->hosts[h];
@@ -104,12 +115,35 @@ static bool replan_usable(struct exec_step *s, const struct plan *pl, const stru
     return true;
 }
 
-/* Append the host steps of pl and journal the replan done with the plan's totals. */
-static void replan_append(struct exec_step *s, const struct plan *pl, const struct replan_in *in)
+/* Name the fixes a changed plan needs in one progress event ("turning HA off on pool p1, ..."). */
+static void replan_announce(struct exec_step *s, const struct plan_resolution *res)
+{
+    if (res->n_fixes == 0)
+        return;
+    struct xview v;
+    exec_view_of(&v, exec_pool_client(s->p));
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < res->n_fixes; i++)
+        buf_printf(&b, "%s%s %s", i ? ", " : "", plan_fix_name(res->fixes[i].kind),
+                   exec_obj_name(&v, res->fixes[i].obj_ref ? res->fixes[i].obj_ref : ""));
+    exec_emit(s->p, NULL, exec_step_name(s), -1,
+              "the plan changed after the prechecks (a host needs its reboot after all): "
+              "resolving first, undone at the end: %s",
+              buf_str(&b));
+    buf_cleanup(&b);
+}
+
+/* Append the fixes the new plan needs, the host steps of pl, and journal the replan done with
+ * the plan's totals. */
+static void replan_append(struct exec_step *s, const struct plan *pl, const struct replan_in *in,
+                          const struct plan_resolution *res)
 {
     struct exec_pool *p = s->p;
     struct err e = {0};
     struct spec_list sl = {0};
+    replan_announce(s, res);
+    exec_steps_resolve(p->name, res, &sl);
     exec_steps_hosts(p->name, pl, in->uploads, in->nup, &sl);
     p->steps_ok = false; /* reloaded with the new steps by the next pump */
     int rc = store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e);
@@ -140,6 +174,7 @@ void exec_send_replan(struct exec_step *s)
     struct exec *x = p->r->x;
     struct err e = {0};
     struct replan_in in = {0};
+    struct plan_resolution res = {0};
     struct inv_pool *inv = NULL;
     struct plan *pl = NULL;
     const char **sel = NULL, **hosts = NULL;
@@ -161,9 +196,10 @@ void exec_send_replan(struct exec_step *s)
         exec_step_fail(s, "TRANSPORT", inv ? "no update catalog" : e.msg);
     else if (plan_build(inv, cat, &o, &pl, &e) != 0)
         exec_step_fail(s, "PLAN", e.msg);
-    else if (replan_usable(s, pl, &in))
-        replan_append(s, pl, &in);
+    else if (replan_usable(s, pl, &in, &res))
+        replan_append(s, pl, &in, &res);
 out:
+    plan_resolution_cleanup(&res);
     plan_free(pl);
     inv_pool_free(inv);
     free(sel);

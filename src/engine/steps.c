@@ -117,14 +117,20 @@ static json_t *fix_json(const struct plan_fix *f)
                      f->obj_ref ? f->obj_ref : "", "arg", f->arg_ref ? f->arg_ref : "");
 }
 
+/* One resolve step per fix of r (see exec_int.h). */
+void exec_steps_resolve(const char *pool, const struct plan_resolution *r, struct spec_list *out)
+{
+    for (size_t i = 0; r && i < r->n_fixes; i++)
+        spec_list_add(out, pool, NULL, SK_RESOLVE, fix_json(&r->fixes[i]));
+}
+
 /* The first steps of a pool (see exec_int.h). */
 int exec_steps_initial(const char *pool, const struct plan *p, const struct plan_resolution *r,
                        const char *(*file_for)(void *ctx, const char *uuid), void *ctx,
                        json_t *opts_json, struct spec_list *out, struct err *e)
 {
     int rc = 0;
-    for (size_t i = 0; r && i < r->n_fixes; i++)
-        spec_list_add(out, pool, NULL, SK_RESOLVE, fix_json(&r->fixes[i]));
+    exec_steps_resolve(pool, r, out);
     if (p->n_uploads > 0 && (!p->upload_sr_ref || !*p->upload_sr_ref)) {
         rc = err_set(e, PP_ESTATE,
                      "pool %s: no SR can hold the update image (%lld bytes): free space on "

@@ -5,7 +5,10 @@
 #   a cancel whose undo fails (a host that never comes back from its reboot) ends `cancel_failed`
 #   with findings naming what is left (the host disabled and down, by name); once the fault is
 #   cleared (the host boots), Retry of the cancel ends `cancelled` with every VM that ran running
-#   once, no host disabled, HA back on, the ejected CD back in and no update image left.
+#   once, no host disabled, HA back on, the ejected CD back in and no update image left;
+#   a live patch that does not take on one host (it needs its reboot after all): the re-plan
+#   applies what the reboot needs under the Resolve All rules (HA off, the VM on local storage
+#   suspended) and restores it: done, that host rebooted once, HA on, every VM running once.
 . "$(dirname "$0")/lib.sh"
 
 SCALE=300
@@ -118,4 +121,38 @@ empty=$(for vbd in $(xapi_json "$MASTER" VM.get_VBDs "[\"$s\",\"$vm\"]" | jq -r 
 done)
 assert_eq false "$empty" "win-jump's CD re-inserted"
 pass "Retry of the cancel: cancelled, verified (HA on, hosts enabled, VMs once, CD in, no image)"
+stop_serve
+kill "$SIM_PID" 2>/dev/null || true
+wait "$SIM_PID" 2>/dev/null || true
+
+# ---- a live patch that does not take on prod-2: the re-plan resolves what its reboot needs
+LP_UUID=c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03 # XS82ECU1003, a live patch (scenarios/*.json)
+rm -f "$E2E_TMP/sim.out"
+start_sim "$E2E_TMP/prod.json" --time-scale "$SCALE"
+MASTER=$(sim_master_url prod)
+SERVE_DIR="$E2E_TMP/serve-lp"
+start_serve
+pp_ok pool add prod --url "$MASTER" --user root --password-file "$E2E_TMP/pw"
+pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
+pp_ok updates check
+vms_before=$(running_vms)
+assert_contains "$(sim_state | jq -r '.pools[0].hosts[] | select(.name == "prod-2") | .resident_vms | join(" ")')" \
+    build-cache "build-cache (local disk) on prod-2 before"
+sim_fault '{"type": "livepatch_fails", "host": "prod-2"}'
+pp_run apply prod --update "$LP_UUID" --yes
+id=$(pp rollouts --json | jq -r '.rollouts[0].id')
+r=$(pp rollout "$id" --json)
+assert_eq done "$(jq -r .state <<<"$r")" "live patch that does not take ($(jq -c .error <<<"$r"))"
+assert_eq 0 "$(jq '.findings | length' <<<"$r")" "findings ($(jq -c .findings <<<"$r"))"
+st=$(sim_state)
+assert_eq 1 "$(jq .counters.reboots <<<"$st")" "reboots (prod-2 only)"
+assert_eq 1 "$(jq '.pools[0].hosts[] | select(.name == "prod-2") | .reboots' <<<"$st")" "prod-2 rebooted"
+assert_eq true "$(jq .pools[0].ha_enabled <<<"$st")" "HA restored after the re-plan's fixes"
+assert_eq 4 "$(jq '[.pools[0].hosts[] | select(.enabled and .live)] | length' <<<"$st")" \
+    "enabled live hosts"
+assert_eq 4 "$(jq '[.pools[0].hosts[] | select(.updates | index("XS82ECU1003"))] | length' <<<"$st")" \
+    "hosts with XS82ECU1003"
+assert_eq "$vms_before" "$(running_vms)" "running VMs (each once; build-cache resumed)"
+assert_eq 3 "$(jq .counters.live_patched <<<"$r")" "live-patched hosts"
+pass "a live patch that does not take: the re-plan turns HA off and suspends build-cache, restores both"
 stop_serve

@@ -360,6 +360,54 @@ static void fault(struct world *w, const char *json)
     json_decref(f);
 }
 
+/* The kinds of a rollout's steps after its replan step, space-separated fixes of resolve steps
+ * ("resolve:disable_ha ..."), for asserts. */
+static void steps_after_replan(struct world *w, char *out, size_t n)
+{
+    struct store_step_list l = {0};
+    bool after = false;
+    out[0] = 0;
+    store_steps_list(w->t->store, w->id, NULL, &l, NULL);
+    for (size_t i = 0; i < l.n; i++) {
+        if (after && str_eq(l.items[i].kind, "resolve")) {
+            json_t *pj = json_loads(l.items[i].params_json, 0, NULL);
+            size_t len = strlen(out);
+            snprintf(out + len, n - len, "%sresolve:%s", len ? " " : "",
+                     json_string_value(json_object_get(pj, "fix")));
+            json_decref(pj);
+        }
+        after = after || str_eq(l.items[i].kind, "replan");
+    }
+    store_step_list_cleanup(&l);
+}
+
+/* A live patch that does not take on h2 (precheck answers ok: the host needs its reboot after
+ * all) in an HA pool: the re-plan applies what the reboot needs under the Resolve All rules (HA
+ * off) before acting, and restores it at the end: done, h2 rebooted once, the other hosts
+ * live-patched, HA on again, every VM running once, nothing found by the verification. */
+static void test_livepatch_fails_replan_resolves(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_LIVE, true, false);
+    fault(&w, "{\"type\": \"livepatch_fails\", \"host\": \"h2\"}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_DONE)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    char kinds[512];
+    steps_after_replan(&w, kinds, sizeof(kinds));
+    assert_non_null(strstr(kinds, "resolve:disable_ha"));
+    json_t *s = check_invariants(&w, U_LIVE, true); /* HA back on, VMs once, all updated */
+    assert_int_equal(sim_counter(s, "reboots"), 1);
+    assert_int_equal(counter(j, "live_patched"), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "findings")), 0);
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
 static void test_host_never_returns_then_retry(void **state)
 {
     (void)state;
@@ -863,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_automated_ha_pool),
         cmocka_unit_test(test_automated_over_http),
         cmocka_unit_test(test_livepatch_only),
+        cmocka_unit_test(test_livepatch_fails_replan_resolves),
         cmocka_unit_test(test_host_never_returns_then_retry),
         cmocka_unit_test(test_migration_failure_then_retry),
         cmocka_unit_test(test_precheck_failure_then_cancel),
