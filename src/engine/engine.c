@@ -469,8 +469,84 @@ static json_t *pool_json(struct eng_pool *p)
     return o;
 }
 
+/*
+ * The fields the engine reads (inventory_xapi.c, steps.c, exec_*.c, engine_*.c) of the classes
+ * with one record per VM or disk; the cache keeps only these (a VM record has ~90 fields,
+ * last_booted_record and the platform maps among them: issue 17's memory).  The other classes
+ * are kept whole.  Reading a new VM / VBD / VDI field?  Add it here.
+ */
+static const char *const vm_fields[] = {"uuid",
+                                        "name_label",
+                                        "power_state",
+                                        "resident_on",
+                                        "affinity",
+                                        "is_a_template",
+                                        "is_a_snapshot",
+                                        "is_control_domain",
+                                        "snapshot_of",
+                                        "domid",
+                                        "memory_dynamic_max",
+                                        "memory_dynamic_min",
+                                        "memory_static_max",
+                                        "memory_static_min",
+                                        "memory_target",
+                                        "memory_overhead",
+                                        "VCPUs_max",
+                                        "VBDs",
+                                        "VIFs",
+                                        "VGPUs",
+                                        "attached_PCIs",
+                                        "guest_metrics",
+                                        "metrics",
+                                        "ha_restart_priority",
+                                        "blocked_operations",
+                                        "allowed_operations",
+                                        "current_operations",
+                                        "other_config",
+                                        "pending_guidances",
+                                        "version",
+                                        "tags",
+                                        NULL};
+static const char *const vbd_fields[] = {"uuid",
+                                         "VM",
+                                         "VDI",
+                                         "type",
+                                         "mode",
+                                         "empty",
+                                         "bootable",
+                                         "userdevice",
+                                         "device",
+                                         "currently_attached",
+                                         "allowed_operations",
+                                         "current_operations",
+                                         "metrics",
+                                         "other_config",
+                                         NULL};
+static const char *const vdi_fields[] = {"uuid",
+                                         "name_label",
+                                         "SR",
+                                         "VBDs",
+                                         "type",
+                                         "virtual_size",
+                                         "physical_utilisation",
+                                         "sharable",
+                                         "read_only",
+                                         "managed",
+                                         "missing",
+                                         "is_a_snapshot",
+                                         "is_tools_iso",
+                                         "allowed_operations",
+                                         "current_operations",
+                                         "other_config",
+                                         "sm_config",
+                                         NULL};
+
 static int pool_start_cache(struct eng_pool *p, struct err *e)
 {
+    if (xapi_cache_set_fields(p->client, "vm", vm_fields, e) != 0 ||
+        xapi_cache_set_fields(p->client, "vbd", vbd_fields, e) != 0 ||
+        xapi_cache_set_fields(p->client, "vdi", vdi_fields, e) != 0)
+        return e->code;
     return xapi_cache_start(p->client, engine_cache_classes, e);
 }
 

@@ -6,6 +6,7 @@
  * was down disappear too.  Class names are compared case-insensitively (xapi writes them in
  * lower case in events: "vm", "host_metrics").
  */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,7 +21,9 @@ struct centry {
 };
 
 struct cclass {
-    char *name; /* lower case */
+    char *name;    /* lower case */
+    char **fields; /* sorted; the fields kept of each record, NULL = all */
+    size_t n_fields;
     struct centry **buckets;
     size_t nbuckets, count;
     struct cclass *next;
@@ -72,6 +75,9 @@ void xapi__cache_free(struct xapi_cache *k)
     while (c) {
         struct cclass *n = c->next;
         class_clear(c);
+        for (size_t i = 0; i < c->n_fields; i++)
+            free(c->fields[i]);
+        free(c->fields);
         free(c->buckets);
         free(c->name);
         free(c);
@@ -79,6 +85,25 @@ void xapi__cache_free(struct xapi_cache *k)
     }
     free(k->token);
     free(k);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The record to store: the snapshot, or only its fields the cache keeps. */
+static struct xapi_value *record_of(const struct cclass *k, const struct xapi_value *snap)
+{
+    if (!k->fields)
+        return xapi_value_dup(snap);
+    struct xapi_value *r = xapi_value_new_struct();
+    for (size_t i = 0; i < snap->u.st.n; i++) {
+        const char *key = snap->u.st.keys[i];
+        if (bsearch(&key, k->fields, k->n_fields, sizeof(char *), cmp_str))
+            xapi_struct_set_take(r, key, xapi_value_dup(snap->u.st.vals[i]));
+    }
+    return r;
 }
 
 static struct cclass *class_find(const struct xapi_cache *k, const char *name)
@@ -165,6 +190,19 @@ static void class_del(struct cclass *c, const char *ref)
     c->count--;
 }
 
+/* Keep only fields of class cls's records stored from now on (see client_int.h). */
+void xapi__cache_set_fields(struct xapi_cache *k, const char *cls, const char *const *fields)
+{
+    struct cclass *c = class_get(k, cls);
+    size_t n = 0;
+    while (fields && fields[n])
+        n++;
+    c->fields = xreallocarray(c->fields, c->n_fields + n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        c->fields[c->n_fields++] = xstrdup(fields[i]);
+    qsort(c->fields, c->n_fields, sizeof(char *), cmp_str);
+}
+
 int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
                       struct err *e)
 {
@@ -204,7 +242,7 @@ int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, boo
         if (strcmp(op, "del") == 0)
             class_del(c, ref);
         else
-            class_put(c, ref, xapi_value_dup(xapi_struct_get(ev, "snapshot")));
+            class_put(c, ref, record_of(c, xapi_struct_get(ev, "snapshot")));
     }
     free(k->token);
     k->token = xstrdup(token);

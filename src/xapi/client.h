@@ -266,6 +266,15 @@ const char *xapi_op_task_ref(const struct xapi_op *op);
  * Returns 0 or PP_ESTATE when already started.
  */
 int xapi_cache_start(struct xapi_client *c, const char *const *classes, struct err *e);
+/*
+ * Keep only these fields of class cls's cached records (lowercase class name; NULL-terminated
+ * field names, copied), e.g. the ones a daemon reads: a VM record has ~90 fields, the engine
+ * reads ~25.  Call before xapi_cache_start; returns 0, or PP_ESTATE once the cache runs (or
+ * PP_EINVAL for class "task", whose fields the task waits read).  Without it every field of
+ * the class is kept.
+ */
+int xapi_cache_set_fields(struct xapi_client *c, const char *cls, const char *const *fields,
+                          struct err *e);
 /* True once the first snapshot was applied. */
 bool xapi_cache_ready(const struct xapi_client *c);
 /* Number of snapshots applied (1 after start; +1 per EVENTS_LOST or re-login). */

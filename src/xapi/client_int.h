@@ -81,6 +81,9 @@ void xapi__cache_free(struct xapi_cache *k);
  */
 int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
                       struct err *e);
+/* Keep only these fields of class cls's records stored from now on (NULL-terminated, copied).
+ * Without a call every field of the class is kept. */
+void xapi__cache_set_fields(struct xapi_cache *k, const char *cls, const char *const *fields);
 /* The event.from token to send next ("" = ask for a snapshot); setting "" forces one. */
 const char *xapi__cache_token(const struct xapi_cache *k); /* "" before the first batch */
 void xapi__cache_set_token(struct xapi_cache *k, const char *token);

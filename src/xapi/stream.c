@@ -356,6 +356,21 @@ int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_
     return 0;
 }
 
+/* Keep only fields in the cache (see client.h). */
+int xapi_cache_set_fields(struct xapi_client *c, const char *cls, const char *const *fields,
+                          struct err *e)
+{
+    if (c->cache_on)
+        return err_set(e, PP_ESTATE, "set the cache's fields before starting it");
+    if (!cls || !*cls || str_eq_nocase(cls, "task"))
+        return err_set(e, PP_EINVAL, "xapi_cache_set_fields: class '%s' cannot be narrowed",
+                       cls ? cls : "(null)");
+    if (!c->cache)
+        c->cache = xapi__cache_new();
+    xapi__cache_set_fields(c->cache, cls, fields);
+    return 0;
+}
+
 /* See client.h. */
 const char *xapi_op_task_ref(const struct xapi_op *op)
 {

@@ -304,6 +304,39 @@ static void test_cache_apply(void **state)
     xapi__cache_free(k);
 }
 
+/* A class narrowed to some fields keeps only those of each record; other classes stay whole. */
+static void test_cache_fields(void **state)
+{
+    (void)state;
+    struct xapi_cache *k = xapi__cache_new();
+    struct err e = {0};
+    xapi__cache_set_fields(k, "VM", (const char *const[]){"name_label", "v", NULL});
+    struct xapi_value *a = ev("vm", "add", "OpaqueRef:a", 1),
+                      *h = ev("host", "add", "OpaqueRef:h", 2);
+    struct xapi_value *snap = (struct xapi_value *)xapi_struct_get(a, "snapshot");
+    xapi_struct_set_string(snap, "name_label", "web");
+    xapi_struct_set_string(snap, "last_booted_record", "a large blob");
+    snap = (struct xapi_value *)xapi_struct_get(h, "snapshot");
+    xapi_struct_set_string(snap, "last_booted_record", "kept");
+    struct xapi_value *b = batch("t1", 2, a, h);
+    assert_int_equal(xapi__cache_apply(k, b, true, &e), 0);
+    xapi_value_free(b);
+    const struct xapi_value *r = xapi__cache_get(k, "vm", "OpaqueRef:a");
+    assert_string_equal(xapi_struct_str(r, "name_label", ""), "web");
+    assert_int_equal(xapi_struct_int(r, "v", 0), 1);
+    assert_null(xapi_struct_get(r, "last_booted_record"));
+    assert_null(xapi_struct_get(r, "ref"));
+    r = xapi__cache_get(k, "host", "OpaqueRef:h");
+    assert_string_equal(xapi_struct_str(r, "last_booted_record", ""), "kept");
+    /* a mod is narrowed too, and a reset keeps the class's fields */
+    b = batch("t2", 1, ev("vm", "add", "OpaqueRef:b", 7));
+    assert_int_equal(xapi__cache_apply(k, b, true, &e), 0);
+    xapi_value_free(b);
+    assert_int_equal(xapi_struct_int(xapi__cache_get(k, "vm", "OpaqueRef:b"), "v", 0), 7);
+    assert_null(xapi__cache_get(k, "vm", "OpaqueRef:a"));
+    xapi__cache_free(k);
+}
+
 static void test_tls_fingerprints_and_pins(void **state)
 {
     (void)state;
@@ -1404,6 +1437,7 @@ int main(void)
         cmocka_unit_test(test_describe_masks_password),
         cmocka_unit_test(test_classify_reply),
         cmocka_unit_test(test_cache_apply),
+        cmocka_unit_test(test_cache_fields),
         cmocka_unit_test(test_tls_fingerprints_and_pins),
         cmocka_unit_test(test_login_via_supporter_and_echo),
         cmocka_unit_test(test_logout_on_close),

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""bench_fleet.py - one `poolpatch serve` watching a fleet (issue 17): POOLS pools in bench-16's
+shape (16 hosts, 320 VMs each; default 100 = 1,600 hosts) served by one `poolpatch sim` on a
+scaled clock.  Prints the daemon's RSS connected and idle, its idle CPU, then runs one automated
+rollout over MOVING of the pools (default 10) and prints its XAPI calls per host-update (the
+rollout's own report: counters.xapi_calls), the latency of GET /api/v1/rollouts/{id} sampled
+while its pools move, and the daemon's peak RSS (VmHWM).  Asserts nothing about time; the last
+line is the summary.
+
+usage: bench_fleet.py POOLPATCH SRCDIR [POOLS] [MOVING] [TIME_SCALE]
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sim_fleet import fleet, proc_stat  # noqa: E402
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Daemon:
+    def __init__(self, exe, tmp, fs):
+        self.exe, self.tmp = exe, tmp
+        self.token_file = os.path.join(tmp, "token")
+        self.log = open(os.path.join(tmp, "serve.log"), "w+")
+        self.proc = subprocess.Popen(
+            [exe, "serve", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "pp.db"),
+             "--token-file", self.token_file, "--check-interval", "0",
+             "--catalog-url", fs + "/updates.xml", "--vendor-origin", fs],
+            stdout=subprocess.DEVNULL, stderr=self.log, stdin=subprocess.DEVNULL)
+        self.url = None
+        for _ in range(600):
+            self.log.seek(0)
+            m = re.search(r"web UI and API on (http://127\.0\.0\.1:\d+)", self.log.read())
+            if m:
+                self.url = m.group(1)
+                break
+            time.sleep(0.1)
+        if not self.url:
+            raise RuntimeError("poolpatch serve did not listen")
+        with open(self.token_file) as f:
+            self.token = f.read().split()[0]
+
+    def cli(self, *args):
+        r = subprocess.run([self.exe, args[0], "--server", self.url, "--token-file",
+                            self.token_file] + list(args[1:]), capture_output=True, text=True)
+        return r.returncode, r.stdout, r.stderr
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": "Bearer " + self.token,
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read() or b"null")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def start_sim(exe, doc, tmp, scale):
+    path = os.path.join(tmp, "fleet.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    sim = subprocess.Popen([exe, "sim", "--scenario", path, "--port", "0", "--time-scale",
+                            str(scale)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True)
+    masters, fs = {}, None
+    for line in sim.stdout:
+        w = line.split()
+        if w and w[0] == "pool":
+            masters[w[1]] = w[3]
+        elif w and w[0] == "fileservice":
+            fs = w[1].rstrip("/")
+        if line.strip() == "ready":
+            break
+    return sim, masters, fs
+
+
+def connect_all(d, masters, pw):
+    for name, url in masters.items():
+        for _ in range(3):
+            rc, _, err = d.cli("pool", "add", name, "--url", url, "--user", "root",
+                               "--password-file", pw)
+            if rc == 0:
+                break
+        if rc != 0:
+            raise RuntimeError("pool add %s: %s" % (name, err))
+    for _ in range(1200):  # every pool connected (first snapshot read)
+        pools = d.api("GET", "/api/v1/pools")["pools"]
+        if len(pools) == len(masters) and all(p.get("connected") for p in pools):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("pools not connected in 10 min")
+
+
+def idle_cpu(pid, seconds=10.0):
+    c0 = proc_stat(pid)[0]
+    time.sleep(seconds)
+    return 100.0 * (proc_stat(pid)[0] - c0) / seconds
+
+
+def run_rollout(d, names):
+    rid = d.api("POST", "/api/v1/rollouts", {"pools": names, "automated": True})["id"]
+    lat, hwm, ro = [], 0, None
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        t0 = time.monotonic()
+        ro = d.api("GET", "/api/v1/rollouts/" + rid)
+        lat.append((time.monotonic() - t0) * 1000.0)
+        hwm = max(hwm, status_kib(d.proc.pid, "VmHWM"))
+        if ro["state"] in ("done", "halted", "cancelled", "failed"):
+            break
+        time.sleep(0.5)
+    return ro, lat, hwm
+
+
+def main():
+    exe, src = sys.argv[1], sys.argv[2]
+    pools = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+    moving = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+    scale = float(sys.argv[5]) if len(sys.argv) > 5 else 60
+    with open(os.path.join(src, "scenarios", "bench-16.json")) as f:
+        doc = fleet(json.load(f), pools)
+    with open(os.path.join(src, "scenarios", "demo.json")) as f:
+        doc["vendor"] = json.load(f)["vendor"]  # the catalog and client ids the rollout uses
+    tmp = tempfile.mkdtemp(prefix="pp-bench-fleet.")
+    sim, d = None, None
+    try:
+        sim, masters, fs = start_sim(exe, doc, tmp, scale)
+        d = Daemon(exe, tmp, fs)
+        pw = os.path.join(tmp, "pw")
+        with open(pw, "w") as f:
+            f.write("xenroot\n")
+        t0 = time.monotonic()
+        connect_all(d, masters, pw)
+        connect_s = time.monotonic() - t0
+        rss_conn = status_kib(d.proc.pid, "VmRSS") // 1024
+        hwm_conn = status_kib(d.proc.pid, "VmHWM") // 1024
+        cpu = idle_cpu(d.proc.pid)
+        rss_idle = status_kib(d.proc.pid, "VmRSS") // 1024
+        d.cli("client-id", "import", os.path.join(src, "scenarios", "demo-client-id.json"))
+        rc, _, err = d.cli("updates", "check")
+        if rc != 0:
+            raise RuntimeError("updates check: " + err)
+        names = sorted(masters)[:moving]
+        ro, lat, hwm = run_rollout(d, names)
+        k = ro["counters"]
+        calls = k.get("xapi_calls") or {}
+        top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+        lat.sort()
+        p50 = lat[len(lat) // 2] if lat else 0
+        hosts = sum(len(p["hosts"]) for p in doc["pools"])
+        print("fleet: %d pools, %d hosts, %d VMs; sim time scale %g" %
+              (pools, hosts, sum(len(p["vms"]) for p in doc["pools"]), scale))
+        print("daemon connected to every pool in %.1f s: RSS %d MiB (peak %d MiB); idle %d MiB, "
+              "CPU %.2f%% of a core over 10 s" % (connect_s, rss_conn, hwm_conn, rss_idle, cpu))
+        print("rollout over %d pools (%d hosts): %s, %d hosts done, window %.0f s simulated" %
+              (moving, k["hosts_total"], ro["state"], k["hosts_done"], ro.get("window_s") or 0))
+        print("XAPI calls: %d, %.1f per host-update; most: %s" %
+              (k.get("xapi_calls_total") or 0, k.get("xapi_calls_per_host_update") or 0,
+               ", ".join("%s %d" % kv for kv in top)))
+        print("GET /api/v1/rollouts/{id} while its pools move: %d samples, p50 %.1f ms, max %.1f ms"
+              % (len(lat), p50, lat[-1] if lat else 0))
+        print("daemon peak RSS (VmHWM) %d MiB" % (max(hwm, hwm_conn * 1024) // 1024))
+        print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB, idle CPU %.2f%%, calls per "
+              "host-update %.1f, GET rollout p50 %.1f ms max %.1f ms" %
+              (pools, max(hwm, hwm_conn * 1024) // 1024, cpu,
+               k.get("xapi_calls_per_host_update") or 0, p50, lat[-1] if lat else 0))
+        return 0 if ro["state"] == "done" else 1
+    finally:
+        if d:
+            d.stop()
+        if sim:
+            sim.terminate()
+            sim.wait(timeout=120)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
