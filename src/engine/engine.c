@@ -377,6 +377,10 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     o.pin_ctx = p;
     o.on_state = on_pool_state;
     o.state_ctx = p;
+    /* a pool's burst of events (task progress, VMs moving) in fewer event.from calls, seen at
+     * most this much later (issue 17: XAPI calls per host-update) */
+    o.event_coalesce_ms = 200;
+    o.leave_done_tasks = true; /* no task.destroy per migration: xapi's GC takes them */
     if (probe)
         o.reconnect_budget_ms = -1;
     p->client = xapi_client_new(eng->loop, &o, e);

@@ -463,8 +463,29 @@ int64_t sim_host_free_memory(struct world *w, struct obj *host)
 
 /* ---- tasks ---- */
 
+/*
+ * xapi keeps at most 200 tasks: beyond that its database GC destroys completed ones, oldest
+ * first, never pending ones (ocaml/xapi/db_gc_util.ml timeout_tasks, Xapi_globs.max_tasks).
+ * Here at creation and by creation order; xapi's 65-minute timeout of completed tasks is not
+ * modelled.  A client that leaves its completed tasks to xapi (poolpatch's daemon does) relies
+ * on it.
+ */
+#define SIM_MAX_TASKS 200
+
+static void tasks_gc(struct world *w)
+{
+    struct obj *t = w->chead[CL_TASK];
+    while (w->ccount[CL_TASK] >= SIM_MAX_TASKS && t) {
+        struct obj *next = t->cnext;
+        if (!sim_task_pending(t))
+            sim_obj_destroy(w, t);
+        t = next;
+    }
+}
+
 struct obj *sim_task_new(struct world *w, const char *name, struct obj *host, bool cancellable)
 {
+    tasks_gc(w);
     struct obj *t = sim_obj_new(w, CL_TASK);
     struct taskx *tx = xcalloc(1, sizeof(*tx));
     tx->cancellable = cancellable;

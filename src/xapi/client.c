@@ -285,6 +285,13 @@ struct xapi_client *xapi_client_new(struct xapi_loop *loop, const struct xapi_cl
         xapi_client_add_address(c, host);
         free(host);
     }
+    if (o->leave_done_tasks) { /* up to ~200 completed tasks stay in the pool: keep what waits read
+                                */
+        c->cache = xapi__cache_new();
+        xapi__cache_set_fields(c->cache, "task",
+                               (const char *const[]){"status", "progress", "result", "error_info",
+                                                     "name_label", NULL});
+    }
     if (o->inproc && o->inproc->watch) {
         o->inproc->watch(o->inproc->ctx, xapi__loop_wake_cb, loop, true);
         c->watching = true;

@@ -111,6 +111,19 @@ struct xapi_client_opts {
     int64_t reconnect_budget_ms; /* give up after this long without a master; 0 = 20 min,
                                     negative = one round over the addresses, no backoff */
     uint64_t rng_seed;           /* jitter; 0 = a fixed default */
+    /*
+     * The event stream asks again this long (loop clock) after a batch that had events, so that
+     * a burst (a migration's task progress, VMs moving) comes in fewer, larger batches: fewer
+     * event.from calls for changes seen up to this much later.  0 = at once (xapi's own waiter).
+     */
+    int64_t event_coalesce_ms;
+    /*
+     * A task that succeeded is left to xapi's own GC (completed tasks go after 65 min, or when
+     * the pool holds more than 200: ocaml/xapi/db_gc_util.ml) instead of one task.destroy each;
+     * failed and cancelled tasks are still destroyed.  The cache then keeps only the task fields
+     * the waits read.  false = destroy every task (what xapi's own waiter does).
+     */
+    bool leave_done_tasks;
 
     /* TLS (https URLs).  Verification is always on: system CAs, or ca_file, or pins. */
     const char *ca_file;     /* PEM bundle trusted for this pool */

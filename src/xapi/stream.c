@@ -61,7 +61,8 @@ static void task_final(struct xapi_op *op, const struct xapi_value *snap, const 
         xapi__op_finish(op, PP_ECANCELLED, NULL, &e);
     }
 destroy:
-    task_destroy_ref(op->c, ref);
+    if (!op->c->o.leave_done_tasks || strcmp(status, "success") != 0)
+        task_destroy_ref(op->c, ref);
     free(ref);
 }
 
@@ -207,6 +208,11 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
         return;
     }
     stream_applied(c, reset, gen, seq);
+    if (!reset && c->o.event_coalesce_ms > 0 && !c->st_retry_t &&
+        xapi_array_len(xapi_struct_get(result, "events")) > 0) {
+        c->st_retry_t = xapi__timer_add(c->loop, c->o.event_coalesce_ms, stream_retry_fire, c);
+        return;
+    }
     xapi__stream_next(c);
 }
 
