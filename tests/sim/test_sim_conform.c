@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "base/buf.h"
 #include "base/str.h"
+#include "sim/spec.h"
 #include "simtest.h"
 #include "wire.h"
 #include "wx.h"
@@ -537,6 +539,101 @@ static void test_live_patching_disabled(void **state)
     free(h3), free(upd);
 }
 
+/* ---- upgrades (prepare_host_upgrade.py through host.call_plugin, VM_guest_metrics) ---- */
+
+/* host.call_plugin(S, host, plugin, fn, {"url": url}) over the wire. */
+static struct xapi_response call_plugin(struct wx *x, const char *host, const char *plugin,
+                                        const char *fn, const char *url)
+{
+    struct xapi_value *p = st_params(x->sess, host, plugin, fn, NULL);
+    struct xapi_value *args = xapi_value_new_struct();
+    if (url)
+        xapi_struct_set_string(args, "url", url);
+    xapi_array_append_take(p, args);
+    return wx_callv(x, x->master, "host.call_plugin", p);
+}
+
+static void test_upgrade_plugin(void **state)
+{
+    struct wx *x = *state;
+    const char *S = x->sess;
+    char url[160];
+    snprintf(url, sizeof(url), "%ssim/state", x->master);
+    struct buf b;
+    buf_init(&b);
+    long st = 0;
+    assert_int_equal(wire_http("GET", url, NULL, 0, &st, &b), 0);
+    json_error_t je;
+    json_t *doc = json_loadb(b.data, b.len, 0, &je);
+    assert_non_null(doc);
+    char media[256];
+    str_lcpy(media,
+             json_string_value(
+                 json_object_get(json_array_get(json_object_get(doc, "releases"), 0), "url")),
+             sizeof(media));
+    json_decref(doc);
+    buf_cleanup(&b);
+    char *h = wx_ref_by_name(x, "host", "rpu-2");
+    /* the parameter count as gen_server.ml checks it (the session not counted) */
+    struct xapi_response r =
+        expect(wx_call(x, x->master, "host.call_plugin", S, h, "prepare_host_upgrade.py", NULL),
+               "MESSAGE_PARAMETER_COUNT_MISMATCH", "call_plugin arity");
+    assert_string_equal(st_eparam(&r, 0), "host.call_plugin");
+    assert_string_equal(st_eparam(&r, 1), "4");
+    xapi_response_cleanup(&r);
+    r = expect(call_plugin(x, h, "prepare_host_upgrade.py", "testUrl", media), NULL, "testUrl");
+    assert_string_equal(st_str(&r), "true");
+    xapi_response_cleanup(&r);
+    r = expect(call_plugin(x, h, "prepare_host_upgrade.py", "main", "ftp://nowhere/xs/"),
+               "XENAPI_PLUGIN_FAILURE", "main of an unknown repository");
+    assert_string_equal(st_eparam(&r, 0), "main");
+    assert_string_equal(st_eparam(&r, 1), "Exception");
+    assert_string_equal(st_eparam(&r, 2), "INVALID_URL");
+    xapi_response_cleanup(&r);
+    EXPECT("UNKNOWN_XENAPI_PLUGIN_FUNCTION",
+           call_plugin(x, h, "prepare_host_upgrade.py", "nope", media), "unknown function");
+    EXPECT("XENAPI_MISSING_PLUGIN", call_plugin(x, h, "nope.py", "main", media), "unknown plugin");
+    /* Async: the task's result is the string */
+    struct xapi_value *p = st_params(S, h, "prepare_host_upgrade.py", "main", NULL);
+    struct xapi_value *args = xapi_value_new_struct();
+    xapi_struct_set_string(args, "url", media);
+    xapi_array_append_take(p, args);
+    r = expect(wx_callv(x, x->master, "Async.host.call_plugin", p), NULL, "Async main");
+    char *task = strdup(st_str(&r));
+    xapi_response_cleanup(&r);
+    char *status = wx_wait_task(x, task);
+    assert_string_equal(status, "success");
+    char *result = wx_get_str(x, "task", task, "result");
+    assert_non_null(strstr(result, "true"));
+    free(status), free(result), free(task), free(h);
+}
+
+/* VM_guest_metrics records carry every datamodel field with its type. */
+static void test_guest_metrics_record(void **state)
+{
+    struct wx *x = *state;
+    struct xapi_response r = expect(
+        wx_call(x, x->master, "VM_guest_metrics.get_all_records", x->sess, NULL), NULL, "gm");
+    assert_true(xapi_struct_len(r.value) == 5);
+    const struct sim_class_spec *cs = sim_spec_class("VM_guest_metrics");
+    assert_non_null(cs);
+    for (size_t i = 0; i < xapi_struct_len(r.value); i++) {
+        const struct xapi_value *rec = r.value->u.st.vals[i];
+        assert_int_equal(xapi_struct_len(rec), cs->nfields);
+        for (size_t k = 0; k < cs->nfields; k++) {
+            const struct xapi_value *v = xapi_struct_get(rec, cs->fields[k].name);
+            if (!v)
+                fail_msg("VM_guest_metrics.%s missing", cs->fields[k].name);
+            if (cs->fields[k].kind == FK_MAP)
+                assert_int_equal(v->type, XAPI_STRUCT);
+            if (cs->fields[k].kind == FK_BOOL)
+                assert_int_equal(v->type, XAPI_BOOL);
+        }
+        assert_true(xapi_struct_bool(rec, "PV_drivers_detected", false));
+    }
+    xapi_response_cleanup(&r);
+}
+
 #define PER_PROTO_WITH(fn, su)                                                                     \
     cmocka_unit_test_prestate_setup_teardown(fn, su, wx_teardown, (void *)&wx_protos[0]),          \
         cmocka_unit_test_prestate_setup_teardown(fn, su, wx_teardown, (void *)&wx_protos[1]),      \
@@ -554,6 +651,8 @@ int main(void)
         PER_PROTO_WITH(test_pending_guidance, wx_setup_demo),
         WX_PER_PROTO(test_host_returns_when_fault_cleared),
         WX_PER_PROTO(test_live_patching_disabled),
+        PER_PROTO_WITH(test_upgrade_plugin, wx_setup_upgrade),
+        PER_PROTO_WITH(test_guest_metrics_record, wx_setup_upgrade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

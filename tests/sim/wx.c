@@ -55,13 +55,14 @@ void wx_login(struct wx *x)
     xapi_response_cleanup(&r);
 }
 
-int wx_setup(void **state)
+/* Start `poolpatch sim` on scenario (time scale 1000) for the prestate's protocol. */
+static int setup_with(void **state, const char *scenario)
 {
     struct wx *x = calloc(1, sizeof(*x));
     x->proto = wx_protos[0];
     if (*state)
         x->proto = *(const enum xapi_proto *)*state;
-    if (wire_start(&x->sim, "small.json", "1000") != 0) {
+    if (wire_start(&x->sim, scenario, "1000") != 0) {
         free(x);
         return -1;
     }
@@ -72,19 +73,19 @@ int wx_setup(void **state)
     return 0;
 }
 
+int wx_setup(void **state)
+{
+    return setup_with(state, "small.json");
+}
+
 int wx_setup_demo(void **state)
 {
-    struct wx *x = calloc(1, sizeof(*x));
-    x->proto = *(const enum xapi_proto *)*state;
-    if (wire_start(&x->sim, "demo.json", "1000") != 0) {
-        free(x);
-        return -1;
-    }
-    str_lcpy(x->master, x->sim.pool_url[0], sizeof(x->master));
-    wire_url(&x->sim, "127.0.0.11", x->slave, sizeof(x->slave));
-    wx_login(x);
-    *state = x;
-    return 0;
+    return setup_with(state, "demo.json");
+}
+
+int wx_setup_upgrade(void **state)
+{
+    return setup_with(state, "upgrade.json");
 }
 
 int wx_teardown(void **state)

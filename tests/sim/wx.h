@@ -33,6 +33,7 @@ void wx_login(struct wx *x);
  * and fails unless it exits cleanly on SIGTERM. */
 int wx_setup(void **state);
 int wx_setup_demo(void **state);
+int wx_setup_upgrade(void **state); /* scenarios/upgrade.json */
 int wx_teardown(void **state);
 /* The one object of cls named name (new string; asserts exactly one). */
 char *wx_ref_by_name(struct wx *x, const char *cls, const char *name);
