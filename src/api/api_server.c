@@ -645,12 +645,7 @@ static void *timer_main(void *arg)
                 sse_wake(cl);
             }
         }
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += TIMER_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = clock_deadline_ts(CLOCK_MONOTONIC, TIMER_MS);
         pthread_cond_timedwait(&srv->tcond, &srv->lock, &ts);
     }
     pthread_mutex_unlock(&srv->lock);

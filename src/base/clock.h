@@ -11,6 +11,7 @@
 #define PP_BASE_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 enum clock_kind { CLOCK_KIND_REAL, CLOCK_KIND_SCALED, CLOCK_KIND_VIRTUAL };
 
@@ -41,6 +42,12 @@ int clock_set(struct pp_clock *c, int64_t t_ms);
 int64_t clock_real_ms_for(const struct pp_clock *c, int64_t sim_ms);
 /* The scale factor (1 for real, the factor for scaled, 0 for virtual). */
 double clock_scale(const struct pp_clock *c);
+
+/*
+ * The absolute time ms milliseconds (>= 0) from now on the POSIX clock clk (CLOCK_REALTIME or
+ * CLOCK_MONOTONIC), for pthread_cond_timedwait: the one place that carries nanoseconds over.
+ */
+struct timespec clock_deadline_ts(clockid_t clk, int64_t ms);
 
 /* Monotonic real milliseconds, for timeouts of real I/O. */
 int64_t clock_mono_ms(void);

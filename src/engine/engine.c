@@ -209,13 +209,7 @@ static int req_submit(struct engine *eng, struct eng_req *r, struct err *e)
         eng->qhead = r;
     eng->qtail = r;
     xapi_loop_wakeup(eng->loop); /* the engine thread may be asleep in the loop */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += eng->request_timeout_ms / 1000;
-    ts.tv_nsec += (long)(eng->request_timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ts = clock_deadline_ts(CLOCK_REALTIME, eng->request_timeout_ms);
     while (!r->done && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&eng->qdone, &eng->qlock, &ts);
     if (!r->done && !r->started) {
@@ -1725,8 +1719,7 @@ static void *checker_main(void *arg)
             json_decref(out);
         }
         pthread_mutex_lock(&eng->qlock);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval > 0 ? interval : 3600;
+        ts = clock_deadline_ts(CLOCK_REALTIME, (int64_t)(interval > 0 ? interval : 3600) * 1000);
         due = true;
         while (!eng->stop) {
             if (eng->check_gen != gen) {

@@ -371,15 +371,8 @@ static void *sender_main(void *arg)
                 wait = IDLE_WAKE_MS;
             if (wait > 0) {
                 /* the wait is in real time: on a scaled clock, due times come sooner */
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                int64_t real = clock_real_ms_for(w->clock, wait);
-                ts.tv_sec += real / 1000;
-                ts.tv_nsec += (long)(real % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts =
+                    clock_deadline_ts(CLOCK_REALTIME, clock_real_ms_for(w->clock, wait));
                 pthread_cond_timedwait(&w->wake, &w->lock, &ts);
             }
         }

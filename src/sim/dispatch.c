@@ -74,15 +74,7 @@ static void wait_until_real(struct sim *s, int64_t deadline_mono_ms)
     int64_t now = clock_mono_ms();
     if (deadline_mono_ms <= now)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t wait = deadline_mono_ms - now;
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = clock_deadline_ts(CLOCK_MONOTONIC, deadline_mono_ms - now);
     pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 }
 

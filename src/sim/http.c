@@ -560,14 +560,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void timedwait_ms(struct sim *s, int64_t wait_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = clock_deadline_ts(CLOCK_MONOTONIC, wait_ms);
     pthread_cond_timedwait(&s->cond, &s->mu, &ts);
 }
 

@@ -115,6 +115,30 @@ static void test_clock_virtual_and_scaled(void **state)
     clock_free(NULL);
 }
 
+/* clock_deadline_ts: ms from now, nanoseconds carried into seconds, never in the past. */
+static void test_clock_deadline(void **state)
+{
+    (void)state;
+    static const int64_t cases[] = {0, 1, 999, 1000, 1001, 1999, 86400000};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct timespec a, b, d;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        d = clock_deadline_ts(CLOCK_MONOTONIC, cases[i]);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+        int64_t dn = (int64_t)d.tv_sec * 1000000000LL + d.tv_nsec;
+        int64_t an = (int64_t)a.tv_sec * 1000000000LL + a.tv_nsec;
+        int64_t bn = (int64_t)b.tv_sec * 1000000000LL + b.tv_nsec;
+        assert_true(dn >= an + cases[i] * 1000000LL);
+        assert_true(dn <= bn + cases[i] * 1000000LL);
+    }
+    /* a negative wait is now, not the past */
+    struct timespec a, d;
+    clock_gettime(CLOCK_REALTIME, &a);
+    d = clock_deadline_ts(CLOCK_REALTIME, -5000);
+    assert_true(d.tv_sec > a.tv_sec || (d.tv_sec == a.tv_sec && d.tv_nsec >= a.tv_nsec));
+}
+
 static void test_clock_xapi_dates(void **state)
 {
     char out[20];
@@ -259,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_err_set_and_prefix),
         cmocka_unit_test(test_clock_virtual_and_scaled),
         cmocka_unit_test(test_clock_xapi_dates),
+        cmocka_unit_test(test_clock_deadline),
         cmocka_unit_test(test_rng_deterministic),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_jsonx_limits_and_errors),
