@@ -92,6 +92,7 @@ enum api_route_id {
     API_R_OPENAPI,          /* GET         /api/v1/openapi.json */
     API_R_METRICS,          /* GET         /metrics (Prometheus; token required) */
     API_R_SETTINGS,         /* GET, PUT    /api/v1/settings */
+    API_R_UPGRADES,         /* POST        /api/v1/upgrades */
     API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 

@@ -60,6 +60,18 @@ const struct api_handler *api_handler_find(enum api_route_id route, const char *
 /* The query parameters a route accepts (NULL-terminated). */
 const char *const *api_route_query_args(enum api_route_id route);
 
+/* Body helpers (api_routes.c) for handlers in other files: the request body as a JSON object
+ * (new reference, NULL with e set), and typed fields with the error naming the field. */
+json_t *api_body(struct api_call *x, bool allow_empty, struct err *e);
+int api_want_string(const char *field, json_t *v, bool required, const char **out, struct err *e);
+int api_want_bool(const char *field, json_t *v, bool def, bool *out, struct err *e);
+/* A new array of pointers borrowed from v (caller frees the array). */
+int api_want_strings(const char *field, json_t *v, const char ***out, size_t *n, struct err *e);
+int api_unpack_failed(const json_error_t *je, struct err *e);
+
+/* The upgrade handlers (api_upgrade.c). */
+void api_h_upgrades(struct api_call *x); /* POST /upgrades */
+
 /* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
 void api_answer_json(struct api_call *x, unsigned status, json_t *v);
 /*

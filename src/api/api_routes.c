@@ -151,6 +151,32 @@ static int want_strings(const char *field, json_t *v, const char ***out, size_t 
     return 0;
 }
 
+/* The body helpers for the handlers of other files (api_int.h). */
+json_t *api_body(struct api_call *x, bool allow_empty, struct err *e)
+{
+    return parse_body(x, allow_empty, e);
+}
+
+int api_want_string(const char *field, json_t *v, bool required, const char **out, struct err *e)
+{
+    return want_string(field, v, required, out, e);
+}
+
+int api_want_bool(const char *field, json_t *v, bool def, bool *out, struct err *e)
+{
+    return want_bool(field, v, def, out, e);
+}
+
+int api_want_strings(const char *field, json_t *v, const char ***out, size_t *n, struct err *e)
+{
+    return want_strings(field, v, out, n, e);
+}
+
+int api_unpack_failed(const json_error_t *je, struct err *e)
+{
+    return unpack_failed(je, e);
+}
+
 /* Body of POST /plans and /rollouts.  Strings stay borrowed from body. */
 static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err *e)
 {
@@ -720,6 +746,7 @@ static const struct api_handler handlers[] = {
     {API_R_ROLLOUT, "GET", h_rollout, false},
     {API_R_ROLLOUT_RETRY, "POST", h_rollout_retry, true},
     {API_R_ROLLOUT_CANCEL, "POST", h_rollout_cancel, true},
+    {API_R_UPGRADES, "POST", api_h_upgrades, true}, /* dry_run: computes only (audited) */
     {API_R_CLIENT_ID, "POST", h_client_id, true},
     {API_R_AUDIT, "GET", h_audit, true}, /* admin only (not a change: not audited) */
     {API_R_WEBHOOKS, "GET", h_webhooks, false},

@@ -72,6 +72,7 @@ static const struct {
     {"rollouts/*", API_R_ROLLOUT, "GET"},
     {"rollouts/*/retry", API_R_ROLLOUT_RETRY, "POST"},
     {"rollouts/*/cancel", API_R_ROLLOUT_CANCEL, "POST"},
+    {"upgrades", API_R_UPGRADES, "POST"},
     {"events", API_R_EVENTS, "GET"},
     {"client-id", API_R_CLIENT_ID, "POST"},
     {"audit", API_R_AUDIT, "GET"},

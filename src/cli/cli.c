@@ -14,6 +14,7 @@ const struct cli_command cli_commands[] = {
     {"updates", "updates By Update / By Server, check, dismiss, export (daemon)", cmd_updates},
     {"plan", "dry run: prechecks, per-host actions, migrations, window (daemon)", cmd_plan},
     {"apply", "plan, confirm and roll out updates with live progress (daemon)", cmd_apply},
+    {"upgrade", "rolling pool upgrade to a new release, with a dry run (daemon)", cmd_upgrade},
     {"rollouts", "list rollouts (daemon)", cmd_rollouts},
     {"rollout", "show or --watch one rollout (daemon)", cmd_rollout},
     {"retry", "continue a halted rollout from its failed step (daemon)", cmd_retry},

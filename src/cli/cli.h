@@ -23,6 +23,8 @@ int cmd_pool(int argc, char **argv);
 int cmd_updates(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
+/* `poolpatch upgrade POOL... --to VERSION`: a rolling pool upgrade (docs/upgrade.md). */
+int cmd_upgrade(int argc, char **argv);
 int cmd_rollouts(int argc, char **argv);
 int cmd_rollout(int argc, char **argv);
 int cmd_retry(int argc, char **argv);

@@ -616,11 +616,19 @@ struct plan_args {
     json_t *req; /* the request body being built */
     bool automated, yes, follow;
     int n_updates;
+    bool upgrade;    /* `upgrade` / `plan --upgrade`: POST /upgrades (docs/upgrade.md) */
+    bool plan_only;  /* `upgrade --plan`: the dry run only */
+    bool update_opt; /* an option of updates only was given (refused with upgrades) */
 };
 
 static const char PLAN_USAGE[] =
     "poolpatch plan [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
-    "return|minimal] [--max-parallel N] [--stay-on-release] [--json]";
+    "return|minimal] [--max-parallel N] [--stay-on-release] [--json]\n"
+    "       poolpatch plan --upgrade POOL... --to VERSION [--url URL|--manual] [--policy "
+    "minimal|return] [--shutdown VM...] [--json]";
+static const char UPGRADE_USAGE[] =
+    "poolpatch upgrade POOL... --to VERSION [--url URL|--manual] [--policy minimal|return] "
+    "[--shutdown VM...] [--plan] [--yes] [--no-follow] [--json]";
 static const char APPLY_USAGE[] =
     "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
     "return|minimal] [--max-parallel N] [--stay-on-release] [--yes] [--no-follow] [--json]";
@@ -636,8 +644,76 @@ static const char PLAN_HELP[] =
     "                      XenCenter's order; default: as spare capacity allows);\n"
     "                      the pool master always goes first and alone\n"
     "  --stay-on-release   do not move to a new release, only update the current one\n"
-    "  --yes               (apply) do not ask before starting\n"
-    "  --no-follow         (apply) start and return; watch with 'poolpatch rollout ID --watch'\n";
+    "  --yes               (apply, upgrade) do not ask before starting\n"
+    "  --no-follow         (apply, upgrade) start and return; watch with 'poolpatch rollout ID "
+    "--watch'\n"
+    "  --upgrade           (plan) the dry run of a rolling pool upgrade (see 'poolpatch upgrade')\n"
+    "  --to VERSION        (upgrade) the product version to reach, e.g. 8.4.0\n"
+    "  --url URL           (upgrade) the installation media (http, https, ftp or nfs address),\n"
+    "                      given to each host's prepare_host_upgrade plugin (automatic mode)\n"
+    "  --manual            (upgrade) you boot each host from the media when asked\n"
+    "  --shutdown VM       (upgrade, standalone host) shut this VM down instead of suspending\n"
+    "                      it; repeat for more\n"
+    "  --plan              (upgrade) show the dry run only\n";
+
+/* The upgrade options (and --upgrade of plan); 0, or 2 after a usage error. */
+static int upgrade_opt(const char *cmd, const char *usage, struct plan_args *pa, int c,
+                       json_t *shut)
+{
+    switch (c) {
+    case 'G':
+        if (!str_eq(cmd, "plan"))
+            return usage_error(cmd, "--upgrade belongs to plan (use 'poolpatch upgrade')", usage);
+        pa->upgrade = true;
+        return 0;
+    case 't':
+        json_object_set_new(pa->req, "to", json_string(optarg));
+        return 0;
+    case 'r':
+        json_object_set_new(pa->req, "url", json_string(optarg));
+        return 0;
+    case 'M':
+        json_object_set_new(pa->req, "manual", json_true());
+        return 0;
+    case 'd':
+        json_array_append_new(shut, json_string(optarg));
+        return 0;
+    case 'P':
+        if (!str_eq(cmd, "upgrade"))
+            return usage_error(cmd, "--plan belongs to upgrade", usage);
+        pa->plan_only = true;
+        return 0;
+    case 'u':
+    case 'f':
+    case 's':
+    case 'm':
+    case 'a':
+        pa->update_opt = true;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Check an upgrade's arguments and complete its body; 0, or 2 after a usage error. */
+static int finish_upgrade(const char *cmd, const char *usage, struct plan_args *pa, size_t n_pools,
+                          json_t *shut)
+{
+    if (pa->update_opt)
+        return usage_error(cmd,
+                           "--automated, --update, --file, --stay-on-release and --max-parallel "
+                           "are for updates, not upgrades",
+                           usage);
+    if (!json_object_get(pa->req, "to"))
+        return usage_error(cmd, "--to VERSION is required (the version to upgrade to)", usage);
+    if (!!json_object_get(pa->req, "url") == !!json_object_get(pa->req, "manual"))
+        return usage_error(cmd, "give --url URL (automatic mode) or --manual, one of them", usage);
+    if (n_pools == 0)
+        return usage_error(cmd, "name the pool(s) to upgrade", usage);
+    if (json_array_size(shut))
+        json_object_set(pa->req, "shutdown", shut);
+    return 0;
+}
 
 /* Parse plan/apply arguments into pa->req.  Returns 0, or the exit status on error. */
 static int parse_plan_args(const char *cmd, const char *usage, int argc, char **argv,
@@ -651,17 +727,26 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                                        {"max-parallel", required_argument, NULL, 'm'},
                                        {"yes", no_argument, NULL, 'y'},
                                        {"no-follow", no_argument, NULL, 'n'},
+                                       {"upgrade", no_argument, NULL, 'G'},
+                                       {"to", required_argument, NULL, 't'},
+                                       {"url", required_argument, NULL, 'r'},
+                                       {"manual", no_argument, NULL, 'M'},
+                                       {"shutdown", required_argument, NULL, 'd'},
+                                       {"plan", no_argument, NULL, 'P'},
                                        COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
-    json_t *updates = json_array(), *pools = json_array();
+    json_t *updates = json_array(), *pools = json_array(), *shut = json_array();
     int c;
 
     pa->req = json_object();
     pa->follow = true;
+    pa->upgrade = str_eq(cmd, "upgrade");
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         if (common_opt(&pa->co, c))
             continue;
+        if (upgrade_opt(cmd, usage, pa, c, shut) != 0)
+            goto bad;
         switch (c) {
         case 'a':
             pa->automated = true;
@@ -699,9 +784,16 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             json_object_set_new(pa->req, "max_parallel", json_integer(n));
             break;
         }
+        case 'G':
+        case 't':
+        case 'r':
+        case 'M':
+        case 'd':
+        case 'P':
+            break; /* upgrade_opt */
         case 'y':
         case 'n':
-            if (!str_eq(cmd, "apply")) {
+            if (str_eq(cmd, "plan")) {
                 usage_error(cmd, "--yes and --no-follow belong to apply", usage);
                 goto bad;
             }
@@ -714,6 +806,9 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             printf("usage: %s\n%s%s", usage, PLAN_HELP, COMMON_HELP);
             json_decref(updates);
             json_decref(pools);
+            json_decref(shut);
+            json_decref(pa->req);
+            pa->req = NULL;
             return -1;
         default:
             usage_error(cmd, "bad option", usage);
@@ -722,10 +817,19 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
     }
     for (int i = optind; i < argc; i++)
         json_array_append_new(pools, json_string(argv[i]));
+    if (!pa->upgrade && (json_object_get(pa->req, "to") || json_object_get(pa->req, "url") ||
+                         json_object_get(pa->req, "manual") || json_array_size(shut))) {
+        usage_error(cmd, "--to, --url, --manual and --shutdown are for upgrades", usage);
+        goto bad;
+    }
     if (pa->automated && (json_array_size(updates) || json_object_get(pa->req, "file"))) {
         usage_error(cmd, "--automated cannot be combined with --update or --file", usage);
         goto bad;
     }
+    if (pa->upgrade && finish_upgrade(cmd, usage, pa, json_array_size(pools), shut) != 0)
+        goto bad;
+    json_decref(shut);
+    shut = NULL;
     json_object_set_new(pa->req, "pools", pools);
     if (json_array_size(updates))
         json_object_set_new(pa->req, "updates", updates);
@@ -737,6 +841,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
 bad:
     json_decref(updates);
     json_decref(pools);
+    json_decref(shut);
     json_decref(pa->req);
     pa->req = NULL;
     return 2;
@@ -756,7 +861,10 @@ int cmd_plan(int argc, char **argv)
         json_decref(pa.req);
         return 1;
     }
-    if (rest_call(&rc, "POST", "/api/v1/plans", pa.req, &out, NULL, &e) != 0) {
+    if (pa.upgrade)
+        json_object_set_new(pa.req, "dry_run", json_true());
+    if (rest_call(&rc, "POST", pa.upgrade ? "/api/v1/upgrades" : "/api/v1/plans", pa.req, &out,
+                  NULL, &e) != 0) {
         ret = fail("plan", &e);
     } else if (pa.co.json) {
         print_json(out);
@@ -971,28 +1079,37 @@ static bool confirm(const char *question)
     return yes;
 }
 
-int cmd_apply(int argc, char **argv)
+/* apply and upgrade: the dry run, a confirmation, the start, the live progress. */
+static int plan_confirm_start(const char *cmd, const char *usage, int argc, char **argv)
 {
     struct plan_args pa = {0};
     struct rest_client rc;
     struct err e = {0};
     json_t *plan = NULL, *started = NULL;
-    int ret = parse_plan_args("apply", APPLY_USAGE, argc, argv, &pa);
+    int ret = parse_plan_args(cmd, usage, argc, argv, &pa);
+    const char *plans = pa.upgrade ? "/api/v1/upgrades" : "/api/v1/plans";
 
     if (ret)
         return ret < 0 ? 0 : ret;
-    if (!pa.yes && !isatty(STDIN_FILENO)) {
+    if (!pa.yes && !pa.plan_only && !isatty(STDIN_FILENO)) {
         json_decref(pa.req);
-        return usage_error("apply", "not asking on a non-terminal: pass --yes to apply",
-                           APPLY_USAGE);
+        return usage_error(cmd, "not asking on a non-terminal: pass --yes to start", usage);
     }
-    if (connect_client("apply", &pa.co, &rc)) {
+    if (connect_client(cmd, &pa.co, &rc)) {
         json_decref(pa.req);
         return 1;
     }
-    if (rest_call(&rc, "POST", "/api/v1/plans", pa.req, &plan, NULL, &e) != 0) {
-        ret = fail("apply", &e);
+    if (pa.upgrade)
+        json_object_set_new(pa.req, "dry_run", json_true());
+    if (rest_call(&rc, "POST", plans, pa.req, &plan, NULL, &e) != 0) {
+        ret = fail(cmd, &e);
         goto out;
+    }
+    if (pa.upgrade)
+        json_object_del(pa.req, "dry_run");
+    if (pa.plan_only) {
+        if (pa.co.json)
+            print_json(plan);
     }
     if (!pa.co.json) {
         struct buf b;
@@ -1001,25 +1118,28 @@ int cmd_apply(int argc, char **argv)
         print_buf(&b);
         buf_cleanup(&b);
     }
-    if (!pa.yes && !confirm("Apply this plan?")) {
-        printf("Nothing applied.\n");
+    if (pa.plan_only)
+        goto out;
+    if (!pa.yes && !confirm(pa.upgrade ? "Start this upgrade?" : "Apply this plan?")) {
+        printf("Nothing %s.\n", pa.upgrade ? "started" : "applied");
         ret = 1;
         goto out;
     }
-    if (rest_call(&rc, "POST", "/api/v1/rollouts", pa.req, &started, NULL, &e) != 0) {
-        ret = fail("apply", &e);
+    if (rest_call(&rc, "POST", pa.upgrade ? plans : "/api/v1/rollouts", pa.req, &started, NULL,
+                  &e) != 0) {
+        ret = fail(cmd, &e);
         goto out;
     }
     const char *id = jsonx_str(started, "id", NULL);
     if (!id) {
         err_set(&e, PP_EPARSE, "the daemon's answer has no rollout id");
-        ret = fail("apply", &e);
+        ret = fail(cmd, &e);
         goto out;
     }
     if (!pa.co.json)
         printf("\nRollout %s started.\n", id);
     if (pa.follow)
-        ret = follow_rollout("apply", &pa.co, id);
+        ret = follow_rollout(cmd, &pa.co, id);
     else if (pa.co.json)
         print_json(started);
 out:
@@ -1028,6 +1148,16 @@ out:
     json_decref(pa.req);
     rest_cleanup(&rc);
     return ret;
+}
+
+int cmd_apply(int argc, char **argv)
+{
+    return plan_confirm_start("apply", APPLY_USAGE, argc, argv);
+}
+
+int cmd_upgrade(int argc, char **argv)
+{
+    return plan_confirm_start("upgrade", UPGRADE_USAGE, argc, argv);
 }
 
 /* ------------------------------------------------------------------ rollouts */

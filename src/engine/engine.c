@@ -78,6 +78,10 @@ struct plan_req_copy {
     enum engine_policy policy;
     bool stay_on_release;
     int max_parallel;
+    char *upgrade_to, *upgrade_url; /* an upgrade (engine.h) */
+    bool upgrade_manual;
+    char **shutdown;
+    size_t n_shutdown;
 };
 
 struct eng_req {
@@ -148,6 +152,9 @@ static void req_free(struct eng_req *r)
     strv_free(r->ids, r->n_ids);
     strv_free(r->pr.pools, r->pr.n_pools);
     strv_free(r->pr.updates, r->pr.n_updates);
+    strv_free(r->pr.shutdown, r->pr.n_shutdown);
+    free(r->pr.upgrade_to);
+    free(r->pr.upgrade_url);
     free(r->pr.file);
     fetch_result_cleanup(&r->fetched);
     json_decref(r->files);
@@ -1232,6 +1239,14 @@ static void plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
     } else {
         o->mode = pr->stay_on_release ? PLAN_MODE_STAY : PLAN_MODE_AUTOMATED;
     }
+    if (pr->upgrade_to) {
+        o->mode = PLAN_MODE_UPGRADE;
+        o->upgrade_to = pr->upgrade_to;
+        o->upgrade_url = pr->upgrade_url;
+        o->upgrade_manual = pr->upgrade_manual;
+        o->upgrade_shutdown = (const char *const *)pr->shutdown;
+        o->n_upgrade_shutdown = pr->n_shutdown;
+    }
 }
 
 /* The options for one pool: a XenServer 8 pool updates one host at a time, because xapi
@@ -1276,7 +1291,7 @@ static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
     for (size_t i = 0; i < eng->n_pools; i++)
         legacy = legacy ||
                  (pool_selected(pr, eng->pools[i]->name) && !engine_pool_is_cdn(eng->pools[i]));
-    if (!eng->catalog && legacy)
+    if (!eng->catalog && legacy && !pr->upgrade_to) /* an upgrade needs no catalog */
         return err_set(e, PP_ESTATE,
                        "no update catalog yet: check for updates first (poolpatch updates check)");
     if (eng->n_pools == 0)
@@ -1913,6 +1928,11 @@ static void copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
     c->policy = r->policy;
     c->stay_on_release = r->stay_on_release;
     c->max_parallel = r->max_parallel;
+    c->upgrade_to = xstrdup(r->upgrade_to);
+    c->upgrade_url = xstrdup(r->upgrade_url);
+    c->upgrade_manual = r->upgrade_manual;
+    c->shutdown = strv_dup(r->shutdown, r->n_shutdown);
+    c->n_shutdown = r->n_shutdown;
 }
 
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,

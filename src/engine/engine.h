@@ -130,6 +130,14 @@ struct engine_plan_req {
     enum engine_policy policy;
     bool stay_on_release;
     int max_parallel; /* most hosts of a pool down at once; 0: as capacity allows; 1: sequential */
+    /* A rolling pool upgrade instead of updates (docs/upgrade.md) when upgrade_to is set: the
+     * product version to reach, the install URL (automatic mode) or manual mode, and VMs (names,
+     * uuids or refs) to shut down rather than suspend on a standalone host. */
+    const char *upgrade_to;
+    const char *upgrade_url;
+    bool upgrade_manual;
+    const char *const *shutdown;
+    size_t n_shutdown;
 };
 /* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);

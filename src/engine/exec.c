@@ -97,6 +97,7 @@ static struct exec_run *run_load(struct exec *x, const char *id, struct err *e)
     r->x = x;
     r->id = xstrdup(id);
     r->st = ro.state;
+    r->upgrade = exec_plan_is_upgrade(ro.plan_json);
     r->pools = xcalloc(l.n + 1, sizeof(*r->pools));
     for (size_t i = 0; i < l.n; i++) {
         bool known = false;
@@ -222,7 +223,8 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
     if (!req || req->n_pools == 0)
         return err_set(e, PP_EINVAL, "no pool to update");
     const struct catalog *cat0 = x->env.catalog ? x->env.catalog(x->env.ctx) : NULL;
-    if (!cat0 && !x->env.catalog_for)
+    bool upgrade = req->pools[0].opts && req->pools[0].opts->mode == PLAN_MODE_UPGRADE;
+    if (!cat0 && !x->env.catalog_for && !upgrade)
         return err_set(e, PP_ESTATE, "no update catalog yet: check for updates first");
     struct spec_list sl = {0};
     json_t *plans = json_array();
@@ -260,7 +262,8 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
         struct plan *pl = NULL;
         /* a XenServer 8 pool is planned with its own repository catalog */
         const struct catalog *cat = x->env.catalog_for ? x->env.catalog_for(x->env.ctx, pn) : cat0;
-        rc = cat ? plan_build(inv, cat, &o, &pl, e)
+        rc = cat || upgrade
+                 ? plan_build(inv, cat, &o, &pl, e) /* an upgrade needs none */
                  : err_set(e, PP_ESTATE, "no update catalog yet: check for updates first");
         if (rc == 0 && !plan_can_resolve(pl)) {
             struct buf b;
@@ -268,7 +271,8 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
             for (size_t k = 0; k < pl->n_checks; k++)
                 if (pl->checks[k].severity == PLAN_SEV_BLOCKING && !pl->checks[k].fixable)
                     buf_printf(&b, "%s%s", b.len ? "; " : "", pl->checks[k].message);
-            rc = err_set(e, PP_ESTATE, "pool %s cannot be updated: %s", pn, buf_str(&b));
+            rc = err_set(e, PP_ESTATE, "pool %s cannot be %s: %s", pn,
+                         upgrade ? "upgraded" : "updated", buf_str(&b));
             buf_cleanup(&b);
         }
         struct plan_resolution res = {0};

@@ -41,6 +41,9 @@
 /* How long an effect may take to show after its call returned (host effects: the env's host
  * return timeout), and how long an operation found running may still run. */
 #define EXEC_EFFECT_WAIT_MS (10 * 60 * 1000)
+/* How long an upgrading host may take to come back on the new version: the installer's run
+ * (about 20 min from a network URL) and, in manual mode, the operator's boot from media. */
+#define EXEC_UPGRADE_WAIT_MS ((int64_t)6 * 3600 * 1000)
 /* How long the upload task of a run before a restart may stay pending (nobody sends its body
  * any more: xapi fails it when the connection drops; a stalled one is cancelled and the image
  * uploaded again). */
@@ -97,6 +100,7 @@ struct exec_run {
     enum store_rollout_state st;
     struct exec_pool *pools;
     size_t n_pools;
+    bool upgrade; /* a rolling pool upgrade: its pools are driven without an update catalog */
     struct exec_run *next;
 };
 
@@ -215,5 +219,17 @@ void exec_send_enable(struct exec_step *s);       /* exec_sends.c */
 void exec_send_apply(struct exec_step *s);        /* exec_sends.c */
 void exec_send_apply_cdn(struct exec_step *s);    /* exec_sends.c */
 void exec_send_host_restart(struct exec_step *s); /* exec_sends.c: reboot, restart_agent */
+void exec_send_upgrade(struct exec_step *s);      /* exec_upgrade.c */
+void exec_send_restore(struct exec_step *s);      /* exec_upgrade.c */
+/* exec_upgrade.c: a supporter's failed upgrade step (already journaled failed) is left out:
+ * it and the host's later steps are journaled skipped with the recovery text; true when so
+ * (the pool goes on), false when the failure halts the pool as usual. */
+bool exec_upgrade_leave_out(struct exec_step *s, const char *code, const char *msg);
+/* exec_upgrade.c: true when a rollout's plan text is an upgrade's (pools planned in mode
+ * "upgrade"). */
+bool exec_plan_is_upgrade(const char *plan_json);
+/* exec_upgrade.c: the explanation journaled with a failed step: exec_explain's, except for the
+ * master's upgrade ("restore the master, never continue"). */
+const char *exec_step_explain(const struct exec_step *s, const char *code);
 
 #endif

@@ -32,6 +32,8 @@
 #define SK_ENABLE        "enable"        /* host.enable */
 #define SK_CLEAN         "clean"         /* pool_update.pool_clean: the image leaves the SR */
 #define SK_UNDO          "undo"          /* replay the pool's undo list */
+#define SK_UPGRADE       "upgrade" /* prepare (plugin) / operator's boot, installer, new version */
+#define SK_RESTORE       "restore" /* resume / start a host's resolved VMs on it (upgrade) */
 
 /* ---- the step-kind table (exec_kinds.c) ---- */
 
@@ -51,6 +53,8 @@ enum exec_kind {
     EXEC_K_ENABLE,
     EXEC_K_CLEAN,
     EXEC_K_UNDO,
+    EXEC_K_UPGRADE,
+    EXEC_K_RESTORE,
     EXEC_K_CANCEL, /* not journaled: the cancel procedure of a pool (undo list, update removal) */
     EXEC_K_COUNT
 };
@@ -105,7 +109,18 @@ struct exec_kind_def {
     const char *const *in_progress; /* codes meaning "the same operation is already running" */
     const char *const *retarget;    /* migrations: codes that send the VM elsewhere */
     unsigned flags;                 /* enum exec_kind_flag */
+    /* While waiting for the effect: a state that will never become the effect (an upgraded
+     * host back on its old version), as the failure code; NULL when none.  Pure. */
+    const char *(*wrong)(const struct xview *v, const char *host, const json_t *params);
 };
+
+/* The upgrade kinds' rules (exec_upgrade.c; pure): the upgrade done on the target version (the
+ * master: and every host live again), the restore done when its VMs run. */
+enum derive exec_upgrade_derive(const struct xview *v, const char *host, const json_t *params,
+                                bool later_steps);
+const char *exec_upgrade_wrong(const struct xview *v, const char *host, const json_t *params);
+enum derive exec_restore_derive(const struct xview *v, const char *host, const json_t *params,
+                                bool later_steps);
 
 /* The row of a kind name (the EXEC_K_UNKNOWN row for an unknown or NULL name); never NULL. */
 const struct exec_kind_def *exec_kind_by_name(const char *name);

@@ -223,6 +223,10 @@ static const struct exec_kind_def kinds[EXEC_K_COUNT] = {
         EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL | KF_RUN_ALWAYS},
     [EXEC_K_UNDO] = {EXEC_K_UNDO, SK_UNDO, "restore", d_always, exec_send_undo, NULL,
         EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL | KF_RUN_ALWAYS},
+    [EXEC_K_UPGRADE] = {EXEC_K_UPGRADE, SK_UPGRADE, "upgrade", exec_upgrade_derive, exec_send_upgrade, b_host,
+        EXEC_UPGRADE_WAIT_MS, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN, exec_upgrade_wrong},
+    [EXEC_K_RESTORE] = {EXEC_K_RESTORE, SK_RESTORE, "restore_vms", exec_restore_derive, exec_send_restore, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_RUN_ALWAYS, NULL},
     [EXEC_K_CANCEL] = {EXEC_K_CANCEL, "cancel", "cancel", d_always, NULL, NULL,
         EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL},
 };

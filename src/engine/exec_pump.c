@@ -231,7 +231,7 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
     struct exec *x = p->r->x;
     struct err e = {0};
     json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message", msg ? msg : "",
-                           "explanation", exec_explain(code));
+                           "explanation", exec_step_explain(s, code));
     char *txt = exec_dumps(ej);
     json_decref(ej);
     if (s->seq > 0 && store_journal_fail(x->env.store, p->r->id, s->seq, txt, &e) != 0)
@@ -247,7 +247,7 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
         exec_verify_start(p, EXEC_VERIFY_CANCEL);
         return;
     }
-    if (p->st == EXEC_XP_RUN)
+    if (p->st == EXEC_XP_RUN && !exec_upgrade_leave_out(s, code, msg))
         p->st = EXEC_XP_HALTED;
     exec_unlink_step(s);
     exec_step_free(s);
@@ -282,7 +282,8 @@ static bool pred_derived(void *ctx, struct xapi_client *c)
     struct exec_step *s = ctx;
     struct xview v;
     exec_view_of(&v, c);
-    return s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE;
+    return s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE ||
+           (s->def->wrong && s->def->wrong(&v, s->host, s->params));
 }
 
 /* The deadline of the wait for a step's effect (the kind's row). */
@@ -302,7 +303,13 @@ static void wait_done(void *ctx, int rc, const struct xapi_value *res, const str
     if (exec_orphan_check(s))
         return;
     if (rc == 0) {
-        exec_step_done(s, NULL);
+        struct xview v;
+        exec_view_of(&v, exec_pool_client(s->p));
+        const char *wrong = s->def->wrong ? s->def->wrong(&v, s->host, s->params) : NULL;
+        if (wrong)
+            exec_step_fail(s, wrong, exec_explain(wrong));
+        else
+            exec_step_done(s, NULL);
         return;
     }
     if (rc == PP_ETIMEOUT) {
@@ -725,7 +732,7 @@ void exec_pump_pool(struct exec_pool *p)
             exec_verify_start(p, EXEC_VERIFY_HALTED);
         return;
     }
-    if (p->st != EXEC_XP_RUN || pump_waits_client(p, true) || exec_steps_load(p) != 0)
+    if (p->st != EXEC_XP_RUN || pump_waits_client(p, !p->r->upgrade) || exec_steps_load(p) != 0)
         return;
     const struct store_step_list *lp = &p->steps;
     size_t i0 = lp->n;

@@ -192,7 +192,7 @@ void exec_send_replan(struct exec_step *s)
                                 : x->env.catalog   ? x->env.catalog(x->env.ctx)
                                                    : NULL;
     inv = x->env.inventory ? x->env.inventory(x->env.ctx, p->name, &e) : NULL;
-    if (!inv || !cat)
+    if (!inv || (!cat && o.mode != PLAN_MODE_UPGRADE)) /* an upgrade needs no catalog */
         exec_step_fail(s, "TRANSPORT", inv ? "no update catalog" : e.msg);
     else if (plan_build(inv, cat, &o, &pl, &e) != 0)
         exec_step_fail(s, "PLAN", e.msg);

@@ -188,7 +188,19 @@ static json_t *host_params(const struct plan_host *ph)
     return json_pack("{s:i, s:s}", "batch", ph->batch, "host_name", ph->name);
 }
 
-static void add_host(struct spec_list *out, const char *pool, const struct plan_host *ph)
+/* The upgrade step: target version, URL (automatic) or manual mode, master or supporter. */
+static json_t *upgrade_params(const struct plan *p, const struct plan_host *ph)
+{
+    json_t *pj = host_params(ph);
+    json_object_set_new(pj, "to", json_string(p->upgrade_to ? p->upgrade_to : ""));
+    json_object_set_new(pj, "url", json_string(p->upgrade_url ? p->upgrade_url : ""));
+    json_object_set_new(pj, "manual", json_boolean(p->upgrade_manual));
+    json_object_set_new(pj, "master", json_boolean(ph->is_master));
+    return pj;
+}
+
+static void add_host(struct spec_list *out, const char *pool, const struct plan *p,
+                     const struct plan_host *ph)
 {
     for (size_t k = 0; k < ph->n_actions; k++) {
         const struct plan_action *a = &ph->actions[k];
@@ -227,6 +239,12 @@ static void add_host(struct spec_list *out, const char *pool, const struct plan_
             break;
         case PLAN_ACT_RESTART_VMS:
             break; /* VM restarts are reported in the plan and left to the user */
+        case PLAN_ACT_UPGRADE:
+            spec_list_add(out, pool, ph->ref, SK_UPGRADE, upgrade_params(p, ph));
+            break;
+        case PLAN_ACT_RESTORE_VMS: /* the VMs come from the journal's undo list */
+            spec_list_add(out, pool, ph->ref, SK_RESTORE, host_params(ph));
+            break;
         }
     }
 }
@@ -244,7 +262,7 @@ void exec_steps_hosts(const char *pool, const struct plan *p, const char *const 
             if (seen[k] || p->hosts[k].order < 0 || p->hosts[k].batch != b)
                 continue;
             seen[k] = true;
-            add_host(out, pool, &p->hosts[k]);
+            add_host(out, pool, p, &p->hosts[k]);
         }
     }
     free(seen);
@@ -566,6 +584,18 @@ static const struct {
      "The cancel could not put everything back: the findings list what is left (a host "
      "disabled or down, HA off, a VM suspended, an update image on an SR) and what to do. Deal "
      "with the cause (for example power the host on), then retry the cancel."},
+    /* upgrades (docs/upgrade.md) */
+    {"UPGRADE_OLD_VERSION",
+     "The server came back on its old version: the installer did not upgrade it."},
+    {"UPGRADE_WRONG_VERSION",
+     "The installation media at the URL is not the version asked for. Check the URL."},
+    {"UPGRADE_PREPARE_FAILED",
+     "The host plugin prepare_host_upgrade did not prepare the server for the installer."},
+    {"XENAPI_PLUGIN_FAILURE",
+     "The host plugin failed on the server (INVALID_URL: the installation URL cannot be read "
+     "from it; ERROR_PREPARING_HOST: the installer could not be set up)."},
+    {"NOT_SUPPORTED_DURING_UPGRADE",
+     "XAPI refuses this while the pool runs mixed versions (rolling pool upgrade)."},
     {NULL, NULL},
 };
 

@@ -91,15 +91,19 @@ static bool sr_shared(const struct inv_pool *pool, const char *ref)
  * and re-inserted after it is resumed (a suspended VM may not resume after an upgrade with a
  * CD attached; the undo list is the reverse of the fixes, so the resume comes before the insert).
  */
-static void unmovable_check(struct plan_ctx *c, size_t v, size_t h, const char *id, const char *why)
+/* See plan_int.h. */
+void plan_unmovable_check(struct plan_ctx *c, size_t v, size_t h, const char *id, const char *why,
+                          bool shutdown)
 {
     const struct inv_vm *vm = &c->pool->vms[v];
     const struct inv_host *home = &c->pool->hosts[h];
     c->vm_skip[v] = true;
-    bool suspend = !vm->has_pci && !vm->suspend_blocked;
+    bool suspend = !vm->has_pci && !vm->suspend_blocked && !shutdown;
     char *msg = xasprintf(
         "VM %s on %s %s. %s", plan_vm_name(vm), plan_host_name(home), why,
-        suspend ? "Resolve: suspend it for the update and resume it afterwards."
+        suspend    ? "Resolve: suspend it for the update and resume it afterwards."
+        : shutdown ? "Resolve: shut it down cleanly for the update and start it afterwards (as "
+                     "asked)."
         : vm->suspend_blocked && !vm->has_pci
             ? "Suspend is blocked for it; resolve: shut it down cleanly for the update and start "
               "it afterwards."
@@ -152,7 +156,7 @@ void plan_vm_checks(struct plan_ctx *c)
             why = "has migration blocked (blocked_operations)";
         }
         if (id) {
-            unmovable_check(c, v, h, id, why);
+            plan_unmovable_check(c, v, h, id, why, false);
             continue;
         }
         if (vm->cd_sr && vm->cd_sr[0] && !sr_shared(pool, vm->cd_sr)) {
@@ -219,13 +223,13 @@ static void uninstallable_checks(struct plan_ctx *c)
 
 static bool automated(const struct plan_ctx *c)
 {
-    return c->o->mode != PLAN_MODE_SELECTED;
+    return c->o->mode == PLAN_MODE_AUTOMATED || c->o->mode == PLAN_MODE_STAY;
 }
 
 static void partly_upgraded_check(struct plan_ctx *c)
 {
-    if (!c->p->partly_upgraded)
-        return;
+    if (!c->p->partly_upgraded || c->o->mode == PLAN_MODE_UPGRADE)
+        return; /* an upgrade resumes a partly upgraded pool (upgrade_in_progress) */
     bool a = automated(c);
     if (a)
         c->p->automated_refused = true;
@@ -240,7 +244,7 @@ static void partly_upgraded_check(struct plan_ctx *c)
 
 static void forbid_auto_restart_check(struct plan_ctx *c)
 {
-    if (!c->pool->forbid_auto_restart)
+    if (!c->pool->forbid_auto_restart || c->o->mode == PLAN_MODE_UPGRADE)
         return;
     bool a = automated(c);
     if (a)
@@ -580,6 +584,7 @@ static const struct pool_check {
     {"ha_enabled", ha_check},
     {"host checks", per_host_checks},
     {"pbd_unplugged", pbd_check},
+    {"upgrade", plan_upgrade_checks},
 };
 
 /* Run every precheck of the table (see the file comment). */

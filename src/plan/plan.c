@@ -15,6 +15,9 @@
 #include "plan/plan_int.h"
 
 #define MIB (1024.0 * 1024.0)
+/* An upgrade's installer run and reboot when the timing does not say (XenCenter notes progress
+ * every 20 minutes; an install from a network URL takes about that). */
+#define PLAN_UPGRADE_S 1200.0
 
 /* Documented defaults (plan.h). */
 void plan_opts_init(struct plan_opts *o)
@@ -109,7 +112,9 @@ static void plan_hosts(struct plan_ctx *c)
         ph->order = ph->batch = -1;
         if (!c->selected[h])
             continue;
-        if (p->cdn) {
+        if (o->mode == PLAN_MODE_UPGRADE) {
+            plan_host_actions_upgrade(c, h);
+        } else if (p->cdn) {
             const struct cat_cdn_host *ch = cdn_host(c->cat, ih->ref);
             free(ph->version);
             ph->version = xstrdup(ih->product_version ? ih->product_version : "");
@@ -337,6 +342,11 @@ static void choose_upload(struct plan_ctx *c)
     if (sr) {
         free(p->upload_sr_ref);
         free(p->upload_sr_name);
+        free(p->upgrade_to);
+        free(p->upgrade_url);
+        for (size_t i = 0; i < p->n_tools_vms; i++)
+            free(p->tools_vms[i]);
+        free(p->tools_vms);
         p->upload_sr_ref = xstrdup(sr->ref);
         p->upload_sr_name = xstrdup(sr->name_label && sr->name_label[0] ? sr->name_label : sr->ref);
     } else {
@@ -373,8 +383,12 @@ static double host_steps_s(const struct plan_ctx *c, size_t h, struct plan_total
         } else if (a->kind == PLAN_ACT_RESTART_TOOLSTACK) {
             T->toolstack_restarts++;
             len += t->toolstack_s;
-        } else if (a->kind == PLAN_ACT_RESTART_VMS && a->n_vms) {
+        } else if ((a->kind == PLAN_ACT_RESTART_VMS || a->kind == PLAN_ACT_RESTORE_VMS) &&
+                   a->n_vms) {
             len += t->vm_restart_s;
+        } else if (a->kind == PLAN_ACT_UPGRADE) {
+            T->reboots++;
+            len += t->upgrade_s > 0 ? t->upgrade_s : PLAN_UPGRADE_S;
         }
     }
     return len;
@@ -551,11 +565,22 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat, const str
     if (!out)
         return err_set(e, PP_EINVAL, "plan_build: no output");
     *out = NULL;
+    static const struct catalog no_catalog; /* an upgrade needs none */
+    if (opts && opts->mode == PLAN_MODE_UPGRADE && !cat)
+        cat = &no_catalog;
     if (!pool || !cat)
         return err_set(e, PP_EINVAL, "plan_build: a pool and a catalog are required");
     if (!opts) {
         plan_opts_init(&defaults);
         opts = &defaults;
+    }
+    struct plan_opts up;
+    if (opts->mode == PLAN_MODE_UPGRADE) {
+        if (!opts->upgrade_to || !*opts->upgrade_to)
+            return err_set(e, PP_EINVAL, "upgrade: no target version");
+        up = *opts;
+        up.max_parallel_hosts = 1; /* one host at a time, the master first (seed, XenCenter) */
+        opts = &up;
     }
     const struct inv_host *m = inv_pool_master(pool);
     if (!m)
@@ -635,6 +660,8 @@ int plan_build(const struct inv_pool *pool, const struct catalog *cat, const str
     struct place_out po;
     plan_place(&in, &po);
     apply_placement(&c, &po);
+    if (opts->mode == PLAN_MODE_UPGRADE)
+        plan_upgrade_finish(&c);
     totals(&c, &po);
     place_out_cleanup(&po);
     other_policy(&c);
@@ -794,6 +821,11 @@ void plan_free(struct plan *p)
     free(p->cdn_hash);
     free(p->upload_sr_ref);
     free(p->upload_sr_name);
+    free(p->upgrade_to);
+    free(p->upgrade_url);
+    for (size_t i = 0; i < p->n_tools_vms; i++)
+        free(p->tools_vms[i]);
+    free(p->tools_vms);
     for (size_t i = 0; i < p->n_uploads; i++)
         free(p->uploads[i]);
     free(p->uploads);

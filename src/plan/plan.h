@@ -34,7 +34,8 @@ struct err;
 enum plan_mode {
     PLAN_MODE_AUTOMATED = 0, /* minimal set, a cumulative update's version chained after it */
     PLAN_MODE_STAY,          /* "stay on the current release": hotfixes only, no CU */
-    PLAN_MODE_SELECTED       /* the updates named in plan_opts.selected (Install Update wizard) */
+    PLAN_MODE_SELECTED,      /* the updates named in plan_opts.selected (Install Update wizard) */
+    PLAN_MODE_UPGRADE        /* rolling pool upgrade to plan_opts.upgrade_to (docs/upgrade.md) */
 };
 
 enum plan_policy {
@@ -70,6 +71,7 @@ struct plan_timing {
     double vm_restart_s;     /* restarting the VMs of one host */
     double migration_bw;     /* bytes/s of one live migration stream */
     int parallel_migrations; /* concurrent migrations per host */
+    double upgrade_s;        /* upgrade: installer run and reboot until the host is back */
 };
 
 struct plan_opts {
@@ -84,6 +86,15 @@ struct plan_opts {
     struct plan_timing timing;
     int max_parallel_hosts; /* cap on hosts down at once; 0: as many as capacity allows */
     int64_t vm_overhead;    /* bytes added to each VM's memory when placing it */
+    /* PLAN_MODE_UPGRADE: the product version to reach, the install URL (HTTP / NFS / FTP, given
+     * to the host plugin prepare_host_upgrade) or manual mode (the operator boots each host from
+     * media), and the VMs (refs or names) to shut down rather than suspend on a standalone
+     * host. */
+    const char *upgrade_to;
+    const char *upgrade_url;
+    bool upgrade_manual;
+    const char *const *upgrade_shutdown;
+    size_t n_upgrade_shutdown;
 };
 
 /* Defaults: automated, policy return (VMs back home, as XenCenter's wizard), reboot 300 s, apply 60
@@ -146,7 +157,11 @@ enum plan_action_kind {
     PLAN_ACT_RESTART_TOOLSTACK,
     PLAN_ACT_ENABLE,       /* host.enable */
     PLAN_ACT_MIGRATE_BACK, /* policy return: the migrations listed bring VMs home */
-    PLAN_ACT_RESTART_VMS   /* restart the VMs listed (guidance bits say which kind) */
+    PLAN_ACT_RESTART_VMS,  /* restart the VMs listed (guidance bits say which kind) */
+    PLAN_ACT_UPGRADE,      /* upgrade: prepare (plugin) or wait for the operator, reboot into
+                              the installer, wait for the host on the new version */
+    PLAN_ACT_RESTORE_VMS   /* upgrade: resume / start the VMs listed (suspended or shut down by
+                              Resolve All) on the upgraded host */
 };
 
 struct plan_action {
@@ -175,7 +190,8 @@ enum plan_update_mode {
     PLAN_UM_NONE,           /* updates, but "No action required" after applying them */
     PLAN_UM_RESTART_VMS,    /* VM restarts only */
     PLAN_UM_TOOLSTACK,      /* toolstack restart */
-    PLAN_UM_REBOOT          /* host reboot */
+    PLAN_UM_REBOOT,         /* host reboot */
+    PLAN_UM_UPGRADE         /* upgrade to a new release */
 };
 
 struct plan_host {
@@ -249,6 +265,13 @@ struct plan {
     size_t n_hosts;
     struct plan_totals totals;
     struct plan_alt other; /* the other policy's cost */
+    /* PLAN_MODE_UPGRADE: the target version, URL ("" in manual mode), manual mode, and the VMs
+     * whose guest tools must be upgraded afterwards (seed step 12: every guest VM, refs). */
+    char *upgrade_to;
+    char *upgrade_url;
+    bool upgrade_manual;
+    char **tools_vms;
+    size_t n_tools_vms;
 };
 
 /*
@@ -278,6 +301,9 @@ struct plan_resolution {
  * message names it); r is then empty. */
 int plan_resolve_all(const struct plan *p, struct plan_resolution *r, struct err *e);
 void plan_resolution_cleanup(struct plan_resolution *r);
+
+/* True when host h already runs version `to` or newer (upgrade: nothing to do there). */
+bool plan_host_upgraded(const struct inv_host *h, const char *to);
 
 /* ---------------------------------------------------------------- building blocks (also tested
  * on their own) */

@@ -142,5 +142,16 @@ void plan_fixable(struct plan_check *k, enum plan_fix_kind fk, const char *fobj,
  * placement; then the table of prechecks. */
 void plan_vm_checks(struct plan_ctx *c);
 void plan_pool_checks(struct plan_ctx *c);
+/* A VM that cannot leave host h: check `id` (blocking) with its Resolve All fix — suspend (a CD
+ * ejected first, suspend_cd) and resume on h, or, when suspend is impossible or `shutdown` is
+ * asked, a clean shutdown and a start on h.  Marks c->vm_skip (and vm_no_cd). */
+void plan_unmovable_check(struct plan_ctx *c, size_t v, size_t h, const char *id, const char *why,
+                          bool shutdown);
+
+/* upgrade.c (PLAN_MODE_UPGRADE): the actions of host h (sets c->g[h]); the upgrade's prechecks
+ * (run by plan_pool_checks); after placement, the restore lists and the guest-tools list. */
+void plan_host_actions_upgrade(struct plan_ctx *c, size_t h);
+void plan_upgrade_checks(struct plan_ctx *c);
+void plan_upgrade_finish(struct plan_ctx *c);
 
 #endif

@@ -32,6 +32,10 @@ const char *plan_action_name(enum plan_action_kind k)
         return "migrate_back";
     case PLAN_ACT_RESTART_VMS:
         return "restart_vms";
+    case PLAN_ACT_UPGRADE:
+        return "upgrade";
+    case PLAN_ACT_RESTORE_VMS:
+        return "restore_vms";
     }
     return "?";
 }
@@ -96,6 +100,8 @@ const char *plan_update_mode_name(enum plan_update_mode m)
         return "Restart toolstack";
     case PLAN_UM_REBOOT:
         return "Reboot";
+    case PLAN_UM_UPGRADE:
+        return "Upgrade";
     }
     return "?";
 }
@@ -116,6 +122,8 @@ const char *plan_mode_name(enum plan_mode m)
         return "stay-on-release";
     case PLAN_MODE_SELECTED:
         return "selected";
+    case PLAN_MODE_UPGRADE:
+        return "upgrade";
     }
     return "?";
 }
@@ -208,7 +216,7 @@ json_t *plan_to_json(const struct plan *p)
                 json_object_set_new(o, "hash", json_string(a->update_uuid));
             if (a->kind == PLAN_ACT_EVACUATE || a->kind == PLAN_ACT_MIGRATE_BACK)
                 json_object_set_new(o, "migrations", migs_json(a->migrations, a->n_migrations));
-            if (a->kind == PLAN_ACT_RESTART_VMS)
+            if (a->kind == PLAN_ACT_RESTART_VMS || a->kind == PLAN_ACT_RESTORE_VMS)
                 json_object_set_new(o, "vms", strv_json(a->vms, a->n_vms));
             json_array_append_new(acts, o);
         }
@@ -241,7 +249,7 @@ json_t *plan_to_json(const struct plan *p)
                   "migrations", (json_int_t)o->migrations, "migrated_bytes",
                   (json_int_t)o->migrated_bytes, "batches", (json_int_t)o->batches, "window_s",
                   o->window_s, "unplaced_vms", (json_int_t)o->unplaced));
-    return json_pack(
+    json_t *out = json_pack(
         "{s:{s:s, s:s}, s:s, s:s, s:b, s:o, s:b, s:b, s:{s:o, s:o, s:I, s:o}, "
         "s:b, s:o, s:o, s:o}",
         "pool", "ref", p->pool_ref, "name", p->pool_name, "mode", plan_mode_name(p->mode), "policy",
@@ -250,6 +258,12 @@ json_t *plan_to_json(const struct plan *p)
         "sr", str_or_null(p->upload_sr_ref), "sr_name", str_or_null(p->upload_sr_name), "bytes",
         (json_int_t)p->upload_bytes, "updates", strv_json(p->uploads, p->n_uploads), "can_resolve",
         plan_can_resolve(p), "checks", checks, "hosts", hosts, "totals", totals);
+    if (p->mode == PLAN_MODE_UPGRADE)
+        json_object_set_new(out, "upgrade",
+                            json_pack("{s:s, s:o, s:b, s:o}", "to", p->upgrade_to, "url",
+                                      str_or_null(p->upgrade_url), "manual", p->upgrade_manual,
+                                      "tools_vms", strv_json(p->tools_vms, p->n_tools_vms)));
+    return out;
 }
 
 /* ------------------------------------------------------------------ text */

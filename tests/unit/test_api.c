@@ -1011,6 +1011,7 @@ static const char *sample_path(enum api_route_id r)
         [API_R_OPENAPI] = "/api/v1/openapi.json",
         [API_R_METRICS] = "/metrics",
         [API_R_SETTINGS] = "/api/v1/settings",
+        [API_R_UPGRADES] = "/api/v1/upgrades",
     };
     return (size_t)r < sizeof paths / sizeof paths[0] ? paths[r] : NULL;
 }
@@ -1043,7 +1044,7 @@ static void test_read_only_role_and_audit(void **state)
             resp_free(&r);
         }
     }
-    assert_int_equal(refused, 13); /* every mutating route of the table (webhooks: 2, settings) */
+    assert_int_equal(refused, 14); /* every mutating route (webhooks: 2, settings, upgrades) */
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);

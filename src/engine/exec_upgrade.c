@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * exec_upgrade.c - the executor's rolling pool upgrade steps (docs/upgrade.md):
+ *
+ *   upgrade  automatic: the host plugin prepare_host_upgrade.py (testUrl, getVersion — the
+ *            media must be the version asked for —, main, which must answer "true"), then
+ *            host.reboot into the installer; manual: the operator boots the host from media.
+ *            Done when the host is live on the target version with its PBDs plugged and, for
+ *            the master, every supporter is live again (the pool left emergency mode).
+ *   restore  the VMs Resolve All suspended / shut down on a host, resumed / started on it once
+ *            it is upgraded (seed steps 5 and 10), CDs inserted again; items of the pool's undo
+ *            list, marked replayed so the final undo skips them.
+ *
+ * A supporter whose upgrade fails (or that comes back on its old version) is left out: the
+ * step and the host's later steps are journaled skipped with the recovery the seed names
+ * (host-forget, reinstall, pool-join) and the pool goes on; the master's failure halts the pool
+ * with "restore the master" (never continue).  Engine thread only.
+ */
+#include <string.h>
+
+#include "base/err.h"
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "catalog/catalog.h"
+#include "engine/exec_drv.h"
+
+#define PLUGIN "prepare_host_upgrade.py"
+
+static const char *pstr(const json_t *params, const char *key)
+{
+    const char *s = json_string_value(json_object_get(params, key));
+    return s ? s : "";
+}
+
+static const char *host_version(const struct xview *v, const char *host)
+{
+    const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
+    return h ? xapi_struct_str(xapi_struct_get(h, "software_version"), "product_version", "") : "";
+}
+
+static bool on_target(const struct xview *v, const char *host, const json_t *params)
+{
+    const char *to = pstr(params, "to");
+    return *to && cat_version_cmp(host_version(v, host), to) >= 0;
+}
+
+struct live_ctx {
+    const struct xview *v;
+    bool all;
+};
+
+static bool host_live_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    (void)rec;
+    struct live_ctx *l = c;
+    l->all = l->all && xv_host_live(l->v, ref);
+    return l->all;
+}
+
+static bool all_hosts_live(const struct xview *v)
+{
+    struct live_ctx l = {v, true};
+    v->foreach (v->ctx, "host", host_live_fn, &l);
+    return l.all;
+}
+
+/* Back from a reboot (boot_time changed), live, and still on the old version. */
+static bool back_old(const struct xview *v, const char *host, const json_t *params)
+{
+    const char *before = pstr(params, "boot_before");
+    return json_object_get(params, "boot_before") && xv_host_live(v, host) &&
+           !str_eq(xv_host_oc(v, host, "boot_time"), before) && !on_target(v, host, params);
+}
+
+/* The upgrade's resume rule (exec_int.h's derive). */
+enum derive exec_upgrade_derive(const struct xview *v, const char *host, const json_t *params,
+                                bool later)
+{
+    (void)later;
+    if (on_target(v, host, params) && xv_host_live(v, host)) {
+        if (!xv_host_pbds_plugged(v, host))
+            return DERIVE_WAIT;
+        /* the master is back: the supporters leave emergency mode by themselves */
+        return json_is_true(json_object_get(params, "master")) && !all_hosts_live(v) ? DERIVE_WAIT
+                                                                                     : DERIVE_DONE;
+    }
+    if (on_target(v, host, params))
+        return DERIVE_WAIT; /* back on the new version, not live yet */
+    if (!json_object_get(params, "boot_before"))
+        return DERIVE_RESEND; /* never sent */
+    if (!xv_host_live(v, host) || back_old(v, host, params))
+        return DERIVE_WAIT; /* in the installer; or back old, which the wait reports */
+    /* live with the old boot_time: the reboot never took (the master marks a host not live at
+     * once when it accepts one) — send it again; manual mode waits for the operator */
+    return json_is_true(json_object_get(params, "manual")) ? DERIVE_WAIT : DERIVE_RESEND;
+}
+
+/* The upgrade's failure while waiting: the host is back on its old version. */
+const char *exec_upgrade_wrong(const struct xview *v, const char *host, const json_t *params)
+{
+    return back_old(v, host, params) ? "UPGRADE_OLD_VERSION" : NULL;
+}
+
+/* ---------------------------------------------------------------- upgrade: sending */
+
+static void plugin_call(struct exec_step *s, const char *fn, xapi_done_fn done)
+{
+    struct xapi_value *args = xapi_value_new_struct();
+    xapi_struct_set_string(args, "url", pstr(s->params, "url"));
+    struct xapi_value *pa = exec_params_v(3, s->host, PLUGIN, fn);
+    xapi_array_append_take(pa, args);
+    exec_send_call(s, "host.call_plugin", pa, false, done);
+}
+
+/* A plugin call's error: no answer -> read the pool and decide again; else the step fails. */
+static bool plugin_failed(struct exec_step *s, int rc, const struct err *e)
+{
+    if (rc == 0)
+        return false;
+    str_lcpy(s->last_err, e && e->msg[0] ? e->msg : "plugin call failed", sizeof(s->last_err));
+    if (rc == PP_ETRANSPORT || rc == PP_ETIMEOUT)
+        exec_settle_wait(s, EXEC_SETTLE_READ);
+    else
+        exec_step_fail_err(s, rc, e);
+    return true;
+}
+
+static void main_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s) || plugin_failed(s, rc, e))
+        return;
+    const char *ans = xapi_value_str(res);
+    if (!ans || !str_eq(ans, "true")) {
+        exec_step_fail(s, "UPGRADE_PREPARE_FAILED",
+                       "prepare_host_upgrade main did not answer true");
+        return;
+    }
+    exec_emit(s->p, exec_host_label(s), exec_step_name(s), 20,
+              "%s prepared; rebooting it into the installer of %s", exec_host_label(s),
+              pstr(s->params, "to"));
+    exec_send_call(s, "host.reboot", exec_params_v(1, s->host), false, exec_call_then_wait);
+}
+
+static void version_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s) || plugin_failed(s, rc, e))
+        return;
+    json_t *j = json_loads(xapi_value_str(res) ? xapi_value_str(res) : "", 0, NULL);
+    const char *pv = pstr(j, "product-version"), *to = pstr(s->params, "to");
+    if (!*pv || cat_version_cmp(pv, to) != 0) {
+        char m[256];
+        snprintf(m, sizeof m, "the media at %s is version %s, not %s", pstr(s->params, "url"),
+                 *pv ? pv : "(unknown)", to);
+        json_decref(j);
+        exec_step_fail(s, "UPGRADE_WRONG_VERSION", m);
+        return;
+    }
+    json_decref(j);
+    plugin_call(s, "main", main_done);
+}
+
+static void test_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s) || plugin_failed(s, rc, e))
+        return;
+    plugin_call(s, "getVersion", version_done);
+}
+
+/* upgrade: record the boot time, then prepare and reboot (automatic) or wait (manual). */
+void exec_send_upgrade(struct exec_step *s)
+{
+    struct xview v;
+    exec_view_of(&v, exec_pool_client(s->p));
+    json_object_set_new(s->params, "boot_before",
+                        json_string(xv_host_oc(&v, s->host, "boot_time")));
+    if (exec_intent(s, NULL, true))
+        return;
+    const char *to = pstr(s->params, "to");
+    if (json_is_true(json_object_get(s->params, "master")))
+        exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0,
+                  "upgrading the master %s to %s: the other hosts are in emergency mode until "
+                  "it is back (expected, not an error)",
+                  exec_host_label(s), to);
+    if (json_is_true(json_object_get(s->params, "manual"))) {
+        exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0,
+                  "boot %s from the installation media of %s and choose the upgrade; waiting "
+                  "for it to come back on %s (reboot again or skip: poolpatch upgrade-host)",
+                  exec_host_label(s), to, to);
+        exec_wait_effect(s);
+        return;
+    }
+    exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0,
+              "preparing %s for the upgrade to %s from %s", exec_host_label(s), to,
+              pstr(s->params, "url"));
+    plugin_call(s, "testUrl", test_done);
+}
+
+/* ---------------------------------------------------------------- restore */
+
+/* A VM Resolve All suspended / shut down on host (its undo resumes / starts it there), or NULL. */
+static const char *restored_vm(const json_t *u, const char *host)
+{
+    const char *f = pstr(u, "fix");
+    if ((str_eq(f, "resume_vm") || str_eq(f, "start_vm")) && str_eq(pstr(u, "arg"), host))
+        return pstr(u, "obj");
+    return NULL;
+}
+
+/* restore: the undo items of the VMs resolved on the host (resume / start, then their CDs),
+ * replayed now; each marked replayed, so the final undo skips it. */
+void exec_send_restore(struct exec_step *s)
+{
+    if (exec_intent(s, NULL, false))
+        return;
+    struct store_step_list ul = {0};
+    struct err e = {0};
+    struct exec *x = s->p->r->x;
+    if (store_undo_list(x->env.store, s->p->r->id, s->p->name, &ul, &e) != 0) {
+        exec_step_fail(s, "DB", e.msg);
+        return;
+    }
+    json_t **items = xcalloc(ul.n + 1, sizeof(*items));
+    json_t *vms = json_array();
+    for (size_t i = 0; i < ul.n; i++) {
+        items[i] = json_loads(ul.items[i].undo_json ? ul.items[i].undo_json : "", 0, NULL);
+        const char *vm = json_is_object(items[i]) ? restored_vm(items[i], s->host) : NULL;
+        if (vm)
+            json_array_append_new(vms, json_string(vm));
+    }
+    for (size_t i = 0; i < ul.n; i++) {
+        bool mine = false;
+        size_t k;
+        json_t *it;
+        json_array_foreach(vms, k, it) mine =
+            mine ||
+            (json_is_object(items[i]) && str_eq(json_string_value(it), pstr(items[i], "obj")) &&
+             (restored_vm(items[i], s->host) || str_eq(pstr(items[i], "fix"), "insert_cd")));
+        if (mine)
+            exec_acts_add(s, items[i], ul.items[i].seq);
+        else
+            json_decref(items[i]);
+    }
+    free(items);
+    store_step_list_cleanup(&ul);
+    if (json_array_size(vms))
+        exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0,
+                  "resuming / starting %zu VM%s on %s", json_array_size(vms),
+                  json_array_size(vms) == 1 ? "" : "s", exec_host_label(s));
+    json_decref(vms);
+    exec_acts_next(s);
+}
+
+/* The restore's resume rule: always run (each item is skipped when its effect is there). */
+enum derive exec_restore_derive(const struct xview *v, const char *host, const json_t *params,
+                                bool later)
+{
+    (void)v, (void)host, (void)params, (void)later;
+    return DERIVE_RESEND;
+}
+
+/* ---------------------------------------------------------------- failures */
+
+/* See exec_drv.h. */
+bool exec_plan_is_upgrade(const char *plan_json)
+{
+    json_t *j = plan_json ? json_loads(plan_json, 0, NULL) : NULL;
+    const char *mode = pstr(json_array_get(json_object_get(j, "pools"), 0), "mode");
+    bool up = str_eq(mode, "upgrade");
+    json_decref(j);
+    return up;
+}
+
+/* See exec_drv.h. */
+const char *exec_step_explain(const struct exec_step *s, const char *code)
+{
+    if (s->def->kind == EXEC_K_UPGRADE && json_is_true(json_object_get(s->params, "master")))
+        return "The master's upgrade failed or was interrupted: do not continue the upgrade. "
+               "Restore the master to a working version (reboot it; if it does not start, "
+               "reinstall its old version and restore the pool database from a backup), then "
+               "Retry, or Cancel to restore the VMs and settings.";
+    return exec_explain(code);
+}
+
+/* ---------------------------------------------------------------- leaving a supporter out */
+
+/* The recovery the seed names for a supporter whose upgrade failed. */
+static char *recovery_text(const char *host)
+{
+    return xasprintf("Host %s is left out of the upgrade; the other hosts go on. To recover "
+                     "it: forget it (poolpatch host forget POOL %s, xe host-forget), "
+                     "reinstall the new version on it, then join it to the pool as a new host "
+                     "(xe pool-join).",
+                     host, host);
+}
+
+/* See exec_drv.h. */
+bool exec_upgrade_leave_out(struct exec_step *s, const char *code, const char *msg)
+{
+    if (s->seq <= 0 || s->def->kind != EXEC_K_UPGRADE ||
+        json_is_true(json_object_get(s->params, "master")))
+        return false;
+    struct exec_pool *p = s->p;
+    struct store *st = p->r->x->env.store;
+    struct err e = {0};
+    char *rec = recovery_text(exec_host_label(s));
+    json_t *why =
+        json_pack("{s:s, s:s, s:s, s:b, s:s}", "code", code ? code : "", "message", msg ? msg : "",
+                  "explanation", exec_explain(code), "left_out", 1, "recovery", rec);
+    char *txt = exec_dumps(why);
+    json_decref(why);
+    if (store_journal_skip(st, p->r->id, s->seq, txt, &e) != 0)
+        log_error(LOGM, "%s: skip: %s", p->r->id, e.msg);
+    exec_steps_refresh(p, s->seq);
+    free(txt);
+    struct store_step_list l = {0};
+    if (store_steps_list(st, p->r->id, p->name, &l, &e) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.items[i].seq <= s->seq || !str_eq(l.items[i].host, s->host) ||
+                !exec_step_unfinished(&l.items[i]))
+                continue;
+            if (store_journal_skip(st, p->r->id, l.items[i].seq, "host left out of the upgrade",
+                                   &e) != 0)
+                log_error(LOGM, "%s: skip: %s", p->r->id, e.msg);
+            exec_steps_refresh(p, l.items[i].seq); /* in place: a pump may hold the cache */
+        }
+    }
+    store_step_list_cleanup(&l);
+    exec_emit(p, exec_host_label(s), exec_step_name(s), -1, "%s", rec);
+    free(rec);
+    return true;
+}

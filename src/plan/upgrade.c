@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * upgrade.c - the planner's rolling pool upgrade (PLAN_MODE_UPGRADE): per host the actions of
+ * the seed's procedure (shared/seeds: disable, evacuate, upgrade — the host plugin
+ * prepare_host_upgrade then a reboot into the installer, or the operator's boot from media —,
+ * enable, VMs suspended / shut down for it resumed / started, VMs back home only under policy
+ * return), hosts already on the target version left out (so running it again resumes), the
+ * upgrade prechecks, and the VMs whose guest tools must be upgraded afterwards (seed step 12).
+ *
+ * The order and placement are plan.c / place.c's, one host at a time (XenCenter's Rolling Pool
+ * Upgrade wizard, xencenter.md section 6): the master first and alone, then each supporter.
+ * Migrations only ever go from a host on the old version to one on the same or a newer
+ * version, as xapi requires during a rolling upgrade (ocaml/xapi: migration to hosts whose
+ * platform version is >= the source's): the host being evacuated has not been upgraded yet, and
+ * VMs brought home go to a host just upgraded.  Pure, like the rest of the planner.
+ */
+#include <string.h>
+
+#include "base/mem.h"
+#include "base/str.h"
+#include "plan/plan_int.h"
+
+/* See plan.h. */
+bool plan_host_upgraded(const struct inv_host *h, const char *to)
+{
+    return h && to && *to && cat_version_cmp(h->product_version, to) >= 0;
+}
+
+static void push(struct plan_host *ph, size_t *cap, enum plan_action_kind k, bool manual)
+{
+    struct plan_action a = {0};
+    a.kind = k;
+    a.update_uuid = xstrdup("");
+    a.label = xstrdup("");
+    a.manual = manual;
+    PV_PUSH(ph->actions, ph->n_actions, *cap, a);
+}
+
+/* The actions of host h in an upgrade (see plan_int.h). */
+void plan_host_actions_upgrade(struct plan_ctx *c, size_t h)
+{
+    const struct inv_host *ih = &c->pool->hosts[h];
+    struct plan_host *ph = &c->ph[h];
+    struct plan_guidance_out *g = &c->g[h];
+    free(ph->version);
+    ph->version = xstrdup(ih->product_version ? ih->product_version : "");
+    if (plan_host_upgraded(ih, c->o->upgrade_to)) {
+        g->mode = PLAN_UM_UP_TO_DATE;
+        return;
+    }
+    bool evac = c->nh > 1; /* a standalone host's VMs are suspended or shut down instead */
+    size_t cap = 0;
+    push(ph, &cap, PLAN_ACT_DISABLE, false);
+    if (evac)
+        push(ph, &cap, PLAN_ACT_EVACUATE, false);
+    push(ph, &cap, PLAN_ACT_UPGRADE, c->o->upgrade_manual);
+    push(ph, &cap, PLAN_ACT_ENABLE, false);
+    push(ph, &cap, PLAN_ACT_RESTORE_VMS, false);
+    if (evac)
+        push(ph, &cap, PLAN_ACT_MIGRATE_BACK, false);
+    g->mode = PLAN_UM_UPGRADE;
+    g->evacuate = evac;
+    g->reboot = true;
+}
+
+/* ------------------------------------------------------------------ prechecks */
+
+static bool url_scheme_ok(const char *u)
+{
+    static const char *const schemes[] = {"http://", "https://", "ftp://", "nfs://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (strncasecmp(u, schemes[i], strlen(schemes[i])) == 0 && u[strlen(schemes[i])])
+            return true;
+    return false;
+}
+
+static void url_check(struct plan_ctx *c)
+{
+    const char *u = c->o->upgrade_url;
+    if (c->o->upgrade_manual) {
+        plan_add_check(c, "upgrade_manual", NULL, NULL, NULL, PLAN_SEV_INFO,
+                       xstrdup("Manual mode: boot each host from the installation media when "
+                               "poolpatch asks for it, and choose the upgrade option."));
+        return;
+    }
+    if (!u || !*u)
+        plan_add_check(c, "upgrade_url", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
+                       xstrdup("No installation URL: give the HTTP, NFS or FTP address of the "
+                               "installation media (--url), or choose manual mode (--manual)."));
+    else if (!url_scheme_ok(u))
+        plan_add_check(c, "upgrade_url", NULL, NULL, NULL, PLAN_SEV_BLOCKING,
+                       xasprintf("The installation URL '%s' is not an http://, https://, ftp:// "
+                                 "or nfs:// address.",
+                                 u));
+    else
+        plan_add_check(c, "upgrade_url", NULL, NULL, NULL, PLAN_SEV_INFO,
+                       xasprintf("Each host checks that it can reach %s (host plugin "
+                                 "prepare_host_upgrade) before it is upgraded; a master that "
+                                 "cannot reach it stops the upgrade before anything changes "
+                                 "on it.",
+                                 u));
+}
+
+/* The master must go first: a supporter on a newer version than the master is refused. */
+static void order_check(struct plan_ctx *c)
+{
+    const struct inv_host *m = &c->pool->hosts[c->master];
+    for (size_t h = 0; h < c->nh; h++) {
+        const struct inv_host *ih = &c->pool->hosts[h];
+        if (h == c->master || cat_version_cmp(ih->product_version, m->product_version) <= 0)
+            continue;
+        plan_add_check(c, "upgrade_master_first", ih->ref, NULL, NULL, PLAN_SEV_BLOCKING,
+                       xasprintf("Host %s runs %s, newer than the master %s (%s): the master "
+                                 "must be upgraded first. Restore the pool (designate the "
+                                 "newest host as master), then plan again.",
+                                 plan_host_name(ih), ih->product_version, plan_host_name(m),
+                                 m->product_version));
+    }
+}
+
+/* Hosts already on the target version, and a rolling upgrade already under way. */
+static void progress_checks(struct plan_ctx *c)
+{
+    size_t left = 0;
+    for (size_t h = 0; h < c->nh; h++) {
+        const struct inv_host *ih = &c->pool->hosts[h];
+        if (!c->selected[h])
+            continue;
+        if (!plan_host_upgraded(ih, c->o->upgrade_to)) {
+            left++;
+            continue;
+        }
+        plan_add_check(c, "already_upgraded", ih->ref, NULL, NULL, PLAN_SEV_INFO,
+                       xasprintf("Host %s already runs %s: it is skipped.", plan_host_name(ih),
+                                 ih->product_version));
+    }
+    if (c->p->partly_upgraded && left)
+        plan_add_check(c, "upgrade_in_progress", NULL, NULL, NULL, PLAN_SEV_INFO,
+                       xasprintf("The hosts of pool %s run different versions: a rolling "
+                                 "upgrade is under way. It resumes with the %zu host%s left.",
+                                 inv_pool_display_name(c->pool), left, left == 1 ? "" : "s"));
+}
+
+static bool wants_shutdown(const struct plan_opts *o, const struct inv_vm *vm)
+{
+    for (size_t i = 0; i < o->n_upgrade_shutdown; i++)
+        if (str_eq(o->upgrade_shutdown[i], vm->ref) ||
+            str_eq(o->upgrade_shutdown[i], vm->name_label) ||
+            str_eq_nocase(o->upgrade_shutdown[i], vm->uuid))
+            return true;
+    return false;
+}
+
+/* A standalone host (seed 7.2.1): its running VMs are suspended (CD ejected first) or shut
+ * down for the upgrade, and resumed / started on it afterwards. */
+static void standalone_checks(struct plan_ctx *c)
+{
+    if (c->nh != 1 || c->g[0].mode != PLAN_UM_UPGRADE)
+        return;
+    for (size_t v = 0; v < c->nv; v++) {
+        const struct inv_vm *vm = &c->pool->vms[v];
+        if (!place_vm_moves(vm) || c->vm_host[v] != 0)
+            continue;
+        plan_unmovable_check(c, v, 0, "upgrade_standalone",
+                             "runs on a host without a pool: it cannot move elsewhere",
+                             wants_shutdown(c->o, vm));
+    }
+}
+
+/* The upgrade's prechecks (run from plan_pool_checks in upgrade mode). */
+void plan_upgrade_checks(struct plan_ctx *c)
+{
+    if (c->o->mode != PLAN_MODE_UPGRADE)
+        return;
+    url_check(c);
+    order_check(c);
+    progress_checks(c);
+    standalone_checks(c);
+}
+
+/* ------------------------------------------------------------------ after placement */
+
+/* The VMs resolved by suspend / shutdown on host ref (their undo resumes / starts them there). */
+static void restore_list(struct plan_ctx *c, struct plan_action *a, const char *host_ref)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < c->p->n_checks; i++) {
+        const struct plan_check *k = &c->p->checks[i];
+        if (!k->fixable ||
+            (k->undo.kind != PLAN_FIX_RESUME_VM && k->undo.kind != PLAN_FIX_START_VM))
+            continue;
+        if (str_eq(k->undo.arg_ref, host_ref))
+            PV_PUSH(a->vms, a->n_vms, cap, xstrdup(k->undo.obj_ref));
+    }
+}
+
+/* Fill the restore actions (kept when empty: after Resolve All the re-plan no longer sees the
+ * VMs it suspended; the executor's restore step reads them from the journal) and the
+ * guest-tools list. */
+void plan_upgrade_finish(struct plan_ctx *c)
+{
+    struct plan *p = c->p;
+    p->upgrade_to = xstrdup(c->o->upgrade_to ? c->o->upgrade_to : "");
+    p->upgrade_url = xstrdup(!c->o->upgrade_manual && c->o->upgrade_url ? c->o->upgrade_url : "");
+    p->upgrade_manual = c->o->upgrade_manual;
+    size_t cap = 0;
+    for (size_t v = 0; v < c->nv; v++) {
+        const struct inv_vm *vm = &c->pool->vms[v];
+        if (!vm->is_control_domain)
+            PV_PUSH(p->tools_vms, p->n_tools_vms, cap, xstrdup(vm->ref));
+    }
+    for (size_t h = 0; h < c->nh; h++) {
+        struct plan_host *ph = &c->ph[h];
+        for (size_t i = 0; i < ph->n_actions; i++) {
+            struct plan_action *a = &ph->actions[i];
+            if (a->kind != PLAN_ACT_RESTORE_VMS)
+                continue;
+            restore_list(c, a, ph->ref);
+        }
+    }
+}
