@@ -14,8 +14,8 @@ _poolpatch()
     prev=${COMP_WORDS[COMP_CWORD-1]}
     cmd=${COMP_WORDS[1]}
     local common="--server --token-file --json --help"
-    local cmds="version serve pool updates plan apply rollouts rollout retry cancel client-id webhook
-        xapi sim"
+    local cmds="version serve pool updates plan apply upgrade rollouts rollout retry cancel client-id
+        webhook xapi sim"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
@@ -51,12 +51,13 @@ _poolpatch()
                 COMPREPLY=($(compgen -W "--by-update --by-server --sort --export-csv --all --raw
                     $common" -- "$cur"))
             fi ;;
-        plan|apply)
+        plan|apply|upgrade)
             if [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "--automated --update --file --policy --max-parallel
-                    --stay-on-release --yes --no-follow $common" -- "$cur"))
+                    --stay-on-release --yes --no-follow --upgrade --to --url --manual --shutdown
+                    --plan $common" -- "$cur"))
             fi ;;
         rollout|retry|cancel|rollouts)
             COMPREPLY=($(compgen -W "--watch $common" -- "$cur")) ;;

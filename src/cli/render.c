@@ -410,10 +410,20 @@ static void render_plan_raw(struct buf *out, const json_t *v)
     /* plan_to_json says it per pool: "mode" and "policy" */
     const json_t *p0 = json_array_get(json_object_get(v, "pools"), 0);
     bool automated = jsonx_bool(v, "automated", str_eq(jsonx_str(p0, "mode", ""), "automated"));
-    buf_printf(out, "Plan: %s, policy %s%s\n",
-               automated ? "automated updates (minimal set per host)" : "chosen updates",
-               jsonx_str(v, "policy", jsonx_str(p0, "policy", "minimal")),
-               jsonx_bool(v, "stay_on_release", false) ? ", staying on the current release" : "");
+    const json_t *up0 = json_object_get(p0, "upgrade");
+    if (up0)
+        buf_printf(out, "Plan: rolling pool upgrade to %s (%s%s), policy %s\n",
+                   jsonx_str(up0, "to", "?"),
+                   jsonx_bool(up0, "manual", false) ? "manual: you boot each host from the media"
+                                                    : "automatic from ",
+                   jsonx_bool(up0, "manual", false) ? "" : jsonx_str(up0, "url", "?"),
+                   jsonx_str(p0, "policy", "minimal"));
+    else
+        buf_printf(out, "Plan: %s, policy %s%s\n",
+                   automated ? "automated updates (minimal set per host)" : "chosen updates",
+                   jsonx_str(v, "policy", jsonx_str(p0, "policy", "minimal")),
+                   jsonx_bool(v, "stay_on_release", false) ? ", staying on the current release"
+                                                           : "");
     json_array_foreach(json_object_get(v, "pools"), i, p)
     {
         const json_t *pcs = json_object_get(p, "prechecks");
@@ -489,6 +499,10 @@ static void render_plan_raw(struct buf *out, const json_t *v)
             buf_puts(out, "  ");
             render_totals(out, json_object_get(p, "totals"));
         }
+        char *tools = join(json_object_get(json_object_get(p, "upgrade"), "tools_vm_names"), NULL);
+        if (tools)
+            buf_printf(out, "  Afterwards, upgrade the guest tools of: %s\n", tools);
+        free(tools);
     }
     if (json_is_object(json_object_get(v, "totals"))) {
         buf_puts(out, "\nTotal: ");

@@ -250,6 +250,10 @@ call("POST", "/api/v1/updates/dismiss", {"ids": []}, want=400, check_request=Fal
 call("POST", "/api/v1/plans", {"pools": ["small"], "automated": True, "policy": "return"}, want=200)
 call("POST", "/api/v1/plans", {"policy": "fast"}, want=400, check_request=False)
 call("POST", "/api/v1/plans", {"max_parallel": 1000}, want=400, check_request=False)
+call("POST", "/api/v1/upgrades", {"pools": ["small"], "to": "8.4.0", "url": "http://media.example/xs84/",
+                                  "dry_run": True}, want=200)
+call("POST", "/api/v1/upgrades", {"pools": ["small"], "url": "http://media.example/xs84/"}, want=400,
+     check_request=False)
 _, started = call("POST", "/api/v1/rollouts", {"pools": ["small"], "automated": True, "max_parallel": 1}, want=201)
 rid = (started or {}).get("id", "none")
 call("GET", "/api/v1/rollouts", want=200)
