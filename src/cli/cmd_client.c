@@ -695,10 +695,16 @@ static int upgrade_opt(const char *cmd, const char *usage, struct plan_args *pa,
     }
 }
 
-/* Check an upgrade's arguments and complete its body; 0, or 2 after a usage error. */
+/* Check an upgrade's arguments (none of them without an upgrade) and complete its body; 0, or 2
+ * after a usage error. */
 static int finish_upgrade(const char *cmd, const char *usage, struct plan_args *pa, size_t n_pools,
                           json_t *shut)
 {
+    if (!pa->upgrade && (json_object_get(pa->req, "to") || json_object_get(pa->req, "url") ||
+                         json_object_get(pa->req, "manual") || json_array_size(shut)))
+        return usage_error(cmd, "--to, --url, --manual and --shutdown are for upgrades", usage);
+    if (!pa->upgrade)
+        return 0;
     if (pa->update_opt)
         return usage_error(cmd,
                            "--automated, --update, --file, --stay-on-release and --max-parallel "
@@ -736,7 +742,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                                        COMMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     json_t *updates = json_array(), *pools = json_array(), *shut = json_array();
-    int c;
+    int c, ret = 2;
 
     pa->req = json_object();
     pa->follow = true;
@@ -804,12 +810,8 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             break;
         case 'h':
             printf("usage: %s\n%s%s", usage, PLAN_HELP, COMMON_HELP);
-            json_decref(updates);
-            json_decref(pools);
-            json_decref(shut);
-            json_decref(pa->req);
-            pa->req = NULL;
-            return -1;
+            ret = -1;
+            goto bad;
         default:
             usage_error(cmd, "bad option", usage);
             goto bad;
@@ -817,16 +819,11 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
     }
     for (int i = optind; i < argc; i++)
         json_array_append_new(pools, json_string(argv[i]));
-    if (!pa->upgrade && (json_object_get(pa->req, "to") || json_object_get(pa->req, "url") ||
-                         json_object_get(pa->req, "manual") || json_array_size(shut))) {
-        usage_error(cmd, "--to, --url, --manual and --shutdown are for upgrades", usage);
-        goto bad;
-    }
     if (pa->automated && (json_array_size(updates) || json_object_get(pa->req, "file"))) {
         usage_error(cmd, "--automated cannot be combined with --update or --file", usage);
         goto bad;
     }
-    if (pa->upgrade && finish_upgrade(cmd, usage, pa, json_array_size(pools), shut) != 0)
+    if (finish_upgrade(cmd, usage, pa, json_array_size(pools), shut) != 0)
         goto bad;
     json_decref(shut);
     shut = NULL;
@@ -844,7 +841,7 @@ bad:
     json_decref(shut);
     json_decref(pa->req);
     pa->req = NULL;
-    return 2;
+    return ret;
 }
 
 int cmd_plan(int argc, char **argv)
