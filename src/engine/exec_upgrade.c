@@ -16,6 +16,7 @@
  * (host-forget, reinstall, pool-join) and the pool goes on; the master's failure halts the pool
  * with "restore the master" (never continue).  Engine thread only.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -46,24 +47,34 @@ static bool on_target(const struct xview *v, const char *host, const json_t *par
     return *to && cat_version_cmp(host_version(v, host), to) >= 0;
 }
 
-struct live_ctx {
+struct rejoin_ctx {
     const struct xview *v;
+    const char *master;
+    double since; /* the master's agent_start_time */
     bool all;
 };
 
-static bool host_live_fn(void *c, const char *ref, const struct xapi_value *rec)
+static bool rejoined_fn(void *c, const char *ref, const struct xapi_value *rec)
 {
     (void)rec;
-    struct live_ctx *l = c;
-    l->all = l->all && xv_host_live(l->v, ref);
-    return l->all;
+    struct rejoin_ctx *r = c;
+    if (str_eq(ref, r->master))
+        return true;
+    r->all = xv_host_live(r->v, ref) &&
+             strtod(xv_host_oc(r->v, ref, "agent_start_time"), NULL) >= r->since;
+    return r->all;
 }
 
-static bool all_hosts_live(const struct xview *v)
+/* Every supporter rejoined the master after its return (the pool left emergency mode): live,
+ * and its xapi (re)started since the master's (a supporter in emergency mode restarts its xapi
+ * until it joins, which rewrites other_config:agent_start_time; xapi marks a silent one not
+ * live only after host_assumed_dead_interval, db_gc.ml). */
+static bool supporters_rejoined(const struct xview *v, const char *master)
 {
-    struct live_ctx l = {v, true};
-    v->foreach (v->ctx, "host", host_live_fn, &l);
-    return l.all;
+    struct rejoin_ctx r = {v, master, strtod(xv_host_oc(v, master, "agent_start_time"), NULL),
+                           true};
+    v->foreach (v->ctx, "host", rejoined_fn, &r);
+    return r.all;
 }
 
 /* Back from a reboot (boot_time changed), live, and still on the old version. */
@@ -83,8 +94,9 @@ enum derive exec_upgrade_derive(const struct xview *v, const char *host, const j
         if (!xv_host_pbds_plugged(v, host))
             return DERIVE_WAIT;
         /* the master is back: the supporters leave emergency mode by themselves */
-        return json_is_true(json_object_get(params, "master")) && !all_hosts_live(v) ? DERIVE_WAIT
-                                                                                     : DERIVE_DONE;
+        return json_is_true(json_object_get(params, "master")) && !supporters_rejoined(v, host)
+                   ? DERIVE_WAIT
+                   : DERIVE_DONE;
     }
     if (on_target(v, host, params))
         return DERIVE_WAIT; /* back on the new version, not live yet */

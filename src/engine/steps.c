@@ -67,10 +67,17 @@ static json_t *str_array(const char *const *v, size_t n)
 /* Options to JSON (see exec_int.h). */
 json_t *exec_opts_to_json(const struct plan_opts *o)
 {
-    return json_pack("{s:i, s:i, s:o, s:o, s:i, s:I}", "mode", (int)o->mode, "policy",
-                     (int)o->policy, "selected", str_array(o->selected, o->n_selected), "hosts",
-                     str_array(o->hosts, o->n_hosts), "max_parallel_hosts", o->max_parallel_hosts,
-                     "vm_overhead", (json_int_t)o->vm_overhead);
+    json_t *j = json_pack("{s:i, s:i, s:o, s:o, s:i, s:I}", "mode", (int)o->mode, "policy",
+                          (int)o->policy, "selected", str_array(o->selected, o->n_selected),
+                          "hosts", str_array(o->hosts, o->n_hosts), "max_parallel_hosts",
+                          o->max_parallel_hosts, "vm_overhead", (json_int_t)o->vm_overhead);
+    if (o->mode == PLAN_MODE_UPGRADE)
+        json_object_set_new(
+            j, "upgrade",
+            json_pack("{s:s, s:s, s:b, s:o}", "to", o->upgrade_to ? o->upgrade_to : "", "url",
+                      o->upgrade_url ? o->upgrade_url : "", "manual", o->upgrade_manual, "shutdown",
+                      str_array(o->upgrade_shutdown, o->n_upgrade_shutdown)));
+    return j;
 }
 
 static const char **str_array_from(const json_t *a, size_t *n)
@@ -99,6 +106,12 @@ void exec_opts_from_json(const json_t *j, struct plan_opts *o, const char ***sel
     o->hosts = *hosts;
     o->max_parallel_hosts = (int)jsonx_int(j, "max_parallel_hosts", 0);
     o->vm_overhead = jsonx_int(j, "vm_overhead", 0);
+    const json_t *up = json_object_get(j, "upgrade");
+    if (up) { /* the VMs to shut down are resolved already: the re-plan needs no list */
+        o->upgrade_to = jsonx_str(up, "to", NULL);
+        o->upgrade_url = jsonx_str(up, "url", NULL);
+        o->upgrade_manual = jsonx_bool(up, "manual", false);
+    }
 }
 
 /* ---------------------------------------------------------------- plans to steps */
