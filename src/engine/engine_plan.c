@@ -175,12 +175,6 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
     }
     json_object_set_new(o, "updates", updates);
     json_object_set_new(o, "totals", totals_json(p));
-    if (p->mode == PLAN_MODE_UPGRADE) { /* the guest tools to upgrade afterwards, by name */
-        json_t *names = json_array();
-        for (size_t i = 0; i < p->n_tools_vms; i++)
-            json_array_append_new(names, json_string(vm_name(inv, p->tools_vms[i])));
-        json_object_set_new(json_object_get(o, "upgrade"), "tools_vm_names", names);
-    }
     return o;
 }
 

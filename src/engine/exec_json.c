@@ -102,6 +102,7 @@ static json_t *plan_facts(const char *plan_text)
 {
     json_t *plan = plan_text ? json_loads(plan_text, 0, NULL) : NULL;
     json_t *hosts = json_object(), *names = json_object(), *updates = json_object();
+    json_t *upgrades = json_object(); /* pool -> the plan's "upgrade" (target, guest tools) */
     double predicted = 0;
     json_t *pl, *h, *a;
     size_t i, k, m;
@@ -109,6 +110,8 @@ static json_t *plan_facts(const char *plan_text)
     {
         const char *pool = json_string_value(json_object_get(pl, "pool"));
         double w = json_number_value(json_object_get(json_object_get(pl, "totals"), "window_s"));
+        if (pool && json_is_object(json_object_get(pl, "upgrade")))
+            json_object_set(upgrades, pool, json_object_get(pl, "upgrade"));
         predicted = w > predicted ? w : predicted;
         json_array_foreach(json_object_get(pl, "hosts"), k, h)
         {
@@ -132,8 +135,8 @@ static json_t *plan_facts(const char *plan_text)
         }
     }
     json_decref(plan);
-    return json_pack("{s:f, s:o, s:o, s:o}", "predicted_s", predicted, "hosts", hosts, "names",
-                     names, "updates", updates);
+    return json_pack("{s:f, s:o, s:o, s:o, s:o}", "predicted_s", predicted, "hosts", hosts, "names",
+                     names, "updates", updates, "upgrades", upgrades);
 }
 
 /* The facts of rollout id's plan (new reference), from the cache or read and parsed now. */
@@ -179,6 +182,7 @@ struct jhost {
     char *cur_kind;           /* first unfinished step (a failed one preferred), or NULL */
     bool cur_back, cur_failed;
     char *fail_msg;
+    char *left_out; /* upgrade: the recovery of a supporter left out, or NULL */
     bool livepatch_ok, rebooted, applied;
     json_t *updates_applied, *vms, *log;
     json_t *mig_entry; /* the log entry of the current run of migrations (borrowed from log) */
@@ -349,6 +353,13 @@ static void host_row(struct jscan *j, struct jpool *p, const struct store_step_r
     h->skipped += r->state == STORE_STEP_SKIPPED;
     h->failed += r->state == STORE_STEP_FAILED;
     h->started += r->state != STORE_STEP_PENDING;
+    if (str_eq(r->kind, SK_UPGRADE) && r->state == STORE_STEP_SKIPPED && r->error &&
+        strstr(r->error, "\"left_out\"")) {
+        json_t *why = json_loads(r->error, 0, NULL);
+        free(h->left_out);
+        h->left_out = xstrdup(jsonx_str(why, "recovery", "left out of the upgrade"));
+        json_decref(why);
+    }
     if (!fin(r->state) && (!h->cur_kind || (r->state == STORE_STEP_FAILED && !h->cur_failed))) {
         free(h->cur_kind);
         h->cur_kind = xstrdup(r->kind);
@@ -433,6 +444,7 @@ static void host_cleanup(struct jhost *h)
     free(h->name);
     free(h->cur_kind);
     free(h->fail_msg);
+    free(h->left_out);
     json_decref(h->updates_applied);
     json_decref(h->vms);
     json_decref(h->log);
@@ -463,6 +475,8 @@ static const char *host_state(const struct jhost *h, enum store_rollout_state ro
 {
     if (h->failed > 0)
         return "failed";
+    if (h->left_out)
+        return "left_out"; /* an upgrade that failed on a supporter: the others went on */
     if (h->total == 0)
         return rollout_stopped(ro) || ro == STORE_ROLLOUT_DONE ? "skipped" : "waiting";
     if (h->done == h->total)
@@ -479,6 +493,8 @@ static json_t *host_message(const struct jhost *h, const char *state)
     char m[128];
     if (h->fail_msg && str_eq(state, "failed"))
         return json_string(h->fail_msg);
+    if (h->left_out && str_eq(state, "left_out"))
+        return json_string(h->left_out);
     if (str_eq(state, "skipped") && h->total == 0)
         return json_string("no work planned for this host");
     if (str_eq(state, "skipped")) {
@@ -587,11 +603,14 @@ static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *f
         c->total++;
         c->done += str_eq(st, "done");
         c->skipped += str_eq(st, "skipped");
-        c->failed += str_eq(st, "failed");
+        c->failed += str_eq(st, "failed") || str_eq(st, "left_out");
         c->not_started += str_eq(st, "not_started") || str_eq(st, "waiting");
         json_array_append_new(hosts, host_json(h, p->name, ro, facts, host_facts, detail));
     }
     json_object_set_new(pj, "hosts", hosts);
+    json_t *up = json_object_get(json_object_get(facts, "upgrades"), p->name);
+    if (up) /* an upgrade: its target and the guest tools to upgrade afterwards */
+        json_object_set(pj, "upgrade", up);
     return pj;
 }
 

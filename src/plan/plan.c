@@ -823,9 +823,12 @@ void plan_free(struct plan *p)
     free(p->upload_sr_name);
     free(p->upgrade_to);
     free(p->upgrade_url);
-    for (size_t i = 0; i < p->n_tools_vms; i++)
+    for (size_t i = 0; i < p->n_tools_vms; i++) {
         free(p->tools_vms[i]);
+        free(p->tools_vm_names[i]);
+    }
     free(p->tools_vms);
+    free(p->tools_vm_names);
     for (size_t i = 0; i < p->n_uploads; i++)
         free(p->uploads[i]);
     free(p->uploads);

@@ -271,6 +271,7 @@ struct plan {
     char *upgrade_url;
     bool upgrade_manual;
     char **tools_vms;
+    char **tools_vm_names; /* their names, same order */
     size_t n_tools_vms;
 };
 

@@ -203,12 +203,17 @@ void plan_upgrade_finish(struct plan_ctx *c)
     p->upgrade_to = xstrdup(c->o->upgrade_to ? c->o->upgrade_to : "");
     p->upgrade_url = xstrdup(!c->o->upgrade_manual && c->o->upgrade_url ? c->o->upgrade_url : "");
     p->upgrade_manual = c->o->upgrade_manual;
-    size_t cap = 0;
+    size_t n = 0;
+    p->tools_vms = xcalloc(c->nv + 1, sizeof(*p->tools_vms));
+    p->tools_vm_names = xcalloc(c->nv + 1, sizeof(*p->tools_vm_names));
     for (size_t v = 0; v < c->nv; v++) {
         const struct inv_vm *vm = &c->pool->vms[v];
-        if (!vm->is_control_domain)
-            PV_PUSH(p->tools_vms, p->n_tools_vms, cap, xstrdup(vm->ref));
+        if (vm->is_control_domain)
+            continue;
+        p->tools_vms[n] = xstrdup(vm->ref);
+        p->tools_vm_names[n++] = xstrdup(plan_vm_name(vm));
     }
+    p->n_tools_vms = n;
     for (size_t h = 0; h < c->nh; h++) {
         struct plan_host *ph = &c->ph[h];
         for (size_t i = 0; i < ph->n_actions; i++) {
