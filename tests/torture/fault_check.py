@@ -59,6 +59,8 @@ def facts(master):
 
 def check_report(ro, before, now, out):
     when = ro.get("state") or "?"
+    if when == "cancel_failed" and not ro.get("findings"):
+        out.append("cancel_failed without findings naming what is left")
     for h in ro["pools"][0]["hosts"]:
         hn = h["name"]
         ph, bh = now["hosts"].get(hn, {}), before["hosts"].get(hn, {})
