@@ -70,9 +70,9 @@ def main():
             "|---|---|---|---|---|---|---|"]
     for i, c in enumerate(cells, 1):
         want = c["want"] + (" " + c["code"] if c.get("code") else "")
-        xf = c.get("xfail") or c.get("xfail_inproc") or c.get("xfail_http")
-        if xf:
-            want += f" (known failure: {xf})"
+        for key, where in (("xfail", ""), ("xfail_inproc", " in-process"), ("xfail_http", " over HTTP")):
+            if c.get(key):
+                want += f" (known failure{where}: {c[key]})"
         rows.append(f"| {i} | {c['fault']} | {c['step']} | {c.get('then', '-')} | {want} | "
                     f"{column(inproc, i)} | {column(http, i)} |")
     counts = {}

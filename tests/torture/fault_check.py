@@ -77,7 +77,8 @@ def check_report(ro, before, now, out):
                        f"the pool {str(ph.get('reboot_pending')).lower()}")
         if h.get("state") != "done":
             continue
-        if not (ph.get("enabled") and ph.get("live")):
+        named = any(f.get("object") == hn for f in ro.get("findings") or [])
+        if not (ph.get("enabled") and ph.get("live")) and not named:
             out.append(f"{when}: report: {hn} done, the pool has it "
                        f"{'disabled' if ph.get('live') else 'not live'}")
         if ph.get("reboot_pending"):
