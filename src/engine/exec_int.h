@@ -265,7 +265,14 @@ bool exec_cancel_complete(bool every_undo_done, const json_t *findings);
 
 /* ---- errors ---- */
 
-/* A plain-language explanation of an XAPI (or our own) error code; never NULL. */
+/* A plain-language explanation of an XAPI (or our own) error code; never NULL.  The table
+ * (explain.c) is the one list of codes docs/engine.md "Error codes" shows; a code ending in
+ * '*' there stands for a family (SR_BACKEND_FAILURE_*, UPDATE_PRECHECK_FAILED_*). */
 const char *exec_explain(const char *code);
+/* The i-th code of that table, NULL past its end (for the docs test). */
+const char *exec_explain_code(size_t i);
+/* msg with every OpaqueRef and uuid of an object in v replaced by its name_label (kept when the
+ * object is unknown or unnamed).  New string.  Pure. */
+char *exec_name_refs(const struct xview *v, const char *msg);
 
 #endif

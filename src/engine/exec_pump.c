@@ -230,6 +230,14 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
     struct exec_pool *p = s->p;
     struct exec *x = p->r->x;
     struct err e = {0};
+    /* names instead of OpaqueRefs and uuids (XAPI's parameters); the code stays verbatim */
+    struct xapi_client *c = exec_pool_client(p);
+    char *named = NULL;
+    if (c && msg) {
+        struct xview v;
+        exec_view_of(&v, c);
+        msg = named = exec_name_refs(&v, msg);
+    }
     json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message", msg ? msg : "",
                            "explanation", exec_step_explain(s, code));
     char *txt = exec_dumps(ej);
@@ -241,6 +249,7 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
     free(txt);
     exec_emit(p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1, "%s failed: %s",
               exec_step_name(s), msg ? msg : code);
+    free(named);
     if (s->seq == 0) { /* the cancel procedure: verify what is left, then finish */
         exec_unlink_step(s);
         exec_step_free(s);

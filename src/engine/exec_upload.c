@@ -173,6 +173,23 @@ static void up_task_poll(struct exec_step *s)
         exec_step_fail_err(s, e.code, &e);
 }
 
+/* The PUT was refused or cut: the task says why when xapi failed it (SR_BACKEND_FAILURE_44:
+ * the SR is full — storage, not the network); else the transport error stands. */
+static void up_put_failed_task(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)e;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    const char *status = rc == 0 ? xapi_struct_str(res, "status", "") : "";
+    if (str_eq(status, "failure") && xapi_array_len(xapi_struct_get(res, "error_info")) > 0) {
+        up_task_final(s, res);
+        return;
+    }
+    exec_step_fail(s, "TRANSPORT", s->last_err);
+}
+
 static void up_put_done(void *ctx, int rc, const struct err *e)
 {
     struct exec_step *s = ctx;
@@ -181,6 +198,11 @@ static void up_put_done(void *ctx, int rc, const struct err *e)
         return;
     zimg_close(s->z);
     s->z = NULL;
+    if (rc != 0 && rc == PP_ETRANSPORT && s->task) {
+        str_lcpy(s->last_err, e && e->msg[0] ? e->msg : "upload failed", sizeof(s->last_err));
+        exec_send_call(s, "task.get_record", exec_params_v(1, s->task), false, up_put_failed_task);
+        return;
+    }
     if (rc != 0) {
         exec_step_fail_err(s, rc, e);
         return;

@@ -745,6 +745,90 @@ static void test_explain(void **state)
     assert_non_null(strstr(exec_explain("HOST_RETURN_TIMEOUT"), "come back"));
     assert_non_null(exec_explain(NULL));
     assert_non_null(exec_explain("NOT_A_CODE"));
+    /* storage is storage (never a network error); the SR full has its own words */
+    assert_non_null(strstr(exec_explain("SR_BACKEND_FAILURE_44"), "full"));
+    assert_non_null(strstr(exec_explain("SR_BACKEND_FAILURE_46"), "storage repository"));
+    assert_null(strstr(exec_explain("INVALID_UPDATE_FILE"), "XAPI refused"));
+    assert_non_null(strstr(exec_explain("HOST_HAS_RESIDENT_VMS"), "names them"));
+}
+
+/* The codes of docs/engine.md "Error codes" (between its markers), one per table row. */
+static size_t doc_codes(char codes[][64], size_t max)
+{
+    FILE *f = fopen(PP_SOURCE_ROOT "/docs/engine.md", "r");
+    assert_non_null(f);
+    char line[2048];
+    bool in = false;
+    size_t n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (strstr(line, "<!-- error-codes:begin"))
+            in = true;
+        else if (strstr(line, "<!-- error-codes:end"))
+            in = false;
+        else if (in && str_has_prefix(line, "| `") && n < max) {
+            const char *c = line + 3;
+            size_t len = strcspn(c, "`");
+            assert_true(len > 0 && len < 64);
+            memcpy(codes[n], c, len);
+            codes[n++][len] = 0;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/* Docs and code agree on the codes: every code of the docs' table has its explanation in the
+ * code's table and every code of the code's table is in the docs. */
+static void test_explain_codes_match_docs(void **state)
+{
+    (void)state;
+    static char codes[256][64];
+    size_t n = doc_codes(codes, 256);
+    assert_true(n > 40);
+    size_t m = 0;
+    for (; exec_explain_code(m); m++) {
+        bool found = false;
+        for (size_t i = 0; i < n && !found; i++)
+            found = str_eq(codes[i], exec_explain_code(m));
+        if (!found)
+            fail_msg("code %s is explained in src/engine/explain.c but not listed in "
+                     "docs/engine.md \"Error codes\"",
+                     exec_explain_code(m));
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < m && !found; k++)
+            found = str_eq(codes[i], exec_explain_code(k));
+        if (!found)
+            fail_msg("code %s of docs/engine.md has no explanation in src/engine/explain.c",
+                     codes[i]);
+    }
+    assert_int_equal(n, m);
+}
+
+/* Messages name objects: OpaqueRefs and uuids of known objects become their names. */
+static void test_name_refs(void **state)
+{
+    (void)state;
+    struct table t;
+    struct xview v;
+    world(&t, &v);
+    xapi_struct_set_string(t_add(&t, "vm", "OpaqueRef:ab12-cd"), "name_label", "web-2");
+    struct xapi_value *h = t_add(&t, "host", "OpaqueRef:77-ee");
+    xapi_struct_set_string(h, "name_label", "h2");
+    xapi_struct_set_string(h, "uuid", "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01");
+    char *m = exec_name_refs(&v, "VM_MIGRATE_FAILED [OpaqueRef:ab12-cd, OpaqueRef:77-ee, "
+                                 "OpaqueRef:0ff, simulated]");
+    assert_string_equal(m, "VM_MIGRATE_FAILED [web-2, h2, OpaqueRef:0ff, simulated]");
+    free(m);
+    m = exec_name_refs(&v, "on 5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01, not "
+                           "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b0122");
+    assert_string_equal(m, "on h2, not 5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b0122");
+    free(m);
+    m = exec_name_refs(&v, NULL);
+    assert_string_equal(m, "");
+    free(m);
+    t_free(&t);
 }
 
 int main(void)
@@ -761,6 +845,8 @@ int main(void)
         cmocka_unit_test(test_derive_reboot_never_twice),
         cmocka_unit_test(test_derive_fixes_and_undo),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_explain_codes_match_docs),
+        cmocka_unit_test(test_name_refs),
         cmocka_unit_test(test_verify_findings),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -408,6 +408,43 @@ static void test_livepatch_fails_replan_resolves(void **state)
     world_free(&w);
 }
 
+/* The SR full during the upload (SR_BACKEND_FAILURE_44): halted at the upload with the SR's
+ * code and the storage explanation (not a network error); Cancel leaves no image behind. */
+static void sr_full_case(double scale)
+{
+    struct world w;
+    world_new_mode(&w, U_REBOOT, true, true, scale);
+    fault(&w, "{\"type\": \"sr_full\", \"sr\": \"nfs\"}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_HALTED)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    json_t *err = json_object_get(j, "error");
+    assert_string_equal(pool_error_code(j), "SR_BACKEND_FAILURE_44");
+    assert_string_equal(json_string_value(json_object_get(err, "step")), "upload");
+    assert_non_null(strstr(json_string_value(json_object_get(err, "explanation")), "full"));
+    json_decref(j);
+    fault(&w, "{\"type\": \"clear\"}");
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    json_decref(j);
+    json_t *s = check_invariants(&w, NULL, true);
+    json_decref(s);
+    world_free(&w);
+}
+
+static void test_sr_full_is_storage(void **state)
+{
+    (void)state;
+    sr_full_case(0);      /* in-process */
+    sr_full_case(2000.0); /* over HTTP: the PUT is refused, the task says why */
+}
+
 static void test_host_never_returns_then_retry(void **state)
 {
     (void)state;
@@ -912,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_automated_over_http),
         cmocka_unit_test(test_livepatch_only),
         cmocka_unit_test(test_livepatch_fails_replan_resolves),
+        cmocka_unit_test(test_sr_full_is_storage),
         cmocka_unit_test(test_host_never_returns_then_retry),
         cmocka_unit_test(test_migration_failure_then_retry),
         cmocka_unit_test(test_precheck_failure_then_cancel),
