@@ -29,12 +29,13 @@ _poolpatch()
         --policy) COMPREPLY=($(compgen -W "return minimal" -- "$cur")); return 0 ;;
         --sort) COMPREPLY=($(compgen -W "pool date" -- "$cur")); return 0 ;;
         --log-level) COMPREPLY=($(compgen -W "debug info warn error off" -- "$cur")); return 0 ;;
+        --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return 0 ;;
     esac
     case "$cmd" in
         serve)
             COMPREPLY=($(compgen -W "--config --listen --db --token-file --read-token-file
                 --web-root --catalog-url --vendor-origin --server-name --check-interval
-                --ca-bundle --log-level --rotate-key --help" -- "$cur")) ;;
+                --ca-bundle --log-level --log-format --rotate-key --help" -- "$cur")) ;;
         pool)
             if [ "$COMP_CWORD" -eq 2 ]; then
                 COMPREPLY=($(compgen -W "add list remove" -- "$cur"))

@@ -207,6 +207,7 @@ struct api_settings {
     unsigned max_per_ip;        /* connections per client address */
     char log_level[16];         /* "" = default */
     char log_file[1024];
+    char log_format[8];   /* "text" (default) or "json" */
     int check_interval_s; /* -1 = the engine's setting / default */
     unsigned max_connections;
     unsigned conn_timeout_s;

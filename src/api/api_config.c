@@ -123,6 +123,11 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         return err_set(e, PP_EINVAL, "log_level: '%s' is not one of debug, info, warn, error, off",
                        value);
     }
+    if (str_eq(key, "log_format")) {
+        if (str_eq(value, "text") || str_eq(value, "json"))
+            return set_str(s->log_format, sizeof s->log_format, key, value, e);
+        return err_set(e, PP_EINVAL, "log_format: '%s' is not one of text, json", value);
+    }
     if (str_eq(key, "check_interval")) {
         /* seconds; 0 turns periodic checking off */
         if ((rc = set_uint(key, value, 0, 30 * 86400, &v, e)) != 0)
@@ -169,12 +174,13 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         s->webhook_retry_base_s = (int)v;
         return 0;
     }
-    return err_set(e, PP_EINVAL,
-                   "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
-                   "check_interval, log_level, log_file, max_connections, connection_timeout, "
-                   "max_body, request_timeout, host_return_timeout, vendor_origins, "
-                   "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle)",
-                   key);
+    return err_set(
+        e, PP_EINVAL,
+        "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
+        "check_interval, log_level, log_file, log_format, max_connections, connection_timeout, "
+        "max_body, request_timeout, host_return_timeout, vendor_origins, "
+        "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle)",
+        key);
 }
 
 static char *trim(char *s)

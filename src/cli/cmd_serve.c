@@ -32,9 +32,10 @@ static const char SERVE_USAGE[] =
     "usage: poolpatch serve [--config FILE] [--listen ADDR:PORT] [--db PATH] [--token-file PATH]\n"
     "                       [--read-token-file PATH] [--web-root DIR] [--catalog-url URL]\n"
     "                       [--vendor-origin URL] [--server-name NAME] [--check-interval SECONDS]\n"
-    "                       [--ca-bundle FILE] [--log-level debug|info|warn|error] [--rotate-key]\n"
+    "                       [--ca-bundle FILE] [--log-level debug|info|warn|error]\n"
+    "                       [--log-format text|json] [--rotate-key]\n"
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
-    "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file,\n"
+    "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file, log_format,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
     "host_return_timeout, webhook_retry_base, ca_bundle.  Options override the file.  See "
     "docs/rest-api.md and docs/security.md.\n";
@@ -103,6 +104,7 @@ static const struct serve_opt {
     {"check-interval", required_argument, 'i', "check_interval"},
     {"ca-bundle", required_argument, 'B', "ca_bundle"},
     {"log-level", required_argument, 'L', "log_level"},
+    {"log-format", required_argument, 'J', "log_format"},
     {"rotate-key", no_argument, 'R', NULL},
     {"help", no_argument, 'h', NULL},
 };
@@ -197,6 +199,10 @@ static int prepare(const struct api_settings *s, int *lock_fd, char *token, char
     if (s->log_level[0])
         log_level_parse(s->log_level, &lvl);
     log_set_level(lvl);
+    enum log_format fmt = LOG_FMT_TEXT;
+    if (s->log_format[0])
+        log_format_parse(s->log_format, &fmt);
+    log_set_format(fmt);
     if (!s->db[0] || !s->token_file[0])
         return err_set(e, PP_EINVAL,
                        "no state directory: set HOME or POOLPATCH_HOME, or pass --db and "
@@ -217,14 +223,14 @@ static void announce(const char *host, uint16_t port, const struct api_settings 
     bool v6 = strchr(host, ':') != NULL;
 
     if (!str_has_prefix(host, "127.") && !str_eq(host, "::1"))
-        fprintf(stderr,
-                "poolpatch serve: warning: listening on %s, not loopback: the API (token "
-                "required) and web UI are reachable from the network without TLS\n",
-                host);
-    fprintf(stderr,
-            "poolpatch daemon: web UI and API on http://%s%s%s:%u/ (API token in %s); "
-            "Ctrl-C stops it\n",
-            v6 ? "[" : "", host, v6 ? "]" : "", port, s->token_file);
+        log_console(LOG_LVL_WARN, "serve",
+                    "poolpatch serve: warning: listening on %s, not loopback: the API (token "
+                    "required) and web UI are reachable from the network without TLS",
+                    host);
+    log_console(LOG_LVL_INFO, "serve",
+                "poolpatch daemon: web UI and API on http://%s%s%s:%u/ (API token in %s); "
+                "Ctrl-C stops it",
+                v6 ? "[" : "", host, v6 ? "]" : "", port, s->token_file);
     log_info("serve", "started, database %s", s->db);
 }
 
@@ -304,7 +310,8 @@ int cmd_serve(int argc, char **argv)
     else
         ret = 1;
     if (ret != 0)
-        fprintf(stderr, "poolpatch serve: %s\n", e.msg[0] ? e.msg : err_code_name(e.code));
+        log_console(LOG_LVL_ERROR, "serve", "poolpatch serve: %s",
+                    e.msg[0] ? e.msg : err_code_name(e.code));
     memset(token, 0, sizeof token);
     memset(read_token, 0, sizeof read_token);
     if (lock_fd >= 0)

@@ -8,11 +8,14 @@
 #include <cmocka.h>
 #include <string.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <jansson.h>
 
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/jsonx.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/rng.h"
 #include "base/str.h"
@@ -113,6 +116,71 @@ static void test_clock_virtual_and_scaled(void **state)
     assert_int_equal(clock_advance(s, 1), PP_ESTATE);
     clock_free(s);
     clock_free(NULL);
+}
+
+/* --log-format json: every line is one JSON object that parses, whatever the message holds
+ * (quotes, newlines, ESC, C1 controls, invalid UTF-8, 6,000 bytes); text stays one line a message.
+ */
+static void test_log_json(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/pp-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(log_set_file(path), 0);
+    log_set_level(LOG_LVL_DEBUG);
+    log_set_format(LOG_FMT_JSON);
+    char big[6001];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    log_warn("xapi",
+             "host \"a\\b\"\nnext \x1b[2J bell\x07 c1\xc2\x9b bad\xff\xfe \xc3\xa9t\xc3\xa9");
+    log_info("engine", "%s", big);
+    log_error(NULL, "plain");
+    log_set_format(LOG_FMT_TEXT);
+    log_info("engine", "text again");
+    log_set_file(NULL);
+    log_set_level(LOG_LVL_OFF);
+
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (n < 3 && getline(&line, &cap, f) > 0) {
+        json_error_t je;
+        json_t *v = json_loads(line, 0, &je);
+        if (!v)
+            fail_msg("line %d is not JSON (%s): %s", n + 1, je.text, line);
+        const char *msg = json_string_value(json_object_get(v, "msg"));
+        assert_non_null(json_string_value(json_object_get(v, "time")));
+        assert_true(json_integer_value(json_object_get(v, "pid")) == (json_int_t)getpid());
+        if (n == 0) {
+            assert_string_equal(json_string_value(json_object_get(v, "level")), "warn");
+            assert_string_equal(json_string_value(json_object_get(v, "module")), "xapi");
+            assert_string_equal(msg, "host \"a\\b\"\nnext \x1b[2J bell\x07 c1\xc2\x9b "
+                                     "bad\xef\xbf\xbd\xef\xbf\xbd \xc3\xa9t\xc3\xa9");
+            assert_null(strchr(line, 0x1b)); /* escaped on the wire, not raw */
+        } else if (n == 1) {
+            assert_string_equal(msg, big); /* longer than the line buffer: whole */
+        } else {
+            assert_string_equal(json_string_value(json_object_get(v, "module")), "-");
+            assert_string_equal(msg, "plain");
+        }
+        json_decref(v);
+        n++;
+    }
+    assert_int_equal(n, 3);
+    assert_true(getline(&line, &cap, f) > 0);
+    assert_non_null(strstr(line, "info  [engine] text again"));
+    free(line);
+    fclose(f);
+    unlink(path);
+    enum log_format fmt;
+    assert_int_equal(log_format_parse("json", &fmt), 0);
+    assert_int_equal(fmt, LOG_FMT_JSON);
+    assert_int_not_equal(log_format_parse("xml", &fmt), 0);
 }
 
 /* clock_deadline_ts: ms from now, nanoseconds carried into seconds, never in the past. */
@@ -284,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_clock_virtual_and_scaled),
         cmocka_unit_test(test_clock_xapi_dates),
         cmocka_unit_test(test_clock_deadline),
+        cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_rng_deterministic),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_jsonx_limits_and_errors),
