@@ -46,6 +46,8 @@ for f in .treeinfo install.img boot/vmlinuz boot/xen.gz boot/isolinux/isolinux.c
     code=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' "$media$f")
     assert_eq 200 "$code" "GET $f of the install media"
 done
+code=$(curl -sS --max-time 30 -o /dev/null -w '%{http_code}' "$fs/installers/9.9.9/install.img")
+assert_eq 404 "$code" "no install media for a release the scenario does not have"
 h1=$(xc host.get_by_name_label rpu-1 | jq -er '.[0]')
 args=$(jq -cn --arg u "$media" '{url: $u}')
 assert_eq '"true"' "$(xc host.call_plugin "$h1" prepare_host_upgrade.py testUrl "$args")" "testUrl"

@@ -600,6 +600,47 @@ static void test_standalone_host(void **state)
     sim_free(u.s);
 }
 
+/* A release at a scenario-given NFS URL with its own install time. */
+static void test_scenario_url(void **state)
+{
+    (void)state;
+    static const char doc[] = "{\"timings\":{\"reboot_s\":60},\"releases\":[{\"name\":\"XS 8.4\","
+                              "\"product_version\":\"8.4.0\",\"platform_version\":\"3.4.0\","
+                              "\"url\":\"nfs://10.0.0.5:/srv/xs84/\",\"install_s\":100}],"
+                              "\"pools\":[{\"name\":\"p\",\"hosts\":[{\"name\":\"h\"}]}]}";
+    json_error_t je;
+    json_t *j = json_loads(doc, 0, &je);
+    struct err e;
+    err_clear(&e);
+    struct up u;
+    assert_int_equal(sim_new_from_json(j, NULL, &u.s, &e), 0);
+    json_decref(j);
+    up_login(&u);
+    const char *h = host_ref(&u, "h", 0);
+    struct xapi_response r =
+        plugin(&u, h, "prepare_host_upgrade.py", "testUrl", "nfs://10.0.0.5:/srv/xs84");
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    expect_plugin_error(&u, h, "testUrl", "ftp://10.0.0.5/srv/xs84/", "INVALID_URL");
+    json_t *st = sim_state_json(u.s);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(st, "releases"), 0), "url")),
+                        "nfs://10.0.0.5:/srv/xs84/");
+    json_decref(st);
+    r = plugin(&u, h, "prepare_host_upgrade.py", "main", "nfs://10.0.0.5:/srv/xs84/");
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    expect_ok(st_call(u.s, u.addr, "host.disable", u.sess, h, NULL));
+    expect_ok(st_call(u.s, u.addr, "host.reboot", u.sess, h, NULL));
+    advance(&u, 99 * 1000);
+    assert_true(state_flag(&u, "h", "installing"));
+    advance(&u, 2000);
+    assert_false(state_flag(&u, "h", "installing"));
+    up_login(&u);
+    assert_string_equal(sw(&u, host_ref(&u, "h", 0), "product_version"), "8.4.0");
+    sim_free(u.s);
+}
+
 static void expect_bad(const char *json, const char *needle)
 {
     json_error_t je;
@@ -643,7 +684,8 @@ int main(void)
         cmocka_unit_test(test_rpu_refusals),    cmocka_unit_test(test_supporter_before_master),
         cmocka_unit_test(test_upgrade_faults),  cmocka_unit_test(test_forget_ends_rpu),
         cmocka_unit_test(test_manual_upgrade),  cmocka_unit_test(test_guest_tools),
-        cmocka_unit_test(test_standalone_host), cmocka_unit_test(test_scenario_errors),
+        cmocka_unit_test(test_standalone_host), cmocka_unit_test(test_scenario_url),
+        cmocka_unit_test(test_scenario_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
