@@ -49,9 +49,17 @@ int sim_version_cmp(const char *a, const char *b)
     return 0;
 }
 
-static const char *platform_version(struct obj *h)
+/* Helpers.Checks.Migration.host_versions_not_decreasing: platform_version, xapi_build, xen. */
+static bool migration_versions_ok(struct obj *src, struct obj *dst)
 {
-    return xapi_struct_str(sim_fget(h, "software_version"), "platform_version", "");
+    static const char *const keys[] = {"platform_version", "xapi_build", "xen"};
+    const struct xapi_value *a = sim_fget(src, "software_version");
+    const struct xapi_value *b = sim_fget(dst, "software_version");
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (sim_version_cmp(xapi_struct_str(b, keys[i], "0"), xapi_struct_str(a, keys[i], "0")) < 0)
+            return false;
+    }
+    return true;
 }
 
 /* During a rolling upgrade VMs start only on the newest hosts (xapi_vm_helpers.ml
@@ -413,7 +421,7 @@ static size_t evac_plan(struct world *w, struct obj *h, struct plan_item **out)
     uint64_t *sees = xcalloc(w->ccount[CL_HOST] + 1, sizeof(*sees));
     for (struct obj *t = w->chead[CL_HOST]; t; t = t->cnext) {
         if (t == h || !host_live(t) || !sim_fbool(t, "enabled") || !sim_hx(t)->up ||
-            sim_version_cmp(platform_version(t), platform_version(h)) < 0)
+            !migration_versions_ok(h, t))
             continue;
         targets[nt] = t;
         free_mem[nt] = sim_host_free_memory(w, t);
@@ -764,19 +772,6 @@ static bool can_boot_here(struct ctx *c, struct obj *vm, struct obj *host, bool 
         i64s(b, sizeof(b), avail);
         sim_rerr(c, "HOST_NOT_ENOUGH_FREE_MEMORY", 2, a, b);
         return false;
-    }
-    return true;
-}
-
-/* Helpers.Checks.Migration.host_versions_not_decreasing: platform_version, xapi_build, xen. */
-static bool migration_versions_ok(struct obj *src, struct obj *dst)
-{
-    static const char *const keys[] = {"platform_version", "xapi_build", "xen"};
-    const struct xapi_value *a = sim_fget(src, "software_version");
-    const struct xapi_value *b = sim_fget(dst, "software_version");
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (sim_version_cmp(xapi_struct_str(b, keys[i], "0"), xapi_struct_str(a, keys[i], "0")) < 0)
-            return false;
     }
     return true;
 }
