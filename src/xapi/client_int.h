@@ -248,6 +248,7 @@ struct xapi_loop {
     int internal_w;    /* login / logout requests in flight */
     atomic_bool woken; /* xapi_loop_wakeup since the last wait */
     uint64_t polls;    /* waits (curl_multi_poll calls) so far */
+    int snapshots;     /* event.from snapshots (token "") in flight, all pools (stream.c) */
 };
 
 /* The loop's transport state (borrowed). */
@@ -381,6 +382,8 @@ struct xapi_client {
     unsigned st_session_gen;          /* the session of the last snapshot */
     unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
     bool st_ready;                    /* a batch was applied */
+    bool st_snapshot;                 /* the request in flight holds a snapshot slot */
+    struct xapi__timer *st_snap_t;    /* gives the slot up when the answer is slow */
 
     bool closing;
     bool watching; /* registered with the in-process handler's watch */

@@ -20,6 +20,12 @@
 #include "xapi/client_int.h"
 
 #define LOGM "xapi"
+/* Snapshots (token "") in flight at once over every pool of a loop: a bench-16 pool's answer is
+ * ~1.4 MB of JSON and a tree several times that while it is decoded; 100 pools connecting at
+ * once (a daemon's start, a fleet's masters back) held them all together.  The others wait. */
+#define MAX_SNAPSHOTS    4
+#define SNAPSHOT_WAIT_MS 50
+#define SNAPSHOT_HOLD_MS 5000 /* a slot held longer (master lost, slow pool) is given up */
 
 /* ---- tasks ---- */
 
@@ -113,6 +119,30 @@ static bool learn_host(void *ctx, const char *ref, const struct xapi_value *rec)
     return true;
 }
 
+/* Give up c's snapshot slot, if it holds one. */
+static void snapshot_slot_free(struct xapi_client *c)
+{
+    xapi__timer_cancel(c->loop, &c->st_snap_t);
+    if (c->st_snapshot) {
+        c->st_snapshot = false;
+        c->loop->snapshots--;
+    }
+}
+
+static void snapshot_hold_fire(void *arg)
+{
+    struct xapi_client *c = arg;
+    c->st_snap_t = NULL;
+    snapshot_slot_free(c);
+}
+
+/* The request in flight is over (answered or dropped): its snapshot slot is free. */
+static void stream_sub_over(struct xapi_client *c)
+{
+    c->st_sub = NULL;
+    snapshot_slot_free(c);
+}
+
 static void cache_eval_waiters(struct xapi_client *c);
 
 /* Drop the request in flight (its answer would be for other classes) and ask for a snapshot. */
@@ -122,7 +152,7 @@ static void stream_restart(struct xapi_client *c)
         c->cache = xapi__cache_new();
     if (c->st_sub) {
         struct xapi_op *sub = c->st_sub;
-        c->st_sub = NULL;
+        stream_sub_over(c);
         sub->done = NULL;
         xapi__op_cancel_inner(sub);
     }
@@ -179,7 +209,7 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
     struct xapi_client *c = ctx;
     unsigned gen = c->st_sub ? c->st_sub->session_gen_sent : 0;
     unsigned seq = c->st_inflight_seq;
-    c->st_sub = NULL;
+    stream_sub_over(c);
     if (c->closing)
         return;
     if (rc != 0 && e &&
@@ -223,6 +253,11 @@ void xapi__stream_next(struct xapi_client *c)
         return;
     if (!c->cache)
         c->cache = xapi__cache_new();
+    bool snapshot = *xapi__cache_token(c->cache) == '\0';
+    if (snapshot && c->loop->snapshots >= MAX_SNAPSHOTS) {
+        c->st_retry_t = xapi__timer_add(c->loop, SNAPSHOT_WAIT_MS, stream_retry_fire, c);
+        return;
+    }
     struct xapi_value *p = xapi_value_new_array();
     struct xapi_value *cls = xapi_value_new_array();
     for (char **k = c->cache_classes; k && *k; k++)
@@ -233,6 +268,11 @@ void xapi__stream_next(struct xapi_client *c)
     xapi_array_append_take(p, xapi_value_new_double(XAPI__EVENT_WAIT_S));
     struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT, .timeout_ms = 0};
     c->st_inflight_seq = ++c->st_seq;
+    if (snapshot) {
+        c->st_snapshot = true;
+        c->loop->snapshots++;
+        c->st_snap_t = xapi__timer_add(c->loop, SNAPSHOT_HOLD_MS, snapshot_hold_fire, c);
+    }
     c->st_sub = xapi__call_start(c, "event.from", p, &o, stream_done, c);
 }
 
@@ -240,6 +280,7 @@ void xapi__stream_next(struct xapi_client *c)
 void xapi__stream_stop(struct xapi_client *c)
 {
     xapi__timer_cancel(c->loop, &c->st_retry_t);
+    snapshot_slot_free(c); /* its operation is finished with the others */
 }
 
 /* See client_int.h. */
