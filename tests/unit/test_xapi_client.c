@@ -424,6 +424,8 @@ struct fake {
     int invalidate_next;  /* answer SESSION_INVALID to this many more calls */
     const char *password; /* NULL = PASSWORD */
     int event_froms;
+    int64_t snap_at[16]; /* loop-clock times of the snapshots (token "") asked for */
+    int nsnap;
 };
 
 static int fk_find(struct fake *f, const char *ref)
@@ -555,6 +557,8 @@ static void fk_event_from(struct fake *f, const struct xapi_value *params,
     struct xapi_value *evs = xapi_value_new_array();
     char tok[32];
     if (!token || !*token) {
+        if (f->nsnap < 16)
+            f->snap_at[f->nsnap++] = clock_now_ms(f->clock);
         for (int i = 0; i < f->nobjs; i++)
             if (f->objs[i].rec && fk_class_match_obj(classes, &f->objs[i]))
                 xapi_array_append_take(
@@ -1174,6 +1178,43 @@ static bool pred_equal(void *ctx, struct xapi_client *c)
     return cache_equals(c, p->all);
 }
 
+/* Six pools of one loop start their caches at once: four snapshots go, the others wait. */
+static void test_cache_snapshots_bounded(void **state)
+{
+    (void)state;
+    struct env *v = env_new(0, PASSWORD, 0);
+    struct xapi_client *more[5];
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    for (int i = 0; i < 5; i++) {
+        const char *addrs[1] = {v->f.addr[0]};
+        struct xapi_client_opts o;
+        xt_opts(&o, addrs, PASSWORD, 0, NULL, NULL);
+        o.inproc = &v->h;
+        more[i] = xapi_client_new(v->loop, &o, &e);
+        assert_non_null(more[i]);
+        assert_int_equal(xapi_cache_start(more[i], classes, &e), 0);
+    }
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    bool all = false;
+    for (int t = 0; t < 1000 && !all; t++) {
+        xapi_loop_run(v->loop, 100);
+        all = xapi_cache_ready(v->c);
+        for (int i = 0; i < 5; i++)
+            all = all && xapi_cache_ready(more[i]);
+    }
+    assert_true(all);
+    assert_int_equal(v->f.nsnap, 6);
+    int at_first = 0;
+    for (int i = 0; i < v->f.nsnap; i++)
+        at_first += v->f.snap_at[i] == v->f.snap_at[0];
+    assert_int_equal(at_first, 4);
+    assert_true(v->f.snap_at[5] >= v->f.snap_at[0] + 50);
+    for (int i = 0; i < 5; i++)
+        xapi_client_free(more[i]);
+    env_free(v);
+}
+
 static void test_cache_follows_burst_and_events_lost(void **state)
 {
     (void)state;
@@ -1452,6 +1493,7 @@ int main(void)
         cmocka_unit_test(test_task_failure_and_cancel),
         cmocka_unit_test(test_task_timeout),
         cmocka_unit_test(test_cache_follows_burst_and_events_lost),
+        cmocka_unit_test(test_cache_snapshots_bounded),
         cmocka_unit_test(test_cache_wait_timeout_and_success),
         cmocka_unit_test(test_cache_resnapshots_after_new_session),
         cmocka_unit_test(test_cancel_queued_call_and_close_with_pending),
