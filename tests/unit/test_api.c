@@ -1044,7 +1044,7 @@ static void test_read_only_role_and_audit(void **state)
             resp_free(&r);
         }
     }
-    assert_int_equal(refused, 14); /* every mutating route (webhooks: 2, settings, upgrades) */
+    assert_int_equal(refused, 14);     /* every mutating route (webhooks: 2, settings, upgrades) */
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
