@@ -263,6 +263,10 @@ static void render_by_update_raw(struct buf *out, const json_t *v)
     else
         buf_puts(out, "No updates available for the registered pools.\n");
     cells_free(&c);
+    json_array_foreach(ups, i, u) /* a new release: the rolling pool upgrade that installs it */
+        if (json_is_object(json_object_get(u, "upgrade")))
+            buf_printf(out, "To install %s: %s\n", jsonx_str(u, "name", "?"),
+                       jsonx_str(json_object_get(u, "upgrade"), "command", "poolpatch upgrade"));
     render_offline(out, v);
     render_checking(out, json_object_get(v, "checking"));
 }

@@ -1302,6 +1302,12 @@ static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
         for (size_t k = 0; !uuid && k < eng->n_pools; k++)
             if (engine_pool_is_cdn(eng->pools[k]) && pool_selected(pr, eng->pools[k]->name))
                 uuid = resolve_update(eng->pools[k]->cdn, pr->updates[i]);
+        if (!uuid && is_version_key(eng->catalog, pr->updates[i])) /* a new release row */
+            return err_set(e, PP_EINVAL,
+                           "'%s' is a new release, installed by a rolling pool upgrade: "
+                           "poolpatch upgrade POOL... --to %s --url INSTALL_MEDIA_URL (or "
+                           "--manual); REST POST /api/v1/upgrades",
+                           pr->updates[i], pr->updates[i]);
         if (!uuid)
             return err_set(e, PP_ENOTFOUND,
                            "update '%s' is not in the catalog (give its uuid or name; "

@@ -188,6 +188,25 @@ static bool cdn_livepatch(struct engine *eng, const struct alert *a)
     return false;
 }
 
+/* A new release row's way to install it (docs/upgrade.md): the rolling pool upgrade's target,
+ * the CLI command, and the REST request a button sends (dry run first). */
+static json_t *upgrade_json(const struct cat_version *v, const json_t *pools)
+{
+    struct buf b;
+    size_t i;
+    json_t *it;
+
+    buf_init(&b);
+    buf_puts(&b, "poolpatch upgrade");
+    json_array_foreach(pools, i, it) buf_printf(&b, " '%s'", json_string_value(it));
+    buf_printf(&b, " --to %s --url INSTALL_MEDIA_URL (or --manual)", v->value);
+    json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:O, s:s, s:b}}}", "to", v->value, "command",
+                          buf_str(&b), "request", "method", "POST", "path", "/api/v1/upgrades",
+                          "body", "pools", pools, "to", v->value, "dry_run", 1);
+    buf_cleanup(&b);
+    return o;
+}
+
 static json_t *update_row_json(struct engine *eng, const struct view_update_row *row)
 {
     const struct catalog *cat = eng->catalog;
@@ -242,6 +261,8 @@ static json_t *update_row_json(struct engine *eng, const struct view_update_row 
     }
     json_object_set_new(o, "pools", pools);
     json_object_set_new(o, "servers", servers);
+    if (a->version && str_eq(rest_kind(a), "release"))
+        json_object_set_new(o, "upgrade", upgrade_json(a->version, pools));
     return o;
 }
 

@@ -3,7 +3,8 @@
 # tests/e2e/upgrade.sh - rolling pool upgrades through the real binaries over HTTP
 # (`poolpatch upgrade` -> `poolpatch serve` -> `poolpatch sim`, scenarios/upgrade.json), judged
 # from the simulator's state:
-#   1. the 4-host pool `rpu`, automatic mode from the release's URL on the vendor file service:
+#   1. By Update's new-release row names the upgrade command (and choosing it as an update
+#      says so); the 4-host pool `rpu`, automatic mode from the release's URL on the vendor file service:
 #      sampled while it runs, no supporter is disabled before the master is back on 8.4.0; at
 #      the end every host runs 8.4.0, the master booted first, the pool left rolling-upgrade
 #      mode, every VM that ran runs exactly once, and the guest-tools list is in the plan and
@@ -53,6 +54,15 @@ sample_loop() { # FILE: per sample, the master's version and whether a supporter
 
 # ---- 1. the pool, automatic ----
 setup 200
+# By Update: a new release row says how to install it (CLI command, REST request for a button)
+pp_ok updates check
+row=$(pp updates --json | jq -c '[.updates[] | select(.upgrade)] | .[0]')
+[ "$row" != null ] || fail "By Update has no new-release row with an upgrade: $(pp updates --json |
+    jq -c '[.updates[] | {name, kind}]')"
+assert_contains "$(echo "$row" | jq -r .upgrade.command)" "poolpatch upgrade" "the release row's command"
+assert_eq /api/v1/upgrades "$(echo "$row" | jq -r .upgrade.request.path)" "the release row's request"
+pp_run apply rpu --update "$(echo "$row" | jq -r .id)" --yes
+assert_contains "$PP_ERR" "poolpatch upgrade" "choosing the release as an update tells the command"
 before=$(running rpu)
 [ -n "$before" ] || fail "pool rpu runs no VM: the check proves nothing"
 pp_ok upgrade rpu --to 8.4.0 --url "$URL" --plan
