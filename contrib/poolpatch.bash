@@ -14,8 +14,8 @@ _poolpatch()
     prev=${COMP_WORDS[COMP_CWORD-1]}
     cmd=${COMP_WORDS[1]}
     local common="--server --token-file --json --help"
-    local cmds="version serve pool updates plan apply upgrade rollouts rollout retry cancel client-id
-        webhook xapi sim"
+    local cmds="version serve pool updates plan apply upgrade upgrade-host host rollouts rollout
+        retry cancel client-id webhook xapi sim"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
@@ -60,6 +60,10 @@ _poolpatch()
                     --stay-on-release --yes --no-follow --upgrade --to --url --manual --shutdown
                     --plan $common" -- "$cur"))
             fi ;;
+        upgrade-host)
+            COMPREPLY=($(compgen -W "reboot skip --server --token-file --help" -- "$cur")) ;;
+        host)
+            COMPREPLY=($(compgen -W "forget --yes --server --token-file --help" -- "$cur")) ;;
         rollout|retry|cancel|rollouts)
             COMPREPLY=($(compgen -W "--watch $common" -- "$cur")) ;;
         client-id)

@@ -93,6 +93,8 @@ enum api_route_id {
     API_R_METRICS,          /* GET         /metrics (Prometheus; token required) */
     API_R_SETTINGS,         /* GET, PUT    /api/v1/settings */
     API_R_UPGRADES,         /* POST        /api/v1/upgrades */
+    API_R_UPGRADE_HOST,     /* POST        /api/v1/rollouts/{id}/upgrade-host */
+    API_R_HOST_FORGET,      /* POST        /api/v1/pools/{name}/forget-host */
     API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 

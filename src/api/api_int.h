@@ -70,7 +70,9 @@ int api_want_strings(const char *field, json_t *v, const char ***out, size_t *n,
 int api_unpack_failed(const json_error_t *je, struct err *e);
 
 /* The upgrade handlers (api_upgrade.c). */
-void api_h_upgrades(struct api_call *x); /* POST /upgrades */
+void api_h_upgrades(struct api_call *x);     /* POST /upgrades */
+void api_h_upgrade_host(struct api_call *x); /* POST /rollouts/{id}/upgrade-host */
+void api_h_host_forget(struct api_call *x);  /* POST /pools/{name}/forget-host */
 
 /* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
 void api_answer_json(struct api_call *x, unsigned status, json_t *v);

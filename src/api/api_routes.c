@@ -747,6 +747,8 @@ static const struct api_handler handlers[] = {
     {API_R_ROLLOUT_RETRY, "POST", h_rollout_retry, true},
     {API_R_ROLLOUT_CANCEL, "POST", h_rollout_cancel, true},
     {API_R_UPGRADES, "POST", api_h_upgrades, true}, /* dry_run: computes only (audited) */
+    {API_R_UPGRADE_HOST, "POST", api_h_upgrade_host, true},
+    {API_R_HOST_FORGET, "POST", api_h_host_forget, true},
     {API_R_CLIENT_ID, "POST", h_client_id, true},
     {API_R_AUDIT, "GET", h_audit, true}, /* admin only (not a change: not audited) */
     {API_R_WEBHOOKS, "GET", h_webhooks, false},

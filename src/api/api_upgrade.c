@@ -2,7 +2,9 @@
 /*
  * api_upgrade.c - the REST handlers of rolling pool upgrades (docs/rest-api.md "Upgrades"):
  * POST /api/v1/upgrades starts one (201, a rollout whose progress, Retry and Cancel are the
- * rollouts' routes) or, with dry_run, answers its plan (200).  Worker thread, like every handler.
+ * rollouts' routes) or, with dry_run, answers its plan (200); POST /rollouts/{id}/upgrade-host
+ * reboots a host again or skips it (manual mode); POST /pools/{name}/forget-host forgets a
+ * supporter left out.  Worker thread, like every handler.
  */
 #include "api/api_int.h"
 
@@ -96,5 +98,56 @@ void api_h_upgrades(struct api_call *x)
     }
     json_decref(out);
     free(id);
+    json_decref(body);
+}
+
+/* A body {"host": H[, "action": A]}: the host (and action) borrowed from body. */
+static int host_body(json_t *body, bool with_action, const char **host, const char **action,
+                     struct err *e)
+{
+    json_t *h = NULL, *a = NULL;
+    json_error_t je;
+    int rc;
+
+    *action = NULL;
+    if (json_unpack_ex(body, &je, 0, with_action ? "{s?o s?o !}" : "{s?o !}", "host", &h, "action",
+                       &a) != 0)
+        return api_unpack_failed(&je, e);
+    if ((rc = api_want_string("host", h, true, host, e)) != 0)
+        return rc;
+    return with_action ? api_want_string("action", a, true, action, e) : 0;
+}
+
+/* POST /rollouts/{id}/upgrade-host {host, action: reboot|skip} (manual mode's choices). */
+void api_h_upgrade_host(struct api_call *x)
+{
+    struct err e = {0};
+    const char *host, *action;
+    json_t *body = api_body(x, false, &e);
+    int rc = body ? host_body(body, true, &host, &action, &e) : e.code;
+
+    if (rc == 0)
+        rc = engine_upgrade_host(api_server_engine(x->srv), x->m.param, host, action, &e);
+    if (rc == 0)
+        api_answer_empty(x, 204);
+    else
+        api_answer_err(x, rc, &e);
+    json_decref(body);
+}
+
+/* POST /pools/{name}/forget-host {host}: xe host-forget of a supporter left out. */
+void api_h_host_forget(struct api_call *x)
+{
+    struct err e = {0};
+    const char *host, *unused;
+    json_t *body = api_body(x, false, &e);
+    int rc = body ? host_body(body, false, &host, &unused, &e) : e.code;
+
+    if (rc == 0)
+        rc = engine_host_forget(api_server_engine(x->srv), x->m.param, host, &e);
+    if (rc == 0)
+        api_answer_empty(x, 204);
+    else
+        api_answer_err(x, rc, &e);
     json_decref(body);
 }

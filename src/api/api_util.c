@@ -73,6 +73,8 @@ static const struct {
     {"rollouts/*/retry", API_R_ROLLOUT_RETRY, "POST"},
     {"rollouts/*/cancel", API_R_ROLLOUT_CANCEL, "POST"},
     {"upgrades", API_R_UPGRADES, "POST"},
+    {"rollouts/*/upgrade-host", API_R_UPGRADE_HOST, "POST"},
+    {"pools/*/forget-host", API_R_HOST_FORGET, "POST"},
     {"events", API_R_EVENTS, "GET"},
     {"client-id", API_R_CLIENT_ID, "POST"},
     {"audit", API_R_AUDIT, "GET"},

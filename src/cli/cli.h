@@ -25,6 +25,10 @@ int cmd_plan(int argc, char **argv);
 int cmd_apply(int argc, char **argv);
 /* `poolpatch upgrade POOL... --to VERSION`: a rolling pool upgrade (docs/upgrade.md). */
 int cmd_upgrade(int argc, char **argv);
+/* `poolpatch host forget POOL HOST`, `poolpatch upgrade-host ROLLOUT HOST reboot|skip`
+ * (cmd_host.c): the upgrade's operator commands. */
+int cmd_host(int argc, char **argv);
+int cmd_upgrade_host(int argc, char **argv);
 int cmd_rollouts(int argc, char **argv);
 int cmd_rollout(int argc, char **argv);
 int cmd_retry(int argc, char **argv);

@@ -61,6 +61,8 @@ enum req_kind {
     R_ROLLOUT_START,
     R_RETRY,
     R_CANCEL,
+    R_UPGRADE_HOST, /* manual upgrade: reboot the host again / skip it (docs/upgrade.md) */
+    R_HOST_FORGET,  /* host.destroy (xe host-forget) of a supporter left out of an upgrade */
     R_CLIENT_ID,
     R_DOWNLOAD_NEEDED,
     R_CDN_SYNC,
@@ -1592,6 +1594,59 @@ static void handle_cancel(struct engine *eng, struct eng_req *r)
     req_finish(eng, r, exec_rollout_cancel(eng->exec, r->name, &r->err));
 }
 
+static void handle_upgrade_host(struct engine *eng, struct eng_req *r)
+{
+    req_finish(eng, r, exec_upgrade_host(eng->exec, r->name, r->ids[0], r->ids[1], &r->err));
+}
+
+struct forget_job {
+    struct engine *eng;
+    struct eng_req *r;
+};
+
+static void forget_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct forget_job *j = ctx;
+    (void)res;
+    if (rc != 0 && e)
+        j->r->err = *e;
+    req_finish(j->eng, j->r, rc);
+    free(j);
+}
+
+/* host.destroy of a supporter named by name-label, uuid or ref (xapi refuses a live one). */
+static void handle_host_forget(struct engine *eng, struct eng_req *r)
+{
+    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
+    struct inv_pool *inv = p ? engine_pool_inventory(eng, p, &r->err) : NULL;
+    const struct inv_host *h = NULL;
+    for (size_t i = 0; inv && i < inv->n_hosts && !h; i++)
+        if (str_eq(inv->hosts[i].name_label, r->ids[0]) || str_eq(inv->hosts[i].uuid, r->ids[0]) ||
+            str_eq(inv->hosts[i].ref, r->ids[0]))
+            h = &inv->hosts[i];
+    int rc = !inv ? (r->err.code ? r->err.code : PP_ENOTFOUND)
+             : !h ? err_set(&r->err, PP_ENOTFOUND, "pool %s has no host %s", p->name, r->ids[0])
+             : str_eq(h->ref, inv->master_ref)
+                 ? err_set(&r->err, PP_ESTATE, "%s is the pool's master: it cannot be forgotten",
+                           r->ids[0])
+                 : 0;
+    if (rc == 0) {
+        struct forget_job *j = xcalloc(1, sizeof(*j));
+        j->eng = eng;
+        j->r = r;
+        struct xapi_value *params = xapi_value_new_array();
+        xapi_array_append_string(params, h->ref);
+        log_info(LOG_MOD, "pool %s: forgetting host %s (host.destroy)", p->name, r->ids[0]);
+        rc =
+            xapi_call_async(p->client, "host.destroy", params, NULL, forget_done, j, NULL, &r->err);
+        if (rc != 0)
+            free(j);
+    }
+    inv_pool_free(inv);
+    if (rc != 0)
+        req_finish(eng, r, rc);
+}
+
 static void handle_client_id(struct engine *eng, struct eng_req *r);
 static void handle_set_check_interval(struct engine *eng, struct eng_req *r);
 
@@ -1615,6 +1670,8 @@ const struct eng_req_kind engine_req_kinds[] = {
     [R_ROLLOUT_START] = {R_ROLLOUT_START, "rollout_start", handle_rollout_start},
     [R_RETRY] = {R_RETRY, "retry", handle_retry},
     [R_CANCEL] = {R_CANCEL, "cancel", handle_cancel},
+    [R_UPGRADE_HOST] = {R_UPGRADE_HOST, "upgrade_host", handle_upgrade_host},
+    [R_HOST_FORGET] = {R_HOST_FORGET, "host_forget", handle_host_forget},
     [R_CLIENT_ID] = {R_CLIENT_ID, "client_id", handle_client_id},
     [R_DOWNLOAD_NEEDED] = {R_DOWNLOAD_NEEDED, "download_needed", handle_download_needed},
     [R_SET_CHECK_INTERVAL] = {R_SET_CHECK_INTERVAL, "set_check_interval",
@@ -2159,6 +2216,29 @@ int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)
 int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
 {
     return id_request(eng, R_CANCEL, id, NULL, e);
+}
+
+/* Two-string requests: name and (a, b). */
+static int pair_request(struct engine *eng, enum req_kind k, const char *name, const char *a,
+                        const char *b, struct err *e)
+{
+    const char *v[2] = {a ? a : "", b ? b : ""};
+    struct eng_req *r = req_new(k);
+    r->name = xstrdup(name ? name : "");
+    r->ids = strv_dup(v, 2);
+    r->n_ids = 2;
+    return req_run(eng, r, NULL, e);
+}
+
+int engine_upgrade_host(struct engine *eng, const char *id, const char *host, const char *action,
+                        struct err *e)
+{
+    return pair_request(eng, R_UPGRADE_HOST, id, host, action, e);
+}
+
+int engine_host_forget(struct engine *eng, const char *pool, const char *host, struct err *e)
+{
+    return pair_request(eng, R_HOST_FORGET, pool, host, NULL, e);
 }
 
 /* R_CLIENT_ID is handled inline: parsing happens here, storing on the engine thread. */

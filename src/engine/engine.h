@@ -152,6 +152,16 @@ int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct 
 int engine_rollout_retry(struct engine *eng, const char *id, struct err *e);
 /* Cancel: stop, revert resolutions, remove uploaded update files. */
 int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e);
+/* An upgrade waiting for host (name, uuid or ref) in rollout id: action "reboot" sends
+ * host.reboot again (manual mode: the operator boots the media again), "skip" leaves the host
+ * out (a supporter; skipping the master is refused: cancel instead).  PP_ENOTFOUND when no
+ * upgrade step of that host is in progress. */
+int engine_upgrade_host(struct engine *eng, const char *id, const char *host, const char *action,
+                        struct err *e);
+/* Forget a (dead) supporter of pool: host.destroy, xe host-forget — the first step of the
+ * seed's recovery of a supporter whose upgrade failed.  XAPI's refusals (HOST_IS_LIVE, ...)
+ * come back as errors; the master is refused. */
+int engine_host_forget(struct engine *eng, const char *pool, const char *host, struct err *e);
 
 /* ---- progress events ---- */
 /*

@@ -92,6 +92,9 @@ int exec_rollout_retry(struct exec *x, const char *id, struct err *e);
 /* Cancel: stop, replay the undo list (HA back, CDs re-inserted, VMs resumed/started, hosts
  * enabled), remove uploaded update files (pool_update.pool_clean + destroy). */
 int exec_rollout_cancel(struct exec *x, const char *id, struct err *e);
+/* Reboot again / skip the host of an upgrade step in progress (see engine_upgrade_host). */
+int exec_upgrade_host(struct exec *x, const char *id, const char *host, const char *action,
+                      struct err *e);
 /* Advance time-based work (health waits, retries); called on every engine loop turn. */
 void exec_tick(struct exec *x);
 /* True while any rollout is running (not halted / final). */

@@ -112,6 +112,9 @@ enum derive exec_upgrade_derive(const struct xview *v, const char *host, const j
 /* The upgrade's failure while waiting: the host is back on its old version. */
 const char *exec_upgrade_wrong(const struct xview *v, const char *host, const json_t *params)
 {
+    /* manual mode: the operator may boot the media again (reboot) or skip the host */
+    if (json_is_true(json_object_get(params, "manual")))
+        return NULL;
     return back_old(v, host, params) ? "UPGRADE_OLD_VERSION" : NULL;
 }
 
@@ -324,6 +327,10 @@ bool exec_upgrade_leave_out(struct exec_step *s, const char *code, const char *m
     struct store *st = p->r->x->env.store;
     struct err e = {0};
     char *rec = recovery_text(exec_host_label(s));
+    if (json_is_true(json_object_get(s->params, "skip"))) {
+        code = "UPGRADE_SKIPPED";
+        msg = "skipped by the operator";
+    }
     json_t *why =
         json_pack("{s:s, s:s, s:s, s:b, s:s}", "code", code ? code : "", "message", msg ? msg : "",
                   "explanation", exec_explain(code), "left_out", 1, "recovery", rec);
@@ -349,4 +356,54 @@ bool exec_upgrade_leave_out(struct exec_step *s, const char *code, const char *m
     exec_emit(p, exec_host_label(s), exec_step_name(s), -1, "%s", rec);
     free(rec);
     return true;
+}
+
+/* ---------------------------------------------------------------- reboot again / skip */
+
+static void reboot_sent(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)ctx, (void)res;
+    if (rc != 0)
+        log_warn(LOGM, "reboot again: %s", e ? e->msg : "failed");
+}
+
+static struct exec_step *upgrade_step(struct exec *x, const char *id, const char *host)
+{
+    for (struct exec_run *r = x->runs; r; r = r->next) {
+        if (!str_eq(r->id, id))
+            continue;
+        for (size_t i = 0; i < r->n_pools; i++)
+            for (struct exec_step *s = r->pools[i].active; s; s = s->next)
+                if (s->def->kind == EXEC_K_UPGRADE &&
+                    (str_eq(s->host, host) || str_eq(pstr(s->params, "host_name"), host)))
+                    return s;
+    }
+    return NULL;
+}
+
+/* See exec.h. */
+int exec_upgrade_host(struct exec *x, const char *id, const char *host, const char *action,
+                      struct err *e)
+{
+    struct exec_step *s = upgrade_step(x, id, host);
+    if (!s)
+        return err_set(e, PP_ENOTFOUND, "rollout %s is not upgrading host %s now", id, host);
+    if (str_eq(action, "reboot")) {
+        exec_emit(s->p, exec_host_label(s), exec_step_name(s), -1,
+                  "rebooting %s again, as asked: boot it from the installation media", host);
+        return xapi_call_async(exec_pool_client(s->p), "host.reboot", exec_params_v(1, s->host),
+                               NULL, reboot_sent, NULL, NULL, e);
+    }
+    if (!str_eq(action, "skip"))
+        return err_set(e, PP_EINVAL, "action: '%s' is not reboot or skip", action);
+    if (json_is_true(json_object_get(s->params, "master")))
+        return err_set(e, PP_ESTATE,
+                       "%s is the master: skipping it would leave the pool without it; restore "
+                       "it, or cancel the upgrade",
+                       host);
+    if (!s->op)
+        return err_set(e, PP_ESTATE, "host %s is between two calls: try again", host);
+    json_object_set_new(s->params, "skip", json_true());
+    xapi_op_cancel(s->op); /* the wait ends: the step fails, skipped, and the host is left out */
+    return 0;
 }

@@ -12,7 +12,8 @@
 #   2. the standalone host `solo`: its VMs suspended (the CD of one ejected first) and resumed
 #      on it after the upgrade;
 #   3. manual mode: the rollout waits for the operator's boot (POST /sim/upgrade) and ends once
-#      the host is back on 8.4.0; re-running the upgrade then has nothing to do (skips it).
+#      the host is back on 8.4.0 ("reboot again" reboots it and the wait goes on; the master
+#      cannot be skipped); re-running the upgrade then has nothing to do (skips it).
 . "$(dirname "$0")/lib.sh"
 
 setup() { # TIME_SCALE
@@ -131,6 +132,24 @@ done
 sleep 1
 assert_eq "solo-1 8.2.1" "$(versions solo)" "the host waits for the operator in manual mode"
 assert_eq running "$(pp rollout "$id" --json | jq -r .state)" "the rollout waits"
+# the operator's choices: the master cannot be skipped; "reboot again" reboots it
+pp_fails 1 upgrade-host "$id" solo-1 skip
+assert_contains "$PP_ERR" "master" "skipping the master is refused"
+r0=$(sim_state | jq '.pools[] | select(.name == "solo") | .hosts[0].reboots')
+pp_ok upgrade-host "$id" solo-1 reboot
+i=0
+until [ "$(sim_state | jq '.pools[] | select(.name == "solo") | .hosts[0].reboots')" -gt "$r0" ]; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || fail "upgrade-host reboot did not reboot solo-1"
+    sleep 0.1
+done
+i=0
+until [ "$(sim_state | jq -r '.pools[] | select(.name == "solo") | .hosts[0].live')" = true ]; do
+    i=$((i + 1))
+    [ $i -lt 300 ] || fail "solo-1 did not come back from the reboot"
+    sleep 0.1
+done
+assert_eq running "$(pp rollout "$id" --json | jq -r .state)" "still waiting after the reboot again"
 _u=$(awk '$1 == "pool" { print $4; exit }' "$SIM_OUT")
 curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' \
     --data '{"host": "solo-1", "release": "8.4.0"}' "${_u}sim/upgrade" | jq -e .ok >/dev/null ||

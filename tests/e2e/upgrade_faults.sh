@@ -108,6 +108,9 @@ for f in returns_old_version upgrade_fails; do
     done
     assert_eq 8.2.1 "$(host rpu-3 product_version)" "rpu-3 after $f"
     assert_eq "$before" "$(running)" "the VMs after $f (each running once)"
+    # the recovery's first step: xapi refuses to forget a host that is live
+    pp_fails 1 host forget rpu rpu-3 --yes
+    assert_contains "$PP_ERR" "HOST_IS_LIVE" "host forget of a live host ($f)"
     pass "$f on supporter rpu-3: left out with host-forget / reinstall / pool-join, the rest upgraded"
     teardown
 done

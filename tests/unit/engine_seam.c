@@ -267,6 +267,23 @@ int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
     return reply("rollout_cancel", NULL, e);
 }
 
+int engine_upgrade_host(struct engine *eng, const char *id, const char *host, const char *action,
+                        struct err *e)
+{
+    (void)eng, (void)host, (void)action;
+    free(seam.last_id);
+    seam.last_id = xstrdup(id);
+    return reply("upgrade_host", NULL, e);
+}
+
+int engine_host_forget(struct engine *eng, const char *pool, const char *host, struct err *e)
+{
+    (void)eng, (void)host;
+    free(seam.last_id);
+    seam.last_id = xstrdup(pool);
+    return reply("host_forget", NULL, e);
+}
+
 int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud)
 {
     (void)eng;
