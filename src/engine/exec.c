@@ -79,6 +79,15 @@ static struct exec_run *run_find(struct exec *x, const char *id)
     return NULL;
 }
 
+/* True when a step of the pool is failed. */
+static bool pool_failed(const struct store_step_list *l, const char *pool)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i].state == STORE_STEP_FAILED && str_eq(l->items[i].pool, pool))
+            return true;
+    return false;
+}
+
 /* Load a rollout from the journal into memory (pools from its steps). */
 static struct exec_run *run_load(struct exec *x, const char *id, struct err *e)
 {
@@ -129,9 +138,11 @@ static struct exec_run *run_load(struct exec *x, const char *id, struct err *e)
             p->st = EXEC_XP_DONE;
             break;
         default:
-            p->st = fr == PP_ENOTFOUND                              ? EXEC_XP_DONE
-                    : (fr == 0 && first.state == STORE_STEP_FAILED) ? EXEC_XP_HALTED
-                                                                    : EXEC_XP_RUN;
+            /* a failed step anywhere keeps the pool halted, also behind a lane that was still
+             * running at the restart: only Retry sends it again */
+            p->st = fr == PP_ENOTFOUND         ? EXEC_XP_DONE
+                    : pool_failed(&l, p->name) ? EXEC_XP_HALTED
+                                               : EXEC_XP_RUN;
         }
         store_step_cleanup(&first);
     }

@@ -74,9 +74,13 @@ static enum derive d_migrate(const struct xview *v, const char *host, const json
         return DERIVE_DONE;
     if (xapi_struct_len(xapi_struct_get(vm, "current_operations")) > 0)
         return DERIVE_WAIT; /* a migration (or another operation) is running */
+    bool running = str_eq(xapi_struct_str(vm, "power_state", ""), "Running");
     if (str_eq(on, pstr(params, "from")))
-        return str_eq(xapi_struct_str(vm, "power_state", ""), "Running") ? DERIVE_RESEND
-                                                                         : DERIVE_DONE;
+        return running ? DERIVE_RESEND : DERIVE_DONE;
+    /* a migration home (policy return) goes home from wherever the VM is: retargeted during
+     * its evacuation, it sits on another host than the planned one */
+    if (json_is_true(json_object_get(params, "back")) && running)
+        return DERIVE_RESEND;
     return DERIVE_DONE; /* resident elsewhere: it left the host, never move it twice */
 }
 

@@ -615,6 +615,16 @@ static void test_derive_migrate_and_host_state(void **state)
     assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_DONE);
     xapi_struct_set_string(vm, "resident_on", "H3"); /* moved elsewhere: not moved again */
     assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_DONE);
+    /* ... except home (policy return): a VM retargeted to H3 during its evacuation (planned:
+     * H2) still goes back to H1; once home, done */
+    const char *back = "{\"vm\":\"V\",\"from\":\"H2\",\"to\":\"H1\",\"back\":true}";
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", back, true), DERIVE_RESEND);
+    xapi_struct_set_string(vm, "power_state", "Halted"); /* stopped meanwhile: left alone */
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", back, true), DERIVE_DONE);
+    xapi_struct_set_string(vm, "power_state", "Running");
+    xapi_struct_set_string(vm, "resident_on", "H1");
+    assert_int_equal(d(&v, SK_MIGRATE, "H1", back, true), DERIVE_DONE);
+    xapi_struct_set_string(vm, "resident_on", "H3");
     /* disable / enable */
     assert_int_equal(d(&v, SK_DISABLE, "H1", "{}", true), DERIVE_RESEND);
     assert_int_equal(d(&v, SK_ENABLE, "H1", "{}", true), DERIVE_DONE);

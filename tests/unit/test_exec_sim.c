@@ -116,6 +116,9 @@ struct world {
     char *id;
 };
 
+/* The rollout's update is in the pool already (introduced by another tool, applied nowhere). */
+static bool preintroduced = false;
+
 /* timings added to the scenario's (e.g. "\"emergency_after_s\": 1, "), or "" */
 static const char *extra_timings = "";
 
@@ -137,6 +140,12 @@ static void world_new_mode(struct world *w, const char *uuid, bool ha, bool zip,
     free(text);
     if (!sc)
         fail_msg("scenario: %s (line %d col %d)", je.text, je.line, je.column);
+    if (preintroduced) /* another tool introduced the update before the rollout */
+        json_array_append_new(
+            json_object_get(json_array_get(json_object_get(sc, "pools"), 0), "updates"),
+            json_pack("{s:s, s:s, s:s, s:i, s:[s], s:[]}", "uuid", uuid, "name_label",
+                      "XS82ECU1002", "version", "1.0", "installation_size", 1048576,
+                      "after_apply_guidance", "restartHost", "applied_on"));
     char *cat = catalog_xml(uuid);
     struct err e = {0};
     w->t = scale > 0 ? tenv_new_http(sc, cat, scale, &e) : tenv_new(sc, cat, &e);
@@ -196,6 +205,13 @@ static json_t *rollout(struct world *w)
 static int64_t counter(const json_t *j, const char *k)
 {
     return json_integer_value(json_object_get(json_object_get(j, "counters"), k));
+}
+
+static bool count_any(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref, (void)rec;
+    (*(size_t *)ctx)++;
+    return true;
 }
 
 static bool count_running(void *ctx, const char *ref, const struct xapi_value *rec)
@@ -443,6 +459,126 @@ static void test_sr_full_is_storage(void **state)
     (void)state;
     sr_full_case(0);      /* in-process */
     sr_full_case(2000.0); /* over HTTP: the PUT is refused, the task says why */
+}
+
+/* The number of steps of the rollout in that state, and the attempts of the failed one. */
+static size_t steps_in(struct world *w, enum store_step_state st, int *attempts)
+{
+    struct store_step_list l = {0};
+    size_t n = 0;
+    store_steps_list(w->t->store, w->id, NULL, &l, NULL);
+    for (size_t i = 0; i < l.n; i++)
+        if (l.items[i].state == st) {
+            n++;
+            if (attempts)
+                *attempts = l.items[i].attempts;
+        }
+    store_step_list_cleanup(&l);
+    return n;
+}
+
+/* Review item: a step that failed while another lane of its batch was still running stays
+ * failed across a daemon restart (the pool resumes halted; only Retry sends it again). */
+static void test_failed_lane_stays_halted_after_restart(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, false);
+    /* cache-1 (on h3) cannot move: h3's lane fails while h2's lane still runs */
+    fault(&w, "{\"type\": \"migration_fails\", \"vm\": \"web-1\", \"count\": 1}");
+    start(&w);
+    bool hit = false;
+    for (long turn = 0; turn < 200000 && !hit; turn++) {
+        tenv_turn(w.t);
+        struct store_step first = {0};
+        hit = steps_in(&w, STORE_STEP_FAILED, NULL) > 0 &&
+              store_step_first_unfinished(w.t->store, w.id, NULL, &first, NULL) == 0 &&
+              first.state != STORE_STEP_FAILED;
+        store_step_cleanup(&first);
+    }
+    if (!hit)
+        fail_msg("no moment with a failed step and another lane in flight");
+    int attempts0 = 0;
+    steps_in(&w, STORE_STEP_FAILED, &attempts0);
+    tenv_crash(w.t);
+    struct err e = {0};
+    assert_int_equal(tenv_start(w.t, &e), 0);
+    assert_int_equal(exec_resume_all(w.t->x, &e), 0);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_HALTED);
+    int attempts1 = 0;
+    assert_int_equal(steps_in(&w, STORE_STEP_FAILED, &attempts1), 1);
+    assert_int_equal(attempts1, attempts0); /* not sent again by the restart */
+    assert_int_equal(exec_rollout_retry(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    assert_int_equal(st, STORE_ROLLOUT_DONE);
+    json_t *s = check_invariants(&w, U_REBOOT, false);
+    json_decref(s);
+    world_free(&w);
+}
+
+static bool update_in_pool(struct world *w, const char *uuid);
+
+static size_t count_vdis(struct world *w)
+{
+    size_t n = 0;
+    xapi_cache_foreach(w->t->clients[0], "vdi", count_any, &n);
+    return n;
+}
+
+/* Review item: an image uploaded but never introduced (the rollout stopped in between: xapi
+ * refused the file at introduce) is removed by Cancel — its VDI destroyed — and the cancel is
+ * verified clean. */
+static void test_cancel_removes_unintroduced_vdi(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, false);
+    const char *junk = "this is not an update image\n";
+    tenv_write(w.t, "u0.img", junk, strlen(junk)); /* the rollout's file, now garbage */
+    size_t vdis0 = count_vdis(&w);
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_HALTED)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "step")),
+                        "introduce");
+    json_decref(j);
+    assert_int_equal(count_vdis(&w), vdis0 + 1); /* the uploaded image */
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    st = tenv_run(w.t, w.id, 200000);
+    j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    json_decref(j);
+    assert_int_equal(count_vdis(&w), vdis0);
+    world_free(&w);
+}
+
+/* Review item: Cancel removes only what this rollout introduced: an update another tool had
+ * introduced before (same uuid, applied nowhere) stays in the pool. */
+static void test_cancel_leaves_others_update(void **state)
+{
+    (void)state;
+    struct world w;
+    preintroduced = true;
+    world_new(&w, U_REBOOT, false, false);
+    preintroduced = false;
+    assert_true(update_in_pool(&w, U_REBOOT));
+    fault(&w, "{\"type\": \"precheck_fails\", \"host\": \"h2\"}");
+    start(&w);
+    assert_int_equal(tenv_run(w.t, w.id, 200000), STORE_ROLLOUT_HALTED);
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    json_decref(j);
+    assert_true(update_in_pool(&w, U_REBOOT)); /* not ours: not destroyed */
+    world_free(&w);
 }
 
 static void test_host_never_returns_then_retry(void **state)
@@ -950,6 +1086,9 @@ int main(void)
         cmocka_unit_test(test_livepatch_only),
         cmocka_unit_test(test_livepatch_fails_replan_resolves),
         cmocka_unit_test(test_sr_full_is_storage),
+        cmocka_unit_test(test_failed_lane_stays_halted_after_restart),
+        cmocka_unit_test(test_cancel_removes_unintroduced_vdi),
+        cmocka_unit_test(test_cancel_leaves_others_update),
         cmocka_unit_test(test_host_never_returns_then_retry),
         cmocka_unit_test(test_migration_failure_then_retry),
         cmocka_unit_test(test_precheck_failure_then_cancel),
