@@ -19,7 +19,8 @@
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
 const char *const sim_twin_classes[SIM_TWIN_NCLASSES] = {
-    "pool", "host", "host_metrics", "VM", "VBD", "VDI", "SR", "PBD", "pool_update"};
+    "pool", "host", "host_metrics", "VM",          "VBD",
+    "VDI",  "SR",   "PBD",          "pool_update", "VM_guest_metrics"};
 
 struct twin {
     const struct xapi_value *const *recs;
@@ -191,6 +192,24 @@ static void vm_drives(struct twin *t, const struct xapi_value *vm, json_t *srs, 
     json_object_set_new(jv, "disks", disks);
 }
 
+/* The guest tools version of a VM's guest metrics ("8.2.1-150"), or NULL without PV drivers. */
+static json_t *tools_of(const struct twin *t, const struct xapi_value *vm)
+{
+    const struct xapi_value *gm = rec_of(t, SIM_TWIN_VM_GUEST_METRICS, fstr(vm, "guest_metrics"));
+    const struct xapi_value *v = gm ? xapi_struct_get(gm, "PV_drivers_version") : NULL;
+    const char *maj = xapi_struct_str(v, "major", ""), *min = xapi_struct_str(v, "minor", "");
+    const char *mic = xapi_struct_str(v, "micro", ""), *bld = xapi_struct_str(v, "build", "");
+    if (!*maj || !*min || strspn(maj, "0123456789") != strlen(maj) ||
+        strspn(min, "0123456789") != strlen(min))
+        return NULL;
+    bool has_mic = *mic && strspn(mic, "0123456789") == strlen(mic);
+    bool has_bld = has_mic && *bld && strspn(bld, "0123456789") == strlen(bld);
+    char out[96];
+    snprintf(out, sizeof(out), "%.15s.%.15s%s%.15s%s%.15s", maj, min, has_mic ? "." : "",
+             has_mic ? mic : "", has_bld ? "-" : "", has_bld ? bld : "");
+    return json_string(out);
+}
+
 static json_t *vm_of(struct twin *t, const char *ref, const struct xapi_value *vm, json_t *srs)
 {
     const char *ps = fstr(vm, "power_state");
@@ -214,6 +233,9 @@ static json_t *vm_of(struct twin *t, const char *ref, const struct xapi_value *v
     const struct xapi_value *blocked = xapi_struct_get(vm, "blocked_operations");
     if (xapi_struct_len(blocked))
         json_object_set_new(jv, "blocked_operations", xapi_value_to_json(blocked));
+    json_t *tools = tools_of(t, vm);
+    if (tools)
+        json_object_set_new(jv, "tools", tools);
     vm_drives(t, vm, srs, jv);
     return jv;
 }

@@ -25,10 +25,12 @@ enum sim_twin_class {
     SIM_TWIN_SR,
     SIM_TWIN_PBD,
     SIM_TWIN_POOL_UPDATE,
+    SIM_TWIN_VM_GUEST_METRICS,
     SIM_TWIN_NCLASSES
 };
 
-/* The XAPI class names to read, in enum order ("pool", "host", ..., "pool_update"). */
+/* The XAPI class names to read, in enum order ("pool", "host", ..., "pool_update",
+ * "VM_guest_metrics"). */
 extern const char *const sim_twin_classes[SIM_TWIN_NCLASSES];
 
 /*

@@ -104,6 +104,42 @@ static void test_twin_round_trip(void **state)
     sim_free(s);
 }
 
+/* The guest tools versions travel to the twin (upgrades list the VMs whose tools are old). */
+static void test_twin_guest_tools(void **state)
+{
+    (void)state;
+    struct sim *s = st_load("upgrade.json", 1);
+    struct xapi_value *orig[SIM_TWIN_NCLASSES];
+    read_all(s, 0, orig);
+    json_t *doc = NULL;
+    struct err e = {0};
+    assert_int_equal(sim_twin_build((const struct xapi_value *const *)orig, &doc, &e), 0);
+    json_t *vms = json_object_get(json_array_get(json_object_get(doc, "pools"), 0), "vms");
+    size_t i, with = 0;
+    json_t *v;
+    json_array_foreach(vms, i, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *tools = json_string_value(json_object_get(v, "tools"));
+        if (!strcmp(name, "app-1"))
+            assert_string_equal(tools, "8.2.1-150");
+        if (!strcmp(name, "db-1"))
+            assert_string_equal(tools, "7.1.0");
+        if (!strcmp(name, "legacy-1"))
+            assert_null(tools);
+        with += tools != NULL;
+    }
+    assert_int_equal(with, 5);
+    struct sim *t = NULL;
+    struct sim_options o = {0};
+    if (sim_new_from_json(doc, &o, &t, &e) != 0)
+        fail_msg("the twin does not load: %s", e.msg);
+    json_decref(doc);
+    free_all(orig);
+    sim_free(t);
+    sim_free(s);
+}
+
 static void test_twin_unique_names_and_errors(void **state)
 {
     (void)state;
@@ -189,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_twin_round_trip),
+        cmocka_unit_test(test_twin_guest_tools),
         cmocka_unit_test(test_twin_unique_names_and_errors),
         cmocka_unit_test(test_tls_certificates),
     };
