@@ -90,6 +90,8 @@ enum api_route_id {
     API_R_WEBHOOK,          /* DELETE      /api/v1/webhooks/{id} */
     API_R_WEBHOOK_LOG,      /* GET         /api/v1/webhook-deliveries */
     API_R_OPENAPI,          /* GET         /api/v1/openapi.json */
+    API_R_FILES,            /* GET, POST   /api/v1/files (POST: the update file streamed) */
+    API_R_FILE,             /* DELETE      /api/v1/files/{id} */
     API_R_METRICS,          /* GET         /metrics (Prometheus; token required) */
     API_R_SETTINGS,         /* GET, PUT    /api/v1/settings */
     API_R_UPGRADES,         /* POST        /api/v1/upgrades */
@@ -215,8 +217,10 @@ struct api_settings {
     unsigned conn_timeout_s;
     size_t max_body;
     int request_timeout_ms;
-    int host_return_timeout_s; /* setting host_return_timeout (seconds; 0 = engine default) */
-    int webhook_retry_base_s;  /* setting webhook_retry_base (seconds; 0 = engine default) */
+    int host_return_timeout_s;  /* setting host_return_timeout (seconds; 0 = engine default) */
+    int webhook_retry_base_s;   /* setting webhook_retry_base (seconds; 0 = engine default) */
+    int64_t max_upload;         /* setting max_upload: update file limit (0 = engine default) */
+    char update_file_dir[1024]; /* setting update_file_dir: files taken by name ("" = none) */
 };
 
 /* Fill s with the defaults (state directory paths from api_state_dir). */

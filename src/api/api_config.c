@@ -103,6 +103,7 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         {"read_token_file", s->read_token_file, sizeof s->read_token_file},
         {"server_names", s->server_names, sizeof s->server_names},
         {"ca_bundle", s->ca_bundle, sizeof s->ca_bundle},
+        {"update_file_dir", s->update_file_dir, sizeof s->update_file_dir},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         if (str_eq(key, strs[i].key))
@@ -167,6 +168,13 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         s->host_return_timeout_s = (int)v;
         return 0;
     }
+    if (str_eq(key, "max_upload")) {
+        /* bytes of an update file taken in through POST /api/v1/files (1 MiB - 16 GiB) */
+        if ((rc = set_uint(key, value, 1024 * 1024, 16ULL << 30, &v, e)) != 0)
+            return rc;
+        s->max_upload = (int64_t)v;
+        return 0;
+    }
     if (str_eq(key, "webhook_retry_base")) {
         /* seconds before a failed webhook delivery is tried again (then x3 each time) */
         if ((rc = set_uint(key, value, 1, 3600, &v, e)) != 0)
@@ -179,7 +187,8 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
         "check_interval, log_level, log_file, log_format, max_connections, connection_timeout, "
         "max_body, request_timeout, host_return_timeout, vendor_origins, "
-        "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle)",
+        "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle, max_upload, "
+        "update_file_dir)",
         key);
 }
 

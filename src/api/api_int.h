@@ -18,8 +18,8 @@
 struct store;
 
 struct api_query {
-    const char *view, *sort, *limit, *raw, *webhook; /* borrowed from MHD while the connection
-                                                      * lives */
+    const char *view, *sort, *limit, *raw, *webhook, *name; /* borrowed from MHD while the
+                                                             * connection lives */
 };
 
 /* A request: read on the MHD thread, handled on a worker, answered on the MHD thread. */
@@ -33,6 +33,10 @@ struct api_call {
     struct api_query q;
     struct buf body;
     bool too_large;
+    struct engine_upload *upload; /* POST /files: the update file being streamed in */
+    bool streaming;               /* the body goes to upload, not to body */
+    int upload_rc;                /* a failed write (PP_E*), 0 */
+    char upload_msg[256];
     bool queued;   /* suspended, waiting for a worker */
     bool answered; /* status / resp are ready */
     enum api_role role;

@@ -701,6 +701,55 @@ static void h_webhook_log(struct api_call *x)
     answer_out(x, rc, 200, out, &e);
 }
 
+/* ---------------------------------------------------------------- update files */
+
+static void h_files(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL;
+    int rc = engine_files_list(api_server_engine(x->srv), &out, &e);
+
+    answer_out(x, rc, 200, out, &e);
+}
+
+/* POST /files: the streamed file (api_server.c took it in), or {"name"} of a file in the
+ * configured update file directory. */
+static void h_file_add(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL, *body, *name = NULL;
+    json_error_t je;
+    const char *n = NULL;
+    int rc;
+
+    if (x->streaming) {
+        rc = engine_file_upload_finish(api_server_engine(x->srv), x->upload, &out, &e);
+        x->upload = NULL;
+        answer_out(x, rc, 201, out, &e);
+        return;
+    }
+    if (!(body = parse_body(x, false, &e))) {
+        api_answer_err(x, e.code, &e);
+        return;
+    }
+    if (json_unpack_ex(body, &je, 0, "{s:o !}", "name", &name) != 0)
+        rc = unpack_failed(&je, &e);
+    else
+        rc = want_string("name", name, true, &n, &e);
+    if (rc == 0)
+        rc = engine_file_import(api_server_engine(x->srv), n, &out, &e);
+    json_decref(body);
+    answer_out(x, rc, 201, out, &e);
+}
+
+static void h_file_remove(struct api_call *x)
+{
+    struct err e = {0};
+    int rc = engine_file_remove(api_server_engine(x->srv), x->m.param, &e);
+
+    answer_done(x, rc, &e);
+}
+
 static void h_metrics(struct api_call *x)
 {
     struct err e = {0};
@@ -759,6 +808,9 @@ static const struct api_handler handlers[] = {
     {API_R_METRICS, "GET", h_metrics, false},
     {API_R_SETTINGS, "GET", h_settings, false},
     {API_R_SETTINGS, "PUT", h_settings_set, true},
+    {API_R_FILES, "GET", h_files, false},
+    {API_R_FILES, "POST", h_file_add, true},
+    {API_R_FILE, "DELETE", h_file_remove, true},
 };
 
 const struct api_handler *api_handler_find(enum api_route_id route, const char *method)
@@ -779,6 +831,7 @@ const char *const *api_route_query_args(enum api_route_id route)
     static const char *const view_only[] = {"view", "raw", NULL};
     static const char *const limit[] = {"limit", NULL};
     static const char *const hook_limit[] = {"webhook", "limit", NULL};
+    static const char *const name[] = {"name", NULL};
 
     switch (route) {
     case API_R_UPDATES:
@@ -789,6 +842,8 @@ const char *const *api_route_query_args(enum api_route_id route)
         return limit;
     case API_R_WEBHOOK_LOG:
         return hook_limit;
+    case API_R_FILES:
+        return name;
     default:
         return none;
     }

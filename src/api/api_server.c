@@ -749,6 +749,7 @@ static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char
                                 : str_eq(key, "sort")    ? &s->q->sort
                                 : str_eq(key, "raw")     ? &s->q->raw
                                 : str_eq(key, "webhook") ? &s->q->webhook
+                                : str_eq(key, "name")    ? &s->q->name
                                                          : &s->q->limit;
             *slot = value ? value : "";
             return MHD_YES;
@@ -805,6 +806,47 @@ static bool over_limits(struct api_server *srv, struct conn_info *ci, char *msg,
     return false;
 }
 
+static bool json_body(struct MHD_Connection *c)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    return ct && str_has_prefix(ct, "application/json");
+}
+
+/* POST /files with the update file as the body: refuse at once what is over the size limit (or
+ * not the admin), else stream the body to the engine's file store as it arrives. */
+static enum MHD_Result upload_start(struct api_server *srv, struct MHD_Connection *c,
+                                    struct api_call *x, const char *cl)
+{
+    struct err e = {0};
+    uint64_t n = 0;
+    int64_t declared =
+        cl && str_to_uint64(cl, &n) == 0 ? (int64_t)(n > INT64_MAX ? INT64_MAX : n) : -1;
+
+    if (x->role != API_ROLE_ADMIN)
+        return queue_error(c, 403,
+                           "the read-only API token cannot change anything; use the admin token");
+    if (engine_file_upload_begin(srv->eng, x->q.name, declared, &x->upload, &e) != 0)
+        return queue_error(c, (unsigned)api_status_for(e.code), e.msg);
+    x->streaming = true;
+    return MHD_YES;
+}
+
+/* A piece of a streamed update file (MHD thread).  Over the limit the rest is read and
+ * dropped, and the answer is 413. */
+static void upload_chunk(struct api_call *x, const char *data, size_t n)
+{
+    struct err e = {0};
+
+    if (!x->upload || x->upload_rc)
+        return;
+    if (engine_file_upload_write(x->upload, data, n, &e) != 0) {
+        x->upload_rc = e.code;
+        str_lcpy(x->upload_msg, e.msg, sizeof x->upload_msg);
+        engine_file_upload_abort(x->upload);
+        x->upload = NULL;
+    }
+}
+
 /* First call of a request: headers only.  Refuse early what needs no body. */
 static enum MHD_Result request_start(struct api_server *srv, struct MHD_Connection *c,
                                      const char *url, const char *method, struct api_call *x)
@@ -847,6 +889,8 @@ static enum MHD_Result request_start(struct api_server *srv, struct MHD_Connecti
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     const char *rt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Timeout");
     uint64_t n;
+    if (x->m.route == API_R_FILES && str_eq(method, "POST") && !json_body(c))
+        return upload_start(srv, c, x, cl);
     if (cl && str_to_uint64(cl, &n) == 0 && n > srv->max_body) {
         snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", srv->max_body);
         return queue_error(c, 413, msg);
@@ -861,6 +905,8 @@ static enum MHD_Result request_start(struct api_server *srv, struct MHD_Connecti
 static enum MHD_Result request_ready(struct api_server *srv, struct MHD_Connection *c,
                                      const char *url, struct api_call *x)
 {
+    if (x->streaming && x->upload_rc)
+        return queue_error(c, (unsigned)api_status_for(x->upload_rc), x->upload_msg);
     if (x->too_large) {
         char msg[96];
         snprintf(msg, sizeof msg, "request body over the limit of %zu bytes", srv->max_body);
@@ -870,7 +916,7 @@ static enum MHD_Result request_ready(struct api_server *srv, struct MHD_Connecti
         return serve_static(srv, c, url);
     if (!api_method_mutates(x->method) && x->body.len)
         return queue_error(c, 400, "a GET request has no body");
-    if (api_method_mutates(x->method) && x->body.len) {
+    if (api_method_mutates(x->method) && x->body.len && !x->streaming) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         if (!ct || !str_has_prefix(ct, "application/json"))
             return queue_error(c, 415, "request bodies must be application/json");
@@ -908,6 +954,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (x->queued)
         return MHD_YES; /* resumed without an answer: cannot happen, wait */
+    if (*upload_data_size && x->streaming) {
+        upload_chunk(x, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         if (!x->too_large && x->body.len + *upload_data_size <= srv->max_body)
             buf_append(&x->body, upload_data, *upload_data_size);
@@ -936,6 +987,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (x) {
         if (x->resp)
             MHD_destroy_response(x->resp);
+        engine_file_upload_abort(x->upload); /* the client went away half-way */
         buf_cleanup(&x->body);
         free(x->path);
         free(x);

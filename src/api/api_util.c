@@ -83,6 +83,8 @@ static const struct {
     {"webhook-deliveries", API_R_WEBHOOK_LOG, "GET"},
     {"openapi.json", API_R_OPENAPI, "GET"},
     {"settings", API_R_SETTINGS, "GET, PUT"},
+    {"files", API_R_FILES, "GET, POST"},
+    {"files/*", API_R_FILE, "DELETE"},
 };
 
 /* Match path (below the prefix) against pattern; the '*' segment goes to m->param. */

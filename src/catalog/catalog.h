@@ -218,4 +218,29 @@ unsigned cat_guidance_from_name(const char *name);
 /* Append-free rendering of one bit ("restartHost", ...). */
 const char *cat_guidance_name(unsigned bit);
 
+/* ---- an update image's own metadata (update_xml.c) ---- */
+#define CAT_UPDATE_XML_MAX (64 * 1024) /* bytes of update.xml read at most */
+/* What an update's update.xml says about it (xapi's pool_update record fields). */
+struct cat_update_meta {
+    char uuid[40]; /* lower-case */
+    char name_label[256];
+    char name_description[1024];
+    char version[64];
+    char key[256];             /* the signing key's file name ("" when unsigned) */
+    char guidance_text[256];   /* after-apply-guidance as written */
+    unsigned guidance;         /* the same as cat_guidance bits */
+    int64_t installation_size; /* bytes in dom0; 0 when absent */
+    bool enforce_homogeneity;
+    bool livepatch; /* the simulator's images: carries a live patch */
+};
+/*
+ * Parse update.xml (data, len bytes; untrusted) as xapi's pool_update.introduce reads it: the
+ * <update> root with uuid (a UUID), name-label and version required.  Returns 0 with *m filled,
+ * PP_EPARSE naming what is wrong (also a field over its length), or PP_ELIMIT (the document is
+ * over CAT_UPDATE_XML_MAX).
+ * Pure; any thread.
+ */
+int catalog_update_xml_parse(const char *data, size_t len, struct cat_update_meta *m,
+                             struct err *e);
+
 #endif

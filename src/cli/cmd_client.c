@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -613,7 +614,9 @@ int cmd_updates(int argc, char **argv)
 
 struct plan_args {
     struct common co;
-    json_t *req; /* the request body being built */
+    json_t *req;      /* the request body being built */
+    const char *file; /* --file: sent to the daemon first (send_file) */
+    char *file_id;    /* its id there */
     bool automated, yes, follow;
     int n_updates;
     bool upgrade;    /* `upgrade` / `plan --upgrade`: POST /upgrades (docs/upgrade.md) */
@@ -637,7 +640,8 @@ static const char PLAN_HELP[] =
     "  POOL...             pools to update (default: every registered pool)\n"
     "  --automated         the minimal set of updates each host needs (the default)\n"
     "  --update ID         install this update (uuid or name); repeat for more\n"
-    "  --file ZIP          install a downloaded update file (the daemon reads it)\n"
+    "  --file ZIP          install a downloaded update file: sent to the daemon, which\n"
+    "                      installs exactly the update inside it (its update.xml)\n"
     "  --policy P          return (default): VMs go back to their home hosts;\n"
     "                      minimal: VMs stay where they land (fewest migrations)\n"
     "  --max-parallel N    at most N hosts of a pool down at once (1: one at a time,\n"
@@ -760,16 +764,9 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
         case 'u':
             json_array_append_new(updates, json_string(optarg));
             break;
-        case 'f': {
-            char real[PATH_MAX];
-            /* the daemon opens the file: give it an absolute path */
-            if (!realpath(optarg, real)) {
-                fprintf(stderr, "poolpatch %s: --file %s: %s\n", cmd, optarg, strerror(errno));
-                goto bad;
-            }
-            json_object_set_new(pa->req, "file", json_string(real));
+        case 'f':
+            pa->file = optarg; /* sent to the daemon (POST /files) once connected */
             break;
-        }
         case 'p':
             if (!str_eq(optarg, "minimal") && !str_eq(optarg, "return")) {
                 usage_error(cmd, "--policy takes minimal or return", usage);
@@ -819,7 +816,11 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
     }
     for (int i = optind; i < argc; i++)
         json_array_append_new(pools, json_string(argv[i]));
-    if (pa->automated && (json_array_size(updates) || json_object_get(pa->req, "file"))) {
+    if (pa->file && json_array_size(updates)) {
+        usage_error(cmd, "--file cannot be combined with --update", usage);
+        goto bad;
+    }
+    if (pa->automated && (json_array_size(updates) || pa->file)) {
         usage_error(cmd, "--automated cannot be combined with --update or --file", usage);
         goto bad;
     }
@@ -844,6 +845,70 @@ bad:
     return ret;
 }
 
+/*
+ * --file: stream the file to the daemon (POST /api/v1/files?name=BASENAME), which identifies
+ * the update inside it; the plan request then names the file by its id.  Returns 0 or 1 (the
+ * error printed).
+ */
+static int send_file(const char *cmd, struct plan_args *pa, struct rest_client *rc)
+{
+    struct err e = {0};
+    json_t *out = NULL, *info = NULL;
+    struct stat st;
+    const char *base = strrchr(pa->file, '/');
+    FILE *f = fopen(pa->file, "rb");
+    int ret = 0;
+
+    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "poolpatch %s: --file %s: %s\n", cmd, pa->file,
+                f ? "not a regular file" : strerror(errno));
+        if (f)
+            fclose(f);
+        return 1;
+    }
+    /* over the daemon's limit: say so before sending a byte (the daemon refuses it with 413) */
+    if (rest_call(rc, "GET", "/api/v1/files", NULL, &info, NULL, &e) == 0 &&
+        jsonx_int(info, "max_upload", 0) > 0 && st.st_size > jsonx_int(info, "max_upload", 0)) {
+        err_set(&e, PP_ELIMIT,
+                "--file %s: %lld bytes, over the daemon's limit of %lld bytes (setting "
+                "max_upload)",
+                pa->file, (long long)st.st_size, (long long)jsonx_int(info, "max_upload", 0));
+        ret = fail(cmd, &e);
+    }
+    json_decref(info);
+    char *esc = curl_easy_escape(rc->curl, base ? base + 1 : pa->file, 0);
+    char *path = xasprintf("/api/v1/files?name=%s", esc ? esc : "update.zip");
+    curl_free(esc);
+    if (ret == 0 && rest_upload(rc, path, f, (int64_t)st.st_size, &out, &e) != 0)
+        ret = fail(cmd, &e);
+    free(path);
+    fclose(f);
+    if (ret == 0) {
+        json_t *u = json_object_get(out, "update");
+        pa->file_id = xstrdup(jsonx_str(out, "id", ""));
+        json_object_set_new(pa->req, "file", json_string(pa->file_id));
+        if (!pa->co.json)
+            printf("%s holds update %s (%s), version %s.\n", pa->file,
+                   jsonx_str(u, "name_label", "?"), jsonx_str(u, "uuid", "?"),
+                   jsonx_str(u, "version", "?"));
+    }
+    json_decref(out);
+    return ret;
+}
+
+/* Delete the file send_file left with the daemon (a dry run, or a refused rollout). */
+static void drop_file(struct plan_args *pa, struct rest_client *rc)
+{
+    struct err e = {0};
+
+    if (!pa->file_id || !*pa->file_id)
+        return;
+    char *path = path_with(rc, "files", pa->file_id, "");
+    if (rest_call(rc, "DELETE", path, NULL, NULL, NULL, &e) != 0)
+        fprintf(stderr, "poolpatch: removing the uploaded file %s: %s\n", pa->file_id, e.msg);
+    free(path);
+}
+
 int cmd_plan(int argc, char **argv)
 {
     struct plan_args pa = {0};
@@ -860,8 +925,10 @@ int cmd_plan(int argc, char **argv)
     }
     if (pa.upgrade)
         json_object_set_new(pa.req, "dry_run", json_true());
-    if (rest_call(&rc, "POST", pa.upgrade ? "/api/v1/upgrades" : "/api/v1/plans", pa.req, &out,
-                  NULL, &e) != 0) {
+    if (pa.file && send_file("plan", &pa, &rc) != 0) {
+        ret = 1;
+    } else if (rest_call(&rc, "POST", pa.upgrade ? "/api/v1/upgrades" : "/api/v1/plans", pa.req,
+                         &out, NULL, &e) != 0) {
         ret = fail("plan", &e);
     } else if (pa.co.json) {
         print_json(out);
@@ -872,6 +939,8 @@ int cmd_plan(int argc, char **argv)
         print_buf(&b);
         buf_cleanup(&b);
     }
+    drop_file(&pa, &rc); /* a dry run keeps nothing */
+    free(pa.file_id);
     json_decref(out);
     json_decref(pa.req);
     rest_cleanup(&rc);
@@ -1096,6 +1165,10 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
         json_decref(pa.req);
         return 1;
     }
+    if (pa.file && send_file(cmd, &pa, &rc) != 0) {
+        ret = 1;
+        goto out;
+    }
     if (pa.upgrade)
         json_object_set_new(pa.req, "dry_run", json_true());
     if (rest_call(&rc, "POST", plans, pa.req, &plan, NULL, &e) != 0) {
@@ -1127,6 +1200,8 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
         ret = fail(cmd, &e);
         goto out;
     }
+    free(pa.file_id); /* the rollout uses the file now: it stays with the daemon */
+    pa.file_id = NULL;
     const char *id = jsonx_str(started, "id", NULL);
     if (!id) {
         err_set(&e, PP_EPARSE, "the daemon's answer has no rollout id");
@@ -1140,6 +1215,8 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
     else if (pa.co.json)
         print_json(started);
 out:
+    drop_file(&pa, &rc); /* refused or not confirmed: nothing uses it */
+    free(pa.file_id);
     json_decref(plan);
     json_decref(started);
     json_decref(pa.req);

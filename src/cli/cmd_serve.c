@@ -37,7 +37,8 @@ static const char SERVE_USAGE[] =
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file, log_format,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
-    "host_return_timeout, webhook_retry_base, ca_bundle.  Options override the file.  See "
+    "host_return_timeout, webhook_retry_base, ca_bundle, max_upload, update_file_dir.  Options\n"
+    "override the file.  See "
     "docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
@@ -264,6 +265,8 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
         .request_timeout_ms = s->request_timeout_ms,
         .host_return_timeout_s = s->host_return_timeout_s,
         .webhook_retry_base_s = s->webhook_retry_base_s,
+        .file_max_bytes = s->max_upload,
+        .file_dir = s->update_file_dir[0] ? s->update_file_dir : NULL,
     };
     struct api_config ac = {
         .bind_addr = host,

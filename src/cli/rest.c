@@ -169,6 +169,42 @@ static int http_error(struct rest_client *rc, long status, const struct buf *bod
     return code;
 }
 
+/* The options every request shares. */
+static void common_opts(struct rest_client *rc, const char *url, struct curl_slist *h,
+                        struct buf *resp, char *errbuf)
+{
+    CURL *c = rc->curl;
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, rc->timeout_s);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
+/* After curl_easy_perform: the answer into out / raw, or the error into e. */
+static int take_answer(struct rest_client *rc, CURLcode cc, const char *errbuf, struct buf *resp,
+                       json_t **out, struct buf *raw, struct err *e)
+{
+    long status = 0;
+
+    if (cc != CURLE_OK)
+        return transport_error(rc, cc, errbuf, e);
+    curl_easy_getinfo(rc->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299)
+        return http_error(rc, status, resp, e);
+    if (raw)
+        buf_append(raw, resp->data ? resp->data : "", resp->len);
+    else if (out && resp->len)
+        return jsonx_load(resp->data, resp->len, REST_MAX_RESPONSE, 128, "the daemon's answer", out,
+                          e);
+    return 0;
+}
+
 int rest_call(struct rest_client *rc, const char *method, const char *path, const json_t *body,
               json_t **out, struct buf *raw, struct err *e)
 {
@@ -178,8 +214,7 @@ int rest_call(struct rest_client *rc, const char *method, const char *path, cons
     char *text = NULL;
     struct curl_slist *h;
     CURLcode cc;
-    long status = 0;
-    int ret = 0;
+    int ret;
 
     if (out)
         *out = NULL;
@@ -187,16 +222,8 @@ int rest_call(struct rest_client *rc, const char *method, const char *path, cons
     buf_init(&resp);
     curl_easy_reset(c);
     h = headers(rc, body != NULL, "Accept: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
+    common_opts(rc, url, h, &resp, errbuf);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, rc->timeout_s);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (body) {
         text = json_dumps(body, JSON_COMPACT);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
@@ -208,22 +235,45 @@ int rest_call(struct rest_client *rc, const char *method, const char *path, cons
     cc = curl_easy_perform(c);
     curl_slist_free_all(h);
     free(text);
-    if (cc != CURLE_OK) {
-        ret = transport_error(rc, cc, errbuf, e);
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) {
-        ret = http_error(rc, status, &resp, e);
-        goto out;
-    }
-    if (raw) {
-        buf_append(raw, resp.data ? resp.data : "", resp.len);
-    } else if (out && resp.len) {
-        ret =
-            jsonx_load(resp.data, resp.len, REST_MAX_RESPONSE, 128, "the daemon's answer", out, e);
-    }
-out:
+    ret = take_answer(rc, cc, errbuf, &resp, out, raw, e);
+    buf_cleanup(&resp);
+    return ret;
+}
+
+static size_t on_read_file(char *p, size_t size, size_t n, void *ud)
+{
+    return fread(p, 1, size * n, ud);
+}
+
+int rest_upload(struct rest_client *rc, const char *path, FILE *f, int64_t size, json_t **out,
+                struct err *e)
+{
+    CURL *c = rc->curl;
+    char url[2048], errbuf[CURL_ERROR_SIZE] = "";
+    struct buf resp;
+    struct curl_slist *h;
+    long saved = rc->timeout_s;
+    CURLcode cc;
+    int ret;
+
+    *out = NULL;
+    snprintf(url, sizeof url, "%s%s", rc->base, path);
+    buf_init(&resp);
+    curl_easy_reset(c);
+    rc->timeout_s = 0; /* a large file takes its time; a stalled transfer is cut below */
+    h = headers(rc, false, "Accept: application/json");
+    h = curl_slist_append(h, "Content-Type: application/octet-stream");
+    common_opts(rc, url, h, &resp, errbuf);
+    rc->timeout_s = saved;
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read_file);
+    curl_easy_setopt(c, CURLOPT_READDATA, f);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 300L);
+    cc = curl_easy_perform(c);
+    curl_slist_free_all(h);
+    ret = take_answer(rc, cc, errbuf, &resp, out, NULL, e);
     buf_cleanup(&resp);
     return ret;
 }

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 struct err;
 
@@ -42,6 +44,14 @@ void rest_cleanup(struct rest_client *rc);
  */
 int rest_call(struct rest_client *rc, const char *method, const char *path, const json_t *body,
               json_t **out, struct buf *raw, struct err *e);
+
+/*
+ * POST the open file f (size bytes) to path as application/octet-stream, streamed (the update
+ * file intake, POST /api/v1/files?name=...).  No overall timeout; a transfer stalled for five
+ * minutes fails.  *out the parsed answer; errors as rest_call.
+ */
+int rest_upload(struct rest_client *rc, const char *path, FILE *f, int64_t size, json_t **out,
+                struct err *e);
 
 /* The PP_E* code for an HTTP error status (and whether the body named an XAPI code). */
 int rest_code_for_status(long status, bool xapi);

@@ -76,7 +76,8 @@ struct plan_req_copy {
     bool automated;
     char **updates;
     size_t n_updates;
-    char *file;
+    char *file;                 /* an update file id */
+    struct eng_file_choice *fc; /* what it holds (plan_req_check) */
     enum engine_policy policy;
     bool stay_on_release;
     int max_parallel;
@@ -158,6 +159,7 @@ static void req_free(struct eng_req *r)
     free(r->pr.upgrade_to);
     free(r->pr.upgrade_url);
     free(r->pr.file);
+    engine_file_choice_free(r->pr.fc);
     fetch_result_cleanup(&r->fetched);
     json_decref(r->files);
     json_decref(r->out);
@@ -1298,6 +1300,16 @@ static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
                        "no update catalog yet: check for updates first (poolpatch updates check)");
     if (eng->n_pools == 0)
         return err_set(e, PP_ESTATE, "no pools registered: add one with poolpatch pool add");
+    if (pr->file && !pr->fc) {
+        /* an update file: exactly the update it holds (its own update.xml), nothing else */
+        if (pr->n_updates || pr->automated)
+            return err_set(e, PP_EINVAL, "file: cannot be combined with updates or automated");
+        if (engine_file_choose(eng, eng->catalog, pr->file, &pr->fc, e) != 0)
+            return e ? e->code : PP_EINVAL;
+        pr->updates = xcalloc(1, sizeof(*pr->updates));
+        pr->updates[0] = xstrdup(pr->fc->uuid);
+        pr->n_updates = 1;
+    }
     for (size_t i = 0; i < pr->n_updates; i++) {
         const char *uuid = resolve_update(eng->catalog, pr->updates[i]);
         /* a repository update id (XenServer 8 pools apply all their updates at once) */
@@ -1357,10 +1369,17 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code);
             return;
         }
+        if (r->pr.fc)
+            engine_file_judge(r->pr.fc, p->name, engine_pool_is_cdn(p), pl);
         pj = engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name);
         json_array_append_new(pools, pj);
         plan_free(pl);
         inv_pool_free(inv);
+    }
+    if (r->pr.fc && engine_file_verdict(r->pr.fc, &r->err) != 0) {
+        json_decref(pools);
+        req_finish(eng, r, r->err.code);
+        return;
     }
     {
         char ts[32];
@@ -1373,6 +1392,10 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
                            o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
                            "max_parallel", r->pr.max_parallel, "created", ts, "totals",
                            engine_plan_fleet_totals(pools), "pools", pools);
+        if (r->pr.fc)
+            json_object_set_new(r->out, "file",
+                                json_pack("{s:s,s:s,s:s}", "id", r->pr.file, "name", r->pr.fc->name,
+                                          "update", r->pr.fc->uuid));
     }
     req_finish(eng, r, 0);
 }
@@ -1491,8 +1514,11 @@ static void handle_files_needed(struct engine *eng, struct eng_req *r)
 
         if (!pool_selected(&r->pr, p->name))
             continue;
-        if (engine_pool_is_cdn(p))
+        if (engine_pool_is_cdn(p)) {
+            if (r->pr.fc)
+                engine_file_judge(r->pr.fc, p->name, true, NULL);
             continue; /* repository updates: xapi downloads them, nothing to upload */
+        }
         inv = engine_pool_inventory(eng, p, &r->err);
         if (!inv || plan_build(inv, eng->catalog, &o, &pl, &r->err) != 0) {
             inv_pool_free(inv);
@@ -1501,10 +1527,20 @@ static void handle_files_needed(struct engine *eng, struct eng_req *r)
             req_finish(eng, r, r->err.code ? r->err.code : PP_ESTATE);
             return;
         }
+        if (r->pr.fc)
+            engine_file_judge(r->pr.fc, p->name, false, pl);
         for (size_t k = 0; k < pl->n_uploads; k++)
-            need_file(eng, pl->uploads[k], r->pr.file, files, missing);
+            need_file(eng, pl->uploads[k],
+                      r->pr.fc && str_eq(pl->uploads[k], r->pr.fc->uuid) ? r->pr.fc->path : NULL,
+                      files, missing);
         plan_free(pl);
         inv_pool_free(inv);
+    }
+    if (r->pr.fc && engine_file_verdict(r->pr.fc, &r->err) != 0) {
+        json_decref(files);
+        json_decref(missing);
+        req_finish(eng, r, r->err.code);
+        return;
     }
     r->out = json_pack("{s:o,s:o}", "files", files, "missing", missing);
     if (json_array_size(missing) > 0)
@@ -1844,6 +1880,8 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     eng->catalog_url = xstrdup(cfg->catalog_url);
     eng->vendor_origins = xstrdup(cfg->vendor_origins);
     eng->webhook_retry_base_s = cfg->webhook_retry_base_s;
+    eng->file_max_bytes = cfg->file_max_bytes;
+    eng->file_dir = cfg->file_dir && *cfg->file_dir ? xstrdup(cfg->file_dir) : NULL;
     so.clock = eng->clock;
     rc = store_open(cfg->db_path, &so, &eng->store, e);
     if (rc != 0)
@@ -1971,6 +2009,7 @@ void engine_free(struct engine *eng)
     free(eng->data_dir);
     free(eng->catalog_url);
     free(eng->vendor_origins);
+    free(eng->file_dir);
     pthread_mutex_destroy(&eng->qlock);
     pthread_cond_destroy(&eng->qdone);
     pthread_cond_destroy(&eng->checker_wake);

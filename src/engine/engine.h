@@ -36,7 +36,37 @@ struct engine_config {
     int host_return_timeout_s;  /* how long a rebooted host may take to come back before the
                                    rollout halts (0 = 20 min, XO's restartHostTimeout) */
     int webhook_retry_base_s;   /* first webhook retry after this (0 = 10 s), then x3 */
+    int64_t file_max_bytes;     /* largest update file taken in; 0 = ENGINE_FILE_MAX_DEFAULT */
+    const char *file_dir;       /* update files may also be taken by name from here; NULL =
+                                   none (never any other path: docs/security.md) */
 };
+
+/* ---- update files (engine_files.c, docs/rest-api.md "Update files"); any thread ---- */
+#define ENGINE_FILE_MAX_DEFAULT (4LL << 30) /* 4 GiB: zip.c's largest image */
+struct engine_upload;
+/* The size limit in force (setting max_upload). */
+int64_t engine_file_max_bytes(const struct engine *eng);
+/* Start taking in an update file named name (only its last component is kept, for display)
+ * into the state directory.  declared: the announced size or -1; over the limit is PP_ELIMIT
+ * naming it.  *out owned by the caller: engine_file_upload_finish or _abort. */
+int engine_file_upload_begin(struct engine *eng, const char *name, int64_t declared,
+                             struct engine_upload **out, struct err *e);
+/* Append n bytes; PP_ELIMIT when the file grows over the limit (then abort), PP_EIO. */
+int engine_file_upload_write(struct engine_upload *u, const void *data, size_t n, struct err *e);
+/* Identify the update in the file (update_file.h) and keep it: *out = the file's record
+ * {id, name, size, uploaded, update:{uuid, name_label, ...}, image:{...}}.  A file holding no
+ * valid update is deleted: PP_EINVAL "NAME: not a valid update: why".  Frees u either way. */
+int engine_file_upload_finish(struct engine *eng, struct engine_upload *u, json_t **out,
+                              struct err *e);
+/* Drop an unfinished upload and its bytes.  NULL is a no-op. */
+void engine_file_upload_abort(struct engine_upload *u);
+/* Take the file name (a plain name, no '/') from the configured directory, as an upload.
+ * PP_ESTATE when no directory is configured, PP_ENOTFOUND when it has no such file. */
+int engine_file_import(struct engine *eng, const char *name, json_t **out, struct err *e);
+/* {"files":[records], "max_upload", "update_file_dir"} */
+int engine_files_list(struct engine *eng, json_t **out, struct err *e);
+/* Delete a kept file; PP_ENOTFOUND when there is none with that id. */
+int engine_file_remove(struct engine *eng, const char *id, struct err *e);
 
 /* ---- metrics (engine_metrics.c, docs/metrics.md) ---- */
 /* GET /metrics: Prometheus text exposition format 0.0.4; *text heap (free).  Any thread. */
@@ -126,7 +156,7 @@ struct engine_plan_req {
     bool automated;             /* minimal set per host */
     const char *const *updates; /* chosen update ids when !automated */
     size_t n_updates;
-    const char *file; /* a downloaded update zip to install, or NULL */
+    const char *file; /* the id of an update file (engine_file_upload_*) to install, or NULL */
     enum engine_policy policy;
     bool stay_on_release;
     int max_parallel; /* most hosts of a pool down at once; 0: as capacity allows; 1: sequential */

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "catalog/catalog.h"
 #include "engine/engine.h"
@@ -89,6 +90,8 @@ struct engine {
     char *vendor_origins;         /* client-ID allow-list, or NULL = FETCH_DEFAULT_VENDOR_ORIGINS */
     _Atomic int check_interval_s; /* 0 = automatic checks off; set by engine_set_check_interval */
     unsigned check_gen;           /* under qlock: bumped when the interval changes */
+    int64_t file_max_bytes;       /* update files (engine_files.c); 0 = default */
+    char *file_dir;               /* configured update file directory, or NULL */
 
     /* engine thread only */
     struct store *store;
@@ -153,6 +156,35 @@ struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
 /* A pool by registered name, pool name-label or pool uuid (ambiguity: PP_EINVAL naming them;
  * none: PP_ENOTFOUND).  Engine thread. */
 struct eng_pool *engine_resolve_pool(struct engine *eng, const char *key, struct err *e);
+
+/* ---- engine_files.c (any thread) ---- */
+struct cat_update_meta;
+struct catalog;
+struct plan;
+/* An update file chosen for a plan or rollout: what it holds, and whether any host needs it. */
+struct eng_file_choice {
+    char *path;      /* the kept zip */
+    char *name;      /* as uploaded */
+    char uuid[40];   /* the update it holds (its update.xml) */
+    char label[300]; /* "NAME (uuid)" */
+    bool needed;     /* some selected host of some pool gets it */
+    struct buf why;  /* per pool, why no host gets it */
+};
+/* Look the file id up and check its update against cat (the legacy catalog): PP_ENOTFOUND /
+ * PP_EINVAL naming the file when it is unknown or the catalog does not list its update.
+ * *out heap (engine_file_choice_free). */
+int engine_file_choose(const struct engine *eng, const struct catalog *cat, const char *id,
+                       struct eng_file_choice **out, struct err *e);
+/* Note what pool's plan does with the file's update (needed by a host, or why not). */
+void engine_file_judge(struct eng_file_choice *fc, const char *pool, bool cdn,
+                       const struct plan *pl);
+/* 0 when some host needs the update; else PP_ESTATE "FILE: update ... is not needed: why". */
+int engine_file_verdict(const struct eng_file_choice *fc, struct err *e);
+void engine_file_choice_free(struct eng_file_choice *fc);
+/* The kept update file id: *path (its zip) and *name (as uploaded) heap, *m what it holds.
+ * PP_ENOTFOUND naming the id when there is no such file. */
+int engine_file_lookup(const struct engine *eng, const char *id, char **path,
+                       struct cat_update_meta *m, char **name, struct err *e);
 
 /* ---- engine_events.c (engine thread) ---- */
 /* The executor's emit callback: the event to every subscriber now, to the store at the end of

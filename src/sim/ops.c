@@ -1204,6 +1204,7 @@ static int h_update_introduce(struct ctx *c)
     }
     struct obj *u = sim_update_create(c->w, &m);
     sim_fset_str(c->w, u, "vdi", vdi->ref);
+    c->s->n_introduces++;
     sim_rok(c, xapi_value_new_string(u->ref));
     return R_DONE;
 }

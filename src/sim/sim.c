@@ -384,6 +384,7 @@ int sim_put_locked(struct sim *s, const char *host_address, const char *path_and
     sim_fset_add(w, sr, "VDIs", vdi->ref);
     sim_fset_int(w, sr, "physical_utilisation", sim_fint(sr, "physical_utilisation") + total_len);
     sim_fset_int(w, sr, "virtual_allocation", sim_fint(sr, "virtual_allocation") + total_len);
+    s->n_uploads++;
     if (task) {
         int64_t d = (int64_t)((double)total_len * 1000.0 / s->tm.upload_bps);
         sim_sched(s, w, sim_now(s) + d, ACT_UPLOAD_DONE, task->ref, vdi->ref, NULL, 0, 0);

@@ -361,6 +361,15 @@ json_t *sim_state_json_locked(struct sim *s)
             json_array_append_new(hosts, jh);
         }
         json_object_set_new(p, "hosts", hosts);
+        /* the legacy updates the pool knows, and the update images on its SRs */
+        json_t *pu = json_array();
+        for (struct obj *u = w->chead[CL_POOL_UPDATE]; u; u = u->cnext)
+            json_array_append_new(pu, json_string(sim_fstr(u, "name_label")));
+        json_object_set_new(p, "pool_updates", pu);
+        int64_t images = 0;
+        for (struct obj *v = w->chead[CL_VDI]; v; v = v->cnext)
+            images += v->x && str_eq(sim_fstr(v, "name_label"), "update image");
+        json_object_set_new(p, "update_images", json_integer(images));
         json_array_append_new(pools, p);
     }
     json_object_set_new(root, "pools", pools);
@@ -371,6 +380,8 @@ json_t *sim_state_json_locked(struct sim *s)
     json_object_set_new(cnt, "reboots", json_integer((json_int_t)s->n_reboots));
     json_object_set_new(cnt, "toolstack_restarts", json_integer((json_int_t)s->n_restarts));
     json_object_set_new(cnt, "applies", json_integer((json_int_t)s->n_applies));
+    json_object_set_new(cnt, "uploads", json_integer((json_int_t)s->n_uploads));
+    json_object_set_new(cnt, "introduces", json_integer((json_int_t)s->n_introduces));
     json_object_set_new(cnt, "calls", json_integer((json_int_t)s->n_calls));
     json_object_set_new(root, "counters", cnt);
     json_object_set_new(root, "faults", json_integer((json_int_t)s->nfaults));
