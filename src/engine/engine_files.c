@@ -347,9 +347,10 @@ int engine_files_list(struct engine *eng, json_t **out, struct err *e)
     }
     if (d)
         closedir(d);
-    *out = json_pack("{s:o,s:I,s:s?}", "files", files, "max_upload",
-                     (json_int_t)engine_file_max_bytes(eng), "update_file_dir",
-                     eng->file_dir && *eng->file_dir ? eng->file_dir : NULL);
+    *out = json_pack("{s:o,s:I}", "files", files, "max_upload",
+                     (json_int_t)engine_file_max_bytes(eng));
+    if (eng->file_dir && *eng->file_dir) /* absent when none is configured */
+        json_object_set_new(*out, "update_file_dir", json_string(eng->file_dir));
     return 0;
 }
 

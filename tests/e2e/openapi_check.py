@@ -13,7 +13,7 @@
 #      documented schema (errors: the Error schema); every request body sent must match the
 #      documented request schema; every SSE data line must match ProgressEvent.
 # Uses only the standard library: a JSON Schema validator for the subset the document uses.
-import json, os, re, sys, threading, time, urllib.error, urllib.request
+import io, json, os, re, sys, threading, time, urllib.error, urllib.request, zipfile
 
 SERVE, TOKEN, SRC, POOL_URL, CLIENT_ID = sys.argv[1:6]
 failures = []
@@ -129,7 +129,7 @@ def template_of(path):
 seen_ops = set()
 
 
-def call(method, path, body=None, want=None, raw_body=None, check_request=True):
+def call(method, path, body=None, want=None, raw_body=None, check_request=True, headers=None):
     """Send; check the request body, the status and the answer against the document."""
     t = template_of(path)
     if t is None:
@@ -144,7 +144,7 @@ def call(method, path, body=None, want=None, raw_body=None, check_request=True):
         schema = o["requestBody"]["content"]["application/json"]["schema"]
         for er in errors(DOC, body, schema):
             fail("%s %s: the test's own request does not match the document: %s" % (method, t, er))
-    status, hdrs, raw = http(method, path, body, raw_body)
+    status, hdrs, raw = http(method, path, body, raw_body, headers)
     if want is not None and status != want:
         fail("%s %s: status %d, the test expected %d: %s" % (method, path, status, want, raw[:300]))
     r = o["responses"].get(str(status))
@@ -247,6 +247,17 @@ if ids:
 else:
     fail("the By Update view shows no updates to exercise dismiss / download with")
 call("POST", "/api/v1/updates/dismiss", {"ids": []}, want=400, check_request=False)
+# the update file intake: a zip holding an image with its update.xml, streamed, listed, deleted
+zbuf = io.BytesIO()
+with zipfile.ZipFile(zbuf, "w") as z:
+    z.writestr("EXAMPLE.iso", '<?xml version="1.0"?>\n<update uuid="0b5d2a3c-1e4f-4a6b-8c7d-9e0f1a2b3c4d" '
+               'name-label="EXAMPLE" version="1.0" after-apply-guidance="restartXAPI"/>\n' + "\0" * 512)
+_, fr = call("POST", "/api/v1/files?name=EXAMPLE.zip", raw_body=zbuf.getvalue(),
+             headers={"Content-Type": "application/zip"}, want=201)
+call("POST", "/api/v1/files", {"name": "EXAMPLE.zip"}, want=409)  # no update_file_dir configured
+call("GET", "/api/v1/files", want=200)
+call("DELETE", "/api/v1/files/%s" % (fr or {}).get("id", "none"), want=204)
+call("DELETE", "/api/v1/files/no-such-file", want=404)
 call("POST", "/api/v1/plans", {"pools": ["small"], "automated": True, "policy": "return"}, want=200)
 call("POST", "/api/v1/plans", {"policy": "fast"}, want=400, check_request=False)
 call("POST", "/api/v1/plans", {"max_parallel": 1000}, want=400, check_request=False)
