@@ -37,8 +37,8 @@ static const char SERVE_USAGE[] =
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file, log_format,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
-    "host_return_timeout, webhook_retry_base, ca_bundle, max_upload, update_file_dir.  Options\n"
-    "override the file.  See "
+    "host_return_timeout, webhook_retry_base, ca_bundle, max_upload,\n"
+    "update_file_dir.  Options override the file.  See "
     "docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
