@@ -58,6 +58,24 @@ export async function api(method, path, body) {
   return resp.json();
 }
 
+// Send an update file (a File from an <input type=file>) to the daemon, streamed as the request
+// body (POST /files?name=NAME; docs/rest-api.md, "Update files"). Resolves to what the daemon
+// found inside it ({id, name, update: {uuid, name_label, version, ...}}); throws ApiError (400:
+// not a valid update, 413: over the daemon's max_upload).
+export async function uploadFile(file) {
+  let resp;
+  try {
+    resp = await fetch('/api/v1/files?name=' + encodeURIComponent(file.name), {
+      method: 'POST', body: file, cache: 'no-store',
+      headers: { 'Authorization': 'Bearer ' + getToken(), 'Accept': 'application/json', 'Content-Type': 'application/octet-stream' },
+    });
+  } catch (e) {
+    throw new ApiError(0, 'unreachable', 'The daemon does not answer (' + e.message + ').');
+  }
+  if (!resp.ok) throw await errorFrom(resp);
+  return resp.json();
+}
+
 // Download a CSV export as a file (the token must go in a header, so no plain link).
 export async function downloadCsv(view) {
   const resp = await fetch('/api/v1/updates/export.csv?view=' + encodeURIComponent(view), {

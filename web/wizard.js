@@ -5,7 +5,7 @@
 // upload SR, parallelism, policy) -> Install (the live rollout view, rollout.js) -> Finish.
 // The dry run is POST /plans; Install is POST /rollouts with the same request.
 
-import { api } from './api.js';
+import { api, uploadFile } from './api.js';
 import { h, show, banner, table, duration, names, uid, errorText, makeNamer, announce } from './ui.js';
 
 export const STEPS = ['Select Update', 'Select Servers', 'Prechecks', 'Update Mode', 'Review', 'Install', 'Finish'];
@@ -19,7 +19,7 @@ export const setDefaultPolicy = (p) => localStorage.setItem(PREF_POLICY, p === '
 let wiz = null;
 
 function fresh() {
-  return { step: 0, mode: 'automated', chosen: new Set(), file: '', pools: new Set(), consent: false,
+  return { step: 0, mode: 'automated', chosen: new Set(), file: '', fileInfo: null, fileNote: '', pools: new Set(), consent: false,
     policy: defaultPolicy(), stay: false, maxParallel: '', plan: null, planKey: '' };
 }
 
@@ -28,7 +28,7 @@ export function planRequest(w) {
   const req = { pools: [...w.pools].sort(), policy: w.policy, stay_on_release: w.stay };
   if (w.mode === 'automated') req.automated = true;
   else if (w.mode === 'chosen') req.updates = [...w.chosen];
-  else req.file = w.file.trim();
+  else req.file = w.file; // the id POST /files answered
   if (w.maxParallel !== '' && Number(w.maxParallel) > 0) req.max_parallel = Number(w.maxParallel);
   return req;
 }
@@ -36,7 +36,7 @@ export function planRequest(w) {
 // What is wrong with the choices so far, or null (the wizard's Next refuses with it).
 export function stepProblem(w, step) {
   if (step === 0 && w.mode === 'chosen' && !w.chosen.size) return 'Tick at least one update, or choose automated updates.';
-  if (step === 0 && w.mode === 'file' && !w.file.trim().startsWith('/')) return 'Give the update file\'s absolute path on the daemon\'s host.';
+  if (step === 0 && w.mode === 'file' && !w.file) return 'Choose a downloaded update file (.zip or .iso) and wait until it is uploaded.';
   if (step === 1 && !w.pools.size) return 'Choose at least one pool.';
   if (step === 2 && w.plan) {
     const pools = w.plan.pools || [];
@@ -121,16 +121,27 @@ function pageUpdate() {
       h('label', { for: id }, u.name || u.id, ' ', h('span', { class: 'muted small' }, '(' + (u.kind || '') +
         (u.severity ? ', severity ' + u.severity : '') + '; ' + names(u.pools) + ')')));
     }) : h('p', { class: 'muted' }, 'No updates available: use Check for Updates Now.'));
-  const file = h('input', { id: 'wiz-file', size: 40, placeholder: '/srv/updates/XS82ECU1005.zip', value: wiz.file,
-    disabled: wiz.mode !== 'file', oninput: (ev) => { wiz.file = ev.target.value; } });
+  // the file goes to the daemon (POST /files), which says which update it holds (its update.xml)
+  const upload = h('input', { type: 'file', id: 'wiz-upload', accept: '.zip,.iso', disabled: wiz.mode !== 'file',
+    onchange: async (ev) => {
+      const f = ev.target.files && ev.target.files[0];
+      if (!f) return;
+      wiz.file = ''; wiz.fileInfo = null; wiz.fileNote = 'Uploading ' + f.name + '…'; draw();
+      try {
+        const r = await uploadFile(f);
+        wiz.file = r.id; wiz.fileInfo = r; wiz.fileNote = '';
+      } catch (e) { wiz.fileNote = errorText(e); }
+      draw();
+    } });
+  const fi = wiz.fileInfo;
+  const note = fi ? fi.name + ' holds ' + fi.update.name_label + ' (' + fi.update.uuid + '), version ' + fi.update.version
+    : wiz.fileNote;
   return [
     radio('upd', 'automated', 'Automated updates: the minimal set each host needs'),
     radio('upd', 'chosen', 'Chosen updates'), list,
-    radio('upd', 'file', 'An update file already on the daemon\'s host'),
-    h('div', { class: 'field indent' }, h('label', { for: 'wiz-file' }, 'Absolute path'), file),
-    h('div', { class: 'choice' }, h('input', { type: 'file', id: 'wiz-upload', accept: '.zip,.iso,.xsupdate', disabled: true }), ' ',
-      h('label', { for: 'wiz-upload' }, 'Upload a downloaded update zip'),
-      h('div', { class: 'muted small note' }, 'Not available: the daemon has no upload route yet. Copy the file to the daemon\'s host and choose it above.')),
+    radio('upd', 'file', 'A downloaded update file (uploaded to the daemon)'),
+    h('div', { class: 'field indent' }, h('label', { for: 'wiz-upload' }, 'Update zip or .iso'), upload,
+      h('div', { class: 'muted small note', id: 'wiz-file-info', role: 'status' }, note || '')),
     nav(false, () => goto(1)),
   ];
 }

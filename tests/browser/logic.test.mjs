@@ -89,8 +89,11 @@ test('wizard: plan request and refusals', () => {
   assert.deepEqual(planRequest(w), { pools: ['a', 'b'], policy: 'return', stay_on_release: true, updates: ['u1'] });
   w.mode = 'automated'; w.maxParallel = '2';
   assert.deepEqual(planRequest(w), { pools: ['a', 'b'], policy: 'return', stay_on_release: true, automated: true, max_parallel: 2 });
-  w.mode = 'file'; w.file = 'relative.zip';
-  assert.match(stepProblem(w, 0), /absolute path/);
+  w.mode = 'file'; w.file = '';
+  assert.match(stepProblem(w, 0), /Choose a downloaded update file/);
+  w.file = '5b0f';
+  assert.equal(stepProblem(w, 0), null);
+  assert.equal(planRequest(w).file, '5b0f');
   w.pools.clear();
   assert.match(stepProblem(w, 1), /at least one pool/);
   const fix = { severity: 'error', resolution: { action: 'Turn HA off' } };

@@ -57,6 +57,29 @@ async function step(page, name, fn) {
   if (failures) throw new Error('STOP');
 }
 
+// A zip of one stored (uncompressed) entry, as a vendor's update zip looks to the daemon.
+function storedZip(name, data) {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  let crc = 0xffffffff;
+  for (const b of data) crc = table[(crc ^ b) & 0xff] ^ (crc >>> 8);
+  crc = (crc ^ 0xffffffff) >>> 0;
+  const nm = Buffer.from(name);
+  const local = Buffer.alloc(30), central = Buffer.alloc(46), end = Buffer.alloc(22);
+  local.writeUInt32LE(0x04034b50, 0); local.writeUInt16LE(20, 4); local.writeUInt16LE(0x21, 12);
+  local.writeUInt32LE(crc, 14); local.writeUInt32LE(data.length, 18); local.writeUInt32LE(data.length, 22);
+  local.writeUInt16LE(nm.length, 26);
+  central.writeUInt32LE(0x02014b50, 0); central.writeUInt16LE(20, 4); central.writeUInt16LE(20, 6);
+  central.writeUInt16LE(0x21, 14); central.writeUInt32LE(crc, 16); central.writeUInt32LE(data.length, 20);
+  central.writeUInt32LE(data.length, 24); central.writeUInt16LE(nm.length, 28);
+  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(1, 8); end.writeUInt16LE(1, 10);
+  end.writeUInt32LE(46 + nm.length, 12); end.writeUInt32LE(30 + nm.length + data.length, 16);
+  return Buffer.concat([local, nm, data, central, nm, end]);
+}
+
 async function api(method, p, body) {
   const r = await fetch(URL0 + '/api/v1' + p, { method, headers: { Authorization: 'Bearer ' + TOKEN,
     ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
@@ -416,7 +439,20 @@ try {
   let prodId;
   await step(page, 'wizard select update and servers', async () => {
     await gotoHash(page, '#/install?new=1', '#wizard-heading:has-text("Select Update")');
-    check(await page.isDisabled('#wiz-upload'), 'upload disabled (no API route) and says so');
+    // a downloaded update zip, uploaded through the API: the daemon names what the file holds
+    check(await page.isDisabled('#wiz-upload'), 'the upload belongs to its own choice');
+    await page.check('input[value=file]');
+    const xml = '<?xml version="1.0"?>\n<update uuid="9d1a7d9e-2b9b-4f0f-a3a4-6e1d5b0c4b12" ' +
+      'name-label="XS82ECU1002" version="1.0" after-apply-guidance="restartXAPI"/>\n';
+    const img = Buffer.concat([Buffer.from(xml), Buffer.alloc(512)]);
+    await page.setInputFiles('#wiz-upload', { name: 'XS82ECU1002.zip', mimeType: 'application/zip',
+      buffer: storedZip('XS82ECU1002.iso', img) });
+    await page.waitForSelector('#wiz-file-info:has-text("holds XS82ECU1002")');
+    const kept = (await api('GET', '/files')).files;
+    check(kept.length === 1 && kept[0].name === 'XS82ECU1002.zip' &&
+      kept[0].update.uuid === '9d1a7d9e-2b9b-4f0f-a3a4-6e1d5b0c4b12', 'the daemon kept and identified the upload: ' + JSON.stringify(kept));
+    await snap(page, 'wizard-upload');
+    await api('DELETE', '/files/' + kept[0].id);
     await page.check('input[value=chosen]');
     await page.click('#wizard-next');
     check((await text(page, '#wizard-problem')).includes('Tick at least one update'), 'Chosen updates with none ticked is refused');
