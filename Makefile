@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 MESON_OPTS ?=
 
-.PHONY: all deps build check asan tsan bench demo lint fuzz clean install deb torture faults coverage
+.PHONY: all deps build check asan tsan bench demo demo-upgrade lint fuzz clean install deb torture faults coverage
 
 all: build
 
@@ -120,6 +120,10 @@ faults: build
 
 demo: build
 	tools/demo.sh $(BUILD)
+
+# The rolling pool upgrade on simulated pools (docs/upgrade.md): dry run, then the upgrade.
+demo-upgrade: build
+	tools/demo-upgrade.sh $(BUILD)
 
 lint: build
 	tools/check-layering.sh

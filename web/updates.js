@@ -108,9 +108,26 @@ function updateRow(u, selected, rerender) {
     h('td', {}, servers.join('; ') || names(u.pools) || '–'),
     h('td', { class: 'actions' },
       download,
-      h('a', { class: 'button small', href: '#/install?update=' + encodeURIComponent(u.id) }, 'Install'),
+      u.upgrade ? h('button', { type: 'button', class: 'small', 'data-upgrade': u.upgrade.to,
+        onclick: () => rowAction(() => upgradeRelease(u)) }, 'Upgrade…')
+        : h('a', { class: 'button small', href: '#/install?update=' + encodeURIComponent(u.id) }, 'Install'),
       url ? h('a', { class: 'small', href: url, target: '_blank', rel: 'noopener noreferrer' },
         'Go to Web Page', h('span', { class: 'sr-only' }, ' of ' + (u.name || u.id))) : null));
+}
+
+// A new release row: the rolling pool upgrade (docs/upgrade.md) — its dry run, then the start.
+async function upgradeRelease(u) {
+  const url = window.prompt(`Installation media URL of ${u.upgrade.to} (http, https, ftp or nfs; ` +
+    'empty: manual mode, you boot each host from the media)', '');
+  if (url === null) return;
+  const body = { ...u.upgrade.request.body, ...(url ? { url } : { manual: true }) };
+  const plan = await api('POST', u.upgrade.request.path, body);
+  const lines = (plan.pools || []).map((p) => `${p.name}: ${(p.hosts || []).filter((x) => x.order >= 0)
+    .map((x) => x.name).join(' → ') || 'nothing to upgrade'}${p.blocked ? ' (BLOCKED by prechecks)' : ''}`);
+  if (!window.confirm(`Upgrade to ${u.upgrade.to}, master first:\n${lines.join('\n')}\nStart?`)) return;
+  delete body.dry_run;
+  const r = await api('POST', u.upgrade.request.path, body);
+  location.hash = '#/rollouts/' + encodeURIComponent(r.id);
 }
 
 async function rowAction(fn) {

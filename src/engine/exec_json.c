@@ -404,7 +404,7 @@ static void count_row(struct jscan *j, const struct store_step_row *r)
         return;
     if (str_eq(r->kind, SK_MIGRATE))
         j->migrations++;
-    else if (str_eq(r->kind, SK_REBOOT))
+    else if (str_eq(r->kind, SK_REBOOT) || str_eq(r->kind, SK_UPGRADE)) /* into the installer */
         j->reboots++;
     else if (str_eq(r->kind, SK_RESTART_AGENT))
         j->toolstack++;
