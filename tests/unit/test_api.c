@@ -1011,6 +1011,8 @@ static const char *sample_path(enum api_route_id r)
         [API_R_OPENAPI] = "/api/v1/openapi.json",
         [API_R_METRICS] = "/metrics",
         [API_R_SETTINGS] = "/api/v1/settings",
+        [API_R_FILES] = "/api/v1/files",
+        [API_R_FILE] = "/api/v1/files/1",
         [API_R_UPGRADES] = "/api/v1/upgrades",
         [API_R_UPGRADE_HOST] = "/api/v1/rollouts/r-1/upgrade-host",
         [API_R_HOST_FORGET] = "/api/v1/pools/lab/forget-host",
@@ -1046,7 +1048,8 @@ static void test_read_only_role_and_audit(void **state)
             resp_free(&r);
         }
     }
-    assert_int_equal(refused, 16);     /* every mutating route (webhooks: 2, settings, upgrades) */
+    /* every mutating route (webhooks: 2, settings, upgrades: 3, files: 2) */
+    assert_int_equal(refused, 18);
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
