@@ -7,7 +7,7 @@
 # lines; writes the table between the doc's "<!-- fault-matrix:begin -->" and
 # "<!-- fault-matrix:end -->" markers.
 #
-#   fault-table.py --cells tests/torture/fault_cells.json --inproc FILE [--http FILE] --doc FILE
+#   fault-table.py --cells tests/torture/fault_cells.json --inproc FILE [--http FILE...] --doc FILE
 import argparse
 import json
 import sys
@@ -16,21 +16,25 @@ BEGIN = "<!-- fault-matrix:begin -->"
 END = "<!-- fault-matrix:end -->"
 
 
-def read_runs(path):
-    """cell number -> (result, verdict word) from a run's output."""
+def read_runs(paths, cells, mode):
+    """cell number -> (result, verdict word) from runs' output (later files win).  The verdict is
+    judged again against the cells' current known-failure marks for this mode: a cell that failed
+    is "xfail" when marked, "FAIL" otherwise; one that passed is "XPASS" when marked."""
     out = {}
-    if not path:
-        return out
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.startswith("cell "):
-                continue
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) < 7:
-                continue
-            n = int(parts[0].split()[1])
-            verdict = parts[6].split(":", 1)[0]
-            out[n] = (parts[5], verdict)
+    for path in paths or []:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if not line.startswith("cell "):
+                    continue
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 7:
+                    continue
+                n = int(parts[0].split()[1])
+                failed = parts[6].split(":", 1)[0] in ("FAIL", "xfail")
+                c = cells[n - 1] if 0 < n <= len(cells) else {}
+                marked = bool(c.get("xfail") or c.get("xfail_" + mode))
+                verdict = ("xfail" if marked else "FAIL") if failed else ("XPASS" if marked else "pass")
+                out[n] = (parts[5], verdict)
     return out
 
 
@@ -45,12 +49,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", required=True)
     ap.add_argument("--inproc", required=True)
-    ap.add_argument("--http")
+    ap.add_argument("--http", action="append", help="may be given several times (later wins)")
     ap.add_argument("--doc", required=True)
     a = ap.parse_args()
     with open(a.cells, encoding="utf-8") as f:
         cells = json.load(f)["cells"]
-    inproc, http = read_runs(a.inproc), read_runs(a.http)
+    inproc, http = read_runs([a.inproc], cells, "inproc"), read_runs(a.http, cells, "http")
     if len(inproc) != len(cells):
         sys.exit(f"fault-table: {a.inproc} has {len(inproc)} cells, {a.cells} {len(cells)}")
     with open(a.doc, encoding="utf-8") as f:
