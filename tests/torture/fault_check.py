@@ -4,7 +4,8 @@
 # the same rules as fault_matrix.c in-process.  The pool is read from the simulator only
 # (GET /sim/state and XAPI JSON-RPC calls to the pool's master), never from the daemon.
 #
-#   fault_check.py facts MASTER_URL              -> the pool's facts as JSON on stdout
+#   fault_check.py facts MASTER_URL [HOST_URL...] -> the pool's facts as JSON on stdout (the
+#       state from the first host that answers, the records from the master)
 #   fault_check.py check BEFORE NOW ROLLOUT [--clean]
 #       prints one problem a line: the rollout's report against the pool (NOW), and with
 #       --clean the pool against BEFORE (done / cancelled: nothing left behind); exit 0 always
@@ -29,8 +30,16 @@ def rpc(url, method, params):
         return json.loads(r.read(1 << 26)).get("result")
 
 
-def facts(master):
-    st = get(master.rstrip("/") + "/sim/state")
+def facts(master, others):
+    st = None
+    for u in [master] + others:  # any host answers /sim/state; a partitioned one does not
+        try:
+            st = get(u.rstrip("/") + "/sim/state")
+            break
+        except OSError:
+            continue
+    if st is None:
+        raise OSError("no simulated host answered GET /sim/state")
     p = st["pools"][0]
     f = {"ha": p["ha_enabled"], "hosts": {}, "resident": {}, "vms": {}, "cds": {},
          "vdis": 0, "updates": {}}
@@ -113,8 +122,8 @@ def check_clean(before, now, out):
 
 
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "facts":
-        print(json.dumps(facts(sys.argv[2])))
+    if len(sys.argv) >= 3 and sys.argv[1] == "facts":
+        print(json.dumps(facts(sys.argv[2], sys.argv[3:])))
         return
     if len(sys.argv) >= 5 and sys.argv[1] == "check":
         load = [json.load(open(p, encoding="utf-8")) for p in sys.argv[2:5]]
@@ -125,7 +134,7 @@ def main():
             check_clean(before, now, out)
         print("\n".join(out))
         return
-    sys.exit("usage: fault_check.py facts URL | check BEFORE NOW ROLLOUT [--clean]")
+    sys.exit("usage: fault_check.py facts URL [URL...] | check BEFORE NOW ROLLOUT [--clean]")
 
 
 if __name__ == "__main__":

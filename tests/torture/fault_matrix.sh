@@ -55,9 +55,20 @@ printf 'host_return_timeout = 30\n' >"$E2E_TMP/serve.conf"
 cell() { jq -c ".cells[$(($1 - 1))]" "$CELLS_JSON"; }
 field() { echo "$CELL" | jq -r ".$1 // empty"; }
 
-sim_fault() { # JSON
-    curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' --data "$1" \
-        "${MASTER%/}/sim/fault" | grep -q '"ok"' || fail "POST /sim/fault $1"
+# the simulator's host URLs (any host answers /sim/*; a partitioned one does not)
+sim_urls() {
+    _p=${MASTER##*:}
+    _a=${MASTER#http://}
+    _a=${_a%%:*}
+    for k in 0 1 2 3; do echo "http://${_a%.*}.$((${_a##*.} + k)):$_p"; done
+}
+
+sim_fault() { # JSON: POST /sim/fault to the first host that answers
+    for u in $(sim_urls); do
+        curl -sS --max-time 5 -X POST -H 'Content-Type: application/json' --data "$1" \
+            "$u/sim/fault" 2>/dev/null | grep -q '"ok"' && return 0
+    done
+    fail "POST /sim/fault $1: no simulated host answered"
 }
 
 state_of() { pp rollout "$1" --json 2>/dev/null | jq -r '.state // empty' 2>/dev/null || true; }
@@ -90,10 +101,12 @@ wait_step() { # ID AT AT_HOST
 }
 
 wait_final() { # ID [SECONDS]: the rollout's final state (default 10 min at most), else its state
-    for _ in $(seq 1 $((${2:-600} * 10))); do
+    _end=$((SECONDS + ${2:-600}))
+    while :; do
         s=$(state_of "$1")
         case "$s" in done | halted | cancelled | cancel_failed | failed) echo "$s" && return 0 ;; esac
-        sleep 0.1
+        [ "$SECONDS" -lt "$_end" ] || break
+        sleep 0.2
     done
     echo "$s"
 }
@@ -105,7 +118,7 @@ outcome() { # ID -> "state[ CODE]"
 judge() { # ID FILE_BEFORE [--clean]: problems, one a line
     fc_now="$E2E_TMP/now.json"
     fc_ro="$E2E_TMP/ro.json"
-    python3 "$CHECK" facts "$MASTER" >"$fc_now" || fail "fault_check.py facts"
+    python3 "$CHECK" facts $(sim_urls) >"$fc_now" || fail "fault_check.py facts"
     pp rollout "$1" --json >"$fc_ro" || fail "rollout $1"
     python3 "$CHECK" check "$2" "$fc_now" "$fc_ro" "${@:3}"
 }
@@ -121,7 +134,7 @@ run_cell() { # N: writes the cell's line to $E2E_TMP/line
     pp_ok pool add prod --url "$MASTER" --user root --password-file "$E2E_TMP/pw"
     pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
     pp_ok updates check
-    python3 "$CHECK" facts "$MASTER" >"$E2E_TMP/before.json" || fail "fault_check.py facts"
+    python3 "$CHECK" facts $(sim_urls) >"$E2E_TMP/before.json" || fail "fault_check.py facts"
     at=$(field at)
     at_host=$(field at_host)
     [ -z "$(field sim)" ] || sim_fault "$(field sim)"
