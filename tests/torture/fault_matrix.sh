@@ -58,6 +58,7 @@ field() { echo "$CELL" | jq -r ".$1 // empty"; }
 # the simulator's host URLs (any host answers /sim/*; a partitioned one does not)
 sim_urls() {
     _p=${MASTER##*:}
+    _p=${_p%/}
     _a=${MASTER#http://}
     _a=${_a%%:*}
     for k in 0 1 2 3; do echo "http://${_a%.*}.$((${_a##*.} + k)):$_p"; done
