@@ -181,24 +181,28 @@ int api_unpack_failed(const json_error_t *je, struct err *e)
 static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err *e)
 {
     json_t *pools = NULL, *automated = NULL, *updates = NULL, *file = NULL, *policy = NULL,
-           *stay = NULL, *maxp = NULL;
+           *stay = NULL, *maxp = NULL, *hosts = NULL;
     json_error_t je;
     const char *pol = NULL;
-    const char **pl = NULL, **ul = NULL;
+    const char **pl = NULL, **ul = NULL, **hl = NULL;
     bool has_auto;
     int rc;
 
     memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
                        "automated", &automated, "updates", &updates, "file", &file, "policy",
-                       &policy, "stay_on_release", &stay, "max_parallel", &maxp) != 0)
+                       &policy, "stay_on_release", &stay, "max_parallel", &maxp, "hosts",
+                       &hosts) != 0)
         return unpack_failed(&je, e);
     if ((rc = want_strings("pools", pools, &pl, &req->n_pools, e)) != 0)
         return rc;
     if ((rc = want_strings("updates", updates, &ul, &req->n_updates, e)) != 0)
         goto fail;
+    if ((rc = want_strings("hosts", hosts, &hl, &req->n_hosts, e)) != 0)
+        goto fail;
     req->pools = pl;
     req->updates = ul;
+    req->hosts = hl;
     if ((rc = want_string("file", file, false, &req->file, e)) != 0)
         goto fail;
     if ((rc = want_string("policy", policy, false, &pol, e)) != 0)
@@ -236,7 +240,8 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
 fail:
     free(pl);
     free(ul);
-    req->pools = req->updates = NULL;
+    free(hl);
+    req->pools = req->updates = req->hosts = NULL;
     return rc;
 }
 
@@ -525,6 +530,7 @@ static void plan_or_start(struct api_call *x, bool start)
                    : engine_plan(api_server_engine(x->srv), &req, &out, &e);
         free((void *)req.pools);
         free((void *)req.updates);
+        free((void *)req.hosts);
     }
     if (rc == 0 && start) {
         char loc[API_PARAM_MAX + 32];

@@ -85,6 +85,8 @@ struct plan_req_copy {
     bool upgrade_manual;
     char **shutdown;
     size_t n_shutdown;
+    char **hosts; /* single-host selection (engine_hosts.c) */
+    size_t n_hosts;
 };
 
 struct eng_req {
@@ -158,6 +160,7 @@ static void req_free(struct eng_req *r)
     strv_free(r->pr.shutdown, r->pr.n_shutdown);
     free(r->pr.upgrade_to);
     free(r->pr.upgrade_url);
+    strv_free(r->pr.hosts, r->pr.n_hosts);
     free(r->pr.file);
     engine_file_choice_free(r->pr.fc);
     fetch_result_cleanup(&r->fetched);
@@ -1335,46 +1338,66 @@ static int plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
     return 0;
 }
 
+/* Plan one pool into pools (a JSON array).  With a host selection, a pool with none of the chosen
+ * hosts is left out (found[] records the names matched).  Engine thread. */
+static int plan_one_pool(struct engine *eng, struct eng_req *r, struct eng_pool *p,
+                         const struct plan_opts *o, bool *found, json_t *pools)
+{
+    struct inv_pool *inv = engine_pool_inventory(eng, p, &r->err);
+    struct plan *pl = NULL;
+    struct plan_opts po;
+    char **refs = NULL;
+    size_t n_refs = 0;
+    int rc = 0;
+
+    if (!inv)
+        return r->err.code;
+    if (r->pr.n_hosts) {
+        refs =
+            engine_hosts_pick(inv, (const char *const *)r->pr.hosts, r->pr.n_hosts, found, &n_refs);
+        if (!n_refs) {
+            inv_pool_free(inv);
+            return 0;
+        }
+    }
+    pool_plan_opts(o, p, &po);
+    po.hosts = (const char *const *)refs;
+    po.n_hosts = n_refs;
+    if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &r->err) != 0) {
+        err_prefix(&r->err, "pool %s: ", p->name);
+        rc = r->err.code;
+    } else {
+        if (r->pr.fc)
+            engine_file_judge(r->pr.fc, p->name, engine_pool_is_cdn(p), pl);
+        json_array_append_new(pools,
+                              engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name));
+    }
+    plan_free(pl);
+    inv_pool_free(inv);
+    engine_hosts_free(refs, n_refs);
+    return rc;
+}
+
 static void handle_plan(struct engine *eng, struct eng_req *r)
 {
     json_t *pools = json_array();
     struct plan_opts o;
+    bool *found = xcalloc(r->pr.n_hosts + 1, sizeof(bool));
+    int rc = plan_req_check(eng, &r->pr, &r->err);
 
-    if (plan_req_check(eng, &r->pr, &r->err) != 0) {
-        json_decref(pools);
-        req_finish(eng, r, r->err.code);
-        return;
+    if (rc == 0)
+        plan_opts_from_req(&r->pr, &o);
+    for (size_t i = 0; rc == 0 && i < eng->n_pools; i++) {
+        if (pool_selected(&r->pr, eng->pools[i]->name))
+            rc = plan_one_pool(eng, r, eng->pools[i], &o, found, pools);
     }
-    plan_opts_from_req(&r->pr, &o);
-    for (size_t i = 0; i < eng->n_pools; i++) {
-        struct eng_pool *p = eng->pools[i];
-        struct inv_pool *inv;
-        struct plan *pl = NULL;
-        struct plan_opts po;
-        json_t *pj;
-
-        if (!pool_selected(&r->pr, p->name))
-            continue;
-        inv = engine_pool_inventory(eng, p, &r->err);
-        if (!inv) {
-            json_decref(pools);
-            req_finish(eng, r, r->err.code);
-            return;
-        }
-        pool_plan_opts(&o, p, &po);
-        if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &r->err) != 0) {
-            inv_pool_free(inv);
-            json_decref(pools);
-            err_prefix(&r->err, "pool %s: ", p->name);
-            req_finish(eng, r, r->err.code);
-            return;
-        }
-        if (r->pr.fc)
-            engine_file_judge(r->pr.fc, p->name, engine_pool_is_cdn(p), pl);
-        pj = engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name);
-        json_array_append_new(pools, pj);
-        plan_free(pl);
-        inv_pool_free(inv);
+    if (rc == 0)
+        rc = engine_hosts_check((const char *const *)r->pr.hosts, r->pr.n_hosts, found, &r->err);
+    free(found);
+    if (rc != 0) {
+        json_decref(pools);
+        req_finish(eng, r, rc);
+        return;
     }
     if (r->pr.fc && engine_file_verdict(r->pr.fc, &r->err) != 0) {
         json_decref(pools);
@@ -1396,6 +1419,12 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
             json_object_set_new(r->out, "file",
                                 json_pack("{s:s,s:s,s:s}", "id", r->pr.file, "name", r->pr.fc->name,
                                           "update", r->pr.fc->uuid));
+        if (r->pr.n_hosts) {
+            json_t *hs = json_array();
+            for (size_t i = 0; i < r->pr.n_hosts; i++)
+                json_array_append_new(hs, json_string(r->pr.hosts[i]));
+            json_object_set_new(r->out, "hosts", hs);
+        }
     }
     req_finish(eng, r, 0);
 }
@@ -1576,31 +1605,64 @@ static void handle_download_done(struct engine *eng, struct eng_req *r)
     req_finish(eng, r, 0);
 }
 
+/* The pools of a rollout with their options; with a host selection each pool's chosen refs
+ * (refs[i], n_refs[i]) and pools with none left out.  Returns how many, or -1 with r->err.
+ * Engine thread. */
+static int rollout_pools(struct engine *eng, struct eng_req *r, const struct plan_opts *o,
+                         struct exec_pool_req *pools, struct plan_opts *po, char ***refs,
+                         size_t *n_refs)
+{
+    bool *found = xcalloc(r->pr.n_hosts + 1, sizeof(bool));
+    int n = 0;
+
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        if (!pool_selected(&r->pr, eng->pools[i]->name))
+            continue;
+        pool_plan_opts(o, eng->pools[i], &po[n]);
+        if (r->pr.n_hosts) {
+            struct inv_pool *inv = engine_pool_inventory(eng, eng->pools[i], &r->err);
+            if (!inv) {
+                free(found);
+                return -1;
+            }
+            refs[n] = engine_hosts_pick(inv, (const char *const *)r->pr.hosts, r->pr.n_hosts, found,
+                                        &n_refs[n]);
+            inv_pool_free(inv);
+            if (!n_refs[n])
+                continue;
+            po[n].hosts = (const char *const *)refs[n];
+            po[n].n_hosts = n_refs[n];
+        }
+        pools[n].pool = eng->pools[i]->name;
+        pools[n].opts = &po[n];
+        n++;
+    }
+    int rc = engine_hosts_check((const char *const *)r->pr.hosts, r->pr.n_hosts, found, &r->err);
+    free(found);
+    return rc ? -1 : n;
+}
+
 static void handle_rollout_start(struct engine *eng, struct eng_req *r)
 {
     struct exec_pool_req *pools;
     struct plan_opts o, *po;
     struct exec_file *files;
     struct exec_request xr = {0};
-    size_t n = 0, nf = json_array_size(r->files);
-    char *id = NULL;
-    int rc;
+    size_t np = eng->n_pools ? eng->n_pools : 1, nf = json_array_size(r->files);
+    char *id = NULL, ***refs;
+    size_t *n_refs;
+    int rc, n;
 
     if (plan_req_check(eng, &r->pr, &r->err) != 0) {
         req_finish(eng, r, r->err.code);
         return;
     }
     plan_opts_from_req(&r->pr, &o);
-    pools = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*pools));
-    po = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*po));
-    for (size_t i = 0; i < eng->n_pools; i++) {
-        if (!pool_selected(&r->pr, eng->pools[i]->name))
-            continue;
-        pool_plan_opts(&o, eng->pools[i], &po[n]);
-        pools[n].pool = eng->pools[i]->name;
-        pools[n].opts = &po[n];
-        n++;
-    }
+    pools = xcalloc(np, sizeof(*pools));
+    po = xcalloc(np, sizeof(*po));
+    refs = xcalloc(np, sizeof(*refs));
+    n_refs = xcalloc(np, sizeof(*n_refs));
+    n = rollout_pools(eng, r, &o, pools, po, refs, n_refs);
     files = xcalloc(nf ? nf : 1, sizeof(*files));
     for (size_t i = 0; i < nf; i++) {
         json_t *it = json_array_get(r->files, i);
@@ -1608,10 +1670,14 @@ static void handle_rollout_start(struct engine *eng, struct eng_req *r)
         files[i].path = jsonx_str(it, "path", "");
     }
     xr.pools = pools;
-    xr.n_pools = n;
+    xr.n_pools = n > 0 ? (size_t)n : 0;
     xr.files = files;
     xr.n_files = nf;
-    rc = exec_rollout_start(eng->exec, &xr, &id, &r->err);
+    rc = n < 0 ? r->err.code : exec_rollout_start(eng->exec, &xr, &id, &r->err);
+    for (size_t i = 0; i < np; i++)
+        engine_hosts_free(refs[i], n_refs[i]);
+    free(refs);
+    free(n_refs);
     free(pools);
     free(po);
     free(files);
@@ -2035,6 +2101,8 @@ static void copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
     c->upgrade_manual = r->upgrade_manual;
     c->shutdown = strv_dup(r->shutdown, r->n_shutdown);
     c->n_shutdown = r->n_shutdown;
+    c->hosts = strv_dup(r->hosts, r->n_hosts);
+    c->n_hosts = r->n_hosts;
 }
 
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,

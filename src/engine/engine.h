@@ -168,6 +168,10 @@ struct engine_plan_req {
     bool upgrade_manual;
     const char *const *shutdown;
     size_t n_shutdown;
+    /* only these hosts (name-label, uuid or ref; each must be in a chosen pool, else PP_EINVAL);
+     * pools with none of them are left out; n_hosts == 0: every host of the chosen pools */
+    const char *const *hosts;
+    size_t n_hosts;
 };
 /* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);

@@ -185,6 +185,15 @@ void engine_file_choice_free(struct eng_file_choice *fc);
  * PP_ENOTFOUND naming the id when there is no such file. */
 int engine_file_lookup(const struct engine *eng, const char *id, char **path,
                        struct cat_update_meta *m, char **name, struct err *e);
+/* ---- engine_hosts.c: single-host selection (engine thread) ---- */
+struct inv_pool;
+/* The refs (copies) of inv's hosts named in names (name-label, uuid or ref); found[i] set for
+ * each name matched; NULL and *n_out 0 when none is in this pool.  Free with engine_hosts_free. */
+char **engine_hosts_pick(const struct inv_pool *inv, const char *const *names, size_t n,
+                         bool *found, size_t *n_out);
+void engine_hosts_free(char **refs, size_t n);
+/* PP_EINVAL naming the first name no pool matched (found[i] false), else 0.  Pure. */
+int engine_hosts_check(const char *const *names, size_t n, const bool *found, struct err *e);
 
 /* ---- engine_events.c (engine thread) ---- */
 /* The executor's emit callback: the event to every subscriber now, to the store at the end of

@@ -96,6 +96,8 @@ static void record_req(const struct engine_plan_req *req)
                               "stay_on_release", req->stay_on_release);
     if (req->max_parallel) /* only when given, so the other requests read as before */
         json_object_set_new(seam.last_req, "max_parallel", json_integer(req->max_parallel));
+    if (req->n_hosts)
+        json_object_set_new(seam.last_req, "hosts", strings(req->hosts, req->n_hosts));
 }
 
 int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e)

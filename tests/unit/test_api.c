@@ -594,6 +594,20 @@ static void test_http_json_bodies(void **state)
     assert_int_equal(json_integer_value(json_object_get(seam.last_req, "max_parallel")), 1);
     assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "minimal");
     resp_free(&r);
+    /* single-host selection: the host list reaches the engine; a bad one is refused here */
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"a\"],\"hosts\":[\"h2\",\"h3\"]}",
+         NULL, &r);
+    assert_int_equal(r.status, 200);
+    got = json_dumps(json_object_get(seam.last_req, "hosts"), JSON_COMPACT);
+    assert_string_equal(got, "[\"h2\",\"h3\"]");
+    free(got);
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/rollouts", bearer(), "{\"hosts\":\"h2\"}", NULL, &r);
+    assert_error(&r, 400, "bad_request", "hosts: expected an array");
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"hosts\":[\"\"]}", NULL, &r);
+    assert_error(&r, 400, "bad_request", "hosts[0]: expected a non-empty string");
+    resp_free(&r);
     const char *bad_maxp[] = {"{\"max_parallel\":-1}", "{\"max_parallel\":65}",
                               "{\"max_parallel\":\"2\"}", "{\"max_parallel\":1.5}"};
     for (size_t i = 0; i < sizeof(bad_maxp) / sizeof(bad_maxp[0]); i++) {
