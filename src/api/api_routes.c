@@ -181,7 +181,7 @@ int api_unpack_failed(const json_error_t *je, struct err *e)
 static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err *e)
 {
     json_t *pools = NULL, *automated = NULL, *updates = NULL, *file = NULL, *policy = NULL,
-           *stay = NULL, *maxp = NULL, *hosts = NULL;
+           *stay = NULL, *maxp = NULL, *hosts = NULL, *manual = NULL;
     json_error_t je;
     const char *pol = NULL;
     const char **pl = NULL, **ul = NULL, **hl = NULL;
@@ -189,10 +189,10 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
     int rc;
 
     memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
                        "automated", &automated, "updates", &updates, "file", &file, "policy",
-                       &policy, "stay_on_release", &stay, "max_parallel", &maxp, "hosts",
-                       &hosts) != 0)
+                       &policy, "stay_on_release", &stay, "max_parallel", &maxp, "hosts", &hosts,
+                       "manual_post_tasks", &manual) != 0)
         return unpack_failed(&je, e);
     if ((rc = want_strings("pools", pools, &pl, &req->n_pools, e)) != 0)
         return rc;
@@ -218,6 +218,8 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
     if ((rc = want_bool("stay_on_release", stay, false, &req->stay_on_release, e)) != 0)
         goto fail;
     if ((rc = want_max_parallel(maxp, &req->max_parallel, e)) != 0)
+        goto fail;
+    if ((rc = want_bool("manual_post_tasks", manual, false, &req->manual_post_tasks, e)) != 0)
         goto fail;
     has_auto = automated && !json_is_null(automated);
     if ((rc = want_bool("automated", automated, false, &req->automated, e)) != 0)

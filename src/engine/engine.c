@@ -87,6 +87,7 @@ struct plan_req_copy {
     size_t n_shutdown;
     char **hosts; /* single-host selection (engine_hosts.c) */
     size_t n_hosts;
+    bool manual_post_tasks;
 };
 
 struct eng_req {
@@ -1239,6 +1240,7 @@ static void plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
     plan_opts_init(o);
     o->policy = pr->policy == ENGINE_POLICY_RETURN ? PLAN_POLICY_RETURN : PLAN_POLICY_MINIMAL;
     o->max_parallel_hosts = pr->max_parallel;
+    o->manual_post_tasks = pr->manual_post_tasks;
     if (!pr->automated && pr->n_updates > 0) {
         o->mode = PLAN_MODE_SELECTED;
         o->selected = (const char *const *)pr->updates;
@@ -1419,6 +1421,7 @@ static void handle_plan(struct engine *eng, struct eng_req *r)
             json_object_set_new(r->out, "file",
                                 json_pack("{s:s,s:s,s:s}", "id", r->pr.file, "name", r->pr.fc->name,
                                           "update", r->pr.fc->uuid));
+        json_object_set_new(r->out, "manual_post_tasks", json_boolean(r->pr.manual_post_tasks));
         if (r->pr.n_hosts) {
             json_t *hs = json_array();
             for (size_t i = 0; i < r->pr.n_hosts; i++)
@@ -2103,6 +2106,7 @@ static void copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
     c->n_shutdown = r->n_shutdown;
     c->hosts = strv_dup(r->hosts, r->n_hosts);
     c->n_hosts = r->n_hosts;
+    c->manual_post_tasks = r->manual_post_tasks;
 }
 
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,

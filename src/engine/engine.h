@@ -172,6 +172,9 @@ struct engine_plan_req {
      * pools with none of them are left out; n_hosts == 0: every host of the chosen pools */
     const char *const *hosts;
     size_t n_hosts;
+    /* XenCenter's "I will carry out the post-update tasks myself": updates are applied, reboots
+     * and toolstack restarts left to the user (hosts report them pending) */
+    bool manual_post_tasks;
 };
 /* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);

@@ -67,10 +67,11 @@ static json_t *str_array(const char *const *v, size_t n)
 /* Options to JSON (see exec_int.h). */
 json_t *exec_opts_to_json(const struct plan_opts *o)
 {
-    json_t *j = json_pack("{s:i, s:i, s:o, s:o, s:i, s:I}", "mode", (int)o->mode, "policy",
+    json_t *j = json_pack("{s:i, s:i, s:o, s:o, s:i, s:I, s:b}", "mode", (int)o->mode, "policy",
                           (int)o->policy, "selected", str_array(o->selected, o->n_selected),
                           "hosts", str_array(o->hosts, o->n_hosts), "max_parallel_hosts",
-                          o->max_parallel_hosts, "vm_overhead", (json_int_t)o->vm_overhead);
+                          o->max_parallel_hosts, "vm_overhead", (json_int_t)o->vm_overhead,
+                          "manual_post_tasks", o->manual_post_tasks);
     if (o->mode == PLAN_MODE_UPGRADE)
         json_object_set_new(
             j, "upgrade",
@@ -112,6 +113,7 @@ void exec_opts_from_json(const json_t *j, struct plan_opts *o, const char ***sel
         o->upgrade_url = jsonx_str(up, "url", NULL);
         o->upgrade_manual = jsonx_bool(up, "manual", false);
     }
+    o->manual_post_tasks = json_is_true(json_object_get(j, "manual_post_tasks"));
 }
 
 /* ---------------------------------------------------------------- plans to steps */

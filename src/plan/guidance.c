@@ -152,7 +152,8 @@ void plan_host_actions_legacy(const struct catidx *x, const struct plan_opts *o,
         out->mode = PLAN_UM_UP_TO_DATE;
         return;
     }
-    frame(ph, body_from, &cap, out->reboot || evac_guidance, manual, vm_bits, out);
+    frame(ph, body_from, &cap, (out->reboot && !o->manual_post_tasks) || evac_guidance, manual,
+          vm_bits, out);
     out->vm_restart = vm_bits;
     out->livepatched = covered && !out->reboot;
     out->mode = out->reboot      ? PLAN_UM_REBOOT
@@ -201,7 +202,9 @@ void plan_host_actions_cdn(const struct catalog *cat, const struct plan_opts *o,
         out->toolstack = true;
     }
     unsigned vm_bits = g & G_VMS;
-    frame(ph, body_from, &cap, (g & (G_REBOOT | CAT_G_EVACUATE_HOST)) != 0, manual, vm_bits, out);
+    frame(ph, body_from, &cap,
+          ((g & G_REBOOT) && !o->manual_post_tasks) || (g & CAT_G_EVACUATE_HOST) != 0, manual,
+          vm_bits, out);
     out->vm_restart = vm_bits;
     out->livepatched = covered && !out->reboot;
     out->mode = out->reboot      ? PLAN_UM_REBOOT

@@ -99,7 +99,8 @@ static void plan_hosts(struct plan_ctx *c)
     const struct inv_pool *pool = c->pool;
     const struct plan_opts *o = c->o;
     struct plan *p = c->p;
-    bool manual = pool->forbid_auto_restart && o->mode == PLAN_MODE_SELECTED;
+    bool manual =
+        o->manual_post_tasks || (pool->forbid_auto_restart && o->mode == PLAN_MODE_SELECTED);
     size_t memo = SIZE_MAX; /* last host whose (supported) sequence was computed */
     for (size_t h = 0; h < c->nh; h++) {
         const struct inv_host *ih = &pool->hosts[h];
@@ -377,6 +378,8 @@ static double host_steps_s(const struct plan_ctx *c, size_t h, struct plan_total
         const struct plan_action *a = &ph->actions[i];
         if (a->kind == PLAN_ACT_APPLY || a->kind == PLAN_ACT_APPLY_CDN) {
             len += t->apply_s;
+        } else if (a->manual && c->o->manual_post_tasks) {
+            continue; /* the user's post-update task: not run, not counted */
         } else if (a->kind == PLAN_ACT_REBOOT) {
             T->reboots++;
             len += t->reboot_s;

@@ -95,6 +95,10 @@ struct plan_opts {
     bool upgrade_manual;
     const char *const *upgrade_shutdown;
     size_t n_upgrade_shutdown;
+    /* XenCenter's "I will carry out the post-update tasks myself": reboots and toolstack
+     * restarts are planned as `manual` (left to the user, not counted in the totals) and no
+     * evacuation is planned for them (an update's own evacuate guidance still evacuates) */
+    bool manual_post_tasks;
 };
 
 /* Defaults: automated, policy return (VMs back home, as XenCenter's wizard), reboot 300 s, apply 60

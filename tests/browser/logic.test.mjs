@@ -13,7 +13,7 @@ const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../we
 const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
 const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
 const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase } = await load('rollout.js');
-const { planRequest, stepProblem, hostMigrations, poolBlocked, defaultPolicy, setDefaultPolicy } = await load('wizard.js');
+const { planRequest, stepProblem, hostMigrations, poolBlocked, defaultPolicy, setDefaultPolicy, pickedHosts } = await load('wizard.js');
 const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
 
 const SEED = Number(process.env.SEED || 20261205);
@@ -176,4 +176,26 @@ test('the wizard\'s default policy is return (the engine\'s); a browser may keep
   setDefaultPolicy('bogus');
   assert.equal(defaultPolicy(), 'return');
   delete globalThis.localStorage;
+});
+
+test('servers picked one by one: the request names hosts only when some are left out', () => {
+  const w = { pools: new Set(['prod', 'edge']), eligible: new Map([['prod', ['p1', 'p2', 'p3']], ['edge', ['e1']], ['lab', ['l1']]]),
+    unpicked: new Set(), mode: 'automated', chosen: new Set(), policy: 'return', stay: false, maxParallel: '', file: '' };
+  assert.equal(pickedHosts(w), null);
+  assert.equal('hosts' in planRequest(w), false);
+  w.unpicked.add('lab/l1'); // a pool not chosen does not count
+  assert.equal(pickedHosts(w), null);
+  w.unpicked.add('prod/p2');
+  assert.deepEqual(pickedHosts(w), ['e1', 'p1', 'p3']);
+  assert.deepEqual(planRequest(w).hosts, ['e1', 'p1', 'p3']);
+  for (const k of ['prod/p1', 'prod/p3', 'edge/e1']) w.unpicked.add(k);
+  assert.deepEqual(pickedHosts(w), []);
+  assert.match(stepProblem(w, 1), /at least one server/);
+});
+
+test('the wizard asks for manual post-update tasks only when ticked', () => {
+  const w = { pools: new Set(['prod']), mode: 'automated', chosen: new Set(), policy: 'return', stay: false, maxParallel: '', file: '' };
+  assert.equal('manual_post_tasks' in planRequest(w), false);
+  w.manual = true;
+  assert.equal(planRequest(w).manual_post_tasks, true);
 });

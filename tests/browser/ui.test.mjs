@@ -462,10 +462,28 @@ try {
     await page.waitForSelector('#wizard-heading:has-text("Select Servers")');
     const labHosts = await page.$$eval('.pool-pick[data-pool="lab"] li', (l) => l.map((x) => x.textContent));
     check(labHosts.length === 2 && labHosts.every((t) => t.includes('will be updated') || t.includes('cannot be chosen: ')), 'a reason or a yes beside every host: ' + labHosts);
-    await page.check('.pool-pick[data-pool="prod"] input[type=checkbox]');
+    await page.check('.pool-pick[data-pool="prod"] > input[type=checkbox]');
+    // one server left out: the dry run names the others (the engine's side: e2e rollout_select_hosts)
+    const planBodies = [];
+    const onReq = (rq) => { if (rq.method() === 'POST' && rq.url().endsWith('/api/v1/plans')) planBodies.push(JSON.parse(rq.postData() || '{}')); };
+    page.on('request', onReq);
+    await page.uncheck('.pool-pick[data-pool="prod"] li[data-host="prod-3"] input.host-box');
+    await snap(page, 'wizard-select-servers-one-left-out');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Prechecks")');
+    const partial = planBodies[planBodies.length - 1] || {};
+    check(JSON.stringify(partial.hosts) === JSON.stringify(['prod-1', 'prod-2', 'prod-4']), 'the plan request names the ticked servers: ' + JSON.stringify(partial));
+    const planned = await api('POST', '/plans', partial);
+    const busy = planned.pools[0].hosts.filter((x) => (x.actions || []).length).map((x) => x.name);
+    check(!busy.includes('prod-3') && busy.length === 3, 'prod-3 gets no actions in that plan: ' + busy);
+    await page.click('button:has-text("< Previous")');
+    await page.waitForSelector('#wizard-heading:has-text("Select Servers")');
+    await page.check('.pool-pick[data-pool="prod"] li[data-host="prod-3"] input.host-box');
     await snap(page, 'wizard-select-servers');
     await page.click('#wizard-next');
     await page.waitForSelector('#wizard-heading:has-text("Prechecks")');
+    page.off('request', onReq);
+    check(!('hosts' in planBodies[planBodies.length - 1]), 'every server ticked again: the request names pools only');
   });
 
   await step(page, 'wizard prechecks resolve all', async () => {
@@ -485,6 +503,14 @@ try {
     await page.waitForSelector('#wizard-heading:has-text("Update Mode")');
     const modes = await page.$$eval('tr[data-host]', (l) => l.map((x) => x.children[2].textContent));
     check(modes.length === 4 && modes.every((m) => m === 'Reboot'), 'per-host update mode: ' + modes);
+    // "I will carry out the post-update tasks myself": the re-plan leaves every reboot to the user
+    await page.check('#manual-mode');
+    await page.waitForFunction(() => [...document.querySelectorAll('tr[data-host]')].length === 4 &&
+      [...document.querySelectorAll('tr[data-host]')].every((x) => x.children[2].textContent === 'Reboot — left to you'), null, { timeout: 60000 });
+    await snap(page, 'wizard-update-mode-manual');
+    await page.uncheck('#manual-mode');
+    await page.waitForFunction(() => [...document.querySelectorAll('tr[data-host]')].length === 4 &&
+      [...document.querySelectorAll('tr[data-host]')].every((x) => x.children[2].textContent === 'Reboot'), null, { timeout: 60000 });
     await snap(page, 'wizard-update-mode');
     await page.click('#wizard-next');
     await page.waitForSelector('#wizard-heading:has-text("Review")');

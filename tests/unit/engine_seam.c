@@ -98,6 +98,8 @@ static void record_req(const struct engine_plan_req *req)
         json_object_set_new(seam.last_req, "max_parallel", json_integer(req->max_parallel));
     if (req->n_hosts)
         json_object_set_new(seam.last_req, "hosts", strings(req->hosts, req->n_hosts));
+    if (req->manual_post_tasks)
+        json_object_set_new(seam.last_req, "manual_post_tasks", json_true());
 }
 
 int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e)

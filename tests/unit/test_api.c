@@ -602,6 +602,13 @@ static void test_http_json_bodies(void **state)
     assert_string_equal(got, "[\"h2\",\"h3\"]");
     free(got);
     resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"manual_post_tasks\":true}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(seam.last_req, "manual_post_tasks")));
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"manual_post_tasks\":\"yes\"}", NULL, &r);
+    assert_error(&r, 400, "bad_request", "manual_post_tasks");
+    resp_free(&r);
     http(fx, "POST", "/api/v1/rollouts", bearer(), "{\"hosts\":\"h2\"}", NULL, &r);
     assert_error(&r, 400, "bad_request", "hosts: expected an array");
     resp_free(&r);
