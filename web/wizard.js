@@ -20,6 +20,7 @@ let wiz = null;
 
 function fresh() {
   return { step: 0, mode: 'automated', chosen: new Set(), file: '', fileInfo: null, fileNote: '', pools: new Set(), consent: false,
+    eligible: new Map(), unpicked: new Set(), manual: false,
     policy: defaultPolicy(), stay: false, maxParallel: '', plan: null, planKey: '' };
 }
 
@@ -30,7 +31,20 @@ export function planRequest(w) {
   else if (w.mode === 'chosen') req.updates = [...w.chosen];
   else req.file = w.file; // the id POST /files answered
   if (w.maxParallel !== '' && Number(w.maxParallel) > 0) req.max_parallel = Number(w.maxParallel);
+  const hosts = pickedHosts(w);
+  if (hosts) req.hosts = hosts;
+  if (w.manual) req.manual_post_tasks = true;
   return req;
+}
+
+// The hosts ticked in Select Servers, or null when every eligible host of the chosen pools is
+// (the request then names pools only).  w.eligible: pool -> host names that can be chosen;
+// w.unpicked: "pool/host" keys the user unticked.
+export function pickedHosts(w) {
+  const pools = [...w.pools].sort();
+  const el = w.eligible || new Map(), un = w.unpicked || new Set();
+  if (!pools.some((p) => (el.get(p) || []).some((x) => un.has(p + '/' + x)))) return null;
+  return pools.flatMap((p) => (el.get(p) || []).filter((x) => !un.has(p + '/' + x)));
 }
 
 // What is wrong with the choices so far, or null (the wizard's Next refuses with it).
@@ -38,6 +52,7 @@ export function stepProblem(w, step) {
   if (step === 0 && w.mode === 'chosen' && !w.chosen.size) return 'Tick at least one update, or choose automated updates.';
   if (step === 0 && w.mode === 'file' && !w.file) return 'Choose a downloaded update file (.zip or .iso) and wait until it is uploaded.';
   if (step === 1 && !w.pools.size) return 'Choose at least one pool.';
+  if (step === 1 && pickedHosts(w) && !pickedHosts(w).length) return 'Choose at least one server.';
   if (step === 2 && w.plan) {
     const pools = w.plan.pools || [];
     const blocked = pools.filter((p) => poolBlocked(p));
@@ -50,7 +65,16 @@ export function stepProblem(w, step) {
 export const prechecks = (p) => p.prechecks || p.checks || [];
 export const poolBlocked = (p) => !!p.blocked || prechecks(p).some((c) => (c.severity === 'error' || c.severity === 'blocking') && !c.resolution && !c.fixable);
 
+// A reboot or toolstack restart the plan leaves to the user ("I will carry out ... myself").
+const leftToUser = (x) => (x.actions || []).some((a) => typeof a === 'object' && a.manual &&
+  ['reboot', 'restart_toolstack'].includes(a.kind));
+
 function hostMode(x) {
+  const m = hostModeWords(x);
+  return leftToUser(x) ? m + ' — left to you' : m;
+}
+
+function hostModeWords(x) {
   if (x.update_mode) return x.update_mode;
   if (x.live_patch || x.livepatched) return 'Live patch: no reboot';
   if (x.reboot) return 'Reboot';
@@ -158,12 +182,14 @@ function hostReason(s) {
 
 function pageServers() {
   const d = wiz.data;
+  wiz.eligible = new Map();
   const offline = new Map(d.offline.map((o) => [o.name, o.error]));
   const blocks = d.pools.map((p) => {
     const hosts = d.servers.filter((s) => s.pool === p.name && !(s.is_pool && d.servers.filter((t) => t.pool === p.name).length > 1));
     const why = offline.has(p.name) ? 'Unreachable: ' + (offline.get(p.name) || 'cannot be read')
       : p.error ? p.error : !p.connected ? 'Not connected' : hosts.length && hosts.every((s) => hostReason(s)) ? 'Nothing to apply on any host' : null;
     if (why) wiz.pools.delete(p.name);
+    wiz.eligible.set(p.name, why ? [] : hosts.filter((s) => !hostReason(s)).map((s) => s.server));
     const id = uid('pool');
     return h('div', { class: 'pool-pick', 'data-pool': p.name },
       h('input', { type: 'checkbox', id, checked: wiz.pools.has(p.name), disabled: !!why,
@@ -171,10 +197,15 @@ function pageServers() {
       h('label', { for: id }, h('strong', {}, p.name)), why ? h('span', { class: 'reason muted small' }, ' — ' + why) : null,
       h('ul', { class: 'host-pick' }, hosts.map((s) => {
         const r = why ? null : hostReason(s);
-        return h('li', { 'data-host': s.server }, s.server, ' ', h('span', { class: 'small ' + (r ? 'muted' : 'good') }, r ? '— cannot be chosen: ' + r : '— will be updated'));
+        const key = p.name + '/' + s.server;
+        const hid = uid('host');
+        const box = r || why ? null : h('input', { type: 'checkbox', id: hid, class: 'host-box', checked: !wiz.unpicked.has(key),
+          onchange: (ev) => { if (ev.target.checked) wiz.unpicked.delete(key); else wiz.unpicked.add(key); wiz.consent = false; } });
+        return h('li', { 'data-host': s.server }, box, box ? ' ' : null, h('label', box ? { for: hid } : {}, s.server), ' ',
+          h('span', { class: 'small ' + (r ? 'muted' : 'good') }, r ? '— cannot be chosen: ' + r : '— will be updated'));
       })));
   });
-  return [h('p', { class: 'small muted' }, 'poolpatch updates whole pools (every host that needs an update, coordinator first); hosts cannot be picked one by one yet.'),
+  return [h('p', { class: 'small muted' }, 'Every host that needs an update is chosen (coordinator first); untick a server to leave it out. A XenServer 8 pool is updated whole.'),
     blocks.length ? blocks : h('p', {}, 'No pools registered: add one on the Pools page.'),
     nav(true, async () => { await dryRun(); goto(2); })];
 }
@@ -225,11 +256,17 @@ function pageMode() {
   const rows = (wiz.plan.pools || []).flatMap((p) => (p.hosts || []).filter((x) => !(x.order < 0 && !(x.actions || []).length))
     .map((x) => h('tr', { 'data-host': x.name }, h('td', {}, p.name), h('td', {}, x.name), h('td', {}, hostMode(x)),
       h('td', {}, names(x.updates && typeof x.updates[0] === 'string' ? x.updates.map((id) => makeNamer(null, wiz.data.updates)(id)) : x.updates) || names(p.updates) || '–'))));
-  return [h('p', {}, 'After applying the updates, poolpatch carries out the post-update tasks on each host:'),
+  return [h('p', {}, wiz.manual ? 'poolpatch applies the updates; the post-update tasks below are yours (the hosts will show them pending):'
+    : 'After applying the updates, poolpatch carries out the post-update tasks on each host:'),
     rows.length ? table(['Pool', 'Host', 'After applying', 'Updates'], rows) : h('p', {}, 'No host needs anything.'),
-    h('div', { class: 'choice' }, h('input', { type: 'checkbox', id: 'manual-mode', disabled: true }), ' ',
+    h('div', { class: 'choice' }, h('input', { type: 'checkbox', id: 'manual-mode', checked: wiz.manual,
+      onchange: async (ev) => {
+        wiz.manual = ev.target.checked;
+        try { await dryRun(); draw(); } catch (e) { banner(errorText(e)); }
+      } }), ' ',
       h('label', { for: 'manual-mode' }, 'I will carry out the post-update tasks myself'),
-      h('div', { class: 'muted small note' }, 'Not available yet: the daemon always carries them out (and verifies each host afterwards).')),
+      h('div', { class: 'muted small note' }, 'The updates are applied; reboots and toolstack restarts are left to you and no VM is moved for them. ' +
+        'Until you carry them out the hosts report them pending.')),
     nav(true, () => goto(4))];
 }
 
@@ -282,7 +319,9 @@ function pageReview() {
   const empty = nothingToDo(plan);
   return [h('p', {}, `Policy: ${plan.policy === 'return' ? 'return VMs home' : 'minimal migrations'} · ` +
     `${plan.automated ? 'automated updates' : 'chosen updates'} · pools: ${(plan.pools || []).map((p) => p.name).join(', ')}` +
-    (plan.max_parallel ? ` · at most ${plan.max_parallel} hosts at once` : '')),
+    (plan.max_parallel ? ` · at most ${plan.max_parallel} hosts at once` : '') +
+    (plan.manual_post_tasks ? ' · post-update tasks: left to you' : '') +
+    (Array.isArray(plan.hosts) ? ` · servers: ${plan.hosts.join(', ')}` : '')),
   controls, pools,
   h('p', { class: 'totals', id: 'review-totals' }, 'All pools: ', totalsLine(plan.totals)),
   empty ? h('p', { class: 'warn' }, 'Nothing needs doing: every chosen host already has these updates.') : null,
