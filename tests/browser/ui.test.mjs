@@ -161,6 +161,13 @@ async function waitFor(what, fn, seconds) {
   throw new Error('timed out (' + seconds + ' s) waiting for ' + what);
 }
 
+// A catalog date as milliseconds: ISO 8601, also XAPI's compact "20251104T09:00:00Z" (which
+// Date.parse cannot read).
+function when(t) {
+  const m = String(t || '').match(/^(\d{4})(\d{2})(\d{2})T(.*)$/);
+  return Date.parse(m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}` : t);
+}
+
 const rowIds = (page, attr) => page.$$eval(`tr[${attr}]`, (rs, a) => rs.map((r) => r.getAttribute(a)), attr);
 const text = (page, sel) => page.textContent(sel);
 const hashParams = async (page) => new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1] || '');
@@ -290,7 +297,7 @@ try {
 
   await step(page, 'by update sorted by date and by pool', async () => {
     const top = new Set(byU.updates.filter((u) => ['release', 'cumulative'].includes(u.kind)).map((u) => u.id));
-    const dateOf = new Map(byU.updates.map((u) => [u.id, Date.parse(u.date)]));
+    const dateOf = new Map(byU.updates.map((u) => [u.id, when(u.date)]));
     let ids = (await rowIds(page, 'data-update')).filter((i) => !top.has(i));
     for (let i = 1; i < ids.length; i++) check(dateOf.get(ids[i - 1]) >= dateOf.get(ids[i]), 'date order at row ' + i);
     await page.selectOption('select:near(:text("Sort"))', 'pool');
@@ -313,7 +320,7 @@ try {
     check(pools.join() === [...pools].sort().join(), 'pool order: ' + pools);
     await page.selectOption('select:near(:text("Sort"))', 'date');
     await page.waitForFunction(() => location.hash.includes('sort=date'));
-    const dateOf = new Map(byU.updates.map((u) => [u.id, Date.parse(u.date)]));
+    const dateOf = new Map(byU.updates.map((u) => [u.id, when(u.date)]));
     const newest = new Map(byS.servers.map((s) => [s.pool + '/' + s.server, Math.max(0, ...s.required.map((r) => dateOf.get(r.id) || 0))]));
     rows = await rowIds(page, 'data-server');
     for (let i = 1; i < rows.length; i++) check(newest.get(rows[i - 1]) >= newest.get(rows[i]), 'date order at ' + rows[i]);
@@ -332,7 +339,7 @@ try {
     check((await rowIds(page, 'data-server')).join() === 'prod/prod-2', 'filters survive a reload');
     check(await page.inputValue('select:near(:text("Server"))') === 'prod-2', 'the select shows the filter');
     await gotoHash(page, '#/updates?view=by-update&date=old', '#updates-body');
-    const old = byU.updates.filter((u) => Date.now() - Date.parse(u.date) > 365 * 86400000).map((u) => u.id).sort();
+    const old = byU.updates.filter((u) => Date.now() - when(u.date) > 365 * 86400000).map((u) => u.id).sort();
     check((await rowIds(page, 'data-update')).sort().join() === old.join(), 'date filter: older than 12 months');
     await gotoHash(page, '#/updates?view=by-update&pool=lab', '#updates-body');
     const lab = byU.updates.filter((u) => u.pools.includes('lab')).map((u) => u.id).sort();
@@ -622,6 +629,7 @@ try {
     const st = await simTlsState();
     for (const x of st.pools[0].hosts) check(x.enabled, x.name + ' enabled after the cancel');
     check((await page.title()).startsWith('cancelled — tls-small'), 'tab title: ' + await page.title());
+    await api('DELETE', '/pools/tls-small'); // done with it: the later steps read the demo pools only
   });
 
   await step(page, 'cancel a halted rollout', async () => {
