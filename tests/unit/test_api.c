@@ -594,27 +594,6 @@ static void test_http_json_bodies(void **state)
     assert_int_equal(json_integer_value(json_object_get(seam.last_req, "max_parallel")), 1);
     assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "minimal");
     resp_free(&r);
-    /* single-host selection: the host list reaches the engine; a bad one is refused here */
-    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"a\"],\"hosts\":[\"h2\",\"h3\"]}",
-         NULL, &r);
-    assert_int_equal(r.status, 200);
-    got = json_dumps(json_object_get(seam.last_req, "hosts"), JSON_COMPACT);
-    assert_string_equal(got, "[\"h2\",\"h3\"]");
-    free(got);
-    resp_free(&r);
-    http(fx, "POST", "/api/v1/plans", bearer(), "{\"manual_post_tasks\":true}", NULL, &r);
-    assert_int_equal(r.status, 200);
-    assert_true(json_is_true(json_object_get(seam.last_req, "manual_post_tasks")));
-    resp_free(&r);
-    http(fx, "POST", "/api/v1/plans", bearer(), "{\"manual_post_tasks\":\"yes\"}", NULL, &r);
-    assert_error(&r, 400, "bad_request", "manual_post_tasks");
-    resp_free(&r);
-    http(fx, "POST", "/api/v1/rollouts", bearer(), "{\"hosts\":\"h2\"}", NULL, &r);
-    assert_error(&r, 400, "bad_request", "hosts: expected an array");
-    resp_free(&r);
-    http(fx, "POST", "/api/v1/plans", bearer(), "{\"hosts\":[\"\"]}", NULL, &r);
-    assert_error(&r, 400, "bad_request", "hosts[0]: expected a non-empty string");
-    resp_free(&r);
     const char *bad_maxp[] = {"{\"max_parallel\":-1}", "{\"max_parallel\":65}",
                               "{\"max_parallel\":\"2\"}", "{\"max_parallel\":1.5}"};
     for (size_t i = 0; i < sizeof(bad_maxp) / sizeof(bad_maxp[0]); i++) {
@@ -1368,6 +1347,36 @@ static void test_mhd_errors_json(void **state)
     assert_null(api_mhd_error_json(NULL, 0));
 }
 
+/* The plan request's hosts and manual_post_tasks reach the engine; bad ones are refused here. */
+static void test_plan_body_hosts_and_manual(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+    char *got;
+
+    /* single-host selection: the host list reaches the engine; a bad one is refused here */
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"a\"],\"hosts\":[\"h2\",\"h3\"]}",
+         NULL, &r);
+    assert_int_equal(r.status, 200);
+    got = json_dumps(json_object_get(seam.last_req, "hosts"), JSON_COMPACT);
+    assert_string_equal(got, "[\"h2\",\"h3\"]");
+    free(got);
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"manual_post_tasks\":true}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_is_true(json_object_get(seam.last_req, "manual_post_tasks")));
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"manual_post_tasks\":\"yes\"}", NULL, &r);
+    assert_error(&r, 400, "bad_request", "manual_post_tasks");
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/rollouts", bearer(), "{\"hosts\":\"h2\"}", NULL, &r);
+    assert_error(&r, 400, "bad_request", "hosts: expected an array");
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"hosts\":[\"\"]}", NULL, &r);
+    assert_error(&r, 400, "bad_request", "hosts[0]: expected a non-empty string");
+    resp_free(&r);
+}
+
 /* GET / PUT /settings: the check interval goes to the engine and comes back; bad values are
  * refused naming the field and never reach the engine. */
 static void test_settings_route(void **state)
@@ -1427,6 +1436,7 @@ int main(void)
         HTTP_TEST(test_http_auth),
         HTTP_TEST(test_http_routes),
         HTTP_TEST(test_settings_route),
+        HTTP_TEST(test_plan_body_hosts_and_manual),
         HTTP_TEST(test_mhd_errors_json),
         HTTP_TEST(test_http_errors_mapped),
         HTTP_TEST(test_http_json_bodies),
