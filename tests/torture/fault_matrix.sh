@@ -220,8 +220,8 @@ nx=0
 nf=0
 n=0
 : >"${FAULT_OUT:-$E2E_TMP/cells.out}"
-for i in $chosen; do
-    run_cell "$i"
+for cn in $chosen; do
+    run_cell "$cn"
     line=$(cat "$E2E_TMP/line")
     echo "$line" | tee -a "${FAULT_OUT:-$E2E_TMP/cells.out}"
     n=$((n + 1))
@@ -230,9 +230,9 @@ for i in $chosen; do
         pass) npass=$((npass + 1)) ;; xfail) nx=$((nx + 1)) ;; *) nf=$((nf + 1)) ;;
     esac
     if [ -n "${FAULT_DOC:-}" ]; then # the doc's HTTP column must give this verdict
-        doc=$(grep -E "^\| $i \|" "$FAULT_DOC" | awk -F' \\| ' '{ print $7 }' | sed "s/ *|\$//" | cut -d: -f1)
+        doc=$(grep -E "^\| $cn \|" "$FAULT_DOC" | awk -F' \\| ' '{ print $7 }' | sed "s/ *|\$//" | cut -d: -f1)
         if [ -n "$doc" ] && [ "$doc" != "not run" ] && [ "$doc" != "$verdict" ]; then
-            echo "fault-matrix-http: $FAULT_DOC says $doc for cell $i, this run $verdict (make faults regenerates it)" >&2
+            echo "fault-matrix-http: $FAULT_DOC says $doc for cell $cn, this run $verdict (make faults regenerates it)" >&2
             nf=$((nf + 1))
         fi
     fi
