@@ -103,8 +103,10 @@ for w in hotfix 2026-08-01 restartXAPI "lab/lab-1, lab/lab-2"; do
     assert_contains "$line" "$w" "XS84E001 line"
 done
 assert_contains "$(grep '^XS82ECU1005' <<<"$PP_OUT")" "support contract" "restricted update marked"
-assert_eq "$(jq '.updates | length' <<<"$BU")" "$(($(wc -l <<<"$PP_OUT") - 2))" \
-    "one table line per update (+ header and checking line)"
+assert_eq "$(jq '.updates | length' <<<"$BU")" "$(($(wc -l <<<"$PP_OUT") - 2 -
+    $(jq '[.updates[] | select(.upgrade)] | length' <<<"$BU")))" \
+    "one table line per update (+ header, checking line, and a 'To install' line per new release)"
+assert_contains "$PP_OUT" "To install XenServer 8: poolpatch upgrade" "the new release's command"
 pass "By Update table"
 
 # -- By Server, JSON and table, against the hosts' real updates
