@@ -225,7 +225,7 @@ struct sim {
     bool stopping; /* the HTTP server is stopping: blocked calls return */
     uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
     uint64_t n_uploads, n_introduces; /* update images received, pool_update.introduce done */
-    struct sim_release *releases; /* scenario "releases" (upgrade.c); owned */
+    struct sim_release *releases;     /* scenario "releases" (upgrade.c); owned */
     size_t nreleases;
     char *media_base; /* base URL of the install media of releases without a url, or NULL */
 };
