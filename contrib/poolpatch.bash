@@ -61,7 +61,7 @@ _poolpatch()
                     --plan $common" -- "$cur"))
             fi ;;
         upgrade-host)
-            COMPREPLY=($(compgen -W "reboot skip --server --token-file --help" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "reboot skip --yes --server --token-file --help" -- "$cur")) ;;
         host)
             COMPREPLY=($(compgen -W "forget --yes --server --token-file --help" -- "$cur")) ;;
         rollout|retry|cancel|rollouts)

@@ -33,7 +33,7 @@
 #define SK_CLEAN         "clean"         /* pool_update.pool_clean: the image leaves the SR */
 #define SK_UNDO          "undo"          /* replay the pool's undo list */
 #define SK_UPGRADE       "upgrade" /* prepare (plugin) / operator's boot, installer, new version */
-#define SK_RESTORE       "restore" /* resume / start a host's resolved VMs on it (upgrade) */
+#define SK_RESTORE       "restore_vms" /* resume / start a host's resolved VMs on it (upgrade) */
 
 /* ---- the step-kind table (exec_kinds.c) ---- */
 

@@ -249,15 +249,17 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
     free(txt);
     exec_emit(p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1, "%s failed: %s",
               exec_step_name(s), msg ? msg : code);
-    free(named);
     if (s->seq == 0) { /* the cancel procedure: verify what is left, then finish */
+        free(named);
         exec_unlink_step(s);
         exec_step_free(s);
         exec_verify_start(p, EXEC_VERIFY_CANCEL);
         return;
     }
+    /* msg may be named: freed only after the upgrade's leave-out has journaled it */
     if (p->st == EXEC_XP_RUN && !exec_upgrade_leave_out(s, code, msg))
         p->st = EXEC_XP_HALTED;
+    free(named);
     exec_unlink_step(s);
     exec_step_free(s);
     exec_pool_dirty(p);
