@@ -15,7 +15,7 @@ _poolpatch()
     cmd=${COMP_WORDS[1]}
     local common="--server --token-file --json --help"
     local cmds="version serve pool updates plan apply upgrade upgrade-host host rollouts rollout
-        retry cancel client-id webhook xapi sim"
+        retry cancel client-id webhook window schedule xapi sim"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
@@ -77,6 +77,17 @@ _poolpatch()
                 COMPREPLY=($(compgen -W "add list remove deliveries" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "--secret-file --events --limit $common" -- "$cur"))
+            fi ;;
+        window|schedule)
+            if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then
+                COMPREPLY=($(compgen -W "add list remove" -- "$cur"))
+            elif [ "$prev" = --pool ]; then
+                COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
+            elif [ "$cmd" = window ]; then
+                COMPREPLY=($(compgen -W "--recurrence --duration --pool --tz $common" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--recurrence --pool --tz --policy --max-parallel
+                    $common" -- "$cur"))
             fi ;;
         xapi)
             if [ "$COMP_CWORD" -eq 2 ]; then

@@ -97,6 +97,10 @@ enum api_route_id {
     API_R_UPGRADES,         /* POST        /api/v1/upgrades */
     API_R_UPGRADE_HOST,     /* POST        /api/v1/rollouts/{id}/upgrade-host */
     API_R_HOST_FORGET,      /* POST        /api/v1/pools/{name}/forget-host */
+    API_R_WINDOWS,          /* GET, POST   /api/v1/windows */
+    API_R_WINDOW,           /* DELETE      /api/v1/windows/{name} */
+    API_R_SCHEDULES,        /* GET, POST   /api/v1/schedules */
+    API_R_SCHEDULE,         /* DELETE      /api/v1/schedules/{name} */
     API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 
@@ -221,6 +225,10 @@ struct api_settings {
     int webhook_retry_base_s;   /* setting webhook_retry_base (seconds; 0 = engine default) */
     int64_t max_upload;         /* setting max_upload: update file limit (0 = engine default) */
     char update_file_dir[1024]; /* setting update_file_dir: files taken by name ("" = none) */
+    /* testing: the daemon's clock runs clock_scale times real time (0 = real time), starting at
+     * clock_start_ms (0 = now); docs/windows.md */
+    double clock_scale;
+    int64_t clock_start_ms;
 };
 
 /* Fill s with the defaults (state directory paths from api_state_dir). */

@@ -5,6 +5,7 @@
  */
 #include "api/api.h"
 
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/str.h"
 
@@ -74,6 +75,30 @@ static int set_uint(const char *key, const char *value, uint64_t lo, uint64_t hi
         return err_set(e, PP_EINVAL, "%s: '%s' is not a whole number from %llu to %llu", key, value,
                        (unsigned long long)lo, (unsigned long long)hi);
     *out = v;
+    return 0;
+}
+
+/* Testing settings (docs/windows.md): clock_scale (1-100000) and clock_start (a UTC date
+ * "2026-01-13T01:55:00Z" or seconds since the epoch). */
+static int set_clock(struct api_settings *s, const char *key, const char *value, struct err *e)
+{
+    double d = 0;
+    int64_t t = 0;
+    if (str_eq(key, "clock_scale")) {
+        if (str_to_double(value, &d) != 0 || d < 1 || d > 100000)
+            return err_set(e, PP_EINVAL, "clock_scale: '%s' is not a number from 1 to 100000",
+                           value);
+        s->clock_scale = d;
+        return 0;
+    }
+    if (str_to_int64(value, &t) == 0 && t > 0)
+        t *= 1000;
+    else if (clock_parse_xapi(value, &t) != 0 || t <= 0)
+        return err_set(e, PP_EINVAL,
+                       "clock_start: '%s' is neither a UTC date like 2026-01-13T01:55:00Z nor "
+                       "seconds since the epoch",
+                       value);
+    s->clock_start_ms = t;
     return 0;
 }
 
@@ -182,13 +207,15 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
         s->webhook_retry_base_s = (int)v;
         return 0;
     }
+    if (str_eq(key, "clock_scale") || str_eq(key, "clock_start"))
+        return set_clock(s, key, value, e);
     return err_set(
         e, PP_EINVAL,
         "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
         "check_interval, log_level, log_file, log_format, max_connections, connection_timeout, "
         "max_body, request_timeout, host_return_timeout, vendor_origins, "
         "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle, max_upload, "
-        "update_file_dir)",
+        "update_file_dir, clock_scale, clock_start)",
         key);
 }
 

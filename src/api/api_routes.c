@@ -787,6 +787,43 @@ static void h_openapi(struct api_call *x)
     (void)answer_text(x, copy, "application/json");
 }
 
+/* ---------------------------------------------------------------- windows and schedules */
+
+/* Maintenance windows and schedules (docs/windows.md): one handler per method for both. */
+static enum engine_win_kind win_kind(const struct api_call *x)
+{
+    return x->m.route == API_R_SCHEDULES || x->m.route == API_R_SCHEDULE ? ENGINE_WIN_SCHEDULE
+                                                                         : ENGINE_WIN_WINDOW;
+}
+
+static void h_windows(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL;
+    int rc = engine_window_list(api_server_engine(x->srv), win_kind(x), &out, &e);
+    answer_out(x, rc, 200, out, &e);
+}
+
+static void h_window_add(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL, *body = parse_body(x, false, &e);
+    if (!body) {
+        api_answer_err(x, e.code, &e);
+        return;
+    }
+    int rc = engine_window_add(api_server_engine(x->srv), win_kind(x), body, &out, &e);
+    json_decref(body);
+    answer_out(x, rc, 201, out, &e);
+}
+
+static void h_window_remove(struct api_call *x)
+{
+    struct err e = {0};
+    int rc = engine_window_remove(api_server_engine(x->srv), win_kind(x), x->m.param, &e);
+    answer_done(x, rc, &e);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static const struct api_handler handlers[] = {
@@ -821,6 +858,12 @@ static const struct api_handler handlers[] = {
     {API_R_FILES, "GET", h_files, false},
     {API_R_FILES, "POST", h_file_add, true},
     {API_R_FILE, "DELETE", h_file_remove, true},
+    {API_R_WINDOWS, "GET", h_windows, false},
+    {API_R_WINDOWS, "POST", h_window_add, true},
+    {API_R_WINDOW, "DELETE", h_window_remove, true},
+    {API_R_SCHEDULES, "GET", h_windows, false},
+    {API_R_SCHEDULES, "POST", h_window_add, true},
+    {API_R_SCHEDULE, "DELETE", h_window_remove, true},
 };
 
 const struct api_handler *api_handler_find(enum api_route_id route, const char *method)

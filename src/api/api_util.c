@@ -85,6 +85,10 @@ static const struct {
     {"settings", API_R_SETTINGS, "GET, PUT"},
     {"files", API_R_FILES, "GET, POST"},
     {"files/*", API_R_FILE, "DELETE"},
+    {"windows", API_R_WINDOWS, "GET, POST"},
+    {"windows/*", API_R_WINDOW, "DELETE"},
+    {"schedules", API_R_SCHEDULES, "GET, POST"},
+    {"schedules/*", API_R_SCHEDULE, "DELETE"},
 };
 
 /* Match path (below the prefix) against pattern; the '*' segment goes to m->param. */

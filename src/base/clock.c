@@ -13,6 +13,7 @@ struct pp_clock {
     enum clock_kind kind;
     double scale;          /* SCALED only */
     int64_t real_start_ms; /* SCALED only: real time at creation */
+    int64_t origin_ms;     /* SCALED only: the clock's own time at creation */
     _Atomic int64_t virt;  /* VIRTUAL only */
 };
 
@@ -59,6 +60,14 @@ struct pp_clock *clock_scaled_new(double scale)
     c->kind = CLOCK_KIND_SCALED;
     c->scale = scale > 0 ? scale : 1.0;
     c->real_start_ms = real_now_ms();
+    c->origin_ms = c->real_start_ms;
+    return c;
+}
+
+struct pp_clock *clock_scaled_new_at(double scale, int64_t start_ms)
+{
+    struct pp_clock *c = clock_scaled_new(scale);
+    c->origin_ms = start_ms;
     return c;
 }
 
@@ -85,7 +94,7 @@ int64_t clock_now_ms(const struct pp_clock *c)
     switch (c->kind) {
     case CLOCK_KIND_SCALED: {
         int64_t el = real_now_ms() - c->real_start_ms;
-        return c->real_start_ms + (int64_t)((double)el * c->scale);
+        return c->origin_ms + (int64_t)((double)el * c->scale);
     }
     case CLOCK_KIND_VIRTUAL:
         return atomic_load(&((struct pp_clock *)c)->virt);

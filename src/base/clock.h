@@ -21,6 +21,9 @@ struct pp_clock;
 struct pp_clock *clock_real_new(void);
 /* Time that runs `scale` times faster than real time, starting at the real now. scale > 0. */
 struct pp_clock *clock_scaled_new(double scale);
+/* Scaled time that starts at start_ms (a daemon tested on a chosen date, e.g. just before a
+ * maintenance window: the `clock_start` / `clock_scale` settings). */
+struct pp_clock *clock_scaled_new_at(double scale, int64_t start_ms);
 /* Time that stands still at start_ms until clock_advance / clock_set moves it. */
 struct pp_clock *clock_virtual_new(int64_t start_ms);
 /* Release; NULL is a no-op. */

@@ -36,6 +36,9 @@ int cmd_cancel(int argc, char **argv);
 int cmd_client_id(int argc, char **argv);
 /* `poolpatch webhook add|list|remove|deliveries` (cmd_webhook.c). */
 int cmd_webhook(int argc, char **argv);
+/* `poolpatch window add|list|remove` and `poolpatch schedule add|list|remove` (cmd_window.c). */
+int cmd_window(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);
 /* `poolpatch xapi call METHOD ARGS...` (cmd_xapi.c): one raw XAPI call through the client. */
 int cmd_xapi(int argc, char **argv);
 /* `poolpatch sim` (cmd_sim.c): serve simulated pools over HTTP until SIGINT / SIGTERM. */

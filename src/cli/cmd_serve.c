@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 
 #include "api/api.h"
+#include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/str.h"
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char SERVE_USAGE[] =
@@ -37,9 +39,9 @@ static const char SERVE_USAGE[] =
     "Settings file keys (key = value): listen, db, token_file, read_token_file, web_root,\n"
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file, log_format,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
-    "host_return_timeout, webhook_retry_base, ca_bundle, max_upload,\n"
-    "update_file_dir.  Options override the file.  See "
-    "docs/rest-api.md and docs/security.md.\n";
+    "host_return_timeout, webhook_retry_base, ca_bundle, max_upload, update_file_dir,\n"
+    "clock_scale, clock_start.  Options override the file (clock_scale and clock_start are for\n"
+    "tests: docs/windows.md).  See docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
 static int make_parent(const char *path, struct err *e)
@@ -257,7 +259,18 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
     if (s->ca_bundle[0] && access(s->ca_bundle, R_OK) != 0)
         return err_set(e, PP_EINVAL, "ca_bundle: %s: %s", s->ca_bundle, strerror(errno));
     xapi_tls_set_system_bundle(s->ca_bundle[0] ? s->ca_bundle : NULL);
+    struct pp_clock *clk = NULL;
+    if (s->clock_scale > 0 || s->clock_start_ms > 0) {
+        clk = clock_scaled_new_at(s->clock_scale > 0 ? s->clock_scale : 1.0,
+                                  s->clock_start_ms > 0 ? s->clock_start_ms
+                                                        : (int64_t)time(NULL) * 1000);
+        log_warn("serve",
+                 "testing clock: %gx real time from %lld (settings clock_scale, "
+                 "clock_start)",
+                 s->clock_scale > 0 ? s->clock_scale : 1.0, (long long)clock_now_ms(clk));
+    }
     struct engine_config ec = {
+        .clock = clk,
         .db_path = s->db,
         .catalog_url = s->catalog_url[0] ? s->catalog_url : NULL,
         .vendor_origins = s->vendor_origins[0] ? s->vendor_origins : NULL,
@@ -293,6 +306,7 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
     }
     api_server_free(srv);
     engine_free(eng);
+    clock_free(clk);
     return rc;
 }
 

@@ -28,6 +28,7 @@
 #include "base/uuid.h"
 #include "engine/engine_int.h"
 #include "engine/engine_webhook.h"
+#include "engine/engine_window.h"
 #include "engine/exec.h"
 #include "engine/inventory_xapi.h"
 #include "plan/alerts.h"
@@ -1825,6 +1826,14 @@ static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e
     return engine_pool_inventory(eng, p, e);
 }
 
+static bool env_window_gate(void *ctx, const char *pool, int64_t now_ms, int64_t need_ms,
+                            int64_t *until_ms, char *why, size_t why_len)
+{
+    struct engine *eng = ctx;
+    return !eng->wins ||
+           engine_windows_gate(eng->wins, pool, now_ms, need_ms, until_ms, why, why_len);
+}
+
 static void *engine_main(void *arg)
 {
     struct engine *eng = arg;
@@ -1990,6 +1999,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     env.catalog_for = env_catalog_for;
     env.inventory = env_inventory;
     env.emit = engine_emit_event;
+    env.window_gate = env_window_gate;
     {
         struct plan_opts po;
         plan_opts_init(&po);
@@ -2022,6 +2032,11 @@ int engine_start(struct engine *eng, struct err *e)
     }
     eng->running = true;
     pthread_mutex_unlock(&eng->qlock);
+    {
+        struct err we = {0};
+        if (engine_windows_new(eng, eng->db_path, eng->clock, &eng->wins, &we) != 0)
+            log_warn(LOG_MOD, "maintenance windows and schedules are off: %s", we.msg);
+    }
     if (pthread_create(&eng->thread, NULL, engine_main, eng) != 0) {
         eng->running = false;
         return err_set(e, PP_EIO, "cannot start the engine thread");
@@ -2031,6 +2046,11 @@ int engine_start(struct engine *eng, struct err *e)
         struct err we = {0};
         if (engine_webhooks_new(eng, eng->db_path, eng->clock, &wo, &eng->hooks, &we) != 0)
             log_warn(LOG_MOD, "webhooks are off: %s", we.msg);
+    }
+    if (eng->wins) {
+        struct err we = {0};
+        if (engine_windows_start(eng->wins, &we) != 0)
+            log_warn(LOG_MOD, "schedules are off: %s", we.msg);
     }
     /* always started: checks can be turned on later (engine_set_check_interval) */
     if (pthread_create(&eng->checker, NULL, checker_main, eng) == 0)
@@ -2047,6 +2067,7 @@ void engine_free(struct engine *eng)
         return;
     engine_webhooks_free(eng->hooks); /* unsubscribes first: no callback into a freed sender */
     eng->hooks = NULL;
+    engine_windows_stop(eng->wins); /* its scheduler may wait on the engine thread: first */
     pthread_mutex_lock(&eng->qlock);
     eng->stop = true;
     pthread_cond_broadcast(&eng->checker_wake);
@@ -2057,6 +2078,8 @@ void engine_free(struct engine *eng)
         pthread_join(eng->checker, NULL);
     if (eng->running)
         pthread_join(eng->thread, NULL);
+    engine_windows_free(eng->wins); /* the gate's caller is stopped */
+    eng->wins = NULL;
     engine_events_flush(eng);
     exec_free(eng->exec);
     engine_events_flush(eng);

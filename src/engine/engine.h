@@ -84,6 +84,19 @@ int engine_webhook_remove(struct engine *eng, int64_t id, struct err *e);
 int engine_webhook_deliveries(struct engine *eng, int64_t id, int limit, json_t **out,
                               struct err *e);
 
+/* ---- maintenance windows and schedules (engine_window.c, docs/windows.md); any thread ---- */
+enum engine_win_kind { ENGINE_WIN_WINDOW = 0, ENGINE_WIN_SCHEDULE = 1 };
+/* Add a window {"name", "recurrence", "tz"?, "duration", "pools"} or a schedule {"name",
+ * "recurrence", "tz"?, "pools"?, "policy"?, "max_parallel"?}; *out = it as listed.  PP_EINVAL /
+ * PP_ENOTFOUND name the bad field or pool, PP_ESTATE a taken name. */
+int engine_window_add(struct engine *eng, enum engine_win_kind k, const json_t *spec, json_t **out,
+                      struct err *e);
+/* {"windows":[...]} / {"schedules":[...]} with each one's next start (and open / ends). */
+int engine_window_list(struct engine *eng, enum engine_win_kind k, json_t **out, struct err *e);
+/* PP_ENOTFOUND when there is none by that name. */
+int engine_window_remove(struct engine *eng, enum engine_win_kind k, const char *name,
+                         struct err *e);
+
 /* Create (opens the store, resumes unfinished rollouts once started).  *out owned by caller. */
 int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e);
 /* Start the engine thread.  Unfinished rollouts in the journal resume automatically. */

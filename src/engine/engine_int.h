@@ -131,6 +131,9 @@ struct engine {
     struct engine_webhooks *hooks;
     int webhook_retry_base_s;
 
+    /* maintenance windows and schedules (engine_window.c): own store connection and thread */
+    struct engine_windows *wins;
+
     /* subscribers, under sublock */
     pthread_mutex_t sublock;
     struct eng_sub *subs;

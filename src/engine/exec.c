@@ -187,11 +187,13 @@ void exec_free(struct exec *x)
                 if (!s->op)
                     exec_step_free(s);
             }
+            exec_window_orphan(p);
             exec_steps_drop(p);
             json_decref(p->before);
             free(p->left);
             free(p->name);
         }
+        json_decref(r->pred);
         free(r->pools);
         free(r->id);
         free(r);

@@ -49,6 +49,11 @@ struct exec_env {
     /* A progress event: fields rollout, pool, host, step, percent, message (borrowed). */
     void (*emit)(void *ctx, const char *rollout, const char *pool, const char *host,
                  const char *step, int percent, const char *message);
+    /* Maintenance windows (docs/windows.md), or NULL (always open): may pool begin something
+     * that takes need_ms at now_ms?  Returns true, or false with *until_ms set to when to ask
+     * again (-1: no window ahead) and why (a short reason, e.g. "is outside its windows"). */
+    bool (*window_gate)(void *ctx, const char *pool, int64_t now_ms, int64_t need_ms,
+                        int64_t *until_ms, char *why, size_t why_len);
     /* Timing figures for re-planning after prechecks and for health-wait deadlines. */
     struct plan_timing timing;
     int64_t host_return_timeout_ms; /* how long a rebooted host may take to come back */

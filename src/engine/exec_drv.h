@@ -92,6 +92,10 @@ struct exec_pool {
     json_t *before;     /* the plan's snapshot of the pool at start (exec_pool_before) */
     bool before_loaded;
     char *left; /* what the last verification found, one line (NULL: nothing) */
+    /* maintenance windows (exec_window.c): waiting for one, and the timer to look again */
+    int win_state; /* 0, EXEC_WIN_WAITING or EXEC_WIN_PAUSED */
+    int64_t win_until;
+    struct exec_win_timer *win_timer;
 };
 
 struct exec_run {
@@ -101,6 +105,7 @@ struct exec_run {
     struct exec_pool *pools;
     size_t n_pools;
     bool upgrade; /* a rolling pool upgrade: its pools are driven without an update catalog */
+    json_t *pred; /* exec_window.c: the plan's predicted seconds per host, or NULL */
     struct exec_run *next;
 };
 
@@ -185,6 +190,14 @@ void exec_pump_pool(struct exec_pool *p);
 void exec_reconsider(struct exec_step *s);
 /* Wait (deadline per mode, named outcome on expiry), then exec_reconsider. */
 void exec_settle_wait(struct exec_step *s, enum exec_settle mode);
+
+/* ---- exec_window.c */
+enum { EXEC_WIN_WAITING = 1, EXEC_WIN_PAUSED = 2 };
+/* Before the step at i0 begins (the pool's first, or a batch's): true when the pool must wait
+ * for a window (journaled, announced, timer armed). */
+bool exec_window_blocks(struct exec_pool *p, size_t i0);
+/* The executor is freed: the pool's timer, if any, frees itself when it fires. */
+void exec_window_orphan(struct exec_pool *p);
 
 /* ---- exec_fixes.c */
 const char *exec_obj_name(const struct xview *v, const char *ref);

@@ -34,6 +34,7 @@
 #include "engine/exec.h"
 #include "engine/exec_int.h"
 #include "store/store.h"
+#include "store/store_window.h"
 
 #define ROLLOUTS_LISTED  200
 #define PLAN_CACHE_SLOTS 16
@@ -753,6 +754,32 @@ static void findings_json(struct store *s, const struct store_rollout *ro, json_
                                       exec_explain("CANCEL_FAILED"), "step", "cancel", "pool"));
 }
 
+/* A pool waiting for a maintenance window (docs/windows.md): its state and "window" {state,
+ * since, until}; counts the unfinished pools that wait and those that do not. */
+static void window_overlay(json_t *pj, const json_t *wait, size_t *n_waiting, size_t *n_paused,
+                           size_t *n_open)
+{
+    const char *st = json_string_value(json_object_get(pj, "state"));
+    bool unfinished = str_eq(st, "running") || str_eq(st, "waiting");
+    if (!wait || !unfinished) {
+        *n_open += unfinished;
+        json_object_set_new(pj, "window", json_null());
+        return;
+    }
+    const char *ws = json_string_value(json_object_get(wait, "state"));
+    if (!ws)
+        ws = "waiting_window";
+    *n_waiting += str_eq(ws, "waiting_window");
+    *n_paused += str_eq(ws, "paused_window");
+    json_object_set_new(pj, "state", json_string(ws));
+    json_t *until = json_object_get(wait, "until_ms");
+    json_object_set_new(
+        pj, "window",
+        json_pack("{s:s, s:o, s:o}", "state", ws, "since",
+                  iso(json_integer_value(json_object_get(wait, "since_ms"))), "until",
+                  json_is_integer(until) ? iso(json_integer_value(until)) : json_null()));
+}
+
 static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
                             const struct store_rollout *ro, const struct jscan *j, int64_t now_ms,
                             bool detail)
@@ -767,9 +794,14 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
     if (detail)
         store_host_facts_scan(s, ro->id, facts_row, host_facts, &e);
     struct jcounts c = {0};
-    json_t *pools = json_array();
+    json_t *pools = json_array(), *waits = NULL;
+    if (ro->state == STORE_ROLLOUT_RUNNING)
+        store_rollout_windows(s, ro->id, &waits, &e);
+    size_t n_waiting = 0, n_paused = 0, n_open = 0;
     for (size_t i = 0; i < j->n_pools; i++) {
         json_t *pj = pool_json(&j->pools[i], ro->state, facts, host_facts, detail, &c);
+        window_overlay(pj, json_object_get(waits, j->pools[i].name), &n_waiting, &n_paused,
+                       &n_open);
         if (detail) {
             json_array_append_new(pools, pj);
         } else {
@@ -777,6 +809,9 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
             json_decref(pj);
         }
     }
+    json_decref(waits);
+    if (n_open == 0 && n_waiting + n_paused > 0) /* every unfinished pool waits for a window */
+        json_object_set_new(o, "state", json_string(n_paused ? "paused_window" : "waiting_window"));
     json_object_set_new(o, "pools", pools);
     json_object_set_new(o, "error",
                         j->error && ro->state != STORE_ROLLOUT_CANCELLED ? json_incref(j->error)

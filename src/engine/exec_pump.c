@@ -753,6 +753,8 @@ void exec_pump_pool(struct exec_pool *p)
             break;
         }
     p->hint = i0;
+    if (i0 < lp->n && exec_window_blocks(p, i0))
+        return;
     if (i0 == lp->n) {
         if (!p->active)
             exec_verify_start(p, EXEC_VERIFY_DONE); /* then done, with what it found */

@@ -172,6 +172,30 @@ const char *const store_migrations[] = {
     "DROP TABLE rollouts;"
     "ALTER TABLE rollouts_new RENAME TO rollouts;"
     "CREATE INDEX rollouts_by_state ON rollouts (state, created_at);",
+
+    /* 5: maintenance windows, schedules of automated rollouts, and the rollouts' pools waiting
+     * for a window (store_window.c, docs/windows.md). */
+    "CREATE TABLE windows ("
+    "  name       TEXT PRIMARY KEY CHECK (length(name) > 0),"
+    "  spec       TEXT NOT NULL CHECK (json_valid(spec)),"
+    "  created_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE schedules ("
+    "  name          TEXT PRIMARY KEY CHECK (length(name) > 0),"
+    "  spec          TEXT NOT NULL CHECK (json_valid(spec)),"
+    "  created_at    INTEGER NOT NULL,"
+    "  last_fired_at INTEGER NOT NULL,"
+    "  last_rollout  TEXT,"
+    "  last_error    TEXT"
+    ") STRICT;"
+    "CREATE TABLE rollout_windows ("
+    "  rollout_id TEXT NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,"
+    "  pool       TEXT NOT NULL,"
+    "  state      TEXT NOT NULL CHECK (state IN ('waiting_window', 'paused_window')),"
+    "  since_at   INTEGER NOT NULL,"
+    "  until_at   INTEGER,"
+    "  PRIMARY KEY (rollout_id, pool)"
+    ") STRICT, WITHOUT ROWID;",
 };
 
 const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

@@ -8,7 +8,7 @@
 #      documented one exists (the daemon answers it, not 404);
 #   3. a user's whole session (register a pool, check, both views, CSV, dismiss / restore,
 #      client ID, download, plan, rollout with its event stream, retry / cancel refusals, audit,
-#      webhooks, pool removal) and bad requests (unknown fields, wrong types) are sent; every
+#      webhooks, windows, schedules, pool removal) and bad requests (unknown fields, wrong types) are sent; every
 #      answer's status must be documented for its operation and its body must match the
 #      documented schema (errors: the Error schema); every request body sent must match the
 #      documented request schema; every SSE data line must match ProgressEvent.
@@ -290,6 +290,19 @@ call("GET", "/api/v1/webhooks", want=200)
 call("GET", "/api/v1/webhook-deliveries?webhook=0&limit=10", want=200)
 call("DELETE", "/api/v1/webhooks/%s" % (hook or {}).get("id", 0), want=204)
 call("DELETE", "/api/v1/webhooks/999999", want=404)
+for kind, spec, bad in (
+        ("windows", {"name": "nightly", "recurrence": "0 2 * * TUE#2", "tz": "Europe/Paris",
+                     "duration": "4h", "pools": ["small"]},
+         {"name": "w", "recurrence": "0 25 * * *", "duration": 60, "pools": ["small"]}),
+        ("schedules", {"name": "nightly", "recurrence": "0 2 * * TUE#2", "pools": ["small"],
+                       "policy": "minimal"},
+         {"name": "s", "recurrence": "0 2 * * *", "policy": "fast"})):
+    call("POST", "/api/v1/" + kind, spec, want=201)
+    call("POST", "/api/v1/" + kind, spec, want=409)
+    call("POST", "/api/v1/" + kind, bad, want=400, check_request=False)
+    call("GET", "/api/v1/" + kind, want=200)
+    call("DELETE", "/api/v1/%s/nightly" % kind, want=204)
+    call("DELETE", "/api/v1/%s/nightly" % kind, want=404)
 call("DELETE", "/api/v1/pools/small", want=204)
 call("DELETE", "/api/v1/pools/small", want=404)
 stop.set()

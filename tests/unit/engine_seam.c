@@ -338,6 +338,27 @@ int engine_webhook_deliveries(struct engine *eng, int64_t id, int limit, json_t 
     return reply("webhook_deliveries", out, e);
 }
 
+/* maintenance windows and schedules: the scripted answer */
+int engine_window_add(struct engine *eng, enum engine_win_kind k, const json_t *spec, json_t **out,
+                      struct err *e)
+{
+    (void)eng, (void)spec;
+    return reply(k == ENGINE_WIN_SCHEDULE ? "schedule_add" : "window_add", out, e);
+}
+
+int engine_window_list(struct engine *eng, enum engine_win_kind k, json_t **out, struct err *e)
+{
+    (void)eng;
+    return reply(k == ENGINE_WIN_SCHEDULE ? "schedule_list" : "window_list", out, e);
+}
+
+int engine_window_remove(struct engine *eng, enum engine_win_kind k, const char *name,
+                         struct err *e)
+{
+    (void)eng, (void)name;
+    return reply(k == ENGINE_WIN_SCHEDULE ? "schedule_remove" : "window_remove", NULL, e);
+}
+
 int engine_metrics(struct engine *eng, char **text, struct err *e)
 {
     (void)eng;
