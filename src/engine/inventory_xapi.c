@@ -192,6 +192,23 @@ static void vm_disks(const struct xapi_records *src, const struct xapi_value *re
     }
 }
 
+/* The VM's PV drivers version, major.minor.micro of VM_guest_metrics.PV_drivers_version (a
+ * (string -> string) map, xenapi-spec.json; keys major / minor / micro / build as
+ * xapi_pv_driver_version.ml writes them), or "" without guest metrics or drivers.
+ * PV_drivers_up_to_date is not used: deprecated since Dundee, it only repeats
+ * PV_drivers_detected and says nothing of the version. */
+static char *tools_version(const struct xapi_records *src, const struct xapi_value *rec)
+{
+    const char *gref = xapi_struct_str(rec, "guest_metrics", "");
+    const struct xapi_value *gm =
+        is_null_ref(gref) ? NULL : src->get(src->ctx, "vm_guest_metrics", gref);
+    const char *maj = gm ? map_str(gm, "PV_drivers_version", "major", "") : "";
+    if (!*maj)
+        return xstrdup("");
+    return xasprintf("%s.%s.%s", maj, map_str(gm, "PV_drivers_version", "minor", "0"),
+                     map_str(gm, "PV_drivers_version", "micro", "0"));
+}
+
 static enum inv_power parse_power(const char *s)
 {
     if (str_eq(s, "Running"))
@@ -250,6 +267,7 @@ static bool add_vm(void *ctx, const char *ref, const struct xapi_value *rec)
                          xapi_struct_get(blocked, "migrate_send") != NULL;
     v->ha_protected = str_eq(xapi_struct_str(rec, "ha_restart_priority", ""), "restart");
     v->auto_poweron = str_eq(map_str(rec, "other_config", "auto_poweron", ""), "true");
+    v->tools_version = tools_version(c->src, rec);
     return true;
 }
 

@@ -41,6 +41,7 @@ static void vm_cleanup(struct inv_vm *v)
     free(v->affinity);
     free_strv(v->disk_srs, v->n_disk_srs);
     free(v->cd_sr);
+    free(v->tools_version);
 }
 
 static void sr_cleanup(struct inv_sr *s)

@@ -52,6 +52,9 @@ struct inv_vm {
     bool ha_protected;    /* ha_restart_priority is "restart" */
     bool auto_poweron;    /* other_config auto_poweron=true */
     bool is_control_domain;
+    /* Its PV drivers / guest agent: VM_guest_metrics.PV_drivers_version's major.minor.micro
+     * ("8.2.1"), "" or NULL when no guest metrics report them (no tools installed). */
+    char *tools_version;
 };
 
 struct inv_host {

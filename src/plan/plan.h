@@ -270,7 +270,8 @@ struct plan {
     struct plan_totals totals;
     struct plan_alt other; /* the other policy's cost */
     /* PLAN_MODE_UPGRADE: the target version, URL ("" in manual mode), manual mode, and the VMs
-     * whose guest tools must be upgraded afterwards (seed step 12: every guest VM, refs). */
+     * whose guest tools must be upgraded afterwards (seed step 12: PV drivers older than the
+     * new release, plan_tools_outdated; refs). */
     char *upgrade_to;
     char *upgrade_url;
     bool upgrade_manual;
@@ -307,6 +308,11 @@ struct plan_resolution {
 int plan_resolve_all(const struct plan *p, struct plan_resolution *r, struct err *e);
 void plan_resolution_cleanup(struct plan_resolution *r);
 
+/* True when the guest tools of vm must be upgraded after an upgrade to `to` (seed step 12): its
+ * PV drivers (VM_guest_metrics.PV_drivers_version, major.minor.micro) are older than `to`, as
+ * xapi judged PV_drivers_up_to_date before Dundee (drivers at least the host's product
+ * version).  A VM without tools, or with newer ones, is not listed.  Pure. */
+bool plan_tools_outdated(const struct inv_vm *vm, const char *to);
 /* True when host h already runs version `to` or newer (upgrade: nothing to do there). */
 bool plan_host_upgraded(const struct inv_host *h, const char *to);
 

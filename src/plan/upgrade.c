@@ -5,7 +5,8 @@
  * prepare_host_upgrade then a reboot into the installer, or the operator's boot from media —,
  * enable, VMs suspended / shut down for it resumed / started, VMs back home only under policy
  * return), hosts already on the target version left out (so running it again resumes), the
- * upgrade prechecks, and the VMs whose guest tools must be upgraded afterwards (seed step 12).
+ * upgrade prechecks, and the VMs whose guest tools must be upgraded afterwards (seed step 12:
+ * those whose PV drivers are older than the new release, plan_tools_outdated).
  *
  * The order and placement are plan.c / place.c's, one host at a time (XenCenter's Rolling Pool
  * Upgrade wizard, xencenter.md section 6): the master first and alone, then each supporter.
@@ -178,6 +179,13 @@ void plan_upgrade_checks(struct plan_ctx *c)
     standalone_checks(c);
 }
 
+/* See plan.h. */
+bool plan_tools_outdated(const struct inv_vm *vm, const char *to)
+{
+    return vm && !vm->is_control_domain && vm->tools_version && *vm->tools_version && to &&
+           *to && cat_version_cmp(vm->tools_version, to) < 0;
+}
+
 /* ------------------------------------------------------------------ after placement */
 
 /* The VMs resolved by suspend / shutdown on host ref (their undo resumes / starts them there). */
@@ -208,7 +216,7 @@ void plan_upgrade_finish(struct plan_ctx *c)
     p->tools_vm_names = xcalloc(c->nv + 1, sizeof(*p->tools_vm_names));
     for (size_t v = 0; v < c->nv; v++) {
         const struct inv_vm *vm = &c->pool->vms[v];
-        if (vm->is_control_domain)
+        if (!plan_tools_outdated(vm, c->o->upgrade_to))
             continue;
         p->tools_vms[n] = xstrdup(vm->ref);
         p->tools_vm_names[n++] = xstrdup(plan_vm_name(vm));

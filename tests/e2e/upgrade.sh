@@ -73,6 +73,19 @@ plan=$(pp upgrade rpu --to 8.4.0 --url "$URL" --plan --json)
 echo "$plan" | jq -e '.pools[0].hosts[0].master and (.pools[0].hosts | map(.order) == [0,1,2,3])
     and ([.pools[0].hosts[].actions[].kind] | index("upgrade") != null)' >/dev/null ||
     fail "the dry run does not put the master first: $(echo "$plan" | jq -c '.pools[0].hosts')"
+# the guest-tools list: exactly the VMs whose PV drivers (VM_guest_metrics.PV_drivers_version,
+# read from the simulator over XAPI) are older than 8.4.0 — not every VM
+xc() { "$POOLPATCH" xapi call --url "$(sim_master_url rpu)" --password-file "$E2E_TMP/pw" "$@"; }
+want_tools=$(jq -rn --argjson vms "$(xc VM.get_all_records)" \
+    --argjson gm "$(xc VM_guest_metrics.get_all_records)" '$vms | to_entries[] | .value |
+    select((.is_a_template or .is_control_domain) | not) | . as $v | $gm[$v.guest_metrics] |
+    select(. != null and .PV_drivers_version.major != null) | .PV_drivers_version |
+    select([.major, .minor, .micro | tonumber] < [8, 4, 0]) | $v.name_label' | sort)
+[ -n "$want_tools" ] || fail "no VM of rpu has old tools: the tools check proves nothing"
+assert_eq "$want_tools" "$(echo "$plan" | jq -r '.pools[0].upgrade.tools_vm_names[]' | sort)" \
+    "the guest-tools list (VMs with PV drivers older than 8.4.0)"
+[ "$(echo "$before" | wc -l)" -gt "$(echo "$want_tools" | wc -l)" ] ||
+    fail "every running VM has old tools: the filter proves nothing"
 samples="$E2E_TMP/samples"
 : >"$samples"
 sample_loop "$samples" &

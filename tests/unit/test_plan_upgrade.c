@@ -76,7 +76,8 @@ static struct inv_pool *pool4(void)
         char vm[32];
         snprintf(vm, sizeof vm, "vm%d", v);
         snprintf(ref, sizeof ref, "h%d", v / 2);
-        fx_vm(p, vm, ref, 4 * GIB, "nfs");
+        size_t i = fx_vm(p, vm, ref, 4 * GIB, "nfs");
+        p->vms[i].tools_version = xstrdup("8.2.1");
     }
     return p;
 }
@@ -109,7 +110,7 @@ static void test_pool_order_and_actions(void **state)
     }
     assert_int_equal(p->totals.reboots, 4);
     assert_true(p->totals.window_s >= 4 * 1200.0); /* the installer's run per host */
-    assert_int_equal(p->n_tools_vms, 8);
+    assert_int_equal(p->n_tools_vms, 8); /* every VM's tools are 8.2.1 */
     assert_non_null(check_of(p, "upgrade_url", NULL));
     assert_int_equal(sev_of(p, "upgrade_url", NULL), PLAN_SEV_INFO);
     json_t *j = plan_to_json(p);
@@ -117,6 +118,33 @@ static void test_pool_order_and_actions(void **state)
     assert_int_equal(json_array_size(json_object_get(json_object_get(j, "upgrade"), "tools_vms")),
                      8);
     json_decref(j);
+    plan_free(p);
+    inv_pool_free(pool);
+}
+
+/* The guest-tools list holds only VMs whose PV drivers are older than the new release: not
+ * those with newer or equal drivers, nor those without tools (nothing to upgrade). */
+static void test_tools_list(void **state)
+{
+    (void)state;
+    struct inv_pool *pool = pool4();
+    static const char *const tv[8] = {"8.2.1", "7.1.0", "8.4.0", "9.4.0", "", NULL, "8.3.9", "10.0.0"};
+    for (size_t i = 0; i < 8; i++) {
+        free(pool->vms[i].tools_version);
+        pool->vms[i].tools_version = tv[i] ? xstrdup(tv[i]) : NULL;
+    }
+    struct plan_opts o;
+    upgrade_opts(&o, "8.4.0");
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, NULL, &o, &p, NULL), 0);
+    assert_int_equal(p->n_tools_vms, 3);
+    assert_string_equal(p->tools_vm_names[0], "vm0");
+    assert_string_equal(p->tools_vm_names[1], "vm1");
+    assert_string_equal(p->tools_vm_names[2], "vm6");
+    assert_false(plan_tools_outdated(&pool->vms[2], "8.4.0"));
+    assert_true(plan_tools_outdated(&pool->vms[2], "8.4.1"));
+    assert_false(plan_tools_outdated(&pool->vms[5], "8.4.0"));
+    assert_false(plan_tools_outdated(NULL, "8.4.0"));
     plan_free(p);
     inv_pool_free(pool);
 }
@@ -326,6 +354,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_order_and_actions),
+        cmocka_unit_test(test_tools_list),
         cmocka_unit_test(test_resume_skips_upgraded),
         cmocka_unit_test(test_standalone),
         cmocka_unit_test(test_prechecks),
