@@ -13,6 +13,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cli/render.h"
+#include "cli/cli_opts.h"
 #include "cli/rest.h"
 
 #include <curl/curl.h>
@@ -26,55 +27,6 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
-
-/* Options every daemon-facing command takes. */
-#define COMMON_LONGOPTS                                                                            \
-    {"server", required_argument, NULL, 'S'}, {"token-file", required_argument, NULL, 'T'},        \
-        {"json", no_argument, NULL, 'j'},                                                          \
-    {                                                                                              \
-        "help", no_argument, NULL, 'h'                                                             \
-    }
-
-struct common {
-    const char *server;
-    const char *token_file;
-    bool json;
-};
-
-static const char COMMON_HELP[] =
-    "  --server URL        the daemon (default $POOLPATCH_SERVER or " REST_DEFAULT_SERVER ")\n"
-    "  --token-file FILE   the API token (default: the daemon's state directory/api-token)\n"
-    "  --json              print the daemon's JSON instead of tables\n";
-
-/* Handle a common option; returns 1 when c was one. */
-static int common_opt(struct common *co, int c)
-{
-    switch (c) {
-    case 'S':
-        co->server = optarg;
-        return 1;
-    case 'T':
-        co->token_file = optarg;
-        return 1;
-    case 'j':
-        co->json = true;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static int fail(const char *cmd, const struct err *e)
-{
-    fprintf(stderr, "poolpatch %s: %s\n", cmd, e->msg[0] ? e->msg : err_code_name(e->code));
-    return 1;
-}
-
-static int usage_error(const char *cmd, const char *msg, const char *usage)
-{
-    fprintf(stderr, "poolpatch %s: %s\nusage: %s\n", cmd, msg, usage);
-    return 2;
-}
 
 static void print_buf(struct buf *b)
 {
@@ -92,14 +44,6 @@ static void print_json(const json_t *v)
     fflush(stdout);
 }
 
-static int connect_client(const char *cmd, const struct common *co, struct rest_client *rc)
-{
-    struct err e = {0};
-    if (rest_init(rc, co->server, co->token_file, &e) != 0)
-        return fail(cmd, &e);
-    return 0;
-}
-
 /* "/api/v1/<prefix>/<escaped name><suffix>" */
 static char *path_with(struct rest_client *rc, const char *prefix, const char *name,
                        const char *suffix)
@@ -114,18 +58,8 @@ static char *path_with(struct rest_client *rc, const char *prefix, const char *n
 
 static int read_password(const char *file, char *out, size_t outsz, struct err *e)
 {
-    if (file) {
-        FILE *f = fopen(file, "r");
-        if (!f)
-            return err_set(e, PP_EIO, "--password-file %s: %s", file, strerror(errno));
-        if (!fgets(out, (int)outsz, f))
-            out[0] = '\0';
-        fclose(f);
-        out[strcspn(out, "\r\n")] = '\0';
-        if (!out[0])
-            return err_set(e, PP_EINVAL, "--password-file %s is empty", file);
-        return 0;
-    }
+    if (file)
+        return cli_first_line("--password-file", file, out, outsz, e);
     FILE *tty = fopen("/dev/tty", "r+");
     if (!tty || !isatty(fileno(tty))) {
         if (tty)
@@ -152,7 +86,7 @@ static int read_password(const char *file, char *out, size_t outsz, struct err *
 
 /* GET PATH and print it: the JSON as it is with --json, else through RENDER. Returns the exit code.
  */
-static int get_and_show(const char *cmd, const struct common *co, struct rest_client *rc,
+static int get_and_show(const char *cmd, const struct cli_daemon *co, struct rest_client *rc,
                         const char *path, void (*render)(struct buf *, const json_t *))
 {
     struct err e = {0};
@@ -160,7 +94,7 @@ static int get_and_show(const char *cmd, const struct common *co, struct rest_cl
     int ret = 0;
 
     if (rest_call(rc, "GET", path, NULL, &out, NULL, &e) != 0) {
-        ret = fail(cmd, &e);
+        ret = cli_fail(cmd, &e);
     } else if (co->json) {
         print_json(out);
     } else {
@@ -181,7 +115,8 @@ static const char POOL_USAGE[] =
     "       poolpatch pool remove NAME";
 
 struct pool_add_args {
-    const char *name, *url, *user, *pwfile, *ca, *fingerprint;
+    struct cli_xapi x;
+    const char *name, *fingerprint;
     bool insecure_http, verify_ca;
 };
 
@@ -204,7 +139,7 @@ static bool confirm_fingerprint(const char *fp)
 }
 
 /* `pool add`: POST /pools; an unconfirmed certificate is shown and confirmed on a terminal. */
-static int pool_add(const struct common *co, const struct pool_add_args *a)
+static int pool_add(const struct cli_daemon *co, const struct pool_add_args *a)
 {
     char pw[512], fp[128] = "";
     struct rest_client rc;
@@ -212,24 +147,24 @@ static int pool_add(const struct common *co, const struct pool_add_args *a)
     json_t *out = NULL, *body;
     int ret = 0;
 
-    if (read_password(a->pwfile, pw, sizeof pw, &e) != 0)
-        return fail("pool add", &e);
-    if (connect_client("pool", co, &rc)) {
+    if (read_password(a->x.pwfile, pw, sizeof pw, &e) != 0)
+        return cli_fail("pool add", &e);
+    if (cli_connect("pool", co, &rc)) {
         memset(pw, 0, sizeof pw);
         return 1;
     }
-    body = json_pack("{s:s s:s s:s s:s s:b}", "name", a->name, "url", a->url, "username", a->user,
-                     "password", pw, "insecure_http", a->insecure_http);
+    body = json_pack("{s:s s:s s:s s:s s:b}", "name", a->name, "url", a->x.url, "username",
+                     a->x.user, "password", pw, "insecure_http", a->insecure_http);
     memset(pw, 0, sizeof pw);
-    if (body && a->ca)
-        json_object_set_new(body, "ca_file", json_string(a->ca));
+    if (body && a->x.ca_file)
+        json_object_set_new(body, "ca_file", json_string(a->x.ca_file));
     if (body && a->fingerprint)
         json_object_set_new(body, "fingerprint", json_string(a->fingerprint));
     if (body && a->verify_ca)
         json_object_set_new(body, "verify_ca", json_true());
     if (!body) {
         err_set(&e, PP_EINVAL, "arguments are not valid UTF-8");
-        ret = fail("pool add", &e);
+        ret = cli_fail("pool add", &e);
     } else if (rest_call(&rc, "POST", "/api/v1/pools", body, &out, NULL, &e) != 0) {
         /* the daemon names the fingerprint in its answer: "... is SHA256:AB:CD:..." */
         const char *p = e.code == PP_ESTATE ? strstr(e.msg, "SHA256:") : NULL;
@@ -243,9 +178,9 @@ static int pool_add(const struct common *co, const struct pool_add_args *a)
             json_object_set_new(body, "fingerprint", json_string(fp));
             e = (struct err){0};
             if (rest_call(&rc, "POST", "/api/v1/pools", body, &out, NULL, &e) != 0)
-                ret = fail("pool add", &e);
+                ret = cli_fail("pool add", &e);
         } else {
-            ret = fail("pool add", &e);
+            ret = cli_fail("pool add", &e);
         }
     }
     if (ret == 0 && out && co->json) {
@@ -270,16 +205,13 @@ static int pool_add(const struct common *co, const struct pool_add_args *a)
 
 int cmd_pool(int argc, char **argv)
 {
-    static const struct option lo[] = {{"url", required_argument, NULL, 'u'},
-                                       {"user", required_argument, NULL, 'U'},
-                                       {"password-file", required_argument, NULL, 'p'},
-                                       {"ca-file", required_argument, NULL, 'c'},
+    static const struct option lo[] = {CLI_XAPI_LONGOPTS("url"),
                                        {"fingerprint", required_argument, NULL, 'F'},
                                        {"insecure-http", no_argument, NULL, 'I'},
                                        {"verify-ca", no_argument, NULL, 'A'},
-                                       COMMON_LONGOPTS,
+                                       CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
-    struct common co = {0};
+    struct cli_daemon co = {0};
     struct pool_add_args pa = {0};
     struct rest_client rc;
     struct err e = {0};
@@ -289,21 +221,9 @@ int cmd_pool(int argc, char **argv)
     optind = 1;
     opterr = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(&co, c))
+        if (cli_daemon_opt(&co, c) || cli_xapi_opt(&pa.x, c))
             continue;
         switch (c) {
-        case 'u':
-            pa.url = optarg;
-            break;
-        case 'U':
-            pa.user = optarg;
-            break;
-        case 'p':
-            pa.pwfile = optarg;
-            break;
-        case 'c':
-            pa.ca = optarg;
-            break;
         case 'F':
             pa.fingerprint = optarg;
             break;
@@ -314,41 +234,41 @@ int cmd_pool(int argc, char **argv)
             pa.verify_ca = true;
             break;
         case 'h':
-            printf("usage: %s\n%s", POOL_USAGE, COMMON_HELP);
+            printf("usage: %s\n%s", POOL_USAGE, CLI_DAEMON_HELP);
             return 0;
         default:
-            return usage_error("pool", "bad option", POOL_USAGE);
+            return cli_usage_error("pool", "bad option", POOL_USAGE);
         }
     }
     if (optind >= argc)
-        return usage_error("pool", "say add, list or remove", POOL_USAGE);
+        return cli_usage_error("pool", "say add, list or remove", POOL_USAGE);
     const char *sub = argv[optind++];
     if (str_eq(sub, "list")) {
         if (optind != argc)
-            return usage_error("pool", "list takes no arguments", POOL_USAGE);
-        if (connect_client("pool", &co, &rc))
+            return cli_usage_error("pool", "list takes no arguments", POOL_USAGE);
+        if (cli_connect("pool", &co, &rc))
             return 1;
         ret = get_and_show("pool list", &co, &rc, "/api/v1/pools", render_pools);
     } else if (str_eq(sub, "remove")) {
         if (optind + 1 != argc)
-            return usage_error("pool", "remove takes one NAME", POOL_USAGE);
-        if (connect_client("pool", &co, &rc))
+            return cli_usage_error("pool", "remove takes one NAME", POOL_USAGE);
+        if (cli_connect("pool", &co, &rc))
             return 1;
         char *path = path_with(&rc, "pools", argv[optind], NULL);
         if (rest_call(&rc, "DELETE", path, NULL, NULL, NULL, &e) != 0)
-            ret = fail("pool remove", &e);
+            ret = cli_fail("pool remove", &e);
         else if (!co.json)
             printf("Pool %s removed.\n", argv[optind]);
         free(path);
     } else if (str_eq(sub, "add")) {
         if (optind + 1 != argc)
-            return usage_error("pool", "add takes one NAME", POOL_USAGE);
-        if (!pa.url || !pa.user)
-            return usage_error("pool", "add needs --url and --user", POOL_USAGE);
+            return cli_usage_error("pool", "add takes one NAME", POOL_USAGE);
+        if (!pa.x.url || !pa.x.user)
+            return cli_usage_error("pool", "add needs --url and --user", POOL_USAGE);
         pa.name = argv[optind];
         return pool_add(&co, &pa);
     } else {
-        return usage_error("pool", "say add, list or remove", POOL_USAGE);
+        return cli_usage_error("pool", "say add, list or remove", POOL_USAGE);
     }
     json_decref(out);
     rest_cleanup(&rc);
@@ -379,7 +299,7 @@ static int write_file_text(const char *path, const struct buf *b, struct err *e)
 }
 
 struct updates_args {
-    struct common co;
+    struct cli_daemon co;
     bool by_server, all, raw;
     const char *sort, *csv, *sub;
 };
@@ -402,7 +322,7 @@ static int updates_show(struct rest_client *rc, const struct updates_args *a)
     snprintf(path, sizeof path, "/api/v1/updates/export.csv?view=%s%s", view,
              a->raw ? "&raw=1" : "");
     if (rest_call(rc, "GET", path, NULL, NULL, &b, &e) != 0 || write_file_text(a->csv, &b, &e) != 0)
-        ret = fail("updates", &e);
+        ret = cli_fail("updates", &e);
     else if (!str_eq(a->csv, "-"))
         fprintf(stderr, "Wrote the %s view to %s.\n", view, a->csv);
     buf_cleanup(&b);
@@ -456,7 +376,7 @@ static int updates_web_page(struct rest_client *rc, const char *want)
     int ret = 0;
 
     if (rest_call(rc, "GET", "/api/v1/updates?view=by-update", NULL, &out, NULL, &e) != 0)
-        return fail("updates web-page", &e);
+        return cli_fail("updates web-page", &e);
     json_array_foreach(json_object_get(out, "updates"), i, u)
     {
         if (str_eq(jsonx_str(u, "id", NULL), want) || str_eq(jsonx_str(u, "name", NULL), want)) {
@@ -473,7 +393,7 @@ static int updates_web_page(struct rest_client *rc, const char *want)
         err_set(&e, PP_ENOTFOUND, "no update %s in the By Update view (see 'poolpatch updates')",
                 want);
     if (!url)
-        ret = fail("updates web-page", &e);
+        ret = cli_fail("updates web-page", &e);
     json_decref(out);
     return ret;
 }
@@ -502,7 +422,7 @@ static int updates_post(struct rest_client *rc, const struct updates_args *a, in
     else if (str_eq(a->sub, "download"))
         body = ids_body(optind, argc, argv);
     if (rest_call(rc, "POST", path, body, &out, NULL, &e) != 0)
-        ret = fail(what, &e);
+        ret = cli_fail(what, &e);
     else if (a->co.json && (str_eq(a->sub, "check") || str_eq(a->sub, "download")))
         print_json(out);
     else if (str_eq(a->sub, "check"))
@@ -528,14 +448,14 @@ static int parse_updates(int argc, char **argv, struct updates_args *a)
                                        {"export-csv", required_argument, NULL, 'x'},
                                        {"raw", no_argument, NULL, 'R'},
                                        {"all", no_argument, NULL, 'a'},
-                                       COMMON_LONGOPTS,
+                                       CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     int c;
 
     a->sort = "date";
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(&a->co, c))
+        if (cli_daemon_opt(&a->co, c))
             continue;
         switch (c) {
         case 'u':
@@ -544,7 +464,7 @@ static int parse_updates(int argc, char **argv, struct updates_args *a)
             break;
         case 'o':
             if (!str_eq(optarg, "pool") && !str_eq(optarg, "date"))
-                return usage_error("updates", "--sort takes pool or date", UPDATES_USAGE);
+                return cli_usage_error("updates", "--sort takes pool or date", UPDATES_USAGE);
             a->sort = optarg;
             break;
         case 'x':
@@ -557,10 +477,10 @@ static int parse_updates(int argc, char **argv, struct updates_args *a)
             a->raw = true; /* CSV cells as they are: no formula neutralisation */
             break;
         case 'h':
-            printf("usage: %s\n%s", UPDATES_USAGE, COMMON_HELP);
+            printf("usage: %s\n%s", UPDATES_USAGE, CLI_DAEMON_HELP);
             return -1;
         default:
-            return usage_error("updates", "bad option", UPDATES_USAGE);
+            return cli_usage_error("updates", "bad option", UPDATES_USAGE);
         }
     }
     return 0;
@@ -597,8 +517,8 @@ int cmd_updates(int argc, char **argv)
     a.sub = optind < argc ? argv[optind++] : NULL;
     const char *bad = updates_args_error(&a, argc);
     if (bad)
-        return usage_error("updates", bad, UPDATES_USAGE);
-    if (connect_client("updates", &a.co, &rc))
+        return cli_usage_error("updates", bad, UPDATES_USAGE);
+    if (cli_connect("updates", &a.co, &rc))
         return 1;
     if (!a.sub)
         ret = updates_show(&rc, &a);
@@ -613,7 +533,7 @@ int cmd_updates(int argc, char **argv)
 /* ------------------------------------------------------------------ plan and apply */
 
 struct plan_args {
-    struct common co;
+    struct cli_daemon co;
     json_t *req;      /* the request body being built */
     const char *file; /* --file: sent to the daemon first (send_file) */
     char *file_id;    /* its id there */
@@ -667,7 +587,8 @@ static int upgrade_opt(const char *cmd, const char *usage, struct plan_args *pa,
     switch (c) {
     case 'G':
         if (!str_eq(cmd, "plan"))
-            return usage_error(cmd, "--upgrade belongs to plan (use 'poolpatch upgrade')", usage);
+            return cli_usage_error(cmd, "--upgrade belongs to plan (use 'poolpatch upgrade')",
+                                   usage);
         pa->upgrade = true;
         return 0;
     case 't':
@@ -684,7 +605,7 @@ static int upgrade_opt(const char *cmd, const char *usage, struct plan_args *pa,
         return 0;
     case 'P':
         if (!str_eq(cmd, "upgrade"))
-            return usage_error(cmd, "--plan belongs to upgrade", usage);
+            return cli_usage_error(cmd, "--plan belongs to upgrade", usage);
         pa->plan_only = true;
         return 0;
     case 'u':
@@ -706,20 +627,22 @@ static int finish_upgrade(const char *cmd, const char *usage, struct plan_args *
 {
     if (!pa->upgrade && (json_object_get(pa->req, "to") || json_object_get(pa->req, "url") ||
                          json_object_get(pa->req, "manual") || json_array_size(shut)))
-        return usage_error(cmd, "--to, --url, --manual and --shutdown are for upgrades", usage);
+        return cli_usage_error(cmd, "--to, --url, --manual and --shutdown are for upgrades", usage);
     if (!pa->upgrade)
         return 0;
     if (pa->update_opt)
-        return usage_error(cmd,
-                           "--automated, --update, --file, --stay-on-release and --max-parallel "
-                           "are for updates, not upgrades",
-                           usage);
+        return cli_usage_error(
+            cmd,
+            "--automated, --update, --file, --stay-on-release and --max-parallel "
+            "are for updates, not upgrades",
+            usage);
     if (!json_object_get(pa->req, "to"))
-        return usage_error(cmd, "--to VERSION is required (the version to upgrade to)", usage);
+        return cli_usage_error(cmd, "--to VERSION is required (the version to upgrade to)", usage);
     if (!!json_object_get(pa->req, "url") == !!json_object_get(pa->req, "manual"))
-        return usage_error(cmd, "give --url URL (automatic mode) or --manual, one of them", usage);
+        return cli_usage_error(cmd, "give --url URL (automatic mode) or --manual, one of them",
+                               usage);
     if (n_pools == 0)
-        return usage_error(cmd, "name the pool(s) to upgrade", usage);
+        return cli_usage_error(cmd, "name the pool(s) to upgrade", usage);
     if (json_array_size(shut))
         json_object_set(pa->req, "shutdown", shut);
     return 0;
@@ -743,7 +666,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                                        {"manual", no_argument, NULL, 'M'},
                                        {"shutdown", required_argument, NULL, 'd'},
                                        {"plan", no_argument, NULL, 'P'},
-                                       COMMON_LONGOPTS,
+                                       CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     json_t *updates = json_array(), *pools = json_array(), *shut = json_array();
     int c, ret = 2;
@@ -753,7 +676,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
     pa->upgrade = str_eq(cmd, "upgrade");
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(&pa->co, c))
+        if (cli_daemon_opt(&pa->co, c))
             continue;
         if (upgrade_opt(cmd, usage, pa, c, shut) != 0)
             goto bad;
@@ -769,7 +692,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             break;
         case 'p':
             if (!str_eq(optarg, "minimal") && !str_eq(optarg, "return")) {
-                usage_error(cmd, "--policy takes minimal or return", usage);
+                cli_usage_error(cmd, "--policy takes minimal or return", usage);
                 goto bad;
             }
             json_object_set_new(pa->req, "policy", json_string(optarg));
@@ -781,7 +704,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             char *end = NULL;
             long n = strtol(optarg, &end, 10);
             if (!*optarg || *end || n < 0 || n > 64) {
-                usage_error(cmd, "--max-parallel takes a number from 0 to 64", usage);
+                cli_usage_error(cmd, "--max-parallel takes a number from 0 to 64", usage);
                 goto bad;
             }
             json_object_set_new(pa->req, "max_parallel", json_integer(n));
@@ -797,7 +720,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
         case 'y':
         case 'n':
             if (str_eq(cmd, "plan")) {
-                usage_error(cmd, "--yes and --no-follow belong to apply", usage);
+                cli_usage_error(cmd, "--yes and --no-follow belong to apply", usage);
                 goto bad;
             }
             if (c == 'y')
@@ -806,22 +729,22 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                 pa->follow = false;
             break;
         case 'h':
-            printf("usage: %s\n%s%s", usage, PLAN_HELP, COMMON_HELP);
+            printf("usage: %s\n%s%s", usage, PLAN_HELP, CLI_DAEMON_HELP);
             ret = -1;
             goto bad;
         default:
-            usage_error(cmd, "bad option", usage);
+            cli_usage_error(cmd, "bad option", usage);
             goto bad;
         }
     }
     for (int i = optind; i < argc; i++)
         json_array_append_new(pools, json_string(argv[i]));
     if (pa->file && json_array_size(updates)) {
-        usage_error(cmd, "--file cannot be combined with --update", usage);
+        cli_usage_error(cmd, "--file cannot be combined with --update", usage);
         goto bad;
     }
     if (pa->automated && (json_array_size(updates) || pa->file)) {
-        usage_error(cmd, "--automated cannot be combined with --update or --file", usage);
+        cli_usage_error(cmd, "--automated cannot be combined with --update or --file", usage);
         goto bad;
     }
     if (finish_upgrade(cmd, usage, pa, json_array_size(pools), shut) != 0)
@@ -873,14 +796,14 @@ static int send_file(const char *cmd, struct plan_args *pa, struct rest_client *
                 "--file %s: %lld bytes, over the daemon's limit of %lld bytes (setting "
                 "max_upload)",
                 pa->file, (long long)st.st_size, (long long)jsonx_int(info, "max_upload", 0));
-        ret = fail(cmd, &e);
+        ret = cli_fail(cmd, &e);
     }
     json_decref(info);
     char *esc = curl_easy_escape(rc->curl, base ? base + 1 : pa->file, 0);
     char *path = xasprintf("/api/v1/files?name=%s", esc ? esc : "update.zip");
     curl_free(esc);
     if (ret == 0 && rest_upload(rc, path, f, (int64_t)st.st_size, &out, &e) != 0)
-        ret = fail(cmd, &e);
+        ret = cli_fail(cmd, &e);
     free(path);
     fclose(f);
     if (ret == 0) {
@@ -919,7 +842,7 @@ int cmd_plan(int argc, char **argv)
 
     if (ret)
         return ret < 0 ? 0 : ret;
-    if (connect_client("plan", &pa.co, &rc)) {
+    if (cli_connect("plan", &pa.co, &rc)) {
         json_decref(pa.req);
         return 1;
     }
@@ -929,7 +852,7 @@ int cmd_plan(int argc, char **argv)
         ret = 1;
     } else if (rest_call(&rc, "POST", pa.upgrade ? "/api/v1/upgrades" : "/api/v1/plans", pa.req,
                          &out, NULL, &e) != 0) {
-        ret = fail("plan", &e);
+        ret = cli_fail("plan", &e);
     } else if (pa.co.json) {
         print_json(out);
     } else {
@@ -1057,16 +980,16 @@ static int follow_on_event(void *ud, const char *event, const char *data)
 }
 
 /* Follow rollout id until it stops; exit status 0 when done, 1 otherwise. */
-static int follow_rollout(const char *cmd, const struct common *co, const char *id)
+static int follow_rollout(const char *cmd, const struct cli_daemon *co, const char *id)
 {
     struct rest_client stream, getter;
     struct follow f = {0};
     struct sse_parser p;
     int ret;
 
-    if (connect_client(cmd, co, &stream))
+    if (cli_connect(cmd, co, &stream))
         return 1;
-    if (connect_client(cmd, co, &getter)) {
+    if (cli_connect(cmd, co, &getter)) {
         rest_cleanup(&stream);
         return 1;
     }
@@ -1106,7 +1029,7 @@ static int follow_rollout(const char *cmd, const struct common *co, const char *
         delay_ms = delay_ms * 2 > 4000 ? 4000 : delay_ms * 2;
     }
     if (ret != 0) {
-        fail(cmd, &f.e);
+        cli_fail(cmd, &f.e);
         fprintf(stderr,
                 "The rollout goes on in the daemon; watch it with 'poolpatch rollout %s "
                 "--watch'.\n",
@@ -1159,9 +1082,9 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
         return ret < 0 ? 0 : ret;
     if (!pa.yes && !pa.plan_only && !isatty(STDIN_FILENO)) {
         json_decref(pa.req);
-        return usage_error(cmd, "not asking on a non-terminal: pass --yes to start", usage);
+        return cli_usage_error(cmd, "not asking on a non-terminal: pass --yes to start", usage);
     }
-    if (connect_client(cmd, &pa.co, &rc)) {
+    if (cli_connect(cmd, &pa.co, &rc)) {
         json_decref(pa.req);
         return 1;
     }
@@ -1172,7 +1095,7 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
     if (pa.upgrade)
         json_object_set_new(pa.req, "dry_run", json_true());
     if (rest_call(&rc, "POST", plans, pa.req, &plan, NULL, &e) != 0) {
-        ret = fail(cmd, &e);
+        ret = cli_fail(cmd, &e);
         goto out;
     }
     if (pa.upgrade)
@@ -1197,7 +1120,7 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
     }
     if (rest_call(&rc, "POST", pa.upgrade ? plans : "/api/v1/rollouts", pa.req, &started, NULL,
                   &e) != 0) {
-        ret = fail(cmd, &e);
+        ret = cli_fail(cmd, &e);
         goto out;
     }
     free(pa.file_id); /* the rollout uses the file now: it stays with the daemon */
@@ -1205,7 +1128,7 @@ static int plan_confirm_start(const char *cmd, const char *usage, int argc, char
     const char *id = jsonx_str(started, "id", NULL);
     if (!id) {
         err_set(&e, PP_EPARSE, "the daemon's answer has no rollout id");
-        ret = fail(cmd, &e);
+        ret = cli_fail(cmd, &e);
         goto out;
     }
     if (!pa.co.json)
@@ -1238,25 +1161,25 @@ int cmd_upgrade(int argc, char **argv)
 
 /* Shared option parsing of rollouts / rollout / retry / cancel. */
 static int parse_simple(const char *cmd, const char *usage, int argc, char **argv,
-                        struct common *co, bool *watch)
+                        struct cli_daemon *co, bool *watch)
 {
     static const struct option lo[] = {
-        {"watch", no_argument, NULL, 'w'}, COMMON_LONGOPTS, {NULL, 0, NULL, 0}};
+        {"watch", no_argument, NULL, 'w'}, CLI_DAEMON_LONGOPTS, {NULL, 0, NULL, 0}};
     int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        if (common_opt(co, c))
+        if (cli_daemon_opt(co, c))
             continue;
         if (c == 'w' && watch) {
             *watch = true;
             continue;
         }
         if (c == 'h') {
-            printf("usage: %s\n%s", usage, COMMON_HELP);
+            printf("usage: %s\n%s", usage, CLI_DAEMON_HELP);
             return -1;
         }
-        return usage_error(cmd, "bad option", usage);
+        return cli_usage_error(cmd, "bad option", usage);
     }
     return 0;
 }
@@ -1264,15 +1187,15 @@ static int parse_simple(const char *cmd, const char *usage, int argc, char **arg
 int cmd_rollouts(int argc, char **argv)
 {
     static const char usage[] = "poolpatch rollouts [--json]";
-    struct common co = {0};
+    struct cli_daemon co = {0};
     struct rest_client rc;
     int ret = parse_simple("rollouts", usage, argc, argv, &co, NULL);
 
     if (ret)
         return ret < 0 ? 0 : ret;
     if (optind != argc)
-        return usage_error("rollouts", "no arguments expected", usage);
-    if (connect_client("rollouts", &co, &rc))
+        return cli_usage_error("rollouts", "no arguments expected", usage);
+    if (cli_connect("rollouts", &co, &rc))
         return 1;
     ret = get_and_show("rollouts", &co, &rc, "/api/v1/rollouts", render_rollouts);
     rest_cleanup(&rc);
@@ -1282,7 +1205,7 @@ int cmd_rollouts(int argc, char **argv)
 int cmd_rollout(int argc, char **argv)
 {
     static const char usage[] = "poolpatch rollout ID [--watch] [--json]";
-    struct common co = {0};
+    struct cli_daemon co = {0};
     bool watch = false;
     struct rest_client rc;
     struct err e = {0};
@@ -1292,14 +1215,14 @@ int cmd_rollout(int argc, char **argv)
     if (ret)
         return ret < 0 ? 0 : ret;
     if (optind + 1 != argc)
-        return usage_error("rollout", "give one rollout ID", usage);
+        return cli_usage_error("rollout", "give one rollout ID", usage);
     if (watch)
         return follow_rollout("rollout", &co, argv[optind]);
-    if (connect_client("rollout", &co, &rc))
+    if (cli_connect("rollout", &co, &rc))
         return 1;
     char *path = path_with(&rc, "rollouts", argv[optind], NULL);
     if (rest_call(&rc, "GET", path, NULL, &out, NULL, &e) != 0) {
-        ret = fail("rollout", &e);
+        ret = cli_fail("rollout", &e);
     } else if (co.json) {
         print_json(out);
     } else {
@@ -1318,7 +1241,7 @@ int cmd_rollout(int argc, char **argv)
 static int rollout_action(const char *cmd, const char *verb, int argc, char **argv)
 {
     char usage[96];
-    struct common co = {0};
+    struct cli_daemon co = {0};
     bool watch = false;
     struct rest_client rc;
     struct err e = {0};
@@ -1329,15 +1252,15 @@ static int rollout_action(const char *cmd, const char *verb, int argc, char **ar
     if (ret)
         return ret < 0 ? 0 : ret;
     if (optind + 1 != argc)
-        return usage_error(cmd, "give one rollout ID", usage);
-    if (connect_client(cmd, &co, &rc))
+        return cli_usage_error(cmd, "give one rollout ID", usage);
+    if (cli_connect(cmd, &co, &rc))
         return 1;
     char *path = path_with(&rc, "rollouts", argv[optind], verb);
     ret = rest_call(&rc, "POST", path, NULL, NULL, NULL, &e);
     free(path);
     rest_cleanup(&rc);
     if (ret != 0)
-        return fail(cmd, &e);
+        return cli_fail(cmd, &e);
     if (!co.json)
         printf("%s rollout %s.\n", str_eq(cmd, "retry") ? "Retrying" : "Cancelling", argv[optind]);
     if (watch)
@@ -1362,7 +1285,7 @@ int cmd_cancel(int argc, char **argv)
 int cmd_client_id(int argc, char **argv)
 {
     static const char usage[] = "poolpatch client-id import FILE";
-    struct common co = {0};
+    struct cli_daemon co = {0};
     struct rest_client rc;
     struct err e = {0};
     json_t *body = NULL;
@@ -1371,22 +1294,22 @@ int cmd_client_id(int argc, char **argv)
     if (ret)
         return ret < 0 ? 0 : ret;
     if (optind + 2 != argc || !str_eq(argv[optind], "import"))
-        return usage_error("client-id", "say import FILE", usage);
+        return cli_usage_error("client-id", "say import FILE", usage);
     /* the file XenCenter users download from the vendor: {"username", "apikey", ...} */
     if (jsonx_load_file(argv[optind + 1], 64 * 1024, 8, &body, &e) != 0)
-        return fail("client-id import", &e);
+        return cli_fail("client-id import", &e);
     if (!json_is_object(body)) {
         json_decref(body);
         err_set(&e, PP_EINVAL, "%s: expected a JSON object with username and apikey",
                 argv[optind + 1]);
-        return fail("client-id import", &e);
+        return cli_fail("client-id import", &e);
     }
-    if (connect_client("client-id", &co, &rc)) {
+    if (cli_connect("client-id", &co, &rc)) {
         json_decref(body);
         return 1;
     }
     if (rest_call(&rc, "POST", "/api/v1/client-id", body, NULL, NULL, &e) != 0)
-        ret = fail("client-id import", &e);
+        ret = cli_fail("client-id import", &e);
     else if (!co.json)
         printf("Client ID imported; updates can now be downloaded from the vendor.\n");
     json_decref(body);

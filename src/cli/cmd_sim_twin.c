@@ -15,12 +15,14 @@
 #include "base/jsonx.h"
 #include "base/mem.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "sim/twin.h"
 #include "xapi/client.h"
 #include "xapi/value.h"
 
 struct twin_args {
-    const char *url, *user, *pwfile, *ca_file, *known_hosts;
+    struct cli_xapi x;
+    const char *known_hosts;
 };
 
 static int twin_usage(FILE *out, int rc)
@@ -35,53 +37,22 @@ static int twin_usage(FILE *out, int rc)
     return rc;
 }
 
-static int read_secret(const char *path, char **out, struct err *e)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    char line[1024];
-    if (!f)
-        return err_set(e, PP_EIO, "--password-file %s: cannot open", path);
-    if (!fgets(line, sizeof(line), f))
-        line[0] = '\0';
-    if (f != stdin)
-        fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    if (!line[0])
-        return err_set(e, PP_EINVAL, "--password-file %s is empty", path);
-    *out = xstrdup(line);
-    memset(line, 0, sizeof(line));
-    return 0;
-}
-
 static int twin_parse(int argc, char **argv, struct twin_args *a)
 {
     static const struct option opts[] = {
-        {"from-pool", required_argument, NULL, 'u'},
-        {"user", required_argument, NULL, 'U'},
-        {"password-file", required_argument, NULL, 'p'},
-        {"ca-file", required_argument, NULL, 'c'},
+        CLI_XAPI_LONGOPTS("from-pool"),
         {"known-hosts", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof(*a));
-    a->user = "root";
+    a->x.user = "root";
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_xapi_opt(&a->x, ch))
+            continue;
         switch (ch) {
-        case 'u':
-            a->url = optarg;
-            break;
-        case 'U':
-            a->user = optarg;
-            break;
-        case 'p':
-            a->pwfile = optarg;
-            break;
-        case 'c':
-            a->ca_file = optarg;
-            break;
         case 'k':
             a->known_hosts = optarg;
             break;
@@ -91,7 +62,7 @@ static int twin_parse(int argc, char **argv, struct twin_args *a)
             return twin_usage(stderr, 2);
         }
     }
-    if (!a->url || !a->pwfile || optind < argc)
+    if (!a->x.url || !a->x.pwfile || optind < argc)
         return twin_usage(stderr, 2);
     return 0;
 }
@@ -124,22 +95,23 @@ int cmd_sim_twin(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     struct err e;
     err_clear(&e);
-    char *password = NULL;
+    char password[1024] = "";
     struct xapi_value *recs[SIM_TWIN_NCLASSES] = {0};
     struct pp_clock *clk = clock_real_new();
     struct xapi_loop *loop = clk ? xapi_loop_new(clk, &e) : NULL;
     struct xapi_client *c = NULL;
     json_t *doc = NULL;
-    rc = loop ? read_secret(a.pwfile, &password, &e) : PP_EIO;
+    rc = loop ? cli_first_line("--password-file", a.x.pwfile, password, sizeof password, &e)
+              : PP_EIO;
     if (rc == 0) {
         struct xapi_client_opts o;
         xapi_client_opts_init(&o);
-        o.addresses = &a.url;
+        o.addresses = &a.x.url;
         o.n_addresses = 1;
-        o.user = a.user;
+        o.user = a.x.user;
         o.password = password;
         o.originator = "poolpatch-twin";
-        o.ca_file = a.ca_file;
+        o.ca_file = a.x.ca_file;
         o.known_hosts = a.known_hosts;
         o.reconnect_budget_ms = -1;
         c = xapi_client_new(loop, &o, &e);
@@ -154,7 +126,7 @@ int cmd_sim_twin(int argc, char **argv)
         printf("%s\n", buf_str(&out));
         buf_cleanup(&out);
     } else {
-        fprintf(stderr, "poolpatch sim --from-pool %s: %s\n", a.url, e.msg);
+        fprintf(stderr, "poolpatch sim --from-pool %s: %s\n", a.x.url, e.msg);
     }
     json_decref(doc);
     for (int i = 0; i < SIM_TWIN_NCLASSES; i++)
@@ -162,8 +134,6 @@ int cmd_sim_twin(int argc, char **argv)
     xapi_client_free(c);
     xapi_loop_free(loop);
     clock_free(clk);
-    if (password)
-        memset(password, 0, strlen(password));
-    free(password);
+    memset(password, 0, sizeof password);
     return rc == 0 ? 0 : 1;
 }

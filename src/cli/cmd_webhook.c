@@ -5,6 +5,7 @@
  * never from the command line, where other users could read it in the process list.
  */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 
 #include "base/err.h"
 #include "base/str.h"
@@ -24,15 +25,13 @@ static const char WEBHOOK_USAGE[] =
     "                      every delivery (X-Poolpatch-Signature, HMAC-SHA256)\n"
     "  --events LIST       rollout.started, rollout.halted, rollout.done, rollout.cancelled,\n"
     "                      rollout.cancel_failed, host.done, updates.found (default: all)\n"
-    "  --limit N           deliveries shown, newest first (default 50, at most 1000)\n"
-    "  --server URL        the daemon (default $POOLPATCH_SERVER or http://127.0.0.1:7480)\n"
-    "  --token-file FILE   the API token (default: the daemon's state directory/api-token)\n"
-    "  --json              print the daemon's JSON instead of tables\n";
+    "  --limit N           deliveries shown, newest first (default 50, at most "
+    "1000)\n" CLI_DAEMON_HELP;
 
 struct wh_opts {
-    const char *server, *token_file, *secret_file, *events;
+    struct cli_daemon d;
+    const char *secret_file, *events;
     int limit;
-    bool json;
 };
 
 static int wh_fail(const char *what, const struct err *e)
@@ -46,23 +45,6 @@ static int wh_usage(const char *msg)
 {
     fprintf(stderr, "poolpatch webhook: %s\n%s", msg, WEBHOOK_USAGE);
     return 2;
-}
-
-/* The first line of path ('-' = stdin), without its newline, into buf. */
-static int read_secret(const char *path, char *buf, size_t sz, struct err *e)
-{
-    FILE *f = str_eq(path, "-") ? stdin : fopen(path, "r");
-
-    if (!f)
-        return err_set(e, PP_EIO, "--secret-file %s: cannot open it", path);
-    if (!fgets(buf, (int)sz, f))
-        buf[0] = '\0';
-    if (f != stdin)
-        fclose(f);
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if (!buf[0])
-        return err_set(e, PP_EINVAL, "--secret-file %s: the first line is empty", path);
-    return 0;
 }
 
 /* Printable copy of s for a terminal: control characters shown as '?'. */
@@ -140,7 +122,7 @@ static json_t *add_body(const char *url, const struct wh_opts *o, struct err *e)
         err_set(e, PP_EINVAL, "add needs --secret-file FILE (the secret signs every delivery)");
         return NULL;
     }
-    if (read_secret(o->secret_file, secret, sizeof secret, e) != 0)
+    if (cli_first_line("--secret-file", o->secret_file, secret, sizeof secret, e) != 0)
         return NULL;
     if (o->events) {
         char *copy = strdup(o->events), *save = NULL;
@@ -189,13 +171,13 @@ static int run(const char *verb, int nargs, char **args, const struct wh_opts *o
     } else {
         return wh_usage("say add URL, list, remove ID or deliveries [ID]");
     }
-    if (rest_init(&rc, o->server, o->token_file, &e) != 0) {
+    if (rest_init(&rc, o->d.server, o->d.token_file, &e) != 0) {
         json_decref(body);
         return wh_fail(verb, &e);
     }
     if (rest_call(&rc, method, path, body, &out, NULL, &e) != 0) {
         ret = wh_fail(verb, &e);
-    } else if (o->json && out) {
+    } else if (o->d.json && out) {
         char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "null");
         free(s);
@@ -217,34 +199,24 @@ static int run(const char *verb, int nargs, char **args, const struct wh_opts *o
 
 int cmd_webhook(int argc, char **argv)
 {
-    static const struct option lo[] = {{"server", required_argument, NULL, 's'},
-                                       {"token-file", required_argument, NULL, 't'},
-                                       {"secret-file", required_argument, NULL, 'f'},
+    static const struct option lo[] = {{"secret-file", required_argument, NULL, 'f'},
                                        {"events", required_argument, NULL, 'e'},
                                        {"limit", required_argument, NULL, 'l'},
-                                       {"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'},
+                                       CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct wh_opts o = {.limit = 50};
     int c;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (cli_daemon_opt(&o.d, c))
+            continue;
         switch (c) {
-        case 's':
-            o.server = optarg;
-            break;
-        case 't':
-            o.token_file = optarg;
-            break;
         case 'f':
             o.secret_file = optarg;
             break;
         case 'e':
             o.events = optarg;
-            break;
-        case 'j':
-            o.json = true;
             break;
         case 'l': {
             int64_t v;

@@ -5,6 +5,7 @@
  * daemon's REST API (/api/v1/windows, /api/v1/schedules).
  */
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 
 #include "base/err.h"
 #include "base/str.h"
@@ -27,10 +28,7 @@ static const char WINDOW_USAGE[] =
     "\"@daily\"\n"
     "  --duration D        how long each window lasts: seconds, or 90m, 4h, 1h30m (max 7d)\n"
     "  --pool POOL         a registered pool the window applies to (repeat for more)\n"
-    "  --tz ZONE           a tz database zone, e.g. Europe/Paris (default UTC)\n"
-    "  --server URL        the daemon (default $POOLPATCH_SERVER or http://127.0.0.1:7480)\n"
-    "  --token-file FILE   the API token (default: the daemon's state directory/api-token)\n"
-    "  --json              print the daemon's JSON instead of tables\n";
+    "  --tz ZONE           a tz database zone, e.g. Europe/Paris (default UTC)\n" CLI_DAEMON_HELP;
 
 static const char SCHEDULE_USAGE[] =
     "usage: poolpatch schedule add NAME --recurrence SPEC [--pool POOL...] [--tz ZONE]\n"
@@ -43,14 +41,13 @@ static const char SCHEDULE_USAGE[] =
     "  --pool POOL         a registered pool (repeat for more; none = every pool)\n"
     "  --tz ZONE           a tz database zone, e.g. Europe/Paris (default UTC)\n"
     "  --policy P          minimal (default) or return (VMs go back to their hosts)\n"
-    "  --max-parallel N    most hosts of a pool down at once (default: as capacity allows)\n"
-    "  --server URL        the daemon (default $POOLPATCH_SERVER or http://127.0.0.1:7480)\n"
-    "  --token-file FILE   the API token (default: the daemon's state directory/api-token)\n"
-    "  --json              print the daemon's JSON instead of tables\n";
+    "  --max-parallel N    most hosts of a pool down at once (default: as capacity "
+    "allows)\n" CLI_DAEMON_HELP;
 
 struct win_opts {
     bool schedule;
-    const char *server, *token_file, *recurrence, *duration, *tz, *policy;
+    struct cli_daemon d;
+    const char *recurrence, *duration, *tz, *policy;
     json_t *pools;
     int max_parallel;
     bool json;
@@ -144,7 +141,7 @@ static int run(const char *verb, int nargs, char **args, const struct win_opts *
         return win_usage(o, "say add NAME, list or remove NAME");
     }
     int ret = 0;
-    if (rest_init(&rc, o->server, o->token_file, &e) != 0) {
+    if (rest_init(&rc, o->d.server, o->d.token_file, &e) != 0) {
         json_decref(body);
         fprintf(stderr, "poolpatch %s %s: %s\n", what, verb, e.msg);
         return 1;
@@ -153,7 +150,7 @@ static int run(const char *verb, int nargs, char **args, const struct win_opts *
         fprintf(stderr, "poolpatch %s %s: %s\n", what, verb,
                 e.msg[0] ? e.msg : err_code_name(e.code));
         ret = 1;
-    } else if (o->json && out) {
+    } else if (o->d.json && out) {
         char *s = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("%s\n", s ? s : "null");
         free(s);
@@ -174,13 +171,9 @@ static int run(const char *verb, int nargs, char **args, const struct win_opts *
 static int parse_opt(int c, struct win_opts *o)
 {
     int64_t v;
+    if (cli_daemon_opt(&o->d, c))
+        return -1;
     switch (c) {
-    case 's':
-        o->server = optarg;
-        break;
-    case 't':
-        o->token_file = optarg;
-        break;
     case 'r':
         o->recurrence = optarg;
         break;
@@ -195,9 +188,6 @@ static int parse_opt(int c, struct win_opts *o)
         break;
     case 'p':
         json_array_append_new(o->pools, json_string(optarg));
-        break;
-    case 'j':
-        o->json = true;
         break;
     case 'm':
         if (str_to_int64(optarg, &v) != 0 || v < 1 || v > 1024)
@@ -215,16 +205,13 @@ static int parse_opt(int c, struct win_opts *o)
 
 static int window_main(int argc, char **argv, bool schedule)
 {
-    static const struct option lo[] = {{"server", required_argument, NULL, 's'},
-                                       {"token-file", required_argument, NULL, 't'},
-                                       {"recurrence", required_argument, NULL, 'r'},
+    static const struct option lo[] = {{"recurrence", required_argument, NULL, 'r'},
                                        {"duration", required_argument, NULL, 'd'},
                                        {"tz", required_argument, NULL, 'z'},
                                        {"pool", required_argument, NULL, 'p'},
                                        {"policy", required_argument, NULL, 'P'},
                                        {"max-parallel", required_argument, NULL, 'm'},
-                                       {"json", no_argument, NULL, 'j'},
-                                       {"help", no_argument, NULL, 'h'},
+                                       CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct win_opts o = {.schedule = schedule, .pools = json_array()};
     int c, ret = -1;

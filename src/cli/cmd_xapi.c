@@ -19,6 +19,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "xapi/client.h"
 
 static void xapi_usage(FILE *out)
@@ -41,23 +42,6 @@ static void xapi_usage(FILE *out)
             "  --known-hosts F      pin host certificates in F (SHA-256 fingerprints)\n"
             "  --tofu               with --known-hosts: record an unknown host on first use\n"
             "  --debug              log the calls (credentials masked) to stderr\n");
-}
-
-static int read_password(const char *path, char **out)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "poolpatch xapi: cannot open password file %s\n", path);
-        return -1;
-    }
-    char line[1024];
-    if (!fgets(line, sizeof(line), f))
-        line[0] = '\0';
-    if (f != stdin)
-        fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    *out = xstrdup(line);
-    return 0;
 }
 
 /* An argument: a JSON value when it parses as one, else the string itself. */
@@ -115,7 +99,8 @@ static int run_call(struct xapi_client *c, const char *method, struct xapi_value
 }
 
 struct xapi_args {
-    const char *url, *user, *pwfile, *ca, *kh;
+    struct cli_xapi x;
+    const char *kh;
     enum xapi_proto_pref proto;
     bool wait, tofu;
     int64_t timeout_s;
@@ -126,14 +111,11 @@ struct xapi_args {
 static int xapi_parse(int argc, char **argv, struct xapi_args *a)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},
-        {"user", required_argument, NULL, 'U'},
-        {"password-file", required_argument, NULL, 'p'},
+        CLI_XAPI_LONGOPTS("url"),
         {"xml", no_argument, NULL, 'x'},
         {"json", no_argument, NULL, 'j'},
         {"wait", no_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'},
-        {"ca-file", required_argument, NULL, 'c'},
         {"known-hosts", required_argument, NULL, 'k'},
         {"tofu", no_argument, NULL, 'T'},
         {"debug", no_argument, NULL, 'd'},
@@ -142,30 +124,20 @@ static int xapi_parse(int argc, char **argv, struct xapi_args *a)
     };
     int ch;
 
-    a->url = getenv("POOLPATCH_XAPI_URL");
-    a->user = "root";
+    a->x.url = getenv("POOLPATCH_XAPI_URL");
+    a->x.user = "root";
     a->proto = XAPI_PREF_AUTO;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        if (cli_xapi_opt(&a->x, ch))
+            continue;
         switch (ch) {
-        case 'u':
-            a->url = optarg;
-            break;
-        case 'U':
-            a->user = optarg;
-            break;
-        case 'p':
-            a->pwfile = optarg;
-            break;
         case 'x':
         case 'j':
             a->proto = ch == 'x' ? XAPI_PREF_XMLRPC : XAPI_PREF_JSONRPC;
             break;
         case 'w':
             a->wait = true;
-            break;
-        case 'c':
-            a->ca = optarg;
             break;
         case 'k':
             a->kh = optarg;
@@ -204,15 +176,15 @@ static int xapi_connect_run(const struct xapi_args *a, const char *password, con
         xapi_value_free(params);
         return 1;
     }
-    const char *addrs[1] = {a->url};
+    const char *addrs[1] = {a->x.url};
     struct xapi_client_opts o;
     xapi_client_opts_init(&o);
     o.addresses = addrs;
     o.n_addresses = 1;
-    o.user = a->user;
+    o.user = a->x.user;
     o.password = password ? password : "";
     o.proto = a->proto;
-    o.ca_file = a->ca;
+    o.ca_file = a->x.ca_file;
     o.known_hosts = a->kh;
     o.tofu = a->tofu;
     o.call_timeout_ms = a->timeout_s * 1000;
@@ -253,15 +225,16 @@ int cmd_xapi(int argc, char **argv)
         fprintf(stderr, "poolpatch xapi call: METHOD missing\n");
         return 2;
     }
-    if (!a.url || !*a.url) {
+    if (!a.x.url || !*a.x.url) {
         fprintf(stderr, "poolpatch xapi call: give --url (or set POOLPATCH_XAPI_URL)\n");
         return 2;
     }
     const char *method = argv[optind++];
-    char *password = NULL;
-    if (a.pwfile) {
-        if (read_password(a.pwfile, &password) != 0)
-            return 2;
+    char password[1024] = "";
+    struct err e = {0};
+    if (a.x.pwfile) {
+        if (cli_first_line("--password-file", a.x.pwfile, password, sizeof password, &e) != 0)
+            return cli_usage_error("xapi call", e.msg, "poolpatch xapi call --help");
     } else if (!str_has_prefix(method, "session.")) {
         fprintf(stderr, "poolpatch xapi call: %s needs a session: give --password-file\n", method);
         return 2;
@@ -269,10 +242,7 @@ int cmd_xapi(int argc, char **argv)
     struct xapi_value *params = xapi_value_new_array();
     for (int i = optind; i < argc; i++)
         xapi_array_append_take(params, parse_arg(argv[i]));
-    int status = xapi_connect_run(&a, password, method, params);
-    if (password) {
-        memset(password, 0, strlen(password));
-        free(password);
-    }
+    int status = xapi_connect_run(&a, a.x.pwfile ? password : NULL, method, params);
+    memset(password, 0, sizeof password);
     return status;
 }

@@ -255,3 +255,16 @@ api() {
         ${3:+--data "$3"} "$SERVE_URL$2")
     API_BODY=$(cat "$E2E_TMP/api.body")
 }
+
+# wait_rollout ID: poll `poolpatch rollout ID` until it reaches an end state (done, halted,
+# cancelled, cancel_failed, failed); sets ROLLOUT_STATE.  Fails the test after 300 s of polls.
+wait_rollout() {
+    local _i=0
+    while :; do
+        ROLLOUT_STATE=$(pp rollout "$1" --json | jq -r .state)
+        case "$ROLLOUT_STATE" in done | halted | cancelled | cancel_failed | failed) return 0 ;; esac
+        _i=$((_i + 1))
+        [ $_i -lt 1200 ] || fail "rollout $1 still $ROLLOUT_STATE"
+        sleep 0.25
+    done
+}

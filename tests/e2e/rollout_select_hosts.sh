@@ -49,14 +49,8 @@ before=$(sim_state)
 api POST /api/v1/rollouts '{"hosts":["prod-2"]}'
 assert_eq 201 "$API_CODE" "POST /rollouts with hosts"
 id=$(jq -r .id <<<"$API_BODY")
-i=0
-while :; do
-    st=$(pp rollout "$id" --json | jq -r .state)
-    case "$st" in done | halted | cancelled | failed) break ;; esac
-    i=$((i + 1))
-    [ $i -lt 1200 ] || fail "rollout $id still $st"
-    sleep 0.25
-done
+wait_rollout "$id"
+st=$ROLLOUT_STATE
 assert_eq done "$st" "the rollout of prod-2"
 now=$(sim_state)
 for h in prod-1 prod-2 prod-3 prod-4; do

@@ -29,6 +29,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "cli/cli.h"
+#include "cli/cli_opts.h"
 #include "cli/render.h"
 #include "cli/rest.h"
 #include "engine_seam.h"
@@ -55,6 +56,54 @@ static int got_comment(void *ud, const char *text)
     struct got *g = ud;
     buf_printf(&g->log, "(%s)", text);
     return 0;
+}
+
+/* cli_first_line: the first line without its end, a long line cut, errors naming the option and
+ * the file; the shared option parsers take their codes and only theirs. */
+static void test_cli_opts(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pp-cliopts-XXXXXX", path[64], buf[8];
+    struct err e = {0};
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pw", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("s3cret\r\nsecond line\n", f);
+    fclose(f);
+    assert_int_equal(cli_first_line("--password-file", path, buf, sizeof buf, &e), 0);
+    assert_string_equal(buf, "s3cret");
+    f = fopen(path, "w");
+    fputs("0123456789\n", f);
+    fclose(f);
+    assert_int_equal(cli_first_line("--password-file", path, buf, sizeof buf, &e), 0);
+    assert_string_equal(buf, "0123456");
+    f = fopen(path, "w");
+    fputs("\nnot the first\n", f);
+    fclose(f);
+    assert_int_equal(cli_first_line("--secret-file", path, buf, sizeof buf, &e), PP_EINVAL);
+    assert_non_null(strstr(e.msg, "--secret-file"));
+    assert_non_null(strstr(e.msg, "the first line is empty"));
+    unlink(path);
+    err_clear(&e);
+    assert_int_equal(cli_first_line("--password-file", path, buf, sizeof buf, &e), PP_EIO);
+    assert_non_null(strstr(e.msg, path));
+    rmdir(dir);
+
+    struct cli_daemon d = {0};
+    struct cli_xapi x = {0};
+    optarg = (char *)"http://d";
+    assert_true(cli_daemon_opt(&d, 'S'));
+    assert_string_equal(d.server, "http://d");
+    assert_true(cli_daemon_opt(&d, 'j'));
+    assert_true(d.json);
+    assert_false(cli_daemon_opt(&d, 'u'));
+    assert_false(cli_daemon_opt(&d, 'h'));
+    optarg = (char *)"https://pool";
+    assert_true(cli_xapi_opt(&x, 'u'));
+    assert_string_equal(x.url, "https://pool");
+    assert_false(cli_xapi_opt(&x, 'S'));
+    assert_null(x.user);
 }
 
 static void test_sse_parser(void **state)
@@ -1040,6 +1089,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sse_parser),
+        cmocka_unit_test(test_cli_opts),
         cmocka_unit_test(test_render_tables),
         cmocka_unit_test(test_render_terminal_safe),
         cmocka_unit_test(test_render_durations_bars),
