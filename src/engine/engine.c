@@ -44,8 +44,9 @@
 #define LOOP_IDLE_WAIT_MS 60000
 
 const char *const engine_cache_classes[] = {
-    "pool", "host", "host_metrics", "vm", "vbd", "vdi", "sr", "pbd", "pool_update",
-    "vm_guest_metrics", /* PV_drivers_version: the upgrade's guest-tools list */
+    "pool", "host",        "host_metrics",     "vm", "vbd", "vdi", "sr",
+    "pbd",  "pool_update", "vm_guest_metrics", /* PV_drivers_version: the upgrade's guest-tools list
+                                                */
     NULL};
 
 enum req_kind {

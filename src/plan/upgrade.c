@@ -182,8 +182,8 @@ void plan_upgrade_checks(struct plan_ctx *c)
 /* See plan.h. */
 bool plan_tools_outdated(const struct inv_vm *vm, const char *to)
 {
-    return vm && !vm->is_control_domain && vm->tools_version && *vm->tools_version && to &&
-           *to && cat_version_cmp(vm->tools_version, to) < 0;
+    return vm && !vm->is_control_domain && vm->tools_version && *vm->tools_version && to && *to &&
+           cat_version_cmp(vm->tools_version, to) < 0;
 }
 
 /* ------------------------------------------------------------------ after placement */

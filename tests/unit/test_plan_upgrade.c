@@ -110,7 +110,7 @@ static void test_pool_order_and_actions(void **state)
     }
     assert_int_equal(p->totals.reboots, 4);
     assert_true(p->totals.window_s >= 4 * 1200.0); /* the installer's run per host */
-    assert_int_equal(p->n_tools_vms, 8); /* every VM's tools are 8.2.1 */
+    assert_int_equal(p->n_tools_vms, 8);           /* every VM's tools are 8.2.1 */
     assert_non_null(check_of(p, "upgrade_url", NULL));
     assert_int_equal(sev_of(p, "upgrade_url", NULL), PLAN_SEV_INFO);
     json_t *j = plan_to_json(p);
@@ -128,7 +128,8 @@ static void test_tools_list(void **state)
 {
     (void)state;
     struct inv_pool *pool = pool4();
-    static const char *const tv[8] = {"8.2.1", "7.1.0", "8.4.0", "9.4.0", "", NULL, "8.3.9", "10.0.0"};
+    static const char *const tv[8] = {"8.2.1", "7.1.0", "8.4.0", "9.4.0",
+                                      "",      NULL,    "8.3.9", "10.0.0"};
     for (size_t i = 0; i < 8; i++) {
         free(pool->vms[i].tools_version);
         pool->vms[i].tools_version = tv[i] ? xstrdup(tv[i]) : NULL;
