@@ -56,9 +56,9 @@ _poolpatch()
             if [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
             else
-                COMPREPLY=($(compgen -W "--automated --update --file --policy --max-parallel
-                    --stay-on-release --yes --no-follow --upgrade --to --url --manual --shutdown
-                    --plan $common" -- "$cur"))
+                COMPREPLY=($(compgen -W "--automated --update --file --host --manual-tasks
+                    --policy --max-parallel --stay-on-release --yes --no-follow --upgrade --to
+                    --url --manual --shutdown --plan $common" -- "$cur"))
             fi ;;
         upgrade-host)
             COMPREPLY=($(compgen -W "reboot skip --yes --server --token-file --help" -- "$cur")) ;;

@@ -545,16 +545,18 @@ struct plan_args {
 };
 
 static const char PLAN_USAGE[] =
-    "poolpatch plan [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
-    "return|minimal] [--max-parallel N] [--stay-on-release] [--json]\n"
+    "poolpatch plan [POOL...] [--automated|--update ID...] [--file ZIP] [--host NAME...] "
+    "[--manual-tasks] [--policy return|minimal] [--max-parallel N] [--stay-on-release] "
+    "[--json]\n"
     "       poolpatch plan --upgrade POOL... --to VERSION [--url URL|--manual] [--policy "
     "minimal|return] [--shutdown VM...] [--json]";
 static const char UPGRADE_USAGE[] =
     "poolpatch upgrade POOL... --to VERSION [--url URL|--manual] [--policy minimal|return] "
     "[--shutdown VM...] [--plan] [--yes] [--no-follow] [--json]";
 static const char APPLY_USAGE[] =
-    "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--policy "
-    "return|minimal] [--max-parallel N] [--stay-on-release] [--yes] [--no-follow] [--json]";
+    "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--host NAME...] "
+    "[--manual-tasks] [--policy return|minimal] [--max-parallel N] [--stay-on-release] [--yes] "
+    "[--no-follow] [--json]";
 
 static const char PLAN_HELP[] =
     "  POOL...             pools to update (default: every registered pool)\n"
@@ -562,6 +564,11 @@ static const char PLAN_HELP[] =
     "  --update ID         install this update (uuid or name); repeat for more\n"
     "  --file ZIP          install a downloaded update file: sent to the daemon, which\n"
     "                      installs exactly the update inside it (its update.xml)\n"
+    "  --host NAME         update only this host (name-label, uuid or ref); repeat for\n"
+    "                      more; pools with none of them are left out (a XenServer 8\n"
+    "                      pool is updated whole: a part of it is a blocking precheck)\n"
+    "  --manual-tasks      apply the updates but leave the reboots and toolstack restarts\n"
+    "                      to you (no VM is moved for them; the hosts show them pending)\n"
     "  --policy P          return (default): VMs go back to their home hosts;\n"
     "                      minimal: VMs stay where they land (fewest migrations)\n"
     "  --max-parallel N    at most N hosts of a pool down at once (1: one at a time,\n"
@@ -613,6 +620,8 @@ static int upgrade_opt(const char *cmd, const char *usage, struct plan_args *pa,
     case 's':
     case 'm':
     case 'a':
+    case 'H':
+    case 'K':
         pa->update_opt = true;
         return 0;
     default:
@@ -631,11 +640,10 @@ static int finish_upgrade(const char *cmd, const char *usage, struct plan_args *
     if (!pa->upgrade)
         return 0;
     if (pa->update_opt)
-        return cli_usage_error(
-            cmd,
-            "--automated, --update, --file, --stay-on-release and --max-parallel "
-            "are for updates, not upgrades",
-            usage);
+        return cli_usage_error(cmd,
+                               "--automated, --update, --file, --host, --manual-tasks, "
+                               "--stay-on-release and --max-parallel are for updates, not upgrades",
+                               usage);
     if (!json_object_get(pa->req, "to"))
         return cli_usage_error(cmd, "--to VERSION is required (the version to upgrade to)", usage);
     if (!!json_object_get(pa->req, "url") == !!json_object_get(pa->req, "manual"))
@@ -646,6 +654,39 @@ static int finish_upgrade(const char *cmd, const char *usage, struct plan_args *
     if (json_array_size(shut))
         json_object_set(pa->req, "shutdown", shut);
     return 0;
+}
+
+/* The options that set a field of the plan request (--policy, --stay-on-release, --host,
+ * --manual-tasks, --max-parallel); hosts collects --host.  0, or 2 after a usage error. */
+static int request_opt(const char *cmd, const char *usage, struct plan_args *pa, int c,
+                       json_t *hosts)
+{
+    switch (c) {
+    case 'p':
+        if (!str_eq(optarg, "minimal") && !str_eq(optarg, "return"))
+            return cli_usage_error(cmd, "--policy takes minimal or return", usage);
+        json_object_set_new(pa->req, "policy", json_string(optarg));
+        return 0;
+    case 's':
+        json_object_set_new(pa->req, "stay_on_release", json_true());
+        return 0;
+    case 'H':
+        if (!*optarg)
+            return cli_usage_error(cmd, "--host takes a host's name-label, uuid or ref", usage);
+        json_array_append_new(hosts, json_string(optarg));
+        return 0;
+    case 'K':
+        json_object_set_new(pa->req, "manual_post_tasks", json_true());
+        return 0;
+    default: { /* 'm' */
+        char *end = NULL;
+        long n = strtol(optarg, &end, 10);
+        if (!*optarg || *end || n < 0 || n > 64)
+            return cli_usage_error(cmd, "--max-parallel takes a number from 0 to 64", usage);
+        json_object_set_new(pa->req, "max_parallel", json_integer(n));
+        return 0;
+    }
+    }
 }
 
 /* Parse plan/apply arguments into pa->req.  Returns 0, or the exit status on error. */
@@ -666,9 +707,12 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                                        {"manual", no_argument, NULL, 'M'},
                                        {"shutdown", required_argument, NULL, 'd'},
                                        {"plan", no_argument, NULL, 'P'},
+                                       {"host", required_argument, NULL, 'H'},
+                                       {"manual-tasks", no_argument, NULL, 'K'},
                                        CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
-    json_t *updates = json_array(), *pools = json_array(), *shut = json_array();
+    json_t *updates = json_array(), *pools = json_array(), *shut = json_array(),
+           *hosts = json_array();
     int c, ret = 2;
 
     pa->req = json_object();
@@ -691,25 +735,13 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
             pa->file = optarg; /* sent to the daemon (POST /files) once connected */
             break;
         case 'p':
-            if (!str_eq(optarg, "minimal") && !str_eq(optarg, "return")) {
-                cli_usage_error(cmd, "--policy takes minimal or return", usage);
-                goto bad;
-            }
-            json_object_set_new(pa->req, "policy", json_string(optarg));
-            break;
         case 's':
-            json_object_set_new(pa->req, "stay_on_release", json_true());
-            break;
-        case 'm': {
-            char *end = NULL;
-            long n = strtol(optarg, &end, 10);
-            if (!*optarg || *end || n < 0 || n > 64) {
-                cli_usage_error(cmd, "--max-parallel takes a number from 0 to 64", usage);
+        case 'H':
+        case 'K':
+        case 'm':
+            if (request_opt(cmd, usage, pa, c, hosts) != 0)
                 goto bad;
-            }
-            json_object_set_new(pa->req, "max_parallel", json_integer(n));
             break;
-        }
         case 'G':
         case 't':
         case 'r':
@@ -758,11 +790,16 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
         json_decref(updates);
     if (pa->automated)
         json_object_set_new(pa->req, "automated", json_true());
+    if (json_array_size(hosts))
+        json_object_set_new(pa->req, "hosts", hosts);
+    else
+        json_decref(hosts);
     return 0;
 bad:
     json_decref(updates);
     json_decref(pools);
     json_decref(shut);
+    json_decref(hosts);
     json_decref(pa->req);
     pa->req = NULL;
     return ret;

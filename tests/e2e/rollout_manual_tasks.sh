@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # rollout_manual_tasks.sh - XenCenter's "I will carry out the post-update tasks myself" (issue
-# 16): with "manual_post_tasks": true the plan marks reboots and toolstack restarts `manual`,
+# 16): with "manual_post_tasks": true (CLI: plan / apply --manual-tasks) the plan marks reboots and toolstack restarts `manual`,
 # counts none and evacuates no VM for them; the rollout applies the updates and leaves the
 # reboot to the user: judged from the simulator, the hosts got the updates, were not rebooted,
 # are enabled, their VMs did not move, and the pool reports the reboot pending (which the
@@ -27,13 +27,23 @@ assert_eq 0 "$(jq '.pools[0].totals.reboots' <<<"$API_BODY")" "reboots the rollo
 assert_eq 0 "$(jq '.pools[0].totals.migrations' <<<"$API_BODY")" "migrations"
 manual=$(jq '[.pools[0].hosts[].actions[] | select(.kind == "reboot" or .kind == "restart_toolstack")] | map(.manual) | unique' <<<"$API_BODY")
 assert_eq '[true]' "$(jq -c . <<<"$manual")" "every reboot / restart is the user's (manual)"
-pass "manual post-update tasks: reboots planned as the user's, no evacuation, none counted"
+# the CLI's --manual-tasks sends the same request
+pp_ok plan prod --manual-tasks --json
+assert_eq true "$(jq .manual_post_tasks <<<"$PP_OUT")" "poolpatch plan --manual-tasks: the plan states the mode"
+assert_eq 0 "$(jq '.pools[0].totals.reboots' <<<"$PP_OUT")" "poolpatch plan --manual-tasks: reboots"
+assert_eq 0 "$(jq '.pools[0].totals.migrations' <<<"$PP_OUT")" "poolpatch plan --manual-tasks: migrations"
+pp_ok plan prod --json
+[ "$(jq '.pools[0].totals.reboots' <<<"$PP_OUT")" -gt 0 ] || fail "poolpatch plan without --manual-tasks plans no reboot"
+pp_fails 2 upgrade prod --to 8.4.0 --manual --manual-tasks --plan
+assert_contains "$PP_ERR" "are for updates, not upgrades" "--manual-tasks is refused with an upgrade"
+pass "manual post-update tasks: reboots planned as the user's, no evacuation, none counted (REST and CLI)"
 
 # -- the rollout, judged from the pool
 before=$(sim_state)
-api POST /api/v1/rollouts '{"pools":["prod"],"manual_post_tasks":true}'
-assert_eq 201 "$API_CODE" "POST /rollouts"
-id=$(jq -r .id <<<"$API_BODY")
+# started from the CLI: apply --manual-tasks (= POST /rollouts {"manual_post_tasks": true})
+pp_ok apply prod --manual-tasks --yes --no-follow --json
+id=$(jq -r .id <<<"$PP_OUT")
+[ -n "$id" ] && [ "$id" != null ] || fail "poolpatch apply --manual-tasks printed no rollout id: $PP_OUT"
 wait_rollout "$id"
 st=$ROLLOUT_STATE
 assert_eq done "$st" "the rollout ended"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # rollout_select_hosts.sh - single-host selection (issue 16: Select Servers picks individual
-# hosts): the plan request's "hosts" (name-label, uuid or ref) limits the plan and the rollout to
+# hosts): the plan request's "hosts" (name-label, uuid or ref; the CLI's
+# plan / apply --host NAME, repeatable) limits the plan and the rollout to
 # those hosts, judged from the simulator's pool state: after a rollout of prod-2 alone, prod-2
 # has the new updates and prod-1/3/4 are exactly as before (all enabled); pools with none of the
 # chosen hosts are left out; an unknown host is refused naming it; a XenServer 8 pool (lab),
@@ -30,7 +31,17 @@ if [ -n "$uuid" ]; then
     assert_eq '["prod-3"]' "$(jq -c '[.pools[0].hosts[] | select((.actions | length) > 0) | .name]' <<<"$API_BODY")" \
         "a host chosen by uuid"
 fi
-pass "a plan of one host: only that host has work, other pools left out"
+# the CLI's --host (repeatable) sends the same request
+pp_ok plan --host prod-2 --json
+assert_eq '["prod-2"]' "$(jq -c '.hosts' <<<"$PP_OUT")" "poolpatch plan --host prod-2: the plan's hosts"
+assert_eq '["prod-2"]' "$(jq -c '[.pools[] | .hosts[] | select((.actions | length) > 0) | .name]' <<<"$PP_OUT")" \
+    "poolpatch plan --host prod-2: hosts with actions"
+pp_ok plan prod --host prod-2 --host prod-4 --json
+assert_eq '["prod-2","prod-4"]' "$(jq -c '[.pools[] | .hosts[] | select((.actions | length) > 0) | .name] | sort' <<<"$PP_OUT")" \
+    "poolpatch plan --host prod-2 --host prod-4"
+pp_ok plan --host prod-3
+assert_contains "$PP_OUT" "prod-3" "the text plan names the chosen host"
+pass "a plan of one host: only that host has work, other pools left out (REST and CLI --host)"
 
 # -- refusals and XenServer 8's rule
 api POST /api/v1/plans '{"hosts":["prod-2","no-such-host"]}'
@@ -42,13 +53,20 @@ api POST /api/v1/plans '{"pools":["lab"],"hosts":["lab-1"]}'
 assert_eq 200 "$API_CODE" "a part of the XenServer 8 pool"
 jq -e '[.pools[0].prechecks[] | select(.id == "all_hosts_selected")] | length > 0' <<<"$API_BODY" >/dev/null ||
     fail "lab with lab-1 alone lacks the all_hosts_selected check: $(jq -c '[.pools[0].prechecks[].id]' <<<"$API_BODY")"
-pass "unknown hosts refused by name; a XenServer 8 pool must be updated whole"
+pp_fails 1 plan --host prod-2 --host no-such-host
+assert_contains "$PP_ERR" "'no-such-host' is not a host of the chosen pools" "the CLI names the unknown host"
+pp_fails 2 plan --host ""
+assert_contains "$PP_ERR" "--host takes a host's name-label" "an empty --host"
+pp_fails 2 upgrade prod --to 8.4.0 --manual --host prod-2 --plan
+assert_contains "$PP_ERR" "are for updates, not upgrades" "--host is refused with an upgrade"
+pass "unknown hosts refused by name (REST and CLI); a XenServer 8 pool must be updated whole"
 
 # -- the rollout of prod-2 alone, judged from the pool
 before=$(sim_state)
-api POST /api/v1/rollouts '{"hosts":["prod-2"]}'
-assert_eq 201 "$API_CODE" "POST /rollouts with hosts"
-id=$(jq -r .id <<<"$API_BODY")
+# started from the CLI: apply --host (the same request as POST /rollouts {"hosts": ["prod-2"]})
+pp_ok apply --host prod-2 --yes --no-follow --json
+id=$(jq -r .id <<<"$PP_OUT")
+[ -n "$id" ] && [ "$id" != null ] || fail "poolpatch apply --host prod-2 printed no rollout id: $PP_OUT"
 wait_rollout "$id"
 st=$ROLLOUT_STATE
 assert_eq done "$st" "the rollout of prod-2"
