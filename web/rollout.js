@@ -146,6 +146,8 @@ function build(r) {
   live.els = els;
   els.title = h('span', { id: 'rollout-title' });
   els.state = h('span', { class: 'state', id: 'rollout-state' });
+  els.stateWords = h('span', { class: 'state-words small', id: 'rollout-state-words' });
+  els.findings = h('div', { id: 'rollout-findings' });
   els.header = h('p', { class: 'totals', id: 'rollout-header' });
   els.error = h('div', { id: 'rollout-error' });
   els.left = h('div', { id: 'rollout-left' });
@@ -154,9 +156,9 @@ function build(r) {
   els.cancel = h('button', { type: 'button', class: 'danger', id: 'cancel', onclick: () => act('cancel') }, 'Cancel');
   els.poolBox = h('div', { id: 'rollout-pools' });
   const steps = live.wizard ? wizardSteps() : null;
-  show(steps, h('h2', { tabindex: -1 }, els.title, ' ', els.state),
+  show(steps, h('h2', { tabindex: -1 }, els.title, ' ', els.state, els.stateWords),
     h('p', { class: 'muted small' }, 'Rollout ', h('code', {}, r.id)),
-    els.header, els.error, els.left, h('div', { class: 'toolbar' }, els.retry, els.cancel), els.finish, els.poolBox);
+    els.header, els.error, els.findings, els.left, h('div', { class: 'toolbar' }, els.retry, els.cancel), els.finish, els.poolBox);
 }
 
 function wizardSteps() {
@@ -173,7 +175,7 @@ async function act(verb) {
   try {
     banner(null);
     await api('POST', '/rollouts/' + encodeURIComponent(r.id) + '/' + verb);
-    announce(verb === 'retry' ? 'Retrying.' : 'Cancelling.');
+    announce(verb === 'retry' ? (r.state === 'cancel_failed' ? 'Retrying the cancel.' : 'Retrying.') : 'Cancelling.');
     await refresh();
   } catch (e) {
     banner(errorText(e));
@@ -241,6 +243,23 @@ function hostEls(pe, pool, x) {
 
 const stateClass = (s) => 'state ' + (s || '');
 
+// A rollout state in words where the code alone misleads: cancel_failed is its own state (the
+// cancel could not put everything back), never "cancelled".
+export const STATE_WORDS = { cancel_failed: 'cancel failed', waiting_window: 'waiting for a window',
+  paused_window: 'paused: window closed' };
+export const stateWords = (s) => STATE_WORDS[s] || s || '';
+
+// The verify findings of a rollout (docs/rest-api.md, "findings"): what is still wrong, on which
+// object (host, VM, pool, SR by name), after what, and what to do; sorted by pool then object.
+export function findingLines(r, namer) {
+  const nm = namer || ((x) => x);
+  const txt = (namer && namer.text) || ((x) => x);
+  return (Array.isArray(r.findings) ? r.findings : []).map((f) => ({
+    pool: f.pool || '', object: f.object || nm(f.ref || '') || '', code: f.code || '',
+    text: txt(f.message || ''), action: txt(f.action || ''), after: f.after || '',
+  })).sort((a, b) => (a.pool + '/' + a.object).localeCompare(b.pool + '/' + b.object));
+}
+
 // The host's record: what was applied, where its VMs went, whether a reboot is pending.
 export function recordText(x, namer) {
   const parts = [];
@@ -302,6 +321,8 @@ function update(r) {
   const title = rolloutTitle(r);
   setText(els.title, title);
   setText(els.state, r.state);
+  setAttr(els.state, 'title', stateWords(r.state));
+  setText(els.stateWords, r.state === 'cancel_failed' ? ' — ' + stateWords(r.state) + ': the cancel could not put everything back' : '');
   if (els.state.className !== stateClass(r.state)) els.state.className = stateClass(r.state);
   setText(els.header, headerText(r));
   document.title = `${r.state} — ${title} — poolpatch`;
@@ -322,8 +343,10 @@ function update(r) {
   if (!prev || prev.state !== r.state) announce(`Rollout ${title}: ${r.state}` + (r.error && r.error.code ? ` (${r.error.code})` : ''));
   drawError(r);
   els.retry.hidden = !['halted', 'failed', 'cancel_failed'].includes(r.state);
-  els.cancel.hidden = ['done', 'cancelled'].includes(r.state);
+  // cancel_failed: its one way on is Retry cancel (POST /retry; /cancel would do the same)
+  els.cancel.hidden = ['done', 'cancelled', 'cancel_failed'].includes(r.state);
   setText(els.retry, r.state === 'cancel_failed' ? 'Retry cancel' : 'Retry');
+  setAttr(els.retry, 'data-action', r.state === 'cancel_failed' ? 'retry-cancel' : 'retry');
   drawFinish(r);
   if (live.wizSteps) {
     for (const li of live.wizSteps.children) {
@@ -353,14 +376,30 @@ function drawError(r) {
     h('p', {}, live.namer.text(e.message || '')),
     e.explanation ? h('p', {}, live.namer.text(e.explanation)) : null)),
   ...(typeof r.error === 'string' && r.error ? [h('p', { class: 'bad' }, live.namer.text(r.error))] : []));
+  drawFindings(r, halted);
   const left = (r.pools || []).flatMap((p) => (p.hosts || []).filter((x) => !['done', 'skipped'].includes(x.state)).map((x) => p.name + ' / ' + x.name));
+  // cancel_failed: what is left is what the cancel could not put back (the findings' objects)
+  const undone = r.state === 'cancel_failed' ? [...new Set(findingLines(r, live.namer).map((f) => (f.pool ? f.pool + ' / ' : '') + f.object))] : [];
   els.left.replaceChildren(...[halted ? h('div', { class: 'card', id: 'what-is-left' },
     h('h3', {}, 'What is left'),
-    left.length ? h('p', {}, `${left.length} host${left.length === 1 ? '' : 's'} not updated yet: ${left.join(', ')}.`)
-      : h('p', {}, 'Every host is updated; only the pool-level clean-up is left.'),
+    r.state === 'cancel_failed' ? h('p', {}, undone.length ? `The cancel could not put back: ${undone.join(', ')} (the findings above say what is wrong).`
+      : 'The cancel could not finish; its error above says why.')
+      : left.length ? h('p', {}, `${left.length} host${left.length === 1 ? '' : 's'} not updated yet: ${left.join(', ')}.`)
+        : h('p', {}, 'Every host is updated; only the pool-level clean-up is left.'),
     h('p', { class: 'small muted' }, r.state === 'cancel_failed'
       ? 'Retry the cancel once the cause is fixed, or finish by hand.'
       : 'Retry continues from the failed step (finished steps are not repeated). Cancel restores what Resolve All changed and removes the uploaded update.')) : null].filter(Boolean));
+}
+
+// The verify findings while halted or cancel_failed (a done or cancelled rollout has none left
+// to act on; its Finish says so): one line per finding, "where: what — what to do".
+function drawFindings(r, halted) {
+  const lines = halted ? findingLines(r, live.namer) : [];
+  live.els.findings.replaceChildren(...(lines.length ? [h('section', { class: 'card', id: 'findings' },
+    h('h3', {}, r.state === 'cancel_failed' ? 'Still wrong after the cancel' : 'Found when the pool was read again'),
+    h('ul', {}, lines.map((f) => h('li', { 'data-code': f.code, 'data-object': f.object, 'data-pool': f.pool },
+      h('strong', {}, f.pool ? f.pool + ' / ' + f.object : f.object), ': ', h('code', {}, f.code), ' ', f.text,
+      f.action ? h('div', { class: 'small muted' }, 'What to do: ' + f.action) : null))))] : []));
 }
 
 // Finish: the verified summary of a finished rollout.

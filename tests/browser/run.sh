@@ -16,7 +16,10 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 command -v node >/dev/null || fail "node is missing: run 'make deps'"
 
 start_sim "$SRCDIR/scenarios/demo.json" --time-scale "${BROWSER_SCALE:-120}"
-start_serve ${BROWSER_WEB_ROOT:+--web-root "$BROWSER_WEB_ROOT"}
+# the shortest host-return timeout the daemon takes (30 s): the cancel that fails gives up on a
+# host that never comes back within the step (the demo's reboots take seconds)
+printf 'host_return_timeout = 30\n' >"$E2E_TMP/serve.conf"
+start_serve --config "$E2E_TMP/serve.conf" ${BROWSER_WEB_ROOT:+--web-root "$BROWSER_WEB_ROOT"}
 echo xenroot >"$E2E_TMP/pw"
 for p in prod lab edge-standalone; do
     pp_ok pool add "$p" --url "$(sim_master_url "$p")" --user root --password-file "$E2E_TMP/pw"
@@ -36,6 +39,21 @@ TLS_POOL_PEM="$TLS_DIR/$(sed -E 's#https://([^:/]+).*#\1#' <<<"$TLS_POOL_URL").p
 TLS_POOL_FP=$(openssl x509 -in "$TLS_POOL_PEM" -noout -fingerprint -sha256 | cut -d= -f2)
 [ -n "$TLS_POOL_FP" ] || fail "no certificate at $TLS_POOL_PEM"
 export TLS_POOL_URL TLS_POOL_PEM TLS_POOL_FP
+
+# extra_sim VAR NAME SCENARIO BASE-ADDRESS TIME-SCALE: one more plain-http simulator; exports
+# VAR = its first pool's master URL.  Registered by the step that uses it (POST /pools), so the
+# earlier steps see the demo pools only.
+extra_sim() {
+    "$POOLPATCH" sim --scenario "$3" --port 0 --base-address "$4" --time-scale "$5" \
+        >"$E2E_TMP/$2.out" 2>"$E2E_TMP/$2.err" &
+    E2E_PIDS="$E2E_PIDS $!"
+    wait_for_line "$E2E_TMP/$2.out" '^ready$' 30 || { cat "$E2E_TMP/$2.err" >&2; fail "simulator $2 did not start"; }
+    printf -v "$1" '%s' "$(awk '$1 == "pool" && $3 == "master" { print $4; exit }' "$E2E_TMP/$2.out")"
+    [ -n "${!1}" ] || fail "simulator $2 named no pool master"
+    export "${1?}"
+}
+# scenarios/small.json for the cancel that fails (a host that never returns from its reboot)
+extra_sim CF_POOL_URL sim-cf "$SRCDIR/scenarios/small.json" 127.0.47.30 60
 
 export SERVE_URL CHROMIUM
 export SERVE_TOKEN_VALUE

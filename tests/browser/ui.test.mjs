@@ -9,7 +9,8 @@
 // the Install Update wizard (policy `return` by default) through Prechecks with Resolve All to a
 // live rollout compared with GET /rollouts/{id} every second and the pool's phases (Resolve All,
 // upload, restore) against the event stream, a halted rollout's Retry (a migration fault), the
-// cancel of a running rollout and of a halted one (a precheck fault), an unreachable pool (a
+// cancel of a running rollout and of a halted one (a precheck fault), a cancel that fails
+// (cancel_failed, its findings, Retry cancel), an unreachable pool (a
 // partition fault), and at 390 px (no sideways scrolling) and 1280 px axe-core in both themes.
 import fs from 'node:fs';
 import https from 'node:https';
@@ -40,8 +41,13 @@ async function snap(page, name) {
   await page.screenshot({ path: path.join(SHOTS, String(shot).padStart(2, '0') + '-' + name + '.png'), fullPage: true }).catch(() => {});
 }
 
+// BROWSER_ONLY (a regular expression, for working on a step): run only the steps it matches
+// (token login always runs); the others print "skip".  make check never sets it.
+const ONLY = process.env.BROWSER_ONLY ? new RegExp(process.env.BROWSER_ONLY, 'i') : null;
+
 // One named step: run it, screenshot the page, print ok / FAIL (a failure stops the run).
 async function step(page, name, fn) {
+  if (ONLY && name !== 'token login' && !ONLY.test(name)) { console.log(`skip - ${name} (BROWSER_ONLY)`); return; }
   const started = Date.now();
   try {
     await fn();
@@ -89,13 +95,18 @@ async function api(method, p, body) {
   return ct.includes('json') ? r.json() : Buffer.from(await r.arrayBuffer());
 }
 
-async function sim(p, body) {
-  const base = MASTERS.prod;
-  const r = await fetch(base + p.replace(/^\//, ''), body ? { method: 'POST', headers: { 'Content-Type': 'application/json' },
+// GET (or POST body to) a simulator's /sim/... route; base: one of its masters' URLs.
+async function simAt(base, p, body) {
+  const r = await fetch(base.replace(/\/?$/, '/') + p.replace(/^\//, ''), body ? { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body) } : {});
   if (!r.ok) throw new Error(`sim ${p}: ${r.status} ${await r.text()}`);
   return r.json();
 }
+
+const sim = (p, body) => simAt(MASTERS.prod, p, body);
+
+// The VMs resident on a pool's hosts in a /sim/state, sorted (each running VM once).
+const residentVms = (st, pool) => st.pools.filter((p) => !pool || p.name === pool).flatMap((p) => p.hosts.flatMap((x) => x.resident_vms || [])).sort();
 
 async function xapi(pool, method, params) {
   const r = await fetch(MASTERS[pool] + 'jsonrpc', { method: 'POST', headers: { 'Content-Type': 'application/json' },
@@ -651,6 +662,58 @@ try {
     const b = simHost(st, 'edge-standalone', 'edge-1');
     check(b.enabled && b.updates.join() === a.updates.join(), 'edge-1 enabled and unchanged: ' + b.updates);
     await sim('/sim/fault', { type: 'clear', code: 'precheck_fails' });
+  });
+
+  await step(page, 'cancel that fails and retry cancel', async () => {
+    // a host that never comes back from its reboot (scenarios/small.json, its own simulator): the
+    // rollout halts HOST_RETURN_TIMEOUT; its cancel cannot enable the host again: cancel_failed
+    const base = process.env.CF_POOL_URL;
+    await api('POST', '/pools', { name: 'cf-small', url: base, username: 'root', password: 'xenroot' });
+    await api('POST', '/updates/check', {});
+    const before = await simAt(base, '/sim/state');
+    await simAt(base, '/sim/fault', { type: 'reboot_never_returns', host: 'small-2' });
+    const { id } = await api('POST', '/rollouts', { pools: ['cf-small'], automated: true });
+    await gotoHash(page, '#/rollouts/' + encodeURIComponent(id), '#rollout-header');
+    await page.waitForSelector('#rollout-state:text-is("halted")', { timeout: 150000 });
+    check((await api('GET', '/rollouts/' + id)).error.code === 'HOST_RETURN_TIMEOUT', 'halted on the host that never returns');
+    await page.click('#cancel');
+    await page.waitForSelector('#rollout-state:text-is("cancel_failed")', { timeout: 180000 });
+    const r = await api('GET', '/rollouts/' + id);
+    check(r.state === 'cancel_failed', 'API says cancel_failed: ' + r.state);
+    check(!sameAsApi(await pageRollout(page), r), 'cancel_failed page = API: ' + sameAsApi(await pageRollout(page), r));
+    check((await text(page, '#rollout-state-words')).includes('cancel failed'), 'shown as its own state: ' + await text(page, '#rollout-state-words'));
+    check(!(await page.$('#finish')), 'no "Cancelled" summary for a cancel that failed');
+    check((await page.title()).startsWith('cancel_failed — cf-small'), 'tab title: ' + await page.title());
+    // the verify findings, each listed with its object and code (from GET /rollouts/{id})
+    check(r.findings.length > 0, 'the API names what is left');
+    const shown = await page.$$eval('#findings li', (l) => l.map((x) => [x.dataset.code, x.dataset.object, x.textContent]));
+    for (const f of r.findings) {
+      check(shown.some(([c, o, t]) => c === f.code && o === f.object && t.includes(f.object) && t.includes(f.code)),
+        `finding ${f.code} on ${f.object} not listed: ${JSON.stringify(shown)}`);
+    }
+    check(shown.length === r.findings.length, `findings listed ${shown.length} vs API ${r.findings.length}`);
+    check(!shown.some(([, , t]) => /OpaqueRef:/.test(t)), 'findings by name');
+    // ... and the simulator agrees: small-2 disabled and down
+    const st1 = simHost(await simAt(base, '/sim/state'), 'small-pool', 'small-2');
+    check(!st1.enabled && !st1.live, `small-2 in the simulator: enabled ${st1.enabled}, live ${st1.live}`);
+    check(shown.some(([c, o]) => o === 'small-2' && c === 'HOST_DISABLED'), 'the disabled host is named');
+    check((await text(page, '#retry')).trim() === 'Retry cancel' && await page.isVisible('#retry'), 'Retry cancel offered');
+    check(!(await page.isVisible('#cancel')), 'no second Cancel beside Retry cancel');
+    check((await text(page, '#what-is-left')).includes('cf-small / small-2'), 'what is left: ' + await text(page, '#what-is-left'));
+    await snap(page, 'cancel-failed');
+    // the cause dealt with (the host boots): Retry cancel calls POST /rollouts/{id}/retry
+    await simAt(base, '/sim/fault', { type: 'clear' });
+    const sent = page.waitForRequest((q) => q.method() === 'POST' && q.url().endsWith('/api/v1/rollouts/' + encodeURIComponent(id) + '/retry'), { timeout: 10000 });
+    await page.click('#retry');
+    await sent;
+    await page.waitForSelector('#rollout-state:text-is("cancelled")', { timeout: 180000 });
+    const r2 = await api('GET', '/rollouts/' + id);
+    check(r2.state === 'cancelled' && !(r2.findings || []).length, 'cancelled, nothing left: ' + r2.state + ' ' + JSON.stringify(r2.findings));
+    check(!(await page.$('#findings')), 'no findings left on the page');
+    const st2 = await simAt(base, '/sim/state');
+    for (const x of st2.pools[0].hosts) check(x.enabled && x.live, `${x.name} enabled and live after Retry cancel`);
+    check(residentVms(st2).join() === residentVms(before).join(), `every VM running once: ${residentVms(st2)} vs ${residentVms(before)}`);
+    await api('DELETE', '/pools/cf-small');
   });
 
   await step(page, 'rollout list with short titles', async () => {
