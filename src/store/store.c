@@ -190,6 +190,12 @@ static const char SQL_SAVEPOINT[] = "SAVEPOINT store_op";
 static const char SQL_RELEASE[] = "RELEASE store_op";
 static const char SQL_ROLLBACK_TO[] = "ROLLBACK TO store_op";
 
+int store_wstmt(struct store *s, const char *sql, const char *op, sqlite3_stmt **out, struct err *e)
+{
+    int rc = store_check_writable(s, op, e);
+    return rc ? rc : store_stmt(s, sql, out, e);
+}
+
 static int exec_cached(struct store *s, const char *sql, const char *op, struct err *e)
 {
     sqlite3_stmt *st;

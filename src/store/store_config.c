@@ -274,9 +274,7 @@ static int changed_or_notfound(struct store *s, sqlite3_stmt *st, const char *op
 int store_pool_set_fingerprint(struct store *s, int64_t id, const char *fp, struct err *e)
 {
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "pinning a certificate", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_POOL_SET_FP, &st, e);
+    int rc = store_wstmt(s, SQL_POOL_SET_FP, "pinning a certificate", &st, e);
     if (rc)
         return rc;
     store_bind(st, "it", id, fp);
@@ -291,9 +289,7 @@ int store_pool_set_credentials(struct store *s, int64_t id, const char *username
     if (!username || !password)
         return err_set(e, PP_EINVAL, "a username and a password are required");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "changing credentials", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_POOL_SET_CRED, &st, e);
+    int rc = store_wstmt(s, SQL_POOL_SET_CRED, "changing credentials", &st, e);
     if (rc)
         return rc;
     char *sealed = store_secret_seal(s, password);
@@ -330,9 +326,7 @@ int store_setting_set(struct store *s, const char *key, const char *value, struc
     if (!key || !*key || !value)
         return err_set(e, PP_EINVAL, "a setting needs a name and a value");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "changing a setting", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_SET_PUT, &st, e);
+    int rc = store_wstmt(s, SQL_SET_PUT, "changing a setting", &st, e);
     if (rc)
         return rc;
     store_bind(st, "tt", key, value);
@@ -347,9 +341,7 @@ int store_setting_delete(struct store *s, const char *key, struct err *e)
     if (!key)
         return err_set(e, PP_EINVAL, "no setting name given");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "removing a setting", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_SET_DEL, &st, e);
+    int rc = store_wstmt(s, SQL_SET_DEL, "removing a setting", &st, e);
     if (rc)
         return rc;
     store_bind(st, "t", key);
@@ -463,9 +455,7 @@ int store_catalog_put(struct store *s, const char *source, const void *body, siz
     if (!source || (!body && len))
         return err_set(e, PP_EINVAL, "a cached catalog needs a source and a body");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "caching a catalog", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_CAT_PUT, &st, e);
+    int rc = store_wstmt(s, SQL_CAT_PUT, "caching a catalog", &st, e);
     if (rc)
         return rc;
     int src = store_bind(st, "tbtti", source, body, len, etag, last_modified, store_now_ms(s));
@@ -482,9 +472,7 @@ int store_catalog_touch(struct store *s, const char *source, struct err *e)
     if (!source)
         return err_set(e, PP_EINVAL, "no catalog source given");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "recording a catalog check", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_CAT_TOUCH, &st, e);
+    int rc = store_wstmt(s, SQL_CAT_TOUCH, "recording a catalog check", &st, e);
     if (rc)
         return rc;
     store_bind(st, "ti", source, store_now_ms(s));
@@ -562,9 +550,7 @@ int store_client_id_set(struct store *s, const char *username, const char *apike
     if (!username || !*username || !apikey || !*apikey)
         return err_set(e, PP_EINVAL, "a client ID needs a username and an API key");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "storing the client ID", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_CID_SET, &st, e);
+    int rc = store_wstmt(s, SQL_CID_SET, "storing the client ID", &st, e);
     if (rc)
         return rc;
     char *sealed = store_secret_seal(s, apikey);
@@ -603,9 +589,7 @@ int store_client_id_get(struct store *s, struct store_client_id *out, struct err
 int store_client_id_clear(struct store *s, struct err *e)
 {
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "forgetting the client ID", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_CID_DEL, &st, e);
+    int rc = store_wstmt(s, SQL_CID_DEL, "forgetting the client ID", &st, e);
     if (rc)
         return rc;
     int src = store_step_done(st);
@@ -629,9 +613,7 @@ int store_token_set(struct store *s, const char *token, const char *session_id,
     if (!token || !*token)
         return err_set(e, PP_EINVAL, "no token given");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "caching the download token", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_TOK_SET, &st, e);
+    int rc = store_wstmt(s, SQL_TOK_SET, "caching the download token", &st, e);
     if (rc)
         return rc;
     char *stok = store_secret_seal(s, token), *ssess = store_secret_seal(s, session_id);
@@ -690,8 +672,9 @@ static const char SQL_DL_LIST[] =
     "SELECT " DL_COLS " FROM downloads ORDER BY updated_at DESC, update_uuid";
 static const char SQL_DL_DEL[] = "DELETE FROM downloads WHERE update_uuid = ?1";
 
-static void dl_from_row(sqlite3_stmt *st, struct store_download *d)
+static void dl_from_row(sqlite3_stmt *st, void *item)
 {
+    struct store_download *d = item;
     d->update_uuid = store_col_dup(st, 0);
     d->url = store_col_dup(st, 1);
     d->path = store_col_dup(st, 2);
@@ -708,9 +691,7 @@ int store_download_put(struct store *s, const struct store_download_spec *spec, 
     if (spec->size < 0)
         return err_set(e, PP_EINVAL, "a download's size cannot be negative");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "indexing a download", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_DL_PUT, &st, e);
+    int rc = store_wstmt(s, SQL_DL_PUT, "indexing a download", &st, e);
     if (rc)
         return rc;
     store_bind(st, "tttitii", spec->update_uuid, spec->url, spec->path, spec->size, spec->sha256,
@@ -748,17 +729,7 @@ int store_download_list(struct store *s, struct store_download_list *out, struct
     int rc = store_stmt(s, SQL_DL_LIST, &st, e);
     if (rc)
         return rc;
-    size_t cap = 0;
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            out->items = xreallocarray(out->items, cap, sizeof(*out->items));
-        }
-        memset(&out->items[out->n], 0, sizeof(out->items[0]));
-        dl_from_row(st, &out->items[out->n++]);
-    }
-    store_stmt_done(st);
+    int src = store_rows(st, (void **)&out->items, &out->n, sizeof(*out->items), dl_from_row);
     if (src != SQLITE_DONE) {
         store_download_list_cleanup(out);
         return store_dberr(s, e, src, "listing downloads");
@@ -771,9 +742,7 @@ int store_download_remove(struct store *s, const char *update_uuid, struct err *
     if (!update_uuid)
         return err_set(e, PP_EINVAL, "no update uuid given");
     sqlite3_stmt *st;
-    int rc = store_check_writable(s, "removing a download", e);
-    if (rc == 0)
-        rc = store_stmt(s, SQL_DL_DEL, &st, e);
+    int rc = store_wstmt(s, SQL_DL_DEL, "removing a download", &st, e);
     if (rc)
         return rc;
     store_bind(st, "t", update_uuid);

@@ -113,6 +113,10 @@ char *store_col_dup(sqlite3_stmt *st, int col);
 
 /* PP_ESTATE unless s is a read-write connection. */
 int store_check_writable(struct store *s, const char *op, struct err *e);
+/* store_check_writable(s, op) then store_stmt(s, sql, out): the start of every write.  0, or
+ * the first one's error in e. */
+int store_wstmt(struct store *s, const char *sql, const char *op, sqlite3_stmt **out,
+                struct err *e);
 /* True while a transaction is open on s. */
 bool store_in_tx(const struct store *s);
 

@@ -154,8 +154,9 @@ static const char SQL_EV_PRUNE_ALL[] =
 
 /* ---------------------------------------------------------------- rows */
 
-static void rollout_from_row(sqlite3_stmt *st, struct store_rollout *r)
+static void rollout_from_row(sqlite3_stmt *st, void *item)
 {
+    struct store_rollout *r = item;
     r->id = store_col_dup(st, 0);
     r->created_at_ms = sqlite3_column_int64(st, 1);
     r->updated_at_ms = sqlite3_column_int64(st, 2);
@@ -167,8 +168,9 @@ static void rollout_from_row(sqlite3_stmt *st, struct store_rollout *r)
     r->error = store_col_dup(st, 6);
 }
 
-static void step_from_row(sqlite3_stmt *st, struct store_step *x)
+static void step_from_row(sqlite3_stmt *st, void *item)
 {
+    struct store_step *x = item;
     x->rollout_id = store_col_dup(st, 0);
     x->seq = sqlite3_column_int64(st, 1);
     x->pool = store_col_dup(st, 2);
@@ -430,17 +432,7 @@ static int rollout_list(struct store *s, const char *sql, unsigned mask, int64_t
     if (rc)
         return rc;
     store_bind(st, "ii", (int64_t)mask, limit > 0 ? limit : (int64_t)-1);
-    size_t cap = 0;
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 8;
-            out->items = xreallocarray(out->items, cap, sizeof(*out->items));
-        }
-        memset(&out->items[out->n], 0, sizeof(out->items[0]));
-        rollout_from_row(st, &out->items[out->n++]);
-    }
-    store_stmt_done(st);
+    int src = store_rows(st, (void **)&out->items, &out->n, sizeof(*out->items), rollout_from_row);
     if (src != SQLITE_DONE) {
         store_rollout_list_cleanup(out);
         return store_dberr(s, e, src, "listing rollouts");
@@ -612,17 +604,7 @@ static int step_list(struct store *s, const char *sql, const char *rollout_id, c
     if (rc)
         return rc;
     store_bind(st, "tt", rollout_id, pool);
-    size_t cap = 0;
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            out->items = xreallocarray(out->items, cap, sizeof(*out->items));
-        }
-        memset(&out->items[out->n], 0, sizeof(out->items[0]));
-        step_from_row(st, &out->items[out->n++]);
-    }
-    store_stmt_done(st);
+    int src = store_rows(st, (void **)&out->items, &out->n, sizeof(*out->items), step_from_row);
     if (src != SQLITE_DONE) {
         store_step_list_cleanup(out);
         return store_dberr(s, e, src, "listing the steps of rollout %s", rollout_id);
@@ -780,8 +762,9 @@ int store_undo_mark_done(struct store *s, const char *rollout_id, int64_t seq, s
 
 /* ---------------------------------------------------------------- events */
 
-static void event_from_row(sqlite3_stmt *st, struct store_event *ev)
+static void event_from_row(sqlite3_stmt *st, void *item)
 {
+    struct store_event *ev = item;
     ev->id = sqlite3_column_int64(st, 0);
     ev->rollout_id = store_col_dup(st, 1);
     ev->step_seq = sqlite3_column_int64(st, 2);
@@ -818,11 +801,8 @@ int store_event_add(struct store *s, const struct store_event_spec *ev, int64_t 
     if (ev->percent < -1 || ev->percent > 100)
         return err_set(e, PP_EINVAL, "an event's percent must be -1 or 0..100, not %d",
                        ev->percent);
-    int rc = store_check_writable(s, "recording an event", e);
-    if (rc)
-        return rc;
     sqlite3_stmt *st;
-    rc = store_stmt(s, SQL_EV_ADD, &st, e);
+    int rc = store_wstmt(s, SQL_EV_ADD, "recording an event", &st, e);
     if (rc)
         return rc;
     int src = store_bind(st, "tiittti", ev->rollout_id, ev->step_seq, store_now_ms(s), ev->pool,
@@ -857,17 +837,7 @@ int store_events_list(struct store *s, const char *rollout_id, int64_t after_id,
     if (rc)
         return rc;
     store_bind(st, "tii", rollout_id, after_id, limit > 0 ? limit : (int64_t)1000);
-    size_t cap = 0;
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            out->items = xreallocarray(out->items, cap, sizeof(*out->items));
-        }
-        memset(&out->items[out->n], 0, sizeof(out->items[0]));
-        event_from_row(st, &out->items[out->n++]);
-    }
-    store_stmt_done(st);
+    int src = store_rows(st, (void **)&out->items, &out->n, sizeof(*out->items), event_from_row);
     if (src != SQLITE_DONE) {
         store_event_list_cleanup(out);
         return store_dberr(s, e, src, "listing events");
@@ -882,11 +852,9 @@ int store_events_prune(struct store *s, const char *rollout_id, int64_t keep, in
         *pruned = 0;
     if (keep < 0)
         return err_set(e, PP_EINVAL, "cannot keep a negative number of events");
-    int rc = store_check_writable(s, "pruning events", e);
-    if (rc)
-        return rc;
     sqlite3_stmt *st;
-    rc = store_stmt(s, rollout_id ? SQL_EV_PRUNE_ONE : SQL_EV_PRUNE_ALL, &st, e);
+    int rc =
+        store_wstmt(s, rollout_id ? SQL_EV_PRUNE_ONE : SQL_EV_PRUNE_ALL, "pruning events", &st, e);
     if (rc)
         return rc;
     if (rollout_id)

@@ -119,11 +119,8 @@ int store_host_facts_set(struct store *s, const char *rollout_id, const char *po
 {
     if (!rollout_id || !pool || !host || !facts_json)
         return err_set(e, PP_EINVAL, "host facts need a rollout, pool, host and facts");
-    int rc = store_check_writable(s, "recording host facts", e);
-    if (rc)
-        return rc;
     sqlite3_stmt *st;
-    rc = store_stmt(s, SQL_FACTS_SET, &st, e);
+    int rc = store_wstmt(s, SQL_FACTS_SET, "recording host facts", &st, e);
     if (rc)
         return rc;
     store_bind(st, "tttti", rollout_id, pool, host, facts_json, store_now_ms(s));

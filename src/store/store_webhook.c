@@ -55,8 +55,7 @@ int store_webhook_add(struct store *s, const char *url, const char *secret, cons
 
     if (!url || !*url || !secret || !*secret || !events || !*events)
         return err_set(e, PP_EINVAL, "a webhook needs a url, a secret and its events");
-    if ((rc = store_check_writable(s, "adding a webhook", e)) != 0 ||
-        (rc = store_stmt(s, SQL_HOOK_ADD, &st, e)) != 0)
+    if ((rc = store_wstmt(s, SQL_HOOK_ADD, "adding a webhook", &st, e)) != 0)
         return rc;
     store_bind(st, "ttti", url, secret, events, store_now_ms(s));
     if ((rc = write_done(s, st, "adding a webhook", e)) != 0)
@@ -71,8 +70,7 @@ int store_webhook_remove(struct store *s, int64_t id, struct err *e)
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = store_check_writable(s, "removing a webhook", e)) != 0 ||
-        (rc = store_stmt(s, SQL_HOOK_DEL, &st, e)) != 0)
+    if ((rc = store_wstmt(s, SQL_HOOK_DEL, "removing a webhook", &st, e)) != 0)
         return rc;
     store_bind(st, "i", id);
     if ((rc = write_done(s, st, "removing a webhook", e)) != 0)
@@ -214,8 +212,7 @@ int store_delivery_record(struct store *s, int64_t id, const char *state, int at
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = store_check_writable(s, "recording a webhook delivery", e)) != 0 ||
-        (rc = store_stmt(s, SQL_DELIV_REC, &st, e)) != 0)
+    if ((rc = store_wstmt(s, SQL_DELIV_REC, "recording a webhook delivery", &st, e)) != 0)
         return rc;
     store_bind(st, "itiitii", id, state, (int64_t)attempts, (int64_t)status, error, next_ms,
                store_now_ms(s));

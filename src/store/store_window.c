@@ -126,8 +126,7 @@ int store_schedule_fired(struct store *s, const char *name, int64_t at_ms, const
 {
     sqlite3_stmt *st;
     int rc;
-    if ((rc = store_check_writable(s, "recording a schedule", e)) != 0 ||
-        (rc = store_stmt(s, SQL_SCHED_FIRED, &st, e)) != 0)
+    if ((rc = store_wstmt(s, SQL_SCHED_FIRED, "recording a schedule", &st, e)) != 0)
         return rc;
     store_bind(st, "titt", name, at_ms, rollout, error);
     return run_write(s, st, "recording a schedule", e);
