@@ -146,6 +146,23 @@ bool jsonx_bool(const json_t *obj, const char *key, bool def)
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
+int jsonx_check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e)
+{
+    if (!json_is_object(o))
+        return err_set(e, PP_EINVAL, "%s: expected an object", path);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        size_t i = 0;
+        while (keys[i] && strcmp(keys[i], k) != 0)
+            i++;
+        if (!keys[i])
+            return err_set(e, PP_EINVAL, "%s.%s: unknown field", path, k);
+    }
+    return 0;
+}
+
 static int dump_cb(const char *p, size_t n, void *data)
 {
     buf_append((struct buf *)data, p, n);

@@ -39,6 +39,12 @@ double jsonx_num(const json_t *obj, const char *key, double def);
 /* Boolean member, or def. */
 bool jsonx_bool(const json_t *obj, const char *key, bool def);
 
+/*
+ * 0 when o is an object whose every member is named in keys (NULL-terminated); else PP_EINVAL
+ * with e naming "PATH: expected an object" or "PATH.KEY: unknown field" (the first unknown one).
+ */
+int jsonx_check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e);
+
 /* Append the compact (flags = 0) or given jansson dump flags encoding of v to b. */
 void jsonx_dump(struct buf *b, const json_t *v, size_t flags);
 

@@ -25,6 +25,7 @@
 #include "base/rng.h"
 #include "base/str.h"
 #include "base/uuid.h"
+#include "base/jsonx.h"
 #include "sim/net.h"
 
 #define DOWNLOAD_PREFIX       "/direct/v2/download/"
@@ -107,24 +108,6 @@ struct sim_fileservice {
 };
 
 /* ------------------------------------------------------------------ scenario section */
-
-static int check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e)
-{
-    const char *k;
-    json_t *v;
-
-    if (!json_is_object(o))
-        return err_set(e, PP_EINVAL, "%s: expected an object", path);
-    json_object_foreach((json_t *)o, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; keys[i] && !ok; i++)
-            ok = strcmp(keys[i], k) == 0;
-        if (!ok)
-            return err_set(e, PP_EINVAL, "%s.%s: unknown field", path, k);
-    }
-    return 0;
-}
 
 static int get_str(const json_t *o, const char *key, const char *path, bool required,
                    const char *def, char **out, struct err *e)
@@ -237,7 +220,7 @@ static int parse_patch(struct sim_fileservice *fs, size_t idx, const json_t *j, 
     struct buf gb;
 
     snprintf(path, sizeof(path), "vendor.patches[%zu]", idx);
-    if (check_keys(j, keys, path, e) || get_str(j, "uuid", path, true, NULL, &uuid, e))
+    if (jsonx_check_keys(j, keys, path, e) || get_str(j, "uuid", path, true, NULL, &uuid, e))
         goto fail;
     if (!uuid_is_valid(uuid)) {
         err_set(e, PP_EINVAL, "%s.uuid: \"%.40s\" is not a UUID", path, uuid);
@@ -317,7 +300,7 @@ static int parse_version(struct sim_fileservice *fs, size_t idx, const json_t *j
     char *patch = NULL;
 
     snprintf(path, sizeof(path), "vendor.versions[%zu]", idx);
-    if (check_keys(j, keys, path, e) || get_str(j, "value", path, true, NULL, &v->value, e) ||
+    if (jsonx_check_keys(j, keys, path, e) || get_str(j, "value", path, true, NULL, &v->value, e) ||
         get_str(j, "name", path, true, NULL, &v->name, e) ||
         get_str(j, "build_number", path, false, "", &v->build_number, e) ||
         get_str(j, "hotfix_eligibility", path, false, "all", &v->eligibility, e) ||
@@ -381,7 +364,7 @@ static int parse_vendor(struct sim_fileservice *fs, const json_t *vendor, struct
     size_t i;
     json_t *it;
 
-    if (check_keys(vendor, keys, "vendor", e))
+    if (jsonx_check_keys(vendor, keys, "vendor", e))
         return e->code;
     if (pa && (!json_is_array(pa) || json_array_size(pa) > MAX_PATCHES))
         return err_set(e, PP_EINVAL, "vendor.patches: expected an array of at most %d patches",
@@ -416,7 +399,7 @@ static int parse_vendor(struct sim_fileservice *fs, const json_t *vendor, struct
         struct fs_client *c = &fs->clients[i];
         snprintf(path, sizeof(path), "vendor.client_ids[%zu]", i);
         fs->n_clients = i + 1;
-        if (check_keys(it, ck, path, e) ||
+        if (jsonx_check_keys(it, ck, path, e) ||
             get_str(it, "username", path, true, NULL, &c->username, e) ||
             get_str(it, "apikey", path, true, NULL, &c->apikey, e) ||
             get_bool(it, "support_contract", path, true, &c->contract, e))

@@ -13,24 +13,8 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/jsonx.h"
 #include "sim/internal.h"
-
-static int check_keys(const json_t *o, const char *const *keys, const char *path, struct err *e)
-{
-    if (!json_is_object(o))
-        return err_set(e, PP_EINVAL, "%s: expected an object", path);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)o, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; keys[i] && !ok; i++)
-            ok = strcmp(keys[i], k) == 0;
-        if (!ok)
-            return err_set(e, PP_EINVAL, "%s.%s: unknown field", path, k);
-    }
-    return 0;
-}
 
 static int get_str(const json_t *o, const char *k, const char *path, bool required, const char *def,
                    const char **out, struct err *e)
@@ -160,7 +144,7 @@ static int build_version(const json_t *pool_v, const json_t *host_v, const char 
             continue;
         char p[300];
         snprintf(p, sizeof(p), "%s%s", path, l == 0 ? ".version(pool)" : ".version");
-        if (check_keys(v, version_keys, p, e) != 0) {
+        if (jsonx_check_keys(v, version_keys, p, e) != 0) {
             xapi_value_free(m);
             return e ? e->code : PP_EINVAL;
         }
@@ -246,7 +230,7 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     int64_t mem, dom0mem;
     double cpus;
     bool enabled;
-    if (check_keys(jh, keys, path, e) || get_str(jh, "name", path, true, NULL, &name, e) ||
+    if (jsonx_check_keys(jh, keys, path, e) || get_str(jh, "name", path, true, NULL, &name, e) ||
         get_mem(jh, "memory", path, 256 * GIB, &mem, e) ||
         get_mem(jh, "dom0_memory", path, 4 * GIB, &dom0mem, e) ||
         get_num(jh, "cpus", path, 32, 1, &cpus, e) ||
@@ -359,7 +343,7 @@ static int make_sr(struct world *w, const json_t *j, const char *path, struct er
     bool shared;
     double size, used;
     const json_t *isos;
-    if (check_keys(j, keys, path, e) || get_str(j, "name", path, true, NULL, &name, e) ||
+    if (jsonx_check_keys(j, keys, path, e) || get_str(j, "name", path, true, NULL, &name, e) ||
         get_str(j, "type", path, false, "nfs", &type, e) ||
         get_str(j, "content_type", path, false, strcmp(type, "iso") ? "" : "iso", &ct, e) ||
         get_bool(j, "shared", path, false, &shared, e) ||
@@ -453,7 +437,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
     double vcpus;
     const json_t *disks;
     struct xapi_value *blocked;
-    if (check_keys(j, keys, path, e) || get_str(j, "name", path, true, NULL, &name, e) ||
+    if (jsonx_check_keys(j, keys, path, e) || get_str(j, "name", path, true, NULL, &name, e) ||
         get_mem(j, "memory", path, 4 * GIB, &mem, e) ||
         get_str(j, "power_state", path, false, "Running", &ps, e) ||
         get_str(j, "ha_restart_priority", path, false, "", &prio, e) ||
@@ -506,7 +490,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         const json_t *d = json_array_get(disks, i);
         double size;
         snprintf(p, sizeof(p), "%s.disks[%zu]", path, i);
-        if (check_keys(d, dkeys, p, e) || get_num(d, "size_gib", p, 20, 0, &size, e))
+        if (jsonx_check_keys(d, dkeys, p, e) || get_num(d, "size_gib", p, 20, 0, &size, e))
             return e ? e->code : PP_EINVAL;
         struct obj *sr = find_named(w, CL_SR, d, "sr", p, true, e);
         if (!sr)
@@ -532,7 +516,7 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         } else {
             static const char *const ckeys[] = {"sr", "iso", NULL};
             const char *iso;
-            if (check_keys(cd, ckeys, p, e) || get_str(cd, "iso", p, true, NULL, &iso, e))
+            if (jsonx_check_keys(cd, ckeys, p, e) || get_str(cd, "iso", p, true, NULL, &iso, e))
                 return e ? e->code : PP_EINVAL;
             struct obj *sr = find_named(w, CL_SR, cd, "sr", p, true, e);
             if (!sr)
@@ -575,7 +559,7 @@ static int make_update(struct world *w, const json_t *j, const char *path, struc
     const json_t *g, *applied, *lp_on;
     struct update_meta m;
     memset(&m, 0, sizeof(m));
-    if (check_keys(j, keys, path, e) || get_str(j, "uuid", path, true, NULL, &uuid, e) ||
+    if (jsonx_check_keys(j, keys, path, e) || get_str(j, "uuid", path, true, NULL, &uuid, e) ||
         get_str(j, "name_label", path, true, NULL, &nl, e) ||
         get_str(j, "name_description", path, false, "", &nd, e) ||
         get_str(j, "version", path, false, "1.0", &ver, e) ||
@@ -658,7 +642,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     const json_t *hosts, *srs, *vms, *upds;
     bool ha, lp_off;
     struct xapi_value *oc;
-    if (check_keys(jp, keys, path, e) || get_str(jp, "name", path, true, NULL, &name, e) ||
+    if (jsonx_check_keys(jp, keys, path, e) || get_str(jp, "name", path, true, NULL, &name, e) ||
         get_arr(jp, "hosts", path, &hosts, e) || get_arr(jp, "srs", path, &srs, e) ||
         get_arr(jp, "vms", path, &vms, e) || get_arr(jp, "updates", path, &upds, e) ||
         get_bool(jp, "ha_enabled", path, false, &ha, e) ||
@@ -775,7 +759,7 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
     double v[13];
     /* Defaults: shared/reference/xapi.md section 6 (estimates marked there). */
     struct timings *tm = &s->tm;
-    if (t && check_keys(t, keys, "timings", e))
+    if (t && jsonx_check_keys(t, keys, "timings", e))
         return e->code;
     const json_t *o = t ? t : json_object();
     int rc = get_num(o, "reboot_s", "timings", 300, 0, &v[0], e) ||
@@ -847,7 +831,7 @@ int sim_scenario_load(struct sim *s, const json_t *root, const struct sim_option
                                        "pools", "faults",       "description", "vendor",
                                        "users", "releases",     NULL};
     /* "vendor" belongs to the emulated vendor file service (fileservice.h). */
-    if (check_keys(root, keys, "scenario", e))
+    if (jsonx_check_keys(root, keys, "scenario", e))
         return e->code;
     const json_t *seed = json_object_get(root, "seed");
     if (seed && !json_is_integer(seed))
@@ -863,7 +847,7 @@ int sim_scenario_load(struct sim *s, const json_t *root, const struct sim_option
     const char *user = "root", *pass = "xenroot";
     if (cred) {
         static const char *const ck[] = {"username", "password", NULL};
-        if (check_keys(cred, ck, "credentials", e) ||
+        if (jsonx_check_keys(cred, ck, "credentials", e) ||
             get_str(cred, "username", "credentials", false, "root", &user, e) ||
             get_str(cred, "password", "credentials", false, "xenroot", &pass, e))
             return e->code;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/jsonx.h"
 #include "sim/internal.h"
 
 static const char *const fault_types[] = {
@@ -130,18 +131,8 @@ int sim_fault_parse(struct sim *s, const json_t *j, const char *where, struct fa
                                        "code", "params", "count", "armed_by", NULL};
     memset(f, 0, sizeof(*f));
     f->remaining = -1;
-    if (!json_is_object(j))
-        return err_set(e, PP_EINVAL, "%s: expected an object", where);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)j, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; keys[i]; i++)
-            ok = ok || strcmp(keys[i], k) == 0;
-        if (!ok)
-            return err_set(e, PP_EINVAL, "%s.%s: unknown field", where, k);
-    }
+    if (jsonx_check_keys(j, keys, where, e) != 0)
+        return e ? e->code : PP_EINVAL;
     if (copy_opt(j, "type", f->type, sizeof(f->type), where, e) != 0)
         return e ? e->code : PP_EINVAL;
     bool known = strcmp(f->type, "clear") == 0;

@@ -36,6 +36,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/jsonx.h"
 
 #define PLUGIN         "prepare_host_upgrade.py"
 #define MEDIA_BASE_DEF "http://127.0.0.2"
@@ -66,19 +67,7 @@ static int release_check_keys(const json_t *j, const char *path, struct err *e)
     static const char *const keys[] = {
         "name",          "product_version", "platform_version", "build_number", "xapi",      "xen",
         "product_brand", "api_major",       "api_minor",        "url",          "install_s", NULL};
-    if (!json_is_object(j))
-        return err_set(e, PP_EINVAL, "%s: expected an object", path);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)j, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; keys[i]; i++)
-            ok = ok || strcmp(keys[i], k) == 0;
-        if (!ok)
-            return err_set(e, PP_EINVAL, "%s.%s: unknown field", path, k);
-    }
-    return 0;
+    return jsonx_check_keys(j, keys, path, e);
 }
 
 /* The software_version keys a release sets (product_version_text from its major.minor, xapi_build

@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/jsonx.h"
 #include "sim/internal.h"
 
 static const char *const guidance_names[] = {
@@ -81,18 +82,8 @@ int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct e
                                         "hosts",
                                         "applied_on",
                                         NULL};
-    if (!json_is_object(repo))
-        return err_set(e, PP_EINVAL, "%s: expected an object", path);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)repo, k, v)
-    {
-        bool ok = false;
-        for (size_t i = 0; keys[i]; i++)
-            ok = ok || strcmp(keys[i], k) == 0;
-        if (!ok)
-            return err_set(e, PP_EINVAL, "%s.%s: unknown field", path, k);
-    }
+    if (jsonx_check_keys(repo, keys, path, e) != 0)
+        return PP_EINVAL;
     const json_t *ups = json_object_get(repo, "updates");
     if (ups && !json_is_array(ups))
         return err_set(e, PP_EINVAL, "%s.updates: expected an array", path);
@@ -100,15 +91,12 @@ int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct e
         char p[160];
         const json_t *u = json_array_get(ups, i);
         snprintf(p, sizeof(p), "%s.updates[%zu]", path, i);
-        if (!json_is_object(u))
-            return err_set(e, PP_EINVAL, "%s: expected an object", p);
+        if (jsonx_check_keys(u, ukeys, p, e) != 0)
+            return PP_EINVAL;
+        const char *k;
+        json_t *v;
         json_object_foreach((json_t *)u, k, v)
         {
-            bool ok = false;
-            for (size_t m = 0; ukeys[m]; m++)
-                ok = ok || strcmp(ukeys[m], k) == 0;
-            if (!ok)
-                return err_set(e, PP_EINVAL, "%s.%s: unknown field", p, k);
             if (strcmp(k, "guidance") && strcmp(k, "livepatch_guidance") &&
                 strcmp(k, "livepatch_on") && strcmp(k, "hosts") && strcmp(k, "applied_on") &&
                 !json_is_string(v))

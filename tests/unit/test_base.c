@@ -257,6 +257,29 @@ static void test_uuid(void **state)
     assert_false(uuid_is_valid("zzzzzzzz-0000-4000-8000-000000000000"));
 }
 
+/* jsonx_check_keys: every member known passes; the first unknown one and a non-object are named
+ * with their path. */
+static void test_jsonx_check_keys(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"name", "size", NULL};
+    struct err e = {0};
+    json_t *ok = json_pack("{s:s, s:i}", "name", "a", "size", 1);
+    json_t *bad = json_pack("{s:s, s:i}", "name", "a", "colour", 2);
+    json_t *arr = json_array();
+    json_t *empty = json_object();
+    assert_int_equal(jsonx_check_keys(ok, keys, "x", &e), 0);
+    assert_int_equal(jsonx_check_keys(empty, keys, "x", &e), 0);
+    assert_int_equal(jsonx_check_keys(bad, keys, "pools[1]", &e), PP_EINVAL);
+    assert_string_equal(e.msg, "pools[1].colour: unknown field");
+    assert_int_equal(jsonx_check_keys(arr, keys, "hosts[0]", &e), PP_EINVAL);
+    assert_string_equal(e.msg, "hosts[0]: expected an object");
+    json_decref(ok);
+    json_decref(bad);
+    json_decref(arr);
+    json_decref(empty);
+}
+
 static void test_jsonx_limits_and_errors(void **state)
 {
     json_t *v = NULL;
@@ -356,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_rng_deterministic),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_jsonx_limits_and_errors),
+        cmocka_unit_test(test_jsonx_check_keys),
         cmocka_unit_test(test_vec),
     };
     return cmocka_run_group_tests_name("base", tests, NULL, NULL);
