@@ -158,14 +158,25 @@ function settingsCard(checking, settings) {
       setText(status, 'Client ID imported from ' + f.name + '.');
       announce('Client ID imported.');
     }) });
-  const pol = h('select', { id: 'default-policy', onchange: (ev) => { setDefaultPolicy(ev.target.value); announce('Default policy saved.'); } },
-    h('option', { value: 'return', selected: defaultPolicy() === 'return' }, 'Return VMs to their home hosts'),
-    h('option', { value: 'minimal', selected: defaultPolicy() === 'minimal' }, 'Minimal migrations'));
+  const polStatus = h('span', { class: 'small', id: 'default-policy-status', role: 'status' });
+  // the daemon's setting (GET / PUT /settings default_policy): plans that name no policy get it
+  const cur = settings && settings.default_policy ? settings.default_policy : defaultPolicy();
+  const pol = h('select', { id: 'default-policy', disabled: !settings, onchange: (ev) => guarded(async () => {
+    const out = await api('PUT', '/settings', { default_policy: ev.target.value });
+    setDefaultPolicy(out.default_policy);
+    const t = 'Saved: plans without a policy ' + (out.default_policy === 'minimal' ? 'leave VMs where they land (minimal migrations).'
+      : 'return VMs to their home hosts.');
+    setText(polStatus, t);
+    announce(t);
+  }) },
+  h('option', { value: 'return', selected: cur === 'return' }, 'Return VMs to their home hosts'),
+  h('option', { value: 'minimal', selected: cur === 'minimal' }, 'Minimal migrations'));
   const ck = checking || {};
   return h('section', { class: 'card', id: 'settings' }, h('h3', {}, 'Settings'),
     h('div', { class: 'fields' },
       h('span', { class: 'field' }, h('label', { for: 'client-id-file' }, 'Import the client ID file (xencenter_client_id.json)'), file),
-      h('span', { class: 'field' }, h('label', { for: 'default-policy' }, 'Default VM placement policy (this browser)'), pol),
+      h('span', { class: 'field' }, h('label', { for: 'default-policy' }, 'Default VM placement policy after updates'),
+        h('span', {}, pol, ' ', polStatus)),
       intervalForm(settings, checking)),
     status,
     h('p', { class: 'small' }, 'Update checks: ', ck.automatic ? `automatic, every ${intervalHours(ck.interval_s || 0)} h` : 'automatic checking is off',

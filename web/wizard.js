@@ -11,8 +11,9 @@ import { h, show, banner, table, duration, names, uid, errorText, makeNamer, ann
 export const STEPS = ['Select Update', 'Select Servers', 'Prechecks', 'Update Mode', 'Review', 'Install', 'Finish'];
 
 const PREF_POLICY = 'poolpatch.defaultPolicy';
-// The engine's default policy is `return` (VMs go back to their home hosts); a browser that chose
-// `minimal` in Settings keeps it.
+// The wizard starts with the daemon's default policy (GET /settings default_policy, set in
+// Settings; `return` unless changed).  The last value read is kept in this browser for a daemon
+// that does not answer it.
 export const defaultPolicy = () => (localStorage.getItem(PREF_POLICY) === 'minimal' ? 'minimal' : 'return');
 export const setDefaultPolicy = (p) => localStorage.setItem(PREF_POLICY, p === 'minimal' ? 'minimal' : 'return');
 
@@ -101,6 +102,11 @@ async function loadData() {
 }
 
 export async function viewWizard(q) {
+  const fresher = !wiz || q.get('new') === '1' || q.get('update');
+  if (fresher) {
+    const st = await api('GET', '/settings').catch(() => null);
+    if (st && st.default_policy) setDefaultPolicy(st.default_policy);
+  }
   if (!wiz || q.get('new') === '1') wiz = fresh();
   if (q.get('update')) { wiz = fresh(); wiz.mode = 'chosen'; wiz.chosen.add(q.get('update')); }
   wiz.data = await loadData();

@@ -215,8 +215,9 @@ struct api_settings {
     unsigned max_per_ip;        /* connections per client address */
     char log_level[16];         /* "" = default */
     char log_file[1024];
-    char log_format[8];   /* "text" (default) or "json" */
-    int check_interval_s; /* -1 = the engine's setting / default */
+    char log_format[8];     /* "text" (default) or "json" */
+    int check_interval_s;   /* -1 = the engine's setting / default */
+    char default_policy[8]; /* "return" / "minimal"; "" = the engine's stored setting */
     unsigned max_connections;
     unsigned conn_timeout_s;
     size_t max_body;

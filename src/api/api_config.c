@@ -209,13 +209,19 @@ int api_settings_set(struct api_settings *s, const char *key, const char *value,
     }
     if (str_eq(key, "clock_scale") || str_eq(key, "clock_start"))
         return set_clock(s, key, value, e);
+    if (str_eq(key, "default_policy")) {
+        /* the VM placement policy of update plans that name none (PUT /settings changes it) */
+        if (str_eq(value, "return") || str_eq(value, "minimal"))
+            return set_str(s->default_policy, sizeof s->default_policy, key, value, e);
+        return err_set(e, PP_EINVAL, "default_policy: '%s' is not one of return, minimal", value);
+    }
     return err_set(
         e, PP_EINVAL,
         "unknown setting '%s' (known: listen, db, token_file, web_root, catalog_url, "
         "check_interval, log_level, log_file, log_format, max_connections, connection_timeout, "
         "max_body, request_timeout, host_return_timeout, vendor_origins, "
         "read_token_file, server_names, max_per_ip, webhook_retry_base, ca_bundle, max_upload, "
-        "update_file_dir, clock_scale, clock_start)",
+        "update_file_dir, clock_scale, clock_start, default_policy)",
         key);
 }
 

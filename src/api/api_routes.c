@@ -177,8 +177,10 @@ int api_unpack_failed(const json_error_t *je, struct err *e)
     return unpack_failed(je, e);
 }
 
-/* Body of POST /plans and /rollouts.  Strings stay borrowed from body. */
-static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err *e)
+/* Body of POST /plans and /rollouts; a request without "policy" gets def (the engine's default
+ * policy setting).  Strings stay borrowed from body. */
+static int parse_plan_req(json_t *body, struct engine_plan_req *req, enum engine_policy def,
+                          struct err *e)
 {
     json_t *pools = NULL, *automated = NULL, *updates = NULL, *file = NULL, *policy = NULL,
            *stay = NULL, *maxp = NULL, *hosts = NULL, *manual = NULL;
@@ -207,7 +209,9 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, struct err 
         goto fail;
     if ((rc = want_string("policy", policy, false, &pol, e)) != 0)
         goto fail;
-    if (!pol || str_eq(pol, "return")) /* the default: VMs back home */
+    if (!pol) /* the default policy setting (return unless changed: VMs back home) */
+        req->policy = def;
+    else if (str_eq(pol, "return"))
         req->policy = ENGINE_POLICY_RETURN;
     else if (str_eq(pol, "minimal"))
         req->policy = ENGINE_POLICY_MINIMAL;
@@ -527,7 +531,8 @@ static void plan_or_start(struct api_call *x, bool start)
         api_answer_err(x, e.code, &e);
         return;
     }
-    if ((rc = parse_plan_req(body, &req, &e)) == 0) {
+    if ((rc = parse_plan_req(body, &req, engine_default_policy(api_server_engine(x->srv)), &e)) ==
+        0) {
         rc = start ? engine_rollout_start(api_server_engine(x->srv), &req, &id, &e)
                    : engine_plan(api_server_engine(x->srv), &req, &out, &e);
         free((void *)req.pools);
@@ -598,7 +603,9 @@ static void h_client_id(struct api_call *x)
 static json_t *settings_json(struct api_call *x)
 {
     int iv = engine_check_interval(api_server_engine(x->srv));
-    return json_pack("{s:i, s:b}", "check_interval_s", iv, "automatic_checks", iv > 0);
+    bool minimal = engine_default_policy(api_server_engine(x->srv)) == ENGINE_POLICY_MINIMAL;
+    return json_pack("{s:i, s:b, s:s}", "check_interval_s", iv, "automatic_checks", iv > 0,
+                     "default_policy", minimal ? "minimal" : "return");
 }
 
 static void h_settings(struct api_call *x)
@@ -608,27 +615,46 @@ static void h_settings(struct api_call *x)
     json_decref(v);
 }
 
-/* PUT /settings {"check_interval_s": N}: 0 turns automatic checks off; the answer is GET's. */
+/* The body of PUT /settings checked whole, then applied: nothing changes when a field is bad. */
+static int settings_put(struct api_call *x, json_t *body, struct err *e)
+{
+    json_t *jiv = NULL, *jpol = NULL;
+    json_error_t je;
+    const char *pol = NULL;
+    int rc;
+
+    if (json_unpack_ex(body, &je, JSON_STRICT, "{s?o s?o}", "check_interval_s", &jiv,
+                       "default_policy", &jpol) != 0)
+        return unpack_failed(&je, e);
+    if (!jiv && !jpol)
+        return err_set(e, PP_EINVAL, "request body: give check_interval_s and / or default_policy");
+    if (jiv && !json_is_integer(jiv))
+        return err_set(e, PP_EINVAL, "check_interval_s: expected whole seconds (0 = off)");
+    if (jiv &&
+        (json_integer_value(jiv) < 0 || json_integer_value(jiv) > ENGINE_CHECK_INTERVAL_MAX_S))
+        return err_set(e, PP_EINVAL,
+                       "check_interval_s: %lld is out of range (0 = off, or 1 to %d seconds)",
+                       (long long)json_integer_value(jiv), ENGINE_CHECK_INTERVAL_MAX_S);
+    if (jpol &&
+        (!(pol = json_string_value(jpol)) || (!str_eq(pol, "return") && !str_eq(pol, "minimal"))))
+        return err_set(e, PP_EINVAL, "default_policy: expected \"return\" or \"minimal\"");
+    if (jiv && (rc = engine_set_check_interval(api_server_engine(x->srv),
+                                               (int)json_integer_value(jiv), e)) != 0)
+        return rc;
+    if (pol)
+        return engine_set_default_policy(
+            api_server_engine(x->srv),
+            str_eq(pol, "minimal") ? ENGINE_POLICY_MINIMAL : ENGINE_POLICY_RETURN, e);
+    return 0;
+}
+
+/* PUT /settings {"check_interval_s"?: N, "default_policy"?: P}: the answer is GET's. */
 static void h_settings_set(struct api_call *x)
 {
     struct err e = {0};
-    json_t *body = parse_body(x, false, &e), *jiv = NULL;
-    json_error_t je;
-    int rc = body ? 0 : e.code;
+    json_t *body = parse_body(x, false, &e);
+    int rc = body ? settings_put(x, body, &e) : e.code;
 
-    if (rc == 0 && json_unpack_ex(body, &je, JSON_STRICT, "{s?o}", "check_interval_s", &jiv) != 0)
-        rc = unpack_failed(&je, &e);
-    if (rc == 0 && !jiv)
-        rc = err_set(&e, PP_EINVAL, "request body: check_interval_s is required");
-    if (rc == 0 && !json_is_integer(jiv))
-        rc = err_set(&e, PP_EINVAL, "check_interval_s: expected whole seconds (0 = off)");
-    if (rc == 0 &&
-        (json_integer_value(jiv) < 0 || json_integer_value(jiv) > ENGINE_CHECK_INTERVAL_MAX_S))
-        rc = err_set(&e, PP_EINVAL,
-                     "check_interval_s: %lld is out of range (0 = off, or 1 to %d seconds)",
-                     (long long)json_integer_value(jiv), ENGINE_CHECK_INTERVAL_MAX_S);
-    if (rc == 0)
-        rc = engine_set_check_interval(api_server_engine(x->srv), (int)json_integer_value(jiv), &e);
     json_decref(body);
     answer_out(x, rc, 200, rc ? NULL : settings_json(x), &e);
 }

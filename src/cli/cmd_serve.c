@@ -40,8 +40,8 @@ static const char SERVE_USAGE[] =
     "catalog_url, vendor_origins, server_names, check_interval, log_level, log_file, log_format,\n"
     "max_connections, max_per_ip, connection_timeout, max_body, request_timeout,\n"
     "host_return_timeout, webhook_retry_base, ca_bundle, max_upload, update_file_dir,\n"
-    "clock_scale, clock_start.  Options override the file (clock_scale and clock_start are for\n"
-    "tests: docs/windows.md).  See docs/rest-api.md and docs/security.md.\n";
+    "clock_scale, clock_start, default_policy.  Options override the file (clock_scale and\n"
+    "clock_start are for tests: docs/windows.md).  See docs/rest-api.md and docs/security.md.\n";
 
 /* Make the folder holding path (0700). */
 static int make_parent(const char *path, struct err *e)
@@ -275,6 +275,7 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
         .catalog_url = s->catalog_url[0] ? s->catalog_url : NULL,
         .vendor_origins = s->vendor_origins[0] ? s->vendor_origins : NULL,
         .check_interval_s = s->check_interval_s,
+        .default_policy = s->default_policy[0] ? s->default_policy : NULL,
         .request_timeout_ms = s->request_timeout_ms,
         .host_return_timeout_s = s->host_return_timeout_s,
         .webhook_retry_base_s = s->webhook_retry_base_s,

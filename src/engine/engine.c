@@ -71,6 +71,7 @@ enum req_kind {
     R_DOWNLOAD_NEEDED,
     R_CDN_SYNC,
     R_SET_CHECK_INTERVAL,
+    R_SET_DEFAULT_POLICY,
 };
 
 /* A copied engine_plan_req. */
@@ -113,7 +114,7 @@ struct eng_req {
     struct fetch_result fetched;
     bool not_modified;
     int fetch_rc;  /* R_CATALOG_PUT: the fetch failed with this code and err */
-    int seconds;   /* R_SET_CHECK_INTERVAL */
+    int seconds;   /* R_SET_CHECK_INTERVAL; R_SET_DEFAULT_POLICY: the enum engine_policy */
     json_t *files; /* R_ROLLOUT_START / R_DOWNLOAD_DONE: [{uuid, path}] */
     /* results */
     int rc;
@@ -1758,6 +1759,7 @@ static void handle_host_forget(struct engine *eng, struct eng_req *r)
 
 static void handle_client_id(struct engine *eng, struct eng_req *r);
 static void handle_set_check_interval(struct engine *eng, struct eng_req *r);
+static void handle_set_default_policy(struct engine *eng, struct eng_req *r);
 
 /* ------------------------------------------------------------------ the engine thread */
 
@@ -1785,6 +1787,8 @@ const struct eng_req_kind engine_req_kinds[] = {
     [R_DOWNLOAD_NEEDED] = {R_DOWNLOAD_NEEDED, "download_needed", handle_download_needed},
     [R_SET_CHECK_INTERVAL] = {R_SET_CHECK_INTERVAL, "set_check_interval",
                               handle_set_check_interval},
+    [R_SET_DEFAULT_POLICY] = {R_SET_DEFAULT_POLICY, "set_default_policy",
+                              handle_set_default_policy},
 };
 const size_t engine_n_req_kinds = sizeof(engine_req_kinds) / sizeof(engine_req_kinds[0]);
 
@@ -1929,6 +1933,27 @@ static void *checker_main(void *arg)
     return NULL;
 }
 
+/* The default policy at the start: the settings file's (cfg_policy) wins, else the stored one
+ * (ENGINE_KEY_DEFAULT_POLICY), else return.  A value that is neither is PP_EPARSE. */
+static int load_default_policy(struct engine *eng, const char *cfg_policy, struct err *e)
+{
+    char *v = NULL;
+
+    if (cfg_policy)
+        v = xstrdup(cfg_policy);
+    else if (store_setting_get_str(eng->store, ENGINE_KEY_DEFAULT_POLICY, "return", &v, e) != 0)
+        return e ? e->code : PP_EDB;
+    int rc = 0;
+    if (str_eq(v, "minimal"))
+        eng->default_policy = ENGINE_POLICY_MINIMAL;
+    else if (str_eq(v, "return"))
+        eng->default_policy = ENGINE_POLICY_RETURN;
+    else
+        rc = err_set(e, PP_EPARSE, "setting %s: '%s' is not minimal or return",
+                     ENGINE_KEY_DEFAULT_POLICY, v);
+    free(v);
+    return rc;
+}
 /* Create an engine (see engine.h). */
 int engine_new(const struct engine_config *cfg, struct engine **out, struct err *e)
 {
@@ -1979,6 +2004,8 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
         }
         eng->check_interval_s = on ? (int)iv : 0;
     }
+    if ((rc = load_default_policy(eng, cfg->default_policy, e)) != 0)
+        goto fail;
     {
         char *dl = xasprintf("%s/downloads", eng->data_dir);
         if (mkdir(dl, 0700) != 0 && errno != EEXIST) {
@@ -2447,6 +2474,36 @@ int engine_set_check_interval(struct engine *eng, int seconds, struct err *e)
 int engine_check_interval(struct engine *eng)
 {
     return eng->check_interval_s;
+}
+
+/* R_SET_DEFAULT_POLICY: stored, then in force (engine thread). */
+static void handle_set_default_policy(struct engine *eng, struct eng_req *r)
+{
+    int rc = store_setting_set(eng->store, ENGINE_KEY_DEFAULT_POLICY,
+                               r->seconds == ENGINE_POLICY_MINIMAL ? "minimal" : "return", &r->err);
+    if (rc == 0) {
+        eng->default_policy = r->seconds;
+        log_info(LOG_MOD, "default policy: %s",
+                 r->seconds == ENGINE_POLICY_MINIMAL ? "minimal" : "return");
+    }
+    req_finish(eng, r, rc);
+}
+
+/* Set the default policy (see engine.h). */
+int engine_set_default_policy(struct engine *eng, enum engine_policy policy, struct err *e)
+{
+    if (policy != ENGINE_POLICY_RETURN && policy != ENGINE_POLICY_MINIMAL)
+        return err_set(e, PP_EINVAL, "default_policy: not minimal or return");
+    struct eng_req *r = req_new(R_SET_DEFAULT_POLICY);
+    r->seconds = (int)policy;
+    return req_run(eng, r, NULL, e);
+}
+
+/* The default policy in force (see engine.h). */
+enum engine_policy engine_default_policy(struct engine *eng)
+{
+    return eng->default_policy == ENGINE_POLICY_MINIMAL ? ENGINE_POLICY_MINIMAL
+                                                        : ENGINE_POLICY_RETURN;
 }
 
 /* Download update files into the cache (see engine.h).  Downloads run on the caller's thread. */

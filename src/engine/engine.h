@@ -32,6 +32,8 @@ struct engine_config {
     const char *vendor_origins; /* origins that may get the client ID (comma separated); NULL =
                                    the vendor's file service (docs/security.md) */
     int check_interval_s;       /* periodic update checks; 0 = off; <0 = setting / default */
+    const char *default_policy; /* "return" / "minimal": the policy of plan requests without
+                                   one (settings file); NULL = the stored setting, else return */
     int request_timeout_ms;     /* how long a request waits for the engine thread (0 = 30 s) */
     int host_return_timeout_s;  /* how long a rebooted host may take to come back before the
                                    rollout halts (0 = 20 min, XO's restartHostTimeout) */
@@ -163,6 +165,19 @@ int engine_updates_download(struct engine *eng, const char *const *ids, size_t n
 /* ---- plans and rollouts ---- */
 /* RETURN is the default (zero): VMs go back home, as XenCenter's wizard does. */
 enum engine_policy { ENGINE_POLICY_RETURN = 0, ENGINE_POLICY_MINIMAL = 1 };
+
+/*
+ * The default VM placement policy of update plans: the policy of a plan request (POST /plans,
+ * /rollouts, the CLI's plan / apply, the wizard) that names none.  Stored in the database
+ * (ENGINE_KEY_DEFAULT_POLICY) and in force at once; a default_policy in the settings file wins
+ * again at the next start.  Upgrades keep their own default (minimal, docs/upgrade.md).  PP_EINVAL
+ * for a value that is no policy.  Any thread (the setter waits for the engine thread).
+ */
+#define ENGINE_KEY_DEFAULT_POLICY "plan.default_policy" /* "return" or "minimal" */
+int engine_set_default_policy(struct engine *eng, enum engine_policy policy, struct err *e);
+/* The default policy in force.  Any thread. */
+enum engine_policy engine_default_policy(struct engine *eng);
+
 struct engine_plan_req {
     const char *const *pools; /* pool names; n_pools == 0 means every pool */
     size_t n_pools;

@@ -89,6 +89,7 @@ struct engine {
     char *catalog_url;            /* configured override, or NULL = store setting */
     char *vendor_origins;         /* client-ID allow-list, or NULL = FETCH_DEFAULT_VENDOR_ORIGINS */
     _Atomic int check_interval_s; /* 0 = automatic checks off; set by engine_set_check_interval */
+    _Atomic int default_policy;   /* enum engine_policy of a plan request without one */
     unsigned check_gen;           /* under qlock: bumped when the interval changes */
     int64_t file_max_bytes;       /* update files (engine_files.c); 0 = default */
     char *file_dir;               /* configured update file directory, or NULL */

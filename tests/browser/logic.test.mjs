@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
 const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
-const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase } = await load('rollout.js');
+const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase, stateWords, findingLines } = await load('rollout.js');
 const { planRequest, stepProblem, hostMigrations, poolBlocked, defaultPolicy, setDefaultPolicy, pickedHosts } = await load('wizard.js');
 const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
 
@@ -198,4 +198,18 @@ test('the wizard asks for manual post-update tasks only when ticked', () => {
   assert.equal('manual_post_tasks' in planRequest(w), false);
   w.manual = true;
   assert.equal(planRequest(w).manual_post_tasks, true);
+});
+
+test('cancel_failed: its own words; findings listed by pool and object, by name', () => {
+  assert.equal(stateWords('cancel_failed'), 'cancel failed');
+  assert.notEqual(stateWords('cancel_failed'), stateWords('cancelled'));
+  assert.equal(stateWords('done'), 'done');
+  const namer = makeNamer({ pools: [{ hosts: [{ ref: 'OpaqueRef:0a2', name: 'small-2' }] }] }, []);
+  const lines = findingLines({ findings: [
+    { pool: 'p', code: 'HOST_NOT_LIVE', object: 'small-2', message: 'down', action: 'power it on' },
+    { pool: 'p', code: 'HOST_DISABLED', ref: 'OpaqueRef:0a2', message: 'OpaqueRef:0a2 is disabled', action: '' },
+    { pool: 'a', code: 'HA_OFF', object: 'a', message: 'HA is off' }] }, namer);
+  assert.deepEqual(lines.map((f) => [f.pool, f.object, f.code]), [['a', 'a', 'HA_OFF'], ['p', 'small-2', 'HOST_NOT_LIVE'], ['p', 'small-2', 'HOST_DISABLED']]);
+  assert.equal(lines[2].text, 'small-2 is disabled');
+  assert.deepEqual(findingLines({}), []);
 });

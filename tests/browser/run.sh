@@ -54,6 +54,8 @@ extra_sim() {
 }
 # scenarios/small.json for the cancel that fails (a host that never returns from its reboot)
 extra_sim CF_POOL_URL sim-cf "$SRCDIR/scenarios/small.json" 127.0.47.30 60
+# scenarios/small.json for a rollout with the default policy set to minimal in Settings
+extra_sim POL_POOL_URL sim-pol "$SRCDIR/scenarios/small.json" 127.0.47.40 120
 
 export SERVE_URL CHROMIUM
 export SERVE_TOKEN_VALUE

@@ -435,6 +435,59 @@ try {
     check((await api('GET', '/settings')).check_interval_s === 0, 'turned off again');
   });
 
+  await step(page, 'default policy set in settings and used by the wizard', async () => {
+    // scenarios/small.json on its own simulator: a rollout of it judged from the simulator
+    const base = process.env.POL_POOL_URL;
+    await api('POST', '/pools', { name: 'pol-small', url: base, username: 'root', password: 'xenroot' });
+    await api('POST', '/updates/check', {});
+    check((await api('GET', '/settings')).default_policy === 'return', 'the daemon starts with policy return');
+    await gotoHash(page, '#/pools', '#default-policy');
+    check(await page.inputValue('#default-policy') === 'return', 'Settings shows return');
+    await page.selectOption('#default-policy', 'minimal');
+    await page.waitForSelector('#default-policy-status:has-text("minimal migrations")');
+    check((await api('GET', '/settings')).default_policy === 'minimal', 'the daemon has minimal');
+    const dry = await api('POST', '/plans', { pools: ['pol-small'], automated: true });
+    check(dry.policy === 'minimal', 'a plan request without a policy gets the default: ' + dry.policy);
+    await snap(page, 'settings-default-policy');
+    // the wizard starts with it
+    await gotoHash(page, '#/install?new=1', '#wizard-heading:has-text("Select Update")');
+    await page.check('input[value=automated]');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Select Servers")');
+    await page.check('.pool-pick[data-pool="pol-small"] > input[type=checkbox]');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Prechecks")', { timeout: 60000 });
+    if (await page.isEnabled('#resolve-all')) await page.click('#resolve-all');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Update Mode")');
+    await page.click('#wizard-next');
+    await page.waitForSelector('#wizard-heading:has-text("Review")');
+    check((await page.textContent('#main')).includes('Policy: minimal migrations'), 'the wizard plans with the default minimal');
+    const migs = await page.$$eval('li.migration', (l) => l.length);
+    check(migs === dry.pools[0].totals.migrations, `the wizard's migrations ${migs} = the API's minimal plan's ${dry.pools[0].totals.migrations}`);
+    const before = await simAt(base, '/sim/state');
+    const home = Object.fromEntries(before.pools[0].hosts.flatMap((x) => (x.resident_vms || []).map((v) => [v, x.name])));
+    await page.click('#wizard-next');
+    await page.waitForSelector('#rollout-header');
+    const id = (await newestRollout()).id;
+    const samples = await followAndCompare(page, id, 240);
+    check(samples[samples.length - 1].state === 'done', 'the rollout ended ' + samples[samples.length - 1].state);
+    // minimal: VMs are not taken back home (with return every VM would end on its own host)
+    const st = await simAt(base, '/sim/state');
+    const now = Object.fromEntries(st.pools[0].hosts.flatMap((x) => (x.resident_vms || []).map((v) => [v, x.name])));
+    check(Object.keys(now).sort().join() === Object.keys(home).sort().join(), 'every VM running once');
+    const moved = Object.keys(home).filter((v) => now[v] !== home[v]);
+    check(moved.length > 0, 'policy minimal: some VM stays where it landed: ' + JSON.stringify(now));
+    for (const x of st.pools[0].hosts) check(x.enabled, x.name + ' enabled');
+    // back to return through Settings (the later steps plan with it)
+    await gotoHash(page, '#/pools', '#default-policy');
+    check(await page.inputValue('#default-policy') === 'minimal', 'Settings shows the stored minimal');
+    await page.selectOption('#default-policy', 'return');
+    await page.waitForSelector('#default-policy-status:has-text("return VMs")');
+    check((await api('GET', '/settings')).default_policy === 'return', 'back to return');
+    await api('DELETE', '/pools/pol-small');
+  });
+
   await step(page, 'add an https pool after confirming its fingerprint', async () => {
     await gotoHash(page, '#/pools', '#pools-table');
     await page.fill('#pool-name', 'tls-small');

@@ -4,7 +4,9 @@
 # interval) in the UI"): PUT /api/v1/settings on a daemon started with checking off makes it check
 # the catalog by itself (seen on the wire by tests/e2e/catalog_proxy.py, not in the daemon's
 # word), 0 turns checking off again, the value is stored (a restart without --check-interval
-# keeps it), bad values are refused naming the field, the read-only token is refused.
+# keeps it), bad values are refused naming the field, the read-only token is refused; the default
+# policy (PUT {"default_policy"}) is what plans without a policy get (REST and the CLI), stored
+# across a restart, and a default_policy in the settings file wins at a start.
 . "$(dirname "$0")/lib.sh"
 
 start_sim "$SRCDIR/scenarios/small.json" --base-address 127.0.46.10 --time-scale 600
@@ -65,6 +67,45 @@ assert_eq 43200 "$(jq .check_interval_s <<<"$API_BODY")" "interval after a resta
 pp_ok updates --json
 assert_eq 43200 "$(jq .checking.interval_s <<<"$PP_OUT")" "the views' interval after a restart"
 pass "the interval set through the API is stored"
+
+# -- the default policy: plans that name none use it; stored; the settings file wins at a start
+echo xenroot >"$E2E_TMP/pw"
+pp_ok pool add small-pool --url "$(sim_master_url small-pool)" --user root --password-file "$E2E_TMP/pw"
+pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
+pp_ok updates check
+api GET /api/v1/settings
+assert_eq return "$(jq -r .default_policy <<<"$API_BODY")" "the default policy at first"
+back() { jq '[.pools[].hosts[].actions[] | select(.kind == "migrate_back")] | length' <<<"$1"; }
+api POST /api/v1/plans '{}'
+assert_eq return "$(jq -r .policy <<<"$API_BODY")" "a plan without a policy, default return"
+[ "$(back "$API_BODY")" -gt 0 ] || fail "policy return plans no migrate_back: the checks below prove nothing"
+for body in '{"default_policy":"fast"}' '{"default_policy":true}' '{"check_interval_s":60,"default_policy":"x"}'; do
+    api PUT /api/v1/settings "$body"
+    assert_eq 400 "$API_CODE" "PUT /settings $body"
+    assert_contains "$(jq -r .error.message <<<"$API_BODY")" "default_policy" "the refusal of $body names the field"
+done
+api GET /api/v1/settings
+assert_eq "43200 return" "$(jq -r '"\(.check_interval_s) \(.default_policy)"' <<<"$API_BODY")" "nothing changed by the refusals"
+api PUT /api/v1/settings '{"default_policy":"minimal"}'
+assert_eq 200 "$API_CODE" "PUT /settings default_policy minimal"
+assert_eq "43200 minimal" "$(jq -r '"\(.check_interval_s) \(.default_policy)"' <<<"$API_BODY")" "the answer"
+api POST /api/v1/plans '{}'
+assert_eq minimal "$(jq -r .policy <<<"$API_BODY")" "a plan without a policy after the change"
+assert_eq 0 "$(back "$API_BODY")" "migrations home planned with the default minimal"
+pp_ok plan --json
+assert_eq minimal "$(jq -r .policy <<<"$PP_OUT")" "poolpatch plan without --policy"
+pp_ok plan --policy return --json
+assert_eq return "$(jq -r .policy <<<"$PP_OUT")" "poolpatch plan --policy return wins over the default"
+stop_serve
+SERVE_CHECK_INTERVAL='' start_serve --catalog-url "$CAT"
+api GET /api/v1/settings
+assert_eq minimal "$(jq -r .default_policy <<<"$API_BODY")" "the default policy after a restart"
+printf 'default_policy = return\n' >"$E2E_TMP/policy.conf"
+stop_serve
+SERVE_CHECK_INTERVAL='' start_serve --catalog-url "$CAT" --config "$E2E_TMP/policy.conf"
+api GET /api/v1/settings
+assert_eq return "$(jq -r .default_policy <<<"$API_BODY")" "the settings file's default_policy wins at a start"
+pass "the default policy: used by plans without one (REST and CLI), stored, refused when bad, the settings file wins"
 
 # -- the read-only token may read it, not change it
 echo "read-only-token-for-settings-0123456789" >"$E2E_TMP/ro"

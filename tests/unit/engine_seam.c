@@ -21,6 +21,8 @@ static pthread_mutex_t seam_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct seam_state seam;
 
+static enum engine_policy seam_default_policy = ENGINE_POLICY_RETURN;
+
 void seam_reset(void)
 {
     json_decref(seam.answer);
@@ -30,6 +32,7 @@ void seam_reset(void)
     free(seam.last_id);
     json_decref(seam.last_req);
     memset(&seam, 0, sizeof seam);
+    seam_default_policy = ENGINE_POLICY_RETURN;
 }
 
 static int reply_locked(const char *call, json_t **out, struct err *e);
@@ -221,6 +224,21 @@ int engine_check_interval(struct engine *eng)
 {
     (void)eng;
     return seam_check_interval;
+}
+
+int engine_set_default_policy(struct engine *eng, enum engine_policy policy, struct err *e)
+{
+    (void)eng;
+    int rc = reply("set_default_policy", NULL, e);
+    if (rc == 0)
+        seam_default_policy = policy;
+    return rc;
+}
+
+enum engine_policy engine_default_policy(struct engine *eng)
+{
+    (void)eng;
+    return seam_default_policy;
 }
 
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)

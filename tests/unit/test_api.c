@@ -369,10 +369,13 @@ static void test_settings_file(void **state)
     snprintf(path, sizeof path, "%s/poolpatch.conf", dir);
     write_file(path,
                "# poolpatch daemon\n\nlisten = 127.0.0.2:9000\n  db=/tmp/x.db  \n"
-               "check_interval = 0\nmax_body = 2048\nlog_level = info\n",
+               "check_interval = 0\nmax_body = 2048\nlog_level = info\n"
+               "default_policy = minimal\n",
                0600);
     api_settings_defaults(&s);
+    assert_string_equal(s.default_policy, "");
     assert_int_equal(api_settings_load(&s, path, &e), 0);
+    assert_string_equal(s.default_policy, "minimal");
     assert_string_equal(s.listen, "127.0.0.2:9000");
     assert_string_equal(s.db, "/tmp/x.db");
     assert_int_equal(s.check_interval_s, 0);
@@ -384,6 +387,10 @@ static void test_settings_file(void **state)
     char want[160];
     snprintf(want, sizeof want, "%s:2: unknown setting 'bogus'", path);
     assert_non_null(strstr(e.msg, want));
+
+    write_file(path, "default_policy = fast\n", 0600);
+    assert_int_equal(api_settings_load(&s, path, &e), PP_EPARSE);
+    assert_non_null(strstr(e.msg, ":1: default_policy: 'fast' is not one of return, minimal"));
 
     write_file(path, "max_body = lots\n", 0600);
     assert_int_equal(api_settings_load(&s, path, &e), PP_EPARSE);
@@ -1395,8 +1402,12 @@ static void test_settings_route(void **state)
         {"{\"check_interval_s\":2592001}", "out of range"},
         {"{\"check_interval_s\":\"3600\"}", "whole seconds"},
         {"{\"check_interval_s\":1.5}", "whole seconds"},
-        {"{}", "check_interval_s is required"},
+        {"{}", "give check_interval_s and / or default_policy"},
         {"{\"check_interval_s\":60,\"color\":1}", "unknown field(s): color"},
+        {"{\"default_policy\":\"fast\"}", "default_policy: expected \"return\" or \"minimal\""},
+        {"{\"default_policy\":1}", "default_policy: expected"},
+        /* checked whole: a bad policy keeps a good interval from being applied */
+        {"{\"check_interval_s\":60,\"default_policy\":\"all\"}", "default_policy"},
     };
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1420,6 +1431,28 @@ static void test_settings_route(void **state)
     http(fx, "PUT", "/api/v1/settings", bearer(), "{\"check_interval_s\":0}", NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "false"));
+    resp_free(&r);
+    /* the default policy: stored by the engine, answered by GET, used by plan requests without
+     * a policy of their own */
+    http(fx, "PUT", "/api/v1/settings", bearer(), "{\"default_policy\":\"minimal\"}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    v = json_loads(r.body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(v, "default_policy")), "minimal");
+    json_decref(v);
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"p\"]}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "minimal");
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"p\"],\"policy\":\"return\"}", NULL,
+         &r);
+    assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "return");
+    resp_free(&r);
+    http(fx, "PUT", "/api/v1/settings", bearer(), "{\"default_policy\":\"return\"}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    http(fx, "POST", "/api/v1/plans", bearer(), "{\"pools\":[\"p\"]}", NULL, &r);
+    assert_string_equal(json_string_value(json_object_get(seam.last_req, "policy")), "return");
     resp_free(&r);
 }
 /* A test against the server of setup(): started before, stopped after. */
