@@ -26,6 +26,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/uuid.h"
+#include "base/vec.h"
 #include "engine/engine_int.h"
 #include "engine/engine_webhook.h"
 #include "engine/engine_window.h"
@@ -417,7 +418,7 @@ static void pool_retire(struct engine *eng, struct eng_pool *p)
         return;
     engine_cdn_pool_retire(p);
     p->retired = true;
-    eng->graveyard = xreallocarray(eng->graveyard, eng->n_graveyard + 1, sizeof(void *));
+    eng->graveyard = vec_grow_implied(eng->graveyard, eng->n_graveyard, sizeof(void *));
     eng->graveyard[eng->n_graveyard++] = p;
 }
 
@@ -648,7 +649,7 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
         req_finish(eng, r, r->err.code);
         return;
     }
-    eng->pools = xreallocarray(eng->pools, eng->n_pools + 1, sizeof(*eng->pools));
+    eng->pools = vec_grow_implied(eng->pools, eng->n_pools, sizeof(*eng->pools));
     eng->pools[eng->n_pools++] = p;
     r->new_pool = NULL;
     if (pool_start_cache(p, &r->err) != 0)
@@ -745,7 +746,7 @@ static void pools_load(struct engine *eng)
             continue;
         }
         p->id = sp->id;
-        eng->pools = xreallocarray(eng->pools, eng->n_pools + 1, sizeof(*eng->pools));
+        eng->pools = vec_grow_implied(eng->pools, eng->n_pools, sizeof(*eng->pools));
         eng->pools[eng->n_pools++] = p;
         if (pool_start_cache(p, &e) != 0)
             log_warn(LOG_MOD, "pool %s: %s", p->name, e.msg);
@@ -1144,7 +1145,7 @@ static void handle_dismiss(struct engine *eng, struct eng_req *r)
         {
             const char *k = jsonx_str(row, "id", NULL);
             if (k) {
-                all_keys = xreallocarray(all_keys, n_all + 1, sizeof(char *));
+                all_keys = vec_grow_implied(all_keys, n_all, sizeof(char *));
                 all_keys[n_all++] = xstrdup(k);
             }
         }
@@ -1171,7 +1172,7 @@ static void handle_dismiss(struct engine *eng, struct eng_req *r)
                                    r->ids[i], eng->catalog ? "" : "; check for updates first"));
                 return;
             }
-            all_keys = xreallocarray(all_keys, n_all + 1, sizeof(char *));
+            all_keys = vec_grow_implied(all_keys, n_all, sizeof(char *));
             all_keys[n_all++] = xstrdup(k);
         }
         keys = all_keys;

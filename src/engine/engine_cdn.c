@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "engine/engine_int.h"
 #include "xapi/http_get.h"
 
@@ -216,7 +217,7 @@ bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void 
         p->cdn_job = j;
     }
     if (waiter) {
-        j->waiters = xreallocarray(j->waiters, j->n_waiters + 1, sizeof(*j->waiters));
+        j->waiters = vec_grow_implied(j->waiters, j->n_waiters, sizeof(*j->waiters));
         j->waiters[j->n_waiters++] = waiter;
     }
     return waiter != NULL;

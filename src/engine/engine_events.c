@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "engine/engine_int.h"
 #include "engine/exec_int.h"
 #include "store/store.h"
@@ -176,7 +177,7 @@ static void push_facts(struct engine *eng, const struct eng_event *x, const char
     char *text = json_dumps(f, JSON_COMPACT);
     json_decref(f);
     eng->pending_facts =
-        xreallocarray(eng->pending_facts, eng->n_pending_facts + 1, sizeof(*eng->pending_facts));
+        vec_grow_implied(eng->pending_facts, eng->n_pending_facts, sizeof(*eng->pending_facts));
     eng->pending_facts[eng->n_pending_facts++] =
         (struct eng_facts){xstrdup(x->rollout), xstrdup(x->pool), xstrdup(host), text};
 }
@@ -254,8 +255,8 @@ void engine_emit_event(void *ctx, const char *rollout, const char *pool, const c
     record_facts(eng, &x, ref, c, rec);
     record_calls(eng, &x);
     if (rollout) {
-        struct eng_event *q = xreallocarray(eng->pending_events, eng->n_pending_events + 1,
-                                            sizeof(*eng->pending_events));
+        struct eng_event *q = vec_grow_implied(eng->pending_events, eng->n_pending_events,
+                                               sizeof(*eng->pending_events));
         eng->pending_events = q;
         q[eng->n_pending_events++] = (struct eng_event){xstrdup(rollout),
                                                         xstrdup(pool),
@@ -329,7 +330,7 @@ int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_
     if (!eng || !cb)
         return PP_EINVAL;
     pthread_mutex_lock(&eng->sublock);
-    eng->subs = xreallocarray(eng->subs, eng->n_subs + 1, sizeof(*eng->subs));
+    eng->subs = vec_grow_implied(eng->subs, eng->n_subs, sizeof(*eng->subs));
     id = ++eng->next_sub_id;
     eng->subs[eng->n_subs++] = (struct eng_sub){.id = id, .cb = cb, .ud = ud};
     pthread_mutex_unlock(&eng->sublock);

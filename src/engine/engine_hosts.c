@@ -11,6 +11,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "plan/inventory.h"
 
 #include <string.h>
@@ -44,7 +45,7 @@ char **engine_hosts_pick(const struct inv_pool *inv, const char *const *names, s
         }
         if (!want)
             continue;
-        refs = xreallocarray(refs, k + 1, sizeof(*refs));
+        refs = vec_grow_implied(refs, k, sizeof(*refs));
         refs[k++] = xstrdup(inv->hosts[h].ref);
     }
     *n_out = k;

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "engine/engine.h"
 #include "engine/engine_int.h"
 #include "store/store.h"
@@ -189,7 +190,7 @@ static void enqueue(struct engine_webhooks *w, const char *event, const char *ke
         free(payload);
         return;
     }
-    w->q = xreallocarray(w->q, w->nq + 1, sizeof(*w->q));
+    w->q = vec_grow_implied(w->q, w->nq, sizeof(*w->q));
     w->q[w->nq++] = (struct queued){xstrdup(event), xstrdup(key), payload};
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);

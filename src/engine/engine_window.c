@@ -25,6 +25,7 @@
 #include "base/recur.h"
 #include "base/str.h"
 #include "base/tz.h"
+#include "base/vec.h"
 #include "store/store.h"
 #include "store/store_window.h"
 
@@ -204,7 +205,7 @@ static json_t *item_json(enum store_win_kind k, const struct win_item *it, int64
 
 static void items_add(struct engine_windows *w, enum store_win_kind k, struct win_item *it)
 {
-    w->items[k] = xreallocarray(w->items[k], w->n[k] + 1, sizeof(struct win_item));
+    w->items[k] = vec_grow_implied(w->items[k], w->n[k], sizeof(struct win_item));
     w->items[k][w->n[k]++] = *it;
 }
 

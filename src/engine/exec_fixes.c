@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "engine/exec_drv.h"
 
 /* ---------------------------------------------------------------- fixes (resolve, undo) */
@@ -322,7 +323,7 @@ void exec_acts_next(struct exec_step *s)
 
 void exec_acts_add(struct exec_step *s, json_t *a_take, int64_t undo_seq)
 {
-    s->acts = xreallocarray(s->acts, s->n_acts + 1, sizeof(*s->acts));
+    s->acts = vec_grow_implied(s->acts, s->n_acts, sizeof(*s->acts));
     s->acts[s->n_acts].a = a_take;
     s->acts[s->n_acts].undo_seq = undo_seq;
     s->n_acts++;

@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 
 /* Default options (see alerts.h). */
 void alert_opts_init(struct alert_opts *o)
@@ -196,7 +197,7 @@ static void add_pool(struct alert *a, const struct inv_pool *p)
     for (size_t i = 0; i < a->n_pools; i++)
         if (a->pools[i] == p)
             return;
-    a->pools = xreallocarray(a->pools, a->n_pools + 1, sizeof(*a->pools));
+    a->pools = vec_grow_implied(a->pools, a->n_pools, sizeof(*a->pools));
     a->pools[a->n_pools++] = p;
 }
 
@@ -205,7 +206,7 @@ static void add_host(struct alert *a, const struct inv_pool *p, const struct inv
     for (size_t i = 0; i < a->n_hosts; i++)
         if (a->hosts[i].host == h)
             return;
-    a->hosts = xreallocarray(a->hosts, a->n_hosts + 1, sizeof(*a->hosts));
+    a->hosts = vec_grow_implied(a->hosts, a->n_hosts, sizeof(*a->hosts));
     a->hosts[a->n_hosts].pool = p;
     a->hosts[a->n_hosts].host = h;
     a->n_hosts++;

@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 
 /* ---- By Update ----------------------------------------------------------------------------- */
 
@@ -130,7 +131,7 @@ struct host_info {
 
 static void refs_push(struct view_ref **v, size_t *n, const char *id, const char *name)
 {
-    *v = xreallocarray(*v, *n + 1, sizeof(**v));
+    *v = vec_grow_implied(*v, *n, sizeof(**v));
     (*v)[*n].id = xstrdup(id ? id : "");
     (*v)[*n].name = xstrdup(name && name[0] ? name : (id ? id : ""));
     (*n)++;

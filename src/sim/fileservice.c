@@ -26,6 +26,7 @@
 #include "base/str.h"
 #include "base/uuid.h"
 #include "base/jsonx.h"
+#include "base/vec.h"
 #include "sim/net.h"
 
 #define DOWNLOAD_PREFIX       "/direct/v2/download/"
@@ -186,7 +187,7 @@ static int get_refs(const struct sim_fileservice *fs, size_t known, const json_t
         if (k < 0)
             return err_set(e, PP_EINVAL, "%s.%s[%zu]: no such patch (name it after it is defined)",
                            path, key, i);
-        *out = xreallocarray(*out, *n + 1, sizeof(char *));
+        *out = vec_grow_implied(*out, *n, sizeof(char *));
         (*out)[(*n)++] = xstrdup(fs->patches[k].uuid);
     }
     return 0;
@@ -675,7 +676,7 @@ static enum MHD_Result serve_token(struct sim_fileservice *fs, struct MHD_Connec
         memmove(fs->sessions, fs->sessions + 1, (MAX_SESSIONS - 1) * sizeof(s));
         fs->n_sessions--;
     }
-    fs->sessions = xreallocarray(fs->sessions, fs->n_sessions + 1, sizeof(s));
+    fs->sessions = vec_grow_implied(fs->sessions, fs->n_sessions, sizeof(s));
     fs->sessions[fs->n_sessions++] = s;
     pthread_mutex_unlock(&fs->lock);
     snprintf(body, sizeof(body),

@@ -14,6 +14,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/jsonx.h"
+#include "base/vec.h"
 #include "sim/internal.h"
 
 static int get_str(const json_t *o, const char *k, const char *path, bool required, const char *def,
@@ -253,7 +254,7 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     str_lcpy(hx->address, addr, sizeof(hx->address));
     h->x = hx;
     hx->index = s->nhosts;
-    s->hosts = xreallocarray(s->hosts, s->nhosts + 1, sizeof(*s->hosts));
+    s->hosts = vec_grow_implied(s->hosts, s->nhosts, sizeof(*s->hosts));
     s->hosts[s->nhosts++] = hx;
     sim_hmap_put(&s->addrs, hx->address, hx);
 
@@ -657,7 +658,7 @@ static int make_pool(struct sim *s, const json_t *jp, size_t pi, const char *bas
     w->s = s;
     w->idx = pi;
     w->name = xstrdup(name);
-    s->worlds = xreallocarray(s->worlds, s->nworlds + 1, sizeof(*s->worlds));
+    s->worlds = vec_grow_implied(s->worlds, s->nworlds, sizeof(*s->worlds));
     s->worlds[s->nworlds++] = w;
     for (int c = 0; c < CL_NCLS; c++)
         sim_hmap_put(&w->byname[c], "", NULL); /* make the maps live for the load */

@@ -10,6 +10,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/jsonx.h"
+#include "base/vec.h"
 #include "sim/internal.h"
 
 static const char *const fault_types[] = {
@@ -274,7 +275,7 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
         json_decref(f.params);
         return 0;
     }
-    s->faults = xreallocarray(s->faults, s->nfaults + 1, sizeof(*s->faults));
+    s->faults = vec_grow_implied(s->faults, s->nfaults, sizeof(*s->faults));
     s->faults[s->nfaults++] = f;
     if (strcmp(f.type, "partition") == 0 && !f.armed_by[0])
         partition_apply(s, &s->faults[s->nfaults - 1], true);
