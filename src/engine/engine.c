@@ -44,11 +44,10 @@
  * timers and I/O end the wait earlier; this only bounds the cost of a missed wakeup. */
 #define LOOP_IDLE_WAIT_MS 60000
 
+/* vm_guest_metrics: PV_drivers_version, the upgrade's guest-tools list */
 const char *const engine_cache_classes[] = {
     "pool", "host",        "host_metrics",     "vm", "vbd", "vdi", "sr",
-    "pbd",  "pool_update", "vm_guest_metrics", /* PV_drivers_version: the upgrade's guest-tools list
-                                                */
-    NULL};
+    "pbd",  "pool_update", "vm_guest_metrics", NULL};
 
 enum req_kind {
     R_POOL_ADD,
