@@ -1712,15 +1712,21 @@ static void handle_upgrade_host(struct engine *eng, struct eng_req *r)
 struct forget_job {
     struct engine *eng;
     struct eng_req *r;
+    char *pool;
 };
 
 static void forget_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     struct forget_job *j = ctx;
     (void)res;
+    struct err he = {0};
     if (rc != 0 && e)
         j->r->err = *e;
+    /* the pool may have left rolling-upgrade mode: HA deferred by an upgrade comes back */
+    if (rc == 0 && exec_upgrade_ha_after_forget(j->eng->exec, j->pool, &he) != 0)
+        log_warn(LOG_MOD, "pool %s: turning HA back on: %s", j->pool, he.msg);
     req_finish(j->eng, j->r, rc);
+    free(j->pool);
     free(j);
 }
 
@@ -1744,13 +1750,16 @@ static void handle_host_forget(struct engine *eng, struct eng_req *r)
         struct forget_job *j = xcalloc(1, sizeof(*j));
         j->eng = eng;
         j->r = r;
+        j->pool = xstrdup(p->name);
         struct xapi_value *params = xapi_value_new_array();
         xapi_array_append_string(params, h->ref);
         log_info(LOG_MOD, "pool %s: forgetting host %s (host.destroy)", p->name, r->ids[0]);
         rc =
             xapi_call_async(p->client, "host.destroy", params, NULL, forget_done, j, NULL, &r->err);
-        if (rc != 0)
+        if (rc != 0) {
+            free(j->pool);
             free(j);
+        }
     }
     inv_pool_free(inv);
     if (rc != 0)

@@ -100,6 +100,11 @@ int exec_rollout_cancel(struct exec *x, const char *id, struct err *e);
 /* Reboot again / skip the host of an upgrade step in progress (see engine_upgrade_host). */
 int exec_upgrade_host(struct exec *x, const char *id, const char *host, const char *action,
                       struct err *e);
+/* After a host of pool was forgotten (host.destroy done): send pool.enable_ha for the newest
+ * finished rollout of pool whose HA restore was deferred while a host was left out of an upgrade
+ * (exec_upgrade.c); the undo item is marked replayed once xapi accepts it (a refusal is logged
+ * and the item stays pending).  0, or an error from the store / the call's sending. */
+int exec_upgrade_ha_after_forget(struct exec *x, const char *pool, struct err *e);
 /* Advance time-based work (health waits, retries); called on every engine loop turn. */
 void exec_tick(struct exec *x);
 /* True while any rollout is running (not halted / final). */

@@ -238,6 +238,11 @@ void exec_send_restore(struct exec_step *s);      /* exec_upgrade.c */
  * it and the host's later steps are journaled skipped with the recovery text; true when so
  * (the pool goes on), false when the failure halts the pool as usual. */
 bool exec_upgrade_leave_out(struct exec_step *s, const char *code, const char *msg);
+/* exec_upgrade.c: the current undo item of step s (not a cancel's) is enable_ha and xapi refused
+ * it with NOT_SUPPORTED_DURING_UPGRADE (a host left out on its old version): say so, leave the
+ * item in the undo list (exec_upgrade_ha_after_forget replays it) and go on with the next one;
+ * true when so, false when e is another failure. */
+bool exec_upgrade_ha_defer(struct exec_step *s, const struct err *e);
 /* exec_upgrade.c: true when a rollout's plan text is an upgrade's (pools planned in mode
  * "upgrade"). */
 bool exec_plan_is_upgrade(const char *plan_json);

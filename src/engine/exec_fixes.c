@@ -126,7 +126,8 @@ static void act_waited(void *ctx, int rc, const struct xapi_value *res, const st
 static void act_give_up(struct exec_step *s, int rc, const struct err *e)
 {
     if (s->seq > 0) {
-        exec_step_fail_err(s, rc, e);
+        if (!exec_upgrade_ha_defer(s, e)) /* HA refused while a host is left out */
+            exec_step_fail_err(s, rc, e);
         return;
     }
     const struct exec_action *a = &s->acts[s->i_act];

@@ -407,3 +407,133 @@ int exec_upgrade_host(struct exec *x, const char *id, const char *host, const ch
     xapi_op_cancel(s->op); /* the wait ends: the step fails, skipped, and the host is left out */
     return 0;
 }
+
+/* ---------------------------------------------------------------- HA while a host is left out */
+
+struct mixed_ctx {
+    const struct xview *v;
+    const char *pv; /* the master's platform_version */
+    char names[256];
+};
+
+static bool mixed_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    struct mixed_ctx *m = c;
+    (void)ref;
+    const struct xapi_value *sw = xapi_struct_get(rec, "software_version");
+    if (str_eq(xapi_struct_str(sw, "platform_version", ""), m->pv))
+        return true;
+    size_t n = strlen(m->names);
+    snprintf(m->names + n, sizeof m->names - n, "%s%s (%s)", n ? ", " : "",
+             xapi_struct_str(rec, "name_label", ref), xapi_struct_str(sw, "product_version", "?"));
+    return true;
+}
+
+/* See exec_drv.h.  xapi_pool.ml enable_ha refuses NOT_SUPPORTED_DURING_UPGRADE while any host
+ * of the pool's database runs another platform version than the master
+ * (Helpers.pool_has_different_host_platform_versions): with a supporter left out on its old
+ * version HA cannot come back until that host leaves the pool (host forget) or is upgraded. */
+bool exec_upgrade_ha_defer(struct exec_step *s, const struct err *e)
+{
+    const struct exec_action *a = &s->acts[s->i_act];
+    if (s->seq <= 0 || !e || !str_eq(e->xapi_code, "NOT_SUPPORTED_DURING_UPGRADE") ||
+        !str_eq(pstr(a->a, "fix"), "enable_ha"))
+        return false;
+    struct xview v;
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct mixed_ctx m = {&v, "", ""};
+    if (c) {
+        const char *pref = NULL;
+        exec_view_of(&v, c);
+        const struct xapi_value *pool = xv_pool(&v, &pref);
+        const struct xapi_value *mh =
+            pool ? v.get(v.ctx, "host", xapi_struct_str(pool, "master", "")) : NULL;
+        m.pv = mh ? xapi_struct_str(xapi_struct_get(mh, "software_version"), "platform_version", "")
+                  : "";
+        v.foreach (v.ctx, "host", mixed_fn, &m);
+    }
+    exec_emit(s->p, NULL, exec_step_name(s), -1,
+              "HA stays off for now: xapi refuses pool.enable_ha while the pool's hosts run "
+              "different versions (%s). poolpatch turns it back on when that host is forgotten "
+              "(poolpatch host forget %s HOST)",
+              m.names[0] ? m.names : "a host left out", s->p->name);
+    s->i_act++; /* the item stays in the undo list, not replayed */
+    s->tries = 0;
+    exec_acts_next(s);
+    return true;
+}
+
+struct ha_job {
+    struct exec *x;
+    char *rollout, *pool;
+    int64_t seq;
+};
+
+static void ha_restored(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct ha_job *j = ctx;
+    struct err se = {0};
+    if (rc != 0)
+        log_warn(LOGM, "pool %s: HA still off (rollout %s): %s", j->pool, j->rollout,
+                 e && e->msg[0] ? e->msg : err_code_name(rc));
+    else if (store_undo_mark_done(j->x->env.store, j->rollout, j->seq, &se) != 0)
+        log_error(LOGM, "%s: undo mark: %s", j->rollout, se.msg);
+    else
+        log_info(LOGM, "pool %s: HA turned back on (rollout %s)", j->pool, j->rollout);
+    free(j->rollout);
+    free(j->pool);
+    free(j);
+}
+
+/* The newest pending enable_ha undo item of pool's finished rollouts, sent.  0 when sent or
+ * none is pending. */
+static int ha_send_pending(struct exec *x, struct xapi_client *c, const char *pool,
+                           const struct store_rollout_list *rl, struct err *e)
+{
+    int rc = 0;
+    for (size_t i = 0; i < rl->n; i++) {
+        struct store_step_list ul = {0};
+        if (store_undo_list(x->env.store, rl->items[i].id, pool, &ul, e) != 0)
+            return e->code;
+        for (size_t k = 0; k < ul.n; k++) {
+            json_t *u = json_loads(ul.items[k].undo_json ? ul.items[k].undo_json : "", 0, NULL);
+            if (str_eq(pstr(u, "fix"), "enable_ha")) {
+                struct ha_job *j = xcalloc(1, sizeof(*j));
+                *j = (struct ha_job){x, xstrdup(rl->items[i].id), xstrdup(pool), ul.items[k].seq};
+                struct xapi_value *pa = xapi_value_new_array(), *srs = xapi_value_new_array();
+                json_t *js = json_object_get(u, "heartbeat_srs");
+                for (size_t n = 0; n < json_array_size(js); n++)
+                    xapi_array_append_string(srs, json_string_value(json_array_get(js, n)));
+                xapi_array_append_take(pa, srs);
+                json_t *cfg = json_object_get(u, "configuration");
+                struct xapi_value *cv = cfg ? xapi_value_from_json(cfg) : NULL;
+                xapi_array_append_take(pa, cv ? cv : xapi_value_new_struct());
+                rc = xapi_call_async(c, "pool.enable_ha", pa, NULL, ha_restored, j, NULL, e);
+                if (rc != 0)
+                    ha_restored(j, rc, NULL, e);
+                json_decref(u);
+                store_step_list_cleanup(&ul);
+                return rc;
+            }
+            json_decref(u);
+        }
+        store_step_list_cleanup(&ul);
+    }
+    return 0;
+}
+
+/* See exec.h. */
+int exec_upgrade_ha_after_forget(struct exec *x, const char *pool, struct err *e)
+{
+    struct xapi_client *c = x->env.client_for(x->env.ctx, pool);
+    struct store_rollout_list rl = {0};
+    if (!c)
+        return 0;
+    if (store_rollout_list_heads(x->env.store, STORE_ROLLOUT_BIT(STORE_ROLLOUT_DONE), 50, &rl, e) !=
+        0)
+        return e->code;
+    int rc = ha_send_pending(x, c, pool, &rl, e);
+    store_rollout_list_cleanup(&rl);
+    return rc;
+}

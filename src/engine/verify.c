@@ -154,6 +154,16 @@ static void addf(struct vctx *c, const char *code, const char *ref, const char *
     buf_cleanup(&b);
 }
 
+/* What to do about HA left off: xapi refuses pool.enable_ha while the pool's hosts run different
+ * versions (a host left out of an upgrade; exec_upgrade.c turns it back on after host forget). */
+static const char *ha_action(const struct xapi_value *pool)
+{
+    return xapi_struct_get(xapi_struct_get(pool, "other_config"), "rolling_upgrade_in_progress")
+               ? "xapi refuses HA while the pool's hosts run different versions: poolpatch turns "
+                 "it back on once the host left out is forgotten (poolpatch host forget POOL HOST)"
+               : "turn HA back on (xe pool-ha-enable)";
+}
+
 /* One undo record whose effect is not visible. */
 static void undo_finding(struct vctx *c, const json_t *u)
 {
@@ -162,7 +172,7 @@ static void undo_finding(struct vctx *c, const json_t *u)
     const struct xapi_value *vm = v->get(v->ctx, "vm", obj);
     if (str_eq(f, "enable_ha")) {
         const char *pn = name_of(v, "pool", obj);
-        addf(c, "HA_OFF", obj, pn, "turn HA back on (xe pool-ha-enable)",
+        addf(c, "HA_OFF", obj, pn, ha_action(v->get(v->ctx, "pool", obj)),
              "HA is off on pool %s (the rollout turned it off)", pn);
     } else if (str_eq(f, "enable_host")) {
         const char *hn = name_of(v, "host", obj);
@@ -255,9 +265,8 @@ static void hosts_finding(struct vctx *c)
     const struct xapi_value *pool = xv_pool(v, &pref);
     if (json_is_true(json_object_get(c->in->before, "ha")) && pool &&
         !xapi_struct_bool(pool, "ha_enabled", false))
-        addf(c, "HA_OFF", pref ? pref : "", js(c->in->before, "pool_name"),
-             "turn HA back on (xe pool-ha-enable)", "HA is off on pool %s; it was on",
-             js(c->in->before, "pool_name"));
+        addf(c, "HA_OFF", pref ? pref : "", js(c->in->before, "pool_name"), ha_action(pool),
+             "HA is off on pool %s; it was on", js(c->in->before, "pool_name"));
 }
 
 /* An uploaded image (a VDI) still on its SR. */
