@@ -15,7 +15,7 @@ _poolpatch()
     cmd=${COMP_WORDS[1]}
     local common="--server --token-file --json --help"
     local cmds="version serve pool updates plan apply upgrade upgrade-host host rollouts rollout
-        retry cancel client-id webhook window schedule xapi sim"
+        retry cancel client-id webhook window schedule gate xapi sim"
 
     if [ "$COMP_CWORD" -eq 1 ]; then
         COMPREPLY=($(compgen -W "$cmds --help --version" -- "$cur"))
@@ -88,6 +88,15 @@ _poolpatch()
             else
                 COMPREPLY=($(compgen -W "--recurrence --pool --tz --policy --max-parallel
                     $common" -- "$cur"))
+            fi ;;
+        gate)
+            if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then
+                COMPREPLY=($(compgen -W "set list remove" -- "$cur"))
+            elif [ "$prev" = --pool ]; then
+                COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--pool --command --url --timeout --output-limit --wait
+                    --no-builtin $common" -- "$cur"))
             fi ;;
         xapi)
             if [ "$COMP_CWORD" -eq 2 ]; then

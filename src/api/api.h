@@ -101,6 +101,8 @@ enum api_route_id {
     API_R_WINDOW,           /* DELETE      /api/v1/windows/{name} */
     API_R_SCHEDULES,        /* GET, POST   /api/v1/schedules */
     API_R_SCHEDULE,         /* DELETE      /api/v1/schedules/{name} */
+    API_R_GATES,            /* GET, PUT, DELETE /api/v1/health-gates (DELETE: the global one) */
+    API_R_GATE,             /* DELETE      /api/v1/health-gates/{pool} */
     API_R_STATIC,           /* GET, HEAD   anything outside /api/ */
 };
 

@@ -850,6 +850,38 @@ static void h_window_remove(struct api_call *x)
     answer_done(x, rc, &e);
 }
 
+/* ---------------------------------------------------------------- health gates */
+
+/* Health gates (docs/health-gates.md): the list, set one (body {"pool"?, settings}), remove
+ * the global one (no pool in the path) or a pool's. */
+static void h_gates(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL;
+    int rc = engine_gate_list(api_server_engine(x->srv), &out, &e);
+    answer_out(x, rc, 200, out, &e);
+}
+
+static void h_gate_set(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *out = NULL, *body = parse_body(x, false, &e);
+    if (!body) {
+        api_answer_err(x, e.code, &e);
+        return;
+    }
+    int rc = engine_gate_set(api_server_engine(x->srv), body, &out, &e);
+    json_decref(body);
+    answer_out(x, rc, 200, out, &e);
+}
+
+static void h_gate_remove(struct api_call *x)
+{
+    struct err e = {0};
+    const char *pool = x->m.route == API_R_GATE ? x->m.param : NULL;
+    answer_done(x, engine_gate_remove(api_server_engine(x->srv), pool, &e), &e);
+}
+
 /* ---------------------------------------------------------------- the table */
 
 static const struct api_handler handlers[] = {
@@ -890,6 +922,10 @@ static const struct api_handler handlers[] = {
     {API_R_SCHEDULES, "GET", h_windows, false},
     {API_R_SCHEDULES, "POST", h_window_add, true},
     {API_R_SCHEDULE, "DELETE", h_window_remove, true},
+    {API_R_GATES, "GET", h_gates, false},
+    {API_R_GATES, "PUT", h_gate_set, true},
+    {API_R_GATES, "DELETE", h_gate_remove, true},
+    {API_R_GATE, "DELETE", h_gate_remove, true},
 };
 
 const struct api_handler *api_handler_find(enum api_route_id route, const char *method)

@@ -89,6 +89,8 @@ static const struct {
     {"windows/*", API_R_WINDOW, "DELETE"},
     {"schedules", API_R_SCHEDULES, "GET, POST"},
     {"schedules/*", API_R_SCHEDULE, "DELETE"},
+    {"health-gates", API_R_GATES, "GET, PUT, DELETE"},
+    {"health-gates/*", API_R_GATE, "DELETE"},
 };
 
 /* Match path (below the prefix) against pattern; the '*' segment goes to m->param. */

@@ -26,6 +26,7 @@ const struct cli_command cli_commands[] = {
     {"window", "maintenance windows: when pools may be updated (daemon)", cmd_window},
     {"schedule", "automated rollouts on a recurrence, e.g. second Tuesday 02:00 (daemon)",
      cmd_schedule},
+    {"gate", "health gates after each host returns: built-in checks, your hook (daemon)", cmd_gate},
     {"xapi", "raw XAPI calls through the client: xapi call METHOD ARGS...", cmd_xapi},
     {"sim", "serve simulated XAPI pools from a scenario file", cmd_sim},
     {NULL, NULL, NULL},

@@ -38,6 +38,8 @@ int cmd_client_id(int argc, char **argv);
 int cmd_webhook(int argc, char **argv);
 /* `poolpatch window add|list|remove` and `poolpatch schedule add|list|remove` (cmd_window.c). */
 int cmd_window(int argc, char **argv);
+/* `poolpatch gate set|list|remove`: health gates (cmd_gate.c, docs/health-gates.md). */
+int cmd_gate(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 /* `poolpatch xapi call METHOD ARGS...` (cmd_xapi.c): one raw XAPI call through the client. */
 int cmd_xapi(int argc, char **argv);

@@ -1850,6 +1850,11 @@ static bool env_window_gate(void *ctx, const char *pool, int64_t now_ms, int64_t
            engine_windows_gate(eng->wins, pool, now_ms, need_ms, until_ms, why, why_len);
 }
 
+static json_t *env_health_gate(void *ctx, const char *pool)
+{
+    return engine_gate_for_pool(ctx, pool);
+}
+
 static void *engine_main(void *arg)
 {
     struct engine *eng = arg;
@@ -2039,6 +2044,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     env.inventory = env_inventory;
     env.emit = engine_emit_event;
     env.window_gate = env_window_gate;
+    env.health_gate = env_health_gate;
     {
         struct plan_opts po;
         plan_opts_init(&po);

@@ -86,6 +86,21 @@ int engine_webhook_remove(struct engine *eng, int64_t id, struct err *e);
 int engine_webhook_deliveries(struct engine *eng, int64_t id, int limit, json_t **out,
                               struct err *e);
 
+/* ---- health gates (engine_gate.c, docs/health-gates.md); any thread ---- */
+/* {"gates": [{"pool": name | null (every pool without its own), "command" | "url", "timeout_s",
+ * "output_limit", "builtin", "wait_s"}]}. */
+int engine_gate_list(struct engine *eng, json_t **out, struct err *e);
+/* Set the gate of spec's "pool" (absent or null: the global one) from the rest of spec (see
+ * docs/health-gates.md); *out = the gate as listed.  PP_EINVAL names the wrong key,
+ * PP_ENOTFOUND an unregistered pool.  Not on the engine thread (asks it for its pools). */
+int engine_gate_set(struct engine *eng, const json_t *spec, json_t **out, struct err *e);
+/* Remove the gate of pool (NULL: the global one); PP_ENOTFOUND when there is none. */
+int engine_gate_remove(struct engine *eng, const char *pool, struct err *e);
+/* The gate settings that apply to pool: its own, else the global ones; a new reference or NULL
+ * (none: the built-in gate with its defaults); {"unreadable": why} when they cannot be read.  Any
+ * thread (the executor's, on the engine's). */
+json_t *engine_gate_for_pool(struct engine *eng, const char *pool);
+
 /* ---- maintenance windows and schedules (engine_window.c, docs/windows.md); any thread ---- */
 enum engine_win_kind { ENGINE_WIN_WINDOW = 0, ENGINE_WIN_SCHEDULE = 1 };
 /* Add a window {"name", "recurrence", "tz"?, "duration", "pools"} or a schedule {"name",

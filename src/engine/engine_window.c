@@ -570,3 +570,17 @@ int engine_window_remove(struct engine *eng, enum engine_win_kind k, const char 
         return err_set(e, PP_ESTATE, "maintenance windows are off (the engine is not started)");
     return engine_windows_remove(eng->wins, (enum store_win_kind)k, name, e);
 }
+
+/* Run fn with the windows' store connection under their lock (health gates keep their settings
+ * there too: engine_gate.c).  Any thread; fn must not call back into the windows. */
+int engine_windows_store_do(struct engine_windows *w,
+                            int (*fn)(void *ctx, struct store *s, struct err *e), void *ctx,
+                            struct err *e)
+{
+    if (!w)
+        return err_set(e, PP_ESTATE, "the engine is not started");
+    pthread_mutex_lock(&w->lock);
+    int rc = fn(ctx, w->store, e);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}

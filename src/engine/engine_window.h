@@ -48,4 +48,11 @@ int engine_windows_remove(struct engine_windows *w, enum store_win_kind k, const
 bool engine_windows_gate(struct engine_windows *w, const char *pool, int64_t now_ms,
                          int64_t need_ms, int64_t *until_ms, char *why, size_t why_len);
 
+/* Run fn(ctx, store, e) with the windows' own store connection under their lock; its result.
+ * PP_ESTATE when w is NULL.  Any thread; fn must not call back into w. */
+struct store;
+int engine_windows_store_do(struct engine_windows *w,
+                            int (*fn)(void *ctx, struct store *s, struct err *e), void *ctx,
+                            struct err *e);
+
 #endif

@@ -440,6 +440,7 @@ int exec_rollout_cancel(struct exec *x, const char *id, struct err *e)
 /* Drive (see exec.h). */
 void exec_tick(struct exec *x)
 {
+    exec_gate_tick(x); /* health gates whose hook ended */
     /* Synchronous progress (effects found already there) makes pools dirty again: keep
      * pumping until nothing moves, so no turn of the loop (nor virtual time) is wasted. */
     for (int round = 0; round < 1000; round++) {

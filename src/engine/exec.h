@@ -54,6 +54,9 @@ struct exec_env {
      * again (-1: no window ahead) and why (a short reason, e.g. "is outside its windows"). */
     bool (*window_gate)(void *ctx, const char *pool, int64_t now_ms, int64_t need_ms,
                         int64_t *until_ms, char *why, size_t why_len);
+    /* Health gates (docs/health-gates.md), or NULL (the built-in gate only, defaults): the
+     * pool's gate settings (exec_gate_spec_check's shape), a new reference, or NULL. */
+    json_t *(*health_gate)(void *ctx, const char *pool);
     /* Timing figures for re-planning after prechecks and for health-wait deadlines. */
     struct plan_timing timing;
     int64_t host_return_timeout_ms; /* how long a rebooted host may take to come back */

@@ -71,6 +71,7 @@ enum exec_xp_state {
 
 struct exec_run;
 struct exec_step;
+struct exec_gate;
 
 struct exec_pool {
     struct exec_run *r;
@@ -144,6 +145,7 @@ struct exec_step {
     struct exec_action *acts;
     size_t n_acts, i_act;
     int verify; /* the end-state verification: enum exec_verify_after + 1 (0: another step) */
+    struct exec_gate *gate; /* health gate in progress (exec_gate.c), freed by its callback */
     struct exec_step *next;
 };
 
@@ -199,6 +201,11 @@ bool exec_window_blocks(struct exec_pool *p, size_t i0);
 /* The executor is freed: the pool's timer, if any, frees itself when it fires. */
 void exec_window_orphan(struct exec_pool *p);
 
+/* ---- exec_gate.c */
+/* Each loop turn: a health gate whose hook ended has its wait cancelled (its callback then
+ * journals the outcome). */
+void exec_gate_tick(struct exec *x);
+
 /* ---- exec_fixes.c */
 const char *exec_obj_name(const struct xview *v, const char *ref);
 void exec_acts_add(struct exec_step *s, json_t *a_take, int64_t undo_seq);
@@ -234,6 +241,7 @@ void exec_send_apply_cdn(struct exec_step *s);    /* exec_sends.c */
 void exec_send_host_restart(struct exec_step *s); /* exec_sends.c: reboot, restart_agent */
 void exec_send_upgrade(struct exec_step *s);      /* exec_upgrade.c */
 void exec_send_restore(struct exec_step *s);      /* exec_upgrade.c */
+void exec_send_gate(struct exec_step *s);         /* exec_gate.c */
 /* exec_upgrade.c: a supporter's failed upgrade step (already journaled failed) is left out:
  * it and the host's later steps are journaled skipped with the recovery text; true when so
  * (the pool goes on), false when the failure halts the pool as usual. */

@@ -34,6 +34,7 @@
 #define SK_UNDO          "undo"          /* replay the pool's undo list */
 #define SK_UPGRADE       "upgrade" /* prepare (plugin) / operator's boot, installer, new version */
 #define SK_RESTORE       "restore_vms" /* resume / start a host's resolved VMs on it (upgrade) */
+#define SK_GATE          "health_gate" /* after a host returned: built-in checks, the user's hook */
 
 /* ---- the step-kind table (exec_kinds.c) ---- */
 
@@ -55,6 +56,7 @@ enum exec_kind {
     EXEC_K_UNDO,
     EXEC_K_UPGRADE,
     EXEC_K_RESTORE,
+    EXEC_K_GATE,   /* health gate (exec_gate.c, docs/health-gates.md) */
     EXEC_K_CANCEL, /* not journaled: the cancel procedure of a pool (undo list, update removal) */
     EXEC_K_COUNT
 };
@@ -85,6 +87,7 @@ enum derive {
 };
 const char *derive_name(enum derive d);
 
+struct err;
 struct xview;
 struct exec_step;
 
@@ -131,6 +134,40 @@ const struct exec_kind_def *exec_kind_def(enum exec_kind k);
 bool exec_fix_busy(const struct xview *v, const json_t *fix);
 /* True when code is in the NULL-terminated list (NULL list: false). */
 bool exec_code_in(const char *const *list, const char *code);
+
+/* ---- health gates (exec_gate.c, docs/health-gates.md) ---- */
+
+/* The defaults and limits of a health gate's settings. */
+#define EXEC_GATE_TIMEOUT_S     60
+#define EXEC_GATE_TIMEOUT_MAX_S 3600
+#define EXEC_GATE_OUTPUT_LIMIT  4096
+#define EXEC_GATE_OUTPUT_MIN    256
+#define EXEC_GATE_OUTPUT_MAX    65536
+#define EXEC_GATE_WAIT_S        60
+#define EXEC_GATE_COMMAND_MAX   4096
+
+/*
+ * Check a health gate's settings {"command" | "url", "timeout_s", "output_limit", "builtin",
+ * "wait_s"} (every key optional; command and url exclusive) and fill in the defaults: *out a new
+ * object.  PP_EINVAL names the key that is wrong.  Pure.
+ */
+int exec_gate_spec_check(const json_t *in, json_t **out, struct err *e);
+/*
+ * The built-in gate: the host is live, every PBD of it is currently_attached, and each VM of
+ * back_vms (refs of the VMs migrated back to it) runs on it.  False with why (what is wrong,
+ * objects named) otherwise.  Pure.
+ */
+bool exec_gate_builtin(const struct xview *v, const char *host, const json_t *back_vms, char *why,
+                       size_t why_len);
+/* The hook's environment: base (NULL-terminated "K=V", may be NULL) without any POOLPATCH_*
+ * entry, then POOLPATCH_<KEY>=value per string / integer member of facts (key upper-cased).
+ * New NULL-terminated array of new strings (exec_gate_envp_free).  Pure. */
+char **exec_gate_envp(const char *const *base, const json_t *facts);
+void exec_gate_envp_free(char **envp);
+/* Output as text a person can read in a report: well-formed UTF-8 kept, other bytes and
+ * control characters except newline and tab as '?'; "... (N bytes in all, truncated)" appended
+ * when total > len.  New string.  Pure. */
+char *exec_gate_output_text(const char *data, size_t len, size_t total);
 
 /* ---- plans to steps ---- */
 

@@ -231,6 +231,8 @@ static const struct exec_kind_def kinds[EXEC_K_COUNT] = {
         EXEC_UPGRADE_WAIT_MS, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN, exec_upgrade_wrong},
     [EXEC_K_RESTORE] = {EXEC_K_RESTORE, SK_RESTORE, "restore_vms", exec_restore_derive, exec_send_restore, NULL,
         EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_RUN_ALWAYS, NULL},
+    [EXEC_K_GATE] = {EXEC_K_GATE, SK_GATE, "health_gate", d_always, exec_send_gate, NULL,
+        EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_RUN_ALWAYS, NULL},
     [EXEC_K_CANCEL] = {EXEC_K_CANCEL, "cancel", "cancel", d_always, NULL, NULL,
         EFFECT, "TIMEOUT", NULL, NULL, NULL, KF_POOL},
 };

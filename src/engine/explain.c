@@ -162,6 +162,14 @@ static const struct {
     {"XENAPI_PLUGIN_FAILURE",
      "The host plugin failed on the server (INVALID_URL: the installation URL cannot be read "
      "from it; ERROR_PREPARING_HOST: the installer could not be set up)."},
+    {"HEALTH_CHECK_FAILED",
+     "The server came back but the built-in health gate did not pass: a storage connection (PBD) "
+     "is not attached, or a VM moved back to it is not running (the message names them). Fix it, "
+     "then Retry: the gate runs again before the next server begins."},
+    {"HEALTH_HOOK_FAILED",
+     "Your health hook (the command or URL set with `poolpatch gate set`) failed after the server "
+     "came back; its output is in the message. Fix the cause, then Retry: the hook runs again "
+     "before the next server begins."},
     {NULL, NULL},
 };
 

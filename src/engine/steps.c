@@ -214,6 +214,26 @@ static json_t *upgrade_params(const struct plan *p, const struct plan_host *ph)
     return pj;
 }
 
+/* The health gate (docs/health-gates.md) ends the lane of a host that went down and came back
+ * (a reboot or a toolstack restart the executor sends; not an upgrade, which has its own wait):
+ * before the next batch begins, its PBDs attached, the VMs moved back running, the user's hook. */
+static void add_gate(struct spec_list *out, const char *pool, const struct plan_host *ph)
+{
+    const char *restarted = NULL;
+    for (size_t k = 0; k < ph->n_actions; k++) {
+        const struct plan_action *a = &ph->actions[k];
+        if (a->kind == PLAN_ACT_UPGRADE)
+            return;
+        if ((a->kind == PLAN_ACT_REBOOT || a->kind == PLAN_ACT_RESTART_TOOLSTACK) && !a->manual)
+            restarted = a->kind == PLAN_ACT_REBOOT ? "reboot" : "toolstack";
+    }
+    if (!restarted)
+        return;
+    json_t *pj = host_params(ph);
+    json_object_set_new(pj, "restarted", json_string(restarted));
+    spec_list_add(out, pool, ph->ref, SK_GATE, pj);
+}
+
 static void add_host(struct spec_list *out, const char *pool, const struct plan *p,
                      const struct plan_host *ph)
 {
@@ -262,6 +282,7 @@ static void add_host(struct spec_list *out, const char *pool, const struct plan 
             break;
         }
     }
+    add_gate(out, pool, ph);
 }
 
 /* The steps after re-planning (see exec_int.h). */

@@ -17,7 +17,7 @@ static const char *const fault_types[] = {
     "reboot_never_returns",    "migration_fails", "apply_fails",
     "precheck_fails",          "sr_full",         "partition",
     "returns_old_version",     "livepatch_fails", "upgrade_fails",
-    "install_url_unreachable", "prepare_fails",
+    "install_url_unreachable", "prepare_fails",   "pbd_detached",
 };
 
 static bool name_match(const char *want, const struct obj *o)
@@ -161,6 +161,13 @@ int sim_fault_parse(struct sim *s, const json_t *j, const char *where, struct fa
                            f->w ? " in that pool" : "");
         f->w = hx->w;
     }
+    if (strcmp(f->type, "pbd_detached") == 0) {
+        struct hostx *hx = f->host[0] ? host_by_name(s, f->host) : NULL;
+        if (!hx || (f->w && hx->w != f->w))
+            return err_set(e, PP_EINVAL, "%s.host: pbd_detached names a host (\"%s\" is none)",
+                           where, f->host);
+        f->w = hx->w;
+    }
     if (strcmp(f->type, "partition") == 0 && !f->w) {
         if (s->nworlds == 1)
             f->w = s->worlds[0];
@@ -230,6 +237,22 @@ static void partition_apply(struct sim *s, struct fault *f, bool on)
     }
 }
 
+/* Start (on) or end a pbd_detached fault: the host's PBDs (of the SR named by sr, else all)
+ * detach; ending it plugs them again when the host is up. */
+static void pbd_fault_apply(struct sim *s, struct fault *f, bool on)
+{
+    struct hostx *hx = host_by_name(s, f->host);
+    if (!hx || !hx->o || (!on && !hx->up))
+        return;
+    const struct xapi_value *pbds = sim_fget(hx->o, "PBDs");
+    for (size_t k = 0; k < xapi_array_len(pbds); k++) {
+        struct obj *pbd = sim_obj_get_cls(hx->w, xapi_value_str(xapi_array_get(pbds, k)), CL_PBD);
+        struct obj *sr = pbd ? sim_obj_get(hx->w, sim_fstr(pbd, "SR")) : NULL;
+        if (pbd && (!f->sr[0] || name_match(f->sr, sr)))
+            sim_fset_bool(hx->w, pbd, "currently_attached", !on);
+    }
+}
+
 /* Arm the faults waiting for method (see internal.h). */
 void sim_faults_arm(struct sim *s, struct world *w, const char *method)
 {
@@ -241,6 +264,8 @@ void sim_faults_arm(struct sim *s, struct world *w, const char *method)
         f->armed_by[0] = '\0';
         if (strcmp(f->type, "partition") == 0)
             partition_apply(s, f, true);
+        if (strcmp(f->type, "pbd_detached") == 0)
+            pbd_fault_apply(s, f, true);
     }
 }
 
@@ -258,6 +283,8 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
                 continue;
             if (strcmp(g->type, "partition") == 0 && g->w && !g->armed_by[0])
                 partition_apply(s, g, false);
+            if (strcmp(g->type, "pbd_detached") == 0 && !g->armed_by[0])
+                pbd_fault_apply(s, g, false);
             fault_remove(s, i - 1);
         }
         /* A host held down by reboot_never_returns comes back a reboot later (issue
@@ -279,6 +306,8 @@ int sim_fault_add(struct sim *s, const json_t *j, const char *where, struct err 
     s->faults[s->nfaults++] = f;
     if (strcmp(f.type, "partition") == 0 && !f.armed_by[0])
         partition_apply(s, &s->faults[s->nfaults - 1], true);
+    if (strcmp(f.type, "pbd_detached") == 0 && !f.armed_by[0])
+        pbd_fault_apply(s, &s->faults[s->nfaults - 1], true);
     return 0;
 }
 

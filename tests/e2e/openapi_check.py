@@ -8,7 +8,7 @@
 #      documented one exists (the daemon answers it, not 404);
 #   3. a user's whole session (register a pool, check, both views, CSV, dismiss / restore,
 #      client ID, download, plan, rollout with its event stream, retry / cancel refusals, audit,
-#      webhooks, windows, schedules, pool removal) and bad requests (unknown fields, wrong types) are sent; every
+#      webhooks, windows, schedules, health gates, pool removal) and bad requests (unknown fields, wrong types) are sent; every
 #      answer's status must be documented for its operation and its body must match the
 #      documented schema (errors: the Error schema); every request body sent must match the
 #      documented request schema; every SSE data line must match ProgressEvent.
@@ -303,6 +303,14 @@ for kind, spec, bad in (
     call("GET", "/api/v1/" + kind, want=200)
     call("DELETE", "/api/v1/%s/nightly" % kind, want=204)
     call("DELETE", "/api/v1/%s/nightly" % kind, want=404)
+call("PUT", "/api/v1/health-gates", {"command": "true", "timeout_s": 5}, want=200)
+call("PUT", "/api/v1/health-gates", {"pool": "small", "url": "http://127.0.0.1:9/gate"}, want=200)
+call("PUT", "/api/v1/health-gates", {"command": "a", "url": "http://x/"}, want=400, check_request=False)
+call("PUT", "/api/v1/health-gates", {"pool": "nosuch", "command": "true"}, want=404)
+call("GET", "/api/v1/health-gates", want=200)
+call("DELETE", "/api/v1/health-gates/small", want=204)
+call("DELETE", "/api/v1/health-gates/small", want=404)
+call("DELETE", "/api/v1/health-gates", want=204)
 call("DELETE", "/api/v1/pools/small", want=204)
 call("DELETE", "/api/v1/pools/small", want=404)
 stop.set()

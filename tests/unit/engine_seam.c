@@ -377,6 +377,24 @@ int engine_window_remove(struct engine *eng, enum engine_win_kind k, const char 
     return reply(k == ENGINE_WIN_SCHEDULE ? "schedule_remove" : "window_remove", NULL, e);
 }
 
+int engine_gate_list(struct engine *eng, json_t **out, struct err *e)
+{
+    (void)eng;
+    return reply("gate_list", out, e);
+}
+
+int engine_gate_set(struct engine *eng, const json_t *spec, json_t **out, struct err *e)
+{
+    (void)eng, (void)spec;
+    return reply("gate_set", out, e);
+}
+
+int engine_gate_remove(struct engine *eng, const char *pool, struct err *e)
+{
+    (void)eng, (void)pool;
+    return reply("gate_remove", NULL, e);
+}
+
 int engine_metrics(struct engine *eng, char **text, struct err *e)
 {
     (void)eng;

@@ -1027,6 +1027,8 @@ static const char *sample_path(enum api_route_id r)
         [API_R_WINDOW] = "/api/v1/windows/nightly",
         [API_R_SCHEDULES] = "/api/v1/schedules",
         [API_R_SCHEDULE] = "/api/v1/schedules/patch-tuesday",
+        [API_R_GATES] = "/api/v1/health-gates",
+        [API_R_GATE] = "/api/v1/health-gates/lab",
     };
     return (size_t)r < sizeof paths / sizeof paths[0] ? paths[r] : NULL;
 }
@@ -1060,8 +1062,8 @@ static void test_read_only_role_and_audit(void **state)
         }
     }
     /* every mutating route (webhooks, windows, schedules: 2 each; settings, upgrades: 3,
-     * files: 2) */
-    assert_int_equal(refused, 22);
+     * files: 2; health gates: PUT and DELETE, and DELETE of a pool's) */
+    assert_int_equal(refused, 25);
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
