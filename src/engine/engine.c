@@ -524,6 +524,8 @@ static const char *const vm_fields[] = {"uuid",
                                         "pending_guidances",
                                         "version",
                                         "tags",
+                                        "domain_type",
+                                        "HVM_boot_policy",
                                         NULL};
 static const char *const vbd_fields[] = {"uuid",
                                          "VM",

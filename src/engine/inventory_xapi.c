@@ -151,6 +151,9 @@ static bool add_host(void *ctx, const char *ref, const struct xapi_value *rec)
     h->boot_time = map_int(rec, "other_config", "boot_time", 0);
     h->agent_start_time = map_int(rec, "other_config", "agent_start_time", 0);
     h->dom0_free_bytes = -1;
+    h->edition = dup_field(rec, "edition");
+    const char *rr = map_str(rec, "license_params", "restrict_rpu", NULL);
+    h->rpu_restricted = rr ? str_eq_nocase(rr, "true") : str_eq_nocase(h->edition, "free");
     return true;
 }
 
@@ -268,6 +271,9 @@ static bool add_vm(void *ctx, const char *ref, const struct xapi_value *rec)
     v->ha_protected = str_eq(xapi_struct_str(rec, "ha_restart_priority", ""), "restart");
     v->auto_poweron = str_eq(map_str(rec, "other_config", "auto_poweron", ""), "true");
     v->tools_version = tools_version(c->src, rec);
+    const char *dt = xapi_struct_str(rec, "domain_type", "unspecified");
+    v->pv_guest = str_eq(dt, "pv") || ((str_eq(dt, "unspecified") || !*dt) &&
+                                       !*xapi_struct_str(rec, "HVM_boot_policy", "x"));
     return true;
 }
 

@@ -28,6 +28,7 @@ static void host_cleanup(struct inv_host *h)
     free(h->product_version);
     free(h->platform_version);
     free(h->build_number);
+    free(h->edition);
     free_strv(h->updates, h->n_updates);
     free_strv(h->updates_requiring_reboot, h->n_updates_requiring_reboot);
 }

@@ -55,6 +55,9 @@ struct inv_vm {
     /* Its PV drivers / guest agent: VM_guest_metrics.PV_drivers_version's major.minor.micro
      * ("8.2.1"), "" or NULL when no guest metrics report them (no tools installed). */
     char *tools_version;
+    /* A PV guest: VM.domain_type "pv", or (domain_type "unspecified", before Jura) an empty
+     * HVM_boot_policy — as XenCenter's VM.IsPvVm judges it. */
+    bool pv_guest;
 };
 
 struct inv_host {
@@ -78,6 +81,10 @@ struct inv_host {
     unsigned pending_guidance; /* enum cat_guidance bits pending (XenServer 8) */
     int64_t boot_time;         /* other_config boot_time, epoch seconds */
     int64_t agent_start_time;  /* other_config agent_start_time, epoch seconds */
+    char *edition;             /* host.edition ("free", "enterprise-per-socket", ...), "" */
+    /* Not licensed for rolling pool upgrade (XenCenter's Host.RestrictRpu): license_params
+     * restrict_rpu is "true", or the key is absent and the edition is "free". */
+    bool rpu_restricted;
 };
 
 struct inv_pool {

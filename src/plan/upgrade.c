@@ -168,6 +168,52 @@ static void standalone_checks(struct plan_ctx *c)
     }
 }
 
+/* PV guests the new release does not run (XenCenter's PVGuestsCheck: a target of Yangtze (8.2)
+ * or later is PoolHasPVGuestProblem, blocking; Quebec (8.1) PoolHasPVGuestWarningUrl, a
+ * warning; neither offers a fix, only "more information").  XenCenter runs it only from a
+ * release older than Yangtze; we run it from any, since a PV guest left in the pool would not
+ * start on the new hosts.  The fix is the operator's: convert the guest to HVM, or remove it. */
+static void pv_checks(struct plan_ctx *c)
+{
+    const char *to = c->o->upgrade_to;
+    enum plan_severity sev = cat_version_cmp(to, "8.2.0") >= 0   ? PLAN_SEV_BLOCKING
+                             : cat_version_cmp(to, "8.1.0") >= 0 ? PLAN_SEV_WARNING
+                                                                 : PLAN_SEV_INFO;
+    if (sev == PLAN_SEV_INFO)
+        return;
+    for (size_t v = 0; v < c->nv; v++) {
+        const struct inv_vm *vm = &c->pool->vms[v];
+        if (!vm->pv_guest || vm->is_control_domain)
+            continue;
+        plan_add_check(c, "upgrade_pv_guest", NULL, vm->ref, NULL, sev,
+                       xasprintf("VM %s is a PV guest (domain_type pv): %s %s PV guests. "
+                                 "Convert it to HVM (or remove it) before the upgrade.",
+                                 plan_vm_name(vm), to,
+                                 sev == PLAN_SEV_BLOCKING ? "does not run" : "no longer supports"));
+    }
+}
+
+/* Licensing (XenCenter's Host.RestrictRpu, read by RollingUpgradeWizardSelectPool: a pool with a
+ * host not licensed for rolling pool upgrade is left out, unless a rolling upgrade is already
+ * under way).  No fix: license the pool (xe host-apply-edition), or upgrade each host alone. */
+static void licence_checks(struct plan_ctx *c)
+{
+    for (size_t h = 0; h < c->nh; h++) {
+        const struct inv_host *ih = &c->pool->hosts[h];
+        if (!ih->rpu_restricted || !c->selected[h])
+            continue;
+        bool resume = c->p->partly_upgraded;
+        plan_add_check(
+            c, "upgrade_licence", ih->ref, NULL, NULL, resume ? PLAN_SEV_INFO : PLAN_SEV_BLOCKING,
+            xasprintf("Host %s (edition %s) is not licensed for rolling pool upgrade "
+                      "(license_params restrict_rpu). %s",
+                      plan_host_name(ih), ih->edition && *ih->edition ? ih->edition : "?",
+                      resume ? "The rolling upgrade already under way may finish."
+                             : "License the pool (xe host-apply-edition) before "
+                               "upgrading it."));
+    }
+}
+
 /* The upgrade's prechecks (run from plan_pool_checks in upgrade mode). */
 void plan_upgrade_checks(struct plan_ctx *c)
 {
@@ -177,6 +223,8 @@ void plan_upgrade_checks(struct plan_ctx *c)
     order_check(c);
     progress_checks(c);
     standalone_checks(c);
+    pv_checks(c);
+    licence_checks(c);
 }
 
 /* See plan.h. */

@@ -226,25 +226,31 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
                                        "master",
                                        "enabled",
                                        "cpus",
+                                       "edition",
+                                       "license_params",
                                        NULL};
-    const char *name;
+    const char *name, *edition;
     int64_t mem, dom0mem;
     double cpus;
     bool enabled;
+    struct xapi_value *lic = NULL;
     if (jsonx_check_keys(jh, keys, path, e) || get_str(jh, "name", path, true, NULL, &name, e) ||
         get_mem(jh, "memory", path, 256 * GIB, &mem, e) ||
         get_mem(jh, "dom0_memory", path, 4 * GIB, &dom0mem, e) ||
         get_num(jh, "cpus", path, 32, 1, &cpus, e) ||
-        get_bool(jh, "enabled", path, true, &enabled, e))
+        get_bool(jh, "enabled", path, true, &enabled, e) ||
+        get_str(jh, "edition", path, false, "", &edition, e) ||
+        get_strmap(jh, "license_params", path, &lic, e))
         return NULL;
-    if (sim_obj_by_name(w, CL_HOST, name)) {
-        err_set(e, PP_EINVAL, "%s.name: \"%s\" is used twice", path, name);
-        return NULL;
-    }
     struct xapi_value *sw = NULL;
     int64_t amaj = 2, amin = 20;
-    if (build_version(pool_version, json_object_get(jh, "version"), path, &sw, &amaj, &amin, e))
+    if (sim_obj_by_name(w, CL_HOST, name))
+        err_set(e, PP_EINVAL, "%s.name: \"%s\" is used twice", path, name);
+    if (sim_obj_by_name(w, CL_HOST, name) ||
+        build_version(pool_version, json_object_get(jh, "version"), path, &sw, &amaj, &amin, e)) {
+        xapi_value_free(lic);
         return NULL;
+    }
     struct obj *h = sim_obj_new(w, CL_HOST);
     struct hostx *hx = xcalloc(1, sizeof(*hx));
     hx->o = h;
@@ -263,6 +269,10 @@ static struct obj *make_host(struct sim *s, struct world *w, const json_t *jh, c
     xapi_struct_set_string(h->rec, "hostname", name);
     xapi_struct_set_string(h->rec, "address", addr);
     xapi_struct_set_bool(h->rec, "enabled", enabled);
+    /* licensing (host.edition, host.license_params: XenCenter's RestrictRpu reads them) */
+    xapi_struct_set_string(h->rec, "edition", edition);
+    if (lic)
+        xapi_struct_set_take(h->rec, "license_params", lic);
     xapi_struct_set_int(h->rec, "API_version_major", amaj);
     xapi_struct_set_int(h->rec, "API_version_minor", amin);
     xapi_struct_set_string(h->rec, "API_version_vendor", "XenSource");
@@ -419,21 +429,11 @@ static struct obj *make_vbd(struct world *w, struct obj *vm, struct obj *vdi, bo
 
 static int make_vm(struct world *w, const json_t *j, const char *path, struct err *e)
 {
-    static const char *const keys[] = {"name",
-                                       "memory_gib",
-                                       "memory_mib",
-                                       "host",
-                                       "power_state",
-                                       "disks",
-                                       "cd",
-                                       "ha_restart_priority",
-                                       "pci",
-                                       "affinity",
-                                       "blocked_operations",
-                                       "vcpus",
-                                       "tools",
-                                       NULL};
-    const char *name, *ps, *prio, *pci, *tools;
+    static const char *const keys[] = {
+        "name",  "memory_gib",          "memory_mib", "host",     "power_state",        "disks",
+        "cd",    "ha_restart_priority", "pci",        "affinity", "blocked_operations", "vcpus",
+        "tools", "domain_type",         NULL};
+    const char *name, *ps, *prio, *pci, *tools, *dt;
     int64_t mem;
     double vcpus;
     const json_t *disks;
@@ -443,8 +443,12 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
         get_str(j, "power_state", path, false, "Running", &ps, e) ||
         get_str(j, "ha_restart_priority", path, false, "", &prio, e) ||
         get_str(j, "pci", path, false, "", &pci, e) || get_num(j, "vcpus", path, 2, 1, &vcpus, e) ||
-        get_arr(j, "disks", path, &disks, e) || get_str(j, "tools", path, false, "", &tools, e))
+        get_arr(j, "disks", path, &disks, e) || get_str(j, "tools", path, false, "", &tools, e) ||
+        get_str(j, "domain_type", path, false, "hvm", &dt, e))
         return e ? e->code : PP_EINVAL;
+    if (strcmp(dt, "hvm") && strcmp(dt, "pv") && strcmp(dt, "pvh") && strcmp(dt, "pv_in_pvh"))
+        return err_set(e, PP_EINVAL, "%s.domain_type: \"%s\" is not hvm, pv, pvh or pv_in_pvh",
+                       path, dt);
     if (strcmp(ps, "Running") && strcmp(ps, "Halted") && strcmp(ps, "Suspended"))
         return err_set(e, PP_EINVAL, "%s.power_state: \"%s\" is not Running, Halted or Suspended",
                        path, ps);
@@ -469,7 +473,11 @@ static int make_vm(struct world *w, const json_t *j, const char *path, struct er
     xapi_struct_set_int(vm->rec, "VCPUs_max", (int64_t)vcpus);
     xapi_struct_set_int(vm->rec, "VCPUs_at_startup", (int64_t)vcpus);
     xapi_struct_set_int(vm->rec, "domid", host ? (int64_t)(1 + w->ccount[CL_VM]) : -1);
-    xapi_struct_set_string(vm->rec, "domain_type", "hvm");
+    /* VM.domain_type; a PV guest boots with a bootloader and no HVM_boot_policy */
+    xapi_struct_set_string(vm->rec, "domain_type", dt);
+    xapi_struct_set_string(vm->rec, "HVM_boot_policy", strcmp(dt, "hvm") ? "" : "BIOS order");
+    if (!strcmp(dt, "pv"))
+        xapi_struct_set_string(vm->rec, "PV_bootloader", "pygrub");
     vm_memory(vm, mem);
     if (blocked)
         xapi_struct_set_take(vm->rec, "blocked_operations", blocked);

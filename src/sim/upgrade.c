@@ -3,7 +3,8 @@
  * upgrade.c - upgrading simulated hosts to a new release (issue 15): the scenario's
  * "releases", the host plugin prepare_host_upgrade.py as XenCenter's Rolling Pool Upgrade wizard
  * calls it through host.call_plugin, the reboot into the installer, the operator's manual boot
- * from install media (POST /sim/upgrade), rolling-upgrade mode and guest tools versions.
+ * from install media (POST /sim/upgrade), rolling-upgrade mode, guest tools versions and
+ * VM.set_domain_type (a PV guest converted to HVM).
  *
  * Sources (xapi-project/xen-api, xenserver/xenadmin, host-upgrade-plugin as packaged):
  *  - prepare_host_upgrade.py: testUrl / main take args {"url"}; a bad repository raises
@@ -430,8 +431,32 @@ static int h_host_call_plugin(struct ctx *c)
     return R_DONE;
 }
 
+/* VM.set_domain_type (xapi_vm.ml set_domain_type): the domain type of the VM's next start, and
+ * HVM_boot_policy derived from it ("BIOS order" for hvm, "" otherwise) as xapi sets both.  A
+ * PV guest converted to HVM no longer fails the upgrade's PV precheck. */
+static int h_vm_set_domain_type(struct ctx *c)
+{
+    struct obj *vm = sim_arg_obj(c, 1, CL_VM);
+    if (!vm)
+        return R_DONE;
+    const char *t = xapi_value_str(xapi_array_get(c->p, 2));
+    static const char *const types[] = {"hvm", "pv", "pvh", "pv_in_pvh"};
+    bool ok = false;
+    for (size_t i = 0; t && i < sizeof types / sizeof types[0]; i++)
+        ok = ok || !strcmp(t, types[i]);
+    if (!ok) {
+        sim_rerr(c, "ENUM_VALUE_INVALID", 2, "domain_type", t ? t : "");
+        return R_DONE;
+    }
+    sim_fset_str(c->w, vm, "domain_type", t);
+    sim_fset_str(c->w, vm, "HVM_boot_policy", strcmp(t, "hvm") ? "" : "BIOS order");
+    sim_rok(c, xapi_value_new_void());
+    return R_DONE;
+}
+
 const struct handler sim_upgrade_handlers[] = {
     {"host.call_plugin", h_host_call_plugin, 0},
+    {"VM.set_domain_type", h_vm_set_domain_type, 0},
     {NULL, NULL, 0},
 };
 

@@ -5,8 +5,8 @@
  * old version to hosts on the same or a newer one at that moment (xapi's rule during a rolling
  * upgrade), hosts already upgraded skipped (re-running resumes), VMs that cannot move suspended
  * (CD ejected first) or shut down on a standalone host and restored on it, the prechecks (URL,
- * master first, maintenance, HA, memory), the guest-tools list, and random pools replayed step
- * by step with a printed seed.
+ * master first, maintenance, HA, memory, PV guests, licence), the guest-tools list, and random
+ * pools replayed step by step with a printed seed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -146,6 +147,53 @@ static void test_tools_list(void **state)
     assert_true(plan_tools_outdated(&pool->vms[2], "8.4.1"));
     assert_false(plan_tools_outdated(&pool->vms[5], "8.4.0"));
     assert_false(plan_tools_outdated(NULL, "8.4.0"));
+    plan_free(p);
+    inv_pool_free(pool);
+}
+
+/* PV guests (XenCenter's PVGuestsCheck): blocking for a target of 8.2 or later, a warning for
+ * 8.1, nothing before; no fix.  Licensing (Host.RestrictRpu): a host not licensed for rolling
+ * pool upgrade blocks it, unless a rolling upgrade is already under way. */
+static void test_pv_and_licence(void **state)
+{
+    (void)state;
+    struct inv_pool *pool = pool4();
+    pool->vms[3].pv_guest = true;
+    pool->hosts[2].rpu_restricted = true;
+    fx_set(&pool->hosts[2].edition, "free");
+    struct plan_opts o;
+    static const struct {
+        const char *to;
+        int pv_sev;
+    } cases[] = {{"8.4.0", PLAN_SEV_BLOCKING},
+                 {"8.2.0", PLAN_SEV_BLOCKING},
+                 {"8.1.0", PLAN_SEV_WARNING},
+                 {"8.0.0", -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* hosts on 7.1.2 so that every target is an upgrade */
+        for (size_t h = 0; h < pool->n_hosts; h++)
+            fx_set(&pool->hosts[h].product_version, "7.1.2");
+        upgrade_opts(&o, cases[i].to);
+        struct plan *p = NULL;
+        assert_int_equal(plan_build(pool, NULL, &o, &p, NULL), 0);
+        assert_int_equal(sev_of(p, "upgrade_pv_guest", "vm3"), cases[i].pv_sev);
+        assert_int_equal(sev_of(p, "upgrade_pv_guest", "vm2"), -1);
+        if (cases[i].pv_sev >= 0)
+            assert_int_equal(fix_of(p, "upgrade_pv_guest", "vm3"), PLAN_FIX_NONE);
+        assert_int_equal(sev_of(p, "upgrade_licence", NULL), PLAN_SEV_BLOCKING);
+        const struct plan_check *k = check_of(p, "upgrade_licence", NULL);
+        assert_true(k && str_eq(k->host_ref, "h2") && strstr(k->message, "free"));
+        assert_false(plan_can_resolve(p));
+        plan_free(p);
+    }
+    /* a rolling upgrade under way (h0 already upgraded) may finish unlicensed */
+    fx_set(&pool->hosts[0].product_version, "8.4.0");
+    pool->vms[3].pv_guest = false;
+    upgrade_opts(&o, "8.4.0");
+    struct plan *p = NULL;
+    assert_int_equal(plan_build(pool, NULL, &o, &p, NULL), 0);
+    assert_int_equal(sev_of(p, "upgrade_licence", NULL), PLAN_SEV_INFO);
+    assert_int_equal(sev_of(p, "upgrade_pv_guest", NULL), -1);
     plan_free(p);
     inv_pool_free(pool);
 }
@@ -356,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_order_and_actions),
         cmocka_unit_test(test_tools_list),
+        cmocka_unit_test(test_pv_and_licence),
         cmocka_unit_test(test_resume_skips_upgraded),
         cmocka_unit_test(test_standalone),
         cmocka_unit_test(test_prechecks),
