@@ -97,6 +97,7 @@ enum api_route_id {
     API_R_UPGRADES,         /* POST        /api/v1/upgrades */
     API_R_UPGRADE_HOST,     /* POST        /api/v1/rollouts/{id}/upgrade-host */
     API_R_HOST_FORGET,      /* POST        /api/v1/pools/{name}/forget-host */
+    API_R_POOL_TRUST,       /* POST        /api/v1/pools/{name}/trust */
     API_R_WINDOWS,          /* GET, POST   /api/v1/windows */
     API_R_WINDOW,           /* DELETE      /api/v1/windows/{name} */
     API_R_SCHEDULES,        /* GET, POST   /api/v1/schedules */

@@ -77,6 +77,7 @@ int api_unpack_failed(const json_error_t *je, struct err *e);
 void api_h_upgrades(struct api_call *x);     /* POST /upgrades */
 void api_h_upgrade_host(struct api_call *x); /* POST /rollouts/{id}/upgrade-host */
 void api_h_host_forget(struct api_call *x);  /* POST /pools/{name}/forget-host */
+void api_h_pool_trust(struct api_call *x);   /* POST /pools/{name}/trust (api_tls.c) */
 
 /* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
 void api_answer_json(struct api_call *x, unsigned status, json_t *v);

@@ -343,8 +343,10 @@ static void h_pool_add(struct api_call *x)
     /* the password goes nowhere the user has not vouched for (docs/security.md) */
     if (rc == 0)
         rc = api_pool_trust(spec.url, spec.ca_file, confirmed, insecure, fp, &e);
-    if (rc == 0)
+    if (rc == 0) {
+        spec.fingerprint = fp[0] ? fp : NULL; /* confirmed, or verified by the CA */
         rc = engine_pool_add(api_server_engine(x->srv), &spec, &out, &e);
+    }
     if (rc == 0 && fp[0]) {
         api_server_pool_fingerprint_set(x->srv, jsonx_str(out, "name", ""), fp);
         json_object_set_new(out, "tls_fingerprint", json_string(fp));
@@ -903,6 +905,7 @@ static const struct api_handler handlers[] = {
     {API_R_UPGRADES, "POST", api_h_upgrades, true}, /* dry_run: computes only (audited) */
     {API_R_UPGRADE_HOST, "POST", api_h_upgrade_host, true},
     {API_R_HOST_FORGET, "POST", api_h_host_forget, true},
+    {API_R_POOL_TRUST, "POST", api_h_pool_trust, true},
     {API_R_CLIENT_ID, "POST", h_client_id, true},
     {API_R_AUDIT, "GET", h_audit, true}, /* admin only (not a change: not audited) */
     {API_R_WEBHOOKS, "GET", h_webhooks, false},

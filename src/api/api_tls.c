@@ -9,6 +9,7 @@
 
 #include "base/err.h"
 #include "base/str.h"
+#include "engine/engine.h"
 #include "xapi/tls.h"
 
 #include <curl/curl.h>
@@ -96,4 +97,32 @@ int api_pool_trust(const char *url, const char *ca_file, const char *confirmed, 
                        "refusing to send the password",
                        fp, want);
     return 0;
+}
+
+/*
+ * POST /pools/{name}/trust {"fingerprint": "SHA256:...", "host"?: "ADDRESS"}: confirm the
+ * certificate a pool waits on (state "certificate_unconfirmed", after a master change), or a
+ * host's ahead of one.  200 with the pool object.  docs/security.md, "TLS to pools".
+ */
+void api_h_pool_trust(struct api_call *x)
+{
+    struct err e = {0};
+    json_t *jf = NULL, *jh = NULL, *out = NULL;
+    const char *fp = NULL, *host = NULL;
+    json_error_t je;
+    json_t *body = api_body(x, false, &e);
+    int rc = body ? 0 : e.code;
+
+    if (rc == 0 && json_unpack_ex(body, &je, 0, "{s?o s?o !}", "fingerprint", &jf, "host", &jh))
+        rc = api_unpack_failed(&je, &e);
+    if (rc == 0 && (rc = api_want_string("fingerprint", jf, true, &fp, &e)) == 0)
+        rc = api_want_string("host", jh, false, &host, &e);
+    if (rc == 0)
+        rc = engine_pool_trust(api_server_engine(x->srv), x->m.param, host, fp, &out, &e);
+    if (rc == 0)
+        api_answer_json(x, 200, out);
+    else
+        api_answer_err(x, rc, &e);
+    json_decref(out);
+    json_decref(body);
 }

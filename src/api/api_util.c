@@ -75,6 +75,7 @@ static const struct {
     {"upgrades", API_R_UPGRADES, "POST"},
     {"rollouts/*/upgrade-host", API_R_UPGRADE_HOST, "POST"},
     {"pools/*/forget-host", API_R_HOST_FORGET, "POST"},
+    {"pools/*/trust", API_R_POOL_TRUST, "POST"},
     {"events", API_R_EVENTS, "GET"},
     {"client-id", API_R_CLIENT_ID, "POST"},
     {"audit", API_R_AUDIT, "GET"},

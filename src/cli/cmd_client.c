@@ -112,11 +112,12 @@ static const char POOL_USAGE[] =
     "poolpatch pool add NAME --url URL --user USER [--password-file FILE] [--ca-file FILE]\n"
     "                [--verify-ca] [--fingerprint SHA256:HEX] [--insecure-http]\n"
     "       poolpatch pool list [--json]\n"
+    "       poolpatch pool trust NAME [--fingerprint SHA256:HEX] [--host ADDRESS]\n"
     "       poolpatch pool remove NAME";
 
 struct pool_add_args {
     struct cli_xapi x;
-    const char *name, *fingerprint;
+    const char *name, *fingerprint, *host;
     bool insecure_http, verify_ca;
 };
 
@@ -136,6 +137,93 @@ static bool confirm_fingerprint(const char *fp)
     if (!fgets(answer, sizeof answer, stdin))
         return false;
     return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+/* The certificate pool name waits on ({host, fingerprint, confirmed_before}), from GET /pools:
+ * a new reference or NULL. */
+static json_t *pool_pending_cert(struct rest_client *rc, const char *name, struct err *e)
+{
+    json_t *out = NULL, *p, *cert = NULL;
+    size_t i;
+
+    if (rest_call(rc, "GET", "/api/v1/pools", NULL, &out, NULL, e) != 0)
+        return NULL;
+    json_array_foreach(json_object_get(out, "pools"), i, p)
+    {
+        if (str_eq(jsonx_str(p, "name", ""), name) &&
+            json_is_object(json_object_get(p, "certificate")))
+            cert = json_incref(json_object_get(p, "certificate"));
+    }
+    json_decref(out);
+    if (!cert && !e->code)
+        err_set(e, PP_ESTATE, "pool %s waits for no certificate confirmation (see pool list)",
+                name);
+    return cert;
+}
+
+/* On a terminal: show the certificate a pool waits on and ask.  True when the user says yes. */
+static bool confirm_pending(const char *pool, const json_t *cert)
+{
+    char answer[16] = "";
+    const char *before = jsonx_str(cert, "confirmed_before", NULL);
+
+    if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO))
+        return false;
+    fprintf(stderr,
+            "Pool %s: %s presents a TLS certificate that is not confirmed%s%s%s.\n"
+            "Its SHA-256 fingerprint is SHA256:%s\n"
+            "Compare it with the one the host shows (xe host-cert-info on its console).\n"
+            "Trust this certificate and send the password to it? [y/N] ",
+            pool, jsonx_str(cert, "host", "?"), before ? " (it had SHA256:" : "",
+            before ? before : "", before ? ")" : "", jsonx_str(cert, "fingerprint", ""));
+    if (!fgets(answer, sizeof answer, stdin))
+        return false;
+    return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+/* `pool trust`: POST /pools/NAME/trust; without --fingerprint the pending certificate is shown
+ * and confirmed on a terminal. */
+static int pool_trust(const struct cli_daemon *co, const struct pool_add_args *a)
+{
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL, *cert = NULL, *body = json_object();
+    char *path;
+    int ret = 0;
+
+    if (cli_connect("pool", co, &rc)) {
+        json_decref(body);
+        return 1;
+    }
+    if (a->host)
+        json_object_set_new(body, "host", json_string(a->host));
+    if (a->fingerprint) {
+        json_object_set_new(body, "fingerprint", json_string(a->fingerprint));
+    } else if ((cert = pool_pending_cert(&rc, a->name, &e)) != NULL) {
+        if (!confirm_pending(a->name, cert))
+            err_set(&e, PP_ESTATE,
+                    "pool %s: %s presents the TLS certificate SHA256:%s, not confirmed; check it "
+                    "on the host and confirm it: pool trust %s --fingerprint SHA256:%s",
+                    a->name, jsonx_str(cert, "host", "?"), jsonx_str(cert, "fingerprint", ""),
+                    a->name, jsonx_str(cert, "fingerprint", ""));
+        else
+            json_object_set_new(body, "fingerprint",
+                                json_string(jsonx_str(cert, "fingerprint", "")));
+    }
+    path = path_with(&rc, "pools", a->name, "/trust");
+    if (e.code || rest_call(&rc, "POST", path, body, &out, NULL, &e) != 0)
+        ret = cli_fail("pool trust", &e);
+    else if (co->json)
+        print_json(out);
+    else
+        printf("Pool %s: certificate confirmed; state %s.\n", a->name,
+               jsonx_str(out, "state", "?"));
+    free(path);
+    json_decref(cert);
+    json_decref(out);
+    json_decref(body);
+    rest_cleanup(&rc);
+    return ret;
 }
 
 /* `pool add`: POST /pools; an unconfirmed certificate is shown and confirmed on a terminal. */
@@ -209,6 +297,7 @@ int cmd_pool(int argc, char **argv)
                                        {"fingerprint", required_argument, NULL, 'F'},
                                        {"insecure-http", no_argument, NULL, 'I'},
                                        {"verify-ca", no_argument, NULL, 'A'},
+                                       {"host", required_argument, NULL, 'H'},
                                        CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct cli_daemon co = {0};
@@ -233,6 +322,9 @@ int cmd_pool(int argc, char **argv)
         case 'A':
             pa.verify_ca = true;
             break;
+        case 'H':
+            pa.host = optarg;
+            break;
         case 'h':
             printf("usage: %s\n%s", POOL_USAGE, CLI_DAEMON_HELP);
             return 0;
@@ -241,7 +333,7 @@ int cmd_pool(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return cli_usage_error("pool", "say add, list or remove", POOL_USAGE);
+        return cli_usage_error("pool", "say add, list, trust or remove", POOL_USAGE);
     const char *sub = argv[optind++];
     if (str_eq(sub, "list")) {
         if (optind != argc)
@@ -267,8 +359,13 @@ int cmd_pool(int argc, char **argv)
             return cli_usage_error("pool", "add needs --url and --user", POOL_USAGE);
         pa.name = argv[optind];
         return pool_add(&co, &pa);
+    } else if (str_eq(sub, "trust")) {
+        if (optind + 1 != argc)
+            return cli_usage_error("pool", "trust takes one NAME", POOL_USAGE);
+        pa.name = argv[optind];
+        return pool_trust(&co, &pa);
     } else {
-        return cli_usage_error("pool", "say add, list or remove", POOL_USAGE);
+        return cli_usage_error("pool", "say add, list, trust or remove", POOL_USAGE);
     }
     json_decref(out);
     rest_cleanup(&rc);

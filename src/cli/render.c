@@ -175,6 +175,13 @@ static void render_pools_raw(struct buf *out, const json_t *v)
         if (jsonx_str(p, "tls_fingerprint", NULL))
             buf_printf(out, "%s: TLS certificate SHA256:%s\n", jsonx_str(p, "name", ""),
                        jsonx_str(p, "tls_fingerprint", ""));
+        const json_t *cert = json_object_get(p, "certificate");
+        if (json_is_object(cert))
+            buf_printf(out,
+                       "%s: certificate unconfirmed: %s presents SHA256:%s; nothing is sent to "
+                       "it until you confirm it (poolpatch pool trust %s)\n",
+                       jsonx_str(p, "name", ""), jsonx_str(cert, "host", "?"),
+                       jsonx_str(cert, "fingerprint", ""), jsonx_str(p, "name", ""));
     }
 }
 

@@ -52,6 +52,7 @@ const char *const engine_cache_classes[] = {
 enum req_kind {
     R_POOL_ADD,
     R_POOL_REMOVE,
+    R_POOL_TRUST,
     R_POOLS,
     R_CATALOG_META,
     R_CATALOG_PUT,
@@ -105,6 +106,7 @@ struct eng_req {
     /* arguments (owned copies) */
     struct engine_pool_spec pool;
     char *name;
+    char *host; /* R_POOL_TRUST: the host to confirm, or NULL */
     enum engine_view view;
     enum engine_sort sort;
     char **ids;
@@ -159,7 +161,9 @@ static void req_free(struct eng_req *r)
         free((char *)r->pool.password);
     }
     free((char *)r->pool.ca_file);
+    free((char *)r->pool.fingerprint);
     free(r->name);
+    free(r->host);
     strv_free(r->ids, r->n_ids);
     strv_free(r->pr.pools, r->pr.n_pools);
     strv_free(r->pr.updates, r->pr.n_updates);
@@ -339,6 +343,71 @@ struct eng_pool *engine_resolve_pool(struct engine *eng, const char *key, struct
     return hit;
 }
 
+/*
+ * Trust across a master change (docs/security.md): once logged in to a confirmed master, read
+ * the pool's host certificates (xapi's Certificate class, type "host", with host.address; xapi
+ * keeps them in its database: ocaml/xapi/certificates.ml) and pin them, so that the pool's
+ * master may move to any of its hosts without a new confirmation.  A pool whose xapi has no
+ * Certificate class (before Citrix Hypervisor 8.2) leaves its hosts to be confirmed.
+ */
+struct cert_job {
+    struct eng_pool *p;
+    struct xapi_value *certs;
+};
+
+static void certs_hosts_done(void *ctx, int rc, const struct xapi_value *hosts, const struct err *e)
+{
+    struct cert_job *j = ctx;
+    size_t max = j->certs ? j->certs->u.st.n : 0;
+
+    if (rc == 0 && !j->p->retired && max) {
+        struct xapi_untrusted *v = xcalloc(max, sizeof(*v));
+        size_t n = xapi_host_certificates(j->certs, hosts, v, max);
+        size_t k = xapi_client_learn_pins(j->p->client, v, n);
+        log_info(LOG_MOD, "pool %s: %zu host certificate(s) read from the pool, %zu newly pinned",
+                 j->p->name, n, k);
+        free(v);
+    } else if (rc != 0 && rc != PP_ECANCELLED) {
+        log_warn(LOG_MOD, "pool %s: reading its hosts for their certificates: %s", j->p->name,
+                 e ? e->msg : "");
+    }
+    xapi_value_free(j->certs);
+    free(j);
+}
+
+static void certs_done(void *ctx, int rc, const struct xapi_value *certs, const struct err *e)
+{
+    struct cert_job *j = ctx;
+    struct err ce = {0};
+
+    if (rc != 0 || j->p->retired || !certs || certs->type != XAPI_STRUCT) {
+        if (rc != 0 && rc != PP_ECANCELLED)
+            log_info(LOG_MOD,
+                     "pool %s: no host certificates read (%s): a new master's needs a "
+                     "confirmation",
+                     j->p->name, e ? e->msg : "");
+        free(j);
+        return;
+    }
+    j->certs = xapi_value_dup(certs);
+    if (xapi_call_async(j->p->client, "host.get_all_records", xapi_value_new_array(), NULL,
+                        certs_hosts_done, j, NULL, &ce) != 0) {
+        xapi_value_free(j->certs);
+        free(j);
+    }
+}
+
+static void pool_learn_certificates(struct eng_pool *p)
+{
+    struct cert_job *j = xcalloc(1, sizeof(*j));
+    struct err e = {0};
+
+    j->p = p;
+    if (xapi_call_async(p->client, "Certificate.get_all_records", xapi_value_new_array(), NULL,
+                        certs_done, j, NULL, &e) != 0)
+        free(j);
+}
+
 static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e)
 {
     struct eng_pool *p = ctx;
@@ -352,16 +421,18 @@ static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e
              e ? e->msg : "");
     /* XenServer 8 repository updates: the first connection's probe, reads waiting for it */
     engine_cdn_pool_state(p->eng, p, s);
+    if (s == XAPI_CONN_READY && p->client && !p->retired && str_has_prefix(p->url, "https://"))
+        pool_learn_certificates(p);
 }
 
+/* A pin learned on top of a verified chain (pools with a CA file): the CA vouched for it.  The
+ * pool's stored fingerprint stays the one of its URL host, confirmed at `pool add`. */
 static void on_pin(void *ctx, const char *host, const char *fingerprint)
 {
     struct eng_pool *p = ctx;
-    struct err e = {0};
 
-    log_info(LOG_MOD, "pool %s: trusting %s on first use, SHA-256 %s", p->name, host, fingerprint);
-    if (p->id > 0 && store_pool_set_fingerprint(p->eng->store, p->id, fingerprint, &e) != 0)
-        log_warn(LOG_MOD, "pool %s: recording the fingerprint: %s", p->name, e.msg);
+    log_info(LOG_MOD, "pool %s: %s verified by the pool's CA, pinned SHA-256 %s", p->name, host,
+             fingerprint);
 }
 
 /* A pool and its client; a probe client (pool add's first login) tries every address once and
@@ -386,7 +457,10 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     o.password = password;
     o.ca_file = ca_file;
     o.known_hosts = known;
-    o.tofu = true;
+    /* Trust (docs/security.md, "TLS to pools"): a host whose chain a CA file verified is pinned
+     * as first seen; without one, only fingerprints the user confirmed are trusted, and a new
+     * master with another certificate waits for a confirmation (XAPI_CONN_UNTRUSTED). */
+    o.tofu = ca_file != NULL;
     o.on_pin = on_pin;
     o.pin_ctx = p;
     o.on_state = on_pool_state;
@@ -451,6 +525,19 @@ struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, s
     return inv_from_xapi(&src, e);
 }
 
+/* State "certificate_unconfirmed": the host the pool waits on and what it presents. */
+static void pool_json_untrusted(json_t *o, struct eng_pool *p)
+{
+    struct xapi_untrusted u;
+
+    if (!p->client || !xapi_client_untrusted(p->client, &u))
+        return;
+    json_object_set_new(o, "certificate",
+                        json_pack("{s:s s:s s:o}", "host", u.host, "fingerprint", u.presented,
+                                  "confirmed_before",
+                                  u.pinned[0] ? json_string(u.pinned) : json_null()));
+}
+
 static json_t *pool_json(struct eng_pool *p)
 {
     json_t *o = json_object();
@@ -462,6 +549,7 @@ static json_t *pool_json(struct eng_pool *p)
     json_object_set_new(o, "state", json_string(xapi_conn_state_name(p->state)));
     json_object_set_new(o, "connected", json_boolean(p->state == XAPI_CONN_READY));
     json_object_set_new(o, "error", p->error[0] ? json_string(p->error) : json_null());
+    pool_json_untrusted(o, p);
     if (p->client && xapi_cache_ready(p->client)) {
         struct err e = {0};
         struct inv_pool *inv = engine_pool_inventory(p->eng, p, &e);
@@ -685,6 +773,13 @@ static void handle_pool_add(struct engine *eng, struct eng_req *r)
         req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
         return;
     }
+    /* the certificate the user confirmed (or the CA verified) is the URL host's pin before the
+     * first byte of the login goes out */
+    if (r->pool.fingerprint && xapi_client_trust(p->client, NULL, r->pool.fingerprint, &r->err)) {
+        pool_retire(eng, p);
+        req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
+        return;
+    }
     r->new_pool = p;
     if (xapi_call_async(p->client, "pool.get_all_records", xapi_value_new_array(), NULL,
                         pool_add_done, r, NULL, &r->err) != 0) {
@@ -716,6 +811,31 @@ static void handle_pool_remove(struct engine *eng, struct eng_req *r)
     }
     pool_retire(eng, p);
     req_finish(eng, r, 0);
+}
+
+/* Confirm a certificate of a pool and log in again (engine_pool_trust). */
+static void handle_pool_trust(struct engine *eng, struct eng_req *r)
+{
+    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
+    struct xapi_untrusted u;
+    char host[256];
+    int rc;
+
+    if (!p) {
+        req_finish(eng, r, r->err.code);
+        return;
+    }
+    bool waiting = xapi_client_untrusted(p->client, &u);
+    rc = xapi_trust_check(waiting ? &u : NULL, r->host, r->pool.fingerprint, host, &r->err);
+    if (rc == 0)
+        rc = xapi_client_trust(p->client, host, r->pool.fingerprint, &r->err);
+    if (rc == 0) {
+        log_info(LOG_MOD, "pool %s: the certificate of %s was confirmed", p->name, host);
+        r->out = pool_json(p);
+    } else {
+        err_prefix(&r->err, "pool %s: ", p->name);
+    }
+    req_finish(eng, r, rc);
 }
 
 static void handle_pools(struct engine *eng, struct eng_req *r)
@@ -1778,6 +1898,7 @@ static void handle_set_default_policy(struct engine *eng, struct eng_req *r);
 const struct eng_req_kind engine_req_kinds[] = {
     [R_POOL_ADD] = {R_POOL_ADD, "pool_add", handle_pool_add},
     [R_POOL_REMOVE] = {R_POOL_REMOVE, "pool_remove", handle_pool_remove},
+    [R_POOL_TRUST] = {R_POOL_TRUST, "pool_trust", handle_pool_trust},
     [R_POOLS] = {R_POOLS, "pools", handle_pools},
     [R_CATALOG_META] = {R_CATALOG_META, "catalog_meta", handle_catalog_meta},
     [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", handle_catalog_put},
@@ -2196,6 +2317,24 @@ int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, jso
     r->pool.username = xstrdup(spec->username);
     r->pool.password = xstrdup(spec->password);
     r->pool.ca_file = xstrdup(spec->ca_file);
+    r->pool.fingerprint =
+        spec->fingerprint && *spec->fingerprint ? xstrdup(spec->fingerprint) : NULL;
+    return req_run(eng, r, out, e);
+}
+
+int engine_pool_trust(struct engine *eng, const char *name, const char *host,
+                      const char *fingerprint, json_t **out, struct err *e)
+{
+    struct eng_req *r;
+
+    if (!name || !*name)
+        return err_set(e, PP_EINVAL, "pool: give the pool's name");
+    if (!fingerprint || !*fingerprint)
+        return err_set(e, PP_EINVAL, "fingerprint: required (SHA256:AB:CD:...)");
+    r = req_new(R_POOL_TRUST);
+    r->name = xstrdup(name);
+    r->host = host && *host ? xstrdup(host) : NULL;
+    r->pool.fingerprint = xstrdup(fingerprint);
     return req_run(eng, r, out, e);
 }
 

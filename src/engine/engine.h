@@ -127,12 +127,25 @@ struct engine_pool_spec {
     const char *url;  /* master URL, e.g. https://10.0.0.1/ or http://127.0.0.10:PORT/ */
     const char *username;
     const char *password; /* stored in the owner-only store, never logged */
-    const char *ca_file;  /* NULL = system CAs / trust on first use */
+    const char *ca_file;  /* NULL = the confirmed fingerprint alone; XAPI_CA_SYSTEM, a PEM file */
+    /* SHA-256 fingerprint of the URL host's certificate the user confirmed (or the one a CA
+     * verified); pinned before the first login.  NULL: plain http, or nothing to pin. */
+    const char *fingerprint;
 };
 /* Register a pool after logging in to it once; *out = the pool object. */
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
                     struct err *e);
 int engine_pool_remove(struct engine *eng, const char *name, struct err *e);
+/*
+ * Confirm a certificate of pool name (docs/security.md, "TLS to pools"): host NULL = the host
+ * the pool waits on (state "certificate_unconfirmed"), whose presented fingerprint must equal
+ * fingerprint; a named host is pinned ahead (a planned master change).  The pool logs in again.
+ * *out = the pool object.  PP_ENOTFOUND, PP_EINVAL (bad fingerprint), PP_ESTATE (nothing waits
+ * and no host named), PP_ETLS (the host presents another certificate).  Any thread but the
+ * engine's.
+ */
+int engine_pool_trust(struct engine *eng, const char *name, const char *host,
+                      const char *fingerprint, json_t **out, struct err *e);
 /* {"pools":[{name,url,connected,master,hosts,version,...}]} */
 int engine_pools(struct engine *eng, json_t **out, struct err *e);
 

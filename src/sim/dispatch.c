@@ -852,6 +852,8 @@ int sim_dispatch(struct sim *s, const char *addr, const char *method,
     if (w->partitioned && w->cut == host)
         return err_set(e, PP_ETRANSPORT, "host %s is partitioned from the network", addr);
     s->n_calls++;
+    if (str_has_prefix(method, "session.login") || str_has_prefix(method, "session.slave_local"))
+        hx->logins++; /* credentials received (GET /sim/state "logins") */
     *c = (struct ctx){.s = s,
                       .w = w,
                       .host = host,

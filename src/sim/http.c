@@ -394,20 +394,40 @@ static enum MHD_Result do_updates(struct req *rq)
     return reply_json(rq->c, 200, doc, 0);
 }
 
+/* Each host's Certificate record names the certificate it serves, as xapi's database does
+ * (issue 13: a client may learn a pool's host certificates over a trusted connection). */
+static void tls_publish(struct sim_server *srv)
+{
+    json_t *j = sim_tls_json(srv->tls), *h;
+    size_t i;
+    json_array_foreach(json_object_get(j, "hosts"), i, h)
+    {
+        const char *a = json_string_value(json_object_get(h, "address"));
+        const char *fp = json_string_value(json_object_get(h, "fingerprint"));
+        if (a && fp)
+            (void)sim_host_certificate_set(srv->s, a, fp, NULL);
+    }
+    json_decref(j);
+}
+
 /* POST /sim/tls {"address": A[, "certificate": PEM, "key": PEM]}: give A a new certificate. */
 static int tls_rotate(struct sim_server *srv, const json_t *j, struct err *e)
 {
     const char *addr = NULL, *cert = NULL, *key = NULL;
+    int record = 1; /* false: an impostor at that address; the pool's records keep the old one */
     json_error_t je;
     if (!srv->tls)
         return err_set(e, PP_ESTATE, "the simulator serves plain HTTP (start it with --tls)");
-    if (json_unpack_ex((json_t *)j, &je, JSON_STRICT, "{s:s, s?s, s?s}", "address", &addr,
-                       "certificate", &cert, "key", &key) != 0)
+    if (json_unpack_ex((json_t *)j, &je, JSON_STRICT, "{s:s, s?s, s?s, s?b}", "address", &addr,
+                       "certificate", &cert, "key", &key, "record", &record) != 0)
         return err_set(e, PP_EINVAL, "tls: %s", je.text);
     if (!cert != !key)
         return err_set(e, PP_EINVAL, "tls: give both \"certificate\" and \"key\", or neither");
     struct sim_tls_pem pem = {(char *)cert, (char *)key};
-    return sim_tls_rotate(srv->tls, addr, cert ? &pem : NULL, e);
+    int rc = sim_tls_rotate(srv->tls, addr, cert ? &pem : NULL, e);
+    if (rc == 0 && record)
+        tls_publish(srv);
+    return rc;
 }
 
 static enum MHD_Result do_control_post(struct req *rq, const char *url)
@@ -787,8 +807,10 @@ static int start_tls(struct sim_server *srv, const struct sim_server_opts *o, st
         addrs[i] = s->hosts[i]->address;
     int rc = sim_tls_new(addrs, s->nhosts, o->tls_dir, &srv->tls, e);
     free(addrs);
-    if (rc == 0)
+    if (rc == 0) {
         tls_register(srv->tls, true);
+        tls_publish(srv);
+    }
     return rc;
 }
 

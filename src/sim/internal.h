@@ -42,6 +42,7 @@ enum cls {
     CL_POOL_UPDATE,
     CL_TASK,
     CL_VM_GUEST_METRICS,
+    CL_CERTIFICATE, /* a host's TLS certificate (sim_host_certificate_set, with --tls) */
     CL_NCLS
 };
 extern const char *const sim_cls_wire[CL_NCLS];  /* "pool", "host", "VM", ... */
@@ -68,6 +69,7 @@ struct hostx {
     int64_t slot_free[MAX_SLOTS];
     struct xapi_value *pending_sw; /* software_version taken at next boot, or NULL */
     int reboots, restarts;
+    int logins; /* session.login* calls this host received (credentials sent to it) */
     bool stuck; /* its reboot never ends (reboot_never_returns) until the fault is cleared */
     json_t *xs8_applied; /* ids of repository updates applied (xs8.c), or NULL */
     /* upgrade.c: the release (index + 1) prepare_host_upgrade.py main prepared for the next

@@ -16,11 +16,11 @@
 #include "base/str.h"
 
 const char *const sim_cls_wire[CL_NCLS] = {
-    "pool",        "host", "host_metrics",    "VM", "VBD", "VDI", "SR", "PBD",
-    "pool_update", "task", "VM_guest_metrics"};
+    "pool",        "host", "host_metrics",     "VM",         "VBD", "VDI", "SR", "PBD",
+    "pool_update", "task", "VM_guest_metrics", "Certificate"};
 const char *const sim_cls_lower[CL_NCLS] = {
-    "pool",        "host", "host_metrics",    "vm", "vbd", "vdi", "sr", "pbd",
-    "pool_update", "task", "vm_guest_metrics"};
+    "pool",        "host", "host_metrics",     "vm",         "vbd", "vdi", "sr", "pbd",
+    "pool_update", "task", "vm_guest_metrics", "certificate"};
 
 /* Tombstones kept for event.from before the oldest are dropped (then EVENTS_LOST). */
 #define MAX_TOMBS 4096

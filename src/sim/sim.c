@@ -459,3 +459,35 @@ int sim_put(struct sim *s, const char *host_address, const char *path_and_query,
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
+
+/* See sim.h. */
+int sim_host_certificate_set(struct sim *s, const char *address, const char *fingerprint,
+                             struct err *e)
+{
+    pthread_mutex_lock(&s->mu);
+    struct hostx *hx = sim_hmap_get(&s->addrs, address ? address : "");
+    if (!hx || !hx->o) {
+        pthread_mutex_unlock(&s->mu);
+        return err_set(e, PP_ENOTFOUND, "no simulated host at %s", address ? address : "");
+    }
+    struct world *w = hx->w;
+    struct obj *cert = NULL;
+    for (struct obj *o = w->chead[CL_CERTIFICATE]; o && !cert; o = o->cnext)
+        if (!o->deleted && str_eq(sim_fstr(o, "host"), hx->o->ref) &&
+            str_eq(sim_fstr(o, "type"), "host"))
+            cert = o;
+    if (!cert) {
+        int64_t now = sim_now(s);
+        cert = sim_obj_new(w, CL_CERTIFICATE);
+        sim_fset_str(w, cert, "type", "host");
+        sim_fset_str(w, cert, "host", hx->o->ref);
+        sim_fset_dt(w, cert, "not_before", now - 86400000LL);
+        sim_fset_dt(w, cert, "not_after", now + 3650LL * 86400000LL);
+        sim_fset_add(w, hx->o, "certificates", cert->ref);
+    }
+    sim_fset_str(w, cert, "fingerprint", fingerprint);
+    pthread_cond_broadcast(&s->cond); /* event.from waiters see the change */
+    sim_wake_watchers(s);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}

@@ -113,5 +113,13 @@ int sim_upgrade_host(struct sim *s, const json_t *req, struct err *e);
 void sim_set_media_url(struct sim *s, const char *base);
 /* The GET /sim/state document (new reference): pools, hosts, counters. */
 json_t *sim_state_json(struct sim *s);
+/*
+ * The host at address serves a TLS certificate with this SHA-256 fingerprint ("AB:CD:..."): its
+ * Certificate record of type "host" (created, or its fingerprint replaced, as xapi's
+ * certificates.ml Db_util.add_cert and certificates_sync.ml keep them), listed in the host's
+ * certificates field.  0 or PP_ENOTFOUND.  Any thread (takes the sim's lock).
+ */
+int sim_host_certificate_set(struct sim *s, const char *address, const char *fingerprint,
+                             struct err *e);
 
 #endif

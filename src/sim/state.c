@@ -373,6 +373,7 @@ json_t *sim_state_json_locked(struct sim *s)
             json_object_set_new(jh, "resident_vms", ref_names(w, h, "resident_VMs"));
             json_object_set_new(jh, "free_memory", json_integer(sim_host_free_memory(w, h)));
             json_object_set_new(jh, "reboots", json_integer(hx->reboots));
+            json_object_set_new(jh, "logins", json_integer(hx->logins));
             json_object_set_new(jh, "toolstack_restarts", json_integer(hx->restarts));
             json_object_set_new(jh, "boot_time",
                                 json_string(sim_fmap_get(h, "other_config", "boot_time") ?: ""));

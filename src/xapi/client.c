@@ -206,6 +206,8 @@ const char *xapi_conn_state_name(enum xapi_conn_state s)
         return "emergency";
     case XAPI_CONN_FAILED:
         return "failed";
+    case XAPI_CONN_UNTRUSTED:
+        return "certificate_unconfirmed";
     }
     return "?";
 }
@@ -526,7 +528,10 @@ void xapi__client_pump(struct xapi_client *c)
         }
         op = next;
     }
-    if (need_session && c->state != XAPI_CONN_READY && !c->cycling)
+    /* waiting for a certificate's confirmation: nothing is tried until xapi_client_trust */
+    if (need_session && c->state == XAPI_CONN_UNTRUSTED)
+        xapi__fail_waiting(c, &c->last_err);
+    else if (need_session && c->state != XAPI_CONN_READY && !c->cycling)
         xapi__client_connect(c, c->logins > 0);
 }
 

@@ -78,7 +78,10 @@ enum xapi_conn_state {
     XAPI_CONN_READY,        /* logged in to the master */
     XAPI_CONN_RECONNECTING, /* lost the master; backing off and retrying every known address */
     XAPI_CONN_EMERGENCY, /* the hosts answer, but only in emergency mode (HOST_STILL_BOOTING...) */
-    XAPI_CONN_FAILED     /* gave up (reconnect budget spent, or credentials refused) */
+    XAPI_CONN_FAILED,    /* gave up (reconnect budget spent, or credentials refused) */
+    /* the master (or every host that could be it) presents a TLS certificate that is not
+     * confirmed: nothing is sent to it until xapi_client_trust (docs/security.md) */
+    XAPI_CONN_UNTRUSTED
 };
 /* Static name of a state ("ready", "emergency", ...). */
 const char *xapi_conn_state_name(enum xapi_conn_state s);
@@ -165,6 +168,52 @@ enum xapi_proto_pref xapi_client_proto(const struct xapi_client *c);
 unsigned xapi_client_login_count(const struct xapi_client *c);
 /* Add a host address (no-op when known); used to remember the pool's other hosts. */
 void xapi_client_add_address(struct xapi_client *c, const char *host);
+
+/* A host whose certificate the pool's connection refused for want of confirmation. */
+struct xapi_untrusted {
+    char host[256];     /* the address as the client uses it (pins are keyed by it) */
+    char presented[96]; /* its SHA-256 fingerprint, "AB:CD:..." (XAPI_FP_LEN) */
+    char pinned[96];    /* the fingerprint pinned for it before ("" = none: a new host) */
+};
+/* Pure: which of n refused hosts a pool waits on: the master a supporter named, else the
+ * client's master, else the first.  n > 0. */
+size_t xapi_untrusted_pick(const struct xapi_untrusted *v, size_t n, const char *named_master,
+                           const char *master);
+/*
+ * Pure: may the user's confirmation (host, may be NULL or ""; fp as typed) be pinned, given what
+ * the pool waits on (pending, NULL when nothing)?  Without host it confirms pending, whose
+ * presented fingerprint must be fp; with host it pins that host ahead, but never against what
+ * that host is seen presenting.  0 with host_out set, or PP_EINVAL / PP_ESTATE / PP_ETLS.
+ */
+int xapi_trust_check(const struct xapi_untrusted *pending, const char *host, const char *fp,
+                     char host_out[256], struct err *e);
+/*
+ * Pure: a pool's host certificates from its Certificate records (certs: ref -> record, as
+ * Certificate.get_all_records answers; type "host" is the certificate of the host's API port,
+ * a record without type is one too (before xapi 1.294); "host_internal" and "ca" are not)
+ * paired with the address of their host (hosts: ref -> host record).  Fills at most max entries
+ * of out (host = address, presented = the normalised fingerprint); returns how many.
+ */
+size_t xapi_host_certificates(const struct xapi_value *certs, const struct xapi_value *hosts,
+                              struct xapi_untrusted *out, size_t max);
+/*
+ * Pin the n host certificates v (xapi_host_certificates) read from the pool over its trusted
+ * connection: a later master change to one of these hosts needs no confirmation.  Only hosts
+ * without a pin are pinned (the pool never overrides a confirmed pin).  Returns how many pins
+ * were added.  Loop's thread.
+ */
+size_t xapi_client_learn_pins(struct xapi_client *c, const struct xapi_untrusted *v, size_t n);
+/*
+ * In state XAPI_CONN_UNTRUSTED: fill *u with the host that needs confirmation (the master a
+ * supporter named, else the first refused) and return true; false otherwise.  Loop's thread.
+ */
+bool xapi_client_untrusted(const struct xapi_client *c, struct xapi_untrusted *u);
+/*
+ * Confirm host's certificate (NULL = the pool's first address): pin host to fp (normalised;
+ * written to known_hosts) and, when the pool waits for a confirmation, log in again.  0, PP_EINVAL
+ * (not a fingerprint, no pin store) or PP_EIO.  Loop's thread.
+ */
+int xapi_client_trust(struct xapi_client *c, const char *host, const char *fp, struct err *e);
 
 /* ---- counts of the XAPI traffic ---- */
 

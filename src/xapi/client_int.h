@@ -367,6 +367,12 @@ struct xapi_client {
     int dead_ends_in_round; /* supporters that named a master already tried, or in emergency */
     struct rng rng;
     struct xapi_pins *pins;
+    /* hosts refused this round for want of a confirmed certificate (session.c), the master a
+     * supporter named (HOST_IS_SLAVE) this round, and the one reported in XAPI_CONN_UNTRUSTED */
+    struct xapi_untrusted refused[4];
+    size_t n_refused;
+    char *named_master;
+    struct xapi_untrusted untrusted;
 
     /* the event stream (stream.c): one event.from per pool serves the object cache and every
      * task wait */
@@ -415,6 +421,8 @@ bool xapi__op_needs_session(const struct xapi_op *op);
 /* session.c */
 /* Report a connection state change to on_state (no-op when unchanged). */
 void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const struct err *e);
+/* Finish every queued operation that needs a session with e. */
+void xapi__fail_waiting(struct xapi_client *c, const struct err *e);
 /* Start a login cycle over every known address (reconnect: the master was lost). */
 void xapi__client_connect(struct xapi_client *c, bool reconnect);
 /* The master at host stopped answering (e: why): drop the session, find the master again. */

@@ -89,6 +89,9 @@ static void round_start(struct xapi_client *c)
     c->saw_emergency = false;
     c->redirects_in_round = 0;
     c->dead_ends_in_round = 0;
+    c->n_refused = 0;
+    free(c->named_master);
+    c->named_master = NULL;
 }
 
 /* True when h was tried (and failed) earlier in this round. */
@@ -116,7 +119,8 @@ static void dead_end(struct xapi_client *c)
 
 static void login_next(struct xapi_client *c);
 
-static void fail_waiting(struct xapi_client *c, const struct err *e)
+/* See client_int.h. */
+void xapi__fail_waiting(struct xapi_client *c, const struct err *e)
 {
     struct xapi_op *op = c->q_head;
     while (op) {
@@ -143,8 +147,91 @@ static void backoff_fire(void *arg)
     login_next(c);
 }
 
+/*
+ * Trust across a master change (docs/security.md, "TLS to pools").  A host whose certificate
+ * is neither confirmed nor vouched for by a CA was refused during the handshake, before any
+ * request byte: no login, no password.  The round goes on with the other addresses (one of
+ * them may be the master); when it ends without a master, the pool waits for a confirmation of
+ * the host that matters: the master a supporter named, else the first refused.
+ */
+static void refused_note(struct xapi_client *c, const struct wreq *w)
+{
+    if (c->n_refused == sizeof(c->refused) / sizeof(c->refused[0]))
+        return;
+    struct xapi_untrusted *u = &c->refused[c->n_refused++];
+    str_lcpy(u->host, w->host, sizeof(u->host));
+    str_lcpy(u->presented, w->tls.presented, sizeof(u->presented));
+    str_lcpy(u->pinned, w->tls.pinned, sizeof(u->pinned));
+}
+
+/* See client.h. */
+size_t xapi_untrusted_pick(const struct xapi_untrusted *v, size_t n, const char *named_master,
+                           const char *master)
+{
+    for (size_t i = 0; named_master && i < n; i++)
+        if (str_eq(v[i].host, named_master))
+            return i;
+    for (size_t i = 0; master && i < n; i++)
+        if (str_eq(v[i].host, master))
+            return i;
+    return 0;
+}
+
+/* The master as far as the client knows: the last it logged in to or was sent to, else the
+ * pool's first address (the one the user gave). */
+static const char *known_master(const struct xapi_client *c)
+{
+    return c->master ? c->master : c->hosts.items[0];
+}
+
+/* True when a host refused this round is the master as far as anyone said. */
+static bool refused_master(const struct xapi_client *c)
+{
+    for (size_t i = 0; i < c->n_refused; i++)
+        if ((c->named_master && str_eq(c->refused[i].host, c->named_master)) ||
+            str_eq(c->refused[i].host, known_master(c)))
+            return true;
+    return false;
+}
+
+/* The round ended without a master and some host was refused for its certificate. */
+static void round_untrusted(struct xapi_client *c, bool master)
+{
+    c->untrusted =
+        c->refused[xapi_untrusted_pick(c->refused, c->n_refused, c->named_master, known_master(c))];
+    struct xapi_untrusted *u = &c->untrusted;
+    struct err e = {0};
+    if (u->pinned[0])
+        err_set(&e, PP_ETLS,
+                "TLS certificate of %s changed: confirmed SHA-256 %s, presented SHA-256 %s; "
+                "nothing is sent to it until its new certificate is confirmed (poolpatch pool "
+                "trust NAME --fingerprint SHA256:%s, after checking it on the host)",
+                u->host, u->pinned, u->presented, u->presented);
+    else
+        err_set(&e, PP_ETLS,
+                "%s %s, whose TLS certificate (SHA-256 %s) is not confirmed; nothing is sent "
+                "to it until it is (poolpatch pool trust NAME --fingerprint SHA256:%s, after "
+                "checking it on the host)",
+                master ? "the pool's master is" : "no master answered; not asked:", u->host,
+                u->presented, u->presented);
+    c->last_err = e;
+    log_warn(LOGM, "pool %s: %s", c->hosts.items[0], e.msg);
+    cycle_end(c);
+    xapi__client_set_state(c, XAPI_CONN_UNTRUSTED, &e);
+    xapi__fail_waiting(c, &e);
+}
+
 static void round_failed(struct xapi_client *c)
 {
+    /* the master is known and unconfirmed: wait for the operator.  Refused supporters alone
+     * (the master rebooting, say) do not stop the search: the master may come back. */
+    if (refused_master(c)) {
+        round_untrusted(c, true);
+        return;
+    }
+    if (c->n_refused > 0 && c->last_err.code == 0)
+        err_set(&c->last_err, PP_ETLS, "%s: TLS certificate (SHA-256 %s) not confirmed",
+                c->refused[0].host, c->refused[0].presented);
     struct err e = c->last_err;
     if (c->saw_emergency) {
         err_prefix(&e, "pool in emergency mode (no host acts as master): ");
@@ -152,6 +239,12 @@ static void round_failed(struct xapi_client *c)
     }
     int64_t now = xapi__loop_now(c->loop);
     int64_t spent = now - c->cycle_start;
+    if ((c->o.reconnect_budget_ms < 0 || spent >= c->o.reconnect_budget_ms) && c->n_refused > 0 &&
+        !c->saw_emergency) {
+        round_untrusted(c,
+                        false); /* no master found; some hosts were not asked for want of trust */
+        return;
+    }
     if (c->o.reconnect_budget_ms < 0 || spent >= c->o.reconnect_budget_ms) {
         if (e.code == 0)
             err_set(&e, PP_ETRANSPORT, "no address of the pool answered");
@@ -160,7 +253,7 @@ static void round_failed(struct xapi_client *c)
         log_warn(LOGM, "pool %s: giving up: %s", c->hosts.items[0], e.msg);
         cycle_end(c);
         xapi__client_set_state(c, c->saw_emergency ? XAPI_CONN_EMERGENCY : XAPI_CONN_FAILED, &e);
-        fail_waiting(c, &e);
+        xapi__fail_waiting(c, &e);
         return;
     }
     int64_t d =
@@ -225,11 +318,16 @@ static void login_done(struct wreq *w)
     if (w->rc != 0) {
         xapi__count(&c->counts, XAPI__COUNT_TRANSPORT_ERROR, NULL);
         c->last_err = w->err;
-        if (w->rc == PP_ETLS || w->rc == PP_ELIMIT) {
+        if (w->rc == PP_ETLS && w->tls.checked && !w->tls.chain_failed &&
+            (w->tls.verdict == PIN_UNKNOWN || w->tls.verdict == PIN_MISMATCH)) {
+            refused_note(c, w); /* nothing was sent: try the other addresses */
+            c->cand_i++;
+            login_next(c);
+        } else if (w->rc == PP_ETLS || w->rc == PP_ELIMIT) {
             struct err e = w->err;
             cycle_end(c);
             xapi__client_set_state(c, XAPI_CONN_FAILED, &e);
-            fail_waiting(c, &e);
+            xapi__fail_waiting(c, &e);
         } else {
             c->cand_i++;
             login_next(c);
@@ -246,6 +344,10 @@ static void login_done(struct wreq *w)
             log_info(LOGM, "pool %s: %s is a supporter; master is %s", c->hosts.items[0], w->host,
                      m ? m : "?");
             c->last_err = e;
+            if (m && *m) {
+                free(c->named_master);
+                c->named_master = xstrdup(m);
+            }
             if (m && *m && tried_in_round(c, m)) {
                 dead_end(c);
                 login_next(c);
@@ -269,7 +371,7 @@ static void login_done(struct wreq *w)
             /* Refused credentials and the like do not fix themselves: report at once. */
             cycle_end(c);
             xapi__client_set_state(c, XAPI_CONN_FAILED, &e);
-            fail_waiting(c, &e);
+            xapi__fail_waiting(c, &e);
         }
         xapi__wreq_free(w);
         return;
@@ -346,4 +448,124 @@ void xapi__session_close(struct xapi_client *c)
         login_w_drop(c);
     }
     cands_free(c);
+    free(c->named_master);
+    c->named_master = NULL;
+}
+
+/* ---- confirmation (docs/security.md, "TLS to pools") ---- */
+
+bool xapi_client_untrusted(const struct xapi_client *c, struct xapi_untrusted *u)
+{
+    if (c->state != XAPI_CONN_UNTRUSTED)
+        return false;
+    *u = c->untrusted;
+    return true;
+}
+
+int xapi_client_trust(struct xapi_client *c, const char *host, const char *fp, struct err *e)
+{
+    char norm[XAPI_FP_LEN];
+    if (!c->pins)
+        return err_set(e, PP_EINVAL, "this pool's connection keeps no pins (not https)");
+    if (!host || !*host)
+        host = c->hosts.items[0];
+    if (xapi_tls_fp_normalise(fp, norm) != 0)
+        return err_set(e, PP_EINVAL, "fingerprint: '%s' is not a SHA-256 fingerprint",
+                       fp ? fp : "");
+    int rc = xapi_pins_set(c->pins, host, norm, e);
+    if (rc != 0)
+        return rc;
+    log_info(LOGM, "pool %s: %s confirmed, SHA-256 %s", c->hosts.items[0], host, norm);
+    if (c->state == XAPI_CONN_UNTRUSTED || c->state == XAPI_CONN_FAILED) {
+        memset(&c->untrusted, 0, sizeof(c->untrusted));
+        xapi__client_set_state(c, XAPI_CONN_IDLE, NULL);
+        xapi__client_connect(c, c->logins > 0);
+    }
+    return 0;
+}
+
+/* See client.h. */
+int xapi_trust_check(const struct xapi_untrusted *pending, const char *host, const char *fp,
+                     char host_out[256], struct err *e)
+{
+    char norm[XAPI_FP_LEN];
+    host_out[0] = '\0';
+    if (!fp || xapi_tls_fp_normalise(fp, norm) != 0)
+        return err_set(e, PP_EINVAL,
+                       "fingerprint: '%s' is not a SHA-256 fingerprint (64 hex "
+                       "digits, colons optional, as SHA256:AB:CD:...)",
+                       fp ? fp : "");
+    if (host && *host) {
+        if (pending && str_eq(pending->host, host) && !str_eq(pending->presented, norm))
+            return err_set(e, PP_ETLS,
+                           "%s presents the certificate SHA256:%s, not the confirmed SHA256:%s; "
+                           "nothing was confirmed",
+                           host, pending->presented, norm);
+        str_lcpy(host_out, host, 256);
+        return 0;
+    }
+    if (!pending)
+        return err_set(e, PP_ESTATE,
+                       "the pool waits for no certificate confirmation (to confirm a host's "
+                       "certificate ahead of a master change, name the host)");
+    if (!str_eq(pending->presented, norm))
+        return err_set(e, PP_ETLS,
+                       "%s presents the certificate SHA256:%s, not the confirmed SHA256:%s; "
+                       "nothing was confirmed",
+                       pending->host, pending->presented, norm);
+    str_lcpy(host_out, pending->host, 256);
+    return 0;
+}
+
+/* See client.h. */
+size_t xapi_host_certificates(const struct xapi_value *certs, const struct xapi_value *hosts,
+                              struct xapi_untrusted *out, size_t max)
+{
+    size_t n = 0;
+    if (!certs || certs->type != XAPI_STRUCT)
+        return 0;
+    for (size_t i = 0; i < certs->u.st.n && n < max; i++) {
+        const struct xapi_value *rec = certs->u.st.vals[i];
+        const char *type = xapi_struct_str(rec, "type", "host");
+        const char *href = xapi_struct_str(rec, "host", "");
+        const char *fp = xapi_struct_str(rec, "fingerprint", "");
+        const char *addr = xapi_struct_str(xapi_struct_get(hosts, href), "address", "");
+        char norm[XAPI_FP_LEN];
+        if (!str_eq(type, "host") || !*addr || strlen(addr) >= sizeof(out->host) ||
+            xapi_tls_fp_normalise(fp, norm) != 0)
+            continue;
+        memset(&out[n], 0, sizeof(out[n]));
+        str_lcpy(out[n].host, addr, sizeof(out[n].host));
+        str_lcpy(out[n].presented, norm, sizeof(out[n].presented));
+        n++;
+    }
+    return n;
+}
+
+/* See client.h. */
+size_t xapi_client_learn_pins(struct xapi_client *c, const struct xapi_untrusted *v, size_t n)
+{
+    size_t learned = 0;
+    for (size_t i = 0; c->pins && i < n; i++) {
+        const char *had = xapi_pins_get(c->pins, v[i].host);
+        struct err e = {0};
+        /* the pool adds trust for hosts never pinned; it never overrides a pin (one the user
+         * confirmed, or read before): a certificate replaced since is confirmed again */
+        if (had) {
+            if (!str_eq(had, v[i].presented))
+                log_warn(LOGM,
+                         "pool %s: the pool says %s's certificate is SHA-256 %s; %s stays "
+                         "pinned",
+                         c->hosts.items[0], v[i].host, v[i].presented, had);
+            continue;
+        }
+        if (xapi_pins_set(c->pins, v[i].host, v[i].presented, &e) != 0) {
+            log_warn(LOGM, "pool %s: %s", c->hosts.items[0], e.msg);
+            continue;
+        }
+        learned++;
+        log_info(LOGM, "pool %s: certificate of %s read from the pool, pinned: SHA-256 %s",
+                 c->hosts.items[0], v[i].host, v[i].presented);
+    }
+    return learned;
 }

@@ -201,6 +201,16 @@ const char *xapi_pins_get(const struct xapi_pins *p, const char *host)
 
 int xapi_pins_set(struct xapi_pins *p, const char *host, const char *fp, struct err *e)
 {
+    if (p->path) {
+        /* Every pool's client keeps its own copy of the one known-hosts file: take in what the
+         * others wrote since, so that rewriting the file loses none of their pins. */
+        struct err le = {0};
+        struct xapi_pins *now = xapi_pins_new(p->path, &le);
+        for (size_t i = 0; now && i < now->n; i++)
+            if (!str_eq(now->v[i].host, host))
+                pins_put(p, now->v[i].host, now->v[i].fp);
+        xapi_pins_free(now);
+    }
     pins_put(p, host, fp);
     if (!p->path)
         return 0;

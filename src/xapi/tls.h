@@ -10,7 +10,8 @@
  * chain and the host name are verified and the pin is checked on top.  With a pin store alone, a
  * host that has a pin must present that exact certificate; a host without one is refused unless
  * trust-on-first-use is on, when its fingerprint is recorded.  A changed certificate is refused
- * with both fingerprints named. There is no "insecure" mode.  Single-threaded (the client's loop).
+ * with both fingerprints named (the client then waits for a confirmation: XAPI_CONN_UNTRUSTED,
+ * session.c).  There is no "insecure" mode.  Single-threaded (the client's loop).
  */
 #ifndef PP_XAPI_TLS_H
 #define PP_XAPI_TLS_H
@@ -48,7 +49,8 @@ struct xapi_pins *xapi_pins_new(const char *path, struct err *e);
 void xapi_pins_free(struct xapi_pins *p);
 /* Borrowed fingerprint pinned for host, or NULL. */
 const char *xapi_pins_get(const struct xapi_pins *p, const char *host);
-/* Pin host to fp (replacing) and rewrite the file (0600, atomically).  0 or PP_EIO. */
+/* Pin host to fp (replacing) and rewrite the file (0600, atomically), keeping the pins other
+ * stores of the same file wrote meanwhile.  0 or PP_EIO. */
 int xapi_pins_set(struct xapi_pins *p, const char *host, const char *fp, struct err *e);
 
 /* Per-request TLS state, filled by the handshake callback. */

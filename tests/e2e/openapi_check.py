@@ -282,6 +282,8 @@ call("POST", "/api/v1/rollouts/%s/cancel" % rid, {}, want=409)
 call("GET", "/api/v1/rollouts/no-such-rollout", want=404)
 call("POST", "/api/v1/rollouts/%s/upgrade-host" % rid, {"host": "small-1", "action": "skip"}, want=404)
 call("POST", "/api/v1/pools/small/forget-host", {"host": "no-such-host"}, want=404)
+# an http pool waits for no certificate confirmation (security_master_change.sh confirms one)
+call("POST", "/api/v1/pools/small/trust", {"fingerprint": "SHA256:" + "AB" * 32}, want=409)
 call("GET", "/api/v1/audit?limit=5", want=200)
 _, hook = call("POST", "/api/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef!",
                                              "events": ["rollout.done"]}, want=201)

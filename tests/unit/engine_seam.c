@@ -306,6 +306,15 @@ int engine_host_forget(struct engine *eng, const char *pool, const char *host, s
     return reply("host_forget", NULL, e);
 }
 
+int engine_pool_trust(struct engine *eng, const char *name, const char *host,
+                      const char *fingerprint, json_t **out, struct err *e)
+{
+    (void)eng, (void)host, (void)fingerprint;
+    free(seam.last_id);
+    seam.last_id = xstrdup(name);
+    return reply("pool_trust", out, e);
+}
+
 int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud)
 {
     (void)eng;

@@ -1023,6 +1023,7 @@ static const char *sample_path(enum api_route_id r)
         [API_R_UPGRADES] = "/api/v1/upgrades",
         [API_R_UPGRADE_HOST] = "/api/v1/rollouts/r-1/upgrade-host",
         [API_R_HOST_FORGET] = "/api/v1/pools/lab/forget-host",
+        [API_R_POOL_TRUST] = "/api/v1/pools/lab/trust",
         [API_R_WINDOWS] = "/api/v1/windows",
         [API_R_WINDOW] = "/api/v1/windows/nightly",
         [API_R_SCHEDULES] = "/api/v1/schedules",
@@ -1062,8 +1063,8 @@ static void test_read_only_role_and_audit(void **state)
         }
     }
     /* every mutating route (webhooks, windows, schedules: 2 each; settings, upgrades: 3,
-     * files: 2; health gates: PUT and DELETE, and DELETE of a pool's) */
-    assert_int_equal(refused, 25);
+     * files: 2; health gates: PUT and DELETE, and DELETE of a pool's; pool trust: 1) */
+    assert_int_equal(refused, 26);
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);

@@ -38,7 +38,8 @@
 struct srv {
     struct MHD_Daemon *d;
     int port;
-    bool xml_only; /* no /jsonrpc: 404 */
+    bool xml_only;        /* no /jsonrpc: 404 */
+    const char *slave_of; /* answer logins HOST_IS_SLAVE [slave_of] */
     pthread_mutex_t mu;
     int calls[8]; /* per method kind, see kind_of */
     int requests;
@@ -141,7 +142,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     struct xapi_response resp;
     memset(&resp, 0, sizeof(resp));
     resp.ok = true;
-    if (k == K_LOGIN) {
+    pthread_mutex_lock(&s->mu);
+    const char *slave_of = s->slave_of;
+    pthread_mutex_unlock(&s->mu);
+    if (slave_of) { /* a supporter answers every call so (the master moved) */
+        const char *ps[1] = {slave_of};
+        xapi_response_set_error(&resp, "HOST_IS_SLAVE", ps, 1);
+    } else if (k == K_LOGIN) {
         const char *pw = xapi_value_str(xapi_array_get(call.params, 1));
         if (str_eq(pw, PASSWORD)) {
             resp.value = xapi_value_new_string("OpaqueRef:session-http");
@@ -214,8 +221,9 @@ static char *slurp(const char *path)
     return buf_take(&b);
 }
 
-/* Start a server on 127.0.0.1, on a free port, or on `port` when not 0. */
-static struct srv *srv_start(bool xml_only, const char *cert_pem, const char *key_pem, int port)
+/* Start a server on ip (127.x.y.z), on a free port, or on `port` when not 0. */
+static struct srv *srv_start_at(const char *ip, bool xml_only, const char *cert_pem,
+                                const char *key_pem, int port)
 {
     struct srv *s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
@@ -224,7 +232,7 @@ static struct srv *srv_start(bool xml_only, const char *cert_pem, const char *ke
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
     if (cert_pem) {
         flags |= MHD_USE_TLS;
@@ -242,6 +250,12 @@ static struct srv *srv_start(bool xml_only, const char *cert_pem, const char *ke
     s->port = i->port;
     assert_true(s->port > 0);
     return s;
+}
+
+/* Start a server on 127.0.0.1, on a free port, or on `port` when not 0. */
+static struct srv *srv_start(bool xml_only, const char *cert_pem, const char *key_pem, int port)
+{
+    return srv_start_at("127.0.0.1", xml_only, cert_pem, key_pem, port);
 }
 
 static void srv_stop(struct srv *s)
@@ -542,7 +556,7 @@ static void test_tls_pinning(void **state)
     assert_non_null(strstr(e.msg, fp_b));
     assert_non_null(strstr(e.msg, "changed"));
     assert_null(strstr(e.msg, PASSWORD));
-    assert_int_equal(xapi_client_state(c->c), XAPI_CONN_FAILED);
+    assert_int_equal(xapi_client_state(c->c), XAPI_CONN_UNTRUSTED); /* waits for a confirmation */
     cl_free(c);
     assert_int_equal(srv_count(s, -1), 0);
     p = xapi_pins_new(kh, &e);
@@ -550,6 +564,91 @@ static void test_tls_pinning(void **state)
     xapi_pins_free(p);
     srv_stop(s);
 
+    free(cert_a);
+    free(key_a);
+    free(cert_b);
+    free(key_b);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(run(cmd), 0);
+}
+
+/*
+ * Issue 13, trust across a master change: the master (A, pinned) hands over to B, whose
+ * certificate nobody confirmed.  The client follows HOST_IS_SLAVE to B but sends it nothing (the
+ * handshake is refused before any request byte), waits in XAPI_CONN_UNTRUSTED naming B and its
+ * fingerprint, fails further calls without trying again, and logs in to B once B is confirmed;
+ * both pins end up in the known-hosts file.
+ */
+static void test_tls_master_change_needs_confirmation(void **state)
+{
+    (void)state;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES || run("openssl version >/dev/null "
+                                                                    "2>&1") != 0) {
+        skip();
+        return;
+    }
+    char dir[] = "/tmp/pp-tlsm-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[512], kh[512], fp_a[XAPI_FP_LEN], fp_b[XAPI_FP_LEN];
+    struct err e = {0};
+    make_cert(dir, "a");
+    make_cert(dir, "b");
+    snprintf(kh, sizeof(kh), "%s/known_hosts", dir);
+    snprintf(path, sizeof(path), "%s/a.pem", dir);
+    assert_int_equal(xapi_tls_fp_of_pem_file(path, fp_a, &e), 0);
+    char *cert_a = slurp(path);
+    snprintf(path, sizeof(path), "%s/b.pem", dir);
+    assert_int_equal(xapi_tls_fp_of_pem_file(path, fp_b, &e), 0);
+    char *cert_b = slurp(path);
+    snprintf(path, sizeof(path), "%s/a.key", dir);
+    char *key_a = slurp(path);
+    snprintf(path, sizeof(path), "%s/b.key", dir);
+    char *key_b = slurp(path);
+    struct srv *a = srv_start_at("127.0.0.1", false, cert_a, key_a, 0);
+    struct srv *b = srv_start_at("127.0.0.2", false, cert_b, key_b, a->port);
+    struct xapi_pins *p = xapi_pins_new(kh, &e);
+    assert_int_equal(xapi_pins_set(p, "127.0.0.1", fp_a, &e), 0); /* A was confirmed */
+    xapi_pins_free(p);
+
+    struct cl *c = cl_new("https", a->port, XAPI_PREF_AUTO, NULL, kh, false, 0, 0);
+    struct xapi_value *r = NULL;
+    struct xapi_untrusted u;
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("a"), NULL, &r, &e), 0);
+    xapi_value_free(r);
+    assert_false(xapi_client_untrusted(c->c, &u));
+
+    pthread_mutex_lock(&a->mu);
+    a->slave_of = "127.0.0.2"; /* pool.designate_new_master B */
+    pthread_mutex_unlock(&a->mu);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("x"), NULL, NULL, &e), PP_ETLS);
+    assert_int_equal(xapi_client_state(c->c), XAPI_CONN_UNTRUSTED);
+    assert_true(xapi_client_untrusted(c->c, &u));
+    assert_string_equal(u.host, "127.0.0.2");
+    assert_string_equal(u.presented, fp_b);
+    assert_string_equal(u.pinned, "");
+    assert_non_null(strstr(e.msg, fp_b));
+    assert_int_equal(srv_count(b, -1), 0); /* nothing reached B: no login, no password */
+    int a_before = srv_count(a, -1);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("y"), NULL, NULL, &e), PP_ETLS);
+    assert_int_equal(srv_count(a, -1), a_before); /* waiting: no new attempt anywhere */
+    assert_int_equal(srv_count(b, -1), 0);
+
+    /* confirmed: the client logs in to B */
+    assert_int_equal(xapi_client_trust(c->c, u.host, fp_b, &e), 0);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("b"), NULL, &r, &e), 0);
+    assert_string_equal(xapi_value_str(r), "b");
+    xapi_value_free(r);
+    assert_int_equal(srv_count(b, K_LOGIN), 1);
+    assert_string_equal(xapi_client_master(c->c), "127.0.0.2");
+    cl_free(c);
+    p = xapi_pins_new(kh, &e);
+    assert_string_equal(xapi_pins_get(p, "127.0.0.1"), fp_a);
+    assert_string_equal(xapi_pins_get(p, "127.0.0.2"), fp_b);
+    xapi_pins_free(p);
+
+    srv_stop(a);
+    srv_stop(b);
     free(cert_a);
     free(key_a);
     free(cert_b);
@@ -568,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_dropped_connection_replay_rules),
         cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_tls_pinning),
+        cmocka_unit_test(test_tls_master_change_needs_confirmation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

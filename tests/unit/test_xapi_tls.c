@@ -25,6 +25,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "xapi/client.h"
 #include "xapi/tls.h"
 
 static char dir[64];
@@ -228,11 +229,124 @@ static void test_verify_ca_system_bundle(void **state)
     free(other);
 }
 
+#define FP_X                                                                                       \
+    "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:"   \
+    "88:99"
+#define FP_Y                                                                                       \
+    "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:"   \
+    "CD:EF"
+
+/* The trust decisions after a master change (issue 13), pure: the policy without a CA file, which
+ * refused host a pool waits on, and whether a user's confirmation may be pinned. */
+static void test_trust_decisions(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    char host[256];
+    /* no CA file: only pinned fingerprints pass; a new host or a changed one waits */
+    assert_int_equal(xapi_pin_decide(FP_X, FP_X, false), PIN_MATCH);
+    assert_int_equal(xapi_pin_decide(NULL, FP_X, false), PIN_UNKNOWN);
+    assert_int_equal(xapi_pin_decide(FP_Y, FP_X, false), PIN_MISMATCH);
+    assert_int_equal(xapi_pin_decide(FP_Y, FP_X, true), PIN_MISMATCH); /* even with a CA */
+
+    struct xapi_untrusted v[3] = {{.host = "10.0.0.2", .presented = FP_X},
+                                  {.host = "10.0.0.3", .presented = FP_Y},
+                                  {.host = "10.0.0.4", .presented = FP_X}};
+    assert_int_equal(xapi_untrusted_pick(v, 3, "10.0.0.3", "10.0.0.4"), 1); /* named master */
+    assert_int_equal(xapi_untrusted_pick(v, 3, "10.0.0.9", "10.0.0.4"), 2); /* client's master */
+    assert_int_equal(xapi_untrusted_pick(v, 3, NULL, NULL), 0);             /* the first */
+
+    /* confirming what the pool waits on: the presented fingerprint, in any spelling */
+    assert_int_equal(xapi_trust_check(&v[1], NULL,
+                                      "sha256:0123456789abcdef0123456789abcdef"
+                                      "0123456789abcdef0123456789abcdef",
+                                      host, &e),
+                     0);
+    assert_string_equal(host, "10.0.0.3");
+    assert_int_equal(xapi_trust_check(&v[1], NULL, "SHA256:" FP_X, host, &e), PP_ETLS);
+    assert_non_null(strstr(e.msg, "not the confirmed"));
+    assert_string_equal(host, "");
+    assert_int_equal(xapi_trust_check(&v[1], "10.0.0.3", FP_X, host, &e), PP_ETLS);
+    assert_int_equal(xapi_trust_check(&v[1], NULL, "SHA256:12:34", host, &e), PP_EINVAL);
+    assert_non_null(strstr(e.msg, "SHA256:12:34"));
+    assert_int_equal(xapi_trust_check(NULL, NULL, FP_X, host, &e), PP_ESTATE);
+    /* ahead of a planned master change: a named host is pinned as the user says */
+    assert_int_equal(xapi_trust_check(NULL, "10.0.0.7", FP_X, host, &e), 0);
+    assert_string_equal(host, "10.0.0.7");
+    assert_int_equal(xapi_trust_check(&v[1], "10.0.0.7", FP_X, host, &e), 0);
+}
+
+/* A pool's host certificates from its Certificate and host records (xapi's datamodel: type
+ * "host" is the API port's; "host_internal" and "ca" are not; no type = before xapi 1.294). */
+static void test_host_certificates_from_records(void **state)
+{
+    (void)state;
+    struct xapi_value *hosts = xapi_value_new_struct(), *certs = xapi_value_new_struct(), *r;
+    const char *const h[][2] = {{"OpaqueRef:h1", "10.0.0.1"}, {"OpaqueRef:h2", "10.0.0.2"}};
+    for (size_t i = 0; i < 2; i++) {
+        r = xapi_value_new_struct();
+        xapi_struct_set_string(r, "address", h[i][1]);
+        xapi_struct_append_take(hosts, xstrdup(h[i][0]), r);
+    }
+    const char *const c[][3] = {{"host", "OpaqueRef:h1", FP_X},
+                                {"host_internal", "OpaqueRef:h1", FP_Y},
+                                {"ca", "OpaqueRef:NULL", FP_Y},
+                                {"", "OpaqueRef:h2",
+                                 "0123456789abcdef0123456789abcdef"
+                                 "0123456789abcdef0123456789abcdef"},
+                                {"host", "OpaqueRef:gone", FP_Y},
+                                {"host", "OpaqueRef:h2", "not a fingerprint"}};
+    for (size_t i = 0; i < 6; i++) {
+        r = xapi_value_new_struct();
+        if (*c[i][0])
+            xapi_struct_set_string(r, "type", c[i][0]);
+        xapi_struct_set_string(r, "host", c[i][1]);
+        xapi_struct_set_string(r, "fingerprint", c[i][2]);
+        xapi_struct_append_take(certs, xasprintf("OpaqueRef:c%zu", i), r);
+    }
+    struct xapi_untrusted v[8];
+    assert_int_equal(xapi_host_certificates(certs, hosts, v, 8), 2);
+    assert_string_equal(v[0].host, "10.0.0.1");
+    assert_string_equal(v[0].presented, FP_X);
+    assert_string_equal(v[1].host, "10.0.0.2");
+    assert_string_equal(v[1].presented, FP_Y); /* normalised */
+    assert_int_equal(xapi_host_certificates(certs, hosts, v, 1), 1);
+    assert_int_equal(xapi_host_certificates(NULL, hosts, v, 8), 0);
+    xapi_value_free(hosts);
+    xapi_value_free(certs);
+}
+
+/* Two stores of one known-hosts file (two pools' clients): neither loses the other's pins. */
+static void test_pins_shared_file(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    char *path = xasprintf("%s/shared_known_hosts", dir);
+    struct xapi_pins *a = xapi_pins_new(path, &e), *b = xapi_pins_new(path, &e);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(xapi_pins_set(a, "10.0.0.1", FP_X, &e), 0);
+    assert_int_equal(xapi_pins_set(b, "10.0.1.1", FP_Y, &e), 0); /* b loaded before a wrote */
+    assert_int_equal(xapi_pins_set(a, "10.0.0.2", FP_Y, &e), 0);
+    struct xapi_pins *now = xapi_pins_new(path, &e);
+    assert_string_equal(xapi_pins_get(now, "10.0.0.1"), FP_X);
+    assert_string_equal(xapi_pins_get(now, "10.0.1.1"), FP_Y);
+    assert_string_equal(xapi_pins_get(now, "10.0.0.2"), FP_Y);
+    xapi_pins_free(now);
+    xapi_pins_free(a);
+    xapi_pins_free(b);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ca_file_honoured_with_pinning),
         cmocka_unit_test(test_verify_ca_system_bundle),
+        cmocka_unit_test(test_trust_decisions),
+        cmocka_unit_test(test_pins_shared_file),
+        cmocka_unit_test(test_host_certificates_from_records),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
