@@ -2,7 +2,7 @@
 /*
  * catalog.h - one normalized model of what updates exist, fed by both product lines:
  *   - the legacy vendor catalog updates.xml (Citrix Hypervisor 8.2 CU1 and older; XCP-ng style
- *     catalogs in the same format), see shared/reference/xencenter.md section 1;
+ *     catalogs in the same format), see docs/reference/xencenter.md section 1;
  *   - XenServer 8's `GET /updates` JSON from a pool's coordinator (xapi.md section 2).
  *
  * The module is pure: it parses bytes handed to it and answers questions about the model; it

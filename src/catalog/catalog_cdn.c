@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * catalog_cdn.c - parser of XenServer 8's `GET /updates` JSON (xapi ocaml/xapi/repository.ml,
- * shared/reference/xapi.md section 2; the names XenCenter reads are in xenserver/xenadmin
+ * docs/reference/xapi.md section 2; the names XenCenter reads are in xenserver/xenadmin
  * XenModel/Actions/Updates/Cdn.cs) into the same model as updates.xml.
  *
  * Guidance comes in two shapes and both are accepted: XenCenter's arrays

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * catalog_xml.c - streaming parser of the legacy vendor catalog updates.xml (expat), following
- * what XenCenter's DownloadCfuAction reads (shared/reference/xencenter.md section 1;
+ * what XenCenter's DownloadCfuAction reads (docs/reference/xencenter.md section 1;
  * xenserver/xenadmin XenModel/Actions/Updates/DownloadUpdatesXmlAction.cs, XenServerPatch.cs,
  * XenServerVersion.cs).
  *

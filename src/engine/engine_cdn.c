@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine_cdn.c - XenServer 8 repository ("CDN") updates per pool, on the engine thread.  As
- * XenCenter does (shared/reference/xencenter.md section 1 "CDN JSON"; xenserver/xenadmin
+ * XenCenter does (docs/reference/xencenter.md section 1 "CDN JSON"; xenserver/xenadmin
  * XenModel/Actions/Updates/CheckForCdnUpdatesAction.cs) and xen-api's powershell/Updates.ps1:
  * pool.sync_updates(pool, force=false, token "", token_id "") makes the coordinator fetch the
  * repository metadata and answers its hash, then `GET /updates?session_id=S` describes what each

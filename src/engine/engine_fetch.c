@@ -3,7 +3,7 @@
  * engine_fetch.c - the engine's HTTP work outside XAPI, run on the calling thread (never the
  * engine thread): the update catalog (conditional GET; http, https or file://) and update
  * downloads from the vendor's file service with a client ID, as XenCenter does
- * (shared/reference/xencenter.md section 5): a token from POST <service>/api/session/token with
+ * (docs/reference/xencenter.md section 5): a token from POST <service>/api/session/token with
  * Basic username:apikey, then downloads under /direct/v2/download/ with Basic
  * "<username>_<session_id>:<token>", retried up to 5 times, resumed, size-checked.
  */

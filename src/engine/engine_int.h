@@ -244,7 +244,7 @@ struct fetch_auth {
     const char *origins;    /* vendor origins allowed to get them (comma separated); NULL =
                                FETCH_DEFAULT_VENDOR_ORIGINS */
 };
-/* XenCenter's file service (shared/reference/xencenter.md section 5). */
+/* XenCenter's file service (docs/reference/xencenter.md section 5). */
 #define FETCH_DEFAULT_VENDOR_ORIGINS "https://fileservice.citrix.com"
 /*
  * May the client ID go to url?  Only when url's scheme, host and port (parsed with libcurl's URL

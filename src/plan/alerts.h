@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * alerts.h - update notifications computed the way XenCenter does (shared/reference/xencenter.md
+ * alerts.h - update notifications computed the way XenCenter does (docs/reference/xencenter.md
  * section 2; xenserver/xenadmin XenAdmin/Core/Updates.cs NewXenServerPatchAlerts,
  * PatchCanBeInstalledOnHost, NewXenServerVersionAlerts, and the alert classes in
  * XenAdmin/Alerts/Types/).

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * csv.h - CSV export of the By Update and By Server views, byte for byte as XenCenter writes it
- * (shared/reference/xencenter.md section 4; xenserver/xenadmin
+ * (docs/reference/xencenter.md section 4; xenserver/xenadmin
  * XenAdmin/TabPages/ManageUpdatesPage.cs toolStripButtonExportAll_Click and
  * GetHostUpdateDetailsCsvQuotes, XenAdmin/Alerts/AlertExtensions.cs GetUpdateDetailsCSVQuotes):
  *

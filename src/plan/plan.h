@@ -6,7 +6,7 @@
  * the prechecks with their resolutions ("Resolve All") and exact undo steps.
  *
  * Data in, data out: no I/O, no clock reads (times and measured figures are passed in).  The
- * behaviour follows shared/reference/xencenter.md sections 2 and 3 (XenCenter's Updates.cs and
+ * behaviour follows docs/reference/xencenter.md sections 2 and 3 (XenCenter's Updates.cs and
  * PatchingWizard), with the differences documented in docs/planner.md: uninstallable updates are
  * reported with a reason instead of dropped, hosts go down k at a time when capacity allows, and
  * the `minimal` placement policy leaves VMs on updated hosts.

@@ -4,7 +4,7 @@
  * update chains the minimal set of the version it produces), "stay on the current release"
  * (hotfixes only), or the user's selection; then the order in which to apply them.
  *
- * Ordering follows XenCenter's GetPatchSequenceForHost (shared/reference/xencenter.md section 2,
+ * Ordering follows XenCenter's GetPatchSequenceForHost (docs/reference/xencenter.md section 2,
  * "Ordering"): a greedy pass in list order that takes the first update whose requirements are
  * applied or already sequenced, and restarts.  Unlike XenCenter, conflicts are honoured and
  * whatever cannot be sequenced is reported with a reason instead of silently dropped.

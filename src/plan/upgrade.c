@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * upgrade.c - the planner's rolling pool upgrade (PLAN_MODE_UPGRADE): per host the actions of
- * the seed's procedure (shared/seeds: disable, evacuate, upgrade — the host plugin
- * prepare_host_upgrade then a reboot into the installer, or the operator's boot from media —,
- * enable, VMs suspended / shut down for it resumed / started, VMs back home only under policy
- * return), hosts already on the target version left out (so running it again resumes), the
- * upgrade prechecks, and the VMs whose guest tools must be upgraded afterwards (seed step 12:
+ * XenServer's documented rolling pool upgrade (disable, evacuate, upgrade
+ * — the host plugin prepare_host_upgrade then a reboot into the installer, or the operator's boot
+ * from media —, enable, VMs suspended / shut down for it resumed / started, VMs back home only
+ * under policy return), hosts already on the target version left out (so running it again resumes),
+ * the upgrade prechecks, and the VMs whose guest tools must be upgraded afterwards (seed step 12:
  * those whose PV drivers are older than the new release, plan_tools_outdated).
  *
  * The order and placement are plan.c / place.c's, one host at a time (XenCenter's Rolling Pool

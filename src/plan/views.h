@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * views.h - the two views of XenCenter's Updates tab (shared/reference/xencenter.md section 4;
+ * views.h - the two views of XenCenter's Updates tab (docs/reference/xencenter.md section 4;
  * xenserver/xenadmin XenAdmin/TabPages/ManageUpdatesPage.cs):
  *   - By Update: one row per alert, the servers and pools it applies to; cumulative updates and
  *     new releases on top, then sorted by date (newest first) or by pool (applies-to);

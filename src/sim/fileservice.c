@@ -3,7 +3,7 @@
  * fileservice.c - the emulated vendor file service (see fileservice.h): catalog, client-ID
  * tokens and update zips generated from the scenario's "vendor" section and served by
  * libmicrohttpd.  The protocol follows what XenCenter does against the real service
- * (shared/reference/xencenter.md sections 1 and 5, from xenserver/xenadmin
+ * (docs/reference/xencenter.md sections 1 and 5, from xenserver/xenadmin
  * XenModel/Actions/Updates/DownloadUpdatesXmlAction.cs and the client-ID token code).
  */
 #include "sim/fileservice.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fileservice.h - an emulated vendor file service, so that catalog checks and client-ID
- * downloads are tested for real over HTTP (shared/reference/xencenter.md sections 1 and 5):
+ * downloads are tested for real over HTTP (docs/reference/xencenter.md sections 1 and 5):
  *
  *   GET  /updates.xml                   the update catalog (ETag / Last-Modified, 304)
  *   POST /api/session/token             Basic username:apikey -> 201 {token, session_id,

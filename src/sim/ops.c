@@ -5,7 +5,7 @@
  * evacuations, applies, uploads, power operations, new masters).  Error codes and parameters
  * follow ocaml/idl/datamodel_errors.ml; behaviour follows ocaml/xapi/xapi_host.ml,
  * xapi_vm_migrate.ml, xapi_pool_update.ml and xapi_pool.ml of xapi-project/xen-api as summarised
- * in shared/reference/xapi.md.  Runs under sim->mu.
+ * in docs/reference/xapi.md.  Runs under sim->mu.
  */
 #include "sim/internal.h"
 

@@ -766,7 +766,7 @@ static int load_timings(struct sim *s, const json_t *t, struct err *e)
                                        "install_s",
                                        NULL};
     double v[13];
-    /* Defaults: shared/reference/xapi.md section 6 (estimates marked there). */
+    /* Defaults: docs/reference/xapi.md section 6 (estimates marked there). */
     struct timings *tm = &s->tm;
     if (t && jsonx_check_keys(t, keys, "timings", e))
         return e->code;

@@ -5,7 +5,7 @@
  * `GET /updates?session_id=S[&host_refs=R1;R2]` describes what each host needs (the JSON shape
  * XenCenter reads, xenserver/xenadmin XenModel/Actions/Updates/Cdn.cs), and
  * host.apply_updates(host, hash) applies them, setting pending_guidances, last_update_hash and
- * last_software_update as ocaml/xapi/xapi_host.ml does (summary in shared/reference/xapi.md
+ * last_software_update as ocaml/xapi/xapi_host.ml does (summary in docs/reference/xapi.md
  * section 2).  Runs under sim->mu.
  */
 #include <stdio.h>

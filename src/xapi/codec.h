@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * codec.h - XAPI's two wire protocols, both directions (shared/reference/xapi.md section 1).
+ * codec.h - XAPI's two wire protocols, both directions (docs/reference/xapi.md section 1).
  *
  * A client encodes calls and decodes responses; the simulator decodes calls and encodes
  * responses.  XML-RPC replies are always the Status / Value / ErrorDescription struct (never a

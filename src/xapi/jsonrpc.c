@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jsonrpc.c - XAPI's JSON-RPC, v1 and v2, both directions (shared/reference/xapi.md section 1;
+ * jsonrpc.c - XAPI's JSON-RPC, v1 and v2, both directions (docs/reference/xapi.md section 1;
  * xapi: ocaml/xapi/api_server.ml and ocaml-rpc's jsonrpc.ml).
  *
  * v1: no "jsonrpc" member; errors are {"result":null,"error":[CODE, params...],"id":ID}.

@@ -3,7 +3,7 @@
  * value.h - the one value model of XAPI's wire protocols, shared by the XML-RPC and JSON-RPC
  * codecs, the client and the simulator.
  *
- * Types follow xapi's (shared/reference/xapi.md section 1): string (also refs "OpaqueRef:...",
+ * Types follow xapi's (docs/reference/xapi.md section 1): string (also refs "OpaqueRef:...",
  * "OpaqueRef:NULL" and enums), int (int64), double, bool, datetime ("YYYYMMDDTHH:MM:SSZ"),
  * array (sets), struct (maps and records), and void (an empty <value></value> / "").
  *

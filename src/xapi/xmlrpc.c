@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * xmlrpc.c - XAPI's XML-RPC, both directions (shared/reference/xapi.md section 1).
+ * xmlrpc.c - XAPI's XML-RPC, both directions (docs/reference/xapi.md section 1).
  *
  * Encoding follows what xapi writes (ocaml-rpc's xmlrpc.ml as vendored by xen-api): an
  * <?xml version="1.0"?> declaration, no whitespace, strings / refs / enums and int64 as bare

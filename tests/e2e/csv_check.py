@@ -5,7 +5,7 @@ as JSON (tests/e2e/updates_views.sh).
 
 usage: csv_check.py by-update|by-server CSV_FILE VIEW_JSON_FILE TZ_NAME
 
-Format (XenCenter's, shared/reference/xencenter.md section 4, src/plan/csv.h): UTF-8 with a BOM,
+Format (XenCenter's, docs/reference/xencenter.md section 4, src/plan/csv.h): UTF-8 with a BOM,
 an unquoted header line, every data field quoted with embedded quotes doubled, lists joined with
 ", ", every line ended by CR LF; By Update TimeStamp is local time "MMM d, yyyy h:mm tt"; By Server
 has host rows only.  Prints what differs and exits 1, or prints "ok" and exits 0.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* test_alerts.c - unit tests of the plan module's alerts, views and CSV export: XenCenter's patch
- * and version alert rules (table-driven, with the cases of shared/reference/xencenter.md section
+ * and version alert rules (table-driven, with the cases of docs/reference/xencenter.md section
  * 7), version matching, dismissals, By Update / By Server rows and sorting, byte-exact CSV. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_xapi_codec.c - unit tests of XAPI's wire codecs: JSON-RPC v1/v2 and XML-RPC, both
- * directions; byte-exact examples from shared/reference/xapi.md section 1; what other clients
+ * directions; byte-exact examples from docs/reference/xapi.md section 1; what other clients
  * send; malformed and hostile input (each with its PP_E* code and a message naming where and
  * why).
  */
@@ -214,7 +214,7 @@ static void test_json_round_trip_every_type(void **state)
     buf_cleanup(&b);
 }
 
-/* The examples of shared/reference/xapi.md section 1, byte for byte, both directions. */
+/* The examples of docs/reference/xapi.md section 1, byte for byte, both directions. */
 static void test_json_reference_examples(void **state)
 {
     struct xapi_response r = {0}, d;
@@ -492,7 +492,7 @@ static void test_json_malformed_responses(void **state)
 
 #define XML_DECL "<?xml version=\"1.0\"?>"
 
-/* The envelopes of shared/reference/xapi.md section 1, byte for byte. */
+/* The envelopes of docs/reference/xapi.md section 1, byte for byte. */
 static void test_xml_reference_examples(void **state)
 {
     const char *ok_body =
