@@ -57,6 +57,27 @@ static json_t *replan_result(struct tenv *t, const char *id)
     return r;
 }
 
+/* BENCH_STEPS=1: every non-migration step with its intent and done times (s from the first). */
+static void print_steps(struct tenv *t, const char *id)
+{
+    struct store_step_list l = {0};
+    if (!getenv("BENCH_STEPS") || store_steps_list(t->store, id, NULL, &l, NULL) != 0)
+        return;
+    int64_t t0 = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.items[i].intent_at_ms && (!t0 || l.items[i].intent_at_ms < t0))
+            t0 = l.items[i].intent_at_ms;
+    for (size_t i = 0; i < l.n; i++) {
+        const struct store_step *s = &l.items[i];
+        if (str_eq(s->kind, "migrate"))
+            continue;
+        printf("  step %-14s %-10s %8.1f %8.1f\n", s->kind, s->host ? s->host : "-",
+               s->intent_at_ms ? (double)(s->intent_at_ms - t0) / 1000.0 : -1.0,
+               s->done_at_ms ? (double)(s->done_at_ms - t0) / 1000.0 : -1.0);
+    }
+    store_step_list_cleanup(&l);
+}
+
 struct mcounts {
     char line[1024];
     size_t len;
@@ -162,6 +183,7 @@ static int run(const json_t *scenario, enum plan_policy policy)
            (long long)json_integer_value(json_object_get(c, "updates_applied")),
            (long long)json_integer_value(json_object_get(rp, "batches")));
     print_calls(t, (long long)json_integer_value(json_object_get(c, "updates_applied")));
+    print_steps(t, id);
     printf("  real             %8.2f s   peak RSS %ld MiB\n", real, ru.ru_maxrss / 1024);
     int rc = st == STORE_ROLLOUT_DONE ? 0 : 1;
     json_decref(sst);
@@ -181,7 +203,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rollout: %s: %s\n", path, je.text);
         return 1;
     }
-    printf("bench_rollout: %s, automated rollout, in-process simulator, virtual clock\n", path);
+    /* the daemon's stream settings (src/engine/engine.c) unless the environment says otherwise
+     * (tests/unit/exec_env.c reads them); BENCH_PLAIN=1 runs the client's defaults */
+    if (!getenv("BENCH_PLAIN")) {
+        setenv("PP_LEAVE_DONE_TASKS", "1", 0);
+        setenv("PP_EVENT_COALESCE_MS", "200", 0);
+    }
+    printf("bench_rollout: %s, automated rollout, in-process simulator, virtual clock (%s)\n", path,
+           getenv("BENCH_PLAIN") ? "client defaults" : "the daemon's stream settings");
     int rc = run(sc, PLAN_POLICY_MINIMAL);
     rc |= run(sc, PLAN_POLICY_RETURN);
     json_decref(sc);

@@ -613,6 +613,8 @@ static void op_wreq_done(struct wreq *w)
     }
     struct xapi_value *v = w->resp.value;
     w->resp.value = NULL;
+    if (str_eq(op->method, "host.reboot")) /* session.c: the master may be going down */
+        c->reboot_sent_ms = xapi__loop_now(c->loop);
     xapi__op_finish(op, 0, v, NULL);
     xapi__wreq_free(w);
     xapi__client_pump(c);

@@ -121,6 +121,14 @@ struct xapi_client_opts {
      */
     int64_t event_coalesce_ms;
     /*
+     * After a batch that only said tasks are on their way (pending tasks created, progressing,
+     * destroyed: a migration reports its progress three or more times), the stream asks again
+     * this long later instead (when longer than event_coalesce_ms): a task's end or any other
+     * change that follows is seen up to this much later.  0 = event_coalesce_ms.  The daemon
+     * leaves it 0: a later-seen end widens a race of the executor's cancel (docs/xapi-client.md).
+     */
+    int64_t event_quiet_ms;
+    /*
      * A task that succeeded is left to xapi's own GC (completed tasks go after 65 min, or when
      * the pool holds more than 200: ocaml/xapi/db_gc_util.ml) instead of one task.destroy each;
      * failed and cancelled tasks are still destroyed.  The cache then keeps only the task fields

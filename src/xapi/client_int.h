@@ -365,6 +365,9 @@ struct xapi_client {
     bool saw_emergency;
     int redirects_in_round;
     int dead_ends_in_round; /* supporters that named a master already tried, or in emergency */
+    unsigned rounds;        /* rounds of this cycle */
+    int64_t reboot_sent_ms; /* loop time of our last host.reboot that xapi accepted; 0 = none */
+    bool master_rebooting;  /* the master was lost soon after it: rounds ask it alone */
     struct rng rng;
     struct xapi_pins *pins;
     /* hosts refused this round for want of a confirmed certificate (session.c), the master a

@@ -15,6 +15,12 @@
 
 #define LOGM          "xapi"
 #define MAX_REDIRECTS 4
+/* The master lost this soon after a host.reboot we sent (a master's reboot: the engine updates
+ * it first) is taken for that reboot: login rounds ask the master alone, as its supporters would
+ * only name it again (three logins a round instead of one), except every FULL_ROUND_EVERY-th
+ * round, which asks every host in case a supporter took over (HA, designate_new_master). */
+#define REBOOT_LOSS_MS   120000
+#define FULL_ROUND_EVERY 4
 
 /* See client_int.h. */
 void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const struct err *e)
@@ -42,6 +48,8 @@ void xapi__client_lost(struct xapi_client *c, const char *host, const struct err
         return;
     if (c->state == XAPI_CONN_READY && c->master && strcmp(c->master, host) == 0) {
         log_warn(LOGM, "pool %s: lost master %s: %s", c->hosts.items[0], host, e ? e->msg : "");
+        c->master_rebooting =
+            c->reboot_sent_ms && xapi__loop_now(c->loop) - c->reboot_sent_ms < REBOOT_LOSS_MS;
         xapi__drop_session(c);
         c->last_err = e ? *e : c->last_err;
         xapi__client_set_state(c, XAPI_CONN_RECONNECTING, e);
@@ -83,7 +91,8 @@ static void round_start(struct xapi_client *c)
     cands_free(c);
     if (c->master)
         cands_add(c, c->master, c->cands.n);
-    for (size_t i = 0; i < c->hosts.n; i++)
+    bool master_alone = c->master && c->master_rebooting && ++c->rounds % FULL_ROUND_EVERY != 0;
+    for (size_t i = 0; i < c->hosts.n && !master_alone; i++)
         cands_add(c, c->hosts.items[i], c->cands.n);
     c->cand_i = 0;
     c->saw_emergency = false;
@@ -298,6 +307,7 @@ void xapi__client_connect(struct xapi_client *c, bool reconnect)
     c->cycling = true;
     c->cycle_start = xapi__loop_now(c->loop);
     c->attempt = 0;
+    c->rounds = 0;
     if (reconnect)
         xapi__count(&c->counts, XAPI__COUNT_RECONNECT, NULL);
     err_clear(&c->last_err);
@@ -391,6 +401,7 @@ static void login_done(struct wreq *w)
     c->master = xstrdup(w->host);
     c->session_gen++;
     c->logins++;
+    c->master_rebooting = false;
     cycle_end(c);
     log_info(LOGM, "pool %s: logged in to master %s (%s)", c->hosts.items[0], c->master,
              c->proto == XAPI_PREF_XMLRPC ? "XML-RPC" : "JSON-RPC");

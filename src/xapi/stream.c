@@ -204,6 +204,38 @@ static void stream_applied(struct xapi_client *c, bool reset, unsigned gen, unsi
     }
 }
 
+/* True when an event only says that something is on its way: a task created, progressing or
+ * destroyed while pending, or a VM changed while an operation holds it (its current_operations:
+ * the operation's end is another event).  A batch of these decides nothing. */
+static bool event_is_progress(const struct xapi_value *ev)
+{
+    const char *cls = xapi_struct_str(ev, "class", "");
+    const char *op = xapi_struct_str(ev, "operation", "");
+    const struct xapi_value *snap = xapi_struct_get(ev, "snapshot");
+    if (str_eq_nocase(cls, "task"))
+        return str_eq(op, "del") ||
+               (snap && str_eq(xapi_struct_str(snap, "status", ""), "pending"));
+    if (str_eq_nocase(cls, "vm") && str_eq(op, "mod"))
+        return xapi_struct_len(xapi_struct_get(snap, "current_operations")) > 0;
+    return false;
+}
+
+/* How long to wait before the next event.from after a batch of events evs (0 = at once):
+ * event_coalesce_ms after a batch with events, event_quiet_ms (when longer) after one that
+ * only carried task progress. */
+static int64_t stream_delay(const struct xapi_client *c, const struct xapi_value *evs)
+{
+    size_t n = xapi_array_len(evs);
+    if (n == 0)
+        return 0;
+    bool progress = true;
+    for (size_t i = 0; i < n && progress; i++)
+        progress = event_is_progress(xapi_array_get(evs, i));
+    if (progress && c->o.event_quiet_ms > c->o.event_coalesce_ms)
+        return c->o.event_quiet_ms;
+    return c->o.event_coalesce_ms;
+}
+
 static void stream_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_client *c = ctx;
@@ -238,9 +270,9 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
         return;
     }
     stream_applied(c, reset, gen, seq);
-    if (!reset && c->o.event_coalesce_ms > 0 && !c->st_retry_t &&
-        xapi_array_len(xapi_struct_get(result, "events")) > 0) {
-        c->st_retry_t = xapi__timer_add(c->loop, c->o.event_coalesce_ms, stream_retry_fire, c);
+    int64_t delay = reset ? 0 : stream_delay(c, xapi_struct_get(result, "events"));
+    if (delay > 0 && !c->st_retry_t) {
+        c->st_retry_t = xapi__timer_add(c->loop, delay, stream_retry_fire, c);
         return;
     }
     xapi__stream_next(c);

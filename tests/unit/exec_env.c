@@ -157,6 +157,8 @@ int tenv_start(struct tenv *t, struct err *e)
         o.leave_done_tasks = getenv("PP_LEAVE_DONE_TASKS") != NULL;
         if (getenv("PP_EVENT_COALESCE_MS"))
             o.event_coalesce_ms = atoll(getenv("PP_EVENT_COALESCE_MS"));
+        if (getenv("PP_EVENT_QUIET_MS"))
+            o.event_quiet_ms = atoll(getenv("PP_EVENT_QUIET_MS"));
         t->clients[i] = xapi_client_new(t->loop, &o, e);
         if (!t->clients[i] || xapi_cache_start(t->clients[i], cache_classes, e) != 0)
             return e->code ? e->code : PP_EINVAL;

@@ -4,7 +4,8 @@
  * (scenarios/small.json, virtual clock, the loop's idle hook driving sim_run_until): login
  * through a supporter, XAPI errors verbatim, an Async migration waited on through event.from
  * with progress, a cancelled migration, the event cache staying equal to get_all_records through
- * a burst of changes, reconnect across a master reboot (with a fresh cache snapshot), a
+ * a burst of changes, fewer event.from turns for a migration with event_quiet_ms, reconnect
+ * across a master reboot (with a fresh cache snapshot; the master asked alone), a
  * partition that ends in emergency mode, reported as such, and recovery when it heals.
  * Deterministic: virtual time, fixed seeds, no sleeps.
  */
@@ -44,6 +45,7 @@ struct env {
 };
 
 static int fault(struct env *v, const char *json);
+static int64_t quiet_ms; /* the next env's event_quiet_ms */
 
 /* The loop's idle hook: run the simulation to the next deadline (the loop's or the sim's). */
 static int idle(void *ctx, int64_t next_ms)
@@ -99,6 +101,7 @@ static struct env *env_new_scaled(const char *password, int64_t budget_ms, doubl
     xt_opts(&o, addrs, password, budget_ms, on_state, v);
     o.inproc = &v->h;
     o.rng_seed = 3;
+    o.event_quiet_ms = quiet_ms;
     v->c = xapi_client_new(v->loop, &o, &e);
     assert_non_null(v->c);
     return v;
@@ -379,6 +382,8 @@ static void test_reconnect_across_master_reboot(void **state)
         fail_msg("evacuate: %s", ev.err.msg);
     xapi_value_free(ev.result);
     unsigned logins = xapi_client_login_count(v->c);
+    struct xapi_counts k0, k1;
+    xapi_client_counts(v->c, &k0, NULL, NULL);
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     assert_int_equal(xapi_call_sync(v->c, "host.reboot", xt_strs(master, NULL), NULL, NULL, &e), 0);
     /* The next call waits through the reboot: backoff, retries, supporters' HOST_IS_SLAVE. */
@@ -390,6 +395,14 @@ static void test_reconnect_across_master_reboot(void **state)
     assert_int_equal(xapi_client_state(v->c), XAPI_CONN_READY);
     assert_true(xapi_client_login_count(v->c) > logins);
     assert_string_equal(xapi_client_master(v->c), v->master);
+    /* Our own reboot of the master: the rounds asked the master alone, but for one in four
+     * (every supporter would have answered HOST_IS_SLAVE naming it: two per round before). */
+    xapi_client_counts(v->c, &k1, NULL, NULL);
+    uint64_t tried = k1.logins - k0.logins, slave = k1.xapi_errors - k0.xapi_errors;
+    print_message("master reboot: %llu logins, %llu XAPI errors\n", (unsigned long long)tried,
+                  (unsigned long long)slave);
+    assert_true(tried >= 4);
+    assert_true(2 * slave < tried);
     /* The cache resumed with a fresh snapshot and matches the pool again. */
     for (int i = 0; i < 100000 && xapi_cache_generation(v->c) < 2; i++)
         xapi_loop_run(v->loop, 100);
@@ -397,6 +410,66 @@ static void test_reconnect_across_master_reboot(void **state)
     check_cache_matches(v);
     free(master);
     env_free(v);
+}
+
+static void count_event_from(void *ctx, const char *method, uint64_t n)
+{
+    if (str_eq(method, "event.from"))
+        *(uint64_t *)ctx = n;
+}
+
+/* Migrate web-1 to small-2 with the cache on and the stream's event_quiet_ms = quiet: the
+ * event.from calls it took; *elapsed_ms the virtual time until the task was seen done. */
+static uint64_t migrate_with_quiet(int64_t quiet, int64_t *elapsed_ms)
+{
+    quiet_ms = quiet;
+    struct env *v = env_new("xenroot", 0);
+    quiet_ms = 0;
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *vm = xt_ref_by_name(v->c, "VM", "web-1");
+    char *dest = xt_ref_by_name(v->c, "host", "small-2");
+    uint64_t n0 = 0, n1 = 0;
+    xapi_client_counts(v->c, NULL, count_event_from, &n0);
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    struct obs o = {0};
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0, obs_prog,
+                                     obs_done, &o, NULL, &e),
+                     0);
+    run_until(v->loop, &o.done);
+    if (o.rc != 0)
+        fail_msg("migration: %s", o.err.msg);
+    *elapsed_ms = clock_now_ms(sim_clock(v->s)) - t0;
+    xapi_client_counts(v->c, NULL, count_event_from, &n1);
+    /* the outcome is the pool's: the VM runs on small-2, and the cache says so */
+    struct xapi_value *res = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(vm, NULL), NULL, &res, &e),
+                     0);
+    assert_string_equal(xapi_value_str(res), dest);
+    xapi_value_free(res);
+    assert_string_equal(xapi_struct_str(xapi_cache_get(v->c, "vm", vm), "resident_on", ""), dest);
+    xapi_value_free(o.result);
+    free(vm);
+    free(dest);
+    env_free(v);
+    return n1 - n0;
+}
+
+/* A batch that only carries task progress (and the VM held by the migration) makes the stream
+ * wait event_quiet_ms before asking again: fewer event.from calls for one migration, whose end
+ * is still seen, at most that much later. */
+static void test_quiet_stream_skips_progress_turns(void **state)
+{
+    (void)state;
+    int64_t t_plain = 0, t_quiet = 0;
+    uint64_t plain = migrate_with_quiet(0, &t_plain);
+    uint64_t quiet = migrate_with_quiet(60000, &t_quiet);
+    print_message("one migration: %llu event.from (%lld ms); quiet: %llu (%lld ms)\n",
+                  (unsigned long long)plain, (long long)t_plain, (unsigned long long)quiet,
+                  (long long)t_quiet);
+    assert_true(quiet < plain);
+    assert_true(t_quiet <= t_plain + 60000);
 }
 
 static int fault(struct env *v, const char *json)
@@ -578,6 +651,7 @@ int main(void)
         cmocka_unit_test(test_login_via_supporter_and_errors),
         cmocka_unit_test(test_async_migration_progress_and_cancel),
         cmocka_unit_test(test_cache_equals_get_all_records_through_burst),
+        cmocka_unit_test(test_quiet_stream_skips_progress_turns),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
         cmocka_unit_test(test_partition_heals_during_a_call),
