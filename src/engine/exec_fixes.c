@@ -174,6 +174,18 @@ static bool act_settle(struct exec_step *s, enum exec_settle mode)
     return true;
 }
 
+/* The answer says the HA fix's goal already holds: pool.enable_ha raises HA_IS_ENABLED when HA
+ * is on, pool.disable_ha HA_NOT_ENABLED when it is off (xen-api ocaml/xapi/xapi_ha.ml, enable
+ * and disable check pool.ha_enabled first; xapi_pool_helpers.ml gives the same codes for the
+ * ha_enable / ha_disable allowed operations).  Elsewhere HA_IS_ENABLED means "turn HA off
+ * first" (host.destroy, PIF changes): only the HA fix itself takes it as done. */
+static bool ha_goal_holds(const json_t *fix, const char *code)
+{
+    const char *f = exec_pstr(fix, "fix");
+    return (str_eq(f, "enable_ha") && str_eq(code, "HA_IS_ENABLED")) ||
+           (str_eq(f, "disable_ha") && str_eq(code, "HA_NOT_ENABLED"));
+}
+
 static void act_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     (void)res;
@@ -194,7 +206,7 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
         /* Already restored / already gone / still applied somewhere: nothing left to do. */
         bool benign = str_eq(code, "HANDLE_INVALID") || str_eq(code, "UPDATE_IS_APPLIED") ||
                       str_eq(code, "VM_BAD_POWER_STATE") || str_eq(code, "VBD_NOT_EMPTY") ||
-                      str_eq(code, "VBD_IS_EMPTY");
+                      str_eq(code, "VBD_IS_EMPTY") || ha_goal_holds(a->a, code);
         if (!benign) {
             act_give_up(s, rc, e);
             return;

@@ -176,6 +176,11 @@ static bool b_host(const struct xview *v, const char *host, const json_t *params
 
 static const char *const benign_update[] = {"UPDATE_ALREADY_APPLIED", "UPDATE_ALREADY_EXISTS",
                                             NULL};
+/* resolve: of its fixes only pool.disable_ha can raise HA_NOT_ENABLED, and xapi raises it when
+ * HA is already off (xen-api ocaml/xapi/xapi_ha.ml disable: "if not ha_enabled then raise
+ * ha_not_enabled"; xapi_pool_helpers.ml: ha_disable not allowed with HA_NOT_ENABLED): the fix's
+ * goal holds (a disable_ha sent before the master was lost, resent on Retry). */
+static const char *const benign_resolve[] = {"HA_NOT_ENABLED", NULL};
 /* "the same operation is running": xapi's OTHER_OPERATION_IN_PROGRESS [class, ref, op, task],
  * XenServer 8's APPLY_UPDATES_IN_PROGRESS (host.apply_updates already running) */
 static const char *const in_progress[] = {"OTHER_OPERATION_IN_PROGRESS",
@@ -200,7 +205,7 @@ static const struct exec_kind_def kinds[EXEC_K_COUNT] = {
     [EXEC_K_UNKNOWN] = {EXEC_K_UNKNOWN, NULL, NULL, d_always, NULL, NULL,
         EFFECT, "TIMEOUT", NULL, NULL, NULL, 0},
     [EXEC_K_RESOLVE] = {EXEC_K_RESOLVE, SK_RESOLVE, "resolve", d_resolve, exec_send_resolve, b_fix,
-        EFFECT, "TIMEOUT", NULL, in_progress, NULL, KF_POOL},
+        EFFECT, "TIMEOUT", benign_resolve, in_progress, NULL, KF_POOL},
     [EXEC_K_UPLOAD] = {EXEC_K_UPLOAD, SK_UPLOAD, "upload", d_update_present, exec_send_upload, NULL,
         EFFECT, "UPLOAD_TIMEOUT", NULL, NULL, NULL, KF_POOL | KF_DONE_INTRODUCED},
     [EXEC_K_INTRODUCE] = {EXEC_K_INTRODUCE, SK_INTRODUCE, "introduce", d_update_present, exec_send_introduce, NULL,

@@ -719,6 +719,10 @@ static void test_derive_fixes_and_undo(void **state)
     struct xapi_value *p = (struct xapi_value *)t_get(&t, "pool", "P");
     xapi_struct_set_bool(p, "ha_enabled", false);
     assert_int_equal(d(&v, SK_RESOLVE, NULL, ha, true), DERIVE_DONE);
+    /* HA_NOT_ENABLED answers a disable_ha whose goal holds (resent on Retry): done, while
+     * HA_IS_ENABLED ("turn HA off first") is no "already there" for a resolve */
+    assert_true(exec_code_in(exec_kind_by_name(SK_RESOLVE)->benign, "HA_NOT_ENABLED"));
+    assert_false(exec_code_in(exec_kind_by_name(SK_RESOLVE)->benign, "HA_IS_ENABLED"));
 
     const char *ej = "{\"fix\":\"eject_cd\",\"obj\":\"V\",\"arg\":\"ISO-SR\"}";
     fix = json_loads(ej, 0, NULL);
