@@ -137,6 +137,31 @@ static void record(struct exec_pool *p, const char *after, json_t *findings)
     free(out);
 }
 
+static bool host_name_fn(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    const char *n = xapi_struct_str(rec, "name_label", "");
+    json_array_append_new(ctx, json_string(*n ? n : ref));
+    return true;
+}
+
+/* One event per host of the pool at the end of its work: the engine records each host's facts
+ * (reboot pending, from its own fields) with a host's outcome, so a host that came back after
+ * its last step (a cancel retried once it returned) is not reported with stale facts. */
+static void hosts_facts_again(struct exec_pool *p)
+{
+    struct xapi_client *c = exec_pool_client(p);
+    if (!c || !xapi_cache_ready(c))
+        return;
+    json_t *names = json_array();
+    xapi_cache_foreach(c, "host", host_name_fn, names);
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+        exec_emit(p, json_string_value(n), "verify", -1, "%s: state read again at the end",
+                  json_string_value(n));
+    json_decref(names);
+}
+
 static void verify_finish(struct exec_step *s, json_t *findings, bool undo_left)
 {
     struct exec_pool *p = s->p;
@@ -144,6 +169,7 @@ static void verify_finish(struct exec_step *s, json_t *findings, bool undo_left)
     static const char *const names[] = {"done", "halted", "cancel"};
     exec_unlink_step(s);
     exec_step_free(s);
+    hosts_facts_again(p);
     record(p, names[after], findings);
     for (size_t i = 0; i < json_array_size(findings); i++) {
         const json_t *f = json_array_get(findings, i);

@@ -269,6 +269,40 @@ static void hosts_finding(struct vctx *c)
              "HA is off on pool %s; it was on", js(c->in->before, "pool_name"));
 }
 
+/* A host that still needs its reboot when the pool's work is done (a live patch that did not
+ * take, or a reboot left to the user): its updates_requiring_reboot, or a restart_host pending
+ * guidance (XenServer 8), as xapi lists them. */
+static void reboot_finding(struct vctx *c, const char *ref, const struct xapi_value *h)
+{
+    const struct xview *v = c->v;
+    const struct xapi_value *rr = xapi_struct_get(h, "updates_requiring_reboot");
+    const struct xapi_value *pg = xapi_struct_get(h, "pending_guidances");
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < xapi_array_len(rr); i++)
+        buf_printf(&b, "%s%s", b.len ? ", " : "",
+                   name_of(v, "pool_update", xapi_value_str(xapi_array_get(rr, i))));
+    for (size_t i = 0; i < xapi_array_len(pg); i++)
+        if (str_eq(xapi_value_str(xapi_array_get(pg, i)), "restart_host"))
+            buf_printf(&b, "%sguidance restart_host", b.len ? ", " : "");
+    if (b.len) {
+        const char *hn = name_of(v, "host", ref);
+        addf(c, "REBOOT_PENDING", ref, hn,
+             "reboot it after moving its VMs off (xe host-evacuate, xe host-reboot), or start a "
+             "new rollout of the pool: it plans the reboot",
+             "host %s still needs its reboot (%s): the updates are applied but not running "
+             "until it reboots (a live patch that did not take, or a reboot left to you)",
+             hn, buf_str(&b));
+    }
+    buf_cleanup(&b);
+}
+
+static bool reboot_fn(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    reboot_finding(ctx, ref, rec);
+    return true;
+}
+
 /* An uploaded image (a VDI) still on its SR. */
 static void image_left(struct vctx *c, const char *vdi, const char *uuid, const char *uname)
 {
@@ -322,6 +356,8 @@ json_t *exec_verify(const struct xview *v, const struct exec_verify_in *in)
     hosts_finding(&c);
     if (in->after != EXEC_VERIFY_HALTED)
         images_finding(&c);
+    if (in->after == EXEC_VERIFY_DONE)
+        v->foreach (v->ctx, "host", reboot_fn, &c);
     return c.out;
 }
 

@@ -584,6 +584,23 @@ static void test_verify_findings(void **state)
     xapi_struct_set_bool((struct xapi_value *)t_get(&t, "host_metrics", "M1"), "live", false);
     f = exec_verify(&v, &in);
     assert_true(has_code(f, "HOST_NOT_LIVE"));
+    assert_false(has_code(f, "REBOOT_PENDING"));
+    json_decref(f);
+    /* done while a host still needs its reboot (a live patch that did not take): named, with
+     * the update; while halted it is no finding (the rollout's own reboot may still come) */
+    struct xapi_value *rr = xapi_value_new_array();
+    xapi_array_append_string(rr, "U1");
+    xapi_struct_set_take((struct xapi_value *)t_get(&t, "host", "H1"), "updates_requiring_reboot",
+                         rr);
+    f = exec_verify(&v, &in);
+    assert_true(has_code(f, "REBOOT_PENDING"));
+    sum = exec_findings_summary(f);
+    assert_non_null(strstr(sum, "host host-one still needs its reboot"));
+    free(sum);
+    json_decref(f);
+    in.after = EXEC_VERIFY_HALTED;
+    f = exec_verify(&v, &in);
+    assert_false(has_code(f, "REBOOT_PENDING"));
     json_decref(f);
     json_decref(undo);
     json_decref(images);
