@@ -186,6 +186,7 @@ struct jhost {
     char *left_out; /* upgrade: the recovery of a supporter left out, or NULL */
     bool livepatch_ok, rebooted, applied;
     json_t *updates_applied, *vms, *log;
+    json_t *updates_unconfirmed; /* apply failed without an answer: it may have taken effect */
     json_t *mig_entry; /* the log entry of the current run of migrations (borrowed from log) */
     bool mig_back;
     size_t mig_n, mig_done;
@@ -276,6 +277,7 @@ static struct jhost *host_get(struct jpool *p, const char *ref, const char *name
     h->ref = xstrdup(ref);
     h->name = xstrdup(name && *name ? name : ref);
     h->updates_applied = json_array();
+    h->updates_unconfirmed = json_array();
     h->vms = json_array();
     h->log = json_array();
     return &p->hosts[p->last_host = p->n_hosts++];
@@ -289,6 +291,18 @@ static char *error_message(const char *error)
     char *out = xstrdup(m ? m : error ? error : "");
     json_decref(j);
     return out;
+}
+
+/* A failed step's error says the pool never answered (no reply, the master lost): its effect
+ * may have happened; only reading the pool again tells (Retry does, before sending). */
+static bool error_unanswered(const char *error)
+{
+    json_t *j = error ? json_loads(error, 0, NULL) : NULL;
+    const char *c = json_string_value(json_object_get(j, "code"));
+    bool u = c && (str_eq(c, "TRANSPORT") || str_eq(c, "TIMEOUT") || str_eq(c, "NOT_DONE") ||
+                   str_eq(c, "HOST_STILL_BOOTING"));
+    json_decref(j);
+    return u;
 }
 
 /* The error object of a failed step. */
@@ -373,6 +387,10 @@ static void host_row(struct jscan *j, struct jpool *p, const struct store_step_r
         h->ev_total++;
         h->ev_done += done;
     }
+    if (apply && r->state == STORE_STEP_FAILED && error_unanswered(r->error)) {
+        const char *u = r->param[K_UUID] ? r->param[K_UUID] : r->param[K_HASH];
+        json_array_append_new(h->updates_unconfirmed, json_pack("{s:s}", "uuid", u ? u : ""));
+    }
     if (done && apply) {
         const char *u = r->param[K_UUID] ? r->param[K_UUID] : r->param[K_HASH];
         h->applied = true;
@@ -447,6 +465,7 @@ static void host_cleanup(struct jhost *h)
     free(h->fail_msg);
     free(h->left_out);
     json_decref(h->updates_applied);
+    json_decref(h->updates_unconfirmed);
     json_decref(h->vms);
     json_decref(h->log);
 }
@@ -471,8 +490,52 @@ static bool rollout_stopped(enum store_rollout_state st)
     return st != STORE_ROLLOUT_PLANNED && st != STORE_ROLLOUT_RUNNING;
 }
 
-/* The host's state (docs/rest-api.md, "Host state"): the truth of its own steps. */
-static const char *host_state(const struct jhost *h, enum store_rollout_state ro)
+/* The host still needs its reboot: its facts say so, or the pool's verification found it
+ * (a REBOOT_PENDING finding, marked in host_facts by verified_reboots).  host_facts keyed
+ * "pool\nref". */
+static bool facts_reboot_pending(json_t *host_facts, const char *pool, const char *ref)
+{
+    char *key = xasprintf("%s\n%s", pool, ref);
+    json_t *hf = json_object_get(host_facts, key);
+    bool rp = json_is_true(json_object_get(hf, "reboot_pending")) ||
+              json_is_true(json_object_get(hf, "verified_reboot_pending"));
+    free(key);
+    return rp;
+}
+
+/* Mark in host_facts the hosts a REBOOT_PENDING finding of the verification names. */
+static void verified_reboots(struct store *s, const char *id, json_t *host_facts)
+{
+    char *text = NULL;
+    store_rollout_findings(s, id, &text, NULL);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    const char *pool;
+    json_t *pv;
+    json_object_foreach(json_object_get(doc, "pools"), pool, pv)
+    {
+        json_t *fs = json_object_get(pv, "findings");
+        for (size_t i = 0; i < json_array_size(fs); i++) {
+            json_t *f = json_array_get(fs, i);
+            if (!str_eq(json_string_value(json_object_get(f, "code")), "REBOOT_PENDING"))
+                continue;
+            char *key = xasprintf("%s\n%s", pool, jsonx_str(f, "ref", ""));
+            json_t *hf = json_object_get(host_facts, key);
+            if (!hf) {
+                hf = json_object();
+                json_object_set_new(host_facts, key, hf);
+            }
+            json_object_set_new(hf, "verified_reboot_pending", json_true());
+            free(key);
+        }
+    }
+    json_decref(doc);
+}
+
+/* The host's state (docs/rest-api.md, "Host state"): the truth of its own steps; a host whose
+ * steps are all done but whose own fields say it still needs its reboot (a live patch that did
+ * not take, a reboot left to the user) is reboot_pending, never done. */
+static const char *host_state(const struct jhost *h, enum store_rollout_state ro, bool rp)
 {
     if (h->failed > 0)
         return "failed";
@@ -481,7 +544,7 @@ static const char *host_state(const struct jhost *h, enum store_rollout_state ro
     if (h->total == 0)
         return rollout_stopped(ro) || ro == STORE_ROLLOUT_DONE ? "skipped" : "waiting";
     if (h->done == h->total)
-        return "done";
+        return rp ? "reboot_pending" : "done";
     if (h->done + h->skipped == h->total)
         return "skipped";
     if (h->started == 0)
@@ -496,6 +559,8 @@ static json_t *host_message(const struct jhost *h, const char *state)
         return json_string(h->fail_msg);
     if (h->left_out && str_eq(state, "left_out"))
         return json_string(h->left_out);
+    if (str_eq(state, "reboot_pending"))
+        return json_string("updates applied; the host still needs its reboot to run them");
     if (str_eq(state, "skipped") && h->total == 0)
         return json_string("no work planned for this host");
     if (str_eq(state, "skipped")) {
@@ -527,17 +592,19 @@ static void host_names(struct jhost *h, json_t *facts)
         if (json_is_string(n))
             json_object_set(it, "to", n);
     }
-    json_array_foreach(h->updates_applied, i, it)
-    {
-        json_t *n = json_object_get(updates, json_string_value(json_object_get(it, "uuid")));
-        json_object_set_new(it, "name", json_is_string(n) ? json_incref(n) : json_null());
-    }
+    json_t *lists[2] = {h->updates_applied, h->updates_unconfirmed};
+    for (size_t k = 0; k < 2; k++)
+        json_array_foreach(lists[k], i, it)
+        {
+            json_t *n = json_object_get(updates, json_string_value(json_object_get(it, "uuid")));
+            json_object_set_new(it, "name", json_is_string(n) ? json_incref(n) : json_null());
+        }
 }
 
 static json_t *host_json(struct jhost *h, const char *pool, enum store_rollout_state ro,
                          json_t *facts, json_t *host_facts, bool detail)
 {
-    const char *state = host_state(h, ro);
+    const char *state = host_state(h, ro, facts_reboot_pending(host_facts, pool, h->ref));
     json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:I}", "name", h->name, "ref", h->ref,
                           "state", state, "percent", h->total ? (int)(h->done * 100 / h->total) : 0,
                           "steps_total", (json_int_t)h->total, "steps_done", (json_int_t)h->done,
@@ -549,6 +616,7 @@ static json_t *host_json(struct jhost *h, const char *pool, enum store_rollout_s
         return o;
     host_names(h, facts);
     json_object_set(o, "updates_applied", h->updates_applied);
+    json_object_set(o, "updates_unconfirmed", h->updates_unconfirmed);
     char *key = xasprintf("%s\n%s", pool, h->ref);
     json_t *hf = json_object_get(host_facts, key);
     json_t *pf = json_object_get(json_object_get(facts, "hosts"), key);
@@ -600,9 +668,9 @@ static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *f
     json_t *hosts = json_array();
     for (size_t i = 0; i < p->n_hosts; i++) {
         struct jhost *h = &p->hosts[i];
-        const char *st = host_state(h, ro);
+        const char *st = host_state(h, ro, facts_reboot_pending(host_facts, p->name, h->ref));
         c->total++;
-        c->done += str_eq(st, "done");
+        c->done += str_eq(st, "done") || str_eq(st, "reboot_pending");
         c->skipped += str_eq(st, "skipped");
         c->failed += str_eq(st, "failed") || str_eq(st, "left_out");
         c->not_started += str_eq(st, "not_started") || str_eq(st, "waiting");
@@ -793,6 +861,7 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
     struct err e = {0};
     if (detail)
         store_host_facts_scan(s, ro->id, facts_row, host_facts, &e);
+    verified_reboots(s, ro->id, host_facts);
     struct jcounts c = {0};
     json_t *pools = json_array(), *waits = NULL;
     if (ro->state == STORE_ROLLOUT_RUNNING)

@@ -492,6 +492,17 @@ void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const 
         exec_settle_wait(s, EXEC_SETTLE_READ);
         return;
     }
+    /* the pool already shows the effect (an apply that took while its answer was lost): done,
+     * whatever the error said */
+    struct xview v;
+    exec_view_of(&v, exec_pool_client(s->p));
+    if (!(s->def->flags & EXEC_KF_RUN_ALWAYS) &&
+        s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE) {
+        exec_emit(s->p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1,
+                  "%s: %s, but the pool shows it done", exec_step_name(s), code);
+        exec_step_done(s, NULL);
+        return;
+    }
     exec_step_fail_err(s, rc, e);
 }
 
