@@ -3,7 +3,7 @@
 # tools/fault-table.py - regenerate docs/engine.md's fault matrix table (issue 12) from the fault
 # matrix runs: the in-process one (build/tests/torture/fault_matrix, every cell) and the one over
 # HTTP (tests/torture/fault_matrix.sh, every cell with FAULT_CELLS=all).  `make faults` runs both
-# and calls this.  Reads "cell N<TAB>fault<TAB>step<TAB>then<TAB>want<TAB>result<TAB>verdict[: why]"
+# and calls this (the doc's HTTP column stays for cells not run over HTTP this time).  Reads "cell N<TAB>fault<TAB>step<TAB>then<TAB>want<TAB>result<TAB>verdict[: why]"
 # lines; writes the table between the doc's "<!-- fault-matrix:begin -->" and
 # "<!-- fault-matrix:end -->" markers.
 #
@@ -54,7 +54,7 @@ def main():
     a = ap.parse_args()
     with open(a.cells, encoding="utf-8") as f:
         cells = json.load(f)["cells"]
-    inproc, http = read_runs([a.inproc], cells, "inproc"), read_runs(a.http, cells, "http")
+    inproc = read_runs([a.inproc], cells, "inproc")
     if len(inproc) != len(cells):
         sys.exit(f"fault-table: {a.inproc} has {len(inproc)} cells, {a.cells} {len(cells)}")
     with open(a.doc, encoding="utf-8") as f:
@@ -63,13 +63,21 @@ def main():
         sys.exit(f"fault-table: {a.doc} has no {BEGIN} / {END} markers")
     head, rest = doc.split(BEGIN, 1)
     old, tail = rest.split(END, 1)
-    if not a.http:  # keep the doc's HTTP column (make faults FAULT_HTTP=0)
-        for line in old.splitlines():
-            cols = [c.strip() for c in line.split("|")]
-            if len(cols) == 9 and cols[1].isdigit() and cols[7] != "not run":
-                result = cols[7].split(": ", 1)
-                if len(result) == 2:
-                    http[int(cols[1])] = (result[1], result[0])
+    # the doc's HTTP column stays for the cells not run over HTTP now (make faults FAULT_HTTP=0,
+    # or a run of some cells: FAULT_CELLS=2,12), its verdicts judged again against the cells'
+    # current known-failure marks; the runs given override it
+    http = {}
+    for line in old.splitlines():
+        cols = [c.strip() for c in line.split("|")]
+        if len(cols) == 9 and cols[1].isdigit() and cols[7] != "not run":
+            result = cols[7].split(": ", 1)
+            n = int(cols[1])
+            if len(result) == 2 and 0 < n <= len(cells):
+                failed = result[0] in ("FAIL", "xfail")
+                marked = bool(cells[n - 1].get("xfail") or cells[n - 1].get("xfail_http"))
+                http[n] = (result[1], ("xfail" if marked else "FAIL") if failed
+                           else ("XPASS" if marked else "pass"))
+    http.update(read_runs(a.http, cells, "http"))
     rows = ["| # | fault | step | then | expected (known failure: bug) | in-process | HTTP |",
             "|---|---|---|---|---|---|---|"]
     for i, c in enumerate(cells, 1):

@@ -172,13 +172,29 @@ static bool in_array(const json_t *a, const char *s)
     return false;
 }
 
-/* A finding of the report names this object (exec's verified end states: HOST_NOT_LIVE...). */
-static bool named_in_findings(const json_t *ro, const char *object)
+/* A finding of the report names this object (exec's verified end states: HOST_NOT_LIVE...),
+ * with this code when code is not NULL. */
+static bool named_in_findings(const json_t *ro, const char *object, const char *code)
 {
     const json_t *f = json_object_get(ro, "findings");
     for (size_t i = 0; i < json_array_size(f); i++)
-        if (str_eq(jstr(json_array_get(f, i), "object"), object))
+        if (str_eq(jstr(json_array_get(f, i), "object"), object) &&
+            (!code || str_eq(jstr(json_array_get(f, i), "code"), code)))
             return true;
+    return false;
+}
+
+/* The host record lists update un (by name or uuid) as unconfirmed (an apply without an
+ * answer: it may have taken effect). */
+static bool unconfirmed_has(const json_t *h, const char *un)
+{
+    const json_t *a = json_object_get(h, "updates_unconfirmed");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *uu = jstr(json_array_get(a, i), "uuid");
+        const char *n = json_string_value(json_object_get(uuid_names, uu ? uu : ""));
+        if (str_eq(n ? n : uu ? uu : "", un))
+            return true;
+    }
     return false;
 }
 
@@ -215,11 +231,16 @@ static void check_report(const json_t *ro, const json_t *before, const json_t *n
         }
         for (size_t k = 0; k < json_array_size(pu); k++) {
             const char *un = json_string_value(json_array_get(pu, k));
-            bool reported = in_array(names, un);
+            /* an apply that failed without an answer is reported unconfirmed */
+            bool reported = in_array(names, un) || unconfirmed_has(h, un);
             if (!in_array(json_object_get(bh, "updates"), un) && !reported)
                 bad(v, "%s: pool: %s has %s, the report does not say so", when, hn, un);
         }
         json_decref(names);
+        /* never done silently with a reboot pending: the verification names the host */
+        if (str_eq(when, "done") && json_is_true(json_object_get(ph, "reboot_pending")) &&
+            !named_in_findings(ro, hn, "REBOOT_PENDING"))
+            bad(v, "done: %s still needs its reboot and no REBOOT_PENDING finding says so", hn);
         const json_t *rp = json_object_get(h, "reboot_pending");
         if (json_is_boolean(rp) && !str_eq(when, "halted") &&
             json_is_true(rp) != json_is_true(json_object_get(ph, "reboot_pending")))
@@ -230,7 +251,7 @@ static void check_report(const json_t *ro, const json_t *before, const json_t *n
             continue;
         if ((!json_is_true(json_object_get(ph, "enabled")) ||
              !json_is_true(json_object_get(ph, "live"))) &&
-            !named_in_findings(ro, hn))
+            !named_in_findings(ro, hn, NULL))
             bad(v, "%s: report: %s done, the pool has it %s", when, hn,
                 json_is_true(json_object_get(ph, "live")) ? "disabled" : "not live");
         if (json_is_true(json_object_get(ph, "reboot_pending")))
