@@ -191,6 +191,7 @@ void exec_free(struct exec *x)
             exec_steps_drop(p);
             json_decref(p->before);
             free(p->left);
+            free(p->lost_msg);
             free(p->name);
         }
         json_decref(r->pred);
@@ -448,6 +449,8 @@ void exec_tick(struct exec *x)
         for (struct exec_run *r = x->runs; r; r = r->next) {
             for (size_t i = 0; i < r->n_pools; i++) {
                 struct exec_pool *p = &r->pools[i];
+                if (round == 0)
+                    exec_watch_master(p);
                 if (!p->dirty && !p->waiting_client)
                     continue;
                 p->dirty = false;

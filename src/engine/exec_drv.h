@@ -93,6 +93,10 @@ struct exec_pool {
     json_t *before;     /* the plan's snapshot of the pool at start (exec_pool_before) */
     bool before_loaded;
     char *left; /* what the last verification found, one line (NULL: nothing) */
+    /* the master lost (exec_watch_master): since when (engine clock, 0: connected), and the
+     * message its steps in flight fail with once that lasted the host return timeout */
+    int64_t lost_since;
+    char *lost_msg;
     /* maintenance windows (exec_window.c): waiting for one, and the timer to look again */
     int win_state; /* 0, EXEC_WIN_WAITING or EXEC_WIN_PAUSED */
     int64_t win_until;
@@ -151,6 +155,10 @@ struct exec_step {
 
 /* ---- exec.c */
 void exec_pool_dirty(struct exec_pool *p);
+/* ---- exec_pump.c: the master lost for longer than the host return timeout while steps are in
+ * flight (their calls queued in the client, waiting for a master): they fail MASTER_LOST, the
+ * pool halts (a cancel ends cancel_failed); called on every tick. */
+void exec_watch_master(struct exec_pool *p);
 void exec_run_update_state(struct exec_run *r);
 
 /* ---- exec_pump.c: helpers */

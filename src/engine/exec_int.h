@@ -125,6 +125,11 @@ const char *exec_upgrade_wrong(const struct xview *v, const char *host, const js
 enum derive exec_restore_derive(const struct xview *v, const char *host, const json_t *params,
                                 bool later_steps);
 
+/* The first update a reboot step is for (params.updates: uuids, recorded with its intent from the
+ * host's updates_requiring_reboot) that is in the pool but not applied on the host — it came
+ * back on its old installation — or NULL.  Pure. */
+const char *exec_reboot_update_missing(const struct xview *v, const char *host,
+                                       const json_t *params);
 /* The row of a kind name (the EXEC_K_UNKNOWN row for an unknown or NULL name); never NULL. */
 const struct exec_kind_def *exec_kind_by_name(const char *name);
 /* The row of a kind; never NULL. */

@@ -300,9 +300,26 @@ static bool error_unanswered(const char *error)
     json_t *j = error ? json_loads(error, 0, NULL) : NULL;
     const char *c = json_string_value(json_object_get(j, "code"));
     bool u = c && (str_eq(c, "TRANSPORT") || str_eq(c, "TIMEOUT") || str_eq(c, "NOT_DONE") ||
-                   str_eq(c, "HOST_STILL_BOOTING"));
+                   str_eq(c, "HOST_STILL_BOOTING") || str_eq(c, "MASTER_LOST"));
     json_decref(j);
     return u;
+}
+
+/* A reboot failed REBOOT_OLD_VERSION: the updates it lists (updates_lost) are no longer on the
+ * host; the apply steps before it are done, but the report does not show them applied. */
+static void drop_lost(struct jhost *h, const char *error)
+{
+    json_t *j = error ? json_loads(error, 0, NULL) : NULL;
+    const json_t *lost = json_object_get(j, "updates_lost");
+    for (size_t i = 0; i < json_array_size(lost); i++) {
+        const char *u = json_string_value(json_array_get(lost, i));
+        for (size_t k = json_array_size(h->updates_applied); k-- > 0;)
+            if (str_eq(json_string_value(
+                           json_object_get(json_array_get(h->updates_applied, k), "uuid")),
+                       u))
+                json_array_remove(h->updates_applied, k);
+    }
+    json_decref(j);
 }
 
 /* The error object of a failed step. */
@@ -387,6 +404,8 @@ static void host_row(struct jscan *j, struct jpool *p, const struct store_step_r
         h->ev_total++;
         h->ev_done += done;
     }
+    if (str_eq(r->kind, SK_REBOOT) && r->state == STORE_STEP_FAILED)
+        drop_lost(h, r->error);
     if (apply && r->state == STORE_STEP_FAILED && error_unanswered(r->error)) {
         const char *u = r->param[K_UUID] ? r->param[K_UUID] : r->param[K_HASH];
         json_array_append_new(h->updates_unconfirmed, json_pack("{s:s}", "uuid", u ? u : ""));

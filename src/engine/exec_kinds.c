@@ -117,11 +117,37 @@ static enum derive host_restart(const struct xview *v, const char *host, const j
     return DERIVE_RESEND;
 }
 
+/* The updates a reboot is for (params.updates, recorded with its intent from the host's
+ * updates_requiring_reboot) that are in the pool but no longer applied on the host: it came back
+ * on its old installation (see exec_int.h). */
+const char *exec_reboot_update_missing(const struct xview *v, const char *host,
+                                       const json_t *params)
+{
+    const json_t *ups = json_object_get(params, "updates");
+    for (size_t i = 0; i < json_array_size(ups); i++) {
+        const char *u = json_string_value(json_array_get(ups, i));
+        if (u && xv_update_by_uuid(v, u, NULL) && !xv_update_applied(v, u, host))
+            return u;
+    }
+    return NULL;
+}
+
 static enum derive d_reboot(const struct xview *v, const char *host, const json_t *params,
                             bool later)
 {
     (void)later;
-    return host_restart(v, host, params, true);
+    enum derive d = host_restart(v, host, params, true);
+    /* healthy but back without the updates it rebooted for: reboot again after applying them */
+    return d == DERIVE_DONE && exec_reboot_update_missing(v, host, params) ? DERIVE_RESEND : d;
+}
+
+/* While waiting for the reboot: the host is back healthy on its old installation. */
+static const char *w_reboot(const struct xview *v, const char *host, const json_t *params)
+{
+    return host_restart(v, host, params, true) == DERIVE_DONE &&
+                   exec_reboot_update_missing(v, host, params)
+               ? "REBOOT_OLD_VERSION"
+               : NULL;
 }
 
 static enum derive d_restart_agent(const struct xview *v, const char *host, const json_t *params,
@@ -223,7 +249,7 @@ static const struct exec_kind_def kinds[EXEC_K_COUNT] = {
     [EXEC_K_APPLY_CDN] = {EXEC_K_APPLY_CDN, SK_APPLY_CDN, "apply", d_apply_cdn, exec_send_apply_cdn, b_host,
         EFFECT, "TIMEOUT", NULL, in_progress, NULL, 0},
     [EXEC_K_REBOOT] = {EXEC_K_REBOOT, SK_REBOOT, "reboot", d_reboot, exec_send_host_restart, b_host,
-        0, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN},
+        0, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN, w_reboot},
     [EXEC_K_RESTART_AGENT] = {EXEC_K_RESTART_AGENT, SK_RESTART_AGENT, "restart_toolstack", d_restart_agent, exec_send_host_restart, b_host,
         0, "HOST_RETURN_TIMEOUT", NULL, in_progress, NULL, KF_HOST_RETURN | KF_MAYBE_SENT},
     [EXEC_K_ENABLE] = {EXEC_K_ENABLE, SK_ENABLE, "enable", d_enable, exec_send_enable, b_host,

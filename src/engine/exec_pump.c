@@ -225,7 +225,15 @@ void exec_step_done(struct exec_step *s, json_t *result_take)
     exec_pool_dirty(p);
 }
 
+/* exec_step_fail with extra fields in the journaled error (extra: an object, taken; NULL). */
+static void step_fail_with(struct exec_step *s, const char *code, const char *msg, json_t *extra);
+
 void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
+{
+    step_fail_with(s, code, msg, NULL);
+}
+
+static void step_fail_with(struct exec_step *s, const char *code, const char *msg, json_t *extra)
 {
     struct exec_pool *p = s->p;
     struct exec *x = p->r->x;
@@ -240,6 +248,9 @@ void exec_step_fail(struct exec_step *s, const char *code, const char *msg)
     }
     json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message", msg ? msg : "",
                            "explanation", exec_step_explain(s, code));
+    if (extra)
+        json_object_update(ej, extra);
+    json_decref(extra);
     char *txt = exec_dumps(ej);
     json_decref(ej);
     if (s->seq > 0 && store_journal_fail(x->env.store, p->r->id, s->seq, txt, &e) != 0)
@@ -306,6 +317,32 @@ static int64_t wait_deadline_ms(const struct exec_step *s)
     return t > 0 ? t : 20 * 60 * 1000;
 }
 
+/* A host back from its reboot on its old installation: the updates it rebooted for are no
+ * longer applied on it.  Failed REBOOT_OLD_VERSION naming them; the error lists their uuids
+ * (updates_lost) so that the rollout's report does not show them applied. */
+static void reboot_old_version(struct exec_step *s, const struct xview *v)
+{
+    json_t *lost = json_array();
+    struct buf b;
+    buf_init(&b);
+    const json_t *ups = json_object_get(s->params, "updates");
+    for (size_t i = 0; i < json_array_size(ups); i++) {
+        const char *u = json_string_value(json_array_get(ups, i));
+        const char *uref = NULL;
+        const struct xapi_value *ur = u ? xv_update_by_uuid(v, u, &uref) : NULL;
+        if (!ur || xv_update_applied(v, u, s->host))
+            continue;
+        json_array_append_new(lost, json_string(u));
+        buf_printf(&b, "%s%s", b.len ? ", " : "", xapi_struct_str(ur, "name_label", u));
+    }
+    char *m = xasprintf("host %s came back from its reboot on its old version: %s no longer "
+                        "applied on it; Retry applies them again and reboots it again",
+                        exec_host_label(s), buf_str(&b));
+    buf_cleanup(&b);
+    step_fail_with(s, "REBOOT_OLD_VERSION", m, json_pack("{s:o}", "updates_lost", lost));
+    free(m);
+}
+
 static void wait_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
 {
     (void)res;
@@ -317,7 +354,9 @@ static void wait_done(void *ctx, int rc, const struct xapi_value *res, const str
         struct xview v;
         exec_view_of(&v, exec_pool_client(s->p));
         const char *wrong = s->def->wrong ? s->def->wrong(&v, s->host, s->params) : NULL;
-        if (wrong)
+        if (wrong && str_eq(wrong, "REBOOT_OLD_VERSION"))
+            reboot_old_version(s, &v);
+        else if (wrong)
             exec_step_fail(s, wrong, exec_explain(wrong));
         else
             exec_step_done(s, NULL);
@@ -634,6 +673,89 @@ static void start_step(struct exec_pool *p, const struct store_step *st, enum ex
         exec_step_fail(s, "UNKNOWN_STEP", st->kind);
     else
         s->def->send(s);
+}
+
+/* ---------------------------------------------------------------- the master lost */
+
+/* The master's name from the pool's cache (its address as the client knows it otherwise). */
+static const char *master_name(struct xapi_client *c)
+{
+    struct xview v;
+    exec_view_of(&v, c);
+    const char *pref = NULL;
+    const struct xapi_value *pool = xv_pool(&v, &pref);
+    const char *m = pool ? xapi_struct_str(pool, "master", "") : "";
+    const struct xapi_value *h = *m ? v.get(v.ctx, "host", m) : NULL;
+    const char *n = h ? xapi_struct_str(h, "name_label", "") : "";
+    return *n ? n : xapi_client_master(c);
+}
+
+/* Fail one step in flight with the pool's lost_msg.  Its call (queued for a master that does
+ * not answer; a task's cancel cannot reach xapi either) is abandoned: the step is orphaned and
+ * freed by that call's callback, a twin journals the failure. */
+static void fail_in_flight(struct exec_step *s)
+{
+    struct exec_pool *p = s->p;
+    if (s->up) {
+        xapi_upload_cancel(s->up);
+        s->up = NULL;
+    }
+    struct exec_step *t = s;
+    if (s->op) {
+        t = xcalloc(1, sizeof(*t));
+        t->p = p;
+        t->seq = s->seq;
+        t->def = s->def;
+        t->host = s->host ? xstrdup(s->host) : NULL;
+        t->params = json_incref(s->params);
+        exec_unlink_step(s);
+        s->p = NULL;
+        t->next = p->active;
+        p->active = t;
+        if (t->def->flags & EXEC_KF_MIGRATION)
+            p->n_migr++;
+        struct xapi_op *op = s->op;
+        s->op = NULL;
+        xapi_op_cancel(op); /* a plain call's callback frees s now, a task's when it ends */
+    }
+    exec_step_fail(t, "MASTER_LOST", p->lost_msg);
+}
+
+/* The master lost while steps are in flight (see exec_drv.h). */
+void exec_watch_master(struct exec_pool *p)
+{
+    struct xapi_client *c = exec_pool_client(p);
+    enum xapi_conn_state cs = c ? xapi_client_state(c) : XAPI_CONN_FAILED;
+    bool own_wait = false; /* a host step waiting for a host's return has its own deadline */
+    for (const struct exec_step *s = p->active; s; s = s->next)
+        own_wait = own_wait || (s->def->flags & EXEC_KF_HOST_RETURN) || s->verify;
+    if ((p->st != EXEC_XP_RUN && p->st != EXEC_XP_CANCEL) || !p->active || own_wait || !c ||
+        cs == XAPI_CONN_READY || cs == XAPI_CONN_IDLE || cs == XAPI_CONN_CONNECTING) {
+        p->lost_since = 0;
+        return;
+    }
+    int64_t now = clock_now_ms(p->r->x->env.clock);
+    if (p->lost_since == 0) {
+        p->lost_since = now;
+        return;
+    }
+    int64_t t = p->r->x->env.host_return_timeout_ms > 0 ? p->r->x->env.host_return_timeout_ms
+                                                        : 20 * 60 * 1000;
+    if (now - p->lost_since < t)
+        return;
+    free(p->lost_msg);
+    p->lost_msg = xasprintf("the pool master %s has not answered for %lld s (connection %s): "
+                            "what was in flight is unknown; Retry once it is back (each step "
+                            "reads the pool first)",
+                            master_name(c), (long long)((now - p->lost_since) / 1000),
+                            xapi_conn_state_name(cs));
+    exec_emit(p, NULL, "connect", -1, "%s", p->lost_msg);
+    p->lost_since = 0;
+    struct exec_step *next;
+    for (struct exec_step *s = p->active; s; s = next) {
+        next = s->next;
+        fail_in_flight(s);
+    }
 }
 
 /* ---------------------------------------------------------------- the pool pump */

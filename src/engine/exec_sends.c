@@ -111,6 +111,78 @@ void exec_send_enable(struct exec_step *s)
     exec_send_call(s, "host.enable", exec_params_v(1, s->host), false, exec_call_then_wait);
 }
 
+static bool pred_reapplied(void *ctx, struct xapi_client *c)
+{
+    struct exec_step *s = ctx;
+    struct xview v;
+    exec_view_of(&v, c);
+    return xv_update_applied(&v, s->task, s->host);
+}
+
+static void reapplied(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (rc != 0) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    exec_send_host_restart(s); /* the next lost update, or the reboot */
+}
+
+static void reapply_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)res;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (rc != 0 && !(e && str_eq(e->xapi_code, "UPDATE_ALREADY_APPLIED"))) {
+        exec_step_fail_err(s, rc, e);
+        return;
+    }
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err we = {0};
+    if (!c ||
+        xapi_cache_wait(c, pred_reapplied, s, EXEC_EFFECT_WAIT_MS, reapplied, s, &s->op, &we) != 0)
+        exec_step_fail(s, "TRANSPORT", c ? we.msg : "the pool is not connected");
+}
+
+/* Before a reboot: the updates it is for recorded once (params.updates, the host's
+ * updates_requiring_reboot), and those the host lost — it came back on its old installation,
+ * REBOOT_OLD_VERSION, and Retry sends the reboot again — applied again first.  True when an
+ * apply was sent (the reboot follows from its completion). */
+static bool reboot_reapply(struct exec_step *s, const struct xview *v)
+{
+    if (!json_object_get(s->params, "updates")) {
+        json_t *ups = json_array();
+        const struct xapi_value *h = v->get(v->ctx, "host", s->host);
+        const struct xapi_value *rr = h ? xapi_struct_get(h, "updates_requiring_reboot") : NULL;
+        for (size_t i = 0; i < xapi_array_len(rr); i++) {
+            const struct xapi_value *u =
+                v->get(v->ctx, "pool_update", xapi_value_str(xapi_array_get(rr, i)));
+            if (u && *xapi_struct_str(u, "uuid", ""))
+                json_array_append_new(ups, json_string(xapi_struct_str(u, "uuid", "")));
+        }
+        json_object_set_new(s->params, "updates", ups);
+    }
+    const char *lost = exec_reboot_update_missing(v, s->host, s->params);
+    const char *uref = NULL;
+    if (!lost || !xv_update_by_uuid(v, lost, &uref))
+        return false;
+    free(s->task);
+    s->task = xstrdup(lost);
+    exec_emit(s->p, exec_host_label(s), exec_step_name(s), -1,
+              "%s came back without update %s (its old installation): applying it again before "
+              "rebooting again",
+              exec_host_label(s), lost);
+    exec_send_call(s, "pool_update.apply", exec_params_v(2, uref, s->host), true, reapply_done);
+    return true;
+}
+
 /* reboot / restart_agent: refused while running guests are resident (reboot); the host's
  * boot_time and agent_start_time journaled with the intent, then the call. */
 void exec_send_host_restart(struct exec_step *s)
@@ -141,6 +213,8 @@ void exec_send_host_restart(struct exec_step *s)
             return;
         }
         free(left);
+        if (reboot_reapply(s, &v))
+            return;
     }
     json_object_set_new(s->params, "boot_before",
                         json_string(xv_host_oc(&v, s->host, "boot_time")));

@@ -61,6 +61,14 @@ static const struct {
     {"HOST_STILL_BOOTING",
      "The server is still starting (or in emergency mode, waiting for its master). Wait a "
      "minute, then Retry."},
+    {"MASTER_LOST",
+     "The pool master has not answered for longer than the host return timeout (down, or cut "
+     "off from the network): nothing in the pool can be driven or read. Bring it back (power, "
+     "network), then Retry: each step reads the pool first, so nothing is done twice."},
+    {"REBOOT_OLD_VERSION",
+     "The server came back from its reboot on its old version: the updates that needed the "
+     "reboot are no longer applied on it (it booted its previous installation). Check its boot "
+     "configuration, then Retry: they are applied again and the server rebooted again."},
     {"HOST_IS_SLAVE",
      "The address answered is not the pool master (the master moved). poolpatch follows the "
      "new master; if this stays, re-add the pool with the master's address."},

@@ -1422,6 +1422,24 @@ static void take_pending_version(struct world *w, struct obj *h, bool old)
     hx->pending_sw = NULL;
 }
 
+/* A host back on its old version (the returns_old_version fault) booted the installation it had
+ * before the updates that needed this reboot: xapi rebuilds host.updates from what is installed
+ * when it starts (xen-api ocaml/xapi/xapi_pool_update.ml resync_host reads
+ * /var/update/applied), so those updates are no longer applied on it. */
+static void drop_unbooted_updates(struct world *w, struct obj *h)
+{
+    struct xapi_value *rr = xapi_value_dup(sim_fget(h, "updates_requiring_reboot"));
+    for (size_t i = 0; i < xapi_array_len(rr); i++) {
+        const char *ref = xapi_value_str(xapi_array_get(rr, i));
+        struct obj *u = ref ? sim_obj_get_cls(w, ref, CL_POOL_UPDATE) : NULL;
+        if (u)
+            sim_fset_del(w, u, "hosts", h->ref);
+        if (ref)
+            sim_fset_del(w, h, "updates", ref);
+    }
+    xapi_value_free(rr);
+}
+
 void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
 {
     struct hostx *hx = sim_hx(h);
@@ -1433,10 +1451,13 @@ void sim_host_booted(struct sim *s, struct world *w, struct obj *h, bool reboot)
     sim_xs8_on_start(w, h, reboot);
     if (reboot) {
         bool old = sim_fault_take(s, w, "returns_old_version", h, NULL, NULL, NULL, NULL);
-        if (hx->installing)
+        if (hx->installing) {
             sim_upgrade_on_boot(s, w, h, old);
-        else
+        } else {
             take_pending_version(w, h, old);
+            if (old)
+                drop_unbooted_updates(w, h);
+        }
     }
     /* A supporter's xapi connects to its coordinator as it starts (master_connection.ml): with
      * the coordinator reachable it leaves emergency mode however its reboot was timed; without,
