@@ -263,8 +263,11 @@ static bool add_vm(void *ctx, const char *ref, const struct xapi_value *rec)
     /* what the VM takes on a host: its memory plus xapi's per-VM overhead */
     v->memory = mem + xapi_struct_int(rec, "memory_overhead", 0);
     vm_disks(c->src, rec, v);
+    /* PCI passthrough is configured by other_config:pci (xen-api ocaml/xapi/pciops.ml
+     * other_pcidevs_of_vm), attached_PCIs lists what a running VM holds */
     v->has_pci = xapi_array_len(xapi_struct_get(rec, "attached_PCIs")) > 0 ||
-                 xapi_array_len(xapi_struct_get(rec, "VGPUs")) > 0;
+                 xapi_array_len(xapi_struct_get(rec, "VGPUs")) > 0 ||
+                 *map_str(rec, "other_config", "pci", "");
     v->suspend_blocked = xapi_struct_get(blocked, "suspend") != NULL;
     v->migrate_blocked = xapi_struct_get(blocked, "pool_migrate") != NULL ||
                          xapi_struct_get(blocked, "migrate_send") != NULL;

@@ -706,6 +706,20 @@ static void test_derive_reboot_never_twice(void **state)
     assert_int_equal(d(&v, SK_REBOOT, "H1", pj, true), DERIVE_DONE);
     assert_true(exec_host_healthy(&v, "H1", p, true));
     json_decref(p);
+    /* healthy, but back without the update it rebooted for (its old installation): not done,
+     * the wait's outcome is REBOOT_OLD_VERSION, and a resend applies it again first */
+    const char *uj = "{\"boot_before\":\"100.\",\"agent_before\":\"110.\",\"updates\":[\"U1\"]}";
+    p = json_loads(uj, 0, NULL);
+    const struct exec_kind_def *rk = exec_kind_by_name(SK_REBOOT);
+    assert_int_equal(d(&v, SK_REBOOT, "H1", uj, true), DERIVE_RESEND);
+    assert_string_equal(exec_reboot_update_missing(&v, "H1", p), "U1");
+    assert_string_equal(rk->wrong(&v, "H1", p), "REBOOT_OLD_VERSION");
+    xapi_struct_set_take((struct xapi_value *)t_get(&t, "pool_update", "UR"), "hosts",
+                         set_of("H1"));
+    assert_int_equal(d(&v, SK_REBOOT, "H1", uj, true), DERIVE_DONE);
+    assert_null(exec_reboot_update_missing(&v, "H1", p));
+    assert_null(rk->wrong(&v, "H1", p));
+    json_decref(p);
     /* toolstack restart: agent_start_time */
     const char *tj = "{\"boot_before\":\"500.\",\"agent_before\":\"510.\"}";
     assert_int_equal(d(&v, SK_RESTART_AGENT, "H1", tj, true), DERIVE_RESEND);
