@@ -139,6 +139,7 @@ struct exec_step {
     int last_pct;
     int retargets;  /* migrate: targets changed after HOST_NOT_ENOUGH_FREE_MEMORY */
     bool prev_task; /* upload: waiting for the task of an attempt before a restart */
+    bool retrying;  /* upload: the step had failed (Retry): its PUT was abandoned with it */
     int tries;      /* sends after reading the pool (in flight, transport error): bounded */
     int settle;     /* enum exec_settle of the wait in progress */
     unsigned gen0;  /* cache generation when a transport error was seen */

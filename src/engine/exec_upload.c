@@ -252,6 +252,20 @@ static void up_prev_task(void *ctx, int rc, const struct xapi_value *res, const 
         xapi_value_free(gone);
         return;
     }
+    if (str_eq(xapi_struct_str(res, "status", ""), "pending") && s->retrying) {
+        /* the step failed with its PUT abandoned (the master lost...): nobody sends this task's
+         * body any more, it can only stall; cancel it and upload again at once */
+        exec_emit(s->p, NULL, exec_step_name(s), -1,
+                  "retry: the failed attempt's upload task is still pending; cancelling it and "
+                  "uploading again");
+        xapi_call_async(exec_pool_client(s->p), "task.cancel", exec_params_v(1, s->task), NULL,
+                        NULL, NULL, NULL, NULL);
+        struct xapi_value *gone = xapi_value_new_struct();
+        xapi_struct_set_string(gone, "status", "cancelled");
+        up_task_final(s, gone);
+        xapi_value_free(gone);
+        return;
+    }
     if (str_eq(xapi_struct_str(res, "status", ""), "pending")) {
         exec_emit(s->p, NULL, exec_step_name(s), -1,
                   "resumed: waiting for the upload task of the last run");
@@ -267,6 +281,10 @@ static void up_prev_task(void *ctx, int rc, const struct xapi_value *res, const 
 /* upload: reuse the task of an attempt before a restart when it completed; else upload. */
 void exec_send_upload(struct exec_step *s)
 {
+    const struct store_step_list *l = &s->p->steps;
+    for (size_t i = 0; s->p->steps_ok && i < l->n; i++)
+        if (l->items[i].seq == s->seq)
+            s->retrying = l->items[i].state == STORE_STEP_FAILED;
     if (exec_intent(s, NULL, false))
         return;
     const char *task = exec_pstr(s->params, "task");
