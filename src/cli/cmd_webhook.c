@@ -24,7 +24,9 @@ static const char WEBHOOK_USAGE[] =
     "  --secret-file FILE  the shared secret (16-256 bytes, first line; '-' = stdin) that signs\n"
     "                      every delivery (X-Poolpatch-Signature, HMAC-SHA256)\n"
     "  --events LIST       rollout.started, rollout.halted, rollout.done, rollout.cancelled,\n"
-    "                      rollout.cancel_failed, host.done, updates.found (default: all)\n"
+    "                      rollout.cancel_failed, rollout.waiting_window,\n"
+    "                      rollout.paused_window, host.done, host.health_gate_failed,\n"
+    "                      updates.found (default: all)\n"
     "  --limit N           deliveries shown, newest first (default 50, at most "
     "1000)\n" CLI_DAEMON_HELP;
 

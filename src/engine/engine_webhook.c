@@ -37,9 +37,16 @@
 #define SECRET_MAX     256
 #define IDLE_WAKE_MS   60000 /* look for due deliveries at least this often */
 
-static const char *const known_events[] = {
-    "rollout.started",       "rollout.halted", "rollout.done", "rollout.cancelled",
-    "rollout.cancel_failed", "host.done",      "updates.found"};
+static const char *const known_events[] = {"rollout.started",
+                                           "rollout.halted",
+                                           "rollout.done",
+                                           "rollout.cancelled",
+                                           "rollout.cancel_failed",
+                                           "rollout.waiting_window",
+                                           "rollout.paused_window",
+                                           "host.done",
+                                           "host.health_gate_failed",
+                                           "updates.found"};
 
 struct queued {
     char *event, *key, *payload;
@@ -73,8 +80,30 @@ bool engine_webhook_classify(const json_t *ev, char *name, size_t name_sz, char 
     const char *host = json_string_value(json_object_get(ev, "host"));
     const json_t *pool = json_object_get(ev, "pool");
 
+    const char *at = json_string_value(json_object_get(ev, "time"));
+    const char *msg = json_string_value(json_object_get(ev, "message"));
     if (!rollout || !state)
         return false;
+    /* a health gate that failed (docs/health-gates.md): one delivery per failure (Retry may fail
+     * it again), keyed by its time */
+    if (host && *host && step && str_eq(step, "health_gate") && str_eq(state, "failed")) {
+        snprintf(name, name_sz, "host.health_gate_failed");
+        snprintf(key, key_sz, "host.health_gate_failed:%s:%s:%s", rollout, host, at ? at : "");
+        return true;
+    }
+    /* a pool waiting for its maintenance window (exec_window.c: step "window", the message
+     * starts with the state's name), once per wait */
+    if (!(host && *host) && json_is_string(pool) && step && str_eq(step, "window") && msg) {
+        const char *w = str_has_prefix(msg, "waiting_window:")  ? "waiting_window"
+                        : str_has_prefix(msg, "paused_window:") ? "paused_window"
+                                                                : NULL;
+        if (!w)
+            return false;
+        snprintf(name, name_sz, "rollout.%s", w);
+        snprintf(key, key_sz, "rollout.%s:%s:%s:%s", w, rollout, json_string_value(pool),
+                 at ? at : "");
+        return true;
+    }
     if (host && *host) {
         if (!str_eq(state, "done"))
             return false;
@@ -89,7 +118,6 @@ bool engine_webhook_classify(const json_t *ev, char *name, size_t name_sz, char 
         return false;
     snprintf(name, name_sz, "rollout.%s", state);
     /* a rollout can halt again after a Retry: one delivery per halt, keyed by its time */
-    const char *at = json_string_value(json_object_get(ev, "time"));
     if (str_eq(state, "halted"))
         snprintf(key, key_sz, "rollout.halted:%s:%s", rollout, at ? at : "");
     else

@@ -21,7 +21,8 @@ struct engine_webhooks;
 
 #define ENGINE_WEBHOOK_EVENTS                                                                      \
     "rollout.started, rollout.halted, rollout.done, rollout.cancelled, rollout.cancel_failed, "    \
-    "host.done, updates.found"
+    "rollout.waiting_window, rollout.paused_window, host.done, host.health_gate_failed, "          \
+    "updates.found"
 
 struct engine_webhook_opts {
     int retry_base_ms; /* first retry after this, then x3 each time (0 = 10 s); capped at 1 h */
@@ -65,9 +66,10 @@ void engine_webhooks_after_check(struct engine *eng);
 /* ---- pure parts (unit-tested) ---- */
 
 /*
- * The webhook event a progress event stands for: name ("rollout.done", "host.done", ...) and a
- * key unique to that occurrence ("rollout.done:ID", "host.done:ID:HOST").  False when the
- * progress event is not one webhooks report.
+ * The webhook event a progress event stands for: name ("rollout.done", "host.done",
+ * "rollout.waiting_window", "host.health_gate_failed", ...) and a key unique to that occurrence
+ * ("rollout.done:ID", "host.done:ID:HOST", a wait or a gate failure also by its time).  False when
+ * the progress event is not one webhooks report.
  */
 bool engine_webhook_classify(const json_t *progress, char *name, size_t name_sz, char *key,
                              size_t key_sz);

@@ -61,7 +61,31 @@ static void test_classify(void **state)
     assert_string_equal(key, "host.done:r1:h2");
     json_decref(j);
 
-    /* not reported: a running host, a pool phase, a rollout still running, no rollout */
+    /* a health gate that failed, once per failure (keyed by its time) */
+    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"health_gate\","
+           "\"state\":\"failed\",\"time\":\"T3\",\"message\":\"health_gate failed: out\"}");
+    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
+    assert_string_equal(name, "host.health_gate_failed");
+    assert_string_equal(key, "host.health_gate_failed:r1:h2:T3");
+    json_decref(j);
+
+    /* a pool waiting for its window, or paused in it (exec_window.c's messages) */
+    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\","
+           "\"state\":\"running\",\"time\":\"T4\",\"message\":\"waiting_window: pool p is "
+           "outside its windows; the next window opens at X\"}");
+    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
+    assert_string_equal(name, "rollout.waiting_window");
+    assert_string_equal(key, "rollout.waiting_window:r1:p:T4");
+    json_decref(j);
+    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\","
+           "\"state\":\"running\",\"time\":\"T5\",\"message\":\"paused_window: pool p ...\"}");
+    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
+    assert_string_equal(name, "rollout.paused_window");
+    assert_string_equal(key, "rollout.paused_window:r1:p:T5");
+    json_decref(j);
+
+    /* not reported: a running host, a pool phase, a rollout still running, no rollout, a
+     * window that opens, a gate that passed */
     static const char *const no[] = {
         "{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"apply\",\"state\":"
         "\"running\"}",
@@ -69,6 +93,10 @@ static void test_classify(void **state)
         "{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\",\"state\":"
         "\"running\"}",
         "{\"pool\":null,\"host\":null,\"step\":\"rollout\",\"state\":\"done\"}",
+        "{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\",\"state\":"
+        "\"running\",\"message\":\"maintenance window open: pool p continues\"}",
+        "{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"health_gate\","
+        "\"state\":\"running\"}",
         "[]",
     };
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
