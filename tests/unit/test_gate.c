@@ -221,8 +221,9 @@ static void test_output(void **state)
     const char raw[] = "ok \xe2\x9c\x93\n\tbad\x01\x1b[31m \xff\xc3 \xed\xa0\x80";
     char *t = exec_gate_output_text(raw, sizeof raw - 1, sizeof raw - 1);
     assert_string_equal(t, "ok \xe2\x9c\x93\n\tbad??[31m ?? ???");
-    assert_non_null(json_string(t)); /* valid UTF-8: it fits in a JSON report */
-    json_decref(json_string(t));
+    json_t *js = json_string(t); /* valid UTF-8: it fits in a JSON report */
+    assert_non_null(js);
+    json_decref(js);
     free(t);
     t = exec_gate_output_text("abcdef", 3, 6000);
     assert_string_equal(t, "abc... (6000 bytes in all, truncated)");
