@@ -155,10 +155,11 @@ function build(r) {
   els.retry = h('button', { type: 'button', class: 'primary', id: 'retry', onclick: () => act('retry') }, 'Retry');
   els.cancel = h('button', { type: 'button', class: 'danger', id: 'cancel', onclick: () => act('cancel') }, 'Cancel');
   els.poolBox = h('div', { id: 'rollout-pools' });
+  els.upgradeBox = h('div', { id: 'upgrade-box' });
   const steps = live.wizard ? wizardSteps() : null;
   show(steps, h('h2', { tabindex: -1 }, els.title, ' ', els.state, els.stateWords),
     h('p', { class: 'muted small' }, 'Rollout ', h('code', {}, r.id)),
-    els.header, els.error, els.findings, els.left, h('div', { class: 'toolbar' }, els.retry, els.cancel), els.finish, els.poolBox);
+    els.header, els.upgradeBox, els.error, els.findings, els.left, h('div', { class: 'toolbar' }, els.retry, els.cancel), els.finish, els.poolBox);
 }
 
 function wizardSteps() {
@@ -342,6 +343,7 @@ function update(r) {
   // after the hosts, so that the rollout's own change is what the live region says last
   if (!prev || prev.state !== r.state) announce(`Rollout ${title}: ${r.state}` + (r.error && r.error.code ? ` (${r.error.code})` : ''));
   drawError(r);
+  drawUpgrade(r);
   els.retry.hidden = !['halted', 'failed', 'cancel_failed'].includes(r.state);
   // cancel_failed: its one way on is Retry cancel (POST /retry; /cancel would do the same)
   els.cancel.hidden = ['done', 'cancelled', 'cancel_failed'].includes(r.state);
@@ -402,6 +404,54 @@ function drawFindings(r, halted) {
       f.action ? h('div', { class: 'small muted' }, 'What to do: ' + f.action) : null))))] : []));
 }
 
+// Manual upgrade mode (docs/upgrade.md): the hosts whose upgrade step waits for the operator's
+// boot from the installation media, [{pool, host, to}].
+export function waitingUpgradeHosts(r) {
+  if (!r || r.state !== 'running') return [];
+  return (r.pools || []).filter((p) => p && p.upgrade && p.upgrade.manual).flatMap((p) => (p.hosts || [])
+    .filter((x) => x.state === 'running' && x.step === 'upgrade').map((x) => ({ pool: p.name, host: x.name, to: p.upgrade.to })));
+}
+
+// The per-host step of a manual upgrade: boot the host from the installation media, then
+// Continue (POST /rollouts/{id}/upgrade-host {action: reboot}: poolpatch reboots it into the media)
+// or Skip (action skip: the host is left out); `poolpatch upgrade-host ID HOST reboot|skip`.
+function drawUpgrade(r) {
+  const wait = waitingUpgradeHosts(r);
+  const key = JSON.stringify(wait);
+  if (live.els.upgradeKey === key) return;
+  live.els.upgradeKey = key;
+  live.els.upgradeBox.replaceChildren(...wait.map((w) => {
+    const status = h('p', { class: 'small', role: 'status' });
+    return h('section', { class: 'card upgrade-prompt', 'data-host': w.host, 'data-pool': w.pool, role: 'group',
+      'aria-label': 'Manual upgrade of ' + w.host },
+    h('h3', {}, 'Upgrade ', w.host, ' from the installation media'),
+    h('p', {}, `Boot ${w.host} from the installation media of ${w.to}, then press Continue: poolpatch reboots it and waits until it `,
+      `is back on ${w.to}. If you started the installer yourself, just wait.`),
+    h('p', { class: 'small muted' }, 'Skip leaves the host out: it stays disabled on its old release (then forget it, reinstall it and join it ' +
+      'to the pool again). The master cannot be skipped.'),
+    h('div', { class: 'toolbar' },
+      h('button', { type: 'button', class: 'primary upgrade-continue', onclick: () => upgradeHost(w, 'reboot', status) },
+        'Continue', h('span', { class: 'sr-only' }, ' with ' + w.host)),
+      h('button', { type: 'button', class: 'danger upgrade-skip', onclick: () => upgradeHost(w, 'skip', status) },
+        'Skip', h('span', { class: 'sr-only' }, ' ' + w.host))), status);
+  }));
+  if (wait.length) announce(`${wait.map((w) => w.host).join(', ')}: boot from the installation media, then Continue or Skip.`);
+}
+
+async function upgradeHost(w, action, status) {
+  if (action === 'skip' && !confirm(`Skip ${w.host}? It is left out of the upgrade and stays disabled on its old release.`)) return;
+  try {
+    banner(null);
+    await api('POST', '/rollouts/' + encodeURIComponent(live.id) + '/upgrade-host', { host: w.host, action });
+    const t = action === 'skip' ? `${w.host} skipped: left out of the upgrade.` : `${w.host} is rebooting: it must boot from the installation media.`;
+    setText(status, t);
+    announce(t);
+    await refresh();
+  } catch (e) {
+    banner(errorText(e));
+  }
+}
+
 // Finish: the verified summary of a finished rollout.
 function drawFinish(r) {
   const els = live.els;
@@ -412,6 +462,7 @@ function drawFinish(r) {
   const c = r.counters || {};
   const hosts = (r.pools || []).flatMap((p) => (p.hosts || []).map((x) => ({ pool: p.name, ...x })));
   const pending = hosts.filter((x) => x.reboot_pending === true);
+  const leftOut = hosts.filter((x) => x.state === 'left_out');
   const applied = hosts.filter((x) => Array.isArray(x.updates_applied) && x.updates_applied.length);
   els.finish.replaceChildren(h('section', { class: 'card', id: 'finish' },
     h('h3', {}, r.state === 'done' ? 'Finished' : 'Cancelled'),
@@ -423,6 +474,9 @@ function drawFinish(r) {
       h('li', {}, 'Started ' + shortTime(r.started || r.created) + ', finished ' + shortTime(r.finished) +
         (typeof r.elapsed_s === 'number' ? ' (' + duration(r.elapsed_s) + ')' : '')),
       applied.map((x) => h('li', { 'data-applied': x.name }, x.name + ': ' + recordText(x, live.namer))),
-      pending.length ? h('li', { class: 'warn' }, 'Reboot pending on: ' + pending.map((x) => x.name).join(', ')) : null),
+      pending.length ? h('li', { class: 'warn' }, 'Reboot pending on: ' + pending.map((x) => x.name).join(', ')) : null,
+      // an upgrade's supporters left out (skipped or failed): still on the old release, disabled
+      leftOut.length ? h('li', { class: 'warn', id: 'left-out' }, 'Left out of the upgrade: ' + leftOut.map((x) => x.name).join(', ') +
+        ' (still on the old release and disabled: forget, reinstall and join again; see each host)') : null),
     h('p', {}, h('a', { href: '#/updates?view=by-server' }, 'See the servers\' update status'))));
 }

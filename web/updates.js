@@ -115,19 +115,11 @@ function updateRow(u, selected, rerender) {
         'Go to Web Page', h('span', { class: 'sr-only' }, ' of ' + (u.name || u.id))) : null));
 }
 
-// A new release row: the rolling pool upgrade (docs/upgrade.md) — its dry run, then the start.
-async function upgradeRelease(u) {
-  const url = window.prompt(`Installation media URL of ${u.upgrade.to} (http, https, ftp or nfs; ` +
-    'empty: manual mode, you boot each host from the media)', '');
-  if (url === null) return;
-  const body = { ...u.upgrade.request.body, ...(url ? { url } : { manual: true }) };
-  const plan = await api('POST', u.upgrade.request.path, body);
-  const lines = (plan.pools || []).map((p) => `${p.name}: ${(p.hosts || []).filter((x) => x.order >= 0)
-    .map((x) => x.name).join(' → ') || 'nothing to upgrade'}${p.blocked ? ' (BLOCKED by prechecks)' : ''}`);
-  if (!window.confirm(`Upgrade to ${u.upgrade.to}, master first:\n${lines.join('\n')}\nStart?`)) return;
-  delete body.dry_run;
-  const r = await api('POST', u.upgrade.request.path, body);
-  location.hash = '#/rollouts/' + encodeURIComponent(r.id);
+// A new release row: the Rolling Pool Upgrade wizard (upgrade.js) with that release and the
+// row's pools chosen.
+function upgradeRelease(u) {
+  const pools = (u.upgrade.request && u.upgrade.request.body && u.upgrade.request.body.pools) || u.pools || [];
+  location.hash = '#/upgrade?to=' + encodeURIComponent(u.upgrade.to) + '&pools=' + encodeURIComponent(pools.map((p) => (typeof p === 'string' ? p : p.name)).join(','));
 }
 
 async function rowAction(fn) {

@@ -2,7 +2,8 @@
 // logic.test.mjs - unit tests of the web UI's pure logic in node (no browser, no daemon): the
 // Updates tab's URL state, sorts and per-pool counts, the rollout header, the wizard's plan
 // request and its refusals, migrations listed once, OpaqueRef / uuid -> name substitution,
-// short titles and dates.  Run with: node --experimental-default-type=module (web/ has no
+// short titles and dates, cancel_failed's words and findings, the upgrade wizard's request,
+// refusals, order and releases, and the hosts a manual upgrade waits for.  Run with: node --experimental-default-type=module (web/ has no
 // package.json; its files are ES modules).  Random orders are seeded and the seed printed.
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
 const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
 const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
-const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase, stateWords, findingLines } = await load('rollout.js');
+const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase, stateWords, findingLines, waitingUpgradeHosts } = await load('rollout.js');
+const { upgradeRequest, upgradeProblem, hostsToUpgrade, upgradeFixable, releaseChoices } = await load('upgrade.js');
 const { planRequest, stepProblem, hostMigrations, poolBlocked, defaultPolicy, setDefaultPolicy, pickedHosts } = await load('wizard.js');
 const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
 
@@ -212,4 +214,34 @@ test('cancel_failed: its own words; findings listed by pool and object, by name'
   assert.deepEqual(lines.map((f) => [f.pool, f.object, f.code]), [['a', 'a', 'HA_OFF'], ['p', 'small-2', 'HOST_NOT_LIVE'], ['p', 'small-2', 'HOST_DISABLED']]);
   assert.equal(lines[2].text, 'small-2 is disabled');
   assert.deepEqual(findingLines({}), []);
+});
+test('upgrade wizard: request, refusals, order and releases', () => {
+  const w = { pools: new Set(['rpu-b', 'rpu-a']), mode: 'automated', to: '8.4.0', url: ' http://m/x/ ', policy: 'minimal', consent: false, plan: null };
+  assert.deepEqual(upgradeRequest(w, true), { pools: ['rpu-a', 'rpu-b'], to: '8.4.0', url: 'http://m/x/', dry_run: true });
+  assert.deepEqual(upgradeRequest({ ...w, mode: 'manual', policy: 'return' }, false), { pools: ['rpu-a', 'rpu-b'], to: '8.4.0', manual: true, policy: 'return' });
+  assert.match(upgradeProblem({ ...w, pools: new Set() }, 1), /at least one pool/);
+  assert.match(upgradeProblem({ ...w, to: '' }, 2), /release/);
+  assert.match(upgradeProblem({ ...w, url: 'file:///x' }, 2), /installation media URL/);
+  assert.equal(upgradeProblem({ ...w, mode: 'manual', url: '' }, 2), null);
+  const plan = { pools: [{ name: 'rpu-a', prechecks: [{ id: 'ha_enabled', severity: 'blocking', resolution: { action: 'HA off' } }],
+    hosts: [{ name: 'h3', order: 2 }, { name: 'h1', order: 0 }, { name: 'h2', order: 1 }, { name: 'h0', order: -1 }] }] };
+  assert.deepEqual(hostsToUpgrade(plan), ['rpu-a/h1', 'rpu-a/h2', 'rpu-a/h3']);
+  assert.equal(upgradeFixable(plan).length, 1);
+  assert.match(upgradeProblem({ ...w, plan }, 3), /Resolve All/);
+  assert.equal(upgradeProblem({ ...w, plan, consent: true }, 3), null);
+  const stuck = { pools: [{ name: 'x', prechecks: [{ id: 'host_not_live', severity: 'blocking' }], hosts: [{ name: 'h', order: 0 }] }] };
+  assert.match(upgradeProblem({ ...w, plan: stuck, consent: true }, 3), /^Blocked: x/);
+  assert.match(upgradeProblem({ ...w, plan: { pools: [{ name: 'y', hosts: [{ name: 'h', order: -1 }] }] } }, 3), /Nothing to upgrade/);
+  assert.deepEqual(releaseChoices([{ name: 'A' }, { name: 'XenServer 8', upgrade: { to: '8.4.0' } }, { name: 'again', upgrade: { to: '8.4.0' } }]),
+    [{ to: '8.4.0', name: 'XenServer 8' }]);
+});
+
+test('manual upgrade: the hosts waiting for their boot from the media', () => {
+  const r = { state: 'running', pools: [
+    { name: 'm', upgrade: { to: '8.4.0', manual: true }, hosts: [{ name: 'a', state: 'done', step: null }, { name: 'b', state: 'running', step: 'upgrade' },
+      { name: 'c', state: 'running', step: 'evacuate' }] },
+    { name: 'auto', upgrade: { to: '8.4.0', manual: false }, hosts: [{ name: 'd', state: 'running', step: 'upgrade' }] }] };
+  assert.deepEqual(waitingUpgradeHosts(r), [{ pool: 'm', host: 'b', to: '8.4.0' }]);
+  assert.deepEqual(waitingUpgradeHosts({ ...r, state: 'halted' }), []);
+  assert.deepEqual(waitingUpgradeHosts({ state: 'running', pools: [{ name: 'u', hosts: [{ name: 'x', state: 'running', step: 'upgrade' }] }] }), []);
 });

@@ -56,6 +56,15 @@ extra_sim() {
 extra_sim CF_POOL_URL sim-cf "$SRCDIR/scenarios/small.json" 127.0.47.30 60
 # scenarios/small.json for a rollout with the default policy set to minimal in Settings
 extra_sim POL_POOL_URL sim-pol "$SRCDIR/scenarios/small.json" 127.0.47.40 120
+# scenarios/upgrade.json twice, for the Rolling Pool Upgrade wizard: automated (UPG_A_URL, its
+# pool rpu renamed rpu-a) and manual with a host skipped (UPG_M_URL, rpu-m); the views name pools
+# by their XAPI name, so each pool is registered under that name
+for m in a m; do
+    jq --arg n "rpu-$m" '.pools |= map(if .name == "rpu" then .name = $n else . end)' \
+        "$SRCDIR/scenarios/upgrade.json" >"$E2E_TMP/upgrade-$m.json" || fail "jq on scenarios/upgrade.json"
+done
+extra_sim UPG_A_URL sim-upa "$E2E_TMP/upgrade-a.json" 127.0.47.50 200
+extra_sim UPG_M_URL sim-upm "$E2E_TMP/upgrade-m.json" 127.0.47.70 200
 
 export SERVE_URL CHROMIUM
 export SERVE_TOKEN_VALUE

@@ -10,7 +10,8 @@
 // live rollout compared with GET /rollouts/{id} every second and the pool's phases (Resolve All,
 // upload, restore) against the event stream, a halted rollout's Retry (a migration fault), the
 // cancel of a running rollout and of a halted one (a precheck fault), a cancel that fails
-// (cancel_failed, its findings, Retry cancel), an unreachable pool (a
+// (cancel_failed, its findings, Retry cancel), the Rolling Pool Upgrade wizard (automated to
+// done, manual with one host skipped, judged from the simulator), an unreachable pool (a
 // partition fault), and at 390 px (no sideways scrolling) and 1280 px axe-core in both themes.
 import fs from 'node:fs';
 import https from 'node:https';
@@ -769,6 +770,137 @@ try {
     await api('DELETE', '/pools/cf-small');
   });
 
+  // ---- Rolling Pool Upgrade (scenarios/upgrade.json, two simulators of their own) ----
+
+  // Walk the upgrade wizard for one pool (registered here) to its live page; returns the rollout id.
+  async function upgradeWizard(pool, base, manual, fromRow) {
+    await api('POST', '/pools', { name: pool, url: base, username: 'root', password: 'xenroot' });
+    await api('POST', '/updates/check', {});
+    const st0 = await simAt(base, '/sim/state');
+    const media = st0.releases.find((x) => x.product_version === '8.4.0').url;
+    if (fromRow) {
+      await gotoHash(page, '#/updates?view=by-update', '#updates-body');
+      await page.click('button[data-upgrade="8.4.0"]');
+    } else {
+      await gotoHash(page, '#/upgrade?new=1', '#upgrade-heading');
+    }
+    await page.waitForSelector('#upgrade-heading:text-is("Before You Start")');
+    check((await page.title()).startsWith('Rolling Pool Upgrade'), 'tab title: ' + await page.title());
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Select Pools")');
+    for (const b of await page.$$('.pool-pick > input[type=checkbox]:checked')) await b.uncheck();
+    await page.click('#upgrade-next');
+    check((await text(page, '#upgrade-problem')).includes('at least one pool'), 'Next refused with no pool');
+    const hostsShown = await page.$$eval(`.pool-pick[data-pool="${pool}"] li[data-host]`, (l) => l.map((x) => x.dataset.host));
+    const hostsSim = st0.pools.find((p) => p.name === pool).hosts.map((x) => x.name);
+    check(hostsShown.sort().join() === hostsSim.sort().join(), `hosts of ${pool}: ${hostsShown} vs the simulator's ${hostsSim}`);
+    await page.check(`.pool-pick[data-pool="${pool}"] > input[type=checkbox]`);
+    await snap(page, 'upgrade-select-pools');
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Upgrade Mode")');
+    check(await page.$eval('#upgrade-release', (s) => s.value) === '8.4.0', 'the release offered: 8.4.0');
+    if (manual) {
+      await page.check('input[data-mode="manual"]');
+    } else {
+      await page.click('#upgrade-next');
+      check((await text(page, '#upgrade-problem')).includes('installation media URL'), 'Next refused without a URL');
+      await page.fill('#upgrade-url', media);
+      await page.dispatchEvent('#upgrade-url', 'change');
+    }
+    await snap(page, 'upgrade-mode-' + (manual ? 'manual' : 'automated'));
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Prechecks")', { timeout: 60000 });
+    // the order shown is the dry run's (master first), read from the API itself
+    const dry = await api('POST', '/upgrades', Object.assign({ pools: [pool], to: '8.4.0', dry_run: true }, manual ? { manual: true } : { url: media }));
+    const want = dry.pools[0].hosts.filter((x) => x.order >= 0).sort((a, b) => a.order - b.order).map((x) => x.name);
+    const master = st0.pools.find((p) => p.name === pool).hosts.find((x) => x.master).name;
+    check(want[0] === master, `the dry run puts the master ${master} first: ${want}`);
+    check((await text(page, `.precheck-pool[data-pool="${pool}"] .upgrade-order`)) === want.join(' → '), 'the order shown: ' +
+      await text(page, `.precheck-pool[data-pool="${pool}"] .upgrade-order`));
+    const checks = await page.$$eval(`.precheck-pool[data-pool="${pool}"] tr[data-check]`, (l) => l.map((x) => x.dataset.check));
+    for (const c of dry.pools[0].prechecks || []) check(checks.includes(c.id), `precheck ${c.id} listed: ${checks}`);
+    if (await page.isEnabled('#upgrade-resolve-all')) {
+      await page.click('#upgrade-next');
+      check((await text(page, '#upgrade-problem')).includes('Resolve All'), 'Next needs Resolve All consent');
+      await page.click('#upgrade-resolve-all');
+    }
+    await snap(page, 'upgrade-prechecks');
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Upgrade")');
+    check((await text(page, '#upgrade-review-order')) === want.map((x) => pool + '/' + x).join(' → '), 'the review order');
+    const before = (await api('GET', '/rollouts')).rollouts.length;
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#rollout-header');
+    const r0 = await newestRollout();
+    check((await api('GET', '/rollouts')).rollouts.length === before + 1, 'one upgrade started');
+    check(page.url().includes(encodeURIComponent(r0.id)), 'the page is the new upgrade');
+    return { id: r0.id, st0, master, order: want };
+  }
+
+  await step(page, 'upgrade wizard automated to done', async () => {
+    const base = process.env.UPG_A_URL;
+    const { id, st0 } = await upgradeWizard('rpu-a', base, false, true);
+    const samples = await followAndCompare(page, id, 400);
+    const last = samples[samples.length - 1];
+    check(last.state === 'done', 'the upgrade ended ' + last.state + ' ' + JSON.stringify(last.error));
+    check(last.pools[0].upgrade && last.pools[0].upgrade.to === '8.4.0', 'the rollout is the upgrade to 8.4.0');
+    const st = await simAt(base, '/sim/state');
+    const rpu = st.pools.find((p) => p.name === 'rpu-a');
+    for (const x of rpu.hosts) check(x.product_version === '8.4.0' && x.enabled, `${x.name}: ${x.product_version}, enabled ${x.enabled}`);
+    check(rpu.rolling_upgrade === false, 'rolling-upgrade mode left');
+    check(residentVms(st, 'rpu-a').join() === residentVms(st0, 'rpu-a').join(), `every VM running once: ${residentVms(st, 'rpu-a')} vs ${residentVms(st0, 'rpu-a')}`);
+    check(new Set(residentVms(st, 'rpu-a')).size === residentVms(st, 'rpu-a').length, 'no VM resident twice');
+    check((await page.title()).startsWith('done — rpu-a'), 'tab title: ' + await page.title());
+    await api('DELETE', '/pools/rpu-a');
+  });
+
+  await step(page, 'upgrade wizard manual with one host skipped', async () => {
+    const base = process.env.UPG_M_URL;
+    const { id, st0, master, order } = await upgradeWizard('rpu-m', base, true, false);
+    const skip = order[1]; // the first supporter (the master cannot be skipped)
+    const prompt = (x) => `.upgrade-prompt[data-host="${x}"]`;
+    const rpuHost = async (x) => simHost(await simAt(base, '/sim/state'), 'rpu-m', x);
+    // the master: the page asks for the boot from the media; Continue reboots it (seen in the simulator)
+    await page.waitForSelector(prompt(master), { timeout: 120000 });
+    const r1 = await api('GET', '/rollouts/' + id);
+    const m1 = r1.pools[0].hosts.find((x) => x.name === master);
+    check(m1.state === 'running' && m1.step === 'upgrade', `API: ${master} ${m1.state} ${m1.step}`);
+    check(!sameAsApi(await pageRollout(page), r1), 'the waiting page = API');
+    check((await text(page, prompt(master))).includes('installation media'), 'the prompt says what to do');
+    await snap(page, 'upgrade-manual-prompt');
+    const boots = (await rpuHost(master)).reboots;
+    check((await rpuHost(master)).product_version === '8.2.1', 'the master waits on 8.2.1 for the operator');
+    await page.click(prompt(master) + ' .upgrade-continue');
+    await waitFor('Continue to reboot ' + master, async () => (await rpuHost(master)).reboots > boots, 60);
+    await waitFor(master + ' back', async () => (await rpuHost(master)).live, 60);
+    // the operator's boot from the media (the simulator's installer), then each supporter
+    await simAt(base, '/sim/upgrade', { host: master, release: '8.4.0' });
+    for (const x of order.slice(1)) {
+      await page.waitForSelector(prompt(x), { timeout: 180000 });
+      if (x === skip) {
+        await page.click(prompt(x) + ' .upgrade-skip');
+      } else {
+        await simAt(base, '/sim/upgrade', { host: x, release: '8.4.0' });
+      }
+      await page.waitForSelector(prompt(x), { state: 'detached', timeout: 180000 });
+    }
+    await waitFor('the upgrade to end', async () => ['done', 'halted', 'cancelled', 'failed', 'cancel_failed'].includes((await api('GET', '/rollouts/' + id)).state), 240);
+    const r = await api('GET', '/rollouts/' + id);
+    await waitFor('the page to show ' + r.state, async () => !sameAsApi(await pageRollout(page), await api('GET', '/rollouts/' + id)), 10);
+    const left = r.pools[0].hosts.find((x) => x.name === skip);
+    check(left.state === 'left_out', `${skip} left out in the API: ${left.state}`);
+    const st = await simAt(base, '/sim/state');
+    for (const x of st.pools.find((p) => p.name === 'rpu-m').hosts) {
+      const want = x.name === skip ? '8.2.1' : '8.4.0';
+      check(x.product_version === want, `${x.name} on ${x.product_version}, expected ${want}`);
+    }
+    check(residentVms(st, 'rpu-m').join() === residentVms(st0, 'rpu-m').join(), `every VM running once: ${residentVms(st, 'rpu-m')} vs ${residentVms(st0, 'rpu-m')}`);
+    check((await page.$$eval(`tr[data-host="${skip}"]`, (l) => l.map((x) => x.dataset.state))).join() === 'left_out', 'the page shows the host left out');
+    if (r.state === 'done') check((await text(page, '#left-out')).includes(skip), 'Finish names the host left out');
+    await snap(page, 'upgrade-manual-end');
+    await api('DELETE', '/pools/rpu-m');
+  });
+
   await step(page, 'rollout list with short titles', async () => {
     await page.click('#nav a:has-text("Rollouts")');
     await page.waitForSelector('tr[data-rollout]');
@@ -806,7 +938,8 @@ try {
     p2.on('dialog', (d) => d.accept());
     for (const [name, hash, sel] of [['updates by update', '#/updates?view=by-update', '#updates-body'],
       ['updates by server', '#/updates?view=by-server', '#servers-table'], ['pools', '#/pools', '#pools-table'],
-      ['install update', '#/install?new=1', '#wizard-heading'], ['rollouts', '#/rollouts', 'tr[data-rollout]'],
+      ['install update', '#/install?new=1', '#wizard-heading'], ['upgrade', '#/upgrade?new=1', '#upgrade-heading'],
+      ['rollouts', '#/rollouts', 'tr[data-rollout]'],
       ['rollout', '#/rollouts/' + encodeURIComponent(prodId), '#rollout-header']]) {
       await step(p2, `${width}px ${scheme} ${name}`, async () => {
         await p2.goto(URL0 + '/' + hash);
