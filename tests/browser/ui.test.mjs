@@ -96,10 +96,22 @@ async function api(method, p, body) {
   return ct.includes('json') ? r.json() : Buffer.from(await r.arrayBuffer());
 }
 
-// GET (or POST body to) a simulator's /sim/... route; base: one of its masters' URLs.
+// GET (or POST body to) a simulator's /sim/... route; base: one of its masters' URLs.  A request
+// that never reached the simulator (node's fetch reusing a keep-alive connection the simulator
+// closed while a step waited) is sent again, at most three times.
 async function simAt(base, p, body) {
-  const r = await fetch(base.replace(/\/?$/, '/') + p.replace(/^\//, ''), body ? { method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(body) } : {});
+  const url = base.replace(/\/?$/, '/') + p.replace(/^\//, '');
+  const init = body ? { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {};
+  let r;
+  for (let tries = 1; ; tries++) {
+    try {
+      r = await fetch(url, init);
+      break;
+    } catch (e) {
+      if (tries >= 3 || !(e instanceof TypeError)) throw new Error(`sim ${p}: ${e.message} (${e.cause && e.cause.code})`);
+      await new Promise((res) => setTimeout(res, 300));
+    }
+  }
   if (!r.ok) throw new Error(`sim ${p}: ${r.status} ${await r.text()}`);
   return r.json();
 }
