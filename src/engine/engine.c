@@ -96,6 +96,23 @@ struct plan_req_copy {
     bool manual_post_tasks;
 };
 
+/*
+ * Update files and a file-service token as typed request arguments: built on the caller's
+ * thread from what it fetched, so that the engine thread reads fields, never JSON (issue 10).
+ */
+struct eng_file_ref {
+    char *uuid, *url, *path;
+    int64_t size;
+};
+struct eng_files {
+    struct eng_file_ref *v;
+    size_t n;
+};
+struct eng_token {
+    char *token, *session_id; /* token NULL: none */
+    int64_t expires_ms;
+};
+
 struct eng_req {
     struct eng_req *next;
     int refs; /* under qlock: the caller's and the engine's */
@@ -115,9 +132,11 @@ struct eng_req {
     struct plan_req_copy pr;
     struct fetch_result fetched;
     bool not_modified;
-    int fetch_rc;  /* R_CATALOG_PUT: the fetch failed with this code and err */
-    int seconds;   /* R_SET_CHECK_INTERVAL; R_SET_DEFAULT_POLICY: the enum engine_policy */
-    json_t *files; /* R_ROLLOUT_START / R_DOWNLOAD_DONE: [{uuid, path}] */
+    struct catalog *cat;    /* R_CATALOG_PUT: the fetched catalog, parsed on the caller's thread */
+    int fetch_rc;           /* R_CATALOG_PUT: the fetch failed with this code and err */
+    int seconds;            /* R_SET_CHECK_INTERVAL; R_SET_DEFAULT_POLICY: the enum engine_policy */
+    struct eng_files files; /* R_ROLLOUT_START: every file; R_DOWNLOAD_DONE: those downloaded */
+    struct eng_token token; /* R_DOWNLOAD_DONE: a token the file service gave, or none */
     /* results */
     int rc;
     struct err err;
@@ -129,6 +148,27 @@ struct eng_req {
 };
 
 /* ------------------------------------------------------------------ small helpers */
+
+/* Caller's thread: append the file item it ({uuid, url?, path, size?}) as typed fields. */
+static void files_push(struct eng_files *f, const json_t *it)
+{
+    f->v = vec_grow_implied(f->v, f->n, sizeof(*f->v));
+    f->v[f->n++] = (struct eng_file_ref){.uuid = xstrdup(jsonx_str(it, "uuid", "")),
+                                         .url = xstrdup(jsonx_str(it, "url", NULL)),
+                                         .path = xstrdup(jsonx_str(it, "path", "")),
+                                         .size = jsonx_int(it, "size", 0)};
+}
+
+static void files_cleanup(struct eng_files *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->v[i].uuid);
+        free(f->v[i].url);
+        free(f->v[i].path);
+    }
+    free(f->v);
+    *f = (struct eng_files){0};
+}
 
 static char **strv_dup(const char *const *v, size_t n)
 {
@@ -174,7 +214,10 @@ static void req_free(struct eng_req *r)
     free(r->pr.file);
     engine_file_choice_free(r->pr.fc);
     fetch_result_cleanup(&r->fetched);
-    json_decref(r->files);
+    catalog_free(r->cat);
+    files_cleanup(&r->files);
+    free(r->token.token);
+    free(r->token.session_id);
     json_decref(r->out);
     free(r->str);
     free(r);
@@ -952,7 +995,6 @@ static json_t *catalog_summary(struct engine *eng)
 static void handle_catalog_put(struct engine *eng, struct eng_req *r)
 {
     struct catalog *cat = NULL;
-    int rc;
 
     if (r->fetch_rc != 0) {
         str_lcpy(eng->check_error, r->err.msg, sizeof(eng->check_error));
@@ -965,14 +1007,8 @@ static void handle_catalog_put(struct engine *eng, struct eng_req *r)
             return;
         }
     } else {
-        rc = catalog_parse_xml(r->fetched.body, r->fetched.body_len, NULL, &cat, &r->err);
-        if (rc != 0) {
-            err_prefix(&r->err,
-                       "the update catalog was not accepted (the last good one is kept): ");
-            str_lcpy(eng->check_error, r->err.msg, sizeof(eng->check_error));
-            req_finish(eng, r, rc);
-            return;
-        }
+        cat = r->cat; /* parsed by the caller (engine_updates_check) */
+        r->cat = NULL;
         if (store_catalog_put(eng->store, CATALOG_SOURCE, r->fetched.body, r->fetched.body_len,
                               r->fetched.etag, r->fetched.last_modified, &r->err) != 0) {
             catalog_free(cat);
@@ -1057,6 +1093,16 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
     r = req_new(R_CATALOG_PUT);
     r->fetched = fr;
     r->not_modified = fr.status == 304;
+    if (!r->not_modified) {
+        /* parsed here, on the caller's thread (up to 64 MiB of XML): the engine thread only
+         * stores it and swaps it in */
+        int prc = catalog_parse_xml(fr.body, fr.body_len, NULL, &r->cat, &r->err);
+        if (prc != 0) {
+            err_prefix(&r->err,
+                       "the update catalog was not accepted (the last good one is kept): ");
+            r->fetch_rc = prc;
+        }
+    }
     rc = req_run(eng, r, out, e);
     if (rc != 0) /* a catalog that does not parse: say where it came from, as fetch errors do */
         err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
@@ -1710,26 +1756,23 @@ static void handle_files_needed(struct engine *eng, struct eng_req *r)
 /* R_DOWNLOAD_DONE: record finished downloads (and a new token) in the store. */
 static void handle_download_done(struct engine *eng, struct eng_req *r)
 {
-    size_t i;
-    json_t *it;
-
-    json_array_foreach(json_object_get(r->files, "files"), i, it)
-    {
-        struct store_download_spec d = {.update_uuid = jsonx_str(it, "uuid", ""),
-                                        .url = jsonx_str(it, "url", NULL),
-                                        .path = jsonx_str(it, "path", ""),
-                                        .size = jsonx_int(it, "size", 0),
+    for (size_t i = 0; i < r->files.n; i++) {
+        const struct eng_file_ref *f = &r->files.v[i];
+        struct store_download_spec d = {.update_uuid = f->uuid,
+                                        .url = f->url,
+                                        .path = f->path,
+                                        .size = f->size,
                                         .complete = true};
         if (store_download_put(eng->store, &d, &r->err) != 0) {
             req_finish(eng, r, r->err.code);
             return;
         }
     }
-    if (jsonx_str(r->files, "token", NULL)) {
+    if (r->token.token) {
         struct err e = {0};
-        if (store_token_set(eng->store, jsonx_str(r->files, "token", ""),
-                            jsonx_str(r->files, "session_id", ""),
-                            jsonx_int(r->files, "expires_ms", 0), &e) != 0)
+        if (store_token_set(eng->store, r->token.token,
+                            r->token.session_id ? r->token.session_id : "", r->token.expires_ms,
+                            &e) != 0)
             log_warn(LOG_MOD, "caching the file service token: %s", e.msg);
     }
     req_finish(eng, r, 0);
@@ -1778,7 +1821,7 @@ static void handle_rollout_start(struct engine *eng, struct eng_req *r)
     struct plan_opts o, *po;
     struct exec_file *files;
     struct exec_request xr = {0};
-    size_t np = eng->n_pools ? eng->n_pools : 1, nf = json_array_size(r->files);
+    size_t np = eng->n_pools ? eng->n_pools : 1, nf = r->files.n;
     char *id = NULL, ***refs;
     size_t *n_refs;
     int rc, n;
@@ -1795,9 +1838,8 @@ static void handle_rollout_start(struct engine *eng, struct eng_req *r)
     n = rollout_pools(eng, r, &o, pools, po, refs, n_refs);
     files = xcalloc(nf ? nf : 1, sizeof(*files));
     for (size_t i = 0; i < nf; i++) {
-        json_t *it = json_array_get(r->files, i);
-        files[i].uuid = jsonx_str(it, "uuid", "");
-        files[i].path = jsonx_str(it, "path", "");
+        files[i].uuid = r->files.v[i].uuid;
+        files[i].path = r->files.v[i].path;
     }
     xr.pools = pools;
     xr.n_pools = n > 0 ? (size_t)n : 0;
@@ -2478,12 +2520,9 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
     if (json_array_size(done) > 0 || tok) {
         struct eng_req *d = req_new(R_DOWNLOAD_DONE);
         struct err e2 = {0};
-        d->files = json_pack("{s:O}", "files", done);
-        if (tok) {
-            json_object_set_new(d->files, "token", json_string(tok));
-            json_object_set_new(d->files, "session_id", json_string(sess ? sess : ""));
-            json_object_set_new(d->files, "expires_ms", json_integer(expiry));
-        }
+        json_array_foreach(done, i, it) files_push(&d->files, it);
+        d->token = (struct eng_token){
+            .token = xstrdup(tok), .session_id = xstrdup(sess), .expires_ms = expiry};
         if (req_run(eng, d, NULL, &e2) != 0)
             log_warn(LOG_MOD, "recording downloads: %s", e2.msg);
     }
@@ -2501,7 +2540,8 @@ int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, 
                          struct err *e)
 {
     struct eng_req *r;
-    json_t *files = NULL;
+    json_t *files = NULL, *it;
+    size_t i;
     int rc;
 
     *id = NULL;
@@ -2510,7 +2550,8 @@ int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, 
         return rc;
     r = req_new(R_ROLLOUT_START);
     copy_plan_req(&r->pr, req);
-    r->files = files;
+    json_array_foreach(files, i, it) files_push(&r->files, it); /* typed here, not there */
+    json_decref(files);
     rc = req_submit(eng, r, e);
     if (rc == 0) {
         *id = r->str;
