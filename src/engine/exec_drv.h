@@ -96,6 +96,7 @@ struct exec_pool {
     /* the master lost (exec_watch_master): since when (engine clock, 0: connected), and the
      * message its steps in flight fail with once that lasted the host return timeout */
     int64_t lost_since;
+    unsigned lost_gen; /* the cache generation when last looked: events arriving = not lost */
     char *lost_msg;
     /* maintenance windows (exec_window.c): waiting for one, and the timer to look again */
     int win_state; /* 0, EXEC_WIN_WAITING or EXEC_WIN_PAUSED */

@@ -734,6 +734,13 @@ void exec_watch_master(struct exec_pool *p)
         p->lost_since = 0;
         return;
     }
+    /* events still arrive (a host returning, a supporter reconnecting): the master answers */
+    unsigned gen = xapi_cache_generation(c);
+    if (gen != p->lost_gen) {
+        p->lost_gen = gen;
+        p->lost_since = 0;
+        return;
+    }
     int64_t now = clock_now_ms(p->r->x->env.clock);
     if (p->lost_since == 0) {
         p->lost_since = now;
