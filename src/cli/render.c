@@ -2,9 +2,11 @@
 /* render.c - text for people from the daemon's JSON (see render.h). */
 #include "cli/render.h"
 
+#include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/uuid.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -751,12 +753,18 @@ static void render_event_line_raw(struct buf *out, const json_t *ev)
     const char *host = jsonx_str(ev, "host", NULL);
     const json_t *pc = json_object_get(ev, "percent");
 
-    /* "2026-11-21T21:00:05Z" -> "21:00:05" */
-    if (t && strlen(t) >= 19 && t[10] == 'T')
-        buf_printf(out, "%.8s ", t + 11);
+    /* "2026-11-21T21:00:05Z" -> the local time "22:00:05" (Europe/Paris) */
+    int64_t ms;
+    struct tm lt;
+    char hms[16];
+    time_t secs = t && clock_parse_xapi(t, &ms) == 0 ? (time_t)(ms / 1000) : (time_t)-1;
+    if (secs != (time_t)-1 && localtime_r(&secs, &lt) && strftime(hms, sizeof hms, "%H:%M:%S", &lt))
+        buf_printf(out, "%s ", hms);
     else if (t)
         buf_printf(out, "%s ", t);
-    buf_printf(out, "%s", jsonx_str(ev, "rollout", "?"));
+    /* a rollout id is a uuid: its first 8 hex digits name it in a log (as `rollouts` lists) */
+    const char *id = jsonx_str(ev, "rollout", "?");
+    buf_printf(out, "%.*s", uuid_is_valid(id) ? 8 : (int)strlen(id), id);
     if (pool)
         buf_printf(out, " %s%s%s", pool, host ? "/" : "", host ? host : "");
     buf_printf(out, " %s", jsonx_str(ev, "step", "-"));

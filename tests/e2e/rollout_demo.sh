@@ -26,7 +26,15 @@ pp_run apply --automated --yes
 id=$(pp rollouts --json | jq -r '.rollouts[0].id')
 r=$(pp rollout "$id" --json)
 assert_eq done "$(echo "$r" | jq -r .state)" "rollout state"
-pass "automated rollout of 3 pools done"
+# not a terminal: plain progress lines, each "HH:MM:SS SHORTID POOL/HOST STEP ..." with the
+# rollout's first 8 hex digits, never its whole uuid (which "Rollout ID started." gives once)
+short=${id:0:8}
+echo "$PP_OUT" | grep -q "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9] $short " ||
+    fail "apply printed no progress line with the short id $short: $(echo "$PP_OUT" | head -5)"
+if echo "$PP_OUT" | grep "^[0-2][0-9]:[0-5][0-9]:[0-5][0-9] " | grep -q "$id"; then
+    fail "apply's progress lines repeat the whole rollout id $id"
+fi
+pass "automated rollout of 3 pools done; plain progress lines with the short rollout id"
 
 after=$(sim_state)
 # every host enabled, live, with its version's minimal set (8.2.1: XS82ECU1001..1005)

@@ -432,8 +432,21 @@ static void test_render_rollout_and_events(void **state)
               "\"time\":\"2026-11-21T21:00:05Z\"}");
     assert_true(render_apply_event(v, ev));
     buf_reset(&b);
+    setenv("TZ", "UTC0", 1);
+    tzset();
     render_event_line(&b, ev);
     assert_string_equal(buf_str(&b), "21:00:05 r-0001 lab/host-two evacuate 30% 2 of 7 VMs\n");
+    /* local time, and a rollout uuid shortened to its first 8 hex digits */
+    setenv("TZ", "CET-1", 1);
+    tzset();
+    json_t *ev3 = load("{\"rollout\":\"0f3c2a9e-5b1d-4e2f-8a7c-1234567890ab\",\"step\":\"resolve\","
+                       "\"time\":\"2026-11-21T21:00:05Z\",\"state\":\"running\"}");
+    buf_reset(&b);
+    render_event_line(&b, ev3);
+    assert_string_equal(buf_str(&b), "22:00:05 0f3c2a9e resolve [running]\n");
+    json_decref(ev3);
+    unsetenv("TZ");
+    tzset();
     buf_reset(&b);
     json_t *ev2 = load("{\"rollout\":\"r\",\"pool\":\"p\",\"host\":\"h\",\"step\":\"migrate\","
                        "\"percent\":-1,\"message\":\"migrating vm1\"}");
