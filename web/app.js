@@ -2,7 +2,7 @@
 // app.js - the poolpatch web UI's shell: the token, the hash router (view state in the URL,
 // scroll reset, focus to the page heading, tab title), the live event stream, and the Pools page
 // with its settings (client ID import, default policy).  Pages: updates.js (Updates tab),
-// wizard.js (Install Update), upgrade.js (Rolling Pool Upgrade), rollout.js (rollouts, live).  Plain ES modules, no framework; every
+// wizard.js (Install Update), upgrade.js (Rolling Pool Upgrade), windows.js (maintenance windows, schedules), rollout.js (rollouts, live).  Plain ES modules, no framework; every
 // piece of daemon data goes into the page as text nodes, never as HTML.  JSON: docs/rest-api.md.
 
 import { api, ApiError, followEvents, getToken, setToken } from './api.js';
@@ -11,6 +11,7 @@ import { viewUpdates, missingPerPool } from './updates.js';
 import { viewWizard, defaultPolicy, setDefaultPolicy } from './wizard.js';
 import { viewRollouts, viewRollout, rolloutEvent, stopRolloutView } from './rollout.js';
 import { viewUpgrade } from './upgrade.js';
+import { viewWindows } from './windows.js';
 
 // Run an action; errors go to the banner (a 401 asks for the token again).
 async function guarded(fn) {
@@ -216,7 +217,7 @@ function startLive() {
   });
 }
 
-const TITLES = { '/pools': 'Pools', '/updates': 'Updates', '/install': 'Install Update', '/upgrade': 'Rolling Pool Upgrade', '/rollouts': 'Rollouts' };
+const TITLES = { '/pools': 'Pools', '/updates': 'Updates', '/install': 'Install Update', '/upgrade': 'Rolling Pool Upgrade', '/windows': 'Windows', '/rollouts': 'Rollouts' };
 
 async function route() {
   if (!getToken()) { askToken(); return; }
@@ -235,6 +236,7 @@ async function route() {
     if (top === '/pools') return viewPools();
     if (top === '/install' || top === '/plan') return viewWizard(q);
     if (top === '/upgrade') return viewUpgrade(q);
+    if (top === '/windows') return viewWindows();
     if (top === '/rollouts') return viewRollouts();
     return viewUpdates(q);
   });
