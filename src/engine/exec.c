@@ -300,8 +300,8 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
             json_t *pj = plan_to_json(pl);
             json_object_set_new(pj, "pool", json_string(pn));
             /* what the rollout must give back, checked when the pool's work ends */
-            struct xview v;
-            exec_view_of(&v, x->env.client_for(x->env.ctx, pn));
+            struct xapi_records v;
+            xapi_records_from_client(&v, x->env.client_for(x->env.ctx, pn));
             json_object_set_new(pj, "before", exec_before_snapshot(&v));
             json_array_append_new(plans, pj);
         }
@@ -318,7 +318,7 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
         free(pj);
     }
     json_decref(plans);
-    spec_list_cleanup(&sl);
+    exec_spec_list_cleanup(&sl);
     if (rc != 0)
         return rc;
     rc = store_rollout_set_state(x->env.store, *id, STORE_ROLLOUT_RUNNING, NULL, e);

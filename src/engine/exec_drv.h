@@ -165,7 +165,6 @@ void exec_run_update_state(struct exec_run *r);
 
 /* ---- exec_pump.c: helpers */
 struct xapi_client *exec_pool_client(struct exec_pool *p);
-void exec_view_of(struct xview *v, struct xapi_client *c);
 const char *exec_pstr(const json_t *j, const char *k); /* "" when absent; borrowed */
 char *exec_dumps(const json_t *j);                     /* compact JSON or NULL; free */
 void exec_emit(struct exec_pool *p, const char *host, const char *step, int pct, const char *fmt,
@@ -217,7 +216,7 @@ void exec_window_orphan(struct exec_pool *p);
 void exec_gate_tick(struct exec *x);
 
 /* ---- exec_fixes.c */
-const char *exec_obj_name(const struct xview *v, const char *ref);
+const char *exec_obj_name(const struct xapi_records *v, const char *ref);
 void exec_acts_add(struct exec_step *s, json_t *a_take, int64_t undo_seq);
 void exec_acts_next(struct exec_step *s);
 void exec_start_cancel(struct exec_pool *p);

@@ -18,7 +18,7 @@
 /* ---------------------------------------------------------------- fixes (resolve, undo) */
 
 /* The name_label of a pool / host / VM ref for messages (the ref when unknown; borrowed). */
-const char *exec_obj_name(const struct xview *v, const char *ref)
+const char *exec_obj_name(const struct xapi_records *v, const char *ref)
 {
     static const char *const classes[] = {"host", "vm", "pool", "sr"};
     for (size_t i = 0; i < 4; i++) {
@@ -40,8 +40,8 @@ static int send_fix(struct exec_step *s, const json_t *fix, xapi_done_fn done)
         exec_step_fail(s, "TRANSPORT", "the pool is not connected");
         return -1;
     }
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     const char *f = exec_pstr(fix, "fix"), *obj = exec_pstr(fix, "obj"),
                *arg = exec_pstr(fix, "arg");
     if (str_eq(f, "disable_ha"))
@@ -146,8 +146,8 @@ static bool pred_act_settled(void *ctx, struct xapi_client *c)
 {
     struct exec_step *s = ctx;
     const json_t *a = s->acts[s->i_act].a;
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     if (*exec_pstr(a, "fix") && exec_fix_done(&v, a))
         return true;
     if (s->settle == EXEC_SETTLE_BUSY)
@@ -224,9 +224,9 @@ static void act_done(void *ctx, int rc, const struct xapi_value *res, const stru
 
 static bool pred_host_live(void *ctx, struct xapi_client *c)
 {
-    struct xview v;
-    exec_view_of(&v, c);
-    return xv_host_live(&v, ctx);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
+    return exec_xv_host_live(&v, ctx);
 }
 
 /* The host an undo item waited for is back (or the wait failed): try the item again. */
@@ -263,9 +263,9 @@ void exec_acts_next(struct exec_step *s)
     while (s->i_act < s->n_acts) {
         struct exec_action *a = &s->acts[s->i_act];
         const char *op = exec_pstr(a->a, "op");
-        struct xview v = {0};
+        struct xapi_records v = {0};
         if (c)
-            exec_view_of(&v, c);
+            xapi_records_from_client(&v, c);
         int r;
         if (str_eq(op, "destroy_vdi")) {
             /* an image uploaded but never introduced (stopped in between): the VDI */
@@ -276,7 +276,7 @@ void exec_acts_next(struct exec_step *s)
         } else if (*op) {
             const char *uref = NULL;
             const struct xapi_value *u =
-                c ? xv_update_by_uuid(&v, exec_pstr(a->a, "uuid"), &uref) : NULL;
+                c ? exec_xv_update_by_uuid(&v, exec_pstr(a->a, "uuid"), &uref) : NULL;
             if (!u) {
                 r = 1;
             } else if (str_eq(op, "clean")) {
@@ -293,7 +293,7 @@ void exec_acts_next(struct exec_step *s)
         } else if (c &&
                    (str_eq(exec_pstr(a->a, "fix"), "enable_host") ||
                     str_eq(exec_pstr(a->a, "fix"), "disable_host")) &&
-                   !xv_host_live(&v, exec_pstr(a->a, "obj"))) {
+                   !exec_xv_host_live(&v, exec_pstr(a->a, "obj"))) {
             /* the host is rebooting (a cancelled rollout): wait for it before enabling it */
             struct err we = {0};
             exec_emit(s->p, NULL, exec_step_name(s), -1,
@@ -418,8 +418,8 @@ void exec_start_cancel(struct exec_pool *p)
 /* resolve: one Resolve All fix, its undo record journaled with the intent. */
 void exec_send_resolve(struct exec_step *s)
 {
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     json_t *undo = exec_undo_for_fix(&v, s->params);
     int r = exec_intent(s, undo, false);
     json_decref(undo);

@@ -138,7 +138,7 @@ static bool pbd_scan(void *c, const char *ref, const struct xapi_value *rec)
     return true;
 }
 
-static const char *name_of(const struct xview *v, const char *cls, const char *ref)
+static const char *name_of(const struct xapi_records *v, const char *cls, const char *ref)
 {
     const struct xapi_value *r = v->get(v->ctx, cls, ref);
     const char *n = r ? xapi_struct_str(r, "name_label", "") : "";
@@ -146,14 +146,14 @@ static const char *name_of(const struct xview *v, const char *cls, const char *r
 }
 
 /* The built-in gate (see exec_int.h). */
-bool exec_gate_builtin(const struct xview *v, const char *host, const json_t *back_vms, char *why,
-                       size_t why_len)
+bool exec_gate_builtin(const struct xapi_records *v, const char *host, const json_t *back_vms,
+                       char *why, size_t why_len)
 {
     struct buf b;
     buf_init(&b);
     if (!v->get(v->ctx, "host", host))
         buf_printf(&b, "the host is not in the pool");
-    else if (!xv_host_live(v, host))
+    else if (!exec_xv_host_live(v, host))
         buf_printf(&b, "the host is not live");
     struct gate_scan g = {.host = host, .why = &b};
     v->foreach (v->ctx, "pbd", pbd_scan, &g);
@@ -603,8 +603,8 @@ static void start_hook(struct exec_step *s)
 static bool builtin_ok(void *ctx, struct xapi_client *c)
 {
     struct exec_step *s = ctx;
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     return exec_gate_builtin(&v, s->host, s->gate->back_vms, NULL, 0);
 }
 
@@ -624,8 +624,8 @@ static void builtin_done(void *ctx, int rc, const struct xapi_value *res, const 
     char why[1024] = "";
     struct xapi_client *c = exec_pool_client(s->p);
     if (rc == PP_ETIMEOUT && c) {
-        struct xview v;
-        exec_view_of(&v, c);
+        struct xapi_records v;
+        xapi_records_from_client(&v, c);
         exec_gate_builtin(&v, s->host, g->back_vms, why, sizeof why);
         char *msg =
             xasprintf("the built-in health check failed on %s after %lld s: %s", exec_host_label(s),

@@ -14,6 +14,7 @@
 
 #include "plan/plan.h"
 #include "store/store.h"
+#include "xapi/records.h"
 #include "xapi/value.h"
 
 /* Step kinds as journaled (store_step.kind).  Only the kind table (exec_kinds.c) compares
@@ -85,10 +86,9 @@ enum derive {
     DERIVE_DONE,       /* the effect is visible: journal done, send nothing */
     DERIVE_WAIT        /* the action is under way (host rebooting, VM migrating): only wait */
 };
-const char *derive_name(enum derive d);
+const char *exec_derive_name(enum derive d);
 
 struct err;
-struct xview;
 struct exec_step;
 
 /* One row per step kind: everything the executor does differently per kind. */
@@ -98,14 +98,14 @@ struct exec_kind_def {
     const char *public_name; /* the REST API's (docs/rest-api.md) */
     /* Resume rule: is the effect of this step visible in v (done), under way (wait), or not
      * there (resend)?  later_steps: the journal has steps of the pool after this one.  Pure. */
-    enum derive (*derive)(const struct xview *v, const char *host, const json_t *params,
+    enum derive (*derive)(const struct xapi_records *v, const char *host, const json_t *params,
                           bool later_steps);
     /* Start the step (intent journaled by it); impure, exec_*.c.  NULL in the pure tests. */
     void (*send)(struct exec_step *s);
     /* In flight: an operation is running on the step's object (its current_operations), so
      * the step waits for it to end and reads the pool again instead of sending.  NULL when
      * xapi shows nothing (the wait is then for the effect itself).  Pure. */
-    bool (*busy)(const struct xview *v, const char *host, const json_t *params);
+    bool (*busy)(const struct xapi_records *v, const char *host, const json_t *params);
     int64_t wait_ms;           /* deadline of the wait for the effect (0: host return timeout) */
     const char *timeout_code;  /* the outcome when that deadline passes */
     const char *const *benign; /* NULL-terminated codes meaning "the effect is already there" */
@@ -114,21 +114,22 @@ struct exec_kind_def {
     unsigned flags;                 /* enum exec_kind_flag */
     /* While waiting for the effect: a state that will never become the effect (an upgraded
      * host back on its old version), as the failure code; NULL when none.  Pure. */
-    const char *(*wrong)(const struct xview *v, const char *host, const json_t *params);
+    const char *(*wrong)(const struct xapi_records *v, const char *host, const json_t *params);
 };
 
 /* The upgrade kinds' rules (exec_upgrade.c; pure): the upgrade done on the target version (the
  * master: and every host live again), the restore done when its VMs run. */
-enum derive exec_upgrade_derive(const struct xview *v, const char *host, const json_t *params,
-                                bool later_steps);
-const char *exec_upgrade_wrong(const struct xview *v, const char *host, const json_t *params);
-enum derive exec_restore_derive(const struct xview *v, const char *host, const json_t *params,
-                                bool later_steps);
+enum derive exec_upgrade_derive(const struct xapi_records *v, const char *host,
+                                const json_t *params, bool later_steps);
+const char *exec_upgrade_wrong(const struct xapi_records *v, const char *host,
+                               const json_t *params);
+enum derive exec_restore_derive(const struct xapi_records *v, const char *host,
+                                const json_t *params, bool later_steps);
 
 /* The first update a reboot step is for (params.updates: uuids, recorded with its intent from the
  * host's updates_requiring_reboot) that is in the pool but not applied on the host — it came
  * back on its old installation — or NULL.  Pure. */
-const char *exec_reboot_update_missing(const struct xview *v, const char *host,
+const char *exec_reboot_update_missing(const struct xapi_records *v, const char *host,
                                        const json_t *params);
 /* The row of a kind name (the EXEC_K_UNKNOWN row for an unknown or NULL name); never NULL. */
 const struct exec_kind_def *exec_kind_by_name(const char *name);
@@ -136,7 +137,7 @@ const struct exec_kind_def *exec_kind_by_name(const char *name);
 const struct exec_kind_def *exec_kind_def(enum exec_kind k);
 /* True when an operation is running on the object of a fix / undo record (the VM, host or pool
  * it names: current_operations not empty).  Pure. */
-bool exec_fix_busy(const struct xview *v, const json_t *fix);
+bool exec_fix_busy(const struct xapi_records *v, const json_t *fix);
 /* True when code is in the NULL-terminated list (NULL list: false). */
 bool exec_code_in(const char *const *list, const char *code);
 
@@ -162,8 +163,8 @@ int exec_gate_spec_check(const json_t *in, json_t **out, struct err *e);
  * back_vms (refs of the VMs migrated back to it) runs on it.  False with why (what is wrong,
  * objects named) otherwise.  Pure.
  */
-bool exec_gate_builtin(const struct xview *v, const char *host, const json_t *back_vms, char *why,
-                       size_t why_len);
+bool exec_gate_builtin(const struct xapi_records *v, const char *host, const json_t *back_vms,
+                       char *why, size_t why_len);
 /* The hook's environment: base (NULL-terminated "K=V", may be NULL) without any POOLPATCH_*
  * entry, then POOLPATCH_<KEY>=value per string / integer member of facts (key upper-cased).
  * New NULL-terminated array of new strings (exec_gate_envp_free).  Pure. */
@@ -186,10 +187,10 @@ struct spec_list {
     char **owned;
     size_t n_owned, cap_owned;
 };
-void spec_list_cleanup(struct spec_list *l);
+void exec_spec_list_cleanup(struct spec_list *l);
 /* Append a step (copies the strings; params may be NULL = "{}"). */
-void spec_list_add(struct spec_list *l, const char *pool, const char *host, const char *kind,
-                   json_t *params_take);
+void exec_spec_list_add(struct spec_list *l, const char *pool, const char *host, const char *kind,
+                        json_t *params_take);
 
 /* The options re-planning needs, kept in the replan step's params so a resumed rollout has
  * them: {"mode","policy","selected":[],"hosts":[],"max_parallel_hosts","vm_overhead"}. */
@@ -219,27 +220,21 @@ void exec_steps_hosts(const char *pool, const struct plan *p, const char *const 
 
 /* ---- a read-only view of XAPI records (the client cache, or a test's table) ---- */
 
-struct xview {
-    const struct xapi_value *(*get)(void *ctx, const char *cls, const char *ref);
-    void (*foreach)(void *ctx, const char *cls,
-                    bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
-                    void *fctx);
-    void *ctx;
-};
+/* struct xapi_records (xapi/records.h): the client cache's view, or a test's table. */
 
 /* Small look-ups used by the driver and the derivation. */
-const struct xapi_value *xv_pool(const struct xview *v, const char **ref);
+const struct xapi_value *exec_xv_pool(const struct xapi_records *v, const char **ref);
 /* The pool_update record (and its ref) with that uuid, or NULL. */
-const struct xapi_value *xv_update_by_uuid(const struct xview *v, const char *uuid,
-                                           const char **ref);
-bool xv_host_live(const struct xview *v, const char *host);
+const struct xapi_value *exec_xv_update_by_uuid(const struct xapi_records *v, const char *uuid,
+                                                const char **ref);
+bool exec_xv_host_live(const struct xapi_records *v, const char *host);
 /* other_config[key] of a host, "" when absent (borrowed). */
-const char *xv_host_oc(const struct xview *v, const char *host, const char *key);
+const char *exec_xv_host_oc(const struct xapi_records *v, const char *host, const char *key);
 /* True when every PBD of the host is currently_attached. */
-bool xv_host_pbds_plugged(const struct xview *v, const char *host);
-bool xv_update_applied(const struct xview *v, const char *uuid, const char *host);
+bool exec_xv_host_pbds_plugged(const struct xapi_records *v, const char *host);
+bool exec_xv_update_applied(const struct xapi_records *v, const char *uuid, const char *host);
 /* True when the effect of a fix / undo record ({"fix","obj","arg"}) is visible in v. */
-bool exec_fix_done(const struct xview *v, const json_t *fix);
+bool exec_fix_done(const struct xapi_records *v, const json_t *fix);
 
 /* ---- resume derivation ---- */
 
@@ -248,17 +243,18 @@ bool exec_fix_done(const struct xview *v, const json_t *fix);
  * visible in v.  kind / host / params as journaled (params may be NULL).  later_steps: whether
  * the journal has steps of this pool after this one (replan).  Pure.
  */
-enum derive exec_derive(const struct xview *v, const char *kind, const char *host,
+enum derive exec_derive(const struct xapi_records *v, const char *kind, const char *host,
                         const json_t *params, bool later_steps);
 
 /* Health after a reboot / toolstack restart: live, boot_time (reboot) or agent_start_time
  * changed from the values recorded in params ("boot_before" / "agent_before"), PBDs plugged. */
-bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params, bool reboot);
+bool exec_host_healthy(const struct xapi_records *v, const char *host, const json_t *params,
+                       bool reboot);
 
 /* The undo record of a resolve fix, filled from the current records (e.g. disable_ha keeps the
  * heartbeat SRs and configuration, eject_cd the VDI, suspend/shutdown the VM's host).  New
  * reference or NULL when the fix needs no undo. */
-json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix);
+json_t *exec_undo_for_fix(const struct xapi_records *v, const json_t *fix);
 
 /* The executor's store (borrowed); exec_json.c reads the journal through it. */
 struct exec;
@@ -273,7 +269,7 @@ const char *exec_public_step(const char *kind, const json_t *params);
 /* What a rollout must give back, read from the pool when it starts and kept in its plan (the
  * pool's "before"): {"pool","pool_name","ha","vms":[{ref,name}] (running, not control domains,
  * templates or snapshots),"hosts":[{ref,name,enabled,live}],"updates":[uuid]}.  New reference. */
-json_t *exec_before_snapshot(const struct xview *v);
+json_t *exec_before_snapshot(const struct xapi_records *v);
 /* True when the update was in the pool when the rollout started (NULL snapshot: false). */
 bool exec_before_has_update(const json_t *before, const char *uuid);
 
@@ -298,7 +294,7 @@ struct exec_verify_in {
  * (IMAGE_LEFT) and, after a cancel, such updates applied nowhere (UPDATE_LEFT).  Messages name
  * objects by name_label; the action says what to do (while halted: kept on purpose).  Pure.
  */
-json_t *exec_verify(const struct xview *v, const struct exec_verify_in *in);
+json_t *exec_verify(const struct xapi_records *v, const struct exec_verify_in *in);
 /* The findings' messages joined by "; " (new string). */
 char *exec_findings_summary(const json_t *findings);
 /* A cancel is complete (state cancelled) only when every undo item was replayed and the
@@ -315,6 +311,6 @@ const char *exec_explain(const char *code);
 const char *exec_explain_code(size_t i);
 /* msg with every OpaqueRef and uuid of an object in v replaced by its name_label (kept when the
  * object is unknown or unnamed).  New string.  Pure. */
-char *exec_name_refs(const struct xview *v, const char *msg);
+char *exec_name_refs(const struct xapi_records *v, const char *msg);
 
 #endif

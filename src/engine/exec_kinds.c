@@ -21,48 +21,48 @@ static const char *pstr(const json_t *params, const char *key)
 
 /* ---------------------------------------------------------------- resume rules (pure) */
 
-static enum derive d_resolve(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_resolve(const struct xapi_records *v, const char *host, const json_t *params,
                              bool later)
 {
     (void)host, (void)later;
     return exec_fix_done(v, params) ? DERIVE_DONE : DERIVE_RESEND;
 }
 
-static enum derive d_update_present(const struct xview *v, const char *host, const json_t *params,
-                                    bool later)
+static enum derive d_update_present(const struct xapi_records *v, const char *host,
+                                    const json_t *params, bool later)
 {
     (void)host, (void)later;
-    return xv_update_by_uuid(v, pstr(params, "uuid"), NULL) ? DERIVE_DONE : DERIVE_RESEND;
+    return exec_xv_update_by_uuid(v, pstr(params, "uuid"), NULL) ? DERIVE_DONE : DERIVE_RESEND;
 }
 
-static enum derive d_replan(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_replan(const struct xapi_records *v, const char *host, const json_t *params,
                             bool later)
 {
     (void)v, (void)host, (void)params;
     return later ? DERIVE_DONE : DERIVE_RESEND;
 }
 
-static enum derive host_enabled_is(const struct xview *v, const char *host, bool want)
+static enum derive host_enabled_is(const struct xapi_records *v, const char *host, bool want)
 {
     const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
     return h && xapi_struct_bool(h, "enabled", !want) == want ? DERIVE_DONE : DERIVE_RESEND;
 }
 
-static enum derive d_disable(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_disable(const struct xapi_records *v, const char *host, const json_t *params,
                              bool later)
 {
     (void)params, (void)later;
     return host_enabled_is(v, host, false);
 }
 
-static enum derive d_enable(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_enable(const struct xapi_records *v, const char *host, const json_t *params,
                             bool later)
 {
     (void)params, (void)later;
     return host_enabled_is(v, host, true);
 }
 
-static enum derive d_migrate(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_migrate(const struct xapi_records *v, const char *host, const json_t *params,
                              bool later)
 {
     (void)host, (void)later;
@@ -84,14 +84,14 @@ static enum derive d_migrate(const struct xview *v, const char *host, const json
     return DERIVE_DONE; /* resident elsewhere: it left the host, never move it twice */
 }
 
-static enum derive d_apply(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_apply(const struct xapi_records *v, const char *host, const json_t *params,
                            bool later)
 {
     (void)later;
-    return xv_update_applied(v, pstr(params, "uuid"), host) ? DERIVE_DONE : DERIVE_RESEND;
+    return exec_xv_update_applied(v, pstr(params, "uuid"), host) ? DERIVE_DONE : DERIVE_RESEND;
 }
 
-static enum derive d_apply_cdn(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_apply_cdn(const struct xapi_records *v, const char *host, const json_t *params,
                                bool later)
 {
     (void)later;
@@ -101,8 +101,8 @@ static enum derive d_apply_cdn(const struct xview *v, const char *host, const js
                                                                                   : DERIVE_RESEND;
 }
 
-static enum derive host_restart(const struct xview *v, const char *host, const json_t *params,
-                                bool reboot)
+static enum derive host_restart(const struct xapi_records *v, const char *host,
+                                const json_t *params, bool reboot)
 {
     const char *key = reboot ? "boot_time" : "agent_start_time";
     const char *pkey = reboot ? "boot_before" : "agent_before";
@@ -110,7 +110,7 @@ static enum derive host_restart(const struct xview *v, const char *host, const j
         return DERIVE_RESEND; /* intent without the recorded times: never sent */
     if (exec_host_healthy(v, host, params, reboot))
         return DERIVE_DONE;
-    if (!xv_host_live(v, host) || !str_eq(xv_host_oc(v, host, key), pstr(params, pkey)))
+    if (!exec_xv_host_live(v, host) || !str_eq(exec_xv_host_oc(v, host, key), pstr(params, pkey)))
         return DERIVE_WAIT; /* going down, or back up but not healthy yet */
     /* The master marks a host not live at once when it accepts a reboot (xapi.md §2): a live
      * host with the old boot_time never took it, so sending it is not a second one. */
@@ -120,19 +120,19 @@ static enum derive host_restart(const struct xview *v, const char *host, const j
 /* The updates a reboot is for (params.updates, recorded with its intent from the host's
  * updates_requiring_reboot) that are in the pool but no longer applied on the host: it came back
  * on its old installation (see exec_int.h). */
-const char *exec_reboot_update_missing(const struct xview *v, const char *host,
+const char *exec_reboot_update_missing(const struct xapi_records *v, const char *host,
                                        const json_t *params)
 {
     const json_t *ups = json_object_get(params, "updates");
     for (size_t i = 0; i < json_array_size(ups); i++) {
         const char *u = json_string_value(json_array_get(ups, i));
-        if (u && xv_update_by_uuid(v, u, NULL) && !xv_update_applied(v, u, host))
+        if (u && exec_xv_update_by_uuid(v, u, NULL) && !exec_xv_update_applied(v, u, host))
             return u;
     }
     return NULL;
 }
 
-static enum derive d_reboot(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_reboot(const struct xapi_records *v, const char *host, const json_t *params,
                             bool later)
 {
     (void)later;
@@ -142,7 +142,7 @@ static enum derive d_reboot(const struct xview *v, const char *host, const json_
 }
 
 /* While waiting for the reboot: the host is back healthy on its old installation. */
-static const char *w_reboot(const struct xview *v, const char *host, const json_t *params)
+static const char *w_reboot(const struct xapi_records *v, const char *host, const json_t *params)
 {
     return host_restart(v, host, params, true) == DERIVE_DONE &&
                    exec_reboot_update_missing(v, host, params)
@@ -150,15 +150,15 @@ static const char *w_reboot(const struct xview *v, const char *host, const json_
                : NULL;
 }
 
-static enum derive d_restart_agent(const struct xview *v, const char *host, const json_t *params,
-                                   bool later)
+static enum derive d_restart_agent(const struct xapi_records *v, const char *host,
+                                   const json_t *params, bool later)
 {
     (void)later;
     return host_restart(v, host, params, false);
 }
 
 /* precheck (read-only), clean (idempotent), undo (each item marked) */
-static enum derive d_always(const struct xview *v, const char *host, const json_t *params,
+static enum derive d_always(const struct xapi_records *v, const char *host, const json_t *params,
                             bool later)
 {
     (void)v, (void)host, (void)params, (void)later;
@@ -167,32 +167,32 @@ static enum derive d_always(const struct xview *v, const char *host, const json_
 
 /* ---------------------------------------------------------------- in flight (pure) */
 
-static bool ops_running(const struct xview *v, const char *cls, const char *ref)
+static bool ops_running(const struct xapi_records *v, const char *cls, const char *ref)
 {
     const struct xapi_value *r = ref && *ref ? v->get(v->ctx, cls, ref) : NULL;
     return r && xapi_struct_len(xapi_struct_get(r, "current_operations")) > 0;
 }
 
 /* An operation on a fix's object (see exec_int.h). */
-bool exec_fix_busy(const struct xview *v, const json_t *fix)
+bool exec_fix_busy(const struct xapi_records *v, const json_t *fix)
 {
     const char *obj = pstr(fix, "obj");
     return ops_running(v, "vm", obj) || ops_running(v, "host", obj) || ops_running(v, "pool", obj);
 }
 
-static bool b_fix(const struct xview *v, const char *host, const json_t *params)
+static bool b_fix(const struct xapi_records *v, const char *host, const json_t *params)
 {
     (void)host;
     return exec_fix_busy(v, params);
 }
 
-static bool b_vm(const struct xview *v, const char *host, const json_t *params)
+static bool b_vm(const struct xapi_records *v, const char *host, const json_t *params)
 {
     (void)host;
     return ops_running(v, "vm", pstr(params, "vm"));
 }
 
-static bool b_host(const struct xview *v, const char *host, const json_t *params)
+static bool b_host(const struct xapi_records *v, const char *host, const json_t *params)
 {
     (void)params;
     return ops_running(v, "host", host);
@@ -294,7 +294,7 @@ bool exec_code_in(const char *const *list, const char *code)
 }
 
 /* Name of a decision, for logs and tests. */
-const char *derive_name(enum derive d)
+const char *exec_derive_name(enum derive d)
 {
     switch (d) {
     case DERIVE_DONE:
@@ -307,7 +307,7 @@ const char *derive_name(enum derive d)
 }
 
 /* The resume decision (see exec_int.h): the kind's rule. */
-enum derive exec_derive(const struct xview *v, const char *kind, const char *host,
+enum derive exec_derive(const struct xapi_records *v, const char *kind, const char *host,
                         const json_t *params, bool later_steps)
 {
     return exec_kind_by_name(kind)->derive(v, host, params, later_steps);

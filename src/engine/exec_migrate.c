@@ -36,7 +36,7 @@ static bool mem_fn(void *c, const char *ref, const struct xapi_value *rec)
 /* Free memory of a host as xapi counts it (host.compute_free_memory in essence): total minus
  * the host's overhead minus every resident running VM, control domain included, with its
  * overhead; minus what migrations of this pool now in flight will bring. */
-static int64_t host_free(struct exec_pool *p, const struct xview *v, const char *host,
+static int64_t host_free(struct exec_pool *p, const struct xapi_records *v, const char *host,
                          const struct exec_step *except)
 {
     const struct xapi_value *h = v->get(v->ctx, "host", host);
@@ -55,7 +55,7 @@ static int64_t host_free(struct exec_pool *p, const struct xview *v, const char 
 
 struct pick_ctx {
     struct exec_pool *p;
-    const struct xview *v;
+    const struct xapi_records *v;
     const struct store_step_list *l;
     const char *from, *avoid;
     int64_t need;
@@ -68,7 +68,7 @@ static bool pick_fn(void *c, const char *ref, const struct xapi_value *rec)
 {
     struct pick_ctx *k = c;
     if (str_eq(ref, k->from) || str_eq(ref, k->avoid) || !xapi_struct_bool(rec, "enabled", false) ||
-        !xv_host_live(k->v, ref))
+        !exec_xv_host_live(k->v, ref))
         return true;
     /* only hosts that are finished with this rollout (or not part of it): a VM moved onto a
      * host still to be updated would not be in that host's evacuation */
@@ -93,8 +93,8 @@ bool exec_retarget(struct exec_step *s)
     struct xapi_client *c = exec_pool_client(s->p);
     if (!c || s->retargets >= 3)
         return false;
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     const struct xapi_value *vm = v.get(v.ctx, "vm", exec_pstr(s->params, "vm"));
     if (!vm)
         return false;
@@ -150,8 +150,8 @@ void exec_send_migrate(struct exec_step *s)
 {
     if (exec_intent(s, NULL, false))
         return;
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     const struct xapi_value *to = v.get(v.ctx, "host", exec_pstr(s->params, "to"));
     exec_emit(s->p, exec_host_label(s), exec_step_name(s), -1, "migrating %s to %s",
               exec_pstr(s->params, "vm_name"), to ? xapi_struct_str(to, "name_label", "?") : "?");

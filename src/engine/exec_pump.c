@@ -29,25 +29,6 @@ struct xapi_client *exec_pool_client(struct exec_pool *p)
     return x->env.client_for ? x->env.client_for(x->env.ctx, p->name) : NULL;
 }
 
-static const struct xapi_value *cache_get(void *ctx, const char *cls, const char *ref)
-{
-    return ref ? xapi_cache_get(ctx, cls, ref) : NULL;
-}
-
-static void cache_foreach(void *ctx, const char *cls,
-                          bool (*fn)(void *fctx, const char *ref, const struct xapi_value *rec),
-                          void *fctx)
-{
-    xapi_cache_foreach(ctx, cls, fn, fctx);
-}
-
-void exec_view_of(struct xview *v, struct xapi_client *c)
-{
-    v->get = cache_get;
-    v->foreach = cache_foreach;
-    v->ctx = c;
-}
-
 const char *exec_pstr(const json_t *j, const char *k)
 {
     const char *s = json_string_value(json_object_get(j, k));
@@ -242,8 +223,8 @@ static void step_fail_with(struct exec_step *s, const char *code, const char *ms
     struct xapi_client *c = exec_pool_client(p);
     char *named = NULL;
     if (c && msg) {
-        struct xview v;
-        exec_view_of(&v, c);
+        struct xapi_records v;
+        xapi_records_from_client(&v, c);
         msg = named = exec_name_refs(&v, msg);
     }
     json_t *ej = json_pack("{s:s, s:s, s:s}", "code", code ? code : "", "message", msg ? msg : "",
@@ -302,8 +283,8 @@ void exec_step_fail_err(struct exec_step *s, int rc, const struct err *e)
 static bool pred_derived(void *ctx, struct xapi_client *c)
 {
     struct exec_step *s = ctx;
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     return s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE ||
            (s->def->wrong && s->def->wrong(&v, s->host, s->params));
 }
@@ -320,7 +301,7 @@ static int64_t wait_deadline_ms(const struct exec_step *s)
 /* A host back from its reboot on its old installation: the updates it rebooted for are no
  * longer applied on it.  Failed REBOOT_OLD_VERSION naming them; the error lists their uuids
  * (updates_lost) so that the rollout's report does not show them applied. */
-static void reboot_old_version(struct exec_step *s, const struct xview *v)
+static void reboot_old_version(struct exec_step *s, const struct xapi_records *v)
 {
     json_t *lost = json_array();
     struct buf b;
@@ -329,8 +310,8 @@ static void reboot_old_version(struct exec_step *s, const struct xview *v)
     for (size_t i = 0; i < json_array_size(ups); i++) {
         const char *u = json_string_value(json_array_get(ups, i));
         const char *uref = NULL;
-        const struct xapi_value *ur = u ? xv_update_by_uuid(v, u, &uref) : NULL;
-        if (!ur || xv_update_applied(v, u, s->host))
+        const struct xapi_value *ur = u ? exec_xv_update_by_uuid(v, u, &uref) : NULL;
+        if (!ur || exec_xv_update_applied(v, u, s->host))
             continue;
         json_array_append_new(lost, json_string(u));
         buf_printf(&b, "%s%s", b.len ? ", " : "", xapi_struct_str(ur, "name_label", u));
@@ -351,8 +332,8 @@ static void wait_done(void *ctx, int rc, const struct xapi_value *res, const str
     if (exec_orphan_check(s))
         return;
     if (rc == 0) {
-        struct xview v;
-        exec_view_of(&v, exec_pool_client(s->p));
+        struct xapi_records v;
+        xapi_records_from_client(&v, exec_pool_client(s->p));
         const char *wrong = s->def->wrong ? s->def->wrong(&v, s->host, s->params) : NULL;
         if (wrong && str_eq(wrong, "REBOOT_OLD_VERSION"))
             reboot_old_version(s, &v);
@@ -391,8 +372,8 @@ void exec_wait_effect(struct exec_step *s)
 static bool pred_settled(void *ctx, struct xapi_client *c)
 {
     struct exec_step *s = ctx;
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     if (s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE)
         return true;
     switch (s->settle) {
@@ -403,7 +384,7 @@ static bool pred_settled(void *ctx, struct xapi_client *c)
          * snapshot (the client logged in again) or for a batch of events applied since */
         return xapi_cache_generation(c) != s->gen0 || ++s->evals > 1;
     case EXEC_SETTLE_LIVE:
-        return s->host && xv_host_live(&v, s->host);
+        return s->host && exec_xv_host_live(&v, s->host);
     default:
         return false;
     }
@@ -463,8 +444,8 @@ void exec_settle_wait(struct exec_step *s, enum exec_settle mode)
 /* Read the pool and act (see exec_drv.h). */
 void exec_reconsider(struct exec_step *s)
 {
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     enum derive d = s->def->derive(&v, s->host, s->params, false);
     const char *host = s->host ? exec_host_label(s) : NULL;
     if (d == DERIVE_DONE && !(s->def->flags & EXEC_KF_RUN_ALWAYS)) {
@@ -514,8 +495,8 @@ void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const 
     if (rc != 0)
         str_lcpy(s->last_err, e && e->msg[0] ? e->msg : code, sizeof(s->last_err));
     if (exec_code_in(s->def->in_progress, code)) {
-        struct xview v;
-        exec_view_of(&v, exec_pool_client(s->p));
+        struct xapi_records v;
+        xapi_records_from_client(&v, exec_pool_client(s->p));
         bool busy = s->def->busy && s->def->busy(&v, s->host, s->params);
         exec_emit(s->p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1,
                   "%s: already running (%s); waiting for it", exec_step_name(s), code);
@@ -533,8 +514,8 @@ void exec_call_then_wait(void *ctx, int rc, const struct xapi_value *res, const 
     }
     /* the pool already shows the effect (an apply that took while its answer was lost): done,
      * whatever the error said */
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     if (!(s->def->flags & EXEC_KF_RUN_ALWAYS) &&
         s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE) {
         exec_emit(s->p, s->host ? exec_host_label(s) : NULL, exec_step_name(s), -1,
@@ -600,13 +581,13 @@ static bool resume_rule(struct exec_step *s, enum store_step_state state, int at
                         bool later_steps)
 {
     struct exec_pool *p = s->p;
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(p));
     enum derive d = s->def->derive(&v, s->host, s->params, later_steps);
     if (state == STORE_STEP_PENDING && d == DERIVE_WAIT)
         d = DERIVE_RESEND; /* someone else's operation: ours was never sent */
     log_info(LOGM, "%s %s: step %lld %s (%s, attempt %d): %s", p->r->id, p->name, (long long)s->seq,
-             s->def->name, store_step_state_name(state), attempts, derive_name(d));
+             s->def->name, store_step_state_name(state), attempts, exec_derive_name(d));
     const char *host = s->host ? exec_host_label(s) : NULL;
     if (d == DERIVE_DONE && !(s->def->flags & EXEC_KF_RUN_ALWAYS)) {
         if (state != STORE_STEP_INTENT && exec_intent(s, NULL, false))
@@ -680,10 +661,10 @@ static void start_step(struct exec_pool *p, const struct store_step *st, enum ex
 /* The master's name from the pool's cache (its address as the client knows it otherwise). */
 static const char *master_name(struct xapi_client *c)
 {
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     const char *pref = NULL;
-    const struct xapi_value *pool = xv_pool(&v, &pref);
+    const struct xapi_value *pool = exec_xv_pool(&v, &pref);
     const char *m = pool ? xapi_struct_str(pool, "master", "") : "";
     const struct xapi_value *h = *m ? v.get(v.ctx, "host", m) : NULL;
     const char *n = h ? xapi_struct_str(h, "name_label", "") : "";

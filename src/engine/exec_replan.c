@@ -120,8 +120,8 @@ static void replan_announce(struct exec_step *s, const struct plan_resolution *r
 {
     if (res->n_fixes == 0)
         return;
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     struct buf b;
     buf_init(&b);
     for (size_t i = 0; i < res->n_fixes; i++)
@@ -147,7 +147,7 @@ static void replan_append(struct exec_step *s, const struct plan *pl, const stru
     exec_steps_hosts(p->name, pl, in->uploads, in->nup, &sl);
     p->steps_ok = false; /* reloaded with the new steps by the next pump */
     int rc = store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e);
-    spec_list_cleanup(&sl);
+    exec_spec_list_cleanup(&sl);
     if (rc != 0) {
         exec_step_fail(s, "DB", e.msg);
         return;

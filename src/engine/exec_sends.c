@@ -17,10 +17,10 @@
 /* ---------------------------------------------------------------- introduce, precheck */
 
 /* The ref of the step's update (params.uuid) in the pool, or NULL after failing the step. */
-static const char *update_ref(struct exec_step *s, const struct xview *v)
+static const char *update_ref(struct exec_step *s, const struct xapi_records *v)
 {
     const char *uref = NULL;
-    if (!xv_update_by_uuid(v, exec_pstr(s->params, "uuid"), &uref)) {
+    if (!exec_xv_update_by_uuid(v, exec_pstr(s->params, "uuid"), &uref)) {
         exec_step_fail(s, "HANDLE_INVALID", "the update is not in the pool (introduce first)");
         return NULL;
     }
@@ -81,7 +81,7 @@ static bool guests_fn(void *c, const char *ref, const struct xapi_value *rec)
     return g->b.len < 300;
 }
 
-static char *resident_guests(const struct xview *v, const char *host)
+static char *resident_guests(const struct xapi_records *v, const char *host)
 {
     struct guests_ctx g = {.host = host};
     buf_init(&g.b);
@@ -114,9 +114,9 @@ void exec_send_enable(struct exec_step *s)
 static bool pred_reapplied(void *ctx, struct xapi_client *c)
 {
     struct exec_step *s = ctx;
-    struct xview v;
-    exec_view_of(&v, c);
-    return xv_update_applied(&v, s->task, s->host);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
+    return exec_xv_update_applied(&v, s->task, s->host);
 }
 
 static void reapplied(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
@@ -155,7 +155,7 @@ static void reapply_done(void *ctx, int rc, const struct xapi_value *res, const 
  * updates_requiring_reboot), and those the host lost — it came back on its old installation,
  * REBOOT_OLD_VERSION, and Retry sends the reboot again — applied again first.  True when an
  * apply was sent (the reboot follows from its completion). */
-static bool reboot_reapply(struct exec_step *s, const struct xview *v)
+static bool reboot_reapply(struct exec_step *s, const struct xapi_records *v)
 {
     if (!json_object_get(s->params, "updates")) {
         json_t *ups = json_array();
@@ -171,7 +171,7 @@ static bool reboot_reapply(struct exec_step *s, const struct xview *v)
     }
     const char *lost = exec_reboot_update_missing(v, s->host, s->params);
     const char *uref = NULL;
-    if (!lost || !xv_update_by_uuid(v, lost, &uref))
+    if (!lost || !exec_xv_update_by_uuid(v, lost, &uref))
         return false;
     free(s->task);
     s->task = xstrdup(lost);
@@ -187,10 +187,10 @@ static bool reboot_reapply(struct exec_step *s, const struct xview *v)
  * boot_time and agent_start_time journaled with the intent, then the call. */
 void exec_send_host_restart(struct exec_step *s)
 {
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     bool reboot = s->def->kind == EXEC_K_REBOOT;
-    if (!xv_host_live(&v, s->host)) {
+    if (!exec_xv_host_live(&v, s->host)) {
         /* still coming back, or a supporter in emergency mode (xapi: not live for the master
          * until it reconnects): a restart now would be lost or refused; wait until it is live,
          * then read the pool again (HOST_OFFLINE when it never is) */
@@ -217,9 +217,9 @@ void exec_send_host_restart(struct exec_step *s)
             return;
     }
     json_object_set_new(s->params, "boot_before",
-                        json_string(xv_host_oc(&v, s->host, "boot_time")));
+                        json_string(exec_xv_host_oc(&v, s->host, "boot_time")));
     json_object_set_new(s->params, "agent_before",
-                        json_string(xv_host_oc(&v, s->host, "agent_start_time")));
+                        json_string(exec_xv_host_oc(&v, s->host, "agent_start_time")));
     if (exec_intent(s, NULL, true))
         return;
     exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0, "%s %s",
@@ -233,8 +233,8 @@ void exec_send_apply(struct exec_step *s)
 {
     if (exec_intent(s, NULL, false))
         return;
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     const char *uref = update_ref(s, &v);
     if (!uref)
         return;
@@ -275,8 +275,8 @@ void exec_send_precheck(struct exec_step *s)
 {
     if (exec_intent(s, NULL, false))
         return;
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     const char *uref = update_ref(s, &v);
     if (!uref)
         return;

@@ -35,20 +35,20 @@ static const char *pstr(const json_t *params, const char *key)
     return s ? s : "";
 }
 
-static const char *host_version(const struct xview *v, const char *host)
+static const char *host_version(const struct xapi_records *v, const char *host)
 {
     const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
     return h ? xapi_struct_str(xapi_struct_get(h, "software_version"), "product_version", "") : "";
 }
 
-static bool on_target(const struct xview *v, const char *host, const json_t *params)
+static bool on_target(const struct xapi_records *v, const char *host, const json_t *params)
 {
     const char *to = pstr(params, "to");
     return *to && cat_version_cmp(host_version(v, host), to) >= 0;
 }
 
 struct rejoin_ctx {
-    const struct xview *v;
+    const struct xapi_records *v;
     const char *master;
     double since; /* the master's agent_start_time */
     bool all;
@@ -60,8 +60,8 @@ static bool rejoined_fn(void *c, const char *ref, const struct xapi_value *rec)
     struct rejoin_ctx *r = c;
     if (str_eq(ref, r->master))
         return true;
-    r->all = xv_host_live(r->v, ref) &&
-             strtod(xv_host_oc(r->v, ref, "agent_start_time"), NULL) >= r->since;
+    r->all = exec_xv_host_live(r->v, ref) &&
+             strtod(exec_xv_host_oc(r->v, ref, "agent_start_time"), NULL) >= r->since;
     return r->all;
 }
 
@@ -69,29 +69,29 @@ static bool rejoined_fn(void *c, const char *ref, const struct xapi_value *rec)
  * and its xapi (re)started since the master's (a supporter in emergency mode restarts its xapi
  * until it joins, which rewrites other_config:agent_start_time; xapi marks a silent one not
  * live only after host_assumed_dead_interval, db_gc.ml). */
-static bool supporters_rejoined(const struct xview *v, const char *master)
+static bool supporters_rejoined(const struct xapi_records *v, const char *master)
 {
-    struct rejoin_ctx r = {v, master, strtod(xv_host_oc(v, master, "agent_start_time"), NULL),
+    struct rejoin_ctx r = {v, master, strtod(exec_xv_host_oc(v, master, "agent_start_time"), NULL),
                            true};
     v->foreach (v->ctx, "host", rejoined_fn, &r);
     return r.all;
 }
 
 /* Back from a reboot (boot_time changed), live, and still on the old version. */
-static bool back_old(const struct xview *v, const char *host, const json_t *params)
+static bool back_old(const struct xapi_records *v, const char *host, const json_t *params)
 {
     const char *before = pstr(params, "boot_before");
-    return json_object_get(params, "boot_before") && xv_host_live(v, host) &&
-           !str_eq(xv_host_oc(v, host, "boot_time"), before) && !on_target(v, host, params);
+    return json_object_get(params, "boot_before") && exec_xv_host_live(v, host) &&
+           !str_eq(exec_xv_host_oc(v, host, "boot_time"), before) && !on_target(v, host, params);
 }
 
 /* The upgrade's resume rule (exec_int.h's derive). */
-enum derive exec_upgrade_derive(const struct xview *v, const char *host, const json_t *params,
-                                bool later)
+enum derive exec_upgrade_derive(const struct xapi_records *v, const char *host,
+                                const json_t *params, bool later)
 {
     (void)later;
-    if (on_target(v, host, params) && xv_host_live(v, host)) {
-        if (!xv_host_pbds_plugged(v, host))
+    if (on_target(v, host, params) && exec_xv_host_live(v, host)) {
+        if (!exec_xv_host_pbds_plugged(v, host))
             return DERIVE_WAIT;
         /* the master is back: the supporters leave emergency mode by themselves */
         return json_is_true(json_object_get(params, "master")) && !supporters_rejoined(v, host)
@@ -102,7 +102,7 @@ enum derive exec_upgrade_derive(const struct xview *v, const char *host, const j
         return DERIVE_WAIT; /* back on the new version, not live yet */
     if (!json_object_get(params, "boot_before"))
         return DERIVE_RESEND; /* never sent */
-    if (!xv_host_live(v, host) || back_old(v, host, params))
+    if (!exec_xv_host_live(v, host) || back_old(v, host, params))
         return DERIVE_WAIT; /* in the installer; or back old, which the wait reports */
     /* live with the old boot_time: the reboot never took (the master marks a host not live at
      * once when it accepts one) — send it again; manual mode waits for the operator */
@@ -110,7 +110,7 @@ enum derive exec_upgrade_derive(const struct xview *v, const char *host, const j
 }
 
 /* The upgrade's failure while waiting: the host is back on its old version. */
-const char *exec_upgrade_wrong(const struct xview *v, const char *host, const json_t *params)
+const char *exec_upgrade_wrong(const struct xapi_records *v, const char *host, const json_t *params)
 {
     /* manual mode: the operator may boot the media again (reboot) or skip the host */
     if (json_is_true(json_object_get(params, "manual")))
@@ -193,10 +193,10 @@ static void test_done(void *ctx, int rc, const struct xapi_value *res, const str
 /* upgrade: record the boot time, then prepare and reboot (automatic) or wait (manual). */
 void exec_send_upgrade(struct exec_step *s)
 {
-    struct xview v;
-    exec_view_of(&v, exec_pool_client(s->p));
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(s->p));
     json_object_set_new(s->params, "boot_before",
-                        json_string(xv_host_oc(&v, s->host, "boot_time")));
+                        json_string(exec_xv_host_oc(&v, s->host, "boot_time")));
     if (exec_intent(s, NULL, true))
         return;
     const char *to = pstr(s->params, "to");
@@ -275,8 +275,8 @@ void exec_send_restore(struct exec_step *s)
 }
 
 /* The restore's resume rule: always run (each item is skipped when its effect is there). */
-enum derive exec_restore_derive(const struct xview *v, const char *host, const json_t *params,
-                                bool later)
+enum derive exec_restore_derive(const struct xapi_records *v, const char *host,
+                                const json_t *params, bool later)
 {
     (void)v, (void)host, (void)params, (void)later;
     return DERIVE_RESEND;
@@ -411,7 +411,7 @@ int exec_upgrade_host(struct exec *x, const char *id, const char *host, const ch
 /* ---------------------------------------------------------------- HA while a host is left out */
 
 struct mixed_ctx {
-    const struct xview *v;
+    const struct xapi_records *v;
     const char *pv; /* the master's platform_version */
     char names[256];
 };
@@ -439,13 +439,13 @@ bool exec_upgrade_ha_defer(struct exec_step *s, const struct err *e)
     if (s->seq <= 0 || !e || !str_eq(e->xapi_code, "NOT_SUPPORTED_DURING_UPGRADE") ||
         !str_eq(pstr(a->a, "fix"), "enable_ha"))
         return false;
-    struct xview v;
+    struct xapi_records v;
     struct xapi_client *c = exec_pool_client(s->p);
     struct mixed_ctx m = {&v, "", ""};
     if (c) {
         const char *pref = NULL;
-        exec_view_of(&v, c);
-        const struct xapi_value *pool = xv_pool(&v, &pref);
+        xapi_records_from_client(&v, c);
+        const struct xapi_value *pool = exec_xv_pool(&v, &pref);
         const struct xapi_value *mh =
             pool ? v.get(v.ctx, "host", xapi_struct_str(pool, "master", "")) : NULL;
         m.pv = mh ? xapi_struct_str(xapi_struct_get(mh, "software_version"), "platform_version", "")

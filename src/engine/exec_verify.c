@@ -91,8 +91,8 @@ static int gather(struct exec_step *s, bool *undo_left)
 
 static json_t *findings_now(struct exec_step *s, struct xapi_client *c)
 {
-    struct xview v;
-    exec_view_of(&v, c);
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
     struct exec_verify_in in = {.after = (enum exec_verify_after)(s->verify - 1),
                                 .before = exec_pool_before(s->p),
                                 .undo = json_object_get(s->params, "undo"),

@@ -224,7 +224,7 @@ static bool uuid_fn(void *ctx, const char *ref, const struct xapi_value *rec)
 }
 
 /* The name_label of the object with that ref or uuid, or NULL. */
-static const char *name_for(const struct xview *v, const char *id, bool is_ref)
+static const char *name_for(const struct xapi_records *v, const char *id, bool is_ref)
 {
     for (size_t i = 0; name_classes[i]; i++) {
         const char *n = NULL;
@@ -258,7 +258,7 @@ static size_t uuid_at(const char *p)
 }
 
 /* Names instead of refs and uuids (see exec_int.h). */
-char *exec_name_refs(const struct xview *v, const char *msg)
+char *exec_name_refs(const struct xapi_records *v, const char *msg)
 {
     struct buf b;
     buf_init(&b);

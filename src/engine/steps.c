@@ -25,8 +25,8 @@ static char *own(struct spec_list *l, char *s)
 }
 
 /* Append a step; strings are copied (see exec_int.h). */
-void spec_list_add(struct spec_list *l, const char *pool, const char *host, const char *kind,
-                   json_t *params_take)
+void exec_spec_list_add(struct spec_list *l, const char *pool, const char *host, const char *kind,
+                        json_t *params_take)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 32;
@@ -45,7 +45,7 @@ void spec_list_add(struct spec_list *l, const char *pool, const char *host, cons
 }
 
 /* Release everything the list owns. */
-void spec_list_cleanup(struct spec_list *l)
+void exec_spec_list_cleanup(struct spec_list *l)
 {
     for (size_t i = 0; i < l->n_owned; i++)
         free(l->owned[i]);
@@ -136,7 +136,7 @@ static json_t *fix_json(const struct plan_fix *f)
 void exec_steps_resolve(const char *pool, const struct plan_resolution *r, struct spec_list *out)
 {
     for (size_t i = 0; r && i < r->n_fixes; i++)
-        spec_list_add(out, pool, NULL, SK_RESOLVE, fix_json(&r->fixes[i]));
+        exec_spec_list_add(out, pool, NULL, SK_RESOLVE, fix_json(&r->fixes[i]));
 }
 
 /* The first steps of a pool (see exec_int.h). */
@@ -160,12 +160,13 @@ int exec_steps_initial(const char *pool, const struct plan *p, const struct plan
                          p->uploads[i]);
             goto out;
         }
-        spec_list_add(out, pool, NULL, SK_UPLOAD,
-                      json_pack("{s:s, s:s, s:s}", "uuid", p->uploads[i], "path", path, "sr",
-                                p->upload_sr_ref));
+        exec_spec_list_add(out, pool, NULL, SK_UPLOAD,
+                           json_pack("{s:s, s:s, s:s}", "uuid", p->uploads[i], "path", path, "sr",
+                                     p->upload_sr_ref));
     }
     for (size_t i = 0; i < p->n_uploads; i++)
-        spec_list_add(out, pool, NULL, SK_INTRODUCE, json_pack("{s:s}", "uuid", p->uploads[i]));
+        exec_spec_list_add(out, pool, NULL, SK_INTRODUCE,
+                           json_pack("{s:s}", "uuid", p->uploads[i]));
     for (size_t h = 0; h < p->n_hosts; h++) {
         const struct plan_host *ph = &p->hosts[h];
         if (ph->order < 0)
@@ -174,12 +175,12 @@ int exec_steps_initial(const char *pool, const struct plan *p, const struct plan
             if (!in_list((const char *const *)p->uploads, p->n_uploads, ph->updates[u]))
                 continue;
             /* prechecks of distinct hosts run at once: one lane per host (batch "all") */
-            spec_list_add(out, pool, ph->ref, SK_PRECHECK,
-                          json_pack("{s:s, s:s, s:i}", "uuid", ph->updates[u], "host_name",
-                                    ph->name, "batch", EXEC_BATCH_PRECHECK));
+            exec_spec_list_add(out, pool, ph->ref, SK_PRECHECK,
+                               json_pack("{s:s, s:s, s:i}", "uuid", ph->updates[u], "host_name",
+                                         ph->name, "batch", EXEC_BATCH_PRECHECK));
         }
     }
-    spec_list_add(out, pool, NULL, SK_REPLAN, json_pack("{s:O}", "opts", opts_json));
+    exec_spec_list_add(out, pool, NULL, SK_REPLAN, json_pack("{s:O}", "opts", opts_json));
 out:
     json_decref(opts_json);
     return rc;
@@ -190,11 +191,11 @@ static void add_migrations(struct spec_list *out, const char *pool, const struct
 {
     for (size_t m = 0; m < a->n_migrations; m++) {
         const struct plan_migration *mg = &a->migrations[m];
-        spec_list_add(out, pool, ph->ref, SK_MIGRATE,
-                      json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "batch", ph->batch,
-                                "host_name", ph->name, "vm", mg->vm_ref, "vm_name",
-                                mg->vm_name ? mg->vm_name : "", "from", mg->from_ref, "to",
-                                mg->to_ref, "memory", (json_int_t)mg->memory, "back", back));
+        exec_spec_list_add(out, pool, ph->ref, SK_MIGRATE,
+                           json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "batch", ph->batch,
+                                     "host_name", ph->name, "vm", mg->vm_ref, "vm_name",
+                                     mg->vm_name ? mg->vm_name : "", "from", mg->from_ref, "to",
+                                     mg->to_ref, "memory", (json_int_t)mg->memory, "back", back));
     }
 }
 
@@ -231,7 +232,7 @@ static void add_gate(struct spec_list *out, const char *pool, const struct plan_
         return;
     json_t *pj = host_params(ph);
     json_object_set_new(pj, "restarted", json_string(restarted));
-    spec_list_add(out, pool, ph->ref, SK_GATE, pj);
+    exec_spec_list_add(out, pool, ph->ref, SK_GATE, pj);
 }
 
 static void add_host(struct spec_list *out, const char *pool, const struct plan *p,
@@ -242,7 +243,7 @@ static void add_host(struct spec_list *out, const char *pool, const struct plan 
         json_t *pj;
         switch (a->kind) {
         case PLAN_ACT_DISABLE:
-            spec_list_add(out, pool, ph->ref, SK_DISABLE, host_params(ph));
+            exec_spec_list_add(out, pool, ph->ref, SK_DISABLE, host_params(ph));
             break;
         case PLAN_ACT_EVACUATE:
             add_migrations(out, pool, ph, a, false);
@@ -253,12 +254,12 @@ static void add_host(struct spec_list *out, const char *pool, const struct plan 
         case PLAN_ACT_APPLY:
             pj = host_params(ph);
             json_object_set_new(pj, "uuid", json_string(a->update_uuid));
-            spec_list_add(out, pool, ph->ref, SK_APPLY, pj);
+            exec_spec_list_add(out, pool, ph->ref, SK_APPLY, pj);
             break;
         case PLAN_ACT_APPLY_CDN:
             pj = host_params(ph);
             json_object_set_new(pj, "hash", json_string(a->update_uuid));
-            spec_list_add(out, pool, ph->ref, SK_APPLY_CDN, pj);
+            exec_spec_list_add(out, pool, ph->ref, SK_APPLY_CDN, pj);
             break;
         case PLAN_ACT_REBOOT:
         case PLAN_ACT_RESTART_TOOLSTACK:
@@ -266,19 +267,19 @@ static void add_host(struct spec_list *out, const char *pool, const struct plan 
                 break; /* the pool forbids automatic restarts: left to the user */
             pj = host_params(ph);
             json_object_set_new(pj, "mandatory", json_boolean(a->mandatory));
-            spec_list_add(out, pool, ph->ref,
-                          a->kind == PLAN_ACT_REBOOT ? SK_REBOOT : SK_RESTART_AGENT, pj);
+            exec_spec_list_add(out, pool, ph->ref,
+                               a->kind == PLAN_ACT_REBOOT ? SK_REBOOT : SK_RESTART_AGENT, pj);
             break;
         case PLAN_ACT_ENABLE:
-            spec_list_add(out, pool, ph->ref, SK_ENABLE, host_params(ph));
+            exec_spec_list_add(out, pool, ph->ref, SK_ENABLE, host_params(ph));
             break;
         case PLAN_ACT_RESTART_VMS:
             break; /* VM restarts are reported in the plan and left to the user */
         case PLAN_ACT_UPGRADE:
-            spec_list_add(out, pool, ph->ref, SK_UPGRADE, upgrade_params(p, ph));
+            exec_spec_list_add(out, pool, ph->ref, SK_UPGRADE, upgrade_params(p, ph));
             break;
         case PLAN_ACT_RESTORE_VMS: /* the VMs come from the journal's undo list */
-            spec_list_add(out, pool, ph->ref, SK_RESTORE, host_params(ph));
+            exec_spec_list_add(out, pool, ph->ref, SK_RESTORE, host_params(ph));
             break;
         }
     }
@@ -303,8 +304,8 @@ void exec_steps_hosts(const char *pool, const struct plan *p, const char *const 
     }
     free(seen);
     for (size_t i = 0; i < n_uploads; i++)
-        spec_list_add(out, pool, NULL, SK_CLEAN, json_pack("{s:s}", "uuid", uploads[i]));
-    spec_list_add(out, pool, NULL, SK_UNDO, NULL);
+        exec_spec_list_add(out, pool, NULL, SK_CLEAN, json_pack("{s:s}", "uuid", uploads[i]));
+    exec_spec_list_add(out, pool, NULL, SK_UNDO, NULL);
 }
 
 /* ---------------------------------------------------------------- views */
@@ -327,7 +328,7 @@ static bool find_fn(void *c, const char *ref, const struct xapi_value *rec)
 }
 
 /* The pool record (see exec_int.h). */
-const struct xapi_value *xv_pool(const struct xview *v, const char **ref)
+const struct xapi_value *exec_xv_pool(const struct xapi_records *v, const char **ref)
 {
     struct find_ctx f = {0};
     v->foreach (v->ctx, "pool", find_fn, &f);
@@ -337,8 +338,8 @@ const struct xapi_value *xv_pool(const struct xview *v, const char **ref)
 }
 
 /* The pool_update with that uuid (see exec_int.h). */
-const struct xapi_value *xv_update_by_uuid(const struct xview *v, const char *uuid,
-                                           const char **ref)
+const struct xapi_value *exec_xv_update_by_uuid(const struct xapi_records *v, const char *uuid,
+                                                const char **ref)
 {
     struct find_ctx f = {.key = "uuid", .want = uuid};
     v->foreach (v->ctx, "pool_update", find_fn, &f);
@@ -348,7 +349,7 @@ const struct xapi_value *xv_update_by_uuid(const struct xview *v, const char *uu
 }
 
 /* host_metrics.live of a host (see exec_int.h). */
-bool xv_host_live(const struct xview *v, const char *host)
+bool exec_xv_host_live(const struct xapi_records *v, const char *host)
 {
     const struct xapi_value *h = v->get(v->ctx, "host", host);
     if (!h)
@@ -358,7 +359,7 @@ bool xv_host_live(const struct xview *v, const char *host)
 }
 
 /* other_config[key] of a host (see exec_int.h). */
-const char *xv_host_oc(const struct xview *v, const char *host, const char *key)
+const char *exec_xv_host_oc(const struct xapi_records *v, const char *host, const char *key)
 {
     const struct xapi_value *h = v->get(v->ctx, "host", host);
     const struct xapi_value *oc = h ? xapi_struct_get(h, "other_config") : NULL;
@@ -383,7 +384,7 @@ static bool pbd_fn(void *c, const char *ref, const struct xapi_value *rec)
 }
 
 /* Every PBD of the host attached (see exec_int.h). */
-bool xv_host_pbds_plugged(const struct xview *v, const char *host)
+bool exec_xv_host_pbds_plugged(const struct xapi_records *v, const char *host)
 {
     struct pbd_ctx p = {.host = host, .ok = true};
     v->foreach (v->ctx, "pbd", pbd_fn, &p);
@@ -399,10 +400,10 @@ static bool set_has(const struct xapi_value *set, const char *s)
 }
 
 /* Update applied on host (see exec_int.h). */
-bool xv_update_applied(const struct xview *v, const char *uuid, const char *host)
+bool exec_xv_update_applied(const struct xapi_records *v, const char *uuid, const char *host)
 {
     const char *uref = NULL;
-    const struct xapi_value *u = xv_update_by_uuid(v, uuid, &uref);
+    const struct xapi_value *u = exec_xv_update_by_uuid(v, uuid, &uref);
     if (!u)
         return false;
     if (set_has(xapi_struct_get(u, "hosts"), host))
@@ -427,7 +428,7 @@ static enum plan_fix_kind fix_kind(const char *name)
     return PLAN_FIX_NONE;
 }
 
-static const struct xapi_value *vm_cd_vbd(const struct xview *v, const char *vm,
+static const struct xapi_value *vm_cd_vbd(const struct xapi_records *v, const char *vm,
                                           const char **vbd_ref)
 {
     const struct xapi_value *r = v->get(v->ctx, "vm", vm);
@@ -444,21 +445,21 @@ static const struct xapi_value *vm_cd_vbd(const struct xview *v, const char *vm,
     return NULL;
 }
 
-static bool fix_visible(const struct xview *v, enum plan_fix_kind k, const char *obj,
+static bool fix_visible(const struct xapi_records *v, enum plan_fix_kind k, const char *obj,
                         const char *arg)
 {
     const struct xapi_value *r;
     switch (k) {
     case PLAN_FIX_DISABLE_HA:
     case PLAN_FIX_ENABLE_HA:
-        r = xv_pool(v, NULL);
+        r = exec_xv_pool(v, NULL);
         return r && xapi_struct_bool(r, "ha_enabled", false) == (k == PLAN_FIX_ENABLE_HA);
     case PLAN_FIX_ENABLE_HOST:
     case PLAN_FIX_DISABLE_HOST:
         r = v->get(v->ctx, "host", obj);
         return r && xapi_struct_bool(r, "enabled", true) == (k == PLAN_FIX_ENABLE_HOST);
     case PLAN_FIX_PLUG_PBD:
-        return xv_host_pbds_plugged(v, obj);
+        return exec_xv_host_pbds_plugged(v, obj);
     case PLAN_FIX_EJECT_CD:
     case PLAN_FIX_INSERT_CD:
         r = vm_cd_vbd(v, obj, NULL);
@@ -482,36 +483,37 @@ static bool fix_visible(const struct xview *v, enum plan_fix_kind k, const char 
 }
 
 /* A fix's effect visible (see exec_int.h). */
-bool exec_fix_done(const struct xview *v, const json_t *fix)
+bool exec_fix_done(const struct xapi_records *v, const json_t *fix)
 {
     return fix_visible(v, fix_kind(pstr(fix, "fix")), pstr(fix, "obj"), pstr(fix, "arg"));
 }
 
 /* Health after the action (see exec_int.h). */
-bool exec_host_healthy(const struct xview *v, const char *host, const json_t *params, bool reboot)
+bool exec_host_healthy(const struct xapi_records *v, const char *host, const json_t *params,
+                       bool reboot)
 {
-    if (!host || !xv_host_live(v, host))
+    if (!host || !exec_xv_host_live(v, host))
         return false;
     if (reboot) {
-        if (str_eq(xv_host_oc(v, host, "boot_time"), pstr(params, "boot_before")))
+        if (str_eq(exec_xv_host_oc(v, host, "boot_time"), pstr(params, "boot_before")))
             return false;
     }
-    if (str_eq(xv_host_oc(v, host, "agent_start_time"), pstr(params, "agent_before")))
+    if (str_eq(exec_xv_host_oc(v, host, "agent_start_time"), pstr(params, "agent_before")))
         return false;
-    return xv_host_pbds_plugged(v, host);
+    return exec_xv_host_pbds_plugged(v, host);
 }
 
 /* ---------------------------------------------------------------- undo records */
 
 /* The undo record of a fix (see exec_int.h). */
-json_t *exec_undo_for_fix(const struct xview *v, const json_t *fix)
+json_t *exec_undo_for_fix(const struct xapi_records *v, const json_t *fix)
 {
     const char *obj = pstr(fix, "obj");
     enum plan_fix_kind k = fix_kind(pstr(fix, "fix"));
     switch (k) {
     case PLAN_FIX_DISABLE_HA: {
         const char *pref = NULL;
-        const struct xapi_value *p = xv_pool(v, &pref);
+        const struct xapi_value *p = exec_xv_pool(v, &pref);
         json_t *srs = json_array();
         const struct xapi_value *sf = p ? xapi_struct_get(p, "ha_statefiles") : NULL;
         for (size_t i = 0; i < xapi_array_len(sf); i++) {

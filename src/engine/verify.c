@@ -21,7 +21,7 @@ static const char *js(const json_t *j, const char *k)
     return s ? s : "";
 }
 
-static const char *name_of(const struct xview *v, const char *cls, const char *ref)
+static const char *name_of(const struct xapi_records *v, const char *cls, const char *ref)
 {
     const struct xapi_value *r = ref && *ref ? v->get(v->ctx, cls, ref) : NULL;
     const char *n = r ? xapi_struct_str(r, "name_label", "") : "";
@@ -43,7 +43,7 @@ static bool snap_vm(void *ctx, const char *ref, const struct xapi_value *rec)
 }
 
 struct snap_ctx {
-    const struct xview *v;
+    const struct xapi_records *v;
     json_t *hosts;
 };
 
@@ -53,7 +53,7 @@ static bool snap_host(void *ctx, const char *ref, const struct xapi_value *rec)
     json_array_append_new(c->hosts, json_pack("{s:s, s:s, s:b, s:b}", "ref", ref, "name",
                                               xapi_struct_str(rec, "name_label", ""), "enabled",
                                               xapi_struct_bool(rec, "enabled", false), "live",
-                                              xv_host_live(c->v, ref)));
+                                              exec_xv_host_live(c->v, ref)));
     return true;
 }
 
@@ -65,10 +65,10 @@ static bool snap_update(void *ctx, const char *ref, const struct xapi_value *rec
 }
 
 /* The "before" snapshot (see exec_int.h). */
-json_t *exec_before_snapshot(const struct xview *v)
+json_t *exec_before_snapshot(const struct xapi_records *v)
 {
     const char *pref = NULL;
-    const struct xapi_value *pool = xv_pool(v, &pref);
+    const struct xapi_value *pool = exec_xv_pool(v, &pref);
     json_t *vms = json_array(), *hosts = json_array(), *ups = json_array();
     v->foreach (v->ctx, "vm", snap_vm, vms);
     struct snap_ctx hc = {v, hosts};
@@ -94,7 +94,7 @@ bool exec_before_has_update(const json_t *before, const char *uuid)
 /* ---------------------------------------------------------------- findings */
 
 struct vctx {
-    const struct xview *v;
+    const struct xapi_records *v;
     const struct exec_verify_in *in;
     json_t *out;
 };
@@ -167,7 +167,7 @@ static const char *ha_action(const struct xapi_value *pool)
 /* One undo record whose effect is not visible. */
 static void undo_finding(struct vctx *c, const json_t *u)
 {
-    const struct xview *v = c->v;
+    const struct xapi_records *v = c->v;
     const char *f = js(u, "fix"), *obj = js(u, "obj");
     const struct xapi_value *vm = v->get(v->ctx, "vm", obj);
     if (str_eq(f, "enable_ha")) {
@@ -178,7 +178,7 @@ static void undo_finding(struct vctx *c, const json_t *u)
         const char *hn = name_of(v, "host", obj);
         addf(c, "HOST_DISABLED", obj, hn, "enable it once it is healthy (xe host-enable)",
              "host %s is disabled (the rollout disabled it)%s", hn,
-             xv_host_live(v, obj) ? "" : " and not live");
+             exec_xv_host_live(v, obj) ? "" : " and not live");
     } else if (str_eq(f, "disable_host")) {
         const char *hn = name_of(v, "host", obj);
         addf(c, "HOST_ENABLED", obj, hn, "disable it again (xe host-disable)",
@@ -212,7 +212,7 @@ static bool vm_has_undo(const struct vctx *c, const char *ref)
 /* Every VM that ran when the rollout started runs, resident on one live host. */
 static void vms_finding(struct vctx *c)
 {
-    const struct xview *v = c->v;
+    const struct xapi_records *v = c->v;
     json_t *vms = json_object_get(c->in->before, "vms");
     for (size_t i = 0; i < json_array_size(vms); i++) {
         const json_t *b = json_array_get(vms, i);
@@ -233,7 +233,7 @@ static void vms_finding(struct vctx *c)
             continue;
         }
         const char *on = xapi_struct_str(vm, "resident_on", "");
-        if (!v->get(v->ctx, "host", on) || !xv_host_live(v, on))
+        if (!v->get(v->ctx, "host", on) || !exec_xv_host_live(v, on))
             addf(c, "VM_HOST_NOT_LIVE", ref, vn, "check the host and the VM's console",
                  "VM %s is shown running on host %s, which is not live", vn,
                  name_of(v, "host", on));
@@ -243,7 +243,7 @@ static void vms_finding(struct vctx *c)
 /* Hosts disabled or down that were enabled and live when the rollout started. */
 static void hosts_finding(struct vctx *c)
 {
-    const struct xview *v = c->v;
+    const struct xapi_records *v = c->v;
     json_t *hs = json_object_get(c->in->before, "hosts");
     for (size_t i = 0; i < json_array_size(hs); i++) {
         const json_t *b = json_array_get(hs, i);
@@ -251,7 +251,7 @@ static void hosts_finding(struct vctx *c)
         const struct xapi_value *h = v->get(v->ctx, "host", ref);
         if (!h)
             continue;
-        if (json_is_true(json_object_get(b, "live")) && !xv_host_live(v, ref))
+        if (json_is_true(json_object_get(b, "live")) && !exec_xv_host_live(v, ref))
             addf(c, "HOST_NOT_LIVE", ref, hn,
                  "check its console and power; it is enabled again once it is back",
                  "host %s is not live (down or unreachable); it was live when the rollout "
@@ -262,7 +262,7 @@ static void hosts_finding(struct vctx *c)
                  "host %s is disabled; it was enabled when the rollout started", hn);
     }
     const char *pref = NULL;
-    const struct xapi_value *pool = xv_pool(v, &pref);
+    const struct xapi_value *pool = exec_xv_pool(v, &pref);
     if (json_is_true(json_object_get(c->in->before, "ha")) && pool &&
         !xapi_struct_bool(pool, "ha_enabled", false))
         addf(c, "HA_OFF", pref ? pref : "", js(c->in->before, "pool_name"), ha_action(pool),
@@ -274,7 +274,7 @@ static void hosts_finding(struct vctx *c)
  * guidance (XenServer 8), as xapi lists them. */
 static void reboot_finding(struct vctx *c, const char *ref, const struct xapi_value *h)
 {
-    const struct xview *v = c->v;
+    const struct xapi_records *v = c->v;
     const struct xapi_value *rr = xapi_struct_get(h, "updates_requiring_reboot");
     const struct xapi_value *pg = xapi_struct_get(h, "pending_guidances");
     struct buf b;
@@ -306,7 +306,7 @@ static bool reboot_fn(void *ctx, const char *ref, const struct xapi_value *rec)
 /* An uploaded image (a VDI) still on its SR. */
 static void image_left(struct vctx *c, const char *vdi, const char *uuid, const char *uname)
 {
-    const struct xview *v = c->v;
+    const struct xapi_records *v = c->v;
     const struct xapi_value *d = *vdi ? v->get(v->ctx, "vdi", vdi) : NULL;
     if (!d)
         return;
@@ -321,14 +321,14 @@ static void image_left(struct vctx *c, const char *vdi, const char *uuid, const 
 /* Images and updates this rollout introduced, left behind. */
 static void images_finding(struct vctx *c)
 {
-    const struct xview *v = c->v;
+    const struct xapi_records *v = c->v;
     for (size_t i = 0; i < json_array_size(c->in->images); i++) {
         const json_t *im = json_array_get(c->in->images, i);
         const char *uuid = js(im, "uuid");
         if (!json_is_true(json_object_get(im, "ours")))
             continue; /* introduced by someone else: never ours to judge or remove */
         const char *uref = NULL;
-        const struct xapi_value *u = xv_update_by_uuid(v, uuid, &uref);
+        const struct xapi_value *u = exec_xv_update_by_uuid(v, uuid, &uref);
         const char *un = u ? xapi_struct_str(u, "name_label", "") : "";
         image_left(c, js(im, "vdi"), uuid, un);
         if (u)
@@ -344,7 +344,7 @@ static void images_finding(struct vctx *c)
 }
 
 /* The findings (see exec_int.h). */
-json_t *exec_verify(const struct xview *v, const struct exec_verify_in *in)
+json_t *exec_verify(const struct xapi_records *v, const struct exec_verify_in *in)
 {
     struct vctx c = {v, in, json_array()};
     for (size_t i = 0; i < json_array_size(in->undo); i++) {

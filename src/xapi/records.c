@@ -6,7 +6,7 @@
 
 static const struct xapi_value *client_get(void *ctx, const char *cls, const char *ref)
 {
-    return xapi_cache_get((struct xapi_client *)ctx, cls, ref);
+    return ref ? xapi_cache_get((struct xapi_client *)ctx, cls, ref) : NULL;
 }
 
 static void client_foreach(void *ctx, const char *cls,

@@ -363,14 +363,14 @@ static void test_steps_initial_and_hosts(void **state)
     free(sel);
     free(hosts);
     json_decref(j);
-    spec_list_cleanup(&l);
+    exec_spec_list_cleanup(&l);
 
     /* a missing file is a clear error */
     p->uploads[0][1] = '2'; /* "U2" */
     assert_int_equal(exec_steps_initial("pool", p, NULL, file_for, NULL, json_object(), &l, &e),
                      PP_EINVAL);
     assert_non_null(strstr(e.msg, "no file for update U2"));
-    spec_list_cleanup(&l);
+    exec_spec_list_cleanup(&l);
     p->uploads[0][1] = '1';
 
     const char *ups[] = {"U1"};
@@ -400,7 +400,7 @@ static void test_steps_initial_and_hosts(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "batch")), 1);
     assert_string_equal(json_string_value(json_object_get(j, "uuid")), "U1");
     json_decref(j);
-    spec_list_cleanup(&l);
+    exec_spec_list_cleanup(&l);
     free(fixes[0].obj_ref);
     free(fixes[0].arg_ref);
     plan_free(p);
@@ -459,7 +459,7 @@ static struct xapi_value *set_of(const char *a)
 
 /* A pool: host H1 (live, enabled, booted at 100, agent at 110), PBD attached, VM V on H1,
  * update U1 (ref UR) not applied, HA on. */
-static void world(struct table *t, struct xview *v)
+static void world(struct table *t, struct xapi_records *v)
 {
     memset(t, 0, sizeof(*t));
     struct xapi_value *h = t_add(t, "host", "H1");
@@ -516,7 +516,7 @@ static void test_verify_findings(void **state)
 {
     (void)state;
     struct table t;
-    struct xview v;
+    struct xapi_records v;
     world(&t, &v);
     xapi_struct_set_string((struct xapi_value *)t_get(&t, "host", "H1"), "name_label", "host-one");
     xapi_struct_set_string((struct xapi_value *)t_get(&t, "vm", "V"), "name_label", "vm-one");
@@ -608,8 +608,8 @@ static void test_verify_findings(void **state)
     t_free(&t);
 }
 
-static enum derive d(const struct xview *v, const char *kind, const char *host, const char *pj,
-                     bool later)
+static enum derive d(const struct xapi_records *v, const char *kind, const char *host,
+                     const char *pj, bool later)
 {
     json_t *p = json_loads(pj, 0, NULL);
     assert_non_null(p);
@@ -622,7 +622,7 @@ static void test_derive_migrate_and_host_state(void **state)
 {
     (void)state;
     struct table t;
-    struct xview v;
+    struct xapi_records v;
     world(&t, &v);
     const char *mig = "{\"vm\":\"V\",\"from\":\"H1\",\"to\":\"H2\"}";
     assert_int_equal(d(&v, SK_MIGRATE, "H1", mig, true), DERIVE_RESEND);
@@ -678,7 +678,7 @@ static void test_derive_reboot_never_twice(void **state)
 {
     (void)state;
     struct table t;
-    struct xview v;
+    struct xapi_records v;
     world(&t, &v);
     const char *pj = "{\"boot_before\":\"100.\",\"agent_before\":\"110.\"}";
     /* intent on disk but no times recorded: it was never sent */
@@ -732,7 +732,7 @@ static void test_derive_fixes_and_undo(void **state)
 {
     (void)state;
     struct table t;
-    struct xview v;
+    struct xapi_records v;
     world(&t, &v);
     const char *ha = "{\"fix\":\"disable_ha\",\"obj\":\"P\",\"arg\":\"\"}";
     assert_int_equal(d(&v, SK_RESOLVE, NULL, ha, true), DERIVE_RESEND);
@@ -860,7 +860,7 @@ static void test_name_refs(void **state)
 {
     (void)state;
     struct table t;
-    struct xview v;
+    struct xapi_records v;
     world(&t, &v);
     xapi_struct_set_string(t_add(&t, "vm", "OpaqueRef:ab12-cd"), "name_label", "web-2");
     struct xapi_value *h = t_add(&t, "host", "OpaqueRef:77-ee");

@@ -786,9 +786,9 @@ static void test_cancel_failed_then_retry_cancel(void **state)
     json_decref(s);
     /* h1 had applied the update before h2's reboot: it stays (UPDATE_IS_APPLIED), its image
      * left the SR */
-    struct xview v;
-    exec_view_of(&v, w.t->clients[0]);
-    const struct xapi_value *u = xv_update_by_uuid(&v, U_REBOOT, NULL);
+    struct xapi_records v;
+    xapi_records_from_client(&v, w.t->clients[0]);
+    const struct xapi_value *u = exec_xv_update_by_uuid(&v, U_REBOOT, NULL);
     assert_non_null(u);
     assert_string_equal(xapi_struct_str(u, "vdi", ""), "OpaqueRef:NULL");
     world_free(&w);

@@ -114,7 +114,7 @@ static struct xapi_value *rec(const char *cls, const char *ref)
 
 /* Host H (live), two PBDs of it attached and one of another host detached; VMs A and B on H,
  * running, named. */
-static void pool_of_one(struct xview *v)
+static void pool_of_one(struct xapi_records *v)
 {
     db = xapi_value_new_struct();
     xapi_struct_set_string(rec("host", "H"), "metrics", "HM");
@@ -146,7 +146,7 @@ static struct xapi_value *field_rec(const char *cls, const char *ref)
 static void test_builtin(void **state)
 {
     (void)state;
-    struct xview v;
+    struct xapi_records v;
     char why[512];
     pool_of_one(&v);
     json_t *back = json_pack("[s, s, s]", "A", "B", "GONE");
