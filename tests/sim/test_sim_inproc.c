@@ -109,7 +109,7 @@ static bool type_compatible(const char *t, const struct xapi_value *v)
 static void test_records_match_spec(void **state)
 {
     (void)state;
-    const char *path = st_src("../docs/reference/xenapi-spec.json");
+    const char *path = st_src("../shared/reference/xenapi-spec.json");
     if (access(path, R_OK) != 0) {
         print_message("SKIP: %s is absent; the datamodel check needs it\n", path);
         skip();

@@ -4,7 +4,7 @@
 # (xapi-project/xen-api doc/data/xenapi.json): for every class the simulator serves, each field's name,
 # type, qualifier and default, and each message's name and parameter count.  Only facts (names,
 # types, defaults, counts) are taken; no descriptions.  Run:
-#   python3 src/sim/tools/gen_spec_tables.py ../docs/reference/xenapi-spec.json > src/sim/spec_tables.c
+#   python3 src/sim/tools/gen_spec_tables.py ../shared/reference/xenapi-spec.json > src/sim/spec_tables.c
 #   clang-format -i src/sim/spec_tables.c
 import json
 import sys
