@@ -34,55 +34,48 @@ static json_t *ev(const char *json)
     return j;
 }
 
+/* A progress event that becomes a webhook event: the event, its name, its once-only key. */
+struct classify_case {
+    const char *event, *name, *key;
+};
+
+static const struct classify_case classify_yes[] = {
+    {"{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\","
+     "\"state\":\"done\",\"time\":\"T\"}",
+     "rollout.done", "rollout.done:r1"},
+    {"{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\","
+     "\"state\":\"halted\",\"time\":\"T2\"}",
+     "rollout.halted", "rollout.halted:r1:T2"},
+    {"{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"enable\","
+     "\"state\":\"done\"}",
+     "host.done", "host.done:r1:h2"},
+    /* a health gate that failed, once per failure (keyed by its time) */
+    {"{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"health_gate\","
+     "\"state\":\"failed\",\"time\":\"T3\",\"message\":\"health_gate failed: out\"}",
+     "host.health_gate_failed", "host.health_gate_failed:r1:h2:T3"},
+    /* a pool waiting for its window, or paused in it (exec_window.c's messages) */
+    {"{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\","
+     "\"state\":\"running\",\"time\":\"T4\",\"message\":\"waiting_window: pool p is "
+     "outside its windows; the next window opens at X\"}",
+     "rollout.waiting_window", "rollout.waiting_window:r1:p:T4"},
+    {"{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\","
+     "\"state\":\"running\",\"time\":\"T5\",\"message\":\"paused_window: pool p ...\"}",
+     "rollout.paused_window", "rollout.paused_window:r1:p:T5"},
+};
+
 static void test_classify(void **state)
 {
     (void)state;
     char name[48], key[256];
     json_t *j;
 
-    j = ev("{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\","
-           "\"state\":\"done\",\"time\":\"T\"}");
-    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
-    assert_string_equal(name, "rollout.done");
-    assert_string_equal(key, "rollout.done:r1");
-    json_decref(j);
-
-    j = ev("{\"rollout\":\"r1\",\"pool\":null,\"host\":null,\"step\":\"rollout\","
-           "\"state\":\"halted\",\"time\":\"T2\"}");
-    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
-    assert_string_equal(name, "rollout.halted");
-    assert_string_equal(key, "rollout.halted:r1:T2");
-    json_decref(j);
-
-    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"enable\","
-           "\"state\":\"done\"}");
-    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
-    assert_string_equal(name, "host.done");
-    assert_string_equal(key, "host.done:r1:h2");
-    json_decref(j);
-
-    /* a health gate that failed, once per failure (keyed by its time) */
-    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":\"h2\",\"step\":\"health_gate\","
-           "\"state\":\"failed\",\"time\":\"T3\",\"message\":\"health_gate failed: out\"}");
-    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
-    assert_string_equal(name, "host.health_gate_failed");
-    assert_string_equal(key, "host.health_gate_failed:r1:h2:T3");
-    json_decref(j);
-
-    /* a pool waiting for its window, or paused in it (exec_window.c's messages) */
-    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\","
-           "\"state\":\"running\",\"time\":\"T4\",\"message\":\"waiting_window: pool p is "
-           "outside its windows; the next window opens at X\"}");
-    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
-    assert_string_equal(name, "rollout.waiting_window");
-    assert_string_equal(key, "rollout.waiting_window:r1:p:T4");
-    json_decref(j);
-    j = ev("{\"rollout\":\"r1\",\"pool\":\"p\",\"host\":null,\"step\":\"window\","
-           "\"state\":\"running\",\"time\":\"T5\",\"message\":\"paused_window: pool p ...\"}");
-    assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
-    assert_string_equal(name, "rollout.paused_window");
-    assert_string_equal(key, "rollout.paused_window:r1:p:T5");
-    json_decref(j);
+    for (size_t i = 0; i < sizeof classify_yes / sizeof classify_yes[0]; i++) {
+        j = ev(classify_yes[i].event);
+        assert_true(engine_webhook_classify(j, name, sizeof name, key, sizeof key));
+        assert_string_equal(name, classify_yes[i].name);
+        assert_string_equal(key, classify_yes[i].key);
+        json_decref(j);
+    }
 
     /* not reported: a running host, a pool phase, a rollout still running, no rollout, a
      * window that opens, a gate that passed */
