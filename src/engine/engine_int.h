@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine_int.h - the engine's internals shared by engine.c (thread, queue, pools, requests),
- * engine_fetch.c (catalog and update downloads, run on the caller's thread) and engine_views.c
- * (alerts, By Update / By Server, CSV, dismissals).
+ * engine_int.h - the engine's internals shared by its files: the engine object and a registered
+ * pool (engine.c, engine_pools.c), the request queue's table (engine_queue.c; the requests
+ * themselves are in engine_req.h), events, read-only readers, fetches on the caller's thread,
+ * repository pools, update files, plans' JSON and the views.
  */
 #ifndef PP_ENGINE_ENGINE_INT_H
 #define PP_ENGINE_ENGINE_INT_H
@@ -142,8 +143,9 @@ struct engine {
     int next_sub_id;
 };
 
-/* The request queue's handler table (engine.c): one row per request kind, in kind order.  A
- * handler runs on the engine thread and answers its request (at once or from a callback). */
+/* The request queue's handler table (engine_queue.c, kinds in engine_req.h): one row per request
+ * kind, in kind order.  A handler runs on the engine thread and answers its request (at once or
+ * from a callback). */
 struct eng_req;
 struct eng_req_kind {
     int kind;
@@ -265,7 +267,7 @@ int fetch_download(const char *url, const char *path, int64_t expected_size,
                    const struct fetch_auth *auth, char **new_token, char **new_session,
                    int64_t *token_expiry_ms, struct err *e);
 
-/* ---- engine_plan.c (pure) ---- */
+/* ---- engine_plan_json.c (pure) ---- */
 struct plan;
 /* The pool's plan in the REST shape (docs/rest-api.md), new reference. */
 json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
@@ -284,10 +286,10 @@ json_t *engine_plan_fleet_totals(json_t *pools);
  * pool is not connected; p->cdn_error then says why).
  */
 bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void *waiter);
-/* The pool's connection state changed (engine.c's on_state): a read waiting for the login
+/* The pool's connection state changed (engine_pools.c's on_state): a read waiting for the login
  * starts (or fails), and a registered pool's first connection starts its probe. */
 void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s);
-/* Defined in engine.c: a read a request waited on ended (engine thread). */
+/* Defined in engine_catalog.c: a read a request waited on ended (engine thread). */
 void engine_cdn_waiter_done(struct engine *eng, void *waiter);
 /* The pool is going away: detach (and cancel) its read, free its repository catalog. */
 void engine_cdn_pool_retire(struct eng_pool *p);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine_plan.c - a plan as the REST API shows it (docs/rest-api.md "Plan"): the planner's own
+ * engine_plan_json.c - a plan as the REST API shows it (docs/rest-api.md "Plan"): the planner's own
  * JSON (plan_to_json, refs and all) with names where people read them — prechecks with the host's
  * name and a resolution in words, hosts with their migrations as VM: from -> to by name, pool
  * totals — and the fleet-wide totals over every pool.  Pure: data in, JSON out.

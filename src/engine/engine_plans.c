@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_plans.c - plan and rollout requests on the engine thread: the request checked against
+ * the registered pools and the catalogs, each selected pool planned from its live inventory
+ * (plan_build; the REST shape is engine_plan_json.c's), rollouts started, retried and cancelled through
+ * the executor, an upgrade's manual host actions and host forget (host.destroy).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/jsonx.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/vec.h"
+#include "engine/engine_int.h"
+#include "engine/engine_req.h"
+#include <time.h>
+
+#include "base/clock.h"
+#include "engine/exec.h"
+#include "plan/plan.h"
+#include "xapi/client.h"
+
+#define LOG_MOD "engine"
+
+/* ------------------------------------------------------------------ plans */
+
+bool engine_pool_selected(const struct plan_req_copy *pr, const char *name)
+{
+    if (pr->n_pools == 0)
+        return true;
+    for (size_t i = 0; i < pr->n_pools; i++)
+        if (strcmp(pr->pools[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* The plan options pr asks for; o borrows pr's strings.  Pure. */
+void engine_plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts *o)
+{
+    plan_opts_init(o);
+    o->policy = pr->policy == ENGINE_POLICY_RETURN ? PLAN_POLICY_RETURN : PLAN_POLICY_MINIMAL;
+    o->max_parallel_hosts = pr->max_parallel;
+    o->manual_post_tasks = pr->manual_post_tasks;
+    if (!pr->automated && pr->n_updates > 0) {
+        o->mode = PLAN_MODE_SELECTED;
+        o->selected = (const char *const *)pr->updates;
+        o->n_selected = pr->n_updates;
+    } else {
+        o->mode = pr->stay_on_release ? PLAN_MODE_STAY : PLAN_MODE_AUTOMATED;
+    }
+    if (pr->upgrade_to) {
+        o->mode = PLAN_MODE_UPGRADE;
+        o->upgrade_to = pr->upgrade_to;
+        o->upgrade_url = pr->upgrade_url;
+        o->upgrade_manual = pr->upgrade_manual;
+        o->upgrade_shutdown = (const char *const *)pr->shutdown;
+        o->n_upgrade_shutdown = pr->n_shutdown;
+    }
+}
+
+/* The options for one pool: a XenServer 8 pool updates one host at a time, because xapi
+ * serializes host.apply_updates pool-wide (APPLY_UPDATES_IN_PROGRESS; xapi.md section 2), as
+ * XenCenter and xen-api's powershell/Updates.ps1 go host by host. */
+void engine_pool_plan_opts(const struct plan_opts *o, const struct eng_pool *p,
+                           struct plan_opts *out)
+{
+    *out = *o;
+    if (engine_pool_is_cdn(p))
+        out->max_parallel_hosts = 1;
+}
+
+/* The uuid of an update given by uuid or name-label, or NULL when the catalog lacks it. */
+const char *engine_resolve_update(const struct catalog *cat, const char *id)
+{
+    const struct cat_patch *p = cat ? catalog_find_patch(cat, id) : NULL;
+
+    for (size_t i = 0; !p && cat && i < cat->n_patches; i++)
+        if (str_eq(cat->patches[i].name_label, id))
+            p = &cat->patches[i];
+    return p ? p->uuid : NULL;
+}
+
+/* Check the request names only registered pools and known updates, and a catalog exists.
+ * Update names are replaced by their uuids. */
+int engine_plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct err *e)
+{
+    bool legacy = false;
+
+    for (size_t i = 0; i < pr->n_pools; i++) {
+        /* pools by registered name, name-label or uuid; from here on, the registered name */
+        struct eng_pool *p = engine_resolve_pool(eng, pr->pools[i], e);
+        if (!p)
+            return e ? e->code : PP_ENOTFOUND;
+        if (!str_eq(p->name, pr->pools[i])) {
+            free(pr->pools[i]);
+            pr->pools[i] = xstrdup(p->name);
+        }
+    }
+    /* the legacy catalog is needed unless every selected pool takes repository updates */
+    for (size_t i = 0; i < eng->n_pools; i++)
+        legacy = legacy || (engine_pool_selected(pr, eng->pools[i]->name) &&
+                            !engine_pool_is_cdn(eng->pools[i]));
+    if (!eng->catalog && legacy && !pr->upgrade_to) /* an upgrade needs no catalog */
+        return err_set(e, PP_ESTATE,
+                       "no update catalog yet: check for updates first (poolpatch updates check)");
+    if (eng->n_pools == 0)
+        return err_set(e, PP_ESTATE, "no pools registered: add one with poolpatch pool add");
+    if (pr->file && !pr->fc) {
+        /* an update file: exactly the update it holds (its own update.xml), nothing else */
+        if (pr->n_updates || pr->automated)
+            return err_set(e, PP_EINVAL, "file: cannot be combined with updates or automated");
+        if (engine_file_choose(eng, eng->catalog, pr->file, &pr->fc, e) != 0)
+            return e ? e->code : PP_EINVAL;
+        pr->updates = xcalloc(1, sizeof(*pr->updates));
+        pr->updates[0] = xstrdup(pr->fc->uuid);
+        pr->n_updates = 1;
+    }
+    for (size_t i = 0; i < pr->n_updates; i++) {
+        const char *uuid = engine_resolve_update(eng->catalog, pr->updates[i]);
+        /* a repository update id (XenServer 8 pools apply all their updates at once) */
+        for (size_t k = 0; !uuid && k < eng->n_pools; k++)
+            if (engine_pool_is_cdn(eng->pools[k]) && engine_pool_selected(pr, eng->pools[k]->name))
+                uuid = engine_resolve_update(eng->pools[k]->cdn, pr->updates[i]);
+        if (!uuid && engine_is_version_key(eng->catalog, pr->updates[i])) /* a new release row */
+            return err_set(e, PP_EINVAL,
+                           "'%s' is a new release, installed by a rolling pool upgrade: "
+                           "poolpatch upgrade POOL... --to %s --url INSTALL_MEDIA_URL (or "
+                           "--manual); REST POST /api/v1/upgrades",
+                           pr->updates[i], pr->updates[i]);
+        if (!uuid)
+            return err_set(e, PP_ENOTFOUND,
+                           "update '%s' is not in the catalog (give its uuid or name; "
+                           "'poolpatch updates' lists them)",
+                           pr->updates[i]);
+        if (strcmp(uuid, pr->updates[i]) != 0) {
+            free(pr->updates[i]);
+            pr->updates[i] = xstrdup(uuid);
+        }
+    }
+    return 0;
+}
+
+/* Plan one pool into pools (a JSON array).  With a host selection, a pool with none of the chosen
+ * hosts is left out (found[] records the names matched).  Engine thread. */
+static int plan_one_pool(struct engine *eng, struct eng_req *r, struct eng_pool *p,
+                         const struct plan_opts *o, bool *found, json_t *pools)
+{
+    struct inv_pool *inv = engine_pool_inventory(eng, p, &r->err);
+    struct plan *pl = NULL;
+    struct plan_opts po;
+    char **refs = NULL;
+    size_t n_refs = 0;
+    int rc = 0;
+
+    if (!inv)
+        return r->err.code;
+    if (r->pr.n_hosts) {
+        refs =
+            engine_hosts_pick(inv, (const char *const *)r->pr.hosts, r->pr.n_hosts, found, &n_refs);
+        if (!n_refs) {
+            inv_pool_free(inv);
+            return 0;
+        }
+    }
+    engine_pool_plan_opts(o, p, &po);
+    po.hosts = (const char *const *)refs;
+    po.n_hosts = n_refs;
+    if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &r->err) != 0) {
+        err_prefix(&r->err, "pool %s: ", p->name);
+        rc = r->err.code;
+    } else {
+        if (r->pr.fc)
+            engine_file_judge(r->pr.fc, p->name, engine_pool_is_cdn(p), pl);
+        json_array_append_new(pools,
+                              engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name));
+    }
+    plan_free(pl);
+    inv_pool_free(inv);
+    engine_hosts_free(refs, n_refs);
+    return rc;
+}
+
+/* R_PLAN (engine thread): every selected pool planned, with the fleet totals. */
+void engine_handle_plan(struct engine *eng, struct eng_req *r)
+{
+    json_t *pools = json_array();
+    struct plan_opts o;
+    bool *found = xcalloc(r->pr.n_hosts + 1, sizeof(bool));
+    int rc = engine_plan_req_check(eng, &r->pr, &r->err);
+
+    if (rc == 0)
+        engine_plan_opts_from_req(&r->pr, &o);
+    for (size_t i = 0; rc == 0 && i < eng->n_pools; i++) {
+        if (engine_pool_selected(&r->pr, eng->pools[i]->name))
+            rc = plan_one_pool(eng, r, eng->pools[i], &o, found, pools);
+    }
+    if (rc == 0)
+        rc = engine_hosts_check((const char *const *)r->pr.hosts, r->pr.n_hosts, found, &r->err);
+    free(found);
+    if (rc != 0) {
+        json_decref(pools);
+        engine_req_finish(eng, r, rc);
+        return;
+    }
+    if (r->pr.fc && engine_file_verdict(r->pr.fc, &r->err) != 0) {
+        json_decref(pools);
+        engine_req_finish(eng, r, r->err.code);
+        return;
+    }
+    {
+        char ts[32];
+        time_t t = (time_t)(clock_now_ms(eng->clock) / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        r->out = json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
+                           r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
+                           o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
+                           "max_parallel", r->pr.max_parallel, "created", ts, "totals",
+                           engine_plan_fleet_totals(pools), "pools", pools);
+        if (r->pr.fc)
+            json_object_set_new(r->out, "file",
+                                json_pack("{s:s,s:s,s:s}", "id", r->pr.file, "name", r->pr.fc->name,
+                                          "update", r->pr.fc->uuid));
+        json_object_set_new(r->out, "manual_post_tasks", json_boolean(r->pr.manual_post_tasks));
+        if (r->pr.n_hosts) {
+            json_t *hs = json_array();
+            for (size_t i = 0; i < r->pr.n_hosts; i++)
+                json_array_append_new(hs, json_string(r->pr.hosts[i]));
+            json_object_set_new(r->out, "hosts", hs);
+        }
+    }
+    engine_req_finish(eng, r, 0);
+}
+
+/* The pools of a rollout with their options; with a host selection each pool's chosen refs
+ * (refs[i], n_refs[i]) and pools with none left out.  Returns how many, or -1 with r->err.
+ * Engine thread. */
+static int rollout_pools(struct engine *eng, struct eng_req *r, const struct plan_opts *o,
+                         struct exec_pool_req *pools, struct plan_opts *po, char ***refs,
+                         size_t *n_refs)
+{
+    bool *found = xcalloc(r->pr.n_hosts + 1, sizeof(bool));
+    int n = 0;
+
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        if (!engine_pool_selected(&r->pr, eng->pools[i]->name))
+            continue;
+        engine_pool_plan_opts(o, eng->pools[i], &po[n]);
+        if (r->pr.n_hosts) {
+            struct inv_pool *inv = engine_pool_inventory(eng, eng->pools[i], &r->err);
+            if (!inv) {
+                free(found);
+                return -1;
+            }
+            refs[n] = engine_hosts_pick(inv, (const char *const *)r->pr.hosts, r->pr.n_hosts, found,
+                                        &n_refs[n]);
+            inv_pool_free(inv);
+            if (!n_refs[n])
+                continue;
+            po[n].hosts = (const char *const *)refs[n];
+            po[n].n_hosts = n_refs[n];
+        }
+        pools[n].pool = eng->pools[i]->name;
+        pools[n].opts = &po[n];
+        n++;
+    }
+    int rc = engine_hosts_check((const char *const *)r->pr.hosts, r->pr.n_hosts, found, &r->err);
+    free(found);
+    return rc ? -1 : n;
+}
+
+/* R_ROLLOUT_START (engine thread): the executor starts the rollout; r->str its id. */
+void engine_handle_rollout_start(struct engine *eng, struct eng_req *r)
+{
+    struct exec_pool_req *pools;
+    struct plan_opts o, *po;
+    struct exec_file *files;
+    struct exec_request xr = {0};
+    size_t np = eng->n_pools ? eng->n_pools : 1, nf = r->files.n;
+    char *id = NULL, ***refs;
+    size_t *n_refs;
+    int rc, n;
+
+    if (engine_plan_req_check(eng, &r->pr, &r->err) != 0) {
+        engine_req_finish(eng, r, r->err.code);
+        return;
+    }
+    engine_plan_opts_from_req(&r->pr, &o);
+    pools = xcalloc(np, sizeof(*pools));
+    po = xcalloc(np, sizeof(*po));
+    refs = xcalloc(np, sizeof(*refs));
+    n_refs = xcalloc(np, sizeof(*n_refs));
+    n = rollout_pools(eng, r, &o, pools, po, refs, n_refs);
+    files = xcalloc(nf ? nf : 1, sizeof(*files));
+    for (size_t i = 0; i < nf; i++) {
+        files[i].uuid = r->files.v[i].uuid;
+        files[i].path = r->files.v[i].path;
+    }
+    xr.pools = pools;
+    xr.n_pools = n > 0 ? (size_t)n : 0;
+    xr.files = files;
+    xr.n_files = nf;
+    rc = n < 0 ? r->err.code : exec_rollout_start(eng->exec, &xr, &id, &r->err);
+    for (size_t i = 0; i < np; i++)
+        engine_hosts_free(refs[i], n_refs[i]);
+    free(refs);
+    free(n_refs);
+    free(pools);
+    free(po);
+    free(files);
+    if (rc == 0)
+        r->str = id;
+    engine_req_finish(eng, r, rc);
+}
+
+/* R_RETRY (engine thread): retry a halted rollout. */
+void engine_handle_retry(struct engine *eng, struct eng_req *r)
+{
+    engine_req_finish(eng, r, exec_rollout_retry(eng->exec, r->name, &r->err));
+}
+
+/* R_CANCEL (engine thread): cancel a rollout. */
+void engine_handle_cancel(struct engine *eng, struct eng_req *r)
+{
+    engine_req_finish(eng, r, exec_rollout_cancel(eng->exec, r->name, &r->err));
+}
+
+/* R_UPGRADE_HOST (engine thread): an upgrade's manual host action. */
+void engine_handle_upgrade_host(struct engine *eng, struct eng_req *r)
+{
+    engine_req_finish(eng, r, exec_upgrade_host(eng->exec, r->name, r->ids[0], r->ids[1], &r->err));
+}
+
+struct forget_job {
+    struct engine *eng;
+    struct eng_req *r;
+    char *pool;
+};
+
+static void forget_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct forget_job *j = ctx;
+    (void)res;
+    struct err he = {0};
+    if (rc != 0 && e)
+        j->r->err = *e;
+    /* the pool may have left rolling-upgrade mode: HA deferred by an upgrade comes back */
+    if (rc == 0 && exec_upgrade_ha_after_forget(j->eng->exec, j->pool, &he) != 0)
+        log_warn(LOG_MOD, "pool %s: turning HA back on: %s", j->pool, he.msg);
+    engine_req_finish(j->eng, j->r, rc);
+    free(j->pool);
+    free(j);
+}
+
+/* host.destroy of a supporter named by name-label, uuid or ref (xapi refuses a live one). */
+void engine_handle_host_forget(struct engine *eng, struct eng_req *r)
+{
+    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
+    struct inv_pool *inv = p ? engine_pool_inventory(eng, p, &r->err) : NULL;
+    const struct inv_host *h = NULL;
+    for (size_t i = 0; inv && i < inv->n_hosts && !h; i++)
+        if (str_eq(inv->hosts[i].name_label, r->ids[0]) || str_eq(inv->hosts[i].uuid, r->ids[0]) ||
+            str_eq(inv->hosts[i].ref, r->ids[0]))
+            h = &inv->hosts[i];
+    int rc = !inv ? (r->err.code ? r->err.code : PP_ENOTFOUND)
+             : !h ? err_set(&r->err, PP_ENOTFOUND, "pool %s has no host %s", p->name, r->ids[0])
+             : str_eq(h->ref, inv->master_ref)
+                 ? err_set(&r->err, PP_ESTATE, "%s is the pool's master: it cannot be forgotten",
+                           r->ids[0])
+                 : 0;
+    if (rc == 0) {
+        struct forget_job *j = xcalloc(1, sizeof(*j));
+        j->eng = eng;
+        j->r = r;
+        j->pool = xstrdup(p->name);
+        struct xapi_value *params = xapi_value_new_array();
+        xapi_array_append_string(params, h->ref);
+        log_info(LOG_MOD, "pool %s: forgetting host %s (host.destroy)", p->name, r->ids[0]);
+        rc =
+            xapi_call_async(p->client, "host.destroy", params, NULL, forget_done, j, NULL, &r->err);
+        if (rc != 0) {
+            free(j->pool);
+            free(j);
+        }
+    }
+    inv_pool_free(inv);
+    if (rc != 0)
+        engine_req_finish(eng, r, rc);
+}
+
+/* ------------------------------------------------------------------ public requests */
+
+void engine_copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req *r)
+{
+    c->pools = engine_strv_dup(r->pools, r->n_pools);
+    c->n_pools = r->n_pools;
+    c->automated = r->automated;
+    c->updates = engine_strv_dup(r->updates, r->n_updates);
+    c->n_updates = r->n_updates;
+    c->file = xstrdup(r->file);
+    c->policy = r->policy;
+    c->stay_on_release = r->stay_on_release;
+    c->max_parallel = r->max_parallel;
+    c->upgrade_to = xstrdup(r->upgrade_to);
+    c->upgrade_url = xstrdup(r->upgrade_url);
+    c->upgrade_manual = r->upgrade_manual;
+    c->shutdown = engine_strv_dup(r->shutdown, r->n_shutdown);
+    c->n_shutdown = r->n_shutdown;
+    c->hosts = engine_strv_dup(r->hosts, r->n_hosts);
+    c->n_hosts = r->n_hosts;
+    c->manual_post_tasks = r->manual_post_tasks;
+}
+
+/* Plan (see engine.h).  *out new reference.  Any thread but the engine's. */
+int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
+{
+    struct eng_req *r = engine_req_new(R_PLAN);
+    engine_copy_plan_req(&r->pr, req);
+    return engine_req_run(eng, r, out, e);
+}
+
+static int id_request(struct engine *eng, enum req_kind k, const char *id, json_t **out,
+                      struct err *e)
+{
+    struct eng_req *r = engine_req_new(k);
+    r->name = xstrdup(id ? id : "");
+    return engine_req_run(eng, r, out, e);
+}
+
+/* Retry a rollout (see engine.h).  Any thread but the engine's. */
+int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)
+{
+    return id_request(eng, R_RETRY, id, NULL, e);
+}
+
+/* Cancel a rollout (see engine.h).  Any thread but the engine's. */
+int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
+{
+    return id_request(eng, R_CANCEL, id, NULL, e);
+}
+
+/* Two-string requests: name and (a, b). */
+static int pair_request(struct engine *eng, enum req_kind k, const char *name, const char *a,
+                        const char *b, struct err *e)
+{
+    const char *v[2] = {a ? a : "", b ? b : ""};
+    struct eng_req *r = engine_req_new(k);
+    r->name = xstrdup(name ? name : "");
+    r->ids = engine_strv_dup(v, 2);
+    r->n_ids = 2;
+    return engine_req_run(eng, r, NULL, e);
+}
+
+/* An upgrade's manual host action (see engine.h).  Any thread but the engine's. */
+int engine_upgrade_host(struct engine *eng, const char *id, const char *host, const char *action,
+                        struct err *e)
+{
+    return pair_request(eng, R_UPGRADE_HOST, id, host, action, e);
+}
+
+/* Forget a host left out of an upgrade (see engine.h).  Any thread but the engine's. */
+int engine_host_forget(struct engine *eng, const char *pool, const char *host, struct err *e)
+{
+    return pair_request(eng, R_HOST_FORGET, pool, host, NULL, e);
+}
