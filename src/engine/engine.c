@@ -295,12 +295,13 @@ void engine_free(struct engine *eng)
 /* R_SET_DEFAULT_POLICY: stored, then in force (engine thread). */
 void engine_handle_set_default_policy(struct engine *eng, struct eng_req *r)
 {
+    struct req_default_policy *a = ENG_REQ_AS(struct req_default_policy, r);
     int rc = store_setting_set(eng->store, ENGINE_KEY_DEFAULT_POLICY,
-                               r->seconds == ENGINE_POLICY_MINIMAL ? "minimal" : "return", &r->err);
+                               a->policy == ENGINE_POLICY_MINIMAL ? "minimal" : "return", &r->err);
     if (rc == 0) {
-        eng->default_policy = r->seconds;
+        eng->default_policy = a->policy;
         log_info(LOG_MOD, "default policy: %s",
-                 r->seconds == ENGINE_POLICY_MINIMAL ? "minimal" : "return");
+                 a->policy == ENGINE_POLICY_MINIMAL ? "minimal" : "return");
     }
     engine_req_finish(eng, r, rc);
 }
@@ -310,9 +311,9 @@ int engine_set_default_policy(struct engine *eng, enum engine_policy policy, str
 {
     if (policy != ENGINE_POLICY_RETURN && policy != ENGINE_POLICY_MINIMAL)
         return err_set(e, PP_EINVAL, "default_policy: not minimal or return");
-    struct eng_req *r = engine_req_new(R_SET_DEFAULT_POLICY);
-    r->seconds = (int)policy;
-    return engine_req_run(eng, r, NULL, e);
+    struct req_default_policy *r = ENG_REQ_NEW(struct req_default_policy, R_SET_DEFAULT_POLICY);
+    r->policy = policy;
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* The default policy in force (see engine.h). */

@@ -103,23 +103,24 @@ static json_t *catalog_summary(struct engine *eng)
 /* R_CATALOG_PUT: parse what the caller fetched; only a good catalog replaces the last one. */
 void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
 {
+    struct req_catalog_put *a = ENG_REQ_AS(struct req_catalog_put, r);
     struct catalog *cat = NULL;
 
-    if (r->fetch_rc != 0) {
+    if (a->fetch_rc != 0) {
         str_lcpy(eng->check_error, r->err.msg, sizeof(eng->check_error));
-        engine_req_finish(eng, r, r->fetch_rc);
+        engine_req_finish(eng, r, a->fetch_rc);
         return;
     }
-    if (r->not_modified) {
+    if (a->not_modified) {
         if (store_catalog_touch(eng->store, CATALOG_SOURCE, &r->err) != 0) {
             engine_req_finish(eng, r, r->err.code);
             return;
         }
     } else {
-        cat = r->cat; /* parsed by the caller (engine_updates_check) */
-        r->cat = NULL;
-        if (store_catalog_put(eng->store, CATALOG_SOURCE, r->fetched.body, r->fetched.body_len,
-                              r->fetched.etag, r->fetched.last_modified, &r->err) != 0) {
+        cat = a->cat; /* parsed by the caller (engine_updates_check) */
+        a->cat = NULL;
+        if (store_catalog_put(eng->store, CATALOG_SOURCE, a->fetched.body, a->fetched.body_len,
+                              a->fetched.etag, a->fetched.last_modified, &r->err) != 0) {
             catalog_free(cat);
             engine_req_finish(eng, r, r->err.code);
             return;
@@ -139,7 +140,7 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
         json_object_set_new(r->out, "checked_at", json_string(ts));
-        json_object_set_new(r->out, "catalog_changed", json_boolean(!r->not_modified));
+        json_object_set_new(r->out, "catalog_changed", json_boolean(!a->not_modified));
         if (engine_views_json(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) == 0)
             json_object_set_new(
                 r->out, "updates",
@@ -166,7 +167,8 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
 /* Check for updates now (see engine.h): the fetch runs on the calling thread. */
 int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
 {
-    struct eng_req *r = engine_req_new(R_CATALOG_META);
+    struct eng_req *r = engine_req_new(R_CATALOG_META, sizeof(struct eng_req));
+    struct req_catalog_put *put;
     json_t *meta = NULL;
     struct fetch_result fr = {0};
     int rc;
@@ -177,7 +179,8 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
         /* XenServer 8 pools first: pool.sync_updates + GET /updates on every connected pool
          * (engine_cdn.c); a failure there is reported per pool, not for the whole check */
         struct err ce = {0};
-        if (engine_req_run(eng, engine_req_new(R_CDN_SYNC), NULL, &ce) != 0)
+        if (engine_req_run(eng, engine_req_new(R_CDN_SYNC, sizeof(struct req_cdn_sync)), NULL,
+                           &ce) != 0)
             log_warn(LOG_MOD, "reading repository updates: %s", ce.msg);
     }
     rc = engine_req_run(eng, r, &meta, e);
@@ -190,29 +193,29 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
         struct err fe = {0};
         err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
         json_decref(meta);
-        r = engine_req_new(R_CATALOG_PUT); /* record the failure for the views */
-        r->fetch_rc = rc;
+        put = ENG_REQ_NEW(struct req_catalog_put, R_CATALOG_PUT); /* the failure, for views */
+        put->fetch_rc = rc;
         if (e)
-            r->err = *e;
+            put->h.err = *e;
         else
-            err_set(&r->err, rc, "checking for updates failed");
-        engine_req_run(eng, r, NULL, &fe);
+            err_set(&put->h.err, rc, "checking for updates failed");
+        engine_req_run(eng, &put->h, NULL, &fe);
         return rc;
     }
-    r = engine_req_new(R_CATALOG_PUT);
-    r->fetched = fr;
-    r->not_modified = fr.status == 304;
-    if (!r->not_modified) {
+    put = ENG_REQ_NEW(struct req_catalog_put, R_CATALOG_PUT);
+    put->fetched = fr;
+    put->not_modified = fr.status == 304;
+    if (!put->not_modified) {
         /* parsed here, on the caller's thread (up to 64 MiB of XML): the engine thread only
          * stores it and swaps it in */
-        int prc = catalog_parse_xml(fr.body, fr.body_len, NULL, &r->cat, &r->err);
+        int prc = catalog_parse_xml(fr.body, fr.body_len, NULL, &put->cat, &put->h.err);
         if (prc != 0) {
-            err_prefix(&r->err,
+            err_prefix(&put->h.err,
                        "the update catalog was not accepted (the last good one is kept): ");
-            r->fetch_rc = prc;
+            put->fetch_rc = prc;
         }
     }
-    rc = engine_req_run(eng, r, out, e);
+    rc = engine_req_run(eng, &put->h, out, e);
     if (rc != 0) /* a catalog that does not parse: say where it came from, as fetch errors do */
         err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
     else
@@ -227,10 +230,11 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
  * ended (r->pending counts them). */
 void engine_handle_cdn_sync(struct engine *eng, struct eng_req *r)
 {
-    r->pending = 1;
+    struct req_cdn_sync *a = ENG_REQ_AS(struct req_cdn_sync, r);
+    a->pending = 1;
     for (size_t i = 0; i < eng->n_pools; i++)
         if (engine_cdn_refresh(eng, eng->pools[i], true, r))
-            r->pending++;
+            a->pending++;
     engine_cdn_waiter_done(eng, r);
 }
 
@@ -238,8 +242,9 @@ void engine_handle_cdn_sync(struct engine *eng, struct eng_req *r)
 void engine_cdn_waiter_done(struct engine *eng, void *waiter)
 {
     struct eng_req *r = waiter;
+    struct req_cdn_sync *a = ENG_REQ_AS(struct req_cdn_sync, r);
 
-    if (--r->pending == 0)
+    if (--a->pending == 0)
         engine_req_finish(eng, r, 0);
 }
 
@@ -284,17 +289,18 @@ void *engine_checker_main(void *arg)
 /* R_SET_CHECK_INTERVAL: stored, then the checker is told (engine thread). */
 void engine_handle_set_check_interval(struct engine *eng, struct eng_req *r)
 {
-    int rc = store_setting_set_bool(eng->store, STORE_KEY_AUTO_CHECK, r->seconds > 0, &r->err);
-    if (rc == 0 && r->seconds > 0)
-        rc = store_setting_set_int(eng->store, STORE_KEY_CHECK_INTERVAL, r->seconds, &r->err);
+    struct req_check_interval *a = ENG_REQ_AS(struct req_check_interval, r);
+    int rc = store_setting_set_bool(eng->store, STORE_KEY_AUTO_CHECK, a->seconds > 0, &r->err);
+    if (rc == 0 && a->seconds > 0)
+        rc = store_setting_set_int(eng->store, STORE_KEY_CHECK_INTERVAL, a->seconds, &r->err);
     if (rc == 0) {
         pthread_mutex_lock(&eng->qlock);
-        eng->check_interval_s = r->seconds;
+        eng->check_interval_s = a->seconds;
         eng->check_gen++;
         pthread_cond_broadcast(&eng->checker_wake);
         pthread_mutex_unlock(&eng->qlock);
-        log_info(LOG_MOD, "automatic update checks: %s%d s", r->seconds > 0 ? "every " : "off, ",
-                 r->seconds);
+        log_info(LOG_MOD, "automatic update checks: %s%d s", a->seconds > 0 ? "every " : "off, ",
+                 a->seconds);
     }
     engine_req_finish(eng, r, rc);
 }
@@ -306,9 +312,9 @@ int engine_set_check_interval(struct engine *eng, int seconds, struct err *e)
         return err_set(e, PP_EINVAL,
                        "check_interval_s: %d is out of range (0 = off, or 1 to %d seconds)",
                        seconds, ENGINE_CHECK_INTERVAL_MAX_S);
-    struct eng_req *r = engine_req_new(R_SET_CHECK_INTERVAL);
+    struct req_check_interval *r = ENG_REQ_NEW(struct req_check_interval, R_SET_CHECK_INTERVAL);
     r->seconds = seconds;
-    return engine_req_run(eng, r, NULL, e);
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* The interval in force (see engine.h). */

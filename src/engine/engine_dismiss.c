@@ -23,20 +23,22 @@
 /* R_VIEW (engine thread): the By Update / By Server view. */
 void engine_handle_view(struct engine *eng, struct eng_req *r)
 {
-    int rc = engine_views_json(eng, r->view, r->sort, &r->out, &r->err);
+    struct req_view *a = ENG_REQ_AS(struct req_view, r);
+    int rc = engine_views_json(eng, a->view, a->sort, &r->out, &r->err);
     engine_req_finish(eng, r, rc);
 }
 
 /* R_CSV (engine thread): a view as CSV. */
 void engine_handle_csv(struct engine *eng, struct eng_req *r)
 {
-    int rc = engine_views_csv(eng, r->view, &r->str, &r->err);
+    struct req_view *a = ENG_REQ_AS(struct req_view, r);
+    int rc = engine_views_csv(eng, a->view, &a->csv, &r->err);
     engine_req_finish(eng, r, rc);
 }
 
 /* One pool's other_config update: remove key, then add it with value (NULL: remove only). */
 struct oc_job {
-    struct eng_req *req;
+    struct eng_req *req; /* a struct req_dismiss */
     struct engine *eng;
     struct eng_pool *pool;
     char *pool_ref;
@@ -55,6 +57,7 @@ static void oc_job_free(struct oc_job *j)
 static void oc_job_end(struct oc_job *j, int rc, const struct err *e)
 {
     struct eng_req *r = j->req;
+    struct req_dismiss *a = ENG_REQ_AS(struct req_dismiss, r);
 
     if (rc != 0 && r->rc == 0) {
         r->rc = rc;
@@ -68,7 +71,7 @@ static void oc_job_end(struct oc_job *j, int rc, const struct err *e)
         else
             err_prefix(&r->err, "pool %s: ", j->pool->name);
     }
-    if (--r->pending == 0)
+    if (--a->pending == 0)
         engine_req_finish(j->eng, r, r->rc);
     oc_job_free(j);
 }
@@ -146,6 +149,7 @@ static void oc_removed(void *ctx, int rc, const struct xapi_value *res, const st
 static void oc_job_start(struct engine *eng, struct eng_req *r, struct eng_pool *p,
                          const char *pool_ref, const char *key, const char *value)
 {
+    struct req_dismiss *a = ENG_REQ_AS(struct req_dismiss, r);
     struct oc_job *j = xcalloc(1, sizeof(*j));
     struct xapi_value *params = xapi_value_new_array();
     struct err e = {0};
@@ -156,12 +160,12 @@ static void oc_job_start(struct engine *eng, struct eng_req *r, struct eng_pool 
     j->pool_ref = xstrdup(pool_ref);
     j->key = xstrdup(key);
     j->value = xstrdup(value);
-    r->pending++;
+    a->pending++;
     xapi_array_append_string(params, pool_ref);
     xapi_array_append_string(params, key);
     if (xapi_call_async(p->client, "pool.remove_from_other_config", params, NULL, oc_removed, j,
                         NULL, &e) != 0) {
-        r->pending--;
+        a->pending--;
         if (r->rc == 0) {
             r->rc = e.code ? e.code : PP_ETRANSPORT;
             r->err = e;
@@ -182,12 +186,13 @@ bool engine_is_version_key(const struct catalog *cat, const char *key)
 /* R_DISMISS (engine thread): the keys added to each connected pool's other_config. */
 void engine_handle_dismiss(struct engine *eng, struct eng_req *r)
 {
-    char **keys = r->ids;
-    size_t n_keys = r->n_ids;
+    struct req_dismiss *a = ENG_REQ_AS(struct req_dismiss, r);
+    char **keys = a->ids;
+    size_t n_keys = a->n_ids;
     char **all_keys = NULL;
     size_t n_all = 0;
 
-    if (r->all) {
+    if (a->all) {
         json_t *view = NULL;
         size_t i;
         json_t *row;
@@ -209,14 +214,14 @@ void engine_handle_dismiss(struct engine *eng, struct eng_req *r)
     } else {
         /* uuids or name-labels of patches, or version values (new release rows); anything else
          * would be stored in other_config for nothing while the user is told it was dismissed */
-        for (size_t i = 0; i < r->n_ids; i++) {
-            const char *k = engine_is_version_key(eng->catalog, r->ids[i])
-                                ? r->ids[i]
-                                : engine_resolve_update(eng->catalog, r->ids[i]);
+        for (size_t i = 0; i < a->n_ids; i++) {
+            const char *k = engine_is_version_key(eng->catalog, a->ids[i])
+                                ? a->ids[i]
+                                : engine_resolve_update(eng->catalog, a->ids[i]);
             /* a XenServer 8 pool's repository update (its id, or its title) */
             for (size_t p = 0; !k && p < eng->n_pools; p++)
                 if (engine_pool_is_cdn(eng->pools[p]))
-                    k = engine_resolve_update(eng->pools[p]->cdn, r->ids[i]);
+                    k = engine_resolve_update(eng->pools[p]->cdn, a->ids[i]);
             if (!k) {
                 engine_strv_free(all_keys, n_all);
                 engine_req_finish(
@@ -224,7 +229,7 @@ void engine_handle_dismiss(struct engine *eng, struct eng_req *r)
                     err_set(&r->err, PP_ENOTFOUND,
                             "no update '%s' in the catalog (ids are in 'poolpatch updates "
                             "--json')%s",
-                            r->ids[i], eng->catalog ? "" : "; check for updates first"));
+                            a->ids[i], eng->catalog ? "" : "; check for updates first"));
                 return;
             }
             all_keys = vec_grow_implied(all_keys, n_all, sizeof(char *));
@@ -260,13 +265,14 @@ void engine_handle_dismiss(struct engine *eng, struct eng_req *r)
         inv_pool_free(inv);
     }
     engine_strv_free(all_keys, n_all);
-    if (r->pending == 0)
+    if (a->pending == 0)
         engine_req_finish(eng, r, r->rc);
 }
 
 /* R_RESTORE (engine thread): the dismissal keys removed from each connected pool. */
 void engine_handle_restore(struct engine *eng, struct eng_req *r)
 {
+    struct req_dismiss *a = ENG_REQ_AS(struct req_dismiss, r);
     r->rc = 0;
     for (size_t i = 0; i < eng->n_pools; i++) {
         struct eng_pool *p = eng->pools[i];
@@ -281,7 +287,7 @@ void engine_handle_restore(struct engine *eng, struct eng_req *r)
             oc_job_start(eng, r, p, inv->ref, ALERTS_LAST_SEEN_VERSION_KEY, NULL);
         inv_pool_free(inv);
     }
-    if (r->pending == 0)
+    if (a->pending == 0)
         engine_req_finish(eng, r, r->rc);
 }
 
@@ -289,26 +295,26 @@ void engine_handle_restore(struct engine *eng, struct eng_req *r)
 int engine_updates_view(struct engine *eng, enum engine_view view, enum engine_sort sort,
                         json_t **out, struct err *e)
 {
-    struct eng_req *r = engine_req_new(R_VIEW);
+    struct req_view *r = ENG_REQ_NEW(struct req_view, R_VIEW);
     r->view = view;
     r->sort = sort;
-    return engine_req_run(eng, r, out, e);
+    return engine_req_run(eng, &r->h, out, e);
 }
 
 /* A view as CSV (see engine.h).  *csv heap.  Any thread but the engine's. */
 int engine_updates_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e)
 {
-    struct eng_req *r = engine_req_new(R_CSV);
+    struct req_view *r = ENG_REQ_NEW(struct req_view, R_CSV);
     int rc;
 
     r->view = view;
     *csv = NULL;
-    rc = engine_req_submit(eng, r, e);
+    rc = engine_req_submit(eng, &r->h, e);
     if (rc == 0) {
-        *csv = r->str;
-        r->str = NULL;
+        *csv = r->csv;
+        r->csv = NULL;
     }
-    engine_req_unref(eng, r);
+    engine_req_unref(eng, &r->h);
     return rc;
 }
 
@@ -316,22 +322,22 @@ int engine_updates_csv(struct engine *eng, enum engine_view view, char **csv, st
 int engine_updates_dismiss(struct engine *eng, const char *const *ids, size_t n, bool all,
                            struct err *e)
 {
-    struct eng_req *r;
+    struct req_dismiss *r;
 
     if (!all && n == 0)
         return err_set(e, PP_EINVAL, "dismiss: name at least one update, or all");
-    r = engine_req_new(R_DISMISS);
+    r = ENG_REQ_NEW(struct req_dismiss, R_DISMISS);
     r->ids = engine_strv_dup(ids, n);
     r->n_ids = n;
     r->all = all;
-    return engine_req_run(eng, r, NULL, e);
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* Restore dismissed updates, then re-check (see engine.h).  Any thread but the engine's. */
 int engine_updates_restore(struct engine *eng, struct err *e)
 {
     json_t *out = NULL;
-    int rc = engine_req_run(eng, engine_req_new(R_RESTORE), NULL, e);
+    int rc = engine_req_run(eng, engine_req_new(R_RESTORE, sizeof(struct req_dismiss)), NULL, e);
 
     if (rc != 0)
         return rc;

@@ -85,6 +85,7 @@ static json_t *auth_json(struct engine *eng)
 /* R_DOWNLOAD_NEEDED: like R_FILES_NEEDED for the updates named in r->ids. */
 void engine_handle_download_needed(struct engine *eng, struct eng_req *r)
 {
+    struct req_download_needed *a = ENG_REQ_AS(struct req_download_needed, r);
     json_t *files = json_array(), *missing = json_array();
 
     if (!eng->catalog) {
@@ -96,14 +97,14 @@ void engine_handle_download_needed(struct engine *eng, struct eng_req *r)
                                   "(poolpatch updates check)"));
         return;
     }
-    for (size_t i = 0; i < r->n_ids; i++) {
-        const char *uuid = engine_resolve_update(eng->catalog, r->ids[i]);
+    for (size_t i = 0; i < a->n_ids; i++) {
+        const char *uuid = engine_resolve_update(eng->catalog, a->ids[i]);
         if (!uuid) {
             json_decref(files);
             json_decref(missing);
             engine_req_finish(
                 eng, r,
-                err_set(&r->err, PP_ENOTFOUND, "update '%s' is not in the catalog", r->ids[i]));
+                err_set(&r->err, PP_ENOTFOUND, "update '%s' is not in the catalog", a->ids[i]));
             return;
         }
         need_file(eng, uuid, NULL, files, missing);
@@ -118,26 +119,27 @@ void engine_handle_download_needed(struct engine *eng, struct eng_req *r)
  */
 void engine_handle_files_needed(struct engine *eng, struct eng_req *r)
 {
+    struct req_plan *a = ENG_REQ_AS(struct req_plan, r);
     json_t *files = json_array(), *missing = json_array();
     struct plan_opts o;
 
-    if (engine_plan_req_check(eng, &r->pr, &r->err) != 0) {
+    if (engine_plan_req_check(eng, &a->pr, &r->err) != 0) {
         json_decref(files);
         json_decref(missing);
         engine_req_finish(eng, r, r->err.code);
         return;
     }
-    engine_plan_opts_from_req(&r->pr, &o);
+    engine_plan_opts_from_req(&a->pr, &o);
     for (size_t i = 0; i < eng->n_pools; i++) {
         struct eng_pool *p = eng->pools[i];
         struct inv_pool *inv;
         struct plan *pl = NULL;
 
-        if (!engine_pool_selected(&r->pr, p->name))
+        if (!engine_pool_selected(&a->pr, p->name))
             continue;
         if (engine_pool_is_cdn(p)) {
-            if (r->pr.fc)
-                engine_file_judge(r->pr.fc, p->name, true, NULL);
+            if (a->pr.fc)
+                engine_file_judge(a->pr.fc, p->name, true, NULL);
             continue; /* repository updates: xapi downloads them, nothing to upload */
         }
         inv = engine_pool_inventory(eng, p, &r->err);
@@ -148,16 +150,16 @@ void engine_handle_files_needed(struct engine *eng, struct eng_req *r)
             engine_req_finish(eng, r, r->err.code ? r->err.code : PP_ESTATE);
             return;
         }
-        if (r->pr.fc)
-            engine_file_judge(r->pr.fc, p->name, false, pl);
+        if (a->pr.fc)
+            engine_file_judge(a->pr.fc, p->name, false, pl);
         for (size_t k = 0; k < pl->n_uploads; k++)
             need_file(eng, pl->uploads[k],
-                      r->pr.fc && str_eq(pl->uploads[k], r->pr.fc->uuid) ? r->pr.fc->path : NULL,
+                      a->pr.fc && str_eq(pl->uploads[k], a->pr.fc->uuid) ? a->pr.fc->path : NULL,
                       files, missing);
         plan_free(pl);
         inv_pool_free(inv);
     }
-    if (r->pr.fc && engine_file_verdict(r->pr.fc, &r->err) != 0) {
+    if (a->pr.fc && engine_file_verdict(a->pr.fc, &r->err) != 0) {
         json_decref(files);
         json_decref(missing);
         engine_req_finish(eng, r, r->err.code);
@@ -172,8 +174,9 @@ void engine_handle_files_needed(struct engine *eng, struct eng_req *r)
 /* R_DOWNLOAD_DONE: record finished downloads (and a new token) in the store. */
 void engine_handle_download_done(struct engine *eng, struct eng_req *r)
 {
-    for (size_t i = 0; i < r->files.n; i++) {
-        const struct eng_file_ref *f = &r->files.v[i];
+    struct req_download_done *a = ENG_REQ_AS(struct req_download_done, r);
+    for (size_t i = 0; i < a->files.n; i++) {
+        const struct eng_file_ref *f = &a->files.v[i];
         struct store_download_spec d = {.update_uuid = f->uuid,
                                         .url = f->url,
                                         .path = f->path,
@@ -184,10 +187,10 @@ void engine_handle_download_done(struct engine *eng, struct eng_req *r)
             return;
         }
     }
-    if (r->token.token) {
+    if (a->token.token) {
         struct err e = {0};
-        if (store_token_set(eng->store, r->token.token,
-                            r->token.session_id ? r->token.session_id : "", r->token.expires_ms,
+        if (store_token_set(eng->store, a->token.token,
+                            a->token.session_id ? a->token.session_id : "", a->token.expires_ms,
                             &e) != 0)
             log_warn(LOG_MOD, "caching the file service token: %s", e.msg);
     }
@@ -200,12 +203,12 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
 static int ensure_files(struct engine *eng, const struct engine_plan_req *req, json_t **files,
                         struct err *e)
 {
-    struct eng_req *r = engine_req_new(R_FILES_NEEDED);
+    struct req_plan *r = ENG_REQ_NEW(struct req_plan, R_FILES_NEEDED);
     json_t *need = NULL;
     int rc;
 
     engine_copy_plan_req(&r->pr, req);
-    rc = engine_req_run(eng, r, &need, e);
+    rc = engine_req_run(eng, &r->h, &need, e);
     if (rc != 0)
         return rc;
     rc = download_missing(eng, need, files, e);
@@ -259,12 +262,12 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
                                         (json_int_t)jsonx_int(it, "size", 0), "cached", false));
     }
     if (json_array_size(done) > 0 || tok) {
-        struct eng_req *d = engine_req_new(R_DOWNLOAD_DONE);
+        struct req_download_done *d = ENG_REQ_NEW(struct req_download_done, R_DOWNLOAD_DONE);
         struct err e2 = {0};
         json_array_foreach(done, i, it) engine_files_push(&d->files, it);
         d->token = (struct eng_token){
             .token = xstrdup(tok), .session_id = xstrdup(sess), .expires_ms = expiry};
-        if (engine_req_run(eng, d, NULL, &e2) != 0)
+        if (engine_req_run(eng, &d->h, NULL, &e2) != 0)
             log_warn(LOG_MOD, "recording downloads: %s", e2.msg);
     }
     free(tok);
@@ -281,7 +284,7 @@ static int download_missing(struct engine *eng, json_t *need, json_t **files, st
 int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
                          struct err *e)
 {
-    struct eng_req *r;
+    struct req_rollout_start *r;
     json_t *files = NULL, *it;
     size_t i;
     int rc;
@@ -290,31 +293,31 @@ int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, 
     rc = ensure_files(eng, req, &files, e);
     if (rc != 0)
         return rc;
-    r = engine_req_new(R_ROLLOUT_START);
+    r = ENG_REQ_NEW(struct req_rollout_start, R_ROLLOUT_START);
     engine_copy_plan_req(&r->pr, req);
     json_array_foreach(files, i, it) engine_files_push(&r->files, it); /* typed here, not there */
     json_decref(files);
-    rc = engine_req_submit(eng, r, e);
+    rc = engine_req_submit(eng, &r->h, e);
     if (rc == 0) {
-        *id = r->str;
-        r->str = NULL;
+        *id = r->id;
+        r->id = NULL;
     }
-    engine_req_unref(eng, r);
+    engine_req_unref(eng, &r->h);
     return rc;
 }
 
 /* R_CLIENT_ID is handled inline: parsing happens here, storing on the engine thread. */
 void engine_handle_client_id(struct engine *eng, struct eng_req *r)
 {
-    engine_req_finish(eng, r,
-                      store_client_id_set(eng->store, r->pool.username, r->pool.password, &r->err));
+    struct req_client_id *a = ENG_REQ_AS(struct req_client_id, r);
+    engine_req_finish(eng, r, store_client_id_set(eng->store, a->username, a->apikey, &r->err));
 }
 
 /* Import the client ID file (see engine.h): parsed here, stored on the engine thread. */
 int engine_client_id_import(struct engine *eng, const char *json_text, size_t len, struct err *e)
 {
     json_t *j = NULL;
-    struct eng_req *r;
+    struct req_client_id *r;
     const char *user, *key;
     int rc = jsonx_load(json_text, len, 64 * 1024, 4, "client ID file", &j, e);
 
@@ -332,18 +335,18 @@ int engine_client_id_import(struct engine *eng, const char *json_text, size_t le
                        "account)",
                        field);
     }
-    r = engine_req_new(R_CLIENT_ID);
-    r->pool.username = xstrdup(user);
-    r->pool.password = xstrdup(key);
+    r = ENG_REQ_NEW(struct req_client_id, R_CLIENT_ID);
+    r->username = xstrdup(user);
+    r->apikey = xstrdup(key);
     json_decref(j);
-    return engine_req_run(eng, r, NULL, e);
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* Download update files into the cache (see engine.h).  Downloads run on the caller's thread. */
 int engine_updates_download(struct engine *eng, const char *const *ids, size_t n, json_t **out,
                             struct err *e)
 {
-    struct eng_req *r;
+    struct req_download_needed *r;
     json_t *need = NULL, *files = NULL;
     int rc;
 
@@ -351,10 +354,10 @@ int engine_updates_download(struct engine *eng, const char *const *ids, size_t n
         *out = NULL;
     if (n == 0)
         return err_set(e, PP_EINVAL, "download: name at least one update");
-    r = engine_req_new(R_DOWNLOAD_NEEDED);
+    r = ENG_REQ_NEW(struct req_download_needed, R_DOWNLOAD_NEEDED);
     r->ids = engine_strv_dup(ids, n);
     r->n_ids = n;
-    rc = engine_req_run(eng, r, &need, e);
+    rc = engine_req_run(eng, &r->h, &need, e);
     if (rc != 0)
         return rc;
     rc = download_missing(eng, need, &files, e);

@@ -151,6 +151,7 @@ struct eng_req_kind {
     int kind;
     const char *name;
     void (*handle)(struct engine *eng, struct eng_req *r);
+    void (*cleanup)(struct eng_req *r); /* frees the kind's own fields (NULL: none) */
 };
 extern const struct eng_req_kind engine_req_kinds[];
 extern const size_t engine_n_req_kinds;

@@ -2,8 +2,8 @@
 /*
  * engine_plans.c - plan and rollout requests on the engine thread: the request checked against
  * the registered pools and the catalogs, each selected pool planned from its live inventory
- * (plan_build; the REST shape is engine_plan_json.c's), rollouts started, retried and cancelled through
- * the executor, an upgrade's manual host actions and host forget (host.destroy).
+ * (plan_build; the REST shape is engine_plan_json.c's), rollouts started, retried and cancelled
+ * through the executor, an upgrade's manual host actions and host forget (host.destroy).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -144,10 +144,10 @@ int engine_plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
 
 /* Plan one pool into pools (a JSON array).  With a host selection, a pool with none of the chosen
  * hosts is left out (found[] records the names matched).  Engine thread. */
-static int plan_one_pool(struct engine *eng, struct eng_req *r, struct eng_pool *p,
+static int plan_one_pool(struct engine *eng, struct req_plan *a, struct eng_pool *p,
                          const struct plan_opts *o, bool *found, json_t *pools)
 {
-    struct inv_pool *inv = engine_pool_inventory(eng, p, &r->err);
+    struct inv_pool *inv = engine_pool_inventory(eng, p, &a->h.err);
     struct plan *pl = NULL;
     struct plan_opts po;
     char **refs = NULL;
@@ -155,10 +155,10 @@ static int plan_one_pool(struct engine *eng, struct eng_req *r, struct eng_pool 
     int rc = 0;
 
     if (!inv)
-        return r->err.code;
-    if (r->pr.n_hosts) {
+        return a->h.err.code;
+    if (a->pr.n_hosts) {
         refs =
-            engine_hosts_pick(inv, (const char *const *)r->pr.hosts, r->pr.n_hosts, found, &n_refs);
+            engine_hosts_pick(inv, (const char *const *)a->pr.hosts, a->pr.n_hosts, found, &n_refs);
         if (!n_refs) {
             inv_pool_free(inv);
             return 0;
@@ -167,12 +167,12 @@ static int plan_one_pool(struct engine *eng, struct eng_req *r, struct eng_pool 
     engine_pool_plan_opts(o, p, &po);
     po.hosts = (const char *const *)refs;
     po.n_hosts = n_refs;
-    if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &r->err) != 0) {
-        err_prefix(&r->err, "pool %s: ", p->name);
-        rc = r->err.code;
+    if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &a->h.err) != 0) {
+        err_prefix(&a->h.err, "pool %s: ", p->name);
+        rc = a->h.err.code;
     } else {
-        if (r->pr.fc)
-            engine_file_judge(r->pr.fc, p->name, engine_pool_is_cdn(p), pl);
+        if (a->pr.fc)
+            engine_file_judge(a->pr.fc, p->name, engine_pool_is_cdn(p), pl);
         json_array_append_new(pools,
                               engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name));
     }
@@ -185,26 +185,27 @@ static int plan_one_pool(struct engine *eng, struct eng_req *r, struct eng_pool 
 /* R_PLAN (engine thread): every selected pool planned, with the fleet totals. */
 void engine_handle_plan(struct engine *eng, struct eng_req *r)
 {
+    struct req_plan *a = ENG_REQ_AS(struct req_plan, r);
     json_t *pools = json_array();
     struct plan_opts o;
-    bool *found = xcalloc(r->pr.n_hosts + 1, sizeof(bool));
-    int rc = engine_plan_req_check(eng, &r->pr, &r->err);
+    bool *found = xcalloc(a->pr.n_hosts + 1, sizeof(bool));
+    int rc = engine_plan_req_check(eng, &a->pr, &r->err);
 
     if (rc == 0)
-        engine_plan_opts_from_req(&r->pr, &o);
+        engine_plan_opts_from_req(&a->pr, &o);
     for (size_t i = 0; rc == 0 && i < eng->n_pools; i++) {
-        if (engine_pool_selected(&r->pr, eng->pools[i]->name))
-            rc = plan_one_pool(eng, r, eng->pools[i], &o, found, pools);
+        if (engine_pool_selected(&a->pr, eng->pools[i]->name))
+            rc = plan_one_pool(eng, a, eng->pools[i], &o, found, pools);
     }
     if (rc == 0)
-        rc = engine_hosts_check((const char *const *)r->pr.hosts, r->pr.n_hosts, found, &r->err);
+        rc = engine_hosts_check((const char *const *)a->pr.hosts, a->pr.n_hosts, found, &r->err);
     free(found);
     if (rc != 0) {
         json_decref(pools);
         engine_req_finish(eng, r, rc);
         return;
     }
-    if (r->pr.fc && engine_file_verdict(r->pr.fc, &r->err) != 0) {
+    if (a->pr.fc && engine_file_verdict(a->pr.fc, &r->err) != 0) {
         json_decref(pools);
         engine_req_finish(eng, r, r->err.code);
         return;
@@ -216,19 +217,19 @@ void engine_handle_plan(struct engine *eng, struct eng_req *r)
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
         r->out = json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
-                           r->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
-                           o.mode != PLAN_MODE_SELECTED, "stay_on_release", r->pr.stay_on_release,
-                           "max_parallel", r->pr.max_parallel, "created", ts, "totals",
+                           a->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
+                           o.mode != PLAN_MODE_SELECTED, "stay_on_release", a->pr.stay_on_release,
+                           "max_parallel", a->pr.max_parallel, "created", ts, "totals",
                            engine_plan_fleet_totals(pools), "pools", pools);
-        if (r->pr.fc)
+        if (a->pr.fc)
             json_object_set_new(r->out, "file",
-                                json_pack("{s:s,s:s,s:s}", "id", r->pr.file, "name", r->pr.fc->name,
-                                          "update", r->pr.fc->uuid));
-        json_object_set_new(r->out, "manual_post_tasks", json_boolean(r->pr.manual_post_tasks));
-        if (r->pr.n_hosts) {
+                                json_pack("{s:s,s:s,s:s}", "id", a->pr.file, "name", a->pr.fc->name,
+                                          "update", a->pr.fc->uuid));
+        json_object_set_new(r->out, "manual_post_tasks", json_boolean(a->pr.manual_post_tasks));
+        if (a->pr.n_hosts) {
             json_t *hs = json_array();
-            for (size_t i = 0; i < r->pr.n_hosts; i++)
-                json_array_append_new(hs, json_string(r->pr.hosts[i]));
+            for (size_t i = 0; i < a->pr.n_hosts; i++)
+                json_array_append_new(hs, json_string(a->pr.hosts[i]));
             json_object_set_new(r->out, "hosts", hs);
         }
     }
@@ -238,24 +239,24 @@ void engine_handle_plan(struct engine *eng, struct eng_req *r)
 /* The pools of a rollout with their options; with a host selection each pool's chosen refs
  * (refs[i], n_refs[i]) and pools with none left out.  Returns how many, or -1 with r->err.
  * Engine thread. */
-static int rollout_pools(struct engine *eng, struct eng_req *r, const struct plan_opts *o,
+static int rollout_pools(struct engine *eng, struct req_rollout_start *a, const struct plan_opts *o,
                          struct exec_pool_req *pools, struct plan_opts *po, char ***refs,
                          size_t *n_refs)
 {
-    bool *found = xcalloc(r->pr.n_hosts + 1, sizeof(bool));
+    bool *found = xcalloc(a->pr.n_hosts + 1, sizeof(bool));
     int n = 0;
 
     for (size_t i = 0; i < eng->n_pools; i++) {
-        if (!engine_pool_selected(&r->pr, eng->pools[i]->name))
+        if (!engine_pool_selected(&a->pr, eng->pools[i]->name))
             continue;
         engine_pool_plan_opts(o, eng->pools[i], &po[n]);
-        if (r->pr.n_hosts) {
-            struct inv_pool *inv = engine_pool_inventory(eng, eng->pools[i], &r->err);
+        if (a->pr.n_hosts) {
+            struct inv_pool *inv = engine_pool_inventory(eng, eng->pools[i], &a->h.err);
             if (!inv) {
                 free(found);
                 return -1;
             }
-            refs[n] = engine_hosts_pick(inv, (const char *const *)r->pr.hosts, r->pr.n_hosts, found,
+            refs[n] = engine_hosts_pick(inv, (const char *const *)a->pr.hosts, a->pr.n_hosts, found,
                                         &n_refs[n]);
             inv_pool_free(inv);
             if (!n_refs[n])
@@ -267,7 +268,7 @@ static int rollout_pools(struct engine *eng, struct eng_req *r, const struct pla
         pools[n].opts = &po[n];
         n++;
     }
-    int rc = engine_hosts_check((const char *const *)r->pr.hosts, r->pr.n_hosts, found, &r->err);
+    int rc = engine_hosts_check((const char *const *)a->pr.hosts, a->pr.n_hosts, found, &a->h.err);
     free(found);
     return rc ? -1 : n;
 }
@@ -275,29 +276,30 @@ static int rollout_pools(struct engine *eng, struct eng_req *r, const struct pla
 /* R_ROLLOUT_START (engine thread): the executor starts the rollout; r->str its id. */
 void engine_handle_rollout_start(struct engine *eng, struct eng_req *r)
 {
+    struct req_rollout_start *a = ENG_REQ_AS(struct req_rollout_start, r);
     struct exec_pool_req *pools;
     struct plan_opts o, *po;
     struct exec_file *files;
     struct exec_request xr = {0};
-    size_t np = eng->n_pools ? eng->n_pools : 1, nf = r->files.n;
+    size_t np = eng->n_pools ? eng->n_pools : 1, nf = a->files.n;
     char *id = NULL, ***refs;
     size_t *n_refs;
     int rc, n;
 
-    if (engine_plan_req_check(eng, &r->pr, &r->err) != 0) {
+    if (engine_plan_req_check(eng, &a->pr, &r->err) != 0) {
         engine_req_finish(eng, r, r->err.code);
         return;
     }
-    engine_plan_opts_from_req(&r->pr, &o);
+    engine_plan_opts_from_req(&a->pr, &o);
     pools = xcalloc(np, sizeof(*pools));
     po = xcalloc(np, sizeof(*po));
     refs = xcalloc(np, sizeof(*refs));
     n_refs = xcalloc(np, sizeof(*n_refs));
-    n = rollout_pools(eng, r, &o, pools, po, refs, n_refs);
+    n = rollout_pools(eng, a, &o, pools, po, refs, n_refs);
     files = xcalloc(nf ? nf : 1, sizeof(*files));
     for (size_t i = 0; i < nf; i++) {
-        files[i].uuid = r->files.v[i].uuid;
-        files[i].path = r->files.v[i].path;
+        files[i].uuid = a->files.v[i].uuid;
+        files[i].path = a->files.v[i].path;
     }
     xr.pools = pools;
     xr.n_pools = n > 0 ? (size_t)n : 0;
@@ -312,26 +314,30 @@ void engine_handle_rollout_start(struct engine *eng, struct eng_req *r)
     free(po);
     free(files);
     if (rc == 0)
-        r->str = id;
+        a->id = id;
     engine_req_finish(eng, r, rc);
 }
 
 /* R_RETRY (engine thread): retry a halted rollout. */
 void engine_handle_retry(struct engine *eng, struct eng_req *r)
 {
-    engine_req_finish(eng, r, exec_rollout_retry(eng->exec, r->name, &r->err));
+    struct req_id *a = ENG_REQ_AS(struct req_id, r);
+    engine_req_finish(eng, r, exec_rollout_retry(eng->exec, a->id, &r->err));
 }
 
 /* R_CANCEL (engine thread): cancel a rollout. */
 void engine_handle_cancel(struct engine *eng, struct eng_req *r)
 {
-    engine_req_finish(eng, r, exec_rollout_cancel(eng->exec, r->name, &r->err));
+    struct req_id *a = ENG_REQ_AS(struct req_id, r);
+    engine_req_finish(eng, r, exec_rollout_cancel(eng->exec, a->id, &r->err));
 }
 
 /* R_UPGRADE_HOST (engine thread): an upgrade's manual host action. */
 void engine_handle_upgrade_host(struct engine *eng, struct eng_req *r)
 {
-    engine_req_finish(eng, r, exec_upgrade_host(eng->exec, r->name, r->ids[0], r->ids[1], &r->err));
+    struct req_upgrade_host *a = ENG_REQ_AS(struct req_upgrade_host, r);
+    engine_req_finish(eng, r,
+                      exec_upgrade_host(eng->exec, a->rollout, a->host, a->action, &r->err));
 }
 
 struct forget_job {
@@ -358,18 +364,19 @@ static void forget_done(void *ctx, int rc, const struct xapi_value *res, const s
 /* host.destroy of a supporter named by name-label, uuid or ref (xapi refuses a live one). */
 void engine_handle_host_forget(struct engine *eng, struct eng_req *r)
 {
-    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
+    struct req_host_forget *a = ENG_REQ_AS(struct req_host_forget, r);
+    struct eng_pool *p = engine_resolve_pool(eng, a->pool, &r->err);
     struct inv_pool *inv = p ? engine_pool_inventory(eng, p, &r->err) : NULL;
     const struct inv_host *h = NULL;
     for (size_t i = 0; inv && i < inv->n_hosts && !h; i++)
-        if (str_eq(inv->hosts[i].name_label, r->ids[0]) || str_eq(inv->hosts[i].uuid, r->ids[0]) ||
-            str_eq(inv->hosts[i].ref, r->ids[0]))
+        if (str_eq(inv->hosts[i].name_label, a->host) || str_eq(inv->hosts[i].uuid, a->host) ||
+            str_eq(inv->hosts[i].ref, a->host))
             h = &inv->hosts[i];
     int rc = !inv ? (r->err.code ? r->err.code : PP_ENOTFOUND)
-             : !h ? err_set(&r->err, PP_ENOTFOUND, "pool %s has no host %s", p->name, r->ids[0])
+             : !h ? err_set(&r->err, PP_ENOTFOUND, "pool %s has no host %s", p->name, a->host)
              : str_eq(h->ref, inv->master_ref)
                  ? err_set(&r->err, PP_ESTATE, "%s is the pool's master: it cannot be forgotten",
-                           r->ids[0])
+                           a->host)
                  : 0;
     if (rc == 0) {
         struct forget_job *j = xcalloc(1, sizeof(*j));
@@ -378,7 +385,7 @@ void engine_handle_host_forget(struct engine *eng, struct eng_req *r)
         j->pool = xstrdup(p->name);
         struct xapi_value *params = xapi_value_new_array();
         xapi_array_append_string(params, h->ref);
-        log_info(LOG_MOD, "pool %s: forgetting host %s (host.destroy)", p->name, r->ids[0]);
+        log_info(LOG_MOD, "pool %s: forgetting host %s (host.destroy)", p->name, a->host);
         rc =
             xapi_call_async(p->client, "host.destroy", params, NULL, forget_done, j, NULL, &r->err);
         if (rc != 0) {
@@ -417,52 +424,46 @@ void engine_copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
 /* Plan (see engine.h).  *out new reference.  Any thread but the engine's. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
-    struct eng_req *r = engine_req_new(R_PLAN);
+    struct req_plan *r = ENG_REQ_NEW(struct req_plan, R_PLAN);
     engine_copy_plan_req(&r->pr, req);
-    return engine_req_run(eng, r, out, e);
+    return engine_req_run(eng, &r->h, out, e);
 }
 
-static int id_request(struct engine *eng, enum req_kind k, const char *id, json_t **out,
-                      struct err *e)
+static int id_request(struct engine *eng, enum req_kind k, const char *id, struct err *e)
 {
-    struct eng_req *r = engine_req_new(k);
-    r->name = xstrdup(id ? id : "");
-    return engine_req_run(eng, r, out, e);
+    struct req_id *r = ENG_REQ_NEW(struct req_id, k);
+    r->id = xstrdup(id ? id : "");
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* Retry a rollout (see engine.h).  Any thread but the engine's. */
 int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)
 {
-    return id_request(eng, R_RETRY, id, NULL, e);
+    return id_request(eng, R_RETRY, id, e);
 }
 
 /* Cancel a rollout (see engine.h).  Any thread but the engine's. */
 int engine_rollout_cancel(struct engine *eng, const char *id, struct err *e)
 {
-    return id_request(eng, R_CANCEL, id, NULL, e);
-}
-
-/* Two-string requests: name and (a, b). */
-static int pair_request(struct engine *eng, enum req_kind k, const char *name, const char *a,
-                        const char *b, struct err *e)
-{
-    const char *v[2] = {a ? a : "", b ? b : ""};
-    struct eng_req *r = engine_req_new(k);
-    r->name = xstrdup(name ? name : "");
-    r->ids = engine_strv_dup(v, 2);
-    r->n_ids = 2;
-    return engine_req_run(eng, r, NULL, e);
+    return id_request(eng, R_CANCEL, id, e);
 }
 
 /* An upgrade's manual host action (see engine.h).  Any thread but the engine's. */
 int engine_upgrade_host(struct engine *eng, const char *id, const char *host, const char *action,
                         struct err *e)
 {
-    return pair_request(eng, R_UPGRADE_HOST, id, host, action, e);
+    struct req_upgrade_host *r = ENG_REQ_NEW(struct req_upgrade_host, R_UPGRADE_HOST);
+    r->rollout = xstrdup(id ? id : "");
+    r->host = xstrdup(host ? host : "");
+    r->action = xstrdup(action ? action : "");
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* Forget a host left out of an upgrade (see engine.h).  Any thread but the engine's. */
 int engine_host_forget(struct engine *eng, const char *pool, const char *host, struct err *e)
 {
-    return pair_request(eng, R_HOST_FORGET, pool, host, NULL, e);
+    struct req_host_forget *r = ENG_REQ_NEW(struct req_host_forget, R_HOST_FORGET);
+    r->pool = xstrdup(pool ? pool : "");
+    r->host = xstrdup(host ? host : "");
+    return engine_req_run(eng, &r->h, NULL, e);
 }

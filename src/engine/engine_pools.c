@@ -412,15 +412,16 @@ static int pool_start_cache(struct eng_pool *p, struct err *e)
 static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct eng_req *r = ctx;
-    struct eng_pool *p = r->new_pool;
+    struct req_pool_add *a = ENG_REQ_AS(struct req_pool_add, r);
+    struct eng_pool *p = a->new_pool;
     struct engine *eng = p->eng;
     struct store_pool_spec spec = {0};
     const char *label = NULL;
 
     if (rc != 0) {
         r->err = *e;
-        err_prefix(&r->err, "cannot log in to %s: ", r->pool.url);
-        r->new_pool = NULL;
+        err_prefix(&r->err, "cannot log in to %s: ", a->pool.url);
+        a->new_pool = NULL;
         engine_pool_retire(eng, p);
         engine_req_finish(eng, r, r->err.code ? r->err.code : rc);
         return;
@@ -438,28 +439,28 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
             int rc2 = err_set(&r->err, PP_EINVAL,
                               "%s is pool %s, already registered as '%s' (%s): a pool is "
                               "registered once",
-                              r->pool.url, uuid, eng->pools[i]->name, eng->pools[i]->url);
-            r->new_pool = NULL;
+                              a->pool.url, uuid, eng->pools[i]->name, eng->pools[i]->url);
+            a->new_pool = NULL;
             engine_pool_retire(eng, p); /* uuid points into result, not into p: still valid */
             engine_req_finish(eng, r, rc2);
             return;
         }
     }
-    if (!r->pool.name || !*r->pool.name) {
+    if (!a->pool.name || !*a->pool.name) {
         if (!label || !*label) {
-            r->new_pool = NULL;
+            a->new_pool = NULL;
             engine_pool_retire(eng, p);
             engine_req_finish(eng, r,
                               err_set(&r->err, PP_EINVAL,
                                       "the pool at %s has no name-label: give one with a name",
-                                      r->pool.url));
+                                      a->pool.url));
             return;
         }
         free(p->name);
         p->name = xstrdup(label);
     }
     if (engine_find_pool(eng, p->name)) {
-        r->new_pool = NULL;
+        a->new_pool = NULL;
         engine_req_finish(
             eng, r,
             err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered", p->name));
@@ -469,9 +470,9 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
     /* the registered pool gets a client that keeps reconnecting (a master reboot must not end
      * it); the probe goes */
     {
-        struct eng_pool *np = pool_new(eng, p->name, r->pool.url, r->pool.username,
-                                       r->pool.password, r->pool.ca_file, false, &r->err);
-        r->new_pool = NULL;
+        struct eng_pool *np = pool_new(eng, p->name, a->pool.url, a->pool.username,
+                                       a->pool.password, a->pool.ca_file, false, &r->err);
+        a->new_pool = NULL;
         engine_pool_retire(eng, p);
         if (!np) {
             engine_req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
@@ -480,19 +481,19 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
         p = np;
     }
     spec.name = p->name;
-    spec.master_url = r->pool.url;
-    spec.username = r->pool.username;
-    spec.password = r->pool.password;
-    spec.ca_file = r->pool.ca_file;
+    spec.master_url = a->pool.url;
+    spec.username = a->pool.username;
+    spec.password = a->pool.password;
+    spec.ca_file = a->pool.ca_file;
     if (store_pool_add(eng->store, &spec, &p->id, &r->err) != 0) {
-        r->new_pool = NULL;
+        a->new_pool = NULL;
         engine_pool_retire(eng, p);
         engine_req_finish(eng, r, r->err.code);
         return;
     }
     eng->pools = vec_grow_implied(eng->pools, eng->n_pools, sizeof(*eng->pools));
     eng->pools[eng->n_pools++] = p;
-    r->new_pool = NULL;
+    a->new_pool = NULL;
     if (pool_start_cache(p, &r->err) != 0)
         log_warn(LOG_MOD, "pool %s: starting the object cache: %s", p->name, r->err.msg);
     r->out = pool_json(p);
@@ -503,41 +504,42 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
  */
 void engine_handle_pool_add(struct engine *eng, struct eng_req *r)
 {
+    struct req_pool_add *a = ENG_REQ_AS(struct req_pool_add, r);
     struct eng_pool *p;
 
-    if (r->pool.name && *r->pool.name && engine_find_pool(eng, r->pool.name)) {
+    if (a->pool.name && *a->pool.name && engine_find_pool(eng, a->pool.name)) {
         engine_req_finish(
             eng, r,
-            err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered", r->pool.name));
+            err_set(&r->err, PP_EINVAL, "a pool named '%s' is already registered", a->pool.name));
         return;
     }
     for (size_t i = 0; i < eng->n_pools; i++) {
-        if (strcmp(eng->pools[i]->url, r->pool.url) == 0) {
+        if (strcmp(eng->pools[i]->url, a->pool.url) == 0) {
             engine_req_finish(eng, r,
                               err_set(&r->err, PP_EINVAL, "%s is already registered as pool '%s'",
-                                      r->pool.url, eng->pools[i]->name));
+                                      a->pool.url, eng->pools[i]->name));
             return;
         }
     }
     /* a probe: an unreachable URL fails now, and nothing keeps retrying (and registering the
      * pool later) after the user was told the add failed */
-    p = pool_new(eng, r->pool.name, r->pool.url, r->pool.username, r->pool.password,
-                 r->pool.ca_file, true, &r->err);
+    p = pool_new(eng, a->pool.name, a->pool.url, a->pool.username, a->pool.password,
+                 a->pool.ca_file, true, &r->err);
     if (!p) {
         engine_req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
         return;
     }
     /* the certificate the user confirmed (or the CA verified) is the URL host's pin before the
      * first byte of the login goes out */
-    if (r->pool.fingerprint && xapi_client_trust(p->client, NULL, r->pool.fingerprint, &r->err)) {
+    if (a->pool.fingerprint && xapi_client_trust(p->client, NULL, a->pool.fingerprint, &r->err)) {
         engine_pool_retire(eng, p);
         engine_req_finish(eng, r, r->err.code ? r->err.code : PP_EINVAL);
         return;
     }
-    r->new_pool = p;
+    a->new_pool = p;
     if (xapi_call_async(p->client, "pool.get_all_records", xapi_value_new_array(), NULL,
                         pool_add_done, r, NULL, &r->err) != 0) {
-        r->new_pool = NULL;
+        a->new_pool = NULL;
         engine_pool_retire(eng, p);
         engine_req_finish(eng, r, r->err.code ? r->err.code : PP_ETRANSPORT);
     }
@@ -546,7 +548,8 @@ void engine_handle_pool_add(struct engine *eng, struct eng_req *r)
 /* R_POOL_REMOVE (engine thread): unregister the pool and retire its client. */
 void engine_handle_pool_remove(struct engine *eng, struct eng_req *r)
 {
-    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
+    struct req_id *a = ENG_REQ_AS(struct req_id, r);
+    struct eng_pool *p = engine_resolve_pool(eng, a->id, &r->err);
 
     if (!p) {
         engine_req_finish(eng, r, r->err.code);
@@ -571,7 +574,8 @@ void engine_handle_pool_remove(struct engine *eng, struct eng_req *r)
 /* Confirm a certificate of a pool and log in again (engine_pool_trust). */
 void engine_handle_pool_trust(struct engine *eng, struct eng_req *r)
 {
-    struct eng_pool *p = engine_resolve_pool(eng, r->name, &r->err);
+    struct req_pool_trust *a = ENG_REQ_AS(struct req_pool_trust, r);
+    struct eng_pool *p = engine_resolve_pool(eng, a->name, &r->err);
     struct xapi_untrusted u;
     char host[256];
     int rc;
@@ -581,9 +585,9 @@ void engine_handle_pool_trust(struct engine *eng, struct eng_req *r)
         return;
     }
     bool waiting = xapi_client_untrusted(p->client, &u);
-    rc = xapi_trust_check(waiting ? &u : NULL, r->host, r->pool.fingerprint, host, &r->err);
+    rc = xapi_trust_check(waiting ? &u : NULL, a->host, a->fingerprint, host, &r->err);
     if (rc == 0)
-        rc = xapi_client_trust(p->client, host, r->pool.fingerprint, &r->err);
+        rc = xapi_client_trust(p->client, host, a->fingerprint, &r->err);
     if (rc == 0) {
         log_info(LOG_MOD, "pool %s: the certificate of %s was confirmed", p->name, host);
         r->out = pool_json(p);
@@ -635,7 +639,7 @@ void engine_pools_load(struct engine *eng)
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
                     struct err *e)
 {
-    struct eng_req *r;
+    struct req_pool_add *r;
 
     if (!spec || !spec->url || !*spec->url)
         return err_set(e, PP_EINVAL, "pool: the master URL is required");
@@ -643,7 +647,7 @@ int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, jso
         return err_set(e, PP_EINVAL, "pool: the user name is required");
     if (!spec->password)
         return err_set(e, PP_EINVAL, "pool: the password is required");
-    r = engine_req_new(R_POOL_ADD);
+    r = ENG_REQ_NEW(struct req_pool_add, R_POOL_ADD);
     r->pool.name = xstrdup(spec->name);
     r->pool.url = xstrdup(spec->url);
     r->pool.username = xstrdup(spec->username);
@@ -651,36 +655,36 @@ int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, jso
     r->pool.ca_file = xstrdup(spec->ca_file);
     r->pool.fingerprint =
         spec->fingerprint && *spec->fingerprint ? xstrdup(spec->fingerprint) : NULL;
-    return engine_req_run(eng, r, out, e);
+    return engine_req_run(eng, &r->h, out, e);
 }
 
 /* Confirm a pool's certificate (see engine.h).  Any thread but the engine's. */
 int engine_pool_trust(struct engine *eng, const char *name, const char *host,
                       const char *fingerprint, json_t **out, struct err *e)
 {
-    struct eng_req *r;
+    struct req_pool_trust *r;
 
     if (!name || !*name)
         return err_set(e, PP_EINVAL, "pool: give the pool's name");
     if (!fingerprint || !*fingerprint)
         return err_set(e, PP_EINVAL, "fingerprint: required (SHA256:AB:CD:...)");
-    r = engine_req_new(R_POOL_TRUST);
+    r = ENG_REQ_NEW(struct req_pool_trust, R_POOL_TRUST);
     r->name = xstrdup(name);
     r->host = host && *host ? xstrdup(host) : NULL;
-    r->pool.fingerprint = xstrdup(fingerprint);
-    return engine_req_run(eng, r, out, e);
+    r->fingerprint = xstrdup(fingerprint);
+    return engine_req_run(eng, &r->h, out, e);
 }
 
 /* Unregister a pool (see engine.h).  Any thread but the engine's. */
 int engine_pool_remove(struct engine *eng, const char *name, struct err *e)
 {
-    struct eng_req *r = engine_req_new(R_POOL_REMOVE);
-    r->name = xstrdup(name ? name : "");
-    return engine_req_run(eng, r, NULL, e);
+    struct req_id *r = ENG_REQ_NEW(struct req_id, R_POOL_REMOVE);
+    r->id = xstrdup(name ? name : "");
+    return engine_req_run(eng, &r->h, NULL, e);
 }
 
 /* The registered pools (see engine.h).  Any thread but the engine's. */
 int engine_pools(struct engine *eng, json_t **out, struct err *e)
 {
-    return engine_req_run(eng, engine_req_new(R_POOLS), out, e);
+    return engine_req_run(eng, engine_req_new(R_POOLS, sizeof(struct eng_req)), out, e);
 }

@@ -75,43 +75,136 @@ void engine_strv_free(char **v, size_t n)
     free(v);
 }
 
+/* ------------------------------------------------------------------ each kind's cleanup */
+
+static void free_secret(const char *s)
+{
+    if (s) {
+        explicit_bzero((char *)s, strlen(s));
+        free((char *)s);
+    }
+}
+
+static void plan_req_cleanup(struct plan_req_copy *pr)
+{
+    engine_strv_free(pr->pools, pr->n_pools);
+    engine_strv_free(pr->updates, pr->n_updates);
+    engine_strv_free(pr->shutdown, pr->n_shutdown);
+    free(pr->upgrade_to);
+    free(pr->upgrade_url);
+    engine_strv_free(pr->hosts, pr->n_hosts);
+    free(pr->file);
+    engine_file_choice_free(pr->fc);
+}
+
+static void cleanup_pool_add(struct eng_req *r)
+{
+    struct req_pool_add *a = ENG_REQ_AS(struct req_pool_add, r);
+    free((char *)a->pool.name);
+    free((char *)a->pool.url);
+    free((char *)a->pool.username);
+    free_secret(a->pool.password);
+    free((char *)a->pool.ca_file);
+    free((char *)a->pool.fingerprint);
+}
+
+static void cleanup_pool_trust(struct eng_req *r)
+{
+    struct req_pool_trust *a = ENG_REQ_AS(struct req_pool_trust, r);
+    free(a->name);
+    free(a->host);
+    free(a->fingerprint);
+}
+
+static void cleanup_id(struct eng_req *r)
+{
+    free(ENG_REQ_AS(struct req_id, r)->id);
+}
+
+static void cleanup_catalog_put(struct eng_req *r)
+{
+    struct req_catalog_put *a = ENG_REQ_AS(struct req_catalog_put, r);
+    fetch_result_cleanup(&a->fetched);
+    catalog_free(a->cat);
+}
+
+static void cleanup_view(struct eng_req *r)
+{
+    free(ENG_REQ_AS(struct req_view, r)->csv);
+}
+
+static void cleanup_dismiss(struct eng_req *r)
+{
+    struct req_dismiss *a = ENG_REQ_AS(struct req_dismiss, r);
+    engine_strv_free(a->ids, a->n_ids);
+}
+
+static void cleanup_plan(struct eng_req *r)
+{
+    plan_req_cleanup(&ENG_REQ_AS(struct req_plan, r)->pr);
+}
+
+static void cleanup_rollout_start(struct eng_req *r)
+{
+    struct req_rollout_start *a = ENG_REQ_AS(struct req_rollout_start, r);
+    plan_req_cleanup(&a->pr);
+    engine_files_cleanup(&a->files);
+    free(a->id);
+}
+
+static void cleanup_download_done(struct eng_req *r)
+{
+    struct req_download_done *a = ENG_REQ_AS(struct req_download_done, r);
+    engine_files_cleanup(&a->files);
+    free(a->token.token);
+    free(a->token.session_id);
+}
+
+static void cleanup_download_needed(struct eng_req *r)
+{
+    struct req_download_needed *a = ENG_REQ_AS(struct req_download_needed, r);
+    engine_strv_free(a->ids, a->n_ids);
+}
+
+static void cleanup_upgrade_host(struct eng_req *r)
+{
+    struct req_upgrade_host *a = ENG_REQ_AS(struct req_upgrade_host, r);
+    free(a->rollout);
+    free(a->host);
+    free(a->action);
+}
+
+static void cleanup_host_forget(struct eng_req *r)
+{
+    struct req_host_forget *a = ENG_REQ_AS(struct req_host_forget, r);
+    free(a->pool);
+    free(a->host);
+}
+
+static void cleanup_client_id(struct eng_req *r)
+{
+    struct req_client_id *a = ENG_REQ_AS(struct req_client_id, r);
+    free(a->username);
+    free_secret(a->apikey);
+}
+
+/* ------------------------------------------------------------------ requests */
+
 /* Free r with every argument and result it owns (its last reference went). */
 void engine_req_free(struct eng_req *r)
 {
-    free((char *)r->pool.name);
-    free((char *)r->pool.url);
-    free((char *)r->pool.username);
-    if (r->pool.password) {
-        explicit_bzero((char *)r->pool.password, strlen(r->pool.password));
-        free((char *)r->pool.password);
-    }
-    free((char *)r->pool.ca_file);
-    free((char *)r->pool.fingerprint);
-    free(r->name);
-    free(r->host);
-    engine_strv_free(r->ids, r->n_ids);
-    engine_strv_free(r->pr.pools, r->pr.n_pools);
-    engine_strv_free(r->pr.updates, r->pr.n_updates);
-    engine_strv_free(r->pr.shutdown, r->pr.n_shutdown);
-    free(r->pr.upgrade_to);
-    free(r->pr.upgrade_url);
-    engine_strv_free(r->pr.hosts, r->pr.n_hosts);
-    free(r->pr.file);
-    engine_file_choice_free(r->pr.fc);
-    fetch_result_cleanup(&r->fetched);
-    catalog_free(r->cat);
-    engine_files_cleanup(&r->files);
-    free(r->token.token);
-    free(r->token.session_id);
+    void (*cleanup)(struct eng_req *) = engine_req_kinds[r->kind].cleanup;
+
+    if (cleanup)
+        cleanup(r);
     json_decref(r->out);
-    free(r->str);
     free(r);
 }
 
-/* A new request of kind with two references: the caller's and the engine's.  Any thread. */
-struct eng_req *engine_req_new(enum req_kind kind)
+/* A new request (engine_req.h): size bytes zeroed, two references.  Any thread. */
+struct eng_req *engine_req_new(enum req_kind kind, size_t size)
 {
-    struct eng_req *r = xcalloc(1, sizeof(*r));
+    struct eng_req *r = xcalloc(1, size < sizeof(*r) ? sizeof(*r) : size);
     r->kind = kind;
     r->refs = 2;
     return r;
@@ -209,33 +302,40 @@ int engine_req_run(struct engine *eng, struct eng_req *r, json_t **out, struct e
 
 /* ------------------------------------------------------------------ the engine thread */
 
-/* The request kinds and their handlers, indexed by kind (engine_int.h). */
+/* The request kinds: name, handler and the cleanup of the kind's own arguments and results,
+ * indexed by kind (engine_int.h). */
 const struct eng_req_kind engine_req_kinds[] = {
-    [R_POOL_ADD] = {R_POOL_ADD, "pool_add", engine_handle_pool_add},
-    [R_POOL_REMOVE] = {R_POOL_REMOVE, "pool_remove", engine_handle_pool_remove},
-    [R_POOL_TRUST] = {R_POOL_TRUST, "pool_trust", engine_handle_pool_trust},
-    [R_POOLS] = {R_POOLS, "pools", engine_handle_pools},
-    [R_CATALOG_META] = {R_CATALOG_META, "catalog_meta", engine_handle_catalog_meta},
-    [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", engine_handle_catalog_put},
-    [R_CDN_SYNC] = {R_CDN_SYNC, "cdn_sync", engine_handle_cdn_sync},
-    [R_VIEW] = {R_VIEW, "view", engine_handle_view},
-    [R_CSV] = {R_CSV, "csv", engine_handle_csv},
-    [R_DISMISS] = {R_DISMISS, "dismiss", engine_handle_dismiss},
-    [R_RESTORE] = {R_RESTORE, "restore", engine_handle_restore},
-    [R_PLAN] = {R_PLAN, "plan", engine_handle_plan},
-    [R_FILES_NEEDED] = {R_FILES_NEEDED, "files_needed", engine_handle_files_needed},
-    [R_DOWNLOAD_DONE] = {R_DOWNLOAD_DONE, "download_done", engine_handle_download_done},
-    [R_ROLLOUT_START] = {R_ROLLOUT_START, "rollout_start", engine_handle_rollout_start},
-    [R_RETRY] = {R_RETRY, "retry", engine_handle_retry},
-    [R_CANCEL] = {R_CANCEL, "cancel", engine_handle_cancel},
-    [R_UPGRADE_HOST] = {R_UPGRADE_HOST, "upgrade_host", engine_handle_upgrade_host},
-    [R_HOST_FORGET] = {R_HOST_FORGET, "host_forget", engine_handle_host_forget},
-    [R_CLIENT_ID] = {R_CLIENT_ID, "client_id", engine_handle_client_id},
-    [R_DOWNLOAD_NEEDED] = {R_DOWNLOAD_NEEDED, "download_needed", engine_handle_download_needed},
+    [R_POOL_ADD] = {R_POOL_ADD, "pool_add", engine_handle_pool_add, cleanup_pool_add},
+    [R_POOL_REMOVE] = {R_POOL_REMOVE, "pool_remove", engine_handle_pool_remove, cleanup_id},
+    [R_POOL_TRUST] = {R_POOL_TRUST, "pool_trust", engine_handle_pool_trust, cleanup_pool_trust},
+    [R_POOLS] = {R_POOLS, "pools", engine_handle_pools, NULL},
+    [R_CATALOG_META] = {R_CATALOG_META, "catalog_meta", engine_handle_catalog_meta, NULL},
+    [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", engine_handle_catalog_put,
+                       cleanup_catalog_put},
+    [R_CDN_SYNC] = {R_CDN_SYNC, "cdn_sync", engine_handle_cdn_sync, NULL},
+    [R_VIEW] = {R_VIEW, "view", engine_handle_view, cleanup_view},
+    [R_CSV] = {R_CSV, "csv", engine_handle_csv, cleanup_view},
+    [R_DISMISS] = {R_DISMISS, "dismiss", engine_handle_dismiss, cleanup_dismiss},
+    [R_RESTORE] = {R_RESTORE, "restore", engine_handle_restore, cleanup_dismiss},
+    [R_PLAN] = {R_PLAN, "plan", engine_handle_plan, cleanup_plan},
+    [R_FILES_NEEDED] = {R_FILES_NEEDED, "files_needed", engine_handle_files_needed, cleanup_plan},
+    [R_DOWNLOAD_DONE] = {R_DOWNLOAD_DONE, "download_done", engine_handle_download_done,
+                         cleanup_download_done},
+    [R_ROLLOUT_START] = {R_ROLLOUT_START, "rollout_start", engine_handle_rollout_start,
+                         cleanup_rollout_start},
+    [R_RETRY] = {R_RETRY, "retry", engine_handle_retry, cleanup_id},
+    [R_CANCEL] = {R_CANCEL, "cancel", engine_handle_cancel, cleanup_id},
+    [R_UPGRADE_HOST] = {R_UPGRADE_HOST, "upgrade_host", engine_handle_upgrade_host,
+                        cleanup_upgrade_host},
+    [R_HOST_FORGET] = {R_HOST_FORGET, "host_forget", engine_handle_host_forget,
+                       cleanup_host_forget},
+    [R_CLIENT_ID] = {R_CLIENT_ID, "client_id", engine_handle_client_id, cleanup_client_id},
+    [R_DOWNLOAD_NEEDED] = {R_DOWNLOAD_NEEDED, "download_needed", engine_handle_download_needed,
+                           cleanup_download_needed},
     [R_SET_CHECK_INTERVAL] = {R_SET_CHECK_INTERVAL, "set_check_interval",
-                              engine_handle_set_check_interval},
+                              engine_handle_set_check_interval, NULL},
     [R_SET_DEFAULT_POLICY] = {R_SET_DEFAULT_POLICY, "set_default_policy",
-                              engine_handle_set_default_policy},
+                              engine_handle_set_default_policy, NULL},
 };
 const size_t engine_n_req_kinds = sizeof(engine_req_kinds) / sizeof(engine_req_kinds[0]);
 

@@ -83,6 +83,11 @@ struct eng_token {
     int64_t expires_ms;
 };
 
+/*
+ * A request: this header, embedded first in the kind's own struct below (no request carries
+ * another kind's arguments).  The header holds the queue's bookkeeping and the answer every kind
+ * gives: rc, err, and out, the JSON answer of the kinds that have one.
+ */
 struct eng_req {
     struct eng_req *next;
     int refs; /* under qlock: the caller's and the engine's */
@@ -90,36 +95,117 @@ struct eng_req {
     bool done;
     bool started;   /* under qlock: the engine thread began handling it */
     bool withdrawn; /* under qlock: the caller gave up before it started: never run it */
-    /* arguments (owned copies) */
-    struct engine_pool_spec pool;
+    int rc;
+    struct err err;
+    json_t *out; /* the JSON answer (kinds with one), owned */
+};
+
+/* R_POOL_ADD */
+struct req_pool_add {
+    struct eng_req h;
+    struct engine_pool_spec pool; /* owned copies; the password wiped when freed */
+    struct eng_pool *new_pool;    /* engine thread: the probe in flight */
+};
+/* R_POOL_TRUST */
+struct req_pool_trust {
+    struct eng_req h;
     char *name;
-    char *host; /* R_POOL_TRUST: the host to confirm, or NULL */
+    char *host; /* the host to confirm, or NULL */
+    char *fingerprint;
+};
+/* R_POOL_REMOVE (a pool's key), R_RETRY and R_CANCEL (a rollout id) */
+struct req_id {
+    struct eng_req h;
+    char *id;
+};
+/* R_CATALOG_PUT: what the caller fetched, parsed on its thread */
+struct req_catalog_put {
+    struct eng_req h;
+    struct fetch_result fetched;
+    bool not_modified;
+    struct catalog *cat; /* the fetched catalog (owned until swapped in) */
+    int fetch_rc;        /* the fetch or parse failed with this code (and h.err) */
+};
+/* R_CDN_SYNC */
+struct req_cdn_sync {
+    struct eng_req h;
+    int pending; /* engine thread: repository reads still running, plus one */
+};
+/* R_VIEW, R_CSV */
+struct req_view {
+    struct eng_req h;
     enum engine_view view;
     enum engine_sort sort;
+    char *csv; /* R_CSV's answer, owned */
+};
+/* R_DISMISS (ids or all), R_RESTORE (none) */
+struct req_dismiss {
+    struct eng_req h;
     char **ids;
     size_t n_ids;
     bool all;
-    struct plan_req_copy pr;
-    struct fetch_result fetched;
-    bool not_modified;
-    struct catalog *cat;    /* R_CATALOG_PUT: the fetched catalog, parsed on the caller's thread */
-    int fetch_rc;           /* R_CATALOG_PUT: the fetch failed with this code and err */
-    int seconds;            /* R_SET_CHECK_INTERVAL; R_SET_DEFAULT_POLICY: the enum engine_policy */
-    struct eng_files files; /* R_ROLLOUT_START: every file; R_DOWNLOAD_DONE: those downloaded */
-    struct eng_token token; /* R_DOWNLOAD_DONE: a token the file service gave, or none */
-    /* results */
-    int rc;
-    struct err err;
-    json_t *out;
-    char *str;
-    /* async bookkeeping (engine thread) */
-    int pending;
-    struct eng_pool *new_pool;
+    int pending; /* engine thread: other_config writes in flight */
 };
+/* R_PLAN, R_FILES_NEEDED */
+struct req_plan {
+    struct eng_req h;
+    struct plan_req_copy pr;
+};
+/* R_ROLLOUT_START */
+struct req_rollout_start {
+    struct eng_req h;
+    struct plan_req_copy pr;
+    struct eng_files files; /* every file the rollout uploads */
+    char *id;               /* the answer: the new rollout's id, owned */
+};
+/* R_DOWNLOAD_DONE */
+struct req_download_done {
+    struct eng_req h;
+    struct eng_files files; /* those downloaded */
+    struct eng_token token; /* a token the file service gave, or none */
+};
+/* R_DOWNLOAD_NEEDED */
+struct req_download_needed {
+    struct eng_req h;
+    char **ids; /* updates by uuid or name */
+    size_t n_ids;
+};
+/* R_UPGRADE_HOST */
+struct req_upgrade_host {
+    struct eng_req h;
+    char *rollout, *host, *action;
+};
+/* R_HOST_FORGET */
+struct req_host_forget {
+    struct eng_req h;
+    char *pool, *host;
+};
+/* R_CLIENT_ID */
+struct req_client_id {
+    struct eng_req h;
+    char *username, *apikey; /* the apikey wiped when freed */
+};
+/* R_SET_CHECK_INTERVAL */
+struct req_check_interval {
+    struct eng_req h;
+    int seconds;
+};
+/* R_SET_DEFAULT_POLICY */
+struct req_default_policy {
+    struct eng_req h;
+    enum engine_policy policy;
+};
+/* R_POOLS, R_CATALOG_META and R_RESTORE's arguments: none (struct eng_req or req_dismiss). */
+
+/* The kind's struct from its header (the header is its first member). */
+#define ENG_REQ_AS(type, r) ((type *)(void *)(r))
+/* A new request of the kind's struct type (engine_req_new). */
+#define ENG_REQ_NEW(type, kind) ENG_REQ_AS(type, engine_req_new((kind), sizeof(type)))
 
 /* ---- engine_queue.c: requests (any thread unless noted) ---- */
-/* A new request of kind with two references (the caller's and the engine's). */
-struct eng_req *engine_req_new(enum req_kind kind);
+/* A new request of kind, size bytes (its struct, header first, zeroed) with two references
+ * (the caller's and the engine's).  Use ENG_REQ_NEW. */
+struct eng_req *engine_req_new(enum req_kind kind, size_t size);
 /* Free a request and every argument and result it owns (its last reference went). */
 void engine_req_free(struct eng_req *r);
 /* Drop one reference; the last frees it. */
