@@ -710,8 +710,10 @@ void exec_watch_master(struct exec_pool *p)
     bool own_wait = false; /* a host step waiting for a host's return has its own deadline */
     for (const struct exec_step *s = p->active; s; s = s->next)
         own_wait = own_wait || (s->def->flags & EXEC_KF_HOST_RETURN) || s->verify;
-    if ((p->st != EXEC_XP_RUN && p->st != EXEC_XP_CANCEL) || !p->active || own_wait || !c ||
-        cs == XAPI_CONN_READY || cs == XAPI_CONN_IDLE || cs == XAPI_CONN_CONNECTING) {
+    /* a halting pool (a step failed) still waits for its steps in flight: they count too */
+    bool driving = p->st == EXEC_XP_RUN || p->st == EXEC_XP_CANCEL || p->st == EXEC_XP_HALTED;
+    if (!driving || !p->active || own_wait || !c || cs == XAPI_CONN_READY || cs == XAPI_CONN_IDLE ||
+        cs == XAPI_CONN_CONNECTING) {
         p->lost_since = 0;
         return;
     }
