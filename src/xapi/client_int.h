@@ -76,8 +76,8 @@ struct xapi_cache *xapi__cache_new(void);
 void xapi__cache_free(struct xapi_cache *k);
 /*
  * Apply an event.from result ({events:[...], token}).  reset drops every object first (a snapshot
- * after token "").  Stores the returned token (see xapi__cache_token).  Returns 0 or PP_EPARSE with
- * e.
+ * after token "").  Stores the returned token (see xapi__cache_token).  Returns 0, or PP_EPARSE /
+ * PP_ELIMIT (cache_int.h's limits) with e; a refused batch leaves the cache as it was.
  */
 int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
                       struct err *e);
@@ -94,6 +94,8 @@ size_t xapi__cache_count(const struct xapi_cache *k, const char *cls);
 void xapi__cache_foreach(const struct xapi_cache *k, const char *cls,
                          bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
                          void *ctx);
+/* Heap bytes the cache holds (records, interned strings, tables), for benchmarks and tests. */
+size_t xapi__cache_bytes(const struct xapi_cache *k);
 
 /* ---- counts (stats.c) ---- */
 

@@ -14,6 +14,7 @@
 #include "codec_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -190,13 +191,27 @@ bool xapi_value_equal(const struct xapi_value *a, const struct xapi_value *b)
     return false;
 }
 
+/* n + 1, the room an append needs; a count cannot pass 2^32 - 1 (value.h). */
+static size_t count_next(uint32_t n)
+{
+    if (n == UINT32_MAX) /* 4 billion values: no decoder's limits allow it */
+        abort();
+    return (size_t)n + 1;
+}
+
 void xapi_array_append_take(struct xapi_value *arr, struct xapi_value *item)
 {
     if (!arr || arr->type != XAPI_ARRAY) {
         xapi_value_free(item);
         return;
     }
-    vec_push(&arr->u.arr, item ? item : xapi_value_new_void());
+    if (arr->u.arr.n == arr->u.arr.cap) {
+        size_t cap = arr->u.arr.cap;
+        vec_reserve_raw((void **)&arr->u.arr.items, &cap, count_next(arr->u.arr.n),
+                        sizeof(*arr->u.arr.items));
+        arr->u.arr.cap = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+    }
+    arr->u.arr.items[arr->u.arr.n++] = item ? item : xapi_value_new_void();
 }
 
 size_t xapi_array_len(const struct xapi_value *arr)
@@ -253,10 +268,11 @@ void xapi_struct_append_take(struct xapi_value *st, char *key, struct xapi_value
         return;
     }
     if (st->u.st.n == st->u.st.cap) { /* keys and vals share one capacity */
-        size_t cap = st->u.st.cap;
-        vec_reserve_raw((void **)&st->u.st.keys, &cap, st->u.st.n + 1, sizeof(*st->u.st.keys));
-        vec_reserve_raw((void **)&st->u.st.vals, &st->u.st.cap, st->u.st.n + 1,
-                        sizeof(*st->u.st.vals));
+        size_t want = count_next(st->u.st.n), kcap = st->u.st.cap, vcap = st->u.st.cap;
+        vec_reserve_raw((void **)&st->u.st.keys, &kcap, want, sizeof(*st->u.st.keys));
+        vec_reserve_raw((void **)&st->u.st.vals, &vcap, want, sizeof(*st->u.st.vals));
+        kcap = kcap < vcap ? kcap : vcap;
+        st->u.st.cap = kcap > UINT32_MAX ? UINT32_MAX : (uint32_t)kcap;
     }
     st->u.st.keys[st->u.st.n] = key;
     st->u.st.vals[st->u.st.n] = val ? val : xapi_value_new_void();

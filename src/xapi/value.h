@@ -36,8 +36,11 @@ enum xapi_type {
     XAPI_STRUCT
 };
 
+/* 32 bytes: the object cache holds one per field of every record (cache_int.h).  Counts are
+ * 32-bit: the decoders' limits keep documents far below 2^32 values. */
 struct xapi_value {
     enum xapi_type type;
+    bool i4; /* INT that xapi types int32 (event.from valid_ref_counts): XML-RPC <i4> */
     union {
         char *s; /* STRING, DATETIME (NUL-terminated, owned) */
         int64_t i;
@@ -45,15 +48,14 @@ struct xapi_value {
         bool b;
         struct {
             struct xapi_value **items;
-            size_t n, cap;
+            uint32_t n, cap;
         } arr;
         struct {
             char **keys; /* owned; order of insertion is kept */
             struct xapi_value **vals;
-            size_t n, cap;
+            uint32_t n, cap;
         } st;
     } u;
-    bool i4; /* INT that xapi types int32 (event.from valid_ref_counts): XML-RPC <i4> */
 };
 
 #define XAPI_NULL_REF "OpaqueRef:NULL"

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache_int.h - the object cache's compact records (cache_rec.c), shared by cache.c and its unit
+ * tests.  A cached record is one heap block: the struct xapi_value tree the callers read, laid
+ * out contiguously (nodes, then member arrays, then the strings kept inline), with member names,
+ * refs and short strings (enums, small numbers) interned in the cache's string table, where each
+ * distinct string is stored once with a count of its users.  A bench-16 pool's cache falls from
+ * ~4 MB of separately allocated nodes to about a quarter of that (docs/performance.md).
+ *
+ * Ownership: the table owns its strings; a record holds one reference per interned string it
+ * points to and gives them back in xapi__crec_free.  Not thread-safe: the cache's owner's thread.
+ */
+#ifndef PP_XAPI_CACHE_INT_H
+#define PP_XAPI_CACHE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xapi/value.h"
+
+/* Strings interned regardless of length: refs ("OpaqueRef:..."); others up to this length. */
+#define XAPI_INTERN_SHORT 24
+/* Limits on what one pool may make the cache hold (hostile or broken pools). */
+#define XAPI_CACHE_MAX_OBJECTS   (1u << 20)  /* objects of one class */
+#define XAPI_CACHE_MAX_REC_BYTES (16u << 20) /* one record's block */
+#define XAPI_CACHE_MAX_CLASSES   64u         /* distinct classes */
+
+struct xapi_istr;
+
+/* The string table: distinct strings with their reference counts. */
+struct xapi_itab {
+    struct xapi_istr **buckets;
+    size_t nbuckets, count;
+    size_t bytes; /* heap held by the entries (for xapi__cache_bytes) */
+};
+
+/* Intern s[0..len) (a new reference); the result lives until its last xapi__itab_put. */
+const char *xapi__itab_get(struct xapi_itab *t, const char *s, size_t len);
+/* Give back one reference to an interned string (the pointer xapi__itab_get returned). */
+void xapi__itab_put(struct xapi_itab *t, const char *s);
+/* Number of distinct strings held / references to s (0 when s is not interned). */
+size_t xapi__itab_count(const struct xapi_itab *t);
+/* Free every entry (the records pointing into t must be gone). */
+void xapi__itab_clear(struct xapi_itab *t);
+
+/* One cached object: its ref (interned) and its record, in one block with the record's tree. */
+struct xapi_crec {
+    struct xapi_crec *next; /* the class's hash chain */
+    const char *ref;        /* interned */
+    size_t size;            /* bytes of this block */
+    struct xapi_value rec;  /* the root (a struct); the rest of the tree follows in the block */
+};
+
+/* keep(ctx, name): whether the root member name is stored (NULL keep = every member). */
+typedef bool (*xapi_crec_keep_fn)(const void *ctx, const char *name);
+
+/* Bytes of the block xapi__crec_new would make of snap (a struct) with keep. */
+size_t xapi__crec_size(const struct xapi_value *snap, xapi_crec_keep_fn keep, const void *keep_ctx);
+/*
+ * The compact copy of record snap (a struct) for ref, interning names, refs and short strings
+ * in t.  Returns NULL with e (PP_ELIMIT) when the block would pass XAPI_CACHE_MAX_REC_BYTES.
+ */
+struct xapi_crec *xapi__crec_new(struct xapi_itab *t, const char *ref,
+                                 const struct xapi_value *snap, xapi_crec_keep_fn keep,
+                                 const void *keep_ctx, struct err *e);
+/* Free r, giving back its interned strings to t.  NULL is a no-op. */
+void xapi__crec_free(struct xapi_itab *t, struct xapi_crec *r);
+
+struct xapi_cache;
+/* Distinct strings interned by cache k (0 once it holds no record). */
+size_t xapi__cache_interned(const struct xapi_cache *k);
+/* Lower k's limit on objects of one class (tests); XAPI_CACHE_MAX_OBJECTS by default. */
+void xapi__cache_set_max_objects(struct xapi_cache *k, size_t n);
+
+#endif
