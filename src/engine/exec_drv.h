@@ -86,6 +86,7 @@ struct exec_pool {
     struct store_step_list steps;
     int *batches;          /* params.batch of each cached step (-1: none) */
     enum exec_kind *kinds; /* the kind of each cached step, mapped once at load */
+    char **dests;          /* params.to of each cached step (NULL: none): migration targets */
     bool steps_ok;
     size_t hint; /* every step before it is done or skipped */
     bool cancel_started;

@@ -19,8 +19,6 @@
 #include "engine/zip.h"
 #include "xapi/upload.h"
 
-static int step_batch(const struct store_step *st);
-
 /* ---------------------------------------------------------------- small helpers */
 
 struct xapi_client *exec_pool_client(struct exec_pool *p)
@@ -105,12 +103,36 @@ void exec_unlink_step(struct exec_step *s)
         p->n_migr--;
 }
 
+/* params.batch of a host's step (-1: none) and params.to (NULL: none, else a new string). */
+static int step_batch(const struct store_step *st, char **dest)
+{
+    *dest = NULL;
+    if (!st->host)
+        return -1;
+    json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+    int b = (int)jsonx_int(pj, "batch", -1);
+    const char *to = json_string_value(json_object_get(pj, "to"));
+    if (to)
+        *dest = xstrdup(to);
+    json_decref(pj);
+    return b;
+}
+
+static void dests_free(struct exec_pool *p)
+{
+    for (size_t i = 0; p->dests && i < p->steps.n; i++)
+        free(p->dests[i]);
+    free(p->dests);
+    p->dests = NULL;
+}
+
 /* Load the pool's steps into the cache when needed.  Returns 0 or -1 (logged). */
 int exec_steps_load(struct exec_pool *p)
 {
     if (p->steps_ok)
         return 0;
     struct err e = {0};
+    dests_free(p);
     store_step_list_cleanup(&p->steps);
     free(p->batches);
     p->batches = NULL;
@@ -122,8 +144,9 @@ int exec_steps_load(struct exec_pool *p)
     }
     p->batches = xcalloc(p->steps.n + 1, sizeof(*p->batches));
     p->kinds = xcalloc(p->steps.n + 1, sizeof(*p->kinds));
+    p->dests = xcalloc(p->steps.n + 1, sizeof(*p->dests));
     for (size_t i = 0; i < p->steps.n; i++) {
-        p->batches[i] = step_batch(&p->steps.items[i]);
+        p->batches[i] = step_batch(&p->steps.items[i], &p->dests[i]);
         p->kinds[i] = exec_kind_by_name(p->steps.items[i].kind)->kind;
     }
     p->hint = 0;
@@ -133,6 +156,7 @@ int exec_steps_load(struct exec_pool *p)
 
 void exec_steps_drop(struct exec_pool *p)
 {
+    dests_free(p);
     store_step_list_cleanup(&p->steps);
     free(p->batches);
     p->batches = NULL;
@@ -766,14 +790,13 @@ static int lane_migr(const struct exec_pool *p, const char *host)
     return n;
 }
 
-static int step_batch(const struct store_step *st)
+/* Migrations in flight towards host `to` (NULL: none counted). */
+static int dest_migr(const struct exec_pool *p, const char *to)
 {
-    if (!st->host)
-        return -1;
-    json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
-    int b = (int)jsonx_int(pj, "batch", -1);
-    json_decref(pj);
-    return b;
+    int n = 0;
+    for (const struct exec_step *s = p->active; to && s; s = s->next)
+        n += (s->def->flags & EXEC_KF_MIGRATION) && str_eq(exec_pstr(s->params, "to"), to);
+    return n;
 }
 
 bool exec_step_unfinished(const struct store_step *st)
@@ -836,8 +859,12 @@ static void pump_batch(struct exec_pool *p, size_t i0)
             continue;
         }
         if (migr) {
-            /* the lane's next non-migration waits for them (marked busy below) */
-            if (p->n_migr >= EXEC_MAX_MIGRATIONS_POOL || lane_migr(p, st->host) >= per_host)
+            /* the lane's next non-migration waits for them (marked busy below); a host
+             * receives at most per_host at once too (xapi moves a host's memory through one
+             * network: more streams into it only queue, holding their source meanwhile), so
+             * the lane sends a later VM to a destination with room first */
+            if (p->n_migr >= EXEC_MAX_MIGRATIONS_POOL || lane_migr(p, st->host) >= per_host ||
+                dest_migr(p, p->dests[i]) >= per_host)
                 continue;
             start_step(p, st, kind, true);
             continue;

@@ -48,15 +48,14 @@ struct pstate {
     size_t *aff; /* affinity host index, SIZE_MAX when none */
     int64_t *mem;
     bool *moves;
-    int *nmig;        /* migrations so far (policy minimal: a parked VM is never parked again) */
-    bool *ok;         /* [v * nh + h]: VM v's SRs are attached on h */
-    int *cls;         /* enum hclass, as of the last committed batch */
-    bool *down;       /* [nh] in the batch being built */
-    size_t *hv;       /* moving VMs grouped by host (hv_at[h] .. hv_at[h + 1]) */
-    size_t *hv_at;    /* [nh + 1] */
-    int64_t *load;    /* [nh] memory of the moving VMs on each host */
-    int64_t *parked;  /* [nh] of which VMs already moved once */
-    bool pack_parked; /* policy minimal: parked VMs go best-fit onto few hosts */
+    int *nmig;       /* migrations so far (policy minimal: a parked VM is never parked again) */
+    bool *ok;        /* [v * nh + h]: VM v's SRs are attached on h */
+    int *cls;        /* enum hclass, as of the last committed batch */
+    bool *down;      /* [nh] in the batch being built */
+    size_t *hv;      /* moving VMs grouped by host (hv_at[h] .. hv_at[h + 1]) */
+    size_t *hv_at;   /* [nh + 1] */
+    int64_t *load;   /* [nh] memory of the moving VMs on each host */
+    int64_t *parked; /* [nh] of which VMs already moved once */
 };
 
 /* True for VMs placement moves: running or paused, resident somewhere, not a control domain. */
@@ -146,7 +145,6 @@ static void st_init(struct pstate *s, const struct place_in *in)
     s->moves = xcalloc(s->nv + 1, sizeof(*s->moves));
     s->nmig = xcalloc(s->nv + 1, sizeof(*s->nmig));
     s->ok = xcalloc(s->nv * s->nh + 1, sizeof(*s->ok));
-    s->pack_parked = in->o && in->o->policy == PLAN_POLICY_MINIMAL;
 
     struct pidx hosts, srs;
     pidx_init(&hosts, s->nh);
@@ -207,8 +205,8 @@ static bool heap_before(const struct pstate *s, const int64_t *fr, size_t a, siz
 {
     if (s->cls[a] != s->cls[b])
         return s->cls[a] < s->cls[b];
-    if (fr[a] != fr[b]) /* parking (minimal): best fit, so that parked VMs sit on few hosts */
-        return s->cls[a] == H_PENDING && s->pack_parked ? fr[a] < fr[b] : fr[a] > fr[b];
+    if (fr[a] != fr[b]) /* most free first: parked VMs too, so no later host sends much more */
+        return fr[a] > fr[b];
     return a < b;
 }
 
@@ -264,6 +262,8 @@ static size_t heap_pop(struct theap *q, const struct pstate *s, const int64_t *f
 
 struct tent {
     int64_t *free;
+    int64_t *in;    /* [nh] memory this batch sends to each host */
+    int64_t cap_in; /* the most one host of the batch sends: a target's inbound limit */
     struct theap q;
     struct place_mig *m;
     size_t n, cap;
@@ -276,6 +276,7 @@ static void tent_init(struct tent *t, const struct pstate *s)
 {
     memset(t, 0, sizeof(*t));
     t->free = xcalloc(s->nh + 1, sizeof(*t->free));
+    t->in = xcalloc(s->nh + 1, sizeof(*t->in));
     t->q.h = xcalloc(s->nh + 1, sizeof(*t->q.h));
     t->q.pos = xcalloc(s->nh + 1, sizeof(*t->q.pos));
     t->popped = xcalloc(s->nh + 1, sizeof(*t->popped));
@@ -290,6 +291,8 @@ static void tent_init(struct tent *t, const struct pstate *s)
 static void tent_copy(struct tent *dst, const struct tent *src, const struct pstate *s)
 {
     memcpy(dst->free, src->free, s->nh * sizeof(*dst->free));
+    memcpy(dst->in, src->in, s->nh * sizeof(*dst->in));
+    dst->cap_in = src->cap_in;
     memcpy(dst->q.h, src->q.h, s->nh * sizeof(*dst->q.h));
     memcpy(dst->q.pos, src->q.pos, s->nh * sizeof(*dst->q.pos));
     dst->q.n = src->q.n;
@@ -303,6 +306,7 @@ static void tent_copy(struct tent *dst, const struct tent *src, const struct pst
 static void tent_free(struct tent *t)
 {
     free(t->free);
+    free(t->in);
     free(t->q.h);
     free(t->q.pos);
     free(t->m);
@@ -311,35 +315,61 @@ static void tent_free(struct tent *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* The best target for VM v, or SIZE_MAX: the first host off the heap that is eligible and has
- * room (the heap is ordered by class then free memory, so the first fit is the most free memory
- * of the best class), replaced by the VM's affinity host when that one is as good a class. */
-static size_t pick_target(const struct pstate *s, struct tent *t, size_t v, bool allow_park)
+/* True when host h can take VM v in tentative placement t: not going down, sees the VM's SRs,
+ * has room, and (capped) receives no more in this batch than the batch's heaviest host sends. */
+static bool target_ok(const struct pstate *s, const struct tent *t, size_t v, size_t h, bool capped)
 {
-    bool park_ok = allow_park && !s->nmig[v];
-    size_t best = SIZE_MAX, np = 0;
-    while (t->q.n > 0) {
+    return !s->down[h] && s->ok[v * s->nh + h] && t->free[h] >= s->mem[v] &&
+           (!capped || t->in[h] + s->mem[v] <= t->cap_in);
+}
+
+/* Hosts over their inbound limit the limited pass of pick_target passes over before it gives
+ * up: the heap puts the hosts with the most free memory on top, and a host that received much
+ * has less, so hosts over their limit are rarely many; bounding the look keeps placement
+ * linear-ish (a 64-host pool in a few ms). */
+#define CAPPED_SCAN 12
+
+/* One pass of pick_target: the first eligible host off the heap, or SIZE_MAX. */
+static size_t pick_pass(const struct pstate *s, struct tent *t, size_t v, bool park_ok, bool capped)
+{
+    size_t best = SIZE_MAX, np = 0, over = 0;
+    while (t->q.n > 0 && over < CAPPED_SCAN) {
         size_t h = t->q.h[0];
         if (s->cls[h] == H_PENDING && !park_ok)
             break;
         t->popped[np++] = heap_pop(&t->q, s, t->free);
-        if (!s->down[h] && s->ok[v * s->nh + h] && t->free[h] >= s->mem[v]) {
+        if (target_ok(s, t, v, h, capped)) {
             best = h;
             break;
         }
+        over += capped && target_ok(s, t, v, h, false);
     }
     for (size_t i = 0; i < np; i++)
         heap_push(&t->q, s, t->free, t->popped[i]);
     size_t a = s->aff[v];
     if (best != SIZE_MAX && a != SIZE_MAX && a != best && s->cls[a] == s->cls[best] &&
-        !s->down[a] && s->ok[v * s->nh + a] && t->free[a] >= s->mem[v] && t->q.pos[a] != SIZE_MAX)
+        t->q.pos[a] != SIZE_MAX && target_ok(s, t, v, a, capped))
         best = a;
     return best;
+}
+
+/* The best target for VM v, or SIZE_MAX: the first host off the heap that is eligible and has
+ * room (the heap is ordered by class then free memory, so the first fit is the most free memory
+ * of the best class), replaced by the VM's affinity host when that one is as good a class.
+ * Hosts whose inbound would exceed the batch's heaviest outbound load come last: a host takes
+ * in parallel_migrations streams as it sends them (the simulator and a host's network alike), so
+ * a batch whose target receives more than any source sends lasts longer than its sources. */
+static size_t pick_target(const struct pstate *s, struct tent *t, size_t v, bool allow_park)
+{
+    bool park_ok = allow_park && !s->nmig[v];
+    size_t best = pick_pass(s, t, v, park_ok, true);
+    return best != SIZE_MAX ? best : pick_pass(s, t, v, park_ok, false);
 }
 
 static void tent_take(const struct pstate *s, struct tent *t, size_t h, int64_t delta)
 {
     t->free[h] += delta;
+    t->in[h] -= delta;
     if (t->q.pos[h] == SIZE_MAX)
         return;
     heap_up(&t->q, s, t->free, t->q.pos[h]);
@@ -389,6 +419,8 @@ static bool place_host(const struct pstate *s, struct tent *t, size_t h, bool al
         }
     }
     t->n = keep;
+    if (s->load[h] > t->cap_in)
+        t->cap_in = s->load[h];
     for (size_t i = s->hv_at[h]; i < s->hv_at[h + 1]; i++)
         PV_PUSH(vms, nvm, capv, s->hv[i]);
     sort_vms(vms, nvm, s);

@@ -397,32 +397,56 @@ static double host_steps_s(const struct plan_ctx *c, size_t h, struct plan_total
     return len;
 }
 
+/* The most memory one host receives during each batch's evacuation: max_in[b] (a host takes
+ * in parallel_migrations streams as it sends them, so that is as long as its sources). */
+static void batch_inbound(const struct plan_ctx *c, const struct place_out *po, double *max_in)
+{
+    double *in = xcalloc(c->nh + 1, sizeof(*in));
+    int cur = -1;
+    for (size_t i = 0; i < po->n_migs; i++) { /* in batch order */
+        const struct place_mig *m = &po->migs[i];
+        if (m->back)
+            continue;
+        if (m->batch != cur) {
+            memset(in, 0, (c->nh + 1) * sizeof(*in));
+            cur = m->batch;
+        }
+        in[m->to] += (double)c->pool->vms[m->vm].memory;
+        if (m->batch >= 0 && in[m->to] > max_in[m->batch])
+            max_in[m->batch] = in[m->to];
+    }
+    free(in);
+}
+
 /*
- * The predicted window of placement po (DESIGN.md's model: a host's time is its outgoing
- * migrations' bytes / (bandwidth x parallel), its own steps, its VMs coming back; a batch lasts
- * as long as its slowest host; batches run one after the other).  Fills T's counters and, when
- * hlen / bstart are given, each host's length and each batch's start.
+ * The predicted window of placement po (DESIGN.md's model: a host's time is its evacuation -
+ * its outgoing migrations' bytes, or the most any host receives in its batch when that is more,
+ * / (bandwidth x parallel) -, its own steps, its VMs coming back; a batch lasts as long as its
+ * slowest host; batches run one after the other).  Fills T's counters and, when hlen / bstart
+ * are given, each host's length and each batch's start.
  */
 static void window_of(const struct plan_ctx *c, const struct place_out *po, struct plan_totals *T,
                       double *hlen, double *bstart)
 {
     double rate = mig_rate(&c->o->timing);
     size_t nb = po->n_batches;
-    double *blen = xcalloc(nb + 1, sizeof(*blen));
+    double *blen = xcalloc(nb + 1, sizeof(*blen)), *max_in = xcalloc(nb + 1, sizeof(*max_in));
     size_t *bsize = xcalloc(nb + 1, sizeof(*bsize));
-    double *bytes = xcalloc(c->nh + 1, sizeof(*bytes)); /* out and back, per host */
+    double *out = xcalloc(c->nh + 1, sizeof(*out)), *back = xcalloc(c->nh + 1, sizeof(*back));
     for (size_t i = 0; i < po->n_migs; i++) {
         const struct place_mig *m = &po->migs[i];
         T->migrations++;
         T->migrations_back += m->back;
         T->migrated_bytes += c->pool->vms[m->vm].memory;
-        bytes[m->back ? m->to : m->from] += (double)c->pool->vms[m->vm].memory;
+        *(m->back ? &back[m->to] : &out[m->from]) += (double)c->pool->vms[m->vm].memory;
     }
+    batch_inbound(c, po, max_in);
     for (size_t h = 0; h < c->nh; h++) {
         if (po->batch[h] < 0)
             continue;
-        double len = bytes[h] / rate + host_steps_s(c, h, T);
         size_t b = (size_t)po->batch[h];
+        double evac = out[h] > 0 && max_in[b] > out[h] ? max_in[b] : out[h];
+        double len = (evac + back[h]) / rate + host_steps_s(c, h, T);
         bsize[b] += c->evac[h];
         blen[b] = len > blen[b] ? len : blen[b];
         if (hlen)
@@ -438,8 +462,10 @@ static void window_of(const struct plan_ctx *c, const struct place_out *po, stru
     T->batches = nb;
     T->window_s = at;
     free(blen);
+    free(max_in);
     free(bsize);
-    free(bytes);
+    free(out);
+    free(back);
 }
 
 /*

@@ -238,25 +238,89 @@ static void test_batches(void **state)
  * free anywhere for a whole host.  The master's batch takes k hosts at once (parking its VMs on
  * hosts still to be rebooted, once), the later batches send everything to updated hosts: as few
  * batches as capacity allows, no VM moves more than twice, and the window stays near the bound. */
-static void test_full_pool_k_at_once(void **state)
+/* bench-16's shape with n hosts: 256 GiB each, 20 VMs of 9 GiB (about 70% full); h00 is the
+ * master. */
+static struct inv_pool *full_pool(int n)
 {
-    (void)state;
-    struct catalog *cat = reboot_catalog();
     struct inv_pool *pool = fx_pool("p");
     char ref[32], vm[32];
-    for (int h = 0; h < 16; h++) {
+    for (int h = 0; h < n; h++) {
         snprintf(ref, sizeof(ref), "h%02d", h);
         fx_host(pool, ref, 256 * GIB, "8.0", "b1");
     }
     fx_sr(pool, "nfs", true, NULL, 100 * GIB, 0);
-    for (int h = 0; h < 16; h++)
+    for (int h = 0; h < n; h++)
         for (int v = 0; v < 20; v++) {
             snprintf(ref, sizeof(ref), "h%02d", h);
             snprintf(vm, sizeof(vm), "vm%02d-%02d", h, v);
             fx_vm(pool, vm, ref, 9 * GIB, "nfs");
         }
-    for (int h = 0; h < 16; h++)
+    for (int h = 0; h < n; h++)
         pool->hosts[h].memory_free = (256 - 20 * 9) * GIB;
+    return pool;
+}
+
+static bool moved_before(const struct plan *p, int b, const char *vm)
+{
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        const struct plan_action *a =
+            p->hosts[i].batch < b ? paction(&p->hosts[i], PLAN_ACT_EVACUATE) : NULL;
+        for (size_t j = 0; a && j < a->n_migrations; j++)
+            if (strcmp(a->migrations[j].vm_ref, vm) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Targets that receive, during their batch's evacuation, more memory than the batch's heaviest
+ * sender sends (the destination limit: a host takes in parallel_migrations streams as it sends
+ * them), counting the VMs that move for the first time (policy minimal: a VM parked before may
+ * only go to a host that stays up, over the limit if need be), printed; returns how many (batch,
+ * target) pairs. */
+static size_t dest_over_limit(const struct plan *p)
+{
+    size_t over = 0;
+    for (int b = 0; b < (int)p->totals.batches; b++) {
+        const char *to[4096];
+        int64_t in[4096], lim = 0;
+        size_t nt = 0;
+        for (size_t i = 0; i < p->n_hosts; i++) {
+            const struct plan_action *a =
+                p->hosts[i].batch == b ? paction(&p->hosts[i], PLAN_ACT_EVACUATE) : NULL;
+            int64_t out = 0;
+            for (size_t j = 0; a && j < a->n_migrations; j++) {
+                const struct plan_migration *m = &a->migrations[j];
+                size_t t = 0;
+                while (t < nt && strcmp(to[t], m->to_ref) != 0)
+                    t++;
+                if (t == nt) {
+                    assert_true(nt < 4096);
+                    to[nt] = m->to_ref;
+                    in[nt++] = 0;
+                }
+                in[t] += p->policy == PLAN_POLICY_MINIMAL && moved_before(p, b, m->vm_ref)
+                             ? 0
+                             : m->memory;
+                out += m->memory;
+            }
+            lim = out > lim ? out : lim;
+        }
+        for (size_t t = 0; t < nt; t++)
+            if (in[t] > lim) {
+                printf("batch %d: %s receives %lld MiB, the heaviest sender sends %lld MiB\n", b,
+                       to[t], (long long)(in[t] >> 20), (long long)(lim >> 20));
+                over++;
+            }
+    }
+    return over;
+}
+
+static void test_full_pool_k_at_once(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = full_pool(16);
+    char ref[32];
     for (int pol = 0; pol < 2; pol++) {
         struct plan *p = build(pool, cat, (enum plan_policy)pol, 0, 0);
         printf("%s: %zu batches, %zu migrations, window %.0f s, bound %.0f s (%.3fx), other "
@@ -279,6 +343,7 @@ static void test_full_pool_k_at_once(void **state)
         }
         assert_false(has_check(p, "evacuate_memory", NULL));
         assert_true(p->totals.window_s <= 1.10 * p->totals.bound_window_s);
+        assert_int_equal(dest_over_limit(p), 0);
         assert_int_equal(p->other.policy,
                          pol == PLAN_POLICY_RETURN ? PLAN_POLICY_MINIMAL : PLAN_POLICY_RETURN);
         if (pol == PLAN_POLICY_MINIMAL) {
@@ -472,6 +537,9 @@ static bool srs_on(const struct inv_pool *pool, const struct inv_vm *vm, const c
 struct replay_stats {
     size_t parked, twice, moved;
     size_t parked_multi; /* VMs parked in a batch of several hosts */
+    size_t over_limit;   /* (batch, host) pairs receiving more than the batch's heaviest sender
+                            sends, counting VMs moving for the first time (a VM parked before
+                            may only go to a host that stays up, over the limit if need be) */
 };
 
 /* The state of one replay: where each VM is, each host's free memory and batch. */
@@ -488,6 +556,8 @@ struct replay {
     int *hbatch;
     bool *hevac, *parked;
     int *parked_in;
+    int64_t *in_b, *out_b; /* [nh] memory received / sent during the current evacuation */
+    int64_t *in_first;     /* [nh] of in_b, by VMs moving for the first time */
     int maxb;
     int64_t max_load, max_safe_free;
 };
@@ -559,6 +629,11 @@ static void replay_migration(struct replay *r, const struct plan_migration *m, i
         fail_msg("seed %u: %s sent to %s, which lacks its SRs", seed, m->vm_ref, m->to_ref);
     r->freem[to] -= vm->memory + r->overhead;
     r->freem[from] += vm->memory + r->overhead;
+    if (phase == 0) {
+        r->in_b[to] += vm->memory + r->overhead;
+        r->in_first[to] += r->nmig[v] ? 0 : vm->memory + r->overhead;
+        r->out_b[from] += vm->memory + r->overhead;
+    }
     if (r->freem[to] < 0)
         fail_msg("seed %u: %s overcommitted by %s", seed, m->to_ref, m->vm_ref);
     if (phase == 1 && to != host_ix(pool, vm->resident_on))
@@ -577,8 +652,19 @@ static void replay_migration(struct replay *r, const struct plan_migration *m, i
     r->nmig[v]++;
 }
 
+/* The destination limit of batch B: the most one host sent during its evacuation (the planner
+ * keeps every target's inbound under the heaviest sender's load when another target has room). */
+static int64_t replay_limit(const struct replay *r)
+{
+    int64_t lim = 0;
+    for (size_t h = 0; h < r->nh; h++)
+        lim = r->out_b[h] > lim ? r->out_b[h] : lim;
+    return lim;
+}
+
 /* After batch B's evacuation: the hosts going down are empty, except VMs reported as
- * unplaceable or resolved; with minimal, a VM parked here had no room on a host that stays up. */
+ * unplaceable or resolved; with minimal, a VM parked here had no room on a host that stays up
+ * within that host's inbound limit. */
 static void replay_after_evacuation(struct replay *r, int b)
 {
     const struct inv_pool *pool = r->pool;
@@ -591,17 +677,29 @@ static void replay_after_evacuation(struct replay *r, int b)
             !has_check(r->p, "evacuate_local_disk", vm->ref))
             fail_msg("seed %u: %s left on a host going down", r->seed, vm->ref);
     }
+    int64_t lim = replay_limit(r);
+    for (size_t h = 0; h < r->nh; h++)
+        if (r->in_first[h] > lim) {
+            printf("seed %u batch %d: %s receives %lld MiB first moves, limit %lld MiB\n", r->seed,
+                   b, r->pool->hosts[h].ref, (long long)(r->in_first[h] >> 20),
+                   (long long)(lim >> 20));
+            r->st->over_limit++;
+        }
     for (size_t v = 0; v < r->nv; v++) {
         if (!r->parked[v] || r->parked_in[v] != b || r->p->policy != PLAN_POLICY_MINIMAL)
             continue;
+        int64_t need = pool->vms[v].memory + r->overhead;
         for (size_t h = 0; h < r->nh; h++) {
             bool stays = !(r->hevac[h] && r->hbatch[h] >= b);
-            if (stays && srs_on(pool, &pool->vms[v], pool->hosts[h].ref) &&
-                r->freem[h] >= pool->vms[v].memory + r->overhead)
+            if (stays && srs_on(pool, &pool->vms[v], pool->hosts[h].ref) && r->freem[h] >= need &&
+                r->in_b[h] + need <= lim)
                 fail_msg("seed %u: %s parked although %s had room", r->seed, pool->vms[v].ref,
                          pool->hosts[h].ref);
         }
     }
+    memset(r->in_b, 0, r->nh * sizeof(*r->in_b));
+    memset(r->out_b, 0, r->nh * sizeof(*r->out_b));
+    memset(r->in_first, 0, r->nh * sizeof(*r->in_first));
 }
 
 /* Batch B: its evacuations, the checks after them, then its migrations back. */
@@ -664,7 +762,11 @@ static void replay(const struct inv_pool *pool, const struct plan *p, int64_t ov
     r.hevac = calloc(r.nh, sizeof(*r.hevac));
     r.parked = calloc(r.nv, sizeof(*r.parked));
     r.parked_in = calloc(r.nv, sizeof(*r.parked_in));
-    assert_true(r.freem && r.loc && r.hbatch && r.hevac && r.parked && r.parked_in);
+    r.in_b = calloc(r.nh, sizeof(*r.in_b));
+    r.out_b = calloc(r.nh, sizeof(*r.out_b));
+    r.in_first = calloc(r.nh, sizeof(*r.in_first));
+    assert_true(r.freem && r.loc && r.hbatch && r.hevac && r.parked && r.parked_in && r.in_b &&
+                r.out_b && r.in_first);
     memset(st, 0, sizeof(*st));
     for (size_t h = 0; h < r.nh; h++)
         r.freem[h] = pool->hosts[h].memory_free;
@@ -683,6 +785,9 @@ static void replay(const struct inv_pool *pool, const struct plan *p, int64_t ov
     free(r.hevac);
     free(r.parked);
     free(r.parked_in);
+    free(r.in_b);
+    free(r.out_b);
+    free(r.in_first);
 }
 
 /* The master first and alone: when it is updated it is the only host of batch 0 and every
@@ -714,7 +819,7 @@ static void test_property_random_pools(void **state)
 {
     (void)state;
     struct catalog *cat = reboot_catalog();
-    size_t pools = 0, parked_pools = 0, batched_pools = 0, parked_multi_pools = 0;
+    size_t pools = 0, parked_pools = 0, batched_pools = 0, parked_multi_pools = 0, over = 0;
     printf("seeds 1..300\n");
     for (unsigned seed = 1; seed <= 300; seed++) {
         struct rng r;
@@ -728,6 +833,10 @@ static void test_property_random_pools(void **state)
             struct replay_stats st;
             replay(pool, p, g.overhead, nmig, &st, seed);
             check_master_alone(pool, p, g.cap, seed);
+            over += st.over_limit;
+            if (st.over_limit)
+                printf("seed %u %s: %zu targets over their inbound limit\n", seed,
+                       plan_policy_name(p->policy), st.over_limit);
             if (pol == PLAN_POLICY_RETURN) {
                 assert_int_equal(p->totals.migrations, 2 * st.moved);
                 assert_int_equal(p->totals.migrations_back, st.moved);
@@ -796,6 +905,41 @@ static void test_property_minimal_one_move(void **state)
     catalog_free(cat);
 }
 
+/* XenServer's largest pool, 64 hosts in bench-16's shape: it plans (placement replayed and
+ * checked as above), the master alone first, no target over its inbound limit, `minimal` within
+ * V + one parked batch of k hosts and 1.10x of DESIGN.md's bound, `return` exactly 2V. */
+static void test_pool_64(void **state)
+{
+    (void)state;
+    struct catalog *cat = reboot_catalog();
+    struct inv_pool *pool = full_pool(64);
+    int *nmig = calloc(pool->n_vms + 1, sizeof(*nmig));
+    assert_non_null(nmig);
+    for (int pol = 0; pol < 2; pol++) {
+        struct plan *p = build(pool, cat, (enum plan_policy)pol, 0, 0);
+        struct replay_stats st;
+        replay(pool, p, 0, nmig, &st, 64);
+        check_master_alone(pool, p, 0, 64);
+        printf("64 hosts %s: k %zu, %zu batches, %zu migrations, window %.0f s, bound %.0f s\n",
+               plan_policy_name(p->policy), p->totals.bound_k, p->totals.batches,
+               p->totals.migrations, p->totals.window_s, p->totals.bound_window_s);
+        assert_int_equal(p->totals.hosts_updated, 64);
+        assert_false(has_check(p, "evacuate_memory", NULL));
+        assert_int_equal(st.over_limit, 0);
+        assert_int_equal(dest_over_limit(p), 0);
+        if (pol == PLAN_POLICY_MINIMAL) {
+            assert_true(p->totals.migrations <= 1280 + 20 * p->totals.bound_k);
+            assert_true(p->totals.window_s <= 1.10 * p->totals.bound_window_s);
+        } else {
+            assert_int_equal(p->totals.migrations, 2560);
+        }
+        plan_free(p);
+    }
+    free(nmig);
+    inv_pool_free(pool);
+    catalog_free(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_inplace_after_master),
         cmocka_unit_test(test_property_random_pools),
         cmocka_unit_test(test_property_minimal_one_move),
+        cmocka_unit_test(test_pool_64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
