@@ -13,16 +13,29 @@
  * The timing model is the planner's (docs/planner.md section 4): a host's outgoing migrations go
  * at bandwidth x parallel streams, a VM migrated alone at one stream's bandwidth.
  *   - poolpatch: plan_build's predicted window (master first and alone, then k hosts at once).
- *   - XenCenter (xenserver/xenadmin PatchingWizard: EvacuateHostPlanAction, then the update and
- *     the reboot, then BringBabiesBackAction): master first, one host at a time; host.evacuate
- *     moves every VM of the host (xapi places them: most free memory first, parallel streams);
- *     after the reboot its VMs come back one at a time (BringBabiesBackAction migrates them in a
- *     loop, one task each).  Every VM off and back: 2V.
- *   - Xen Orchestra rolling pool update (shared/reference/peers.md section 1, steps 7-8): master
- *     first, one host at a time: host.evacuate of whatever runs on it (VMs parked on a host not
- *     yet updated move again), install, reboot; when every host is done, every VM not on its
- *     recorded host migrates back, serially.  At least 2V.
+ *   - XenCenter (xenserver/xenadmin: the PatchingWizard's plan per host, coordinator first, runs
+ *     EvacuateHostAction - host.async_disable, the MAINTENANCE_MODE other_config key,
+ *     host.async_evacuate -, the update's apply, the reboot, then BringBabiesBackAction -
+ *     host.enable, then `foreach` VM of the host VM.async_live_migrate back, each task polled
+ *     and destroyed before the next, and the evacuated-VMs key cleared): one host at a time;
+ *     xapi's host.evacuate places the VMs (largest first, to the host with the most free memory:
+ *     xen-api ocaml/xapi/xapi_host.ml compute_evacuation_plan) and moves them in parallel over
+ *     the host's streams; they come back one at a time.  Every VM off and back: 2V.
+ *   - Xen Orchestra rolling pool update (vatesfr/xen-orchestra packages/xo-server/src/xapi/
+ *     mixins/patching.mjs rollingPoolUpdate and pool.mjs rollingPoolReboot;
+ *     shared/reference/peers.md section 1, steps 5-8): legacy XenServer updates are prechecked
+ *     on every host and applied pool-wide up front (pool_update.pool_apply, which xapi runs host
+ *     after host: ocaml/xapi/xapi_pool_update.ml, so the applies take as long in total); then
+ *     master first, one host at a time: get_vms_which_prevent_evacuation, assert_can_evacuate,
+ *     host.disable, host.evacuate with a batch of 3 (xapi places the VMs as above; VMs parked on
+ *     a host not yet updated move again), host.reboot, wait until it is enabled; when every host
+ *     is done, every VM not on its recorded host migrates back, serially.  At least 2V.
  * DESIGN.md's lower bound (master first) is the planner's for policy minimal (V migrations).
+ *
+ * XAPI calls are the operation calls each policy sends (what it asks the pool to do or check),
+ * counted from the sequences above; none of the four is charged for watching (poolpatch's
+ * event.from stream, the task polling of XenCenter's PollToCompletion or XO's watchers).  The
+ * executor's real count on bench-16, event.from included, is bench/bench_rollout.c's.
  *
  * Prints a table per scenario and one summary line per scenario; writes the SVG chart of the
  * windows to argv[1] (docs/performance-race.svg when run by `make bench`).
@@ -56,7 +69,7 @@ struct model {
 
 struct result {
     double window_s, bytes;
-    size_t migrations, reboots;
+    size_t migrations, reboots, calls;
 };
 
 static const char *const policy_names[N_POLICIES] = {"poolpatch return", "poolpatch minimal",
@@ -107,8 +120,9 @@ static size_t host_of(const struct inv_pool *p, const char *ref)
     return SIZE_MAX;
 }
 
-/* xapi's evacuation target for a VM of `mem` bytes: the other live host with the most free
- * memory that fits (its planner spreads load); SIZE_MAX when none. */
+/* xapi's evacuation target for a VM of `mem` bytes (VMs taken largest first): the other live host
+ * with the most free memory that fits (xapi_host.ml compute_evacuation_plan, a biggest-fit
+ * decreasing pass); SIZE_MAX when none. */
 static size_t xapi_target(const int64_t *fr, size_t nh, size_t from, int64_t mem)
 {
     size_t best = SIZE_MAX;
@@ -128,21 +142,52 @@ static void move(struct result *r, int64_t *fr, size_t *loc, const struct inv_po
     r->bytes += (double)p->vms[v].memory;
 }
 
+/* VM indexes by memory, largest first (xapi's evacuation plan takes the largest VM first). */
+static size_t *by_size(const struct inv_pool *p)
+{
+    size_t nv = p->n_vms, *ix = xcalloc(nv + 1, sizeof(*ix));
+    for (size_t v = 0; v < nv; v++) {
+        size_t j = v;
+        while (j > 0 && p->vms[ix[j - 1]].memory < p->vms[v].memory) {
+            ix[j] = ix[j - 1];
+            j--;
+        }
+        ix[j] = v;
+    }
+    return ix;
+}
+
+/* Operation calls of XenCenter / XO per pool and per host (see the file comment).  XenCenter:
+ * login, the upload's task and introduce, pool_clean; per host precheck, async_disable, the
+ * MAINTENANCE_MODE key removed and added, async_evacuate, apply, reboot, enable, the evacuated
+ * VMs key cleared; per VM brought back its migration and task.destroy.  XO: login, the upload's
+ * task and introduce, pool_apply; per host precheck, get_vms_which_prevent_evacuation,
+ * assert_can_evacuate, disable, evacuate, reboot; per VM brought back its migration. */
+#define XC_POOL_CALLS 4
+#define XC_HOST_CALLS 9
+#define XC_BACK_CALLS 2
+#define XO_POOL_CALLS 4
+#define XO_HOST_CALLS 6
+
 /* XenCenter (xo = false) or Xen Orchestra (xo = true): see the file comment. */
 static void rolling(const struct inv_pool *p, const struct model *m, bool xo, struct result *r)
 {
     size_t nh = p->n_hosts, nv = p->n_vms, master = host_of(p, p->master_ref);
     int64_t *fr = xcalloc(nh, sizeof(*fr));
     size_t *loc = xcalloc(nv + 1, sizeof(*loc)), *home = xcalloc(nv + 1, sizeof(*home));
+    size_t *big = by_size(p);
     for (size_t h = 0; h < nh; h++)
         fr[h] = p->hosts[h].memory_free;
     for (size_t v = 0; v < nv; v++)
         loc[v] = home[v] = host_of(p, p->vms[v].resident_on);
     memset(r, 0, sizeof(*r));
+    r->calls = xo ? XO_POOL_CALLS : XC_POOL_CALLS;
     for (size_t i = 0; i < nh; i++) {
         size_t h = i == 0 ? master : (i <= master ? i - 1 : i);
         double out = 0;
-        for (size_t v = 0; v < nv; v++) {
+        r->calls += xo ? XO_HOST_CALLS : XC_HOST_CALLS;
+        for (size_t bi = 0; bi < nv; bi++) {
+            size_t v = big[bi];
             if (loc[v] != h)
                 continue;
             size_t to = xapi_target(fr, nh, h, p->vms[v].memory);
@@ -158,14 +203,17 @@ static void rolling(const struct inv_pool *p, const struct model *m, bool xo, st
         for (size_t v = 0; v < nv; v++) /* BringBabiesBackAction: one VM at a time */
             if (home[v] == h && loc[v] != h) {
                 r->window_s += (double)p->vms[v].memory / m->bw;
+                r->calls += XC_BACK_CALLS;
                 move(r, fr, loc, p, v, h);
             }
     }
     for (size_t v = 0; xo && v < nv; v++) /* XO's final pass: back home, serially */
         if (loc[v] != home[v]) {
             r->window_s += (double)p->vms[v].memory / m->bw;
+            r->calls++;
             move(r, fr, loc, p, v, home[v]);
         }
+    free(big);
     free(fr);
     free(loc);
     free(home);
@@ -202,6 +250,10 @@ static void poolpatch(const struct inv_pool *p, const struct catalog *cat, const
         *ms = t < *ms ? t : *ms;
     }
     r->window_s = pl->totals.window_s;
+    /* as bench_rollout counts the executor's: login, the upload's task, introduce, pool_clean;
+     * per host precheck, disable, apply, reboot, enable; one VM.pool_migrate per migration */
+    r->calls = 4 + pl->totals.hosts_updated + pl->totals.updates + 3 * pl->totals.reboots +
+               pl->totals.migrations;
     r->migrations = pl->totals.migrations;
     r->bytes = (double)pl->totals.migrated_bytes;
     r->reboots = pl->totals.reboots;
@@ -242,6 +294,7 @@ static void run_scenario(const json_t *sc, const struct catalog *cat, const stru
             t->migrations += r[k].migrations;
             t->bytes += r[k].bytes;
             t->reboots += r[k].reboots;
+            t->calls += r[k].calls;
         }
         inv_pool_free(p);
     }
@@ -253,20 +306,26 @@ static void print_scenario(const struct scenario *s)
     printf("\n%s: %zu pool%s of %zu hosts, %zu VMs to move per pool; planned in %.2f ms per "
            "pool (slowest)\n",
            s->name, s->pools, s->pools == 1 ? "" : "s", s->hosts, s->bound.bound_vms, s->plan_ms);
-    printf("  %-19s %10s %7s %11s %11s %8s\n", "policy", "window", "x bound", "migrations",
-           "GiB moved", "reboots");
+    printf("  %-19s %10s %7s %11s %11s %8s %10s\n", "policy", "window", "x bound", "migrations",
+           "GiB moved", "reboots", "XAPI calls");
     for (int k = 0; k < N_POLICIES; k++)
-        printf("  %-19s %9.0fs %7.2f %11zu %11.0f %8zu\n", policy_names[k], s->res[k].window_s,
-               s->res[k].window_s / b, s->res[k].migrations, s->res[k].bytes / (double)GIB,
-               s->res[k].reboots);
+        printf("  %-19s %9.0fs %7.2f %11zu %11.0f %8zu %10zu\n", policy_names[k],
+               s->res[k].window_s, s->res[k].window_s / b, s->res[k].migrations,
+               s->res[k].bytes / (double)GIB, s->res[k].reboots, s->res[k].calls);
     printf("  %-19s %9.0fs %7.2f %11zu\n", "lower bound", b, 1.0,
            s->bound.bound_migrations * s->pools);
     double best = s->res[0].window_s < s->res[1].window_s ? s->res[0].window_s : s->res[1].window_s;
-    printf("race %s: poolpatch %.0f s (return) / %.0f s (minimal, %zu migrations), XenCenter "
-           "%.0f s (%.1fx longer), XO %.0f s (%.1fx), bound %.0f s (minimal %.2fx), plan %.2f ms\n",
-           s->name, s->res[0].window_s, s->res[1].window_s, s->res[1].migrations,
-           s->res[2].window_s, s->res[2].window_s / best, s->res[3].window_s,
-           s->res[3].window_s / best, b, s->res[1].window_s / b, s->plan_ms);
+    printf("race %s: bound %.0f s / %zu migrations;", s->name, b,
+           s->bound.bound_migrations * s->pools);
+    for (int k = 0; k < N_POLICIES; k++) {
+        printf(" %s %.0f s (%.2fx bound", policy_names[k], s->res[k].window_s,
+               s->res[k].window_s / b);
+        if (k >= 2)
+            printf(", %.1fx poolpatch's best", s->res[k].window_s / best);
+        printf(") %zu migrations %.0f GiB %zu reboots %zu calls;", s->res[k].migrations,
+               s->res[k].bytes / (double)GIB, s->res[k].reboots, s->res[k].calls);
+    }
+    printf(" planned in %.2f ms\n", s->plan_ms);
 }
 
 /* Grouped bars: one group per scenario, one bar per policy, the bound as a line. */

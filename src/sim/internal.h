@@ -226,6 +226,7 @@ struct sim {
     struct xapi_value *templates[CL_NCLS];
     bool stopping; /* the HTTP server is stopping: blocked calls return */
     uint64_t n_migrations, n_migrations_failed, n_reboots, n_restarts, n_applies, n_calls;
+    uint64_t n_migrations_dst_wait;   /* migrations that waited for a slot on their destination */
     uint64_t n_uploads, n_introduces; /* update images received, pool_update.introduce done */
     struct sim_release *releases;     /* scenario "releases" (upgrade.c); owned */
     size_t nreleases;

@@ -309,8 +309,10 @@ static int64_t migration_window(struct ctx *c, struct obj *src, struct obj *dst,
     int64_t start = now;
     if (a && a->slot_free[ia] > start)
         start = a->slot_free[ia];
-    if (b->slot_free[ib] > start)
+    if (b->slot_free[ib] > start) { /* the destination's streams are all busy: it queues */
         start = b->slot_free[ib];
+        s->n_migrations_dst_wait++;
+    }
     int64_t end = start + d;
     if (a)
         a->slot_free[ia] = end;

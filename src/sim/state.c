@@ -399,6 +399,8 @@ json_t *sim_state_json_locked(struct sim *s)
     json_t *cnt = json_object();
     json_object_set_new(cnt, "migrations", json_integer((json_int_t)s->n_migrations));
     json_object_set_new(cnt, "migrations_failed", json_integer((json_int_t)s->n_migrations_failed));
+    json_object_set_new(cnt, "migrations_waited_destination",
+                        json_integer((json_int_t)s->n_migrations_dst_wait));
     json_object_set_new(cnt, "reboots", json_integer((json_int_t)s->n_reboots));
     json_object_set_new(cnt, "toolstack_restarts", json_integer((json_int_t)s->n_restarts));
     json_object_set_new(cnt, "applies", json_integer((json_int_t)s->n_applies));

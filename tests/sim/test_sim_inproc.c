@@ -523,6 +523,45 @@ static void test_parallel_migrations_queue(void **state)
     st = fstr_of(&f, "task", tasks[3], "status");
     assert_string_equal(st, "success");
     free(st);
+    /* the 4th waited for its source's slots (the destination's were freed at the same time) */
+    json_t *js = sim_state_json(f.s);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(js, "counters"),
+                                                        "migrations_waited_destination")),
+                     0);
+    json_decref(js);
+    sim_free(f.s);
+}
+
+/* 4 migrations from 4 hosts into one with 3 slots: the 4th waits for the destination and is
+ * counted in /sim/state's migrations_waited_destination. */
+static void test_migrations_wait_destination(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_open(&f, "bench-16.json");
+    const char *dst = st_ref_by_name(f.s, f.addr, f.sess, "host", "bench-05", 0);
+    const char *names[4] = {"bench-vm-001", "bench-vm-002", "bench-vm-003", "bench-vm-004"};
+    char last[96] = "";
+    int64_t t0 = now_ms(f.s);
+    for (int i = 0; i < 4; i++) {
+        const char *vm = st_ref_by_name(f.s, f.addr, f.sess, "VM", names[i], 1);
+        struct xapi_value *p = st_params(f.sess, vm, dst, NULL);
+        xapi_array_append_take(p, xapi_value_new_struct());
+        struct xapi_response r = st_callv(f.s, f.addr, "Async.VM.pool_migrate", p);
+        if (!r.ok)
+            fail_msg("migrate %s: %s %s", names[i], st_code(&r), st_eparam(&r, 0));
+        str_lcpy(last, st_str(&r), sizeof(last));
+        xapi_response_cleanup(&r);
+    }
+    json_t *js = sim_state_json(f.s);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(js, "counters"),
+                                                        "migrations_waited_destination")),
+                     1);
+    json_decref(js);
+    sim_run_until(f.s, t0 + 2000 + 9216); /* the first three landed; the 4th only started */
+    char *st = fstr_of(&f, "task", last, "status");
+    assert_string_equal(st, "pending");
+    free(st);
     sim_free(f.s);
 }
 
@@ -1738,6 +1777,7 @@ int main(void)
         cmocka_unit_test(test_master_restart_invalidates_sessions),
         cmocka_unit_test(test_migration_timing),
         cmocka_unit_test(test_parallel_migrations_queue),
+        cmocka_unit_test(test_migrations_wait_destination),
         cmocka_unit_test(test_evacuate),
         cmocka_unit_test(test_update_flow),
         cmocka_unit_test(test_update_images_untrusted),
