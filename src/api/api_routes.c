@@ -183,18 +183,18 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, enum engine
                           struct err *e)
 {
     json_t *pools = NULL, *automated = NULL, *updates = NULL, *file = NULL, *policy = NULL,
-           *stay = NULL, *maxp = NULL, *hosts = NULL, *manual = NULL;
+           *stay = NULL, *maxp = NULL, *hosts = NULL, *manual = NULL, *detail = NULL;
     json_error_t je;
-    const char *pol = NULL;
+    const char *pol = NULL, *det = NULL;
     const char **pl = NULL, **ul = NULL, **hl = NULL;
     bool has_auto;
     int rc;
 
     memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools,
                        "automated", &automated, "updates", &updates, "file", &file, "policy",
                        &policy, "stay_on_release", &stay, "max_parallel", &maxp, "hosts", &hosts,
-                       "manual_post_tasks", &manual) != 0)
+                       "manual_post_tasks", &manual, "detail", &detail) != 0)
         return unpack_failed(&je, e);
     if ((rc = want_strings("pools", pools, &pl, &req->n_pools, e)) != 0)
         return rc;
@@ -225,6 +225,15 @@ static int parse_plan_req(json_t *body, struct engine_plan_req *req, enum engine
         goto fail;
     if ((rc = want_bool("manual_post_tasks", manual, false, &req->manual_post_tasks, e)) != 0)
         goto fail;
+    if ((rc = want_string("detail", detail, false, &det, e)) != 0)
+        goto fail;
+    if (det && !str_eq(det, "full") && !str_eq(det, "summary")) {
+        rc = err_set(e, PP_EINVAL, "detail: '%s' is not full or summary", det);
+        goto fail;
+    }
+    req->detail = !det                     ? ENGINE_PLAN_DETAIL_AUTO
+                  : str_eq(det, "summary") ? ENGINE_PLAN_DETAIL_SUMMARY
+                                           : ENGINE_PLAN_DETAIL_FULL;
     has_auto = automated && !json_is_null(automated);
     if ((rc = want_bool("automated", automated, false, &req->automated, e)) != 0)
         goto fail;

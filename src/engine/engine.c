@@ -123,6 +123,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     pthread_cond_init(&eng->qdone, NULL);
     pthread_cond_init(&eng->checker_wake, NULL);
     pthread_mutex_init(&eng->sublock, NULL);
+    pthread_mutex_init(&eng->catlock, NULL);
     engine_readers_init(eng);
     eng->db_path = xstrdup(cfg->db_path);
     dir = xstrdup(cfg->db_path);
@@ -289,6 +290,8 @@ void engine_free(struct engine *eng)
     pthread_cond_destroy(&eng->qdone);
     pthread_cond_destroy(&eng->checker_wake);
     pthread_mutex_destroy(&eng->sublock);
+    pthread_mutex_destroy(&eng->catlock);
+    free(eng->held); /* every snapshot was freed: the engine's callers have returned */
     free(eng);
 }
 

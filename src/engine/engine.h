@@ -231,8 +231,19 @@ struct engine_plan_req {
     /* XenCenter's "I will carry out the post-update tasks myself": updates are applied, reboots
      * and toolstack restarts left to the user (hosts report them pending) */
     bool manual_post_tasks;
+    /* the plan's JSON: full (every migration), summary (per host and action a migration_count
+     * instead of the lists: a fleet's plan stays small), or auto: full up to
+     * ENGINE_PLAN_FULL_MAX_POOLS pools, summary beyond (issue 17) */
+    enum engine_plan_detail {
+        ENGINE_PLAN_DETAIL_AUTO = 0,
+        ENGINE_PLAN_DETAIL_FULL,
+        ENGINE_PLAN_DETAIL_SUMMARY
+    } detail;
 };
-/* The dry run: prechecks, per-host actions, migrations, reboots, predicted window. */
+#define ENGINE_PLAN_FULL_MAX_POOLS 10
+/* The dry run: prechecks, per-host actions, migrations, reboots, predicted window.  The
+ * engine thread checks the request and snapshots the pools; the plans are built on the calling
+ * thread, so that other pools' rollouts go on meanwhile. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);
 /* Start a rollout of that plan; *id owned by the caller (free). */
 int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,

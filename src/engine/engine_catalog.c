@@ -38,7 +38,7 @@ void engine_catalog_load_cached(struct engine *eng)
     if (store_catalog_get(eng->store, CATALOG_SOURCE, &c, &e) != 0)
         return;
     if (catalog_parse_xml(c.body, c.body_len, NULL, &cat, &e) == 0) {
-        catalog_free(eng->catalog);
+        engine_catalog_drop(eng, eng->catalog);
         eng->catalog = cat;
         eng->catalog_checked_ms = c.checked_at_ms;
     } else {
@@ -125,7 +125,7 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
             engine_req_finish(eng, r, r->err.code);
             return;
         }
-        catalog_free(eng->catalog);
+        engine_catalog_drop(eng, eng->catalog); /* a snapshot may still hold it */
         eng->catalog = cat;
     }
     eng->catalog_checked_ms = clock_now_ms(eng->clock);
@@ -135,17 +135,11 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
         char ts[32];
         time_t t = (time_t)(eng->catalog_checked_ms / 1000);
         struct tm tm;
-        json_t *view = NULL, *pools = json_array();
-        struct err e = {0};
+        json_t *pools = json_array();
         gmtime_r(&t, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
         json_object_set_new(r->out, "checked_at", json_string(ts));
         json_object_set_new(r->out, "catalog_changed", json_boolean(!a->not_modified));
-        if (engine_views_json(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) == 0)
-            json_object_set_new(
-                r->out, "updates",
-                json_integer((json_int_t)json_array_size(json_object_get(view, "updates"))));
-        json_decref(view);
         for (size_t i = 0; i < eng->n_pools; i++) {
             struct eng_pool *p = eng->pools[i];
             /* a pool that lost its master keeps a ready (stale) cache: say it is offline */
@@ -164,12 +158,28 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
     engine_req_finish(eng, r, 0);
 }
 
+/* res.updates: how many updates the By Update view now lists (built here, off the engine
+ * thread; left out when the engine gives no snapshot). */
+static void add_update_count(struct engine *eng, json_t *res)
+{
+    struct err e = {0};
+    struct eng_snapshot *s = engine_snapshot_get(eng, &e);
+    json_t *view = NULL;
+
+    if (s && engine_views_json(s, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &e) == 0)
+        json_object_set_new(
+            res, "updates",
+            json_integer((json_int_t)json_array_size(json_object_get(view, "updates"))));
+    json_decref(view);
+    engine_snapshot_free(s);
+}
+
 /* Check for updates now (see engine.h): the fetch runs on the calling thread. */
 int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
 {
     struct eng_req *r = engine_req_new(R_CATALOG_META, sizeof(struct eng_req));
     struct req_catalog_put *put;
-    json_t *meta = NULL;
+    json_t *meta = NULL, *res = NULL;
     struct fetch_result fr = {0};
     int rc;
 
@@ -215,11 +225,17 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
             put->fetch_rc = prc;
         }
     }
-    rc = engine_req_run(eng, &put->h, out, e);
-    if (rc != 0) /* a catalog that does not parse: say where it came from, as fetch errors do */
+    rc = engine_req_run(eng, &put->h, &res, e);
+    if (rc != 0) { /* a catalog that does not parse: say where it came from, as fetch errors do */
         err_prefix(e, "checking for updates at %s: ", jsonx_str(meta, "url", ""));
-    else
+    } else {
+        add_update_count(eng, res);
         engine_webhooks_after_check(eng);
+    }
+    if (out)
+        *out = res;
+    else
+        json_decref(res);
     json_decref(meta);
     return rc;
 }

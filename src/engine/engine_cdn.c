@@ -67,7 +67,7 @@ static void no_repository(struct cdn_job *j, const char *why)
     if (p->cdn_state != ENG_CDN_NONE)
         log_info(LOG_MOD, "pool %s: no update repository (%s): legacy updates", p->name, why);
     p->cdn_state = ENG_CDN_NONE;
-    catalog_free(p->cdn);
+    engine_catalog_drop(p->eng, p->cdn);
     p->cdn = NULL;
     p->cdn_checked_ms = clock_now_ms(j->eng->clock);
     job_end(j, 0, NULL);
@@ -102,7 +102,7 @@ static void on_updates(void *ctx, int rc, long status, const char *body, size_t 
     if (j->p->cdn_state != ENG_CDN_YES)
         log_info(LOG_MOD, "pool %s: XenServer 8 repository updates (%zu updates, %zu hosts)",
                  j->p->name, cat->n_patches, cat->n_cdn_hosts);
-    catalog_free(j->p->cdn);
+    engine_catalog_drop(j->p->eng, j->p->cdn); /* a snapshot may still hold it */
     j->p->cdn = cat;
     j->p->cdn_state = ENG_CDN_YES;
     j->p->cdn_checked_ms = clock_now_ms(j->eng->clock);
@@ -265,7 +265,7 @@ void engine_cdn_pool_retire(struct eng_pool *p)
         }
         /* a call in flight ends with the client (PP_ECANCELLED) and frees the job then */
     }
-    catalog_free(p->cdn);
+    engine_catalog_drop(p->eng, p->cdn);
     p->cdn = NULL;
 }
 

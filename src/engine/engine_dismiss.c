@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine_dismiss.c - the Updates tab's requests on the engine thread: the views and CSV (built
- * by engine_views.c), and dismissing / restoring updates, kept as XenCenter keeps them in each
- * pool's other_config (pool.remove_from_other_config then add_to_other_config), answered once
- * each pool's object cache shows the write.
+ * engine_dismiss.c - the Updates tab's requests: the views and CSV (a snapshot from the engine
+ * thread, built by engine_views.c on the caller's thread), and dismissing / restoring updates
+ * (engine thread), kept as XenCenter keeps them in each pool's other_config
+ * (pool.remove_from_other_config then add_to_other_config), answered once each pool's object
+ * cache shows the write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +21,48 @@
 
 #define LOG_MOD "engine"
 
-/* R_VIEW (engine thread): the By Update / By Server view. */
-void engine_handle_view(struct engine *eng, struct eng_req *r)
+/* R_SNAPSHOT (engine thread): every pool and the catalogs, for a view built by the caller. */
+void engine_handle_snapshot(struct engine *eng, struct eng_req *r)
 {
-    struct req_view *a = ENG_REQ_AS(struct req_view, r);
-    int rc = engine_views_json(eng, a->view, a->sort, &r->out, &r->err);
-    engine_req_finish(eng, r, rc);
+    ENG_REQ_AS(struct req_snapshot, r)->snap = engine_snapshot_take(eng, NULL, NULL);
+    engine_req_finish(eng, r, 0);
 }
 
-/* R_CSV (engine thread): a view as CSV. */
-void engine_handle_csv(struct engine *eng, struct eng_req *r)
+/* Caller's thread: a snapshot of every pool (engine_snapshot_free), or NULL with e filled. */
+struct eng_snapshot *engine_snapshot_get(struct engine *eng, struct err *e)
 {
-    struct req_view *a = ENG_REQ_AS(struct req_view, r);
-    int rc = engine_views_csv(eng, a->view, &a->csv, &r->err);
-    engine_req_finish(eng, r, rc);
+    struct req_snapshot *r = ENG_REQ_NEW(struct req_snapshot, R_SNAPSHOT);
+    struct eng_snapshot *s = NULL;
+
+    if (engine_req_submit(eng, &r->h, e) == 0) {
+        s = r->snap;
+        r->snap = NULL;
+    }
+    engine_req_unref(eng, &r->h);
+    return s;
+}
+
+/* The view's update ids (heap strings in *keys): dismiss all (engine thread). */
+static int all_update_keys(struct engine *eng, char ***keys, size_t *n, struct err *e)
+{
+    struct eng_snapshot *s = engine_snapshot_take(eng, NULL, NULL);
+    json_t *view = NULL, *row;
+    size_t i;
+    int rc = engine_views_json(s, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, e);
+
+    engine_snapshot_free(s);
+    if (rc != 0)
+        return rc;
+    json_array_foreach(json_object_get(view, "updates"), i, row)
+    {
+        const char *k = jsonx_str(row, "id", NULL);
+        if (k) {
+            *keys = vec_grow_implied(*keys, *n, sizeof(char *));
+            (*keys)[(*n)++] = xstrdup(k);
+        }
+    }
+    json_decref(view);
+    return 0;
 }
 
 /* One pool's other_config update: remove key, then add it with value (NULL: remove only). */
@@ -193,22 +222,11 @@ void engine_handle_dismiss(struct engine *eng, struct eng_req *r)
     size_t n_all = 0;
 
     if (a->all) {
-        json_t *view = NULL;
-        size_t i;
-        json_t *row;
-        if (engine_views_json(eng, ENGINE_VIEW_BY_UPDATE, ENGINE_SORT_DATE, &view, &r->err) != 0) {
+        if (all_update_keys(eng, &all_keys, &n_all, &r->err) != 0) {
+            engine_strv_free(all_keys, n_all);
             engine_req_finish(eng, r, r->err.code);
             return;
         }
-        json_array_foreach(json_object_get(view, "updates"), i, row)
-        {
-            const char *k = jsonx_str(row, "id", NULL);
-            if (k) {
-                all_keys = vec_grow_implied(all_keys, n_all, sizeof(char *));
-                all_keys[n_all++] = xstrdup(k);
-            }
-        }
-        json_decref(view);
         keys = all_keys;
         n_keys = n_all;
     } else {
@@ -295,26 +313,28 @@ void engine_handle_restore(struct engine *eng, struct eng_req *r)
 int engine_updates_view(struct engine *eng, enum engine_view view, enum engine_sort sort,
                         json_t **out, struct err *e)
 {
-    struct req_view *r = ENG_REQ_NEW(struct req_view, R_VIEW);
-    r->view = view;
-    r->sort = sort;
-    return engine_req_run(eng, &r->h, out, e);
+    struct eng_snapshot *s = engine_snapshot_get(eng, e);
+    int rc;
+
+    *out = NULL;
+    if (!s)
+        return e && e->code ? e->code : PP_ESTATE;
+    rc = engine_views_json(s, view, sort, out, e); /* here, not on the engine thread */
+    engine_snapshot_free(s);
+    return rc;
 }
 
 /* A view as CSV (see engine.h).  *csv heap.  Any thread but the engine's. */
 int engine_updates_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e)
 {
-    struct req_view *r = ENG_REQ_NEW(struct req_view, R_CSV);
+    struct eng_snapshot *s = engine_snapshot_get(eng, e);
     int rc;
 
-    r->view = view;
     *csv = NULL;
-    rc = engine_req_submit(eng, &r->h, e);
-    if (rc == 0) {
-        *csv = r->csv;
-        r->csv = NULL;
-    }
-    engine_req_unref(eng, &r->h);
+    if (!s)
+        return e && e->code ? e->code : PP_ESTATE;
+    rc = engine_views_csv(s, view, csv, e);
+    engine_snapshot_free(s);
     return rc;
 }
 

@@ -73,6 +73,13 @@ struct eng_facts {
     char *rollout, *pool, *host, *facts_json;
 };
 
+/* A catalog a snapshot holds (engine_snapshot.c), under the engine's catlock. */
+struct eng_cat_hold {
+    const struct catalog *cat;
+    int refs;     /* snapshots holding it */
+    bool dropped; /* the engine let go of it: the last snapshot frees it */
+};
+
 /* Read-only store connections for reads on the callers' threads (engine_reads.c). */
 struct eng_readers {
     pthread_mutex_t lock;
@@ -125,6 +132,11 @@ struct engine {
     size_t n_pending_events;
     struct eng_facts *pending_facts;
     size_t n_pending_facts;
+
+    /* catalogs held by snapshots (engine_snapshot.c), under catlock */
+    pthread_mutex_t catlock;
+    struct eng_cat_hold *held;
+    size_t n_held;
 
     /* REST reads on the callers' threads */
     struct eng_readers readers;
@@ -273,6 +285,9 @@ struct plan;
 /* The pool's plan in the REST shape (docs/rest-api.md), new reference. */
 json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
                               const struct catalog *cat, const char *pool_name);
+/* A pool's plan JSON summarised in place: each host's and each action's "migrations" list
+ * replaced by its "migration_count".  Pure. */
+void engine_plan_json_summarize(json_t *pool_plan);
 /* Fleet totals over an array of pool plans (new reference). */
 json_t *engine_plan_fleet_totals(json_t *pools);
 
@@ -300,9 +315,52 @@ const struct catalog *engine_pool_catalog(struct engine *eng, const struct eng_p
 /* True for a repository pool (XenServer 8 updates). */
 bool engine_pool_is_cdn(const struct eng_pool *p);
 
-/* ---- engine_views.c (engine thread) ---- */
-int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sort sort,
+/* ---- engine_snapshot.c: views and plans built off the engine thread ---- */
+/* One pool as a snapshot saw it. */
+struct eng_snap_pool {
+    char *name;                /* its registered name */
+    bool connected;            /* its connection was ready (else the views show it offline) */
+    struct inv_pool *inv;      /* its inventory (owned; a copy), NULL when it could not be read */
+    char *error;               /* why not connected / no inventory, else NULL */
+    int error_code;            /* PP_* of that, 0 with an inventory */
+    bool cdn;                  /* a repository pool (XenServer 8): cat is its catalog */
+    const struct catalog *cat; /* its repository catalog (held), NULL for a legacy pool */
+};
+/* The engine's state a view or a plan needs, owned by the thread that builds it. */
+struct eng_snapshot {
+    struct engine *eng;            /* for engine_snapshot_free only */
+    const struct catalog *catalog; /* the legacy catalog (held), or NULL */
+    struct eng_snap_pool *pools;   /* the pools asked for, in registration order */
+    size_t n_pools;
+    size_t n_registered; /* every registered pool, asked for or not */
+    int check_interval_s;
+    int64_t catalog_checked_ms;
+    char check_error[ERR_MSG_MAX];
+    char *catalog_url; /* configured override, or NULL */
+    int64_t now_ms;    /* the engine's clock when taken */
+};
+/*
+ * Engine thread: a snapshot of the pools want(ctx, registered name) selects (want NULL: all) and
+ * the catalogs they use.  Inventories are copied, catalogs held; free it on any thread with
+ * engine_snapshot_free.
+ */
+struct eng_snapshot *engine_snapshot_take(struct engine *eng,
+                                          bool (*want)(void *ctx, const char *pool), void *ctx);
+/* Any thread: free s, letting go of its catalogs (NULL is a no-op). */
+void engine_snapshot_free(struct eng_snapshot *s);
+/* The registered name of the pool of s whose inventory is inv, or NULL.  Any thread. */
+const char *engine_snapshot_pool_name(const struct eng_snapshot *s, const struct inv_pool *inv);
+/* Engine thread: the engine no longer uses cat (a replaced or retired catalog): freed now, or by
+ * the last snapshot holding it.  Use instead of catalog_free for the legacy and repository
+ * catalogs.  NULL is a no-op. */
+void engine_catalog_drop(struct engine *eng, struct catalog *cat);
+
+/* ---- engine_views.c (any thread: pure over a snapshot) ---- */
+/* The By Update / By Server view of s as JSON (docs/rest-api.md): 0 or PP_*; *out new. */
+int engine_views_json(const struct eng_snapshot *s, enum engine_view view, enum engine_sort sort,
                       json_t **out, struct err *e);
-int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e);
+/* The view of s as XenCenter's CSV; *csv heap. */
+int engine_views_csv(const struct eng_snapshot *s, enum engine_view view, char **csv,
+                     struct err *e);
 
 #endif

@@ -178,6 +178,30 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
     return o;
 }
 
+/* o.migrations (an array) becomes o.migration_count. */
+static void count_migrations(json_t *o)
+{
+    json_t *m = json_object_get(o, "migrations");
+
+    if (!json_is_array(m))
+        return;
+    json_object_set_new(o, "migration_count", json_integer((json_int_t)json_array_size(m)));
+    json_object_del(o, "migrations");
+}
+
+/* The plan summarised per host (see engine_int.h). */
+void engine_plan_json_summarize(json_t *pool_plan)
+{
+    size_t i, k;
+    json_t *h, *a;
+
+    json_array_foreach(json_object_get(pool_plan, "hosts"), i, h)
+    {
+        count_migrations(h);
+        json_array_foreach(json_object_get(h, "actions"), k, a) count_migrations(a);
+    }
+}
+
 /* Sum the pools' totals into the fleet's (window: pools run in parallel, so the longest). */
 json_t *engine_plan_fleet_totals(json_t *pools)
 {

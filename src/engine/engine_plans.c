@@ -63,11 +63,10 @@ void engine_plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
 /* The options for one pool: a XenServer 8 pool updates one host at a time, because xapi
  * serializes host.apply_updates pool-wide (APPLY_UPDATES_IN_PROGRESS; xapi.md section 2), as
  * XenCenter and xen-api's powershell/Updates.ps1 go host by host. */
-void engine_pool_plan_opts(const struct plan_opts *o, const struct eng_pool *p,
-                           struct plan_opts *out)
+void engine_pool_plan_opts(const struct plan_opts *o, bool cdn, struct plan_opts *out)
 {
     *out = *o;
-    if (engine_pool_is_cdn(p))
+    if (cdn)
         out->max_parallel_hosts = 1;
 }
 
@@ -142,98 +141,122 @@ int engine_plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
     return 0;
 }
 
-/* Plan one pool into pools (a JSON array).  With a host selection, a pool with none of the chosen
- * hosts is left out (found[] records the names matched).  Engine thread. */
-static int plan_one_pool(struct engine *eng, struct req_plan *a, struct eng_pool *p,
-                         const struct plan_opts *o, bool *found, json_t *pools)
+/* Plan one pool of the snapshot into pools (a JSON array).  With a host selection, a pool with
+ * none of the chosen hosts is left out (found[] records the names matched).  Caller's thread. */
+static int plan_one_pool(const struct eng_snapshot *s, struct plan_req_copy *pr,
+                         const struct eng_snap_pool *sp, const struct plan_opts *o, bool *found,
+                         json_t *pools, struct err *e)
 {
-    struct inv_pool *inv = engine_pool_inventory(eng, p, &a->h.err);
+    const struct catalog *cat = sp->cdn ? sp->cat : s->catalog;
     struct plan *pl = NULL;
     struct plan_opts po;
     char **refs = NULL;
     size_t n_refs = 0;
     int rc = 0;
 
-    if (!inv)
-        return a->h.err.code;
-    if (a->pr.n_hosts) {
+    if (!sp->inv)
+        return err_set(e, sp->error_code ? sp->error_code : PP_ESTATE, "%s",
+                       sp->error ? sp->error : "");
+    if (pr->n_hosts) {
         refs =
-            engine_hosts_pick(inv, (const char *const *)a->pr.hosts, a->pr.n_hosts, found, &n_refs);
-        if (!n_refs) {
-            inv_pool_free(inv);
+            engine_hosts_pick(sp->inv, (const char *const *)pr->hosts, pr->n_hosts, found, &n_refs);
+        if (!n_refs)
             return 0;
-        }
     }
-    engine_pool_plan_opts(o, p, &po);
+    engine_pool_plan_opts(o, sp->cdn, &po);
     po.hosts = (const char *const *)refs;
     po.n_hosts = n_refs;
-    if (plan_build(inv, engine_pool_catalog(eng, p), &po, &pl, &a->h.err) != 0) {
-        err_prefix(&a->h.err, "pool %s: ", p->name);
-        rc = a->h.err.code;
+    if (plan_build(sp->inv, cat, &po, &pl, e) != 0) {
+        err_prefix(e, "pool %s: ", sp->name);
+        rc = e && e->code ? e->code : PP_EINVAL;
     } else {
-        if (a->pr.fc)
-            engine_file_judge(a->pr.fc, p->name, engine_pool_is_cdn(p), pl);
-        json_array_append_new(pools,
-                              engine_plan_pool_json(pl, inv, engine_pool_catalog(eng, p), p->name));
+        json_t *pj = engine_plan_pool_json(pl, sp->inv, cat, sp->name);
+        if (pr->fc)
+            engine_file_judge(pr->fc, sp->name, sp->cdn, pl);
+        if (pr->detail == ENGINE_PLAN_DETAIL_SUMMARY)
+            engine_plan_json_summarize(pj);
+        json_array_append_new(pools, pj);
     }
     plan_free(pl);
-    inv_pool_free(inv);
     engine_hosts_free(refs, n_refs);
     return rc;
 }
 
-/* R_PLAN (engine thread): every selected pool planned, with the fleet totals. */
+static bool want_selected(void *ctx, const char *pool)
+{
+    return engine_pool_selected(ctx, pool);
+}
+
+/* R_PLAN (engine thread): the request checked, then a snapshot of the pools it selects; the
+ * caller plans them (engine_plan). */
 void engine_handle_plan(struct engine *eng, struct eng_req *r)
 {
     struct req_plan *a = ENG_REQ_AS(struct req_plan, r);
-    json_t *pools = json_array();
-    struct plan_opts o;
-    bool *found = xcalloc(a->pr.n_hosts + 1, sizeof(bool));
     int rc = engine_plan_req_check(eng, &a->pr, &r->err);
 
     if (rc == 0)
-        engine_plan_opts_from_req(&a->pr, &o);
-    for (size_t i = 0; rc == 0 && i < eng->n_pools; i++) {
-        if (engine_pool_selected(&a->pr, eng->pools[i]->name))
-            rc = plan_one_pool(eng, a, eng->pools[i], &o, found, pools);
+        a->snap = engine_snapshot_take(eng, want_selected, &a->pr);
+    engine_req_finish(eng, r, rc);
+}
+
+/* The plan's JSON around its pools (new reference). */
+static json_t *plan_json(const struct eng_snapshot *s, const struct plan_req_copy *pr,
+                         const struct plan_opts *o, json_t *pools)
+{
+    char ts[32];
+    time_t t = (time_t)(s->now_ms / 1000);
+    struct tm tm;
+    json_t *out;
+
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    out = json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
+                    pr->policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
+                    o->mode != PLAN_MODE_SELECTED, "stay_on_release", pr->stay_on_release,
+                    "max_parallel", pr->max_parallel, "created", ts, "totals",
+                    engine_plan_fleet_totals(pools), "pools", pools);
+    if (pr->fc)
+        json_object_set_new(out, "file",
+                            json_pack("{s:s,s:s,s:s}", "id", pr->file, "name", pr->fc->name,
+                                      "update", pr->fc->uuid));
+    json_object_set_new(out, "manual_post_tasks", json_boolean(pr->manual_post_tasks));
+    json_object_set_new(out, "detail",
+                        json_string(pr->detail == ENGINE_PLAN_DETAIL_SUMMARY ? "summary" : "full"));
+    if (pr->n_hosts) {
+        json_t *hs = json_array();
+        for (size_t i = 0; i < pr->n_hosts; i++)
+            json_array_append_new(hs, json_string(pr->hosts[i]));
+        json_object_set_new(out, "hosts", hs);
     }
+    return out;
+}
+
+/* Caller's thread: every pool of the snapshot planned, with the fleet totals (*out new). */
+static int plan_snapshot(const struct eng_snapshot *s, struct plan_req_copy *pr, json_t **out,
+                         struct err *e)
+{
+    json_t *pools = json_array();
+    struct plan_opts o;
+    bool *found = xcalloc(pr->n_hosts + 1, sizeof(bool));
+    int rc = 0;
+
+    if (pr->detail == ENGINE_PLAN_DETAIL_AUTO) /* a fleet's plan: hosts summarised (issue 17) */
+        pr->detail = s->n_pools > ENGINE_PLAN_FULL_MAX_POOLS ? ENGINE_PLAN_DETAIL_SUMMARY
+                                                             : ENGINE_PLAN_DETAIL_FULL;
+    engine_plan_opts_from_req(pr, &o);
+    for (size_t i = 0; rc == 0 && i < s->n_pools; i++)
+        rc = plan_one_pool(s, pr, &s->pools[i], &o, found, pools, e);
     if (rc == 0)
-        rc = engine_hosts_check((const char *const *)a->pr.hosts, a->pr.n_hosts, found, &r->err);
+        rc = engine_hosts_check((const char *const *)pr->hosts, pr->n_hosts, found, e);
+    if (rc == 0 && pr->fc)
+        rc = engine_file_verdict(pr->fc, e);
     free(found);
     if (rc != 0) {
         json_decref(pools);
-        engine_req_finish(eng, r, rc);
-        return;
+        return rc;
     }
-    if (a->pr.fc && engine_file_verdict(a->pr.fc, &r->err) != 0) {
-        json_decref(pools);
-        engine_req_finish(eng, r, r->err.code);
-        return;
-    }
-    {
-        char ts[32];
-        time_t t = (time_t)(clock_now_ms(eng->clock) / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        r->out = json_pack("{s:s,s:b,s:b,s:i,s:s,s:o,s:o}", "policy",
-                           a->pr.policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
-                           o.mode != PLAN_MODE_SELECTED, "stay_on_release", a->pr.stay_on_release,
-                           "max_parallel", a->pr.max_parallel, "created", ts, "totals",
-                           engine_plan_fleet_totals(pools), "pools", pools);
-        if (a->pr.fc)
-            json_object_set_new(r->out, "file",
-                                json_pack("{s:s,s:s,s:s}", "id", a->pr.file, "name", a->pr.fc->name,
-                                          "update", a->pr.fc->uuid));
-        json_object_set_new(r->out, "manual_post_tasks", json_boolean(a->pr.manual_post_tasks));
-        if (a->pr.n_hosts) {
-            json_t *hs = json_array();
-            for (size_t i = 0; i < a->pr.n_hosts; i++)
-                json_array_append_new(hs, json_string(a->pr.hosts[i]));
-            json_object_set_new(r->out, "hosts", hs);
-        }
-    }
-    engine_req_finish(eng, r, 0);
+    *out = plan_json(s, pr, &o, pools);
+    return 0;
 }
 
 /* The pools of a rollout with their options; with a host selection each pool's chosen refs
@@ -249,7 +272,7 @@ static int rollout_pools(struct engine *eng, struct req_rollout_start *a, const 
     for (size_t i = 0; i < eng->n_pools; i++) {
         if (!engine_pool_selected(&a->pr, eng->pools[i]->name))
             continue;
-        engine_pool_plan_opts(o, eng->pools[i], &po[n]);
+        engine_pool_plan_opts(o, engine_pool_is_cdn(eng->pools[i]), &po[n]);
         if (a->pr.n_hosts) {
             struct inv_pool *inv = engine_pool_inventory(eng, eng->pools[i], &a->h.err);
             if (!inv) {
@@ -419,14 +442,23 @@ void engine_copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
     c->hosts = engine_strv_dup(r->hosts, r->n_hosts);
     c->n_hosts = r->n_hosts;
     c->manual_post_tasks = r->manual_post_tasks;
+    c->detail = r->detail;
 }
 
-/* Plan (see engine.h).  *out new reference.  Any thread but the engine's. */
+/* Plan (see engine.h): checked and snapshotted on the engine thread, planned on this one.
+ * *out new reference.  Any thread but the engine's. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
     struct req_plan *r = ENG_REQ_NEW(struct req_plan, R_PLAN);
+    int rc;
+
+    *out = NULL;
     engine_copy_plan_req(&r->pr, req);
-    return engine_req_run(eng, &r->h, out, e);
+    rc = engine_req_submit(eng, &r->h, e);
+    if (rc == 0)
+        rc = plan_snapshot(r->snap, &r->pr, out, e);
+    engine_req_unref(eng, &r->h);
+    return rc;
 }
 
 static int id_request(struct engine *eng, enum req_kind k, const char *id, struct err *e)

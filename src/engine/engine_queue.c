@@ -128,9 +128,9 @@ static void cleanup_catalog_put(struct eng_req *r)
     catalog_free(a->cat);
 }
 
-static void cleanup_view(struct eng_req *r)
+static void cleanup_snapshot(struct eng_req *r)
 {
-    free(ENG_REQ_AS(struct req_view, r)->csv);
+    engine_snapshot_free(ENG_REQ_AS(struct req_snapshot, r)->snap);
 }
 
 static void cleanup_dismiss(struct eng_req *r)
@@ -142,6 +142,7 @@ static void cleanup_dismiss(struct eng_req *r)
 static void cleanup_plan(struct eng_req *r)
 {
     plan_req_cleanup(&ENG_REQ_AS(struct req_plan, r)->pr);
+    engine_snapshot_free(ENG_REQ_AS(struct req_plan, r)->snap);
 }
 
 static void cleanup_rollout_start(struct eng_req *r)
@@ -313,8 +314,7 @@ const struct eng_req_kind engine_req_kinds[] = {
     [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", engine_handle_catalog_put,
                        cleanup_catalog_put},
     [R_CDN_SYNC] = {R_CDN_SYNC, "cdn_sync", engine_handle_cdn_sync, NULL},
-    [R_VIEW] = {R_VIEW, "view", engine_handle_view, cleanup_view},
-    [R_CSV] = {R_CSV, "csv", engine_handle_csv, cleanup_view},
+    [R_SNAPSHOT] = {R_SNAPSHOT, "snapshot", engine_handle_snapshot, cleanup_snapshot},
     [R_DISMISS] = {R_DISMISS, "dismiss", engine_handle_dismiss, cleanup_dismiss},
     [R_RESTORE] = {R_RESTORE, "restore", engine_handle_restore, cleanup_dismiss},
     [R_PLAN] = {R_PLAN, "plan", engine_handle_plan, cleanup_plan},

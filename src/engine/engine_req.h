@@ -26,8 +26,7 @@ enum req_kind {
     R_POOLS,
     R_CATALOG_META,
     R_CATALOG_PUT,
-    R_VIEW,
-    R_CSV,
+    R_SNAPSHOT, /* the state views are built from, off the engine thread */
     R_DISMISS,
     R_RESTORE,
     R_PLAN,
@@ -64,6 +63,7 @@ struct plan_req_copy {
     char **hosts; /* single-host selection (engine_hosts.c) */
     size_t n_hosts;
     bool manual_post_tasks;
+    enum engine_plan_detail detail;
 };
 
 /*
@@ -131,12 +131,10 @@ struct req_cdn_sync {
     struct eng_req h;
     int pending; /* engine thread: repository reads still running, plus one */
 };
-/* R_VIEW, R_CSV */
-struct req_view {
+/* R_SNAPSHOT */
+struct req_snapshot {
     struct eng_req h;
-    enum engine_view view;
-    enum engine_sort sort;
-    char *csv; /* R_CSV's answer, owned */
+    struct eng_snapshot *snap; /* the answer, owned */
 };
 /* R_DISMISS (ids or all), R_RESTORE (none) */
 struct req_dismiss {
@@ -150,6 +148,7 @@ struct req_dismiss {
 struct req_plan {
     struct eng_req h;
     struct plan_req_copy pr;
+    struct eng_snapshot *snap; /* R_PLAN's answer: the selected pools, planned by the caller */
 };
 /* R_ROLLOUT_START */
 struct req_rollout_start {
@@ -254,8 +253,10 @@ void engine_handle_set_check_interval(struct engine *eng, struct eng_req *r);
 /* ---- engine_dismiss.c (engine thread) ---- */
 /* Is key a server version value of cat (a version alert's key)?  Pure. */
 bool engine_is_version_key(const struct catalog *cat, const char *key);
-void engine_handle_view(struct engine *eng, struct eng_req *r);
-void engine_handle_csv(struct engine *eng, struct eng_req *r);
+void engine_handle_snapshot(struct engine *eng, struct eng_req *r);
+/* Caller's thread: a snapshot of every pool (free with engine_snapshot_free), or NULL with e
+ * filled (the engine is stopping or did not answer in time). */
+struct eng_snapshot *engine_snapshot_get(struct engine *eng, struct err *e);
 void engine_handle_dismiss(struct engine *eng, struct eng_req *r);
 void engine_handle_restore(struct engine *eng, struct eng_req *r);
 
@@ -264,9 +265,8 @@ void engine_handle_restore(struct engine *eng, struct eng_req *r);
 bool engine_pool_selected(const struct plan_req_copy *pr, const char *name);
 /* The plan options a request asks for (borrowing its strings).  Pure. */
 void engine_plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts *o);
-/* One pool's options: a repository pool goes one host at a time. */
-void engine_pool_plan_opts(const struct plan_opts *o, const struct eng_pool *p,
-                           struct plan_opts *out);
+/* One pool's options: a repository pool (cdn) goes one host at a time.  Pure. */
+void engine_pool_plan_opts(const struct plan_opts *o, bool cdn, struct plan_opts *out);
 /* The uuid of an update given by uuid or name-label, or NULL when cat lacks it.  Pure. */
 const char *engine_resolve_update(const struct catalog *cat, const char *id);
 /* Check the request names only registered pools and known updates, and a catalog exists; pool

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine_views.c - the Updates tab for the daemon: alerts over every connected pool, the By
- * Update and By Server views as JSON (shapes in docs/rest-api.md) and their CSV export.  Runs on
- * the engine thread; the work itself is the plan module's pure code (alerts.c, views.c, csv.c).
+ * Update and By Server views as JSON (shapes in docs/rest-api.md) and their CSV export.  Built
+ * from a snapshot (engine_snapshot.c) on the caller's thread, never the engine thread; the work
+ * itself is the plan module's pure code (alerts.c, views.c, csv.c).  Pools are named by their
+ * registered name (what the web pages, the CLI and every other request use), with the pool's own
+ * name-label beside it (pool_label).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,45 +21,43 @@
 #include "plan/views.h"
 
 /*
- * Inventories of the connected pools; names of the others go to offline (may be NULL).  A pool
- * that lost its master (reconnecting, emergency mode) still has its last cache, but what it shows
- * may be stale and nothing can be done to it: it is offline until it reconnects, as XenCenter
- * shows a disconnected pool.  (*cats)[i] is the catalog of pool i: its repository catalog for a
- * XenServer 8 pool, else NULL (the legacy catalog).
+ * The inventories (borrowed from s) of the connected pools; names of the others go to offline
+ * (may be NULL).  A pool that lost its master (reconnecting, emergency mode) still has its last
+ * cache, but what it shows may be stale and nothing can be done to it: it is offline until it
+ * reconnects, as XenCenter shows a disconnected pool.  (*cats)[i] is the catalog of pool i: its
+ * repository catalog for a XenServer 8 pool, else NULL (the legacy catalog).
  */
-static struct inv_pool **gather(struct engine *eng, size_t *n, json_t *offline,
+static struct inv_pool **gather(const struct eng_snapshot *s, size_t *n, json_t *offline,
                                 const struct catalog ***cats)
 {
-    struct inv_pool **v = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(*v));
+    struct inv_pool **v = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(*v));
 
-    *cats = xcalloc(eng->n_pools ? eng->n_pools : 1, sizeof(**cats));
-
+    *cats = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(**cats));
     *n = 0;
-    for (size_t i = 0; i < eng->n_pools; i++) {
-        struct err e = {0};
-        struct eng_pool *ep = eng->pools[i];
-        struct inv_pool *p = NULL;
-        if (ep->state == XAPI_CONN_READY)
-            p = engine_pool_inventory(eng, ep, &e);
-        else
-            err_set(&e, PP_ESTATE, "pool %s is not connected (%s%s%s)", ep->name,
-                    xapi_conn_state_name(ep->state), ep->error[0] ? ": " : "", ep->error);
-        if (p) {
-            (*cats)[*n] = engine_pool_is_cdn(ep) ? ep->cdn : NULL;
-            v[(*n)++] = p;
-        } else if (offline)
-            json_array_append_new(
-                offline, json_pack("{s:s,s:s}", "name", eng->pools[i]->name, "error", e.msg));
+    for (size_t i = 0; i < s->n_pools; i++) {
+        const struct eng_snap_pool *sp = &s->pools[i];
+        if (sp->connected && sp->inv) {
+            (*cats)[*n] = sp->cdn ? sp->cat : NULL;
+            v[(*n)++] = sp->inv;
+        } else if (offline) {
+            json_array_append_new(offline, json_pack("{s:s,s:s}", "name", sp->name, "error",
+                                                     sp->error ? sp->error : ""));
+        }
     }
     return v;
 }
 
-static void release(struct inv_pool **v, size_t n, const struct catalog **cats)
+static void release(struct inv_pool **v, const struct catalog **cats)
 {
-    for (size_t i = 0; i < n; i++)
-        inv_pool_free(v[i]);
     free(v);
     free(cats);
+}
+
+/* The registered name of the pool whose inventory is p (its name-label if none matches). */
+static const char *reg_name(const struct eng_snapshot *s, const struct inv_pool *p)
+{
+    const char *n = engine_snapshot_pool_name(s, p);
+    return n ? n : inv_pool_display_name(p);
 }
 
 /* The REST kind: hotfix, cumulative (a CU offered as an update) or release (a new version). */
@@ -103,7 +104,7 @@ static json_t *time_or_null(int64_t t_ms)
     return json_string(ts);
 }
 
-static json_t *checking_json(struct engine *eng)
+static json_t *checking_json(const struct eng_snapshot *eng)
 {
     json_t *o = json_object();
 
@@ -167,13 +168,13 @@ static bool alert_names_host(const struct alert *a, const char *ref)
  * patches and the update's own guidance would reboot that host (the live patch is what spares the
  * reboot).  The repository catalog is the one the alert's patch belongs to.
  */
-static bool cdn_livepatch(struct engine *eng, const struct alert *a)
+static bool cdn_livepatch(const struct eng_snapshot *s, const struct alert *a)
 {
     if (!a->patch || a->patch->source != CAT_SOURCE_CDN ||
         !(a->patch->guidance & CAT_G_RESTART_HOST))
         return false;
-    for (size_t i = 0; eng && i < eng->n_pools; i++) {
-        const struct catalog *c = engine_pool_is_cdn(eng->pools[i]) ? eng->pools[i]->cdn : NULL;
+    for (size_t i = 0; s && i < s->n_pools; i++) {
+        const struct catalog *c = s->pools[i].cdn ? s->pools[i].cat : NULL;
         if (!c || a->patch < c->patches || a->patch >= c->patches + c->n_patches)
             continue;
         for (size_t h = 0; h < c->n_cdn_hosts; h++) {
@@ -207,11 +208,32 @@ static json_t *upgrade_json(const struct cat_version *v, const json_t *pools)
     return o;
 }
 
-static json_t *update_row_json(struct engine *eng, const struct view_update_row *row)
+/* pools and labels: the registered name and name-label of the pool of inv, once. */
+static void add_pool(const struct eng_snapshot *s, const struct inv_pool *inv, json_t *pools,
+                     json_t *labels)
+{
+    const char *pn = reg_name(s, inv);
+    size_t k;
+    json_t *it;
+
+    json_array_foreach(pools, k, it) if (str_eq(json_string_value(it), pn)) return;
+    json_array_append_new(pools, json_string(pn));
+    json_array_append_new(labels, json_string(inv_pool_display_name(inv)));
+}
+
+static json_t *server_json(const struct eng_snapshot *s, const struct inv_pool *inv,
+                           const char *server)
+{
+    return json_pack("{s:s,s:s,s:s}", "pool", reg_name(s, inv), "pool_label",
+                     inv_pool_display_name(inv), "server", server);
+}
+
+static json_t *update_row_json(const struct eng_snapshot *eng, const struct view_update_row *row)
 {
     const struct catalog *cat = eng->catalog;
     const struct alert *a = row->alert;
     json_t *o = json_object(), *servers = json_array(), *pools = json_array();
+    json_t *labels = json_array();
 
     json_object_set_new(o, "id", json_string(a->key));
     json_object_set_new(o, "name", json_string(a->name));
@@ -243,23 +265,17 @@ static json_t *update_row_json(struct engine *eng, const struct view_update_row 
     json_object_set_new(o, "applies_to", json_string(a->applies_to));
     for (size_t i = 0; i < a->n_pools; i++) {
         const struct inv_pool *p = a->pools[i];
-        json_array_append_new(pools, json_string(inv_pool_display_name(p)));
+        add_pool(eng, p, pools, labels);
         for (size_t k = 0; k < p->n_hosts; k++)
-            json_array_append_new(servers, json_pack("{s:s,s:s}", "pool", inv_pool_display_name(p),
-                                                     "server", p->hosts[k].name_label));
+            json_array_append_new(servers, server_json(eng, p, p->hosts[k].name_label));
     }
     for (size_t i = 0; i < a->n_hosts; i++) {
-        const char *pn = inv_pool_display_name(a->hosts[i].pool);
-        bool seen = false;
-        size_t k;
-        json_t *it;
-        json_array_foreach(pools, k, it) seen = seen || str_eq(json_string_value(it), pn);
-        if (!seen)
-            json_array_append_new(pools, json_string(pn));
-        json_array_append_new(
-            servers, json_pack("{s:s,s:s}", "pool", pn, "server", a->hosts[i].host->name_label));
+        add_pool(eng, a->hosts[i].pool, pools, labels);
+        json_array_append_new(servers,
+                              server_json(eng, a->hosts[i].pool, a->hosts[i].host->name_label));
     }
     json_object_set_new(o, "pools", pools);
+    json_object_set_new(o, "pool_labels", labels);
     json_object_set_new(o, "servers", servers);
     if (a->version && str_eq(rest_kind(a), "release"))
         json_object_set_new(o, "upgrade", upgrade_json(a->version, pools));
@@ -298,10 +314,12 @@ static json_t *ref_list(const struct view_ref *v, size_t n)
 }
 
 /* cat: the row's pool's catalog (its repository catalog for a XenServer 8 pool). */
-static json_t *server_row_json(const struct catalog *cat, const struct view_server_row *row)
+static json_t *server_row_json(const struct eng_snapshot *s, const struct catalog *cat,
+                               const struct view_server_row *row)
 {
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}", "pool", row->pool_name, "server",
-                          row->server, "version", row->version, "status", row->status, "up_to_date",
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:b}", "pool", reg_name(s, row->pool),
+                          "pool_label", row->pool_name, "server", row->server, "version",
+                          row->version, "status", row->status, "up_to_date",
                           row->version_known && !row->out_of_date, "is_pool", row->is_pool);
     json_object_set_new(o, "required",
                         cat && cat->source == CAT_SOURCE_CDN && row->required_list
@@ -313,7 +331,7 @@ static json_t *server_row_json(const struct catalog *cat, const struct view_serv
 }
 
 /* The catalog of a row's pool: cats[i] for pools[i], else the legacy catalog. */
-static const struct catalog *row_catalog(struct engine *eng, struct inv_pool **pools,
+static const struct catalog *row_catalog(const struct eng_snapshot *eng, struct inv_pool **pools,
                                          const struct catalog **cats, size_t n,
                                          const struct inv_pool *pool)
 {
@@ -328,8 +346,9 @@ static const struct catalog *row_catalog(struct engine *eng, struct inv_pool **p
  * then each XenServer 8 pool's from its own repository catalog, joined (alert_list_append).
  * Nothing to show and no error without any catalog.
  */
-static int compute(struct engine *eng, struct inv_pool **pools, const struct catalog **cats,
-                   size_t n, bool include_dismissed, struct alert_list *l, struct err *e)
+static int compute(const struct eng_snapshot *eng, struct inv_pool **pools,
+                   const struct catalog **cats, size_t n, bool include_dismissed,
+                   struct alert_list *l, struct err *e)
 {
     struct alert_opts ao;
     const struct inv_pool **legacy = xcalloc(n ? n : 1, sizeof(*legacy));
@@ -359,7 +378,7 @@ static int compute(struct engine *eng, struct inv_pool **pools, const struct cat
 }
 
 /* True when there is something to compute alerts from. */
-static bool any_catalog(struct engine *eng, const struct catalog **cats, size_t n)
+static bool any_catalog(const struct eng_snapshot *eng, const struct catalog **cats, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (cats[i])
@@ -367,8 +386,8 @@ static bool any_catalog(struct engine *eng, const struct catalog **cats, size_t 
     return eng->catalog != NULL;
 }
 
-/* The view as JSON (engine thread).  Returns 0 or PP_E*. */
-int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sort sort,
+/* The view of a snapshot as JSON (see engine_int.h).  Returns 0 or PP_E*. */
+int engine_views_json(const struct eng_snapshot *eng, enum engine_view view, enum engine_sort sort,
                       json_t **out, struct err *e)
 {
     json_t *offline = json_array(), *rows = json_array(), *o;
@@ -402,7 +421,8 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
                              have ? &l : NULL, &sr);
         for (size_t i = 0; i < sr.n; i++)
             json_array_append_new(
-                rows, server_row_json(row_catalog(eng, pools, cats, n, sr.v[i].pool), &sr.v[i]));
+                rows,
+                server_row_json(eng, row_catalog(eng, pools, cats, n, sr.v[i].pool), &sr.v[i]));
         view_server_rows_cleanup(&sr);
     }
     o = json_object();
@@ -417,7 +437,7 @@ int engine_views_json(struct engine *eng, enum engine_view view, enum engine_sor
     *out = o;
 out:
     alert_list_cleanup(&l);
-    release(pools, n, cats);
+    release(pools, cats);
     json_decref(rows);
     json_decref(offline);
     return rc;
@@ -433,8 +453,9 @@ static int local_tz_offset_min_at(int64_t t_ms)
     return (int)(tm.tm_gmtoff / 60);
 }
 
-/* The view as CSV text (engine thread).  *csv is a new string. */
-int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, struct err *e)
+/* The view of a snapshot as CSV text (see engine_int.h).  *csv is a new string. */
+int engine_views_csv(const struct eng_snapshot *eng, enum engine_view view, char **csv,
+                     struct err *e)
 {
     size_t n = 0;
     const struct catalog **cats = NULL;
@@ -473,6 +494,6 @@ int engine_views_csv(struct engine *eng, enum engine_view view, char **csv, stru
 out:
     buf_cleanup(&b);
     alert_list_cleanup(&l);
-    release(pools, n, cats);
+    release(pools, cats);
     return rc;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # tests/e2e/pool_names.sh - pools are addressed as users see them: by registered name, by the
-# pool's name-label (what the views show) or by its uuid; a name-label two registered pools share
-# is refused naming both; the same pool cannot be registered twice, not even through one of its
+# pool's name-label or by its uuid; the Updates views name each pool by its registered name, the
+# name-label beside it (pool_label); a name-label two registered pools share is refused naming both; the same pool cannot be registered twice, not even through one of its
 # supporters' URLs (the error names the existing entry).  Real `poolpatch serve` + `sim`.
 . "$(dirname "$0")/lib.sh"
 
@@ -51,4 +51,26 @@ assert_contains "$PP_ERR" "no pool named 'nosuchpool'" "unknown pool"
 pp_ok pool remove "$EDGE_UUID"
 assert_eq 2 "$(pp pool list --json | jq '.pools | length')" "removed by uuid"
 pass "pools addressed by registered name, name-label or uuid; a shared name-label is refused naming both"
+
+# ---- the views name pools by registered name (two pools labelled "prod" stay apart), label beside
+pp_ok updates --by-server --json
+hosts_of() { # REGISTERED-NAME -> its hosts in the By Server view, as "label/server"
+    jq -r --arg p "$1" '[.servers[] | select(.pool == $p and (.is_pool | not)) |
+        .pool_label + "/" + .server] | sort | join(",")' <<<"$PP_OUT"
+}
+sim_hosts() { # SIM-POOL -> its hosts as the simulator has them
+    sim_state | jq -r --arg p "$1" '[.pools[] | select(.name == $p) | .hosts[].name |
+        "prod/" + .] | sort | join(",")'
+}
+assert_eq "$(sim_hosts prod)" "$(hosts_of main)" "By Server: pool 'main' = the simulator's prod hosts"
+assert_eq "$(sim_hosts lab)" "$(hosts_of second)" "By Server: pool 'second' = the simulator's lab hosts"
+assert_eq "main,second" "$(jq -r '[.servers[].pool] | unique | join(",")' <<<"$PP_OUT")" \
+    "By Server names only registered pools"
+pp_ok updates --json
+jq -e '.updates | length > 0' <<<"$PP_OUT" >/dev/null || fail "no updates to check: $PP_OUT"
+jq -e 'all(.updates[]; (.pools | length) == (.pool_labels | length) and
+        all(.pools[]; . == "main" or . == "second") and all(.pool_labels[]; . == "prod") and
+        all(.servers[]; (.pool == "main" or .pool == "second") and .pool_label == "prod"))' \
+    <<<"$PP_OUT" >/dev/null || fail "By Update pools: $(jq -c '[.updates[] | {pools, pool_labels}]' <<<"$PP_OUT")"
+pass "the Updates views name pools by registered name, with the pool's name-label beside it"
 stop_serve
