@@ -5,7 +5,10 @@ shape (16 hosts, 320 VMs each; default 100 = 1,600 hosts) served by one `poolpat
 scaled clock.  Prints the daemon's RSS connected and idle, its idle CPU, then runs one automated
 rollout over MOVING of the pools (default 10) and prints its XAPI calls per host-update (the
 rollout's own report: counters.xapi_calls), the latency of GET /api/v1/rollouts/{id} sampled
-while its pools move, and the daemon's peak RSS (VmHWM).  Asserts nothing about time; the last
+while its pools move, and the daemon's peak RSS (VmHWM).  Before the rollout it times a plan of
+every pool (POST /api/v1/plans: the default, summarised per host, and detail=full, with their
+sizes), the two Updates views, and a request the engine thread answers (the retry of an unknown
+rollout: 404) while a full fleet plan is being built (views and plans are built off that thread).  Asserts nothing about time; the last
 line is the summary.
 
 usage: bench_fleet.py POOLPATCH SRCDIR [POOLS] [MOVING] [TIME_SCALE]
@@ -17,7 +20,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -115,6 +120,54 @@ def idle_cpu(pid, seconds=10.0):
     return 100.0 * (proc_stat(pid)[0] - c0) / seconds
 
 
+def timed(fn):
+    t0 = time.monotonic()
+    r = fn()
+    return r, (time.monotonic() - t0) * 1000.0
+
+
+def raw(d, method, path, body=None):
+    req = urllib.request.Request(d.url + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Authorization": "Bearer " + d.token,
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return r.read()
+
+
+def engine_probe(d):
+    """A request the engine thread answers at once: retry of a rollout that does not exist."""
+    try:
+        raw(d, "POST", "/api/v1/rollouts/00000000-0000-0000-0000-000000000000/retry", {})
+    except urllib.error.HTTPError as e:
+        if e.code != 404:
+            raise
+
+
+def plans_and_views(d):
+    """The fleet's plan (summary, full), the views, and engine-thread requests during a plan."""
+    out = {}
+    body, out["plan_ms"] = timed(lambda: raw(d, "POST", "/api/v1/plans", {}))
+    out["plan_kib"] = len(body) // 1024
+    out["plan_detail"] = json.loads(body).get("detail")
+    done, lat = [], []
+
+    def full():
+        b, ms = timed(lambda: raw(d, "POST", "/api/v1/plans", {"detail": "full"}))
+        done.append((len(b) // 1024, ms))
+    th = threading.Thread(target=full)
+    th.start()
+    while th.is_alive():  # a cheap request the engine thread answers, while the plan is built
+        lat.append(timed(lambda: engine_probe(d))[1])
+        time.sleep(0.05)
+    th.join()
+    out["full_kib"], out["full_ms"] = done[0] if done else (0, 0)
+    out["pools_during_plan"] = sorted(lat)
+    for v in ("by-update", "by-server"):
+        out[v] = timed(lambda: raw(d, "GET", "/api/v1/updates?view=" + v))[1]
+    return out
+
+
 def run_rollout(d, names):
     rid = d.api("POST", "/api/v1/rollouts", {"pools": names, "automated": True})["id"]
     lat, hwm, ro = [], 0, None
@@ -158,6 +211,7 @@ def main():
         rc, _, err = d.cli("updates", "check")
         if rc != 0:
             raise RuntimeError("updates check: " + err)
+        pv = plans_and_views(d)
         names = sorted(masters)[:moving]
         ro, lat, hwm = run_rollout(d, names)
         k = ro["counters"]
@@ -177,11 +231,19 @@ def main():
                ", ".join("%s %d" % kv for kv in top)))
         print("GET /api/v1/rollouts/{id} while its pools move: %d samples, p50 %.1f ms, max %.1f ms"
               % (len(lat), p50, lat[-1] if lat else 0))
+        lp = pv["pools_during_plan"]
+        print("plan of every pool: %.0f ms, %d KiB (%s); detail=full %.0f ms, %d KiB; an engine "
+              "request during the full plan: %d samples, max %.1f ms" %
+              (pv["plan_ms"], pv["plan_kib"], pv["plan_detail"], pv["full_ms"], pv["full_kib"],
+               len(lp), lp[-1] if lp else 0))
+        print("views: by-update %.0f ms, by-server %.0f ms" % (pv["by-update"], pv["by-server"]))
         print("daemon peak RSS (VmHWM) %d MiB" % (max(hwm, hwm_conn * 1024) // 1024))
         print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB, idle CPU %.2f%%, calls per "
-              "host-update %.1f, GET rollout p50 %.1f ms max %.1f ms" %
+              "host-update %.1f, GET rollout p50 %.1f ms max %.1f ms, plan %.0f ms (%s), "
+              "by-update view %.0f ms" %
               (pools, max(hwm, hwm_conn * 1024) // 1024, cpu,
-               k.get("xapi_calls_per_host_update") or 0, p50, lat[-1] if lat else 0))
+               k.get("xapi_calls_per_host_update") or 0, p50, lat[-1] if lat else 0,
+               pv["plan_ms"], pv["plan_detail"], pv["by-update"]))
         return 0 if ro["state"] == "done" else 1
     finally:
         if d:
