@@ -30,6 +30,8 @@ static void op_free(struct xapi_op *op)
     xapi_value_free(op->params);
     xapi_value_free(op->result);
     free(op->task_ref);
+    free(op->ow_obj);
+    free(op->ow_want);
     free(op);
 }
 
@@ -433,6 +435,7 @@ void xapi__op_finish(struct xapi_op *op, int rc, struct xapi_value *result, cons
         xapi__op_cancel_inner(sub);
     }
     if (op->kind == OP_TASK) {
+        xapi__task_release(op);
         for (struct xapi_op **pp = &c->task_waiters; *pp; pp = &(*pp)->wnext) {
             if (*pp == op) {
                 *pp = op->wnext;

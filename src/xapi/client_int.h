@@ -329,9 +329,16 @@ struct xapi_op {
     double last_progress;
     struct xapi_op *sub;
     bool cancel_sent;
-    bool tw_seen;    /* the event stream has shown this task */
+    bool tw_seen;    /* the event stream has shown this task (or its object running it) */
     unsigned tw_seq; /* the stream's request count when the ref was learned */
     struct xapi__timer *deadline;
+    /* waited through its object (stream.c, "object waits"): ow_cls/ow_field are static,
+     * ow_obj (the object's ref) and ow_want (the field's value on success) owned; NULL ow_cls =
+     * through the task's own events */
+    const char *ow_cls, *ow_field;
+    char *ow_obj, *ow_want;
+    struct xapi__timer *ow_probe; /* reads the task when its object never showed it running */
+    bool task_need;               /* counted in c->st_task_need: the stream carries "task" */
 
     /* OP_WAIT */
     bool (*pred)(void *ctx, struct xapi_client *c);
@@ -394,6 +401,9 @@ struct xapi_client {
     unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
     bool st_ready;                    /* a batch was applied */
     bool st_snapshot;                 /* the request in flight holds a snapshot slot */
+    int st_task_need;     /* task operations that need the task's events: carry "task" */
+    bool st_inflight_task; /* the request in flight carries "task" */
+    bool st_task_cont;     /* every batch since the last snapshot carried "task" */
     struct xapi__timer *st_snap_t;    /* gives the slot up when the answer is slow */
 
     bool closing;
@@ -440,6 +450,8 @@ void xapi__session_stop(struct xapi_client *c);
 void xapi__session_close(struct xapi_client *c);
 
 /* stream.c */
+/* op (a task operation) is finishing: it no longer needs the stream's task events or probes. */
+void xapi__task_release(struct xapi_op *op);
 /* Send the next event.from when the stream should run and none is in flight. */
 void xapi__stream_next(struct xapi_client *c);
 /* Ask xapi to cancel a task operation's task (once its ref is known). */

@@ -11,6 +11,16 @@
  * A task whose events went by before its ref was known is found in the cache; a snapshot taken
  * after the ref was known that lacks it means the task was destroyed.  Without a cache the
  * stream carries "task" alone and runs while tasks are waited on.
+ *
+ * Object waits: a migration (VM.pool_migrate) is not waited through its task's events - the
+ * task reports its progress many times, each an event.from turn that decides nothing - but
+ * through its VM in the cache: xapi lists the running operation in the VM's current_operations
+ * under the task's ref (message_forwarding.ml with_vm_operation: add_to_current_operations
+ * ~key:task_id, removed in a finally when the operation ends).  The operation gone and the VM
+ * resident on the destination is a success; anything else reads the task once
+ * (task.get_record) and waits through its events from then on.  The stream carries "task"
+ * only while some operation needs task events (st_task_need), so a pool that only migrates
+ * sees only its VMs and hosts change.  See docs/xapi-client.md, "Async tasks".
  */
 #include <string.h>
 
@@ -26,6 +36,21 @@
 #define MAX_SNAPSHOTS    4
 #define SNAPSHOT_WAIT_MS 50
 #define SNAPSHOT_HOLD_MS 5000 /* a slot held longer (master lost, slow pool) is given up */
+/* An object wait whose object never showed the operation running reads the task this long
+ * (plus the stream's own delays) after its ref was known: an operation xapi refused at once
+ * never touches the object. */
+#define OBJ_PROBE_MS 1000
+
+/* Operations waited through their object: method, the object's class, the parameter holding
+ * its ref, the field that holds the parameter ow_want_param's value once it succeeded. */
+static const struct obj_task {
+    const char *method, *cls;
+    size_t obj_param;
+    const char *field;
+    size_t want_param;
+} obj_tasks[] = {
+    {"VM.pool_migrate", "vm", 0, "resident_on", 1},
+};
 
 /* ---- tasks ---- */
 
@@ -184,8 +209,12 @@ static void stream_failed(struct xapi_client *c, int rc, const struct err *e)
     c->st_retry_t = xapi__timer_add(c->loop, d, stream_retry_fire, c);
 }
 
-/* A batch was applied (reset: it was a snapshot): the cache's and the tasks' turn. */
-static void stream_applied(struct xapi_client *c, bool reset, unsigned gen, unsigned seq)
+static void ow_check(struct xapi_op *op, bool fresh);
+
+/* A batch was applied (reset: it was a snapshot; had_task: its request carried "task"): the
+ * cache's and the tasks' turn. */
+static void stream_applied(struct xapi_client *c, bool reset, bool had_task, unsigned gen,
+                           unsigned seq)
 {
     c->st_ready = true;
     if (reset)
@@ -200,7 +229,10 @@ static void stream_applied(struct xapi_client *c, bool reset, unsigned gen, unsi
     }
     for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
         next = op->wnext;
-        tw_check(op, reset && seq > op->tw_seq);
+        if (op->ow_cls)
+            ow_check(op, seq > op->tw_seq);
+        else
+            tw_check(op, reset && had_task && seq > op->tw_seq);
     }
 }
 
@@ -236,11 +268,38 @@ static int64_t stream_delay(const struct xapi_client *c, const struct xapi_value
     return c->o.event_coalesce_ms;
 }
 
+static bool task_ref_add(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    (void)rec;
+    struct xapi_value *ev = xapi_value_new_struct();
+    xapi_struct_set_string(ev, "class", "task");
+    xapi_struct_set_string(ev, "operation", "del");
+    xapi_struct_set_string(ev, "ref", ref);
+    xapi_array_append_take(ctx, ev);
+    return true;
+}
+
+/* The stream stopped carrying "task": drop the cached tasks, whose end it would not see. */
+static void tasks_forget(struct xapi_client *c)
+{
+    if (xapi__cache_count(c->cache, "task") == 0)
+        return;
+    struct xapi_value *evs = xapi_value_new_array();
+    xapi__cache_foreach(c->cache, "task", task_ref_add, evs);
+    struct xapi_value *res = xapi_value_new_struct();
+    xapi_struct_set_take(res, "events", evs);
+    xapi_struct_set_string(res, "token", xapi__cache_token(c->cache));
+    struct err e = {0};
+    xapi__cache_apply(c->cache, res, false, &e);
+    xapi_value_free(res);
+}
+
 static void stream_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_client *c = ctx;
     unsigned gen = c->st_sub ? c->st_sub->session_gen_sent : 0;
     unsigned seq = c->st_inflight_seq;
+    bool had_task = c->st_inflight_task;
     stream_sub_over(c);
     if (c->closing)
         return;
@@ -269,7 +328,11 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
         c->st_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, stream_retry_fire, c);
         return;
     }
-    stream_applied(c, reset, gen, seq);
+    if (reset || !had_task)
+        c->st_task_cont = had_task;
+    if (!had_task && !reset)
+        tasks_forget(c);
+    stream_applied(c, reset, had_task, gen, seq);
     int64_t delay = reset ? 0 : stream_delay(c, xapi_struct_get(result, "events"));
     if (delay > 0 && !c->st_retry_t) {
         c->st_retry_t = xapi__timer_add(c->loop, delay, stream_retry_fire, c);
@@ -294,7 +357,9 @@ void xapi__stream_next(struct xapi_client *c)
     struct xapi_value *cls = xapi_value_new_array();
     for (char **k = c->cache_classes; k && *k; k++)
         xapi_array_append_string(cls, *k);
-    xapi_array_append_string(cls, "task");
+    c->st_inflight_task = !c->cache_on || c->st_task_need > 0;
+    if (c->st_inflight_task)
+        xapi_array_append_string(cls, "task");
     xapi_array_append_take(p, cls);
     xapi_array_append_string(p, xapi__cache_token(c->cache));
     xapi_array_append_take(p, xapi_value_new_double(XAPI__EVENT_WAIT_S));
@@ -348,6 +413,101 @@ void xapi__task_send_cancel(struct xapi_op *op)
     xapi__call_start(op->c, "task.cancel", p, NULL, task_cancel_done, NULL);
 }
 
+/* op needs the task's events: from now on every event.from carries "task".  A request in flight
+ * without it is dropped (its answer would advance the token past task events it did not carry)
+ * and sent again from the same token. */
+static void task_need(struct xapi_op *op)
+{
+    struct xapi_client *c = op->c;
+    if (op->task_need)
+        return;
+    op->task_need = true;
+    c->st_task_need++;
+    if (c->st_sub && !c->st_inflight_task) {
+        struct xapi_op *sub = c->st_sub;
+        stream_sub_over(c);
+        sub->done = NULL;
+        xapi__op_cancel_inner(sub);
+    }
+    xapi__stream_next(c);
+}
+
+/* See client_int.h. */
+void xapi__task_release(struct xapi_op *op)
+{
+    xapi__timer_cancel(op->c->loop, &op->ow_probe);
+    if (op->task_need) {
+        op->task_need = false;
+        op->c->st_task_need--;
+    }
+}
+
+/* task.get_record's answer: a final status ends the wait, pending leaves it to the stream. */
+static void task_read_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct xapi_op *op = ctx;
+    op->sub = NULL;
+    if (rc == 0) {
+        op->tw_seen = true;
+        task_apply_snapshot(op, result);
+    } else if (e && strcmp(e->xapi_code, "HANDLE_INVALID") == 0) {
+        xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
+    }
+    /* other errors: the stream, which carries the task now, tells */
+}
+
+/* Read op's task once and wait through its events from now on (need first, so no event of
+ * the task falls between the answer and the stream). */
+static void task_read(struct xapi_op *op)
+{
+    struct xapi_client *c = op->c;
+    op->ow_cls = NULL;
+    xapi__timer_cancel(c->loop, &op->ow_probe);
+    op->tw_seq = c->st_seq;
+    task_need(op);
+    if (op->sub)
+        return;
+    struct xapi_value *p = xapi_value_new_array();
+    xapi_array_append_string(p, op->task_ref);
+    op->sub = xapi__call_start(c, "task.get_record", p, NULL, task_read_done, op);
+}
+
+/* An object wait's turn (fresh: the batch's request was sent after the ref was known, or the
+ * probe fired): the operation still listed on its object -> running; gone with the object
+ * showing the wanted value -> success (the result of these operations is void); gone
+ * otherwise -> read the task. */
+static void ow_check(struct xapi_op *op, bool fresh)
+{
+    struct xapi_client *c = op->c;
+    const struct xapi_value *rec = xapi__cache_get(c->cache, op->ow_cls, op->ow_obj);
+    const struct xapi_value *co = rec ? xapi_struct_get(rec, "current_operations") : NULL;
+    if (co && xapi_struct_get(co, op->task_ref)) {
+        op->tw_seen = true;
+        return;
+    }
+    if (!fresh && !op->tw_seen)
+        return; /* a batch from before the call, perhaps: wait for a later one */
+    if (rec && str_eq(xapi_struct_str(rec, op->ow_field, ""), op->ow_want)) {
+        char *ref = xstrdup(op->task_ref);
+        if (op->progress && op->last_progress < 1.0)
+            op->progress(op->ctx, 1.0);
+        xapi__op_finish(op, 0, xapi_value_new_void(), NULL);
+        if (!c->o.leave_done_tasks)
+            task_destroy_ref(c, ref);
+        free(ref);
+        return;
+    }
+    task_read(op);
+}
+
+static void ow_probe_fire(void *arg)
+{
+    struct xapi_op *op = arg;
+    op->ow_probe = NULL;
+    if (!op->finished && op->ow_cls && !op->tw_seen)
+        ow_check(op, true);
+}
+
 /* Wait for op's task (op->task_ref set) through the stream. */
 static void task_watch(struct xapi_op *op)
 {
@@ -357,9 +517,37 @@ static void task_watch(struct xapi_op *op)
     op->tw_seq = c->st_seq; /* requests after this one were sent knowing the task */
     op->wnext = c->task_waiters;
     c->task_waiters = op;
-    if (c->st_ready)
+    if (op->ow_cls) {
+        int64_t d = OBJ_PROBE_MS + c->o.event_coalesce_ms + c->o.event_quiet_ms;
+        op->ow_probe = xapi__timer_add(c->loop, d, ow_probe_fire, op);
+        if (c->st_ready)
+            ow_check(op, false);
+    } else if (c->st_ready) {
         tw_check(op, false);
+    }
     xapi__stream_next(c);
+}
+
+/* Set op up to be waited through its object when method is one of obj_tasks, the cache
+ * watches the object's class and params name the object and the wanted value. */
+static void ow_setup(struct xapi_op *op, const char *method, const struct xapi_value *params)
+{
+    struct xapi_client *c = op->c;
+    for (size_t i = 0; c->cache_on && i < sizeof(obj_tasks) / sizeof(obj_tasks[0]); i++) {
+        const struct obj_task *t = &obj_tasks[i];
+        bool watched = false;
+        for (char **k = c->cache_classes; k && *k && !watched; k++)
+            watched = str_eq_nocase(*k, t->cls);
+        const char *obj = xapi_value_str(xapi_array_get(params, t->obj_param));
+        const char *want = xapi_value_str(xapi_array_get(params, t->want_param));
+        if (!str_eq(method, t->method) || !watched || !obj || !want)
+            continue;
+        op->ow_cls = t->cls;
+        op->ow_field = t->field;
+        op->ow_obj = xstrdup(obj);
+        op->ow_want = xstrdup(want);
+        return;
+    }
 }
 
 static void task_started(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
@@ -410,6 +598,9 @@ int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value
     }
     struct xapi_op *op = task_op_new(c, timeout_ms, progress, done, ctx);
     op->method = xasprintf("Async.%s", method);
+    ow_setup(op, method, params);
+    if (!op->ow_cls)
+        task_need(op); /* before the call: the task's events must not precede the stream's */
     struct xapi_call_opts o = {.flags = 0, .timeout_ms = 0};
     op->sub = xapi__call_start(c, op->method, params, &o, task_started, op);
     if (op_out)
@@ -429,7 +620,13 @@ int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_
         return err_set(e, PP_ESTATE, "client is closing");
     struct xapi_op *op = task_op_new(c, timeout_ms, progress, done, ctx);
     op->task_ref = xstrdup(task_ref);
+    bool known = c->st_task_cont || !c->cache_on;
     task_watch(op);
+    /* The stream did not carry "task" all along: the cache may have missed its events. */
+    if (known)
+        task_need(op);
+    else
+        task_read(op);
     if (op_out)
         *op_out = op;
     return 0;

@@ -412,26 +412,36 @@ static void test_reconnect_across_master_reboot(void **state)
     env_free(v);
 }
 
-static void count_event_from(void *ctx, const char *method, uint64_t n)
+struct mcount {
+    uint64_t event_from, get_record, destroy;
+};
+
+static void count_methods(void *ctx, const char *method, uint64_t n)
 {
+    struct mcount *m = ctx;
     if (str_eq(method, "event.from"))
-        *(uint64_t *)ctx = n;
+        m->event_from = n;
+    else if (str_eq(method, "task.get_record"))
+        m->get_record = n;
+    else if (str_eq(method, "task.destroy"))
+        m->destroy = n;
 }
 
-/* Migrate web-1 to small-2 with the cache on and the stream's event_quiet_ms = quiet: the
- * event.from calls it took; *elapsed_ms the virtual time until the task was seen done. */
-static uint64_t migrate_with_quiet(int64_t quiet, int64_t *elapsed_ms)
+/* Migrate web-1 to small-2 with the cache on for classes and the stream's event_quiet_ms =
+ * quiet: the calls it took (*m, from the Async call to the wait's end); *elapsed_ms the
+ * virtual time until the task was seen done; *nprog the progress reports. */
+static void migrate_counted(int64_t quiet, const char *const *classes, struct mcount *m,
+                            int64_t *elapsed_ms, int *nprog)
 {
     quiet_ms = quiet;
     struct env *v = env_new("xenroot", 0);
     quiet_ms = 0;
-    const char *classes[] = {"vm", "host", NULL};
     struct err e = {0};
     assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
     char *vm = xt_ref_by_name(v->c, "VM", "web-1");
     char *dest = xt_ref_by_name(v->c, "host", "small-2");
-    uint64_t n0 = 0, n1 = 0;
-    xapi_client_counts(v->c, NULL, count_event_from, &n0);
+    struct mcount m0 = {0}, m1 = {0};
+    xapi_client_counts(v->c, NULL, count_methods, &m0);
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     struct obs o = {0};
     assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0, obs_prog,
@@ -441,37 +451,67 @@ static uint64_t migrate_with_quiet(int64_t quiet, int64_t *elapsed_ms)
     if (o.rc != 0)
         fail_msg("migration: %s", o.err.msg);
     *elapsed_ms = clock_now_ms(sim_clock(v->s)) - t0;
-    xapi_client_counts(v->c, NULL, count_event_from, &n1);
-    /* the outcome is the pool's: the VM runs on small-2, and the cache says so */
+    *nprog = o.nprog;
+    xapi_client_counts(v->c, NULL, count_methods, &m1);
+    m->event_from = m1.event_from - m0.event_from;
+    m->get_record = m1.get_record - m0.get_record;
+    m->destroy = m1.destroy - m0.destroy;
+    /* the outcome is the pool's: the VM runs on small-2 */
     struct xapi_value *res = NULL;
     assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(vm, NULL), NULL, &res, &e),
                      0);
     assert_string_equal(xapi_value_str(res), dest);
     xapi_value_free(res);
-    assert_string_equal(xapi_struct_str(xapi_cache_get(v->c, "vm", vm), "resident_on", ""), dest);
     xapi_value_free(o.result);
     free(vm);
     free(dest);
     env_free(v);
-    return n1 - n0;
 }
 
-/* A batch that only carries task progress (and the VM held by the migration) makes the stream
- * wait event_quiet_ms before asking again: fewer event.from calls for one migration, whose end
- * is still seen, at most that much later. */
+/* A batch that only carries task progress makes the stream wait event_quiet_ms before asking
+ * again: fewer event.from calls for one migration waited through its task (the cache does not
+ * watch VMs), whose end is still seen, at most that much later. */
 static void test_quiet_stream_skips_progress_turns(void **state)
 {
     (void)state;
+    const char *classes[] = {"host", NULL};
     int64_t t_plain = 0, t_quiet = 0;
-    uint64_t plain = migrate_with_quiet(0, &t_plain);
-    uint64_t quiet = migrate_with_quiet(60000, &t_quiet);
+    struct mcount plain = {0}, quiet = {0};
+    int np = 0, nq = 0;
+    migrate_counted(0, classes, &plain, &t_plain, &np);
+    migrate_counted(60000, classes, &quiet, &t_quiet, &nq);
     print_message("one migration: %llu event.from (%lld ms); quiet: %llu (%lld ms)\n",
-                  (unsigned long long)plain, (long long)t_plain, (unsigned long long)quiet,
-                  (long long)t_quiet);
-    assert_true(quiet < plain);
+                  (unsigned long long)plain.event_from, (long long)t_plain,
+                  (unsigned long long)quiet.event_from, (long long)t_quiet);
+    assert_true(quiet.event_from < plain.event_from);
     assert_true(t_quiet <= t_plain + 60000);
+    assert_true(np > 1); /* the task's progress, seen through its events */
 }
 
+/* With the cache watching VMs a migration is waited through its VM (current_operations keyed
+ * by the task, resident_on the destination): the stream carries no "task", so the task's
+ * progress costs no event.from turn, and its end needs no task.get_record.  Fails if the
+ * migration's task events (or a read of its task) come back. */
+static void test_migration_waited_through_its_vm(void **state)
+{
+    (void)state;
+    const char *by_task[] = {"host", NULL}, *by_vm[] = {"vm", "host", NULL};
+    int64_t t_task = 0, t_vm = 0;
+    struct mcount mt = {0}, mv = {0};
+    int nt = 0, nv = 0;
+    migrate_counted(0, by_task, &mt, &t_task, &nt);
+    migrate_counted(0, by_vm, &mv, &t_vm, &nv);
+    print_message("one migration: through its task %llu event.from, through its VM %llu "
+                  "event.from, %llu task.get_record\n",
+                  (unsigned long long)mt.event_from, (unsigned long long)mv.event_from,
+                  (unsigned long long)mv.get_record);
+    assert_int_equal(mv.get_record, 0);
+    assert_true(mv.event_from <= 3); /* the VM taken, the VM moved (and the stream's next ask) */
+    assert_true(mv.event_from < mt.event_from);
+    assert_int_equal(mv.destroy, 1); /* leave_done_tasks off: destroyed as before */
+    assert_true(t_vm <= t_task);     /* the end is seen no later */
+    assert_int_equal(nv, 1);         /* no progress but the final 1.0 */
+}
 static int fault(struct env *v, const char *json)
 {
     json_error_t je;
@@ -483,6 +523,77 @@ static int fault(struct env *v, const char *json)
     if (rc != 0)
         fail_msg("fault %s: %s", json, e.msg);
     return rc;
+}
+
+/* Migrate vm to dest with the VM cache on; the outcome in *o. */
+static void migrate_vm_waited(struct env *v, const char *vm, const char *dest, bool cancel,
+                              struct obs *o)
+{
+    struct err e = {0};
+    struct xapi_op *op = NULL;
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(vm, dest), 0, NULL,
+                                     obs_done, o, &op, &e),
+                     0);
+    if (cancel)
+        xapi_op_cancel(op);
+    run_until(v->loop, &o->done);
+}
+
+static void assert_resident(struct env *v, const char *vm, const char *host)
+{
+    struct xapi_value *res = NULL;
+    struct err e = {0};
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_resident_on", xt_strs(vm, NULL), NULL, &res, &e),
+                     0);
+    assert_string_equal(xapi_value_str(res), host);
+    xapi_value_free(res);
+}
+
+/* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
+ * shows it running) reports the task's error, one failing at its end its error, a cancelled
+ * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
+static void test_object_wait_failures(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *halted = xt_ref_by_name(v->c, "VM", "build-1");
+    char *web = xt_ref_by_name(v->c, "VM", "web-1");
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
+    char *src = xt_ref_by_name(v->c, "host", "small-1");
+    char *dest = xt_ref_by_name(v->c, "host", "small-2");
+
+    struct obs a = {0};
+    migrate_vm_waited(v, halted, dest, false, &a);
+    assert_int_equal(a.rc, PP_EXAPI);
+    assert_string_equal(a.err.xapi_code, "VM_BAD_POWER_STATE");
+
+    fault(v, "{\"type\": \"migration_fails\", \"vm\": \"web-1\", \"count\": 1}");
+    struct obs b = {0};
+    migrate_vm_waited(v, web, dest, false, &b);
+    assert_int_equal(b.rc, PP_EXAPI);
+    assert_string_equal(b.err.xapi_code, "VM_MIGRATE_FAILED");
+    assert_resident(v, web, src);
+
+    struct obs c = {0};
+    migrate_vm_waited(v, db, dest, true, &c);
+    assert_int_equal(c.rc, PP_ECANCELLED);
+    assert_resident(v, db, src);
+
+    for (int i = 0; i < 20; i++)
+        xapi_loop_run(v->loop, 0);
+    struct xapi_value *tasks = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "task.get_all", NULL, NULL, &tasks, &e), 0);
+    assert_int_equal(xapi_array_len(tasks), 0);
+    xapi_value_free(tasks);
+    free(halted);
+    free(web);
+    free(db);
+    free(src);
+    free(dest);
+    env_free(v);
 }
 
 static void test_partition_emergency_and_recovery(void **state)
@@ -652,6 +763,8 @@ int main(void)
         cmocka_unit_test(test_async_migration_progress_and_cancel),
         cmocka_unit_test(test_cache_equals_get_all_records_through_burst),
         cmocka_unit_test(test_quiet_stream_skips_progress_turns),
+        cmocka_unit_test(test_migration_waited_through_its_vm),
+        cmocka_unit_test(test_object_wait_failures),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
         cmocka_unit_test(test_partition_heals_during_a_call),
