@@ -401,10 +401,10 @@ struct xapi_client {
     unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
     bool st_ready;                    /* a batch was applied */
     bool st_snapshot;                 /* the request in flight holds a snapshot slot */
-    int st_task_need;     /* task operations that need the task's events: carry "task" */
-    bool st_inflight_task; /* the request in flight carries "task" */
-    bool st_task_cont;     /* every batch since the last snapshot carried "task" */
-    struct xapi__timer *st_snap_t;    /* gives the slot up when the answer is slow */
+    int st_task_need;              /* task operations that need the task's events: carry "task" */
+    bool st_inflight_task;         /* the request in flight carries "task" */
+    bool st_task_cont;             /* every batch since the last snapshot carried "task" */
+    struct xapi__timer *st_snap_t; /* gives the slot up when the answer is slow */
 
     bool closing;
     bool watching; /* registered with the in-process handler's watch */
