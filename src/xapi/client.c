@@ -32,6 +32,7 @@ static void op_free(struct xapi_op *op)
     free(op->task_ref);
     free(op->ow_obj);
     free(op->ow_want);
+    xapi_value_free(op->ow_rec);
     free(op);
 }
 

@@ -339,6 +339,9 @@ struct xapi_op {
     char *ow_obj, *ow_want;
     struct xapi__timer *ow_probe; /* reads the task when its object never showed it running */
     bool task_need;               /* counted in c->st_task_need: the stream carries "task" */
+    bool ow_reading;              /* its task is being read while the stream holds a batch */
+    bool ow_gone;                 /* that read found the task destroyed */
+    struct xapi_value *ow_rec;    /* that read's task record (owned), used when applied */
 
     /* OP_WAIT */
     bool (*pred)(void *ctx, struct xapi_client *c);
@@ -401,9 +404,14 @@ struct xapi_client {
     unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
     bool st_ready;                    /* a batch was applied */
     bool st_snapshot;                 /* the request in flight holds a snapshot slot */
-    int st_task_need;              /* task operations that need the task's events: carry "task" */
-    bool st_inflight_task;         /* the request in flight carries "task" */
-    bool st_task_cont;             /* every batch since the last snapshot carried "task" */
+    int st_task_need;      /* task operations that need the task's events: carry "task" */
+    bool st_inflight_task; /* the request in flight carries "task" */
+    bool st_task_cont;     /* every batch since the last snapshot carried "task" */
+    /* a batch held until object waits' task reads answer (stream.c), and how it was asked */
+    struct xapi_value *st_held;
+    unsigned st_held_gen, st_held_seq;
+    bool st_held_task;
+    struct xapi__timer *st_resume_t;
     struct xapi__timer *st_snap_t; /* gives the slot up when the answer is slow */
 
     bool closing;

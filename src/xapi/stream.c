@@ -175,6 +175,8 @@ static void stream_restart(struct xapi_client *c)
 {
     if (!c->cache)
         c->cache = xapi__cache_new();
+    xapi_value_free(c->st_held); /* the snapshot supersedes it */
+    c->st_held = NULL;
     if (c->st_sub) {
         struct xapi_op *sub = c->st_sub;
         stream_sub_over(c);
@@ -230,7 +232,7 @@ static void stream_applied(struct xapi_client *c, bool reset, bool had_task, uns
     for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
         next = op->wnext;
         if (op->ow_cls)
-            ow_check(op, seq > op->tw_seq);
+            ow_check(op, true);
         else
             tw_check(op, reset && had_task && seq > op->tw_seq);
     }
@@ -294,6 +296,120 @@ static void tasks_forget(struct xapi_client *c)
     xapi_value_free(res);
 }
 
+/* Apply an answered batch (see stream_done) and ask again, at once or after the stream's
+ * delay. */
+static void stream_apply_batch(struct xapi_client *c, const struct xapi_value *result, bool reset,
+                               unsigned gen, unsigned seq, bool had_task)
+{
+    struct err pe = {0};
+    if (xapi__cache_apply(c->cache, result, reset, &pe) != 0) {
+        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], pe.msg);
+        xapi__cache_set_token(c->cache, "");
+        c->st_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, stream_retry_fire, c);
+        return;
+    }
+    if (reset || !had_task)
+        c->st_task_cont = had_task;
+    if (!had_task && !reset)
+        tasks_forget(c);
+    stream_applied(c, reset, had_task, gen, seq);
+    int64_t delay = reset ? 0 : stream_delay(c, xapi_struct_get(result, "events"));
+    if (delay > 0 && !c->st_retry_t) {
+        c->st_retry_t = xapi__timer_add(c->loop, delay, stream_retry_fire, c);
+        return;
+    }
+    xapi__stream_next(c);
+}
+
+/* ---- object waits: a batch showing an operation gone is held while its task is read ---- */
+
+static bool ow_reading_any(const struct xapi_client *c)
+{
+    for (const struct xapi_op *op = c->task_waiters; op; op = op->wnext)
+        if (op->ow_reading)
+            return true;
+    return false;
+}
+
+/* Apply the held batch once no read of an object wait's task is in flight. */
+static void ow_resume(struct xapi_client *c)
+{
+    if (!c->st_held || ow_reading_any(c))
+        return;
+    struct xapi_value *r = c->st_held;
+    c->st_held = NULL;
+    stream_apply_batch(c, r, false, c->st_held_gen, c->st_held_seq, c->st_held_task);
+    xapi_value_free(r);
+}
+
+static void ow_resume_fire(void *arg)
+{
+    struct xapi_client *c = arg;
+    c->st_resume_t = NULL;
+    ow_resume(c);
+}
+
+static void ow_read_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    struct xapi_op *op = ctx;
+    op->sub = NULL;
+    op->ow_reading = false;
+    if (rc == 0)
+        op->ow_rec = xapi_value_dup(result);
+    else if (e && strcmp(e->xapi_code, "HANDLE_INVALID") == 0)
+        op->ow_gone = true;
+    ow_resume(op->c);
+}
+
+/* True when the batch's last event of op's object shows the operation gone without the wanted
+ * value (failed, cancelled, or not listed yet): its task must be read. */
+static bool ow_needs_read(const struct xapi_op *op, const struct xapi_value *evs)
+{
+    const struct xapi_value *last = NULL;
+    for (size_t i = 0; i < xapi_array_len(evs); i++) {
+        const struct xapi_value *ev = xapi_array_get(evs, i);
+        if (str_eq_nocase(xapi_struct_str(ev, "class", ""), op->ow_cls) &&
+            str_eq(xapi_struct_str(ev, "ref", ""), op->ow_obj))
+            last = ev;
+    }
+    if (!last)
+        return false;
+    if (str_eq(xapi_struct_str(last, "operation", ""), "del"))
+        return true;
+    const struct xapi_value *snap = xapi_struct_get(last, "snapshot");
+    const struct xapi_value *co = xapi_struct_get(snap, "current_operations");
+    if (co && xapi_struct_get(co, op->task_ref))
+        return false;
+    return !str_eq(xapi_struct_str(snap, op->ow_field, ""), op->ow_want);
+}
+
+/* Before a batch is applied: the object waits it ends without success read their tasks first,
+ * and the batch waits for the answers (held), so that every operation the batch ended is
+ * delivered in the same turn, as when the tasks' own events told (a failure is not seen after
+ * a sibling's success that the caller already acted on).  True when held. */
+static bool ow_hold(struct xapi_client *c, const struct xapi_value *result, unsigned gen,
+                    unsigned seq, bool had_task)
+{
+    const struct xapi_value *evs = xapi_struct_get(result, "events");
+    bool held = false;
+    for (struct xapi_op *op = c->task_waiters; op; op = op->wnext) {
+        if (!op->ow_cls || op->ow_reading || op->sub || op->finished || !ow_needs_read(op, evs))
+            continue;
+        struct xapi_value *p = xapi_value_new_array();
+        xapi_array_append_string(p, op->task_ref);
+        op->ow_reading = true;
+        op->sub = xapi__call_start(c, "task.get_record", p, NULL, ow_read_done, op);
+        held = true;
+    }
+    if (held) {
+        c->st_held = xapi_value_dup(result);
+        c->st_held_gen = gen;
+        c->st_held_seq = seq;
+        c->st_held_task = had_task;
+    }
+    return held;
+}
+
 static void stream_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_client *c = ctx;
@@ -321,30 +437,15 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
         stream_restart(c);
         return;
     }
-    struct err pe = {0};
-    if (xapi__cache_apply(c->cache, result, reset, &pe) != 0) {
-        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], pe.msg);
-        xapi__cache_set_token(c->cache, "");
-        c->st_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, stream_retry_fire, c);
+    if (!reset && ow_hold(c, result, gen, seq, had_task))
         return;
-    }
-    if (reset || !had_task)
-        c->st_task_cont = had_task;
-    if (!had_task && !reset)
-        tasks_forget(c);
-    stream_applied(c, reset, had_task, gen, seq);
-    int64_t delay = reset ? 0 : stream_delay(c, xapi_struct_get(result, "events"));
-    if (delay > 0 && !c->st_retry_t) {
-        c->st_retry_t = xapi__timer_add(c->loop, delay, stream_retry_fire, c);
-        return;
-    }
-    xapi__stream_next(c);
+    stream_apply_batch(c, result, reset, gen, seq, had_task);
 }
 
 /* See client_int.h. */
 void xapi__stream_next(struct xapi_client *c)
 {
-    if (c->closing || c->st_sub || c->st_retry_t || !(c->cache_on || c->task_waiters))
+    if (c->closing || c->st_sub || c->st_retry_t || c->st_held || !(c->cache_on || c->task_waiters))
         return;
     if (!c->cache)
         c->cache = xapi__cache_new();
@@ -377,12 +478,14 @@ void xapi__stream_next(struct xapi_client *c)
 void xapi__stream_stop(struct xapi_client *c)
 {
     xapi__timer_cancel(c->loop, &c->st_retry_t);
+    xapi__timer_cancel(c->loop, &c->st_resume_t);
     snapshot_slot_free(c); /* its operation is finished with the others */
 }
 
 /* See client_int.h. */
 void xapi__stream_free(struct xapi_client *c)
 {
+    xapi_value_free(c->st_held);
     if (c->cache_classes) {
         for (char **p = c->cache_classes; *p; p++)
             free(*p);
@@ -435,10 +538,17 @@ static void task_need(struct xapi_op *op)
 /* See client_int.h. */
 void xapi__task_release(struct xapi_op *op)
 {
-    xapi__timer_cancel(op->c->loop, &op->ow_probe);
+    struct xapi_client *c = op->c;
+    xapi__timer_cancel(c->loop, &op->ow_probe);
+    if (op->ow_reading) {
+        /* its read is cancelled with it: the held batch goes on without it */
+        op->ow_reading = false;
+        if (c->st_held && !c->st_resume_t)
+            c->st_resume_t = xapi__timer_add(c->loop, 0, ow_resume_fire, c);
+    }
     if (op->task_need) {
         op->task_need = false;
-        op->c->st_task_need--;
+        c->st_task_need--;
     }
 }
 
@@ -472,11 +582,12 @@ static void task_read(struct xapi_op *op)
     op->sub = xapi__call_start(c, "task.get_record", p, NULL, task_read_done, op);
 }
 
-/* An object wait's turn (fresh: the batch's request was sent after the ref was known, or the
- * probe fired): the operation still listed on its object -> running; gone with the object
- * showing the wanted value -> success (the result of these operations is void); gone
- * otherwise -> read the task. */
-static void ow_check(struct xapi_op *op, bool fresh)
+/* An object wait's turn (decide: a batch was applied, or the probe fired; false when the ref
+ * just became known and the cache may predate the call): the operation still listed on its
+ * object -> running; gone with the object showing the wanted value -> success (the result of
+ * these operations is void); gone otherwise -> read the task (it failed, was cancelled, or
+ * xapi has not listed it yet: the read tells). */
+static void ow_check(struct xapi_op *op, bool decide)
 {
     struct xapi_client *c = op->c;
     const struct xapi_value *rec = xapi__cache_get(c->cache, op->ow_cls, op->ow_obj);
@@ -485,8 +596,8 @@ static void ow_check(struct xapi_op *op, bool fresh)
         op->tw_seen = true;
         return;
     }
-    if (!fresh && !op->tw_seen)
-        return; /* a batch from before the call, perhaps: wait for a later one */
+    if (!decide)
+        return;
     if (rec && str_eq(xapi_struct_str(rec, op->ow_field, ""), op->ow_want)) {
         char *ref = xstrdup(op->task_ref);
         if (op->progress && op->last_progress < 1.0)
@@ -495,6 +606,26 @@ static void ow_check(struct xapi_op *op, bool fresh)
         if (!c->o.leave_done_tasks)
             task_destroy_ref(c, ref);
         free(ref);
+        return;
+    }
+    if (op->ow_gone) {
+        xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
+        return;
+    }
+    if (op->ow_rec) {
+        /* read while the batch was held: a final status ends the wait, pending follows the
+         * task's events from now on (the read came after the batch's token) */
+        struct xapi_value *task = op->ow_rec;
+        op->ow_rec = NULL;
+        op->tw_seen = true;
+        bool ended = task_apply_snapshot(op, task);
+        xapi_value_free(task);
+        if (!ended) {
+            op->ow_cls = NULL;
+            xapi__timer_cancel(c->loop, &op->ow_probe);
+            op->tw_seq = c->st_seq;
+            task_need(op);
+        }
         return;
     }
     task_read(op);
