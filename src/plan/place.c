@@ -48,14 +48,17 @@ struct pstate {
     size_t *aff; /* affinity host index, SIZE_MAX when none */
     int64_t *mem;
     bool *moves;
-    int *nmig;       /* migrations so far (policy minimal: a parked VM is never parked again) */
-    bool *ok;        /* [v * nh + h]: VM v's SRs are attached on h */
-    int *cls;        /* enum hclass, as of the last committed batch */
-    bool *down;      /* [nh] in the batch being built */
-    size_t *hv;      /* moving VMs grouped by host (hv_at[h] .. hv_at[h + 1]) */
-    size_t *hv_at;   /* [nh + 1] */
-    int64_t *load;   /* [nh] memory of the moving VMs on each host */
-    int64_t *parked; /* [nh] of which VMs already moved once */
+    int *nmig;        /* migrations so far (policy minimal: a parked VM is never parked again) */
+    bool *ok;         /* [v * nh + h]: VM v's SRs are attached on h */
+    int *cls;         /* enum hclass, as of the last committed batch */
+    bool *down;       /* [nh] in the batch being built */
+    size_t *hv;       /* moving VMs grouped by host (hv_at[h] .. hv_at[h + 1]) */
+    size_t *hv_at;    /* [nh + 1] */
+    int64_t *load;    /* [nh] memory of the moving VMs on each host */
+    int64_t *parked;  /* [nh] of which VMs already moved once */
+    bool limit_parks; /* the destination limit may park a VM a host that stays up could take:
+                         policy return (VMs go home anyway), or minimal when parking is what
+                         lets k hosts go down (no host that stays up has a host's worth of room) */
 };
 
 /* True for VMs placement moves: running or paused, resident somewhere, not a control domain. */
@@ -363,7 +366,12 @@ static size_t pick_target(const struct pstate *s, struct tent *t, size_t v, bool
 {
     bool park_ok = allow_park && !s->nmig[v];
     size_t best = pick_pass(s, t, v, park_ok, true);
-    return best != SIZE_MAX ? best : pick_pass(s, t, v, park_ok, false);
+    if (best != SIZE_MAX && (s->cls[best] != H_PENDING || s->limit_parks))
+        return best;
+    /* nothing within the limits, or only by parking a VM a host that stays up could take
+     * (minimal with room: a second migration later costs more than the busier receiver) */
+    size_t over = pick_pass(s, t, v, park_ok, false);
+    return over != SIZE_MAX ? over : best;
 }
 
 static void tent_take(const struct pstate *s, struct tent *t, size_t h, int64_t delta)
@@ -687,6 +695,7 @@ void plan_place(const struct place_in *in, struct place_out *out)
     /* minimal: VMs may be parked on hosts still to be rebooted (each VM at most once) only when
      * no host that stays up has one host's worth of free memory */
     b.park = !b.minimal || max_safe_free < max_load;
+    s.limit_parks = b.park;
     size_t k = capacity_k(&s, E, ne);
     if (b.cap > 0 && k > b.cap)
         k = b.cap;
