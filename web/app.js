@@ -57,7 +57,9 @@ function poolRow(p, missing) {
   return h('tr', { 'data-pool': p.name },
     h('td', {}, h('strong', {}, p.name)), h('td', {}, p.url), h('td', {}, p.master || '–'),
     h('td', { class: 'num' }, p.hosts ?? '–'), h('td', {}, p.version || '–'),
-    h('td', {}, p.error ? h('span', { class: 'bad' }, p.error)
+    h('td', {}, p.state === 'certificate_unconfirmed' ? h('a', { class: 'bad', href: '#/pools',
+      onclick: (ev) => { ev.preventDefault(); const c = document.getElementById('trust-' + p.name.replace(/[^A-Za-z0-9_-]/g, '_') + '-ask'); if (c) c.focus(); } }, 'Certificate unconfirmed')
+      : p.error ? h('span', { class: 'bad' }, p.error)
       : h('span', { class: p.connected ? 'good' : 'warn' }, p.connected ? 'Connected' : 'Disconnected')),
     h('td', { class: 'missing' }, p.error || !p.connected || n === undefined ? 'unknown'
       : n === 0 ? h('span', { class: 'good' }, 'Up to date') : h('a', { href: '#/updates?view=by-server&pool=' + encodeURIComponent(p.name) }, `${n} update${n === 1 ? '' : 's'} missing`)),
@@ -92,6 +94,38 @@ function confirmFingerprint(box, url, fp, onConfirm) {
       h('button', { type: 'button', class: 'quiet', onclick: () => box.replaceChildren() }, 'Cancel')));
   box.querySelector('#pool-fp-heading').focus();
   announce('The pool\'s certificate needs confirming: fingerprint SHA256:' + fp);
+}
+
+// A registered pool whose master moved to a host with an unconfirmed certificate (state
+// certificate_unconfirmed, docs/security.md): the daemon sends that host nothing until the user
+// compares the fingerprint with the host's own and confirms it (POST /pools/{name}/trust).
+function certificateCard(p) {
+  const c = p.certificate || {};
+  const box = h('div', { class: 'fp-box' });
+  const id = 'trust-' + p.name.replace(/[^A-Za-z0-9_-]/g, '_');
+  const trust = () => guarded(async () => {
+    await api('POST', '/pools/' + encodeURIComponent(p.name) + '/trust', { fingerprint: 'SHA256:' + c.fingerprint });
+    announce('Certificate confirmed: poolpatch logs in to ' + c.host + ' again.');
+    route();
+  });
+  const ask = () => {
+    box.replaceChildren(
+      h('p', {}, 'Compare it with the host\'s own (on ', c.host, ': ', h('code', {}, 'xe host-cert-info'),
+        ', or its console) before you confirm. The password is sent to ', c.host, ' only after you confirm.'),
+      h('div', { class: 'toolbar' },
+        h('button', { type: 'button', class: 'primary', id: id + '-confirm', onclick: trust },
+          'The fingerprint is right: trust ', c.host),
+        ' ', h('button', { type: 'button', class: 'quiet', onclick: () => box.replaceChildren() }, 'Cancel')));
+    box.querySelector('button').focus();
+  };
+  return h('section', { class: 'card warn-card', id, 'data-pool': p.name },
+    h('h3', {}, 'Pool ', p.name, ': certificate unconfirmed'),
+    h('p', {}, 'The pool\'s master is now ', h('strong', {}, c.host || '?'),
+      ', which presents a certificate no confirmation or CA file vouches for. poolpatch sends it nothing (no password, no call) until you confirm. Its SHA-256 fingerprint is:'),
+    h('p', {}, h('code', { class: 'fingerprint', id: id + '-fp' }, 'SHA256:' + (c.fingerprint || '?'))),
+    c.confirmed_before ? h('p', { class: 'small' }, 'The fingerprint confirmed before for that address: ',
+      h('code', { class: 'fingerprint' }, 'SHA256:' + c.confirmed_before), ' — a different one can mean another machine answers there.') : null,
+    h('button', { type: 'button', id: id + '-ask', onclick: ask }, 'Confirm the certificate…'), box);
 }
 
 function addPoolForm() {
@@ -194,7 +228,8 @@ async function viewPools() {
   const missing = missingPerPool(byS);
   for (const o of (byS && byS.offline_pools) || []) missing.delete(o.name);
   const rows = (data.pools || []).map((p) => poolRow(p, missing));
-  show(h('h2', { tabindex: -1 }, 'Pools'),
+  const waiting = (data.pools || []).filter((p) => p.state === 'certificate_unconfirmed' && p.certificate);
+  show(h('h2', { tabindex: -1 }, 'Pools'), waiting.map(certificateCard),
     rows.length ? table(['Name', 'URL', 'Master', 'Hosts', 'Version', 'Status', 'Updates', ''], rows, { id: 'pools-table' })
       : h('p', {}, 'No pools registered yet.'),
     addPoolForm(), settingsCard(byU && byU.checking, settings));

@@ -5,7 +5,9 @@
 // XAPI), never with what the UI says of itself.  A screenshot of each step goes to $ARTIFACTS.
 // Steps: token login, Check for Updates Now, both views, sort, filters (and the URL keeping
 // them), dismiss / restore, CSV bytes, Pools' "N updates missing", the check interval (PUT
-// /settings), an https pool added through the form after confirming its certificate's fingerprint,
+// /settings), an https pool added through the form after confirming its certificate's fingerprint
+// (and later, when its master moves to a host with an unconfirmed certificate, confirmed again from
+// the Pools page),
 // the Install Update wizard (policy `return` by default) through Prechecks with Resolve All to a
 // live rollout compared with GET /rollouts/{id} every second and the pool's phases (Resolve All,
 // upload, restore) against the event stream, a halted rollout's Retry (a migration fault), the
@@ -13,6 +15,7 @@
 // (cancel_failed, its findings, Retry cancel), the Rolling Pool Upgrade wizard (automated to
 // done, manual with one host skipped, judged from the simulator), an unreachable pool (a
 // partition fault), and at 390 px (no sideways scrolling) and 1280 px axe-core in both themes.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -147,6 +150,34 @@ function simTlsState() {
     }).on('error', reject);
   });
 }
+
+// A request to the https simulator's host at addr, trusting that host's own certificate (as
+// written in --tls-dir now): POST with a JSON body, or GET.  Resolves with the JSON answer.
+function tlsAt(addr, p, body) {
+  const u = new URL(process.env.TLS_POOL_URL);
+  const data = body ? JSON.stringify(body) : null;
+  return new Promise((resolve, reject) => {
+    const rq = https.request({ host: addr, port: u.port, path: p, method: data ? 'POST' : 'GET',
+      headers: data ? { 'Content-Type': 'application/json' } : {},
+      ca: fs.readFileSync(path.join(path.dirname(process.env.TLS_POOL_PEM), addr + '.pem')) }, (res) => {
+      let b = '';
+      res.on('data', (d) => { b += d; });
+      res.on('end', () => { try { resolve(JSON.parse(b)); } catch (e) { reject(new Error(`${p} at ${addr}: ${res.statusCode} ${b}`)); } });
+    });
+    rq.on('error', reject);
+    rq.end(data || undefined);
+  });
+}
+
+// A JSON-RPC call to the https simulator's host at addr; the result, or an error naming the call.
+async function tlsXapi(addr, method, params) {
+  const j = await tlsAt(addr, '/jsonrpc', { jsonrpc: '2.0', method, params, id: 1 });
+  if (j.error) throw new Error(`${method}: ${JSON.stringify(j.error)}`);
+  return j.result;
+}
+
+// The SHA-256 fingerprint (AB:CD:…) of the certificate the https simulator's host addr has now.
+const tlsFingerprint = (addr) => new crypto.X509Certificate(fs.readFileSync(path.join(path.dirname(process.env.TLS_POOL_PEM), addr + '.pem'))).fingerprint256;
 
 // The daemon's event stream, collected from node while a step runs (the truth the page's pool
 // phases are compared with).  stop() ends it.
@@ -706,6 +737,44 @@ try {
     const st = await simTlsState();
     for (const x of st.pools[0].hosts) check(x.enabled, x.name + ' enabled after the cancel');
     check((await page.title()).startsWith('cancelled — tls-small'), 'tab title: ' + await page.title());
+  });
+
+  // The master moves to a host answering with a certificate the pool does not vouch for (another
+  // machine at that address: POST /sim/tls with record false): the Pools page shows the pool
+  // waiting, names the host and its fingerprint, and the daemon sends that host nothing until the
+  // user confirms there; then it logs in to the new master (logins counted by the simulator).
+  await step(page, 'a new master with an unconfirmed certificate confirmed on the pools page', async () => {
+    const st = await simTlsState();
+    const pool = st.pools[0];
+    const master = pool.hosts.find((x) => x.name === pool.master);
+    const target = pool.hosts.filter((x) => x.name !== pool.master).pop();
+    const logins = async () => (await simTlsState()).pools[0].hosts.find((x) => x.name === target.name).logins;
+    const before = tlsFingerprint(target.address);
+    check((await tlsAt(target.address, '/sim/tls', { address: target.address, record: false })).ok === true, 'POST /sim/tls');
+    const fp = tlsFingerprint(target.address);
+    check(fp !== before, 'the host answers with another certificate');
+    const s = await tlsXapi(master.address, 'session.login_with_password', ['root', 'xenroot']);
+    const [href] = await tlsXapi(master.address, 'host.get_by_name_label', [s, target.name]);
+    await tlsXapi(master.address, 'pool.designate_new_master', [s, href]);
+    const poolNow = async () => (await api('GET', '/pools')).pools.find((x) => x.name === 'tls-small');
+    await waitFor('tls-small waiting for a confirmation', async () => (await poolNow()).state === 'certificate_unconfirmed', 120);
+    const n0 = await logins();
+    await gotoHash(page, '#/pools', '#trust-tls-small');
+    check(await text(page, '#trust-tls-small-fp') === 'SHA256:' + fp, `the page shows ${await text(page, '#trust-tls-small-fp')}, the host presents ${fp}`);
+    check((await text(page, '#trust-tls-small')).includes(target.address), 'the card names the new master ' + target.address);
+    check((await text(page, '#trust-tls-small')).includes(before), 'the card shows the fingerprint confirmed before');
+    check((await text(page, 'tr[data-pool="tls-small"]')).includes('Certificate unconfirmed'), 'the row says the certificate is unconfirmed');
+    await page.click('#trust-tls-small-ask');
+    await snap(page, 'pool-certificate-unconfirmed');
+    check(await logins() === n0, 'no login at the unconfirmed master while the page waits');
+    await page.click('#trust-tls-small-confirm');
+    await page.waitForSelector('#trust-tls-small', { state: 'detached', timeout: 30000 });
+    await waitFor('the daemon following the master to ' + target.name, async () => {
+      const p = await poolNow();
+      return p.state === 'ready' && p.master === target.name;
+    }, 120);
+    check(await logins() > n0, 'the daemon logged in to the confirmed master');
+    check((await poolNow()).certificate == null, 'nothing waits for confirmation');
     await api('DELETE', '/pools/tls-small'); // done with it: the later steps read the demo pools only
   });
 
