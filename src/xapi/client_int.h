@@ -374,7 +374,8 @@ struct xapi_client {
     bool cycling;
     struct xapi__timer *backoff_t;
     struct err last_err;
-    bool saw_emergency;
+    bool saw_emergency; /* a supporter answered in emergency mode this cycle's last full round */
+    struct err emergency_err; /* that answer, named by its host */
     int redirects_in_round;
     int dead_ends_in_round; /* supporters that named a master already tried, or in emergency */
     unsigned rounds;        /* rounds of this cycle */

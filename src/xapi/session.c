@@ -95,7 +95,11 @@ static void round_start(struct xapi_client *c)
     for (size_t i = 0; i < c->hosts.n && !master_alone; i++)
         cands_add(c, c->hosts.items[i], c->cands.n);
     c->cand_i = 0;
-    c->saw_emergency = false;
+    /* A round that asks the master alone learns nothing of the supporters: the emergency mode
+     * the last full round saw still stands (else a budget ending in such a round reported a
+     * pool in emergency mode as an unreachable master). */
+    if (!master_alone)
+        c->saw_emergency = false;
     c->redirects_in_round = 0;
     c->dead_ends_in_round = 0;
     c->n_refused = 0;
@@ -241,7 +245,7 @@ static void round_failed(struct xapi_client *c)
     if (c->n_refused > 0 && c->last_err.code == 0)
         err_set(&c->last_err, PP_ETLS, "%s: TLS certificate (SHA-256 %s) not confirmed",
                 c->refused[0].host, c->refused[0].presented);
-    struct err e = c->last_err;
+    struct err e = c->saw_emergency ? c->emergency_err : c->last_err;
     if (c->saw_emergency) {
         err_prefix(&e, "pool in emergency mode (no host acts as master): ");
         xapi__client_set_state(c, XAPI_CONN_EMERGENCY, &e);
@@ -375,6 +379,7 @@ static void login_done(struct wreq *w)
             c->saw_emergency = true;
             c->last_err = e;
             err_prefix(&c->last_err, "%s: ", w->host);
+            c->emergency_err = c->last_err;
             dead_end(c);
             login_next(c);
         } else {
@@ -401,6 +406,9 @@ static void login_done(struct wreq *w)
     c->master = xstrdup(w->host);
     c->session_gen++;
     c->logins++;
+    /* the master is back: a later loss is not that reboot's (it may be a partition) */
+    if (c->master_rebooting)
+        c->reboot_sent_ms = 0;
     c->master_rebooting = false;
     cycle_end(c);
     log_info(LOGM, "pool %s: logged in to master %s (%s)", c->hosts.items[0], c->master,
