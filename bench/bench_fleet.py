@@ -5,7 +5,9 @@ shape (16 hosts, 320 VMs each; default 100 = 1,600 hosts) served by one `poolpat
 scaled clock.  Prints the daemon's RSS connected and idle, its idle CPU, then runs one automated
 rollout over MOVING of the pools (default 10) and prints its XAPI calls per host-update (the
 rollout's own report: counters.xapi_calls), the latency of GET /api/v1/rollouts/{id} sampled
-while its pools move, and the daemon's peak RSS (VmHWM).  Before the rollout it times a plan of
+while its pools move, and the daemon's peak RSS (VmHWM): connected, after a restart (the same
+database: every pool's snapshot read again at once) and over the plans and the rollout, run by
+the restarted daemon.  Before the rollout it times a plan of
 every pool (POST /api/v1/plans: the default, summarised per host, and detail=full, with their
 sizes), the two Updates views, and a request the engine thread answers (the retry of an unknown
 rollout: 404) while a full fleet plan is being built (views and plans are built off that thread).  Asserts nothing about time; the last
@@ -38,10 +40,10 @@ def status_kib(pid, key):
 
 
 class Daemon:
-    def __init__(self, exe, tmp, fs):
+    def __init__(self, exe, tmp, fs, log="serve.log"):
         self.exe, self.tmp = exe, tmp
         self.token_file = os.path.join(tmp, "token")
-        self.log = open(os.path.join(tmp, "serve.log"), "w+")
+        self.log = open(os.path.join(tmp, log), "w+")
         self.proc = subprocess.Popen(
             [exe, "serve", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "pp.db"),
              "--token-file", self.token_file, "--check-interval", "0",
@@ -97,6 +99,15 @@ def start_sim(exe, doc, tmp, scale):
     return sim, masters, fs
 
 
+def wait_connected(d, n):
+    for _ in range(1200):  # every pool connected (first snapshot read)
+        pools = d.api("GET", "/api/v1/pools")["pools"]
+        if len(pools) == n and all(p.get("connected") for p in pools):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("pools not connected in 10 min")
+
+
 def connect_all(d, masters, pw):
     for name, url in masters.items():
         for _ in range(3):
@@ -106,12 +117,7 @@ def connect_all(d, masters, pw):
                 break
         if rc != 0:
             raise RuntimeError("pool add %s: %s" % (name, err))
-    for _ in range(1200):  # every pool connected (first snapshot read)
-        pools = d.api("GET", "/api/v1/pools")["pools"]
-        if len(pools) == len(masters) and all(p.get("connected") for p in pools):
-            return
-        time.sleep(0.5)
-    raise RuntimeError("pools not connected in 10 min")
+    wait_connected(d, len(masters))
 
 
 def idle_cpu(pid, seconds=10.0):
@@ -207,6 +213,14 @@ def main():
         hwm_conn = status_kib(d.proc.pid, "VmHWM") // 1024
         cpu = idle_cpu(d.proc.pid)
         rss_idle = status_kib(d.proc.pid, "VmRSS") // 1024
+        # Restart: every pool's snapshot read again at once (the snapshot bound's case).
+        d.stop()
+        t0 = time.monotonic()
+        d = Daemon(exe, tmp, fs, "serve2.log")
+        wait_connected(d, len(masters))
+        restart_s = time.monotonic() - t0
+        rss_re = status_kib(d.proc.pid, "VmRSS") // 1024
+        hwm_re = status_kib(d.proc.pid, "VmHWM") // 1024
         d.cli("client-id", "import", os.path.join(src, "scenarios", "demo-client-id.json"))
         rc, _, err = d.cli("updates", "check")
         if rc != 0:
@@ -214,6 +228,8 @@ def main():
         pv = plans_and_views(d)
         names = sorted(masters)[:moving]
         ro, lat, hwm = run_rollout(d, names)
+        hwm = max(hwm, hwm_re * 1024) // 1024
+        peak = max(hwm_conn, hwm)
         k = ro["counters"]
         calls = k.get("xapi_calls") or {}
         top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
@@ -224,6 +240,8 @@ def main():
               (pools, hosts, sum(len(p["vms"]) for p in doc["pools"]), scale))
         print("daemon connected to every pool in %.1f s: RSS %d MiB (peak %d MiB); idle %d MiB, "
               "CPU %.2f%% of a core over 10 s" % (connect_s, rss_conn, hwm_conn, rss_idle, cpu))
+        print("daemon restarted, every pool connected again in %.1f s: RSS %d MiB (peak %d MiB)"
+              % (restart_s, rss_re, hwm_re))
         print("rollout over %d pools (%d hosts): %s, %d hosts done, window %.0f s simulated" %
               (moving, k["hosts_total"], ro["state"], k["hosts_done"], ro.get("window_s") or 0))
         print("XAPI calls: %d, %.1f per host-update; most: %s" %
@@ -237,13 +255,13 @@ def main():
               (pv["plan_ms"], pv["plan_kib"], pv["plan_detail"], pv["full_ms"], pv["full_kib"],
                len(lp), lp[-1] if lp else 0))
         print("views: by-update %.0f ms, by-server %.0f ms" % (pv["by-update"], pv["by-server"]))
-        print("daemon peak RSS (VmHWM) %d MiB" % (max(hwm, hwm_conn * 1024) // 1024))
-        print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB, idle CPU %.2f%%, calls per "
-              "host-update %.1f, GET rollout p50 %.1f ms max %.1f ms, plan %.0f ms (%s), "
-              "by-update view %.0f ms" %
-              (pools, max(hwm, hwm_conn * 1024) // 1024, cpu,
-               k.get("xapi_calls_per_host_update") or 0, p50, lat[-1] if lat else 0,
-               pv["plan_ms"], pv["plan_detail"], pv["by-update"]))
+        print("daemon peak RSS (VmHWM) %d MiB: connected %d, after restart %d, plans and rollout %d"
+              % (peak, hwm_conn, hwm_re, hwm))
+        print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB (connected %d, after restart %d, "
+              "plans and rollout %d), idle CPU %.2f%%, calls per host-update %.1f, GET rollout "
+              "p50 %.1f ms max %.1f ms, plan %.0f ms (%s), by-update view %.0f ms" %
+              (pools, peak, hwm_conn, hwm_re, hwm, cpu, k.get("xapi_calls_per_host_update") or 0,
+               p50, lat[-1] if lat else 0, pv["plan_ms"], pv["plan_detail"], pv["by-update"]))
         return 0 if ro["state"] == "done" else 1
     finally:
         if d:
