@@ -217,6 +217,7 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     /* a pool's burst of events (task progress, VMs moving) in fewer event.from calls, seen at
      * most this much later (issue 17: XAPI calls per host-update) */
     o.event_coalesce_ms = 200;
+    o.event_quiet_ms = 1000;
     o.leave_done_tasks = true; /* no task.destroy per migration: xapi's GC takes them */
     if (probe)
         o.reconnect_budget_ms = -1;

@@ -364,24 +364,134 @@ static int acts_load_undo(struct exec_step *s)
 }
 /* ---------------------------------------------------------------- cancel */
 
-void exec_start_cancel(struct exec_pool *p)
+static bool is_apply(enum exec_kind k)
 {
+    return k == EXEC_K_APPLY || k == EXEC_K_APPLY_CDN;
+}
+
+struct task_seek {
+    const char *method;
+    bool found;
+};
+
+static bool task_seek_fn(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    (void)ref;
+    struct task_seek *t = ctx;
+    t->found = str_eq(xapi_struct_str(rec, "status", ""), "pending") &&
+               strstr(xapi_struct_str(rec, "name_label", ""), t->method) != NULL;
+    return !t->found;
+}
+
+/* True while an operation of the rollout's may still run in the pool: a step sent (intent, or
+ * failed without knowing: an apply whose answer was lost) whose object is busy or whose effect
+ * is under way — or, for an apply (xapi marks no object busy for it; its task is named
+ * "Async.pool_update.apply", server_helpers.ml), while such a task is pending.  task.cancel is
+ * only a request (xapi_task.ml): the cancel reverts nothing until what was sent has ended, so
+ * that the report can say what landed. */
+static bool cancel_inflight(void *ctx, struct xapi_client *c)
+{
+    const struct exec_step *s = ctx;
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
+    const json_t *sent = json_object_get(s->params, "inflight");
+    size_t i;
+    const json_t *it;
+    json_array_foreach(sent, i, it)
+    {
+        const struct exec_kind_def *d = exec_kind_by_name(exec_pstr(it, "kind"));
+        const char *host = exec_pstr(it, "host");
+        const json_t *pj = json_object_get(it, "params");
+        if (d->derive && d->derive(&v, *host ? host : NULL, pj, false) == DERIVE_DONE)
+            continue;
+        if (is_apply(d->kind)) {
+            struct task_seek t = {.method = d->kind == EXEC_K_APPLY ? "pool_update.apply"
+                                                                    : "host.apply_updates"};
+            xapi_cache_foreach(c, "task", task_seek_fn, &t);
+            if (t.found)
+                return true;
+            continue;
+        }
+        if ((d->busy && d->busy(&v, *host ? host : NULL, pj)) ||
+            (d->derive && d->derive(&v, *host ? host : NULL, pj, false) == DERIVE_WAIT))
+            return true;
+    }
+    return false;
+}
+
+/* The steps of l the cancel must let end first (see cancel_inflight) into s->params. */
+static void cancel_gather_inflight(struct exec_step *s, const struct store_step_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        const struct store_step *st = &l->items[i];
+        enum exec_kind k = exec_kind_by_name(st->kind)->kind;
+        bool sent = st->state == STORE_STEP_INTENT ||
+                    (st->state == STORE_STEP_FAILED && is_apply(k) && st->intent_at_ms);
+        json_t *pj = sent ? json_loads(st->params_json ? st->params_json : "{}", 0, NULL) : NULL;
+        if (json_is_object(pj))
+            json_array_append_new(a, json_pack("{s:s, s:s, s:o}", "kind", st->kind, "host",
+                                               st->host ? st->host : "", "params", pj));
+        else
+            json_decref(pj);
+    }
+    json_object_set_new(s->params, "inflight", a);
+}
+
+/* An apply sent (intent, or failed without an answer, or cancelled while its effect was on the
+ * way) that the pool shows applied on its host: journaled done, so that the cancelled
+ * rollout's report lists the update on that host.  True when it was. */
+static bool cancel_landed(struct exec_step *s, const struct store_step *st)
+{
+    struct exec_pool *p = s->p;
+    struct exec *x = p->r->x;
+    const struct exec_kind_def *d = exec_kind_by_name(st->kind);
+    if (!is_apply(d->kind) || !st->intent_at_ms ||
+        (st->state != STORE_STEP_INTENT && st->state != STORE_STEP_FAILED))
+        return false;
+    struct xapi_client *c = exec_pool_client(p);
+    if (!c || !xapi_cache_ready(c))
+        return false;
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
+    json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+    bool landed = d->derive(&v, st->host, pj, false) == DERIVE_DONE;
+    struct err e = {0};
+    if (landed && st->state == STORE_STEP_FAILED &&
+        store_journal_intent(x->env.store, p->r->id, st->seq, NULL, NULL, &e) != 0)
+        landed = false;
+    if (landed && store_journal_done(x->env.store, p->r->id, st->seq,
+                                     "{\"landed_before_cancel\":true}", &e) != 0)
+        landed = false;
+    if (e.code)
+        log_error(LOGM, "%s: apply %lld: %s", p->r->id, (long long)st->seq, e.msg);
+    const char *uuid = exec_pstr(pj, "uuid"), *uref = NULL;
+    const struct xapi_value *ur = *uuid ? exec_xv_update_by_uuid(&v, uuid, &uref) : NULL;
+    if (landed)
+        exec_emit(p, st->host ? exec_obj_name(&v, st->host) : NULL, "apply", -1,
+                  "the pool shows %s applied on %s: it took effect before the cancel",
+                  ur      ? xapi_struct_str(ur, "name_label", uuid)
+                  : *uuid ? uuid
+                          : "the updates",
+                  st->host ? exec_obj_name(&v, st->host) : "the pool");
+    json_decref(pj);
+    return landed;
+}
+
+/* The cancel itself, once nothing it sent runs any more: unfinished steps skipped (an apply
+ * that landed journaled done), then the undo list and the update files. */
+static void cancel_proceed(struct exec_step *s)
+{
+    struct exec_pool *p = s->p;
     struct exec *x = p->r->x;
     struct store_step_list l = {0};
     struct err e = {0};
-    p->cancel_started = true;
     if (store_steps_list(x->env.store, p->r->id, p->name, &l, &e) != 0) {
-        log_error(LOGM, "%s: %s", p->r->id, e.msg);
+        exec_step_fail(s, "DB", e.msg);
         return;
     }
-    struct exec_step *s = xcalloc(1, sizeof(*s));
-    s->p = p;
-    s->def = exec_kind_def(EXEC_K_CANCEL);
-    s->params = json_object();
-    s->next = p->active;
-    p->active = s;
     for (size_t i = 0; i < l.n; i++) {
-        if (exec_step_unfinished(&l.items[i]) &&
+        if (exec_step_unfinished(&l.items[i]) && !cancel_landed(s, &l.items[i]) &&
             store_journal_skip(x->env.store, p->r->id, l.items[i].seq, "cancelled", &e) != 0)
             log_error(LOGM, "%s: skip: %s", p->r->id, e.msg);
     }
@@ -411,6 +521,52 @@ void exec_start_cancel(struct exec_pool *p)
     }
     store_step_list_cleanup(&l);
     exec_acts_next(s);
+}
+
+static bool pred_not_inflight(void *ctx, struct xapi_client *c)
+{
+    return !cancel_inflight(ctx, c);
+}
+
+static void cancel_waited(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)rc, (void)res, (void)e; /* a timeout: cancel anyway, the verification tells */
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    cancel_proceed(s);
+}
+
+void exec_start_cancel(struct exec_pool *p)
+{
+    struct exec *x = p->r->x;
+    struct store_step_list l = {0};
+    struct err e = {0};
+    p->cancel_started = true;
+    if (store_steps_list(x->env.store, p->r->id, p->name, &l, &e) != 0) {
+        log_error(LOGM, "%s: %s", p->r->id, e.msg);
+        return;
+    }
+    struct exec_step *s = xcalloc(1, sizeof(*s));
+    s->p = p;
+    s->def = exec_kind_def(EXEC_K_CANCEL);
+    s->params = json_object();
+    s->next = p->active;
+    p->active = s;
+    cancel_gather_inflight(s, &l);
+    store_step_list_cleanup(&l);
+    struct xapi_client *c = exec_pool_client(p);
+    if (!c || !xapi_cache_ready(c) || !cancel_inflight(s, c)) {
+        cancel_proceed(s);
+        return;
+    }
+    exec_emit(p, NULL, "cancel", 0,
+              "cancelling: waiting for the operations already sent to end (an apply cannot be "
+              "stopped) before reverting anything");
+    if (xapi_cache_wait(c, pred_not_inflight, s, EXEC_EFFECT_WAIT_MS, cancel_waited, s, &s->op,
+                        &e) != 0)
+        cancel_proceed(s);
 }
 
 /* ---------------------------------------------------------------- the sends of the kind table */

@@ -367,6 +367,16 @@ static void wait_done(void *ctx, int rc, const struct xapi_value *res, const str
             exec_step_done(s, NULL);
         return;
     }
+    if (rc == PP_ECANCELLED && !(s->def->flags & EXEC_KF_RUN_ALWAYS)) {
+        /* cancelled while its effect was on the way: what the pool shows decides, never the
+         * cancel alone (the cancel's own start reads the pool again for the applies) */
+        struct xapi_records v;
+        xapi_records_from_client(&v, exec_pool_client(s->p));
+        if (s->def->derive(&v, s->host, s->params, false) == DERIVE_DONE) {
+            exec_step_done(s, NULL);
+            return;
+        }
+    }
     if (rc == PP_ETIMEOUT) {
         char m[256];
         if (s->def->flags & EXEC_KF_HOST_RETURN)

@@ -842,6 +842,68 @@ static void test_cancel_during_reboot(void **state)
     world_free(&w);
 }
 
+/* The report lists update name on host h (rollout JSON: pools[0].hosts[].updates_applied). */
+static bool report_applied(const json_t *j, const char *host, const char *uuid)
+{
+    json_t *hosts = json_object_get(json_array_get(json_object_get(j, "pools"), 0), "hosts");
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        json_t *h = json_array_get(hosts, i);
+        if (!str_eq(json_string_value(json_object_get(h, "name")), host))
+            continue;
+        json_t *ups = json_object_get(h, "updates_applied");
+        for (size_t k = 0; k < json_array_size(ups); k++)
+            if (str_eq(json_string_value(json_object_get(json_array_get(ups, k), "uuid")), uuid))
+                return true;
+    }
+    return false;
+}
+
+/* Cancel while an apply runs, then a crash before it ended (fault-matrix-http cell 36 with the
+ * events seen later): xapi cannot stop an apply (task.cancel is a request it may refuse), so the
+ * resumed cancel waits for it and the cancelled rollout's report lists the update on every
+ * host the pool shows it on.  The old cancel skipped the sent apply at once and went on: here it
+ * destroyed the update under the running apply (nothing landed: carrying 0); over HTTP, where
+ * the apply had landed first, the report missed it. */
+static void test_cancel_crash_while_apply_runs(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_REBOOT, false, false);
+    start(&w);
+    for (long turn = 0; turn < 200000 && !step_in_intent(&w, "apply"); turn++)
+        tenv_turn(w.t);
+    assert_true(step_in_intent(&w, "apply"));
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    tenv_crash(w.t);
+    assert_int_equal(tenv_start(w.t, &e), 0);
+    assert_int_equal(exec_resume_all(w.t->x, &e), 0);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    /* judged from the simulator: every host carrying the update is reported with it */
+    json_t *sst = sim_state_json(w.t->sim);
+    json_t *hosts = json_object_get(json_array_get(json_object_get(sst, "pools"), 0), "hosts");
+    int carrying = 0;
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        json_t *h = json_array_get(hosts, i);
+        const char *name = json_string_value(json_object_get(h, "name"));
+        json_t *ups = json_object_get(h, "updates");
+        bool has = false;
+        for (size_t k = 0; k < json_array_size(ups); k++)
+            has = has || str_eq(json_string_value(json_array_get(ups, k)), "XS82ECU1002");
+        carrying += has;
+        if (has != report_applied(j, name, U_REBOOT))
+            fail_msg("host %s: the pool %s the update, the report %s", name,
+                     has ? "has" : "does not have", has ? "does not list it" : "lists it");
+    }
+    assert_int_equal(carrying, 1); /* the apply in flight landed on its host */
+    json_decref(sst);
+    json_decref(j);
+    world_free(&w);
+}
+
 /* The upload step's params / result as journaled (caller decrefs both). */
 static void upload_step(struct world *w, json_t **params, json_t **result)
 {
@@ -1099,6 +1161,7 @@ int main(void)
         cmocka_unit_test(test_precheck_failure_then_cancel),
         cmocka_unit_test(test_cancel_during_reboot),
         cmocka_unit_test(test_cancel_failed_then_retry_cancel),
+        cmocka_unit_test(test_cancel_crash_while_apply_runs),
         cmocka_unit_test(test_crash_after_upload_sent),
         cmocka_unit_test(test_upload_task_never_ends),
         cmocka_unit_test(test_master_reboot_emergency_mode),
