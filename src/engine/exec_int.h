@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "plan/plan.h"
 #include "store/store.h"
@@ -312,5 +313,24 @@ const char *exec_explain_code(size_t i);
 /* msg with every OpaqueRef and uuid of an object in v replaced by its name_label (kept when the
  * object is unknown or unnamed).  New string.  Pure. */
 char *exec_name_refs(const struct xapi_records *v, const char *msg);
+
+/* ---- the master-lost watchdog's decision (exec_pump.c; pure) */
+struct exec_lost_in {
+    bool driving;     /* the pool runs, cancels, or halts with steps still in flight */
+    bool in_flight;   /* steps are in flight */
+    bool own_wait;    /* one waits for a host's return (our reboot: its own deadline) or verifies */
+    bool master_lost; /* the pool's client has no master (reconnecting, emergency, failed) */
+    unsigned gen;     /* the client's cache generation: a new snapshot = the master answered */
+    int64_t now_ms;   /* the engine clock */
+    int64_t bound_ms; /* the host return timeout */
+};
+struct exec_lost_watch {
+    int64_t since; /* when the count started (0: not counting) */
+    unsigned gen;  /* the generation last seen */
+};
+/* One look (every tick): counts while in->driving, in->in_flight, in->master_lost and not
+ * in->own_wait, restarting when the generation moves.  True when the master has been lost for
+ * bound_ms: the steps in flight must fail MASTER_LOST (w restarts). */
+bool exec_lost_look(struct exec_lost_watch *w, const struct exec_lost_in *in);
 
 #endif

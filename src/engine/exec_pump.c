@@ -736,45 +736,61 @@ static void fail_in_flight(struct exec_step *s)
     exec_step_fail(t, "MASTER_LOST", p->lost_msg);
 }
 
+/* One look of the master-lost watchdog (see exec_int.h). */
+bool exec_lost_look(struct exec_lost_watch *w, const struct exec_lost_in *in)
+{
+    if (!in->driving || !in->in_flight || in->own_wait || !in->master_lost) {
+        w->since = 0;
+        return false;
+    }
+    /* a new snapshot (the client logged in again, a supporter took over): the master answers */
+    if (in->gen != w->gen) {
+        w->gen = in->gen;
+        w->since = 0;
+        return false;
+    }
+    if (w->since == 0) {
+        w->since = in->now_ms;
+        return false;
+    }
+    if (in->now_ms - w->since < in->bound_ms)
+        return false;
+    w->since = 0;
+    return true;
+}
+
 /* The master lost while steps are in flight (see exec_drv.h). */
 void exec_watch_master(struct exec_pool *p)
 {
     struct xapi_client *c = exec_pool_client(p);
     enum xapi_conn_state cs = c ? xapi_client_state(c) : XAPI_CONN_FAILED;
-    bool own_wait = false; /* a host step waiting for a host's return has its own deadline */
+    struct exec_lost_in in = {
+        /* a halting pool (a step failed) still waits for its steps in flight: they count too */
+        .driving = p->st == EXEC_XP_RUN || p->st == EXEC_XP_CANCEL || p->st == EXEC_XP_HALTED,
+        .in_flight = p->active != NULL,
+        .master_lost =
+            c && cs != XAPI_CONN_READY && cs != XAPI_CONN_IDLE && cs != XAPI_CONN_CONNECTING,
+        .gen = c ? xapi_cache_generation(c) : 0,
+        .now_ms = clock_now_ms(p->r->x->env.clock),
+        .bound_ms = p->r->x->env.host_return_timeout_ms > 0 ? p->r->x->env.host_return_timeout_ms
+                                                            : 20 * 60 * 1000};
+    /* a host step waiting for a host's return has its own deadline */
     for (const struct exec_step *s = p->active; s; s = s->next)
-        own_wait = own_wait || (s->def->flags & EXEC_KF_HOST_RETURN) || s->verify;
-    /* a halting pool (a step failed) still waits for its steps in flight: they count too */
-    bool driving = p->st == EXEC_XP_RUN || p->st == EXEC_XP_CANCEL || p->st == EXEC_XP_HALTED;
-    if (!driving || !p->active || own_wait || !c || cs == XAPI_CONN_READY || cs == XAPI_CONN_IDLE ||
-        cs == XAPI_CONN_CONNECTING) {
-        p->lost_since = 0;
-        return;
-    }
-    /* events still arrive (a host returning, a supporter reconnecting): the master answers */
-    unsigned gen = xapi_cache_generation(c);
-    if (gen != p->lost_gen) {
-        p->lost_gen = gen;
-        p->lost_since = 0;
-        return;
-    }
-    int64_t now = clock_now_ms(p->r->x->env.clock);
-    if (p->lost_since == 0) {
-        p->lost_since = now;
-        return;
-    }
-    int64_t t = p->r->x->env.host_return_timeout_ms > 0 ? p->r->x->env.host_return_timeout_ms
-                                                        : 20 * 60 * 1000;
-    if (now - p->lost_since < t)
+        in.own_wait = in.own_wait || (s->def->flags & EXEC_KF_HOST_RETURN) || s->verify;
+    struct exec_lost_watch w = {.since = p->lost_since, .gen = p->lost_gen};
+    int64_t since = w.since;
+    bool fire = exec_lost_look(&w, &in);
+    p->lost_since = w.since;
+    p->lost_gen = w.gen;
+    if (!fire)
         return;
     free(p->lost_msg);
     p->lost_msg = xasprintf("the pool master %s has not answered for %lld s (connection %s): "
                             "what was in flight is unknown; Retry once it is back (each step "
                             "reads the pool first)",
-                            master_name(c), (long long)((now - p->lost_since) / 1000),
+                            master_name(c), (long long)((in.now_ms - since) / 1000),
                             xapi_conn_state_name(cs));
     exec_emit(p, NULL, "connect", -1, "%s", p->lost_msg);
-    p->lost_since = 0;
     struct exec_step *next;
     for (struct exec_step *s = p->active; s; s = next) {
         next = s->next;

@@ -880,6 +880,79 @@ static void test_name_refs(void **state)
     t_free(&t);
 }
 
+/* ---------------------------------------------------------------- the master-lost watchdog */
+
+/* Looks every second from t0 to t0 + span_ms with in as given (gen_every_ms > 0: a new cache
+ * generation that often); the time of the first firing after t0, or -1. */
+static int64_t lost_first_fire(struct exec_lost_in in, int64_t span_ms, int64_t gen_every_ms)
+{
+    struct exec_lost_watch w = {0};
+    const int64_t t0 = 1000000;
+    for (int64_t t = t0; t <= t0 + span_ms; t += 1000) {
+        in.now_ms = t;
+        if (gen_every_ms > 0 && (t - t0) % gen_every_ms == 0)
+            in.gen++;
+        if (exec_lost_look(&w, &in))
+            return t - t0;
+    }
+    return -1;
+}
+
+static void test_master_lost_watchdog(void **state)
+{
+    (void)state;
+    const struct exec_lost_in lost = {
+        .driving = true, .in_flight = true, .master_lost = true, .gen = 1, .bound_ms = 30000};
+    /* no master, no event: fires once the bound has passed since the count began (the first
+     * look starts it), not before */
+    assert_int_equal(lost_first_fire(lost, 120000, 0), 31000);
+    struct exec_lost_watch w = {0};
+    struct exec_lost_in in = lost;
+    in.now_ms = 5000;
+    assert_false(exec_lost_look(&w, &in)); /* the generation seen first: the count restarts */
+    assert_false(exec_lost_look(&w, &in)); /* counting from 5 s */
+    in.now_ms = 5000 + 29999;
+    assert_false(exec_lost_look(&w, &in));
+    in.now_ms = 5000 + 30000;
+    assert_true(exec_lost_look(&w, &in));
+    assert_int_equal(w.since, 0); /* it fires once, then counts again */
+    assert_false(exec_lost_look(&w, &in));
+    /* a new snapshot every 20 s (the master answers again and again): never */
+    assert_int_equal(lost_first_fire(lost, 300000, 20000), -1);
+    /* our own reboot of the master: its step waits for the host's return with its own deadline
+     * (HOST_RETURN_TIMEOUT), the watchdog does not count, however long */
+    in = lost;
+    in.own_wait = true;
+    assert_int_equal(lost_first_fire(in, 300000, 0), -1);
+    /* connected, nothing in flight, or the pool done: never */
+    in = lost;
+    in.master_lost = false;
+    assert_int_equal(lost_first_fire(in, 300000, 0), -1);
+    in = lost;
+    in.in_flight = false;
+    assert_int_equal(lost_first_fire(in, 300000, 0), -1);
+    in = lost;
+    in.driving = false;
+    assert_int_equal(lost_first_fire(in, 300000, 0), -1);
+    /* the master back for one look resets the count: 30 s from the next loss */
+    w = (struct exec_lost_watch){0};
+    in = lost;
+    for (int64_t t = 0; t <= 20000; t += 1000) {
+        in.now_ms = t;
+        assert_false(exec_lost_look(&w, &in));
+    }
+    in.master_lost = false;
+    in.now_ms = 21000;
+    assert_false(exec_lost_look(&w, &in));
+    in.master_lost = true;
+    for (int64_t t = 22000; t < 52000; t += 1000) {
+        in.now_ms = t;
+        assert_false(exec_lost_look(&w, &in));
+    }
+    in.now_ms = 52000;
+    assert_true(exec_lost_look(&w, &in));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -897,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_explain_codes_match_docs),
         cmocka_unit_test(test_name_refs),
         cmocka_unit_test(test_verify_findings),
+        cmocka_unit_test(test_master_lost_watchdog),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
