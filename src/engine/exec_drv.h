@@ -236,12 +236,16 @@ bool exec_retarget(struct exec_step *s);
 void exec_migrate_send(struct exec_step *s);
 
 /* ---- the sends of the kind table (intent journaled by each) */
-void exec_send_resolve(struct exec_step *s);      /* exec_fixes.c */
-void exec_send_clean(struct exec_step *s);        /* exec_fixes.c */
-void exec_send_undo(struct exec_step *s);         /* exec_fixes.c */
-void exec_send_upload(struct exec_step *s);       /* exec_upload.c */
-void exec_send_migrate(struct exec_step *s);      /* exec_migrate.c */
-void exec_send_replan(struct exec_step *s);       /* exec_replan.c */
+void exec_send_resolve(struct exec_step *s); /* exec_fixes.c */
+void exec_send_clean(struct exec_step *s);   /* exec_fixes.c */
+void exec_send_undo(struct exec_step *s);    /* exec_fixes.c */
+void exec_send_upload(struct exec_step *s);  /* exec_upload.c */
+void exec_send_migrate(struct exec_step *s); /* exec_migrate.c */
+void exec_send_replan(struct exec_step *s);  /* exec_replan.c */
+/* exec_replan.c: at a pool's end (every step done), a host whose live patch did not take (its
+ * update requires its reboot, no reboot followed the apply): a second replan step is appended
+ * (once per pool), which plans that reboot with the fixes it needs.  True when appended. */
+bool exec_replan_after_apply(struct exec_pool *p);
 void exec_send_introduce(struct exec_step *s);    /* exec_sends.c */
 void exec_send_precheck(struct exec_step *s);     /* exec_sends.c */
 void exec_send_disable(struct exec_step *s);      /* exec_sends.c */

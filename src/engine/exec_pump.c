@@ -932,7 +932,7 @@ void exec_pump_pool(struct exec_pool *p)
     if (i0 < lp->n && exec_window_blocks(p, i0))
         return;
     if (i0 == lp->n) {
-        if (!p->active)
+        if (!p->active && !exec_replan_after_apply(p))
             exec_verify_start(p, EXEC_VERIFY_DONE); /* then done, with what it found */
         return;
     }

@@ -2,7 +2,9 @@
 /*
  * exec_replan.c - the replan step: plan the pool again with the xapi precheck results (a
  * live-patched host needs no evacuation and no reboot) and append the host steps, the cleans
- * and the final undo to the journal.
+ * and the final undo to the journal; and once more at a pool's end when a live patch did not
+ * take (a host applied without a reboot shows the update in updates_requiring_reboot): the
+ * fixes that reboot needs, the host's evacuation, reboot and return, the undo.
  */
 #include <string.h>
 
@@ -128,8 +130,9 @@ static void replan_announce(struct exec_step *s, const struct plan_resolution *r
         buf_printf(&b, "%s%s %s", i ? ", " : "", plan_fix_name(res->fixes[i].kind),
                    exec_obj_name(&v, res->fixes[i].obj_ref ? res->fixes[i].obj_ref : ""));
     exec_emit(s->p, NULL, exec_step_name(s), -1,
-              "the plan changed after the prechecks (a host needs its reboot after all): "
+              "the plan changed after the %s (a host needs its reboot after all): "
               "resolving first, undone at the end: %s",
+              json_is_true(json_object_get(s->params, "after_apply")) ? "apply" : "prechecks",
               buf_str(&b));
     buf_cleanup(&b);
 }
@@ -205,4 +208,94 @@ out:
     free(sel);
     free(hosts);
     replan_in_cleanup(&in);
+}
+
+/* ---------------------------------------------------------------- a live patch that did not take
+ */
+
+/* True when the pool shows host (ref) still needing its reboot for update uuid. */
+static bool reboot_needed_for(const struct xapi_records *v, const char *host, const char *uuid)
+{
+    const char *uref = NULL;
+    const struct xapi_value *h = host ? v->get(v->ctx, "host", host) : NULL;
+    if (!h || !exec_xv_update_by_uuid(v, uuid, &uref) || !uref)
+        return false;
+    const struct xapi_value *urr = xapi_struct_get(h, "updates_requiring_reboot");
+    for (size_t i = 0; i < xapi_array_len(urr); i++)
+        if (str_eq(xapi_value_str(xapi_array_get(urr, i)), uref))
+            return true;
+    return false;
+}
+
+/* The host (ref, borrowed from l) of a done apply step that did not take as a live patch: the
+ * pool shows its update requiring the host's reboot and no reboot of that host followed it in
+ * this rollout.  NULL when none. */
+static const char *live_patch_not_taken(const struct xapi_records *v,
+                                        const struct store_step_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct store_step *st = &l->items[i];
+        if (st->state != STORE_STEP_DONE || !str_eq(st->kind, SK_APPLY) || !st->host)
+            continue;
+        bool rebooted = false;
+        for (size_t k = i + 1; k < l->n && !rebooted; k++)
+            rebooted = str_eq(l->items[k].kind, SK_REBOOT) && str_eq(l->items[k].host, st->host);
+        json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+        bool need = !rebooted && reboot_needed_for(v, st->host, exec_pstr(pj, "uuid"));
+        json_decref(pj);
+        if (need)
+            return st->host;
+    }
+    return NULL;
+}
+
+/* A live patch that did not take (see exec_drv.h). */
+bool exec_replan_after_apply(struct exec_pool *p)
+{
+    if (p->r->upgrade || !p->steps_ok)
+        return false;
+    const struct store_step_list *l = &p->steps;
+    json_t *opts = NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!str_eq(l->items[i].kind, SK_REPLAN))
+            continue;
+        json_t *pj = json_loads(l->items[i].params_json ? l->items[i].params_json : "{}", 0, NULL);
+        bool again = json_is_true(json_object_get(pj, "after_apply"));
+        if (!again && json_is_object(json_object_get(pj, "opts"))) {
+            json_decref(opts);
+            opts = json_incref(json_object_get(pj, "opts"));
+        }
+        json_decref(pj);
+        if (again) { /* once per pool: a reboot still pending after it is a finding */
+            json_decref(opts);
+            return false;
+        }
+    }
+    struct xapi_client *c = exec_pool_client(p);
+    if (!opts || !c || !xapi_cache_ready(c)) {
+        json_decref(opts);
+        return false;
+    }
+    struct xapi_records v;
+    xapi_records_from_client(&v, c);
+    const char *host = live_patch_not_taken(&v, l);
+    if (!host) {
+        json_decref(opts);
+        return false;
+    }
+    const char *name = exec_obj_name(&v, host);
+    exec_emit(p, name, "apply", -1,
+              "the live patch did not take on %s: it needs its reboot after all; planning it "
+              "(the fixes the reboot needs first, undone at the end)",
+              name);
+    struct spec_list sl = {0};
+    struct err e = {0};
+    exec_spec_list_add(&sl, p->name, NULL, SK_REPLAN,
+                       json_pack("{s:o, s:b}", "opts", opts, "after_apply", 1));
+    p->steps_ok = false; /* reloaded with the new step by the next pump */
+    if (store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e) != 0)
+        log_error(LOGM, "%s: %s", p->r->id, e.msg);
+    exec_spec_list_cleanup(&sl);
+    exec_pool_dirty(p);
+    return true;
 }

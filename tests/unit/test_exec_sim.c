@@ -424,6 +424,45 @@ static void test_livepatch_fails_replan_resolves(void **state)
     world_free(&w);
 }
 
+/* A live patch that does not take at the apply (the precheck said it would: xapi's precheck
+ * answers ok_livepatch_complete, the apply leaves the update in updates_requiring_reboot) on h2
+ * of an HA pool: at the pool's end the executor plans that reboot once more with the fixes it
+ * needs (HA off first), evacuates h2, reboots it, brings its VMs back and turns HA on again —
+ * done, judged from the simulator: h2 rebooted once with no reboot pending, the others
+ * live-patched, every VM running once, HA on, nothing found.  Before, the rollout ended done
+ * with h2 still needing its reboot (a REBOOT_PENDING finding). */
+static void test_livepatch_fails_at_apply_reboots(void **state)
+{
+    (void)state;
+    struct world w;
+    world_new(&w, U_LIVE, true, false);
+    fault(&w, "{\"type\": \"livepatch_fails\", \"host\": \"h2\", "
+              "\"armed_by\": \"pool_update.apply\"}");
+    start(&w);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_DONE)
+        fail_msg("rollout ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    if (json_array_size(json_object_get(j, "findings")) != 0)
+        fail_msg("findings: %s", json_dumps(json_object_get(j, "findings"), JSON_COMPACT));
+    json_t *s = check_invariants(&w, U_LIVE, true); /* HA back on, VMs once, all updated */
+    assert_int_equal(sim_counter(s, "reboots"), 1);
+    json_t *hosts = json_object_get(json_array_get(json_object_get(s, "pools"), 0), "hosts");
+    for (size_t i = 0; i < json_array_size(hosts); i++) {
+        json_t *h = json_array_get(hosts, i);
+        if (json_array_size(json_object_get(h, "updates_requiring_reboot")) != 0)
+            fail_msg("host %s still needs its reboot: %s",
+                     json_string_value(json_object_get(h, "name")), json_dumps(h, JSON_COMPACT));
+    }
+    char kinds[512];
+    steps_after_replan(&w, kinds, sizeof(kinds));
+    assert_non_null(strstr(kinds, "resolve:disable_ha"));
+    assert_int_equal(counter(j, "live_patched"), 2);
+    json_decref(s);
+    json_decref(j);
+    world_free(&w);
+}
+
 /* The SR full during the upload (SR_BACKEND_FAILURE_44): halted at the upload with the SR's
  * code and the storage explanation (not a network error); Cancel leaves no image behind. */
 static void sr_full_case(double scale)
@@ -1152,6 +1191,7 @@ int main(void)
         cmocka_unit_test(test_automated_over_http),
         cmocka_unit_test(test_livepatch_only),
         cmocka_unit_test(test_livepatch_fails_replan_resolves),
+        cmocka_unit_test(test_livepatch_fails_at_apply_reboots),
         cmocka_unit_test(test_sr_full_is_storage),
         cmocka_unit_test(test_failed_lane_stays_halted_after_restart),
         cmocka_unit_test(test_cancel_removes_unintroduced_vdi),
