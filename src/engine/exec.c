@@ -428,8 +428,8 @@ int exec_rollout_cancel(struct exec *x, const char *id, struct err *e)
                 xapi_upload_cancel(s->up);
                 s->up = NULL;
                 exec_step_fail(s, "CANCELLED", "cancelled");
-            } else if (s->op && s->seq > 0) {
-                xapi_op_cancel(s->op);
+            } else if (s->op && s->seq > 0 && s->op != s->let_end) {
+                xapi_op_cancel(s->op); /* what is let end finishes by itself (exec_drv.h) */
             }
         }
     }

@@ -134,6 +134,10 @@ struct exec_step {
     char *host;
     json_t *params;
     struct xapi_op *op;
+    /* the op in flight a cancel lets end instead of abandoning it (a plain call, which xapi
+     * carries out whatever the client does; a wait for an effect on its way): reverting while
+     * they still land would read a pool about to change.  NULL: none. */
+    const struct xapi_op *let_end;
     struct xapi_upload *up;
     struct zimg *z;
     char *task; /* upload: the task created for it */

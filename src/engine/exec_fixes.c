@@ -167,6 +167,7 @@ static bool act_settle(struct exec_step *s, enum exec_settle mode)
     s->settle = (int)mode;
     s->evals = 0;
     s->gen0 = xapi_cache_generation(c);
+    s->let_end = NULL;
     int64_t t = s->p->r->x->env.host_return_timeout_ms;
     if (xapi_cache_wait(c, pred_act_settled, s, t > 0 ? t : 20 * 60 * 1000, act_waited, s, &s->op,
                         &e) != 0)
@@ -300,6 +301,7 @@ void exec_acts_next(struct exec_step *s)
                       "waiting for %s to come back before enabling it",
                       exec_obj_name(&v, exec_pstr(a->a, "obj")));
             int64_t t = s->p->r->x->env.host_return_timeout_ms;
+            s->let_end = NULL;
             if (xapi_cache_wait(c, pred_host_live, (void *)exec_pstr(a->a, "obj"),
                                 t > 0 ? t : 20 * 60 * 1000, act_waited, s, &s->op, &we) != 0) {
                 exec_step_fail_err(s, we.code, &we);

@@ -576,6 +576,7 @@ static void start_hook(struct exec_step *s)
     json_decref(facts);
     g->job = j;
     struct err e = {0};
+    s->let_end = NULL;
     int rc = xapi_cache_wait(exec_pool_client(s->p), never, NULL, 0, hook_done, s, &s->op, &e);
     pthread_t t;
     pthread_attr_t at;
@@ -697,6 +698,7 @@ void exec_send_gate(struct exec_step *s)
               "health gate: PBDs attached, %zu VM%s back running", json_array_size(g->back_vms),
               json_array_size(g->back_vms) == 1 ? "" : "s");
     int64_t wait = jsonx_int(norm, "wait_s", EXEC_GATE_WAIT_S) * 1000;
+    s->let_end = NULL;
     if (xapi_cache_wait(exec_pool_client(s->p), builtin_ok, s, wait > 0 ? wait : 1, builtin_done, s,
                         &s->op, &e) != 0) {
         s->gate = NULL;

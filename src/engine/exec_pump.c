@@ -396,9 +396,15 @@ void exec_wait_effect(struct exec_step *s)
 {
     struct xapi_client *c = exec_pool_client(s->p);
     struct err e = {0};
+    s->let_end = NULL;
     if (!c ||
-        xapi_cache_wait(c, pred_derived, s, wait_deadline_ms(s), wait_done, s, &s->op, &e) != 0)
+        xapi_cache_wait(c, pred_derived, s, wait_deadline_ms(s), wait_done, s, &s->op, &e) != 0) {
         exec_step_fail(s, "TRANSPORT", c ? e.msg : "the pool is not connected");
+        return;
+    }
+    /* a host's return is not let end: the cancel waits for it in its undo (enable_host) */
+    if (!(s->def->flags & EXEC_KF_HOST_RETURN))
+        s->let_end = s->op;
 }
 
 /* ---------------------------------------------------------------- reading the pool again */
@@ -468,6 +474,7 @@ void exec_settle_wait(struct exec_step *s, enum exec_settle mode)
                          : 20 * 60 * 1000;
     s->settle = (int)mode;
     s->evals = 0;
+    s->let_end = NULL;
     s->gen0 = c ? xapi_cache_generation(c) : 0;
     int64_t t =
         mode == EXEC_SETTLE_BUSY || mode == EXEC_SETTLE_EFFECT ? EXEC_EFFECT_WAIT_MS : host_t;
@@ -589,6 +596,7 @@ int exec_send_call(struct exec_step *s, const char *method, struct xapi_value *p
         exec_step_fail_err(s, rc, &e);
         return -1;
     }
+    s->let_end = task ? NULL : s->op; /* a task is asked to stop (task.cancel) */
     return 0;
 }
 int exec_intent(struct exec_step *s, const json_t *undo, bool new_params)

@@ -146,6 +146,7 @@ static void reapply_done(void *ctx, int rc, const struct xapi_value *res, const 
     }
     struct xapi_client *c = exec_pool_client(s->p);
     struct err we = {0};
+    s->let_end = NULL;
     if (!c ||
         xapi_cache_wait(c, pred_reapplied, s, EXEC_EFFECT_WAIT_MS, reapplied, s, &s->op, &we) != 0)
         exec_step_fail(s, "TRANSPORT", c ? we.msg : "the pool is not connected");

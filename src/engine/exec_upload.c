@@ -169,6 +169,7 @@ static void up_task_poll(struct exec_step *s)
         return;
     }
     struct err e = {0};
+    s->let_end = NULL;
     if (xapi_task_wait(c, s->task, s->deadline_ms - now, NULL, up_waited, s, &s->op, &e) != 0)
         exec_step_fail_err(s, e.code, &e);
 }

@@ -943,6 +943,45 @@ static void test_cancel_crash_while_apply_runs(void **state)
     world_free(&w);
 }
 
+/* Cancel while a host's disable has been carried out by the pool but its event is not seen yet
+ * (the stream asks again 5 s after a batch: events come late, as with the daemon's
+ * event_quiet_ms over HTTP; fault-matrix-http cell 41): the cancel lets the step end before
+ * reverting, so the undo reads a pool that shows the host disabled and enables it — cancelled,
+ * every host enabled, judged from the simulator.  The old cancel finished the step's wait at
+ * once as CANCELLED; the undo then read the host as still enabled, marked its enable_host done
+ * without sending it, and the cancel ended cancel_failed with the host left disabled (a retried
+ * cancel too). */
+static void test_cancel_while_disable_lands(void **state)
+{
+    (void)state;
+    setenv("PP_EVENT_COALESCE_MS", "5000", 1);
+    struct world w;
+    world_new(&w, U_REBOOT, false, false);
+    unsetenv("PP_EVENT_COALESCE_MS");
+    start(&w);
+    bool seen = false;
+    for (long turn = 0; turn < 200000 && !seen; turn++) {
+        tenv_turn(w.t);
+        if (!step_in_intent(&w, "disable"))
+            continue;
+        json_t *sst = sim_state_json(w.t->sim);
+        const json_t *h = tenv_sim_host(sst, "h1");
+        seen = h && !json_is_true(json_object_get(h, "enabled"));
+        json_decref(sst);
+    }
+    assert_true(seen); /* the pool has h1 disabled, the journal still waits for it */
+    struct err e = {0};
+    assert_int_equal(exec_rollout_cancel(w.t->x, w.id, &e), 0);
+    enum store_rollout_state st = tenv_run(w.t, w.id, 200000);
+    json_t *j = rollout(&w);
+    if (st != STORE_ROLLOUT_CANCELLED)
+        fail_msg("cancel ended %s: %s", store_rollout_state_name(st), json_dumps(j, JSON_COMPACT));
+    json_decref(j);
+    json_t *s = check_invariants(&w, NULL, false); /* every host enabled and live, VMs once */
+    json_decref(s);
+    world_free(&w);
+}
+
 /* The upload step's params / result as journaled (caller decrefs both). */
 static void upload_step(struct world *w, json_t **params, json_t **result)
 {
@@ -1202,6 +1241,7 @@ int main(void)
         cmocka_unit_test(test_cancel_during_reboot),
         cmocka_unit_test(test_cancel_failed_then_retry_cancel),
         cmocka_unit_test(test_cancel_crash_while_apply_runs),
+        cmocka_unit_test(test_cancel_while_disable_lands),
         cmocka_unit_test(test_crash_after_upload_sent),
         cmocka_unit_test(test_upload_task_never_ends),
         cmocka_unit_test(test_master_reboot_emergency_mode),
