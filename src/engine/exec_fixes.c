@@ -132,9 +132,22 @@ static void act_give_up(struct exec_step *s, int rc, const struct err *e)
     }
     const struct exec_action *a = &s->acts[s->i_act];
     const char *what = exec_pstr(a->a, "fix");
+    /* names instead of OpaqueRefs, in the object and in XAPI's error parameters */
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct xapi_records v;
+    char *why = NULL;
+    const char *obj = exec_pstr(a->a, "obj");
+    if (c) {
+        xapi_records_from_client(&v, c);
+        obj = exec_obj_name(&v, obj);
+        why = exec_name_refs(&v, e && e->msg[0] ? e->msg : err_code_name(rc));
+    }
     exec_emit(s->p, NULL, exec_step_name(s), -1, "could not restore %s %s: %s; restoring the rest",
-              *what ? what : exec_pstr(a->a, "op"), exec_pstr(a->a, "obj"),
-              e && e->msg[0] ? e->msg : err_code_name(rc));
+              *what ? what : exec_pstr(a->a, "op"), obj,
+              why              ? why
+              : e && e->msg[0] ? e->msg
+                               : err_code_name(rc));
+    free(why);
     s->i_act++;
     s->tries = 0;
     exec_acts_next(s);
@@ -282,7 +295,7 @@ void exec_acts_next(struct exec_step *s)
                 r = 1;
             } else if (str_eq(op, "clean")) {
                 exec_emit(s->p, NULL, exec_step_name(s), -1, "removing the update file of %s",
-                          exec_pstr(a->a, "uuid"));
+                          xapi_struct_str(u, "name_label", exec_pstr(a->a, "uuid")));
                 r = exec_send_call(s, "pool_update.pool_clean", exec_params_v(1, uref), false,
                                    act_done);
             } else {

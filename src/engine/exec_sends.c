@@ -229,6 +229,16 @@ void exec_send_host_restart(struct exec_step *s)
                    false, exec_call_then_wait);
 }
 
+/* The update of s for messages: its name in the pool ("XS82ECU1003"), else its uuid
+ * (borrowed). */
+static const char *update_label(const struct exec_step *s, const struct xapi_records *v)
+{
+    const char *uuid = exec_pstr(s->params, "uuid"), *uref = NULL;
+    const struct xapi_value *u = exec_xv_update_by_uuid(v, uuid, &uref);
+    const char *n = u ? xapi_struct_str(u, "name_label", "") : "";
+    return *n ? n : uuid;
+}
+
 /* apply: Async.pool_update.apply(update, host). */
 void exec_send_apply(struct exec_step *s)
 {
@@ -240,7 +250,7 @@ void exec_send_apply(struct exec_step *s)
     if (!uref)
         return;
     exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0, "applying %s on %s",
-              exec_pstr(s->params, "uuid"), exec_host_label(s));
+              update_label(s, &v), exec_host_label(s));
     exec_send_call(s, "pool_update.apply", exec_params_v(2, uref, s->host), true,
                    exec_call_then_wait);
 }
@@ -282,6 +292,6 @@ void exec_send_precheck(struct exec_step *s)
     if (!uref)
         return;
     exec_emit(s->p, exec_host_label(s), exec_step_name(s), 0, "precheck of %s on %s",
-              exec_pstr(s->params, "uuid"), exec_host_label(s));
+              update_label(s, &v), exec_host_label(s));
     exec_send_call(s, "pool_update.precheck", exec_params_v(2, uref, s->host), true, precheck_done);
 }
