@@ -6,9 +6,10 @@
 #   with findings naming what is left (the host disabled and down, by name); once the fault is
 #   cleared (the host boots), Retry of the cancel ends `cancelled` with every VM that ran running
 #   once, no host disabled, HA back on, the ejected CD back in and no update image left;
-#   a live patch that does not take on one host (it needs its reboot after all): the re-plan
-#   applies what the reboot needs under the Resolve All rules (HA off, the VM on local storage
-#   suspended) and restores it: done, that host rebooted once, HA on, every VM running once.
+#   a live patch that does not take on one host (it needs its reboot after all), seen at the
+#   precheck or only after the apply: the re-plan applies what the reboot needs under the
+#   Resolve All rules (HA off, the VM on local storage suspended) and restores it: done, that
+#   host rebooted once and no reboot pending anywhere, HA on, every VM running once.
 . "$(dirname "$0")/lib.sh"
 
 SCALE=300
@@ -125,12 +126,16 @@ stop_serve
 kill "$SIM_PID" 2>/dev/null || true
 wait "$SIM_PID" 2>/dev/null || true
 
-# ---- a live patch that does not take on prod-2: the re-plan resolves what its reboot needs
+# ---- a live patch that does not take on prod-2: the re-plan resolves what its reboot needs.
+# ARMED_BY "": the precheck already says so (the re-plan after the prechecks); "pool_update.apply":
+# the precheck says the live patch covers it, the apply leaves a reboot pending (a second re-plan
+# at the pool's end)
 LP_UUID=c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03 # XS82ECU1003, a live patch (scenarios/*.json)
+lp_case() { # ARMED_BY
 rm -f "$E2E_TMP/sim.out"
 start_sim "$E2E_TMP/prod.json" --time-scale "$SCALE"
 MASTER=$(sim_master_url prod)
-SERVE_DIR="$E2E_TMP/serve-lp"
+SERVE_DIR="$E2E_TMP/serve-lp${1:+-apply}"
 start_serve
 pp_ok pool add prod --url "$MASTER" --user root --password-file "$E2E_TMP/pw"
 pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
@@ -138,7 +143,7 @@ pp_ok updates check
 vms_before=$(running_vms)
 assert_contains "$(sim_state | jq -r '.pools[0].hosts[] | select(.name == "prod-2") | .resident_vms | join(" ")')" \
     build-cache "build-cache (local disk) on prod-2 before"
-sim_fault '{"type": "livepatch_fails", "host": "prod-2"}'
+sim_fault "{\"type\": \"livepatch_fails\", \"host\": \"prod-2\"${1:+, \"armed_by\": \"$1\"}}"
 pp_run apply prod --update "$LP_UUID" --yes
 id=$(pp rollouts --json | jq -r '.rollouts[0].id')
 r=$(pp rollout "$id" --json)
@@ -153,6 +158,13 @@ assert_eq 4 "$(jq '[.pools[0].hosts[] | select(.enabled and .live)] | length' <<
 assert_eq 4 "$(jq '[.pools[0].hosts[] | select(.updates | index("XS82ECU1003"))] | length' <<<"$st")" \
     "hosts with XS82ECU1003"
 assert_eq "$vms_before" "$(running_vms)" "running VMs (each once; build-cache resumed)"
+assert_eq 0 "$(jq '[.pools[0].hosts[] | select(.updates_requiring_reboot | length > 0)] | length' <<<"$st")" \
+    "hosts still needing their reboot"
 assert_eq 3 "$(jq .counters.live_patched <<<"$r")" "live-patched hosts"
-pass "a live patch that does not take: the re-plan turns HA off and suspends build-cache, restores both"
+pass "a live patch that does not take${1:+ (at the apply)}: the re-plan turns HA off and suspends build-cache, restores both"
 stop_serve
+kill "$SIM_PID" 2>/dev/null || true
+wait "$SIM_PID" 2>/dev/null || true
+}
+lp_case ""
+lp_case pool_update.apply
