@@ -384,26 +384,21 @@ static bool is_apply(enum exec_kind k)
     return k == EXEC_K_APPLY || k == EXEC_K_APPLY_CDN;
 }
 
-struct task_seek {
-    const char *method;
-    bool found;
-};
-
-static bool task_seek_fn(void *ctx, const char *ref, const struct xapi_value *rec)
+/* The apply kind's XAPI method as its Async task is named ("Async.pool_update.apply",
+ * server_helpers.ml); NULL for other kinds. */
+static const char *apply_method(enum exec_kind k)
 {
-    (void)ref;
-    struct task_seek *t = ctx;
-    t->found = str_eq(xapi_struct_str(rec, "status", ""), "pending") &&
-               strstr(xapi_struct_str(rec, "name_label", ""), t->method) != NULL;
-    return !t->found;
+    return k == EXEC_K_APPLY       ? "pool_update.apply"
+           : k == EXEC_K_APPLY_CDN ? "host.apply_updates"
+                                   : NULL;
 }
 
 /* True while an operation of the rollout's may still run in the pool: a step sent (intent, or
- * failed without knowing: an apply whose answer was lost) whose object is busy or whose effect
- * is under way — or, for an apply (xapi marks no object busy for it; its task is named
- * "Async.pool_update.apply", server_helpers.ml), while such a task is pending.  task.cancel is
- * only a request (xapi_task.ml): the cancel reverts nothing until what was sent has ended, so
- * that the report can say what landed. */
+ * an apply failed without knowing) whose object is busy or whose effect is under way.  An
+ * apply marks no object busy; with apply_tasks set, an apply not shown applied counts while
+ * such a task is pending (cancel_tasks_read).  task.cancel is only a request
+ * (ocaml/xapi/xapi_task.ml): the cancel reverts nothing until what was sent has ended, so that
+ * the report can say what landed. */
 static bool cancel_inflight(void *ctx, struct xapi_client *c)
 {
     const struct exec_step *s = ctx;
@@ -415,20 +410,17 @@ static bool cancel_inflight(void *ctx, struct xapi_client *c)
     json_array_foreach(sent, i, it)
     {
         const struct exec_kind_def *d = exec_kind_by_name(exec_pstr(it, "kind"));
-        const char *host = exec_pstr(it, "host");
+        const char *host = *exec_pstr(it, "host") ? exec_pstr(it, "host") : NULL;
         const json_t *pj = json_object_get(it, "params");
-        if (d->derive && d->derive(&v, *host ? host : NULL, pj, false) == DERIVE_DONE)
+        if (d->derive && d->derive(&v, host, pj, false) == DERIVE_DONE)
             continue;
-        if (is_apply(d->kind)) {
-            struct task_seek t = {.method = d->kind == EXEC_K_APPLY ? "pool_update.apply"
-                                                                    : "host.apply_updates"};
-            xapi_cache_foreach(c, "task", task_seek_fn, &t);
-            if (t.found)
+        if (apply_method(d->kind)) {
+            if (json_is_true(json_object_get(s->params, "apply_tasks")))
                 return true;
             continue;
         }
-        if ((d->busy && d->busy(&v, *host ? host : NULL, pj)) ||
-            (d->derive && d->derive(&v, *host ? host : NULL, pj, false) == DERIVE_WAIT))
+        if ((d->busy && d->busy(&v, host, pj)) ||
+            (d->derive && d->derive(&v, host, pj, false) == DERIVE_WAIT))
             return true;
     }
     return false;
@@ -511,6 +503,7 @@ static void cancel_proceed(struct exec_step *s)
             log_error(LOGM, "%s: skip: %s", p->r->id, e.msg);
     }
     p->steps_ok = false;
+    s->tries = 0; /* counted the task reads so far; from here the undo items' sends */
     exec_emit(p, NULL, "cancel", 0, "cancelling: reverting fixes, removing update files");
     if (acts_load_undo(s) != 0) {
         store_step_list_cleanup(&l);
@@ -553,6 +546,102 @@ static void cancel_waited(void *ctx, int rc, const struct xapi_value *res, const
     cancel_proceed(s);
 }
 
+/* Wait until nothing sent runs any more (at most EXEC_EFFECT_WAIT_MS), then cancel. */
+static void cancel_when_quiet(struct exec_step *s)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err e = {0};
+    if (!c || !xapi_cache_ready(c) || !cancel_inflight(s, c)) {
+        cancel_proceed(s);
+        return;
+    }
+    exec_emit(s->p, NULL, "cancel", 0,
+              "cancelling: waiting for the operations already sent to end before reverting "
+              "anything");
+    if (xapi_cache_wait(c, pred_not_inflight, s, EXEC_EFFECT_WAIT_MS, cancel_waited, s, &s->op,
+                        &e) != 0)
+        cancel_proceed(s);
+}
+
+/* How often the pool's pending apply tasks are read while the cancel waits for them (engine
+ * clock), and how many times at most (EXEC_EFFECT_WAIT_MS in all). */
+#define CANCEL_TASKS_EVERY_MS 5000
+#define CANCEL_TASKS_READS    (EXEC_EFFECT_WAIT_MS / CANCEL_TASKS_EVERY_MS)
+
+static void cancel_tasks_read(void *ctx, int rc, const struct xapi_value *res, const struct err *e);
+
+/* True when an apply the journal says was sent is not shown applied (see cancel_inflight). */
+static bool apply_unseen(struct exec_step *s)
+{
+    json_object_set_new(s->params, "apply_tasks", json_true());
+    struct xapi_client *c = exec_pool_client(s->p);
+    bool r = c && xapi_cache_ready(c) && cancel_inflight(s, c);
+    json_object_set_new(s->params, "apply_tasks", json_false());
+    return r;
+}
+
+/* Read the pool's tasks (the event stream carries them only while a wait needs them). */
+static void cancel_tasks_send(struct exec_step *s)
+{
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err e = {0};
+    s->let_end = NULL;
+    if (!c || ++s->tries > CANCEL_TASKS_READS ||
+        xapi_call_async(c, "task.get_all_records", NULL, NULL, cancel_tasks_read, s, &s->op, &e) !=
+            0)
+        cancel_when_quiet(s);
+}
+
+static bool never(void *ctx, struct xapi_client *c)
+{
+    (void)ctx, (void)c;
+    return false;
+}
+
+static void cancel_tasks_again(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)rc, (void)res, (void)e;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    if (apply_unseen(s))
+        cancel_tasks_send(s);
+    else
+        cancel_when_quiet(s);
+}
+
+/* The pool's tasks: while an apply task (Async.pool_update.apply / host.apply_updates) is
+ * pending and a sent apply is not shown applied, look again a little later. */
+static void cancel_tasks_read(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    (void)e;
+    struct exec_step *s = ctx;
+    s->op = NULL;
+    if (exec_orphan_check(s))
+        return;
+    bool pending = false;
+    for (size_t i = 0; rc == 0 && i < xapi_struct_len(res) && !pending; i++) {
+        const struct xapi_value *t = res->u.st.vals[i];
+        const char *n = xapi_struct_str(t, "name_label", "");
+        pending = str_eq(xapi_struct_str(t, "status", ""), "pending") &&
+                  (strstr(n, "pool_update.apply") || strstr(n, "host.apply_updates"));
+    }
+    struct xapi_client *c = exec_pool_client(s->p);
+    struct err we = {0};
+    if (!pending || !c) {
+        cancel_when_quiet(s);
+        return;
+    }
+    if (s->tries == 1)
+        exec_emit(s->p, NULL, "cancel", 0,
+                  "cancelling: waiting for the apply already sent to end (xapi cannot stop it) "
+                  "before reverting anything");
+    if (xapi_cache_wait(c, never, NULL, CANCEL_TASKS_EVERY_MS, cancel_tasks_again, s, &s->op,
+                        &we) != 0)
+        cancel_when_quiet(s);
+}
+
 void exec_start_cancel(struct exec_pool *p)
 {
     struct exec *x = p->r->x;
@@ -571,17 +660,10 @@ void exec_start_cancel(struct exec_pool *p)
     p->active = s;
     cancel_gather_inflight(s, &l);
     store_step_list_cleanup(&l);
-    struct xapi_client *c = exec_pool_client(p);
-    if (!c || !xapi_cache_ready(c) || !cancel_inflight(s, c)) {
-        cancel_proceed(s);
-        return;
-    }
-    exec_emit(p, NULL, "cancel", 0,
-              "cancelling: waiting for the operations already sent to end (an apply cannot be "
-              "stopped) before reverting anything");
-    if (xapi_cache_wait(c, pred_not_inflight, s, EXEC_EFFECT_WAIT_MS, cancel_waited, s, &s->op,
-                        &e) != 0)
-        cancel_proceed(s);
+    if (apply_unseen(s))
+        cancel_tasks_send(s);
+    else
+        cancel_when_quiet(s);
 }
 
 /* ---------------------------------------------------------------- the sends of the kind table */
