@@ -63,6 +63,9 @@ start_sim() {
     SIM_TLS_DIR="$E2E_TMP/sim-tls"
     _tls=""
     case " $* " in *" --tls-dir "*) ;; *" --tls "*) _tls="--tls-dir $SIM_TLS_DIR" ;; esac
+    # A second start_sim in one test: the old output goes first, else wait_for_line could find
+    # its "ready" before the new process truncates the file (seen under load: no pool line).
+    rm -f "$SIM_OUT" "$E2E_TMP/sim.err"
     # shellcheck disable=SC2086 # _tls is two words or none
     "$POOLPATCH" sim --scenario "$scen" --port 0 $_tls "$@" >"$SIM_OUT" 2>"$E2E_TMP/sim.err" &
     SIM_PID=$!
