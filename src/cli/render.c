@@ -502,9 +502,14 @@ static void render_plan_raw(struct buf *out, const json_t *v)
             if (!json_array_size(acts))
                 buf_puts(out, "nothing to do");
             buf_putc(out, '\n');
-            render_migrations(out, p, json_object_get(x, "migrations"));
-            json_array_foreach(acts, j, a) /* plan_to_json keeps them in the actions */
-                render_migrations(out, p, json_object_get(a, "migrations"));
+            /* the REST shape has them twice (per host and per action), plan_to_json only per
+             * action: the actions' when they carry any, else the host's (each line once) */
+            bool in_acts = false;
+            json_array_foreach(acts, j, a) in_acts =
+                in_acts || json_array_size(json_object_get(a, "migrations")) > 0;
+            if (!in_acts)
+                render_migrations(out, p, json_object_get(x, "migrations"));
+            json_array_foreach(acts, j, a) render_migrations(out, p, json_object_get(a, "migrations"));
         }
         if (!shown)
             buf_puts(out, "  No host needs anything.\n");

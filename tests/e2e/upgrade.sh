@@ -69,6 +69,10 @@ before=$(running rpu)
 pp_ok upgrade rpu --to 8.4.0 --url "$URL" --plan
 assert_contains "$PP_OUT" "rolling pool upgrade to 8.4.0" "the dry run's title"
 assert_contains "$PP_OUT" "upgrade the guest tools of" "the dry run's guest-tools list"
+# each evacuation migration is one line (the REST shape carries it per host and per action)
+migr_lines=$(echo "$PP_OUT" | grep -E '^ +VM .* -> ' || true)
+[ -n "$migr_lines" ] || fail "the dry run lists no migration: the duplicate check proves nothing"
+assert_eq "" "$(echo "$migr_lines" | sort | uniq -d)" "migration lines printed twice by the dry run"
 plan=$(pp upgrade rpu --to 8.4.0 --url "$URL" --plan --json)
 echo "$plan" | jq -e '.pools[0].hosts[0].master and (.pools[0].hosts | map(.order) == [0,1,2,3])
     and ([.pools[0].hosts[].actions[].kind] | index("upgrade") != null)' >/dev/null ||

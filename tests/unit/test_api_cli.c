@@ -355,6 +355,34 @@ static void test_render_plan(void **state)
     json_decref(v);
 }
 
+/* The engine's REST shape (engine_plan.c) carries each migration twice, in the host's
+ * "migrations" and in its action's: the dry run prints each line once (it printed both). */
+static void test_render_plan_migrations_once(void **state)
+{
+    struct buf b;
+    json_t *v = load(
+        "{\"pools\":[{\"name\":\"rpu\",\"mode\":\"upgrade\",\"policy\":\"minimal\","
+        "\"upgrade\":{\"to\":\"8.4.0\",\"url\":\"http://m/\",\"manual\":false},"
+        "\"hosts\":[{\"name\":\"rpu-1\",\"actions\":[{\"kind\":\"evacuate\",\"migrations\":"
+        "[{\"vm\":\"app-1\",\"from\":\"rpu-1\",\"to\":\"rpu-2\"},{\"vm\":\"db-1\",\"from\":"
+        "\"rpu-1\",\"to\":\"rpu-3\"}]},{\"kind\":\"upgrade\"}],\"migrations\":[{\"vm\":"
+        "\"app-1\",\"from\":\"rpu-1\",\"to\":\"rpu-2\"},{\"vm\":\"db-1\",\"from\":\"rpu-1\","
+        "\"to\":\"rpu-3\"}]}]}]}");
+    (void)state;
+
+    buf_init(&b);
+    render_plan(&b, v);
+    const char *txt = buf_str(&b);
+    const char *l1 = "         VM app-1: rpu-1 -> rpu-2\n", *l2 = "         VM db-1: rpu-1 -> rpu-3\n";
+    assert_non_null(strstr(txt, l1));
+    assert_null(strstr(strstr(txt, l1) + 1, l1)); /* once */
+    assert_non_null(strstr(txt, l2));
+    assert_null(strstr(strstr(txt, l2) + 1, l2));
+    assert_non_null(strstr(txt, "Plan: rolling pool upgrade to 8.4.0 (automatic from http://m/)"));
+    buf_cleanup(&b);
+    json_decref(v);
+}
+
 /* The planner's own JSON (plan_to_json) as the engine may pass it: refs, checks, nested
  * migrations, hosts outside the rollout. */
 static void test_render_plan_to_json_shape(void **state)
@@ -1108,6 +1136,7 @@ int main(void)
         cmocka_unit_test(test_render_durations_bars),
         cmocka_unit_test(test_render_plan),
         cmocka_unit_test(test_render_plan_to_json_shape),
+        cmocka_unit_test(test_render_plan_migrations_once),
         cmocka_unit_test(test_render_rollout_and_events),
         cmocka_unit_test_setup_teardown(test_cmd_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_updates, setup, teardown),
