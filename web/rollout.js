@@ -20,7 +20,8 @@ const STEP = {
   evacuate: 'migrating VMs away', disable: 'disabling', apply: 'applying updates', apply_cdn: 'applying updates',
   live_patch: 'live patching', reboot: 'rebooting', restart_toolstack: 'restarting the toolstack',
   wait_healthy: 'waiting for the host to come back', enable: 'enabling', migrate_back: 'moving VMs back',
-  restart_vms: 'restarting VMs',
+  restart_vms: 'restarting VMs', health_gate: 'checking its health (health gate)',
+  upgrade: 'upgrading to the new release', restore_vms: 'resuming / starting its VMs',
 };
 
 // The pool's phase log: one line per pool-level phase in the order they came (Resolve All, upload

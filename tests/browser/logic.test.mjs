@@ -81,6 +81,10 @@ test('rollout header from the rollout JSON; skipped hosts are not done', () => {
   assert.deepEqual(hostCounts({ pools: [{ hosts: [{ state: 'done' }, { state: 'running' }] }] }), [1, 2]);
   assert.equal(phaseWords('restore'), 'Restoring what Resolve All changed');
   assert.equal(stepWords('wait_healthy'), 'waiting for the host to come back');
+  // every host step kind of GET /rollouts/{id} has words (none falls back to its raw name)
+  for (const k of ['health_gate', 'upgrade', 'restore_vms', 'evacuate', 'migrate_back', 'apply'])
+    assert.notEqual(stepWords(k), k.replace(/_/g, ' '), `no words for step ${k}`);
+  assert.equal(stepWords('health_gate'), 'checking its health (health gate)');
 });
 
 test('wizard: plan request and refusals', () => {
