@@ -58,7 +58,7 @@ _poolpatch()
             else
                 COMPREPLY=($(compgen -W "--automated --update --file --host --manual-tasks
                     --policy --max-parallel --stay-on-release --yes --no-follow --upgrade --to
-                    --url --manual --shutdown --plan $common" -- "$cur"))
+                    --url --manual --shutdown --apply-updates --plan $common" -- "$cur"))
             fi ;;
         upgrade-host)
             COMPREPLY=($(compgen -W "reboot skip --yes --server --token-file --help" -- "$cur")) ;;

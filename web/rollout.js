@@ -15,6 +15,7 @@ const POOL_PHASE = {
   resolve: 'Resolving prechecks (Resolve All)', upload: 'Uploading the update', introduce: 'Introducing the update',
   precheck: 'Running prechecks', hosts: 'Updating hosts', clean: 'Cleaning up', restore: 'Restoring what Resolve All changed',
   download: 'Downloading the update', sync: 'Synchronising the update repository', done: 'Finished',
+  new_version_updates: "Planning the new version's updates",
 };
 const STEP = {
   evacuate: 'migrating VMs away', disable: 'disabling', apply: 'applying updates', apply_cdn: 'applying updates',

@@ -18,25 +18,26 @@
 
 #define UPGRADE_LIST_MAX 1024
 
-/* The body {pools, to, url, manual, policy, shutdown, dry_run} into req (strings borrowed from
+/* The body {pools, to, url, manual, policy, shutdown, dry_run, apply_updates} into req (strings borrowed from
  * body; req->pools / req->shutdown allocated, freed by the caller). */
 static int parse_upgrade(json_t *body, struct engine_plan_req *req, bool *dry, struct err *e)
 {
     json_t *pools = NULL, *to = NULL, *url = NULL, *manual = NULL, *policy = NULL, *sd = NULL,
-           *dr = NULL;
+           *dr = NULL, *au = NULL;
     json_error_t je;
     const char *pol = NULL, **pl = NULL, **sl = NULL;
     int rc;
 
     memset(req, 0, sizeof *req);
-    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools, "to", &to,
-                       "url", &url, "manual", &manual, "policy", &policy, "shutdown", &sd,
-                       "dry_run", &dr) != 0)
+    if (json_unpack_ex(body, &je, 0, "{s?o s?o s?o s?o s?o s?o s?o s?o !}", "pools", &pools, "to",
+                       &to, "url", &url, "manual", &manual, "policy", &policy, "shutdown", &sd,
+                       "dry_run", &dr, "apply_updates", &au) != 0)
         return api_unpack_failed(&je, e);
     if ((rc = api_want_string("to", to, true, &req->upgrade_to, e)) != 0 ||
         (rc = api_want_string("url", url, false, &req->upgrade_url, e)) != 0 ||
         (rc = api_want_bool("manual", manual, false, &req->upgrade_manual, e)) != 0 ||
         (rc = api_want_bool("dry_run", dr, false, dry, e)) != 0 ||
+        (rc = api_want_bool("apply_updates", au, false, &req->upgrade_apply_updates, e)) != 0 ||
         (rc = api_want_string("policy", policy, false, &pol, e)) != 0)
         return rc;
     if (req->upgrade_manual && req->upgrade_url && *req->upgrade_url)

@@ -646,10 +646,10 @@ static const char PLAN_USAGE[] =
     "[--manual-tasks] [--policy return|minimal] [--max-parallel N] [--stay-on-release] "
     "[--json]\n"
     "       poolpatch plan --upgrade POOL... --to VERSION [--url URL|--manual] [--policy "
-    "minimal|return] [--shutdown VM...] [--json]";
+    "minimal|return] [--shutdown VM...] [--apply-updates] [--json]";
 static const char UPGRADE_USAGE[] =
     "poolpatch upgrade POOL... --to VERSION [--url URL|--manual] [--policy minimal|return] "
-    "[--shutdown VM...] [--plan] [--yes] [--no-follow] [--json]";
+    "[--shutdown VM...] [--apply-updates] [--plan] [--yes] [--no-follow] [--json]";
 static const char APPLY_USAGE[] =
     "poolpatch apply [POOL...] [--automated|--update ID...] [--file ZIP] [--host NAME...] "
     "[--manual-tasks] [--policy return|minimal] [--max-parallel N] [--stay-on-release] [--yes] "
@@ -682,6 +682,8 @@ static const char PLAN_HELP[] =
     "  --manual            (upgrade) you boot each host from the media when asked\n"
     "  --shutdown VM       (upgrade, standalone host) shut this VM down instead of suspending\n"
     "                      it; repeat for more\n"
+    "  --apply-updates     (upgrade) then, in the same rollout, the new version's automated\n"
+    "                      updates, planned once every host runs it\n"
     "  --plan              (upgrade) show the dry run only\n";
 
 /* The upgrade options (and --upgrade of plan); 0, or 2 after a usage error. */
@@ -703,6 +705,9 @@ static int upgrade_opt(const char *cmd, const char *usage, struct plan_args *pa,
         return 0;
     case 'M':
         json_object_set_new(pa->req, "manual", json_true());
+        return 0;
+    case 'X':
+        json_object_set_new(pa->req, "apply_updates", json_true());
         return 0;
     case 'd':
         json_array_append_new(shut, json_string(optarg));
@@ -732,8 +737,10 @@ static int finish_upgrade(const char *cmd, const char *usage, struct plan_args *
                           json_t *shut)
 {
     if (!pa->upgrade && (json_object_get(pa->req, "to") || json_object_get(pa->req, "url") ||
-                         json_object_get(pa->req, "manual") || json_array_size(shut)))
-        return cli_usage_error(cmd, "--to, --url, --manual and --shutdown are for upgrades", usage);
+                         json_object_get(pa->req, "manual") ||
+                         json_object_get(pa->req, "apply_updates") || json_array_size(shut)))
+        return cli_usage_error(
+            cmd, "--to, --url, --manual, --shutdown and --apply-updates are for upgrades", usage);
     if (!pa->upgrade)
         return 0;
     if (pa->update_opt)
@@ -802,6 +809,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
                                        {"to", required_argument, NULL, 't'},
                                        {"url", required_argument, NULL, 'r'},
                                        {"manual", no_argument, NULL, 'M'},
+                                       {"apply-updates", no_argument, NULL, 'X'},
                                        {"shutdown", required_argument, NULL, 'd'},
                                        {"plan", no_argument, NULL, 'P'},
                                        {"host", required_argument, NULL, 'H'},
@@ -843,6 +851,7 @@ static int parse_plan_args(const char *cmd, const char *usage, int argc, char **
         case 't':
         case 'r':
         case 'M':
+        case 'X':
         case 'd':
         case 'P':
             break; /* upgrade_opt */

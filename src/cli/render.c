@@ -425,12 +425,13 @@ static void render_plan_raw(struct buf *out, const json_t *v)
     bool automated = jsonx_bool(v, "automated", str_eq(jsonx_str(p0, "mode", ""), "automated"));
     const json_t *up0 = json_object_get(p0, "upgrade");
     if (up0)
-        buf_printf(out, "Plan: rolling pool upgrade to %s (%s%s), policy %s\n",
+        buf_printf(out, "Plan: rolling pool upgrade to %s (%s%s), policy %s%s\n",
                    jsonx_str(up0, "to", "?"),
                    jsonx_bool(up0, "manual", false) ? "manual: you boot each host from the media"
                                                     : "automatic from ",
                    jsonx_bool(up0, "manual", false) ? "" : jsonx_str(up0, "url", "?"),
-                   jsonx_str(p0, "policy", "minimal"));
+                   jsonx_str(p0, "policy", "minimal"),
+                   jsonx_bool(up0, "apply_updates", false) ? ", then its automated updates" : "");
     else
         buf_printf(out, "Plan: %s, policy %s%s\n",
                    automated ? "automated updates (minimal set per host)" : "chosen updates",

@@ -60,6 +60,21 @@ static const struct catalog *env_catalog_for(void *ctx, const char *pool)
     return engine_pool_catalog(eng, p);
 }
 
+/* exec_env's catalog_probe (see exec.h): the repository read of engine_cdn.c. */
+static int env_catalog_probe(void *ctx, const char *pool, bool start)
+{
+    struct engine *eng = ctx;
+    struct eng_pool *p = engine_find_pool(eng, pool);
+
+    if (!p)
+        return -1;
+    if (start && !p->cdn_job)
+        engine_cdn_refresh(eng, p, true, NULL); /* p->cdn_job set when it started */
+    if (p->cdn_job)
+        return 1;
+    return start ? -1 : 0;
+}
+
 static struct inv_pool *env_inventory(void *ctx, const char *pool, struct err *e)
 {
     struct engine *eng = ctx;
@@ -180,6 +195,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     env.client_for = env_client_for;
     env.catalog = env_catalog;
     env.catalog_for = env_catalog_for;
+    env.catalog_probe = env_catalog_probe;
     env.inventory = env_inventory;
     env.emit = engine_emit_event;
     env.window_gate = env_window_gate;

@@ -222,6 +222,7 @@ struct engine_plan_req {
     const char *upgrade_to;
     const char *upgrade_url;
     bool upgrade_manual;
+    bool upgrade_apply_updates; /* then the new version's automated updates, same rollout */
     const char *const *shutdown;
     size_t n_shutdown;
     /* only these hosts (name-label, uuid or ref; each must be in a chosen pool, else PP_EINVAL);

@@ -55,6 +55,7 @@ void engine_plan_opts_from_req(const struct plan_req_copy *pr, struct plan_opts 
         o->upgrade_to = pr->upgrade_to;
         o->upgrade_url = pr->upgrade_url;
         o->upgrade_manual = pr->upgrade_manual;
+        o->upgrade_apply_updates = pr->upgrade_apply_updates;
         o->upgrade_shutdown = (const char *const *)pr->shutdown;
         o->n_upgrade_shutdown = pr->n_shutdown;
     }
@@ -437,6 +438,7 @@ void engine_copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
     c->upgrade_to = xstrdup(r->upgrade_to);
     c->upgrade_url = xstrdup(r->upgrade_url);
     c->upgrade_manual = r->upgrade_manual;
+    c->upgrade_apply_updates = r->upgrade_apply_updates;
     c->shutdown = engine_strv_dup(r->shutdown, r->n_shutdown);
     c->n_shutdown = r->n_shutdown;
     c->hosts = engine_strv_dup(r->hosts, r->n_hosts);

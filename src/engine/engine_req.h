@@ -57,7 +57,7 @@ struct plan_req_copy {
     bool stay_on_release;
     int max_parallel;
     char *upgrade_to, *upgrade_url; /* an upgrade (engine.h) */
-    bool upgrade_manual;
+    bool upgrade_manual, upgrade_apply_updates;
     char **shutdown;
     size_t n_shutdown;
     char **hosts; /* single-host selection (engine_hosts.c) */

@@ -57,6 +57,11 @@ struct exec_env {
     /* Health gates (docs/health-gates.md), or NULL (the built-in gate only, defaults): the
      * pool's gate settings (exec_gate_spec_check's shape), a new reference, or NULL. */
     json_t *(*health_gate)(void *ctx, const char *pool);
+    /* Read the pool's update repository again (a pool upgraded to XenServer 8 has one now), or
+     * NULL: with start, begin a read (joining one in flight); without, ask about it.  1 while
+     * the read runs, 0 once it ended (catalog_for answers what it found), -1 when it cannot
+     * start (unknown or unconnected pool). */
+    int (*catalog_probe)(void *ctx, const char *pool, bool start);
     /* Timing figures for re-planning after prechecks and for health-wait deadlines. */
     struct plan_timing timing;
     int64_t host_return_timeout_ms; /* how long a rebooted host may take to come back */

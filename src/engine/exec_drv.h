@@ -103,6 +103,9 @@ struct exec_pool {
     int win_state; /* 0, EXEC_WIN_WAITING or EXEC_WIN_PAUSED */
     int64_t win_until;
     struct exec_win_timer *win_timer;
+    /* an upgrade's new-version updates (exec_upgrade.c): the repository read asked once per
+     * process, and in flight */
+    bool probed, probing;
 };
 
 struct exec_run {
@@ -272,6 +275,22 @@ bool exec_upgrade_ha_defer(struct exec_step *s, const struct err *e);
 /* exec_upgrade.c: true when a rollout's plan text is an upgrade's (pools planned in mode
  * "upgrade"). */
 bool exec_plan_is_upgrade(const char *plan_json);
+/* exec_upgrade.c: an upgrade planned with apply_updates gets, after its last step (the final
+ * undo), a replan step {"after_upgrade": true, "to", "opts" (automated mode)} appended to sl:
+ * the new version's automated updates, planned from the pool read again. */
+void exec_upgrade_then_updates(struct exec_step *s, const struct plan *pl, struct spec_list *sl);
+/* exec_upgrade.c, from the replan step's send (intent journaled): for the after-upgrade replan,
+ * true when the step was handled here: done with no update (a host left out, no catalog), or
+ * given back to the pool (freed) while the pool's repository is read again (the pump waits,
+ * exec_upgrade_probing); false: plan it (any other replan, or the catalog is fresh). */
+bool exec_upgrade_updates_wait(struct exec_step *s);
+/* exec_upgrade.c: the after-upgrade plan pl needs update files uploaded (legacy updates, whose
+ * files are downloaded before a rollout starts): the step ends done with no update, saying to
+ * run poolpatch apply; true when so. */
+bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl);
+/* exec_upgrade.c, from the pump: true while pool p waits for its repository read (see above);
+ * the pool is pumped again on the next turn. */
+bool exec_upgrade_probing(struct exec_pool *p);
 /* exec_upgrade.c: the explanation journaled with a failed step: exec_explain's, except for the
  * master's upgrade ("restore the master, never continue"). */
 const char *exec_step_explain(const struct exec_step *s, const char *code);

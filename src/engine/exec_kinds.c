@@ -321,5 +321,7 @@ const char *exec_public_step(const char *kind, const json_t *params)
         return kind; /* not a step: "cancel", "connect", "done", "rollout" */
     if ((d->flags & EXEC_KF_BACK_NAME) && json_is_true(json_object_get(params, "back")))
         return "migrate_back";
+    if (d->kind == EXEC_K_REPLAN && json_is_true(json_object_get(params, "after_upgrade")))
+        return "new_version_updates"; /* an upgrade's chained updates (exec_upgrade.c) */
     return d->public_name;
 }

@@ -927,7 +927,8 @@ void exec_pump_pool(struct exec_pool *p)
             exec_verify_start(p, EXEC_VERIFY_HALTED);
         return;
     }
-    if (p->st != EXEC_XP_RUN || pump_waits_client(p, !p->r->upgrade) || exec_steps_load(p) != 0)
+    if (p->st != EXEC_XP_RUN || pump_waits_client(p, !p->r->upgrade) || exec_upgrade_probing(p) ||
+        exec_steps_load(p) != 0)
         return;
     const struct store_step_list *lp = &p->steps;
     size_t i0 = lp->n;

@@ -148,6 +148,7 @@ static void replan_append(struct exec_step *s, const struct plan *pl, const stru
     replan_announce(s, res);
     exec_steps_resolve(p->name, res, &sl);
     exec_steps_hosts(p->name, pl, in->uploads, in->nup, &sl);
+    exec_upgrade_then_updates(s, pl, &sl); /* then the new version's updates, if asked */
     p->steps_ok = false; /* reloaded with the new steps by the next pump */
     int rc = store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e);
     exec_spec_list_cleanup(&sl);
@@ -171,8 +172,8 @@ static void replan_append(struct exec_step *s, const struct plan *pl, const stru
 /* replan: plan again from the pool's inventory with the precheck answers (see exec_drv.h). */
 void exec_send_replan(struct exec_step *s)
 {
-    if (exec_intent(s, NULL, false))
-        return;
+    if (exec_intent(s, NULL, false) || exec_upgrade_updates_wait(s))
+        return; /* (the new version's updates after an upgrade: not yet, or none) */
     struct exec_pool *p = s->p;
     struct exec *x = p->r->x;
     struct err e = {0};
@@ -194,12 +195,14 @@ void exec_send_replan(struct exec_step *s)
     const struct catalog *cat = x->env.catalog_for ? x->env.catalog_for(x->env.ctx, p->name)
                                 : x->env.catalog   ? x->env.catalog(x->env.ctx)
                                                    : NULL;
+    if (cat && cat->source == CAT_SOURCE_CDN)
+        o.max_parallel_hosts = 1; /* xapi applies one host at a time (engine.c pool_plan_opts) */
     inv = x->env.inventory ? x->env.inventory(x->env.ctx, p->name, &e) : NULL;
     if (!inv || (!cat && o.mode != PLAN_MODE_UPGRADE)) /* an upgrade needs no catalog */
         exec_step_fail(s, "TRANSPORT", inv ? "no update catalog" : e.msg);
     else if (plan_build(inv, cat, &o, &pl, &e) != 0)
         exec_step_fail(s, "PLAN", e.msg);
-    else if (replan_usable(s, pl, &in, &res))
+    else if (!exec_upgrade_updates_skip(s, pl) && replan_usable(s, pl, &in, &res))
         replan_append(s, pl, &in, &res);
 out:
     plan_resolution_cleanup(&res);

@@ -537,3 +537,123 @@ int exec_upgrade_ha_after_forget(struct exec *x, const char *pool, struct err *e
     store_rollout_list_cleanup(&rl);
     return rc;
 }
+
+/* ---------------------------------------------------------------- the new version's updates */
+
+/* See exec_drv.h.  XenCenter's Rolling Pool Upgrade wizard does the same when "apply updates
+ * to the new version" is ticked: the minimal updates of the new version, computed once per pool
+ * (xenserver/xenadmin XenAdmin/Wizards/RollingUpgradeWizard/RollingUpgradeUpgradePage.cs,
+ * DoAfterInitialPlanActions, Updates.GetMinimalPatches); poolpatch plans them once every host
+ * runs the new version, the way an update rollout re-plans after its prechecks. */
+void exec_upgrade_then_updates(struct exec_step *s, const struct plan *pl, struct spec_list *sl)
+{
+    if (pl->mode != PLAN_MODE_UPGRADE || !pl->upgrade_apply_updates)
+        return;
+    json_t *o = json_deep_copy(json_object_get(s->params, "opts"));
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    json_object_set_new(o, "mode", json_integer(PLAN_MODE_AUTOMATED));
+    json_object_del(o, "upgrade");
+    json_object_set_new(o, "selected", json_array());
+    exec_spec_list_add(sl, s->p->name, NULL, SK_REPLAN,
+                       json_pack("{s:o, s:b, s:s}", "opts", o, "after_upgrade", 1, "to",
+                                 pl->upgrade_to ? pl->upgrade_to : ""));
+}
+
+struct behind_ctx {
+    const struct xapi_records *v;
+    const json_t *params;
+    char names[256];
+};
+
+static bool behind_fn(void *c, const char *ref, const struct xapi_value *rec)
+{
+    struct behind_ctx *b = c;
+    if (on_target(b->v, ref, b->params))
+        return true;
+    size_t n = strlen(b->names);
+    snprintf(b->names + n, sizeof b->names - n, "%s%s", n ? ", " : "",
+             xapi_struct_str(rec, "name_label", ref));
+    return true;
+}
+
+/* The step ends with no update applied, saying why (journaled as its result). */
+static void updates_none(struct exec_step *s, const char *why)
+{
+    exec_emit(s->p, NULL, exec_step_name(s), 100, "the updates of %s are not applied: %s",
+              pstr(s->params, "to"), why);
+    exec_step_done(s, json_pack("{s:b, s:s}", "skipped", 1, "reason", why));
+}
+
+/* See exec_drv.h. */
+bool exec_upgrade_updates_wait(struct exec_step *s)
+{
+    if (!json_is_true(json_object_get(s->params, "after_upgrade")))
+        return false;
+    struct exec_pool *p = s->p;
+    struct exec *x = p->r->x;
+    struct xapi_records v;
+    xapi_records_from_client(&v, exec_pool_client(p));
+    struct behind_ctx b = {&v, s->params, ""};
+    v.foreach (v.ctx, "host", behind_fn, &b);
+    if (b.names[0]) { /* rolling-upgrade mode: xapi refuses updates in a mixed pool */
+        char m[400];
+        snprintf(m, sizeof m,
+                 "%s did not reach %s (left out of the upgrade): the pool is still in "
+                 "rolling-upgrade mode; apply them once every host runs %s (poolpatch apply %s)",
+                 b.names, pstr(s->params, "to"), pstr(s->params, "to"), p->name);
+        updates_none(s, m);
+        return true;
+    }
+    if (!p->probed && x->env.catalog_probe) {
+        /* a pool upgraded to XenServer 8 has a repository now: read it before planning */
+        p->probed = true;
+        p->probing = x->env.catalog_probe(x->env.ctx, p->name, true) == 1;
+        exec_emit(p, NULL, exec_step_name(s), -1,
+                  "every host runs %s: reading the pool's updates for it", pstr(s->params, "to"));
+        if (p->probing) { /* given back: started again by the pump once the read ended */
+            exec_unlink_step(s);
+            exec_step_free(s);
+            p->waiting_client = true;
+            return true;
+        }
+    }
+    const struct catalog *cat = x->env.catalog_for ? x->env.catalog_for(x->env.ctx, p->name)
+                                : x->env.catalog   ? x->env.catalog(x->env.ctx)
+                                                   : NULL;
+    if (!cat) {
+        updates_none(s, "no update catalog for the pool (check for updates, then poolpatch apply)");
+        return true;
+    }
+    return false;
+}
+
+/* See exec_drv.h. */
+bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl)
+{
+    if (!json_is_true(json_object_get(s->params, "after_upgrade")) || pl->n_uploads == 0)
+        return false;
+    /* legacy updates need their files downloaded before a rollout starts (engine_fetch.c) */
+    char m[300];
+    snprintf(m, sizeof m,
+             "they are update files (%zu) to download and upload: run poolpatch apply %s", 
+             pl->n_uploads, s->p->name);
+    updates_none(s, m);
+    return true;
+}
+
+/* See exec_drv.h. */
+bool exec_upgrade_probing(struct exec_pool *p)
+{
+    struct exec *x = p->r->x;
+    if (!p->probing)
+        return false;
+    if (x->env.catalog_probe && x->env.catalog_probe(x->env.ctx, p->name, false) == 1) {
+        p->waiting_client = true; /* pumped again on the next turn */
+        return true;
+    }
+    p->probing = false;
+    return false;
+}

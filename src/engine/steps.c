@@ -75,8 +75,9 @@ json_t *exec_opts_to_json(const struct plan_opts *o)
     if (o->mode == PLAN_MODE_UPGRADE)
         json_object_set_new(
             j, "upgrade",
-            json_pack("{s:s, s:s, s:b, s:o}", "to", o->upgrade_to ? o->upgrade_to : "", "url",
-                      o->upgrade_url ? o->upgrade_url : "", "manual", o->upgrade_manual, "shutdown",
+            json_pack("{s:s, s:s, s:b, s:b, s:o}", "to", o->upgrade_to ? o->upgrade_to : "", "url",
+                      o->upgrade_url ? o->upgrade_url : "", "manual", o->upgrade_manual,
+                      "apply_updates", o->upgrade_apply_updates, "shutdown",
                       str_array(o->upgrade_shutdown, o->n_upgrade_shutdown)));
     return j;
 }
@@ -112,6 +113,7 @@ void exec_opts_from_json(const json_t *j, struct plan_opts *o, const char ***sel
         o->upgrade_to = jsonx_str(up, "to", NULL);
         o->upgrade_url = jsonx_str(up, "url", NULL);
         o->upgrade_manual = jsonx_bool(up, "manual", false);
+        o->upgrade_apply_updates = jsonx_bool(up, "apply_updates", false);
     }
     o->manual_post_tasks = json_is_true(json_object_get(j, "manual_post_tasks"));
 }

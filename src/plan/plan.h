@@ -93,6 +93,9 @@ struct plan_opts {
     const char *upgrade_to;
     const char *upgrade_url;
     bool upgrade_manual;
+    /* then, in the same rollout, the new version's automated updates (XenCenter's "apply
+     * updates to the new version"): planned from the pool's catalog once every host is on it */
+    bool upgrade_apply_updates;
     const char *const *upgrade_shutdown;
     size_t n_upgrade_shutdown;
     /* XenCenter's "I will carry out the post-update tasks myself": reboots and toolstack
@@ -275,6 +278,7 @@ struct plan {
     char *upgrade_to;
     char *upgrade_url;
     bool upgrade_manual;
+    bool upgrade_apply_updates; /* the new version's updates follow in the same rollout */
     char **tools_vms;
     char **tools_vm_names; /* their names, same order */
     size_t n_tools_vms;

@@ -78,6 +78,12 @@ static bool url_scheme_ok(const char *u)
 static void url_check(struct plan_ctx *c)
 {
     const char *u = c->o->upgrade_url;
+    if (c->o->upgrade_apply_updates) /* XenCenter's RollingUpgradeUpgradePage: once per pool */
+        plan_add_check(c, "upgrade_updates", NULL, NULL, NULL, PLAN_SEV_INFO,
+                       xasprintf("Then the automated updates of %s: once every host runs it, "
+                                 "the pool is read again and its updates are planned and "
+                                 "applied in this rollout (none when a host was left out).",
+                                 c->o->upgrade_to ? c->o->upgrade_to : "the new version"));
     if (c->o->upgrade_manual) {
         plan_add_check(c, "upgrade_manual", NULL, NULL, NULL, PLAN_SEV_INFO,
                        xstrdup("Manual mode: boot each host from the installation media when "
@@ -259,6 +265,7 @@ void plan_upgrade_finish(struct plan_ctx *c)
     p->upgrade_to = xstrdup(c->o->upgrade_to ? c->o->upgrade_to : "");
     p->upgrade_url = xstrdup(!c->o->upgrade_manual && c->o->upgrade_url ? c->o->upgrade_url : "");
     p->upgrade_manual = c->o->upgrade_manual;
+    p->upgrade_apply_updates = c->o->upgrade_apply_updates;
     size_t n = 0;
     p->tools_vms = xcalloc(c->nv + 1, sizeof(*p->tools_vms));
     p->tools_vm_names = xcalloc(c->nv + 1, sizeof(*p->tools_vm_names));

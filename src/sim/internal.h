@@ -145,6 +145,7 @@ struct world {
     struct obj *cut;             /* the host a partition cut off (the master when it began) */
     struct hmap byname[CL_NCLS]; /* name_label -> obj, only while the scenario loads */
     json_t *repo;                /* XenServer 8 repository updates (xs8.c), or NULL */
+    char repo_version[32];       /* the release the repository is for ("": any), xs8.c */
     char synced_hash[65];        /* the hash of the last pool.sync_updates, or "" */
     bool xs8_busy;               /* a host.apply_updates is running (one per pool) */
     char xs8_applying[65];       /* the hash it applies */

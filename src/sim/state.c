@@ -368,6 +368,8 @@ json_t *sim_state_json_locked(struct sim *s)
                                                 : ""));
             json_object_set_new(jh, "installing", json_boolean(hx->installing != 0));
             json_object_set_new(jh, "updates", ref_names(w, h, "updates"));
+            json_object_set_new(jh, "repository_updates",
+                                hx->xs8_applied ? json_copy(hx->xs8_applied) : json_array());
             json_object_set_new(jh, "updates_requiring_reboot",
                                 ref_names(w, h, "updates_requiring_reboot"));
             json_object_set_new(jh, "resident_vms", ref_names(w, h, "resident_VMs"));

@@ -66,7 +66,7 @@ static bool name_in(const json_t *a, const char *name)
 
 int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct err *e)
 {
-    static const char *const keys[] = {"updates", NULL};
+    static const char *const keys[] = {"updates", "version", NULL};
     static const char *const ukeys[] = {"id",
                                         "title",
                                         "summary",
@@ -84,7 +84,11 @@ int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct e
                                         NULL};
     if (jsonx_check_keys(repo, keys, path, e) != 0)
         return PP_EINVAL;
-    const json_t *ups = json_object_get(repo, "updates");
+    const json_t *ups = json_object_get(repo, "updates"), *ver = json_object_get(repo, "version");
+    if (ver && (!json_is_string(ver) || json_string_length(ver) >= sizeof(w->repo_version)))
+        return err_set(e, PP_EINVAL, "%s.version: expected a product version string (\"8.4.0\")",
+                       path);
+    str_lcpy(w->repo_version, ver ? json_string_value(ver) : "", sizeof(w->repo_version));
     if (ups && !json_is_array(ups))
         return err_set(e, PP_EINVAL, "%s.updates: expected an array", path);
     for (size_t i = 0; ups && i < json_array_size(ups); i++) {
@@ -135,10 +139,25 @@ int sim_xs8_load(struct world *w, const json_t *repo, const char *path, struct e
     return 0;
 }
 
+static bool on_version(struct obj *h, const char *version)
+{
+    const struct xapi_value *sw = sim_fget(h, "software_version");
+    return !*version || sim_version_cmp(xapi_struct_str(sw, "product_version", "0"), version) >= 0;
+}
+
+/* The repository is enabled once the coordinator runs its release (a pool upgraded to XenServer
+ * 8 gets its repository then; before, pool.sync_updates answers NO_REPOSITORY_ENABLED). */
+static bool repo_on(struct world *w)
+{
+    return w->repo && w->master && on_version(w->master, w->repo_version);
+}
+
+/* An update of the repository applies to h: h is named (or none are) and runs its release. */
 static bool applies_to(const json_t *u, struct obj *h)
 {
     const json_t *hs = json_object_get(u, "hosts");
-    return !hs || name_in(hs, sim_fstr(h, "name_label"));
+    return (!hs || name_in(hs, sim_fstr(h, "name_label"))) &&
+           on_version(h, sim_hx(h)->w->repo_version);
 }
 
 static bool applied_on(struct obj *h, const char *id)
@@ -189,7 +208,7 @@ static int h_pool_sync_updates(struct ctx *c)
     struct obj *p = sim_arg_obj(c, 1, CL_POOL);
     if (!p)
         return R_DONE;
-    if (!c->w->repo) {
+    if (!repo_on(c->w)) {
         sim_rerr(c, "NO_REPOSITORY_ENABLED", 0);
         return R_DONE;
     }
@@ -233,7 +252,7 @@ static int h_host_apply_updates(struct ctx *c)
         sim_rerr(c, "HA_IS_ENABLED", 0);
         return R_DONE;
     }
-    if (!c->w->repo || !c->w->synced_hash[0] || strcmp(hash, c->w->synced_hash) != 0) {
+    if (!repo_on(c->w) || !c->w->synced_hash[0] || strcmp(hash, c->w->synced_hash) != 0) {
         sim_rerr(c, "UPDATEINFO_HASH_MISMATCH", 0);
         return R_DONE;
     }
@@ -313,7 +332,7 @@ void sim_xs8_on_start(struct world *w, struct obj *h, bool reboot)
 
 json_t *sim_xs8_updates_json(struct world *w, const char *host_refs)
 {
-    if (!w->repo)
+    if (!repo_on(w))
         return NULL;
     json_t *root = json_object(), *hosts = json_array(), *ups = json_array();
     json_t *used = json_array();
