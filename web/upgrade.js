@@ -17,7 +17,7 @@ let uw = null;
 
 function fresh(to, pools) {
   return { step: 0, pools: new Set(pools || []), mode: 'automated', to: to || '', url: '', policy: 'minimal',
-    consent: false, plan: null, planKey: '', data: null };
+    applyUpdates: false, consent: false, plan: null, planKey: '', data: null };
 }
 
 // The POST /upgrades body the choices make (docs/upgrade.md); dry: the dry run.
@@ -26,6 +26,7 @@ export function upgradeRequest(w, dry) {
   if (w.mode === 'manual') b.manual = true;
   else b.url = w.url.trim();
   if (w.policy === 'return') b.policy = 'return';
+  if (w.applyUpdates) b.apply_updates = true;
   if (dry) b.dry_run = true;
   return b;
 }
@@ -188,6 +189,10 @@ function pageMode() {
       h('select', { id: polId, 'data-field': 'policy', onchange: (ev) => { uw.policy = ev.target.value; uw.plan = null; } },
         h('option', { value: 'minimal', selected: uw.policy === 'minimal' }, 'Stay where they land (as XenCenter: no migration back)'),
         h('option', { value: 'return', selected: uw.policy === 'return' }, 'Return to their home hosts'))),
+    // XenCenter's "apply updates to the new version" (RollingUpgradeWizard_UpgradeMode)
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', id: 'upgrade-apply-updates', checked: uw.applyUpdates,
+      onchange: (ev) => { uw.applyUpdates = ev.target.checked; uw.plan = null; } }),
+    ' Apply the new version\'s updates afterwards, in the same run'),
     nav(true, async () => { await dryRun(); goto(3); })];
 }
 
@@ -247,6 +252,7 @@ function pageStart() {
     uw.mode === 'manual' ? 'manual mode (you boot each host from the media when asked)' : 'automated from ' + uw.url.trim(), '.'),
   h('p', {}, 'Hosts, in order: ', h('span', { id: 'upgrade-review-order' }, list.join(' → '))),
   h('p', { class: 'small muted' }, uw.policy === 'return' ? 'VMs return to their home hosts after each host.' : 'VMs stay on the upgraded hosts they moved to.'),
+  uw.applyUpdates ? h('p', { id: 'upgrade-review-updates' }, `Then the updates of ${uw.to}, once every host runs it.`) : null,
   nav(true, async () => {
     if (!confirm(`Start the upgrade to ${uw.to}? Hosts will be evacuated, upgraded and restarted one at a time, master first.`)) return;
     const r = await api('POST', '/upgrades', upgradeRequest(uw, false));

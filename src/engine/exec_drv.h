@@ -291,6 +291,10 @@ bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl);
 /* exec_upgrade.c, from the pump: true while pool p waits for its repository read (see above);
  * the pool is pumped again on the next turn. */
 bool exec_upgrade_probing(struct exec_pool *p);
+/* exec_upgrade.c: an upgrade's pool ended done (verified): when every host of the pool now runs
+ * the master's platform version (a host an earlier upgrade left out was upgraded by this one),
+ * the HA restore that earlier rollout deferred is sent (exec_upgrade_ha_after_forget). */
+void exec_upgrade_pool_done(struct exec_pool *p);
 /* exec_upgrade.c: the explanation journaled with a failed step: exec_explain's, except for the
  * master's upgrade ("restore the master, never continue"). */
 const char *exec_step_explain(const struct exec_step *s, const char *code);

@@ -429,6 +429,22 @@ static bool mixed_fn(void *c, const char *ref, const struct xapi_value *rec)
     return true;
 }
 
+/* The names (and versions) of the pool's hosts on another platform version than its master, in
+ * m->names ("" when none). */
+static void mixed_hosts(struct xapi_client *c, struct xapi_records *v, struct mixed_ctx *m)
+{
+    const char *pref = NULL;
+    xapi_records_from_client(v, c);
+    const struct xapi_value *pool = exec_xv_pool(v, &pref);
+    const struct xapi_value *mh =
+        pool ? v->get(v->ctx, "host", xapi_struct_str(pool, "master", "")) : NULL;
+    m->v = v;
+    m->pv = mh ? xapi_struct_str(xapi_struct_get(mh, "software_version"), "platform_version", "")
+               : "";
+    m->names[0] = '\0';
+    v->foreach (v->ctx, "host", mixed_fn, m);
+}
+
 /* See exec_drv.h.  xapi_pool.ml enable_ha refuses NOT_SUPPORTED_DURING_UPGRADE while any host
  * of the pool's database runs another platform version than the master
  * (Helpers.pool_has_different_host_platform_versions): with a supporter left out on its old
@@ -442,21 +458,13 @@ bool exec_upgrade_ha_defer(struct exec_step *s, const struct err *e)
     struct xapi_records v;
     struct xapi_client *c = exec_pool_client(s->p);
     struct mixed_ctx m = {&v, "", ""};
-    if (c) {
-        const char *pref = NULL;
-        xapi_records_from_client(&v, c);
-        const struct xapi_value *pool = exec_xv_pool(&v, &pref);
-        const struct xapi_value *mh =
-            pool ? v.get(v.ctx, "host", xapi_struct_str(pool, "master", "")) : NULL;
-        m.pv = mh ? xapi_struct_str(xapi_struct_get(mh, "software_version"), "platform_version", "")
-                  : "";
-        v.foreach (v.ctx, "host", mixed_fn, &m);
-    }
+    if (c)
+        mixed_hosts(c, &v, &m);
     exec_emit(s->p, NULL, exec_step_name(s), -1,
               "HA stays off for now: xapi refuses pool.enable_ha while the pool's hosts run "
               "different versions (%s). poolpatch turns it back on when that host is forgotten "
-              "(poolpatch host forget %s HOST)",
-              m.names[0] ? m.names : "a host left out", s->p->name);
+              "(poolpatch host forget %s HOST) or upgraded (poolpatch upgrade %s again)",
+              m.names[0] ? m.names : "a host left out", s->p->name, s->p->name);
     s->i_act++; /* the item stays in the undo list, not replayed */
     s->tries = 0;
     exec_acts_next(s);
@@ -521,6 +529,23 @@ static int ha_send_pending(struct exec *x, struct xapi_client *c, const char *po
         store_step_list_cleanup(&ul);
     }
     return 0;
+}
+
+/* See exec_drv.h. */
+void exec_upgrade_pool_done(struct exec_pool *p)
+{
+    struct exec *x = p->r->x;
+    struct xapi_client *c = exec_pool_client(p);
+    struct xapi_records v;
+    struct mixed_ctx m = {0};
+    struct err e = {0};
+    if (!c)
+        return;
+    mixed_hosts(c, &v, &m);
+    if (m.names[0]) /* still mixed: xapi would refuse it (NOT_SUPPORTED_DURING_UPGRADE) */
+        return;
+    if (exec_upgrade_ha_after_forget(x, p->name, &e) != 0)
+        log_warn(LOGM, "pool %s: HA restore: %s", p->name, e.msg);
 }
 
 /* See exec.h. */

@@ -182,6 +182,8 @@ static void verify_finish(struct exec_step *s, json_t *findings, bool undo_left)
         p->st = EXEC_XP_DONE;
         exec_emit(p, NULL, "done", 100, "pool %s is up to date%s%s", p->name,
                   p->left ? "; verification found: " : " (verified)", p->left ? p->left : "");
+        if (p->r->upgrade)
+            exec_upgrade_pool_done(p); /* HA an earlier upgrade had to leave off */
     } else if (after == EXEC_VERIFY_HALTED) {
         p->halt_verified = true;
     } else if (after == EXEC_VERIFY_CANCEL && p->st == EXEC_XP_CANCEL) {

@@ -160,7 +160,8 @@ static const char *ha_action(const struct xapi_value *pool)
 {
     return xapi_struct_get(xapi_struct_get(pool, "other_config"), "rolling_upgrade_in_progress")
                ? "xapi refuses HA while the pool's hosts run different versions: poolpatch turns "
-                 "it back on once the host left out is forgotten (poolpatch host forget POOL HOST)"
+                 "it back on once the host left out is forgotten (poolpatch host forget POOL HOST) "
+                 "or upgraded (poolpatch upgrade POOL again)"
                : "turn HA back on (xe pool-ha-enable)";
 }
 

@@ -223,6 +223,10 @@ test('upgrade wizard: request, refusals, order and releases', () => {
   const w = { pools: new Set(['rpu-b', 'rpu-a']), mode: 'automated', to: '8.4.0', url: ' http://m/x/ ', policy: 'minimal', consent: false, plan: null };
   assert.deepEqual(upgradeRequest(w, true), { pools: ['rpu-a', 'rpu-b'], to: '8.4.0', url: 'http://m/x/', dry_run: true });
   assert.deepEqual(upgradeRequest({ ...w, mode: 'manual', policy: 'return' }, false), { pools: ['rpu-a', 'rpu-b'], to: '8.4.0', manual: true, policy: 'return' });
+  // the "apply the new version's updates" box: apply_updates in the dry run and the start
+  assert.equal(upgradeRequest({ ...w, applyUpdates: true }, true).apply_updates, true);
+  assert.equal(upgradeRequest({ ...w, applyUpdates: true }, false).apply_updates, true);
+  assert.equal('apply_updates' in upgradeRequest(w, false), false);
   assert.match(upgradeProblem({ ...w, pools: new Set() }, 1), /at least one pool/);
   assert.match(upgradeProblem({ ...w, to: '' }, 2), /release/);
   assert.match(upgradeProblem({ ...w, url: 'file:///x' }, 2), /installation media URL/);

@@ -887,6 +887,7 @@ try {
       check((await text(page, '#upgrade-problem')).includes('installation media URL'), 'Next refused without a URL');
       await page.fill('#upgrade-url', media);
       await page.dispatchEvent('#upgrade-url', 'change');
+      await page.check('#upgrade-apply-updates'); // then the new version's updates, same run
     }
     await snap(page, 'upgrade-mode-' + (manual ? 'manual' : 'automated'));
     await page.click('#upgrade-next');
@@ -909,6 +910,7 @@ try {
     await page.click('#upgrade-next');
     await page.waitForSelector('#upgrade-heading:text-is("Upgrade")');
     check((await text(page, '#upgrade-review-order')) === want.map((x) => pool + '/' + x).join(' → '), 'the review order');
+    check(manual === !(await page.$('#upgrade-review-updates')), 'the review says the updates follow (automated only)');
     const before = (await api('GET', '/rollouts')).rollouts.length;
     await page.click('#upgrade-next');
     await page.waitForSelector('#rollout-header');
@@ -929,6 +931,8 @@ try {
     const rpu = st.pools.find((p) => p.name === 'rpu-a');
     for (const x of rpu.hosts) check(x.product_version === '8.4.0' && x.enabled, `${x.name}: ${x.product_version}, enabled ${x.enabled}`);
     check(rpu.rolling_upgrade === false, 'rolling-upgrade mode left');
+    // the box ticked: the 8.4.0 repository's updates applied on every host in the same rollout
+    for (const x of rpu.hosts) check((x.repository_updates || []).length === 2, `${x.name}: updates ${x.repository_updates}`);
     check(residentVms(st, 'rpu-a').join() === residentVms(st0, 'rpu-a').join(), `every VM running once: ${residentVms(st, 'rpu-a')} vs ${residentVms(st0, 'rpu-a')}`);
     check(new Set(residentVms(st, 'rpu-a')).size === residentVms(st, 'rpu-a').length, 'no VM resident twice');
     check((await page.title()).startsWith('done — rpu-a'), 'tab title: ' + await page.title());
