@@ -18,8 +18,8 @@
 
 #define UPGRADE_LIST_MAX 1024
 
-/* The body {pools, to, url, manual, policy, shutdown, dry_run, apply_updates} into req (strings borrowed from
- * body; req->pools / req->shutdown allocated, freed by the caller). */
+/* The body {pools, to, url, manual, policy, shutdown, dry_run, apply_updates} into req (strings
+ * borrowed from body; req->pools / req->shutdown allocated, freed by the caller). */
 static int parse_upgrade(json_t *body, struct engine_plan_req *req, bool *dry, struct err *e)
 {
     json_t *pools = NULL, *to = NULL, *url = NULL, *manual = NULL, *policy = NULL, *sd = NULL,

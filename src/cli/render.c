@@ -510,7 +510,8 @@ static void render_plan_raw(struct buf *out, const json_t *v)
                 in_acts || json_array_size(json_object_get(a, "migrations")) > 0;
             if (!in_acts)
                 render_migrations(out, p, json_object_get(x, "migrations"));
-            json_array_foreach(acts, j, a) render_migrations(out, p, json_object_get(a, "migrations"));
+            json_array_foreach(acts, j, a)
+                render_migrations(out, p, json_object_get(a, "migrations"));
         }
         if (!shown)
             buf_puts(out, "  No host needs anything.\n");

@@ -149,7 +149,7 @@ static void replan_append(struct exec_step *s, const struct plan *pl, const stru
     exec_steps_resolve(p->name, res, &sl);
     exec_steps_hosts(p->name, pl, in->uploads, in->nup, &sl);
     exec_upgrade_then_updates(s, pl, &sl); /* then the new version's updates, if asked */
-    p->steps_ok = false; /* reloaded with the new steps by the next pump */
+    p->steps_ok = false;                   /* reloaded with the new steps by the next pump */
     int rc = store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e);
     exec_spec_list_cleanup(&sl);
     if (rc != 0) {

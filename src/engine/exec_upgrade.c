@@ -439,8 +439,8 @@ static void mixed_hosts(struct xapi_client *c, struct xapi_records *v, struct mi
     const struct xapi_value *mh =
         pool ? v->get(v->ctx, "host", xapi_struct_str(pool, "master", "")) : NULL;
     m->v = v;
-    m->pv = mh ? xapi_struct_str(xapi_struct_get(mh, "software_version"), "platform_version", "")
-               : "";
+    m->pv =
+        mh ? xapi_struct_str(xapi_struct_get(mh, "software_version"), "platform_version", "") : "";
     m->names[0] = '\0';
     v->foreach (v->ctx, "host", mixed_fn, m);
 }
@@ -663,7 +663,7 @@ bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl)
     /* legacy updates need their files downloaded before a rollout starts (engine_fetch.c) */
     char m[300];
     snprintf(m, sizeof m,
-             "they are update files (%zu) to download and upload: run poolpatch apply %s", 
+             "they are update files (%zu) to download and upload: run poolpatch apply %s",
              pl->n_uploads, s->p->name);
     updates_none(s, m);
     return true;

@@ -260,11 +260,10 @@ json_t *plan_to_json(const struct plan *p)
         plan_can_resolve(p), "checks", checks, "hosts", hosts, "totals", totals);
     if (p->mode == PLAN_MODE_UPGRADE)
         json_object_set_new(out, "upgrade",
-                            json_pack("{s:s, s:o, s:b, s:b, s:o, s:o}", "to", p->upgrade_to,
-                                      "url", str_or_null(p->upgrade_url), "manual",
-                                      p->upgrade_manual, "apply_updates", p->upgrade_apply_updates,
-                                      "tools_vms", strv_json(p->tools_vms, p->n_tools_vms),
-                                      "tools_vm_names",
+                            json_pack("{s:s, s:o, s:b, s:b, s:o, s:o}", "to", p->upgrade_to, "url",
+                                      str_or_null(p->upgrade_url), "manual", p->upgrade_manual,
+                                      "apply_updates", p->upgrade_apply_updates, "tools_vms",
+                                      strv_json(p->tools_vms, p->n_tools_vms), "tools_vm_names",
                                       strv_json(p->tools_vm_names, p->n_tools_vms)));
     return out;
 }

@@ -360,20 +360,21 @@ static void test_render_plan(void **state)
 static void test_render_plan_migrations_once(void **state)
 {
     struct buf b;
-    json_t *v = load(
-        "{\"pools\":[{\"name\":\"rpu\",\"mode\":\"upgrade\",\"policy\":\"minimal\","
-        "\"upgrade\":{\"to\":\"8.4.0\",\"url\":\"http://m/\",\"manual\":false},"
-        "\"hosts\":[{\"name\":\"rpu-1\",\"actions\":[{\"kind\":\"evacuate\",\"migrations\":"
-        "[{\"vm\":\"app-1\",\"from\":\"rpu-1\",\"to\":\"rpu-2\"},{\"vm\":\"db-1\",\"from\":"
-        "\"rpu-1\",\"to\":\"rpu-3\"}]},{\"kind\":\"upgrade\"}],\"migrations\":[{\"vm\":"
-        "\"app-1\",\"from\":\"rpu-1\",\"to\":\"rpu-2\"},{\"vm\":\"db-1\",\"from\":\"rpu-1\","
-        "\"to\":\"rpu-3\"}]}]}]}");
+    json_t *v =
+        load("{\"pools\":[{\"name\":\"rpu\",\"mode\":\"upgrade\",\"policy\":\"minimal\","
+             "\"upgrade\":{\"to\":\"8.4.0\",\"url\":\"http://m/\",\"manual\":false},"
+             "\"hosts\":[{\"name\":\"rpu-1\",\"actions\":[{\"kind\":\"evacuate\",\"migrations\":"
+             "[{\"vm\":\"app-1\",\"from\":\"rpu-1\",\"to\":\"rpu-2\"},{\"vm\":\"db-1\",\"from\":"
+             "\"rpu-1\",\"to\":\"rpu-3\"}]},{\"kind\":\"upgrade\"}],\"migrations\":[{\"vm\":"
+             "\"app-1\",\"from\":\"rpu-1\",\"to\":\"rpu-2\"},{\"vm\":\"db-1\",\"from\":\"rpu-1\","
+             "\"to\":\"rpu-3\"}]}]}]}");
     (void)state;
 
     buf_init(&b);
     render_plan(&b, v);
     const char *txt = buf_str(&b);
-    const char *l1 = "         VM app-1: rpu-1 -> rpu-2\n", *l2 = "         VM db-1: rpu-1 -> rpu-3\n";
+    const char *l1 = "         VM app-1: rpu-1 -> rpu-2\n",
+               *l2 = "         VM db-1: rpu-1 -> rpu-3\n";
     assert_non_null(strstr(txt, l1));
     assert_null(strstr(strstr(txt, l1) + 1, l1)); /* once */
     assert_non_null(strstr(txt, l2));

@@ -117,8 +117,8 @@ static json_t *sim_state(struct world *w)
 static bool ha_on(struct world *w)
 {
     json_t *s = sim_state(w);
-    bool on = json_is_true(json_object_get(json_array_get(json_object_get(s, "pools"), 0),
-                                           "ha_enabled"));
+    bool on =
+        json_is_true(json_object_get(json_array_get(json_object_get(s, "pools"), 0), "ha_enabled"));
     json_decref(s);
     return on;
 }
@@ -162,7 +162,7 @@ static char *left_out_run(struct world *w)
     assert_string_equal(host_field(s, "h2", "product_version"), "8.4.0");
     assert_string_equal(host_field(s, "h3", "product_version"), "8.2.1");
     json_decref(s);
-    assert_false(ha_on(w));              /* xapi refused it: NOT_SUPPORTED_DURING_UPGRADE */
+    assert_false(ha_on(w));                    /* xapi refused it: NOT_SUPPORTED_DURING_UPGRADE */
     assert_int_equal(pending_ha(w, w->id), 1); /* deferred, not dropped */
     struct err e = {0};
     assert_int_equal(exec_upgrade_ha_after_forget(w->t->x, "p1", &e), 0);
