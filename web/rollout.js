@@ -466,6 +466,8 @@ function drawFinish(r) {
   const pending = hosts.filter((x) => x.reboot_pending === true);
   const leftOut = hosts.filter((x) => x.state === 'left_out');
   const applied = hosts.filter((x) => Array.isArray(x.updates_applied) && x.updates_applied.length);
+  // an upgrade's report: the VMs whose guest tools to upgrade now (seed step 12), per pool
+  const tools = (r.pools || []).filter((p) => p.upgrade && (p.upgrade.tools_vm_names || []).length);
   els.finish.replaceChildren(h('section', { class: 'card', id: 'finish' },
     h('h3', {}, r.state === 'done' ? 'Finished' : 'Cancelled'),
     h('ul', {},
@@ -479,6 +481,8 @@ function drawFinish(r) {
       pending.length ? h('li', { class: 'warn' }, 'Reboot pending on: ' + pending.map((x) => x.name).join(', ')) : null,
       // an upgrade's supporters left out (skipped or failed): still on the old release, disabled
       leftOut.length ? h('li', { class: 'warn', id: 'left-out' }, 'Left out of the upgrade: ' + leftOut.map((x) => x.name).join(', ') +
-        ' (still on the old release and disabled: forget, reinstall and join again; see each host)') : null),
+        ' (still on the old release and disabled: forget, reinstall and join again; see each host)') : null,
+      tools.map((p) => h('li', { class: 'tools-upgrade', 'data-pool': p.name },
+        `${p.name}: upgrade the guest tools of ${p.upgrade.tools_vm_names.join(', ')}`))),
     h('p', {}, h('a', { href: '#/updates?view=by-server' }, 'See the servers\' update status'))));
 }

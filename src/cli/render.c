@@ -712,6 +712,11 @@ static void render_rollout_ex_raw(struct buf *out, const json_t *v, bool bars, b
         if (n_idle)
             buf_printf(out, "    (%zu more: %zu done, %zu not started)\n", n_idle, n_done,
                        n_idle - n_done);
+        /* an upgrade's report: the VMs whose guest tools to upgrade now (seed step 12) */
+        char *tools = join(json_object_get(json_object_get(p, "upgrade"), "tools_vm_names"), NULL);
+        if (tools)
+            buf_printf(out, "    Upgrade the guest tools of: %s\n", tools);
+        free(tools);
     }
     host_counts(v, &done, &total);
     if (json_is_object(cn)) {
