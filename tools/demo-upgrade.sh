@@ -9,7 +9,7 @@
 #   3. `poolpatch upgrade rpu solo --to 8.4.0 --url URL --plan`: the dry run (per host:
 #      evacuation, upgrade, reboot, VMs that cannot move, window, prechecks), then the upgrade
 #      with live progress — the masters first and alone, the standalone host's VMs suspended and
-#      resumed;
+#      resumed — then (--apply-updates) the 8.4.0 repository's updates of `rpu` in the same run;
 #   4. the result read from the simulator: versions, VMs running, rolling-upgrade mode.
 # Environment: DEMO_TIME_SCALE (default 60).
 B="${1:-build}"
@@ -36,13 +36,14 @@ title "By Update: the new release and how to install it"
 pp updates
 URL=$(sim_state | jq -r '.releases[] | select(.product_version == "8.4.0") | .url')
 
-title "Dry run: poolpatch upgrade rpu solo --to 8.4.0 --url $URL --plan"
-pp upgrade rpu solo --to 8.4.0 --url "$URL" --plan
+title "Dry run: poolpatch upgrade rpu solo --to 8.4.0 --url $URL --apply-updates --plan"
+pp upgrade rpu solo --to 8.4.0 --url "$URL" --apply-updates --plan
 
-title "Upgrade (the masters first and alone; live progress)"
-pp upgrade rpu solo --to 8.4.0 --url "$URL" --yes
+title "Upgrade, then the new version's updates (the masters first and alone; live progress)"
+pp upgrade rpu solo --to 8.4.0 --url "$URL" --apply-updates --yes
 
 title "Result, read from the simulator"
 sim_state | jq -r '.pools[] | "pool \(.name): " + ([.hosts[] |
-    "\(.name) \(.product_version)"] | join(", ")) + "; VMs running: " +
+    "\(.name) \(.product_version)" + (if (.repository_updates | length) > 0
+    then " +\(.repository_updates | length) updates" else "" end)] | join(", ")) + "; VMs running: " +
     ([.hosts[].resident_vms[]] | length | tostring) + "; rolling upgrade: \(.rolling_upgrade)"'
