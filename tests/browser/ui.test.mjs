@@ -220,7 +220,7 @@ async function waitFor(what, fn, seconds) {
 // Date.parse cannot read).
 function when(t) {
   const m = String(t || '').match(/^(\d{4})(\d{2})(\d{2})T(.*)$/);
-  return Date.parse(m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}` : t);
+  return Date.parse(m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}` : t) || 0; // undated: the epoch, as the page
 }
 
 const rowIds = (page, attr) => page.$$eval(`tr[${attr}]`, (rs, a) => rs.map((r) => r.getAttribute(a)), attr);
@@ -395,7 +395,8 @@ try {
     check(await page.inputValue('select:near(:text("Server"))') === 'prod-2', 'the select shows the filter');
     await gotoHash(page, '#/updates?view=by-update&date=old', '#updates-body');
     const old = byU.updates.filter((u) => Date.now() - when(u.date) > 365 * 86400000).map((u) => u.id).sort();
-    check((await rowIds(page, 'data-update')).sort().join() === old.join(), 'date filter: older than 12 months');
+    const oldRows = (await rowIds(page, 'data-update')).sort();
+    check(oldRows.join() === old.join(), `date filter: older than 12 months: page ${oldRows} vs API ${old}`);
     await gotoHash(page, '#/updates?view=by-update&pool=lab', '#updates-body');
     const lab = byU.updates.filter((u) => u.pools.includes('lab')).map((u) => u.id).sort();
     check((await rowIds(page, 'data-update')).sort().join() === lab.join(), 'By Update pool filter');
@@ -933,6 +934,9 @@ try {
     check(rpu.rolling_upgrade === false, 'rolling-upgrade mode left');
     // the box ticked: the 8.4.0 repository's updates applied on every host in the same rollout
     for (const x of rpu.hosts) check((x.repository_updates || []).length === 2, `${x.name}: updates ${x.repository_updates}`);
+    // the finish card lists the guest tools to upgrade (seed step 12), as the report does
+    const tools = await text(page, '.tools-upgrade[data-pool="rpu-a"]');
+    check(last.pools[0].upgrade.tools_vm_names.every((n) => tools.includes(n)) && tools.includes('db-1'), 'the finish card\'s guest-tools list: ' + tools);
     check(residentVms(st, 'rpu-a').join() === residentVms(st0, 'rpu-a').join(), `every VM running once: ${residentVms(st, 'rpu-a')} vs ${residentVms(st0, 'rpu-a')}`);
     check(new Set(residentVms(st, 'rpu-a')).size === residentVms(st, 'rpu-a').length, 'no VM resident twice');
     check((await page.title()).startsWith('done — rpu-a'), 'tab title: ' + await page.title());

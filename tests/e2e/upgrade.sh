@@ -9,8 +9,9 @@
 #      the end every host runs 8.4.0, the master booted first, the pool left rolling-upgrade
 #      mode, every VM that ran runs exactly once, and the guest-tools list is in the plan and
 #      the rollout report;
-#   2. the standalone host `solo`: its VMs suspended (the CD of one ejected first) and resumed
-#      on it after the upgrade;
+#   2. the standalone host `solo`: solo-web suspended (sampled: never while its CD is in; the CD
+#      inserted again after), solo-db shut down as chosen (--shutdown; never suspended), both
+#      running on it after the upgrade, the guest-tools list in the plan and the report text;
 #   3. manual mode: the rollout waits for the operator's boot (POST /sim/upgrade) and ends once
 #      the host is back on 8.4.0 ("reboot again" reboots it and the wait goes on; the master
 #      cannot be skipped); re-running the upgrade then has nothing to do (skips it).
@@ -123,16 +124,56 @@ pass "pool rpu upgraded to 8.4.0, master first ($(wc -l <"$samples") samples), $
     wc -l) VMs running once, guest tools listed"
 
 # ---- 2. the standalone host ----
+# seed 7.2.1: its VMs suspended (the CD of one ejected and emptied first) or, as the user chooses
+# per VM (--shutdown), shut down; upgraded; then resumed / started on it. Sampled over XAPI.
+xs() { "$POOLPATCH" xapi call --url "$(sim_master_url solo)" --password-file "$E2E_TMP/pw" "$@"; }
+solo_loop() { # FILE: per sample, solo-web's and solo-db's power states and solo-web's CD
+    while :; do
+        v=$(xs VM.get_all_records 2>/dev/null) && b=$(xs VBD.get_all_records 2>/dev/null) &&
+            jq -cn --argjson vms "$v" --argjson vbds "$b" '($vms | to_entries) as $e |
+                ($e[] | select(.value.name_label == "solo-web")) as $w |
+                {web: $w.value.power_state,
+                 db: ($e[] | select(.value.name_label == "solo-db") | .value.power_state),
+                 cd_empty: ([$vbds[] | select(.type == "CD" and .VM == $w.key) | .empty][0])}' \
+                >>"$1" 2>/dev/null
+        sleep 0.1
+    done
+}
 before=$(running solo)
-pp_ok upgrade solo --to 8.4.0 --url "$URL" --plan
-assert_contains "$PP_OUT" "Suspend VM" "the standalone host's VMs suspended for it"
-pp_run upgrade solo --to 8.4.0 --url "$URL" --yes
+pp_ok upgrade solo --to 8.4.0 --url "$URL" --shutdown solo-db --plan
+assert_contains "$PP_OUT" "Suspend VM solo-web" "solo-web suspended for the upgrade"
+assert_contains "$PP_OUT" "Shut VM solo-db down" "solo-db shut down, as chosen"
+assert_contains "$PP_OUT" "Eject the CD of VM solo-web" "solo-web's CD ejected first"
+assert_contains "$PP_OUT" "upgrade the guest tools of" "the standalone host's guest-tools list"
+ssamples="$E2E_TMP/solo-samples"
+: >"$ssamples"
+solo_loop "$ssamples" &
+mon=$!
+E2E_PIDS="$E2E_PIDS $mon"
+pp_run upgrade solo --to 8.4.0 --url "$URL" --shutdown solo-db --yes
+kill "$mon" 2>/dev/null || true
+wait "$mon" 2>/dev/null || true
 [ "$PP_RC" = 0 ] || fail "upgrade solo exited $PP_RC: $(echo "$PP_OUT" | tail -8) $PP_ERR"
 assert_eq "solo-1 8.4.0" "$(versions solo)" "the standalone host's version"
 assert_eq "$before" "$(running solo)" "solo's VMs running again after the upgrade"
 sim_state | jq -e '[.pools[] | select(.name == "solo") | .hosts[0].reboots] | .[0] >= 1' \
     >/dev/null || fail "solo-1 was not rebooted"
-pass "standalone host solo upgraded; its $(echo "$before" | wc -l) VMs suspended and resumed"
+[ "$(jq -c 'select(.web == "Suspended")' "$ssamples" | wc -l)" -gt 0 ] ||
+    fail "no sample saw solo-web suspended ($(wc -l <"$ssamples") samples): the check proves nothing"
+assert_eq "" "$(jq -c 'select(.web == "Suspended" and .cd_empty != true)' "$ssamples" | head -3)" \
+    "samples with solo-web suspended while its CD was still in"
+assert_eq "" "$(jq -c 'select(.db == "Suspended")' "$ssamples" | head -3)" \
+    "samples with solo-db suspended (it was to be shut down)"
+[ "$(jq -c 'select(.db == "Halted")' "$ssamples" | wc -l)" -gt 0 ] ||
+    fail "no sample saw solo-db shut down"
+v=$(xs VM.get_all_records) && b=$(xs VBD.get_all_records) || fail "reading solo over XAPI"
+assert_eq false "$(jq -n --argjson vms "$v" --argjson vbds "$b" '($vms | to_entries[] |
+    select(.value.name_label == "solo-web") | .key) as $w |
+    [$vbds[] | select(.type == "CD" and .VM == $w) | .empty][0]')" "solo-web's CD after the upgrade (inserted again)"
+id=$(pp rollouts --json | jq -r '.rollouts[0].id')
+pp_ok rollout "$id"
+assert_contains "$PP_OUT" "Upgrade the guest tools of: solo-" "the report's guest-tools list"
+pass "standalone host solo upgraded; solo-web suspended (CD ejected first), solo-db shut down as chosen, both back running"
 teardown
 
 # ---- 3. manual mode ----

@@ -7,7 +7,9 @@
 #   1. the master's preparation fails (prepare_fails): the upgrade halts before any supporter is
 #      touched, and says to restore the master (never continue);
 #   2. the install URL is unreachable from the master (install_url_unreachable): halts likewise
-#      with the plugin's INVALID_URL;
+#      with the plugin's INVALID_URL; so do the master's installer failing (upgrade_fails, then
+#      the master restored on its old version) and the master coming back on its old version
+#      (returns_old_version);
 #   3. a supporter comes back on its old version (returns_old_version): it is left out with the
 #      seed's recovery (host-forget, reinstall, pool-join), the other hosts are upgraded;
 #   4. a supporter's installer fails (upgrade_fails; cleared later, it comes back old): left out;
@@ -77,6 +79,33 @@ for f in prepare_fails install_url_unreachable; do
         assert_eq "true 8.2.1" "$(host $h enabled) $(host $h product_version)" "$h after $f"
     done
     assert_eq 8.2.1 "$(host rpu-1 product_version)" "the master after $f"
+    pass "$f on the master: halted, 'restore the master', no supporter touched"
+    teardown
+done
+
+# ---- 1b: the master's installer fails, or it comes back on its old version: halt likewise ----
+for f in upgrade_fails returns_old_version; do
+    setup
+    sim_post fault "{\"type\": \"$f\", \"host\": \"rpu-1\"}"
+    start_upgrade
+    if [ "$f" = upgrade_fails ]; then
+        i=0
+        until [ "$(host rpu-1 installing)" = true ] || [ "$(host rpu-1 live)" = false ]; do
+            i=$((i + 1))
+            [ $i -lt 600 ] || fail "rpu-1 never went into the installer"
+            sleep 0.1
+        done
+        sleep 2
+        # the installer failed: the operator restores the master (it comes back on 8.2.1)
+        sim_post fault '{"type": "clear", "code": "upgrade_fails"}'
+    fi
+    wait_state "$ID" 120 halted
+    r=$(pp rollout "$ID" --json)
+    assert_contains "$(echo "$r" | jq -c .)" "Restore the master" "the halt's explanation ($f, master)"
+    assert_eq 8.2.1 "$(host rpu-1 product_version)" "the master after $f"
+    for h in rpu-2 rpu-3 rpu-4; do
+        assert_eq "true 8.2.1" "$(host $h enabled) $(host $h product_version)" "$h after $f on the master"
+    done
     pass "$f on the master: halted, 'restore the master', no supporter touched"
     teardown
 done

@@ -384,6 +384,29 @@ static void test_render_plan_migrations_once(void **state)
     json_decref(v);
 }
 
+/* An upgrade's report (GET /rollouts/{id}) names the VMs whose guest tools to upgrade, per pool
+ * (seed step 12); an update rollout's has no such line. */
+static void test_render_upgrade_report_tools(void **state)
+{
+    struct buf b;
+    json_t *v = load("{\"id\":\"r-9\",\"state\":\"done\",\"pools\":[{\"name\":\"rpu\","
+                     "\"state\":\"done\",\"upgrade\":{\"to\":\"8.4.0\",\"tools_vm_names\":"
+                     "[\"app-1\",\"db-1\"]},\"hosts\":[{\"name\":\"rpu-1\",\"state\":\"done\","
+                     "\"percent\":100}]},{\"name\":\"lab\",\"state\":\"done\",\"hosts\":[]}]}");
+    (void)state;
+
+    buf_init(&b);
+    render_rollout(&b, v, false);
+    const char *txt = buf_str(&b);
+    const char *line = "  rpu: done\n    rpu-1  100%  done     -\n"
+                       "    Upgrade the guest tools of: app-1, db-1\n  lab: done\n";
+    if (!strstr(txt, line))
+        fail_msg("no guest-tools line where expected in:\n%s", txt);
+    assert_null(strstr(strstr(txt, "lab: done"), "guest tools"));
+    buf_cleanup(&b);
+    json_decref(v);
+}
+
 /* The planner's own JSON (plan_to_json) as the engine may pass it: refs, checks, nested
  * migrations, hosts outside the rollout. */
 static void test_render_plan_to_json_shape(void **state)
@@ -1138,6 +1161,7 @@ int main(void)
         cmocka_unit_test(test_render_plan),
         cmocka_unit_test(test_render_plan_to_json_shape),
         cmocka_unit_test(test_render_plan_migrations_once),
+        cmocka_unit_test(test_render_upgrade_report_tools),
         cmocka_unit_test(test_render_rollout_and_events),
         cmocka_unit_test_setup_teardown(test_cmd_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_updates, setup, teardown),
