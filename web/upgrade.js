@@ -17,7 +17,7 @@ let uw = null;
 
 function fresh(to, pools) {
   return { step: 0, pools: new Set(pools || []), mode: 'automated', to: to || '', url: '', policy: 'minimal',
-    applyUpdates: false, consent: false, plan: null, planKey: '', data: null };
+    applyUpdates: false, shutdown: new Set(), consent: false, plan: null, planKey: '', data: null };
 }
 
 // The POST /upgrades body the choices make (docs/upgrade.md); dry: the dry run.
@@ -27,8 +27,22 @@ export function upgradeRequest(w, dry) {
   else b.url = w.url.trim();
   if (w.policy === 'return') b.policy = 'return';
   if (w.applyUpdates) b.apply_updates = true;
+  if (w.shutdown && w.shutdown.size) b.shutdown = [...w.shutdown].sort();
   if (dry) b.dry_run = true;
   return b;
+}
+
+// A standalone host's VMs (seed 7.2.1): its `upgrade_standalone` precheck rows, each with the VM
+// (the planner's own check list, same order, names it in fix.obj) and the user's choice for it:
+// suspended (the default; its CD ejected first) or shut down (in `shutdown`, a Set of refs).
+export function standaloneVms(plan, shutdown) {
+  return ((plan && plan.pools) || []).flatMap((p) => prechecks(p).map((c, i) => standaloneVm(p, c, i)))
+    .filter((vm) => vm).map((vm) => ({ vm, shutdown: !!(shutdown && shutdown.has(vm)) }));
+}
+
+// The VM of precheck row i of pool p when it is a standalone host's VM, else ''.
+function standaloneVm(p, c, i) {
+  return c.id === 'upgrade_standalone' ? (((p.checks || [])[i] || {}).fix || {}).obj || '' : '';
 }
 
 // Fixable checks (a resolution the upgrade applies with consent) and blocked pools of a dry run.
@@ -212,6 +226,18 @@ function sevWords(c) {
   return ['error', 'Problem'];
 }
 
+// The choice per VM of a standalone host: suspend it (default) or shut it down; a change plans again.
+function standaloneChoice(vm) {
+  return h('select', { class: 'standalone-choice', 'data-vm': vm, 'aria-label': 'During the upgrade, this VM is',
+    onchange: async (ev) => {
+      if (ev.target.value === 'shutdown') uw.shutdown.add(vm); else uw.shutdown.delete(vm);
+      await dryRun();
+      draw();
+    } },
+  h('option', { value: 'suspend', selected: !uw.shutdown.has(vm) }, 'Suspended (its CD ejected first), resumed after'),
+  h('option', { value: 'shutdown', selected: uw.shutdown.has(vm) }, 'Shut down, started after'));
+}
+
 function pagePrechecks() {
   const namer = makeNamer(uw.plan, uw.data.updates);
   const fixable = upgradeFixable(uw.plan);
@@ -221,12 +247,13 @@ function pagePrechecks() {
     const up = p.upgrade || {};
     return h('div', { class: 'precheck-pool', 'data-pool': p.name },
       h('h4', {}, 'Pool ', p.name, poolBlocked(p) ? h('span', { class: 'sevtag sev-error' }, 'Blocked') : null),
-      prechecks(p).length ? table(['Result', 'Where', 'Check', 'Resolution'], prechecks(p).map((c) => {
+      prechecks(p).length ? table(['Result', 'Where', 'Check', 'Resolution'], prechecks(p).map((c, i) => {
         const [cls, word] = sevWords(c);
+        const vm = standaloneVm(p, c, i);
         return h('tr', { 'data-check': c.id, class: 'check-' + cls },
           h('td', {}, h('span', { class: 'sevtag sev-' + cls }, word)),
           h('td', {}, namer(c.host) || 'pool'), h('td', {}, namer.text(c.message)),
-          h('td', {}, c.resolution ? (uw.consent ? 'Will be resolved: ' : 'Resolve All will: ') + c.resolution.action +
+          vm ? h('td', {}, standaloneChoice(vm)) : h('td', {}, c.resolution ? (uw.consent ? 'Will be resolved: ' : 'Resolve All will: ') + c.resolution.action +
             (c.resolution.undo ? ', and afterwards: ' + c.resolution.undo : '') : (cls === 'error' ? 'Must be fixed before the upgrade' : '–')));
       })) : h('p', { class: 'good' }, 'All prechecks pass.'),
       h('p', {}, 'Order: ', order.length ? h('span', { class: 'upgrade-order' }, order.map((x) => x.name).join(' → ')) : 'nothing to upgrade',

@@ -14,7 +14,7 @@ const WEB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../we
 const load = (f) => import(pathToFileURL(path.join(WEB, f)).href);
 const { sortUpdates, sortServers, updatesState, missingPerPool } = await load('updates.js');
 const { headerText, hostCounts, phaseWords, stepWords, recordText, logLine, notePhase, stateWords, findingLines, waitingUpgradeHosts } = await load('rollout.js');
-const { upgradeRequest, upgradeProblem, hostsToUpgrade, upgradeFixable, releaseChoices } = await load('upgrade.js');
+const { upgradeRequest, upgradeProblem, hostsToUpgrade, upgradeFixable, releaseChoices, standaloneVms } = await load('upgrade.js');
 const { planRequest, stepProblem, hostMigrations, poolBlocked, defaultPolicy, setDefaultPolicy, pickedHosts } = await load('wizard.js');
 const { makeNamer, rolloutTitle, dateText, parseTime, duration } = await load('ui.js');
 
@@ -227,6 +227,13 @@ test('upgrade wizard: request, refusals, order and releases', () => {
   assert.equal(upgradeRequest({ ...w, applyUpdates: true }, true).apply_updates, true);
   assert.equal(upgradeRequest({ ...w, applyUpdates: true }, false).apply_updates, true);
   assert.equal('apply_updates' in upgradeRequest(w, false), false);
+  // a standalone host's VMs: suspended by default, shut down as chosen (the request's shutdown)
+  const solo = { pools: [{ name: 'solo', prechecks: [{ id: 'upgrade_url' }, { id: 'upgrade_standalone' }, { id: 'upgrade_standalone' }],
+    checks: [{ id: 'upgrade_url' }, { id: 'upgrade_standalone', fix: { kind: 'suspend_vm', obj: 'OpaqueRef:web' } },
+      { id: 'upgrade_standalone', fix: { kind: 'shutdown_vm', obj: 'OpaqueRef:db' } }] }] };
+  assert.deepEqual(standaloneVms(solo, new Set(['OpaqueRef:db'])), [{ vm: 'OpaqueRef:web', shutdown: false }, { vm: 'OpaqueRef:db', shutdown: true }]);
+  assert.deepEqual(upgradeRequest({ ...w, shutdown: new Set(['b', 'a']) }, false).shutdown, ['a', 'b']);
+  assert.equal('shutdown' in upgradeRequest({ ...w, shutdown: new Set() }, false), false);
   assert.match(upgradeProblem({ ...w, pools: new Set() }, 1), /at least one pool/);
   assert.match(upgradeProblem({ ...w, to: '' }, 2), /release/);
   assert.match(upgradeProblem({ ...w, url: 'file:///x' }, 2), /installation media URL/);
