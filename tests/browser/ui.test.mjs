@@ -943,6 +943,41 @@ try {
     await api('DELETE', '/pools/rpu-a');
   });
 
+  await step(page, 'upgrade wizard: a standalone host\'s VMs suspended or shut down', async () => {
+    const base = process.env.UPG_A_URL;
+    const st0 = await simAt(base, '/sim/state');
+    const u = new URL(base);
+    u.hostname = st0.pools.find((p) => p.name === 'solo').master_address;
+    await api('POST', '/pools', { name: 'solo', url: u.toString(), username: 'root', password: 'xenroot' });
+    const media = st0.releases.find((x) => x.product_version === '8.4.0').url;
+    await gotoHash(page, '#/upgrade?new=1', '#upgrade-heading');
+    await page.waitForSelector('#upgrade-heading:text-is("Before You Start")');
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Select Pools")');
+    for (const b of await page.$$('.pool-pick > input[type=checkbox]:checked')) await b.uncheck();
+    await page.check('.pool-pick[data-pool="solo"] > input[type=checkbox]');
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Upgrade Mode")');
+    await page.fill('#upgrade-url', media);
+    await page.dispatchEvent('#upgrade-url', 'change');
+    await page.click('#upgrade-next');
+    await page.waitForSelector('#upgrade-heading:text-is("Prechecks")', { timeout: 60000 });
+    const sels = await page.$$eval('select.standalone-choice', (l) => l.map((x) => [x.dataset.vm, x.value]));
+    check(sels.length === 2 && sels.every(([, v]) => v === 'suspend'), 'the standalone host\'s VMs, suspended by default: ' + JSON.stringify(sels));
+    const vm = sels[sels.length - 1][0];
+    // the choice plans again: the dry run is asked with the VM to shut down
+    const asked = page.waitForRequest((r) => r.url().endsWith('/api/v1/upgrades') && (r.postData() || '').includes(vm));
+    await page.selectOption(`select.standalone-choice[data-vm="${vm}"]`, 'shutdown');
+    const body = JSON.parse((await asked).postData());
+    check(body.dry_run === true && JSON.stringify(body.shutdown) === JSON.stringify([vm]), 'the dry run with the choice: ' + JSON.stringify(body));
+    await page.waitForFunction((v) => { const x = document.querySelector(`select.standalone-choice[data-vm="${v}"]`); return x && x.value === 'shutdown'; }, vm);
+    const dry = await api('POST', '/upgrades', body);
+    const acts = dry.pools[0].prechecks.map((c) => (c.resolution && c.resolution.action) || '').join(' | ');
+    check(/Shut VM .* down/.test(acts) && /Suspend VM/.test(acts), 'one VM shut down, the other suspended: ' + acts);
+    await snap(page, 'upgrade-standalone-choice');
+    await api('DELETE', '/pools/solo');
+  });
+
   await step(page, 'upgrade wizard manual with one host skipped', async () => {
     const base = process.env.UPG_M_URL;
     const { id, st0, master, order } = await upgradeWizard('rpu-m', base, true, false);
