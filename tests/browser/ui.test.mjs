@@ -949,6 +949,7 @@ try {
     const u = new URL(base);
     u.hostname = st0.pools.find((p) => p.name === 'solo').master_address;
     await api('POST', '/pools', { name: 'solo', url: u.toString(), username: 'root', password: 'xenroot' });
+    await api('POST', '/updates/check', {}); // the release offered
     const media = st0.releases.find((x) => x.product_version === '8.4.0').url;
     await gotoHash(page, '#/upgrade?new=1', '#upgrade-heading');
     await page.waitForSelector('#upgrade-heading:text-is("Before You Start")');
@@ -958,6 +959,7 @@ try {
     await page.check('.pool-pick[data-pool="solo"] > input[type=checkbox]');
     await page.click('#upgrade-next');
     await page.waitForSelector('#upgrade-heading:text-is("Upgrade Mode")');
+    check(await page.$eval('#upgrade-release', (x) => x.value) === '8.4.0', 'the release offered: 8.4.0');
     await page.fill('#upgrade-url', media);
     await page.dispatchEvent('#upgrade-url', 'change');
     await page.click('#upgrade-next');
