@@ -977,6 +977,7 @@ try {
     const acts = dry.pools[0].prechecks.map((c) => (c.resolution && c.resolution.action) || '').join(' | ');
     check(/Shut VM .* down/.test(acts) && /Suspend VM/.test(acts), 'one VM shut down, the other suspended: ' + acts);
     await snap(page, 'upgrade-standalone-choice');
+    await gotoHash(page, '#/updates?view=by-update', '#updates-body'); // leave the wizard: the next step opens a fresh one
     await api('DELETE', '/pools/solo');
   });
 
