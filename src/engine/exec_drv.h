@@ -284,9 +284,10 @@ void exec_upgrade_then_updates(struct exec_step *s, const struct plan *pl, struc
  * given back to the pool (freed) while the pool's repository is read again (the pump waits,
  * exec_upgrade_probing); false: plan it (any other replan, or the catalog is fresh). */
 bool exec_upgrade_updates_wait(struct exec_step *s);
-/* exec_upgrade.c: the after-upgrade plan pl needs update files uploaded (legacy updates, whose
- * files are downloaded before a rollout starts): the step ends done with no update, saying to
- * run poolpatch apply; true when so. */
+/* exec_upgrade.c: the after-upgrade plan pl cannot be applied here — a blocking check without a
+ * fix (e.g. no update list for the new version), or update files to upload (legacy updates,
+ * whose files are downloaded before a rollout starts): the step ends done with no update,
+ * saying why (the upgrade itself succeeded; never a halt); true when so. */
 bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl);
 /* exec_upgrade.c, from the pump: true while pool p waits for its repository read (see above);
  * the pool is pumped again on the next turn. */

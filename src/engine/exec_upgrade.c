@@ -658,7 +658,19 @@ bool exec_upgrade_updates_wait(struct exec_step *s)
 /* See exec_drv.h. */
 bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl)
 {
-    if (!json_is_true(json_object_get(s->params, "after_upgrade")) || pl->n_uploads == 0)
+    if (!json_is_true(json_object_get(s->params, "after_upgrade")))
+        return false;
+    for (size_t i = 0; i < pl->n_checks; i++) {
+        /* e.g. automated_unsupported: no repository and no legacy list for the new version */
+        const struct plan_check *ck = &pl->checks[i];
+        if (ck->severity == PLAN_SEV_BLOCKING && !ck->fixable) {
+            char m[600];
+            snprintf(m, sizeof m, "%s (%s)", ck->message, ck->id);
+            updates_none(s, m);
+            return true;
+        }
+    }
+    if (pl->n_uploads == 0)
         return false;
     /* legacy updates need their files downloaded before a rollout starts (engine_fetch.c) */
     char m[300];
