@@ -9,6 +9,7 @@
 #      the 8.4.0 repository applied on every host (GET /sim/state repository_updates), the
 #      pool out of rolling-upgrade mode, no host disabled, every VM running exactly once, and
 #      the rollout report showing per host its upgrade and then its updates applied;
+#   2b. the standalone host `solo`, whose 8.4.0 has no update list: done, the reason given;
 #   3. the same with `poolpatch serve` SIGKILLed once the updates phase has begun (a host
 #      applying): restarted on the same database it resumes and ends the same way, no update
 #      applied twice (each host's repository_updates without duplicates).
@@ -76,6 +77,17 @@ pp_run upgrade rpu --to 8.4.0 --url "$URL" --apply-updates --yes
 id=$(pp rollouts --json | jq -r '.rollouts[0].id')
 check_end "$id" "upgrade with --apply-updates"
 pass "rpu upgraded to 8.4.0 and its updates applied in the same rollout, VMs running once"
+# a standalone host whose new version has no update list (no repository): the upgrade ends done,
+# the chained step says why, nothing halts
+pp_ok pool add solo --url "$(sim_master_url solo)" --user root --password-file "$E2E_TMP/pw"
+pp_run upgrade solo --to 8.4.0 --url "$URL" --apply-updates --yes
+[ "$PP_RC" = 0 ] || fail "upgrade solo exited $PP_RC: $(echo "$PP_OUT" | tail -8) $PP_ERR"
+sid=$(pp rollouts --json | jq -r '.rollouts[0].id')
+assert_eq done "$(pp rollout "$sid" --json | jq -r .state)" "solo's upgrade with --apply-updates"
+assert_eq 8.4.0 "$(sim_state | jq -r '.pools[] | select(.name == "solo") | .hosts[0].product_version')" \
+    "solo-1's version"
+assert_contains "$PP_OUT" "are not applied" "the chained step says why no update is applied"
+pass "solo upgraded with --apply-updates and no update list for 8.4.0: done, the reason given"
 teardown
 
 # ---- 3: SIGKILL during the updates phase ----
