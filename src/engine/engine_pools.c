@@ -60,7 +60,7 @@ static const char *pool_field(struct eng_pool *p, const char *field)
 
 /*
  * The pool key names: its registered name, else the pool's name-label or uuid as the pool
- * reports them (what views show).  NULL with PP_ENOTFOUND when none matches, PP_EINVAL when the
+ * reports them.  NULL with PP_ENOTFOUND when none matches, PP_EINVAL when the
  * key is a name-label several registered pools share (the message names them).  Engine thread.
  */
 struct eng_pool *engine_resolve_pool(struct engine *eng, const char *key, struct err *e)
