@@ -300,7 +300,10 @@ typedef void (*xapi_progress_fn)(void *ctx, double progress);
  * event.from on class "task" shared by every task wait of the pool; no polling), report progress,
  * decode task.result (an XML-RPC fragment on both protocols) and destroy the task.  done gets the
  * decoded result, or PP_EXAPI with the task's error_info, PP_ECANCELLED, or PP_ENOTFOUND when
- * someone else destroyed the task.  timeout_ms (0 = none) bounds the whole wait.
+ * someone else destroyed the task.  timeout_ms (0 = none) bounds the whole wait.  A
+ * VM.pool_migrate whose VM class the object cache watches is waited through the VM instead (its
+ * current_operations, resident_on; the task read only when it did not succeed): progress is then
+ * reported only as the final 1.0 (docs/xapi-client.md, "Object waits").
  */
 int xapi_task_async(struct xapi_client *c, const char *method, struct xapi_value *params,
                     int64_t timeout_ms, xapi_progress_fn progress, xapi_done_fn done, void *ctx,
