@@ -230,6 +230,27 @@ static bool reboot_needed_for(const struct xapi_records *v, const char *host, co
     return false;
 }
 
+/* The precheck of uuid on host answered ok_livepatch_complete: the plan counted on the live
+ * patch (a reboot the plan left to the user, manual post-update tasks, is not this case). */
+static bool lp_promised(const struct store_step_list *l, const char *host, const char *uuid)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct store_step *st = &l->items[i];
+        if (st->state != STORE_STEP_DONE || !str_eq(st->kind, SK_PRECHECK) ||
+            !str_eq(st->host, host))
+            continue;
+        json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
+        json_t *rj = json_loads(st->result_json ? st->result_json : "{}", 0, NULL);
+        bool yes = str_eq_nocase(exec_pstr(pj, "uuid"), uuid) &&
+                   lp_parse(exec_pstr(rj, "livepatch")) == PLAN_LP_COMPLETE;
+        json_decref(pj);
+        json_decref(rj);
+        if (yes)
+            return true;
+    }
+    return false;
+}
+
 /* The host (ref, borrowed from l) of a done apply step that did not take as a live patch: the
  * pool shows its update requiring the host's reboot and no reboot of that host followed it in
  * this rollout.  NULL when none. */
@@ -244,7 +265,9 @@ static const char *live_patch_not_taken(const struct xapi_records *v,
         for (size_t k = i + 1; k < l->n && !rebooted; k++)
             rebooted = str_eq(l->items[k].kind, SK_REBOOT) && str_eq(l->items[k].host, st->host);
         json_t *pj = json_loads(st->params_json ? st->params_json : "{}", 0, NULL);
-        bool need = !rebooted && reboot_needed_for(v, st->host, exec_pstr(pj, "uuid"));
+        const char *uuid = exec_pstr(pj, "uuid");
+        bool need =
+            !rebooted && lp_promised(l, st->host, uuid) && reboot_needed_for(v, st->host, uuid);
         json_decref(pj);
         if (need)
             return st->host;
