@@ -395,7 +395,12 @@ try {
     check(await page.inputValue('select:near(:text("Server"))') === 'prod-2', 'the select shows the filter');
     await gotoHash(page, '#/updates?view=by-update&date=old', '#updates-body');
     const old = byU.updates.filter((u) => Date.now() - when(u.date) > 365 * 86400000).map((u) => u.id).sort();
-    const oldRows = (await rowIds(page, 'data-update')).sort();
+    // '#updates-body' may still be the By Server page's: wait (10 s at most) for the rows to settle
+    let oldRows = [];
+    await waitFor('the date filter', async () => {
+      oldRows = (await rowIds(page, 'data-update')).sort();
+      return oldRows.join() === old.join();
+    }, 10).catch(() => {});
     check(oldRows.join() === old.join(), `date filter: older than 12 months: page ${oldRows} vs API ${old}`);
     await gotoHash(page, '#/updates?view=by-update&pool=lab', '#updates-body');
     const lab = byU.updates.filter((u) => u.pools.includes('lab')).map((u) => u.id).sort();
