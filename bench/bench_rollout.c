@@ -23,19 +23,7 @@
 #define PP_SOURCE_ROOT "."
 #endif
 
-#define U_REBOOT "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01"
-
-static const char *catalog =
-    "<?xml version=\"1.0\"?>\n<patchdata><patches>"
-    "<patch uuid=\"" U_REBOOT "\" name-label=\"XS82ECU1002\" name-description=\"kernel\" "
-    "version=\"1.0\" url=\"u\" patch-url=\"p\" timestamp=\"2026-01-01T00:00:00Z\" "
-    "after-apply-guidance=\"restartHost\" priority=\"1\" installation-size=\"1048576\"/>"
-    "</patches><serverversions>"
-    "<version value=\"8.2.1\" name=\"Citrix Hypervisor 8.2 CU1\" "
-    "build-number=\"release/yangtze/master/58\" latest=\"true\" url=\"u\" "
-    "timestamp=\"2022-01-01T00:00:00Z\"><patch uuid=\"" U_REBOOT "\"/>"
-    "<minimalpatches><patch uuid=\"" U_REBOOT "\"/></minimalpatches></version>"
-    "</serverversions></patchdata>\n";
+#define U_REBOOT TENV_U_REBOOT
 
 static double now_s(void)
 {
@@ -106,7 +94,7 @@ static void print_calls(struct tenv *t, long long hosts)
 static int run(const json_t *scenario, enum plan_policy policy)
 {
     struct err e = {0};
-    struct tenv *t = tenv_new(scenario, catalog, &e);
+    struct tenv *t = tenv_new(scenario, tenv_reboot_catalog, &e);
     if (!t) {
         fprintf(stderr, "bench_rollout: %s\n", e.msg);
         return 1;

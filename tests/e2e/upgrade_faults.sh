@@ -83,22 +83,26 @@ for f in prepare_fails install_url_unreachable; do
     teardown
 done
 
+# installer_fails_then_restored HOST: wait (60 s at most) until HOST is in its failing installer
+# (or down), then clear the upgrade_fails fault: the operator restored it on its old version.
+installer_fails_then_restored() {
+    i=0
+    until [ "$(host "$1" installing)" = true ] || [ "$(host "$1" live)" = false ]; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || fail "$1 never went into the installer"
+        sleep 0.1
+    done
+    sleep 2
+    sim_post fault '{"type": "clear", "code": "upgrade_fails"}'
+}
+
 # ---- 1b: the master's installer fails, or it comes back on its old version: halt likewise ----
 for f in upgrade_fails returns_old_version; do
     setup
     sim_post fault "{\"type\": \"$f\", \"host\": \"rpu-1\"}"
     start_upgrade
-    if [ "$f" = upgrade_fails ]; then
-        i=0
-        until [ "$(host rpu-1 installing)" = true ] || [ "$(host rpu-1 live)" = false ]; do
-            i=$((i + 1))
-            [ $i -lt 600 ] || fail "rpu-1 never went into the installer"
-            sleep 0.1
-        done
-        sleep 2
-        # the installer failed: the operator restores the master (it comes back on 8.2.1)
-        sim_post fault '{"type": "clear", "code": "upgrade_fails"}'
-    fi
+    # the installer failed: the operator restores the master (it comes back on 8.2.1)
+    [ "$f" != upgrade_fails ] || installer_fails_then_restored rpu-1
     wait_state "$ID" 120 halted
     r=$(pp rollout "$ID" --json)
     assert_contains "$(echo "$r" | jq -c .)" "Restore the master" "the halt's explanation ($f, master)"
@@ -116,16 +120,7 @@ for f in returns_old_version upgrade_fails; do
     before=$(running)
     sim_post fault "{\"type\": \"$f\", \"host\": \"rpu-3\"}"
     start_upgrade
-    if [ "$f" = upgrade_fails ]; then
-        i=0
-        until [ "$(host rpu-3 installing)" = true ] || [ "$(host rpu-3 live)" = false ]; do
-            i=$((i + 1))
-            [ $i -lt 600 ] || fail "rpu-3 never went into the installer"
-            sleep 0.1
-        done
-        sleep 2
-        sim_post fault '{"type": "clear", "code": "upgrade_fails"}'
-    fi
+    [ "$f" != upgrade_fails ] || installer_fails_then_restored rpu-3
     wait_state "$ID" 120 done
     r=$(pp rollout "$ID" --json)
     h3=$(echo "$r" | jq -c '.pools[0].hosts[] | select(.name == "rpu-3")')

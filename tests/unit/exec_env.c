@@ -14,6 +14,19 @@
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
+
+/* See exec_env.h. */
+const char *const tenv_reboot_catalog =
+    "<?xml version=\"1.0\"?>\n<patchdata><patches>"
+    "<patch uuid=\"" TENV_U_REBOOT "\" name-label=\"XS82ECU1002\" name-description=\"kernel\" "
+    "version=\"1.0\" url=\"u\" patch-url=\"p\" timestamp=\"2026-01-01T00:00:00Z\" "
+    "after-apply-guidance=\"restartHost\" priority=\"1\" installation-size=\"1048576\"/>"
+    "</patches><serverversions>"
+    "<version value=\"8.2.1\" name=\"Citrix Hypervisor 8.2 CU1\" "
+    "build-number=\"release/yangtze/master/58\" latest=\"true\" url=\"u\" "
+    "timestamp=\"2022-01-01T00:00:00Z\"><patch uuid=\"" TENV_U_REBOOT "\"/>"
+    "<minimalpatches><patch uuid=\"" TENV_U_REBOOT "\"/></minimalpatches></version>"
+    "</serverversions></patchdata>\n";
 #include "engine/inventory_xapi.h"
 #include "sim/sim_http.h"
 

@@ -39,6 +39,11 @@ struct tenv {
     struct pp_clock *clock; /* the sim's */
 };
 
+/* One update that needs a reboot (XS82ECU1002, uuid TENV_U_REBOOT) for 8.2.1, in the minimal
+ * set: the catalog of bench-16's rollout (bench_rollout, unit-exec_dest). */
+#define TENV_U_REBOOT "5b0e8f9e-1d2c-4b7a-9a61-2f1e3d4c5b01"
+extern const char *const tenv_reboot_catalog;
+
 /* Build from a scenario document and catalog XML (both borrowed).  NULL with e on failure. */
 struct tenv *tenv_new(const json_t *scenario, const char *catalog_xml, struct err *e);
 /* The same world over HTTP: the sim served on its hosts' 127.0.0.x addresses (a free port) on a
