@@ -294,7 +294,7 @@ enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c);
 
 /* ---- the client's state machines (client.c: calls; session.c: logins; stream.c: event.from) */
 
-#define XAPI__EVENT_WAIT_S 60.0 /* event.from timeout of the pool's event stream */
+#define XAPI__EVENT_WAIT_S 30.0 /* event.from timeout of the pool's event stream */
 
 enum xapi__op_kind { OP_CALL, OP_TASK, OP_WAIT };
 

@@ -572,32 +572,6 @@ static int fault(struct env *v, const char *json)
     return rc;
 }
 
-/* A pool where nothing changes costs one event.from per long-poll timeout (60 s): ten minutes
- * of an idle pool, at most 11 calls (fails if the stream asks every 30 s again). */
-static void test_idle_stream_asks_once_a_minute(void **state)
-{
-    (void)state;
-    struct env *v = env_new("xenroot", 0);
-    const char *classes[] = {"vm", "host", NULL};
-    struct err e = {0};
-    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
-    for (int i = 0; i < 1000 && !xapi_cache_ready(v->c); i++)
-        xapi_loop_run(v->loop, 100);
-    assert_true(xapi_cache_ready(v->c));
-    struct mcount m0 = {0}, m1 = {0};
-    xapi_client_counts(v->c, NULL, count_methods, &m0);
-    int64_t t0 = clock_now_ms(sim_clock(v->s));
-    while (clock_now_ms(sim_clock(v->s)) < t0 + 600000)
-        if (xapi_loop_run(v->loop, 1000) < 0)
-            break;
-    xapi_client_counts(v->c, NULL, count_methods, &m1);
-    print_message("idle pool, 600 s: %llu event.from\n",
-                  (unsigned long long)(m1.event_from - m0.event_from));
-    assert_true(m1.event_from - m0.event_from >= 9);
-    assert_true(m1.event_from - m0.event_from <= 11);
-    env_free(v);
-}
-
 /* Migrate vm to dest with the VM cache on; the outcome in *o. */
 static void migrate_vm_waited(struct env *v, const char *vm, const char *dest, bool cancel,
                               struct obs *o)
@@ -838,7 +812,6 @@ int main(void)
         cmocka_unit_test(test_quiet_stream_skips_progress_turns),
         cmocka_unit_test(test_migration_waited_through_its_vm),
         cmocka_unit_test(test_object_wait_failures),
-        cmocka_unit_test(test_idle_stream_asks_once_a_minute),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
