@@ -312,6 +312,7 @@ void xapi__client_connect(struct xapi_client *c, bool reconnect)
     c->cycle_start = xapi__loop_now(c->loop);
     c->attempt = 0;
     c->rounds = 0;
+    c->saw_emergency = false; /* a new cycle: what the last one saw is not kept */
     if (reconnect)
         xapi__count(&c->counts, XAPI__COUNT_RECONNECT, NULL);
     err_clear(&c->last_err);
