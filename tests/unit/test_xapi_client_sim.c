@@ -128,6 +128,18 @@ static void env_free(struct env *v)
     free(v);
 }
 
+/* A few loop turns, then the pool holds no task (ours were destroyed), read from the simulator. */
+static void assert_no_tasks(struct env *v)
+{
+    for (int i = 0; i < 20; i++)
+        xapi_loop_run(v->loop, 0);
+    struct xapi_value *tasks = NULL;
+    struct err e = {0};
+    assert_int_equal(xapi_call_sync(v->c, "task.get_all", NULL, NULL, &tasks, &e), 0);
+    assert_int_equal(xapi_array_len(tasks), 0);
+    xapi_value_free(tasks);
+}
+
 static void test_login_via_supporter_and_errors(void **state)
 {
     (void)state;
@@ -262,12 +274,7 @@ static void test_async_migration_progress_and_cancel(void **state)
     xapi_value_free(res);
     xapi_value_free(before);
     /* Tasks were destroyed afterwards. */
-    for (int i = 0; i < 20; i++)
-        xapi_loop_run(v->loop, 0);
-    struct xapi_value *tasks = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "task.get_all", NULL, NULL, &tasks, &e), 0);
-    assert_int_equal(xapi_array_len(tasks), 0);
-    xapi_value_free(tasks);
+    assert_no_tasks(v);
     free(vm);
     free(dest);
     free(db);
@@ -629,12 +636,7 @@ static void test_object_wait_failures(void **state)
     assert_int_equal(c.rc, PP_ECANCELLED);
     assert_resident(v, db, src);
 
-    for (int i = 0; i < 20; i++)
-        xapi_loop_run(v->loop, 0);
-    struct xapi_value *tasks = NULL;
-    assert_int_equal(xapi_call_sync(v->c, "task.get_all", NULL, NULL, &tasks, &e), 0);
-    assert_int_equal(xapi_array_len(tasks), 0);
-    xapi_value_free(tasks);
+    assert_no_tasks(v);
     free(halted);
     free(web);
     free(db);
