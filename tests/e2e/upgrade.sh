@@ -129,12 +129,18 @@ pass "pool rpu upgraded to 8.4.0, master first ($(wc -l <"$samples") samples), $
 xs() { "$POOLPATCH" xapi call --url "$(sim_master_url solo)" --password-file "$E2E_TMP/pw" "$@"; }
 solo_loop() { # FILE: per sample, solo-web's and solo-db's power states and solo-web's CD
     while :; do
-        v=$(xs VM.get_all_records 2>/dev/null) && b=$(xs VBD.get_all_records 2>/dev/null) &&
-            jq -cn --argjson vms "$v" --argjson vbds "$b" '($vms | to_entries) as $e |
+        # The VBDs are read before and after the VMs (the reads are not one snapshot): the CD
+        # counts as in only if both reads saw it in. A correct run (eject, suspend ... resume,
+        # insert) cannot show a suspended VM between two "in" reads unless its whole suspension
+        # fitted between them; a run that suspends with the CD in shows it in both.
+        b1=$(xs VBD.get_all_records 2>/dev/null) && v=$(xs VM.get_all_records 2>/dev/null) &&
+            b2=$(xs VBD.get_all_records 2>/dev/null) &&
+            jq -cn --argjson vms "$v" --argjson b1 "$b1" --argjson b2 "$b2" '($vms | to_entries) as $e |
                 ($e[] | select(.value.name_label == "solo-web")) as $w |
+                def cd($b): [$b[] | select(.type == "CD" and .VM == $w.key) | .empty][0];
                 {web: $w.value.power_state,
                  db: ($e[] | select(.value.name_label == "solo-db") | .value.power_state),
-                 cd_empty: ([$vbds[] | select(.type == "CD" and .VM == $w.key) | .empty][0])}' \
+                 cd_empty: (cd($b1) or cd($b2))}' \
                 >>"$1" 2>/dev/null
         sleep 0.1
     done
