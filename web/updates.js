@@ -2,7 +2,8 @@
 // updates.js - the Updates page, as XenCenter's Updates tab: By Update / By Server, sort by date
 // or pool in both, filters by pool / server / date, "N dismissed — Restore", per-row Download,
 // Install and web page, Check now, Export CSV, and the pools that could not be read listed with
-// their reason (never counted as up to date).  View, sort and filters live in the URL.
+// their reason (never counted as up to date), and the VMs whose guest tools must be upgraded
+// (By Update: a card; By Server: under each server).  View, sort and filters live in the URL.
 // JSON shapes: docs/rest-api.md ("Updates").
 
 import { api, downloadCsv } from './api.js';
@@ -126,11 +127,26 @@ async function rowAction(fn) {
   try { banner(null); await fn(); } catch (e) { banner(String(e.message || e)); }
 }
 
+// The VMs whose guest tools must be upgraded (older than their server's version; the seed's
+// step 12 after an upgrade), from the views' guest_tools list, within the pool / server filters.
+function toolsCard(list, st) {
+  const rows = list.filter((t) => (!st.pool || t.pool === st.pool) && (!st.server || t.server === st.server));
+  if (!rows.length) return null;
+  return h('div', { class: 'card', id: 'guest-tools' },
+    h('h3', {}, `Guest tools to upgrade (${rows.length} VM${rows.length === 1 ? '' : 's'})`),
+    h('p', { class: 'small muted' }, 'Older XenServer VM Tools on a newer XenServer are supported only during an upgrade: upgrade them inside these VMs.'),
+    table(['Pool', 'Server', 'VM', 'Tools', 'Server version'], rows.map((t) => h('tr', { 'data-vm': t.uuid, 'data-pool': t.pool },
+      h('td', {}, t.pool), h('td', {}, t.server), h('td', {}, t.vm), h('td', {}, t.tools), h('td', {}, t.server_version))),
+    { id: 'guest-tools-table' }));
+}
+
 function serverRow(s) {
   const up = s.up_to_date || s.status === 'Up to date';
+  const tools = s.tools_upgrade || [];
   return h('tr', { 'data-server': s.pool + '/' + s.server },
     h('td', {}, s.pool),
-    h('td', {}, s.is_pool ? h('strong', {}, s.server, ' (pool)') : s.server),
+    h('td', {}, s.is_pool ? h('strong', {}, s.server, ' (pool)') : s.server,
+      tools.length ? h('div', { class: 'small warn row-tools' }, 'Guest tools to upgrade: ' + tools.join(', ')) : null),
     h('td', {}, s.version || '–'),
     h('td', {}, h('span', { class: 'status ' + (up ? 'good' : 'warn') }, s.status || (up ? 'Up to date' : 'Out of date'))),
     h('td', {}, names(s.required) || '–'),
@@ -236,7 +252,7 @@ export async function viewUpdates(q) {
       dis ? h('p', { id: 'dismissed-line' }, `${dis} dismissed — `, h('button', { type: 'button', class: 'linkish',
         onclick: () => rowAction(async () => { await api('POST', '/updates/restore'); await viewUpdates(q2()); announce('Dismissed updates restored.'); }) },
       'Restore')) : null,
-      offlineNote(offline), content].filter(Boolean));
+      offlineNote(offline), content, st.view === 'by-update' ? toolsCard(byU.guest_tools || [], st) : null].filter(Boolean));
   }
   draw();
   show(h('h2', { tabindex: -1 }, 'Updates'), toolbar, checkingLine(byU.checking), body);

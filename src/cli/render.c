@@ -219,6 +219,25 @@ static void render_offline(struct buf *out, const json_t *v)
     }
 }
 
+/* The views' guest_tools list: VMs whose guest tools must be upgraded (seed step 12). */
+static void render_guest_tools(struct buf *out, const json_t *v)
+{
+    const json_t *t = json_object_get(v, "guest_tools");
+    size_t i;
+    json_t *x;
+
+    if (json_array_size(t) == 0)
+        return;
+    buf_printf(out, "Guest tools to upgrade (%zu VM%s; older than their server's version):\n",
+               json_array_size(t), json_array_size(t) == 1 ? "" : "s");
+    json_array_foreach(t, i, x)
+    {
+        buf_printf(out, "  %s/%s: %s (tools %s, server %s)\n", jsonx_str(x, "pool", "?"),
+                   jsonx_str(x, "server", "?"), jsonx_str(x, "vm", "?"), jsonx_str(x, "tools", "?"),
+                   jsonx_str(x, "server_version", "?"));
+    }
+}
+
 static void render_by_update_raw(struct buf *out, const json_t *v)
 {
     static const char *const h[] = {"UPDATE", "KIND", "DATE", "AFTER APPLY", "APPLIES TO"};
@@ -276,6 +295,7 @@ static void render_by_update_raw(struct buf *out, const json_t *v)
         if (json_is_object(json_object_get(u, "upgrade")))
             buf_printf(out, "To install %s: %s\n", jsonx_str(u, "name", "?"),
                        jsonx_str(json_object_get(u, "upgrade"), "command", "poolpatch upgrade"));
+    render_guest_tools(out, v);
     render_offline(out, v);
     render_checking(out, json_object_get(v, "checking"));
 }
@@ -307,6 +327,7 @@ static void render_by_server_raw(struct buf *out, const json_t *v)
     else
         buf_puts(out, "No servers: register a pool with 'poolpatch pool add'.\n");
     cells_free(&c);
+    render_guest_tools(out, v);
     render_offline(out, v);
     render_checking(out, json_object_get(v, "checking"));
 }

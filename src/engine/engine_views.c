@@ -330,6 +330,36 @@ static json_t *server_row_json(const struct eng_snapshot *s, const struct catalo
     return o;
 }
 
+/* The guest_tools list of both views: one entry per VM whose guest tools must be upgraded
+ * (views.h view_tools_outdated), judged from the pools' cached VM_guest_metrics. */
+static json_t *tools_json(const struct eng_snapshot *s, const struct view_tools_vms *t)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->n; i++) {
+        const struct view_tools_vm *x = &t->v[i];
+        json_array_append_new(
+            a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "pool", reg_name(s, x->pool),
+                         "pool_label", inv_pool_display_name(x->pool), "server",
+                         x->host->name_label ? x->host->name_label : "", "server_version",
+                         x->host->product_version ? x->host->product_version : "", "vm",
+                         x->vm->name_label ? x->vm->name_label : "", "uuid",
+                         x->vm->uuid ? x->vm->uuid : "", "tools", x->vm->tools_version));
+    }
+    return a;
+}
+
+/* A By Server row's tools_upgrade: the names of the VMs judged by its host (a host row) or of
+ * every listed VM of its pool (a pool row). */
+static json_t *row_tools(const struct view_server_row *row, const struct view_tools_vms *t)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->n; i++)
+        if (t->v[i].pool == row->pool && (row->is_pool || t->v[i].host == row->host))
+            json_array_append_new(
+                a, json_string(t->v[i].vm->name_label ? t->v[i].vm->name_label : ""));
+    return a;
+}
+
 /* The catalog of a row's pool: cats[i] for pools[i], else the legacy catalog. */
 static const struct catalog *row_catalog(const struct eng_snapshot *eng, struct inv_pool **pools,
                                          const struct catalog **cats, size_t n,
@@ -395,11 +425,13 @@ int engine_views_json(const struct eng_snapshot *eng, enum engine_view view, enu
     const struct catalog **cats = NULL;
     struct inv_pool **pools = gather(eng, &n, offline, &cats);
     struct alert_list l = {0};
+    struct view_tools_vms tools = {0};
     size_t dismissed = 0;
     bool have = any_catalog(eng, cats, n);
     int rc = 0;
 
     *out = NULL;
+    view_tools_outdated((const struct inv_pool *const *)pools, n, &tools);
     if (have) {
         struct alert_list all = {0};
         rc = compute(eng, pools, cats, n, false, &l, e);
@@ -419,10 +451,12 @@ int engine_views_json(const struct eng_snapshot *eng, enum engine_view view, enu
         struct view_server_rows sr = {0};
         view_by_server_multi(cats, eng->catalog, (const struct inv_pool *const *)pools, n,
                              have ? &l : NULL, &sr);
-        for (size_t i = 0; i < sr.n; i++)
-            json_array_append_new(
-                rows,
-                server_row_json(eng, row_catalog(eng, pools, cats, n, sr.v[i].pool), &sr.v[i]));
+        for (size_t i = 0; i < sr.n; i++) {
+            json_t *r =
+                server_row_json(eng, row_catalog(eng, pools, cats, n, sr.v[i].pool), &sr.v[i]);
+            json_object_set_new(r, "tools_upgrade", row_tools(&sr.v[i], &tools));
+            json_array_append_new(rows, r);
+        }
         view_server_rows_cleanup(&sr);
     }
     o = json_object();
@@ -434,8 +468,10 @@ int engine_views_json(const struct eng_snapshot *eng, enum engine_view view, enu
     json_object_set_new(o, view == ENGINE_VIEW_BY_UPDATE ? "updates" : "servers",
                         json_incref(rows));
     json_object_set_new(o, "offline_pools", json_incref(offline));
+    json_object_set_new(o, "guest_tools", tools_json(eng, &tools));
     *out = o;
 out:
+    view_tools_vms_cleanup(&tools);
     alert_list_cleanup(&l);
     release(pools, cats);
     json_decref(rows);

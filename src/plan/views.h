@@ -93,4 +93,30 @@ void view_by_server_multi(const struct catalog *const *cats, const struct catalo
                           const struct alert_list *l, struct view_server_rows *out);
 void view_server_rows_cleanup(struct view_server_rows *r);
 
+/*
+ * VMs whose guest tools must be upgraded (the seed's rolling pool upgrade step 12: older tools on
+ * a newer XenServer are unsupported except during the upgrade), read from the pools' own state so
+ * that the views show them after any upgrade, across restarts, until the tools are upgraded.
+ * A VM is listed when plan_tools_outdated(vm, host's product_version) holds for the host it is
+ * judged by: the one it runs on (resident_on, running or paused), else its affinity host, else
+ * the coordinator (where it would start).  Control domains and VMs without tools are not listed.
+ */
+struct view_tools_vm {
+    const struct inv_pool *pool; /* borrowed */
+    const struct inv_host *host; /* borrowed: the host whose version it is judged by */
+    const struct inv_vm *vm;     /* borrowed */
+    size_t pool_index;           /* index of pool in the pools given */
+};
+
+struct view_tools_vms {
+    struct view_tools_vm *v;
+    size_t n;
+};
+
+/* The VMs of n_pools pools with outdated tools, in the pools' order, then by host (coordinator
+ * first, then host name) and VM name (natural order).  out is overwritten. */
+void view_tools_outdated(const struct inv_pool *const *pools, size_t n_pools,
+                         struct view_tools_vms *out);
+void view_tools_vms_cleanup(struct view_tools_vms *r);
+
 #endif

@@ -104,8 +104,10 @@ int sim_fault_apply(struct sim *s, const json_t *fault, struct err *e);
  * POST /sim/upgrade: the operator boots a host from install media (docs/simulator.md
  * "Upgrades"): {"host": name | uuid | ref | address, "release": product_version | name (default:
  * the newest), "outcome": "upgraded" (default) | "old_version"}.  The host goes down now and comes
- * back after the release's install time.  Returns 0, or PP_EINVAL naming the bad field, or
- * PP_ESTATE (the host is already down).  Any thread.
+ * back after the release's install time.  Or {"vm": name | uuid | ref, "tools": VERSION}: the
+ * VM's guest tools upgraded from inside the guest (its VM_guest_metrics.PV_drivers_version
+ * becomes VERSION).  Returns 0, or PP_EINVAL naming the bad field, or PP_ESTATE (the host is
+ * already down).  Any thread.
  */
 int sim_upgrade_host(struct sim *s, const json_t *req, struct err *e);
 /* The base URL of the vendor file service that serves the releases' install media

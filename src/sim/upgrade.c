@@ -309,8 +309,9 @@ bool sim_upgrade_blocks_join(struct world *w, struct obj *h)
 
 /* ---- guest tools ---- */
 
-int sim_guest_metrics_new(struct world *w, struct obj *vm, const char *tools, const char *path,
-                          struct err *e)
+/* PV_drivers_version {major, minor, micro[, build]} of a tools version
+ * "major.minor[.micro][-build]", or NULL after naming the bad version in e. */
+static struct xapi_value *tools_value(const char *tools, const char *path, struct err *e)
 {
     static const char *const names[] = {"major", "minor", "micro", "build"};
     char parts[4][16] = {{0}};
@@ -320,21 +321,34 @@ int sim_guest_metrics_new(struct world *w, struct obj *vm, const char *tools, co
             parts[np][len++] = *p;
             continue;
         }
-        if (len == 0 || np >= 4 || (*p && *p != '.' && !(*p == '-' && np == 2)))
-            return err_set(e, PP_EINVAL,
-                           "%s.tools: \"%s\" is not a tools version (major.minor.micro[-build])",
-                           path, tools);
+        if (len == 0 || np >= 4 || (*p && *p != '.' && !(*p == '-' && np == 2))) {
+            err_set(e, PP_EINVAL,
+                    "%s.tools: \"%s\" is not a tools version (major.minor.micro[-build])", path,
+                    tools);
+            return NULL;
+        }
         np++;
         len = 0;
         if (!*p)
             break;
     }
-    if (np < 2)
-        return err_set(e, PP_EINVAL, "%s.tools: \"%s\" needs at least major.minor", path, tools);
-    struct obj *gm = sim_obj_new(w, CL_VM_GUEST_METRICS);
+    if (np < 2) {
+        err_set(e, PP_EINVAL, "%s.tools: \"%s\" needs at least major.minor", path, tools);
+        return NULL;
+    }
     struct xapi_value *v = xapi_value_new_struct();
     for (size_t i = 0; i < np; i++)
         xapi_struct_set_string(v, names[i], parts[i]);
+    return v;
+}
+
+int sim_guest_metrics_new(struct world *w, struct obj *vm, const char *tools, const char *path,
+                          struct err *e)
+{
+    struct xapi_value *v = tools_value(tools, path, e);
+    if (!v)
+        return PP_EINVAL;
+    struct obj *gm = sim_obj_new(w, CL_VM_GUEST_METRICS);
     xapi_struct_set_take(gm->rec, "PV_drivers_version", v);
     /* xenopsd events set both from pv_drivers_detected (xapi_xenops.ml) */
     xapi_struct_set_bool(gm->rec, "PV_drivers_detected", true);
@@ -342,6 +356,53 @@ int sim_guest_metrics_new(struct world *w, struct obj *vm, const char *tools, co
     xapi_struct_set_bool(gm->rec, "live", strcmp(sim_fstr(vm, "power_state"), "Running") == 0);
     xapi_struct_set_take(gm->rec, "last_updated", xapi_value_new_datetime_ms(sim_now(w->s)));
     xapi_struct_set_string(vm->rec, "guest_metrics", gm->ref);
+    return 0;
+}
+
+/* A VM (not a template nor a control domain) by name_label, uuid or ref in any pool. */
+static struct obj *vm_named(struct sim *s, const char *want, struct world **wout)
+{
+    for (size_t i = 0; i < s->nworlds; i++) {
+        struct world *w = s->worlds[i];
+        for (struct obj *o = w->chead[CL_VM]; o; o = o->cnext) {
+            if (o->deleted || sim_fbool(o, "is_a_template") || sim_fbool(o, "is_control_domain"))
+                continue;
+            if (!strcmp(sim_fstr(o, "name_label"), want) || !strcmp(o->uuid, want) ||
+                !strcmp(o->ref, want)) {
+                *wout = w;
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* POST /sim/upgrade {"vm", "tools"}: the guest's tools upgraded from inside the guest; the guest
+ * agent reports the new PV_drivers_version (xapi_xenops.ml updates VM_guest_metrics from
+ * xenstore), a `mod` event of the metrics record. */
+static int upgrade_tools(struct sim *s, const json_t *req, struct err *e)
+{
+    const char *vm = NULL, *tools = NULL;
+    json_error_t je;
+    if (json_unpack_ex((json_t *)req, &je, JSON_STRICT, "{s:s, s:s}", "vm", &vm, "tools", &tools) !=
+        0)
+        return err_set(e, PP_EINVAL, "upgrade: %s", je.text);
+    struct world *w = NULL;
+    struct obj *o = vm_named(s, vm, &w);
+    if (!o)
+        return err_set(e, PP_EINVAL, "upgrade.vm: no VM \"%s\"", vm);
+    struct obj *gm = sim_obj_get_cls(w, sim_fstr(o, "guest_metrics"), CL_VM_GUEST_METRICS);
+    if (!gm) {
+        int rc = sim_guest_metrics_new(w, o, tools, "upgrade", e);
+        if (rc == 0)
+            sim_obj_touch(w, o);
+        return rc;
+    }
+    struct xapi_value *v = tools_value(tools, "upgrade", e);
+    if (!v)
+        return PP_EINVAL;
+    sim_fset(w, gm, "PV_drivers_version", v);
+    sim_fset_dt(w, gm, "last_updated", sim_now(s));
     return 0;
 }
 
@@ -552,6 +613,8 @@ int sim_upgrade_host_locked(struct sim *s, const json_t *req, struct err *e)
 {
     const char *host = NULL, *rel = NULL, *outcome = "upgraded";
     json_error_t je;
+    if (json_is_object(req) && json_object_get(req, "vm"))
+        return upgrade_tools(s, req, e);
     if (json_unpack_ex((json_t *)req, &je, JSON_STRICT, "{s:s, s?s, s?s}", "host", &host, "release",
                        &rel, "outcome", &outcome) != 0)
         return err_set(e, PP_EINVAL, "upgrade: %s", je.text);

@@ -945,6 +945,21 @@ try {
     check(residentVms(st, 'rpu-a').join() === residentVms(st0, 'rpu-a').join(), `every VM running once: ${residentVms(st, 'rpu-a')} vs ${residentVms(st0, 'rpu-a')}`);
     check(new Set(residentVms(st, 'rpu-a')).size === residentVms(st, 'rpu-a').length, 'no VM resident twice');
     check((await page.title()).startsWith('done — rpu-a'), 'tab title: ' + await page.title());
+    // the Updates pages list the same VMs from the pool's state (By Update: a card; By Server:
+    // under each server) until their tools are upgraded inside the guests (the simulator's control)
+    const want = [...last.pools[0].upgrade.tools_vm_names].sort();
+    const cardVms = async () => { await gotoHash(page, '#/updates?view=by-server&pool=rpu-a', '#servers-table');
+      const rows = await page.$$eval('#servers-table .row-tools', (l) => l.map((x) => ({ pool: !!x.parentElement.querySelector('strong'), text: x.textContent })));
+      await gotoHash(page, '#/updates?view=by-update&pool=rpu-a', 'button.tab.active:has-text("By Update")');
+      const vms = await page.$$eval('#guest-tools-table tbody tr td:nth-child(3)', (l) => l.map((x) => x.textContent).sort());
+      return { rows, vms }; };
+    const seen = await waitFor('the guest-tools card of rpu-a', async () => { const c = await cardVms(); return c.vms.join() === want.join() ? c : null; }, 30);
+    check(want.every((n) => seen.rows.some((r) => !r.pool && r.text.includes(n))) &&
+      want.every((n) => seen.rows.some((r) => r.pool && r.text.includes(n))), 'By Server names them under a server and the pool: ' + JSON.stringify(seen.rows));
+    await snap(page, 'updates-guest-tools');
+    for (const n of want) await simAt(base, '/sim/upgrade', { vm: n, tools: '8.4.0' });
+    await waitFor('the guest-tools card gone once the tools are upgraded', async () => { const c = await cardVms(); return c.vms.length === 0 && c.rows.length === 0; }, 30);
+    check(!(await page.$('#guest-tools')), 'no guest-tools card once every VM\'s tools are upgraded');
     await api('DELETE', '/pools/rpu-a');
   });
 

@@ -8,7 +8,10 @@
 #      sampled while it runs, no supporter is disabled before the master is back on 8.4.0; at
 #      the end every host runs 8.4.0, the master booted first, the pool left rolling-upgrade
 #      mode, every VM that ran runs exactly once, and the guest-tools list is in the plan and
-#      the rollout report;
+#      the rollout report; the Updates views (REST By Update / By Server, CLI) list, from the
+#      pool's state, the VMs whose tools are older than their server (before the upgrade: older
+#      than 8.2.1; after: than 8.4.0), host rows naming those running on them, after a daemon
+#      restart too, and drop them once their tools are upgraded (POST /sim/upgrade {"vm"});
 #   2. the standalone host `solo`: solo-web suspended (sampled: never while its CD is in; the CD
 #      inserted again after), solo-db shut down as chosen (--shutdown; never suspended), both
 #      running on it after the upgrade, the guest-tools list in the plan and the report text;
@@ -91,6 +94,23 @@ assert_eq "$want_tools" "$(echo "$plan" | jq -r '.pools[0].upgrade.tools_vm_name
     "the guest-tools list (VMs with PV drivers older than 8.4.0)"
 [ "$(echo "$before" | wc -l)" -gt "$(echo "$want_tools" | wc -l)" ] ||
     fail "every running VM has old tools: the filter proves nothing"
+# the Updates views list, from the pool's state, the VMs whose tools are older than their
+# server's version: before the upgrade only those older than 8.2.1
+old_tools() { # MAJOR MINOR MICRO: rpu's VMs (from XAPI) with PV drivers older than that
+    jq -rn --argjson vms "$(xc VM.get_all_records)" --argjson want "[$1, $2, $3]" \
+        --argjson gm "$(xc VM_guest_metrics.get_all_records)" '$vms | to_entries[] | .value |
+        select((.is_a_template or .is_control_domain) | not) | . as $v | $gm[$v.guest_metrics] |
+        select(. != null and .PV_drivers_version.major != null) | .PV_drivers_version |
+        select([.major, .minor, .micro | tonumber] < $want) | $v.name_label' | sort
+}
+gt_names() { # VIEW: the VM names of the REST view's guest_tools list for pool rpu, sorted
+    api GET "/api/v1/updates?view=$1"
+    [ "$API_CODE" = 200 ] || fail "GET /api/v1/updates?view=$1: $API_CODE $API_BODY"
+    echo "$API_BODY" | jq -r '.guest_tools[] | select(.pool == "rpu") | .vm' | sort
+}
+want_old=$(old_tools 8 2 1)
+[ -n "$want_old" ] || fail "no VM of rpu has tools older than 8.2.1: the check proves nothing"
+assert_eq "$want_old" "$(gt_names by-update)" "By Update's guest tools before the upgrade"
 samples="$E2E_TMP/samples"
 : >"$samples"
 sample_loop "$samples" &
@@ -122,6 +142,55 @@ echo "$report" | jq -e '.pools[0].upgrade.to == "8.4.0" and
     fail "the rollout report has no guest-tools list: $(echo "$report" | jq -c .pools[0].upgrade)"
 pass "pool rpu upgraded to 8.4.0, master first ($(wc -l <"$samples") samples), $(echo "$before" |
     wc -l) VMs running once, guest tools listed"
+
+# ---- 1b. the guest tools in the Updates views (seed step 12), from the pool's own state ----
+wait_tools() { # WANT WHAT: poll both REST views until their rpu guest_tools names are WANT
+    local i=0
+    until [ "$(gt_names by-update)" = "$1" ] && [ "$(gt_names by-server)" = "$1" ]; do
+        i=$((i + 1))
+        [ $i -lt 300 ] || assert_eq "$1" "$(gt_names by-server)" "$2"
+        sleep 0.1
+    done
+}
+wait_tools "$want_tools" "the views' guest tools after the upgrade (PV drivers older than 8.4.0)"
+# By Server: each host row names the VMs running on it (read from the simulator); the pool row all
+api GET "/api/v1/updates?view=by-server"
+srv=$API_BODY
+bad=$(jq -rn --argjson srv "$srv" --argjson st "$(sim_state)" '$st.pools[] | select(.name == "rpu")
+    | .hosts[] as $h | ($srv.servers[] | select(.pool == "rpu" and .server == $h.name and
+    (.is_pool | not)) | .tools_upgrade) as $t | $h.resident_vms[] |
+    select(. as $n | $srv.guest_tools | any(.vm == $n)) | select(. as $n | $t | index($n) | not)')
+assert_eq "" "$bad" "running VMs with old tools missing from their host's By Server row"
+assert_eq "$want_tools" "$(echo "$srv" | jq -r '.servers[] | select(.pool == "rpu" and .is_pool) |
+    .tools_upgrade[]' | sort)" "the pool row's guest tools"
+pp_ok updates --by-server
+assert_contains "$PP_OUT" "Guest tools to upgrade" "the CLI's By Server guest-tools section"
+pp_ok updates
+for vm in $want_tools; do
+    assert_contains "$PP_OUT" ": $vm (tools " "the CLI's By Update guest-tools line of $vm"
+done
+# the operator upgrades the tools of all but one VM inside the guests (the simulator's control)
+sim_tools() { # VM VERSION
+    curl -sS --max-time 10 -X POST -H 'Content-Type: application/json' \
+        --data "{\"vm\": \"$1\", \"tools\": \"$2\"}" \
+        "$(awk '$1 == "pool" { print $4; exit }' "$SIM_OUT")sim/upgrade" | jq -e .ok >/dev/null ||
+        fail "POST /sim/upgrade tools of $1"
+}
+keep=$(echo "$want_tools" | head -1)
+for vm in $want_tools; do
+    [ "$vm" = "$keep" ] || sim_tools "$vm" 8.4.0-410
+done
+assert_eq "$keep" "$(old_tools 8 4 0)" "VMs with old tools in the simulator after the upgrades"
+wait_tools "$keep" "the views' guest tools after upgrading all but $keep"
+# a daemon restart: the list comes from the pool, not from the rollout's memory
+stop_serve
+start_serve
+wait_tools "$keep" "the views' guest tools after a daemon restart"
+sim_tools "$keep" 8.4.0
+wait_tools "" "the views' guest tools once every VM's tools are upgraded"
+pp_ok updates --by-server
+assert_not_contains "$PP_OUT" "Guest tools to upgrade" "the CLI's By Server once tools are upgraded"
+pass "the Updates views list the VMs with old guest tools, across a restart, until upgraded"
 
 # ---- 2. the standalone host ----
 # seed 7.2.1: its VMs suspended (the CD of one ejected and emptied first) or, as the user chooses

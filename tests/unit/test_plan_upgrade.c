@@ -23,6 +23,7 @@
 #include "base/rng.h"
 #include "base/str.h"
 #include "plan/plan.h"
+#include "plan/views.h"
 #include "test_plan_fixture.h"
 
 static void upgrade_opts(struct plan_opts *o, const char *to)
@@ -149,6 +150,71 @@ static void test_tools_list(void **state)
     assert_false(plan_tools_outdated(NULL, "8.4.0"));
     plan_free(p);
     inv_pool_free(pool);
+}
+
+/* The views' guest-tools list (view_tools_outdated): derived from the pool's state alone, a VM
+ * is listed while its tools are older than the version of the host it runs on (else of its
+ * affinity host, else of the coordinator), and drops out once its tools are upgraded. */
+static void test_views_tools(void **state)
+{
+    (void)state;
+    struct inv_pool *pool = pool4(), *other = pool4();
+    const struct inv_pool *pools[] = {other, pool};
+    struct view_tools_vms t;
+    view_tools_outdated(pools, 2, &t);
+    assert_int_equal(t.n, 0); /* tools 8.2.1 on 8.2.1 hosts: nothing to upgrade */
+    view_tools_vms_cleanup(&t);
+    /* h1 (vm2, vm3) and then the master h0 (vm0, vm1) upgraded to 8.4.0 */
+    fx_set(&pool->hosts[1].product_version, "8.4.0");
+    fx_set(&pool->hosts[0].product_version, "8.4.0");
+    /* vm4: halted, affinity h0 -> listed under h0; vm5: halted, affinity h3 (8.2.1) -> not;
+     * vm6: suspended without affinity -> the coordinator's version; vm3: no tools; vm2: newer */
+    pool->vms[4].power_state = INV_HALTED;
+    fx_set(&pool->vms[4].resident_on, "OpaqueRef:NULL");
+    fx_set(&pool->vms[4].affinity, "h0");
+    pool->vms[5].power_state = INV_HALTED;
+    fx_set(&pool->vms[5].affinity, "h3");
+    pool->vms[6].power_state = INV_SUSPENDED;
+    fx_set(&pool->vms[6].resident_on, "");
+    fx_set(&pool->vms[6].affinity, "OpaqueRef:NULL");
+    fx_set(&pool->vms[3].tools_version, "");
+    fx_set(&pool->vms[2].tools_version, "8.4.1");
+    pool->vms[7].is_control_domain = true; /* on h3, but never listed */
+    fx_set(&pool->vms[7].resident_on, "h0");
+    fx_set(&pool->vms[1].name_label, "vm10"); /* natural order: vm4 < vm6 < vm10 */
+    view_tools_outdated(pools, 2, &t);
+    assert_int_equal(t.n, 4);
+    static const char *const want[] = {"vm0", "vm4", "vm6", "vm10"};
+    for (size_t i = 0; i < t.n; i++) {
+        assert_string_equal(t.v[i].vm->name_label, want[i]);
+        assert_ptr_equal(t.v[i].pool, pool);
+        assert_int_equal(t.v[i].pool_index, 1);
+        assert_string_equal(t.v[i].host->ref, "h0"); /* all judged by the coordinator h0 */
+    }
+    view_tools_vms_cleanup(&t);
+    /* their tools upgraded (a new PV_drivers_version): gone; vm2 moved to old h3: not listed */
+    fx_set(&pool->vms[0].tools_version, "8.4.0");
+    fx_set(&pool->vms[4].tools_version, "8.4.0");
+    fx_set(&pool->vms[6].tools_version, "9.0.0");
+    fx_set(&pool->vms[2].resident_on, "h3");
+    fx_set(&pool->vms[2].tools_version, "8.2.1");
+    view_tools_outdated(pools, 2, &t);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.v[0].vm->name_label, "vm10");
+    view_tools_vms_cleanup(&t);
+    /* a supporter's VM comes after the coordinator's */
+    fx_set(&pool->vms[2].resident_on, "h1");
+    view_tools_outdated(pools, 2, &t);
+    assert_int_equal(t.n, 2);
+    assert_string_equal(t.v[0].host->ref, "h0");
+    assert_string_equal(t.v[1].vm->name_label, "vm2");
+    assert_string_equal(t.v[1].host->ref, "h1");
+    view_tools_vms_cleanup(&t);
+    view_tools_outdated(NULL, 0, &t);
+    assert_int_equal(t.n, 0);
+    view_tools_vms_cleanup(&t);
+    inv_pool_free(pool);
+    inv_pool_free(other);
 }
 
 /* PV guests (XenCenter's PVGuestsCheck): blocking for a target of 8.2 or later, a warning for
@@ -404,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_order_and_actions),
         cmocka_unit_test(test_tools_list),
+        cmocka_unit_test(test_views_tools),
         cmocka_unit_test(test_pv_and_licence),
         cmocka_unit_test(test_resume_skips_upgraded),
         cmocka_unit_test(test_standalone),
