@@ -38,12 +38,14 @@ _poolpatch()
                 --ca-bundle --log-level --log-format --rotate-key --help" -- "$cur")) ;;
         pool)
             if [ "$COMP_CWORD" -eq 2 ]; then
-                COMPREPLY=($(compgen -W "add list trust remove" -- "$cur"))
-            elif [[ "${COMP_WORDS[2]}" =~ ^(remove|trust)$ ]] && [ "${cur#-}" = "$cur" ]; then
+                COMPREPLY=($(compgen -W "add list set trust remove" -- "$cur"))
+            elif [ "${COMP_WORDS[COMP_CWORD-1]}" = "--live-patching" ]; then
+                COMPREPLY=($(compgen -W "on off" -- "$cur"))
+            elif [[ "${COMP_WORDS[2]}" =~ ^(remove|set|trust)$ ]] && [ "${cur#-}" = "$cur" ]; then
                 COMPREPLY=($(compgen -W "$(_poolpatch_pools)" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "--url --user --password-file --ca-file --verify-ca
-                    --fingerprint --insecure-http --host $common" -- "$cur"))
+                    --fingerprint --insecure-http --host --live-patching $common" -- "$cur"))
             fi ;;
         updates)
             if [ "$COMP_CWORD" -eq 2 ] && [ "${cur#-}" = "$cur" ]; then

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // app.js - the poolpatch web UI's shell: the token, the hash router (view state in the URL,
 // scroll reset, focus to the page heading, tab title), the live event stream, and the Pools page
-// with its settings (client ID import, default policy).  Pages: updates.js (Updates tab),
+// with its settings (client ID import, default policy) and each pool's live-patching switch.  Pages: updates.js (Updates tab),
 // wizard.js (Install Update), upgrade.js (Rolling Pool Upgrade), windows.js (maintenance windows, schedules), rollout.js (rollouts, live).  Plain ES modules, no framework; every
 // piece of daemon data goes into the page as text nodes, never as HTML.  JSON: docs/rest-api.md.
 
@@ -52,7 +52,41 @@ function askToken(why) {
 
 // ---------------------------------------------------------------- Pools and settings
 
-function poolRow(p, missing) {
+// The id stem of a pool's elements (letters, digits, - and _ only).
+const poolId = (name) => name.replace(/[^A-Za-z0-9_-]/g, '_');
+
+// A pool property set on the pool itself, as XenCenter's pool properties do: the live-patching
+// switch (PATCH /pools/{name} {live_patching_disabled}).  The change is asked for in the box
+// under the table, which says what it means, and confirmed there; the page is then read again
+// from the daemon, which answers with the pool's own state after the change.
+function livePatchingCell(p, box) {
+  if (typeof p.live_patching_disabled !== 'boolean') return h('td', { class: 'muted' }, '–');
+  const off = p.live_patching_disabled;
+  const id = 'lp-' + poolId(p.name);
+  const set = () => guarded(async () => {
+    const out = await api('PATCH', '/pools/' + encodeURIComponent(p.name), { live_patching_disabled: !off });
+    announce('Pool ' + p.name + ': live patching is ' + (out.live_patching_disabled ? 'off.' : 'on.'));
+    route();
+  });
+  const ask = () => {
+    box.replaceChildren(
+      h('h4', { id: 'lp-heading', tabindex: -1 }, off ? 'Turn live patching on for pool ' : 'Turn live patching off for pool ', p.name, '?'),
+      off ? h('p', {}, 'With live patching on (XenServer\'s default), a host whose updates carry a live patch that covers it is updated without a reboot.')
+        : h('p', {}, 'With live patching off, updates that could be live-patched need a reboot: every host that gets such an update is evacuated and rebooted.'),
+      h('p', { class: 'small' }, 'This changes the pool itself (its live_patching_disabled property, as XenCenter\'s pool properties do); plans made after it use the new setting.'),
+      h('div', { class: 'toolbar' },
+        h('button', { type: 'button', class: 'primary', id: id + '-confirm', onclick: set },
+          off ? 'Turn live patching on' : 'Turn live patching off'),
+        ' ', h('button', { type: 'button', class: 'quiet', onclick: () => box.replaceChildren() }, 'Cancel')));
+    box.querySelector('#lp-heading').focus();
+  };
+  return h('td', { 'data-live-patching': off ? 'off' : 'on' },
+    h('span', { class: off ? 'warn' : 'good', id: id + '-state' }, off ? 'Off' : 'On'), ' ',
+    h('button', { type: 'button', class: 'quiet', id: id + '-ask', onclick: ask },
+      off ? 'Turn on…' : 'Turn off…', h('span', { class: 'sr-only' }, ' live patching of pool ' + p.name)));
+}
+
+function poolRow(p, missing, lpBox) {
   const n = missing.get(p.name);
   return h('tr', { 'data-pool': p.name },
     h('td', {}, h('strong', {}, p.name)), h('td', {}, p.url), h('td', {}, p.master || '–'),
@@ -63,6 +97,7 @@ function poolRow(p, missing) {
       : h('span', { class: p.connected ? 'good' : 'warn' }, p.connected ? 'Connected' : 'Disconnected')),
     h('td', { class: 'missing' }, p.error || !p.connected || n === undefined ? 'unknown'
       : n === 0 ? h('span', { class: 'good' }, 'Up to date') : h('a', { href: '#/updates?view=by-server&pool=' + encodeURIComponent(p.name) }, `${n} update${n === 1 ? '' : 's'} missing`)),
+    livePatchingCell(p, lpBox),
     h('td', {}, h('button', { type: 'button', class: 'quiet', onclick: () => guarded(async () => {
       if (!confirm('Remove pool ' + p.name + ' from poolpatch? (Nothing changes on the pool.)')) return;
       await api('DELETE', '/pools/' + encodeURIComponent(p.name));
@@ -227,10 +262,11 @@ async function viewPools() {
     api('GET', '/settings').catch(() => null)]);
   const missing = missingPerPool(byS);
   for (const o of (byS && byS.offline_pools) || []) missing.delete(o.name);
-  const rows = (data.pools || []).map((p) => poolRow(p, missing));
+  const lpBox = h('div', { id: 'lp-box', class: 'fp-box' });
+  const rows = (data.pools || []).map((p) => poolRow(p, missing, lpBox));
   const waiting = (data.pools || []).filter((p) => p.state === 'certificate_unconfirmed' && p.certificate);
   show(h('h2', { tabindex: -1 }, 'Pools'), waiting.map(certificateCard),
-    rows.length ? table(['Name', 'URL', 'Master', 'Hosts', 'Version', 'Status', 'Updates', ''], rows, { id: 'pools-table' })
+    rows.length ? [table(['Name', 'URL', 'Master', 'Hosts', 'Version', 'Status', 'Updates', 'Live patching', ''], rows, { id: 'pools-table' }), lpBox]
       : h('p', {}, 'No pools registered yet.'),
     addPoolForm(), settingsCard(byU && byU.checking, settings));
 }

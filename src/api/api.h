@@ -71,7 +71,7 @@ void api_server_free(struct api_server *srv);
 enum api_route_id {
     API_R_NONE = 0,
     API_R_POOLS,            /* GET, POST   /api/v1/pools */
-    API_R_POOL,             /* DELETE      /api/v1/pools/{name} */
+    API_R_POOL,             /* PATCH, DELETE /api/v1/pools/{name} */
     API_R_UPDATES,          /* GET         /api/v1/updates */
     API_R_UPDATES_CHECK,    /* POST        /api/v1/updates/check */
     API_R_UPDATES_CSV,      /* GET         /api/v1/updates/export.csv */

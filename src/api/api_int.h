@@ -78,6 +78,14 @@ void api_h_upgrades(struct api_call *x);     /* POST /upgrades */
 void api_h_upgrade_host(struct api_call *x); /* POST /rollouts/{id}/upgrade-host */
 void api_h_host_forget(struct api_call *x);  /* POST /pools/{name}/forget-host */
 void api_h_pool_trust(struct api_call *x);   /* POST /pools/{name}/trust (api_tls.c) */
+void api_h_pool_set(struct api_call *x);     /* PATCH /pools/{name} (api_pools.c) */
+struct engine_pool_settings;
+/*
+ * The body of PATCH /pools/{name}: {"live_patching_disabled": true|false}, nothing else; s
+ * gets 1 / 0 (-1 when absent).  PP_EINVAL with e naming the field (unknown field, not a bool,
+ * nothing given).  Pure; body borrowed.
+ */
+int api_pool_settings_parse(const json_t *body, struct engine_pool_settings *s, struct err *e);
 
 /* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
 void api_answer_json(struct api_call *x, unsigned status, json_t *v);

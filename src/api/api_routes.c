@@ -899,6 +899,7 @@ static const struct api_handler handlers[] = {
     {API_R_POOLS, "GET", h_pools_list, false},
     {API_R_POOLS, "POST", h_pool_add, true},
     {API_R_POOL, "DELETE", h_pool_remove, true},
+    {API_R_POOL, "PATCH", api_h_pool_set, true},
     {API_R_UPDATES, "GET", h_updates, false},
     {API_R_UPDATES_CSV, "GET", h_updates_csv, false},
     {API_R_UPDATES_CHECK, "POST", h_updates_check, true},

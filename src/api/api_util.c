@@ -60,7 +60,7 @@ static const struct {
     const char *allow;
 } api_routes[] = {
     {"pools", API_R_POOLS, "GET, POST"},
-    {"pools/*", API_R_POOL, "DELETE"},
+    {"pools/*", API_R_POOL, "PATCH, DELETE"},
     {"updates", API_R_UPDATES, "GET"},
     {"updates/check", API_R_UPDATES_CHECK, "POST"},
     {"updates/export.csv", API_R_UPDATES_CSV, "GET"},

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 bool cli_daemon_opt(struct cli_daemon *d, int c)
 {
@@ -79,4 +80,19 @@ int cli_usage_error(const char *cmd, const char *msg, const char *usage)
 {
     fprintf(stderr, "poolpatch %s: %s\nusage: %s\n", cmd, msg, usage);
     return 2;
+}
+
+/* on / off (see cli_opts.h).  Pure. */
+int cli_on_off(const char *opt, const char *s, bool *on, struct err *e)
+{
+    static const char *const yes[] = {"on", "yes", "true", "1"}, *const no[] = {"off", "no",
+                                                                                "false", "0"};
+
+    for (size_t i = 0; s && i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *on = strcasecmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return err_set(e, PP_EINVAL, "%s: '%.60s' is neither on nor off", opt, s ? s : "");
 }

@@ -69,6 +69,12 @@ bool cli_xapi_opt(struct cli_xapi *x, int c);
  */
 int cli_first_line(const char *opt, const char *path, char *buf, size_t sz, struct err *e);
 
+/*
+ * A switch given as on / off (also yes / no, true / false, 1 / 0; any case) into *on.  0, or
+ * PP_EINVAL with e naming opt (e.g. "--live-patching") and the value.  Pure.
+ */
+int cli_on_off(const char *opt, const char *s, bool *on, struct err *e);
+
 /* Print "poolpatch CMD: why" to stderr; returns 1 (the failure exit status). */
 int cli_fail(const char *cmd, const struct err *e);
 

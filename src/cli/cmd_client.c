@@ -113,11 +113,15 @@ static const char POOL_USAGE[] =
     "                [--verify-ca] [--fingerprint SHA256:HEX] [--insecure-http]\n"
     "       poolpatch pool list [--json]\n"
     "       poolpatch pool trust NAME [--fingerprint SHA256:HEX] [--host ADDRESS]\n"
-    "       poolpatch pool remove NAME";
+    "       poolpatch pool set NAME --live-patching on|off\n"
+    "       poolpatch pool remove NAME\n"
+    "pool set changes a property on the pool itself (XenCenter's pool properties): with live\n"
+    "patching off, updates that could be live-patched need their reboot.";
 
 struct pool_add_args {
     struct cli_xapi x;
     const char *name, *fingerprint, *host;
+    const char *live_patching; /* pool set: on / off */
     bool insecure_http, verify_ca;
 };
 
@@ -226,6 +230,44 @@ static int pool_trust(const struct cli_daemon *co, const struct pool_add_args *a
     return ret;
 }
 
+/* `pool set NAME --live-patching on|off`: PATCH /pools/NAME; says what the pool now has (the
+ * daemon's answer, read from the pool after the change). */
+static int pool_set(const struct cli_daemon *co, const struct pool_add_args *a)
+{
+    struct rest_client rc;
+    struct err e = {0};
+    json_t *out = NULL;
+    bool on = true;
+    int ret = 0;
+
+    if (!a->live_patching)
+        return cli_usage_error("pool", "set needs --live-patching on|off", POOL_USAGE);
+    if (cli_on_off("--live-patching", a->live_patching, &on, &e) != 0)
+        return cli_fail("pool set", &e);
+    if (cli_connect("pool", co, &rc))
+        return 1;
+    json_t *body = json_pack("{s:b}", "live_patching_disabled", !on);
+    char *path = path_with(&rc, "pools", a->name, NULL);
+    if (rest_call(&rc, "PATCH", path, body, &out, NULL, &e) != 0) {
+        ret = cli_fail("pool set", &e);
+    } else if (co->json) {
+        print_json(out);
+    } else if (jsonx_bool(out, "live_patching_disabled", false)) {
+        printf("Pool %s: live patching is off; updates that could be live-patched need their "
+               "reboot.\n",
+               a->name);
+    } else {
+        printf("Pool %s: live patching is on; updates with a live patch that covers a host "
+               "need no reboot there.\n",
+               a->name);
+    }
+    free(path);
+    json_decref(body);
+    json_decref(out);
+    rest_cleanup(&rc);
+    return ret;
+}
+
 /* `pool add`: POST /pools; an unconfirmed certificate is shown and confirmed on a terminal. */
 static int pool_add(const struct cli_daemon *co, const struct pool_add_args *a)
 {
@@ -298,6 +340,7 @@ int cmd_pool(int argc, char **argv)
                                        {"insecure-http", no_argument, NULL, 'I'},
                                        {"verify-ca", no_argument, NULL, 'A'},
                                        {"host", required_argument, NULL, 'H'},
+                                       {"live-patching", required_argument, NULL, 'L'},
                                        CLI_DAEMON_LONGOPTS,
                                        {NULL, 0, NULL, 0}};
     struct cli_daemon co = {0};
@@ -325,6 +368,9 @@ int cmd_pool(int argc, char **argv)
         case 'H':
             pa.host = optarg;
             break;
+        case 'L':
+            pa.live_patching = optarg;
+            break;
         case 'h':
             printf("usage: %s\n%s", POOL_USAGE, CLI_DAEMON_HELP);
             return 0;
@@ -333,7 +379,7 @@ int cmd_pool(int argc, char **argv)
         }
     }
     if (optind >= argc)
-        return cli_usage_error("pool", "say add, list, trust or remove", POOL_USAGE);
+        return cli_usage_error("pool", "say add, list, set, trust or remove", POOL_USAGE);
     const char *sub = argv[optind++];
     if (str_eq(sub, "list")) {
         if (optind != argc)
@@ -364,8 +410,13 @@ int cmd_pool(int argc, char **argv)
             return cli_usage_error("pool", "trust takes one NAME", POOL_USAGE);
         pa.name = argv[optind];
         return pool_trust(&co, &pa);
+    } else if (str_eq(sub, "set")) {
+        if (optind + 1 != argc)
+            return cli_usage_error("pool", "set takes one NAME", POOL_USAGE);
+        pa.name = argv[optind];
+        return pool_set(&co, &pa);
     } else {
-        return cli_usage_error("pool", "say add, list, trust or remove", POOL_USAGE);
+        return cli_usage_error("pool", "say add, list, set, trust or remove", POOL_USAGE);
     }
     json_decref(out);
     rest_cleanup(&rc);

@@ -184,6 +184,11 @@ static void render_pools_raw(struct buf *out, const json_t *v)
                        "it until you confirm it (poolpatch pool trust %s)\n",
                        jsonx_str(p, "name", ""), jsonx_str(cert, "host", "?"),
                        jsonx_str(cert, "fingerprint", ""), jsonx_str(p, "name", ""));
+        if (jsonx_bool(p, "live_patching_disabled", false))
+            buf_printf(out,
+                       "%s: live patching is off: updates that could be live-patched need "
+                       "their reboot (poolpatch pool set %s --live-patching on)\n",
+                       jsonx_str(p, "name", ""), jsonx_str(p, "name", ""));
     }
 }
 

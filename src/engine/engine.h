@@ -146,6 +146,22 @@ int engine_pool_remove(struct engine *eng, const char *name, struct err *e);
  */
 int engine_pool_trust(struct engine *eng, const char *name, const char *host,
                       const char *fingerprint, json_t **out, struct err *e);
+/* Pool properties that live on the pool itself, as XenCenter's pool properties set them. */
+struct engine_pool_settings {
+    /* pool.live_patching_disabled: 1 = live patching off (updates that could be live-patched
+     * need their reboot), 0 = on (xapi's default), -1 = leave it as it is */
+    int live_patching_disabled;
+};
+/*
+ * Set pool properties of pool name on the pool (pool.set_live_patching_disabled), on the
+ * engine thread; answered once the pool's object cache (event.from) shows the change, *out =
+ * the pool object read from that cache.  A value equal to the pool's is not sent.  PP_EINVAL
+ * (nothing to set), PP_ENOTFOUND, PP_ESTATE (not connected; or the write was accepted but not
+ * seen in time: "may take effect"), PP_EXAPI (e.g. RBAC_PERMISSION_DENIED for an account below
+ * Pool Operator).  Any thread but the engine's.
+ */
+int engine_pool_set(struct engine *eng, const char *name, const struct engine_pool_settings *s,
+                    json_t **out, struct err *e);
 /* {"pools":[{name,url,connected,master,hosts,version,...}]} */
 int engine_pools(struct engine *eng, json_t **out, struct err *e);
 

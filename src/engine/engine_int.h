@@ -170,6 +170,8 @@ extern const size_t engine_n_req_kinds;
 
 /* Build the inventory of a connected pool from its cache (new; inv_pool_free).  Engine thread. */
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
+/* The pool object of GET /pools (new reference), read from the pool's cache.  Engine thread. */
+json_t *engine_pool_json(struct eng_pool *p);
 /* Find a pool by name (engine thread). */
 struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
 /* A pool by registered name, pool name-label or pool uuid (ambiguity: PP_EINVAL naming them;

@@ -598,6 +598,12 @@ void engine_handle_pool_trust(struct engine *eng, struct eng_req *r)
     engine_req_finish(eng, r, rc);
 }
 
+/* One pool's JSON, read from its cache (engine_int.h).  Engine thread. */
+json_t *engine_pool_json(struct eng_pool *p)
+{
+    return pool_json(p);
+}
+
 /* R_POOLS (engine thread): every registered pool's JSON. */
 void engine_handle_pools(struct engine *eng, struct eng_req *r)
 {

@@ -116,6 +116,11 @@ static void cleanup_pool_trust(struct eng_req *r)
     free(a->fingerprint);
 }
 
+static void cleanup_pool_set(struct eng_req *r)
+{
+    free(ENG_REQ_AS(struct req_pool_set, r)->name);
+}
+
 static void cleanup_id(struct eng_req *r)
 {
     free(ENG_REQ_AS(struct req_id, r)->id);
@@ -309,6 +314,7 @@ const struct eng_req_kind engine_req_kinds[] = {
     [R_POOL_ADD] = {R_POOL_ADD, "pool_add", engine_handle_pool_add, cleanup_pool_add},
     [R_POOL_REMOVE] = {R_POOL_REMOVE, "pool_remove", engine_handle_pool_remove, cleanup_id},
     [R_POOL_TRUST] = {R_POOL_TRUST, "pool_trust", engine_handle_pool_trust, cleanup_pool_trust},
+    [R_POOL_SET] = {R_POOL_SET, "pool_set", engine_handle_pool_set, cleanup_pool_set},
     [R_POOLS] = {R_POOLS, "pools", engine_handle_pools, NULL},
     [R_CATALOG_META] = {R_CATALOG_META, "catalog_meta", engine_handle_catalog_meta, NULL},
     [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", engine_handle_catalog_put,

@@ -23,6 +23,7 @@ enum req_kind {
     R_POOL_ADD,
     R_POOL_REMOVE,
     R_POOL_TRUST,
+    R_POOL_SET, /* pool properties set on the pool (engine_pool_set.c) */
     R_POOLS,
     R_CATALOG_META,
     R_CATALOG_PUT,
@@ -112,6 +113,12 @@ struct req_pool_trust {
     char *name;
     char *host; /* the host to confirm, or NULL */
     char *fingerprint;
+};
+/* R_POOL_SET */
+struct req_pool_set {
+    struct eng_req h;
+    char *name;
+    struct engine_pool_settings set;
 };
 /* R_POOL_REMOVE (a pool's key), R_RETRY and R_CANCEL (a rollout id) */
 struct req_id {
@@ -280,6 +287,9 @@ void engine_handle_retry(struct engine *eng, struct eng_req *r);
 void engine_handle_cancel(struct engine *eng, struct eng_req *r);
 void engine_handle_upgrade_host(struct engine *eng, struct eng_req *r);
 void engine_handle_host_forget(struct engine *eng, struct eng_req *r);
+
+/* ---- engine_pool_set.c (engine thread) ---- */
+void engine_handle_pool_set(struct engine *eng, struct eng_req *r);
 
 /* ---- engine_downloads.c (engine thread) ---- */
 void engine_handle_files_needed(struct engine *eng, struct eng_req *r);

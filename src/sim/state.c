@@ -339,6 +339,8 @@ json_t *sim_state_json_locked(struct sim *s)
         json_object_set_new(p, "master_address",
                             json_string(w->master ? sim_hx(w->master)->address : ""));
         json_object_set_new(p, "ha_enabled", json_boolean(sim_fbool(w->pool, "ha_enabled")));
+        json_object_set_new(p, "live_patching_disabled",
+                            json_boolean(sim_fbool(w->pool, "live_patching_disabled")));
         json_object_set_new(p, "partitioned", json_boolean(w->partitioned));
         json_object_set_new(p, "rolling_upgrade", json_boolean(sim_rpu_active(w)));
         json_t *hosts = json_array();

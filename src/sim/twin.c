@@ -303,11 +303,13 @@ int sim_twin_build(const struct xapi_value *const recs[SIM_TWIN_NCLASSES], json_
     json_t *version = version_of(master);
     json_t *srs = srs_of(&t);
     const char *name = fstr(pool, "name_label");
-    json_t *jp = json_pack("{s:s, s:o, s:b, s:o, s:O, s:o, s:o}", "name",
-                           *name ? name : fstr(master, "name_label"), "version", version,
-                           "ha_enabled", xapi_struct_bool(pool, "ha_enabled", false), "hosts",
-                           hosts_of(&t, master_ref, version), "srs", srs, "vms", vms_of(&t, srs),
-                           "updates", updates_of(&t));
+    json_t *jp =
+        json_pack("{s:s, s:o, s:b, s:b, s:o, s:O, s:o, s:o}", "name",
+                  *name ? name : fstr(master, "name_label"), "version", version, "ha_enabled",
+                  xapi_struct_bool(pool, "ha_enabled", false), "live_patching_disabled",
+                  xapi_struct_bool(pool, "live_patching_disabled", false), "hosts",
+                  hosts_of(&t, master_ref, version), "srs", srs, "vms", vms_of(&t, srs), "updates",
+                  updates_of(&t));
     const char *dsr = name_of(&t, SIM_TWIN_SR, fstr(pool, "default_SR"));
     for (size_t j = 0; dsr && j < json_array_size(srs); j++) {
         if (strcmp(json_string_value(json_object_get(json_array_get(srs, j), "name")), dsr) == 0)

@@ -4,7 +4,8 @@
 // the page with the daemon's API or with the pool state read from the simulator (GET /sim/state,
 // XAPI), never with what the UI says of itself.  A screenshot of each step goes to $ARTIFACTS.
 // Steps: token login, Check for Updates Now, both views, sort, filters (and the URL keeping
-// them), dismiss / restore, CSV bytes, Pools' "N updates missing", the check interval (PUT
+// them), dismiss / restore, CSV bytes, Pools' "N updates missing", a pool's live-patching switch
+// (off and on again, judged from the pool's own pool.live_patching_disabled), the check interval (PUT
 // /settings), an https pool added through the form after confirming its certificate's fingerprint
 // (and later, when its master moves to a host with an unconfirmed certificate, confirmed again from
 // the Pools page),
@@ -130,6 +131,13 @@ async function xapi(pool, method, params) {
   const j = await r.json();
   if (j.error) throw new Error(`${method}: ${JSON.stringify(j.error)}`);
   return j.result;
+}
+
+// The pool's live-patching switch as the pool itself has it (pool.live_patching_disabled over XAPI).
+async function poolLivePatchingOff(pool) {
+  const s = await xapi(pool, 'session.login_with_password', ['root', 'xenroot']);
+  const [p] = await xapi(pool, 'pool.get_all', [s]);
+  return xapi(pool, 'pool.get_live_patching_disabled', [s, p]);
 }
 
 // The pool's other_config as XenCenter would read it (dismissals live there).
@@ -465,6 +473,37 @@ try {
     }
     check(await page.isVisible('#client-id-file') && await page.isVisible('#default-policy'), 'settings shown');
     check(await page.inputValue('#default-policy') === 'return', 'the default policy is return: ' + await page.inputValue('#default-policy'));
+  });
+
+  await step(page, 'live patching switched off and on from the pools page', async () => {
+    await gotoHash(page, '#/pools', '#lp-lab-ask');
+    check(await poolLivePatchingOff('lab') === false, 'lab starts with live patching on');
+    check((await text(page, '#lp-lab-state')) === 'On', 'the row says On: ' + await text(page, '#lp-lab-state'));
+    // asked, then cancelled: nothing changes on the pool
+    await page.click('#lp-lab-ask');
+    await page.waitForSelector('#lp-box h4');
+    await page.click('#lp-box button.quiet');
+    check(await page.$('#lp-box h4') === null, 'cancel closes the question');
+    check(await poolLivePatchingOff('lab') === false, 'a cancelled question changes nothing');
+    // off, with the confirmation saying what it means
+    await page.click('#lp-lab-ask');
+    await page.waitForSelector('#lp-lab-confirm');
+    const ask = await text(page, '#lp-box');
+    check(ask.includes('live patching off') && ask.includes('need a reboot'), 'the question says what it means: ' + ask);
+    await snap(page, 'live-patching-confirm-off');
+    await page.click('#lp-lab-confirm');
+    await page.waitForSelector('#lp-lab-state:has-text("Off")', { timeout: 30000 });
+    check(await poolLivePatchingOff('lab') === true, 'the pool has live patching off (pool.get_live_patching_disabled)');
+    const st = await sim('/sim/state');
+    check(st.pools.find((x) => x.name === 'lab').live_patching_disabled === true, 'GET /sim/state says lab has it off');
+    check(st.pools.find((x) => x.name === 'prod').live_patching_disabled === false, 'prod is untouched');
+    // and on again
+    await page.click('#lp-lab-ask');
+    await page.waitForSelector('#lp-lab-confirm:has-text("on")');
+    check((await text(page, '#lp-box')).includes('without a reboot'), 'turning it on says what it means');
+    await page.click('#lp-lab-confirm');
+    await page.waitForSelector('#lp-lab-state:has-text("On")', { timeout: 30000 });
+    check(await poolLivePatchingOff('lab') === false, 'the pool has live patching on again');
   });
 
   await step(page, 'check interval set in settings', async () => {

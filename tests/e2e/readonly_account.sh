@@ -3,7 +3,8 @@
 # readonly_account.sh - the daemon with a read-only XAPI account (the simulator's RBAC, xapi's
 # roles): the views work (updates found, listed), while a dismissal and a rollout are refused
 # with a message that names the role needed; the pool is left as it was (read back from the
-# simulator: no dismissal in other_config, every host enabled, nothing rebooted or migrated).
+# simulator: no dismissal in other_config, every host enabled, nothing rebooted or migrated);
+# the pool's live-patching switch is refused the same way.
 . "$(dirname "$0")/lib.sh"
 
 make_scenario "$E2E_TMP/ro.json" \
@@ -39,3 +40,12 @@ assert_eq 0 "$(jq '.counters.reboots + .counters.migrations' <<<"$st")" "reboots
 assert_eq '[]' "$(jq -c '[.pools[] | select(.name == "prod") | .hosts[] |
     select(.enabled | not) | .name]' <<<"$st")" "hosts disabled in prod"
 pass "rollout refused with a clear message; pool untouched"
+
+# -- the pool's live-patching switch is refused (pool.set_live_patching_disabled is for Pool
+# Operator and up), naming the role; the pool keeps live patching on
+pp_fails 1 pool set prod --live-patching off
+assert_contains "$PP_ERR" "RBAC_PERMISSION_DENIED" "pool set refusal names the XAPI error"
+assert_contains "$PP_ERR" "Pool Operator role" "pool set refusal names the role needed"
+assert_eq false "$(sim_state | jq '.pools[] | select(.name == "prod") | .live_patching_disabled')" \
+    "prod's live_patching_disabled after the refused pool set"
+pass "pool set --live-patching refused with a clear message; the pool keeps live patching on"

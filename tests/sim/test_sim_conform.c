@@ -513,6 +513,67 @@ static char *introduce_livepatch(struct wx *x)
     return upd;
 }
 
+/* pool.set_live_patching_disabled(session, pool, bool) as xapi's generated setter: refused for a
+ * bad ref (HANDLE_INVALID), a value that is not a bool (xapi's unmarshalling failure,
+ * INTERNAL_ERROR Rpc.Runtime_error("bool", ...)) and a read-only account (RBAC_PERMISSION_DENIED;
+ * the datamodel gives it to pool-admin and pool-operator). */
+static void set_lp(struct wx *x, const char *sess, const char *pool, struct xapi_value *v,
+                   const char *code, const char *what)
+{
+    struct xapi_value *p = st_params(sess, pool, NULL);
+    xapi_array_append_take(p, v);
+    EXPECT(code, wx_callv(x, x->master, "pool.set_live_patching_disabled", p), what);
+}
+
+static bool get_lp(struct wx *x, const char *pool)
+{
+    struct xapi_response r = expect(
+        wx_call(x, x->master, "pool.get_live_patching_disabled", x->sess, pool, NULL), NULL, "get");
+    assert_int_equal(r.value->type, XAPI_BOOL);
+    bool v = r.value->u.b;
+    xapi_response_cleanup(&r);
+    return v;
+}
+
+static void test_live_patching_setter(void **state)
+{
+    struct wx *x = *state;
+    struct xapi_response r = expect(wx_call(x, x->master, "pool.get_all", x->sess, NULL), NULL, "");
+    char *pool = strdup(xapi_value_str(xapi_array_get(r.value, 0)));
+    xapi_response_cleanup(&r);
+    assert_false(get_lp(x, pool)); /* the datamodel's default */
+    r = event_from(x, "pool", NULL, "", 0);
+    char tok[64];
+    str_lcpy(tok, xapi_struct_str(r.value, "token", ""), sizeof(tok));
+    xapi_response_cleanup(&r);
+    set_lp(x, x->sess, "OpaqueRef:nope", xapi_value_new_bool(true), "HANDLE_INVALID", "bad ref");
+    set_lp(x, x->sess, pool, xapi_value_new_string("maybe"), "INTERNAL_ERROR", "not a bool");
+    char *ro = login_as(x, x->master, "session.login_with_password", "viewer", "viewpass");
+    struct xapi_value *p = st_params(ro, pool, NULL);
+    xapi_array_append_take(p, xapi_value_new_bool(true));
+    r = expect(wx_callv(x, x->master, "pool.set_live_patching_disabled", p),
+               "RBAC_PERMISSION_DENIED", "read-only");
+    assert_string_equal(st_eparam(&r, 0), "pool.set_live_patching_disabled");
+    assert_non_null(strstr(st_eparam(&r, 1), "pool-operator"));
+    xapi_response_cleanup(&r);
+    assert_false(get_lp(x, pool)); /* nothing refused took effect */
+    char *op = login_as(x, x->master, "session.login_with_password", "operator", "oppass");
+    set_lp(x, op, pool, xapi_value_new_bool(true), NULL, "as pool-operator");
+    assert_true(get_lp(x, pool));
+    /* event.from since the token: one mod of the pool, its snapshot has the new value */
+    r = event_from(x, "pool", NULL, tok, 0);
+    const struct xapi_value *evs = xapi_struct_get(r.value, "events");
+    assert_int_equal(xapi_array_len(evs), 1);
+    const struct xapi_value *ev = xapi_array_get(evs, 0);
+    assert_string_equal(xapi_struct_str(ev, "ref", ""), pool);
+    assert_string_equal(xapi_struct_str(ev, "operation", ""), "mod");
+    assert_true(xapi_struct_bool(xapi_struct_get(ev, "snapshot"), "live_patching_disabled", false));
+    xapi_response_cleanup(&r);
+    set_lp(x, x->sess, pool, xapi_value_new_bool(false), NULL, "back on");
+    assert_false(get_lp(x, pool));
+    free(op), free(ro), free(pool);
+}
+
 static void test_live_patching_disabled(void **state)
 {
     struct wx *x = *state;
@@ -651,6 +712,7 @@ int main(void)
         PER_PROTO_WITH(test_pending_guidance, wx_setup_demo),
         WX_PER_PROTO(test_host_returns_when_fault_cleared),
         WX_PER_PROTO(test_live_patching_disabled),
+        WX_PER_PROTO(test_live_patching_setter),
         PER_PROTO_WITH(test_upgrade_plugin, wx_setup_upgrade),
         PER_PROTO_WITH(test_guest_metrics_record, wx_setup_upgrade),
     };

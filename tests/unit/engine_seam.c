@@ -315,6 +315,16 @@ int engine_pool_trust(struct engine *eng, const char *name, const char *host,
     return reply("pool_trust", out, e);
 }
 
+int engine_pool_set(struct engine *eng, const char *name, const struct engine_pool_settings *s,
+                    json_t **out, struct err *e)
+{
+    (void)eng;
+    free(seam.last_id);
+    seam.last_id = xstrdup(name);
+    seam.last_int = s->live_patching_disabled;
+    return reply("pool_set", out, e);
+}
+
 int engine_subscribe(struct engine *eng, void (*cb)(void *ud, const char *event_json), void *ud)
 {
     (void)eng;

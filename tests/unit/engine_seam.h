@@ -17,6 +17,7 @@ struct seam_state {
     char last_call[32];
     int calls;
     int last_view, last_sort;
+    int last_int; /* engine_pool_set: live_patching_disabled */
     char *last_pool_name, *last_url, *last_password, *last_id;
     json_t *last_req; /* plan request or dismiss arguments as JSON */
     void (*cb)(void *ud, const char *event_json);

@@ -208,7 +208,9 @@ static void test_route_table(void **state)
     assert_int_equal(m.route, API_R_POOL);
     assert_string_equal(m.param, "lab%201");
     assert_int_equal(api_route("GET", "/api/v1/pools/x", &m), 405);
-    assert_string_equal(m.allow, "DELETE");
+    assert_string_equal(m.allow, "PATCH, DELETE");
+    assert_int_equal(api_route("PATCH", "/api/v1/pools/x", &m), 200);
+    assert_int_equal(m.route, API_R_POOL);
     assert_int_equal(api_route("DELETE", "/api/v1/pools/", &m), 404);
     assert_int_equal(api_route("DELETE", "/api/v1/pools/a/b", &m), 404);
     assert_int_equal(api_route("GET", "/api/v1/updates", &m), 200);
@@ -407,6 +409,82 @@ static void test_settings_file(void **state)
     assert_int_equal(api_settings_load(&s, "/nonexistent/pp.conf", &e), PP_EIO);
     unlink(path);
     rmdir(dir);
+}
+
+/* PATCH /pools/{name}'s body: exactly {"live_patching_disabled": bool}; anything else is refused
+ * with the field named. */
+static void test_pool_settings_body(void **state)
+{
+    static const struct {
+        const char *body;
+        int want; /* live_patching_disabled, or -1: refused */
+        const char *needle;
+    } cases[] = {
+        {"{\"live_patching_disabled\": true}", 1, NULL},
+        {"{\"live_patching_disabled\": false}", 0, NULL},
+        {"{\"live_patching_disabled\": \"yes\"}", -1, "live_patching_disabled: expected true"},
+        {"{\"live_patching_disabled\": 1}", -1, "live_patching_disabled: expected true"},
+        {"{\"live_patching_disabled\": null}", -1, "live_patching_disabled: expected true"},
+        {"{\"live_patching\": true}", -1, "unknown field 'live_patching'"},
+        {"{\"live_patching_disabled\": true, \"ha\": false}", -1, "unknown field 'ha'"},
+        {"{}", -1, "nothing to change; give live_patching_disabled"},
+        {"[true]", -1, "expected a JSON object"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct engine_pool_settings s = {.live_patching_disabled = 7};
+        struct err e = {0};
+        json_t *v = json_loads(cases[i].body, 0, NULL);
+        assert_non_null(v);
+        int rc = api_pool_settings_parse(v, &s, &e);
+        json_decref(v);
+        if (cases[i].want >= 0) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(s.live_patching_disabled, cases[i].want);
+        } else {
+            assert_int_equal(rc, PP_EINVAL);
+            if (!strstr(e.msg, cases[i].needle))
+                fail_msg("%s: '%s' lacks '%s'", cases[i].body, e.msg, cases[i].needle);
+        }
+    }
+}
+
+/* PATCH /api/v1/pools/{name} over HTTP: a bad body never reaches the engine; a good one is
+ * the engine's pool object; the route allows PATCH and DELETE only. */
+static void test_pool_patch_route(void **state)
+{
+    struct fx *fx = *state;
+    struct resp r;
+
+    http(fx, "PATCH", "/api/v1/pools/lab", bearer(), "{\"live_patching_disabled\":\"off\"}", NULL,
+         &r);
+    assert_error(&r, 400, "bad_request", "live_patching_disabled");
+    resp_free(&r);
+    assert_int_equal(seam_calls(), 0);
+    seam_set_answer(json_pack("{s:s s:b}", "name", "lab", "live_patching_disabled", 1));
+    http(fx, "PATCH", "/api/v1/pools/lab", bearer(), "{\"live_patching_disabled\":true}", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"live_patching_disabled\":true"));
+    resp_free(&r);
+    assert_string_equal(seam.last_call, "pool_set");
+    assert_string_equal(seam.last_id, "lab");
+    assert_int_equal(seam.last_int, 1);
+    /* the engine's refusal, with took_effect false */
+    seam.rc = PP_EXAPI;
+    str_lcpy(seam.msg, "pool lab: the account may not change the pool's properties",
+             sizeof seam.msg);
+    str_lcpy(seam.xapi_code, "RBAC_PERMISSION_DENIED", sizeof seam.xapi_code);
+    http(fx, "PATCH", "/api/v1/pools/lab", bearer(), "{\"live_patching_disabled\":false}", NULL,
+         &r);
+    assert_int_equal(r.status, 502);
+    assert_non_null(strstr(r.body, "RBAC_PERMISSION_DENIED"));
+    assert_non_null(strstr(r.body, "\"took_effect\":false"));
+    resp_free(&r);
+    seam.rc = 0;
+    http(fx, "PUT", "/api/v1/pools/lab", bearer(), "{}", NULL, &r);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(buf_str(&r.raw), "PATCH, DELETE"));
+    resp_free(&r);
 }
 
 static void test_parse_listen(void **state)
@@ -1063,8 +1141,9 @@ static void test_read_only_role_and_audit(void **state)
         }
     }
     /* every mutating route (webhooks, windows, schedules: 2 each; settings, upgrades: 3,
-     * files: 2; health gates: PUT and DELETE, and DELETE of a pool's; pool trust: 1) */
-    assert_int_equal(refused, 26);
+     * files: 2; health gates: PUT and DELETE, and DELETE of a pool's; pool trust: 1; PATCH of a
+     * pool: 1) */
+    assert_int_equal(refused, 27);
     assert_int_equal(seam_calls(), 0); /* nothing reached the engine (the plan body is bad) */
     /* reads work with it; the audit log is for the admin */
     http(fx, "GET", "/api/v1/pools", "Bearer " READ_TOKEN, NULL, NULL, &r);
@@ -1468,6 +1547,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_token_compare),
+        cmocka_unit_test(test_pool_settings_body),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_sse_framing),
         cmocka_unit_test(test_etag_helpers),
@@ -1476,6 +1556,7 @@ int main(void)
         cmocka_unit_test(test_token_file),
         HTTP_TEST(test_http_auth),
         HTTP_TEST(test_http_routes),
+        HTTP_TEST(test_pool_patch_route),
         HTTP_TEST(test_settings_route),
         HTTP_TEST(test_plan_body_hosts_and_manual),
         HTTP_TEST(test_mhd_errors_json),

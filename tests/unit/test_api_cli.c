@@ -90,6 +90,19 @@ static void test_cli_opts(void **state)
     assert_non_null(strstr(e.msg, path));
     rmdir(dir);
 
+    bool on = false;
+    assert_int_equal(cli_on_off("--live-patching", "on", &on, &e), 0);
+    assert_true(on);
+    assert_int_equal(cli_on_off("--live-patching", "Off", &on, &e), 0);
+    assert_false(on);
+    assert_int_equal(cli_on_off("--live-patching", "1", &on, &e), 0);
+    assert_true(on);
+    assert_int_equal(cli_on_off("--live-patching", "no", &on, &e), 0);
+    assert_false(on);
+    assert_int_equal(cli_on_off("--live-patching", "enabled", &on, &e), PP_EINVAL);
+    assert_non_null(strstr(e.msg, "--live-patching: 'enabled' is neither on nor off"));
+    assert_int_equal(cli_on_off("--live-patching", "", &on, &e), PP_EINVAL);
+
     struct cli_daemon d = {0};
     struct cli_xapi x = {0};
     optarg = (char *)"http://d";
@@ -725,6 +738,61 @@ static void test_cmd_pools(void **state)
     run_free(&r);
 }
 
+/* `pool set NAME --live-patching on|off`: PATCH /pools/NAME with live_patching_disabled, the
+ * answer in words; a bad value or no option never reaches the daemon. */
+static void test_cmd_pool_set(void **state)
+{
+    struct run r;
+    (void)state;
+
+    seam_set_answer(load("{\"name\":\"lab one\",\"live_patching_disabled\":true}"));
+    run_cmd(cmd_pool,
+            (const char *const[]){"pool", "set", "lab one", "--live-patching", "off", NULL}, &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(seam.last_call, "pool_set");
+    assert_string_equal(seam.last_id, "lab one");
+    assert_int_equal(seam.last_int, 1);
+    assert_string_equal(r.out, "Pool lab one: live patching is off; updates that could be "
+                               "live-patched need their reboot.\n");
+    run_free(&r);
+    seam_set_answer(load("{\"name\":\"lab\",\"live_patching_disabled\":false}"));
+    run_cmd(cmd_pool, (const char *const[]){"pool", "set", "lab", "--live-patching", "ON", NULL},
+            &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(seam.last_int, 0);
+    assert_non_null(strstr(r.out, "live patching is on"));
+    run_free(&r);
+    int calls = seam_calls();
+    run_cmd(cmd_pool, (const char *const[]){"pool", "set", "lab", "--live-patching", "maybe", NULL},
+            &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "--live-patching: 'maybe' is neither on nor off"));
+    run_free(&r);
+    run_cmd(cmd_pool, (const char *const[]){"pool", "set", "lab", NULL}, &r);
+    assert_int_equal(r.status, 2);
+    assert_non_null(strstr(r.err, "--live-patching on|off"));
+    run_free(&r);
+    assert_int_equal(seam_calls(), calls);
+    /* the pool's refusal reaches the user in its words */
+    seam.rc = PP_EXAPI;
+    str_lcpy(seam.msg, "pool lab: the account may not change the pool's properties",
+             sizeof seam.msg);
+    run_cmd(cmd_pool, (const char *const[]){"pool", "set", "lab", "--live-patching", "off", NULL},
+            &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "may not change the pool's properties"));
+    run_free(&r);
+    seam.rc = 0;
+    /* pool list says so for a pool with live patching off */
+    seam_set_answer(load("{\"pools\":[{\"name\":\"lab\",\"url\":\"http://127.0.0.9/\","
+                         "\"connected\":true,\"live_patching_disabled\":true}]}"));
+    run_cmd(cmd_pool, (const char *const[]){"pool", "list", NULL}, &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "lab: live patching is off: updates that could be "
+                                  "live-patched need their reboot"));
+    run_free(&r);
+}
+
 static void test_cmd_updates(void **state)
 {
     struct fx *fx = *state;
@@ -1164,6 +1232,7 @@ int main(void)
         cmocka_unit_test(test_render_upgrade_report_tools),
         cmocka_unit_test(test_render_rollout_and_events),
         cmocka_unit_test_setup_teardown(test_cmd_pools, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cmd_pool_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_plan_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cmd_watch, setup, teardown),
