@@ -545,6 +545,7 @@ static enum MHD_Result serve_events(struct api_server *srv, struct MHD_Connectio
     cl->next = srv->clients;
     srv->clients = cl;
     srv->n_clients++;
+    pthread_cond_signal(&srv->tcond); /* its heartbeats */
     pthread_mutex_unlock(&srv->lock);
 
     r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_reader, cl, sse_client_free);
@@ -590,6 +591,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             srv->conns->prev = ci;
         srv->conns = ci;
         srv->n_conns++;
+        pthread_cond_signal(&srv->tcond); /* the timer watches its headers */
         pthread_mutex_unlock(&srv->lock);
         *socket_context = ci;
     } else if (ci) {
@@ -617,7 +619,9 @@ static unsigned same_client(struct api_server *srv, const struct conn_info *ci)
     return n;
 }
 
-/* Timer thread: cut connections whose headers trickle; SSE heartbeats. */
+/* Timer thread: cut connections whose headers trickle; SSE heartbeats.  With neither a
+ * connection still reading its headers nor an event stream it sleeps until one appears
+ * (on_connection and serve_events signal tcond): an idle daemon takes no wakeups here. */
 static void *timer_main(void *arg)
 {
     struct api_server *srv = arg;
@@ -626,10 +630,12 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&srv->lock);
     while (!srv->stopping) {
         int64_t now = clock_mono_ms();
+        bool pending = srv->clients != NULL;
         for (struct conn_info *ci = srv->conns; ci; ci = ci->next) {
             char peek;
             if (ci->headers_done || ci->cut || ci->fd < 0)
                 continue;
+            pending = true;
             /* headers too slow, or the client hung up half-way (MHD would wait for more) */
             if (now - ci->since_ms > (int64_t)srv->header_timeout_ms ||
                 recv(ci->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
@@ -644,6 +650,10 @@ static void *timer_main(void *arg)
                     api_sse_heartbeat(&cl->out);
                 sse_wake(cl);
             }
+        }
+        if (!pending && !srv->stopping) {
+            pthread_cond_wait(&srv->tcond, &srv->lock);
+            continue;
         }
         ts = clock_deadline_ts(CLOCK_MONOTONIC, TIMER_MS);
         pthread_cond_timedwait(&srv->tcond, &srv->lock, &ts);
@@ -982,6 +992,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         pthread_mutex_lock(&srv->lock);
         ci->headers_done = false;
         ci->since_ms = clock_mono_ms();
+        pthread_cond_signal(&srv->tcond);
         pthread_mutex_unlock(&srv->lock);
     }
     if (x) {
