@@ -14,6 +14,17 @@
 #include "base/str.h"
 #include "xapi/client_int.h"
 
+/*
+ * A connection left idle this long is closed instead of reused (CURLOPT_MAXAGE_CONN; curl's
+ * default is 118 s).  A pool's event.from connection is reused at once; the others (the calls
+ * made beside the long-poll while a pool connects or a rollout moves) otherwise stay open two
+ * minutes after their last call, and curl checks every idle connection with a poll() whenever a
+ * transfer starts (several times a second with 100 pools): 100 pools just connected held ~260
+ * idle connections and cost the daemon ~1% of a core until they aged out (docs/performance.md,
+ * "Idle").  A connection reopened after 20 s costs one connect (and a TLS handshake).
+ */
+#define IDLE_CONN_MAX_S 20L
+
 int xapi__http_global_init(struct err *e)
 {
     static int done;
@@ -92,6 +103,7 @@ void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
     cc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
     cc |= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_response_bytes);
     cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    cc |= curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, IDLE_CONN_MAX_S);
     cc |= curl_easy_setopt(h, CURLOPT_USERAGENT, "poolpatch");
     /*
      * libcurl silently re-sends a request whose reused connection died before any answer
