@@ -5,27 +5,29 @@
  * something to do.  curl_multi_perform would look at every transfer on every turn (a poll()
  * per idle event.from connection: 100 pools cost ~1,400 poll calls a second while idle).  curl
  * tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when its own next timeout is
- * (CURLMOPT_TIMERFUNCTION); the wait is one poll() over those sockets plus an eventfd that
- * xapi_loop_wakeup writes, from any thread.  Transfers (calls, uploads, GETs) are added and
- * removed here; collecting finished ones is transport_http.c's job.
+ * (CURLMOPT_TIMERFUNCTION); the sockets are kept in an epoll set together with an eventfd that
+ * xapi_loop_wakeup writes, from any thread, and the wait is one epoll_wait that returns only the
+ * ready ones: a poll() over every socket cost each turn a look at every pool's long-poll (100
+ * pools: ~40% of the idle daemon's CPU, docs/performance.md "Idle").  Transfers (calls,
+ * uploads, GETs) are added and removed here; collecting finished ones is transport_http.c's job.
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "base/clock.h"
 #include "base/mem.h"
-#include "base/vec.h"
 #include "xapi/client_int.h"
+
+#define MAX_EVENTS 64 /* sockets handled per wait; the others stay ready for the next one */
 
 struct xapi__http {
     CURLM *multi;
-    struct VEC(struct pollfd) fds; /* the sockets curl wants watched */
-    struct VEC(struct pollfd) scratch;
+    int ep;             /* epoll set: the sockets curl wants watched, and wake_fd */
     int64_t timeout_at; /* curl's next timeout (monotonic ms), -1 = none */
     int wake_fd;        /* eventfd: xapi__http_wakeup */
 };
@@ -35,20 +37,17 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     struct xapi__http *h = userp;
     (void)easy;
     (void)socketp;
-    size_t i = 0;
-    while (i < h->fds.n && h->fds.items[i].fd != s)
-        i++;
     if (what == CURL_POLL_REMOVE) {
-        if (i < h->fds.n)
-            vec_remove(&h->fds, i);
+        /* ENOENT / EBADF: never added, or already closed (a closed fd leaves the set) */
+        (void)epoll_ctl(h->ep, EPOLL_CTL_DEL, s, NULL);
         return 0;
     }
-    short ev =
-        (short)(((what & CURL_POLL_IN) ? POLLIN : 0) | ((what & CURL_POLL_OUT) ? POLLOUT : 0));
-    if (i == h->fds.n)
-        vec_push(&h->fds, ((struct pollfd){.fd = s, .events = ev}));
-    else
-        h->fds.items[i].events = ev;
+    struct epoll_event ev = {.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
+                                       ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
+                             .data.fd = s};
+    if (epoll_ctl(h->ep, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT &&
+        epoll_ctl(h->ep, EPOLL_CTL_ADD, s, &ev) != 0)
+        return -1; /* curl fails the transfers on this socket */
     return 0;
 }
 
@@ -66,8 +65,11 @@ struct xapi__http *xapi__http_multi_new(void)
     struct xapi__http *h = xcalloc(1, sizeof(*h));
     h->timeout_at = -1;
     h->multi = curl_multi_init();
+    h->ep = epoll_create1(EPOLL_CLOEXEC);
     h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!h->multi || h->wake_fd < 0) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = h->wake_fd};
+    if (!h->multi || h->ep < 0 || h->wake_fd < 0 ||
+        epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake_fd, &ev) != 0) {
         xapi__http_multi_free(h);
         return NULL;
     }
@@ -87,8 +89,8 @@ void xapi__http_multi_free(struct xapi__http *h)
         curl_multi_cleanup(h->multi);
     if (h->wake_fd >= 0)
         close(h->wake_fd);
-    vec_free(&h->fds);
-    vec_free(&h->scratch);
+    if (h->ep >= 0)
+        close(h->ep);
     free(h);
 }
 
@@ -166,33 +168,28 @@ void xapi__http_act(struct xapi__http *h)
  */
 void xapi__http_wait(struct xapi__http *h, int wait_ms)
 {
+    struct epoll_event evs[MAX_EVENTS];
     int64_t w = wait_ms;
     if (h->timeout_at >= 0) {
         int64_t d = h->timeout_at - clock_mono_ms();
         if (d < w)
             w = d < 0 ? 0 : d;
     }
-    h->scratch.n = 0;
-    for (size_t i = 0; i < h->fds.n; i++)
-        vec_push(&h->scratch, h->fds.items[i]);
-    vec_push(&h->scratch, ((struct pollfd){.fd = h->wake_fd, .events = POLLIN}));
-    int n = poll(h->scratch.items, h->scratch.n, (int)w);
-    if (n > 0) {
-        /* the copy is stable while curl's callbacks change fds */
-        for (size_t i = 0; i + 1 < h->scratch.n; i++) {
-            const struct pollfd *p = &h->scratch.items[i];
-            if (!p->revents)
-                continue;
-            int ev = ((p->revents & POLLIN) ? CURL_CSELECT_IN : 0) |
-                     ((p->revents & POLLOUT) ? CURL_CSELECT_OUT : 0) |
-                     ((p->revents & (POLLERR | POLLHUP | POLLNVAL)) ? CURL_CSELECT_ERR : 0);
-            int still = 0;
-            curl_multi_socket_action(h->multi, p->fd, ev, &still);
+    int n = epoll_wait(h->ep, evs, MAX_EVENTS, (int)w);
+    /* curl's callbacks may remove or close a socket of this batch: acting on a socket curl no
+     * longer knows is harmless (it ignores it), and a closed fd reported here is one it closed */
+    for (int i = 0; i < n; i++) {
+        uint32_t re = evs[i].events;
+        if (evs[i].data.fd == h->wake_fd) {
+            uint64_t v;
+            if (read(h->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                v = 0;
+            continue;
         }
-        uint64_t v;
-        if (h->scratch.items[h->scratch.n - 1].revents && read(h->wake_fd, &v, sizeof(v)) < 0 &&
-            errno != EAGAIN)
-            v = 0;
+        int ev = ((re & EPOLLIN) ? CURL_CSELECT_IN : 0) | ((re & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                 ((re & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+        int still = 0;
+        curl_multi_socket_action(h->multi, evs[i].data.fd, ev, &still);
     }
     run_timeout(h);
 }
