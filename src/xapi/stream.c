@@ -213,10 +213,10 @@ static void stream_failed(struct xapi_client *c, int rc, const struct err *e)
 
 static void ow_check(struct xapi_op *op, bool fresh);
 
-/* A batch was applied (reset: it was a snapshot; had_task: its request carried "task"): the
- * cache's and the tasks' turn. */
-static void stream_applied(struct xapi_client *c, bool reset, bool had_task, unsigned gen,
-                           unsigned seq)
+/* A batch (result: the event.from answer) was applied (reset: it was a snapshot; had_task: its
+ * request carried "task"): the cache's and the tasks' turn. */
+static void stream_applied(struct xapi_client *c, const struct xapi_value *result, bool reset,
+                           bool had_task, unsigned gen, unsigned seq)
 {
     c->st_ready = true;
     if (reset)
@@ -226,7 +226,9 @@ static void stream_applied(struct xapi_client *c, bool reset, bool had_task, uns
         c->cache_ready = true;
     }
     if (c->cache_on) {
-        xapi__cache_foreach(c->cache, "host", learn_host, c);
+        /* an empty batch (a long-poll that timed out) changed no host's address */
+        if (reset || xapi_array_len(xapi_struct_get(result, "events")) > 0)
+            xapi__cache_foreach(c->cache, "host", learn_host, c);
         cache_eval_waiters(c);
     }
     for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
@@ -312,7 +314,7 @@ static void stream_apply_batch(struct xapi_client *c, const struct xapi_value *r
         c->st_task_cont = had_task;
     if (!had_task && !reset)
         tasks_forget(c);
-    stream_applied(c, reset, had_task, gen, seq);
+    stream_applied(c, result, reset, had_task, gen, seq);
     int64_t delay = reset ? 0 : stream_delay(c, xapi_struct_get(result, "events"));
     if (delay > 0 && !c->st_retry_t) {
         c->st_retry_t = xapi__timer_add(c->loop, delay, stream_retry_fire, c);
