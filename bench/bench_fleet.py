@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """bench_fleet.py - one `poolpatch serve` watching a fleet (issue 17): POOLS pools in bench-16's
 shape (16 hosts, 320 VMs each; default 100 = 1,600 hosts) served by one `poolpatch sim` on a
-scaled clock.  Prints the daemon's RSS connected and idle, its idle CPU, then runs one automated
-rollout over MOVING of the pools (default 10) and prints its XAPI calls per host-update (the
+scaled clock.  Prints the daemon's RSS connected and idle, its idle CPU (the utime + stime it used
+over 30 s divided by the window, so other load does not count), then runs one automated rollout over MOVING of the pools (default 10) and prints its XAPI calls per host-update (the
 rollout's own report: counters.xapi_calls), the latency of GET /api/v1/rollouts/{id} sampled
 while its pools move, and the daemon's peak RSS (VmHWM): connected, after a restart (the same
 database: every pool's snapshot read again at once) and over the plans and the rollout, run by
@@ -120,10 +120,33 @@ def connect_all(d, masters, pw):
     wait_connected(d, len(masters))
 
 
-def idle_cpu(pid, seconds=10.0):
-    c0 = proc_stat(pid)[0]
-    time.sleep(seconds)
-    return 100.0 * (proc_stat(pid)[0] - c0) / seconds
+def switches(pid):
+    """Voluntary + involuntary context switches of every thread of pid (its wakeups)."""
+    n = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, t)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return n
+
+
+def idle_cpu(pid):
+    """The idle daemon's CPU: the utime + stime it consumed (every thread, from /proc/PID/stat)
+    over a window, divided by the window - CPU time the daemon used, not a sampled %CPU, so other
+    load on the machine does not count in it (it only stretches nothing the daemon waits for).
+    BENCH_IDLE_SETTLE seconds (default 5) after the last pool connected, then BENCH_IDLE_SECONDS
+    (default 30).  Returns (% of a core, seconds of CPU, window, wakeups, load average)."""
+    settle = float(os.environ.get("BENCH_IDLE_SETTLE", "5"))
+    window = float(os.environ.get("BENCH_IDLE_SECONDS", "30"))
+    time.sleep(settle)
+    c0, s0, t0 = proc_stat(pid)[0], switches(pid), time.monotonic()
+    time.sleep(window)
+    c1, s1, t1 = proc_stat(pid)[0], switches(pid), time.monotonic()
+    return 100.0 * (c1 - c0) / (t1 - t0), c1 - c0, t1 - t0, s1 - s0, os.getloadavg()[0]
 
 
 def timed(fn):
@@ -211,7 +234,7 @@ def main():
         connect_s = time.monotonic() - t0
         rss_conn = status_kib(d.proc.pid, "VmRSS") // 1024
         hwm_conn = status_kib(d.proc.pid, "VmHWM") // 1024
-        cpu = idle_cpu(d.proc.pid)
+        cpu, cpu_s, cpu_win, wakeups, load = idle_cpu(d.proc.pid)
         rss_idle = status_kib(d.proc.pid, "VmRSS") // 1024
         # Restart: every pool's snapshot read again at once (the snapshot bound's case).
         d.stop()
@@ -239,7 +262,9 @@ def main():
         print("fleet: %d pools, %d hosts, %d VMs; sim time scale %g" %
               (pools, hosts, sum(len(p["vms"]) for p in doc["pools"]), scale))
         print("daemon connected to every pool in %.1f s: RSS %d MiB (peak %d MiB); idle %d MiB, "
-              "CPU %.2f%% of a core over 10 s" % (connect_s, rss_conn, hwm_conn, rss_idle, cpu))
+              "CPU %.2f%% of a core (%.2f s of its own utime+stime in %.0f s, %d wakeups; load "
+              "average %.1f)" % (connect_s, rss_conn, hwm_conn, rss_idle, cpu, cpu_s, cpu_win,
+                                 wakeups, load))
         print("daemon restarted, every pool connected again in %.1f s: RSS %d MiB (peak %d MiB)"
               % (restart_s, rss_re, hwm_re))
         print("rollout over %d pools (%d hosts): %s, %d hosts done, window %.0f s simulated" %
@@ -258,9 +283,11 @@ def main():
         print("daemon peak RSS (VmHWM) %d MiB: connected %d, after restart %d, plans and rollout %d"
               % (peak, hwm_conn, hwm_re, hwm))
         print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB (connected %d, after restart %d, "
-              "plans and rollout %d), idle CPU %.2f%%, calls per host-update %.1f, GET rollout "
-              "p50 %.1f ms max %.1f ms, plan %.0f ms (%s), by-update view %.0f ms" %
-              (pools, peak, hwm_conn, hwm_re, hwm, cpu, k.get("xapi_calls_per_host_update") or 0,
+              "plans and rollout %d), idle CPU %.2f%% of a core (own CPU time over %.0f s, load "
+              "%.1f), calls per host-update %.1f, GET rollout p50 %.1f ms max %.1f ms, plan %.0f ms "
+              "(%s), by-update view %.0f ms" %
+              (pools, peak, hwm_conn, hwm_re, hwm, cpu, cpu_win, load,
+               k.get("xapi_calls_per_host_update") or 0,
                p50, lat[-1] if lat else 0, pv["plan_ms"], pv["plan_detail"], pv["by-update"]))
         return 0 if ro["state"] == "done" else 1
     finally:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# bench_idle.sh - what an idle `poolpatch serve` costs: CPU (% of one core over 10 s, from the
+# bench_idle.sh - what an idle `poolpatch serve` costs: CPU (% of one core over 30 s, from the
 # utime + stime ticks of /proc/PID/stat), wakeups (context switches of all its threads, from
 # /proc/PID/task/*/status) and, when strace may attach, its poll() family calls in 10 s.  Two
 # cases: no pool registered, and 100 idle simulated pools (one `poolpatch sim` serving 100
@@ -8,7 +8,7 @@
 # Run by `make bench` (bench/meson.build); prints its figures, asserts nothing about time.
 . "$SRCDIR/tests/e2e/lib.sh"
 
-WINDOW=${BENCH_IDLE_SECONDS:-10}
+WINDOW=${BENCH_IDLE_SECONDS:-30}
 TCK=$(getconf CLK_TCK)
 
 ticks() { # PID: utime + stime of the whole process
