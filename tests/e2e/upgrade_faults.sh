@@ -20,7 +20,8 @@
 
 setup() {
     start_sim "$SRCDIR/scenarios/upgrade.json" --time-scale 200
-    SERVE_DIR="$E2E_TMP/serve-$RANDOM"
+    SETUPS=$((${SETUPS:-0} + 1)) # a fresh daemon directory per section (never one used before)
+    SERVE_DIR="$E2E_TMP/serve-$SETUPS"
     start_serve
     echo xenroot >"$E2E_TMP/pw"
     pp_ok pool add rpu --url "$(sim_master_url rpu)" --user root --password-file "$E2E_TMP/pw"
