@@ -4,7 +4,8 @@
  * writer: a good one streamed back, path traversal, absolute path, symlink, too large, a
  * compression-ratio bomb, no image, two images, a bare image, garbage), plans to journal steps
  * (order, batches, lanes, migrations, manual reboots left out), the resume derivation of every
- * step kind from given XAPI records, undo records of fixes, and the error explanations.
+ * step kind from given XAPI records, undo records of fixes, the error explanations, and
+ * docs/engine.md's step table against the kind table.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -953,9 +954,52 @@ static void test_master_lost_watchdog(void **state)
     assert_true(exec_lost_look(&w, &in));
 }
 
+/* docs/engine.md's step table ("Step kinds") has a row for every journaled kind of the kind
+ * table, naming the REST name it is shown as (exec_public_step), and the upgrade's
+ * new_version_updates; the cancel procedure is not a journaled kind. */
+static void test_docs_list_every_step_kind(void **state)
+{
+    (void)state;
+    FILE *f = fopen(PP_SOURCE_ROOT "/docs/engine.md", "r");
+    assert_non_null(f);
+    char *doc = xcalloc(1, 1 << 20);
+    size_t n = fread(doc, 1, (1 << 20) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    const char *from = strstr(doc, "## Step kinds"), *to = from ? strstr(from, "## Journal") : NULL;
+    assert_non_null(from);
+    assert_non_null(to);
+    char *sec = xstrndup(from, (size_t)(to - from));
+    for (int k = EXEC_K_UNKNOWN + 1; k < EXEC_K_COUNT; k++) {
+        const struct exec_kind_def *d = exec_kind_def((enum exec_kind)k);
+        if (k == EXEC_K_CANCEL)
+            continue;
+        char row[96], shown[96];
+        snprintf(row, sizeof row, "\n| `%s` | ", d->name);
+        const char *r = strstr(sec, row);
+        if (!r)
+            fail_msg("docs/engine.md's step table has no row for the kind %s", d->name);
+        snprintf(shown, sizeof shown, "`%s`", exec_public_step(d->name, NULL));
+        const char *end = strchr(r + 1, '\n');
+        if (!strstr(r, shown) || strstr(r, shown) > end)
+            fail_msg("docs/engine.md: the row of %s does not say it is shown as %s", d->name,
+                     shown);
+    }
+    json_t *after = json_pack("{s:b}", "after_upgrade", 1), *back = json_pack("{s:b}", "back", 1);
+    assert_string_equal(exec_public_step(SK_REPLAN, after), "new_version_updates");
+    assert_string_equal(exec_public_step(SK_MIGRATE, back), "migrate_back");
+    assert_non_null(strstr(sec, "| `replan` with `after_upgrade` | `new_version_updates` |"));
+    assert_non_null(strstr(sec, "`migrate_back`"));
+    json_decref(after);
+    json_decref(back);
+    free(sec);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_docs_list_every_step_kind),
         cmocka_unit_test(test_zip_good_streams_image),
         cmocka_unit_test(test_zip_traversal_absolute_symlink),
         cmocka_unit_test(test_zip_limits),
