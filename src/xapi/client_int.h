@@ -378,7 +378,6 @@ struct xapi_client {
     struct err emergency_err; /* that answer, named by its host */
     int redirects_in_round;
     int dead_ends_in_round; /* supporters that named a master already tried, or in emergency */
-    unsigned rounds;        /* rounds of this cycle */
     int64_t reboot_sent_ms; /* loop time of our last host.reboot that xapi accepted; 0 = none */
     bool master_rebooting;  /* the master was lost soon after it: rounds ask it alone */
     struct rng rng;
@@ -463,6 +462,9 @@ void xapi__session_close(struct xapi_client *c);
 void xapi__task_release(struct xapi_op *op);
 /* Send the next event.from when the stream should run and none is in flight. */
 void xapi__stream_next(struct xapi_client *c);
+/* A login gave a new session: drop the stream's request from before it and ask for a snapshot
+ * at once (stream.c).  The loop's thread. */
+void xapi__stream_new_session(struct xapi_client *c);
 /* Ask xapi to cancel a task operation's task (once its ref is known). */
 void xapi__task_send_cancel(struct xapi_op *op);
 /* Closing: cancel the stream's timer; then free its cache and classes. */

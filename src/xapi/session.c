@@ -16,11 +16,17 @@
 #define LOGM          "xapi"
 #define MAX_REDIRECTS 4
 /* The master lost this soon after a host.reboot we sent (a master's reboot: the engine updates
- * it first) is taken for that reboot: login rounds ask the master alone, as its supporters would
- * only name it again (three logins a round instead of one), except every FULL_ROUND_EVERY-th
- * round, which asks every host in case a supporter took over (HA, designate_new_master). */
-#define REBOOT_LOSS_MS   120000
-#define FULL_ROUND_EVERY 4
+ * it first) is taken for that reboot.  For REBOOT_ALONE_MS of the loss the login rounds ask the
+ * master alone: its supporters would only name it again (HOST_IS_SLAVE, two more logins a round,
+ * eight of bench-16's 29 logins per rollout when every fourth round asked them), and a supporter
+ * that took over meanwhile (HA, designate_new_master) is named by the old master once it is back.
+ * Past that (twice a slow server's reboot) every round asks every host, as for any loss.  The
+ * first REBOOT_SKIP steps of the backoff are skipped: a host told to reboot is not back within
+ * seconds (bench-16: five logins in the first 3 s of a 300 s reboot); the first round comes
+ * 2-4 s after the loss, then the backoff goes on as usual (up to backoff_max_ms). */
+#define REBOOT_LOSS_MS  120000
+#define REBOOT_ALONE_MS 600000
+#define REBOOT_SKIP     3
 
 /* See client_int.h. */
 void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const struct err *e)
@@ -91,7 +97,8 @@ static void round_start(struct xapi_client *c)
     cands_free(c);
     if (c->master)
         cands_add(c, c->master, c->cands.n);
-    bool master_alone = c->master && c->master_rebooting && ++c->rounds % FULL_ROUND_EVERY != 0;
+    bool master_alone = c->master && c->master_rebooting &&
+                        xapi__loop_now(c->loop) - c->cycle_start < REBOOT_ALONE_MS;
     for (size_t i = 0; i < c->hosts.n && !master_alone; i++)
         cands_add(c, c->hosts.items[i], c->cands.n);
     c->cand_i = 0;
@@ -269,8 +276,8 @@ static void round_failed(struct xapi_client *c)
         xapi__fail_waiting(c, &e);
         return;
     }
-    int64_t d =
-        xapi_backoff_delay(c->attempt++, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
+    unsigned step = c->attempt++ + (c->master_rebooting ? REBOOT_SKIP : 0);
+    int64_t d = xapi_backoff_delay(step, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
     if (d > c->o.reconnect_budget_ms - spent)
         d = c->o.reconnect_budget_ms - spent;
     log_info(LOGM, "pool %s: no master yet (%s); retrying in %lld ms", c->hosts.items[0], e.msg,
@@ -311,7 +318,6 @@ void xapi__client_connect(struct xapi_client *c, bool reconnect)
     c->cycling = true;
     c->cycle_start = xapi__loop_now(c->loop);
     c->attempt = 0;
-    c->rounds = 0;
     c->saw_emergency = false; /* a new cycle: what the last one saw is not kept */
     if (reconnect)
         xapi__count(&c->counts, XAPI__COUNT_RECONNECT, NULL);
@@ -416,6 +422,7 @@ static void login_done(struct wreq *w)
              c->proto == XAPI_PREF_XMLRPC ? "XML-RPC" : "JSON-RPC");
     xapi__client_set_state(c, XAPI_CONN_READY, NULL);
     xapi__wreq_free(w);
+    xapi__stream_new_session(c);
     xapi__client_pump(c);
     xapi__stream_next(c);
 }

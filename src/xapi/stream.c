@@ -187,6 +187,24 @@ static void stream_restart(struct xapi_client *c)
     xapi__stream_next(c);
 }
 
+/*
+ * A new session (client_int.h).  Events may have been lost with the old one, so the stream
+ * starts over from a snapshot (stream_done checks the session of every answer); a request from
+ * before it - the long-poll that was queued for replay when the master went, or a retry - would
+ * be answered from the old token only to be thrown away: one wasted event.from per pool and
+ * master reboot.  Ask for the snapshot at once instead.  A batch held while tasks are read
+ * goes first (its answer's token replaces the cache's); the session check restarts after it.
+ */
+void xapi__stream_new_session(struct xapi_client *c)
+{
+    if (!c->cache || c->st_held || *xapi__cache_token(c->cache) == '\0')
+        return;
+    if (c->st_sub)
+        stream_restart(c);
+    else
+        xapi__cache_set_token(c->cache, "");
+}
+
 /* The stream cannot go on for now (rc, e): task waits fail; the cache retries (or waits for the
  * next login when retrying cannot help). */
 static void stream_failed(struct xapi_client *c, int rc, const struct err *e)
