@@ -617,7 +617,10 @@ static void op_wreq_done(struct wreq *w)
     }
     struct xapi_value *v = w->resp.value;
     w->resp.value = NULL;
-    if (str_eq(op->method, "host.reboot")) /* session.c: the master may be going down */
+    /* session.c: the master may be going down.  Not when a login came in between (the master
+     * is back already: over HTTP the reply can come after the loss it caused, or after the
+     * host's return on a fast reboot; a later loss is then not this reboot's). */
+    if (str_eq(op->method, "host.reboot") && op->session_gen_sent == c->session_gen)
         c->reboot_sent_ms = xapi__loop_now(c->loop);
     xapi__op_finish(op, 0, v, NULL);
     xapi__wreq_free(w);

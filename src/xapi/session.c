@@ -413,9 +413,9 @@ static void login_done(struct wreq *w)
     c->master = xstrdup(w->host);
     c->session_gen++;
     c->logins++;
-    /* the master is back: a later loss is not that reboot's (it may be a partition) */
-    if (c->master_rebooting)
-        c->reboot_sent_ms = 0;
+    /* the master is back: a later loss is not that reboot's (it may be a partition), even
+     * when the loss came before the reboot's reply (it was then taken for an ordinary one) */
+    c->reboot_sent_ms = 0;
     c->master_rebooting = false;
     cycle_end(c);
     log_info(LOGM, "pool %s: logged in to master %s (%s)", c->hosts.items[0], c->master,
