@@ -152,6 +152,11 @@ void engine_handle_files_needed(struct engine *eng, struct eng_req *r)
         }
         if (a->pr.fc)
             engine_file_judge(a->pr.fc, p->name, false, pl);
+        struct plan *then = NULL; /* an upgrade's chained legacy updates: their files too */
+        if (plan_upgrade_then_updates(inv, eng->catalog, &o, &then, NULL) == 0 && then)
+            for (size_t k = 0; k < then->n_uploads; k++)
+                need_file(eng, then->uploads[k], NULL, files, missing);
+        plan_free(then);
         for (size_t k = 0; k < pl->n_uploads; k++)
             need_file(eng, pl->uploads[k],
                       a->pr.fc && str_eq(pl->uploads[k], a->pr.fc->uuid) ? a->pr.fc->path : NULL,

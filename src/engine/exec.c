@@ -294,8 +294,12 @@ int exec_rollout_start(struct exec *x, const struct exec_request *req, char **id
             rc = plan_resolve_all(pl, &res, e);
         if (rc == 0 && pl->totals.hosts_updated == 0 && pl->n_uploads == 0)
             log_info(LOGM, "pool %s: nothing to update", pn);
-        if (rc == 0)
-            rc = exec_steps_initial(pn, pl, &res, file_for, &fc, exec_opts_to_json(&o), &sl, e);
+        if (rc == 0) {
+            json_t *oj = exec_opts_to_json(&o);
+            if (upgrade) /* the files of the new version's legacy updates, if chained */
+                exec_upgrade_files(oj, inv, cat ? cat : cat0, &o, file_for, &fc);
+            rc = exec_steps_initial(pn, pl, &res, file_for, &fc, oj, &sl, e);
+        }
         if (rc == 0) {
             json_t *pj = plan_to_json(pl);
             json_object_set_new(pj, "pool", json_string(pn));

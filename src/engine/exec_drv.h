@@ -284,11 +284,20 @@ void exec_upgrade_then_updates(struct exec_step *s, const struct plan *pl, struc
  * given back to the pool (freed) while the pool's repository is read again (the pump waits,
  * exec_upgrade_probing); false: plan it (any other replan, or the catalog is fresh). */
 bool exec_upgrade_updates_wait(struct exec_step *s);
-/* exec_upgrade.c: the after-upgrade plan pl cannot be applied here — a blocking check without a
- * fix (e.g. no update list for the new version), or update files to upload (legacy updates,
- * whose files are downloaded before a rollout starts): the step ends done with no update,
- * saying why (the upgrade itself succeeded; never a halt); true when so. */
+/* exec_upgrade.c: the after-upgrade plan pl is handled here, true when so: a blocking check
+ * without a fix (e.g. no update list for the new version), or update files to upload whose
+ * files the rollout did not download before it started: the step ends done with no update,
+ * saying why (the upgrade itself succeeded; never a halt).  Legacy updates whose files it has
+ * (opts.upgrade_files, exec_upgrade_files): their upload, introduce and precheck steps and a
+ * replan are appended, as a rollout's first steps, and the step ends done. */
 bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl);
+/* exec_upgrade.c, at an upgrade's start: when it chains the new version's automated updates and
+ * those are legacy updates (plan_upgrade_then_updates), record in opts_json "upgrade_files"
+ * {uuid: path} (path from file_for, the files downloaded before the start) so the after-upgrade
+ * replan can upload them.  inv is modified during the call and restored. */
+void exec_upgrade_files(json_t *opts_json, struct inv_pool *inv, const struct catalog *cat,
+                        const struct plan_opts *o,
+                        const char *(*file_for)(void *ctx, const char *uuid), void *ctx);
 /* exec_upgrade.c, from the pump: true while pool p waits for its repository read (see above);
  * the pool is pumped again on the next turn. */
 bool exec_upgrade_probing(struct exec_pool *p);

@@ -655,6 +655,8 @@ bool exec_upgrade_updates_wait(struct exec_step *s)
     return false;
 }
 
+static void chain_legacy(struct exec_step *s, const struct plan *pl, const json_t *files);
+
 /* See exec_drv.h. */
 bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl)
 {
@@ -672,13 +674,76 @@ bool exec_upgrade_updates_skip(struct exec_step *s, const struct plan *pl)
     }
     if (pl->n_uploads == 0)
         return false;
-    /* legacy updates need their files downloaded before a rollout starts (engine_fetch.c) */
-    char m[300];
-    snprintf(m, sizeof m,
-             "they are update files (%zu) to download and upload: run poolpatch apply %s",
-             pl->n_uploads, s->p->name);
-    updates_none(s, m);
+    /* legacy updates: their files were downloaded before the rollout started (engine_fetch.c,
+     * exec_upgrade_files), unless the new version's plan differs from the predicted one */
+    const json_t *files = json_object_get(json_object_get(s->params, "opts"), "upgrade_files");
+    for (size_t i = 0; i < pl->n_uploads; i++)
+        if (!json_is_string(json_object_get(files, pl->uploads[i]))) {
+            char m[300];
+            snprintf(m, sizeof m,
+                     "update %s was not downloaded before the upgrade started: run poolpatch "
+                     "apply %s",
+                     pl->uploads[i], s->p->name);
+            updates_none(s, m);
+            return true;
+        }
+    chain_legacy(s, pl, files);
     return true;
+}
+
+static const char *upgrade_file_for(void *ctx, const char *uuid)
+{
+    return json_string_value(json_object_get(ctx, uuid));
+}
+
+/* Append the legacy updates' first steps (uploads, introduces, prechecks, then the replan that
+ * plans their hosts, as at a rollout's start: exec_steps_initial) and end the step. */
+static void chain_legacy(struct exec_step *s, const struct plan *pl, const json_t *files)
+{
+    struct exec_pool *p = s->p;
+    struct plan_resolution res = {0};
+    struct spec_list sl = {0};
+    struct err e = {0};
+    json_t *oj = json_deep_copy(json_object_get(s->params, "opts"));
+    int rc = plan_resolve_all(pl, &res, &e);
+    if (rc == 0)
+        rc = exec_steps_initial(p->name, pl, &res, upgrade_file_for, (void *)files, oj, &sl, &e);
+    else
+        json_decref(oj);
+    if (rc == 0)
+        rc = store_steps_append(p->r->x->env.store, p->r->id, sl.items, sl.n, NULL, &e);
+    exec_spec_list_cleanup(&sl);
+    plan_resolution_cleanup(&res);
+    if (rc != 0) {
+        updates_none(s, e.msg);
+        return;
+    }
+    p->steps_ok = false; /* reloaded with the new steps by the next pump */
+    exec_emit(p, NULL, exec_step_name(s), 100,
+              "every host runs %s: its updates follow (%zu to upload, %zu hosts)",
+              pstr(s->params, "to"), pl->n_uploads, pl->totals.hosts_updated);
+    exec_step_done(s, json_pack("{s:I, s:I}", "uploads", (json_int_t)pl->n_uploads, "hosts",
+                                (json_int_t)pl->totals.hosts_updated));
+}
+
+/* See exec_drv.h. */
+void exec_upgrade_files(json_t *opts_json, struct inv_pool *inv, const struct catalog *cat,
+                        const struct plan_opts *o,
+                        const char *(*file_for)(void *ctx, const char *uuid), void *ctx)
+{
+    struct plan *then = NULL;
+    if (plan_upgrade_then_updates(inv, cat, o, &then, NULL) != 0 || !then) {
+        plan_free(then);
+        return;
+    }
+    json_t *files = json_object();
+    for (size_t i = 0; i < then->n_uploads; i++) {
+        const char *path = file_for ? file_for(ctx, then->uploads[i]) : NULL;
+        if (path)
+            json_object_set_new(files, then->uploads[i], json_string(path));
+    }
+    json_object_set_new(opts_json, "upgrade_files", files);
+    plan_free(then);
 }
 
 /* See exec_drv.h. */

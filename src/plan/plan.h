@@ -319,6 +319,19 @@ void plan_resolution_cleanup(struct plan_resolution *r);
 bool plan_tools_outdated(const struct inv_vm *vm, const char *to);
 /* True when host h already runs version `to` or newer (upgrade: nothing to do there). */
 bool plan_host_upgraded(const struct inv_host *h, const char *to);
+/*
+ * The new version's automated updates an upgrade with upgrade_apply_updates will chain (seed:
+ * XenCenter applies the minimal set after installing a release), predicted before it starts so
+ * that legacy (updates.xml) update files can be downloaded first: pool planned in
+ * PLAN_MODE_AUTOMATED with the legacy catalog cat as it will be once upgraded — every host on
+ * o->upgrade_to (the build of cat's version of that value) with no update applied (an upgrade
+ * leaves none).  *out is that plan (plan_free it), or NULL when there is nothing to predict:
+ * no apply_updates, no catalog, a XenServer 8 catalog, the version not in cat or without a
+ * minimal list.  pool is modified during the call and restored before it returns.  Returns 0
+ * or plan_build's error.  Pure.
+ */
+int plan_upgrade_then_updates(struct inv_pool *pool, const struct catalog *cat,
+                              const struct plan_opts *o, struct plan **out, struct err *e);
 
 /* ---------------------------------------------------------------- building blocks (also tested
  * on their own) */

@@ -287,3 +287,65 @@ void plan_upgrade_finish(struct plan_ctx *c)
         }
     }
 }
+
+/* ------------------------------------------------------------------ the new version's updates */
+
+/* A host's fields an upgrade changes, swapped out while the prediction plans. */
+struct host_swap {
+    char *version, *build;
+    char **updates, **urr;
+    size_t n_updates, n_urr;
+    unsigned guidance;
+};
+
+static void host_swap(struct inv_host *h, struct host_swap *s)
+{
+    struct host_swap t = {h->product_version, h->build_number,
+                          h->updates,         h->updates_requiring_reboot,
+                          h->n_updates,       h->n_updates_requiring_reboot,
+                          h->pending_guidance};
+    h->product_version = s->version;
+    h->build_number = s->build;
+    h->updates = s->updates;
+    h->updates_requiring_reboot = s->urr;
+    h->n_updates = s->n_updates;
+    h->n_updates_requiring_reboot = s->n_urr;
+    h->pending_guidance = s->guidance;
+    *s = t;
+}
+
+/* See plan.h. */
+int plan_upgrade_then_updates(struct inv_pool *pool, const struct catalog *cat,
+                              const struct plan_opts *o, struct plan **out, struct err *e)
+{
+    *out = NULL;
+    if (!o->upgrade_apply_updates || !o->upgrade_to || !cat || cat->source == CAT_SOURCE_CDN)
+        return 0;
+    const struct cat_version *v = NULL;
+    for (size_t i = 0; i < cat->n_versions && !v; i++)
+        if (str_eq(cat->versions[i].value, o->upgrade_to))
+            v = &cat->versions[i];
+    if (!v || !v->has_minimal || pool->n_hosts == 0)
+        return 0;
+    struct host_swap *sw = xcalloc(pool->n_hosts, sizeof(*sw));
+    for (size_t h = 0; h < pool->n_hosts; h++) {
+        sw[h].version = v->value;
+        sw[h].build = v->build_number ? v->build_number : (char *)"";
+        host_swap(&pool->hosts[h], &sw[h]);
+    }
+    struct plan_opts po = *o;
+    po.mode = PLAN_MODE_AUTOMATED;
+    po.upgrade_to = po.upgrade_url = NULL;
+    po.upgrade_manual = po.upgrade_apply_updates = false;
+    po.upgrade_shutdown = NULL;
+    po.n_upgrade_shutdown = 0;
+    po.selected = NULL;
+    po.n_selected = 0;
+    po.prechecks = NULL;
+    po.n_prechecks = 0;
+    int rc = plan_build(pool, cat, &po, out, e);
+    for (size_t h = 0; h < pool->n_hosts; h++)
+        host_swap(&pool->hosts[h], &sw[h]);
+    free(sw);
+    return rc;
+}

@@ -13,6 +13,11 @@
 #   3. the same with `poolpatch serve` SIGKILLed once the updates phase has begun (a host
 #      applying): restarted on the same database it resumes and ends the same way, no update
 #      applied twice (each host's repository_updates without duplicates).
+#   4. legacy updates (updates.xml) of the new release: the pool on 8.2.0 upgraded to 8.2.1 whose
+#      catalog version lists a minimal set: their files are downloaded before the rollout starts
+#      and, once every host runs 8.2.1, uploaded and applied by the same minimal-set rules as an
+#      automated rollout (every host ends on 8.2.1 with exactly the minimal set applied, in the
+#      same rollout, every VM running once, out of rolling-upgrade mode).
 . "$(dirname "$0")/lib.sh"
 
 setup() {
@@ -110,4 +115,65 @@ start_serve
 wait_rollout "$id"
 check_end "$id" "SIGKILL during the updates"
 pass "SIGKILL during the new version's updates: resumed, every host on 8.4.0 with its updates"
+teardown
+
+# ---- 4: the new release's legacy (updates.xml) updates chained ----
+# scenarios/upgrade.json's pool rpu on 8.2.0 without a repository; the release 8.2.1, whose
+# catalog version lists two hotfixes as its minimal set (the second requires the first)
+P1=3f9c1a52-6a4e-4c1e-9a57-0d6a5f7f2a01
+P2=9d1a7d9e-2b9b-4f0f-a3a4-6e1d5b0c4b12
+P3=5b2c0d4e-7f11-4e55-8a0b-2c9d6e1f0a33
+jq --arg p1 "$P1" --arg p2 "$P2" --arg p3 "$P3" '
+    .pools = [.pools[] | select(.name == "rpu") | del(.repository) | .updates = [] |
+        .version = {"product_version": "8.2.0", "platform_version": "3.2.0",
+                    "build_number": "release/yangtze/master/33", "xapi": "1.200"}] |
+    .releases = [{"name": "Citrix Hypervisor 8.2 CU1", "product_version": "8.2.1",
+        "platform_version": "3.2.1", "build_number": "release/yangtze/master/58",
+        "xapi": "1.249", "product_brand": "Citrix Hypervisor"}] |
+    .vendor.versions = [
+        {"value": "8.2.0", "name": "Citrix Hypervisor 8.2", "build_number": "release/yangtze/master/33",
+         "hotfix_eligibility": "all", "timestamp": "2020-06-01T00:00:00Z", "patches": [], "minimal": []},
+        {"value": "8.2.1", "name": "Citrix Hypervisor 8.2 CU1", "build_number": "release/yangtze/master/58",
+         "latest": true, "hotfix_eligibility": "all", "timestamp": "2022-01-20T00:00:00Z",
+         "patches": ["XS82ECU1001", "XS82ECU1002", "XS82ECU1003"],
+         "minimal": ["XS82ECU1002", "XS82ECU1001"]}] |
+    .vendor.patches = [
+        {"uuid": $p1, "name_label": "XS82ECU1001", "description": "hypervisor fixes",
+         "installation_size": 104857600, "after_apply_guidance": ["restartHost"], "priority": 1,
+         "timestamp": "2026-03-10T00:00:00Z"},
+        {"uuid": $p2, "name_label": "XS82ECU1002", "description": "toolstack fixes",
+         "installation_size": 52428800, "after_apply_guidance": ["restartXAPI"], "priority": 2,
+         "timestamp": "2026-05-02T00:00:00Z", "requires": [$p1]},
+        {"uuid": $p3, "name_label": "XS82ECU1003", "description": "optional",
+         "installation_size": 52428800, "after_apply_guidance": [], "priority": 3,
+         "timestamp": "2026-06-02T00:00:00Z"}]' \
+    "$SRCDIR/scenarios/upgrade.json" >"$E2E_TMP/legacy.json" || fail "writing the legacy scenario"
+start_sim "$E2E_TMP/legacy.json" --time-scale 200
+SERVE_DIR="$E2E_TMP/serve-$RANDOM"
+start_serve
+pp_ok pool add rpu --url "$(sim_master_url rpu)" --user root --password-file "$E2E_TMP/pw"
+pp_ok client-id import "$SRCDIR/scenarios/demo-client-id.json"
+pp_ok updates check
+URL=$(sim_state | jq -r '.releases[] | select(.product_version == "8.2.1") | .url')
+[ -n "$URL" ] && [ "$URL" != null ] || fail "the simulator serves no 8.2.1 installer"
+before=$(running)
+assert_eq '["8.2.0","8.2.0","8.2.0","8.2.0"]' "$(rpu '[.hosts[].product_version]')" \
+    "versions before the legacy upgrade"
+pp_run upgrade rpu --to 8.2.1 --url "$URL" --apply-updates --yes
+[ "$PP_RC" = 0 ] || fail "upgrade to 8.2.1 exited $PP_RC: $(echo "$PP_OUT" | tail -8) $PP_ERR"
+id=$(pp rollouts --json | jq -r '.rollouts[0].id')
+r=$(pp rollout "$id" --json)
+assert_eq done "$(echo "$r" | jq -r .state)" "the legacy upgrade's state: $(echo "$r" | jq -c .error)"
+assert_eq '["8.2.1","8.2.1","8.2.1","8.2.1"]' "$(rpu '[.hosts[].product_version]')" \
+    "versions after the legacy upgrade"
+for h in $(rpu '.hosts[].name' | tr -d '"'); do
+    assert_eq "$(printf 'XS82ECU1001\nXS82ECU1002')" "$(sim_host_updates rpu "$h")" \
+        "the 8.2.1 minimal set applied on $h (not the optional XS82ECU1003)"
+done
+assert_eq false "$(rpu .rolling_upgrade)" "rolling-upgrade mode after the legacy upgrade"
+assert_eq '[]' "$(rpu '[.hosts[] | select(.enabled | not) | .name]')" "disabled hosts (legacy)"
+assert_eq "$before" "$(running)" "the VMs running before and after, each once (legacy)"
+[ "$(echo "$r" | jq .counters.updates_applied)" -ge 8 ] ||
+    fail "the report counts $(echo "$r" | jq .counters.updates_applied) updates applied (legacy)"
+pass "rpu upgraded 8.2.0 -> 8.2.1 and the release's legacy minimal set applied in the same rollout"
 teardown

@@ -217,6 +217,71 @@ static void test_views_tools(void **state)
     inv_pool_free(other);
 }
 
+/* --apply-updates with a legacy catalog: the updates the new version will need are predicted
+ * by the same minimal-set rules as an automated rollout, on the pool as the upgrade leaves it
+ * (every host on the new version and build, nothing applied), and the pool is given back
+ * unchanged; nothing is predicted without apply_updates, for a version without a minimal list,
+ * for a version the catalog does not have, or with a XenServer 8 catalog. */
+static void test_then_updates(void **state)
+{
+    (void)state;
+    struct inv_pool *pool = pool4();
+    fx_applied(&pool->hosts[0], "u-old");
+    fx_set(&pool->hosts[1].product_version, "8.4.0"); /* already upgraded, build b112 */
+    fx_set(&pool->hosts[1].build_number, "b112");
+    fx_applied(&pool->hosts[1], "u1");
+    struct catalog *cat = fx_catalog();
+    fx_patch(cat, "u-old", 0, "", "");
+    fx_patch(cat, "u1", 1u << 0, "", "");
+    fx_patch(cat, "u2", 1u << 0, "u1", "");
+    fx_patch(cat, "u3", 0, "", ""); /* listed but not in the minimal set */
+    fx_version(cat, "8.2.1", "b58", NULL, "u-old", "u-old");
+    fx_version(cat, "8.4.0", "b112", NULL, "u1,u2,u3", "u2,u1");
+    fx_version(cat, "8.5.0", "b200", NULL, "u3", NULL);
+    struct plan_opts o;
+    upgrade_opts(&o, "8.4.0");
+    struct plan *p = NULL;
+    assert_int_equal(plan_upgrade_then_updates(pool, cat, &o, &p, NULL), 0);
+    assert_null(p); /* not asked */
+    o.upgrade_apply_updates = true;
+    assert_int_equal(plan_upgrade_then_updates(pool, cat, &o, &p, NULL), 0);
+    assert_non_null(p);
+    assert_int_equal(p->mode, PLAN_MODE_AUTOMATED);
+    assert_int_equal(p->n_uploads, 2); /* the minimal set, u1 before u2 (u2 requires it) */
+    assert_string_equal(p->uploads[0], "u1");
+    assert_string_equal(p->uploads[1], "u2");
+    assert_int_equal(p->totals.hosts_updated, 4); /* h1's u1 is gone with its upgrade too */
+    for (size_t h = 0; h < p->n_hosts; h++) {
+        assert_int_equal(p->hosts[h].n_updates, 2);
+        assert_string_equal(p->hosts[h].updates[0], "u1");
+    }
+    plan_free(p);
+    /* the pool is given back as it was */
+    assert_string_equal(pool->hosts[0].product_version, "8.2.1");
+    assert_string_equal(pool->hosts[0].build_number, "b58");
+    assert_int_equal(pool->hosts[0].n_updates, 1);
+    assert_string_equal(pool->hosts[0].updates[0], "u-old");
+    assert_string_equal(pool->hosts[1].product_version, "8.4.0");
+    assert_string_equal(pool->hosts[1].updates[0], "u1");
+    upgrade_opts(&o, "8.5.0"); /* no minimal list: automated updates unsupported */
+    o.upgrade_apply_updates = true;
+    assert_int_equal(plan_upgrade_then_updates(pool, cat, &o, &p, NULL), 0);
+    assert_null(p);
+    upgrade_opts(&o, "9.0.0"); /* not in the catalog */
+    o.upgrade_apply_updates = true;
+    assert_int_equal(plan_upgrade_then_updates(pool, cat, &o, &p, NULL), 0);
+    assert_null(p);
+    upgrade_opts(&o, "8.4.0");
+    o.upgrade_apply_updates = true;
+    assert_int_equal(plan_upgrade_then_updates(pool, NULL, &o, &p, NULL), 0);
+    assert_null(p);
+    cat->source = CAT_SOURCE_CDN; /* XenServer 8: xapi's repository, nothing to download */
+    assert_int_equal(plan_upgrade_then_updates(pool, cat, &o, &p, NULL), 0);
+    assert_null(p);
+    catalog_free(cat);
+    inv_pool_free(pool);
+}
+
 /* PV guests (XenCenter's PVGuestsCheck): blocking for a target of 8.2 or later, a warning for
  * 8.1, nothing before; no fix.  Licensing (Host.RestrictRpu): a host not licensed for rolling
  * pool upgrade blocks it, unless a rolling upgrade is already under way. */
@@ -471,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_pool_order_and_actions),
         cmocka_unit_test(test_tools_list),
         cmocka_unit_test(test_views_tools),
+        cmocka_unit_test(test_then_updates),
         cmocka_unit_test(test_pv_and_licence),
         cmocka_unit_test(test_resume_skips_upgraded),
         cmocka_unit_test(test_standalone),
