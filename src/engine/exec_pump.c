@@ -628,6 +628,9 @@ static bool resume_rule(struct exec_step *s, enum store_step_state state, int at
     enum derive d = s->def->derive(&v, s->host, s->params, later_steps);
     if (state == STORE_STEP_PENDING && d == DERIVE_WAIT)
         d = DERIVE_RESEND; /* someone else's operation: ours was never sent */
+    if (state == STORE_STEP_FAILED && d == DERIVE_WAIT && s->def->kind == EXEC_K_UPGRADE &&
+        s->def->wrong(&v, s->host, s->params))
+        d = DERIVE_RESEND; /* Retry of an upgrade whose host came back old (restored): anew */
     log_info(LOGM, "%s %s: step %lld %s (%s, attempt %d): %s", p->r->id, p->name, (long long)s->seq,
              s->def->name, store_step_state_name(state), attempts, exec_derive_name(d));
     const char *host = s->host ? exec_host_label(s) : NULL;

@@ -9,7 +9,9 @@
 #   2. the install URL is unreachable from the master (install_url_unreachable): halts likewise
 #      with the plugin's INVALID_URL; so do the master's installer failing (upgrade_fails, then
 #      the master restored on its old version) and the master coming back on its old version
-#      (returns_old_version);
+#      (returns_old_version); in both, once the master is restored and the cause cleared, Retry
+#      ends done: every host on 8.4.0 and enabled, the master rebooted again and booted before
+#      every supporter, out of rolling-upgrade mode, every VM running exactly once;
 #   3. a supporter comes back on its old version (returns_old_version): it is left out with the
 #      seed's recovery (host-forget, reinstall, pool-join), the other hosts are upgraded;
 #   4. a supporter's installer fails (upgrade_fails; cleared later, it comes back old): left out;
@@ -98,8 +100,11 @@ installer_fails_then_restored() {
 }
 
 # ---- 1b: the master's installer fails, or it comes back on its old version: halt likewise ----
+# then the operator deals with the cause (the fault cleared: the master restored and its media
+# fixed) and chooses Retry: the upgrade goes on from the master and ends done
 for f in upgrade_fails returns_old_version; do
     setup
+    before=$(running)
     sim_post fault "{\"type\": \"$f\", \"host\": \"rpu-1\"}"
     start_upgrade
     # the installer failed: the operator restores the master (it comes back on 8.2.1)
@@ -112,6 +117,29 @@ for f in upgrade_fails returns_old_version; do
         assert_eq "true 8.2.1" "$(host $h enabled) $(host $h product_version)" "$h after $f on the master"
     done
     pass "$f on the master: halted, 'restore the master', no supporter touched"
+    # Retry once the master is restored on its old version and the cause is gone
+    sim_post fault '{"type": "clear"}'
+    i=0
+    until [ "$(host rpu-1 live)" = true ]; do
+        i=$((i + 1))
+        [ $i -lt 600 ] || fail "the master is not live before the retry ($f)"
+        sleep 0.1
+    done
+    boots=$(host rpu-1 reboots)
+    pp_ok retry "$ID"
+    wait_state "$ID" 180 done
+    for h in rpu-1 rpu-2 rpu-3 rpu-4; do
+        assert_eq "true 8.4.0" "$(host $h enabled) $(host $h product_version)" "$h after the retry ($f)"
+    done
+    [ "$(host rpu-1 reboots)" -gt "$boots" ] || fail "the retry did not reboot the master ($f)"
+    sim_state | jq -e '.pools[] | select(.name == "rpu") | (.hosts[] | select(.master) |
+        .boot_time | tonumber) as $m | [.hosts[] | select(.master | not) | .boot_time |
+        tonumber] | all(. > $m)' >/dev/null || fail "a supporter booted before the master ($f)"
+    assert_eq false "$(sim_state | jq '.pools[] | select(.name == "rpu") | .rolling_upgrade')" \
+        "rolling-upgrade mode after the retry ($f)"
+    assert_eq "$before" "$(running)" "the VMs after the retry (each running once, $f)"
+    assert_eq "" "$(running | uniq -d)" "VMs resident twice after the retry ($f)"
+    pass "$f on the master, then restored: Retry upgraded the master then the supporters, VMs once"
     teardown
 done
 
