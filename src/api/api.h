@@ -203,6 +203,12 @@ void api_etag_for(const void *data, size_t len, char *out, size_t outsz);
  * separated by commas).  NULL header is false.
  */
 bool api_etag_matches(const char *if_none_match, const char *etag);
+/*
+ * The age of data a request's Cache-Control header accepts, in ms (RFC 9111 request directive
+ * max-age=N seconds, at most one hour): 0 without the header, without max-age, with a bad value
+ * or with no-cache / no-store (then the answer must be current).  Pure.
+ */
+int64_t api_cache_max_age_ms(const char *cache_control);
 
 /* ---- settings file, paths and the token file ---- */
 struct api_settings {

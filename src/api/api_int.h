@@ -43,6 +43,7 @@ struct api_call {
     char token_id[17]; /* names the token in the audit log */
     char client[64];
     int64_t deadline_ms; /* monotonic; 0 = none (X-Request-Timeout) */
+    int64_t max_age_ms;  /* Cache-Control: max-age=N of a GET: the age of data accepted; 0 */
     /* the answer */
     unsigned status;
     struct MHD_Response *resp;
@@ -89,6 +90,10 @@ int api_pool_settings_parse(const json_t *body, struct engine_pool_settings *s, 
 
 /* ---- answers (any thread: they build an MHD_Response, queued later) ---- */
 void api_answer_json(struct api_call *x, unsigned status, json_t *v);
+/* The same with the JSON already as text (taken: malloc'd, len bytes); age_s >= 0 adds an Age
+ * header (RFC 9111: how old the answer's data is, in seconds). */
+void api_answer_json_text(struct api_call *x, unsigned status, char *text, size_t len,
+                          long long age_s);
 /*
  * The API's JSON error body for one of libmicrohttpd's own HTML error pages (api_mhd_errors.c),
  * or NULL when page is not one.  Pure; the result is malloc'd (the caller frees it).

@@ -585,14 +585,22 @@ static void h_rollouts(struct api_call *x)
     answer_out(x, rc, 200, out, &e);
 }
 
+/* GET /rollouts/{id}: the engine's published text (current, or as old as Cache-Control: max-age
+ * accepts, then with an Age header); built now when none fits. */
 static void h_rollout(struct api_call *x)
 {
     struct err e = {0};
-    json_t *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int64_t age_ms = 0;
 
-    int rc = engine_rollout_get(api_server_engine(x->srv), x->m.param, &out, &e);
-
-    answer_out(x, rc, 200, out, &e);
+    int rc = engine_rollout_text(api_server_engine(x->srv), x->m.param, x->max_age_ms, &text, &len,
+                                 &age_ms, &e);
+    if (rc != 0) {
+        api_answer_err(x, rc, &e);
+        return;
+    }
+    api_answer_json_text(x, 200, text, len, x->max_age_ms > 0 ? (long long)(age_ms / 1000) : -1);
 }
 
 static void h_client_id(struct api_call *x)

@@ -183,6 +183,19 @@ void api_answer_json(struct api_call *x, unsigned status, json_t *v)
     set_answer(x, status, text_response("application/json", text, strlen(text)));
 }
 
+void api_answer_json_text(struct api_call *x, unsigned status, char *text, size_t len,
+                          long long age_s)
+{
+    struct MHD_Response *r = text_response("application/json", text, len);
+    char age[32];
+
+    if (r && age_s >= 0) {
+        snprintf(age, sizeof age, "%lld", age_s);
+        MHD_add_response_header(r, "Age", age);
+    }
+    set_answer(x, status, r);
+}
+
 void api_answer_empty(struct api_call *x, unsigned status)
 {
     set_answer(x, status, text_response(NULL, xstrdup(""), 0));
@@ -908,6 +921,9 @@ static enum MHD_Result request_start(struct api_server *srv, struct MHD_Connecti
     /* the caller's own timeout, in seconds: after it, the request is never carried out */
     if (rt && str_to_uint64(rt, &n) == 0 && n > 0 && n < 86400)
         x->deadline_ms = clock_mono_ms() + (int64_t)n * 1000 - 250;
+    if (str_eq(method, "GET"))
+        x->max_age_ms =
+            api_cache_max_age_ms(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cache-Control"));
     return MHD_YES;
 }
 

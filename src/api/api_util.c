@@ -476,3 +476,30 @@ const struct api_asset *api_asset_find(const char *url_path)
     }
     return NULL;
 }
+
+int64_t api_cache_max_age_ms(const char *cc)
+{
+    int64_t age = 0;
+    const char *p = cc;
+
+    while (p && *p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        size_t n = strcspn(p, ",");
+        if ((n == 8 && strncasecmp(p, "no-cache", 8) == 0) ||
+            (n == 8 && strncasecmp(p, "no-store", 8) == 0))
+            return 0;
+        if (n > 8 && n < 20 && strncasecmp(p, "max-age=", 8) == 0) {
+            char num[16];
+            uint64_t v;
+            memcpy(num, p + 8, n - 8);
+            num[n - 8] = '\0';
+            for (size_t k = strlen(num); k > 0 && num[k - 1] == ' '; k--)
+                num[k - 1] = '\0';
+            if (str_to_uint64(num, &v) == 0)
+                age = v > 3600 ? 3600000 : (int64_t)v * 1000;
+        }
+        p += n;
+    }
+    return age;
+}

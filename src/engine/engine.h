@@ -269,6 +269,15 @@ int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, 
 int engine_rollouts(struct engine *eng, json_t **out, struct err *e);
 /* One rollout with its pools, hosts, steps, counters and state. */
 int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct err *e);
+/*
+ * One rollout as its JSON answer's text (*text malloc'd, *len bytes), from the snapshot last
+ * published if nothing was committed to the database since (or, max_age_ms > 0, if the snapshot
+ * is at most that old and the rollout's state did not change), else built now and published.
+ * *age_ms: how old the data is (0 when current).  Any thread; never waits for the engine thread.
+ * PP_ENOTFOUND for an unknown id.
+ */
+int engine_rollout_text(struct engine *eng, const char *id, int64_t max_age_ms, char **text,
+                        size_t *len, int64_t *age_ms, struct err *e);
 /* Continue a halted rollout from its failed step. */
 int engine_rollout_retry(struct engine *eng, const char *id, struct err *e);
 /* Cancel: stop, revert resolutions, remove uploaded update files. */

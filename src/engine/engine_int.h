@@ -86,6 +86,14 @@ struct eng_readers {
     struct store **idle;
     size_t n_idle;
     struct exec_json_cache *cache;
+    /* GET /rollouts/{id} snapshots: the commit generation (under lock: `probe` asked for its
+     * PRAGMA data_version; gen counts the changes seen), and one build at a time (build_lock:
+     * builds publish in the order their reads began, so answers never go back in time) */
+    struct store *probe;
+    int64_t probe_version;
+    uint64_t gen;
+    pthread_mutex_t build_lock;
+    struct engine_rsnap_cache *snaps;
 };
 
 struct engine {

@@ -920,14 +920,28 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
     return o;
 }
 
+/* Until when (engine clock) the detail built at now_ms stays true with no journal write: a
+ * running rollout's elapsed_s counts on with now (times_json) until its next whole second. */
+static int64_t valid_until(const struct store_rollout *ro, const struct jscan *j, int64_t now_ms)
+{
+    if (ro->state != STORE_ROLLOUT_RUNNING || j->first <= 0 || now_ms <= 0)
+        return INT64_MAX;
+    int64_t end = j->last_done > ro->updated_at_ms ? j->last_done : ro->updated_at_ms;
+    if (end > now_ms)
+        return end; /* now takes over from end then */
+    return now_ms + 1000 - (now_ms - j->first) % 1000;
+}
+
 static int build(struct store *s, struct exec_json_cache *cache, const struct store_rollout *ro,
-                 int64_t now_ms, bool detail, json_t **out, struct err *e)
+                 int64_t now_ms, bool detail, json_t **out, int64_t *until, struct err *e)
 {
     struct jscan j = {.detail = detail};
     int rc =
         store_steps_scan(s, ro->id, scan_keys, detail ? N_KEYS : N_KEYS_SUMMARY, on_row, &j, e);
     if (rc == 0)
         *out = rollout_json(s, cache, ro, &j, now_ms, detail);
+    if (until)
+        *until = valid_until(ro, &j, now_ms);
     jscan_cleanup(&j);
     return rc;
 }
@@ -940,8 +954,25 @@ int exec_json_rollout(struct store *s, struct exec_json_cache *cache, const char
     *out = NULL;
     int rc = store_rollout_get_head(s, id, &ro, e);
     if (rc == 0)
-        rc = build(s, cache, &ro, now_ms, true, out, e);
+        rc = build(s, cache, &ro, now_ms, true, out, NULL, e);
     store_rollout_cleanup(&ro);
+    return rc;
+}
+
+/* One rollout as its answer's text (see exec_json.h). */
+int exec_json_rollout_text(struct store *s, struct exec_json_cache *cache,
+                           const struct store_rollout *head, int64_t now_ms, char **text,
+                           size_t *len, int64_t *until_ms, struct err *e)
+{
+    json_t *out = NULL;
+    *text = NULL;
+    int rc = build(s, cache, head, now_ms, true, &out, until_ms, e);
+    if (rc == 0)
+        *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    if (rc == 0 && !*text)
+        return err_set(e, PP_ENOMEM, "rollout %s: could not encode its JSON", head->id);
+    *len = *text ? strlen(*text) : 0;
     return rc;
 }
 
@@ -957,7 +988,7 @@ int exec_json_rollouts(struct store *s, struct exec_json_cache *cache, int64_t n
     json_t *arr = json_array();
     for (size_t i = 0; i < rl.n && rc == 0; i++) {
         json_t *one = NULL;
-        rc = build(s, cache, &rl.items[i], now_ms, false, &one, e);
+        rc = build(s, cache, &rl.items[i], now_ms, false, &one, NULL, e);
         if (rc == 0)
             json_array_append_new(arr, one);
     }

@@ -8,6 +8,7 @@
 #define PP_ENGINE_EXEC_JSON_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct err;
@@ -30,6 +31,17 @@ void exec_json_cache_free(struct exec_json_cache *c);
  */
 int exec_json_rollout(struct store *s, struct exec_json_cache *cache, const char *id,
                       int64_t now_ms, json_t **out, struct err *e);
+/*
+ * The same as exec_json_rollout, as the answer's compact text (*text malloc'd, *len bytes), for
+ * the rollout whose head the caller read (store_rollout_get_head: the caller reads it before,
+ * to know whether a snapshot of it is still current).  *until_ms: the engine-clock instant up to
+ * which the text stays true if nothing is written to the journal (a running rollout's elapsed_s
+ * moves with the clock: its next whole second; INT64_MAX when nothing moves with time).
+ */
+struct store_rollout;
+int exec_json_rollout_text(struct store *s, struct exec_json_cache *cache,
+                           const struct store_rollout *head, int64_t now_ms, char **text,
+                           size_t *len, int64_t *until_ms, struct err *e);
 /* {"rollouts":[summary...]} newest first (at most 200).  Same rules as exec_json_rollout. */
 int exec_json_rollouts(struct store *s, struct exec_json_cache *cache, int64_t now_ms, json_t **out,
                        struct err *e);

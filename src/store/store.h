@@ -561,6 +561,14 @@ int store_steps_scan(struct store *s, const char *rollout_id, const struct store
                      size_t n_keys, int (*fn)(void *ctx, const struct store_step_row *row),
                      void *ctx, struct err *e);
 
+/*
+ * SQLite's data version of this connection (PRAGMA data_version): it differs between two calls on
+ * the same connection if and only if another connection committed in between (0 on success).
+ * Any thread using s; read-only connections are enough.  Readers compare it to know whether a
+ * view they built is still current (engine_reads.c).
+ */
+int store_data_version(struct store *s, int64_t *out, struct err *e);
+
 /* A host's (pool NULL: rollout's; host NULL: pool's) steps by state. */
 struct store_step_counts {
     int64_t total, started, done, skipped, failed;

@@ -34,6 +34,7 @@ static const char SQL_STEP_COUNT[] =
 static const char SQL_FACTS_SET[] =
     "INSERT INTO host_facts (rollout_id, pool, host, facts, at) VALUES (?1, ?2, ?3, ?4, ?5) "
     "ON CONFLICT (rollout_id, pool, host) DO UPDATE SET facts = excluded.facts, at = excluded.at";
+static const char SQL_DATA_VERSION[] = "PRAGMA data_version";
 static const char SQL_FACTS_SCAN[] =
     "SELECT pool, host, facts, at FROM host_facts WHERE rollout_id = ?1";
 
@@ -87,6 +88,22 @@ int store_steps_scan(struct store *s, const char *rollout_id, const struct store
     if (rc == 0 && src != SQLITE_DONE && src != SQLITE_OK)
         rc = store_dberr(s, e, src, "scanning the steps of rollout %s", rollout_id);
     return rc;
+}
+
+/* The connection's data version (see store.h). */
+int store_data_version(struct store *s, int64_t *out, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc = store_stmt(s, SQL_DATA_VERSION, &st, e);
+    if (rc)
+        return rc;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    store_stmt_done(st);
+    if (src != SQLITE_ROW)
+        return store_dberr(s, e, src, "reading the database's data version");
+    return 0;
 }
 
 /* Count steps (see store.h). */

@@ -273,6 +273,19 @@ int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct 
     return reply("rollout_get", out, e);
 }
 
+int engine_rollout_text(struct engine *eng, const char *id, int64_t max_age_ms, char **text,
+                        size_t *len, int64_t *age_ms, struct err *e)
+{
+    json_t *out = NULL;
+    int rc = engine_rollout_get(eng, id, &out, e);
+    seam.last_max_age_ms = max_age_ms;
+    *text = rc == 0 ? json_dumps(out, JSON_COMPACT) : NULL;
+    *len = *text ? strlen(*text) : 0;
+    *age_ms = 0;
+    json_decref(out);
+    return rc;
+}
+
 int engine_rollout_retry(struct engine *eng, const char *id, struct err *e)
 {
     (void)eng;

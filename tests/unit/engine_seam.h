@@ -19,7 +19,8 @@ struct seam_state {
     int last_view, last_sort;
     int last_int; /* engine_pool_set: live_patching_disabled */
     char *last_pool_name, *last_url, *last_password, *last_id;
-    json_t *last_req; /* plan request or dismiss arguments as JSON */
+    json_t *last_req;        /* plan request or dismiss arguments as JSON */
+    int64_t last_max_age_ms; /* GET /rollouts/{id}: the age the client accepted */
     void (*cb)(void *ud, const char *event_json);
     void *cb_ud;
     int unsubscribed;

@@ -611,7 +611,35 @@ static void test_http_routes(void **state)
     http(fx, "GET", "/api/v1/rollouts/r-9", bearer(), NULL, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "{\"id\":\"r-9\",\"state\":\"running\"}");
+    assert_int_equal(seam.last_max_age_ms, 0);
+    assert_false(has_header(&r, "Age:"));
     resp_free(&r);
+    /* the age of data a client accepts reaches the engine; the answer then says its Age */
+    seam.answer = json_pack("{s:s}", "id", "r-9");
+    http(fx, "GET", "/api/v1/rollouts/r-9", bearer(), NULL, "Cache-Control: max-age=2\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(seam.last_max_age_ms, 2000);
+    assert_true(has_header(&r, "Age: 0"));
+    resp_free(&r);
+}
+
+/* Cache-Control request directives: max-age in seconds (capped), no-cache / no-store current. */
+static void test_cache_max_age(void **state)
+{
+    (void)state;
+    assert_int_equal(api_cache_max_age_ms(NULL), 0);
+    assert_int_equal(api_cache_max_age_ms(""), 0);
+    assert_int_equal(api_cache_max_age_ms("max-age=1"), 1000);
+    assert_int_equal(api_cache_max_age_ms("Max-Age=3, no-transform"), 3000);
+    assert_int_equal(api_cache_max_age_ms("no-transform,max-age=10"), 10000);
+    assert_int_equal(api_cache_max_age_ms("max-age=99999999"), 3600000);
+    assert_int_equal(api_cache_max_age_ms("max-age=0"), 0);
+    assert_int_equal(api_cache_max_age_ms("max-age=-5"), 0);
+    assert_int_equal(api_cache_max_age_ms("max-age=1x"), 0);
+    assert_int_equal(api_cache_max_age_ms("max-age="), 0);
+    assert_int_equal(api_cache_max_age_ms("max-age=5, no-cache"), 0);
+    assert_int_equal(api_cache_max_age_ms("no-store, max-age=5"), 0);
+    assert_int_equal(api_cache_max_age_ms("max-age=123456789012345678901234567890"), 0);
 }
 
 static void test_http_errors_mapped(void **state)
@@ -1548,6 +1576,7 @@ int main(void)
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_token_compare),
         cmocka_unit_test(test_pool_settings_body),
+        cmocka_unit_test(test_cache_max_age),
         cmocka_unit_test(test_error_mapping),
         cmocka_unit_test(test_sse_framing),
         cmocka_unit_test(test_etag_helpers),

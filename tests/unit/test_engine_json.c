@@ -7,7 +7,10 @@
  * prediction) — read from a read-only connection while the writer holds an open transaction,
  * through an engine whose thread never ran (reads never wait for it), the request handler
  * table (every kind has one handler and a name), a snapshot keeping the catalog it holds alive
- * after the engine replaced it (freed by the snapshot, last), and a plan summarised per host.
+ * after the engine replaced it (freed by the snapshot, last), a plan summarised per host, and
+ * the published GET /rollouts/{id} snapshots (engine_rsnap.c: which one a read may be answered
+ * with; engine_reads.c: a commit by another connection is seen by the next read, an accepted
+ * age serves the older text, a changed head never; readers racing a writer never go back).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 #include "engine/engine.h"
 #include "catalog/catalog.h"
 #include "engine/engine_int.h"
+#include "engine/engine_rsnap.h"
 #include "engine/exec_json.h"
 #include "store/store.h"
 
@@ -407,6 +412,180 @@ static void test_snapshot_holds_catalog(void **state)
     assert_int_equal(store_open(f->path, NULL, &f->w, &e), 0);
 }
 
+/* ---------------------------------------------------------------- GET /rollouts/{id} snapshots */
+
+/* The cache's rules: current (same gen, before until), accepted age, head changed, never back. */
+static void test_rsnap_rules(void **state)
+{
+    (void)state;
+    struct engine_rsnap_cache *c = engine_rsnap_cache_new(2);
+    assert_null(engine_rsnap_find(c, "r1", 1, "h", 0, 1000, 0));
+    struct engine_rsnap *s = engine_rsnap_publish(c, "r1", 5, "h", 1000, 50, xstrdup("A"), 1);
+    assert_string_equal(s->text, "A");
+    engine_rsnap_release(s);
+    /* current: same generation, same head, the engine clock before until */
+    s = engine_rsnap_find(c, "r1", 5, "h", 49, 99999, 0);
+    assert_non_null(s);
+    assert_string_equal(s->text, "A");
+    engine_rsnap_release(s);
+    assert_null(engine_rsnap_find(c, "r1", 5, "h", 50, 1000, 0)); /* elapsed_s moved on */
+    assert_null(engine_rsnap_find(c, "r1", 6, "h", 0, 1000, 0));  /* a commit since */
+    assert_null(engine_rsnap_find(c, "r1", 5, "h2", 0, 1000, 0)); /* the head changed */
+    /* an accepted age: a later generation is answered while the data is young enough */
+    s = engine_rsnap_find(c, "r1", 6, "h", 0, 1500, 500);
+    assert_non_null(s);
+    engine_rsnap_release(s);
+    assert_null(engine_rsnap_find(c, "r1", 6, "h", 0, 1501, 500));
+    assert_null(engine_rsnap_find(c, "r1", 6, "h2", 0, 1001, 500)); /* head: never stale */
+    /* never back in time: an older build is returned to its caller, not published */
+    s = engine_rsnap_publish(c, "r1", 4, "h", 900, INT64_MAX, xstrdup("old"), 3);
+    assert_string_equal(s->text, "old");
+    engine_rsnap_release(s);
+    s = engine_rsnap_find(c, "r1", 5, "h", 0, 1000, 0);
+    assert_string_equal(s->text, "A");
+    /* a newer one replaces it; a reference held keeps the old text alive (ASan: no UAF) */
+    engine_rsnap_release(engine_rsnap_publish(c, "r1", 7, "h", 2000, INT64_MAX, xstrdup("B"), 1));
+    assert_string_equal(s->text, "A");
+    engine_rsnap_release(s);
+    s = engine_rsnap_find(c, "r1", 7, "h", 0, 2000, 0);
+    assert_string_equal(s->text, "B");
+    engine_rsnap_release(s);
+    /* two slots: a third rollout evicts the least recently used (r2), r1 stays */
+    engine_rsnap_release(engine_rsnap_publish(c, "r2", 7, "h", 2000, INT64_MAX, xstrdup("C"), 1));
+    engine_rsnap_release(engine_rsnap_find(c, "r1", 7, "h", 0, 2000, 0));
+    engine_rsnap_release(engine_rsnap_publish(c, "r3", 7, "h", 2000, INT64_MAX, xstrdup("D"), 1));
+    assert_null(engine_rsnap_find(c, "r2", 7, "h", 0, 2000, 0));
+    s = engine_rsnap_find(c, "r1", 7, "h", 0, 2000, 0);
+    assert_non_null(s);
+    engine_rsnap_cache_free(c); /* s outlives the cache */
+    assert_string_equal(s->text, "B");
+    engine_rsnap_release(s);
+}
+
+static json_t *text_read(struct engine *eng, const char *id, int64_t max_age_ms, int64_t *age_ms)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct err e = {0};
+    int64_t age = -1;
+    assert_int_equal(engine_rollout_text(eng, id, max_age_ms, &text, &len, &age, &e), 0);
+    assert_int_equal(strlen(text), len);
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    free(text);
+    if (age_ms)
+        *age_ms = age;
+    return j;
+}
+
+static json_t *rp_of(json_t *ro)
+{
+    return json_object_get(host_of(pool_of(ro, "A"), "a-3"), "reboot_pending");
+}
+
+/* A commit by another connection is seen by the next read; an accepted age answers with the older
+ * text (and says how old); a changed head (the rollout's state) is never answered stale. */
+static void test_rollout_text_fresh(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct engine *eng = NULL;
+    struct engine_config cfg = {
+        .db_path = f->path, .check_interval_s = 0, .request_timeout_ms = 200};
+    assert_int_equal(engine_new(&cfg, &eng, &e), 0); /* f->w stays: "another connection" */
+    int64_t age = -1;
+    json_t *r1 = text_read(eng, f->id, 0, &age);
+    check_figures(r1);
+    assert_true(json_is_null(rp_of(r1)));
+    assert_int_equal(age, 0);
+    json_t *r2 = text_read(eng, f->id, 0, &age); /* nothing committed: the same answer */
+    assert_true(json_equal(r1, r2));
+    json_decref(r2);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "A", H3, "{\"reboot_pending\":true}", &e),
+                     0);
+    r2 = text_read(eng, f->id, 60000, &age); /* an hour-old answer is fine: the snapshot */
+    assert_true(json_equal(r1, r2));
+    assert_true(age > 0);
+    json_decref(r2);
+    r2 = text_read(eng, f->id, 0, &age); /* current: sees the commit */
+    assert_true(json_is_true(rp_of(r2)));
+    assert_int_equal(age, 0);
+    json_decref(r2);
+    r2 = text_read(eng, f->id, 60000, &age); /* the newest snapshot now */
+    assert_true(json_is_true(rp_of(r2)));
+    assert_int_equal(age, 0);
+    json_decref(r2);
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_RUNNING, NULL, &e), 0);
+    r2 = text_read(eng, f->id, 60000, &age); /* the head changed: built again */
+    assert_string_equal(sget(r2, "state"), "running");
+    assert_int_equal(age, 0);
+    json_decref(r2);
+    json_decref(r1);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(engine_rollout_text(eng, "missing", 0, &text, &len, &age, &e), PP_ENOTFOUND);
+    assert_null(text);
+    engine_free(eng);
+}
+
+struct racer {
+    struct engine *eng;
+    const char *id;
+    int64_t max_age_ms;
+    json_int_t last;
+    int reads, back; /* back: answers older than one seen before */
+    int *stop;
+};
+
+static void *race_reader(void *arg)
+{
+    struct racer *r = arg;
+    while (!__atomic_load_n(r->stop, __ATOMIC_SEQ_CST) || r->reads < 3) {
+        json_t *j = text_read(r->eng, r->id, r->max_age_ms, NULL);
+        json_int_t n = iget(json_object_get(j, "counters"), "xapi_calls_total");
+        r->back += n < r->last;
+        r->last = n > r->last ? n : r->last;
+        r->reads++;
+        json_decref(j);
+    }
+    return NULL;
+}
+
+/* Readers (current and age-accepting) racing a writer that counts calls up: no answer goes back
+ * in time, and once the writer stopped a current read shows its last count (TSan: no race). */
+static void test_rollout_text_race(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct engine *eng = NULL;
+    struct engine_config cfg = {
+        .db_path = f->path, .check_interval_s = 0, .request_timeout_ms = 200};
+    assert_int_equal(engine_new(&cfg, &eng, &e), 0);
+    int stop = 0;
+    struct racer rs[3] = {{eng, f->id, 0, 0, 0, 0, &stop},
+                          {eng, f->id, 0, 0, 0, 0, &stop},
+                          {eng, f->id, 1000, 0, 0, 0, &stop}};
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, race_reader, &rs[i]), 0);
+    const int writes = 60;
+    for (int k = 1; k <= writes; k++) {
+        char facts[64];
+        snprintf(facts, sizeof facts, "{\"xapi_calls\":{\"event.from\":%d}}", k);
+        assert_int_equal(store_host_facts_set(f->w, f->id, "A", "", facts, &e), 0);
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(rs[i].back, 0);
+        assert_true(rs[i].reads >= 3);
+    }
+    json_t *j = text_read(eng, f->id, 0, NULL);
+    assert_int_equal(iget(json_object_get(j, "counters"), "xapi_calls_total"), writes);
+    json_decref(j);
+    engine_free(eng);
+}
+
 /* detail=summary: each host's and action's migrations become a count; the rest stays. */
 static void test_plan_summary(void **state)
 {
@@ -451,6 +630,9 @@ int main(void)
         cmocka_unit_test(test_handler_table),
         cmocka_unit_test_setup_teardown(test_snapshot_holds_catalog, setup, teardown),
         cmocka_unit_test(test_plan_summary),
+        cmocka_unit_test(test_rsnap_rules),
+        cmocka_unit_test_setup_teardown(test_rollout_text_fresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_text_race, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
