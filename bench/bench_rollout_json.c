@@ -7,7 +7,9 @@
  * (exec_json_rollout on a read-only connection: never on the engine thread).  Prints the
  * figures (first read with the plan parsed, then the median and worst of 20 warm reads, and the
  * list), in wall-clock time and in this thread's CPU time (a loaded machine inflates the first);
- * asserts nothing about time.
+ * then the same read through the engine (engine_rollout_text, GET /rollouts/{id}'s path): the
+ * first builds and publishes the snapshot, the next are served from it while nothing is
+ * committed, one after a commit is built again.  Asserts nothing about time.
  *
  * Usage: bench_rollout_json [DIR]   (the database lives in a temporary folder under DIR or .)
  */
@@ -22,6 +24,7 @@
 
 #include "base/err.h"
 #include "base/mem.h"
+#include "engine/engine.h"
 #include "engine/exec_json.h"
 #include "store/store.h"
 
@@ -194,6 +197,46 @@ static void report(struct store *ro, const char *id, size_t n_steps)
     exec_json_cache_free(c);
 }
 
+static int64_t timed_text(struct engine *eng, const char *id, size_t *bytes)
+{
+    char *text = NULL;
+    int64_t age = 0;
+    struct err e = {0};
+    int64_t t0 = now_us();
+    int rc = engine_rollout_text(eng, id, 0, &text, bytes, &age, &e);
+    int64_t dt = now_us() - t0;
+    if (rc != 0)
+        fprintf(stderr, "bench_rollout_json: engine read failed: %s\n", e.msg);
+    free(text);
+    return rc == 0 ? dt : -1;
+}
+
+/* GET /rollouts/{id} through the engine: built once, then from the published snapshot. */
+static void engine_report(const char *path, struct store *w, const char *id)
+{
+    struct engine *eng = NULL;
+    struct err e = {0};
+    struct engine_config cfg = {.db_path = path, .check_interval_s = 0, .request_timeout_ms = 200};
+    if (engine_new(&cfg, &eng, &e) != 0) {
+        fprintf(stderr, "bench_rollout_json: engine: %s\n", e.msg);
+        return;
+    }
+    size_t bytes = 0;
+    int64_t first = timed_text(eng, id, &bytes);
+    int64_t warm[WARM_READS];
+    for (int i = 0; i < WARM_READS; i++)
+        warm[i] = timed_text(eng, id, &bytes);
+    qsort(warm, WARM_READS, sizeof(warm[0]), cmp_i64);
+    store_host_facts_set(w, id, "pool-000", "", "{\"xapi_calls\":{\"bench\":1}}", &e);
+    int64_t after = timed_text(eng, id, &bytes);
+    printf("  through the engine (GET /rollouts/{id}): first %.1f ms (built, published), "
+           "from the snapshot median %.1f ms, worst %.1f ms; after a commit %.1f ms (built "
+           "again), %zu bytes\n",
+           first / 1000.0, warm[WARM_READS / 2] / 1000.0, warm[WARM_READS - 1] / 1000.0,
+           after / 1000.0, bytes);
+    engine_free(eng);
+}
+
 int main(int argc, char **argv)
 {
     char *dir = xasprintf("%s/bench-rjson-XXXXXX", argc > 1 ? argv[1] : ".");
@@ -229,8 +272,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rollout_json: %zu steps, not %d\n", s.n, TARGET_STEPS);
     printf("plan JSON %zu bytes\n", plan_len);
     report(ro, id, s.n);
+    engine_report(path, w, id);
     bench_clock = CLOCK_THREAD_CPUTIME_ID; /* the same without the other processes' load */
     report(ro, id, s.n);
+    engine_report(path, w, id);
     ret = 0;
 out:
     store_close(ro);

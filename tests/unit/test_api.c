@@ -615,7 +615,7 @@ static void test_http_routes(void **state)
     assert_false(has_header(&r, "Age:"));
     resp_free(&r);
     /* the age of data a client accepts reaches the engine; the answer then says its Age */
-    seam.answer = json_pack("{s:s}", "id", "r-9");
+    seam_set_answer(json_pack("{s:s}", "id", "r-9"));
     http(fx, "GET", "/api/v1/rollouts/r-9", bearer(), NULL, "Cache-Control: max-age=2\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(seam.last_max_age_ms, 2000);
