@@ -338,7 +338,6 @@ struct xapi_op {
     const char *ow_cls, *ow_field;
     char *ow_obj, *ow_want;
     struct xapi__timer *ow_probe; /* reads the task when its object never showed it running */
-    unsigned ow_probes;           /* times the probe waited for the stream to catch up */
     bool task_need;               /* counted in c->st_task_need: the stream carries "task" */
     bool ow_reading;              /* its task is being read while the stream holds a batch */
     bool ow_gone;                 /* that read found the task destroyed */
@@ -403,7 +402,6 @@ struct xapi_client {
     unsigned st_failures;
     unsigned st_session_gen;          /* the session of the last snapshot */
     unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
-    unsigned st_applied_seq;          /* the request whose answer was applied last */
     bool st_ready;                    /* a batch was applied */
     bool st_snapshot;                 /* the request in flight holds a snapshot slot */
     int st_task_need;      /* task operations that need the task's events: carry "task" */

@@ -40,13 +40,6 @@
  * (plus the stream's own delays) after its ref was known: an operation xapi refused at once
  * never touches the object. */
 #define OBJ_PROBE_MS 1000
-/* ... but only once the stream has answered a request sent after the ref was known: a loaded
- * daemon's stream can lag seconds behind the pool (100 pools, 2 cores), and the probe then read
- * the task of a migration whose VM had moved long before (fleet bench: task.get_record for a
- * quarter of the migrations, and their tasks' events carried from then on).  It waits for that
- * at most OBJ_PROBE_MAX more probes (a refused migration is then read after ~10 s at worst: the
- * long-poll in flight was sent before the ref and sees no change of the VM). */
-#define OBJ_PROBE_MAX 8
 
 /* Operations waited through their object: method, the object's class, the parameter holding
  * its ref, the field that holds the parameter ow_want_param's value once it succeeded. */
@@ -244,7 +237,6 @@ static void stream_applied(struct xapi_client *c, const struct xapi_value *resul
                            bool had_task, unsigned gen, unsigned seq)
 {
     c->st_ready = true;
-    c->st_applied_seq = seq;
     if (reset)
         c->st_session_gen = gen;
     if (reset && c->cache_on) {
@@ -663,13 +655,8 @@ static void ow_probe_fire(void *arg)
 {
     struct xapi_op *op = arg;
     op->ow_probe = NULL;
-    if (op->finished || !op->ow_cls || op->tw_seen)
-        return;
-    if (op->c->st_applied_seq <= op->tw_seq && op->ow_probes++ < OBJ_PROBE_MAX) {
-        op->ow_probe = xapi__timer_add(op->c->loop, OBJ_PROBE_MS, ow_probe_fire, op);
-        return;
-    }
-    ow_check(op, true);
+    if (!op->finished && op->ow_cls && !op->tw_seen)
+        ow_check(op, true);
 }
 
 /* Wait for op's task (op->task_ref set) through the stream. */
