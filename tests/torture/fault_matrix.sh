@@ -85,9 +85,13 @@ first_call() {
 }
 
 # wait until the cell's step is reached: the named host at that step in the report, or the
-# sentinel armed (60 s at most); 0 when reached
+# sentinel armed (60 s at most); 0 when reached.  The rollout's state is read before the step's
+# sign: read after it, a short last step (restore: pool.enable_ha) could arm the sentinel and the
+# rollout end between the two reads, and a reached step looked "never reached" (cell 35 under
+# load).
 wait_step() { # ID AT AT_HOST
     for _ in $(seq 1 600); do
+        st=$(state_of "$1")
         if [ -n "$3" ]; then
             s=$(pp rollout "$1" --json 2>/dev/null |
                 jq -r --arg h "$3" '.pools[0].hosts[] | select(.name == $h) | .step // empty')
@@ -95,7 +99,7 @@ wait_step() { # ID AT AT_HOST
         elif [ "$(sim_state | jq .faults_waiting)" = 0 ]; then
             return 0
         fi
-        case "$(state_of "$1")" in done | halted | cancelled | cancel_failed) return 1 ;; esac
+        case "$st" in done | halted | cancelled | cancel_failed) return 1 ;; esac
         sleep 0.1
     done
     return 1
