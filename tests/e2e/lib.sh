@@ -11,9 +11,21 @@ set -eu
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pp-e2e.XXXXXX")
 E2E_PIDS=""
 
+# e2e_ours PID: true while PID is still a child of this shell.  A recorded PID whose process has
+# ended (a daemon killed with -9, a simulator stopped) can be recycled by anyone (pid_max is
+# 32768 here and the tests fork thousands of curl / jq): the parallel browser test's Chromium
+# was killed by another test's cleanup that way.
+e2e_ours() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    s=${s##*) } # after "(comm) ": state, ppid, ...
+    set -- $s
+    [ "${2:-}" = "$$" ]
+}
+
 e2e_cleanup() {
     for p in $E2E_PIDS; do
-        kill "$p" 2>/dev/null || true
+        ! e2e_ours "$p" || kill "$p" 2>/dev/null || true
     done
     for p in $E2E_PIDS; do
         wait "$p" 2>/dev/null || true
