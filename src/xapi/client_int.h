@@ -174,10 +174,17 @@ struct xapi__http *xapi__http_multi_new(void);
 void xapi__http_multi_free(struct xapi__http *h);
 /* The CURLM * (borrowed). */
 void *xapi__http_curlm(struct xapi__http *h);
-/* Add w->easy (set up by the caller) to the multi; on failure frees w->easy and w->hdrs and
- * returns PP_ETRANSPORT with e.  Shared by calls, uploads and GETs. */
+/* An easy handle for one transfer (CURL *, options at their defaults): a reset one kept from a
+ * finished transfer, or a new one; NULL when curl cannot make one.  It goes back through
+ * xapi__http_release (or xapi__http_add's failure). */
+void *xapi__http_easy_take(struct xapi__http *h);
+/* How many easy handles loop's transport has made (curl_easy_init) so far: tests. */
+uint64_t xapi__http_handles_made(struct xapi_loop *loop);
+/* Add w->easy (set up by the caller) to the multi; on failure gives back w->easy, frees w->hdrs
+ * and returns PP_ETRANSPORT with e.  Shared by calls, uploads and GETs. */
 int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e);
-/* Remove w->easy from the multi (if added) and free it and w->hdrs; no completion. */
+/* Remove w->easy from the multi (if added), give it back for reuse (reset) and free w->hdrs; no
+ * completion. */
 void xapi__http_release(struct xapi_loop *loop, struct wreq *w);
 /* Release w's transfer and take it out of the done queue: an abort without completion. */
 void xapi__http_cancel(struct xapi_loop *loop, struct wreq *w);

@@ -10,6 +10,14 @@
  * ready ones: a poll() over every socket cost each turn a look at every pool's long-poll (100
  * pools: ~40% of the idle daemon's CPU, docs/performance.md "Idle").  Transfers (calls,
  * uploads, GETs) are added and removed here; collecting finished ones is transport_http.c's job.
+ *
+ * Easy handles are kept for reuse: a finished transfer's handle is reset (curl_easy_reset: every
+ * option back to its default, so nothing of one request - URL, TLS pins, callbacks - leaks into
+ * the next) and parked in the loop's free list; the next request takes it instead of a new
+ * curl_easy_init / curl_easy_cleanup pair (an idle pool's long-poll turn was ~15% of the idle
+ * daemon's CPU in handle setup).  A handle serves one transfer at a time; connections are not
+ * the handles' but the multi's connection cache's (kept alive per host), so reuse changes no
+ * connection and no TLS decision.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -24,12 +32,18 @@
 #include "xapi/client_int.h"
 
 #define MAX_EVENTS 64 /* sockets handled per wait; the others stay ready for the next one */
+/* Reset easy handles kept for reuse; more than this many idle at once (after a burst of
+ * concurrent transfers) are freed.  The daemon keeps one long-poll per pool in flight. */
+#define MAX_IDLE_EASY 128
 
 struct xapi__http {
     CURLM *multi;
     int ep;             /* epoll set: the sockets curl wants watched, and wake_fd */
     int64_t timeout_at; /* curl's next timeout (monotonic ms), -1 = none */
     int wake_fd;        /* eventfd: xapi__http_wakeup */
+    CURL *idle[MAX_IDLE_EASY]; /* reset handles ready for the next transfer */
+    int n_idle;
+    uint64_t made; /* curl_easy_init calls so far */
 };
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -85,6 +99,8 @@ void xapi__http_multi_free(struct xapi__http *h)
 {
     if (!h)
         return;
+    while (h->n_idle > 0)
+        curl_easy_cleanup(h->idle[--h->n_idle]);
     if (h->multi)
         curl_multi_cleanup(h->multi);
     if (h->wake_fd >= 0)
@@ -108,12 +124,42 @@ void *xapi__http_curlm(struct xapi__http *h)
     return h->multi;
 }
 
+/* An easy handle for one transfer: a reset one from the free list, or a new one (client_int.h). */
+void *xapi__http_easy_take(struct xapi__http *h)
+{
+    if (h->n_idle > 0)
+        return h->idle[--h->n_idle];
+    CURL *easy = curl_easy_init();
+    if (easy)
+        h->made++;
+    return easy;
+}
+
+/* Give back a handle no multi holds: reset and kept, or freed when enough are kept. */
+static void easy_give(struct xapi__http *h, CURL *easy)
+{
+    if (!easy)
+        return;
+    if (h->n_idle == MAX_IDLE_EASY) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_reset(easy);
+    h->idle[h->n_idle++] = easy;
+}
+
+/* Easy handles made so far by loop's transport (see client_int.h). */
+uint64_t xapi__http_handles_made(struct xapi_loop *loop)
+{
+    return xapi__loop_int(loop)->multi->made;
+}
+
 /* Add w's easy handle to the loop's multi (see client_int.h). */
 int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e)
 {
     struct xapi_loop_int *li = xapi__loop_int(loop);
     if (curl_multi_add_handle(li->multi->multi, w->easy) != CURLM_OK) {
-        curl_easy_cleanup(w->easy);
+        easy_give(li->multi, w->easy);
         curl_slist_free_all(w->hdrs);
         w->easy = NULL;
         w->hdrs = NULL;
@@ -132,8 +178,7 @@ void xapi__http_release(struct xapi_loop *loop, struct wreq *w)
         curl_multi_remove_handle(li->multi->multi, w->easy);
         li->running--;
     }
-    if (w->easy)
-        curl_easy_cleanup(w->easy);
+    easy_give(li->multi, w->easy);
     w->easy = NULL;
     w->in_multi = false;
     curl_slist_free_all(w->hdrs);

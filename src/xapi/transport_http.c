@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * transport_http.c - XAPI over HTTP(S) with libcurl's multi interface: one multi handle per loop,
- * one easy handle per wire request, non-blocking.  JSON-RPC 2.0 POSTs go to /jsonrpc; when a host
+ * one easy handle per wire request in flight (reset and reused for the next one, http_io.c),
+ * non-blocking.  JSON-RPC 2.0 POSTs go to /jsonrpc; when a host
  * answers 404 or something that is not JSON, the client switches to XML-RPC at / and the request
  * is re-sent (the host did not execute it).  Responses are bounded by the pool's size limit,
  * requests by their deadline (long-polls: server timeout + margin, set by the caller).
@@ -72,7 +73,7 @@ static void encode(struct wreq *w)
 void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
 {
     const struct xapi_client_opts *o = xapi__client_opts(w->c);
-    CURL *h = curl_easy_init();
+    CURL *h = xapi__http_easy_take(xapi__loop_int(loop)->multi);
     if (!h) {
         fail_now(loop, w, PP_ETRANSPORT, "curl_easy_init failed");
         return;

@@ -6,7 +6,8 @@
  * the replay rule after a dropped connection (reads replayed, mutations not), and TLS: a
  * throwaway self-signed certificate made with `openssl req -x509` is refused by default,
  * accepted through a per-pool CA file, pinned on first use, and refused with both fingerprints
- * named once the server's certificate changes.  (Over HTTP against `poolpatch sim`:
+ * named once the server's certificate changes; curl easy handles reused from request to request,
+ * through a dropped connection and a master change.  (Over HTTP against `poolpatch sim`:
  * tests/sim/test_client_sim.c.)
  */
 #include <setjmp.h>
@@ -30,6 +31,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "xapi/client.h"
+#include "xapi/client_int.h"
 #include "xapi/codec.h"
 #include "xapi/tls.h"
 
@@ -454,6 +456,54 @@ static void test_connection_cap(void **state)
     srv_stop(s);
 }
 
+/*
+ * Sequential requests on one client reuse one curl easy handle (reset between requests, see
+ * http_io.c): 20 calls, a dropped connection (the read replayed after a re-login), and a master
+ * change (the old master answers HOST_IS_SLAVE, the client logs in to the new one on another
+ * address) all succeed, and the loop made exactly one handle for all of them.
+ */
+static void test_easy_handle_reuse(void **state)
+{
+    (void)state;
+    struct srv *a = srv_start_at("127.0.0.1", false, NULL, NULL, 0);
+    struct srv *b = srv_start_at("127.0.0.2", false, NULL, NULL, a->port);
+    struct cl *c = cl_new("http", a->port, XAPI_PREF_AUTO, NULL, NULL, false, 0, 0);
+    struct err e = {0};
+    struct xapi_value *r = NULL;
+    for (int i = 0; i < 20; i++) {
+        char arg[16];
+        snprintf(arg, sizeof(arg), "n%d", i);
+        assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string(arg), NULL, &r, &e), 0);
+        assert_string_equal(xapi_value_str(r), arg);
+        xapi_value_free(r);
+    }
+    assert_int_equal(srv_count(a, K_ECHO), 20);
+    assert_int_equal(xapi__http_handles_made(c->loop), 1);
+    /* a transport error: the connection dropped without an answer, the read replayed */
+    a->drop_left = 1;
+    assert_int_equal(xapi_call_sync(c->c, "host.get_drop", one_string("d"), NULL, &r, &e), 0);
+    assert_string_equal(xapi_value_str(r), "d");
+    xapi_value_free(r);
+    assert_int_equal(srv_count(a, K_DROP_READ), 2);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("after"), NULL, &r, &e), 0);
+    assert_string_equal(xapi_value_str(r), "after");
+    xapi_value_free(r);
+    /* the master moves to 127.0.0.2: the same handle logs in there and carries the call */
+    pthread_mutex_lock(&a->mu);
+    a->slave_of = "127.0.0.2";
+    pthread_mutex_unlock(&a->mu);
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("b"), NULL, &r, &e), 0);
+    assert_string_equal(xapi_value_str(r), "b");
+    xapi_value_free(r);
+    assert_string_equal(xapi_client_master(c->c), "127.0.0.2");
+    assert_int_equal(srv_count(b, K_LOGIN), 1);
+    assert_int_equal(srv_count(b, K_ECHO), 1);
+    assert_int_equal(xapi__http_handles_made(c->loop), 1);
+    cl_free(c);
+    srv_stop(a);
+    srv_stop(b);
+}
+
 /* ---- TLS ---- */
 
 static int run(const char *cmd)
@@ -641,6 +691,9 @@ static void test_tls_master_change_needs_confirmation(void **state)
     xapi_value_free(r);
     assert_int_equal(srv_count(b, K_LOGIN), 1);
     assert_string_equal(xapi_client_master(c->c), "127.0.0.2");
+    /* every request above ran on one easy handle, reset in between: B's unknown certificate was
+     * refused on it all the same (the pins are set again for each request) */
+    assert_int_equal(xapi__http_handles_made(c->loop), 1);
     cl_free(c);
     p = xapi_pins_new(kh, &e);
     assert_string_equal(xapi_pins_get(p, "127.0.0.1"), fp_a);
@@ -666,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_timeout_limit_refused),
         cmocka_unit_test(test_dropped_connection_replay_rules),
         cmocka_unit_test(test_connection_cap),
+        cmocka_unit_test(test_easy_handle_reuse),
         cmocka_unit_test(test_tls_pinning),
         cmocka_unit_test(test_tls_master_change_needs_confirmation),
     };
