@@ -38,9 +38,9 @@
 
 struct xapi__http {
     CURLM *multi;
-    int ep;             /* epoll set: the sockets curl wants watched, and wake_fd */
-    int64_t timeout_at; /* curl's next timeout (monotonic ms), -1 = none */
-    int wake_fd;        /* eventfd: xapi__http_wakeup */
+    int ep;                    /* epoll set: the sockets curl wants watched, and wake_fd */
+    int64_t timeout_at;        /* curl's next timeout (monotonic ms), -1 = none */
+    int wake_fd;               /* eventfd: xapi__http_wakeup */
     CURL *idle[MAX_IDLE_EASY]; /* reset handles ready for the next transfer */
     int n_idle;
     uint64_t made; /* curl_easy_init calls so far */
