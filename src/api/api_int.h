@@ -94,6 +94,10 @@ void api_answer_json(struct api_call *x, unsigned status, json_t *v);
  * header (RFC 9111: how old the answer's data is, in seconds). */
 void api_answer_json_text(struct api_call *x, unsigned status, char *text, size_t len,
                           long long age_s);
+/* The same with the JSON as a document in parts (taken), read out into the connection as it is
+ * sent (base/jparts.h): a large answer is never copied whole. */
+struct jparts;
+void api_answer_json_parts(struct api_call *x, unsigned status, struct jparts *parts);
 /*
  * The API's JSON error body for one of libmicrohttpd's own HTML error pages (api_mhd_errors.c),
  * or NULL when page is not one.  Pure; the result is malloc'd (the caller frees it).

@@ -535,6 +535,7 @@ static void plan_or_start(struct api_call *x, bool start)
     struct engine_plan_req req;
     struct err e = {0};
     json_t *out = NULL, *body = parse_body(x, true, &e);
+    struct jparts *parts = NULL;
     char *id = NULL;
     int rc;
 
@@ -545,7 +546,7 @@ static void plan_or_start(struct api_call *x, bool start)
     if ((rc = parse_plan_req(body, &req, engine_default_policy(api_server_engine(x->srv)), &e)) ==
         0) {
         rc = start ? engine_rollout_start(api_server_engine(x->srv), &req, &id, &e)
-                   : engine_plan(api_server_engine(x->srv), &req, &out, &e);
+                   : engine_plan_parts(api_server_engine(x->srv), &req, &parts, &e);
         free((void *)req.pools);
         free((void *)req.updates);
         free((void *)req.hosts);
@@ -558,6 +559,8 @@ static void plan_or_start(struct api_call *x, bool start)
         if (x->resp)
             MHD_add_response_header(x->resp, "Location", loc);
         json_decref(out);
+    } else if (rc == 0) { /* a plan: sent pool by pool as it is read out (issue 17) */
+        api_answer_json_parts(x, 200, parts);
     } else {
         answer_out(x, rc, 200, out, &e);
     }

@@ -19,6 +19,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jparts.h"
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -199,6 +200,35 @@ void api_answer_json_text(struct api_call *x, unsigned status, char *text, size_
         snprintf(age, sizeof age, "%lld", age_s);
         MHD_add_response_header(r, "Age", age);
     }
+    set_answer(x, status, r);
+}
+
+static ssize_t parts_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    size_t n = jparts_read(cls, buf, max);
+
+    (void)pos; /* the parts are read in order, once */
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void parts_free(void *cls)
+{
+    jparts_free(cls);
+}
+
+void api_answer_json_parts(struct api_call *x, unsigned status, struct jparts *parts)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(jparts_size(parts), 64 * 1024,
+                                                               parts_reader, parts, parts_free);
+
+    if (!r) {
+        jparts_free(parts);
+        api_answer_error(x, 500, "could not start the answer");
+        return;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    api_common_headers(r);
     set_answer(x, status, r);
 }
 

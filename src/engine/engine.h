@@ -262,6 +262,14 @@ struct engine_plan_req {
  * engine thread checks the request and snapshots the pools; the plans are built on the calling
  * thread, so that other pools' rollouts go on meanwhile. */
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e);
+struct jparts;
+/* The same plan as a compact JSON document in parts (base/jparts.h), text for text what
+ * json_dumps(JSON_COMPACT) of engine_plan's answer gives: each pool's JSON is built, serialised
+ * and freed in turn, so a fleet's plan (100 pools: 36 MiB of text) never exists as one jansson
+ * tree (issue 17's memory).  *out owned by the caller (jparts_free).  Any thread but the
+ * engine's. */
+int engine_plan_parts(struct engine *eng, const struct engine_plan_req *req, struct jparts **out,
+                      struct err *e);
 /* Start a rollout of that plan; *id owned by the caller (free). */
 int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
                          struct err *e);

@@ -295,6 +295,10 @@ struct plan;
 /* The pool's plan in the REST shape (docs/rest-api.md), new reference. */
 json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
                               const struct catalog *cat, const char *pool_name);
+/* The same summarised per host, as engine_plan_json_summarize would leave it, without building
+ * the migration lists (a fleet plan's default, issue 17).  New reference.  Pure. */
+json_t *engine_plan_pool_summary_json(const struct plan *p, const struct inv_pool *inv,
+                                      const struct catalog *cat, const char *pool_name);
 /* A pool's plan JSON summarised in place: each host's and each action's "migrations" list
  * replaced by its "migration_count".  Pure. */
 void engine_plan_json_summarize(json_t *pool_plan);

@@ -112,16 +112,31 @@ static json_t *totals_json(const struct plan *p)
         (json_int_t)a->migrations, "batches", (json_int_t)a->batches, "window_s", a->window_s);
 }
 
-/* The pool's plan for the REST API (new reference). */
-json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
-                              const struct catalog *cat, const char *pool_name)
+/* Each host's updates once, with their names (the pool's "updates"). */
+static json_t *updates_json(const struct plan *p, const struct catalog *cat)
 {
-    json_t *o = plan_to_json(p);
-    json_t *pre = json_array(), *hosts = json_object_get(o, "hosts"), *updates = json_array();
+    json_t *updates = json_array();
 
-    json_object_set_new(o, "name", json_string(pool_name));
-    json_object_set_new(o, "pool", json_string(pool_name));
-    json_object_set_new(o, "blocked", json_boolean(!plan_can_resolve(p)));
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        const struct plan_host *h = &p->hosts[i];
+        for (size_t u = 0; u < h->n_updates; u++) {
+            bool seen = false;
+            size_t k;
+            json_t *it;
+            json_array_foreach(updates, k, it) seen =
+                seen || str_eq(json_string_value(json_object_get(it, "id")), h->updates[u]);
+            if (!seen)
+                json_array_append_new(updates, json_pack("{s:s,s:s}", "id", h->updates[u], "name",
+                                                         update_name(cat, h->updates[u])));
+        }
+    }
+    return updates;
+}
+
+static json_t *prechecks_json(const struct plan *p, const struct inv_pool *inv)
+{
+    json_t *pre = json_array();
+
     for (size_t i = 0; i < p->n_checks; i++) {
         const struct plan_check *k = &p->checks[i];
         json_t *c = json_pack("{s:s,s:o,s:s,s:s}", "id", k->id, "host",
@@ -136,46 +151,101 @@ json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
             json_object_set_new(c, "resolution", json_null());
         json_array_append_new(pre, c);
     }
-    json_object_set_new(o, "prechecks", pre);
-    for (size_t i = 0; i < p->n_hosts && i < json_array_size(hosts); i++) {
-        const struct plan_host *h = &p->hosts[i];
-        json_t *hj = json_array_get(hosts, i), *migs = json_array();
-        json_t *acts = json_object_get(hj, "actions");
+    return pre;
+}
 
-        json_object_set_new(hj, "toolstack_restart", json_boolean(h->toolstack));
-        json_object_set_new(hj, "live_patch", json_boolean(h->livepatched));
-        for (size_t a = 0; a < h->n_actions && a < json_array_size(acts); a++) {
-            const struct plan_action *act = &h->actions[a];
-            json_t *aj = json_array_get(acts, a), *am;
-            if (!act->n_migrations)
-                continue;
-            am = json_array();
-            for (size_t m = 0; m < act->n_migrations; m++) {
-                json_array_append_new(am, migration_json(inv, &act->migrations[m]));
-                json_array_append_new(migs, migration_json(inv, &act->migrations[m]));
-            }
-            json_object_set_new(aj, "migrations", am);
+/* One host's actions and migrations: full, each migration by name twice (in its action and in
+ * the host's list); summary, counts where the lists would be, in the key order summarising the
+ * full JSON gives (engine_plan_json_summarize), never building the lists. */
+static void host_json(const struct plan_host *h, const struct inv_pool *inv, bool summary,
+                      json_t *hj)
+{
+    json_t *acts = json_object_get(hj, "actions"), *migs = summary ? NULL : json_array();
+    size_t n_host = 0;
+
+    json_object_set_new(hj, "toolstack_restart", json_boolean(h->toolstack));
+    json_object_set_new(hj, "live_patch", json_boolean(h->livepatched));
+    for (size_t a = 0; a < h->n_actions && a < json_array_size(acts); a++) {
+        const struct plan_action *act = &h->actions[a];
+        json_t *aj = json_array_get(acts, a), *am = summary ? NULL : json_array();
+
+        n_host += act->n_migrations;
+        for (size_t m = 0; !summary && m < act->n_migrations; m++) {
+            json_array_append_new(am, migration_json(inv, &act->migrations[m]));
+            json_array_append_new(migs, migration_json(inv, &act->migrations[m]));
+        }
+        if (act->n_migrations && !summary)
+            json_object_set(aj, "migrations", am);
+        if (act->n_migrations)
             json_object_set_new(
                 aj, "description",
                 json_string(act->kind == PLAN_ACT_EVACUATE
                                 ? (act->n_migrations == 1 ? "evacuate 1 VM" : "evacuate the VMs")
                                 : "bring the VMs back"));
+        if (summary && json_object_get(aj, "migrations")) {
+            json_object_set_new(aj, "migration_count", json_integer((json_int_t)act->n_migrations));
+            json_object_del(aj, "migrations");
         }
+        json_decref(am);
+    }
+    if (summary)
+        json_object_set_new(hj, "migration_count", json_integer((json_int_t)n_host));
+    else
         json_object_set_new(hj, "migrations", migs);
-        for (size_t u = 0; u < h->n_updates; u++) {
-            bool seen = false;
-            size_t k;
-            json_t *it;
-            json_array_foreach(updates, k, it) seen =
-                seen || str_eq(json_string_value(json_object_get(it, "id")), h->updates[u]);
-            if (!seen)
-                json_array_append_new(updates, json_pack("{s:s,s:s}", "id", h->updates[u], "name",
-                                                         update_name(cat, h->updates[u])));
+}
+
+/* plan_to_json of p without its migration lists: each action's "migrations" an empty array. */
+static json_t *plan_json_no_migrations(const struct plan *p)
+{
+    struct plan q = *p;
+    struct plan_host *hosts = xcalloc(p->n_hosts ? p->n_hosts : 1, sizeof(*hosts));
+    json_t *o;
+
+    for (size_t i = 0; i < p->n_hosts; i++) {
+        hosts[i] = p->hosts[i];
+        hosts[i].actions = xcalloc(p->hosts[i].n_actions + 1, sizeof(*hosts[i].actions));
+        for (size_t a = 0; a < p->hosts[i].n_actions; a++) {
+            hosts[i].actions[a] = p->hosts[i].actions[a];
+            hosts[i].actions[a].n_migrations = 0;
         }
     }
-    json_object_set_new(o, "updates", updates);
+    q.hosts = hosts;
+    o = plan_to_json(&q);
+    for (size_t i = 0; i < p->n_hosts; i++)
+        free(hosts[i].actions);
+    free(hosts);
+    return o;
+}
+
+static json_t *pool_json(const struct plan *p, const struct inv_pool *inv,
+                         const struct catalog *cat, const char *pool_name, bool summary)
+{
+    json_t *o = summary ? plan_json_no_migrations(p) : plan_to_json(p);
+    json_t *hosts = json_object_get(o, "hosts");
+
+    json_object_set_new(o, "name", json_string(pool_name));
+    json_object_set_new(o, "pool", json_string(pool_name));
+    json_object_set_new(o, "blocked", json_boolean(!plan_can_resolve(p)));
+    json_object_set_new(o, "prechecks", prechecks_json(p, inv));
+    for (size_t i = 0; i < p->n_hosts && i < json_array_size(hosts); i++)
+        host_json(&p->hosts[i], inv, summary, json_array_get(hosts, i));
+    json_object_set_new(o, "updates", updates_json(p, cat));
     json_object_set_new(o, "totals", totals_json(p));
     return o;
+}
+
+/* The pool's plan for the REST API (new reference). */
+json_t *engine_plan_pool_json(const struct plan *p, const struct inv_pool *inv,
+                              const struct catalog *cat, const char *pool_name)
+{
+    return pool_json(p, inv, cat, pool_name, false);
+}
+
+/* The pool's plan summarised per host (see engine_int.h; new reference). */
+json_t *engine_plan_pool_summary_json(const struct plan *p, const struct inv_pool *inv,
+                                      const struct catalog *cat, const char *pool_name)
+{
+    return pool_json(p, inv, cat, pool_name, true);
 }
 
 /* o.migrations (an array) becomes o.migration_count. */

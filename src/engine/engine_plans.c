@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/jparts.h"
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -142,11 +143,34 @@ int engine_plan_req_check(struct engine *eng, struct plan_req_copy *pr, struct e
     return 0;
 }
 
-/* Plan one pool of the snapshot into pools (a JSON array).  With a host selection, a pool with
- * none of the chosen hosts is left out (found[] records the names matched).  Caller's thread. */
+/* Where the pools' plans go: a JSON array (the tree), or each pool's text into a document in
+ * parts (the streamed answer); the fleet totals are summed from totals[] either way. */
+struct plan_sink {
+    json_t *pools;        /* the tree's "pools", or NULL */
+    struct jparts *parts; /* the document's items, or NULL */
+    json_t *totals;       /* [{"totals": pool totals}...], for engine_plan_fleet_totals */
+};
+
+static int sink_add(struct plan_sink *k, json_t *pj, struct err *e)
+{
+    int rc = 0;
+
+    json_array_append_new(k->totals, json_pack("{s:O}", "totals", json_object_get(pj, "totals")));
+    if (k->pools)
+        json_array_append(k->pools, pj);
+    else
+        rc = jparts_add(k->parts, pj, e);
+    json_decref(pj);
+    return rc;
+}
+
+/* Plan one pool of the snapshot into the sink, then free its inventory (no longer needed: a
+ * fleet's inventories are not all kept while the plans' text grows).  With a host selection, a
+ * pool with none of the chosen hosts is left out (found[] records the names matched).  Caller's
+ * thread. */
 static int plan_one_pool(const struct eng_snapshot *s, struct plan_req_copy *pr,
-                         const struct eng_snap_pool *sp, const struct plan_opts *o, bool *found,
-                         json_t *pools, struct err *e)
+                         struct eng_snap_pool *sp, const struct plan_opts *o, bool *found,
+                         struct plan_sink *k, struct err *e)
 {
     const struct catalog *cat = sp->cdn ? sp->cat : s->catalog;
     struct plan *pl = NULL;
@@ -171,15 +195,17 @@ static int plan_one_pool(const struct eng_snapshot *s, struct plan_req_copy *pr,
         err_prefix(e, "pool %s: ", sp->name);
         rc = e && e->code ? e->code : PP_EINVAL;
     } else {
-        json_t *pj = engine_plan_pool_json(pl, sp->inv, cat, sp->name);
+        json_t *pj = pr->detail == ENGINE_PLAN_DETAIL_SUMMARY
+                         ? engine_plan_pool_summary_json(pl, sp->inv, cat, sp->name)
+                         : engine_plan_pool_json(pl, sp->inv, cat, sp->name);
         if (pr->fc)
             engine_file_judge(pr->fc, sp->name, sp->cdn, pl);
-        if (pr->detail == ENGINE_PLAN_DETAIL_SUMMARY)
-            engine_plan_json_summarize(pj);
-        json_array_append_new(pools, pj);
+        rc = sink_add(k, pj, e);
     }
     plan_free(pl);
     engine_hosts_free(refs, n_refs);
+    inv_pool_free(sp->inv);
+    sp->inv = NULL;
     return rc;
 }
 
@@ -202,7 +228,7 @@ void engine_handle_plan(struct engine *eng, struct eng_req *r)
 
 /* The plan's JSON around its pools (new reference). */
 static json_t *plan_json(const struct eng_snapshot *s, const struct plan_req_copy *pr,
-                         const struct plan_opts *o, json_t *pools)
+                         const struct plan_opts *o, json_t *totals, json_t *pools)
 {
     char ts[32];
     time_t t = (time_t)(s->now_ms / 1000);
@@ -215,7 +241,7 @@ static json_t *plan_json(const struct eng_snapshot *s, const struct plan_req_cop
                     pr->policy == ENGINE_POLICY_RETURN ? "return" : "minimal", "automated",
                     o->mode != PLAN_MODE_SELECTED, "stay_on_release", pr->stay_on_release,
                     "max_parallel", pr->max_parallel, "created", ts, "totals",
-                    engine_plan_fleet_totals(pools), "pools", pools);
+                    engine_plan_fleet_totals(totals), "pools", pools);
     if (pr->fc)
         json_object_set_new(out, "file",
                             json_pack("{s:s,s:s,s:s}", "id", pr->file, "name", pr->fc->name,
@@ -232,11 +258,11 @@ static json_t *plan_json(const struct eng_snapshot *s, const struct plan_req_cop
     return out;
 }
 
-/* Caller's thread: every pool of the snapshot planned, with the fleet totals (*out new). */
-static int plan_snapshot(const struct eng_snapshot *s, struct plan_req_copy *pr, json_t **out,
-                         struct err *e)
+/* Caller's thread: every pool of the snapshot planned into the sink; *out the plan's envelope
+ * (new), whose "pools" is the sink's array, or empty when the sink is a document in parts. */
+static int plan_snapshot(struct eng_snapshot *s, struct plan_req_copy *pr, struct plan_sink *k,
+                         json_t **out, struct err *e)
 {
-    json_t *pools = json_array();
     struct plan_opts o;
     bool *found = xcalloc(pr->n_hosts + 1, sizeof(bool));
     int rc = 0;
@@ -245,19 +271,18 @@ static int plan_snapshot(const struct eng_snapshot *s, struct plan_req_copy *pr,
         pr->detail = s->n_pools > ENGINE_PLAN_FULL_MAX_POOLS ? ENGINE_PLAN_DETAIL_SUMMARY
                                                              : ENGINE_PLAN_DETAIL_FULL;
     engine_plan_opts_from_req(pr, &o);
+    k->totals = json_array();
     for (size_t i = 0; rc == 0 && i < s->n_pools; i++)
-        rc = plan_one_pool(s, pr, &s->pools[i], &o, found, pools, e);
+        rc = plan_one_pool(s, pr, &s->pools[i], &o, found, k, e);
     if (rc == 0)
         rc = engine_hosts_check((const char *const *)pr->hosts, pr->n_hosts, found, e);
     if (rc == 0 && pr->fc)
         rc = engine_file_verdict(pr->fc, e);
     free(found);
-    if (rc != 0) {
-        json_decref(pools);
-        return rc;
-    }
-    *out = plan_json(s, pr, &o, pools);
-    return 0;
+    if (rc == 0)
+        *out = plan_json(s, pr, &o, k->totals, k->pools ? json_incref(k->pools) : json_array());
+    json_decref(k->totals);
+    return rc;
 }
 
 /* The pools of a rollout with their options; with a host selection each pool's chosen refs
@@ -452,15 +477,44 @@ void engine_copy_plan_req(struct plan_req_copy *c, const struct engine_plan_req 
 int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **out, struct err *e)
 {
     struct req_plan *r = ENG_REQ_NEW(struct req_plan, R_PLAN);
+    struct plan_sink k = {.pools = json_array()};
     int rc;
 
     *out = NULL;
     engine_copy_plan_req(&r->pr, req);
     rc = engine_req_submit(eng, &r->h, e);
     if (rc == 0)
-        rc = plan_snapshot(r->snap, &r->pr, out, e);
+        rc = plan_snapshot(r->snap, &r->pr, &k, out, e);
+    json_decref(k.pools);
     engine_req_unref(eng, &r->h);
     return rc;
+}
+
+/* The same plan as a document in parts (see engine.h): each pool's JSON built, serialised and
+ * freed in turn, so that a fleet's plan never exists as one tree.  Any thread but the engine's. */
+int engine_plan_parts(struct engine *eng, const struct engine_plan_req *req, struct jparts **out,
+                      struct err *e)
+{
+    struct req_plan *r = ENG_REQ_NEW(struct req_plan, R_PLAN);
+    struct plan_sink k = {.parts = jparts_new()};
+    json_t *env = NULL;
+    int rc;
+
+    *out = NULL;
+    engine_copy_plan_req(&r->pr, req);
+    rc = engine_req_submit(eng, &r->h, e);
+    if (rc == 0)
+        rc = plan_snapshot(r->snap, &r->pr, &k, &env, e);
+    if (rc == 0)
+        rc = jparts_set_envelope(k.parts, env, "pools", e);
+    json_decref(env);
+    engine_req_unref(eng, &r->h);
+    if (rc != 0) {
+        jparts_free(k.parts);
+        return rc;
+    }
+    *out = k.parts;
+    return 0;
 }
 
 static int id_request(struct engine *eng, enum req_kind k, const char *id, struct err *e)

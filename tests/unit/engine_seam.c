@@ -9,6 +9,7 @@
  */
 #include "engine_seam.h"
 
+#include "base/jparts.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -246,6 +247,31 @@ int engine_plan(struct engine *eng, const struct engine_plan_req *req, json_t **
     (void)eng;
     record_req(req);
     return reply("plan", out, e);
+}
+
+/* The plan as a document in parts: the seam's "plan" answer, its "pools" items as the parts. */
+int engine_plan_parts(struct engine *eng, const struct engine_plan_req *req, struct jparts **out,
+                      struct err *e)
+{
+    json_t *v = NULL, *pools;
+    int rc = engine_plan(eng, req, &v, e);
+
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    *out = jparts_new();
+    pools = json_object_get(v, "pools");
+    if (json_is_array(pools)) {
+        size_t i;
+        json_t *it;
+        json_array_foreach(pools, i, it) jparts_add(*out, it, e);
+        json_array_clear(pools);
+        rc = jparts_set_envelope(*out, v, "pools", e);
+    } else {
+        rc = jparts_set_envelope(*out, v, NULL, e);
+    }
+    json_decref(v);
+    return rc;
 }
 
 int engine_rollout_start(struct engine *eng, const struct engine_plan_req *req, char **id,
