@@ -28,7 +28,7 @@ struct cclass {
 
 struct xapi_cache {
     struct cclass *classes;
-    struct xapi_itab strings; /* member names, refs and short strings of every record */
+    struct xapi_itab strings; /* interned names, refs, strings, shared values, name lists */
     size_t max_objects;       /* of one class: XAPI_CACHE_MAX_OBJECTS unless a test set it */
     char *token;
 };
@@ -316,7 +316,7 @@ void xapi__cache_set_max_objects(struct xapi_cache *k, size_t n)
 /* See client_int.h. */
 size_t xapi__cache_bytes(const struct xapi_cache *k)
 {
-    size_t b = sizeof(*k) + k->strings.bytes;
+    size_t b = sizeof(*k) + xapi__itab_bytes(&k->strings);
     for (const struct cclass *c = k->classes; c; c = c->next)
         b += sizeof(*c) + c->bytes + c->nbuckets * sizeof(*c->buckets);
     return b;

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cache_int.h - the object cache's compact records (cache_rec.c), shared by cache.c and its unit
- * tests.  A cached record is one heap block: the struct xapi_value tree the callers read, laid
- * out contiguously (nodes, then member arrays, then the strings kept inline), with member names,
- * refs and short strings (enums, small numbers) interned in the cache's string table, where each
- * distinct string is stored once with a count of its users.  A bench-16 pool's cache falls from
- * ~4 MB of separately allocated nodes to about a quarter of that (docs/performance.md).
+ * tests.  A cached record is one heap block: the struct xapi_value root the callers read, its
+ * member values, and the nodes and strings of the values that are the record's own (those
+ * holding a ref or a long string: uuids, VBD lists...).  Every other member value (numbers,
+ * booleans, enums, OpaqueRef:NULL, empty maps, lists of operations) points to one shared copy
+ * per cache, and the list of member names is shared by every record with the same names (the
+ * fixed slots of a class).  Member names, refs and short strings are interned in the cache's
+ * string table.  Each distinct string, shared value and list of names is stored once with a
+ * count of its users.  A bench-16 pool's cache: ~1.5 MB with a block per record, ~0.6 MB with
+ * shared values (docs/performance.md, "Memory").
  *
- * Ownership: the table owns its strings; a record holds one reference per interned string it
- * points to and gives them back in xapi__crec_free.  Not thread-safe: the cache's owner's thread.
+ * Ownership: the tables own their entries; a record holds one reference per interned string,
+ * shared value and name list it points to and gives them back in xapi__crec_free.  Not
+ * thread-safe: the cache's owner's thread.
  */
 #ifndef PP_XAPI_CACHE_INT_H
 #define PP_XAPI_CACHE_INT_H
@@ -26,21 +31,28 @@
 #define XAPI_CACHE_MAX_REC_BYTES (16u << 20) /* one record's block */
 #define XAPI_CACHE_MAX_CLASSES   64u         /* distinct classes */
 
-struct xapi_istr;
+struct xapi_hent;
 
-/* The string table: distinct strings with their reference counts. */
-struct xapi_itab {
-    struct xapi_istr **buckets;
+/* A hash table of reference-counted entries. */
+struct xapi_htab {
+    struct xapi_hent **buckets;
     size_t nbuckets, count;
-    size_t bytes; /* heap held by the entries (for xapi__cache_bytes) */
+    size_t bytes; /* heap held by the entries and buckets (for xapi__cache_bytes) */
+};
+
+/* The cache's interned data: strings, shared values, shared lists of member names. */
+struct xapi_itab {
+    struct xapi_htab strs, vals, shapes;
 };
 
 /* Intern s[0..len) (a new reference); the result lives until its last xapi__itab_put. */
 const char *xapi__itab_get(struct xapi_itab *t, const char *s, size_t len);
 /* Give back one reference to an interned string (the pointer xapi__itab_get returned). */
 void xapi__itab_put(struct xapi_itab *t, const char *s);
-/* Number of distinct strings held / references to s (0 when s is not interned). */
+/* Number of entries held: distinct strings, shared values and lists of member names. */
 size_t xapi__itab_count(const struct xapi_itab *t);
+/* Heap bytes the entries and their buckets hold. */
+size_t xapi__itab_bytes(const struct xapi_itab *t);
 /* Free every entry (the records pointing into t must be gone). */
 void xapi__itab_clear(struct xapi_itab *t);
 
@@ -55,7 +67,8 @@ struct xapi_crec {
 /* keep(ctx, name): whether the root member name is stored (NULL keep = every member). */
 typedef bool (*xapi_crec_keep_fn)(const void *ctx, const char *name);
 
-/* Bytes of the block xapi__crec_new would make of snap (a struct) with keep. */
+/* Bytes of snap (a struct) with keep as one block of its own, shared values counted in full:
+ * the measure XAPI_CACHE_MAX_REC_BYTES bounds. */
 size_t xapi__crec_size(const struct xapi_value *snap, xapi_crec_keep_fn keep, const void *keep_ctx);
 /*
  * The compact copy of record snap (a struct) for ref, interning names, refs and short strings
@@ -68,7 +81,7 @@ struct xapi_crec *xapi__crec_new(struct xapi_itab *t, const char *ref,
 void xapi__crec_free(struct xapi_itab *t, struct xapi_crec *r);
 
 struct xapi_cache;
-/* Distinct strings interned by cache k (0 once it holds no record). */
+/* Entries interned by cache k: strings, shared values, name lists (0 once it holds no record). */
 size_t xapi__cache_interned(const struct xapi_cache *k);
 /* Lower k's limit on objects of one class (tests); XAPI_CACHE_MAX_OBJECTS by default. */
 void xapi__cache_set_max_objects(struct xapi_cache *k, size_t n);

@@ -310,12 +310,225 @@ static void test_random_against_model(void **state)
     xapi__cache_free(k);
 }
 
+/* Same content, same place: type, i4, scalar, string and members in order (strict: what the
+ * records hand to their readers, including the XML-RPC <i4> mark). */
+static bool same_strict(const struct xapi_value *a, const struct xapi_value *b)
+{
+    if (a->type != b->type || a->i4 != b->i4)
+        return false;
+    switch (a->type) {
+    case XAPI_STRING:
+    case XAPI_DATETIME:
+        return strcmp(a->u.s, b->u.s) == 0;
+    case XAPI_INT:
+        return a->u.i == b->u.i;
+    case XAPI_DOUBLE:
+        return a->u.d == b->u.d;
+    case XAPI_BOOL:
+        return a->u.b == b->u.b;
+    case XAPI_VOID:
+        return true;
+    case XAPI_ARRAY:
+        if (a->u.arr.n != b->u.arr.n)
+            return false;
+        for (size_t i = 0; i < a->u.arr.n; i++)
+            if (!same_strict(a->u.arr.items[i], b->u.arr.items[i]))
+                return false;
+        return true;
+    case XAPI_STRUCT:
+        if (a->u.st.n != b->u.st.n)
+            return false;
+        for (size_t i = 0; i < a->u.st.n; i++)
+            if (strcmp(a->u.st.keys[i], b->u.st.keys[i]) != 0 ||
+                !same_strict(a->u.st.vals[i], b->u.st.vals[i]))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Values without refs or long strings are one shared copy per cache (numbers, booleans, enums,
+ * empty maps, lists of operations), records with the same member names share one list of them,
+ * and a value's own content (refs, long strings) stays each record's.
+ */
+static void test_shared_values(void **state)
+{
+    (void)state;
+    struct xapi_cache *k = xapi__cache_new();
+    struct err e = {0};
+    struct xapi_value *evs = xapi_value_new_array();
+    for (int i = 0; i < 3; i++) {
+        struct xapi_value *r = record(i, "OpaqueRef:4f0c6a3e-host-0000-0000-000000000000");
+        struct xapi_value *ops = xapi_value_new_array();
+        xapi_array_append_string(ops, "clean_shutdown");
+        xapi_array_append_string(ops, "pool_migrate");
+        xapi_struct_set_take(r, "allowed_operations", ops);
+        char ref[32];
+        snprintf(ref, sizeof(ref), "OpaqueRef:v%d", i);
+        xapi_array_append_take(evs, ev("vm", "add", ref, r));
+    }
+    struct xapi_value *b = batch_of("t1", evs);
+    assert_int_equal(xapi__cache_apply(k, b, true, &e), 0);
+    xapi_value_free(b);
+    const struct xapi_value *v0 = xapi__cache_get(k, "vm", "OpaqueRef:v0");
+    const struct xapi_value *v1 = xapi__cache_get(k, "vm", "OpaqueRef:v1");
+    const struct xapi_value *v2 = xapi__cache_get(k, "vm", "OpaqueRef:v2");
+    assert_ptr_equal(xapi_struct_get(v0, "allowed_operations"),
+                     xapi_struct_get(v1, "allowed_operations"));
+    assert_ptr_equal(xapi_struct_get(v0, "blocked_operations"),
+                     xapi_struct_get(v2, "blocked_operations"));
+    assert_ptr_equal(xapi_struct_get(v0, "domid"), xapi_struct_get(v1, "domid"));
+    assert_true(xapi_struct_get(v0, "domid")->i4);
+    assert_ptr_equal(xapi_struct_get(v0, "is_a_template"), xapi_struct_get(v2, "is_a_template"));
+    assert_ptr_not_equal(xapi_struct_get(v0, "is_a_template"),
+                         xapi_struct_get(v1, "is_a_template"));
+    assert_ptr_not_equal(xapi_struct_get(v0, "memory_static_max"),
+                         xapi_struct_get(v1, "memory_static_max"));
+    assert_int_equal(xapi_struct_int(v1, "memory_static_max", 0), 4294967297LL);
+    assert_ptr_equal(v0->u.st.keys, v1->u.st.keys); /* one list of member names */
+    /* a ref's node and the long text are each record's own (the ref's string is interned) */
+    assert_ptr_not_equal(xapi_struct_get(v0, "resident_on"), xapi_struct_get(v1, "resident_on"));
+    assert_ptr_equal(xapi_struct_str(v0, "resident_on", ""),
+                     xapi_struct_str(v1, "resident_on", ""));
+    assert_ptr_not_equal(xapi_struct_str(v0, "name_description", ""),
+                         xapi_struct_str(v1, "name_description", ""));
+    /* an int equal to domid's but without the <i4> mark is not merged with it */
+    struct xapi_value *r = record(7, "OpaqueRef:h");
+    xapi_struct_set_int(r, "domid", -7);
+    assert_int_equal(apply1(k, "vm", "mod", "OpaqueRef:v2", r, false, &e), 0);
+    v2 = xapi__cache_get(k, "vm", "OpaqueRef:v2");
+    assert_false(xapi_struct_get(v2, "domid")->i4);
+    assert_true(xapi_struct_get(v0, "domid")->i4);
+    for (int i = 0; i < 3; i++) {
+        char ref[32];
+        snprintf(ref, sizeof(ref), "OpaqueRef:v%d", i);
+        assert_int_equal(apply1(k, "vm", "del", ref, NULL, false, &e), 0);
+    }
+    assert_int_equal(xapi__cache_interned(k), 0);
+    xapi__cache_free(k);
+}
+
+/* A random value: every type, i4 marks, short and long strings, refs, nested lists and maps. */
+static struct xapi_value *random_value(int depth)
+{
+    static const char *const words[] = {"Running",
+                                        "Halted",
+                                        "OpaqueRef:NULL",
+                                        "",
+                                        "OpaqueRef:0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+                                        LONG_TEXT,
+                                        "pool_migrate",
+                                        "20250319T04:16:24Z"};
+    int kind = rand() % (depth > 0 ? 9 : 7);
+    char buf[48];
+    switch (kind) {
+    case 0:
+        return xapi_value_new_void();
+    case 1: {
+        struct xapi_value *v = xapi_value_new_int(rand() % 5 - 2);
+        v->i4 = rand() % 2 == 0;
+        return v;
+    }
+    case 2:
+        return xapi_value_new_double((rand() % 9) * 0.5);
+    case 3:
+        return xapi_value_new_bool(rand() % 2 == 0);
+    case 4:
+        return xapi_value_new_string(words[rand() % 8]);
+    case 5:
+        snprintf(buf, sizeof(buf), "OpaqueRef:%08x-rnd-%d", (unsigned)rand(), rand() % 3);
+        return xapi_value_new_string(buf);
+    case 6:
+        return xapi_value_new_datetime(rand() % 2 ? "20250319T04:16:24Z" : "19700101T00:00:00Z");
+    case 7: {
+        struct xapi_value *a = xapi_value_new_array();
+        for (int n = rand() % 4; n > 0; n--)
+            xapi_array_append_take(a, random_value(depth - 1));
+        return a;
+    }
+    default: {
+        struct xapi_value *m = xapi_value_new_struct();
+        for (int n = rand() % 4; n > 0; n--) {
+            snprintf(buf, sizeof(buf), "k%d", rand() % 6);
+            xapi_struct_set_take(m, buf, random_value(depth - 1));
+        }
+        return m;
+    }
+    }
+}
+
+/*
+ * Seeded random records of random values (PP_TEST_SEED): what the cache hands out equals the
+ * decoded record exactly (order, types, i4), through adds, mods of the same objects, a reset
+ * and deletes; once empty, nothing stays interned.
+ */
+static void test_random_values_exact(void **state)
+{
+    (void)state;
+    unsigned seed = (unsigned)time(NULL);
+    const char *env = getenv("PP_TEST_SEED");
+    if (env)
+        seed = (unsigned)strtoul(env, NULL, 10);
+    printf("test_random_values_exact: seed %u (PP_TEST_SEED)\n", seed);
+    srand(seed);
+    struct xapi_cache *k = xapi__cache_new();
+    struct xapi_value *model[NREF] = {NULL};
+    struct err e = {0};
+    for (int round = 0; round < 300; round++) {
+        if (round % 50 == 49) { /* a new snapshot with nothing in it */
+            struct xapi_value *empty = batch_of("t", xapi_value_new_array());
+            assert_int_equal(xapi__cache_apply(k, empty, true, &e), 0);
+            xapi_value_free(empty);
+            for (int j = 0; j < NREF; j++) {
+                xapi_value_free(model[j]);
+                model[j] = NULL;
+            }
+            assert_int_equal(xapi__cache_interned(k), 0);
+        }
+        int i = rand() % NREF;
+        char ref[32];
+        snprintf(ref, sizeof(ref), "OpaqueRef:o-%d", i);
+        xapi_value_free(model[i]);
+        model[i] = NULL;
+        if (rand() % 5 == 0) {
+            assert_int_equal(apply1(k, "vm", "del", ref, NULL, false, &e), 0);
+        } else {
+            struct xapi_value *r = xapi_value_new_struct();
+            for (int f = rand() % 12; f > 0; f--) {
+                char key[16];
+                snprintf(key, sizeof(key), "f%d", f);
+                xapi_struct_set_take(r, key, random_value(3));
+            }
+            model[i] = r;
+            assert_int_equal(apply1(k, "vm", "mod", ref, xapi_value_dup(r), false, &e), 0);
+        }
+        for (int j = 0; j < NREF; j++) {
+            snprintf(ref, sizeof(ref), "OpaqueRef:o-%d", j);
+            const struct xapi_value *got = xapi__cache_get(k, "vm", ref);
+            if (!model[j])
+                assert_null(got);
+            else
+                assert_true(same_strict(got, model[j]));
+        }
+    }
+    for (int j = 0; j < NREF; j++) {
+        char ref[32];
+        snprintf(ref, sizeof(ref), "OpaqueRef:o-%d", j);
+        assert_int_equal(apply1(k, "vm", "del", ref, NULL, false, &e), 0);
+        xapi_value_free(model[j]);
+    }
+    assert_int_equal(xapi__cache_interned(k), 0);
+    xapi__cache_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_field_kind), cmocka_unit_test(test_narrowed_class),
-        cmocka_unit_test(test_interned_refs),    cmocka_unit_test(test_update_and_delete),
-        cmocka_unit_test(test_hostile_limits),   cmocka_unit_test(test_random_against_model),
+        cmocka_unit_test(test_every_field_kind),    cmocka_unit_test(test_narrowed_class),
+        cmocka_unit_test(test_interned_refs),       cmocka_unit_test(test_shared_values),
+        cmocka_unit_test(test_random_values_exact), cmocka_unit_test(test_update_and_delete),
+        cmocka_unit_test(test_hostile_limits),      cmocka_unit_test(test_random_against_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
