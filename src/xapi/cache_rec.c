@@ -253,8 +253,12 @@ static bool ival_same(const struct xapi_value *a, const struct xapi_value *b)
                  memcmp(a->u.st.vals, b->u.st.vals, a->u.st.n * sizeof(void *)) == 0));
     case XAPI_INT:
         return a->u.i == b->u.i;
-    case XAPI_DOUBLE:
-        return memcmp(&a->u.d, &b->u.d, sizeof(a->u.d)) == 0;
+    case XAPI_DOUBLE: { /* bit for bit: 0.0 and -0.0 are two values, a NaN equals itself */
+        uint64_t x, y;
+        memcpy(&x, &a->u.d, sizeof(x));
+        memcpy(&y, &b->u.d, sizeof(y));
+        return x == y;
+    }
     case XAPI_BOOL:
         return a->u.b == b->u.b;
     case XAPI_VOID:
