@@ -46,22 +46,34 @@ struct xapi__http {
     uint64_t made; /* curl_easy_init calls so far */
 };
 
+/*
+ * curl's socket callback: watch s for what curl asks.  A socket in the set carries a non-NULL
+ * socketp (curl_multi_assign), so a kept-alive connection that a new transfer takes again is
+ * added at once: an idle pool's long-poll turn cost a failed EPOLL_CTL_MOD (ENOENT) before its
+ * EPOLL_CTL_ADD, curl having reported the socket removed when the previous transfer ended.
+ */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
+    static char in_set; /* the socketp of a socket in the epoll set */
     struct xapi__http *h = userp;
     (void)easy;
-    (void)socketp;
     if (what == CURL_POLL_REMOVE) {
         /* ENOENT / EBADF: never added, or already closed (a closed fd leaves the set) */
         (void)epoll_ctl(h->ep, EPOLL_CTL_DEL, s, NULL);
-        return 0;
+        return 0; /* curl forgets socketp with the socket */
     }
     struct epoll_event ev = {.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) |
                                        ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u),
                              .data.fd = s};
-    if (epoll_ctl(h->ep, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT &&
-        epoll_ctl(h->ep, EPOLL_CTL_ADD, s, &ev) != 0)
-        return -1; /* curl fails the transfers on this socket */
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(h->ep, op, s, &ev) != 0) {
+        /* a stale mark (ENOENT: the fd was closed and reused) or an fd still in the set */
+        op = errno == ENOENT ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if ((errno != ENOENT && errno != EEXIST) || epoll_ctl(h->ep, op, s, &ev) != 0)
+            return -1; /* curl fails the transfers on this socket */
+    }
+    if (!socketp)
+        curl_multi_assign(h->multi, s, &in_set);
     return 0;
 }
 

@@ -138,6 +138,13 @@ void xapi__http_abort(struct xapi_loop *loop, struct wreq *w)
     xapi__http_release(loop, w);
 }
 
+/* The URL w went to (new string): error messages name it. */
+static char *request_url(const struct wreq *w)
+{
+    return xapi_url_build(xapi__client_scheme(w->c), w->host, xapi__client_port(w->c),
+                          w->proto == XAPI_PREF_XMLRPC ? "/" : "/jsonrpc");
+}
+
 static bool is_tls_error(CURLcode cc)
 {
     return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION ||
@@ -156,8 +163,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
     curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &connected);
     curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &sent);
     char *ctype_copy = xstrdup(ctype);
-    char *url = xapi_url_build(xapi__client_scheme(w->c), w->host, xapi__client_port(w->c),
-                               w->proto == XAPI_PREF_XMLRPC ? "/" : "/jsonrpc");
+    char *url = NULL; /* for the messages: built when one is needed */
     /* Pin learned on first use: record it once the handshake passed. */
     if (w->tls.pins && w->tls.checked && w->tls.verdict == PIN_LEARN && !is_tls_error(cc)) {
         struct err pe = {0};
@@ -174,6 +180,7 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
     xapi__http_release(loop, w);
     w->maybe_delivered = connected > 0 || sent > 0;
     if (cc != CURLE_OK) {
+        url = request_url(w);
         if (w->over_limit || cc == CURLE_FILESIZE_EXCEEDED)
             w->rc = err_set(&w->err, PP_ELIMIT, "%s: response larger than %zu bytes", url,
                             xapi__client_opts(w->c)->max_response_bytes);
@@ -192,6 +199,8 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
         lim.max_doc_bytes = xapi__client_opts(w->c)->max_response_bytes;
     int r = xapi_classify_reply(w->proto, status, ctype_copy, w->in.data ? w->in.data : "",
                                 w->in.len, &lim, &w->resp, &w->err);
+    if (r != XREPLY_OK)
+        url = request_url(w);
     if (r == XREPLY_FALLBACK && xapi__client_pref(w->c) != XAPI_PREF_JSONRPC) {
         log_info("xapi", "%s: no JSON-RPC (HTTP %ld, %s); using XML-RPC", url, status,
                  ctype_copy ? ctype_copy : "no content type");
