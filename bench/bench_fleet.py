@@ -148,14 +148,32 @@ def switches(pid):
     return n
 
 
+def cpu_ns(pid):
+    """Nanoseconds pid's live threads ran (/proc/PID/task/*/schedstat), None without
+    schedstat.  Finer than utime + stime (10 ms ticks: an idle window is a dozen of them)."""
+    n = 0
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                    n += int(f.read().split()[0])
+            except OSError:
+                pass  # a thread that ended meanwhile
+    except OSError:
+        return None
+    return n
+
+
 def cpu_window(pid, window):
-    """CPU time pid used over window seconds (utime + stime of every thread, /proc/PID/stat),
-    divided by the window: other load on the machine does not count in it, unlike a sampled
-    %CPU.  Returns (% of a core, seconds of CPU, window, wakeups, load average)."""
-    c0, s0, t0 = proc_stat(pid)[0], switches(pid), time.monotonic()
+    """CPU time pid used over window seconds (the nanoseconds its threads ran, from schedstat;
+    utime + stime of /proc/PID/stat without it), divided by the window: other load on the
+    machine does not count in it, unlike a sampled %CPU.  Returns (% of a core, seconds of CPU,
+    window, wakeups, load average)."""
+    c0, n0, s0, t0 = proc_stat(pid)[0], cpu_ns(pid), switches(pid), time.monotonic()
     time.sleep(window)
-    c1, s1, t1 = proc_stat(pid)[0], switches(pid), time.monotonic()
-    return 100.0 * (c1 - c0) / (t1 - t0), c1 - c0, t1 - t0, s1 - s0, os.getloadavg()[0]
+    c1, n1, s1, t1 = proc_stat(pid)[0], cpu_ns(pid), switches(pid), time.monotonic()
+    cpu = (n1 - n0) / 1e9 if n0 is not None and n1 is not None else c1 - c0
+    return 100.0 * cpu / (t1 - t0), cpu, t1 - t0, s1 - s0, os.getloadavg()[0]
 
 
 def idle_cpu(pid):
@@ -304,14 +322,14 @@ def main():
         print("daemon connected to every pool in %.1f s: RSS %d MiB (peak %d MiB); idle %d MiB"
               % (connect_s, rss_conn, hwm_conn, rss_idle))
         print("daemon CPU, the first %.0f s after the last pool connected: %.2f%% of a core "
-              "(%.2f s of its own utime+stime, %d wakeups; load average %.1f)" %
+              "(%.2f s of its own CPU time, %d wakeups; load average %.1f)" %
               (settling[2], settling[0], settling[1], settling[3], settling[4]))
         for i, w in enumerate(idle_wins):
             print("daemon CPU idle, window %d of %d (%.0f s): %.2f%% of a core (%.2f s of its own "
-                  "utime+stime, %d wakeups; load average %.1f)"
+                  "CPU time, %d wakeups; load average %.1f)"
                   % (i + 1, len(idle_wins), w[2], w[0], w[1], w[3], w[4]))
         print("daemon CPU idle, mean over the %d windows (%.0f s): %.2f%% of a core (%.2f s of its "
-              "own utime+stime, %d wakeups)" % (len(idle_wins), cpu_win, cpu, cpu_s, wakeups))
+              "own CPU time, %d wakeups)" % (len(idle_wins), cpu_win, cpu, cpu_s, wakeups))
         print("daemon restarted, every pool connected again in %.1f s: RSS %d MiB (peak %d MiB)"
               % (restart_s, rss_re, hwm_re))
         for pol, r, kk in (("return", ro, k), ("minimal", rm, km)):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # bench_idle.sh - what an idle `poolpatch serve` costs: CPU (% of one core over 30 s, from the
-# utime + stime ticks of /proc/PID/stat), wakeups (context switches of all its threads, from
+# nanoseconds on CPU of every thread, /proc/PID/task/*/schedstat; the utime + stime ticks of
+# /proc/PID/stat are printed beside it: 10 ms each, too coarse for 0.1 s of CPU in 30 s), wakeups (context switches of all its threads, from
 # /proc/PID/task/*/status) and, when strace may attach, its poll() family calls in 10 s.  Two
 # cases: no pool registered, and 100 idle simulated pools (one `poolpatch sim` serving 100
 # one-host pools made from scenarios/small.json).  Issue 17's goal: idle < 0.5% of a core.
@@ -16,6 +17,10 @@ TCK=$(getconf CLK_TCK)
 
 ticks() { # PID: utime + stime of the whole process
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+cpu_ns() { # PID: nanoseconds its live threads ran (schedstat), or 0 when the kernel has none
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $1 } END { printf "%d\n", n }'
 }
 
 switches() { # PID: voluntary + involuntary context switches of every thread
@@ -36,17 +41,20 @@ polls() { # PID: poll/ppoll/epoll_wait calls in WINDOW seconds, or "n/a" when st
 
 WINDOWS=${BENCH_IDLE_WINDOWS:-3}
 
-cpu_window() { # LABEL: CPU and wakeups of $SERVE_PID over WINDOW seconds; sets TICKS
+cpu_window() { # LABEL: CPU and wakeups of $SERVE_PID over WINDOW seconds; sets NS and TICKS
     t0=$(ticks "$SERVE_PID")
+    n0=$(cpu_ns "$SERVE_PID")
     s0=$(switches "$SERVE_PID")
     sleep "$WINDOW"
     t1=$(ticks "$SERVE_PID")
+    n1=$(cpu_ns "$SERVE_PID")
     s1=$(switches "$SERVE_PID")
     TICKS=$((t1 - t0))
-    awk -v l="$1" -v d="$TICKS" -v hz="$TCK" -v w="$WINDOW" -v s=$((s1 - s0)) \
+    NS=$((n1 - n0))
+    awk -v l="$1" -v d="$TICKS" -v ns="$NS" -v hz="$TCK" -v w="$WINDOW" -v s=$((s1 - s0)) \
         -v la="$(cut -d' ' -f1 /proc/loadavg)" \
-        'BEGIN { printf "idle %s: CPU %.2f%% of a core (%d of %d ticks in %d s), %d wakeups, load average %s\n",
-                 l, 100 * d / (hz * w), d, hz * w, w, s, la }'
+        'BEGIN { printf "idle %s: CPU %.3f%% of a core (%.1f ms of CPU in %d s; %d ticks), %d wakeups, load average %s\n",
+                 l, ns / (w * 1e7), ns / 1e6, w, d, s, la }'
 }
 
 measure() { # LABEL [N]: N (default 1) CPU windows, their mean when N > 1, then the poll calls
@@ -54,12 +62,12 @@ measure() { # LABEL [N]: N (default 1) CPU windows, their mean when N > 1, then 
     total=0
     for i in $(seq 1 "$n"); do
         if [ "$n" -gt 1 ]; then cpu_window "$1, window $i of $n"; else cpu_window "$1"; fi
-        total=$((total + TICKS))
+        total=$((total + NS))
     done
     if [ "$n" -gt 1 ]; then
-        awk -v l="$1" -v d="$total" -v hz="$TCK" -v w="$WINDOW" -v n="$n" \
-            'BEGIN { printf "idle %s: mean CPU %.2f%% of a core over %d x %d s (%d ticks)\n",
-                     l, 100 * d / (hz * w * n), n, w, d }'
+        awk -v l="$1" -v ns="$total" -v w="$WINDOW" -v n="$n" \
+            'BEGIN { printf "idle %s: mean CPU %.3f%% of a core over %d x %d s (%.1f ms of CPU)\n",
+                     l, ns / (w * n * 1e7), n, w, ns / 1e6 }'
     fi
     echo "idle $1: $(polls "$SERVE_PID") poll calls in $WINDOW s"
 }
