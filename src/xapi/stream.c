@@ -229,7 +229,7 @@ static void stream_failed(struct xapi_client *c, int rc, const struct err *e)
     c->st_retry_t = xapi__timer_add(c->loop, d, stream_retry_fire, c);
 }
 
-static void ow_check(struct xapi_op *op, bool fresh);
+static void ow_check(struct xapi_op *op, bool decide, bool fresh);
 
 /* A batch (result: the event.from answer) was applied (reset: it was a snapshot; had_task: its
  * request carried "task"): the cache's and the tasks' turn. */
@@ -252,7 +252,7 @@ static void stream_applied(struct xapi_client *c, const struct xapi_value *resul
     for (struct xapi_op *op = c->task_waiters, *next; op; op = next) {
         next = op->wnext;
         if (op->ow_cls)
-            ow_check(op, true);
+            ow_check(op, true, op->tw_seen || seq > op->tw_seq);
         else
             tw_check(op, reset && had_task && seq > op->tw_seq);
     }
@@ -413,7 +413,12 @@ static bool ow_hold(struct xapi_client *c, const struct xapi_value *result, unsi
     const struct xapi_value *evs = xapi_struct_get(result, "events");
     bool held = false;
     for (struct xapi_op *op = c->task_waiters; op; op = op->wnext) {
-        if (!op->ow_cls || op->ow_reading || op->sub || op->finished || !ow_needs_read(op, evs))
+        /* A request sent before the ref was known may have been answered before the operation
+         * began (over HTTP the answer can come after the Async call's): the VM it shows is no
+         * evidence of the operation's end unless the operation was seen running. */
+        bool fresh = op->tw_seen || seq > op->tw_seq;
+        if (!op->ow_cls || op->ow_reading || op->sub || op->finished || !fresh ||
+            !ow_needs_read(op, evs))
             continue;
         struct xapi_value *p = xapi_value_new_array();
         xapi_array_append_string(p, op->task_ref);
@@ -606,8 +611,12 @@ static void task_read(struct xapi_op *op)
  * just became known and the cache may predate the call): the operation still listed on its
  * object -> running; gone with the object showing the wanted value -> success (the result of
  * these operations is void); gone otherwise -> read the task (it failed, was cancelled, or
- * xapi has not listed it yet: the read tells). */
-static void ow_check(struct xapi_op *op, bool decide)
+ * xapi has not listed it yet: the read tells) — only when fresh: the operation was seen running,
+ * or the batch answered a request sent after its ref was known, or the probe fired.  A batch
+ * answering an older request may have been composed before the operation began (xapi returns
+ * an Async call's task ref before its thread lists the operation on the VM; over HTTP that
+ * answer can arrive after the Async call's): it shows the VM as it was, not the end. */
+static void ow_check(struct xapi_op *op, bool decide, bool fresh)
 {
     struct xapi_client *c = op->c;
     const struct xapi_value *rec = xapi__cache_get(c->cache, op->ow_cls, op->ow_obj);
@@ -628,6 +637,8 @@ static void ow_check(struct xapi_op *op, bool decide)
         free(ref);
         return;
     }
+    if (!fresh)
+        return;
     if (op->ow_gone) {
         xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
         return;
@@ -656,7 +667,7 @@ static void ow_probe_fire(void *arg)
     struct xapi_op *op = arg;
     op->ow_probe = NULL;
     if (!op->finished && op->ow_cls && !op->tw_seen)
-        ow_check(op, true);
+        ow_check(op, true, true);
 }
 
 /* Wait for op's task (op->task_ref set) through the stream. */
@@ -672,7 +683,7 @@ static void task_watch(struct xapi_op *op)
         int64_t d = OBJ_PROBE_MS + c->o.event_coalesce_ms + c->o.event_quiet_ms;
         op->ow_probe = xapi__timer_add(c->loop, d, ow_probe_fire, op);
         if (c->st_ready)
-            ow_check(op, false);
+            ow_check(op, false, false);
     } else if (c->st_ready) {
         tw_check(op, false);
     }

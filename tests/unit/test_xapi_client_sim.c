@@ -4,7 +4,8 @@
  * (scenarios/small.json, virtual clock, the loop's idle hook driving sim_run_until): login
  * through a supporter, XAPI errors verbatim, an Async migration waited on through event.from
  * with progress, a cancelled migration, the event cache staying equal to get_all_records through
- * a burst of changes, fewer event.from turns for a migration with event_quiet_ms, reconnect
+ * a burst of changes, fewer event.from turns for a migration with event_quiet_ms, an object
+ * wait that takes no decision from a batch older than its call, reconnect
  * across a master reboot (with a fresh cache snapshot; the master asked alone), a
  * partition that ends in emergency mode, reported as such, and recovery when it heals.
  * Deterministic: virtual time, fixed seeds, no sleeps.
@@ -618,6 +619,103 @@ static void assert_resident(struct env *v, const char *vm, const char *host)
     xapi_value_free(res);
 }
 
+/* An event.from answer composed before a migration began and delivered after the Async call's
+ * answer (two connections over HTTP; in-process the wrapper below replays it that way): when
+ * armed, the migration's call first makes another change in the pool (another client renames
+ * `touch`) and composes the parked long-poll's answer, which the long-poll gets when asked next. */
+static struct {
+    int (*inner)(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                 struct xapi_response *out, struct err *e);
+    struct xapi_value *last_ef; /* the stream's last event.from params */
+    char held_tok[64];          /* the token whose answer is held */
+    struct xapi_response held;  /* that answer as composed before the migration */
+    const char *touch;          /* the VM another client changes */
+    bool arm, have;
+    int served;
+} late;
+
+static void late_touch(void *ctx, const char *host)
+{
+    struct xapi_value *p = xt_strs(xapi_value_str(xapi_array_get(late.last_ef, 0)), late.touch);
+    xapi_array_append_string(p, "touched");
+    struct xapi_response r = {0};
+    struct err e = {0};
+    assert_int_equal(late.inner(ctx, host, "VM.set_name_description", p, &r, &e), 0);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    xapi_value_free(p);
+}
+
+static int late_call(void *ctx, const char *host, const char *method,
+                     const struct xapi_value *params, struct xapi_response *out, struct err *e)
+{
+    if (str_eq(method, "event.from")) {
+        const char *tok = xapi_value_str(xapi_array_get(params, 2));
+        if (late.have && tok && str_eq(tok, late.held_tok)) {
+            *out = late.held;
+            memset(&late.held, 0, sizeof(late.held));
+            late.have = false;
+            late.served++;
+            return 0;
+        }
+        xapi_value_free(late.last_ef);
+        late.last_ef = xapi_value_dup(params);
+    } else if (str_eq(method, "Async.VM.pool_migrate") && late.arm && late.last_ef) {
+        late.arm = false;
+        late_touch(ctx, host);
+        struct err e2 = {0};
+        snprintf(late.held_tok, sizeof(late.held_tok), "%s",
+                 xapi_value_str(xapi_array_get(late.last_ef, 2)));
+        assert_int_equal(late.inner(ctx, host, "event.from", late.last_ef, &late.held, &e2), 0);
+        assert_true(late.held.ok);
+        late.have = true;
+    }
+    return late.inner(ctx, host, method, params, out, e);
+}
+
+/* A batch that answers a stream request sent before the migration's task ref was known (here it
+ * carries another VM's change and shows the migrating VM as before the call) is no evidence of
+ * the migration's end: the wait reads no task and the stream takes no "task" for it.  Fails if
+ * the object wait decides from that batch (one task.get_record, as on the fleet bench). */
+static void test_object_wait_ignores_a_batch_older_than_the_call(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    memset(&late, 0, sizeof(late));
+    late.inner = v->h.call;
+    v->h.call = late_call;
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *vm = xt_ref_by_name(v->c, "VM", "web-1");
+    char *other = xt_ref_by_name(v->c, "VM", "db-1");
+    char *dest = xt_ref_by_name(v->c, "host", "small-2");
+    for (int i = 0; i < 20; i++) /* the stream parked on a long-poll */
+        xapi_loop_run(v->loop, 0);
+    assert_non_null(late.last_ef);
+    late.touch = other;
+    late.arm = true;
+    struct mcount m0 = {0}, m1 = {0};
+    xapi_client_counts(v->c, NULL, count_methods, &m0);
+    struct obs o = {0};
+    migrate_vm_waited(v, vm, dest, false, &o);
+    xapi_client_counts(v->c, NULL, count_methods, &m1);
+    print_message("late batch served %d time(s); task.get_record %llu\n", late.served,
+                  (unsigned long long)(m1.get_record - m0.get_record));
+    assert_int_equal(late.served, 1); /* the race happened */
+    assert_int_equal(o.rc, 0);
+    assert_resident(v, vm, dest);
+    assert_int_equal(m1.get_record - m0.get_record, 0);
+    v->h.call = late.inner;
+    xapi_value_free(late.last_ef);
+    xapi_response_cleanup(&late.held);
+    xapi_value_free(o.result);
+    free(vm);
+    free(other);
+    free(dest);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -829,6 +927,7 @@ int main(void)
         cmocka_unit_test(test_quiet_stream_skips_progress_turns),
         cmocka_unit_test(test_migration_waited_through_its_vm),
         cmocka_unit_test(test_object_wait_failures),
+        cmocka_unit_test(test_object_wait_ignores_a_batch_older_than_the_call),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
