@@ -34,10 +34,13 @@ check: build
 # the same daemon; the in-process demo torture stays), packaging (a .deb of the same binary), the
 # fault matrix over HTTP (the in-process fault-matrix runs the same cells under the sanitizers) and
 # the windows test (its daemon clock runs 300x: a 15-minute window is 3 real seconds, which the
-# sanitizers' slowdown misses; the window logic's unit tests run here).
+# sanitizers' slowdown misses; the window logic's unit tests run here), and the upgrade's fault
+# and chained-updates runs (upgrade_faults, upgrade_updates: about 5 minutes of waiting on the
+# simulator's installers; the upgrade executor's paths run here in unit-exec_upgrade, e2e-upgrade
+# and e2e-upgrade_ha).
 # `make asan ASAN_SKIP=` runs everything.
 ASAN_SKIP ?= browser-ui e2e-crash_resume torture-http torture-exec-bench16 e2e-packaging \
-  fault-matrix-http e2e-windows
+  fault-matrix-http e2e-windows e2e-upgrade_faults e2e-upgrade_updates
 asan:
 	@tools/deps.sh
 	[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug

@@ -21,7 +21,7 @@
 . "$(dirname "$0")/lib.sh"
 
 setup() {
-    start_sim "$SRCDIR/scenarios/upgrade.json" --time-scale 200
+    start_sim "$SRCDIR/scenarios/upgrade.json" --time-scale 500
     SETUPS=$((${SETUPS:-0} + 1)) # a fresh daemon directory per section (never one used before)
     SERVE_DIR="$E2E_TMP/serve-$SETUPS"
     start_serve
