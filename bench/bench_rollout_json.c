@@ -9,7 +9,10 @@
  * list), in wall-clock time and in this thread's CPU time (a loaded machine inflates the first);
  * then the same read through the engine (engine_rollout_text, GET /rollouts/{id}'s path): the
  * first builds and publishes the snapshot, the next are served from it while nothing is
- * committed, one after a commit is built again.  Asserts nothing about time.
+ * committed, one after a commit is built again (incrementally: the pools whose steps or hosts'
+ * facts changed); then a read after a commit of one step / one host's facts, the full build
+ * (before) against the incremental one (now), and the incremental state's size.  Asserts nothing
+ * about time.
  *
  * Usage: bench_rollout_json [DIR]   (the database lives in a temporary folder under DIR or .)
  */
@@ -229,12 +232,92 @@ static void engine_report(const char *path, struct store *w, const char *id)
     qsort(warm, WARM_READS, sizeof(warm[0]), cmp_i64);
     store_host_facts_set(w, id, "pool-000", "", "{\"xapi_calls\":{\"bench\":1}}", &e);
     int64_t after = timed_text(eng, id, &bytes);
+    store_host_facts_set(w, id, "pool-050", "OpaqueRef:h-50-1", "{\"reboot_pending\":true}", &e);
+    int64_t after_host = timed_text(eng, id, &bytes);
     printf("  through the engine (GET /rollouts/{id}): first %.1f ms (built, published), "
-           "from the snapshot median %.1f ms, worst %.1f ms; after a commit %.1f ms (built "
-           "again), %zu bytes\n",
+           "from the snapshot median %.1f ms, worst %.1f ms; after a commit %.1f ms (the pools' "
+           "calls: no pool rendered), after a host's facts %.1f ms (its pool rendered), %zu "
+           "bytes\n",
            first / 1000.0, warm[WARM_READS / 2] / 1000.0, warm[WARM_READS - 1] / 1000.0,
-           after / 1000.0, bytes);
+           after / 1000.0, after_host / 1000.0, bytes);
     engine_free(eng);
+}
+
+/* One build of rollout id's text after a commit: the full build (before) or the incremental one
+ * through inc (after).  Returns its time (bench_clock), -1 on an error. */
+static int64_t timed_build(struct store *ro, struct exec_json_cache *c, struct exec_json_inc *inc,
+                           const char *id, struct exec_json_inc_stats *st, size_t *bytes)
+{
+    struct store_rollout head = {0};
+    struct err e = {0};
+    char *text = NULL;
+    int64_t until = 0;
+    int64_t t0 = now_us();
+    int rc = store_rollout_get_head(ro, id, &head, &e);
+    if (rc == 0 && inc)
+        rc = exec_json_rollout_text_inc(ro, c, inc, &head, 0, &text, bytes, &until, st, &e);
+    else if (rc == 0)
+        rc = exec_json_rollout_text(ro, c, &head, 0, &text, bytes, &until, &e);
+    int64_t dt = now_us() - t0;
+    if (rc != 0)
+        fprintf(stderr, "bench_rollout_json: build failed: %s\n", e.msg);
+    free(text);
+    store_rollout_cleanup(&head);
+    return rc == 0 ? dt : -1;
+}
+
+/* A commit that changes one step (its intent, then its done, alternately) or one host (its facts
+ * record: its pool's hosts rendered again). */
+static void commit_one(struct store *w, const char *id, int64_t seq, int k, bool host)
+{
+    struct err e = {0};
+    if (host) {
+        char facts[64];
+        snprintf(facts, sizeof facts, "{\"reboot_pending\":%s}", k % 2 ? "true" : "false");
+        store_host_facts_set(w, id, "pool-070", "OpaqueRef:h-70-3", facts, &e);
+    } else if (k % 2 == 0) {
+        store_journal_intent(w, id, seq + k / 2, NULL, NULL, &e);
+    } else {
+        store_journal_done(w, id, seq + k / 2, NULL, &e);
+    }
+}
+
+/* A read after a commit of one step / one host: the full build (before) against the incremental
+ * one (after), median and worst of WARM_READS each; the incremental state's size. */
+static void commit_report(struct store *w, struct store *ro, const char *id, size_t n_steps)
+{
+    struct exec_json_cache *c = exec_json_cache_new();
+    struct exec_json_inc *inc = exec_json_inc_new(1);
+    struct exec_json_inc_stats st = {0};
+    size_t bytes = 0;
+    static int64_t runs; /* each run its own pending steps (after the failed one) */
+    int64_t seq = (int64_t)(n_steps * 2 / 3) + 2 + 100 * runs++;
+    timed_build(ro, c, NULL, id, NULL, &bytes); /* the plan parsed */
+    int64_t first = timed_build(ro, c, inc, id, &st, &bytes);
+    printf("  incremental text: first build %.1f ms (every pool), its state %zu bytes for %zu "
+           "pools (%zu bytes of text)\n",
+           first / 1000.0, st.bytes, st.pools, bytes);
+    for (int host = 0; host < 2; host++) {
+        int64_t full[WARM_READS], part[WARM_READS];
+        size_t rendered = 0;
+        for (int k = 0; k < WARM_READS; k++) {
+            commit_one(w, id, seq + host * 50, 2 * k, host);
+            full[k] = timed_build(ro, c, NULL, id, NULL, &bytes);
+            commit_one(w, id, seq + host * 50, 2 * k + 1, host);
+            part[k] = timed_build(ro, c, inc, id, &st, &bytes);
+            rendered += st.pools_rendered;
+        }
+        qsort(full, WARM_READS, sizeof(full[0]), cmp_i64);
+        qsort(part, WARM_READS, sizeof(part[0]), cmp_i64);
+        printf("  a read after a commit of one %s: full build (before) median %.1f ms, worst "
+               "%.1f ms; incremental (now) median %.2f ms, worst %.2f ms (%.1f pools rendered "
+               "a read)\n",
+               host ? "host's facts" : "step", full[WARM_READS / 2] / 1000.0,
+               full[WARM_READS - 1] / 1000.0, part[WARM_READS / 2] / 1000.0,
+               part[WARM_READS - 1] / 1000.0, (double)rendered / WARM_READS);
+    }
+    exec_json_inc_free(inc);
+    exec_json_cache_free(c);
 }
 
 int main(int argc, char **argv)
@@ -273,9 +356,11 @@ int main(int argc, char **argv)
     printf("plan JSON %zu bytes\n", plan_len);
     report(ro, id, s.n);
     engine_report(path, w, id);
+    commit_report(w, ro, id, s.n);
     bench_clock = CLOCK_THREAD_CPUTIME_ID; /* the same without the other processes' load */
     report(ro, id, s.n);
     engine_report(path, w, id);
+    commit_report(w, ro, id, s.n);
     ret = 0;
 out:
     store_close(ro);

@@ -94,6 +94,7 @@ struct eng_readers {
     uint64_t gen;
     pthread_mutex_t build_lock;
     struct engine_rsnap_cache *snaps;
+    struct exec_json_inc *inc; /* the texts' incremental builds (under build_lock) */
 };
 
 struct engine {

@@ -26,6 +26,7 @@
 
 #define READERS_KEPT 8
 #define SNAPS_KEPT   8 /* rollouts whose GET answer is kept */
+#define INCS_KEPT    2 /* rollouts whose text is built incrementally (its pools' fragments) */
 
 /* Set up the reader list (engine_new). */
 void engine_readers_init(struct engine *eng)
@@ -35,6 +36,7 @@ void engine_readers_init(struct engine *eng)
     eng->readers.cache = exec_json_cache_new();
     pthread_mutex_init(&eng->readers.build_lock, NULL);
     eng->readers.snaps = engine_rsnap_cache_new(SNAPS_KEPT);
+    eng->readers.inc = exec_json_inc_new(INCS_KEPT);
 }
 
 /* Close the idle connections (engine_free; no reader in use). */
@@ -49,6 +51,7 @@ void engine_readers_cleanup(struct engine *eng)
     exec_json_cache_free(eng->readers.cache);
     store_close(eng->readers.probe);
     engine_rsnap_cache_free(eng->readers.snaps);
+    exec_json_inc_free(eng->readers.inc);
     pthread_mutex_destroy(&eng->readers.build_lock);
     pthread_mutex_destroy(&eng->readers.lock);
 }
@@ -155,7 +158,8 @@ static struct engine_rsnap *snap_find(struct engine *eng, const char *id, int64_
                              clock_mono_ms(), max_age_ms);
 }
 
-/* Build rollout id's text now and publish it.  Under build_lock. */
+/* Build rollout id's text now (incrementally: the pools changed since the last build) and
+ * publish it.  Under build_lock. */
 static struct engine_rsnap *snap_build(struct engine *eng, uint64_t gen,
                                        const struct store_rollout *head, const char *key,
                                        struct err *e)
@@ -167,8 +171,8 @@ static struct engine_rsnap *snap_build(struct engine *eng, uint64_t gen,
     char *text = NULL;
     size_t len = 0;
     int64_t until = 0;
-    int rc = exec_json_rollout_text(s, eng->readers.cache, head, clock_now_ms(eng->clock), &text,
-                                    &len, &until, e);
+    int rc = exec_json_rollout_text_inc(s, eng->readers.cache, eng->readers.inc, head,
+                                        clock_now_ms(eng->clock), &text, &len, &until, NULL, e);
     engine_reader_give(eng, s);
     if (rc != 0)
         return NULL;

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/jsonx.h"
 #include "base/mem.h"
@@ -192,6 +193,16 @@ struct jhost {
     size_t mig_n, mig_done;
 };
 
+/* The rollout-level counters, per pool (summed into the rollout's by jscan_total). */
+struct jsum {
+    size_t migrations, reboots, toolstack, applied, steps_done, steps_started, steps;
+    int64_t first, last_done;
+    bool automated;     /* the last replan step's mode (seq replan_seq) */
+    int64_t replan_seq; /* 0: none */
+    json_t *error;      /* of the first failed step (seq error_seq), or NULL */
+    int64_t error_seq;
+};
+
 struct jpool {
     char *name;
     size_t total, done;
@@ -199,16 +210,14 @@ struct jpool {
     bool cur_host_step, cur_pending, failed;
     struct jhost *hosts;
     size_t n_hosts, cap_hosts, last_host;
+    struct jsum sum;
 };
 
 struct jscan {
     bool detail;
     struct jpool *pools;
     size_t n_pools, cap_pools, last_pool;
-    size_t migrations, reboots, toolstack, applied, steps_done, steps_started, steps;
-    int64_t first, last_done;
-    bool automated;
-    json_t *error; /* of the first failed step */
+    struct jsum sum; /* the pools' (jscan_total) */
 };
 
 static bool fin(enum store_step_state st)
@@ -426,7 +435,7 @@ static void host_row(struct jscan *j, struct jpool *p, const struct store_step_r
         host_log(h, r, back);
 }
 
-static void count_row(struct jscan *j, const struct store_step_row *r)
+static void count_row(struct jsum *j, const struct store_step_row *r)
 {
     j->steps++;
     if (r->intent_at_ms > 0 && (j->first == 0 || r->intent_at_ms < j->first))
@@ -435,9 +444,11 @@ static void count_row(struct jscan *j, const struct store_step_row *r)
         j->last_done = r->done_at_ms;
     j->steps_done += fin(r->state);
     j->steps_started += r->state != STORE_STEP_PENDING;
-    if (str_eq(r->kind, SK_REPLAN))
+    if (str_eq(r->kind, SK_REPLAN)) {
         j->automated =
             (r->param[K_MODE] ? strtol(r->param[K_MODE], NULL, 10) : 0) == PLAN_MODE_AUTOMATED;
+        j->replan_seq = r->seq;
+    }
     if (r->state != STORE_STEP_DONE)
         return;
     if (str_eq(r->kind, SK_MIGRATE))
@@ -453,8 +464,8 @@ static void count_row(struct jscan *j, const struct store_step_row *r)
 static int on_row(void *ctx, const struct store_step_row *r)
 {
     struct jscan *j = ctx;
-    count_row(j, r);
     struct jpool *p = pool_get(j, r->pool);
+    count_row(&p->sum, r);
     bool f = fin(r->state);
     p->total++;
     p->done += f;
@@ -463,8 +474,8 @@ static int on_row(void *ctx, const struct store_step_row *r)
         p->failed = true;
         free(p->cur_kind);
         p->cur_kind = NULL;
-        if (!j->error)
-            j->error = error_json(r);
+        p->sum.error = error_json(r); /* the rollout's: the pools' first (jscan_total) */
+        p->sum.error_seq = r->seq;
     }
     if (!f && !p->cur_kind) {
         p->cur_kind = xstrdup(r->kind);
@@ -474,6 +485,38 @@ static int on_row(void *ctx, const struct store_step_row *r)
     if (r->host)
         host_row(j, p, r);
     return 0;
+}
+
+/* Add a pool's counters to the rollout's t: sums, the earliest start, the latest end, the last
+ * replan's mode, the first failed step's error. */
+static void sum_add(struct jsum *t, const struct jsum *p)
+{
+    t->migrations += p->migrations;
+    t->reboots += p->reboots;
+    t->toolstack += p->toolstack;
+    t->applied += p->applied;
+    t->steps_done += p->steps_done;
+    t->steps_started += p->steps_started;
+    t->steps += p->steps;
+    if (p->first > 0 && (t->first == 0 || p->first < t->first))
+        t->first = p->first;
+    t->last_done = p->last_done > t->last_done ? p->last_done : t->last_done;
+    if (p->replan_seq > t->replan_seq) {
+        t->replan_seq = p->replan_seq;
+        t->automated = p->automated;
+    }
+    if (p->error && (!t->error || p->error_seq < t->error_seq)) {
+        json_decref(t->error);
+        t->error = json_incref(p->error);
+        t->error_seq = p->error_seq;
+    }
+}
+
+/* The rollout's counters from its pools'. */
+static void jscan_total(struct jscan *j)
+{
+    for (size_t i = 0; i < j->n_pools; i++)
+        sum_add(&j->sum, &j->pools[i].sum);
 }
 
 static void host_cleanup(struct jhost *h)
@@ -489,17 +532,30 @@ static void host_cleanup(struct jhost *h)
     json_decref(h->log);
 }
 
+/* Free a pool's hosts (the pool's own fields stay). */
+static void pool_hosts_cleanup(struct jpool *p)
+{
+    for (size_t k = 0; k < p->n_hosts; k++)
+        host_cleanup(&p->hosts[k]);
+    free(p->hosts);
+    p->hosts = NULL;
+    p->n_hosts = p->cap_hosts = p->last_host = 0;
+}
+
+static void pool_cleanup(struct jpool *p)
+{
+    pool_hosts_cleanup(p);
+    free(p->name);
+    free(p->cur_kind);
+    json_decref(p->sum.error);
+}
+
 static void jscan_cleanup(struct jscan *j)
 {
-    for (size_t i = 0; i < j->n_pools; i++) {
-        for (size_t k = 0; k < j->pools[i].n_hosts; k++)
-            host_cleanup(&j->pools[i].hosts[k]);
-        free(j->pools[i].hosts);
-        free(j->pools[i].name);
-        free(j->pools[i].cur_kind);
-    }
+    for (size_t i = 0; i < j->n_pools; i++)
+        pool_cleanup(&j->pools[i]);
     free(j->pools);
-    json_decref(j->error);
+    json_decref(j->sum.error);
 }
 
 /* ---------------------------------------------------------------- output */
@@ -672,11 +728,11 @@ static const char *pool_state(const struct jpool *p, enum store_rollout_state ro
 }
 
 struct jcounts {
-    size_t total, done, skipped, failed, not_started;
+    size_t total, done, skipped, failed, not_started, live_patched;
 };
 
-static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *facts,
-                         json_t *host_facts, bool detail, struct jcounts *c)
+/* A pool's {name, state, percent, step}: its fields before its hosts. */
+static json_t *pool_head(const struct jpool *p, enum store_rollout_state ro)
 {
     const char *step = NULL;
     if (p->cur_kind)
@@ -684,6 +740,21 @@ static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *f
     json_t *pj = json_pack("{s:s, s:s, s:i}", "name", p->name, "state", pool_state(p, ro),
                            "percent", p->total ? (int)(p->done * 100 / p->total) : 100);
     json_object_set_new(pj, "step", step ? json_string(step) : json_null());
+    return pj;
+}
+
+/* After the hosts: an upgrade's target and the guest tools to upgrade afterwards. */
+static void pool_upgrade(json_t *pj, const char *pool, json_t *facts)
+{
+    json_t *up = json_object_get(json_object_get(facts, "upgrades"), pool);
+    if (up)
+        json_object_set(pj, "upgrade", up);
+}
+
+static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *facts,
+                         json_t *host_facts, bool detail, struct jcounts *c)
+{
+    json_t *pj = pool_head(p, ro);
     json_t *hosts = json_array();
     for (size_t i = 0; i < p->n_hosts; i++) {
         struct jhost *h = &p->hosts[i];
@@ -696,41 +767,47 @@ static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *f
         json_array_append_new(hosts, host_json(h, p->name, ro, facts, host_facts, detail));
     }
     json_object_set_new(pj, "hosts", hosts);
-    json_t *up = json_object_get(json_object_get(facts, "upgrades"), p->name);
-    if (up) /* an upgrade: its target and the guest tools to upgrade afterwards */
-        json_object_set(pj, "upgrade", up);
+    pool_upgrade(pj, p->name, facts);
     return pj;
 }
 
-/* Live-patched hosts: a precheck said ok_livepatch_complete, an update was applied and the
- * host was not rebooted. */
+/* A pool's live-patched hosts: a precheck said ok_livepatch_complete, an update was applied
+ * and the host was not rebooted. */
+static size_t pool_live_patched(const struct jpool *p)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < p->n_hosts; k++) {
+        const struct jhost *h = &p->hosts[k];
+        n += h->livepatch_ok && h->applied && !h->rebooted;
+    }
+    return n;
+}
+
 static size_t live_patched(const struct jscan *j)
 {
     size_t n = 0;
     for (size_t i = 0; i < j->n_pools; i++)
-        for (size_t k = 0; k < j->pools[i].n_hosts; k++) {
-            const struct jhost *h = &j->pools[i].hosts[k];
-            n += h->livepatch_ok && h->applied && !h->rebooted;
-        }
+        n += pool_live_patched(&j->pools[i]);
     return n;
 }
 
+/* The counters; c->live_patched: the hosts live-patched. */
 static json_t *counters_json(const struct jscan *j, const struct jcounts *c, bool detail)
 {
     json_t *o =
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hosts_total", (json_int_t)c->total,
                   "hosts_done", (json_int_t)c->done, "hosts_skipped", (json_int_t)c->skipped,
                   "hosts_failed", (json_int_t)c->failed, "hosts_not_started",
-                  (json_int_t)c->not_started, "updates_applied", (json_int_t)j->applied);
+                  (json_int_t)c->not_started, "updates_applied", (json_int_t)j->sum.applied);
     if (!detail)
         return o;
-    json_object_set_new(o, "steps_started", json_integer((json_int_t)j->steps_started));
-    json_object_set_new(o, "steps_done", json_integer((json_int_t)j->steps_done));
-    json_object_set_new(o, "steps_total", json_integer((json_int_t)j->steps));
-    json_object_set_new(o, "migrations", json_integer((json_int_t)j->migrations));
-    json_object_set_new(o, "reboots", json_integer((json_int_t)j->reboots));
-    json_object_set_new(o, "toolstack_restarts", json_integer((json_int_t)j->toolstack));
-    json_object_set_new(o, "live_patched", json_integer((json_int_t)live_patched(j)));
+    json_object_set_new(o, "steps_started", json_integer((json_int_t)j->sum.steps_started));
+    json_object_set_new(o, "steps_done", json_integer((json_int_t)j->sum.steps_done));
+    json_object_set_new(o, "steps_total", json_integer((json_int_t)j->sum.steps));
+    json_object_set_new(o, "migrations", json_integer((json_int_t)j->sum.migrations));
+    json_object_set_new(o, "reboots", json_integer((json_int_t)j->sum.reboots));
+    json_object_set_new(o, "toolstack_restarts", json_integer((json_int_t)j->sum.toolstack));
+    json_object_set_new(o, "live_patched", json_integer((json_int_t)c->live_patched));
     return o;
 }
 
@@ -739,17 +816,19 @@ static void times_json(json_t *o, const struct store_rollout *ro, const struct j
 {
     bool final = ro->state == STORE_ROLLOUT_DONE || ro->state == STORE_ROLLOUT_CANCELLED ||
                  ro->state == STORE_ROLLOUT_FAILED;
-    int64_t end = final ? ro->updated_at_ms
-                        : (j->last_done > ro->updated_at_ms ? j->last_done : ro->updated_at_ms);
+    int64_t end =
+        final ? ro->updated_at_ms
+              : (j->sum.last_done > ro->updated_at_ms ? j->sum.last_done : ro->updated_at_ms);
     if (!final && ro->state == STORE_ROLLOUT_RUNNING && now_ms > end)
         end = now_ms; /* a running rollout's clock moves between journal writes */
-    json_object_set_new(o, "started", iso(j->first));
+    json_object_set_new(o, "started", iso(j->sum.first));
     json_object_set_new(o, "finished", final ? iso(ro->updated_at_ms) : json_null());
-    json_object_set_new(o, "elapsed_s",
-                        json_integer(j->first > 0 && end > j->first ? (end - j->first) / 1000 : 0));
+    json_object_set_new(
+        o, "elapsed_s",
+        json_integer(j->sum.first > 0 && end > j->sum.first ? (end - j->sum.first) / 1000 : 0));
     json_object_set_new(o, "window_s",
-                        json_real(j->first && j->last_done > j->first
-                                      ? (double)(j->last_done - j->first) / 1000.0
+                        json_real(j->sum.first && j->sum.last_done > j->sum.first
+                                      ? (double)(j->sum.last_done - j->sum.first) / 1000.0
                                       : 0.0));
 }
 
@@ -867,43 +946,108 @@ static void window_overlay(json_t *pj, const json_t *wait, size_t *n_waiting, si
                   json_is_integer(until) ? iso(json_integer_value(until)) : json_null()));
 }
 
+/* ---------------------------------------------------------------- the incremental text */
+
+/* A pool of a rollout's incremental text: its own fields and counters (its hosts freed once
+ * rendered) and its "hosts" array's text. */
+struct ipool {
+    struct jpool p;
+    char *hosts_text;
+    size_t hosts_len;
+    struct jcounts c;    /* its hosts' states */
+    uint64_t facts_hash; /* of its hosts' facts rows it was rendered with */
+    bool dirty;          /* to scan and render again in this build */
+};
+
+/* One rollout's incremental state: current with its steps' change version rv. */
+struct inc_one {
+    char *id;
+    char *key; /* the rollout's state and findings it was rendered with: any change, all again */
+    int64_t rv;
+    struct ipool *pools;
+    size_t n_pools;
+    json_t *host_facts; /* this build's: the pools' rows and the dirty pools' hosts' */
+    uint64_t used;
+};
+
+struct exec_json_inc {
+    struct inc_one *slots;
+    size_t n_slots;
+    uint64_t tick;
+};
+
+/* A pool's fields around its hosts (the hosts themselves spliced in as text: inc_dump), its
+ * host counts added to c. */
+static json_t *ipool_shell(const struct ipool *ip, enum store_rollout_state ro, json_t *facts,
+                           struct jcounts *c)
+{
+    json_t *pj = pool_head(&ip->p, ro);
+    json_object_set_new(pj, "hosts", json_null());
+    pool_upgrade(pj, ip->p.name, facts);
+    c->total += ip->c.total;
+    c->done += ip->c.done;
+    c->skipped += ip->c.skipped;
+    c->failed += ip->c.failed;
+    c->not_started += ip->c.not_started;
+    c->live_patched += ip->c.live_patched;
+    return pj;
+}
+
+/* The host facts a build uses: read now (full build), or prepared by the incremental one. */
+static json_t *host_facts_get(struct store *s, const char *id, bool detail,
+                              const struct inc_one *inc)
+{
+    if (inc)
+        return json_incref(inc->host_facts);
+    json_t *host_facts = json_object();
+    struct err e = {0};
+    if (detail)
+        store_host_facts_scan(s, id, facts_row, host_facts, &e);
+    verified_reboots(s, id, host_facts);
+    return host_facts;
+}
+
+/* The rollout's JSON from the folded journal j; with inc, the pools from inc's (their hosts
+ * null: inc_dump splices their text in) and j holds the counters only. */
 static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
                             const struct store_rollout *ro, const struct jscan *j, int64_t now_ms,
-                            bool detail)
+                            bool detail, const struct inc_one *inc)
 {
     const char *state =
         ro->state == STORE_ROLLOUT_PLANNED ? "pending" : store_rollout_state_name(ro->state);
     json_t *o = json_pack("{s:s, s:s, s:o, s:o}", "id", ro->id, "state", state, "created",
                           iso(ro->created_at_ms), "updated", iso(ro->updated_at_ms));
     json_t *facts = detail ? plan_facts_get(s, cache, ro->id) : NULL;
-    json_t *host_facts = json_object();
+    json_t *host_facts = host_facts_get(s, ro->id, detail, inc);
     struct err e = {0};
-    if (detail)
-        store_host_facts_scan(s, ro->id, facts_row, host_facts, &e);
-    verified_reboots(s, ro->id, host_facts);
     struct jcounts c = {0};
     json_t *pools = json_array(), *waits = NULL;
     if (ro->state == STORE_ROLLOUT_RUNNING)
         store_rollout_windows(s, ro->id, &waits, &e);
     size_t n_waiting = 0, n_paused = 0, n_open = 0;
-    for (size_t i = 0; i < j->n_pools; i++) {
-        json_t *pj = pool_json(&j->pools[i], ro->state, facts, host_facts, detail, &c);
-        window_overlay(pj, json_object_get(waits, j->pools[i].name), &n_waiting, &n_paused,
-                       &n_open);
+    size_t n = inc ? inc->n_pools : j->n_pools;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = inc ? inc->pools[i].p.name : j->pools[i].name;
+        json_t *pj = inc ? ipool_shell(&inc->pools[i], ro->state, facts, &c)
+                         : pool_json(&j->pools[i], ro->state, facts, host_facts, detail, &c);
+        window_overlay(pj, json_object_get(waits, name), &n_waiting, &n_paused, &n_open);
         if (detail) {
             json_array_append_new(pools, pj);
         } else {
-            json_array_append_new(pools, json_string(j->pools[i].name));
+            json_array_append_new(pools, json_string(name));
             json_decref(pj);
         }
     }
+    if (!inc)
+        c.live_patched = live_patched(j);
     json_decref(waits);
     if (n_open == 0 && n_waiting + n_paused > 0) /* every unfinished pool waits for a window */
         json_object_set_new(o, "state", json_string(n_paused ? "paused_window" : "waiting_window"));
     json_object_set_new(o, "pools", pools);
     json_object_set_new(o, "error",
-                        j->error && ro->state != STORE_ROLLOUT_CANCELLED ? json_incref(j->error)
-                                                                         : json_null());
+                        j->sum.error && ro->state != STORE_ROLLOUT_CANCELLED
+                            ? json_incref(j->sum.error)
+                            : json_null());
     json_t *counters = counters_json(j, &c, detail);
     if (detail)
         calls_json(counters, host_facts, c.done);
@@ -912,7 +1056,7 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
     findings_json(s, ro, o, detail ? pools : NULL);
     if (detail) {
         json_object_set_new(o, "policy", json_string(ro->policy ? ro->policy : ""));
-        json_object_set_new(o, "automated", json_boolean(j->automated));
+        json_object_set_new(o, "automated", json_boolean(j->sum.automated));
         times_json(o, ro, j, now_ms);
         json_object_set(o, "predicted_s", json_object_get(facts, "predicted_s"));
     }
@@ -924,12 +1068,12 @@ static json_t *rollout_json(struct store *s, struct exec_json_cache *cache,
  * running rollout's elapsed_s counts on with now (times_json) until its next whole second. */
 static int64_t valid_until(const struct store_rollout *ro, const struct jscan *j, int64_t now_ms)
 {
-    if (ro->state != STORE_ROLLOUT_RUNNING || j->first <= 0 || now_ms <= 0)
+    if (ro->state != STORE_ROLLOUT_RUNNING || j->sum.first <= 0 || now_ms <= 0)
         return INT64_MAX;
-    int64_t end = j->last_done > ro->updated_at_ms ? j->last_done : ro->updated_at_ms;
+    int64_t end = j->sum.last_done > ro->updated_at_ms ? j->sum.last_done : ro->updated_at_ms;
     if (end > now_ms)
         return end; /* now takes over from end then */
-    return now_ms + 1000 - (now_ms - j->first) % 1000;
+    return now_ms + 1000 - (now_ms - j->sum.first) % 1000;
 }
 
 static int build(struct store *s, struct exec_json_cache *cache, const struct store_rollout *ro,
@@ -938,8 +1082,9 @@ static int build(struct store *s, struct exec_json_cache *cache, const struct st
     struct jscan j = {.detail = detail};
     int rc =
         store_steps_scan(s, ro->id, scan_keys, detail ? N_KEYS : N_KEYS_SUMMARY, on_row, &j, e);
+    jscan_total(&j);
     if (rc == 0)
-        *out = rollout_json(s, cache, ro, &j, now_ms, detail);
+        *out = rollout_json(s, cache, ro, &j, now_ms, detail, NULL);
     if (until)
         *until = valid_until(ro, &j, now_ms);
     jscan_cleanup(&j);
@@ -974,6 +1119,383 @@ int exec_json_rollout_text(struct store *s, struct exec_json_cache *cache,
         return err_set(e, PP_ENOMEM, "rollout %s: could not encode its JSON", head->id);
     *len = *text ? strlen(*text) : 0;
     return rc;
+}
+
+/* ---------------------------------------------------------------- incremental builds */
+
+/* New incremental states (see exec_json.h). */
+struct exec_json_inc *exec_json_inc_new(size_t slots)
+{
+    struct exec_json_inc *x = xcalloc(1, sizeof(*x));
+    x->n_slots = slots ? slots : 1;
+    x->slots = xcalloc(x->n_slots, sizeof(*x->slots));
+    return x;
+}
+
+static void ipool_cleanup(struct ipool *ip)
+{
+    pool_cleanup(&ip->p);
+    free(ip->hosts_text);
+}
+
+/* Forget a rollout's state (the next build is a full one). */
+static void inc_reset(struct inc_one *inc)
+{
+    for (size_t i = 0; i < inc->n_pools; i++)
+        ipool_cleanup(&inc->pools[i]);
+    free(inc->pools);
+    inc->pools = NULL;
+    inc->n_pools = 0;
+    free(inc->key);
+    inc->key = NULL;
+    json_decref(inc->host_facts);
+    inc->host_facts = NULL;
+}
+
+/* Free incremental states; NULL ok (see exec_json.h). */
+void exec_json_inc_free(struct exec_json_inc *x)
+{
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->n_slots; i++) {
+        inc_reset(&x->slots[i]);
+        free(x->slots[i].id);
+    }
+    free(x->slots);
+    free(x);
+}
+
+/* Rollout id's state, or the least recently used slot emptied for it. */
+static struct inc_one *inc_slot(struct exec_json_inc *x, const char *id)
+{
+    struct inc_one *v = &x->slots[0];
+    for (size_t i = 0; i < x->n_slots; i++) {
+        if (x->slots[i].id && str_eq(x->slots[i].id, id)) {
+            x->slots[i].used = ++x->tick;
+            return &x->slots[i];
+        }
+        if (!x->slots[i].id || x->slots[i].used < v->used)
+            v = &x->slots[i];
+    }
+    inc_reset(v);
+    free(v->id);
+    v->id = xstrdup(id);
+    v->used = ++x->tick;
+    return v;
+}
+
+static struct ipool *ipool_of(struct inc_one *inc, const char *pool)
+{
+    for (size_t i = 0; i < inc->n_pools; i++)
+        if (str_eq(inc->pools[i].p.name, pool))
+            return &inc->pools[i];
+    return NULL;
+}
+
+struct mark_ctx {
+    struct inc_one *inc;
+    bool unknown; /* a pool the state does not have: build it all again */
+};
+
+static int mark_changed(void *ctx, const char *pool)
+{
+    struct mark_ctx *m = ctx;
+    struct ipool *ip = ipool_of(m->inc, pool);
+    if (ip)
+        ip->dirty = true;
+    else
+        m->unknown = true;
+    return 0;
+}
+
+/* What every fragment depends on beyond its pool's steps and facts: the rollout's state (host and
+ * pool states) and its findings (hosts the verification found reboot-pending); its creation time
+ * tells a rollout deleted and created again under the same id. */
+static char *inc_key(struct store *s, const struct store_rollout *ro)
+{
+    char *findings = NULL;
+    store_rollout_findings(s, ro->id, &findings, NULL);
+    char *key = xasprintf("%d|%lld|%s", (int)ro->state, (long long)ro->created_at_ms,
+                          findings ? findings : "");
+    free(findings);
+    return key;
+}
+
+/* The facts rows of a rollout as read (the dirty pools' are parsed: inc_host_facts). */
+struct frow {
+    char *pool, *host, *facts;
+    int64_t at;
+};
+struct frows {
+    struct frow *v;
+    size_t n, cap;
+};
+
+static int frow_add(void *ctx, const char *pool, const char *host, const char *facts, int64_t at_ms)
+{
+    struct frows *f = ctx;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? 2 * f->cap : 64;
+        f->v = xreallocarray(f->v, f->cap, sizeof(*f->v));
+    }
+    f->v[f->n++] = (struct frow){xstrdup(pool), xstrdup(host), xstrdup(facts), at_ms};
+    return 0;
+}
+
+static void frows_cleanup(struct frows *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->v[i].pool);
+        free(f->v[i].host);
+        free(f->v[i].facts);
+    }
+    free(f->v);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Each pool's hash of its hosts' facts rows; a pool whose rows changed is dirty. */
+static void facts_mark(struct inc_one *inc, const struct frows *f)
+{
+    struct ipool *ip = NULL;
+    uint64_t *hs = xcalloc(inc->n_pools + 1, sizeof(*hs));
+    for (size_t i = 0; i < f->n; i++) {
+        const struct frow *r = &f->v[i];
+        if (!*r->host)
+            continue; /* the pool's own (its calls): the counters, read each build */
+        if (!ip || !str_eq(ip->p.name, r->pool))
+            ip = ipool_of(inc, r->pool);
+        if (!ip)
+            continue;
+        uint64_t *h = &hs[ip - inc->pools];
+        *h = fnv(*h ? *h : 0xcbf29ce484222325ULL, r->host, strlen(r->host) + 1);
+        *h = fnv(*h, r->facts, strlen(r->facts) + 1);
+        *h = fnv(*h, &r->at, sizeof(r->at));
+    }
+    for (size_t i = 0; i < inc->n_pools; i++) {
+        inc->pools[i].dirty = inc->pools[i].dirty || inc->pools[i].facts_hash != hs[i];
+        inc->pools[i].facts_hash = hs[i];
+    }
+    free(hs);
+}
+
+/* This build's host facts: every pool's own row and the dirty pools' hosts' rows, and the hosts
+ * the verification found reboot-pending. */
+static void inc_host_facts(struct store *s, struct inc_one *inc, const struct frows *f)
+{
+    json_decref(inc->host_facts);
+    inc->host_facts = json_object();
+    for (size_t i = 0; i < f->n; i++) {
+        const struct frow *r = &f->v[i];
+        const struct ipool *ip = *r->host ? ipool_of(inc, r->pool) : NULL;
+        if (!*r->host || (ip && ip->dirty))
+            facts_row(inc->host_facts, r->pool, r->host, r->facts, r->at);
+    }
+    verified_reboots(s, inc->id, inc->host_facts);
+}
+
+/* Take a folded pool into ip (the scan's slot emptied). */
+static void ipool_take(struct ipool *ip, struct jpool *p)
+{
+    pool_cleanup(&ip->p);
+    ip->p = *p;
+    memset(p, 0, sizeof(*p));
+}
+
+/* Every pool scanned again (a first build, or one after the rollout's state changed). */
+static int inc_scan_all(struct store *s, struct inc_one *inc, struct err *e)
+{
+    struct jscan j = {.detail = true};
+    int rc = store_steps_scan(s, inc->id, scan_keys, N_KEYS, on_row, &j, e);
+    if (rc == 0) {
+        inc->pools = xcalloc(j.n_pools ? j.n_pools : 1, sizeof(*inc->pools));
+        inc->n_pools = j.n_pools;
+        for (size_t i = 0; i < j.n_pools; i++) {
+            ipool_take(&inc->pools[i], &j.pools[i]);
+            inc->pools[i].dirty = true;
+        }
+    }
+    jscan_cleanup(&j);
+    return rc;
+}
+
+/* A dirty pool's steps scanned again. */
+static int inc_scan_pool(struct store *s, struct inc_one *inc, struct ipool *ip, struct err *e)
+{
+    struct jscan j = {.detail = true};
+    int rc = store_steps_scan_pool(s, inc->id, ip->p.name, scan_keys, N_KEYS, on_row, &j, e);
+    if (rc == 0 && j.n_pools == 1)
+        ipool_take(ip, &j.pools[0]);
+    else if (rc == 0) /* steps are never deleted: not seen */
+        rc = err_set(e, PP_EDB, "rollout %s: the steps of pool %s are gone", inc->id, ip->p.name);
+    jscan_cleanup(&j);
+    return rc;
+}
+
+/* Render a scanned pool's hosts into its text and counts; its hosts are freed. */
+static void ipool_render(struct ipool *ip, enum store_rollout_state ro, json_t *facts,
+                         json_t *host_facts)
+{
+    struct jcounts c = {0};
+    json_t *pj = pool_json(&ip->p, ro, facts, host_facts, true, &c);
+    c.live_patched = pool_live_patched(&ip->p);
+    ip->c = c;
+    free(ip->hosts_text);
+    ip->hosts_text = json_dumps(json_object_get(pj, "hosts"), JSON_COMPACT);
+    ip->hosts_len = ip->hosts_text ? strlen(ip->hosts_text) : 0;
+    json_decref(pj);
+    pool_hosts_cleanup(&ip->p);
+    ip->dirty = false;
+}
+
+/* Bring inc up to date with the journal: which pools changed (their steps since inc->rv, their
+ * hosts' facts), those scanned and rendered again; everything when the key changed. */
+static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct inc_one *inc,
+                       const struct store_rollout *ro, struct exec_json_inc_stats *st,
+                       struct err *e)
+{
+    char *key = inc_key(s, ro);
+    bool full = inc->n_pools == 0 || !inc->key || !str_eq(inc->key, key);
+    struct mark_ctx m = {inc, false};
+    int64_t rv = 0;
+    /* the version is read first: whatever is written after it is seen by the next build */
+    int rc = store_steps_changed(s, ro->id, full ? INT64_MAX : inc->rv, &rv, mark_changed, &m, e);
+    if (rc == 0 && (full || m.unknown || rv < inc->rv)) {
+        full = true;
+        inc_reset(inc);
+        rc = inc_scan_all(s, inc, e);
+    }
+    struct frows f = {0};
+    if (rc == 0)
+        rc = store_host_facts_scan(s, ro->id, frow_add, &f, e);
+    if (rc == 0)
+        facts_mark(inc, &f);
+    for (size_t i = 0; rc == 0 && !full && i < inc->n_pools; i++)
+        if (inc->pools[i].dirty)
+            rc = inc_scan_pool(s, inc, &inc->pools[i], e);
+    json_t *facts = rc == 0 ? plan_facts_get(s, cache, ro->id) : NULL;
+    if (rc == 0)
+        inc_host_facts(s, inc, &f);
+    *st = (struct exec_json_inc_stats){.pools = inc->n_pools, .full = full};
+    for (size_t i = 0; rc == 0 && i < inc->n_pools; i++) {
+        if (!inc->pools[i].dirty)
+            continue;
+        ipool_render(&inc->pools[i], ro->state, facts, inc->host_facts);
+        st->pools_rendered++;
+    }
+    for (size_t i = 0; i < inc->n_pools; i++)
+        st->bytes += sizeof(inc->pools[i]) + inc->pools[i].hosts_len;
+    json_decref(facts);
+    frows_cleanup(&f);
+    free(inc->key);
+    inc->key = key;
+    inc->rv = rv;
+    if (rc)
+        inc_reset(inc);
+    return rc;
+}
+
+static int dump_to_buf(const char *p, size_t n, void *data)
+{
+    buf_append(data, p, n);
+    return 0;
+}
+
+static void dump_value(struct buf *b, const json_t *v)
+{
+    json_dump_callback(v, dump_to_buf, b, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/*
+ * Object o as json_dumps(JSON_COMPACT) writes it (keys in their order), the value of raw_key
+ * written by raw(b, ctx) instead: how the rollout's text splices in its pools' cached hosts.
+ */
+static void dump_spliced(struct buf *b, json_t *o, const char *raw_key,
+                         void (*raw)(struct buf *b, void *ctx), void *ctx)
+{
+    const char *k;
+    json_t *v;
+    bool first = true;
+    buf_putc(b, '{');
+    json_object_foreach(o, k, v)
+    {
+        if (!first)
+            buf_putc(b, ',');
+        first = false;
+        json_t *ks = json_string(k);
+        dump_value(b, ks);
+        json_decref(ks);
+        buf_putc(b, ':');
+        if (str_eq(k, raw_key))
+            raw(b, ctx);
+        else
+            dump_value(b, v);
+    }
+    buf_putc(b, '}');
+}
+
+static void raw_hosts(struct buf *b, void *ctx)
+{
+    const struct ipool *ip = ctx;
+    buf_append(b, ip->hosts_text ? ip->hosts_text : "[]", ip->hosts_text ? ip->hosts_len : 2);
+}
+
+struct splice_pools {
+    json_t *pools;
+    struct inc_one *inc;
+};
+
+static void raw_pools(struct buf *b, void *ctx)
+{
+    struct splice_pools *sp = ctx;
+    buf_putc(b, '[');
+    for (size_t i = 0; i < sp->inc->n_pools; i++) {
+        if (i)
+            buf_putc(b, ',');
+        dump_spliced(b, json_array_get(sp->pools, i), "hosts", raw_hosts, &sp->inc->pools[i]);
+    }
+    buf_putc(b, ']');
+}
+
+/* One rollout's text built incrementally (see exec_json.h). */
+int exec_json_rollout_text_inc(struct store *s, struct exec_json_cache *cache,
+                               struct exec_json_inc *incs, const struct store_rollout *head,
+                               int64_t now_ms, char **text, size_t *len, int64_t *until_ms,
+                               struct exec_json_inc_stats *stats, struct err *e)
+{
+    struct inc_one *inc = inc_slot(incs, head->id);
+    struct exec_json_inc_stats st0;
+    *text = NULL;
+    *len = 0;
+    int rc = inc_refresh(s, cache, inc, head, stats ? stats : &st0, e);
+    if (rc)
+        return rc;
+    struct jscan agg = {.detail = true};
+    size_t est = 4096;
+    for (size_t i = 0; i < inc->n_pools; i++) {
+        sum_add(&agg.sum, &inc->pools[i].p.sum);
+        est += inc->pools[i].hosts_len + 512;
+    }
+    json_t *o = rollout_json(s, cache, head, &agg, now_ms, true, inc);
+    *until_ms = valid_until(head, &agg, now_ms);
+    struct buf b;
+    buf_init(&b);
+    buf_reserve(&b, est);
+    struct splice_pools sp = {json_object_get(o, "pools"), inc};
+    dump_spliced(&b, o, "pools", raw_pools, &sp);
+    *len = b.len;
+    *text = buf_take(&b);
+    json_decref(o);
+    jscan_cleanup(&agg);
+    json_decref(inc->host_facts); /* only this build's */
+    inc->host_facts = NULL;
+    return 0;
 }
 
 /* Every rollout as summaries (see exec_json.h). */

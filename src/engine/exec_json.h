@@ -8,6 +8,7 @@
 #define PP_ENGINE_EXEC_JSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,38 @@ struct store_rollout;
 int exec_json_rollout_text(struct store *s, struct exec_json_cache *cache,
                            const struct store_rollout *head, int64_t now_ms, char **text,
                            size_t *len, int64_t *until_ms, struct err *e);
+/*
+ * Incremental builds of exec_json_rollout_text: per rollout (up to `slots`, least recently used
+ * dropped) each pool's rendered hosts and its counters, current with the journal's change version
+ * of its steps (store_steps_changed) and with its hosts' facts.  A build scans and renders again
+ * only the pools whose steps or hosts' facts changed since the last one (all of them when the
+ * rollout's state or findings changed) and splices the cached text of the others; the result is
+ * byte for byte exec_json_rollout_text's.  Not thread-safe: one build at a time per object
+ * (engine_reads.c holds its build lock).
+ */
+struct exec_json_inc;
+struct exec_json_inc *exec_json_inc_new(size_t slots);
+void exec_json_inc_free(struct exec_json_inc *x);
+
+/* What an incremental build did: pools in the rollout, pools scanned and rendered again,
+ * whether it was a full build, and the bytes its state keeps (the pools' rendered hosts and
+ * records). */
+struct exec_json_inc_stats {
+    size_t pools, pools_rendered;
+    bool full;
+    size_t bytes;
+};
+
+/*
+ * exec_json_rollout_text through x (same arguments and result); stats may be NULL.  The text
+ * holds every journal write committed before the call began.  On an error x forgets the rollout
+ * (the next build is a full one).
+ */
+int exec_json_rollout_text_inc(struct store *s, struct exec_json_cache *cache,
+                               struct exec_json_inc *x, const struct store_rollout *head,
+                               int64_t now_ms, char **text, size_t *len, int64_t *until_ms,
+                               struct exec_json_inc_stats *stats, struct err *e);
+
 /* {"rollouts":[summary...]} newest first (at most 200).  Same rules as exec_json_rollout. */
 int exec_json_rollouts(struct store *s, struct exec_json_cache *cache, int64_t now_ms, json_t **out,
                        struct err *e);

@@ -561,6 +561,23 @@ int store_steps_scan(struct store *s, const char *rollout_id, const struct store
                      size_t n_keys, int (*fn)(void *ctx, const struct store_step_row *row),
                      void *ctx, struct err *e);
 
+/* store_steps_scan over one pool's steps only (pool NULL: every step), in seq order. */
+int store_steps_scan_pool(struct store *s, const char *rollout_id, const char *pool,
+                          const struct store_scan_key *keys, size_t n_keys,
+                          int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
+                          struct err *e);
+
+/*
+ * Which pools' steps were written since change version since_rv (store_journal.c sets a step's
+ * version on every write: migration 6): *now_rv gets the rollout's version now, read first, then
+ * fn(ctx, pool) is called once per pool with a step written after since_rv (the pool borrowed for
+ * the call; a non-zero return stops and is returned).  A reader that built a view from reads
+ * begun after it read *now_rv and later asks again with since_rv = *now_rv sees every write it
+ * has not seen (and maybe a few it has).  Read-only connections are enough; any thread using s.
+ */
+int store_steps_changed(struct store *s, const char *rollout_id, int64_t since_rv, int64_t *now_rv,
+                        int (*fn)(void *ctx, const char *pool), void *ctx, struct err *e);
+
 /*
  * SQLite's data version of this connection (PRAGMA data_version): it differs between two calls on
  * the same connection if and only if another connection committed in between (0 on success).

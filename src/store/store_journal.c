@@ -75,9 +75,14 @@ static const char SQL_RO_EXISTS[] = "SELECT state FROM rollouts WHERE id = ?1";
 static const char SQL_RO_INSERT[] =
     "INSERT INTO rollouts (id, created_at, updated_at, state, plan, policy) "
     "VALUES (?1, ?2, ?2, 'planned', ?3, ?4)";
+/* Every write of a step that views show sets its change version rv to the rollout's highest + 1
+ * (migration 6; index steps_by_rv): a reader that built a view at version V rereads only what
+ * changed since (store_steps_changed, the rollout text in exec_json.c).  One writer at a time
+ * (SQLite), so versions grow with commits. */
+#define STEP_RV_NEXT "(SELECT coalesce(max(rv), 0) + 1 FROM steps WHERE rollout_id = ?1)"
 static const char SQL_STEP_INSERT[] =
-    "INSERT INTO steps (rollout_id, seq, pool, host, kind, params, state, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)";
+    "INSERT INTO steps (rollout_id, seq, pool, host, kind, params, state, created_at, rv) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, " STEP_RV_NEXT ")";
 static const char SQL_STEP_MAXSEQ[] =
     "SELECT coalesce(max(seq), 0) FROM steps WHERE rollout_id = ?1";
 #define RO_COLS "id, created_at, updated_at, state, plan, policy, error"
@@ -124,16 +129,18 @@ static const char SQL_UNDO_LIST[] =
 static const char SQL_STEP_STATE[] = "SELECT state FROM steps WHERE rollout_id = ?1 AND seq = ?2";
 
 static const char SQL_J_INTENT[] =
-    "UPDATE steps SET state = 'intent', attempts = attempts + 1, intent_at = ?3, "
+    "UPDATE steps SET state = 'intent', attempts = attempts + 1, intent_at = ?3, rv = " STEP_RV_NEXT
+    ", "
     "params = coalesce(?4, params), undo = coalesce(?5, undo), error = NULL, done_at = NULL "
     "WHERE rollout_id = ?1 AND seq = ?2 AND state IN ('pending', 'intent', 'failed')";
-static const char SQL_J_DONE[] = "UPDATE steps SET state = 'done', done_at = ?3, result = ?4 "
-                                 "WHERE rollout_id = ?1 AND seq = ?2 AND state = 'intent'";
+static const char SQL_J_DONE[] =
+    "UPDATE steps SET state = 'done', done_at = ?3, result = ?4, rv = " STEP_RV_NEXT " "
+    "WHERE rollout_id = ?1 AND seq = ?2 AND state = 'intent'";
 static const char SQL_J_FAIL[] =
-    "UPDATE steps SET state = 'failed', done_at = ?3, error = ?4 "
+    "UPDATE steps SET state = 'failed', done_at = ?3, error = ?4, rv = " STEP_RV_NEXT " "
     "WHERE rollout_id = ?1 AND seq = ?2 AND state IN ('pending', 'intent')";
 static const char SQL_J_SKIP[] =
-    "UPDATE steps SET state = 'skipped', done_at = ?3, error = ?4 "
+    "UPDATE steps SET state = 'skipped', done_at = ?3, error = ?4, rv = " STEP_RV_NEXT " "
     "WHERE rollout_id = ?1 AND seq = ?2 AND state IN ('pending', 'intent', 'failed')";
 static const char SQL_J_UNDONE[] =
     "UPDATE steps SET undone_at = ?3 WHERE rollout_id = ?1 AND seq = ?2 "

@@ -196,6 +196,13 @@ const char *const store_migrations[] = {
     "  until_at   INTEGER,"
     "  PRIMARY KEY (rollout_id, pool)"
     ") STRICT, WITHOUT ROWID;",
+
+    /* 6: a per-rollout change version on each step (store_journal.c sets it on every write to
+     * the max of the rollout's + 1), so that a reader who built a view at version V asks which
+     * pools' steps changed since and reads only those (the rollout text, exec_json.c). */
+    "ALTER TABLE steps "
+    "  ADD COLUMN rv INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX steps_by_rv ON steps (rollout_id, rv);",
 };
 
 const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));

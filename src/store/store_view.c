@@ -14,18 +14,28 @@
 #define SCAN_KEY(k, p)                                                                             \
     "CASE WHEN ?" #p " IS NOT NULL AND (?" #k " IS NULL OR kind = ?" #k ") "                       \
     "THEN json_extract(params, ?" #p ") END"
-static const char SQL_STEP_SCAN[] =
-    "SELECT seq, pool, host, kind, state, intent_at, done_at, "
-    "CASE WHEN state IN ('failed', 'skipped') THEN error END, "
-    "CASE WHEN kind = 'precheck' THEN result END, " SCAN_KEY(2, 3) ", " SCAN_KEY(
-        4,
-        5) ", " SCAN_KEY(6,
-                         7) ", " SCAN_KEY(8,
-                                          9) ", " SCAN_KEY(10,
-                                                           11) ", " SCAN_KEY(12,
-                                                                             13) ", " SCAN_KEY(14,
-                                                                                               15) ", " SCAN_KEY(16,
-                                                                                                                 17) " FROM steps WHERE rollout_id = ?1 ORDER BY seq";
+#define STEP_SCAN_COLS                                                                                               \
+    "SELECT seq, pool, host, kind, state, intent_at, done_at, "                                                      \
+    "CASE WHEN state IN ('failed', 'skipped') THEN error END, "                                                      \
+    "CASE WHEN kind = 'precheck' THEN result END, " SCAN_KEY(2, 3) ", " SCAN_KEY(                                    \
+        4,                                                                                                           \
+        5) ", " SCAN_KEY(6,                                                                                          \
+                         7) ", " SCAN_KEY(8,                                                                         \
+                                          9) ", " SCAN_KEY(10,                                                       \
+                                                           11) ", " SCAN_KEY(12,                                     \
+                                                                             13) ", " SCAN_KEY(14,                   \
+                                                                                               15) ", " SCAN_KEY(16, \
+                                                                                                                 17) " FROM steps "
+static const char SQL_STEP_SCAN[] = STEP_SCAN_COLS "WHERE rollout_id = ?1 ORDER BY seq";
+/* One pool's steps; ?18 the pool.  The index is named: with the pool a parameter, SQLite's
+ * planner walks the primary key (every step of the rollout) to spare the sort. */
+static const char SQL_STEP_SCAN_POOL[] =
+    STEP_SCAN_COLS "INDEXED BY steps_by_pool WHERE rollout_id = ?1 AND pool = ?18 ORDER BY seq";
+/* The pools whose steps changed since a version (index steps_by_rv), and the version now. */
+static const char SQL_STEP_RV_MAX[] =
+    "SELECT coalesce(max(rv), 0) FROM steps WHERE rollout_id = ?1";
+static const char SQL_STEP_CHANGED[] =
+    "SELECT DISTINCT pool FROM steps WHERE rollout_id = ?1 AND rv > ?2";
 static const char SQL_STEP_COUNT[] =
     "SELECT count(*), coalesce(sum(state <> 'pending'), 0), coalesce(sum(state = 'done'), 0), "
     "coalesce(sum(state = 'skipped'), 0), coalesce(sum(state = 'failed'), 0) FROM steps "
@@ -65,13 +75,24 @@ int store_steps_scan(struct store *s, const char *rollout_id, const struct store
                      size_t n_keys, int (*fn)(void *ctx, const struct store_step_row *row),
                      void *ctx, struct err *e)
 {
+    return store_steps_scan_pool(s, rollout_id, NULL, keys, n_keys, fn, ctx, e);
+}
+
+/* Scan a rollout's or one pool's steps (see store.h). */
+int store_steps_scan_pool(struct store *s, const char *rollout_id, const char *pool,
+                          const struct store_scan_key *keys, size_t n_keys,
+                          int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
+                          struct err *e)
+{
     if (!rollout_id || !fn || n_keys > STORE_SCAN_KEYS)
         return err_set(e, PP_EINVAL, "scanning steps: bad arguments");
     sqlite3_stmt *st;
-    int rc = store_stmt(s, SQL_STEP_SCAN, &st, e);
+    int rc = store_stmt(s, pool ? SQL_STEP_SCAN_POOL : SQL_STEP_SCAN, &st, e);
     if (rc)
         return rc;
     int src = sqlite3_bind_text(st, 1, rollout_id, -1, SQLITE_TRANSIENT);
+    if (pool && src == SQLITE_OK)
+        src = sqlite3_bind_text(st, 18, pool, -1, SQLITE_TRANSIENT);
     for (size_t i = 0; i < n_keys && src == SQLITE_OK; i++) {
         if (keys[i].kind)
             src = sqlite3_bind_text(st, 2 + 2 * (int)i, keys[i].kind, -1, SQLITE_STATIC);
@@ -87,6 +108,32 @@ int store_steps_scan(struct store *s, const char *rollout_id, const struct store
     store_stmt_done(st);
     if (rc == 0 && src != SQLITE_DONE && src != SQLITE_OK)
         rc = store_dberr(s, e, src, "scanning the steps of rollout %s", rollout_id);
+    return rc;
+}
+
+/* The pools whose steps changed since a version (see store.h). */
+int store_steps_changed(struct store *s, const char *rollout_id, int64_t since_rv, int64_t *now_rv,
+                        int (*fn)(void *ctx, const char *pool), void *ctx, struct err *e)
+{
+    sqlite3_stmt *st;
+    int rc = store_stmt(s, SQL_STEP_RV_MAX, &st, e);
+    if (rc)
+        return rc;
+    store_bind(st, "t", rollout_id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *now_rv = sqlite3_column_int64(st, 0);
+    store_stmt_done(st);
+    if (src != SQLITE_ROW)
+        return store_dberr(s, e, src, "reading the change version of rollout %s", rollout_id);
+    if ((rc = store_stmt(s, SQL_STEP_CHANGED, &st, e)) != 0)
+        return rc;
+    store_bind(st, "ti", rollout_id, since_rv);
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(ctx, col_text(st, 0));
+    store_stmt_done(st);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = store_dberr(s, e, src, "reading the changed steps of rollout %s", rollout_id);
     return rc;
 }
 

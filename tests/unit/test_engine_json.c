@@ -10,7 +10,11 @@
  * after the engine replaced it (freed by the snapshot, last), a plan summarised per host, and
  * the published GET /rollouts/{id} snapshots (engine_rsnap.c: which one a read may be answered
  * with; engine_reads.c: a commit by another connection is seen by the next read, an accepted
- * age serves the older text, a changed head never; readers racing a writer never go back).
+ * age serves the older text, a changed head never; readers racing a writer never go back), and
+ * the incremental text (exec_json_rollout_text_inc): byte for byte the full build's after seeded
+ * random sequences of step writes, appended steps, host facts and state changes, re-rendering
+ * only the pools that changed, and a change it was not told about (a step written past the
+ * journal's change version) shows as a difference: the comparison catches a stale fragment.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,9 +23,11 @@
 #include <cmocka.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/err.h"
 #include "base/mem.h"
@@ -620,6 +626,181 @@ static void test_plan_summary(void **state)
     json_decref(p);
 }
 
+/* The full build's text and the incremental one's of rollout id, read through reader r. */
+static void texts(struct store *r, struct exec_json_cache *cache, struct exec_json_inc *inc,
+                  const char *id, char **full, char **part, struct exec_json_inc_stats *st)
+{
+    struct err e = {0};
+    struct store_rollout head = {0};
+    size_t len = 0, len2 = 0;
+    int64_t until = 0, until2 = 0;
+    assert_int_equal(store_rollout_get_head(r, id, &head, &e), 0);
+    assert_int_equal(
+        exec_json_rollout_text_inc(r, cache, inc, &head, 5000, part, &len2, &until2, st, &e), 0);
+    assert_int_equal(exec_json_rollout_text(r, cache, &head, 5000, full, &len, &until, &e), 0);
+    assert_int_equal(strlen(*part), len2);
+    assert_int_equal(until, until2);
+    store_rollout_cleanup(&head);
+}
+
+/* Where two texts first differ, for the failure message (-1: equal). */
+static long first_diff(const char *a, const char *b)
+{
+    long i = 0;
+    while (a[i] && a[i] == b[i])
+        i++;
+    return a[i] == b[i] ? -1 : i;
+}
+
+#define RP_POOLS 4
+#define RP_HOSTS 3
+static const char *const rp_pools[RP_POOLS] = {"A", "B", "C", "D"};
+
+/* A random journal write, facts record, appended step or state change on rollout id. */
+static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *n_steps)
+{
+    struct err e = {0};
+    int op = rand_r(seed) % 100;
+    int64_t seq = 1 + rand_r(seed) % *n_steps;
+    const char *pool = rp_pools[rand_r(seed) % RP_POOLS];
+    char host[32], facts[96];
+    snprintf(host, sizeof host, "OpaqueRef:%s%d", pool, rand_r(seed) % RP_HOSTS);
+    if (op < 30) {
+        store_journal_intent(w, id, seq, NULL, NULL, &e);
+    } else if (op < 55) {
+        store_journal_done(w, id, seq, NULL, &e);
+    } else if (op < 63) {
+        store_journal_fail(w, id, seq, "{\"code\":\"TRANSPORT\",\"message\":\"lost\"}", &e);
+    } else if (op < 70) {
+        store_journal_skip(w, id, seq, "{\"code\":\"CANCELLED\"}", &e);
+    } else if (op < 82) {
+        snprintf(facts, sizeof facts, "{\"reboot_pending\":%s}",
+                 rand_r(seed) % 2 ? "true" : "false");
+        store_host_facts_set(w, id, pool, host, facts, &e);
+    } else if (op < 90) {
+        snprintf(facts, sizeof facts, "{\"xapi_calls\":{\"event.from\":%d}}", rand_r(seed) % 50);
+        store_host_facts_set(w, id, pool, "", facts, &e);
+    } else if (op < 96) {
+        static const char *const kinds[] = {"migrate", "apply", "reboot", "enable"};
+        char params[128];
+        snprintf(params, sizeof params,
+                 "{\"host_name\":\"%s\",\"vm_name\":\"vm%d\",\"uuid\":\"u1\"}", host,
+                 rand_r(seed) % 9);
+        struct store_step_spec sp = {pool, host, kinds[rand_r(seed) % 4], params};
+        if (store_steps_append(w, id, &sp, 1, NULL, &e) == 0)
+            (*n_steps)++;
+    } else {
+        store_rollout_set_state(w, id, op % 2 ? STORE_ROLLOUT_RUNNING : STORE_ROLLOUT_HALTED, NULL,
+                                &e);
+    }
+}
+
+/* The incremental text equals the full build's after seeded random writes (the seed printed; set
+ * PP_TEST_SEED to replay one), and re-renders only what changed: one step of one pool written,
+ * one pool rendered again. */
+static void test_rollout_text_inc_random(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    unsigned seed = (unsigned)time(NULL);
+    if (getenv("PP_TEST_SEED"))
+        seed = (unsigned)strtoul(getenv("PP_TEST_SEED"), NULL, 10);
+    printf("test_rollout_text_inc_random: seed %u\n", seed);
+    fflush(stdout);
+    int64_t n_steps = (int64_t)N_FIXTURE;
+    for (int p = 2; p < RP_POOLS; p++) /* pools C and D after the fixture's A and B */
+        for (int h = 0; h < RP_HOSTS; h++) {
+            char host[32];
+            snprintf(host, sizeof host, "OpaqueRef:%s%d", rp_pools[p], h);
+            struct store_step_spec sp[3] = {{rp_pools[p], host, "disable", "{}"},
+                                            {rp_pools[p], host, "apply", "{\"uuid\":\"u2\"}"},
+                                            {rp_pools[p], host, "reboot", "{}"}};
+            assert_int_equal(store_steps_append(f->w, f->id, sp, 3, NULL, &e), 0);
+            n_steps += 3;
+        }
+    struct store *r = NULL;
+    assert_int_equal(store_open_readonly(f->path, NULL, &r, &e), 0);
+    struct exec_json_cache *cache = exec_json_cache_new();
+    struct exec_json_inc *inc = exec_json_inc_new(2);
+    struct exec_json_inc_stats st = {0};
+    char *full = NULL, *part = NULL;
+    for (int round = 0; round < 300; round++) {
+        int ops = 1 + rand_r(&seed) % 3;
+        for (int k = 0; round > 0 && k < ops; k++)
+            random_op(f->w, f->id, &seed, &n_steps);
+        texts(r, cache, inc, f->id, &full, &part, &st);
+        if (first_diff(full, part) >= 0)
+            fail_msg("round %d: the incremental text differs from the full build at byte %ld "
+                     "(seed printed above)",
+                     round, first_diff(full, part));
+        assert_int_equal(st.pools, RP_POOLS);
+        free(full);
+        free(part);
+    }
+    /* a step appended to pool C and C's own facts (its calls): pool C alone rendered again */
+    assert_int_equal(store_host_facts_set(f->w, f->id, "C", "", "{\"x\":1}", &e), 0);
+    assert_int_equal(
+        store_steps_append(f->w, f->id,
+                           &(struct store_step_spec){"C", "OpaqueRef:C1", "enable", "{}"}, 1, NULL,
+                           &e),
+        0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_false(st.full);
+    assert_int_equal(st.pools_rendered, 1);
+    free(full);
+    free(part);
+    texts(r, cache, inc, f->id, &full, &part, &st); /* nothing changed: nothing rendered */
+    assert_string_equal(full, part);
+    assert_int_equal(st.pools_rendered, 0);
+    free(full);
+    free(part);
+    exec_json_inc_free(inc);
+    exec_json_cache_free(cache);
+    store_close(r);
+}
+
+/* A step changed behind the journal's back (its change version not moved: what a writer that
+ * forgot it would do) leaves its pool's fragment stale, and the comparison with the full build
+ * catches it; the next journal write of that pool renders it again. */
+static void test_rollout_text_inc_stale(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct store *r = NULL;
+    assert_int_equal(store_open_readonly(f->path, NULL, &r, &e), 0);
+    struct exec_json_inc *inc = exec_json_inc_new(1);
+    struct exec_json_inc_stats st = {0};
+    char *full = NULL, *part = NULL;
+    texts(r, NULL, inc, f->id, &full, &part, &st);
+    assert_true(st.full);
+    assert_string_equal(full, part);
+    free(full);
+    free(part);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE steps SET state = 'intent', intent_at = 1000 "
+                                  "WHERE rollout_id = 'r-1' AND seq = 15",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    texts(r, NULL, inc, f->id, &full, &part, &st);
+    assert_int_equal(st.pools_rendered, 0);
+    assert_true(first_diff(full, part) >= 0); /* a-3's disable: started in full, not in part */
+    free(full);
+    free(part);
+    assert_int_equal(store_journal_intent(f->w, f->id, 16, NULL, NULL, &e), 0); /* pool A */
+    texts(r, NULL, inc, f->id, &full, &part, &st);
+    assert_int_equal(st.pools_rendered, 1);
+    assert_string_equal(full, part);
+    free(full);
+    free(part);
+    exec_json_inc_free(inc);
+    store_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +814,8 @@ int main(void)
         cmocka_unit_test(test_rsnap_rules),
         cmocka_unit_test_setup_teardown(test_rollout_text_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_text_inc_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_text_inc_stale, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

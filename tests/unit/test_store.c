@@ -337,6 +337,66 @@ static void test_migration_4_cancel_failed(void **state)
     assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM rollouts"), 1);
 }
 
+static int collect_pool(void *ctx, const char *pool)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 64 - n, "%s,", pool);
+    return 0;
+}
+
+/* Migration 6: steps of a database at version 5 get change version 0; every journal write and
+ * appended step after it moves the rollout's version on, and store_steps_changed names the pools
+ * written since a version (the version read before them). */
+static void test_migration_6_step_versions(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    sqlite3 *db = NULL;
+    int fd = open(f->path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "PRAGMA user_version = 5;"
+                     "INSERT INTO rollouts (id, created_at, updated_at, state, plan, policy)"
+                     "  VALUES ('r', 1, 2, 'running', '{}', 'minimal');"
+                     "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
+                     "  VALUES ('r', 1, 'p', 'disable', '{}', 'pending', 1),"
+                     "         ('r', 2, 'q', 'disable', '{}', 'pending', 1);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_ok(f);
+    assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->s->db, "SELECT max(rv) FROM steps"), 0);
+    char pools[64] = "";
+    int64_t v0 = -1, v1 = -1, v2 = -1;
+    assert_int_equal(store_steps_changed(f->s, "r", 0, &v0, collect_pool, pools, &e), 0);
+    assert_int_equal(v0, 0);
+    assert_string_equal(pools, "");
+    assert_int_equal(store_journal_intent(f->s, "r", 2, NULL, NULL, &e), 0);
+    assert_int_equal(store_steps_changed(f->s, "r", v0, &v1, collect_pool, pools, &e), 0);
+    assert_int_equal(v1, 1);
+    assert_string_equal(pools, "q,");
+    struct store_step_spec sp = {"p", "h", "apply", "{}"};
+    assert_int_equal(store_steps_append(f->s, "r", &sp, 1, NULL, &e), 0);
+    assert_int_equal(store_journal_done(f->s, "r", 2, NULL, &e), 0);
+    pools[0] = '\0';
+    assert_int_equal(store_steps_changed(f->s, "r", v1, &v2, collect_pool, pools, &e), 0);
+    assert_int_equal(v2, 3);
+    assert_true(strcmp(pools, "p,q,") == 0 || strcmp(pools, "q,p,") == 0);
+    pools[0] = '\0';
+    assert_int_equal(store_steps_changed(f->s, "r", v2, &v2, collect_pool, pools, &e), 0);
+    assert_string_equal(pools, "");
+    assert_int_equal(store_journal_fail(f->s, "r", 1, "{}", &e), 0);
+    assert_int_equal(store_journal_skip(f->s, "r", 1, "{}", &e), 0);
+    assert_int_equal(raw_int(f->s->db, "SELECT rv FROM steps WHERE seq = 1"), 5);
+}
+
 /* ---------------------------------------------------------------- pools */
 
 static void test_pools(void **state)
@@ -1543,6 +1603,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_schema_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_4_cancel_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_6_step_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_remove_blocked_by_rollout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
