@@ -191,11 +191,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rollout: %s: %s\n", path, je.text);
         return 1;
     }
-    /* the daemon's stream settings (src/engine/engine.c) unless the environment says otherwise
-     * (tests/unit/exec_env.c reads them); BENCH_PLAIN=1 runs the client's defaults */
+    /* the daemon's stream settings (src/engine/engine_pools.c) unless the environment says
+     * otherwise (tests/unit/exec_env.c reads them); BENCH_PLAIN=1 runs the client's defaults */
     if (!getenv("BENCH_PLAIN")) {
         setenv("PP_LEAVE_DONE_TASKS", "1", 0);
-        setenv("PP_EVENT_COALESCE_MS", "200", 0);
+        setenv("PP_EVENT_COALESCE_MS", "500", 0);
+        setenv("PP_EVENT_QUIET_MS", "1000", 0);
     }
     printf("bench_rollout: %s, automated rollout, in-process simulator, virtual clock (%s)\n", path,
            getenv("BENCH_PLAIN") ? "client defaults" : "the daemon's stream settings");

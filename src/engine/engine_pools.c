@@ -215,8 +215,11 @@ static struct eng_pool *pool_new(struct engine *eng, const char *name, const cha
     o.on_state = on_pool_state;
     o.state_ctx = p;
     /* a pool's burst of events (task progress, VMs moving) in fewer event.from calls, seen at
-     * most this much later (issue 17: XAPI calls per host-update) */
-    o.event_coalesce_ms = 200;
+     * most this much later (issue 17: XAPI calls per host-update; 500 rather than 200 ms: a
+     * migration's end and the next ones it lets start, or ends a few hundred ms apart, come in
+     * one answer: bench-16 minimal 813 -> 774 calls for a window 4 s longer, docs/performance.md
+     * "Calls, session 7") */
+    o.event_coalesce_ms = 500;
     o.event_quiet_ms = 1000;
     o.leave_done_tasks = true; /* no task.destroy per migration: xapi's GC takes them */
     if (probe)
