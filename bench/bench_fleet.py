@@ -13,7 +13,8 @@ database: every pool's snapshot read again at once), over the plans and views, a
 rollouts (VmHWM reset in between through /proc/PID/clear_refs), run by the restarted daemon.  Before the rollout it times a plan of
 every pool (POST /api/v1/plans: the default, summarised per host, and detail=full, with their
 sizes), the two Updates views, and a request the engine thread answers (the retry of an unknown
-rollout: 404) while a full fleet plan is being built (views and plans are built off that thread).  Asserts nothing about time; the last
+rollout: 404) while a full fleet plan is being built (views and plans are built off that thread), and
+GET /api/v1/pools, 20 reads with the same engine request timed meanwhile.  Asserts nothing about time; the last
 line is the summary.
 
 usage: bench_fleet.py POOLPATCH SRCDIR [POOLS] [MOVING] [TIME_SCALE]
@@ -240,12 +241,30 @@ def plans_and_views(d):
     out["pools_during_plan"] = sorted(lat)
     for v in ("by-update", "by-server"):
         out[v] = timed(lambda: raw(d, "GET", "/api/v1/updates?view=" + v))[1]
+    out["pools_ms"], out["engine_during_pools"] = pools_reads(d)
     return out
 
 
 def pct(sorted_ms, q):
     """The q-quantile (0..1) of a sorted list of times, 0 when empty."""
     return sorted_ms[min(len(sorted_ms) - 1, int(q * len(sorted_ms)))] if sorted_ms else 0
+
+
+def pools_reads(d, n=20):
+    """GET /api/v1/pools n times in a row (each pool's fields read from its cache), with a
+    request the engine thread answers timed meanwhile: returns both latency lists, sorted."""
+    reads, lat = [], []
+
+    def reader():
+        for _ in range(n):
+            reads.append(timed(lambda: raw(d, "GET", "/api/v1/pools"))[1])
+    th = threading.Thread(target=reader)
+    th.start()
+    while th.is_alive():
+        lat.append(timed(lambda: engine_probe(d))[1])
+        time.sleep(0.02)
+    th.join()
+    return sorted(reads), sorted(lat)
 
 
 def run_rollout(d, names, policy, aged=None):
@@ -359,16 +378,23 @@ def main():
               (pv["plan_ms"], pv["plan_kib"], pv["plan_detail"], pv["full_ms"], pv["full_kib"],
                len(lp), lp[-1] if lp else 0))
         print("views: by-update %.0f ms, by-server %.0f ms" % (pv["by-update"], pv["by-server"]))
+        pr, pe = pv["pools_ms"], pv["engine_during_pools"]
+        print("GET /api/v1/pools: %d reads, p50 %.1f ms, max %.1f ms; an engine request meanwhile: "
+              "%d samples, p50 %.1f ms, max %.1f ms" %
+              (len(pr), pr[len(pr) // 2] if pr else 0, pr[-1] if pr else 0, len(pe),
+               pe[len(pe) // 2] if pe else 0, pe[-1] if pe else 0))
         print("daemon peak RSS (VmHWM) %d MiB: connected %d, after restart %d, plans and views %d, "
               "rollouts %d%s" % (peak, hwm_conn, hwm_re, hwm_plans, hwm_ro,
                                  "" if apart else " (with the plans: VmHWM could not be reset)"))
         print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB (connected %d, after restart %d, "
               "plans %d, rollouts %d), idle CPU %.2f%% of a core (mean of own CPU time over %.0f s, load "
               "%.1f), calls per host-update return %.1f minimal %.1f, GET rollout p50 %.1f ms "
-              "p95 %.1f ms max %.1f ms, plan %.0f ms (%s), by-update view %.0f ms" %
+              "p95 %.1f ms max %.1f ms, plan %.0f ms (%s), full plan %.0f ms, GET pools p50 %.1f "
+              "ms, by-update view %.0f ms" %
               (pools, peak, hwm_conn, hwm_re, hwm_plans, hwm_ro, cpu, cpu_win, load,
                k.get("xapi_calls_per_host_update") or 0, km.get("xapi_calls_per_host_update") or 0,
-               p50, pct(lat, 0.95), lat[-1] if lat else 0, pv["plan_ms"], pv["plan_detail"], pv["by-update"]))
+               p50, pct(lat, 0.95), lat[-1] if lat else 0, pv["plan_ms"], pv["plan_detail"],
+               pv["full_ms"], pr[len(pr) // 2] if pr else 0, pv["by-update"]))
         return 0 if ro["state"] == "done" and rm["state"] == "done" else 1
     finally:
         if d:
