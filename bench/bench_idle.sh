@@ -20,7 +20,7 @@ ticks() { # PID: utime + stime of the whole process
 }
 
 cpu_ns() { # PID: nanoseconds its live threads ran (schedstat), or 0 when the kernel has none
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $1 } END { printf "%d\n", n }'
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ n += $1 } END { printf "%.0f\n", n }'
 }
 
 switches() { # PID: voluntary + involuntary context switches of every thread

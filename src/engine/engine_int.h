@@ -28,6 +28,9 @@ struct store;
 
 /* The object classes every pool's cache follows. */
 extern const char *const engine_cache_classes[];
+/* The fields the daemon's cache keeps of class cls (NULL-terminated, static), NULL when it keeps
+ * every field (engine_pools.c). */
+const char *const *engine_cache_fields(const char *cls);
 
 /* A registered pool and its connection. */
 struct eng_pool {

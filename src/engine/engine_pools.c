@@ -465,12 +465,21 @@ static const char *const vdi_fields[] = {"uuid",
                                          "sm_config",
                                          NULL};
 
+/* The fields the cache keeps of class cls, NULL when it keeps them all (see engine_int.h). */
+const char *const *engine_cache_fields(const char *cls)
+{
+    return str_eq(cls, "vm")    ? vm_fields
+           : str_eq(cls, "vbd") ? vbd_fields
+           : str_eq(cls, "vdi") ? vdi_fields
+                                : NULL;
+}
+
 static int pool_start_cache(struct eng_pool *p, struct err *e)
 {
-    if (xapi_cache_set_fields(p->client, "vm", vm_fields, e) != 0 ||
-        xapi_cache_set_fields(p->client, "vbd", vbd_fields, e) != 0 ||
-        xapi_cache_set_fields(p->client, "vdi", vdi_fields, e) != 0)
-        return e->code;
+    static const char *const narrowed[] = {"vm", "vbd", "vdi", NULL};
+    for (const char *const *cls = narrowed; *cls; cls++)
+        if (xapi_cache_set_fields(p->client, *cls, engine_cache_fields(*cls), e) != 0)
+            return e->code;
     return xapi_cache_start(p->client, engine_cache_classes, e);
 }
 

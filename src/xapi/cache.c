@@ -308,6 +308,23 @@ size_t xapi__cache_interned(const struct xapi_cache *k)
 }
 
 /* See cache_int.h. */
+void xapi__cache_class_stats(const struct xapi_cache *k, const char *cls, size_t *count,
+                             size_t *bytes)
+{
+    const struct cclass *c = class_find(k, cls);
+    *count = c ? c->count : 0;
+    *bytes = c ? c->bytes : 0;
+}
+
+/* See cache_int.h. */
+void xapi__cache_shared(const struct xapi_cache *k, struct xapi_cache_shared *out)
+{
+    const struct xapi_itab *t = &k->strings;
+    *out = (struct xapi_cache_shared){t->strs.count, t->strs.bytes,   t->vals.count,
+                                      t->vals.bytes, t->shapes.count, t->shapes.bytes};
+}
+
+/* See cache_int.h. */
 void xapi__cache_set_max_objects(struct xapi_cache *k, size_t n)
 {
     k->max_objects = n;

@@ -83,6 +83,14 @@ void xapi__crec_free(struct xapi_itab *t, struct xapi_crec *r);
 struct xapi_cache;
 /* Entries interned by cache k: strings, shared values, name lists (0 once it holds no record). */
 size_t xapi__cache_interned(const struct xapi_cache *k);
+/* Objects of class cls in k and the bytes of their records' blocks (shared values apart). */
+void xapi__cache_class_stats(const struct xapi_cache *k, const char *cls, size_t *count,
+                             size_t *bytes);
+/* What k's shared tables hold: entries and heap bytes of each (strings, values, name lists). */
+struct xapi_cache_shared {
+    size_t strs, strs_bytes, vals, vals_bytes, shapes, shapes_bytes;
+};
+void xapi__cache_shared(const struct xapi_cache *k, struct xapi_cache_shared *out);
 /* Lower k's limit on objects of one class (tests); XAPI_CACHE_MAX_OBJECTS by default. */
 void xapi__cache_set_max_objects(struct xapi_cache *k, size_t n);
 
