@@ -154,8 +154,12 @@ static struct engine_rsnap *snap_find(struct engine *eng, const char *id, int64_
     if (probe_read(eng, id, gen, head, e) != 0)
         return NULL;
     *key = head_key(head);
+    /* a finished rollout is read current: the last writes (its pools' calls, the verification's
+     * facts) may follow its final state, and a current build of it is cheap (incremental) */
+    bool final = head->state == STORE_ROLLOUT_DONE || head->state == STORE_ROLLOUT_CANCELLED ||
+                 head->state == STORE_ROLLOUT_FAILED;
     return engine_rsnap_find(eng->readers.snaps, id, *gen, *key, clock_now_ms(eng->clock),
-                             clock_mono_ms(), max_age_ms);
+                             clock_mono_ms(), final ? 0 : max_age_ms);
 }
 
 /* Build rollout id's text now (incrementally: the pools changed since the last build) and

@@ -526,6 +526,14 @@ static void test_rollout_text_fresh(void **state)
     assert_string_equal(sget(r2, "state"), "running");
     assert_int_equal(age, 0);
     json_decref(r2);
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_DONE, NULL, &e), 0);
+    json_decref(text_read(eng, f->id, 60000, &age)); /* the snapshot of the finished rollout */
+    assert_int_equal(store_host_facts_set(f->w, f->id, "A", "", "{\"xapi_calls\":{\"x\":7}}", &e),
+                     0);
+    r2 = text_read(eng, f->id, 60000, &age); /* finished: read current whatever the age */
+    assert_int_equal(iget(json_object_get(r2, "counters"), "xapi_calls_total"), 7);
+    assert_int_equal(age, 0);
+    json_decref(r2);
     json_decref(r1);
     char *text = NULL;
     size_t len = 0;
