@@ -276,6 +276,25 @@ static void test_older_schema_migrates(void **state)
                      8);
 }
 
+/* Makes f->path a database at schema version `version` (the first `version` migrations run),
+ * fills it with `sql`, then opens it with the store (which migrates it to the current version). */
+static void open_at_version(struct fx *f, int version, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int fd = open(f->path, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (int i = 0; i < version; i++)
+        assert_int_equal(sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+    char set[64];
+    snprintf(set, sizeof set, "PRAGMA user_version = %d;", version);
+    assert_int_equal(sqlite3_exec(db, set, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_ok(f);
+}
+
 /* A database at schema version 3 (rollouts without cancel_failed, steps and events pointing
  * at them) migrates to 4: the rollouts table is rebuilt without losing a row (foreign keys off
  * while migrating: the drop does not cascade to the steps), accepts the new state and keeps
@@ -284,26 +303,13 @@ static void test_migration_4_cancel_failed(void **state)
 {
     struct fx *f = *state;
     struct err e = {0};
-    sqlite3 *db = NULL;
-    int fd = open(f->path, O_CREAT | O_WRONLY, 0600);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     "PRAGMA user_version = 3;"
-                     "INSERT INTO rollouts VALUES ('old', 1, 2, 'halted', '{}', 'minimal', 'x');"
-                     "INSERT INTO rollouts VALUES ('new', 3, 4, 'done', '{}', 'return', NULL);"
-                     "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
-                     "  VALUES ('old', 1, 'p', 'disable', '{}', 'pending', 1);"
-                     "INSERT INTO events (rollout_id, at, percent, message)"
-                     "  VALUES ('old', 1, -1, 'halted');",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(db);
-    f->s = open_ok(f);
+    open_at_version(f, 3,
+                    "INSERT INTO rollouts VALUES ('old', 1, 2, 'halted', '{}', 'minimal', 'x');"
+                    "INSERT INTO rollouts VALUES ('new', 3, 4, 'done', '{}', 'return', NULL);"
+                    "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
+                    "  VALUES ('old', 1, 'p', 'disable', '{}', 'pending', 1);"
+                    "INSERT INTO events (rollout_id, at, percent, message)"
+                    "  VALUES ('old', 1, -1, 'halted');");
     assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM rollouts"), 2);
     assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM steps"), 1);
@@ -352,25 +358,12 @@ static void test_migration_6_step_versions(void **state)
 {
     struct fx *f = *state;
     struct err e = {0};
-    sqlite3 *db = NULL;
-    int fd = open(f->path, O_CREAT | O_WRONLY, 0600);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(sqlite3_exec(db, store_migrations[i], NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     "PRAGMA user_version = 5;"
-                     "INSERT INTO rollouts (id, created_at, updated_at, state, plan, policy)"
-                     "  VALUES ('r', 1, 2, 'running', '{}', 'minimal');"
-                     "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
-                     "  VALUES ('r', 1, 'p', 'disable', '{}', 'pending', 1),"
-                     "         ('r', 2, 'q', 'disable', '{}', 'pending', 1);",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(db);
-    f->s = open_ok(f);
+    open_at_version(f, 5,
+                    "INSERT INTO rollouts (id, created_at, updated_at, state, plan, policy)"
+                    "  VALUES ('r', 1, 2, 'running', '{}', 'minimal');"
+                    "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
+                    "  VALUES ('r', 1, 'p', 'disable', '{}', 'pending', 1),"
+                    "         ('r', 2, 'q', 'disable', '{}', 'pending', 1);");
     assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
     assert_int_equal(raw_int(f->s->db, "SELECT max(rv) FROM steps"), 0);
     char pools[64] = "";
