@@ -37,10 +37,14 @@ check: build
 # sanitizers' slowdown misses; the window logic's unit tests run here), and the upgrade's fault
 # and chained-updates runs (upgrade_faults, upgrade_updates: about 5 minutes of waiting on the
 # simulator's installers; the upgrade executor's paths run here in unit-exec_upgrade, e2e-upgrade
-# and e2e-upgrade_ha).
+# and e2e-upgrade_ha), and two runs that mostly wait on scaled simulator time: rollout_verify (a
+# cancel that fails then is retried, a live patch that does not take; the same executor paths run
+# under the sanitizers in the in-process fault-matrix) and master_first (the order of a rollout's
+# hosts; unit-exec_* check it in-process): about 3.5 minutes of the ASan pass.
 # `make asan ASAN_SKIP=` runs everything.
 ASAN_SKIP ?= browser-ui e2e-crash_resume torture-http torture-exec-bench16 e2e-packaging \
-  fault-matrix-http e2e-windows e2e-upgrade_faults e2e-upgrade_updates
+  fault-matrix-http e2e-windows e2e-upgrade_faults e2e-upgrade_updates e2e-rollout_verify \
+  e2e-master_first
 asan:
 	@tools/deps.sh
 	[ -f $(ASAN_BUILD)/build.ninja ] || meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
