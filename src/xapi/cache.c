@@ -4,7 +4,9 @@
  * batch is pure (no I/O): an "add"/"mod" event stores its snapshot, "del" removes the object,
  * and a reset (the reply to token "") replaces everything, so objects deleted while the stream
  * was down disappear too.  Class names are compared case-insensitively (xapi writes them in
- * lower case in events: "vm", "host_metrics").
+ * lower case in events: "vm", "host_metrics").  An answer is first staged whole (struct
+ * xapi_batch: checked, records built) from a decoded value or straight from JSON-RPC bytes
+ * (evjson.c), then committed, which cannot fail: a refused answer changes nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "base/mem.h"
 #include "base/str.h"
+#include "base/vec.h"
 #include "xapi/cache_int.h"
 #include "xapi/client_int.h"
 
@@ -151,34 +154,6 @@ static struct xapi_crec **slot_of(struct cclass *c, const char *ref)
     return pp;
 }
 
-/* Store snap as ref's record (replacing the one there); the new one is built before the old is
- * freed, so the strings both hold stay interned. */
-static int class_put(struct xapi_cache *k, struct cclass *c, const char *ref,
-                     const struct xapi_value *snap, struct err *e)
-{
-    struct xapi_crec *r =
-        xapi__crec_new(&k->strings, ref, snap, c->fields ? class_keeps : NULL, c, e);
-    if (!r)
-        return e->code;
-    struct xapi_crec **pp = slot_of(c, ref);
-    if (*pp) {
-        struct xapi_crec *old = *pp;
-        r->next = old->next;
-        *pp = r;
-        c->bytes += r->size - old->size;
-        xapi__crec_free(&k->strings, old);
-        return 0;
-    }
-    if (c->count + 1 > c->nbuckets) {
-        class_grow(c);
-        pp = slot_of(c, ref);
-    }
-    *pp = r;
-    c->count++;
-    c->bytes += r->size;
-    return 0;
-}
-
 static void class_del(struct xapi_cache *k, struct cclass *c, const char *ref)
 {
     struct xapi_crec **pp = slot_of(c, ref);
@@ -204,101 +179,259 @@ void xapi__cache_set_fields(struct xapi_cache *k, const char *cls, const char *c
     qsort(c->fields, c->n_fields, sizeof(char *), cmp_str);
 }
 
-/* The class of event ev in a batch being checked, created when new; NULL with e when the cache
- * has XAPI_CACHE_MAX_CLASSES already. */
-static struct cclass *class_for_event(struct xapi_cache *k, const char *cls, struct err *e)
+/* ---- staged batches ---- */
+
+struct bev {
+    const char *cls, *ref; /* interned in the cache's table */
+    enum xapi_bop op;
+    struct xapi_crec *rec; /* add / mod until the commit */
+};
+
+/* A class the batch names that the cache does not hold yet (created by the commit). */
+struct bnew {
+    const char *name; /* interned */
+    size_t pending;
+};
+
+struct xapi_batch {
+    struct xapi_cache *k;
+    bool reset;
+    struct VEC(struct bev) ev;
+    struct bnew fresh[XAPI_CACHE_MAX_CLASSES];
+    size_t n_fresh;
+    char *token;
+};
+
+/* See cache_int.h. */
+struct xapi_batch *xapi__batch_new(struct xapi_cache *k, bool reset)
 {
-    struct cclass *c = class_find(k, cls);
+    struct xapi_batch *b = xcalloc(1, sizeof(*b));
+    b->k = k;
+    b->reset = reset;
+    return b;
+}
+
+/* See cache_int.h. */
+void xapi__batch_free(struct xapi_batch *b)
+{
+    if (!b)
+        return;
+    struct xapi_itab *t = &b->k->strings;
+    for (size_t i = 0; i < b->ev.n; i++) {
+        xapi__crec_free(t, b->ev.items[i].rec);
+        xapi__itab_put(t, b->ev.items[i].cls);
+        xapi__itab_put(t, b->ev.items[i].ref);
+    }
+    vec_free(&b->ev);
+    for (size_t i = 0; i < b->n_fresh; i++)
+        xapi__itab_put(t, b->fresh[i].name);
+    for (struct cclass *c = b->k->classes; c; c = c->next)
+        c->pending = 0;
+    free(b->token);
+    free(b);
+}
+
+/* The pending count of class cls for b: an existing class's, or a new one's (added when new);
+ * NULL with e when the cache would pass XAPI_CACHE_MAX_CLASSES. */
+static size_t *batch_pending(struct xapi_batch *b, const char *cls, struct cclass *c, struct err *e)
+{
     if (c)
-        return c;
-    size_t n = 0;
-    for (c = k->classes; c; c = c->next)
+        return &c->pending;
+    for (size_t i = 0; i < b->n_fresh; i++)
+        if (strcasecmp(b->fresh[i].name, cls) == 0)
+            return &b->fresh[i].pending;
+    size_t n = b->n_fresh;
+    for (c = b->k->classes; c; c = c->next)
         n++;
     if (n >= XAPI_CACHE_MAX_CLASSES) {
         err_set(e, PP_ELIMIT, "event.from: more than %u classes (class '%.80s')",
                 XAPI_CACHE_MAX_CLASSES, cls);
         return NULL;
     }
-    return class_get(k, cls);
+    struct bnew *f = &b->fresh[b->n_fresh++];
+    f->name = xapi__itab_get(&b->k->strings, cls, strlen(cls));
+    f->pending = 0;
+    return &f->pending;
 }
 
-/* Check one event (index i) of a batch; counts its add / mod in its class's pending. */
-static int check_event(struct xapi_cache *k, const struct xapi_value *ev, size_t i, struct err *e)
+/* See cache_int.h. */
+int xapi__batch_add(struct xapi_batch *b, size_t i, const char *cls, const char *op,
+                    const char *ref, const struct xapi_value *snap, struct err *e)
 {
-    const char *cls = xapi_struct_str(ev, "class", NULL);
-    const char *op = xapi_struct_str(ev, "operation", NULL);
-    const char *ref = xapi_struct_str(ev, "ref", NULL);
     if (!cls || !op || !ref || !*cls)
         return err_set(e, PP_EPARSE, "event.from: event %zu lacks class, operation or ref", i);
-    struct cclass *c = class_for_event(k, cls, e);
-    if (!c)
+    struct cclass *c = class_find(b->k, cls);
+    size_t *pending = batch_pending(b, cls, c, e);
+    if (!pending)
         return e->code;
-    if (strcmp(op, "del") == 0)
-        return 0;
-    const struct xapi_value *snap = xapi_struct_get(ev, "snapshot");
-    if (strcmp(op, "add") != 0 && strcmp(op, "mod") != 0)
-        return err_set(e, PP_EPARSE, "event.from: unknown operation '%.40s'", op);
-    if (!snap || snap->type != XAPI_STRUCT)
-        return err_set(e, PP_EPARSE, "event.from: %s of %.80s %.80s has no snapshot", op, cls, ref);
-    size_t size = xapi__crec_size(snap, c->fields ? class_keeps : NULL, c);
-    if (size > XAPI_CACHE_MAX_REC_BYTES)
-        return err_set(e, PP_ELIMIT,
-                       "event.from: the record of %.80s %.80s takes %zu bytes (at "
-                       "most %u)",
-                       cls, ref, size, XAPI_CACHE_MAX_REC_BYTES);
-    c->pending++;
+    enum xapi_bop bop = XAPI_BOP_DEL;
+    struct xapi_crec *rec = NULL;
+    if (strcmp(op, "del") != 0) {
+        if (strcmp(op, "add") != 0 && strcmp(op, "mod") != 0)
+            return err_set(e, PP_EPARSE, "event.from: unknown operation '%.40s'", op);
+        if (!snap || snap->type != XAPI_STRUCT)
+            return err_set(e, PP_EPARSE, "event.from: %s of %.80s %.80s has no snapshot", op, cls,
+                           ref);
+        bool keep = c && c->fields;
+        size_t size = xapi__crec_size(snap, keep ? class_keeps : NULL, c);
+        if (size > XAPI_CACHE_MAX_REC_BYTES)
+            return err_set(e, PP_ELIMIT,
+                           "event.from: the record of %.80s %.80s takes %zu bytes (at "
+                           "most %u)",
+                           cls, ref, size, XAPI_CACHE_MAX_REC_BYTES);
+        rec = xapi__crec_new(&b->k->strings, ref, snap, keep ? class_keeps : NULL, c, e);
+        if (!rec) /* not reached: the size was checked */
+            return e->code;
+        bop = op[0] == 'a' ? XAPI_BOP_ADD : XAPI_BOP_MOD;
+        (*pending)++;
+    }
+    struct xapi_itab *t = &b->k->strings;
+    vec_push(&b->ev, ((struct bev){xapi__itab_get(t, cls, strlen(cls)),
+                                   xapi__itab_get(t, ref, strlen(ref)), bop, rec}));
     return 0;
 }
 
-/* Check a batch of events whole, so that a bad one leaves the cache as it was. */
-static int check_batch(struct xapi_cache *k, const struct xapi_value *events, bool reset,
-                       struct err *e)
+/* See cache_int.h. */
+int xapi__batch_finish(struct xapi_batch *b, const char *token, struct err *e)
 {
+    struct xapi_cache *k = b->k;
     int rc = 0;
-    size_t n = xapi_array_len(events);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = check_event(k, xapi_array_get(events, i), i, e);
     for (struct cclass *c = k->classes; c; c = c->next) {
-        if (rc == 0 && (reset ? 0 : c->count) + c->pending > k->max_objects)
+        if (rc == 0 && (b->reset ? 0 : c->count) + c->pending > k->max_objects)
             rc = err_set(e, PP_ELIMIT, "event.from: more than %zu objects of class %s",
                          k->max_objects, c->name);
-        c->pending = 0;
+        c->pending = 0; /* the counts are this batch's: another may be built while it waits */
     }
-    return rc;
+    for (size_t i = 0; i < b->n_fresh && rc == 0; i++)
+        if (b->fresh[i].pending > k->max_objects)
+            rc = err_set(e, PP_ELIMIT, "event.from: more than %zu objects of class %s",
+                         k->max_objects, b->fresh[i].name);
+    if (rc != 0)
+        return rc;
+    free(b->token);
+    b->token = xstrdup(token);
+    return 0;
 }
 
-int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
-                      struct err *e)
+/* See cache_int.h. */
+int xapi__batch_from_value(struct xapi_cache *k, const struct xapi_value *result, bool reset,
+                           struct xapi_batch **out, struct err *e)
 {
+    *out = NULL;
     if (!result || result->type != XAPI_STRUCT)
         return err_set(e, PP_EPARSE, "event.from: result is not a struct");
     const struct xapi_value *events = xapi_struct_get(result, "events");
     const char *token = xapi_struct_str(result, "token", NULL);
     if (!events || events->type != XAPI_ARRAY || !token)
         return err_set(e, PP_EPARSE, "event.from: result lacks events or token");
-    int rc = check_batch(k, events, reset, e);
-    if (rc != 0)
-        return rc;
-    if (reset)
-        for (struct cclass *c = k->classes; c; c = c->next)
-            class_clear(k, c);
+    struct xapi_batch *b = xapi__batch_new(k, reset);
+    int rc = 0;
     size_t n = xapi_array_len(events);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct xapi_value *ev = xapi_array_get(events, i);
-        const char *cls = xapi_struct_str(ev, "class", NULL);
-        const char *op = xapi_struct_str(ev, "operation", NULL);
-        const char *ref = xapi_struct_str(ev, "ref", NULL);
-        struct cclass *c = class_get(k, cls);
-        if (strcmp(op, "del") == 0)
-            class_del(k, c, ref);
-        else
-            rc = class_put(k, c, ref, xapi_struct_get(ev, "snapshot"), e);
+        rc = xapi__batch_add(b, i, xapi_struct_str(ev, "class", NULL),
+                             xapi_struct_str(ev, "operation", NULL),
+                             xapi_struct_str(ev, "ref", NULL), xapi_struct_get(ev, "snapshot"), e);
     }
-    if (rc != 0) /* not reached: check_batch refused what class_put would */
+    if (rc == 0)
+        rc = xapi__batch_finish(b, token, e);
+    if (rc != 0) {
+        xapi__batch_free(b);
         return rc;
-    free(k->token);
-    k->token = xstrdup(token);
+    }
+    *out = b;
     return 0;
+}
+
+/* See cache_int.h. */
+size_t xapi__batch_len(const struct xapi_batch *b)
+{
+    return b->ev.n;
+}
+
+/* See cache_int.h. */
+void xapi__batch_event(const struct xapi_batch *b, size_t i, const char **cls, const char **ref,
+                       enum xapi_bop *op, const struct xapi_value **rec)
+{
+    const struct bev *v = &b->ev.items[i];
+    *cls = v->cls;
+    *ref = v->ref;
+    *op = v->op;
+    *rec = v->rec ? &v->rec->rec : NULL;
+}
+
+/* See cache_int.h. */
+struct xapi_cache *xapi__batch_cache(const struct xapi_batch *b)
+{
+    return b->k;
+}
+
+/* See cache_int.h. */
+bool xapi__batch_reset(const struct xapi_batch *b)
+{
+    return b->reset;
+}
+
+/* Store r (ref's new record, taken) in class c, replacing the one there. */
+static void class_put(struct cclass *c, struct xapi_itab *t, struct xapi_crec *r)
+{
+    struct xapi_crec **pp = slot_of(c, r->ref);
+    if (*pp) {
+        struct xapi_crec *old = *pp;
+        r->next = old->next;
+        *pp = r;
+        c->bytes += r->size - old->size;
+        xapi__crec_free(t, old);
+        return;
+    }
+    if (c->count + 1 > c->nbuckets) {
+        class_grow(c);
+        pp = slot_of(c, r->ref);
+    }
+    r->next = NULL;
+    *pp = r;
+    c->count++;
+    c->bytes += r->size;
+}
+
+/* See cache_int.h. */
+void xapi__cache_commit(struct xapi_cache *k, struct xapi_batch *b)
+{
+    if (b->reset)
+        for (struct cclass *c = k->classes; c; c = c->next)
+            class_clear(k, c);
+    for (size_t i = 0; i < b->ev.n; i++) {
+        struct bev *v = &b->ev.items[i];
+        struct cclass *c = class_get(k, v->cls);
+        if (v->op == XAPI_BOP_DEL) {
+            class_del(k, c, v->ref);
+        } else {
+            class_put(c, &k->strings, v->rec);
+            v->rec = NULL;
+        }
+    }
+    free(k->token);
+    k->token = xstrdup(b->token ? b->token : "");
+}
+
+int xapi__cache_apply(struct xapi_cache *k, const struct xapi_value *result, bool reset,
+                      struct err *e)
+{
+    struct xapi_batch *b = NULL;
+    int rc = xapi__batch_from_value(k, result, reset, &b, e);
+    if (rc != 0)
+        return rc;
+    xapi__cache_commit(k, b);
+    xapi__batch_free(b);
+    return 0;
+}
+
+/* See cache_int.h. */
+xapi_crec_keep_fn xapi__cache_keep_fn(const struct xapi_cache *k, const char *cls, const void **ctx)
+{
+    const struct cclass *c = class_find(k, cls);
+    *ctx = c;
+    return c && c->fields ? class_keeps : NULL;
 }
 
 /* See cache_int.h. */

@@ -81,6 +81,79 @@ struct xapi_crec *xapi__crec_new(struct xapi_itab *t, const char *ref,
 void xapi__crec_free(struct xapi_itab *t, struct xapi_crec *r);
 
 struct xapi_cache;
+
+/*
+ * A staged event.from answer: its events checked against the cache's limits and their records
+ * already built in the compact form (interned in the cache's tables), but not yet in the cache.
+ * Built from a decoded value (xapi__batch_from_value: the XML-RPC and in-process route) or
+ * straight from JSON-RPC bytes (xapi__batch_from_json, evjson.c); xapi__cache_commit puts it in
+ * the cache and cannot fail, so a refused answer leaves the cache exactly as it was.
+ * Ownership: the batch owns its records until the commit; it must be freed (xapi__batch_free)
+ * before its cache.  Not thread-safe: the cache's owner's thread.
+ */
+struct xapi_batch;
+enum xapi_bop { XAPI_BOP_ADD, XAPI_BOP_MOD, XAPI_BOP_DEL };
+/* A new empty batch for k (reset: the answer to token "", which replaces every object). */
+struct xapi_batch *xapi__batch_new(struct xapi_cache *k, bool reset);
+/*
+ * Check event i (class cls, operation op, ref, snapshot snap; NULL for what it lacks or holds
+ * as another type than a string) as xapi__cache_apply would and stage it: the record of an add
+ * or mod is built now (only the class's kept fields of snap).  Returns 0, or PP_EPARSE /
+ * PP_ELIMIT with e (the batch must then be freed, not committed).
+ */
+int xapi__batch_add(struct xapi_batch *b, size_t i, const char *cls, const char *op,
+                    const char *ref, const struct xapi_value *snap, struct err *e);
+/* The last check (objects per class) and the answer's token (copied).  0 or PP_ELIMIT. */
+int xapi__batch_finish(struct xapi_batch *b, const char *token, struct err *e);
+/* The batch of an event.from result value ({events:[...], token}): add + finish. */
+int xapi__batch_from_value(struct xapi_cache *k, const struct xapi_value *result, bool reset,
+                           struct xapi_batch **out, struct err *e);
+/* Events staged, and event i: class and ref as sent, operation, and the staged record (NULL
+ * for del; only the class's kept fields).  Valid until the commit. */
+size_t xapi__batch_len(const struct xapi_batch *b);
+void xapi__batch_event(const struct xapi_batch *b, size_t i, const char **cls, const char **ref,
+                       enum xapi_bop *op, const struct xapi_value **rec);
+bool xapi__batch_reset(const struct xapi_batch *b);
+/* The cache b was made for (borrowed). */
+struct xapi_cache *xapi__batch_cache(const struct xapi_batch *b);
+/* Put a finished batch in the cache (records moved in, token stored).  Never fails; b stays
+ * to be freed. */
+void xapi__cache_commit(struct xapi_cache *k, struct xapi_batch *b);
+/* Free b and the records it still owns; NULL is a no-op. */
+void xapi__batch_free(struct xapi_batch *b);
+/* The filter of class cls's records in k: the keep function (NULL = every field) and its
+ * context. */
+xapi_crec_keep_fn xapi__cache_keep_fn(const struct xapi_cache *k, const char *cls,
+                                      const void **ctx);
+
+/*
+ * The straight route (evjson.c).  Limits of an event.from answer beyond struct xapi_limits:
+ * events in one answer, members of one object or items of one array.
+ */
+#define XAPI_EVJSON_MAX_EVENTS  (1u << 22)
+#define XAPI_EVJSON_MAX_MEMBERS (1u << 20)
+struct xapi_limits;
+/*
+ * Scan a whole JSON-RPC response body (untrusted): syntax, UTF-8, escapes, duplicate member
+ * names, nesting, string, item and size limits, the envelope ("jsonrpc", "id").  Returns 0 when
+ * it is a success whose "result" is the bytes [*off, *off + *len) of data (nothing is built);
+ * 1 when it is an error answer (decode it with xapi_jsonrpc_decode_response); PP_EPARSE /
+ * PP_ELIMIT with e naming the byte offset and what is wrong.  Pure, thread-safe.
+ */
+int xapi__evjson_scan(const char *data, size_t len, const struct xapi_limits *lim, size_t *off,
+                      size_t *rlen, struct err *e);
+/*
+ * Decode an event.from result (JSON text data[0..len), found at byte base of its body, for the
+ * messages) straight into a finished batch of k: no tree of the answer is built, each record's
+ * kept fields go from the bytes to its compact record.  Same checks and outcome as
+ * xapi_jsonrpc_decode_response + xapi__batch_from_value, plus the limits above.  Returns 0 and
+ * *out, or PP_EPARSE / PP_ELIMIT with e (byte offset, what) and *out NULL; k is unchanged either
+ * way until xapi__cache_commit.
+ */
+int xapi__batch_from_json(struct xapi_cache *k, const char *data, size_t len, size_t base,
+                          const struct xapi_limits *lim, bool reset, struct xapi_batch **out,
+                          struct err *e);
+
 /* Entries interned by cache k: strings, shared values, name lists (0 once it holds no record). */
 size_t xapi__cache_interned(const struct xapi_cache *k);
 /* Objects of class cls in k and the bytes of their records' blocks (shared values apart). */
