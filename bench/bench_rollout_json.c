@@ -15,6 +15,7 @@
  * about time.
  *
  * Usage: bench_rollout_json [DIR]   (the database lives in a temporary folder under DIR or .)
+ *        BENCH_ONLY=moving bench_rollout_json [DIR]   (the moving rollout's lines only)
  */
 #include <ftw.h>
 #include <inttypes.h>
@@ -153,6 +154,30 @@ static int mark_progress(const char *path, const char *id, size_t n)
         id, (long long)(n * 2 / 3), id, (long long)(n * 2 / 3 + 1), id);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_free(sql);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Every pool two thirds through its own steps (a fleet rollout whose pools all move), the rest
+ * pending: a read after N pools advanced (moving_report). */
+static int mark_moving(const char *path, const char *id)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    char *sql = sqlite3_mprintf(
+        "UPDATE steps SET state = 'done', intent_at = 1780000000000 + seq * 1000, "
+        "done_at = 1780000000000 + seq * 1000 + 500 WHERE rollout_id = %Q AND seq IN (SELECT seq "
+        "FROM (SELECT seq, row_number() OVER (PARTITION BY pool ORDER BY seq) AS k, count(*) OVER "
+        "(PARTITION BY pool) AS n FROM steps WHERE rollout_id = %Q) WHERE k <= n * 2 / 3); "
+        "UPDATE rollouts SET state = 'running' WHERE id = %Q;",
+        id, id, id);
+    char *msg = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (msg)
+        fprintf(stderr, "bench_rollout_json: %s\n", msg);
+    sqlite3_free(msg);
     sqlite3_free(sql);
     sqlite3_close(db);
     return rc == SQLITE_OK ? 0 : -1;
@@ -320,8 +345,60 @@ static void commit_report(struct store *w, struct store *ro, const char *id, siz
     exec_json_cache_free(c);
 }
 
+/* Pool p's first unfinished step moved on one state (pending -> intent -> done): what the engine
+ * writes as a pool moves. */
+static void advance_pool(struct store *w, const char *id, int p)
+{
+    char pool[16];
+    struct store_step st = {0};
+    struct err e = {0};
+    snprintf(pool, sizeof pool, "pool-%03d", p);
+    if (store_step_first_unfinished(w, id, pool, &st, &e) == 0) {
+        if (st.state == STORE_STEP_PENDING)
+            store_journal_intent(w, id, st.seq, NULL, NULL, &e);
+        else
+            store_journal_done(w, id, st.seq, NULL, &e);
+    }
+    store_step_cleanup(&st);
+}
+
+/* A rollout whose every pool moves: a read after N pools each advanced one step (one host each),
+ * incremental, median and worst of WARM_READS; the full build's once for comparison. */
+static void moving_report(struct store *w, struct store *ro, const char *id)
+{
+    static const int ns[] = {1, 10, 100};
+    struct exec_json_cache *c = exec_json_cache_new();
+    struct exec_json_inc *inc = exec_json_inc_new(1);
+    struct exec_json_inc_stats st = {0};
+    size_t bytes = 0;
+    timed_build(ro, c, NULL, id, NULL, &bytes); /* the plan parsed */
+    int64_t full = timed_build(ro, c, NULL, id, NULL, &bytes);
+    int64_t first = timed_build(ro, c, inc, id, &st, &bytes);
+    printf("  every pool moving (%zu bytes): full build %.1f ms, first incremental %.1f ms\n",
+           bytes, full / 1000.0, first / 1000.0);
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        int64_t part[WARM_READS];
+        size_t rendered = 0;
+        for (int r = 0; r < WARM_READS; r++) {
+            for (int p = 0; p < ns[k]; p++)
+                advance_pool(w, id, (r * 37 + p) % POOLS);
+            part[r] = timed_build(ro, c, inc, id, &st, &bytes);
+            rendered += st.pools_rendered;
+        }
+        qsort(part, WARM_READS, sizeof(part[0]), cmp_i64);
+        printf("  a read after %3d pool%s moved one step: incremental median %.2f ms, worst "
+               "%.2f ms (%.1f rendered a read)\n",
+               ns[k], ns[k] == 1 ? " " : "s", part[WARM_READS / 2] / 1000.0,
+               part[WARM_READS - 1] / 1000.0, (double)rendered / WARM_READS);
+    }
+    exec_json_inc_free(inc);
+    exec_json_cache_free(c);
+}
+
 int main(int argc, char **argv)
 {
+    const char *only = getenv("BENCH_ONLY");
+    bool moving_only = only && strcmp(only, "moving") == 0;
     char *dir = xasprintf("%s/bench-rjson-XXXXXX", argc > 1 ? argv[1] : ".");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -339,7 +416,7 @@ int main(int argc, char **argv)
     fclose(plan);
     struct store *w = NULL, *ro = NULL;
     struct err e = {0};
-    char *id = NULL;
+    char *id = NULL, *id2 = NULL;
     int ret = 1;
     struct store_rollout_spec spec = {.id = "r-bench", .plan_json = plan_text, .policy = "minimal"};
     if (store_open(path, NULL, &w, &e) != 0 ||
@@ -351,21 +428,31 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_rollout_json: setting up the journal failed %s\n", e.msg);
         goto out;
     }
+    struct store_rollout_spec spec2 = {
+        .id = "r-moving", .plan_json = plan_text, .policy = "minimal"};
+    if (store_rollout_create(w, &spec2, s.v, s.n, &id2, &e) != 0 || mark_moving(path, id2) != 0) {
+        fprintf(stderr, "bench_rollout_json: the moving rollout: %s\n", e.msg);
+        goto out;
+    }
     if (s.n != TARGET_STEPS)
         fprintf(stderr, "bench_rollout_json: %zu steps, not %d\n", s.n, TARGET_STEPS);
     printf("plan JSON %zu bytes\n", plan_len);
-    report(ro, id, s.n);
-    engine_report(path, w, id);
-    commit_report(w, ro, id, s.n);
-    bench_clock = CLOCK_THREAD_CPUTIME_ID; /* the same without the other processes' load */
-    report(ro, id, s.n);
-    engine_report(path, w, id);
-    commit_report(w, ro, id, s.n);
+    for (int pass = 0; pass < 2; pass++) {
+        /* the second pass without the other processes' load */
+        bench_clock = pass ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+        if (!moving_only) {
+            report(ro, id, s.n);
+            engine_report(path, w, id);
+            commit_report(w, ro, id, s.n);
+        }
+        moving_report(w, ro, id2);
+    }
     ret = 0;
 out:
     store_close(ro);
     store_close(w);
     free(id);
+    free(id2);
     free(plan_text);
     for (size_t i = 0; i < s.n_owned; i++)
         free(s.owned[i]);
