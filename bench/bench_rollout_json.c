@@ -9,10 +9,12 @@
  * list), in wall-clock time and in this thread's CPU time (a loaded machine inflates the first);
  * then the same read through the engine (engine_rollout_text, GET /rollouts/{id}'s path): the
  * first builds and publishes the snapshot, the next are served from it while nothing is
- * committed, one after a commit is built again (incrementally: the pools whose steps or hosts'
- * facts changed); then a read after a commit of one step / one host's facts, the full build
- * (before) against the incremental one (now), and the incremental state's size.  Asserts nothing
- * about time.
+ * committed, one after a commit is built again (incrementally: the hosts whose steps or facts
+ * changed); then a read after a commit of one step / one host's facts, the full build (before)
+ * against the incremental one (now), and the incremental state's size; then a second rollout of
+ * the same steps whose every pool is two thirds through (all moving), read after 1, 10 and 100 of
+ * its pools advanced one step each (one host each: what the fleet bench's reads see).  Asserts
+ * nothing about time.
  *
  * Usage: bench_rollout_json [DIR]   (the database lives in a temporary folder under DIR or .)
  *        BENCH_ONLY=moving bench_rollout_json [DIR]   (the moving rollout's lines only)
@@ -261,7 +263,7 @@ static void engine_report(const char *path, struct store *w, const char *id)
     int64_t after_host = timed_text(eng, id, &bytes);
     printf("  through the engine (GET /rollouts/{id}): first %.1f ms (built, published), "
            "from the snapshot median %.1f ms, worst %.1f ms; after a commit %.1f ms (the pools' "
-           "calls: no pool rendered), after a host's facts %.1f ms (its pool rendered), %zu "
+           "calls: no host rendered), after a host's facts %.1f ms (that host rendered), %zu "
            "bytes\n",
            first / 1000.0, warm[WARM_READS / 2] / 1000.0, warm[WARM_READS - 1] / 1000.0,
            after / 1000.0, after_host / 1000.0, bytes);
@@ -324,22 +326,24 @@ static void commit_report(struct store *w, struct store *ro, const char *id, siz
            first / 1000.0, st.bytes, st.pools, bytes);
     for (int host = 0; host < 2; host++) {
         int64_t full[WARM_READS], part[WARM_READS];
-        size_t rendered = 0;
+        size_t rendered = 0, hosts = 0;
         for (int k = 0; k < WARM_READS; k++) {
             commit_one(w, id, seq + host * 50, 2 * k, host);
             full[k] = timed_build(ro, c, NULL, id, NULL, &bytes);
             commit_one(w, id, seq + host * 50, 2 * k + 1, host);
             part[k] = timed_build(ro, c, inc, id, &st, &bytes);
             rendered += st.pools_rendered;
+            hosts += st.hosts_rendered;
         }
         qsort(full, WARM_READS, sizeof(full[0]), cmp_i64);
         qsort(part, WARM_READS, sizeof(part[0]), cmp_i64);
         printf("  a read after a commit of one %s: full build (before) median %.1f ms, worst "
-               "%.1f ms; incremental (now) median %.2f ms, worst %.2f ms (%.1f pools rendered "
-               "a read)\n",
+               "%.1f ms; incremental (now) median %.2f ms, worst %.2f ms (%.1f pools, %.1f hosts "
+               "rendered a read)\n",
                host ? "host's facts" : "step", full[WARM_READS / 2] / 1000.0,
                full[WARM_READS - 1] / 1000.0, part[WARM_READS / 2] / 1000.0,
-               part[WARM_READS - 1] / 1000.0, (double)rendered / WARM_READS);
+               part[WARM_READS - 1] / 1000.0, (double)rendered / WARM_READS,
+               (double)hosts / WARM_READS);
     }
     exec_json_inc_free(inc);
     exec_json_cache_free(c);
@@ -378,18 +382,20 @@ static void moving_report(struct store *w, struct store *ro, const char *id)
            bytes, full / 1000.0, first / 1000.0);
     for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
         int64_t part[WARM_READS];
-        size_t rendered = 0;
+        size_t rendered = 0, hosts = 0;
         for (int r = 0; r < WARM_READS; r++) {
             for (int p = 0; p < ns[k]; p++)
                 advance_pool(w, id, (r * 37 + p) % POOLS);
             part[r] = timed_build(ro, c, inc, id, &st, &bytes);
             rendered += st.pools_rendered;
+            hosts += st.hosts_rendered;
         }
         qsort(part, WARM_READS, sizeof(part[0]), cmp_i64);
         printf("  a read after %3d pool%s moved one step: incremental median %.2f ms, worst "
-               "%.2f ms (%.1f rendered a read)\n",
+               "%.2f ms (%.1f pools, %.1f hosts rendered a read)\n",
                ns[k], ns[k] == 1 ? " " : "s", part[WARM_READS / 2] / 1000.0,
-               part[WARM_READS - 1] / 1000.0, (double)rendered / WARM_READS);
+               part[WARM_READS - 1] / 1000.0, (double)rendered / WARM_READS,
+               (double)hosts / WARM_READS);
     }
     exec_json_inc_free(inc);
     exec_json_cache_free(c);

@@ -206,7 +206,8 @@ struct jsum {
 struct jpool {
     char *name;
     size_t total, done;
-    char *cur_kind; /* first unfinished step, or the first failed one */
+    char *cur_kind;  /* first unfinished step, or the first failed one */
+    int64_t cur_seq; /* its seq */
     bool cur_host_step, cur_pending, failed;
     struct jhost *hosts;
     size_t n_hosts, cap_hosts, last_host;
@@ -378,7 +379,7 @@ static void host_log(struct jhost *h, const struct store_step_row *r, bool back)
                                             store_step_state_name(r->state), "detail", detail));
 }
 
-static void host_row(struct jscan *j, struct jpool *p, const struct store_step_row *r)
+static void host_row(bool detail, struct jpool *p, const struct store_step_row *r)
 {
     struct jhost *h = host_get(p, r->host, r->param[K_HOST_NAME]);
     if (str_eq(r->kind, SK_PRECHECK)) {
@@ -424,7 +425,7 @@ static void host_row(struct jscan *j, struct jpool *p, const struct store_step_r
         h->applied = true;
         json_array_append_new(h->updates_applied, json_pack("{s:s}", "uuid", u ? u : ""));
     }
-    if (!j->detail)
+    if (!detail)
         return;
     if (done && str_eq(r->kind, SK_MIGRATE))
         json_array_append_new(h->vms,
@@ -461,10 +462,9 @@ static void count_row(struct jsum *j, const struct store_step_row *r)
         j->applied++;
 }
 
-static int on_row(void *ctx, const struct store_step_row *r)
+/* Fold step r (seq order) into pool p's record: its counters, its current step, its host's. */
+static void fold_row(struct jpool *p, bool detail, const struct store_step_row *r)
 {
-    struct jscan *j = ctx;
-    struct jpool *p = pool_get(j, r->pool);
     count_row(&p->sum, r);
     bool f = fin(r->state);
     p->total++;
@@ -479,11 +479,18 @@ static int on_row(void *ctx, const struct store_step_row *r)
     }
     if (!f && !p->cur_kind) {
         p->cur_kind = xstrdup(r->kind);
+        p->cur_seq = r->seq;
         p->cur_host_step = host_step(r);
         p->cur_pending = r->state == STORE_STEP_PENDING;
     }
     if (r->host)
-        host_row(j, p, r);
+        host_row(detail, p, r);
+}
+
+static int on_row(void *ctx, const struct store_step_row *r)
+{
+    struct jscan *j = ctx;
+    fold_row(pool_get(j, r->pool), j->detail, r);
     return 0;
 }
 
@@ -751,6 +758,18 @@ static void pool_upgrade(json_t *pj, const char *pool, json_t *facts)
         json_object_set(pj, "upgrade", up);
 }
 
+/* A host's part of the counts c, by its state. */
+static void host_count(struct jcounts *c, const struct jhost *h, const char *pool,
+                       enum store_rollout_state ro, json_t *host_facts)
+{
+    const char *st = host_state(h, ro, facts_reboot_pending(host_facts, pool, h->ref));
+    c->total++;
+    c->done += str_eq(st, "done") || str_eq(st, "reboot_pending");
+    c->skipped += str_eq(st, "skipped");
+    c->failed += str_eq(st, "failed") || str_eq(st, "left_out");
+    c->not_started += str_eq(st, "not_started") || str_eq(st, "waiting");
+}
+
 static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *facts,
                          json_t *host_facts, bool detail, struct jcounts *c)
 {
@@ -758,12 +777,7 @@ static json_t *pool_json(struct jpool *p, enum store_rollout_state ro, json_t *f
     json_t *hosts = json_array();
     for (size_t i = 0; i < p->n_hosts; i++) {
         struct jhost *h = &p->hosts[i];
-        const char *st = host_state(h, ro, facts_reboot_pending(host_facts, p->name, h->ref));
-        c->total++;
-        c->done += str_eq(st, "done") || str_eq(st, "reboot_pending");
-        c->skipped += str_eq(st, "skipped");
-        c->failed += str_eq(st, "failed") || str_eq(st, "left_out");
-        c->not_started += str_eq(st, "not_started") || str_eq(st, "waiting");
+        host_count(c, h, p->name, ro, host_facts);
         json_array_append_new(hosts, host_json(h, p->name, ro, facts, host_facts, detail));
     }
     json_object_set_new(pj, "hosts", hosts);
@@ -948,15 +962,32 @@ static void window_overlay(json_t *pj, const json_t *wait, size_t *n_waiting, si
 
 /* ---------------------------------------------------------------- the incremental text */
 
-/* A pool of a rollout's incremental text: its own fields and counters (its hosts freed once
- * rendered) and its "hosts" array's text. */
+/*
+ * A host of a pool in a rollout's incremental state, or the pool's own steps (host NULL): its steps
+ * folded as if they were the whole pool (p: the fields such a pool would have, its one host record
+ * freed once rendered), that record's text and its share of the pool's host counts.  A pool's
+ * fields are combined from its segments' (ipool_combine), its "hosts" text is theirs joined.
+ */
+struct iseg {
+    char *host;
+    int64_t min_seq; /* its first step's: the hosts' order in the pool */
+    struct jpool p;
+    char *text; /* the host record's JSON (not for the pool's own steps) */
+    size_t len;
+    struct jcounts c;
+    uint64_t facts_hash, facts_new; /* of its facts row: rendered with, read now */
+    bool dirty;                     /* to scan and render again in this build */
+};
+
+/* A pool of a rollout's incremental state: its own fields and counts, combined from its
+ * segments (p has no hosts). */
 struct ipool {
     struct jpool p;
-    char *hosts_text;
-    size_t hosts_len;
-    struct jcounts c;    /* its hosts' states */
-    uint64_t facts_hash; /* of its hosts' facts rows it was rendered with */
-    bool dirty;          /* to scan and render again in this build */
+    struct iseg *segs; /* in min_seq order once combined */
+    size_t n_segs, cap_segs, last_seg;
+    size_t hosts_len; /* its "hosts" array's text */
+    struct jcounts c;
+    bool dirty; /* a segment changed: combine again */
 };
 
 /* One rollout's incremental state: current with its steps' change version rv. */
@@ -965,8 +996,8 @@ struct inc_one {
     char *key; /* the rollout's state and findings it was rendered with: any change, all again */
     int64_t rv;
     struct ipool *pools;
-    size_t n_pools;
-    json_t *host_facts; /* this build's: the pools' rows and the dirty pools' hosts' */
+    size_t n_pools, cap_pools, last_pool;
+    json_t *host_facts; /* this build's: the pools' rows and the dirty hosts' */
     uint64_t used;
 };
 
@@ -1132,10 +1163,19 @@ struct exec_json_inc *exec_json_inc_new(size_t slots)
     return x;
 }
 
+static void iseg_cleanup(struct iseg *sg)
+{
+    pool_cleanup(&sg->p);
+    free(sg->host);
+    free(sg->text);
+}
+
 static void ipool_cleanup(struct ipool *ip)
 {
     pool_cleanup(&ip->p);
-    free(ip->hosts_text);
+    for (size_t i = 0; i < ip->n_segs; i++)
+        iseg_cleanup(&ip->segs[i]);
+    free(ip->segs);
 }
 
 /* Forget a rollout's state (the next build is a full one). */
@@ -1145,7 +1185,7 @@ static void inc_reset(struct inc_one *inc)
         ipool_cleanup(&inc->pools[i]);
     free(inc->pools);
     inc->pools = NULL;
-    inc->n_pools = 0;
+    inc->n_pools = inc->cap_pools = inc->last_pool = 0;
     free(inc->key);
     inc->key = NULL;
     json_decref(inc->host_facts);
@@ -1184,12 +1224,61 @@ static struct inc_one *inc_slot(struct exec_json_inc *x, const char *id)
     return v;
 }
 
-static struct ipool *ipool_of(struct inc_one *inc, const char *pool)
+/* The pool named pool, or NULL; with add, a new one appended (the full build's order: first
+ * seen). */
+static struct ipool *ipool_of(struct inc_one *inc, const char *pool, bool add)
 {
+    if (inc->n_pools && str_eq(inc->pools[inc->last_pool].p.name, pool))
+        return &inc->pools[inc->last_pool];
     for (size_t i = 0; i < inc->n_pools; i++)
         if (str_eq(inc->pools[i].p.name, pool))
-            return &inc->pools[i];
-    return NULL;
+            return &inc->pools[inc->last_pool = i];
+    if (!add)
+        return NULL;
+    if (inc->n_pools == inc->cap_pools) {
+        inc->cap_pools = inc->cap_pools ? 2 * inc->cap_pools : 8;
+        inc->pools = xreallocarray(inc->pools, inc->cap_pools, sizeof(*inc->pools));
+    }
+    struct ipool *ip = &inc->pools[inc->last_pool = inc->n_pools++];
+    memset(ip, 0, sizeof(*ip));
+    ip->p.name = xstrdup(pool);
+    ip->dirty = true;
+    return ip;
+}
+
+/* Pool ip's segment of host (NULL: the pool's own steps), or NULL; with add, a new one (dirty:
+ * scanned and rendered in this build). */
+static struct iseg *iseg_of(struct ipool *ip, const char *host, bool add)
+{
+    for (size_t k = 0; k < ip->n_segs; k++) {
+        size_t i = (ip->last_seg + k) % ip->n_segs; /* a journal holds a host's steps together */
+        const char *h = ip->segs[i].host;
+        if (h == host || (h && host && str_eq(h, host)))
+            return &ip->segs[ip->last_seg = i];
+    }
+    if (!add)
+        return NULL;
+    if (ip->n_segs == ip->cap_segs) {
+        ip->cap_segs = ip->cap_segs ? 2 * ip->cap_segs : 8;
+        ip->segs = xreallocarray(ip->segs, ip->cap_segs, sizeof(*ip->segs));
+    }
+    struct iseg *sg = &ip->segs[ip->last_seg = ip->n_segs++];
+    memset(sg, 0, sizeof(*sg));
+    sg->host = host ? xstrdup(host) : NULL;
+    sg->p.name = xstrdup(ip->p.name);
+    sg->min_seq = INT64_MAX;
+    sg->dirty = true;
+    ip->dirty = true;
+    return sg;
+}
+
+/* Fold a step into its segment. */
+static int iseg_row(void *ctx, const struct store_step_row *r)
+{
+    struct iseg *sg = ctx;
+    sg->min_seq = r->seq < sg->min_seq ? r->seq : sg->min_seq;
+    fold_row(&sg->p, true, r);
+    return 0;
 }
 
 struct mark_ctx {
@@ -1197,18 +1286,20 @@ struct mark_ctx {
     bool unknown; /* a pool the state does not have: build it all again */
 };
 
-static int mark_changed(void *ctx, const char *pool)
+/* A host (or a pool's own steps) written since the last build: scanned again, a host the pool
+ * did not have added. */
+static int mark_changed(void *ctx, const char *pool, const char *host)
 {
     struct mark_ctx *m = ctx;
-    struct ipool *ip = ipool_of(m->inc, pool);
+    struct ipool *ip = ipool_of(m->inc, pool, false);
     if (ip)
-        ip->dirty = true;
+        iseg_of(ip, host, true)->dirty = true;
     else
         m->unknown = true;
     return 0;
 }
 
-/* What every fragment depends on beyond its pool's steps and facts: the rollout's state (host and
+/* What every fragment depends on beyond its host's steps and facts: the rollout's state (host and
  * pool states) and its findings (hosts the verification found reboot-pending); its creation time
  * tells a rollout deleted and created again under the same id. */
 static char *inc_key(struct store *s, const struct store_rollout *ro)
@@ -1221,7 +1312,7 @@ static char *inc_key(struct store *s, const struct store_rollout *ro)
     return key;
 }
 
-/* The facts rows of a rollout as read (the dirty pools' are parsed: inc_host_facts). */
+/* The facts rows of a rollout as read (the dirty hosts' are parsed: inc_host_facts). */
 struct frow {
     char *pool, *host, *facts;
     int64_t at;
@@ -1260,102 +1351,184 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-/* Each pool's hash of its hosts' facts rows; a pool whose rows changed is dirty. */
-static void facts_mark(struct inc_one *inc, const struct frows *f)
+/* The host segment a facts row belongs to, or NULL (the pool's own row, an unknown host). */
+static struct iseg *frow_seg(struct inc_one *inc, const struct frow *r)
 {
-    struct ipool *ip = NULL;
-    uint64_t *hs = xcalloc(inc->n_pools + 1, sizeof(*hs));
-    for (size_t i = 0; i < f->n; i++) {
-        const struct frow *r = &f->v[i];
-        if (!*r->host)
-            continue; /* the pool's own (its calls): the counters, read each build */
-        if (!ip || !str_eq(ip->p.name, r->pool))
-            ip = ipool_of(inc, r->pool);
-        if (!ip)
-            continue;
-        uint64_t *h = &hs[ip - inc->pools];
-        *h = fnv(*h ? *h : 0xcbf29ce484222325ULL, r->host, strlen(r->host) + 1);
-        *h = fnv(*h, r->facts, strlen(r->facts) + 1);
-        *h = fnv(*h, &r->at, sizeof(r->at));
-    }
-    for (size_t i = 0; i < inc->n_pools; i++) {
-        inc->pools[i].dirty = inc->pools[i].dirty || inc->pools[i].facts_hash != hs[i];
-        inc->pools[i].facts_hash = hs[i];
-    }
-    free(hs);
+    struct ipool *ip = *r->host ? ipool_of(inc, r->pool, false) : NULL;
+    return ip ? iseg_of(ip, r->host, false) : NULL;
 }
 
-/* This build's host facts: every pool's own row and the dirty pools' hosts' rows, and the hosts
- * the verification found reboot-pending. */
+/* Each host's hash of its facts row (one per host); a host whose row changed is dirty. */
+static void facts_mark(struct inc_one *inc, const struct frows *f)
+{
+    for (size_t i = 0; i < inc->n_pools; i++)
+        for (size_t k = 0; k < inc->pools[i].n_segs; k++)
+            inc->pools[i].segs[k].facts_new = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct frow *r = &f->v[i];
+        struct iseg *sg = frow_seg(inc, r);
+        if (!sg)
+            continue; /* the pool's own (its calls): the counters, read each build */
+        uint64_t h = fnv(sg->facts_new ? sg->facts_new : 0xcbf29ce484222325ULL, r->facts,
+                         strlen(r->facts) + 1);
+        sg->facts_new = fnv(h, &r->at, sizeof(r->at));
+    }
+    for (size_t i = 0; i < inc->n_pools; i++)
+        for (size_t k = 0; k < inc->pools[i].n_segs; k++) {
+            struct iseg *sg = &inc->pools[i].segs[k];
+            sg->dirty = sg->dirty || sg->facts_hash != sg->facts_new;
+            sg->facts_hash = sg->facts_new;
+        }
+}
+
+/* This build's host facts: every pool's own row and the dirty hosts' rows, and the hosts the
+ * verification found reboot-pending. */
 static void inc_host_facts(struct store *s, struct inc_one *inc, const struct frows *f)
 {
     json_decref(inc->host_facts);
     inc->host_facts = json_object();
     for (size_t i = 0; i < f->n; i++) {
         const struct frow *r = &f->v[i];
-        const struct ipool *ip = *r->host ? ipool_of(inc, r->pool) : NULL;
-        if (!*r->host || (ip && ip->dirty))
+        const struct iseg *sg = frow_seg(inc, r);
+        if (!*r->host || (sg && sg->dirty))
             facts_row(inc->host_facts, r->pool, r->host, r->facts, r->at);
     }
     verified_reboots(s, inc->id, inc->host_facts);
 }
 
-/* Take a folded pool into ip (the scan's slot emptied). */
-static void ipool_take(struct ipool *ip, struct jpool *p)
+/* Every step folded into its host's segment (a first build, or one after the rollout's state
+ * changed). */
+static int inc_all_row(void *ctx, const struct store_step_row *r)
 {
-    pool_cleanup(&ip->p);
-    ip->p = *p;
-    memset(p, 0, sizeof(*p));
+    struct ipool *ip = ipool_of(ctx, r->pool, true);
+    return iseg_row(iseg_of(ip, r->host, true), r);
 }
 
-/* Every pool scanned again (a first build, or one after the rollout's state changed). */
-static int inc_scan_all(struct store *s, struct inc_one *inc, struct err *e)
+/* A dirty segment's steps scanned again. */
+static int iseg_scan(struct store *s, const char *id, struct iseg *sg, struct err *e)
 {
-    struct jscan j = {.detail = true};
-    int rc = store_steps_scan(s, inc->id, scan_keys, N_KEYS, on_row, &j, e);
-    if (rc == 0) {
-        inc->pools = xcalloc(j.n_pools ? j.n_pools : 1, sizeof(*inc->pools));
-        inc->n_pools = j.n_pools;
-        for (size_t i = 0; i < j.n_pools; i++) {
-            ipool_take(&inc->pools[i], &j.pools[i]);
-            inc->pools[i].dirty = true;
-        }
-    }
-    jscan_cleanup(&j);
+    char *name = sg->p.name;
+    sg->p.name = NULL;
+    pool_cleanup(&sg->p);
+    memset(&sg->p, 0, sizeof(sg->p));
+    sg->p.name = name;
+    int rc = store_steps_scan_host(s, id, name, sg->host, scan_keys, N_KEYS, iseg_row, sg, e);
+    if (rc == 0 && sg->p.sum.steps == 0) /* steps are never deleted: not seen */
+        rc = err_set(e, PP_EDB, "rollout %s: the steps of pool %s, host %s are gone", id, name,
+                     sg->host ? sg->host : "(none)");
     return rc;
 }
 
-/* A dirty pool's steps scanned again. */
-static int inc_scan_pool(struct store *s, struct inc_one *inc, struct ipool *ip, struct err *e)
-{
-    struct jscan j = {.detail = true};
-    int rc = store_steps_scan_pool(s, inc->id, ip->p.name, scan_keys, N_KEYS, on_row, &j, e);
-    if (rc == 0 && j.n_pools == 1)
-        ipool_take(ip, &j.pools[0]);
-    else if (rc == 0) /* steps are never deleted: not seen */
-        rc = err_set(e, PP_EDB, "rollout %s: the steps of pool %s are gone", inc->id, ip->p.name);
-    jscan_cleanup(&j);
-    return rc;
-}
-
-/* Render a scanned pool's hosts into its text and counts; its hosts are freed. */
-static void ipool_render(struct ipool *ip, enum store_rollout_state ro, json_t *facts,
-                         json_t *host_facts)
+/* Render a scanned host's record into its text and counts; the record is freed. */
+static void iseg_render(struct iseg *sg, enum store_rollout_state ro, json_t *facts,
+                        json_t *host_facts)
 {
     struct jcounts c = {0};
-    json_t *pj = pool_json(&ip->p, ro, facts, host_facts, true, &c);
-    c.live_patched = pool_live_patched(&ip->p);
-    ip->c = c;
-    free(ip->hosts_text);
-    ip->hosts_text = json_dumps(json_object_get(pj, "hosts"), JSON_COMPACT);
-    ip->hosts_len = ip->hosts_text ? strlen(ip->hosts_text) : 0;
-    json_decref(pj);
-    pool_hosts_cleanup(&ip->p);
+    free(sg->text);
+    sg->text = NULL;
+    sg->len = 0;
+    if (sg->p.n_hosts == 1) { /* a host's segment holds that host alone */
+        struct jhost *h = &sg->p.hosts[0];
+        host_count(&c, h, sg->p.name, ro, host_facts);
+        c.live_patched = pool_live_patched(&sg->p);
+        json_t *hj = host_json(h, sg->p.name, ro, facts, host_facts, true);
+        sg->text = json_dumps(hj, JSON_COMPACT);
+        sg->len = sg->text ? strlen(sg->text) : 0;
+        json_decref(hj);
+    }
+    sg->c = c;
+    pool_hosts_cleanup(&sg->p);
+    sg->dirty = false;
+}
+
+static int iseg_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const struct iseg *)a)->min_seq, y = ((const struct iseg *)b)->min_seq;
+    return (x > y) - (x < y);
+}
+
+/* A pool's fields and counts from its segments': sums, the first failed step, else the first
+ * unfinished one (what one scan of the pool's steps in seq order finds); hosts by first step. */
+static void ipool_combine(struct ipool *ip)
+{
+    qsort(ip->segs, ip->n_segs, sizeof(*ip->segs), iseg_cmp);
+    ip->last_seg = 0;
+    char *name = ip->p.name;
+    ip->p.name = NULL;
+    pool_cleanup(&ip->p);
+    memset(&ip->p, 0, sizeof(ip->p));
+    ip->p.name = name;
+    memset(&ip->c, 0, sizeof(ip->c));
+    ip->hosts_len = 2;
+    const struct jpool *cur = NULL;
+    size_t n_hosts = 0;
+    for (size_t i = 0; i < ip->n_segs; i++) {
+        const struct iseg *sg = &ip->segs[i];
+        const struct jpool *q = &sg->p;
+        ip->p.total += q->total;
+        ip->p.done += q->done;
+        ip->p.failed = ip->p.failed || q->failed;
+        sum_add(&ip->p.sum, &q->sum);
+        if (q->cur_kind && (!cur || (q->failed && !cur->failed) ||
+                            (q->failed == cur->failed && q->cur_seq < cur->cur_seq)))
+            cur = q; /* a failed segment's current step is its first failed one */
+        if (!sg->host)
+            continue;
+        ip->c.total += sg->c.total;
+        ip->c.done += sg->c.done;
+        ip->c.skipped += sg->c.skipped;
+        ip->c.failed += sg->c.failed;
+        ip->c.not_started += sg->c.not_started;
+        ip->c.live_patched += sg->c.live_patched;
+        ip->hosts_len += (sg->text ? sg->len : 4) + (n_hosts++ ? 1 : 0);
+    }
+    if (cur) {
+        ip->p.cur_kind = xstrdup(cur->cur_kind);
+        ip->p.cur_seq = cur->cur_seq;
+        ip->p.cur_host_step = cur->cur_host_step;
+        ip->p.cur_pending = cur->cur_pending;
+    }
     ip->dirty = false;
 }
 
-/* Bring inc up to date with the journal: which pools changed (their steps since inc->rv, their
- * hosts' facts), those scanned and rendered again; everything when the key changed. */
+/* The dirty segments scanned again (unless the whole rollout just was). */
+static int inc_scan_dirty(struct store *s, struct inc_one *inc, struct err *e)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < inc->n_pools; i++)
+        for (size_t k = 0; rc == 0 && k < inc->pools[i].n_segs; k++)
+            if (inc->pools[i].segs[k].dirty)
+                rc = iseg_scan(s, inc->id, &inc->pools[i].segs[k], e);
+    return rc;
+}
+
+/* The dirty hosts rendered, their pools combined again; counted in st. */
+static void inc_render(struct inc_one *inc, enum store_rollout_state ro, json_t *facts,
+                       struct exec_json_inc_stats *st)
+{
+    for (size_t i = 0; i < inc->n_pools; i++) {
+        struct ipool *ip = &inc->pools[i];
+        for (size_t k = 0; k < ip->n_segs; k++) {
+            struct iseg *sg = &ip->segs[k];
+            if (!sg->dirty)
+                continue;
+            iseg_render(sg, ro, facts, inc->host_facts);
+            ip->dirty = true;
+            st->hosts_rendered += sg->host != NULL;
+        }
+        if (ip->dirty) {
+            ipool_combine(ip);
+            st->pools_rendered++;
+        }
+        st->bytes += sizeof(*ip) + ip->cap_segs * sizeof(*ip->segs);
+        for (size_t k = 0; k < ip->n_segs; k++)
+            st->bytes += ip->segs[k].len;
+    }
+}
+
+/* Bring inc up to date with the journal: which hosts changed (their steps since inc->rv, their
+ * facts), those scanned and rendered again and their pools combined; everything when the key
+ * changed. */
 static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct inc_one *inc,
                        const struct store_rollout *ro, struct exec_json_inc_stats *st,
                        struct err *e)
@@ -1369,28 +1542,21 @@ static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct in
     if (rc == 0 && (full || m.unknown || rv < inc->rv)) {
         full = true;
         inc_reset(inc);
-        rc = inc_scan_all(s, inc, e);
+        rc = store_steps_scan(s, inc->id, scan_keys, N_KEYS, inc_all_row, inc, e);
     }
     struct frows f = {0};
     if (rc == 0)
         rc = store_host_facts_scan(s, ro->id, frow_add, &f, e);
     if (rc == 0)
         facts_mark(inc, &f);
-    for (size_t i = 0; rc == 0 && !full && i < inc->n_pools; i++)
-        if (inc->pools[i].dirty)
-            rc = inc_scan_pool(s, inc, &inc->pools[i], e);
+    if (rc == 0 && !full) /* a host's record is freed once rendered: scanned again for its facts */
+        rc = inc_scan_dirty(s, inc, e);
     json_t *facts = rc == 0 ? plan_facts_get(s, cache, ro->id) : NULL;
     if (rc == 0)
         inc_host_facts(s, inc, &f);
     *st = (struct exec_json_inc_stats){.pools = inc->n_pools, .full = full};
-    for (size_t i = 0; rc == 0 && i < inc->n_pools; i++) {
-        if (!inc->pools[i].dirty)
-            continue;
-        ipool_render(&inc->pools[i], ro->state, facts, inc->host_facts);
-        st->pools_rendered++;
-    }
-    for (size_t i = 0; i < inc->n_pools; i++)
-        st->bytes += sizeof(inc->pools[i]) + inc->pools[i].hosts_len;
+    if (rc == 0)
+        inc_render(inc, ro->state, facts, st);
     json_decref(facts);
     frows_cleanup(&f);
     free(inc->key);
@@ -1440,10 +1606,22 @@ static void dump_spliced(struct buf *b, json_t *o, const char *raw_key,
     buf_putc(b, '}');
 }
 
+/* A pool's "hosts": its hosts' texts joined, as json_dumps writes the array. */
 static void raw_hosts(struct buf *b, void *ctx)
 {
     const struct ipool *ip = ctx;
-    buf_append(b, ip->hosts_text ? ip->hosts_text : "[]", ip->hosts_text ? ip->hosts_len : 2);
+    bool first = true;
+    buf_putc(b, '[');
+    for (size_t i = 0; i < ip->n_segs; i++) {
+        const struct iseg *sg = &ip->segs[i];
+        if (!sg->host)
+            continue;
+        if (!first)
+            buf_putc(b, ',');
+        first = false;
+        buf_append(b, sg->text ? sg->text : "null", sg->text ? sg->len : 4);
+    }
+    buf_putc(b, ']');
 }
 
 struct splice_pools {

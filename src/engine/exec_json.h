@@ -60,7 +60,7 @@ void exec_json_inc_free(struct exec_json_inc *x);
  * whether it was a full build, and the bytes its state keeps (the pools' rendered hosts and
  * records). */
 struct exec_json_inc_stats {
-    size_t pools, pools_rendered;
+    size_t pools, pools_rendered, hosts_rendered;
     bool full;
     size_t bytes;
 };

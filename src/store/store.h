@@ -566,17 +566,25 @@ int store_steps_scan_pool(struct store *s, const char *rollout_id, const char *p
                           const struct store_scan_key *keys, size_t n_keys,
                           int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
                           struct err *e);
+/* store_steps_scan over one host's steps of a pool (host NULL: the pool's own steps, those
+ * without a host), in seq order (index steps_by_host). */
+int store_steps_scan_host(struct store *s, const char *rollout_id, const char *pool,
+                          const char *host, const struct store_scan_key *keys, size_t n_keys,
+                          int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
+                          struct err *e);
 
 /*
- * Which pools' steps were written since change version since_rv (store_journal.c sets a step's
+ * Which hosts' steps were written since change version since_rv (store_journal.c sets a step's
  * version on every write: migration 6): *now_rv gets the rollout's version now, read first, then
- * fn(ctx, pool) is called once per pool with a step written after since_rv (the pool borrowed for
- * the call; a non-zero return stops and is returned).  A reader that built a view from reads
+ * fn(ctx, pool, host) is called once per (pool, host) with a step written after since_rv (host
+ * NULL: the pool's own steps; both borrowed for the call; a non-zero return stops and is
+ * returned).  A reader that built a view from reads
  * begun after it read *now_rv and later asks again with since_rv = *now_rv sees every write it
  * has not seen (and maybe a few it has).  Read-only connections are enough; any thread using s.
  */
 int store_steps_changed(struct store *s, const char *rollout_id, int64_t since_rv, int64_t *now_rv,
-                        int (*fn)(void *ctx, const char *pool), void *ctx, struct err *e);
+                        int (*fn)(void *ctx, const char *pool, const char *host), void *ctx,
+                        struct err *e);
 
 /*
  * SQLite's data version of this connection (PRAGMA data_version): it differs between two calls on

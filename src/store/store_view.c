@@ -31,11 +31,14 @@ static const char SQL_STEP_SCAN[] = STEP_SCAN_COLS "WHERE rollout_id = ?1 ORDER 
  * planner walks the primary key (every step of the rollout) to spare the sort. */
 static const char SQL_STEP_SCAN_POOL[] =
     STEP_SCAN_COLS "INDEXED BY steps_by_pool WHERE rollout_id = ?1 AND pool = ?18 ORDER BY seq";
-/* The pools whose steps changed since a version (index steps_by_rv), and the version now. */
+/* One host's steps (?19 NULL: the pool's own, without a host); index steps_by_host. */
+static const char SQL_STEP_SCAN_HOST[] = STEP_SCAN_COLS
+    "INDEXED BY steps_by_host WHERE rollout_id = ?1 AND pool = ?18 AND host IS ?19 ORDER BY seq";
+/* The hosts whose steps changed since a version (index steps_by_rv), and the version now. */
 static const char SQL_STEP_RV_MAX[] =
     "SELECT coalesce(max(rv), 0) FROM steps WHERE rollout_id = ?1";
 static const char SQL_STEP_CHANGED[] =
-    "SELECT DISTINCT pool FROM steps WHERE rollout_id = ?1 AND rv > ?2";
+    "SELECT DISTINCT pool, host FROM steps WHERE rollout_id = ?1 AND rv > ?2";
 static const char SQL_STEP_COUNT[] =
     "SELECT count(*), coalesce(sum(state <> 'pending'), 0), coalesce(sum(state = 'done'), 0), "
     "coalesce(sum(state = 'skipped'), 0), coalesce(sum(state = 'failed'), 0) FROM steps "
@@ -70,6 +73,11 @@ static void step_row_read(sqlite3_stmt *st, size_t n_keys, struct store_step_row
         r->param[i] = i < n_keys ? col_text(st, 9 + (int)i) : NULL;
 }
 
+static int steps_scan(struct store *s, const char *rollout_id, const char *pool, bool by_host,
+                      const char *host, const struct store_scan_key *keys, size_t n_keys,
+                      int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
+                      struct err *e);
+
 /* Scan a rollout's steps (see store.h). */
 int store_steps_scan(struct store *s, const char *rollout_id, const struct store_scan_key *keys,
                      size_t n_keys, int (*fn)(void *ctx, const struct store_step_row *row),
@@ -84,15 +92,40 @@ int store_steps_scan_pool(struct store *s, const char *rollout_id, const char *p
                           int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
                           struct err *e)
 {
+    return steps_scan(s, rollout_id, pool, false, NULL, keys, n_keys, fn, ctx, e);
+}
+
+/* Scan one host's steps, or a pool's own (see store.h). */
+int store_steps_scan_host(struct store *s, const char *rollout_id, const char *pool,
+                          const char *host, const struct store_scan_key *keys, size_t n_keys,
+                          int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
+                          struct err *e)
+{
+    if (!pool)
+        return err_set(e, PP_EINVAL, "scanning a host's steps: no pool");
+    return steps_scan(s, rollout_id, pool, true, host, keys, n_keys, fn, ctx, e);
+}
+
+/* The scans: every step (pool NULL), a pool's, or with by_host one host's of the pool (host
+ * NULL: the pool's own steps). */
+static int steps_scan(struct store *s, const char *rollout_id, const char *pool, bool by_host,
+                      const char *host, const struct store_scan_key *keys, size_t n_keys,
+                      int (*fn)(void *ctx, const struct store_step_row *row), void *ctx,
+                      struct err *e)
+{
     if (!rollout_id || !fn || n_keys > STORE_SCAN_KEYS)
         return err_set(e, PP_EINVAL, "scanning steps: bad arguments");
     sqlite3_stmt *st;
-    int rc = store_stmt(s, pool ? SQL_STEP_SCAN_POOL : SQL_STEP_SCAN, &st, e);
+    const char *sql = by_host ? SQL_STEP_SCAN_HOST : pool ? SQL_STEP_SCAN_POOL : SQL_STEP_SCAN;
+    int rc = store_stmt(s, sql, &st, e);
     if (rc)
         return rc;
     int src = sqlite3_bind_text(st, 1, rollout_id, -1, SQLITE_TRANSIENT);
     if (pool && src == SQLITE_OK)
         src = sqlite3_bind_text(st, 18, pool, -1, SQLITE_TRANSIENT);
+    if (by_host && src == SQLITE_OK)
+        src = host ? sqlite3_bind_text(st, 19, host, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(st, 19);
     for (size_t i = 0; i < n_keys && src == SQLITE_OK; i++) {
         if (keys[i].kind)
             src = sqlite3_bind_text(st, 2 + 2 * (int)i, keys[i].kind, -1, SQLITE_STATIC);
@@ -111,9 +144,10 @@ int store_steps_scan_pool(struct store *s, const char *rollout_id, const char *p
     return rc;
 }
 
-/* The pools whose steps changed since a version (see store.h). */
+/* The hosts whose steps changed since a version (see store.h). */
 int store_steps_changed(struct store *s, const char *rollout_id, int64_t since_rv, int64_t *now_rv,
-                        int (*fn)(void *ctx, const char *pool), void *ctx, struct err *e)
+                        int (*fn)(void *ctx, const char *pool, const char *host), void *ctx,
+                        struct err *e)
 {
     sqlite3_stmt *st;
     int rc = store_stmt(s, SQL_STEP_RV_MAX, &st, e);
@@ -130,7 +164,7 @@ int store_steps_changed(struct store *s, const char *rollout_id, int64_t since_r
         return rc;
     store_bind(st, "ti", rollout_id, since_rv);
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
-        rc = fn(ctx, col_text(st, 0));
+        rc = fn(ctx, col_text(st, 0), col_text(st, 1));
     store_stmt_done(st);
     if (rc == 0 && src != SQLITE_DONE)
         rc = store_dberr(s, e, src, "reading the changed steps of rollout %s", rollout_id);

@@ -688,6 +688,12 @@ static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *
     } else if (op < 90) {
         snprintf(facts, sizeof facts, "{\"xapi_calls\":{\"event.from\":%d}}", rand_r(seed) % 50);
         store_host_facts_set(w, id, pool, "", facts, &e);
+    } else if (op < 92) {
+        /* a pool's own step (no host): the pool's fields change, no host's record */
+        struct store_step_spec sp = {pool, NULL, op % 2 ? "clean" : "replan",
+                                     op % 2 ? "{\"uuid\":\"u1\"}" : "{\"opts\":{\"mode\":1}}"};
+        if (store_steps_append(w, id, &sp, 1, NULL, &e) == 0)
+            (*n_steps)++;
     } else if (op < 96) {
         static const char *const kinds[] = {"migrate", "apply", "reboot", "enable"};
         char params[128];
@@ -704,8 +710,9 @@ static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *
 }
 
 /* The incremental text equals the full build's after seeded random writes (the seed printed; set
- * PP_TEST_SEED to replay one), and re-renders only what changed: one step of one pool written,
- * one pool rendered again. */
+ * PP_TEST_SEED to replay one): step writes, appended steps of hosts old and new and of the pools
+ * themselves (no host), facts, state changes; and it re-renders only what changed: one host's
+ * step or facts written, that host alone rendered; a pool's own step, no host. */
 static void test_rollout_text_inc_random(void **state)
 {
     struct fx *f = *state;
@@ -745,6 +752,59 @@ static void test_rollout_text_inc_random(void **state)
         free(full);
         free(part);
     }
+    /* one host's step appended, then written: that host alone rendered again; its facts: the
+     * same */
+    int64_t seq1 = 0;
+    assert_int_equal(
+        store_steps_append(f->w, f->id,
+                           &(struct store_step_spec){"A", H1, "enable", "{\"host_name\":\"a-1\"}"},
+                           1, &seq1, &e),
+        0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_int_equal(st.hosts_rendered, 1);
+    free(full);
+    free(part);
+    assert_int_equal(store_journal_intent(f->w, f->id, seq1, NULL, NULL, &e), 0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_false(st.full);
+    assert_int_equal(st.pools_rendered, 1);
+    assert_int_equal(st.hosts_rendered, 1);
+    free(full);
+    free(part);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "B", HB, "{\"reboot_pending\":true}", &e),
+                     0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_int_equal(st.pools_rendered, 1);
+    assert_int_equal(st.hosts_rendered, 1);
+    free(full);
+    free(part);
+    /* a pool's own step: its fields combined again, no host rendered */
+    assert_int_equal(store_steps_append(f->w, f->id,
+                                        &(struct store_step_spec){"D", NULL, "clean", "{}"}, 1,
+                                        NULL, &e),
+                     0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_int_equal(st.pools_rendered, 1);
+    assert_int_equal(st.hosts_rendered, 0);
+    free(full);
+    free(part);
+    /* a host new to its pool: added after the others, the rest kept */
+    assert_int_equal(
+        store_steps_append(f->w, f->id,
+                           &(struct store_step_spec){"D", "OpaqueRef:D-new", "apply",
+                                                     "{\"host_name\":\"d-new\",\"uuid\":\"u2\"}"},
+                           1, NULL, &e),
+        0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_false(st.full);
+    assert_int_equal(st.hosts_rendered, 1);
+    free(full);
+    free(part);
     /* a step appended to pool C and C's own facts (its calls): pool C alone rendered again */
     assert_int_equal(store_host_facts_set(f->w, f->id, "C", "", "{\"x\":1}", &e), 0);
     assert_int_equal(
@@ -756,11 +816,13 @@ static void test_rollout_text_inc_random(void **state)
     assert_string_equal(full, part);
     assert_false(st.full);
     assert_int_equal(st.pools_rendered, 1);
+    assert_int_equal(st.hosts_rendered, 1);
     free(full);
     free(part);
     texts(r, cache, inc, f->id, &full, &part, &st); /* nothing changed: nothing rendered */
     assert_string_equal(full, part);
     assert_int_equal(st.pools_rendered, 0);
+    assert_int_equal(st.hosts_rendered, 0);
     free(full);
     free(part);
     exec_json_inc_free(inc);
@@ -769,8 +831,9 @@ static void test_rollout_text_inc_random(void **state)
 }
 
 /* A step changed behind the journal's back (its change version not moved: what a writer that
- * forgot it would do) leaves its pool's fragment stale, and the comparison with the full build
- * catches it; the next journal write of that pool renders it again. */
+ * forgot it would do) leaves its host's record stale, and the comparison with the full build
+ * catches it; a write of another host of the same pool does not render it (the state is per
+ * host), the next journal write of that host does. */
 static void test_rollout_text_inc_stale(void **state)
 {
     struct fx *f = *state;
@@ -799,9 +862,17 @@ static void test_rollout_text_inc_stale(void **state)
     assert_true(first_diff(full, part) >= 0); /* a-3's disable: started in full, not in part */
     free(full);
     free(part);
-    assert_int_equal(store_journal_intent(f->w, f->id, 16, NULL, NULL, &e), 0); /* pool A */
+    /* a write of another host of pool A (a-2's apply) renders a-2 alone: a-3 stays stale */
+    assert_int_equal(store_journal_intent(f->w, f->id, 13, NULL, NULL, &e), 0);
+    texts(r, NULL, inc, f->id, &full, &part, &st);
+    assert_int_equal(st.hosts_rendered, 1);
+    assert_true(first_diff(full, part) >= 0);
+    free(full);
+    free(part);
+    assert_int_equal(store_journal_intent(f->w, f->id, 16, NULL, NULL, &e), 0); /* a-3 */
     texts(r, NULL, inc, f->id, &full, &part, &st);
     assert_int_equal(st.pools_rendered, 1);
+    assert_int_equal(st.hosts_rendered, 1);
     assert_string_equal(full, part);
     free(full);
     free(part);

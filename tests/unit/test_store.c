@@ -343,17 +343,26 @@ static void test_migration_4_cancel_failed(void **state)
     assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM rollouts"), 1);
 }
 
-static int collect_pool(void *ctx, const char *pool)
+static int collect_pool(void *ctx, const char *pool, const char *host)
 {
     char *out = ctx;
     size_t n = strlen(out);
-    snprintf(out + n, 64 - n, "%s,", pool);
+    snprintf(out + n, 64 - n, "%s%s%s,", pool, host ? "/" : "", host ? host : "");
+    return 0;
+}
+
+static int collect_seq(void *ctx, const struct store_step_row *r)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 64 - n, "%lld,", (long long)r->seq);
     return 0;
 }
 
 /* Migration 6: steps of a database at version 5 get change version 0; every journal write and
- * appended step after it moves the rollout's version on, and store_steps_changed names the pools
- * written since a version (the version read before them). */
+ * appended step after it moves the rollout's version on, and store_steps_changed names the hosts
+ * (pool and host; no host: the pool's own steps) written since a version (the version read before
+ * them); store_steps_scan_host reads one host's steps or the pool's own. */
 static void test_migration_6_step_versions(void **state)
 {
     struct fx *f = *state;
@@ -381,7 +390,17 @@ static void test_migration_6_step_versions(void **state)
     pools[0] = '\0';
     assert_int_equal(store_steps_changed(f->s, "r", v1, &v2, collect_pool, pools, &e), 0);
     assert_int_equal(v2, 3);
-    assert_true(strcmp(pools, "p,q,") == 0 || strcmp(pools, "q,p,") == 0);
+    assert_true(strcmp(pools, "p/h,q,") == 0 || strcmp(pools, "q,p/h,") == 0);
+    pools[0] = '\0';
+    /* one host's steps, and the pool's own (no host) */
+    static const struct store_scan_key key = {NULL, "$.x"};
+    assert_int_equal(store_steps_scan_host(f->s, "r", "p", "h", &key, 1, collect_seq, pools, &e),
+                     0);
+    assert_string_equal(pools, "3,");
+    pools[0] = '\0';
+    assert_int_equal(store_steps_scan_host(f->s, "r", "p", NULL, &key, 1, collect_seq, pools, &e),
+                     0);
+    assert_string_equal(pools, "1,");
     pools[0] = '\0';
     assert_int_equal(store_steps_changed(f->s, "r", v2, &v2, collect_pool, pools, &e), 0);
     assert_string_equal(pools, "");
