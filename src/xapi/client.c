@@ -33,6 +33,7 @@ static void op_free(struct xapi_op *op)
     free(op->ow_obj);
     free(op->ow_want);
     xapi_value_free(op->ow_rec);
+    buf_cleanup(&op->ev_body);
     free(op);
 }
 
@@ -498,6 +499,7 @@ static void op_send(struct xapi_client *c, struct xapi_op *op)
     w->op = op;
     w->done = op_wreq_done;
     w->long_poll = op->lp;
+    w->want_events = (op->flags & XAPI__CALL_EVENTS) != 0;
     w->fresh_connect = !(op->flags & XAPI_CALL_IDEMPOTENT) && !xapi_method_idempotent(op->method);
     w->counted = true;
     if (op->lp) {
@@ -617,6 +619,14 @@ static void op_wreq_done(struct wreq *w)
     }
     struct xapi_value *v = w->resp.value;
     w->resp.value = NULL;
+    if (w->ev_raw) { /* the body goes to the stream undecoded (stream.c decodes it) */
+        buf_cleanup(&op->ev_body);
+        op->ev_body = w->in;
+        buf_init(&w->in);
+        op->ev_raw = true;
+        op->ev_off = w->ev_off;
+        op->ev_len = w->ev_len;
+    }
     /* session.c: the master may be going down.  Not when a login came in between (the master
      * is back already: over HTTP the reply can come after the loss it caused, or after the
      * host's return on a fast reboot; a later loss is then not this reboot's). */

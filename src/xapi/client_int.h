@@ -21,6 +21,7 @@
 #include "xapi/codec.h"
 #include "xapi/tls.h"
 
+struct xapi_batch;
 struct xapi_cache;
 struct xapi__timer;
 struct xapi_op;
@@ -68,6 +69,16 @@ enum xreply { XREPLY_OK = 0, XREPLY_FALLBACK = 1 };
 int xapi_classify_reply(enum xapi_proto_pref proto, long http_status, const char *content_type,
                         const char *body, size_t len, const struct xapi_limits *lim,
                         struct xapi_response *out, struct err *e);
+/*
+ * The same for an event.from answer that may skip the decoding (XAPI__CALL_EVENTS): a JSON-RPC
+ * success whose whole body passes xapi__evjson_scan gives XREPLY_OK, out->ok with no value and
+ * *raw set, its result being body[*off, *off + *rlen) (decoded later, straight into the cache);
+ * anything else is xapi_classify_reply's (*raw false).
+ */
+int xapi_classify_events_reply(enum xapi_proto_pref proto, long http_status,
+                               const char *content_type, const char *body, size_t len,
+                               const struct xapi_limits *lim, struct xapi_response *out, bool *raw,
+                               size_t *off, size_t *rlen, struct err *e);
 
 /* ---- the object cache (cache.c), pure ---- */
 
@@ -134,6 +145,9 @@ struct wreq {
     struct xapi_value *params;  /* complete, session included; owned */
     enum xapi_proto_pref proto; /* JSONRPC or XMLRPC as sent */
     bool long_poll;
+    bool want_events; /* XAPI__CALL_EVENTS: a JSON-RPC success may stay bytes (ev_raw) */
+    bool ev_raw;      /* it did: resp has no value; in holds the body, the result at ev_off */
+    size_t ev_off, ev_len;
     bool fresh_connect; /* a mutation: never on a reused connection (see transport_http.c) */
     bool counted;       /* holds one of the pool's connection slots */
     int64_t timeout_ms;
@@ -302,6 +316,9 @@ enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c);
 /* ---- the client's state machines (client.c: calls; session.c: logins; stream.c: event.from) */
 
 #define XAPI__EVENT_WAIT_S 30.0 /* event.from timeout of the pool's event stream */
+/* Call flag (beside client.h's): the event stream's event.from, whose JSON-RPC answer is kept
+ * as bytes (op->ev_body) for stream.c to decode straight into the cache. */
+#define XAPI__CALL_EVENTS (1u << 15)
 
 enum xapi__op_kind { OP_CALL, OP_TASK, OP_WAIT };
 
@@ -329,6 +346,11 @@ struct xapi_op {
     struct xapi_op *qnext;
     bool lp;
     unsigned session_gen_sent;
+    /* XAPI__CALL_EVENTS over HTTP JSON-RPC: the answer's body, its result at
+     * [ev_off, ev_off + ev_len), undecoded (ev_raw; the op's result is then void) */
+    bool ev_raw;
+    struct buf ev_body;
+    size_t ev_off, ev_len;
 
     /* OP_TASK */
     char *task_ref;
@@ -415,11 +437,12 @@ struct xapi_client {
     bool st_inflight_task; /* the request in flight carries "task" */
     bool st_task_cont;     /* every batch since the last snapshot carried "task" */
     /* a batch held until object waits' task reads answer (stream.c), and how it was asked */
-    struct xapi_value *st_held;
+    struct xapi_batch *st_held;
     unsigned st_held_gen, st_held_seq;
     bool st_held_task;
     struct xapi__timer *st_resume_t;
-    struct xapi__timer *st_snap_t; /* gives the slot up when the answer is slow */
+    struct xapi__timer *st_snap_t;    /* gives the slot up when the answer is slow */
+    uint64_t st_straight, st_decoded; /* answers staged from bytes (evjson.c) / values */
 
     bool closing;
     bool watching; /* registered with the in-process handler's watch */
@@ -477,5 +500,8 @@ void xapi__task_send_cancel(struct xapi_op *op);
 /* Closing: cancel the stream's timer; then free its cache and classes. */
 void xapi__stream_stop(struct xapi_client *c);
 void xapi__stream_free(struct xapi_client *c);
+/* How many event.from answers went straight from their JSON-RPC bytes into the cache, and how
+ * many the old way (a decoded value: XML-RPC, in-process): tests and benchmarks. */
+void xapi__stream_routes(const struct xapi_client *c, uint64_t *straight, uint64_t *decoded);
 
 #endif

@@ -5,6 +5,7 @@
  * credential-free call descriptions for logs, and what an HTTP reply means (including the
  * JSON-RPC -> XML-RPC fallback).  No I/O; unit-tested in tests/unit/test_xapi_client.c.
  */
+#include "xapi/cache_int.h"
 #include "xapi/client_int.h"
 
 #include <ctype.h>
@@ -222,6 +223,18 @@ static bool ctype_is(const char *ct, const char *want)
     return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* Whether a 200 reply to a JSON-RPC request is JSON (else the host has no JSON-RPC). */
+static bool looks_json(const char *content_type, const char *body, size_t len)
+{
+    if (ctype_is(content_type, "application/json"))
+        return true;
+    size_t i = 0;
+    while (i < len && isspace((unsigned char)body[i]))
+        i++;
+    return i < len && body[i] == '{' && !ctype_is(content_type, "text/xml") &&
+           !ctype_is(content_type, "text/html");
+}
+
 int xapi_classify_reply(enum xapi_proto_pref proto, long http_status, const char *content_type,
                         const char *body, size_t len, const struct xapi_limits *lim,
                         struct xapi_response *out, struct err *e)
@@ -233,17 +246,28 @@ int xapi_classify_reply(enum xapi_proto_pref proto, long http_status, const char
     if (http_status != 200)
         return err_set(e, PP_ETRANSPORT, "HTTP status %ld", http_status);
     if (json) {
-        bool looks_json = ctype_is(content_type, "application/json");
-        if (!looks_json) {
-            size_t i = 0;
-            while (i < len && isspace((unsigned char)body[i]))
-                i++;
-            looks_json = i < len && body[i] == '{' && !ctype_is(content_type, "text/xml") &&
-                         !ctype_is(content_type, "text/html");
-        }
-        if (!looks_json)
+        if (!looks_json(content_type, body, len))
             return XREPLY_FALLBACK;
         return xapi_jsonrpc_decode_response(body, len, lim, out, NULL, e);
     }
     return xapi_xmlrpc_decode_response(body, len, lim, out, e);
+}
+
+/* See client_int.h. */
+int xapi_classify_events_reply(enum xapi_proto_pref proto, long http_status,
+                               const char *content_type, const char *body, size_t len,
+                               const struct xapi_limits *lim, struct xapi_response *out, bool *raw,
+                               size_t *off, size_t *rlen, struct err *e)
+{
+    *raw = false;
+    if (proto != XAPI_PREF_XMLRPC && http_status == 200 && looks_json(content_type, body, len)) {
+        struct err se = {0}; /* a body the scan refuses gets the ordinary decoder's verdict */
+        if (xapi__evjson_scan(body, len, lim, off, rlen, &se) == 0) {
+            memset(out, 0, sizeof(*out));
+            out->ok = true;
+            *raw = true;
+            return XREPLY_OK;
+        }
+    }
+    return xapi_classify_reply(proto, http_status, content_type, body, len, lim, out, e);
 }

@@ -45,6 +45,7 @@ struct achunk {
 
 struct arena {
     struct achunk *head;
+    size_t next; /* the next chunk's size: 4 KiB doubling up to 64 KiB (most records are small) */
 };
 
 static void *arena_alloc(struct arena *a, size_t n)
@@ -52,7 +53,8 @@ static void *arena_alloc(struct arena *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     struct achunk *c = a->head;
     if (!c || c->size - c->used < n) {
-        size_t size = n > 65536 ? n : 65536;
+        a->next = a->next ? (a->next < 65536 ? 2 * a->next : a->next) : 4096;
+        size_t size = n > a->next ? n : a->next;
         c = xmalloc(sizeof(*c) + size);
         c->size = size;
         c->used = 0;

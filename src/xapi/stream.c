@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
+#include "xapi/cache_int.h"
 #include "xapi/client_int.h"
 
 #define LOGM "xapi"
@@ -175,7 +176,7 @@ static void stream_restart(struct xapi_client *c)
 {
     if (!c->cache)
         c->cache = xapi__cache_new();
-    xapi_value_free(c->st_held); /* the snapshot supersedes it */
+    xapi__batch_free(c->st_held); /* the snapshot supersedes it */
     c->st_held = NULL;
     if (c->st_sub) {
         struct xapi_op *sub = c->st_sub;
@@ -231,10 +232,10 @@ static void stream_failed(struct xapi_client *c, int rc, const struct err *e)
 
 static void ow_check(struct xapi_op *op, bool decide, bool fresh);
 
-/* A batch (result: the event.from answer) was applied (reset: it was a snapshot; had_task: its
- * request carried "task"): the cache's and the tasks' turn. */
-static void stream_applied(struct xapi_client *c, const struct xapi_value *result, bool reset,
-                           bool had_task, unsigned gen, unsigned seq)
+/* A batch of n events was applied (reset: it was a snapshot; had_task: its request carried
+ * "task"): the cache's and the tasks' turn. */
+static void stream_applied(struct xapi_client *c, size_t n, bool reset, bool had_task, unsigned gen,
+                           unsigned seq)
 {
     c->st_ready = true;
     if (reset)
@@ -245,7 +246,7 @@ static void stream_applied(struct xapi_client *c, const struct xapi_value *resul
     }
     if (c->cache_on) {
         /* an empty batch (a long-poll that timed out) changed no host's address */
-        if (reset || xapi_array_len(xapi_struct_get(result, "events")) > 0)
+        if (reset || n > 0)
             xapi__cache_foreach(c->cache, "host", learn_host, c);
         cache_eval_waiters(c);
     }
@@ -258,33 +259,35 @@ static void stream_applied(struct xapi_client *c, const struct xapi_value *resul
     }
 }
 
-/* True when an event only says that something is on its way: a task created, progressing or
- * destroyed while pending, or a VM changed while an operation holds it (its current_operations:
- * the operation's end is another event).  A batch of these decides nothing. */
-static bool event_is_progress(const struct xapi_value *ev)
+/* True when event i of b only says that something is on its way: a task created, progressing
+ * or destroyed while pending, or a VM changed while an operation holds it (its
+ * current_operations: the operation's end is another event).  A batch of these decides
+ * nothing.  The staged record holds the fields read here (xapi_cache_set_fields keeps them). */
+static bool event_is_progress(const struct xapi_batch *b, size_t i)
 {
-    const char *cls = xapi_struct_str(ev, "class", "");
-    const char *op = xapi_struct_str(ev, "operation", "");
-    const struct xapi_value *snap = xapi_struct_get(ev, "snapshot");
+    const char *cls, *ref;
+    enum xapi_bop op;
+    const struct xapi_value *snap;
+    xapi__batch_event(b, i, &cls, &ref, &op, &snap);
     if (str_eq_nocase(cls, "task"))
-        return str_eq(op, "del") ||
+        return op == XAPI_BOP_DEL ||
                (snap && str_eq(xapi_struct_str(snap, "status", ""), "pending"));
-    if (str_eq_nocase(cls, "vm") && str_eq(op, "mod"))
+    if (str_eq_nocase(cls, "vm") && op == XAPI_BOP_MOD)
         return xapi_struct_len(xapi_struct_get(snap, "current_operations")) > 0;
     return false;
 }
 
-/* How long to wait before the next event.from after a batch of events evs (0 = at once):
+/* How long to wait before the next event.from after batch b (0 = at once):
  * event_coalesce_ms after a batch with events, event_quiet_ms (when longer) after one that
  * only carried task progress. */
-static int64_t stream_delay(const struct xapi_client *c, const struct xapi_value *evs)
+static int64_t stream_delay(const struct xapi_client *c, const struct xapi_batch *b)
 {
-    size_t n = xapi_array_len(evs);
+    size_t n = xapi__batch_len(b);
     if (n == 0)
         return 0;
     bool progress = true;
     for (size_t i = 0; i < n && progress; i++)
-        progress = event_is_progress(xapi_array_get(evs, i));
+        progress = event_is_progress(b, i);
     if (progress && c->o.event_quiet_ms > c->o.event_coalesce_ms)
         return c->o.event_quiet_ms;
     return c->o.event_coalesce_ms;
@@ -316,24 +319,21 @@ static void tasks_forget(struct xapi_client *c)
     xapi_value_free(res);
 }
 
-/* Apply an answered batch (see stream_done) and ask again, at once or after the stream's
- * delay. */
-static void stream_apply_batch(struct xapi_client *c, const struct xapi_value *result, bool reset,
-                               unsigned gen, unsigned seq, bool had_task)
+/* Apply an answered batch (staged by stream_done; taken) and ask again, at once or after the
+ * stream's delay. */
+static void stream_apply_batch(struct xapi_client *c, struct xapi_batch *b, unsigned gen,
+                               unsigned seq, bool had_task)
 {
-    struct err pe = {0};
-    if (xapi__cache_apply(c->cache, result, reset, &pe) != 0) {
-        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], pe.msg);
-        xapi__cache_set_token(c->cache, "");
-        c->st_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, stream_retry_fire, c);
-        return;
-    }
+    bool reset = xapi__batch_reset(b);
+    size_t n = xapi__batch_len(b);
+    int64_t delay = reset ? 0 : stream_delay(c, b); /* read before the records move */
+    xapi__cache_commit(c->cache, b);
+    xapi__batch_free(b);
     if (reset || !had_task)
         c->st_task_cont = had_task;
     if (!had_task && !reset)
         tasks_forget(c);
-    stream_applied(c, result, reset, had_task, gen, seq);
-    int64_t delay = reset ? 0 : stream_delay(c, xapi_struct_get(result, "events"));
+    stream_applied(c, n, reset, had_task, gen, seq);
     if (delay > 0 && !c->st_retry_t) {
         c->st_retry_t = xapi__timer_add(c->loop, delay, stream_retry_fire, c);
         return;
@@ -356,10 +356,9 @@ static void ow_resume(struct xapi_client *c)
 {
     if (!c->st_held || ow_reading_any(c))
         return;
-    struct xapi_value *r = c->st_held;
+    struct xapi_batch *b = c->st_held;
     c->st_held = NULL;
-    stream_apply_batch(c, r, false, c->st_held_gen, c->st_held_seq, c->st_held_task);
-    xapi_value_free(r);
+    stream_apply_batch(c, b, c->st_held_gen, c->st_held_seq, c->st_held_task);
 }
 
 static void ow_resume_fire(void *arg)
@@ -383,20 +382,26 @@ static void ow_read_done(void *ctx, int rc, const struct xapi_value *result, con
 
 /* True when the batch's last event of op's object shows the operation gone without the wanted
  * value (failed, cancelled, or not listed yet): its task must be read. */
-static bool ow_needs_read(const struct xapi_op *op, const struct xapi_value *evs)
+static bool ow_needs_read(const struct xapi_op *op, const struct xapi_batch *b)
 {
-    const struct xapi_value *last = NULL;
-    for (size_t i = 0; i < xapi_array_len(evs); i++) {
-        const struct xapi_value *ev = xapi_array_get(evs, i);
-        if (str_eq_nocase(xapi_struct_str(ev, "class", ""), op->ow_cls) &&
-            str_eq(xapi_struct_str(ev, "ref", ""), op->ow_obj))
-            last = ev;
+    const struct xapi_value *snap = NULL;
+    enum xapi_bop last = XAPI_BOP_ADD;
+    bool seen = false;
+    for (size_t i = 0; i < xapi__batch_len(b); i++) {
+        const char *cls, *ref;
+        enum xapi_bop bop;
+        const struct xapi_value *rec;
+        xapi__batch_event(b, i, &cls, &ref, &bop, &rec);
+        if (str_eq_nocase(cls, op->ow_cls) && str_eq(ref, op->ow_obj)) {
+            seen = true;
+            last = bop;
+            snap = rec;
+        }
     }
-    if (!last)
+    if (!seen)
         return false;
-    if (str_eq(xapi_struct_str(last, "operation", ""), "del"))
+    if (last == XAPI_BOP_DEL)
         return true;
-    const struct xapi_value *snap = xapi_struct_get(last, "snapshot");
     const struct xapi_value *co = xapi_struct_get(snap, "current_operations");
     if (co && xapi_struct_get(co, op->task_ref))
         return false;
@@ -406,11 +411,10 @@ static bool ow_needs_read(const struct xapi_op *op, const struct xapi_value *evs
 /* Before a batch is applied: the object waits it ends without success read their tasks first,
  * and the batch waits for the answers (held), so that every operation the batch ended is
  * delivered in the same turn, as when the tasks' own events told (a failure is not seen after
- * a sibling's success that the caller already acted on).  True when held. */
-static bool ow_hold(struct xapi_client *c, const struct xapi_value *result, unsigned gen,
-                    unsigned seq, bool had_task)
+ * a sibling's success that the caller already acted on).  True when held (b taken). */
+static bool ow_hold(struct xapi_client *c, struct xapi_batch *b, unsigned gen, unsigned seq,
+                    bool had_task)
 {
-    const struct xapi_value *evs = xapi_struct_get(result, "events");
     bool held = false;
     for (struct xapi_op *op = c->task_waiters; op; op = op->wnext) {
         /* A request sent before the ref was known may have been answered before the operation
@@ -418,7 +422,7 @@ static bool ow_hold(struct xapi_client *c, const struct xapi_value *result, unsi
          * evidence of the operation's end unless the operation was seen running. */
         bool fresh = op->tw_seen || seq > op->tw_seq;
         if (!op->ow_cls || op->ow_reading || op->sub || op->finished || !fresh ||
-            !ow_needs_read(op, evs))
+            !ow_needs_read(op, b))
             continue;
         struct xapi_value *p = xapi_value_new_array();
         xapi_array_append_string(p, op->task_ref);
@@ -427,7 +431,7 @@ static bool ow_hold(struct xapi_client *c, const struct xapi_value *result, unsi
         held = true;
     }
     if (held) {
-        c->st_held = xapi_value_dup(result);
+        c->st_held = b; /* taken */
         c->st_held_gen = gen;
         c->st_held_seq = seq;
         c->st_held_task = had_task;
@@ -435,9 +439,34 @@ static bool ow_hold(struct xapi_client *c, const struct xapi_value *result, unsi
     return held;
 }
 
+/* Stage the answer of event.from request sub (its result value, or over JSON-RPC its body's
+ * bytes, decoded straight into the batch: evjson.c) in *out. */
+static int stream_stage(struct xapi_client *c, const struct xapi_op *sub,
+                        const struct xapi_value *result, bool reset, struct xapi_batch **out,
+                        struct err *e)
+{
+    if (sub && sub->ev_raw) {
+        struct xapi_limits lim;
+        xapi_limits_response(&lim);
+        c->st_straight++;
+        return xapi__batch_from_json(c->cache, sub->ev_body.data + sub->ev_off, sub->ev_len,
+                                     sub->ev_off, &lim, reset, out, e);
+    }
+    c->st_decoded++;
+    return xapi__batch_from_value(c->cache, result, reset, out, e);
+}
+
+/* See client_int.h. */
+void xapi__stream_routes(const struct xapi_client *c, uint64_t *straight, uint64_t *decoded)
+{
+    *straight = c->st_straight;
+    *decoded = c->st_decoded;
+}
+
 static void stream_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_client *c = ctx;
+    const struct xapi_op *sub = c->st_sub;
     unsigned gen = c->st_sub ? c->st_sub->session_gen_sent : 0;
     unsigned seq = c->st_inflight_seq;
     bool had_task = c->st_inflight_task;
@@ -462,9 +491,18 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
         stream_restart(c);
         return;
     }
-    if (!reset && ow_hold(c, result, gen, seq, had_task))
+    struct xapi_batch *b = NULL;
+    struct err pe = {0};
+    if (stream_stage(c, sub, result, reset, &b, &pe) != 0) {
+        /* a refused answer changed nothing in the cache */
+        log_warn(LOGM, "pool %s: %s; taking a fresh snapshot", c->hosts.items[0], pe.msg);
+        xapi__cache_set_token(c->cache, "");
+        c->st_retry_t = xapi__timer_add(c->loop, c->o.backoff_base_ms, stream_retry_fire, c);
         return;
-    stream_apply_batch(c, result, reset, gen, seq, had_task);
+    }
+    if (!reset && ow_hold(c, b, gen, seq, had_task))
+        return;
+    stream_apply_batch(c, b, gen, seq, had_task);
 }
 
 /* See client_int.h. */
@@ -489,7 +527,8 @@ void xapi__stream_next(struct xapi_client *c)
     xapi_array_append_take(p, cls);
     xapi_array_append_string(p, xapi__cache_token(c->cache));
     xapi_array_append_take(p, xapi_value_new_double(XAPI__EVENT_WAIT_S));
-    struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT, .timeout_ms = 0};
+    /* over JSON-RPC the answer stays bytes until stream_done decodes it into the cache */
+    struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT | XAPI__CALL_EVENTS, .timeout_ms = 0};
     c->st_inflight_seq = ++c->st_seq;
     if (snapshot) {
         c->st_snapshot = true;
@@ -510,7 +549,8 @@ void xapi__stream_stop(struct xapi_client *c)
 /* See client_int.h. */
 void xapi__stream_free(struct xapi_client *c)
 {
-    xapi_value_free(c->st_held);
+    xapi__batch_free(c->st_held);
+    c->st_held = NULL;
     if (c->cache_classes) {
         for (char **p = c->cache_classes; *p; p++)
             free(*p);
@@ -806,6 +846,12 @@ int xapi_cache_set_fields(struct xapi_client *c, const char *cls, const char *co
     if (!c->cache)
         c->cache = xapi__cache_new();
     xapi__cache_set_fields(c->cache, cls, fields);
+    /* the stream reads these of the staged records (event_is_progress, ow_needs_read) */
+    for (size_t i = 0; i < sizeof(obj_tasks) / sizeof(obj_tasks[0]); i++)
+        if (str_eq_nocase(cls, obj_tasks[i].cls)) {
+            const char *own[] = {"current_operations", obj_tasks[i].field, NULL};
+            xapi__cache_set_fields(c->cache, cls, own);
+        }
     return 0;
 }
 

@@ -197,8 +197,12 @@ static void finish(struct xapi_loop *loop, struct wreq *w, CURLcode cc)
     xapi_limits_response(&lim);
     if (lim.max_doc_bytes > xapi__client_opts(w->c)->max_response_bytes)
         lim.max_doc_bytes = xapi__client_opts(w->c)->max_response_bytes;
-    int r = xapi_classify_reply(w->proto, status, ctype_copy, w->in.data ? w->in.data : "",
-                                w->in.len, &lim, &w->resp, &w->err);
+    int r = w->want_events
+                ? xapi_classify_events_reply(w->proto, status, ctype_copy,
+                                             w->in.data ? w->in.data : "", w->in.len, &lim,
+                                             &w->resp, &w->ev_raw, &w->ev_off, &w->ev_len, &w->err)
+                : xapi_classify_reply(w->proto, status, ctype_copy, w->in.data ? w->in.data : "",
+                                      w->in.len, &lim, &w->resp, &w->err);
     if (r != XREPLY_OK)
         url = request_url(w);
     if (r == XREPLY_FALLBACK && xapi__client_pref(w->c) != XAPI_PREF_JSONRPC) {
