@@ -699,6 +699,20 @@ int xapi__evjson_scan(const char *data, size_t len, const struct xapi_limits *li
 
 /* ---- events straight into a batch ---- */
 
+/* A check of the batch (cache.c) refused what starts at byte at: name the place in its message
+ * ("event.from: X" -> "event.from answer: at byte N: X"). */
+static int staged_fail(struct jp *p, size_t at, int rc)
+{
+    if (!p->e)
+        return rc;
+    char msg[sizeof(p->e->msg)];
+    const char *m = p->e->msg;
+    if (strncmp(m, "event.from: ", 12) == 0)
+        m += 12;
+    snprintf(msg, sizeof(msg), "%s", m);
+    return jp_fail(p, rc, at, "%s", msg);
+}
+
 /* The event being read: its strings (copies: the arena holds only the snapshot). */
 struct evs {
     struct buf cls, op, ref;
@@ -763,9 +777,13 @@ static int parse_event(struct jp *p, struct xapi_batch *b, size_t i, struct evs 
     ev->has_cls = ev->has_op = ev->has_ref = ev->has_snap = false;
     ev->snap = NULL;
     arena_reset(&p->ar);
-    if (peek(p) != '{') { /* not an object: it lacks everything */
+    int c0 = peek(p);
+    size_t at = p->pos;
+    if (c0 != '{') { /* not an object: it lacks everything */
         int rc = parse_value(p, 2, &skip, NULL);
-        return rc ? rc : xapi__batch_add(b, i, NULL, NULL, NULL, NULL, p->e);
+        if (rc == 0 && (rc = xapi__batch_add(b, i, NULL, NULL, NULL, NULL, p->e)) != 0)
+            rc = staged_fail(p, at, rc);
+        return rc;
     }
     int rc = count_item(p);
     if (rc == 0)
@@ -795,8 +813,9 @@ static int parse_event(struct jp *p, struct xapi_batch *b, size_t i, struct evs 
     if (rc != 0)
         return rc;
     /* a string holding a NUL was refused by the parser: the copies are C strings */
-    return xapi__batch_add(b, i, ev->has_cls ? ev->cls.data : NULL, ev->has_op ? ev->op.data : NULL,
-                           ev->has_ref ? ev->ref.data : NULL, ev->has_snap ? ev->snap : NULL, p->e);
+    rc = xapi__batch_add(b, i, ev->has_cls ? ev->cls.data : NULL, ev->has_op ? ev->op.data : NULL,
+                         ev->has_ref ? ev->ref.data : NULL, ev->has_snap ? ev->snap : NULL, p->e);
+    return rc ? staged_fail(p, at, rc) : 0;
 }
 
 static int parse_events(struct jp *p, struct xapi_batch *b, bool *ok)
@@ -900,14 +919,14 @@ int xapi__batch_from_json(struct xapi_cache *k, const char *data, size_t len, si
         static const struct want skip = {.build = false};
         rc = parse_value(&p, 0, &skip, NULL);
         if (rc == 0)
-            rc = err_set(e, PP_EPARSE, "event.from: result is not a struct");
+            rc = jp_fail(&p, PP_EPARSE, 0, "%s", "result is not a struct");
     } else {
         rc = parse_result(&p, b, &token, &events_ok, &token_ok);
     }
     if (rc == 0)
         rc = expect_end(&p);
     if (rc == 0 && (!events_ok || !token_ok))
-        rc = err_set(e, PP_EPARSE, "event.from: result lacks events or token");
+        rc = jp_fail(&p, PP_EPARSE, 0, "%s", "result lacks events or token");
     if (rc == 0)
         rc = xapi__batch_finish(b, buf_str(&token), e);
     buf_cleanup(&token);

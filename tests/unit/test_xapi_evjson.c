@@ -523,24 +523,23 @@ static void test_limits(void **state)
 static void test_wrong_types(void **state)
 {
     (void)state;
-    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":[1],\"id\":1}", false);
-    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":{\"events\":{},\"token\":\"t\"},\"id\":1}", false);
-    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":{\"events\":[],\"token\":5},\"id\":1}", false);
-    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":{\"events\":[]},\"id\":1}", false);
-    refuse_str(ANSWER("7"), false);
-    refuse_str(ANSWER("{\"class\":1,\"operation\":\"del\",\"ref\":\"OpaqueRef:x\"}"), false);
-    refuse_str(ANSWER("{\"class\":\"vm\",\"operation\":\"add\",\"ref\":\"OpaqueRef:x\"}"), false);
-    refuse_str(ANSWER(VMADD("\"a string\"")), false);
-    refuse_str(ANSWER(VMADD("[]")), false);
+    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":[1],\"id\":1}", true);
+    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":{\"events\":{},\"token\":\"t\"},\"id\":1}", true);
+    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":{\"events\":[],\"token\":5},\"id\":1}", true);
+    refuse_str("{\"jsonrpc\":\"2.0\",\"result\":{\"events\":[]},\"id\":1}", true);
+    refuse_str(ANSWER("7"), true);
+    refuse_str(ANSWER("{\"class\":1,\"operation\":\"del\",\"ref\":\"OpaqueRef:x\"}"), true);
+    refuse_str(ANSWER("{\"class\":\"vm\",\"operation\":\"add\",\"ref\":\"OpaqueRef:x\"}"), true);
+    refuse_str(ANSWER(VMADD("\"a string\"")), true);
+    refuse_str(ANSWER(VMADD("[]")), true);
     refuse_str(ANSWER("{\"class\":\"vm\",\"operation\":\"move\",\"ref\":\"OpaqueRef:x\","
                       "\"snapshot\":{}}"),
-               false);
-    refuse_str(ANSWER("{\"class\":\"\",\"operation\":\"del\",\"ref\":\"OpaqueRef:x\"}"), false);
-    refuse_str("{\"jsonrpc\":\"1.0\",\"result\":{\"events\":[],\"token\":\"t\"},\"id\":1}", false);
+               true);
+    refuse_str(ANSWER("{\"class\":\"\",\"operation\":\"del\",\"ref\":\"OpaqueRef:x\"}"), true);
+    refuse_str("{\"jsonrpc\":\"1.0\",\"result\":{\"events\":[],\"token\":\"t\"},\"id\":1}", true);
     refuse_str("[{\"result\":{\"events\":[],\"token\":\"t\"}}]", true);
     /* a good event then a bad one: nothing of the batch is applied */
-    refuse_str(ANSWER(VMADD("{\"uuid\":\"u\"}") ",{\"class\":\"vm\",\"operation\":\"del\"}"),
-               false);
+    refuse_str(ANSWER(VMADD("{\"uuid\":\"u\"}") ",{\"class\":\"vm\",\"operation\":\"del\"}"), true);
 }
 
 static void test_duplicates(void **state)

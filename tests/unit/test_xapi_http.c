@@ -43,13 +43,17 @@ struct srv {
     bool xml_only;        /* no /jsonrpc: 404 */
     const char *slave_of; /* answer logins HOST_IS_SLAVE [slave_of] */
     pthread_mutex_t mu;
-    int calls[8]; /* per method kind, see kind_of */
+    int calls[9]; /* per method kind, see kind_of */
     int requests;
     int drop_left;          /* drop this many more get_drop calls */
     int active, max_active; /* concurrent test.hold calls */
+    /* event.from: the bodies answered in turn (verbatim), then empty batches; the tokens asked */
+    const char *const *ev_script;
+    int ev_n;
+    char ev_tokens[8][16];
 };
 
-enum { K_LOGIN, K_ECHO, K_SLOW, K_BIG, K_DROP_MUT, K_DROP_READ, K_HOLD, K_OTHER };
+enum { K_LOGIN, K_ECHO, K_SLOW, K_BIG, K_DROP_MUT, K_DROP_READ, K_HOLD, K_EVENTS, K_OTHER };
 
 static int kind_of(const char *m)
 {
@@ -67,6 +71,8 @@ static int kind_of(const char *m)
         return K_DROP_READ;
     if (strcmp(m, "test.hold") == 0)
         return K_HOLD;
+    if (strcmp(m, "event.from") == 0)
+        return K_EVENTS;
     return K_OTHER;
 }
 
@@ -83,6 +89,31 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* event.from: the next body of s's script (the fourth answered late), then empty batches. */
+static enum MHD_Result reply_events(struct srv *s, struct MHD_Connection *conn,
+                                    struct xapi_call *call, struct buf *out)
+{
+    pthread_mutex_lock(&s->mu);
+    int i = s->calls[K_EVENTS] - 1;
+    if (i < 8)
+        str_lcpy(s->ev_tokens[i], xapi_value_str(xapi_array_get(call->params, 2)),
+                 sizeof(s->ev_tokens[i]));
+    const char *body = i < s->ev_n ? s->ev_script[i] : NULL;
+    pthread_mutex_unlock(&s->mu);
+    usleep(i == 3 ? 300 * 1000 : body ? 0 : 200 * 1000);
+    if (body)
+        buf_puts(out, body);
+    else
+        buf_printf(out,
+                   "{\"jsonrpc\":\"2.0\",\"result\":{\"events\":[],\"token\":\"%s\"},"
+                   "\"id\":1}",
+                   xapi_value_str(xapi_array_get(call->params, 2)));
+    xapi_call_cleanup(call);
+    enum MHD_Result r = reply(conn, 200, "application/json", out);
+    buf_cleanup(out);
+    return r;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -141,6 +172,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         buf_cleanup(&out);
         return MHD_NO; /* close the connection without an answer */
     }
+    if (k == K_EVENTS) /* the script's bodies, verbatim */
+        return reply_events(s, conn, &call, &out);
     struct xapi_response resp;
     memset(&resp, 0, sizeof(resp));
     resp.ok = true;
@@ -349,6 +382,63 @@ static void test_jsonrpc_and_errors(void **state)
     assert_string_equal(e.xapi_code, "MESSAGE_METHOD_UNKNOWN");
     assert_string_equal(e.msg, "MESSAGE_METHOD_UNKNOWN [VM.nothing]");
     assert_int_equal(srv_count(s, K_LOGIN), 1);
+    cl_free(c);
+    srv_stop(s);
+}
+
+/* The event stream over HTTP JSON-RPC, answers decoded straight into the cache (evjson.c): an
+ * answer with a name given twice is a parse error retried from the same token, an answer whose
+ * second event lacks its ref is refused whole (the first event's change is not applied) and a
+ * fresh snapshot is asked for; the cache holds what the good answers said. */
+static void test_event_stream_bodies(void **state)
+{
+    (void)state;
+#define EVS(evs, tok)                                                                              \
+    "{\"jsonrpc\":\"2.0\",\"result\":{\"events\":[" evs "],\"token\":\"" tok "\"},\"id\":1}"
+#define VM(op, ref, name)                                                                          \
+    "{\"class\":\"vm\",\"operation\":\"" op "\",\"ref\":\"OpaqueRef:" ref "\","                    \
+    "\"snapshot\":{\"name_label\":\"" name "\"}}"
+    static const char *const script[] = {
+        EVS(VM("add", "a", "first"), "1"),
+        EVS("{\"class\":\"vm\",\"operation\":\"mod\",\"ref\":\"OpaqueRef:a\",\"snapshot\":{"
+            "\"name_label\":\"x\",\"name_label\":\"y\"}}",
+            "2"),
+        EVS(VM("mod", "a", "second") ",{\"class\":\"vm\",\"operation\":\"del\"}", "3"),
+        EVS(VM("add", "a", "third") "," VM("add", "b", "bee"), "4"),
+    };
+#undef VM
+#undef EVS
+    struct srv *s = srv_start(false, NULL, NULL, 0);
+    s->ev_script = script;
+    s->ev_n = 4;
+    struct cl *c = cl_new("http", s->port, XAPI_PREF_JSONRPC, NULL, NULL, false, 0, 0);
+    const char *classes[] = {"vm", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(c->c, classes, &e), 0);
+    for (int t = 0; t < 200 && srv_count(s, K_EVENTS) < 4; t++)
+        xapi_loop_run(c->loop, 50);
+    assert_int_equal(srv_count(s, K_EVENTS), 4);
+    /* the fresh snapshot is on its way (answered 300 ms late): the refused batches left the
+     * first answer's record */
+    const struct xapi_value *a = xapi_cache_get(c->c, "vm", "OpaqueRef:a");
+    assert_non_null(a);
+    assert_string_equal(xapi_struct_str(a, "name_label", ""), "first");
+    assert_null(xapi_cache_get(c->c, "vm", "OpaqueRef:b"));
+    for (int t = 0; t < 200 && !xapi_cache_get(c->c, "vm", "OpaqueRef:b"); t++)
+        xapi_loop_run(c->loop, 50);
+    assert_non_null(xapi_cache_get(c->c, "vm", "OpaqueRef:b"));
+    a = xapi_cache_get(c->c, "vm", "OpaqueRef:a");
+    assert_string_equal(xapi_struct_str(a, "name_label", ""), "third");
+    pthread_mutex_lock(&s->mu);
+    assert_string_equal(s->ev_tokens[0], "");
+    assert_string_equal(s->ev_tokens[1], "1"); /* the parse error: the same token again */
+    assert_string_equal(s->ev_tokens[2], "1");
+    assert_string_equal(s->ev_tokens[3], ""); /* the refused batch: a fresh snapshot */
+    pthread_mutex_unlock(&s->mu);
+    uint64_t straight = 0, decoded = 0;
+    xapi__stream_routes(c->c, &straight, &decoded);
+    assert_int_equal(straight, 3); /* the answers the scan took (the one with the duplicate: no) */
+    assert_int_equal(decoded, 0);
     cl_free(c);
     srv_stop(s);
 }
@@ -715,6 +805,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jsonrpc_and_errors),
+        cmocka_unit_test(test_event_stream_bodies),
         cmocka_unit_test(test_xmlrpc_fallback),
         cmocka_unit_test(test_timeout_limit_refused),
         cmocka_unit_test(test_dropped_connection_replay_rules),
