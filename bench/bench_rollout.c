@@ -5,7 +5,8 @@
  * virtual clock, with both placement policies.  Prints per policy: the simulated window (first
  * intent to last done), migrations, reboots, live patches, the planner's prediction and
  * DESIGN.md's lower bound (V or 2V migrations, ceil(N/k)*(reboot+apply) + sum(VM memory)/bw),
- * and the real seconds and peak RSS of the run.
+ * and the real seconds and peak RSS of the run.  BENCH_UPDATES=N: N updates a host (the fleet
+ * bench has 5).  Calls per host-update are per host done.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -91,10 +93,70 @@ static void print_calls(struct tenv *t, long long hosts)
     printf("  by method       %s\n", m.line);
 }
 
+#define MAX_UPDATES 9
+
+/* BENCH_UPDATES=N (1..9, default 1): N updates a host, as the fleet bench's demo catalog has 5
+ * (restartHost and restartXAPI in turn); uuids TENV_U_REBOOT with its last digit a, b, ... (one:
+ * TENV_U_REBOOT itself, tenv_reboot_catalog). */
+static int n_updates(void)
+{
+    const char *v = getenv("BENCH_UPDATES");
+    int n = v && v[0] >= '1' && v[0] <= '9' && !v[1] ? v[0] - '0' : 1;
+    return n;
+}
+
+static void update_uuid(char *out, size_t len, int i)
+{
+    snprintf(out, len, "%s", U_REBOOT);
+    if (n_updates() > 1) /* one: tenv_reboot_catalog's */
+        out[strlen(out) - 1] = (char)('a' + i);
+}
+
+static const char *update_guidance(int i)
+{
+    return i % 2 == 0 ? "restartHost" : "restartXAPI";
+}
+
+/* The catalog of n_updates() updates for 8.2.1 (caller frees), every one in the minimal set. */
+static char *catalog(void)
+{
+    int n = n_updates();
+    if (n == 1)
+        return xstrdup(tenv_reboot_catalog);
+    struct buf b;
+    buf_init(&b);
+    buf_puts(&b, "<?xml version=\"1.0\"?>\n<patchdata><patches>");
+    char u[64];
+    for (int i = 0; i < n; i++) {
+        update_uuid(u, sizeof(u), i);
+        buf_printf(&b,
+                   "<patch uuid=\"%s\" name-label=\"XS82ECU10%02d\" name-description=\"u\" "
+                   "version=\"1.0\" url=\"u\" patch-url=\"p\" "
+                   "timestamp=\"2026-01-01T00:00:00Z\" after-apply-guidance=\"%s\" "
+                   "priority=\"1\" installation-size=\"1048576\"/>",
+                   u, i + 2, update_guidance(i));
+    }
+    buf_puts(&b, "</patches><serverversions><version value=\"8.2.1\" name=\"Citrix Hypervisor "
+                 "8.2 CU1\" build-number=\"release/yangtze/master/58\" latest=\"true\" "
+                 "url=\"u\" timestamp=\"2022-01-01T00:00:00Z\">");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            buf_puts(&b, "<minimalpatches>");
+        for (int i = 0; i < n; i++) {
+            update_uuid(u, sizeof(u), i);
+            buf_printf(&b, "<patch uuid=\"%s\"/>", u);
+        }
+    }
+    buf_puts(&b, "</minimalpatches></version></serverversions></patchdata>\n");
+    return buf_take(&b);
+}
+
 static int run(const json_t *scenario, enum plan_policy policy)
 {
     struct err e = {0};
-    struct tenv *t = tenv_new(scenario, tenv_reboot_catalog, &e);
+    char *cat = catalog();
+    struct tenv *t = tenv_new(scenario, cat, &e);
+    free(cat);
     if (!t) {
         fprintf(stderr, "bench_rollout: %s\n", e.msg);
         return 1;
@@ -109,10 +171,23 @@ static int run(const json_t *scenario, enum plan_policy policy)
         json_number_value(json_object_get(tm, "migration_mib_per_s")) * 1024.0 * 1024.0;
     t->env.timing.parallel_migrations =
         (int)json_integer_value(json_object_get(tm, "parallel_migrations"));
-    char *img = tenv_image(U_REBOOT, "XS82ECU1002", "restartHost", false);
-    const char *path = tenv_write(t, "u0.img", img, strlen(img));
-    free(img);
-    if (!path || tenv_start(t, &e) != 0) {
+    int nu = n_updates();
+    char uuids[MAX_UPDATES][64], paths[MAX_UPDATES][512];
+    struct exec_file files[MAX_UPDATES];
+    bool written = true;
+    for (int i = 0; i < nu; i++) {
+        char name[32], fname[32];
+        update_uuid(uuids[i], sizeof(uuids[i]), i);
+        snprintf(name, sizeof(name), "XS82ECU10%02d", i + 2);
+        snprintf(fname, sizeof(fname), "u%d.img", i);
+        char *img = tenv_image(uuids[i], name, update_guidance(i), false);
+        const char *path = tenv_write(t, fname, img, strlen(img)); /* rotated 4 ways: copied */
+        snprintf(paths[i], sizeof(paths[i]), "%s", path ? path : "");
+        files[i] = (struct exec_file){.uuid = uuids[i], .path = paths[i]};
+        written = written && path;
+        free(img);
+    }
+    if (!written || tenv_start(t, &e) != 0) {
         fprintf(stderr, "bench_rollout: start: %s\n", e.msg);
         tenv_free(t);
         return 1;
@@ -121,8 +196,7 @@ static int run(const json_t *scenario, enum plan_policy policy)
     plan_opts_init(&o);
     o.policy = policy;
     struct exec_pool_req pr = {.pool = t->pool_names[0], .opts = &o};
-    struct exec_file f = {.uuid = U_REBOOT, .path = path};
-    struct exec_request req = {.pools = &pr, .n_pools = 1, .files = &f, .n_files = 1};
+    struct exec_request req = {.pools = &pr, .n_pools = 1, .files = files, .n_files = (size_t)nu};
     char *id = NULL;
     double t0 = now_s();
     if (exec_rollout_start(t->x, &req, &id, &e) != 0) {
@@ -170,7 +244,7 @@ static int run(const json_t *scenario, enum plan_policy policy)
     printf("  updates applied  %8lld  batches %lld\n",
            (long long)json_integer_value(json_object_get(c, "updates_applied")),
            (long long)json_integer_value(json_object_get(rp, "batches")));
-    print_calls(t, (long long)json_integer_value(json_object_get(c, "updates_applied")));
+    print_calls(t, (long long)json_integer_value(json_object_get(c, "hosts_done")));
     print_steps(t, id);
     printf("  real             %8.2f s   peak RSS %ld MiB\n", real, ru.ru_maxrss / 1024);
     int rc = st == STORE_ROLLOUT_DONE ? 0 : 1;

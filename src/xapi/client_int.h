@@ -366,6 +366,11 @@ struct xapi_op {
      * through the task's own events */
     const char *ow_cls, *ow_field;
     char *ow_obj, *ow_want;
+    int ow_kind;    /* its row in stream.c's obj_tasks */
+    bool ow_marker; /* the object lists the running operation (current_operations) */
+    bool ow_probed; /* the probe fired: a marker-less wait reads its task now */
+    bool ow_timed;  /* began as a marker-less wait: its success is timed (ow_longest_ms) */
+    int64_t ow_t0;  /* loop time the ref was learned (a marker-less wait's duration) */
     struct xapi__timer *ow_probe; /* reads the task when its object never showed it running */
     bool task_need;               /* counted in c->st_task_need: the stream carries "task" */
     bool ow_reading;              /* its task is being read while the stream holds a batch */
@@ -436,6 +441,9 @@ struct xapi_client {
     int st_task_need;      /* task operations that need the task's events: carry "task" */
     bool st_inflight_task; /* the request in flight carries "task" */
     bool st_task_cont;     /* every batch since the last snapshot carried "task" */
+    /* the longest marker-less object wait (stream.c obj_tasks) seen to succeed, per row: its
+     * probe waits twice that */
+    int64_t ow_longest_ms[2];
     /* a batch held until object waits' task reads answer (stream.c), and how it was asked */
     struct xapi_batch *st_held;
     unsigned st_held_gen, st_held_seq;

@@ -43,15 +43,34 @@
 #define OBJ_PROBE_MS 1000
 
 /* Operations waited through their object: method, the object's class, the parameter holding
- * its ref, the field that holds the parameter ow_want_param's value once it succeeded. */
+ * its ref, the field that holds the parameter want_param's value once it succeeded (member: the
+ * field is a set that then contains it), and whether the object lists the running operation in
+ * its current_operations (marker).
+ *
+ * pool_update.apply(update, host) lists nothing anywhere while it runs: xapi forwards it to the
+ * host's "pool_update.apply" extension (ocaml/idl/datamodel.ml, forward_to:(HostExtension
+ * "pool_update.apply"); python3/extensions/pool_update.apply), not through message_forwarding's
+ * with_*_operation.  Its success is the host's updates set gaining the update (the extension's
+ * last step is pool_update.resync_host, ocaml/xapi/xapi_pool_update.ml: Db.Host.set_updates).
+ * Such a marker-less wait decides success from the cache and reads its task only when its probe
+ * fires (a failure shows on no object): see ow_probe_delay. */
 static const struct obj_task {
     const char *method, *cls;
     size_t obj_param;
     const char *field;
     size_t want_param;
+    bool member, marker;
 } obj_tasks[] = {
-    {"VM.pool_migrate", "vm", 0, "resident_on", 1},
+    {"VM.pool_migrate", "vm", 0, "resident_on", 1, false, true},
+    {"pool_update.apply", "host", 1, "updates", 0, true, false},
 };
+#define N_OBJ_TASKS (sizeof(obj_tasks) / sizeof(obj_tasks[0]))
+_Static_assert(N_OBJ_TASKS == sizeof(((struct xapi_client *)0)->ow_longest_ms) / sizeof(int64_t),
+               "one longest wait per obj_tasks row");
+/* A marker-less wait's probe: at least this long after its ref was known, or twice the longest
+ * such wait seen to succeed on this pool, at most OW_PROBE_MAX_MS. */
+#define OW_PROBE_MIN_MS 5000
+#define OW_PROBE_MAX_MS (10 * 60 * 1000)
 
 /* ---- tasks ---- */
 
@@ -60,6 +79,18 @@ static void task_destroy_ref(struct xapi_client *c, const char *ref)
     struct xapi_value *p = xapi_value_new_array();
     xapi_array_append_string(p, ref);
     xapi__call_start(c, "task.destroy", p, NULL, NULL, NULL);
+}
+
+/* op succeeded: when it began as a marker-less object wait, its duration is the pool's longest
+ * such wait if longer (ow_probe_delay). */
+static void ow_timed_success(struct xapi_op *op)
+{
+    struct xapi_client *c = op->c;
+    if (!op->ow_timed)
+        return;
+    int64_t took = xapi__loop_now(c->loop) - op->ow_t0;
+    if (took > c->ow_longest_ms[op->ow_kind])
+        c->ow_longest_ms[op->ow_kind] = took;
 }
 
 static void task_final(struct xapi_op *op, const struct xapi_value *snap, const char *status)
@@ -82,6 +113,7 @@ static void task_final(struct xapi_op *op, const struct xapi_value *snap, const 
         }
         if (op->progress && op->last_progress < 1.0)
             op->progress(op->ctx, 1.0);
+        ow_timed_success(op);
         xapi__op_finish(op, 0, v, NULL);
     } else if (strcmp(status, "failure") == 0) {
         const struct xapi_value *ei = xapi_struct_get(snap, "error_info");
@@ -304,6 +336,30 @@ static bool task_ref_add(void *ctx, const char *ref, const struct xapi_value *re
     return true;
 }
 
+/* A task read (task.get_record: rec) still pending while the stream carries "task" from before
+ * the read: put it in the cache unless the stream already brought it there.  A pending task may
+ * change no more until its end (pool_update.apply reports no progress), so without this the
+ * next batch would find it missing and read it as destroyed. */
+static void task_cache_add(struct xapi_client *c, const char *ref, const struct xapi_value *rec)
+{
+    if (!c->cache || xapi__cache_get(c->cache, "task", ref))
+        return;
+    struct xapi_value *ev = xapi_value_new_struct();
+    xapi_struct_set_string(ev, "class", "task");
+    xapi_struct_set_string(ev, "operation", "add");
+    xapi_struct_set_string(ev, "ref", ref);
+    xapi_struct_set_take(ev, "snapshot", xapi_value_dup(rec));
+    struct xapi_value *evs = xapi_value_new_array();
+    xapi_array_append_take(evs, ev);
+    struct xapi_value *res = xapi_value_new_struct();
+    xapi_struct_set_take(res, "events", evs);
+    xapi_struct_set_string(res, "token", xapi__cache_token(c->cache));
+    struct err e = {0};
+    if (xapi__cache_apply(c->cache, res, false, &e) != 0)
+        log_warn(LOGM, "pool %s: task %s: %s", c->hosts.items[0], ref, e.msg);
+    xapi_value_free(res);
+}
+
 /* The stream stopped carrying "task": drop the cached tasks, whose end it would not see. */
 static void tasks_forget(struct xapi_client *c)
 {
@@ -380,10 +436,28 @@ static void ow_read_done(void *ctx, int rc, const struct xapi_value *result, con
     ow_resume(op->c);
 }
 
+/* True when the object record rec shows op's operation done: the field holds the wanted value
+ * (or, for a set, contains it). */
+static bool ow_succeeded(const struct xapi_op *op, const struct xapi_value *rec)
+{
+    const struct xapi_value *f = rec ? xapi_struct_get(rec, op->ow_field) : NULL;
+    if (!f)
+        return false;
+    if (!obj_tasks[op->ow_kind].member)
+        return str_eq(xapi_value_str(f), op->ow_want);
+    for (size_t i = 0; i < xapi_array_len(f); i++)
+        if (str_eq(xapi_value_str(xapi_array_get(f, i)), op->ow_want))
+            return true;
+    return false;
+}
+
 /* True when the batch's last event of op's object shows the operation gone without the wanted
- * value (failed, cancelled, or not listed yet): its task must be read. */
+ * value (failed, cancelled, or not listed yet): its task must be read.  Never for a marker-less
+ * wait: its object does not show the operation going. */
 static bool ow_needs_read(const struct xapi_op *op, const struct xapi_batch *b)
 {
+    if (!op->ow_marker)
+        return false;
     const struct xapi_value *snap = NULL;
     enum xapi_bop last = XAPI_BOP_ADD;
     bool seen = false;
@@ -405,7 +479,7 @@ static bool ow_needs_read(const struct xapi_op *op, const struct xapi_batch *b)
     const struct xapi_value *co = xapi_struct_get(snap, "current_operations");
     if (co && xapi_struct_get(co, op->task_ref))
         return false;
-    return !str_eq(xapi_struct_str(snap, op->ow_field, ""), op->ow_want);
+    return !ow_succeeded(op, snap);
 }
 
 /* Before a batch is applied: the object waits it ends without success read their tasks first,
@@ -624,7 +698,11 @@ static void task_read_done(void *ctx, int rc, const struct xapi_value *result, c
     op->sub = NULL;
     if (rc == 0) {
         op->tw_seen = true;
-        task_apply_snapshot(op, result);
+        struct xapi_client *c = op->c;
+        char *ref = xstrdup(op->task_ref);
+        if (!task_apply_snapshot(op, result) && op->task_need)
+            task_cache_add(c, ref, result);
+        free(ref);
     } else if (e && strcmp(e->xapi_code, "HANDLE_INVALID") == 0) {
         xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
     }
@@ -661,13 +739,14 @@ static void ow_check(struct xapi_op *op, bool decide, bool fresh)
     struct xapi_client *c = op->c;
     const struct xapi_value *rec = xapi__cache_get(c->cache, op->ow_cls, op->ow_obj);
     const struct xapi_value *co = rec ? xapi_struct_get(rec, "current_operations") : NULL;
-    if (co && xapi_struct_get(co, op->task_ref)) {
+    if (op->ow_marker && co && xapi_struct_get(co, op->task_ref)) {
         op->tw_seen = true;
         return;
     }
     if (!decide)
         return;
-    if (rec && str_eq(xapi_struct_str(rec, op->ow_field, ""), op->ow_want)) {
+    if (ow_succeeded(op, rec)) {
+        ow_timed_success(op);
         char *ref = xstrdup(op->task_ref);
         if (op->progress && op->last_progress < 1.0)
             op->progress(op->ctx, 1.0);
@@ -677,7 +756,8 @@ static void ow_check(struct xapi_op *op, bool decide, bool fresh)
         free(ref);
         return;
     }
-    if (!fresh)
+    /* marker-less: not done yet is all a batch can say; the probe reads the task */
+    if (!fresh || (!op->ow_marker && !op->ow_probed))
         return;
     if (op->ow_gone) {
         xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
@@ -690,13 +770,14 @@ static void ow_check(struct xapi_op *op, bool decide, bool fresh)
         op->ow_rec = NULL;
         op->tw_seen = true;
         bool ended = task_apply_snapshot(op, task);
-        xapi_value_free(task);
         if (!ended) {
             op->ow_cls = NULL;
             xapi__timer_cancel(c->loop, &op->ow_probe);
             op->tw_seq = c->st_seq;
             task_need(op);
+            task_cache_add(c, op->task_ref, task);
         }
+        xapi_value_free(task);
         return;
     }
     task_read(op);
@@ -706,8 +787,26 @@ static void ow_probe_fire(void *arg)
 {
     struct xapi_op *op = arg;
     op->ow_probe = NULL;
+    op->ow_probed = true;
     if (!op->finished && op->ow_cls && !op->tw_seen)
         ow_check(op, true, true);
+}
+
+/* When op's probe reads its task, from the ref known: an operation its object shows running is
+ * read only if the object never did (OBJ_PROBE_MS: xapi refused it at once); a marker-less one
+ * (pool_update.apply) once it has run twice as long as the longest such wait seen to succeed on
+ * this pool, at least OW_PROBE_MIN_MS: its failure shows on no object, and reading every one's
+ * task (or carrying "task" from before its call, whose creation alone is then one more
+ * event.from answer) cost the fleet bench ~1.8 calls a host (docs/performance.md, "Calls,
+ * session 8").  Plus the stream's own delays. */
+static int64_t ow_probe_delay(const struct xapi_client *c, const struct xapi_op *op)
+{
+    int64_t d = OBJ_PROBE_MS;
+    if (!op->ow_marker) {
+        d = 2 * c->ow_longest_ms[op->ow_kind];
+        d = d < OW_PROBE_MIN_MS ? OW_PROBE_MIN_MS : d > OW_PROBE_MAX_MS ? OW_PROBE_MAX_MS : d;
+    }
+    return d + c->o.event_coalesce_ms + c->o.event_quiet_ms;
 }
 
 /* Wait for op's task (op->task_ref set) through the stream. */
@@ -720,8 +819,9 @@ static void task_watch(struct xapi_op *op)
     op->wnext = c->task_waiters;
     c->task_waiters = op;
     if (op->ow_cls) {
-        int64_t d = OBJ_PROBE_MS + c->o.event_coalesce_ms + c->o.event_quiet_ms;
-        op->ow_probe = xapi__timer_add(c->loop, d, ow_probe_fire, op);
+        op->ow_t0 = xapi__loop_now(c->loop);
+        op->ow_timed = !op->ow_marker;
+        op->ow_probe = xapi__timer_add(c->loop, ow_probe_delay(c, op), ow_probe_fire, op);
         if (c->st_ready)
             ow_check(op, false, false);
     } else if (c->st_ready) {
@@ -735,7 +835,7 @@ static void task_watch(struct xapi_op *op)
 static void ow_setup(struct xapi_op *op, const char *method, const struct xapi_value *params)
 {
     struct xapi_client *c = op->c;
-    for (size_t i = 0; c->cache_on && i < sizeof(obj_tasks) / sizeof(obj_tasks[0]); i++) {
+    for (size_t i = 0; c->cache_on && i < N_OBJ_TASKS; i++) {
         const struct obj_task *t = &obj_tasks[i];
         bool watched = false;
         for (char **k = c->cache_classes; k && *k && !watched; k++)
@@ -745,6 +845,8 @@ static void ow_setup(struct xapi_op *op, const char *method, const struct xapi_v
         if (!str_eq(method, t->method) || !watched || !obj || !want)
             continue;
         op->ow_cls = t->cls;
+        op->ow_kind = (int)i;
+        op->ow_marker = t->marker;
         op->ow_field = t->field;
         op->ow_obj = xstrdup(obj);
         op->ow_want = xstrdup(want);

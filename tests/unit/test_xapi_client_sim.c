@@ -50,6 +50,21 @@ static int64_t quiet_ms; /* the next env's event_quiet_ms */
 /* scenarios/small.json's reboot_s for the next env_new (0: as the file says) */
 static int reboot_s;
 
+/* the next env_new's pool: small.json's update and a second one, both applied on small-1 only */
+static bool two_updates_on_small1;
+
+static void updates_on_small1(json_t *scen)
+{
+    json_t *ups = json_object_get(json_array_get(json_object_get(scen, "pools"), 0), "updates");
+    json_t *u1 = json_array_get(ups, 0);
+    json_t *u2 = json_deep_copy(u1);
+    json_object_set_new(u2, "uuid", json_string("9d1a7d9e-2b9b-4f0f-a3a4-6e1d5b0c4b12"));
+    json_object_set_new(u2, "name_label", json_string("XS82ECU1002"));
+    json_array_append_new(ups, u2);
+    for (size_t i = 0; i < json_array_size(ups); i++)
+        json_object_set_new(json_array_get(ups, i), "applied_on", json_pack("[s]", "small-1"));
+}
+
 /* The loop's idle hook: run the simulation to the next deadline (the loop's or the sim's). */
 static int idle(void *ctx, int64_t next_ms)
 {
@@ -90,6 +105,8 @@ static struct env *env_new_scaled(const char *password, int64_t budget_ms, doubl
     assert_non_null(scen);
     if (reboot_s > 0)
         json_object_set_new(json_object_get(scen, "timings"), "reboot_s", json_integer(reboot_s));
+    if (two_updates_on_small1)
+        updates_on_small1(scen);
     int rc = sim_new_from_json(scen, &so, &v->s, &e);
     json_decref(scen);
     if (rc != 0)
@@ -716,6 +733,139 @@ static void test_object_wait_ignores_a_batch_older_than_the_call(void **state)
     env_free(v);
 }
 
+/* The stream's requests as the pool received them: how many, and how many named the class
+ * "task" (or one task, "task/<ref>"). */
+static struct {
+    int (*inner)(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                 struct xapi_response *out, struct err *e);
+    int event_from, with_task;
+} tap;
+
+static int tap_call(void *ctx, const char *host, const char *method,
+                    const struct xapi_value *params, struct xapi_response *out, struct err *e)
+{
+    if (str_eq(method, "event.from")) {
+        const struct xapi_value *cls = xapi_array_get(params, 1);
+        bool task = false;
+        for (size_t i = 0; i < xapi_array_len(cls); i++)
+            task = task || str_has_prefix(xapi_value_str(xapi_array_get(cls, i)), "task");
+        tap.event_from++;
+        tap.with_task += task;
+    }
+    return tap.inner(ctx, host, method, params, out, e);
+}
+
+/* Apply update on host through xapi_task_async (touch: a host changed meanwhile); the outcome
+ * in *o, the virtual time it took in
+ * *took_ms, the task reads and stream requests with "task" in *reads and *with_task. */
+static void apply_counted(struct env *v, const char *update, const char *host, const char *touch,
+                          struct obs *o, int64_t *took_ms, uint64_t *reads, int *with_task)
+{
+    struct mcount m0 = {0}, m1 = {0};
+    xapi_client_counts(v->c, NULL, count_methods, &m0);
+    tap.with_task = 0;
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    struct err e = {0};
+    assert_int_equal(xapi_task_async(v->c, "pool_update.apply", xt_strs(update, host), 0, NULL,
+                                     obs_done, o, NULL, &e),
+                     0);
+    if (touch) {
+        /* another change in the pool while the apply runs: the stream's token passes the
+         * task's creation before its probe reads it */
+        struct xapi_value *p = xt_strs(touch, "touched"), *r = NULL;
+        assert_int_equal(xapi_call_sync(v->c, "host.set_name_description", p, NULL, &r, &e), 0);
+        xapi_value_free(r);
+        for (int i = 0; i < 5 && !o->done; i++) /* the stream's answer with the change */
+            xapi_loop_run(v->loop, 0);
+    }
+    run_until(v->loop, &o->done);
+    *took_ms = clock_now_ms(sim_clock(v->s)) - t0;
+    xapi_client_counts(v->c, NULL, count_methods, &m1);
+    *reads = m1.get_record - m0.get_record;
+    *with_task = tap.with_task;
+}
+
+/* True when the simulator lists update among host's updates (host.get_updates). */
+static bool host_has_update(struct env *v, const char *host, const char *update)
+{
+    struct xapi_value *res = NULL;
+    struct err e = {0};
+    assert_int_equal(xapi_call_sync(v->c, "host.get_updates", xt_strs(host, NULL), NULL, &res, &e),
+                     0);
+    bool has = false;
+    for (size_t i = 0; i < xapi_array_len(res); i++)
+        has = has || str_eq(xapi_value_str(xapi_array_get(res, i)), update);
+    xapi_value_free(res);
+    return has;
+}
+
+/*
+ * pool_update.apply with the cache watching hosts is waited through the host (its updates gain
+ * the update; xapi lists the apply on no object while it runs): the stream carries no "task",
+ * so the task's creation costs no event.from answer.  Its failure shows on no object, so the
+ * task is read once the wait has run twice as long as the pool's longest apply (5 s at first):
+ *  - the first apply (60 s) outlasts that: read once, pending, then followed through the task's
+ *    events to its end (the task, which reports no progress and went by before the stream took
+ *    "task" - another host changed meanwhile - is not taken for destroyed);
+ *  - the second, with the probe at twice the first one's time, no read and no "task" at all
+ *    (fails if applies are waited through their task again);
+ *  - a failing apply is read by the probe and reports xapi's error; the host lacks the update.
+ */
+static void test_apply_waited_through_its_host(void **state)
+{
+    (void)state;
+    two_updates_on_small1 = true;
+    struct env *v = env_new("xenroot", 0);
+    two_updates_on_small1 = false;
+    const char *classes[] = {"host", "pool_update", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *u1 = xt_ref_by_name(v->c, "pool_update", "XS82ECU1001");
+    char *u2 = xt_ref_by_name(v->c, "pool_update", "XS82ECU1002");
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    char *h3 = xt_ref_by_name(v->c, "host", "small-3");
+    memset(&tap, 0, sizeof(tap));
+    tap.inner = v->h.call;
+    v->h.call = tap_call;
+
+    struct obs a = {0}, b = {0}, c = {0};
+    int64_t ta = 0, tb = 0, tc = 0;
+    uint64_t ra = 0, rb = 0, rc = 0;
+    int wa = 0, wb = 0, wc = 0;
+    apply_counted(v, u1, h2, h3, &a, &ta, &ra, &wa);
+    if (a.rc != 0)
+        fail_msg("first apply: %s", a.err.msg);
+    assert_int_equal(ra, 1); /* the probe's read at 5 s: still pending */
+    assert_true(host_has_update(v, h2, u1));
+
+    apply_counted(v, u2, h2, NULL, &b, &tb, &rb, &wb);
+    print_message("apply: first %lld ms (%llu read, %d event.from with task), second %lld ms "
+                  "(%llu read, %d with task)\n",
+                  (long long)ta, (unsigned long long)ra, wa, (long long)tb, (unsigned long long)rb,
+                  wb);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(rb, 0);
+    assert_int_equal(wb, 0);
+    assert_true(host_has_update(v, h2, u2));
+
+    fault(v, "{\"type\": \"apply_fails\", \"host\": \"small-3\", \"count\": 1}");
+    apply_counted(v, u1, h3, NULL, &c, &tc, &rc, &wc);
+    assert_int_equal(c.rc, PP_EXAPI);
+    assert_string_equal(c.err.xapi_code, "UPDATE_APPLY_FAILED");
+    assert_int_equal(rc, 1);
+    assert_true(tc <= 2 * ta + 10000); /* the probe: twice the longest, plus the stream's delays */
+    assert_false(host_has_update(v, h3, u1));
+
+    v->h.call = tap.inner;
+    xapi_value_free(a.result);
+    xapi_value_free(b.result);
+    free(u1);
+    free(u2);
+    free(h2);
+    free(h3);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -928,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_migration_waited_through_its_vm),
         cmocka_unit_test(test_object_wait_failures),
         cmocka_unit_test(test_object_wait_ignores_a_batch_older_than_the_call),
+        cmocka_unit_test(test_apply_waited_through_its_host),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
