@@ -20,8 +20,10 @@
 #      same rollout, every VM running once, out of rolling-upgrade mode).
 . "$(dirname "$0")/lib.sh"
 
+# setup [SCALE]: the simulator at SCALE simulated seconds a second (500: its installers take
+# about 2 s; part 3 runs at 200, so that the updates phase it kills the daemon in lasts longer)
 setup() {
-    start_sim "$SRCDIR/scenarios/upgrade.json" --time-scale 200
+    start_sim "$SRCDIR/scenarios/upgrade.json" --time-scale "${1:-500}"
     SERVE_DIR="$E2E_TMP/serve-$RANDOM"
     start_serve
     echo xenroot >"$E2E_TMP/pw"
@@ -96,7 +98,7 @@ pass "solo upgraded with --apply-updates and no update list for 8.4.0: done, the
 teardown
 
 # ---- 3: SIGKILL during the updates phase ----
-setup
+setup 200
 before=$(running)
 api POST /api/v1/upgrades "{\"pools\": [\"rpu\"], \"to\": \"8.4.0\", \"url\": \"$URL\",
     \"apply_updates\": true}"
@@ -148,7 +150,7 @@ jq --arg p1 "$P1" --arg p2 "$P2" --arg p3 "$P3" '
          "installation_size": 52428800, "after_apply_guidance": [], "priority": 3,
          "timestamp": "2026-06-02T00:00:00Z"}]' \
     "$SRCDIR/scenarios/upgrade.json" >"$E2E_TMP/legacy.json" || fail "writing the legacy scenario"
-start_sim "$E2E_TMP/legacy.json" --time-scale 200
+start_sim "$E2E_TMP/legacy.json" --time-scale 500
 SERVE_DIR="$E2E_TMP/serve-$RANDOM"
 start_serve
 pp_ok pool add rpu --url "$(sim_master_url rpu)" --user root --password-file "$E2E_TMP/pw"
