@@ -139,6 +139,7 @@ int engine_new(const struct engine_config *cfg, struct engine **out, struct err 
     pthread_cond_init(&eng->checker_wake, NULL);
     pthread_mutex_init(&eng->sublock, NULL);
     pthread_mutex_init(&eng->catlock, NULL);
+    pthread_mutex_init(&eng->publock, NULL);
     engine_readers_init(eng);
     eng->db_path = xstrdup(cfg->db_path);
     dir = xstrdup(cfg->db_path);
@@ -237,6 +238,7 @@ int engine_start(struct engine *eng, struct err *e)
         if (engine_windows_new(eng, eng->db_path, eng->clock, &eng->wins, &we) != 0)
             log_warn(LOG_MOD, "maintenance windows and schedules are off: %s", we.msg);
     }
+    engine_pools_publish(eng); /* GET /pools from now on: the thread is not running yet */
     if (pthread_create(&eng->thread, NULL, engine_thread_main, eng) != 0) {
         eng->running = false;
         return err_set(e, PP_EIO, "cannot start the engine thread");
@@ -283,6 +285,7 @@ void engine_free(struct engine *eng)
     engine_events_flush(eng);
     exec_free(eng->exec);
     engine_events_flush(eng);
+    engine_pools_unpublish(eng);
     for (size_t i = 0; i < eng->n_pools; i++)
         engine_pool_retire(eng, eng->pools[i]);
     free(eng->pools);
@@ -307,6 +310,7 @@ void engine_free(struct engine *eng)
     pthread_cond_destroy(&eng->checker_wake);
     pthread_mutex_destroy(&eng->sublock);
     pthread_mutex_destroy(&eng->catlock);
+    pthread_mutex_destroy(&eng->publock);
     free(eng->held); /* every snapshot was freed: the engine's callers have returned */
     free(eng);
 }

@@ -22,6 +22,9 @@
 #include "xapi/client.h"
 
 struct cdn_job;
+struct eng_inv;
+struct eng_pool_pub;
+struct eng_plist;
 struct exec_json_cache;
 struct exec;
 struct store;
@@ -58,6 +61,13 @@ struct eng_pool {
      * calls by method when this daemon first saw it (owned; NULL until then). */
     char *calls_rollout;
     json_t *calls_base;
+    /* published (engine_pub.c): the inventory last made from the cache, with the cache's
+     * changes (every class's, the inventory's classes') it was made at; the pool's GET /pools
+     * object, with every class's changes it was last found current at */
+    struct eng_inv *inv;
+    uint64_t inv_total, inv_changes;
+    struct eng_pool_pub *pub;
+    uint64_t pub_total;
 };
 
 struct eng_sub {
@@ -152,6 +162,9 @@ struct engine {
 
     /* REST reads on the callers' threads */
     struct eng_readers readers;
+    /* GET /pools: the list the engine thread published last (engine_pub.c), under publock */
+    pthread_mutex_t publock;
+    struct eng_plist *plist;
 
     /* webhooks (engine_webhook.c): started with the engine thread, their own thread */
     struct engine_webhooks *hooks;
@@ -184,6 +197,35 @@ extern const size_t engine_n_req_kinds;
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
 /* The pool object of GET /pools (new reference), read from the pool's cache.  Engine thread. */
 json_t *engine_pool_json(struct eng_pool *p);
+
+/* ---- engine_pub.c: what the engine thread publishes of its pools ---- */
+/*
+ * The pool's inventory as snapshots share it: the one last made, while the records of the
+ * classes its cache follows are unchanged (xapi_cache_changes), else one made now.  A new
+ * reference (engine_inv_release), or NULL with e (PP_ESTATE: not connected).  Engine thread.
+ */
+struct eng_inv *engine_pool_inv_get(struct engine *eng, struct eng_pool *p, struct err *e);
+/* The inventory of a reference (borrowed while it is held; never changed).  Any thread. */
+const struct inv_pool *engine_inv_pool(const struct eng_inv *v);
+/* Let go of a reference; the last frees the inventory.  NULL is a no-op.  Any thread. */
+void engine_inv_release(struct eng_inv *v);
+/* Publish what GET /pools shows: each pool's object rebuilt if what it shows changed, and the
+ * list swapped in if a pool's object or the pools changed.  Called at the end of every loop
+ * turn and before a request is answered.  Engine thread. */
+void engine_pools_publish(struct engine *eng);
+/* A pool leaving the registry lets go of its inventory and object (engine thread). */
+void engine_pool_pub_drop(struct eng_pool *p);
+/* Drop the published list (the engine stops; engine_pools then answers PP_ESTATE). */
+void engine_pools_unpublish(struct engine *eng);
+
+/* ---- engine_queue.c: holding the engine thread, for tests ---- */
+struct engine_hold;
+/* The engine thread blocked inside a request until engine_hold_release: returns once it is
+ * (NULL when the engine does not take the request).  Tests only: nothing else moves meanwhile,
+ * which shows what never waits for that thread. */
+struct engine_hold *engine_hold(struct engine *eng);
+/* Let the engine thread go on and free h.  NULL is a no-op. */
+void engine_hold_release(struct engine_hold *h);
 /* Find a pool by name (engine thread). */
 struct eng_pool *engine_find_pool(struct engine *eng, const char *name);
 /* A pool by registered name, pool name-label or pool uuid (ambiguity: PP_EINVAL naming them;
@@ -354,13 +396,14 @@ int engine_pool_glance(const struct xapi_records *src, struct eng_pool_glance *g
 /* ---- engine_snapshot.c: views and plans built off the engine thread ---- */
 /* One pool as a snapshot saw it. */
 struct eng_snap_pool {
-    char *name;                /* its registered name */
-    bool connected;            /* its connection was ready (else the views show it offline) */
-    struct inv_pool *inv;      /* its inventory (owned; a copy), NULL when it could not be read */
-    char *error;               /* why not connected / no inventory, else NULL */
-    int error_code;            /* PP_* of that, 0 with an inventory */
-    bool cdn;                  /* a repository pool (XenServer 8): cat is its catalog */
-    const struct catalog *cat; /* its repository catalog (held), NULL for a legacy pool */
+    char *name;                 /* its registered name */
+    bool connected;             /* its connection was ready (else the views show it offline) */
+    const struct inv_pool *inv; /* its inventory (shared: held), NULL when it could not be read */
+    struct eng_inv *held;       /* the reference inv is borrowed from (engine_pub.c) */
+    char *error;                /* why not connected / no inventory, else NULL */
+    int error_code;             /* PP_* of that, 0 with an inventory */
+    bool cdn;                   /* a repository pool (XenServer 8): cat is its catalog */
+    const struct catalog *cat;  /* its repository catalog (held), NULL for a legacy pool */
 };
 /* The engine's state a view or a plan needs, owned by the thread that builds it. */
 struct eng_snapshot {

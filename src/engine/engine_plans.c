@@ -164,8 +164,8 @@ static int sink_add(struct plan_sink *k, json_t *pj, struct err *e)
     return rc;
 }
 
-/* Plan one pool of the snapshot into the sink, then free its inventory (no longer needed: a
- * fleet's inventories are not all kept while the plans' text grows).  With a host selection, a
+/* Plan one pool of the snapshot into the sink, then let go of its inventory (no longer needed: a
+ * fleet's inventories are not all held while the plans' text grows).  With a host selection, a
  * pool with none of the chosen hosts is left out (found[] records the names matched).  Caller's
  * thread. */
 static int plan_one_pool(const struct eng_snapshot *s, struct plan_req_copy *pr,
@@ -204,7 +204,8 @@ static int plan_one_pool(const struct eng_snapshot *s, struct plan_req_copy *pr,
     }
     plan_free(pl);
     engine_hosts_free(refs, n_refs);
-    inv_pool_free(sp->inv);
+    engine_inv_release(sp->held);
+    sp->held = NULL;
     sp->inv = NULL;
     return rc;
 }

@@ -253,6 +253,7 @@ void engine_graveyard_empty(struct engine *eng)
 {
     for (size_t i = 0; i < eng->n_graveyard; i++) {
         struct eng_pool *p = eng->graveyard[i];
+        engine_pool_pub_drop(p);
         xapi_client_free(p->client);
         engine_cdn_pool_retire(p); /* a read its last callbacks may have started */
         free(p->calls_rollout);
@@ -677,17 +678,6 @@ json_t *engine_pool_json(struct eng_pool *p)
     return pool_json(p);
 }
 
-/* R_POOLS (engine thread): every registered pool's JSON. */
-void engine_handle_pools(struct engine *eng, struct eng_req *r)
-{
-    json_t *arr = json_array();
-
-    for (size_t i = 0; i < eng->n_pools; i++)
-        json_array_append_new(arr, pool_json(eng->pools[i]));
-    r->out = json_pack("{s:o}", "pools", arr);
-    engine_req_finish(eng, r, 0);
-}
-
 /* Connect every registered pool (engine start). */
 void engine_pools_load(struct engine *eng)
 {
@@ -761,10 +751,4 @@ int engine_pool_remove(struct engine *eng, const char *name, struct err *e)
     struct req_id *r = ENG_REQ_NEW(struct req_id, R_POOL_REMOVE);
     r->id = xstrdup(name ? name : "");
     return engine_req_run(eng, &r->h, NULL, e);
-}
-
-/* The registered pools (see engine.h).  Any thread but the engine's. */
-int engine_pools(struct engine *eng, json_t **out, struct err *e)
-{
-    return engine_req_run(eng, engine_req_new(R_POOLS, sizeof(struct eng_req)), out, e);
 }

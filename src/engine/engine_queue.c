@@ -231,6 +231,9 @@ void engine_req_unref(struct engine *eng, struct eng_req *r)
 /* Engine thread: deliver the answer and drop the engine's reference. */
 void engine_req_finish(struct engine *eng, struct eng_req *r, int rc)
 {
+    /* a GET /pools after this answer shows the pools as they are now at least (a pool added,
+     * removed, its properties set) */
+    engine_pools_publish(eng);
     r->rc = rc;
     if (rc == 0)
         err_clear(&r->err);
@@ -306,6 +309,92 @@ int engine_req_run(struct engine *eng, struct eng_req *r, json_t **out, struct e
     return rc;
 }
 
+/* ------------------------------------------------------------------ holding the engine (tests) */
+
+struct engine_hold {
+    struct engine *eng;
+    pthread_t poster; /* runs the R_HOLD request (its caller waits for the answer) */
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool inside, released;
+};
+
+struct req_hold {
+    struct eng_req h;
+    struct engine_hold *hold;
+};
+
+/* R_HOLD (engine thread): wait here until released. */
+void engine_handle_hold(struct engine *eng, struct eng_req *r)
+{
+    struct engine_hold *h = ENG_REQ_AS(struct req_hold, r)->hold;
+
+    pthread_mutex_lock(&h->m);
+    h->inside = true;
+    pthread_cond_broadcast(&h->c);
+    while (!h->released)
+        pthread_cond_wait(&h->c, &h->m);
+    pthread_mutex_unlock(&h->m);
+    engine_req_finish(eng, r, 0);
+}
+
+static void *hold_post(void *arg)
+{
+    struct engine_hold *h = arg;
+    struct req_hold *r = ENG_REQ_NEW(struct req_hold, R_HOLD);
+    struct err e = {0};
+
+    r->hold = h;
+    if (engine_req_run(h->eng, &r->h, NULL, &e) != 0 && !h->inside) {
+        pthread_mutex_lock(&h->m); /* never taken: let engine_hold return */
+        h->released = true;
+        pthread_cond_broadcast(&h->c);
+        pthread_mutex_unlock(&h->m);
+    }
+    return NULL;
+}
+
+/* Hold the engine thread (see engine_int.h).  Any thread but the engine's. */
+struct engine_hold *engine_hold(struct engine *eng)
+{
+    struct engine_hold *h = xcalloc(1, sizeof(*h));
+
+    h->eng = eng;
+    pthread_mutex_init(&h->m, NULL);
+    pthread_cond_init(&h->c, NULL);
+    if (pthread_create(&h->poster, NULL, hold_post, h) != 0) {
+        pthread_mutex_destroy(&h->m);
+        pthread_cond_destroy(&h->c);
+        free(h);
+        return NULL;
+    }
+    pthread_mutex_lock(&h->m);
+    while (!h->inside && !h->released)
+        pthread_cond_wait(&h->c, &h->m);
+    bool held = h->inside;
+    pthread_mutex_unlock(&h->m);
+    if (!held) {
+        engine_hold_release(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Let the engine thread go on (see engine_int.h).  NULL is a no-op. */
+void engine_hold_release(struct engine_hold *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->m);
+    h->released = true;
+    pthread_cond_broadcast(&h->c);
+    pthread_mutex_unlock(&h->m);
+    pthread_join(h->poster, NULL);
+    pthread_mutex_destroy(&h->m);
+    pthread_cond_destroy(&h->c);
+    free(h);
+}
+
 /* ------------------------------------------------------------------ the engine thread */
 
 /* The request kinds: name, handler and the cleanup of the kind's own arguments and results,
@@ -315,7 +404,7 @@ const struct eng_req_kind engine_req_kinds[] = {
     [R_POOL_REMOVE] = {R_POOL_REMOVE, "pool_remove", engine_handle_pool_remove, cleanup_id},
     [R_POOL_TRUST] = {R_POOL_TRUST, "pool_trust", engine_handle_pool_trust, cleanup_pool_trust},
     [R_POOL_SET] = {R_POOL_SET, "pool_set", engine_handle_pool_set, cleanup_pool_set},
-    [R_POOLS] = {R_POOLS, "pools", engine_handle_pools, NULL},
+    [R_HOLD] = {R_HOLD, "hold", engine_handle_hold, NULL},
     [R_CATALOG_META] = {R_CATALOG_META, "catalog_meta", engine_handle_catalog_meta, NULL},
     [R_CATALOG_PUT] = {R_CATALOG_PUT, "catalog_put", engine_handle_catalog_put,
                        cleanup_catalog_put},
@@ -386,6 +475,7 @@ void *engine_thread_main(void *arg)
         exec_tick(eng->exec);
         engine_graveyard_empty(eng);
         engine_events_flush(eng);
+        engine_pools_publish(eng); /* what GET /pools reads: this turn's changes */
         /* sleeps until I/O, the loop's next timer, or a wakeup (request, stop) */
         xapi_loop_run(eng->loop, LOOP_IDLE_WAIT_MS);
     }

@@ -24,7 +24,7 @@ enum req_kind {
     R_POOL_REMOVE,
     R_POOL_TRUST,
     R_POOL_SET, /* pool properties set on the pool (engine_pool_set.c) */
-    R_POOLS,
+    R_HOLD,     /* tests: the engine thread waits until released (engine_hold) */
     R_CATALOG_META,
     R_CATALOG_PUT,
     R_SNAPSHOT, /* the state views are built from, off the engine thread */
@@ -245,7 +245,8 @@ void engine_pools_load(struct engine *eng);
 void engine_handle_pool_add(struct engine *eng, struct eng_req *r);
 void engine_handle_pool_remove(struct engine *eng, struct eng_req *r);
 void engine_handle_pool_trust(struct engine *eng, struct eng_req *r);
-void engine_handle_pools(struct engine *eng, struct eng_req *r);
+/* ---- engine_queue.c ---- */
+void engine_handle_hold(struct engine *eng, struct eng_req *r);
 
 /* ---- engine_catalog.c (engine thread unless noted) ---- */
 /* The stored catalog, parsed (engine start). */

@@ -3,8 +3,9 @@
  * engine_snapshot.c - what the Updates views and the plans are built from, taken on the engine
  * thread and handed to the caller's thread, which builds the view or plan while the engine goes
  * on (issue 10, issue 17: a fleet plan of 100 pools no longer stops every rollout's progress for
- * a second).  A snapshot holds, per pool, its registered name, its inventory (a copy: the
- * dismissals are in it, as the pool's other_config), whether it is a repository pool; and the
+ * a second).  A snapshot holds, per pool, its registered name, its inventory (shared with the
+ * pool and other snapshots while the pool's records do not change: engine_pub.c; the dismissals
+ * are in it, as the pool's other_config), whether it is a repository pool; and the
  * catalogs, held rather than copied: a catalog the engine replaces meanwhile is freed by the
  * snapshot that held it last (engine_catalog_drop, engine_catalog_unhold).
  */
@@ -89,7 +90,8 @@ static void snap_pool(struct engine *eng, struct eng_pool *p, struct eng_snap_po
 
     sp->name = xstrdup(p->name);
     sp->connected = p->state == XAPI_CONN_READY;
-    sp->inv = engine_pool_inventory(eng, p, &e);
+    sp->held = engine_pool_inv_get(eng, p, &e); /* shared: no copy while the pool is quiet */
+    sp->inv = engine_inv_pool(sp->held);
     if (!sp->connected)
         sp->error = xasprintf("pool %s is not connected (%s%s%s)", p->name,
                               xapi_conn_state_name(p->state), p->error[0] ? ": " : "", p->error);
@@ -132,7 +134,7 @@ void engine_snapshot_free(struct eng_snapshot *s)
         struct eng_snap_pool *sp = &s->pools[i];
         free(sp->name);
         free(sp->error);
-        inv_pool_free(sp->inv);
+        engine_inv_release(sp->held);
         catalog_unhold(s->eng, sp->cat);
     }
     catalog_unhold(s->eng, s->catalog);

@@ -27,10 +27,10 @@
  * reconnects, as XenCenter shows a disconnected pool.  (*cats)[i] is the catalog of pool i: its
  * repository catalog for a XenServer 8 pool, else NULL (the legacy catalog).
  */
-static struct inv_pool **gather(const struct eng_snapshot *s, size_t *n, json_t *offline,
-                                const struct catalog ***cats)
+static const struct inv_pool **gather(const struct eng_snapshot *s, size_t *n, json_t *offline,
+                                      const struct catalog ***cats)
 {
-    struct inv_pool **v = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(*v));
+    const struct inv_pool **v = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(*v));
 
     *cats = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(**cats));
     *n = 0;
@@ -47,7 +47,7 @@ static struct inv_pool **gather(const struct eng_snapshot *s, size_t *n, json_t 
     return v;
 }
 
-static void release(struct inv_pool **v, const struct catalog **cats)
+static void release(const struct inv_pool **v, const struct catalog **cats)
 {
     free(v);
     free(cats);
@@ -361,9 +361,9 @@ static json_t *row_tools(const struct view_server_row *row, const struct view_to
 }
 
 /* The catalog of a row's pool: cats[i] for pools[i], else the legacy catalog. */
-static const struct catalog *row_catalog(const struct eng_snapshot *eng, struct inv_pool **pools,
-                                         const struct catalog **cats, size_t n,
-                                         const struct inv_pool *pool)
+static const struct catalog *row_catalog(const struct eng_snapshot *eng,
+                                         const struct inv_pool **pools, const struct catalog **cats,
+                                         size_t n, const struct inv_pool *pool)
 {
     for (size_t i = 0; i < n; i++)
         if (pools[i] == pool && cats[i])
@@ -376,7 +376,7 @@ static const struct catalog *row_catalog(const struct eng_snapshot *eng, struct 
  * then each XenServer 8 pool's from its own repository catalog, joined (alert_list_append).
  * Nothing to show and no error without any catalog.
  */
-static int compute(const struct eng_snapshot *eng, struct inv_pool **pools,
+static int compute(const struct eng_snapshot *eng, const struct inv_pool **pools,
                    const struct catalog **cats, size_t n, bool include_dismissed,
                    struct alert_list *l, struct err *e)
 {
@@ -423,7 +423,7 @@ int engine_views_json(const struct eng_snapshot *eng, enum engine_view view, enu
     json_t *offline = json_array(), *rows = json_array(), *o;
     size_t n = 0;
     const struct catalog **cats = NULL;
-    struct inv_pool **pools = gather(eng, &n, offline, &cats);
+    const struct inv_pool **pools = gather(eng, &n, offline, &cats);
     struct alert_list l = {0};
     struct view_tools_vms tools = {0};
     size_t dismissed = 0;
@@ -495,7 +495,7 @@ int engine_views_csv(const struct eng_snapshot *eng, enum engine_view view, char
 {
     size_t n = 0;
     const struct catalog **cats = NULL;
-    struct inv_pool **pools = gather(eng, &n, NULL, &cats);
+    const struct inv_pool **pools = gather(eng, &n, NULL, &cats);
     struct alert_list l = {0};
     struct buf b;
     bool have = any_catalog(eng, cats, n);

@@ -24,8 +24,9 @@ struct cclass {
     size_t n_fields;
     struct xapi_crec **buckets;
     size_t nbuckets, count;
-    size_t bytes;   /* the records' blocks */
-    size_t pending; /* adds / mods counted while a batch is checked */
+    size_t bytes;     /* the records' blocks */
+    size_t pending;   /* adds / mods counted while a batch is checked */
+    uint64_t changes; /* records stored, removed, or the class reset: xapi__cache_changes */
     struct cclass *next;
 };
 
@@ -34,6 +35,7 @@ struct xapi_cache {
     struct xapi_itab strings; /* interned names, refs, strings, shared values, name lists */
     size_t max_objects;       /* of one class: XAPI_CACHE_MAX_OBJECTS unless a test set it */
     char *token;
+    uint64_t changes; /* every class's changes: xapi__cache_changes with cls NULL */
 };
 
 static uint64_t hash_str(const char *s)
@@ -398,11 +400,16 @@ static void class_put(struct cclass *c, struct xapi_itab *t, struct xapi_crec *r
 void xapi__cache_commit(struct xapi_cache *k, struct xapi_batch *b)
 {
     if (b->reset)
-        for (struct cclass *c = k->classes; c; c = c->next)
+        for (struct cclass *c = k->classes; c; c = c->next) {
             class_clear(k, c);
+            c->changes++;
+            k->changes++;
+        }
     for (size_t i = 0; i < b->ev.n; i++) {
         struct bev *v = &b->ev.items[i];
         struct cclass *c = class_get(k, v->cls);
+        c->changes++;
+        k->changes++;
         if (v->op == XAPI_BOP_DEL) {
             class_del(k, c, v->ref);
         } else {
@@ -491,6 +498,14 @@ const struct xapi_value *xapi__cache_get(const struct xapi_cache *k, const char 
         return NULL;
     struct xapi_crec **pp = slot_of(c, ref);
     return *pp ? &(*pp)->rec : NULL;
+}
+
+uint64_t xapi__cache_changes(const struct xapi_cache *k, const char *cls)
+{
+    if (!cls)
+        return k->changes;
+    const struct cclass *c = class_find(k, cls);
+    return c ? c->changes : 0;
 }
 
 size_t xapi__cache_count(const struct xapi_cache *k, const char *cls)

@@ -352,6 +352,14 @@ int xapi_cache_set_fields(struct xapi_client *c, const char *cls, const char *co
 bool xapi_cache_ready(const struct xapi_client *c);
 /* Number of snapshots applied (1 after start; +1 per EVENTS_LOST or re-login). */
 unsigned xapi_cache_generation(const struct xapi_client *c);
+/*
+ * How many changes were applied to the records of classes (lowercase names, NULL-terminated): the
+ * sum of each class's count of records stored (add, mod), removed (del) and resets (a snapshot).
+ * It only grows, and grows with every such change, so two equal values mean the classes' records
+ * are the ones they were (what a copy made from them may be reused on: docs/engine.md).  classes
+ * NULL: every class the cache holds, tasks included (one counter: O(1)).
+ */
+uint64_t xapi_cache_changes(const struct xapi_client *c, const char *const *classes);
 /* Borrowed record of class cls and ref, or NULL.  Valid until the next loop turn. */
 const struct xapi_value *xapi_cache_get(const struct xapi_client *c, const char *cls,
                                         const char *ref);

@@ -102,6 +102,9 @@ void xapi__cache_set_token(struct xapi_cache *k, const char *token);
 const struct xapi_value *xapi__cache_get(const struct xapi_cache *k, const char *cls,
                                          const char *ref);
 size_t xapi__cache_count(const struct xapi_cache *k, const char *cls);
+/* Changes applied to class cls so far (see xapi_cache_changes); 0 for a class never seen; cls
+ * NULL: to every class. */
+uint64_t xapi__cache_changes(const struct xapi_cache *k, const char *cls);
 void xapi__cache_foreach(const struct xapi_cache *k, const char *cls,
                          bool (*fn)(void *ctx, const char *ref, const struct xapi_value *rec),
                          void *ctx);

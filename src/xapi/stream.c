@@ -993,6 +993,16 @@ unsigned xapi_cache_generation(const struct xapi_client *c)
     return c->cache_gen;
 }
 
+uint64_t xapi_cache_changes(const struct xapi_client *c, const char *const *classes)
+{
+    uint64_t n = 0;
+    if (!classes)
+        return c->cache ? xapi__cache_changes(c->cache, NULL) : 0;
+    for (const char *const *cls = classes; c->cache && *cls; cls++)
+        n += xapi__cache_changes(c->cache, *cls);
+    return n;
+}
+
 const struct xapi_value *xapi_cache_get(const struct xapi_client *c, const char *cls,
                                         const char *ref)
 {

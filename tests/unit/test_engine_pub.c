@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine_pub.c - what the engine thread publishes of its pools (engine_pub.c, issue 17):
+ *
+ *  - a pool's shared inventory is the one a fresh copy of the cache gives, through random
+ *    seeded changes of the pool (VMs shut down and started, hosts disabled and enabled, names
+ *    changed, other_config keys added): the plan built from it is text for text the plan built
+ *    from a new inventory, it is made again exactly when the cache's records changed, and one a
+ *    snapshot still holds stays readable after it was replaced (a client on the simulator's
+ *    in-process transport, virtual clock: deterministic);
+ *  - GET /pools never waits for the engine thread: with the engine thread held inside a request,
+ *    engine_pools answers at once with the pool's fields (the old route, a request to that
+ *    thread, timed out); and it follows the engine: the fields change with the pool, a removed
+ *    pool is gone from the list as soon as the removal is answered (the real engine against the
+ *    simulator over HTTP in this process, scenarios/small.json on 127.0.43.x).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/mem.h"
+#include "base/rng.h"
+#include "base/str.h"
+#include "engine/engine.h"
+#include "engine/engine_int.h"
+#include "plan/plan.h"
+#include "sim/sim.h"
+#include "sim/sim_http.h"
+#include "test_plan_fixture.h"
+#include "xapi/client.h"
+#include "xapi/codec.h"
+#include "xapi_testutil.h"
+
+#ifndef PP_SOURCE_ROOT
+#define PP_SOURCE_ROOT "."
+#endif
+
+/* ------------------------------------------------------------------ shared inventories */
+
+struct ienv {
+    struct sim *s;
+    struct xapi_inproc_handler h;
+    struct xapi_loop *loop;
+    struct xapi_client *c;
+    char master[64];
+};
+
+static int idle(void *ctx, int64_t next_ms)
+{
+    struct ienv *v = ctx;
+    int64_t d = sim_next_deadline(v->s), t = next_ms;
+    if (d >= 0 && d < t)
+        t = d;
+    if (t == INT64_MAX)
+        return -1;
+    if (t < clock_now_ms(sim_clock(v->s)))
+        t = clock_now_ms(sim_clock(v->s));
+    sim_run_until(v->s, t);
+    return 0;
+}
+
+static struct ienv *ienv_new(uint64_t seed)
+{
+    struct ienv *v = xcalloc(1, sizeof(*v));
+    struct sim_options so = {.seed_set = true, .seed = seed};
+    struct err e = {0};
+    if (sim_new_from_file(PP_SOURCE_ROOT "/scenarios/small.json", &so, &v->s, &e) != 0)
+        fail_msg("small.json: %s", e.msg);
+    sim_inproc_handler(v->s, &v->h);
+    sim_pool_master_address(v->s, 0, v->master, sizeof(v->master));
+    v->loop = xapi_loop_new(sim_clock(v->s), &e);
+    assert_non_null(v->loop);
+    xapi_loop_set_idle(v->loop, idle, v);
+    const char *addrs[1] = {v->master};
+    struct xapi_client_opts o;
+    xt_opts(&o, addrs, "xenroot", 60000, NULL, NULL);
+    o.inproc = &v->h;
+    o.rng_seed = 3;
+    v->c = xapi_client_new(v->loop, &o, &e);
+    assert_non_null(v->c);
+    for (const char *const *cls = engine_cache_classes; *cls; cls++)
+        if (engine_cache_fields(*cls))
+            assert_int_equal(xapi_cache_set_fields(v->c, *cls, engine_cache_fields(*cls), &e), 0);
+    assert_int_equal(xapi_cache_start(v->c, engine_cache_classes, &e), 0);
+    for (int i = 0; i < 100000 && !xapi_cache_ready(v->c); i++)
+        xapi_loop_run(v->loop, 0);
+    assert_true(xapi_cache_ready(v->c));
+    return v;
+}
+
+static void ienv_free(struct ienv *v)
+{
+    xapi_client_free(v->c);
+    xapi_loop_free(v->loop);
+    sim_free(v->s);
+    free(v);
+}
+
+struct call {
+    bool done;
+    int rc;
+};
+
+static void call_done(void *ctx, int rc, const struct xapi_value *res, const struct err *e)
+{
+    struct call *k = ctx;
+    (void)res;
+    (void)e;
+    k->rc = rc;
+    k->done = true;
+}
+
+/* Call method(params) and run the loop until it is answered and the cache saw a change (when
+ * the call succeeded).  Returns the call's rc. */
+static int call(struct ienv *v, const char *method, struct xapi_value *params)
+{
+    struct call k = {0};
+    struct err e = {0};
+    uint64_t before = xapi_cache_changes(v->c, engine_cache_classes);
+    assert_int_equal(xapi_call_async(v->c, method, params, NULL, call_done, &k, NULL, &e), 0);
+    for (int i = 0; i < 100000 && !k.done; i++)
+        xapi_loop_run(v->loop, 0);
+    assert_true(k.done);
+    for (int i = 0;
+         k.rc == 0 && i < 100000 && xapi_cache_changes(v->c, engine_cache_classes) == before; i++)
+        xapi_loop_run(v->loop, 0);
+    return k.rc;
+}
+
+struct pick {
+    const char *cls;
+    size_t want, seen;
+    char ref[128];
+};
+
+static bool pick_fn(void *ctx, const char *ref, const struct xapi_value *rec)
+{
+    struct pick *k = ctx;
+    if (xapi_struct_bool(rec, "is_control_domain", false) ||
+        xapi_struct_bool(rec, "is_a_template", false))
+        return true;
+    if (k->seen++ == k->want) {
+        str_lcpy(k->ref, ref, sizeof(k->ref));
+        return false;
+    }
+    return true;
+}
+
+/* The ref of a random object of class cls (guest VMs only), "" when it has none. */
+static void random_ref(struct ienv *v, struct rng *r, const char *cls, char *out, size_t n)
+{
+    struct pick k = {.cls = cls};
+    xapi_cache_foreach(v->c, cls, pick_fn, &k); /* count */
+    size_t count = k.seen;
+    out[0] = '\0';
+    if (!count)
+        return;
+    k = (struct pick){.cls = cls, .want = (size_t)(rng_next(r) % count)};
+    xapi_cache_foreach(v->c, cls, pick_fn, &k);
+    str_lcpy(out, k.ref, n);
+}
+
+/* One random change of the pool (a call the pool may refuse: then nothing changed). */
+static void random_change(struct ienv *v, struct rng *r, int step)
+{
+    char vm[128], host[128], pool[128], name[64];
+    random_ref(v, r, "vm", vm, sizeof vm);
+    random_ref(v, r, "host", host, sizeof host);
+    random_ref(v, r, "pool", pool, sizeof pool);
+    snprintf(name, sizeof name, "renamed-%d", step);
+    switch (rng_next(r) % 6) {
+    case 0:
+        call(v, "VM.hard_shutdown", xt_strs(vm, NULL));
+        break;
+    case 1: {
+        struct xapi_value *p = xt_strs(vm, host);
+        xapi_array_append_take(p, xapi_value_new_bool(false));
+        xapi_array_append_take(p, xapi_value_new_bool(false));
+        call(v, "VM.start_on", p);
+        break;
+    }
+    case 2:
+        call(v, "host.disable", xt_strs(host, NULL));
+        break;
+    case 3:
+        call(v, "host.enable", xt_strs(host, NULL));
+        break;
+    case 4:
+        call(v, "VM.set_name_label", xt_strs(vm, name));
+        break;
+    default: {
+        struct xapi_value *p = xt_strs(pool, "XenCenter.IgnorePatches");
+        xapi_array_append_string(p, name);
+        call(v, "pool.add_to_other_config", p);
+        break;
+    }
+    }
+}
+
+static struct catalog *catalog_821(void)
+{
+    struct catalog *c = fx_catalog();
+    fx_patch(c, "u1", CAT_G_RESTART_HOST, "", "");
+    fx_patch(c, "u2", CAT_G_RESTART_XAPI, "", "");
+    fx_version(c, "8.2.1", "release/yangtze/master/58", NULL, "u1,u2", "u1,u2");
+    return c;
+}
+
+/* The pool plan's text (return policy: every VM moves twice) from inv. */
+static char *plan_text(const struct inv_pool *inv, const struct catalog *cat)
+{
+    struct plan_opts o;
+    struct plan *pl = NULL;
+    struct err e = {0};
+    plan_opts_init(&o);
+    o.policy = PLAN_POLICY_RETURN;
+    assert_int_equal(plan_build(inv, cat, &o, &pl, &e), 0);
+    json_t *j = engine_plan_pool_json(pl, inv, cat, "p");
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    plan_free(pl);
+    return s;
+}
+
+static void test_inv_shared_equals_fresh(void **state)
+{
+    (void)state;
+    struct catalog *cat = catalog_821();
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        struct ienv *v = ienv_new(seed);
+        struct eng_pool p = {.name = "p", .client = v->c, .state = XAPI_CONN_READY};
+        struct rng r;
+        struct err e = {0};
+        rng_seed(&r, seed);
+        struct eng_inv *first = engine_pool_inv_get(NULL, &p, &e);
+        assert_non_null(first);
+        char *first_text = plan_text(engine_inv_pool(first), cat);
+        struct eng_inv *prev = engine_pool_inv_get(NULL, &p, &e);
+        assert_ptr_equal(prev, first); /* nothing changed: the same one, no copy */
+        for (int step = 0; step < 12; step++) {
+            uint64_t before = xapi_cache_changes(v->c, engine_cache_classes);
+            random_change(v, &r, step);
+            bool changed = xapi_cache_changes(v->c, engine_cache_classes) != before;
+            struct eng_inv *now = engine_pool_inv_get(NULL, &p, &e);
+            struct inv_pool *fresh = engine_pool_inventory(NULL, &p, &e);
+            assert_non_null(now);
+            assert_non_null(fresh);
+            if (changed)
+                assert_ptr_not_equal(now, prev);
+            else
+                assert_ptr_equal(now, prev);
+            char *a = plan_text(engine_inv_pool(now), cat), *b = plan_text(fresh, cat);
+            assert_string_equal(a, b);
+            free(a);
+            free(b);
+            inv_pool_free(fresh);
+            engine_inv_release(prev);
+            prev = now;
+        }
+        /* the first one, held all along, is still what it was */
+        char *again = plan_text(engine_inv_pool(first), cat);
+        assert_string_equal(again, first_text);
+        free(again);
+        free(first_text);
+        engine_inv_release(first);
+        engine_inv_release(prev);
+        engine_pool_pub_drop(&p);
+        ienv_free(v);
+    }
+    catalog_free(cat);
+}
+
+/* ------------------------------------------------------------------ GET /pools */
+
+struct eenv {
+    struct sim *s;
+    struct sim_server *srv;
+    struct engine *eng;
+    char dir[64], db[128];
+};
+
+static struct eenv *eenv_new(void)
+{
+    struct eenv *v = xcalloc(1, sizeof(*v));
+    struct sim_options so = {
+        .seed_set = true, .seed = 5, .time_scale = 600, .base_address = "127.0.43.10"};
+    struct err e = {0};
+    str_lcpy(v->dir, "/tmp/pp-engine-pub.XXXXXX", sizeof(v->dir));
+    assert_non_null(mkdtemp(v->dir));
+    snprintf(v->db, sizeof(v->db), "%s/pp.db", v->dir);
+    if (sim_new_from_file(PP_SOURCE_ROOT "/scenarios/small.json", &so, &v->s, &e) != 0)
+        fail_msg("small.json: %s", e.msg);
+    if (sim_server_start(v->s, 0, &v->srv, &e) != 0)
+        fail_msg("sim_server_start: %s", e.msg);
+    /* a short request timeout: a read that went through the engine thread would fail fast */
+    struct engine_config cfg = {.db_path = v->db,
+                                .catalog_url = "file:///nonexistent/updates.xml",
+                                .check_interval_s = 0,
+                                .request_timeout_ms = 300};
+    if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
+        fail_msg("engine: %s", e.msg);
+    return v;
+}
+
+static void eenv_free(struct eenv *v)
+{
+    char p[200];
+    engine_free(v->eng);
+    sim_server_stop(v->srv);
+    sim_free(v->s);
+    const char *files[] = {"pp.db", "pp.db-wal", "pp.db-shm", "known_hosts"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", v->dir, files[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof(p), "%s/downloads", v->dir);
+    rmdir(p);
+    rmdir(v->dir);
+    free(v);
+}
+
+/* method(session, the ref of VM vm_name) straight through the simulator, as another client of
+ * the pool would call it. */
+static void sim_rpc(struct eenv *v, const char *method, const char *vm_name)
+{
+    char master[64];
+    struct xapi_response resp = {0};
+    struct err e = {0};
+    struct xapi_value *login = xt_strs("root", "xenroot");
+    sim_pool_master_address(v->s, 0, master, sizeof master);
+    assert_int_equal(sim_call(v->s, master, "session.login_with_password", login, &resp, &e), 0);
+    xapi_value_free(login);
+    assert_true(resp.ok);
+    char *session = xstrdup(xapi_value_str(resp.value));
+    xapi_response_cleanup(&resp);
+    struct xapi_value *p = xt_strs(session, vm_name);
+    assert_int_equal(sim_call(v->s, master, "VM.get_by_name_label", p, &resp, &e), 0);
+    xapi_value_free(p);
+    assert_true(resp.ok && xapi_array_len(resp.value) == 1);
+    p = xt_strs(session, xapi_value_str(xapi_array_get(resp.value, 0)));
+    xapi_response_cleanup(&resp);
+    assert_int_equal(sim_call(v->s, master, method, p, &resp, &e), 0);
+    assert_true(resp.ok);
+    xapi_response_cleanup(&resp);
+    xapi_value_free(p);
+    free(session);
+}
+
+/* The pool object named name in GET /pools (a new reference), or NULL. */
+static json_t *pools_get(struct engine *eng, const char *name, int *rc)
+{
+    json_t *out = NULL, *p, *hit = NULL;
+    struct err e = {0};
+    size_t i;
+    *rc = engine_pools(eng, &out, &e);
+    json_array_foreach(json_object_get(out, "pools"), i,
+                       p) if (str_eq(json_string_value(json_object_get(p, "name")), name)) hit =
+        json_incref(p);
+    json_decref(out);
+    return hit;
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Wait until GET /pools shows pool name with the integer field at want. */
+static void wait_field(struct engine *eng, const char *name, const char *field, json_int_t want)
+{
+    for (int i = 0; i < 1500; i++) {
+        int rc;
+        json_t *p = pools_get(eng, name, &rc);
+        bool ok =
+            p && json_integer_value(json_object_get(p, field)) == want && json_object_get(p, field);
+        json_decref(p);
+        if (ok)
+            return;
+        nap();
+    }
+    fail_msg("pool %s: %s never became %lld", name, field, (long long)want);
+}
+
+static void test_pools_never_wait(void **state)
+{
+    (void)state;
+    struct eenv *v = eenv_new();
+    char a[64], url[128];
+    struct err e = {0};
+    json_t *out = NULL;
+    int rc;
+    sim_pool_master_address(v->s, 0, a, sizeof(a));
+    snprintf(url, sizeof(url), "http://%s:%u/", a, (unsigned)sim_server_port(v->srv));
+    struct engine_pool_spec ps = {
+        .name = "small", .url = url, .username = "root", .password = "xenroot"};
+    assert_int_equal(engine_pool_add(v->eng, &ps, &out, &e), 0);
+    json_decref(out);
+    /* registered: listed as soon as the add is answered */
+    json_t *p = pools_get(v->eng, "small", &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(p);
+    json_decref(p);
+    wait_field(v->eng, "small", "hosts", 3);
+
+    /* the engine thread held: GET /pools answers anyway, with the pool's fields */
+    struct engine_hold *h = engine_hold(v->eng);
+    assert_non_null(h);
+    for (int i = 0; i < 3; i++) {
+        p = pools_get(v->eng, "small", &rc);
+        assert_int_equal(rc, 0);
+        assert_non_null(p);
+        assert_true(json_is_true(json_object_get(p, "connected")));
+        assert_string_equal(json_string_value(json_object_get(p, "name_label")), "small-pool");
+        assert_int_equal(json_integer_value(json_object_get(p, "hosts")), 3);
+        assert_int_equal(json_integer_value(json_object_get(p, "vms_running")), 4);
+        json_decref(p);
+    }
+    /* a request to the engine thread does wait (and times out): the hold is real */
+    assert_int_equal(engine_rollout_retry(v->eng, "none", &e), PP_ETIMEOUT);
+    engine_hold_release(h);
+
+    /* it follows the pool: a VM shut down on the pool (straight through the simulator) is one
+     * running VM less */
+    sim_rpc(v, "VM.hard_shutdown", "web-2");
+    wait_field(v->eng, "small", "vms_running", 3);
+
+    /* removed: gone from the list as soon as the removal is answered */
+    assert_int_equal(engine_pool_remove(v->eng, "small", &e), 0);
+    p = pools_get(v->eng, "small", &rc);
+    assert_int_equal(rc, 0);
+    assert_null(p);
+    eenv_free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_inv_shared_equals_fresh),
+        cmocka_unit_test(test_pools_never_wait),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
