@@ -202,8 +202,8 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
 
 int main(int argc, char **argv)
 {
-    int pools = argc > 1 ? atoi(argv[1]) : 100; /* NOLINT(cert-err34-c): a bench's argument */
-    int rounds = argc > 2 ? atoi(argv[2]) : 7;  /* NOLINT(cert-err34-c) */
+    int pools = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 100;
+    int rounds = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 7;
     struct err e = {0};
     char dir[] = "/tmp/pp-bench-fleet-plan.XXXXXX", db[128], url[256];
 
