@@ -34,14 +34,27 @@
 #define PP_SOURCE_ROOT "."
 #endif
 
-/* ---- counting malloc (the bench's only thread) ---- */
+/* ---- counting malloc (the bench's only thread; not under a sanitizer, which owns malloc) ---- */
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COUNT_MALLOC 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                         \
+    __has_feature(memory_sanitizer)
+#define COUNT_MALLOC 0
+#endif
+#endif
+#ifndef COUNT_MALLOC
+#define COUNT_MALLOC 1
+#endif
+
+static size_t heap_now, heap_peak;
+
+#if COUNT_MALLOC
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 extern void __libc_free(void *p);
-
-static size_t heap_now, heap_peak;
 
 static void counted(void *p)
 {
@@ -83,6 +96,7 @@ void free(void *p)
         heap_now -= malloc_usable_size(p);
     __libc_free(p);
 }
+#endif
 
 /* ---- answers ---- */
 
@@ -264,6 +278,8 @@ int main(int argc, char **argv)
     printf("bench-evjson: %s, the daemon's classes and fields; old route (jansson + value tree + "
            "cache) -> straight (evjson.c)\n",
            path);
+    if (!COUNT_MALLOC)
+        printf("  (built with a sanitizer: the heap is not counted)\n");
     int rc = one("snapshot", NULL, &sb, true, 5);
     if (rc == 0) /* a new session's snapshot replacing a full cache (the old records held until
                   * the new ones are built, in both routes' own ways) */
