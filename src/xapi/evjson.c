@@ -506,7 +506,8 @@ static int parse_array(struct jp *p, int depth, bool build, struct xapi_value *v
         v->type = XAPI_ARRAY;
         v->u.arr.n = v->u.arr.cap = (uint32_t)n;
         v->u.arr.items = arena_alloc(&p->ar, n * sizeof(void *) + 1);
-        memcpy(v->u.arr.items, p->stk.items + base, n * sizeof(void *));
+        if (n) /* stk.items is NULL until a first item was pushed */
+            memcpy(v->u.arr.items, p->stk.items + base, n * sizeof(void *));
     }
     p->stk.n = base;
     return rc;
