@@ -1299,17 +1299,13 @@ static int mark_changed(void *ctx, const char *pool, const char *host)
     return 0;
 }
 
-/* What every fragment depends on beyond its host's steps and facts: the rollout's state (host and
- * pool states) and its findings (hosts the verification found reboot-pending); its creation time
- * tells a rollout deleted and created again under the same id. */
-static char *inc_key(struct store *s, const struct store_rollout *ro)
+/* What every host's record depends on beyond its steps, its facts row and whether the
+ * verification found it reboot-pending (facts_mark): the rollout's state (host and pool states);
+ * its creation time tells a rollout deleted and created again under the same id.  (The findings
+ * themselves are the pools' fields, made each build.) */
+static char *inc_key(const struct store_rollout *ro)
 {
-    char *findings = NULL;
-    store_rollout_findings(s, ro->id, &findings, NULL);
-    char *key = xasprintf("%d|%lld|%s", (int)ro->state, (long long)ro->created_at_ms,
-                          findings ? findings : "");
-    free(findings);
-    return key;
+    return xasprintf("%d|%lld", (int)ro->state, (long long)ro->created_at_ms);
 }
 
 /* The facts rows of a rollout as read (the dirty hosts' are parsed: inc_host_facts). */
@@ -1358,8 +1354,9 @@ static struct iseg *frow_seg(struct inc_one *inc, const struct frow *r)
     return ip ? iseg_of(ip, r->host, false) : NULL;
 }
 
-/* Each host's hash of its facts row (one per host); a host whose row changed is dirty. */
-static void facts_mark(struct inc_one *inc, const struct frows *f)
+/* Each host's hash of its facts row (one per host) and of its mark in verified (the hosts a
+ * REBOOT_PENDING finding names: verified_reboots); a host whose hash changed is dirty. */
+static void facts_mark(struct inc_one *inc, const struct frows *f, json_t *verified)
 {
     for (size_t i = 0; i < inc->n_pools; i++)
         for (size_t k = 0; k < inc->pools[i].n_segs; k++)
@@ -1373,6 +1370,19 @@ static void facts_mark(struct inc_one *inc, const struct frows *f)
                          strlen(r->facts) + 1);
         sg->facts_new = fnv(h, &r->at, sizeof(r->at));
     }
+    const char *key;
+    json_t *v;
+    json_object_foreach(verified, key, v)
+    {
+        const char *nl = strchr(key, '\n');
+        char *pool = nl ? xstrndup(key, (size_t)(nl - key)) : NULL;
+        struct ipool *ip = pool ? ipool_of(inc, pool, false) : NULL;
+        struct iseg *sg = ip ? iseg_of(ip, nl + 1, false) : NULL;
+        if (sg)
+            sg->facts_new =
+                fnv(sg->facts_new ? sg->facts_new : 0xcbf29ce484222325ULL, "verified", 9);
+        free(pool);
+    }
     for (size_t i = 0; i < inc->n_pools; i++)
         for (size_t k = 0; k < inc->pools[i].n_segs; k++) {
             struct iseg *sg = &inc->pools[i].segs[k];
@@ -1382,8 +1392,8 @@ static void facts_mark(struct inc_one *inc, const struct frows *f)
 }
 
 /* This build's host facts: every pool's own row and the dirty hosts' rows, and the hosts the
- * verification found reboot-pending. */
-static void inc_host_facts(struct store *s, struct inc_one *inc, const struct frows *f)
+ * verification found reboot-pending (verified: verified_reboots' marks). */
+static void inc_host_facts(struct inc_one *inc, const struct frows *f, json_t *verified)
 {
     json_decref(inc->host_facts);
     inc->host_facts = json_object();
@@ -1393,7 +1403,17 @@ static void inc_host_facts(struct store *s, struct inc_one *inc, const struct fr
         if (!*r->host || (sg && sg->dirty))
             facts_row(inc->host_facts, r->pool, r->host, r->facts, r->at);
     }
-    verified_reboots(s, inc->id, inc->host_facts);
+    const char *key;
+    json_t *v;
+    json_object_foreach(verified, key, v)
+    {
+        json_t *hf = json_object_get(inc->host_facts, key);
+        if (!hf) {
+            hf = json_object();
+            json_object_set_new(inc->host_facts, key, hf);
+        }
+        json_object_set_new(hf, "verified_reboot_pending", json_true());
+    }
 }
 
 /* Every step folded into its host's segment (a first build, or one after the rollout's state
@@ -1521,19 +1541,36 @@ static void inc_render(struct inc_one *inc, enum store_rollout_state ro, json_t 
             st->pools_rendered++;
         }
         st->bytes += sizeof(*ip) + ip->cap_segs * sizeof(*ip->segs);
-        for (size_t k = 0; k < ip->n_segs; k++)
-            st->bytes += ip->segs[k].len;
+        for (size_t k = 0; k < ip->n_segs; k++) /* + its host's ref */
+            st->bytes += ip->segs[k].len + (ip->segs[k].host ? strlen(ip->segs[k].host) + 1 : 0);
+    }
+}
+
+/* The arrays of a full build cut to their size (a pool of 16 hosts has 17 segments: 32 slots
+ * otherwise); a host added later grows its pool's again. */
+static void inc_fit(struct inc_one *inc)
+{
+    for (size_t i = 0; i < inc->n_pools; i++) {
+        struct ipool *ip = &inc->pools[i];
+        if (ip->n_segs && ip->n_segs < ip->cap_segs) {
+            ip->segs = xreallocarray(ip->segs, ip->n_segs, sizeof(*ip->segs));
+            ip->cap_segs = ip->n_segs;
+        }
+    }
+    if (inc->n_pools && inc->n_pools < inc->cap_pools) {
+        inc->pools = xreallocarray(inc->pools, inc->n_pools, sizeof(*inc->pools));
+        inc->cap_pools = inc->n_pools;
     }
 }
 
 /* Bring inc up to date with the journal: which hosts changed (their steps since inc->rv, their
- * facts), those scanned and rendered again and their pools combined; everything when the key
- * changed. */
+ * facts, their verification marks), those scanned and rendered again and their pools combined;
+ * everything when the key (the rollout's state) changed. */
 static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct inc_one *inc,
                        const struct store_rollout *ro, struct exec_json_inc_stats *st,
                        struct err *e)
 {
-    char *key = inc_key(s, ro);
+    char *key = inc_key(ro);
     bool full = inc->n_pools == 0 || !inc->key || !str_eq(inc->key, key);
     struct mark_ctx m = {inc, false};
     int64_t rv = 0;
@@ -1543,17 +1580,22 @@ static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct in
         full = true;
         inc_reset(inc);
         rc = store_steps_scan(s, inc->id, scan_keys, N_KEYS, inc_all_row, inc, e);
+        inc_fit(inc);
     }
     struct frows f = {0};
+    json_t *verified = json_object();
     if (rc == 0)
         rc = store_host_facts_scan(s, ro->id, frow_add, &f, e);
-    if (rc == 0)
-        facts_mark(inc, &f);
+    if (rc == 0) {
+        verified_reboots(s, ro->id, verified);
+        facts_mark(inc, &f, verified);
+    }
     if (rc == 0 && !full) /* a host's record is freed once rendered: scanned again for its facts */
         rc = inc_scan_dirty(s, inc, e);
     json_t *facts = rc == 0 ? plan_facts_get(s, cache, ro->id) : NULL;
     if (rc == 0)
-        inc_host_facts(s, inc, &f);
+        inc_host_facts(inc, &f, verified);
+    json_decref(verified);
     *st = (struct exec_json_inc_stats){.pools = inc->n_pools, .full = full};
     if (rc == 0)
         inc_render(inc, ro->state, facts, st);

@@ -45,20 +45,23 @@ int exec_json_rollout_text(struct store *s, struct exec_json_cache *cache,
                            size_t *len, int64_t *until_ms, struct err *e);
 /*
  * Incremental builds of exec_json_rollout_text: per rollout (up to `slots`, least recently used
- * dropped) each pool's rendered hosts and its counters, current with the journal's change version
- * of its steps (store_steps_changed) and with its hosts' facts.  A build scans and renders again
- * only the pools whose steps or hosts' facts changed since the last one (all of them when the
- * rollout's state or findings changed) and splices the cached text of the others; the result is
- * byte for byte exec_json_rollout_text's.  Not thread-safe: one build at a time per object
+ * dropped) each host's rendered record and its part of its pool's fields and counts (and each
+ * pool's own steps, those without a host, folded the same way), current with the journal's change
+ * version of its steps (store_steps_changed) and with its facts row.  A build scans and renders
+ * again only the hosts whose steps or facts changed since the last one (everything when the
+ * rollout's state or findings changed, or a pool appeared), combines their pools' fields again
+ * and splices the cached text of the others; the result is byte for byte
+ * exec_json_rollout_text's.  Memory per rollout: its hosts' records' text (about the answer's
+ * size) and ~300 bytes per host and per pool.  Not thread-safe: one build at a time per object
  * (engine_reads.c holds its build lock).
  */
 struct exec_json_inc;
 struct exec_json_inc *exec_json_inc_new(size_t slots);
 void exec_json_inc_free(struct exec_json_inc *x);
 
-/* What an incremental build did: pools in the rollout, pools scanned and rendered again,
- * whether it was a full build, and the bytes its state keeps (the pools' rendered hosts and
- * records). */
+/* What an incremental build did: pools in the rollout, pools combined again (a host or the pool's
+ * own steps changed), hosts scanned and rendered again, whether it was a full build, and the
+ * bytes its state keeps (the hosts' rendered records and the segments). */
 struct exec_json_inc_stats {
     size_t pools, pools_rendered, hosts_rendered;
     bool full;

@@ -685,9 +685,17 @@ static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *
         snprintf(facts, sizeof facts, "{\"reboot_pending\":%s}",
                  rand_r(seed) % 2 ? "true" : "false");
         store_host_facts_set(w, id, pool, host, facts, &e);
-    } else if (op < 90) {
+    } else if (op < 87) {
         snprintf(facts, sizeof facts, "{\"xapi_calls\":{\"event.from\":%d}}", rand_r(seed) % 50);
         store_host_facts_set(w, id, pool, "", facts, &e);
+    } else if (op < 90) {
+        char doc[256]; /* a pool's verification: a host found reboot-pending, or another code */
+        snprintf(doc, sizeof doc,
+                 "{\"pools\":{\"%s\":{\"after\":\"done\",\"at\":%d,\"findings\":[{\"code\":"
+                 "\"%s\",\"ref\":\"%s\"}]}}}",
+                 pool, rand_r(seed) % 9, op % 2 ? "REBOOT_PENDING" : "UPDATE_LEFT",
+                 rand_r(seed) % 2 ? host : H2);
+        store_rollout_set_findings(w, id, doc, &e);
     } else if (op < 92) {
         /* a pool's own step (no host): the pool's fields change, no host's record */
         struct store_step_spec sp = {pool, NULL, op % 2 ? "clean" : "replan",
@@ -711,8 +719,9 @@ static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *
 
 /* The incremental text equals the full build's after seeded random writes (the seed printed; set
  * PP_TEST_SEED to replay one): step writes, appended steps of hosts old and new and of the pools
- * themselves (no host), facts, state changes; and it re-renders only what changed: one host's
- * step or facts written, that host alone rendered; a pool's own step, no host. */
+ * themselves (no host), facts, the verification's findings, state changes; and it re-renders only
+ * what changed: one host's step or facts written, or a finding naming it reboot-pending, that
+ * host alone rendered; a pool's own step, no host. */
 static void test_rollout_text_inc_random(void **state)
 {
     struct fx *f = *state;
@@ -798,6 +807,24 @@ static void test_rollout_text_inc_random(void **state)
                            &(struct store_step_spec){"D", "OpaqueRef:D-new", "apply",
                                                      "{\"host_name\":\"d-new\",\"uuid\":\"u2\"}"},
                            1, NULL, &e),
+        0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_false(st.full);
+    assert_int_equal(st.hosts_rendered, 1);
+    free(full);
+    free(part);
+    /* the verification's findings: a host they name reboot-pending alone rendered again */
+    assert_int_equal(store_rollout_set_findings(f->w, f->id, "{}", &e), 0);
+    texts(r, cache, inc, f->id, &full, &part, &st);
+    assert_string_equal(full, part);
+    free(full);
+    free(part);
+    assert_int_equal(
+        store_rollout_set_findings(f->w, f->id,
+                                   "{\"pools\":{\"C\":{\"after\":\"done\",\"at\":1,\"findings\":"
+                                   "[{\"code\":\"REBOOT_PENDING\",\"ref\":\"OpaqueRef:C1\"}]}}}",
+                                   &e),
         0);
     texts(r, cache, inc, f->id, &full, &part, &st);
     assert_string_equal(full, part);
