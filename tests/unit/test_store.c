@@ -409,6 +409,47 @@ static void test_migration_6_step_versions(void **state)
     assert_int_equal(raw_int(f->s->db, "SELECT rv FROM steps WHERE seq = 1"), 5);
 }
 
+/* Migration 7: the rollouts table rebuilt with the plan last (reading the columns before it
+ * does not walk the plan's overflow pages); every column, the rowids (listings order by them)
+ * and the steps, host facts and windows pointing at the rollouts kept; foreign keys on again. */
+static void test_migration_7_plan_last(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    open_at_version(f, 6,
+                    "INSERT INTO rollouts (rowid, id, created_at, updated_at, state, plan, policy,"
+                    "  error, findings)"
+                    "  VALUES (7, 'b', 3, 4, 'cancel_failed', '{\"p\":2}', 'return', 'x', '{}'),"
+                    "         (5, 'a', 1, 2, 'done', '{\"p\":1}', 'minimal', NULL, NULL);"
+                    "INSERT INTO steps (rollout_id, seq, pool, kind, params, state, created_at)"
+                    "  VALUES ('a', 1, 'p', 'disable', '{}', 'pending', 1);"
+                    "INSERT INTO host_facts (rollout_id, pool, host, facts, at)"
+                    "  VALUES ('a', 'p', 'h', '{}', 1);");
+    assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
+    assert_int_equal(raw_int(f->s->db, "SELECT cid FROM pragma_table_info('rollouts') "
+                                       "WHERE name = 'plan'"),
+                     raw_int(f->s->db, "SELECT max(cid) FROM pragma_table_info('rollouts')"));
+    assert_int_equal(raw_int(f->s->db, "SELECT rowid FROM rollouts WHERE id = 'b'"), 7);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM steps"), 1);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM host_facts"), 1);
+    assert_int_equal(raw_int(f->s->db, "PRAGMA foreign_keys"), 1);
+    struct store_rollout r = {0};
+    assert_int_equal(store_rollout_get(f->s, "b", &r, &e), 0);
+    assert_int_equal(r.state, STORE_ROLLOUT_CANCEL_FAILED);
+    assert_string_equal(r.plan_json, "{\"p\":2}");
+    assert_string_equal(r.policy, "return");
+    assert_string_equal(r.error, "x");
+    store_rollout_cleanup(&r);
+    char *txt = NULL;
+    assert_int_equal(store_rollout_findings(f->s, "b", &txt, &e), 0);
+    assert_string_equal(txt, "{}");
+    free(txt);
+    /* the rollout's steps still cascade with it */
+    assert_int_equal(store_rollout_delete(f->s, "a", &e), 0);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM steps"), 0);
+    assert_int_equal(raw_int(f->s->db, "SELECT count(*) FROM host_facts"), 0);
+}
+
 /* ---------------------------------------------------------------- pools */
 
 static void test_pools(void **state)
@@ -1616,6 +1657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_older_schema_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_4_cancel_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_6_step_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_7_plan_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_remove_blocked_by_rollout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
