@@ -717,6 +717,78 @@ static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *
     }
 }
 
+/* The incremental text of rollout id equals the full build's, not a full build itself, and
+ * rendered `hosts` hosts and `pools` pools again (-1: not checked). */
+static void inc_check(struct store *r, struct exec_json_cache *cache, struct exec_json_inc *inc,
+                      const char *id, int hosts, int pools)
+{
+    char *full = NULL, *part = NULL;
+    struct exec_json_inc_stats st = {0};
+    texts(r, cache, inc, id, &full, &part, &st);
+    assert_string_equal(full, part);
+    assert_false(st.full);
+    if (hosts >= 0)
+        assert_int_equal(st.hosts_rendered, hosts);
+    if (pools >= 0)
+        assert_int_equal(st.pools_rendered, pools);
+    free(full);
+    free(part);
+}
+
+/* After the random rounds: what each kind of write renders again. */
+static void inc_per_host(struct fx *f, struct store *r, struct exec_json_cache *cache,
+                         struct exec_json_inc *inc)
+{
+    struct err e = {0};
+    /* one host's step appended, then written: that host alone rendered again; its facts: the
+     * same */
+    int64_t seq1 = 0;
+    assert_int_equal(
+        store_steps_append(f->w, f->id,
+                           &(struct store_step_spec){"A", H1, "enable", "{\"host_name\":\"a-1\"}"},
+                           1, &seq1, &e),
+        0);
+    inc_check(r, cache, inc, f->id, 1, 1);
+    assert_int_equal(store_journal_intent(f->w, f->id, seq1, NULL, NULL, &e), 0);
+    inc_check(r, cache, inc, f->id, 1, 1);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "B", HB, "{\"reboot_pending\":true}", &e),
+                     0);
+    inc_check(r, cache, inc, f->id, 1, 1);
+    /* a pool's own step: its fields combined again, no host rendered */
+    assert_int_equal(store_steps_append(f->w, f->id,
+                                        &(struct store_step_spec){"D", NULL, "clean", "{}"}, 1,
+                                        NULL, &e),
+                     0);
+    inc_check(r, cache, inc, f->id, 0, 1);
+    /* a host new to its pool: added after the others, the rest kept */
+    assert_int_equal(
+        store_steps_append(f->w, f->id,
+                           &(struct store_step_spec){"D", "OpaqueRef:D-new", "apply",
+                                                     "{\"host_name\":\"d-new\",\"uuid\":\"u2\"}"},
+                           1, NULL, &e),
+        0);
+    inc_check(r, cache, inc, f->id, 1, 1);
+    /* the verification's findings: a host they name reboot-pending alone rendered again */
+    assert_int_equal(store_rollout_set_findings(f->w, f->id, "{}", &e), 0);
+    inc_check(r, cache, inc, f->id, -1, -1);
+    assert_int_equal(
+        store_rollout_set_findings(f->w, f->id,
+                                   "{\"pools\":{\"C\":{\"after\":\"done\",\"at\":1,\"findings\":"
+                                   "[{\"code\":\"REBOOT_PENDING\",\"ref\":\"OpaqueRef:C1\"}]}}}",
+                                   &e),
+        0);
+    inc_check(r, cache, inc, f->id, 1, 1);
+    /* a step appended to pool C and C's own facts (its calls): pool C alone rendered again */
+    assert_int_equal(store_host_facts_set(f->w, f->id, "C", "", "{\"x\":1}", &e), 0);
+    assert_int_equal(
+        store_steps_append(f->w, f->id,
+                           &(struct store_step_spec){"C", "OpaqueRef:C1", "enable", "{}"}, 1, NULL,
+                           &e),
+        0);
+    inc_check(r, cache, inc, f->id, 1, 1);
+    inc_check(r, cache, inc, f->id, 0, 0); /* nothing changed: nothing rendered */
+}
+
 /* The incremental text equals the full build's after seeded random writes (the seed printed; set
  * PP_TEST_SEED to replay one): step writes, appended steps of hosts old and new and of the pools
  * themselves (no host), facts, the verification's findings, state changes; and it re-renders only
@@ -761,97 +833,7 @@ static void test_rollout_text_inc_random(void **state)
         free(full);
         free(part);
     }
-    /* one host's step appended, then written: that host alone rendered again; its facts: the
-     * same */
-    int64_t seq1 = 0;
-    assert_int_equal(
-        store_steps_append(f->w, f->id,
-                           &(struct store_step_spec){"A", H1, "enable", "{\"host_name\":\"a-1\"}"},
-                           1, &seq1, &e),
-        0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_int_equal(st.hosts_rendered, 1);
-    free(full);
-    free(part);
-    assert_int_equal(store_journal_intent(f->w, f->id, seq1, NULL, NULL, &e), 0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_false(st.full);
-    assert_int_equal(st.pools_rendered, 1);
-    assert_int_equal(st.hosts_rendered, 1);
-    free(full);
-    free(part);
-    assert_int_equal(store_host_facts_set(f->w, f->id, "B", HB, "{\"reboot_pending\":true}", &e),
-                     0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_int_equal(st.pools_rendered, 1);
-    assert_int_equal(st.hosts_rendered, 1);
-    free(full);
-    free(part);
-    /* a pool's own step: its fields combined again, no host rendered */
-    assert_int_equal(store_steps_append(f->w, f->id,
-                                        &(struct store_step_spec){"D", NULL, "clean", "{}"}, 1,
-                                        NULL, &e),
-                     0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_int_equal(st.pools_rendered, 1);
-    assert_int_equal(st.hosts_rendered, 0);
-    free(full);
-    free(part);
-    /* a host new to its pool: added after the others, the rest kept */
-    assert_int_equal(
-        store_steps_append(f->w, f->id,
-                           &(struct store_step_spec){"D", "OpaqueRef:D-new", "apply",
-                                                     "{\"host_name\":\"d-new\",\"uuid\":\"u2\"}"},
-                           1, NULL, &e),
-        0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_false(st.full);
-    assert_int_equal(st.hosts_rendered, 1);
-    free(full);
-    free(part);
-    /* the verification's findings: a host they name reboot-pending alone rendered again */
-    assert_int_equal(store_rollout_set_findings(f->w, f->id, "{}", &e), 0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    free(full);
-    free(part);
-    assert_int_equal(
-        store_rollout_set_findings(f->w, f->id,
-                                   "{\"pools\":{\"C\":{\"after\":\"done\",\"at\":1,\"findings\":"
-                                   "[{\"code\":\"REBOOT_PENDING\",\"ref\":\"OpaqueRef:C1\"}]}}}",
-                                   &e),
-        0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_false(st.full);
-    assert_int_equal(st.hosts_rendered, 1);
-    free(full);
-    free(part);
-    /* a step appended to pool C and C's own facts (its calls): pool C alone rendered again */
-    assert_int_equal(store_host_facts_set(f->w, f->id, "C", "", "{\"x\":1}", &e), 0);
-    assert_int_equal(
-        store_steps_append(f->w, f->id,
-                           &(struct store_step_spec){"C", "OpaqueRef:C1", "enable", "{}"}, 1, NULL,
-                           &e),
-        0);
-    texts(r, cache, inc, f->id, &full, &part, &st);
-    assert_string_equal(full, part);
-    assert_false(st.full);
-    assert_int_equal(st.pools_rendered, 1);
-    assert_int_equal(st.hosts_rendered, 1);
-    free(full);
-    free(part);
-    texts(r, cache, inc, f->id, &full, &part, &st); /* nothing changed: nothing rendered */
-    assert_string_equal(full, part);
-    assert_int_equal(st.pools_rendered, 0);
-    assert_int_equal(st.hosts_rendered, 0);
-    free(full);
-    free(part);
+    inc_per_host(f, r, cache, inc);
     exec_json_inc_free(inc);
     exec_json_cache_free(cache);
     store_close(r);
