@@ -51,6 +51,21 @@ static void nap_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* This process's VmRSS or VmHWM in MiB (key "VmRSS" / "VmHWM"), 0 when unreadable. */
+static long status_mib(const char *key)
+{
+    char line[256];
+    long kib = 0;
+    size_t n = strlen(key);
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, n) == 0 && line[n] == ':')
+            kib = strtol(line + n + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return kib / 1024;
+}
+
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -262,6 +277,7 @@ int main(int argc, char **argv)
     printf("%d pools x 16 hosts connected in %.1f s; settling 5 s\n", pools, (now_ms() - t0) / 1e3);
     fflush(stdout);
     nap_ms(5000);
+    long rss_before = status_mib("VmRSS");
 
     double sum[MAX_ROUNDS] = {0}, full[MAX_ROUNDS] = {0}, gp[MAX_ROUNDS] = {0},
            eng_req[MAX_ROUNDS] = {0};
@@ -277,6 +293,7 @@ int main(int argc, char **argv)
         gp[r] = time_pools(eng, &gp_b);
     printf("timed\n");
     fflush(stdout);
+    long rss_after = status_mib("VmRSS");
     /* an engine request while two threads read GET /pools without pause */
     struct reader rd = {.eng = eng};
     pthread_t th[2];
@@ -304,6 +321,8 @@ int main(int argc, char **argv)
     printf("an engine request while GET /pools is read on 2 threads (%d reads): p50 %.2f ms, max "
            "%.2f ms\n",
            rd.reads, q50, eng_req[rounds - 1]);
+    printf("process RSS (simulator and engine): %ld MiB before the plans, %ld MiB after\n",
+           rss_before, rss_after);
     printf("bench-fleet-plan: %d pools x 16 hosts, plan %.0f ms (summary), full plan %.0f ms, GET "
            "pools p50 %.2f ms\n",
            pools, s50, f50, g50);

@@ -35,12 +35,18 @@ int jparts_add(struct jparts *p, const json_t *item, struct err *e)
 
     if (!text)
         return err_set(e, PP_EINVAL, "item %zu of the document could not be encoded as JSON", p->n);
+    jparts_add_text(p, text);
+    return 0;
+}
+
+/* See jparts.h. */
+void jparts_add_text(struct jparts *p, char *text)
+{
     p->items = vec_grow_implied(p->items, p->n, sizeof(*p->items));
     p->lens = vec_grow_implied(p->lens, p->n, sizeof(*p->lens));
     p->lens[p->n] = strlen(text);
     p->size += p->lens[p->n] + (p->n ? 1 : 0);
     p->items[p->n++] = text;
-    return 0;
 }
 
 /* See jparts.h. */

@@ -21,6 +21,9 @@ struct jparts *jparts_new(void);
 /* Append an item: json_dumps(item, JSON_COMPACT) is kept (item is only read).  Returns 0, or
  * PP_EINVAL when item cannot be encoded. */
 int jparts_add(struct jparts *p, const json_t *item, struct err *e);
+/* Append an item already serialised: text (heap, taken) must be what jparts_add would keep,
+ * json_dumps(item, JSON_COMPACT) (an item serialised on another thread). */
+void jparts_add_text(struct jparts *p, char *text);
 /*
  * Set the envelope: env (only read) must hold, under key, an empty array, and no member before
  * key may contain the text `"KEY":[]` (the split point is its first occurrence in env's compact

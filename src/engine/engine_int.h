@@ -66,6 +66,8 @@ struct eng_pool {
      * object, with every class's changes it was last found current at */
     struct eng_inv *inv;
     uint64_t inv_total, inv_changes;
+    uint64_t inv_seen; /* every class's changes last seen at the end of a turn, since */
+    int64_t inv_seen_ms;
     struct eng_pool_pub *pub;
     uint64_t pub_total;
 };
@@ -165,6 +167,8 @@ struct engine {
     /* GET /pools: the list the engine thread published last (engine_pub.c), under publock */
     pthread_mutex_t publock;
     struct eng_plist *plist;
+    _Atomic unsigned long inv_made; /* inventories made from a cache (engine_pub.c; tests) */
+    int plan_threads;               /* threads a plan uses at most; 0 = ENGINE_PLAN_THREADS */
 
     /* webhooks (engine_webhook.c): started with the engine thread, their own thread */
     struct engine_webhooks *hooks;
@@ -205,6 +209,11 @@ json_t *engine_pool_json(struct eng_pool *p);
  * reference (engine_inv_release), or NULL with e (PP_ESTATE: not connected).  Engine thread.
  */
 struct eng_inv *engine_pool_inv_get(struct engine *eng, struct eng_pool *p, struct err *e);
+/* At the end of a loop turn: the inventory of a pool whose records have not changed for a while
+ * (2 s) and whose inventory is out of date is made now (one pool a turn), so that the next plan
+ * or view finds it made (the first fleet plan after a start copies nothing either).  Engine
+ * thread. */
+void engine_pools_prepare(struct engine *eng);
 /* The inventory of a reference (borrowed while it is held; never changed).  Any thread. */
 const struct inv_pool *engine_inv_pool(const struct eng_inv *v);
 /* Let go of a reference; the last frees the inventory.  NULL is a no-op.  Any thread. */

@@ -5,8 +5,11 @@
  * (plan_build; the REST shape is engine_plan_json.c's), rollouts started, retried and cancelled
  * through the executor, an upgrade's manual host actions and host forget (host.destroy).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/jparts.h"
 #include "base/jsonx.h"
@@ -151,62 +154,176 @@ struct plan_sink {
     json_t *totals;       /* [{"totals": pool totals}...], for engine_plan_fleet_totals */
 };
 
-static int sink_add(struct plan_sink *k, json_t *pj, struct err *e)
-{
-    int rc = 0;
+/* One pool's plan as the thread that built it left it. */
+struct pool_out {
+    int rc; /* 0, or err says why the pool could not be planned */
+    struct err err;
+    bool left_out;  /* a host selection chose none of its hosts */
+    json_t *totals; /* the pool plan's totals (a reference) */
+    json_t *pj;     /* a tree sink: the pool's plan */
+    char *text;     /* a document in parts: the plan's compact text */
+};
 
-    json_array_append_new(k->totals, json_pack("{s:O}", "totals", json_object_get(pj, "totals")));
-    if (k->pools)
-        json_array_append(k->pools, pj);
-    else
-        rc = jparts_add(k->parts, pj, e);
-    json_decref(pj);
-    return rc;
-}
+/* The pools of a snapshot planned by one or two threads, each taking the next pool not taken
+ * (planning is pure: plan_build and the plan's JSON read the shared inventory and catalogs
+ * only).  The answer is assembled in pool order afterwards, so it is the same text whoever
+ * planned which pool; an error is the first failing pool's in that order. */
+struct plan_work {
+    struct eng_snapshot *s;
+    struct plan_req_copy *pr;
+    const struct plan_opts *o;
+    bool text; /* the pools' texts wanted (a document in parts), else their trees */
+    struct pool_out *outs;
+    atomic_size_t next;   /* the next pool to take */
+    atomic_size_t failed; /* the first pool known to have failed (n_pools: none) */
+    bool *found2;         /* the helper thread's host matches */
+};
 
-/* Plan one pool of the snapshot into the sink, then let go of its inventory (no longer needed: a
+/* Plan pool i of the snapshot into outs[i], then let go of its inventory (no longer needed: a
  * fleet's inventories are not all held while the plans' text grows).  With a host selection, a
- * pool with none of the chosen hosts is left out (found[] records the names matched).  Caller's
- * thread. */
-static int plan_one_pool(const struct eng_snapshot *s, struct plan_req_copy *pr,
-                         struct eng_snap_pool *sp, const struct plan_opts *o, bool *found,
-                         struct plan_sink *k, struct err *e)
+ * pool with none of the chosen hosts is left out (found[] records the names matched).  A
+ * planning thread. */
+static void plan_one_pool(struct plan_work *w, size_t i, bool *found)
 {
-    const struct catalog *cat = sp->cdn ? sp->cat : s->catalog;
+    struct eng_snap_pool *sp = &w->s->pools[i];
+    struct pool_out *out = &w->outs[i];
+    const struct catalog *cat = sp->cdn ? sp->cat : w->s->catalog;
+    struct plan_req_copy *pr = w->pr;
     struct plan *pl = NULL;
     struct plan_opts po;
     char **refs = NULL;
     size_t n_refs = 0;
-    int rc = 0;
 
-    if (!sp->inv)
-        return err_set(e, sp->error_code ? sp->error_code : PP_ESTATE, "%s",
-                       sp->error ? sp->error : "");
+    if (!sp->inv) {
+        out->rc = err_set(&out->err, sp->error_code ? sp->error_code : PP_ESTATE, "%s",
+                          sp->error ? sp->error : "");
+        return;
+    }
     if (pr->n_hosts) {
         refs =
             engine_hosts_pick(sp->inv, (const char *const *)pr->hosts, pr->n_hosts, found, &n_refs);
-        if (!n_refs)
-            return 0;
+        out->left_out = !n_refs;
     }
-    engine_pool_plan_opts(o, sp->cdn, &po);
+    engine_pool_plan_opts(w->o, sp->cdn, &po);
     po.hosts = (const char *const *)refs;
     po.n_hosts = n_refs;
-    if (plan_build(sp->inv, cat, &po, &pl, e) != 0) {
-        err_prefix(e, "pool %s: ", sp->name);
-        rc = e && e->code ? e->code : PP_EINVAL;
+    if (out->left_out) {
+        /* nothing to plan */
+    } else if (plan_build(sp->inv, cat, &po, &pl, &out->err) != 0) {
+        err_prefix(&out->err, "pool %s: ", sp->name);
+        out->rc = out->err.code ? out->err.code : PP_EINVAL;
     } else {
         json_t *pj = pr->detail == ENGINE_PLAN_DETAIL_SUMMARY
                          ? engine_plan_pool_summary_json(pl, sp->inv, cat, sp->name)
                          : engine_plan_pool_json(pl, sp->inv, cat, sp->name);
-        if (pr->fc)
+        if (pr->fc) /* one planning thread with a file (plan_threads) */
             engine_file_judge(pr->fc, sp->name, sp->cdn, pl);
-        rc = sink_add(k, pj, e);
+        out->totals = json_incref(json_object_get(pj, "totals"));
+        if (w->text) {
+            out->text = json_dumps(pj, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!out->text)
+                out->rc = err_set(&out->err, PP_EINVAL, "pool %s: its plan could not be encoded",
+                                  sp->name);
+            json_decref(pj);
+        } else {
+            out->pj = pj;
+        }
     }
     plan_free(pl);
     engine_hosts_free(refs, n_refs);
     engine_inv_release(sp->held);
     sp->held = NULL;
     sp->inv = NULL;
+}
+
+/* Take pools until none is left (pools after one that failed are left: the answer is the
+ * first failure's). */
+static void plan_work_run(struct plan_work *w, bool *found)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&w->next, 1);
+        if (i >= w->s->n_pools)
+            return;
+        if (i > atomic_load(&w->failed))
+            continue;
+        plan_one_pool(w, i, found);
+        size_t f = atomic_load(&w->failed);
+        while (w->outs[i].rc && i < f && !atomic_compare_exchange_weak(&w->failed, &f, i))
+            ;
+    }
+}
+
+static void *plan_helper(void *arg)
+{
+    struct plan_work *w = arg;
+    plan_work_run(w, w->found2);
+    return NULL;
+}
+
+/* How many threads plan a snapshot: two on a machine with two cores or more (a fleet's plan is
+ * 100 independent pools), one for a single pool or a plan of an update file (its verdict is
+ * gathered pool by pool). */
+#define ENGINE_PLAN_THREADS 2
+static size_t plan_threads(const struct eng_snapshot *s, const struct plan_req_copy *pr)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int most = s->eng->plan_threads > 0 ? s->eng->plan_threads : ENGINE_PLAN_THREADS;
+    return s->n_pools < 2 || pr->fc || cpus < 2 || most < 2 ? 1 : ENGINE_PLAN_THREADS;
+}
+
+/* The pools' plans into the sink in pool order; the first failure's error, the others freed. */
+static int plan_collect(struct plan_work *w, struct plan_sink *k, struct err *e)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < w->s->n_pools; i++) {
+        struct pool_out *out = &w->outs[i];
+        if (rc == 0 && out->rc) {
+            rc = out->rc;
+            if (e)
+                *e = out->err;
+        }
+        if (rc == 0 && !out->left_out) {
+            json_array_append_new(k->totals, json_pack("{s:o}", "totals", out->totals));
+            out->totals = NULL;
+            if (k->pools)
+                json_array_append_new(k->pools, out->pj);
+            else
+                jparts_add_text(k->parts, out->text);
+            out->pj = NULL;
+            out->text = NULL;
+        }
+        json_decref(out->totals);
+        json_decref(out->pj);
+        free(out->text);
+    }
+    return rc;
+}
+
+/* Every pool of the snapshot planned into the sink (found[] the host names matched).  Caller's
+ * thread, and a helper thread (plan_threads). */
+static int plan_pools(struct eng_snapshot *s, struct plan_req_copy *pr, const struct plan_opts *o,
+                      bool *found, struct plan_sink *k, struct err *e)
+{
+    struct plan_work w = {.s = s, .pr = pr, .o = o, .text = k->parts != NULL};
+    pthread_t helper;
+    bool helped = false;
+    int rc;
+
+    w.outs = xcalloc(s->n_pools ? s->n_pools : 1, sizeof(*w.outs));
+    w.found2 = xcalloc(pr->n_hosts + 1, sizeof(bool));
+    atomic_init(&w.next, 0);
+    atomic_init(&w.failed, s->n_pools);
+    if (plan_threads(s, pr) > 1)
+        helped = pthread_create(&helper, NULL, plan_helper, &w) == 0;
+    plan_work_run(&w, found);
+    if (helped)
+        pthread_join(helper, NULL);
+    for (size_t i = 0; i < pr->n_hosts; i++)
+        found[i] = found[i] || w.found2[i];
+    rc = plan_collect(&w, k, e);
+    free(w.found2);
+    free(w.outs);
     return rc;
 }
 
@@ -273,8 +390,7 @@ static int plan_snapshot(struct eng_snapshot *s, struct plan_req_copy *pr, struc
                                                              : ENGINE_PLAN_DETAIL_FULL;
     engine_plan_opts_from_req(pr, &o);
     k->totals = json_array();
-    for (size_t i = 0; rc == 0 && i < s->n_pools; i++)
-        rc = plan_one_pool(s, pr, &s->pools[i], &o, found, k, e);
+    rc = plan_pools(s, pr, &o, found, k, e);
     if (rc == 0)
         rc = engine_hosts_check((const char *const *)pr->hosts, pr->n_hosts, found, e);
     if (rc == 0 && pr->fc)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/engine_int.h"
@@ -64,6 +65,8 @@ struct eng_inv *engine_pool_inv_get(struct engine *eng, struct eng_pool *p, stru
     inv = engine_pool_inventory(eng, p, e);
     if (!inv)
         return NULL;
+    if (eng)
+        atomic_fetch_add(&eng->inv_made, 1);
     engine_inv_release(p->inv);
     p->inv = xcalloc(1, sizeof(*p->inv));
     atomic_init(&p->inv->refs, 2); /* the pool's and the caller's */
@@ -71,6 +74,37 @@ struct eng_inv *engine_pool_inv_get(struct engine *eng, struct eng_pool *p, stru
     p->inv_total = xapi_cache_changes(p->client, NULL);
     p->inv_changes = xapi_cache_changes(p->client, engine_cache_classes);
     return p->inv;
+}
+
+/* How long a pool's records must stay unchanged before its inventory is made ahead of any
+ * request: a pool that moves (a rollout's batches every second) is left to the next snapshot. */
+#define INV_QUIET_MS 2000
+
+/* Make ahead the inventory of one pool quiet for INV_QUIET_MS whose inventory is out of date
+ * (see engine_int.h).  Engine thread. */
+void engine_pools_prepare(struct engine *eng)
+{
+    int64_t now = clock_now_ms(eng->clock);
+
+    for (size_t i = 0; i < eng->n_pools; i++) {
+        struct eng_pool *p = eng->pools[i];
+        struct err e = {0};
+        uint64_t all;
+        if (!p->client || !xapi_cache_ready(p->client))
+            continue;
+        all = xapi_cache_changes(p->client, NULL);
+        if (all != p->inv_seen) { /* it moved: wait until it is quiet */
+            p->inv_seen = all;
+            p->inv_seen_ms = now;
+            continue;
+        }
+        if (now - p->inv_seen_ms < INV_QUIET_MS ||
+            (p->inv &&
+             records_same(p->client, engine_cache_classes, &p->inv_total, p->inv_changes)))
+            continue;
+        engine_inv_release(engine_pool_inv_get(eng, p, &e));
+        return; /* one made this turn: a turn stays short */
+    }
 }
 
 /* The inventory a reference gives (see engine_int.h). */

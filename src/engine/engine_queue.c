@@ -476,6 +476,7 @@ void *engine_thread_main(void *arg)
         engine_graveyard_empty(eng);
         engine_events_flush(eng);
         engine_pools_publish(eng); /* what GET /pools reads: this turn's changes */
+        engine_pools_prepare(eng); /* quiet pools' inventories made ahead of the next plan */
         /* sleeps until I/O, the loop's next timer, or a wakeup (request, stop) */
         xapi_loop_run(eng->loop, LOOP_IDLE_WAIT_MS);
     }

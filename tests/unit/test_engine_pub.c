@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/jparts.h"
 #include "base/mem.h"
 #include "base/rng.h"
 #include "base/str.h"
@@ -289,26 +291,107 @@ struct eenv {
     char dir[64], db[128];
 };
 
-static struct eenv *eenv_new(void)
+static json_t *suffixed(const json_t *str, int i)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s-%d", json_string_value(str), i);
+    return json_string(buf);
+}
+
+/* scenarios/small.json with its pool repeated n times (names suffixed). */
+static json_t *small_fleet(int n)
+{
+    json_t *doc = json_load_file(PP_SOURCE_ROOT "/scenarios/small.json", 0, NULL), *v;
+    assert_non_null(doc);
+    json_t *p0 = json_incref(json_array_get(json_object_get(doc, "pools"), 0)),
+           *pools = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *p = json_deep_copy(p0), *d;
+        size_t k, j;
+        if (i) /* the first keeps its name-label */
+            json_object_set_new(p, "name", suffixed(json_object_get(p, "name"), i));
+        json_array_foreach(json_object_get(p, "hosts"), k, v)
+            json_object_set_new(v, "name", suffixed(json_object_get(v, "name"), i));
+        json_array_foreach(json_object_get(p, "vms"), k, v)
+        {
+            json_object_set_new(v, "name", suffixed(json_object_get(v, "name"), i));
+            json_object_set_new(v, "host", suffixed(json_object_get(v, "host"), i));
+            json_array_foreach(json_object_get(v, "disks"), j, d)
+                json_object_set_new(d, "sr", suffixed(json_object_get(d, "sr"), i));
+        }
+        json_array_foreach(json_object_get(p, "srs"), k, v)
+        {
+            json_object_set_new(v, "name", suffixed(json_object_get(v, "name"), i));
+            if (json_object_get(v, "host"))
+                json_object_set_new(v, "host", suffixed(json_object_get(v, "host"), i));
+        }
+        json_object_set_new(p, "default_sr", suffixed(json_object_get(p, "default_sr"), i));
+        json_array_foreach(json_object_get(p, "updates"), k, v)
+        {
+            json_t *on = json_object_get(v, "applied_on");
+            json_array_foreach(on, j, d) json_array_set_new(on, j, suffixed(d, i));
+        }
+        json_array_append_new(pools, p);
+    }
+    json_decref(p0);
+    json_object_set_new(doc, "pools", pools);
+    return doc;
+}
+
+/* small.json's 3-host pool repeated n times */
+static const char catalog_xml[] =
+    "<?xml version=\"1.0\"?>\n<patchdata><patches>\n"
+    "<patch uuid=\"c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03\" name-label=\"XS82ECU1003\" "
+    "name-description=\"Kernel fixes\" version=\"1.0\" timestamp=\"2026-07-21T00:00:00Z\" "
+    "after-apply-guidance=\"restartHost\" priority=\"1\"/>\n"
+    "</patches><serverversions>\n"
+    "<version value=\"8.2.1\" name=\"Citrix Hypervisor 8.2 CU1\" "
+    "build-number=\"release/yangtze/master/58\" timestamp=\"2022-01-20T00:00:00Z\" "
+    "latest=\"true\"><patch uuid=\"c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03\"/><minimalpatches>"
+    "<patch uuid=\"c2b8e8a4-5f61-4d0c-9a7e-1b3f4e5d6a03\"/></minimalpatches></version>\n"
+    "</serverversions></patchdata>\n";
+
+static struct eenv *eenv_new_n(int n)
 {
     struct eenv *v = xcalloc(1, sizeof(*v));
     struct sim_options so = {
         .seed_set = true, .seed = 5, .time_scale = 600, .base_address = "127.0.43.10"};
     struct err e = {0};
+    char xml[160], url[200];
     str_lcpy(v->dir, "/tmp/pp-engine-pub.XXXXXX", sizeof(v->dir));
     assert_non_null(mkdtemp(v->dir));
     snprintf(v->db, sizeof(v->db), "%s/pp.db", v->dir);
-    if (sim_new_from_file(PP_SOURCE_ROOT "/scenarios/small.json", &so, &v->s, &e) != 0)
-        fail_msg("small.json: %s", e.msg);
+    snprintf(xml, sizeof xml, "%s/updates.xml", v->dir);
+    FILE *f = fopen(xml, "w");
+    assert_non_null(f);
+    fputs(catalog_xml, f);
+    fclose(f);
+    snprintf(url, sizeof url, "file://%s", xml);
+    json_t *doc = small_fleet(n);
+    if (sim_new_from_json(doc, &so, &v->s, &e) != 0)
+        fail_msg("small fleet: %s", e.msg);
+    json_decref(doc);
     if (sim_server_start(v->s, 0, &v->srv, &e) != 0)
         fail_msg("sim_server_start: %s", e.msg);
     /* a short request timeout: a read that went through the engine thread would fail fast */
-    struct engine_config cfg = {.db_path = v->db,
-                                .catalog_url = "file:///nonexistent/updates.xml",
-                                .check_interval_s = 0,
-                                .request_timeout_ms = 300};
-    if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
+    struct engine_config cfg = {
+        .db_path = v->db, .catalog_url = url, .check_interval_s = 0, .request_timeout_ms = 300};
+    json_t *out = NULL;
+    if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0 ||
+        engine_updates_check(v->eng, &out, &e) != 0)
         fail_msg("engine: %s", e.msg);
+    json_decref(out);
+    for (int i = 0; i < n; i++) {
+        char a[64], purl[128], name[32];
+        sim_pool_master_address(v->s, (size_t)i, a, sizeof(a));
+        snprintf(purl, sizeof(purl), "http://%s:%u/", a, (unsigned)sim_server_port(v->srv));
+        snprintf(name, sizeof name, i ? "small-%d" : "small", i);
+        struct engine_pool_spec ps = {
+            .name = name, .url = purl, .username = "root", .password = "xenroot"};
+        if (engine_pool_add(v->eng, &ps, &out, &e) != 0)
+            fail_msg("pool add %s: %s", name, e.msg);
+        json_decref(out);
+    }
     return v;
 }
 
@@ -323,6 +406,8 @@ static void eenv_free(struct eenv *v)
         snprintf(p, sizeof(p), "%s/%s", v->dir, files[i]);
         unlink(p);
     }
+    snprintf(p, sizeof(p), "%s/updates.xml", v->dir);
+    unlink(p);
     snprintf(p, sizeof(p), "%s/downloads", v->dir);
     rmdir(p);
     rmdir(v->dir);
@@ -395,17 +480,9 @@ static void wait_field(struct engine *eng, const char *name, const char *field, 
 static void test_pools_never_wait(void **state)
 {
     (void)state;
-    struct eenv *v = eenv_new();
-    char a[64], url[128];
+    struct eenv *v = eenv_new_n(1);
     struct err e = {0};
-    json_t *out = NULL;
     int rc;
-    sim_pool_master_address(v->s, 0, a, sizeof(a));
-    snprintf(url, sizeof(url), "http://%s:%u/", a, (unsigned)sim_server_port(v->srv));
-    struct engine_pool_spec ps = {
-        .name = "small", .url = url, .username = "root", .password = "xenroot"};
-    assert_int_equal(engine_pool_add(v->eng, &ps, &out, &e), 0);
-    json_decref(out);
     /* registered: listed as soon as the add is answered */
     json_t *p = pools_get(v->eng, "small", &rc);
     assert_int_equal(rc, 0);
@@ -432,7 +509,7 @@ static void test_pools_never_wait(void **state)
 
     /* it follows the pool: a VM shut down on the pool (straight through the simulator) is one
      * running VM less */
-    sim_rpc(v, "VM.hard_shutdown", "web-2");
+    sim_rpc(v, "VM.hard_shutdown", "web-2-0");
     wait_field(v->eng, "small", "vms_running", 3);
 
     /* removed: gone from the list as soon as the removal is answered */
@@ -443,11 +520,90 @@ static void test_pools_never_wait(void **state)
     eenv_free(v);
 }
 
+/* The plan's text without its "created" time (two plans a second apart differ there alone). */
+static char *plan_doc(struct engine *eng, enum engine_plan_detail d, const char *const *hosts,
+                      size_t n_hosts, int *rc)
+{
+    struct engine_plan_req req = {.automated = true,
+                                  .policy = ENGINE_POLICY_RETURN,
+                                  .detail = d,
+                                  .hosts = hosts,
+                                  .n_hosts = n_hosts};
+    struct jparts *parts = NULL;
+    struct err e = {0};
+    char buf[4096];
+    size_t n;
+    *rc = engine_plan_parts(eng, &req, &parts, &e);
+    if (*rc != 0)
+        return xstrdup(e.msg);
+    struct buf_s {
+        char *p;
+        size_t len;
+    } b = {xstrdup(""), 0};
+    while ((n = jparts_read(parts, buf, sizeof buf)) > 0) {
+        b.p = xrealloc(b.p, b.len + n + 1);
+        memcpy(b.p + b.len, buf, n);
+        b.len += n;
+        b.p[b.len] = '\0';
+    }
+    jparts_free(parts);
+    char *at = strstr(b.p, "\"created\":\"");
+    assert_non_null(at);
+    memset(at + 11, 'x', 20); /* "YYYY-MM-DDTHH:MM:SSZ" */
+    return b.p;
+}
+
+/* A fleet's plan built by two threads is the text one thread builds (pools in order; a host
+ * selection's matches from both threads; an error is the same), and the inventories the engine
+ * made ahead of it (the pools quiet) are the ones it plans from: no copy for the plan. */
+static void test_fleet_plan_threads(void **state)
+{
+    (void)state;
+    struct eenv *v = eenv_new_n(5);
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, i ? "small-%d" : "small", i);
+        wait_field(v->eng, name, "hosts", 3);
+    }
+    /* quiet pools: each one's inventory made ahead (engine_pools_prepare) */
+    for (int i = 0; i < 1500 && atomic_load(&v->eng->inv_made) < 5; i++)
+        nap();
+    assert_int_equal(atomic_load(&v->eng->inv_made), 5);
+    const enum engine_plan_detail details[] = {ENGINE_PLAN_DETAIL_FULL, ENGINE_PLAN_DETAIL_SUMMARY};
+    /* every pool; one host of each (each thread's matches count); one name no pool has */
+    const char *each[] = {"small-2-0", "small-2-1", "small-2-2", "small-2-3", "small-2-4"};
+    const char *none[] = {"no-such-host"};
+    const char *const *hosts[] = {NULL, each, none};
+    const size_t n_hosts[] = {0, 5, 1};
+    for (size_t d = 0; d < 2; d++)
+        for (size_t h = 0; h < 3; h++) {
+            int rc1, rc2;
+            v->eng->plan_threads = 1;
+            char *one = plan_doc(v->eng, details[d], hosts[h], n_hosts[h], &rc1);
+            v->eng->plan_threads = 2;
+            char *two = plan_doc(v->eng, details[d], hosts[h], n_hosts[h], &rc2);
+            assert_int_equal(rc1, rc2);
+            assert_int_equal(rc1, h == 2 ? PP_EINVAL : 0);
+            assert_string_equal(one, two);
+            for (int i = 0; h < 2 && i < 5; i++) { /* every pool, in order */
+                char key[64];
+                snprintf(key, sizeof key, i ? "\"name\":\"small-%d\"" : "\"name\":\"small\"", i);
+                assert_non_null(strstr(one, key));
+            }
+            free(one);
+            free(two);
+        }
+    /* twelve plans, no inventory made for them: the ones made ahead were shared */
+    assert_int_equal(atomic_load(&v->eng->inv_made), 5);
+    eenv_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inv_shared_equals_fresh),
         cmocka_unit_test(test_pools_never_wait),
+        cmocka_unit_test(test_fleet_plan_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
