@@ -13,7 +13,7 @@
  *
  * Usage: bench_fleet_plan [POOLS] [ROUNDS]   (default 100 pools, 7 rounds)
  * BENCH_ONLY=summary|full|pools times that alone (under a profiler); "timing" is printed when the
- * timed part begins.
+ * timed part begins.  BENCH_THREADS=N: the plans use at most N threads (engine_plans.c).
  */
 #include <ftw.h>
 #include <jansson.h>
@@ -28,6 +28,7 @@
 #include "base/jparts.h"
 #include "base/jsonx.h"
 #include "engine/engine.h"
+#include "engine/engine_int.h"
 #include "sim/fileservice.h"
 #include "sim/sim.h"
 #include "sim/sim_http.h"
@@ -283,6 +284,8 @@ int main(int argc, char **argv)
            eng_req[MAX_ROUNDS] = {0};
     size_t sum_b = 0, full_b = 0, gp_b = 0;
     const char *only = getenv("BENCH_ONLY");
+    if (getenv("BENCH_THREADS"))
+        eng->plan_threads = (int)strtol(getenv("BENCH_THREADS"), NULL, 10);
     printf("timing\n");
     fflush(stdout);
     for (int r = 0; r < rounds && (!only || !strcmp(only, "summary")); r++)
