@@ -247,8 +247,9 @@ static void plan_work_run(struct plan_work *w, bool *found)
         if (i > atomic_load(&w->failed))
             continue;
         plan_one_pool(w, i, found);
+        bool failed = w->outs[i].rc != 0;
         size_t f = atomic_load(&w->failed);
-        while (w->outs[i].rc && i < f && !atomic_compare_exchange_weak(&w->failed, &f, i))
+        while (failed && i < f && !atomic_compare_exchange_weak(&w->failed, &f, i))
             ;
     }
 }
