@@ -371,7 +371,7 @@ struct xapi_op {
     char *ow_obj, *ow_want;
     int ow_kind;    /* its row in stream.c's obj_tasks */
     bool ow_marker; /* the object lists the running operation (current_operations) */
-    bool ow_probed; /* the probe fired: a marker-less wait reads its task now */
+    int64_t ow_interval; /* a marker-less wait: the time to its next probe read (doubles) */
     bool ow_timed;  /* began as a marker-less wait: its success is timed (ow_longest_ms) */
     int64_t ow_t0;  /* loop time the ref was learned (a marker-less wait's duration) */
     struct xapi__timer *ow_probe; /* reads the task when its object never showed it running */

@@ -756,8 +756,8 @@ static void ow_check(struct xapi_op *op, bool decide, bool fresh)
         free(ref);
         return;
     }
-    /* marker-less: not done yet is all a batch can say; the probe reads the task */
-    if (!fresh || (!op->ow_marker && !op->ow_probed))
+    /* marker-less: not done yet is all a batch can say; its probe reads the task (ow_probe_read) */
+    if (!fresh || !op->ow_marker)
         return;
     if (op->ow_gone) {
         xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished", op->task_ref);
@@ -783,12 +783,57 @@ static void ow_check(struct xapi_op *op, bool decide, bool fresh)
     task_read(op);
 }
 
+static void ow_probe_fire(void *arg);
+
+/* A marker-less wait's probe read answered.  A final status ends the wait.  Pending: read again
+ * after twice the last interval (at most OW_PROBE_MAX_MS); the task's events are never followed,
+ * so the stream carries no "task" for these waits and no cached task can go stale.  The task gone
+ * (HANDLE_INVALID): the object decides — a batch may not have brought the host's new updates yet,
+ * so one more probe after the stream's delays, then "destroyed before it finished". */
+static void ow_probe_read_done(void *ctx, int rc, const struct xapi_value *result,
+                               const struct err *e)
+{
+    struct xapi_op *op = ctx;
+    struct xapi_client *c = op->c;
+    op->sub = NULL;
+    if (rc == 0 && task_apply_snapshot(op, result))
+        return;
+    int64_t next = op->ow_interval * 2;
+    if (rc != 0 && e && str_eq(e->xapi_code, "HANDLE_INVALID")) {
+        if (op->ow_gone) {
+            xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished",
+                          op->task_ref);
+            return;
+        }
+        op->ow_gone = true;
+        next = c->o.event_coalesce_ms + c->o.event_quiet_ms + OBJ_PROBE_MS;
+    }
+    /* other errors: the connection's own retries failed; read again at the next probe */
+    op->ow_interval = next > OW_PROBE_MAX_MS ? OW_PROBE_MAX_MS : next;
+    op->ow_probe = xapi__timer_add(c->loop, op->ow_interval, ow_probe_fire, op);
+}
+
+/* Read a marker-less wait's task (no task_need: see ow_probe_read_done). */
+static void ow_probe_read(struct xapi_op *op)
+{
+    if (op->sub)
+        return;
+    struct xapi_value *p = xapi_value_new_array();
+    xapi_array_append_string(p, op->task_ref);
+    op->sub = xapi__call_start(op->c, "task.get_record", p, NULL, ow_probe_read_done, op);
+}
+
 static void ow_probe_fire(void *arg)
 {
     struct xapi_op *op = arg;
     op->ow_probe = NULL;
-    op->ow_probed = true;
-    if (!op->finished && op->ow_cls && !op->tw_seen)
+    if (op->finished || !op->ow_cls)
+        return;
+    if (!op->ow_marker) {
+        ow_probe_read(op);
+        return;
+    }
+    if (!op->tw_seen)
         ow_check(op, true, true);
 }
 
@@ -821,7 +866,8 @@ static void task_watch(struct xapi_op *op)
     if (op->ow_cls) {
         op->ow_t0 = xapi__loop_now(c->loop);
         op->ow_timed = !op->ow_marker;
-        op->ow_probe = xapi__timer_add(c->loop, ow_probe_delay(c, op), ow_probe_fire, op);
+        op->ow_interval = ow_probe_delay(c, op);
+        op->ow_probe = xapi__timer_add(c->loop, op->ow_interval, ow_probe_fire, op);
         if (c->st_ready)
             ow_check(op, false, false);
     } else if (c->st_ready) {
