@@ -369,11 +369,11 @@ struct xapi_op {
      * through the task's own events */
     const char *ow_cls, *ow_field;
     char *ow_obj, *ow_want;
-    int ow_kind;    /* its row in stream.c's obj_tasks */
-    bool ow_marker; /* the object lists the running operation (current_operations) */
+    int ow_kind;         /* its row in stream.c's obj_tasks */
+    bool ow_marker;      /* the object lists the running operation (current_operations) */
     int64_t ow_interval; /* a marker-less wait: the time to its next probe read (doubles) */
-    bool ow_timed;  /* began as a marker-less wait: its success is timed (ow_longest_ms) */
-    int64_t ow_t0;  /* loop time the ref was learned (a marker-less wait's duration) */
+    bool ow_timed;       /* began as a marker-less wait: its success is timed (ow_longest_ms) */
+    int64_t ow_t0;       /* loop time the ref was learned (a marker-less wait's duration) */
     struct xapi__timer *ow_probe; /* reads the task when its object never showed it running */
     bool task_need;               /* counted in c->st_task_need: the stream carries "task" */
     bool ow_reading;              /* its task is being read while the stream holds a batch */
