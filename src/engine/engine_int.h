@@ -210,7 +210,8 @@ json_t *engine_pool_json(struct eng_pool *p);
  */
 struct eng_inv *engine_pool_inv_get(struct engine *eng, struct eng_pool *p, struct err *e);
 /* At the end of a loop turn: the inventory of a pool whose records have not changed for a while
- * (2 s) and whose inventory is out of date is made now (one pool a turn), so that the next plan
+ * (2 s) and whose inventory is out of date is made now (pools in turn until 10 ms of the turn are
+ * used), so that the next plan
  * or view finds it made (the first fleet plan after a start copies nothing either).  Engine
  * thread. */
 void engine_pools_prepare(struct engine *eng);
