@@ -261,15 +261,18 @@ static void *plan_helper(void *arg)
     return NULL;
 }
 
-/* How many threads plan a snapshot: two on a machine with two cores or more (a fleet's plan is
- * 100 independent pools), one for a single pool or a plan of an update file (its verdict is
- * gathered pool by pool). */
-#define ENGINE_PLAN_THREADS 2
+/* How many threads plan a snapshot: one by default; two (the caller's and a helper) when the
+ * engine's plan_threads asks for it, on a machine with two cores or more, for more than one pool
+ * and no update file (its verdict is gathered pool by pool).  Two are the default no more: on
+ * the fleet bench's 2-core machine (100 bench-16 pools, the simulator beside the daemon) a
+ * summary plan took 340-450 ms on two threads against 120-220 ms on one, the full plan 2.5-3.0 s
+ * against 1.1-1.8 s (session 8, docs/performance.md). */
+#define ENGINE_PLAN_THREADS 1
 static size_t plan_threads(const struct eng_snapshot *s, const struct plan_req_copy *pr)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int most = s->eng->plan_threads > 0 ? s->eng->plan_threads : ENGINE_PLAN_THREADS;
-    return s->n_pools < 2 || pr->fc || cpus < 2 || most < 2 ? 1 : ENGINE_PLAN_THREADS;
+    return s->n_pools < 2 || pr->fc || cpus < 2 || most < 2 ? 1 : 2;
 }
 
 /* The pools' plans into the sink in pool order; the first failure's error, the others freed. */
