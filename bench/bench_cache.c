@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "base/err.h"
+#include "bench_simc.h"
 #include "engine/engine_int.h"
 #include "sim/sim.h"
 #include "xapi/cache_int.h"
@@ -27,27 +28,12 @@
 static int measure(const char *path, bool narrow, size_t *total_out)
 {
     struct err e = {0};
-    struct sim *sim = NULL;
-    struct sim_options so = {.seed_set = true, .seed = 11};
-    if (sim_new_from_file(path, &so, &sim, &e) != 0) {
-        fprintf(stderr, "bench_cache: %s: %s\n", path, e.msg);
+    struct bench_simc b;
+    if (bench_simc_open(&b, path, "bench_cache") != 0)
         return 1;
-    }
-    struct xapi_inproc_handler h;
-    sim_inproc_handler(sim, &h);
-    struct xapi_loop *loop = xapi_loop_new(sim_clock(sim), &e);
-    char master[128];
-    sim_pool_master_address(sim, 0, master, sizeof(master));
-    const char *addrs[] = {master};
-    struct xapi_client_opts o;
-    xapi_client_opts_init(&o);
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    o.user = "root";
-    o.password = "xenroot";
-    o.inproc = &h;
-    struct xapi_client *c = loop ? xapi_client_new(loop, &o, &e) : NULL;
-    int rc = c ? 0 : 1;
+    struct xapi_loop *loop = b.loop;
+    struct xapi_client *c = b.c;
+    int rc = 0;
     for (const char *const *cls = engine_cache_classes; rc == 0 && narrow && *cls; cls++)
         if (engine_cache_fields(*cls))
             rc = xapi_cache_set_fields(c, *cls, engine_cache_fields(*cls), &e);
@@ -74,9 +60,7 @@ static int measure(const char *path, bool narrow, size_t *total_out)
         *total_out = xapi__cache_bytes(k);
         printf("  total %zu bytes (%.2f MiB)\n", *total_out, (double)*total_out / (1 << 20));
     }
-    xapi_client_free(c);
-    xapi_loop_free(loop);
-    sim_free(sim);
+    bench_simc_close(&b);
     return rc;
 }
 

@@ -23,6 +23,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "bench_simc.h"
 #include "engine/engine_int.h"
 #include "sim/sim.h"
 #include "xapi/cache_int.h"
@@ -111,38 +112,19 @@ static double cpu_ms(void)
 static int read_snapshot(const char *path, struct xapi_value **out)
 {
     struct err e = {0};
-    struct sim *sim = NULL;
-    struct sim_options so = {.seed_set = true, .seed = 11};
-    if (sim_new_from_file(path, &so, &sim, &e) != 0) {
-        fprintf(stderr, "bench_evjson: %s: %s\n", path, e.msg);
+    struct bench_simc b;
+    if (bench_simc_open(&b, path, "bench_evjson") != 0)
         return 1;
-    }
-    struct xapi_inproc_handler h;
-    sim_inproc_handler(sim, &h);
-    struct xapi_loop *loop = xapi_loop_new(sim_clock(sim), &e);
-    char master[128];
-    sim_pool_master_address(sim, 0, master, sizeof(master));
-    const char *addrs[] = {master};
-    struct xapi_client_opts o;
-    xapi_client_opts_init(&o);
-    o.addresses = addrs;
-    o.n_addresses = 1;
-    o.user = "root";
-    o.password = "xenroot";
-    o.inproc = &h;
-    struct xapi_client *c = loop ? xapi_client_new(loop, &o, &e) : NULL;
     struct xapi_value *p = xapi_value_new_array(), *cls = xapi_value_new_array();
     for (const char *const *k = engine_cache_classes; *k; k++)
         xapi_array_append_string(cls, *k);
     xapi_array_append_take(p, cls);
     xapi_array_append_string(p, "");
     xapi_array_append_take(p, xapi_value_new_double(0));
-    int rc = c ? xapi_call_sync(c, "event.from", p, NULL, out, &e) : 1;
+    int rc = xapi_call_sync(b.c, "event.from", p, NULL, out, &e);
     if (rc != 0)
         fprintf(stderr, "bench_evjson: event.from: %s\n", e.msg);
-    xapi_client_free(c);
-    xapi_loop_free(loop);
-    sim_free(sim);
+    bench_simc_close(&b);
     return rc != 0;
 }
 
