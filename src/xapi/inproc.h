@@ -57,6 +57,13 @@ struct xapi_inproc_handler {
      * wakes then and asks its parked long-polls again.
      */
     int64_t (*next_deadline)(void *ctx);
+    /*
+     * Optional (may be NULL): the network's delay for the answer of this call, in ms on the loop
+     * clock (<= 0: delivered in the loop turn that ran the call, as without it).  Called after
+     * call() answered (not for a long-poll it parked).  Lets a test reorder answers as separate
+     * HTTP connections can: a call sent later answered first.
+     */
+    int64_t (*latency_ms)(void *ctx, const char *method, const struct xapi_value *params);
 };
 
 #endif

@@ -202,14 +202,18 @@ static void stream_sub_over(struct xapi_client *c)
 }
 
 static void cache_eval_waiters(struct xapi_client *c);
+static void held_dropped(struct xapi_client *c);
 
 /* Drop the request in flight (its answer would be for other classes) and ask for a snapshot. */
 static void stream_restart(struct xapi_client *c)
 {
     if (!c->cache)
         c->cache = xapi__cache_new();
-    xapi__batch_free(c->st_held); /* the snapshot supersedes it */
-    c->st_held = NULL;
+    if (c->st_held) {
+        xapi__batch_free(c->st_held); /* the snapshot supersedes it */
+        c->st_held = NULL;
+        held_dropped(c);
+    }
     if (c->st_sub) {
         struct xapi_op *sub = c->st_sub;
         stream_sub_over(c);
@@ -399,6 +403,9 @@ static void stream_apply_batch(struct xapi_client *c, struct xapi_batch *b, unsi
 
 /* ---- object waits: a batch showing an operation gone is held while its task is read ---- */
 
+static void tasks_read_deferred(struct xapi_client *c);
+static void task_read(struct xapi_op *op);
+
 static bool ow_reading_any(const struct xapi_client *c)
 {
     for (const struct xapi_op *op = c->task_waiters; op; op = op->wnext)
@@ -415,6 +422,7 @@ static void ow_resume(struct xapi_client *c)
     struct xapi_batch *b = c->st_held;
     c->st_held = NULL;
     stream_apply_batch(c, b, c->st_held_gen, c->st_held_seq, c->st_held_task);
+    tasks_read_deferred(c);
 }
 
 static void ow_resume_fire(void *arg)
@@ -424,16 +432,52 @@ static void ow_resume_fire(void *arg)
     ow_resume(c);
 }
 
+static bool task_rec_final(const struct xapi_value *rec)
+{
+    const char *status = xapi_struct_str(rec, "status", "pending");
+    return str_eq(status, "success") || str_eq(status, "failure") || str_eq(status, "cancelled");
+}
+
+/* The snapshot that replaced the held batch may be newer than the task reads made while it was
+ * held: a final status stays true, a pending one is dropped (the next turn reads the task again,
+ * after the snapshot's token).  The reads that waited for the batch go now. */
+static void held_dropped(struct xapi_client *c)
+{
+    for (struct xapi_op *op = c->task_waiters; op; op = op->wnext) {
+        if (op->ow_reading)
+            op->ow_stale = true;
+        if (op->ow_rec && !task_rec_final(op->ow_rec)) {
+            xapi_value_free(op->ow_rec);
+            op->ow_rec = NULL;
+        }
+    }
+    tasks_read_deferred(c);
+}
+
+/* An object wait's read while the stream holds a batch (ow_hold) answered.  The wait may follow
+ * its task's events by now (a snapshot replaced the batch and the next turn found this read in
+ * flight: task_read): a final status ends it, a pending one may predate the stream's token, so
+ * the task is read again. */
 static void ow_read_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_op *op = ctx;
+    struct xapi_client *c = op->c;
     op->sub = NULL;
     op->ow_reading = false;
-    if (rc == 0)
+    bool stale = op->ow_stale, gone = rc != 0 && e && str_eq(e->xapi_code, "HANDLE_INVALID");
+    op->ow_stale = false;
+    if (!op->ow_cls) {
+        if (gone)
+            xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished",
+                          op->task_ref);
+        else if (rc != 0 || !task_apply_snapshot(op, result))
+            task_read(op);
+    } else if (rc == 0 && (!stale || task_rec_final(result))) {
         op->ow_rec = xapi_value_dup(result);
-    else if (e && strcmp(e->xapi_code, "HANDLE_INVALID") == 0)
+    } else if (gone) {
         op->ow_gone = true;
-    ow_resume(op->c);
+    }
+    ow_resume(c);
 }
 
 /* True when the object record rec shows op's operation done: the field holds the wanted value
@@ -709,8 +753,19 @@ static void task_read_done(void *ctx, int rc, const struct xapi_value *result, c
     /* other errors: the stream, which carries the task now, tells */
 }
 
+static void task_read_send(struct xapi_op *op)
+{
+    struct xapi_value *p = xapi_value_new_array();
+    xapi_array_append_string(p, op->task_ref);
+    op->sub = xapi__call_start(op->c, "task.get_record", p, NULL, task_read_done, op);
+}
+
 /* Read op's task once and wait through its events from now on (need first, so no event of
- * the task falls between the answer and the stream). */
+ * the task falls between the answer and the stream).  While a batch asked without "task" is
+ * held (ow_hold: another wait's read is out), the read waits for it: applied, that batch
+ * forgets every cached task (tasks_forget), the pending record this read would have put there
+ * too, and the next batch would take the task for destroyed while xapi still runs it.  Sent
+ * after it, the read comes after the token the stream goes on from. */
 static void task_read(struct xapi_op *op)
 {
     struct xapi_client *c = op->c;
@@ -718,11 +773,25 @@ static void task_read(struct xapi_op *op)
     xapi__timer_cancel(c->loop, &op->ow_probe);
     op->tw_seq = c->st_seq;
     task_need(op);
-    if (op->sub)
+    if (op->sub || op->tr_defer)
         return;
-    struct xapi_value *p = xapi_value_new_array();
-    xapi_array_append_string(p, op->task_ref);
-    op->sub = xapi__call_start(c, "task.get_record", p, NULL, task_read_done, op);
+    if (c->st_held && !c->st_held_task) {
+        op->tr_defer = true;
+        return;
+    }
+    task_read_send(op);
+}
+
+/* The held batch was applied or dropped: send the task reads that waited for it. */
+static void tasks_read_deferred(struct xapi_client *c)
+{
+    for (struct xapi_op *op = c->task_waiters; op; op = op->wnext) {
+        if (!op->tr_defer)
+            continue;
+        op->tr_defer = false;
+        if (!op->finished && !op->sub)
+            task_read_send(op);
+    }
 }
 
 /* An object wait's turn (decide: a batch was applied, or the probe fired; false when the ref
@@ -833,7 +902,8 @@ static void ow_probe_fire(void *arg)
         ow_probe_read(op);
         return;
     }
-    if (!op->tw_seen)
+    /* a read of its task is out for a held batch: the batch decides once applied (ow_check) */
+    if (!op->tw_seen && !op->ow_reading)
         ow_check(op, true, true);
 }
 
@@ -970,7 +1040,8 @@ int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_
         return err_set(e, PP_ESTATE, "client is closing");
     struct xapi_op *op = task_op_new(c, timeout_ms, progress, done, ctx);
     op->task_ref = xstrdup(task_ref);
-    bool known = c->st_task_cont || !c->cache_on;
+    /* a held batch asked without "task" forgets the cached tasks when applied */
+    bool known = (c->st_task_cont && !(c->st_held && !c->st_held_task)) || !c->cache_on;
     task_watch(op);
     /* The stream did not carry "task" all along: the cache may have missed its events. */
     if (known)

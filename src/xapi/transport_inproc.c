@@ -32,6 +32,7 @@ void xapi__inproc_start(struct xapi_loop *loop, struct wreq *w)
 void xapi__inproc_abort(struct xapi_loop *loop, struct wreq *w)
 {
     struct xapi_loop_int *li = xapi__loop_int(loop);
+    xapi__timer_cancel(loop, &w->ip_delay);
     struct wreq **pp = &li->ip_head, *prev = NULL;
     for (; *pp; prev = *pp, pp = &(*pp)->next) {
         if (*pp == w) {
@@ -58,6 +59,24 @@ static bool empty_batch(const struct xapi_response *r)
     return ev && xapi_array_len(ev) == 0;
 }
 
+static void inproc_delivered(void *arg)
+{
+    struct wreq *w = arg;
+    w->ip_delay = NULL;
+    xapi__loop_wreq_complete(xapi__client_loop(w->c), w);
+}
+
+/* Deliver w's answer now, or after the handler's latency for it (xapi_inproc_handler). */
+static void inproc_complete(struct xapi_loop *loop, const struct xapi_inproc_handler *h,
+                            struct wreq *w)
+{
+    int64_t d = h->latency_ms ? h->latency_ms(h->ctx, w->method, w->params) : 0;
+    if (d > 0)
+        w->ip_delay = xapi__timer_add(loop, d, inproc_delivered, w);
+    else
+        xapi__loop_wreq_complete(loop, w);
+}
+
 int xapi__inproc_run(struct xapi_loop *loop)
 {
     struct xapi_loop_int *li = xapi__loop_int(loop);
@@ -78,7 +97,7 @@ int xapi__inproc_run(struct xapi_loop *loop)
                 err_set(&w->err, rc, "in-process call to %s failed", w->host);
             w->rc = rc;
             w->maybe_delivered = false;
-            xapi__loop_wreq_complete(loop, w);
+            inproc_complete(loop, h, w);
         } else if (w->long_poll && w->resp.ok && empty_batch(&w->resp) &&
                    xapi__loop_now(loop) < w->lp_deadline) {
             xapi_response_cleanup(&w->resp);
@@ -90,7 +109,7 @@ int xapi__inproc_run(struct xapi_loop *loop)
         } else {
             w->rc = 0;
             w->maybe_delivered = true;
-            xapi__loop_wreq_complete(loop, w);
+            inproc_complete(loop, h, w);
         }
         w = next;
     }

@@ -5,7 +5,8 @@
  * through a supporter, XAPI errors verbatim, an Async migration waited on through event.from
  * with progress, a cancelled migration, the event cache staying equal to get_all_records through
  * a burst of changes, fewer event.from turns for a migration with event_quiet_ms, an object
- * wait that takes no decision from a batch older than its call, reconnect
+ * wait that takes no decision from a batch older than its call, task reads racing a batch held
+ * for another read (answers reordered by the transport's latency hook), reconnect
  * across a master reboot (with a fresh cache snapshot; the master asked alone), a
  * partition that ends in emergency mode, reported as such, and recovery when it heals.
  * Deterministic: virtual time, fixed seeds, no sleeps.
@@ -869,6 +870,193 @@ static void test_apply_waited_through_its_host(void **state)
     env_free(v);
 }
 
+/* Reads of a migration's task while the stream holds a batch.  The in-process transport
+ * delivers answers in the order the calls were sent; over HTTP each call has its connection and
+ * a read sent later can be answered first.  The wrapper below gives the first task.get_record
+ * after arming a latency (xapi_inproc_handler.latency_ms), so a read sent while that one is out
+ * is answered before it. */
+static struct {
+    int (*inner)(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                 struct xapi_response *out, struct err *e);
+    bool arm;           /* delay the next task.get_record */
+    bool slow_read;     /* it was asked */
+    int64_t latency_ms; /* by this much */
+    int64_t slow_at;    /* the virtual time it was asked */
+    int reads;          /* task.get_record calls the pool answered */
+    struct sim *s;
+    /* run when the slow read is asked, in the same virtual instant (a loop turn that finds
+     * nothing else to do moves virtual time on to the next deadline) */
+    void (*on_slow)(void);
+} hr;
+
+static int hr_call(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                   struct xapi_response *out, struct err *e)
+{
+    if (str_eq(method, "task.get_record"))
+        hr.reads++;
+    return hr.inner(ctx, host, method, params, out, e);
+}
+
+static int64_t hr_latency(void *ctx, const char *method, const struct xapi_value *params)
+{
+    (void)ctx;
+    (void)params;
+    if (!hr.arm || !str_eq(method, "task.get_record"))
+        return 0;
+    hr.arm = false;
+    hr.slow_read = true;
+    hr.slow_at = clock_now_ms(sim_clock(hr.s));
+    if (hr.on_slow)
+        hr.on_slow();
+    return hr.latency_ms;
+}
+
+static void hr_install(struct env *v, int64_t latency_ms)
+{
+    memset(&hr, 0, sizeof(hr));
+    hr.inner = v->h.call;
+    hr.s = v->s;
+    hr.latency_ms = latency_ms;
+    hr.arm = true;
+    v->h.call = hr_call;
+    v->h.latency_ms = hr_latency;
+}
+
+static void hr_remove(struct env *v)
+{
+    v->h.call = hr.inner;
+    v->h.latency_ms = NULL;
+}
+
+static void touch_vm(struct env *v, const char *vm, const char *text)
+{
+    struct xapi_value *r = NULL;
+    struct err e = {0};
+    assert_int_equal(
+        xapi_call_sync(v->c, "VM.set_name_description", xt_strs(vm, text), NULL, &r, &e), 0);
+    xapi_value_free(r);
+}
+
+/*
+ * Migration B fails; the batch showing its VM released is asked without "task" and held while
+ * B's task is read (slowly, 3 s).  Meanwhile migration A starts; the stream being held, its VM
+ * is never seen running, so its probe (1 s) reads A's task, answered first: pending.  Before the
+ * fix that read put A's task in the cache, the held batch then applied forgot every cached task
+ * (asked without "task"), and A failed as "destroyed before it finished" while the pool still
+ * migrated its VM.  A must succeed and its VM land where asked (the simulator's word).
+ */
+static struct {
+    struct env *v;
+    const char *vm, *dest;
+    struct obs o;
+    int64_t t;
+} mig_a;
+
+/* Start migration A (mig_a) from the pool's answer to the slow read, before it is delivered. */
+static void start_mig_a(void)
+{
+    struct err e = {0};
+    mig_a.t = clock_now_ms(sim_clock(mig_a.v->s));
+    assert_int_equal(xapi_task_async(mig_a.v->c, "VM.pool_migrate",
+                                     migrate_params(mig_a.vm, mig_a.dest), 120000, NULL, obs_done,
+                                     &mig_a.o, NULL, &e),
+                     0);
+}
+
+static void test_task_read_while_a_batch_is_held(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *web = xt_ref_by_name(v->c, "VM", "web-1");
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
+    char *src = xt_ref_by_name(v->c, "host", "small-1");
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    char *h3 = xt_ref_by_name(v->c, "host", "small-3");
+    fault(v, "{\"type\": \"migration_fails\", \"vm\": \"web-1\", \"count\": 1}");
+    hr_install(v, 3000);
+    memset(&mig_a, 0, sizeof(mig_a));
+    mig_a.v = v;
+    mig_a.vm = db;
+    mig_a.dest = h3;
+    hr.on_slow = start_mig_a; /* B failed: its read is out, the batch held */
+
+    struct obs b = {0};
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(web, h2), 60000, NULL,
+                                     obs_done, &b, NULL, &e),
+                     0);
+    run_until(v->loop, &b.done);
+    struct obs a = mig_a.o;
+    int64_t t_a = mig_a.t;
+    run_until(v->loop, &mig_a.o.done);
+    a = mig_a.o;
+    print_message("B read at %lld ms (+%lld), A started at %lld: A rc %d (%s), %d reads\n",
+                  (long long)hr.slow_at, (long long)hr.latency_ms, (long long)t_a, a.rc,
+                  a.rc ? a.err.msg : "ok", hr.reads);
+    assert_true(t_a + 1000 <
+                hr.slow_at + hr.latency_ms); /* A's probe fired while B's read was out */
+    assert_int_equal(b.rc, PP_EXAPI);
+    assert_string_equal(b.err.xapi_code, "VM_MIGRATE_FAILED");
+    assert_resident(v, web, src);
+    if (a.rc != 0)
+        fail_msg("migration A: %s", a.err.msg);
+    assert_resident(v, db, h3);
+    hr_remove(v);
+    xapi_value_free(a.result);
+    free(web);
+    free(db);
+    free(src);
+    free(h2);
+    free(h3);
+    env_free(v);
+}
+
+/*
+ * A migration xapi refuses at once (a halted VM) is never seen running.  Its VM changes twice
+ * (another client's edits): the second batch, asked after the task's ref was known, shows it
+ * without the operation, so the batch is held while the task is read (slowly, 5 s), and the
+ * wait's own probe (1 s) fires meanwhile.  Before the fix the probe switched the wait to the
+ * task's events, the held read's answer (the task's failure) was then ignored, and no event
+ * would tell it again: the wait hung until its deadline (PP_ETIMEOUT) instead of xapi's error.
+ */
+static void test_probe_while_its_read_is_out(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *halted = xt_ref_by_name(v->c, "VM", "build-1");
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    for (int i = 0; i < 20; i++) /* the stream parked on a long-poll */
+        xapi_loop_run(v->loop, 0);
+    hr_install(v, 5000);
+    struct obs o = {0};
+    struct xapi_op *op = NULL;
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(halted, h2), 60000,
+                                     NULL, obs_done, &o, &op, &e),
+                     0);
+    for (int i = 0; i < 1000 && !xapi_op_task_ref(op); i++)
+        xapi_loop_run(v->loop, 0);
+    assert_non_null(xapi_op_task_ref(op));
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    touch_vm(v, halted, "one"); /* its batch answers a request older than the ref */
+    touch_vm(v, halted, "two"); /* this one's a newer request's */
+    run_until(v->loop, &hr.slow_read);
+    assert_true(hr.slow_at < t0 + 1000); /* the read is out when the probe fires */
+    run_until(v->loop, &o.done);
+    print_message("refused migration: rc %d (%s) after %lld ms\n", o.rc, o.err.msg,
+                  (long long)(clock_now_ms(sim_clock(v->s)) - t0));
+    assert_int_equal(o.rc, PP_EXAPI);
+    assert_string_equal(o.err.xapi_code, "VM_BAD_POWER_STATE");
+    hr_remove(v);
+    free(halted);
+    free(h2);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -1082,6 +1270,8 @@ int main(void)
         cmocka_unit_test(test_object_wait_failures),
         cmocka_unit_test(test_object_wait_ignores_a_batch_older_than_the_call),
         cmocka_unit_test(test_apply_waited_through_its_host),
+        cmocka_unit_test(test_task_read_while_a_batch_is_held),
+        cmocka_unit_test(test_probe_while_its_read_is_out),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
