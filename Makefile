@@ -93,7 +93,7 @@ bench: build
 # The random-kill torture of the executor, long runs (make check runs a short sample): 500 kills
 # per policy over the demo fleet and bench-16 in-process on the virtual clock, then 3 rollouts of
 # the demo fleet over HTTP with 40 SIGKILLs of `poolpatch serve` each, then crash_resume at 22
-# different journal points (make check runs 6).  SEED=N replays a run.
+# different journal points (make check runs 4).  SEED=N replays a run.
 TORTURE_KILLS ?= 500
 torture: build
 	@set -e; log=$(BUILD)/torture.log; : >$$log; \
