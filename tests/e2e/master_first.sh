@@ -23,7 +23,9 @@ sample_loop() {
 run_phase() {
     name="$1"
     shift
-    start_sim "$SRCDIR/scenarios/demo.json" --time-scale 100
+    # 250x: a sample (~0.2 s real) is ~50 simulated s, a reboot (240 s) ~5 samples; the checks
+    # below fail with fewer than 10 samples or none of a supporter at work
+    start_sim "$SRCDIR/scenarios/demo.json" --time-scale 250
     SERVE_DIR="$E2E_TMP/serve-$name"
     start_serve
     echo xenroot >"$E2E_TMP/pw"
