@@ -122,8 +122,11 @@ static void call_done(void *ctx, int rc, const struct xapi_value *res, const str
     k->done = true;
 }
 
-/* Call method(params) and run the loop until it is answered and the cache saw a change (when
- * the call succeeded).  Returns the call's rc. */
+/* Call method(params) and run the loop until it is answered and, when the call succeeded, the
+ * cache saw a change or 10 minutes of the virtual clock went by: a call that changes nothing
+ * (host.enable of an enabled host) has no event to wait for, and a change's event comes at once
+ * (the same loop turn); the bound was 100,000 loop turns, 17 days of virtual time, most of this
+ * test's seconds.  Returns the call's rc. */
 static int call(struct ienv *v, const char *method, struct xapi_value *params)
 {
     struct call k = {0};
@@ -133,8 +136,10 @@ static int call(struct ienv *v, const char *method, struct xapi_value *params)
     for (int i = 0; i < 100000 && !k.done; i++)
         xapi_loop_run(v->loop, 0);
     assert_true(k.done);
-    for (int i = 0;
-         k.rc == 0 && i < 100000 && xapi_cache_changes(v->c, engine_cache_classes) == before; i++)
+    int64_t until = clock_now_ms(sim_clock(v->s)) + 10 * 60 * 1000;
+    for (int i = 0; k.rc == 0 && i < 100000 && clock_now_ms(sim_clock(v->s)) < until &&
+                    xapi_cache_changes(v->c, engine_cache_classes) == before;
+         i++)
         xapi_loop_run(v->loop, 0);
     return k.rc;
 }
@@ -565,9 +570,13 @@ static void test_fleet_plan_threads(void **state)
         snprintf(name, sizeof name, i ? "small-%d" : "small", i);
         wait_field(v->eng, name, "hosts", 3);
     }
-    /* quiet pools: each one's inventory made ahead (engine_pools_prepare) */
-    for (int i = 0; i < 1500 && atomic_load(&v->eng->inv_made) < 5; i++)
+    /* quiet pools: each one's inventory made ahead (engine_pools_prepare), at a turn of the
+     * engine's loop once the pool has been quiet for 2 s; an idle loop turns on its next I/O or
+     * timer (about 10 s here), so the test wakes it as a request would, every 20 ms */
+    for (int i = 0; i < 1500 && atomic_load(&v->eng->inv_made) < 5; i++) {
+        xapi_loop_wakeup(v->eng->loop);
         nap();
+    }
     assert_int_equal(atomic_load(&v->eng->inv_made), 5);
     const enum engine_plan_detail details[] = {ENGINE_PLAN_DETAIL_FULL, ENGINE_PLAN_DETAIL_SUMMARY};
     /* every pool; one host of each (each thread's matches count); one name no pool has */
