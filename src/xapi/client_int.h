@@ -380,7 +380,6 @@ struct xapi_op {
     bool ow_reading;              /* its task is being read while the stream holds a batch */
     bool ow_gone;                 /* that read found the task destroyed */
     struct xapi_value *ow_rec;    /* that read's task record (owned), used when applied */
-    bool ow_stale;                /* that read was sent before a snapshot replaced the held batch */
     bool tr_defer; /* its task read waits for the held batch asked without "task" (stream.c) */
 
     /* OP_WAIT */

@@ -202,7 +202,14 @@ static void stream_sub_over(struct xapi_client *c)
 }
 
 static void cache_eval_waiters(struct xapi_client *c);
-static void held_dropped(struct xapi_client *c);
+static void tasks_read_deferred(struct xapi_client *c);
+
+/* A batch asked without "task" is held (ow_hold): applied, it drops every cached task
+ * (tasks_forget), so the cache's tasks tell nothing meanwhile. */
+static bool held_without_task(const struct xapi_client *c)
+{
+    return c->st_held && !c->st_held_task;
+}
 
 /* Drop the request in flight (its answer would be for other classes) and ask for a snapshot. */
 static void stream_restart(struct xapi_client *c)
@@ -212,7 +219,7 @@ static void stream_restart(struct xapi_client *c)
     if (c->st_held) {
         xapi__batch_free(c->st_held); /* the snapshot supersedes it */
         c->st_held = NULL;
-        held_dropped(c);
+        tasks_read_deferred(c); /* the snapshot carries "task" for them */
     }
     if (c->st_sub) {
         struct xapi_op *sub = c->st_sub;
@@ -403,9 +410,6 @@ static void stream_apply_batch(struct xapi_client *c, struct xapi_batch *b, unsi
 
 /* ---- object waits: a batch showing an operation gone is held while its task is read ---- */
 
-static void tasks_read_deferred(struct xapi_client *c);
-static void task_read(struct xapi_op *op);
-
 static bool ow_reading_any(const struct xapi_client *c)
 {
     for (const struct xapi_op *op = c->task_waiters; op; op = op->wnext)
@@ -432,52 +436,18 @@ static void ow_resume_fire(void *arg)
     ow_resume(c);
 }
 
-static bool task_rec_final(const struct xapi_value *rec)
-{
-    const char *status = xapi_struct_str(rec, "status", "pending");
-    return str_eq(status, "success") || str_eq(status, "failure") || str_eq(status, "cancelled");
-}
-
-/* The snapshot that replaced the held batch may be newer than the task reads made while it was
- * held: a final status stays true, a pending one is dropped (the next turn reads the task again,
- * after the snapshot's token).  The reads that waited for the batch go now. */
-static void held_dropped(struct xapi_client *c)
-{
-    for (struct xapi_op *op = c->task_waiters; op; op = op->wnext) {
-        if (op->ow_reading)
-            op->ow_stale = true;
-        if (op->ow_rec && !task_rec_final(op->ow_rec)) {
-            xapi_value_free(op->ow_rec);
-            op->ow_rec = NULL;
-        }
-    }
-    tasks_read_deferred(c);
-}
-
-/* An object wait's read while the stream holds a batch (ow_hold) answered.  The wait may follow
- * its task's events by now (a snapshot replaced the batch and the next turn found this read in
- * flight: task_read): a final status ends it, a pending one may predate the stream's token, so
- * the task is read again. */
+/* An object wait's read while the stream holds a batch (ow_hold) answered: its record is used
+ * when the batch is applied (ow_check; the wait's probe leaves it alone meanwhile). */
 static void ow_read_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct xapi_op *op = ctx;
-    struct xapi_client *c = op->c;
     op->sub = NULL;
     op->ow_reading = false;
-    bool stale = op->ow_stale, gone = rc != 0 && e && str_eq(e->xapi_code, "HANDLE_INVALID");
-    op->ow_stale = false;
-    if (!op->ow_cls) {
-        if (gone)
-            xapi__op_fail(op, PP_ENOTFOUND, "task %s was destroyed before it finished",
-                          op->task_ref);
-        else if (rc != 0 || !task_apply_snapshot(op, result))
-            task_read(op);
-    } else if (rc == 0 && (!stale || task_rec_final(result))) {
+    if (rc == 0)
         op->ow_rec = xapi_value_dup(result);
-    } else if (gone) {
+    else if (e && strcmp(e->xapi_code, "HANDLE_INVALID") == 0)
         op->ow_gone = true;
-    }
-    ow_resume(c);
+    ow_resume(op->c);
 }
 
 /* True when the object record rec shows op's operation done: the field holds the wanted value
@@ -775,7 +745,7 @@ static void task_read(struct xapi_op *op)
     task_need(op);
     if (op->sub || op->tr_defer)
         return;
-    if (c->st_held && !c->st_held_task) {
+    if (held_without_task(c)) {
         op->tr_defer = true;
         return;
     }
@@ -940,8 +910,8 @@ static void task_watch(struct xapi_op *op)
         op->ow_probe = xapi__timer_add(c->loop, op->ow_interval, ow_probe_fire, op);
         if (c->st_ready)
             ow_check(op, false, false);
-    } else if (c->st_ready) {
-        tw_check(op, false);
+    } else if (c->st_ready && !held_without_task(c)) {
+        tw_check(op, false); /* a task seen now, then dropped, would read as destroyed */
     }
     xapi__stream_next(c);
 }
@@ -1041,7 +1011,7 @@ int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_
     struct xapi_op *op = task_op_new(c, timeout_ms, progress, done, ctx);
     op->task_ref = xstrdup(task_ref);
     /* a held batch asked without "task" forgets the cached tasks when applied */
-    bool known = (c->st_task_cont && !(c->st_held && !c->st_held_task)) || !c->cache_on;
+    bool known = (c->st_task_cont && !held_without_task(c)) || !c->cache_on;
     task_watch(op);
     /* The stream did not carry "task" all along: the cache may have missed its events. */
     if (known)

@@ -1057,6 +1057,78 @@ static void test_probe_while_its_read_is_out(void **state)
     env_free(v);
 }
 
+static struct {
+    struct env *v;
+    const char *task;
+    struct obs o;
+} tw2;
+
+/* Wait for task tw2.task from the pool's answer to the slow read, before it is delivered. */
+static void start_task_wait(void)
+{
+    struct err e = {0};
+    assert_int_equal(xapi_task_wait(tw2.v->c, tw2.task, 120000, NULL, obs_done, &tw2.o, NULL, &e),
+                     0);
+}
+
+/*
+ * xapi_task_wait on an existing task (an upload's) while a batch asked without "task" is held:
+ * the stream carried "task" up to the last applied batch (an earlier wait on the same task,
+ * timed out), so the cache held the task and the wait took it as known, without a read.  The
+ * held batch applied then forgot the cached tasks and the wait failed as "destroyed before it
+ * finished" while the task ran.  It must end with the task (a migration of db-1, here).
+ */
+static void test_task_wait_while_a_batch_is_held(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *web = xt_ref_by_name(v->c, "VM", "web-1");
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    char *h3 = xt_ref_by_name(v->c, "host", "small-3");
+    fault(v, "{\"type\": \"migration_fails\", \"vm\": \"web-1\", \"count\": 1}");
+    /* the task to wait on, started by a raw Async call (34 s) */
+    struct xapi_value *task = NULL;
+    assert_int_equal(
+        xapi_call_sync(v->c, "Async.VM.pool_migrate", migrate_params(db, h3), NULL, &task, &e), 0);
+    /* a first wait that gives up after 1 s: the stream carried "task" meanwhile */
+    struct obs first = {0};
+    assert_int_equal(
+        xapi_task_wait(v->c, xapi_value_str(task), 1000, NULL, obs_done, &first, NULL, &e), 0);
+    run_until(v->loop, &first.done);
+    assert_int_equal(first.rc, PP_ETIMEOUT);
+
+    hr_install(v, 3000);
+    memset(&tw2, 0, sizeof(tw2));
+    tw2.v = v;
+    tw2.task = xapi_value_str(task);
+    hr.on_slow = start_task_wait; /* B failed: its read is out, the batch held */
+    struct obs b = {0};
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(web, h2), 60000, NULL,
+                                     obs_done, &b, NULL, &e),
+                     0);
+    run_until(v->loop, &b.done);
+    assert_true(hr.slow_read);
+    run_until(v->loop, &tw2.o.done);
+    print_message("task wait during the hold: rc %d (%s)\n", tw2.o.rc,
+                  tw2.o.rc ? tw2.o.err.msg : "ok");
+    assert_int_equal(b.rc, PP_EXAPI);
+    if (tw2.o.rc != 0)
+        fail_msg("task wait: %s", tw2.o.err.msg);
+    assert_resident(v, db, h3);
+    hr_remove(v);
+    xapi_value_free(tw2.o.result);
+    xapi_value_free(task);
+    free(web);
+    free(db);
+    free(h2);
+    free(h3);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -1272,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_apply_waited_through_its_host),
         cmocka_unit_test(test_task_read_while_a_batch_is_held),
         cmocka_unit_test(test_probe_while_its_read_is_out),
+        cmocka_unit_test(test_task_wait_while_a_batch_is_held),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
