@@ -58,7 +58,9 @@ sample_loop() { # FILE: per sample, the master's version and whether a supporter
 }
 
 # ---- 1. the pool, automatic ----
-setup 200
+# 500x (installers ~2 s, reboots 0.4 s real): the order checks are on samples every ~0.1 s and
+# fail when no sample saw a supporter at work, the solo checks when none saw solo-web suspended
+setup 500
 # By Update: a new release row says how to install it (CLI command, REST request for a button)
 pp_ok updates check
 row=$(pp updates --json | jq -c '[.updates[] | select(.upgrade)] | .[0]')
@@ -267,7 +269,7 @@ pass "standalone host solo upgraded; solo-web suspended (CD ejected first), solo
 teardown
 
 # ---- 3. manual mode ----
-setup 200
+setup 500
 before=$(running solo)
 pp_ok upgrade solo --to 8.4.0 --manual --yes --no-follow
 id=$(pp rollouts --json | jq -r '.rollouts[0].id')
