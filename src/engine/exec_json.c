@@ -634,6 +634,17 @@ static const char *host_state(const struct jhost *h, enum store_rollout_state ro
     return rollout_stopped(ro) && ro != STORE_ROLLOUT_CANCELLING ? "stopped" : "running";
 }
 
+/* Whether h's state (and so its record, its counts) would read otherwise in another rollout
+ * state than ro: every state tried, so this follows host_state whatever it looks at. */
+static bool host_state_ro_dep(const struct jhost *h, enum store_rollout_state ro, bool rp)
+{
+    const char *now = host_state(h, ro, rp);
+    for (int st = 0; st < STORE_ROLLOUT_NSTATES; st++)
+        if (!str_eq(host_state(h, (enum store_rollout_state)st, rp), now))
+            return true;
+    return false;
+}
+
 static json_t *host_message(const struct jhost *h, const char *state)
 {
     char m[128];
@@ -977,6 +988,7 @@ struct iseg {
     struct jcounts c;
     uint64_t facts_hash, facts_new; /* of its facts row: rendered with, read now */
     bool dirty;                     /* to scan and render again in this build */
+    bool ro_dep; /* its record as rendered would read otherwise in another rollout state */
 };
 
 /* A pool of a rollout's incremental state: its own fields and counts, combined from its
@@ -993,7 +1005,8 @@ struct ipool {
 /* One rollout's incremental state: current with its steps' change version rv. */
 struct inc_one {
     char *id;
-    char *key; /* the rollout's state and findings it was rendered with: any change, all again */
+    char *key; /* the rollout it was built for (inc_key): another one, all again */
+    enum store_rollout_state ro; /* the rollout state it was rendered with */
     int64_t rv;
     struct ipool *pools;
     size_t n_pools, cap_pools, last_pool;
@@ -1299,13 +1312,14 @@ static int mark_changed(void *ctx, const char *pool, const char *host)
     return 0;
 }
 
-/* What every host's record depends on beyond its steps, its facts row and whether the
- * verification found it reboot-pending (facts_mark): the rollout's state (host and pool states);
- * its creation time tells a rollout deleted and created again under the same id.  (The findings
- * themselves are the pools' fields, made each build.) */
+/* Which rollout the state was built for: its creation time tells a rollout deleted and created
+ * again under the same id.  Beyond its steps, its facts row and whether the verification found it
+ * reboot-pending (facts_mark), a host's record depends on the rollout's state alone (host_state;
+ * marked per host: iseg.ro_dep).  (The findings themselves are the pools' fields, made each
+ * build.) */
 static char *inc_key(const struct store_rollout *ro)
 {
-    return xasprintf("%d|%lld", (int)ro->state, (long long)ro->created_at_ms);
+    return xasprintf("%lld", (long long)ro->created_at_ms);
 }
 
 /* The facts rows of a rollout as read (the dirty hosts' are parsed: inc_host_facts). */
@@ -1447,8 +1461,10 @@ static void iseg_render(struct iseg *sg, enum store_rollout_state ro, json_t *fa
     free(sg->text);
     sg->text = NULL;
     sg->len = 0;
+    sg->ro_dep = false;
     if (sg->p.n_hosts == 1) { /* a host's segment holds that host alone */
         struct jhost *h = &sg->p.hosts[0];
+        sg->ro_dep = host_state_ro_dep(h, ro, facts_reboot_pending(host_facts, sg->p.name, h->ref));
         host_count(&c, h, sg->p.name, ro, host_facts);
         c.live_patched = pool_live_patched(&sg->p);
         json_t *hj = host_json(h, sg->p.name, ro, facts, host_facts, true);
@@ -1459,6 +1475,17 @@ static void iseg_render(struct iseg *sg, enum store_rollout_state ro, json_t *fa
     sg->c = c;
     pool_hosts_cleanup(&sg->p);
     sg->dirty = false;
+}
+
+/* The rollout's state changed from what inc was rendered with: the hosts whose records read
+ * otherwise in another state are scanned and rendered again (not every host: the end of a
+ * rollout, RUNNING to DONE, changes the few hosts without steps). */
+static void inc_mark_ro_dep(struct inc_one *inc)
+{
+    for (size_t i = 0; i < inc->n_pools; i++)
+        for (size_t k = 0; k < inc->pools[i].n_segs; k++)
+            if (inc->pools[i].segs[k].ro_dep)
+                inc->pools[i].segs[k].dirty = true;
 }
 
 static int iseg_cmp(const void *a, const void *b)
@@ -1581,6 +1608,8 @@ static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct in
         inc_reset(inc);
         rc = store_steps_scan(s, inc->id, scan_keys, N_KEYS, inc_all_row, inc, e);
         inc_fit(inc);
+    } else if (rc == 0 && inc->ro != ro->state) {
+        inc_mark_ro_dep(inc);
     }
     struct frows f = {0};
     json_t *verified = json_object();
@@ -1603,6 +1632,7 @@ static int inc_refresh(struct store *s, struct exec_json_cache *cache, struct in
     frows_cleanup(&f);
     free(inc->key);
     inc->key = key;
+    inc->ro = ro->state;
     inc->rv = rv;
     if (rc)
         inc_reset(inc);

@@ -712,8 +712,13 @@ static void random_op(struct store *w, const char *id, unsigned *seed, int64_t *
         if (store_steps_append(w, id, &sp, 1, NULL, &e) == 0)
             (*n_steps)++;
     } else {
-        store_rollout_set_state(w, id, op % 2 ? STORE_ROLLOUT_RUNNING : STORE_ROLLOUT_HALTED, NULL,
-                                &e);
+        /* a state the rollout can leave (the final ones: at the end of the test): a state change
+         * renders the hosts whose record reads otherwise in it (inc_mark_ro_dep), the full
+         * build says what they should read */
+        static const enum store_rollout_state sts[] = {STORE_ROLLOUT_RUNNING, STORE_ROLLOUT_HALTED,
+                                                       STORE_ROLLOUT_CANCELLING,
+                                                       STORE_ROLLOUT_CANCEL_FAILED};
+        store_rollout_set_state(w, id, sts[rand_r(seed) % 4], NULL, &e);
     }
 }
 
@@ -834,6 +839,9 @@ static void test_rollout_text_inc_random(void **state)
         free(part);
     }
     inc_per_host(f, r, cache, inc);
+    /* its end: a final state, the same text as the full build's, not a full build */
+    assert_int_equal(store_rollout_set_state(f->w, f->id, STORE_ROLLOUT_DONE, NULL, &e), 0);
+    inc_check(r, cache, inc, f->id, -1, -1);
     exec_json_inc_free(inc);
     exec_json_cache_free(cache);
     store_close(r);
@@ -889,6 +897,41 @@ static void test_rollout_text_inc_stale(void **state)
     store_close(r);
 }
 
+/* A change of the rollout's state renders again only the hosts whose record reads otherwise in
+ * it: the fixture's a-3 (not started: "not_started" while halted, "waiting" while running);
+ * a-1 and b-1 (done) and a-2 (failed) are kept; the text is the full build's all along. */
+static void test_rollout_text_inc_state(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct store *r = NULL;
+    assert_int_equal(store_open_readonly(f->path, NULL, &r, &e), 0);
+    struct exec_json_inc *inc = exec_json_inc_new(1);
+    struct exec_json_inc_stats st = {0};
+    char *full = NULL, *part = NULL;
+    texts(r, NULL, inc, f->id, &full, &part, &st);
+    assert_true(st.full);
+    assert_string_equal(full, part);
+    free(full);
+    free(part);
+    static const enum store_rollout_state seq[] = {
+        STORE_ROLLOUT_RUNNING, STORE_ROLLOUT_CANCELLING, STORE_ROLLOUT_CANCEL_FAILED,
+        STORE_ROLLOUT_HALTED,  STORE_ROLLOUT_RUNNING,    STORE_ROLLOUT_DONE};
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        assert_int_equal(store_rollout_set_state(f->w, f->id, seq[i], NULL, &e), 0);
+        inc_check(r, NULL, inc, f->id, 1, 1);
+        json_t *ro = NULL;
+        assert_int_equal(exec_json_rollout(r, NULL, f->id, 5000, &ro, &e), 0);
+        json_t *a = json_array_get(json_object_get(ro, "pools"), 0);
+        assert_string_equal(sget(host_of(a, "a-1"), "state"), "done");
+        if (seq[i] == STORE_ROLLOUT_RUNNING)
+            assert_string_equal(sget(host_of(a, "a-3"), "state"), "waiting");
+        json_decref(ro);
+    }
+    exec_json_inc_free(inc);
+    store_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -904,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollout_text_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_inc_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_inc_stale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_text_inc_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
