@@ -18,6 +18,9 @@ GET /api/v1/pools, 20 reads with the same engine request timed meanwhile.  Asser
 line is the summary.
 
 BENCH_ONLY=connect stops after the restart and prints the connected and restarted RSS alone.
+BENCH_ONLY=rollout runs, right after the pools connected, the policy-return rollout alone with its
+reads timed (p50/p95/p99/max) and the CPU the daemon and the simulator used meanwhile;
+BENCH_KEEP_LOG=FILE then keeps the daemon's log.
 
 usage: bench_fleet.py POOLPATCH SRCDIR [POOLS] [MOVING] [TIME_SCALE]
 """
@@ -292,6 +295,33 @@ def run_rollout(d, names, policy, aged=None):
     return ro, lat, hwm
 
 
+def rollout_only(d, src, sim, names, moving):
+    """BENCH_ONLY=rollout: right after the pools connected (no idle windows, restart, plans or
+    second rollout), the policy-return rollout over MOVING pools with its reads timed, and the CPU
+    the daemon and the simulator used meanwhile (schedstat: their own time, not the load's)."""
+    d.cli("client-id", "import", os.path.join(src, "scenarios", "demo-client-id.json"))
+    rc, _, err = d.cli("updates", "check")
+    if rc != 0:
+        raise RuntimeError("updates check: " + err)
+    aged = []
+    n0, s0, t0, l0 = cpu_ns(d.proc.pid), cpu_ns(sim.pid), time.monotonic(), os.getloadavg()[0]
+    ro, lat, _ = run_rollout(d, names[:moving], "return", aged)
+    n1, s1, t1, l1 = cpu_ns(d.proc.pid), cpu_ns(sim.pid), time.monotonic(), os.getloadavg()[0]
+    span = t1 - t0
+    print("rollout over %d pools: %s in %.0f s; CPU meanwhile: daemon %.1f%% of a core, "
+          "simulator %.1f%%; load average %.1f -> %.1f" %
+          (moving, ro["state"], span, 100.0 * (n1 - n0) / 1e9 / span,
+           100.0 * (s1 - s0) / 1e9 / span, l0, l1))
+    for what, v in (("current", sorted(lat)), ("max-age=1", sorted(aged))):
+        print("GET /api/v1/rollouts/{id} %s: %d samples, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, "
+              "max %.1f ms" % (what, len(v), pct(v, 0.5), pct(v, 0.95), pct(v, 0.99),
+                               v[-1] if v else 0))
+    keep = os.environ.get("BENCH_KEEP_LOG")
+    if keep:
+        shutil.copy(os.path.join(d.tmp, "serve.log"), keep)
+    return 0 if ro["state"] == "done" else 1
+
+
 def main():
     exe, src = sys.argv[1], sys.argv[2]
     pools = int(sys.argv[3]) if len(sys.argv) > 3 else 100
@@ -315,6 +345,8 @@ def main():
         rss_conn = status_kib(d.proc.pid, "VmRSS") // 1024
         hwm_conn = status_kib(d.proc.pid, "VmHWM") // 1024
         settling, idle_wins, (cpu, cpu_s, cpu_win, wakeups, load) = idle_cpu(d.proc.pid)
+        if os.environ.get("BENCH_ONLY") == "rollout":
+            return rollout_only(d, src, sim, sorted(masters), moving)
         rss_idle = status_kib(d.proc.pid, "VmRSS") // 1024
         # Restart: every pool's snapshot read again at once (the snapshot bound's case).
         d.stop()
