@@ -286,6 +286,13 @@ int engine_rollout_get(struct engine *eng, const char *id, json_t **out, struct 
  */
 int engine_rollout_text(struct engine *eng, const char *id, int64_t max_age_ms, char **text,
                         size_t *len, int64_t *age_ms, struct err *e);
+/*
+ * Build and publish rollout id's text now (engine_rollout_text's current read, its text
+ * dropped), so that the first GET after a rollout starts copies or extends it instead of a full
+ * build (the plan's facts parsed, every step scanned).  Errors are logged at debug level and
+ * otherwise ignored: the next read builds.  Any thread; never waits for the engine thread.
+ */
+void engine_rollout_warm(struct engine *eng, const char *id);
 /* Continue a halted rollout from its failed step. */
 int engine_rollout_retry(struct engine *eng, const char *id, struct err *e);
 /* Cancel: stop, revert resolutions, remove uploaded update files. */

@@ -18,6 +18,7 @@
 
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "engine/engine_int.h"
 #include "engine/engine_rsnap.h"
@@ -219,4 +220,16 @@ int engine_rollout_text(struct engine *eng, const char *id, int64_t max_age_ms, 
     }
     engine_rsnap_release(snap);
     return 0;
+}
+
+/* Publish rollout id's text now (see engine.h). */
+void engine_rollout_warm(struct engine *eng, const char *id)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int64_t age = 0;
+    struct err e = {0};
+    if (engine_rollout_text(eng, id, 0, &text, &len, &age, &e) != 0)
+        log_debug("engine", "rollout %s: its text not built ahead: %s", id, e.msg);
+    free(text);
 }

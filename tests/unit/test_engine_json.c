@@ -542,6 +542,35 @@ static void test_rollout_text_fresh(void **state)
     engine_free(eng);
 }
 
+/* engine_rollout_warm publishes the text: after a commit, a read that accepts older data is
+ * answered from it (an age, no build); without it there would be no snapshot to answer from. */
+static void test_rollout_warm(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    struct engine *eng = NULL;
+    struct engine_config cfg = {
+        .db_path = f->path, .check_interval_s = 0, .request_timeout_ms = 200};
+    assert_int_equal(engine_new(&cfg, &eng, &e), 0);
+    engine_rollout_warm(eng, "missing"); /* logged, nothing published */
+    engine_rollout_warm(eng, f->id);
+    assert_int_equal(store_host_facts_set(f->w, f->id, "A", H3, "{\"reboot_pending\":true}", &e),
+                     0);
+    int64_t age = -1;
+    json_t *r = text_read(eng, f->id, 60000, &age);
+    assert_true(age > 0); /* the warm text, from before the commit */
+    assert_true(json_is_null(rp_of(r)));
+    json_decref(r);
+    r = text_read(eng, f->id, 0, &age);
+    assert_int_equal(age, 0);
+    assert_true(json_is_true(rp_of(r)));
+    json_decref(r);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(engine_rollout_text(eng, "missing", 0, &text, &len, &age, &e), PP_ENOTFOUND);
+    engine_free(eng);
+}
+
 struct racer {
     struct engine *eng;
     const char *id;
@@ -945,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_rsnap_rules),
         cmocka_unit_test_setup_teardown(test_rollout_text_fresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_warm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_inc_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_inc_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_text_inc_state, setup, teardown),
