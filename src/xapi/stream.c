@@ -872,8 +872,11 @@ static void ow_probe_fire(void *arg)
         ow_probe_read(op);
         return;
     }
-    /* a read of its task is out for a held batch: the batch decides once applied (ow_check) */
-    if (!op->tw_seen && !op->ow_reading)
+    /* A read of its task for a held batch is out, or answered while the batch still waits for
+     * a sibling's read: the batch decides once applied (ow_check).  Taking the answer now put a
+     * pending task in the cache that the batch, asked without "task", then forgot: the wait
+     * failed as destroyed while xapi still ran it. */
+    if (!op->tw_seen && !op->ow_reading && !op->ow_rec && !op->ow_gone)
         ow_check(op, true, true);
 }
 

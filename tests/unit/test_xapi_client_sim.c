@@ -6,7 +6,8 @@
  * with progress, a cancelled migration, the event cache staying equal to get_all_records through
  * a burst of changes, fewer event.from turns for a migration with event_quiet_ms, an object
  * wait that takes no decision from a batch older than its call, task reads racing a batch held
- * for another read (answers reordered by the transport's latency hook), reconnect
+ * for another read (answers reordered by the transport's latency hook; a probe after its own
+ * read answered while a sibling's is out), reconnect
  * across a master reboot (with a fresh cache snapshot; the master asked alone), a
  * partition that ends in emergency mode, reported as such, and recovery when it heals.
  * Deterministic: virtual time, fixed seeds, no sleeps.
@@ -1129,6 +1130,133 @@ static void test_task_wait_while_a_batch_is_held(void **state)
     env_free(v);
 }
 
+/* The stream's answers with one VM's current_operations emptied while armed: xapi lists a
+ * migration on its VM only inside the thread that runs the call, after the Async call returned
+ * the task's ref (server_helpers.ml do_dispatch), so a batch composed meanwhile shows the VM
+ * changed (another client's edit) without the operation. */
+static struct {
+    int (*inner)(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                 struct xapi_response *out, struct err *e);
+    const char *vm;
+    bool arm;
+    char session[128]; /* the stream's session, for changes made as another client */
+} unl;
+
+static int unl_call(void *ctx, const char *host, const char *method,
+                    const struct xapi_value *params, struct xapi_response *out, struct err *e)
+{
+    if (str_eq(method, "event.from"))
+        snprintf(unl.session, sizeof(unl.session), "%s", xapi_value_str(xapi_array_get(params, 0)));
+    int rc = hr_call(ctx, host, method, params, out, e);
+    if (rc != 0 || !unl.arm || !str_eq(method, "event.from") || !out->ok)
+        return rc;
+    const struct xapi_value *evs = xapi_struct_get(out->value, "events");
+    for (size_t i = 0; i < xapi_array_len(evs); i++) {
+        struct xapi_value *ev = (struct xapi_value *)xapi_array_get(evs, i);
+        struct xapi_value *snap = xapi_struct_get_mut(ev, "snapshot");
+        if (snap && str_eq_nocase(xapi_struct_str(ev, "class", ""), "vm") &&
+            str_eq(xapi_struct_str(ev, "ref", ""), unl.vm))
+            xapi_struct_set_take(snap, "current_operations", xapi_value_new_struct());
+    }
+    return rc;
+}
+
+/* Change vm's description as another client would: straight to the pool, not through the
+ * client (so that two changes land before the stream's parked long-poll is asked again). */
+static void touch_vm_direct(struct env *v, const char *vm, const char *text)
+{
+    struct xapi_value *p = xt_strs(unl.session, vm);
+    xapi_array_append_string(p, text);
+    struct xapi_response r = {0};
+    struct err e = {0};
+    assert_int_equal(unl.inner(v->h.ctx, v->master, "VM.set_name_description", p, &r, &e), 0);
+    assert_true(r.ok);
+    xapi_response_cleanup(&r);
+    xapi_value_free(p);
+}
+
+/*
+ * Two migrations, A (db-1, 34 s) and B (a halted VM: xapi refuses it at once), neither seen
+ * running.  One batch, answering a request sent after both refs were known, shows both VMs
+ * changed without their operation (A's not listed yet): it is held while both tasks are read.
+ * B's read is slow (3 s), A's is answered at once: pending.  A's probe (1 s) fires while the
+ * batch is still held for B's read.  Before the fix the probe took A's record (ow_rec), switched
+ * A to its task's events and put the pending record in the cache; the held batch, asked without
+ * "task", then forgot every cached task when applied, and A failed as "destroyed before it
+ * finished" while the pool migrated its VM.  A must succeed and its VM land where asked.
+ */
+static void test_probe_after_its_read_while_a_sibling_is_read(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
+    char *web = xt_ref_by_name(v->c, "VM", "web-1");
+    char *halted = xt_ref_by_name(v->c, "VM", "build-1");
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    char *h3 = xt_ref_by_name(v->c, "host", "small-3");
+    hr_install(v, 3000);
+    hr.arm = false;
+    memset(&unl, 0, sizeof(unl));
+    unl.inner = hr.inner;
+    unl.vm = db;
+    unl.arm = true;
+    v->h.call = unl_call;
+    for (int i = 0; i < 20; i++) /* the stream parked on a long-poll */
+        xapi_loop_run(v->loop, 0);
+    assert_true(unl.session[0] != '\0');
+
+    struct obs a = {0}, b = {0};
+    struct xapi_op *op_a = NULL, *op_b = NULL;
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(db, h3), 120000, NULL,
+                                     obs_done, &a, &op_a, &e),
+                     0);
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(halted, h2), 60000,
+                                     NULL, obs_done, &b, &op_b, &e),
+                     0);
+    for (int i = 0; i < 1000 && !(xapi_op_task_ref(op_a) && xapi_op_task_ref(op_b)); i++)
+        xapi_loop_run(v->loop, 0);
+    assert_non_null(xapi_op_task_ref(op_a));
+    assert_non_null(xapi_op_task_ref(op_b));
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    /* another VM's change: its batch answers a request older than the refs, the next is newer */
+    touch_vm_direct(v, web, "one");
+    for (int i = 0;
+         i < 1000 &&
+         !str_eq(xapi_struct_str(xapi_cache_get(v->c, "vm", web), "name_description", ""), "one");
+         i++)
+        xapi_loop_run(v->loop, 0);
+    assert_int_equal(hr.reads, 0);
+    hr.arm = true; /* the first read of the next batch (B's: the newer wait is asked first) */
+    touch_vm_direct(v, halted, "two"); /* one newer request's batch shows both */
+    touch_vm_direct(v, db, "two");
+    run_until(v->loop, &b.done);
+    print_message("B: rc %d (%s); slow read at %lld (t0 %lld), %d reads\n", b.rc, b.err.msg,
+                  (long long)hr.slow_at, (long long)t0, hr.reads);
+    assert_true(hr.slow_read);
+    assert_true(hr.slow_at < t0 + 1000);                 /* the batch held before the probes */
+    assert_true(t0 + 1000 < hr.slow_at + hr.latency_ms); /* A's probe fired while held */
+    assert_int_equal(b.rc, PP_EXAPI);
+    assert_string_equal(b.err.xapi_code, "VM_BAD_POWER_STATE");
+    unl.arm = false;
+    run_until(v->loop, &a.done);
+    print_message("A: rc %d (%s)\n", a.rc, a.rc ? a.err.msg : "ok");
+    if (a.rc != 0)
+        fail_msg("migration A: %s", a.err.msg);
+    assert_resident(v, db, h3);
+    v->h.call = hr.inner;
+    v->h.latency_ms = NULL;
+    xapi_value_free(a.result);
+    free(db);
+    free(web);
+    free(halted);
+    free(h2);
+    free(h3);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -1345,6 +1473,7 @@ int main(void)
         cmocka_unit_test(test_task_read_while_a_batch_is_held),
         cmocka_unit_test(test_probe_while_its_read_is_out),
         cmocka_unit_test(test_task_wait_while_a_batch_is_held),
+        cmocka_unit_test(test_probe_after_its_read_while_a_sibling_is_read),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
