@@ -259,6 +259,30 @@ static bool class_wanted(const struct xapi_value *classes, int cl)
     return false;
 }
 
+/*
+ * xapi's event.from batching (ocaml/xapi/xapi_event.ml `from`, ocaml/xapi/xapi_globs.ml
+ * `event_from_delay` and `event_from_task_delay`, ocaml/xapi-aux/throttle.ml
+ * `Batching.with_recursive_loop`): every call waits delay_before before its first read of the
+ * database, 50 ms, or 0 when every subscription is "task" or "task/<ref>" (an empty list counts
+ * as task-only: List.for_all).  A call that found nothing waits for a matching change and reads
+ * again at once; only a read after such a wake that still finds nothing waits delay_between/16,
+ * doubling up to delay_between (50 ms), which the simulator does not model: its reads after a
+ * matching change always find it.  The delay is counted on the clock the call's timeout is
+ * counted on (docs/simulator.md "Events"): in xapi both are its own timers, Thread.delay and
+ * Clock.Timer, so over HTTP it is real time whatever the time scale, in-process the loop's
+ * (virtual) clock.
+ */
+int64_t sim_event_from_delay_ms(const struct xapi_value *classes)
+{
+    for (size_t i = 0; i < xapi_array_len(classes); i++) {
+        const char *k = xapi_value_str(xapi_array_get(classes, i));
+        size_t n = k ? strcspn(k, "/") : 0;
+        if (!k || n != 4 || strncasecmp(k, "task", 4) != 0)
+            return SIM_EVENT_FROM_DELAY_MS;
+    }
+    return 0;
+}
+
 static int parse_token(const char *tok, uint64_t *gen)
 {
     *gen = 0;

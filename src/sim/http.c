@@ -74,7 +74,8 @@ struct req {
     /* An RPC answered later (event.from, synchronous long call). */
     struct xapi_call call;
     bool json, suspended, drop;
-    int64_t deadline_ms;
+    bool held; /* event.from: not read yet, xapi's delay_before runs until not_before_ms */
+    int64_t deadline_ms, not_before_ms;
     uint64_t seen_gen;
     struct buf out;
     struct req *next;
@@ -175,7 +176,9 @@ static bool no_events(const struct xapi_response *r)
 /*
  * Ask again, without waiting (caller holds s->mu).  Returns true when rq has its answer in
  * rq->out (events, an error, the timeout, the host gone, the server stopping).  A re-poll is
- * not a call of the client's: the call counter is left as it was.
+ * not a call of the client's: the call counter is left as it was.  Before rq->not_before_ms
+ * (xapi's delay_before, sim_event_from_delay_ms) only an error is an answer: the call was checked
+ * (session, token) but reads the events once the delay has run, as xapi does.
  */
 static bool poll_event_from(struct sim_server *srv, struct req *rq, bool first)
 {
@@ -189,7 +192,10 @@ static bool poll_event_from(struct sim_server *srv, struct req *rq, bool first)
     if (!first)
         s->n_calls = calls;
     struct hostx *hx = sim_hmap_get(&s->addrs, rq->addr);
-    bool done = rc != 0 || !no_events(&resp) || clock_mono_ms() >= rq->deadline_ms || srv->stop;
+    int64_t now = clock_mono_ms();
+    rq->held = rc == 0 && resp.ok && now < rq->not_before_ms;
+    bool done =
+        rc != 0 || srv->stop || (!rq->held && (!no_events(&resp) || now >= rq->deadline_ms));
     if (rc != 0)
         rq->drop = true;
     else if (done)
@@ -201,8 +207,9 @@ static bool poll_event_from(struct sim_server *srv, struct req *rq, bool first)
     return done;
 }
 
-/* event.from: answer now, or suspend until something changes or `timeout` real seconds pass.
- * Over the wire xapi counts the timeout in real seconds (ocaml/xapi/xapi_event.ml, from). */
+/* event.from: answer after xapi's delay_before (real time, like the timeout), or suspend until
+ * something changes or `timeout` real seconds pass.  Over the wire xapi counts the timeout in
+ * real seconds (ocaml/xapi/xapi_event.ml, from), and the batching delays on the same clock. */
 static enum MHD_Result rpc_event_from(struct req *rq)
 {
     struct sim_server *srv = rq->srv;
@@ -214,6 +221,8 @@ static enum MHD_Result rpc_event_from(struct req *rq)
     if (timeout > EVENT_TIMEOUT_MAX_S)
         timeout = EVENT_TIMEOUT_MAX_S;
     rq->deadline_ms = clock_mono_ms() + (int64_t)(timeout * 1000.0);
+    rq->not_before_ms =
+        clock_mono_ms() + sim_event_from_delay_ms(xapi_array_get(rq->call.params, 1));
     pthread_mutex_lock(&s->mu);
     bool done = poll_event_from(srv, rq, true);
     if (!done) {
@@ -239,9 +248,10 @@ static void collect_ready(struct sim_server *srv, struct req **ready, int64_t *n
     while (*pp) {
         struct req *rq = *pp;
         struct hostx *hx = sim_hmap_get(&srv->s->addrs, rq->addr);
+        int64_t now = clock_mono_ms();
         bool changed = !hx || !hx->up || hx->w->gen != rq->seen_gen;
-        if (rq->suspended && (changed || srv->stop || clock_mono_ms() >= rq->deadline_ms) &&
-            poll_event_from(srv, rq, false)) {
+        bool due = rq->held ? now >= rq->not_before_ms : changed || now >= rq->deadline_ms;
+        if (rq->suspended && (due || srv->stop) && poll_event_from(srv, rq, false)) {
             *pp = rq->next;
             rq->state = RQ_READY;
             rq->next = *ready;
@@ -250,6 +260,8 @@ static void collect_ready(struct sim_server *srv, struct req **ready, int64_t *n
         }
         if (rq->deadline_ms < *next_deadline)
             *next_deadline = rq->deadline_ms;
+        if (rq->held && rq->not_before_ms < *next_deadline)
+            *next_deadline = rq->not_before_ms;
         pp = &rq->next;
     }
 }

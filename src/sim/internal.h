@@ -353,6 +353,10 @@ enum { R_DONE = 0, R_PENDING = 1 };
 /* Whether method is a synchronous long call, which over HTTP waits for its task (http.c runs
  * those off its thread pool).  Pure lookup, any thread. */
 bool sim_dispatch_may_block(const char *method);
+/* xapi's event.from delay_before for an event.from of these classes: 50 ms, 0 when every
+ * subscription is a task's (dispatch.c).  Pure, any thread. */
+#define SIM_EVENT_FROM_DELAY_MS 50
+int64_t sim_event_from_delay_ms(const struct xapi_value *classes);
 /*
  * Answer one call addressed to addr (caller holds the lock; blocking waits release it).  Fills
  * *r and returns 0, or PP_ETRANSPORT (e set) when the host cannot be reached.

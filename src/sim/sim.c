@@ -203,6 +203,16 @@ static int inproc_get(void *ctx, const char *host_address, const char *path_and_
     return 0;
 }
 
+/* xapi's event.from batching (xapi/inproc.h read_delay_ms; sim_event_from_delay_ms): in-process
+ * on the loop's clock, the one its timeout is counted on. */
+static int64_t inproc_read_delay(void *ctx, const char *method, const struct xapi_value *params)
+{
+    (void)ctx;
+    if (strcmp(method, "event.from") != 0 && strcmp(method, "event_from") != 0)
+        return 0;
+    return sim_event_from_delay_ms(xapi_array_get(params, 1));
+}
+
 /* Register or forget an in-process client's loop wake (xapi/inproc.h watch). */
 static void inproc_watch(void *ctx, void (*wake)(void *arg), void *arg, bool on)
 {
@@ -243,6 +253,7 @@ void sim_inproc_handler(struct sim *s, struct xapi_inproc_handler *out)
     out->get = inproc_get;
     out->watch = inproc_watch;
     out->next_deadline = inproc_next_deadline;
+    out->read_delay_ms = inproc_read_delay;
 }
 
 int64_t sim_next_deadline(struct sim *s)

@@ -155,6 +155,8 @@ struct wreq {
     bool counted;       /* holds one of the pool's connection slots */
     int64_t timeout_ms;
     int64_t lp_deadline; /* in-process long-poll: loop clock deadline */
+    int64_t
+        lp_read_at; /* in-process long-poll: its events are taken from then on (read_delay_ms) */
     wreq_done_fn done;
 
     /* Outcome. */

@@ -64,6 +64,13 @@ struct xapi_inproc_handler {
      * HTTP connections can: a call sent later answered first.
      */
     int64_t (*latency_ms)(void *ctx, const char *method, const struct xapi_value *params);
+    /*
+     * Optional (may be NULL): how long (ms on the loop clock) the server waits before it reads
+     * what a long-poll answers, 0 for at once (xapi batches event.from: 50 ms,
+     * ocaml/xapi/xapi_globs.ml event_from_delay).  The transport asks such a call at once (an
+     * error is answered then) but takes its events only once that delay has run.
+     */
+    int64_t (*read_delay_ms)(void *ctx, const char *method, const struct xapi_value *params);
 };
 
 #endif

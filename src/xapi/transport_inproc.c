@@ -5,7 +5,9 @@
  * completions are never delivered re-entrantly, exactly as over HTTP.  The handler never blocks:
  * an event.from that finds nothing is "parked" and asked again whenever the simulated world may
  * have changed (another call ran, or the loop's idle hook advanced virtual time), until its own
- * timeout passes on the loop clock; then it returns the empty batch as xapi would.
+ * timeout passes on the loop clock; then it returns the empty batch as xapi would.  A handler
+ * with read_delay_ms (xapi's event.from batching) has its long-poll's answer taken only once that
+ * delay has run from the call: an earlier answer without error is dropped and the call parked.
  */
 #include <string.h>
 
@@ -25,7 +27,11 @@ static void q_append(struct wreq **head, struct wreq **tail, struct wreq *w)
 void xapi__inproc_start(struct xapi_loop *loop, struct wreq *w)
 {
     struct xapi_loop_int *li = xapi__loop_int(loop);
+    const struct xapi_inproc_handler *h = xapi__client_opts(w->c)->inproc;
     w->parked = false;
+    w->lp_read_at = INT64_MIN;
+    if (w->long_poll && h->read_delay_ms)
+        w->lp_read_at = xapi__loop_now(loop) + h->read_delay_ms(h->ctx, w->method, w->params);
     q_append(&li->ip_head, &li->ip_tail, w);
 }
 
@@ -90,6 +96,8 @@ int xapi__inproc_run(struct xapi_loop *loop)
         xapi_response_cleanup(&w->resp);
         memset(&w->resp, 0, sizeof(w->resp));
         err_clear(&w->err);
+        if (w->lp_read_at <= xapi__loop_now(loop))
+            w->lp_read_at = INT64_MIN; /* the delay has run: the events are taken from now on */
         int rc = h->call(h->ctx, w->host, w->method, w->params, &w->resp, &w->err);
         ran++;
         if (rc != 0) {
@@ -98,8 +106,9 @@ int xapi__inproc_run(struct xapi_loop *loop)
             w->rc = rc;
             w->maybe_delivered = false;
             inproc_complete(loop, h, w);
-        } else if (w->long_poll && w->resp.ok && empty_batch(&w->resp) &&
-                   xapi__loop_now(loop) < w->lp_deadline) {
+        } else if (w->long_poll && w->resp.ok &&
+                   (w->lp_read_at != INT64_MIN ||
+                    (empty_batch(&w->resp) && xapi__loop_now(loop) < w->lp_deadline))) {
             xapi_response_cleanup(&w->resp);
             memset(&w->resp, 0, sizeof(w->resp));
             ran--; /* nothing changed: not a reason to ask the parked ones again */
@@ -142,9 +151,12 @@ bool xapi__inproc_has_parked(const struct xapi_loop *loop)
 int64_t xapi__inproc_next_deadline(const struct xapi_loop *loop)
 {
     int64_t t = INT64_MAX;
-    for (const struct wreq *w = xapi__loop_int_c(loop)->parked; w; w = w->next)
+    for (const struct wreq *w = xapi__loop_int_c(loop)->parked; w; w = w->next) {
         if (w->lp_deadline < t)
             t = w->lp_deadline;
+        if (w->lp_read_at != INT64_MIN && w->lp_read_at < t)
+            t = w->lp_read_at;
+    }
     return t;
 }
 

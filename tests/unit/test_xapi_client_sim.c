@@ -45,7 +45,13 @@ struct env {
     char master[64];
     bool saw[8];
     int64_t heal_at; /* clear the partition fault at this virtual time (0 = never) */
+    /* rename touch_vm straight through the simulator at these virtual times (0 = done) */
+    int64_t touch_at[2];
+    const char *touch_vm;
+    char *touch_session;
 };
+
+static void touch_due(struct env *v);
 
 static int fault(struct env *v, const char *json);
 static int64_t quiet_ms; /* the next env's event_quiet_ms */
@@ -78,11 +84,15 @@ static int idle(void *ctx, int64_t next_ms)
         t = d;
     if (v->heal_at && v->heal_at < t)
         t = v->heal_at;
+    for (size_t i = 0; i < 2; i++)
+        if (v->touch_at[i] && v->touch_at[i] < t)
+            t = v->touch_at[i];
     if (t == INT64_MAX)
         return -1;
     if (t < clock_now_ms(sim_clock(s)))
         t = clock_now_ms(sim_clock(s));
     sim_run_until(s, t);
+    touch_due(v);
     if (v->heal_at && clock_now_ms(sim_clock(s)) >= v->heal_at) {
         v->heal_at = 0;
         fault(v, "{\"type\":\"clear\",\"code\":\"partition\"}");
@@ -142,6 +152,7 @@ static struct env *env_new(const char *password, int64_t budget_ms)
 
 static void env_free(struct env *v)
 {
+    free(v->touch_session);
     xapi_client_free(v->c);
     xapi_loop_free(v->loop);
     sim_free(v->s);
@@ -1044,6 +1055,10 @@ static void test_probe_while_its_read_is_out(void **state)
     assert_non_null(xapi_op_task_ref(op));
     int64_t t0 = clock_now_ms(sim_clock(v->s));
     touch_vm(v, halted, "one"); /* its batch answers a request older than the ref */
+    /* event.from reads 50 ms after the call (xapi's batching: test_event_from_batches_like_xapi):
+     * past that, the older request has answered and a newer one is out */
+    while (clock_now_ms(sim_clock(v->s)) < t0 + 60)
+        xapi_loop_run(v->loop, 100);
     touch_vm(v, halted, "two"); /* this one's a newer request's */
     run_until(v->loop, &hr.slow_read);
     assert_true(hr.slow_at < t0 + 1000); /* the read is out when the probe fires */
@@ -1459,6 +1474,116 @@ static void test_other_thread_wakes_parked_event_poll(void **state)
     env_free(v);
 }
 
+/* The renames of env.touch_at that are due, each a modification of touch_vm at that time. */
+static void touch_due(struct env *v)
+{
+    int64_t now = clock_now_ms(sim_clock(v->s));
+    for (size_t i = 0; i < 2; i++) {
+        if (!v->touch_at[i] || v->touch_at[i] > now)
+            continue;
+        v->touch_at[i] = 0;
+        struct xapi_response resp = {0};
+        struct err e = {0};
+        struct xapi_value *p = xt_strs(v->touch_session, v->touch_vm);
+        xapi_array_append_string(p, i == 0 ? "touched-1" : "touched-2");
+        assert_int_equal(sim_call(v->s, v->master, "VM.set_name_label", p, &resp, &e), 0);
+        assert_true(resp.ok);
+        xapi_response_cleanup(&resp);
+        xapi_value_free(p);
+    }
+}
+
+/* One event.from(classes {cls}, tok, 30) through the client: the virtual time it was answered
+ * at (*sent: when it was sent), its number of events, its token in *tok_out (caller frees). */
+static int64_t ev_from(struct env *v, const char *cls, const char *tok, int64_t *sent, size_t *nev,
+                       char **tok_out)
+{
+    struct xapi_value *p = xapi_value_new_array();
+    struct xapi_value *classes = xapi_value_new_array();
+    xapi_array_append_string(classes, cls);
+    xapi_array_append_take(p, classes);
+    xapi_array_append_string(p, tok);
+    xapi_array_append_take(p, xapi_value_new_double(30.0));
+    struct obs o = {0};
+    struct err e = {0};
+    *sent = clock_now_ms(sim_clock(v->s));
+    assert_int_equal(xapi_call_async(v->c, "event.from", p, NULL, obs_done, &o, NULL, &e), 0);
+    run_until(v->loop, &o.done);
+    if (o.rc != 0)
+        fail_msg("event.from: %s", o.err.msg);
+    int64_t at = clock_now_ms(sim_clock(v->s));
+    *nev = xapi_array_len(xapi_struct_get(o.result, "events"));
+    *tok_out = xstrdup(xapi_struct_str(o.result, "token", ""));
+    xapi_value_free(o.result);
+    return at;
+}
+
+/*
+ * xapi's event.from batching (ocaml/xapi/xapi_event.ml from, xapi_globs.ml event_from_delay,
+ * throttle.ml Batching): a call reads 50 ms after it arrived, so two modifications 10 ms apart
+ * after the call come in one answer, 50 ms after the call; 200 ms apart in two; a task-only
+ * subscription reads at once.  In-process the delay runs on the virtual clock.
+ */
+static void test_event_from_batches_like_xapi(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    char *vm = xt_ref_by_name(v->c, "VM", "web-1");
+    struct xapi_response resp = {0};
+    struct err e = {0};
+    struct xapi_value *login = xt_strs("root", "xenroot");
+    assert_int_equal(sim_call(v->s, v->master, "session.login_with_password", login, &resp, &e), 0);
+    xapi_value_free(login);
+    v->touch_session = xstrdup(xapi_value_str(resp.value));
+    xapi_response_cleanup(&resp);
+    v->touch_vm = vm;
+    int64_t sent, at;
+    size_t n;
+    char *tok = NULL, *tok2 = NULL;
+    at = ev_from(v, "vm", "", &sent, &n, &tok); /* the snapshot: after the delay too */
+    assert_int_equal(at - sent, 50);
+    assert_true(n > 0);
+
+    /* 10 ms apart: one answer with both (one event: the VM's latest state), at +50 ms */
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    v->touch_at[0] = t0 + 10;
+    v->touch_at[1] = t0 + 20;
+    at = ev_from(v, "vm", tok, &sent, &n, &tok2);
+    assert_int_equal(at - sent, 50);
+    assert_int_equal(n, 1);
+    assert_int_equal(v->touch_at[1], 0); /* both renames were made before the answer */
+    free(tok);
+    tok = tok2;
+
+    /* 200 ms apart: the first at +50 ms, the second in the next answer when it is made */
+    t0 = clock_now_ms(sim_clock(v->s));
+    v->touch_at[0] = t0 + 10;
+    v->touch_at[1] = t0 + 210;
+    at = ev_from(v, "vm", tok, &sent, &n, &tok2);
+    assert_int_equal(at - t0, 50);
+    assert_int_equal(n, 1);
+    assert_int_not_equal(v->touch_at[1], 0);
+    free(tok);
+    tok = tok2;
+    at = ev_from(v, "vm", tok, &sent, &n, &tok2);
+    assert_int_equal(at - t0, 210); /* woken by the change: read at once */
+    assert_int_equal(n, 1);
+    free(tok);
+    tok = tok2;
+
+    /* task-only subscriptions have no delay_before (event_from_task_delay) */
+    struct xapi_value *task = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "task.create", xt_strs("t", "d"), NULL, &task, &e), 0);
+    xapi_value_free(task);
+    at = ev_from(v, "task", "", &sent, &n, &tok2);
+    assert_int_equal(at, sent);
+    assert_int_equal(n, 1);
+    free(tok2);
+    free(tok);
+    free(vm);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1480,6 +1605,7 @@ int main(void)
         cmocka_unit_test(test_partition_heals_during_a_call),
         cmocka_unit_test(test_scaled_clock_sleeps_until_sim_deadlines),
         cmocka_unit_test(test_other_thread_wakes_parked_event_poll),
+        cmocka_unit_test(test_event_from_batches_like_xapi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
