@@ -694,9 +694,11 @@ void xapi__task_release(struct xapi_op *op)
     struct xapi_client *c = op->c;
     xapi__timer_cancel(c->loop, &op->ow_probe);
     if (op->ow_reading) {
-        /* its read is cancelled with it: the held batch goes on without it */
+        /* its read is cancelled with it: the held batch goes on without it (not when the
+         * client is being freed: the stream's timers are cancelled by then, and one armed now
+         * would fire with the freed client) */
         op->ow_reading = false;
-        if (c->st_held && !c->st_resume_t)
+        if (c->st_held && !c->st_resume_t && !c->closing)
             c->st_resume_t = xapi__timer_add(c->loop, 0, ow_resume_fire, c);
     }
     if (op->task_need) {

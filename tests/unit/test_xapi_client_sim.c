@@ -7,7 +7,7 @@
  * a burst of changes, fewer event.from turns for a migration with event_quiet_ms, an object
  * wait that takes no decision from a batch older than its call, task reads racing a batch held
  * for another read (answers reordered by the transport's latency hook; a probe after its own
- * read answered while a sibling's is out), reconnect
+ * read answered while a sibling's is out; the client freed while one is held), reconnect
  * across a master reboot (with a fresh cache snapshot; the master asked alone), a
  * partition that ends in emergency mode, reported as such, and recovery when it heals.
  * Deterministic: virtual time, fixed seeds, no sleeps.
@@ -31,6 +31,7 @@
 #include "base/str.h"
 #include "sim/sim.h"
 #include "xapi/client.h"
+#include "xapi/client_int.h" /* the loop's timers: none of a freed client's may be left */
 #include "xapi_testutil.h"
 
 #ifndef PP_SOURCE_ROOT
@@ -1272,6 +1273,66 @@ static void test_probe_after_its_read_while_a_sibling_is_read(void **state)
     env_free(v);
 }
 
+/*
+ * A pool's client freed (the daemon forgets a pool, or stops) while the stream holds a batch for
+ * a migration's task read: the wait, cancelled with the client, used to arm a timer to apply the
+ * batch without its read (st_resume_t) after the stream's timers were cancelled, so the loop,
+ * which serves the other pools, later called it with the freed client (a use after free: ASan
+ * reports it when the loop runs on).  No timer of the freed client may be left.
+ */
+static void test_client_freed_while_a_batch_is_held(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *web = xt_ref_by_name(v->c, "VM", "web-1");
+    char *halted = xt_ref_by_name(v->c, "VM", "build-1");
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    hr_install(v, 5000);
+    hr.arm = false;
+    memset(&unl, 0, sizeof(unl));
+    unl.inner = hr.inner;
+    v->h.call = unl_call;
+    for (int i = 0; i < 20; i++) /* the stream parked on a long-poll */
+        xapi_loop_run(v->loop, 0);
+    assert_true(unl.session[0] != '\0');
+    struct obs o = {0};
+    struct xapi_op *op = NULL;
+    assert_int_equal(xapi_task_async(v->c, "VM.pool_migrate", migrate_params(halted, h2), 60000,
+                                     NULL, obs_done, &o, &op, &e),
+                     0);
+    for (int i = 0; i < 1000 && !xapi_op_task_ref(op); i++)
+        xapi_loop_run(v->loop, 0);
+    assert_non_null(xapi_op_task_ref(op));
+    /* another VM's change: its batch answers a request older than the ref, the next is newer */
+    touch_vm_direct(v, web, "one");
+    for (int i = 0;
+         i < 1000 &&
+         !str_eq(xapi_struct_str(xapi_cache_get(v->c, "vm", web), "name_description", ""), "one");
+         i++)
+        xapi_loop_run(v->loop, 0);
+    hr.arm = true;
+    touch_vm_direct(v, halted, "two"); /* the batch showing it is held while its task is read */
+    run_until(v->loop, &hr.slow_read);
+    assert_false(o.done);
+    xapi_client_free(v->c);
+    v->c = NULL;
+    assert_true(o.done);
+    assert_int_equal(o.rc, PP_ECANCELLED);
+    print_message("timers left by the freed client: %zu\n", v->loop->timers.n);
+    assert_int_equal(v->loop->timers.n, 0);
+    for (int i = 0; i < 5; i++) /* the loop goes on (other pools) */
+        xapi_loop_run(v->loop, 0);
+    v->h.call = hr.inner;
+    v->h.latency_ms = NULL;
+    free(web);
+    free(halted);
+    free(h2);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -1599,6 +1660,7 @@ int main(void)
         cmocka_unit_test(test_probe_while_its_read_is_out),
         cmocka_unit_test(test_task_wait_while_a_batch_is_held),
         cmocka_unit_test(test_probe_after_its_read_while_a_sibling_is_read),
+        cmocka_unit_test(test_client_freed_while_a_batch_is_held),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
