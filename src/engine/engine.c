@@ -285,12 +285,19 @@ void engine_free(struct engine *eng)
     engine_events_flush(eng);
     exec_free(eng->exec);
     engine_events_flush(eng);
-    engine_pools_unpublish(eng);
     for (size_t i = 0; i < eng->n_pools; i++)
         engine_pool_retire(eng, eng->pools[i]);
     free(eng->pools);
+    /* Freeing the clients delivers their calls' last callbacks (PP_ECANCELLED): a request still
+     * waiting on one (an update check on a pool that lost its master: engine_cdn.c) is finished
+     * there and publishes the pools.  It finds none, never the freed array, and what it
+     * publishes is released below. */
+    eng->pools = NULL;
+    eng->n_pools = 0;
     engine_graveyard_empty(eng);
     free(eng->graveyard);
+    engine_pools_unpublish(eng);
+    engine_events_flush(eng);
     xapi_loop_free(eng->loop);
     catalog_free(eng->catalog);
     store_close(eng->store);

@@ -95,13 +95,22 @@ static void add_pool(struct env *v, const char *name, size_t idx)
     fail_msg("pool %s: its object cache never filled", name);
 }
 
-/* with_legacy: a legacy catalog at a file:// URL, else a URL that does not exist; lab_hosts:
- * extra empty hosts added to lab (room to update several at once) */
-static struct env *env_new_hosts(bool with_legacy, int lab_hosts)
+struct env_opts {
+    bool with_legacy;       /* a legacy catalog at a file:// URL, else a URL that does not exist */
+    int lab_hosts;          /* extra empty hosts added to lab (room to update several at once) */
+    double time_scale;      /* the simulator's (0: 1200) */
+    int request_timeout_ms; /* the engine's (0: its default) */
+};
+
+static struct env *env_new_opts(const struct env_opts *o)
 {
     struct env *v = xcalloc(1, sizeof(*v));
-    struct sim_options so = {
-        .seed_set = true, .seed = 7, .time_scale = 1200, .base_address = "127.0.41.10"};
+    struct sim_options so = {.seed_set = true,
+                             .seed = 7,
+                             .time_scale = o->time_scale > 0 ? o->time_scale : 1200,
+                             .base_address = "127.0.41.10"};
+    bool with_legacy = o->with_legacy;
+    int lab_hosts = o->lab_hosts;
     struct err e = {0};
     str_lcpy(v->dir, "/tmp/pp-engine-cdn.XXXXXX", sizeof(v->dir));
     assert_non_null(mkdtemp(v->dir));
@@ -129,10 +138,19 @@ static struct env *env_new_hosts(bool with_legacy, int lab_hosts)
         fail_msg("sim_server_start: %s", e.msg);
     char url[200];
     snprintf(url, sizeof(url), "file://%s", v->xml);
-    struct engine_config cfg = {.db_path = v->db, .catalog_url = url, .check_interval_s = 0};
+    struct engine_config cfg = {.db_path = v->db,
+                                .catalog_url = url,
+                                .check_interval_s = 0,
+                                .request_timeout_ms = o->request_timeout_ms};
     if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
         fail_msg("engine: %s", e.msg);
     return v;
+}
+
+static struct env *env_new_hosts(bool with_legacy, int lab_hosts)
+{
+    struct env_opts o = {.with_legacy = with_legacy, .lab_hosts = lab_hosts};
+    return env_new_opts(&o);
 }
 
 static struct env *env_new(bool with_legacy)
@@ -393,6 +411,37 @@ static void test_remove_during_probe(void **state)
 }
 
 /*
+ * The engine stops while an update check's repository read waits on a pool that lost its master
+ * (its client queued the call for after a reconnect): freeing the pool's client ends the read
+ * (PP_ECANCELLED), which finishes the check's request and publishes the pools then.  That must
+ * not read the engine's freed pools (it did: a heap use after free under ASan, `poolpatch serve`
+ * exiting 139 on SIGTERM).  The read is made to wait deterministically: at time scale 1 nothing
+ * tells the pool's event stream about the partition (lab's supporters enter emergency mode 60 s
+ * later; the stream's long-poll ends after 30 s), so the check's pool.get_all is the first call
+ * to reach the cut coordinator: dropped, and (idempotent) queued for the reconnect.
+ */
+static void test_stop_during_check_of_lost_pool(void **state)
+{
+    (void)state;
+    struct env_opts o = {.with_legacy = true, .time_scale = 1, .request_timeout_ms = 300};
+    struct env *v = env_new_opts(&o);
+    struct err e = {0};
+    json_t *out = NULL;
+    add_pool(v, "lab", 1);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    assert_true(repository_of(out, "lab"));
+    json_decref(out);
+    out = NULL;
+    json_t *fault = json_pack("{s:s, s:s}", "type", "partition", "pool", "lab");
+    assert_int_equal(sim_fault_apply(v->s, fault, &e), 0);
+    json_decref(fault);
+    /* the caller stops waiting for the read after 300 ms + 1 s; the check goes on without it */
+    engine_updates_check(v->eng, &out, &e);
+    json_decref(out);
+    env_free(v); /* the read ends inside engine_free */
+}
+
+/*
  * With room to take several hosts down at once, a repository pool still goes one host at a time:
  * xapi refuses a second host.apply_updates while one runs (APPLY_UPDATES_IN_PROGRESS).
  */
@@ -425,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_no_legacy_catalog),
         cmocka_unit_test(test_remove_during_probe),
         cmocka_unit_test(test_one_host_at_a_time),
+        cmocka_unit_test(test_stop_during_check_of_lost_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
