@@ -371,7 +371,9 @@ void xapi_cache_foreach(const struct xapi_client *c, const char *cls,
                         void *ctx);
 /*
  * Wait until pred(ctx, c) is true, evaluated now (once ready) and after every applied batch.
- * done runs with 0, or PP_ETIMEOUT after timeout_ms (loop clock; 0 = no limit), or the cache's
+ * done runs with 0, or PP_ETIMEOUT after timeout_ms (loop clock; 0 = no limit) - decided on a
+ * batch asked after the deadline, once the cache is current (after a reconnect: the new
+ * session's snapshot) or the client gave up, at most the reconnect budget later; or the cache's
  * fatal error.  Returns 0 or PP_ESTATE when the cache was not started.
  */
 int xapi_cache_wait(struct xapi_client *c, bool (*pred)(void *ctx, struct xapi_client *c),

@@ -387,6 +387,8 @@ struct xapi_op {
     /* OP_WAIT */
     bool (*pred)(void *ctx, struct xapi_client *c);
     void *pred_ctx;
+    bool w_expired; /* its deadline passed: decided on a batch asked after it (stream.c) */
+    unsigned w_seq; /* that batch's request (c->st_seq) */
     struct xapi_op *wnext;
 };
 
@@ -443,9 +445,11 @@ struct xapi_client {
     unsigned st_failures;
     unsigned st_session_gen;          /* the session of the last snapshot */
     unsigned st_seq, st_inflight_seq; /* requests sent; the one in flight */
-    bool st_ready;                    /* a batch was applied */
-    bool st_snapshot;                 /* the request in flight holds a snapshot slot */
-    int st_task_need;      /* task operations that need the task's events: carry "task" */
+    unsigned st_applied_seq;          /* the request of the last batch applied */
+    bool st_flush;    /* the next request asks without waiting (a cache wait's deadline passed) */
+    bool st_ready;    /* a batch was applied */
+    bool st_snapshot; /* the request in flight holds a snapshot slot */
+    int st_task_need; /* task operations that need the task's events: carry "task" */
     bool st_inflight_task; /* the request in flight carries "task" */
     bool st_task_cont;     /* every batch since the last snapshot carried "task" */
     /* the longest marker-less object wait (stream.c obj_tasks) seen to succeed, per row: its
@@ -510,6 +514,9 @@ void xapi__stream_next(struct xapi_client *c);
 /* A login gave a new session: drop the stream's request from before it and ask for a snapshot
  * at once (stream.c).  The loop's thread. */
 void xapi__stream_new_session(struct xapi_client *c);
+/* The connection's state changed (session.c): when the client gave up, the cache waits whose
+ * deadline passed fail now (stream.c). */
+void xapi__stream_conn_changed(struct xapi_client *c);
 /* Ask xapi to cancel a task operation's task (once its ref is known). */
 void xapi__task_send_cancel(struct xapi_op *op);
 /* Closing: cancel the stream's timer; then free its cache and classes. */

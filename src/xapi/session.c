@@ -38,6 +38,7 @@ void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const
     c->state = s;
     if (c->o.on_state && !c->closing)
         c->o.on_state(c->o.state_ctx, s, e);
+    xapi__stream_conn_changed(c);
 }
 
 /* See client_int.h. */

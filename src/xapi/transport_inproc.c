@@ -152,10 +152,11 @@ int64_t xapi__inproc_next_deadline(const struct xapi_loop *loop)
 {
     int64_t t = INT64_MAX;
     for (const struct wreq *w = xapi__loop_int_c(loop)->parked; w; w = w->next) {
-        if (w->lp_deadline < t)
-            t = w->lp_deadline;
-        if (w->lp_read_at != INT64_MIN && w->lp_read_at < t)
-            t = w->lp_read_at;
+        /* not before its read delay has run, even when its own timeout is shorter (0: the
+         * stream's refresh) - else the loop's clock never reaches it */
+        int64_t due = w->lp_read_at != INT64_MIN ? w->lp_read_at : w->lp_deadline;
+        if (due < t)
+            t = due;
     }
     return t;
 }

@@ -8,7 +8,9 @@
  * HA back on and removes the update); and crash/resume: the executor and its clients destroyed
  * at 24 different journal points of a rollout, a new one resumed on the same journal and
  * simulator, with the same invariants and exactly the reboots and migrations of an uncrashed
- * run.  Deterministic: virtual time, fixed seeds, no sleeps.
+ * run.  Deterministic: virtual time, fixed seeds, no sleeps (but test_automated_over_http, over
+ * HTTP on a 2000x scaled clock).  EXEC_TEST_ONLY=name runs one test, EXEC_TEST_LOG=1 logs at
+ * info, EXEC_TEST_VERBOSE=1 prints the rollout's events (a flake's logs).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "exec_env.h"
@@ -1247,5 +1250,9 @@ int main(void)
         cmocka_unit_test(test_master_reboot_emergency_mode),
         cmocka_unit_test(test_crash_resume),
     };
+    if (getenv("EXEC_TEST_LOG"))
+        log_set_level(LOG_LVL_INFO);
+    if (getenv("EXEC_TEST_ONLY"))
+        cmocka_set_test_filter(getenv("EXEC_TEST_ONLY"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,6 +50,7 @@ struct env {
     int64_t touch_at[2];
     const char *touch_vm;
     char *touch_session;
+    int64_t ready_at; /* virtual time of the last change to XAPI_CONN_READY */
 };
 
 static void touch_due(struct env *v);
@@ -106,6 +107,8 @@ static void on_state(void *ctx, enum xapi_conn_state st, const struct err *e)
     struct env *v = ctx;
     (void)e;
     v->saw[st] = true;
+    if (st == XAPI_CONN_READY)
+        v->ready_at = clock_now_ms(sim_clock(v->s));
 }
 
 static struct env *env_new_scaled(const char *password, int64_t budget_ms, double scale)
@@ -1333,6 +1336,137 @@ static void test_client_freed_while_a_batch_is_held(void **state)
     env_free(v);
 }
 
+/* The stream's next event.from answer delivered this much later (0: none), as from a process
+ * that stalled with the answer unread. */
+static struct {
+    int64_t latency_ms;
+    int delayed;
+} efl;
+
+static int64_t efl_latency(void *ctx, const char *method, const struct xapi_value *params)
+{
+    (void)ctx;
+    (void)params;
+    if (!efl.latency_ms || !str_eq(method, "event.from"))
+        return 0;
+    int64_t d = efl.latency_ms;
+    efl.latency_ms = 0;
+    efl.delayed++;
+    return d;
+}
+
+static bool h2_described(void *ctx, struct xapi_client *c)
+{
+    const struct xapi_value *h = xapi_cache_get(c, "host", ctx);
+    return h && str_eq(xapi_struct_str(h, "name_description", ""), "back");
+}
+
+/*
+ * A cache wait whose deadline passes while the stream's answer showing its condition is still
+ * on its way (here: delivered 20 s late; a process that stalled with the answer unread, as
+ * unit-exec_sim's rollout at 2000x on a loaded machine) is decided on a batch asked after the
+ * deadline: it succeeds.  Before, it timed out on the cache as it was (PP_ETIMEOUT at 15 s).
+ * A condition that does not hold still times out, on a batch asked after the deadline.
+ */
+static void test_wait_deadline_decided_on_a_fresh_batch(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *h2 = xt_ref_by_name(v->c, "host", "small-2");
+    for (int i = 0; i < 20; i++) /* the stream parked on a long-poll */
+        xapi_loop_run(v->loop, 0);
+    memset(&efl, 0, sizeof(efl));
+    v->h.latency_ms = efl_latency;
+    efl.latency_ms = 20000;
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    struct obs o = {0};
+    assert_int_equal(xapi_cache_wait(v->c, h2_described, h2, 15000, obs_done, &o, NULL, &e), 0);
+    struct xapi_value *r = NULL;
+    assert_int_equal(
+        xapi_call_sync(v->c, "host.set_name_description", xt_strs(h2, "back"), NULL, &r, &e), 0);
+    xapi_value_free(r);
+    run_until(v->loop, &o.done);
+    int64_t took = clock_now_ms(sim_clock(v->s)) - t0;
+    print_message("wait with the answer 20 s late: rc %d after %lld ms (%d delayed)\n", o.rc,
+                  (long long)took, efl.delayed);
+    assert_int_equal(efl.delayed, 1);
+    assert_int_equal(o.rc, 0);
+    assert_true(took >= 15000 && took < 20000); /* at the deadline, not the late answer */
+
+    /* a condition that does not hold: timed out, on a batch asked after the deadline */
+    struct obs o2 = {0};
+    t0 = clock_now_ms(sim_clock(v->s));
+    assert_int_equal(xapi_cache_wait(v->c, h2_described, (void *)"OpaqueRef:none", 15000, obs_done,
+                                     &o2, NULL, &e),
+                     0);
+    run_until(v->loop, &o2.done);
+    took = clock_now_ms(sim_clock(v->s)) - t0;
+    assert_int_equal(o2.rc, PP_ETIMEOUT);
+    assert_true(took >= 15000 && took < 16000);
+    v->h.latency_ms = NULL;
+    free(h2);
+    env_free(v);
+}
+
+static bool boot_time_changed(void *ctx, struct xapi_client *c)
+{
+    const char *const *hb = ctx; /* the host's ref, its boot time before */
+    const struct xapi_value *h = xapi_cache_get(c, "host", hb[0]);
+    const char *bt = h ? xapi_struct_str(xapi_struct_get(h, "other_config"), "boot_time", "") : "";
+    return *bt && !str_eq(bt, hb[1]);
+}
+
+/*
+ * The master rebooted (180 s) and a cache wait for its return has its deadline 1 s after the
+ * host is back, while the client still backs off before its next login round: the cache still
+ * shows the pool as before the reboot.  The wait is decided once the new session's snapshot is
+ * in: the host is back, success.  Before, it timed out (a rollout's reboot step halted with
+ * "did not come back healthy" for a host that had).
+ */
+static void test_wait_deadline_while_reconnecting(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"host", "vm", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *master = xt_ref_by_name(v->c, "host", "small-1");
+    assert_int_equal(xapi_call_sync(v->c, "host.disable", xt_strs(master, NULL), NULL, NULL, &e),
+                     0);
+    struct obs ev = {0};
+    assert_int_equal(xapi_task_async(v->c, "host.evacuate", xt_strs(master, NULL), 0, NULL,
+                                     obs_done, &ev, NULL, &e),
+                     0);
+    run_until(v->loop, &ev.done);
+    assert_int_equal(ev.rc, 0);
+    xapi_value_free(ev.result);
+    for (int i = 0; i < 20; i++)
+        xapi_loop_run(v->loop, 0);
+    const struct xapi_value *h = xapi_cache_get(v->c, "host", master);
+    assert_non_null(h);
+    char *before = xstrdup(xapi_struct_str(xapi_struct_get(h, "other_config"), "boot_time", ""));
+    const char *hb[2] = {master, before};
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    assert_int_equal(xapi_call_sync(v->c, "host.reboot", xt_strs(master, NULL), NULL, NULL, &e), 0);
+    int64_t deadline = 181000 - (clock_now_ms(sim_clock(v->s)) - t0);
+    struct obs o = {0};
+    assert_int_equal(xapi_cache_wait(v->c, boot_time_changed, hb, deadline, obs_done, &o, NULL, &e),
+                     0);
+    run_until(v->loop, &o.done);
+    print_message("master back at ~180 s, wait's deadline at 181 s, logged in again at %lld ms: "
+                  "rc %d\n",
+                  (long long)(v->ready_at - t0), o.rc);
+    if (o.rc != 0)
+        fail_msg("wait: %s", o.err.msg);
+    assert_true(v->ready_at > t0 + 181000); /* the deadline passed while reconnecting */
+    free(before);
+    free(master);
+    env_free(v);
+}
+
 /* Waits through the VM end as the task did: a migration xapi refuses at once (the VM never
  * shows it running) reports the task's error, one failing at its end its error, a cancelled
  * one PP_ECANCELLED; the VMs stay where they were and the failed tasks are destroyed. */
@@ -1661,6 +1795,8 @@ int main(void)
         cmocka_unit_test(test_task_wait_while_a_batch_is_held),
         cmocka_unit_test(test_probe_after_its_read_while_a_sibling_is_read),
         cmocka_unit_test(test_client_freed_while_a_batch_is_held),
+        cmocka_unit_test(test_wait_deadline_decided_on_a_fresh_batch),
+        cmocka_unit_test(test_wait_deadline_while_reconnecting),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_partition_soon_after_master_reboot),
         cmocka_unit_test(test_partition_emergency_and_recovery),
