@@ -150,7 +150,7 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
                           ok ? json_null()
                              : json_string(p->error[0] ? p->error : xapi_conn_state_name(p->state)),
                           "repository", engine_pool_is_cdn(p), "repository_error",
-                          ok && p->cdn_error[0] ? json_string(p->cdn_error) : json_null()));
+                          p->cdn_error[0] ? json_string(p->cdn_error) : json_null()));
         }
         json_object_set_new(r->out, "pools", pools);
         json_object_set_new(r->out, "catalog", catalog_summary(eng));

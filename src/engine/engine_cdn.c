@@ -33,6 +33,7 @@ struct cdn_job {
     bool sync;
     bool wait_ready;       /* waiting for the pool's login before the first request */
     struct err sync_error; /* a failed sync (code 0: none) */
+    struct err lost;       /* the pool lost its master while a request was out (code 0: no) */
     struct xapi_op *op;
     struct xapi_http_get *get;
     void **waiters;
@@ -131,6 +132,10 @@ static void on_synced(void *ctx, int rc, const struct xapi_value *res, const str
         job_end(j, PP_ECANCELLED, e);
         return;
     }
+    if (j->lost.code) {
+        job_end(j, j->lost.code, &j->lost);
+        return;
+    }
     if (rc != 0 && e &&
         (str_eq(e->xapi_code, "NO_REPOSITORY_ENABLED") ||
          str_eq(e->xapi_code, "MESSAGE_METHOD_UNKNOWN"))) {
@@ -160,6 +165,10 @@ static void on_pools(void *ctx, int rc, const struct xapi_value *res, const stru
     j->op = NULL;
     if (!j->p) {
         job_end(j, PP_ECANCELLED, e);
+        return;
+    }
+    if (j->lost.code) {
+        job_end(j, j->lost.code, &j->lost);
         return;
     }
     if (rc != 0 || !ref || !*ref) {
@@ -223,14 +232,45 @@ bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void 
     return waiter != NULL;
 }
 
+/*
+ * The pool lost its master (or was refused) while the job's request was out.  The client keeps
+ * a call it could not deliver queued until a master answers again, for up to its reconnect budget
+ * (20 min: docs/xapi-client.md, "Losing the master"), and a call out on a connection that went
+ * silent runs to its own timeout (pool.sync_updates: 10 min); a check must not wait for either
+ * (a fleet's check from cron would hang on one lost pool), so the read ends now with the pool's
+ * error, as it does when the pool was already lost when the check began (engine_cdn_refresh).
+ * The next check reads the pool again.
+ */
+static void job_lost(struct cdn_job *j, enum xapi_conn_state s, const struct err *why)
+{
+    err_set(&j->lost, PP_ETRANSPORT,
+            "the pool's master was lost while its updates were read (%s%s%s)",
+            xapi_conn_state_name(s), why && why->msg[0] ? ": " : "", why ? why->msg : "");
+    if (j->get) {
+        xapi_http_get_cancel(j->get); /* no callback: ends here */
+        j->get = NULL;
+        job_end(j, j->lost.code, &j->lost);
+    } else if (j->op) {
+        xapi_op_cancel(j->op); /* its callback (PP_ECANCELLED) ends the job with j->lost */
+    }
+}
+
 /* The pool's connection changed (see engine_int.h). */
-void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s)
+void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s,
+                           const struct err *why)
 {
     struct cdn_job *j = p->cdn_job;
     struct err e = {0};
 
     if (p->retired)
         return;
+    /* IDLE is a re-login (SESSION_INVALID): the client sends the call again at once */
+    if (j && !j->wait_ready && !j->lost.code &&
+        (s == XAPI_CONN_RECONNECTING || s == XAPI_CONN_EMERGENCY || s == XAPI_CONN_FAILED ||
+         s == XAPI_CONN_UNTRUSTED)) {
+        job_lost(j, s, why);
+        return;
+    }
     if (j && j->wait_ready) {
         if (s == XAPI_CONN_READY) {
             if (!job_start(j, &e))

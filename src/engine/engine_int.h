@@ -372,9 +372,12 @@ json_t *engine_plan_fleet_totals(json_t *pools);
  * pool is not connected; p->cdn_error then says why).
  */
 bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void *waiter);
-/* The pool's connection state changed (engine_pools.c's on_state): a read waiting for the login
- * starts (or fails), and a registered pool's first connection starts its probe. */
-void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s);
+/* The pool's connection state changed (engine_pools.c's on_state; why: its error, may be NULL):
+ * a read waiting for the login starts (or fails), a read whose request is out ends with the
+ * pool's error when the pool lost its master (reconnecting, emergency, failed, unconfirmed
+ * certificate), and a registered pool's first connection starts its probe. */
+void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_conn_state s,
+                           const struct err *why);
 /* Defined in engine_catalog.c: a read a request waited on ended (engine thread). */
 void engine_cdn_waiter_done(struct engine *eng, void *waiter);
 /* The pool is going away: detach (and cancel) its read, free its repository catalog. */

@@ -169,7 +169,7 @@ static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e
     log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
              e ? e->msg : "");
     /* XenServer 8 repository updates: the first connection's probe, reads waiting for it */
-    engine_cdn_pool_state(p->eng, p, s);
+    engine_cdn_pool_state(p->eng, p, s, e);
     if (s == XAPI_CONN_READY && p->client && !p->retired && str_has_prefix(p->url, "https://"))
         pool_learn_certificates(p);
 }

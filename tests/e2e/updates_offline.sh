@@ -57,8 +57,17 @@ pp_ok pool list --json
 assert_eq true "$(jq '.pools[] | select(.name == "lab") | .connected' <<<"$PP_OUT")" "lab back"
 pass "the pool comes back when its master is reachable again"
 
-# the tables say which pools are missing and why (render.c does not show offline_pools yet)
+# a check right after the partition, before anything else noticed it: its read of lab is the
+# first call to reach the cut coordinator, and ends with lab's error at once (it waited for lab's
+# reconnect before: 150 s, and the check did not say that lab's read failed)
 fault '{"type": "partition", "pool": "lab"}'
+pp_ok updates check --json
+jq -e '.pools[] | select(.name == "lab") | .error != null and .repository_error != null' \
+    <<<"$PP_OUT" >/dev/null || fail "check right after the partition without lab's error: $PP_OUT"
+assert_eq null "$(jq '.pools[] | select(.name == "prod") | .error' <<<"$PP_OUT")" "prod's error"
+pass "a check during a partition answers with the lost pool's error"
+
+# the tables say which pools are missing and why (render.c does not show offline_pools yet)
 i=0
 until [ "$(pp updates --by-server --json | jq -c '[.offline_pools[].name]')" = '["lab"]' ]; do
     [ $i -lt 200 ] || fail "lab not offline again"

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/jsonx.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "engine/engine.h"
@@ -441,6 +442,52 @@ static void test_stop_during_check_of_lost_pool(void **state)
     env_free(v); /* the read ends inside engine_free */
 }
 
+static const json_t *check_pool(const json_t *check, const char *name)
+{
+    const json_t *pools = json_object_get(check, "pools");
+    for (size_t i = 0; i < json_array_size(pools); i++)
+        if (str_eq(jsonx_str(json_array_get(pools, i), "name", ""), name))
+            return json_array_get(pools, i);
+    return NULL;
+}
+
+/*
+ * A pool that loses its master while the check reads it (the check's pool.get_all is the first
+ * call to reach the partitioned coordinator, as above): its read ends at once with the pool's
+ * error instead of waiting for a reconnect (the client queues the call for up to 20 min) - the
+ * check answers, naming lab's error, and the caller's default 30 s are never reached (before: the
+ * caller gave up after 151 s and the result did not say lab's read failed).
+ */
+static void test_check_of_lost_pool_ends(void **state)
+{
+    (void)state;
+    struct env_opts o = {.with_legacy = true, .time_scale = 1};
+    struct env *v = env_new_opts(&o);
+    struct err e = {0};
+    json_t *out = NULL;
+    add_pool(v, "lab", 1);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    assert_true(repository_of(out, "lab"));
+    assert_true(json_is_null(json_object_get(check_pool(out, "lab"), "repository_error")));
+    json_decref(out);
+    json_t *fault = json_pack("{s:s, s:s}", "type", "partition", "pool", "lab");
+    assert_int_equal(sim_fault_apply(v->s, fault, &e), 0);
+    json_decref(fault);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    const json_t *lab = check_pool(out, "lab");
+    assert_non_null(lab);
+    assert_true(json_is_string(json_object_get(lab, "error")));
+    const char *re = jsonx_str(lab, "repository_error", "");
+    if (!strstr(re, "master was lost"))
+        fail_msg("lab's repository_error: '%s'", re);
+    json_decref(out);
+    /* the next check does not wait either: lab is known lost */
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    assert_true(json_is_string(json_object_get(check_pool(out, "lab"), "error")));
+    json_decref(out);
+    env_free(v);
+}
+
 /*
  * With room to take several hosts down at once, a repository pool still goes one host at a time:
  * xapi refuses a second host.apply_updates while one runs (APPLY_UPDATES_IN_PROGRESS).
@@ -475,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_remove_during_probe),
         cmocka_unit_test(test_one_host_at_a_time),
         cmocka_unit_test(test_stop_during_check_of_lost_pool),
+        cmocka_unit_test(test_check_of_lost_pool_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
