@@ -50,8 +50,11 @@ vdi_count() {
 make_scenario "$E2E_TMP/prod.json" '.pools |= map(select(.name == "prod"))'
 start_sim "$E2E_TMP/prod.json" --time-scale "$SCALE"
 MASTER=$(sim_master_url prod)
-# the shortest host-return timeout the daemon takes: the stuck host is given up on after 30 s
-printf 'host_return_timeout = 30\n' >"$E2E_TMP/serve.conf"
+# The daemon's clock runs as fast as the simulator's (settings clock_scale, as in windows.sh), so
+# the host-return timeout is waited on simulated time like the reboots it bounds: 1200 s (the
+# default, 5x demo.json's 240 s reboot) is 4 s of real time, not the 30 s a real-time daemon's
+# shortest allowed timeout took for each of the two waits below (the halt, the cancel's undo).
+printf 'clock_scale = %s\nhost_return_timeout = 1200\n' "$SCALE" >"$E2E_TMP/serve.conf"
 start_serve --config "$E2E_TMP/serve.conf"
 echo xenroot >"$E2E_TMP/pw"
 pp_ok pool add prod --url "$MASTER" --user root --password-file "$E2E_TMP/pw"
