@@ -142,15 +142,19 @@ void engine_handle_catalog_put(struct engine *eng, struct eng_req *r)
         json_object_set_new(r->out, "catalog_changed", json_boolean(!a->not_modified));
         for (size_t i = 0; i < eng->n_pools; i++) {
             struct eng_pool *p = eng->pools[i];
-            /* a pool that lost its master keeps a ready (stale) cache: say it is offline */
-            bool ok = p->client && xapi_cache_ready(p->client) && p->state == XAPI_CONN_READY;
+            /* a pool that lost its master keeps a ready (stale) cache: say it is offline; one
+             * logged in whose objects are still on their way says so */
+            bool ok = engine_pool_usable(p);
+            char why[400];
             json_array_append_new(
-                pools,
-                json_pack("{s:s,s:o,s:b,s:o}", "name", p->name, "error",
-                          ok ? json_null()
-                             : json_string(p->error[0] ? p->error : xapi_conn_state_name(p->state)),
-                          "repository", engine_pool_is_cdn(p), "repository_error",
-                          p->cdn_error[0] ? json_string(p->cdn_error) : json_null()));
+                pools, json_pack("{s:s,s:o,s:b,s:o}", "name", p->name, "error",
+                                 ok ? json_null()
+                                 : p->state == XAPI_CONN_READY
+                                     ? json_string(engine_pool_unready(p, why, sizeof(why)))
+                                     : json_string(p->error[0] ? p->error
+                                                               : xapi_conn_state_name(p->state)),
+                                 "repository", engine_pool_is_cdn(p), "repository_error",
+                                 p->cdn_error[0] ? json_string(p->cdn_error) : json_null()));
         }
         json_object_set_new(r->out, "pools", pools);
         json_object_set_new(r->out, "catalog", catalog_summary(eng));

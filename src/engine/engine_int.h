@@ -197,6 +197,14 @@ struct eng_req_kind {
 extern const struct eng_req_kind engine_req_kinds[];
 extern const size_t engine_n_req_kinds;
 
+/*
+ * What pool p is when it cannot be read, the end of "pool NAME is ...": "not connected (STATE[:
+ * ERROR])", or, logged in while its first objects are still on their way, "connected, but its
+ * objects are still being read: try again in a moment".  Written to buf.  Engine thread.
+ */
+const char *engine_pool_unready(const struct eng_pool *p, char *buf, size_t n);
+/* True when p is logged in and its objects are read (its cache is ready).  Engine thread. */
+bool engine_pool_usable(const struct eng_pool *p);
 /* Build the inventory of a connected pool from its cache (new; inv_pool_free).  Engine thread. */
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e);
 /* The pool object of GET /pools (new reference), read from the pool's cache.  Engine thread. */

@@ -126,12 +126,11 @@ void engine_handle_pool_set(struct engine *eng, struct eng_req *r)
     if (p->client && xapi_cache_ready(p->client))
         xapi_cache_foreach(p->client, "pool", first_pool, &o);
     if (!o.ref) {
+        char why[400];
         engine_req_finish(eng, r,
                           err_set(&r->err, PP_ESTATE,
-                                  "pool %s is not connected (%s%s%s): its properties cannot be "
-                                  "changed now",
-                                  p->name, xapi_conn_state_name(p->state), p->error[0] ? ": " : "",
-                                  p->error));
+                                  "pool %s is %s: its properties cannot be changed now", p->name,
+                                  engine_pool_unready(p, why, sizeof(why))));
         return;
     }
     bool want = a->set.live_patching_disabled > 0;

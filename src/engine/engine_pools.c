@@ -266,15 +266,32 @@ void engine_graveyard_empty(struct engine *eng)
     eng->n_graveyard = 0;
 }
 
+/* See engine_int.h. */
+bool engine_pool_usable(const struct eng_pool *p)
+{
+    return p->state == XAPI_CONN_READY && p->client && xapi_cache_ready(p->client);
+}
+
+/* See engine_int.h. */
+const char *engine_pool_unready(const struct eng_pool *p, char *buf, size_t n)
+{
+    if (p->state == XAPI_CONN_READY && p->client && !xapi_cache_ready(p->client))
+        snprintf(buf, n, "connected, but its objects are still being read: try again in a moment");
+    else
+        snprintf(buf, n, "not connected (%s%s%s)", xapi_conn_state_name(p->state),
+                 p->error[0] ? ": " : "", p->error);
+    return buf;
+}
+
 /* The pool's inventory from its cache (engine_int.h); PP_ESTATE when not connected. */
 struct inv_pool *engine_pool_inventory(struct engine *eng, struct eng_pool *p, struct err *e)
 {
     struct xapi_records src;
+    char why[400];
 
     (void)eng;
     if (!p->client || !xapi_cache_ready(p->client)) {
-        err_set(e, PP_ESTATE, "pool %s is not connected (%s%s%s)", p->name,
-                xapi_conn_state_name(p->state), p->error[0] ? ": " : "", p->error);
+        err_set(e, PP_ESTATE, "pool %s is %s", p->name, engine_pool_unready(p, why, sizeof(why)));
         return NULL;
     }
     xapi_records_from_client(&src, p->client);

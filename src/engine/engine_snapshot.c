@@ -87,14 +87,14 @@ void engine_catalog_drop(struct engine *eng, struct catalog *cat)
 static void snap_pool(struct engine *eng, struct eng_pool *p, struct eng_snap_pool *sp)
 {
     struct err e = {0};
+    char why[400];
 
     sp->name = xstrdup(p->name);
     sp->connected = p->state == XAPI_CONN_READY;
     sp->held = engine_pool_inv_get(eng, p, &e); /* shared: no copy while the pool is quiet */
     sp->inv = engine_inv_pool(sp->held);
     if (!sp->connected)
-        sp->error = xasprintf("pool %s is not connected (%s%s%s)", p->name,
-                              xapi_conn_state_name(p->state), p->error[0] ? ": " : "", p->error);
+        sp->error = xasprintf("pool %s is %s", p->name, engine_pool_unready(p, why, sizeof(why)));
     else if (!sp->inv)
         sp->error = xstrdup(e.msg);
     sp->error_code = sp->inv ? 0 : (e.code ? e.code : PP_ESTATE);

@@ -91,6 +91,19 @@ function storedZip(name, data) {
   return Buffer.concat([local, nm, data, central, nm, end]);
 }
 
+// Register a pool as a script would: POST /pools answers once the pool is registered; its objects
+// (what plans, checks and the wizards read) arrive a moment after the login: wait for them (GET
+// /pools shows name_label then).
+async function addPool(name, url) {
+  await api('POST', '/pools', { name, url, username: 'root', password: 'xenroot' });
+  for (let i = 0; ; i++) {
+    const ps = await api('GET', '/pools');
+    if (ps.pools.some((p) => p.name === name && p.connected && p.name_label !== undefined)) return;
+    check(i < 200, name + ' connected and its objects read within 20 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function api(method, p, body) {
   const r = await fetch(URL0 + '/api/v1' + p, { method, headers: { Authorization: 'Bearer ' + TOKEN,
     ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
@@ -527,7 +540,7 @@ try {
   await step(page, 'default policy set in settings and used by the wizard', async () => {
     // scenarios/small.json on its own simulator: a rollout of it judged from the simulator
     const base = process.env.POL_POOL_URL;
-    await api('POST', '/pools', { name: 'pol-small', url: base, username: 'root', password: 'xenroot' });
+    await addPool('pol-small', base);
     await api('POST', '/updates/check', {});
     check((await api('GET', '/settings')).default_policy === 'return', 'the daemon starts with policy return');
     await gotoHash(page, '#/pools', '#default-policy');
@@ -848,7 +861,7 @@ try {
     // a host that never comes back from its reboot (scenarios/small.json, its own simulator): the
     // rollout halts HOST_RETURN_TIMEOUT; its cancel cannot enable the host again: cancel_failed
     const base = process.env.CF_POOL_URL;
-    await api('POST', '/pools', { name: 'cf-small', url: base, username: 'root', password: 'xenroot' });
+    await addPool('cf-small', base);
     await api('POST', '/updates/check', {});
     const before = await simAt(base, '/sim/state');
     await simAt(base, '/sim/fault', { type: 'reboot_never_returns', host: 'small-2' });
@@ -900,7 +913,7 @@ try {
 
   // Walk the upgrade wizard for one pool (registered here) to its live page; returns the rollout id.
   async function upgradeWizard(pool, base, manual, fromRow) {
-    await api('POST', '/pools', { name: pool, url: base, username: 'root', password: 'xenroot' });
+    await addPool(pool, base);
     await api('POST', '/updates/check', {});
     const st0 = await simAt(base, '/sim/state');
     const media = st0.releases.find((x) => x.product_version === '8.4.0').url;
@@ -1007,7 +1020,7 @@ try {
     const st0 = await simAt(base, '/sim/state');
     const u = new URL(base);
     u.hostname = st0.pools.find((p) => p.name === 'solo').master_address;
-    await api('POST', '/pools', { name: 'solo', url: u.toString(), username: 'root', password: 'xenroot' });
+    await addPool('solo', u.toString());
     await api('POST', '/updates/check', {}); // the release offered
     const media = st0.releases.find((x) => x.product_version === '8.4.0').url;
     await gotoHash(page, '#/upgrade?new=1', '#upgrade-heading');
