@@ -265,8 +265,8 @@ static bool class_wanted(const struct xapi_value *classes, int cl)
  * `Batching.with_recursive_loop`): every call waits delay_before before its first read of the
  * database, 50 ms, or 0 when every subscription is "task" or "task/<ref>" (an empty list counts
  * as task-only: List.for_all).  A call that found nothing waits for a matching change and reads
- * again at once; only a read after such a wake that still finds nothing waits delay_between/16,
- * doubling up to delay_between (50 ms), which the simulator does not model: its reads after a
+ * again at once; only a read after such a wake that still finds nothing waits 2 x delay_between
+ * / 16, doubling up to delay_between (50 ms), which the simulator does not model: its reads after a
  * matching change always find it.  The delay is counted on the clock the call's timeout is
  * counted on (docs/simulator.md "Events"): in xapi both are its own timers, Thread.delay and
  * Clock.Timer, so over HTTP it is real time whatever the time scale, in-process the loop's
