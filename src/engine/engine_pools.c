@@ -7,7 +7,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/clock.h"
 #include "base/jsonx.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -722,6 +724,50 @@ void engine_pools_load(struct engine *eng)
     store_pool_list_cleanup(&l);
 }
 
+/*
+ * The pool just registered logs in again and reads its objects (the first event.from snapshot) a
+ * moment later; a plan, a check or a rollout asked meanwhile finds it "connected, but its objects
+ * are still being read".  So pool add answers once they are read, as XenCenter's Add Server
+ * finishes with the pool's cache loaded: *out (the pool's object) is replaced by the published one
+ * that has them (name_label ...), read from GET /pools's list (never waits for the engine thread),
+ * or left as it is after POOL_ADD_WAIT_MS or when the pool's connection leaves connecting / ready
+ * (its state and error then say why).  Caller's thread.
+ */
+#define POOL_ADD_WAIT_MS 15000
+
+static void pool_add_wait_objects(struct engine *eng, json_t **out)
+{
+    const char *name = json_string_value(json_object_get(*out, "name"));
+    int64_t end = clock_mono_ms() + POOL_ADD_WAIT_MS;
+
+    if (!name)
+        return;
+    for (;;) {
+        json_t *all = NULL, *p, *found = NULL;
+        struct err e = {0};
+        size_t i;
+        if (engine_pools(eng, &all, &e) != 0)
+            return;
+        json_array_foreach(json_object_get(all, "pools"), i, p)
+        {
+            if (str_eq(json_string_value(json_object_get(p, "name")), name))
+                found = p;
+        }
+        const char *st = found ? json_string_value(json_object_get(found, "state")) : NULL;
+        bool read = found && json_object_get(found, "name_label");
+        bool trying = st && (str_eq(st, "connecting") || str_eq(st, "ready") || str_eq(st, "idle"));
+        if (read) {
+            json_decref(*out);
+            *out = json_incref(found);
+        }
+        json_decref(all);
+        if (read || !trying || clock_mono_ms() >= end)
+            return;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* Register a pool (see engine.h).  Any thread but the engine's. */
 int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, json_t **out,
                     struct err *e)
@@ -742,7 +788,10 @@ int engine_pool_add(struct engine *eng, const struct engine_pool_spec *spec, jso
     r->pool.ca_file = xstrdup(spec->ca_file);
     r->pool.fingerprint =
         spec->fingerprint && *spec->fingerprint ? xstrdup(spec->fingerprint) : NULL;
-    return engine_req_run(eng, &r->h, out, e);
+    int rc = engine_req_run(eng, &r->h, out, e);
+    if (rc == 0 && out && *out)
+        pool_add_wait_objects(eng, out);
+    return rc;
 }
 
 /* Confirm a pool's certificate (see engine.h).  Any thread but the engine's. */

@@ -514,6 +514,36 @@ static void test_one_host_at_a_time(void **state)
     env_free(v);
 }
 
+/*
+ * Pool add answers once the pool's objects are read (the first snapshot after the registered
+ * pool's login), so that a plan right after it finds the pool usable, as a script doing add,
+ * check, apply expects.  Before, the answer came at registration, without the objects, and a plan
+ * a moment later could answer 409.
+ */
+static void test_pool_add_answers_with_objects(void **state)
+{
+    (void)state;
+    struct env *v = env_new(true);
+    struct err e = {0};
+    json_t *out = NULL;
+    char url[128];
+    master_url(v, 0, url, sizeof(url));
+    struct engine_pool_spec ps = {
+        .name = "prod", .url = url, .username = "root", .password = "xenroot"};
+    assert_int_equal(engine_pool_add(v->eng, &ps, &out, &e), 0);
+    assert_non_null(json_object_get(out, "name_label"));
+    assert_true(json_integer_value(json_object_get(out, "hosts")) > 0);
+    json_decref(out);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    json_decref(out);
+    const char *pools[] = {"prod"};
+    struct engine_plan_req pr = {.pools = pools, .n_pools = 1, .automated = true};
+    if (engine_plan(v->eng, &pr, &out, &e) != 0)
+        fail_msg("plan right after pool add and a check: %s", e.msg);
+    json_decref(out);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_no_legacy_catalog),
         cmocka_unit_test(test_remove_during_probe),
         cmocka_unit_test(test_one_host_at_a_time),
+        cmocka_unit_test(test_pool_add_answers_with_objects),
         cmocka_unit_test(test_stop_during_check_of_lost_pool),
         cmocka_unit_test(test_check_of_lost_pool_ends),
     };
