@@ -1407,6 +1407,8 @@ static void test_wait_deadline_decided_on_a_fresh_batch(void **state)
     assert_int_equal(o2.rc, PP_ETIMEOUT);
     assert_true(took >= 15000 && took < 16000);
     v->h.latency_ms = NULL;
+    xapi_value_free(o.result);
+    xapi_value_free(o2.result);
     free(h2);
     env_free(v);
 }
@@ -1462,6 +1464,7 @@ static void test_wait_deadline_while_reconnecting(void **state)
     if (o.rc != 0)
         fail_msg("wait: %s", o.err.msg);
     assert_true(v->ready_at > t0 + 181000); /* the deadline passed while reconnecting */
+    xapi_value_free(o.result);
     free(before);
     free(master);
     env_free(v);
