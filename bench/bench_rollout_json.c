@@ -13,11 +13,14 @@
  * changed); then a read after a commit of one step / one host's facts, the full build (before)
  * against the incremental one (now), and the incremental state's size; then a second rollout of
  * the same steps whose every pool is two thirds through (all moving), read after 1, 10 and 100 of
- * its pools advanced one step each (one host each: what the fleet bench's reads see).  Asserts
+ * its pools advanced one step each (one host each: what the fleet bench's reads see); then a third
+ * whose pools are through their prechecks, read after 8 pools' replans appended their 128 hosts'
+ * steps at once (the fleet bench's re-plan bursts).  Asserts
  * nothing about time.
  *
  * Usage: bench_rollout_json [DIR]   (the database lives in a temporary folder under DIR or .)
  *        BENCH_ONLY=moving bench_rollout_json [DIR]   (the moving rollout's lines only)
+ *        BENCH_ONLY=burst bench_rollout_json [DIR]    (the re-plan burst's lines only)
  */
 #include <ftw.h>
 #include <inttypes.h>
@@ -99,6 +102,10 @@ static void add_migrations(struct steps *s, const char *pool, const char *ref, c
                       h, name, p, h, v, p, h, v, ref, p, (h + 1) % HOSTS, back ? "true" : "false"));
 }
 
+/* Where each pool's steps start in the list, and its steps after its replan (what the replan
+ * appends: the burst rollout's). */
+static size_t pool_at[POOLS + 1], replan_at[POOLS];
+
 /* The steps of one pool, its plan JSON appended to plan. */
 static void pool_steps(struct steps *s, int p, FILE *plan)
 {
@@ -124,6 +131,7 @@ static void pool_steps(struct steps *s, int p, FILE *plan)
     }
     fprintf(plan, "]}");
     add(s, pool, NULL, "replan", xasprintf("{\"opts\":{\"mode\":0}}"));
+    replan_at[p] = s->n; /* what the pool's replan appends starts here */
     for (int h = 0; h < HOSTS; h++) {
         const char *ref = own(s, xasprintf("OpaqueRef:h-%d-%d", p, h));
         char *name = xasprintf("host-%d-%d", p, h);
@@ -401,10 +409,74 @@ static void moving_report(struct store *w, struct store *ro, const char *id)
     exec_json_cache_free(c);
 }
 
+#define BURST_POOLS  8 /* 128 hosts: the fleet bench's bursts render 79-128 */
+#define BURST_ROUNDS (POOLS / BURST_POOLS)
+
+/* A rollout whose pools are all through their prechecks, read after BURST_POOLS pools' replans
+ * appended their hosts' steps at once (the re-plan burst of the fleet bench: every host of those
+ * pools rendered again), incremental, median and worst of BURST_ROUNDS. */
+static void burst_report(const char *path, struct store *w, struct store *ro, const struct steps *s,
+                         const char *plan_text)
+{
+    struct store_step_spec *pre = xcalloc(s->n, sizeof(*pre));
+    size_t n_pre = 0;
+    for (int p = 0; p < POOLS; p++)
+        for (size_t i = pool_at[p]; i < replan_at[p]; i++)
+            pre[n_pre++] = s->v[i];
+    static int runs; /* each pass its own rollout */
+    char *want = xasprintf("r-burst-%d", runs++);
+    struct store_rollout_spec spec = {.id = want, .plan_json = plan_text, .policy = "minimal"};
+    char *id = NULL;
+    struct err e = {0};
+    char *sql =
+        sqlite3_mprintf("UPDATE steps SET state = 'done', intent_at = 1780000000000 + seq "
+                        "* 1000, done_at = 1780000000000 + seq * 1000 + 500 WHERE "
+                        "rollout_id = %Q; UPDATE rollouts SET state = 'running' WHERE id = %Q;",
+                        want, want);
+    sqlite3 *db = NULL;
+    if (store_rollout_create(w, &spec, pre, n_pre, &id, &e) != 0 ||
+        sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, sql, NULL, NULL, NULL) != 0) {
+        fprintf(stderr, "bench_rollout_json: the burst rollout: %s\n", e.msg);
+        sqlite3_close(db);
+        sqlite3_free(sql);
+        free(pre);
+        free(id);
+        free(want);
+        return;
+    }
+    sqlite3_close(db);
+    sqlite3_free(sql);
+    struct exec_json_cache *c = exec_json_cache_new();
+    struct exec_json_inc *inc = exec_json_inc_new(1);
+    struct exec_json_inc_stats st = {0};
+    size_t bytes = 0, hosts = 0;
+    timed_build(ro, c, NULL, id, NULL, &bytes); /* the plan parsed */
+    timed_build(ro, c, inc, id, &st, &bytes);
+    int64_t part[BURST_ROUNDS];
+    for (int r = 0; r < BURST_ROUNDS; r++) {
+        for (int p = r * BURST_POOLS; p < (r + 1) * BURST_POOLS; p++)
+            store_steps_append(w, id, &s->v[replan_at[p]], pool_at[p + 1] - replan_at[p], NULL, &e);
+        part[r] = timed_build(ro, c, inc, id, &st, &bytes);
+        hosts += st.hosts_rendered;
+    }
+    int64_t full = timed_build(ro, c, NULL, id, NULL, &bytes);
+    qsort(part, BURST_ROUNDS, sizeof(part[0]), cmp_i64);
+    printf("  a read after %d pools' replans appended their hosts' steps: incremental median "
+           "%.2f ms, worst %.2f ms (%.1f hosts rendered a read); the full build then %.1f ms\n",
+           BURST_POOLS, part[BURST_ROUNDS / 2] / 1000.0, part[BURST_ROUNDS - 1] / 1000.0,
+           (double)hosts / BURST_ROUNDS, full / 1000.0);
+    exec_json_inc_free(inc);
+    exec_json_cache_free(c);
+    free(want);
+    free(id);
+    free(pre);
+}
+
 int main(int argc, char **argv)
 {
     const char *only = getenv("BENCH_ONLY");
     bool moving_only = only && strcmp(only, "moving") == 0;
+    bool burst_only = only && strcmp(only, "burst") == 0;
     char *dir = xasprintf("%s/bench-rjson-XXXXXX", argc > 1 ? argv[1] : ".");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -416,8 +488,11 @@ int main(int argc, char **argv)
     size_t plan_len = 0;
     FILE *plan = open_memstream(&plan_text, &plan_len);
     fprintf(plan, "{\"pools\":[");
-    for (int p = 0; p < POOLS; p++)
+    for (int p = 0; p < POOLS; p++) {
+        pool_at[p] = s.n;
         pool_steps(&s, p, plan);
+    }
+    pool_at[POOLS] = s.n;
     fprintf(plan, "]}");
     fclose(plan);
     struct store *w = NULL, *ro = NULL;
@@ -446,12 +521,15 @@ int main(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) {
         /* the second pass without the other processes' load */
         bench_clock = pass ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
-        if (!moving_only) {
+        if (!moving_only && !burst_only) {
             report(ro, id, s.n);
             engine_report(path, w, id);
             commit_report(w, ro, id, s.n);
         }
-        moving_report(w, ro, id2);
+        if (!burst_only)
+            moving_report(w, ro, id2);
+        if (!moving_only)
+            burst_report(path, w, ro, &s, plan_text);
     }
     ret = 0;
 out:

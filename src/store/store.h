@@ -528,7 +528,8 @@ void store_event_list_cleanup(struct store_event_list *l);
 /*
  * One step as store_steps_scan hands it over: every string is borrowed from SQLite and valid
  * only during the callback.  param[i] is the text of json_extract(params, keys[i]) (NULL when
- * absent; JSON true / false read "1" / "0").
+ * absent; JSON true / false read "1" / "0"), found by one pass over the params text read once
+ * (json_extract itself only for what that pass leaves to it: store_view.c).
  */
 struct store_step_row {
     int64_t seq;

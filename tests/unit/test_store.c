@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/mem.h"
@@ -407,6 +408,181 @@ static void test_migration_6_step_versions(void **state)
     assert_int_equal(store_journal_fail(f->s, "r", 1, "{}", &e), 0);
     assert_int_equal(store_journal_skip(f->s, "r", 1, "{}", &e), 0);
     assert_int_equal(raw_int(f->s->db, "SELECT rv FROM steps WHERE seq = 1"), 5);
+}
+
+/* ---------------------------------------------------------------- scan params vs json_extract */
+
+/* The scan's keys: every row's, a kind's, nested, a quoted path (json_extract's alone). */
+static const struct store_scan_key pg_keys[] = {
+    {NULL, "$.host_name"}, {"migrate", "$.to"}, {NULL, "$.back"},    {NULL, "$.opts.mode"},
+    {NULL, "$.n"},         {NULL, "$.o"},       {NULL, "$.\"a b\""}, {"apply", "$.uuid"}};
+#define PG_NKEYS (sizeof(pg_keys) / sizeof(pg_keys[0]))
+
+/* Hand-picked params: escapes (in the value, in a key before it, \u and surrogate pairs), the
+ * first of two members of one name, reals, long and negative integers, -0, objects and arrays as
+ * values, a path through a non-object, strings holding braces, quotes and UTF-8, whitespace. */
+static const char *const pg_params[] = {
+    "{}",
+    "[1,2]",
+    "{\"host_name\":\"h-1\",\"to\":\"OpaqueRef:x\",\"back\":true}",
+    "{\"host_name\":\"a\\\"b\",\"back\":false}",
+    "{\"host_name\":\"caf\\u00e9 \\ud83d\\ude00\\n\\t\\/\"}",
+    "{\"ho\\u0073t_name\":\"escaped key\",\"host_name\":\"second\"}",
+    "{\"x\":\"\\\\\",\"host_name\":\"after an escape\"}",
+    "{\"host_name\":\"first\",\"host_name\":\"second\"}",
+    "{\"n\":1.0,\"o\":{\"a\":[1,{\"b\":\"}\"}]},\"back\":null}",
+    "{\"n\":12345678901234567890}",
+    "{\"n\":-42,\"host_name\":\"\"}",
+    "{\"n\":-0}",
+    "{\"n\":1e3}",
+    "{\"n\":0.5,\"opts\":{\"mode\":1}}",
+    "{\"opts\":{\"x\":{\"mode\":5},\"mode\":2}}",
+    "{\"opts\":\"not an object\"}",
+    "{\"opts\":[{\"mode\":3}]}",
+    " { \"host_name\" : \"spaced\" , \"back\" : true } ",
+    "{\"a b\":\"quoted path\",\"host_name\":\"{[\\\"]}\"}",
+    "{\"host_name\":\"h\\u0000z\"}",
+    "{\"o\":[],\"n\":123456789012345678}",
+    "{\"o\":\"\\u00e9t\\u00e9\",\"host_name\":\"\xc3\xa9t\xc3\xa9\"}",
+};
+
+/* A random value: strings of awkward characters, numbers of every shape, literals, nesting. */
+static void pg_rand_value(struct rng *r, struct buf *b, int depth)
+{
+    static const char *const bits[] = {"a", "\\\"",     "\\\\", "\\u00e9", "{",
+                                       "}", "[",        "]",    ":",       ",",
+                                       " ", "\xc3\xa9", "\\n",  "\\/",     "\\ud83d\\ude00"};
+    static const char *const nums[] = {
+        "0",   "-1", "7", "1.5", "-0", "1e2", "2E-3", "99999999999999999999", "123456789012345678",
+        "-0.0"};
+    static const char *const names[] = {"host_name", "to", "back", "opts", "mode", "n", "o", "x"};
+    switch (rng_below(r, depth > 2 ? 4 : 6)) {
+    case 0:
+        buf_putc(b, '"');
+        for (uint64_t i = rng_below(r, 6); i-- > 0;)
+            buf_puts(b, bits[rng_below(r, sizeof(bits) / sizeof(bits[0]))]);
+        buf_putc(b, '"');
+        break;
+    case 1:
+        buf_puts(b, nums[rng_below(r, sizeof(nums) / sizeof(nums[0]))]);
+        break;
+    case 2:
+        buf_puts(b, rng_below(r, 2) ? "true" : "false");
+        break;
+    case 3:
+        buf_puts(b, "null");
+        break;
+    case 4:
+        buf_putc(b, '[');
+        for (uint64_t i = rng_below(r, 3); i-- > 0;) {
+            pg_rand_value(r, b, depth + 1);
+            if (i)
+                buf_putc(b, ',');
+        }
+        buf_putc(b, ']');
+        break;
+    default:
+        buf_putc(b, '{');
+        for (uint64_t i = rng_below(r, 5); i-- > 0;) {
+            buf_printf(b, "%s\"%s\"%s:", rng_below(r, 4) ? "" : " ",
+                       names[rng_below(r, sizeof(names) / sizeof(names[0]))],
+                       rng_below(r, 4) ? "" : " ");
+            pg_rand_value(r, b, depth + 1);
+            if (i)
+                buf_putc(b, ',');
+        }
+        buf_putc(b, '}');
+    }
+}
+
+struct pg_check {
+    sqlite3 *db;
+    size_t rows, found, asked;
+};
+
+/* Each field the scan gives equals json_extract's text of it (NULL where it is NULL or of
+ * another kind). */
+static int pg_check_row(void *ctx, const struct store_step_row *r)
+{
+    struct pg_check *c = ctx;
+    for (size_t i = 0; i < PG_NKEYS; i++) {
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(c->db,
+                                            "SELECT CASE WHEN ?3 IS NULL OR kind = ?3 THEN "
+                                            "json_extract(params, ?2) END FROM steps "
+                                            "WHERE rollout_id = 'pg' AND seq = ?1",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_int64(st, 1, r->seq);
+        sqlite3_bind_text(st, 2, pg_keys[i].path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, pg_keys[i].kind, -1, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        const char *want = (const char *)sqlite3_column_text(st, 0);
+        if (!want || !r->param[i]) {
+            if (want != r->param[i])
+                fail_msg("seq %lld key %s: scan %s, json_extract %s", (long long)r->seq,
+                         pg_keys[i].path, r->param[i] ? r->param[i] : "NULL", want ? want : "NULL");
+        } else {
+            size_t n = (size_t)sqlite3_column_bytes(st, 0);
+            if (strlen(r->param[i]) != strlen(want) || memcmp(r->param[i], want, n) != 0)
+                fail_msg("seq %lld key %s: scan '%s', json_extract '%s'", (long long)r->seq,
+                         pg_keys[i].path, r->param[i], want);
+            c->found++;
+        }
+        sqlite3_finalize(st);
+    }
+    c->rows++;
+    return 0;
+}
+
+/* store_steps_scan reads a step's params fields in C where it can (the plain cases) and through
+ * json_extract otherwise: every field of the hand-picked and of 2,000 random params (fixed
+ * seed) is json_extract's text, by every scan (all steps, a pool's, a host's). */
+static void test_steps_scan_params_as_json_extract(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    f->s = open_ok(f);
+    size_t n_hand = sizeof(pg_params) / sizeof(pg_params[0]), n = n_hand + 2000;
+    struct store_step_spec *specs = xcalloc(n, sizeof(*specs));
+    char **texts = xcalloc(n, sizeof(*texts));
+    struct rng r;
+    rng_seed(&r, 17);
+    static const char *const kinds[] = {"migrate", "apply", "reboot"};
+    for (size_t i = 0; i < n; i++) {
+        struct buf b;
+        buf_init(&b);
+        if (i < n_hand) {
+            buf_puts(&b, pg_params[i]);
+        } else {
+            do {
+                buf_reset(&b);
+                pg_rand_value(&r, &b, 0);
+            } while (b.data[0] != '{');
+        }
+        texts[i] = buf_take(&b);
+        specs[i] = (struct store_step_spec){"p", i % 3 ? "h" : NULL, kinds[i % 3], texts[i]};
+    }
+    char *id = NULL;
+    assert_int_equal(
+        store_rollout_create(
+            f->s, &(struct store_rollout_spec){.id = "pg", .plan_json = "{}", .policy = "minimal"},
+            specs, n, &id, &e),
+        0);
+    struct pg_check c = {f->s->db, 0, 0, 0};
+    assert_int_equal(store_steps_scan(f->s, "pg", pg_keys, PG_NKEYS, pg_check_row, &c, &e), 0);
+    assert_int_equal(c.rows, n);
+    assert_true(c.found > n / 2); /* the comparisons saw values, not only NULLs */
+    assert_int_equal(
+        store_steps_scan_pool(f->s, "pg", "p", pg_keys, PG_NKEYS, pg_check_row, &c, &e), 0);
+    assert_int_equal(
+        store_steps_scan_host(f->s, "pg", "p", "h", pg_keys, PG_NKEYS, pg_check_row, &c, &e), 0);
+    assert_int_equal(c.rows, 2 * n + n - (n + 2) / 3);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(specs);
+    free(id);
 }
 
 /* Migration 7: the rollouts table rebuilt with the plan last (reading the columns before it
@@ -1657,6 +1833,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_older_schema_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_4_cancel_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_6_step_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_steps_scan_params_as_json_extract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_7_plan_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_remove_blocked_by_rollout, setup, teardown),
