@@ -237,8 +237,8 @@ static int step_params_read(struct store *s, const char *params, const struct st
                             size_t n_keys, struct buf *scratch, struct store_step_row *r,
                             struct err *e)
 {
-    size_t at[STORE_SCAN_KEYS];
-    enum pg got[STORE_SCAN_KEYS];
+    size_t at[STORE_SCAN_KEYS] = {0};
+    enum pg got[STORE_SCAN_KEYS] = {PG_NULL};
     buf_reset(scratch);
     for (size_t i = 0; i < n_keys; i++) {
         got[i] = PG_NULL;
