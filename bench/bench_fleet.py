@@ -19,7 +19,8 @@ line is the summary.
 
 BENCH_ONLY=connect stops after the restart and prints the connected and restarted RSS alone.
 BENCH_ONLY=rollout runs, right after the pools connected, the policy-return rollout alone with its
-reads timed (p50/p95/p99/max) and the CPU the daemon and the simulator used meanwhile;
+reads timed (p50/p95/p99/max), the CPU the daemon and the simulator used meanwhile and its XAPI
+calls per host-update (BENCH_POLICY=minimal for the other policy: a quick A/B of the calls);
 BENCH_KEEP_LOG=FILE then keeps the daemon's log.
 
 usage: bench_fleet.py POOLPATCH SRCDIR [POOLS] [MOVING] [TIME_SCALE]
@@ -304,14 +305,20 @@ def rollout_only(d, src, sim, names, moving):
     if rc != 0:
         raise RuntimeError("updates check: " + err)
     aged = []
+    policy = os.environ.get("BENCH_POLICY", "return")
     n0, s0, t0, l0 = cpu_ns(d.proc.pid), cpu_ns(sim.pid), time.monotonic(), os.getloadavg()[0]
-    ro, lat, _ = run_rollout(d, names[:moving], "return", aged)
+    ro, lat, _ = run_rollout(d, names[:moving], policy, aged)
     n1, s1, t1, l1 = cpu_ns(d.proc.pid), cpu_ns(sim.pid), time.monotonic(), os.getloadavg()[0]
     span = t1 - t0
     print("rollout over %d pools: %s in %.0f s; CPU meanwhile: daemon %.1f%% of a core, "
           "simulator %.1f%%; load average %.1f -> %.1f" %
           (moving, ro["state"], span, 100.0 * (n1 - n0) / 1e9 / span,
            100.0 * (s1 - s0) / 1e9 / span, l0, l1))
+    k = ro["counters"]
+    calls = sorted((k.get("xapi_calls") or {}).items(), key=lambda kv: -kv[1])
+    print("policy %s: window %.0f s simulated; XAPI calls: %d, %.2f per host-update; by method: %s"
+          % (policy, ro.get("window_s") or 0, k.get("xapi_calls_total") or 0,
+             k.get("xapi_calls_per_host_update") or 0, ", ".join("%s %d" % kv for kv in calls)))
     for what, v in (("current", sorted(lat)), ("max-age=1", sorted(aged))):
         print("GET /api/v1/rollouts/{id} %s: %d samples, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, "
               "max %.1f ms" % (what, len(v), pct(v, 0.5), pct(v, 0.95), pct(v, 0.99),

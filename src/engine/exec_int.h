@@ -218,6 +218,16 @@ void exec_steps_resolve(const char *pool, const struct plan_resolution *r, struc
  */
 void exec_steps_hosts(const char *pool, const struct plan *p, const char *const *uploads,
                       size_t n_uploads, struct spec_list *out);
+/*
+ * Siblings' long steps together: true when step i of the batch [i0, end) of l (kinds[k] the
+ * kind of step k) is a long step (apply, reboot, toolstack restart) that should wait because
+ * another host of the batch is still evacuating (an unfinished migration before its own first
+ * long step) and has at least as many long steps left as i's host: started in the same turn as
+ * that host's, the batch's applies, reboots and returns end together and are seen in one
+ * event.from answer each, and the batch ends no later (its last host's chain decides it).
+ */
+bool exec_steps_align_wait(const struct store_step_list *l, const enum exec_kind *kinds, size_t i0,
+                           size_t end, size_t i);
 
 /* ---- a read-only view of XAPI records (the client cache, or a test's table) ---- */
 

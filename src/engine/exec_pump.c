@@ -911,7 +911,7 @@ static void pump_batch(struct exec_pool *p, size_t i0)
         for (size_t k = i0; k < i && !earlier; k++)
             earlier = str_eq(lp->items[k].host, st->host) && exec_step_unfinished(&lp->items[k]);
         lanes_busy[nl++] = st->host;
-        if (!earlier)
+        if (!earlier && !exec_steps_align_wait(lp, p->kinds, i0, end, i))
             start_step(p, st, kind, true);
     }
     free(lanes_busy);

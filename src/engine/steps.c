@@ -310,6 +310,62 @@ void exec_steps_hosts(const char *pool, const struct plan *p, const char *const 
     exec_spec_list_add(out, pool, NULL, SK_UNDO, NULL);
 }
 
+static bool align_long(enum exec_kind k)
+{
+    return k == EXEC_K_APPLY || k == EXEC_K_APPLY_CDN || k == EXEC_K_REBOOT ||
+           k == EXEC_K_RESTART_AGENT;
+}
+
+static bool align_unfinished(const struct store_step *st)
+{
+    return st->state != STORE_STEP_DONE && st->state != STORE_STEP_SKIPPED;
+}
+
+/* Unfinished long steps of host in [i0, end), and whether it is still evacuating (an
+ * unfinished migration before its first long step). */
+static int align_lane(const struct store_step_list *l, const enum exec_kind *kinds, size_t i0,
+                      size_t end, const char *host, bool *evacuating)
+{
+    int left = 0;
+    bool seen_long = false;
+    *evacuating = false;
+    for (size_t k = i0; k < end; k++) {
+        const struct store_step *st = &l->items[k];
+        if (!str_eq(st->host, host))
+            continue;
+        if (align_long(kinds[k])) {
+            seen_long = true;
+            left += align_unfinished(st);
+        } else if (!seen_long && kinds[k] == EXEC_K_MIGRATE && align_unfinished(st)) {
+            *evacuating = true;
+        }
+    }
+    return left;
+}
+
+/* See exec_int.h. */
+bool exec_steps_align_wait(const struct store_step_list *l, const enum exec_kind *kinds, size_t i0,
+                           size_t end, size_t i)
+{
+    const char *me = l->items[i].host;
+    if (!me || !align_long(kinds[i]))
+        return false;
+    bool evacuating;
+    int mine = align_lane(l, kinds, i0, end, me, &evacuating);
+    for (size_t k = i0; k < end; k++) {
+        const char *h = l->items[k].host;
+        bool first = h && !str_eq(h, me);
+        for (size_t j = i0; j < k && first; j++)
+            first = !str_eq(l->items[j].host, h);
+        if (!first)
+            continue; /* each other host once */
+        int theirs = align_lane(l, kinds, i0, end, h, &evacuating);
+        if (evacuating && theirs >= mine)
+            return true;
+    }
+    return false;
+}
+
 /* ---------------------------------------------------------------- views */
 
 struct find_ctx {

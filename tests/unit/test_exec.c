@@ -996,6 +996,59 @@ static void test_docs_list_every_step_kind(void **state)
     free(doc);
 }
 
+/* exec_steps_align_wait: a host's long steps wait while a sibling of its batch with at least as
+ * many long steps left is still evacuating; never a host's disable or migrations, never for a
+ * sibling whose chain is shorter (it would become the batch's last), never after the sibling's
+ * evacuation ended (so both start in the same turn). */
+static void test_steps_align_wait(void **state)
+{
+    (void)state;
+    /* host a: disable, apply, apply, reboot; host b: disable, migrate x2, apply, apply, reboot;
+     * host c: disable, migrate, reboot (one long step) */
+    static const struct {
+        const char *host;
+        enum exec_kind kind;
+    } rows[] = {
+        {"a", EXEC_K_DISABLE}, {"a", EXEC_K_APPLY},   {"a", EXEC_K_APPLY},   {"a", EXEC_K_REBOOT},
+        {"b", EXEC_K_DISABLE}, {"b", EXEC_K_MIGRATE}, {"b", EXEC_K_MIGRATE}, {"b", EXEC_K_APPLY},
+        {"b", EXEC_K_APPLY},   {"b", EXEC_K_REBOOT},  {"c", EXEC_K_DISABLE}, {"c", EXEC_K_MIGRATE},
+        {"c", EXEC_K_REBOOT},
+    };
+    enum { N = sizeof(rows) / sizeof(rows[0]) };
+    struct store_step items[N];
+    enum exec_kind kinds[N];
+    memset(items, 0, sizeof(items));
+    for (size_t i = 0; i < N; i++) {
+        items[i].host = (char *)rows[i].host;
+        items[i].state = STORE_STEP_PENDING;
+        kinds[i] = rows[i].kind;
+    }
+    struct store_step_list l = {items, N};
+    /* disables and migrations never wait */
+    assert_false(exec_steps_align_wait(&l, kinds, 0, N, 0));
+    assert_false(exec_steps_align_wait(&l, kinds, 0, N, 5));
+    items[0].state = items[4].state = items[10].state = STORE_STEP_DONE;
+    /* a's first apply waits for b (3 long steps left, as many as a's) */
+    assert_true(exec_steps_align_wait(&l, kinds, 0, N, 1));
+    /* c's reboot waits for b too; b's own apply is not a long step to start yet, but asked,
+     * it waits for nobody (c has fewer long steps, a is not evacuating) */
+    assert_true(exec_steps_align_wait(&l, kinds, 0, N, 12));
+    assert_false(exec_steps_align_wait(&l, kinds, 0, N, 7));
+    /* one of b's migrations skipped, the other done: b's evacuation is over, nobody waits */
+    items[5].state = STORE_STEP_SKIPPED;
+    assert_true(exec_steps_align_wait(&l, kinds, 0, N, 1));
+    items[6].state = STORE_STEP_DONE;
+    assert_false(exec_steps_align_wait(&l, kinds, 0, N, 1));
+    assert_false(exec_steps_align_wait(&l, kinds, 0, N, 12));
+    /* b still evacuating but with a shorter chain than a's: a does not wait */
+    items[6].state = STORE_STEP_PENDING;
+    items[7].state = items[8].state = STORE_STEP_DONE;
+    assert_false(exec_steps_align_wait(&l, kinds, 0, N, 1));
+    /* a step outside the batch's range of b is not looked at */
+    items[7].state = items[8].state = STORE_STEP_PENDING;
+    assert_false(exec_steps_align_wait(&l, kinds, 0, 4, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1007,6 +1060,7 @@ int main(void)
         cmocka_unit_test(test_zip_utf8_names),
         cmocka_unit_test(test_bare_image_and_garbage),
         cmocka_unit_test(test_steps_initial_and_hosts),
+        cmocka_unit_test(test_steps_align_wait),
         cmocka_unit_test(test_derive_migrate_and_host_state),
         cmocka_unit_test(test_derive_reboot_never_twice),
         cmocka_unit_test(test_derive_fixes_and_undo),
