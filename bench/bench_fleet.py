@@ -17,6 +17,8 @@ rollout: 404) while a full fleet plan is being built (views and plans are built 
 GET /api/v1/pools, 20 reads with the same engine request timed meanwhile.  Asserts nothing about time; the last
 line is the summary.
 
+BENCH_ONLY=idle stops after the idle windows and prints them alone (the quick before / after of
+the idle daemon's CPU; fewer pools are fine: `BENCH_ONLY=idle bench_fleet.py build/poolpatch . 20`).
 BENCH_ONLY=connect stops after the restart and prints the connected and restarted RSS alone.
 BENCH_ONLY=rollout runs, right after the pools connected, the policy-return rollout alone with its
 reads timed (p50/p95/p99/max), the CPU the daemon and the simulator used meanwhile and its XAPI
@@ -329,6 +331,24 @@ def rollout_only(d, src, sim, names, moving):
     return 0 if ro["state"] == "done" else 1
 
 
+def idle_only(d, pools, connect_s, settling, wins, idle):
+    """BENCH_ONLY=idle: the connected fleet's idle windows alone (no restart, plans or
+    rollouts), with the daemon's threads' wakeups each; BENCH_KEEP_LOG=FILE keeps its log."""
+    print("daemon connected to %d pools in %.1f s: RSS %d MiB" %
+          (pools, connect_s, status_kib(d.proc.pid, "VmRSS") // 1024))
+    for label, w in [("the first %.0f s after the last pool connected" % settling[2], settling)] + \
+            [("idle, window %d of %d (%.0f s)" % (i + 1, len(wins), w[2]), w)
+             for i, w in enumerate(wins)]:
+        print("daemon CPU, %s: %.3f%% of a core (%.1f ms of its own CPU time, %d wakeups; load "
+              "average %.1f)" % (label, w[0], w[1] * 1000.0, w[3], w[4]))
+    print("bench-fleet idle: %d pools x 16 hosts, idle CPU %.3f%% of a core (mean of own CPU "
+          "time over %.0f s, %d wakeups, load %.1f)" % (pools, idle[0], idle[2], idle[3], idle[4]))
+    keep = os.environ.get("BENCH_KEEP_LOG")
+    if keep:
+        shutil.copy(os.path.join(d.tmp, "serve.log"), keep)
+    return 0
+
+
 def main():
     exe, src = sys.argv[1], sys.argv[2]
     pools = int(sys.argv[3]) if len(sys.argv) > 3 else 100
@@ -354,6 +374,9 @@ def main():
         settling, idle_wins, (cpu, cpu_s, cpu_win, wakeups, load) = idle_cpu(d.proc.pid)
         if os.environ.get("BENCH_ONLY") == "rollout":
             return rollout_only(d, src, sim, sorted(masters), moving)
+        if os.environ.get("BENCH_ONLY") == "idle":
+            return idle_only(d, pools, connect_s, settling, idle_wins,
+                             (cpu, cpu_s, cpu_win, wakeups, load))
         rss_idle = status_kib(d.proc.pid, "VmRSS") // 1024
         # Restart: every pool's snapshot read again at once (the snapshot bound's case).
         d.stop()

@@ -200,6 +200,9 @@ void *xapi__http_curlm(struct xapi__http *h);
 void *xapi__http_easy_take(struct xapi__http *h);
 /* How many easy handles loop's transport has made (curl_easy_init) so far: tests. */
 uint64_t xapi__http_handles_made(struct xapi_loop *loop);
+/* Milliseconds until the next timeout curl asked loop's transport for (it may be past: <= 0),
+ * or -1 when curl wants none: tests. */
+int64_t xapi__http_next_timeout_ms(struct xapi_loop *loop);
 /* Add w->easy (set up by the caller) to the multi; on failure gives back w->easy, frees w->hdrs
  * and returns PP_ETRANSPORT with e.  Shared by calls, uploads and GETs. */
 int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e);

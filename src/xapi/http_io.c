@@ -166,6 +166,13 @@ uint64_t xapi__http_handles_made(struct xapi_loop *loop)
     return xapi__loop_int(loop)->multi->made;
 }
 
+/* Milliseconds until curl's next timeout, -1 without one (see client_int.h). */
+int64_t xapi__http_next_timeout_ms(struct xapi_loop *loop)
+{
+    const struct xapi__http *h = xapi__loop_int(loop)->multi;
+    return h->timeout_at < 0 ? -1 : h->timeout_at - clock_mono_ms();
+}
+
 /* Add w's easy handle to the loop's multi (see client_int.h). */
 int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e)
 {

@@ -70,6 +70,24 @@ static void encode(struct wreq *w)
     }
 }
 
+/*
+ * The connect timeout curl gets for w.  curl arms it when a transfer starts and, on a reused
+ * connection, never disarms it (7.88), so a transfer still running then wakes the loop for
+ * nothing.  Calls end sooner; an idle pool's event.from long-poll (30 s) did not: every turn
+ * was two wakeups, the answer and the connect timeout 10 s in (a poll() of the idle socket, and
+ * a whole engine turn over every pool: docs/performance.md, "Idle at fleet scale, session 10").
+ * A long-poll goes out on the connection its previous turn or the login just used; should it
+ * have to connect, its whole deadline (server-side timeout + margin) bounds the connect, as it
+ * bounds a long-poll whose master falls silent once the request is out: a silent master is
+ * noticed by the same deadline as before.
+ */
+static long connect_timeout_ms(const struct wreq *w, const struct xapi_client_opts *o)
+{
+    if (w->long_poll && w->timeout_ms > o->connect_timeout_ms)
+        return (long)w->timeout_ms;
+    return (long)o->connect_timeout_ms;
+}
+
 void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
 {
     const struct xapi_client_opts *o = xapi__client_opts(w->c);
@@ -101,7 +119,7 @@ void xapi__http_start(struct xapi_loop *loop, struct wreq *w)
     cc |= curl_easy_setopt(h, CURLOPT_PRIVATE, w);
     cc |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     cc |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)w->timeout_ms);
-    cc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    cc |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms(w, o));
     cc |= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_response_bytes);
     cc |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     cc |= curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, IDLE_CONN_MAX_S);

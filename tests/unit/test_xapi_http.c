@@ -322,6 +322,8 @@ static void on_pin(void *ctx, const char *host, const char *fp)
     str_lcpy(c->learned, fp, sizeof(c->learned));
 }
 
+static int64_t cl_connect_timeout_ms; /* the next cl_new's connect timeout; 0 = the default */
+
 static struct cl *cl_new(const char *scheme, int port, enum xapi_proto_pref proto,
                          const char *ca_file, const char *known_hosts, bool tofu,
                          int64_t timeout_ms, size_t max_bytes)
@@ -347,6 +349,7 @@ static struct cl *cl_new(const char *scheme, int port, enum xapi_proto_pref prot
     o.call_timeout_ms = timeout_ms;
     o.max_response_bytes = max_bytes;
     o.reconnect_budget_ms = -1; /* one round: tests want answers, not patience */
+    o.connect_timeout_ms = cl_connect_timeout_ms;
     c->c = xapi_client_new(c->loop, &o, &e);
     assert_non_null(c->c);
     return c;
@@ -594,6 +597,52 @@ static void test_easy_handle_reuse(void **state)
     srv_stop(b);
 }
 
+/*
+ * A long-poll on a reused connection leaves curl no timeout before its own deadline: curl arms
+ * the connect timeout at every transfer's start and does not disarm it on a reused connection,
+ * so an idle pool's 30 s event.from woke the loop 10 s in for nothing (docs/performance.md,
+ * "Idle at fleet scale, session 10").  Here the connect timeout is 300 ms and the long-poll
+ * (the server answers it 200 ms later) is in the server's hands: curl's next timeout must be its
+ * deadline (1 s + the 30 s margin), not the connect timeout.  A call keeps the connect timeout.
+ */
+static void test_long_poll_leaves_no_connect_timer(void **state)
+{
+    (void)state;
+    struct srv *s = srv_start(false, NULL, NULL, 0);
+    cl_connect_timeout_ms = 300;
+    struct cl *c = cl_new("http", s->port, XAPI_PREF_AUTO, NULL, NULL, false, 0, 0);
+    cl_connect_timeout_ms = 0;
+    struct err e = {0};
+    struct xapi_value *r = NULL;
+    assert_int_equal(xapi_call_sync(c->c, "test.echo", one_string("login"), NULL, &r, &e), 0);
+    xapi_value_free(r);
+    struct xapi_value *p = xapi_value_new_array();
+    struct xapi_value *cls = xapi_value_new_array();
+    xapi_array_append_string(cls, "vm");
+    xapi_array_append_take(p, cls);
+    xapi_array_append_string(p, "");
+    xapi_array_append_take(p, xapi_value_new_double(1.0));
+    struct cnt n = {0};
+    assert_int_equal(xapi_call_async(c->c, "event.from", p, NULL, cnt_done, &n, NULL, &e), 0);
+    for (int i = 0; i < 2000 && srv_count(s, K_EVENTS) == 0; i++)
+        assert_true(xapi_loop_run(c->loop, 5) >= 0);
+    assert_int_equal(srv_count(s, K_EVENTS), 1); /* sent: the server holds it */
+    int64_t next = xapi__http_next_timeout_ms(c->loop);
+    assert_true(next > 5000); /* its deadline, ~31 s away; was the 300 ms connect timeout */
+    while (!n.done)
+        assert_true(xapi_loop_run(c->loop, 100) >= 0);
+    assert_int_equal(n.ok, 1);
+    /* a call that outlives the connect timeout still has curl's connect timer armed */
+    assert_int_equal(xapi_call_async(c->c, "test.slow", NULL, NULL, cnt_done, &n, NULL, &e), 0);
+    for (int i = 0; i < 2000 && srv_count(s, K_SLOW) == 0; i++)
+        assert_true(xapi_loop_run(c->loop, 5) >= 0);
+    assert_true(xapi__http_next_timeout_ms(c->loop) <= 300);
+    while (n.done < 2)
+        assert_true(xapi_loop_run(c->loop, 100) >= 0);
+    cl_free(c);
+    srv_stop(s);
+}
+
 /* ---- TLS ---- */
 
 static int run(const char *cmd)
@@ -811,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_dropped_connection_replay_rules),
         cmocka_unit_test(test_connection_cap),
         cmocka_unit_test(test_easy_handle_reuse),
+        cmocka_unit_test(test_long_poll_leaves_no_connect_timer),
         cmocka_unit_test(test_tls_pinning),
         cmocka_unit_test(test_tls_master_change_needs_confirmation),
     };
