@@ -26,14 +26,17 @@
 #define LOG_MOD           "engine"
 #define SYNC_TIMEOUT_MS   (10 * 60 * 1000) /* a repository sync downloads metadata: minutes */
 #define UPDATES_MAX_BYTES (16u * 1024 * 1024)
+/* A pool still logging in when a read begins is waited for this long at most (loop clock) */
+#define LOGIN_WAIT_MS (15 * 1000)
 
 struct cdn_job {
     struct engine *eng;
     struct eng_pool *p; /* NULL once the pool went away */
     bool sync;
-    bool wait_ready;       /* waiting for the pool's login before the first request */
-    struct err sync_error; /* a failed sync (code 0: none) */
-    struct err lost;       /* the pool lost its master while a request was out (code 0: no) */
+    bool wait_ready;            /* waiting for the pool's login before the first request */
+    struct xapi_timer *login_t; /* bounds that wait (LOGIN_WAIT_MS) */
+    struct err sync_error;      /* a failed sync (code 0: none) */
+    struct err lost;            /* the pool lost its master while a request was out (code 0: no) */
     struct xapi_op *op;
     struct xapi_http_get *get;
     void **waiters;
@@ -44,6 +47,7 @@ static void job_end(struct cdn_job *j, int rc, const struct err *e)
 {
     struct eng_pool *p = j->p;
 
+    xapi_timer_cancel(j->eng->loop, &j->login_t);
     if (p) {
         p->cdn_job = NULL;
         if (rc == 0)
@@ -194,10 +198,28 @@ static bool job_start(struct cdn_job *j, struct err *e)
     struct eng_pool *p = j->p;
 
     j->wait_ready = false;
+    xapi_timer_cancel(j->eng->loop, &j->login_t);
     if (j->sync)
         return xapi_call_async(p->client, "pool.get_all", NULL, NULL, on_pools, j, &j->op, e) == 0;
     return xapi_http_get_start(p->client, "/updates", NULL, UPDATES_MAX_BYTES, on_updates, j,
                                &j->get, e) == 0;
+}
+
+/*
+ * The pool's login did not end within LOGIN_WAIT_MS: the read ends with the pool not connected.
+ * A login round that found no master ends the wait sooner (engine_cdn_pool_state); this bounds
+ * a round that hangs (a master whose TCP connection opens but whose xapi never answers: the
+ * login's own timeout is 120 s, then the next address is tried).
+ */
+static void login_wait_fire(void *arg)
+{
+    struct cdn_job *j = arg;
+    struct err e = {0};
+
+    j->login_t = NULL;
+    err_set(&e, PP_ETIMEOUT, "the pool is not connected (no login within %d s: %s)",
+            LOGIN_WAIT_MS / 1000, j->p->error[0] ? j->p->error : xapi_conn_state_name(j->p->state));
+    job_end(j, e.code, &e);
 }
 
 /* Start (or join) a read of the pool's repository updates (see engine_int.h). */
@@ -223,6 +245,8 @@ bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void 
             free(j);
             return false;
         }
+        if (j->wait_ready)
+            j->login_t = xapi_timer_add(eng->loop, LOGIN_WAIT_MS, login_wait_fire, j);
         p->cdn_job = j;
     }
     if (waiter) {
@@ -275,6 +299,11 @@ void engine_cdn_pool_state(struct engine *eng, struct eng_pool *p, enum xapi_con
         if (s == XAPI_CONN_READY) {
             if (!job_start(j, &e))
                 job_end(j, e.code ? e.code : PP_ESTATE, &e);
+        } else if (s == XAPI_CONN_CONNECTING && why) {
+            /* a login round found no master (the client keeps trying for its budget, 20 min):
+             * the pool is not reachable now, and a check does not wait for it */
+            err_set(&e, PP_ETRANSPORT, "the pool is not connected: %s", why->msg);
+            job_end(j, e.code, &e);
         } else if (s != XAPI_CONN_IDLE && s != XAPI_CONN_CONNECTING) {
             err_set(&e, PP_ETRANSPORT, "the pool is not connected (%s)", xapi_conn_state_name(s));
             job_end(j, e.code, &e);

@@ -162,14 +162,16 @@ static void pool_learn_certificates(struct eng_pool *p)
 static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e)
 {
     struct eng_pool *p = ctx;
+    bool changed = p->state != s; /* else a login round found no master (the client logs it) */
 
     p->state = s;
     if (e && e->msg[0])
         str_lcpy(p->error, e->msg, sizeof(p->error));
     else if (s == XAPI_CONN_READY)
         p->error[0] = '\0';
-    log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
-             e ? e->msg : "");
+    if (changed)
+        log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
+                 e ? e->msg : "");
     /* XenServer 8 repository updates: the first connection's probe, reads waiting for it */
     engine_cdn_pool_state(p->eng, p, s, e);
     if (s == XAPI_CONN_READY && p->client && !p->retired && str_has_prefix(p->url, "https://"))

@@ -29,6 +29,7 @@ struct pp_clock;
 struct xapi_loop;
 struct xapi_client;
 struct xapi_op;
+struct xapi_timer;
 
 /* ---- loop ---- */
 
@@ -66,6 +67,16 @@ bool xapi_loop_busy(const struct xapi_loop *loop);
 void xapi_loop_set_idle(struct xapi_loop *loop, int (*idle)(void *ctx, int64_t next_ms), void *ctx);
 /* Now in the loop clock's timeline (ms). */
 int64_t xapi_loop_now(const struct xapi_loop *loop);
+/*
+ * A timer of the loop's user (the engine bounds a wait with it): fn(arg) runs once from
+ * xapi_loop_run, delay_ms (<= 0: at once) from now on the loop clock.  The timer is freed before
+ * fn runs: fn must first clear the caller's pointer to it (never cancel it).  Never NULL.  The
+ * loop's thread.
+ */
+struct xapi_timer *xapi_timer_add(struct xapi_loop *loop, int64_t delay_ms, void (*fn)(void *arg),
+                                  void *arg);
+/* Cancel and free *tp unless NULL (not yet fired), and set *tp = NULL.  The loop's thread. */
+void xapi_timer_cancel(struct xapi_loop *loop, struct xapi_timer **tp);
 
 /* ---- pools ---- */
 

@@ -112,6 +112,44 @@ void xapi__timer_cancel(struct xapi_loop *loop, struct xapi__timer **tp)
     *tp = NULL;
 }
 
+/* A user's timer (client.h): the loop's timer runs user_fire, which frees this first. */
+struct xapi_timer {
+    struct xapi__timer *t;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void user_fire(void *arg)
+{
+    struct xapi_timer *u = arg;
+    void (*fn)(void *) = u->fn;
+    void *fa = u->arg;
+    free(u);
+    fn(fa);
+}
+
+/* See client.h. */
+struct xapi_timer *xapi_timer_add(struct xapi_loop *loop, int64_t delay_ms, void (*fn)(void *arg),
+                                  void *arg)
+{
+    struct xapi_timer *u = xcalloc(1, sizeof(*u));
+    u->fn = fn;
+    u->arg = arg;
+    u->t = xapi__timer_add(loop, delay_ms, user_fire, u);
+    return u;
+}
+
+/* See client.h. */
+void xapi_timer_cancel(struct xapi_loop *loop, struct xapi_timer **tp)
+{
+    struct xapi_timer *u = *tp;
+    if (!u)
+        return;
+    xapi__timer_cancel(loop, &u->t);
+    free(u);
+    *tp = NULL;
+}
+
 static int fire_timers(struct xapi_loop *loop)
 {
     int n = 0;

@@ -277,6 +277,16 @@ static void round_failed(struct xapi_client *c)
         xapi__fail_waiting(c, &e);
         return;
     }
+    if (c->state == XAPI_CONN_CONNECTING && c->o.on_state && !c->closing) {
+        /* never logged in yet and no address answered as master: the state stays (the client
+         * keeps trying for its budget), but its user learns that the pool is not reachable now
+         * (an update check does not wait for it: engine_cdn.c) */
+        struct err r = e;
+        if (r.code == 0)
+            err_set(&r, PP_ETRANSPORT, "no address of the pool answered");
+        err_prefix(&r, "no master found yet (still trying): ");
+        c->o.on_state(c->o.state_ctx, c->state, &r);
+    }
     unsigned step = c->attempt++ + (c->master_rebooting ? REBOOT_SKIP : 0);
     int64_t d = xapi_backoff_delay(step, c->o.backoff_base_ms, c->o.backoff_max_ms, &c->rng);
     if (d > c->o.reconnect_budget_ms - spent)

@@ -80,4 +80,28 @@ pp_ok updates
 assert_contains "$PP_OUT" "lab" "By Update table mentions the offline pool"
 pass "the tables name offline pools"
 
+# the daemon restarts while lab's master is still cut off: lab stays connecting (its client keeps
+# trying for 20 min), and a check answers for prod and says that lab is not connected once lab's
+# first login round found no master (before: the check waited for lab's login, 152 s, and its
+# repository_error was null)
+stop_serve
+start_serve
+i=0
+until [ "$(pp pool list --json | jq '.pools[] | select(.name == "prod") | .connected')" = true ]; do
+    [ $i -lt 200 ] || fail "prod not connected 20 s after the restart"
+    sleep 0.1
+    i=$((i + 1))
+done
+pp_ok updates check --json
+jq -e '.pools[] | select(.name == "lab") | .error != null and
+    (.repository_error | test("not connected"))' <<<"$PP_OUT" >/dev/null ||
+    fail "check with lab's master down at start without lab's error: $PP_OUT"
+assert_eq null "$(jq '.pools[] | select(.name == "prod") | .error' <<<"$PP_OUT")" "prod's error"
+assert_eq true "$(sim_state | jq '[.pools[] | select(.name == "lab") | .partitioned] | any')" \
+    "lab still partitioned in the simulator"
+pp_ok pool list --json
+assert_contains "$(jq -r '.pools[] | select(.name == "lab") | .state + " " + .error' \
+    <<<"$PP_OUT")" "connecting no master found yet" "pool list says why lab is connecting"
+pass "a check after a start with a pool's master down answers with that pool's error"
+
 stop_serve

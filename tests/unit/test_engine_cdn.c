@@ -65,17 +65,11 @@ static void master_url(struct env *v, size_t pool, char *out, size_t n)
     snprintf(out, n, "http://%s:%u/", a, (unsigned)sim_server_port(v->srv));
 }
 
-static void add_pool(struct env *v, const char *name, size_t idx)
+/* Wait until the pools list shows the pool's objects (its cache filled); fails after 30 s. */
+static void wait_objects(struct env *v, const char *name)
 {
-    char url[128];
     struct err e = {0};
     json_t *out = NULL;
-    master_url(v, idx, url, sizeof(url));
-    struct engine_pool_spec ps = {
-        .name = name, .url = url, .username = "root", .password = "xenroot"};
-    if (engine_pool_add(v->eng, &ps, &out, &e) != 0)
-        fail_msg("pool add %s: %s", name, e.msg);
-    json_decref(out);
     /* the engine answers as soon as the pool is registered; its object cache (the inventory the
      * views read) fills a moment later: wait for it (the pools list then names the pool) */
     for (int i = 0; i < 1500; i++) {
@@ -96,12 +90,39 @@ static void add_pool(struct env *v, const char *name, size_t idx)
     fail_msg("pool %s: its object cache never filled", name);
 }
 
+static void add_pool(struct env *v, const char *name, size_t idx)
+{
+    char url[128];
+    struct err e = {0};
+    json_t *out = NULL;
+    master_url(v, idx, url, sizeof(url));
+    struct engine_pool_spec ps = {
+        .name = name, .url = url, .username = "root", .password = "xenroot"};
+    if (engine_pool_add(v->eng, &ps, &out, &e) != 0)
+        fail_msg("pool add %s: %s", name, e.msg);
+    json_decref(out);
+    wait_objects(v, name);
+}
+
 struct env_opts {
     bool with_legacy;       /* a legacy catalog at a file:// URL, else a URL that does not exist */
     int lab_hosts;          /* extra empty hosts added to lab (room to update several at once) */
     double time_scale;      /* the simulator's (0: 1200) */
     int request_timeout_ms; /* the engine's (0: its default) */
 };
+
+static void env_engine_start(struct env *v, int request_timeout_ms)
+{
+    char url[200];
+    struct err e = {0};
+    snprintf(url, sizeof(url), "file://%s", v->xml);
+    struct engine_config cfg = {.db_path = v->db,
+                                .catalog_url = url,
+                                .check_interval_s = 0,
+                                .request_timeout_ms = request_timeout_ms};
+    if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
+        fail_msg("engine: %s", e.msg);
+}
 
 static struct env *env_new_opts(const struct env_opts *o)
 {
@@ -137,15 +158,15 @@ static struct env *env_new_opts(const struct env_opts *o)
     json_decref(scen);
     if (sim_server_start(v->s, 0, &v->srv, &e) != 0)
         fail_msg("sim_server_start: %s", e.msg);
-    char url[200];
-    snprintf(url, sizeof(url), "file://%s", v->xml);
-    struct engine_config cfg = {.db_path = v->db,
-                                .catalog_url = url,
-                                .check_interval_s = 0,
-                                .request_timeout_ms = o->request_timeout_ms};
-    if (engine_new(&cfg, &v->eng, &e) != 0 || engine_start(v->eng, &e) != 0)
-        fail_msg("engine: %s", e.msg);
+    env_engine_start(v, o->request_timeout_ms);
     return v;
+}
+
+/* Stop the engine and start a new one on the same database (a daemon restart). */
+static void env_engine_restart(struct env *v, int request_timeout_ms)
+{
+    engine_free(v->eng);
+    env_engine_start(v, request_timeout_ms);
 }
 
 static struct env *env_new_hosts(bool with_legacy, int lab_hosts)
@@ -489,6 +510,62 @@ static void test_check_of_lost_pool_ends(void **state)
 }
 
 /*
+ * The daemon starts while lab's master is cut off (partitioned): lab stays connecting for its
+ * client's reconnect budget (20 min), trying again and again.  A check then answers for prod and
+ * reports lab's error in repository_error once lab's first login round found no master, as
+ * XenCenter skips a server it is not connected to.  Before, the check's read waited for lab's
+ * login: the caller gave up (here after 2 s + 9 s; the daemon's 30 s + 121 s) and the result did
+ * not say that lab's read failed (repository_error null).
+ */
+static void test_check_of_pool_down_at_start(void **state)
+{
+    (void)state;
+    struct env_opts o = {.with_legacy = true, .time_scale = 1};
+    struct env *v = env_new_opts(&o);
+    struct err e = {0};
+    json_t *out = NULL;
+    add_pool(v, "prod", 0);
+    add_pool(v, "lab", 1);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    assert_true(repository_of(out, "lab"));
+    json_decref(out);
+    json_t *fault = json_pack("{s:s, s:s}", "type", "partition", "pool", "lab");
+    assert_int_equal(sim_fault_apply(v->s, fault, &e), 0);
+    json_decref(fault);
+    env_engine_restart(v, 2000);
+    wait_objects(v, "prod"); /* else prod's error says its objects are still being read */
+    if (engine_updates_check(v->eng, &out, &e) != 0)
+        fail_msg("check with lab's master down at start: %s", e.msg);
+    const json_t *lab = check_pool(out, "lab"), *prod = check_pool(out, "prod");
+    assert_non_null(lab);
+    assert_non_null(prod);
+    assert_true(json_is_string(json_object_get(lab, "error")));
+    const char *re = jsonx_str(lab, "repository_error", "");
+    if (!strstr(re, "not connected"))
+        fail_msg("lab's repository_error: '%s'", re);
+    assert_true(json_is_null(json_object_get(prod, "error")));
+    assert_true(json_is_null(json_object_get(prod, "repository_error")));
+    json_decref(out);
+    /* lab is still connecting (its client keeps trying); the pools list says why */
+    assert_int_equal(engine_pools(v->eng, &out, &e), 0);
+    size_t i;
+    json_t *p;
+    bool said = false;
+    json_array_foreach(json_object_get(out, "pools"), i, p)
+    {
+        if (str_eq(jsonx_str(p, "name", ""), "lab"))
+            said = str_eq(jsonx_str(p, "state", ""), "connecting") &&
+                   strstr(jsonx_str(p, "error", ""), "no master found yet");
+    }
+    if (!said) {
+        char *d = json_dumps(out, JSON_COMPACT);
+        fail_msg("pools list: %s", d);
+    }
+    json_decref(out);
+    env_free(v);
+}
+
+/*
  * With room to take several hosts down at once, a repository pool still goes one host at a time:
  * xapi refuses a second host.apply_updates while one runs (APPLY_UPDATES_IN_PROGRESS).
  */
@@ -554,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_pool_add_answers_with_objects),
         cmocka_unit_test(test_stop_during_check_of_lost_pool),
         cmocka_unit_test(test_check_of_lost_pool_ends),
+        cmocka_unit_test(test_check_of_pool_down_at_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -778,14 +778,17 @@ struct env {
     struct xapi_client *c;
     enum xapi_conn_state states[32];
     int nstates;
+    int connecting_errs;      /* failed login rounds reported while connecting */
+    char connecting_err[256]; /* the first one's message */
 };
 
 static void on_state(void *ctx, enum xapi_conn_state s, const struct err *e)
 {
     struct env *v = ctx;
-    (void)e;
     if (v->nstates < 32)
         v->states[v->nstates++] = s;
+    if (s == XAPI_CONN_CONNECTING && e && v->connecting_errs++ == 0)
+        str_lcpy(v->connecting_err, e->msg, sizeof(v->connecting_err));
 }
 
 static bool saw_state(const struct env *v, enum xapi_conn_state s)
@@ -961,6 +964,38 @@ static void test_unreachable_is_transport_error(void **state)
     v->f.up[0] = true;
     assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("x"), NULL, NULL, &e), 0);
     assert_int_equal(xapi_client_state(v->c), XAPI_CONN_READY);
+    env_free(v);
+}
+
+/*
+ * A client that never logged in and whose first round found no master stays connecting (it keeps
+ * trying for its budget) but reports each failed round to on_state with its error: its user (the
+ * engine: an update check, GET /pools) learns that the pool is not reachable now instead of
+ * waiting for the budget (20 min).
+ */
+static void test_connecting_reports_failed_rounds(void **state)
+{
+    (void)state;
+    struct env *v = env_new(0, PASSWORD, 0);
+    struct err e = {0};
+    int64_t t0 = clock_now_ms(v->f.clock);
+    v->f.up[0] = false;
+    v->f.up_at[0] = t0 + 20000;
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("a"), NULL, NULL, &e), 0);
+    assert_true(clock_now_ms(v->f.clock) >= t0 + 20000);
+    assert_true(v->connecting_errs >= 2);
+    if (!strstr(v->connecting_err, "no master found yet") ||
+        !strstr(v->connecting_err, "connection refused"))
+        fail_msg("first failed round: '%s'", v->connecting_err);
+    assert_false(saw_state(v, XAPI_CONN_RECONNECTING));
+    assert_int_equal(xapi_client_state(v->c), XAPI_CONN_READY);
+    /* a lost master (reconnecting) is not reported that way */
+    int before = v->connecting_errs;
+    v->f.up[0] = false;
+    v->f.up_at[0] = clock_now_ms(v->f.clock) + 5000;
+    assert_int_equal(xapi_call_sync(v->c, "test.echo", one_string("b"), NULL, NULL, &e), 0);
+    assert_true(saw_state(v, XAPI_CONN_RECONNECTING));
+    assert_int_equal(v->connecting_errs, before);
     env_free(v);
 }
 
@@ -1486,6 +1521,7 @@ int main(void)
         cmocka_unit_test(test_bad_password_never_logged),
         cmocka_unit_test(test_emergency_mode_reported),
         cmocka_unit_test(test_unreachable_is_transport_error),
+        cmocka_unit_test(test_connecting_reports_failed_rounds),
         cmocka_unit_test(test_reconnect_across_master_reboot),
         cmocka_unit_test(test_task_progress_and_result),
         cmocka_unit_test(test_many_tasks_share_one_stream),
