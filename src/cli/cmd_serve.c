@@ -7,6 +7,7 @@
  * re-encrypts the stored secrets with a new key and exits.
  */
 #include "cli/cli.h"
+#include "cli/crash_report.h"
 
 #include "api/api.h"
 #include "base/clock.h"
@@ -258,6 +259,7 @@ static int run(const struct api_settings *s, char *token, char *read_token, stru
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    crash_report_install(2); /* a fatal signal says where, on stderr (crash_report.c) */
     /* the bundle pools added with --verify-ca are verified against (docs/security.md) */
     if (s->ca_bundle[0] && access(s->ca_bundle, R_OK) != 0)
         return err_set(e, PP_EINVAL, "ca_bundle: %s: %s", s->ca_bundle, strerror(errno));

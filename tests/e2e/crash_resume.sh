@@ -35,6 +35,29 @@ start_daemon() { # DIR
     export POOLPATCH_SERVER="http://127.0.0.1:$PORT"
 }
 
+# For a failure, in DSAID (in this shell: only it can wait for the daemon): whether the daemon is
+# alive or how it died (exit status, signal), and the end of its log (a fatal signal's report with its backtrace: src/cli/crash_report.c).  CI once saw it
+# die of SIGSEGV right after POST /rollouts answered, reported only as the next call's "cannot
+# reach the poolpatch daemon".
+daemon_said() {
+    local s st
+    s=$(cat "/proc/$DPID/stat" 2>/dev/null) || s=""
+    s=${s##*) }
+    case "${s%% *}" in
+        "" | Z)
+            st=0
+            wait "$DPID" 2>/dev/null || st=$?
+            if [ "$st" -gt 128 ]; then
+                st="died: exit status $st, signal $((st - 128))"
+            else
+                st="died: exit status $st"
+            fi
+            ;;
+        *) st="alive" ;;
+    esac
+    DSAID=$(printf 'daemon %s; the end of its log:\n%s' "$st" "$(tail -40 "$DIR/serve.err" 2>/dev/null)")
+}
+
 # journal progress of rollout ID: steps started (intent written) + steps done, straight from
 # the API (fast enough to poll every few ms)
 journal_point() {
@@ -68,14 +91,17 @@ one_run() { # RUN POINT (steps done before the kill)
     start_daemon "$DIR"
     echo xenroot >"$DIR/pw"
     "$POOLPATCH" pool add small --url "$MASTER" --user root --password-file "$DIR/pw" \
-        --token-file "$DIR/token" >/dev/null || fail "pool add"
+        --token-file "$DIR/token" >/dev/null || { daemon_said; fail "pool add: $DSAID"; }
     "$POOLPATCH" client-id import "$SRCDIR/scenarios/demo-client-id.json" \
-        --token-file "$DIR/token" >/dev/null || fail "client-id import"
-    "$POOLPATCH" updates check --token-file "$DIR/token" >/dev/null || fail "updates check"
+        --token-file "$DIR/token" >/dev/null || { daemon_said; fail "client-id import: $DSAID"; }
+    "$POOLPATCH" updates check --token-file "$DIR/token" >/dev/null ||
+        { daemon_said; fail "updates check: $DSAID"; }
     "$POOLPATCH" apply small --automated --yes --no-follow --token-file "$DIR/token" \
-        >"$DIR/apply.out" 2>&1 || fail "apply: $(cat "$DIR/apply.out")"
+        >"$DIR/apply.out" 2>&1 ||
+        { daemon_said; fail "apply: $(cat "$DIR/apply.out"); $DSAID"; }
     ID=$("$POOLPATCH" rollouts --json --token-file "$DIR/token" |
-        python3 -c "import json,sys; print(json.load(sys.stdin)['rollouts'][0]['id'])")
+        python3 -c "import json,sys; print(json.load(sys.stdin)['rollouts'][0]['id'])") ||
+        { daemon_said; fail "point $point: no rollout listed after apply: $DSAID"; }
     # wait for the journal to reach the point, then SIGKILL
     i=0
     while [ $i -lt 3000 ]; do
