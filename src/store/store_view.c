@@ -26,11 +26,12 @@ static const char SQL_STEP_SCAN_POOL[] =
 /* One host's steps (?19 NULL: the pool's own, without a host); index steps_by_host. */
 static const char SQL_STEP_SCAN_HOST[] = STEP_SCAN_COLS
     "INDEXED BY steps_by_host WHERE rollout_id = ?1 AND pool = ?18 AND host IS ?19 ORDER BY seq";
-/* The hosts whose steps changed since a version (index steps_by_rv), and the version now. */
+/* The hosts whose steps changed since a version (index steps_by_rv, which covers pool and host:
+ * migration 8), and the version now. */
 static const char SQL_STEP_RV_MAX[] =
     "SELECT coalesce(max(rv), 0) FROM steps WHERE rollout_id = ?1";
-static const char SQL_STEP_CHANGED[] =
-    "SELECT DISTINCT pool, host FROM steps WHERE rollout_id = ?1 AND rv > ?2";
+static const char SQL_STEP_CHANGED[] = "SELECT DISTINCT pool, host FROM steps INDEXED BY "
+                                       "steps_by_rv WHERE rollout_id = ?1 AND rv > ?2";
 static const char SQL_STEP_COUNT[] =
     "SELECT count(*), coalesce(sum(state <> 'pending'), 0), coalesce(sum(state = 'done'), 0), "
     "coalesce(sum(state = 'skipped'), 0), coalesce(sum(state = 'failed'), 0) FROM steps "

@@ -410,6 +410,45 @@ static void test_migration_6_step_versions(void **state)
     assert_int_equal(raw_int(f->s->db, "SELECT rv FROM steps WHERE seq = 1"), 5);
 }
 
+/* Migration 8: steps_by_rv covers pool and host, so the hosts changed since a version are read
+ * from the index alone (the query plan says so; before, every changed step was looked up in the
+ * table); the answers are the same. */
+static void test_migration_8_rv_covering(void **state)
+{
+    struct fx *f = *state;
+    struct err e = {0};
+    open_at_version(f, 7,
+                    "INSERT INTO rollouts (id, created_at, updated_at, state, policy, plan)"
+                    "  VALUES ('r', 1, 2, 'running', 'minimal', '{}');"
+                    "INSERT INTO steps (rollout_id, seq, pool, host, kind, params, state,"
+                    "  created_at, rv)"
+                    "  VALUES ('r', 1, 'p', 'h', 'disable', '{}', 'pending', 1, 1),"
+                    "         ('r', 2, 'q', NULL, 'disable', '{}', 'pending', 1, 2);");
+    assert_int_equal(raw_int(f->s->db, "PRAGMA user_version"), store_schema_version());
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->s->db,
+                                        "EXPLAIN QUERY PLAN SELECT DISTINCT pool, host FROM steps "
+                                        "INDEXED BY steps_by_rv WHERE rollout_id = 'r' AND rv > 0",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    bool covering = false;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        covering = covering ||
+                   strstr((const char *)sqlite3_column_text(st, 3), "COVERING INDEX steps_by_rv");
+    sqlite3_finalize(st);
+    assert_true(covering);
+    char pools[64] = "";
+    int64_t v = -1;
+    assert_int_equal(store_steps_changed(f->s, "r", 1, &v, collect_pool, pools, &e), 0);
+    assert_int_equal(v, 2);
+    assert_string_equal(pools, "q,");
+    assert_int_equal(store_journal_intent(f->s, "r", 1, NULL, NULL, &e), 0);
+    pools[0] = '\0';
+    assert_int_equal(store_steps_changed(f->s, "r", 2, &v, collect_pool, pools, &e), 0);
+    assert_int_equal(v, 3);
+    assert_string_equal(pools, "p/h,");
+}
+
 /* ---------------------------------------------------------------- scan params vs json_extract */
 
 /* The scan's keys: every row's, a kind's, nested, a quoted path (json_extract's alone). */
@@ -1834,6 +1873,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_4_cancel_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_6_step_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_steps_scan_params_as_json_extract, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_8_rv_covering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_7_plan_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_remove_blocked_by_rollout, setup, teardown),
