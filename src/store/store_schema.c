@@ -235,8 +235,7 @@ const char *const store_migrations[] = {
      * those steps was looked up in the table for its pool and host, 2.5 ms of CPU for a re-plan
      * burst's 5,800 steps, ~0.4 ms from the index alone (docs/performance.md, "GET
      * /rollouts/{id}, session 10").  Its (rollout_id, rv) prefix still serves max(rv). */
-    "DROP INDEX steps_by_rv;"
-    "CREATE INDEX steps_by_rv ON steps (rollout_id, rv, pool, host);",
+    "DROP INDEX steps_by_rv; CREATE INDEX steps_by_rv ON steps (rollout_id, rv, pool, host);",
 };
 
 const int store_n_migrations = (int)(sizeof(store_migrations) / sizeof(store_migrations[0]));
