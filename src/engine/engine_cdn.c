@@ -235,6 +235,15 @@ bool engine_cdn_refresh(struct engine *eng, struct eng_pool *p, bool sync, void 
             str_lcpy(p->cdn_error, "the pool is not connected", sizeof(p->cdn_error));
             return false;
         }
+        if (p->state == XAPI_CONN_CONNECTING && p->error[0]) {
+            /* a login round of this attempt found no master already (the client reported it):
+             * the pool is not reachable now; the next round may be 30 s away */
+            static const char pre[] = "the pool is not connected: ";
+            str_lcpy(p->cdn_error, pre, sizeof(p->cdn_error));
+            str_lcpy(p->cdn_error + sizeof(pre) - 1, p->error,
+                     sizeof(p->cdn_error) - sizeof(pre) + 1);
+            return false;
+        }
         j = xcalloc(1, sizeof(*j));
         j->eng = eng;
         j->p = p;

@@ -167,8 +167,8 @@ static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e
     p->state = s;
     if (e && e->msg[0])
         str_lcpy(p->error, e->msg, sizeof(p->error));
-    else if (s == XAPI_CONN_READY)
-        p->error[0] = '\0';
+    else if (s == XAPI_CONN_READY || s == XAPI_CONN_CONNECTING)
+        p->error[0] = '\0'; /* connecting without an error: a new attempt */
     if (changed)
         log_info(LOG_MOD, "pool %s: %s%s%s", p->name, xapi_conn_state_name(s), e ? ": " : "",
                  e ? e->msg : "");
