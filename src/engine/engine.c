@@ -287,6 +287,7 @@ void engine_free(struct engine *eng)
     engine_events_flush(eng);
     for (size_t i = 0; i < eng->n_pools; i++)
         engine_pool_retire(eng, eng->pools[i]);
+    engine_probes_retire(eng); /* a pool add's login still out: not in pools (it leaked) */
     free(eng->pools);
     /* Freeing the clients delivers their calls' last callbacks (PP_ECANCELLED): a request still
      * waiting on one (an update check on a pool that lost its master: engine_cdn.c) is finished
@@ -296,6 +297,7 @@ void engine_free(struct engine *eng)
     eng->n_pools = 0;
     engine_graveyard_empty(eng);
     free(eng->graveyard);
+    free(eng->probes);
     engine_pools_unpublish(eng);
     engine_events_flush(eng);
     xapi_loop_free(eng->loop);

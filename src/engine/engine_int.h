@@ -135,6 +135,9 @@ struct engine {
     struct eng_pool **graveyard; /* retired pools, freed with their clients outside callbacks
                                   * (a client's last callbacks still see its pool) */
     size_t n_graveyard;
+    struct eng_pool **probes; /* pool add's probes whose login is out (engine_pools.c): not
+                               * in pools, retired by engine_free */
+    size_t n_probes;
     struct catalog *catalog;
     int64_t catalog_checked_ms;
     char check_error[ERR_MSG_MAX]; /* the last failed check, "" after a good one */

@@ -505,6 +505,29 @@ static int pool_start_cache(struct eng_pool *p, struct err *e)
     return xapi_cache_start(p->client, engine_cache_classes, e);
 }
 
+/* A probe whose login went out / came back (engine_free retires those still out). */
+static void probe_out(struct engine *eng, struct eng_pool *p)
+{
+    eng->probes = vec_grow_implied(eng->probes, eng->n_probes, sizeof(*eng->probes));
+    eng->probes[eng->n_probes++] = p;
+}
+
+static void probe_back(struct engine *eng, struct eng_pool *p)
+{
+    for (size_t i = 0; i < eng->n_probes; i++)
+        if (eng->probes[i] == p) {
+            eng->probes[i] = eng->probes[--eng->n_probes];
+            return;
+        }
+}
+
+/* See engine_int.h. */
+void engine_probes_retire(struct engine *eng)
+{
+    for (size_t i = 0; i < eng->n_probes; i++)
+        engine_pool_retire(eng, eng->probes[i]);
+}
+
 static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
 {
     struct eng_req *r = ctx;
@@ -514,6 +537,7 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
     struct store_pool_spec spec = {0};
     const char *label = NULL;
 
+    probe_back(eng, p);
     if (rc != 0) {
         r->err = *e;
         err_prefix(&r->err, "cannot log in to %s: ", a->pool.url);
@@ -638,7 +662,9 @@ void engine_handle_pool_add(struct engine *eng, struct eng_req *r)
         a->new_pool = NULL;
         engine_pool_retire(eng, p);
         engine_req_finish(eng, r, r->err.code ? r->err.code : PP_ETRANSPORT);
+        return;
     }
+    probe_out(eng, p);
 }
 
 /* R_POOL_REMOVE (engine thread): unregister the pool and retire its client. */

@@ -240,6 +240,9 @@ void engine_files_cleanup(struct eng_files *f);
  * client's callbacks. */
 void engine_pool_retire(struct engine *eng, struct eng_pool *p);
 void engine_graveyard_empty(struct engine *eng);
+/* Retire pool add's probes whose login is still out (engine_free: the engine thread stopped);
+ * freeing their clients then ends the adds (PP_ECANCELLED) and frees their requests. */
+void engine_probes_retire(struct engine *eng);
 /* Connect every registered pool (engine start; before the thread runs). */
 void engine_pools_load(struct engine *eng);
 void engine_handle_pool_add(struct engine *eng, struct eng_req *r);
