@@ -354,11 +354,11 @@ bool exec_steps_align_wait(const struct store_step_list *l, const enum exec_kind
     int mine = align_lane(l, kinds, i0, end, me, &evacuating);
     for (size_t k = i0; k < end; k++) {
         const char *h = l->items[k].host;
-        bool first = h && !str_eq(h, me);
-        for (size_t j = i0; j < k && first; j++)
-            first = !str_eq(l->items[j].host, h);
-        if (!first)
-            continue; /* each other host once */
+        /* each run of a host's steps once (a lane's steps are listed together): the answer for
+         * a host does not change when asked again, so no search for its earlier steps (that
+         * made a pump of a big batch quadratic in its steps for each lane) */
+        if (!h || str_eq(h, me) || (k > i0 && str_eq(l->items[k - 1].host, h)))
+            continue;
         int theirs = align_lane(l, kinds, i0, end, h, &evacuating);
         if (evacuating && theirs >= mine)
             return true;
