@@ -74,6 +74,7 @@ static void no_repository(struct cdn_job *j, const char *why)
     p->cdn_state = ENG_CDN_NONE;
     engine_catalog_drop(p->eng, p->cdn);
     p->cdn = NULL;
+    p->eng->pub_gen++; /* GET /pools shows whether it is a repository pool */
     p->cdn_checked_ms = clock_now_ms(j->eng->clock);
     job_end(j, 0, NULL);
 }
@@ -110,6 +111,7 @@ static void on_updates(void *ctx, int rc, long status, const char *body, size_t 
     engine_catalog_drop(j->p->eng, j->p->cdn); /* a snapshot may still hold it */
     j->p->cdn = cat;
     j->p->cdn_state = ENG_CDN_YES;
+    j->p->eng->pub_gen++;
     j->p->cdn_checked_ms = clock_now_ms(j->eng->clock);
     job_end(j, j->sync_error.code, j->sync_error.code ? &j->sync_error : NULL);
 }
@@ -345,6 +347,7 @@ void engine_cdn_pool_retire(struct eng_pool *p)
     }
     engine_catalog_drop(p->eng, p->cdn);
     p->cdn = NULL;
+    p->eng->pub_gen++;
 }
 
 /* The catalog for p (see engine_int.h). */

@@ -170,6 +170,9 @@ struct engine {
     /* GET /pools: the list the engine thread published last (engine_pub.c), under publock */
     pthread_mutex_t publock;
     struct eng_plist *plist;
+    /* what engine_pools_publish looked at last: pub_gen + xapi_change_count() (engine thread);
+     * pub_gen grows when the engine changes a pool field GET /pools shows (the list, CDN) */
+    uint64_t pub_gen, pub_seen;
     _Atomic unsigned long inv_made; /* inventories made from a cache (engine_pub.c; tests) */
     int plan_threads;               /* threads a plan uses at most; 0 = ENGINE_PLAN_THREADS */
 

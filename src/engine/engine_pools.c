@@ -165,6 +165,7 @@ static void on_pool_state(void *ctx, enum xapi_conn_state s, const struct err *e
     bool changed = p->state != s; /* else a login round found no master (the client logs it) */
 
     p->state = s;
+    p->eng->pub_gen++; /* GET /pools shows the state and the error, even with the state unchanged */
     if (e && e->msg[0])
         str_lcpy(p->error, e->msg, sizeof(p->error));
     else if (s == XAPI_CONN_READY || s == XAPI_CONN_CONNECTING)
@@ -613,6 +614,7 @@ static void pool_add_done(void *ctx, int rc, const struct xapi_value *result, co
     }
     eng->pools = vec_grow_implied(eng->pools, eng->n_pools, sizeof(*eng->pools));
     eng->pools[eng->n_pools++] = p;
+    eng->pub_gen++;
     a->new_pool = NULL;
     if (pool_start_cache(p, &r->err) != 0)
         log_warn(LOG_MOD, "pool %s: starting the object cache: %s", p->name, r->err.msg);
@@ -686,6 +688,7 @@ void engine_handle_pool_remove(struct engine *eng, struct eng_req *r)
             memmove(&eng->pools[i], &eng->pools[i + 1],
                     (eng->n_pools - i - 1) * sizeof(*eng->pools));
             eng->n_pools--;
+            eng->pub_gen++;
             break;
         }
     }
@@ -746,6 +749,7 @@ void engine_pools_load(struct engine *eng)
         p->id = sp->id;
         eng->pools = vec_grow_implied(eng->pools, eng->n_pools, sizeof(*eng->pools));
         eng->pools[eng->n_pools++] = p;
+        eng->pub_gen++;
         if (pool_start_cache(p, &e) != 0)
             log_warn(LOG_MOD, "pool %s: %s", p->name, e.msg);
     }

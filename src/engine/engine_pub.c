@@ -216,7 +216,15 @@ void engine_pools_publish(struct engine *eng)
 {
     struct eng_plist *old = eng->plist, *l;
     bool same = old && old->n == eng->n_pools;
+    /* nothing pub_current reads changed since the last look: every pool is current.  An idle
+     * fleet's turns (an empty event.from answer each) no longer look at every pool, which made
+     * the idle cost grow with the square of the pools (docs/performance.md, "Idle at fleet scale
+     * (session 10)") */
+    uint64_t seen = eng->pub_gen + xapi_change_count();
 
+    if (same && seen == eng->pub_seen)
+        return;
+    eng->pub_seen = seen;
     for (size_t i = 0; i < eng->n_pools; i++) {
         struct eng_pool *p = eng->pools[i];
         if (!pub_current(p->pub, p)) {

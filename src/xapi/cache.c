@@ -399,6 +399,8 @@ static void class_put(struct cclass *c, struct xapi_itab *t, struct xapi_crec *r
 /* See cache_int.h. */
 void xapi__cache_commit(struct xapi_cache *k, struct xapi_batch *b)
 {
+    if (b->reset || b->ev.n > 0)
+        xapi__changed(); /* xapi_change_count (client.h): the changes counted below */
     if (b->reset)
         for (struct cclass *c = k->classes; c; c = c->next) {
             class_clear(k, c);

@@ -11,6 +11,7 @@
  */
 #include "xapi/client.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -337,6 +338,21 @@ unsigned xapi_client_login_count(const struct xapi_client *c)
     return c->logins;
 }
 
+/* ---- what readers of many clients may skip (xapi_change_count) ---- */
+
+static _Atomic uint64_t change_count;
+
+/* See client_int.h. */
+void xapi__changed(void)
+{
+    atomic_fetch_add_explicit(&change_count, 1, memory_order_relaxed);
+}
+
+uint64_t xapi_change_count(void)
+{
+    return atomic_load_explicit(&change_count, memory_order_relaxed);
+}
+
 /* ---- operations ---- */
 
 /* See client_int.h. */
@@ -601,6 +617,7 @@ static void op_wreq_done(struct wreq *w)
                     xapi_client_add_address(c, m);
                     free(c->master);
                     c->master = xstrdup(m);
+                    xapi__changed();
                 }
                 xapi__drop_session(c);
                 xapi__client_set_state(c, XAPI_CONN_RECONNECTING, &e);

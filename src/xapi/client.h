@@ -371,6 +371,17 @@ unsigned xapi_cache_generation(const struct xapi_client *c);
  * NULL: every class the cache holds, tasks included (one counter: O(1)).
  */
 uint64_t xapi_cache_changes(const struct xapi_client *c, const char *const *classes);
+
+/*
+ * A count of what any client of the process (any loop, any thread) showed change: its
+ * connection state, its master, its untrusted certificate, its cache becoming ready, the records
+ * of its cache (a batch with events or a snapshot).  It only grows, and grows with each such
+ * change, so two equal values mean no client's state, master or records changed in between (an
+ * empty event.from answer changes nothing).  Lets a reader of many pools skip looking at each
+ * (the engine's GET /pools list: docs/performance.md, "Idle at fleet scale (session 10)").
+ * Any thread.
+ */
+uint64_t xapi_change_count(void);
 /* Borrowed record of class cls and ref, or NULL.  Valid until the next loop turn. */
 const struct xapi_value *xapi_cache_get(const struct xapi_client *c, const char *cls,
                                         const char *ref);

@@ -203,6 +203,8 @@ uint64_t xapi__http_handles_made(struct xapi_loop *loop);
 /* Milliseconds until the next timeout curl asked loop's transport for (it may be past: <= 0),
  * or -1 when curl wants none: tests. */
 int64_t xapi__http_next_timeout_ms(struct xapi_loop *loop);
+/* Something xapi_change_count counts changed (see client.h).  Any thread. */
+void xapi__changed(void);
 /* Add w->easy (set up by the caller) to the multi; on failure gives back w->easy, frees w->hdrs
  * and returns PP_ETRANSPORT with e.  Shared by calls, uploads and GETs. */
 int xapi__http_add(struct xapi_loop *loop, struct wreq *w, struct err *e);

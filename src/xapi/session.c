@@ -36,6 +36,7 @@ void xapi__client_set_state(struct xapi_client *c, enum xapi_conn_state s, const
     log_info(LOGM, "pool %s: %s -> %s%s%s", c->hosts.items[0], xapi_conn_state_name(c->state),
              xapi_conn_state_name(s), e ? ": " : "", e ? e->msg : "");
     c->state = s;
+    xapi__changed();
     if (c->o.on_state && !c->closing)
         c->o.on_state(c->o.state_ctx, s, e);
     xapi__stream_conn_changed(c);
@@ -222,6 +223,7 @@ static void round_untrusted(struct xapi_client *c, bool master)
         c->refused[xapi_untrusted_pick(c->refused, c->n_refused, c->named_master, known_master(c))];
     struct xapi_untrusted *u = &c->untrusted;
     struct err e = {0};
+    xapi__changed(); /* what the pool shows may change with the state unchanged (UNTRUSTED) */
     if (u->pinned[0])
         err_set(&e, PP_ETLS,
                 "TLS certificate of %s changed: confirmed SHA-256 %s, presented SHA-256 %s; "
@@ -422,6 +424,7 @@ static void login_done(struct wreq *w)
     c->session = xstrdup(s);
     free(c->master);
     c->master = xstrdup(w->host);
+    xapi__changed();
     c->session_gen++;
     c->logins++;
     /* the master is back: a later loss is not that reboot's (it may be a partition), even

@@ -287,6 +287,7 @@ static void stream_applied(struct xapi_client *c, size_t n, bool reset, bool had
     if (reset && c->cache_on) {
         c->cache_gen++;
         c->cache_ready = true;
+        xapi__changed();
     }
     if (c->cache_on) {
         /* an empty batch (a long-poll that timed out) changed no host's address */

@@ -575,6 +575,46 @@ static void migrate_counted(int64_t quiet, const char *const *classes, struct mc
 /* A batch that only carries task progress makes the stream wait event_quiet_ms before asking
  * again: fewer event.from calls for one migration waited through its task (the cache does not
  * watch VMs), whose end is still seen, at most that much later. */
+/* xapi_change_count (client.h) stays put through an idle pool's empty event.from answers (what
+ * lets the engine skip looking at every pool on each of them) and moves when the cache's records
+ * change.  Fails if an empty answer counted as a change, or a batch with events did not. */
+static void test_change_count_ignores_empty_answers(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    for (int i = 0; i < 100000 && !xapi_cache_ready(v->c); i++)
+        assert_true(xapi_loop_run(v->loop, 100) >= 0);
+    assert_true(xapi_cache_ready(v->c));
+    for (int i = 0; i < 50; i++) /* the snapshot's own turn is over */
+        xapi_loop_run(v->loop, 0);
+    uint64_t n0 = xapi_change_count(), k0 = xapi_cache_changes(v->c, NULL);
+    struct mcount m0 = {0}, m1 = {0};
+    xapi_client_counts(v->c, NULL, count_methods, &m0);
+    int64_t t0 = clock_now_ms(sim_clock(v->s));
+    while (clock_now_ms(sim_clock(v->s)) < t0 + 100000) /* three 30 s long-polls, on sim time */
+        assert_true(xapi_loop_run(v->loop, 1000) >= 0);
+    xapi_client_counts(v->c, NULL, count_methods, &m1);
+    assert_true(m1.event_from >= m0.event_from + 3);
+    assert_int_equal(xapi_cache_changes(v->c, NULL), k0); /* the pool was idle */
+    assert_int_equal(xapi_change_count(), n0);
+    struct xapi_value *vms = NULL;
+    assert_int_equal(xapi_call_sync(v->c, "VM.get_all", NULL, NULL, &vms, &e), 0);
+    assert_true(xapi_array_len(vms) > 0);
+    assert_int_equal(xapi_call_sync(v->c, "VM.set_name_description",
+                                    xt_strs(xapi_value_str(xapi_array_get(vms, 0)), "changed"),
+                                    NULL, NULL, &e),
+                     0);
+    xapi_value_free(vms);
+    for (int i = 0; i < 100000 && xapi_cache_changes(v->c, NULL) == k0; i++)
+        assert_true(xapi_loop_run(v->loop, 100) >= 0);
+    assert_true(xapi_cache_changes(v->c, NULL) > k0);
+    assert_true(xapi_change_count() > n0);
+    env_free(v);
+}
+
 static void test_quiet_stream_skips_progress_turns(void **state)
 {
     (void)state;
@@ -1789,6 +1829,7 @@ int main(void)
         cmocka_unit_test(test_async_migration_progress_and_cancel),
         cmocka_unit_test(test_cache_equals_get_all_records_through_burst),
         cmocka_unit_test(test_quiet_stream_skips_progress_turns),
+        cmocka_unit_test(test_change_count_ignores_empty_answers),
         cmocka_unit_test(test_migration_waited_through_its_vm),
         cmocka_unit_test(test_object_wait_failures),
         cmocka_unit_test(test_object_wait_ignores_a_batch_older_than_the_call),
