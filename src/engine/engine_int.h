@@ -173,6 +173,10 @@ struct engine {
     /* what engine_pools_publish looked at last: pub_gen + xapi_change_count() (engine thread);
      * pub_gen grows when the engine changes a pool field GET /pools shows (the list, CDN) */
     uint64_t pub_gen, pub_seen;
+    /* the same for engine_pools_prepare, and whether a pool was left for a later turn (not quiet
+     * yet, its inventory unread, the turn's budget spent): then it looks again anyway */
+    uint64_t prep_seen;
+    bool prep_pending;
     _Atomic unsigned long inv_made; /* inventories made from a cache (engine_pub.c; tests) */
     int plan_threads;               /* threads a plan uses at most; 0 = ENGINE_PLAN_THREADS */
 

@@ -91,10 +91,18 @@ void engine_pools_prepare(struct engine *eng)
 {
     int64_t now = clock_now_ms(eng->clock);
     int64_t t0 = clock_mono_ms();
+    uint64_t seen = eng->pub_gen + xapi_change_count();
 
+    /* every inventory was up to date and no pool changed since: nothing to look at (as in
+     * engine_pools_publish: an idle fleet's turns do not walk every pool) */
+    if (!eng->prep_pending && seen == eng->prep_seen)
+        return;
+    eng->prep_seen = seen;
+    eng->prep_pending = false;
     for (size_t i = 0; i < eng->n_pools; i++) {
         struct eng_pool *p = eng->pools[i];
         struct err e = {0};
+        struct eng_inv *v;
         uint64_t all;
         if (!p->client || !xapi_cache_ready(p->client))
             continue;
@@ -102,15 +110,23 @@ void engine_pools_prepare(struct engine *eng)
         if (all != p->inv_seen) { /* it moved: wait until it is quiet */
             p->inv_seen = all;
             p->inv_seen_ms = now;
+            eng->prep_pending = true;
             continue;
         }
-        if (now - p->inv_seen_ms < INV_QUIET_MS ||
-            (p->inv &&
-             records_same(p->client, engine_cache_classes, &p->inv_total, p->inv_changes)))
+        if (p->inv && records_same(p->client, engine_cache_classes, &p->inv_total, p->inv_changes))
             continue;
-        engine_inv_release(engine_pool_inv_get(eng, p, &e));
-        if (clock_mono_ms() - t0 >= INV_TURN_BUDGET_MS)
+        if (now - p->inv_seen_ms < INV_QUIET_MS) {
+            eng->prep_pending = true;
+            continue;
+        }
+        v = engine_pool_inv_get(eng, p, &e);
+        if (!v)
+            eng->prep_pending = true; /* not read: again at the next turn, as before */
+        engine_inv_release(v);
+        if (clock_mono_ms() - t0 >= INV_TURN_BUDGET_MS) {
+            eng->prep_pending = true;
             return; /* the rest at the next turns: a turn stays short */
+        }
     }
 }
 
