@@ -201,6 +201,16 @@ static void stream_sub_over(struct xapi_client *c)
     snapshot_slot_free(c);
 }
 
+/* Drop the request in flight (c->st_sub, set): its answer is not wanted, its callback never
+ * runs, and its snapshot slot is free; the caller sends the next one. */
+static void stream_sub_drop(struct xapi_client *c)
+{
+    struct xapi_op *sub = c->st_sub;
+    stream_sub_over(c);
+    sub->done = NULL;
+    xapi__op_cancel_inner(sub);
+}
+
 static void cache_eval_waiters(struct xapi_client *c);
 static void tasks_read_deferred(struct xapi_client *c);
 
@@ -221,12 +231,8 @@ static void stream_restart(struct xapi_client *c)
         c->st_held = NULL;
         tasks_read_deferred(c); /* the snapshot carries "task" for them */
     }
-    if (c->st_sub) {
-        struct xapi_op *sub = c->st_sub;
-        stream_sub_over(c);
-        sub->done = NULL;
-        xapi__op_cancel_inner(sub);
-    }
+    if (c->st_sub)
+        stream_sub_drop(c);
     xapi__cache_set_token(c->cache, "");
     xapi__stream_next(c);
 }
@@ -682,12 +688,8 @@ static void task_need(struct xapi_op *op)
         return;
     op->task_need = true;
     c->st_task_need++;
-    if (c->st_sub && !c->st_inflight_task) {
-        struct xapi_op *sub = c->st_sub;
-        stream_sub_over(c);
-        sub->done = NULL;
-        xapi__op_cancel_inner(sub);
-    }
+    if (c->st_sub && !c->st_inflight_task)
+        stream_sub_drop(c);
     xapi__stream_next(c);
 }
 
@@ -1171,12 +1173,8 @@ void xapi__stream_conn_changed(struct xapi_client *c)
 static void stream_refresh(struct xapi_client *c)
 {
     c->st_flush = true;
-    if (c->st_sub && !c->st_snapshot) {
-        struct xapi_op *sub = c->st_sub;
-        stream_sub_over(c);
-        sub->done = NULL;
-        xapi__op_cancel_inner(sub);
-    }
+    if (c->st_sub && !c->st_snapshot)
+        stream_sub_drop(c);
     xapi__stream_next(c);
 }
 
