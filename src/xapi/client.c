@@ -50,12 +50,29 @@ static void op_unlink(struct xapi_op *op)
     op->anext = op->aprev = NULL;
 }
 
+/* The client's calls still out that op started for itself (ctx op: a task wait's reads, its
+ * Async call) lose their callbacks before op is freed.  xapi__op_finish does this for op->sub;
+ * a call started on op after it finished (a bug: session 10's SIGSEGV, see xapi_task_wait) is
+ * not op->sub, and its answer would reach freed memory or whatever was allocated there. */
+static void subs_orphan(struct xapi_op *op)
+{
+    for (struct xapi_op *o = op->c->ops; o; o = o->anext) {
+        if (o->ctx == op && o->done) {
+            log_warn(LOGM, "%s: its answer has nobody to take it (%s ended first)",
+                     o->method ? o->method : "call", op->method ? op->method : "a task wait");
+            o->done = NULL;
+        }
+    }
+}
+
 static void deliver_one(struct xapi_loop *loop, struct xapi_op *op)
 {
     op_unlink(op);
     loop->live_ops--;
     if (op->done)
         op->done(op->ctx, op->rc, op->rc == 0 ? op->result : NULL, op->rc == 0 ? NULL : &op->err);
+    if (op->kind != OP_CALL)
+        subs_orphan(op);
     op_free(op);
 }
 

@@ -684,7 +684,7 @@ void xapi__task_send_cancel(struct xapi_op *op)
 static void task_need(struct xapi_op *op)
 {
     struct xapi_client *c = op->c;
-    if (op->task_need)
+    if (op->task_need || op->finished) /* finished: released already, nothing would release it */
         return;
     op->task_need = true;
     c->st_task_need++;
@@ -746,6 +746,8 @@ static void task_read_send(struct xapi_op *op)
 static void task_read(struct xapi_op *op)
 {
     struct xapi_client *c = op->c;
+    if (op->finished) /* its answer would come after op was delivered and freed */
+        return;
     op->ow_cls = NULL;
     xapi__timer_cancel(c->loop, &op->ow_probe);
     op->tw_seq = c->st_seq;
@@ -1023,8 +1025,15 @@ int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_
     /* a held batch asked without "task" forgets the cached tasks when applied */
     bool known = (c->st_task_cont && !held_without_task(c)) || !c->cache_on;
     task_watch(op);
-    /* The stream did not carry "task" all along: the cache may have missed its events. */
-    if (known)
+    /* The stream did not carry "task" all along: the cache may have missed its events.  Not
+     * when the cache already held the task's end (task_watch finished op): a need then was never
+     * released (every later event.from carried "task"), and a read's answer came to op after
+     * its delivery freed it.  That answer was taken for the task of the operation allocated in
+     * op's place: a pool_update.introduce ended as a success before its own call was answered,
+     * whose answer then went to freed memory (the SIGSEGV of e2e-crash_resume, session 10). */
+    if (op->finished)
+        ;
+    else if (known)
         task_need(op);
     else
         task_read(op);

@@ -1189,6 +1189,75 @@ static void test_task_wait_while_a_batch_is_held(void **state)
     env_free(v);
 }
 
+/* A second wait on task_ref, started from the first one's callback (the cache holds the
+ * task's end by then, as it held an upload's task whose PUT was answered after xapi ended it). */
+static struct {
+    struct env *v;
+    const char *task;
+    struct obs first, second;
+} ended;
+
+static void wait_again(void *ctx, int rc, const struct xapi_value *result, const struct err *e)
+{
+    obs_done(ctx, rc, result, e);
+    struct err e2 = {0};
+    assert_int_equal(
+        xapi_task_wait(ended.v->c, ended.task, 120000, NULL, obs_done, &ended.second, NULL, &e2),
+        0);
+}
+
+/*
+ * xapi_task_wait on a task whose end the cache already holds: the wait ends at once (in
+ * task_watch) and must start nothing more.  It went on to ask for the task's events (a need
+ * nobody released: every later event.from carried "task") or to read the task, whose answer
+ * came to the wait after its delivery had freed it - taken for the task of whatever operation
+ * was allocated in its place (session 10: a pool_update.introduce ended as a success before
+ * its own call was answered, and that answer crashed the daemon in e2e-crash_resume).
+ */
+static void test_task_wait_on_an_ended_task(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
+    char *h3 = xt_ref_by_name(v->c, "host", "small-3");
+    struct xapi_value *task = NULL;
+    assert_int_equal(
+        xapi_call_sync(v->c, "Async.VM.pool_migrate", migrate_params(db, h3), NULL, &task, &e), 0);
+    memset(&ended, 0, sizeof(ended));
+    ended.v = v;
+    ended.task = xapi_value_str(task);
+    tap.inner = v->h.call;
+    v->h.call = tap_call;
+    assert_int_equal(
+        xapi_task_wait(v->c, ended.task, 120000, NULL, wait_again, &ended.first, NULL, &e), 0);
+    run_until(v->loop, &ended.first.done);
+    run_until(v->loop, &ended.second.done);
+    assert_int_equal(ended.first.rc, 0);
+    assert_int_equal(ended.second.rc, 0);
+    /* nothing waits on a task now: the stream's next requests leave "task" out */
+    tap.event_from = tap.with_task = 0;
+    for (int i = 0; i < 4; i++) {
+        int n = tap.event_from;
+        touch_vm(v, db, i % 2 ? "a" : "b");
+        for (int k = 0; k < 50 && tap.event_from == n; k++)
+            xapi_loop_run(v->loop, 0);
+    }
+    print_message("after both waits: %d event.from, %d with \"task\"\n", tap.event_from,
+                  tap.with_task);
+    assert_true(tap.event_from >= 2);
+    assert_true(tap.with_task <= 1); /* the one in flight when the waits ended */
+    v->h.call = tap.inner;
+    xapi_value_free(ended.first.result);
+    xapi_value_free(ended.second.result);
+    xapi_value_free(task);
+    free(db);
+    free(h3);
+    env_free(v);
+}
+
 /* The stream's answers with one VM's current_operations emptied while armed: xapi lists a
  * migration on its VM only inside the thread that runs the call, after the Async call returned
  * the task's ref (server_helpers.ml do_dispatch), so a batch composed meanwhile shows the VM
@@ -1837,6 +1906,7 @@ int main(void)
         cmocka_unit_test(test_task_read_while_a_batch_is_held),
         cmocka_unit_test(test_probe_while_its_read_is_out),
         cmocka_unit_test(test_task_wait_while_a_batch_is_held),
+        cmocka_unit_test(test_task_wait_on_an_ended_task),
         cmocka_unit_test(test_probe_after_its_read_while_a_sibling_is_read),
         cmocka_unit_test(test_client_freed_while_a_batch_is_held),
         cmocka_unit_test(test_wait_deadline_decided_on_a_fresh_batch),
