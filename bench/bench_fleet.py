@@ -409,6 +409,10 @@ def main():
         hwm = max(hwm_ro, hwm_plans, hwm_re)
         peak = max(hwm_conn, hwm)
         k, km = ro["counters"], rm["counters"]
+
+        def migr_host(kk):  # VM migrations a host-update: the policy's floor on the calls
+            n = (kk.get("xapi_calls") or {}).get("Async.VM.pool_migrate", 0)
+            return n / kk["hosts_total"] if kk.get("hosts_total") else 0
         lat.sort()
         p50 = lat[len(lat) // 2] if lat else 0
         hosts = sum(len(p["hosts"]) for p in doc["pools"])
@@ -458,11 +462,13 @@ def main():
                                  "" if apart else " (with the plans: VmHWM could not be reset)"))
         print("bench-fleet: %d pools x 16 hosts, peak RSS %d MiB (connected %d, after restart %d, "
               "plans %d, rollouts %d), idle CPU %.2f%% of a core (mean of own CPU time over %.0f s, load "
-              "%.1f), calls per host-update return %.1f minimal %.1f, GET rollout p50 %.1f ms "
+              "%.1f), calls per host-update minimal %.1f (%.0f migrations a host) return %.1f (%.0f), "
+              "GET rollout p50 %.1f ms "
               "p95 %.1f ms max %.1f ms, plan %.0f ms (%s), full plan %.0f ms, GET pools p50 %.1f "
               "ms, by-update view %.0f ms" %
               (pools, peak, hwm_conn, hwm_re, hwm_plans, hwm_ro, cpu, cpu_win, load,
-               k.get("xapi_calls_per_host_update") or 0, km.get("xapi_calls_per_host_update") or 0,
+               km.get("xapi_calls_per_host_update") or 0, migr_host(km),
+               k.get("xapi_calls_per_host_update") or 0, migr_host(k),
                p50, pct(lat, 0.95), lat[-1] if lat else 0, pv["plan_ms"], pv["plan_detail"],
                pv["full_ms"], pr[len(pr) // 2] if pr else 0, pv["by-update"]))
         return 0 if ro["state"] == "done" and rm["state"] == "done" else 1
