@@ -69,10 +69,10 @@ static void deliver_one(struct xapi_loop *loop, struct xapi_op *op)
 {
     op_unlink(op);
     loop->live_ops--;
+    if (op->kind != OP_CALL)
+        subs_orphan(op); /* before done: a callback may free the client (op->c) */
     if (op->done)
         op->done(op->ctx, op->rc, op->rc == 0 ? op->result : NULL, op->rc == 0 ? NULL : &op->err);
-    if (op->kind != OP_CALL)
-        subs_orphan(op);
     op_free(op);
 }
 
