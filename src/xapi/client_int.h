@@ -327,6 +327,8 @@ enum xapi_proto_pref xapi__client_pref(const struct xapi_client *c);
 /* ---- the client's state machines (client.c: calls; session.c: logins; stream.c: event.from) */
 
 #define XAPI__EVENT_WAIT_S 30.0 /* event.from timeout of the pool's event stream */
+/* The stream's long-polls end on multiples of this (ms, the loop's clock): stream.c. */
+#define XAPI__EVENT_ALIGN_MS 2000
 /* Call flag (beside client.h's): the event stream's event.from, whose JSON-RPC answer is kept
  * as bytes (op->ev_body) for stream.c to decode straight into the cache. */
 #define XAPI__CALL_EVENTS (1u << 15)

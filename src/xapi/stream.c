@@ -601,6 +601,29 @@ static void stream_done(void *ctx, int rc, const struct xapi_value *result, cons
     stream_apply_batch(c, b, gen, seq, had_task);
 }
 
+/*
+ * The timeout of the stream's next long-poll, in seconds: 0 for a flush, else
+ * XAPI__EVENT_WAIT_S lengthened by less than XAPI__EVENT_ALIGN_MS so that it ends on a multiple
+ * of XAPI__EVENT_ALIGN_MS of the loop's clock.  Every pool of the loop then times out on the same
+ * few instants (15 a 30 s): a fleet's quiet pools answer together and one wakeup of the loop
+ * takes several answers, where they came one wakeup each at random phases (100 idle pools: ~100
+ * wakeups a 30 s and most of the idle daemon's CPU; docs/performance.md, "Idle: long-polls that
+ * end together").  Lengthened, never shortened: a pool is not asked more often than every
+ * XAPI__EVENT_WAIT_S (shortening cost a rollout's calls: bench-16 +8 event.from); a silent
+ * master is noticed at most XAPI__EVENT_ALIGN_MS later.  xapi takes any float timeout
+ * (ocaml/xapi/xapi_event.ml, from).
+ */
+static double stream_wait_s(const struct xapi_client *c)
+{
+    if (c->st_flush)
+        return 0.0;
+    int64_t end = xapi__loop_now(c->loop) + (int64_t)(XAPI__EVENT_WAIT_S * 1000);
+    int64_t past = end % XAPI__EVENT_ALIGN_MS;
+    if (past < 0)
+        past += XAPI__EVENT_ALIGN_MS;
+    return XAPI__EVENT_WAIT_S + (double)(past ? XAPI__EVENT_ALIGN_MS - past : 0) / 1000.0;
+}
+
 /* See client_int.h. */
 void xapi__stream_next(struct xapi_client *c)
 {
@@ -622,7 +645,7 @@ void xapi__stream_next(struct xapi_client *c)
         xapi_array_append_string(cls, "task");
     xapi_array_append_take(p, cls);
     xapi_array_append_string(p, xapi__cache_token(c->cache));
-    xapi_array_append_take(p, xapi_value_new_double(c->st_flush ? 0.0 : XAPI__EVENT_WAIT_S));
+    xapi_array_append_take(p, xapi_value_new_double(stream_wait_s(c)));
     c->st_flush = false;
     /* over JSON-RPC the answer stays bytes until stream_done decodes it into the cache */
     struct xapi_call_opts o = {.flags = XAPI_CALL_IDEMPOTENT | XAPI__CALL_EVENTS, .timeout_ms = 0};

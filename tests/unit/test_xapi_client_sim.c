@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -923,6 +924,96 @@ static void test_apply_waited_through_its_host(void **state)
     free(u2);
     free(h2);
     free(h3);
+    env_free(v);
+}
+
+static void touch_vm(struct env *v, const char *vm, const char *text);
+
+/* The stream's long-polls as the pool received them: when each came (the pool's clock) and the
+ * timeout it asked for.  A long-poll parked by the in-process transport is asked again (same
+ * params) until it has an answer: those calls are one request. */
+static struct {
+    int (*inner)(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                 struct xapi_response *out, struct err *e);
+    struct pp_clock *clock;
+    const struct xapi_value *params; /* the request still waiting, NULL when none */
+    int n;
+    int64_t sent[64];
+    double timeout[64];
+} lp;
+
+static int lp_call(void *ctx, const char *host, const char *method, const struct xapi_value *params,
+                   struct xapi_response *out, struct err *e)
+{
+    if (!str_eq(method, "event.from"))
+        return lp.inner(ctx, host, method, params, out, e);
+    int64_t now = clock_now_ms(lp.clock);
+    if (params != lp.params && lp.n < 64) {
+        lp.sent[lp.n] = now;
+        lp.timeout[lp.n] = -1;
+        xapi_value_as_double(xapi_array_get(params, 3), &lp.timeout[lp.n]);
+        lp.n++;
+    }
+    int rc = lp.inner(ctx, host, method, params, out, e);
+    const struct xapi_value *evs = rc == 0 && out->ok ? xapi_struct_get(out->value, "events") : NULL;
+    int64_t end = lp.sent[lp.n - 1] + (int64_t)llround(lp.timeout[lp.n - 1] * 1000.0);
+    bool parked = evs && xapi_array_len(evs) == 0 && now < end;
+    lp.params = parked ? params : NULL;
+    return rc;
+}
+
+/* Run v's loop until its pool's clock reaches t_ms. */
+static void run_to(struct env *v, int64_t t_ms)
+{
+    for (int i = 0; i < 200000 && clock_now_ms(sim_clock(v->s)) < t_ms; i++)
+        if (xapi_loop_run(v->loop, 100) < 0)
+            break;
+}
+
+/*
+ * A quiet pool's long-polls end on the 2 s grid of the loop's clock, so that a fleet's idle
+ * pools answer together (one wakeup for many answers): every long-poll asks for at least 30 s
+ * and less than 32 s, and ends on a multiple of 2 s; once aligned, a quiet pool's long-polls
+ * ask for 30 s.  The clock starts 1.234 s off the grid, and a change made 0.7 s off it wakes
+ * the stream: with a plain 30 s each long-poll would end off the grid (fails so).
+ */
+static void test_long_polls_end_on_a_shared_grid(void **state)
+{
+    (void)state;
+    struct env *v = env_new("xenroot", 0);
+    struct pp_clock *clk = sim_clock(v->s);
+    clock_advance(clk, 2000 - clock_now_ms(clk) % 2000 + 1234);
+    memset(&lp, 0, sizeof(lp));
+    lp.clock = clk;
+    lp.inner = v->h.call;
+    v->h.call = lp_call;
+    v->h.read_delay_ms = NULL; /* each long-poll reaches the pool when it is sent */
+    const char *classes[] = {"vm", "host", NULL};
+    struct err e = {0};
+    assert_int_equal(xapi_cache_start(v->c, classes, &e), 0);
+    char *db = xt_ref_by_name(v->c, "VM", "db-1");
+    int64_t t0 = clock_now_ms(clk);
+    run_to(v, t0 + 100000);
+    clock_advance(clk, 8700 - clock_now_ms(clk) % 2000); /* in the middle of a long-poll */
+    int before = lp.n;
+    touch_vm(v, db, "moved");
+    run_to(v, clock_now_ms(clk) + 100000);
+    int whole = 0;
+    for (int i = 0; i < lp.n; i++) {
+        if (lp.timeout[i] == 0)
+            continue; /* the snapshot's first read, or a flush */
+        int64_t end = lp.sent[i] + (int64_t)llround(lp.timeout[i] * 1000.0);
+        print_message("long-poll %d: sent at %lld ms, timeout %.3f s, ends at %lld\n", i,
+                      (long long)(lp.sent[i] - t0), lp.timeout[i], (long long)(end - t0));
+        assert_true(lp.timeout[i] >= 30.0 && lp.timeout[i] < 32.0);
+        assert_int_equal(end % 2000, 0);
+        whole += lp.timeout[i] == 30.0;
+    }
+    assert_true(before >= 3);
+    assert_true(lp.n >= before + 3);
+    assert_true(whole >= 4); /* the quiet stretches, once aligned */
+    v->h.call = lp.inner;
+    free(db);
     env_free(v);
 }
 
@@ -1907,6 +1998,7 @@ int main(void)
         cmocka_unit_test(test_probe_while_its_read_is_out),
         cmocka_unit_test(test_task_wait_while_a_batch_is_held),
         cmocka_unit_test(test_task_wait_on_an_ended_task),
+        cmocka_unit_test(test_long_polls_end_on_a_shared_grid),
         cmocka_unit_test(test_probe_after_its_read_while_a_sibling_is_read),
         cmocka_unit_test(test_client_freed_while_a_batch_is_held),
         cmocka_unit_test(test_wait_deadline_decided_on_a_fresh_batch),
