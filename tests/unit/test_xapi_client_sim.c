@@ -955,7 +955,8 @@ static int lp_call(void *ctx, const char *host, const char *method, const struct
         lp.n++;
     }
     int rc = lp.inner(ctx, host, method, params, out, e);
-    const struct xapi_value *evs = rc == 0 && out->ok ? xapi_struct_get(out->value, "events") : NULL;
+    const struct xapi_value *evs =
+        rc == 0 && out->ok ? xapi_struct_get(out->value, "events") : NULL;
     int64_t end = lp.sent[lp.n - 1] + (int64_t)llround(lp.timeout[lp.n - 1] * 1000.0);
     bool parked = evs && xapi_array_len(evs) == 0 && now < end;
     lp.params = parked ? params : NULL;
