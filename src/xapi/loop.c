@@ -202,8 +202,12 @@ void xapi_loop_free(struct xapi_loop *loop)
 {
     if (!loop)
         return;
-    for (size_t i = 0; i < loop->timers.n; i++)
-        free(loop->timers.items[i]);
+    for (size_t i = 0; i < loop->timers.n; i++) {
+        struct xapi__timer *t = loop->timers.items[i];
+        if (t->fn == user_fire)
+            free(t->arg); /* a user's timer still pending: its wrapper (xapi_timer_add) */
+        free(t);
+    }
     vec_free(&loop->timers);
     xapi__http_multi_free(loop->li.multi);
     free(loop);

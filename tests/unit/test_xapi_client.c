@@ -36,6 +36,31 @@
 
 /* ================= pure helpers ================= */
 
+static void never_fires(void *arg)
+{
+    (void)arg;
+    fail_msg("a timer fired after its loop was freed");
+}
+
+/* A user's timer (xapi_timer_add) still pending when its loop is freed: the loop frees it with
+ * its wrapper (leaked the wrapper before: LeakSanitizer fails this test under the ASan build);
+ * one cancelled before, and one that fired, are freed by then. */
+static void test_loop_free_with_pending_user_timer(void **state)
+{
+    (void)state;
+    struct err e = {0};
+    struct pp_clock *clk = clock_virtual_new(1000);
+    struct xapi_loop *loop = xapi_loop_new(clk, &e);
+    assert_non_null(loop);
+    struct xapi_timer *pending = xapi_timer_add(loop, 60000, never_fires, NULL);
+    struct xapi_timer *cancelled = xapi_timer_add(loop, 30000, never_fires, NULL);
+    assert_non_null(pending);
+    xapi_timer_cancel(loop, &cancelled);
+    assert_null(cancelled);
+    xapi_loop_free(loop);
+    clock_free(clk);
+}
+
 static void test_backoff_schedule(void **state)
 {
     (void)state;
@@ -1508,6 +1533,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_schedule),
+        cmocka_unit_test(test_loop_free_with_pending_user_timer),
         cmocka_unit_test(test_error_rules),
         cmocka_unit_test(test_urls),
         cmocka_unit_test(test_describe_masks_password),
