@@ -178,6 +178,10 @@ static void add_update_count(struct engine *eng, json_t *res)
     engine_snapshot_free(s);
 }
 
+/* How long a check waits for pools still logging in or reading their objects (a fleet's
+ * restarted daemon has them all read in ~11 s: docs/performance.md). */
+#define CHECK_POOLS_WAIT_MS 15000
+
 /* Check for updates now (see engine.h): the fetch runs on the calling thread. */
 int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
 {
@@ -216,6 +220,10 @@ int engine_updates_check(struct engine *eng, json_t **out, struct err *e)
         engine_req_run(eng, &put->h, NULL, &fe);
         return rc;
     }
+    /* a pool still logging in or reading its objects (the daemon just started, or the pool was
+     * just added) is waited for, so that the check does not report a healthy pool "still being
+     * read"; a pool whose master is down (a failed login round) is not */
+    json_decref(engine_pools_wait_read(eng, NULL, true, CHECK_POOLS_WAIT_MS));
     put = ENG_REQ_NEW(struct req_catalog_put, R_CATALOG_PUT);
     put->fetched = fr;
     put->not_modified = fr.status == 304;

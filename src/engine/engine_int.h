@@ -213,6 +213,13 @@ extern const size_t engine_n_req_kinds;
  * objects are still being read: try again in a moment".  Written to buf.  Engine thread.
  */
 const char *engine_pool_unready(const struct eng_pool *p, char *buf, size_t n);
+/* Wait until the pool named name (every pool when NULL) is no longer on its way to its objects
+ * - read (GET /pools shows its name_label), or its connection not idle / connecting / ready, or
+ * (failed_ends) a login round already failed - or wait_ms passed.  Polls GET /pools's published
+ * list every 20 ms: never waits for the engine thread.  Returns that pool's last published
+ * object (new reference) when name is given, else NULL.  Any thread but the engine's. */
+json_t *engine_pools_wait_read(struct engine *eng, const char *name, bool failed_ends,
+                               int64_t wait_ms);
 /* True when p is logged in and its objects are read (its cache is ready).  Engine thread. */
 bool engine_pool_usable(const struct eng_pool *p);
 /* Build the inventory of a connected pool from its cache (new; inv_pool_free).  Engine thread. */

@@ -756,47 +756,69 @@ void engine_pools_load(struct engine *eng)
     store_pool_list_cleanup(&l);
 }
 
+/* A pool of GET /pools's list still on its way to its objects: logging in, or logged in with
+ * its objects not read yet.  failed_ends: a login round that already failed (its error set
+ * while connecting) ends the way - the master is down, and the next round may be 30 s away. */
+static bool pool_on_its_way(const json_t *p, bool failed_ends)
+{
+    const char *st = jsonx_str(p, "state", "");
+    if (json_object_get(p, "name_label"))
+        return false;
+    if (failed_ends && str_eq(st, "connecting") && json_is_string(json_object_get(p, "error")))
+        return false;
+    return str_eq(st, "connecting") || str_eq(st, "ready") || str_eq(st, "idle");
+}
+
+/* See engine_int.h. */
+json_t *engine_pools_wait_read(struct engine *eng, const char *name, bool failed_ends,
+                               int64_t wait_ms)
+{
+    int64_t end = clock_mono_ms() + wait_ms;
+
+    for (;;) {
+        json_t *all = NULL, *p, *found = NULL;
+        struct err e = {0};
+        size_t i;
+        bool waiting = false;
+        if (engine_pools(eng, &all, &e) != 0)
+            return NULL;
+        json_array_foreach(json_object_get(all, "pools"), i, p)
+        {
+            if (name && !str_eq(jsonx_str(p, "name", ""), name))
+                continue;
+            found = p;
+            waiting = waiting || pool_on_its_way(p, failed_ends);
+        }
+        json_t *ret = name && found ? json_incref(found) : NULL;
+        json_decref(all);
+        if (!waiting || clock_mono_ms() >= end)
+            return ret;
+        json_decref(ret);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /*
  * The pool just registered logs in again and reads its objects (the first event.from snapshot) a
  * moment later; a plan, a check or a rollout asked meanwhile finds it "connected, but its objects
  * are still being read".  So pool add answers once they are read, as XenCenter's Add Server
  * finishes with the pool's cache loaded: *out (the pool's object) is replaced by the published one
- * that has them (name_label ...), read from GET /pools's list (never waits for the engine thread),
- * or left as it is after POOL_ADD_WAIT_MS or when the pool's connection leaves connecting / ready
- * (its state and error then say why).  Caller's thread.
+ * that has them (name_label ...), or left as it is after POOL_ADD_WAIT_MS or when the pool's
+ * connection leaves connecting / ready (its state and error then say why).  Caller's thread.
  */
 #define POOL_ADD_WAIT_MS 15000
 
 static void pool_add_wait_objects(struct engine *eng, json_t **out)
 {
     const char *name = json_string_value(json_object_get(*out, "name"));
-    int64_t end = clock_mono_ms() + POOL_ADD_WAIT_MS;
+    json_t *found = name ? engine_pools_wait_read(eng, name, false, POOL_ADD_WAIT_MS) : NULL;
 
-    if (!name)
-        return;
-    for (;;) {
-        json_t *all = NULL, *p, *found = NULL;
-        struct err e = {0};
-        size_t i;
-        if (engine_pools(eng, &all, &e) != 0)
-            return;
-        json_array_foreach(json_object_get(all, "pools"), i, p)
-        {
-            if (str_eq(json_string_value(json_object_get(p, "name")), name))
-                found = p;
-        }
-        const char *st = found ? json_string_value(json_object_get(found, "state")) : NULL;
-        bool read = found && json_object_get(found, "name_label");
-        bool trying = st && (str_eq(st, "connecting") || str_eq(st, "ready") || str_eq(st, "idle"));
-        if (read) {
-            json_decref(*out);
-            *out = json_incref(found);
-        }
-        json_decref(all);
-        if (read || !trying || clock_mono_ms() >= end)
-            return;
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+    if (found && json_object_get(found, "name_label")) {
+        json_decref(*out);
+        *out = found;
+    } else {
+        json_decref(found);
     }
 }
 

@@ -135,7 +135,9 @@ pass "last good catalog kept across a restart"
 curl -sS --max-time 20 -o "$E2E_TMP/updates.xml" "$FS/updates.xml"
 stop_serve
 start_serve --catalog-url "file://$E2E_TMP/updates.xml"
-pp_ok updates check
+pp_ok updates check # right after the start: the pools still logging in and reading are waited for
+assert_not_contains "$PP_OUT" "still being read" "a check right after serve started"
+assert_not_contains "$PP_OUT" "not connected" "a check right after serve started"
 pp_ok updates --json
 assert_eq "$n" "$(jq '.updates | length' <<<"$PP_OUT")" "updates from a file:// catalog"
 # drop XS84E002 from the file: lab then needs XS84E001 only

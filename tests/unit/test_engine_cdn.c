@@ -8,7 +8,8 @@
  * its pool), By Server lists lab's hosts' repository updates, plans use host.apply_updates for
  * lab and the legacy catalog for prod, a rollout of lab applies the updates and the views then
  * show lab up to date, lab needs no legacy catalog at all, and removing a pool while its
- * repository probe may be in flight is clean (run under ASan for leaks).
+ * repository probe may be in flight is clean (run under ASan for leaks); a check right after a
+ * restart waits for a pool whose objects are still being read.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -464,7 +465,9 @@ struct relay {
     char url[80];
     pthread_t th;
     atomic_bool silent, quit;
-    int fds[64]; /* pairs: fds[2k] the client's side, fds[2k + 1] the master's */
+    atomic_bool hold_events; /* the master's answers to event.from wait until it is cleared */
+    int fds[64];             /* pairs: fds[2k] the client's side, fds[2k + 1] the master's */
+    bool ev[32];             /* pair k's last request bytes named event.from */
     int n;
 };
 
@@ -494,6 +497,7 @@ static void relay_accept(struct relay *r)
             close(u);
         return;
     }
+    r->ev[r->n / 2] = false;
     r->fds[r->n++] = c;
     r->fds[r->n++] = u;
 }
@@ -504,11 +508,13 @@ static void *relay_main(void *arg)
     char b[16384];
     while (!atomic_load(&r->quit)) {
         struct pollfd pf[65];
-        bool silent = atomic_load(&r->silent);
+        bool silent = atomic_load(&r->silent), hold = atomic_load(&r->hold_events);
         int np = r->n;
         pf[0] = (struct pollfd){.fd = silent ? -1 : r->lfd, .events = POLLIN};
-        for (int i = 0; i < np; i++)
-            pf[i + 1] = (struct pollfd){.fd = silent ? -1 : r->fds[i], .events = POLLIN};
+        for (int i = 0; i < np; i++) {
+            bool held = hold && (i & 1) && r->ev[i / 2];
+            pf[i + 1] = (struct pollfd){.fd = silent || held ? -1 : r->fds[i], .events = POLLIN};
+        }
         if (poll(pf, (nfds_t)np + 1, 20) <= 0)
             continue;
         if (pf[0].revents & POLLIN)
@@ -518,6 +524,8 @@ static void *relay_main(void *arg)
                 continue;
             int peer = r->fds[i ^ 1];
             ssize_t k = read(r->fds[i], b, sizeof(b));
+            if (k > 0 && !(i & 1)) /* a request's bytes (the headers and body may come apart) */
+                r->ev[i / 2] = memmem(b, (size_t)k, "event.from", 10) != NULL;
             if (k <= 0 || peer < 0 || write_all(peer, b, (size_t)k) != 0) {
                 close(r->fds[i]);
                 if (peer >= 0)
@@ -617,6 +625,71 @@ static const json_t *check_pool(const json_t *check, const char *name)
         if (str_eq(jsonx_str(json_array_get(pools, i), "name", ""), name))
             return json_array_get(pools, i);
     return NULL;
+}
+
+/* True when GET /pools shows the pool's objects (its name_label). */
+static bool pool_read(struct env *v, const char *name)
+{
+    json_t *out = NULL, *p;
+    struct err e = {0};
+    size_t i;
+    bool read = false;
+    assert_int_equal(engine_pools(v->eng, &out, &e), 0);
+    json_array_foreach(json_object_get(out, "pools"), i, p)
+    {
+        if (str_eq(jsonx_str(p, "name", ""), name))
+            read = json_object_get(p, "name_label") != NULL;
+    }
+    json_decref(out);
+    return read;
+}
+
+static void *release_events(void *arg)
+{
+    struct relay *r = arg;
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    atomic_store(&r->hold_events, false);
+    return NULL;
+}
+
+/*
+ * An update check right after the daemon starts waits for a pool that is logged in but still
+ * reading its objects (its first event.from snapshot): prod is reached through a relay that
+ * holds the answers to event.from, so the restarted engine logs in (ready) while its snapshot is
+ * held; a thread lets the answers through 1 s into the check.  The check names no error for
+ * prod (before: "connected, but its objects are still being read: try again in a moment", which
+ * a check from cron right after a restart of `poolpatch serve` reported for healthy pools).
+ */
+static void test_check_waits_for_objects_being_read(void **state)
+{
+    (void)state;
+    struct env_opts o = {.with_legacy = true};
+    struct env *v = env_new_opts(&o);
+    struct relay *r = relay_start(v, 0);
+    struct err e = {0};
+    json_t *out = NULL;
+    char st[32];
+    pthread_t th;
+    add_pool_url(v, "prod", r->url);
+    atomic_store(&r->hold_events, true);
+    env_engine_restart(v, 0);
+    for (int i = 0; i < 500 && !str_eq(pool_state(v, "prod", st, sizeof(st)), "ready"); i++) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_string_equal(st, "ready");
+    assert_false(pool_read(v, "prod")); /* its snapshot is held */
+    assert_int_equal(pthread_create(&th, NULL, release_events, r), 0);
+    assert_int_equal(engine_updates_check(v->eng, &out, &e), 0);
+    pthread_join(th, NULL);
+    const json_t *p = check_pool(out, "prod");
+    assert_non_null(p);
+    if (!json_is_null(json_object_get(p, "error")))
+        fail_msg("prod: %s", jsonx_str(p, "error", "?"));
+    json_decref(out);
+    env_free(v);
+    relay_stop(r);
 }
 
 /*
@@ -822,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_check_of_lost_pool_ends),
         cmocka_unit_test(test_check_of_pool_down_at_start),
         cmocka_unit_test(test_stop_during_pool_add_probe),
+        cmocka_unit_test(test_check_waits_for_objects_being_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
