@@ -233,6 +233,101 @@ static void test_summary_equals_summarised_full(void **state)
     catalog_free(cat);
 }
 
+/* bench-16's shape with 16 hosts (each about 70% full, VMs of 4-14 GiB, a local SR on some,
+ * an affinity, a VM's resident_on in other letter case than its host's ref: the planner's
+ * indexes are case-insensitive): what the fleet plan's pools look like. */
+static struct inv_pool *pool16(int i)
+{
+    char name[64], ref[64], vm[64], sr[64];
+    snprintf(name, sizeof name, "fleet-%d", i);
+    struct inv_pool *p = fx_pool(name);
+    for (int h = 0; h < 16; h++) {
+        snprintf(ref, sizeof ref, "OpaqueRef:f%d-Host-%02d", i, h);
+        fx_host(p, ref, 0, "8.2.1", "b1");
+    }
+    fx_sr(p, "OpaqueRef:nfs", true, NULL, 4096 * GIB, 100 * GIB);
+    fx_set(&p->default_sr_ref, "OpaqueRef:nfs");
+    for (int h = 0; h < 16; h++) {
+        int64_t used = 0;
+        snprintf(sr, sizeof sr, "OpaqueRef:f%d-local-%02d", i, h);
+        if (h % 5 == 3)
+            fx_sr(p, sr, false, p->hosts[h].ref, 500 * GIB, 10 * GIB);
+        for (int k = 0; k < 20; k++) {
+            int64_t mem = (int64_t)(4 + (h * 7 + k * 3 + i) % 11) * GIB;
+            snprintf(vm, sizeof vm, "OpaqueRef:f%d-vm%02d-%02d", i, h, k);
+            size_t v =
+                fx_vm(p, vm, p->hosts[h].ref, mem, h % 5 == 3 && k == 0 ? sr : "OpaqueRef:nfs");
+            used += mem;
+            if (k == 1) /* the same host in other letters */
+                for (char *c = p->vms[v].resident_on; *c; c++)
+                    *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+            if (k == 2)
+                fx_set(&p->vms[v].affinity, p->hosts[(h + 1) % 16].ref);
+        }
+        p->hosts[h].memory_free = p->hosts[h].memory_total * 3 / 10 - (used - 180 * GIB) / 4;
+        if (p->hosts[h].memory_free < GIB)
+            p->hosts[h].memory_free = GIB;
+    }
+    return p;
+}
+
+/* FNV-1a of a text. */
+static uint64_t fnv64(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The plans' texts are the ones recorded (summary and full, both policies, small pools and
+ * bench-16-shaped ones): the planner's and the plan JSON's speed-ups must not change a byte.
+ * Recorded on main at f95d5d9 (session 11), before them; a change of what a plan says changes
+ * these on purpose, and the new values are then printed here. */
+static void test_plan_texts_recorded(void **state)
+{
+    (void)state;
+    static const struct {
+        int pool; /* < 0: pool16(-1 - pool), else pool_i(pool) */
+        enum plan_policy policy;
+        bool summary;
+        size_t len;
+        uint64_t hash;
+    } want[] = {
+#include "plan_texts_recorded.h"
+    };
+    struct catalog *cat = catalog3();
+    int bad = 0;
+
+    for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+        struct inv_pool *inv = want[w].pool < 0 ? pool16(-1 - want[w].pool) : pool_i(want[w].pool);
+        struct plan_opts o;
+        struct plan *pl = NULL;
+        struct err e = {0};
+
+        plan_opts_init(&o);
+        o.policy = want[w].policy;
+        assert_int_equal(plan_build(inv, cat, &o, &pl, &e), 0);
+        assert_true(pl->totals.migrations > 0);
+        json_t *j = want[w].summary ? engine_plan_pool_summary_json(pl, inv, cat, "pool")
+                                    : engine_plan_pool_json(pl, inv, cat, "pool");
+        char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(text);
+        if (strlen(text) != want[w].len || fnv64(text) != want[w].hash) {
+            bad++;
+            printf("    {%d, %d, %s, %zu, 0x%016llxull},\n", want[w].pool, (int)want[w].policy,
+                   want[w].summary ? "true" : "false", strlen(text),
+                   (unsigned long long)fnv64(text));
+        }
+        free(text);
+        json_decref(j);
+        plan_free(pl);
+        inv_pool_free(inv);
+    }
+    catalog_free(cat);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_parts_missing_or_duplicated),
         cmocka_unit_test(test_parts_envelope_errors),
         cmocka_unit_test(test_summary_equals_summarised_full),
+        cmocka_unit_test(test_plan_texts_recorded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
