@@ -202,6 +202,16 @@ static double time_pools(struct engine *eng, size_t *bytes)
     return now_ms() - t0;
 }
 
+/* A plan's line: the rounds' wall and CPU medians and minimums; returns the wall median. */
+static double plan_line(const char *what, int rounds, double *wall, double *cpu, size_t bytes)
+{
+    double w50 = median(wall, rounds), c50 = median(cpu, rounds);
+    printf("POST /plans (%s): %d rounds, p50 %.1f ms, min %.1f ms, %zu bytes; the caller's CPU "
+           "p50 %.1f ms, min %.1f ms\n",
+           what, rounds, w50, wall[0], bytes, c50, cpu[0]);
+    return w50;
+}
+
 struct reader {
     struct engine *eng;
     volatile int stop;
@@ -324,15 +334,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
 
-    double s50 = median(sum, rounds), f50 = median(full, rounds), g50 = median(gp, rounds),
+    double s50 = plan_line("summary", rounds, sum, sum_cpu, sum_b),
+           f50 = plan_line("detail full", rounds, full, full_cpu, full_b), g50 = median(gp, rounds),
            q50 = median(eng_req, rounds);
-    double sc50 = median(sum_cpu, rounds), fc50 = median(full_cpu, rounds);
-    printf("POST /plans (summary): %d rounds, p50 %.1f ms, min %.1f ms, %zu bytes; the caller's "
-           "CPU p50 %.1f ms, min %.1f ms\n",
-           rounds, s50, sum[0], sum_b, sc50, sum_cpu[0]);
-    printf("POST /plans (detail full): %d rounds, p50 %.1f ms, min %.1f ms, %zu bytes; the "
-           "caller's CPU p50 %.1f ms, min %.1f ms\n",
-           rounds, f50, full[0], full_b, fc50, full_cpu[0]);
     printf("GET /pools: %d rounds, p50 %.2f ms, min %.2f ms, %zu bytes\n", rounds, g50, gp[0],
            gp_b);
     printf("an engine request while GET /pools is read on 2 threads (%d reads): p50 %.2f ms, max "
