@@ -1048,15 +1048,14 @@ int xapi_task_wait(struct xapi_client *c, const char *task_ref, int64_t timeout_
     /* a held batch asked without "task" forgets the cached tasks when applied */
     bool known = (c->st_task_cont && !held_without_task(c)) || !c->cache_on;
     task_watch(op);
-    /* The stream did not carry "task" all along: the cache may have missed its events.  Not
-     * when the cache already held the task's end (task_watch finished op): a need then was never
-     * released (every later event.from carried "task"), and a read's answer came to op after
-     * its delivery freed it.  That answer was taken for the task of the operation allocated in
-     * op's place: a pool_update.introduce ended as a success before its own call was answered,
-     * whose answer then went to freed memory (the SIGSEGV of e2e-crash_resume, session 10). */
-    if (op->finished)
-        ;
-    else if (known)
+    /* The stream did not carry "task" all along: the cache may have missed its events.  When
+     * the cache already held the task's end (task_watch finished op) both do nothing: a need
+     * then was never released (every later event.from carried "task"), and a read's answer came
+     * to op after its delivery freed it.  That answer was taken for the task of the operation
+     * allocated in op's place: a pool_update.introduce ended as a success before its own call
+     * was answered, whose answer then went to freed memory (the SIGSEGV of e2e-crash_resume,
+     * session 10). */
+    if (known)
         task_need(op);
     else
         task_read(op);
